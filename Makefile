@@ -1,0 +1,43 @@
+# Needle: `make search REPO=path Q="..."` sets up and searches; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+REPO   ?= .
+Q      ?= parse a config file
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup search index test lint bench e2e-vscode vscode clean
+
+# torch first, pinned to the CPU wheel: an unpinned torch pulled in by a dependency would be a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev,train,mcp]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+index: setup
+	$(BIN)/needle index $(REPO)
+
+search: setup
+	$(BIN)/needle index $(REPO)
+	$(BIN)/needle search --path $(REPO) "$(Q)"
+
+lint: setup
+	$(BIN)/ruff check codeneedle tests bench scripts
+
+test: setup lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: setup
+	$(BIN)/python bench/index_speed.py
+
+vscode:
+	$(MAKE) -C editors/vscode package
+
+e2e-vscode: setup
+	$(MAKE) -C editors/vscode e2e
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,244 @@
+"""`needle`: index, search, watch and serve a repository from the shell. A thin door over the library API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from codeneedle import __version__
+from codeneedle.errors import IndexLockedError, NeedleError
+from codeneedle.indexer.settings import DEFAULT_MAX_FILE_BYTES, IndexSettings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="needle", description="Local semantic code search.")
+    parser.add_argument("--version", action="version", version=f"needle {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def index_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--index-dir", type=Path, help="where the index lives (default: <repo>/.needle)")
+        p.add_argument("--model", help="encoder: needle-code-v1 (default when shipped), minilm, or a model folder")
+        p.add_argument("--max-file-bytes", type=int, default=DEFAULT_MAX_FILE_BYTES,
+                       help="skip files larger than this (default 1 MiB)")
+        p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                       help="extra gitignore-style pattern to leave out (repeatable)")
+
+    p = sub.add_parser("index", help="build or update the index of a repository")
+    p.add_argument("path", nargs="?", default=".", help="repository root (default: .)")
+    index_options(p)
+    p.add_argument("--json", action="store_true", help="print the update's figures as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("search", help="search a repository (indexing it first if needed)")
+    p.add_argument("query", nargs="?", help="what you are looking for, in words or identifiers")
+    p.add_argument("--path", default=".", help="repository root (default: .)")
+    p.add_argument("-k", "--top-k", type=int, default=10, dest="k", help="number of results (default 10)")
+    p.add_argument("--lang", help="only these languages, e.g. python,go")
+    p.add_argument("--glob", help="only paths matching this gitignore-style glob, e.g. 'src/**/*.py'")
+    p.add_argument("--json", action="store_true", help="one JSON object per query on stdout")
+    p.add_argument("--queries", metavar="FILE", help="batch mode: one query per line ('-' for stdin)")
+    p.add_argument("--no-refresh", action="store_true", help="search the index as it is, without updating it")
+    index_options(p)
+
+    p = sub.add_parser("status", help="show what an index holds")
+    p.add_argument("path", nargs="?", default=".")
+    p.add_argument("--index-dir", type=Path)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("watch", help="keep the index in sync with the working tree")
+    p.add_argument("path", nargs="?", default=".")
+    index_options(p)
+    p.add_argument("--debounce", type=float, default=0.2, help="seconds to wait for more changes (default 0.2)")
+
+    sub.add_parser("lsp", help="run the language server on stdio")
+    sub.add_parser("mcp", help="run the MCP server on stdio")
+
+    p = sub.add_parser("train", help="fine-tune the encoder (general set, or adapt to one repository)")
+    p.add_argument("--repo", type=Path, help="adapt to this repository (mines its doc comments)")
+    p.add_argument("--data", type=Path, help="training pairs (JSONL) built by scripts/build_training_set.py")
+    p.add_argument("--base", default="minilm", help="model to start from (default minilm)")
+    p.add_argument("--out", type=Path, help="output folder for the trained model")
+    p.add_argument("--minutes", type=float, default=10.0, help="time budget in minutes (default 10)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("eval", help="measure retrieval quality (MRR@10, Recall@k)")
+    p.add_argument("--model", default=None, help="model name or folder (default: the default encoder)")
+    p.add_argument("--benchmark", default="cosqa-dev",
+                   help="cosqa-dev, cosqa-test, or a repository path (doc comments -> functions)")
+    p.add_argument("--limit", type=int, help="evaluate on at most this many queries")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> IndexSettings:
+    return IndexSettings(
+        model=getattr(args, "model", None),
+        index_dir=getattr(args, "index_dir", None),
+        max_file_bytes=getattr(args, "max_file_bytes", DEFAULT_MAX_FILE_BYTES),
+        exclude=tuple(getattr(args, "exclude", ()) or ()),
+    )
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from codeneedle import console
+    from codeneedle.indexer.index import Index
+
+    with Index.open(args.path, settings_from(args), notify=_notify) as index:
+        with console.index_progress(not (args.quiet or args.json)) as progress:
+            stats = index.update(progress=progress)
+        if args.json:
+            console.print_json(stats.to_dict())
+        else:
+            skipped = ", ".join(f"{n} {r}" for r, n in sorted(stats.skipped.items())) or "none"
+            console.err.print(
+                f"indexed {index.root}: {stats.files_changed} files changed, {stats.files_unchanged} unchanged, "
+                f"{stats.files_removed} removed; {stats.chunks_embedded} chunks embedded, "
+                f"{stats.chunks_added} added, {stats.chunks_removed} removed in {stats.seconds:.2f}s "
+                f"(skipped: {skipped})"
+            )
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from codeneedle import console
+    from codeneedle.indexer.index import Index
+
+    if args.queries is None and not args.query:
+        raise NeedleError("give a QUERY or --queries FILE")
+    with Index.open(args.path, settings_from(args), notify=_notify) as index:
+        _refresh(index, args, console)
+        if args.queries is not None:
+            return _batch_search(index, args, console)
+        results = index.search(args.query, k=args.k, lang=args.lang, glob=args.glob)
+        if args.json:
+            console.print_json({"query": args.query, "results": [r.to_dict() for r in results]})
+        else:
+            console.print_results(results)
+    return 0
+
+
+def _refresh(index, args: argparse.Namespace, console) -> None:
+    """Bring the index up to date before searching; a missing index is built, a locked one read as is."""
+    exists = index.stored_model is not None
+    if args.no_refresh and exists:
+        return
+    try:
+        with console.index_progress(enabled=not exists) as progress:
+            index.update(progress=progress)
+    except IndexLockedError:
+        if not exists:
+            raise
+        # Another process (a watcher, the language server) is the writer and keeps the index fresh.
+    finally:
+        index.writer.release()
+
+
+def _batch_search(index, args: argparse.Namespace, console) -> int:
+    source = sys.stdin if args.queries == "-" else _open_queries(args.queries)
+    with source:
+        for line in source:
+            query = line.rstrip("\n")
+            if not query.strip():
+                continue
+            results = index.search(query, k=args.k, lang=args.lang, glob=args.glob)
+            if args.json:
+                console.print_json({"query": query, "results": [r.to_dict() for r in results]})
+            else:
+                console.out.print(f"[bold]# {query}[/]")
+                console.print_results(results)
+    return 0
+
+
+def _open_queries(path: str):
+    try:
+        return open(path, encoding="utf-8")
+    except OSError as exc:
+        raise NeedleError(f"cannot read queries file {path}: {exc.strerror}") from None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from codeneedle import console
+    from codeneedle.indexer.index import Index
+
+    with Index.open(args.path, settings_from(args), create=False, notify=_notify) as index:
+        status = index.status()
+    if args.json:
+        console.print_json(asdict(status))
+        return 0
+    console.print_table("Needle index", [
+        ("root", status.root),
+        ("index", status.index_dir),
+        ("model", status.model),
+        ("files", str(status.files)),
+        ("chunks", str(status.chunks)),
+        ("size", console.human_bytes(status.size_bytes)),
+        ("last update", status.last_update or "never"),
+        ("languages", ", ".join(f"{k} {v}" for k, v in status.languages.items()) or "-"),
+        ("skipped", ", ".join(f"{k} {v}" for k, v in status.skipped.items()) or "none"),
+    ])
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from codeneedle.indexer.watcher import watch_forever
+
+    return watch_forever(args.path, settings_from(args), debounce=args.debounce)
+
+
+def cmd_lsp(args: argparse.Namespace) -> int:
+    from codeneedle.server.app import serve_stdio
+
+    serve_stdio()
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from codeneedle.server.mcp_server import serve_mcp
+
+    serve_mcp()
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from codeneedle.training.cli import run_train
+
+    return run_train(args)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from codeneedle.training.cli import run_eval
+
+    return run_eval(args)
+
+
+COMMANDS = {
+    "index": cmd_index, "search": cmd_search, "status": cmd_status, "watch": cmd_watch,
+    "lsp": cmd_lsp, "mcp": cmd_mcp, "train": cmd_train, "eval": cmd_eval,
+}
+
+
+def _notify(message: str) -> None:
+    from codeneedle import console
+
+    console.err.print(f"[yellow]needle:[/] {message}", highlight=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `needle` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except NeedleError as exc:
+        sys.stderr.write(f"needle: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("needle: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Errors that reach a user as one clear line (the CLI prints them without a traceback)."""
+
+
+class NeedleError(Exception):
+    """Base for every error Needle reports to a user."""
+
+
+class IndexLockedError(NeedleError):
+    """Another process holds the index's writer lock."""
+
+
+class IndexMissingError(NeedleError):
+    """No index exists where one was expected."""
+
+
+class PathOutsideRootError(NeedleError):
+    """A path names something outside the indexed root."""
+
+
+class ModelNotFoundError(NeedleError):
+    """An encoder's weights cannot be found on disk."""

@@ -1,0 +1,556 @@
+"""Split a file into searchable chunks with tree-sitter.
+
+Rules:
+- one ``function`` chunk per top-level function and one ``method`` chunk per method; functions nested in a
+  function stay inside their parent's chunk. Qualified names join the enclosing classes and namespaces
+  with dots (``Outer.Inner.method``, Go ``Type.Method``, Rust ``impl Trait for Type`` -> ``Type.method``,
+  C++ ``Foo::bar`` -> ``Foo.bar``).
+- one ``class`` chunk per class-like definition (class, struct, interface, enum, trait, impl, Ruby module)
+  whose text keeps the header, fields and each method's signature but replaces method bodies with ``...``;
+  its byte range still spans the whole definition.
+- code outside every chunk (imports, constants, top-level statements) becomes ``block`` chunks in line
+  windows named after the file's stem; a file with no supported language becomes ``text`` windows named
+  after the file.
+- a chunk's range starts at its decorators / attributes / ``export`` / ``template`` prefix; the doc comment
+  above it is not in the range but is recorded in ``doc`` (and kept out of block chunks).
+- a file over ``MAX_PARSE_BYTES`` is not parsed: it becomes ``block`` windows.
+- ``text`` is capped at ``MAX_TEXT_BYTES`` of the file: a longer chunk keeps its full byte and line range
+  but only the first ``MAX_TEXT_BYTES`` of text (the encoder reads far less than that anyway).
+
+``chunk_source`` never raises: tree-sitter recovers from syntax errors, nothing here recurses over the
+tree, and any unexpected failure falls back to line windows.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from bisect import bisect_right
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from tree_sitter import Node, QueryCursor
+
+from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, METHOD, TEXT, Chunk
+from codeneedle.indexer.languages import SUPPORTED_LANGUAGES, get_parser, get_query
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT_BYTES = 16 * 1024
+# Bigger files are not parsed (tree-sitter's time and memory grow with them): they get block windows.
+MAX_PARSE_BYTES = 8 * 1024 * 1024
+WINDOW_LINES = 40
+MAX_NAME_CHARS = 200
+# How far above a definition a /* ... */ doc comment may start.
+MAX_DOC_LINES = 400
+
+_HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby"})
+# Nodes that wrap a single definition and belong to it (decorators, export, template<...>, Go `type`).
+_WRAPPERS = frozenset(
+    {
+        "decorated_definition",
+        "export_statement",
+        "ambient_declaration",
+        "template_declaration",
+        "type_declaration",
+    }
+)
+# Prefix siblings that belong to the definition after them (Rust #[...]).
+_ATTRIBUTES = frozenset({"attribute_item"})
+# C/C++ declarators whose inner declarator has no field name: `&f()`, `(f)`.
+_BARE_DECLARATORS = frozenset({"reference_declarator", "parenthesized_declarator", "attributed_declarator"})
+_FUNCTION_KINDS = frozenset({"function", "method"})
+_TYPE_NAME_NODES = frozenset({"type_identifier", "constant"})
+_WORD = re.compile(rb"[A-Za-z0-9_\x80-\xff]")
+_IDENT_PATH = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
+_DOCSTRING_QUOTES = re.compile(r'^[rRbBuUfF]{0,2}("""|\'\'\'|"|\')')
+
+
+def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
+    """Chunks of one file's raw bytes, sorted by position.
+
+    ``language`` is a name from ``SUPPORTED_LANGUAGES``; anything else (None included) gives ``text``
+    line windows. Never raises.
+    """
+    try:
+        data = bytes(data)
+        source = _Source(path, data, language)
+        if language in SUPPORTED_LANGUAGES:
+            if len(data) > MAX_PARSE_BYTES:
+                return source.windows(0, len(data), BLOCK)
+            return source.chunk_code()
+        return source.windows(0, len(data), TEXT)
+    except Exception:
+        logger.warning("chunker failed on %s; falling back to line windows", path, exc_info=True)
+        try:
+            return _Source(path, bytes(data), language).windows(0, len(data), TEXT)
+        except Exception:
+            logger.warning("line windows failed on %s; file left unchunked", path, exc_info=True)
+            return []
+
+
+@dataclass(slots=True, eq=False)
+class _Def:
+    """One definition found by the language's query."""
+
+    node: Node
+    kind: str  # function | method | class | namespace (capture suffix)
+    name_node: Node | None = None
+    type_node: Node | None = None
+    receiver_node: Node | None = None
+    parent: _Def | None = None
+    start: int = 0
+    end: int = 0
+    in_function: bool = False
+    emitted: bool = False
+    chunk_kind: str = ""
+    qualname: str = ""  # for namespaces without a name: the enclosing prefix (they are transparent)
+    owner_class: _Def | None = None  # nearest enclosing class, through namespaces
+    doc: str = ""
+    doc_range: tuple[int, int] | None = None
+    omissions: list[tuple[int, int, bytes]] = field(default_factory=list)
+
+
+class _Source:
+    """One file's bytes plus a line index; builds its chunks."""
+
+    def __init__(self, path: str, data: bytes, language: str | None) -> None:
+        self.path = path
+        self.data = data
+        self.language = language or TEXT
+        # Offsets where each line starts; line index of an offset = bisect_right(starts, offset) - 1.
+        self.starts = [0]
+        self.starts.extend(m.end() for m in re.finditer(b"\n", data))
+
+    # -- positions -------------------------------------------------------------------------------
+
+    def line_index(self, offset: int) -> int:
+        return bisect_right(self.starts, offset) - 1
+
+    def line_range(self, start: int, end: int) -> tuple[int, int]:
+        """1-based inclusive lines of a half-open byte range (an empty range sits on its start line)."""
+        first = self.line_index(start)
+        last = self.line_index(end - 1) if end > start else first
+        return first + 1, last + 1
+
+    def line_bytes(self, index: int) -> bytes:
+        """The bytes of line ``index`` (0-based) without its line break."""
+        start = self.starts[index]
+        end = self.starts[index + 1] - 1 if index + 1 < len(self.starts) else len(self.data)
+        return self.data[start:end]
+
+    def text(self, start: int, end: int) -> str:
+        return _decode_capped(self.data, start, end)
+
+    def make_chunk(self, kind: str, name: str, start: int, end: int, text: str, doc: str = "") -> Chunk:
+        start_line, end_line = self.line_range(start, end)
+        return Chunk(self.path, self.language, kind, name, start_line, end_line, start, end, text, doc)
+
+    # -- code ------------------------------------------------------------------------------------
+
+    def chunk_code(self) -> list[Chunk]:
+        tree = get_parser(self.language).parse(self.data)
+        defs = self.find_definitions(tree.root_node)
+        self.resolve(defs)
+        emitted = [d for d in defs if d.emitted]
+        for d in emitted:
+            self.attach_doc(d)
+            if d.owner_class is not None and d.owner_class.emitted:
+                omission = self.omission(d)
+                if omission is not None:
+                    d.owner_class.omissions.append(omission)
+
+        chunks: list[Chunk] = []
+        covered: list[tuple[int, int]] = []
+        for d in emitted:
+            if d.chunk_kind == CLASS:
+                text = self.class_text(d)
+            else:
+                text = self.text(d.start, d.end)
+            chunks.append(
+                self.make_chunk(d.chunk_kind, d.qualname or "<anonymous>", d.start, d.end, text, d.doc)
+            )
+            covered.append((d.start, d.end))
+            if d.doc_range is not None:
+                covered.append(d.doc_range)
+        chunks.extend(self.gap_blocks(covered))
+        chunks.sort(key=lambda c: (c.start_byte, -c.end_byte))
+        return chunks
+
+    def find_definitions(self, root: Node) -> list[_Def]:
+        """Definitions from the query, one per node, parents before children."""
+        by_node: dict[tuple[int, int, int], _Def] = {}
+        for _pattern, captures in QueryCursor(get_query(self.language)).matches(root):
+            node = kind = None
+            for capture, nodes in captures.items():
+                if capture.startswith("definition.") and nodes:
+                    node, kind = nodes[0], capture[len("definition.") :]
+            if node is None or kind is None or node.end_byte <= node.start_byte:
+                continue
+            key = (node.start_byte, node.end_byte, node.kind_id)
+            d = by_node.get(key)
+            if d is None:
+                d = by_node[key] = _Def(node, kind)
+            elif kind == "method" and d.kind == "function":
+                # A more specific pattern (Foo::bar, Foo.prototype.bar) says it is a method.
+                d.kind = kind
+            if d.name_node is None and captures.get("name"):
+                d.name_node = captures["name"][0]
+            if d.type_node is None and captures.get("name.type"):
+                d.type_node = captures["name.type"][0]
+            if d.receiver_node is None and captures.get("receiver"):
+                d.receiver_node = captures["receiver"][0]
+        defs = sorted(by_node.values(), key=lambda d: (d.node.start_byte, -d.node.end_byte))
+        # Ranges of syntax nodes nest, so a stack of open definitions gives each one its parent.
+        stack: list[_Def] = []
+        for d in defs:
+            while stack and not (
+                d.node.end_byte <= stack[-1].node.end_byte and d.node.start_byte < stack[-1].node.end_byte
+            ):
+                stack.pop()
+            d.parent = stack[-1] if stack else None
+            stack.append(d)
+        return defs
+
+    def resolve(self, defs: list[_Def]) -> None:
+        """Decide which definitions become chunks, their kinds and qualified names."""
+        for d in defs:
+            parent = d.parent
+            if parent is not None:
+                d.in_function = parent.in_function or parent.kind in _FUNCTION_KINDS
+                d.owner_class = parent if parent.kind == "class" else parent.owner_class
+                prefix = parent.qualname if parent.kind in ("class", "namespace") else ""
+            else:
+                prefix = ""
+            if d.in_function:
+                continue  # stays inside the enclosing function's chunk
+            name = self.definition_name(d)
+            if d.kind == "namespace":
+                d.qualname = _join(prefix, name)
+                continue
+            d.emitted = True
+            d.start, d.end = self.extent(d.node)
+            if d.kind == "class":
+                d.chunk_kind = CLASS
+                d.qualname = _join(prefix, name or "<anonymous>")
+                continue
+            receiver = self.receiver_name(d)
+            name = name or "<anonymous>"
+            if receiver:
+                d.chunk_kind = METHOD
+                d.qualname = _join(prefix, receiver, name)
+            elif d.owner_class is not None or (d.kind == "method" and "." in name):
+                d.chunk_kind = METHOD
+                d.qualname = _join(prefix, name)
+            else:
+                d.chunk_kind = FUNCTION
+                d.qualname = _join(prefix, name)
+
+    def definition_name(self, d: _Def) -> str:
+        if d.type_node is not None:
+            return self.type_name(d.type_node)
+        if d.name_node is None:
+            return ""
+        node = d.name_node
+        # C/C++ name their functions through declarators: int *(*f)(void) -> f.
+        for _ in range(64):
+            inner = node.child_by_field_name("declarator")
+            if inner is None and node.type in _BARE_DECLARATORS and node.named_child_count:
+                inner = node.named_child(0)
+            if inner is None:
+                break
+            node = inner
+        return _clean_name(self.node_text(node))
+
+    def receiver_name(self, d: _Def) -> str:
+        node = d.receiver_node
+        if node is None or node.type == "self":
+            return ""
+        return self.type_name(node)
+
+    def type_name(self, node: Node) -> str:
+        """The principal type named by a type expression: ``&'a mut Foo<T>`` -> ``Foo``."""
+        queue = deque([node])
+        for _ in range(64):
+            if not queue:
+                break
+            current = queue.popleft()
+            if current.type in _TYPE_NAME_NODES:
+                return _clean_name(self.node_text(current))
+            queue.extend(current.named_children[:16])
+        names = _IDENT_PATH.findall(_clean_name(self.node_text(node)))
+        return names[-1] if names else ""
+
+    def node_text(self, node: Node) -> str:
+        end = min(node.end_byte, node.start_byte + 4 * MAX_NAME_CHARS)
+        return self.data[node.start_byte : end].decode("utf-8", "replace")
+
+    def extent(self, node: Node) -> tuple[int, int]:
+        """Byte range of a definition including the wrappers and attributes that belong to it."""
+        for _ in range(8):
+            parent = node.parent
+            if parent is None or parent.type not in _WRAPPERS:
+                break
+            if sum(1 for c in parent.named_children if c.type == node.type) != 1:
+                break  # e.g. Go `type ( A struct{}; B struct{} )`: each spec is its own chunk
+            node = parent
+        start, end = node.start_byte, node.end_byte
+        after = node.next_sibling
+        if after is not None and after.type == ";" and not after.is_named:
+            end = after.end_byte  # C/C++ `struct s { ... };`
+        sibling = node.prev_named_sibling
+        for _ in range(64):
+            if sibling is None or sibling.type not in _ATTRIBUTES:
+                break
+            start = sibling.start_byte
+            sibling = sibling.prev_named_sibling
+        return start, end
+
+    # -- docs ------------------------------------------------------------------------------------
+
+    def attach_doc(self, d: _Def) -> None:
+        if self.language == "python":
+            docstring = self.python_docstring(d.node)
+            if docstring:
+                d.doc = docstring
+                return
+        found = self.comment_above(d.start)
+        if found is not None:
+            d.doc, d.doc_range = found
+
+    def python_docstring(self, node: Node) -> str:
+        body = node.child_by_field_name("body")
+        if body is None:
+            return ""
+        for i in range(min(body.named_child_count, 8)):
+            statement = body.named_child(i)
+            if statement is None or statement.type == "comment":
+                continue
+            if statement.type == "expression_statement" and statement.named_child_count:
+                string = statement.named_child(0)
+                if string is not None and string.type == "string":
+                    return _strip_docstring(self.node_text_full(string))
+            return ""
+        return ""
+
+    def node_text_full(self, node: Node) -> str:
+        return _decode_capped(self.data, node.start_byte, node.end_byte)
+
+    def comment_above(self, start: int) -> tuple[str, tuple[int, int]] | None:
+        """The comment block right above ``start`` (no blank line between): its cleaned text and range."""
+        index = self.line_index(start)
+        if self.data[self.starts[index] : start].strip() or index == 0:
+            return None  # code before the definition on its line, or nothing above it
+        hash_style = self.language in _HASH_COMMENT_LANGUAGES
+        lines: list[bytes] = []
+        first = index
+        above = self.line_bytes(index - 1).strip()
+        if hash_style:
+            k = index - 1
+            while k >= 0 and len(lines) < MAX_DOC_LINES:
+                line = self.line_bytes(k).strip()
+                if not line.startswith(b"#") or line.startswith(b"#!"):
+                    break
+                lines.append(line)
+                first = k
+                k -= 1
+        elif above.startswith(b"//"):
+            k = index - 1
+            while k >= 0 and len(lines) < MAX_DOC_LINES:
+                line = self.line_bytes(k).strip()
+                if not line.startswith(b"//"):
+                    break
+                lines.append(line)
+                first = k
+                k -= 1
+        elif above.endswith(b"*/"):
+            k = index - 1
+            while k >= 0 and index - k <= MAX_DOC_LINES:
+                line = self.line_bytes(k).strip()
+                lines.append(line)
+                if b"/*" in line:
+                    break
+                k -= 1
+            else:
+                return None
+            if not line.startswith(b"/*"):
+                return None  # the comment starts after code on its line: not a doc comment
+            first = k
+        if not lines:
+            return None
+        lines.reverse()
+        raw = b"\n".join(lines).decode("utf-8", "replace")
+        doc = _strip_comment(raw, hash_style)
+        range_start = self.starts[first] + (
+            len(self.line_bytes(first)) - len(self.line_bytes(first).lstrip())
+        )
+        range_end = self.starts[index - 1] + len(self.line_bytes(index - 1).rstrip())
+        return doc, (range_start, max(range_start, range_end))
+
+    # -- classes ---------------------------------------------------------------------------------
+
+    def omission(self, d: _Def) -> tuple[int, int, bytes] | None:
+        """What to cut from the enclosing class's text for member ``d``: its body, keeping the signature."""
+        body = _find_body(d.node)
+        if body is None or body.start_byte < d.start or body.end_byte > d.end:
+            return None
+        signature = self.data[d.start : body.start_byte].rstrip()
+        cut_start = d.start + len(signature)
+        if self.data[body.start_byte : body.start_byte + 1] == b"{":
+            return cut_start, body.end_byte, b" { ... }"
+        if self.data[body.end_byte : d.end].strip() == b"end":
+            return cut_start, d.end, b" ... end"
+        return cut_start, body.end_byte, b" ..."
+
+    def class_text(self, d: _Def) -> str:
+        pieces: list[bytes] = []
+        position = d.start
+        size = 0
+        for start, end, replacement in sorted(d.omissions):
+            if start < position or size > MAX_TEXT_BYTES:
+                continue
+            pieces.append(self.data[position:start])
+            pieces.append(replacement)
+            size += start - position + len(replacement)
+            position = end
+        pieces.append(self.data[position : min(d.end, position + MAX_TEXT_BYTES + 4)])
+        joined = b"".join(pieces)
+        return _decode_capped(joined, 0, len(joined))
+
+    # -- line windows ----------------------------------------------------------------------------
+
+    def gap_blocks(self, covered: list[tuple[int, int]]) -> list[Chunk]:
+        """``block`` windows over the bytes that no chunk (or doc comment) covers."""
+        chunks: list[Chunk] = []
+        position = 0
+        for start, end in sorted(covered):
+            if start > position:
+                chunks.extend(self.windows(position, start, BLOCK))
+            position = max(position, end)
+        if position < len(self.data):
+            chunks.extend(self.windows(position, len(self.data), BLOCK))
+        return chunks
+
+    def windows(self, start: int, end: int, kind: str) -> list[Chunk]:
+        """Chunks of up to ``WINDOW_LINES`` lines / ``MAX_TEXT_BYTES`` bytes over ``[start, end)``."""
+        start, end = self.trim(start, end)
+        if start >= end:
+            return []
+        name = PurePosixPath(self.path).name or self.path
+        if kind == BLOCK:
+            name = PurePosixPath(self.path).stem or name
+        starts = self.starts
+        chunks: list[Chunk] = []
+        line = self.line_index(start)
+        last = self.line_index(end - 1)
+        while line <= last:
+            window_start = max(start, starts[line])
+            stop = min(line + WINDOW_LINES, last + 1)
+            window_end = end if stop > last else starts[stop]
+            if window_end - window_start > MAX_TEXT_BYTES and stop > line + 1:
+                stop = max(line + 1, bisect_right(starts, window_start + MAX_TEXT_BYTES, line + 1, stop) - 1)
+                window_end = end if stop > last else starts[stop]
+            line = stop
+            s, e = self.trim(window_start, window_end)
+            if s >= e or (kind == BLOCK and not _WORD.search(self.data, s, e)):
+                continue
+            chunks.append(self.make_chunk(kind, name, s, e, self.text(s, e)))
+        return chunks
+
+    def trim(self, start: int, end: int) -> tuple[int, int]:
+        """Drop surrounding whitespace, but keep the indentation of the first line when it starts there."""
+        piece = self.data[start:end]
+        stripped = piece.lstrip()
+        if not stripped:
+            return start, start
+        first = start + len(piece) - len(stripped)
+        end = start + len(piece.rstrip())
+        line_start = self.starts[self.line_index(first)]
+        if line_start >= start:
+            first = line_start
+        return first, end
+
+
+def _find_body(node: Node) -> Node | None:
+    """The ``body`` of a definition, looking a few levels down (``const f = () => {...}``)."""
+    queue = deque([(node, 0)])
+    while queue:
+        current, depth = queue.popleft()
+        body = current.child_by_field_name("body")
+        if body is not None:
+            return body
+        if depth < 3:
+            queue.extend((child, depth + 1) for child in current.named_children[:8])
+    return None
+
+
+def _decode_capped(data: bytes, start: int, end: int) -> str:
+    """Decode ``data[start:end]`` (at most ``MAX_TEXT_BYTES``, cut on a character boundary)."""
+    cut = min(end, start + MAX_TEXT_BYTES)
+    if cut < end:
+        # Back off to the start of a UTF-8 sequence rather than leave a replacement character.
+        for _ in range(3):
+            if cut > start and (data[cut] & 0xC0) == 0x80:
+                cut -= 1
+    return data[start:cut].decode("utf-8", "replace")
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p)
+
+
+def _strip_generics(text: str) -> str:
+    out: list[str] = []
+    depth = 0
+    for ch in text:
+        if ch == "<":
+            depth += 1
+        elif ch == ">" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(ch)
+    return "".join(out)
+
+
+def _clean_name(text: str) -> str:
+    """Normalise a name as written to a dotted qualified name."""
+    text = "".join(text.split()).replace("::", ".")
+    if "<" in text and "operator" not in text:
+        text = _strip_generics(text)
+    for prefix in ("module.exports.", "exports.", "this."):
+        if text.startswith(prefix) and len(text) > len(prefix):
+            text = text[len(prefix) :]
+    text = text.replace(".prototype.", ".").strip("\"'`")
+    return text[:MAX_NAME_CHARS]
+
+
+def _strip_docstring(literal: str) -> str:
+    match = _DOCSTRING_QUOTES.match(literal)
+    if match is None:
+        return ""
+    quote = match.group(1)
+    body = literal[match.end() :]
+    if body.endswith(quote):
+        body = body[: -len(quote)]
+    return inspect.cleandoc(body)
+
+
+def _strip_comment(raw: str, hash_style: bool) -> str:
+    """Comment text without its markers: ``//``, ``///``, ``//!``, ``#``, ``/** ... */`` and `` * ``."""
+    lines = raw.splitlines()
+    out: list[str] = []
+    if hash_style:
+        for line in lines:
+            out.append(line.strip()[1:])
+    elif lines and lines[0].lstrip().startswith("/*"):
+        lines[0] = re.sub(r"^\s*/\*+!?", "", lines[0])
+        lines[-1] = re.sub(r"\*+/\s*$", "", lines[-1])
+        for line in lines:
+            # Keep indentation after a leading " * " so code examples in docs survive cleandoc.
+            out.append(line.lstrip()[1:] if line.lstrip().startswith("*") else line)
+    else:
+        for line in lines:
+            out.append(re.sub(r"^\s*//[/!]?", "", line))
+    return inspect.cleandoc("\n".join(line.rstrip() for line in out))

@@ -1,0 +1,48 @@
+"""Plain data passed between the indexing stages: files -> chunks."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+# Chunk kinds, from most to least structured.
+FUNCTION = "function"
+METHOD = "method"
+CLASS = "class"
+BLOCK = "block"  # module-level code that belongs to no function or class, in line windows
+TEXT = "text"  # line windows of a file no grammar covers
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One searchable unit of a file.
+
+    ``path`` is POSIX-style and relative to the indexed root; lines are 1-based and inclusive;
+    ``start_byte``/``end_byte`` index the file's raw bytes (half-open).
+    """
+
+    path: str
+    language: str
+    kind: str
+    name: str
+    start_line: int
+    end_line: int
+    start_byte: int
+    end_byte: int
+    text: str
+    doc: str = ""
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of what identifies the chunk's meaning independent of where it lives."""
+        return content_hash(self.kind, self.name, self.text)
+
+
+def content_hash(kind: str, name: str, text: str) -> str:
+    """Stable hash of a chunk's kind, name and text (its path and position are left out on purpose,
+    so a moved or shifted function keeps its cached embedding)."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (kind, name, text):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()

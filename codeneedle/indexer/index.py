@@ -1,0 +1,311 @@
+"""The library API every front door uses: open an index over a repository, update it, search it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from codeneedle.errors import IndexMissingError, NeedleError, PathOutsideRootError
+from codeneedle.indexer.encoder import Encoder, model_identity
+from codeneedle.indexer.lock import WriterLock
+from codeneedle.indexer.models import resolve_model
+from codeneedle.indexer.search import (
+    Filters,
+    SearchResult,
+    dense_ranking,
+    fuse,
+    lexical_ranking,
+    parse_languages,
+    result_from_row,
+    to_results,
+)
+from codeneedle.indexer.settings import IndexSettings
+from codeneedle.indexer.store import CorruptStoreError, Store
+from codeneedle.indexer.vectors import VectorIndex
+
+log = logging.getLogger("codeneedle")
+
+DB_NAME = "index.db"
+VECTORS_NAME = "vectors.usearch"
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What `needle status` and `needle.status` report."""
+
+    root: str
+    index_dir: str
+    model: str
+    files: int
+    chunks: int
+    size_bytes: int
+    last_update: str | None
+    skipped: dict[str, int] = field(default_factory=dict)
+    languages: dict[str, int] = field(default_factory=dict)
+    state: str = "ready"
+
+
+class Index:
+    """A repository's index: SQLite store + usearch vectors + the encoder, behind one small API.
+
+    One process may write (``update``) while any number of threads and processes read (``search``).
+    """
+
+    def __init__(self, root: Path, settings: IndexSettings, *, notify: Callable[[str], None] | None = None):
+        self.root = root
+        self.settings = settings
+        self.index_dir = settings.index_dir_for(root)
+        self.notify = notify or (lambda msg: log.warning("%s", msg))
+        self.writer = WriterLock(self.index_dir)
+        self._encoder: Encoder | None = None
+        self._encoder_lock = threading.Lock()
+        self._vectors: VectorIndex | None = None
+        self._vectors_lock = threading.Lock()
+        self._local = threading.local()
+        self.store = self._open_store()
+        # An existing index keeps the model it was built with unless a model is asked for explicitly.
+        self.model_name, self.model_dir = resolve_model(settings.model or self._stored_model_name())
+        self.model_id = model_identity(self.model_name, self.model_dir)
+
+    def _stored_model_name(self) -> str | None:
+        name = self.store.get_meta("model_name")
+        path = self.store.get_meta("model_path")
+        for candidate in (name, path):
+            try:
+                if candidate:
+                    resolve_model(candidate)
+                    return candidate
+            except NeedleError:
+                continue
+        return None
+
+    # -- opening ---------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls, root: str | Path, settings: IndexSettings | None = None, *, create: bool = True,
+        notify: Callable[[str], None] | None = None,
+    ) -> Index:
+        """Open (or, with ``create``, start) the index of the repository at ``root``."""
+        root_path = Path(root).expanduser()
+        if not root_path.exists():
+            raise NeedleError(f"path does not exist: {root}")
+        if not root_path.is_dir():
+            raise NeedleError(f"not a folder: {root}")
+        root_path = root_path.resolve()
+        if not os.access(root_path, os.R_OK | os.X_OK):
+            raise NeedleError(f"folder is not readable: {root_path}")
+        settings = settings or IndexSettings()
+        index_dir = settings.index_dir_for(root_path)
+        if not create and not (index_dir / DB_NAME).exists():
+            raise IndexMissingError(f"no index at {index_dir}; run `needle index {root_path}` first")
+        try:
+            index_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise NeedleError(f"cannot create index folder {index_dir}: {exc.strerror}") from None
+        gitignore = index_dir / ".gitignore"
+        if not gitignore.exists():
+            gitignore.write_text("# Needle's index: never commit it\n*\n")
+        return cls(root_path, settings, notify=notify)
+
+    def _open_store(self) -> Store:
+        path = self.index_dir / DB_NAME
+        try:
+            return Store(path)
+        except CorruptStoreError as exc:
+            # SQLite is the source of truth; when it is unreadable the only safe move is to start over,
+            # keeping the damaged file for inspection.
+            self.writer.acquire()
+            broken = path.with_name(f"{DB_NAME}.corrupt-{datetime.now(UTC):%Y%m%d%H%M%S}")
+            for p in self.index_dir.glob(DB_NAME + "*"):
+                if ".corrupt-" not in p.name:
+                    p.rename(broken if p.name == DB_NAME else broken.with_name(broken.name + p.name[len(DB_NAME):]))
+            self.notify(f"{exc}; moved it to {broken.name} and starting a fresh index")
+            return Store(path)
+
+    def close(self) -> None:
+        """Release the writer lock and close connections."""
+        self.writer.release()
+        self.store.close()
+        reader = getattr(self._local, "store", None)
+        if reader is not None:
+            reader.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- parts loaded on demand ------------------------------------------------------------------
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder, loaded on first use (torch costs seconds; status and startup never pay it)."""
+        with self._encoder_lock:
+            if self._encoder is None:
+                self._encoder = Encoder.shared(self.model_name, self.model_dir)
+            return self._encoder
+
+    def reader(self) -> Store:
+        """A per-thread read connection (WAL readers never wait on the writer)."""
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = Store(self.index_dir / DB_NAME, create=False)
+        return store
+
+    @property
+    def stored_model(self) -> str | None:
+        return self.store.get_meta("model_id")
+
+    def vectors(self) -> VectorIndex:
+        """The ANN index matching SQLite's current generation: loaded, or rebuilt from cached embeddings."""
+        with self._vectors_lock:
+            generation = self.reader().generation
+            # The writer keeps its in-memory index current itself; readers follow the store's generation.
+            if self._vectors is not None and (self.writer.held or self._vectors.generation == generation):
+                return self._vectors
+            path = self.index_dir / VECTORS_NAME
+            dim = self._dim()
+            loaded = VectorIndex.load(path, dim=dim, model_id=self.model_id, generation=generation)
+            if loaded is None:
+                keys, vecs = self.reader().chunk_vectors(self.model_id, dim)
+                loaded = VectorIndex.build(dim, keys, vecs, generation)
+                if path.exists() and self._vectors is None:
+                    self.notify(f"vector file {path.name} was stale or damaged; rebuilt it from SQLite ({len(keys)} vectors)")
+                if self.writer.held:
+                    loaded.save(path, model_id=self.model_id)
+            self._vectors = loaded
+            return loaded
+
+    def _dim(self) -> int:
+        stored = self.reader().get_meta("dim")
+        return int(stored) if stored else self.encoder.dim
+
+    # -- writing ---------------------------------------------------------------------------------
+    def update(self, paths: Iterable[str] | None = None, progress=None, cancel: threading.Event | None = None):
+        """Bring the index up to date with the working tree (or only with ``paths``, relative to root).
+
+        Takes the writer lock (IndexLockedError if another process has it). Returns UpdateStats.
+        """
+        from codeneedle.indexer.pipeline import run_update
+
+        self.writer.acquire()
+        self._check_model()
+        return run_update(self, None if paths is None else list(paths), progress=progress, cancel=cancel)
+
+    def _check_model(self) -> None:
+        stored = self.stored_model
+        if stored == self.model_id:
+            return
+        if stored is not None:
+            self.notify(f"index was built with model {stored}; rebuilding it with {self.model_id}")
+        with self.store.transaction():
+            self.store.replace_files(list(self.store.file_records()), [], {})
+            self.store.set_meta("model_id", self.model_id)
+            self.store.set_meta("model_name", self.model_name)
+            self.store.set_meta("model_path", str(self.model_dir))
+            self.store.set_meta("dim", str(self.encoder.dim))
+        with self._vectors_lock:
+            self._vectors = None
+
+    def commit(self, removed: list[str], files: list, chunks: dict, touch: list) -> tuple[int, int]:
+        """Swap files and their chunks in one transaction and mirror it into the ANN index.
+
+        Both happen under the vectors lock, so a search that rebuilds the ANN index concurrently sees the
+        store either before or after this commit, never half of it. Returns (chunks removed, chunks added).
+        """
+        with self._vectors_lock:
+            with self.store.transaction():
+                self.store.touch_files(touch)
+                removed_ids, added = self.store.replace_files(removed, files, chunks)
+                generation = self.store.generation
+            vi = self._vectors
+            if vi is not None:
+                vi.remove(removed_ids)
+                if added:
+                    keys = np.array([cid for cid, _ in added], dtype=np.uint64)
+                    vi.add(keys, self.store.vectors_for(self.model_id, [h for _, h in added], vi.dim))
+                vi.generation = generation
+        return len(removed_ids), len(added)
+
+    def save_vectors(self) -> None:
+        """Persist the ANN index (atomically) if it is current."""
+        with self._vectors_lock:
+            vi = self._vectors
+        if vi is not None and vi.generation == self.store.generation:
+            vi.save(self.index_dir / VECTORS_NAME, model_id=self.model_id)
+        else:
+            self.vectors()
+
+    # -- reading ---------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 10, lang=None, glob: str | None = None) -> list[SearchResult]:
+        """Hybrid search: dense top-k fused with BM25; ``lang`` like "python,go", ``glob`` like "src/**/*.py"."""
+        if not query.strip() or k <= 0:
+            return []
+        k = min(k, 1000)
+        filters = Filters(parse_languages(lang), glob or None)
+        store = self.reader()
+        if store.get_meta("model_id") is None:
+            return []
+        pool = max(k * 5, 50)
+        qvec = self.encoder.encode_queries([query])[0]
+        dense = dense_ranking(store, self.vectors(), self.model_id, qvec, pool, filters)
+        lexical = lexical_ranking(store, query, pool, filters)
+        return to_results(store, fuse(dense, lexical), k)
+
+    def similar(self, path: str, line: int, k: int = 10) -> list[SearchResult]:
+        """Code most like the chunk that holds ``line`` (1-based) of ``path``; the chunk itself excluded."""
+        rel = self.relative(path)
+        store = self.reader()
+        rows = [r for r in store.chunks_in_file(rel) if r.start_line <= line <= r.end_line]
+        if not rows:
+            raise NeedleError(f"no indexed code at {rel}:{line}")
+        # The innermost chunk: a method rather than its class.
+        target = min(rows, key=lambda r: (r.end_line - r.start_line, r.kind == "class"))
+        vi = self.vectors()
+        keys, vecs = store.chunk_vectors(self.model_id, vi.dim, ids=[target.id])
+        if not len(keys):
+            raise NeedleError(f"{rel}:{line} is not embedded yet")
+        ranked = dense_ranking(store, vi, self.model_id, vecs[0], k, Filters(), exclude=frozenset({target.id}))
+        rows_by_id = store.chunks_by_ids([cid for cid, _ in ranked])
+        return [result_from_row(rows_by_id[cid], s) for cid, s in ranked if cid in rows_by_id]
+
+    def relative(self, path: str | Path) -> str:
+        """A path (absolute, or relative to root) as root-relative POSIX; refuses anything outside the root."""
+        p = Path(path)
+        full = (p if p.is_absolute() else self.root / p).resolve()
+        try:
+            return full.relative_to(self.root).as_posix()
+        except ValueError:
+            raise PathOutsideRootError(f"{path} is outside the indexed folder {self.root}") from None
+
+    def status(self, state: str = "ready") -> IndexStatus:
+        store = self.reader()
+        files, chunks = store.counts()
+        last = store.get_meta("last_update")
+        return IndexStatus(
+            root=str(self.root),
+            index_dir=str(self.index_dir),
+            model=store.get_meta("model_id") or self.model_id,
+            files=files,
+            chunks=chunks,
+            size_bytes=store.disk_size() + _size(self.index_dir / VECTORS_NAME),
+            last_update=datetime.fromtimestamp(float(last), UTC).isoformat(timespec="seconds") if last else None,
+            skipped=json.loads(store.get_meta("skipped_counts") or "{}"),
+            languages=store.language_counts(),
+            state=state,
+        )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -1,0 +1,41 @@
+"""One writer per index across processes: CLI, watcher and language server share a lock file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from codeneedle.errors import IndexLockedError
+
+
+class WriterLock:
+    """An exclusive, non-blocking writer lock on an index folder; the holder's pid is recorded for messages."""
+
+    def __init__(self, index_dir: Path):
+        self.index_dir = index_dir
+        self._lock = FileLock(str(index_dir / "writer.lock"), thread_local=False)
+        self._pid_file = index_dir / "writer.pid"
+
+    @property
+    def held(self) -> bool:
+        return self._lock.is_locked
+
+    def acquire(self) -> None:
+        """Take the lock now or raise IndexLockedError naming the process that has it."""
+        if self._lock.is_locked:
+            return
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            holder = self._pid_file.read_text().strip() if self._pid_file.exists() else "unknown"
+            raise IndexLockedError(
+                f"index {self.index_dir} is being written by another needle process (pid {holder}); "
+                "searches still work, or stop that process to write"
+            ) from None
+        self._pid_file.write_text(str(os.getpid()))
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self._lock.release(force=True)

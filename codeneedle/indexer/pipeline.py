@@ -1,0 +1,221 @@
+"""The incremental update: walk -> diff against SQLite -> chunk -> embed what is missing -> commit.
+
+Each batch commits its embeddings first (so a crash never loses encoder work), then swaps the batch's files
+and chunks in one transaction (so readers see either the old or the new state of a file, never a mix).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from codeneedle.indexer.chunker import chunk_source
+from codeneedle.indexer.chunks import Chunk
+from codeneedle.indexer.encoder import embed_text
+from codeneedle.indexer.ignore import IgnoreRules
+from codeneedle.indexer.languages import language_for_path
+from codeneedle.indexer.store import FileRecord
+from codeneedle.indexer.walker import SourceFile, read_source, stat_one, walk
+
+if TYPE_CHECKING:
+    from codeneedle.indexer.index import Index
+
+# Smaller batches commit (and show up in searches) sooner; larger ones waste less on per-batch overhead.
+FILES_PER_BATCH = int(os.environ.get("NEEDLE_BATCH_FILES", "256"))
+CHUNKS_PER_BATCH = int(os.environ.get("NEEDLE_BATCH_CHUNKS", "1024"))
+
+
+@dataclass
+class Progress:
+    """A snapshot for progress bars (CLI) and $/progress (server)."""
+
+    phase: str  # "scan" | "index" | "save" | "done"
+    files_done: int = 0
+    files_total: int = 0
+    chunks_embedded: int = 0
+    chunks_to_embed: int = 0
+
+
+@dataclass
+class UpdateStats:
+    """What one update did."""
+
+    files_scanned: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    files_removed: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_embedded: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def run_update(
+    index: Index, paths: list[str] | None, progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> UpdateStats:
+    """Update ``index`` from the whole tree (``paths`` None) or from the given root-relative paths."""
+    started = time.perf_counter()
+    report = progress or (lambda p: None)
+    stats = UpdateStats()
+    store = index.store
+    rules = IgnoreRules(index.root, extra_patterns=index.settings.exclude)
+    max_bytes = index.settings.max_file_bytes
+    records = store.file_records()
+    report(Progress("scan"))
+
+    if paths is None:
+        walked = walk(index.root, rules, max_file_bytes=max_bytes)
+        candidates = walked.files
+        seen = {f.path for f in candidates}
+        removed = [p for p in records if p not in seen]
+        skipped = list(walked.skipped_paths)
+        stats.skipped = dict(walked.skipped)
+        skip_scope: list[str] | None = None
+    else:
+        candidates, removed, skipped = _stat_paths(index, rules, paths, records, max_bytes)
+        skip_scope = list(dict.fromkeys(paths))
+        for _, reason in skipped:
+            stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
+
+    stats.files_scanned = len(candidates)
+    todo = [f for f in candidates if _stat_changed(records.get(f.path), f)]
+    stats.files_unchanged = len(candidates) - len(todo)
+    stats.files_removed = len(removed)
+
+    with store.transaction():
+        store.replace_skipped(skipped, only=skip_scope)
+
+    done = 0
+    pending_removed = list(removed)
+    total = len(todo)
+    report(Progress("index", 0, total))
+    batch_files: list[FileRecord] = []
+    batch_chunks: dict[str, list[Chunk]] = {}
+    batch_touch: list[FileRecord] = []
+    n_chunks = 0
+
+    def flush() -> None:
+        nonlocal batch_files, batch_chunks, batch_touch, n_chunks, pending_removed
+        _commit_batch(index, stats, pending_removed, batch_files, batch_chunks, batch_touch, report, done, total)
+        pending_removed, batch_files, batch_chunks, batch_touch, n_chunks = [], [], {}, [], 0
+
+    for sf in todo:
+        if cancel is not None and cancel.is_set():
+            stats.cancelled = True
+            break
+        data = read_source(sf, max_bytes)
+        done += 1
+        if isinstance(data, str):  # vanished, grew past the cap, turned binary, unreadable
+            if sf.path in records:
+                pending_removed.append(sf.path)
+                stats.files_removed += 1
+            stats.skipped[data] = stats.skipped.get(data, 0) + 1
+            with store.transaction():
+                store.replace_skipped([] if data == "missing" else [(sf.path, data)], only=[sf.path])
+            continue
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        language = language_for_path(sf.path)
+        record = FileRecord(sf.path, sf.size, sf.mtime_ns, digest, language)
+        old = records.get(sf.path)
+        if old is not None and old.hash == digest:
+            batch_touch.append(record)
+            stats.files_unchanged += 1
+            continue
+        chunks = chunk_source(sf.path, data, language)
+        batch_files.append(record)
+        batch_chunks[sf.path] = chunks
+        stats.files_changed += 1
+        n_chunks += len(chunks)
+        if len(batch_files) >= FILES_PER_BATCH or n_chunks >= CHUNKS_PER_BATCH:
+            flush()
+    flush()
+
+    if paths is None and not stats.cancelled:
+        # Counts of the last full scan: the per-path table keeps only the first paths of each walk.
+        store.set_meta("skipped_counts", json.dumps(dict(sorted(stats.skipped.items()))))
+    report(Progress("save", done, total, stats.chunks_embedded, stats.chunks_embedded))
+    index.save_vectors()
+    stats.seconds = round(time.perf_counter() - started, 3)
+    report(Progress("done", done, total, stats.chunks_embedded, stats.chunks_embedded))
+    return stats
+
+
+def _stat_changed(old: FileRecord | None, sf: SourceFile) -> bool:
+    return old is None or old.size != sf.size or old.mtime_ns != sf.mtime_ns
+
+
+def _stat_paths(index: Index, rules: IgnoreRules, paths: list[str], records: dict[str, FileRecord], max_bytes: int):
+    """Resolve watcher paths: files are stat'ed; folders (created, moved or deleted whole) are walked."""
+    candidates: dict[str, SourceFile] = {}
+    removed: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    full_walk = None
+    for rel in dict.fromkeys(paths):
+        full = index.root / rel
+        if full.is_dir() and not full.is_symlink():
+            # A folder created or moved in whole: a stat-only walk finds what it holds, ignore rules applied.
+            full_walk = full_walk or walk(index.root, rules, max_file_bytes=max_bytes)
+            prefix = rel + "/"
+            inside = [f for f in full_walk.files if f.path.startswith(prefix)]
+            candidates.update((f.path, f) for f in inside)
+            skipped += [(p, r) for p, r in full_walk.skipped_paths if p.startswith(prefix)]
+            present = {f.path for f in inside}
+            removed += [p for p in records if p.startswith(prefix) and p not in present]
+            continue
+        result = stat_one(index.root, rel, rules, max_bytes)
+        if isinstance(result, str):
+            prefix = rel + "/"
+            gone = [p for p in records if p == rel or p.startswith(prefix)]  # a deleted folder, too
+            removed += gone
+            if result != "missing":
+                skipped.append((rel, result))
+        else:
+            candidates[result.path] = result
+    return list(candidates.values()), list(dict.fromkeys(removed)), skipped
+
+
+def _commit_batch(index: Index, stats: UpdateStats, removed: list[str], files: list[FileRecord],
+                  chunks: dict[str, list[Chunk]], touch: list[FileRecord], report: ProgressFn,
+                  done: int, total: int) -> None:
+    store = index.store
+    if not (removed or files or touch):
+        report(Progress("index", done, total, stats.chunks_embedded, stats.chunks_embedded))
+        return
+    all_chunks = [c for path in chunks for c in chunks[path]]
+    missing = set(store.missing_embeddings(index.model_id, (c.content_hash for c in all_chunks)))
+    if missing:
+        todo: dict[str, str] = {}
+        for c in all_chunks:
+            h = c.content_hash
+            if h in missing and h not in todo:
+                todo[h] = embed_text(c)
+        hashes = list(todo)
+        embedded = stats.chunks_embedded
+
+        def on_batch(n: int) -> None:
+            nonlocal embedded
+            embedded += n
+            report(Progress("index", done, total, embedded, stats.chunks_embedded + len(hashes)))
+
+        vectors = index.encoder.encode([todo[h] for h in hashes], on_batch=on_batch)
+        store.put_embeddings(index.model_id, hashes, vectors)
+        stats.chunks_embedded += len(hashes)
+    n_removed, n_added = index.commit(removed, files, chunks, touch)
+    stats.chunks_removed += n_removed
+    stats.chunks_added += n_added
+    report(Progress("index", done, total, stats.chunks_embedded, stats.chunks_embedded))

@@ -1,0 +1,23 @@
+;; Definitions for the Needle chunker. Captures:
+;;   @definition.function  function (a method when it sits in a class)
+;;   @definition.method    method (also outside a class when it names its owner: receiver or Owner::name)
+;;   @definition.class     class-like: one chunk with method bodies left out
+;;   @definition.namespace qualifies names inside it, no chunk of its own
+;;   @name                 the name; @name.type a type expression naming it; @receiver the owner type
+;;   captures starting with _ are only used by predicates
+
+; the name is the declarator: the chunker follows pointer/function declarators down to the identifier
+(function_definition declarator: (_) @name) @definition.function
+
+(struct_specifier name: (_) @name body: (field_declaration_list)) @definition.class
+
+(union_specifier name: (_) @name body: (field_declaration_list)) @definition.class
+
+(enum_specifier name: (_) @name body: (enumerator_list)) @definition.class
+
+; typedef struct { ... } name_t;
+(type_definition
+  type: [(struct_specifier body: (field_declaration_list))
+         (union_specifier body: (field_declaration_list))
+         (enum_specifier body: (enumerator_list))]
+  declarator: (type_identifier) @name) @definition.class

@@ -1,0 +1,46 @@
+;; Definitions for the Needle chunker. Captures:
+;;   @definition.function  function (a method when it sits in a class)
+;;   @definition.method    method (also outside a class when it names its owner: receiver or Owner::name)
+;;   @definition.class     class-like: one chunk with method bodies left out
+;;   @definition.namespace qualifies names inside it, no chunk of its own
+;;   @name                 the name; @name.type a type expression naming it; @receiver the owner type
+;;   captures starting with _ are only used by predicates
+
+(function_declaration name: (identifier) @name) @definition.function
+
+(generator_function_declaration name: (identifier) @name) @definition.function
+
+; const f = () => {} / var f = function () {}
+(lexical_declaration
+  (variable_declarator
+    name: (identifier) @name
+    value: [(arrow_function) (function_expression) (generator_function)])) @definition.function
+
+(variable_declaration
+  (variable_declarator
+    name: (identifier) @name
+    value: [(arrow_function) (function_expression) (generator_function)])) @definition.function
+
+; exports.f = function () {} / obj.f = () => {}
+(expression_statement
+  (assignment_expression
+    left: (member_expression) @name
+    right: [(arrow_function) (function_expression) (generator_function)])) @definition.function
+
+; Foo.prototype.bar = function () {}
+(expression_statement
+  (assignment_expression
+    left: (member_expression
+      object: (member_expression
+        property: (property_identifier) @_prototype (#eq? @_prototype "prototype"))) @name
+    right: [(arrow_function) (function_expression) (generator_function)])) @definition.method
+
+; methods of classes only: methods of object literals stay in the code around them
+(class_body (method_definition name: (_) @name) @definition.method)
+
+(class_body
+  (field_definition
+    property: (_) @name
+    value: [(arrow_function) (function_expression) (generator_function)]) @definition.method)
+
+(class_declaration name: (identifier) @name) @definition.class

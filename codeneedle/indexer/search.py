@@ -1,0 +1,137 @@
+"""Query -> results: dense nearest neighbours fused with FTS5 BM25 by reciprocal rank fusion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from codeneedle.indexer.store import ChunkRow, Store
+from codeneedle.indexer.vectors import VectorIndex
+
+RRF_K = 60
+DENSE_WEIGHT = 1.0
+LEXICAL_WEIGHT = 0.5
+# Below this many candidate chunks a filtered search is exact (brute force) rather than over-fetched ANN.
+EXACT_FILTER_LIMIT = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One hit; ``path`` is relative to the indexed root, lines are 1-based inclusive."""
+
+    path: str
+    start_line: int
+    end_line: int
+    name: str
+    kind: str
+    language: str
+    score: float
+    snippet: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Restrict results by language (any of) and path glob (gitignore-style wildcards)."""
+
+    languages: tuple[str, ...] = ()
+    glob: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.languages or self.glob)
+
+    def allows(self, path: str, language: str | None) -> bool:
+        if self.languages and (language or "text") not in self.languages:
+            return False
+        return not self.glob or _glob_spec(self.glob).match_file(path)
+
+
+@lru_cache(maxsize=64)
+def _glob_spec(glob: str):
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines([glob])
+
+
+def parse_languages(lang: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"py,go"`` or ``["python"]`` -> canonical language names."""
+    if not lang:
+        return ()
+    items = lang.split(",") if isinstance(lang, str) else list(lang)
+    aliases = {"py": "python", "js": "javascript", "ts": "typescript", "rs": "rust", "rb": "ruby",
+               "c++": "cpp", "cxx": "cpp", "golang": "go"}
+    return tuple(dict.fromkeys(aliases.get(x.strip().lower(), x.strip().lower()) for x in items if x.strip()))
+
+
+def dense_ranking(
+    store: Store, vectors: VectorIndex, model_id: str, qvec: np.ndarray, count: int, filters: Filters,
+    exclude: frozenset[int] = frozenset(),
+) -> list[tuple[int, float]]:
+    """(chunk id, cosine) best first, honouring filters."""
+    if filters:
+        allowed = [cid for cid, path, lang in store.chunk_filter_rows() if filters.allows(path, lang)]
+        if len(allowed) <= EXACT_FILTER_LIMIT:
+            keys, vecs = store.chunk_vectors(model_id, vectors.dim, ids=allowed)
+            if not len(keys):
+                return []
+            sims = vecs @ qvec
+            top = np.argsort(-sims)[: count + len(exclude)]
+            return [(int(keys[i]), float(sims[i])) for i in top if int(keys[i]) not in exclude][:count]
+        allowed_set = set(allowed)
+        keys, sims = vectors.search(qvec, count * 20 + len(exclude))
+        return [(int(k), float(s)) for k, s in zip(keys, sims, strict=True)
+                if int(k) in allowed_set and int(k) not in exclude][:count]
+    keys, sims = vectors.search(qvec, count + len(exclude))
+    return [(int(k), float(s)) for k, s in zip(keys, sims, strict=True) if int(k) not in exclude][:count]
+
+
+def lexical_ranking(store: Store, query: str, count: int, filters: Filters) -> list[int]:
+    """Chunk ids by BM25, honouring filters."""
+    ids = store.fts_search(query, count * (10 if filters else 1))
+    if filters and ids:
+        rows = store.chunks_by_ids(ids)
+        ids = [i for i in ids if i in rows and filters.allows(rows[i].path, rows[i].language)]
+    return ids[:count]
+
+
+def fuse(dense: list[tuple[int, float]], lexical: list[int]) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion, scaled so a chunk ranked first by both scores 1.0."""
+    scores: dict[int, float] = {}
+    for rank, (cid, _sim) in enumerate(dense):
+        scores[cid] = scores.get(cid, 0.0) + DENSE_WEIGHT / (RRF_K + rank + 1)
+    for rank, cid in enumerate(lexical):
+        scores[cid] = scores.get(cid, 0.0) + LEXICAL_WEIGHT / (RRF_K + rank + 1)
+    best = (DENSE_WEIGHT + LEXICAL_WEIGHT) / (RRF_K + 1)
+    return sorted(((cid, s / best) for cid, s in scores.items()), key=lambda t: -t[1])
+
+
+def to_results(store: Store, ranked: list[tuple[int, float]], k: int) -> list[SearchResult]:
+    """Materialise the top ``k`` ranked chunk ids (ids that vanished meanwhile are skipped)."""
+    rows = store.chunks_by_ids([cid for cid, _ in ranked[: k * 2]])
+    out = []
+    for cid, score in ranked:
+        row = rows.get(cid)
+        if row is not None:
+            out.append(result_from_row(row, score))
+            if len(out) == k:
+                break
+    return out
+
+
+def result_from_row(row: ChunkRow, score: float) -> SearchResult:
+    return SearchResult(
+        path=row.path, start_line=row.start_line, end_line=row.end_line, name=row.name, kind=row.kind,
+        language=row.language or "text", score=round(float(score), 4), snippet=make_snippet(row.text),
+    )
+
+
+def make_snippet(text: str, max_lines: int = 3, max_chars: int = 240) -> str:
+    """The first few non-blank lines, shortened: enough to recognise the code."""
+    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()][:max_lines]
+    snippet = "\n".join(lines)
+    return snippet if len(snippet) <= max_chars else snippet[: max_chars - 1] + "…"

@@ -1,0 +1,330 @@
+"""SQLite, the source of truth: files, chunks, the embedding cache, full-text search and skip counts."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from codeneedle.errors import NeedleError
+from codeneedle.indexer.chunks import Chunk
+from codeneedle.indexer.encoder import split_identifier
+
+SCHEMA_VERSION = "1"
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_COMPOUND = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]")
+_STOPWORDS = frozenset(
+    "a an and are as at be by do does for from how i in is it of on or the this that to what when where which "
+    "with python code function method".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """What the store remembers of one indexed file."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    hash: str
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    """A stored chunk with its id (the usearch key)."""
+
+    id: int
+    path: str
+    language: str
+    kind: str
+    name: str
+    start_line: int
+    end_line: int
+    start_byte: int
+    end_byte: int
+    text: str
+    doc: str
+    hash: str
+
+
+class CorruptStoreError(NeedleError):
+    """The SQLite file is damaged beyond what SQLite itself can recover."""
+
+
+class Store:
+    """One SQLite database per index. Writers use one transaction per batch; readers never wait (WAL)."""
+
+    def __init__(self, path: Path, *, create: bool = True):
+        self.path = path
+        if not create and not path.exists():
+            raise NeedleError(f"no index database at {path}")
+        try:
+            conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            self.conn = conn
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=OFF")
+            if create:
+                self._ensure_schema()
+            elif self.get_meta("schema_version") is None:
+                raise CorruptStoreError(f"{path} is not a Needle index")
+        except sqlite3.DatabaseError as exc:
+            raise CorruptStoreError(f"index database {path} is damaged: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the connection (checkpointing the WAL when this is the last one)."""
+        self.conn.close()
+
+    # -- schema and metadata -------------------------------------------------------------------
+    def _ensure_schema(self) -> None:
+        db = self.db
+        with self.transaction():
+            if "meta" not in db.table_names():
+                db["meta"].create({"key": str, "value": str}, pk="key")
+                db["files"].create(
+                    {"path": str, "size": int, "mtime_ns": int, "hash": str, "language": str, "indexed_at": float},
+                    pk="path",
+                )
+                # AUTOINCREMENT: a chunk id is never reused, so a stale vector can't point at a newer chunk.
+                self.conn.execute(
+                    "CREATE TABLE chunks (id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL, "
+                    "language TEXT, kind TEXT, name TEXT, start_line INTEGER, end_line INTEGER, "
+                    "start_byte INTEGER, end_byte INTEGER, text TEXT, doc TEXT, hash TEXT NOT NULL)"
+                )
+                db["chunks"].create_index(["path"])
+                db["chunks"].create_index(["hash"])
+                db["embeddings"].create({"model": str, "hash": str, "vector": bytes}, pk=("model", "hash"))
+                db["skipped"].create({"path": str, "reason": str}, pk="path")
+                self.conn.execute(
+                    "CREATE VIRTUAL TABLE chunks_fts USING fts5(name, path, body, tokenize='unicode61')"
+                )
+                self._set_meta_many({"schema_version": SCHEMA_VERSION, "generation": "0"})
+        if self.get_meta("schema_version") != SCHEMA_VERSION:
+            raise CorruptStoreError(
+                f"index at {self.path} has schema {self.get_meta('schema_version')}, expected {SCHEMA_VERSION}"
+            )
+
+    def transaction(self) -> _Transaction:
+        """``with store.transaction():`` — BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+        return _Transaction(self.conn)
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._set_meta_many({key: value})
+
+    def _set_meta_many(self, items: dict[str, str]) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(items.items()))
+
+    @property
+    def generation(self) -> int:
+        """Bumped in every transaction that changes the set of chunks; the usearch file records the one it saw."""
+        return int(self.get_meta("generation", "0") or 0)
+
+    # -- files -----------------------------------------------------------------------------------
+    def file_records(self) -> dict[str, FileRecord]:
+        rows = self.conn.execute("SELECT path, size, mtime_ns, hash, language FROM files")
+        return {r[0]: FileRecord(*r) for r in rows}
+
+    def file_record(self, path: str) -> FileRecord | None:
+        row = self.conn.execute(
+            "SELECT path, size, mtime_ns, hash, language FROM files WHERE path = ?", (path,)
+        ).fetchone()
+        return FileRecord(*row) if row else None
+
+    def touch_files(self, records: Iterable[FileRecord]) -> None:
+        """Record a new size/mtime for files whose content hash did not change."""
+        self.conn.executemany(
+            "UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
+            [(r.size, r.mtime_ns, r.path) for r in records],
+        )
+
+    def replace_skipped(self, skipped: Sequence[tuple[str, str]], only: Iterable[str] | None = None) -> None:
+        """Remember skipped files by reason; ``only`` limits the replacement to those paths (watcher updates)."""
+        if only is None:
+            self.conn.execute("DELETE FROM skipped")
+        else:
+            self.conn.executemany("DELETE FROM skipped WHERE path = ?", [(p,) for p in only])
+        self.conn.executemany("INSERT OR REPLACE INTO skipped(path, reason) VALUES (?, ?)", list(skipped))
+
+    # -- chunks ---------------------------------------------------------------------------------
+    def replace_files(
+        self, removed: Iterable[str], files: Sequence[FileRecord], chunks: dict[str, list[Chunk]]
+    ) -> tuple[list[int], list[tuple[int, str]]]:
+        """Drop every chunk of ``removed`` and of ``files``, then store ``files`` with their new ``chunks``.
+
+        Call inside ``transaction()``. Returns (ids of removed chunks, [(new chunk id, content hash)]).
+        """
+        paths = list(dict.fromkeys([*removed, *(f.path for f in files)]))
+        removed_ids: list[int] = []
+        for i in range(0, len(paths), 500):
+            part = paths[i : i + 500]
+            marks = ",".join("?" * len(part))
+            removed_ids += [r[0] for r in self.conn.execute(f"SELECT id FROM chunks WHERE path IN ({marks})", part)]
+            self.conn.execute(f"DELETE FROM chunks WHERE path IN ({marks})", part)
+            self.conn.execute(f"DELETE FROM files WHERE path IN ({marks})", part)
+        for i in range(0, len(removed_ids), 500):
+            part = removed_ids[i : i + 500]
+            self.conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({','.join('?' * len(part))})", part)
+        now = time.time()
+        self.conn.executemany(
+            "INSERT INTO files(path, size, mtime_ns, hash, language, indexed_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [(f.path, f.size, f.mtime_ns, f.hash, f.language, now) for f in files],
+        )
+        added: list[tuple[int, str]] = []
+        for f in files:
+            for c in chunks.get(f.path, ()):
+                h = c.content_hash
+                cur = self.conn.execute(
+                    "INSERT INTO chunks(path, language, kind, name, start_line, end_line, start_byte, end_byte, "
+                    "text, doc, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (c.path, c.language, c.kind, c.name, c.start_line, c.end_line, c.start_byte, c.end_byte,
+                     c.text, c.doc, h),
+                )
+                cid = int(cur.lastrowid)
+                self.conn.execute(
+                    "INSERT INTO chunks_fts(rowid, name, path, body) VALUES (?, ?, ?, ?)",
+                    (cid, split_identifier(c.name), " ".join(split_identifier(c.path).split("/")), fts_body(c.text)),
+                )
+                added.append((cid, h))
+        if removed_ids or added:
+            self.set_meta("generation", str(self.generation + 1))
+        self.set_meta("last_update", str(now))
+        return removed_ids, added
+
+    def chunks_by_ids(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        out: dict[int, ChunkRow] = {}
+        for i in range(0, len(ids), 500):
+            part = list(ids[i : i + 500])
+            rows = self.conn.execute(
+                f"SELECT id, path, language, kind, name, start_line, end_line, start_byte, end_byte, text, doc, hash "
+                f"FROM chunks WHERE id IN ({','.join('?' * len(part))})",
+                part,
+            )
+            out.update({r[0]: ChunkRow(*r) for r in rows})
+        return out
+
+    def chunks_in_file(self, path: str) -> list[ChunkRow]:
+        rows = self.conn.execute(
+            "SELECT id, path, language, kind, name, start_line, end_line, start_byte, end_byte, text, doc, hash "
+            "FROM chunks WHERE path = ? ORDER BY start_line",
+            (path,),
+        )
+        return [ChunkRow(*r) for r in rows]
+
+    def chunk_filter_rows(self) -> list[tuple[int, str, str]]:
+        """(id, path, language) of every chunk, for filtered searches."""
+        return self.conn.execute("SELECT id, path, language FROM chunks").fetchall()
+
+    def counts(self) -> tuple[int, int]:
+        files = self.conn.execute("SELECT count(*) FROM files").fetchone()[0]
+        chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return int(files), int(chunks)
+
+    def language_counts(self) -> dict[str, int]:
+        rows = self.conn.execute("SELECT coalesce(language, 'text'), count(*) FROM files GROUP BY 1 ORDER BY 2 DESC")
+        return dict(rows.fetchall())
+
+    # -- embeddings -----------------------------------------------------------------------------
+    def missing_embeddings(self, model: str, hashes: Iterable[str]) -> list[str]:
+        """Which content hashes have no cached vector for ``model`` yet (order kept, duplicates dropped)."""
+        wanted = list(dict.fromkeys(hashes))
+        have: set[str] = set()
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            rows = self.conn.execute(
+                f"SELECT hash FROM embeddings WHERE model = ? AND hash IN ({','.join('?' * len(part))})",
+                [model, *part],
+            )
+            have.update(r[0] for r in rows)
+        return [h for h in wanted if h not in have]
+
+    def put_embeddings(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Cache vectors in their own transaction, so work already embedded survives a crash."""
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO embeddings(model, hash, vector) VALUES (?, ?, ?)",
+                [(model, h, vecs[i].tobytes()) for i, h in enumerate(hashes)],
+            )
+
+    def vectors_for(self, model: str, hashes: Sequence[str], dim: int) -> np.ndarray:
+        """Cached vectors for content hashes (each must be cached), in order."""
+        found: dict[str, bytes] = {}
+        unique = list(dict.fromkeys(hashes))
+        for i in range(0, len(unique), 500):
+            part = unique[i : i + 500]
+            rows = self.conn.execute(
+                f"SELECT hash, vector FROM embeddings WHERE model = ? AND hash IN ({','.join('?' * len(part))})",
+                [model, *part],
+            )
+            found.update(rows.fetchall())
+        out = np.empty((len(hashes), dim), dtype=np.float32)
+        for i, h in enumerate(hashes):
+            out[i] = np.frombuffer(found[h], dtype=np.float32)
+        return out
+
+    def chunk_vectors(self, model: str, dim: int, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids, vectors) for all chunks, or for ``ids``; chunks without a cached vector are left out."""
+        sql = (
+            "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.model = ? AND e.hash = c.hash"
+        )
+        if ids is None:
+            rows = self.conn.execute(sql, (model,)).fetchall()
+        else:
+            rows = []
+            for i in range(0, len(ids), 500):
+                part = list(ids[i : i + 500])
+                rows += self.conn.execute(f"{sql} WHERE c.id IN ({','.join('?' * len(part))})", [model, *part]).fetchall()
+        keys = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+        return keys, vecs
+
+    # -- lexical search --------------------------------------------------------------------------
+    def fts_search(self, query: str, limit: int) -> list[int]:
+        """Chunk ids ranked by BM25 over name, path and identifier-split text."""
+        terms = query_terms(query)
+        if not terms:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)
+        rows = self.conn.execute(
+            "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, 4.0, 2.0, 1.0) LIMIT ?",
+            (match, limit),
+        )
+        return [r[0] for r in rows]
+
+    def disk_size(self) -> int:
+        return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def fts_body(text: str) -> str:
+    """The text plus the parts of its camelCase identifiers (unicode61 already splits snake_case)."""
+    extra = {split_identifier(w) for w in _WORD.findall(text) if _COMPOUND.search(w)}
+    return text + ("\n" + " ".join(sorted(extra)) if extra else "")
+
+
+def query_terms(query: str) -> list[str]:
+    """Lower-cased search terms of a query, identifiers split, stopwords dropped."""
+    words = split_identifier(" ".join(_WORD.findall(query))).lower().split()
+    return list(dict.fromkeys(w for w in words if len(w) > 1 and w not in _STOPWORDS))

@@ -1,0 +1,108 @@
+"""The usearch ANN file: vectors keyed by chunk id, saved atomically, always rebuildable from SQLite."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+SIDECAR_SUFFIX = ".json"
+
+
+class VectorIndex:
+    """A cosine HNSW index over unit vectors; thread-safe for one writer and many searchers."""
+
+    def __init__(self, dim: int, generation: int = -1):
+        from usearch.index import Index
+
+        self.dim = dim
+        self.generation = generation
+        self._index = Index(ndim=dim, metric="cos", dtype="f32")
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    @classmethod
+    def build(cls, dim: int, keys: np.ndarray, vectors: np.ndarray, generation: int) -> VectorIndex:
+        """A fresh index holding ``vectors`` under ``keys``."""
+        vi = cls(dim, generation)
+        vi.add(keys, vectors)
+        return vi
+
+    @classmethod
+    def load(cls, path: Path, *, dim: int, model_id: str, generation: int) -> VectorIndex | None:
+        """The saved index if it is intact and matches the store's generation and model, else None.
+
+        The checksum is verified before usearch parses a byte: a damaged file must never reach native code.
+        """
+        try:
+            side = json.loads(path.with_suffix(path.suffix + SIDECAR_SUFFIX).read_text())
+            if (side.get("generation"), side.get("model_id"), side.get("dim")) != (generation, model_id, dim):
+                return None
+            data = path.read_bytes()
+            if len(data) != side.get("size") or _digest(data) != side.get("digest"):
+                return None
+            vi = cls(dim, generation)
+            vi._index.load(bytearray(data))
+            if len(vi._index) != side.get("count"):
+                return None
+            return vi
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError):
+            return None
+
+    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        if len(keys):
+            with self._lock:
+                self._index.add(np.asarray(keys, dtype=np.uint64), np.asarray(vectors, dtype=np.float32))
+
+    def remove(self, keys: list[int] | np.ndarray) -> None:
+        if len(keys):
+            with self._lock:
+                self._index.remove(np.asarray(keys, dtype=np.uint64))
+
+    def search(self, vector: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, cosine similarities) of the nearest ``count`` vectors, best first."""
+        with self._lock:
+            if len(self._index) == 0:
+                return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.float32)
+            m = self._index.search(np.asarray(vector, dtype=np.float32), min(count, len(self._index)))
+            return np.asarray(m.keys), 1.0 - np.asarray(m.distances, dtype=np.float32)
+
+    def save(self, path: Path, *, model_id: str) -> None:
+        """Write to a temp file, fsync, rename over; the sidecar (checksum, generation) goes last, the same way."""
+        with self._lock:
+            data = bytes(self._index.save())
+            count = len(self._index)
+        _atomic_write(path, data)
+        side = {
+            "generation": self.generation,
+            "model_id": model_id,
+            "dim": self.dim,
+            "count": count,
+            "size": len(data),
+            "digest": _digest(data),
+        }
+        _atomic_write(path.with_suffix(path.suffix + SIDECAR_SUFFIX), json.dumps(side).encode())
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

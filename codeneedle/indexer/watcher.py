@@ -1,0 +1,200 @@
+"""Live sync: watchdog events -> debounced, batched calls of the same incremental update the CLI runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from codeneedle.indexer.pipeline import UpdateStats
+
+if TYPE_CHECKING:
+    from codeneedle.indexer.index import Index
+
+log = logging.getLogger("codeneedle.watcher")
+
+IGNORE_FILES = (".gitignore", ".needleignore")
+# Past this many paths in one batch (a checkout, a branch switch) a stat-only full walk is cheaper and simpler.
+FULL_SCAN_THRESHOLD = 2000
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """One absorbed batch of changes."""
+
+    paths: int
+    full_scan: bool
+    stats: UpdateStats
+
+    def line(self) -> str:
+        s = self.stats
+        what = "full rescan" if self.full_scan else f"{self.paths} paths"
+        return (f"{what}: {s.files_changed} files changed, {s.files_removed} removed, "
+                f"{s.chunks_embedded} chunks re-embedded in {s.seconds * 1000:.0f} ms")
+
+
+class Watcher:
+    """Watches ``index.root`` and keeps ``index`` current. Owns the index's writer lock while running."""
+
+    def __init__(self, index: Index, *, debounce: float = 0.2, max_delay: float = 2.0,
+                 on_batch: Callable[[BatchReport], None] | None = None,
+                 on_error: Callable[[Exception], None] | None = None):
+        self.index = index
+        self.debounce = debounce
+        self.max_delay = max_delay
+        self.on_batch = on_batch
+        self.on_error = on_error or (lambda exc: log.error("update failed: %s", exc))
+        self._pending: dict[str, None] = {}
+        self._full = False
+        self._busy = False
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._observer = None
+        self._thread: threading.Thread | None = None
+        self.batches = 0
+
+    def start(self) -> None:
+        """Take the writer lock, start watching, and start absorbing batches in a worker thread."""
+        from watchdog.observers import Observer
+
+        self.index.writer.acquire()
+        self._observer = Observer()
+        self._observer.schedule(_Handler(self), str(self.index.root), recursive=True)
+        self._observer.daemon = True
+        self._observer.start()
+        self._thread = threading.Thread(target=self._run, name="needle-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def submit(self, paths: Iterable[str | os.PathLike]) -> None:
+        """Queue paths (absolute or root-relative) to re-check; editors' didSave lands here too."""
+        rels = [r for r in (self._relative(p) for p in paths) if r is not None]
+        if not rels:
+            return
+        with self._cond:
+            for rel in rels:
+                if rel.rsplit("/", 1)[-1] in IGNORE_FILES or rel == ".git/info/exclude":
+                    self._full = True  # ignore rules changed: files may enter or leave anywhere below
+                else:
+                    self._pending[rel] = None
+            self._cond.notify_all()
+
+    def rescan(self) -> None:
+        """Queue a full (stat-only) rescan."""
+        with self._cond:
+            self._full = True
+            self._cond.notify_all()
+
+    def _relative(self, path: str | os.PathLike) -> str | None:
+        root = self.index.root
+        p = Path(path)
+        if p.is_absolute():
+            try:
+                rel = p.relative_to(root)
+            except ValueError:
+                return None
+        else:
+            rel = p
+        parts = rel.parts
+        if not parts:
+            return None
+        index_dir = self.index.index_dir
+        if (root / rel) == index_dir or index_dir in (root / rel).parents:
+            return None
+        if parts[0] == ".git" and rel.as_posix() != ".git/info/exclude":
+            return None
+        return rel.as_posix()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._cond:
+                while not (self._pending or self._full) and not self._stop.is_set():
+                    self._cond.wait()
+                if self._stop.is_set():
+                    return
+                first = time.monotonic()
+                # Debounce: wait until events stop for `debounce` seconds, but never longer than max_delay.
+                while not self._stop.is_set():
+                    before = len(self._pending), self._full
+                    self._cond.wait(self.debounce)
+                    quiet = (len(self._pending), self._full) == before
+                    if quiet or time.monotonic() - first >= self.max_delay:
+                        break
+                paths, full = list(self._pending), self._full or len(self._pending) > FULL_SCAN_THRESHOLD
+                self._pending, self._full, self._busy = {}, False, True
+            try:
+                stats = self.index.update(paths=None if full else paths)
+                self.batches += 1
+                if self.on_batch:
+                    self.on_batch(BatchReport(len(paths), full, stats))
+            except Exception as exc:  # noqa: BLE001 - a failed batch must not kill the watcher
+                self.on_error(exc)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until queued changes are absorbed (for tests and benchmarks)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._full or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+        return True
+
+
+class _Handler:
+    """watchdog event handler: every event contributes its path(s); the update decides what they mean."""
+
+    def __init__(self, watcher: Watcher):
+        self.watcher = watcher
+
+    def dispatch(self, event) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        paths = [event.src_path]
+        dest = getattr(event, "dest_path", "")
+        if dest:
+            paths.append(dest)
+        self.watcher.submit(os.fsdecode(p) for p in paths)
+
+
+def watch_forever(path: str, settings, *, debounce: float = 0.2) -> int:
+    """`needle watch`: update once, then absorb changes until interrupted, one line per batch."""
+    from codeneedle import console
+    from codeneedle.indexer.index import Index
+
+    with Index.open(path, settings, notify=lambda m: console.err.print(f"[yellow]needle:[/] {m}")) as index:
+        index.writer.acquire()
+        with console.index_progress() as progress:
+            stats = index.update(progress=progress)
+        console.err.print(f"watching {index.root} ({stats.files_scanned} files); Ctrl-C to stop")
+        watcher = Watcher(index, debounce=debounce,
+                          on_batch=lambda b: console.out.print(f"{time.strftime('%H:%M:%S')} {b.line()}"),
+                          on_error=lambda e: console.err.print(f"[red]needle: update failed:[/] {e}"))
+        watcher.start()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            watcher.stop()
+    return 0

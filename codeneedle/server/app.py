@@ -1,0 +1,437 @@
+"""`needle lsp`: the language server. Semantic code search through commands and workspace/symbol.
+
+Start-up stays light (pygls + lsprotocol only): numpy, SQLite, torch, transformers and usearch are imported by
+the folder threads and the first search, never before `initialize` is answered. Nothing but LSP is ever
+written to stdout, and the server never opens a network socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlparse
+
+from lsprotocol import types
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+    JsonRpcServerNotInitialized,
+)
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from codeneedle import __version__
+from codeneedle.errors import NeedleError, PathOutsideRootError
+from codeneedle.server import commands as cmd
+from codeneedle.server.progress import WorkDone
+from codeneedle.server.protocol import FdReader, NeedleProtocol, serve
+from codeneedle.server.results import to_lsp, to_symbol
+from codeneedle.server.settings import SECTION, NeedleSettings, parse_configuration, parse_settings
+from codeneedle.server.workspaces import Folder, Workspaces
+
+log = logging.getLogger("codeneedle.server")
+
+CONFIG_TIMEOUT_S = 5.0
+SYMBOL_RESULTS = 20
+REQUEST_FAILED = -32803  # LSP ErrorCodes.RequestFailed
+
+
+class NeedleServer(LanguageServer):
+    """pygls server holding the workspace folders and their indexes."""
+
+    def __init__(self) -> None:
+        super().__init__("needle", __version__, text_document_sync_kind=types.TextDocumentSyncKind.None_,
+                         protocol_cls=NeedleProtocol, max_workers=8)
+        self.base_settings = NeedleSettings()
+        self.workspaces = Workspaces(self)
+        self.ready = False
+        self.setup_done = threading.Event()  # set once the initial folders are known (after configuration)
+        self.initial_folders: list[tuple[str, str]] = []
+        self.pending_warnings: list[str] = []
+
+    # -- Host (used by folders) ------------------------------------------------------------------
+    def show(self, kind: types.MessageType, message: str) -> None:
+        log.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, "%s", message)
+        self._safely(lambda: self.window_show_message(types.ShowMessageParams(type=kind, message=message)))
+
+    def work_done(self, title: str, on_cancel: Callable[[], None]) -> WorkDone:
+        return WorkDone(self, title, on_cancel=on_cancel)
+
+    def log_to_client(self, level: int, message: str) -> None:
+        if not self.ready:
+            return
+        kind = (types.MessageType.Error if level >= logging.ERROR else types.MessageType.Warning
+                if level >= logging.WARNING else types.MessageType.Info if level >= logging.INFO
+                else types.MessageType.Log)
+        self._safely(lambda: self.window_log_message(types.LogMessageParams(type=kind, message=message)))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # Malformed input is answered by NeedleProtocol; here only log (no error pop-ups for a client's bugs).
+        log.info("%s: %s", getattr(source, "__name__", source), error)
+
+    def _safely(self, send: Callable[[], None]) -> None:
+        try:
+            send()
+        except Exception as exc:  # noqa: BLE001 - the client may be gone
+            log.debug("could not send to the client: %s", exc)
+
+    # -- helpers for handlers ------------------------------------------------------------------
+    def require_ready(self) -> None:
+        """Refuse requests before `initialize`; wait (briefly) until the workspace folders are set up."""
+        if not self.ready:
+            raise JsonRpcServerNotInitialized("the server is not initialized yet")
+        self.setup_done.wait(CONFIG_TIMEOUT_S * 2)
+
+    def encoding(self) -> str:
+        try:
+            return str(self.workspace.position_encoding or types.PositionEncodingKind.Utf16)
+        except RuntimeError:
+            return types.PositionEncodingKind.Utf16
+
+    def path_in_workspace(self, uri: str) -> tuple[Folder, Path]:
+        """The folder holding ``uri`` and its path, or InvalidParams for a bad URI or one outside the folders."""
+        path = uri_to_path(uri)
+        if path is None:
+            raise JsonRpcInvalidParams(f"not a local file URI: {_clip(uri)}")
+        folder = self.workspaces.folder_for(path)
+        if folder is None or not folder.contains(path):
+            raise JsonRpcInvalidParams(f"{_clip(uri)} is outside the workspace folders")
+        return folder, path
+
+    async def fetch_settings(self, folders: list[tuple[str, str]]) -> list[NeedleSettings]:
+        """Per-folder settings: workspace/configuration (section `needle`) over initializationOptions."""
+        base = self.base_settings
+        caps = self.client_capabilities.workspace
+        if not folders or not (caps and caps.configuration):
+            return [base] * len(folders)
+        params = types.ConfigurationParams(items=[types.ConfigurationItem(scope_uri=uri, section=SECTION)
+                                                  for uri, _ in folders])
+        try:
+            answer = await asyncio.wait_for(
+                self.protocol.send_request_async(types.WORKSPACE_CONFIGURATION, params), CONFIG_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - no answer: the initialization options stand
+            log.info("workspace/configuration failed (%s); using initializationOptions", exc)
+            return [base] * len(folders)
+        settings, warnings = parse_configuration(answer, len(folders), base)
+        for w in warnings:
+            self.show(types.MessageType.Warning, f"Needle: {w}")
+        return settings
+
+    async def add_folders(self, folders: list[tuple[str, str]]) -> None:
+        usable = []
+        for uri, name in folders:
+            path = uri_to_path(uri)
+            if path is None or not path.is_absolute():
+                self.show(types.MessageType.Warning, f"Needle: cannot index {uri}: only local folders are supported")
+                continue
+            usable.append((uri, name, path))
+        settings = await self.fetch_settings([(u, n) for u, n, _ in usable])
+        for (uri, name, path), s in zip(usable, settings, strict=True):
+            log.info("opening %s", path)
+            self.workspaces.add(uri, path, name or path.name, s)
+
+
+server = NeedleServer()
+
+
+# -- lifecycle -------------------------------------------------------------------------------------
+@server.feature(types.INITIALIZE)
+def initialize(ls: NeedleServer, params: types.InitializeParams) -> None:
+    """Record settings and folders only: the answer must be quick, the work starts on `initialized`."""
+    ls.ready = True  # requests may come before `initialized`: they wait for the folders (require_ready)
+    ls.base_settings, ls.pending_warnings = parse_settings(params.initialization_options)
+    if params.workspace_folders:
+        ls.initial_folders = [(f.uri, f.name) for f in params.workspace_folders]
+    elif params.root_uri:
+        ls.initial_folders = [(params.root_uri, "")]
+    elif params.root_path:
+        ls.initial_folders = [(Path(params.root_path).as_uri(), "")]
+    if params.process_id:
+        _watch_parent(ls, params.process_id)
+
+
+@server.feature(types.INITIALIZED)
+def initialized(ls: NeedleServer, params: types.InitializedParams) -> None:
+    asyncio.ensure_future(_set_up(ls))
+
+
+async def _set_up(ls: NeedleServer) -> None:
+    """Warnings, settings (workspace/configuration), folders, then file-watch registration."""
+    for w in ls.pending_warnings:
+        ls.show(types.MessageType.Warning, f"Needle: {w}")
+    if not ls.initial_folders:
+        ls.show(types.MessageType.Warning,
+                "Needle: no workspace folder was given (rootUri is null), so there is nothing to index. "
+                "Start the server with a root directory (in Neovim: root_markers or root_dir) or add a folder.")
+    try:
+        await ls.add_folders(ls.initial_folders)
+    finally:
+        ls.setup_done.set()
+    await _register_file_watching(ls)
+
+
+@server.feature(types.SHUTDOWN)
+def shutdown(ls: NeedleServer, params: None) -> None:
+    ls.workspaces.close_all()
+
+
+async def _register_file_watching(ls: NeedleServer) -> None:
+    caps = ls.client_capabilities.workspace
+    watched = caps.did_change_watched_files if caps else None
+    if not (watched and watched.dynamic_registration):
+        return
+    options = types.DidChangeWatchedFilesRegistrationOptions(
+        watchers=[types.FileSystemWatcher(glob_pattern="**/*")])
+    registration = types.Registration(id="needle-watch-files", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                                      register_options=options)
+    try:
+        await asyncio.wait_for(
+            ls.client_register_capability_async(types.RegistrationParams(registrations=[registration])),
+            CONFIG_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - our own file watcher still runs
+        log.info("client did not register file watching (%s)", exc)
+
+
+def _watch_parent(ls: NeedleServer, pid: int) -> None:
+    """Exit when the editor that started us dies without saying goodbye (LSP's processId)."""
+
+    def watch() -> None:
+        while True:
+            threading.Event().wait(5.0)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                log.warning("client process %s is gone; exiting", pid)
+                ls.workspaces.close_all(timeout=5.0)
+                os._exit(0)
+            except OSError:
+                pass
+
+    threading.Thread(target=watch, name="needle-parent-watch", daemon=True).start()
+
+
+# -- workspace changes -----------------------------------------------------------------------------
+@server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+async def folders_changed(ls: NeedleServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+    for f in params.event.removed:
+        log.info("closing %s", f.uri)
+        ls.workspaces.remove(f.uri)
+    await ls.add_folders([(f.uri, f.name) for f in params.event.added])
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def configuration_changed(ls: NeedleServer, params: types.DidChangeConfigurationParams) -> None:
+    pushed = params.settings if isinstance(params.settings, dict) and SECTION in params.settings else None
+    if pushed is not None:  # push model (Neovim's `settings`): same values for every folder
+        ls.base_settings, warnings = parse_settings(pushed, ls.base_settings)
+        for w in warnings:
+            ls.show(types.MessageType.Warning, f"Needle: {w}")
+    folders = ls.workspaces.all()
+    new = await ls.fetch_settings([(f.uri, f.name) for f in folders])
+    for folder, settings in zip(folders, new, strict=True):
+        if settings != folder.settings:
+            log.info("settings of %s changed; reopening its index", folder.root)
+            ls.workspaces.add(folder.uri, folder.root, folder.name, settings)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: NeedleServer, params: types.DidSaveTextDocumentParams) -> None:
+    _submit(ls, [params.text_document.uri])
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def watched_files_changed(ls: NeedleServer, params: types.DidChangeWatchedFilesParams) -> None:
+    _submit(ls, [c.uri for c in params.changes])
+
+
+def _submit(ls: NeedleServer, uris: list[str]) -> None:
+    by_folder: dict[int, tuple[Folder, list[Path]]] = {}
+    for uri in uris:
+        path = uri_to_path(uri)
+        folder = ls.workspaces.folder_for(path) if path is not None else None
+        if folder is not None and path is not None:
+            by_folder.setdefault(id(folder), (folder, []))[1].append(path)
+    for folder, paths in by_folder.values():
+        folder.submit(paths)
+
+
+# -- queries ---------------------------------------------------------------------------------------
+def run_search(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str | None = None) -> list[dict]:
+    """Search every folder, merge by score: ``[{uri, range, name, kind, language, score, snippet}]``."""
+    encoding = ls.encoding()
+    hits: list[tuple[float, dict, str]] = []
+    errors: list[str] = []
+    for folder in ls.workspaces.all():
+        try:
+            results = folder.search(query, k, lang, glob)
+        except (NeedleError, ValueError) as exc:  # ValueError: e.g. a glob pathspec cannot parse
+            errors.append(f"{folder.root}: {exc}")
+            continue
+        hits += [(r.score, to_lsp(folder.root, r, encoding), r.path) for r in results]
+    if errors and not hits:
+        raise JsonRpcException(message="; ".join(errors), code=REQUEST_FAILED)
+    hits.sort(key=lambda h: -h[0])
+    return [h[1] for h in hits[:k]]
+
+
+@server.command(cmd.SEARCH)
+@server.thread()
+def search_command(ls: NeedleServer, *arguments: Any) -> list[dict]:
+    ls.require_ready()
+    args = cmd.parse_arguments(cmd.SEARCH, list(arguments), cmd.SearchArgs)
+    _require_folders(ls)
+    return run_search(ls, args.query, args.k, args.lang, args.glob)
+
+
+@server.command(cmd.SIMILAR)
+@server.thread()
+def similar_command(ls: NeedleServer, *arguments: Any) -> list[dict]:
+    ls.require_ready()
+    args = cmd.parse_arguments(cmd.SIMILAR, list(arguments), cmd.SimilarArgs)
+    folder, path = ls.path_in_workspace(args.uri)
+    try:
+        results = folder.similar(path, args.position.line + 1, args.k)
+    except PathOutsideRootError as exc:
+        raise JsonRpcInvalidParams(str(exc)) from None
+    except NeedleError as exc:
+        raise JsonRpcException(message=str(exc), code=REQUEST_FAILED) from None
+    encoding = ls.encoding()
+    return [to_lsp(folder.root, r, encoding) for r in results]
+
+
+@server.command(cmd.REINDEX)
+@server.thread()
+def reindex_command(ls: NeedleServer, *arguments: Any) -> dict:
+    ls.require_ready()
+    args = cmd.parse_arguments(cmd.REINDEX, list(arguments), cmd.ReindexArgs)
+    folders = [ls.path_in_workspace(args.uri)[0]] if args.uri is not None else ls.workspaces.all()
+    _require_folders(ls)
+    for folder in folders:
+        folder.reindex()
+    return {"started": True, "folders": [str(f.root) for f in folders]}
+
+
+@server.command(cmd.STATUS)
+@server.thread()
+def status_command(ls: NeedleServer, *arguments: Any) -> dict:
+    ls.require_ready()
+    cmd.parse_arguments(cmd.STATUS, list(arguments), cmd.StatusArgs)
+    folders = [f.status() for f in ls.workspaces.all()]
+    busy = any(f["state"] in ("starting", "indexing") for f in folders)
+    out: dict[str, Any] = {"state": "indexing" if busy else "ready", "folders": folders, "version": __version__}
+    if not folders:
+        out["message"] = "no workspace folder: nothing is indexed"
+    return out
+
+
+@server.feature(types.WORKSPACE_SYMBOL)
+@server.thread()
+def workspace_symbol(ls: NeedleServer, params: types.WorkspaceSymbolParams) -> list[types.SymbolInformation]:
+    """Every editor's symbol picker becomes semantic search: the query goes through the same hybrid search."""
+    ls.require_ready()
+    query = params.query.strip()
+    if not query or len(query) > cmd.MAX_QUERY_CHARS:
+        return []
+    roots = {f.root for f in ls.workspaces.all()}
+    hits = run_search(ls, query, SYMBOL_RESULTS)
+    return [to_symbol(h, _container(h["uri"], roots)) for h in hits]
+
+
+def _container(uri: str, roots: set[Path]) -> str:
+    path = uri_to_path(uri)
+    for root in roots:
+        try:
+            return path.relative_to(root).as_posix() if path else uri
+        except ValueError:
+            continue
+    return str(path or uri)
+
+
+def _require_folders(ls: NeedleServer) -> None:
+    if not len(ls.workspaces):
+        raise JsonRpcException(
+            message="Needle has no workspace folder to search: open a project folder (the client sent no root)",
+            code=REQUEST_FAILED)
+
+
+# -- plumbing ---------------------------------------------------------------------------------------
+def uri_to_path(uri: str) -> Path | None:
+    """A local ``file:`` URI as an absolute path; None for anything else (other schemes, hosts, NUL bytes)."""
+    if not isinstance(uri, str) or len(uri) > cmd.MAX_URI_CHARS:
+        return None
+    try:
+        parsed = urlparse(uri)
+    except ValueError:
+        return None
+    if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+        return None
+    path = to_fs_path(uri)
+    if not path or "\0" in path or not os.path.isabs(path):
+        return None
+    return Path(os.path.normpath(path))
+
+
+def _clip(text: str, n: int = 200) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+class _ClientLogHandler(logging.Handler):
+    """Mirror the server's own log lines into the client's log (window/logMessage)."""
+
+    def __init__(self, ls: NeedleServer):
+        super().__init__(logging.INFO)
+        self.ls = ls
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.ls.log_to_client(record.levelno, self.format(record))
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def serve_stdio() -> None:
+    """Run the server on stdin/stdout until the client exits (the CLI's `needle lsp`)."""
+    # Keep fd 1 for LSP alone: anything else that writes to stdout (a library's print, native code) lands on
+    # stderr instead of corrupting the stream.
+    sys.stdout.flush()
+    lsp_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    level = os.environ.get("NEEDLE_LOG", "info").upper()
+    logging.basicConfig(stream=sys.stderr, level=getattr(logging, level, logging.INFO),
+                        format="needle-lsp %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pygls").setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_quiet_client_errors)
+    logging.getLogger("codeneedle").addHandler(_ClientLogHandler(server))
+    run(server, FdReader(sys.stdin.fileno()), lsp_out)
+
+
+def _quiet_client_errors(record: logging.LogRecord) -> bool:
+    """Drop pygls' tracebacks for errors that are the client's (invalid params, unknown method): they are
+    answered, and logged on one line by report_server_error."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not (isinstance(exc, JsonRpcException) and not isinstance(exc, JsonRpcInternalError))
+
+
+def run(ls: NeedleServer, stdin: FdReader | BinaryIO, stdout: BinaryIO) -> None:
+    """Serve ``ls`` over the given binary streams."""
+    from pygls.io_ import StdoutWriter
+
+    stop = threading.Event()
+    ls._stop_event = stop
+    ls.protocol.set_writer(StdoutWriter(stdout))
+    try:
+        asyncio.run(serve(ls.protocol, stdin, stop))
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass
+    finally:
+        ls.workspaces.close_all()
+        ls.shutdown()

@@ -1,0 +1,193 @@
+"""workspace/executeCommand arguments: attrs classes, structured strictly by cattrs at the edge.
+
+A client sends ``arguments: [{...}]`` (one object). Anything else, a wrong type, a missing or unknown field
+or an out-of-range value becomes a JSON-RPC InvalidParams error whose message says exactly what was wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn
+from pygls.exceptions import JsonRpcInvalidParams
+
+SEARCH = "needle.search"
+SIMILAR = "needle.similar"
+REINDEX = "needle.reindex"
+STATUS = "needle.status"
+COMMANDS = (SEARCH, SIMILAR, REINDEX, STATUS)
+
+MAX_QUERY_CHARS = 4096
+MAX_K = 1000
+MAX_URI_CHARS = 8192
+
+
+def _positive_k(_inst: Any, _attr: attrs.Attribute, value: int) -> None:
+    if not 1 <= value <= MAX_K:
+        raise ValueError(f"k must be between 1 and {MAX_K}, got {value}")
+
+
+def _query(_inst: Any, _attr: attrs.Attribute, value: str) -> None:
+    if len(value) > MAX_QUERY_CHARS:
+        raise ValueError(f"query is too long ({len(value)} characters, at most {MAX_QUERY_CHARS})")
+
+
+def _short(_inst: Any, attr: attrs.Attribute, value: str | None) -> None:
+    if value is not None and len(value) > MAX_URI_CHARS:
+        raise ValueError(f"{attr.name} is too long ({len(value)} characters, at most {MAX_URI_CHARS})")
+
+
+def _languages(_inst: Any, _attr: attrs.Attribute, value: str | list[str] | None) -> None:
+    if isinstance(value, list) and len(value) > 64:
+        raise ValueError("lang lists at most 64 languages")
+    _short(_inst, _attr, value if isinstance(value, str) else None)
+
+
+def _not_negative(_inst: Any, attr: attrs.Attribute, value: int) -> None:
+    if value < 0:
+        raise ValueError(f"position.{attr.name} must be >= 0, got {value}")
+
+
+@attrs.frozen
+class SearchArgs:
+    """``needle.search {query, k?, lang?, glob?}``."""
+
+    query: str = attrs.field(validator=_query)
+    k: int = attrs.field(default=10, validator=_positive_k)
+    lang: str | list[str] | None = attrs.field(default=None, validator=_languages)
+    glob: str | None = attrs.field(default=None, validator=_short)
+
+
+@attrs.frozen
+class Position:
+    """An LSP position (0-based)."""
+
+    line: int = attrs.field(validator=_not_negative)
+    character: int = attrs.field(default=0, validator=_not_negative)
+
+
+@attrs.frozen
+class SimilarArgs:
+    """``needle.similar {uri, position, k?}``."""
+
+    uri: str = attrs.field(validator=_short)
+    position: Position
+    k: int = attrs.field(default=10, validator=_positive_k)
+
+
+@attrs.frozen
+class ReindexArgs:
+    """``needle.reindex {uri?}``: one folder (the one holding ``uri``) or all."""
+
+    uri: str | None = attrs.field(default=None, validator=_short)
+
+
+@attrs.frozen
+class StatusArgs:
+    """``needle.status {}``."""
+
+
+def _strict(kind: type) -> Any:
+    def hook(value: Any, _type: Any) -> Any:
+        if type(value) is not kind:  # no bool-as-int, no "5" -> 5, no 5 -> "5"
+            raise TypeError(f"expected {_name(kind)}, got {_name(type(value))}")
+        return value
+    return hook
+
+
+def _str_or_list(value: Any, _type: Any) -> str | list[str]:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise TypeError(f"expected a string or a list of strings, got {_name(type(value))}")
+
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+for _kind in (str, int, bool):
+    converter.register_structure_hook(_kind, _strict(_kind))
+converter.register_structure_hook(str | list[str], _str_or_list)
+converter.register_structure_hook(str | list[str] | None, lambda v, t: None if v is None else _str_or_list(v, t))
+_position = make_dict_structure_fn(Position, converter, _cattrs_forbid_extra_keys=True)
+
+
+def _structure_position(value: Any, _type: Any) -> Position:
+    if not isinstance(value, dict):
+        raise TypeError(f'expected an object like {{"line": 0, "character": 0}}, got {_name(type(value))}')
+    return _position(value, Position)
+
+
+converter.register_structure_hook(Position, _structure_position)
+
+T = TypeVar("T")
+
+
+def parse_arguments(command: str, arguments: list[Any] | None, cls: type[T]) -> T:
+    """Structure the single object in ``arguments`` as ``cls`` or raise InvalidParams naming the problem."""
+    args = list(arguments or [])
+    if len(args) > 1:
+        raise invalid(f"{command}: expected one argument object, got {len(args)} arguments")
+    obj = args[0] if args else {}
+    if obj is None:
+        obj = {}
+    if not isinstance(obj, dict):
+        raise invalid(f"{command}: the argument must be an object like {_example(command)}, got {_name(type(obj))}")
+    try:
+        return converter.structure(obj, cls)
+    except cattrs.BaseValidationError as exc:
+        problems = "; ".join(_problems(exc))
+        raise invalid(f"{command}: invalid arguments: {problems}") from None
+    except (TypeError, ValueError) as exc:
+        raise invalid(f"{command}: invalid arguments: {exc}") from None
+
+
+def invalid(message: str) -> JsonRpcInvalidParams:
+    return JsonRpcInvalidParams(message=message)
+
+
+def _problems(exc: cattrs.BaseValidationError) -> list[str]:
+    def fmt(e: BaseException, path: str) -> str:
+        where = path[2:] if path.startswith("$.") else path
+        if isinstance(e, KeyError):
+            return f"missing required field '{where}'"
+        if isinstance(e, cattrs.ForbiddenExtraKeysError):
+            fields = ", ".join(sorted(map(str, e.extra_fields)))
+            return f"unknown field(s) {fields}" + (f" in '{where}'" if where != "$" else "")
+        if isinstance(e, ValueError) and not isinstance(e, cattrs.BaseValidationError):
+            return str(e)
+        return f"'{where}': {e}"
+
+    return [fmt(e, p) for e, p in _walk(exc, "$")]
+
+
+def _walk(exc: BaseException, path: str):
+    """(leaf exception, path) pairs of a cattrs validation error tree."""
+    if isinstance(exc, cattrs.ClassValidationError | cattrs.IterableValidationError):
+        noted, plain = exc.group_exceptions()
+        for inner, note in noted:
+            name = getattr(note, "name", None)
+            index = getattr(note, "index", None)
+            sub = f"{path}.{name}" if name is not None else f"{path}[{index}]" if index is not None else path
+            yield from _walk(inner, sub)
+        for inner in plain:
+            yield from _walk(inner, path)
+    elif isinstance(exc, ExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _walk(inner, path)
+    else:
+        yield exc, path
+
+
+def _name(kind: type) -> str:
+    return {str: "string", int: "integer", bool: "boolean", float: "number", list: "list", dict: "object",
+            type(None): "null"}.get(kind, kind.__name__)
+
+
+def _example(command: str) -> str:
+    return {
+        SEARCH: '{"query": "parse a config file", "k": 10}',
+        SIMILAR: '{"uri": "file:///...", "position": {"line": 0, "character": 0}}',
+        REINDEX: '{"uri": "file:///..."} or {}',
+    }.get(command, "{}")

@@ -1,0 +1,256 @@
+"""`needle mcp`: the index as MCP tools (``search``, ``similar``, ``status``) over stdio for coding assistants.
+
+A thin door over ``codeneedle.indexer.index.Index``. The repository root is the ``root`` argument, else the
+``NEEDLE_ROOT`` environment variable, else the working directory. An index is opened, built or brought up to
+date on first use and refreshed (stat-only, cheap) before later calls. Failures become tool errors
+(``isError`` results) the assistant can read; stdout carries nothing but MCP.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field
+
+from codeneedle import __version__
+from codeneedle.errors import IndexLockedError, NeedleError
+from codeneedle.indexer.settings import IndexSettings
+
+try:  # mcp >= 2
+    from mcp.server.mcpserver import MCPServer as _MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+except ImportError:  # pragma: no cover - mcp 1.x names the same API FastMCP
+    from mcp.server.fastmcp import FastMCP as _MCPServer  # type: ignore[no-redef]
+    from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
+
+if TYPE_CHECKING:
+    from codeneedle.indexer.index import Index
+    from codeneedle.indexer.pipeline import Progress
+
+log = logging.getLogger("codeneedle.mcp")
+
+ROOT_ENV = "NEEDLE_ROOT"
+WAIT_ENV = "NEEDLE_MCP_WAIT"
+# How long a tool call waits for an index build before answering over what is indexed so far.
+DEFAULT_WAIT_S = 45.0
+MAX_K = 100
+
+INSTRUCTIONS = (
+    "Needle is local semantic code search over the user's repository. Use `search` with a natural-language "
+    "description or identifiers to find functions, classes and code blocks (returns path, 1-based lines, "
+    "name and a snippet); `similar` for code like the function at path:line; `status` for what is indexed."
+)
+
+
+class _Repo:
+    """One repository's index plus its background updater; every method is thread-safe."""
+
+    def __init__(self, index: Index):
+        self.index = index
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._again = False
+        self._progress: Progress | None = None
+        self.error: str | None = None
+        self.note: str | None = None
+
+    @property
+    def indexing(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def refresh(self, wait: float) -> None:
+        """Bring the index up to date (stat-only when little changed), waiting up to ``wait`` seconds.
+
+        An update already running may have scanned the tree before this call: it runs once more afterwards.
+        """
+        with self._lock:
+            if self.indexing:
+                self._again = True
+            else:
+                self._thread = threading.Thread(target=self._run, name="needle-mcp-update", daemon=True)
+                self._thread.start()
+            thread = self._thread
+        if thread is not None:
+            thread.join(wait)
+        if self.error and self.index.stored_model is None:
+            raise ToolError(f"indexing {self.index.root} failed: {self.error}")
+
+    def _run(self) -> None:
+        while True:
+            self._update()
+            with self._lock:
+                if not self._again:
+                    return
+                self._again = False
+
+    def _update(self) -> None:
+        index = self.index
+        try:
+            index.update(progress=self._on_progress)
+            self.error = self.note = None
+        except IndexLockedError:
+            # Another process (the language server, `needle watch`) writes this index and keeps it fresh.
+            self.error = None
+            self.note = "the index is being written by another needle process; results come from it as it is"
+        except Exception as exc:  # noqa: BLE001 - reported to the caller, never kills the server
+            log.exception("update of %s failed", index.root)
+            self.error = str(exc) or type(exc).__name__
+        finally:
+            # Never sit on the writer lock between calls: an editor's language server may want it.
+            index.writer.release()
+
+    def _on_progress(self, progress: Progress) -> None:
+        self._progress = progress
+
+    def state(self) -> dict[str, Any]:
+        """``indexing``/``ready`` plus progress and notes, merged into every answer."""
+        out: dict[str, Any] = {"root": str(self.index.root), "state": "indexing" if self.indexing else "ready"}
+        progress = self._progress
+        if self.indexing and progress is not None:
+            out["progress"] = {"phase": progress.phase, "files_done": progress.files_done,
+                               "files_total": progress.files_total}
+            out["note"] = "indexing is still running; results cover what is indexed so far"
+        elif self.note:
+            out["note"] = self.note
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+class NeedleMCP:
+    """The tools' logic, independent of the transport (tests may call it directly)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, settings: IndexSettings | None = None,
+                 wait: float | None = None):
+        self.root = Path(root or os.environ.get(ROOT_ENV) or os.getcwd()).expanduser().resolve()
+        self.settings = settings or IndexSettings()
+        self.wait = wait if wait is not None else float(os.environ.get(WAIT_ENV, DEFAULT_WAIT_S))
+        self._repos: dict[Path, _Repo] = {}
+        self._lock = threading.Lock()
+
+    def repo(self, path: str | None = None) -> _Repo:
+        """The repository at ``path`` (default: the server's root), opened once and kept."""
+        from codeneedle.indexer.index import Index
+
+        root = self.root if not path else Path(path).expanduser()
+        if not root.is_absolute():
+            root = self.root / root
+        root = root.resolve()
+        with self._lock:
+            repo = self._repos.get(root)
+            if repo is None:
+                repo = self._repos[root] = _Repo(Index.open(root, self.settings, notify=_notify))
+        return repo
+
+    def search(self, query: str, k: int = 10, lang: str | None = None, glob: str | None = None,
+               path: str | None = None) -> dict[str, Any]:
+        if not query.strip():
+            raise ToolError("query is empty: describe the code you are looking for")
+        repo = self.repo(path)
+        repo.refresh(self.wait)
+        results = repo.index.search(query, k=k, lang=lang, glob=glob)
+        return {**repo.state(), "query": query, "results": [r.to_dict() for r in results]}
+
+    def similar(self, path: str, line: int, k: int = 10) -> dict[str, Any]:
+        repo = self._repo_holding(path)
+        repo.refresh(self.wait)
+        results = repo.index.similar(path, line, k=k)
+        return {**repo.state(), "path": repo.index.relative(path), "line": line,
+                "results": [r.to_dict() for r in results]}
+
+    def status(self, path: str | None = None) -> dict[str, Any]:
+        repo = self.repo(path)
+        repo.refresh(self.wait)
+        return {**asdict(repo.index.status()), **repo.state()}
+
+    def _repo_holding(self, path: str) -> _Repo:
+        """The open repository whose root holds ``path`` (absolute), else the server's own root."""
+        p = Path(path).expanduser()
+        if p.is_absolute():
+            with self._lock:
+                roots = sorted(self._repos, key=lambda r: len(r.parts), reverse=True)
+            for root in roots:
+                if p.resolve().is_relative_to(root):
+                    return self._repos[root]
+        return self.repo()
+
+    def close(self) -> None:
+        with self._lock:
+            for repo in self._repos.values():
+                repo.index.close()
+            self._repos.clear()
+
+
+def _notify(message: str) -> None:
+    log.warning("%s", message)
+
+
+def _guard(fn, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Run a tool body, turning Needle's own errors into tool errors with their one-line message."""
+    try:
+        return fn(*args, **kwargs)
+    except NeedleError as exc:
+        raise ToolError(str(exc)) from None
+
+
+def _new_server() -> _MCPServer:
+    try:
+        return _MCPServer(name="needle", instructions=INSTRUCTIONS, version=__version__)
+    except (TypeError, ValueError):  # pragma: no cover - older SDKs take no version
+        return _MCPServer(name="needle", instructions=INSTRUCTIONS)
+
+
+def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
+    """The MCP server with Needle's three tools registered over ``needle`` (default: root from env or cwd)."""
+    needle = needle or NeedleMCP()
+    server = _new_server()
+
+    @server.tool(description=(
+        "Semantic + keyword search over the repository's code. Describe what the code does "
+        "(e.g. 'parse a config file') or name identifiers. Returns the best matching functions, classes "
+        "and blocks: path (relative to root), start_line/end_line (1-based), name, kind, language, score, "
+        "snippet."))
+    def search(
+        query: Annotated[str, Field(description="what you are looking for, in words or identifiers")],
+        k: Annotated[int, Field(ge=1, le=MAX_K, description="number of results")] = 10,
+        lang: Annotated[str | None, Field(description="only these languages, e.g. 'python,go'")] = None,
+        glob: Annotated[str | None, Field(description="only paths matching this glob, e.g. 'src/**/*.py'")] = None,
+        path: Annotated[str | None, Field(description="repository folder to search (default: the server's root)")] = None,
+    ) -> dict[str, Any]:
+        return _guard(needle.search, query, k=k, lang=lang, glob=glob, path=path)
+
+    @server.tool(description=(
+        "Code most similar to the function or block at path:line (the chunk itself excluded), "
+        "e.g. to find duplicates or other implementations of the same idea."))
+    def similar(
+        path: Annotated[str, Field(description="file path, relative to the root or absolute")],
+        line: Annotated[int, Field(ge=1, description="1-based line inside the function")],
+        k: Annotated[int, Field(ge=1, le=MAX_K, description="number of results")] = 10,
+    ) -> dict[str, Any]:
+        return _guard(needle.similar, path, line, k=k)
+
+    @server.tool(description=(
+        "What the index holds: root, index folder, model, file and chunk counts, languages, last update, "
+        "skipped files, and state (indexing or ready)."))
+    def status() -> dict[str, Any]:
+        return _guard(needle.status)
+
+    return server
+
+
+def serve_mcp(root: str | os.PathLike[str] | None = None, settings: IndexSettings | None = None) -> None:
+    """Serve MCP on stdio until the client closes the connection (the CLI's `needle mcp`).
+
+    ``root`` defaults to ``$NEEDLE_ROOT``, then the working directory.
+    """
+    needle = NeedleMCP(root, settings)
+    try:
+        build_server(needle).run("stdio")
+    finally:
+        needle.close()

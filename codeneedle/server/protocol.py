@@ -1,0 +1,229 @@
+"""The JSON-RPC edge: framing on stdio and a protocol that answers every malformed request with an error.
+
+pygls drops a request whose params fail to deserialize (the client then waits forever) and reports invalid
+JSON only through window/showMessage. Here a reader thread frames messages (with a size cap), and
+``NeedleProtocol.receive`` turns each failure into the JSON-RPC error the spec asks for: Parse error for
+invalid JSON, Invalid Request for a non-object or a wrong ``jsonrpc``/``id``, Invalid params (naming the bad
+field) for params that do not fit the method. Notifications get no answer, by definition; they are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+from typing import Any, BinaryIO
+
+import cattrs
+from lsprotocol import types
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcParseError,
+)
+from pygls.protocol import LanguageServerProtocol
+
+log = logging.getLogger("codeneedle.server")
+
+MAX_BODY_BYTES = 64 << 20
+MAX_HEADER_BYTES = 8192
+_EOF = object()
+
+
+class NeedleProtocol(LanguageServerProtocol):
+    """pygls' LSP protocol with strict, always-answering handling of malformed input."""
+
+    def get_result_type(self, method: str) -> Any:
+        # workspace/configuration answers are read leniently (clients disagree on their shape).
+        if method == types.WORKSPACE_CONFIGURATION:
+            return None
+        return super().get_result_type(method)
+
+    def receive(self, data: Any) -> None:
+        """Route one decoded JSON body."""
+        if not isinstance(data, dict):
+            self.reply_error(None, JsonRpcInvalidRequest(
+                f"Invalid Request: a message must be a JSON object, got {type(data).__name__}"))
+            return
+        has_id = "id" in data
+        msg_id = data.get("id")
+        id_ok = _valid_id(msg_id)
+        method = data.get("method")
+        if "method" in data and not isinstance(method, str):
+            if has_id:
+                self.reply_error(msg_id if id_ok else None, JsonRpcInvalidRequest("Invalid Request: method must be a string"))
+            return
+        if data.get("jsonrpc") != "2.0":
+            if method is not None and has_id:
+                self.reply_error(msg_id if id_ok else None, JsonRpcInvalidRequest('Invalid Request: jsonrpc must be "2.0"'))
+            else:
+                log.warning("ignored a message without jsonrpc 2.0")
+            return
+        if has_id and not id_ok and not (msg_id is None and "error" in data):
+            if method is not None:
+                self.reply_error(None, JsonRpcInvalidRequest("Invalid Request: id must be an integer or a string"))
+            return
+        if method is None and not has_id:
+            log.warning("ignored a message with neither method nor id")
+            return
+        if method is not None and "params" in data and not isinstance(data["params"], dict | list | None):
+            if has_id:
+                self.reply_error(msg_id, JsonRpcInvalidParams(f"Invalid params for {method}: params must be an object or an array"))
+            return
+        try:
+            message = self.structure_message(data)
+        except JsonRpcException as exc:
+            detail = _detail(exc)
+            if method is not None and has_id:
+                self.reply_error(msg_id, JsonRpcInvalidParams(f"Invalid params for {method}: {detail}"))
+            else:
+                log.warning("ignored a malformed %s: %s", f"{method} notification" if method else "response", detail)
+            return
+        if self._shutdown and method not in (None, types.EXIT):
+            if has_id:
+                self.reply_error(msg_id, JsonRpcInvalidRequest("Invalid Request: the server is shutting down"))
+            return
+        try:
+            self.handle_message(message)
+        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the server
+            log.exception("failed to handle %s", method or "a response")
+            if method is not None and has_id:
+                self.reply_error(msg_id, JsonRpcInternalError(f"Internal error: {exc}"))
+
+    def reply_error(self, msg_id: Any, error: JsonRpcException) -> None:
+        self._send_response(msg_id, error=error.to_response_error())
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, int | str) and not isinstance(value, bool)
+
+
+def _detail(exc: BaseException) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, cattrs.BaseValidationError):
+        try:
+            text = "; ".join(cattrs.transform_error(cause))
+        except Exception:  # noqa: BLE001
+            text = str(cause)
+    else:
+        text = str(cause or exc) or type(cause or exc).__name__
+    text = text.replace("$.params.", "").replace("$.params", "params")
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+class FdReader:
+    """``readline``/``read`` straight on a file descriptor.
+
+    A daemon thread blocked in a BufferedReader holds its lock and makes interpreter shutdown abort; plain
+    ``os.read`` holds nothing.
+    """
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buf = bytearray()
+        self.eof = False
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = os.read(self.fd, 1 << 16)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
+    def readline(self, limit: int) -> bytes:
+        while True:
+            end = self.buf.find(b"\n", 0, limit)
+            if end >= 0:
+                return self._take(end + 1)
+            if len(self.buf) >= limit or not self._fill():
+                return self._take(min(limit, len(self.buf)))
+
+    def read(self, n: int) -> bytes:
+        while len(self.buf) < n and self._fill():
+            pass
+        return self._take(min(n, len(self.buf)))
+
+    def _take(self, n: int) -> bytes:
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+
+def read_frames(stdin: FdReader | BinaryIO, on_frame, on_error) -> None:
+    """Read LSP frames (``Content-Length`` headers + body) until EOF; runs in the reader thread."""
+    while True:
+        length: int | None = None
+        bad_header = False
+        while True:
+            line = stdin.readline(MAX_HEADER_BYTES)
+            if not line:
+                return
+            if line in (b"\r\n", b"\n"):
+                break
+            name, sep, value = line.partition(b":")
+            if not sep:
+                bad_header = True
+                continue
+            if name.strip().lower() == b"content-length":
+                try:
+                    length = int(value.strip())
+                except ValueError:
+                    bad_header = True
+        if length is None or length < 0:
+            if bad_header or length is not None:
+                on_error(JsonRpcParseError("Parse error: missing or invalid Content-Length header"))
+            continue
+        if length > MAX_BODY_BYTES:
+            left = length
+            while left > 0:  # skip the body to stay in sync with the stream
+                chunk = stdin.read(min(left, 1 << 20))
+                if not chunk:
+                    return
+                left -= len(chunk)
+            on_error(JsonRpcParseError(f"Parse error: message of {length} bytes exceeds {MAX_BODY_BYTES}"))
+            continue
+        body = stdin.read(length)
+        if len(body) < length:
+            return
+        on_frame(body)
+
+
+async def serve(protocol: NeedleProtocol, stdin: FdReader | BinaryIO, stop: threading.Event) -> None:
+    """Feed frames from ``stdin`` to ``protocol`` on the event loop until EOF, ``exit`` or ``stop``."""
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+
+    def put(item: Any) -> None:
+        loop.call_soon_threadsafe(inbox.put_nowait, item)
+
+    def reader() -> None:
+        try:
+            read_frames(stdin, put, lambda err: put(err))
+        except Exception:  # noqa: BLE001
+            log.exception("reading stdin failed")
+        finally:
+            put(_EOF)
+
+    # A daemon thread: a blocked read must never keep the process alive after `exit`.
+    threading.Thread(target=reader, name="needle-stdin", daemon=True).start()
+    while not stop.is_set():
+        item = await inbox.get()
+        if item is _EOF:
+            log.info("client closed the connection")
+            return
+        if isinstance(item, JsonRpcException):
+            protocol.reply_error(None, item)
+            continue
+        try:
+            data = json.loads(item)
+        except (ValueError, RecursionError) as exc:
+            protocol.reply_error(None, JsonRpcParseError(f"Parse error: {str(exc)[:200]}"))
+            continue
+        protocol.receive(data)

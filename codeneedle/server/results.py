@@ -1,0 +1,99 @@
+"""Library results -> LSP shapes: file URIs, 0-based ranges in the negotiated position encoding, symbols."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.uris import from_fs_path
+
+if TYPE_CHECKING:  # numpy and SQLite stay out of the server's start-up
+    from codeneedle.indexer.search import SearchResult
+
+SYMBOL_KINDS = {
+    "function": types.SymbolKind.Function,
+    "method": types.SymbolKind.Method,
+    "class": types.SymbolKind.Class,
+    "block": types.SymbolKind.Module,
+    "text": types.SymbolKind.String,
+}
+
+
+def result_range(root: Path, result: SearchResult, encoding: str) -> dict[str, dict[str, int]]:
+    """From the start of ``start_line`` to the end of ``end_line`` (LSP lines are 0-based).
+
+    The end character is the length of the last line in the client's position encoding; when the file can no
+    longer be read it falls back to the start of the following line.
+    """
+    start = max(result.start_line - 1, 0)
+    last = max(result.end_line - 1, start)
+    length = _line_length(str(root / result.path), last, encoding)
+    end = {"line": last, "character": length} if length is not None else {"line": last + 1, "character": 0}
+    return {"start": {"line": start, "character": 0}, "end": end}
+
+
+def to_lsp(root: Path, result: SearchResult, encoding: str) -> dict[str, Any]:
+    """One hit as ``{uri, range, name, kind, language, score, snippet}``."""
+    return {
+        "uri": file_uri(root / result.path),
+        "range": result_range(root, result, encoding),
+        "name": result.name,
+        "kind": result.kind,
+        "language": result.language,
+        "score": result.score,
+        "snippet": result.snippet,
+    }
+
+
+def to_symbol(hit: dict[str, Any], path: str) -> types.SymbolInformation:
+    """A converted hit as a workspace symbol; the container shows the file, so every picker can show where."""
+    rng = hit["range"]
+    name = hit["name"] or (hit["snippet"].splitlines() or [path])[0].strip()[:80] or path
+    return types.SymbolInformation(
+        name=name,
+        kind=SYMBOL_KINDS.get(hit["kind"], types.SymbolKind.Variable),
+        location=types.Location(
+            uri=hit["uri"],
+            range=types.Range(
+                start=types.Position(line=rng["start"]["line"], character=rng["start"]["character"]),
+                end=types.Position(line=rng["end"]["line"], character=rng["end"]["character"]),
+            ),
+        ),
+        container_name=path,
+    )
+
+
+def file_uri(path: Path | str) -> str:
+    return from_fs_path(str(path)) or Path(path).as_uri()
+
+
+def _line_length(path: str, line: int, encoding: str) -> int | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    lines = _lines(path, st.st_mtime_ns, st.st_size)
+    if lines is None or line >= len(lines):
+        return None
+    raw = lines[line]
+    if encoding == types.PositionEncodingKind.Utf8:
+        return len(raw)
+    text = raw.decode("utf-8", errors="replace")
+    if encoding == types.PositionEncodingKind.Utf32:
+        return len(text)
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
+
+
+@lru_cache(maxsize=128)
+def _lines(path: str, _mtime_ns: int, size: int) -> list[bytes] | None:
+    if size > 16 << 20:
+        return None
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return [ln.rstrip(b"\r") for ln in data.split(b"\n")]

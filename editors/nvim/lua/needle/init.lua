@@ -1,0 +1,437 @@
+--- Needle for Neovim: semantic code search through the `needle lsp` language server.
+---
+--- Neovim 0.11+: `vim.lsp.enable('needle')` (config in `lsp/needle.lua`). Any version >= 0.10:
+--- `require('needle').setup({ ... })`. Commands: `:Needle {query}`, `:NeedleSimilar`, `:NeedleReindex`,
+--- `:NeedleStatus` (defined in `plugin/needle.lua`).
+local config = require('needle.config')
+
+local M = {}
+
+local api = vim.api
+local levels = vim.log.levels
+local has_011 = vim.fn.has('nvim-0.11') == 1
+
+--- The latest progress line, for statuslines: `require('needle').progress()`.
+local progress_line = ''
+local progress_titles = {} ---@type table<string, string>
+
+---@param msg string
+---@param level integer?
+local function notify(msg, level)
+  vim.notify('Needle: ' .. msg, level or levels.INFO, { title = 'Needle' })
+end
+
+--- `client:request` on 0.11+, the dot form 0.10 expects.
+---@param client vim.lsp.Client
+local function request(client, method, params, handler, bufnr)
+  if has_011 then
+    return client:request(method, params, handler, bufnr)
+  end
+  ---@diagnostic disable-next-line: param-type-mismatch
+  return client.request(method, params, handler, bufnr)
+end
+
+--- `client:request_sync` on 0.11+, the dot form 0.10 expects.
+---@param client vim.lsp.Client
+---@return {err: lsp.ResponseError?, result: any}?, string?
+local function request_sync(client, method, params, timeout_ms, bufnr)
+  if has_011 then
+    return client:request_sync(method, params, timeout_ms, bufnr)
+  end
+  ---@diagnostic disable-next-line: param-type-mismatch
+  return client.request_sync(method, params, timeout_ms, bufnr)
+end
+
+--- `workspace/executeCommand` params: `arguments` is a list holding one object (`{}` must stay an object).
+---@param command string
+---@param args table?
+local function command_params(command, args)
+  if args == nil or next(args) == nil then
+    args = vim.empty_dict()
+  end
+  return { command = command, arguments = { args } }
+end
+
+local is_file_buffer = config.is_disk_file
+
+--- The server part of the options as `vim.lsp` config fields (no empty settings: `{}` would encode as `[]`).
+---@param o needle.Options
+---@return table
+local function server_config(o)
+  local cfg = { cmd = o.cmd, root_markers = o.root_markers, filetypes = o.filetypes }
+  if o.settings and next(o.settings) ~= nil then
+    cfg.settings = { needle = o.settings }
+    cfg.init_options = o.settings
+  end
+  return cfg
+end
+
+--- Set options and start the server for file buffers.
+---@param opts needle.Options|table|nil
+function M.setup(opts)
+  local o = config.set(opts)
+  if not o.autostart then
+    return
+  end
+  local native = o.native
+  if native == nil then
+    native = has_011 and vim.lsp.config ~= nil
+  end
+  if native then
+    vim.lsp.config('needle', server_config(o))
+    vim.lsp.enable('needle')
+    return
+  end
+  local group = api.nvim_create_augroup('needle.start', { clear = true })
+  local function maybe_start(ev)
+    if is_file_buffer(ev.buf) then
+      M.start(ev.buf)
+    end
+  end
+  if o.filetypes then
+    api.nvim_create_autocmd('FileType', { group = group, pattern = o.filetypes, callback = maybe_start })
+  else
+    api.nvim_create_autocmd({ 'BufReadPost', 'BufNewFile' }, { group = group, callback = maybe_start })
+  end
+  -- Buffers opened before setup() ran (lazy loading).
+  for _, buf in ipairs(api.nvim_list_bufs()) do
+    if api.nvim_buf_is_loaded(buf) and is_file_buffer(buf) then
+      if not o.filetypes or vim.tbl_contains(o.filetypes, vim.bo[buf].filetype) then
+        M.start(buf)
+      end
+    end
+  end
+end
+
+--- The client config `vim.lsp.start` gets: `vim.lsp.config.needle` when only that is configured, else setup()'s.
+---@param bufnr integer
+---@return vim.lsp.ClientConfig
+function M.client_config(bufnr)
+  local o = config.options
+  local cfg ---@type table?
+  if not config.configured and vim.lsp.config then
+    local ok, resolved = pcall(function()
+      return vim.lsp.config.needle
+    end)
+    if ok and resolved then
+      cfg = vim.deepcopy(resolved)
+    end
+  end
+  cfg = cfg or server_config(o)
+  cfg.name = 'needle'
+  cfg.root_dir = config.root_for(bufnr, cfg.root_markers or o.root_markers)
+  return cfg
+end
+
+--- Start (or reuse) the server for a buffer's project with `vim.lsp.start`; returns the client id.
+---@param bufnr integer?
+---@return integer?
+function M.start(bufnr)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  return vim.lsp.start(M.client_config(bufnr), { bufnr = bufnr, attach = is_file_buffer(bufnr) })
+end
+
+--- The Needle client for a buffer: the one attached to it, else any running one.
+---@param bufnr integer?
+---@return vim.lsp.Client?
+function M.client(bufnr)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  local clients = vim.lsp.get_clients({ bufnr = bufnr, name = 'needle' })
+  if #clients == 0 then
+    clients = vim.lsp.get_clients({ name = 'needle' })
+  end
+  return clients[1]
+end
+
+--- Call `fn(client)` once a Needle client is running and initialized, starting one if needed.
+---@param fn fun(client: vim.lsp.Client)
+function M.with_client(fn)
+  local client = M.client()
+  if not client then
+    local id = M.start()
+    client = id and vim.lsp.get_client_by_id(id) or nil
+  end
+  if not client then
+    notify('cannot start the language server; see :checkhealth needle', levels.ERROR)
+    return
+  end
+  local deadline = vim.uv.now() + 20000
+  local function go()
+    if client.initialized then
+      fn(client)
+    elseif (has_011 and client:is_stopped()) or (not has_011 and client.is_stopped()) then
+      notify('the language server stopped; see :checkhealth needle and :LspLog', levels.ERROR)
+    elseif vim.uv.now() > deadline then
+      notify('the language server did not start in time', levels.ERROR)
+    else
+      vim.defer_fn(go, 50)
+    end
+  end
+  go()
+end
+
+--- Run a `needle.*` command on the server; `handler(err, result, client)` runs on the main loop.
+---@param command string
+---@param args table?
+---@param handler fun(err: lsp.ResponseError?, result: any, client: vim.lsp.Client)
+function M.execute(command, args, handler)
+  local bufnr = api.nvim_get_current_buf()
+  M.with_client(function(client)
+    request(client, 'workspace/executeCommand', command_params(command, args), function(err, result)
+      handler(err, result, client)
+    end, bufnr)
+  end)
+end
+
+--- Like `M.execute`, but waits: returns `result, err`. For health checks and scripts.
+---@param client vim.lsp.Client
+---@param command string
+---@param args table?
+---@param timeout_ms integer?
+---@return any, string?
+function M.execute_sync(client, command, args, timeout_ms)
+  local response, err = request_sync(client, 'workspace/executeCommand', command_params(command, args), timeout_ms or 5000)
+  if not response then
+    return nil, err or 'no response'
+  end
+  if response.err then
+    return nil, response.err.message or vim.inspect(response.err)
+  end
+  return response.result, nil
+end
+
+--- Search results (`[{uri, range, name, kind, language, score, snippet}]`) as quickfix items.
+---@param results table[]?
+---@return vim.quickfix.entry[]
+function M.to_items(results)
+  local items = {}
+  for _, r in ipairs(results or {}) do
+    local start, stop = r.range.start, r.range['end']
+    items[#items + 1] = {
+      filename = vim.uri_to_fname(r.uri),
+      lnum = start.line + 1,
+      col = start.character + 1,
+      end_lnum = stop.line + 1,
+      text = string.format('%s %s  (%s, %.3f)', r.kind or '', r.name or '', r.language or '', r.score or 0),
+      user_data = r,
+    }
+  end
+  return items
+end
+
+---@param item vim.quickfix.entry
+local function jump(item)
+  if vim.bo.buftype == 'quickfix' then
+    vim.cmd('wincmd p')
+  end
+  vim.cmd.edit(vim.fn.fnameescape(item.filename))
+  api.nvim_win_set_cursor(0, { item.lnum, math.max((item.col or 1) - 1, 0) })
+  vim.cmd('normal! zz')
+end
+
+--- Fill the quickfix list, then show it with the configured picker.
+---@param title string
+---@param items vim.quickfix.entry[]
+function M.show(title, items)
+  vim.fn.setqflist({}, ' ', { title = title, items = items })
+  if #items == 0 then
+    notify('no results for ' .. title:gsub('^Needle[^:]*: ', ''), levels.WARN)
+    return
+  end
+  local picker = config.options.picker
+  if picker == 'auto' then
+    picker = (pcall(require, 'telescope.builtin') and 'telescope')
+      or (pcall(require, 'fzf-lua') and 'fzf-lua')
+      or 'quickfix'
+  end
+  if picker == 'telescope' then
+    local ok, builtin = pcall(require, 'telescope.builtin')
+    if ok then
+      return builtin.quickfix({ prompt_title = title })
+    end
+  elseif picker == 'fzf-lua' then
+    local ok, fzf = pcall(require, 'fzf-lua')
+    if ok then
+      return fzf.quickfix({ prompt = title .. '> ' })
+    end
+  elseif picker == 'select' then
+    return vim.ui.select(items, {
+      prompt = title,
+      format_item = function(item)
+        return string.format('%s:%d  %s', vim.fn.fnamemodify(item.filename, ':~:.'), item.lnum, item.text)
+      end,
+    }, function(choice)
+      if choice then
+        jump(choice)
+      end
+    end)
+  end
+  vim.cmd('botright copen')
+end
+
+---@param what string
+---@return fun(err: lsp.ResponseError?, result: any)
+local function results_handler(what)
+  return function(err, result)
+    if err then
+      notify(err.message or vim.inspect(err), levels.ERROR)
+      return
+    end
+    M.show(what, M.to_items(result))
+  end
+end
+
+--- `:Needle {query}`: semantic search into the quickfix list. `opts`: `k`, `lang` ("python,go"), `glob`.
+---@param query string?
+---@param opts {k: integer?, lang: string?, glob: string?}?
+function M.search(query, opts)
+  if not query or vim.trim(query) == '' then
+    vim.ui.input({ prompt = 'Needle: ' }, function(input)
+      if input and vim.trim(input) ~= '' then
+        M.search(input, opts)
+      end
+    end)
+    return
+  end
+  opts = opts or {}
+  local args = { query = query, k = opts.k or config.options.k, lang = opts.lang, glob = opts.glob }
+  M.execute('needle.search', args, results_handler('Needle: ' .. query))
+end
+
+--- `:NeedleSimilar`: code most like the function under the cursor.
+function M.similar()
+  local bufnr = api.nvim_get_current_buf()
+  if not is_file_buffer(bufnr) then
+    notify('put the cursor in a file', levels.WARN)
+    return
+  end
+  local label = string.format('%s:%d', vim.fn.expand('%:~:.'), api.nvim_win_get_cursor(0)[1])
+  M.with_client(function(client)
+    local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
+    local args = { uri = params.textDocument.uri, position = params.position, k = config.options.k }
+    request(client, 'workspace/executeCommand', command_params('needle.similar', args),
+      results_handler('Needle similar: ' .. label), bufnr)
+  end)
+end
+
+--- `:NeedleReindex`: rebuild the index of the current buffer's folder (all folders when not in a file).
+function M.reindex()
+  local bufnr = api.nvim_get_current_buf()
+  local args = is_file_buffer(bufnr) and { uri = vim.uri_from_bufnr(bufnr) } or nil
+  M.execute('needle.reindex', args, function(err)
+    if err then
+      notify(err.message or vim.inspect(err), levels.ERROR)
+    else
+      notify('reindexing started')
+    end
+  end)
+end
+
+---@param skipped any
+---@return string
+local function format_skipped(skipped)
+  if type(skipped) ~= 'table' then
+    return tostring(skipped or 0)
+  end
+  local parts = {}
+  for reason, n in vim.spairs(skipped) do
+    parts[#parts + 1] = string.format('%s %s', reason, n)
+  end
+  return #parts > 0 and table.concat(parts, ', ') or 'none'
+end
+
+--- A status folder's root as a path (the server may send a path or a file URI).
+---@param root string?
+---@return string
+function M.folder_root(root)
+  if type(root) == 'string' and root:match('^file://') then
+    return vim.uri_to_fname(root)
+  end
+  return root or '?'
+end
+
+--- `needle.status` as lines for people.
+---@param status table
+---@return string[]
+function M.format_status(status)
+  local lines = { 'Needle: ' .. tostring(status.state or 'unknown') }
+  for _, f in ipairs(status.folders or {}) do
+    lines[#lines + 1] = string.format(
+      '  %s: %s, %s files, %s chunks, model %s',
+      M.folder_root(f.root),
+      f.state or status.state or '?',
+      f.files or 0,
+      f.chunks or 0,
+      f.model or '?'
+    )
+    lines[#lines + 1] = string.format(
+      '    index %s, last update %s, skipped: %s',
+      f.indexDir or '?',
+      f.lastUpdate or 'never',
+      format_skipped(f.skipped)
+    )
+  end
+  return lines
+end
+
+--- `:NeedleStatus`: show index state per folder; `callback(status, lines)` when given.
+---@param callback fun(status: table, lines: string[])?
+function M.status(callback)
+  M.execute('needle.status', nil, function(err, result)
+    if err then
+      notify(err.message or vim.inspect(err), levels.ERROR)
+      return
+    end
+    local lines = M.format_status(result or {})
+    api.nvim_echo({ { table.concat(lines, '\n') } }, true, {})
+    if callback then
+      callback(result, lines)
+    end
+  end)
+end
+
+--- The current indexing progress line ('' when idle), for statuslines.
+---@return string
+function M.progress()
+  return progress_line
+end
+
+--- `LspProgress` handler: show the Needle server's `$/progress` (echo or vim.notify, per `progress`).
+---@param ev {data: {client_id: integer, params: {token: any, value: any}}}
+function M.on_progress(ev)
+  local data = ev.data or {}
+  local client = data.client_id and vim.lsp.get_client_by_id(data.client_id)
+  if not client or client.name ~= 'needle' then
+    return
+  end
+  local value = data.params and data.params.value
+  if type(value) ~= 'table' or not value.kind then
+    return
+  end
+  local token = tostring(data.params.token)
+  if value.title then
+    progress_titles[token] = value.title
+  end
+  local title = progress_titles[token] or 'indexing'
+  local msg = title:match('^[Nn]eedle') and title or ('Needle: ' .. title)
+  if value.message then
+    msg = msg .. ': ' .. value.message
+  end
+  if value.percentage then
+    msg = string.format('%s (%d%%)', msg, value.percentage)
+  end
+  if value.kind == 'end' then
+    progress_titles[token] = nil
+    progress_line = ''
+  else
+    progress_line = msg
+  end
+  local mode = config.options.progress
+  if mode == 'notify' then
+    vim.notify(msg, levels.INFO, { title = 'Needle', id = 'needle.progress', replace = 'needle.progress' })
+  elseif mode == 'echo' then
+    api.nvim_echo({ { msg } }, false, {})
+  end
+end
+
+return M

@@ -1,0 +1,180 @@
+-- End-to-end check of the Needle plugin in a real headless Neovim against a real `needle lsp`.
+-- Driven by tests/test_nvim_plugin.py; by hand:
+--   nvim --headless --clean --cmd 'set rtp^=editors/nvim' -l editors/nvim/tests/e2e.lua \
+--     '["/path/to/needle","lsp"]' /path/to/repo enable|setup fresh|warm
+-- Exits 0 when every check passes; `cquit 1` on the first failure.
+local cmd = vim.json.decode(arg[1])
+local repo = vim.uv.fs_realpath(arg[2])
+local mode = arg[3] or 'enable'
+local fresh = arg[4] == 'fresh'
+
+local function say(msg)
+  io.stdout:write(msg .. '\n')
+end
+
+local function fail(msg)
+  io.stderr:write('FAIL: ' .. msg .. '\n')
+  io.stderr:write(vim.api.nvim_exec2('messages', { output = true }).output .. '\n')
+  vim.cmd('cquit 1')
+end
+
+local function check(cond, msg, detail)
+  if not cond then
+    fail(msg .. (detail ~= nil and (': ' .. vim.inspect(detail)) or ''))
+  end
+  say('ok - ' .. msg)
+end
+
+--- Wait (pumping the event loop) until `cond()` is truthy; returns its value.
+local function wait_for(what, timeout_ms, cond)
+  local value
+  local ok = vim.wait(timeout_ms, function()
+    value = cond()
+    return value and true or false
+  end, 50)
+  check(ok, what)
+  return value
+end
+
+local function messages()
+  return vim.api.nvim_exec2('messages', { output = true }).output
+end
+
+local function run()
+  check(vim.fn.exists(':Needle') == 2 and vim.fn.exists(':NeedleStatus') == 2, 'plugin commands defined')
+
+  -- Progress as the user would see it: the standard LspProgress event.
+  local progress = {}
+  vim.api.nvim_create_autocmd('LspProgress', {
+    callback = function(ev)
+      local client = vim.lsp.get_client_by_id(ev.data.client_id)
+      if client and client.name == 'needle' then
+        progress[ev.data.params.value.kind] = (progress[ev.data.params.value.kind] or 0) + 1
+      end
+    end,
+  })
+
+  local needle = require('needle')
+  if mode == 'enable' then
+    vim.lsp.config('needle', { cmd = cmd })
+    vim.lsp.enable('needle')
+    vim.cmd.edit(vim.fn.fnameescape(repo .. '/src/config/loader.py'))
+  else
+    -- A file opened before setup() (lazy loading); the index exists from an earlier run.
+    vim.cmd.edit(vim.fn.fnameescape(repo .. '/src/config/loader.py'))
+    require('needle.config').set({ cmd = cmd })
+    vim.cmd('checkhealth needle')
+    local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
+    say(report)
+    check(report:find('index ready for ' .. repo, 1, true) ~= nil, 'health without a server: index ready (CLI)')
+    check(report:find('no Needle language server is running', 1, true) ~= nil, 'health without a server: says so')
+    vim.cmd('tabclose')
+    needle.setup({ cmd = cmd, native = false })
+  end
+  local client = wait_for('needle client started and initialized', 30000, function()
+    return needle.client()
+  end)
+  check(client.name == 'needle', 'client is named needle')
+  check(client.root_dir == repo, 'root from the root marker', client.root_dir)
+  check(vim.lsp.buf_is_attached(0, client.id), 'client attached to the opened file')
+  local loose = vim.fn.bufadd(vim.fn.getcwd() .. '/loose.py')
+  check(require('needle.config').root_for(loose) == vim.fn.getcwd(), 'no root marker: the cwd is the root')
+
+  local status
+  wait_for('index ready (needle.status)', 180000, function()
+    status = needle.execute_sync(client, 'needle.status', nil, 2000)
+    return status and status.state == 'ready' and status.folders[1] and (status.folders[1].chunks or 0) > 0
+  end)
+  check(vim.uv.fs_realpath(needle.folder_root(status.folders[1].root)) == repo, 'status names the workspace root', status.folders[1])
+  if fresh then
+    wait_for('$/progress begin and end seen through LspProgress', 10000, function()
+      return progress['begin'] and progress['end']
+    end)
+    check(needle.progress() == '', 'progress line cleared after end')
+  end
+
+  -- :Needle fills the quickfix list and opens it.
+  local query = 'parse a config file'
+  vim.cmd('Needle ' .. query)
+  local qf = wait_for(':Needle fills the quickfix list', 30000, function()
+    local list = vim.fn.getqflist({ title = 1, items = 1, winid = 1 })
+    return list.title == 'Needle: ' .. query and #list.items > 0 and list
+  end)
+  local first = qf.items[1]
+  check(vim.uv.fs_realpath(vim.api.nvim_buf_get_name(first.bufnr)) == repo .. '/src/config/loader.py',
+    'first hit is in src/config/loader.py', vim.api.nvim_buf_get_name(first.bufnr))
+  check(first.lnum == 9, 'first hit starts at line 9 (load_json_config)', first)
+  check(first.text:find('load_json_config', 1, true) ~= nil, 'quickfix text names the function', first.text)
+  check(qf.winid ~= 0, 'quickfix window opened')
+
+  vim.cmd('wincmd p')
+  check(vim.api.nvim_buf_get_name(0):match('loader%.py$') ~= nil, 'back in loader.py')
+
+  -- picker = 'select': vim.ui.select lists the hits; choosing one jumps there.
+  local options = require('needle.config').options
+  options.picker = 'select'
+  local chosen
+  local ui_select = vim.ui.select
+  vim.ui.select = function(items, opts, on_choice)
+    chosen = { label = opts.format_item(items[1]), prompt = opts.prompt }
+    vim.cmd('normal! gg')
+    on_choice(items[1])
+  end
+  vim.cmd('Needle ' .. query)
+  wait_for('picker select: vim.ui.select called', 30000, function()
+    return chosen
+  end)
+  vim.ui.select, options.picker = ui_select, 'quickfix'
+  check(chosen.label:find('loader.py:9', 1, true) ~= nil, 'picker select: shows path:line', chosen.label)
+  check(vim.api.nvim_win_get_cursor(0)[1] == 9, 'picker select: jumped to line 9')
+
+  -- :NeedleSimilar from inside load_json_config.
+  vim.api.nvim_win_set_cursor(0, { 11, 4 })
+  vim.cmd('NeedleSimilar')
+  local similar = wait_for(':NeedleSimilar fills the quickfix list', 30000, function()
+    local list = vim.fn.getqflist({ title = 1, items = 1 })
+    return vim.startswith(list.title, 'Needle similar: ') and #list.items > 0 and list
+  end)
+  local itself = vim.tbl_filter(function(item)
+    local name = vim.uv.fs_realpath(vim.api.nvim_buf_get_name(item.bufnr))
+    return name == repo .. '/src/config/loader.py' and item.lnum == 9
+  end, similar.items)
+  check(#itself == 0, 'similar excludes the function itself', itself)
+
+  -- :NeedleStatus echoes the state per folder.
+  vim.cmd('NeedleStatus')
+  wait_for(':NeedleStatus shows ready, files and chunks', 10000, function()
+    local out = messages()
+    return out:find('Needle: ready', 1, true) and out:find(repo, 1, true) and out:find(' chunks', 1, true)
+  end)
+
+  -- :NeedleReindex starts a rebuild; the index is ready again afterwards.
+  local ends = progress['end'] or 0
+  vim.cmd('NeedleReindex')
+  wait_for(':NeedleReindex acknowledged', 10000, function()
+    return messages():find('Needle: reindexing started', 1, true)
+  end)
+  wait_for('reindex reported its end through $/progress', 120000, function()
+    return (progress['end'] or 0) > ends
+  end)
+  wait_for('index ready again after reindex', 120000, function()
+    local st = needle.execute_sync(client, 'needle.status', nil, 2000)
+    return st and st.state == 'ready'
+  end)
+
+  -- :checkhealth needle.
+  vim.cmd('checkhealth needle')
+  local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
+  say(report)
+  check(report:find('is executable', 1, true) ~= nil, 'health: needle is executable')
+  check(report:find('version: needle ', 1, true) ~= nil, 'health: needle version')
+  check(report:find('index ready for ' .. repo, 1, true) ~= nil, 'health: index ready')
+  check(report:find('ERROR', 1, true) == nil, 'health: no errors')
+end
+
+local ok, err = xpcall(run, debug.traceback)
+if not ok then
+  fail(tostring(err))
+end
+say('all checks passed')
+vim.cmd('qall!')

@@ -1,0 +1,155 @@
+// Building the arguments of the server's commands, the server command line and the
+// initialization options, from plain values.
+import type { LspPosition } from './types';
+
+export const COMMANDS = {
+  search: 'needle.search',
+  similar: 'needle.similar',
+  reindex: 'needle.reindex',
+  status: 'needle.status',
+} as const;
+
+export interface SearchQuery {
+  query: string;
+  lang?: string;
+  glob?: string;
+}
+
+/**
+ * Split inline filters off a typed query: `lang:python glob:src/** parse a config file`
+ * -> {query: "parse a config file", lang: "python", glob: "src/**"}.
+ */
+export function parseQuery(text: string): SearchQuery {
+  const out: SearchQuery = { query: '' };
+  const words: string[] = [];
+  for (const tok of text.trim().split(/\s+/)) {
+    const m = /^(lang|glob):(.+)$/.exec(tok);
+    if (m && m[1] === 'lang') {
+      out.lang = m[2];
+    } else if (m && m[1] === 'glob') {
+      out.glob = m[2];
+    } else if (tok) {
+      words.push(tok);
+    }
+  }
+  out.query = words.join(' ');
+  return out;
+}
+
+/** `arguments` of `needle.search`, or undefined when there is nothing to search for. */
+export function searchArguments(
+  q: SearchQuery,
+  k: number,
+): [{ query: string; k: number; lang?: string; glob?: string }] | undefined {
+  const query = q.query.trim();
+  if (!query) {
+    return undefined;
+  }
+  const arg: { query: string; k: number; lang?: string; glob?: string } = { query, k: clampInt(k, 1, 200, 20) };
+  if (q.lang) {
+    arg.lang = q.lang;
+  }
+  if (q.glob) {
+    arg.glob = q.glob;
+  }
+  return [arg];
+}
+
+export function similarArguments(uri: string, position: LspPosition): [{ uri: string; position: LspPosition }] {
+  return [{ uri, position: { line: position.line, character: position.character } }];
+}
+
+export function reindexArguments(uri?: string): [{ uri?: string }] {
+  return [uri ? { uri } : {}];
+}
+
+export function clampInt(value: unknown, min: number, max: number, fallback: number): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
+  if (!Number.isFinite(n)) {
+    return fallback;
+  }
+  return Math.min(max, Math.max(min, Math.round(n)));
+}
+
+/** The pass-through settings of the `needle` section. */
+export interface PassThroughSettings {
+  model?: string | null;
+  indexDir?: string | null;
+  maxFileBytes?: number | null;
+  exclude?: string[] | null;
+}
+
+/** `initializationOptions`: the set pass-through settings, unset ones left to the server's defaults. */
+export function initializationOptions(s: PassThroughSettings): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (typeof s.model === 'string' && s.model.trim()) {
+    out.model = s.model.trim();
+  }
+  if (typeof s.indexDir === 'string' && s.indexDir.trim()) {
+    out.indexDir = s.indexDir.trim();
+  }
+  if (typeof s.maxFileBytes === 'number' && Number.isFinite(s.maxFileBytes) && s.maxFileBytes > 0) {
+    out.maxFileBytes = Math.floor(s.maxFileBytes);
+  }
+  if (Array.isArray(s.exclude) && s.exclude.length) {
+    out.exclude = s.exclude.filter((g) => typeof g === 'string' && g.trim() !== '');
+  }
+  return out;
+}
+
+export interface CommandVars {
+  workspaceFolder?: string;
+  home?: string;
+}
+
+function expand(value: string, vars: CommandVars): string {
+  let v = value;
+  if (vars.home && (v === '~' || v.startsWith('~/'))) {
+    v = vars.home + v.slice(1);
+  }
+  return v.replace(/\$\{(workspaceFolder|userHome)\}/g, (whole, name: string) => {
+    const rep = name === 'workspaceFolder' ? vars.workspaceFolder : vars.home;
+    return rep ?? whole;
+  });
+}
+
+/** The server command line from the `needle.server.*` settings. */
+export function serverCommand(
+  path: unknown,
+  args: unknown,
+  vars: CommandVars = {},
+): { command: string; args: string[] } {
+  const p = typeof path === 'string' && path.trim() ? path.trim() : 'needle';
+  const a = Array.isArray(args) ? args.filter((x): x is string => typeof x === 'string') : ['lsp'];
+  return { command: expand(p, vars), args: a.map((x) => expand(x, vars)) };
+}
+
+/** A command without a directory part is looked up on PATH. */
+export function isBareCommand(command: string): boolean {
+  return !command.includes('/') && !command.includes('\\');
+}
+
+/** Where a bare command would be found on PATH (`exists` tells whether a file is executable). */
+export function findOnPath(
+  command: string,
+  pathEnv: string | undefined,
+  exists: (file: string) => boolean,
+  sep = ':',
+  exts: readonly string[] = [''],
+): string | undefined {
+  if (!isBareCommand(command)) {
+    return exists(command) ? command : undefined;
+  }
+  for (const dir of (pathEnv ?? '').split(sep)) {
+    if (!dir) {
+      continue;
+    }
+    for (const ext of exts) {
+      const file = `${dir.replace(/[\\/]+$/, '')}/${command}${ext}`;
+      if (exists(file)) {
+        return file;
+      }
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,144 @@
+// Index status: parsing `needle.status`, the status bar item's text and the status report.
+import type { FolderStatus, IndexStatus, ProgressInfo } from './types';
+
+export function parseStatus(value: unknown): IndexStatus | undefined {
+  const o = value as Record<string, unknown> | null;
+  if (typeof o !== 'object' || o === null) {
+    return undefined;
+  }
+  const folders: FolderStatus[] = [];
+  if (Array.isArray(o.folders)) {
+    for (const f of o.folders) {
+      const x = f as Record<string, unknown> | null;
+      if (typeof x !== 'object' || x === null) {
+        continue;
+      }
+      folders.push({
+        root: typeof x.root === 'string' ? x.root : '',
+        indexDir: typeof x.indexDir === 'string' ? x.indexDir : undefined,
+        model: typeof x.model === 'string' ? x.model : undefined,
+        files: typeof x.files === 'number' ? x.files : undefined,
+        chunks: typeof x.chunks === 'number' ? x.chunks : undefined,
+        state: typeof x.state === 'string' ? x.state : undefined,
+        lastUpdate:
+          typeof x.lastUpdate === 'string' || typeof x.lastUpdate === 'number' ? x.lastUpdate : null,
+      });
+    }
+  }
+  let state = typeof o.state === 'string' ? o.state : '';
+  if (!state) {
+    state = folders.some((f) => f.state === 'indexing') ? 'indexing' : folders.length ? 'ready' : 'unknown';
+  }
+  return { state, folders };
+}
+
+export type Phase = 'starting' | 'running' | 'failed' | 'stopped';
+
+export interface ClientView {
+  phase: Phase;
+  status?: IndexStatus;
+  progress?: ProgressInfo; // set while a `$/progress` begin..end is open
+  error?: string;
+}
+
+export interface StatusBarView {
+  text: string;
+  tooltip: string;
+  error: boolean;
+}
+
+function plural(n: number | undefined, word: string): string {
+  const v = n ?? 0;
+  return `${v.toLocaleString('en-US')} ${word}${v === 1 ? '' : 's'}`;
+}
+
+export function totals(status: IndexStatus): { files: number; chunks: number } {
+  return status.folders.reduce(
+    (acc, f) => ({ files: acc.files + (f.files ?? 0), chunks: acc.chunks + (f.chunks ?? 0) }),
+    { files: 0, chunks: 0 },
+  );
+}
+
+/** Status bar item: spinner + percentage while indexing, counts when ready, error when the server is down. */
+export function statusBarView(v: ClientView): StatusBarView {
+  switch (v.phase) {
+    case 'starting':
+      return { text: '$(loading~spin) Needle', tooltip: 'Needle: starting the language server…', error: false };
+    case 'failed':
+      return {
+        text: '$(error) Needle',
+        tooltip: `Needle: the language server is not running${v.error ? ` (${v.error})` : ''}. Click for options.`,
+        error: true,
+      };
+    case 'stopped':
+      return { text: '$(circle-slash) Needle', tooltip: 'Needle: the language server is stopped.', error: false };
+    default:
+      break;
+  }
+  if (v.progress) {
+    const pct =
+      typeof v.progress.percentage === 'number' ? ` ${Math.max(0, Math.min(100, Math.round(v.progress.percentage)))}%` : '';
+    const msg = v.progress.message ? ` — ${v.progress.message}` : '';
+    return {
+      text: `$(sync~spin) Needle${pct}`,
+      tooltip: `${v.progress.title || 'Needle: indexing'}${pct}${msg}`,
+      error: false,
+    };
+  }
+  const s = v.status;
+  if (!s) {
+    return { text: '$(search) Needle', tooltip: 'Needle: click for index status', error: false };
+  }
+  const t = totals(s);
+  const counts = `${plural(t.files, 'file')}, ${plural(t.chunks, 'chunk')}`;
+  if (s.state === 'indexing') {
+    return { text: '$(sync~spin) Needle', tooltip: `Needle: indexing (${counts} so far)`, error: false };
+  }
+  if (s.state === 'ready') {
+    return { text: '$(search) Needle', tooltip: `Needle: index ready — ${counts}. Click for status.`, error: false };
+  }
+  return { text: '$(search) Needle', tooltip: `Needle: ${s.state} — ${counts}`, error: false };
+}
+
+/** "2024-05-01 12:00" for ISO strings or epoch seconds/milliseconds; "never" when absent. */
+export function formatWhen(value: string | number | null | undefined): string {
+  if (value === null || value === undefined || value === '') {
+    return 'never';
+  }
+  let d: Date;
+  if (typeof value === 'number') {
+    d = new Date(value < 1e12 ? value * 1000 : value);
+  } else {
+    d = new Date(value);
+  }
+  if (Number.isNaN(d.getTime())) {
+    return String(value);
+  }
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** One line per folder for the status report. */
+export function folderSummary(f: FolderStatus): { title: string; state: string; detail: string } {
+  const parts = [
+    plural(f.files, 'file'),
+    plural(f.chunks, 'chunk'),
+    f.model ? `model ${f.model}` : '',
+    `updated ${formatWhen(f.lastUpdate)}`,
+    f.indexDir ? `index ${f.indexDir}` : '',
+  ].filter(Boolean);
+  return { title: f.root || '(no folder)', state: f.state ?? '', detail: parts.join(' · ') };
+}
+
+/** Plain-text report of a status (for the log and the information message). */
+export function statusReport(s: IndexStatus): string {
+  const lines = [`Needle index: ${s.state}`];
+  for (const f of s.folders) {
+    const x = folderSummary(f);
+    lines.push(`  ${x.title}${x.state ? ` [${x.state}]` : ''}: ${x.detail}`);
+  }
+  if (!s.folders.length) {
+    lines.push('  (no workspace folder indexed)');
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,82 @@
+// The Copilot language model tool `needle_search`: input validation and the text handed to the model.
+import { clampInt } from './args';
+import type { Folder, SearchResult } from './types';
+import { displayPath, lineSpan, sliceLines } from './uri';
+
+export const TOOL_NAME = 'needle_search';
+
+export interface ToolInput {
+  query: string;
+  k: number;
+}
+
+/** Validates the model's input; throws an Error whose message is shown to the model. */
+export function parseToolInput(input: unknown, defaultK = 5): ToolInput {
+  const o = input as Record<string, unknown> | null;
+  const query = typeof o === 'object' && o !== null && typeof o.query === 'string' ? o.query.trim() : '';
+  if (!query) {
+    throw new Error('needle_search needs a non-empty "query" string describing the code to find.');
+  }
+  return { query, k: clampInt(o?.k, 1, 20, defaultK) };
+}
+
+export interface ToolTextOptions {
+  folders: readonly Folder[];
+  /** Full text of result files by URI; when present the code is cut from it instead of the snippet. */
+  files?: ReadonlyMap<string, string>;
+  maxLinesPerResult?: number;
+  maxChars?: number;
+}
+
+function fence(code: string): string {
+  let ticks = '```';
+  while (code.includes(ticks)) {
+    ticks += '`';
+  }
+  return ticks;
+}
+
+/** The code of one result: its lines cut from the file when known, else the server's snippet. */
+export function resultCode(r: SearchResult, files: ReadonlyMap<string, string> | undefined, maxLines: number): string {
+  const { first, last } = lineSpan(r.range);
+  const text = files?.get(r.uri);
+  let code = text !== undefined ? sliceLines(text, first, last) : r.snippet;
+  const lines = code.replace(/\s+$/, '').split('\n');
+  if (lines.length > maxLines) {
+    code = `${lines.slice(0, maxLines).join('\n')}\n… (${lines.length - maxLines} more lines)`;
+  } else {
+    code = lines.join('\n');
+  }
+  return code;
+}
+
+/** Markdown-ish text: one block per result with path, lines, kind, score and the code. */
+export function toolResultText(query: string, results: readonly SearchResult[], opts: ToolTextOptions): string {
+  const maxLines = opts.maxLinesPerResult ?? 60;
+  const maxChars = opts.maxChars ?? 16000;
+  if (!results.length) {
+    return `Needle found no code matching "${query}" in the workspace index.`;
+  }
+  const head = `Needle found ${results.length} code location${results.length === 1 ? '' : 's'} for "${query}" (best first):`;
+  const blocks: string[] = [];
+  let used = head.length;
+  let omitted = 0;
+  results.forEach((r, i) => {
+    const { first, last } = lineSpan(r.range);
+    const path = displayPath(r.uri, opts.folders);
+    const what = [r.kind, r.name].filter(Boolean).join(' ');
+    const code = resultCode(r, opts.files, maxLines);
+    const f = fence(code);
+    const block =
+      `${i + 1}. ${path} lines ${first}-${last}${what ? ` — ${what}` : ''}` +
+      `${r.language ? ` (${r.language})` : ''}\n${f}${r.language}\n${code}\n${f}`;
+    if (used + block.length > maxChars && blocks.length) {
+      omitted += 1;
+      return;
+    }
+    used += block.length;
+    blocks.push(block);
+  });
+  const tail = omitted ? `\n\n(${omitted} more result${omitted === 1 ? '' : 's'} left out for length.)` : '';
+  return `${head}\n\n${blocks.join('\n\n')}${tail}`;
+}

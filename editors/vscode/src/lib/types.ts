@@ -1,0 +1,52 @@
+// Plain data shapes of the Needle language server contract (see issue 5 / docs).
+// No `vscode` import here: everything under src/lib is unit-tested with node's test runner.
+
+export interface LspPosition {
+  line: number;
+  character: number;
+}
+
+export interface LspRange {
+  start: LspPosition;
+  end: LspPosition;
+}
+
+/** One hit of `needle.search` / `needle.similar`. Lines are 0-based (LSP). */
+export interface SearchResult {
+  uri: string;
+  range: LspRange;
+  name: string;
+  kind: string;
+  language: string;
+  score: number;
+  snippet: string;
+}
+
+export interface FolderStatus {
+  root: string;
+  indexDir?: string;
+  model?: string;
+  files?: number;
+  chunks?: number;
+  state?: string;
+  lastUpdate?: string | number | null;
+}
+
+/** Answer of `needle.status`. */
+export interface IndexStatus {
+  state: string; // "indexing" | "ready" (anything else is shown as is)
+  folders: FolderStatus[];
+}
+
+/** A workspace folder as the pure modules see it. */
+export interface Folder {
+  name: string;
+  uri: string; // file:///...
+}
+
+/** Last `$/progress` value seen for the indexing token. */
+export interface ProgressInfo {
+  title?: string;
+  message?: string;
+  percentage?: number;
+}

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  clampInt,
+  findOnPath,
+  initializationOptions,
+  isBareCommand,
+  parseQuery,
+  reindexArguments,
+  searchArguments,
+  serverCommand,
+  similarArguments,
+} from '../src/lib/args';
+
+test('parseQuery splits inline filters', () => {
+  assert.deepEqual(parseQuery('  parse a   config file '), { query: 'parse a config file' });
+  assert.deepEqual(parseQuery('lang:python glob:src/** read settings'), { query: 'read settings', lang: 'python', glob: 'src/**' });
+  assert.deepEqual(parseQuery('lang:'), { query: 'lang:' });
+});
+
+test('searchArguments is one object in a list', () => {
+  assert.deepEqual(searchArguments({ query: ' x ' }, 10), [{ query: 'x', k: 10 }]);
+  assert.deepEqual(searchArguments({ query: 'x', lang: 'js', glob: '*.js' }, 500), [{ query: 'x', k: 200, lang: 'js', glob: '*.js' }]);
+  assert.equal(searchArguments({ query: '   ' }, 10), undefined);
+});
+
+test('similar and reindex arguments', () => {
+  assert.deepEqual(similarArguments('file:///a.py', { line: 3, character: 4 }), [{ uri: 'file:///a.py', position: { line: 3, character: 4 } }]);
+  assert.deepEqual(reindexArguments(), [{}]);
+  assert.deepEqual(reindexArguments('file:///w'), [{ uri: 'file:///w' }]);
+});
+
+test('clampInt', () => {
+  assert.equal(clampInt(7.6, 1, 20, 5), 8);
+  assert.equal(clampInt('3', 1, 20, 5), 3);
+  assert.equal(clampInt(undefined, 1, 20, 5), 5);
+  assert.equal(clampInt(-4, 1, 20, 5), 1);
+  assert.equal(clampInt(Infinity, 1, 20, 5), 5);
+});
+
+test('initializationOptions keeps only set values', () => {
+  assert.deepEqual(initializationOptions({ model: null, indexDir: '', maxFileBytes: null, exclude: [] }), {});
+  assert.deepEqual(initializationOptions({ model: ' m ', indexDir: '/i', maxFileBytes: 1000.7, exclude: ['*.min.js', ''] }), {
+    model: 'm',
+    indexDir: '/i',
+    maxFileBytes: 1000,
+    exclude: ['*.min.js'],
+  });
+  assert.deepEqual(initializationOptions({ maxFileBytes: -1 }), {});
+});
+
+test('serverCommand defaults and expansion', () => {
+  assert.deepEqual(serverCommand(undefined, undefined), { command: 'needle', args: ['lsp'] });
+  assert.deepEqual(serverCommand('  ', ['lsp']), { command: 'needle', args: ['lsp'] });
+  assert.deepEqual(
+    serverCommand('${workspaceFolder}/.venv/bin/python', ['-m', 'codeneedle', 'lsp', 1]),
+    { command: '${workspaceFolder}/.venv/bin/python', args: ['-m', 'codeneedle', 'lsp'] },
+  );
+  assert.deepEqual(serverCommand('${workspaceFolder}/.venv/bin/needle', ['lsp'], { workspaceFolder: '/w', home: '/h' }).command, '/w/.venv/bin/needle');
+  assert.deepEqual(serverCommand('~/bin/needle', [], { home: '/h' }).command, '/h/bin/needle');
+  assert.deepEqual(serverCommand('${userHome}/n', [], { home: '/h' }).command, '/h/n');
+});
+
+test('findOnPath', () => {
+  const files = new Set(['/usr/bin/needle', '/opt/x/needle.exe']);
+  const exists = (f: string) => files.has(f);
+  assert.ok(isBareCommand('needle'));
+  assert.ok(!isBareCommand('./needle'));
+  assert.equal(findOnPath('needle', '/bin::/usr/bin/', exists), '/usr/bin/needle');
+  assert.equal(findOnPath('needle', undefined, exists), undefined);
+  assert.equal(findOnPath('needle', '/opt/x', exists, ';', ['', '.exe']), '/opt/x/needle.exe');
+  assert.equal(findOnPath('/usr/bin/needle', '', exists), '/usr/bin/needle');
+  assert.equal(findOnPath('/nope/needle', '', exists), undefined);
+});

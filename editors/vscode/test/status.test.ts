@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { folderSummary, formatWhen, parseStatus, statusBarView, statusReport, totals } from '../src/lib/status';
+
+const ready = {
+  state: 'ready',
+  folders: [
+    { root: '/w/a', indexDir: '/w/a/.needle', model: 'minilm', files: 3, chunks: 12, state: 'ready', lastUpdate: '2024-05-01T10:20:00' },
+    { root: '/w/b', files: 1, chunks: 1, state: 'ready', lastUpdate: null },
+  ],
+};
+
+test('parseStatus is defensive', () => {
+  const s = parseStatus(ready)!;
+  assert.equal(s.state, 'ready');
+  assert.equal(s.folders.length, 2);
+  assert.deepEqual(totals(s), { files: 4, chunks: 13 });
+  assert.equal(parseStatus(null), undefined);
+  assert.equal(parseStatus({ folders: [{ root: '/x', state: 'indexing' }] })!.state, 'indexing');
+  assert.equal(parseStatus({})!.state, 'unknown');
+  assert.equal(parseStatus({ folders: [null, 3] })!.folders.length, 0);
+});
+
+test('status bar while starting, indexing, ready, failed', () => {
+  assert.match(statusBarView({ phase: 'starting' }).text, /loading~spin/);
+  const idx = statusBarView({ phase: 'running', progress: { title: 'Needle: indexing', message: '40/100 files', percentage: 40.4 } });
+  assert.equal(idx.text, '$(sync~spin) Needle 40%');
+  assert.equal(idx.tooltip, 'Needle: indexing 40% — 40/100 files');
+  assert.equal(statusBarView({ phase: 'running', progress: { title: 'T' } }).text, '$(sync~spin) Needle');
+  const r = statusBarView({ phase: 'running', status: parseStatus(ready) });
+  assert.equal(r.text, '$(search) Needle');
+  assert.match(r.tooltip, /ready — 4 files, 13 chunks/);
+  const f = statusBarView({ phase: 'failed', error: 'not found' });
+  assert.ok(f.error);
+  assert.match(f.tooltip, /not found/);
+  assert.match(statusBarView({ phase: 'running', status: { state: 'indexing', folders: [] } }).tooltip, /indexing \(0 files, 0 chunks so far\)/);
+  assert.match(statusBarView({ phase: 'running', status: { state: 'odd', folders: [] } }).tooltip, /odd/);
+  assert.match(statusBarView({ phase: 'stopped' }).text, /circle-slash/);
+});
+
+test('formatWhen', () => {
+  assert.equal(formatWhen(null), 'never');
+  assert.equal(formatWhen('2024-05-01T10:20:00'), '2024-05-01 10:20');
+  assert.equal(formatWhen('garbage'), 'garbage');
+  const secs = formatWhen(1714558800);
+  const ms = formatWhen(1714558800000);
+  assert.equal(secs, ms);
+});
+
+test('folder summary and report', () => {
+  const s = parseStatus(ready)!;
+  const one = folderSummary(s.folders[0]);
+  assert.equal(one.title, '/w/a');
+  assert.match(one.detail, /^3 files · 12 chunks · model minilm · updated 2024-05-01 10:20 · index \/w\/a\/.needle$/);
+  assert.match(folderSummary(s.folders[1]).detail, /1 file · 1 chunk · updated never/);
+  const rep = statusReport(s);
+  assert.match(rep, /^Needle index: ready\n {2}\/w\/a \[ready\]: 3 files/);
+  assert.match(statusReport({ state: 'ready', folders: [] }), /no workspace folder/);
+});

@@ -1,0 +1,36 @@
+"""Shared fixtures: real repositories copied to temp folders, the real `needle` command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+FIXTURES = TESTS / "fixtures"
+NEEDLE = Path(sys.executable).with_name("needle")
+
+
+def copy_fixture(name: str, dest: Path) -> Path:
+    """A fresh copy of ``tests/fixtures/<name>`` at ``dest`` (tests mutate their copy, never the original)."""
+    shutil.copytree(FIXTURES / name, dest)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def minirepo(tmp_path_factory) -> Path:
+    """A small polyglot repository (Python, Go, TypeScript, Ruby, C, Java), shared by a test module."""
+    return copy_fixture("minirepo", tmp_path_factory.mktemp("repo") / "minirepo")
+
+
+def run_needle(*args: str, input: str | None = None, cwd: Path | None = None, timeout: float = 300,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the installed `needle` command the way a user would."""
+    return subprocess.run(
+        [str(NEEDLE), *args], input=input, capture_output=True, text=True, cwd=cwd, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )

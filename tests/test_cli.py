@@ -1,0 +1,71 @@
+"""The `needle` command as scripts and people use it."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import run_needle
+
+
+def test_batch_json_search_prints_one_object_per_query_in_order(minirepo, tmp_path):
+    queries = tmp_path / "queries.txt"
+    queries.write_text("retry a call with exponential backoff\n\nmake a url slug from a title\n")
+    proc = run_needle("search", "--path", str(minirepo), "--json", "--top-k", "10", "--queries", str(queries))
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o["query"] for o in lines] == ["retry a call with exponential backoff", "make a url slug from a title"]
+    first = lines[0]["results"]
+    assert len(first) <= 10
+    assert first[0]["path"] == "src/net/retry.go"
+    assert set(first[0]) == {"path", "start_line", "end_line", "name", "kind", "language", "score", "snippet"}
+    assert isinstance(first[0]["start_line"], int) and isinstance(first[0]["score"], float)
+
+
+def test_batch_queries_from_stdin(minirepo):
+    proc = run_needle("search", "--path", str(minirepo), "--json", "--queries", "-",
+                      input="crc32 checksum of bytes\n")
+    assert proc.returncode == 0, proc.stderr
+    (obj,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert obj["results"][0]["name"] == "crc32_checksum"
+
+
+def test_people_get_grep_like_lines(minirepo):
+    proc = run_needle("search", "--path", str(minirepo), "-k", "2", "format money amount as currency")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].startswith("web/format.ts:")
+
+
+def test_status_reports_the_index_as_json(minirepo):
+    run_needle("index", "--quiet", str(minirepo))
+    proc = run_needle("status", str(minirepo), "--json")
+    assert proc.returncode == 0, proc.stderr
+    status = json.loads(proc.stdout)
+    assert status["files"] == 7 and status["chunks"] > 0
+    assert status["index_dir"].endswith(".needle")
+
+
+def test_a_missing_path_is_one_clear_line_and_a_failure(tmp_path):
+    proc = run_needle("search", "--path", str(tmp_path / "nope"), "anything")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f"needle: error: path does not exist: {tmp_path / 'nope'}"]
+    assert "Traceback" not in proc.stderr
+
+
+def test_status_of_an_unindexed_folder_says_how_to_index_it(tmp_path):
+    proc = run_needle("status", str(tmp_path))
+    assert proc.returncode == 1
+    assert "needle index" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_second_writer_is_refused_clearly(minirepo):
+    from codeneedle.indexer.index import Index
+
+    with Index.open(minirepo) as holder:
+        holder.writer.acquire()
+        proc = run_needle("index", "--quiet", str(minirepo))
+        assert proc.returncode == 1
+        assert "being written by another needle process" in proc.stderr
+        # Readers keep reading while the writer works.
+        proc = run_needle("search", "--path", str(minirepo), "--json", "crc32 checksum of bytes")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["results"][0]["name"] == "crc32_checksum"

@@ -1,0 +1,100 @@
+"""A second index run touches only what changed and never re-embeds unchanged code."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from codeneedle.indexer.index import Index
+from tests.conftest import copy_fixture
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return copy_fixture("minirepo", tmp_path / "repo")
+
+
+def test_nothing_changed_means_nothing_read_or_embedded(repo):
+    with Index.open(repo) as index:
+        first = index.update()
+        second = index.update()
+    assert first.chunks_embedded > 0
+    assert (second.files_changed, second.chunks_embedded, second.chunks_added) == (0, 0, 0)
+    assert second.files_unchanged == first.files_scanned
+
+
+def test_touching_a_file_without_changing_it_re_embeds_nothing(repo):
+    with Index.open(repo) as index:
+        index.update()
+        os.utime(repo / "web/format.ts", ns=(1, 1))
+        stats = index.update()
+    assert (stats.files_changed, stats.chunks_embedded) == (0, 0)
+
+
+def test_editing_one_function_re_embeds_only_that_chunk(repo):
+    with Index.open(repo) as index:
+        index.update()
+        path = repo / "src/config/loader.py"
+        path.write_text(path.read_text().replace("values in override win", "values in override take priority"))
+        stats = index.update()
+        assert stats.files_changed == 1
+        assert stats.chunks_embedded == 1
+        hit = index.search("values in override take priority", k=1)[0]
+    assert hit.name == "merge_settings"
+
+
+def test_a_deleted_file_leaves_the_index(repo):
+    with Index.open(repo) as index:
+        index.update()
+        (repo / "lib/text/slug.rb").unlink()
+        stats = index.update()
+        assert stats.files_removed == 1
+        assert all(r.path != "lib/text/slug.rb" for r in index.search("make a url slug", k=10))
+        assert index.status().files == 6
+
+
+def test_a_moved_file_is_not_re_embedded(repo):
+    with Index.open(repo) as index:
+        index.update()
+        shutil.move(repo / "web/format.ts", repo / "web/money.ts")
+        stats = index.update()
+        assert stats.chunks_embedded == 0
+        assert index.search("format money amount as currency", k=1)[0].path == "web/money.ts"
+
+
+def test_identical_code_in_two_files_is_embedded_once(repo):
+    shutil.copy(repo / "src/hash/checksum.c", repo / "src/hash/checksum_copy.c")
+    with Index.open(repo) as index:
+        stats = index.update()
+        assert stats.chunks_added == stats.chunks_embedded + 1
+
+
+def test_opening_with_another_model_says_so_and_rebuilds(repo, tmp_path):
+    from codeneedle.indexer.models import base_model_dir
+    from codeneedle.indexer.settings import IndexSettings
+
+    with Index.open(repo) as index:
+        index.update()
+    other = tmp_path / "other-model"
+    other.symlink_to(base_model_dir(), target_is_directory=True)
+    messages: list[str] = []
+    with Index.open(repo, IndexSettings(model=str(other)), notify=messages.append) as index:
+        stats = index.update()
+        assert index.status().model.startswith("other-model@")
+    assert any("rebuilding" in m for m in messages)
+    assert stats.files_changed == 7
+
+
+def test_a_damaged_vector_file_is_rebuilt_from_sqlite_without_the_encoder(repo):
+    with Index.open(repo) as index:
+        index.update()
+        vectors = index.index_dir / "vectors.usearch"
+    data = bytearray(vectors.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    vectors.write_bytes(bytes(data))
+    messages: list[str] = []
+    with Index.open(repo, notify=messages.append) as index:
+        assert index.search("crc32 checksum of bytes", k=1)[0].name == "crc32_checksum"
+    assert any("rebuilt" in m for m in messages)

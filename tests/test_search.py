@@ -1,0 +1,93 @@
+"""Searching a repository finds described code at the right place, through the library API."""
+
+from __future__ import annotations
+
+import pytest
+
+from codeneedle.indexer.index import Index
+
+# (query in words, expected path, expected qualified name, expected first line)
+DESCRIBED = [
+    ("read a json config file from disk", "src/config/loader.py", "load_json_config", 9),
+    ("merge two nested dictionaries", "src/config/loader.py", "merge_settings", 15),
+    ("retry a call with exponential backoff", "src/net/retry.go", "RetryWithBackoff", 9),
+    ("format money amount as currency", "web/format.ts", "formatCurrency", 2),
+    ("make a url slug from a title", "lib/text/slug.rb", "Text.slugify", 3),
+    ("crc32 checksum of bytes", "src/hash/checksum.c", "crc32_checksum", 5),
+    ("least recently used cache eviction", "src/main/java/cache/LruCache.java", "LruCache", 7),
+]
+
+
+@pytest.fixture(scope="module")
+def index(minirepo):
+    idx = Index.open(minirepo)
+    idx.update()
+    yield idx
+    idx.close()
+
+
+@pytest.mark.parametrize(("query", "path", "name", "line"), DESCRIBED)
+def test_a_described_function_is_found_in_the_top_three_at_its_lines(index, query, path, name, line):
+    results = index.search(query, k=3)
+    hits = [(r.path, r.name, r.start_line) for r in results]
+    assert (path, name, line) in hits, hits
+
+
+def test_results_carry_location_kind_language_score_and_snippet(index):
+    top = index.search("read a json config file from disk", k=1)[0]
+    assert (top.path, top.name, top.kind, top.language) == (
+        "src/config/loader.py", "load_json_config", "function", "python")
+    assert (top.start_line, top.end_line) == (9, 12)
+    assert 0 < top.score <= 1
+    assert top.snippet.startswith("def load_json_config(path):")
+
+
+def test_a_method_is_named_after_its_class(index):
+    results = index.search("environment variables with a prefix", k=5)
+    method = next(r for r in results if r.name == "EnvironmentReader.read_environment")
+    assert method.kind == "method"
+    assert method.start_line == 32
+
+
+def test_language_filter_keeps_only_that_language(index):
+    results = index.search("checksum", k=10, lang="go,rb")
+    assert results
+    assert {r.language for r in results} <= {"go", "ruby"}
+
+
+def test_glob_filter_keeps_only_matching_paths(index):
+    results = index.search("format text", k=10, glob="web/**")
+    assert results
+    assert all(r.path.startswith("web/") for r in results)
+
+
+def test_identifier_queries_hit_through_the_lexical_side(index):
+    top = index.search("crc32_checksum", k=1)[0]
+    assert top.name == "crc32_checksum"
+
+
+def test_similar_code_excludes_the_function_itself(index):
+    results = index.similar("src/config/loader.py", 16, k=3)
+    assert results
+    assert all(not (r.path == "src/config/loader.py" and r.name == "merge_settings") for r in results)
+
+
+def test_status_counts_what_was_indexed(index):
+    status = index.status()
+    assert status.files == 7
+    assert status.chunks >= 12
+    assert status.languages["python"] == 1
+    assert status.model.startswith(index.model_name)
+    assert status.last_update is not None
+
+
+def test_the_index_folder_ignores_itself_for_git(index):
+    assert (index.index_dir / ".gitignore").read_text().strip().endswith("*")
+    assert index.index_dir == index.root / ".needle"
+
+
+def test_paths_outside_the_root_are_refused(index):
+    from codeneedle.errors import PathOutsideRootError
+
+    with pytest.raises(PathOutsideRootError):
+        index.similar("../../etc/passwd", 1)

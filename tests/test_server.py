@@ -1,0 +1,397 @@
+"""End-to-end tests of `needle lsp` through pytest-lsp, as Neovim 0.11 and VS Code (their recorded capabilities).
+
+One server per client kind (module scope) over its own copy of the minirepo fixture: it builds the index in
+the background with the real encoder, and every test talks to it the way that editor would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from tests.conftest import FIXTURES, NEEDLE
+from tests.lsp.rawclient import RawClient
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+CLIENTS = ["neovim@v0.11", "visual-studio-code"]
+READY_TIMEOUT = 240
+
+
+def line_of(path: Path, prefix: str) -> int:
+    """0-based index of the first line starting with ``prefix``."""
+    for i, line in enumerate(path.read_text().splitlines()):
+        if line.startswith(prefix):
+            return i
+    raise AssertionError(f"{prefix!r} not in {path}")
+
+
+@pytest_lsp.fixture(
+    scope="module", params=CLIENTS,
+    config=ClientServerConfig(server_command=[str(NEEDLE), "lsp"]),
+)
+async def client(request, lsp_client: LanguageClient, tmp_path_factory):
+    kind = request.param
+    repo = tmp_path_factory.mktemp(kind.split("@")[0]) / "repo"
+    shutil.copytree(FIXTURES / "minirepo", repo)
+    lsp_client.repo = repo
+    lsp_client.kind = kind
+    lsp_client.registrations = []
+
+    @lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register(params: types.RegistrationParams) -> None:
+        lsp_client.registrations.extend(params.registrations)
+
+    if kind.startswith("visual-studio-code"):
+        # VS Code answers workspace/configuration per folder; this one leaves lib/ out of the index.
+        lsp_client.set_configuration({"exclude": ["lib/**"], "search": {"maxResults": 20}}, section="needle")
+        options = None
+    else:
+        # Neovim users pass one object as init_options; an invalid value falls back with a warning.
+        options = {"maxFileBytes": "lots", "model": None}
+    params = types.InitializeParams(
+        capabilities=client_capabilities(kind),
+        root_uri=repo.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(uri=repo.as_uri(), name="repo")],
+        initialization_options=options,
+    )
+    started = time.perf_counter()
+    result = await lsp_client.initialize_session(params)
+    lsp_client.init_seconds = time.perf_counter() - started
+    lsp_client.init_result = result
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def status(client: LanguageClient) -> dict:
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="needle.status", arguments=[]))
+
+
+async def wait_ready(client: LanguageClient, timeout: float = READY_TIMEOUT) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        st = await status(client)
+        if st["state"] == "ready" or time.monotonic() > deadline:
+            return st
+        await asyncio.sleep(0.25)
+
+
+async def search(client: LanguageClient, query: str, **extra) -> list[dict]:
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="needle.search", arguments=[{"query": query, **extra}]))
+
+
+async def test_initialize_is_fast_and_advertises_commands(client: LanguageClient):
+    caps = client.init_result.capabilities
+    assert set(caps.execute_command_provider.commands) >= {
+        "needle.search", "needle.similar", "needle.reindex", "needle.status"}
+    assert caps.workspace_symbol_provider
+    assert caps.text_document_sync.save
+    # Includes spawning Python and importing pygls; torch & co would add seconds. The pure initialize
+    # round trip (server already up) is checked against < 1 s in test_server_fuzz.py.
+    assert client.init_seconds < 3.0, f"initialize took {client.init_seconds:.2f}s"
+
+
+async def test_server_modules_import_nothing_heavy():
+    code = ("import sys, codeneedle.server.app; "
+            "print(sorted(m for m in ('torch', 'transformers', 'usearch', 'numpy', 'sqlite_utils') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+async def test_queries_are_answered_while_indexing(client: LanguageClient):
+    # Straight after initialize: the index may be empty or partial, but the server answers at once.
+    hits = await search(client, "retry with backoff")
+    assert isinstance(hits, list)
+
+
+async def test_progress_begins_and_ends(client: LanguageClient):
+    st = await wait_ready(client)
+    assert st["state"] == "ready", st
+    begins = [(t, v) for t, vs in client.progress_reports.items() for v in vs
+              if isinstance(v, types.WorkDoneProgressBegin)]
+    assert begins, client.progress_reports
+    token = begins[0][0]
+    kinds = [type(v).__name__ for v in client.progress_reports[token]]
+    assert kinds[0] == "WorkDoneProgressBegin" and kinds[-1] == "WorkDoneProgressEnd", kinds
+    assert "indexing" in begins[0][1].title and begins[0][1].cancellable
+
+
+async def test_status_reports_the_index(client: LanguageClient):
+    st = await wait_ready(client)
+    (folder,) = st["folders"]
+    assert folder["root"] == str(client.repo)
+    assert folder["indexDir"] == str((client.repo / ".needle").resolve())
+    assert folder["state"] == "ready" and not folder["readOnly"]
+    assert folder["files"] >= 5 and folder["chunks"] >= 10
+    assert folder["lastUpdate"] and folder["model"].startswith("minilm")
+    assert isinstance(folder["skipped"], dict)
+
+
+async def test_settings_from_each_client(client: LanguageClient):
+    st = await wait_ready(client)
+    languages = st["folders"][0]["languages"]
+    if client.kind.startswith("visual-studio-code"):
+        assert "ruby" not in languages, "needle.exclude from workspace/configuration was ignored"
+    else:
+        assert "ruby" in languages
+        warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]
+        assert any("needle.maxFileBytes" in w and "default" in w for w in warnings), warnings
+
+
+async def test_file_watching_is_registered_when_supported(client: LanguageClient):
+    await wait_ready(client)
+    methods = [r.method for r in client.registrations]
+    if client.kind.startswith("visual-studio-code"):  # dynamicRegistration: true
+        assert methods == [types.WORKSPACE_DID_CHANGE_WATCHED_FILES]
+    else:
+        assert methods == []
+
+
+async def test_search_returns_uris_and_ranges(client: LanguageClient):
+    await wait_ready(client)
+    hits = await search(client, "retry a failing call with exponential backoff", k=5)
+    top = hits[0]
+    path = client.repo / "src/net/retry.go"
+    assert top["uri"] == path.as_uri()
+    assert top["name"] == "RetryWithBackoff" and top["kind"] == "function" and top["language"] == "go"
+    start = line_of(path, "func RetryWithBackoff")
+    end = start + path.read_text().splitlines()[start:].index("}")
+    assert top["range"] == {"start": {"line": start, "character": 0}, "end": {"line": end, "character": 1}}
+    assert "RetryWithBackoff" in top["snippet"] and 0 < top["score"] <= 1
+    assert len(hits) <= 5 and all(h["uri"].startswith(client.repo.as_uri()) for h in hits)
+
+
+async def test_search_filters(client: LanguageClient):
+    await wait_ready(client)
+    hits = await search(client, "configuration", lang="python", k=20)
+    assert hits and all(h["language"] == "python" for h in hits)
+    hits = await search(client, "cache", glob="src/main/**", k=20)
+    assert hits and all("/src/main/" in h["uri"] for h in hits)
+
+
+async def test_similar_excludes_the_function_itself(client: LanguageClient):
+    await wait_ready(client)
+    path = client.repo / "src/config/loader.py"
+    line = line_of(path, "def merge_settings")
+    hits = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="needle.similar",
+        arguments=[{"uri": path.as_uri(), "position": {"line": line + 2, "character": 4}, "k": 5}]))
+    assert hits
+    assert not any(h["uri"] == path.as_uri() and h["range"]["start"]["line"] == line for h in hits)
+    assert all(set(h) == {"uri", "range", "name", "kind", "language", "score", "snippet"} for h in hits)
+
+
+async def test_workspace_symbol_is_semantic_search(client: LanguageClient):
+    await wait_ready(client)
+    symbols = await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="crc checksum of bytes"))
+    assert symbols
+    top = symbols[0]
+    path = client.repo / "src/hash/checksum.c"
+    assert top.name == "crc32_checksum" and top.kind == types.SymbolKind.Function
+    assert top.location.uri == path.as_uri()
+    assert top.location.range.start.line == line_of(path, "uint32_t crc32_checksum")
+    assert top.container_name == "src/hash/checksum.c"
+    assert await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="")) == []
+
+
+async def test_did_save_then_search_sees_the_change(client: LanguageClient):
+    await wait_ready(client)
+    path = client.repo / "src/config/loader.py"
+    path.write_text(path.read_text() + '''
+
+def convert_celsius_to_fahrenheit(celsius):
+    """Convert a temperature from degrees Celsius to Fahrenheit."""
+    return celsius * 9 / 5 + 32
+''')
+    client.text_document_did_save(types.DidSaveTextDocumentParams(
+        text_document=types.TextDocumentIdentifier(uri=path.as_uri())))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        hits = await search(client, "convert celsius temperature to fahrenheit", k=3)
+        if hits and hits[0]["name"] == "convert_celsius_to_fahrenheit":
+            break
+        await asyncio.sleep(0.25)
+    else:
+        pytest.fail(f"the saved function never became searchable: {hits}")
+    assert hits[0]["uri"] == path.as_uri()
+    assert hits[0]["range"]["start"]["line"] == line_of(path, "def convert_celsius_to_fahrenheit")
+
+
+@pytest.mark.parametrize("arguments, fragment", [
+    ([{"query": 42}], "'query': expected string, got integer"),
+    ([{"query": "x", "k": "ten"}], "'k': expected integer"),
+    ([{"query": "x", "k": 0}], "k must be between 1"),
+    ([{"qurey": "x"}], "missing required field 'query'"),
+    (["just a string"], "must be an object"),
+    ([{"query": "x" * 10_000}], "query is too long"),
+])
+async def test_bad_search_arguments_are_invalid_params(client: LanguageClient, arguments, fragment):
+    with pytest.raises(JsonRpcException) as err:
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="needle.search", arguments=arguments))
+    assert err.value.code == -32602 and fragment in err.value.message, err.value.message
+
+
+async def test_unknown_command_and_outside_uris_are_refused(client: LanguageClient):
+    await wait_ready(client)
+    with pytest.raises(JsonRpcException) as err:
+        await client.workspace_execute_command_async(types.ExecuteCommandParams(command="needle.nope"))
+    assert err.value.code == -32602 and "needle.nope" in err.value.message
+    outside = [
+        "file:///etc/passwd",
+        (client.repo / ".." / ".." / "etc" / "passwd").as_uri(),
+        "https://example.com/x.py",
+        "untitled:Untitled-1",
+        "not a uri",
+    ]
+    for uri in outside:
+        for command, args in (("needle.similar", {"uri": uri, "position": {"line": 0, "character": 0}}),
+                              ("needle.reindex", {"uri": uri})):
+            with pytest.raises(JsonRpcException) as err:
+                await client.workspace_execute_command_async(
+                    types.ExecuteCommandParams(command=command, arguments=[args]))
+            assert err.value.code == -32602, (command, uri, err.value.message)
+    # ... and the server keeps serving.
+    hits = await search(client, "least recently used cache")
+    assert hits and hits[0]["uri"].endswith("LruCache.java")
+
+
+async def test_symlink_escape_is_refused(client: LanguageClient, tmp_path):
+    secret = tmp_path / "secret.py"
+    secret.write_text("def leak():\n    return 1\n")
+    link = client.repo / "escape.py"
+    os.symlink(secret, link)
+    try:
+        with pytest.raises(JsonRpcException) as err:
+            await client.workspace_execute_command_async(types.ExecuteCommandParams(
+                command="needle.similar", arguments=[{"uri": link.as_uri(), "position": {"line": 0}}]))
+        assert err.value.code == -32602
+    finally:
+        link.unlink()
+
+
+async def test_no_network_sockets(client: LanguageClient):
+    await wait_ready(client)
+    pid = client._server.pid
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    network = set()
+    for table in ("tcp", "tcp6", "udp", "udp6", "raw", "raw6"):
+        try:
+            rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        network |= {row.split()[9] for row in rows if len(row.split()) > 9}
+    assert not inodes & network, "the server opened a network socket"
+
+
+async def test_multi_root_folders_come_and_go(client: LanguageClient, tmp_path):
+    if not client.kind.startswith("visual-studio-code"):
+        pytest.skip("one client is enough for workspace folder changes")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "geometry.py").write_text(
+        'def area_of_circle(radius):\n    """Area of a circle from its radius."""\n    return 3.14159 * radius ** 2\n')
+    folder = types.WorkspaceFolder(uri=other.as_uri(), name="other")
+    client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+        event=types.WorkspaceFoldersChangeEvent(added=[folder], removed=[])))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        st = await status(client)
+        if len(st["folders"]) == 2 and st["state"] == "ready":
+            break
+        await asyncio.sleep(0.25)
+    assert {f["root"] for f in st["folders"]} == {str(client.repo), str(other)}
+    hits = await search(client, "area of a circle", k=3)
+    assert hits[0]["uri"] == (other / "geometry.py").as_uri()
+    assert hits[0]["range"]["start"] == {"line": 0, "character": 0}
+
+    client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+        event=types.WorkspaceFoldersChangeEvent(added=[], removed=[folder])))
+    await asyncio.sleep(0.5)
+    st = await status(client)
+    assert [f["root"] for f in st["folders"]] == [str(client.repo)]
+    hits = await search(client, "area of a circle", k=10)
+    assert not any(h["uri"].startswith(other.as_uri()) for h in hits)
+
+
+async def test_indexing_can_be_cancelled(client: LanguageClient, tmp_path):
+    if not client.kind.startswith("visual-studio-code"):
+        pytest.skip("one client is enough for cancellation")
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(400):
+        (big / f"mod_{i}.py").write_text(f"def function_{i}(x):\n    return x + {i}\n")
+    before = set(client.progress_reports)
+    folder = types.WorkspaceFolder(uri=big.as_uri(), name="big")
+    client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+        event=types.WorkspaceFoldersChangeEvent(added=[folder], removed=[])))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not set(client.progress_reports) - before:
+        await asyncio.sleep(0.01)
+    (token,) = set(client.progress_reports) - before
+    client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+    st = await wait_ready(client, 120)
+    (entry,) = [f for f in st["folders"] if f["root"] == str(big)]
+    assert entry["state"] == "cancelled" and entry["files"] < 400, entry
+    assert "cancelled" in entry["message"]
+    client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+        event=types.WorkspaceFoldersChangeEvent(added=[], removed=[folder])))
+
+
+# -- servers started without pytest-lsp: odd start-ups ---------------------------------------------------
+async def test_null_root_gets_a_clear_message_not_a_crash():
+    c = RawClient()
+    try:
+        init = c.initialize(None)
+        assert "result" in init
+        st = c.command("needle.status")["result"]
+        assert st["folders"] == [] and "no workspace folder" in st["message"]
+        err = c.command("needle.search", {"query": "anything"})["error"]
+        assert err["code"] == -32803 and "no workspace folder" in err["message"]
+        assert c.request("workspace/symbol", {"query": "anything"})["result"] == []
+        shown = [n["params"]["message"] for n in c.notifications if n["method"] == "window/showMessage"]
+        assert any("rootUri is null" in m for m in shown), shown
+    finally:
+        assert c.close() == 0
+
+
+async def test_locked_index_is_served_read_only(tmp_path):
+    from codeneedle.indexer.lock import WriterLock
+
+    repo = shutil.copytree(FIXTURES / "minirepo", tmp_path / "repo")
+    (repo / ".needle").mkdir()
+    lock = WriterLock(repo / ".needle")
+    lock.acquire()  # as `needle watch` would
+    c = RawClient()
+    try:
+        c.initialize(repo)
+        st = c.wait_ready(60)
+        (folder,) = st["folders"]
+        assert folder["readOnly"] and "another needle process" in folder["message"], folder
+        assert c.command("needle.search", {"query": "retry"})["result"] == []
+        shown = [n["params"]["message"] for n in c.notifications if n["method"] == "window/showMessage"]
+        assert any("another needle process" in m for m in shown), shown
+    finally:
+        c.close()
+        lock.release()

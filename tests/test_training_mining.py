@@ -1,0 +1,214 @@
+"""Mining: doc-comment removal per language, CodeSearchNet filters, query styles, repository splits."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from codeneedle.indexer.chunks import Chunk
+from codeneedle.training import corpus
+from codeneedle.training.mining import (
+    Pair,
+    Repo,
+    build_dataset,
+    clean_doc,
+    discover_repos,
+    first_sentence,
+    is_test_path,
+    keep_function,
+    keep_query,
+    mine_chunks,
+    split_repos,
+    training_examples,
+    web_query,
+)
+
+PY = b'''import os
+
+
+class Store:
+    def load_items(self, path, limit=10):
+        """Load the stored items from a JSON file.
+
+        Args:
+            path: where the file is.
+        """
+        with open(path) as fh:
+            data = json.load(fh)
+        return data[:limit]
+
+    def __repr__(self):
+        """Return a readable representation of the store."""
+        return "Store()"
+
+
+def test_load_items():
+    """Check that loading items from a file works."""
+    assert Store().load_items("x") == []
+'''
+
+JS = b'''/**
+ * Compute the checksum of a buffer using CRC32.
+ * @param {Buffer} buf the data
+ * @returns {number}
+ */
+function crc32(buf) {
+  let c = 0;
+  for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8);
+  return c >>> 0;
+}
+'''
+
+GO = b'''package x
+
+// ParseDuration parses a duration string such as "1h30m".
+// It returns an error for malformed input.
+func ParseDuration(s string) (Duration, error) {
+	d, err := parse(s)
+	if err != nil {
+		return 0, err
+	}
+	return d, nil
+}
+'''
+
+RUST = b'''/// Returns the number of set bits in the word.
+///
+/// # Examples
+#[inline]
+pub fn popcount(mut x: u64) -> u32 {
+    let mut n = 0;
+    while x != 0 { x &= x - 1; n += 1; }
+    n
+}
+'''
+
+
+def fake_chunk(path: str, language: str, data: bytes, start_marker: bytes, name: str, kind: str = "function",
+               end_marker: bytes = b"\n\n") -> Chunk:
+    """A chunk shaped like the chunker's: from the definition keyword to the end of the body."""
+    start = data.index(start_marker)
+    end = data.index(end_marker, start) if end_marker in data[start:] else len(data)
+    text = data[start:end].decode()
+    line = data[:start].count(b"\n") + 1
+    return Chunk(path, language, kind, name, line, line + text.count("\n"), start, end, text)
+
+
+def test_python_docstring_removed_and_first_sentence() -> None:
+    ch = fake_chunk("pkg/store.py", "python", PY, b"def load_items", "Store.load_items", "method",
+                    end_marker=b"\n\n    def")
+    (pair,) = list(mine_chunks([ch], PY, "pypi:pkg"))
+    assert pair.query == "Load the stored items from a JSON file."
+    assert '"""' not in pair.code and "Args" not in pair.code
+    assert pair.code.startswith("def load_items(self, path, limit=10):\n        with open(path)")
+    assert '"""Load the stored items' in pair.code_with_doc
+
+
+def test_dunders_and_tests_are_filtered() -> None:
+    chunks = [fake_chunk("pkg/store.py", "python", PY, b"def __repr__", "Store.__repr__", "method"),
+              fake_chunk("pkg/store.py", "python", PY, b"def test_load", "test_load_items")]
+    assert list(mine_chunks(chunks, PY, "pypi:pkg")) == []
+    assert is_test_path("pkg/tests/test_x.py") and is_test_path("net/http/server_test.go")
+    assert is_test_path("src/foo.spec.ts") and not is_test_path("pkg/testament.py")
+
+
+def test_jsdoc_above_function() -> None:
+    ch = fake_chunk("lib/crc.js", "javascript", JS, b"function crc32", "crc32")
+    (pair,) = list(mine_chunks([ch], JS, "npm:crc"))
+    assert pair.query == "Compute the checksum of a buffer using CRC32."
+    assert "/**" not in pair.code and pair.code.startswith("function crc32")
+    assert pair.code_with_doc.startswith("/**")
+
+
+def test_go_doc_comment_drops_leading_name() -> None:
+    ch = fake_chunk("time/format.go", "go", GO, b"func ParseDuration", "ParseDuration")
+    (pair,) = list(mine_chunks([ch], GO, "go:time"))
+    assert pair.query == 'Parses a duration string such as "1h30m".'
+
+
+def test_rust_doc_comment_through_attribute() -> None:
+    ch = fake_chunk("core/bits.rs", "rust", RUST, b"pub fn popcount", "popcount")
+    (pair,) = list(mine_chunks([ch], RUST, "rust:core"))
+    assert pair.query == "Returns the number of set bits in the word."
+
+
+def test_doc_comment_inside_chunk_text_is_stripped() -> None:
+    ch = Chunk("a.js", "javascript", "function", "crc32", 1, 10, 0, len(JS), JS.decode())
+    (pair,) = list(mine_chunks([ch], JS, "npm:crc"))
+    assert pair.code.startswith("function crc32") and "@param" not in pair.code
+
+
+def test_clean_doc_and_first_sentence() -> None:
+    assert clean_doc("/**\n * Use {@link Foo#bar} to <b>read</b>.\n */") == "Use Foo#bar to read."
+    assert clean_doc('"""Call :func:`os.path.join` on ``parts``."""') == "Call os.path.join on parts."
+    assert first_sentence("Return the x, e.g. a number. More text.") == "Return the x, e.g. a number."
+    assert first_sentence("Summary line\ncontinued here.\n\nDetails.") == "Summary line continued here."
+    assert first_sentence("Args:\n  x: y") == ""
+
+
+def test_query_and_function_filters() -> None:
+    assert keep_query("Load the stored items from a file.")
+    assert not keep_query("Getter.")  # under 3 words
+    assert not keep_query("TODO: make this faster please")
+    assert not keep_query("See https://example.com for details")
+    assert not keep_query("Возвращает список всех элементов коллекции")
+    ch = Chunk("a.py", "python", "function", "f", 1, 2, 0, 10, "")
+    assert not keep_function(ch, "def f():\n    pass")  # fewer than 3 lines
+    assert keep_function(ch, "def f():\n    x = 1\n    return x")
+
+
+def test_query_styles_and_code_variants() -> None:
+    rng = random.Random(0)
+    assert web_query("Returns the current working directory.", "python", random.Random(1)).islower()
+    pair = Pair("pypi:p", "python", "p/m.py", "cwd", "function", 3, "Returns the current working directory.",
+                "Returns the current working directory.\n\nMore.", "def cwd():\n    x = 1\n    return x",
+                'def cwd():\n    """Returns the current working directory.\n\n    More.\n    """\n    x = 1\n    return x')
+    recs = [training_examples(pair, rng) for _ in range(300)]
+    variants = {r["code_variant"] for r in recs}
+    styles = {r["query_style"] for r in recs}
+    assert variants == {"nodoc", "rest", "full"} and styles == {"doc", "web"}
+    for r in recs:
+        assert r["code"].startswith("p/m.py cwd\n")  # embed_text: path, split name, code
+        if r["code_variant"] == "rest":
+            assert "Returns the current" not in r["code"] and "More." in r["code"]
+        if r["code_variant"] == "nodoc":
+            assert '"""' not in r["code"]
+
+
+def test_repo_split_has_no_leakage(tmp_path: Path) -> None:
+    for eco, names in (("pypi", corpus.PYPI_TRAIN[:12] + corpus.PYPI_HELDOUT[:3]),
+                       ("npm", corpus.NPM_TRAIN[:4] + corpus.NPM_HELDOUT[:2])):
+        for n in names:
+            (tmp_path / eco / n.replace("/", "__")).mkdir(parents=True)
+    repos = split_repos(discover_repos(tmp_path), valid_fraction=0.2, seed=1)
+    by_split: dict[str, set[str]] = {}
+    for r in repos:
+        by_split.setdefault(r.split, set()).add(r.id)
+    assert by_split["heldout"] == {f"pypi:{n}" for n in corpus.PYPI_HELDOUT[:3]} | {
+        f"npm:{n}" for n in corpus.NPM_HELDOUT[:2]}
+    assert not (by_split["train"] & by_split["heldout"]) and not (by_split["train"] & by_split["valid"])
+    assert by_split["valid"] and not (by_split["valid"] & by_split["heldout"])
+    assert split_repos(discover_repos(tmp_path), valid_fraction=0.2, seed=1) == repos  # deterministic
+    assert all(isinstance(r, Repo) for r in repos)
+
+
+def test_build_dataset_keeps_heldout_code_out_of_training(tmp_path: Path) -> None:
+    pytest.importorskip("codeneedle.indexer.chunker")
+    src = tmp_path / "src"
+    body = b'def shared(x):\n    """Compute the shared value of an input."""\n    y = x * 2\n    return y + 1\n'
+    other = b'def only_train(x):\n    """Compute a value only the training repo has."""\n    y = x * 3\n    return y\n'
+    held = corpus.PYPI_HELDOUT[0]
+    (src / "pypi" / held / held).mkdir(parents=True)
+    (src / "pypi" / held / held / "core.py").write_bytes(body)
+    (src / "pypi" / "vendoring" / "vendoring").mkdir(parents=True)
+    (src / "pypi" / "vendoring" / "vendoring" / "copy.py").write_bytes(body + b"\n\n" + other)
+    build_dataset(src, tmp_path / "pairs", stdlib=None)
+    train = [json.loads(x) for x in (tmp_path / "pairs" / "train.jsonl").read_text().splitlines()]
+    heldout = [json.loads(x) for x in (tmp_path / "pairs" / "heldout.jsonl").read_text().splitlines()]
+    valid = (tmp_path / "pairs" / "valid.jsonl").read_text().splitlines()
+    assert [h["name"] for h in heldout] == ["shared"]
+    assert all(r["name"] != "shared" for r in train)
+    assert {r["name"] for r in train} | {json.loads(v)["name"] for v in valid} == {"only_train"}

@@ -1,0 +1,130 @@
+"""Live sync with real watchdog events on real files: every change is searchable, nothing else re-embedded."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+
+from codeneedle.indexer.index import Index
+from codeneedle.indexer.watcher import Watcher
+from tests.conftest import copy_fixture
+
+NEW_FUNCTION = '''
+
+def convert_celsius_to_fahrenheit(celsius):
+    """Convert a temperature from degrees Celsius to Fahrenheit."""
+    return celsius * 9 / 5 + 32
+'''
+
+
+@pytest.fixture
+def live(tmp_path):
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    index = Index.open(repo)
+    index.update()
+    batches = []
+    watcher = Watcher(index, debounce=0.1, on_batch=batches.append)
+    watcher.start()
+    yield repo, index, watcher, batches
+    watcher.stop()
+    index.close()
+
+
+def settle(watcher: Watcher, batches: list, count: int = 1, timeout: float = 30) -> None:
+    """Wait until at least ``count`` batches have been absorbed and nothing is pending."""
+    deadline = time.monotonic() + timeout
+    while len(batches) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert watcher.wait_idle(timeout)
+    assert len(batches) >= count, "the watcher absorbed no batch"
+
+
+def names(index, query, k=5):
+    return [(r.path, r.name) for r in index.search(query, k=k)]
+
+
+def test_an_edit_is_searchable_and_only_the_edited_chunk_is_embedded(live):
+    repo, index, watcher, batches = live
+    with open(repo / "src/config/loader.py", "a") as fh:
+        fh.write(NEW_FUNCTION)
+    settle(watcher, batches)
+    assert ("src/config/loader.py", "convert_celsius_to_fahrenheit") in names(index, "celsius to fahrenheit")
+    assert sum(b.stats.chunks_embedded for b in batches) == 1
+
+
+def test_an_atomic_save_is_picked_up(live):
+    repo, index, watcher, batches = live
+    target = repo / "web/format.ts"
+    tmp = repo / "web/.format.ts.swp~"
+    tmp.write_text(target.read_text().replace("Shorten a long piece of text", "Abbreviate a sentence"))
+    os.replace(tmp, target)
+    settle(watcher, batches)
+    hit = index.search("abbreviate a sentence", k=1)[0]
+    assert (hit.path, hit.name) == ("web/format.ts", "truncateText")
+
+
+def test_a_rename_moves_results_without_re_embedding(live):
+    repo, index, watcher, batches = live
+    shutil.move(repo / "lib/text/slug.rb", repo / "lib/text/urls.rb")
+    settle(watcher, batches)
+    assert names(index, "make a url slug from a title", k=1) == [("lib/text/urls.rb", "Text.slugify")]
+    assert sum(b.stats.chunks_embedded for b in batches) == 0
+
+
+def test_a_deletion_leaves_the_index(live):
+    repo, index, watcher, batches = live
+    (repo / "src/hash/checksum.c").unlink()
+    settle(watcher, batches)
+    assert all(p != "src/hash/checksum.c" for p, _ in names(index, "crc32 checksum of bytes", k=10))
+
+
+def test_a_folder_created_with_files_inside_is_indexed(live, tmp_path):
+    repo, index, watcher, batches = live
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "temperature.py").write_text(NEW_FUNCTION)
+    shutil.move(staging, repo / "tools")
+    settle(watcher, batches)
+    assert ("tools/temperature.py", "convert_celsius_to_fahrenheit") in names(index, "celsius to fahrenheit")
+
+
+def test_ignore_file_changes_move_files_out_of_and_back_into_the_index(live):
+    repo, index, watcher, batches = live
+    (repo / ".gitignore").write_text("src/net/\n")
+    settle(watcher, batches)
+    assert all(not p.startswith("src/net/") for p, _ in names(index, "retry with exponential backoff", k=10))
+    (repo / ".gitignore").write_text("")
+    settle(watcher, batches, count=2)
+    assert ("src/net/retry.go", "RetryWithBackoff") in names(index, "retry with exponential backoff")
+    assert sum(b.stats.chunks_embedded for b in batches) == 0
+
+
+def test_a_checkout_of_many_files_is_absorbed_in_few_batches(live):
+    repo, index, watcher, batches = live
+    pkg = repo / "generated"
+    pkg.mkdir()
+    for i in range(300):
+        (pkg / f"mod_{i}.py").write_text(f"def handler_{i}(event):\n    return event + {i}\n")
+    settle(watcher, batches)
+    deadline = time.monotonic() + 60
+    while index.status().files < 7 + 300 and time.monotonic() < deadline:
+        watcher.wait_idle(5)
+        time.sleep(0.2)
+    assert index.status().files == 7 + 300
+    assert len(batches) < 30
+
+
+def test_a_second_writer_is_refused_while_watching(live):
+    from codeneedle.errors import IndexLockedError
+
+    repo, *_ = live
+    other = Index.open(repo)
+    try:
+        # filelock is per-process reentrant only for the same FileLock object; a new Index is a new one.
+        with pytest.raises(IndexLockedError):
+            other.update()
+    finally:
+        other.close()
