@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debounce", type=float, default=0.2, help="seconds to wait for more changes (default 0.2)")
 
     sub.add_parser("lsp", help="run the language server on stdio")
-    sub.add_parser("mcp", help="run the MCP server on stdio")
+    p = sub.add_parser("mcp", help="run the MCP server on stdio")
+    p.add_argument("--path", help="repository root (default: $NEEDLE_ROOT or the current folder)")
+    index_options(p)
 
     p = sub.add_parser("train", help="fine-tune the encoder (general set, or adapt to one repository)")
     p.add_argument("--repo", type=Path, help="adapt to this repository (mines its doc comments)")
@@ -197,7 +199,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 def cmd_mcp(args: argparse.Namespace) -> int:
     from codeneedle.server.mcp_server import serve_mcp
 
-    serve_mcp()
+    serve_mcp(root=args.path, settings=settings_from(args))
     return 0
 
 

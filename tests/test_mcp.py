@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from codeneedle.indexer.lock import WriterLock
 from tests.conftest import NEEDLE, copy_fixture
 
 mcp = pytest.importorskip("mcp")
@@ -90,6 +91,16 @@ async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
                     "    return {}\n")
                 fresh = _payload(await session.call_tool("search", {"query": "decode_yaml_manifest", "k": 3}))
                 assert fresh["results"][0]["name"] == "decode_yaml_manifest"
+
+                # Another process (an editor's language server) owns the index: answers still come, from it.
+                lock = WriterLock(repo / ".needle")
+                lock.acquire()
+                try:
+                    shared = _payload(await session.call_tool("search", {"query": "parse a config file", "k": 3}))
+                finally:
+                    lock.release()
+                assert shared["results"][0]["name"] == "load_json_config"
+                assert "another needle process" in shared["note"]
 
                 # Bad arguments are tool errors the model can read, and the server keeps serving.
                 for name, args, expect in [

@@ -212,3 +212,17 @@ def test_build_dataset_keeps_heldout_code_out_of_training(tmp_path: Path) -> Non
     assert [h["name"] for h in heldout] == ["shared"]
     assert all(r["name"] != "shared" for r in train)
     assert {r["name"] for r in train} | {json.loads(v)["name"] for v in valid} == {"only_train"}
+
+
+def test_mine_repository_uses_walker_and_skips_tests(tmp_path: Path) -> None:
+    pytest.importorskip("codeneedle.indexer.chunker")
+    from codeneedle.training.adapt import mine_repository
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "pkg" / "store.py").write_bytes(PY)
+    (tmp_path / "pkg" / "crc.js").write_bytes(JS)
+    (tmp_path / "tests" / "test_store.py").write_bytes(PY)
+    pairs = mine_repository(tmp_path)
+    assert sorted(p.name for p in pairs) == ["Store.load_items", "crc32"]
+    assert all(not p.path.startswith("tests/") for p in pairs)

@@ -35,14 +35,20 @@ class Chunk:
     @property
     def content_hash(self) -> str:
         """Hash of what identifies the chunk's meaning independent of where it lives."""
-        return content_hash(self.kind, self.name, self.text)
+        return content_hash(self.kind, self.name, self.text, self.doc)
+
+    @property
+    def leading_doc(self) -> str:
+        """The doc comment when it sits outside ``text`` (a comment above the definition), else ""."""
+        lines = self.doc.strip().splitlines()
+        return self.doc.strip() if lines and lines[0].strip() not in self.text else ""
 
 
-def content_hash(kind: str, name: str, text: str) -> str:
-    """Stable hash of a chunk's kind, name and text (its path and position are left out on purpose,
-    so a moved or shifted function keeps its cached embedding)."""
+def content_hash(kind: str, name: str, text: str, doc: str = "") -> str:
+    """Stable hash of a chunk's kind, name, text and doc comment (its path and position are left out on
+    purpose, so a moved or shifted function keeps its cached embedding)."""
     h = hashlib.blake2b(digest_size=16)
-    for part in (kind, name, text):
+    for part in (kind, name, text, doc):
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\x00")
     return h.hexdigest()

@@ -36,8 +36,10 @@ def split_identifier(name: str) -> str:
 
 
 def embed_text(chunk: Chunk) -> str:
-    """What is embedded for a chunk: where it lives and what it is called, then its code."""
-    return f"{chunk.path} {split_identifier(chunk.name)}\n{chunk.text}"
+    """What is embedded for a chunk: where it lives and what it is called, its doc comment, then its code."""
+    doc = chunk.leading_doc
+    head = f"{chunk.path} {split_identifier(chunk.name)}"
+    return "\n".join((head, doc, chunk.text) if doc else (head, chunk.text))
 
 
 class Encoder:

@@ -194,7 +194,7 @@ class Store:
                 cid = int(cur.lastrowid)
                 self.conn.execute(
                     "INSERT INTO chunks_fts(rowid, name, path, body) VALUES (?, ?, ?, ?)",
-                    (cid, split_identifier(c.name), " ".join(split_identifier(c.path).split("/")), fts_body(c.text)),
+                    (cid, split_identifier(c.name), " ".join(split_identifier(c.path).split("/")), fts_body(c.text, c.leading_doc)),
                 )
                 added.append((cid, h))
         if removed_ids or added:
@@ -318,8 +318,9 @@ class _Transaction:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-def fts_body(text: str) -> str:
-    """The text plus the parts of its camelCase identifiers (unicode61 already splits snake_case)."""
+def fts_body(text: str, doc: str = "") -> str:
+    """Text, doc comment and the parts of camelCase identifiers (unicode61 already splits snake_case)."""
+    text = f"{doc}\n{text}" if doc else text
     extra = {split_identifier(w) for w in _WORD.findall(text) if _COMPOUND.search(w)}
     return text + ("\n" + " ".join(sorted(extra)) if extra else "")
 

@@ -337,7 +337,9 @@ def workspace_symbol(ls: NeedleServer, params: types.WorkspaceSymbolParams) -> l
     """Every editor's symbol picker becomes semantic search: the query goes through the same hybrid search."""
     ls.require_ready()
     query = params.query.strip()
-    if not query or len(query) > cmd.MAX_QUERY_CHARS:
+    if len(query) > cmd.MAX_QUERY_CHARS:
+        raise JsonRpcInvalidParams(f"query is too long ({len(query)} characters, at most {cmd.MAX_QUERY_CHARS})")
+    if not query:
         return []
     roots = {f.root for f in ls.workspaces.all()}
     hits = run_search(ls, query, SYMBOL_RESULTS)

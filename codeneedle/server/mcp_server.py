@@ -55,6 +55,7 @@ class _Repo:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._again = False
+        self._cancel = threading.Event()
         self._progress: Progress | None = None
         self.error: str | None = None
         self.note: str | None = None
@@ -85,14 +86,14 @@ class _Repo:
         while True:
             self._update()
             with self._lock:
-                if not self._again:
+                if not self._again or self._cancel.is_set():
                     return
                 self._again = False
 
     def _update(self) -> None:
         index = self.index
         try:
-            index.update(progress=self._on_progress)
+            index.update(progress=self._on_progress, cancel=self._cancel)
             self.error = self.note = None
         except IndexLockedError:
             # Another process (the language server, `needle watch`) writes this index and keeps it fresh.
@@ -104,6 +105,14 @@ class _Repo:
         finally:
             # Never sit on the writer lock between calls: an editor's language server may want it.
             index.writer.release()
+
+    def close(self) -> None:
+        """Cancel a running update, then close the index."""
+        self._cancel.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(10)
+        self.index.close()
 
     def _on_progress(self, progress: Progress) -> None:
         self._progress = progress
@@ -183,7 +192,7 @@ class NeedleMCP:
     def close(self) -> None:
         with self._lock:
             for repo in self._repos.values():
-                repo.index.close()
+                repo.close()
             self._repos.clear()
 
 

@@ -160,24 +160,22 @@ def read_frames(stdin: FdReader | BinaryIO, on_frame, on_error) -> None:
     """Read LSP frames (``Content-Length`` headers + body) until EOF; runs in the reader thread."""
     while True:
         length: int | None = None
-        bad_header = False
+        headers = 0
         while True:
             line = stdin.readline(MAX_HEADER_BYTES)
             if not line:
                 return
-            if line in (b"\r\n", b"\n"):
+            if not line.strip():
                 break
+            headers += 1
             name, sep, value = line.partition(b":")
-            if not sep:
-                bad_header = True
-                continue
-            if name.strip().lower() == b"content-length":
+            if sep and name.strip().lower() == b"content-length":
                 try:
                     length = int(value.strip())
                 except ValueError:
-                    bad_header = True
+                    length = -1
         if length is None or length < 0:
-            if bad_header or length is not None:
+            if headers:  # a header block without a usable length (a stray blank line is just skipped)
                 on_error(JsonRpcParseError("Parse error: missing or invalid Content-Length header"))
             continue
         if length > MAX_BODY_BYTES:

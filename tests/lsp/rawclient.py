@@ -74,6 +74,13 @@ class RawClient:
         self.send(message)
         return self.wait_response(msg_id, box, timeout)
 
+    def expect(self, msg_id: Any) -> queue.Queue:
+        """Register interest in the response to ``msg_id`` before sending it by hand (``send_raw``)."""
+        box: queue.Queue = queue.Queue()
+        with self._lock:
+            self._responses[msg_id] = box
+        return box
+
     def send_and_wait(self, message: dict, *, timeout: float = 30.0) -> dict:
         """Send a hand-made request (its ``id`` must be unique) and wait for the answer to that id."""
         box: queue.Queue = queue.Queue()

@@ -299,6 +299,38 @@ async function main() {
     check(tool.listed, 'needle_search is listed in vscode.lm.tools');
     check(!tool.error && tool.text.includes(EXPECT_PATH) && tool.text.includes(`def ${EXPECT_NAME}`), 'needle_search returns the path and code');
 
+    // --- workspace/symbol: VS Code's own "Go to Symbol in Workspace" goes through Needle ---------
+    t = Date.now();
+    await page.keyboard.press('F1');
+    await page.waitForSelector('.quick-input-widget .quick-input-box input', { visible: true, timeout: 15_000 });
+    await page.keyboard.press('Backspace'); // drop the ">" of the command palette
+    await page.keyboard.type('#parse config file', { delay: 20 });
+    const symbols = await waitFor('workspace symbols', async () => {
+      const r = await page.evaluate(() =>
+        [...document.querySelectorAll('.quick-input-widget .quick-input-list .monaco-list-row')].map((x) => x.textContent),
+      );
+      return r.some((x) => x.includes(EXPECT_NAME)) ? r : null;
+    }, 20_000).catch((e) => { throw new Failure(`${e.message}: ${EXPECT_NAME} not among the workspace symbols`); });
+    check(symbols.some((x) => x.includes(EXPECT_NAME)), `workspace/symbol lists ${EXPECT_NAME} (${symbols.length} symbols)`);
+    await page.keyboard.press('Escape');
+    timings.workspaceSymbol = (Date.now() - t) / 1000;
+
+    // --- a bad server path: the extension restarts on the settings change and explains ----------
+    t = Date.now();
+    const bad = { ...settings, 'needle.server.path': path.join(tmp, 'no-such-needle') };
+    fs.writeFileSync(path.join(dataDir, 'Machine', 'settings.json'), JSON.stringify(bad, null, 2));
+    const failed = await waitFor('the bad server path to be reported', () => events().find((e) => e.event === 'server-failed'), 30_000);
+    check(/does not exist/.test(failed.reason), `bad needle.server.path reported: ${failed.reason}`);
+    const toast = await waitFor('the error notification', () =>
+      page.evaluate(() => {
+        const t = [...document.querySelectorAll('.notification-toast')].find((x) => /could not start/.test(x.textContent));
+        return t ? { text: t.textContent, buttons: [...t.querySelectorAll('.monaco-button')].map((b) => b.textContent) } : null;
+      }),
+    15_000);
+    check(['Open Settings', 'Show Log'].every((b) => toast.buttons.includes(b)), `error notification offers ${toast.buttons.join(', ')}`);
+    await page.screenshot({ path: path.join(tmp, 'bad-path.png') });
+    timings.badPath = (Date.now() - t) / 1000;
+
     log(`PASS in ${secs()}s; timings (s): ${JSON.stringify(timings)}`);
     if (process.env.NEEDLE_E2E_KEEP) log(`kept ${tmp}`);
     return 0;

@@ -306,8 +306,8 @@ export class NeedleService implements vscode.Disposable {
 
   /** `workspace/executeCommand` on the server. */
   async execute(command: string, args: unknown[], token?: vscode.CancellationToken): Promise<unknown> {
-    if (this.starting) {
-      await this.starting;
+    if (this.starting && !this.isRunning) {
+      await this.starting; // a command issued while the server starts waits for it
     }
     const client = this.client;
     if (!client || client.state !== State.Running) {

@@ -38,6 +38,16 @@ test('status bar while starting, indexing, ready, failed', () => {
   assert.match(statusBarView({ phase: 'stopped' }).text, /circle-slash/);
 });
 
+test('a folder whose indexing failed shows a warning', () => {
+  const s = parseStatus({ state: 'ready', folders: [{ root: '/w/a', name: 'a', state: 'error', message: 'disk full' }] })!;
+  const v = statusBarView({ phase: 'running', status: s });
+  assert.equal(v.text, '$(warning) Needle');
+  assert.ok(v.error);
+  assert.match(v.tooltip, /failed for a: disk full/);
+  assert.equal(folderSummary(s.folders[0]).title, 'a');
+  assert.match(folderSummary(s.folders[0]).detail, /disk full$/);
+});
+
 test('formatWhen', () => {
   assert.equal(formatWhen(null), 'never');
   assert.equal(formatWhen('2024-05-01T10:20:00'), '2024-05-01 10:20');

@@ -15,6 +15,8 @@ export function parseStatus(value: unknown): IndexStatus | undefined {
       }
       folders.push({
         root: typeof x.root === 'string' ? x.root : '',
+        name: typeof x.name === 'string' ? x.name : undefined,
+        message: typeof x.message === 'string' ? x.message : undefined,
         indexDir: typeof x.indexDir === 'string' ? x.indexDir : undefined,
         model: typeof x.model === 'string' ? x.model : undefined,
         files: typeof x.files === 'number' ? x.files : undefined,
@@ -91,6 +93,11 @@ export function statusBarView(v: ClientView): StatusBarView {
   }
   const t = totals(s);
   const counts = `${plural(t.files, 'file')}, ${plural(t.chunks, 'chunk')}`;
+  const broken = s.folders.filter((f) => f.state === 'error' || f.state === 'failed');
+  if (broken.length && s.state !== 'indexing') {
+    const why = broken.map((f) => `${f.name || f.root}${f.message ? `: ${f.message}` : ''}`).join('; ');
+    return { text: '$(warning) Needle', tooltip: `Needle: indexing failed for ${why}. Click for status.`, error: true };
+  }
   if (s.state === 'indexing') {
     return { text: '$(sync~spin) Needle', tooltip: `Needle: indexing (${counts} so far)`, error: false };
   }
@@ -127,7 +134,10 @@ export function folderSummary(f: FolderStatus): { title: string; state: string; 
     `updated ${formatWhen(f.lastUpdate)}`,
     f.indexDir ? `index ${f.indexDir}` : '',
   ].filter(Boolean);
-  return { title: f.root || '(no folder)', state: f.state ?? '', detail: parts.join(' · ') };
+  if (f.message) {
+    parts.push(f.message);
+  }
+  return { title: f.name || f.root || '(no folder)', state: f.state ?? '', detail: parts.join(' · ') };
 }
 
 /** Plain-text report of a status (for the log and the information message). */

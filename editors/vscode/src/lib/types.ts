@@ -24,6 +24,8 @@ export interface SearchResult {
 
 export interface FolderStatus {
   root: string;
+  name?: string;
+  message?: string;
   indexDir?: string;
   model?: string;
   files?: number;

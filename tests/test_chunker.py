@@ -1,0 +1,517 @@
+"""The tree-sitter chunker, specified on one small realistic file per language (tests/fixtures/polyglot)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from codeneedle.indexer import chunker
+from codeneedle.indexer.chunker import MAX_TEXT_BYTES, WINDOW_LINES, chunk_source
+from codeneedle.indexer.chunks import Chunk
+from codeneedle.indexer.languages import (
+    SUPPORTED_LANGUAGES,
+    get_language,
+    get_parser,
+    get_query,
+    language_for_path,
+)
+
+POLYGLOT = Path(__file__).parent / "fixtures" / "polyglot"
+
+
+def chunks_of(name: str) -> list[Chunk]:
+    data = (POLYGLOT / name).read_bytes()
+    return chunk_source(f"src/{name}", data, language_for_path(name))
+
+
+def outline(chunks: list[Chunk]) -> list[tuple[str, str, int, int]]:
+    return [(c.kind, c.name, c.start_line, c.end_line) for c in chunks]
+
+
+def by_name(chunks: list[Chunk], name: str, kind: str | None = None) -> Chunk:
+    found = [c for c in chunks if c.name == name and (kind is None or c.kind == kind)]
+    assert len(found) == 1, f"{name}: {outline(chunks)}"
+    return found[0]
+
+
+# -- languages ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "language"),
+    [
+        ("a/b.py", "python"),
+        ("stubs.pyi", "python"),
+        ("x.js", "javascript"),
+        ("x.mjs", "javascript"),
+        ("x.cjs", "javascript"),
+        ("App.jsx", "javascript"),
+        ("x.ts", "typescript"),
+        ("x.mts", "typescript"),
+        ("x.cts", "typescript"),
+        ("App.tsx", "tsx"),
+        ("main.go", "go"),
+        ("lib.rs", "rust"),
+        ("Main.java", "java"),
+        ("x.c", "c"),
+        ("x.h", "c"),
+        ("x.cc", "cpp"),
+        ("x.cpp", "cpp"),
+        ("x.cxx", "cpp"),
+        ("x.hpp", "cpp"),
+        ("x.hh", "cpp"),
+        ("x.hxx", "cpp"),
+        ("x.rb", "ruby"),
+        ("UPPER.PY", "python"),
+        ("README.md", None),
+        ("Makefile", None),
+        (".py", None),
+    ],
+)
+def test_language_is_chosen_by_extension(path: str, language: str | None) -> None:
+    assert language_for_path(path) == language
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_every_language_has_a_grammar_parser_and_definitions_query(language: str) -> None:
+    assert get_parser(language).language == get_language(language)
+    query = get_query(language)
+    names = {query.capture_name(i) for i in range(query.capture_count)}
+    assert "name" in names or "name.type" in names
+    assert any(n.startswith("definition.") for n in names)
+
+
+# -- one outline per language -------------------------------------------------------------------------
+
+OUTLINES = {
+    "config_parser.py": [
+        ("block", "config_parser", 1, 6),
+        ("class", "ConfigError", 9, 10),
+        ("class", "Section", 13, 28),
+        ("method", "Section.get", 20, 22),
+        ("class", "Section.Meta", 24, 28),
+        ("method", "Section.Meta.describe", 27, 28),
+        ("class", "ConfigParser", 31, 68),
+        ("method", "ConfigParser.__init__", 36, 38),
+        ("method", "ConfigParser.section_names", 40, 43),
+        ("method", "ConfigParser.parse", 45, 68),
+        ("function", "load_config", 73, 77),
+        ("block", "config_parser", 80, 81),
+    ],
+    "event_bus.js": [
+        ("block", "event_bus", 1, 4),
+        ("class", "EventBus", 9, 42),
+        ("method", "EventBus.constructor", 12, 14),
+        ("method", "EventBus.on", 21, 29),
+        ("method", "EventBus.off", 32, 35),
+        ("method", "EventBus.emit", 37, 41),
+        ("function", "createLoggingBus", 45, 53),
+        ("function", "once", 56, 62),
+        ("block", "event_bus", 64, 64),
+    ],
+    "http_client.ts": [
+        ("block", "http_client", 1, 3),
+        ("class", "RequestOptions", 6, 9),
+        ("class", "Status", 11, 14),
+        ("class", "HttpClient", 19, 44),
+        ("method", "HttpClient.constructor", 23, 25),
+        ("method", "HttpClient.getJson", 28, 31),
+        ("method", "HttpClient.request", 33, 43),
+        ("block", "http_client", 46, 46),
+        ("function", "Retry.backoff", 48, 50),
+        ("function", "defaultClient", 54, 54),
+    ],
+    "todo_list.tsx": [
+        ("block", "todo_list", 1, 1),
+        ("class", "Todo", 3, 7),
+        ("block", "todo_list", 9, 10),
+        ("function", "TodoList", 15, 28),
+        ("class", "TodoStats", 31, 36),
+        ("method", "TodoStats.render", 32, 35),
+        ("block", "todo_list", 38, 38),
+    ],
+    "shapes.go": [
+        ("block", "shapes", 1, 10),
+        ("class", "Shape", 13, 16),
+        ("class", "Rect", 19, 21),
+        ("method", "Rect.Area", 24, 26),
+        ("method", "Rect.Perimeter", 29, 31),
+        ("class", "Stack", 33, 35),
+        ("method", "Stack.Push", 38, 40),
+        ("function", "Describe", 43, 45),
+    ],
+    "inventory.rs": [
+        ("block", "inventory", 1, 6),
+        ("class", "Item", 9, 13),
+        ("class", "Restock", 16, 23),
+        ("method", "Restock.is_empty", 20, 22),
+        ("class", "Inventory", 25, 27),
+        ("class", "Inventory", 29, 44),
+        ("method", "Inventory.new", 31, 33),
+        ("method", "Inventory.add", 36, 43),
+        ("class", "Inventory", 46, 50),
+        ("method", "Inventory.fmt", 47, 49),
+        ("function", "total_units", 53, 55),
+        ("block", "inventory", 57, 59),
+        ("function", "tests.starts_empty", 61, 64),
+    ],
+    "BankAccount.java": [
+        ("block", "BankAccount", 1, 4),
+        ("class", "BankAccount", 9, 55),
+        ("method", "BankAccount.BankAccount", 14, 16),
+        ("method", "BankAccount.deposit", 23, 29),
+        ("method", "BankAccount.withdraw", 32, 40),
+        ("class", "BankAccount.StatementKind", 43, 50),
+        ("method", "BankAccount.StatementKind.label", 47, 49),
+        ("class", "BankAccount.Auditor", 52, 54),
+    ],
+    "ring_buffer.c": [
+        ("block", "ring_buffer", 1, 5),
+        ("class", "ring_t", 8, 12),
+        ("class", "stats", 14, 17),
+        ("block", "ring_buffer", 19, 19),
+        ("function", "ring_push", 24, 33),
+        ("function", "ring_new", 36, 43),
+    ],
+    "matrix.cpp": [
+        ("block", "matrix", 1, 4),
+        ("class", "linalg.Matrix", 7, 20),
+        ("method", "linalg.Matrix.at", 12, 12),
+        ("method", "linalg.Matrix.Matrix", 22, 23),
+        ("method", "linalg.Matrix.multiply", 26, 33),
+        ("function", "linalg.trace", 36, 41),
+        ("block", "matrix", 43, 43),
+    ],
+    "library.rb": [
+        ("block", "library", 1, 4),
+        ("class", "Lending", 7, 33),
+        ("class", "Lending.Book", 9, 32),
+        ("method", "Lending.Book.initialize", 12, 15),
+        ("method", "Lending.Book.lend", 18, 21),
+        ("method", "Lending.Book.from_isbn", 23, 25),
+        ("method", "Lending.Book.catalog", 28, 30),
+        ("function", "format_due", 36, 38),
+        ("block", "library", 40, 40),
+    ],
+}
+
+
+def test_every_supported_language_has_a_fixture() -> None:
+    assert {language_for_path(name) for name in OUTLINES} == set(SUPPORTED_LANGUAGES)
+
+
+@pytest.mark.parametrize("name", sorted(OUTLINES))
+def test_outline_names_kinds_and_lines(name: str) -> None:
+    """Functions, methods (qualified by their class), classes, and blocks for the code between them."""
+    assert outline(chunks_of(name)) == OUTLINES[name]
+
+
+@pytest.mark.parametrize("name", sorted(OUTLINES))
+def test_chunks_carry_path_language_and_exact_byte_ranges(name: str) -> None:
+    data = (POLYGLOT / name).read_bytes()
+    for c in chunks_of(name):
+        assert c.path == f"src/{name}"
+        assert c.language == language_for_path(name)
+        assert data[: c.start_byte].count(b"\n") + 1 == c.start_line
+        assert data[: c.end_byte - 1].count(b"\n") + 1 == c.end_line
+        if c.kind != "class":
+            assert c.text == data[c.start_byte : c.end_byte].decode()
+        else:
+            first_line = data[c.start_byte :].split(b"\n", 1)[0].decode()
+            assert c.text.startswith(first_line)
+
+
+@pytest.mark.parametrize("name", sorted(OUTLINES))
+def test_each_byte_of_code_belongs_to_one_non_class_chunk_at_most(name: str) -> None:
+    spans = sorted((c.start_byte, c.end_byte) for c in chunks_of(name) if c.kind != "class")
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert end <= start
+
+
+# -- doc comments ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "chunk", "doc"),
+    [
+        ("config_parser.py", "ConfigError", "Raised when a configuration file cannot be parsed."),
+        ("config_parser.py", "Section.get", "Return the value stored under ``key``."),
+        (
+            "config_parser.py",
+            "ConfigParser.parse",
+            "Parse ``text`` into sections.\n\nLines starting with a comment prefix are ignored.",
+        ),
+        (
+            "config_parser.py",
+            "load_config",
+            "Load a configuration file from disk.\nRelative paths are resolved against the working directory.",
+        ),
+        ("config_parser.py", "ConfigParser.__init__", ""),
+        ("event_bus.js", "EventBus", "Dispatches named events to subscribed handlers."),
+        (
+            "event_bus.js",
+            "EventBus.on",
+            "Register a handler for an event name.\n@param {string} name\n@param {Function} handler",
+        ),
+        ("event_bus.js", "EventBus.off", "Remove a previously registered handler."),
+        ("event_bus.js", "createLoggingBus", "Create a bus that logs every event it emits."),
+        ("event_bus.js", "once", "Wait for the next occurrence of an event."),
+        ("http_client.ts", "RequestOptions", "Options accepted by every request."),
+        ("http_client.ts", "HttpClient.getJson", "Send a GET request and parse the JSON body."),
+        ("http_client.ts", "Retry.backoff", "Exponential backoff delay for an attempt."),
+        ("todo_list.tsx", "TodoList", "Renders a list of todos that can be toggled."),
+        ("shapes.go", "Rect.Area", "Area returns the rectangle's area."),
+        ("shapes.go", "Shape", "Shape is anything with an area."),
+        ("shapes.go", "Stack", ""),
+        ("inventory.rs", "Item", "One product line in stock."),
+        ("inventory.rs", "Inventory.add", "Add an item, merging quantities with an existing entry."),
+        (
+            "BankAccount.java",
+            "BankAccount.deposit",
+            "Deposit money into the account.\n\n@param cents amount in cents, must be positive",
+        ),
+        ("BankAccount.java", "BankAccount.withdraw", "Withdraw money if the balance allows it."),
+        ("ring_buffer.c", "ring_push", "Push one byte; returns 0 when the buffer is full."),
+        ("ring_buffer.c", "ring_t", "Ring buffer state."),
+        ("matrix.cpp", "linalg.Matrix.at", "Element access without bounds checks."),
+        ("matrix.cpp", "linalg.trace", "Sum of the diagonal elements."),
+        ("library.rb", "Lending.Book", "A book that members can borrow."),
+        ("library.rb", "Lending.Book.lend", "Lend the book out for the standard loan period."),
+    ],
+)
+def test_doc_comment_is_recorded_without_comment_markers(name: str, chunk: str, doc: str) -> None:
+    chunks = chunks_of(name)
+    matches = [c for c in chunks if c.name == chunk and c.kind != "block"]
+    assert matches[0].doc == doc
+
+
+def test_doc_comments_above_definitions_are_not_repeated_in_blocks() -> None:
+    blocks = [c.text for c in chunks_of("shapes.go") if c.kind == "block"]
+    assert not any("Area returns" in text or "Describe formats" in text for text in blocks)
+    # ...but a comment above something that is not a chunk stays in its block.
+    assert any("// Pi is re-exported for callers." in text for text in blocks)
+
+
+# -- what a chunk covers ----------------------------------------------------------------------------------
+
+
+def test_decorators_attributes_and_export_belong_to_the_definition() -> None:
+    assert by_name(chunks_of("config_parser.py"), "ConfigParser.section_names").text.startswith("@property\n")
+    assert by_name(chunks_of("config_parser.py"), "Section", "class").text.startswith(
+        "@dataclass\nclass Section:"
+    )
+    assert by_name(chunks_of("inventory.rs"), "Item").text.startswith(
+        "#[derive(Debug, Clone)]\npub struct Item"
+    )
+    assert by_name(chunks_of("inventory.rs"), "tests.starts_empty").text.startswith("#[test]\n")
+    assert by_name(chunks_of("http_client.ts"), "HttpClient", "class").text.startswith(
+        "export class HttpClient"
+    )
+    assert by_name(chunks_of("matrix.cpp"), "linalg.trace").text.startswith("template <typename T>\nT trace(")
+    assert by_name(chunks_of("BankAccount.java"), "BankAccount.withdraw").text.startswith(
+        '@SuppressWarnings("unused")\n'
+    )
+
+
+def test_functions_nested_in_functions_stay_inside_their_parent() -> None:
+    chunks = chunks_of("config_parser.py")
+    assert not any(c.name.endswith("flush") for c in chunks)
+    assert "def flush() -> None:" in by_name(chunks, "ConfigParser.parse").text
+    # the arrow function assigned inside createLoggingBus is not a chunk of its own either
+    assert [c.name for c in chunks_of("event_bus.js") if "emit" in c.name] == ["EventBus.emit"]
+
+
+def test_class_chunk_keeps_header_fields_and_signatures_but_not_method_bodies() -> None:
+    parser_class = by_name(chunks_of("config_parser.py"), "ConfigParser", "class")
+    assert parser_class.text == (
+        "class ConfigParser:\n"
+        '    """Read sections and key/value pairs from text."""\n'
+        "\n"
+        '    comment_prefixes = ("#", ";")\n'
+        "\n"
+        "    def __init__(self, path: str) -> None: ...\n"
+        "\n"
+        "    @property\n"
+        "    def section_names(self) -> list[str]: ...\n"
+        "\n"
+        "    def parse(self, text: str) -> dict[str, Section]: ...\n"
+    ).rstrip("\n")
+    # its range still spans the whole class
+    assert (parser_class.start_line, parser_class.end_line) == (31, 68)
+
+
+@pytest.mark.parametrize(
+    ("name", "chunk", "kept", "dropped"),
+    [
+        (
+            "event_bus.js",
+            "EventBus",
+            ["listeners = new Map();", "on(name, handler) { ... }"],
+            ["handlers.push"],
+        ),
+        (
+            "http_client.ts",
+            "HttpClient",
+            [
+                "private readonly baseUrl: URL;",
+                "async getJson<T>(path: string, options: RequestOptions = {}): Promise<T> { ... }",
+            ],
+            ["await fetch"],
+        ),
+        (
+            "inventory.rs",
+            "Restock",
+            ["fn restock(&mut self, amount: u32);", "fn is_empty(&self) -> bool { ... }"],
+            ["false"],
+        ),
+        (
+            "BankAccount.java",
+            "BankAccount",
+            ["private long balanceCents;", "public enum StatementKind { ... }"],
+            ["history.add", "MONTHLY"],
+        ),
+        (
+            "matrix.cpp",
+            "linalg.Matrix",
+            ["Matrix multiply(const Matrix &other) const;", "std::vector<double> data_;"],
+            ["cols_ + c]"],
+        ),
+        (
+            "library.rb",
+            "Lending.Book",
+            ["attr_reader :title, :due_date", "def lend(today = Date.today) ... end"],
+            ["raise"],
+        ),
+        ("library.rb", "Lending", ["module Lending", "class Book ... end"], ["attr_reader"]),
+    ],
+)
+def test_class_chunks_in_every_language_omit_member_bodies(
+    name: str, chunk: str, kept: list[str], dropped: list[str]
+) -> None:
+    text = by_name(chunks_of(name), chunk, "class").text
+    for piece in kept:
+        assert piece in text
+    for piece in dropped:
+        assert piece not in text
+
+
+def test_rust_impl_blocks_and_trait_impls_name_methods_after_the_type() -> None:
+    chunks = chunks_of("inventory.rs")
+    assert by_name(chunks, "Inventory.fmt").kind == "method"
+    impls = [c.text.splitlines()[0] for c in chunks if c.name == "Inventory" and c.kind == "class"]
+    assert impls == ["pub struct Inventory {", "impl Inventory {", "impl fmt::Display for Inventory {"]
+
+
+def test_block_chunks_hold_module_level_code() -> None:
+    first, last = (c for c in chunks_of("config_parser.py") if c.kind == "block")
+    assert first.text.startswith('"""Parse simple INI-style configuration files."""\n\nimport os\n')
+    assert first.text.endswith('DEFAULT_SECTION = "main"')
+    assert last.text == 'if __name__ == "__main__":\n    print(load_config("settings.ini").section_names)'
+
+
+# -- other languages and odd inputs --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "source", "expected"),
+    [
+        (
+            "javascript",
+            "Foo.prototype.bar = function () {};\nexports.baz = () => 2;\nconst o = { m() { return 1; } };\n",
+            [("method", "Foo.bar", 1, 1), ("function", "baz", 2, 2), ("block", "snippet", 3, 3)],
+        ),
+        (
+            "go",
+            "package p\n\ntype (\n\tA struct{ x int }\n\tB interface{ M() }\n)\n",
+            [("block", "snippet", 1, 3), ("class", "A", 4, 4), ("class", "B", 5, 5)],
+        ),
+        (
+            "cpp",
+            "struct A { A &operator=(const A &); };\nA &A::operator=(const A &o) { return *this; }\nint *A::get() { return 0; }\n",
+            [("class", "A", 1, 1), ("method", "A.operator=", 2, 2), ("method", "A.get", 3, 3)],
+        ),
+        (
+            "python",
+            "class A:\n    class B:\n        def f(self):\n            def g():\n                pass\n",
+            [("class", "A", 1, 5), ("class", "A.B", 2, 5), ("method", "A.B.f", 3, 5)],
+        ),
+        ("ruby", "def Config.load(path)\n  new(path)\nend\n", [("method", "Config.load", 1, 3)]),
+    ],
+)
+def test_snippets(language: str, source: str, expected: list[tuple[str, str, int, int]]) -> None:
+    assert outline(chunk_source("snippet.x", source.encode(), language)) == expected
+
+
+def test_syntax_errors_do_not_stop_a_file() -> None:
+    source = b"def ok(a):\n    return a\n\ndef broken(:\n    return ]\n\nclass Fine:\n    def m(self):\n        pass\n"
+    names = {c.name for c in chunk_source("bad.py", source, "python")}
+    assert {"ok", "Fine", "Fine.m"} <= names
+
+
+def test_other_text_falls_back_to_line_windows() -> None:
+    lines = [f"line {i}" for i in range(1, 101)]
+    data = ("\n".join(lines) + "\n").encode()
+    chunks = chunk_source("docs/notes.md", data, None)
+    assert [(c.kind, c.name, c.language, c.start_line, c.end_line) for c in chunks] == [
+        ("text", "notes.md", "text", 1, WINDOW_LINES),
+        ("text", "notes.md", "text", WINDOW_LINES + 1, 2 * WINDOW_LINES),
+        ("text", "notes.md", "text", 2 * WINDOW_LINES + 1, 100),
+    ]
+    assert chunks[0].text == "\n".join(lines[:WINDOW_LINES])
+
+
+def test_whitespace_only_windows_are_skipped() -> None:
+    data = b"title\n" + b"\n" * 100 + b"   \n\t\n" + b"end\n"
+    chunks = chunk_source("notes.txt", data, None)
+    assert [(c.text, c.start_line) for c in chunks] == [("title", 1), ("end", 104)]
+
+
+def test_empty_and_undecodable_files() -> None:
+    assert chunk_source("empty.py", b"", "python") == []
+    assert chunk_source("empty.txt", b"", None) == []
+    latin1 = "def café():\n    '''déjà vu'''\n".encode("latin-1")
+    (chunk,) = chunk_source("old.py", latin1, "python")
+    assert chunk.name.startswith("caf") and "\ufffd" in chunk.text
+    assert chunk.doc == "d\ufffdj\ufffd vu"
+
+
+def test_huge_function_keeps_its_range_but_caps_its_text() -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(3000))
+    data = f"def big():\n{body}".encode()
+    (chunk,) = chunk_source("big.py", data, "python")
+    assert (chunk.start_line, chunk.end_line, chunk.end_byte) == (1, 3001, len(data.rstrip()))
+    assert len(chunk.text.encode()) <= MAX_TEXT_BYTES
+    assert data.decode().startswith(chunk.text)
+
+
+def test_one_huge_line_is_one_capped_window() -> None:
+    data = b"x" * (3 * MAX_TEXT_BYTES) + b"\nshort\n"
+    chunks = chunk_source("blob.txt", data, None)
+    assert [(c.start_line, c.end_line, c.end_byte - c.start_byte) for c in chunks] == [
+        (1, 1, 3 * MAX_TEXT_BYTES),
+        (2, 2, 5),
+    ]
+    assert len(chunks[0].text) == MAX_TEXT_BYTES
+
+
+def test_deep_nesting_does_not_recurse() -> None:
+    depth = 10_000
+    data = b"function f() {" * depth + b"}" * depth
+    chunks = chunk_source("deep.js", data, "javascript")
+    assert [(c.kind, c.name) for c in chunks] == [("function", "f")]
+
+
+def test_files_over_the_parse_limit_become_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chunker, "MAX_PARSE_BYTES", 10)
+    chunks = chunk_source("a.py", b"def f():\n    return 1\n", "python")
+    assert [(c.kind, c.language, c.name) for c in chunks] == [("block", "python", "a")]
+
+
+def test_unexpected_failure_falls_back_to_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(self: object) -> list[Chunk]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(chunker._Source, "chunk_code", explode)
+    chunks = chunk_source("a.py", b"def f():\n    return 1\n", "python")
+    assert [(c.kind, c.start_line, c.end_line) for c in chunks] == [("text", 1, 2)]

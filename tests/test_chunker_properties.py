@@ -1,0 +1,117 @@
+"""Properties of the chunker that hold for any input bytes in any language (hypothesis)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from codeneedle.indexer.chunker import MAX_TEXT_BYTES, chunk_source
+from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, METHOD, TEXT, Chunk
+from codeneedle.indexer.languages import SUPPORTED_LANGUAGES, language_for_path
+
+POLYGLOT = Path(__file__).parent / "fixtures" / "polyglot"
+FIXTURES = {p.name: p.read_bytes() for p in sorted(POLYGLOT.iterdir())}
+LANGUAGES = st.sampled_from([*SUPPORTED_LANGUAGES, None])
+KINDS = {FUNCTION, METHOD, CLASS, BLOCK, TEXT}
+
+# Fragments that open and close the structures the queries look for, so random sequences of them
+# reach the definition-handling code far more often than random bytes do.
+TOKENS = [
+    "def ", "class ", "fn ", "func ", "impl ", "struct ", "module ", "namespace ", "function ",
+    "interface ", "enum ", "trait ", "end", "self", "Foo", "bar", "T", "::", ".", ",", ";", ":",
+    "(", ")", "{", "}", "[", "]", "<", ">", "=", "=>", "->", "@", "#[", "#", "//", "///", "/*", "*/",
+    '"""', "'", '"', "\n", "\n    ", "\t", " ", "\r\n", "é", "\x00", "\\",
+]  # fmt: skip
+
+
+class _Failures(logging.Handler):
+    """Collects warnings: the chunker logs one whenever it had to fall back after an internal error."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def check(data: bytes, language: str | None) -> list[Chunk]:
+    failures = _Failures()
+    log = logging.getLogger("codeneedle.indexer.chunker")
+    log.addHandler(failures)
+    try:
+        chunks = chunk_source("pkg/sample.src", data, language)
+    finally:
+        log.removeHandler(failures)
+    assert not failures.records, failures.records[0].getMessage()
+
+    for c in chunks:
+        assert c.kind in KINDS
+        assert c.language == (language or "text")
+        assert c.name
+        assert 0 <= c.start_byte <= c.end_byte <= len(data)
+        assert c.start_line <= c.end_line
+        assert data[: c.start_byte].count(b"\n") + 1 == c.start_line
+        assert data[: max(c.start_byte, c.end_byte - 1)].count(b"\n") + 1 == c.end_line
+        if c.kind != CLASS:
+            whole = data[c.start_byte : c.end_byte].decode("utf-8", "replace")
+            if c.end_byte - c.start_byte <= MAX_TEXT_BYTES:
+                assert c.text == whole
+            else:
+                assert whole.startswith(c.text)
+    # Classes overlap their methods; everything else covers each byte at most once.
+    spans = sorted((c.start_byte, c.end_byte) for c in chunks if c.kind != CLASS)
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert end <= start
+    assert [c.start_byte for c in chunks] == sorted(c.start_byte for c in chunks)
+    return chunks
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.binary(max_size=3000), language=LANGUAGES)
+def test_any_bytes_in_any_language(data: bytes, language: str | None) -> None:
+    check(data, language)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tokens=st.lists(st.sampled_from(TOKENS), max_size=300), language=LANGUAGES)
+def test_any_token_soup_in_any_language(tokens: list[str], language: str | None) -> None:
+    check("".join(tokens).encode("utf-8"), language)
+
+
+@st.composite
+def mutated_fixture(draw: st.DrawFn) -> tuple[bytes, str | None]:
+    """A fixture file with a few random cuts, insertions and duplications, in its own language."""
+    name = draw(st.sampled_from(sorted(FIXTURES)))
+    data = FIXTURES[name]
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(data)))
+        j = draw(st.integers(i, min(len(data), i + 200)))
+        op = draw(st.sampled_from(["cut", "insert", "duplicate", "truncate"]))
+        if op == "cut":
+            data = data[:i] + data[j:]
+        elif op == "insert":
+            data = (
+                data[:i]
+                + draw(st.binary(max_size=20) | st.sampled_from([t.encode() for t in TOKENS]))
+                + data[i:]
+            )
+        elif op == "duplicate":
+            data = data[:j] + data[i:j] + data[j:]
+        else:
+            data = data[:i]
+    return data, language_for_path(name)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sample=mutated_fixture())
+def test_mutated_fixtures(sample: tuple[bytes, str | None]) -> None:
+    check(*sample)
+
+
+def test_unmodified_fixtures() -> None:
+    for name, data in FIXTURES.items():
+        assert check(data, language_for_path(name))
