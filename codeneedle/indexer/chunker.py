@@ -57,13 +57,16 @@ _WRAPPERS = frozenset(
         "type_declaration",
     }
 )
-# Prefix siblings that belong to the definition after them (Rust #[...]).
-_ATTRIBUTES = frozenset({"attribute_item"})
+# Prefix siblings that belong to the definition after them (Rust #[...], TypeScript method decorators).
+_ATTRIBUTES = frozenset({"attribute_item", "decorator"})
+_ATTRIBUTE_LANGUAGES = frozenset({"rust", "typescript", "tsx"})
+_SEMICOLON_LANGUAGES = frozenset({"c", "cpp"})
 # C/C++ declarators whose inner declarator has no field name: `&f()`, `(f)`.
 _BARE_DECLARATORS = frozenset({"reference_declarator", "parenthesized_declarator", "attributed_declarator"})
 _FUNCTION_KINDS = frozenset({"function", "method"})
 _TYPE_NAME_NODES = frozenset({"type_identifier", "constant"})
 _WORD = re.compile(rb"[A-Za-z0-9_\x80-\xff]")
+_SPACE_AROUND_PUNCTUATION = re.compile(r" ?([^\w ]) ?")
 _IDENT_PATH = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 _DOCSTRING_QUOTES = re.compile(r'^[rRbBuUfF]{0,2}("""|\'\'\'|"|\')')
 
@@ -253,16 +256,30 @@ class _Source:
             return self.type_name(d.type_node)
         if d.name_node is None:
             return ""
-        node = d.name_node
-        # C/C++ name their functions through declarators: int *(*f)(void) -> f.
+        return self.declarator_name(d.name_node)
+
+    def declarator_name(self, node: Node) -> str:
+        """Name text of a name node; C/C++ declarators are followed down to it: ``int *(*f)(void)`` -> f."""
+        scopes: list[str] = []
         for _ in range(64):
-            inner = node.child_by_field_name("declarator")
-            if inner is None and node.type in _BARE_DECLARATORS and node.named_child_count:
-                inner = node.named_child(0)
+            if node.type == "qualified_identifier":
+                scope = node.child_by_field_name("scope")
+                if scope is not None:
+                    scopes.append(self.node_text(scope))
+                inner = node.child_by_field_name("name")
+            elif node.type == "operator_cast":  # `operator bool() const`: named after the target type
+                target = node.child_by_field_name("type")
+                scopes.append("operator " + (self.node_text(target) if target is not None else ""))
+                return _clean_name("::".join(scopes))
+            else:
+                inner = node.child_by_field_name("declarator")
+                if inner is None and node.type in _BARE_DECLARATORS:
+                    inner = next((c for c in node.named_children if c.type != "ERROR"), None)
             if inner is None:
                 break
             node = inner
-        return _clean_name(self.node_text(node))
+        scopes.append(self.node_text(node))
+        return _clean_name("::".join(scopes))
 
     def receiver_name(self, d: _Def) -> str:
         node = d.receiver_node
@@ -297,10 +314,12 @@ class _Source:
                 break  # e.g. Go `type ( A struct{}; B struct{} )`: each spec is its own chunk
             node = parent
         start, end = node.start_byte, node.end_byte
-        after = node.next_sibling
-        if after is not None and after.type == ";" and not after.is_named:
-            end = after.end_byte  # C/C++ `struct s { ... };`
-        sibling = node.prev_named_sibling
+        # Sibling lookups scan the parent's children, so only languages that need them pay for them.
+        if self.language in _SEMICOLON_LANGUAGES:
+            after = node.next_sibling
+            if after is not None and after.type == ";" and not after.is_named:
+                end = after.end_byte  # `struct s { ... };`
+        sibling = node.prev_named_sibling if self.language in _ATTRIBUTE_LANGUAGES else None
         for _ in range(64):
             if sibling is None or sibling.type not in _ATTRIBUTES:
                 break
@@ -516,7 +535,8 @@ def _strip_generics(text: str) -> str:
 
 def _clean_name(text: str) -> str:
     """Normalise a name as written to a dotted qualified name."""
-    text = "".join(text.split()).replace("::", ".")
+    # Spaces only survive between words (`operator bool`); `Foo :: bar` and `& at` close up.
+    text = _SPACE_AROUND_PUNCTUATION.sub(r"\1", " ".join(text.split())).replace("::", ".")
     if "<" in text and "operator" not in text:
         text = _strip_generics(text)
     for prefix in ("module.exports.", "exports.", "this."):

@@ -23,6 +23,8 @@
   declarator: (type_identifier) @name) @definition.class
 
 ; out-of-line Foo::bar() is Foo.bar, a method
+(function_definition declarator: (qualified_identifier) @name) @definition.method
+
 (function_definition
   declarator: (function_declarator declarator: (qualified_identifier) @name)) @definition.method
 

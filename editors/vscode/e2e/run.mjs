@@ -304,7 +304,9 @@ async function main() {
     await page.keyboard.press('F1');
     await page.waitForSelector('.quick-input-widget .quick-input-box input', { visible: true, timeout: 15_000 });
     await page.keyboard.press('Backspace'); // drop the ">" of the command palette
-    await page.keyboard.type('#parse config file', { delay: 20 });
+    // VS Code fuzzy-filters workspace symbols by name (and reads "a b" as container + symbol), so a
+    // sentence would be dropped client-side: query an identifier fragment, Needle still ranks.
+    await page.keyboard.type('#parse_config', { delay: 20 });
     const symbols = await waitFor('workspace symbols', async () => {
       const r = await page.evaluate(() =>
         [...document.querySelectorAll('.quick-input-widget .quick-input-list .monaco-list-row')].map((x) => x.textContent),
