@@ -180,10 +180,11 @@ def _translate_bracket(body: str, start: int) -> tuple[str, int] | None:
     return f"(?:(?!/)[{chars}])", i + 1  # a bracket never matches "/" in a path
 
 
-def _translate(body: str, anchored: bool) -> str | None:
-    """Regex (for ``fullmatch``) of a wildmatch pattern with git's WM_PATHNAME rules, or None if
-    the pattern can never match."""
+def _translate(body: str, anchored: bool) -> tuple[str, list[str | None]] | None:
+    """A wildmatch pattern (git's WM_PATHNAME rules) as a regex for ``fullmatch``, plus its tokens:
+    literal characters, and None for each wildcard. None when the pattern can never match."""
     out: list[str] = []
+    tokens: list[str | None] = []
     i = 0
     n = len(body)
     # git compares an anchored pattern's literal head separately and hands only the rest to
@@ -201,29 +202,42 @@ def _translate(body: str, anchored: bool) -> str | None:
                 out.append(".*")  # "a/**": everything inside a
                 i = j
             elif j - i >= 2 and at_segment_start and body[j] == "/":
-                out.append("(?:.*/)?")  # "**/": zero or more folders
+                out.append("(?:.*/)?")  # "**/": zero or more folders, so the "/" is optional too
                 i = j + 1
             else:
                 out.append("[^/]*")  # other runs of stars are a plain "*"
                 i = j
+            tokens.append(None)
         elif ch == "?":
             out.append("[^/]")
+            tokens.append(None)
             i += 1
         elif ch == "[":
             translated = _translate_bracket(body, i)
             if translated is None:
                 return None
             out.append(translated[0])
+            tokens.append(None)
             i = translated[1]
         elif ch == "\\":
             if i + 1 >= n:
                 return None  # git: a trailing backslash makes the pattern invalid
             out.append(re.escape(body[i + 1]))
+            tokens.append(body[i + 1])
             i += 2
         else:
             out.append(re.escape(ch))
+            tokens.append(ch)
             i += 1
-    return "".join(out)
+    return "".join(out), tokens
+
+
+def _literals(tokens: list[str | None]) -> tuple[str, str, str]:
+    """Text every match must start with, end with, and contain (each "" when there is none)."""
+    runs = "".join("\0" if t is None else t for t in tokens).split("\0")
+    if len(runs) == 1:
+        return runs[0], runs[0], runs[0]
+    return runs[0], runs[-1], max(runs, key=len)
 
 
 def _trim_trailing_spaces(line: str) -> str:
@@ -241,11 +255,6 @@ def _trim_trailing_spaces(line: str) -> str:
     return line[:end]
 
 
-_WILD = frozenset("*?[]\\")
-_LEADING_STARS = re.compile(r"^(?:\*{2,}/)+")
-_WILD_SPLIT = re.compile(r"\[.*?\]|[*?\[\]\\]")
-
-
 @dataclass(frozen=True, slots=True)
 class _Pattern:
     index: int
@@ -256,22 +265,6 @@ class _Pattern:
     prefix: str  # literal text every match starts with ("" if none)
     suffix: str  # literal text every match ends with ("" if none)
     infix: str  # longest literal text every match contains ("" if none)
-
-
-def _literal_ends(body: str) -> tuple[str, str]:
-    start = 0
-    while start < len(body) and body[start] not in _WILD:
-        start += 1
-    end = len(body)
-    while end > start and body[end - 1] not in _WILD:
-        end -= 1
-    if start == len(body):
-        return body, body
-    return body[:start], body[end:]
-
-
-def _literal_infix(body: str) -> str:
-    return max(_WILD_SPLIT.split(body), key=len)
 
 
 def _parse_line(index: int, line: str) -> _Pattern | None:
@@ -289,14 +282,11 @@ def _parse_line(index: int, line: str) -> _Pattern | None:
         line = line[1:]
     if not line:
         return None
-    regex = _translate(line, anchored=not basename)
-    if regex is None:
+    translated = _translate(line, anchored=not basename)
+    if translated is None:
         return None
-    prefix = _literal_ends(line)[0]
-    # a leading "**/" (any run of two or more stars) may match nothing, "/" included
-    tail = _LEADING_STARS.sub("", line)
-    suffix = _literal_ends(tail)[1]
-    return _Pattern(index, negate, dir_only, basename, regex, prefix, suffix, _literal_infix(tail))
+    regex, tokens = translated
+    return _Pattern(index, negate, dir_only, basename, regex, *_literals(tokens))
 
 
 class _Alternation:

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -204,7 +205,7 @@ def _watch_parent(ls: NeedleServer, pid: int) -> None:
 
     def watch() -> None:
         while True:
-            threading.Event().wait(5.0)
+            time.sleep(5.0)
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:

@@ -49,7 +49,7 @@ class Folder:
     """One workspace folder and its index."""
 
     def __init__(self, uri: str, root: Path, name: str, settings: NeedleSettings, index_settings: IndexSettings,
-                 host: Host):
+                 host: Host, predecessor: Folder | None = None):
         self.uri = uri
         self.root = root  # as the client names it (URIs we send back are built from it)
         self.real_root = root.resolve()
@@ -57,6 +57,7 @@ class Folder:
         self.settings = settings
         self.index_settings = index_settings
         self.host = host
+        self._predecessor = predecessor  # the folder this one replaces: it must release the index first
         self.index: Index | None = None
         self.state = "starting"  # starting | indexing | ready | cancelled | error
         self.message: str | None = None
@@ -175,6 +176,9 @@ class Folder:
     # -- worker thread -----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
+            if self._predecessor is not None:
+                self._predecessor.wait_closed(STOP_TIMEOUT_S * 3)
+                self._predecessor = None
             if self._open():
                 self._loop()
         except Exception as exc:  # noqa: BLE001 - a folder failing must not take the server down
@@ -352,6 +356,7 @@ class Workspaces:
     def __init__(self, host: Host):
         self.host = host
         self._folders: dict[str, Folder] = {}
+        self._closing: dict[Path, Folder] = {}  # by index dir: a re-added folder waits for its old self
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -363,15 +368,19 @@ class Workspaces:
 
     def add(self, uri: str, root: Path, name: str, settings: NeedleSettings) -> Folder:
         """Open (in the background) the index of one folder; replaces a folder already known by that URI."""
-        self.remove(uri)
         index_settings = settings.for_root(root)
         with self._lock:
+            old = self._folders.pop(uri, None)
+            if old is not None:
+                old.close()
+            else:
+                old = self._closing.get(index_settings.index_dir_for(root.resolve()))
             taken = {f.index_settings.index_dir_for(f.real_root) for f in self._folders.values()}
             wanted = index_settings.index_dir_for(root.resolve())
             if wanted in taken:  # one indexDir set for several folders: give each its own subfolder
                 tag = hashlib.blake2b(str(root.resolve()).encode(), digest_size=4).hexdigest()
                 index_settings = replace(index_settings, index_dir=wanted / f"{root.name}-{tag}")
-            folder = Folder(uri, root, name, settings, index_settings, self.host)
+            folder = Folder(uri, root, name, settings, index_settings, self.host, predecessor=old)
             self._folders[uri] = folder
         folder.start()
         return folder
@@ -379,6 +388,9 @@ class Workspaces:
     def remove(self, uri: str) -> None:
         with self._lock:
             folder = self._folders.pop(uri, None)
+            if folder is not None:
+                self._closing = {d: f for d, f in self._closing.items() if not f.wait_closed(0)}
+                self._closing[folder.index_settings.index_dir_for(folder.real_root)] = folder
         if folder is not None:
             folder.close()
 

@@ -37,6 +37,20 @@ const log = (...a) => console.log(`[e2e ${secs()}s]`, ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 class Failure extends Error {}
+let csPid; // code-server's process group, killed on any exit
+function killCodeServer(signal = 'SIGKILL') {
+  if (csPid) {
+    try {
+      process.kill(-csPid, signal);
+    } catch {}
+  }
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    killCodeServer();
+    process.exit(1);
+  });
+}
 function check(cond, message) {
   if (!cond) throw new Failure(message);
   log(`ok: ${message}`);
@@ -101,7 +115,7 @@ function tail(file, n = 40) {
   return fs.readFileSync(file, 'utf8').split('\n').slice(-n).join('\n');
 }
 
-async function main() {
+async function main(tmp) {
   for (const [what, p] of [
     ['code-server (run e2e/setup.sh)', CODE_SERVER],
     ['needle.vsix (run npm run package)', VSIX],
@@ -111,7 +125,6 @@ async function main() {
     if (!fs.existsSync(p)) throw new Failure(`missing ${what}: ${p}`);
   }
 
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'needle-e2e-'));
   const dataDir = path.join(tmp, 'data');
   const extDir = path.join(tmp, 'extensions');
   const workspace = path.join(tmp, 'workspace');
@@ -176,18 +189,15 @@ async function main() {
     ],
     { env, stdio: ['ignore', out, out], detached: true },
   );
+  csPid = cs.pid;
   let browser;
   const cleanup = async () => {
     try {
       await browser?.close();
     } catch {}
-    try {
-      process.kill(-cs.pid, 'SIGTERM');
-    } catch {}
+    killCodeServer('SIGTERM');
     await sleep(500);
-    try {
-      process.kill(-cs.pid, 'SIGKILL');
-    } catch {}
+    killCodeServer('SIGKILL');
   };
   let page;
   try {
@@ -351,23 +361,21 @@ async function main() {
     return 1;
   } finally {
     await cleanup();
-    if (!process.env.NEEDLE_E2E_KEEP && process.exitCode !== 1) {
-      // removed below once we know the result
-    }
-    globalThis.__tmp = tmp;
   }
 }
 
 const watchdog = setTimeout(() => {
   console.error(`[e2e] FAIL: overall timeout of ${TIMEOUT_S}s`);
+  killCodeServer();
   process.exit(1);
 }, TIMEOUT_S * 1000);
-const code = await main().catch((err) => {
-  console.error(`[e2e] FAIL: ${err?.message || err}`);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'needle-e2e-'));
+const code = await main(tmp).catch((err) => {
+  console.error(`[e2e] FAIL: ${err instanceof Failure ? err.message : err?.stack || err}`);
   return 1;
 });
 clearTimeout(watchdog);
-if (code === 0 && !process.env.NEEDLE_E2E_KEEP && globalThis.__tmp) {
-  fs.rmSync(globalThis.__tmp, { recursive: true, force: true });
+if (code === 0 && !process.env.NEEDLE_E2E_KEEP) {
+  fs.rmSync(tmp, { recursive: true, force: true });
 }
 process.exit(code);

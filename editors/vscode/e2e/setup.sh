@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent install of a real VS Code (code-server 4.100.3 = VS Code 1.100.3) plus a headless
 # Chromium for the end-to-end test. Works offline except for the npm and Debian registries.
-# See ../../../../shared/notes/real-clients.md for why each workaround is needed.
+# Why each workaround is needed: /work/shared/notes/real-clients.md (code-server section).
+# NEEDLE_E2E_CACHE overrides the install folder (default <repo>/.cache/code-server).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -28,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # 2. code-server, installed by hand (its postinstall fails here in three ways).
-if [ -f "$STAMP" ] && [ -x "$CS/out/node/entry.js" -o -f "$CS/out/node/entry.js" ]; then
+if [ -f "$STAMP" ] && [ -f "$CS/out/node/entry.js" ]; then
   log "code-server $VERSION already installed in $CACHE"
 else
   command -v node-gyp >/dev/null || { log "npm i -g node-gyp"; npm install -g --no-fund --no-audit node-gyp >/dev/null; }
@@ -60,5 +61,4 @@ if [ -z "${NEEDLE_E2E_SKIP_NPM:-}" ] && [ ! -d "$HERE/../node_modules/puppeteer-
   (cd "$HERE/.." && npm ci --no-fund --no-audit >/dev/null)
 fi
 
-"$CS/out/node/entry.js" --version >/dev/null 2>&1 || node "$CS/out/node/entry.js" --version
 log "ok: $(node "$CS/out/node/entry.js" --version | head -1)"
