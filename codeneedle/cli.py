@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -234,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except NeedleError as exc:
         sys.stderr.write(f"needle: error: {exc}\n")
+        return 1
+    except sqlite3.DatabaseError as exc:
+        sys.stderr.write(f"needle: error: the index database is damaged ({exc}); run `needle index` to repair it\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("needle: interrupted\n")

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from badinput.make_corpus import OUTSIDE_SENTINEL, OpenRecorder, make_corpus, restore_permissions
 
 from codeneedle.indexer.walker import read_source, walk
+from tests.badinput.make_corpus import OUTSIDE_SENTINEL, OpenRecorder, make_corpus, restore_permissions
 
 
 @pytest.fixture(scope="module")

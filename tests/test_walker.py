@@ -8,11 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from badinput.make_corpus import OpenRecorder, permissions_enforced
 
 from codeneedle.errors import NeedleError
 from codeneedle.indexer import walker as walker_module
-from codeneedle.indexer.ignore import DEFAULT_SECRET_PATTERNS, IgnoreRules, is_ignore_file
+from codeneedle.indexer.ignore import IgnoreRules, is_ignore_file
+from codeneedle.indexer.secrets import DEFAULT_SECRET_PATTERNS, secret_patterns
 from codeneedle.indexer.walker import (
     MAX_SKIPPED_PATHS,
     SourceFile,
@@ -21,6 +21,7 @@ from codeneedle.indexer.walker import (
     stat_one,
     walk,
 )
+from tests.badinput.make_corpus import OpenRecorder, permissions_enforced
 
 
 def make_tree(root: Path, files: dict[str, str | bytes]) -> Path:
@@ -225,6 +226,56 @@ def test_agrees_with_git_on_which_files_are_untracked_and_not_ignored(tmp_path: 
     assert indexed(tmp_path) == by_git
 
 
+_FUZZ_TOKENS = [
+    "a", "b", "d", "sub", ".py", "*", "?", "**", "**/", "/**", "[ab]", "[!a]", "[^a]", "[a-c]", "[]a]",
+    "[!]a]", "[a-]", "[z-a]", "[[:alpha:]]", "[[:digit:][:alpha:]]", "[[:bogus:]]", "[\\]]", "\\*", "\\?",
+    "\\\\", "\\#", "\\!", "#", "!", " ", "\\ ",
+]  # fmt: skip
+_FUZZ_NAMES = [
+    "a", "b", "ab", "ba", "a.py", "b.py", "abc", "[a]", "a b", "a*", "q?", "#a", "!a", "]a", "a-", "^a",
+    "a]", "1", "a\\b", "a ", "d", "sub",
+]  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_agrees_with_git_on_random_patterns_and_trees(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(20240607)
+
+    def pattern() -> str:
+        segments = ["".join(rng.choice(_FUZZ_TOKENS) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 3))]
+        text = "/".join(segments)
+        text = ("/" if rng.random() < 0.2 else "") + text + ("/" if rng.random() < 0.2 else "")
+        return ("!" if rng.random() < 0.25 else "") + text
+
+    for trial in range(20):
+        root = tmp_path / f"t{trial}"
+        for _ in range(30):
+            folders = [rng.choice(["d", "e", "sub", "a"]) for _ in range(rng.randint(0, 3))]
+            path = root.joinpath(*folders, rng.choice(_FUZZ_NAMES))
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(b"")
+            except OSError:
+                pass  # a name already taken by a folder, or the other way round
+        for folder in ("", "d", "sub", "d/e"):
+            if (root / folder).is_dir():
+                lines = [pattern() for _ in range(rng.randint(1, 6))]
+                (root / folder / ".gitignore").write_text("\n".join(lines) + "\n")
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        listing = subprocess.run(
+            ["git", "-C", str(root), "ls-files", "--others", "--exclude-standard", "-z"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        by_git = sorted(p for p in os.fsdecode(listing).split("\0") if p and not any(
+            part.startswith(".") for part in p.split("/")
+        ))  # fmt: skip
+        rules = IgnoreRules(root, secret_patterns=(), parent_ignores=False)
+        assert indexed(root, rules) == by_git, (root / ".gitignore").read_text()
+
+
 def test_rules_follow_ignore_file_changes_after_invalidate(tmp_path: Path) -> None:
     make_tree(tmp_path, {"sub/a.py": "", "sub/b.py": ""})
     rules = IgnoreRules(tmp_path)
@@ -356,10 +407,18 @@ def test_secrets_win_over_negations_in_ignore_files(tmp_path: Path) -> None:
 
 def test_settings_add_secret_patterns_and_may_reallow_a_default(tmp_path: Path) -> None:
     make_tree(tmp_path, {"deploy/vault_token.txt": "", "public.pem": "", "main.py": ""})
-    rules = IgnoreRules(tmp_path, extra_patterns=["*_token.txt", "!public.pem"])
+    rules = IgnoreRules(tmp_path, secret_patterns=secret_patterns(["*_token.txt", "!public.pem"]))
     result = walk(tmp_path, rules)
     assert [sf.path for sf in result.files] == ["main.py", "public.pem"]
     assert dict(result.skipped_paths) == {"deploy/vault_token.txt": "secret"}
+
+
+def test_user_excludes_from_settings_leave_paths_out_and_win_over_ignore_files(tmp_path: Path) -> None:
+    make_tree(tmp_path, {".needleignore": "!lib/\n", "lib/a.rb": "", "docs/x.md": "", "docs/keep.md": "", "main.py": ""})
+    rules = IgnoreRules(tmp_path, extra_patterns=["lib/**", "docs/*", "!docs/keep.md"])
+    result = walk(tmp_path, rules)
+    assert [sf.path for sf in result.files] == ["docs/keep.md", "main.py"]
+    assert result.skipped == {"excluded": 2, "hidden": 1}
 
 
 def test_the_default_secret_list_is_a_documented_constant() -> None:

@@ -2,8 +2,10 @@
 
 Rules, in the order they are checked for one path (the first that decides wins):
 
-1. ``secret``: :data:`~codeneedle.indexer.secrets.DEFAULT_SECRET_PATTERNS` plus patterns from settings.
-   Nothing else can re-include a secret.
+1. ``secret``: :data:`~codeneedle.indexer.secrets.DEFAULT_SECRET_PATTERNS` (or the ``secret_patterns``
+   given). Nothing else can re-include a secret.
+   ``excluded``: the ``extra_patterns`` of the settings (``--exclude``, ``needle.exclude``); like
+   secrets, no ignore file can re-include them.
 2. ``hidden``: any file or folder whose name starts with ``.`` (so ``.git/``, ``.needle/``, ``.github/``).
 3. ``noise``: :data:`NOISE_PATTERNS` (lock files, minified bundles, source maps, ``node_modules/``, ...).
 4. ``needleignore``: ``.needleignore`` files (gitignore syntax) in the root and any folder below it.
@@ -36,6 +38,7 @@ GITIGNORE = "gitignore"
 NEEDLEIGNORE = "needleignore"
 HIDDEN = "hidden"
 SECRET = "secret"
+EXCLUDED = "excluded"
 NOISE = "noise"
 
 GITIGNORE_NAME = ".gitignore"
@@ -440,9 +443,11 @@ class IgnoreRules:
     """Decides, path by path, whether a file or folder under ``root`` is left out of the index.
 
     Specs are read lazily, once per folder, and cached; call :meth:`invalidate` when an ignore file
-    changes. ``extra_patterns`` are added to the secret patterns (a setting); they may use ``!`` to
-    re-allow a default. ``parent_ignores=False`` ignores the ``.gitignore`` files and the exclude file
-    of a repository that encloses the root.
+    changes. ``extra_patterns`` are the user's excludes from settings (gitignore syntax, relative to
+    the root, reason ``excluded``). ``secret_patterns`` replaces the secret list; to extend it, pass
+    ``secrets.secret_patterns(extra)`` (a ``!`` line there re-allows a default).
+    ``parent_ignores=False`` ignores the ``.gitignore`` files and the exclude file of a repository
+    that encloses the root.
     """
 
     def __init__(
@@ -455,7 +460,8 @@ class IgnoreRules:
     ) -> None:
         self.root = Path(root).resolve()
         self._root_str = os.fspath(self.root).rstrip("/")
-        self._secret = _Spec([*secret_patterns, *extra_patterns])
+        self._secret = _Spec(secret_patterns)
+        self._excluded = _Spec(extra_patterns)
         self._noise = _Spec(NOISE_PATTERNS)
         self._parent_ignores = parent_ignores
         self.reload()
@@ -504,6 +510,8 @@ class IgnoreRules:
         rel = f"{dir_rel}/{name}" if dir_rel else name
         if self._secret.check(rel, name, is_dir):
             return SECRET
+        if self._excluded and self._excluded.check(rel, name, is_dir):
+            return EXCLUDED
         if name.startswith("."):
             return HIDDEN
         if self._noise.check(rel, name, is_dir):

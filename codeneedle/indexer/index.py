@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -70,6 +72,7 @@ class Index:
         self._vectors: VectorIndex | None = None
         self._vectors_lock = threading.Lock()
         self._local = threading.local()
+        self._checked = False
         self.store = self._open_store()
         # An existing index keeps the model it was built with unless a model is asked for explicitly.
         self.model_name, self.model_dir = resolve_model(settings.model or self._stored_model_name())
@@ -116,19 +119,35 @@ class Index:
         return cls(root_path, settings, notify=notify)
 
     def _open_store(self) -> Store:
-        path = self.index_dir / DB_NAME
         try:
-            return Store(path)
+            return Store(self.index_dir / DB_NAME)
         except CorruptStoreError as exc:
-            # SQLite is the source of truth; when it is unreadable the only safe move is to start over,
-            # keeping the damaged file for inspection.
-            self.writer.acquire()
-            broken = path.with_name(f"{DB_NAME}.corrupt-{datetime.now(UTC):%Y%m%d%H%M%S}")
-            for p in self.index_dir.glob(DB_NAME + "*"):
-                if ".corrupt-" not in p.name:
-                    p.rename(broken if p.name == DB_NAME else broken.with_name(broken.name + p.name[len(DB_NAME):]))
-            self.notify(f"{exc}; moved it to {broken.name} and starting a fresh index")
-            return Store(path)
+            return self._recover_store(str(exc))
+
+    def _recover_store(self, reason: str) -> Store:
+        """Move a damaged database aside, start a fresh one and carry over every embedding still readable.
+
+        SQLite is the source of truth; when it is damaged the safe move is to rebuild files and chunks
+        from the working tree, but encoder work is expensive, so salvage what can be read.
+        """
+        self.writer.acquire()
+        path = self.index_dir / DB_NAME
+        stamp = f"{datetime.now(UTC):%Y%m%d%H%M%S}"
+        broken = path.with_name(f"{DB_NAME}.corrupt-{stamp}")
+        old = getattr(self, "store", None)
+        if old is not None:
+            old.close()
+        for p in list(self.index_dir.glob(DB_NAME + "*")):
+            if ".corrupt-" not in p.name:
+                p.rename(broken.with_name(broken.name + p.name[len(DB_NAME):]))
+        (self.index_dir / VECTORS_NAME).unlink(missing_ok=True)
+        store = Store(path)
+        saved = store.salvage_embeddings(broken)
+        self.notify(f"{reason}; moved it to {broken.name}, starting a fresh index ({saved} embeddings salvaged)")
+        with self._vectors_lock:
+            self._vectors = None
+        self._local = threading.local()
+        return store
 
     def close(self) -> None:
         """Release the writer lock and close connections."""
@@ -197,8 +216,27 @@ class Index:
         from codeneedle.indexer.pipeline import run_update
 
         self.writer.acquire()
+        if not self._checked:
+            # Writing on top of a damaged file would spread the damage: check once per writer session.
+            if not self.store.integrity_ok():
+                self.store = self._recover_store(f"index database {self.index_dir / DB_NAME} is damaged")
+            self._checked = True
         self._check_model()
-        return run_update(self, None if paths is None else list(paths), progress=progress, cancel=cancel)
+        try:
+            return run_update(self, None if paths is None else list(paths), progress=progress, cancel=cancel)
+        except sqlite3.OperationalError as exc:
+            if "full" in str(exc):
+                raise NeedleError(f"disk full while writing the index in {self.index_dir}; free some space and "
+                                  "run again (work already stored is kept)") from None
+            raise
+        except sqlite3.DatabaseError as exc:
+            self.store = self._recover_store(f"index database is damaged ({exc})")
+            raise NeedleError("the index database was damaged and has been reset; run the update again") from None
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise NeedleError(f"disk full while writing the index in {self.index_dir}; free some space and "
+                                  "run again (work already stored is kept)") from None
+            raise
 
     def _check_model(self) -> None:
         stored = self.stored_model

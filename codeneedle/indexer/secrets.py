@@ -2,8 +2,8 @@
 
 Patterns use gitignore syntax and are matched against the path relative to the indexed root, so a
 pattern without a slash matches a name at any depth. A match wins over every other rule: a
-``.needleignore`` or ``.gitignore`` negation cannot re-include a secret. Settings can add patterns
-(``IgnoreRules(extra_patterns=...)``); removing a default means passing ``secret_patterns`` explicitly.
+``.needleignore`` or ``.gitignore`` negation cannot re-include a secret. A setting can add patterns:
+``IgnoreRules(root, secret_patterns=secret_patterns(extra))``, where a ``!`` line re-allows a default.
 The README lists these defaults; keep the two in step.
 """
 

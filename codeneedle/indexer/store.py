@@ -112,6 +112,31 @@ class Store:
                 f"index at {self.path} has schema {self.get_meta('schema_version')}, expected {SCHEMA_VERSION}"
             )
 
+    def integrity_ok(self) -> bool:
+        """SQLite's own quick check of every page (cost grows with the file; run once per writer)."""
+        try:
+            return self.conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        except sqlite3.DatabaseError:
+            return False
+
+    def salvage_embeddings(self, damaged: Path) -> int:
+        """Copy every embedding still readable from a damaged database file; returns how many."""
+        rows: list[tuple[str, str, bytes]] = []
+        try:
+            src = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
+            try:
+                for row in src.execute("SELECT model, hash, vector FROM embeddings"):
+                    rows.append(row)
+            finally:
+                src.close()
+        except sqlite3.DatabaseError:
+            pass  # keep what was read before the damaged page
+        if rows:
+            with self.transaction():
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO embeddings(model, hash, vector) VALUES (?, ?, ?)", rows)
+        return len(rows)
+
     def transaction(self) -> _Transaction:
         """``with store.transaction():`` — BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
         return _Transaction(self.conn)
@@ -328,4 +353,4 @@ def fts_body(text: str, doc: str = "") -> str:
 def query_terms(query: str) -> list[str]:
     """Lower-cased search terms of a query, identifiers split, stopwords dropped."""
     words = split_identifier(" ".join(_WORD.findall(query))).lower().split()
-    return list(dict.fromkeys(w for w in words if len(w) > 1 and w not in _STOPWORDS))
+    return list(dict.fromkeys(w for w in words if (len(w) > 1 or w.isdigit()) and w not in _STOPWORDS))

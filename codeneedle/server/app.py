@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 from pygls.exceptions import (
@@ -59,7 +59,8 @@ class NeedleServer(LanguageServer):
 
     # -- Host (used by folders) ------------------------------------------------------------------
     def show(self, kind: types.MessageType, message: str) -> None:
-        log.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, "%s", message)
+        level = {types.MessageType.Error: logging.ERROR, types.MessageType.Warning: logging.WARNING}
+        log.log(level.get(kind, logging.INFO), "%s", message)
         self._safely(lambda: self.window_show_message(types.ShowMessageParams(type=kind, message=message)))
 
     def work_done(self, title: str, on_cancel: Callable[[], None]) -> WorkDone:
@@ -375,7 +376,7 @@ def uri_to_path(uri: str) -> Path | None:
         return None
     if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
         return None
-    path = to_fs_path(uri)
+    path = to_fs_path(uri) if os.name == "nt" else unquote(parsed.path)
     if not path or "\0" in path or not os.path.isabs(path):
         return None
     return Path(os.path.normpath(path))

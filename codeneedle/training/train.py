@@ -58,6 +58,7 @@ class TrainConfig:
     checkpoint_every: int = 50
     keep_checkpoints: int = 2
     max_time_s: float = 0.0  # stop early (and save) after this wall time; 0: no limit
+    time_schedule: bool = False  # LR decay and stage switches follow max(step, time) progress (busy CPUs)
     note: str = ""
 
     @classmethod
@@ -74,6 +75,27 @@ class TrainState:
     elapsed_s: float = 0.0
     losses: list[float] = field(default_factory=list)
     stage_log: list[str] = field(default_factory=list)
+    stage_index: int = 0  # which curriculum stage, and how many of its micro-batches are done
+    stage_pos: int = 0
+    mined: int = 0  # mined negatives so far
+
+
+MINE_EVERY = 20  # optimizer steps between two rounds of negative mining
+
+
+def _fraction(config: TrainConfig, state: TrainState) -> float:
+    """How far the run is, 0..1: by steps, or by wall time when that is further and the schedule follows it."""
+    f = state.step / max(1, config.steps)
+    if config.time_schedule and config.max_time_s:
+        f = max(f, state.elapsed_s / config.max_time_s)
+    return min(1.0, f)
+
+
+def _lr_factor(fraction: float, warmup: float) -> float:
+    """Linear warm-up over the first ``warmup`` of the run, then linear decay to 0."""
+    if warmup > 0 and fraction < warmup:
+        return fraction / warmup
+    return max(0.0, (1.0 - fraction) / max(1e-9, 1.0 - warmup))
 
 
 # -------------------------------------------------------------------------------------------- model helpers
@@ -229,7 +251,6 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
     ``config`` except for ``max_time_s``). ``progress`` receives dicts: ``{"step", "steps", "loss", "stage"}``.
     """
     import torch
-    from transformers import get_linear_schedule_with_warmup
 
     out_dir = Path(config.out_dir)
     ckpt = latest_checkpoint(out_dir) if resume else None
@@ -256,7 +277,8 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
         {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(params, lr=config.lr)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup * config.steps), config.steps)
+    progress_box = [_fraction(config, state)]
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: _lr_factor(progress_box[0], config.warmup))
     if ckpt is not None:
         blob = torch.load(ckpt / "trainer.pt", weights_only=False)
         optimizer.load_state_dict(blob["optimizer"])
@@ -267,25 +289,29 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
     # The whole batch plan is a pure function of (records, config): a resumed run replays it and skips ahead.
     stages = CURRICULA[config.curriculum]
     per_stage = stage_steps(stages, config.steps)
+    ends = [sum(per_stage[: i + 1]) / max(1, config.steps) for i in range(len(stages))]
     stream = PairStream(len(recs), config.seed)
     repos = [r["repo"] for r in recs]
     lengths = [len(r["code"]) for r in recs]
     t_start = time.time() - state.elapsed_s
-    step = 0
+    finished = False
     for si, (stage, n_steps) in enumerate(zip(stages, per_stage, strict=True)):
-        n_micro = n_steps * config.grad_accum
-        batches = make_batches(stream, n_micro, config.batch_size, stage.batching, repos, lengths,
-                               config.seed + si)
-        if step + n_steps <= state.step:
-            step += n_steps
+        batches = make_batches(stream, n_steps * config.grad_accum, config.batch_size, stage.batching, repos,
+                               lengths, config.seed + si)
+        if si < state.stage_index or finished:
             continue
-        first_micro = max(0, state.step - step) * config.grad_accum
-        todo = batches[first_micro:]
-        negs = _mine(stage, todo, recs, config, model, tok, device, config.seed + 100 + si + state.step)
-        state.stage_log.append(f"stage {stage.name} from step {state.step}: {len(negs)} mined negatives")
-        step = state.step
-        for mi in range(0, len(todo), config.grad_accum):
-            group = todo[mi:mi + config.grad_accum]
+        if si > state.stage_index:
+            state.stage_index, state.stage_pos = si, 0
+        state.stage_log.append(f"stage {stage.name} from step {state.step}")
+        negs: dict[int, int] = {}
+        for mi in range(state.stage_pos, len(batches), config.grad_accum):
+            if si < len(stages) - 1 and _fraction(config, state) >= ends[si]:
+                break  # the clock moved this run on to its next stage
+            if (mi - state.stage_pos) % (MINE_EVERY * config.grad_accum) == 0:  # mine lazily, model fresh
+                ahead = batches[mi:mi + MINE_EVERY * config.grad_accum]
+                negs = _mine(stage, ahead, recs, config, model, tok, device, config.seed + 1000 * si + mi)
+                state.mined += len(negs)
+            group = batches[mi:mi + config.grad_accum]
             total = 0.0
             for idx in group:
                 q = embed(model, tok, [recs[i]["query"] for i in idx], config.query_max_tokens, device)
@@ -302,24 +328,24 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
                 total += float(loss.detach()) / len(group)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            state.step = step
+            state.step += 1
+            state.stage_pos = mi + config.grad_accum
             state.losses.append(round(total, 5))
             state.elapsed_s = time.time() - t_start
+            progress_box[0] = _fraction(config, state)
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
             if progress:
-                progress({"step": step, "steps": config.steps, "loss": total, "stage": stage.name,
-                          "elapsed_s": state.elapsed_s})
-            out_of_time = config.max_time_s and state.elapsed_s >= config.max_time_s
-            if step % config.checkpoint_every == 0 or out_of_time:
-                save_checkpoint(out_dir / "checkpoints" / f"step-{step}", model, tok, optimizer, scheduler,
+                progress({"step": state.step, "steps": config.steps, "loss": total, "stage": stage.name,
+                          "elapsed_s": state.elapsed_s, "lr": scheduler.get_last_lr()[0]})
+            out_of_time = bool(config.max_time_s and state.elapsed_s >= config.max_time_s)
+            if state.step % config.checkpoint_every == 0 or out_of_time:
+                save_checkpoint(out_dir / "checkpoints" / f"step-{state.step}", model, tok, optimizer, scheduler,
                                 config, state)
                 _prune(out_dir, config.keep_checkpoints)
-            if out_of_time:
+            if out_of_time or state.step >= config.steps:
+                finished = True
                 break
-        if config.max_time_s and state.elapsed_s >= config.max_time_s:
-            break
     final = out_dir / "model"
     shutil.rmtree(final, ignore_errors=True)
     model.save_pretrained(str(final))

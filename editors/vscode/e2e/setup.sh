@@ -46,7 +46,7 @@ else
   mkdir -p node_modules/@vscode/ripgrep/bin
   cp -f "$(command -v rg)" node_modules/@vscode/ripgrep/bin/rg
   log "vscode npm rebuild (native modules)"
-  npm_config_unsafe_perm=true npm rebuild >/dev/null
+  npm rebuild >/dev/null
   ln -sfn node_modules node_modules.asar
   (cd bin/remote-cli && ln -sfn code-linux.sh code-server)
   (cd bin/helpers && ln -sfn browser-linux.sh browser.sh)

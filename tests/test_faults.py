@@ -1,0 +1,127 @@
+"""Faults end with a clear message and a consistent index or a clean rebuild; stored embeddings survive."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import NEEDLE, copy_fixture, run_needle
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return copy_fixture("minirepo", tmp_path / "repo")
+
+
+def index_json(repo, *extra) -> dict:
+    proc = run_needle("index", "--json", *extra, str(repo))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def top_name(repo, query, *extra) -> str:
+    proc = run_needle("search", "--path", str(repo), "--json", *extra, query)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["results"][0]["name"]
+
+
+def test_a_damaged_vector_file_is_rebuilt_and_the_cli_says_so(repo):
+    index_json(repo)
+    vectors = repo / ".needle/vectors.usearch"
+    vectors.write_bytes(vectors.read_bytes()[:100])
+    proc = run_needle("search", "--path", str(repo), "--json", "--no-refresh", "crc32 checksum of bytes")
+    assert proc.returncode == 0
+    assert "rebuilt it from SQLite" in proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["name"] == "crc32_checksum"
+
+
+def test_a_truncated_database_is_moved_aside_and_rebuilt(repo):
+    first = index_json(repo)
+    db = repo / ".needle/index.db"
+    for wal in repo.glob(".needle/index.db-*"):
+        wal.unlink()
+    db.write_bytes(db.read_bytes()[: db.stat().st_size // 3])
+    proc = run_needle("index", "--json", str(repo))
+    assert proc.returncode == 0, proc.stderr
+    assert "damaged" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(repo.glob(".needle/index.db.corrupt-*"))
+    rebuilt = json.loads(proc.stdout)
+    assert rebuilt["files_changed"] == first["files_changed"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert top_name(repo, "crc32 checksum of bytes") == "crc32_checksum"
+
+
+def test_garbage_in_place_of_the_database_is_a_clean_rebuild(repo):
+    index_json(repo)
+    for wal in repo.glob(".needle/index.db*"):
+        wal.unlink()
+    (repo / ".needle/index.db").write_bytes(os.urandom(8192))
+    proc = run_needle("index", "--json", str(repo))
+    assert proc.returncode == 0, proc.stderr
+    assert "damaged" in proc.stderr
+    assert top_name(repo, "crc32 checksum of bytes") == "crc32_checksum"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a size-limited tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_a_clear_error_and_nothing_stored_is_lost(repo, tiny_disk):
+    for i in range(40):
+        (repo / f"src/extra_{i}.py").write_text(
+            f"def function_number_{i}(x):\n    '''Return x times {i}, a long docstring {'pad ' * 60}.'''\n"
+            f"    return x * {i}\n")
+    index_dir = tiny_disk / "index"
+    proc = run_needle("index", "--json", "--index-dir", str(index_dir), str(repo))
+    assert proc.returncode == 1
+    assert "disk full" in proc.stderr and "Traceback" not in proc.stderr
+    db = index_dir / "index.db"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        kept = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+
+    subprocess.run(["mount", "-o", "remount,size=64m", str(tiny_disk)], check=True)
+    stats = index_json(repo, "--index-dir", str(index_dir))
+    with sqlite3.connect(db) as conn:
+        total = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+    assert kept + stats["chunks_embedded"] == total
+    assert top_name(repo, "function_number_7", "--index-dir", str(index_dir)) == "function_number_7"
+
+
+def test_sigkill_during_a_watcher_batch_leaves_a_consistent_index(repo):
+    index_json(repo)
+    watcher = subprocess.Popen([str(NEEDLE), "watch", str(repo)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert "watching" in watcher.stderr.readline() + watcher.stderr.readline()
+        for i in range(30):
+            (repo / f"src/new_{i}.py").write_text(f"def brand_new_function_{i}():\n    return {i}\n")
+        time.sleep(1.0)  # mid-absorption: the batch is being embedded or committed
+    finally:
+        watcher.send_signal(signal.SIGKILL)
+        watcher.wait()
+    db = repo / ".needle/index.db"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        cached = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+    stats = index_json(repo)
+    with sqlite3.connect(db) as conn:
+        total = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        files = conn.execute("SELECT count(*) FROM files").fetchone()[0]
+    assert cached + stats["chunks_embedded"] == total
+    assert files == 7 + 30
+    assert top_name(repo, "brand_new_function_12") == "brand_new_function_12"

@@ -1,0 +1,173 @@
+"""The server's edge logic without a server: settings parsing, command arguments, framing, URIs, ranges."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from pygls.exceptions import JsonRpcInvalidParams
+
+from codeneedle.indexer.search import SearchResult
+from codeneedle.indexer.settings import DEFAULT_MAX_FILE_BYTES
+from codeneedle.server import commands as cmd
+from codeneedle.server.app import uri_to_path
+from codeneedle.server.protocol import FdReader, read_frames
+from codeneedle.server.results import result_range
+from codeneedle.server.settings import NeedleSettings, parse_configuration, parse_settings
+
+
+# -- settings -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("raw", [
+    {"model": "minilm", "indexDir": "/tmp/x", "maxFileBytes": 2048, "exclude": ["a/**", "b"]},  # Neovim: one object
+    {"needle": {"model": "minilm", "indexDir": "/tmp/x", "maxFileBytes": 2048, "exclude": ["a/**", "b"]}},
+])
+def test_settings_plain_or_wrapped(raw):
+    settings, warnings = parse_settings(raw)
+    assert settings == NeedleSettings("minilm", "/tmp/x", 2048, ("a/**", "b")) and warnings == []
+
+
+def test_invalid_settings_fall_back_one_by_one_with_warnings():
+    settings, warnings = parse_settings({"model": 5, "maxFileBytes": -3, "exclude": [1, 2], "indexDir": "ok",
+                                         "search": {"maxResults": 20}})
+    assert settings == NeedleSettings(index_dir="ok")
+    assert len(warnings) == 3 and all("using the default" in w for w in warnings)
+    assert any("needle.maxFileBytes" in w and str(DEFAULT_MAX_FILE_BYTES) in w for w in warnings)
+
+
+def test_null_and_empty_mean_default_without_warnings():
+    base = NeedleSettings(model="minilm", max_file_bytes=10)
+    settings, warnings = parse_settings({"model": None, "maxFileBytes": None, "exclude": None, "indexDir": ""}, base)
+    assert settings == NeedleSettings() and warnings == []
+    assert parse_settings(None, base) == (base, [])
+    assert parse_settings([1], base)[0] == base and parse_settings([1], base)[1]
+
+
+def test_configuration_answers_per_folder_list_or_one_object():
+    base = NeedleSettings(model="minilm")
+    per_folder, _ = parse_configuration([{"exclude": ["x"]}, None], 2, base)  # VS Code: one item per folder
+    assert per_folder == [NeedleSettings(model="minilm", exclude=("x",)), base]
+    shared, _ = parse_configuration({"needle": {"maxFileBytes": 99}}, 2, base)  # one object for all
+    assert shared == [NeedleSettings(model="minilm", max_file_bytes=99)] * 2
+
+
+def test_relative_index_dir_is_per_folder(tmp_path):
+    s = NeedleSettings(index_dir=".cache/needle", model="./models/mine").for_root(tmp_path)
+    assert s.index_dir == tmp_path / ".cache/needle" and s.model == str(tmp_path / "models/mine")
+    assert NeedleSettings(model="minilm").for_root(tmp_path).model == "minilm"
+
+
+# -- command arguments ----------------------------------------------------------------------------------------
+def test_search_arguments():
+    args = cmd.parse_arguments(cmd.SEARCH, [{"query": "q", "k": 3, "lang": ["py", "go"], "glob": "src/**"}],
+                               cmd.SearchArgs)
+    assert args == cmd.SearchArgs("q", 3, ["py", "go"], "src/**")
+    assert cmd.parse_arguments(cmd.STATUS, None, cmd.StatusArgs) == cmd.StatusArgs()
+    assert cmd.parse_arguments(cmd.REINDEX, [{}], cmd.ReindexArgs).uri is None
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ([{"query": True}], "'query': expected string, got boolean"),
+    ([{"query": "q", "k": True}], "'k': expected integer, got boolean"),
+    ([{"query": "q", "k": 1.0}], "'k': expected integer, got number"),
+    ([{"query": "q", "k": 5000}], "k must be between 1 and 1000"),
+    ([{"query": "q", "extra": 1}], "unknown field(s) extra"),
+    ([{"query": "q"}, {}], "expected one argument object, got 2"),
+    ([[1]], "must be an object"),
+])
+def test_bad_search_arguments(arguments, message):
+    with pytest.raises(JsonRpcInvalidParams) as err:
+        cmd.parse_arguments(cmd.SEARCH, arguments, cmd.SearchArgs)
+    assert message in err.value.message
+
+
+def test_bad_similar_arguments_name_the_field():
+    with pytest.raises(JsonRpcInvalidParams) as err:
+        cmd.parse_arguments(cmd.SIMILAR, [{"uri": 3, "position": {"line": -1}}], cmd.SimilarArgs)
+    assert "'uri': expected string" in err.value.message
+    with pytest.raises(JsonRpcInvalidParams) as err:
+        cmd.parse_arguments(cmd.SIMILAR, [{"uri": "file:///x", "position": {"line": 1, "col": 2}}], cmd.SimilarArgs)
+    assert "unknown field(s) col in 'position'" in err.value.message
+
+
+# -- URIs -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("uri, path", [
+    ("file:///tmp/a%20b.py", "/tmp/a b.py"),
+    ("file://localhost/tmp/x.py", "/tmp/x.py"),
+    ("file:///tmp/../etc/passwd", "/etc/passwd"),
+    ("http://example.com/x.py", None),
+    ("file://host/share/x.py", None),
+    ("untitled:Untitled-1", None),
+    ("file:///tmp/nul%00byte", None),
+    ("", None),
+    ("file:" + "a" * 10_000, None),
+])
+def test_uri_to_path(uri, path):
+    got = uri_to_path(uri)
+    assert (str(got) if got else None) == path
+
+
+# -- ranges in each position encoding -------------------------------------------------------------------------
+def test_range_end_is_the_last_line_length_in_the_client_encoding(tmp_path):
+    (tmp_path / "m.py").write_text("def f():\n    return 'é😀'\n")
+    hit = SearchResult("m.py", 1, 2, "f", "function", "python", 1.0, "def f():")
+    ends = {enc: result_range(tmp_path, hit, enc)["end"] for enc in ("utf-8", "utf-16", "utf-32")}
+    assert ends == {"utf-8": {"line": 1, "character": 19}, "utf-16": {"line": 1, "character": 16},
+                    "utf-32": {"line": 1, "character": 15}}
+    gone = SearchResult("gone.py", 3, 4, "g", "function", "python", 1.0, "")
+    assert result_range(tmp_path, gone, "utf-16") == {"start": {"line": 2, "character": 0},
+                                                       "end": {"line": 4, "character": 0}}
+
+
+# -- framing --------------------------------------------------------------------------------------------------
+def frames(data: bytes) -> tuple[list[bytes], list[str]]:
+    got, errors = [], []
+    read_frames(io.BytesIO(data), got.append, lambda e: errors.append(e.message))
+    return got, errors
+
+
+def test_framing_recovers_from_bad_headers():
+    body = json.dumps({"jsonrpc": "2.0", "method": "x"}).encode()
+    ok = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    data = (ok + b"Content-Type: text/plain\r\n\r\n" + b"Content-Length: nope\r\n\r\n" + b"\r\n"
+            + b"content-length: %d\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n%s"
+            % (len(body), body))
+    got, errors = frames(data)
+    assert got == [body, body]
+    assert len(errors) == 2 and all("Content-Length" in e for e in errors)
+
+
+def test_framing_skips_oversized_bodies(monkeypatch):
+    from codeneedle.server import protocol
+
+    monkeypatch.setattr(protocol, "MAX_BODY_BYTES", 10)
+    got, errors = frames(b"Content-Length: 20\r\n\r\n" + b"x" * 20 + b"Content-Length: 2\r\n\r\n{}")
+    assert got == [b"{}"] and "exceeds" in errors[0]
+
+
+def test_fd_reader(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"line one\nline two\n" + b"z" * 100_000)
+    with open(path, "rb", buffering=0) as fh:
+        r = FdReader(fh.fileno())
+        assert r.readline(8192) == b"line one\n"
+        assert r.readline(4) == b"line"
+        assert r.readline(8192) == b" two\n"
+        assert len(r.read(100_000)) == 100_000 and r.read(5) == b"" and r.readline(10) == b""
+
+
+def test_paths_helper_refuses_escapes(tmp_path):
+    from codeneedle.server.workspaces import Folder
+
+    root = tmp_path / "ws"
+    (root / "src").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "link").symlink_to(outside)
+    folder = Folder("file:///ws", root, "ws", NeedleSettings(), NeedleSettings().for_root(root), host=None)
+    assert folder.relative(root / "src/a.py") == "src/a.py"
+    assert folder.relative(root) == ""
+    assert folder.relative(tmp_path / "ws/../outside/x") is None
+    assert folder.contains(root / "src/a.py") and not folder.contains(root / "link/x.py")
+    assert not folder.contains(Path("/etc/passwd"))
