@@ -27,7 +27,9 @@ search: setup
 lint: setup
 	$(BIN)/ruff check codeneedle tests bench scripts
 
+# The extension's pure logic (node's test runner) first, then the Python suite against the real stack.
 test: setup lint
+	$(MAKE) -C editors/vscode test
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: setup
