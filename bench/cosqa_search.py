@@ -80,11 +80,10 @@ def main() -> None:
 
             runs["bm25"].append(rank_of(paths(lexical), target))
             runs["dense"].append(rank_of(paths([c for c, _ in dense]), target))
-            runs["needle (hybrid)"].append(rank_of(paths([c for c, _ in S.fuse(dense, lexical)]), target))
+            fused = S.fuse(dense, lexical, S.lexical_weight(q["doc"]))
+            runs["needle (hybrid)"].append(rank_of(paths([c for c, _ in fused]), target))
             for w in sweep:
-                saved, S.LEXICAL_WEIGHT = S.LEXICAL_WEIGHT, w
-                sweeps[w].append(rank_of(paths([c for c, _ in S.fuse(dense, lexical)]), target))
-                S.LEXICAL_WEIGHT = saved
+                sweeps[w].append(rank_of(paths([c for c, _ in S.fuse(dense, lexical, w)]), target))
         per_query_ms = (time.perf_counter() - t0) / len(queries) * 1000
     results = {name: metrics(r) for name, r in runs.items()}
     results.update({f"hybrid, lexical weight {w}": metrics(r) for w, r in sweeps.items()})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import statistics
 import sys
@@ -200,7 +201,8 @@ def main() -> None:
 
     work = args.work or Path(tempfile.mkdtemp(prefix="needle-lsp-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"needle lsp latency benchmark (work folder {work})")
+    print(f"needle lsp latency benchmark (work folder {work}); {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
     print(f"NOTE: chunk vectors are real for the first {args.real_vectors} chunk texts only; the others reuse "
           "a real vector + N(0, 0.02) noise (embedding 100k chunks on CPU is too slow). Queries are real.")
     try:
@@ -213,6 +215,7 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
     print()
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (timings on a shared machine include contention)")
     print(f"{'metric':<44} {'value':>10}   goal")
     print(f"{'initialize round trip (server up)':<44} {warm * 1000:>7.0f} ms   < 1000 ms")
     print(f"{'initialize from spawn (python start + imports)':<44} {cold * 1000:>7.0f} ms   (info)")

@@ -231,6 +231,23 @@ def convert_celsius_to_fahrenheit(celsius):
     assert hits[0]["range"]["start"]["line"] == line_of(path, "def convert_celsius_to_fahrenheit")
 
 
+async def test_watched_file_deletion_leaves_the_index(client: LanguageClient):
+    await wait_ready(client)
+    path = client.repo / "src/hash/checksum.c"
+    assert (await search(client, "crc32 checksum", k=3))[0]["uri"] == path.as_uri()
+    path.unlink()
+    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(
+        changes=[types.FileEvent(uri=path.as_uri(), type=types.FileChangeType.Deleted)]))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        hits = await search(client, "crc32 checksum", k=10)
+        if not any(h["uri"] == path.as_uri() for h in hits):
+            break
+        await asyncio.sleep(0.25)
+    else:
+        pytest.fail("the deleted file is still in the results")
+
+
 @pytest.mark.parametrize("arguments, fragment", [
     ([{"query": 42}], "'query': expected string, got integer"),
     ([{"query": "x", "k": "ten"}], "'k': expected integer"),
@@ -347,7 +364,7 @@ async def test_indexing_can_be_cancelled(client: LanguageClient, tmp_path):
     client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
         event=types.WorkspaceFoldersChangeEvent(added=[folder], removed=[])))
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not set(client.progress_reports) - before:
+    while time.monotonic() < deadline and not any(client.progress_reports[t] for t in set(client.progress_reports) - before):
         await asyncio.sleep(0.01)
     (token,) = set(client.progress_reports) - before
     client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
@@ -372,6 +389,17 @@ async def test_null_root_gets_a_clear_message_not_a_crash():
         assert c.request("workspace/symbol", {"query": "anything"})["result"] == []
         shown = [n["params"]["message"] for n in c.notifications if n["method"] == "window/showMessage"]
         assert any("rootUri is null" in m for m in shown), shown
+    finally:
+        assert c.close() == 0
+
+
+async def test_home_folder_is_not_indexed():
+    c = RawClient()
+    try:
+        c.initialize(Path.home())
+        assert c.command("needle.status")["result"]["folders"] == []
+        shown = [n["params"]["message"] for n in c.notifications if n["method"] == "window/showMessage"]
+        assert any("not indexing" in m for m in shown), shown
     finally:
         assert c.close() == 0
 

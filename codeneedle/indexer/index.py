@@ -25,6 +25,7 @@ from codeneedle.indexer.search import (
     dense_ranking,
     fuse,
     lexical_ranking,
+    lexical_weight,
     parse_languages,
     result_from_row,
     to_results,
@@ -296,7 +297,7 @@ class Index:
         qvec = self.encoder.encode_queries([query])[0]
         dense = dense_ranking(store, self.vectors(), self.model_id, qvec, pool, filters)
         lexical = lexical_ranking(store, query, pool, filters)
-        return to_results(store, fuse(dense, lexical), k)
+        return to_results(store, fuse(dense, lexical, lexical_weight(query)), k)
 
     def similar(self, path: str, line: int, k: int = 10) -> list[SearchResult]:
         """Code most like the chunk that holds ``line`` (1-based) of ``path``; the chunk itself excluded."""

@@ -53,6 +53,7 @@ class NeedleServer(LanguageServer):
         self.base_settings = NeedleSettings()
         self.workspaces = Workspaces(self)
         self.ready = False
+        self.stopping = False  # no more messages to the client (its pipe may be closed)
         self.setup_done = threading.Event()  # set once the initial folders are known (after configuration)
         self.initial_folders: list[tuple[str, str]] = []
         self.pending_warnings: list[str] = []
@@ -67,7 +68,7 @@ class NeedleServer(LanguageServer):
         return WorkDone(self, title, on_cancel=on_cancel)
 
     def log_to_client(self, level: int, message: str) -> None:
-        if not self.ready:
+        if not self.ready or self.protocol._shutdown or self.stopping:
             return
         kind = (types.MessageType.Error if level >= logging.ERROR else types.MessageType.Warning
                 if level >= logging.WARNING else types.MessageType.Info if level >= logging.INFO
@@ -132,6 +133,12 @@ class NeedleServer(LanguageServer):
             path = uri_to_path(uri)
             if path is None or not path.is_absolute():
                 self.show(types.MessageType.Warning, f"Needle: cannot index {uri}: only local folders are supported")
+                continue
+            if path.resolve() in (Path(path.anchor), Path.home().resolve()):
+                # An editor without a project root often falls back to ~ or /: indexing that is never wanted.
+                self.show(types.MessageType.Warning,
+                          f"Needle: not indexing {path}: it is the home folder or the filesystem root; "
+                          "open a project folder instead")
                 continue
             usable.append((uri, name, path))
         settings = await self.fetch_settings([(u, n) for u, n, _ in usable])
@@ -392,12 +399,18 @@ class _ClientLogHandler(logging.Handler):
     def __init__(self, ls: NeedleServer):
         super().__init__(logging.INFO)
         self.ls = ls
+        self._busy = threading.local()
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self._busy, "on", False):  # a failed send logs, which would send again
+            return
+        self._busy.on = True
         try:
             self.ls.log_to_client(record.levelno, self.format(record))
         except Exception:  # noqa: BLE001
             pass
+        finally:
+            self._busy.on = False
 
 
 def serve_stdio() -> None:
@@ -437,5 +450,6 @@ def run(ls: NeedleServer, stdin: FdReader | BinaryIO, stdout: BinaryIO) -> None:
     except (KeyboardInterrupt, BrokenPipeError):
         pass
     finally:
+        ls.stopping = True
         ls.workspaces.close_all()
         ls.shutdown()

@@ -39,17 +39,20 @@ class WorkDone:
         if not _client_supports_progress(self.server):
             return
         token = f"needle-{next(_tokens)}"
+        # Registered before the client hears of the token, so a cancel that races `begin` is still honoured.
+        cancelled: Future[None] = Future()
+        cancelled.add_done_callback(self._cancelled)
+        tokens = self.server.work_done_progress.tokens
+        tokens[token] = cancelled  # pygls cancels it on window/workDoneProgress/cancel
         try:
             created = self.server.protocol.send_request(
                 types.WINDOW_WORK_DONE_PROGRESS_CREATE, types.WorkDoneProgressCreateParams(token=token))
             created.result(timeout=CREATE_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - a client refusing progress must not stop indexing
+            tokens.pop(token, None)
             log.info("client did not accept a progress token (%s); indexing without a progress bar", exc)
             return
         self.token = token
-        cancelled: Future[None] = Future()
-        cancelled.add_done_callback(self._cancelled)
-        self.server.work_done_progress.tokens[token] = cancelled  # pygls cancels it on workDoneProgress/cancel
         self.server.work_done_progress.begin(token, types.WorkDoneProgressBegin(
             title=self.title, message=message, percentage=0, cancellable=self.on_cancel is not None))
 

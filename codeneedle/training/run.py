@@ -23,6 +23,14 @@ def say(msg: str, err: bool = False) -> None:
     stream.flush()
 
 
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
+
+
 def main(argv: list[str] | None = None) -> None:
     from codeneedle.training.train import TrainConfig
 
@@ -34,8 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--out", dest="out_dir")
     for f in fields(TrainConfig):
         if f.name not in ("train_data", "out_dir"):
-            t.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default) if f.default is not None
-                           else str, default=None)
+            kind = _parse_bool if isinstance(f.default, bool) else type(f.default)
+            t.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=None)
     t.add_argument("--fresh", action="store_true", help="ignore checkpoints in --out")
     e = sub.add_parser("eval")
     e.add_argument("--model", default="minilm")
