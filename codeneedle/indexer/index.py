@@ -9,6 +9,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,6 +74,9 @@ class Index:
         self._vectors: VectorIndex | None = None
         self._vectors_lock = threading.Lock()
         self._local = threading.local()
+        self._readers: list[Store] = []
+        self._readers_lock = threading.Lock()
+        self._lexical_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="needle-lexical")
         self._checked = False
         self.store = self._open_store()
         # An existing index keeps the model it was built with unless a model is asked for explicitly.
@@ -147,16 +151,22 @@ class Index:
         self.notify(f"{reason}; moved it to {broken.name}, starting a fresh index ({saved} embeddings salvaged)")
         with self._vectors_lock:
             self._vectors = None
+        with self._readers_lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
         self._local = threading.local()
         return store
 
     def close(self) -> None:
         """Release the writer lock and close connections."""
         self.writer.release()
+        self._lexical_pool.shutdown(wait=True)
         self.store.close()
-        reader = getattr(self._local, "store", None)
-        if reader is not None:
-            reader.close()
+        with self._readers_lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
 
     def __enter__(self) -> Index:
         return self
@@ -178,6 +188,8 @@ class Index:
         store = getattr(self._local, "store", None)
         if store is None:
             store = self._local.store = Store(self.index_dir / DB_NAME, create=False)
+            with self._readers_lock:
+                self._readers.append(store)
         return store
 
     @property
@@ -294,9 +306,11 @@ class Index:
         if store.get_meta("model_id") is None:
             return []
         pool = max(k * 5, 50)
+        # BM25 needs no query vector: run it while the encoder works (both release the GIL).
+        lexical_future = self._lexical_pool.submit(lambda: lexical_ranking(self.reader(), query, pool, filters))
         qvec = self.encoder.encode_queries([query])[0]
         dense = dense_ranking(store, self.vectors(), self.model_id, qvec, pool, filters)
-        lexical = lexical_ranking(store, query, pool, filters)
+        lexical = lexical_future.result()
         return to_results(store, fuse(dense, lexical, lexical_weight(query)), k)
 
     def similar(self, path: str, line: int, k: int = 10) -> list[SearchResult]:

@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 
 SIDECAR_SUFFIX = ".json"
+# Half precision halves the index's memory (~75 MB per 100k chunks at 384 dims) at no measurable recall cost;
+# the exact vectors stay in SQLite.
+DTYPE = "f16"
 
 
 class VectorIndex:
@@ -21,7 +24,7 @@ class VectorIndex:
 
         self.dim = dim
         self.generation = generation
-        self._index = Index(ndim=dim, metric="cos", dtype="f32")
+        self._index = Index(ndim=dim, metric="cos", dtype=DTYPE)
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
@@ -42,7 +45,8 @@ class VectorIndex:
         """
         try:
             side = json.loads(path.with_suffix(path.suffix + SIDECAR_SUFFIX).read_text())
-            if (side.get("generation"), side.get("model_id"), side.get("dim")) != (generation, model_id, dim):
+            if (side.get("generation"), side.get("model_id"), side.get("dim"), side.get("dtype")) != (
+                generation, model_id, dim, DTYPE):
                 return None
             data = path.read_bytes()
             if len(data) != side.get("size") or _digest(data) != side.get("digest"):
@@ -83,6 +87,7 @@ class VectorIndex:
             "generation": self.generation,
             "model_id": model_id,
             "dim": self.dim,
+            "dtype": DTYPE,
             "count": count,
             "size": len(data),
             "digest": _digest(data),
