@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         bench = heldout_benchmark(Path(args.pairs), args.heldout_split)
         repos = sorted(bench.corpus)
         print(f"\n## Held-out repositories ({args.heldout_split}): {len(bench.queries)} queries, "
-              f"{sum(len(v) for v in bench.corpus.values())} functions searched per repository")
+              f"{sum(len(v) for v in bench.corpus.values())} functions; each query searches its own repository's")
         print("   " + ", ".join(f"{r} ({len(bench.corpus[r])})" for r in repos))
         rows, res = run(bench, models, Path(args.cache), args.threads, log)
         print(format_table(rows, base_label))

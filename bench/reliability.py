@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,7 @@ from codeneedle.indexer.watcher import Watcher  # noqa: E402
 from tests.badinput.make_corpus import OpenRecorder, make_corpus, restore_permissions  # noqa: E402
 
 NEEDLE = Path(sys.executable).with_name("needle")
+DISK_KIB = 400  # room for the schema and some embeddings, not for the whole index
 SECTIONS = ("badinput", "sigkill", "usearch", "sqlite", "diskfull", "load")
 
 FUNCTION = '''
@@ -195,6 +197,27 @@ def rss_mb() -> float:
     return 0.0
 
 
+class LoadSampler:
+    """The 1-minute load average every few seconds while the benchmark runs (the machine may be shared)."""
+
+    def __init__(self, every: float = 5.0):
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every: float) -> None:
+        while not self._stop.is_set():
+            self.samples.append(os.getloadavg()[0])
+            self._stop.wait(every)
+
+    def summary(self) -> str:
+        self._stop.set()
+        s = self.samples or [os.getloadavg()[0]]
+        return (f"1-min load average during the run: min {min(s):.2f}, mean {sum(s) / len(s):.2f}, max {max(s):.2f} "
+                f"on {os.cpu_count()} CPUs")
+
+
 # -- the report ------------------------------------------------------------------------------------------------
 @dataclass
 class Row:
@@ -205,6 +228,7 @@ class Row:
     crashes: int = 0
     corrupt: int = 0
     lost: int | None = 0  # None: not applicable (the fault itself destroys data)
+    hostile: bool = False  # deliberate tampering, beyond the issue's accidental faults
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # details, printed under the table
 
@@ -444,7 +468,7 @@ def bench_sigkill(work: Path, args: argparse.Namespace) -> tuple[list[Row], Path
             for i in changed:
                 (repo / module_rel(i)).write_text(module_text(i, tag))
         t0 = time.monotonic()
-        deadline = t0 + 600
+        deadline = t0 + 300
         while proc.poll() is None and time.monotonic() < deadline:
             if point.when == "delay" and time.monotonic() - t0 >= point.value:
                 break
@@ -454,6 +478,9 @@ def bench_sigkill(work: Path, args: argparse.Namespace) -> tuple[list[Row], Path
                 break
             time.sleep(0.01)
         exited = proc.poll()
+        if exited is None and time.monotonic() >= deadline:
+            row.failures.append(f"{row.area}: {point.label}: the kill point was never reached in 300 s "
+                                f"(embeddings {embedding_count(db)}, target {target})")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         stderr = proc.stderr.read() if proc.stderr else ""
@@ -497,6 +524,10 @@ def bench_sigkill(work: Path, args: argparse.Namespace) -> tuple[list[Row], Path
         row.notes.append("integrity, orphans, FTS, embeddings kept, searchable: after each kill and rerun")
     rows["index"].notes.append(f"embeddings redone by the reruns: {redone_total}; reruns that rebuilt the ANN "
                                f"file from SQLite (no encoder): {vector_rebuilds}")
+    for row in rows.values():
+        never = sum("never reached" in f for f in row.failures)
+        if never:
+            row.notes.append(f"kill points never reached: {never}")
     return list(rows.values()), repo
 
 
@@ -516,8 +547,9 @@ def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> bool:
 
 
 # -- 3. a corrupted usearch file --------------------------------------------------------------------------------
-def bench_usearch(repo: Path, args: argparse.Namespace) -> Row:
-    row = Row("corrupted usearch file")
+def bench_usearch(repo: Path, args: argparse.Namespace) -> list[Row]:
+    accidental = Row("corrupted usearch file")
+    hostile = Row("usearch file tampered, checksum forged", hostile=True)
     vec = repo / ".needle/vectors.usearch"
     side = vec.with_name(vec.name + ".json")
     db = repo / ".needle/index.db"
@@ -534,24 +566,28 @@ def bench_usearch(repo: Path, args: argparse.Namespace) -> Row:
             data[pos] ^= 0xFF
         vec.write_bytes(bytes(data))
 
-    def flip_with_matching_sidecar() -> None:
-        """Hostile: damage that the checksum cannot see (the sidecar is rewritten to match)."""
-        data = bytearray(vec.read_bytes())
-        for pos in random.Random(4).sample(range(64, len(data)), 256):
-            data[pos] = random.Random(pos).randrange(256)
+    def forge(data: bytearray) -> None:
+        """Hostile: write damaged bytes and rewrite the sidecar's checksum to match them."""
         vec.write_bytes(bytes(data))
         meta = json.loads(side.read_text())
         meta["digest"] = hashlib.blake2b(bytes(data), digest_size=16).hexdigest()
         side.write_text(json.dumps(meta))
 
-    def header_garbage_matching_sidecar() -> None:
-        """Hostile: a garbage header (counts, dims, offsets) that passes the checksum."""
-        data = bytearray(vec.read_bytes())
-        data[:64] = os.urandom(64)
-        vec.write_bytes(bytes(data))
-        meta = json.loads(side.read_text())
-        meta["digest"] = hashlib.blake2b(bytes(data), digest_size=16).hexdigest()
-        side.write_text(json.dumps(meta))
+    def bytes_changed_forged(seed: int) -> Callable[[], None]:
+        def damage() -> None:
+            data = bytearray(vec.read_bytes())
+            rng = random.Random(seed)
+            for pos in rng.sample(range(64, len(data)), 256):
+                data[pos] = rng.randrange(256)
+            forge(data)
+        return damage
+
+    def header_forged(seed: int) -> Callable[[], None]:
+        def damage() -> None:
+            data = bytearray(vec.read_bytes())
+            data[:64] = random.Random(seed).randbytes(64)
+            forge(data)
+        return damage
 
     def delete_file() -> None:
         vec.unlink()
@@ -559,16 +595,18 @@ def bench_usearch(repo: Path, args: argparse.Namespace) -> Row:
     def garbage_sidecar() -> None:
         side.write_text("{not json")
 
-    variants = [("truncated to 100 bytes", truncate), ("random bytes, same size", random_same_size),
-                ("64 bytes flipped", flip_bytes), ("deleted", delete_file), ("sidecar not JSON", garbage_sidecar),
-                ("256 bytes changed, checksum forged", flip_with_matching_sidecar),
-                ("garbage header, checksum forged", header_garbage_matching_sidecar)]
+    variants = [(accidental, "truncated to 100 bytes", truncate),
+                (accidental, "random bytes, same size", random_same_size),
+                (accidental, "64 bytes flipped", flip_bytes), (accidental, "deleted", delete_file),
+                (accidental, "sidecar not JSON", garbage_sidecar)]
+    variants += [(hostile, f"256 bytes changed (seed {k})", bytes_changed_forged(k)) for k in range(4)]
+    variants += [(hostile, f"garbage header (seed {k})", header_forged(k)) for k in range(2)]
     if args.quick:
-        variants = variants[:2] + variants[5:6]
+        variants = variants[:2] + variants[5:7]
     probe = 7
     name = current_name(repo, probe)
-    outcomes = []
-    for label, damage in variants:
+    outcomes: dict[str, list[str]] = {accidental.area: [], hostile.area: []}
+    for row, label, damage in variants:
         row.tried += 1
         if not vec.exists() or not side.exists():
             run_needle("index", "--json", str(repo))
@@ -577,7 +615,9 @@ def bench_usearch(repo: Path, args: argparse.Namespace) -> Row:
         proc = run_needle("search", "--path", str(repo), "--json", "--no-refresh", "-k", "10", name)
         if crashed(proc):
             row.fail("crash", f"{label}: rc {proc.returncode}: {proc.stderr[-300:]}")
-            outcomes.append(f"{label}: CRASH rc {proc.returncode}")
+            outcomes[row.area].append(f"{label}: CRASH rc {proc.returncode}")
+            say(f"  usearch {label}: CRASH rc {proc.returncode}")
+            run_needle("index", "--json", str(repo))  # a writer run replaces the damaged file
             continue
         results = json.loads(proc.stdout)["results"]
         ok = any(r["name"] == name for r in results)
@@ -594,12 +634,13 @@ def bench_usearch(repo: Path, args: argparse.Namespace) -> Row:
         problems = db_problems(db)
         if problems:
             row.fail("corrupt", f"{label}: {'; '.join(problems)}")
-        outcomes.append(f"{label}: {'rebuilt, said so' if rebuilt else 'no message'}, found {ok}, "
-                        f"re-embedded {embedded}")
+        outcomes[row.area].append(f"{label}: {'rebuilt, said so' if rebuilt else 'no message'}, found {ok}, "
+                                  f"re-embedded {embedded}")
         say(f"  usearch {label}: rc {proc.returncode}, rebuilt message {rebuilt}, found {ok}, lost {lost}, "
             f"re-embedded afterwards {embedded}")
-    row.notes.append("; ".join(outcomes))
-    return row
+    for row in (accidental, hostile):
+        row.notes.append("; ".join(outcomes[row.area]))
+    return [accidental, hostile]
 
 
 # -- 4. a damaged SQLite file ------------------------------------------------------------------------------------
@@ -656,7 +697,7 @@ def bench_sqlite(repo: Path, args: argparse.Namespace) -> Row:
             outcomes.append(f"{label}: CRASH")
             continue
         stats = json.loads(proc.stdout)
-        message = re.search(r"\((\d+) embeddings salvaged\)", proc.stderr)
+        message = re.search(r"\((\d+)\s+embeddings\s+salvaged\)", proc.stderr)
         salvaged = int(message.group(1)) if message else None
         problems = db_problems(db)
         if problems:
@@ -679,10 +720,10 @@ def bench_sqlite(repo: Path, args: argparse.Namespace) -> Row:
 
 # -- 5. disk full --------------------------------------------------------------------------------------------------
 def bench_diskfull(repo: Path, work: Path) -> Row:
-    row = Row("disk full (160 KiB tmpfs index folder)")
+    row = Row(f"disk full ({DISK_KIB} KiB tmpfs index folder)")
     mount = work / "tiny"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)],
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_KIB}k", "tmpfs", str(mount)],
                       capture_output=True).returncode != 0:
         row.notes.append("skipped: cannot mount a size-limited tmpfs here (needs root)")
         row.lost = None
@@ -816,6 +857,7 @@ def bench_load(repo: Path, args: argparse.Namespace) -> tuple[Row, dict]:
         "p99": all_lat[min(len(all_lat) - 1, int(len(all_lat) * 0.99))] if all_lat else float("nan"),
         "max": all_lat[-1] if all_lat else float("nan"),
         "rss": (rss[0][1], rss[third][1], rss[-1][1], max(r for _, r in rss)) if rss else (0, 0, 0, 0),
+        "rss_series": [r for _, r in rss[:: max(1, len(rss) // 12)]],
         "edits": edit_count,
         "edited_files": len(edits),
         "missing": len(missing),
@@ -848,6 +890,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="needle-rel-"))
     start_load = load()
+    sampler = LoadSampler()
     say(f"load average at start: {start_load}; work folder {work}")
     rows: list[Row] = []
     figures: dict | None = None
@@ -863,7 +906,7 @@ def main() -> int:
             repo = make_repo(work / "kill-repo", args.kill_files)
             run_needle("index", "--json", str(repo))
         if "usearch" in only:
-            rows.append(bench_usearch(repo, args))
+            rows += bench_usearch(repo, args)
         if "sqlite" in only:
             rows.append(bench_sqlite(repo, args))
         if "diskfull" in only:
@@ -886,13 +929,15 @@ def main() -> int:
     for r in rows:
         lost = "n/a" if r.lost is None else str(r.lost)
         print(f"{r.area:<{w}}{r.tried:>7}{r.crashes:>9}{r.corrupt:>9}{lost:>11}   {' | '.join(r.notes)}")
-    crashes = sum(r.crashes for r in rows)
-    corrupt = sum(r.corrupt for r in rows)
-    lost = sum(r.lost or 0 for r in rows)
-    faults = sum(r.tried for r in rows if r.area.startswith(("SIGKILL", "corrupted", "damaged", "disk")))
+    issue_rows = [r for r in rows if not r.hostile]
+    crashes = sum(r.crashes for r in issue_rows)
+    corrupt = sum(r.corrupt for r in issue_rows)
+    lost = sum(r.lost or 0 for r in issue_rows)
+    faults = sum(r.tried for r in rows if r.area.startswith(("SIGKILL", "corrupted", "damaged", "disk", "usearch")))
     inputs = sum(r.tried for r in rows if r.area.startswith(("bad-input", "files vanishing")))
     print(f"{'TOTAL':<{w}}{'':>7}{crashes:>9}{corrupt:>9}{lost:>11}   goal 0 / 0 / 0: "
-          f"{'met' if not (crashes or corrupt or lost) else 'NOT met'}; {inputs} inputs tried, {faults} faults injected")
+          f"{'met' if not (crashes or corrupt or lost) else 'NOT met'}; {inputs} inputs tried, {faults} faults injected"
+          f"{' (TOTAL leaves out the hostile tampering row)' if len(issue_rows) < len(rows) else ''}")
     if figures:
         f = figures
         rss0, rss_mid, rss_end, rss_max = f["rss"]
@@ -901,14 +946,18 @@ def main() -> int:
         print(f"  searches {f['searches']:,} ({f['qps']:.1f}/s), errors {f['errors']} (goal 0), watcher errors "
               f"{f['watch_errors']}, edits not searchable afterwards {f['missing']} of {f['edited_files']} files")
         print(f"  latency p50 {f['p50'] * 1000:.0f} ms, p99 {f['p99'] * 1000:.0f} ms, max {f['max'] * 1000:.0f} ms")
-        print(f"  RSS start {rss0:.0f} MB, middle {rss_mid:.0f} MB, end {rss_end:.0f} MB (max {rss_max:.0f} MB): "
-              f"{'flat' if rss_end - rss0 < max(50, 0.1 * rss0) else 'GROWING'}")
+        growth = rss_end - rss_mid
+        print(f"  RSS start {rss0:.0f} MB, middle {rss_mid:.0f} MB, end {rss_end:.0f} MB (max {rss_max:.0f} MB); "
+              f"second half {growth:+.0f} MB: {'flat' if growth < max(25, 0.05 * rss_mid) else 'GROWING'}"
+              f"{'' if os.environ.get('MALLOC_ARENA_MAX') else ' (MALLOC_ARENA_MAX unset: glibc keeps a malloc arena per thread)'}")
+        print(f"  RSS every ~{len(f['rss_series']) and f['seconds'] / len(f['rss_series']):.0f} s: "
+              + " ".join(f"{x:.0f}" for x in f["rss_series"]))
     failures = [x for r in rows for x in r.failures]
     if failures:
         print("details:")
         for x in failures:
             print(f"  - {x}")
-    print(f"load average: start {start_load}; end {end_load}")
+    print(f"load average: start {start_load}; end {end_load}; {sampler.summary()}")
     bad = crashes or corrupt or lost or (figures and (figures["errors"] or figures["missing"]))
     return 1 if bad else 0
 

@@ -185,11 +185,14 @@ def watch_forever(path: str, settings, *, debounce: float = 0.2) -> int:
         index.writer.acquire()
         with console.index_progress() as progress:
             stats = index.update(progress=progress)
-        console.err.print(f"watching {index.root} ({stats.files_scanned} files); Ctrl-C to stop")
         watcher = Watcher(index, debounce=debounce,
                           on_batch=lambda b: console.out.print(f"{time.strftime('%H:%M:%S')} {b.line()}"),
                           on_error=lambda e: console.err.print(f"[red]needle: update failed:[/] {e}"))
         watcher.start()
+        # Changes made after the update's walk but before the observer was up raise no event: a stat-only
+        # rescan catches them. Announce only once watching has really started.
+        watcher.rescan()
+        console.err.print(f"watching {index.root} ({stats.files_scanned} files); Ctrl-C to stop")
         try:
             while True:
                 time.sleep(3600)

@@ -95,6 +95,6 @@ def adapt_to_repo(
         train_data=str(data), out_dir=str(out_dir), base_model=str(folder), steps=steps, batch_size=batch,
         lr=2e-5, warmup=0.1, curriculum="bm25", negatives_per_batch=4, replay_data=str(replay_path) if replay else "",
         replay_fraction=replay_fraction if replay else 0.0, threads=threads, checkpoint_every=10_000,
-        keep_checkpoints=1, max_time_s=max(30.0, time_budget_s - spent - 20), note=f"adapted to {repo} from {name}",
+        keep_checkpoints=1, max_time_s=max(30.0, time_budget_s - spent - 20), time_schedule=True, note=f"adapted to {repo} from {name}",
     )
     return train_model(config, progress=progress, resume=False)

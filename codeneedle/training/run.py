@@ -3,7 +3,8 @@
     python -m codeneedle.training.run train --data .cache/corpus/pairs/train.jsonl --out .cache/runs/v1 --steps 300
     python -m codeneedle.training.run train --config .cache/runs/v1/config.json      # rerun or resume a run
     python -m codeneedle.training.run eval --model .cache/runs/v1/model --benchmark cosqa-dev
-    python -m codeneedle.training.run export --model .cache/runs/v1/model --dest codeneedle/models/needle-code-v1
+    python -m codeneedle.training.run interpolate --tuned .cache/runs/v1/model --alpha 0.5 --dest .cache/runs/v1-wise50
+    python -m codeneedle.training.run export --model .cache/runs/v1-wise50 --dest codeneedle/models/needle-code-v1
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ def main(argv: list[str] | None = None) -> None:
     x.add_argument("--dest", required=True)
     x.add_argument("--replay", help="training JSONL to draw the shipped replay sample from")
     x.add_argument("--readme-extra", default="", help="a file whose text is appended to the model README")
+    x.add_argument("--manifest", help="the fetch manifest.json (exact package versions) to ship beside the weights")
+    m = sub.add_parser("interpolate", help="alpha * tuned + (1 - alpha) * base, saved as a new model folder")
+    m.add_argument("--base", default="minilm")
+    m.add_argument("--tuned", required=True)
+    m.add_argument("--alpha", type=float, default=0.5)
+    m.add_argument("--dest", required=True)
     args = ap.parse_args(argv)
 
     if args.cmd == "train":
@@ -79,12 +86,17 @@ def main(argv: list[str] | None = None) -> None:
                            pairs_dir=Path(args.pairs), cache=Path(args.cache), threads=args.threads)
         say(format_table([(f"{args.model} {m}", v) for m, v in r["overall"].items()]))
         say(json.dumps(r["overall"]))
+    elif args.cmd == "interpolate":
+        from codeneedle.training.train import interpolate_models
+
+        say(f"interpolated: {interpolate_models(args.base, Path(args.tuned), args.alpha, Path(args.dest))}")
     else:
         from codeneedle.training.train import export_model
 
         extra = Path(args.readme_extra).read_text() if args.readme_extra else ""
         dest = export_model(Path(args.model), Path(args.dest), readme_extra=extra,
-                            replay=Path(args.replay) if args.replay else None)
+                            replay=Path(args.replay) if args.replay else None,
+                            manifest=Path(args.manifest) if args.manifest else None)
         size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
         say(f"exported {dest} ({size / 1e6:.1f} MB)")
 

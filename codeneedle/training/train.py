@@ -304,10 +304,11 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
             state.stage_index, state.stage_pos = si, 0
         state.stage_log.append(f"stage {stage.name} from step {state.step}")
         negs: dict[int, int] = {}
-        for mi in range(state.stage_pos, len(batches), config.grad_accum):
+        first = state.stage_pos
+        for mi in range(first, len(batches), config.grad_accum):
             if si < len(stages) - 1 and _fraction(config, state) >= ends[si]:
                 break  # the clock moved this run on to its next stage
-            if (mi - state.stage_pos) % (MINE_EVERY * config.grad_accum) == 0:  # mine lazily, model fresh
+            if (mi - first) % (MINE_EVERY * config.grad_accum) == 0:  # mine lazily, model fresh
                 ahead = batches[mi:mi + MINE_EVERY * config.grad_accum]
                 negs = _mine(stage, ahead, recs, config, model, tok, device, config.seed + 1000 * si + mi)
                 state.mined += len(negs)
@@ -365,13 +366,17 @@ Apache License 2.0 (http://www.apache.org/licenses/LICENSE-2.0); these fine-tune
 work distributed under the same licence. Changes: further training on code-search pairs, saved as float16.
 
 ## How to retrain
-    python scripts/build_training_set.py fetch && python scripts/build_training_set.py mine
-    python -m codeneedle.training.run train --config <this folder>/config.json --fresh
+    python scripts/build_training_set.py fetch --pinned <this folder>/training_manifest.json
+    python scripts/build_training_set.py mine
+    python -m codeneedle.training.run train --config <the "config" object of train_state.json, saved as a file>
+    python -m codeneedle.training.run interpolate --tuned <run>/model --alpha 0.5 --dest <run>-wise50
+    python -m codeneedle.training.run export --model <run>-wise50 --dest codeneedle/models/needle-code-v1 \
+        --replay .cache/corpus/pairs/train.jsonl --manifest .cache/corpus/manifest.json
 """
 
 
 def export_model(model_dir: Path, dest: Path, fp16: bool = True, readme_extra: str = "",
-                 replay: Path | None = None, replay_size: int = 2000) -> Path:
+                 replay: Path | None = None, replay_size: int = 2000, manifest: Path | None = None) -> Path:
     """Write a shippable copy: fp16 safetensors + tokenizer + config + sentence-transformers pooling files, a
     README that keeps all-MiniLM-L6-v2's Apache-2.0 notice, and (from ``replay``, a training JSONL) a small
     gzipped replay sample for per-repository adaptation. Returns ``dest``."""
@@ -398,6 +403,8 @@ def export_model(model_dir: Path, dest: Path, fp16: bool = True, readme_extra: s
     state = model_dir / "train_state.json"
     if state.is_file():
         shutil.copy2(state, tmp / "train_state.json")
+    if manifest is not None and manifest.is_file():
+        shutil.copy2(manifest, tmp / "training_manifest.json")
     (tmp / "README.md").write_text(MODEL_NOTICE + ("\n" + readme_extra if readme_extra else ""))
     if replay is not None:
         import gzip
@@ -411,4 +418,27 @@ def export_model(model_dir: Path, dest: Path, fp16: bool = True, readme_extra: s
                 fh.write(json.dumps({k: r[k] for k in keep if k in r}) + "\n")
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
+    return dest
+
+
+def interpolate_models(base: str, tuned: Path, alpha: float, dest: Path) -> Path:
+    """Weight-space interpolation ``alpha * tuned + (1 - alpha) * base`` (WiSE-FT): keeps most of a fine-tune's
+    in-domain gain while recovering the base model's robustness on other query styles. Returns ``dest``."""
+    import torch
+
+    _, base_model, _ = load_model(base, "cpu")
+    tok, model, _ = load_model(str(tuned), "cpu")
+    base_state = base_model.state_dict()
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                tensor.copy_(alpha * tensor + (1 - alpha) * base_state[name])
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(dest))
+    tok.save_pretrained(str(dest))
+    state = Path(tuned) / "train_state.json"
+    if state.is_file():
+        saved = json.loads(state.read_text())
+        saved["interpolation"] = {"base": base, "tuned": str(tuned), "alpha": alpha}
+        (dest / "train_state.json").write_text(json.dumps(saved, indent=1))
     return dest
