@@ -20,6 +20,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from codeneedle.indexer.models import default_model_name
 from tests.conftest import FIXTURES, NEEDLE
 from tests.lsp.rawclient import RawClient
 
@@ -137,7 +138,7 @@ async def test_status_reports_the_index(client: LanguageClient):
     assert folder["indexDir"] == str((client.repo / ".needle").resolve())
     assert folder["state"] == "ready" and not folder["readOnly"]
     assert folder["files"] >= 5 and folder["chunks"] >= 10
-    assert folder["lastUpdate"] and folder["model"].startswith("minilm")
+    assert folder["lastUpdate"] and folder["model"].startswith(default_model_name())
     assert isinstance(folder["skipped"], dict)
 
 

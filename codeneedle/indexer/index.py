@@ -235,6 +235,10 @@ class Index:
                 self.store = self._recover_store(f"index database {self.index_dir / DB_NAME} is damaged")
             self._checked = True
         self._check_model()
+        if self._vectors is None and (self.index_dir / VECTORS_NAME).exists():
+            # Load the ANN index before the first commit so commits mirror into it; loaded afterwards it
+            # would look stale and be rebuilt whole.
+            self.vectors()
         try:
             return run_update(self, None if paths is None else list(paths), progress=progress, cancel=cancel)
         except sqlite3.OperationalError as exc:

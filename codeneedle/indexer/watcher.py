@@ -51,6 +51,7 @@ class Watcher:
         self.on_error = on_error or (lambda exc: log.error("update failed: %s", exc))
         self._pending: dict[str, None] = {}
         self._full = False
+        self._last_event = 0.0
         self._busy = False
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -86,6 +87,7 @@ class Watcher:
         if not rels:
             return
         with self._cond:
+            self._last_event = time.monotonic()
             for rel in rels:
                 if rel.rsplit("/", 1)[-1] in IGNORE_FILES or rel == ".git/info/exclude":
                     self._full = True  # ignore rules changed: files may enter or leave anywhere below
@@ -96,6 +98,7 @@ class Watcher:
     def rescan(self) -> None:
         """Queue a full (stat-only) rescan."""
         with self._cond:
+            self._last_event = time.monotonic()
             self._full = True
             self._cond.notify_all()
 
@@ -127,13 +130,14 @@ class Watcher:
                 if self._stop.is_set():
                     return
                 first = time.monotonic()
-                # Debounce: wait until events stop for `debounce` seconds, but never longer than max_delay.
+                # Debounce: wait until no event came for `debounce` seconds (a repeat event for a queued path
+                # counts too: an editor is still writing), but never longer than max_delay.
                 while not self._stop.is_set():
-                    before = len(self._pending), self._full
-                    self._cond.wait(self.debounce)
-                    quiet = (len(self._pending), self._full) == before
-                    if quiet or time.monotonic() - first >= self.max_delay:
+                    now = time.monotonic()
+                    left = min(self._last_event + self.debounce, first + self.max_delay) - now
+                    if left <= 0:
                         break
+                    self._cond.wait(left)
                 paths, full = list(self._pending), self._full or len(self._pending) > FULL_SCAN_THRESHOLD
                 self._pending, self._full, self._busy = {}, False, True
             try:
@@ -169,6 +173,8 @@ class _Handler:
     def dispatch(self, event) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
+        if event.is_directory and event.event_type == "modified":
+            return  # a folder's listing changed: the files concerned raise their own events
         paths = [event.src_path]
         dest = getattr(event, "dest_path", "")
         if dest:

@@ -315,6 +315,9 @@ class Folder:
         with self._lock:
             self._watcher = watcher
             pending, self._pending = list(self._pending), {}
+        # Files changed between the initial walk and the observer's start raised no event: a stat-only rescan
+        # finds them (and re-embeds nothing else).
+        watcher.rescan()
         if pending:
             watcher.submit(pending)
 

@@ -62,10 +62,11 @@ def adapt_to_repo(
     replay_fraction: float = 0.5,
     threads: int = 2,
     progress: Callable[[dict], None] | None = None,
+    steps: int | None = None,
 ) -> Path:
     """Fine-tune ``base_model`` (name or folder; None: the default encoder) on ``repo``'s own pairs plus a
-    replay sample; returns the adapted model folder (HF layout) under ``out_dir``. Raises NeedleError when the
-    repository has fewer than 16 usable documented functions."""
+    replay sample; returns the adapted model folder (HF layout) under ``out_dir``. ``steps`` None sizes the run
+    to the pairs found. Raises NeedleError when the repository has fewer than 16 usable documented functions."""
     from codeneedle.indexer.models import resolve_model
     from codeneedle.training.train import TrainConfig, train_model
 
@@ -89,7 +90,8 @@ def adapt_to_repo(
             for r in replay:
                 fh.write(json.dumps(r) + "\n")
     batch = 16
-    steps = max(10, min(150, (2 * len(pairs) * (2 if replay else 1)) // batch))
+    if steps is None:
+        steps = max(10, min(150, (2 * len(pairs) * (2 if replay else 1)) // batch))
     spent = time.time() - t0
     config = TrainConfig(
         train_data=str(data), out_dir=str(out_dir), base_model=str(folder), steps=steps, batch_size=batch,

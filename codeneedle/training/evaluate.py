@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from codeneedle.indexer.encoder import embed_text
 from codeneedle.training.mining import load_jsonl
 from codeneedle.training.negatives import BM25
 
-COSQA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cosqa"
+COSQA_DIR = Path(os.environ.get("NEEDLE_COSQA_DIR") or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cosqa")
 KS = (1, 5, 10)
 Progress = Callable[[str], None]
 
@@ -105,6 +106,8 @@ def cosqa_benchmark(split: str = "dev", data_dir: Path | None = None) -> Benchma
     if split not in ("dev", "test"):
         raise ValueError("CoSQA split must be 'dev' or 'test'")
     d = data_dir or COSQA_DIR
+    if not (d / "code_idx_map.txt").is_file():
+        raise ValueError(f"CoSQA data not found in {d} (set NEEDLE_COSQA_DIR to its folder)")
     code_to_id: dict[str, int] = json.loads((d / "code_idx_map.txt").read_text())
     by_id = sorted((i, code) for code, i in code_to_id.items())
     ids = [i for i, _ in by_id]
@@ -183,8 +186,24 @@ def evaluate_benchmark(bench: Benchmark, encoder=None, methods: Sequence[str] = 
             "groups": per_group}
 
 
+def repo_benchmark(repo: Path) -> Benchmark:
+    """One working tree as a benchmark: each documented function's first doc sentence searches among all the
+    repository's documented functions, their doc comments stripped (the CodeSearchNet manner)."""
+    from codeneedle.training.adapt import mine_repository
+
+    pairs = mine_repository(Path(repo).resolve())
+    if not pairs:
+        raise ValueError(f"no documented functions found in {repo}")
+    texts = [embed_text(p.chunk(p.code)) for p in pairs]
+    queries = [("repo", p.query, i) for i, p in enumerate(pairs)]
+    return Benchmark(f"repo:{Path(repo).name}", queries, {"repo": texts}, {"repo": texts})
+
+
 def load_benchmark(name: str, pairs_dir: Path | None = None) -> Benchmark:
-    """``cosqa-dev`` | ``cosqa-test`` | ``heldout`` | ``valid`` (the last two from ``pairs_dir``)."""
+    """``cosqa-dev`` | ``cosqa-test`` | ``heldout`` | ``valid`` (the last two from ``pairs_dir``) | a repository
+    folder."""
+    if Path(name).is_dir():
+        return repo_benchmark(Path(name))
     if name.startswith("cosqa"):
         return cosqa_benchmark(name.split("-", 1)[1] if "-" in name else "dev")
     if pairs_dir is None:

@@ -1,0 +1,157 @@
+"""`needle train` and `needle eval`: rich progress and result tables over the training library API."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+from codeneedle.errors import NeedleError
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Adapt the encoder to one repository (``--repo``) and re-index it, or train on a pairs file (``--data``)."""
+    if bool(args.repo) == bool(args.data):
+        raise NeedleError("say what to train on: --repo PATH (adapt to a repository) or --data PAIRS.jsonl")
+    return _adapt(args) if args.repo else _train_general(args)
+
+
+def _step_bar(title: str, total: int):
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # its per-shard bars would interleave with ours
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from codeneedle import console
+
+    bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("steps · {task.fields[stage]} · loss {task.fields[loss]}"), TimeElapsedColumn(),
+                   console=console.err)
+    task = bar.add_task(title, total=total, stage="", loss="-")
+
+    def update(p: dict) -> None:
+        if "step" in p:
+            bar.update(task, completed=p["step"], total=p["steps"], stage=p.get("stage", ""),
+                       loss=f"{p['loss']:.4f}")
+        elif "message" in p:
+            console.err.print(p["message"], highlight=False)
+
+    return bar, update
+
+
+def _adapt(args: argparse.Namespace) -> int:
+    from codeneedle import console
+    from codeneedle.cli import settings_from
+    from codeneedle.indexer.index import Index
+    from codeneedle.indexer.settings import IndexSettings
+    from codeneedle.training.adapt import adapt_to_repo
+
+    repo = Path(args.repo).expanduser().resolve()
+    if not repo.is_dir():
+        raise NeedleError(f"not a folder: {repo}")
+    settings = settings_from(args)
+    stamp = time.strftime("adapted-%Y%m%d-%H%M%S")
+    work = Path(args.out) if args.out else settings.index_dir_for(repo) / "training" / stamp
+    t0 = time.time()
+    bar, update = _step_bar("adapting", args.steps or 0)
+    with bar:
+        model = adapt_to_repo(repo, args.base, work, time_budget_s=args.minutes * 60, progress=update,
+                              threads=args.threads, steps=args.steps)
+    if not args.out:
+        # The folder's name becomes the model's name in `needle status`; the scratch files are not needed again.
+        final = settings.index_dir_for(repo) / "models" / stamp
+        final.parent.mkdir(parents=True, exist_ok=True)
+        model = Path(shutil.move(str(model), final))
+        shutil.rmtree(work, ignore_errors=True)
+    trained_s = time.time() - t0
+    # The new weights change every vector: re-embed the repository so search uses them from now on (an index
+    # keeps the model it was built with, so later `needle index` runs stay on the adapted model).
+    stats = None
+    if not args.no_reindex:
+        with Index.open(repo, IndexSettings(model=str(model), index_dir=settings.index_dir,
+                                            max_file_bytes=settings.max_file_bytes, exclude=settings.exclude),
+                        notify=lambda m: console.err.print(f"[yellow]needle:[/] {m}", highlight=False)) as index:
+            with console.index_progress(not args.json) as progress:
+                stats = index.update(progress=progress)
+    summary = {"model": str(model), "train_seconds": round(trained_s, 1),
+               "reindexed_chunks": stats.chunks_embedded if stats else 0, **_train_state(model)}
+    _report(args, "adapted encoder", summary)
+    return 0
+
+
+def _train_general(args: argparse.Namespace) -> int:
+    from codeneedle.training.train import TrainConfig, train_model
+
+    out = args.out or Path(".cache/runs") / time.strftime("run-%Y%m%d-%H%M%S")
+    config = TrainConfig(train_data=str(args.data), out_dir=str(out), base_model=args.base or TrainConfig.base_model,
+                         steps=args.steps or TrainConfig.steps, threads=args.threads,
+                         max_time_s=args.minutes * 60 if args.minutes else 0.0, time_schedule=bool(args.minutes))
+    if not Path(args.data).is_file():
+        raise NeedleError(f"no training pairs at {args.data} (build them with scripts/build_training_set.py)")
+    t0 = time.time()
+    bar, update = _step_bar("training", config.steps)
+    with bar:
+        model = train_model(config, progress=update, resume=not args.fresh)
+    _report(args, "trained encoder", {"model": str(model), "train_seconds": round(time.time() - t0, 1),
+                                      **_train_state(model)})
+    return 0
+
+
+def _train_state(model: Path) -> dict:
+    import json
+
+    state_file = Path(model) / "train_state.json"
+    if not state_file.is_file():
+        return {}
+    state = json.loads(state_file.read_text()).get("state", {})
+    losses = state.get("losses") or [float("nan")]
+    return {"steps": state.get("step", 0), "first_loss": losses[0], "last_loss": losses[-1]}
+
+
+def _report(args: argparse.Namespace, title: str, summary: dict) -> None:
+    from rich.table import Table
+
+    from codeneedle import console
+
+    if args.json:
+        console.print_json(summary)
+        return
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("value", overflow="fold")
+    for key, value in summary.items():
+        table.add_row(key.replace("_", " "), f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.out.print(table)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """MRR@10 and Recall@1/5/10 of BM25, the encoder, and both fused, on a named benchmark or a repository;
+    ``--compare`` adds a second encoder's rows and ratios against it."""
+    from codeneedle import console
+    from codeneedle.indexer.models import resolve_model
+    from codeneedle.training.evaluate import evaluate_model, format_table
+
+    pairs = Path(args.pairs)
+    models = [args.model] + ([args.compare] if args.compare else [])
+    results = {}
+    with console.err.status("evaluating") as status:
+        for model in models:
+            name = resolve_model(model)[0]
+            try:
+                results[name] = evaluate_model(model, args.benchmark, pairs_dir=pairs, threads=args.threads,
+                                               progress=lambda m: status.update(m))
+            except (ValueError, FileNotFoundError) as exc:
+                raise NeedleError(str(exc)) from exc
+    if args.json:
+        console.print_json({"benchmark": args.benchmark, "results": {n: r["overall"] for n, r in results.items()}})
+        return 0
+    rows = []
+    for name, result in results.items():
+        rows += [(f"{name} {method}" if method != "bm25" else "bm25", metrics)
+                 for method, metrics in result["overall"].items()
+                 if method != "bm25" or not any(label == "bm25" for label, _ in rows)]
+    baseline = f"{resolve_model(args.compare)[0]} dense" if args.compare else "bm25"
+    console.out.print(f"benchmark: {args.benchmark}")
+    console.out.print(format_table(rows, baseline=baseline))
+    return 0
