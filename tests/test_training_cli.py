@@ -74,3 +74,21 @@ def test_train_needs_something_to_train_on(tmp_path):
 def test_eval_without_cosqa_data_says_where_it_looked(tmp_path):
     proc = run_needle("eval", "--benchmark", "cosqa-dev", env={"NEEDLE_COSQA_DIR": str(tmp_path)})
     assert proc.returncode == 1 and "CoSQA data not found" in proc.stderr and "\n" == proc.stderr[-1]
+
+
+def test_training_on_a_pairs_file_follows_the_shipped_recipe(tmp_path):
+    from codeneedle.indexer.models import SHIPPED_MODELS_DIR, TUNED_MODEL
+    from tests.test_training_train import write_pairs
+
+    data = tmp_path / "pairs.jsonl"
+    write_pairs(data)
+    recipe = SHIPPED_MODELS_DIR / TUNED_MODEL / "train_state.json"
+    proc = run_needle("train", "--data", str(data), "--config", str(recipe), "--steps", "2", "--base", "minilm",
+                      "--out", str(tmp_path / "run"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["steps"] == 2 and Path(summary["model"]) == tmp_path / "run" / "model"
+    saved = json.loads((tmp_path / "run" / "model" / "train_state.json").read_text())["config"]
+    shipped = json.loads(recipe.read_text())["config"]
+    assert saved["lr"] == shipped["lr"] and saved["code_max_tokens"] == shipped["code_max_tokens"]
+    assert saved["train_data"] == str(data) and saved["steps"] == 2

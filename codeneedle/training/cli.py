@@ -56,7 +56,7 @@ def _adapt(args: argparse.Namespace) -> int:
     t0 = time.time()
     bar, update = _step_bar("adapting", args.steps or 0)
     with bar:
-        model = adapt_to_repo(repo, args.base, work, time_budget_s=args.minutes * 60, progress=update,
+        model = adapt_to_repo(repo, args.base, work, time_budget_s=(args.minutes or 10) * 60, progress=update,
                               threads=args.threads, steps=args.steps)
     if not args.out:
         # The folder's name becomes the model's name in `needle status`; the scratch files are not needed again.
@@ -81,14 +81,26 @@ def _adapt(args: argparse.Namespace) -> int:
 
 
 def _train_general(args: argparse.Namespace) -> int:
+    import json
+
     from codeneedle.training.train import TrainConfig, train_model
 
-    out = args.out or Path(".cache/runs") / time.strftime("run-%Y%m%d-%H%M%S")
-    config = TrainConfig(train_data=str(args.data), out_dir=str(out), base_model=args.base or TrainConfig.base_model,
-                         steps=args.steps or TrainConfig.steps, threads=args.threads,
-                         max_time_s=args.minutes * 60 if args.minutes else 0.0, time_schedule=bool(args.minutes))
     if not Path(args.data).is_file():
         raise NeedleError(f"no training pairs at {args.data} (build them with scripts/build_training_set.py)")
+    recipe: dict = {}
+    if args.config:
+        # A run's config.json, or a shipped model's train_state.json (its "config" object): the exact recipe.
+        loaded = json.loads(Path(args.config).read_text())
+        recipe = loaded.get("config", loaded)
+    out = args.out or Path(".cache/runs") / time.strftime("run-%Y%m%d-%H%M%S")
+    recipe.update(train_data=str(args.data), out_dir=str(out), threads=args.threads)
+    if args.base or "base_model" not in recipe:
+        recipe["base_model"] = args.base or TrainConfig.base_model
+    if args.steps:
+        recipe["steps"] = args.steps
+    if args.minutes:
+        recipe.update(max_time_s=args.minutes * 60, time_schedule=True)
+    config = TrainConfig.from_dict(recipe)
     t0 = time.time()
     bar, update = _step_bar("training", config.steps)
     with bar:
