@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codeneedle.indexer.index import Index
-from codeneedle.indexer.watcher import BatchReport, Watcher
+from codeneedle.indexer.watcher import DEFAULT_DEBOUNCE, BatchReport, Watcher
 
 VERBS = ("sort", "merge", "parse", "render", "encode", "decode", "split", "filter", "score", "rank", "load",
          "store", "fetch", "index", "scan", "match", "count", "group", "clean", "check")
@@ -463,7 +463,7 @@ def main() -> int:
     ap.add_argument("--file-ops", type=int, help="adds, renames and deletes each (default 10; quick 5)")
     ap.add_argument("--checkout", type=int, help="files rewritten by the checkout (default 1,000; quick 100)")
     ap.add_argument("--idle-seconds", type=float, help="how long to measure idle CPU (default 15; quick 5)")
-    ap.add_argument("--debounce", type=float, default=0.2, help="watcher debounce in seconds (needle watch: 0.2)")
+    ap.add_argument("--debounce", type=float, default=DEFAULT_DEBOUNCE, help="watcher debounce in seconds (default: needle watch's)")
     ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds before a write counts as lost")
     ap.add_argument("--keep", action="store_true", help="keep the generated repository")

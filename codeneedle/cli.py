@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("watch", help="keep the index in sync with the working tree")
     p.add_argument("path", nargs="?", default=".")
     index_options(p)
-    p.add_argument("--debounce", type=float, default=0.2, help="seconds to wait for more changes (default 0.2)")
+    p.add_argument("--debounce", type=float, default=0.1, help="seconds of quiet before absorbing changes (default 0.1)")
 
     sub.add_parser("lsp", help="run the language server on stdio")
     p = sub.add_parser("mcp", help="run the MCP server on stdio")

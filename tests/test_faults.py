@@ -102,6 +102,33 @@ def test_a_full_disk_is_a_clear_error_and_nothing_stored_is_lost(repo, tiny_disk
     assert top_name(repo, "function_number_7", "--index-dir", str(index_dir)) == "function_number_7"
 
 
+def test_enospc_on_any_write_is_a_clear_error_without_root(repo, monkeypatch):
+    """Where no size-limited tmpfs can be mounted: the vector file's write raises ENOSPC, as a full disk does."""
+    import errno
+
+    from codeneedle.errors import NeedleError
+    from codeneedle.indexer import vectors
+    from codeneedle.indexer.index import Index
+    from codeneedle.indexer.settings import IndexSettings
+
+    def disk_full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(vectors, "_atomic_write", disk_full)
+    with Index.open(repo, IndexSettings()) as index:
+        with pytest.raises(NeedleError, match="disk full"):
+            index.update()
+    monkeypatch.undo()
+    db = repo / ".needle/index.db"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        kept = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+    assert kept > 0  # the batches committed before the failed write stay
+    stats = index_json(repo)
+    assert stats["chunks_embedded"] == 0  # nothing already embedded is embedded again
+    assert top_name(repo, "crc32 checksum of bytes") == "crc32_checksum"
+
+
 def test_sigkill_during_a_watcher_batch_leaves_a_consistent_index(repo):
     index_json(repo)
     watcher = subprocess.Popen([str(NEEDLE), "watch", str(repo)], stdout=subprocess.PIPE,

@@ -75,7 +75,8 @@ def run_update(
     store = index.store
     rules = IgnoreRules(index.root, extra_patterns=index.settings.exclude)
     max_bytes = index.settings.max_file_bytes
-    records = store.file_records()
+    # A watcher batch of a few paths must not pay for reading every file's record.
+    records = store.file_records(None if paths is None else paths)
     report(Progress("scan"))
 
     if paths is None:

@@ -157,9 +157,18 @@ class Store:
         return int(self.get_meta("generation", "0") or 0)
 
     # -- files -----------------------------------------------------------------------------------
-    def file_records(self) -> dict[str, FileRecord]:
-        rows = self.conn.execute("SELECT path, size, mtime_ns, hash, language FROM files")
-        return {r[0]: FileRecord(*r) for r in rows}
+    def file_records(self, under: Iterable[str] | None = None) -> dict[str, FileRecord]:
+        """Every file's record, or only those of ``under``'s paths and of the files inside them (folders)."""
+        sql = "SELECT path, size, mtime_ns, hash, language FROM files"
+        if under is None:
+            return {r[0]: FileRecord(*r) for r in self.conn.execute(sql)}
+        found: dict[str, FileRecord] = {}
+        for path in dict.fromkeys(under):
+            # "0" sorts right after "/": the range holds exactly the paths below the folder `path`.
+            rows = self.conn.execute(f"{sql} WHERE path = ? OR (path >= ? AND path < ?)",
+                                     (path, path + "/", path + "0"))
+            found.update((r[0], FileRecord(*r)) for r in rows)
+        return found
 
     def file_record(self, path: str) -> FileRecord | None:
         row = self.conn.execute(
