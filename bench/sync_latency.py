@@ -30,11 +30,12 @@ import statistics
 import string
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from machine_load import LoadSampler
 
 from codeneedle.indexer.index import Index
 from codeneedle.indexer.watcher import DEFAULT_DEBOUNCE, BatchReport, Watcher
@@ -232,27 +233,6 @@ def wait_until(pred: Callable[[], bool], timeout: float = 600.0, poll: float = 0
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} CPUs)"
-
-
-class LoadSampler:
-    """The 1-minute load average every few seconds while the benchmark runs (the machine may be shared)."""
-
-    def __init__(self, every: float = 5.0):
-        self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
-        self._thread.start()
-
-    def _run(self, every: float) -> None:
-        while not self._stop.is_set():
-            self.samples.append(os.getloadavg()[0])
-            self._stop.wait(every)
-
-    def summary(self) -> str:
-        self._stop.set()
-        s = self.samples or [os.getloadavg()[0]]
-        return (f"1-min load average during the run: min {min(s):.2f}, mean {sum(s) / len(s):.2f}, max {max(s):.2f} "
-                f"on {os.cpu_count()} CPUs")
 
 
 # -- the benchmark -----------------------------------------------------------------------------------------

@@ -8,15 +8,11 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.models import resolve_model
-
-if TYPE_CHECKING:  # torch and transformers cost seconds to import: only ever loaded lazily
-    import torch
 
 # Nothing in Needle may reach for a model hub; set before transformers is first imported.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -45,7 +41,8 @@ def embed_text(chunk: Chunk) -> str:
 class Encoder:
     """A sentence encoder loaded from a local HF model folder."""
 
-    def __init__(self, name: str, folder: Path, model: torch.nn.Module, tokenizer, model_id: str, dim: int):
+    def __init__(self, name: str, folder: Path, model: Callable, tokenizer: Callable, model_id: str, dim: int):
+        """``model(ids, attention_mask)`` -> hidden states; ``tokenizer(texts, max_length)`` -> (ids, mask)."""
         self.name = name
         self.folder = folder
         self.model = model
@@ -70,17 +67,13 @@ class Encoder:
     @classmethod
     def from_folder(cls, name: str, folder: Path) -> Encoder:
         """Load the HF model folder ``folder`` under the display name ``name``."""
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        from codeneedle.indexer.bert import BertEncoder, BertTokenizer
 
-        # Loading bars and hub chatter would land on a user's terminal or an LSP client's log.
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        model = AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
-        model.eval()
-        return cls(name, folder, model, tokenizer, model_identity(name, folder), int(model.config.hidden_size))
+        try:
+            model, tokenizer = BertEncoder(folder), BertTokenizer(folder)
+        except (ValueError, FileNotFoundError, KeyError):
+            model, tokenizer = _transformers_model(folder)  # not a plain BERT folder: the general loader
+        return cls(name, folder, model, tokenizer, model_identity(name, folder), model.hidden)
 
     def encode(
         self,
@@ -117,13 +110,36 @@ class Encoder:
     def _encode_batch(self, texts: list[str], max_length: int) -> np.ndarray:
         import torch
 
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        ids, attention = self.tokenizer(texts, max_length)
         with torch.inference_mode():
-            hidden = self.model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            hidden = self.model(ids, attention)
+            mask = attention.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled.float().numpy()
+
+
+def _transformers_model(folder: Path):
+    """Any other encoder architecture, through transformers (imports much more; used only when needed)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    # Loading bars and hub chatter would land on a user's terminal or an LSP client's log.
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    hf_tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    hf_model = AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32).eval()
+
+    def model(ids, attention):
+        return hf_model(input_ids=ids, attention_mask=attention).last_hidden_state
+
+    def tokenizer(texts, max_length):
+        enc = hf_tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        return enc["input_ids"], enc["attention_mask"]
+
+    model.hidden = int(hf_model.config.hidden_size)
+    return model, tokenizer
 
 
 def model_identity(name: str, folder: Path) -> str:
