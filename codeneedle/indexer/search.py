@@ -14,10 +14,11 @@ from codeneedle.indexer.vectors import VectorIndex
 
 RRF_K = 60
 DENSE_WEIGHT = 1.0
-# Measured on CoSQA dev (bench/cosqa_search.py): for questions in words BM25 is a weak ranker (MRR 0.33 vs
-# 0.52 dense) and every bit of weight costs (0.5 -> -0.04 MRR, 0.1 -> -0.017); for identifiers it is the
-# ranker that knows exact names. So the lexical side's weight follows what the query looks like.
-LEXICAL_WEIGHT = 0.1
+# Measured on CoSQA dev with needle-code-v1 (bench/cosqa_search.py --weights): for questions in words BM25 is
+# a weak ranker (MRR 0.33 vs 0.52 dense); weight 0 -> MRR 0.516 R@10 0.822, 0.05 -> 0.508/0.832, 0.1 ->
+# 0.499/0.828. 0.05 keeps the best R@10 (what a result list shows) and a lexical tie-breaker for names at
+# -0.008 MRR. For identifiers BM25 is the ranker that knows exact names. So the weight follows the query.
+LEXICAL_WEIGHT = 0.05
 IDENTIFIER_LEXICAL_WEIGHT = 1.0
 _CODE_LIKE = re.compile(r"[_.:()\[\]<>{}#$/]|[a-z][A-Z]|^\S+$")
 # Below this many candidate chunks a filtered search is exact (brute force) rather than over-fetched ANN.
