@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", default=".cache/corpus/pairs", help="mined pairs folder (build_training_set.py)")
     ap.add_argument("--heldout-split", default="heldout", help="heldout (report) or valid (tune)")
-    ap.add_argument("--tuned", default=str(SHIPPED_MODELS_DIR / TUNED_MODEL), help="tuned model folder or name")
+    ap.add_argument("--tuned", default=str(SHIPPED_MODELS_DIR / TUNED_MODEL), help="tuned model folder or name ('': none)")
     ap.add_argument("--extra", action="append", default=[], help="LABEL=MODEL more rows (ablations)")
     ap.add_argument("--cosqa-split", default="test", choices=("dev", "test"))
     ap.add_argument("--skip", action="append", default=[], choices=("heldout", "cosqa"))
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     models = [("base (all-MiniLM-L6-v2)", "minilm")]
-    if Path(args.tuned).is_dir() or args.tuned != str(SHIPPED_MODELS_DIR / TUNED_MODEL):
+    if args.tuned and (Path(args.tuned).is_dir() or args.tuned != str(SHIPPED_MODELS_DIR / TUNED_MODEL)):
         models.append(("tuned (" + Path(args.tuned).name + ")", args.tuned))
     models += [tuple(e.split("=", 1)) for e in args.extra]
     out: dict = {}
