@@ -84,6 +84,7 @@ def test_opening_with_another_model_says_so_and_rebuilds(repo, tmp_path):
         stats = index.update()
         assert index.status().model.startswith("other-model@")
     assert any("rebuilding" in m for m in messages)
+    assert not any("damaged" in m for m in messages), messages  # the old vectors are dropped, not "repaired"
     assert stats.files_changed == 7
 
 

@@ -33,7 +33,7 @@ from codeneedle.indexer.search import (
 )
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.store import CorruptStoreError, Store
-from codeneedle.indexer.vectors import VectorIndex
+from codeneedle.indexer.vectors import SIDECAR_SUFFIX, VectorIndex
 
 log = logging.getLogger("codeneedle")
 
@@ -269,6 +269,10 @@ class Index:
             self.store.set_meta("dim", str(self.encoder.dim))
         with self._vectors_lock:
             self._vectors = None
+            # The old model's vectors mean nothing now; without the file nothing mistakes them for damage.
+            vectors = self.index_dir / VECTORS_NAME
+            for stale in (vectors, vectors.with_suffix(vectors.suffix + SIDECAR_SUFFIX)):
+                stale.unlink(missing_ok=True)
 
     def commit(self, removed: list[str], files: list, chunks: dict, touch: list) -> tuple[int, int]:
         """Swap files and their chunks in one transaction and mirror it into the ANN index.
