@@ -30,7 +30,6 @@ from pygls.uris import to_fs_path
 
 from codeneedle import __version__
 from codeneedle.errors import NeedleError, PathOutsideRootError
-from codeneedle.memory import limit_malloc_arenas
 from codeneedle.server import commands as cmd
 from codeneedle.server.progress import WorkDone
 from codeneedle.server.protocol import FdReader, NeedleProtocol, serve
@@ -419,7 +418,6 @@ def serve_stdio() -> None:
     # Keep fd 1 for LSP alone: anything else that writes to stdout (a library's print, native code) lands on
     # stderr instead of corrupting the stream.
     sys.stdout.flush()
-    limit_malloc_arenas()
     lsp_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from lsprotocol import types
 
 from codeneedle.errors import IndexLockedError, ModelNotFoundError, NeedleError
-from codeneedle.memory import trim_heap
 from codeneedle.server.settings import NeedleSettings
 
 if TYPE_CHECKING:
@@ -263,7 +262,6 @@ class Folder:
         log.info("%s: %s", self.root, summary)
         self._start_watcher()
         self._warm_up(index)
-        trim_heap()  # the walk and any embedding left freed heap behind; a long-lived server should not keep it
 
     def _warm_up(self, index: Index) -> None:
         """Load the encoder now (seconds of torch import) rather than in the user's first search."""

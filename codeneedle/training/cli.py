@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import time
 from pathlib import Path
@@ -81,8 +82,6 @@ def _adapt(args: argparse.Namespace) -> int:
 
 
 def _train_general(args: argparse.Namespace) -> int:
-    import json
-
     from codeneedle.training.train import TrainConfig, train_model
 
     if not Path(args.data).is_file():
@@ -111,8 +110,6 @@ def _train_general(args: argparse.Namespace) -> int:
 
 
 def _train_state(model: Path) -> dict:
-    import json
-
     state_file = Path(model) / "train_state.json"
     if not state_file.is_file():
         return {}
