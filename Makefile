@@ -25,7 +25,7 @@ search: setup
 	$(BIN)/needle search --path $(REPO) "$(Q)"
 
 lint: setup
-	$(BIN)/ruff check codeneedle tests bench scripts
+	$(BIN)/ruff check --no-cache codeneedle tests bench scripts
 
 # The extension's pure logic (node's test runner) first, then the Python suite against the real stack.
 test: setup lint

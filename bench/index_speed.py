@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 from codeneedle.indexer.chunker import chunk_source
-from codeneedle.indexer.languages import language_for_path
-
 from codeneedle.indexer.encoder import Encoder, embed_text
 from codeneedle.indexer.index import Index
+from codeneedle.indexer.languages import language_for_path
 
 STDLIB_PACKAGES = ("json", "email", "http", "logging", "urllib", "xml", "importlib", "concurrent", "unittest")
 
