@@ -4,10 +4,11 @@
 //
 //   bash e2e/setup.sh          # once
 //   npm run package            # builds needle.vsix
-//   node e2e/run.mjs           # exit code 0 = pass; writes e2e/screenshot.png
+//   node e2e/run.mjs           # exit code 0 = pass; writes <repo>/.cache/e2e/screenshot.png
 //
 // Environment: NEEDLE_SERVER (default <repo>/.venv/bin/needle), NEEDLE_E2E_CACHE (code-server install),
-// CHROMIUM (default /usr/bin/chromium), NEEDLE_E2E_KEEP=1 keeps the temp folder, NEEDLE_E2E_TIMEOUT (s, 300).
+// CHROMIUM (default /usr/bin/chromium), NEEDLE_E2E_KEEP=1 keeps the temp folder, NEEDLE_E2E_TIMEOUT (s, 300),
+// NEEDLE_E2E_SCREENSHOT (default <repo>/.cache/e2e/screenshot.png: ignored by git, so a run leaves the tree clean).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -24,7 +25,7 @@ const CODE_SERVER = path.join(CACHE, 'node_modules', 'code-server', 'out', 'node
 const VSIX = path.join(EXT_DIR, 'needle.vsix');
 const NEEDLE = process.env.NEEDLE_SERVER || path.join(REPO, '.venv', 'bin', 'needle');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SCREENSHOT = path.join(HERE, 'screenshot.png');
+const SCREENSHOT = process.env.NEEDLE_E2E_SCREENSHOT || path.join(REPO, '.cache', 'e2e', 'screenshot.png');
 const TIMEOUT_S = Number(process.env.NEEDLE_E2E_TIMEOUT || 300);
 
 const QUERY = 'parse a config file';
@@ -285,6 +286,7 @@ async function main(tmp) {
     check(idx >= 0, `${EXPECT_NAME} is listed (rank ${idx + 1})`);
     check(rows[idx].includes(`${EXPECT_PATH}:${expectLine}`), `its row shows ${EXPECT_PATH}:${expectLine}`);
     await sleep(300);
+    fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
     log(`screenshot: ${SCREENSHOT}`);
 
