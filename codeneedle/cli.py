@@ -14,48 +14,70 @@ from codeneedle.indexer.settings import DEFAULT_MAX_FILE_BYTES, IndexSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="needle", description="Local semantic code search.")
+    parser = argparse.ArgumentParser(
+        prog="needle", description="Local semantic code search.",
+        epilog="PATH is found the way git finds its work tree: the nearest folder at or above it (default: the "
+               "current folder) holding a .needle/ index, else a .git, else PATH itself.")
     parser.add_argument("--version", action="version", version=f"needle {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def index_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--index-dir", type=Path, help="where the index lives (default: <repo>/.needle)")
         p.add_argument("--model", help="encoder: needle-code-v1 (default when shipped), minilm, or a model folder")
-        p.add_argument("--max-file-bytes", type=int, default=DEFAULT_MAX_FILE_BYTES,
-                       help="skip files larger than this (default 1 MiB)")
-        p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                       help="extra gitignore-style pattern to leave out (repeatable)")
+        p.add_argument("--max-file-bytes", type=int, default=None,
+                       help="skip files larger than this (default 1 MiB; stored with the index)")
+        p.add_argument("--exclude", action="append", default=None, metavar="GLOB",
+                       help="extra gitignore-style pattern to leave out of the index (repeatable; stored with "
+                            "the index and reused until given again; --exclude '' clears it)")
 
-    p = sub.add_parser("index", help="build or update the index of a repository")
-    p.add_argument("path", nargs="?", default=".", help="repository root (default: .)")
+    def path_options(p: argparse.ArgumentParser, positional: bool = True) -> None:
+        if positional:
+            p.add_argument("path", nargs="?", default=None, metavar="PATH",
+                           help="a folder of the repository (default: the current folder)")
+        p.add_argument("--path", dest="path_option", metavar="PATH", help="the same, as an option")
+
+    p = sub.add_parser("index", help="build or update the index of a repository",
+                       description="Build or update the index of a repository.")
+    path_options(p)
     index_options(p)
     p.add_argument("--json", action="store_true", help="print the update's figures as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("search", help="search a repository (indexing it first if needed)")
+    p = sub.add_parser("search", help="search a repository (indexing it first if needed)",
+                       description="Search a repository, indexing it first if needed.")
     p.add_argument("query", nargs="?", help="what you are looking for, in words or identifiers")
-    p.add_argument("--path", default=".", help="repository root (default: .)")
+    path_options(p)
     p.add_argument("-k", "--top-k", type=int, default=10, dest="k", help="number of results (default 10)")
     p.add_argument("--lang", help="only these languages, e.g. python,go")
-    p.add_argument("--glob", help="only paths matching this gitignore-style glob, e.g. 'src/**/*.py'")
+    p.add_argument("--glob", action="append", metavar="GLOB",
+                   help="only paths matching this gitignore-style glob, e.g. 'src/**/*.py'; '!GLOB' leaves "
+                        "paths out (repeatable)")
+    p.add_argument("--exclude-glob", action="append", metavar="GLOB",
+                   help="leave out paths matching this glob at search time, e.g. 'dist/**' (repeatable)")
     p.add_argument("--json", action="store_true", help="one JSON object per query on stdout")
     p.add_argument("--queries", metavar="FILE", help="batch mode: one query per line ('-' for stdin)")
     p.add_argument("--no-refresh", action="store_true", help="search the index as it is, without updating it")
     index_options(p)
 
-    p = sub.add_parser("status", help="show what an index holds")
-    p.add_argument("path", nargs="?", default=".")
-    p.add_argument("--index-dir", type=Path)
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("status", help="show what an index holds",
+                       description="Show what an index holds: files, chunks, model, size, skipped files.")
+    path_options(p)
+    p.add_argument("--index-dir", type=Path, help="where the index lives (default: <repo>/.needle)")
+    p.add_argument("--json", action="store_true", help="print the status as one JSON object")
 
-    p = sub.add_parser("watch", help="keep the index in sync with the working tree")
-    p.add_argument("path", nargs="?", default=".")
+    p = sub.add_parser("watch", help="keep the index in sync with the working tree",
+                       description="Index once, then keep the index in sync with the working tree until "
+                                   "interrupted.")
+    path_options(p)
     index_options(p)
     p.add_argument("--debounce", type=float, default=0.1, help="seconds of quiet before absorbing changes (default 0.1)")
 
-    sub.add_parser("lsp", help="run the language server on stdio")
-    p = sub.add_parser("mcp", help="run the MCP server on stdio")
-    p.add_argument("--path", help="repository root (default: $NEEDLE_ROOT or the current folder)")
+    sub.add_parser("lsp", help="run the language server on stdio",
+                   description="Run the language server on stdio (for VS Code, Neovim and any LSP editor); "
+                               "the editor sends the workspace folders and settings.")
+    p = sub.add_parser("mcp", help="run the MCP server on stdio",
+                       description="Run the MCP server on stdio (tools: search, similar, status).")
+    p.add_argument("--path", help="a folder of the repository (default: $NEEDLE_ROOT or the current folder)")
     index_options(p)
 
     p = sub.add_parser("train", help="fine-tune the encoder: adapt it to one repository, or train on a pairs file")
@@ -80,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", default=".cache/corpus/pairs", help="mined pairs folder for heldout/valid")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", action="store_true")
+    parser.set_defaults(subparsers=sub.choices)
     return parser
 
 
@@ -87,16 +110,34 @@ def settings_from(args: argparse.Namespace) -> IndexSettings:
     return IndexSettings(
         model=getattr(args, "model", None),
         index_dir=getattr(args, "index_dir", None),
-        max_file_bytes=getattr(args, "max_file_bytes", DEFAULT_MAX_FILE_BYTES),
-        exclude=tuple(getattr(args, "exclude", ()) or ()),
+        max_file_bytes=getattr(args, "max_file_bytes", None) or DEFAULT_MAX_FILE_BYTES,
+        exclude=tuple(e for e in getattr(args, "exclude", None) or () if e.strip()),
     )
+
+
+def explicit_from(args: argparse.Namespace) -> set[str]:
+    """The index-defining settings given on the command line (the others come from the stored index)."""
+    return {name for name in ("exclude", "max_file_bytes") if getattr(args, name, None) is not None}
+
+
+def root_from(args: argparse.Namespace) -> Path:
+    """The repository root: PATH (or --path, or the current folder) resolved the way git finds its work tree."""
+    from codeneedle.indexer.root import find_root
+
+    given = getattr(args, "path_option", None) or getattr(args, "path", None) or "."
+    return find_root(given, index_markers=getattr(args, "index_dir", None) is None)
+
+
+def _open_index(args: argparse.Namespace, **kwargs):
+    from codeneedle.indexer.index import Index
+
+    return Index.open(root_from(args), settings_from(args), notify=_notify, explicit=explicit_from(args), **kwargs)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
     from codeneedle import console
-    from codeneedle.indexer.index import Index
 
-    with Index.open(args.path, settings_from(args), notify=_notify) as index:
+    with _open_index(args) as index:
         with console.index_progress(not (args.quiet or args.json)) as progress:
             stats = index.update(progress=progress)
         if args.json:
@@ -114,20 +155,35 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from codeneedle import console
-    from codeneedle.indexer.index import Index
+    from codeneedle.indexer.filters import check_languages, check_query, split_globs
+    from codeneedle.indexer.search import parse_languages
 
-    if args.queries is None and not args.query:
+    if args.queries is None and args.query is None:
         raise NeedleError("give a QUERY or --queries FILE")
-    with Index.open(args.path, settings_from(args), notify=_notify) as index:
+    # Bad arguments fail before any indexing work, with the reason.
+    check_query(args.query if args.queries is None else "-", args.k)
+    check_languages(parse_languages(args.lang))
+    split_globs(args.glob, args.exclude_glob)
+    with _open_index(args) as index:
         _refresh(index, args, console)
         if args.queries is not None:
             return _batch_search(index, args, console)
-        results = index.search(args.query, k=args.k, lang=args.lang, glob=args.glob)
+        results = _search(index, args, args.query)
         if args.json:
-            console.print_json({"query": args.query, "results": [r.to_dict() for r in results]})
+            console.print_json(_json_answer(args.query, results))
         else:
             console.print_results(results)
     return 0
+
+
+def _search(index, args: argparse.Namespace, query: str):
+    return index.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob)
+
+
+def _json_answer(query: str, results) -> dict:
+    from codeneedle.indexer.scores import good_match
+
+    return {"query": query, "results": [r.to_dict() for r in results], "good_match": good_match(results)}
 
 
 def _refresh(index, args: argparse.Namespace, console) -> None:
@@ -153,9 +209,9 @@ def _batch_search(index, args: argparse.Namespace, console) -> int:
             query = line.rstrip("\n")
             if not query.strip():
                 continue
-            results = index.search(query, k=args.k, lang=args.lang, glob=args.glob)
+            results = _search(index, args, query)
             if args.json:
-                console.print_json({"query": query, "results": [r.to_dict() for r in results]})
+                console.print_json(_json_answer(query, results))
             else:
                 console.out.print(f"[bold]# {query}[/]")
                 console.print_results(results)
@@ -171,9 +227,8 @@ def _open_queries(path: str):
 
 def cmd_status(args: argparse.Namespace) -> int:
     from codeneedle import console
-    from codeneedle.indexer.index import Index
 
-    with Index.open(args.path, settings_from(args), create=False, notify=_notify) as index:
+    with _open_index(args, create=False) as index:
         status = index.status()
     if args.json:
         console.print_json(asdict(status))
@@ -195,7 +250,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     from codeneedle.indexer.watcher import watch_forever
 
-    return watch_forever(args.path, settings_from(args), debounce=args.debounce)
+    return watch_forever(str(root_from(args)), settings_from(args), debounce=args.debounce)
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
@@ -208,7 +263,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 def cmd_mcp(args: argparse.Namespace) -> int:
     from codeneedle.server.mcp_server import serve_mcp
 
-    serve_mcp(root=args.path, settings=settings_from(args))
+    serve_mcp(root=args.path, settings=settings_from(args))  # the server finds the root (find_root)
     return 0
 
 
@@ -238,7 +293,11 @@ def _notify(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `needle` command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # A typo'd option of a subcommand gets that subcommand's usage, not the top-level one.
+        args.subparsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args)
     except NeedleError as exc:

@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from codeneedle.indexer.pipeline import Progress as IndexProgress
+from codeneedle.indexer.scores import no_match_note
 from codeneedle.indexer.search import SearchResult
 
 err = Console(stderr=True)
@@ -56,9 +57,12 @@ def index_progress(enabled: bool = True) -> Iterator:
 
 
 def print_results(results: list[SearchResult]) -> None:
-    """grep-like lines for people: ``path:line: name  (kind, score)`` then the first snippet line."""
+    """grep-like lines for people: ``path:line: name  (kind, score)`` then the first snippet line; a note on
+    stderr when even the best score is below the "good match" line."""
     if not results:
         err.print("no results")
+    elif (note := no_match_note(results)) is not None:
+        err.print(f"[yellow]{note}[/]", highlight=False)
     for r in results:
         first = r.snippet.splitlines()[0].strip() if r.snippet else ""
         out.print(f"[magenta]{r.path}[/]:[green]{r.start_line}[/]: [bold]{r.name}[/]  "

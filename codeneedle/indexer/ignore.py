@@ -12,6 +12,7 @@ Rules, in the order they are checked for one path (the first that decides wins):
 5. ``gitignore``: ``.gitignore`` files in the root and below, ``.gitignore`` files of the folders between
    the enclosing git work tree's top and the root (when the root is a subfolder of a repository), and
    that repository's ``.git/info/exclude``.
+6. ``generated``: build output folders beside sources (``generated.py``); a ``.needleignore`` ``!`` wins.
 
 Within one stack (4 or 5) git's semantics hold: a pattern is relative to the folder of its file, the
 last matching line of a file wins, a deeper file wins over a shallower one, ``!`` re-includes, and
@@ -32,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .generated import GENERATED, is_output_dir
 from .secrets import DEFAULT_SECRET_PATTERNS
 
 GITIGNORE = "gitignore"
@@ -524,8 +526,28 @@ class IgnoreRules:
         for offset, prefix, spec in git:
             decision = spec.check(prefix + rel[offset:], name, is_dir)
             if decision is not None:
-                return GITIGNORE if decision else None
+                if decision:
+                    return GITIGNORE
+                break
+        # Build output is left out even when git tracks it; only a .needleignore `!` line brings it back.
+        if is_dir and is_output_dir(self._root_str, dir_rel, name):
+            return GENERATED
         return None
+
+    def needleignore_includes(self, rel_path: str, is_dir: bool = False) -> bool:
+        """Whether a ``.needleignore`` ``!`` line explicitly re-includes ``rel_path`` (or a folder above it)."""
+        rel = normalize_rel_path(rel_path)
+        parts = rel.split("/")
+        for depth in range(len(parts), 0, -1):
+            dir_rel, name = "/".join(parts[: depth - 1]), parts[depth - 1]
+            sub = "/".join(parts[:depth])
+            for offset, prefix, spec in self._chain(dir_rel)[0]:
+                decision = spec.check(prefix + sub[offset:], name, is_dir or depth < len(parts))
+                if decision is not None:
+                    if not decision:
+                        return True
+                    break
+        return False
 
     # -- internals ----------------------------------------------------------------------------------
 

@@ -17,9 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from codeneedle.errors import IndexMissingError, NeedleError, PathOutsideRootError
+from codeneedle.indexer import sticky
 from codeneedle.indexer.encoder import Encoder, model_identity
+from codeneedle.indexer.filters import check_languages, check_query, split_globs
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
+from codeneedle.indexer.scores import absolute_scores
 from codeneedle.indexer.search import (
     Filters,
     SearchResult,
@@ -99,9 +102,12 @@ class Index:
     @classmethod
     def open(
         cls, root: str | Path, settings: IndexSettings | None = None, *, create: bool = True,
-        notify: Callable[[str], None] | None = None,
+        notify: Callable[[str], None] | None = None, explicit: Iterable[str] | None = None,
     ) -> Index:
-        """Open (or, with ``create``, start) the index of the repository at ``root``."""
+        """Open (or, with ``create``, start) the index of the repository at ``root``.
+
+        Index-defining settings not named in ``explicit`` come from the index's stored ones (``sticky.py``).
+        """
         root_path = Path(root).expanduser()
         if not root_path.exists():
             raise NeedleError(f"path does not exist: {root}")
@@ -121,6 +127,7 @@ class Index:
         gitignore = index_dir / ".gitignore"
         if not gitignore.exists():
             gitignore.write_text("# Needle's index: never commit it\n*\n")
+        settings = sticky.resolve(index_dir, settings, explicit, notify, save=create)
         return cls(root_path, settings, notify=notify)
 
     def _open_store(self) -> Store:
@@ -304,12 +311,16 @@ class Index:
             self.vectors()
 
     # -- reading ---------------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, lang=None, glob: str | None = None) -> list[SearchResult]:
-        """Hybrid search: dense top-k fused with BM25; ``lang`` like "python,go", ``glob`` like "src/**/*.py"."""
-        if not query.strip() or k <= 0:
-            return []
+    def search(self, query: str, k: int = 10, lang=None, glob: str | None = None,
+               exclude: str | list[str] | tuple[str, ...] | None = None) -> list[SearchResult]:
+        """Hybrid search: dense top-k fused with BM25; ``lang`` like "python,go", ``glob`` like "src/**/*.py"
+        (``!dist/**`` or ``exclude`` leave paths out). Scores are query-chunk cosines (``scores.py``).
+
+        A blank query, k < 1, an unknown language or a bad glob raise NeedleError.
+        """
+        check_query(query, k)
         k = min(k, 1000)
-        filters = Filters(parse_languages(lang), glob or None)
+        filters = Filters(check_languages(parse_languages(lang)), *split_globs(glob, exclude))
         store = self.reader()
         if store.get_meta("model_id") is None:
             return []
@@ -319,7 +330,8 @@ class Index:
         qvec = self.encoder.encode_queries([query])[0]
         dense = dense_ranking(store, self.vectors(), self.model_id, qvec, pool, filters)
         lexical = lexical_future.result()
-        return to_results(store, fuse(dense, lexical, lexical_weight(query)), k)
+        ranked = fuse(dense, lexical, lexical_weight(query))
+        return absolute_scores(store, self.model_id, self.vectors().dim, qvec, ranked, to_results(store, ranked, k))
 
     def similar(self, path: str, line: int, k: int = 10) -> list[SearchResult]:
         """Code most like the chunk that holds ``line`` (1-based) of ``path``; the chunk itself excluded."""

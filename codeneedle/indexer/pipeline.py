@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from codeneedle.indexer import generated
 from codeneedle.indexer.chunker import chunk_source
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.encoder import embed_text
@@ -119,7 +120,7 @@ def run_update(
         if cancel is not None and cancel.is_set():
             stats.cancelled = True
             break
-        data = read_source(sf, max_bytes)
+        data = generated.screen(sf.path, read_source(sf, max_bytes), rules)
         done += 1
         if isinstance(data, str):  # vanished, grew past the cap, turned binary, unreadable
             if sf.path in records:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
 import numpy as np
 
+from codeneedle.indexer.filters import path_allowed
 from codeneedle.indexer.store import ChunkRow, Store
 from codeneedle.indexer.vectors import VectorIndex
 
@@ -44,25 +44,19 @@ class SearchResult:
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """Restrict results by language (any of) and path glob (gitignore-style wildcards)."""
+    """Restrict results by language (any of), a path glob and exclude globs (gitignore-style wildcards)."""
 
     languages: tuple[str, ...] = ()
     glob: str | None = None
+    exclude: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.languages or self.glob)
+        return bool(self.languages or self.glob or self.exclude)
 
     def allows(self, path: str, language: str | None) -> bool:
         if self.languages and (language or "text") not in self.languages:
             return False
-        return not self.glob or _glob_spec(self.glob).match_file(path)
-
-
-@lru_cache(maxsize=64)
-def _glob_spec(glob: str):
-    import pathspec
-
-    return pathspec.GitIgnoreSpec.from_lines([glob])
+        return path_allowed(path, self.glob, self.exclude)
 
 
 def parse_languages(lang: str | Sequence[str] | None) -> tuple[str, ...]:

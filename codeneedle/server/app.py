@@ -134,6 +134,7 @@ class NeedleServer(LanguageServer):
             if path is None or not path.is_absolute():
                 self.show(types.MessageType.Warning, f"Needle: cannot index {uri}: only local folders are supported")
                 continue
+            path = _repository_root(path)
             if path.resolve() in (Path(path.anchor), Path.home().resolve()):
                 # An editor without a project root often falls back to ~ or /: indexing that is never wanted.
                 self.show(types.MessageType.Warning,
@@ -145,6 +146,16 @@ class NeedleServer(LanguageServer):
         for (uri, name, path), s in zip(usable, settings, strict=True):
             log.info("opening %s", path)
             self.workspaces.add(uri, path, name or path.name, s)
+
+
+def _repository_root(path: Path) -> Path:
+    """A workspace folder inside a repository indexes the repository, as the CLI does (``find_root``)."""
+    from codeneedle.indexer.root import find_root
+
+    try:
+        return find_root(path)
+    except NeedleError:
+        return path
 
 
 server = NeedleServer()
@@ -272,14 +283,15 @@ def _submit(ls: NeedleServer, uris: list[str]) -> None:
 
 
 # -- queries ---------------------------------------------------------------------------------------
-def run_search(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str | None = None) -> list[dict]:
-    """Search every folder, merge by score: ``[{uri, range, name, kind, language, score, snippet}]``."""
+def run_search(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str | None = None,
+               exclude: Any = None) -> list[dict]:
+    """Search every folder, merge by score: ``[{uri, range, name, kind, language, score, weak, snippet}]``."""
     encoding = ls.encoding()
     hits: list[tuple[float, dict, str]] = []
     errors: list[str] = []
     for folder in ls.workspaces.all():
         try:
-            results = folder.search(query, k, lang, glob)
+            results = folder.search(query, k, lang, glob, exclude)
         except (NeedleError, ValueError) as exc:  # ValueError: e.g. a glob pathspec cannot parse
             errors.append(f"{folder.root}: {exc}")
             continue
@@ -295,8 +307,9 @@ def run_search(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str
 def search_command(ls: NeedleServer, *arguments: Any) -> list[dict]:
     ls.require_ready()
     args = cmd.parse_arguments(cmd.SEARCH, list(arguments), cmd.SearchArgs)
+    cmd.check_search(args)
     _require_folders(ls)
-    return run_search(ls, args.query, args.k, args.lang, args.glob)
+    return run_search(ls, args.query, args.k, args.lang, args.glob, args.exclude)
 
 
 @server.command(cmd.SIMILAR)

@@ -45,6 +45,12 @@ def _languages(_inst: Any, _attr: attrs.Attribute, value: str | list[str] | None
     _short(_inst, _attr, value if isinstance(value, str) else None)
 
 
+def _globs(_inst: Any, _attr: attrs.Attribute, value: str | list[str] | None) -> None:
+    if isinstance(value, list) and len(value) > 64:
+        raise ValueError("exclude lists at most 64 globs")
+    _short(_inst, _attr, value if isinstance(value, str) else None)
+
+
 def _not_negative(_inst: Any, attr: attrs.Attribute, value: int) -> None:
     if value < 0:
         raise ValueError(f"position.{attr.name} must be >= 0, got {value}")
@@ -52,12 +58,13 @@ def _not_negative(_inst: Any, attr: attrs.Attribute, value: int) -> None:
 
 @attrs.frozen
 class SearchArgs:
-    """``needle.search {query, k?, lang?, glob?}``."""
+    """``needle.search {query, k?, lang?, glob?, exclude?}``; ``glob: "!dist/**"`` or ``exclude`` leave paths out."""
 
     query: str = attrs.field(validator=_query)
     k: int = attrs.field(default=10, validator=_positive_k)
     lang: str | list[str] | None = attrs.field(default=None, validator=_languages)
     glob: str | None = attrs.field(default=None, validator=_short)
+    exclude: str | list[str] | None = attrs.field(default=None, validator=_globs)
 
 
 @attrs.frozen
@@ -87,6 +94,20 @@ class ReindexArgs:
 @attrs.frozen
 class StatusArgs:
     """``needle.status {}``."""
+
+
+def check_search(args: SearchArgs) -> None:
+    """The library's own checks (blank query, unknown language, bad glob) as InvalidParams, before any search."""
+    from codeneedle.errors import NeedleError
+    from codeneedle.indexer.filters import check_languages, check_query, split_globs
+    from codeneedle.indexer.search import parse_languages
+
+    try:
+        check_query(args.query, args.k)
+        check_languages(parse_languages(args.lang))
+        split_globs(args.glob, args.exclude)
+    except NeedleError as exc:
+        raise invalid(f"{SEARCH}: {exc}") from None
 
 
 def _strict(kind: type) -> Any:

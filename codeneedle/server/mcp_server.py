@@ -19,6 +19,10 @@ from pydantic import Field
 
 from codeneedle import __version__
 from codeneedle.errors import IndexLockedError, NeedleError
+from codeneedle.indexer.filters import check_languages, split_globs
+from codeneedle.indexer.root import find_root
+from codeneedle.indexer.scores import good_match, no_match_note
+from codeneedle.indexer.search import parse_languages
 from codeneedle.indexer.settings import IndexSettings
 
 try:  # mcp >= 2
@@ -137,7 +141,8 @@ class NeedleMCP:
 
     def __init__(self, root: str | os.PathLike[str] | None = None, settings: IndexSettings | None = None,
                  wait: float | None = None):
-        self.root = Path(root or os.environ.get(ROOT_ENV) or os.getcwd()).expanduser().resolve()
+        # The root is found the way git finds its work tree (nearest .needle/, else .git, else the folder).
+        self.root = find_root(Path(root or os.environ.get(ROOT_ENV) or os.getcwd()).expanduser())
         self.settings = settings or IndexSettings()
         self.wait = wait if wait is not None else float(os.environ.get(WAIT_ENV, DEFAULT_WAIT_S))
         self._repos: dict[Path, _Repo] = {}
@@ -150,7 +155,7 @@ class NeedleMCP:
         root = self.root if not path else Path(path).expanduser()
         if not root.is_absolute():
             root = self.root / root
-        root = root.resolve()
+        root = find_root(root) if path else root
         with self._lock:
             repo = self._repos.get(root)
             if repo is None:
@@ -158,15 +163,27 @@ class NeedleMCP:
         return repo
 
     def search(self, query: str, k: int = 10, lang: str | None = None, glob: str | None = None,
-               path: str | None = None) -> dict[str, Any]:
+               path: str | None = None, exclude_glob: str | list[str] | None = None) -> dict[str, Any]:
         if not query.strip():
             raise ToolError("query is empty: describe the code you are looking for")
+        _check_k(k)
+        # Bad arguments are answered before any indexing work.
+        check_languages(parse_languages(lang))
+        split_globs(glob, exclude_glob)
         repo = self.repo(path)
         repo.refresh(self.wait)
-        results = repo.index.search(query, k=k, lang=lang, glob=glob)
-        return {**repo.state(), "query": query, "results": [r.to_dict() for r in results]}
+        results = repo.index.search(query, k=k, lang=lang, glob=glob, exclude=exclude_glob)
+        out = {**repo.state(), "query": query, "results": [r.to_dict() for r in results],
+               "good_match": good_match(results)}
+        note = no_match_note(results) if results else None
+        if note:
+            out["note"] = f"{out['note']}; {note}" if out.get("note") else note
+        return out
 
     def similar(self, path: str, line: int, k: int = 10) -> dict[str, Any]:
+        _check_k(k)
+        if line < 1:
+            raise ToolError(f"line must be at least 1 (lines are 1-based), got {line}")
         repo = self._repo_holding(path)
         repo.refresh(self.wait)
         results = repo.index.similar(path, line, k=k)
@@ -196,6 +213,12 @@ class NeedleMCP:
             self._repos.clear()
 
 
+def _check_k(k: int) -> None:
+    # Checked here rather than by pydantic bounds, whose error is a raw validation dump.
+    if not 1 <= k <= MAX_K:
+        raise ToolError(f"k must be between 1 and {MAX_K}, got {k}")
+
+
 def _notify(message: str) -> None:
     log.warning("%s", message)
 
@@ -223,24 +246,27 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
     @server.tool(description=(
         "Semantic + keyword search over the repository's code. Describe what the code does "
         "(e.g. 'parse a config file') or name identifiers. Returns the best matching functions, classes "
-        "and blocks: path (relative to root), start_line/end_line (1-based), name, kind, language, score, "
-        "snippet."))
+        "and blocks: path (relative to root), start_line/end_line (1-based), name, kind, language, score "
+        "(cosine similarity; good_match is false when even the best is below the match threshold), snippet."))
     def search(
         query: Annotated[str, Field(description="what you are looking for, in words or identifiers")],
-        k: Annotated[int, Field(ge=1, le=MAX_K, description="number of results")] = 10,
+        k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,
         lang: Annotated[str | None, Field(description="only these languages, e.g. 'python,go'")] = None,
-        glob: Annotated[str | None, Field(description="only paths matching this glob, e.g. 'src/**/*.py'")] = None,
+        glob: Annotated[str | None, Field(description="only paths matching this glob, e.g. 'src/**/*.py'; "
+                                                      "'!dist/**' leaves paths out")] = None,
         path: Annotated[str | None, Field(description="repository folder to search (default: the server's root)")] = None,
+        exclude_glob: Annotated[list[str] | None, Field(description="leave out paths matching these globs, "
+                                                                    "e.g. ['dist/**', '**/*.test.js']")] = None,
     ) -> dict[str, Any]:
-        return _guard(needle.search, query, k=k, lang=lang, glob=glob, path=path)
+        return _guard(needle.search, query, k=k, lang=lang, glob=glob, path=path, exclude_glob=exclude_glob)
 
     @server.tool(description=(
         "Code most similar to the function or block at path:line (the chunk itself excluded), "
         "e.g. to find duplicates or other implementations of the same idea."))
     def similar(
         path: Annotated[str, Field(description="file path, relative to the root or absolute")],
-        line: Annotated[int, Field(ge=1, description="1-based line inside the function")],
-        k: Annotated[int, Field(ge=1, le=MAX_K, description="number of results")] = 10,
+        line: Annotated[int, Field(description="1-based line inside the function")],
+        k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,
     ) -> dict[str, Any]:
         return _guard(needle.similar, path, line, k=k)
 

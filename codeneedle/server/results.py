@@ -36,7 +36,9 @@ def result_range(root: Path, result: SearchResult, encoding: str) -> dict[str, d
 
 
 def to_lsp(root: Path, result: SearchResult, encoding: str) -> dict[str, Any]:
-    """One hit as ``{uri, range, name, kind, language, score, snippet}``."""
+    """One hit as ``{uri, range, name, kind, language, score, weak, snippet}``; ``weak``: the score (a cosine)
+    is below the "good match" line, so a client can say "no good match" when every hit is weak."""
+    from codeneedle.indexer.scores import GOOD_MATCH  # numpy stays out of the server's start-up
     return {
         "uri": file_uri(root / result.path),
         "range": result_range(root, result, encoding),
@@ -44,6 +46,7 @@ def to_lsp(root: Path, result: SearchResult, encoding: str) -> dict[str, Any]:
         "kind": result.kind,
         "language": result.language,
         "score": result.score,
+        "weak": result.score < GOOD_MATCH,
         "snippet": result.snippet,
     }
 

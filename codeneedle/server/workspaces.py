@@ -132,11 +132,12 @@ class Folder:
         return True
 
     # -- reads (any thread) ----------------------------------------------------------------------
-    def search(self, query: str, k: int, lang: Any, glob: str | None) -> list[SearchResult]:
+    def search(self, query: str, k: int, lang: Any, glob: str | None,
+               exclude: str | list[str] | None = None) -> list[SearchResult]:
         index = self.index
         if index is None or self._closed.is_set():
             return []
-        return index.search(query, k=k, lang=lang, glob=glob)
+        return index.search(query, k=k, lang=lang, glob=glob, exclude=exclude)
 
     def similar(self, path: Path, line: int, k: int) -> list[SearchResult]:
         index = self.index

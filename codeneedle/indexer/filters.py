@@ -1,0 +1,68 @@
+"""Checking search arguments once, for every front door: query, k, languages, include/exclude globs.
+
+A bad argument is a one-line NeedleError naming what is accepted, never a silent "no results".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+from codeneedle.errors import NeedleError
+from codeneedle.indexer.languages import SUPPORTED_LANGUAGES
+
+# "text" is what every file without a tree-sitter grammar is indexed as.
+KNOWN_LANGUAGES: tuple[str, ...] = (*SUPPORTED_LANGUAGES, "text")
+
+
+def check_query(query: str, k: int) -> None:
+    """A blank query or k < 1 is an error, not an empty answer."""
+    if not query or not query.strip():
+        raise NeedleError("the query is empty: describe the code you are looking for")
+    if k < 1:
+        raise NeedleError(f"k must be at least 1, got {k}")
+
+
+def check_languages(languages: Sequence[str]) -> tuple[str, ...]:
+    """Canonical names as given, or NeedleError naming the unknown ones and the known ones."""
+    unknown = [name for name in languages if name not in KNOWN_LANGUAGES]
+    if unknown:
+        raise NeedleError(f"unknown language {', '.join(map(repr, unknown))}; known: {', '.join(KNOWN_LANGUAGES)}")
+    return tuple(languages)
+
+
+def split_globs(
+    glob: str | Sequence[str] | None, exclude: str | Sequence[str] | None = None,
+) -> tuple[str | None, tuple[str, ...]]:
+    """(include glob, exclude globs). A glob written ``!pattern`` is an exclusion, as in ripgrep's ``-g``."""
+    globs = [glob] if isinstance(glob, str) else list(glob or ())
+    excludes = [exclude] if isinstance(exclude, str) else list(exclude or ())
+    include: list[str] = []
+    for g in (g.strip() for g in globs):
+        if g.startswith("!"):
+            excludes.append(g[1:])
+        elif g:
+            include.append(g)
+    if len(include) > 1:
+        raise NeedleError(f"give at most one include glob (got {', '.join(include)}); exclude with '!GLOB'")
+    cleaned = tuple(dict.fromkeys(e.strip().removeprefix("!") for e in excludes if e.strip().removeprefix("!")))
+    for g in (*include, *cleaned):
+        _spec(g)  # a pattern pathspec cannot parse is a bad argument, reported now
+    return (include[0] if include else None), cleaned
+
+
+def path_allowed(path: str, include: str | None, exclude: Sequence[str]) -> bool:
+    """Whether ``path`` matches the include glob (if any) and none of the exclude globs."""
+    if include and not _spec(include).match_file(path):
+        return False
+    return not any(_spec(g).match_file(path) for g in exclude)
+
+
+@lru_cache(maxsize=128)
+def _spec(glob: str):
+    import pathspec
+
+    try:
+        return pathspec.GitIgnoreSpec.from_lines([glob])
+    except (ValueError, TypeError) as exc:
+        raise NeedleError(f"bad glob {glob!r}: {exc}") from None

@@ -1,0 +1,40 @@
+"""Which folder is the repository: found the way git finds its work tree.
+
+``needle search`` run in ``src/pkg`` must use the index at the top of the project, not start a second one
+in the subfolder. The root is the nearest folder at or above the start that holds an index (``.needle/``),
+else the nearest that holds ``.git`` (a folder, or a file for worktrees and submodules), else the start.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from codeneedle.errors import NeedleError
+from codeneedle.indexer.settings import INDEX_DIR_NAME
+
+DB_NAME = "index.db"
+
+
+def find_root(start: str | os.PathLike[str] = ".", *, index_markers: bool = True) -> Path:
+    """The repository root for ``start`` (a folder): nearest ``.needle/`` index, else ``.git``, else ``start``.
+
+    ``index_markers=False`` skips the ``.needle/`` step (an index kept elsewhere with ``--index-dir``).
+    Raises NeedleError (one line) when ``start`` is missing or not a folder.
+    """
+    path = Path(start).expanduser()
+    if not path.exists():
+        raise NeedleError(f"path does not exist: {start}")
+    if not path.is_dir():
+        raise NeedleError(f"not a folder: {start}")
+    path = path.resolve()
+    chain = [path, *path.parents]
+    if index_markers:
+        for folder in chain:
+            if (folder / INDEX_DIR_NAME / DB_NAME).is_file():
+                return folder
+    for folder in chain:
+        if os.path.lexists(folder / ".git"):
+            return folder
+    return path
+

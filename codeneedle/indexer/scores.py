@@ -1,0 +1,64 @@
+"""Scores with an absolute meaning: the cosine between the query and each returned chunk.
+
+Ranking (reciprocal rank fusion, boosts, re-ranking) orders results but its values are relative: the top hit
+always scored about 1.0, so a nonsense query looked as good as a perfect one. This step runs after ranking,
+on the final results only, and replaces each score by the dense cosine of query and chunk vectors, which
+means the same thing for every query. Below :data:`GOOD_MATCH` nothing returned is a real match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from codeneedle.indexer.search import SearchResult
+from codeneedle.indexer.store import Store
+
+# The line between "a match" and "the nearest of nothing", for needle-code-v1's cosines. Measured with
+# scripts/score_threshold.py on this repository's codeneedle/ sources (2026-12-04): the top score of 60 real
+# queries (doc comments' first sentences) had p5 0.46 / median 0.65; of 24 nonsense and off-topic queries
+# ("zzqx blorf", "recipe for chocolate cake") p95 0.27 / median 0.20. 0.35 sits between, a little towards
+# the nonsense side because a user's own words match less well than a doc comment does.
+GOOD_MATCH = 0.35
+GOOD_MATCH_NOTE = "no good match: nothing scores above {threshold:.2f} (best {best:.2f}); these are the nearest"
+
+
+def absolute_scores(
+    store: Store, model_id: str, dim: int, qvec: np.ndarray, ranked: Sequence[tuple[int, float]],
+    results: list[SearchResult],
+) -> list[SearchResult]:
+    """``results`` (in their order) with ``score`` = cosine(query, chunk); ``ranked`` holds their chunk ids."""
+    if not results:
+        return results
+    wanted = {(r.path, r.start_line, r.end_line, r.name) for r in results}
+    ids = [cid for cid, _ in ranked[: max(len(results) * 4, 64)]]
+    rows = store.chunks_by_ids(ids)
+    by_key = {(r.path, r.start_line, r.end_line, r.name): cid for cid, r in rows.items()
+              if (r.path, r.start_line, r.end_line, r.name) in wanted}
+    keys, vecs = store.chunk_vectors(model_id, dim, ids=list(by_key.values()))
+    cosine = {int(k): float(s) for k, s in zip(keys, vecs @ qvec.astype(np.float32), strict=True)}
+    out = []
+    for r in results:
+        cid = by_key.get((r.path, r.start_line, r.end_line, r.name))
+        score = cosine.get(cid, 0.0) if cid is not None else 0.0
+        out.append(dataclasses.replace(r, score=round(max(score, 0.0), 4)))
+    return out
+
+
+def good_match(results: Sequence[SearchResult | dict]) -> bool:
+    """Whether the best of ``results`` (absolute scores) is a real match."""
+    return best_score(results) >= GOOD_MATCH
+
+
+def best_score(results: Sequence[SearchResult | dict]) -> float:
+    scores = [r["score"] if isinstance(r, dict) else r.score for r in results]
+    return max(scores, default=0.0)
+
+
+def no_match_note(results: Sequence[SearchResult | dict]) -> str | None:
+    """The one-line "no good match" message for ``results``, or None when the best is a match."""
+    if good_match(results):
+        return None
+    return GOOD_MATCH_NOTE.format(threshold=GOOD_MATCH, best=best_score(results))

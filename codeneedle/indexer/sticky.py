@@ -1,0 +1,95 @@
+"""Index-defining settings that stick: stored beside the index and reused until changed.
+
+``needle index --exclude dist/`` followed by a plain ``needle search`` must not bring ``dist/`` back. The
+settings that decide what an index holds (``exclude``, ``max_file_bytes``) are kept in
+``<index>/settings.json``; a later run that does not give them reuses the stored values, and one that gives
+different values says what the next update will re-index. The model sticks through the store itself
+(``Index`` keeps the model an index was built with unless another is asked for).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from codeneedle.indexer.settings import IndexSettings
+
+FILE_NAME = "settings.json"
+STICKY_FIELDS = ("exclude", "max_file_bytes")
+
+
+def resolve(
+    index_dir: Path, given: IndexSettings, explicit: Iterable[str] | None = None,
+    notify: Callable[[str], None] | None = None, *, save: bool = True,
+) -> IndexSettings:
+    """``given`` with every sticky field that was not set explicitly taken from the stored settings.
+
+    ``explicit`` names the fields the user set; None means "those that differ from the defaults" (the
+    servers, whose settings come from editor configuration). Explicit values that differ from the stored
+    ones are announced through ``notify`` and stored (when ``save``).
+    """
+    stored = load(index_dir)
+    defaults = IndexSettings()
+    chosen = set(explicit) if explicit is not None else {
+        f for f in STICKY_FIELDS if getattr(given, f) != getattr(defaults, f)}
+    values: dict[str, Any] = {}
+    changes: list[str] = []
+    for name in STICKY_FIELDS:
+        if name in chosen:
+            value = getattr(given, name)
+            if name in stored and _plain(stored[name]) != _plain(value):
+                changes.append(f"{name} {_show(stored[name])} -> {_show(value)}")
+            values[name] = value
+        elif name in stored:
+            values[name] = tuple(stored[name]) if name == "exclude" else int(stored[name])
+        else:
+            values[name] = getattr(given, name)
+    result = replace(given, **values)
+    if changes and notify is not None:
+        notify(f"index settings changed ({'; '.join(changes)}): the next update re-indexes the files this "
+               "adds or leaves out")
+    if save and (changes or not stored) and (chosen or stored):
+        store(index_dir, result)
+    return result
+
+
+def load(index_dir: Path) -> dict[str, Any]:
+    """The stored sticky settings ({} when none or unreadable: defaults then apply)."""
+    try:
+        data = json.loads((index_dir / FILE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    out: dict[str, Any] = {}
+    if isinstance(data.get("exclude"), list) and all(isinstance(x, str) for x in data["exclude"]):
+        out["exclude"] = data["exclude"]
+    if isinstance(data.get("max_file_bytes"), int) and data["max_file_bytes"] > 0:
+        out["max_file_bytes"] = data["max_file_bytes"]
+    return out
+
+
+def store(index_dir: Path, settings: IndexSettings) -> None:
+    """Write the sticky settings atomically (a failure to write only costs stickiness)."""
+    body = json.dumps({"exclude": list(settings.exclude), "max_file_bytes": settings.max_file_bytes}, indent=1)
+    tmp = index_dir / f".{FILE_NAME}.tmp"
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(body + "\n", encoding="utf-8")
+        os.replace(tmp, index_dir / FILE_NAME)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, list | tuple) else value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(value) + "]" if value else "none"
+    return str(value)
