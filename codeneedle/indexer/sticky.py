@@ -91,5 +91,5 @@ def _plain(value: Any) -> Any:
 
 def _show(value: Any) -> str:
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(value) + "]" if value else "none"
+        return " ".join(f'"{v}"' for v in value) if value else "none"
     return str(value)
