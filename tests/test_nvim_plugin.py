@@ -29,11 +29,10 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    """A copy of minirepo marked as a project root, inside a folder that is not one (the cwd fallback)."""
+    """A plain copy of minirepo (as the README's by-hand recipe uses; e2e.lua marks it a project with .needle/),
+    inside a folder that is no project."""
     base = tmp_path_factory.mktemp("nvim")
-    repo = copy_fixture("minirepo", base / "repo")
-    (repo / "pyproject.toml").write_text('[project]\nname = "minirepo"\n')
-    return repo
+    return copy_fixture("minirepo", base / "repo")
 
 
 def run_nvim(repo: Path, mode: str, state: str) -> subprocess.CompletedProcess:

@@ -5,13 +5,16 @@ return {
   cmd = { 'needle', 'lsp' },
   -- Search is repository-wide: attach to every file buffer (no `filetypes`).
   root_markers = require('needle.config').root_markers,
-  -- Nearest root marker, else the cwd (without a root Neovim would send `rootUri = null`).
-  -- Buffers that are not files on disk (no name, `scheme://` names) start nothing.
+  -- The nearest root marker. With none, nothing starts (:NeedleStatus and :checkhealth say why): a stray
+  -- file opened from $HOME must not index the home folder. Buffers that are not files on disk start nothing.
   root_dir = function(bufnr, on_dir)
     local config = require('needle.config')
     if config.is_disk_file(bufnr) then
       local resolved = vim.lsp.config.needle or {}
-      on_dir(config.root_for(bufnr, resolved.root_markers))
+      local root = config.root_for(bufnr, resolved.root_markers)
+      if root then
+        on_dir(root)
+      end
     end
   end,
   -- Server settings go under `settings = { needle = { ... } }` (model, indexDir, exclude, ...).

@@ -42,6 +42,13 @@ end
 
 local function run()
   check(vim.fn.exists(':Needle') == 2 and vim.fn.exists(':NeedleStatus') == 2, 'plugin commands defined')
+  -- The repository is a project: `.needle/` (where its index goes) is a root marker. Created here so the
+  -- by-hand recipe works on a plain copy of the fixture.
+  vim.fn.mkdir(repo .. '/.needle', 'p')
+  -- A folder with no root marker above it, for stray files.
+  local stray_dir = vim.fn.tempname()
+  vim.fn.mkdir(stray_dir, 'p')
+  stray_dir = vim.uv.fs_realpath(stray_dir)
 
   -- Progress as the user would see it: the standard LspProgress event.
   local progress = {}
@@ -58,6 +65,18 @@ local function run()
   if mode == 'enable' then
     vim.lsp.config('needle', { cmd = cmd })
     vim.lsp.enable('needle')
+    -- A stray file with no project root marker above it starts nothing, and both reports say why.
+    vim.cmd.edit(vim.fn.fnameescape(stray_dir .. '/notes.py'))
+    vim.wait(1500)
+    check(#vim.lsp.get_clients({ name = 'needle' }) == 0, 'no root marker: no server started, nothing indexed')
+    check(vim.fn.isdirectory(stray_dir .. '/.needle') == 0, 'no root marker: no index created')
+    vim.cmd('NeedleStatus')
+    check(messages():find('Needle: not running: not indexing: no project root marker', 1, true) ~= nil,
+      ':NeedleStatus says why nothing is indexed', messages())
+    vim.cmd('checkhealth needle')
+    local stray_report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
+    check(stray_report:find('no project root: not indexing', 1, true) ~= nil, ':checkhealth says why', stray_report)
+    pcall(vim.cmd, 'tabclose')
     vim.cmd.edit(vim.fn.fnameescape(repo .. '/src/config/loader.py'))
   else
     -- A file opened before setup() (lazy loading); the index exists from an earlier run.
@@ -77,8 +96,27 @@ local function run()
   check(client.name == 'needle', 'client is named needle')
   check(client.root_dir == repo, 'root from the root marker', client.root_dir)
   check(vim.lsp.buf_is_attached(0, client.id), 'client attached to the opened file')
-  local loose = vim.fn.bufadd(vim.fn.getcwd() .. '/loose.py')
-  check(require('needle.config').root_for(loose) == vim.fn.getcwd(), 'no root marker: the cwd is the root')
+  local loose = vim.fn.bufadd(stray_dir .. '/loose.py')
+  check(require('needle.config').root_for(loose) == nil, 'no root marker: no root (not the cwd)')
+
+  -- "Still indexing", with how far, instead of "no results" during the first index.
+  local note = needle.indexing_note({
+    state = 'indexing', folders = { { root = repo, state = 'indexing', progress = { filesDone = 3, filesTotal = 7 } } },
+  })
+  check(note == 'still indexing (' .. vim.fn.fnamemodify(repo, ':t') .. ': 3 of 7 files); results cover what is indexed so far',
+    'indexing note says how far', note)
+  check(needle.indexing_note({ state = 'ready', folders = {} }) == nil, 'no indexing note when ready')
+  if fresh then
+    -- Right after start the first index is still being built: an empty answer must say so.
+    local early = needle.execute_sync(client, 'needle.status', nil, 2000)
+    if early and (early.state == 'indexing' or early.state == 'starting') then
+      vim.cmd('Needle zzqx blorf')
+      wait_for('search during the first index says still indexing (or answers)', 30000, function()
+        return messages():find('still indexing', 1, true) or #vim.fn.getqflist() > 0
+      end)
+      say('info - search during the first index: ' .. (messages():find('still indexing', 1, true) and 'still indexing' or 'answered'))
+    end
+  end
 
   local status
   wait_for('index ready (needle.status)', 180000, function()
@@ -109,6 +147,31 @@ local function run()
 
   vim.cmd('wincmd p')
   check(vim.api.nvim_buf_get_name(0):match('loader%.py$') ~= nil, 'back in loader.py')
+
+  -- Inline filters are parsed, not searched for: lang: and glob: (glob:! leaves paths out).
+  local parsed = needle.parse_query('lang:python glob:src/** glob:!dist/** parse  a config file')
+  check(parsed.query == 'parse a config file' and parsed.lang == 'python' and parsed.glob == 'src/**'
+    and parsed.exclude[1] == 'dist/**', 'inline filters parsed like VS Code', parsed)
+  local function qf_files(title)
+    local list = wait_for(':Needle ' .. title, 30000, function()
+      local l = vim.fn.getqflist({ title = 1, items = 1 })
+      return l.title == 'Needle: ' .. title and #l.items > 0 and l
+    end)
+    return vim.tbl_map(function(item)
+      return vim.uv.fs_realpath(vim.api.nvim_buf_get_name(item.bufnr)):sub(#repo + 2)
+    end, list.items)
+  end
+  vim.cmd('Needle lang:ruby ' .. query)
+  local ruby = qf_files('lang:ruby ' .. query)
+  check(vim.iter(ruby):all(function(p)
+    return p:match('%.rb$') ~= nil
+  end), 'lang:ruby returns only Ruby files', ruby)
+  vim.cmd('Needle glob:!src/config/** ' .. query)
+  local outside = qf_files('glob:!src/config/** ' .. query)
+  check(vim.iter(outside):all(function(p)
+    return not vim.startswith(p, 'src/config/')
+  end), 'glob:! leaves src/config out', outside)
+  vim.cmd('wincmd p')
 
   -- picker = 'select': vim.ui.select lists the hits; choosing one jumps there.
   local options = require('needle.config').options

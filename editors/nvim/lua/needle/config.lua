@@ -19,7 +19,7 @@ M.root_markers = {
 
 ---@class needle.Options
 ---@field cmd string[] Command that runs the language server (default `{ 'needle', 'lsp' }`).
----@field root_markers string[] Root markers; the cwd is used when none is found.
+---@field root_markers string[] Root markers; with none above a file, nothing is indexed for it.
 ---@field filetypes string[]? Filetypes to attach to (nil: every file buffer).
 ---@field settings table Server settings, sent as `initializationOptions` and under `workspace/configuration` `needle`.
 ---@field picker 'quickfix'|'telescope'|'fzf-lua'|'select'|'auto' How `:Needle` shows results (quickfix is always filled).
@@ -59,13 +59,28 @@ function M.is_disk_file(bufnr)
   return vim.bo[bufnr].buftype == '' and name ~= '' and not name:match('^%a[%w+.-]*://')
 end
 
---- The project root for a buffer: the nearest folder holding a root marker, else the cwd.
+--- Why the server was not started for a file (no root marker above it), for :NeedleStatus and :checkhealth.
+---@type string?
+M.no_root_reason = nil
+
+--- The project root for a buffer: the nearest folder holding a root marker, else nil. Without a marker
+--- nothing is indexed: falling back to the cwd would index $HOME when a stray file is opened from there.
 ---@param bufnr integer
 ---@param markers string[]?
----@return string
+---@return string?
 function M.root_for(bufnr, markers)
-  local root = vim.fs.root(bufnr, markers or M.options.root_markers or M.root_markers)
-  return root or vim.fn.getcwd()
+  markers = markers or M.options.root_markers or M.root_markers
+  local root = vim.fs.root(bufnr, markers)
+  if not root then
+    local name = vim.api.nvim_buf_get_name(bufnr)
+    M.no_root_reason = string.format(
+      'not indexing: no project root marker (%s) in any folder above %s. Open a file inside a project, or run '
+        .. '`needle index <folder>` there (it creates .needle/, a root marker).',
+      table.concat(vim.list_slice(markers, 1, 6), ', ') .. (#markers > 6 and ', ...' or ''),
+      name ~= '' and vim.fn.fnamemodify(name, ':~') or 'this buffer'
+    )
+  end
+  return root
 end
 
 --- The `cmd` in effect: setup()'s, else the one `vim.lsp.config` resolved, else the default.

@@ -44,8 +44,9 @@ local function check_client(client)
   end
 end
 
---- The project root of the file buffer used last (:checkhealth runs in a buffer of its own), else the cwd.
----@return string
+--- The project root of the file buffer used last (:checkhealth runs in a buffer of its own), else the cwd;
+--- nil when that buffer has no root marker above it.
+---@return string?
 local function current_root()
   local config = require('needle.config')
   local best ---@type {bufnr: integer, lastused: integer}?
@@ -54,12 +55,22 @@ local function current_root()
       best = info
     end
   end
-  return best and config.root_for(best.bufnr) or vim.fn.getcwd()
+  if best then
+    return config.root_for(best.bufnr)
+  end
+  return vim.fs.root(vim.fn.getcwd(), config.options.root_markers or config.root_markers)
 end
 
 ---@param argv string[]
 local function check_cli_status(argv)
   local root = current_root()
+  if not root then
+    local config = require('needle.config')
+    health.warn('no project root: ' .. (config.no_root_reason or 'no root marker above the current folder'), {
+      'Needle indexes a project only: a folder holding .git, .needle, pyproject.toml, package.json, ...',
+    })
+    return
+  end
   local cmd = vim.list_extend(vim.deepcopy(argv), { 'status', '--json', root })
   local done = run(cmd)
   if done and done.code == 0 then
@@ -109,7 +120,8 @@ function M.check()
       end
     else
       health.error(string.format('`%s` is not executable', exe), {
-        'pip install codeneedle (or `make setup` in the Needle repository)',
+        'install Needle from its repository: `make setup` (then use .venv/bin/needle) or '
+          .. '`make dist && pipx install dist/codeneedle-*.whl` (puts `needle` on PATH)',
         "or point the plugin at it: vim.lsp.config('needle', { cmd = { '/path/to/.venv/bin/needle', 'lsp' } })",
       })
     end

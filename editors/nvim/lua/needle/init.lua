@@ -123,12 +123,17 @@ function M.client_config(bufnr)
   return cfg
 end
 
---- Start (or reuse) the server for a buffer's project with `vim.lsp.start`; returns the client id.
+--- Start (or reuse) the server for a buffer's project with `vim.lsp.start`; returns the client id, or nil
+--- when the buffer has no project root marker (nothing is indexed then; `config.no_root_reason` says why).
 ---@param bufnr integer?
 ---@return integer?
 function M.start(bufnr)
   bufnr = bufnr or api.nvim_get_current_buf()
-  return vim.lsp.start(M.client_config(bufnr), { bufnr = bufnr, attach = is_file_buffer(bufnr) })
+  local cfg = M.client_config(bufnr)
+  if not cfg.root_dir then
+    return nil
+  end
+  return vim.lsp.start(cfg, { bufnr = bufnr, attach = is_file_buffer(bufnr) })
 end
 
 --- The Needle client for a buffer: the one attached to it, else any running one.
@@ -152,7 +157,11 @@ function M.with_client(fn)
     client = id and vim.lsp.get_client_by_id(id) or nil
   end
   if not client then
-    notify('cannot start the language server; see :checkhealth needle', levels.ERROR)
+    if config.no_root_reason then
+      notify(config.no_root_reason, levels.WARN)
+    else
+      notify('cannot start the language server; see :checkhealth needle', levels.ERROR)
+    end
     return
   end
   local deadline = vim.uv.now() + 20000
@@ -269,21 +278,91 @@ function M.show(title, items)
   vim.cmd('botright copen')
 end
 
+--- "Still indexing" with how far it got, from a `needle.status` answer; nil when no folder is indexing.
+---@param status table?
+---@return string?
+function M.indexing_note(status)
+  if type(status) ~= 'table' or (status.state ~= 'indexing' and status.state ~= 'starting') then
+    return nil
+  end
+  local parts = {}
+  for _, f in ipairs(status.folders or {}) do
+    if f.state == 'indexing' or f.state == 'starting' then
+      local p = f.progress or {}
+      if (p.filesTotal or 0) > 0 then
+        parts[#parts + 1] = string.format('%s: %d of %d files', vim.fn.fnamemodify(M.folder_root(f.root), ':t'),
+          p.filesDone or 0, p.filesTotal)
+      else
+        parts[#parts + 1] = string.format('%s: %s', vim.fn.fnamemodify(M.folder_root(f.root), ':t'), f.state)
+      end
+    end
+  end
+  return 'still indexing (' .. (#parts > 0 and table.concat(parts, '; ') or 'starting')
+    .. '); results cover what is indexed so far'
+end
+
 ---@param what string
----@return fun(err: lsp.ResponseError?, result: any)
-local function results_handler(what)
-  return function(err, result)
+---@param client_for_status boolean? ask needle.status when the answer is empty or weak (searches)
+---@return fun(err: lsp.ResponseError?, result: any, client: vim.lsp.Client?)
+local function results_handler(what, client_for_status)
+  return function(err, result, client)
     if err then
       notify(err.message or vim.inspect(err), levels.ERROR)
       return
     end
-    M.show(what, M.to_items(result))
+    local items = M.to_items(result)
+    local weak = #items > 0 and vim.iter(result):all(function(r)
+      return r.weak == true
+    end)
+    if client_for_status and client and (#items == 0 or weak) then
+      -- An empty or weak answer during the first index means "not indexed yet", not "nothing matches".
+      request(client, 'workspace/executeCommand', command_params('needle.status', nil), function(_, status)
+        local note = M.indexing_note(status)
+        if note then
+          notify(note, levels.WARN)
+        elseif weak then
+          notify('no good match: nothing scores high; these are the nearest', levels.WARN)
+        end
+        if #items > 0 or not note then
+          M.show(what, items)
+        else
+          vim.fn.setqflist({}, ' ', { title = what, items = items })
+        end
+      end)
+      return
+    end
+    M.show(what, items)
   end
 end
 
---- `:Needle {query}`: semantic search into the quickfix list. `opts`: `k`, `lang` ("python,go"), `glob`.
+--- Split inline filters off a typed query, as the VS Code extension does:
+--- `lang:python glob:src/** glob:!dist/** parse a config file` ->
+--- `{query = 'parse a config file', lang = 'python', glob = 'src/**', exclude = {'dist/**'}}`.
+---@param text string
+---@return {query: string, lang: string?, glob: string?, exclude: string[]?}
+function M.parse_query(text)
+  local out, words, exclude = { query = '' }, {}, {}
+  for tok in vim.gsplit(vim.trim(text), '%s+', { trimempty = true }) do
+    local key, value = tok:match('^(%a+):(.+)$')
+    if key == 'lang' then
+      out.lang = value
+    elseif key == 'glob' and value:sub(1, 1) == '!' then
+      exclude[#exclude + 1] = value:sub(2)
+    elseif key == 'glob' then
+      out.glob = value
+    else
+      words[#words + 1] = tok
+    end
+  end
+  out.query = table.concat(words, ' ')
+  out.exclude = #exclude > 0 and exclude or nil
+  return out
+end
+
+--- `:Needle {query}`: semantic search into the quickfix list. Inline filters in the query (`lang:python`,
+--- `glob:src/**`, `glob:!dist/**`) or `opts`: `k`, `lang` ("python,go"), `glob`, `exclude` (list of globs).
 ---@param query string?
----@param opts {k: integer?, lang: string?, glob: string?}?
+---@param opts {k: integer?, lang: string?, glob: string?, exclude: string[]?}?
 function M.search(query, opts)
   if not query or vim.trim(query) == '' then
     vim.ui.input({ prompt = 'Needle: ' }, function(input)
@@ -294,8 +373,16 @@ function M.search(query, opts)
     return
   end
   opts = opts or {}
-  local args = { query = query, k = opts.k or config.options.k, lang = opts.lang, glob = opts.glob }
-  M.execute('needle.search', args, results_handler('Needle: ' .. query))
+  local q = M.parse_query(query)
+  if q.query == '' then
+    notify('only filters given: add words describing the code, e.g. `lang:python parse a config file`', levels.WARN)
+    return
+  end
+  local args = {
+    query = q.query, k = opts.k or config.options.k, lang = opts.lang or q.lang, glob = opts.glob or q.glob,
+    exclude = opts.exclude or q.exclude,
+  }
+  M.execute('needle.search', args, results_handler('Needle: ' .. query, true))
 end
 
 --- `:NeedleSimilar`: code most like the function under the cursor.
@@ -355,6 +442,10 @@ end
 ---@return string[]
 function M.format_status(status)
   local lines = { 'Needle: ' .. tostring(status.state or 'unknown') }
+  local note = M.indexing_note(status)
+  if note then
+    lines[1] = lines[1] .. ' - ' .. note
+  end
   for _, f in ipairs(status.folders or {}) do
     lines[#lines + 1] = string.format(
       '  %s: %s, %s files, %s chunks, model %s',
@@ -377,6 +468,18 @@ end
 --- `:NeedleStatus`: show index state per folder; `callback(status, lines)` when given.
 ---@param callback fun(status: table, lines: string[])?
 function M.status(callback)
+  if not M.client() then
+    local bufnr = api.nvim_get_current_buf()
+    if not is_file_buffer(bufnr) or not M.client_config(bufnr).root_dir then
+      -- Nothing runs, and asking would not start anything: say why instead.
+      local lines = { 'Needle: not running: ' .. (config.no_root_reason or 'open a file inside a project') }
+      api.nvim_echo({ { table.concat(lines, '\n') } }, true, {})
+      if callback then
+        callback({ state = 'not running', folders = {} }, lines)
+      end
+      return
+    end
+  end
   M.execute('needle.status', nil, function(err, result)
     if err then
       notify(err.message or vim.inspect(err), levels.ERROR)
