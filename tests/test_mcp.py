@@ -40,6 +40,7 @@ def _text(result) -> str:
 
 async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
     repo = copy_fixture("minirepo", tmp_path / "minirepo")
+    (repo / ".git").mkdir()  # a git work tree: NEEDLE_ROOT below points into a subfolder of it
     stray: list[Exception] = []
 
     async def on_message(message) -> None:
@@ -47,7 +48,7 @@ async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
             stray.append(message)
 
     with open(tmp_path / "server.log", "w") as errlog:
-        async with stdio_client(_params(repo, cwd=tmp_path), errlog=errlog) as (read, write):
+        async with stdio_client(_params(repo / "src" / "config", cwd=tmp_path), errlog=errlog) as (read, write):
             async with ClientSession(read, write, message_handler=on_message) as session:
                 init = await session.initialize()
                 assert init.server_info.name == "needle"
@@ -55,13 +56,14 @@ async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
                 tools = {t.name: t for t in (await session.list_tools()).tools}
                 assert set(tools) == {"search", "similar", "status"}
                 assert tools["search"].input_schema["required"] == ["query"]
-                assert set(tools["search"].input_schema["properties"]) == {"query", "k", "lang", "glob", "path"}
+                assert set(tools["search"].input_schema["properties"]) == {"query", "k", "lang", "glob", "path", "exclude_glob"}
                 assert set(tools["similar"].input_schema["required"]) == {"path", "line"}
 
-                # First use builds the index, then answers.
+                # First use builds the index, then answers; the root is the work tree, not the subfolder.
                 found = _payload(await session.call_tool("search", {"query": "parse a config file", "k": 5}))
                 assert found["state"] == "ready"
                 assert found["root"] == str(repo.resolve())
+                assert found["good_match"] is True and 0.35 <= found["results"][0]["score"] < 0.99
                 top = found["results"][0]
                 assert (top["path"], top["name"], top["start_line"]) == ("src/config/loader.py", "load_json_config", 9)
                 assert top["snippet"].startswith("def load_json_config(path):")
@@ -72,6 +74,11 @@ async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
                 assert go["results"] and {r["language"] for r in go["results"]} == {"go"}
                 globbed = _payload(await session.call_tool("search", {"query": "config", "glob": "web/**"}))
                 assert all(r["path"].startswith("web/") for r in globbed["results"])
+                for exclusion in ({"glob": "!web/**"}, {"exclude_glob": ["web/**"]}):
+                    kept = _payload(await session.call_tool("search", {"query": "format money", **exclusion}))
+                    assert kept["results"] and not any(r["path"].startswith("web/") for r in kept["results"])
+                nonsense = _payload(await session.call_tool("search", {"query": "zzqx blorf"}))
+                assert nonsense["good_match"] is False and "no good match" in nonsense["note"]
 
                 status = _payload(await session.call_tool("status", {}))
                 assert status["state"] == "ready"
@@ -106,7 +113,8 @@ async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
                 for name, args, expect in [
                     ("search", {}, "query"),
                     ("search", {"query": 42}, "query"),
-                    ("search", {"query": "x", "k": 0}, "k"),
+                    ("search", {"query": "x", "k": 0}, "k must be between 1 and 100, got 0"),
+                    ("search", {"query": "x", "lang": "pyhton"}, "unknown language 'pyhton'; known: python"),
                     ("search", {"query": "   "}, "empty"),
                     ("search", {"query": "x", "path": str(tmp_path / "nope")}, "does not exist"),
                     ("similar", {"path": "src/config/loader.py"}, "line"),
@@ -116,6 +124,8 @@ async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
                     bad = await session.call_tool(name, args)
                     assert bad.is_error, (name, args)
                     assert expect in _text(bad), (name, args, _text(bad))
+                    if args.get("k") == 0:  # a plain sentence, not pydantic's validation dump
+                        assert "pydantic" not in _text(bad) and "validation error" not in _text(bad), _text(bad)
                 assert _payload(await session.call_tool("status", {}))["state"] == "ready"
 
     assert not stray, stray

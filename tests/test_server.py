@@ -182,6 +182,18 @@ async def test_search_filters(client: LanguageClient):
     assert hits and all(h["language"] == "python" for h in hits)
     hits = await search(client, "cache", glob="src/main/**", k=20)
     assert hits and all("/src/main/" in h["uri"] for h in hits)
+    # Exclusion at search time: a negated glob, or the exclude argument.
+    for exclusion in ({"glob": "!src/**"}, {"exclude": ["src/**"]}, {"exclude": "src/**"}):
+        hits = await search(client, "cache", k=20, **exclusion)
+        assert hits and not any("/src/" in h["uri"] for h in hits), exclusion
+
+
+async def test_scores_are_cosines_and_weak_hits_are_flagged(client: LanguageClient):
+    await wait_ready(client)
+    good = await search(client, "crc32 checksum of bytes", k=3)
+    assert good[0]["name"] == "crc32_checksum" and not good[0]["weak"] and 0.35 <= good[0]["score"] < 0.99
+    nonsense = await search(client, "zzqx blorf", k=5)
+    assert nonsense and all(h["weak"] and h["score"] < 0.35 for h in nonsense)
 
 
 async def test_similar_excludes_the_function_itself(client: LanguageClient):
@@ -193,7 +205,7 @@ async def test_similar_excludes_the_function_itself(client: LanguageClient):
         arguments=[{"uri": path.as_uri(), "position": {"line": line + 2, "character": 4}, "k": 5}]))
     assert hits
     assert not any(h["uri"] == path.as_uri() and h["range"]["start"]["line"] == line for h in hits)
-    assert all(set(h) == {"uri", "range", "name", "kind", "language", "score", "snippet"} for h in hits)
+    assert all(set(h) == {"uri", "range", "name", "kind", "language", "score", "weak", "snippet"} for h in hits)
 
 
 async def test_workspace_symbol_is_semantic_search(client: LanguageClient):
@@ -256,6 +268,9 @@ async def test_watched_file_deletion_leaves_the_index(client: LanguageClient):
     ([{"qurey": "x"}], "missing required field 'query'"),
     (["just a string"], "must be an object"),
     ([{"query": "x" * 10_000}], "query is too long"),
+    ([{"query": "x", "lang": "pyhton"}], "unknown language 'pyhton'; known: python, javascript"),
+    ([{"query": "   "}], "the query is empty"),
+    ([{"query": "x", "exclude": 7}], "'exclude': expected a string or a list of strings"),
 ])
 async def test_bad_search_arguments_are_invalid_params(client: LanguageClient, arguments, fragment):
     with pytest.raises(JsonRpcException) as err:
@@ -351,6 +366,33 @@ async def test_multi_root_folders_come_and_go(client: LanguageClient, tmp_path):
     assert [f["root"] for f in st["folders"]] == [str(client.repo)]
     hits = await search(client, "area of a circle", k=10)
     assert not any(h["uri"].startswith(other.as_uri()) for h in hits)
+
+
+async def test_a_folder_inside_a_repository_indexes_the_repository(client: LanguageClient, tmp_path):
+    if not client.kind.startswith("visual-studio-code"):
+        pytest.skip("one client is enough for workspace folder changes")
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    (project / "docs").mkdir()
+    (project / "tools.py").write_text('def sharpen_pencil(pencil):\n    """Sharpen a pencil."""\n    return pencil\n')
+    folder = types.WorkspaceFolder(uri=(project / "docs").as_uri(), name="docs")
+    client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+        event=types.WorkspaceFoldersChangeEvent(added=[folder], removed=[])))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            st = await status(client)
+            if len(st["folders"]) == 2 and st["state"] == "ready":
+                break
+            await asyncio.sleep(0.25)
+        assert str(project) in {f["root"] for f in st["folders"]}
+        hits = await search(client, "sharpen a pencil", k=3)
+        assert hits[0]["uri"] == (project / "tools.py").as_uri()
+        assert (project / ".needle").is_dir() and not (project / "docs" / ".needle").exists()
+    finally:
+        client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(added=[], removed=[folder])))
+        await asyncio.sleep(0.5)
 
 
 async def test_indexing_can_be_cancelled(client: LanguageClient, tmp_path):

@@ -141,8 +141,13 @@ class NeedleMCP:
 
     def __init__(self, root: str | os.PathLike[str] | None = None, settings: IndexSettings | None = None,
                  wait: float | None = None):
-        # The root is found the way git finds its work tree (nearest .needle/, else .git, else the folder).
-        self.root = find_root(Path(root or os.environ.get(ROOT_ENV) or os.getcwd()).expanduser())
+        # The root is found the way git finds its work tree (nearest .needle/, else .git, else the folder);
+        # a missing folder is reported by the first tool call, not by a server that fails to start.
+        given = Path(root or os.environ.get(ROOT_ENV) or os.getcwd()).expanduser()
+        try:
+            self.root = find_root(given)
+        except NeedleError:
+            self.root = given.resolve()
         self.settings = settings or IndexSettings()
         self.wait = wait if wait is not None else float(os.environ.get(WAIT_ENV, DEFAULT_WAIT_S))
         self._repos: dict[Path, _Repo] = {}
