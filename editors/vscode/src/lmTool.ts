@@ -1,35 +1,10 @@
-// Copilot: the `needle_search` language model tool. `vscode.lm.registerTool` exists from VS Code 1.95;
-// on older versions (or editors without `vscode.lm`) registration is skipped.
+// Copilot: the `needle_search` language model tool (`vscode.lm.registerTool`, VS Code 1.95+, the engine floor).
 import * as vscode from 'vscode';
 import { COMMANDS, searchArguments } from './lib/args';
 import { parseResults } from './lib/format';
 import { parseToolInput, TOOL_NAME, toolResultText } from './lib/tool';
 import type { SearchResult } from './lib/types';
-import { e2eLog } from './e2eLog';
 import { NeedleService, workspaceFolders } from './service';
-
-interface ToolInvocation {
-  input: unknown;
-}
-interface LmApi {
-  registerTool?: (
-    name: string,
-    tool: {
-      invoke(options: ToolInvocation, token: vscode.CancellationToken): Promise<unknown>;
-      prepareInvocation?(options: ToolInvocation, token: vscode.CancellationToken): unknown;
-    },
-  ) => vscode.Disposable;
-  invokeTool?: (name: string, options: { input: unknown; toolInvocationToken: undefined }, token?: vscode.CancellationToken) => Thenable<{ content: unknown[] }>;
-  tools?: readonly { name: string }[];
-}
-interface LmConstructors {
-  LanguageModelToolResult?: new (parts: unknown[]) => unknown;
-  LanguageModelTextPart?: new (value: string) => unknown;
-}
-
-function lmApi(): LmApi | undefined {
-  return (vscode as unknown as { lm?: LmApi }).lm;
-}
 
 /** Current text of the files holding results (open documents first, so unsaved edits count). */
 async function readFiles(results: SearchResult[]): Promise<Map<string, string>> {
@@ -45,7 +20,7 @@ async function readFiles(results: SearchResult[]): Promise<Map<string, string>> 
   return files;
 }
 
-/** The text the tool returns for `input` (shared by the tool and the e2e self-check). */
+/** The text the tool returns for `input`. */
 export async function toolText(service: NeedleService, input: unknown, token?: vscode.CancellationToken): Promise<string> {
   const { query, k } = parseToolInput(input);
   const args = searchArguments({ query }, k);
@@ -53,47 +28,21 @@ export async function toolText(service: NeedleService, input: unknown, token?: v
   return toolResultText(query, results, { folders: workspaceFolders(), files: await readFiles(results) });
 }
 
-export function registerLmTool(context: vscode.ExtensionContext, service: NeedleService): boolean {
-  const lm = lmApi();
-  const ctors = vscode as unknown as LmConstructors;
-  if (!lm || typeof lm.registerTool !== 'function' || !ctors.LanguageModelToolResult || !ctors.LanguageModelTextPart) {
-    return false;
-  }
-  const Result = ctors.LanguageModelToolResult;
-  const Text = ctors.LanguageModelTextPart;
-  try {
-    context.subscriptions.push(
-      lm.registerTool(TOOL_NAME, {
-        prepareInvocation(options) {
-          const q = (options.input as { query?: unknown } | null)?.query;
-          return { invocationMessage: `Searching the code with Needle for "${typeof q === 'string' ? q : ''}"` };
-        },
-        async invoke(options, token) {
-          const text = await toolText(service, options.input, token);
-          return new Result([new Text(text)]);
-        },
-      }),
-    );
-  } catch (err) {
-    service.output.appendLine(`Could not register the ${TOOL_NAME} tool: ${err instanceof Error ? err.message : String(err)}`);
-    return false;
-  }
-  return true;
+interface ToolInput {
+  query?: unknown;
+  k?: unknown;
 }
 
-/** E2E self-check: call the registered tool through `vscode.lm.invokeTool` and log what it returned. */
-export async function e2eInvokeTool(query: string): Promise<void> {
-  const lm = lmApi();
-  const listed = !!lm?.tools?.some((t) => t.name === TOOL_NAME);
-  if (!lm?.invokeTool) {
-    e2eLog('tool', { listed, error: 'vscode.lm.invokeTool is not available' });
-    return;
-  }
-  try {
-    const result = await lm.invokeTool(TOOL_NAME, { input: { query, k: 3 }, toolInvocationToken: undefined });
-    const text = result.content.map((p) => (p as { value?: unknown }).value).filter((v) => typeof v === 'string').join('\n');
-    e2eLog('tool', { listed, text });
-  } catch (err) {
-    e2eLog('tool', { listed, error: err instanceof Error ? err.message : String(err) });
-  }
+export function registerLmTool(context: vscode.ExtensionContext, service: NeedleService): void {
+  const tool: vscode.LanguageModelTool<ToolInput> = {
+    prepareInvocation(options) {
+      const q = options.input?.query;
+      return { invocationMessage: `Searching the code with Needle for "${typeof q === 'string' ? q : ''}"` };
+    },
+    async invoke(options, token) {
+      const text = await toolText(service, options.input, token);
+      return new vscode.LanguageModelToolResult([new vscode.LanguageModelTextPart(text)]);
+    },
+  };
+  context.subscriptions.push(vscode.lm.registerTool(TOOL_NAME, tool));
 }

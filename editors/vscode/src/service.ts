@@ -14,7 +14,6 @@ import {
 import { COMMANDS, findOnPath, initializationOptions, isBareCommand, serverCommand } from './lib/args';
 import { parseStatus, statusBarView, statusReport, type ClientView } from './lib/status';
 import type { Folder, IndexStatus, ProgressInfo } from './lib/types';
-import { e2eLog } from './e2eLog';
 
 /** LanguageClient whose start failure is reported by us (with useful buttons), not by a bare notification. */
 class NeedleClient extends LanguageClient {
@@ -42,7 +41,6 @@ export class NeedleService implements vscode.Disposable {
   private starting: Promise<void> | undefined;
   private disposed = false;
   private readonly disposables: vscode.Disposable[] = [];
-  private lastLoggedState = '';
   private readonly statusEmitter = new vscode.EventEmitter<IndexStatus>();
   /** Fires whenever a fresh `needle.status` answer arrives. */
   readonly onDidChangeStatus = this.statusEmitter.event;
@@ -83,11 +81,6 @@ export class NeedleService implements vscode.Disposable {
     this.statusItem.text = v.text;
     this.statusItem.tooltip = v.tooltip;
     this.statusItem.backgroundColor = v.error ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
-    const key = `${this.view.phase}/${this.view.status?.state ?? ''}`;
-    if (key !== this.lastLoggedState) {
-      this.lastLoggedState = key;
-      e2eLog('state', { phase: this.view.phase, index: this.view.status?.state, error: this.view.error });
-    }
   }
 
   private setView(patch: Partial<ClientView>): void {
@@ -193,9 +186,10 @@ export class NeedleService implements vscode.Disposable {
         },
       },
       middleware: {
-        handleWorkDoneProgress: (token, params, next) => {
+        // Not passed on (`next`): the client library would show the same progress a second time, as its
+        // own window-progress item. The one status bar item shows it instead (counted in chunks).
+        handleWorkDoneProgress: (token, params) => {
           this.onProgress(String(token), params);
-          next(token, params);
         },
       },
     };
@@ -238,14 +232,14 @@ export class NeedleService implements vscode.Disposable {
     this.setView({ phase: 'failed', error: reason, status: undefined });
     this.progress.clear();
     this.render();
-    e2eLog('server-failed', { reason, command: commandLine });
     void this.showStartError(reason);
   }
 
   async showStartError(reason = this.view.error ?? 'unknown error'): Promise<void> {
     const pick = await vscode.window.showErrorMessage(
       `Needle: the language server could not start: ${reason}. ` +
-        'Install Needle (pip install codeneedle) or point the "needle.server.path" setting at its "needle" command.',
+        'Install Needle (from its repository: `make setup`, or `make dist` and `pipx install` the wheel) and ' +
+        'point the "needle.server.path" setting at its "needle" command.',
       'Open Settings',
       'Show Log',
       'Retry',
@@ -262,7 +256,6 @@ export class NeedleService implements vscode.Disposable {
   private onProgress(token: string, p: { kind: string; title?: string; message?: string; percentage?: number }): void {
     if (p.kind === 'end') {
       this.progress.delete(token);
-      e2eLog('progress', { kind: 'end' });
       this.render();
       void this.refreshStatus();
       return;
@@ -274,7 +267,7 @@ export class NeedleService implements vscode.Disposable {
       percentage: p.percentage ?? prev.percentage,
     });
     if (p.kind === 'begin') {
-      e2eLog('progress', { kind: 'begin', title: p.title });
+      void this.refreshStatus(); // counts come from needle.status, polled while indexing
     }
     this.render();
   }

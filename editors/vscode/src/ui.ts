@@ -3,10 +3,10 @@ import * as vscode from 'vscode';
 import { COMMANDS, parseQuery, reindexArguments, searchArguments, similarArguments } from './lib/args';
 import { debounce, Sequencer } from './lib/debounce';
 import { parseResults, resultItem } from './lib/format';
-import { folderSummary } from './lib/status';
+import { namePosition } from './lib/position';
+import { folderSummary, indexingNote } from './lib/status';
 import type { LspRange, SearchResult } from './lib/types';
-import { displayPath, lineSpan } from './lib/uri';
-import { e2eLog } from './e2eLog';
+import { displayPath } from './lib/uri';
 import { NeedleService, workspaceFolders } from './service';
 
 interface ResultItem extends vscode.QuickPickItem {
@@ -48,30 +48,71 @@ function isCancellation(err: unknown): boolean {
   return !!e && (e.code === -32800 || /cancel/i.test(e.message ?? ''));
 }
 
-/** Opens a result's file and selects its range, with the cursor at the start. */
+// The result's lines while it is previewed, as the built-in Go to Symbol highlights them.
+const previewHighlight = vscode.window.createTextEditorDecorationType({
+  backgroundColor: new vscode.ThemeColor('editor.rangeHighlightBackground'),
+  isWholeLine: true,
+});
+
+/** Shows a result's file: the whole range revealed and highlighted, the cursor on the definition's name. */
+async function showResult(r: SearchResult, opts: { beside?: boolean; preview: boolean }): Promise<vscode.TextEditor> {
+  const editor = await vscode.window.showTextDocument(vscode.Uri.parse(r.uri), {
+    viewColumn: opts.beside ? vscode.ViewColumn.Beside : undefined,
+    preview: opts.preview,
+    preserveFocus: opts.preview,
+  });
+  const doc = editor.document;
+  const range = doc.validateRange(toRange(r.range));
+  const lines: string[] = [];
+  for (let i = range.start.line; i <= Math.min(range.end.line, range.start.line + 40); i++) {
+    lines[i] = doc.lineAt(i).text;
+  }
+  const at = namePosition(lines, { line: range.start.line, character: range.start.character }, r.name);
+  const cursor = doc.validatePosition(new vscode.Position(at.line, at.character));
+  // An empty selection: typing must never replace the whole function.
+  editor.selection = new vscode.Selection(cursor, cursor);
+  editor.revealRange(range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+  editor.setDecorations(previewHighlight, opts.preview ? [range] : []);
+  return editor;
+}
+
+/** Opens a result's file with the cursor on the definition's name and its range in view (nothing selected). */
 export async function openResult(r: SearchResult, beside = false): Promise<void> {
-  const uri = vscode.Uri.parse(r.uri);
-  const range = toRange(r.range);
-  const editor = await vscode.window.showTextDocument(uri, {
-    viewColumn: beside ? vscode.ViewColumn.Beside : undefined,
-    preview: false,
-  });
-  const clipped = editor.document.validateRange(range);
-  editor.selection = new vscode.Selection(clipped.end, clipped.start);
-  editor.revealRange(new vscode.Range(clipped.start, clipped.start), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
-  const { first, last } = lineSpan(r.range);
-  e2eLog('open', {
-    uri: r.uri,
-    path: displayPath(r.uri, workspaceFolders()),
-    name: r.name,
-    line: first,
-    lastLine: last,
-    activeUri: vscode.window.activeTextEditor?.document.uri.toString(),
-    cursorLine: (vscode.window.activeTextEditor?.selection.active.line ?? -1) + 1,
-  });
+  await showResult(r, { beside, preview: false });
 }
 
 function wireResultPick(qp: vscode.QuickPick<ResultItem>, onAccepted?: () => boolean): void {
+  // Preview as the selection moves (like Quick Open and Go to Symbol); Escape goes back where the user was.
+  const origin = vscode.window.activeTextEditor;
+  const originSelection = origin?.selection;
+  let previewed = false;
+  let accepted = false;
+  let previewSeq = 0;
+  qp.onDidChangeActive((items) => {
+    const r = items[0]?.result;
+    if (!r) {
+      return;
+    }
+    const id = ++previewSeq;
+    setTimeout(() => {
+      if (id !== previewSeq || accepted) {
+        return; // arrowing fast: preview only where the selection settles
+      }
+      previewed = true;
+      showResult(r, { preview: true }).catch(() => undefined);
+    }, 60);
+  });
+  qp.onDidHide(() => {
+    previewSeq++;
+    for (const e of vscode.window.visibleTextEditors) {
+      e.setDecorations(previewHighlight, []);
+    }
+    if (previewed && !accepted && origin) {
+      void vscode.window
+        .showTextDocument(origin.document, { viewColumn: origin.viewColumn, selection: originSelection, preview: false })
+        .then(undefined, () => undefined);
+    }
+  });
   qp.onDidAccept(() => {
     if (onAccepted && onAccepted()) {
       return;
@@ -79,6 +120,7 @@ function wireResultPick(qp: vscode.QuickPick<ResultItem>, onAccepted?: () => boo
     const item = qp.selectedItems[0] ?? qp.activeItems[0];
     if (item?.result) {
       const r = item.result;
+      accepted = true;
       qp.hide();
       openResult(r).catch((err) => void vscode.window.showErrorMessage(`Needle: cannot open ${r.uri}: ${errorText(err)}`));
     }
@@ -96,7 +138,7 @@ export async function searchCode(service: NeedleService, initial?: string): Prom
   const { k, debounceMs } = settings();
   const qp = vscode.window.createQuickPick<ResultItem>();
   qp.title = 'Needle: Search Code';
-  qp.placeholder = 'Describe the code you are looking for (filters: lang:python glob:src/**)';
+  qp.placeholder = 'Describe the code you are looking for (filters: lang:python glob:src/** glob:!dist/**)';
   qp.matchOnDescription = false;
   qp.matchOnDetail = false;
   qp.ignoreFocusOut = false;
@@ -125,16 +167,33 @@ export async function searchCode(service: NeedleService, initial?: string): Prom
       if (!seq.isLatest(id)) {
         return;
       }
-      const indexing = service.status?.state === 'indexing';
-      qp.title = indexing ? 'Needle: Search Code (still indexing: results may be incomplete)' : 'Needle: Search Code';
-      qp.items = results.length ? toItems(results) : [messageItem('$(info) No matching code', `Nothing in the index matches "${q.query}".`)];
-      e2eLog('search', { query: args[0].query, count: results.length, names: results.map((r) => r.name) });
+      // The status the server returns decides "still indexing", fresh when the answer is empty or weak.
+      const weak = results.length > 0 && results.every((r) => r.weak);
+      const status = !results.length || weak ? ((await service.refreshStatus()) ?? service.status) : service.status;
+      if (!seq.isLatest(id)) {
+        return;
+      }
+      const note = indexingNote(status);
+      qp.title = note ? 'Needle: Search Code (still indexing: results may be incomplete)' : 'Needle: Search Code';
+      const head: ResultItem[] = [];
+      if (!results.length) {
+        head.push(
+          note
+            ? messageItem('$(sync~spin) Still indexing', note)
+            : messageItem('$(info) No matching code', `Nothing in the index matches "${q.query}".`),
+        );
+      } else if (weak) {
+        head.push(messageItem('$(info) No good match', `Nothing scores high for "${q.query}"; these are the nearest.${note ? ` ${note}` : ''}`));
+      }
+      qp.items = [...head, ...toItems(results)];
+      if (head.length && results.length) {
+        qp.activeItems = [qp.items[1]]; // keep Enter on the first result, not on the note
+      }
     } catch (err) {
       if (!seq.isLatest(id) || isCancellation(err)) {
         return;
       }
       qp.items = [messageItem(`$(error) Search failed`, errorText(err))];
-      e2eLog('search-error', { query: args[0].query, error: errorText(err) });
     } finally {
       if (seq.isLatest(id)) {
         qp.busy = false;
@@ -212,9 +271,7 @@ export async function findSimilar(service: NeedleService): Promise<void> {
   const where = `${displayPath(uri.toString(), workspaceFolders())}:${pos.line + 1}`;
   await showResultList(`Needle: Code Similar to ${where}`, async (token) => {
     const args = similarArguments(uri.toString(), { line: pos.line, character: pos.character });
-    const results = parseResults(await service.execute(COMMANDS.similar, args, token));
-    e2eLog('similar', { uri: uri.toString(), line: pos.line + 1, names: results.map((r) => r.name) });
-    return results;
+    return parseResults(await service.execute(COMMANDS.similar, args, token));
   });
 }
 

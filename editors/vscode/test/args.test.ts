@@ -16,12 +16,14 @@ test('parseQuery splits inline filters', () => {
   assert.deepEqual(parseQuery('  parse a   config file '), { query: 'parse a config file' });
   assert.deepEqual(parseQuery('lang:python glob:src/** read settings'), { query: 'read settings', lang: 'python', glob: 'src/**' });
   assert.deepEqual(parseQuery('lang:'), { query: 'lang:' });
+  assert.deepEqual(parseQuery('glob:!dist/** glob:!**/*.min.js retry'), { query: 'retry', exclude: ['dist/**', '**/*.min.js'] });
 });
 
 test('searchArguments is one object in a list', () => {
   assert.deepEqual(searchArguments({ query: ' x ' }, 10), [{ query: 'x', k: 10 }]);
   assert.deepEqual(searchArguments({ query: 'x', lang: 'js', glob: '*.js' }, 500), [{ query: 'x', k: 200, lang: 'js', glob: '*.js' }]);
   assert.equal(searchArguments({ query: '   ' }, 10), undefined);
+  assert.deepEqual(searchArguments({ query: 'x', exclude: ['dist/**'] }, 10), [{ query: 'x', k: 10, exclude: ['dist/**'] }]);
 });
 
 test('similar and reindex arguments', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { folderSummary, formatWhen, parseStatus, statusBarView, statusReport, totals } from '../src/lib/status';
+import { folderSummary, formatWhen, indexingNote, parseStatus, statusBarView, statusReport, totals } from '../src/lib/status';
 
 const ready = {
   state: 'ready',
@@ -23,9 +23,9 @@ test('parseStatus is defensive', () => {
 
 test('status bar while starting, indexing, ready, failed', () => {
   assert.match(statusBarView({ phase: 'starting' }).text, /loading~spin/);
-  const idx = statusBarView({ phase: 'running', progress: { title: 'Needle: indexing', message: '40/100 files', percentage: 40.4 } });
-  assert.equal(idx.text, '$(sync~spin) Needle 40%');
-  assert.equal(idx.tooltip, 'Needle: indexing 40% — 40/100 files');
+  const idx = statusBarView({ phase: 'running', progress: { title: 'Needle: indexing', message: '40/100 files', percentage: 99 } });
+  assert.equal(idx.text, '$(sync~spin) Needle'); // a file percentage is no measure of embedding work
+  assert.equal(idx.tooltip, 'Needle: indexing — 40/100 files');
   assert.equal(statusBarView({ phase: 'running', progress: { title: 'T' } }).text, '$(sync~spin) Needle');
   const r = statusBarView({ phase: 'running', status: parseStatus(ready) });
   assert.equal(r.text, '$(search) Needle');
@@ -36,6 +36,22 @@ test('status bar while starting, indexing, ready, failed', () => {
   assert.match(statusBarView({ phase: 'running', status: { state: 'indexing', folders: [] } }).tooltip, /indexing \(0 files, 0 chunks so far\)/);
   assert.match(statusBarView({ phase: 'running', status: { state: 'odd', folders: [] } }).tooltip, /odd/);
   assert.match(statusBarView({ phase: 'stopped' }).text, /circle-slash/);
+});
+
+test('while indexing, one status bar item counts chunks from needle.status', () => {
+  const s = parseStatus({
+    state: 'indexing',
+    folders: [
+      { root: '/w/a', state: 'indexing', progress: { filesDone: 40, filesTotal: 120, chunksEmbedded: 1234, chunksToEmbed: 1300 } },
+      { root: '/w/b', state: 'ready', files: 3, chunks: 9 },
+    ],
+  })!;
+  const v = statusBarView({ phase: 'running', status: s, progress: { title: 'Needle: indexing a', percentage: 99 } });
+  assert.equal(v.text, '$(sync~spin) Needle 1,234 chunks');
+  assert.equal(v.tooltip, 'Needle: indexing — 1,234 chunks · 40/120 files');
+  assert.equal(indexingNote(s), 'Still indexing (1,234 chunks · 40/120 files so far): results cover what is indexed so far.');
+  assert.equal(indexingNote(parseStatus(ready)), undefined);
+  assert.equal(indexingNote({ state: 'starting', folders: [] }), 'Still indexing: results cover what is indexed so far.');
 });
 
 test('a folder whose indexing failed shows a warning', () => {

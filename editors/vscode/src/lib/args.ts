@@ -13,19 +13,26 @@ export interface SearchQuery {
   query: string;
   lang?: string;
   glob?: string;
+  exclude?: string[];
 }
 
 /**
- * Split inline filters off a typed query: `lang:python glob:src/** parse a config file`
- * -> {query: "parse a config file", lang: "python", glob: "src/**"}.
+ * Split inline filters off a typed query (the Neovim plugin parses the same syntax):
+ * `lang:python glob:src/** glob:!dist/** parse a config file`
+ * -> {query: "parse a config file", lang: "python", glob: "src/**", exclude: ["dist/**"]}.
  */
 export function parseQuery(text: string): SearchQuery {
   const out: SearchQuery = { query: '' };
   const words: string[] = [];
+  const exclude: string[] = [];
   for (const tok of text.trim().split(/\s+/)) {
     const m = /^(lang|glob):(.+)$/.exec(tok);
     if (m && m[1] === 'lang') {
       out.lang = m[2];
+    } else if (m && m[1] === 'glob' && m[2].startsWith('!')) {
+      if (m[2].length > 1) {
+        exclude.push(m[2].slice(1));
+      }
     } else if (m && m[1] === 'glob') {
       out.glob = m[2];
     } else if (tok) {
@@ -33,24 +40,35 @@ export function parseQuery(text: string): SearchQuery {
     }
   }
   out.query = words.join(' ');
+  if (exclude.length) {
+    out.exclude = exclude;
+  }
   return out;
 }
 
+export interface SearchArgument {
+  query: string;
+  k: number;
+  lang?: string;
+  glob?: string;
+  exclude?: string[];
+}
+
 /** `arguments` of `needle.search`, or undefined when there is nothing to search for. */
-export function searchArguments(
-  q: SearchQuery,
-  k: number,
-): [{ query: string; k: number; lang?: string; glob?: string }] | undefined {
+export function searchArguments(q: SearchQuery, k: number): [SearchArgument] | undefined {
   const query = q.query.trim();
   if (!query) {
     return undefined;
   }
-  const arg: { query: string; k: number; lang?: string; glob?: string } = { query, k: clampInt(k, 1, 200, 20) };
+  const arg: SearchArgument = { query, k: clampInt(k, 1, 200, 20) };
   if (q.lang) {
     arg.lang = q.lang;
   }
   if (q.glob) {
     arg.glob = q.glob;
+  }
+  if (q.exclude?.length) {
+    arg.exclude = q.exclude;
   }
   return [arg];
 }

@@ -24,6 +24,7 @@ export function parseResults(value: unknown): SearchResult[] {
       kind: typeof o.kind === 'string' ? o.kind : '',
       language: typeof o.language === 'string' ? o.language : '',
       score: typeof o.score === 'number' && Number.isFinite(o.score) ? o.score : 0,
+      weak: o.weak === true,
       snippet: typeof o.snippet === 'string' ? o.snippet : '',
     });
   }

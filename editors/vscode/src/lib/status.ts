@@ -1,5 +1,22 @@
 // Index status: parsing `needle.status`, the status bar item's text and the status report.
-import type { FolderStatus, IndexStatus, ProgressInfo } from './types';
+import type { FolderProgress, FolderStatus, IndexStatus, ProgressInfo } from './types';
+
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+function parseProgress(value: unknown): FolderProgress | undefined {
+  const p = value as Record<string, unknown> | null;
+  if (typeof p !== 'object' || p === null) {
+    return undefined;
+  }
+  return {
+    filesDone: num(p.filesDone),
+    filesTotal: num(p.filesTotal),
+    chunksEmbedded: num(p.chunksEmbedded),
+    chunksToEmbed: num(p.chunksToEmbed),
+  };
+}
 
 export function parseStatus(value: unknown): IndexStatus | undefined {
   const o = value as Record<string, unknown> | null;
@@ -24,6 +41,7 @@ export function parseStatus(value: unknown): IndexStatus | undefined {
         state: typeof x.state === 'string' ? x.state : undefined,
         lastUpdate:
           typeof x.lastUpdate === 'string' || typeof x.lastUpdate === 'number' ? x.lastUpdate : null,
+        progress: parseProgress(x.progress),
       });
     }
   }
@@ -61,7 +79,43 @@ export function totals(status: IndexStatus): { files: number; chunks: number } {
   );
 }
 
-/** Status bar item: spinner + percentage while indexing, counts when ready, error when the server is down. */
+/** Indexing progress summed over folders: chunks embedded so far and files done of total. */
+export function indexingProgress(s: IndexStatus | undefined): FolderProgress | undefined {
+  const busy = (s?.folders ?? []).filter((f) => (f.state === 'indexing' || f.state === 'starting') && f.progress);
+  if (!busy.length) {
+    return undefined;
+  }
+  return busy.reduce<FolderProgress>(
+    (acc, f) => ({
+      filesDone: acc.filesDone + (f.progress?.filesDone ?? 0),
+      filesTotal: acc.filesTotal + (f.progress?.filesTotal ?? 0),
+      chunksEmbedded: acc.chunksEmbedded + (f.progress?.chunksEmbedded ?? 0),
+      chunksToEmbed: acc.chunksToEmbed + (f.progress?.chunksToEmbed ?? 0),
+    }),
+    { filesDone: 0, filesTotal: 0, chunksEmbedded: 0, chunksToEmbed: 0 },
+  );
+}
+
+/** "1,234 chunks · 40/120 files": what indexing has done so far. */
+export function progressText(p: FolderProgress): string {
+  const files = p.filesTotal ? ` · ${p.filesDone.toLocaleString('en-US')}/${p.filesTotal.toLocaleString('en-US')} files` : '';
+  return `${plural(p.chunksEmbedded, 'chunk')}${files}`;
+}
+
+/** "Still indexing" for a search answered during the first index; undefined when nothing is indexing. */
+export function indexingNote(s: IndexStatus | undefined): string | undefined {
+  if (!s || (s.state !== 'indexing' && s.state !== 'starting')) {
+    return undefined;
+  }
+  const p = indexingProgress(s);
+  return `Still indexing${p ? ` (${progressText(p)} so far)` : ''}: results cover what is indexed so far.`;
+}
+
+/**
+ * Status bar item: one item (the client library's own progress display is not used), counting chunks while
+ * indexing, counts when ready, error when the server is down. Progress comes from `needle.status`, which the
+ * extension polls while the index builds; a `$/progress` report is only the fallback before the first answer.
+ */
 export function statusBarView(v: ClientView): StatusBarView {
   switch (v.phase) {
     case 'starting':
@@ -77,15 +131,15 @@ export function statusBarView(v: ClientView): StatusBarView {
     default:
       break;
   }
+  const counted = indexingProgress(v.status);
+  if (counted && (counted.chunksEmbedded > 0 || counted.filesTotal > 0)) {
+    const text = progressText(counted);
+    return { text: `$(sync~spin) Needle ${plural(counted.chunksEmbedded, 'chunk')}`, tooltip: `Needle: indexing — ${text}`, error: false };
+  }
   if (v.progress) {
-    const pct =
-      typeof v.progress.percentage === 'number' ? ` ${Math.max(0, Math.min(100, Math.round(v.progress.percentage)))}%` : '';
+    // No percentage in the text: a file-based percentage sat at 99% through the whole embedding phase.
     const msg = v.progress.message ? ` — ${v.progress.message}` : '';
-    return {
-      text: `$(sync~spin) Needle${pct}`,
-      tooltip: `${v.progress.title || 'Needle: indexing'}${pct}${msg}`,
-      error: false,
-    };
+    return { text: '$(sync~spin) Needle', tooltip: `${v.progress.title || 'Needle: indexing'}${msg}`, error: false };
   }
   const s = v.status;
   if (!s) {

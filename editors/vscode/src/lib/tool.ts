@@ -57,7 +57,9 @@ export function toolResultText(query: string, results: readonly SearchResult[], 
   if (!results.length) {
     return `Needle found no code matching "${query}" in the workspace index.`;
   }
-  const head = `Needle found ${results.length} code location${results.length === 1 ? '' : 's'} for "${query}" (best first):`;
+  const head = results.every((r) => r.weak)
+    ? `Needle found no good match for "${query}"; the ${results.length} nearest code location${results.length === 1 ? '' : 's'} (weak matches):`
+    : `Needle found ${results.length} code location${results.length === 1 ? '' : 's'} for "${query}" (best first):`;
   const blocks: string[] = [];
   let used = head.length;
   let omitted = 0;

@@ -18,7 +18,8 @@ export interface SearchResult {
   name: string;
   kind: string;
   language: string;
-  score: number;
+  score: number; // cosine of query and code (the server's absolute score)
+  weak: boolean; // below the server's "good match" line
   snippet: string;
 }
 
@@ -32,6 +33,15 @@ export interface FolderStatus {
   chunks?: number;
   state?: string;
   lastUpdate?: string | number | null;
+  progress?: FolderProgress; // while indexing
+}
+
+/** How far a folder's indexing got (`needle.status` → folders[].progress). */
+export interface FolderProgress {
+  filesDone: number;
+  filesTotal: number;
+  chunksEmbedded: number;
+  chunksToEmbed: number;
 }
 
 /** Answer of `needle.status`. */

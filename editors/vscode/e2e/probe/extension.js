@@ -1,0 +1,73 @@
+// Test-only companion of the Needle extension, installed by e2e/run.mjs beside needle.vsix: it watches what
+// the user sees (active editor, cursor, selection) and the server's status through public VS Code APIs, calls
+// the needle_search tool like Copilot would, and appends one JSON line per event to $NEEDLE_E2E_LOG.
+// Keeping this here keeps test scaffolding out of the shipped extension.
+const fs = require('fs');
+const vscode = require('vscode');
+
+const target = process.env.NEEDLE_E2E_LOG;
+
+function log(event, data = {}) {
+  if (!target) return;
+  try {
+    fs.appendFileSync(target, `${JSON.stringify({ t: Date.now(), event, ...data })}\n`);
+  } catch {
+    // never break the window under test
+  }
+}
+
+function editorState(editor) {
+  if (!editor) return { uri: null };
+  const sel = editor.selection;
+  return {
+    uri: editor.document.uri.toString(),
+    line: sel.active.line + 1,
+    character: sel.active.character,
+    empty: sel.isEmpty,
+    visible: editor.visibleRanges.map((r) => [r.start.line + 1, r.end.line + 1]),
+  };
+}
+
+async function invokeTool(query) {
+  const listed = vscode.lm.tools.some((t) => t.name === 'needle_search');
+  try {
+    const result = await vscode.lm.invokeTool('needle_search', { input: { query, k: 3 }, toolInvocationToken: undefined });
+    const text = result.content.map((p) => p.value).filter((v) => typeof v === 'string').join('\n');
+    log('tool', { listed, text });
+  } catch (err) {
+    log('tool', { listed, error: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+exports.activate = (context) => {
+  log('activated', { vscode: vscode.version });
+  context.subscriptions.push(
+    vscode.window.onDidChangeActiveTextEditor((e) => log('editor', editorState(e))),
+    vscode.window.onDidChangeTextEditorSelection((e) => {
+      if (e.textEditor === vscode.window.activeTextEditor) log('selection', editorState(e.textEditor));
+    }),
+  );
+  // The language client registers the server's commands as VS Code commands: poll needle.status.
+  let last = '';
+  const poll = async () => {
+    let status;
+    try {
+      status = await vscode.commands.executeCommand('needle.status', {});
+    } catch (err) {
+      status = undefined;
+    }
+    const state = status ? status.state : 'unavailable';
+    if (state !== last) {
+      last = state;
+      log('status', { state });
+    }
+    if (state === 'ready') {
+      if (process.env.NEEDLE_E2E_TOOL_QUERY) await invokeTool(process.env.NEEDLE_E2E_TOOL_QUERY);
+      return;
+    }
+    setTimeout(poll, 300);
+  };
+  setTimeout(poll, 300);
+};
+
+exports.deactivate = () => {};
