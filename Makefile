@@ -5,13 +5,16 @@ BIN    := $(VENV)/bin
 REPO   ?= .
 Q      ?= parse a config file
 STAMP  := $(VENV)/.installed
+# Where pip finds torch. Empty: the configured index. On plain PyPI, Linux wheels of torch bundle CUDA
+# (gigabytes): use the CPU wheel index, `make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu`.
+TORCH_INDEX ?=
 
-.PHONY: setup search index test lint bench e2e-vscode vscode clean
+.PHONY: setup search index test lint bench e2e-vscode vscode dist clean
 
 # torch first, pinned to the CPU wheel: an unpinned torch pulled in by a dependency would be a multi-GB CUDA build.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -e '.[dev,train,mcp]'
 	touch $(STAMP)
 
@@ -38,8 +41,17 @@ bench: setup
 vscode:
 	$(MAKE) -C editors/vscode package
 
+# What a user installs: dist/codeneedle-<version>-py3-none-any.whl (CLI, servers, the shipped model) and
+# dist/needle.vsix (the VS Code extension). Install: see README "Install".
+dist: setup
+	rm -rf dist build
+	$(BIN)/pip wheel -q --no-deps --wheel-dir dist .
+	$(MAKE) -C editors/vscode package
+	cp editors/vscode/needle.vsix dist/
+	@ls -l dist
+
 e2e-vscode: setup
 	$(MAKE) -C editors/vscode e2e
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache dist build
