@@ -255,23 +255,55 @@ async function main(tmp) {
     const activated = await waitFor('the probe to activate', () => events().find((e) => e.event === 'activated'), 60_000);
     log(`probe activated in VS Code ${activated.vscode}`);
     t = Date.now();
-    // While the index builds, sample the status bar: Needle must show one item, never a second progress item.
     const needleItems = () =>
       page.evaluate(() =>
         [...document.querySelectorAll('.statusbar-item')]
           .map((x) => x.getAttribute('aria-label') || x.textContent || '')
           .filter((s) => /Needle/.test(s)),
       );
+    // Sampled in the background from the start: Needle must show one item, never a second progress item.
     const seen = [];
+    const sampler = setInterval(() => void needleItems().then((items) => seen.push(items), () => undefined), 250);
+    const openSearch = async () => {
+      await page.click('.monaco-workbench .part.editor');
+      await page.keyboard.press('F1');
+      await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) .quick-input-box input', { visible: true, timeout: 15_000 });
+      await page.keyboard.type('Needle: Search Code', { delay: 20 });
+      await waitFor('the command in the palette', () =>
+        page.evaluate(() => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => /Needle: Search Code/.test(r.textContent))),
+      15_000);
+      await page.keyboard.press('Enter');
+      await waitFor('the Needle search box', () =>
+        page.evaluate(() => {
+          const w = document.querySelector('.quick-input-widget');
+          return !!w && w.style.display !== 'none' && /Needle: Search Code/.test(w.querySelector('.quick-input-title')?.textContent || '');
+        }),
+      15_000);
+    };
+    const resultRows = () =>
+      page.evaluate(() => [...document.querySelectorAll('.quick-input-widget .quick-input-list .monaco-list-row')].map((x) => x.textContent));
+
+    // --- a search during the first index says so (not "no matching code") -----------------------
+    await waitFor('needle.status to report indexing', () => events().find((e) => e.event === 'status' && e.state === 'indexing'), 60_000);
+    await openSearch();
+    await page.keyboard.type('zzqx blorf', { delay: 10 });
+    const early = await waitFor('an answer during indexing', async () => {
+      const r = await resultRows();
+      return r.find((x) => /Still indexing|No good match|No matching code/.test(x));
+    }, 30_000);
+    check(!/No matching code/.test(early), `a search during the first index answers ${JSON.stringify(early.slice(0, 120))}`);
+    log(/Still indexing/.test(early) ? 'the index was still building: "Still indexing" shown'
+      : 'the index finished before the answer: "No good match" shown');
+    await page.keyboard.press('Escape');
+
     await waitFor('the index to be ready', async () => {
-      const items = await needleItems();
-      seen.push(items);
       const toast = await page.evaluate(() =>
         [...document.querySelectorAll('.notification-toast')].map((x) => x.textContent).find((s) => /could not start/.test(s)));
       if (toast) throw new Failure(`the server failed to start: ${toast}`);
       return events().find((e) => e.event === 'status' && e.state === 'ready');
     }, 180_000);
     timings.indexReady = (Date.now() - t) / 1000;
+    clearInterval(sampler);
     check(events().some((e) => e.event === 'status' && e.state === 'indexing'), 'needle.status reported indexing before ready');
     const most = Math.max(...seen.map((s) => s.length));
     check(most === 1, `one Needle status bar item while indexing (most seen at once: ${most}; texts: ${JSON.stringify([...new Set(seen.flat())].slice(0, 6))})`);
@@ -281,20 +313,7 @@ async function main(tmp) {
 
     // --- Needle: Search Code from the command palette -------------------------------------------
     t = Date.now();
-    await page.click('.monaco-workbench .part.editor');
-    await page.keyboard.press('F1');
-    await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) .quick-input-box input', { visible: true, timeout: 15_000 });
-    await page.keyboard.type('Needle: Search Code', { delay: 20 });
-    await waitFor('the command in the palette', () =>
-      page.evaluate(() => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => /Needle: Search Code/.test(r.textContent))),
-    15_000);
-    await page.keyboard.press('Enter');
-    await waitFor('the Needle search box', () =>
-      page.evaluate(() => {
-        const w = document.querySelector('.quick-input-widget');
-        return !!w && w.style.display !== 'none' && /Needle: Search Code/.test(w.querySelector('.quick-input-title')?.textContent || '');
-      }),
-    15_000);
+    await openSearch();
     const typed = Date.now();
     await page.keyboard.type(QUERY, { delay: 30 });
     const rows = await waitFor('search results in the QuickPick', async () => {
