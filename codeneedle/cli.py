@@ -30,10 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="extra gitignore-style pattern to leave out of the index (repeatable; stored with "
                             "the index and reused until given again; --exclude '' clears it)")
 
-    def path_options(p: argparse.ArgumentParser, positional: bool = True) -> None:
-        if positional:
-            p.add_argument("path", nargs="?", default=None, metavar="PATH",
-                           help="a folder of the repository (default: the current folder)")
+    def path_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("path", nargs="?", default=None, metavar="PATH",
+                       help="a folder of the repository (default: the current folder)")
         p.add_argument("--path", dest="path_option", metavar="PATH", help="the same, as an option")
 
     p = sub.add_parser("index", help="build or update the index of a repository",
