@@ -48,3 +48,10 @@ test('tool text with no results, and length caps', () => {
   const long = { ...results[0], snippet: Array.from({ length: 10 }, (_, i) => `l${i}`).join('\n') };
   assert.equal(resultCode(long, undefined, 3), 'l0\nl1\nl2\n… (7 more lines)');
 });
+
+test('tool text says "no good match" when every result is weak', () => {
+  const weak = parseResults([{ ...results[0], uri: results[0].uri, weak: true, range: results[0].range }]);
+  const text = toolResultText('zzqx blorf', weak, { folders });
+  assert.match(text, /^Needle found no good match for "zzqx blorf"; the 1 nearest code location \(weak matches\):/);
+  assert.match(toolResultText('config', results, { folders }), /^Needle found 2 code locations for "config"/);
+});
