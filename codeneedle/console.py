@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -15,13 +15,12 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
-from codeneedle.indexer.pipeline import Progress as IndexProgress
-from codeneedle.indexer.scores import no_match_note
-from codeneedle.indexer.search import SearchResult
+if TYPE_CHECKING:  # type names only: importing the pipeline (SQLite layer, chunker) costs a one-shot search time
+    from codeneedle.indexer.pipeline import Progress as IndexProgress
+    from codeneedle.indexer.search import SearchResult
 
 err = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -29,7 +28,8 @@ out = Console(highlight=False, soft_wrap=True)
 
 @contextmanager
 def index_progress(enabled: bool = True) -> Iterator:
-    """A rich progress bar (files, chunks embedded, chunks/s, ETA) fed by pipeline Progress snapshots."""
+    """A rich progress bar fed by pipeline Progress snapshots: files while reading and chunking them (keyword
+    search works once this is done), then chunks while embedding, with the rate and the ETA."""
     if not enabled:
         yield lambda p: None
         return
@@ -37,21 +37,26 @@ def index_progress(enabled: bool = True) -> Iterator:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("files · {task.fields[chunks]} chunks embedded · {task.fields[rate]}/s"),
+        TextColumn("{task.fields[unit]}{task.fields[detail]}"),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
         console=err,
         transient=False,
     )
-    started = time.perf_counter()
     with bar:
-        task = bar.add_task("scanning", total=None, chunks=0, rate="0.0")
+        task = bar.add_task("scanning", total=None, unit="files", detail="")
 
         def update(p: IndexProgress) -> None:
-            rate = p.chunks_embedded / max(time.perf_counter() - started, 1e-6)
-            description = {"scan": "scanning", "index": "indexing", "save": "saving", "done": "done"}[p.phase]
-            bar.update(task, description=description, total=p.files_total or None, completed=p.files_done,
-                       chunks=p.chunks_embedded, rate=f"{rate:.1f}")
+            if p.phase == "embed":
+                from codeneedle.indexer.progress import format_eta
+
+                eta = f" · ETA {format_eta(p.eta_s)}" if p.eta_s is not None else ""
+                bar.update(task, description="embedding", total=p.chunks_to_embed or None,
+                           completed=p.chunks_embedded, unit="chunks", detail=f" · {p.rate:.1f}/s{eta}")
+            elif p.phase in ("scan", "index"):
+                bar.update(task, description="reading" if p.phase == "index" else "scanning",
+                           total=p.files_total or None, completed=p.files_done, unit="files", detail="")
+            else:
+                bar.update(task, description={"save": "saving", "done": "done"}[p.phase])
 
         yield update
 
@@ -59,6 +64,8 @@ def index_progress(enabled: bool = True) -> Iterator:
 def print_results(results: list[SearchResult]) -> None:
     """grep-like lines for people: ``path:line: name  (kind, score)`` then the first snippet line; a note on
     stderr when even the best score is below the "good match" line."""
+    from codeneedle.indexer.scores import no_match_note  # numpy and the store: only once there are results
+
     if not results:
         err.print("no results")
     elif (note := no_match_note(results)) is not None:

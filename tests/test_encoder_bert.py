@@ -20,11 +20,14 @@ TEXTS = [
 
 @pytest.mark.parametrize("model", ["minilm", "needle-code-v1"])
 def test_vectors_match_the_transformers_implementation(model):
+    from codeneedle.indexer.bert import BertEncoder, BertTokenizer
+
     name, folder = resolve_model(model)
-    ours = Encoder.from_folder(name, folder)
+    tokenizer = BertTokenizer(folder)
+    ours = Encoder(name, folder, BertEncoder(folder), tokenizer, "ours", 384)
     hf_model, hf_tokenizer = _transformers_model(folder)
     for max_length in (CODE_MAX_TOKENS, 64):
-        ids, mask = ours.tokenizer(TEXTS, max_length)
+        ids, mask = tokenizer(TEXTS, max_length)
         hf_ids, hf_mask = hf_tokenizer(TEXTS, max_length)
         assert torch.equal(ids, hf_ids) and torch.equal(mask, hf_mask)
         assert ids.shape[1] <= max_length

@@ -129,6 +129,11 @@ async def test_progress_begins_and_ends(client: LanguageClient):
     kinds = [type(v).__name__ for v in client.progress_reports[token]]
     assert kinds[0] == "WorkDoneProgressBegin" and kinds[-1] == "WorkDoneProgressEnd", kinds
     assert "indexing" in begins[0][1].title and begins[0][1].cancellable
+    # Progress is counted in files while reading them, then in chunks while embedding; it never goes back.
+    reports = [v for v in client.progress_reports[token] if isinstance(v, types.WorkDoneProgressReport)]
+    assert any("chunks" in (r.message or "") for r in reports), [r.message for r in reports]
+    percentages = [r.percentage for r in reports if r.percentage is not None]
+    assert percentages == sorted(percentages), percentages
 
 
 async def test_status_reports_the_index(client: LanguageClient):
@@ -413,8 +418,12 @@ async def test_indexing_can_be_cancelled(client: LanguageClient, tmp_path):
     client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
     st = await wait_ready(client, 120)
     (entry,) = [f for f in st["folders"] if f["root"] == str(big)]
-    assert entry["state"] == "cancelled" and entry["files"] < 400, entry
+    # Lexical first: the cancel may land after every file was read, but never after every chunk was embedded.
+    assert entry["state"] == "cancelled" and (entry["files"] < 400 or entry["chunksEmbedded"] < entry["chunks"])
     assert "cancelled" in entry["message"]
+    if entry["chunks"]:  # the cancel may land before the first batch of files was committed
+        hits = await search(client, "function_7", k=5, glob="mod_*.py")
+        assert hits and all(h.get("partial") is True for h in hits), hits[:3]
     client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
         event=types.WorkspaceFoldersChangeEvent(added=[], removed=[folder])))
 
@@ -466,3 +475,29 @@ async def test_locked_index_is_served_read_only(tmp_path):
     finally:
         c.close()
         lock.release()
+
+
+async def test_hits_from_a_partial_index_say_so(tmp_path, monkeypatch):
+    """An index left partial (an update cancelled after its first vectors), served read-only while another
+    process holds the writer lock: every hit carries ``partial``, and status counts the chunks embedded."""
+    import threading
+
+    from codeneedle.indexer import embedding
+    from codeneedle.indexer.index import Index
+
+    repo = shutil.copytree(FIXTURES / "minirepo", tmp_path / "repo")
+    monkeypatch.setattr(embedding, "FIRST_GROUP", 4)
+    cancel = threading.Event()
+    with Index.open(repo) as index:
+        stats = index.update(progress=lambda p: p.chunks_embedded and cancel.set(), cancel=cancel)
+        index.writer.acquire()  # as a `needle index` still running elsewhere would
+        assert stats.cancelled
+        c = RawClient()
+        try:
+            c.initialize(repo)
+            (folder,) = c.wait_ready(120)["folders"]
+            assert folder["readOnly"] and 0 < folder["chunksEmbedded"] < folder["chunks"], folder
+            hits = c.command("needle.search", {"query": "retry with backoff"})["result"]
+            assert hits and all(h["partial"] is True for h in hits), hits[:2]
+        finally:
+            c.close()

@@ -39,21 +39,36 @@ def embed_text(chunk: Chunk) -> str:
 
 
 class Encoder:
-    """A sentence encoder loaded from a local HF model folder."""
+    """A sentence encoder loaded from a local HF model folder.
 
-    def __init__(self, name: str, folder: Path, model: Callable, tokenizer: Callable, model_id: str, dim: int):
-        """``model(ids, attention_mask)`` -> hidden states; ``tokenizer(texts, max_length)`` -> (ids, mask)."""
+    BERT folders (every shipped model) encode queries with the numpy forward pass (no torch import) and code in
+    bulk with ``backends.make_bulk`` (ONNX Runtime on every core, or CUDA); both load on first use. Other
+    architectures go through transformers and torch for both.
+    """
+
+    def __init__(self, name: str, folder: Path, model: Callable | None, tokenizer: Callable | None, model_id: str,
+                 dim: int, precision: str = "fp32", device: str = "cpu"):
+        """``model(ids, attention_mask)`` -> hidden states; ``tokenizer(texts, max_length)`` -> (ids, mask).
+
+        ``model`` None: a BERT folder served by the numpy (queries) and bulk (code) engines.
+        """
         self.name = name
         self.folder = folder
         self.model = model
         self.tokenizer = tokenizer
         self.model_id = model_id
         self.dim = dim
+        self.precision = precision
+        self.device = device
+        self.workers: int | None = None  # bulk workers; None = sized to the machine
+        self._query_model = None
+        self._bulk = None
+        self._lazy_lock = threading.Lock()
 
     @classmethod
-    def load(cls, name_or_path: str | None = None) -> Encoder:
+    def load(cls, name_or_path: str | None = None, precision: str | None = None) -> Encoder:
         """Load an encoder by name (``minilm``, ``needle-code-v1``) or folder; never touches the network."""
-        return cls.from_folder(*resolve_model(name_or_path))
+        return cls.from_folder(*resolve_model(name_or_path), precision=precision)
 
     @classmethod
     def shared(cls, name: str, folder: Path) -> Encoder:
@@ -65,15 +80,20 @@ class Encoder:
             return _SHARED[key]
 
     @classmethod
-    def from_folder(cls, name: str, folder: Path) -> Encoder:
-        """Load the HF model folder ``folder`` under the display name ``name``."""
-        from codeneedle.indexer.bert import BertEncoder, BertTokenizer
+    def from_folder(cls, name: str, folder: Path, precision: str | None = None) -> Encoder:
+        """Load the HF model folder ``folder`` under the display name ``name`` (engines load on first use)."""
+        from codeneedle.indexer.numpy_bert import bert_config
 
         try:
-            model, tokenizer = BertEncoder(folder), BertTokenizer(folder)
+            dim = int(bert_config(folder)["hidden_size"])
+            if not (folder / "tokenizer.json").is_file():
+                raise FileNotFoundError(folder / "tokenizer.json")
         except (ValueError, FileNotFoundError, KeyError):
             model, tokenizer = _transformers_model(folder)  # not a plain BERT folder: the general loader
-        return cls(name, folder, model, tokenizer, model_identity(name, folder), model.hidden)
+            return cls(name, folder, model, tokenizer, model_identity(name, folder), model.hidden)
+        device, precision = bulk_settings(name, precision)
+        return cls(name, folder, None, None, model_identity(name, folder, precision if device == "cpu" else None),
+                   dim, precision, device)
 
     def encode(
         self,
@@ -84,28 +104,71 @@ class Encoder:
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Embed texts in length-sorted batches; returns float32 ``(n, dim)`` unit vectors in input order."""
-        import torch
-
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
+        # Sorting by length keeps padding (wasted FLOPs) small inside each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        if self.device == "cuda":
+            batch_size = max(batch_size, 256)  # a GPU wants wide batches; 32 leaves it idle between launches
+        groups = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+        if self.model is not None:
+            return self._encode_torch(texts, groups, out, max_length, threads, on_batch)
+        lock = threading.Lock()
+
+        def done(i: int, vectors: np.ndarray) -> None:
+            out[groups[i]] = vectors
+            if on_batch:
+                with lock:
+                    on_batch(len(groups[i]))
+
+        self.bulk().encode_batches([[texts[i] for i in g] for g in groups], max_length, done)
+        return out
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Embed short queries with the numpy forward pass: no torch import, a few ms per query."""
+        if self.model is not None:
+            return self.encode(queries, batch_size=64, max_length=QUERY_MAX_TOKENS, threads=1)
+        from codeneedle.indexer.numpy_bert import mean_pool
+
+        model, tokenizer = self.query_model()
+        out = np.zeros((len(queries), self.dim), dtype=np.float32)
+        for start in range(0, len(queries), 64):
+            ids, mask = tokenizer(list(queries[start : start + 64]), QUERY_MAX_TOKENS)
+            out[start : start + 64] = mean_pool(model(ids, mask), mask)
+        return out
+
+    def query_model(self):
+        """(NumpyBert, NumpyTokenizer), loaded on first use."""
+        with self._lazy_lock:
+            if self._query_model is None:
+                from codeneedle.indexer.numpy_bert import NumpyBert, NumpyTokenizer
+
+                self._query_model = (NumpyBert(self.folder), NumpyTokenizer(self.folder))
+            return self._query_model
+
+    def bulk(self):
+        """The bulk engine (``backends``), loaded on first use."""
+        with self._lazy_lock:
+            if self._bulk is None:
+                from codeneedle.indexer.backends import make_bulk
+
+                self._bulk = make_bulk(self.folder, self.precision, self.device, self.workers)
+            return self._bulk
+
+    def _encode_torch(self, texts, groups, out, max_length, threads, on_batch) -> np.ndarray:
+        import torch
+
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
         try:
-            # Sorting by length keeps padding (wasted FLOPs) small inside each batch.
-            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
+            for idx in groups:
                 out[idx] = self._encode_batch([texts[i] for i in idx], max_length)
                 if on_batch:
                     on_batch(len(idx))
         finally:
             torch.set_num_threads(previous_threads)
         return out
-
-    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
-        """Embed short queries; one thread is several times faster than two for short inputs here."""
-        return self.encode(queries, batch_size=64, max_length=QUERY_MAX_TOKENS, threads=1)
 
     def _encode_batch(self, texts: list[str], max_length: int) -> np.ndarray:
         import torch
@@ -117,6 +180,20 @@ class Encoder:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled.float().numpy()
+
+
+def bulk_settings(name: str, precision: str | None = None) -> tuple[str, str]:
+    """(device, precision) bulk encoding will use for model ``name`` on this machine."""
+    from codeneedle.indexer.backends import default_precision, select_device
+
+    device = select_device()
+    return device, (precision or default_precision(name)) if device == "cpu" else "fp16"
+
+
+def bulk_identity(name: str, folder: Path) -> str:
+    """The model id an index built here with ``name`` gets (int8 vectors are another model's)."""
+    device, precision = bulk_settings(name)
+    return model_identity(name, folder, precision if device == "cpu" else None)
 
 
 def _transformers_model(folder: Path):
@@ -142,8 +219,11 @@ def _transformers_model(folder: Path):
     return model, tokenizer
 
 
-def model_identity(name: str, folder: Path) -> str:
-    """``name@hash`` where the hash covers the weights' size and head bytes: retrained weights get a new id."""
+def model_identity(name: str, folder: Path, precision: str | None = None) -> str:
+    """``name@hash`` where the hash covers the weights' size and head bytes: retrained weights get a new id.
+
+    int8 vectors differ from fp32 ones (cosine ~0.99), so they are another model's: ``name@hash+int8``.
+    """
     weights = next(f for f in (folder / "model.safetensors", folder / "pytorch_model.bin") if f.is_file())
     h = hashlib.blake2b(digest_size=6)
     h.update(str(weights.stat().st_size).encode())
@@ -151,4 +231,4 @@ def model_identity(name: str, folder: Path) -> str:
         h.update(fh.read(1 << 20))
         fh.seek(max(0, weights.stat().st_size - (1 << 20)))
         h.update(fh.read(1 << 20))
-    return f"{name}@{h.hexdigest()}"
+    return f"{name}@{h.hexdigest()}" + ("+int8" if precision == "int8" else "")

@@ -18,10 +18,11 @@ import numpy as np
 
 from codeneedle.errors import IndexMissingError, NeedleError, PathOutsideRootError
 from codeneedle.indexer import sticky
-from codeneedle.indexer.encoder import Encoder, model_identity
+from codeneedle.indexer.encoder import Encoder, bulk_identity
 from codeneedle.indexer.filters import check_languages, check_query, split_globs
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
+from codeneedle.indexer.progress import is_partial, stand_in_for_missing_vectors
 from codeneedle.indexer.scores import absolute_scores
 from codeneedle.indexer.search import (
     Filters,
@@ -57,7 +58,8 @@ class IndexStatus:
     last_update: str | None
     skipped: dict[str, int] = field(default_factory=dict)
     languages: dict[str, int] = field(default_factory=dict)
-    state: str = "ready"
+    state: str = "ready"  # ready | indexing (a writer is at work) | partial (an indexing run was interrupted)
+    chunks_embedded: int = 0
 
 
 class Index:
@@ -73,6 +75,7 @@ class Index:
         self.notify = notify or (lambda msg: log.warning("%s", msg))
         self.writer = WriterLock(self.index_dir)
         self._encoder: Encoder | None = None
+        self._embedder = None
         self._encoder_lock = threading.Lock()
         self._vectors: VectorIndex | None = None
         self._vectors_lock = threading.Lock()
@@ -84,7 +87,7 @@ class Index:
         self.store = self._open_store()
         # An existing index keeps the model it was built with unless a model is asked for explicitly.
         self.model_name, self.model_dir = resolve_model(settings.model or self._stored_model_name())
-        self.model_id = model_identity(self.model_name, self.model_dir)
+        self.model_id = bulk_identity(self.model_name, self.model_dir)
 
     def _stored_model_name(self) -> str | None:
         name = self.store.get_meta("model_name")
@@ -189,6 +192,19 @@ class Index:
             if self._encoder is None:
                 self._encoder = Encoder.shared(self.model_name, self.model_dir)
             return self._encoder
+
+    @property
+    def embedder(self):
+        """What turns chunk texts into vectors (``embedding.Embedder``): the local encoder unless one was set."""
+        if self._embedder is None:
+            from codeneedle.indexer.embedding import EncoderEmbedder
+
+            self._embedder = EncoderEmbedder(self.encoder)
+        return self._embedder
+
+    @embedder.setter
+    def embedder(self, value) -> None:
+        self._embedder = value
 
     def reader(self) -> Store:
         """A per-thread read connection (WAL readers never wait on the writer)."""
@@ -295,11 +311,41 @@ class Index:
             vi = self._vectors
             if vi is not None:
                 vi.remove(removed_ids)
-                if added:
-                    keys = np.array([cid for cid, _ in added], dtype=np.uint64)
-                    vi.add(keys, self.store.vectors_for(self.model_id, [h for _, h in added], vi.dim))
+                # Lexical first: chunks whose vector is not cached yet join the ANN index in add_embeddings.
+                cached = self.store.cached_subset(self.model_id, added)
+                if cached:
+                    keys = np.array([cid for cid, _ in cached], dtype=np.uint64)
+                    vi.add(keys, self.store.vectors_for(self.model_id, [h for _, h in cached], vi.dim))
                 vi.generation = generation
         return len(removed_ids), len(added)
+
+    def add_embeddings(self, hashes: list[str], vectors: np.ndarray) -> int:
+        """Cache vectors and make every chunk with those hashes searchable by meaning, in one transaction.
+
+        The single writer's path for embeddings (whoever computed them). Returns how many chunks gained a vector.
+        """
+        with self._vectors_lock:
+            with self.store.transaction():
+                self.store.put_embeddings(self.model_id, hashes, vectors, transaction=False)
+                pairs = self.store.chunk_ids_for_hashes(hashes)
+                if pairs:  # readers in other processes rebuild their ANN view when the generation moves
+                    self.store.set_meta("generation", str(self.store.generation + 1))
+                generation = self.store.generation
+            vi = self._vectors
+            if vi is not None:
+                if pairs:
+                    row = {h: i for i, h in enumerate(hashes)}
+                    keys = np.array([cid for cid, _ in pairs], dtype=np.uint64)
+                    vi.remove([int(k) for k in keys])
+                    vi.add(keys, np.ascontiguousarray(vectors[[row[h] for _, h in pairs]], dtype=np.float32))
+                vi.generation = generation
+        return len(pairs)
+
+    def completeness(self):
+        """How far the index is: ``progress.Completeness`` (partial while indexing or after an interrupted run)."""
+        from codeneedle.indexer.progress import completeness
+
+        return completeness(self)
 
     def save_vectors(self) -> None:
         """Persist the ANN index (atomically) if it is current."""
@@ -330,6 +376,8 @@ class Index:
         qvec = self.encoder.encode_queries([query])[0]
         dense = dense_ranking(store, self.vectors(), self.model_id, qvec, pool, filters)
         lexical = lexical_future.result()
+        if is_partial(self):
+            dense = stand_in_for_missing_vectors(store, self.model_id, dense, lexical)
         ranked = fuse(dense, lexical, lexical_weight(query))
         return absolute_scores(store, self.model_id, self.vectors().dim, qvec, ranked, to_results(store, ranked, k))
 
@@ -359,9 +407,13 @@ class Index:
         except ValueError:
             raise PathOutsideRootError(f"{path} is outside the indexed folder {self.root}") from None
 
-    def status(self, state: str = "ready") -> IndexStatus:
+    def status(self, state: str | None = None) -> IndexStatus:
+        """What the index holds; ``state`` is the caller's view (server), else read from the index itself."""
         store = self.reader()
         files, chunks = store.counts()
+        done = self.completeness()
+        if state in (None, "ready", "indexing"):
+            state = done.state
         last = store.get_meta("last_update")
         return IndexStatus(
             root=str(self.root),
@@ -374,6 +426,7 @@ class Index:
             skipped=json.loads(store.get_meta("skipped_counts") or "{}"),
             languages=store.language_counts(),
             state=state,
+            chunks_embedded=done.chunks_embedded if done.partial else chunks,
         )
 
 

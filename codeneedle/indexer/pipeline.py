@@ -1,7 +1,8 @@
-"""The incremental update: walk -> diff against SQLite -> chunk -> embed what is missing -> commit.
+"""The incremental update: walk -> diff against SQLite -> chunk -> commit -> embed what is missing.
 
-Each batch commits its embeddings first (so a crash never loses encoder work), then swaps the batch's files
-and chunks in one transaction (so readers see either the old or the new state of a file, never a mix).
+Lexical first: each batch swaps its files and chunks (with their FTS5 rows) in one transaction (readers see
+either the old or the new state of a file, never a mix), so keyword search covers the whole tree within
+seconds; ``embedding.embed_pending`` then fills in vectors behind it, committing every few seconds.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from codeneedle.indexer import generated
-from codeneedle.indexer.chunker import chunk_source
 from codeneedle.indexer.chunks import Chunk
-from codeneedle.indexer.encoder import embed_text
 from codeneedle.indexer.ignore import IgnoreRules
 from codeneedle.indexer.languages import language_for_path
+from codeneedle.indexer.progress import STATE_KEY, RateMeter, mark_state
 from codeneedle.indexer.store import FileRecord
 from codeneedle.indexer.walker import SourceFile, read_source, stat_one, walk
 
@@ -36,11 +36,13 @@ CHUNKS_PER_BATCH = int(os.environ.get("NEEDLE_BATCH_CHUNKS", "1024"))
 class Progress:
     """A snapshot for progress bars (CLI) and $/progress (server)."""
 
-    phase: str  # "scan" | "index" | "save" | "done"
+    phase: str  # "scan" (walking) | "index" (chunking files) | "embed" (chunks) | "save" | "done"
     files_done: int = 0
     files_total: int = 0
     chunks_embedded: int = 0
     chunks_to_embed: int = 0
+    rate: float = 0.0  # chunks embedded per second, recent
+    eta_s: float | None = None  # seconds left in the embed phase, once there is a rate
 
 
 @dataclass
@@ -101,6 +103,10 @@ def run_update(
 
     with store.transaction():
         store.replace_skipped(skipped, only=skip_scope)
+        # Nothing was pending before: only this run's new chunks can lack vectors (no scan of the whole index).
+        added: list[str] | None = [] if store.get_meta(STATE_KEY) == "ready" else None
+        if todo or removed:
+            mark_state(store, "indexing")
 
     done = 0
     pending_removed = list(removed)
@@ -138,9 +144,13 @@ def run_update(
             batch_touch.append(record)
             stats.files_unchanged += 1
             continue
+        from codeneedle.indexer.chunker import chunk_source  # tree-sitter: only once a file changed
+
         chunks = chunk_source(sf.path, data, language)
         batch_files.append(record)
         batch_chunks[sf.path] = chunks
+        if added is not None:
+            added.extend(c.content_hash for c in chunks)
         stats.files_changed += 1
         n_chunks += len(chunks)
         if len(batch_files) >= FILES_PER_BATCH or n_chunks >= CHUNKS_PER_BATCH:
@@ -150,6 +160,8 @@ def run_update(
     if paths is None and not stats.cancelled:
         # Counts of the last full scan: the per-path table keeps only the first paths of each walk.
         store.set_meta("skipped_counts", json.dumps(dict(sorted(stats.skipped.items()))))
+    if not stats.cancelled:
+        _embed_missing(index, stats, report, cancel, done, total, added)
     report(Progress("save", done, total, stats.chunks_embedded, stats.chunks_embedded))
     index.save_vectors()
     stats.seconds = round(time.perf_counter() - started, 3)
@@ -194,30 +206,32 @@ def _stat_paths(index: Index, rules: IgnoreRules, paths: list[str], records: dic
 def _commit_batch(index: Index, stats: UpdateStats, removed: list[str], files: list[FileRecord],
                   chunks: dict[str, list[Chunk]], touch: list[FileRecord], report: ProgressFn,
                   done: int, total: int) -> None:
-    store = index.store
     if not (removed or files or touch):
-        report(Progress("index", done, total, stats.chunks_embedded, stats.chunks_embedded))
+        report(Progress("index", done, total))
         return
-    all_chunks = [c for path in chunks for c in chunks[path]]
-    missing = set(store.missing_embeddings(index.model_id, (c.content_hash for c in all_chunks)))
-    if missing:
-        todo: dict[str, str] = {}
-        for c in all_chunks:
-            h = c.content_hash
-            if h in missing and h not in todo:
-                todo[h] = embed_text(c)
-        hashes = list(todo)
-        embedded = stats.chunks_embedded
-
-        def on_batch(n: int) -> None:
-            nonlocal embedded
-            embedded += n
-            report(Progress("index", done, total, embedded, stats.chunks_embedded + len(hashes)))
-
-        vectors = index.encoder.encode([todo[h] for h in hashes], on_batch=on_batch)
-        store.put_embeddings(index.model_id, hashes, vectors)
-        stats.chunks_embedded += len(hashes)
     n_removed, n_added = index.commit(removed, files, chunks, touch)
     stats.chunks_removed += n_removed
     stats.chunks_added += n_added
-    report(Progress("index", done, total, stats.chunks_embedded, stats.chunks_embedded))
+    report(Progress("index", done, total))
+
+
+def _embed_missing(index: Index, stats: UpdateStats, report: ProgressFn, cancel: threading.Event | None,
+                   done: int, total: int, added: list[str] | None) -> None:
+    """The semantic half, behind the lexical one: embed chunks without vectors, then record "ready"."""
+    from codeneedle.indexer.embedding import embed_pending
+
+    meter = RateMeter()
+
+    def on_progress(embedded: int, to_embed: int) -> None:
+        meter.update(embedded)
+        report(Progress("embed", done, total, embedded, to_embed, meter.rate, meter.eta(to_embed - embedded)))
+
+    if index.store.get_meta(STATE_KEY) == "ready":
+        return  # nothing was added and nothing was left pending: no need to look
+    embedded, finished = embed_pending(index, index.embedder, cancel=cancel, on_progress=on_progress, among=added)
+    stats.chunks_embedded += embedded
+    if finished:
+        with index.store.transaction():
+            mark_state(index.store, "ready")
+    else:
+        stats.cancelled = True

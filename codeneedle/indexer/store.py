@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import sqlite_utils
 
 from codeneedle.errors import NeedleError
 from codeneedle.indexer.chunks import Chunk
@@ -67,7 +66,6 @@ class Store:
             raise NeedleError(f"no index database at {path}")
         try:
             conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
-            self.db = sqlite_utils.Database(conn)
             self.conn = conn
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -83,11 +81,22 @@ class Store:
         """Close the connection (checkpointing the WAL when this is the last one)."""
         self.conn.close()
 
+    @property
+    def db(self):
+        """A sqlite_utils view of the connection, made on first use: sqlite_utils loads its plugins' entry
+        points (~0.15 s, measured), which a one-shot search on an existing index must not pay."""
+        db = self.__dict__.get("_db")
+        if db is None:
+            import sqlite_utils
+
+            db = self.__dict__["_db"] = sqlite_utils.Database(self.conn)
+        return db
+
     # -- schema and metadata -------------------------------------------------------------------
     def _ensure_schema(self) -> None:
-        db = self.db
         with self.transaction():
-            if "meta" not in db.table_names():
+            if not self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
+                db = self.db
                 db["meta"].create({"key": str, "value": str}, pk="key")
                 db["files"].create(
                     {"path": str, "size": int, "mtime_ns": int, "hash": str, "language": str, "indexed_at": float},
@@ -283,14 +292,73 @@ class Store:
             have.update(r[0] for r in rows)
         return [h for h in wanted if h not in have]
 
-    def put_embeddings(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
-        """Cache vectors in their own transaction, so work already embedded survives a crash."""
+    def put_embeddings(self, model: str, hashes: Sequence[str], vectors: np.ndarray, *,
+                       transaction: bool = True) -> None:
+        """Cache vectors (in their own transaction unless ``transaction`` is False: the caller holds one)."""
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        rows = [(model, h, vecs[i].tobytes()) for i, h in enumerate(hashes)]
+        sql = "INSERT OR REPLACE INTO embeddings(model, hash, vector) VALUES (?, ?, ?)"
+        if not transaction:
+            self.conn.executemany(sql, rows)
+            return
         with self.transaction():
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO embeddings(model, hash, vector) VALUES (?, ?, ?)",
-                [(model, h, vecs[i].tobytes()) for i, h in enumerate(hashes)],
-            )
+            self.conn.executemany(sql, rows)
+
+    def pending_chunks(self, model: str, limit: int, among: Sequence[str] | None = None) -> list[ChunkRow]:
+        """Up to ``limit`` chunks (one per content hash) whose vector for ``model`` is not cached yet, looking
+        only at chunks with the content hashes ``among`` when given."""
+        sql = ("SELECT c.id, c.path, c.language, c.kind, c.name, c.start_line, c.end_line, c.start_byte, "
+               "c.end_byte, c.text, c.doc, c.hash FROM chunks c LEFT JOIN embeddings e ON e.model = ? AND "
+               "e.hash = c.hash WHERE e.hash IS NULL")
+        if among is None:
+            rows = self.conn.execute(f"{sql} GROUP BY c.hash ORDER BY min(c.id) LIMIT ?", (model, limit))
+            return [ChunkRow(*r) for r in rows]
+        out: dict[str, ChunkRow] = {}
+        unique = list(dict.fromkeys(among))
+        for i in range(0, len(unique), 500):
+            part = unique[i : i + 500]
+            for r in self.conn.execute(f"{sql} AND c.hash IN ({','.join('?' * len(part))})", [model, *part]):
+                out.setdefault(r[11], ChunkRow(*r))
+            if len(out) >= limit:
+                break
+        return list(out.values())[:limit]
+
+    def embedded_counts(self, model: str) -> tuple[int, int]:
+        """(chunks with a cached vector for ``model``, all chunks)."""
+        total = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        done = self.conn.execute(
+            "SELECT count(*) FROM chunks c JOIN embeddings e ON e.model = ? AND e.hash = c.hash", (model,)
+        ).fetchone()[0]
+        return int(done), int(total)
+
+    def unembedded_ids(self, model: str, ids: Sequence[int]) -> set[int]:
+        """Which of the chunk ``ids`` have no cached vector for ``model``."""
+        out: set[int] = set()
+        for i in range(0, len(ids), 500):
+            part = list(ids[i : i + 500])
+            out.update(r[0] for r in self.conn.execute(
+                f"SELECT c.id FROM chunks c LEFT JOIN embeddings e ON e.model = ? AND e.hash = c.hash "
+                f"WHERE e.hash IS NULL AND c.id IN ({','.join('?' * len(part))})", [model, *part]))
+        return out
+
+    def chunk_ids_for_hashes(self, hashes: Sequence[str]) -> list[tuple[int, str]]:
+        """(chunk id, hash) of every chunk whose content hash is in ``hashes``."""
+        out: list[tuple[int, str]] = []
+        unique = list(dict.fromkeys(hashes))
+        for i in range(0, len(unique), 500):
+            part = unique[i : i + 500]
+            out += self.conn.execute(
+                f"SELECT id, hash FROM chunks WHERE hash IN ({','.join('?' * len(part))})", part).fetchall()
+        return out
+
+    def cached_subset(self, model: str, pairs: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+        """The (chunk id, hash) pairs whose vector for ``model`` is cached."""
+        have = set(pairs and self._cached_hashes(model, [h for _, h in pairs]))
+        return [(cid, h) for cid, h in pairs if h in have]
+
+    def _cached_hashes(self, model: str, hashes: Sequence[str]) -> set[str]:
+        missing = set(self.missing_embeddings(model, hashes))
+        return {h for h in hashes if h not in missing}
 
     def vectors_for(self, model: str, hashes: Sequence[str], dim: int) -> np.ndarray:
         """Cached vectors for content hashes (each must be cached), in order."""

@@ -20,6 +20,10 @@ class VectorIndex:
     """A cosine HNSW index over unit vectors; thread-safe for one writer and many searchers."""
 
     def __init__(self, dim: int, generation: int = -1):
+        # onnxruntime's native module must be loaded before usearch's: the other order segfaults on import
+        # (usearch 2.26.6 + onnxruntime 1.32.0, reproduced with `import usearch.compiled; import onnxruntime`),
+        # and any process that searches may later embed. Costs ~0.15 s once per process.
+        import onnxruntime.capi._pybind_state  # noqa: F401
         from usearch.index import Index
 
         self.dim = dim

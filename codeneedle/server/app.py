@@ -295,7 +295,9 @@ def run_search(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str
         except (NeedleError, ValueError) as exc:  # ValueError: e.g. a glob pathspec cannot parse
             errors.append(f"{folder.root}: {exc}")
             continue
-        hits += [(r.score, to_lsp(folder.root, r, encoding), r.path) for r in results]
+        # Results from a folder still being indexed (or left partial) say so, hit by hit.
+        mark = {"partial": True} if results and folder.partial() else {}
+        hits += [(r.score, {**to_lsp(folder.root, r, encoding), **mark}, r.path) for r in results]
     if errors and not hits:
         raise JsonRpcException(message="; ".join(errors), code=REQUEST_FAILED)
     hits.sort(key=lambda h: -h[0])

@@ -123,12 +123,17 @@ class _Repo:
 
     def state(self) -> dict[str, Any]:
         """``indexing``/``ready`` plus progress and notes, merged into every answer."""
-        out: dict[str, Any] = {"root": str(self.index.root), "state": "indexing" if self.indexing else "ready"}
+        done = self.index.completeness()
+        out: dict[str, Any] = {"root": str(self.index.root), "state": "indexing" if self.indexing else done.state,
+                               "partial": self.indexing or done.partial}
         progress = self._progress
         if self.indexing and progress is not None:
             out["progress"] = {"phase": progress.phase, "files_done": progress.files_done,
-                               "files_total": progress.files_total}
+                               "files_total": progress.files_total, "chunks_embedded": progress.chunks_embedded,
+                               "chunks_to_embed": progress.chunks_to_embed}
             out["note"] = "indexing is still running; results cover what is indexed so far"
+        elif done.partial:
+            out["note"] = f"results are partial: the index is {done.message()}"
         elif self.note:
             out["note"] = self.note
         if self.error:

@@ -139,6 +139,13 @@ class Folder:
             return []
         return index.search(query, k=k, lang=lang, glob=glob, exclude=exclude)
 
+    def partial(self) -> bool:
+        """Whether results from this folder cover only part of it (still indexing, or interrupted)."""
+        from codeneedle.indexer.progress import is_partial
+
+        index = self.index
+        return index is None or self.state in ("starting", "indexing", "cancelled") or is_partial(index)
+
     def similar(self, path: Path, line: int, k: int) -> list[SearchResult]:
         index = self.index
         if index is None or self._closed.is_set():
@@ -165,11 +172,13 @@ class Folder:
             else:
                 out.update(indexDir=st.index_dir, model=st.model, files=st.files, chunks=st.chunks,
                            lastUpdate=st.last_update, skipped=st.skipped, sizeBytes=st.size_bytes,
-                           languages=st.languages)
+                           languages=st.languages, chunksEmbedded=st.chunks_embedded)
         p = self.progress
         if self.state == "indexing" and p is not None:
             out["progress"] = {"phase": p.phase, "filesDone": p.files_done, "filesTotal": p.files_total,
-                               "chunksEmbedded": p.chunks_embedded, "chunksToEmbed": p.chunks_to_embed}
+                               "chunksEmbedded": p.chunks_embedded, "chunksToEmbed": p.chunks_to_embed,
+                               "chunksPerSecond": round(p.rate, 1),
+                               "etaSeconds": None if p.eta_s is None else round(p.eta_s)}
         if self.message:
             out["message"] = self.message
         return out
@@ -274,18 +283,15 @@ class Folder:
             log.warning("%s: loading the encoder failed: %s", self.root, exc)
 
     def _progress_fn(self, work: WorkDone) -> Callable[[Progress], None]:
+        from codeneedle.indexer.progress import progress_text
+
         def report(p: Progress) -> None:
             self.progress = p
-            if p.phase == "scan":
-                work.report("scanning files")
-            elif p.phase == "index":
-                pct = int(p.files_done * 100 / p.files_total) if p.files_total else 100
-                text = f"{p.files_done}/{p.files_total} files"
-                if p.chunks_to_embed:
-                    text += f", {p.chunks_embedded} chunks embedded"
-                work.report(text, min(pct, 99))
-            elif p.phase == "save":
-                work.report("saving", 99, force=True)
+            if p.phase == "done":
+                return
+            text, pct = progress_text(p.phase, p.files_done, p.files_total, p.chunks_embedded, p.chunks_to_embed,
+                                      p.rate, p.eta_s)
+            work.report(text, pct, force=p.phase == "save")
         return report
 
     def _update_pending(self) -> None:

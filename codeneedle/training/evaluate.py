@@ -143,7 +143,7 @@ def encode_cached(encoder, texts: list[str], kind: str, cache: Path | None, thre
     if progress:
         progress(f"embedding {len(texts)} {kind} texts with {encoder.model_id}")
     if kind == "query":
-        vecs = encoder.encode(texts, batch_size=64, max_length=64, threads=threads)
+        vecs = encoder.encode_queries(texts)  # the path `needle search` takes (fp32, whatever the code side uses)
     else:
         vecs = encoder.encode(texts, batch_size=32, threads=threads)
     if path:

@@ -1,0 +1,193 @@
+"""Which engine embeds code in bulk: CUDA (torch, fp16) when there is a GPU, else ONNX Runtime on every core.
+
+Queries never come here: they go through ``numpy_bert`` (no torch import, a few milliseconds).
+
+Knobs (environment): ``NEEDLE_DEVICE`` = cpu | cuda, ``NEEDLE_PRECISION`` = fp32 | int8 (CPU only; default: int8
+only where the measured quality loss allows it, see ``default_precision``), ``NEEDLE_WORKERS`` = embedding
+workers (default: one per core, up to 8, each on its share of the cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from codeneedle.indexer.numpy_bert import NumpyTokenizer, mean_pool
+
+# int8 becomes the default only if it costs at most this much MRR@10 against fp32 on the same benchmark run.
+MAX_INT8_MRR_LOSS = 0.01
+QUANTIZATION_RECORD = Path(__file__).resolve().parent.parent / "models" / "quantization.json"
+MAX_WORKERS = 8
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (affinity and container limits respected)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def nvidia_gpu_present() -> bool:
+    """A cheap look for an NVIDIA device node: importing torch (seconds) only to learn there is no GPU is waste."""
+    return Path("/dev/nvidia0").exists() or any(Path("/proc/driver/nvidia/gpus").glob("*"))
+
+
+def select_device(env: Mapping[str, str] | None = None, gpu_present: Callable[[], bool] = nvidia_gpu_present,
+                  cuda_available: Callable[[], bool] | None = None) -> str:
+    """"cuda" when torch sees a GPU (or NEEDLE_DEVICE=cuda), else "cpu"; NEEDLE_DEVICE=cpu forces the CPU."""
+    env = os.environ if env is None else env
+    forced = env.get("NEEDLE_DEVICE", "").strip().lower()
+    if forced in ("cpu", "cuda"):
+        return forced
+    if not gpu_present():
+        return "cpu"
+    return "cuda" if (cuda_available or _torch_cuda_available)() else "cpu"
+
+
+def _torch_cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def load_quantization_record(path: Path = QUANTIZATION_RECORD) -> dict:
+    """Measured fp32 vs int8 MRR@10 per model name (written by ``bench/index_speed.py --record``)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def int8_allowed(measurement: Mapping | None) -> bool:
+    """True when a measurement shows int8 losing at most MAX_INT8_MRR_LOSS of MRR@10 against fp32."""
+    if not measurement:
+        return False
+    try:
+        loss = float(measurement["fp32_mrr10"]) - float(measurement["int8_mrr10"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return loss <= MAX_INT8_MRR_LOSS + 1e-9
+
+
+def default_precision(model_name: str, env: Mapping[str, str] | None = None, record: dict | None = None) -> str:
+    """The precision bulk encoding uses for ``model_name``: NEEDLE_PRECISION, else int8 only where measured safe."""
+    env = os.environ if env is None else env
+    forced = env.get("NEEDLE_PRECISION", "").strip().lower()
+    if forced in ("fp32", "int8"):
+        return forced
+    record = load_quantization_record() if record is None else record
+    return "int8" if int8_allowed(record.get(model_name)) else "fp32"
+
+
+def default_workers(env: Mapping[str, str] | None = None) -> int:
+    """Workers running batches side by side, each on cores // workers threads: one per core, up to 8.
+
+    Independent batches on one thread each need no synchronisation inside a MatMul. Measured on 2 cores shared
+    with six other sessions (load ~25; bench/index_speed.py, same 349 chunks): fp32 1x2 2.7 vs 2x1 1.9 chunks/s,
+    int8 1x2 2.1 vs 2x1 3.4: contradictory, i.e. noise; re-measure on an idle machine.
+    """
+    env = os.environ if env is None else env
+    try:
+        return max(1, int(env["NEEDLE_WORKERS"]))
+    except (KeyError, ValueError):
+        return min(cpu_count(), MAX_WORKERS)
+
+
+class OnnxBulk:
+    """ONNX Runtime on the CPU: ``workers`` sessions side by side, each on its share of the cores."""
+
+    def __init__(self, folder: Path, precision: str, workers: int | None = None):
+        from codeneedle.indexer.onnx_bert import OnnxBert
+
+        self.workers = workers or default_workers()
+        threads = max(1, cpu_count() // self.workers)
+        self.device, self.precision = "cpu", precision
+        self.tokenizer = NumpyTokenizer(folder)
+        self._sessions: queue.SimpleQueue = queue.SimpleQueue()
+        first = OnnxBert(folder, precision, threads)
+        self.hidden = first.hidden
+        # One thread per run: concurrent runs of one session each compute on their caller's thread, so the
+        # workers share one copy of the weights. Several threads per run would share one session's pool: then
+        # each worker gets its own session.
+        self._sessions.put(first)
+        for _ in range(self.workers - 1):
+            self._sessions.put(first if threads == 1 else OnnxBert(folder, precision, threads))
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="needle-embed") if self.workers > 1 else None
+
+    def _run(self, texts: list[str], max_length: int) -> np.ndarray:
+        ids, mask = self.tokenizer(texts, max_length)
+        session = self._sessions.get()
+        try:
+            hidden = session(ids, mask)
+        finally:
+            self._sessions.put(session)
+        return mean_pool(hidden, mask)
+
+    def encode_batches(self, batches: Sequence[list[str]], max_length: int,
+                       done: Callable[[int, np.ndarray], None]) -> None:
+        """Encode each batch, calling ``done(batch_index, vectors)`` as each finishes (in any order)."""
+        if self._pool is None:
+            for i, b in enumerate(batches):
+                done(i, self._run(b, max_length))
+            return
+        futures = {self._pool.submit(self._run, b, max_length): i for i, b in enumerate(batches)}
+        for future in futures:
+            done(futures[future], future.result())
+
+
+class TorchBulk:
+    """torch: on CUDA in fp16 (big batches), or the plain fp32 CPU path (``bert.py``) as the old baseline."""
+
+    def __init__(self, folder: Path, device: str = "cpu", threads: int | None = None):
+        import torch
+
+        from codeneedle.indexer.bert import BertEncoder
+
+        self.device, self.precision = device, "fp16" if device == "cuda" else "fp32"
+        self.workers = 1
+        self.threads = threads or min(2, cpu_count())
+        self.model = BertEncoder(folder)
+        if device == "cuda":
+            self.model.w = {k: v.to("cuda", torch.float16) for k, v in self.model.w.items()}
+        self.hidden = self.model.hidden
+        self.tokenizer = NumpyTokenizer(folder)
+        self._lock = threading.Lock()
+
+    def encode_batches(self, batches: Sequence[list[str]], max_length: int,
+                       done: Callable[[int, np.ndarray], None]) -> None:
+        import torch
+
+        with self._lock:
+            previous = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+            try:
+                for i, b in enumerate(batches):
+                    ids, mask = self.tokenizer(b, max_length)
+                    tids = torch.from_numpy(ids).to(self.device)
+                    tmask = torch.from_numpy(mask).to(self.device)
+                    with torch.inference_mode():
+                        hidden = self.model(tids, tmask)
+                        m = tmask.unsqueeze(-1).to(hidden.dtype)
+                        pooled = (hidden * m).sum(1).float() / m.sum(1).float().clamp(min=1e-9)
+                        pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                    done(i, pooled.cpu().numpy())
+            finally:
+                torch.set_num_threads(previous)
+
+
+def make_bulk(folder: Path, precision: str, device: str | None = None, workers: int | None = None):
+    """The bulk engine for this machine: CUDA when present, else ONNX Runtime at ``precision``."""
+    device = device or select_device()
+    if device == "cuda":
+        return TorchBulk(folder, "cuda")
+    return OnnxBulk(folder, precision, workers)

@@ -1,0 +1,108 @@
+"""The semantic half of an update: embed every chunk that has no vector yet, committing every few seconds.
+
+Chunks (and so keyword search) are committed first by the pipeline; this step fills in vectors behind them.
+A kill loses at most the group being embedded (COMMIT_SECONDS of encoder work). The encoder sits behind one
+seam, ``Embedder.embed(texts) -> (n, dim) float32``, so another engine (a Ray pool, a remote GPU) can replace it;
+whatever computes the vectors, this module is the single writer that commits them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from codeneedle.indexer.chunks import Chunk
+from codeneedle.indexer.encoder import embed_text
+
+if TYPE_CHECKING:
+    from codeneedle.indexer.encoder import Encoder
+    from codeneedle.indexer.index import Index
+    from codeneedle.indexer.store import ChunkRow
+
+# Target encoder work per commit: a kill loses at most about this much (the issue allows 5 s).
+COMMIT_SECONDS = float(os.environ.get("NEEDLE_COMMIT_SECONDS", "2.0"))
+# Pending chunks fetched at once and sorted by length: long runs of similar lengths waste little padding.
+WINDOW = 4096
+# The first group is small because the rate is unknown: 8 chunks are ~4 s even at the 2 chunks/s measured on
+# an overloaded 2-core machine; later groups follow the measured rate.
+FIRST_GROUP, MIN_GROUP, MAX_GROUP = 8, 4, 2048
+
+
+class Embedder(Protocol):
+    """Texts -> float32 (n, dim) unit vectors, in order. ``on_done(n)`` reports texts finished so far."""
+
+    def embed(self, texts: list[str], on_done: Callable[[int], None] | None = None) -> np.ndarray: ...
+
+
+class EncoderEmbedder:
+    """The local encoder (ONNX Runtime on every core, or CUDA) as an Embedder."""
+
+    def __init__(self, encoder: Encoder):
+        self.encoder = encoder
+
+    def embed(self, texts: list[str], on_done: Callable[[int], None] | None = None) -> np.ndarray:
+        count = 0
+
+        def step(n: int) -> None:  # the encoder reports each batch; the seam reports texts done so far
+            nonlocal count
+            count += n
+            if on_done:
+                on_done(count)
+
+        return self.encoder.encode(texts, on_batch=step)
+
+
+def chunk_of(row: ChunkRow) -> Chunk:
+    return Chunk(row.path, row.language, row.kind, row.name, row.start_line, row.end_line, row.start_byte,
+                 row.end_byte, row.text, row.doc)
+
+
+def embed_pending(index: Index, embedder: Embedder, *, cancel: threading.Event | None = None,
+                  on_progress: Callable[[int, int], None] | None = None,
+                  among: list[str] | None = None) -> tuple[int, bool]:
+    """Embed every chunk lacking a vector for the index's model. Returns (texts embedded, finished).
+
+    ``among``: content hashes known to hold every chunk that may lack one (a watcher's few files), so the
+    whole index need not be scanned. ``on_progress(embedded, to_embed)`` is called as batches finish.
+    Stops early (finished False) on ``cancel``.
+    """
+    store = index.store
+    if among is not None:
+        among = store.missing_embeddings(index.model_id, among)
+        pending_total = len(among)
+    else:
+        done_before, total = store.embedded_counts(index.model_id)
+        pending_total = total - done_before
+    embedded = 0
+    group = FIRST_GROUP
+    report = on_progress or (lambda a, b: None)
+    report(0, pending_total)
+    while True:
+        rows = store.pending_chunks(index.model_id, WINDOW, among)
+        if not rows:
+            return embedded, True
+        rows.sort(key=lambda r: len(r.text))
+        start = 0
+        while start < len(rows):
+            if cancel is not None and cancel.is_set():
+                return embedded, False
+            part = rows[start : start + group]
+            start += len(part)
+            texts = [embed_text(chunk_of(r)) for r in part]
+            base = embedded
+            began = time.perf_counter()
+            vectors = embedder.embed(texts, on_done=lambda n, b=base, t=pending_total: report(b + n, t))
+            elapsed = time.perf_counter() - began
+            index.add_embeddings([r.hash for r in part], vectors)
+            embedded += len(part)
+            # Rows in one window may share a hash with chunks added later; the count can overshoot slightly.
+            pending_total = max(pending_total, embedded)
+            report(embedded, pending_total)
+            # Size the next group so it takes about COMMIT_SECONDS at the rate just seen.
+            rate = len(part) / max(elapsed, 1e-3)
+            group = int(min(MAX_GROUP, max(MIN_GROUP, rate * COMMIT_SECONDS)))

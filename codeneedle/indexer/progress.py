@@ -1,0 +1,160 @@
+"""How far an index is (complete, being indexed, or interrupted) and how fast indexing goes (rate, ETA)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from codeneedle.indexer.index import Index
+    from codeneedle.indexer.store import Store
+
+STATE_KEY = "index_state"
+
+
+def mark_state(store: Store, state: str) -> None:
+    """Record "indexing" when an update starts changing chunks, "ready" once every chunk has its vector."""
+    store.set_meta(STATE_KEY, state)
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """``state``: ready | indexing (a writer is at work) | partial (an indexing run stopped before the end)."""
+
+    state: str
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+
+    @property
+    def partial(self) -> bool:
+        return self.state != "ready"
+
+    def message(self) -> str:
+        """One line for people: ``indexing (1200 of 5000 chunks embedded)``."""
+        if not self.partial:
+            return "ready"
+        counts = f"{self.chunks_embedded} of {self.chunks_total} chunks embedded"
+        if self.state == "indexing":
+            return f"indexing ({counts})"
+        return f"partial ({counts}; indexing was interrupted: run `needle index` to finish)"
+
+    def to_dict(self) -> dict:
+        return {"state": self.state, "chunks_embedded": self.chunks_embedded, "chunks": self.chunks_total}
+
+
+def completeness(index: Index) -> Completeness:
+    """Read the index's own record; counts are only computed while it is partial (searches stay cheap)."""
+    store = index.reader()
+    state = store.get_meta(STATE_KEY)
+    if state == "ready":
+        return Completeness("ready")
+    done, total = store.embedded_counts(index.model_id)
+    if state is None and done == total:
+        return Completeness("ready")  # an index written before this record existed, complete
+    return Completeness("indexing" if writer_alive(index) else "partial", done, total)
+
+
+def is_partial(index: Index) -> bool:
+    """Cheap: one meta read while the index is ready (a search's hot path)."""
+    state = index.reader().get_meta(STATE_KEY)
+    return state != "ready" and (state is not None or completeness(index).partial)
+
+
+def stand_in_for_missing_vectors(store: Store, model: str, dense: list[tuple[int, float]],
+                                 lexical: list[int]) -> list[tuple[int, float]]:
+    """While vectors are still being filled in, a keyword hit without one would lose to any embedded chunk
+    (it gets no dense vote at all). Let the lexical ranking vote for it on the dense side too, at its lexical
+    rank: once every chunk has its vector this never runs and the ranking is the usual one."""
+    missing = store.unembedded_ids(model, lexical)
+    if not missing:
+        return dense
+    out = list(dense)
+    for rank, cid in enumerate(lexical):
+        if cid in missing:
+            out.insert(min(rank, len(out)), (cid, 0.0))
+    return out
+
+
+def progress_text(phase: str, files_done: int, files_total: int, embedded: int, to_embed: int, rate: float,
+                  eta_s: float | None) -> tuple[str, int]:
+    """(message, percentage) for a progress bar: files while reading them (0-5 %), then chunks (5-99 %)."""
+    if phase == "embed":
+        pct = 5 + int(94 * embedded / to_embed) if to_embed else 99
+        eta = f", ETA {format_eta(eta_s)}" if eta_s is not None else ""
+        return f"embedding {embedded}/{to_embed} chunks, {rate:.1f}/s{eta}", min(pct, 99)
+    if phase == "index":
+        pct = int(5 * files_done / files_total) if files_total else 5
+        return f"reading {files_done}/{files_total} files", pct
+    return ("scanning files", 0) if phase == "scan" else ("saving", 99)
+
+
+def format_eta(seconds: float) -> str:
+    """``75`` -> ``1:15``, ``3725`` -> ``1:02:05``."""
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60}:{rem % 60:02d}"
+
+
+def writer_alive(index: Index) -> bool:
+    """Whether some process (this one included) is the index's writer now; probing the lock itself could make
+    a starting writer fail, so the recorded pid is checked instead."""
+    if index.writer.held:
+        return True
+    try:
+        pid = int((index.index_dir / "writer.pid").read_text().strip())
+    except (OSError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _holds_lock(index)
+
+
+def _holds_lock(index: Index) -> bool:
+    # The pid is alive, but it may have finished writing long ago (a pid file outlives the lock). /proc/locks
+    # lists flock()s by inode without touching them; elsewhere the pid's liveness has to do.
+    lock = index.index_dir / "writer.lock"
+    try:
+        inode = lock.stat().st_ino
+        table = open("/proc/locks").read().splitlines()  # noqa: SIM115 - a one-off read
+    except OSError:
+        return True
+    for line in table:
+        fields = line.split()
+        dev_inode = next((f for f in fields if f.count(":") == 2), "")
+        if "FLOCK" in fields and dev_inode.rsplit(":", 1)[-1] == str(inode):
+            return True
+    return False
+
+
+class RateMeter:
+    """Chunks per second over the recent past (a 20 s window), and the ETA it implies."""
+
+    def __init__(self, window_s: float = 20.0):
+        self.window_s = window_s
+        self.samples: list[tuple[float, int]] = []
+
+    def update(self, done: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self.samples.append((now, done))
+        while len(self.samples) > 2 and now - self.samples[1][0] > self.window_s:
+            self.samples.pop(0)
+
+    @property
+    def rate(self) -> float:
+        if len(self.samples) < 2:
+            return 0.0
+        (t0, d0), (t1, d1) = self.samples[0], self.samples[-1]
+        return (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def eta(self, remaining: int) -> float | None:
+        """Seconds left at the current rate; None until there is a rate."""
+        rate = self.rate
+        return remaining / rate if rate > 0 else None

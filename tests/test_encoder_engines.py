@@ -1,0 +1,92 @@
+"""Every engine that embeds gives the vectors of the torch reference (bert.py, itself checked against
+transformers): numpy for queries (no torch import), ONNX Runtime fp32 for code in bulk, int8 close to them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from codeneedle.indexer.encoder import CODE_MAX_TOKENS, QUERY_MAX_TOKENS, Encoder
+from codeneedle.indexer.models import resolve_model
+
+QUERIES = ["parse a config file", "getHTTPResponse", "Ünïcode ß 中文 🎉", "", "token " * 100]
+CODE = [
+    "src/config.py parse config\ndef parse_config(path):\n    return json.load(open(path))",
+    "x",
+    "token " * 600,  # longer than the truncation length
+    "func main() {\n\tfmt.Println(\"hi\")\n}",
+]
+
+
+def torch_reference(folder, texts: list[str], max_length: int) -> np.ndarray:
+    from codeneedle.indexer.bert import BertEncoder, BertTokenizer
+
+    return Encoder("ref", folder, BertEncoder(folder), BertTokenizer(folder), "ref", 384).encode(
+        texts, max_length=max_length)
+
+
+@pytest.fixture(scope="module", params=["needle-code-v1", "minilm"])
+def model(request):
+    return resolve_model(request.param)
+
+
+def test_torch_free_query_vectors_equal_the_torch_path(model):
+    name, folder = model
+    ours = Encoder.from_folder(name, folder).encode_queries(QUERIES)
+    ref = torch_reference(folder, QUERIES, QUERY_MAX_TOKENS)
+    np.testing.assert_allclose(ours, ref, atol=2e-5)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_onnx_fp32_bulk_vectors_equal_the_torch_path(model):
+    name, folder = model
+    encoder = Encoder.from_folder(name, folder, precision="fp32")
+    encoder.workers = 2  # two sessions side by side: results must land at their own rows
+    ours = encoder.encode(CODE * 5, batch_size=3)
+    ref = torch_reference(folder, CODE, CODE_MAX_TOKENS)
+    np.testing.assert_allclose(ours, np.tile(ref, (5, 1)), atol=2e-5)
+
+
+def test_int8_vectors_stay_close_and_are_another_models():
+    name, folder = resolve_model("needle-code-v1")
+    int8 = Encoder.from_folder(name, folder, precision="int8")
+    fp32 = Encoder.from_folder(name, folder, precision="fp32")
+    assert int8.model_id == fp32.model_id + "+int8"  # never mixed with fp32 vectors in one index
+    cos = (int8.encode(CODE) * fp32.encode(CODE)).sum(axis=1)
+    assert cos.min() > 0.98, cos
+
+
+def test_a_one_shot_search_never_imports_torch(tmp_path):
+    """The CLI's whole search path (open, refresh, encode the query, search) in a fresh interpreter."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "conf.py").write_text("def parse_config(path):\n    return open(path).read()\n")
+    build = subprocess.run([sys.executable, "-m", "codeneedle.cli", "index", str(repo), "-q"],
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    probe = (
+        "import sys\n"
+        "from codeneedle.cli import main\n"
+        f"code = main(['search', 'read a configuration file', '--path', {str(repo)!r}, '--json'])\n"
+        "assert code == 0\n"
+        "print('torch' in sys.modules, 'transformers' in sys.modules, file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert '"name": "parse_config"' in out.stdout
+    assert out.stderr.strip().splitlines()[-1] == "False False"
+
+
+def test_embedding_after_the_vector_index_is_loaded_does_not_crash():
+    """usearch loaded first, then the ONNX engine: the import order that segfaulted before vectors.py fixed it."""
+    probe = (
+        "from codeneedle.indexer.vectors import VectorIndex\n"
+        "from codeneedle.indexer.encoder import Encoder\n"
+        "VectorIndex(384)\n"
+        "print(Encoder.load(precision='int8').encode(['def f(): pass']).shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "(1, 384)", (out.returncode, out.stderr[-2000:])

@@ -1,0 +1,78 @@
+"""Choosing the engine (GPU, int8) and reporting progress honestly: in chunks, with a rate and an ETA."""
+
+from __future__ import annotations
+
+import pytest
+
+from codeneedle.indexer import embedding
+from codeneedle.indexer.backends import MAX_INT8_MRR_LOSS, default_precision, int8_allowed, select_device
+from codeneedle.indexer.index import Index
+from codeneedle.indexer.progress import RateMeter, progress_text
+from tests.conftest import copy_fixture
+
+
+def test_cuda_is_used_exactly_when_torch_sees_a_gpu():
+    yes, no = (lambda: True), (lambda: False)
+    assert select_device({}, gpu_present=yes, cuda_available=yes) == "cuda"
+    assert select_device({}, gpu_present=yes, cuda_available=no) == "cpu"  # a driver but no usable CUDA
+    # No NVIDIA device node: torch is not even asked (importing it costs seconds).
+    assert select_device({}, gpu_present=no, cuda_available=lambda: pytest.fail("torch was asked")) == "cpu"
+    assert select_device({"NEEDLE_DEVICE": "cpu"}, gpu_present=yes, cuda_available=yes) == "cpu"
+
+
+def test_this_machine_without_a_gpu_indexes_on_the_cpu():
+    assert select_device({}) == "cpu"
+
+
+def test_int8_becomes_the_default_only_when_the_measured_mrr_loss_is_small_enough():
+    def record(fp32, int8):
+        return {"needle-code-v1": {"fp32_mrr10": fp32, "int8_mrr10": int8}}
+
+    assert default_precision("needle-code-v1", {}, record(0.530, 0.530 - MAX_INT8_MRR_LOSS)) == "int8"
+    assert default_precision("needle-code-v1", {}, record(0.530, 0.515)) == "fp32"
+    assert default_precision("needle-code-v1", {}, {}) == "fp32"  # never measured: never quantized
+    assert default_precision("minilm", {}, record(0.5, 0.5)) == "fp32"  # measured for another model
+    assert default_precision("needle-code-v1", {"NEEDLE_PRECISION": "int8"}, {}) == "int8"
+    assert not int8_allowed({"fp32_mrr10": "n/a"})
+
+
+def test_the_shipped_record_and_the_default_agree():
+    from codeneedle.indexer.backends import load_quantization_record
+
+    for name, measured in load_quantization_record().items():
+        loss = measured["fp32_mrr10"] - measured["int8_mrr10"]
+        assert default_precision(name, {}) == ("int8" if loss <= MAX_INT8_MRR_LOSS else "fp32"), name
+
+
+def test_rate_and_eta_follow_the_recent_pace():
+    meter = RateMeter(window_s=10)
+    assert meter.eta(100) is None  # no rate yet: no made-up ETA
+    for t in range(0, 21):
+        meter.update(done=5 * t, now=float(t))
+    assert meter.rate == pytest.approx(5.0)
+    assert meter.eta(50) == pytest.approx(10.0)
+
+
+def test_progress_text_counts_files_while_reading_then_chunks():
+    text, pct = progress_text("index", 30, 100, 0, 0, 0.0, None)
+    assert text == "reading 30/100 files" and pct == 1
+    text, pct = progress_text("embed", 100, 100, 250, 1000, 31.25, 24.0)
+    assert text == "embedding 250/1000 chunks, 31.2/s, ETA 0:24" and 5 < pct < 99
+
+
+def test_an_update_reports_chunks_with_a_rate_and_eta(tmp_path, monkeypatch):
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    monkeypatch.setattr(embedding, "FIRST_GROUP", 4)  # several commits even on a small tree
+    monkeypatch.setattr(embedding, "MIN_GROUP", 4)
+    monkeypatch.setattr(embedding, "MAX_GROUP", 8)
+    seen = []
+    with Index.open(repo) as index:
+        stats = index.update(progress=seen.append)
+        total = index.status().chunks
+    phases = [p.phase for p in seen]
+    assert phases.index("index") < phases.index("embed") < phases.index("done")
+    embeds = [p for p in seen if p.phase == "embed"]
+    assert {p.chunks_to_embed for p in embeds} == {total} == {stats.chunks_embedded}
+    done = [p.chunks_embedded for p in embeds]
+    assert done == sorted(done) and done[-1] == total
+    assert any(p.eta_s is not None and p.rate > 0 for p in embeds)
