@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -20,6 +21,7 @@ from codeneedle.errors import IndexMissingError, NeedleError, PathOutsideRootErr
 from codeneedle.indexer import sticky
 from codeneedle.indexer.encoder import Encoder, model_identity
 from codeneedle.indexer.filters import check_languages, check_query, split_globs
+from codeneedle.indexer.indexdir import check_index_dir, write_gitignore
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
 from codeneedle.indexer.scores import absolute_scores
@@ -35,7 +37,7 @@ from codeneedle.indexer.search import (
     to_results,
 )
 from codeneedle.indexer.settings import IndexSettings
-from codeneedle.indexer.store import CorruptStoreError, Store
+from codeneedle.indexer.store import CorruptStoreError, Store, is_corruption, unavailable_error
 from codeneedle.indexer.vectors import SIDECAR_SUFFIX, VectorIndex
 
 log = logging.getLogger("codeneedle")
@@ -66,7 +68,8 @@ class Index:
     One process may write (``update``) while any number of threads and processes read (``search``).
     """
 
-    def __init__(self, root: Path, settings: IndexSettings, *, notify: Callable[[str], None] | None = None):
+    def __init__(self, root: Path, settings: IndexSettings, *, notify: Callable[[str], None] | None = None,
+                 create: bool = True):
         self.root = root
         self.settings = settings
         self.index_dir = settings.index_dir_for(root)
@@ -81,7 +84,7 @@ class Index:
         self._readers_lock = threading.Lock()
         self._lexical_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="needle-lexical")
         self._checked = False
-        self.store = self._open_store()
+        self.store = self._open_store(create)
         # An existing index keeps the model it was built with unless a model is asked for explicitly.
         self.model_name, self.model_dir = resolve_model(settings.model or self._stored_model_name())
         self.model_id = model_identity(self.model_name, self.model_dir)
@@ -118,19 +121,31 @@ class Index:
             raise NeedleError(f"folder is not readable: {root_path}")
         settings = settings or IndexSettings()
         index_dir = settings.index_dir_for(root_path)
+        check_index_dir(root_path, index_dir)
         if not create and not (index_dir / DB_NAME).exists():
             raise IndexMissingError(f"no index at {index_dir}; run `needle index {root_path}` first")
+        made = not index_dir.exists()
         try:
             index_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise NeedleError(f"cannot create index folder {index_dir}: {exc.strerror}") from None
-        gitignore = index_dir / ".gitignore"
-        if not gitignore.exists():
-            gitignore.write_text("# Needle's index: never commit it\n*\n")
+        try:
+            write_gitignore(index_dir)
+        except NeedleError:
+            if made:  # leave nothing behind: a folder without its ignore file would be committed
+                with contextlib.suppress(OSError):
+                    index_dir.rmdir()
+            raise
         settings = sticky.resolve(index_dir, settings, explicit, notify, save=create)
-        return cls(root_path, settings, notify=notify)
+        return cls(root_path, settings, notify=notify, create=create)
 
-    def _open_store(self) -> Store:
+    def _open_store(self, create: bool = True) -> Store:
+        if not create:
+            # A reader never repairs: it reports, and the next writer (`needle index`) recovers.
+            try:
+                return Store(self.index_dir / DB_NAME, create=False)
+            except CorruptStoreError as exc:
+                raise CorruptStoreError(f"{exc}; run `needle index {self.root}` to repair it") from None
         try:
             return Store(self.index_dir / DB_NAME)
         except CorruptStoreError as exc:
@@ -149,11 +164,22 @@ class Index:
         old = getattr(self, "store", None)
         if old is not None:
             old.close()
+        moved: list[tuple[Path, Path]] = []
         for p in list(self.index_dir.glob(DB_NAME + "*")):
             if ".corrupt-" not in p.name:
-                p.rename(broken.with_name(broken.name + p.name[len(DB_NAME):]))
+                dest = broken.with_name(broken.name + p.name[len(DB_NAME):])
+                p.rename(dest)
+                moved.append((dest, p))
+        try:
+            store = Store(path)
+        except NeedleError:
+            # No fresh index can be made (disk full, read-only): put the old file back, as it was.
+            for dest, p in moved:
+                with contextlib.suppress(OSError):
+                    path.with_name(p.name).unlink(missing_ok=True)
+                    dest.rename(p)
+            raise
         (self.index_dir / VECTORS_NAME).unlink(missing_ok=True)
-        store = Store(path)
         saved = store.salvage_embeddings(broken)
         self.notify(f"{reason}; moved it to {broken.name}, starting a fresh index ({saved} embeddings salvaged)")
         with self._vectors_lock:
@@ -252,8 +278,10 @@ class Index:
             if "full" in str(exc):
                 raise NeedleError(f"disk full while writing the index in {self.index_dir}; free some space and "
                                   "run again (work already stored is kept)") from None
-            raise
+            raise unavailable_error(self.index_dir / DB_NAME, exc) from None
         except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise unavailable_error(self.index_dir / DB_NAME, exc) from None
             self.store = self._recover_store(f"index database is damaged ({exc})")
             raise NeedleError("the index database was damaged and has been reset; run the update again") from None
         except OSError as exc:
