@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codeneedle.errors import IndexMissingError, NeedleError, PathOutsideRootError
+from codeneedle.errors import IndexLostError, IndexMissingError, NeedleError, PathOutsideRootError
 from codeneedle.indexer import sticky
 from codeneedle.indexer.encoder import Encoder, model_identity
 from codeneedle.indexer.filters import check_languages, check_query, split_globs
@@ -43,6 +43,7 @@ from codeneedle.indexer.vectors import SIDECAR_SUFFIX, VectorIndex
 log = logging.getLogger("codeneedle")
 
 DB_NAME = "index.db"
+MAX_QUERY_CHARS = 4096  # the language server's and the MCP server's cap, too
 VECTORS_NAME = "vectors.usearch"
 
 
@@ -85,6 +86,7 @@ class Index:
         self._lexical_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="needle-lexical")
         self._checked = False
         self.store = self._open_store(create)
+        self._identity = self._db_identity()
         # An existing index keeps the model it was built with unless a model is asked for explicitly.
         self.model_name, self.model_dir = resolve_model(settings.model or self._stored_model_name())
         self.model_id = model_identity(self.model_name, self.model_dir)
@@ -189,7 +191,60 @@ class Index:
                 reader.close()
             self._readers.clear()
         self._local = threading.local()
+        self._identity = self._db_identity()
         return store
+
+    # -- the database file going away under us ----------------------------------------------------
+    def _db_identity(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.index_dir / DB_NAME)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino, st.st_size
+
+    def lost(self) -> str | None:
+        """Why the open database is no longer the file on disk (folder or file deleted, replaced, truncated).
+
+        A stat, cheap enough for every search. SQLite never shrinks the file here (no VACUUM, no
+        auto_vacuum), so a file smaller than it was has been truncated by someone else.
+        """
+        known = self._identity
+        now = self._db_identity()
+        if known is None:
+            return None
+        if now is None:
+            return f"the index {self.index_dir / DB_NAME} was deleted while in use"
+        if now[:2] != known[:2]:
+            return f"the index {self.index_dir / DB_NAME} was replaced by another file while in use"
+        if now[2] < known[2]:
+            return f"the index {self.index_dir / DB_NAME} was truncated while in use ({now[2]} bytes, was {known[2]})"
+        self._identity = now
+        return None
+
+    def _reopen_lost(self, reason: str) -> None:
+        """Start over on a fresh (or another writer's) database after :meth:`lost` said why."""
+        self.notify(f"{reason}; rebuilding it")
+        truncated = "truncated" in reason
+        with self._vectors_lock:
+            self._vectors = None
+        with self._readers_lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
+        self._local = threading.local()
+        self._checked = False
+        if truncated:
+            # The same file, damaged in place: move it aside (salvaging embeddings) like any damaged file.
+            self.store = self._recover_store(reason)
+        else:
+            self.store.close()
+            # Our lock is on a deleted file now: whoever made a new folder may hold the new lock.
+            self.writer.release()
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            write_gitignore(self.index_dir)
+            self.writer = WriterLock(self.index_dir)
+            self.store = Store(self.index_dir / DB_NAME)
+        self._identity = self._db_identity()
 
     def close(self) -> None:
         """Release the writer lock and close connections."""
@@ -261,6 +316,10 @@ class Index:
         """
         from codeneedle.indexer.pipeline import run_update
 
+        reason = self.lost()
+        if reason is not None:
+            self._reopen_lost(reason)
+            paths = None  # everything is to be indexed again
         self.writer.acquire()
         if not self._checked:
             # Writing on top of a damaged file would spread the damage: check once per writer session.
@@ -347,6 +406,13 @@ class Index:
         A blank query, k < 1, an unknown language or a bad glob raise NeedleError.
         """
         check_query(query, k)
+        if len(query) > MAX_QUERY_CHARS:
+            # Every door gets the same cap (an unbounded 10 MB query once took 300 s and 2.4 GB).
+            raise NeedleError(f"query is too long ({len(query)} characters, at most {MAX_QUERY_CHARS})")
+        reason = self.lost()
+        if reason is not None:
+            # Never answer [] from a deleted or damaged file as if nothing matched: say it.
+            raise IndexLostError(f"{reason}; it is being rebuilt, search again in a moment")
         k = min(k, 1000)
         filters = Filters(check_languages(parse_languages(lang)), *split_globs(glob, exclude))
         store = self.reader()

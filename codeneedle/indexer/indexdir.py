@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import sqlite3
 from pathlib import Path
 
 from codeneedle.errors import NeedleError
@@ -30,8 +31,11 @@ def check_index_dir(root: Path, index_dir: Path) -> None:
                           "outside it (the default is <root>/.needle)")
     if root.is_relative_to(index_dir):
         raise NeedleError(f"index folder {index_dir} is a parent of the repository {root}; choose another folder")
-    if (index_dir / "index.db").exists() or not index_dir.is_dir():
-        return  # an existing database is checked by the store itself (ours, right schema, or refused)
+    if (index_dir / "index.db").exists():
+        _check_database_is_ours(index_dir / "index.db")
+        return  # the store checks the rest (schema version, damage)
+    if not index_dir.is_dir():
+        return
     try:
         names = [e.name for e in os.scandir(index_dir)]
     except OSError as exc:
@@ -75,3 +79,19 @@ def write_gitignore(index_dir: Path) -> None:
             tmp.unlink(missing_ok=True)
         hint = "; free some space and run again" if exc.errno == errno.ENOSPC else ""
         raise NeedleError(f"cannot write {path}: {exc.strerror or exc}{hint} (nothing was indexed)") from None
+
+
+def _check_database_is_ours(db: Path) -> None:
+    """Refuse, before anything is written next to it, an ``index.db`` that another program made."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return  # unreadable or damaged: the store decides (a writer moves a damaged index of ours aside)
+    if tables and "meta" not in tables:
+        shown = ", ".join(sorted(tables)[:5])
+        raise NeedleError(f"{db} is a database Needle did not make (tables: {shown}); it is left untouched: "
+                          "choose another index folder")

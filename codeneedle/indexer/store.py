@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import time
@@ -84,13 +85,25 @@ def unavailable_error(path: Path, exc: BaseException) -> StoreUnavailableError:
     text = str(exc)
     low = text.lower()
     errno_ = getattr(exc, "errno", None)
-    if "full" in low or errno_ == 28:
+    # SQLite says only "disk I/O error" when it cannot grow its shared-memory file: ask the file system.
+    free, read_only = _disk_state(path.parent)
+    if "full" in low or errno_ == 28 or free == 0:
         cause = "the disk is full; free some space and run again"
-    elif "readonly" in low or "read-only" in low or errno_ in (1, 13, 30):
+    elif "readonly" in low or "read-only" in low or errno_ in (1, 13, 30) or read_only:
         cause = "the index folder is read-only"
     else:
         cause = "the disk or folder refused it"
     return StoreUnavailableError(f"cannot use the index database {path}: {cause} ({text}); nothing was changed")
+
+
+def _disk_state(folder: Path) -> tuple[int | None, bool]:
+    """(bytes free to us, whether the file system or folder is read-only); (None, False) when unknown."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None, False
+    read_only = bool(st.f_flag & os.ST_RDONLY) or not os.access(folder, os.W_OK)
+    return st.f_bavail * st.f_frsize, read_only
 
 
 class Store:
@@ -105,14 +118,16 @@ class Store:
             conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
             self.db = sqlite_utils.Database(conn)
             self.conn = conn
+            self._check_ours()  # before the WAL switch, which already writes to the file
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=OFF")
-            self._check_ours()
             if create:
                 self._ensure_schema()
             elif "meta" not in self.db.table_names() or self.get_meta("schema_version") is None:
                 raise ForeignDatabaseError(f"{path} is not a Needle index (empty or made by another program)")
+            elif self.get_meta("schema_version") != SCHEMA_VERSION:
+                raise self._schema_error()
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
@@ -163,10 +178,13 @@ class Store:
                 self._set_meta_many({"schema_version": SCHEMA_VERSION, "generation": "0"})
         if self.get_meta("schema_version") != SCHEMA_VERSION:
             # Another Needle version's index is intact, just not ours to read: say so, move nothing.
-            raise ForeignDatabaseError(
-                f"index at {self.path} has schema {self.get_meta('schema_version')}, this Needle reads "
-                f"{SCHEMA_VERSION}; use the Needle that built it, or delete {self.path.parent} to rebuild"
-            )
+            raise self._schema_error()
+
+    def _schema_error(self) -> ForeignDatabaseError:
+        return ForeignDatabaseError(
+            f"index at {self.path} has schema {self.get_meta('schema_version')}, this Needle reads "
+            f"{SCHEMA_VERSION}; use the Needle that built it, or delete {self.path.parent} to rebuild"
+        )
 
     def integrity_ok(self) -> bool:
         """SQLite's own quick check of every page (cost grows with the file; run once per writer).

@@ -151,6 +151,9 @@ def _raw_input(exc: Exception) -> str | None:
     raw = first.get("input")
     if isinstance(raw, bytes | bytearray):
         raw = bytes(raw).decode("utf-8", "replace")
-    if isinstance(raw, dict | list | int | float | bool) or raw is None:
-        return json.dumps(raw)
-    return raw if isinstance(raw, str) else None
+    if first.get("type") == "json_invalid":
+        return raw if isinstance(raw, str) else None  # the line itself
+    try:
+        return json.dumps(raw)  # the parsed value that did not fit a JSON-RPC message
+    except (TypeError, ValueError):
+        return None
