@@ -213,10 +213,13 @@ class Index:
         if known is None:
             return None
         if now is None:
+            self._lost_kind = "deleted"
             return f"the index {self.index_dir / DB_NAME} was deleted while in use"
         if now[:2] != known[:2]:
+            self._lost_kind = "replaced"
             return f"the index {self.index_dir / DB_NAME} was replaced by another file while in use"
-        if now[2] < known[2]:
+        if now[2] < known[2] or _shorter_than_header(self.index_dir / DB_NAME, now[2]):
+            self._lost_kind = "truncated"
             return f"the index {self.index_dir / DB_NAME} was truncated while in use ({now[2]} bytes, was {known[2]})"
         self._identity = now
         return None
@@ -224,7 +227,7 @@ class Index:
     def _reopen_lost(self, reason: str) -> None:
         """Start over on a fresh (or another writer's) database after :meth:`lost` said why."""
         self.notify(f"{reason}; rebuilding it")
-        truncated = "truncated" in reason
+        truncated = getattr(self, "_lost_kind", None) == "truncated"
         with self._vectors_lock:
             self._vectors = None
         with self._readers_lock:
@@ -332,7 +335,9 @@ class Index:
             # would look stale and be rebuilt whole.
             self.vectors()
         try:
-            return run_update(self, None if paths is None else list(paths), progress=progress, cancel=cancel)
+            stats = run_update(self, None if paths is None else list(paths), progress=progress, cancel=cancel)
+            self._identity = self._db_identity()  # our own commits and checkpoints grew the file
+            return stats
         except sqlite3.OperationalError as exc:
             if "full" in str(exc):
                 raise NeedleError(f"disk full while writing the index in {self.index_dir}; free some space and "
@@ -347,6 +352,10 @@ class Index:
             if exc.errno == errno.ENOSPC:
                 raise NeedleError(f"disk full while writing the index in {self.index_dir}; free some space and "
                                   "run again (work already stored is kept)") from None
+            if exc.filename is not None and str(self.index_dir) in str(exc.filename) or exc.errno in (
+                    errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
+                # The index folder went read-only or away (deleted under us: the next call rebuilds it).
+                raise NeedleError(f"cannot write the index in {self.index_dir}: {exc.strerror or exc}") from None
             raise
 
     def _check_model(self) -> None:
@@ -413,6 +422,16 @@ class Index:
         if reason is not None:
             # Never answer [] from a deleted or damaged file as if nothing matched: say it.
             raise IndexLostError(f"{reason}; it is being rebuilt, search again in a moment")
+        try:
+            return self._search(query, k, lang, glob)
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise unavailable_error(self.index_dir / DB_NAME, exc) from None
+            self._checked = False  # the next update checks the file, moves it aside and rebuilds
+            raise IndexLostError(f"the index database {self.index_dir / DB_NAME} is damaged ({exc}); it is being "
+                                 "rebuilt, search again in a moment") from None
+
+    def _search(self, query: str, k: int, lang, glob: str | None) -> list[SearchResult]:
         k = min(k, 1000)
         filters = Filters(check_languages(parse_languages(lang)), *split_globs(glob, exclude))
         store = self.reader()
@@ -469,6 +488,28 @@ class Index:
             languages=store.language_counts(),
             state=state,
         )
+
+
+def _shorter_than_header(db: Path, size: int) -> bool:
+    """Whether the file is shorter than its own SQLite header says (pages x page size): it was truncated.
+
+    The header's page count is trusted only when SQLite marks it valid (bytes 92-95 equal the change counter at
+    24-27); a file shorter than the 100-byte header but not empty is truncated too.
+    """
+    if size == 0:
+        return False  # a fresh file SQLite has not written yet
+    try:
+        with open(db, "rb") as fh:
+            head = fh.read(100)
+    except OSError:
+        return False
+    if len(head) < 100:
+        return True
+    if head[:16] != b"SQLite format 3\0" or head[92:96] != head[24:28]:
+        return False
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    return size < int.from_bytes(head[28:32], "big") * page_size
 
 
 def _size(path: Path) -> int:
