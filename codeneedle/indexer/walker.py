@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,6 +233,7 @@ def open_beneath(root: str, abs_path: str) -> int:
     parts = abs_path[len(prefix):].split("/")
     if any(p in ("", ".", "..") for p in parts):
         raise OSError(errno.EXDEV, "not a plain path below the root", abs_path)
+    sys.audit("codeneedle.open_beneath", abs_path)  # the full path, for audit hooks (the opens are fd-relative)
     dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for part in parts[:-1]:
