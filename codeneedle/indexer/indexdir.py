@@ -37,7 +37,8 @@ def check_index_dir(root: Path, index_dir: Path) -> None:
     if not index_dir.is_dir():
         return
     try:
-        names = [e.name for e in os.scandir(index_dir)]
+        # Folders do not count: an indexDir shared by several workspace folders holds one subfolder per root.
+        names = [e.name for e in os.scandir(index_dir) if not e.is_dir(follow_symlinks=False)]
     except OSError as exc:
         raise NeedleError(f"cannot read index folder {index_dir}: {exc.strerror}") from None
     foreign = sorted(n for n in names if not n.startswith(_OURS_PREFIXES))
