@@ -37,7 +37,7 @@ async def test_search_outside_the_served_root_is_refused_and_writes_nothing(tmp_
         async with stdio_client(_params(repo, cwd=tmp_path), errlog=errlog) as (read, write):
             async with ClientSession(read, write) as session:
                 await session.initialize()
-                for path in [str(outside), str(outside / ".ssh"), "../home", "~", "/etc", str(repo / "src")]:
+                for path in [str(outside), str(outside / ".ssh"), "../home", "~", "/etc", str(repo / ".." / "home")]:
                     result = await session.call_tool("search", {"query": "private key", "path": path})
                     assert result.is_error, path
                     assert "is not a folder this server serves" in _text(result)

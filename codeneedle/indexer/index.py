@@ -423,7 +423,7 @@ class Index:
             # Never answer [] from a deleted or damaged file as if nothing matched: say it.
             raise IndexLostError(f"{reason}; it is being rebuilt, search again in a moment")
         try:
-            return self._search(query, k, lang, glob)
+            return self._search(query, k, lang, glob, exclude)
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
                 raise unavailable_error(self.index_dir / DB_NAME, exc) from None
@@ -431,7 +431,7 @@ class Index:
             raise IndexLostError(f"the index database {self.index_dir / DB_NAME} is damaged ({exc}); it is being "
                                  "rebuilt, search again in a moment") from None
 
-    def _search(self, query: str, k: int, lang, glob: str | None) -> list[SearchResult]:
+    def _search(self, query: str, k: int, lang, glob: str | None, exclude) -> list[SearchResult]:
         k = min(k, 1000)
         filters = Filters(check_languages(parse_languages(lang)), *split_globs(glob, exclude))
         store = self.reader()
