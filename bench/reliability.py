@@ -1075,20 +1075,20 @@ def bench_doors_memory(work: Path) -> tuple[Row, list[str]]:
     for i in range(128):
         (big / f"f{i}.txt").write_bytes(b"x\n" * (1 << 19))  # 1 MiB of one-character lines
     script = (
-        "import resource, sys\n"
+        "import sys\n"
         "from pathlib import Path\n"
         "from codeneedle.indexer.search import SearchResult\n"
         "from codeneedle.server.results import result_range\n"
         "import numpy\n"
-        "def rss():\n"
-        "    return next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmRSS')) / 1024\n"
+        "def rss(key='VmRSS'):\n"
+        "    return next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith(key)) / 1024\n"
         "root = Path(sys.argv[1]); mode = sys.argv[2]; base = rss()\n"
         "if mode == 'needle':\n"
         "    for i in range(128):\n"
         "        result_range(root, SearchResult(f'f{i}.txt', 400000, 400001, 'n', 'text', 'text', 1.0, ''), 'utf-16')\n"
         "else:  # the former cache: every file kept as a list of its lines\n"
         "    keep = [[ln.rstrip(b'\\r') for ln in (root / f'f{i}.txt').read_bytes().split(b'\\n')] for i in range(128)]\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base)\n")
+        "print(rss('VmHWM') - base)\n")  # VmHWM, not ru_maxrss: that one keeps the parent's peak across exec
     growth = {}
     for mode in ("needle", "lines"):
         proc = subprocess.run([sys.executable, "-c", script, str(big), mode], capture_output=True, text=True,
