@@ -55,7 +55,7 @@ from tests.badinput.make_corpus import OpenRecorder, make_corpus, restore_permis
 
 NEEDLE = Path(sys.executable).with_name("needle")
 DISK_KIB = 400  # room for the schema and some embeddings, not for the whole index
-SECTIONS = ("badinput", "sigkill", "usearch", "sqlite", "diskfull", "load")
+SECTIONS = ("badinput", "sigkill", "usearch", "sqlite", "diskfull", "load", "doors-a")
 
 FUNCTION = '''
 def {verb}_{noun}_{tag}{i}(values, limit={limit}):
@@ -851,6 +851,292 @@ def bench_load(repo: Path, args: argparse.Namespace) -> tuple[Row, dict]:
     return row, figures
 
 
+# -- 7. issue 17a: data loss, confinement, memory, MCP protocol ---------------------------------------------------------
+# Each check is an attack (hostile input) or a fault (the disk, another process); "held" means the documented
+# behaviour: a one-line error or a refusal, nothing outside the root read or written, nothing lost or moved.
+def _held(row: Row, name: str, ok: bool, detail: str = "") -> None:
+    row.tried += 1
+    if not ok:
+        row.failures.append(f"{row.area}: NOT held: {name} {detail}".rstrip())
+
+
+def _summary(row: Row, word: str) -> None:
+    held = row.tried - len(row.failures)
+    row.notes.insert(0, f"{held}/{row.tried} {word}")
+    say(f"  {row.area}: {row.notes[0]}")
+
+
+def _one_line(proc: subprocess.CompletedProcess) -> bool:
+    return proc.returncode == 1 and "Traceback" not in proc.stderr and proc.stderr.count("needle: error:") == 1
+
+
+def bench_doors_data(work: Path) -> Row:
+    """Faults: full disk, read-only folder, another schema, first open on a full disk, .needle deleted or truncated."""
+    from codeneedle.errors import IndexLostError
+
+    row = Row("17a data loss: faults survived", hostile=False)
+    repo = make_repo(work / "doors-repo", 12)
+    disk = work / "doors-disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)],
+                             capture_output=True).returncode == 0
+    lost_embeddings = 0
+    if mounted:
+        try:
+            ix = disk / "ix"
+            run_needle("index", "--json", "--index-dir", str(ix), str(repo))
+            before = embedding_hashes(ix / "index.db")
+            filler = disk / "filler"
+            with open(filler, "wb", buffering=0) as fh:
+                try:
+                    while True:
+                        fh.write(b"\0" * 65536)
+                except OSError:
+                    pass
+            for cmd in ("status", "index"):
+                proc = run_needle(cmd, "--index-dir", str(ix), str(repo))
+                _held(row, f"full disk: needle {cmd}", proc.returncode == 0 or (_one_line(proc) and "damaged" not in proc.stderr),
+                      proc.stderr[-200:])
+            _held(row, "full disk: nothing moved aside", not list(ix.glob("*.corrupt-*")) and (ix / "vectors.usearch").exists())
+            filler.unlink()
+            subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=False)
+            proc = run_needle("index", "--index-dir", str(ix), str(repo))
+            _held(row, "read-only folder: needle index", _one_line(proc) and "read-only" in proc.stderr, proc.stderr[-200:])
+            subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=False)
+            again = run_needle("index", "--json", "--index-dir", str(ix), str(repo))
+            redone = json.loads(again.stdout)["chunks_embedded"] if again.returncode == 0 else -1
+            lost_embeddings += len(before - embedding_hashes(ix / "index.db"))
+            _held(row, "after the faults nothing is embedded again", redone == 0, f"re-embedded {redone}")
+            with open(filler, "wb", buffering=0) as fh:
+                try:
+                    while True:
+                        fh.write(b"\0" * 4096)
+                except OSError:
+                    pass
+            fresh = disk / "fresh"
+            proc = run_needle("index", "--index-dir", str(fresh), str(repo))
+            _held(row, "first open on a full disk", _one_line(proc) and not (fresh / ".gitignore").exists(), proc.stderr[-200:])
+        finally:
+            subprocess.run(["umount", "-l", str(disk)], check=False)
+    else:
+        row.notes.append("full/read-only disk skipped: cannot mount a tmpfs (needs root)")
+    run_needle("index", "--json", str(repo))
+    db = repo / ".needle" / "index.db"
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    proc = run_needle("index", str(repo))
+    _held(row, "another schema", _one_line(proc) and "schema 99" in proc.stderr and not list(db.parent.glob("*.corrupt-*")))
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    before = embedding_hashes(db)
+    # .needle deleted, then truncated, under an open writer (what the language server holds).
+    index = Index.open(repo, notify=lambda m: None)
+    try:
+        index.update()
+        shutil.rmtree(repo / ".needle")
+        try:
+            answered = index.search("mean of values")
+            _held(row, "deleted .needle: search says so", False, f"answered {len(answered)} results from a ghost")
+        except IndexLostError:
+            _held(row, "deleted .needle: search says so", True)
+        stats = index.update()
+        _held(row, "deleted .needle: rebuilt", db.exists() and stats.files_changed == 12 and bool(index.search("mean of values")))
+        conn = sqlite3.connect(db)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        with open(db, "r+b") as fh:
+            fh.truncate(db.stat().st_size // 3)
+        try:
+            index.search("mean of values")
+            _held(row, "truncated index.db: search says so", False)
+        except IndexLostError:
+            _held(row, "truncated index.db: search says so", True)
+        index.update()
+        _held(row, "truncated index.db: rebuilt, no commit into it", not db_problems(db) and bool(index.search("mean of values")))
+    finally:
+        index.close()
+    row.lost = lost_embeddings
+    row.notes.append(f"embeddings lost under disk faults {lost_embeddings}; after delete+truncate "
+                     f"{len(before)} -> {len(embedding_hashes(db))} cached (the deleted ones are re-embedded)")
+    _summary(row, "faults survived")
+    return row
+
+
+def bench_doors_confinement(work: Path) -> Row:
+    """Attacks: MCP paths outside the root, a parent folder swapped for a link mid-index, hostile index folders,
+    secrets by content."""
+    from codeneedle.indexer.ignore import IgnoreRules
+    from codeneedle.indexer.walker import read_source, walk
+
+    row = Row("17a confinement: attacks held", hostile=True, lost=None)
+    repo = make_repo(work / "conf-repo", 4)
+    outside = work / "conf-outside"
+    (outside / ".ssh").mkdir(parents=True)
+    (outside / ".ssh" / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n")
+    answers = _mcp_raw(repo, [_mcp_call(i, "search", {"query": "key", "path": p}) for i, p in
+                              enumerate([str(outside), str(outside / ".ssh"), "../conf-outside", "~", "/etc"], 10)])
+    for a in answers:
+        _held(row, "MCP path outside the root", a.get("result", {}).get("isError") is True
+              and "not a folder this server serves" in json.dumps(a))
+    _held(row, "MCP wrote nothing outside", not (outside / ".needle").exists() and not (outside / ".ssh" / ".needle").exists())
+    # 700 files under sub/; after the walk, sub/ becomes a link to a same-shaped folder outside (issue: 188 read).
+    swap = work / "swap-repo"
+    for d in (swap / "sub", outside / "sub"):
+        d.mkdir(parents=True)
+        for i in range(700):
+            (d / f"f{i}.py").write_text(f"x = {i}\n" if d.is_relative_to(swap) else f"OUTSIDE = {i}\n")
+    files = walk(swap, IgnoreRules(swap)).files
+    shutil.rmtree(swap / "sub")
+    (swap / "sub").symlink_to(outside / "sub", target_is_directory=True)
+    leaked = sum(1 for sf in files if isinstance(data := read_source(sf), bytes) and b"OUTSIDE" in data)
+    _held(row, "parent folder swapped for a link", leaked == 0, f"{leaked} of {len(files)} files read from outside")
+    row.notes.append(f"swap mid-index: {leaked}/{len(files)} files read outside (issue: 188/700)")
+    other = work / "other-db"
+    other.mkdir()
+    conn = sqlite3.connect(other / "index.db")
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    original = (other / "index.db").read_bytes()
+    for target, what in [(repo, "the root"), (repo.parent, "a parent"), (outside / ".ssh", "a folder of keys"),
+                         (other, "another program's index.db")]:
+        proc = run_needle("index", "--index-dir", str(target), str(repo))
+        _held(row, f"--index-dir {what}", _one_line(proc) and not (target / ".gitignore").exists(), proc.stderr[-200:])
+    _held(row, "foreign index.db untouched", (other / "index.db").read_bytes() == original
+          and sorted(p.name for p in other.iterdir()) == ["index.db"])
+    names = ["deploy_key", "ssh_host_rsa_key", "kubeconfig", "token.json", "firebase-adminsdk-x.json",
+             "credentials.yml", "htpasswd", "netrc", "client.ovpn"]
+    for name in names:
+        (repo / name).write_text("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n")
+    token = "AKIA" + "ABCDEFGHIJKLMNOP"
+    (repo / "src" / "cloud.py").write_text(f"def upload_to_bucket_now():\n    key = '{token}'\n    return key\n")
+    run_needle("index", "--json", str(repo))
+    conn = sqlite3.connect(repo / ".needle" / "index.db")
+    indexed = {r[0] for r in conn.execute("SELECT path FROM files")}
+    texts = "\n".join(r[0] for r in conn.execute("SELECT text FROM chunks"))
+    conn.close()
+    for name in names:
+        _held(row, f"private key in {name}", name not in indexed)
+    found = run_needle("search", "--json", "--path", str(repo), "upload_to_bucket_now")
+    _held(row, "AWS key in a .py file redacted", token not in texts and token not in found.stdout)
+    _summary(row, "attacks held")
+    return row
+
+
+def _mcp_call(msg_id: int, tool: str, arguments: dict) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
+                       "params": {"name": tool, "arguments": arguments}})
+
+
+def _mcp_raw(root: Path, lines: list[str], pid_box: list | None = None) -> list[dict]:
+    """Send raw lines to `needle mcp` after the handshake; one answer per line (None when none came)."""
+    proc = subprocess.Popen([str(NEEDLE), "mcp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "NEEDLE_ROOT": str(root)})
+    if pid_box is not None:
+        pid_box.append(proc.pid)
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}
+    answers = []
+    try:
+        proc.stdin.write((json.dumps(init) + "\n").encode())
+        proc.stdin.flush()
+        proc.stdout.readline()
+        proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+        for line in lines:
+            proc.stdin.write(line.encode("utf-8", "surrogatepass") + b"\n")
+            proc.stdin.flush()
+            out = proc.stdout.readline()
+            answers.append(json.loads(out) if out else {})
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    return answers
+
+
+def _proc_status(pid: int) -> dict[str, float]:
+    out = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return out
+
+
+def bench_doors_memory(work: Path) -> tuple[Row, list[str]]:
+    """Memory attacks: 128 results from 1 MiB files, a 60 MB LSP message, a 10 MB MCP query; peak RSS each."""
+    row = Row("17a memory + MCP protocol: attacks held", hostile=True, lost=None)
+    figures: list[str] = []
+    big = work / "mem-files"
+    big.mkdir()
+    for i in range(128):
+        (big / f"f{i}.txt").write_bytes(b"x\n" * (1 << 19))  # 1 MiB of one-character lines
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from codeneedle.indexer.search import SearchResult\n"
+        "from codeneedle.server.results import result_range\n"
+        "import numpy\n"
+        "def rss(key='VmRSS'):\n"
+        "    return next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith(key)) / 1024\n"
+        "root = Path(sys.argv[1]); mode = sys.argv[2]; base = rss()\n"
+        "if mode == 'needle':\n"
+        "    for i in range(128):\n"
+        "        result_range(root, SearchResult(f'f{i}.txt', 400000, 400001, 'n', 'text', 'text', 1.0, ''), 'utf-16')\n"
+        "else:  # the former cache: every file kept as a list of its lines\n"
+        "    keep = [[ln.rstrip(b'\\r') for ln in (root / f'f{i}.txt').read_bytes().split(b'\\n')] for i in range(128)]\n"
+        "print(rss('VmHWM') - base)\n")  # VmHWM, not ru_maxrss: that one keeps the parent's peak across exec
+    growth = {}
+    for mode in ("needle", "lines"):
+        proc = subprocess.run([sys.executable, "-c", script, str(big), mode], capture_output=True, text=True,
+                              cwd=REPO_ROOT, timeout=600)
+        growth[mode] = float(proc.stdout.strip() or "nan")
+    _held(row, "128 results from 1 MiB files: bounded cache", growth["needle"] < 100, f"{growth['needle']:.0f} MB")
+    figures.append(f"128 results from 1 MiB files: peak RSS growth {growth['needle']:.0f} MB vs former line-list "
+                   f"cache {growth['lines']:.0f} MB (x{growth['needle'] / max(growth['lines'], 1e-9):.3f})")
+    from tests.lsp.rawclient import RawClient
+
+    c = RawClient()
+    try:
+        c.initialize(None)
+        idle = _proc_status(c.proc.pid)
+        c.send_raw(b'{"jsonrpc":"2.0","id":"big","method":"workspace/symbol","params":{"query":"' + b"a" * (60 << 20) + b'"}}')
+        answer = c.request("workspace/symbol", {"query": "x"}, timeout=120)
+        after = _proc_status(c.proc.pid)
+    finally:
+        c.close()
+    _held(row, "60 MB LSP message refused, server alive", "result" in answer and after["VmHWM"] - idle["VmRSS"] < 200,
+          f"peak +{after['VmHWM'] - idle['VmRSS']:.0f} MB")
+    figures.append(f"60 MB LSP message: server RSS idle {idle['VmRSS']:.0f} MB, peak {after['VmHWM']:.0f} MB, "
+                   f"after {after['VmRSS']:.0f} MB (issue: peak 2.9 GB, kept 2.77 GB)")
+    repo = make_repo(work / "mem-repo", 2)
+    t0 = time.perf_counter()
+    pid: list[int] = []
+    answers = _mcp_raw(repo, [
+        _mcp_call(20, "search", {"query": "x" * 10_000_000}),
+        "{not json", "[1]", '"text"',
+        _mcp_call(21, "search", {"query": "\ud800"}),
+        _mcp_call(22, "search", {"query": "x", "glob": "\udfff"}),
+        _mcp_call(23, "similar", {"path": "a\ud800", "line": 1}),
+        _mcp_call(24, "search", {"query": "x", "glob": "src\\*.py"}),
+        _mcp_call(25, "similar", {"path": "a\0b", "line": 1}),
+        _mcp_call(26, "search", {"query": "x", "path": "a\0b"}),
+    ], pid)
+    seconds = time.perf_counter() - t0
+    expect = ["too long", "Parse error", "JSON object", "JSON object", "lone surrogate", "lone surrogate",
+              "lone surrogate", "backslash", "NUL", "NUL"]
+    for answer, words in zip(answers, expect, strict=True):
+        _held(row, f"MCP bad request answered ({words})", words in json.dumps(answer), json.dumps(answer)[:200])
+    figures.append(f"10 MB MCP query and 9 malformed MCP requests: all answered in {seconds:.1f} s "
+                   f"(issue: > 300 s and 2.4 GB for the query alone)")
+    row.notes.extend(figures)
+    _summary(row, "attacks held")
+    return row, figures
+
+
 # -- main ------------------------------------------------------------------------------------------------------------
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -896,6 +1182,10 @@ def main() -> int:
             run_needle("index", "--json", str(repo))
             load_row, figures = bench_load(repo, args)
             rows.append(load_row)
+        if "doors-a" in only:  # issue 17a
+            rows.append(bench_doors_data(work))
+            rows.append(bench_doors_confinement(work))
+            rows.append(bench_doors_memory(work)[0])
         end_load = load()
     finally:
         if args.keep:
@@ -940,6 +1230,7 @@ def main() -> int:
             print(f"  - {x}")
     print(f"load average: start {start_load}; end {end_load}; {sampler.summary()}")
     bad = crashes or corrupt or lost or (figures and (figures["errors"] or figures["missing"]))
+    bad = bad or any(r.failures for r in rows if r.area.startswith("17a"))  # an attack or fault not held
     return 1 if bad else 0
 
 

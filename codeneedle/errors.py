@@ -19,3 +19,7 @@ class PathOutsideRootError(NeedleError):
 
 class ModelNotFoundError(NeedleError):
     """An encoder's weights cannot be found on disk."""
+
+
+class IndexLostError(NeedleError):
+    """The index's folder or database was deleted, replaced or truncated while it was open."""

@@ -116,7 +116,7 @@ async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
                     ("search", {"query": "x", "k": 0}, "k must be between 1 and 100, got 0"),
                     ("search", {"query": "x", "lang": "pyhton"}, "unknown language 'pyhton'; known: python"),
                     ("search", {"query": "   "}, "empty"),
-                    ("search", {"query": "x", "path": str(tmp_path / "nope")}, "does not exist"),
+                    ("search", {"query": "x", "path": str(tmp_path / "nope")}, "not a folder this server serves"),
                     ("similar", {"path": "src/config/loader.py"}, "line"),
                     ("similar", {"path": "/etc/passwd", "line": 1}, "outside"),
                     ("similar", {"path": "README.md", "line": 9999}, "no indexed code"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -16,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from codeneedle.errors import IndexMissingError, NeedleError, PathOutsideRootError
+from codeneedle.errors import IndexLostError, IndexMissingError, NeedleError, PathOutsideRootError
 from codeneedle.indexer import sticky
 from codeneedle.indexer.encoder import Encoder, bulk_identity
 from codeneedle.indexer.filters import check_languages, check_query, split_globs
+from codeneedle.indexer.indexdir import check_index_dir, write_gitignore
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
 from codeneedle.indexer.progress import is_partial, stand_in_for_missing_vectors
@@ -36,12 +38,13 @@ from codeneedle.indexer.search import (
     to_results,
 )
 from codeneedle.indexer.settings import IndexSettings
-from codeneedle.indexer.store import CorruptStoreError, Store
+from codeneedle.indexer.store import CorruptStoreError, Store, is_corruption, unavailable_error
 from codeneedle.indexer.vectors import SIDECAR_SUFFIX, VectorIndex
 
 log = logging.getLogger("codeneedle")
 
 DB_NAME = "index.db"
+MAX_QUERY_CHARS = 4096  # the language server's and the MCP server's cap, too
 VECTORS_NAME = "vectors.usearch"
 
 
@@ -68,7 +71,8 @@ class Index:
     One process may write (``update``) while any number of threads and processes read (``search``).
     """
 
-    def __init__(self, root: Path, settings: IndexSettings, *, notify: Callable[[str], None] | None = None):
+    def __init__(self, root: Path, settings: IndexSettings, *, notify: Callable[[str], None] | None = None,
+                 create: bool = True):
         self.root = root
         self.settings = settings
         self.index_dir = settings.index_dir_for(root)
@@ -84,7 +88,8 @@ class Index:
         self._readers_lock = threading.Lock()
         self._lexical_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="needle-lexical")
         self._checked = False
-        self.store = self._open_store()
+        self.store = self._open_store(create)
+        self._identity = self._db_identity()
         # An existing index keeps the model it was built with unless a model is asked for explicitly.
         self.model_name, self.model_dir = resolve_model(settings.model or self._stored_model_name())
         self.model_id = bulk_identity(self.model_name, self.model_dir)
@@ -121,19 +126,31 @@ class Index:
             raise NeedleError(f"folder is not readable: {root_path}")
         settings = settings or IndexSettings()
         index_dir = settings.index_dir_for(root_path)
+        check_index_dir(root_path, index_dir)
         if not create and not (index_dir / DB_NAME).exists():
             raise IndexMissingError(f"no index at {index_dir}; run `needle index {root_path}` first")
+        made = not index_dir.exists()
         try:
             index_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise NeedleError(f"cannot create index folder {index_dir}: {exc.strerror}") from None
-        gitignore = index_dir / ".gitignore"
-        if not gitignore.exists():
-            gitignore.write_text("# Needle's index: never commit it\n*\n")
+        try:
+            write_gitignore(index_dir)
+        except NeedleError:
+            if made:  # leave nothing behind: a folder without its ignore file would be committed
+                with contextlib.suppress(OSError):
+                    index_dir.rmdir()
+            raise
         settings = sticky.resolve(index_dir, settings, explicit, notify, save=create)
-        return cls(root_path, settings, notify=notify)
+        return cls(root_path, settings, notify=notify, create=create)
 
-    def _open_store(self) -> Store:
+    def _open_store(self, create: bool = True) -> Store:
+        if not create:
+            # A reader never repairs: it reports, and the next writer (`needle index`) recovers.
+            try:
+                return Store(self.index_dir / DB_NAME, create=False)
+            except CorruptStoreError as exc:
+                raise CorruptStoreError(f"{exc}; run `needle index {self.root}` to repair it") from None
         try:
             return Store(self.index_dir / DB_NAME)
         except CorruptStoreError as exc:
@@ -152,11 +169,22 @@ class Index:
         old = getattr(self, "store", None)
         if old is not None:
             old.close()
+        moved: list[tuple[Path, Path]] = []
         for p in list(self.index_dir.glob(DB_NAME + "*")):
             if ".corrupt-" not in p.name:
-                p.rename(broken.with_name(broken.name + p.name[len(DB_NAME):]))
+                dest = broken.with_name(broken.name + p.name[len(DB_NAME):])
+                p.rename(dest)
+                moved.append((dest, p))
+        try:
+            store = Store(path)
+        except NeedleError:
+            # No fresh index can be made (disk full, read-only): put the old file back, as it was.
+            for dest, p in moved:
+                with contextlib.suppress(OSError):
+                    path.with_name(p.name).unlink(missing_ok=True)
+                    dest.rename(p)
+            raise
         (self.index_dir / VECTORS_NAME).unlink(missing_ok=True)
-        store = Store(path)
         saved = store.salvage_embeddings(broken)
         self.notify(f"{reason}; moved it to {broken.name}, starting a fresh index ({saved} embeddings salvaged)")
         with self._vectors_lock:
@@ -166,7 +194,63 @@ class Index:
                 reader.close()
             self._readers.clear()
         self._local = threading.local()
+        self._identity = self._db_identity()
         return store
+
+    # -- the database file going away under us ----------------------------------------------------
+    def _db_identity(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.index_dir / DB_NAME)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino, st.st_size
+
+    def lost(self) -> str | None:
+        """Why the open database is no longer the file on disk (folder or file deleted, replaced, truncated).
+
+        A stat, cheap enough for every search. SQLite never shrinks the file here (no VACUUM, no
+        auto_vacuum), so a file smaller than it was has been truncated by someone else.
+        """
+        known = self._identity
+        now = self._db_identity()
+        if known is None:
+            return None
+        if now is None:
+            self._lost_kind = "deleted"
+            return f"the index {self.index_dir / DB_NAME} was deleted while in use"
+        if now[:2] != known[:2]:
+            self._lost_kind = "replaced"
+            return f"the index {self.index_dir / DB_NAME} was replaced by another file while in use"
+        if now[2] < known[2] or _shorter_than_header(self.index_dir / DB_NAME, now[2]):
+            self._lost_kind = "truncated"
+            return f"the index {self.index_dir / DB_NAME} was truncated while in use ({now[2]} bytes, was {known[2]})"
+        self._identity = now
+        return None
+
+    def _reopen_lost(self, reason: str) -> None:
+        """Start over on a fresh (or another writer's) database after :meth:`lost` said why."""
+        self.notify(f"{reason}; rebuilding it")
+        truncated = getattr(self, "_lost_kind", None) == "truncated"
+        with self._vectors_lock:
+            self._vectors = None
+        with self._readers_lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
+        self._local = threading.local()
+        self._checked = False
+        if truncated:
+            # The same file, damaged in place: move it aside (salvaging embeddings) like any damaged file.
+            self.store = self._recover_store(reason)
+        else:
+            self.store.close()
+            # Our lock is on a deleted file now: whoever made a new folder may hold the new lock.
+            self.writer.release()
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            write_gitignore(self.index_dir)
+            self.writer = WriterLock(self.index_dir)
+            self.store = Store(self.index_dir / DB_NAME)
+        self._identity = self._db_identity()
 
     def close(self) -> None:
         """Release the writer lock and close connections."""
@@ -251,6 +335,10 @@ class Index:
         """
         from codeneedle.indexer.pipeline import run_update
 
+        reason = self.lost()
+        if reason is not None:
+            self._reopen_lost(reason)
+            paths = None  # everything is to be indexed again
         self.writer.acquire()
         if not self._checked:
             # Writing on top of a damaged file would spread the damage: check once per writer session.
@@ -263,19 +351,27 @@ class Index:
             # would look stale and be rebuilt whole.
             self.vectors()
         try:
-            return run_update(self, None if paths is None else list(paths), progress=progress, cancel=cancel)
+            stats = run_update(self, None if paths is None else list(paths), progress=progress, cancel=cancel)
+            self._identity = self._db_identity()  # our own commits and checkpoints grew the file
+            return stats
         except sqlite3.OperationalError as exc:
             if "full" in str(exc):
                 raise NeedleError(f"disk full while writing the index in {self.index_dir}; free some space and "
                                   "run again (work already stored is kept)") from None
-            raise
+            raise unavailable_error(self.index_dir / DB_NAME, exc) from None
         except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise unavailable_error(self.index_dir / DB_NAME, exc) from None
             self.store = self._recover_store(f"index database is damaged ({exc})")
             raise NeedleError("the index database was damaged and has been reset; run the update again") from None
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise NeedleError(f"disk full while writing the index in {self.index_dir}; free some space and "
                                   "run again (work already stored is kept)") from None
+            if exc.filename is not None and str(self.index_dir) in str(exc.filename) or exc.errno in (
+                    errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
+                # The index folder went read-only or away (deleted under us: the next call rebuilds it).
+                raise NeedleError(f"cannot write the index in {self.index_dir}: {exc.strerror or exc}") from None
             raise
 
     def _check_model(self) -> None:
@@ -365,6 +461,23 @@ class Index:
         A blank query, k < 1, an unknown language or a bad glob raise NeedleError.
         """
         check_query(query, k)
+        if len(query) > MAX_QUERY_CHARS:
+            # Every door gets the same cap (an unbounded 10 MB query once took 300 s and 2.4 GB).
+            raise NeedleError(f"query is too long ({len(query)} characters, at most {MAX_QUERY_CHARS})")
+        reason = self.lost()
+        if reason is not None:
+            # Never answer [] from a deleted or damaged file as if nothing matched: say it.
+            raise IndexLostError(f"{reason}; it is being rebuilt, search again in a moment")
+        try:
+            return self._search(query, k, lang, glob, exclude)
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise unavailable_error(self.index_dir / DB_NAME, exc) from None
+            self._checked = False  # the next update checks the file, moves it aside and rebuilds
+            raise IndexLostError(f"the index database {self.index_dir / DB_NAME} is damaged ({exc}); it is being "
+                                 "rebuilt, search again in a moment") from None
+
+    def _search(self, query: str, k: int, lang, glob: str | None, exclude) -> list[SearchResult]:
         k = min(k, 1000)
         filters = Filters(check_languages(parse_languages(lang)), *split_globs(glob, exclude))
         store = self.reader()
@@ -428,6 +541,28 @@ class Index:
             state=state,
             chunks_embedded=done.chunks_embedded if done.partial else chunks,
         )
+
+
+def _shorter_than_header(db: Path, size: int) -> bool:
+    """Whether the file is shorter than its own SQLite header says (pages x page size): it was truncated.
+
+    The header's page count is trusted only when SQLite marks it valid (bytes 92-95 equal the change counter at
+    24-27); a file shorter than the 100-byte header but not empty is truncated too.
+    """
+    if size == 0:
+        return False  # a fresh file SQLite has not written yet
+    try:
+        with open(db, "rb") as fh:
+            head = fh.read(100)
+    except OSError:
+        return False
+    if len(head) < 100:
+        return True
+    if head[:16] != b"SQLite format 3\0" or head[92:96] != head[24:28]:
+        return False
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    return size < int.from_bytes(head[28:32], "big") * page_size
 
 
 def _size(path: Path) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from codeneedle.errors import IndexLockedError
+from codeneedle.errors import IndexLockedError, NeedleError
 
 
 class WriterLock:
@@ -34,7 +34,12 @@ class WriterLock:
                 f"index {self.index_dir} is being written by another needle process (pid {holder}); "
                 "searches still work, or stop that process to write"
             ) from None
-        self._pid_file.write_text(str(os.getpid()))
+        except OSError as exc:  # read-only or full disk, folder gone: a one-line error, not a traceback
+            raise NeedleError(f"cannot take the writer lock in {self.index_dir}: {exc.strerror or exc}") from None
+        try:
+            self._pid_file.write_text(str(os.getpid()))
+        except OSError:
+            pass  # only used to name the holder in messages
 
     def release(self) -> None:
         if self._lock.is_locked:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from codeneedle.indexer.filters import path_allowed
+from codeneedle.indexer.secrets import redact_secrets
 from codeneedle.indexer.store import ChunkRow, Store
 from codeneedle.indexer.vectors import VectorIndex
 
@@ -132,7 +133,7 @@ def to_results(store: Store, ranked: list[tuple[int, float]], k: int) -> list[Se
 def result_from_row(row: ChunkRow, score: float) -> SearchResult:
     return SearchResult(
         path=row.path, start_line=row.start_line, end_line=row.end_line, name=row.name, kind=row.kind,
-        language=row.language or "text", score=round(float(score), 4), snippet=make_snippet(row.text),
+        language=row.language or "text", score=round(float(score), 4), snippet=make_snippet(redact_secrets(row.text)),
     )
 
 

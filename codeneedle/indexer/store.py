@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import time
@@ -14,6 +15,7 @@ import numpy as np
 from codeneedle.errors import NeedleError
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.encoder import split_identifier
+from codeneedle.indexer.secrets import redact_secrets
 
 SCHEMA_VERSION = "1"
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -57,6 +59,52 @@ class CorruptStoreError(NeedleError):
     """The SQLite file is damaged beyond what SQLite itself can recover."""
 
 
+class StoreUnavailableError(NeedleError):
+    """The database cannot be opened or written now (disk full, read-only, I/O error); the file itself is fine."""
+
+
+class ForeignDatabaseError(NeedleError):
+    """The file is a database, but not one of Needle's (or one of another schema): never touched."""
+
+
+# Only these mean the file itself is damaged. "disk I/O error", "database or disk is full", "attempt to write a
+# readonly database", "unable to open database file" say nothing about the file: moving it aside for them threw
+# away intact indexes (a full disk re-embedded everything and left one more .corrupt-* copy per run).
+_CORRUPTION_MARKERS = ("malformed", "not a database", "file is encrypted")
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """Whether a SQLite error says the database file is damaged (as opposed to the disk or the folder)."""
+    text = str(exc).lower()
+    return any(marker in text for marker in _CORRUPTION_MARKERS)
+
+
+def unavailable_error(path: Path, exc: BaseException) -> StoreUnavailableError:
+    """A one-line error for a database that cannot be used right now, naming the likely cause."""
+    text = str(exc)
+    low = text.lower()
+    errno_ = getattr(exc, "errno", None)
+    # SQLite says only "disk I/O error" when it cannot grow its shared-memory file: ask the file system.
+    free, read_only = _disk_state(path.parent)
+    if "full" in low or errno_ == 28 or free == 0:
+        cause = "the disk is full; free some space and run again"
+    elif "readonly" in low or "read-only" in low or errno_ in (1, 13, 30) or read_only:
+        cause = "the index folder is read-only"
+    else:
+        cause = "the disk or folder refused it"
+    return StoreUnavailableError(f"cannot use the index database {path}: {cause} ({text}); nothing was changed")
+
+
+def _disk_state(folder: Path) -> tuple[int | None, bool]:
+    """(bytes free to us, whether the file system or folder is read-only); (None, False) when unknown."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None, False
+    read_only = bool(st.f_flag & os.ST_RDONLY) or not os.access(folder, os.W_OK)
+    return st.f_bavail * st.f_frsize, read_only
+
+
 class Store:
     """One SQLite database per index. Writers use one transaction per batch; readers never wait (WAL)."""
 
@@ -64,18 +112,39 @@ class Store:
         self.path = path
         if not create and not path.exists():
             raise NeedleError(f"no index database at {path}")
+        conn = None
         try:
             conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
             self.conn = conn
+            self._check_ours()  # before the WAL switch, which already writes to the file
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=OFF")
             if create:
                 self._ensure_schema()
-            elif self.get_meta("schema_version") is None:
-                raise CorruptStoreError(f"{path} is not a Needle index")
+            elif "meta" not in self.db.table_names() or self.get_meta("schema_version") is None:
+                raise ForeignDatabaseError(f"{path} is not a Needle index (empty or made by another program)")
+            elif self.get_meta("schema_version") != SCHEMA_VERSION:
+                raise self._schema_error()
         except sqlite3.DatabaseError as exc:
-            raise CorruptStoreError(f"index database {path} is damaged: {exc}") from exc
+            if conn is not None:
+                conn.close()
+            if is_corruption(exc):
+                raise CorruptStoreError(f"index database {path} is damaged: {exc}") from exc
+            raise unavailable_error(path, exc) from None
+        except NeedleError:
+            if conn is not None:
+                conn.close()
+            raise
+
+    def _check_ours(self) -> None:
+        """Refuse a database another program made: its tables are not ours to add to, rename or move."""
+        tables = set(self.db.table_names())
+        if tables and "meta" not in tables:
+            shown = ", ".join(sorted(tables)[:5])
+            raise ForeignDatabaseError(
+                f"{self.path} is a database Needle did not make (tables: {shown}); it is left untouched: "
+                "choose another index folder")
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL when this is the last one)."""
@@ -117,16 +186,26 @@ class Store:
                 )
                 self._set_meta_many({"schema_version": SCHEMA_VERSION, "generation": "0"})
         if self.get_meta("schema_version") != SCHEMA_VERSION:
-            raise CorruptStoreError(
-                f"index at {self.path} has schema {self.get_meta('schema_version')}, expected {SCHEMA_VERSION}"
-            )
+            # Another Needle version's index is intact, just not ours to read: say so, move nothing.
+            raise self._schema_error()
+
+    def _schema_error(self) -> ForeignDatabaseError:
+        return ForeignDatabaseError(
+            f"index at {self.path} has schema {self.get_meta('schema_version')}, this Needle reads "
+            f"{SCHEMA_VERSION}; use the Needle that built it, or delete {self.path.parent} to rebuild"
+        )
 
     def integrity_ok(self) -> bool:
-        """SQLite's own quick check of every page (cost grows with the file; run once per writer)."""
+        """SQLite's own quick check of every page (cost grows with the file; run once per writer).
+
+        False only when the file is damaged; a disk or permission failure raises StoreUnavailableError.
+        """
         try:
             return self.conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-        except sqlite3.DatabaseError:
-            return False
+        except sqlite3.DatabaseError as exc:
+            if is_corruption(exc):
+                return False
+            raise unavailable_error(self.path, exc) from None
 
     def salvage_embeddings(self, damaged: Path) -> int:
         """Copy every embedding still readable from a damaged database file; returns how many."""
@@ -228,16 +307,17 @@ class Store:
         for f in files:
             for c in chunks.get(f.path, ()):
                 h = c.content_hash
+                text = redact_secrets(c.text)  # tokens never reach the stored text, FTS or snippets
                 cur = self.conn.execute(
                     "INSERT INTO chunks(path, language, kind, name, start_line, end_line, start_byte, end_byte, "
                     "text, doc, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (c.path, c.language, c.kind, c.name, c.start_line, c.end_line, c.start_byte, c.end_byte,
-                     c.text, c.doc, h),
+                     text, redact_secrets(c.doc), h),
                 )
                 cid = int(cur.lastrowid)
                 self.conn.execute(
                     "INSERT INTO chunks_fts(rowid, name, path, body) VALUES (?, ?, ?, ?)",
-                    (cid, split_identifier(c.name), " ".join(split_identifier(c.path).split("/")), fts_body(c.text, c.leading_doc)),
+                    (cid, split_identifier(c.name), " ".join(split_identifier(c.path).split("/")), fts_body(text, redact_secrets(c.leading_doc))),
                 )
                 added.append((cid, h))
         if removed_ids or added:

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import anyio
 from pydantic import Field
 
 from codeneedle import __version__
@@ -24,6 +25,7 @@ from codeneedle.indexer.root import find_root
 from codeneedle.indexer.scores import good_match, no_match_note
 from codeneedle.indexer.search import parse_languages
 from codeneedle.indexer.settings import IndexSettings
+from codeneedle.server.mcp_guard import ScreenedStream, check_argument
 
 try:  # mcp >= 2
     from mcp.server.mcpserver import MCPServer as _MCPServer
@@ -165,12 +167,27 @@ class NeedleMCP:
         root = self.root if not path else Path(path).expanduser()
         if not root.is_absolute():
             root = self.root / root
-        root = find_root(root) if path else root
+        root = root.resolve()
+        if not any(root == r or root.is_relative_to(r) for r in self.roots()):
+            # Any folder an assistant names would otherwise be indexed, get a .needle/ written into it and have
+            # its contents returned (a key under ~/.ssh came back): serve the configured root(s) only.
+            served = ", ".join(str(r) for r in self.roots())
+            raise ToolError(f"path {path!r} is not a folder this server serves ({served}); omit path to search "
+                            "it, or start the server with NEEDLE_ROOT set to that folder")
+        if path:
+            found = find_root(root)
+            # Root discovery walks up: it must not climb out of the served root either.
+            served_by = [r for r in self.roots() if root == r or root.is_relative_to(r)]
+            root = found if any(found == r or found.is_relative_to(r) for r in served_by) else served_by[0]
         with self._lock:
             repo = self._repos.get(root)
             if repo is None:
                 repo = self._repos[root] = _Repo(Index.open(root, self.settings, notify=_notify))
         return repo
+
+    def roots(self) -> list[Path]:
+        """The folders this server serves (its configured root); nothing else is opened or written."""
+        return [self.root]
 
     def search(self, query: str, k: int = 10, lang: str | None = None, glob: str | None = None,
                path: str | None = None, exclude_glob: str | list[str] | None = None) -> dict[str, Any]:
@@ -234,11 +251,23 @@ def _notify(message: str) -> None:
 
 
 def _guard(fn, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Run a tool body, turning Needle's own errors into tool errors with their one-line message."""
+    """Run a tool body, turning Needle's own errors into tool errors with their one-line message.
+
+    String arguments are checked first (size caps, NUL, lone surrogates, backslashes in globs), so a bad
+    request is refused by name before any work; an unexpected failure still names its cause.
+    """
+    for name, value in kwargs.items():
+        problem = check_argument(name, value) if isinstance(value, str) else None
+        if problem:
+            raise ToolError(problem)
     try:
         return fn(*args, **kwargs)
     except NeedleError as exc:
         raise ToolError(str(exc)) from None
+    except ToolError:
+        raise
+    except (ValueError, OSError) as exc:
+        raise ToolError(f"{fn.__name__} failed: {exc}") from None
 
 
 def _new_server() -> _MCPServer:
@@ -268,7 +297,7 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         exclude_glob: Annotated[list[str] | None, Field(description="leave out paths matching these globs, "
                                                                     "e.g. ['dist/**', '**/*.test.js']")] = None,
     ) -> dict[str, Any]:
-        return _guard(needle.search, query, k=k, lang=lang, glob=glob, path=path, exclude_glob=exclude_glob)
+        return _guard(needle.search, query=query, k=k, lang=lang, glob=glob, path=path, exclude_glob=exclude_glob)
 
     @server.tool(description=(
         "Code most similar to the function or block at path:line (the chunk itself excluded), "
@@ -278,7 +307,7 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         line: Annotated[int, Field(description="1-based line inside the function")],
         k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,
     ) -> dict[str, Any]:
-        return _guard(needle.similar, path, line, k=k)
+        return _guard(needle.similar, path=path, line=line, k=k)
 
     @server.tool(description=(
         "What the index holds: root, index folder, model, file and chunk counts, languages, last update, "
@@ -296,6 +325,18 @@ def serve_mcp(root: str | os.PathLike[str] | None = None, settings: IndexSetting
     """
     needle = NeedleMCP(root, settings)
     try:
-        build_server(needle).run("stdio")
+        anyio.run(_run_stdio, build_server(needle))
     finally:
         needle.close()
+
+
+async def _run_stdio(server: _MCPServer) -> None:
+    """The SDK's stdio loop, with unparseable lines answered (see mcp_guard) instead of silently dropped."""
+    from mcp.server.stdio import stdio_server
+
+    low = getattr(server, "_lowlevel_server", None) or getattr(server, "_mcp_server", None)
+    if low is None:  # pragma: no cover - an SDK without the low-level server attribute: plain loop
+        await server.run_stdio_async()
+        return
+    async with stdio_server() as (read, write):
+        await low.run(ScreenedStream(read, write), write, low.create_initialization_options())

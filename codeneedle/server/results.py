@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
+from codeneedle.server.linecache import LineCache
+
 if TYPE_CHECKING:  # numpy and SQLite stay out of the server's start-up
     from codeneedle.indexer.search import SearchResult
+
+# Bounded by bytes (see linecache): whole files cached as line lists once cost gigabytes.
+LINES = LineCache()
 
 SYMBOL_KINDS = {
     "function": types.SymbolKind.Function,
@@ -78,10 +82,9 @@ def _line_length(path: str, line: int, encoding: str) -> int | None:
         st = os.stat(path)
     except OSError:
         return None
-    lines = _lines(path, st.st_mtime_ns, st.st_size)
-    if lines is None or line >= len(lines):
+    raw = LINES.line(path, st.st_mtime_ns, st.st_size, line, _lines)
+    if raw is None:
         return None
-    raw = lines[line]
     if encoding == types.PositionEncodingKind.Utf8:
         return len(raw)
     text = raw.decode("utf-8", errors="replace")
@@ -90,13 +93,12 @@ def _line_length(path: str, line: int, encoding: str) -> int | None:
     return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
 
 
-@lru_cache(maxsize=128)
-def _lines(path: str, _mtime_ns: int, size: int) -> list[bytes] | None:
+def _lines(path: str, _mtime_ns: int, size: int) -> bytes | None:
+    """The file's bytes for the line cache (which splits and bounds them)."""
     if size > 16 << 20:
         return None
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except OSError:
         return None
-    return [ln.rstrip(b"\r") for ln in data.split(b"\n")]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lsprotocol import types
 
-from codeneedle.errors import IndexLockedError, ModelNotFoundError, NeedleError
+from codeneedle.errors import IndexLockedError, IndexLostError, ModelNotFoundError, NeedleError
 from codeneedle.server.settings import NeedleSettings
 
 if TYPE_CHECKING:
@@ -137,7 +137,11 @@ class Folder:
         index = self.index
         if index is None or self._closed.is_set():
             return []
-        return index.search(query, k=k, lang=lang, glob=glob, exclude=exclude)
+        try:
+            return index.search(query, k=k, lang=lang, glob=glob, exclude=exclude)
+        except IndexLostError as exc:
+            self._lost(str(exc))
+            raise
 
     def partial(self) -> bool:
         """Whether results from this folder cover only part of it (still indexing, or interrupted)."""
@@ -165,6 +169,9 @@ class Folder:
         }
         index = self.index
         if index is not None and not self._closed.is_set():
+            reason = index.lost()
+            if reason is not None:
+                self._lost(f"{reason}; it is being rebuilt")
             try:
                 st = index.status(self.state)
             except Exception as exc:  # noqa: BLE001 - status must always answer
@@ -256,9 +263,11 @@ class Folder:
             work.end(f"failed: {exc}")
             self._fail(f"Needle: indexing {self.root} failed: {exc}")
             return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the folder must outlive one failed update (reindex retries)
+            log.exception("%s: update failed", self.root)
             work.end(f"failed: {exc}")
-            raise
+            self._fail(f"Needle: indexing {self.root} failed: {exc}")
+            return
         self.read_only, self.message, self.last_stats = False, None, stats
         if self._closed.is_set():
             work.end("stopped")
@@ -336,6 +345,13 @@ class Folder:
 
     def _on_batch(self, report: BatchReport) -> None:
         log.info("%s: %s", self.name, report.line())
+
+    def _lost(self, message: str) -> None:
+        """The index was deleted, replaced or truncated under us: say so (once) and rebuild it."""
+        if self.message != message:
+            self.message = message
+            self.host.show(types.MessageType.Warning, f"Needle: {message}")
+            self.reindex()
 
     def _read_only(self, message: str) -> None:
         first = not self.read_only

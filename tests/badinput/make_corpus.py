@@ -243,13 +243,17 @@ class OpenRecorder:
 
     @classmethod
     def _hook(cls, event: str, args: tuple[Any, ...]) -> None:
-        if not cls._active or event not in ("open", "os.scandir", "os.listdir"):
+        if not cls._active or event not in ("open", "os.scandir", "os.listdir", "codeneedle.open_beneath"):
             return
         target = args[0] if args else None
         if isinstance(target, int) or target is None:
             return  # an already open descriptor
-        path = os.path.abspath(os.fsdecode(os.fspath(target)))
         flags = args[2] if event == "open" and len(args) > 2 and isinstance(args[2], int) else 0
+        if event == "open" and flags & os.O_NOFOLLOW and not os.path.isabs(os.fsdecode(os.fspath(target))):
+            return  # one component of walker.open_beneath (relative to a folder fd): its full path comes below
+        if event == "codeneedle.open_beneath":
+            flags = os.O_NOFOLLOW  # every component is opened without following links
+        path = os.path.abspath(os.fsdecode(os.fspath(target)))
         if flags & os.O_NOFOLLOW:
             # the kernel refuses a symlink as the last component, so only the folders are followed
             real = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))

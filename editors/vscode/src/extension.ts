@@ -19,6 +19,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('needle.showStatus', () => showStatus(svc)),
     vscode.commands.registerCommand('needle.showLog', () => svc.output.show(true)),
     vscode.commands.registerCommand('needle.restartServer', () => svc.restart()),
+    // Trusting the workspace makes its own settings count (server command, env, index folder...): restart.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => svc.restart()),
   );
   registerLmTool(context, svc);
   svc.output.appendLine('Copilot tool needle_search registered.');

@@ -13,7 +13,13 @@ import {
 } from 'vscode-languageclient/node';
 import { COMMANDS, findOnPath, initializationOptions, isBareCommand, serverCommand } from './lib/args';
 import { parseStatus, statusBarView, statusReport, type ClientView } from './lib/status';
+import { effectiveValue, restrictSection } from './lib/trust';
 import type { Folder, IndexStatus, ProgressInfo } from './lib/types';
+
+/** A setting's value, honouring Restricted Mode (workspace values of restricted keys ignored when untrusted). */
+function setting<T>(cfg: vscode.WorkspaceConfiguration, key: string): T | undefined {
+  return effectiveValue<T>(key, cfg.inspect<T>(key), vscode.workspace.isTrusted);
+}
 
 /** LanguageClient whose start failure is reported by us (with useful buttons), not by a bare notification. */
 class NeedleClient extends LanguageClient {
@@ -92,8 +98,8 @@ export class NeedleService implements vscode.Disposable {
   private commandLine(): { command: string; args: string[]; env: Record<string, string> } {
     const cfg = vscode.workspace.getConfiguration('needle');
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-    const cmd = serverCommand(cfg.get('server.path'), cfg.get('server.args'), { workspaceFolder: folder, home: os.homedir() });
-    const envSetting = cfg.get<Record<string, unknown>>('server.env') ?? {};
+    const cmd = serverCommand(setting(cfg, 'server.path'), setting(cfg, 'server.args'), { workspaceFolder: folder, home: os.homedir() });
+    const envSetting = setting<Record<string, unknown>>(cfg, 'server.env') ?? {};
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(envSetting)) {
       if (typeof v === 'string') {
@@ -162,10 +168,10 @@ export class NeedleService implements vscode.Disposable {
       outputChannel: this.output,
       revealOutputChannelOn: 4 /* RevealOutputChannelOn.Never */,
       initializationOptions: initializationOptions({
-        model: folderCfg.get('model'),
-        indexDir: folderCfg.get('indexDir'),
-        maxFileBytes: folderCfg.get('maxFileBytes'),
-        exclude: folderCfg.get('exclude'),
+        model: setting(folderCfg, 'model'),
+        indexDir: setting(folderCfg, 'indexDir'),
+        maxFileBytes: setting(folderCfg, 'maxFileBytes'),
+        exclude: setting(folderCfg, 'exclude'),
       }),
       synchronize: { configurationSection: 'needle' },
       errorHandler: {
@@ -186,6 +192,25 @@ export class NeedleService implements vscode.Disposable {
         },
       },
       middleware: {
+        workspace: {
+          // The server pulls per-folder settings: in Restricted Mode the workspace's values of settings that
+          // can run code or write files never reach it (see lib/trust).
+          configuration: async (params, token, next) => {
+            const answer = await next(params, token);
+            if (vscode.workspace.isTrusted || !Array.isArray(answer)) {
+              return answer;
+            }
+            return answer.map((section, i) => {
+              const item = params.items[i];
+              if (item?.section !== 'needle') {
+                return section;
+              }
+              const scope = item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined;
+              const cfg = vscode.workspace.getConfiguration('needle', scope);
+              return restrictSection(section, (key) => effectiveValue(key, cfg.inspect(key), false), false);
+            });
+          },
+        },
         // Not passed on (`next`): the client library would show the same progress a second time, as its
         // own window-progress item. The one status bar item shows it instead (counted in chunks).
         handleWorkDoneProgress: (token, params) => {

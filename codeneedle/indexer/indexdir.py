@@ -1,0 +1,98 @@
+"""The index folder: where it may be, what may already be in it, and its self-ignoring ``.gitignore``.
+
+An index folder set by a setting or ``--index-dir`` can point anywhere. Writing ``index.db`` and a ``*``
+ignore file into the repository root hid the whole repository from git (and indexed 0 files); into ``~/.ssh``
+it mixed our files with keys; onto another program's ``index.db`` it adopted and later renamed that file.
+So the folder must not be the root or one of its parents, and a folder that holds anything but Needle's own
+files is refused until it holds an index of ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sqlite3
+from pathlib import Path
+
+from codeneedle.errors import NeedleError
+
+GITIGNORE_TEXT = "# Needle's index: never commit it\n*\n"
+
+# Names Needle writes in an index folder (prefixes: WAL/SHM files, .corrupt-* copies, temp files of atomic saves).
+_OURS_PREFIXES = ("index.db", "vectors.usearch", ".vectors.usearch", "writer.", ".gitignore", "models", ".needle-",
+                  "settings.json", ".settings.json")
+
+
+def check_index_dir(root: Path, index_dir: Path) -> None:
+    """Refuse an index folder that is the root, a parent of it, or a folder holding someone else's files."""
+    if index_dir == root:
+        raise NeedleError(f"index folder {index_dir} is the repository root itself; use a folder inside or "
+                          "outside it (the default is <root>/.needle)")
+    if root.is_relative_to(index_dir):
+        raise NeedleError(f"index folder {index_dir} is a parent of the repository {root}; choose another folder")
+    if (index_dir / "index.db").exists():
+        _check_database_is_ours(index_dir / "index.db")
+        return  # the store checks the rest (schema version, damage)
+    if not index_dir.is_dir():
+        return
+    try:
+        # Folders do not count: an indexDir shared by several workspace folders holds one subfolder per root.
+        names = [e.name for e in os.scandir(index_dir) if not e.is_dir(follow_symlinks=False)]
+    except OSError as exc:
+        raise NeedleError(f"cannot read index folder {index_dir}: {exc.strerror}") from None
+    foreign = sorted(n for n in names if not n.startswith(_OURS_PREFIXES))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise NeedleError(f"index folder {index_dir} already holds files that are not Needle's ({shown}); "
+                          "choose an empty or new folder")
+
+
+def write_gitignore(index_dir: Path) -> None:
+    """Make sure ``index_dir/.gitignore`` ignores everything: written atomically, then read back.
+
+    A plain write on a full disk left a 0-byte file forever, after which ``git add -A`` staged the index (every
+    code chunk). A missing, empty or altered file is rewritten; any failure is a one-line error.
+    """
+    path = index_dir / ".gitignore"
+    try:
+        if path.read_text(encoding="utf-8", errors="replace") == GITIGNORE_TEXT:
+            return
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise NeedleError(f"cannot read {path}: {exc.strerror}") from None
+    tmp = index_dir / f".needle-gitignore.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            data = GITIGNORE_TEXT.encode()
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        if path.read_text(encoding="utf-8") != GITIGNORE_TEXT:
+            raise OSError(errno.EIO, "the file reads back different from what was written")
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        hint = "; free some space and run again" if exc.errno == errno.ENOSPC else ""
+        raise NeedleError(f"cannot write {path}: {exc.strerror or exc}{hint} (nothing was indexed)") from None
+
+
+def _check_database_is_ours(db: Path) -> None:
+    """Refuse, before anything is written next to it, an ``index.db`` that another program made."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return  # unreadable or damaged: the store decides (a writer moves a damaged index of ours aside)
+    if tables and "meta" not in tables:
+        shown = ", ".join(sorted(tables)[:5])
+        raise NeedleError(f"{db} is a database Needle did not make (tables: {shown}); it is left untouched: "
+                          "choose another index folder")

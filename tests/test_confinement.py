@@ -1,0 +1,164 @@
+"""Confinement through the CLI: where an index may live, what is never read from outside the root, and
+secrets recognised by their content."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import NEEDLE, copy_fixture, run_needle
+
+AWS_ID = "AKIA" + "IOSFODNN7EXAMPLE"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "EXAMPLEKEY"
+GITHUB = "ghp_" + "0123456789abcdefghijklmnopqrstuvwxyz"
+SLACK = "xoxb-" + "123456789012-abcdefghijkl"
+KEY_BLOCK = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nQyNTUxOQAAACB\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return copy_fixture("minirepo", tmp_path / "repo")
+
+
+def _error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 1, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    return proc.stderr.strip().splitlines()[-1]
+
+
+# -- index folder --------------------------------------------------------------------------------------------
+def test_the_index_folder_may_not_be_the_root_or_a_parent_of_it(repo: Path) -> None:
+    assert "repository root itself" in _error(run_needle("index", "--index-dir", str(repo), str(repo)))
+    assert "parent of the repository" in _error(run_needle("index", "--index-dir", str(repo.parent), str(repo)))
+    assert not (repo / "index.db").exists() and not (repo / ".gitignore").exists()
+    assert not (repo.parent / "index.db").exists() and not (repo.parent / ".gitignore").exists()
+
+
+def test_a_folder_holding_someone_elses_files_is_refused_and_left_untouched(repo: Path, tmp_path: Path) -> None:
+    ssh = tmp_path / "dot-ssh"
+    ssh.mkdir()
+    (ssh / "id_ed25519").write_text(KEY_BLOCK)
+    (ssh / "known_hosts").write_text("example.com ssh-ed25519 AAAA\n")
+    line = _error(run_needle("index", "--index-dir", str(ssh), str(repo)))
+    assert "holds files that are not Needle's" in line and "id_ed25519" in line
+    assert sorted(p.name for p in ssh.iterdir()) == ["id_ed25519", "known_hosts"]
+
+
+def test_another_programs_index_db_is_never_adopted_or_renamed(repo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other-tool"
+    other.mkdir()
+    with closing(sqlite3.connect(other / "index.db")) as conn:
+        conn.execute("CREATE TABLE documents (id INTEGER PRIMARY KEY, body TEXT)")
+        conn.execute("INSERT INTO documents(body) VALUES ('precious')")
+        conn.commit()
+    before = (other / "index.db").read_bytes()
+    for args in (["index", "--index-dir", str(other), str(repo)],
+                 ["status", "--index-dir", str(other), str(repo)],
+                 ["search", "--index-dir", str(other), "--path", str(repo), "anything"]):
+        line = _error(run_needle(*args))
+        assert "did not make" in line or "not a Needle index" in line, line
+    assert (other / "index.db").read_bytes() == before
+    assert sorted(p.name for p in other.iterdir()) == ["index.db"]
+
+
+def test_an_empty_or_new_index_folder_outside_the_repo_works(repo: Path, tmp_path: Path) -> None:
+    target = tmp_path / "indexes" / "repo"
+    proc = run_needle("index", "-q", "--index-dir", str(target), str(repo))
+    assert proc.returncode == 0, proc.stderr
+    assert (target / "index.db").exists() and (target / ".gitignore").read_text().endswith("*\n")
+    assert run_needle("index", "-q", "--index-dir", str(target), str(repo)).returncode == 0  # and again
+
+
+# -- secrets by content --------------------------------------------------------------------------------------
+def test_private_keys_are_skipped_by_content_and_tokens_never_come_back(repo: Path) -> None:
+    for name in ("deploy_key", "ssh_host_rsa_key", "kubeconfig", "client.ovpn", "token.json"):
+        (repo / "ops").mkdir(exist_ok=True)
+        (repo / "ops" / name).write_text(f"# {name}\n{KEY_BLOCK}")
+    filler = "".join(f"def helper_{i}(x):\n    return x * {i}\n\n" for i in range(60))  # the key lies past 1 KiB
+    (repo / "src" / "cloud.py").write_text(
+        filler +
+        "def upload_report_to_bucket(path):\n"
+        f"    aws_access_key_id = \"{AWS_ID}\"\n"
+        f"    aws_secret_access_key = \"{AWS_SECRET}\"\n"
+        f"    github_token = \"{GITHUB}\"\n"
+        f"    slack_token = \"{SLACK}\"\n"
+        "    return send(path)\n"
+        "\n"
+        f"PEM = \"\"\"\n{KEY_BLOCK}\"\"\"\n")
+    proc = run_needle("index", "--json", str(repo))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["skipped"]["secret"] >= 5
+
+    proc = run_needle("search", "--json", "--path", str(repo), "-k", "50", "upload_report_to_bucket")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)["results"]
+    upload = next(r for r in results if r["name"] == "upload_report_to_bucket")
+    assert "[REDACTED aws-access-key-id]" in upload["snippet"]
+    assert not [r for r in results if r["path"].startswith("ops/")]
+    db = repo / ".needle" / "index.db"
+    with closing(sqlite3.connect(db)) as conn:
+        stored = "\n".join(r[0] for r in conn.execute("SELECT text FROM chunks"))
+        fts = "\n".join(r[0] for r in conn.execute("SELECT body FROM chunks_fts"))
+    for secret in (AWS_ID, AWS_SECRET, GITHUB, SLACK, "b3BlbnNzaC1rZXktdjEAAAAA"):
+        assert secret not in stored and secret not in fts and secret not in proc.stdout
+    assert "[REDACTED github-token]" in stored and "[REDACTED private key]" in stored
+
+
+# -- a parent folder swapped for a symlink mid-index ---------------------------------------------------------
+def test_a_parent_folder_swapped_for_a_symlink_mid_index_reads_nothing_outside(repo: Path, tmp_path: Path) -> None:
+    """The walk lists deep/zz/*.py; while the first files are embedded, deep/ becomes a link to a folder outside
+    the root holding files of the same names. Not one byte of them may be read."""
+    outside = tmp_path / "outside"
+    (outside / "zz").mkdir(parents=True)
+    (repo / "deep" / "zz").mkdir(parents=True)
+    for i in range(40):
+        (repo / "aa" / f"m{i:02d}.py").parent.mkdir(exist_ok=True)
+        (repo / "aa" / f"m{i:02d}.py").write_text(f"def inside_function_{i}(x):\n    return x + {i}\n")
+    for i in range(20):
+        (repo / "deep" / "zz" / f"f{i:02d}.py").write_text(f"def inside_deep_{i}():\n    return {i}\n")
+        (outside / "zz" / f"f{i:02d}.py").write_text(f"def OUTSIDE_SECRET_{i}():\n    return 'leaked'\n")
+    env = {**os.environ, "NEEDLE_BATCH_FILES": "1"}  # commit file by file: the swap lands mid-index
+    proc = subprocess.Popen([str(NEEDLE), "index", "-q", str(repo)], env=env, stderr=subprocess.PIPE, text=True)
+    db = repo / ".needle" / "index.db"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
+                    if conn.execute("SELECT count(*) FROM files").fetchone()[0] >= 1:
+                        break
+            except sqlite3.Error:
+                pass
+            time.sleep(0.02)
+        assert proc.poll() is None, "the index finished before the swap: the test proves nothing"
+        shutil.rmtree(repo / "deep")
+        (repo / "deep").symlink_to(outside, target_is_directory=True)
+        assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with closing(sqlite3.connect(db)) as conn:
+        texts = "\n".join(r[0] for r in conn.execute("SELECT text FROM chunks"))
+        deep_files = conn.execute("SELECT count(*) FROM files WHERE path LIKE 'deep/%'").fetchone()[0]
+        inside = conn.execute("SELECT count(*) FROM files WHERE path LIKE 'aa/%'").fetchone()[0]
+    assert "OUTSIDE_SECRET" not in texts and "leaked" not in texts
+    assert deep_files == 0 and inside == 40
+
+
+if sys.platform != "linux":  # pragma: no cover
+    pytestmark = pytest.mark.skip("O_NOFOLLOW/dir_fd semantics checked on Linux")
+
+
+def test_an_oversized_query_is_a_one_line_error(repo: Path) -> None:
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    line = _error(run_needle("search", "--no-refresh", "--path", str(repo), "x" * 5000))
+    assert "query is too long (5000 characters, at most 4096)" in line

@@ -1,0 +1,170 @@
+"""An open error is not corruption: a full or read-only disk, or another schema, is a one-line error and
+every file of the index stays where it is. Only a damaged file is moved aside, and only by a writer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import subprocess
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import copy_fixture, run_needle
+
+
+def _mount(mount: Path, size: str) -> None:
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a size-limited tmpfs here (needs root)")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A repository indexed once into an index folder on its own small tmpfs."""
+    base = tmp_path_factory.mktemp("openerr")
+    repo = copy_fixture("minirepo", base / "repo")
+    disk = base / "disk"
+    _mount(disk, "8m")
+    index_dir = disk / "index"
+    proc = run_needle("index", "--json", "--index-dir", str(index_dir), str(repo))
+    assert proc.returncode == 0, proc.stderr
+    yield repo, disk, index_dir
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _snapshot(index_dir: Path) -> dict[str, str]:
+    return {p.name: hashlib.blake2b(p.read_bytes()).hexdigest() for p in sorted(index_dir.iterdir()) if p.is_file()}
+
+
+def _state(index_dir: Path) -> tuple[list[str], int, int, str]:
+    """What must survive: the index's file names (WAL/SHM aside), its embeddings and chunks, the vector file."""
+    names = sorted(p.name for p in index_dir.iterdir() if not p.name.endswith(("-wal", "-shm")))
+    with closing(sqlite3.connect(f"file:{index_dir / 'index.db'}?mode=ro", uri=True)) as conn:
+        embeddings = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    return names, embeddings, chunks, _snapshot(index_dir)["vectors.usearch"]
+
+
+def _one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 1, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("needle: error:")]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_a_full_disk_moves_nothing_and_reembeds_nothing(built):
+    repo, disk, index_dir = built
+    before = _state(index_dir)
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as fh:  # fill the disk to the last byte
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError:
+            pass
+    try:
+        for args in (["status", "--index-dir", str(index_dir), str(repo)],
+                     ["index", "--index-dir", str(index_dir), str(repo)]):
+            proc = run_needle(*args)
+            if proc.returncode == 0:  # a reader may still manage on a full disk: fine, as long as it moved nothing
+                continue
+            line = _one_line_error(proc)
+            assert "damaged" not in line and ("full" in line or "No space" in line), line
+        assert not list(index_dir.glob("*.corrupt-*"))
+    finally:
+        filler.unlink()
+    assert _state(index_dir) == before
+    proc = run_needle("index", "--json", "--index-dir", str(index_dir), str(repo))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["chunks_embedded"] == 0  # nothing was lost, so nothing is embedded again
+
+
+def test_a_read_only_index_folder_is_a_one_line_error_and_nothing_moves(built):
+    repo, disk, index_dir = built
+    before = _state(index_dir)
+    assert before[1] > 0
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    try:
+        line = _one_line_error(run_needle("index", "--index-dir", str(index_dir), str(repo)))
+        assert "read-only" in line.lower() and "damaged" not in line, line
+        status = run_needle("status", "--index-dir", str(index_dir), str(repo))
+        if status.returncode != 0:
+            assert "damaged" not in _one_line_error(status)
+        search = run_needle("search", "--no-refresh", "--index-dir", str(index_dir), "--path", str(repo), "crc32")
+        if search.returncode != 0:
+            assert "damaged" not in _one_line_error(search)
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
+    assert _state(index_dir) == before
+
+
+def test_first_open_on_a_full_disk_leaves_no_half_written_ignore_file(tmp_path):
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    disk = tmp_path / "disk"
+    _mount(disk, "1m")
+    try:
+        with open(disk / "filler", "wb", buffering=0) as fh:
+            try:
+                while True:
+                    fh.write(b"\0" * 4096)
+                    fh.flush()
+            except OSError:
+                pass
+        index_dir = disk / "new-index"
+        line = _one_line_error(run_needle("index", "--index-dir", str(index_dir), str(repo)))
+        assert "No space" in line or "full" in line, line
+        assert not (index_dir / ".gitignore").exists()
+        assert not index_dir.exists() or not any(index_dir.iterdir())
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_an_empty_ignore_file_left_behind_is_rewritten_before_anything_is_stored(tmp_path):
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    (repo / ".needle").mkdir()
+    (repo / ".needle" / ".gitignore").write_bytes(b"")  # what a full disk left behind before
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    assert (repo / ".needle" / ".gitignore").read_text().splitlines()[-1] == "*"
+    if shutil.which("git"):
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+        subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+        staged = subprocess.run(["git", "-C", str(repo), "diff", "--cached", "--name-only"],
+                                capture_output=True, text=True, check=True).stdout.split()
+        assert staged and not [p for p in staged if p.startswith(".needle/")]
+
+
+def test_another_schema_is_reported_not_moved_aside(tmp_path):
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    db = repo / ".needle" / "index.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+        conn.commit()
+    before = _snapshot(repo / ".needle")
+    for args in (["index", str(repo)], ["status", str(repo)], ["search", "--path", str(repo), "crc32"]):
+        line = _one_line_error(run_needle(*args))
+        assert "schema 99" in line, line
+    assert _snapshot(repo / ".needle") == before
+    assert not list((repo / ".needle").glob("*.corrupt-*"))
+
+
+def test_a_reader_reports_damage_and_leaves_the_repair_to_a_writer(tmp_path):
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    for extra in (repo / ".needle").glob("index.db-*"):
+        extra.unlink()
+    db = repo / ".needle" / "index.db"
+    db.write_bytes(b"garbage " * 2048)
+    line = _one_line_error(run_needle("status", str(repo)))
+    assert "damaged" in line and "needle index" in line, line
+    assert db.read_bytes() == b"garbage " * 2048 and not list(db.parent.glob("*.corrupt-*"))
+    proc = run_needle("index", "-q", str(repo))  # the writer repairs it
+    assert proc.returncode == 0 and "damaged" in proc.stderr
+    assert len(list(db.parent.glob("index.db.corrupt-*"))) == 1
