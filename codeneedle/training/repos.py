@@ -52,7 +52,7 @@ BENCHMARK_REPOS: tuple[BenchRepo, ...] = (
     BenchRepo("xmldom", "javascript", "0.9.12", "npm", "test", package="@xmldom/xmldom"),
     BenchRepo("graphlib", "javascript", "2.1.8", "npm", "dev"),
     BenchRepo("immer", "typescript", "11.2.14", "npm", "test"),
-    BenchRepo("tanstack-query-core", "typescript", "5.108.4", "npm", "test", package="@tanstack/query-core"),
+    BenchRepo("tanstack-virtual-core", "typescript", "3.19.13", "npm", "test", package="@tanstack/virtual-core"),
     BenchRepo("gorilla-mux", "go", "1.8.0-1", "debian", "test", package="golang-github-gorilla-mux-dev"),
     BenchRepo("go-cmp", "go", "0.5.9-1", "debian", "test", package="golang-github-google-go-cmp-dev"),
     BenchRepo("pflag", "go", "1.0.6~git20210604-d5e0c0615ace-1", "debian", "dev",
@@ -61,7 +61,8 @@ BENCHMARK_REPOS: tuple[BenchRepo, ...] = (
     BenchRepo("smallvec", "rust", "1.9.0-1", "debian", "test", package="librust-smallvec-dev"),
     BenchRepo("either", "rust", "1.6.1-1", "debian", "dev", package="librust-either-dev"),
     BenchRepo("cordova-android", "java", "15.1.0", "npm", "test"),
-    BenchRepo("jpype", "java", "1.7.1", "pypi", "test", package="JPype1"),
+    BenchRepo("capacitor-android", "java", "8.6.0", "npm", "test", package="@capacitor/android"),
+    BenchRepo("cordova-plugin-file", "java", "8.1.3", "npm", "dev"),
 )
 
 

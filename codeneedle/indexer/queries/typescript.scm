@@ -70,3 +70,7 @@
     value: [(arrow_function) (function_expression) (generator_function)]) @definition.method)
 
 (object (method_definition name: (_) @name) @definition.method)
+
+; Declarations without a body (`declare function f(): T;` in .d.ts files, overload signatures) are named chunks
+; too, so search can rank them below their implementation instead of inside an anonymous window.
+(function_signature name: (identifier) @name) @definition.function
