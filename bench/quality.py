@@ -243,10 +243,23 @@ def exact_query(name: str) -> str:
     return name  # `Class.method` for methods, the bare name for functions: what a person types
 
 
-def evaluate(index: Index, queries: list[dict], rows_wanted: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
+def sweep_weights() -> dict[str, ranking.Weights]:
+    """One factor at a time around the shipped weights (``--sweep``, on the dev split)."""
+    base = ranking.WEIGHTS
+    grid = {}
+    for field in ("block", "text", "stub", "test"):
+        for value in (1.0, 0.95, 0.9, 0.8, 0.7, 0.5):
+            grid[f"{field}={value}"] = ranking.Weights(**{**{f: getattr(base, f) for f in base.__slots__},
+                                                          field: value})
+    return grid
+
+
+def evaluate(index: Index, queries: list[dict], rows_wanted: tuple[str, ...],
+             sweep: dict[str, ranking.Weights] | None = None) -> dict[str, dict[str, list[float]]]:
     """Per row: {"doc": reciprocal ranks, "name": definition-first 0/1} over ``queries``."""
     store, vectors = index.reader(), index.vectors()
-    out: dict[str, dict[str, list[float]]] = {r: {"doc": [], "name": []} for r in rows_wanted}
+    sweep = sweep or {}
+    out: dict[str, dict[str, list[float]]] = {r: {"doc": [], "name": []} for r in (*rows_wanted, *sweep)}
     for kind in ("doc", "name"):
         texts = [q["query"] if kind == "doc" else exact_query(q["name"]) for q in queries]
         qvecs = index.encoder.encode_queries(texts)
@@ -259,9 +272,12 @@ def evaluate(index: Index, queries: list[dict], rows_wanted: tuple[str, ...]) ->
                 "dense": [c for c, _ in dense],
                 "bm25": lexical,
             }
-            ids = {c for r in rows_wanted for c in orders[r][:20]}
+            fused = S.fuse(dense, lexical, S.lexical_weight(text))
+            for label, weights in sweep.items():
+                orders[label] = [c for c, _ in ranking.apply_rules(store, fused, text, weights=weights)]
+            ids = {c for ids in orders.values() for c in ids[:20]}
             rows = store.chunks_by_ids(list(ids))
-            for r in rows_wanted:
+            for r in (*rows_wanted, *sweep):
                 if kind == "doc":
                     out[r]["doc"].append(rr(orders[r], rows, lambda row, q=q: hit(row, q)))
                 else:
@@ -326,10 +342,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repo", action="append", default=[], help="only these benchmark repositories")
     ap.add_argument("--skip", action="append", default=[], choices=("base", "cosqa"))
     ap.add_argument("--json", help="also write every figure to this file")
+    ap.add_argument("--sweep", action="store_true", help="also rank with each factor varied (tune on dev)")
     args = ap.parse_args(argv)
 
     repos = [r for r in split(args.split) if not args.repo or r.name in args.repo]
     rows_default = ("needle", "no rules", "dense", "bm25")
+    sweep = sweep_weights() if args.sweep else {}
     per_repo: dict[str, dict] = {}
     t0 = time.perf_counter()
     for repo in repos:
@@ -338,12 +356,12 @@ def main(argv: list[str] | None = None) -> None:
         result = {}
         with open_index(root, repo.name, None) as index:
             chunks = index.reader().counts()[1]
-            result.update(evaluate(index, queries, rows_default))
+            result.update(evaluate(index, queries, rows_default, sweep))
         if "base" not in args.skip:
             with open_index(root, repo.name, "minilm") as index:
                 result["base needle"] = evaluate(index, queries, ("needle",))["needle"]
         per_repo[repo.name] = {"language": repo.language, "chunks": chunks, "queries": len(queries), **result}
-    row_names = [*rows_default] + ([] if "base" in args.skip else ["base needle"])
+    row_names = [*rows_default] + ([] if "base" in args.skip else ["base needle"]) + list(sweep)
     labels = {"needle": "Needle (default)", "no rules": "fusion, no ranking rules", "dense": "dense only",
               "bm25": "BM25 (FTS5) only", "base needle": "Needle, untuned base model"}
 
@@ -356,7 +374,7 @@ def main(argv: list[str] | None = None) -> None:
             cells = {lang: [x for v in per_repo.values() if v["language"] == lang for x in v[r][kind]] for lang in langs}
             micro = [x for v in per_repo.values() for x in v[r][kind]]
             figures[r] = {**{lang: mean(c) for lang, c in cells.items()}, "micro": mean(micro)}
-            print(f"{labels[r]:28}" + "".join(f"{mean(cells[lang]):11.3f}" for lang in langs) + f"{mean(micro):9.3f}")
+            print(f"{labels.get(r, 'rules ' + r):28}" + "".join(f"{mean(cells[lang]):11.3f}" for lang in langs) + f"{mean(micro):9.3f}")
         return figures
 
     print("repositories: " + ", ".join(f"{n} ({v['language']}, {v['chunks']} chunks, {v['queries']} q)"
