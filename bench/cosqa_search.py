@@ -19,7 +19,10 @@ from codeneedle.indexer import search as S
 from codeneedle.indexer.index import Index
 from codeneedle.indexer.settings import IndexSettings
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cosqa"
+# ../shared/data/cosqa beside the checkout; a git worktree one level deeper finds it two levels up.
+DATA = next((p / "shared" / "data" / "cosqa" for p in Path(__file__).resolve().parents[2:4]
+             if (p / "shared" / "data" / "cosqa").is_dir()),
+            Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cosqa")
 CACHE = Path(__file__).resolve().parent.parent / ".cache"
 
 

@@ -1,100 +1,399 @@
-"""Search quality, side by side: BM25 vs the untuned base encoder vs the tuned encoder, dense and hybrid.
+"""End-to-end search quality: Needle's own search path over whole repositories as their registries ship them.
 
-    python bench/quality.py                      # held-out repositories + CoSQA test
-    python bench/quality.py --cosqa-split dev    # tune on dev, never on test
-    python bench/quality.py --extra staged=.cache/runs/staged/model --extra triplet=.cache/runs/triplet/model
+    .venv/bin/python bench/quality.py                 # test split: the three tables (report these)
+    .venv/bin/python bench/quality.py --split dev     # tune ranking weights here, never on test
+    .venv/bin/python bench/quality.py --skip cosqa --skip base   # quicker: default-model rows only
 
-Held-out: pairs mined by scripts/build_training_set.py from repositories never used in training (the first
-doc sentence searches among every function of the same repository, doc comments stripped). CoSQA: real web
-queries over 6,267 Python functions (../shared/data/cosqa). "hybrid" fuses the dense ranking with BM25 by
-Needle's own reciprocal rank fusion (codeneedle.indexer.search.fuse); the lexical side here is the Okapi BM25
-of codeneedle.training.negatives, not SQLite FTS5. Embeddings are cached per model in --cache.
+Repositories: ``codeneedle.training.repos.BENCHMARK_REPOS`` (6 languages, >= 2 test repositories each, none in
+the training manifest), fetched with pip / npm / apt-get into ``.cache/bench/src`` and indexed whole (tests,
+stubs, docs, examples, bundled builds) by ``codeneedle.indexer.index.Index`` into ``.cache/bench/index``
+(cached: a rerun re-embeds nothing).
+
+Queries (CodeSearchNet style): every documented function or method of the repository's language outside tests
+gives its doc comment's first sentence as a query; that doc comment is blanked in the indexed copy (lines are
+kept, so line numbers hold), and so is the same sentence wherever else it is repeated (bundled copies). A hit is
+the target chunk, or a chunk defining the same qualified name in a file with the same stem (``src/x.ts`` and its
+build ``dist/x.js``). Exact-name queries: the same functions' names (``Class.method`` for methods), scored
+"definition first": rank 1 defines that name and is neither a stub nor a test.
+
+Rows come from one index per model: "needle" is ``Index.search``'s ranking (dense + BM25 fused, then the
+ranking rules), "dense"/"BM25" are its two retrieval sides alone, "no rules" is fusion without the ranking
+rules, and "base" the same pipeline over an index built with the untuned all-MiniLM-L6-v2.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import re
+import shutil
+import subprocess
 import sys
+import tarfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from codeneedle.indexer.encoder import Encoder  # noqa: E402
-from codeneedle.indexer.models import SHIPPED_MODELS_DIR, TUNED_MODEL  # noqa: E402
-from codeneedle.training.evaluate import (  # noqa: E402
-    cosqa_benchmark,
-    evaluate_benchmark,
-    format_table,
-    heldout_benchmark,
-)
+from codeneedle.indexer import ranking  # noqa: E402
+from codeneedle.indexer import search as S  # noqa: E402
+from codeneedle.indexer.chunker import chunk_source  # noqa: E402
+from codeneedle.indexer.chunks import FUNCTION, METHOD  # noqa: E402
+from codeneedle.indexer.index import Index  # noqa: E402
+from codeneedle.indexer.languages import language_for_path  # noqa: E402
+from codeneedle.indexer.settings import IndexSettings  # noqa: E402
+from codeneedle.training.repos import BenchRepo, split  # noqa: E402
 
-PUBLISHED_COSQA = [("CodeBERT (125M, tuned on CoSQA)", 0.657), ("GraphCodeBERT (125M, tuned)", 0.684),
-                   ("UniXcoder (125M, tuned)", 0.701)]
-
-
-def run(bench, models: list[tuple[str, str]], cache: Path, threads: int, log) -> tuple[list, dict]:
-    rows = []
-    results = {}
-    bm = evaluate_benchmark(bench, None, ("bm25",))
-    rows.append(("BM25", bm["overall"]["bm25"]))
-    results["bm25"] = bm
-    for label, path in models:
-        t0 = time.time()
-        enc = Encoder.load(path)
-        r = evaluate_benchmark(bench, enc, ("dense", "hybrid"), cache, threads, log)
-        rows.append((f"{label} dense", r["overall"]["dense"]))
-        rows.append((f"{label} + hybrid", r["overall"]["hybrid"]))
-        results[label] = r
-        log(f"  {label}: {time.time() - t0:.0f}s")
-    return rows, results
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache" / "bench"
+MAX_QUERIES = 150  # per repository and query set: keeps a full run within minutes on 2 cores
+POOL = 50  # candidates per retrieval side, as Index.search uses for k=10
+_BUILD_DIR = re.compile(r"(^|/)(dist|build|umd|bundles?|cjs|esm|legacy|out)/")
+LANGS = ("python", "javascript", "typescript", "go", "rust", "java")
 
 
+# -- fetching --------------------------------------------------------------------------------------------
+def fetch(repo: BenchRepo) -> Path:
+    """Download and unpack ``repo`` once; the folder that holds its source tree."""
+    dest = CACHE / "src" / repo.name
+    if not (dest / ".complete").exists():
+        shutil.rmtree(dest, ignore_errors=True)
+        dl = CACHE / "downloads" / repo.name
+        shutil.rmtree(dl, ignore_errors=True)
+        dl.mkdir(parents=True)
+        tree = dest / "tree"
+        tree.mkdir(parents=True)
+        if repo.fetch == "pypi":
+            _run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", "--quiet",
+                  "--disable-pip-version-check", "-d", str(dl), f"{repo.registry_name}=={repo.version}"])
+            with tarfile.open(next(dl.glob("*.tar.gz"))) as tf:
+                tf.extractall(tree, filter="data")
+        elif repo.fetch == "npm":
+            _run(["npm", "pack", f"{repo.registry_name}@{repo.version}", "--loglevel=error",
+                  "--pack-destination", str(dl)], cwd=dl)
+            with tarfile.open(next(dl.glob("*.tgz"))) as tf:
+                tf.extractall(tree, filter="data")
+        elif repo.fetch == "debian":
+            _run(["apt-get", "download", f"{repo.registry_name}={repo.version}"], cwd=dl)
+            _run(["dpkg-deb", "-x", str(next(dl.glob("*.deb"))), str(tree)])
+        else:
+            raise SystemExit(f"unknown fetch method {repo.fetch!r} for {repo.name}")
+        (dest / ".complete").write_text(repo.version)
+    return _source_root(dest / "tree")
+
+
+def _run(cmd: list[str], cwd: Path | None = None) -> None:
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+    if res.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {(res.stderr or res.stdout).strip()[-300:]}")
+
+
+def _source_root(tree: Path) -> Path:
+    """Skip the wrapper folders (``pkg-1.0/``, ``package/``, ``usr/share/gocode/src/github.com/o/r``)."""
+    for pattern in ("usr/share/gocode/src/*/*/*", "usr/share/cargo/registry/*"):
+        found = sorted(p for p in tree.glob(pattern) if p.is_dir())
+        if found:
+            return found[0]
+    node = tree
+    while True:
+        entries = [p for p in node.iterdir() if not p.name.startswith(".")]
+        if len(entries) == 1 and entries[0].is_dir():
+            node = entries[0]
+        else:
+            return node
+
+
+# -- queries ---------------------------------------------------------------------------------------------
+def first_sentence(doc: str) -> str:
+    """The summary sentence of a doc comment, or "" when it is no use as a query."""
+    text = doc.strip().split("\n\n", 1)[0]
+    text = re.split(r"(?<=[.!?])\s|\n\s*[@:]", text, maxsplit=1)[0]
+    text = " ".join(text.split()).strip()
+    if text.startswith(("@", ":", "{", "(", "TODO", "Deprecated", "deprecated")) or "http" in text:
+        return ""
+    words = text.split()
+    return text if 3 <= len(words) <= 40 else ""
+
+
+def prepare(repo: BenchRepo) -> tuple[Path, list[dict]]:
+    """The repository copy to index (target doc comments blanked) and its queries; cached."""
+    dest = CACHE / "repos" / repo.name
+    qfile = CACHE / "queries" / f"{repo.name}.json"
+    if qfile.exists() and dest.is_dir():
+        return dest, json.loads(qfile.read_text())
+    src = fetch(repo)
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(src, dest, symlinks=False)
+    files: dict[str, list] = {}
+    for path in sorted(dest.rglob("*")):
+        if not path.is_file() or path.stat().st_size > 1 << 20 or ".min." in path.name:
+            continue
+        rel = path.relative_to(dest).as_posix()
+        lang = language_for_path(rel)
+        if lang is None:
+            continue
+        files[rel] = chunk_source(rel, path.read_bytes(), lang)
+    targets: dict[str, dict] = {}
+    for rel, chunks in files.items():
+        for c in chunks:
+            lang = "typescript" if c.language == "tsx" else c.language
+            if lang != repo.language or c.kind not in (FUNCTION, METHOD) or not c.doc or "<" in c.name:
+                continue
+            if ranking.is_test(rel, c.name) or rel.endswith((".pyi", ".d.ts")):
+                continue
+            sentence = first_sentence(c.doc)
+            if not sentence:
+                continue
+            known = targets.get(sentence)
+            if known is None or (known["name"] == c.name and _BUILD_DIR.search(known["path"])
+                                 and not _BUILD_DIR.search(rel)):
+                targets[sentence] = {"query": sentence, "path": rel, "line": c.start_line, "name": c.name}
+            elif known["name"] != c.name:  # a sentence shared by two different functions says too little
+                known["dup"] = True
+    chosen = sorted((t for t in targets.values() if not t.get("dup")),
+                    key=lambda t: hashlib.sha1(t["query"].encode()).hexdigest())[:MAX_QUERIES]
+    sentences = {t["query"] for t in chosen}
+    for rel, chunks in files.items():
+        blank_docs(dest / rel, [c for c in chunks if c.doc and first_sentence(c.doc) in sentences])
+    queries = []
+    for t in chosen:  # keep only queries whose sentence is really gone from the indexed copy
+        text = (dest / t["path"]).read_text(errors="replace")
+        if " ".join(text.split()).find(t["query"]) < 0:
+            queries.append(t)
+    qfile.parent.mkdir(parents=True, exist_ok=True)
+    qfile.write_text(json.dumps(queries, indent=0))
+    return dest, queries
+
+
+_COMMENT_LINE = re.compile(r"^\s*(//|/\*|\*|#(?!!)|\*/)")
+_QUOTE = re.compile(r'^[ \t]*[rRuU]?("""|\'\'\'|"|\')', re.M)
+
+
+def blank_docs(path: Path, chunks: list) -> None:
+    """Blank the doc comments of ``chunks`` in ``path`` (line breaks kept, so line numbers still hold)."""
+    if not chunks:
+        return
+    data = path.read_text(errors="surrogateescape")
+    lines = data.split("\n")
+    spans: list[tuple[int, int, bool]] = []  # character spans to blank; True: a Python docstring
+    offsets = [0]
+    for ln in lines:
+        offsets.append(offsets[-1] + len(ln) + 1)
+    for c in chunks:
+        if c.leading_doc:
+            k = c.start_line - 2  # 0-based index of the line above the definition
+            while k >= 0 and lines[k].strip() and _COMMENT_LINE.match(lines[k]):
+                spans.append((offsets[k], offsets[k] + len(lines[k]), False))
+                k -= 1
+        elif c.language == "python":
+            body_start = offsets[min(c.start_line, len(lines))]
+            m = _QUOTE.search(data, body_start, offsets[min(c.end_line, len(lines))])
+            if m is None:
+                continue
+            end = data.find(m.group(1), m.end())
+            if end > 0:
+                lead = len(m.group(0)) - len(m.group(0).lstrip())
+                spans.append((m.start() + lead, end + len(m.group(1)), True))
+    out = list(data)
+    for s, e, docstring in spans:
+        for i in range(s, e):
+            if out[i] != "\n":
+                out[i] = " "
+        if docstring and e - s >= 3:
+            out[s : s + 3] = ["."] * 3  # `...`: a body that was only a docstring still parses
+    path.write_text("".join(out), errors="surrogateescape")
+
+
+# -- scoring ---------------------------------------------------------------------------------------------
+def _stem(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return name.split(".", 1)[0]
+
+
+def hit(row, target: dict) -> bool:
+    """The target itself, or the same function in its build output (``dist/x.js`` for ``src/x.ts``)."""
+    if row.path == target["path"] and row.start_line == target["line"]:
+        return True
+    return row.name == target["name"] and row.kind in (FUNCTION, METHOD) and (
+        _stem(row.path) == _stem(target["path"]) or bool(_BUILD_DIR.search(row.path)))
+
+
+def definition_first(row, name: str) -> bool:
+    return (row.name == name and row.kind in (FUNCTION, METHOD, "class") and not ranking.is_stub(row)
+            and not ranking.is_test(row.path, row.name))
+
+
+def rr(ids: list[int], rows: dict, ok) -> float:
+    seen = 0
+    for cid in ids:
+        row = rows.get(cid)
+        if row is None:
+            continue
+        seen += 1
+        if seen > 10:
+            return 0.0
+        if ok(row):
+            return 1.0 / seen
+    return 0.0
+
+
+def exact_query(name: str) -> str:
+    return name  # `Class.method` for methods, the bare name for functions: what a person types
+
+
+def sweep_weights() -> dict[str, ranking.Weights]:
+    """One factor at a time around the shipped weights (``--sweep``, on the dev split)."""
+    base = ranking.WEIGHTS
+    grid = {}
+    for field in ("block", "text", "stub", "test", "container"):
+        for value in (1.0, 0.95, 0.9, 0.8, 0.7, 0.5):
+            grid[f"{field}={value}"] = ranking.Weights(**{**{f: getattr(base, f) for f in base.__slots__},
+                                                          field: value})
+    return grid
+
+
+def evaluate(index: Index, queries: list[dict], rows_wanted: tuple[str, ...],
+             sweep: dict[str, ranking.Weights] | None = None) -> dict[str, dict[str, list[float]]]:
+    """Per row: {"doc": reciprocal ranks, "name": definition-first 0/1} over ``queries``."""
+    store, vectors = index.reader(), index.vectors()
+    sweep = sweep or {}
+    out: dict[str, dict[str, list[float]]] = {r: {"doc": [], "name": []} for r in (*rows_wanted, *sweep)}
+    for kind in ("doc", "name"):
+        texts = [q["query"] if kind == "doc" else exact_query(q["name"]) for q in queries]
+        qvecs = index.encoder.encode_queries(texts)
+        for q, text, qvec in zip(queries, texts, qvecs, strict=True):
+            dense = S.dense_ranking(store, vectors, index.model_id, qvec, POOL, S.Filters())
+            lexical = S.lexical_ranking(store, text, POOL, S.Filters())
+            orders = {
+                "needle": [c for c, _ in S.rank(store, dense, lexical, text)],
+                "no rules": [c for c, _ in S.fuse(dense, lexical, S.lexical_weight(text))],
+                "dense": [c for c, _ in dense],
+                "bm25": lexical,
+            }
+            fused = S.fuse(dense, lexical, S.lexical_weight(text))
+            for label, weights in sweep.items():
+                orders[label] = [c for c, _ in ranking.apply_rules(store, fused, text, weights=weights)]
+            ids = {c for ids in orders.values() for c in ids[:20]}
+            rows = store.chunks_by_ids(list(ids))
+            for r in (*rows_wanted, *sweep):
+                if kind == "doc":
+                    out[r]["doc"].append(rr(orders[r], rows, lambda row, q=q: hit(row, q)))
+                else:
+                    first = next((rows[c] for c in orders[r] if c in rows), None)
+                    out[r]["name"].append(1.0 if first is not None and definition_first(first, q["name"]) else 0.0)
+    return out
+
+
+def open_index(repo_root: Path, name: str, model: str | None) -> Index:
+    settings = IndexSettings(model=model, index_dir=CACHE / "index" / f"{name}-{model or 'default'}")
+    index = Index.open(repo_root, settings)
+    t0 = time.perf_counter()
+    stats = index.update()
+    if stats.chunks_embedded:
+        log(f"  indexed {name} ({model or 'default'}): {stats.chunks_embedded} chunks embedded in "
+            f"{time.perf_counter() - t0:.0f}s")
+    return index
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+# -- CoSQA -----------------------------------------------------------------------------------------------
+def cosqa(split_name: str, models: list[tuple[str, str | None]]) -> list[tuple[str, float]]:
+    """MRR@10 on CoSQA through the index: Index.search's ranking and its sides, per model."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import cosqa_search as C
+
+    corpus = C.build_corpus(ROOT / ".cache" / "cosqa-repo")
+    queries = json.loads((C.DATA / f"cosqa-retrieval-{split_name}-500.json").read_text())
+    table = []
+    for label, model in models:
+        settings = IndexSettings(model=model, index_dir=ROOT / ".cache" / f"cosqa-index-{model or 'default'}")
+        with Index.open(corpus, settings) as index:
+            index.update()
+            store, vectors = index.reader(), index.vectors()
+            qvecs = index.encoder.encode_queries([q["doc"] for q in queries])
+            runs: dict[str, list[float]] = defaultdict(list)
+            for q, qvec in zip(queries, qvecs, strict=True):
+                target = f"f{q['retrieval_idx']:05d}.py"
+                dense = S.dense_ranking(store, vectors, index.model_id, qvec, POOL, S.Filters())
+                lexical = S.lexical_ranking(store, q["doc"], POOL, S.Filters())
+                orders = {"needle": [c for c, _ in S.rank(store, dense, lexical, q["doc"])],
+                          "dense": [c for c, _ in dense], "bm25": lexical}
+                rows = store.chunks_by_ids(list({c for o in orders.values() for c in o[:20]}))
+                for r, ids in orders.items():
+                    runs[r].append(rr(ids, rows, lambda row, t=target: row.path == t))
+        for r in (("needle", "dense", "bm25") if model is None else ("needle",)):
+            table.append((f"{label} {r}", mean(runs[r])))
+    return table
+
+
+# -- main ------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", default=".cache/corpus/pairs", help="mined pairs folder (build_training_set.py)")
-    ap.add_argument("--heldout-split", default="heldout", help="heldout (report) or valid (tune)")
-    ap.add_argument("--tuned", default=str(SHIPPED_MODELS_DIR / TUNED_MODEL), help="tuned model folder or name ('': none)")
-    ap.add_argument("--extra", action="append", default=[], help="LABEL=MODEL more rows (ablations)")
-    ap.add_argument("--cosqa-split", default="test", choices=("dev", "test"))
-    ap.add_argument("--skip", action="append", default=[], choices=("heldout", "cosqa"))
-    ap.add_argument("--cache", default=".cache/eval-emb")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--json", help="also write all metrics (per repository too) to this file")
+    ap.add_argument("--split", default="test", choices=("dev", "test", "all"))
+    ap.add_argument("--repo", action="append", default=[], help="only these benchmark repositories")
+    ap.add_argument("--skip", action="append", default=[], choices=("base", "cosqa"))
+    ap.add_argument("--json", help="also write every figure to this file")
+    ap.add_argument("--sweep", action="store_true", help="also rank with each factor varied (tune on dev)")
     args = ap.parse_args(argv)
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
+    repos = [r for r in split(args.split) if not args.repo or r.name in args.repo]
+    rows_default = ("needle", "no rules", "dense", "bm25")
+    sweep = sweep_weights() if args.sweep else {}
+    per_repo: dict[str, dict] = {}
+    t0 = time.perf_counter()
+    for repo in repos:
+        root, queries = prepare(repo)
+        result = {}
+        with open_index(root, repo.name, None) as index:
+            chunks = index.reader().counts()[1]
+            # Needle skips some shipped files (minified bundles, files over 1 MiB): no query may target them.
+            indexed = set(index.reader().file_records())
+            queries = [q for q in queries if q["path"] in indexed]
+            log(f"{repo.name} ({repo.language}): {len(queries)} queries")
+            result.update(evaluate(index, queries, rows_default, sweep))
+        if "base" not in args.skip:
+            with open_index(root, repo.name, "minilm") as index:
+                result["base needle"] = evaluate(index, queries, ("needle",))["needle"]
+        per_repo[repo.name] = {"language": repo.language, "chunks": chunks, "queries": len(queries), **result}
+    row_names = [*rows_default] + ([] if "base" in args.skip else ["base needle"]) + list(sweep)
+    labels = {"needle": "Needle (default)", "no rules": "fusion, no ranking rules", "dense": "dense only",
+              "bm25": "BM25 (FTS5) only", "base needle": "Needle, untuned base model"}
 
-    models = [("base (all-MiniLM-L6-v2)", "minilm")]
-    if args.tuned and (Path(args.tuned).is_dir() or args.tuned != str(SHIPPED_MODELS_DIR / TUNED_MODEL)):
-        models.append(("tuned (" + Path(args.tuned).name + ")", args.tuned))
-    models += [tuple(e.split("=", 1)) for e in args.extra]
-    out: dict = {}
-    base_label = "base (all-MiniLM-L6-v2) dense"
-    if "heldout" not in args.skip:
-        bench = heldout_benchmark(Path(args.pairs), args.heldout_split)
-        repos = sorted(bench.corpus)
-        print(f"\n## Held-out repositories ({args.heldout_split}): {len(bench.queries)} queries, "
-              f"{sum(len(v) for v in bench.corpus.values())} functions; each query searches its own repository's")
-        print("   " + ", ".join(f"{r} ({len(bench.corpus[r])})" for r in repos))
-        rows, res = run(bench, models, Path(args.cache), args.threads, log)
-        print(format_table(rows, base_label))
-        print("\nper repository, MRR@10 (dense): " + " | ".join(
-            f"{r}: " + " / ".join(f"{res[label]['groups'][r]['dense']['mrr@10']:.3f}" for label, _ in models)
-            for r in repos))
-        out["heldout"] = {"rows": rows, "results": res}
+    def table(kind: str, title: str) -> dict:
+        langs = [lang for lang in LANGS if any(v["language"] == lang for v in per_repo.values())]
+        print(f"\n## {title} ({args.split} split)")
+        print(f"{'ranking':28}" + "".join(f"{lang:>11}" for lang in langs) + f"{'micro':>9}")
+        figures = {}
+        for r in row_names:
+            cells = {lang: [x for v in per_repo.values() if v["language"] == lang for x in v[r][kind]] for lang in langs}
+            micro = [x for v in per_repo.values() for x in v[r][kind]]
+            figures[r] = {**{lang: mean(c) for lang, c in cells.items()}, "micro": mean(micro)}
+            print(f"{labels.get(r, 'rules ' + r):28}" + "".join(f"{mean(cells[lang]):11.3f}" for lang in langs) + f"{mean(micro):9.3f}")
+        return figures
+
+    print("repositories: " + ", ".join(f"{n} ({v['language']}, {v['chunks']} chunks, {v['queries']} q)"
+                                         for n, v in per_repo.items()))
+    out = {"repos": {n: {k: v[k] for k in ("language", "chunks", "queries")} for n, v in per_repo.items()}}
+    out["doc"] = table("doc", "Doc-comment queries, MRR@10")
+    out["name"] = table("name", "Exact-name queries, definition at rank 1")
     if "cosqa" not in args.skip:
-        bench = cosqa_benchmark(args.cosqa_split)
-        print(f"\n## CoSQA {args.cosqa_split}: {len(bench.queries)} web queries over {len(bench.corpus['cosqa'])} "
-              "Python functions (docstrings kept)")
-        rows, res = run(bench, models, Path(args.cache), args.threads, log)
-        print(format_table(rows, base_label))
-        if args.cosqa_split == "test":
-            print("published MRR on CoSQA test (fine-tuned on CoSQA's own training pairs): "
-                  + ", ".join(f"{n} {v:.3f}" for n, v in PUBLISHED_COSQA))
-        out["cosqa"] = {"rows": rows, "results": res}
+        cosqa_split = "dev" if args.split == "dev" else "test"
+        models = [("Needle", None)] + ([] if "base" in args.skip else [("untuned base", "minilm")])
+        print(f"\n## CoSQA {cosqa_split} through the index, MRR@10 (500 web queries, 6,267 functions)")
+        out["cosqa"] = {}
+        for label, value in cosqa(cosqa_split, models):
+            print(f"{label:28}{value:9.3f}")
+            out["cosqa"][label] = value
+    log(f"total {time.perf_counter() - t0:.0f}s")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
 

@@ -13,6 +13,8 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
 NEEDLE = Path(sys.executable).with_name("needle")
+# Fixture repositories hold their own test files (tests/fixtures/rankrepo/tests/): data, not our tests.
+collect_ignore_glob = ["fixtures/*"]
 
 
 def copy_fixture(name: str, dest: Path) -> Path:

@@ -419,7 +419,16 @@ def test_block_chunks_hold_module_level_code() -> None:
         (
             "javascript",
             "Foo.prototype.bar = function () {};\nexports.baz = () => 2;\nconst o = { m() { return 1; } };\n",
-            [("method", "Foo.bar", 1, 1), ("function", "baz", 2, 2), ("block", "snippet", 3, 3)],
+            [("method", "Foo.bar", 1, 1), ("function", "baz", 2, 2), ("block", "snippet", 3, 3),
+             ("method", "o.m", 3, 3)],
+        ),
+        (
+            "javascript",
+            "var app = module.exports = {\n  handle: function (req) {},\n  use(fn) {}\n};\n"
+            "function Router() {\n  this.route = function (p) {};\n}\nmodule.exports.json = function () {};\n",
+            [("block", "snippet", 1, 1), ("method", "app.handle", 2, 2), ("method", "app.use", 3, 3),
+             ("function", "Router", 5, 7), ("method", "Router.route", 6, 6),
+             ("function", "json", 8, 8)],
         ),
         (
             "go",

@@ -64,6 +64,7 @@ _SEMICOLON_LANGUAGES = frozenset({"c", "cpp"})
 # C/C++ declarators whose inner declarator has no field name: `&f()`, `(f)`.
 _BARE_DECLARATORS = frozenset({"reference_declarator", "parenthesized_declarator", "attributed_declarator"})
 _FUNCTION_KINDS = frozenset({"function", "method"})
+_THIS_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
 _TYPE_NAME_NODES = frozenset({"type_identifier", "constant"})
 _WORD = re.compile(rb"[A-Za-z0-9_\x80-\xff]")
 _SPACE_AROUND_PUNCTUATION = re.compile(r" ?([^\w ]) ?")
@@ -228,7 +229,12 @@ class _Source:
             else:
                 prefix = ""
             if d.in_function:
-                continue  # stays inside the enclosing function's chunk
+                if self.constructor_member(d):
+                    owner = d.parent.owner_class.qualname if d.parent.owner_class else d.parent.qualname
+                    d.emitted, d.chunk_kind = True, METHOD
+                    d.start, d.end = self.extent(d.node)
+                    d.qualname = _join(owner, self.definition_name(d))
+                continue  # otherwise it stays inside the enclosing function's chunk
             name = self.definition_name(d)
             if d.kind == "namespace":
                 d.qualname = _join(prefix, name)
@@ -244,12 +250,21 @@ class _Source:
             if receiver:
                 d.chunk_kind = METHOD
                 d.qualname = _join(prefix, receiver, name)
-            elif d.owner_class is not None or (d.kind == "method" and "." in name):
+            elif d.owner_class is not None or (d.kind == "method" and ("." in name or prefix)):
                 d.chunk_kind = METHOD
                 d.qualname = _join(prefix, name)
             else:
                 d.chunk_kind = FUNCTION
                 d.qualname = _join(prefix, name)
+
+    def constructor_member(self, d: _Def) -> bool:
+        """``this.x = function () {}`` directly in a top-level function or method: the object's method ``x``."""
+        parent = d.parent
+        return (
+            self.language in _THIS_LANGUAGES and parent is not None and parent.emitted and not parent.in_function
+            and parent.chunk_kind in _FUNCTION_KINDS and d.name_node is not None
+            and self.node_text(d.name_node).startswith("this.")
+        )
 
     def definition_name(self, d: _Def) -> str:
         if d.type_node is not None:
@@ -539,6 +554,8 @@ def _clean_name(text: str) -> str:
     text = _SPACE_AROUND_PUNCTUATION.sub(r"\1", " ".join(text.split())).replace("::", ".")
     if "<" in text and "operator" not in text:
         text = _strip_generics(text)
+    if text in ("module.exports", "exports"):
+        return ""  # `module.exports = {...}`: the module itself, no qualifier
     for prefix in ("module.exports.", "exports.", "this."):
         if text.startswith(prefix) and len(text) > len(prefix):
             text = text[len(prefix) :]

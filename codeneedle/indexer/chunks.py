@@ -5,6 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+# Bump when the chunker would cut the same file differently: indexes made before re-chunk once (pipeline.py).
+# 2: object-literal and constructor (`this.x = function`) methods, TS declarations as named chunks.
+CHUNKER_VERSION = "2"
+
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"
 METHOD = "method"

@@ -30,10 +30,9 @@ from codeneedle.indexer.search import (
     Filters,
     SearchResult,
     dense_ranking,
-    fuse,
     lexical_ranking,
-    lexical_weight,
     parse_languages,
+    rank,
     result_from_row,
     to_results,
 )
@@ -491,7 +490,7 @@ class Index:
         lexical = lexical_future.result()
         if is_partial(self):
             dense = stand_in_for_missing_vectors(store, self.model_id, dense, lexical)
-        ranked = fuse(dense, lexical, lexical_weight(query))
+        ranked = rank(store, dense, lexical, query, filters)
         return absolute_scores(store, self.model_id, self.vectors().dim, qvec, ranked, to_results(store, ranked, k))
 
     def similar(self, path: str, line: int, k: int = 10) -> list[SearchResult]:

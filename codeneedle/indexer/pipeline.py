@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from codeneedle.indexer import generated
-from codeneedle.indexer.chunks import Chunk
+from codeneedle.indexer.chunks import CHUNKER_VERSION, Chunk
 from codeneedle.indexer.ignore import IgnoreRules
 from codeneedle.indexer.languages import language_for_path
 from codeneedle.indexer.progress import STATE_KEY, RateMeter, mark_state
@@ -97,7 +97,9 @@ def run_update(
             stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
 
     stats.files_scanned = len(candidates)
-    todo = [f for f in candidates if _stat_changed(records.get(f.path), f)]
+    # Chunks made by an older chunker: re-chunk every file once (unchanged chunks keep their cached vectors).
+    rechunk = paths is None and store.get_meta("chunker_version") != CHUNKER_VERSION
+    todo = [f for f in candidates if rechunk or _stat_changed(records.get(f.path), f)]
     stats.files_unchanged = len(candidates) - len(todo)
     stats.files_removed = len(removed)
 
@@ -140,7 +142,7 @@ def run_update(
         language = language_for_path(sf.path)
         record = FileRecord(sf.path, sf.size, sf.mtime_ns, digest, language)
         old = records.get(sf.path)
-        if old is not None and old.hash == digest:
+        if old is not None and old.hash == digest and not rechunk:
             batch_touch.append(record)
             stats.files_unchanged += 1
             continue
@@ -160,6 +162,7 @@ def run_update(
     if paths is None and not stats.cancelled:
         # Counts of the last full scan: the per-path table keeps only the first paths of each walk.
         store.set_meta("skipped_counts", json.dumps(dict(sorted(stats.skipped.items()))))
+        store.set_meta("chunker_version", CHUNKER_VERSION)
     if not stats.cancelled:
         _embed_missing(index, stats, report, cancel, done, total, added)
     report(Progress("save", done, total, stats.chunks_embedded, stats.chunks_embedded))

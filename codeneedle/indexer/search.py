@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from codeneedle.indexer.filters import path_allowed
+from codeneedle.indexer.ranking import apply_rules
 from codeneedle.indexer.secrets import redact_secrets
 from codeneedle.indexer.store import ChunkRow, Store
 from codeneedle.indexer.vectors import VectorIndex
@@ -115,6 +116,14 @@ def fuse(dense: list[tuple[int, float]], lexical: list[int], weight: float = LEX
         scores[cid] = scores.get(cid, 0.0) + weight / (RRF_K + rank + 1)
     best = (DENSE_WEIGHT + weight) / (RRF_K + 1)
     return sorted(((cid, s / best) for cid, s in scores.items()), key=lambda t: -t[1])
+
+
+def rank(
+    store: Store, dense: list[tuple[int, float]], lexical: list[int], query: str, filters: Filters = Filters(),
+) -> list[tuple[int, float]]:
+    """The search pipeline after retrieval: fusion, then the ranking rules (codeneedle.indexer.ranking)."""
+    fused = fuse(dense, lexical, lexical_weight(query))
+    return apply_rules(store, fused, query, filters.allows if filters else None)
 
 
 def to_results(store: Store, ranked: list[tuple[int, float]], k: int) -> list[SearchResult]:

@@ -485,6 +485,15 @@ class Store:
         )
         return [r[0] for r in rows]
 
+    def name_candidates(self, query: str, limit: int) -> list[int]:
+        """Chunk ids whose name holds every word of ``query`` (identifiers split), for name lookups."""
+        words = list(dict.fromkeys(w for w in split_identifier(" ".join(_WORD.findall(query))).lower().split()))
+        if not words:
+            return []
+        match = "name : (" + " AND ".join(f'"{w}"' for w in words) + ")"
+        rows = self.conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?", (match, limit))
+        return [r[0] for r in rows]
+
     def disk_size(self) -> int:
         return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
 

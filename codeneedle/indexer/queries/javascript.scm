@@ -44,3 +44,20 @@
     value: [(arrow_function) (function_expression) (generator_function)]) @definition.method)
 
 (class_declaration name: (identifier) @name) @definition.class
+
+; Object literals name their methods (old-style modules): `var api = module.exports = { key: function () {},
+; other() {} }` -> api.key, api.other. The object's variable (or assignment target) qualifies them.
+(variable_declarator name: (identifier) @name value: (object)) @definition.namespace
+
+(assignment_expression left: (_) @name right: (object)) @definition.namespace
+
+(object
+  (pair
+    key: [(property_identifier) (string) (number)] @name
+    value: [(arrow_function) (function_expression) (generator_function)]) @definition.method)
+
+(object (method_definition name: (_) @name) @definition.method)
+
+(variable_declarator
+  name: (identifier) @name
+  value: (assignment_expression right: (object))) @definition.namespace

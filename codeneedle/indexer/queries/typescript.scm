@@ -54,3 +54,23 @@
 (internal_module name: (_) @name) @definition.namespace
 
 (module name: (_) @name) @definition.namespace
+
+; Object literals name their methods: `export const api = { key: function () {}, other() {} }` -> api.key.
+(variable_declarator name: (identifier) @name value: (object)) @definition.namespace
+
+(variable_declarator
+  name: (identifier) @name
+  value: (assignment_expression right: (object))) @definition.namespace
+
+(assignment_expression left: (_) @name right: (object)) @definition.namespace
+
+(object
+  (pair
+    key: [(property_identifier) (string) (number)] @name
+    value: [(arrow_function) (function_expression) (generator_function)]) @definition.method)
+
+(object (method_definition name: (_) @name) @definition.method)
+
+; Declarations without a body (`declare function f(): T;` in .d.ts files, overload signatures) are named chunks
+; too, so search can rank them below their implementation instead of inside an anonymous window.
+(function_signature name: (identifier) @name) @definition.function

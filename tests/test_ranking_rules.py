@@ -1,0 +1,98 @@
+"""Ranking rules, through the CLI on a small real repository (tests/fixtures/rankrepo):
+definitions before references, implementations before stubs, code before its tests and before text windows,
+and old-style JavaScript methods as named chunks with their doc comments."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from codeneedle.indexer.ranking import is_stub, is_test, normalise, query_names
+from codeneedle.indexer.store import ChunkRow
+from tests.conftest import copy_fixture, run_needle
+
+QUERIES = [
+    "slugify",
+    "turn a title into a url slug",
+    "test slugify turns a title into a url slug",
+    "chunk",
+    "split an array into groups of elements",
+    "CaseInsensitiveDict",
+    "case insensitive dict",
+    "Session.request",
+    "send a JSON response",
+    "parse a cookie header into an object",
+    "serialise a cookie into a set-cookie header",
+]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, list[dict]]:
+    repo = copy_fixture("rankrepo", tmp_path_factory.mktemp("rank") / "rankrepo")
+    proc = run_needle("search", "--path", str(repo), "--json", "--top-k", "10", "--queries", "-",
+                      input="\n".join(QUERIES) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    return {o["query"]: o["results"] for o in map(json.loads, proc.stdout.splitlines())}
+
+
+def top(results, query: str) -> tuple[str, str]:
+    first = results[query][0]
+    return first["path"], first["name"]
+
+
+def rank_of(results, query: str, path: str) -> int:
+    """0-based rank of the first result in ``path``; past the end when it is not in the list."""
+    return next((i for i, r in enumerate(results[query]) if r["path"] == path), len(results[query]))
+
+
+def test_an_exact_name_puts_its_definition_first(results):
+    assert top(results, "CaseInsensitiveDict") == ("httpkit/structures.py", "CaseInsensitiveDict")
+    assert top(results, "Session.request") == ("httpkit/sessions.py", "Session.request")
+    assert top(results, "chunk") == ("src/chunk.ts", "chunk")
+
+
+def test_a_name_typed_as_words_finds_the_definition(results):
+    assert top(results, "case insensitive dict") == ("httpkit/structures.py", "CaseInsensitiveDict")
+
+
+def test_an_implementation_ranks_above_its_stub(results):
+    assert top(results, "slugify") == ("strutils/slugify.py", "slugify")
+    assert rank_of(results, "split an array into groups of elements", "src/chunk.ts") == 0
+    assert rank_of(results, "chunk", "types/chunk.d.ts") > 0
+
+
+def test_code_ranks_above_its_test_unless_the_query_asks_for_tests(results):
+    assert top(results, "turn a title into a url slug") == ("strutils/slugify.py", "slugify")
+    assert top(results, "test slugify turns a title into a url slug")[0] == "tests/test_slugify.py"
+
+
+def test_commonjs_methods_are_named_chunks_with_their_doc(results):
+    assert top(results, "send a JSON response") == ("lib/response.js", "res.json")
+    assert top(results, "parse a cookie header into an object") == ("lib/response.js", "cookies.parse")
+    assert top(results, "serialise a cookie into a set-cookie header") == ("lib/response.js", "cookies.serialize")
+
+
+def row(path: str, kind: str = "function", text: str = "def f(): pass", language: str = "python",
+        name: str = "f") -> ChunkRow:
+    return ChunkRow(1, path, language, kind, name, 1, 1, 0, 1, text, "", "h")
+
+
+def test_what_counts_as_a_stub_or_a_test():
+    assert is_stub(row("pkg/mod.pyi"))
+    assert is_stub(row("types/index.d.ts", language="typescript"))
+    assert is_stub(row("src/a.ts", text="export function f(x: string): string;", language="typescript"))
+    assert is_stub(row("include/a.h", text="int f(int x);", language="c"))
+    assert not is_stub(row("src/a.ts", text="export function f() { return 1; }", language="typescript"))
+    assert all(is_test(p) for p in ("tests/test_a.py", "pkg/a_test.go", "src/a.spec.ts", "src/test/java/ATest.java",
+                                     "__tests__/a.js", "test/a.js"))
+    assert not any(is_test(p) for p in ("src/testing_utils_doc.md.py", "src/attest.py", "lib/contest.js"))
+    assert is_test("src/a.py", "TestParser.test_empty")
+
+
+def test_which_queries_name_a_definition():
+    assert query_names("Session.request") == ("sessionrequest", "request")
+    assert query_names("parse_args()") == ("parseargs", "parseargs")
+    assert query_names("case insensitive dict") == ("caseinsensitivedict", "caseinsensitivedict")
+    assert query_names("how do I parse a config file with sections") is None
+    assert normalise("HTTP_Response-v2") == "httpresponsev2"
