@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import NEEDLE, copy_fixture, run_needle
 from tests.test_crash_safety import FUNCTION, embeddings_count
 
-FILES = 60
+FILES = 150  # ~450 chunks: seconds of encoder work on an idle machine, so a signal lands mid-run
 
 
 @pytest.fixture
