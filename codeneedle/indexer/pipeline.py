@@ -22,7 +22,7 @@ from codeneedle.indexer.ignore import IgnoreRules
 from codeneedle.indexer.languages import language_for_path
 from codeneedle.indexer.progress import STATE_KEY, RateMeter, mark_state
 from codeneedle.indexer.store import FileRecord
-from codeneedle.indexer.walker import SourceFile, read_source, stat_one, walk
+from codeneedle.indexer.walker import MINIFIED, SourceFile, looks_minified, read_source, stat_one, walk
 
 if TYPE_CHECKING:
     from codeneedle.indexer.index import Index
@@ -127,6 +127,8 @@ def run_update(
             stats.cancelled = True
             break
         data = generated.screen(sf.path, read_source(sf, max_bytes), rules)
+        if not isinstance(data, str) and looks_minified(data):
+            data = MINIFIED
         done += 1
         if isinstance(data, str):  # vanished, grew past the cap, turned binary, unreadable
             if sf.path in records:

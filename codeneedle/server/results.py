@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,11 +94,44 @@ def _line_length(path: str, line: int, encoding: str) -> int | None:
 
 @lru_cache(maxsize=128)
 def _lines(path: str, _mtime_ns: int, size: int) -> list[bytes] | None:
-    if size > 16 << 20:
+    data = read_regular_file(path, MAX_READ_BYTES)
+    if data is None:
         return None
+    return _LINE_BREAK.split(data)
+
+
+# -- reading a file at search time ----------------------------------------------------------------------------
+# While the index is stale a result's file may have become anything: a FIFO (a blocking open or read would cost
+# a worker thread per search, forever), /dev/zero (endless), or a file far larger than anything indexed.
+MAX_READ_BYTES = 16 << 20
+# \r\n, a lone \r (classic Mac line endings) and \n each end a line, as in the chunker and in editors.
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
+def read_regular_file(path: str, limit: int) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes, else None; never blocks.
+
+    The open is non-blocking (a FIFO opens at once), the type is checked on the open descriptor (no race with
+    a swap after a stat), and the read stops past ``limit`` whatever the file claims its size is.
+    """
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
-    return [ln.rstrip(b"\r") for ln in data.split(b"\n")]
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        parts: list[bytes] = []
+        total = 0
+        while total <= limit:
+            block = os.read(fd, min(limit + 1 - total, 1 << 20))
+            if not block:
+                break
+            parts.append(block)
+            total += len(block)
+        return None if total > limit else b"".join(parts)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
