@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     def index_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--index-dir", type=Path, help="where the index lives (default: <repo>/.needle)")
         p.add_argument("--model", help="encoder: needle-code-v1 (default when shipped), minilm, or a model folder")
-        p.add_argument("--max-file-bytes", type=int, default=None,
+        p.add_argument("--max-file-bytes", type=_byte_count, default=None,
                        help="skip files larger than this (default 1 MiB; stored with the index)")
         p.add_argument("--exclude", action="append", default=None, metavar="GLOB",
                        help="extra gitignore-style pattern to leave out of the index (repeatable; stored with "
@@ -108,6 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     parser.set_defaults(subparsers=sub.choices)
     return parser
+
+
+def _byte_count(text: str) -> int:
+    """argparse type of --max-file-bytes: a positive integer (0 or less would silently empty the index)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of bytes, got {value}")
+    return value
 
 
 def settings_from(args: argparse.Namespace) -> IndexSettings:
@@ -315,7 +326,7 @@ COMMANDS = {
 def _notify(message: str) -> None:
     from codeneedle import console
 
-    console.err.print(f"[yellow]needle:[/] {message}", highlight=False)
+    console.err.print(f"[yellow]needle:[/] {console.escape_text(message)}", highlight=False)
 
 
 def main(argv: list[str] | None = None) -> int:

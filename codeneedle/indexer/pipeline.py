@@ -202,6 +202,10 @@ def _stat_paths(index: Index, rules: IgnoreRules, paths: list[str], records: dic
                 skipped.append((rel, result))
         else:
             candidates[result.path] = result
+            # A folder replaced by a file of the same name (watchdog may report only the file): what the index
+            # holds under it is gone.
+            prefix = rel + "/"
+            removed += [p for p in records if p.startswith(prefix)]
     return list(candidates.values()), list(dict.fromkeys(removed)), skipped
 
 
