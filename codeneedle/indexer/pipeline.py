@@ -192,6 +192,8 @@ def _stat_paths(index: Index, rules: IgnoreRules, paths: list[str], records: dic
             skipped += [(p, r) for p, r in full_walk.skipped_paths if p.startswith(prefix)]
             present = {f.path for f in inside}
             removed += [p for p in records if p.startswith(prefix) and p not in present]
+            if rel in records:
+                removed.append(rel)  # a file replaced by a folder of the same name
             continue
         result = stat_one(index.root, rel, rules, max_bytes)
         if isinstance(result, str):
