@@ -158,6 +158,7 @@ class Watcher:
                         break
                     self._cond.wait(left)
                 paths, full = list(self._pending), self._full or len(self._pending) > FULL_SCAN_THRESHOLD
+                full = full or self._paths_look_stale(paths)
                 self._pending, self._full, self._busy = {}, False, True
                 if full and self.reconcile_every is not None:
                     self._next_reconcile = time.monotonic() + self.reconcile_every
@@ -173,6 +174,17 @@ class Watcher:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+    def _paths_look_stale(self, paths: list[str]) -> bool:
+        """Whether an event names a path under a folder that is not there (any more).
+
+        After a folder is moved inside the tree, inotify keeps reporting what happens in it under its old name
+        for a while; and a folder deleted with its files reports those files. Either way the event paths no
+        longer say where the changes are, so the batch becomes a stat-only full rescan.
+        """
+        root = self.index.root
+        parents = {rel.rpartition("/")[0] for rel in paths} - {""}
+        return any(not (root / parent).is_dir() for parent in parents)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until queued changes are absorbed (for tests and benchmarks)."""
