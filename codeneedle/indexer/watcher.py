@@ -26,8 +26,8 @@ FULL_SCAN_THRESHOLD = 2000
 DEFAULT_DEBOUNCE = 0.1
 # watchdog drops events in some sequences (a folder moved out and a file created under its name, then renamed and
 # replaced by a folder): a periodic stat-only rescan reconciles the index with the tree. Nothing changed costs a
-# walk plus one stat per file (bench/reliability.py, "watcher": ~0.3-0.5 s on 10,000 files on the shared 2-core
-# machine), so once a minute is < 1 % of one core.
+# walk plus one stat per file: 0.62 s on 10,000 files on the shared 2-core machine at load average 21
+# (`bench/reliability.py --only hostile`), so once a minute is ~1 % of one core.
 DEFAULT_RECONCILE_S = 60.0
 
 
