@@ -957,6 +957,8 @@ def _hostile_reads(work: Path) -> Row:
 
 
 def _hostile_names() -> Row:
+    import base64
+
     from codeneedle.console import escape_text
     from codeneedle.indexer.walker import looks_minified
 
@@ -966,7 +968,8 @@ def _hostile_names() -> Row:
         if any(not (c.isprintable() or c == " ") for c in escape_text(name)):
             row.fail("crash", f"{name!r} printed raw")
     bundles = [b"".join(b"function f%d(a,b){return a*b+%d};" % (i, i) for i in range(20_000)),
-               b'{"k":[' + b"1," * 100_000 + b"1]}", b"var x='" + b"QUJD" * 12_500 + b"';"]
+               json.dumps([{"id": i, "name": f"item{i}"} for i in range(9000)], separators=(",", ":")).encode(),
+               b"var x='" + base64.b64encode(random.Random(1).randbytes(40_000)) + b"';"]
     for bundle in bundles:
         row.tried += 1
         if not looks_minified(bundle):

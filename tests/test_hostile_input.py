@@ -76,7 +76,8 @@ def hostile(tmp_path_factory) -> dict:
         ESCAPES: FUNCTION.format(name="escape_value"),
         # minified code under ordinary names
         "static/app.bundle.js": b"".join(b"function f%d(a,b){return a*b+%d};" % (i, i) for i in range(20_000)),
-        "data.json": b'{"k":[' + b"1," * 200_000 + b"1]}",
+        "data.json": json.dumps([{"id": i, "name": f"item{i}"} for i in range(9000)], separators=(",", ":")).encode(),
+        "deep.json": b"[" * 5000 + b"]" * 5000,  # long but degenerate: one window, kept
         # classic Mac line endings and a byte-order mark
         "mac.py": b"import os\r\rdef mac_first(value):\r    return value + 1\r\rdef mac_second(value):\r"
                   b"    return value + 1\r",
@@ -260,7 +261,7 @@ def test_file_names_cannot_forge_lines_drive_the_terminal_or_break_markup(hostil
 
 
 def test_minified_code_under_any_name_is_skipped_and_counted(hostile: dict) -> None:
-    assert hostile["stats"]["skipped"]["minified"] == 2
+    assert hostile["stats"]["skipped"]["minified"] == 2  # not deep.json: long lines of one repeated character
     assert not {"static/app.bundle.js", "data.json"} & hostile["paths"]
     status = json.loads(run_needle("status", str(hostile["root"]), "--json").stdout)
     assert status["skipped"]["minified"] == 2
