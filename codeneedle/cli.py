@@ -160,7 +160,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         else:
             skipped = ", ".join(f"{n} {r}" for r, n in sorted(stats.skipped.items())) or "none"
             console.err.print(
-                f"indexed {index.root}: {stats.files_changed} files changed, {stats.files_unchanged} unchanged, "
+                f"indexed {console.escape_text(str(index.root))}: {stats.files_changed} files changed, {stats.files_unchanged} unchanged, "
                 f"{stats.files_removed} removed; {stats.chunks_embedded} chunks embedded, "
                 f"{stats.chunks_added} added, {stats.chunks_removed} removed in {stats.seconds:.2f}s "
                 f"(skipped: {skipped})"
@@ -243,7 +243,7 @@ def _batch_search(index, args: argparse.Namespace, console) -> int:
             if args.json:
                 console.print_json({**_json_answer(query, results), **_partial_fields(done)})
             else:
-                console.out.print(f"[bold]# {query}[/]")
+                console.out.print(f"[bold]# {console.escape_text(query)}[/]")
                 console.print_results(results)
                 _say_partial(done)
     return 0

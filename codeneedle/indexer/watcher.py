@@ -227,12 +227,12 @@ def watch_forever(path: str, settings, *, debounce: float = DEFAULT_DEBOUNCE) ->
             stats = index.update(progress=progress)
         watcher = Watcher(index, debounce=debounce,
                           on_batch=lambda b: console.out.print(f"{time.strftime('%H:%M:%S')} {b.line()}"),
-                          on_error=lambda e: console.err.print(f"[red]needle: update failed:[/] {e}"))
+                          on_error=lambda e: console.err.print(f"[red]needle: update failed:[/] {console.escape_text(str(e))}"))
         watcher.start()
         # Changes made after the update's walk but before the observer was up raise no event: a stat-only
         # rescan catches them. Announce only once watching has really started.
         watcher.rescan()
-        console.err.print(f"watching {index.root} ({stats.files_scanned} files); Ctrl-C to stop")
+        console.err.print(f"watching {console.escape_text(str(index.root))} ({stats.files_scanned} files); Ctrl-C to stop")
         try:
             while True:
                 time.sleep(3600)
