@@ -12,6 +12,10 @@ Sections, in order:
 - a corrupted usearch file (several kinds of damage) and a damaged SQLite file (truncated, garbage, a
   damaged page, empty): a clear message and a rebuild, nothing crashes;
 - disk full (a size-limited tmpfs, when this user can mount one): a clear error, nothing stored lost;
+- hostile patterns and files (issue 17): ReDoS globs through the search filter, a .gitignore and an exclude
+  (against the regex matcher they replaced); a quadratic tree-sitter parse (bounded, other threads running);
+  search-time reads of a FIFO and /dev/zero; hostile names in terminal output; minified code; random watcher
+  operations (events alone, and after one reconcile rescan); the reconcile's cost on 10,000 files;
 - concurrent load: 8 client threads searching one index for ``--load-seconds`` while a Watcher absorbs an
   edit every ~0.5 s: errors, searches done, p50/p99 latency, RSS at start/middle/end, lost updates.
 
@@ -55,7 +59,7 @@ from tests.badinput.make_corpus import OpenRecorder, make_corpus, restore_permis
 
 NEEDLE = Path(sys.executable).with_name("needle")
 DISK_KIB = 400  # room for the schema and some embeddings, not for the whole index
-SECTIONS = ("badinput", "sigkill", "usearch", "sqlite", "diskfull", "load", "doors-a")
+SECTIONS = ("badinput", "sigkill", "usearch", "sqlite", "diskfull", "load", "doors-a", "hostile")
 
 FUNCTION = '''
 def {verb}_{noun}_{tag}{i}(values, limit={limit}):
@@ -1137,6 +1141,195 @@ def bench_doors_memory(work: Path) -> tuple[Row, list[str]]:
     return row, figures
 
 
+# -- 8. hostile patterns and files (issue 17, second half) ------------------------------------------------------
+HOSTILE_AREAS = ("globs:", "quadratic parse", "search-time reads", "names in terminal", "watcher:", "reconcile")
+REDOS_PATTERNS = ["*?" * 12 + "Q", "*a" * 16 + "b", "**/" * 20 + "*?" * 10 + "Z", "a*" * 20 + "/x", "[ab]*" * 14 + "c"]
+
+
+def _pathspec_hangs(pattern: str, path: str, limit: float) -> bool:
+    """Whether the regex-based matcher we replaced (pathspec) fails to answer within ``limit`` seconds."""
+    code = "import pathspec, sys; pathspec.GitIgnoreSpec.from_lines([sys.argv[1]]).match_file(sys.argv[2])"
+    try:
+        subprocess.run([sys.executable, "-c", code, pattern, path], timeout=limit, check=False)
+    except subprocess.TimeoutExpired:
+        return True
+    return False
+
+
+def bench_hostile(work: Path, args: argparse.Namespace) -> list[Row]:
+    """Pathological globs, quadratic parses, FIFOs at search time, names, minified code, random watcher runs."""
+    rows = [_hostile_globs(work), _hostile_parse(), _hostile_reads(work), _hostile_names()]
+    rows.append(_hostile_watcher(work, 10 if args.quick else 40))
+    rows.append(_hostile_reconcile(work, 2_000 if args.quick else 10_000))
+    return rows
+
+
+def _hostile_globs(work: Path) -> Row:
+    from codeneedle.indexer.ignore import IgnoreRules
+    from codeneedle.indexer.walker import walk
+    from codeneedle.indexer.wildmatch import glob_match
+
+    # Every pattern in a search glob, a .gitignore and an exclude, against a long name holding the literal.
+    row = Row("globs: ReDoS patterns x (search, .gitignore, exclude)")
+    path = "src/" + "a" * 30 + "Q" + "b" * 9 + ".py"
+    tree = work / "redos"
+    (tree / "src").mkdir(parents=True)
+    (tree / path).write_text("x = 1\n")
+    ours, baseline_hung = [], 0
+    for pattern in REDOS_PATTERNS:
+        started = time.perf_counter()
+        glob_match(pattern, path)
+        (tree / ".gitignore").write_text(pattern + "\n")
+        walk(tree, IgnoreRules(tree, parent_ignores=False))
+        walk(tree, IgnoreRules(tree, extra_patterns=[pattern], parent_ignores=False))
+        ours.append(time.perf_counter() - started)
+        row.tried += 3
+        if ours[-1] > 5:
+            row.fail("crash", f"{pattern!r} took {ours[-1]:.1f} s")
+        baseline_hung += _pathspec_hangs(pattern, path, 2.0)
+    row.notes.append(f"held {row.tried - row.crashes}/{row.tried}; ours max {max(ours) * 1000:.0f} ms per pattern "
+                     f"(3 doors); regex baseline did not answer in 2 s for {baseline_hung}/{len(REDOS_PATTERNS)}")
+    return row
+
+
+def _hostile_parse() -> Row:
+    from codeneedle.indexer.chunker import chunk_source
+    from codeneedle.indexer.languages import get_parser
+
+    # tree-sitter-python is quadratic on a run of comment lines; a bytes parse holds the GIL throughout.
+    row = Row("quadratic parse (30k comment lines)", tried=1)
+    data = b"def first():\n    pass\n" + b"# a comment line\n" * 30_000
+    ticks, stop = [0], threading.Event()
+
+    def tick() -> None:
+        while not stop.is_set():
+            ticks[0] += 1
+            time.sleep(0.01)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    started = time.perf_counter()
+    chunks = chunk_source("slow.py", data, "python")
+    took = time.perf_counter() - started
+    stop.set()
+    ticker.join()
+    small = b"def first():\n    pass\n" + b"# a comment line\n" * 4_000
+    started = time.perf_counter()
+    get_parser("python").parse(small)  # the unbounded parse, 4k lines (30k would take minutes)
+    baseline = time.perf_counter() - started
+    if took > 30 or not chunks:
+        row.fail("crash", f"chunking took {took:.1f} s, {len(chunks)} chunks")
+    row.notes.append(f"chunked in {took:.1f} s ({len(chunks)} windows); another thread ran {ticks[0]} of "
+                     f"~{took / 0.01:.0f} ticks; unbounded parse of 4k lines alone {baseline:.1f} s")
+    return row
+
+
+def _hostile_reads(work: Path) -> Row:
+    from codeneedle.server.results import read_regular_file
+
+    row = Row("search-time reads: FIFO, /dev/zero, file")
+    fifo = work / "fifo.py"
+    os.mkfifo(fifo)
+    regular = work / "regular.py"
+    regular.write_text("x = 1\n")
+    for target, want in ((str(fifo), None), ("/dev/zero", None), (str(regular), b"x = 1\n")):
+        started = time.perf_counter()
+        got = read_regular_file(target, 16 << 20)
+        row.tried += 1
+        if got != want or time.perf_counter() - started > 1:
+            row.fail("crash", f"{target}: {got!r:.40}")
+    row.notes.append(f"held {row.tried - row.crashes}/{row.tried}, none blocked")
+    return row
+
+
+def _hostile_names() -> Row:
+    import base64
+
+    from codeneedle.console import escape_text
+    from codeneedle.indexer.walker import looks_minified
+
+    row = Row("names in terminal output; minified code")
+    for name in ["a[/]b.py", "x\nforged.py:1: f", "esc\x1b[2J.py", "bell\x07.py", "[bold]x[/].py", "rtl\u202e.py"]:
+        row.tried += 1
+        if any(not (c.isprintable() or c == " ") for c in escape_text(name)):
+            row.fail("crash", f"{name!r} printed raw")
+    bundles = [b"".join(b"function f%d(a,b){return a*b+%d};" % (i, i) for i in range(20_000)),
+               json.dumps([{"id": i, "name": f"item{i}"} for i in range(9000)], separators=(",", ":")).encode(),
+               b"var x='" + base64.b64encode(random.Random(1).randbytes(40_000)) + b"';"]
+    for bundle in bundles:
+        row.tried += 1
+        if not looks_minified(bundle):
+            row.fail("crash", f"minified code not detected: {bundle[:30]!r}")
+    own = [p for p in (REPO_ROOT / "codeneedle").rglob("*.py") if looks_minified(p.read_bytes())]
+    row.notes.append(f"held {row.tried - row.crashes}/{row.tried}; false positives on our own sources: {len(own)}")
+    return row
+
+
+def _hostile_watcher(work: Path, seeds: int) -> Row:
+    from codeneedle.indexer.settings import IndexSettings
+    from tests.test_watcher_random import OPERATIONS, Tree, snapshot
+
+    # tests/test_watcher_random.py for more seeds: the events alone, then after one reconcile rescan.
+    row = Row(f"watcher: {seeds} seeds x {OPERATIONS} random operations", tried=seeds)
+    events_wrong = 0
+    for seed in range(seeds):
+        rng = random.Random(seed)
+        root, outside = work / f"w{seed}" / "repo", work / f"w{seed}" / "out"
+        root.mkdir(parents=True)
+        outside.mkdir()
+        tree = Tree(root, outside, rng)
+        for _ in range(8):
+            tree.apply_one(rng.choice(["create", "create", "mkdir"]))
+        with Index.open(root) as index:
+            index.update()
+            watcher = Watcher(index, debounce=0.05, reconcile_every=None)
+            watcher.start()
+            for _ in range(OPERATIONS):
+                tree.apply()
+                time.sleep(rng.choice([0, 0, 0, 0.003, 0.03, 0.1]))
+            for _ in range(2):
+                time.sleep(0.3)
+                watcher.wait_idle(60)
+            from_events = snapshot(index)
+            watcher.rescan()
+            time.sleep(0.3)
+            watcher.wait_idle(60)
+            watcher.stop()
+            reconciled = snapshot(index)
+        with Index.open(root, IndexSettings(index_dir=work / f"w{seed}" / "fresh")) as fresh:
+            fresh.update()
+            expected = snapshot(fresh)
+        events_wrong += from_events != expected
+        if reconciled != expected:
+            row.fail("corrupt", f"seed {seed}: {sorted(set(expected) ^ set(reconciled))}")
+    row.notes.append(f"after one reconcile equal to a fresh index {seeds - row.corrupt}/{seeds}; "
+                     f"events alone {seeds - events_wrong}/{seeds}")
+    return row
+
+
+def _hostile_reconcile(work: Path, n: int) -> Row:
+    # The periodic reconcile is a stat-only rescan; with nothing changed it must be cheap on a 10k-file tree.
+    big = work / "reconcile"
+    for i in range(n):
+        folder = big / f"d{i // 100}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"m{i}.py").write_text("def same():\n    return 1\n")  # one embedding for all
+    row = Row(f"reconcile rescan, {n} files, nothing changed", tried=3, lost=None)
+    with Index.open(big) as index:
+        index.update()
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            stats = index.update()
+            times.append(time.perf_counter() - started)
+            if stats.files_changed or stats.files_removed:
+                row.fail("corrupt", f"rescan changed {stats.files_changed} files")
+    best = min(times)
+    row.notes.append(f"{best:.2f} s (median {statistics.median(times):.2f} s); once a minute that is "
+                     f"{best / 60 * 100:.1f} % of one core")
+    return row
+
+
 # -- main ------------------------------------------------------------------------------------------------------------
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1186,6 +1379,8 @@ def main() -> int:
             rows.append(bench_doors_data(work))
             rows.append(bench_doors_confinement(work))
             rows.append(bench_doors_memory(work)[0])
+        if "hostile" in only:
+            rows += bench_hostile(work, args)
         end_load = load()
     finally:
         if args.keep:
@@ -1209,6 +1404,11 @@ def main() -> int:
     print(f"{'TOTAL':<{w}}{'':>7}{crashes:>9}{corrupt:>9}{lost:>11}   goal 0 / 0 / 0: "
           f"{'met' if not (crashes or corrupt or lost) else 'NOT met'}; {inputs} inputs tried, {faults} faults injected"
           f"{' (TOTAL leaves out the hostile tampering row)' if len(issue_rows) < len(rows) else ''}")
+    hostile = [r for r in rows if r.area.startswith(HOSTILE_AREAS)]
+    if hostile:
+        tried = sum(r.tried for r in hostile)
+        broke = sum(r.crashes + r.corrupt for r in hostile)
+        print(f"hostile patterns and files: {tried} attacks tried, {tried - broke} held (goal: all)")
     if figures:
         f = figures
         rss0, rss_mid, rss_end, rss_max = f["rss"]

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     def index_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--index-dir", type=Path, help="where the index lives (default: <repo>/.needle)")
         p.add_argument("--model", help="encoder: needle-code-v1 (default when shipped), minilm, or a model folder")
-        p.add_argument("--max-file-bytes", type=int, default=None,
+        p.add_argument("--max-file-bytes", type=_byte_count, default=None,
                        help="skip files larger than this (default 1 MiB; stored with the index)")
         p.add_argument("--exclude", action="append", default=None, metavar="GLOB",
                        help="extra gitignore-style pattern to leave out of the index (repeatable; stored with "
@@ -110,6 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _byte_count(text: str) -> int:
+    """argparse type of --max-file-bytes: a positive integer (0 or less would silently empty the index)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of bytes, got {value}")
+    return value
+
+
 def settings_from(args: argparse.Namespace) -> IndexSettings:
     return IndexSettings(
         model=getattr(args, "model", None),
@@ -149,7 +160,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         else:
             skipped = ", ".join(f"{n} {r}" for r, n in sorted(stats.skipped.items())) or "none"
             console.err.print(
-                f"indexed {index.root}: {stats.files_changed} files changed, {stats.files_unchanged} unchanged, "
+                f"indexed {console.escape_text(str(index.root))}: {stats.files_changed} files changed, {stats.files_unchanged} unchanged, "
                 f"{stats.files_removed} removed; {stats.chunks_embedded} chunks embedded, "
                 f"{stats.chunks_added} added, {stats.chunks_removed} removed in {stats.seconds:.2f}s "
                 f"(skipped: {skipped})"
@@ -232,7 +243,7 @@ def _batch_search(index, args: argparse.Namespace, console) -> int:
             if args.json:
                 console.print_json({**_json_answer(query, results), **_partial_fields(done)})
             else:
-                console.out.print(f"[bold]# {query}[/]")
+                console.out.print(f"[bold]# {console.escape_text(query)}[/]")
                 console.print_results(results)
                 _say_partial(done)
     return 0
@@ -315,7 +326,7 @@ COMMANDS = {
 def _notify(message: str) -> None:
     from codeneedle import console
 
-    console.err.print(f"[yellow]needle:[/] {message}", highlight=False)
+    console.err.print(f"[yellow]needle:[/] {console.escape_text(message)}", highlight=False)
 
 
 def main(argv: list[str] | None = None) -> int:

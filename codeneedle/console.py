@@ -72,10 +72,10 @@ def print_results(results: list[SearchResult]) -> None:
         err.print(f"[yellow]{note}[/]", highlight=False)
     for r in results:
         first = r.snippet.splitlines()[0].strip() if r.snippet else ""
-        out.print(f"[magenta]{r.path}[/]:[green]{r.start_line}[/]: [bold]{r.name}[/]  "
-                  f"[dim]({r.kind}, {r.language}, {r.score:.3f})[/]")
+        out.print(f"[magenta]{escape_text(r.path)}[/]:[green]{r.start_line}[/]: [bold]{escape_text(r.name)}[/]  "
+                  f"[dim]({escape_text(r.kind)}, {escape_text(r.language)}, {r.score:.3f})[/]")
         if first:
-            out.print(f"    [dim]{_escape(first)}[/]")
+            out.print(f"    [dim]{escape_text(first)}[/]")
 
 
 def print_json(obj) -> None:
@@ -88,7 +88,7 @@ def print_table(title: str, rows: list[tuple[str, str]]) -> None:
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(escape_text(key), escape_text(value))
     out.print(table)
 
 
@@ -101,7 +101,17 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def _escape(text: str) -> str:
+def escape_text(text: str) -> str:
+    r"""``text`` safe to print: rich markup (``a[/]b.py``) escaped, and control characters (a newline in a file
+    name would forge a result line, an escape sequence would drive the terminal) shown as ``\n``, ``\x1b``."""
     from rich.markup import escape
 
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() or ch in " \t" else _visible(ch) for ch in text)
     return escape(text)
+
+
+def _visible(ch: str) -> str:
+    code = ord(ch)
+    return {"\n": "\\n", "\r": "\\r"}.get(ch) or (
+        f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")

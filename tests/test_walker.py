@@ -238,8 +238,15 @@ _FUZZ_NAMES = [
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-def test_agrees_with_git_on_random_patterns_and_trees(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["regex where safe", "automaton for every pattern"])
+def test_agrees_with_git_on_random_patterns_and_trees(tmp_path: Path, engine: str, monkeypatch) -> None:
     import random
+
+    from codeneedle.indexer import wildmatch
+
+    if engine.startswith("automaton"):
+        # Patterns with several stars always run as the linear-time automaton; this runs every one so.
+        monkeypatch.setattr(wildmatch, "REGEX_MAX_STARS", -1)
 
     rng = random.Random(20240607)
 

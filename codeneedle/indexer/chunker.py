@@ -23,6 +23,8 @@ tree, and any unexpected failure falls back to line windows.
 
 from __future__ import annotations
 
+import codecs
+import dataclasses
 import inspect
 import logging
 import re
@@ -34,7 +36,7 @@ from pathlib import PurePosixPath
 from tree_sitter import Node, QueryCursor
 
 from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, METHOD, TEXT, Chunk
-from codeneedle.indexer.languages import SUPPORTED_LANGUAGES, get_parser, get_query
+from codeneedle.indexer.languages import SUPPORTED_LANGUAGES, get_query, parse_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,8 @@ _TYPE_NAME_NODES = frozenset({"type_identifier", "constant"})
 _WORD = re.compile(rb"[A-Za-z0-9_\x80-\xff]")
 _SPACE_AROUND_PUNCTUATION = re.compile(r" ?([^\w ]) ?")
 _IDENT_PATH = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
+_BOM = codecs.BOM_UTF8
+_LONE_CR = re.compile(rb"\r(?!\n)")
 _DOCSTRING_QUOTES = re.compile(r'^[rRbBuUfF]{0,2}("""|\'\'\'|"|\')')
 
 
@@ -78,8 +82,15 @@ def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
     ``language`` is a name from ``SUPPORTED_LANGUAGES``; anything else (None included) gives ``text``
     line windows. Never raises.
     """
+    data = bytes(data)
+    if data.startswith(_BOM):
+        # The byte-order mark is not code: chunk what follows it, then shift the byte ranges back onto the file.
+        return [dataclasses.replace(c, start_byte=c.start_byte + len(_BOM), end_byte=c.end_byte + len(_BOM))
+                for c in chunk_source(path, data[len(_BOM):], language)]
+    if b"\r" in data:
+        # A lone CR ends a line (classic Mac files; editors agree). Same length, so byte ranges stay true.
+        data = _LONE_CR.sub(b"\n", data)
     try:
-        data = bytes(data)
         source = _Source(path, data, language)
         if language in SUPPORTED_LANGUAGES:
             if len(data) > MAX_PARSE_BYTES:
@@ -155,7 +166,10 @@ class _Source:
     # -- code ------------------------------------------------------------------------------------
 
     def chunk_code(self) -> list[Chunk]:
-        tree = get_parser(self.language).parse(self.data)
+        tree = parse_bounded(self.language, self.data)
+        if tree is None:
+            logger.info("parsing %s took too long; indexing it in line windows", self.path)
+            return self.windows(0, len(self.data), BLOCK)
         defs = self.find_definitions(tree.root_node)
         self.resolve(defs)
         emitted = [d for d in defs if d.emitted]

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from codeneedle.errors import NeedleError
 from codeneedle.indexer.languages import SUPPORTED_LANGUAGES
+from codeneedle.indexer.wildmatch import glob_match
 
 # "text" is what every file without a tree-sitter grammar is indexed as.
 KNOWN_LANGUAGES: tuple[str, ...] = (*SUPPORTED_LANGUAGES, "text")
@@ -53,9 +54,14 @@ def split_globs(
 
 def path_allowed(path: str, include: str | None, exclude: Sequence[str]) -> bool:
     """Whether ``path`` matches the include glob (if any) and none of the exclude globs."""
-    if include and not _spec(include).match_file(path):
+    if include and not _matches(include, path):
         return False
-    return not any(_spec(g).match_file(path) for g in exclude)
+    return not any(_matches(g, path) for g in exclude)
+
+
+# Matching runs in linear time (pathspec's regexes backtrack exponentially on globs like "*?*?*?...Q": a
+# 25-character glob froze the language server); memoised because a filtered search asks once per chunk.
+_matches = lru_cache(maxsize=1 << 16)(glob_match)
 
 
 @lru_cache(maxsize=128)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from .generated import GENERATED, is_output_dir
 from .secrets import DEFAULT_SECRET_PATTERNS
+from .wildmatch import LIT, Automaton, Token, regex_safe, to_regex, tokenize
 
 GITIGNORE = "gitignore"
 NEEDLEIGNORE = "needleignore"
@@ -113,133 +114,9 @@ NOISE_PATTERNS: tuple[str, ...] = (
 # An ignore file larger than this is almost certainly not a real ignore file; read only its head.
 _MAX_IGNORE_FILE_BYTES = 4 << 20
 
-_POSIX_CLASSES = {
-    "alnum": "a-zA-Z0-9",
-    "alpha": "a-zA-Z",
-    "blank": " \\t",
-    "cntrl": "\\x00-\\x1f\\x7f",
-    "digit": "0-9",
-    "graph": "\\x21-\\x7e",
-    "lower": "a-z",
-    "print": "\\x20-\\x7e",
-    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
-    "space": " \\t\\n\\r\\f\\v",
-    "upper": "A-Z",
-    "xdigit": "0-9A-Fa-f",
-}
-
-
-def _class_char(ch: str) -> str:
-    return "\\" + ch if ch in "\\]^-[" else ch
-
-
-def _translate_bracket(body: str, start: int) -> tuple[str, int] | None:
-    """A ``[...]`` expression starting at ``body[start]`` as a regex, and the index after it.
-
-    None when the bracket never closes or names an unknown class: git then matches nothing.
-    """
-    i = start + 1
-    n = len(body)
-    negate = i < n and body[i] in "!^"
-    if negate:
-        i += 1
-    items: list[str] = []
-    first = True
-    while i < n and (first or body[i] != "]"):
-        first = False
-        ch = body[i]
-        if ch == "\\" and i + 1 < n:
-            ch = body[i + 1]
-            i += 2
-        elif ch == "[" and body.startswith("[:", i):
-            close = body.find(":]", i + 2)
-            if close == -1:
-                items.append(_class_char(ch))
-                i += 1
-                continue
-            cls = _POSIX_CLASSES.get(body[i + 2 : close])
-            if cls is None:
-                return None
-            items.append(cls)
-            i = close + 2
-            continue
-        else:
-            i += 1
-        if i + 1 < n and body[i] == "-" and body[i + 1] != "]":
-            high = body[i + 1]
-            i += 2
-            if high == "\\" and i < n:
-                high = body[i]
-                i += 1
-            if ch <= high:  # git: an inverted range matches nothing
-                items.append(f"{_class_char(ch)}-{_class_char(high)}")
-            continue
-        items.append(_class_char(ch))
-    if i >= n:
-        return None
-    chars = "".join(items)
-    if negate:
-        return f"[^/{chars}]", i + 1
-    if not chars:
-        return "(?!)", i + 1
-    return f"(?:(?!/)[{chars}])", i + 1  # a bracket never matches "/" in a path
-
-
-def _translate(body: str, anchored: bool) -> tuple[str, list[str | None]] | None:
-    """A wildmatch pattern (git's WM_PATHNAME rules) as a regex for ``fullmatch``, plus its tokens:
-    literal characters, and None for each wildcard. None when the pattern can never match."""
-    out: list[str] = []
-    tokens: list[str | None] = []
-    i = 0
-    n = len(body)
-    # git compares an anchored pattern's literal head separately and hands only the rest to
-    # wildmatch, where the first wildcard then counts as the start of a segment: "a**/x" matches
-    # "ax" like "a" + "**/x". Reproduce the quirk so the walker agrees with `git status`.
-    first_wild = next((k for k, c in enumerate(body) if c in "*?[\\"), -1) if anchored else -1
-    while i < n:
-        ch = body[i]
-        if ch == "*":
-            j = i
-            while j < n and body[j] == "*":
-                j += 1
-            at_segment_start = i == 0 or body[i - 1] == "/" or i == first_wild
-            if j - i >= 2 and at_segment_start and j == n:
-                out.append(".*")  # "a/**": everything inside a
-                i = j
-            elif j - i >= 2 and at_segment_start and body[j] == "/":
-                out.append("(?:.*/)?")  # "**/": zero or more folders, so the "/" is optional too
-                i = j + 1
-            else:
-                out.append("[^/]*")  # other runs of stars are a plain "*"
-                i = j
-            tokens.append(None)
-        elif ch == "?":
-            out.append("[^/]")
-            tokens.append(None)
-            i += 1
-        elif ch == "[":
-            translated = _translate_bracket(body, i)
-            if translated is None:
-                return None
-            out.append(translated[0])
-            tokens.append(None)
-            i = translated[1]
-        elif ch == "\\":
-            if i + 1 >= n:
-                return None  # git: a trailing backslash makes the pattern invalid
-            out.append(re.escape(body[i + 1]))
-            tokens.append(body[i + 1])
-            i += 2
-        else:
-            out.append(re.escape(ch))
-            tokens.append(ch)
-            i += 1
-    return "".join(out), tokens
-
-
-def _literals(tokens: list[str | None]) -> tuple[str, str, str]:
+def _literals(tokens: list[Token]) -> tuple[str, str, str]:
     """Text every match must start with, end with, and contain (each "" when there is none)."""
-    runs = "".join("\0" if t is None else t for t in tokens).split("\0")
+    runs = "".join(payload if kind == LIT else "\0" for kind, payload in tokens).split("\0")
     if len(runs) == 1:
         return runs[0], runs[0], runs[0]
     return runs[0], runs[-1], max(runs, key=len)
@@ -270,6 +147,8 @@ class _Pattern:
     prefix: str  # literal text every match starts with ("" if none)
     suffix: str  # literal text every match ends with ("" if none)
     infix: str  # longest literal text every match contains ("" if none)
+    # Patterns with several stars would make the backtracking regex blow up: they run as an automaton.
+    automaton: Automaton | None
 
 
 def _parse_line(index: int, line: str) -> _Pattern | None:
@@ -287,11 +166,11 @@ def _parse_line(index: int, line: str) -> _Pattern | None:
         line = line[1:]
     if not line:
         return None
-    translated = _translate(line, anchored=not basename)
-    if translated is None:
+    tokens = tokenize(line, anchored=not basename)
+    if tokens is None:
         return None
-    regex, tokens = translated
-    return _Pattern(index, negate, dir_only, basename, regex, *_literals(tokens))
+    automaton = None if regex_safe(tokens) else Automaton(tokens)
+    return _Pattern(index, negate, dir_only, basename, to_regex(tokens), *_literals(tokens), automaton)
 
 
 class _Alternation:
@@ -303,12 +182,15 @@ class _Alternation:
     ``node_modules``, ``.env.*``) rules that out several times faster than the regex.
     """
 
-    __slots__ = ("_regex", "_patterns", "_prefixes", "_suffixes", "_infixes")
+    __slots__ = ("_regex", "_patterns", "_automata", "_prefixes", "_suffixes", "_infixes")
 
     def __init__(self, patterns: list[_Pattern], keyed: bool) -> None:
         ordered = sorted(patterns, key=lambda p: p.index, reverse=True)
-        self._patterns = ordered
-        self._regex = re.compile("|".join(f"({p.regex})" for p in ordered), re.DOTALL)
+        self._patterns = [p for p in ordered if p.automaton is None]
+        self._automata = [p for p in ordered if p.automaton is not None]
+        self._regex = (
+            re.compile("|".join(f"({p.regex})" for p in self._patterns), re.DOTALL) if self._patterns else None
+        )
         self._prefixes: tuple[str, ...] | None = None
         self._suffixes: tuple[str, ...] = ()
         self._infixes: tuple[str, ...] = ()
@@ -328,8 +210,17 @@ class _Alternation:
                     break
             else:
                 return None
-        m = self._regex.fullmatch(subject)
-        return None if m is None else self._patterns[m.lastindex - 1]  # type: ignore[operator]
+        found = None
+        if self._regex is not None:
+            m = self._regex.fullmatch(subject)
+            if m is not None:
+                found = self._patterns[m.lastindex - 1]  # type: ignore[operator]
+        for p in self._automata:  # latest first: stop at the first later line that matches
+            if found is not None and p.index < found.index:
+                break
+            if p.automaton.fullmatch(subject):  # type: ignore[union-attr]
+                return p
+        return found
 
 
 def _alternations(patterns: list[_Pattern]) -> tuple[_Alternation, ...]:
@@ -374,6 +265,11 @@ class _Spec:
             if hit is not None and (found is None or hit.index > found.index):
                 found = hit
         return None if found is None else not found.negate
+
+
+def single_pattern_spec(pattern: str) -> _Spec:
+    """One gitignore line as a spec (the search filter's glob, see ``wildmatch.glob_match``)."""
+    return _Spec([pattern])
 
 
 def _read_pattern_lines(path: str | os.PathLike[str]) -> list[str] | None:

@@ -22,7 +22,7 @@ from codeneedle.indexer.ignore import IgnoreRules
 from codeneedle.indexer.languages import language_for_path
 from codeneedle.indexer.progress import STATE_KEY, RateMeter, mark_state
 from codeneedle.indexer.store import FileRecord
-from codeneedle.indexer.walker import SourceFile, read_source, stat_one, walk
+from codeneedle.indexer.walker import MINIFIED, SourceFile, looks_minified, read_source, stat_one, walk
 
 if TYPE_CHECKING:
     from codeneedle.indexer.index import Index
@@ -129,6 +129,8 @@ def run_update(
             stats.cancelled = True
             break
         data = generated.screen(sf.path, read_source(sf, max_bytes), rules)
+        if not isinstance(data, str) and looks_minified(data):
+            data = MINIFIED
         done += 1
         if isinstance(data, str):  # vanished, grew past the cap, turned binary, unreadable
             if sf.path in records:
@@ -193,6 +195,8 @@ def _stat_paths(index: Index, rules: IgnoreRules, paths: list[str], records: dic
             skipped += [(p, r) for p, r in full_walk.skipped_paths if p.startswith(prefix)]
             present = {f.path for f in inside}
             removed += [p for p in records if p.startswith(prefix) and p not in present]
+            if rel in records:
+                removed.append(rel)  # a file replaced by a folder of the same name
             continue
         result = stat_one(index.root, rel, rules, max_bytes)
         if isinstance(result, str):
@@ -203,6 +207,10 @@ def _stat_paths(index: Index, rules: IgnoreRules, paths: list[str], records: dic
                 skipped.append((rel, result))
         else:
             candidates[result.path] = result
+            # A folder replaced by a file of the same name (watchdog may report only the file): what the index
+            # holds under it is gone.
+            prefix = rel + "/"
+            removed += [p for p in records if p.startswith(prefix)]
     return list(candidates.values()), list(dict.fromkeys(removed)), skipped
 
 

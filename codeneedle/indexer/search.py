@@ -127,15 +127,22 @@ def rank(
 
 
 def to_results(store: Store, ranked: list[tuple[int, float]], k: int) -> list[SearchResult]:
-    """Materialise the top ``k`` ranked chunk ids (ids that vanished meanwhile are skipped)."""
-    rows = store.chunks_by_ids([cid for cid, _ in ranked[: k * 2]])
-    out = []
-    for cid, score in ranked:
-        row = rows.get(cid)
-        if row is not None:
-            out.append(result_from_row(row, score))
-            if len(out) == k:
-                break
+    """Materialise the top ``k`` ranked chunk ids (ids that vanished meanwhile are skipped).
+
+    Rows are fetched page by page until ``k`` are found or the ranking runs out: a stale vector file can rank
+    thousands of ids that no longer exist above the lexical hits that do.
+    """
+    out: list[SearchResult] = []
+    page = max(k * 2, 64)
+    for offset in range(0, len(ranked), page):
+        window = ranked[offset : offset + page]
+        rows = store.chunks_by_ids([cid for cid, _ in window])
+        for cid, score in window:
+            row = rows.get(cid)
+            if row is not None:
+                out.append(result_from_row(row, score))
+                if len(out) == k:
+                    return out
     return out
 
 

@@ -74,8 +74,13 @@ class LineCache:
 def _line_starts(data: bytes) -> np.ndarray:
     import numpy as np
 
-    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    return np.concatenate(([0], newlines + 1)).astype(np.int64)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = raw == 10
+    # A lone \r ends a line too (classic Mac endings), as in the chunker and in editors; \r\n ends it once.
+    lone_cr = raw == 13
+    lone_cr[:-1] &= ~ends[1:]
+    breaks = np.flatnonzero(ends | lone_cr)
+    return np.concatenate(([0], breaks + 1)).astype(np.int64)
 
 
 def _cost(entry: tuple[bytes, np.ndarray]) -> int:

@@ -24,6 +24,7 @@ from pygls.exceptions import (
     JsonRpcInvalidParams,
     JsonRpcInvalidRequest,
     JsonRpcParseError,
+    JsonRpcServerNotInitialized,
 )
 from pygls.protocol import LanguageServerProtocol
 
@@ -35,6 +36,7 @@ log = logging.getLogger("codeneedle.server")
 MAX_BODY_BYTES = 8 << 20
 MAX_HEADER_BYTES = 8192
 _EOF = object()
+_NO_ID = object()  # a notification (no id), as opposed to a request whose id is null
 
 
 class NeedleProtocol(LanguageServerProtocol):
@@ -86,6 +88,8 @@ class NeedleProtocol(LanguageServerProtocol):
             else:
                 log.warning("ignored a malformed %s: %s", f"{method} notification" if method else "response", detail)
             return
+        if not self._lifecycle_allows(method, msg_id if has_id else _NO_ID):
+            return
         if self._shutdown and method not in (None, types.EXIT):
             if has_id:
                 self.reply_error(msg_id, JsonRpcInvalidRequest("Invalid Request: the server is shutting down"))
@@ -96,6 +100,28 @@ class NeedleProtocol(LanguageServerProtocol):
             log.exception("failed to handle %s", method or "a response")
             if method is not None and has_id:
                 self.reply_error(msg_id, JsonRpcInternalError(f"Internal error: {exc}"))
+
+    def _lifecycle_allows(self, method: str | None, msg_id: Any) -> bool:
+        """The spec's order: nothing but ``initialize`` (and ``exit``) before ``initialize``, which comes once.
+
+        A request before it gets -32002 ServerNotInitialized (a ``shutdown`` there used to be answered and then
+        every ``initialize`` refused); a second ``initialize`` is refused rather than opening another root.
+        """
+        if method is None or method == types.EXIT:
+            return True
+        if method == types.INITIALIZE:
+            if getattr(self, "_initialize_seen", False):
+                if msg_id is not _NO_ID:
+                    self.reply_error(msg_id, JsonRpcInvalidRequest("Invalid Request: initialize may be sent only once"))
+                return False
+            self._initialize_seen = True
+            return True
+        if not getattr(self, "_initialize_seen", False):
+            if msg_id is not _NO_ID:
+                self.reply_error(msg_id, JsonRpcServerNotInitialized(
+                    f"Server not initialized: {method} before initialize"))
+            return False
+        return True
 
     def reply_error(self, msg_id: Any, error: JsonRpcException) -> None:
         self._send_response(msg_id, error=error.to_response_error())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,12 +94,41 @@ def _line_length(path: str, line: int, encoding: str) -> int | None:
     return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
 
 
-def _lines(path: str, _mtime_ns: int, size: int) -> bytes | None:
+def _lines(path: str, _mtime_ns: int, _size: int) -> bytes | None:
     """The file's bytes for the line cache (which splits and bounds them)."""
-    if size > 16 << 20:
-        return None
+    return read_regular_file(path, MAX_READ_BYTES)
+
+
+# -- reading a file at search time ----------------------------------------------------------------------------
+# While the index is stale a result's file may have become anything: a FIFO (a blocking open or read would cost
+# a worker thread per search, forever), /dev/zero (endless), or a file far larger than anything indexed.
+MAX_READ_BYTES = 16 << 20
+
+
+def read_regular_file(path: str, limit: int) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes, else None; never blocks.
+
+    The open is non-blocking (a FIFO opens at once), the type is checked on the open descriptor (no race with
+    a swap after a stat), and the read stops past ``limit`` whatever the file claims its size is.
+    """
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        parts: list[bytes] = []
+        total = 0
+        while total <= limit:
+            block = os.read(fd, min(limit + 1 - total, 1 << 20))
+            if not block:
+                break
+            parts.append(block)
+            total += len(block)
+        return None if total > limit else b"".join(parts)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

@@ -1,0 +1,315 @@
+"""Hostile patterns, files and messages through the real front doors: the CLI as a subprocess, the language
+server over stdio, the MCP server through the MCP SDK's client, and a real watcher on a real tree.
+
+Each test is a regression test for one class of attack that once hung, crashed or gave wrong answers. The
+subprocess timeouts are hang guards (a regex over "*?*?...Q" once never finished), not speed targets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from codeneedle.indexer.index import Index
+from codeneedle.indexer.languages import parse_bounded
+from codeneedle.indexer.lock import WriterLock
+from codeneedle.indexer.search import to_results
+from codeneedle.indexer.watcher import Watcher
+from codeneedle.indexer.wildmatch import glob_match
+from tests.conftest import FIXTURES, run_needle
+from tests.lsp.rawclient import RawClient
+
+# 25 characters: a backtracking regex needs ~n^12 steps on a 40-character name holding a Q (it never returned).
+REDOS = "*?" * 12 + "Q"
+TRAP = "a" * 30 + "Q" + "a" * 9 + ".py"  # contains Q, does not end with it: the regex's worst case
+CAUGHT = "b" * 30 + "Q"  # ends with Q after 12+ characters: the pattern matches it
+FUNCTION = "def {name}(value):\n    return value + 1\n"
+
+
+def write(root: Path, files: dict[str, str | bytes]) -> Path:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return root
+
+
+def search_json(root: Path, query: str, *extra: str, timeout: float = 300) -> list[dict]:
+    out = run_needle("search", query, "--path", str(root), "--json", *extra, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["results"]
+
+
+def indexed_paths(root: Path, *extra: str) -> set[str]:
+    out = run_needle("search", "value plus one", "--path", str(root), "--json", "-k", "50", *extra, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return {r["path"] for r in json.loads(out.stdout)["results"]}
+
+
+# -- one hostile repository, indexed once through the CLI (every CLI run loads the encoder: keep them few) ---------
+
+FORGED = "x\nforged.py:1: fake  (function, python, 1.000).py"
+ESCAPES = "esc\x1b[2J\x1b]0;owned\x07.py"
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory) -> dict:
+    """The repository, the stats of `needle index`, and every result of one broad `needle search --json`."""
+    root = tmp_path_factory.mktemp("hostile") / "repo"
+    write(root, {
+        # globs: ignore files and --exclude with a pattern that froze a regex engine
+        "g/.gitignore": f"{REDOS}\n", f"g/{TRAP}": FUNCTION.format(name="g_trap"),
+        f"g/{CAUGHT}": FUNCTION.format(name="g_caught"),
+        "n/.needleignore": f"{REDOS}\n", f"n/{TRAP}": FUNCTION.format(name="n_trap"),
+        f"n/{CAUGHT}": FUNCTION.format(name="n_caught"),
+        f"e/{TRAP}": FUNCTION.format(name="e_trap"), f"e/{CAUGHT}": FUNCTION.format(name="e_caught"),
+        f"q/{CAUGHT}": FUNCTION.format(name="q_caught"),
+        # names that are markup, line breaks and terminal escapes
+        "a[/]b.py": FUNCTION.format(name="markup_value"),
+        "[bold red]loud[/].py": FUNCTION.format(name="loud_value"),
+        FORGED: FUNCTION.format(name="newline_value"),
+        ESCAPES: FUNCTION.format(name="escape_value"),
+        # minified code under ordinary names
+        "static/app.bundle.js": b"".join(b"function f%d(a,b){return a*b+%d};" % (i, i) for i in range(20_000)),
+        "data.json": json.dumps([{"id": i, "name": f"item{i}"} for i in range(9000)], separators=(",", ":")).encode(),
+        "deep.json": b"[" * 5000 + b"]" * 5000,  # long but degenerate: one window, kept
+        # classic Mac line endings and a byte-order mark
+        "mac.py": b"import os\r\rdef mac_first(value):\r    return value + 1\r\rdef mac_second(value):\r"
+                  b"    return value + 1\r",
+        "bom.py": "\ufeffdef bom_only(value):\n    return value + 1\n".encode(),
+    })
+    out = run_needle("index", str(root), "--json", "--exclude", f"e/{REDOS}", timeout=280)
+    assert out.returncode == 0, out.stderr
+    hits = search_json(root, "value plus one", "--no-refresh", "-k", "100")
+    return {"root": root, "stats": json.loads(out.stdout), "hits": hits, "paths": {h["path"] for h in hits}}
+
+
+@pytest.mark.timeout(120)
+def test_pathological_ignore_patterns_and_excludes_are_honoured(hostile: dict) -> None:
+    for folder in "gne":
+        assert f"{folder}/{TRAP}" in hostile["paths"]
+        assert f"{folder}/{CAUGHT}" not in hostile["paths"]
+    assert hostile["stats"]["skipped"]["gitignore"] == 1 and hostile["stats"]["skipped"]["needleignore"] == 1
+    assert hostile["stats"]["skipped"]["excluded"] == 1
+
+
+@pytest.mark.timeout(120)
+def test_a_pathological_glob_in_a_search_answers_and_filters_correctly(hostile: dict) -> None:
+    hits = search_json(hostile["root"], "value plus one", "--no-refresh", "--glob", REDOS, "-k", "20", timeout=100)
+    assert {h["path"] for h in hits} == {f"q/{CAUGHT}"}
+
+
+def test_glob_match_is_gitignore_semantics_and_linear() -> None:
+    assert glob_match("*.py", "a/b/c.py") and not glob_match("*.py", "a/b/c.pyc")
+    assert glob_match("src/**/*.py", "src/x.py") and glob_match("src/**/*.py", "src/a/b/x.py")
+    assert not glob_match("src/**/*.py", "lib/src/x.py")
+    assert glob_match("docs", "docs/a/b.md") and glob_match("docs/", "x/docs/b.md")
+    assert not glob_match("docs/", "docs")  # a file named docs is not a folder
+    assert glob_match("!tests/", "src/a.py") and not glob_match("!tests/", "tests/a.py")
+    assert glob_match("\\!x.py", "!x.py")
+    path = "/".join(["d" * 50] * 40) + "/" + TRAP
+    assert not glob_match(REDOS, path) and glob_match(REDOS, path[:-3] + "Q")
+    assert not glob_match("**/" * 30 + "*?" * 30 + "Z", path)
+
+
+@pytest.mark.timeout(240)
+async def test_a_pathological_glob_through_mcp_is_answered(hostile: dict, tmp_path: Path) -> None:
+    mcp = pytest.importorskip("mcp")
+    from mcp.client.stdio import stdio_client
+
+    from tests.test_mcp import _params, _payload
+
+    # A copy (the MCP server writes its own index, without the CLI's --exclude): e/ is searched here too.
+    root = shutil.copytree(hostile["root"], tmp_path / "repo", ignore=shutil.ignore_patterns(".needle"))
+    async with stdio_client(_params(root)) as (read, write_):
+        async with mcp.ClientSession(read, write_) as session:
+            await session.initialize()
+            found = _payload(await session.call_tool("search", {"query": "value plus one", "glob": REDOS}))
+    assert sorted(r["path"] for r in found["results"]) == [f"e/{CAUGHT}", f"q/{CAUGHT}"]
+
+
+# -- quadratic parse -------------------------------------------------------------------------------------------
+
+# tree-sitter-python is quadratic on a run of comment lines: 8,000 lines took 38 s on this machine.
+COMMENTS = b"def first(value):\n    return value\n" + b"# a comment line\n" * 30_000 + b"def last():\n    pass\n"
+
+
+def test_parsing_stops_at_its_deadline_and_normal_files_parse() -> None:
+    assert parse_bounded("python", COMMENTS, seconds=0.2) is None
+    tree = parse_bounded("python", FUNCTION.format(name="ok").encode())
+    assert tree is not None and not tree.root_node.has_error
+
+
+@pytest.mark.timeout(200)
+def test_a_file_that_parses_in_quadratic_time_is_indexed_in_line_windows(tmp_path: Path) -> None:
+    root = write(tmp_path / "repo", {"slow.py": COMMENTS, "ok.py": FUNCTION.format(name="fine")})
+    hits = search_json(root, "a comment line", "-k", "50", timeout=180)  # builds the index first
+    slow = sorted((h["start_line"], h["kind"]) for h in hits if h["path"] == "slow.py")
+    assert slow and {kind for _, kind in slow} == {"block"}  # windows, since the parse was cut short
+    assert max(line for line, _ in slow) > 1000  # real line numbers, not all on line 1
+
+
+# -- FIFOs and devices where an indexed file was -----------------------------------------------------------------
+
+
+@pytest.mark.timeout(300)
+def test_a_fifo_dev_zero_or_a_pathological_glob_do_not_block_the_language_server(tmp_path: Path) -> None:
+    root = write(tmp_path / "repo", {
+        "pipe.py": FUNCTION.format(name="pipe_value"),
+        "zero.py": FUNCTION.format(name="zero_value"),
+        "fine.py": FUNCTION.format(name="fine_value"),
+        f"src/{TRAP}": FUNCTION.format(name="trap"),
+        f"src/{CAUGHT}": FUNCTION.format(name="caught"),
+    })
+    assert run_needle("index", str(root), "--quiet").returncode == 0
+    # Another writer holds the index, so the server serves it as it is: stale while the files change.
+    lock = WriterLock(root / ".needle")
+    lock.acquire()
+    (root / "pipe.py").unlink()
+    os.mkfifo(root / "pipe.py")
+    (root / "zero.py").unlink()
+    os.symlink("/dev/zero", root / "zero.py")
+    client = RawClient()
+    try:
+        client.initialize(root)
+        client.wait_ready(200)
+        for _ in range(3):  # a lost worker thread per search would exhaust the pool: ask more than once
+            hits = client.command("needle.search", {"query": "value plus one", "k": 10}, timeout=60)["result"]
+            by_uri = {h["uri"]: h["range"] for h in hits}
+            assert {(root / n).as_uri() for n in ("pipe.py", "zero.py", "fine.py")} <= set(by_uri)
+            # Unreadable now: the range falls back to the start of the following line.
+            assert by_uri[(root / "pipe.py").as_uri()]["end"] == {"line": 2, "character": 0}
+            assert by_uri[(root / "zero.py").as_uri()]["end"] == {"line": 2, "character": 0}
+            assert by_uri[(root / "fine.py").as_uri()]["end"] == {"line": 1, "character": 20}
+        # A glob that froze the server (the regex held the GIL): a status request is answered meanwhile.
+        box = client.expect(9001)
+        client.send({"jsonrpc": "2.0", "id": 9001, "method": "workspace/executeCommand",
+                     "params": {"command": "needle.search", "arguments": [{"query": "value plus one", "glob": REDOS}]}})
+        assert "folders" in client.command("needle.status", timeout=60)["result"]
+        hits = client.wait_response(9001, box, timeout=60)["result"]
+        assert [h["uri"] for h in hits] == [(root / "src" / CAUGHT).as_uri()]
+    finally:
+        client.close()
+        lock.release()
+
+
+# -- the watcher -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def watched(tmp_path: Path):
+    root = write(tmp_path / "repo", {"pkg/inner.py": FUNCTION.format(name="inner_value"),
+                                     "top.py": FUNCTION.format(name="top_value")})
+    index = Index.open(root)
+    index.update()
+    batches: list = []
+    watcher = Watcher(index, debounce=0.05, on_batch=batches.append, reconcile_every=0.5)
+    yield root, index, watcher, batches
+    watcher.stop()
+    index.close()
+
+
+def _settle(watcher: Watcher) -> None:
+    for _ in range(2):
+        time.sleep(0.3)
+        assert watcher.wait_idle(60)
+
+
+def test_a_folder_moved_out_and_replaced_by_a_file_leaves_no_ghosts(watched, tmp_path: Path) -> None:
+    root, index, watcher, _ = watched
+    watcher.start()
+    os.rename(root / "pkg", tmp_path / "parked")
+    (root / "pkg").write_text(FUNCTION.format(name="now_a_file"))
+    _settle(watcher)
+    assert set(index.reader().file_records()) == {"pkg", "top.py"}
+    assert {r.path for r in index.search("value plus one", k=10)} == {"pkg", "top.py"}
+
+
+def test_the_periodic_reconcile_finds_changes_no_event_reported(watched) -> None:
+    root, index, watcher, batches = watched
+    # Written after the index was built but before watching began: no event will ever name it.
+    (root / "unseen.py").write_text(FUNCTION.format(name="unseen_value"))
+    watcher.start()
+    deadline = time.monotonic() + 30
+    while "unseen.py" not in index.reader().file_records() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "unseen.py" in index.reader().file_records()
+    assert watcher.wait_idle(30)
+    assert batches and batches[-1].full_scan
+
+
+# -- terminal output -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(300)
+def test_file_names_cannot_forge_lines_drive_the_terminal_or_break_markup(hostile: dict) -> None:
+    out = run_needle("search", "value plus one", "--path", str(hostile["root"]), "--no-refresh", "-k", "100")
+    assert out.returncode == 0, out.stderr
+    assert "\x1b" not in out.stdout and "\x07" not in out.stdout
+    result_lines = [ln for ln in out.stdout.splitlines() if not ln.startswith("    ")]
+    assert len(result_lines) == len(hostile["hits"]), out.stdout  # one line per result: nothing forged
+    assert "a[/]b.py:1: markup_value  (function, python," in out.stdout
+    assert "[bold red]loud[/].py:1: loud_value  (function, python," in out.stdout
+    assert "x\\nforged.py:1: fake  (function, python, 1.000).py:1: newline_value" in out.stdout
+    assert "esc\\x1b[2J\\x1b]0;owned\\x07.py:1: escape_value" in out.stdout
+    assert not any(ln.startswith("forged.py") for ln in result_lines)
+
+
+def test_minified_code_under_any_name_is_skipped_and_counted(hostile: dict) -> None:
+    assert hostile["stats"]["skipped"]["minified"] == 2  # not deep.json: long lines of one repeated character
+    assert not {"static/app.bundle.js", "data.json"} & hostile["paths"]
+    status = json.loads(run_needle("status", str(hostile["root"]), "--json").stdout)
+    assert status["skipped"]["minified"] == 2
+
+
+def test_cr_only_line_endings_and_a_byte_order_mark(hostile: dict) -> None:
+    found = {(h["path"], h["name"]): (h["start_line"], h["end_line"], h["snippet"]) for h in hostile["hits"]}
+    assert found[("mac.py", "mac_first")][:2] == (3, 4)
+    assert found[("mac.py", "mac_second")][:2] == (6, 7)
+    assert found[("bom.py", "bom_only")] == (1, 2, "def bom_only(value):\n    return value + 1")
+    assert [name for path, name in found if path == "bom.py"] == ["bom_only"]  # no junk chunk for the mark
+
+
+def test_stale_vector_ids_ranked_first_do_not_hide_real_hits(tmp_path: Path) -> None:
+    root = write(tmp_path / "repo", {f"m{i}.py": FUNCTION.format(name=f"f{i}") for i in range(3)})
+    with Index.open(root) as index:
+        index.update()
+        store = index.reader()
+        real = sorted(r.id for p in store.file_records() for r in store.chunks_in_file(p))
+        # What a reader sees when a writer replaced thousands of chunks between its ANN search and its row fetch.
+        ranked = [(10_000_000 + i, 1.0) for i in range(3000)] + [(cid, 0.5) for cid in real]
+        assert [r.name for r in to_results(store, ranked, k=10)] == ["f0", "f1", "f2"]
+
+
+def test_a_negative_max_file_bytes_is_a_clear_error_and_touches_nothing(tmp_path: Path) -> None:
+    root = write(tmp_path / "repo", {"a.py": FUNCTION.format(name="a")})
+    out = run_needle("index", str(root), "--max-file-bytes", "-1")
+    assert out.returncode == 2
+    assert "--max-file-bytes: must be a positive number of bytes, got -1" in out.stderr
+    assert not (root / ".needle").exists()
+
+
+# -- LSP lifecycle -----------------------------------------------------------------------------------------------
+
+
+def test_lsp_refuses_requests_before_initialize_and_a_second_initialize(tmp_path: Path) -> None:
+    root = shutil.copytree(FIXTURES / "minirepo", tmp_path / "repo")
+    other = write(tmp_path / "other", {"o.py": FUNCTION.format(name="other")})
+    client = RawClient()
+    try:
+        early = client.request("shutdown", None, timeout=30)
+        assert early["error"]["code"] == -32002
+        first = client.initialize(root)
+        assert "capabilities" in first["result"]  # shutdown before initialize did not poison the session
+        again = client.request("initialize", {"processId": None, "rootUri": other.as_uri(), "capabilities": {}})
+        assert again["error"]["code"] == -32600 and "only once" in again["error"]["message"]
+        status = client.command("needle.status")["result"]
+        assert [f["root"] for f in status["folders"]] == [str(root)]
+        assert not (other / ".needle").exists()
+    finally:
+        client.close()
