@@ -26,7 +26,9 @@ def _search_until_found(c: RawClient, query: str, timeout: float = 240) -> list[
     deadline = time.monotonic() + timeout
     while True:
         answer = c.command("needle.search", {"query": query})
-        if answer.get("result") or time.monotonic() > deadline:
+        # The rebuild is lexical first: wait for hits no longer marked partial (vectors filled in behind).
+        hits = answer.get("result") or []
+        if (hits and not hits[0].get("partial")) or time.monotonic() > deadline:
             return answer.get("result") or []
         time.sleep(0.5)
 
