@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="optimizer steps (default: sized to the data)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--fresh", action="store_true", help="--data: ignore checkpoints of an earlier run in --out")
+    from codeneedle.training.options import add_train_options
+
+    add_train_options(p)
     p.add_argument("--no-reindex", action="store_true", help="--repo: do not re-embed the repository afterwards")
     p.add_argument("--index-dir", type=Path, help="index folder (default: <repo>/.needle)")
     p.add_argument("--json", action="store_true")
