@@ -262,8 +262,14 @@ def _mine(stage: Stage, batches: list[list[int]], miner: NegativeMiner, cfg: Tra
 
 def latest_checkpoint(out_dir: Path) -> Path | None:
     """The newest ``checkpoints/step-N`` folder of a run, if any."""
-    ckpts = sorted((out_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    ckpts = _checkpoints(out_dir)
     return ckpts[-1] if ckpts else None
+
+
+def _checkpoints(out_dir: Path) -> list[Path]:
+    # a run killed while saving leaves ``step-N.tmp`` behind: never resume from (or count) a half-written one
+    found = [p for p in (out_dir / "checkpoints").glob("step-*") if p.name.split("-", 1)[1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
 
 
 def save_checkpoint(path: Path, model, tok, optimizer, scheduler, config: TrainConfig, state: TrainState,
@@ -285,7 +291,7 @@ def save_checkpoint(path: Path, model, tok, optimizer, scheduler, config: TrainC
 
 
 def _prune(out_dir: Path, keep: int) -> None:
-    ckpts = sorted((out_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    ckpts = _checkpoints(out_dir)
     for old in ckpts[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
 
