@@ -264,3 +264,30 @@ def test_dropping_the_first_sentence_keeps_a_signature_the_docstring_repeats() -
     js_code = "function crc32(buf) {\n  return 0;\n}"
     js = "/**\n * crc32(buf) computes a checksum.\n */\n" + js_code
     assert _drop_first_sentence(js, "crc32(buf) computes a checksum.", js_code).endswith(js_code)
+
+
+def test_extra_query_styles_come_from_the_doc_and_the_name() -> None:
+    from codeneedle.training.mining import STYLE_MIX, doc_params, doc_sentences, name_query
+
+    doc = ("Load the stored items from a JSON file. Items past the limit are silently dropped.\n\n"
+           "Args:\n    path: where the stored file lives on disk.\n    limit: x\n\n"
+           "Returns:\n    the list of decoded item records.")
+    assert doc_sentences(doc) == ["Items past the limit are silently dropped."]
+    assert doc_params(doc) == ["where the stored file lives on disk", "the list of decoded item records"]
+    assert doc_params("Send it.\n@param {string} url the address to fetch from\n@returns the response body text") \
+        == ["the address to fetch from", "the response body text"]
+    assert name_query("Store.load_items") == "store load items"
+    pair = Pair("pypi:p", "python", "p/m.py", "Store.load_items", "method", 3, "Load the stored items from a JSON file.",
+                doc, "def load_items(self, path, limit):\n    x = 1\n    return x",
+                f'def load_items(self, path, limit):\n    """{doc}"""\n    x = 1\n    return x')
+    rng = random.Random(0)
+    recs = [training_examples(pair, rng, {**STYLE_MIX, "name": 0.3, "sentence": 0.3, "param": 0.3})
+            for _ in range(200)]
+    styles = {r["query_style"] for r in recs}
+    assert styles == {"doc", "web", "name", "sentence", "param"}
+    for r in recs:
+        if r["query_style"] in ("sentence", "param", "name"):
+            assert r["code_variant"] == "nodoc" and '"""' not in r["code"]
+    # off by default: the shipped recipe's data is unchanged
+    rng = random.Random(1)
+    assert {r["query_style"] for r in (training_examples(pair, rng) for _ in range(100))} == {"doc", "web"}

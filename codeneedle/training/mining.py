@@ -453,14 +453,65 @@ def web_query(query: str, language: str, rng: random.Random) -> str:
     return q
 
 
+# Extra query styles (beside ``doc`` and ``web``): how often one replaces the doc sentence when the pair has it.
+# Off by default, so the shipped recipe's data rebuilds exactly; turn on with ``mix=STYLE_MIX`` (measure first:
+# they are unmeasured at scale, see README "Training").
+STYLE_MIX = {"name": 0.05, "sentence": 0.10, "param": 0.05}
+_PARAM_LINE = re.compile(r"^(?:[:@](?:param|arg|argument)\s+(?:\{[^}]*\}\s*)?\[?\w+\]?:?|[:@]returns?:?"
+                         r"|[:@]return\s*:?|(?:\w+)\s*(?:\([^)]*\))?\s*:)\s+(.+)$")
+
+
+def doc_sentences(doc: str) -> list[str]:
+    """The doc comment's sentences after the first (prose only: tag lines and code examples left out)."""
+    prose = []
+    for line in doc.splitlines():
+        s = line.strip()
+        if s.startswith(("@", ":", ">>>", "```", "$ ")) or re.match(r"^(Args|Arguments|Parameters|Returns|Raises|"
+                                                                    r"Example|Examples|Yields)\s*:?$", s):
+            break
+        prose.append(s)
+    text = " ".join(" ".join(prose).split())
+    return [x.strip() for x in _SENTENCE_END.split(text)[1:] if keep_query(x.strip())]
+
+
+def doc_params(doc: str) -> list[str]:
+    """Parameter and return descriptions (``:param x: ...``, ``@returns ...``, ``Args:`` / ``Returns:`` items)
+    that read like a query (3+ words)."""
+    out = []
+    section = ""
+    for line in doc.splitlines():
+        s = line.strip()
+        head = re.match(r"^(Args|Arguments|Parameters|Returns|Yields)\s*:?$", s)
+        if head:
+            section = head.group(1)
+            continue
+        if not s:
+            section = ""
+            continue
+        m = _PARAM_LINE.match(s) if (section or s.startswith(("@", ":"))) else None
+        text = m.group(1).strip() if m else (s if section in ("Returns", "Yields") else "")
+        if text and keep_query(text):
+            out.append(text.rstrip("."))
+    return out
+
+
+def name_query(name: str) -> str:
+    """``Store.load_items`` -> ``store load items``: what a user types who half-remembers a name."""
+    from codeneedle.indexer.encoder import split_identifier
+
+    return split_identifier(name).lower()
+
+
 def training_examples(pair: Pair, rng: random.Random, mix: dict[str, float] | None = None) -> dict:
     """One training record: a query style and a code variant drawn from ``mix``.
 
     Code variants: ``nodoc`` (CodeSearchNet manner), ``rest`` (doc kept minus its first sentence: the code
     keeps its comments but the answer is not copied), ``full`` (doc kept, paired with a web-style query).
-    Query styles: ``doc`` (first sentence) and ``web`` (search-box style).
+    Query styles: ``doc`` (first sentence) and ``web`` (search-box style); with ``name``, ``sentence`` or
+    ``param`` weights in ``mix`` (see :data:`STYLE_MIX`) also the split function name, another doc sentence or
+    a parameter/return description, always against the code without its doc (so the answer is not copied).
     """
-    mix = mix or {"nodoc": 0.55, "rest": 0.25, "full": 0.20, "web": 0.4}
+    mix = {"nodoc": 0.55, "rest": 0.25, "full": 0.20, "web": 0.4, **(mix or {})}
     r = rng.random()
     variant = "nodoc" if r < mix["nodoc"] else ("rest" if r < mix["nodoc"] + mix["rest"] else "full")
     text = pair.code
@@ -470,6 +521,15 @@ def training_examples(pair: Pair, rng: random.Random, mix: dict[str, float] | No
             text = _drop_first_sentence(pair.code_with_doc, pair.query, pair.code)
     style = "web" if (variant == "full" or rng.random() < mix["web"]) else "doc"
     query = web_query(pair.query, pair.language, rng) if style == "web" else pair.query
+    for extra in ("name", "sentence", "param"):
+        weight = mix.get(extra, 0.0)
+        if weight <= 0 or rng.random() >= weight:
+            continue
+        options = ([name_query(pair.name)] if extra == "name" and len(name_query(pair.name).split()) >= 2 else
+                   doc_sentences(pair.doc) if extra == "sentence" else doc_params(pair.doc) if extra == "param" else [])
+        if options:
+            style, query, variant, text = extra, rng.choice(options), "nodoc", pair.code
+            break
     return {"repo": pair.repo, "language": pair.language, "path": pair.path, "name": pair.name,
             "query": query, "query_style": style, "code_variant": variant,
             "code": embed_text(pair.chunk(text)), "code_plain": pair.code, "doc_query": pair.query}
