@@ -72,7 +72,7 @@ def _adapt(args: argparse.Namespace) -> int:
     bar, update = _step_bar("adapting", args.steps or 0)
     with bar:
         model = adapt_to_repo(repo, args.base, work, time_budget_s=(args.minutes or 10) * 60, progress=update,
-                              threads=args.threads, steps=args.steps)
+                              threads=args.threads, steps=args.steps, index_dir=settings.index_dir_for(repo))
     if not args.out:
         # The folder's name becomes the model's name in `needle status`; the scratch files are not needed again.
         final = settings.index_dir_for(repo) / "models" / stamp
@@ -89,7 +89,10 @@ def _adapt(args: argparse.Namespace) -> int:
                         notify=lambda m: console.err.print(f"[yellow]needle:[/] {m}", highlight=False)) as index:
             with console.index_progress(not args.json) as progress:
                 stats = index.update(progress=progress)
+    from codeneedle.indexer.feedback import read_events
+
     summary = {"model": str(model), "train_seconds": round(trained_s, 1),
+               "feedback_events": len(read_events(settings.index_dir_for(repo))),
                "reindexed_chunks": stats.chunks_embedded if stats else 0, **_train_state(model)}
     _report(args, "adapted encoder", summary)
     return 0
