@@ -180,3 +180,22 @@ def test_a_stopped_run_resumes_to_the_same_result(pairs, tmp_path):
 def test_resume_without_a_checkpoint_says_so(pairs, tmp_path):
     proc = run_needle("train", "--data", str(pairs), "--out", str(tmp_path / "none"), "--resume")
     assert proc.returncode == 1 and "nothing to resume" in proc.stderr
+
+
+def test_a_bundle_over_the_limit_ships_a_sample_that_fits(bundle, tmp_path, monkeypatch):
+    import codeneedle.training.pack as pack
+
+    data = tmp_path / "many.jsonl"
+    with open(data, "w") as fh:
+        for i in range(300):
+            code = f"def handler_{i}(request):\n    value = request.get('field_{i}') or {i * 7}\n    return value"
+            fh.write(json.dumps({"repo": f"r{i % 5}", "query": f"handle request field number {i}", "code": code}) + "\n")
+    fixed = sum(p.stat().st_size for p in bundle.rglob("*")
+                if p.is_file() and p.name != "pairs.tokens.xz" and "work" not in p.relative_to(bundle).parts)
+    limit = fixed + 64 * 1024 + 1500
+    monkeypatch.setattr(pack, "BUNDLE_LIMIT", limit)
+    summary = pack.make_bundle({"train_data": str(data), "out_dir": "", "code_max_tokens": 64}, tmp_path / "b")
+    assert summary["pairs_mined"] == 300 and 0 < summary["pairs"] < 300
+    assert sum(p.stat().st_size for p in (tmp_path / "b").rglob("*") if p.is_file()) <= limit
+    spec = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert spec["pairs"] == summary["pairs"] and spec["pairs_mined"] == 300

@@ -70,6 +70,16 @@ def tokenize_records(recs: Sequence[dict], tok, query_max_tokens: int, code_max_
                     [r.get("code_plain", r["code"]) for r in recs], [r["query"] for r in recs], extra)
 
 
+def subset(ts: TokenSet, keep: Sequence[int]) -> TokenSet:
+    """The records ``keep`` (in that order) of a TokenSet."""
+    new = {old: i for i, old in enumerate(keep)}
+    return TokenSet([ts.q[i] for i in keep], [ts.c[i] for i in keep], [ts.repo[i] for i in keep],
+                    ts.qkey[list(keep)], ts.ckey[list(keep)],
+                    [ts.lexical[i] for i in keep] if ts.lexical is not None else None,
+                    [ts.query_text[i] for i in keep] if ts.query_text is not None else None,
+                    {new[i]: v for i, v in ts.extra_negs.items() if i in new})
+
+
 # ------------------------------------------------------------------------------------------ the packed file
 
 
