@@ -122,16 +122,27 @@ def pick_device(name: str) -> str:
 def load_model(base: str, device: str):
     """(tokenizer, AutoModel) from a model name or folder, offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from codeneedle.indexer.models import resolve_model
 
     _, folder = resolve_model(base)
     tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    import torch
 
-    model = AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32).to(device)
+    model = fp32_model(folder).to(device)
     return tok, model, folder
+
+
+def fp32_model(folder: Path):
+    """``AutoModel`` in fp32 from a local folder; transformers before 4.56 (a GPU machine's may be older)
+    call the argument ``torch_dtype``."""
+    import torch
+    from transformers import AutoModel
+
+    try:
+        return AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
+    except TypeError:
+        return AutoModel.from_pretrained(str(folder), local_files_only=True, torch_dtype=torch.float32)
 
 
 def embed(model, tokenizer, texts: list[str], max_tokens: int, device: str):
@@ -471,10 +482,9 @@ def export_model(model_dir: Path, dest: Path, fp16: bool = True, readme_extra: s
     """Write a shippable copy: fp16 safetensors + tokenizer + config + sentence-transformers pooling files, a
     README that keeps all-MiniLM-L6-v2's Apache-2.0 notice, and (from ``replay``, a training JSONL) a small
     gzipped replay sample for per-repository adaptation. Returns ``dest``."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32)
+    model = fp32_model(Path(model_dir))
     tok = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     if fp16:
         model = model.half()
