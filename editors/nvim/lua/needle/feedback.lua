@@ -50,6 +50,7 @@ function M.report(title, items, index)
 end
 
 --- In the quickfix window of a Needle search, <CR> reports the entry under the cursor, then jumps as usual.
+--- The list is read when the key is pressed (the window outlives the search that opened it).
 ---@param title string
 function M.map_quickfix(title)
   if not M.query_of(title) or vim.bo.buftype ~= 'quickfix' then
@@ -58,9 +59,7 @@ function M.map_quickfix(title)
   vim.keymap.set('n', '<CR>', function()
     local index = vim.fn.line('.')
     local list = vim.fn.getqflist({ title = 1, items = 1 })
-    if list.title == title then
-      M.report(title, list.items, index)
-    end
+    M.report(list.title, list.items, index)
     vim.cmd(index .. 'cc')
   end, { buffer = true, desc = 'Needle: open the result (and remember the choice)' })
 end
