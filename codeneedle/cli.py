@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per query on stdout")
     p.add_argument("--queries", metavar="FILE", help="batch mode: one query per line ('-' for stdin)")
     p.add_argument("--no-refresh", action="store_true", help="search the index as it is, without updating it")
+    p.add_argument("--open", type=int, metavar="N",
+                   help="open result N (1-based) in $VISUAL/$EDITOR, or print its path:line; recorded for training")
+    p.add_argument("--no-feedback", action="store_true", help="with --open: do not record which result you opened")
     index_options(p)
 
     p = sub.add_parser("status", help="show what an index holds",
@@ -94,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="optimizer steps (default: sized to the data)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--fresh", action="store_true", help="--data: ignore checkpoints of an earlier run in --out")
+    from codeneedle.training.options import add_train_options
+
+    add_train_options(p)
     p.add_argument("--no-reindex", action="store_true", help="--repo: do not re-embed the repository afterwards")
     p.add_argument("--index-dir", type=Path, help="index folder (default: <repo>/.needle)")
     p.add_argument("--json", action="store_true")
@@ -184,6 +190,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.queries is not None:
             return _batch_search(index, args, console)
         results = _search(index, args, args.query)
+        if args.open is not None:
+            return _open_result(index, args, results)
         done = index.completeness()
         if args.json:
             console.print_json({**_json_answer(args.query, results), **_partial_fields(done)})
@@ -211,6 +219,31 @@ def _partial_fields(done) -> dict:
 def _say_partial(done) -> None:
     if done.partial:
         sys.stderr.write(f"needle: results are partial: the index is {done.message()}\n")
+
+
+def _open_result(index, args: argparse.Namespace, results) -> int:
+    """``--open N``: record the choice (the local feedback log `needle train --repo` learns from), print
+    ``path:line`` and hand it to $VISUAL/$EDITOR as ``+LINE PATH`` (vi, nano and emacs take that)
+    when one is set."""
+    import os
+    import shlex
+    import subprocess
+
+    from codeneedle.indexer.feedback import Shown, record_open
+
+    if not 1 <= args.open <= len(results):
+        raise NeedleError(f"--open {args.open}: the search returned {len(results)} results")
+    shown = [Shown(r.path, r.start_line, r.name) for r in results]
+    record_open(index.index_dir, args.query, shown[args.open - 1], shown[:args.open - 1],
+                setting=not args.no_feedback)
+    hit = results[args.open - 1]
+    target = index.root / hit.path
+    sys.stdout.write(f"{target}:{hit.start_line}\n")
+    sys.stdout.flush()
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if editor:
+        return subprocess.call([*shlex.split(editor), f"+{hit.start_line}", str(target)])
+    return 0
 
 
 def _refresh(index, args: argparse.Namespace, console) -> None:

@@ -7,6 +7,7 @@ the background with the real encoder, and every test talks to it the way that ed
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -55,8 +56,10 @@ async def client(request, lsp_client: LanguageClient, tmp_path_factory):
         lsp_client.registrations.extend(params.registrations)
 
     if kind.startswith("visual-studio-code"):
-        # VS Code answers workspace/configuration per folder; this one leaves lib/ out of the index.
-        lsp_client.set_configuration({"exclude": ["lib/**"], "search": {"maxResults": 20}}, section="needle")
+        # VS Code answers workspace/configuration per folder; this one leaves lib/ out of the index and has
+        # turned the feedback log off.
+        lsp_client.set_configuration({"exclude": ["lib/**"], "search": {"maxResults": 20}, "feedback": False},
+                                     section="needle")
         options = None
     else:
         # Neovim users pass one object as init_options; an invalid value falls back with a warning.
@@ -211,6 +214,36 @@ async def test_similar_excludes_the_function_itself(client: LanguageClient):
     assert hits
     assert not any(h["uri"] == path.as_uri() and h["range"]["start"]["line"] == line for h in hits)
     assert all(set(h) == {"uri", "range", "name", "kind", "language", "score", "weak", "snippet"} for h in hits)
+
+
+async def test_an_opened_result_is_logged_for_training_unless_turned_off(client: LanguageClient):
+    await wait_ready(client)
+    query = "retry a failing call with exponential backoff"
+    hits = await search(client, query, k=5)
+    opened = hits[2]
+    answer = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="needle.opened", arguments=[{
+            "query": query, "uri": opened["uri"], "line": opened["range"]["start"]["line"], "name": opened["name"],
+            "above": [{"uri": h["uri"], "line": h["range"]["start"]["line"]} for h in hits[:2]]}]))
+    log = client.repo / ".needle" / "feedback.jsonl"
+    if client.kind.startswith("visual-studio-code"):  # its configuration says "feedback": false
+        assert answer == {"recorded": False} and not log.exists()
+        return
+    assert answer == {"recorded": True}
+    (event,) = [json.loads(line) for line in log.read_text().splitlines()]
+    rel = lambda h: h["uri"].removeprefix(client.repo.as_uri() + "/")  # noqa: E731
+    assert event["query"] == query
+    assert event["opened"] == {"path": rel(opened), "start_line": opened["range"]["start"]["line"] + 1,
+                               "name": opened["name"]}
+    assert [a["path"] for a in event["above"]] == [rel(h) for h in hits[:2]]
+    with pytest.raises(JsonRpcException) as err:
+        await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="needle.opened", arguments=[{"query": query, "uri": "file:///etc/passwd", "line": 0}]))
+    assert err.value.code == -32602 and "outside the workspace" in err.value.message
+    with pytest.raises(JsonRpcException) as err:
+        await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="needle.opened", arguments=[{"query": query, "uri": opened["uri"], "line": -1}]))
+    assert err.value.code == -32602 and "line must be >= 0" in err.value.message
 
 
 async def test_workspace_symbol_is_semantic_search(client: LanguageClient):

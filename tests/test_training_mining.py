@@ -226,3 +226,68 @@ def test_mine_repository_uses_walker_and_skips_tests(tmp_path: Path) -> None:
     pairs = mine_repository(tmp_path)
     assert sorted(p.name for p in pairs) == ["Store.load_items", "crc32"]
     assert all(not p.path.startswith("tests/") for p in pairs)
+
+
+def test_no_heldout_candidate_carries_its_query(tmp_path: Path) -> None:
+    """The held-out benchmark searches doc sentences among functions whose doc comments are removed: no
+    candidate text may contain its own query (a leak once handed 892 of 1,571 queries their answer verbatim)."""
+    pytest.importorskip("codeneedle.indexer.chunker")
+    src = tmp_path / "src"
+    held = corpus.PYPI_HELDOUT[0]
+    (src / "pypi" / held / held).mkdir(parents=True)
+    (src / "pypi" / held / held / "core.py").write_bytes(PY.replace(b"def test_load_items", b"def check_items"))
+    (src / "npm" / corpus.NPM_HELDOUT[0] / "package").mkdir(parents=True)
+    (src / "npm" / corpus.NPM_HELDOUT[0] / "package" / "crc.js").write_bytes(JS)
+    (src / "npm" / corpus.NPM_HELDOUT[0] / "package" / "dur.go").write_bytes(GO)
+    build_dataset(src, tmp_path / "pairs", stdlib=None)
+    pool = {(r["repo"], r["id"]): r for r in map(json.loads, (tmp_path / "pairs" / "heldout_corpus.jsonl")
+                                                 .read_text().splitlines())}
+    queries = [json.loads(x) for x in (tmp_path / "pairs" / "heldout.jsonl").read_text().splitlines()]
+    assert {q["name"] for q in queries} == {"Store.load_items", "crc32", "ParseDuration"}
+    for q in queries:
+        target = pool[(q["repo"], q["target"])]
+        words = " ".join(q["query"].lower().rstrip(".").split())
+        for cand in (c for (repo, _), c in pool.items() if repo == q["repo"]):
+            assert words not in " ".join(cand["code"].lower().split()), (q["query"], cand["code"])
+        assert q["name"].rsplit(".", 1)[-1] in target["code_plain"]  # the answer is in the pool, doc-free
+
+
+def test_dropping_the_first_sentence_keeps_a_signature_the_docstring_repeats() -> None:
+    from codeneedle.training.mining import _drop_first_sentence
+
+    code = "def scale(value, factor):\n    x = value * factor\n    return x"
+    with_doc = ('def scale(value, factor):\n    """scale(value, factor): multiply the value.\n\n    Details here.\n'
+                '    """\n    x = value * factor\n    return x')
+    out = _drop_first_sentence(with_doc, "scale(value, factor): multiply the value.", code)
+    assert out.startswith("def scale(value, factor):\n")
+    assert "multiply the value" not in out and "Details here." in out
+    js_code = "function crc32(buf) {\n  return 0;\n}"
+    js = "/**\n * crc32(buf) computes a checksum.\n */\n" + js_code
+    assert _drop_first_sentence(js, "crc32(buf) computes a checksum.", js_code).endswith(js_code)
+
+
+def test_extra_query_styles_come_from_the_doc_and_the_name() -> None:
+    from codeneedle.training.mining import STYLE_MIX, doc_params, doc_sentences, name_query
+
+    doc = ("Load the stored items from a JSON file. Items past the limit are silently dropped.\n\n"
+           "Args:\n    path: where the stored file lives on disk.\n    limit: x\n\n"
+           "Returns:\n    the list of decoded item records.")
+    assert doc_sentences(doc) == ["Items past the limit are silently dropped."]
+    assert doc_params(doc) == ["where the stored file lives on disk", "the list of decoded item records"]
+    assert doc_params("Send it.\n@param {string} url the address to fetch from\n@returns the response body text") \
+        == ["the address to fetch from", "the response body text"]
+    assert name_query("Store.load_items") == "store load items"
+    pair = Pair("pypi:p", "python", "p/m.py", "Store.load_items", "method", 3, "Load the stored items from a JSON file.",
+                doc, "def load_items(self, path, limit):\n    x = 1\n    return x",
+                f'def load_items(self, path, limit):\n    """{doc}"""\n    x = 1\n    return x')
+    rng = random.Random(0)
+    recs = [training_examples(pair, rng, {**STYLE_MIX, "name": 0.3, "sentence": 0.3, "param": 0.3})
+            for _ in range(200)]
+    styles = {r["query_style"] for r in recs}
+    assert styles == {"doc", "web", "name", "sentence", "param"}
+    for r in recs:
+        if r["query_style"] in ("sentence", "param", "name"):
+            assert r["code_variant"] == "nodoc" and '"""' not in r["code"]
+    # off by default: the shipped recipe's data is unchanged
+    rng = random.Random(1)
+    assert {r["query_style"] for r in (training_examples(pair, rng) for _ in range(100))} == {"doc", "web"}

@@ -355,6 +355,16 @@ def status_command(ls: NeedleServer, *arguments: Any) -> dict:
     return out
 
 
+@server.command(cmd.OPENED)
+@server.thread()
+def opened_command(ls: NeedleServer, *arguments: Any) -> dict:
+    ls.require_ready()
+    args = cmd.parse_arguments(cmd.OPENED, list(arguments), cmd.OpenedArgs)
+    from codeneedle.server.feedback import record
+
+    return record(ls, args)
+
+
 @server.feature(types.WORKSPACE_SYMBOL)
 @server.thread()
 def workspace_symbol(ls: NeedleServer, params: types.WorkspaceSymbolParams) -> list[types.SymbolInformation]:

@@ -17,7 +17,8 @@ SEARCH = "needle.search"
 SIMILAR = "needle.similar"
 REINDEX = "needle.reindex"
 STATUS = "needle.status"
-COMMANDS = (SEARCH, SIMILAR, REINDEX, STATUS)
+OPENED = "needle.opened"
+COMMANDS = (SEARCH, SIMILAR, REINDEX, STATUS, OPENED)
 
 MAX_QUERY_CHARS = 4096
 MAX_K = 1000
@@ -108,6 +109,36 @@ def check_search(args: SearchArgs) -> None:
         split_globs(args.glob, args.exclude)
     except NeedleError as exc:
         raise invalid(f"{SEARCH}: {exc}") from None
+
+
+def _line(_inst: Any, attr: attrs.Attribute, value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attr.name} must be >= 0, got {value}")
+
+
+@attrs.frozen
+class ShownResult:
+    """A result the user saw: its file and first line (0-based)."""
+
+    uri: str = attrs.field(validator=_short)
+    line: int = attrs.field(validator=_line)
+
+
+def _above(_inst: Any, _attr: attrs.Attribute, value: list) -> None:
+    if len(value) > MAX_K:
+        raise ValueError(f"above lists at most {MAX_K} results")
+
+
+@attrs.frozen
+class OpenedArgs:
+    """``needle.opened {query, uri, line, name?, above?}``: the user opened this result of ``query``;
+    ``above`` are the results listed before it (seen, not chosen)."""
+
+    query: str = attrs.field(validator=_query)
+    uri: str = attrs.field(validator=_short)
+    line: int = attrs.field(validator=_line)
+    name: str | None = attrs.field(default=None, validator=_short)
+    above: list[ShownResult] = attrs.field(factory=list, validator=_above)
 
 
 def _strict(kind: type) -> Any:
@@ -211,4 +242,5 @@ def _example(command: str) -> str:
         SEARCH: '{"query": "parse a config file", "k": 10}',
         SIMILAR: '{"uri": "file:///...", "position": {"line": 0, "character": 0}}',
         REINDEX: '{"uri": "file:///..."} or {}',
+        OPENED: '{"query": "...", "uri": "file:///...", "line": 0, "above": [{"uri": "file:///...", "line": 0}]}',
     }.get(command, "{}")

@@ -24,6 +24,7 @@ class NeedleSettings:
     index_dir: str | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     exclude: tuple[str, ...] = ()
+    feedback: bool = True  # record which results the user opens (local log for `needle train --repo`)
 
     def for_root(self, root: Path) -> IndexSettings:
         """The library settings for a folder; relative paths are taken relative to that folder."""
@@ -95,6 +96,13 @@ def parse_settings(raw: Any, base: NeedleSettings | None = None) -> tuple[Needle
             changes["exclude"] = tuple(v for v in value if v.strip())
         else:
             bad("exclude", value, "a list of glob strings", "none")
+
+    if "feedback" in raw:
+        value = raw["feedback"]
+        if isinstance(value, bool):
+            changes["feedback"] = value
+        elif value is not None:
+            bad("feedback", value, "true or false", True)
 
     return replace(base, **changes), warnings
 

@@ -63,10 +63,13 @@ def adapt_to_repo(
     threads: int = 2,
     progress: Callable[[dict], None] | None = None,
     steps: int | None = None,
+    index_dir: Path | None = None,
 ) -> Path:
     """Fine-tune ``base_model`` (name or folder; None: the default encoder) on ``repo``'s own pairs plus a
     replay sample; returns the adapted model folder (HF layout) under ``out_dir``. ``steps`` None sizes the run
-    to the pairs found. Raises NeedleError when the repository has fewer than 16 usable documented functions."""
+    to the pairs found. With ``index_dir``, the user's open events there become triplets beside the mined
+    pairs (:mod:`codeneedle.training.feedback`). Raises NeedleError when the repository has fewer than 16
+    usable documented functions and open events together."""
     from codeneedle.indexer.models import resolve_model
     from codeneedle.training.train import TrainConfig, train_model
 
@@ -74,7 +77,14 @@ def adapt_to_repo(
     repo = Path(repo).resolve()
     name, folder = resolve_model(base_model)
     pairs = mine_repository(repo, progress=(lambda m: progress({"message": m})) if progress else None)
-    if len(pairs) < MIN_PAIRS:
+    opened = []
+    if index_dir is not None:
+        from codeneedle.training.feedback import feedback_records
+
+        opened = feedback_records(repo, index_dir, f"local:{repo.name}")
+        if progress and opened:
+            progress({"message": f"{len(opened)} opened results from the feedback log"})
+    if len(pairs) + len(opened) < MIN_PAIRS:
         raise NeedleError(f"only {len(pairs)} documented functions found in {repo}; need at least {MIN_PAIRS}")
     rng = random.Random(13)
     out_dir = Path(out_dir)
@@ -83,6 +93,8 @@ def adapt_to_repo(
     with open(data, "w") as fh:
         for p in pairs:
             fh.write(json.dumps(training_examples(p, rng)) + "\n")
+        for rec in opened:
+            fh.write(json.dumps(rec) + "\n")
     replay = _replay_records(folder, replay_data)
     replay_path = out_dir / "replay.jsonl"
     if replay:
@@ -91,7 +103,7 @@ def adapt_to_repo(
                 fh.write(json.dumps(r) + "\n")
     batch = 16
     if steps is None:
-        steps = max(10, min(150, (2 * len(pairs) * (2 if replay else 1)) // batch))
+        steps = max(10, min(150, (2 * (len(pairs) + len(opened)) * (2 if replay else 1)) // batch))
     spent = time.time() - t0
     config = TrainConfig(
         train_data=str(data), out_dir=str(out_dir), base_model=str(folder), steps=steps, batch_size=batch,

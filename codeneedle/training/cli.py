@@ -12,10 +12,25 @@ from codeneedle.errors import NeedleError
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Adapt the encoder to one repository (``--repo``) and re-index it, or train on a pairs file (``--data``)."""
+    """Adapt the encoder to one repository (``--repo``) and re-index it, train on a pairs file (``--data``),
+    write a GPU bundle of it (``--data --pack DIR``) or bring a bundle's model home (``--unpack DIR``)."""
+    if getattr(args, "unpack", None):
+        return _unpack(args)
     if bool(args.repo) == bool(args.data):
         raise NeedleError("say what to train on: --repo PATH (adapt to a repository) or --data PAIRS.jsonl")
+    if getattr(args, "pack", None):
+        if not args.data:
+            raise NeedleError("--pack needs --data PAIRS.jsonl")
+        return _pack(args)
     return _adapt(args) if args.repo else _train_general(args)
+
+
+def _err_console():
+    # rich's own Console, not codeneedle.console: that module pulls in the indexer (tree-sitter, sqlite-utils),
+    # which a training-only machine does not have.
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _step_bar(title: str, total: int):
@@ -24,11 +39,10 @@ def _step_bar(title: str, total: int):
     hf_logging.disable_progress_bar()  # its per-shard bars would interleave with ours
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from codeneedle import console
-
+    err = _err_console()
     bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("steps · {task.fields[stage]} · loss {task.fields[loss]}"), TimeElapsedColumn(),
-                   console=console.err)
+                   console=err)
     task = bar.add_task(title, total=total, stage="", loss="-")
 
     def update(p: dict) -> None:
@@ -36,7 +50,7 @@ def _step_bar(title: str, total: int):
             bar.update(task, completed=p["step"], total=p["steps"], stage=p.get("stage", ""),
                        loss=f"{p['loss']:.4f}")
         elif "message" in p:
-            console.err.print(p["message"], highlight=False)
+            err.print(p["message"], highlight=False)
 
     return bar, update
 
@@ -58,7 +72,7 @@ def _adapt(args: argparse.Namespace) -> int:
     bar, update = _step_bar("adapting", args.steps or 0)
     with bar:
         model = adapt_to_repo(repo, args.base, work, time_budget_s=(args.minutes or 10) * 60, progress=update,
-                              threads=args.threads, steps=args.steps)
+                              threads=args.threads, steps=args.steps, index_dir=settings.index_dir_for(repo))
     if not args.out:
         # The folder's name becomes the model's name in `needle status`; the scratch files are not needed again.
         final = settings.index_dir_for(repo) / "models" / stamp
@@ -75,23 +89,25 @@ def _adapt(args: argparse.Namespace) -> int:
                         notify=lambda m: console.err.print(f"[yellow]needle:[/] {m}", highlight=False)) as index:
             with console.index_progress(not args.json) as progress:
                 stats = index.update(progress=progress)
+    from codeneedle.indexer.feedback import read_events
+
     summary = {"model": str(model), "train_seconds": round(trained_s, 1),
+               "feedback_events": len(read_events(settings.index_dir_for(repo))),
                "reindexed_chunks": stats.chunks_embedded if stats else 0, **_train_state(model)}
     _report(args, "adapted encoder", summary)
     return 0
 
 
-def _train_general(args: argparse.Namespace) -> int:
-    from codeneedle.training.train import TrainConfig, train_model
+def _recipe(args: argparse.Namespace, out: Path) -> dict:
+    """The run's TrainConfig as a dict: --config (or defaults), then the flags given."""
+    from codeneedle.training.options import RECIPE_FLAGS
+    from codeneedle.training.train import TrainConfig
 
-    if not Path(args.data).is_file():
-        raise NeedleError(f"no training pairs at {args.data} (build them with scripts/build_training_set.py)")
     recipe: dict = {}
     if args.config:
         # A run's config.json, or a shipped model's train_state.json (its "config" object): the exact recipe.
         loaded = json.loads(Path(args.config).read_text())
         recipe = loaded.get("config", loaded)
-    out = args.out or Path(".cache/runs") / time.strftime("run-%Y%m%d-%H%M%S")
     recipe.update(train_data=str(args.data), out_dir=str(out), threads=args.threads)
     if args.base or "base_model" not in recipe:
         recipe["base_model"] = args.base or TrainConfig.base_model
@@ -99,13 +115,66 @@ def _train_general(args: argparse.Namespace) -> int:
         recipe["steps"] = args.steps
     if args.minutes:
         recipe.update(max_time_s=args.minutes * 60, time_schedule=True)
-    config = TrainConfig.from_dict(recipe)
+    for flag, name in RECIPE_FLAGS.items():
+        if getattr(args, flag, None) is not None:
+            recipe[name] = getattr(args, flag)
+    return recipe
+
+
+def _train_general(args: argparse.Namespace) -> int:
+    from codeneedle.training.train import TrainConfig, latest_checkpoint, train_model
+
+    if not Path(args.data).is_file():
+        raise NeedleError(f"no training pairs at {args.data} (build them with scripts/build_training_set.py)")
+    if args.resume and args.fresh:
+        raise NeedleError("--resume and --fresh contradict each other")
+    if args.resume and not (args.out and latest_checkpoint(Path(args.out))):
+        raise NeedleError(f"nothing to resume: no checkpoint under {args.out}/checkpoints (give the run's --out)")
+    out = args.out or Path(".cache/runs") / time.strftime("run-%Y%m%d-%H%M%S")
+    config = TrainConfig.from_dict(_recipe(args, out))
     t0 = time.time()
     bar, update = _step_bar("training", config.steps)
     with bar:
         model = train_model(config, progress=update, resume=not args.fresh)
     _report(args, "trained encoder", {"model": str(model), "train_seconds": round(time.time() - t0, 1),
                                       **_train_state(model)})
+    return 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from codeneedle.training.pack import make_bundle
+
+    if not Path(args.data).is_file():
+        raise NeedleError(f"no training pairs at {args.data} (build them with scripts/build_training_set.py)")
+    recipe = _recipe(args, Path(""))
+    overrides = {k: recipe[k] for k in ("device", "precision", "batch_size", "checkpoint_every", "steps")
+                 if k in recipe and (getattr(args, k, None) is not None)}
+    err = _err_console()
+    try:
+        with err.status("packing") as status:
+            summary = make_bundle(recipe, Path(args.pack), budget_s=args.budget_minutes * 60,
+                                  wise_alpha=args.wise_alpha, gpu_overrides=overrides, progress=status.update)
+    except ValueError as exc:
+        raise NeedleError(str(exc)) from exc
+    summary["run"] = f"{Path(args.pack) / 'run.sh'} OUT    # on the GPU machine; then: needle train --unpack OUT"
+    _report(args, "GPU bundle", summary)
+    return 0
+
+
+def _unpack(args: argparse.Namespace) -> int:
+    from codeneedle.training.pack import unpack
+
+    if not args.out:
+        raise NeedleError("--unpack needs --out MODEL_DIR (where the reassembled model goes)")
+    try:
+        model = unpack(Path(args.unpack), Path(args.out))
+    except ValueError as exc:
+        raise NeedleError(str(exc)) from exc
+    run = model / "training_run.json"
+    summary = {"model": str(model), **(json.loads(run.read_text()) if run.is_file() else {})}
+    summary.pop("config", None)
+    summary.pop("stage_log", None)
+    _report(args, "unpacked model", summary)
     return 0
 
 
@@ -119,19 +188,21 @@ def _train_state(model: Path) -> dict:
 
 
 def _report(args: argparse.Namespace, title: str, summary: dict) -> None:
+    import sys
+
+    from rich.console import Console
     from rich.table import Table
 
-    from codeneedle import console
-
     if args.json:
-        console.print_json(summary)
+        sys.stdout.write(json.dumps(summary) + "\n")
+        sys.stdout.flush()
         return
     table = Table(title=title)
     table.add_column("")
     table.add_column("value", overflow="fold")
     for key, value in summary.items():
         table.add_row(key.replace("_", " "), f"{value:.4g}" if isinstance(value, float) else str(value))
-    console.out.print(table)
+    Console(highlight=False, soft_wrap=True).print(table)
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -89,7 +89,7 @@ def make_batches(
     if batching == "random":
         for start in range(0, len(pool), 16 * batch_size):
             mega = sorted(pool[start:start + 16 * batch_size], key=lambda i: lengths[i])
-            batches += [mega[j:j + batch_size] for j in range(0, len(mega), batch_size)]
+            batches += unique_batches(mega, batch_size)
     else:
         by_repo: dict[str, list[int]] = defaultdict(list)
         for i in pool:
@@ -97,13 +97,46 @@ def make_batches(
         run = max(1, batch_size // repos_per_batch)
         runs = [ids[j:j + run] for ids in by_repo.values() for j in range(0, len(ids), run)]
         rng.shuffle(runs)
-        current: list[int] = []
-        for r in sorted(runs, key=len, reverse=True):  # full runs first, leftovers fill the tail
-            current += r
-            while len(current) >= batch_size:
-                batches.append(current[:batch_size])
-                current = current[batch_size:]
-        if current:
-            batches.append(current)
+        ordered = [i for r in sorted(runs, key=len, reverse=True) for i in r]  # full runs first
+        batches = unique_batches(ordered, batch_size)
         rng.shuffle(batches)
     return [b for b in batches if len(b) > 1][:n_batches]
+
+
+def unique_batches(order: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Cut ``order`` into batches in which no record appears twice: a repeat (a small repository seen in two
+    epochs of the stream) waits for the next batch. Drawn up front without this, the first 500 batches of the
+    GPU run held 1,129 duplicate slots."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    members: set[int] = set()
+    waiting: list[int] = []
+
+    def emit_full() -> None:
+        nonlocal current, members, waiting
+        while len(current) == batch_size:
+            batches.append(current)
+            current, members, still = [], set(), []
+            for w in waiting:
+                if w in members or len(current) == batch_size:
+                    still.append(w)
+                else:
+                    current.append(w)
+                    members.add(w)
+            waiting = still
+
+    for i in order:
+        if i in members:
+            waiting.append(i)
+            continue
+        current.append(i)
+        members.add(i)
+        emit_full()
+    leftover = current + waiting
+    while leftover:  # the tail: whatever is left, still without repeats
+        seen: set[int] = set()
+        batch = [i for i in leftover if not (i in seen or seen.add(i))][:batch_size]
+        batches.append(batch)
+        for i in batch:
+            leftover.remove(i)
+    return batches

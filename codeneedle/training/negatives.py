@@ -33,15 +33,18 @@ def tokenize_code(text: str) -> list[str]:
 class BM25:
     """Okapi BM25 over a fixed corpus as a sparse matrix (fast enough for 10^5 documents in numpy/scipy)."""
 
-    def __init__(self, docs: Sequence[str], k1: float = 1.2, b: float = 0.75):
+    def __init__(self, docs: Sequence, k1: float = 1.2, b: float = 0.75, tokenizer=None):
+        """``docs``: texts (split by :func:`tokenize_code`) or anything ``tokenizer`` turns into hashable terms
+        (token id arrays in a ``--pack`` bundle)."""
         from scipy.sparse import csr_matrix
 
+        self.tokenizer = tokenizer or tokenize_code
         vocab: dict[str, int] = {}
         rows, cols, vals = [], [], []
         lengths = np.zeros(len(docs), dtype=np.float32)
         for i, doc in enumerate(docs):
             counts: dict[int, int] = defaultdict(int)
-            toks = tokenize_code(doc)
+            toks = self.tokenizer(doc)
             lengths[i] = len(toks)
             for t in toks:
                 counts[vocab.setdefault(t, len(vocab))] += 1
@@ -59,9 +62,9 @@ class BM25:
         w = tf.data * (k1 + 1) / (tf.data + norm[tf.row]) * self.idf[tf.col]
         self.matrix = csr_matrix((w, (tf.row, tf.col)), shape=tf.shape).T.tocsr()  # (vocab, docs)
 
-    def scores(self, query: str) -> np.ndarray:
+    def scores(self, query) -> np.ndarray:
         """BM25 score of every document for one query."""
-        ids = [self.vocab[t] for t in tokenize_code(query) if t in self.vocab]
+        ids = [self.vocab[t] for t in self.tokenizer(query) if t in self.vocab]
         if not ids:
             return np.zeros(self.matrix.shape[1], dtype=np.float32)
         return np.asarray(self.matrix[ids].sum(axis=0)).ravel()

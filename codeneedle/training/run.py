@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     x.add_argument("--readme-extra", default="", help="a file whose text is appended to the model README")
     x.add_argument("--manifest", help="the fetch manifest.json (exact package versions) to ship beside the weights")
     m = sub.add_parser("interpolate", help="alpha * tuned + (1 - alpha) * base, saved as a new model folder")
-    m.add_argument("--base", default="minilm")
+    m.add_argument("--base", default=None, help="base model name or folder (default: the one the run recorded)")
     m.add_argument("--tuned", required=True)
     m.add_argument("--alpha", type=float, default=0.5)
     m.add_argument("--dest", required=True)

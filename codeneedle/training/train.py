@@ -8,11 +8,11 @@ steps (0.646 vs 0.637 MRR@10); fp16 export keeps what ships at ~45 MB.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -22,8 +22,15 @@ import numpy as np
 
 from codeneedle.training.curriculum import CURRICULA, PairStream, Stage, make_batches, stage_steps
 from codeneedle.training.losses import combined_loss
-from codeneedle.training.mining import load_jsonl
-from codeneedle.training.negatives import bm25_negatives, model_hard_negatives, random_negatives
+from codeneedle.training.records import (
+    TOKENS_SUFFIX,
+    NegativeMiner,
+    TokenSet,
+    duplicate_mask,
+    load_tokens,
+    pad,
+    tokenize_records,
+)
 
 Progress = Callable[[dict], None]
 
@@ -59,6 +66,9 @@ class TrainConfig:
     keep_checkpoints: int = 2
     max_time_s: float = 0.0  # stop early (and save) after this wall time; 0: no limit
     time_schedule: bool = False  # LR decay and stage switches follow max(step, time) progress (busy CPUs)
+    precision: str = "fp32"  # fp32 | bf16 (autocast: the GPU recipe; the loss itself stays fp32)
+    tf32: bool = True  # let CUDA matmuls use TF32 (no effect on CPU)
+    log_every: int = 0  # read the loss back every N steps (0: 1 on CPU, 25 on CUDA, where each read is a sync)
     note: str = ""
 
     @classmethod
@@ -112,16 +122,27 @@ def pick_device(name: str) -> str:
 def load_model(base: str, device: str):
     """(tokenizer, AutoModel) from a model name or folder, offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from codeneedle.indexer.models import resolve_model
 
     _, folder = resolve_model(base)
     tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    import torch
 
-    model = AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32).to(device)
+    model = fp32_model(folder).to(device)
     return tok, model, folder
+
+
+def fp32_model(folder: Path):
+    """``AutoModel`` in fp32 from a local folder; transformers before 4.56 (a GPU machine's may be older)
+    call the argument ``torch_dtype``."""
+    import torch
+    from transformers import AutoModel
+
+    try:
+        return AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
+    except TypeError:
+        return AutoModel.from_pretrained(str(folder), local_files_only=True, torch_dtype=torch.float32)
 
 
 def embed(model, tokenizer, texts: list[str], max_tokens: int, device: str):
@@ -151,8 +172,60 @@ def encode_numpy(model, tokenizer, texts: list[str], max_tokens: int, device: st
     return out
 
 
-def _hash(text: str) -> str:
-    return hashlib.blake2b(" ".join(text.split()).encode(), digest_size=8).hexdigest()
+def embed_ids(model, arrays, device: str, max_tokens: int = 0):
+    """Like :func:`embed`, from token id arrays (records are tokenized once, not every step)."""
+    import torch
+
+    ids, mask = pad(arrays, max_tokens)
+    non_blocking = device.startswith("cuda")
+    ids, mask = ids.to(device, non_blocking=non_blocking), mask.to(device, non_blocking=non_blocking)
+    hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled.float(), p=2, dim=1)
+
+
+def _encoder_for_mining(model, cfg: TrainConfig, device: str, autocast):
+    """``encode(arrays, kind)`` -> unit vectors without gradients, length-sorted batches (model-hard mining)."""
+    import torch
+
+    def encode(arrays, kind: str) -> np.ndarray:
+        limit = cfg.code_max_tokens // 2 if kind == "code" else 0  # half-length code ranks neighbours well enough
+        out = np.zeros((len(arrays), model.config.hidden_size), dtype=np.float32)
+        order = sorted(range(len(arrays)), key=lambda i: len(arrays[i]))
+        was_training = model.training
+        model.eval()
+        with torch.inference_mode(), autocast():
+            for s in range(0, len(order), 128):
+                idx = order[s:s + 128]
+                out[idx] = embed_ids(model, [arrays[i] for i in idx], device, limit).cpu().numpy()
+        model.train(was_training)
+        return out
+
+    return encode
+
+
+class _StopSignal:
+    """SIGTERM/SIGINT end the run cleanly at the next step: a checkpoint is written and the run can resume."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self._old: dict = {}
+
+    def __enter__(self) -> _StopSignal:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.stop = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 # ----------------------------------------------------------------------------------------------- the loop
@@ -160,6 +233,8 @@ def _hash(text: str) -> str:
 
 def load_records(config: TrainConfig) -> list[dict]:
     """Training records, optionally capped and mixed with a replay sample (seeded)."""
+    from codeneedle.training.mining import load_jsonl
+
     recs = load_jsonl(Path(config.train_data))
     if config.max_pairs:
         recs = recs[: config.max_pairs]
@@ -173,7 +248,14 @@ def load_records(config: TrainConfig) -> list[dict]:
     return recs
 
 
-def _mine(stage: Stage, batches: list[list[int]], recs: list[dict], cfg: TrainConfig, model, tok, device: str,
+def load_tokenset(config: TrainConfig, tok) -> TokenSet:
+    """The run's records as token ids: a ``--pack`` bundle's ``.tokens.xz`` as it is, or JSONL tokenized once."""
+    if config.train_data.endswith(TOKENS_SUFFIX):
+        return load_tokens(Path(config.train_data))
+    return tokenize_records(load_records(config), tok, config.query_max_tokens, config.code_max_tokens)
+
+
+def _mine(stage: Stage, batches: list[list[int]], miner: NegativeMiner, cfg: TrainConfig, encode,
           seed: int) -> dict[int, int]:
     """One mined negative for up to ``negatives_per_batch`` queries of each batch: {query record: negative}."""
     if stage.negatives == "none" or cfg.negatives_per_batch <= 0:
@@ -182,47 +264,27 @@ def _mine(stage: Stage, batches: list[list[int]], recs: list[dict], cfg: TrainCo
     chosen = sorted({i for b in batches for i in rng.sample(b, min(len(b), cfg.negatives_per_batch))})
     if not chosen:
         return {}
-    repos = sorted({recs[i]["repo"] for i in chosen})
-    cand = [i for i, r in enumerate(recs) if r["repo"] in set(repos)]
-    if stage.negatives == "model" and len(cand) > 4 * len(chosen):  # bound the encoding cost on CPU
-        cand = sorted(set(rng.sample(cand, 4 * len(chosen))) | set(chosen))
-    pos_in_cand = {r: j for j, r in enumerate(cand)}
-    positives = [pos_in_cand[i] for i in chosen]
-    groups = [recs[i]["repo"] for i in cand]
     if stage.negatives == "random":
-        picks = random_negatives(positives, len(cand), 1, seed, groups)
-    elif stage.negatives == "bm25":
-        picks = bm25_negatives([recs[i]["query"] for i in chosen], [recs[i]["code_plain"] for i in cand],
-                               positives, 1, groups)
-    else:
-        # half-length code is enough to rank neighbours and halves the mining cost
-        c_emb = encode_numpy(model, tok, [recs[i]["code"] for i in cand], cfg.code_max_tokens // 2, device)
-        q_emb = encode_numpy(model, tok, [recs[i]["query"] for i in chosen], cfg.query_max_tokens, device)
-        picks = model_hard_negatives(q_emb, c_emb, positives, 1, groups)
-    return {q: cand[p[0]] for q, p in zip(chosen, picks, strict=True) if p}
-
-
-def _same_group_mask(idx: list[int], recs: list[dict]):
-    import torch
-
-    keys_q = [recs[i].get("doc_query", recs[i]["query"]).lower() for i in idx]
-    keys_c = [_hash(recs[i].get("code_plain", recs[i]["code"])) for i in idx]
-    n = len(idx)
-    m = torch.zeros(n, n, dtype=torch.bool)
-    for a in range(n):
-        for b in range(n):
-            if a != b and (keys_q[a] == keys_q[b] or keys_c[a] == keys_c[b]):
-                m[a, b] = True
-    return m
+        return miner.random(chosen, seed)
+    if stage.negatives == "bm25":
+        return miner.bm25(chosen)
+    return miner.model(chosen, encode, seed)
 
 
 def latest_checkpoint(out_dir: Path) -> Path | None:
     """The newest ``checkpoints/step-N`` folder of a run, if any."""
-    ckpts = sorted((out_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    ckpts = _checkpoints(out_dir)
     return ckpts[-1] if ckpts else None
 
 
-def save_checkpoint(path: Path, model, tok, optimizer, scheduler, config: TrainConfig, state: TrainState) -> None:
+def _checkpoints(out_dir: Path) -> list[Path]:
+    # a run killed while saving leaves ``step-N.tmp`` behind: never resume from (or count) a half-written one
+    found = [p for p in (out_dir / "checkpoints").glob("step-*") if p.name.split("-", 1)[1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+def save_checkpoint(path: Path, model, tok, optimizer, scheduler, config: TrainConfig, state: TrainState,
+                    negs: dict[int, int] | None = None) -> None:
     """Model + tokenizer (HF layout), optimizer/scheduler/RNG state and the full config, written atomically."""
     import torch
 
@@ -232,14 +294,15 @@ def save_checkpoint(path: Path, model, tok, optimizer, scheduler, config: TrainC
     model.save_pretrained(str(tmp))
     tok.save_pretrained(str(tmp))
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(), "py_rng": random.getstate()}, tmp / "trainer.pt")
+                "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(), "negs": negs or {}},
+               tmp / "trainer.pt")
     (tmp / "train_state.json").write_text(json.dumps({"config": asdict(config), "state": asdict(state)}, indent=1))
     shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)
 
 
 def _prune(out_dir: Path, keep: int) -> None:
-    ckpts = sorted((out_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    ckpts = _checkpoints(out_dir)
     for old in ckpts[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -267,86 +330,125 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
     torch.manual_seed(config.seed)
     random.seed(config.seed)
 
+    if device.startswith("cuda") and config.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     tok, model, _ = load_model(str(ckpt) if ckpt else config.base_model, device)
     model.train()
-    recs = load_records(config)
+    ts = load_tokenset(config, tok)
+    miner = NegativeMiner(ts)
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     params = [
         {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
          "weight_decay": config.weight_decay},
         {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(params, lr=config.lr)
+    optimizer = torch.optim.AdamW(params, lr=config.lr, fused=device.startswith("cuda") or None)
     progress_box = [_fraction(config, state)]
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: _lr_factor(progress_box[0], config.warmup))
+    negs: dict[int, int] = {}
     if ckpt is not None:
         blob = torch.load(ckpt / "trainer.pt", weights_only=False)
         optimizer.load_state_dict(blob["optimizer"])
         scheduler.load_state_dict(blob["scheduler"])
         torch.set_rng_state(blob["torch_rng"])
         random.setstate(blob["py_rng"])
+        negs = {int(k): int(v) for k, v in blob.get("negs", {}).items()}  # the mining round in progress
+
+    use_bf16 = config.precision == "bf16"
+    if config.precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, not {config.precision!r}")
+
+    def autocast():
+        return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
+                              enabled=use_bf16)
+
+    encode = _encoder_for_mining(model, config, device, autocast)
+    log_every = config.log_every or (25 if device.startswith("cuda") else 1)
+    pending: list = []  # per-step loss tensors not yet read back (each read waits for the GPU)
+
+    def flush(stage_name: str) -> None:
+        if not pending:
+            return
+        values = [round(v, 5) for v in torch.stack(pending).tolist()]
+        pending.clear()
+        state.losses.extend(values)
+        if progress:
+            progress({"step": state.step, "steps": config.steps, "loss": values[-1], "stage": stage_name,
+                      "elapsed_s": state.elapsed_s, "lr": scheduler.get_last_lr()[0]})
 
     # The whole batch plan is a pure function of (records, config): a resumed run replays it and skips ahead.
     stages = CURRICULA[config.curriculum]
     per_stage = stage_steps(stages, config.steps)
     ends = [sum(per_stage[: i + 1]) / max(1, config.steps) for i in range(len(stages))]
-    stream = PairStream(len(recs), config.seed)
-    repos = [r["repo"] for r in recs]
-    lengths = [len(r["code"]) for r in recs]
+    stream = PairStream(len(ts), config.seed)
+    lengths = [len(c) for c in ts.c]
     t_start = time.time() - state.elapsed_s
     finished = False
-    for si, (stage, n_steps) in enumerate(zip(stages, per_stage, strict=True)):
-        batches = make_batches(stream, n_steps * config.grad_accum, config.batch_size, stage.batching, repos,
-                               lengths, config.seed + si)
-        if si < state.stage_index or finished:
-            continue
-        if si > state.stage_index:
-            state.stage_index, state.stage_pos = si, 0
-        state.stage_log.append(f"stage {stage.name} from step {state.step}")
-        negs: dict[int, int] = {}
-        first = state.stage_pos
-        for mi in range(first, len(batches), config.grad_accum):
-            if si < len(stages) - 1 and _fraction(config, state) >= ends[si]:
-                break  # the clock moved this run on to its next stage
-            if (mi - first) % (MINE_EVERY * config.grad_accum) == 0:  # mine lazily, model fresh
-                ahead = batches[mi:mi + MINE_EVERY * config.grad_accum]
-                negs = _mine(stage, ahead, recs, config, model, tok, device, config.seed + 1000 * si + mi)
-                state.mined += len(negs)
-            group = batches[mi:mi + config.grad_accum]
-            total = 0.0
-            for idx in group:
-                q = embed(model, tok, [recs[i]["query"] for i in idx], config.query_max_tokens, device)
-                c = embed(model, tok, [recs[i]["code"] for i in idx], config.code_max_tokens, device)
-                owners = [k for k, i in enumerate(idx) if i in negs and negs[i] not in idx]
-                neg = owner = None
-                if owners:
-                    neg = embed(model, tok, [recs[negs[idx[k]]]["code"] for k in owners], config.code_max_tokens,
-                                device)
-                    owner = torch.tensor(owners, device=device)
-                loss = combined_loss(q, c, neg, config.loss, config.temperature, config.margin,
-                                     config.triplet_weight, _same_group_mask(idx, recs).to(device), owner)
-                (loss / len(group)).backward()
-                total += float(loss.detach()) / len(group)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            state.step += 1
-            state.stage_pos = mi + config.grad_accum
-            state.losses.append(round(total, 5))
-            state.elapsed_s = time.time() - t_start
-            progress_box[0] = _fraction(config, state)
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            if progress:
-                progress({"step": state.step, "steps": config.steps, "loss": total, "stage": stage.name,
-                          "elapsed_s": state.elapsed_s, "lr": scheduler.get_last_lr()[0]})
-            out_of_time = bool(config.max_time_s and state.elapsed_s >= config.max_time_s)
-            if state.step % config.checkpoint_every == 0 or out_of_time:
-                save_checkpoint(out_dir / "checkpoints" / f"step-{state.step}", model, tok, optimizer, scheduler,
-                                config, state)
-                _prune(out_dir, config.keep_checkpoints)
-            if out_of_time or state.step >= config.steps:
-                finished = True
-                break
+    round_len = MINE_EVERY * config.grad_accum
+    with _StopSignal() as stopper:
+        for si, (stage, n_steps) in enumerate(zip(stages, per_stage, strict=True)):
+            batches = make_batches(stream, n_steps * config.grad_accum, config.batch_size, stage.batching, ts.repo,
+                                   lengths, config.seed + si)
+            if si < state.stage_index or finished:
+                continue
+            if si > state.stage_index:
+                state.stage_index, state.stage_pos = si, 0
+                negs = {}
+            state.stage_log.append(f"stage {stage.name} from step {state.step}")
+            for mi in range(state.stage_pos, len(batches), config.grad_accum):
+                if si < len(stages) - 1 and _fraction(config, state) >= ends[si]:
+                    break  # the clock moved this run on to its next stage
+                if mi % round_len == 0:  # mine lazily, with the model as it is now, on a fixed schedule
+                    negs = _mine(stage, batches[mi:mi + round_len], miner, config, encode,
+                                 config.seed + 1000 * si + mi)
+                    state.mined += len(negs)
+                group = batches[mi:mi + config.grad_accum]
+                total = None
+                for idx in group:
+                    members = set(idx)
+                    neg_arrays, owners = [], []
+                    for k, i in enumerate(idx):
+                        if i in negs and negs[i] not in members:
+                            neg_arrays.append(ts.c[negs[i]])
+                            owners.append(k)
+                        for arr in ts.extra_negs.get(i, ())[:2]:  # what the user was shown and passed over
+                            neg_arrays.append(arr)
+                            owners.append(k)
+                    with autocast():
+                        q = embed_ids(model, [ts.q[i] for i in idx], device)
+                        c = embed_ids(model, [ts.c[i] for i in idx], device)
+                        neg = embed_ids(model, neg_arrays, device) if neg_arrays else None
+                    owner = torch.tensor(owners, device=device) if owners else None
+                    if owner is not None and config.loss != "infonce" and len(set(owners)) != len(owners):
+                        keep = [owners.index(k) for k in sorted(set(owners))]  # triplet: one negative per query
+                        neg, owner = neg[keep], owner[keep]
+                    loss = combined_loss(q, c, neg, config.loss, config.temperature, config.margin,
+                                         config.triplet_weight, duplicate_mask(ts, idx).to(device), owner)
+                    (loss / len(group)).backward()
+                    part = loss.detach() / len(group)
+                    total = part if total is None else total + part
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                state.step += 1
+                state.stage_pos = mi + config.grad_accum
+                pending.append(total)
+                state.elapsed_s = time.time() - t_start
+                progress_box[0] = _fraction(config, state)
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                out_of_time = bool(config.max_time_s and state.elapsed_s >= config.max_time_s)
+                done = out_of_time or stopper.stop or state.step >= config.steps
+                if state.step % log_every == 0 or done or state.step % config.checkpoint_every == 0:
+                    flush(stage.name)
+                if state.step % config.checkpoint_every == 0 or out_of_time or stopper.stop:
+                    save_checkpoint(out_dir / "checkpoints" / f"step-{state.step}", model, tok, optimizer,
+                                    scheduler, config, state, negs)
+                    _prune(out_dir, config.keep_checkpoints)
+                if done:
+                    finished = True
+                    break
+    flush(stages[min(state.stage_index, len(stages) - 1)].name)
     final = out_dir / "model"
     shutil.rmtree(final, ignore_errors=True)
     model.save_pretrained(str(final))
@@ -380,12 +482,9 @@ def export_model(model_dir: Path, dest: Path, fp16: bool = True, readme_extra: s
     """Write a shippable copy: fp16 safetensors + tokenizer + config + sentence-transformers pooling files, a
     README that keeps all-MiniLM-L6-v2's Apache-2.0 notice, and (from ``replay``, a training JSONL) a small
     gzipped replay sample for per-repository adaptation. Returns ``dest``."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from codeneedle.indexer.models import base_model_dir
-
-    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32)
+    model = fp32_model(Path(model_dir))
     tok = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     if fp16:
         model = model.half()
@@ -394,12 +493,7 @@ def export_model(model_dir: Path, dest: Path, fp16: bool = True, readme_extra: s
     tmp.mkdir(parents=True)
     model.save_pretrained(str(tmp), safe_serialization=True)
     tok.save_pretrained(str(tmp))
-    base = base_model_dir()
-    for name in ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
-        if (base / name).is_file():
-            shutil.copy2(base / name, tmp / name)
-    if (base / "1_Pooling").is_dir():
-        shutil.copytree(base / "1_Pooling", tmp / "1_Pooling")
+    write_pooling_files(tmp, [Path(model_dir)] + _base_folders(Path(model_dir)), model.config.hidden_size)
     state = model_dir / "train_state.json"
     if state.is_file():
         shutil.copy2(state, tmp / "train_state.json")
@@ -408,6 +502,8 @@ def export_model(model_dir: Path, dest: Path, fp16: bool = True, readme_extra: s
     (tmp / "README.md").write_text(MODEL_NOTICE + ("\n" + readme_extra if readme_extra else ""))
     if replay is not None:
         import gzip
+
+        from codeneedle.training.mining import load_jsonl
 
         recs = load_jsonl(replay)
         sample = random.Random(0).sample(recs, min(replay_size, len(recs)))
@@ -421,11 +517,58 @@ def export_model(model_dir: Path, dest: Path, fp16: bool = True, readme_extra: s
     return dest
 
 
-def interpolate_models(base: str, tuned: Path, alpha: float, dest: Path) -> Path:
+ST_MODULES = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+              {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+              {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]
+
+
+def _base_folders(model_dir: Path) -> list[Path]:
+    """Where a model came from, as folders that exist: its recorded ``base_model`` (a run's train_state)."""
+    state = model_dir / "train_state.json"
+    if not state.is_file():
+        return []
+    saved = json.loads(state.read_text())
+    base = (saved.get("interpolation") or {}).get("base") or saved.get("config", {}).get("base_model")
+    try:
+        from codeneedle.indexer.models import resolve_model
+
+        return [resolve_model(base)[1]] if base else []
+    except Exception:  # noqa: BLE001 - a base that cannot be found only means the standard files are written
+        return []
+
+
+def write_pooling_files(dest: Path, sources: list[Path], hidden: int) -> None:
+    """sentence-transformers' module files (mean pooling, normalisation) into ``dest``: copied from the first
+    source folder that has them, else written out (they are fixed for this architecture), so exporting never
+    needs the base model's wheel."""
+    names = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
+    src = next((d for d in sources if (d / "modules.json").is_file() and (d / "1_Pooling").is_dir()), None)
+    if src is not None:
+        for name in names:
+            if (src / name).is_file():
+                shutil.copy2(src / name, dest / name)
+        shutil.copytree(src / "1_Pooling", dest / "1_Pooling", dirs_exist_ok=True)
+        if (src / "2_Normalize").is_dir():
+            shutil.copytree(src / "2_Normalize", dest / "2_Normalize", dirs_exist_ok=True)
+        return
+    (dest / "modules.json").write_text(json.dumps(ST_MODULES, indent=2))
+    (dest / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 256, "do_lower_case": False}))
+    (dest / "1_Pooling").mkdir(exist_ok=True)
+    (dest / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": hidden, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
+         "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}, indent=2))
+    (dest / "2_Normalize").mkdir(exist_ok=True)
+
+
+def interpolate_models(base: str | None, tuned: Path, alpha: float, dest: Path) -> Path:
     """Weight-space interpolation ``alpha * tuned + (1 - alpha) * base`` (WiSE-FT): keeps most of a fine-tune's
-    in-domain gain while recovering the base model's robustness on other query styles. Returns ``dest``."""
+    in-domain gain while recovering the base model's robustness on other query styles. ``base`` None: the
+    ``base_model`` the tuned run recorded (a name or a folder). Returns ``dest``."""
     import torch
 
+    if base is None:
+        state = Path(tuned) / "train_state.json"
+        base = json.loads(state.read_text())["config"]["base_model"] if state.is_file() else "minilm"
     _, base_model, _ = load_model(base, "cpu")
     tok, model, _ = load_model(str(tuned), "cpu")
     base_state = base_model.state_dict()

@@ -173,6 +173,13 @@ local function run()
   end), 'glob:! leaves src/config out', outside)
   vim.cmd('wincmd p')
 
+  local log = repo .. '/.needle/feedback.jsonl'
+  vim.fn.delete(log) -- the warm run reuses the folder of the fresh one
+  local function events()
+    local ok, lines = pcall(vim.fn.readfile, log)
+    return ok and vim.tbl_map(vim.json.decode, lines) or {}
+  end
+
   -- picker = 'select': vim.ui.select lists the hits; choosing one jumps there.
   local options = require('needle.config').options
   options.picker = 'select'
@@ -190,6 +197,28 @@ local function run()
   vim.ui.select, options.picker = ui_select, 'quickfix'
   check(chosen.label:find('loader.py:9', 1, true) ~= nil, 'picker select: shows path:line', chosen.label)
   check(vim.api.nvim_win_get_cursor(0)[1] == 9, 'picker select: jumped to line 9')
+
+  -- Opening a result records (query, opened, results above it) in the index folder's feedback log.
+  local picked = wait_for('picker select: the open is logged', 15000, function()
+    return #events() >= 1 and events()[1]
+  end)
+  check(picked.query == query and picked.opened.path == 'src/config/loader.py' and picked.opened.start_line == 9
+    and #picked.above == 0, 'feedback: the chosen result, nothing above it', picked)
+  vim.cmd('Needle ' .. query)
+  local list = wait_for('quickfix again', 30000, function()
+    local l = vim.fn.getqflist({ title = 1, items = 1, winid = 1 })
+    return l.title == 'Needle: ' .. query and #l.items > 1 and l.winid ~= 0 and l
+  end)
+  vim.fn.win_gotoid(list.winid)
+  vim.api.nvim_win_set_cursor(0, { 2, 0 })
+  vim.cmd('execute "normal \\<CR>"')
+  local second = wait_for('quickfix <CR>: the open is logged', 15000, function()
+    return #events() >= 2 and events()[2]
+  end)
+  check(second.opened.start_line == list.items[2].lnum and #second.above == 1 and second.above[1].start_line == 9,
+    'feedback: quickfix <CR> logs the entry and the one above it', second)
+  check(vim.bo.buftype == '', 'quickfix <CR> still jumps to the code')
+  vim.cmd.edit(vim.fn.fnameescape(repo .. '/src/config/loader.py'))
 
   -- :NeedleSimilar from inside load_json_config.
   vim.api.nvim_win_set_cursor(0, { 11, 4 })

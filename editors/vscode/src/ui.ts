@@ -7,6 +7,7 @@ import { namePosition } from './lib/position';
 import { folderSummary, indexingNote } from './lib/status';
 import type { LspRange, SearchResult } from './lib/types';
 import { displayPath } from './lib/uri';
+import { reportOpened } from './feedback';
 import { NeedleService, workspaceFolders } from './service';
 
 interface ResultItem extends vscode.QuickPickItem {
@@ -81,7 +82,7 @@ export async function openResult(r: SearchResult, beside = false): Promise<void>
   await showResult(r, { beside, preview: false });
 }
 
-function wireResultPick(qp: vscode.QuickPick<ResultItem>, onAccepted?: () => boolean): void {
+function wireResultPick(qp: vscode.QuickPick<ResultItem>, onAccepted?: () => boolean, onOpened?: (r: SearchResult) => void): void {
   // Preview as the selection moves (like Quick Open and Go to Symbol); Escape goes back where the user was.
   const origin = vscode.window.activeTextEditor;
   const originSelection = origin?.selection;
@@ -121,6 +122,7 @@ function wireResultPick(qp: vscode.QuickPick<ResultItem>, onAccepted?: () => boo
     if (item?.result) {
       const r = item.result;
       accepted = true;
+      onOpened?.(r);
       qp.hide();
       openResult(r).catch((err) => void vscode.window.showErrorMessage(`Needle: cannot open ${r.uri}: ${errorText(err)}`));
     }
@@ -128,6 +130,7 @@ function wireResultPick(qp: vscode.QuickPick<ResultItem>, onAccepted?: () => boo
   qp.onDidTriggerItemButton((e) => {
     if (e.item.result) {
       const r = e.item.result;
+      onOpened?.(r);
       openResult(r, true).catch((err) => void vscode.window.showErrorMessage(`Needle: cannot open ${r.uri}: ${errorText(err)}`));
     }
   });
@@ -145,6 +148,7 @@ export async function searchCode(service: NeedleService, initial?: string): Prom
 
   const seq = new Sequencer();
   let cts: vscode.CancellationTokenSource | undefined;
+  const shown: { query: string; results: SearchResult[] } = { query: '', results: [] }; // for needle.opened
 
   const run = async (text: string) => {
     const q = parseQuery(text);
@@ -189,6 +193,8 @@ export async function searchCode(service: NeedleService, initial?: string): Prom
       if (head.length && results.length) {
         qp.activeItems = [qp.items[1]]; // keep Enter on the first result, not on the note
       }
+      shown.query = args[0].query;
+      shown.results = results;
     } catch (err) {
       if (!seq.isLatest(id) || isCancellation(err)) {
         return;
@@ -213,7 +219,7 @@ export async function searchCode(service: NeedleService, initial?: string): Prom
       return true;
     }
     return false;
-  });
+  }, (r) => reportOpened(service, shown.query, shown.results, r));
   qp.onDidHide(() => {
     debounced.cancel();
     seq.invalidate();

@@ -271,11 +271,13 @@ function M.show(title, items)
       end,
     }, function(choice)
       if choice then
+        require('needle.feedback').report(title, items, require('needle.feedback').index_of(items, choice))
         jump(choice)
       end
     end)
   end
   vim.cmd('botright copen')
+  require('needle.feedback').map_quickfix(title)
 end
 
 --- "Still indexing" with how far it got, from a `needle.status` answer; nil when no folder is indexing.

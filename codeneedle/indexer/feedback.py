@@ -1,0 +1,84 @@
+"""Which result a user opened for a query: a small local log in the index folder, for `needle train --repo`.
+
+Each line of ``<index>/feedback.jsonl`` is one open event: the query, the result opened and the results that
+were ranked above it (seen and passed over). Nothing leaves the machine; the log is bounded (the oldest
+events go first once it passes ``MAX_BYTES``); ``NEEDLE_FEEDBACK=off`` (or the editors' ``feedback`` setting,
+or ``needle search --no-feedback``) turns recording off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+LOG_NAME = "feedback.jsonl"
+MAX_BYTES = 512 * 1024  # some 2,000 events; training uses the newest
+MAX_ABOVE = 20
+MAX_QUERY_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """A result as the user saw it: a path relative to the root, its first line (1-based) and its name."""
+
+    path: str
+    start_line: int
+    name: str = ""
+
+
+def enabled(setting: bool = True) -> bool:
+    """Recording is on unless the caller's setting or ``NEEDLE_FEEDBACK`` (0/off/false/no) turns it off."""
+    env = os.environ.get("NEEDLE_FEEDBACK", "").strip().lower()
+    return setting and env not in ("0", "off", "false", "no")
+
+
+def record_open(index_dir: Path, query: str, opened: Shown, above: Sequence[Shown] = (), setting: bool = True,
+                max_bytes: int = MAX_BYTES) -> bool:
+    """Append one open event; returns False when recording is off or the event is unusable (no query)."""
+    query = " ".join(query.split())[:MAX_QUERY_CHARS]
+    if not enabled(setting) or not query or opened.start_line < 1 or not opened.path:
+        return False
+    event = {"t": round(time.time()), "query": query, "opened": asdict(opened),
+             "above": [asdict(s) for s in above[:MAX_ABOVE] if (s.path, s.start_line) != (opened.path,
+                                                                                           opened.start_line)]}
+    index_dir.mkdir(parents=True, exist_ok=True)
+    log = index_dir / LOG_NAME
+    with open(log, "a", encoding="utf-8") as fh:  # one short append: concurrent writers do not interleave
+        fh.write(json.dumps(event, ensure_ascii=False) + "\n")
+    if log.stat().st_size > max_bytes:
+        _trim(log, max_bytes * 3 // 4)
+    return True
+
+
+def _trim(log: Path, keep_bytes: int) -> None:
+    lines = log.read_bytes().splitlines(keepends=True)
+    kept: list[bytes] = []
+    size = 0
+    for line in reversed(lines):
+        if size + len(line) > keep_bytes:
+            break
+        kept.append(line)
+        size += len(line)
+    tmp = log.with_name(log.name + ".tmp")
+    tmp.write_bytes(b"".join(reversed(kept)))
+    os.replace(tmp, log)
+
+
+def read_events(index_dir: Path) -> list[dict]:
+    """Every well-formed event of the log, oldest first (damaged lines are skipped)."""
+    log = index_dir / LOG_NAME
+    if not log.is_file():
+        return []
+    events = []
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(e, dict) and isinstance(e.get("query"), str) and isinstance(e.get("opened"), dict):
+            events.append(e)
+    return events

