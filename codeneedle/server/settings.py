@@ -24,6 +24,8 @@ class NeedleSettings:
     index_dir: str | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     exclude: tuple[str, ...] = ()
+    # Server-wide: more repositories to index and search beside the workspace folders (absolute paths).
+    extra_roots: tuple[str, ...] = ()
 
     def for_root(self, root: Path) -> IndexSettings:
         """The library settings for a folder; relative paths are taken relative to that folder."""
@@ -95,6 +97,15 @@ def parse_settings(raw: Any, base: NeedleSettings | None = None) -> tuple[Needle
             changes["exclude"] = tuple(v for v in value if v.strip())
         else:
             bad("exclude", value, "a list of glob strings", "none")
+
+    if "extraRoots" in raw:
+        value = raw["extraRoots"]
+        if value is None:
+            changes["extra_roots"] = ()
+        elif isinstance(value, list | tuple) and all(isinstance(v, str) and "\0" not in v for v in value):
+            changes["extra_roots"] = tuple(v for v in value if v.strip())
+        else:
+            bad("extraRoots", value, "a list of folder paths", "none")
 
     return replace(base, **changes), warnings
 
