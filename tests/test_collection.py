@@ -35,7 +35,7 @@ def test_each_result_names_its_repository_and_the_merge_is_by_score(repos):
     merged = _search("--path", str(a), "--path", str(b), "-k", "8", query)
     alone = {repo: _search("--path", str(repo), "-k", "8", query) for repo in (a, b)}
 
-    assert {r["repo"] for r in merged} == {str(a), str(b)}
+    assert merged and {r["repo"] for r in merged} <= {str(a), str(b)}
     # The merge is exactly the union of the shards' own top-k, best score first, cut to k.
     union = sorted(((r["score"], str(repo), r["path"], r["start_line"]) for repo, rs in alone.items() for r in rs),
                    key=lambda t: -t[0])[:8]
