@@ -175,9 +175,9 @@ def test_the_head_going_away_is_one_clear_error_and_every_index_stays_consistent
     lone = LocalRayCluster()
     try:
         lone.start_head(cpus=1)
-        repo = copy_fixture("minirepo", tmp_path / "minirepo")
-        # One file per commit and two chunks per call: the run is still going when the head dies.
-        env = {**RAY_ENV, "NEEDLE_BATCH_FILES": "1", "NEEDLE_RAY_BATCH": "2"}
+        repo = copy_fixture("polyglot", tmp_path / "polyglot")
+        # Vectors committed in groups of 4, two chunks per call: the run is still going when the head dies.
+        env = {**RAY_ENV, "NEEDLE_COMMIT_SECONDS": "0.01", "NEEDLE_RAY_BATCH": "2"}
         proc = subprocess.Popen([str(NEEDLE), "index", "-q", "--ray", lone.address, str(repo)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**lone.env, **env})
@@ -205,6 +205,6 @@ def test_the_head_going_away_is_one_clear_error_and_every_index_stays_consistent
     # The work done before the loss is kept: a local run finishes the index and embeds only the rest.
     done = run_needle("index", "--json", str(repo))
     assert done.returncode == 0, done.stderr
-    total = len({k[3] for k in chunks_of(reference["minirepo"])})
+    total = len({k[3] for k in chunks_of(reference["polyglot"])})
     assert json.loads(done.stdout)["chunks_embedded"] == total - cached
-    assert_same_index(repo, reference["minirepo"])
+    assert_same_index(repo, reference["polyglot"])
