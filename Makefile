@@ -15,7 +15,7 @@ TORCH_INDEX ?=
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/pip install -q -e '.[dev,train,mcp]'
+	$(BIN)/pip install -q -e '.[dev,train,mcp,ray]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -35,22 +35,30 @@ def build_parser() -> argparse.ArgumentParser:
                        help="extra gitignore-style pattern to leave out of the index (repeatable; stored with "
                             "the index and reused until given again; --exclude '' clears it)")
 
-    def path_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("path", nargs="?", default=None, metavar="PATH",
-                       help="a folder of the repository (default: the current folder)")
-        p.add_argument("--path", dest="path_option", metavar="PATH", help="the same, as an option")
+    def path_options(p: argparse.ArgumentParser, many: bool = False) -> None:
+        p.add_argument("path", nargs="*" if many else "?", default=None, metavar="PATH",
+                       help="a folder of the repository (default: the current folder)" + (
+                           "; several: each its own index" if many else ""))
+        p.add_argument("--path", dest="path_option", metavar="PATH", action="append" if many else "store",
+                       help="the same, as an option" + (" (repeatable: search several repositories)" if many else ""))
+        if many:
+            p.add_argument("--collection", metavar="FILE", help="also the repositories listed in FILE, one per line")
 
     p = sub.add_parser("index", help="build or update the index of a repository",
-                       description="Build or update the index of a repository.")
-    path_options(p)
+                       description="Build or update the index of a repository (or of several).")
+    path_options(p, many=True)
     index_options(p)
+    p.add_argument("--ray", metavar="ADDRESS", help="embed on the Ray cluster at ADDRESS (e.g. 127.0.0.1:6379)")
+    p.add_argument("--ray-workers", type=int, metavar="N",
+                   help="--ray: encoder actors (default: one per GPU, else one per --ray-cpus CPUs)")
+    p.add_argument("--ray-cpus", type=int, default=1, metavar="N", help="--ray: CPUs per CPU actor (default 1)")
     p.add_argument("--json", action="store_true", help="print the update's figures as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     p = sub.add_parser("search", help="search a repository (indexing it first if needed)",
                        description="Search a repository, indexing it first if needed.")
     p.add_argument("query", nargs="?", help="what you are looking for, in words or identifiers")
-    path_options(p)
+    path_options(p, many=True)
     p.add_argument("-k", "--top-k", type=int, default=10, dest="k", help="number of results (default 10)")
     p.add_argument("--lang", help="only these languages, e.g. python,go")
     p.add_argument("--glob", action="append", metavar="GLOB",
@@ -85,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mcp", help="run the MCP server on stdio",
                        description="Run the MCP server on stdio (tools: search, similar, status).")
     p.add_argument("--path", help="a folder of the repository (default: $NEEDLE_ROOT or the current folder)")
+    p.add_argument("--extra-root", action="append", metavar="PATH",
+                   help="another repository searched with the root (repeatable; default: $NEEDLE_EXTRA_ROOTS)")
     index_options(p)
 
     p = sub.add_parser("train", help="fine-tune the encoder: adapt it to one repository, or train on a pairs file")
@@ -146,7 +156,24 @@ def root_from(args: argparse.Namespace) -> Path:
     from codeneedle.indexer.root import find_root
 
     given = getattr(args, "path_option", None) or getattr(args, "path", None) or "."
+    if isinstance(given, list):  # index/search take several; the first one where one is wanted
+        given = given[0]
     return find_root(given, index_markers=getattr(args, "index_dir", None) is None)
+
+
+def roots_from(args: argparse.Namespace) -> list[Path]:
+    """Every repository an index/search names: PATHs, --path options, then --collection's lines; default ``.``."""
+    from codeneedle.indexer.collection import read_collection, unique_roots
+    from codeneedle.indexer.root import find_root
+
+    given = [*(args.path or []), *(args.path_option or [])]
+    if args.collection:
+        given += [str(p) for p in read_collection(args.collection)]
+    markers = args.index_dir is None
+    roots = unique_roots(find_root(g, index_markers=markers) for g in (given or ["."]))
+    if args.index_dir is not None and len(roots) > 1:
+        raise NeedleError("--index-dir names one repository's index; leave it out to use several")
+    return roots
 
 
 def _open_index(args: argparse.Namespace, **kwargs):
@@ -156,22 +183,48 @@ def _open_index(args: argparse.Namespace, **kwargs):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from codeneedle.indexer.index import Index
+
+    roots = roots_from(args)
+    several = len(roots) > 1
+    if args.ray is None:
+        for root in roots:
+            with Index.open(root, settings_from(args), notify=_notify, explicit=explicit_from(args)) as index:
+                _index_one(index, args, several)
+        return 0
+    from codeneedle.indexer.ray_embed import RayEmbedder
+
+    pools: dict[str, RayEmbedder] = {}  # one actor pool per model (repositories may keep different ones)
+    try:
+        for root in roots:
+            with Index.open(root, settings_from(args), notify=_notify, explicit=explicit_from(args)) as index:
+                if index.model_id not in pools:
+                    pools[index.model_id] = RayEmbedder(
+                        args.ray, index.model_name, index.model_dir, index.model_id,
+                        workers=args.ray_workers, cpus_per_worker=args.ray_cpus)
+                index.embedder = pools[index.model_id]  # the pipeline's Embedder seam
+                _index_one(index, args, several)
+    finally:
+        for pool in reversed(pools.values()):
+            pool.close()
+    return 0
+
+
+def _index_one(index, args: argparse.Namespace, several: bool) -> None:
     from codeneedle import console
 
-    with _open_index(args) as index:
-        with console.index_progress(not (args.quiet or args.json)) as progress:
-            stats = index.update(progress=progress)
-        if args.json:
-            console.print_json(stats.to_dict())
-        else:
-            skipped = ", ".join(f"{n} {r}" for r, n in sorted(stats.skipped.items())) or "none"
-            console.err.print(
-                f"indexed {console.escape_text(str(index.root))}: {stats.files_changed} files changed, {stats.files_unchanged} unchanged, "
-                f"{stats.files_removed} removed; {stats.chunks_embedded} chunks embedded, "
-                f"{stats.chunks_added} added, {stats.chunks_removed} removed in {stats.seconds:.2f}s "
-                f"(skipped: {skipped})"
-            )
-    return 0
+    with console.index_progress(not (args.quiet or args.json)) as progress:
+        stats = index.update(progress=progress)
+    if args.json:
+        console.print_json({"repo": str(index.root), **stats.to_dict()} if several else stats.to_dict())
+    else:
+        skipped = ", ".join(f"{n} {r}" for r, n in sorted(stats.skipped.items())) or "none"
+        console.err.print(
+            f"indexed {console.escape_text(str(index.root))}: {stats.files_changed} files changed, {stats.files_unchanged} unchanged, "
+            f"{stats.files_removed} removed; {stats.chunks_embedded} chunks embedded, "
+            f"{stats.chunks_added} added, {stats.chunks_removed} removed in {stats.seconds:.2f}s "
+            f"(skipped: {skipped})"
+        )
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -185,6 +238,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     check_query(args.query if args.queries is None else "-", args.k)
     check_languages(parse_languages(args.lang))
     split_globs(args.glob, args.exclude_glob)
+    roots = roots_from(args)
+    if len(roots) > 1:
+        return _search_many(roots, args, console)
     with _open_index(args) as index:
         _refresh(index, args, console)
         if args.queries is not None:
@@ -198,6 +254,32 @@ def cmd_search(args: argparse.Namespace) -> int:
         else:
             console.print_results(results)
             _say_partial(done)
+    return 0
+
+
+def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
+    """One search over several repositories' indexes, merged by score; each result names its ``repo``."""
+    from codeneedle.indexer.collection import Collection
+
+    with Collection.open(roots, settings_from(args), notify=_notify, explicit=explicit_from(args)) as many:
+        for index in many.indexes:
+            _refresh(index, args, console)
+        queries = [args.query] if args.queries is None else None
+        source = None if queries else (sys.stdin if args.queries == "-" else _open_queries(args.queries))
+        for line in queries or source:
+            query = line.rstrip("\n")
+            if not query.strip():
+                continue
+            results = many.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob)
+            partial = any(index.completeness().partial for index in many.indexes)
+            if args.json:
+                console.print_json({**_json_answer(query, results), "partial": partial})
+            else:
+                if args.queries is not None:
+                    console.out.print(f"[bold]# {query}[/]")
+                console.print_results(results)
+        if source is not None and source is not sys.stdin:
+            source.close()
     return 0
 
 
@@ -334,7 +416,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 def cmd_mcp(args: argparse.Namespace) -> int:
     from codeneedle.server.mcp_server import serve_mcp
 
-    serve_mcp(root=args.path, settings=settings_from(args))  # the server finds the root (find_root)
+    serve_mcp(root=args.path, settings=settings_from(args), extra_roots=args.extra_root)  # the server finds the root (find_root)
     return 0
 
 

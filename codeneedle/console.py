@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,7 +73,10 @@ def print_results(results: list[SearchResult]) -> None:
         err.print(f"[yellow]{note}[/]", highlight=False)
     for r in results:
         first = r.snippet.splitlines()[0].strip() if r.snippet else ""
-        out.print(f"[magenta]{escape_text(r.path)}[/]:[green]{r.start_line}[/]: [bold]{escape_text(r.name)}[/]  "
+        # A multi-repository result names its repository: show a path the user can open from here.
+        repo = getattr(r, "repo", "")
+        path = os.path.relpath(os.path.join(repo, r.path)) if repo else r.path
+        out.print(f"[magenta]{escape_text(path)}[/]:[green]{r.start_line}[/]: [bold]{escape_text(r.name)}[/]  "
                   f"[dim]({escape_text(r.kind)}, {escape_text(r.language)}, {r.score:.3f})[/]")
         if first:
             out.print(f"    [dim]{escape_text(first)}[/]")

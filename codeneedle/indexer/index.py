@@ -453,9 +453,11 @@ class Index:
 
     # -- reading ---------------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, lang=None, glob: str | None = None,
-               exclude: str | list[str] | tuple[str, ...] | None = None) -> list[SearchResult]:
+               exclude: str | list[str] | tuple[str, ...] | None = None, *,
+               qvec: np.ndarray | None = None) -> list[SearchResult]:
         """Hybrid search: dense top-k fused with BM25; ``lang`` like "python,go", ``glob`` like "src/**/*.py"
         (``!dist/**`` or ``exclude`` leave paths out). Scores are query-chunk cosines (``scores.py``).
+        ``qvec``: the query's vector, when a multi-index search has already encoded it with this model.
 
         A blank query, k < 1, an unknown language or a bad glob raise NeedleError.
         """
@@ -468,7 +470,7 @@ class Index:
             # Never answer [] from a deleted or damaged file as if nothing matched: say it.
             raise IndexLostError(f"{reason}; it is being rebuilt, search again in a moment")
         try:
-            return self._search(query, k, lang, glob, exclude)
+            return self._search(query, k, lang, glob, exclude, qvec)
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
                 raise unavailable_error(self.index_dir / DB_NAME, exc) from None
@@ -476,7 +478,8 @@ class Index:
             raise IndexLostError(f"the index database {self.index_dir / DB_NAME} is damaged ({exc}); it is being "
                                  "rebuilt, search again in a moment") from None
 
-    def _search(self, query: str, k: int, lang, glob: str | None, exclude) -> list[SearchResult]:
+    def _search(self, query: str, k: int, lang, glob: str | None, exclude,
+                qvec: np.ndarray | None = None) -> list[SearchResult]:
         k = min(k, 1000)
         filters = Filters(check_languages(parse_languages(lang)), *split_globs(glob, exclude))
         store = self.reader()
@@ -485,7 +488,8 @@ class Index:
         pool = max(k * 5, 50)
         # BM25 needs no query vector: run it while the encoder works (both release the GIL).
         lexical_future = self._lexical_pool.submit(lambda: lexical_ranking(self.reader(), query, pool, filters))
-        qvec = self.encoder.encode_queries([query])[0]
+        if qvec is None:
+            qvec = self.encoder.encode_queries([query])[0]
         dense = dense_ranking(store, self.vectors(), self.model_id, qvec, pool, filters)
         lexical = lexical_future.result()
         if is_partial(self):

@@ -191,10 +191,25 @@ async def _set_up(ls: NeedleServer) -> None:
                 "Needle: no workspace folder was given (rootUri is null), so there is nothing to index. "
                 "Start the server with a root directory (in Neovim: root_markers or root_dir) or add a folder.")
     try:
-        await ls.add_folders(ls.initial_folders)
+        await ls.add_folders(ls.initial_folders + extra_folders(ls))
     finally:
         ls.setup_done.set()
     await _register_file_watching(ls)
+
+
+def extra_folders(ls: NeedleServer) -> list[tuple[str, str]]:
+    """The `extraRoots` setting's folders not already open, as (uri, name): indexed and searched like the rest."""
+    open_roots = {f.real_root for f in ls.workspaces.all()}
+    open_roots |= {p.resolve() for p in (uri_to_path(u) for u, _ in ls.initial_folders) if p is not None}
+    out = []
+    for entry in ls.base_settings.extra_roots:
+        path = Path(entry).expanduser()
+        if not path.is_absolute() or not path.is_dir():
+            ls.show(types.MessageType.Warning, f"Needle: extraRoots: {entry} is not an absolute path to a folder")
+        elif path.resolve() not in open_roots:
+            open_roots.add(path.resolve())
+            out.append((path.as_uri(), path.name))
+    return out
 
 
 @server.feature(types.SHUTDOWN)
@@ -253,6 +268,7 @@ async def configuration_changed(ls: NeedleServer, params: types.DidChangeConfigu
         ls.base_settings, warnings = parse_settings(pushed, ls.base_settings)
         for w in warnings:
             ls.show(types.MessageType.Warning, f"Needle: {w}")
+        await ls.add_folders(extra_folders(ls))
     folders = ls.workspaces.all()
     new = await ls.fetch_settings([(f.uri, f.name) for f in folders])
     for folder, settings in zip(folders, new, strict=True):

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("codeneedle.mcp")
 
 ROOT_ENV = "NEEDLE_ROOT"
+# More repositories searched with the root when `search` names no path (os.pathsep-separated folders).
+EXTRA_ROOTS_ENV = "NEEDLE_EXTRA_ROOTS"
 WAIT_ENV = "NEEDLE_MCP_WAIT"
 # How long a tool call waits for an index build before answering over what is indexed so far.
 DEFAULT_WAIT_S = 45.0
@@ -147,7 +149,7 @@ class NeedleMCP:
     """The tools' logic, independent of the transport (tests may call it directly)."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None, settings: IndexSettings | None = None,
-                 wait: float | None = None):
+                 wait: float | None = None, extra_roots: list[str] | None = None):
         # The root is found the way git finds its work tree (nearest .needle/, else .git, else the folder);
         # a missing folder is reported by the first tool call, not by a server that fails to start.
         given = Path(root or os.environ.get(ROOT_ENV) or os.getcwd()).expanduser()
@@ -155,6 +157,10 @@ class NeedleMCP:
             self.root = find_root(given)
         except NeedleError:
             self.root = given.resolve()
+        if extra_roots is None:
+            extra_roots = [p for p in os.environ.get(EXTRA_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
+        self.extra_roots = [r for r in dict.fromkeys(Path(p).expanduser().resolve() for p in extra_roots)
+                            if r != self.root]
         self.settings = settings or IndexSettings()
         self.wait = wait if wait is not None else float(os.environ.get(WAIT_ENV, DEFAULT_WAIT_S))
         self._repos: dict[Path, _Repo] = {}
@@ -197,6 +203,8 @@ class NeedleMCP:
         # Bad arguments are answered before any indexing work.
         check_languages(parse_languages(lang))
         split_globs(glob, exclude_glob)
+        if path is None and self.extra_roots:
+            return self._search_all(query, k, lang, glob, exclude_glob)
         repo = self.repo(path)
         repo.refresh(self.wait)
         results = repo.index.search(query, k=k, lang=lang, glob=glob, exclude=exclude_glob)
@@ -206,6 +214,17 @@ class NeedleMCP:
         if note:
             out["note"] = f"{out['note']}; {note}" if out.get("note") else note
         return out
+
+    def _search_all(self, query: str, k: int, lang: str | None, glob: str | None, exclude_glob) -> dict[str, Any]:
+        """The root and every extra root, merged by score; each result names its ``repo``."""
+        from codeneedle.indexer.collection import search_indexes
+
+        repos = [self.repo()] + [self.repo(str(r)) for r in self.extra_roots]
+        for repo in repos:
+            repo.refresh(self.wait)
+        results = search_indexes([r.index for r in repos], query, k=k, lang=lang, glob=glob, exclude=exclude_glob)
+        return {**repos[0].state(), "repos": [r.state() for r in repos], "query": query,
+                "results": [r.to_dict() for r in results], "good_match": good_match(results)}
 
     def similar(self, path: str, line: int, k: int = 10) -> dict[str, Any]:
         _check_k(k)
@@ -293,7 +312,8 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         lang: Annotated[str | None, Field(description="only these languages, e.g. 'python,go'")] = None,
         glob: Annotated[str | None, Field(description="only paths matching this glob, e.g. 'src/**/*.py'; "
                                                       "'!dist/**' leaves paths out")] = None,
-        path: Annotated[str | None, Field(description="repository folder to search (default: the server's root)")] = None,
+        path: Annotated[str | None, Field(description=(
+            "repository folder to search (default: the server's root and its extra roots)"))] = None,
         exclude_glob: Annotated[list[str] | None, Field(description="leave out paths matching these globs, "
                                                                     "e.g. ['dist/**', '**/*.test.js']")] = None,
     ) -> dict[str, Any]:
@@ -318,12 +338,13 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
     return server
 
 
-def serve_mcp(root: str | os.PathLike[str] | None = None, settings: IndexSettings | None = None) -> None:
+def serve_mcp(root: str | os.PathLike[str] | None = None, settings: IndexSettings | None = None,
+              extra_roots: list[str] | None = None) -> None:
     """Serve MCP on stdio until the client closes the connection (the CLI's `needle mcp`).
 
-    ``root`` defaults to ``$NEEDLE_ROOT``, then the working directory.
+    ``root`` defaults to ``$NEEDLE_ROOT``, then the working directory; ``extra_roots`` to ``$NEEDLE_EXTRA_ROOTS``.
     """
-    needle = NeedleMCP(root, settings)
+    needle = NeedleMCP(root, settings, extra_roots=extra_roots)
     try:
         anyio.run(_run_stdio, build_server(needle))
     finally:

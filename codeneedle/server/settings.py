@@ -25,6 +25,8 @@ class NeedleSettings:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     exclude: tuple[str, ...] = ()
     feedback: bool = True  # record which results the user opens (local log for `needle train --repo`)
+    # Server-wide: more repositories to index and search beside the workspace folders (absolute paths).
+    extra_roots: tuple[str, ...] = ()
 
     def for_root(self, root: Path) -> IndexSettings:
         """The library settings for a folder; relative paths are taken relative to that folder."""
@@ -103,6 +105,14 @@ def parse_settings(raw: Any, base: NeedleSettings | None = None) -> tuple[Needle
             changes["feedback"] = value
         elif value is not None:
             bad("feedback", value, "true or false", True)
+    if "extraRoots" in raw:
+        value = raw["extraRoots"]
+        if value is None:
+            changes["extra_roots"] = ()
+        elif isinstance(value, list | tuple) and all(isinstance(v, str) and "\0" not in v for v in value):
+            changes["extra_roots"] = tuple(v for v in value if v.strip())
+        else:
+            bad("extraRoots", value, "a list of folder paths", "none")
 
     return replace(base, **changes), warnings
 

@@ -1,0 +1,157 @@
+"""Several repositories searched as one: each keeps its own index, results merge by score and name their repo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from codeneedle.errors import NeedleError
+from codeneedle.indexer.collection import Collection, read_collection
+from tests.conftest import copy_fixture, run_needle
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory) -> tuple[Path, Path]:
+    """minirepo and polyglot, each indexed on its own (the shards a collection searches)."""
+    base = tmp_path_factory.mktemp("collection")
+    a, b = copy_fixture("minirepo", base / "minirepo"), copy_fixture("polyglot", base / "polyglot")
+    for repo in (a, b):
+        assert run_needle("index", str(repo), "-q").returncode == 0
+    return a, b
+
+
+def _search(*args: str) -> list[dict]:
+    proc = run_needle("search", "--json", "--no-refresh", *args)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["results"]
+
+
+def test_each_result_names_its_repository_and_the_merge_is_by_score(repos):
+    a, b = repos
+    query = "parse a configuration file"
+    merged = _search("--path", str(a), "--path", str(b), "-k", "8", query)
+    alone = {repo: _search("--path", str(repo), "-k", "8", query) for repo in (a, b)}
+
+    assert merged and {r["repo"] for r in merged} <= {str(a), str(b)}
+    # The merge is exactly the union of the shards' own top-k, best score first, cut to k.
+    union = sorted(((r["score"], str(repo), r["path"], r["start_line"]) for repo, rs in alone.items() for r in rs),
+                   key=lambda t: -t[0])[:8]
+    assert [(r["score"], r["repo"], r["path"], r["start_line"]) for r in merged] == union
+
+
+def test_code_from_either_repository_comes_first_for_its_own_description(repos):
+    a, b = repos
+    top = _search("--path", str(a), "--path", str(b), "-k", "1", "crc32 checksum of bytes")[0]
+    assert (top["repo"], top["path"], top["name"]) == (str(a), "src/hash/checksum.c", "crc32_checksum")
+    top = _search("--path", str(a), "--path", str(b), "-k", "1", "bank account withdraw money")[0]
+    assert (top["repo"], top["path"]) == (str(b), "BankAccount.java")
+
+
+def test_a_collection_file_lists_repositories_relative_to_itself(repos, tmp_path):
+    a, b = repos
+    listing = a.parent / "repos.txt"
+    listing.write_text("# our repositories\nminirepo\n\n" + str(b) + "\n")
+    assert read_collection(listing) == [a, b]
+    by_file = _search("--collection", str(listing), "-k", "5", "retry with backoff")
+    by_paths = _search("--path", str(a), "--path", str(b), "-k", "5", "retry with backoff")
+    assert by_file == by_paths
+
+
+def test_people_see_paths_they_can_open(repos):
+    a, b = repos
+    proc = run_needle("search", "--no-refresh", "--path", str(a), "--path", str(b), "-k", "1",
+                      "crc32 checksum of bytes", cwd=a.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("minirepo/src/hash/checksum.c:5:")
+
+
+def test_a_bad_collection_line_is_one_clear_error(repos, tmp_path):
+    listing = tmp_path / "repos.txt"
+    listing.write_text(f"{repos[0]}\nno/such/repo\n")
+    proc = run_needle("search", "--collection", str(listing), "anything")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"needle: error: {listing}:2: not a folder: no/such/repo"
+
+
+def test_one_index_dir_for_several_repositories_is_refused(repos, tmp_path):
+    proc = run_needle("search", "--path", str(repos[0]), "--path", str(repos[1]), "--index-dir",
+                      str(tmp_path / "idx"), "anything")
+    assert proc.returncode == 1
+    assert "--index-dir names one repository's index" in proc.stderr
+
+
+def test_the_library_collection_shares_one_query_vector_and_closes_every_shard(repos):
+    with Collection.open(repos, create=False) as collection:
+        results = collection.search("least recently used cache eviction", k=3)
+        assert results[0].repo == str(repos[0]) and results[0].name == "LruCache"
+        shards = collection.indexes
+    assert all(not ix.writer.held for ix in shards)
+    with pytest.raises(NeedleError, match="no index"):
+        Collection.open([repos[0], repos[0].parent], create=False)
+
+
+def test_several_repositories_are_indexed_in_one_run(tmp_path):
+    a, b = copy_fixture("minirepo", tmp_path / "a"), copy_fixture("polyglot", tmp_path / "b")
+    proc = run_needle("index", "--json", str(a), str(b))
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["repo"] for line in lines] == [str(a), str(b)]
+    assert all(line["chunks_added"] > 0 for line in lines)
+
+
+def test_without_ray_nothing_imports_ray(repos, tmp_path):
+    """`ray` is an optional extra: indexing and searching several repositories never load it."""
+    code = (
+        "import sys\nfrom codeneedle.cli import main\n"
+        f"assert main(['index', '-q', {str(repos[0])!r}, {str(repos[1])!r}]) == 0\n"
+        f"assert main(['search', '--json', '--path', {str(repos[0])!r}, '--path', {str(repos[1])!r}, 'retry']) == 0\n"
+        "assert not [m for m in sys.modules if m == 'ray' or m.startswith('ray.')], 'ray was imported'\n"
+    )
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_language_server_searches_its_extra_roots(repos):
+    """`extraRoots` in initializationOptions: those repositories are indexed and searched with the folder."""
+    from tests.lsp.rawclient import RawClient
+
+    a, b = repos
+    c = RawClient()
+    try:
+        c.initialize(a, options={"extraRoots": [str(b)]})
+        st = c.wait_ready()
+        assert sorted(f["root"] for f in st["folders"]) == sorted([str(a), str(b)])
+        hits = c.command("needle.search", {"query": "bank account withdraw money", "k": 3})["result"]
+        assert hits[0]["uri"] == (b / "BankAccount.java").as_uri()
+        hits = c.command("needle.search", {"query": "crc32 checksum of bytes", "k": 3})["result"]
+        assert hits[0]["uri"] == (a / "src/hash/checksum.c").as_uri()
+    finally:
+        assert c.close() == 0
+
+
+async def test_the_mcp_server_searches_its_extra_roots(repos, tmp_path):
+    """`needle mcp --extra-root B`: a search without a path covers both repositories, each result naming its repo."""
+    pytest.importorskip("mcp")
+    from mcp import ClientSession
+    from mcp.client.stdio import stdio_client
+
+    from tests.test_mcp import _params, _payload
+
+    a, b = repos
+    params = _params(a, cwd=tmp_path)
+    params.args = ["mcp", "--extra-root", str(b)]
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                found = _payload(await session.call_tool("search", {"query": "bank account withdraw money", "k": 4}))
+                assert found["results"][0]["repo"] == str(b)
+                assert found["results"][0]["path"] == "BankAccount.java"
+                assert [r["root"] for r in found["repos"]] == [str(a), str(b)]
+                found = _payload(await session.call_tool("search", {"query": "crc32 checksum of bytes", "k": 4}))
+                assert (found["results"][0]["repo"], found["results"][0]["name"]) == (str(a), "crc32_checksum")
