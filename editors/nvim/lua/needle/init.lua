@@ -306,8 +306,13 @@ end
 ---@param what string
 ---@param client_for_status boolean? ask needle.status when the answer is empty or weak (searches)
 ---@return fun(err: lsp.ResponseError?, result: any, client: vim.lsp.Client?)
+-- Answers shown so far: a status round trip that lands after a newer answer must not replace that answer's list.
+local answers_shown = 0
+
 local function results_handler(what, client_for_status)
   return function(err, result, client)
+    answers_shown = answers_shown + 1
+    local this_answer = answers_shown
     if err then
       notify(err.message or vim.inspect(err), levels.ERROR)
       return
@@ -319,6 +324,9 @@ local function results_handler(what, client_for_status)
     if client_for_status and client and (#items == 0 or weak) then
       -- An empty or weak answer during the first index means "not indexed yet", not "nothing matches".
       request(client, 'workspace/executeCommand', command_params('needle.status', nil), function(_, status)
+        if this_answer ~= answers_shown then
+          return -- a newer search or :NeedleSimilar has been answered meanwhile: its list stays
+        end
         local note = M.indexing_note(status)
         if note then
           notify(note, levels.WARN)
