@@ -192,8 +192,8 @@ class NeedleMCP:
         return repo
 
     def roots(self) -> list[Path]:
-        """The folders this server serves (its configured root); nothing else is opened or written."""
-        return [self.root]
+        """The folders this server serves (its configured root and extra roots); nothing else is opened or written."""
+        return [self.root, *self.extra_roots]
 
     def search(self, query: str, k: int = 10, lang: str | None = None, glob: str | None = None,
                path: str | None = None, exclude_glob: str | list[str] | None = None) -> dict[str, Any]:
