@@ -186,6 +186,13 @@ class Index:
         (self.index_dir / VECTORS_NAME).unlink(missing_ok=True)
         saved = store.salvage_embeddings(broken)
         self.notify(f"{reason}; moved it to {broken.name}, starting a fresh index ({saved} embeddings salvaged)")
+        self._drop_open_handles()
+        self._identity = self._db_identity()
+        return store
+
+    # -- the database file going away under us ----------------------------------------------------
+    def _drop_open_handles(self) -> None:
+        """Forget the ANN index and close every reader: they belong to a database file that is gone."""
         with self._vectors_lock:
             self._vectors = None
         with self._readers_lock:
@@ -193,10 +200,7 @@ class Index:
                 reader.close()
             self._readers.clear()
         self._local = threading.local()
-        self._identity = self._db_identity()
-        return store
 
-    # -- the database file going away under us ----------------------------------------------------
     def _db_identity(self) -> tuple[int, int, int] | None:
         try:
             st = os.stat(self.index_dir / DB_NAME)
@@ -230,13 +234,7 @@ class Index:
         """Start over on a fresh (or another writer's) database after :meth:`lost` said why."""
         self.notify(f"{reason}; rebuilding it")
         truncated = getattr(self, "_lost_kind", None) == "truncated"
-        with self._vectors_lock:
-            self._vectors = None
-        with self._readers_lock:
-            for reader in self._readers:
-                reader.close()
-            self._readers.clear()
-        self._local = threading.local()
+        self._drop_open_handles()
         self._checked = False
         if truncated:
             # The same file, damaged in place: move it aside (salvaging embeddings) like any damaged file.
