@@ -148,20 +148,21 @@ def test_a_worker_killed_mid_batch_is_retried_elsewhere_and_nothing_is_lost_or_d
             actors = embedder.where()
             assert len({node for node, _, _ in actors}) == 3
             killed = []
+            fill = embedder._fill
 
-            class KillsANodeFirst:
-                """The Ray pool, except that its first finished call kills the doomed node (calls in flight)."""
+            def fill_then_kill(todo, running, texts):
+                """The first dispatch gives every actor calls; the doomed node dies while they are in flight.
 
-                def embed(self, texts, on_done=None):
-                    def first_call_kills(n: int) -> None:
-                        if not killed:
-                            doomed.kill()  # raylet, workers and the actor on it
-                            killed.append(time.monotonic())
-                        if on_done:
-                            on_done(n)
-                    return embedder.embed(texts, on_done=first_call_kills)
+                (Killing on the first *finished* call instead left it to timing whether any call was still
+                on the doomed node: on a busy machine its calls had all finished and nothing was retried.)"""
+                fill(todo, running, texts)
+                if not killed:
+                    assert len({id(actor) for actor, _ in running.values()}) == 3, "a call on every actor"
+                    doomed.kill()  # raylet, workers and the actor on it
+                    killed.append(time.monotonic())
 
-            index.embedder = KillsANodeFirst()
+            monkeypatch.setattr(embedder, "_fill", fill_then_kill)
+            index.embedder = embedder
             stats = index.update()
         finally:
             embedder.close()
