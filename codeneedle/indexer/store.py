@@ -122,7 +122,7 @@ class Store:
             conn.execute("PRAGMA foreign_keys=OFF")
             if create:
                 self._ensure_schema()
-            elif "meta" not in self.db.table_names() or self.get_meta("schema_version") is None:
+            elif "meta" not in self._table_names() or self.get_meta("schema_version") is None:
                 raise ForeignDatabaseError(f"{path} is not a Needle index (empty or made by another program)")
             elif self.get_meta("schema_version") != SCHEMA_VERSION:
                 raise self._schema_error()
@@ -139,12 +139,16 @@ class Store:
 
     def _check_ours(self) -> None:
         """Refuse a database another program made: its tables are not ours to add to, rename or move."""
-        tables = set(self.db.table_names())
+        tables = self._table_names()
         if tables and "meta" not in tables:
             shown = ", ".join(sorted(tables)[:5])
             raise ForeignDatabaseError(
                 f"{self.path} is a database Needle did not make (tables: {shown}); it is left untouched: "
                 "choose another index folder")
+
+    def _table_names(self) -> set[str]:
+        # Plain SQL, not sqlite_utils: opening an index to search must not import it (see ``db``).
+        return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL when this is the last one)."""
