@@ -41,8 +41,10 @@ from codeneedle.indexer import ranking  # noqa: E402
 from codeneedle.indexer import search as S  # noqa: E402
 from codeneedle.indexer.chunker import chunk_source  # noqa: E402
 from codeneedle.indexer.chunks import FUNCTION, METHOD  # noqa: E402
+from codeneedle.indexer.encoder import bulk_identity  # noqa: E402
 from codeneedle.indexer.index import Index  # noqa: E402
 from codeneedle.indexer.languages import language_for_path  # noqa: E402
+from codeneedle.indexer.models import resolve_model  # noqa: E402
 from codeneedle.indexer.settings import IndexSettings  # noqa: E402
 from codeneedle.training.repos import BenchRepo, split  # noqa: E402
 
@@ -286,8 +288,15 @@ def evaluate(index: Index, queries: list[dict], rows_wanted: tuple[str, ...],
     return out
 
 
+def index_dir(parent: Path, name: str, model: str | None) -> Path:
+    """One cached index per repository and vectors' kind: the model and its bulk variant (``int8``, ``t128``)."""
+    model_name, folder = resolve_model(model)
+    variant = bulk_identity(model_name, folder).partition("@")[2].partition("+")[2].replace("+", "-")
+    return parent / (f"{name}-{model or 'default'}" + (f"-{variant}" if variant else ""))
+
+
 def open_index(repo_root: Path, name: str, model: str | None) -> Index:
-    settings = IndexSettings(model=model, index_dir=CACHE / "index" / f"{name}-{model or 'default'}")
+    settings = IndexSettings(model=model, index_dir=index_dir(CACHE / "index", name, model))
     index = Index.open(repo_root, settings)
     t0 = time.perf_counter()
     stats = index.update()
@@ -315,7 +324,7 @@ def cosqa(split_name: str, models: list[tuple[str, str | None]]) -> list[tuple[s
     queries = json.loads((C.DATA / f"cosqa-retrieval-{split_name}-500.json").read_text())
     table = []
     for label, model in models:
-        settings = IndexSettings(model=model, index_dir=ROOT / ".cache" / f"cosqa-index-{model or 'default'}")
+        settings = IndexSettings(model=model, index_dir=index_dir(ROOT / ".cache", "cosqa-index", model))
         with Index.open(corpus, settings) as index:
             index.update()
             store, vectors = index.reader(), index.vectors()

@@ -59,6 +59,17 @@ def test_int8_vectors_stay_close_and_are_another_models():
     assert cos.min() > 0.98, cos
 
 
+def test_a_shorter_code_cut_embeds_the_first_tokens_only_and_is_another_models(monkeypatch):
+    name, folder = resolve_model("needle-code-v1")
+    full = Encoder.from_folder(name, folder, precision="fp32")
+    monkeypatch.setenv("NEEDLE_CODE_TOKENS", "128")
+    cut = Encoder.from_folder(name, folder, precision="fp32")
+    assert (cut.code_tokens, cut.model_id) == (128, full.model_id + "+t128")  # never mixed in one index
+    np.testing.assert_allclose(cut.encode(CODE), torch_reference(folder, CODE, 128), atol=2e-5)
+    long_code = "\n".join(f"def step_{i}(state):\n    return state.apply({i})" for i in range(60))  # ~900 tokens
+    assert float(cut.encode([long_code])[0] @ full.encode([long_code])[0]) < 0.999  # the tail was cut
+
+
 def test_a_one_shot_search_never_imports_torch(tmp_path):
     """The CLI's whole search path (open, refresh, encode the query, search) in a fresh interpreter."""
     repo = tmp_path / "repo"

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from codeneedle.indexer import embedding
-from codeneedle.indexer.backends import MAX_INT8_MRR_LOSS, default_precision, int8_allowed, select_device
+from codeneedle.indexer.backends import (
+    MAX_INT8_MRR_LOSS,
+    default_code_tokens,
+    default_precision,
+    int8_allowed,
+    select_device,
+)
 from codeneedle.indexer.index import Index
 from codeneedle.indexer.progress import RateMeter, progress_text
 from tests.conftest import copy_fixture
@@ -36,12 +42,29 @@ def test_int8_becomes_the_default_only_when_the_measured_mrr_loss_is_small_enoug
     assert not int8_allowed({"fp32_mrr10": "n/a"})
 
 
+def test_a_shorter_code_cut_is_the_default_only_when_measured_safe_end_to_end():
+    def record(full, cut, tokens=128):
+        return {"needle-code-v1": {"code_tokens": {"tokens": tokens, "mrr10_256": full, "mrr10": cut}}}
+
+    assert default_code_tokens("needle-code-v1", {}, record(0.550, 0.550 - MAX_INT8_MRR_LOSS)) == 128
+    assert default_code_tokens("needle-code-v1", {}, record(0.550, 0.530)) == 256
+    assert default_code_tokens("needle-code-v1", {}, record(0.550, 0.560, tokens=4)) == 256  # nonsense cut
+    assert default_code_tokens("needle-code-v1", {}, {}) == 256  # never measured: the full 256
+    assert default_code_tokens("minilm", {}, record(0.5, 0.5)) == 256  # measured for another model
+    assert default_code_tokens("needle-code-v1", {"NEEDLE_CODE_TOKENS": "96"}, {}) == 96
+    assert default_code_tokens("needle-code-v1", {"NEEDLE_CODE_TOKENS": "9000"}, record(0.5, 0.5)) == 128
+
+
 def test_the_shipped_record_and_the_default_agree():
     from codeneedle.indexer.backends import load_quantization_record
 
     for name, measured in load_quantization_record().items():
         loss = measured["fp32_mrr10"] - measured["int8_mrr10"]
         assert default_precision(name, {}) == ("int8" if loss <= MAX_INT8_MRR_LOSS else "fp32"), name
+        cut = measured.get("code_tokens")
+        if cut:
+            safe = cut["mrr10_256"] - cut["mrr10"] <= MAX_INT8_MRR_LOSS
+            assert default_code_tokens(name, {}) == (cut["tokens"] if safe else 256), name
 
 
 def test_rate_and_eta_follow_the_recent_pace():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codeneedle.indexer.backends import CODE_MAX_TOKENS
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.models import resolve_model
 
@@ -21,7 +22,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 _SHARED: dict[str, Encoder] = {}
 _SHARED_LOCK = threading.Lock()
-CODE_MAX_TOKENS = 256
 QUERY_MAX_TOKENS = 64
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
@@ -47,7 +47,7 @@ class Encoder:
     """
 
     def __init__(self, name: str, folder: Path, model: Callable | None, tokenizer: Callable | None, model_id: str,
-                 dim: int, precision: str = "fp32", device: str = "cpu"):
+                 dim: int, precision: str = "fp32", device: str = "cpu", code_tokens: int = CODE_MAX_TOKENS):
         """``model(ids, attention_mask)`` -> hidden states; ``tokenizer(texts, max_length)`` -> (ids, mask).
 
         ``model`` None: a BERT folder served by the numpy (queries) and bulk (code) engines.
@@ -60,6 +60,7 @@ class Encoder:
         self.dim = dim
         self.precision = precision
         self.device = device
+        self.code_tokens = code_tokens  # tokens of each chunk embedded (a shorter cut is another model id)
         self.workers: int | None = None  # bulk workers; None = sized to the machine
         self._query_model = None
         self._bulk = None
@@ -92,18 +93,23 @@ class Encoder:
             model, tokenizer = _transformers_model(folder)  # not a plain BERT folder: the general loader
             return cls(name, folder, model, tokenizer, model_identity(name, folder), model.hidden)
         device, precision = bulk_settings(name, precision)
-        return cls(name, folder, None, None, model_identity(name, folder, precision if device == "cpu" else None),
-                   dim, precision, device)
+        tokens = code_tokens(name)
+        return cls(name, folder, None, None,
+                   model_identity(name, folder, precision if device == "cpu" else None, tokens),
+                   dim, precision, device, tokens)
 
     def encode(
         self,
         texts: Sequence[str],
         batch_size: int = 32,
-        max_length: int = CODE_MAX_TOKENS,
+        max_length: int | None = None,
         threads: int | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        """Embed texts in length-sorted batches; returns float32 ``(n, dim)`` unit vectors in input order."""
+        """Embed texts in length-sorted batches; returns float32 ``(n, dim)`` unit vectors in input order.
+
+        ``max_length`` defaults to the encoder's code cut (``code_tokens``)."""
+        max_length = max_length or self.code_tokens
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
@@ -190,10 +196,17 @@ def bulk_settings(name: str, precision: str | None = None) -> tuple[str, str]:
     return device, (precision or default_precision(name)) if device == "cpu" else "fp16"
 
 
+def code_tokens(name: str) -> int:
+    """Tokens of each chunk embedded for model ``name`` (``backends.default_code_tokens``)."""
+    from codeneedle.indexer.backends import default_code_tokens
+
+    return default_code_tokens(name)
+
+
 def bulk_identity(name: str, folder: Path) -> str:
     """The model id an index built here with ``name`` gets (int8 vectors are another model's)."""
     device, precision = bulk_settings(name)
-    return model_identity(name, folder, precision if device == "cpu" else None)
+    return model_identity(name, folder, precision if device == "cpu" else None, code_tokens(name))
 
 
 def _transformers_model(folder: Path):
@@ -219,10 +232,11 @@ def _transformers_model(folder: Path):
     return model, tokenizer
 
 
-def model_identity(name: str, folder: Path, precision: str | None = None) -> str:
+def model_identity(name: str, folder: Path, precision: str | None = None, tokens: int = CODE_MAX_TOKENS) -> str:
     """``name@hash`` where the hash covers the weights' size and head bytes: retrained weights get a new id.
 
-    int8 vectors differ from fp32 ones (cosine ~0.99), so they are another model's: ``name@hash+int8``.
+    int8 vectors differ from fp32 ones (cosine ~0.99), so they are another model's: ``name@hash+int8``; so are
+    vectors of chunks cut shorter than 256 tokens: ``+t128``.
     """
     weights = next(f for f in (folder / "model.safetensors", folder / "pytorch_model.bin") if f.is_file())
     h = hashlib.blake2b(digest_size=6)
@@ -231,4 +245,5 @@ def model_identity(name: str, folder: Path, precision: str | None = None) -> str
         h.update(fh.read(1 << 20))
         fh.seek(max(0, weights.stat().st_size - (1 << 20)))
         h.update(fh.read(1 << 20))
-    return f"{name}@{h.hexdigest()}" + ("+int8" if precision == "int8" else "")
+    return (f"{name}@{h.hexdigest()}" + ("+int8" if precision == "int8" else "")
+            + (f"+t{tokens}" if tokens != CODE_MAX_TOKENS else ""))
