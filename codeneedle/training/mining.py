@@ -560,7 +560,9 @@ def build_dataset(
                     if h not in eval_pool and len(eval_pool) < max_eval_pool:
                         eval_pool[h] = len(eval_pool)
                         pools[repo.split].write(json.dumps({"repo": repo.id, "id": eval_pool[h],
-                                                            "code": embed_text(ch), "code_plain": ch.text}) + "\n")
+                                                            "code": embed_text(ch), "code_plain": ch.text,
+                                                            "path": ch.path, "name": ch.name,
+                                                            "language": ch.language}) + "\n")
             for p in pairs:
                 h, qn = _normalize_code(p.code), _normalize_query(p.query)
                 if h in seen_code or (repo.split == "train" and qn in seen_query):
