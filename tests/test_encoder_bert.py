@@ -18,6 +18,7 @@ TEXTS = [
 ]
 
 
+@pytest.mark.slow  # loads transformers and each model twice
 @pytest.mark.parametrize("model", ["minilm", "needle-code-v1"])
 def test_vectors_match_the_transformers_implementation(model):
     from codeneedle.indexer.bert import BertEncoder, BertTokenizer

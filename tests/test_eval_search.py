@@ -13,6 +13,8 @@ from codeneedle.training.evaluate import Benchmark, evaluate_benchmark, position
 from codeneedle.training.product_search import GroupSearch
 from tests.conftest import copy_fixture
 
+pytestmark = pytest.mark.slow  # builds a real index, then the same search twice over
+
 QUERIES = [  # rankrepo holds stubs, a test file, a README and same-named definitions: every ranking rule acts
     "slugify",
     "turn a title into a url slug",

@@ -25,7 +25,7 @@ from codeneedle.indexer.models import default_model_name
 from tests.conftest import FIXTURES, NEEDLE
 from tests.lsp.rawclient import RawClient
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 CLIENTS = ["neovim@v0.11", "visual-studio-code"]
 READY_TIMEOUT = 240

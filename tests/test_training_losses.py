@@ -80,6 +80,7 @@ def test_info_nce_gradient_direction() -> None:
         assert (F.cosine_similarity(moved, c).sum() > F.cosine_similarity(q, c).sum()).item()
 
 
+@pytest.mark.slow  # importing sentence-transformers takes seconds
 def test_info_nce_matches_sentence_transformers() -> None:
     st_losses = pytest.importorskip("sentence_transformers.sentence_transformer.losses")
     q, c, n = unit(8, 16, seed=9), unit(8, 16, seed=10), unit(8, 16, seed=11)

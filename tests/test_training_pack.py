@@ -16,6 +16,8 @@ import pytest
 from tests.conftest import NEEDLE, run_needle
 from tests.test_training_train import PAIRS, write_pairs
 
+pytestmark = pytest.mark.slow  # training runs, resumed and packed
+
 TINY = ("--steps", "2", "--batch-size", "3", "--code-max-tokens", "64", "--query-max-tokens", "32",
         "--curriculum", "bm25")
 

@@ -20,6 +20,8 @@ from codeneedle.training.records import (
 from codeneedle.training.train import TrainConfig, load_model, train_model
 from tests.test_training_train import write_pairs
 
+pytestmark = pytest.mark.slow  # training runs
+
 
 @pytest.fixture(scope="module")
 def tok():

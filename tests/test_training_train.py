@@ -10,6 +10,8 @@ import torch
 
 from codeneedle.training.train import TrainConfig, embed, latest_checkpoint, load_model, train_model
 
+pytestmark = pytest.mark.slow  # training runs
+
 PAIRS = [
     ("read a json config file", "def read_config(path):\n    with open(path) as fh:\n        return json.load(fh)"),
     ("compute the median of numbers", "def median(xs):\n    s = sorted(xs)\n    return s[len(s) // 2]"),
