@@ -284,7 +284,8 @@ def function_chunks(path: str, data: bytes, language: str | None = None) -> list
         text = strip_lines(ch.text, span.first_line, span.last_line) if span and span.inside else ch.text
         # doc="" too: embed_text puts Chunk.doc back in front of the code, which handed 2,460 of 5,007 held-out
         # candidates their own query (892 of 1,571 word for word) before this was cleared.
-        out.append(replace(ch, text=text, doc=""))
+        out.append(replace(ch, text=text, doc="", doc_start_line=0, doc_end_line=0, doc_start_byte=0,
+                           doc_end_byte=0))
     return out
 
 
