@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # (gigabytes): use the CPU wheel index, `make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu`.
 TORCH_INDEX ?=
 
-.PHONY: setup search index test lint bench e2e-vscode vscode dist clean
+.PHONY: setup search index test test-fast lint bench e2e-vscode vscode dist clean
 
 # torch first, pinned to the CPU wheel: an unpinned torch pulled in by a dependency would be a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -34,6 +34,11 @@ lint: setup
 test: setup lint
 	$(MAKE) -C editors/vscode test
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The inner loop: every test not marked slow (real editors, LSP and MCP servers, subprocess CLI runs, training,
+# Ray, SIGKILL and random watcher runs are); under a minute on 2 cores. CI runs `make test`, all of them.
+test-fast: setup
+	$(BIN)/pytest -q -p no:cacheprovider -m "not slow"
 
 bench: setup
 	$(BIN)/python bench/index_speed.py

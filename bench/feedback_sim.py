@@ -40,9 +40,9 @@ from codeneedle.training.train import TrainConfig, train_model  # noqa: E402
 def benchmark(repo: Path) -> tuple[list, list[tuple[str, int]]]:
     """Candidates (doc-stripped function chunks) and (query, target index) pairs."""
     chunks = []
-    for rel, full in iter_source_files(repo):
-        if rel.endswith(".py"):
-            chunks += function_chunks(rel, full.read_bytes(), "python")
+    for sf in iter_source_files(repo):
+        if sf.path.endswith(".py"):
+            chunks += function_chunks(sf.path, sf.abs_path.read_bytes(), "python")
     where = {(c.path, c.start_line): i for i, c in enumerate(chunks)}
     queries = [(p.query, where[(p.path, p.start_line)]) for p in mine_repository(repo)
                if (p.path, p.start_line) in where]

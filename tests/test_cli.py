@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import run_needle
+
+pytestmark = pytest.mark.slow  # `needle` subprocesses
 
 
 def test_batch_json_search_prints_one_object_per_query_in_order(minirepo, tmp_path):

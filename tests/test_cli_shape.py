@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import copy_fixture, run_needle
 
+pytestmark = pytest.mark.slow  # `needle` subprocesses
+
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:

@@ -12,6 +12,8 @@ from codeneedle.errors import NeedleError
 from codeneedle.indexer.collection import Collection, read_collection
 from tests.conftest import copy_fixture, run_needle
 
+pytestmark = pytest.mark.slow  # several indexes, CLI subprocesses, LSP and MCP servers
+
 
 @pytest.fixture(scope="module")
 def repos(tmp_path_factory) -> tuple[Path, Path]:

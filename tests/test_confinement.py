@@ -17,6 +17,8 @@ import pytest
 
 from tests.conftest import NEEDLE, copy_fixture, run_needle
 
+pytestmark = pytest.mark.slow  # indexing runs over crafted trees, CLI subprocesses
+
 AWS_ID = "AKIA" + "IOSFODNN7EXAMPLE"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "EXAMPLEKEY"
 GITHUB = "ghp_" + "0123456789abcdefghijklmnopqrstuvwxyz"

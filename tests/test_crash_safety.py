@@ -13,6 +13,8 @@ import pytest
 
 from tests.conftest import NEEDLE, copy_fixture, run_needle
 
+pytestmark = pytest.mark.slow  # SIGKILL of indexing subprocesses
+
 FUNCTION = '''
 def compute_{name}_{i}(values):
     """Return the {name} of values, number {i}."""

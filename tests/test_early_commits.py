@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import NEEDLE, copy_fixture, run_needle
 from tests.test_crash_safety import FUNCTION, embeddings_count
 
+pytestmark = pytest.mark.slow  # SIGKILL of indexing subprocesses
+
 FILES = 150  # ~450 chunks: seconds of encoder work on an idle machine, so a signal lands mid-run
 
 

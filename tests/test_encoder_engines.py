@@ -12,6 +12,8 @@ import pytest
 from codeneedle.indexer.encoder import CODE_MAX_TOKENS, QUERY_MAX_TOKENS, Encoder
 from codeneedle.indexer.models import resolve_model
 
+pytestmark = pytest.mark.slow  # every engine loads real models
+
 QUERIES = ["parse a config file", "getHTTPResponse", "Ünïcode ß 中文 🎉", "", "token " * 100]
 CODE = [
     "src/config.py parse config\ndef parse_config(path):\n    return json.load(open(path))",

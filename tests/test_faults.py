@@ -13,6 +13,8 @@ import pytest
 
 from tests.conftest import NEEDLE, copy_fixture, run_needle
 
+pytestmark = pytest.mark.slow  # fault injection in subprocesses
+
 
 @pytest.fixture
 def repo(tmp_path):

@@ -15,6 +15,8 @@ import pytest
 from codeneedle.indexer.feedback import LOG_NAME, Shown, read_events, record_open
 from tests.conftest import run_needle
 
+pytestmark = pytest.mark.slow  # a training run and CLI subprocesses
+
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 MODULES = ("textwrap.py", "shlex.py", "fnmatch.py", "base64.py")
 

@@ -24,6 +24,8 @@ from codeneedle.indexer.wildmatch import glob_match
 from tests.conftest import FIXTURES, run_needle
 from tests.lsp.rawclient import RawClient
 
+pytestmark = pytest.mark.slow  # LSP and MCP servers, pathological inputs
+
 # 25 characters: a backtracking regex needs ~n^12 steps on a 40-character name holding a Q (it never returned).
 REDOS = "*?" * 12 + "Q"
 TRAP = "a" * 30 + "Q" + "a" * 9 + ".py"  # contains Q, does not end with it: the regex's worst case

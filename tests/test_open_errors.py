@@ -58,6 +58,7 @@ def _one_line_error(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # builds an index of its own
 def test_a_full_disk_moves_nothing_and_reembeds_nothing(built):
     repo, disk, index_dir = built
     before = _state(index_dir)
@@ -140,6 +141,7 @@ def test_an_empty_ignore_file_left_behind_is_rewritten_before_anything_is_stored
         assert staged and not [p for p in staged if p.startswith(".needle/")]
 
 
+@pytest.mark.slow  # builds an index of its own
 def test_another_schema_is_reported_not_moved_aside(tmp_path):
     repo = copy_fixture("minirepo", tmp_path / "repo")
     assert run_needle("index", "-q", str(repo)).returncode == 0
@@ -155,6 +157,7 @@ def test_another_schema_is_reported_not_moved_aside(tmp_path):
     assert not list((repo / ".needle").glob("*.corrupt-*"))
 
 
+@pytest.mark.slow  # builds an index of its own
 def test_a_reader_reports_damage_and_leaves_the_repair_to_a_writer(tmp_path):
     repo = copy_fixture("minirepo", tmp_path / "repo")
     assert run_needle("index", "-q", str(repo)).returncode == 0

@@ -25,7 +25,7 @@ from codeneedle.indexer.models import default_model_name
 from tests.conftest import FIXTURES, NEEDLE
 from tests.lsp.rawclient import RawClient
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 CLIENTS = ["neovim@v0.11", "visual-studio-code"]
 READY_TIMEOUT = 240
@@ -117,9 +117,21 @@ async def test_server_modules_import_nothing_heavy():
 
 
 async def test_queries_are_answered_while_indexing(client: LanguageClient):
-    # Straight after initialize: the index may be empty or partial, but the server answers at once.
-    hits = await search(client, "retry with backoff")
-    assert isinstance(hits, list)
+    """Straight after initialize the index may be empty or partial, but every query is answered (never an error
+    or a wait for the build), and once the build is done the described function leads."""
+    retry = (client.repo / "src/net/retry.go").as_uri()
+    answers: list[tuple[str, list[tuple[str, str]]]] = []
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        state = (await status(client))["state"]
+        hits = await search(client, "retry with backoff")
+        answers.append((state, [(h["uri"], h["name"]) for h in hits]))
+        if state == "ready" or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert all(uri.startswith(client.repo.as_uri()) for _, hits in answers for uri, _ in hits), answers
+    final_state, final_hits = answers[-1]
+    assert final_state == "ready" and final_hits[0] == (retry, "RetryWithBackoff"), answers
 
 
 async def test_progress_begins_and_ends(client: LanguageClient):

@@ -19,6 +19,8 @@ import pytest
 from tests.conftest import FIXTURES
 from tests.lsp.rawclient import RawClient
 
+pytestmark = pytest.mark.slow  # a real language server
+
 SEED = 20240605
 STORM = 300
 KNOWN_REQUESTS = ["workspace/symbol", "workspace/executeCommand", "textDocument/hover", "textDocument/definition",

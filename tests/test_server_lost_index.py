@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import FIXTURES, run_needle
 from tests.lsp.rawclient import RawClient
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def _shown(c: RawClient) -> list[str]:

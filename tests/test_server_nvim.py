@@ -19,7 +19,7 @@ from tests.conftest import FIXTURES, NEEDLE
 
 NVIM = Path(sys.executable).with_name("nvim")
 
-pytestmark = [pytest.mark.editor, pytest.mark.skipif(not NVIM.exists(), reason="nvim not installed in the venv")]
+pytestmark = [pytest.mark.slow, pytest.mark.editor, pytest.mark.skipif(not NVIM.exists(), reason="nvim not installed in the venv")]
 
 SCRIPT = r"""
 local repo, needle = assert(os.getenv('NEEDLE_REPO')), assert(os.getenv('NEEDLE_BIN'))

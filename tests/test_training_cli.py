@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import run_needle
 
+pytestmark = pytest.mark.slow  # `needle train` / `needle eval` subprocesses with the real encoder
+
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 MODULES = ("textwrap.py", "shlex.py", "fnmatch.py", "base64.py")  # 36 documented functions between them
 

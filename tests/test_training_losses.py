@@ -80,6 +80,7 @@ def test_info_nce_gradient_direction() -> None:
         assert (F.cosine_similarity(moved, c).sum() > F.cosine_similarity(q, c).sum()).item()
 
 
+@pytest.mark.slow  # importing sentence-transformers takes seconds
 def test_info_nce_matches_sentence_transformers() -> None:
     st_losses = pytest.importorskip("sentence_transformers.sentence_transformer.losses")
     q, c, n = unit(8, 16, seed=9), unit(8, 16, seed=10), unit(8, 16, seed=11)
@@ -94,21 +95,32 @@ def test_info_nce_matches_sentence_transformers() -> None:
     assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
 
 
-def test_batch_hard_and_semi_hard_selection() -> None:
-    q = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
-    c = F.normalize(torch.tensor([[1.0, 0.2], [0.2, 1.0], [0.9, 0.1]]), dim=-1)  # code 2 is close to query 0
-    hard = batch_hard_indices(q, c)
-    assert hard[0].item() == 2  # most similar code that is not its own
-    semi = batch_semi_hard_indices(q, c, margin=0.5)
-    for i, j in enumerate(semi.tolist()):
-        assert j != i
-    # query 0: code 2's similarity is above its positive's -> not semi-hard; code 1 is below and within margin?
-    sims = q @ c.T
-    pos0 = sims[0, 0]
-    j = semi[0].item()
-    assert sims[0, j] < pos0 or not ((sims[0] < pos0) & (sims[0] > pos0 - 0.5)).any()
-    loss = batch_triplet_loss(q, c, margin=0.3, strategy="semi-hard")
-    assert loss.item() >= 0
+def at(*degrees: float) -> torch.Tensor:
+    """Unit vectors in the plane at the given angles: cosines are then known by hand."""
+    return torch.tensor([[math.cos(math.radians(d)), math.sin(math.radians(d))] for d in degrees])
+
+
+def test_batch_hard_and_semi_hard_selection_and_loss_by_hand() -> None:
+    q = at(0, 90, 180)
+    c = at(30, 45, 10)  # positives: q0-c0 (30 deg apart), q1-c1 (45), q2-c2 (170)
+    # cos(q_i, c_j): q0: .866 .707 .985 | q1: .5 .707 .174 | q2: -.866 -.707 -.985
+    assert batch_hard_indices(q, c).tolist() == [2, 0, 1]  # most similar code that is not its own
+    # Semi-hard (margin .3): farther than the positive but within .3 of it. q0: c1 (.707 in (.566, .866)); q1: c0
+    # (.5 in (.407, .707)); q2 has none (-.985 is its positive, nothing lies below it) -> the easiest, c0 (-.866).
+    assert batch_semi_hard_indices(q, c, margin=0.3).tolist() == [1, 0, 0]
+
+    def hinge(pos_deg: float, neg_deg: float, margin: float = 0.3) -> float:
+        d = lambda deg: 1 - math.cos(math.radians(deg))  # noqa: E731 - cosine distance at an angle
+        return max(0.0, d(pos_deg) - d(neg_deg) + margin)
+
+    # Angles between each query and its positive / chosen negative.
+    semi = (hinge(30, 45) + hinge(45, 60) + hinge(170, 150)) / 3  # .1411, .0929, .4188
+    hard = (hinge(30, 10) + hinge(45, 60) + hinge(170, 135)) / 3  # .4188, .0929, .5777
+    assert batch_triplet_loss(q, c, margin=0.3, strategy="semi-hard").item() == pytest.approx(semi, abs=1e-6)
+    assert batch_triplet_loss(q, c, margin=0.3, strategy="hard").item() == pytest.approx(hard, abs=1e-6)
+    assert semi == pytest.approx(0.2176, abs=1e-4) and hard == pytest.approx(0.3631, abs=1e-4)
+    # An easy batch (every negative much farther than its positive) costs nothing: the hinge is at zero.
+    assert batch_triplet_loss(at(0, 180), at(0, 180), margin=0.3).item() == 0.0
 
 
 def test_combined_loss_kinds() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import asdict, replace
 from pathlib import Path
 
-import pytest
-
+from codeneedle.indexer.chunker import chunk_source
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.training import corpus
 from codeneedle.training.mining import (
@@ -18,13 +18,17 @@ from codeneedle.training.mining import (
     discover_repos,
     first_sentence,
     is_test_path,
+    iter_source_files,
     keep_function,
     keep_query,
     mine_chunks,
+    mine_repo,
     split_repos,
     training_examples,
     web_query,
 )
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 PY = b'''import os
 
@@ -87,19 +91,13 @@ pub fn popcount(mut x: u64) -> u32 {
 '''
 
 
-def fake_chunk(path: str, language: str, data: bytes, start_marker: bytes, name: str, kind: str = "function",
-               end_marker: bytes = b"\n\n") -> Chunk:
-    """A chunk shaped like the chunker's: from the definition keyword to the end of the body."""
-    start = data.index(start_marker)
-    end = data.index(end_marker, start) if end_marker in data[start:] else len(data)
-    text = data[start:end].decode()
-    line = data[:start].count(b"\n") + 1
-    return Chunk(path, language, kind, name, line, line + text.count("\n"), start, end, text)
+def chunk_named(path: str, language: str, data: bytes, name: str) -> Chunk:
+    """The chunker's own chunk of that name (the miner reads where its doc comment sits from it)."""
+    return next(c for c in chunk_source(path, data, language) if c.name == name)
 
 
 def test_python_docstring_removed_and_first_sentence() -> None:
-    ch = fake_chunk("pkg/store.py", "python", PY, b"def load_items", "Store.load_items", "method",
-                    end_marker=b"\n\n    def")
+    ch = chunk_named("pkg/store.py", "python", PY, "Store.load_items")
     (pair,) = list(mine_chunks([ch], PY, "pypi:pkg"))
     assert pair.query == "Load the stored items from a JSON file."
     assert '"""' not in pair.code and "Args" not in pair.code
@@ -108,15 +106,15 @@ def test_python_docstring_removed_and_first_sentence() -> None:
 
 
 def test_dunders_and_tests_are_filtered() -> None:
-    chunks = [fake_chunk("pkg/store.py", "python", PY, b"def __repr__", "Store.__repr__", "method"),
-              fake_chunk("pkg/store.py", "python", PY, b"def test_load", "test_load_items")]
+    chunks = [chunk_named("pkg/store.py", "python", PY, "Store.__repr__"),
+              chunk_named("pkg/store.py", "python", PY, "test_load_items")]
     assert list(mine_chunks(chunks, PY, "pypi:pkg")) == []
     assert is_test_path("pkg/tests/test_x.py") and is_test_path("net/http/server_test.go")
     assert is_test_path("src/foo.spec.ts") and not is_test_path("pkg/testament.py")
 
 
 def test_jsdoc_above_function() -> None:
-    ch = fake_chunk("lib/crc.js", "javascript", JS, b"function crc32", "crc32")
+    ch = chunk_named("lib/crc.js", "javascript", JS, "crc32")
     (pair,) = list(mine_chunks([ch], JS, "npm:crc"))
     assert pair.query == "Compute the checksum of a buffer using CRC32."
     assert "/**" not in pair.code and pair.code.startswith("function crc32")
@@ -124,21 +122,56 @@ def test_jsdoc_above_function() -> None:
 
 
 def test_go_doc_comment_drops_leading_name() -> None:
-    ch = fake_chunk("time/format.go", "go", GO, b"func ParseDuration", "ParseDuration")
+    ch = chunk_named("time/format.go", "go", GO, "ParseDuration")
     (pair,) = list(mine_chunks([ch], GO, "go:time"))
     assert pair.query == 'Parses a duration string such as "1h30m".'
 
 
 def test_rust_doc_comment_through_attribute() -> None:
-    ch = fake_chunk("core/bits.rs", "rust", RUST, b"pub fn popcount", "popcount")
+    ch = chunk_named("core/bits.rs", "rust", RUST, "popcount")
     (pair,) = list(mine_chunks([ch], RUST, "rust:core"))
     assert pair.query == "Returns the number of set bits in the word."
 
 
-def test_doc_comment_inside_chunk_text_is_stripped() -> None:
-    ch = Chunk("a.js", "javascript", "function", "crc32", 1, 10, 0, len(JS), JS.decode())
-    (pair,) = list(mine_chunks([ch], JS, "npm:crc"))
-    assert pair.code.startswith("function crc32") and "@param" not in pair.code
+def test_doc_comment_after_an_annotation_is_stripped_from_the_code() -> None:
+    java = b"class Cache {\n    @Override\n    /** Look up a value by key and mark it used. */\n" \
+           b"    public V get(K key) {\n        V v = map.get(key);\n        touch(key);\n        return v;\n    }\n}\n"
+    ch = chunk_named("Cache.java", "java", java, "Cache.get")
+    assert ch.doc_inside and (ch.start_line, ch.doc_start_line, ch.doc_end_line) == (2, 3, 3)
+    (pair,) = list(mine_chunks([ch], java, "java:cache"))
+    assert pair.query == "Look up a value by key and mark it used."
+    assert pair.code.startswith("@Override\n    public V get(K key) {") and "/**" not in pair.code
+    assert pair.code_with_doc == ch.text
+
+
+def test_chunks_record_where_their_doc_comment_sits() -> None:
+    """The chunker records the doc comment's lines and bytes: inside the range for a docstring, above it for a
+    comment; the miner and embed_text read them instead of guessing."""
+    py = chunk_named("pkg/store.py", "python", PY, "Store.load_items")
+    assert py.doc_inside and (py.doc_start_line, py.doc_end_line) == (6, 10)
+    assert PY[py.doc_start_byte:py.doc_end_byte].startswith(b'"""Load the stored') and py.leading_doc == ""
+    js = chunk_named("lib/crc.js", "javascript", JS, "crc32")
+    assert not js.doc_inside and (js.doc_start_line, js.doc_end_line) == (1, 5)
+    assert JS[js.doc_start_byte:js.doc_end_byte] == JS[:JS.index(b" */") + 3]
+    assert js.leading_doc == js.doc.strip() != ""
+    bom = chunk_named("lib/crc.js", "javascript", b"\xef\xbb\xbf" + JS, "crc32")
+    assert (bom.doc_start_byte, bom.doc_end_byte) == (js.doc_start_byte + 3, js.doc_end_byte + 3)
+    # Where the doc sits is not part of a chunk's identity: moving a function keeps its cached vector.
+    assert js.content_hash == replace(js, doc_start_byte=0, doc_end_byte=0, doc_start_line=0,
+                                      doc_end_line=0).content_hash
+
+
+def test_mining_gives_the_pairs_recorded_before_it_read_doc_spans() -> None:
+    """tests/fixtures/mined_pairs.json was written by the previous miner (which re-parsed docstrings with ast and
+    re-scanned comments in the file's bytes, and walked the tree with os.walk) over four fixture trees, one of
+    them (docrepo) made of edge cases: the chunker's doc spans and the indexer's walker must give the same."""
+    recorded = json.loads((FIXTURES / "mined_pairs.json").read_text())
+    for name, old in recorded.items():
+        files = list(iter_source_files(FIXTURES / name))
+        assert [f.path for f in files] == old["files"], name
+        pairs = [asdict(p) for p in mine_repo(Repo("r", FIXTURES / name))[0]]
+        assert pairs == old["pairs"], name
+    assert sum(len(old["pairs"]) for old in recorded.values()) == 55
 
 
 def test_clean_doc_and_first_sentence() -> None:
@@ -155,7 +188,7 @@ def test_query_and_function_filters() -> None:
     assert not keep_query("TODO: make this faster please")
     assert not keep_query("See https://example.com for details")
     assert not keep_query("Возвращает список всех элементов коллекции")
-    ch = Chunk("a.py", "python", "function", "f", 1, 2, 0, 10, "")
+    ch = Chunk("a.py", "python", "function", "f", 1, 2, 0, 10, "")  # keep_function reads only the name
     assert not keep_function(ch, "def f():\n    pass")  # fewer than 3 lines
     assert keep_function(ch, "def f():\n    x = 1\n    return x")
 
@@ -196,7 +229,6 @@ def test_repo_split_has_no_leakage(tmp_path: Path) -> None:
 
 
 def test_build_dataset_keeps_heldout_code_out_of_training(tmp_path: Path) -> None:
-    pytest.importorskip("codeneedle.indexer.chunker")
     src = tmp_path / "src"
     body = b'def shared(x):\n    """Compute the shared value of an input."""\n    y = x * 2\n    return y + 1\n'
     other = b'def only_train(x):\n    """Compute a value only the training repo has."""\n    y = x * 3\n    return y\n'
@@ -215,7 +247,6 @@ def test_build_dataset_keeps_heldout_code_out_of_training(tmp_path: Path) -> Non
 
 
 def test_mine_repository_uses_walker_and_skips_tests(tmp_path: Path) -> None:
-    pytest.importorskip("codeneedle.indexer.chunker")
     from codeneedle.training.adapt import mine_repository
 
     (tmp_path / "pkg").mkdir()
@@ -231,7 +262,6 @@ def test_mine_repository_uses_walker_and_skips_tests(tmp_path: Path) -> None:
 def test_no_heldout_candidate_carries_its_query(tmp_path: Path) -> None:
     """The held-out benchmark searches doc sentences among functions whose doc comments are removed: no
     candidate text may contain its own query (a leak once handed 892 of 1,571 queries their answer verbatim)."""
-    pytest.importorskip("codeneedle.indexer.chunker")
     src = tmp_path / "src"
     held = corpus.PYPI_HELDOUT[0]
     (src / "pypi" / held / held).mkdir(parents=True)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from codeneedle.training.curriculum import CURRICULA, PairStream, make_batches, stage_steps
-from codeneedle.training.evaluate import metrics_from_ranks, rank_of, rrf_scores
+from codeneedle.training.evaluate import metrics_from_ranks, rank_of
 from codeneedle.training.negatives import (
     BM25,
     batch_hard_indices,
@@ -94,5 +94,3 @@ def test_metrics_and_ranks() -> None:
     assert m["r@1"] == 0.25 and m["r@10"] == 0.5
     assert rank_of(np.array([0.1, 0.9, 0.5]), 2) == 2
     assert rank_of(np.array([0.5, 0.5, 0.1]), 1) == 2  # ties count against the target
-    fused = rrf_scores(np.array([0.9, 0.1, 0.5]), np.array([0.0, 3.0, 2.0]))
-    assert int(np.argmax(fused)) == 2  # second in both lists beats first-in-one-only

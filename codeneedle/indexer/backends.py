@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codeneedle.indexer.numpy_bert import NumpyTokenizer, mean_pool
+from codeneedle.indexer.numpy_bert import NumpyTokenizer
+from codeneedle.indexer.pooling import mean_pool, mean_pool_torch
 
 # int8 becomes the default only if it costs at most this much MRR@10 against fp32 on the same benchmark run.
 MAX_INT8_MRR_LOSS = 0.01
@@ -201,9 +202,7 @@ class TorchBulk:
                     tmask = torch.from_numpy(mask).to(self.device)
                     with torch.inference_mode():
                         hidden = self.model(tids, tmask)
-                        m = tmask.unsqueeze(-1).to(hidden.dtype)
-                        pooled = (hidden * m).sum(1).float() / m.sum(1).float().clamp(min=1e-9)
-                        pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                        pooled = mean_pool_torch(hidden, tmask)
                     done(i, pooled.cpu().numpy())
             finally:
                 torch.set_num_threads(previous)

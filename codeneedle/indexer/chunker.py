@@ -12,7 +12,9 @@ Rules:
   windows named after the file's stem; a file with no supported language becomes ``text`` windows named
   after the file.
 - a chunk's range starts at its decorators / attributes / ``export`` / ``template`` prefix; the doc comment
-  above it is not in the range but is recorded in ``doc`` (and kept out of block chunks).
+  above it is not in the range but is recorded in ``doc`` (and kept out of block chunks). Every chunk with a
+  doc comment records where it sits (``doc_start_line``... on the Chunk): a Python docstring inside the chunk's
+  range, a comment block above it; training's miner reads it from there instead of parsing again.
 - a file over ``MAX_PARSE_BYTES`` is not parsed: it becomes ``block`` windows.
 - ``text`` is capped at ``MAX_TEXT_BYTES`` of the file: a longer chunk keeps its full byte and line range
   but only the first ``MAX_TEXT_BYTES`` of text (the encoder reads far less than that anyway).
@@ -73,6 +75,8 @@ _SPACE_AROUND_PUNCTUATION = re.compile(r" ?([^\w ]) ?")
 _IDENT_PATH = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 _BOM = codecs.BOM_UTF8
 _LONE_CR = re.compile(rb"\r(?!\n)")
+# A decorator or attribute line (Rust #[..], #![..], Java/TS @name) that may stand before a definition's doc comment.
+_ATTRIBUTE_LINE = re.compile(rb"[ \t]*(#\[|#!\[|@[A-Za-z])")
 _DOCSTRING_QUOTES = re.compile(r'^[rRbBuUfF]{0,2}("""|\'\'\'|"|\')')
 
 
@@ -85,7 +89,10 @@ def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
     data = bytes(data)
     if data.startswith(_BOM):
         # The byte-order mark is not code: chunk what follows it, then shift the byte ranges back onto the file.
-        return [dataclasses.replace(c, start_byte=c.start_byte + len(_BOM), end_byte=c.end_byte + len(_BOM))
+        shift = len(_BOM)
+        return [dataclasses.replace(c, start_byte=c.start_byte + shift, end_byte=c.end_byte + shift,
+                                    **({"doc_start_byte": c.doc_start_byte + shift, "doc_end_byte": c.doc_end_byte
+                                        + shift} if c.has_doc_span else {}))
                 for c in chunk_source(path, data[len(_BOM):], language)]
     if b"\r" in data:
         # A lone CR ends a line (classic Mac files; editors agree). Same length, so byte ranges stay true.
@@ -124,7 +131,7 @@ class _Def:
     qualname: str = ""  # for namespaces without a name: the enclosing prefix (they are transparent)
     owner_class: _Def | None = None  # nearest enclosing class, through namespaces
     doc: str = ""
-    doc_range: tuple[int, int] | None = None
+    doc_range: tuple[int, int] | None = None  # where ``doc`` sits: a comment above, or a Python docstring inside
     omissions: list[tuple[int, int, bytes]] = field(default_factory=list)
 
 
@@ -159,9 +166,14 @@ class _Source:
     def text(self, start: int, end: int) -> str:
         return _decode_capped(self.data, start, end)
 
-    def make_chunk(self, kind: str, name: str, start: int, end: int, text: str, doc: str = "") -> Chunk:
+    def make_chunk(self, kind: str, name: str, start: int, end: int, text: str, doc: str = "",
+                   doc_range: tuple[int, int] | None = None) -> Chunk:
         start_line, end_line = self.line_range(start, end)
-        return Chunk(self.path, self.language, kind, name, start_line, end_line, start, end, text, doc)
+        if not doc or doc_range is None or doc_range[1] <= doc_range[0]:
+            return Chunk(self.path, self.language, kind, name, start_line, end_line, start, end, text, doc)
+        doc_first, doc_last = self.line_range(*doc_range)
+        return Chunk(self.path, self.language, kind, name, start_line, end_line, start, end, text, doc,
+                     doc_first, doc_last, *doc_range)
 
     # -- code ------------------------------------------------------------------------------------
 
@@ -188,7 +200,7 @@ class _Source:
             else:
                 text = self.text(d.start, d.end)
             chunks.append(
-                self.make_chunk(d.chunk_kind, d.qualname or "<anonymous>", d.start, d.end, text, d.doc)
+                self.make_chunk(d.chunk_kind, d.qualname or "<anonymous>", d.start, d.end, text, d.doc, d.doc_range)
             )
             covered.append((d.start, d.end))
             if d.doc_range is not None:
@@ -360,18 +372,20 @@ class _Source:
 
     def attach_doc(self, d: _Def) -> None:
         if self.language == "python":
-            docstring = self.python_docstring(d.node)
-            if docstring:
-                d.doc = docstring
+            docstring, string = self.python_docstring(d.node)
+            if docstring and string is not None:
+                d.doc, d.doc_range = docstring, (string.start_byte, string.end_byte)
                 return
-        found = self.comment_above(d.start)
+        found = None if self.language in _HASH_COMMENT_LANGUAGES else self.comment_inside(d)
+        found = found or self.comment_above(d.start)
         if found is not None:
             d.doc, d.doc_range = found
 
-    def python_docstring(self, node: Node) -> str:
+    def python_docstring(self, node: Node) -> tuple[str, Node | None]:
+        """The docstring's cleaned text and its string node (("", None) when there is none)."""
         body = node.child_by_field_name("body")
         if body is None:
-            return ""
+            return "", None
         for i in range(min(body.named_child_count, 8)):
             statement = body.named_child(i)
             if statement is None or statement.type == "comment":
@@ -379,12 +393,40 @@ class _Source:
             if statement.type == "expression_statement" and statement.named_child_count:
                 string = statement.named_child(0)
                 if string is not None and string.type == "string":
-                    return _strip_docstring(self.node_text_full(string))
-            return ""
-        return ""
+                    return _strip_docstring(self.node_text_full(string)), string
+            return "", None
+        return "", None
 
     def node_text_full(self, node: Node) -> str:
         return _decode_capped(self.data, node.start_byte, node.end_byte)
+
+    def comment_inside(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
+        """A comment at the top of the definition's own range, after its decorators or attributes only
+        (``@logged /** doc */ clear()`` in TypeScript): its cleaned text and range."""
+        first, last = self.line_range(d.start, d.end)
+        k = first - 1  # 0-based line index
+        while k < last and _ATTRIBUTE_LINE.match(self.data, max(self.starts[k], d.start)):
+            k += 1
+        if k >= last:
+            return None
+        start = max(self.starts[k], d.start)
+        line = self.line_bytes(k)[start - self.starts[k]:]
+        if line.lstrip().startswith(b"/*"):
+            end_k = k
+            while end_k < last and b"*/" not in self.line_bytes(end_k):
+                end_k += 1
+            if end_k >= last:
+                return None  # never closed inside the definition
+        elif line.lstrip().startswith(b"//"):
+            end_k = k
+            while end_k + 1 < last and self.line_bytes(end_k + 1).lstrip().startswith(b"//"):
+                end_k += 1
+        else:
+            return None
+        range_start = start + len(line) - len(line.lstrip())
+        range_end = min(d.end, self.starts[end_k] + len(self.line_bytes(end_k).rstrip()))
+        raw = self.data[range_start:range_end].decode("utf-8", "replace")
+        return _strip_comment(raw, False), (range_start, range_end)
 
     def comment_above(self, start: int) -> tuple[str, tuple[int, int]] | None:
         """The comment block right above ``start`` (no blank line between): its cleaned text and range."""

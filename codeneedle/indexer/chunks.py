@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 # Bump when the chunker would cut the same file differently: indexes made before re-chunk once (pipeline.py).
 # 2: object-literal and constructor (`this.x = function`) methods, TS declarations as named chunks.
-CHUNKER_VERSION = "2"
+# 3: chunks record where their doc comment sits (doc_* spans); content hashes are unchanged, so nothing re-embeds.
+CHUNKER_VERSION = "3"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"
@@ -23,6 +24,9 @@ class Chunk:
 
     ``path`` is POSIX-style and relative to the indexed root; lines are 1-based and inclusive;
     ``start_byte``/``end_byte`` index the file's raw bytes (half-open).
+    ``doc`` is the cleaned doc comment; ``doc_start_line``..``doc_end_line`` and ``doc_start_byte``/``doc_end_byte``
+    say where it sits in the same file (lines 0 and an empty byte range when there is none): inside the chunk's
+    range for a Python docstring, above it for a comment. They are left out of :attr:`content_hash`.
     """
 
     path: str
@@ -35,6 +39,10 @@ class Chunk:
     end_byte: int
     text: str
     doc: str = ""
+    doc_start_line: int = 0
+    doc_end_line: int = 0
+    doc_start_byte: int = 0
+    doc_end_byte: int = 0
 
     @property
     def content_hash(self) -> str:
@@ -42,10 +50,19 @@ class Chunk:
         return content_hash(self.kind, self.name, self.text, self.doc)
 
     @property
+    def has_doc_span(self) -> bool:
+        """Whether the chunker recorded where the doc comment is."""
+        return self.doc_end_byte > self.doc_start_byte
+
+    @property
+    def doc_inside(self) -> bool:
+        """The doc comment lies within the chunk's own range (a Python docstring), so ``text`` holds it."""
+        return self.has_doc_span and self.start_byte <= self.doc_start_byte and self.doc_end_byte <= self.end_byte
+
+    @property
     def leading_doc(self) -> str:
         """The doc comment when it sits outside ``text`` (a comment above the definition), else ""."""
-        lines = self.doc.strip().splitlines()
-        return self.doc.strip() if lines and lines[0].strip() not in self.text else ""
+        return self.doc.strip() if self.has_doc_span and not self.doc_inside else ""
 
 
 def content_hash(kind: str, name: str, text: str, doc: str = "") -> str:

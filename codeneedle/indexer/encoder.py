@@ -14,6 +14,7 @@ import numpy as np
 from codeneedle.indexer.backends import CODE_MAX_TOKENS
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.models import resolve_model
+from codeneedle.indexer.pooling import mean_pool_torch
 
 # Nothing in Needle may reach for a model hub; set before transformers is first imported.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -135,7 +136,7 @@ class Encoder:
         """Embed short queries with the numpy forward pass: no torch import, a few ms per query."""
         if self.model is not None:
             return self.encode(queries, batch_size=64, max_length=QUERY_MAX_TOKENS, threads=1)
-        from codeneedle.indexer.numpy_bert import mean_pool
+        from codeneedle.indexer.pooling import mean_pool
 
         model, tokenizer = self.query_model()
         out = np.zeros((len(queries), self.dim), dtype=np.float32)
@@ -182,10 +183,8 @@ class Encoder:
         ids, attention = self.tokenizer(texts, max_length)
         with torch.inference_mode():
             hidden = self.model(ids, attention)
-            mask = attention.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return pooled.float().numpy()
+            pooled = mean_pool_torch(hidden, attention)
+        return pooled.numpy()
 
 
 def bulk_settings(name: str, precision: str | None = None) -> tuple[str, str]:

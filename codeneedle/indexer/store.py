@@ -18,6 +18,8 @@ from codeneedle.indexer.encoder import split_identifier
 from codeneedle.indexer.secrets import redact_secrets
 
 SCHEMA_VERSION = "1"
+# Added to schema 1 in place (see _ensure_schema): where each chunk's doc comment sits.
+_DOC_SPAN_COLUMNS = ("doc_start_line", "doc_end_line", "doc_start_byte", "doc_end_byte")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _COMPOUND = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]")
 _STOPWORDS = frozenset(
@@ -53,6 +55,11 @@ class ChunkRow:
     text: str
     doc: str
     hash: str
+    # Where the doc comment sits (Chunk.doc_*); read only where a Chunk is rebuilt for embedding (pending_chunks).
+    doc_start_line: int = 0
+    doc_end_line: int = 0
+    doc_start_byte: int = 0
+    doc_end_byte: int = 0
 
 
 class CorruptStoreError(NeedleError):
@@ -179,7 +186,8 @@ class Store:
                 self.conn.execute(
                     "CREATE TABLE chunks (id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL, "
                     "language TEXT, kind TEXT, name TEXT, start_line INTEGER, end_line INTEGER, "
-                    "start_byte INTEGER, end_byte INTEGER, text TEXT, doc TEXT, hash TEXT NOT NULL)"
+                    "start_byte INTEGER, end_byte INTEGER, text TEXT, doc TEXT, hash TEXT NOT NULL"
+                    + "".join(f", {c} INTEGER" for c in _DOC_SPAN_COLUMNS) + ")"
                 )
                 db["chunks"].create_index(["path"])
                 db["chunks"].create_index(["hash"])
@@ -192,6 +200,14 @@ class Store:
         if self.get_meta("schema_version") != SCHEMA_VERSION:
             # Another Needle version's index is intact, just not ours to read: say so, move nothing.
             raise self._schema_error()
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(chunks)")}
+        missing = [c for c in _DOC_SPAN_COLUMNS if c not in have]
+        if missing:
+            # Indexes made before chunks knew their doc span: adding nullable columns is cheap and older Needles
+            # (which name their columns) still read and write the file; CHUNKER_VERSION 3 re-chunks to fill them.
+            with self.transaction():
+                for column in missing:
+                    self.conn.execute(f"ALTER TABLE chunks ADD COLUMN {column} INTEGER")
 
     def _schema_error(self) -> ForeignDatabaseError:
         return ForeignDatabaseError(
@@ -314,9 +330,11 @@ class Store:
                 text = redact_secrets(c.text)  # tokens never reach the stored text, FTS or snippets
                 cur = self.conn.execute(
                     "INSERT INTO chunks(path, language, kind, name, start_line, end_line, start_byte, end_byte, "
-                    "text, doc, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "text, doc, hash, doc_start_line, doc_end_line, doc_start_byte, doc_end_byte) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (c.path, c.language, c.kind, c.name, c.start_line, c.end_line, c.start_byte, c.end_byte,
-                     text, redact_secrets(c.doc), h),
+                     text, redact_secrets(c.doc), h, c.doc_start_line, c.doc_end_line, c.doc_start_byte,
+                     c.doc_end_byte),
                 )
                 cid = int(cur.lastrowid)
                 self.conn.execute(
@@ -392,7 +410,9 @@ class Store:
         """Up to ``limit`` chunks (one per content hash) whose vector for ``model`` is not cached yet, looking
         only at chunks with the content hashes ``among`` when given."""
         sql = ("SELECT c.id, c.path, c.language, c.kind, c.name, c.start_line, c.end_line, c.start_byte, "
-               "c.end_byte, c.text, c.doc, c.hash FROM chunks c LEFT JOIN embeddings e ON e.model = ? AND "
+               "c.end_byte, c.text, c.doc, c.hash, coalesce(c.doc_start_line, 0), coalesce(c.doc_end_line, 0), "
+               "coalesce(c.doc_start_byte, 0), coalesce(c.doc_end_byte, 0) "
+               "FROM chunks c LEFT JOIN embeddings e ON e.model = ? AND "
                "e.hash = c.hash WHERE e.hash IS NULL")
         if among is None:
             rows = self.conn.execute(f"{sql} GROUP BY c.hash ORDER BY min(c.id) LIMIT ?", (model, limit))

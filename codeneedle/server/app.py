@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
@@ -36,6 +36,9 @@ from codeneedle.server.protocol import FdReader, NeedleProtocol, serve
 from codeneedle.server.results import to_lsp, to_symbol
 from codeneedle.server.settings import SECTION, NeedleSettings, parse_configuration, parse_settings
 from codeneedle.server.workspaces import Folder, Workspaces
+
+if TYPE_CHECKING:  # numpy stays out of the server's start-up
+    from codeneedle.indexer.search import SearchResult
 
 log = logging.getLogger("codeneedle.server")
 
@@ -303,7 +306,14 @@ def run_search(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str
                exclude: Any = None) -> list[dict]:
     """Search every folder, merge by score: ``[{uri, range, name, kind, language, score, weak, snippet}]``."""
     encoding = ls.encoding()
-    hits: list[tuple[float, dict, str]] = []
+    return [{**to_lsp(root, r, encoding), **({"partial": True} if partial else {})}
+            for root, r, partial in search_folders(ls, query, k, lang, glob, exclude)]
+
+
+def search_folders(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str | None = None,
+                   exclude: Any = None) -> list[tuple[Path, SearchResult, bool]]:
+    """Search every folder, merge by score: the best ``k`` as (folder root, result, folder still partial)."""
+    hits: list[tuple[float, tuple[Path, SearchResult, bool]]] = []
     errors: list[str] = []
     for folder in ls.workspaces.all():
         try:
@@ -312,8 +322,8 @@ def run_search(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str
             errors.append(f"{folder.root}: {exc}")
             continue
         # Results from a folder still being indexed (or left partial) say so, hit by hit.
-        mark = {"partial": True} if results and folder.partial() else {}
-        hits += [(r.score, {**to_lsp(folder.root, r, encoding), **mark}, r.path) for r in results]
+        partial = bool(results) and folder.partial()
+        hits += [(r.score, (folder.root, r, partial)) for r in results]
     if errors and not hits:
         raise JsonRpcException(message="; ".join(errors), code=REQUEST_FAILED)
     hits.sort(key=lambda h: -h[0])
@@ -391,19 +401,8 @@ def workspace_symbol(ls: NeedleServer, params: types.WorkspaceSymbolParams) -> l
         raise JsonRpcInvalidParams(f"query is too long ({len(query)} characters, at most {cmd.MAX_QUERY_CHARS})")
     if not query:
         return []
-    roots = {f.root for f in ls.workspaces.all()}
-    hits = run_search(ls, query, SYMBOL_RESULTS)
-    return [to_symbol(h, _container(h["uri"], roots)) for h in hits]
-
-
-def _container(uri: str, roots: set[Path]) -> str:
-    path = uri_to_path(uri)
-    for root in roots:
-        try:
-            return path.relative_to(root).as_posix() if path else uri
-        except ValueError:
-            continue
-    return str(path or uri)
+    encoding = ls.encoding()
+    return [to_symbol(root, r, encoding) for root, r, _ in search_folders(ls, query, SYMBOL_RESULTS)]
 
 
 def _require_folders(ls: NeedleServer) -> None:

@@ -56,21 +56,22 @@ def to_lsp(root: Path, result: SearchResult, encoding: str) -> dict[str, Any]:
     }
 
 
-def to_symbol(hit: dict[str, Any], path: str) -> types.SymbolInformation:
-    """A converted hit as a workspace symbol; the container shows the file, so every picker can show where."""
-    rng = hit["range"]
-    name = hit["name"] or (hit["snippet"].splitlines() or [path])[0].strip()[:80] or path
+def to_symbol(root: Path, result: SearchResult, encoding: str) -> types.SymbolInformation:
+    """One hit as a workspace symbol, straight from the library's result; the container shows the file (relative
+    to its folder), so every picker can show where."""
+    rng = result_range(root, result, encoding)
+    name = result.name or (result.snippet.splitlines() or [result.path])[0].strip()[:80] or result.path
     return types.SymbolInformation(
         name=name,
-        kind=SYMBOL_KINDS.get(hit["kind"], types.SymbolKind.Variable),
+        kind=SYMBOL_KINDS.get(result.kind, types.SymbolKind.Variable),
         location=types.Location(
-            uri=hit["uri"],
+            uri=file_uri(root / result.path),
             range=types.Range(
                 start=types.Position(line=rng["start"]["line"], character=rng["start"]["character"]),
                 end=types.Position(line=rng["end"]["line"], character=rng["end"]["character"]),
             ),
         ),
-        container_name=path,
+        container_name=result.path,
     )
 
 

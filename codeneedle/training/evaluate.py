@@ -1,10 +1,11 @@
-"""Retrieval evaluation: MRR@10 and Recall@1/5/10 for BM25, an encoder, and both fused.
+"""Retrieval evaluation: MRR@10 and Recall@1/5/10 for BM25, an encoder, and both fused as ``needle search`` does.
 
 Two benchmarks: held-out repositories (CodeSearchNet manner: the first doc sentence searches among every function
 of the same repository, doc comments stripped) and CoSQA (real web queries over 6,267 Python functions that keep
 their docstrings; ``dev`` for tuning, ``test`` for reporting). Code is embedded with
 :func:`codeneedle.indexer.encoder.embed_text` through :class:`codeneedle.indexer.encoder.Encoder`, exactly as
-the index does; the hybrid fuses dense and BM25 rankings with the search module's own reciprocal rank fusion.
+the index does. ``bm25`` and ``hybrid`` are the product's own rankings (FTS5, fusion and ranking rules, see
+:mod:`codeneedle.training.product_search`), so the hybrid figure is what ``needle search`` would rank.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import numpy as np
 
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.encoder import embed_text
+from codeneedle.indexer.languages import language_for_path
 from codeneedle.training.mining import load_jsonl
-from codeneedle.training.negatives import BM25
+from codeneedle.training.product_search import GroupSearch
 
 COSQA_DIR = Path(os.environ.get("NEEDLE_COSQA_DIR") or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cosqa")
 KS = (1, 5, 10)
@@ -36,7 +38,7 @@ class Benchmark:
     name: str
     queries: list[tuple[str, str, int]]
     corpus: dict[str, list[str]]  # group -> texts as embedded (embed_text)
-    lexical: dict[str, list[str]] = field(default_factory=dict)  # group -> texts for BM25 (defaults to corpus)
+    chunks: dict[str, list[Chunk]] = field(default_factory=dict)  # group -> the same candidates as chunks
 
 
 def metrics_from_ranks(ranks: Sequence[int | None], ks: Sequence[int] = KS) -> dict[str, float]:
@@ -49,23 +51,28 @@ def metrics_from_ranks(ranks: Sequence[int | None], ks: Sequence[int] = KS) -> d
     return out
 
 
+def position_of(ranking: Sequence[int], target: int) -> int | None:
+    """1-based position of ``target`` in a ranked list of candidate indexes (None: not retrieved)."""
+    for n, i in enumerate(ranking):
+        if i == target:
+            return n + 1
+    return None
+
+
 def rank_of(scores: np.ndarray, target: int) -> int:
     """1-based rank of ``target`` under descending scores (ties count against the target)."""
     return int((scores > scores[target]).sum() + (scores[np.arange(len(scores)) != target] == scores[target]).sum()
                + 1)
 
 
-def rrf_scores(dense: np.ndarray, lexical: np.ndarray, depth: int = 100) -> np.ndarray:
-    """Fuse two score vectors the way ``codeneedle.indexer.search.fuse`` fuses ranked lists (top ``depth``)."""
-    from codeneedle.indexer.search import fuse
-
-    d = np.argsort(-dense, kind="stable")[:depth]
-    lex = np.argsort(-lexical, kind="stable")[:depth]
-    lex = [int(i) for i in lex if lexical[i] > 0]
-    fused = np.zeros(len(dense), dtype=np.float64) - 1.0
-    for cid, s in fuse([(int(i), float(dense[i])) for i in d], lex):
-        fused[cid] = s
-    return fused
+def candidate_chunk(text: str, embedded: str, path: str = "", name: str = "", language: str | None = None) -> Chunk:
+    """A benchmark candidate as the index would store it: ``text`` is its code, ``embedded`` its embed_text
+    (whose first line, ``path split name``, stands in for a path or name the record lacks)."""
+    head = embedded.split("\n", 1)[0]
+    path = path or head.split(" ", 1)[0]
+    name = name or (head.split(" ", 1)[1] if " " in head else "")
+    language = language or language_for_path(path) or "text"
+    return Chunk(path, language, "function", name, 1, text.count("\n") + 1, 0, len(text.encode()), text)
 
 
 # ------------------------------------------------------------------------------------------------ benchmarks
@@ -74,10 +81,12 @@ def rrf_scores(dense: np.ndarray, lexical: np.ndarray, depth: int = 100) -> np.n
 def heldout_benchmark(pairs_dir: Path, split: str = "heldout", max_queries_per_repo: int = 0) -> Benchmark:
     """Load ``<split>.jsonl`` + ``<split>_corpus.jsonl`` written by scripts/build_training_set.py."""
     corpus: dict[str, list[str]] = {}
-    lexical: dict[str, list[str]] = {}
+    chunks: dict[str, list[Chunk]] = {}
     for rec in load_jsonl(pairs_dir / f"{split}_corpus.jsonl"):
         corpus.setdefault(rec["repo"], []).append(rec["code"])
-        lexical.setdefault(rec["repo"], []).append(rec["code"])
+        chunks.setdefault(rec["repo"], []).append(candidate_chunk(
+            rec.get("code_plain", rec["code"]), rec["code"], rec.get("path", ""), rec.get("name", ""),
+            rec.get("language")))
         assert rec["id"] == len(corpus[rec["repo"]]) - 1
     queries: list[tuple[str, str, int]] = []
     per_repo: dict[str, int] = {}
@@ -86,7 +95,7 @@ def heldout_benchmark(pairs_dir: Path, split: str = "heldout", max_queries_per_r
             continue
         per_repo[rec["repo"]] = per_repo.get(rec["repo"], 0) + 1
         queries.append((rec["repo"], rec["query"], int(rec["target"])))
-    return Benchmark(f"{pairs_dir.name}:{split}", queries, corpus, lexical)
+    return Benchmark(f"{pairs_dir.name}:{split}", queries, corpus, chunks)
 
 
 def _python_name(code: str) -> str:
@@ -112,14 +121,12 @@ def cosqa_benchmark(split: str = "dev", data_dir: Path | None = None) -> Benchma
     by_id = sorted((i, code) for code, i in code_to_id.items())
     ids = [i for i, _ in by_id]
     pos = {i: k for k, i in enumerate(ids)}
-    texts = []
-    for i, code in by_id:
-        chunk = Chunk(f"cosqa/{i}.py", "python", "function", _python_name(code), 1, code.count("\n") + 1, 0,
-                      len(code.encode()), code)
-        texts.append(embed_text(chunk))
+    chunks = [Chunk(f"cosqa/{i}.py", "python", "function", _python_name(code), 1, code.count("\n") + 1, 0,
+                    len(code.encode()), code) for i, code in by_id]
+    texts = [embed_text(c) for c in chunks]
     queries = [("cosqa", q["doc"], pos[int(q["retrieval_idx"])])
                for q in json.loads((d / f"cosqa-retrieval-{split}-500.json").read_text())]
-    return Benchmark(f"cosqa:{split}", queries, {"cosqa": texts}, {"cosqa": texts})
+    return Benchmark(f"cosqa:{split}", queries, {"cosqa": texts}, {"cosqa": chunks})
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
@@ -154,7 +161,8 @@ def encode_cached(encoder, texts: list[str], kind: str, cache: Path | None, thre
 
 def evaluate_benchmark(bench: Benchmark, encoder=None, methods: Sequence[str] = ("bm25", "dense", "hybrid"),
                        cache: Path | None = None, threads: int = 1, progress: Progress | None = None) -> dict:
-    """Metrics per method (``bm25``, ``dense``, ``hybrid``), overall and per group."""
+    """Metrics per method (``bm25``: the product's FTS5 ranking; ``dense``: exact cosine over every candidate;
+    ``hybrid``: ``needle search``'s ranking), overall and per group."""
     need_dense = any(m in methods for m in ("dense", "hybrid"))
     if need_dense and encoder is None:
         raise ValueError("dense and hybrid need an encoder")
@@ -165,22 +173,26 @@ def evaluate_benchmark(bench: Benchmark, encoder=None, methods: Sequence[str] = 
     per_group: dict[str, dict[str, dict]] = {}
     for g, items in sorted(by_group.items()):
         texts = bench.corpus[g]
-        lex_scores = None
-        if "bm25" in methods or "hybrid" in methods:
-            bm25 = BM25(bench.lexical.get(g, texts))
-            lex_scores = [bm25.scores(text) for _, text, _ in items]
-        dense_scores = None
+        c = q = None
         if need_dense:
             c = encode_cached(encoder, texts, "code", cache, threads, progress)
             q = encode_cached(encoder, [t for _, t, _ in items], "query", cache, threads, progress)
-            dense_scores = q @ c.T
-        for k, (qi, _text, target) in enumerate(items):
-            if "bm25" in methods:
-                ranks["bm25"][qi] = rank_of(lex_scores[k], target)
-            if "dense" in methods:
-                ranks["dense"][qi] = rank_of(dense_scores[k], target)
-            if "hybrid" in methods:
-                ranks["hybrid"][qi] = rank_of(rrf_scores(dense_scores[k], lex_scores[k]), target)
+        search = None
+        if "bm25" in methods or "hybrid" in methods:
+            chunks = bench.chunks.get(g) or [candidate_chunk(t, t) for t in texts]
+            search = GroupSearch(chunks, c if "hybrid" in methods else None,
+                                 encoder.model_id if encoder is not None else "eval")
+        try:
+            for k, (qi, text, target) in enumerate(items):
+                if "bm25" in methods:
+                    ranks["bm25"][qi] = position_of(search.lexical(text), target)
+                if "dense" in methods:
+                    ranks["dense"][qi] = rank_of(q[k] @ c.T, target)
+                if "hybrid" in methods:
+                    ranks["hybrid"][qi] = position_of(search.hybrid(text, q[k]), target)
+        finally:
+            if search is not None:
+                search.close()
         per_group[g] = {m: metrics_from_ranks([ranks[m][qi] for qi, _, _ in items]) for m in methods}
     return {"benchmark": bench.name, "overall": {m: metrics_from_ranks(ranks[m]) for m in methods},
             "groups": per_group}
@@ -194,9 +206,9 @@ def repo_benchmark(repo: Path) -> Benchmark:
     pairs = mine_repository(Path(repo).resolve())
     if not pairs:
         raise ValueError(f"no documented functions found in {repo}")
-    texts = [embed_text(p.chunk(p.code)) for p in pairs]
+    chunks = [p.chunk(p.code) for p in pairs]
     queries = [("repo", p.query, i) for i, p in enumerate(pairs)]
-    return Benchmark(f"repo:{Path(repo).name}", queries, {"repo": texts}, {"repo": texts})
+    return Benchmark(f"repo:{Path(repo).name}", queries, {"repo": [embed_text(c) for c in chunks]}, {"repo": chunks})
 
 
 def load_benchmark(name: str, pairs_dir: Path | None = None) -> Benchmark:

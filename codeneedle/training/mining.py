@@ -13,16 +13,17 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 import random
 import re
 import textwrap
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.encoder import embed_text
+from codeneedle.indexer.walker import SourceFile
 from codeneedle.training import corpus
 
 FUNCTION_KINDS = frozenset({"function", "method"})
@@ -38,6 +39,7 @@ _BAD_QUERY_START = ("todo", "fixme", "xxx", "deprecated", "internal", "private",
                     "inherit", "no-op", "noop", "placeholder", "undocumented", "not implemented", "::", ">>>",
                     "{@inheritdoc}", "@", "type:", "param", "returns:", "args:", "deprecated:")
 MAX_FILE_BYTES = 400_000
+_BUNDLE_SUFFIXES = (".min.js", ".d.ts", ".bundle.js", "-min.js", ".esm.js", ".umd.js", ".pyi")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,76 +124,6 @@ class DocSpan:
         return self.first_line > 0
 
 
-def _python_docstring(chunk: Chunk, data: bytes) -> DocSpan | None:
-    line_start = data.rfind(b"\n", 0, chunk.start_byte) + 1
-    prefix = data[line_start:chunk.start_byte].decode("utf-8", "replace")
-    if prefix.strip():
-        prefix = " " * len(prefix)
-    try:
-        tree = ast.parse(textwrap.dedent(prefix + chunk.text))
-    except (SyntaxError, ValueError):
-        return None
-    node = next((n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None)
-    if node is None or not node.body:
-        return None
-    first = node.body[0]
-    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-            and isinstance(first.value.value, str)):
-        return None
-    if first.lineno == node.lineno or first.end_lineno is None:
-        return None  # one-liner `def f(): "doc"`
-    return DocSpan(first.value.value, first.lineno, first.end_lineno)
-
-
-_LINE_COMMENT = re.compile(r"^\s*//")
-_ATTRIBUTE = re.compile(r"^\s*(#\[|#!\[|@[A-Za-z])")
-
-
-def _leading_comment(chunk: Chunk, data: bytes) -> DocSpan | None:
-    """A C-family doc comment: at the top of the chunk's own text, or right above the chunk in the file."""
-    lines = chunk.text.splitlines()
-    i = 0
-    while i < len(lines) and _ATTRIBUTE.match(lines[i]):
-        i += 1
-    if i < len(lines) and (lines[i].lstrip().startswith(("/*", "//"))):
-        start = i
-        if lines[i].lstrip().startswith("/*"):
-            while i < len(lines) and "*/" not in lines[i]:
-                i += 1
-            end = i
-        else:
-            while i + 1 < len(lines) and _LINE_COMMENT.match(lines[i + 1]):
-                i += 1
-            end = i
-        raw = "\n".join(lines[start:end + 1])
-        return DocSpan(raw, start + 1, end + 1) if _is_doc_comment(raw, chunk.language) else None
-    line_start = data.rfind(b"\n", 0, chunk.start_byte) + 1
-    prefix = data[line_start:chunk.start_byte].decode("utf-8", "replace").strip()
-    if prefix and not re.fullmatch(r"(export|default|public|pub|static|async|private|protected|\s)*", prefix):
-        return None  # the chunk starts mid-line after code: no doc comment above it
-    before = data[max(0, line_start - 20_000):line_start].decode("utf-8", "replace").splitlines()
-    while before and (_ATTRIBUTE.match(before[-1]) and not before[-1].strip().startswith("@*")):
-        before.pop()
-    if not before:
-        return None
-    last = before[-1].rstrip()
-    if last.endswith("*/"):
-        j = len(before) - 1
-        while j >= 0 and "/*" not in before[j]:
-            j -= 1
-        if j < 0:
-            return None
-        raw = "\n".join(before[j:])
-    elif _LINE_COMMENT.match(last):
-        j = len(before) - 1
-        while j - 1 >= 0 and _LINE_COMMENT.match(before[j - 1]):
-            j -= 1
-        raw = "\n".join(before[j:])
-    else:
-        return None
-    return DocSpan(raw) if _is_doc_comment(raw, chunk.language) else None
-
-
 def _is_doc_comment(raw: str, language: str) -> bool:
     s = raw.lstrip()
     if language in ("javascript", "typescript", "tsx", "java", "c", "cpp"):
@@ -203,11 +135,39 @@ def _is_doc_comment(raw: str, language: str) -> bool:
     return s.startswith(("/**", "///"))
 
 
+def _docstring_value(literal: str) -> str | None:
+    """A Python docstring's value as the compiler sees it (escapes applied); None for bytes or f-strings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # invalid escapes in old code warn; they still evaluate
+        try:
+            value = ast.literal_eval(literal)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return None
+    return value if isinstance(value, str) else None
+
+
 def doc_span(chunk: Chunk, data: bytes) -> DocSpan | None:
-    """Locate the chunk's doc comment (None when it has none)."""
+    """The chunk's doc comment, from where the chunker found it (None when it has none the miner uses).
+
+    Python: only a docstring on its own line (a ``#`` comment above is not documentation, and a one-liner
+    ``def f(): "doc"`` has no code left without it). Other languages: a doc comment (``/**``, ``///``, Go's
+    ``//``) above the definition or at the top of its text after decorators and attributes.
+    """
+    if not chunk.has_doc_span:
+        return None
+    raw_bytes = data[chunk.doc_start_byte:chunk.doc_end_byte]
+    first = chunk.doc_start_line - chunk.start_line + 1 if chunk.doc_inside else 0
+    last = chunk.doc_end_line - chunk.start_line + 1 if chunk.doc_inside else 0
     if chunk.language == "python":
-        return _python_docstring(chunk, data)
-    return _leading_comment(chunk, data)
+        line_start = data.rfind(b"\n", 0, chunk.doc_start_byte) + 1
+        if not chunk.doc_inside or data[line_start:chunk.doc_start_byte].strip():
+            return None
+        if len(chunk.text.encode("utf-8", "surrogatepass")) < chunk.end_byte - chunk.start_byte:
+            return None  # text capped at MAX_TEXT_BYTES: the docstring's lines may not all be in it
+        value = _docstring_value(raw_bytes.decode("utf-8", "replace"))
+        return None if value is None else DocSpan(value, first, last)
+    raw = "\n".join(raw_bytes.decode("utf-8", "replace").splitlines())
+    return DocSpan(raw, first, last) if _is_doc_comment(raw, chunk.language) else None
 
 
 def strip_lines(text: str, first: int, last: int) -> str:
@@ -324,7 +284,8 @@ def function_chunks(path: str, data: bytes, language: str | None = None) -> list
         text = strip_lines(ch.text, span.first_line, span.last_line) if span and span.inside else ch.text
         # doc="" too: embed_text puts Chunk.doc back in front of the code, which handed 2,460 of 5,007 held-out
         # candidates their own query (892 of 1,571 word for word) before this was cleared.
-        out.append(replace(ch, text=text, doc=""))
+        out.append(replace(ch, text=text, doc="", doc_start_line=0, doc_end_line=0, doc_start_byte=0,
+                           doc_end_byte=0))
     return out
 
 
@@ -340,19 +301,20 @@ class Repo:
     split: str = "train"
 
 
-def iter_source_files(root: Path) -> Iterator[tuple[str, Path]]:
-    """(relative POSIX path, absolute path) of candidate source files under root, skipping vendored code,
-    tests, bundles and minified files."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d.lower() not in _SKIP_DIRS and not d.startswith("."))
-        for fn in sorted(filenames):
-            if fn.endswith((".min.js", ".d.ts", ".bundle.js", "-min.js", ".esm.js", ".umd.js", ".pyi")):
-                continue
-            full = Path(dirpath) / fn
-            rel = full.relative_to(root).as_posix()
-            if is_test_path(rel):
-                continue
-            yield rel, full
+def iter_source_files(root: Path) -> Iterator[SourceFile]:
+    """Candidate source files under root, listed by the indexer's walker (its noise, secret and ignore rules and
+    size cap), less vendored code, tests, bundles and minified files; sorted by path."""
+    from codeneedle.indexer.ignore import IgnoreRules
+    from codeneedle.indexer.walker import walk
+
+    # parent_ignores off: a fetched package is its own tree, whatever repository it happens to sit in.
+    listed = walk(root, IgnoreRules(root, parent_ignores=False), max_file_bytes=MAX_FILE_BYTES).files
+    for sf in sorted(listed, key=lambda f: f.path):
+        *dirs, name = sf.path.split("/")
+        if any(d.lower() in _SKIP_DIRS or d.startswith(".") for d in dirs) or name.endswith(_BUNDLE_SUFFIXES):
+            continue
+        if not is_test_path(sf.path):
+            yield sf
 
 
 def discover_repos(src: Path, stdlib: Path | None = None) -> list[Repo]:
@@ -392,17 +354,16 @@ def mine_repo(repo: Repo, on_file: Callable[[str], None] | None = None) -> tuple
     pairs: list[Pair] = []
     pool: list[Chunk] = []
     from codeneedle.indexer.languages import language_for_path
+    from codeneedle.indexer.walker import read_source
 
-    for rel, full in iter_source_files(repo.root):
+    for sf in iter_source_files(repo.root):
+        rel = sf.path
         language = language_for_path(rel)
         if language is None or language not in LANGUAGE_NAMES:
             continue
-        try:
-            if full.stat().st_size > MAX_FILE_BYTES:
-                continue
-            data = full.read_bytes()
-        except OSError:
-            continue
+        data = read_source(sf, MAX_FILE_BYTES)
+        if isinstance(data, str):
+            continue  # vanished, grew past the cap, binary or unreadable since the listing
         pairs += mine_file(rel, data, repo.id, language)
         if repo.split != "train":
             pool += function_chunks(rel, data, language)
@@ -600,7 +561,9 @@ def build_dataset(
                     if h not in eval_pool and len(eval_pool) < max_eval_pool:
                         eval_pool[h] = len(eval_pool)
                         pools[repo.split].write(json.dumps({"repo": repo.id, "id": eval_pool[h],
-                                                            "code": embed_text(ch), "code_plain": ch.text}) + "\n")
+                                                            "code": embed_text(ch), "code_plain": ch.text,
+                                                            "path": ch.path, "name": ch.name,
+                                                            "language": ch.language}) + "\n")
             for p in pairs:
                 h, qn = _normalize_code(p.code), _normalize_query(p.query)
                 if h in seen_code or (repo.split == "train" and qn in seen_query):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codeneedle.indexer.pooling import mean_pool_torch
 from codeneedle.training.curriculum import CURRICULA, PairStream, Stage, make_batches, stage_steps
 from codeneedle.training.losses import combined_loss
 from codeneedle.training.records import (
@@ -147,13 +148,8 @@ def fp32_model(folder: Path):
 
 def embed(model, tokenizer, texts: list[str], max_tokens: int, device: str):
     """Mean-pooled, L2-normalised embeddings with gradients (the same pooling as the index's Encoder)."""
-    import torch
-
     enc = tokenizer(texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt").to(device)
-    hidden = model(**enc).last_hidden_state
-    mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(pooled, p=2, dim=1)
+    return mean_pool_torch(model(**enc).last_hidden_state, enc["attention_mask"])
 
 
 def encode_numpy(model, tokenizer, texts: list[str], max_tokens: int, device: str, batch: int = 64) -> np.ndarray:
@@ -174,15 +170,10 @@ def encode_numpy(model, tokenizer, texts: list[str], max_tokens: int, device: st
 
 def embed_ids(model, arrays, device: str, max_tokens: int = 0):
     """Like :func:`embed`, from token id arrays (records are tokenized once, not every step)."""
-    import torch
-
     ids, mask = pad(arrays, max_tokens)
     non_blocking = device.startswith("cuda")
     ids, mask = ids.to(device, non_blocking=non_blocking), mask.to(device, non_blocking=non_blocking)
-    hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(pooled.float(), p=2, dim=1)
+    return mean_pool_torch(model(input_ids=ids, attention_mask=mask).last_hidden_state, mask)
 
 
 def _encoder_for_mining(model, cfg: TrainConfig, device: str, autocast):
