@@ -20,8 +20,10 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from codeneedle.errors import NeedleError
+from codeneedle.indexer.types import DEFAULT_MAX_FILE_BYTES
 
-DEFAULT_MAX_FILE_BYTES = 1 << 20
+__all__ = ["DEFAULT_MAX_FILE_BYTES", "INDEX_DIR_NAME", "IndexSettings", "SettingsError", "converter", "from_json",
+           "merge_json", "to_json"]
 INDEX_DIR_NAME = ".needle"
 
 

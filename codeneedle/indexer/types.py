@@ -11,6 +11,9 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+# Files larger than this are not indexed unless the settings say otherwise (IndexSettings.max_file_bytes).
+DEFAULT_MAX_FILE_BYTES = 1 << 20
+
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
