@@ -1165,9 +1165,8 @@ def bench_hostile(work: Path, args: argparse.Namespace) -> list[Row]:
 
 
 def _hostile_globs(work: Path) -> Row:
-    from codeneedle.indexer.ignore import IgnoreRules
+    from codeneedle.indexer.ignore import IgnoreRules, glob_match
     from codeneedle.indexer.walker import walk
-    from codeneedle.indexer.wildmatch import glob_match
 
     # Every pattern in a search glob, a .gitignore and an exclude, against a long name holding the literal.
     row = Row("globs: ReDoS patterns x (search, .gitignore, exclude)")

@@ -10,8 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from codeneedle import __version__
+from codeneedle.cli_options import add_index_options, explicit_from, settings_from
 from codeneedle.errors import IndexLockedError, NeedleError
-from codeneedle.indexer.settings import DEFAULT_MAX_FILE_BYTES, IndexSettings
 
 # Set before numpy loads OpenBLAS: a query's small matrix products run several times slower on two threads than on
 # one (threads spin against each other on a busy 2-core machine: 0.5 s vs 0.06 s per query measured).
@@ -26,15 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"needle {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def index_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--index-dir", type=Path, help="where the index lives (default: <repo>/.needle)")
-        p.add_argument("--model", help="encoder: needle-code-v1 (default when shipped), minilm, or a model folder")
-        p.add_argument("--max-file-bytes", type=_byte_count, default=None,
-                       help="skip files larger than this (default 1 MiB; stored with the index)")
-        p.add_argument("--exclude", action="append", default=None, metavar="GLOB",
-                       help="extra gitignore-style pattern to leave out of the index (repeatable; stored with "
-                            "the index and reused until given again; --exclude '' clears it)")
-
     def path_options(p: argparse.ArgumentParser, many: bool = False) -> None:
         p.add_argument("path", nargs="*" if many else "?", default=None, metavar="PATH",
                        help="a folder of the repository (default: the current folder)" + (
@@ -47,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or update the index of a repository",
                        description="Build or update the index of a repository (or of several).")
     path_options(p, many=True)
-    index_options(p)
+    add_index_options(p)
     p.add_argument("--ray", metavar="ADDRESS", help="embed on the Ray cluster at ADDRESS (e.g. 127.0.0.1:6379)")
     p.add_argument("--ray-workers", type=int, metavar="N",
                    help="--ray: encoder actors (default: one per GPU, else one per --ray-cpus CPUs)")
@@ -72,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--open", type=int, metavar="N",
                    help="open result N (1-based) in $VISUAL/$EDITOR, or print its path:line; recorded for training")
     p.add_argument("--no-feedback", action="store_true", help="with --open: do not record which result you opened")
-    index_options(p)
+    add_index_options(p)
 
     p = sub.add_parser("status", help="show what an index holds",
                        description="Show what an index holds: files, chunks, model, size, skipped files.")
@@ -84,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Index once, then keep the index in sync with the working tree until "
                                    "interrupted.")
     path_options(p)
-    index_options(p)
+    add_index_options(p)
     p.add_argument("--debounce", type=float, default=0.1, help="seconds of quiet before absorbing changes (default 0.1)")
 
     sub.add_parser("lsp", help="run the language server on stdio",
@@ -95,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--path", help="a folder of the repository (default: $NEEDLE_ROOT or the current folder)")
     p.add_argument("--extra-root", action="append", metavar="PATH",
                    help="another repository searched with the root (repeatable; default: $NEEDLE_EXTRA_ROOTS)")
-    index_options(p)
+    add_index_options(p)
 
     p = sub.add_parser("train", help="fine-tune the encoder: adapt it to one repository, or train on a pairs file")
     p.add_argument("--repo", type=Path, help="adapt to this repository (its doc comments), then re-index it")
@@ -124,31 +115,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     parser.set_defaults(subparsers=sub.choices)
     return parser
-
-
-def _byte_count(text: str) -> int:
-    """argparse type of --max-file-bytes: a positive integer (0 or less would silently empty the index)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of bytes, got {value}")
-    return value
-
-
-def settings_from(args: argparse.Namespace) -> IndexSettings:
-    return IndexSettings(
-        model=getattr(args, "model", None),
-        index_dir=getattr(args, "index_dir", None),
-        max_file_bytes=getattr(args, "max_file_bytes", None) or DEFAULT_MAX_FILE_BYTES,
-        exclude=tuple(e for e in getattr(args, "exclude", None) or () if e.strip()),
-    )
-
-
-def explicit_from(args: argparse.Namespace) -> set[str]:
-    """The index-defining settings given on the command line (the others come from the stored index)."""
-    return {name for name in ("exclude", "max_file_bytes") if getattr(args, name, None) is not None}
 
 
 def root_from(args: argparse.Namespace) -> Path:
@@ -421,13 +387,13 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from codeneedle.training.cli import run_train
+    from codeneedle.cli_train import run_train
 
     return run_train(args)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from codeneedle.training.cli import run_eval
+    from codeneedle.cli_train import run_eval
 
     return run_eval(args)
 

@@ -19,9 +19,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-if TYPE_CHECKING:  # type names only: importing the pipeline (SQLite layer, chunker) costs a one-shot search time
-    from codeneedle.indexer.pipeline import Progress as IndexProgress
-    from codeneedle.indexer.search import SearchResult
+if TYPE_CHECKING:  # type names only, from the leaf module (the pipeline's SQLite layer and chunker stay unloaded)
+    from codeneedle.indexer.types import Progress as IndexProgress
+    from codeneedle.indexer.types import SearchResult
 
 err = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)

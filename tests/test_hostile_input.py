@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from codeneedle.indexer.ignore import glob_match
 from codeneedle.indexer.index import Index
 from codeneedle.indexer.languages import parse_bounded
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.search import to_results
 from codeneedle.indexer.watcher import Watcher
-from codeneedle.indexer.wildmatch import glob_match
 from tests.conftest import FIXTURES, run_needle
 from tests.lsp.rawclient import RawClient
 

@@ -62,8 +62,9 @@ async def client(request, lsp_client: LanguageClient, tmp_path_factory):
                                      section="needle")
         options = None
     else:
-        # Neovim users pass one object as init_options; an invalid value falls back with a warning.
-        options = {"maxFileBytes": "lots", "model": None}
+        # Neovim users pass one object as init_options; an invalid value falls back with a warning, and so
+        # does a model folder that is not there (the settings are evolved to the default model).
+        options = {"maxFileBytes": "lots", "model": "./no-such-model"}
     params = types.InitializeParams(
         capabilities=client_capabilities(kind),
         root_uri=repo.as_uri(),
@@ -171,6 +172,9 @@ async def test_settings_from_each_client(client: LanguageClient):
         assert "ruby" in languages
         warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]
         assert any("needle.maxFileBytes" in w and "default" in w for w in warnings), warnings
+        assert any("needle.model" in w and "no-such-model" in w and "using the default model" in w
+                   for w in warnings), warnings
+        assert "no-such-model" not in st["folders"][0]["model"]  # indexed with the default model instead
 
 
 async def test_file_watching_is_registered_when_supported(client: LanguageClient):

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from codeneedle.indexer.wildmatch import Automaton, glob_match, to_regex, tokenize
+from codeneedle.indexer.ignore import glob_match
+from codeneedle.indexer.wildmatch import Automaton, to_regex, tokenize
 
 TOKENS = ["a", "b", "d", "/", "*", "?", "**", "**/", "/**", "[ab]", "[!a]", "[a-c]", "[[:digit:]]", "\\*", "\\?"]
 ALPHABET = ["a", "b", "c", "d", "/", "*", "?", "1"]

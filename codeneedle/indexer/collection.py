@@ -16,8 +16,8 @@ from pathlib import Path
 
 from codeneedle.errors import NeedleError
 from codeneedle.indexer.index import Index
-from codeneedle.indexer.search import SearchResult
 from codeneedle.indexer.settings import IndexSettings
+from codeneedle.indexer.types import SearchResult
 
 # Shard searches are mostly SQLite and usearch calls that release the GIL; more threads than this only
 # queue on a small machine's cores.

@@ -21,8 +21,7 @@ from codeneedle.indexer.encoder import embed_text
 
 if TYPE_CHECKING:
     from codeneedle.indexer.encoder import Encoder
-    from codeneedle.indexer.index import Index
-    from codeneedle.indexer.store import ChunkRow
+    from codeneedle.indexer.store import ChunkRow, Store
 
 # Target encoder work per commit: a kill loses at most about this much (the issue allows 5 s).
 COMMIT_SECONDS = float(os.environ.get("NEEDLE_COMMIT_SECONDS", "2.0"))
@@ -55,6 +54,15 @@ class EncoderEmbedder:
                 on_done(count)
 
         return self.encoder.encode(texts, on_batch=step)
+
+
+class Index(Protocol):
+    """What ``embed_pending`` uses of ``index.Index`` (named here: ``index`` imports this module)."""
+
+    model_id: str
+    store: Store
+
+    def add_embeddings(self, hashes: list[str], vectors: np.ndarray) -> int: ...
 
 
 def chunk_of(row: ChunkRow) -> Chunk:

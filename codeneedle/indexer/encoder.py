@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from codeneedle.indexer.backends import CODE_MAX_TOKENS
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.models import resolve_model
 from codeneedle.indexer.pooling import mean_pool_torch
+from codeneedle.indexer.types import split_identifier
 
 # Nothing in Needle may reach for a model hub; set before transformers is first imported.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,12 +24,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _SHARED: dict[str, Encoder] = {}
 _SHARED_LOCK = threading.Lock()
 QUERY_MAX_TOKENS = 64
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-
-
-def split_identifier(name: str) -> str:
-    """``Config.parseHTTPResponse_v2`` -> ``Config parse HTTP Response v2`` (WordPiece shreds camelCase)."""
-    return " ".join(_CAMEL.sub(" ", name.replace("_", " ").replace(".", " ")).split())
 
 
 def embed_text(chunk: Chunk) -> str:

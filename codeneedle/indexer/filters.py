@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from codeneedle.errors import NeedleError
+from codeneedle.indexer.ignore import glob_match
 from codeneedle.indexer.languages import SUPPORTED_LANGUAGES
-from codeneedle.indexer.wildmatch import glob_match
 
 # "text" is what every file without a tree-sitter grammar is indexed as.
 KNOWN_LANGUAGES: tuple[str, ...] = (*SUPPORTED_LANGUAGES, "text")

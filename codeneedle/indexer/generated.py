@@ -18,10 +18,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from codeneedle.indexer.ignore import IgnoreRules
+from typing import Protocol
 
 GENERATED = "generated"
 
@@ -83,7 +80,13 @@ def content_reason(data: bytes) -> str | None:
     return GENERATED if any(check(data) for check in CONTENT_CHECKS) else None
 
 
-def screen(rel_path: str, data: bytes | str, rules: IgnoreRules) -> bytes | str:
+class ReIncludes(Protocol):
+    """What ``screen`` asks of ``ignore.IgnoreRules`` (named here: ``ignore`` imports this module)."""
+
+    def needleignore_includes(self, rel_path: str) -> bool: ...
+
+
+def screen(rel_path: str, data: bytes | str, rules: ReIncludes) -> bytes | str:
     """What the pipeline indexes: ``data`` unchanged, or ``"generated"`` (unless ``.needleignore`` re-includes
     the path). A skip reason (a str) passes through."""
     if isinstance(data, str) or content_reason(data) is None:

@@ -31,6 +31,7 @@ import re
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from .generated import GENERATED, is_output_dir
@@ -267,9 +268,28 @@ class _Spec:
         return None if found is None else not found.negate
 
 
-def single_pattern_spec(pattern: str) -> _Spec:
-    """One gitignore line as a spec (the search filter's glob, see ``wildmatch.glob_match``)."""
+@lru_cache(maxsize=256)
+def _glob_spec(pattern: str) -> _Spec:
+    """One gitignore line as a spec (the search filter's glob)."""
     return _Spec([pattern])
+
+
+def glob_match(pattern: str, path: str) -> bool:
+    """Whether root-relative ``path`` (a file) matches a gitignore-style ``pattern``, in linear time.
+
+    The pattern means what one ``.gitignore`` line means: without a ``/`` it matches a name at any
+    depth (``*.py``), otherwise it is anchored at the root (``src/**/*.py``); a folder that matches
+    takes everything inside it (``docs`` or ``docs/``). A leading ``!`` inverts the answer
+    (``glob_match("!tests/", p) == not glob_match("tests/", p)``); ``\\!`` is a literal ``!``.
+    """
+    if pattern.startswith("!"):
+        return not glob_match(pattern[1:], path)
+    spec = _glob_spec(pattern)
+    parts = path.strip("/").split("/")
+    for i in range(1, len(parts)):
+        if spec.check("/".join(parts[:i]), parts[i - 1], True):
+            return True
+    return bool(spec.check("/".join(parts), parts[-1], False))
 
 
 def _read_pattern_lines(path: str | os.PathLike[str]) -> list[str] | None:

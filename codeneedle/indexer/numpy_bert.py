@@ -157,18 +157,27 @@ def _layout(folder: Path, layers: int) -> dict[str, np.ndarray]:
     return out
 
 
+def user_cache() -> Path:
+    """Needle's user cache (laid-out weights, ONNX graphs): ``$NEEDLE_CACHE_DIR`` or ``$XDG_CACHE_HOME/needle``
+    (default ~/.cache/needle)."""
+    import os
+
+    base = os.environ.get("NEEDLE_CACHE_DIR")
+    if base:
+        return Path(base)
+    return Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "needle"
+
+
 def _mapped_weights(folder: Path, layers: int) -> dict[str, np.ndarray]:
     """The laid-out weights, memory-mapped from the user cache (written on first use; rebuilt if unreadable)."""
     import hashlib
     import os
     import tempfile
 
-    from codeneedle.indexer.onnx_bert import cache_dir
-
     weights = folder / "model.safetensors"
     st = weights.stat()
     key = hashlib.blake2b(f"{weights.resolve()}:{st.st_size}:{st.st_mtime_ns}:np1".encode(), digest_size=8)
-    base = cache_dir().parent / "numpy" / f"{folder.name}-{key.hexdigest()}"
+    base = user_cache() / "numpy" / f"{folder.name}-{key.hexdigest()}"
     data, index = base.with_suffix(".f32"), base.with_suffix(".json")
     try:
         layout = json.loads(index.read_text())

@@ -18,18 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from codeneedle.indexer.numpy_bert import bert_config, load_weights
+from codeneedle.indexer.numpy_bert import bert_config, load_weights, user_cache
 
 OPSET = 17  # LayerNormalization is a standard op from 17
 
 
 def cache_dir() -> Path:
-    """Where built ONNX graphs live: ``$NEEDLE_CACHE_DIR`` or ``$XDG_CACHE_HOME/needle`` (default ~/.cache)."""
-    base = os.environ.get("NEEDLE_CACHE_DIR")
-    if base:
-        return Path(base) / "onnx"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "needle" / "onnx"
+    """Where built ONNX graphs live: ``onnx/`` in the user cache (``numpy_bert.user_cache``)."""
+    return user_cache() / "onnx"
 
 
 def model_file(folder: Path, precision: str) -> Path:

@@ -12,8 +12,6 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from codeneedle.indexer import generated
@@ -22,6 +20,7 @@ from codeneedle.indexer.ignore import IgnoreRules
 from codeneedle.indexer.languages import language_for_path
 from codeneedle.indexer.progress import STATE_KEY, RateMeter, mark_state
 from codeneedle.indexer.store import FileRecord
+from codeneedle.indexer.types import Progress, ProgressFn, UpdateStats
 from codeneedle.indexer.walker import MINIFIED, SourceFile, looks_minified, read_source, stat_one, walk
 
 if TYPE_CHECKING:
@@ -32,39 +31,6 @@ FILES_PER_BATCH = int(os.environ.get("NEEDLE_BATCH_FILES", "256"))
 CHUNKS_PER_BATCH = int(os.environ.get("NEEDLE_BATCH_CHUNKS", "1024"))
 
 
-@dataclass
-class Progress:
-    """A snapshot for progress bars (CLI) and $/progress (server)."""
-
-    phase: str  # "scan" (walking) | "index" (chunking files) | "embed" (chunks) | "save" | "done"
-    files_done: int = 0
-    files_total: int = 0
-    chunks_embedded: int = 0
-    chunks_to_embed: int = 0
-    rate: float = 0.0  # chunks embedded per second, recent
-    eta_s: float | None = None  # seconds left in the embed phase, once there is a rate
-
-
-@dataclass
-class UpdateStats:
-    """What one update did."""
-
-    files_scanned: int = 0
-    files_changed: int = 0
-    files_unchanged: int = 0
-    files_removed: int = 0
-    chunks_added: int = 0
-    chunks_removed: int = 0
-    chunks_embedded: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    cancelled: bool = False
-
-    def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-ProgressFn = Callable[[Progress], None]
 
 
 def run_update(

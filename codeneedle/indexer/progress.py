@@ -5,13 +5,24 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from codeneedle.indexer.index import Index
+    from codeneedle.indexer.lock import WriterLock
     from codeneedle.indexer.store import Store
 
 STATE_KEY = "index_state"
+
+
+class Index(Protocol):
+    """What these functions read of ``index.Index`` (named here: ``index`` imports this module)."""
+
+    model_id: str
+    index_dir: Path
+    writer: WriterLock
+
+    def reader(self) -> Store: ...
 
 
 def mark_state(store: Store, state: str) -> None:

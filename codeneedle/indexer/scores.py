@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from codeneedle.indexer.search import SearchResult
 from codeneedle.indexer.store import Store
+from codeneedle.indexer.types import SearchResult
 
 # The line between "a match" and "the nearest of nothing", for needle-code-v1's cosines. Measured with
 # scripts/score_threshold.py on this repository's codeneedle/ sources (2026-12-04): the top score of 60 real

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from codeneedle.indexer.filters import path_allowed
 from codeneedle.indexer.ranking import apply_rules
 from codeneedle.indexer.secrets import redact_secrets
 from codeneedle.indexer.store import ChunkRow, Store
+from codeneedle.indexer.types import SearchResult
 from codeneedle.indexer.vectors import VectorIndex
 
 RRF_K = 60
@@ -25,23 +26,6 @@ IDENTIFIER_LEXICAL_WEIGHT = 1.0
 _CODE_LIKE = re.compile(r"[_.:()\[\]<>{}#$/]|[a-z][A-Z]|^\S+$")
 # Below this many candidate chunks a filtered search is exact (brute force) rather than over-fetched ANN.
 EXACT_FILTER_LIMIT = 50_000
-
-
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    """One hit; ``path`` is relative to the indexed root, lines are 1-based inclusive."""
-
-    path: str
-    start_line: int
-    end_line: int
-    name: str
-    kind: str
-    language: str
-    score: float
-    snippet: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

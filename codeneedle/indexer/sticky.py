@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from codeneedle.indexer.settings import IndexSettings
 
@@ -48,7 +49,7 @@ def resolve(
             values[name] = tuple(stored[name]) if name == "exclude" else int(stored[name])
         else:
             values[name] = getattr(given, name)
-    result = replace(given, **values)
+    result = attrs.evolve(given, **values)
     if changes and notify is not None:
         notify(f"index settings changed ({'; '.join(changes)}): the next update re-indexes the files this "
                "adds or leaves out")

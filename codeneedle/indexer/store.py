@@ -14,8 +14,8 @@ import numpy as np
 
 from codeneedle.errors import NeedleError
 from codeneedle.indexer.chunks import Chunk
-from codeneedle.indexer.encoder import split_identifier
 from codeneedle.indexer.secrets import redact_secrets
+from codeneedle.indexer.types import split_identifier
 
 SCHEMA_VERSION = "1"
 # Added to schema 1 in place (see _ensure_schema): where each chunk's doc comment sits.

@@ -23,8 +23,8 @@ from pathlib import Path
 from ..errors import NeedleError
 from .ignore import SECRET, IgnoreRules, normalize_rel_path
 from .secrets import holds_private_key
+from .types import DEFAULT_MAX_FILE_BYTES
 
-DEFAULT_MAX_FILE_BYTES = 1 << 20
 MAX_SKIPPED_PATHS = 1000
 SNIFF_BYTES = 8192
 

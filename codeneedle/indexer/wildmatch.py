@@ -8,14 +8,13 @@ matched here by simulating the pattern's automaton over the path, one character 
 set of live pattern positions held in an int bitmask: O(len(path) * len(pattern) / 64), whatever the
 pattern.
 
-:func:`glob_match` is the search filter (``--glob``, LSP and MCP ``glob``); ``ignore.py`` uses
-:func:`tokenize` and :class:`Automaton` for ignore files and ``exclude`` settings.
+:func:`tokenize` and :class:`Automaton` serve ``ignore.py``: ignore files, ``exclude`` settings and the search
+filter's globs (``ignore.glob_match``).
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 LIT = "lit"  # one literal character
 ANY = "any"  # ?: one character other than "/"
@@ -242,28 +241,3 @@ class Automaton:
             if not states:
                 return False
         return bool(states & self._accept)
-
-
-@lru_cache(maxsize=256)
-def _glob_spec(pattern: str):
-    from codeneedle.indexer.ignore import single_pattern_spec
-
-    return single_pattern_spec(pattern)
-
-
-def glob_match(pattern: str, path: str) -> bool:
-    """Whether root-relative ``path`` (a file) matches a gitignore-style ``pattern``, in linear time.
-
-    The pattern means what one ``.gitignore`` line means: without a ``/`` it matches a name at any
-    depth (``*.py``), otherwise it is anchored at the root (``src/**/*.py``); a folder that matches
-    takes everything inside it (``docs`` or ``docs/``). A leading ``!`` inverts the answer
-    (``glob_match("!tests/", p) == not glob_match("tests/", p)``); ``\\!`` is a literal ``!``.
-    """
-    if pattern.startswith("!"):
-        return not glob_match(pattern[1:], path)
-    spec = _glob_spec(pattern)
-    parts = path.strip("/").split("/")
-    for i in range(1, len(parts)):
-        if spec.check("/".join(parts[:i]), parts[i - 1], True):
-            return True
-    return bool(spec.check("/".join(parts), parts[-1], False))

@@ -3,16 +3,23 @@ feedback log (``codeneedle.indexer.feedback``) unless the folder's ``feedback`` 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from codeneedle.indexer.feedback import Shown, record_open
 
 if TYPE_CHECKING:
-    from codeneedle.server.app import NeedleServer
     from codeneedle.server.commands import OpenedArgs
+    from codeneedle.server.workspaces import Folder
 
 
-def record(ls: NeedleServer, args: OpenedArgs) -> dict[str, Any]:
+class Locates(Protocol):
+    """What ``record`` needs of the server (``app.NeedleServer``, which imports this module)."""
+
+    def path_in_workspace(self, uri: str) -> tuple[Folder, Path]: ...
+
+
+def record(ls: Locates, args: OpenedArgs) -> dict[str, Any]:
     """Log the event in the folder holding ``args.uri``; results above it in other folders are left out."""
     folder, path = ls.path_in_workspace(args.uri)
     rel = folder.relative(path)

@@ -14,10 +14,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from attrs import evolve as replace  # settings are the attrs model (codeneedle.indexer.settings)
 from lsprotocol import types
 
 from codeneedle.errors import IndexLockedError, IndexLostError, ModelNotFoundError, NeedleError

@@ -56,10 +56,11 @@ def _step_bar(title: str, total: int):
 
 
 def _adapt(args: argparse.Namespace) -> int:
+    import attrs
+
     from codeneedle import console
-    from codeneedle.cli import settings_from
+    from codeneedle.cli_options import settings_from
     from codeneedle.indexer.index import Index
-    from codeneedle.indexer.settings import IndexSettings
     from codeneedle.training.adapt import adapt_to_repo
 
     repo = Path(args.repo).expanduser().resolve()
@@ -84,8 +85,7 @@ def _adapt(args: argparse.Namespace) -> int:
     # keeps the model it was built with, so later `needle index` runs stay on the adapted model).
     stats = None
     if not args.no_reindex:
-        with Index.open(repo, IndexSettings(model=str(model), index_dir=settings.index_dir,
-                                            max_file_bytes=settings.max_file_bytes, exclude=settings.exclude),
+        with Index.open(repo, attrs.evolve(settings, model=str(model)),
                         notify=lambda m: console.err.print(f"[yellow]needle:[/] {m}", highlight=False)) as index:
             with console.index_progress(not args.json) as progress:
                 stats = index.update(progress=progress)

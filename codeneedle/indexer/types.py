@@ -1,0 +1,74 @@
+"""Plain values passed between the stages and out to the front doors: the import graph's leaf.
+
+Nothing here imports the rest of Needle, so any layer may use these types (the console prints ``Progress`` and
+``SearchResult`` without loading the pipeline or the SQLite layer; the store splits identifiers without loading
+the encoder).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+# Files larger than this are not indexed unless the settings say otherwise (IndexSettings.max_file_bytes).
+DEFAULT_MAX_FILE_BYTES = 1 << 20
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def split_identifier(name: str) -> str:
+    """``Config.parseHTTPResponse_v2`` -> ``Config parse HTTP Response v2`` (WordPiece shreds camelCase)."""
+    return " ".join(_CAMEL.sub(" ", name.replace("_", " ").replace(".", " ")).split())
+
+
+@dataclass
+class Progress:
+    """A snapshot for progress bars (CLI) and $/progress (server)."""
+
+    phase: str  # "scan" (walking) | "index" (chunking files) | "embed" (chunks) | "save" | "done"
+    files_done: int = 0
+    files_total: int = 0
+    chunks_embedded: int = 0
+    chunks_to_embed: int = 0
+    rate: float = 0.0  # chunks embedded per second, recent
+    eta_s: float | None = None  # seconds left in the embed phase, once there is a rate
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class UpdateStats:
+    """What one update did."""
+
+    files_scanned: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    files_removed: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_embedded: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One hit; ``path`` is relative to the indexed root, lines are 1-based inclusive."""
+
+    path: str
+    start_line: int
+    end_line: int
+    name: str
+    kind: str
+    language: str
+    score: float
+    snippet: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
