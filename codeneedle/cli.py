@@ -303,13 +303,11 @@ def _refresh(index, args: argparse.Namespace, console) -> None:
         # A bar when there is real work ahead: a new index, or one an interrupted run left partial.
         show = not exists or index.completeness().state == "partial"
         with console.index_progress(enabled=show) as progress:
-            index.update(progress=progress)
+            index.update(progress=progress)  # the writer lock is released on return
     except IndexLockedError:
         if not exists:
             raise
         # Another process (a watcher, the language server) is the writer and keeps the index fresh.
-    finally:
-        index.writer.release()
 
 
 def _batch_search(index, args: argparse.Namespace, console) -> int:
@@ -367,9 +365,54 @@ def _state_line(status) -> str:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from codeneedle.indexer.watcher import watch_forever
+    """Update once, then absorb changes until interrupted, one line per batch: a live index plus the console."""
+    import logging
+    import time
 
-    return watch_forever(str(root_from(args)), settings_from(args), debounce=args.debounce)
+    from codeneedle import console
+    from codeneedle.indexer.index import Index
+    from codeneedle.indexer.live import LiveEvents, LiveIndex
+
+    class Events(LiveEvents):
+        bar = None  # the first update's progress bar
+
+        def message(self, level: int, text: str) -> None:
+            if level == logging.WARNING:  # failures end the command with their own error line
+                _notify(text)
+
+        def progress(self, progress) -> None:
+            if self.bar is not None:
+                self.bar(progress)
+
+        def batch(self, report) -> None:
+            console.out.print(f"{time.strftime('%H:%M:%S')} {report.line()}")
+
+        def batch_failed(self, exc: Exception) -> None:
+            console.err.print(f"[red]needle: update failed:[/] {console.escape_text(str(exc))}")
+
+    events = Events()
+    # `needle watch` is the writer or a one-line refusal (IndexLockedError), before any progress bar.
+    with Index.open(root_from(args), settings_from(args), notify=_notify) as index, index.writing():
+        live = LiveIndex(index.root, index=index, events=events, lock_retry_s=None, debounce=args.debounce).start()
+        try:
+            with console.index_progress() as events.bar:
+                live.refresh(wait=None)
+            events.bar = None
+            status = live.status(counts=False)
+            if status.state == "error" or not status.watching:
+                raise NeedleError(status.message or f"cannot watch {index.root}: file watching is unavailable")
+            # Announced only once watching has really started (the live index rescans what changed meanwhile).
+            files = live.last_stats.files_scanned if live.last_stats else 0
+            console.err.print(f"watching {console.escape_text(str(index.root))} ({files} files); Ctrl-C to stop")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        finally:
+            live.close()
+            live.wait_closed()
+    return 0
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:

@@ -64,8 +64,7 @@ def test_status_of_an_unindexed_folder_says_how_to_index_it(tmp_path):
 def test_a_second_writer_is_refused_clearly(minirepo):
     from codeneedle.indexer.index import Index
 
-    with Index.open(minirepo) as holder:
-        holder.writer.acquire()
+    with Index.open(minirepo) as holder, holder.writing():
         proc = run_needle("index", "--quiet", str(minirepo))
         assert proc.returncode == 1
         assert "being written by another needle process" in proc.stderr

@@ -90,7 +90,7 @@ def test_the_library_collection_shares_one_query_vector_and_closes_every_shard(r
         results = collection.search("least recently used cache eviction", k=3)
         assert results[0].repo == str(repos[0]) and results[0].name == "LruCache"
         shards = collection.indexes
-    assert all(not ix.writer.held for ix in shards)
+    assert all(not ix.is_writer for ix in shards)
     with pytest.raises(NeedleError, match="no index"):
         Collection.open([repos[0], repos[0].parent], create=False)
 

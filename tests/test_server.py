@@ -539,14 +539,14 @@ async def test_hits_from_a_partial_index_say_so(tmp_path, monkeypatch):
     cancel = threading.Event()
     with Index.open(repo) as index:
         stats = index.update(progress=lambda p: p.chunks_embedded and cancel.set(), cancel=cancel)
-        index.writer.acquire()  # as a `needle index` still running elsewhere would
         assert stats.cancelled
-        c = RawClient()
-        try:
-            c.initialize(repo)
-            (folder,) = c.wait_ready(120)["folders"]
-            assert folder["readOnly"] and 0 < folder["chunksEmbedded"] < folder["chunks"], folder
-            hits = c.command("needle.search", {"query": "retry with backoff"})["result"]
-            assert hits and all(h["partial"] is True for h in hits), hits[:2]
-        finally:
-            c.close()
+        with index.writing():  # as a `needle index` still running elsewhere would
+            c = RawClient()
+            try:
+                c.initialize(repo)
+                (folder,) = c.wait_ready(120)["folders"]
+                assert folder["readOnly"] and 0 < folder["chunksEmbedded"] < folder["chunks"], folder
+                hits = c.command("needle.search", {"query": "retry with backoff"})["result"]
+                assert hits and all(h["partial"] is True for h in hits), hits[:2]
+            finally:
+                c.close()

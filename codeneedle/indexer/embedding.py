@@ -21,7 +21,8 @@ from codeneedle.indexer.encoder import embed_text
 
 if TYPE_CHECKING:
     from codeneedle.indexer.encoder import Encoder
-    from codeneedle.indexer.store import ChunkRow, Store
+    from codeneedle.indexer.store import ChunkRow
+    from codeneedle.indexer.writer import IndexWriter
 
 # Target encoder work per commit: a kill loses at most about this much (the issue allows 5 s).
 COMMIT_SECONDS = float(os.environ.get("NEEDLE_COMMIT_SECONDS", "2.0"))
@@ -56,25 +57,16 @@ class EncoderEmbedder:
         return self.encoder.encode(texts, on_batch=step)
 
 
-class Index(Protocol):
-    """What ``embed_pending`` uses of ``index.Index`` (named here: ``index`` imports this module)."""
-
-    model_id: str
-    store: Store
-
-    def add_embeddings(self, hashes: list[str], vectors: np.ndarray) -> int: ...
-
-
 def chunk_of(row: ChunkRow) -> Chunk:
     return Chunk(row.path, row.language, row.kind, row.name, row.start_line, row.end_line, row.start_byte,
                  row.end_byte, row.text, row.doc, row.doc_start_line, row.doc_end_line, row.doc_start_byte,
                  row.doc_end_byte)
 
 
-def embed_pending(index: Index, embedder: Embedder, *, cancel: threading.Event | None = None,
+def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
                   on_progress: Callable[[int, int], None] | None = None,
                   among: list[str] | None = None) -> tuple[int, bool]:
-    """Embed every chunk lacking a vector for the index's model. Returns (texts embedded, finished).
+    """Embed (``index.embed``) every chunk lacking a vector for the index's model. Returns (texts embedded, finished).
 
     ``among``: content hashes known to hold every chunk that may lack one (a watcher's few files), so the
     whole index need not be scanned. ``on_progress(embedded, to_embed)`` is called as batches finish.
@@ -105,7 +97,7 @@ def embed_pending(index: Index, embedder: Embedder, *, cancel: threading.Event |
             texts = [embed_text(chunk_of(r)) for r in part]
             base = embedded
             began = time.perf_counter()
-            vectors = embedder.embed(texts, on_done=lambda n, b=base, t=pending_total: report(b + n, t))
+            vectors = index.embed(texts, lambda n, b=base, t=pending_total: report(b + n, t))
             elapsed = time.perf_counter() - began
             index.add_embeddings([r.hash for r in part], vectors)
             embedded += len(part)

@@ -9,7 +9,8 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from codeneedle.errors import IndexLostError, IndexMissingError, NeedleError, PathOutsideRootError
+from codeneedle.errors import (
+    IndexLockedError,
+    IndexLostError,
+    IndexMissingError,
+    NeedleError,
+    PathOutsideRootError,
+)
 from codeneedle.indexer import sticky
 from codeneedle.indexer.encoder import Encoder, bulk_identity
 from codeneedle.indexer.filters import check_languages, check_query, split_globs
@@ -39,6 +46,7 @@ from codeneedle.indexer.search import (
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.store import CorruptStoreError, Store, is_corruption, unavailable_error
 from codeneedle.indexer.vectors import SIDECAR_SUFFIX, VectorIndex
+from codeneedle.indexer.writer import IndexWriter
 
 log = logging.getLogger("codeneedle")
 
@@ -67,7 +75,8 @@ class IndexStatus:
 class Index:
     """A repository's index: SQLite store + usearch vectors + the encoder, behind one small API.
 
-    One process may write (``update``) while any number of threads and processes read (``search``).
+    One process may write (``update``, inside ``writing()``) while any number of threads and processes read
+    (``search``).
     """
 
     def __init__(self, root: Path, settings: IndexSettings, *, notify: Callable[[str], None] | None = None,
@@ -76,7 +85,9 @@ class Index:
         self.settings = settings
         self.index_dir = settings.index_dir_for(root)
         self.notify = notify or (lambda msg: log.warning("%s", msg))
-        self.writer = WriterLock(self.index_dir)
+        self._writer = WriterLock(self.index_dir)
+        self._writing_depth = 0  # nested writing() blocks in this process (any thread)
+        self._writing_lock = threading.Lock()
         self._encoder: Encoder | None = None
         self._embedder = None
         self._encoder_lock = threading.Lock()
@@ -161,7 +172,7 @@ class Index:
         SQLite is the source of truth; when it is damaged the safe move is to rebuild files and chunks
         from the working tree, but encoder work is expensive, so salvage what can be read.
         """
-        self.writer.acquire()
+        self._writer.acquire()
         path = self.index_dir / DB_NAME
         stamp = f"{datetime.now(UTC):%Y%m%d%H%M%S}"
         broken = path.with_name(f"{DB_NAME}.corrupt-{stamp}")
@@ -242,16 +253,16 @@ class Index:
         else:
             self.store.close()
             # Our lock is on a deleted file now: whoever made a new folder may hold the new lock.
-            self.writer.release()
+            self._writer.release()
             self.index_dir.mkdir(parents=True, exist_ok=True)
             write_gitignore(self.index_dir)
-            self.writer = WriterLock(self.index_dir)
+            self._writer = WriterLock(self.index_dir)
             self.store = Store(self.index_dir / DB_NAME)
         self._identity = self._db_identity()
 
     def close(self) -> None:
         """Release the writer lock and close connections."""
-        self.writer.release()
+        self._writer.release()
         self._lexical_pool.shutdown(wait=True)
         self.store.close()
         with self._readers_lock:
@@ -264,6 +275,42 @@ class Index:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    # -- the single writer -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writing(self, wait: float = 0.0) -> Iterator[None]:
+        """Be this index's single writer for the block: the one way in to the cross-process writer lock.
+
+        Raises IndexLockedError (naming the holder's pid) when another process is the writer and still is after
+        ``wait`` seconds of retrying (default: fail at once). Re-entrant in this process, from any thread: nested
+        blocks (``update`` inside a long-lived writer's block) share the lock, which is released when the
+        outermost block exits. A long-lived writer (``needle watch``, the language server: ``live.LiveIndex``)
+        keeps one block open for its whole session (an ``ExitStack``).
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                with self._writing_lock:
+                    # Acquired on every entry, not only the outermost: after a lost index the lock is a new file.
+                    self._writer.acquire()
+                    self._writing_depth += 1
+                break
+            except IndexLockedError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+        try:
+            yield
+        finally:
+            with self._writing_lock:
+                self._writing_depth -= 1
+                if self._writing_depth == 0:
+                    self._writer.release()
+
+    @property
+    def is_writer(self) -> bool:
+        """Whether this process holds the writer lock now (read-only: take it with ``writing()``)."""
+        return self._writer.held
 
     # -- parts loaded on demand ------------------------------------------------------------------
     @property
@@ -305,7 +352,7 @@ class Index:
         with self._vectors_lock:
             generation = self.reader().generation
             # The writer keeps its in-memory index current itself; readers follow the store's generation.
-            if self._vectors is not None and (self.writer.held or self._vectors.generation == generation):
+            if self._vectors is not None and (self._writer.held or self._vectors.generation == generation):
                 return self._vectors
             path = self.index_dir / VECTORS_NAME
             dim = self._dim()
@@ -315,7 +362,7 @@ class Index:
                 loaded = VectorIndex.build(dim, keys, vecs, generation)
                 if path.exists() and self._vectors is None:
                     self.notify(f"vector file {path.name} was stale or damaged; rebuilt it from SQLite ({len(keys)} vectors)")
-                if self.writer.held:
+                if self._writer.held:
                     loaded.save(path, model_id=self.model_id)
             self._vectors = loaded
             return loaded
@@ -328,15 +375,19 @@ class Index:
     def update(self, paths: Iterable[str] | None = None, progress=None, cancel: threading.Event | None = None):
         """Bring the index up to date with the working tree (or only with ``paths``, relative to root).
 
-        Takes the writer lock (IndexLockedError if another process has it). Returns UpdateStats.
+        Runs inside ``writing()`` (IndexLockedError if another process is the writer); a long-lived writer's
+        block keeps the lock afterwards, else it is released on return. Returns UpdateStats.
         """
-        from codeneedle.indexer.pipeline import run_update
-
         reason = self.lost()
         if reason is not None:
             self._reopen_lost(reason)
             paths = None  # everything is to be indexed again
-        self.writer.acquire()
+        with self.writing():
+            return self._update(paths, progress, cancel)
+
+    def _update(self, paths: Iterable[str] | None, progress, cancel: threading.Event | None):
+        from codeneedle.indexer.pipeline import run_update
+
         if not self._checked:
             # Writing on top of a damaged file would spread the damage: check once per writer session.
             if not self.store.integrity_ok():
@@ -348,7 +399,8 @@ class Index:
             # would look stale and be rebuilt whole.
             self.vectors()
         try:
-            stats = run_update(self, None if paths is None else list(paths), progress=progress, cancel=cancel)
+            stats = run_update(self._pipeline_writer(), None if paths is None else list(paths), progress=progress,
+                               cancel=cancel)
             self._identity = self._db_identity()  # our own commits and checkpoints grew the file
             return stats
         except sqlite3.OperationalError as exc:
@@ -390,7 +442,16 @@ class Index:
             for stale in (vectors, vectors.with_suffix(vectors.suffix + SIDECAR_SUFFIX)):
                 stale.unlink(missing_ok=True)
 
-    def commit(self, removed: list[str], files: list, chunks: dict, touch: list) -> tuple[int, int]:
+    def _pipeline_writer(self) -> IndexWriter:
+        """The narrow view of this index an update works through (the pipeline never sees ``Index``)."""
+        return IndexWriter(
+            root=self.root, settings=self.settings, store=self.store, model_id=self.model_id,
+            # The encoder loads on the first text to embed: an update that embeds nothing never pays for it.
+            embed=lambda texts, on_done=None: self.embedder.embed(texts, on_done=on_done),
+            commit=self._commit, add_embeddings=self._add_embeddings, save_vectors=self.save_vectors,
+        )
+
+    def _commit(self, removed: list[str], files: list, chunks: dict, touch: list) -> tuple[int, int]:
         """Swap files and their chunks in one transaction and mirror it into the ANN index.
 
         Both happen under the vectors lock, so a search that rebuilds the ANN index concurrently sees the
@@ -412,7 +473,7 @@ class Index:
                 vi.generation = generation
         return len(removed_ids), len(added)
 
-    def add_embeddings(self, hashes: list[str], vectors: np.ndarray) -> int:
+    def _add_embeddings(self, hashes: list[str], vectors: np.ndarray) -> int:
         """Cache vectors and make every chunk with those hashes searchable by meaning, in one transaction.
 
         The single writer's path for embeddings (whoever computed them). Returns how many chunks gained a vector.

@@ -24,7 +24,7 @@ from codeneedle.indexer.types import Progress, ProgressFn, UpdateStats
 from codeneedle.indexer.walker import MINIFIED, SourceFile, looks_minified, read_source, stat_one, walk
 
 if TYPE_CHECKING:
-    from codeneedle.indexer.index import Index
+    from codeneedle.indexer.writer import IndexWriter
 
 # Smaller batches commit (and show up in searches) sooner; larger ones waste less on per-batch overhead.
 FILES_PER_BATCH = int(os.environ.get("NEEDLE_BATCH_FILES", "256"))
@@ -34,10 +34,10 @@ CHUNKS_PER_BATCH = int(os.environ.get("NEEDLE_BATCH_CHUNKS", "1024"))
 
 
 def run_update(
-    index: Index, paths: list[str] | None, progress: ProgressFn | None = None,
+    index: IndexWriter, paths: list[str] | None, progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> UpdateStats:
-    """Update ``index`` from the whole tree (``paths`` None) or from the given root-relative paths."""
+    """Update an index, through its writer, from the whole tree (``paths`` None) or from root-relative paths."""
     started = time.perf_counter()
     report = progress or (lambda p: None)
     stats = UpdateStats()
@@ -144,7 +144,7 @@ def _stat_changed(old: FileRecord | None, sf: SourceFile) -> bool:
     return old is None or old.size != sf.size or old.mtime_ns != sf.mtime_ns
 
 
-def _stat_paths(index: Index, rules: IgnoreRules, paths: list[str], records: dict[str, FileRecord], max_bytes: int):
+def _stat_paths(index: IndexWriter, rules: IgnoreRules, paths: list[str], records: dict[str, FileRecord], max_bytes: int):
     """Resolve watcher paths: files are stat'ed; folders (created, moved or deleted whole) are walked."""
     candidates: dict[str, SourceFile] = {}
     removed: list[str] = []
@@ -180,7 +180,7 @@ def _stat_paths(index: Index, rules: IgnoreRules, paths: list[str], records: dic
     return list(candidates.values()), list(dict.fromkeys(removed)), skipped
 
 
-def _commit_batch(index: Index, stats: UpdateStats, removed: list[str], files: list[FileRecord],
+def _commit_batch(index: IndexWriter, stats: UpdateStats, removed: list[str], files: list[FileRecord],
                   chunks: dict[str, list[Chunk]], touch: list[FileRecord], report: ProgressFn,
                   done: int, total: int) -> None:
     if not (removed or files or touch):
@@ -192,7 +192,7 @@ def _commit_batch(index: Index, stats: UpdateStats, removed: list[str], files: l
     report(Progress("index", done, total))
 
 
-def _embed_missing(index: Index, stats: UpdateStats, report: ProgressFn, cancel: threading.Event | None,
+def _embed_missing(index: IndexWriter, stats: UpdateStats, report: ProgressFn, cancel: threading.Event | None,
                    done: int, total: int, added: list[str] | None) -> None:
     """The semantic half, behind the lexical one: embed chunks without vectors, then record "ready"."""
     from codeneedle.indexer.embedding import embed_pending
@@ -205,7 +205,7 @@ def _embed_missing(index: Index, stats: UpdateStats, report: ProgressFn, cancel:
 
     if index.store.get_meta(STATE_KEY) == "ready":
         return  # nothing was added and nothing was left pending: no need to look
-    embedded, finished = embed_pending(index, index.embedder, cancel=cancel, on_progress=on_progress, among=added)
+    embedded, finished = embed_pending(index, cancel=cancel, on_progress=on_progress, among=added)
     stats.chunks_embedded += embedded
     if finished:
         with index.store.transaction():

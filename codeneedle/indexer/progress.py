@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from codeneedle.indexer.lock import WriterLock
     from codeneedle.indexer.store import Store
 
 STATE_KEY = "index_state"
@@ -20,7 +19,9 @@ class Index(Protocol):
 
     model_id: str
     index_dir: Path
-    writer: WriterLock
+
+    @property
+    def is_writer(self) -> bool: ...
 
     def reader(self) -> Store: ...
 
@@ -111,7 +112,7 @@ def format_eta(seconds: float) -> str:
 def writer_alive(index: Index) -> bool:
     """Whether some process (this one included) is the index's writer now; probing the lock itself could make
     a starting writer fail, so the recorded pid is checked instead."""
-    if index.writer.held:
+    if index.is_writer:
         return True
     try:
         pid = int((index.index_dir / "writer.pid").read_text().strip())

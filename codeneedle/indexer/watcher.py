@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -68,17 +69,23 @@ class Watcher:
         self._stop = threading.Event()
         self._observer = None
         self._thread: threading.Thread | None = None
+        self._writing = contextlib.ExitStack()
         self.batches = 0
 
     def start(self) -> None:
         """Take the writer lock, start watching, and start absorbing batches in a worker thread."""
         from watchdog.observers import Observer
 
-        self.index.writer.acquire()
-        self._observer = Observer()
-        self._observer.schedule(_Handler(self), str(self.index.root), recursive=True)
-        self._observer.daemon = True
-        self._observer.start()
+        self._writing.enter_context(self.index.writing())  # held until stop(); IndexLockedError if taken
+        try:
+            observer = Observer()
+            observer.schedule(_Handler(self), str(self.index.root), recursive=True)
+            observer.daemon = True
+            observer.start()
+        except BaseException:  # e.g. the inotify watch limit: nothing started, nothing held
+            self._writing.close()
+            raise
+        self._observer = observer
         self._thread = threading.Thread(target=self._run, name="needle-watcher", daemon=True)
         self._thread.start()
 
@@ -91,6 +98,7 @@ class Watcher:
             self._observer.join(timeout=5)
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self._writing.close()
 
     def submit(self, paths: Iterable[str | os.PathLike]) -> None:
         """Queue paths (absolute or root-relative) to re-check; editors' didSave lands here too."""
@@ -215,29 +223,3 @@ class _Handler:
             paths.append(dest)
         self.watcher.submit(os.fsdecode(p) for p in paths)
 
-
-def watch_forever(path: str, settings, *, debounce: float = DEFAULT_DEBOUNCE) -> int:
-    """`needle watch`: update once, then absorb changes until interrupted, one line per batch."""
-    from codeneedle import console
-    from codeneedle.indexer.index import Index
-
-    with Index.open(path, settings, notify=lambda m: console.err.print(f"[yellow]needle:[/] {console.escape_text(m)}")) as index:
-        index.writer.acquire()
-        with console.index_progress() as progress:
-            stats = index.update(progress=progress)
-        watcher = Watcher(index, debounce=debounce,
-                          on_batch=lambda b: console.out.print(f"{time.strftime('%H:%M:%S')} {b.line()}"),
-                          on_error=lambda e: console.err.print(f"[red]needle: update failed:[/] {console.escape_text(str(e))}"))
-        watcher.start()
-        # Changes made after the update's walk but before the observer was up raise no event: a stat-only
-        # rescan catches them. Announce only once watching has really started.
-        watcher.rescan()
-        console.err.print(f"watching {console.escape_text(str(index.root))} ({stats.files_scanned} files); Ctrl-C to stop")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            watcher.stop()
-    return 0

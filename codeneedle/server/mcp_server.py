@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,8 +18,9 @@ import anyio
 from pydantic import Field
 
 from codeneedle import __version__
-from codeneedle.errors import IndexLockedError, NeedleError
+from codeneedle.errors import NeedleError
 from codeneedle.indexer.filters import check_languages, split_globs
+from codeneedle.indexer.live import LiveIndex, innermost
 from codeneedle.indexer.root import find_root
 from codeneedle.indexer.scores import good_match, no_match_note
 from codeneedle.indexer.search import parse_languages
@@ -36,7 +36,6 @@ except ImportError:  # pragma: no cover - mcp 1.x names the same API FastMCP
 
 if TYPE_CHECKING:
     from codeneedle.indexer.index import Index
-    from codeneedle.indexer.pipeline import Progress
 
 log = logging.getLogger("codeneedle.mcp")
 
@@ -56,92 +55,39 @@ INSTRUCTIONS = (
 
 
 class _Repo:
-    """One repository's index plus its background updater; every method is thread-safe."""
+    """One repository's live index, refreshed before each call: no watching, and the writer lock only while an
+    update runs (an editor's language server may want it between calls)."""
 
     def __init__(self, index: Index):
+        self.live = LiveIndex(index.root, index=index, watch=False, hold_writer=False).start()
         self.index = index
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._again = False
-        self._cancel = threading.Event()
-        self._progress: Progress | None = None
-        self.error: str | None = None
-        self.note: str | None = None
-
-    @property
-    def indexing(self) -> bool:
-        thread = self._thread
-        return thread is not None and thread.is_alive()
 
     def refresh(self, wait: float) -> None:
-        """Bring the index up to date (stat-only when little changed), waiting up to ``wait`` seconds.
-
-        An update already running may have scanned the tree before this call: it runs once more afterwards.
-        """
-        with self._lock:
-            if self.indexing:
-                self._again = True
-            else:
-                self._thread = threading.Thread(target=self._run, name="needle-mcp-update", daemon=True)
-                self._thread.start()
-            thread = self._thread
-        if thread is not None:
-            thread.join(wait)
-        if self.error and self.index.stored_model is None:
-            raise ToolError(f"indexing {self.index.root} failed: {self.error}")
-
-    def _run(self) -> None:
-        while True:
-            self._update()
-            with self._lock:
-                if not self._again or self._cancel.is_set():
-                    return
-                self._again = False
-
-    def _update(self) -> None:
-        index = self.index
-        try:
-            index.update(progress=self._on_progress, cancel=self._cancel)
-            self.error = self.note = None
-        except IndexLockedError:
-            # Another process (the language server, `needle watch`) writes this index and keeps it fresh.
-            self.error = None
-            self.note = "the index is being written by another needle process; results come from it as it is"
-        except Exception as exc:  # noqa: BLE001 - reported to the caller, never kills the server
-            log.exception("update of %s failed", index.root)
-            self.error = str(exc) or type(exc).__name__
-        finally:
-            # Never sit on the writer lock between calls: an editor's language server may want it.
-            index.writer.release()
+        """Bring the index up to date (stat-only when little changed), waiting up to ``wait`` seconds."""
+        self.live.refresh(wait)
+        st = self.live.status(counts=False)
+        if st.state == "error" and self.index.stored_model is None:
+            raise ToolError(st.message or f"indexing {self.index.root} failed")
 
     def close(self) -> None:
         """Cancel a running update, then close the index."""
-        self._cancel.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(10)
-        self.index.close()
-
-    def _on_progress(self, progress: Progress) -> None:
-        self._progress = progress
+        self.live.close()
+        self.live.wait_closed(10)
 
     def state(self) -> dict[str, Any]:
         """``indexing``/``ready`` plus progress and notes, merged into every answer."""
-        done = self.index.completeness()
-        out: dict[str, Any] = {"root": str(self.index.root), "state": "indexing" if self.indexing else done.state,
-                               "partial": self.indexing or done.partial}
-        progress = self._progress
-        if self.indexing and progress is not None:
-            out["progress"] = {"phase": progress.phase, "files_done": progress.files_done,
-                               "files_total": progress.files_total, "chunks_embedded": progress.chunks_embedded,
-                               "chunks_to_embed": progress.chunks_to_embed}
+        st = self.live.status(counts=False)
+        out: dict[str, Any] = {"root": st.root, "state": st.state, "partial": st.partial}
+        progress = st.to_dict().get("progress")
+        if progress is not None:
+            out["progress"] = progress
             out["note"] = "indexing is still running; results cover what is indexed so far"
-        elif done.partial:
-            out["note"] = f"results are partial: the index is {done.message()}"
-        elif self.note:
-            out["note"] = self.note
-        if self.error:
-            out["error"] = self.error
+        elif st.partial:
+            out["note"] = f"results are partial: the index is {self.index.completeness().message()}"
+        elif st.read_only:
+            out["note"] = "the index is being written by another needle process; results come from it as it is"
+        if st.state == "error":
+            out["error"] = st.message
         return out
 
 
@@ -207,7 +153,7 @@ class NeedleMCP:
             return self._search_all(query, k, lang, glob, exclude_glob)
         repo = self.repo(path)
         repo.refresh(self.wait)
-        results = repo.index.search(query, k=k, lang=lang, glob=glob, exclude=exclude_glob)
+        results = repo.live.search(query, k=k, lang=lang, glob=glob, exclude=exclude_glob)
         out = {**repo.state(), "query": query, "results": [r.to_dict() for r in results],
                "good_match": good_match(results)}
         note = no_match_note(results) if results else None
@@ -239,17 +185,16 @@ class NeedleMCP:
     def status(self, path: str | None = None) -> dict[str, Any]:
         repo = self.repo(path)
         repo.refresh(self.wait)
-        return {**asdict(repo.index.status()), **repo.state()}
+        return {**repo.live.status().to_dict(), **repo.state()}
 
     def _repo_holding(self, path: str) -> _Repo:
         """The open repository whose root holds ``path`` (absolute), else the server's own root."""
         p = Path(path).expanduser()
         if p.is_absolute():
             with self._lock:
-                roots = sorted(self._repos, key=lambda r: len(r.parts), reverse=True)
-            for root in roots:
-                if p.resolve().is_relative_to(root):
-                    return self._repos[root]
+                found = innermost([r.live for r in self._repos.values()], p)
+            if found is not None:
+                return self._repos[found.real_root]
         return self.repo()
 
     def close(self) -> None:
