@@ -19,14 +19,6 @@ PACKAGE_DIR = Path(codeneedle.__file__).resolve().parent
 LIBRARY = ("codeneedle.indexer", "codeneedle.training")
 DOORS = ("codeneedle.cli", "codeneedle.console", "codeneedle.server")
 
-# Arrows that colleague work on issue 15 (part 15a: the live index and the index's narrow writer) removes.
-# Tolerated here only so this branch is green before that merge; the merge deletes this set, and each edge
-# named here must then be gone. Nothing else may be added to it.
-PENDING_15A: set[tuple[str, str]] = {
-    ("codeneedle.indexer.pipeline", "codeneedle.indexer.index"),  # run_update(index: Index) -> a narrow writer
-    ("codeneedle.indexer.watcher", "codeneedle.console"),  # watch_forever prints -> the live index + CLI output
-}
-
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts)
@@ -122,7 +114,7 @@ def in_layer(module: str, layer: tuple[str, ...]) -> bool:
 
 @pytest.fixture(scope="module")
 def graph() -> dict[str, set[str]]:
-    return {m: targets - {t for (s, t) in PENDING_15A if s == m} for m, targets in import_graph().items()}
+    return import_graph()
 
 
 # -- the rules ------------------------------------------------------------------------------------------------
@@ -135,12 +127,6 @@ def test_the_library_never_imports_a_front_door(graph):
     upward = sorted(f"{m} -> {t}" for m, targets in graph.items() if in_layer(m, LIBRARY)
                     for t in targets if in_layer(t, DOORS))
     assert not upward, "library modules importing the CLI/console/servers:\n" + "\n".join(upward)
-
-
-def test_pending_allowances_name_real_arrows():
-    """Each tolerated edge exists today; once 15a removes one, its entry must go too (no silent allowances)."""
-    raw = import_graph()
-    assert all(target in raw[source] for source, target in PENDING_15A)
 
 
 # -- the reader itself ----------------------------------------------------------------------------------------
