@@ -111,14 +111,15 @@ class LiveIndex:
     writer lock from the first update until ``close`` (the language server, `needle watch`); without it each
     update takes and releases it (the MCP server: an editor's server may want the lock between calls).
     ``lock_retry_s``: while another process is the writer, ask for the lock this often (None: never; stay
-    read-only). ``debounce``: the watcher's quiet time (default ``watcher.DEFAULT_DEBOUNCE``). ``index``: an index already open (this object then owns it). ``after``: a live index over the same
+    read-only). ``model_fallback``: an unknown model falls back to the default, the warning naming this setting
+    (None: it is an error). ``debounce``: the watcher's quiet time (default ``watcher.DEFAULT_DEBOUNCE``). ``index``: an index already open (this object then owns it). ``after``: a live index over the same
     folder that is closing; this one waits for it to release the index first.
     """
 
     def __init__(self, root: str | Path, settings: IndexSettings | None = None, *, index: Index | None = None,
                  events: LiveEvents | None = None, watch: bool = True, hold_writer: bool = True,
                  lock_retry_s: float | None = LOCK_RETRY_S, debounce: float | None = None,
-                 warm_up: bool = False, model_fallback: bool = False,
+                 warm_up: bool = False, model_fallback: str | None = None,
                  notify: Callable[[str], None] | None = None, after: LiveIndex | None = None):
         self.root = Path(root)  # as the door names it (a client's URIs are built from it)
         self.real_root = self.root.resolve()
@@ -329,7 +330,7 @@ class LiveIndex:
             except ModelNotFoundError as exc:
                 if not self.model_fallback:
                     raise
-                self.events.message(logging.WARNING, f"{exc}; using the default model")
+                self.events.message(logging.WARNING, f"{self.model_fallback}: {exc}; using the default model")
                 self.settings = attrs.evolve(self.settings, model=None)
                 self.index = Index.open(self.root, self.settings, notify=self.notify)
         except NeedleError as exc:

@@ -88,7 +88,7 @@ class Folder:
         self.name = name
         self.settings = settings
         self.live = LiveIndex(root, index_settings, events=_FolderEvents(host, name), warm_up=True,
-                              model_fallback=True, after=predecessor.live if predecessor else None)
+                              model_fallback="needle.model", after=predecessor.live if predecessor else None)
         self.root = self.live.root  # as the client names it (URIs we send back are built from it)
         self.real_root = self.live.real_root
 
