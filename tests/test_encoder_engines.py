@@ -108,3 +108,29 @@ def test_embedding_after_the_vector_index_is_loaded_does_not_crash():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "(1, 384)", (out.returncode, out.stderr[-2000:])
+
+
+def test_cache_entries_of_a_model_folder_that_is_gone_are_dropped_when_the_next_is_written(tmp_path, monkeypatch):
+    """Each trained or temporary model gets its own ~90 MB of laid-out weights and graphs; they must not pile up."""
+    import shutil
+
+    from codeneedle.indexer.numpy_bert import NumpyBert
+    from codeneedle.indexer.onnx_bert import model_file
+
+    monkeypatch.setenv("NEEDLE_CACHE_DIR", str(tmp_path / "cache"))
+    _, shipped = resolve_model("needle-code-v1")
+    first = shutil.copytree(shipped, tmp_path / "first")
+    NumpyBert(first)
+    model_file(first, "fp32")
+    made = {p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()}
+    assert any(n.startswith("first-") and n.endswith(".f32") for n in made)
+    assert any(n.startswith("first-") and n.endswith("-fp32.onnx") for n in made)
+
+    shutil.rmtree(first)
+    second = shutil.copytree(shipped, tmp_path / "second")
+    NumpyBert(second)
+    model_file(second, "fp32")
+    left = {p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()}
+    assert not any(n.startswith("first-") for n in left), left
+    assert any(n.startswith("second-") and n.endswith(".f32") for n in left)
+    assert any(n.startswith("second-") and n.endswith("-fp32.onnx") for n in left)

@@ -168,6 +168,27 @@ def user_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "needle"
 
 
+def remember_source(entry: Path, folder: Path) -> None:
+    """Record which model folder the cache entry ``entry`` (a path prefix) was built from, and drop every entry of
+    the same cache folder whose model folder is gone.
+
+    Entries are keyed by folder path and mtime, so each trained or temporary model leaves its own ~90 MB behind:
+    one day of this project's test runs left 11 GB in ~/.cache/needle. Pruning runs only when an entry is written.
+    """
+    try:
+        entry.with_name(entry.name + ".source").write_text(str(folder.resolve()))
+        for sidecar in entry.parent.glob("*.source"):
+            source = Path(sidecar.read_text().strip())
+            if source.is_dir():
+                continue
+            stem = sidecar.name[: -len(".source")]
+            for stale in entry.parent.glob(stem + "*"):
+                if stale.name == stem or stale.name.startswith(stem + "."):
+                    stale.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only or vanishing cache: pruning is housekeeping, never an error
+
+
 def _mapped_weights(folder: Path, layers: int) -> dict[str, np.ndarray]:
     """The laid-out weights, memory-mapped from the user cache (written on first use; rebuilt if unreadable)."""
     import hashlib
@@ -200,6 +221,7 @@ def _mapped_weights(folder: Path, layers: int) -> dict[str, np.ndarray]:
         with os.fdopen(fd, "w") as fh:
             json.dump(layout, fh)
         os.replace(tmp, index)
+        remember_source(base, folder)
     except OSError:
         pass  # a read-only cache: keep working from memory
     return arrays

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codeneedle.indexer.numpy_bert import bert_config, load_weights, user_cache
+from codeneedle.indexer.numpy_bert import bert_config, load_weights, remember_source, user_cache
 
 OPSET = 17  # LayerNormalization is a standard op from 17
 
@@ -44,6 +44,7 @@ def model_file(folder: Path, precision: str) -> Path:
         _atomic(dest, lambda tmp: quantize(fp32, tmp))
     else:
         raise ValueError(f"unknown precision {precision!r} (fp32 or int8)")
+    remember_source(dest, folder)
     return dest
 
 
