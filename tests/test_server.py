@@ -471,7 +471,8 @@ async def test_indexing_can_be_cancelled(client: LanguageClient, tmp_path):
     assert entry["state"] == "cancelled" and (entry["files"] < 400 or entry["chunksEmbedded"] < entry["chunks"])
     assert "cancelled" in entry["message"]
     if entry["chunks"]:  # the cancel may land before the first batch of files was committed
-        hits = await search(client, "function_7", k=5, glob="mod_*.py")
+        # Any committed file answers "function" (which files made it before the cancel is a matter of timing).
+        hits = await search(client, "function", k=5, glob="mod_*.py")
         assert hits and all(h.get("partial") is True for h in hits), hits[:3]
     client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
         event=types.WorkspaceFoldersChangeEvent(added=[], removed=[folder])))
