@@ -17,7 +17,7 @@ from tests.test_crash_safety import FUNCTION, embeddings_count
 
 pytestmark = pytest.mark.slow  # SIGKILL of indexing subprocesses
 
-FILES = 150  # ~450 chunks: seconds of encoder work on an idle machine, so a signal lands mid-run
+FILES = 600  # ~1,800 chunks: ~8 s of encoder work after the first commit on an idle 2-core box (150 files were not)
 
 
 @pytest.fixture
