@@ -31,8 +31,11 @@ def cold_repo(tmp_path):
 
 def start_index(repo) -> subprocess.Popen:
     # Commits every ~0.5 s of encoder work, so the first vectors land quickly even on a busy machine.
+    # SIGINT as a terminal gives it: a suite started in the background (`make test &`) ignores SIGINT, and an
+    # ignored signal stays ignored across exec, so Ctrl-C would never reach the child.
     return subprocess.Popen([str(NEEDLE), "index", "--quiet", str(repo)],
                             env={**os.environ, "NEEDLE_COMMIT_SECONDS": "0.5"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
