@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codeneedle.indexer.backends import CODE_MAX_TOKENS
+from codeneedle.indexer.backends import CODE_MAX_TOKENS, default_code_tokens
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.models import resolve_model
 from codeneedle.indexer.pooling import mean_pool_torch
@@ -88,7 +88,7 @@ class Encoder:
             model, tokenizer = _transformers_model(folder)  # not a plain BERT folder: the general loader
             return cls(name, folder, model, tokenizer, model_identity(name, folder), model.hidden)
         device, precision = bulk_settings(name, precision)
-        tokens = code_tokens(name)
+        tokens = default_code_tokens(name)
         return cls(name, folder, None, None,
                    model_identity(name, folder, precision if device == "cpu" else None, tokens),
                    dim, precision, device, tokens)
@@ -196,17 +196,11 @@ def bulk_settings(name: str, precision: str | None = None) -> tuple[str, str]:
     return device, (precision or default_precision(name)) if device == "cpu" else "fp16"
 
 
-def code_tokens(name: str) -> int:
-    """Tokens of each chunk embedded for model ``name`` (``backends.default_code_tokens``)."""
-    from codeneedle.indexer.backends import default_code_tokens
-
-    return default_code_tokens(name)
-
-
 def bulk_identity(name: str, folder: Path) -> str:
     """The model id an index built here with ``name`` gets (int8 vectors are another model's)."""
     device, precision = bulk_settings(name)
-    return model_identity(name, folder, precision if device == "cpu" else None, code_tokens(name))
+    return model_identity(name, folder, precision if device == "cpu" else None,
+                          default_code_tokens(name))
 
 
 def _transformers_model(folder: Path):
