@@ -12,7 +12,6 @@ function of those repositories: the candidates a query is searched among), plus 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
@@ -26,14 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from codeneedle.training import corpus  # noqa: E402
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from codeneedle.training.pack import file_sha256  # noqa: E402
 
 
 def _run(cmd: list[str], cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -58,7 +50,7 @@ def fetch_pypi(name: str, pin: str | None, downloads: Path, src: Path) -> dict:
             if member.endswith((".py", ".pyi")) and ".." not in member:
                 zf.extract(member, out)
     version = wheel.name.split("-")[1]
-    return {"ecosystem": "pypi", "name": name, "version": version, "file": wheel.name, "sha256": _sha256(wheel)}
+    return {"ecosystem": "pypi", "name": name, "version": version, "file": wheel.name, "sha256": file_sha256(wheel)}
 
 
 _NPM_EXT = (".js", ".mjs", ".cjs", ".ts", ".jsx", ".tsx")
@@ -81,7 +73,7 @@ def fetch_npm(name: str, pin: str | None, downloads: Path, src: Path) -> dict:
         members = [m for m in tf.getmembers() if m.isfile() and m.name.endswith(_NPM_EXT) and ".." not in m.name]
         tf.extractall(out, members=members, filter="data")
     return {"ecosystem": "npm", "name": name, "version": tgz.name[: -len(".tgz")].rsplit("-", 1)[-1],
-            "file": tgz.name, "sha256": _sha256(tgz)}
+            "file": tgz.name, "sha256": file_sha256(tgz)}
 
 
 def fetch_debian(name: str, pin: str | None, downloads: Path, src: Path) -> dict:
@@ -104,7 +96,7 @@ def fetch_debian(name: str, pin: str | None, downloads: Path, src: Path) -> dict
             zf.extractall(z.parent / "src", members=members)
         z.unlink()
     version = deb.name.split("_")[1].replace("%3a", ":")
-    return {"ecosystem": "debian", "name": name, "version": version, "file": deb.name, "sha256": _sha256(deb)}
+    return {"ecosystem": "debian", "name": name, "version": version, "file": deb.name, "sha256": file_sha256(deb)}
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:

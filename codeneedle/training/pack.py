@@ -49,7 +49,8 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -121,7 +122,7 @@ def make_bundle(recipe: dict, dest: Path, budget_s: float = 540, wise_alpha: flo
            "out_dir": "", "replay_data": "", "replay_fraction": 0.0, "max_pairs": 0,
            "note": f"GPU bundle of {Path(config.train_data).name} ({len(ts)} pairs)", **(gpu_overrides or {})}
     (dest / "config.json").write_text(json.dumps({"train": gpu, "wise_alpha": wise_alpha,
-                                                  "data_sha256": _sha256(dest / "pairs.tokens.xz"),
+                                                  "data_sha256": file_sha256(dest / "pairs.tokens.xz"),
                                                   "pairs": len(ts), "pairs_mined": total}, indent=1))
     (dest / "run.sh").write_text(RUN_SH)
     (dest / "run.sh").chmod(0o755)
@@ -144,7 +145,7 @@ def split_file(path: Path, piece_bytes: int = PIECE_BYTES) -> dict:
             part = path.with_name(f"{path.name}.part-{n:03d}")
             part.write_bytes(block)
             parts.append({"file": part.name, "bytes": len(block), "sha256": hashlib.sha256(block).hexdigest()})
-    manifest = {"file": path.name, "bytes": path.stat().st_size, "sha256": _sha256(path), "parts": parts}
+    manifest = {"file": path.name, "bytes": path.stat().st_size, "sha256": file_sha256(path), "parts": parts}
     path.unlink()
     path.with_name(path.name + ".pieces.json").write_text(json.dumps(manifest, indent=1))
     return manifest
@@ -167,7 +168,7 @@ def join_pieces(folder: Path) -> list[Path]:
                 if hashlib.sha256(block).hexdigest() != part["sha256"]:
                     raise ValueError(f"piece {p.name} of {m['file']} is damaged (checksum differs)")
                 out.write(block)
-        if _sha256(tmp) != m["sha256"]:
+        if file_sha256(tmp) != m["sha256"]:
             tmp.unlink()
             raise ValueError(f"{m['file']} reassembled with the wrong checksum")
         tmp.rename(target)
