@@ -134,3 +134,16 @@ def test_cache_entries_of_a_model_folder_that_is_gone_are_dropped_when_the_next_
     assert not any(n.startswith("first-") for n in left), left
     assert any(n.startswith("second-") and n.endswith(".f32") for n in left)
     assert any(n.startswith("second-") and n.endswith("-fp32.onnx") for n in left)
+
+
+def test_the_bulk_engine_keeps_to_the_cores_it_was_given():
+    """A Ray actor granted one CPU runs one session on one thread, not one per core of its node."""
+    name, folder = resolve_model("needle-code-v1")
+    encoder = Encoder.from_folder(name, folder, precision="int8")
+    encoder.cores = 1
+    bulk = encoder.bulk()
+    assert bulk.workers == 1
+    assert bulk._sessions.get().session.get_session_options().intra_op_num_threads == 1
+    two = Encoder.from_folder(name, folder, precision="int8")
+    two.cores, two.workers = 2, 1
+    assert two.bulk()._sessions.get().session.get_session_options().intra_op_num_threads == 2

@@ -114,7 +114,7 @@ def default_code_tokens(model_name: str, env: Mapping[str, str] | None = None, r
     return CODE_MAX_TOKENS
 
 
-def default_workers(env: Mapping[str, str] | None = None) -> int:
+def default_workers(env: Mapping[str, str] | None = None, cores: int | None = None) -> int:
     """Workers running batches side by side, each on cores // workers threads: one per core, up to 8.
 
     Independent batches on one thread each need no synchronisation inside a MatMul. Measured on 2 cores shared
@@ -125,17 +125,21 @@ def default_workers(env: Mapping[str, str] | None = None) -> int:
     try:
         return max(1, int(env["NEEDLE_WORKERS"]))
     except (KeyError, ValueError):
-        return min(cpu_count(), MAX_WORKERS)
+        return min(cores or cpu_count(), MAX_WORKERS)
 
 
 class OnnxBulk:
-    """ONNX Runtime on the CPU: ``workers`` sessions side by side, each on its share of the cores."""
+    """ONNX Runtime on the CPU: ``workers`` sessions side by side, each on its share of the cores.
 
-    def __init__(self, folder: Path, precision: str, workers: int | None = None):
+    ``cores``: how many cores the engine may use (default: every core this process may run on). A Ray actor
+    granted one CPU says 1, else its sessions would compete with the other actors on the same node."""
+
+    def __init__(self, folder: Path, precision: str, workers: int | None = None, cores: int | None = None):
         from codeneedle.indexer.onnx_bert import OnnxBert
 
-        self.workers = workers or default_workers()
-        threads = max(1, cpu_count() // self.workers)
+        cores = max(1, cores or cpu_count())
+        self.workers = workers or default_workers(cores=cores)
+        threads = max(1, cores // self.workers)
         self.device, self.precision = "cpu", precision
         self.tokenizer = NumpyTokenizer(folder)
         self._sessions: queue.SimpleQueue = queue.SimpleQueue()
@@ -208,9 +212,10 @@ class TorchBulk:
                 torch.set_num_threads(previous)
 
 
-def make_bulk(folder: Path, precision: str, device: str | None = None, workers: int | None = None):
-    """The bulk engine for this machine: CUDA when present, else ONNX Runtime at ``precision``."""
+def make_bulk(folder: Path, precision: str, device: str | None = None, workers: int | None = None,
+              cores: int | None = None):
+    """The bulk engine for this machine: CUDA when present, else ONNX Runtime at ``precision`` on ``cores``."""
     device = device or select_device()
     if device == "cuda":
         return TorchBulk(folder, "cuda")
-    return OnnxBulk(folder, precision, workers)
+    return OnnxBulk(folder, precision, workers, cores)

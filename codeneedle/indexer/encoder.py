@@ -57,6 +57,7 @@ class Encoder:
         self.device = device
         self.code_tokens = code_tokens  # tokens of each chunk embedded (a shorter cut is another model id)
         self.workers: int | None = None  # bulk workers; None = sized to the machine
+        self.cores: int | None = None  # cores the bulk engine may use; None = every core of this process
         self._query_model = None
         self._bulk = None
         self._lazy_lock = threading.Lock()
@@ -161,7 +162,7 @@ class Encoder:
             if self._bulk is None:
                 from codeneedle.indexer.backends import make_bulk
 
-                self._bulk = make_bulk(self.folder, self.precision, self.device, self.workers)
+                self._bulk = make_bulk(self.folder, self.precision, self.device, self.workers, self.cores)
             return self._bulk
 
     def _encode_torch(self, texts, groups, out, max_length, threads, on_batch) -> np.ndarray:

@@ -40,8 +40,8 @@ from codeneedle.indexer.search import (
     lexical_ranking,
     parse_languages,
     rank,
+    ranked_rows,
     result_from_row,
-    to_results,
 )
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.store import CorruptStoreError, Store, is_corruption, unavailable_error
@@ -545,16 +545,22 @@ class Index:
         if store.get_meta("model_id") is None:
             return []
         pool = max(k * 5, 50)
-        # BM25 needs no query vector: run it while the encoder works (both release the GIL).
-        lexical_future = self._lexical_pool.submit(lambda: lexical_ranking(self.reader(), query, pool, filters))
         if qvec is None:
+            # BM25 needs no query vector: run it while the encoder works (both release the GIL).
+            lexical_future = self._lexical_pool.submit(lambda: lexical_ranking(self.reader(), query, pool, filters))
             qvec = self.encoder.encode_queries([query])[0]
+            lexical = lexical_future.result()
+        else:  # nothing to overlap with: a hand-off to another thread would only wait for the GIL
+            lexical = lexical_ranking(store, query, pool, filters)
         dense = dense_ranking(store, self.vectors(), self.model_id, qvec, pool, filters)
-        lexical = lexical_future.result()
         if is_partial(self):
             dense = stand_in_for_missing_vectors(store, self.model_id, dense, lexical)
-        ranked = rank(store, dense, lexical, query, filters)
-        return absolute_scores(store, self.model_id, self.vectors().dim, qvec, ranked, to_results(store, ranked, k))
+        rows: dict = {}
+        ranked = rank(store, dense, lexical, query, filters, rows_seen=rows)
+        hits = ranked_rows(store, ranked, k, known=rows)
+        # Displayed scores are absolute cosines (scores.py), not the ranking's relative ones.
+        cosines = absolute_scores(store, self.model_id, self.vectors().dim, qvec, [cid for cid, _, _ in hits])
+        return [result_from_row(row, score) for (_cid, _, row), score in zip(hits, cosines, strict=True)]
 
     def similar(self, path: str, line: int, k: int = 10) -> list[SearchResult]:
         """Code most like the chunk that holds ``line`` (1-based) of ``path``; the chunk itself excluded."""

@@ -100,6 +100,8 @@ def is_stub(row: ChunkRow) -> bool:
 
 
 def _python_body_is_ellipsis(text: str) -> bool:
+    if not text.rstrip().endswith("..."):
+        return False  # the common case, decided without splitting the text into lines
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("@", "#"))]
     return bool(lines) and (lines[-1] == "..." or lines[-1].endswith(": ...")) and len(lines) <= 8
 
@@ -154,10 +156,12 @@ def demotion(row: ChunkRow, query_is_about_tests: bool, weights: Weights = WEIGH
 
 def apply_rules(
     store: Store, fused: list[tuple[int, float]], query: str, allowed=None, weights: Weights = WEIGHTS,
+    rows_seen: dict[int, ChunkRow] | None = None,
 ) -> list[tuple[int, float]]:
     """Re-order fused ``(chunk id, score)`` by the rules above; scores are kept as fusion gave them.
 
     ``allowed(path, language)`` filters chunks found by the name lookup (the fused ones are already filtered).
+    ``rows_seen``, when given, receives the rows read, so the caller need not read the top results again.
     """
     names = query_names(query)
     extra: list[int] = []
@@ -166,6 +170,8 @@ def apply_rules(
         extra = [cid for cid in store.name_candidates(query, NAME_LOOKUP_LIMIT) if cid not in known]
     head, tail = fused[:RULES_POOL], fused[RULES_POOL:]
     rows = store.chunks_by_ids([cid for cid, _ in head] + extra)
+    if rows_seen is not None:
+        rows_seen.update(rows)
     top = fused[0][1] if fused else 1.0
     candidates = list(head)
     for cid in extra:

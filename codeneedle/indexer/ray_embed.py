@@ -48,6 +48,8 @@ class EncoderActor:
         # The driver's folder exists on its own machine; another machine resolves the model by name.
         self.encoder = Encoder.from_folder(name, path) if path.is_dir() else Encoder.load(name)
         self.threads = max(1, threads)
+        # The CPUs Ray granted, not the node's: two actors on one node would otherwise each run a session per core.
+        self.encoder.cores = self.threads
         # The encoder picks its own engine and device (ONNX Runtime on the CPU, CUDA where Ray gave a GPU).
         self.device = getattr(self.encoder, "device", "cpu")
 

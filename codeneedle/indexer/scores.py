@@ -8,7 +8,6 @@ means the same thing for every query. Below :data:`GOOD_MATCH` nothing returned 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,26 +24,13 @@ GOOD_MATCH = 0.35
 GOOD_MATCH_NOTE = "no good match: nothing scores above {threshold:.2f} (best {best:.2f}); these are the nearest"
 
 
-def absolute_scores(
-    store: Store, model_id: str, dim: int, qvec: np.ndarray, ranked: Sequence[tuple[int, float]],
-    results: list[SearchResult],
-) -> list[SearchResult]:
-    """``results`` (in their order) with ``score`` = cosine(query, chunk); ``ranked`` holds their chunk ids."""
-    if not results:
-        return results
-    wanted = {(r.path, r.start_line, r.end_line, r.name) for r in results}
-    ids = [cid for cid, _ in ranked[: max(len(results) * 4, 64)]]
-    rows = store.chunks_by_ids(ids)
-    by_key = {(r.path, r.start_line, r.end_line, r.name): cid for cid, r in rows.items()
-              if (r.path, r.start_line, r.end_line, r.name) in wanted}
-    keys, vecs = store.chunk_vectors(model_id, dim, ids=list(by_key.values()))
+def absolute_scores(store: Store, model_id: str, dim: int, qvec: np.ndarray, ids: Sequence[int]) -> list[float]:
+    """cosine(query, chunk) for each chunk id in ``ids`` (0 for one without a vector), rounded for display."""
+    if not ids:
+        return []
+    keys, vecs = store.chunk_vectors(model_id, dim, ids=list(ids))
     cosine = {int(k): float(s) for k, s in zip(keys, vecs @ qvec.astype(np.float32), strict=True)}
-    out = []
-    for r in results:
-        cid = by_key.get((r.path, r.start_line, r.end_line, r.name))
-        score = cosine.get(cid, 0.0) if cid is not None else 0.0
-        out.append(dataclasses.replace(r, score=round(max(score, 0.0), 4)))
-    return out
+    return [round(max(cosine.get(cid, 0.0), 0.0), 4) for cid in ids]
 
 
 def good_match(results: Sequence[SearchResult | dict]) -> bool:

@@ -104,27 +104,37 @@ def fuse(dense: list[tuple[int, float]], lexical: list[int], weight: float = LEX
 
 def rank(
     store: Store, dense: list[tuple[int, float]], lexical: list[int], query: str, filters: Filters = Filters(),
+    rows_seen: dict[int, ChunkRow] | None = None,
 ) -> list[tuple[int, float]]:
     """The search pipeline after retrieval: fusion, then the ranking rules (codeneedle.indexer.ranking)."""
     fused = fuse(dense, lexical, lexical_weight(query))
-    return apply_rules(store, fused, query, filters.allows if filters else None)
+    return apply_rules(store, fused, query, filters.allows if filters else None, rows_seen=rows_seen)
 
 
 def to_results(store: Store, ranked: list[tuple[int, float]], k: int) -> list[SearchResult]:
-    """Materialise the top ``k`` ranked chunk ids (ids that vanished meanwhile are skipped).
+    """Materialise the top ``k`` ranked chunk ids (ids that vanished meanwhile are skipped)."""
+    return [result_from_row(row, score) for _cid, score, row in ranked_rows(store, ranked, k)]
+
+
+def ranked_rows(store: Store, ranked: list[tuple[int, float]], k: int,
+                known: dict[int, ChunkRow] | None = None) -> list[tuple[int, float, ChunkRow]]:
+    """``(chunk id, score, row)`` of the top ``k`` ranked chunk ids that still exist, best first.
 
     Rows are fetched page by page until ``k`` are found or the ranking runs out: a stale vector file can rank
-    thousands of ids that no longer exist above the lexical hits that do.
+    thousands of ids that no longer exist above the lexical hits that do. ``known``: rows the ranking rules read
+    moments ago, used rather than read again.
     """
-    out: list[SearchResult] = []
-    page = max(k * 2, 64)
+    out: list[tuple[int, float, ChunkRow]] = []
+    known = known or {}
+    page = max(k * 2, 20)
     for offset in range(0, len(ranked), page):
         window = ranked[offset : offset + page]
-        rows = store.chunks_by_ids([cid for cid, _ in window])
+        missing = [cid for cid, _ in window if cid not in known]
+        rows = {**known, **store.chunks_by_ids(missing)} if missing else known
         for cid, score in window:
             row = rows.get(cid)
             if row is not None:
-                out.append(result_from_row(row, score))
+                out.append((cid, score, row))
                 if len(out) == k:
                     return out
     return out
@@ -139,6 +149,10 @@ def result_from_row(row: ChunkRow, score: float) -> SearchResult:
 
 def make_snippet(text: str, max_lines: int = 3, max_chars: int = 240) -> str:
     """The first few non-blank lines, shortened: enough to recognise the code."""
-    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()][:max_lines]
+    # Only the head of a long chunk can hold the first lines: splitting all of it cost more than the search.
+    head = text if len(text) <= 4 * max_chars else text[: 4 * max_chars]
+    lines = [ln.rstrip() for ln in head.splitlines() if ln.strip()][:max_lines]
+    if len(lines) < max_lines and head is not text:
+        lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()][:max_lines]
     snippet = "\n".join(lines)
     return snippet if len(snippet) <= max_chars else snippet[: max_chars - 1] + "…"
