@@ -117,9 +117,9 @@ def default_code_tokens(model_name: str, env: Mapping[str, str] | None = None, r
 def default_workers(env: Mapping[str, str] | None = None, cores: int | None = None) -> int:
     """Workers running batches side by side, each on cores // workers threads: one per core, up to 8.
 
-    Independent batches on one thread each need no synchronisation inside a MatMul. Measured on 2 cores shared
-    with six other sessions (load ~25; bench/index_speed.py, same 349 chunks): fp32 1x2 2.7 vs 2x1 1.9 chunks/s,
-    int8 1x2 2.1 vs 2x1 3.4: contradictory, i.e. noise; re-measure on an idle machine.
+    Independent batches on one thread each need no synchronisation inside a MatMul. Measured on an idle 2-core
+    machine (1,084 stdlib chunks, int8, 128 tokens, chunks/s): 2 workers x 1 thread with one text a batch
+    155 and 155, 1 worker x 2 threads with two texts a batch 140 and 136 (see ``OnnxBulk.batch_size``).
     """
     env = os.environ if env is None else env
     try:
@@ -140,6 +140,11 @@ class OnnxBulk:
         cores = max(1, cores or cpu_count())
         self.workers = workers or default_workers(cores=cores)
         threads = max(1, cores // self.workers)
+        # One text per thread a batch. Padding-free batches of one, whose activations stay in cache, beat wide
+        # ones on the CPU: an idle 2-core machine, 2 workers x 1 thread, int8, 1,084 stdlib chunks: a batch
+        # of 1 155 chunks/s, 2 137, 4 138, 8 132, 32 about 118. A batch of one also makes int8 vectors
+        # independent of which texts share its batch (activations are quantized per batch).
+        self.batch_size = threads
         self.device, self.precision = "cpu", precision
         self.tokenizer = NumpyTokenizer(folder)
         self._sessions: queue.SimpleQueue = queue.SimpleQueue()
@@ -184,6 +189,7 @@ class TorchBulk:
 
         self.device, self.precision = device, "fp16" if device == "cuda" else "fp32"
         self.workers = 1
+        self.batch_size = 256 if device == "cuda" else 32  # a GPU wants wide batches: 32 leaves it idle
         self.threads = threads or min(2, cpu_count())
         self.model = BertEncoder(folder)
         if device == "cuda":

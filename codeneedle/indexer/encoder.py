@@ -97,28 +97,29 @@ class Encoder:
     def encode(
         self,
         texts: Sequence[str],
-        batch_size: int = 32,
+        batch_size: int | None = None,
         max_length: int | None = None,
         threads: int | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Embed texts in length-sorted batches; returns float32 ``(n, dim)`` unit vectors in input order.
 
-        ``max_length`` defaults to the encoder's code cut (``code_tokens``)."""
+        ``max_length`` defaults to the encoder's code cut (``code_tokens``), ``batch_size`` to what the engine
+        runs fastest (one text per thread on the CPU, wide batches on a GPU)."""
         max_length = max_length or self.code_tokens
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         # Sorting by length keeps padding (wasted FLOPs) small inside each batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        if self.device == "cuda":
-            batch_size = max(batch_size, 256)  # a GPU wants wide batches; 32 leaves it idle between launches
         if self.model is not None:
+            batch_size = batch_size or 32
             groups = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
             return self._encode_torch(texts, groups, out, max_length, threads, on_batch)
         # As many batches as a multiple of the workers, so none sits idle while another runs the last one: with
         # 2 workers and 2-s commit groups the idle tail cost 6-8 % of a cold index (bench/index_speed.py).
         workers = max(1, self.bulk().workers)
+        batch_size = batch_size or self.bulk().batch_size
         batches = -(-len(order) // batch_size)
         count = -(-batches // workers) * workers
         size = -(-len(order) // count)
