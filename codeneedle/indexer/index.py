@@ -506,7 +506,8 @@ class Index:
         with self._vectors_lock:
             vi = self._vectors
         if vi is not None and vi.generation == self.store.generation:
-            vi.save(self.index_dir / VECTORS_NAME, model_id=self.model_id)
+            if vi.saved_generation != vi.generation or not (self.index_dir / VECTORS_NAME).exists():
+                vi.save(self.index_dir / VECTORS_NAME, model_id=self.model_id)  # unchanged: nothing to write
         else:
             self.vectors()
 

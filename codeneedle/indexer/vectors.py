@@ -28,6 +28,7 @@ class VectorIndex:
 
         self.dim = dim
         self.generation = generation
+        self.saved_generation: int | None = None  # the generation the file on disk holds, when known
         self._index = Index(ndim=dim, metric="cos", dtype=DTYPE)
         self._lock = threading.RLock()
 
@@ -59,6 +60,7 @@ class VectorIndex:
             vi._index.load(bytearray(data))
             if len(vi._index) != side.get("count"):
                 return None
+            vi.saved_generation = generation
             return vi
         except (OSError, ValueError, RuntimeError, KeyError, TypeError):
             return None
@@ -86,9 +88,10 @@ class VectorIndex:
         with self._lock:
             data = bytes(self._index.save())
             count = len(self._index)
+            generation = self.generation
         _atomic_write(path, data)
         side = {
-            "generation": self.generation,
+            "generation": generation,
             "model_id": model_id,
             "dim": self.dim,
             "dtype": DTYPE,
@@ -97,6 +100,7 @@ class VectorIndex:
             "digest": _digest(data),
         }
         _atomic_write(path.with_suffix(path.suffix + SIDECAR_SUFFIX), json.dumps(side).encode())
+        self.saved_generation = generation
 
 
 def _digest(data: bytes) -> str:
