@@ -78,3 +78,24 @@ def test_triplet_and_mined_negatives_run(tmp_path: Path) -> None:
                                checkpoint_every=100))
     state = json.loads((final / "train_state.json").read_text())["state"]
     assert state["step"] == 2 and 0 < state["mined"] <= 4 and state["stage_log"][0].startswith("stage bm25")
+
+
+def test_frozen_lower_layers_stay_as_they_were_and_the_upper_ones_learn(tmp_path: Path) -> None:
+    """The CPU recipe's `--freeze-layers 3`: embeddings and layers 0-2 are the base's, bit for bit."""
+    from safetensors.torch import load_file
+
+    from codeneedle.indexer.models import resolve_model
+
+    torch.set_num_threads(1)
+    write_pairs(tmp_path / "pairs.jsonl")
+    final = train_model(config(tmp_path, "frozen", steps=2, freeze_layers=3, checkpoint_every=100))
+    base = {k.removeprefix("bert."): v for k, v in load_file(str(resolve_model("minilm")[1] / "model.safetensors")).items()}
+    tuned = {k.removeprefix("bert."): v for k, v in load_file(str(final / "model.safetensors")).items()}
+    frozen = [k for k in tuned if k.startswith(("embeddings.", "encoder.layer.0.", "encoder.layer.1.",
+                                                "encoder.layer.2."))]
+    trained = [k for k in tuned if k.startswith("encoder.layer.5.")]
+    assert frozen and trained
+    assert all(torch.equal(tuned[k].float(), base[k].float()) for k in frozen)
+    assert any(not torch.equal(tuned[k].float(), base[k].float()) for k in trained)
+    saved = json.loads((final / "train_state.json").read_text())
+    assert saved["config"]["freeze_layers"] == 3

@@ -9,7 +9,8 @@ from pathlib import Path
 # flag -> TrainConfig field; None values leave the recipe (--config or the defaults) as it is
 RECIPE_FLAGS = {"device": "device", "batch_size": "batch_size", "lr": "lr", "code_max_tokens": "code_max_tokens",
                 "query_max_tokens": "query_max_tokens", "precision": "precision", "checkpoint_every":
-                "checkpoint_every", "curriculum": "curriculum", "max_pairs": "max_pairs"}
+                "checkpoint_every", "curriculum": "curriculum", "max_pairs": "max_pairs",
+                "freeze_layers": "freeze_layers"}
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
@@ -19,6 +20,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help="--data: peak learning rate")
     p.add_argument("--code-max-tokens", type=int, help="--data: cut code at this many tokens")
     p.add_argument("--query-max-tokens", type=int, help="--data: cut queries at this many tokens")
+    p.add_argument("--freeze-layers", type=int,
+                   help="--data: keep the embeddings and the first N layers fixed (a cheaper CPU step)")
     p.add_argument("--precision", choices=("fp32", "bf16"), help="--data: bf16 autocast (GPU) or fp32")
     p.add_argument("--checkpoint-every", type=int, help="--data: steps between checkpoints")
     p.add_argument("--curriculum", help="--data: staged (default), none, random, bm25 or model")

@@ -57,6 +57,7 @@ class TrainConfig:
     negatives_per_batch: int = 8  # mined negatives added to each micro-batch (shared by all its queries)
     code_max_tokens: int = 256
     query_max_tokens: int = 64
+    freeze_layers: int = 0  # embeddings and the first N transformer layers stay fixed (a cheaper CPU step)
     max_pairs: int = 0  # use only the first N training records (0: all)
     replay_data: str = ""  # optional second JSONL mixed in (per-repo adaptation replays the general set)
     replay_fraction: float = 0.0
@@ -132,6 +133,22 @@ def load_model(base: str, device: str):
 
     model = fp32_model(folder).to(device)
     return tok, model, folder
+
+
+def freeze_lower_layers(model, layers: int) -> None:
+    """Fix the word embeddings and the first ``layers`` transformer layers (0: train everything).
+
+    The backward pass then stops below the first trained layer, so a CPU step costs less; the lower layers of a
+    pretrained encoder hold general token features that a small fine-tuning set changes least."""
+    if layers <= 0:
+        return
+    bert = getattr(model, "base_model", model)
+    blocks = list(bert.encoder.layer)
+    if layers > len(blocks):
+        raise ValueError(f"freeze_layers={layers}, but the model has {len(blocks)} layers")
+    for module in (bert.embeddings, *blocks[:layers]):
+        for p in module.parameters():
+            p.requires_grad_(False)
 
 
 def fp32_model(folder: Path):
@@ -326,13 +343,14 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
         torch.backends.cudnn.allow_tf32 = True
     tok, model, _ = load_model(str(ckpt) if ckpt else config.base_model, device)
     model.train()
+    freeze_lower_layers(model, config.freeze_layers)
     ts = load_tokenset(config, tok)
     miner = NegativeMiner(ts)
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [
-        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
-         "weight_decay": config.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in trainable if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
+        {"params": [p for n, p in trainable if any(k in n for k in no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(params, lr=config.lr, fused=device.startswith("cuda") or None)
     progress_box = [_fraction(config, state)]
