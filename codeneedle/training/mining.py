@@ -532,8 +532,11 @@ def build_dataset(
     max_eval_pool: int = 600,
     seed: int = 13,
     progress: Callable[[str], None] | None = None,
+    mix: dict[str, float] | None = None,
 ) -> dict:
     """Mine every repository under ``src`` into JSONL files under ``out`` (see scripts/build_training_set.py).
+
+    ``mix``: query-style weights for the training records (``training_examples``; None: the shipped recipe's).
 
     Evaluation repositories (held-out and valid) are mined first so their code claims its hashes: a training
     pair whose code equals an evaluation function (a vendored or copied function) is dropped.
@@ -577,7 +580,7 @@ def build_dataset(
                 kept += 1
                 by_lang[p.language] = by_lang.get(p.language, 0) + 1
                 if repo.split == "train":
-                    rec = training_examples(p, rng)
+                    rec = training_examples(p, rng, mix)
                 else:
                     rec = {"repo": p.repo, "language": p.language, "query": p.query, "target": eval_pool[h],
                            "path": p.path, "name": p.name}
