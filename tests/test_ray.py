@@ -151,15 +151,17 @@ def test_a_worker_killed_mid_batch_is_retried_elsewhere_and_nothing_is_lost_or_d
             fill = embedder._fill
 
             def fill_then_kill(todo, running, texts):
-                """The first dispatch gives every actor calls; the doomed node dies while they are in flight.
+                """The doomed node dies just as the first dispatch gives every actor its calls.
 
-                (Killing on the first *finished* call instead left it to timing whether any call was still
-                on the doomed node: on a busy machine its calls had all finished and nothing was retried.)"""
+                Killing it before the calls go out makes sure its calls can never finish: killing it after
+                left that to timing (a call of two texts takes ~15 ms), and nothing was retried when the
+                doomed actor answered first. The driver still believes the actor alive, so it sends it work."""
+                if killed:
+                    return fill(todo, running, texts)
+                doomed.kill()  # raylet, workers and the actor on it, gone before this returns
+                killed.append(time.monotonic())
                 fill(todo, running, texts)
-                if not killed:
-                    assert len({id(actor) for actor, _ in running.values()}) == 3, "a call on every actor"
-                    doomed.kill()  # raylet, workers and the actor on it
-                    killed.append(time.monotonic())
+                assert len({id(actor) for actor, _ in running.values()}) == 3, "a call on every actor"
 
             monkeypatch.setattr(embedder, "_fill", fill_then_kill)
             index.embedder = embedder
@@ -178,7 +180,7 @@ def test_the_head_going_away_is_one_clear_error_and_every_index_stays_consistent
         lone.start_head(cpus=1)
         repo = copy_fixture("polyglot", tmp_path / "polyglot")
         # Enough extra code that the run is still embedding when the head is stopped, even on an idle machine.
-        for i in range(120):
+        for i in range(600):
             (repo / f"gen_{i:03d}.py").write_text(
                 f"def scale_{i}(values, factor={i}):\n    return [v * factor + {i} for v in values]\n")
         # Vectors committed in groups of 4, two chunks per call: the run is still going when the head dies.
