@@ -455,12 +455,15 @@ class LiveIndex:
 
     def _set_read_only(self, message: str) -> None:
         first = not self._read_only
-        self._read_only, self._state, self._message = True, "ready", message
+        # The state last: status() reads without the lock, and whoever sees "ready" must see why it is read-only.
+        self._message, self._read_only = message, True
+        self._state = "ready"
         if first:
             self.events.message(logging.INFO, message)
 
     def _fail(self, message: str) -> None:
-        self._state, self._message = "error", message
+        self._message = message
+        self._state = "error"
         self.events.message(logging.ERROR, message)
 
     def _shutdown(self) -> None:
