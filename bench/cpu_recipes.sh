@@ -28,12 +28,13 @@ train full-128 .cache/corpus/pairs/train.jsonl 128 0
 train full-64 .cache/corpus/pairs/train.jsonl 64 0
 train freeze3-128 .cache/corpus/pairs/train.jsonl 128 3
 train styles-full-128 .cache/corpus/pairs-styles/train.jsonl 128 0
-for m in minilm needle-code-v1 "$OUT/full-128/model" "$OUT/full-64/model" "$OUT/freeze3-128/model" \
+# Each model beside the untuned base, with ratios (--compare), on both query styles.
+for m in needle-code-v1 "$OUT/full-128/model" "$OUT/full-64/model" "$OUT/freeze3-128/model" \
          "$OUT/styles-full-128/model"; do
   echo "== held-out: $m"
-  $NEEDLE eval --model "$m" --benchmark heldout --pairs .cache/corpus/pairs --threads 2
+  $NEEDLE eval --model "$m" --compare minilm --benchmark heldout --pairs .cache/corpus/pairs --threads 2
 done
-for m in minilm "$OUT/full-128/model" "$OUT/styles-full-128/model"; do
+for m in "$OUT/full-128/model" "$OUT/styles-full-128/model"; do
   echo "== CoSQA dev: $m"
-  $NEEDLE eval --model "$m" --benchmark cosqa-dev --threads 2
+  $NEEDLE eval --model "$m" --compare minilm --benchmark cosqa-dev --threads 2
 done

@@ -146,7 +146,7 @@ def cmd_mine(args: argparse.Namespace) -> None:
     from codeneedle.training.mining import STYLE_MIX, build_dataset
 
     work = Path(args.work)
-    stats = build_dataset(work / "src", work / (args.out or "pairs"), stdlib=Path(args.stdlib) if args.stdlib else None,
+    stats = build_dataset(work / "src", work / args.out, stdlib=Path(args.stdlib) if args.stdlib else None,
                           max_per_repo=args.max_per_repo, seed=args.seed, progress=print,
                           mix=STYLE_MIX if args.style_mix else None)
     print(json.dumps(stats["totals"], indent=1))
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--seed", type=int, default=13)
     m.add_argument("--style-mix", action="store_true",
                    help="also draw name, other-sentence and parameter queries (mining.STYLE_MIX)")
-    m.add_argument("--out", help="folder under --work for the JSONL files (default: pairs)")
+    m.add_argument("--out", default="pairs", help="folder under --work for the JSONL files (default: pairs)")
     args = ap.parse_args(argv)
     {"fetch": cmd_fetch, "mine": cmd_mine}[args.cmd](args)
 

@@ -19,7 +19,7 @@ from codeneedle.indexer.ignore import glob_match
 from codeneedle.indexer.index import Index
 from codeneedle.indexer.languages import parse_bounded
 from codeneedle.indexer.lock import WriterLock
-from codeneedle.indexer.search import to_results
+from codeneedle.indexer.search import ranked_rows
 from codeneedle.indexer.watcher import Watcher
 from tests.conftest import FIXTURES, run_needle
 from tests.lsp.rawclient import RawClient
@@ -285,7 +285,7 @@ def test_stale_vector_ids_ranked_first_do_not_hide_real_hits(tmp_path: Path) -> 
         real = sorted(r.id for p in store.file_records() for r in store.chunks_in_file(p))
         # What a reader sees when a writer replaced thousands of chunks between its ANN search and its row fetch.
         ranked = [(10_000_000 + i, 1.0) for i in range(3000)] + [(cid, 0.5) for cid in real]
-        assert [r.name for r in to_results(store, ranked, k=10)] == ["f0", "f1", "f2"]
+        assert [row.name for _cid, _score, row in ranked_rows(store, ranked, k=10)] == ["f0", "f1", "f2"]
 
 
 def test_a_negative_max_file_bytes_is_a_clear_error_and_touches_nothing(tmp_path: Path) -> None:

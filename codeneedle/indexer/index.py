@@ -506,8 +506,9 @@ class Index:
         with self._vectors_lock:
             vi = self._vectors
         if vi is not None and vi.generation == self.store.generation:
+            # An update that changed nothing leaves the file as it is (a one-shot search refreshes first).
             if vi.saved_generation != vi.generation or not (self.index_dir / VECTORS_NAME).exists():
-                vi.save(self.index_dir / VECTORS_NAME, model_id=self.model_id)  # unchanged: nothing to write
+                vi.save(self.index_dir / VECTORS_NAME, model_id=self.model_id)
         else:
             self.vectors()
 

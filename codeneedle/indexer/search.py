@@ -111,11 +111,6 @@ def rank(
     return apply_rules(store, fused, query, filters.allows if filters else None, rows_seen=rows_seen)
 
 
-def to_results(store: Store, ranked: list[tuple[int, float]], k: int) -> list[SearchResult]:
-    """Materialise the top ``k`` ranked chunk ids (ids that vanished meanwhile are skipped)."""
-    return [result_from_row(row, score) for _cid, score, row in ranked_rows(store, ranked, k)]
-
-
 def ranked_rows(store: Store, ranked: list[tuple[int, float]], k: int,
                 known: dict[int, ChunkRow] | None = None) -> list[tuple[int, float, ChunkRow]]:
     """``(chunk id, score, row)`` of the top ``k`` ranked chunk ids that still exist, best first.

@@ -136,7 +136,7 @@ def load_model(base: str, device: str):
 
 
 def freeze_lower_layers(model, layers: int) -> None:
-    """Fix the word embeddings and the first ``layers`` transformer layers (0: train everything).
+    """Fix the embeddings and the first ``layers`` transformer layers (0: train everything).
 
     The backward pass then stops below the first trained layer, so a CPU step costs less; the lower layers of a
     pretrained encoder hold general token features that a small fine-tuning set changes least."""
