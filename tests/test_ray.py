@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -55,6 +56,18 @@ def reference(tmp_path_factory) -> dict[str, Path]:
     proc = run_needle("index", "-q", *map(str, repos.values()))
     assert proc.returncode == 0, proc.stderr
     return repos
+
+
+def descends_from(pid: int, ancestor: int) -> bool:
+    """Whether process ``pid`` is ``ancestor`` or one of its descendants (read from /proc)."""
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
 
 
 def chunks_of(repo: Path) -> dict[tuple, np.ndarray]:
@@ -158,6 +171,10 @@ def test_a_worker_killed_mid_batch_is_retried_elsewhere_and_nothing_is_lost_or_d
                 doomed actor answered first. The driver still believes the actor alive, so it sends it work."""
                 if killed:
                     return fill(todo, running, texts)
+                # The actor's own process first: calls go straight to it, not through the raylet, so a worker
+                # that outlived its node for a moment could still answer them.
+                (pid,) = [pid for _node, pid, _dev in actors if descends_from(pid, doomed.proc.pid)]
+                os.kill(pid, signal.SIGKILL)
                 doomed.kill()  # raylet, workers and the actor on it, gone before this returns
                 killed.append(time.monotonic())
                 fill(todo, running, texts)
