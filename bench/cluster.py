@@ -98,22 +98,31 @@ def ray_run(address: str, repos: list[Path], work: Path, workers: int) -> tuple[
         return chunks, seconds, embedder.retries
 
 
-def search_latency(shards: list[Path], queries: int) -> float:
-    """Median ms of a merged search (k=10) over ``shards``, warm (indexes open, first query discarded)."""
-    with Collection.open(shards, create=False) as col:
-        col.search("warm up", k=10)
-        times = []
+def search_latencies(collections: dict[int, list[Path]], queries: int) -> dict[int, float]:
+    """Median ms of a merged search (k=10) per collection, warm (indexes open, first query discarded).
+
+    The collections take turns query by query, so a machine that slows down mid-run slows them all alike.
+    """
+    opened = {n: Collection.open(shards, create=False) for n, shards in collections.items()}
+    try:
+        times: dict[int, list[float]] = {n: [] for n in opened}
+        for col in opened.values():
+            col.search("warm up", k=10)
         for i in range(queries):
-            started = time.perf_counter()
-            col.search(QUERIES[i % len(QUERIES)], k=10)
-            times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+            for n, col in opened.items():
+                started = time.perf_counter()
+                col.search(QUERIES[i % len(QUERIES)], k=10)
+                times[n].append((time.perf_counter() - started) * 1000)
+    finally:
+        for col in opened.values():
+            col.close()
+    return {n: statistics.median(t) for n, t in times.items()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--max-chunks", type=int, default=600, help="about this many chunks in the collection")
-    ap.add_argument("--queries", type=int, default=20, help="queries per search-latency figure")
+    ap.add_argument("--queries", type=int, default=60, help="queries per search-latency figure")
     ap.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
     ap.add_argument("--workers", type=int, default=2, help="with --address: the larger worker count")
     ap.add_argument("--search-only", action="store_true", help="only the merged search latency")
@@ -178,7 +187,7 @@ def search_figures(shard0: Path, tmp: Path, queries: int) -> None:
     shards = [shard0] + [tmp / "shards" / f"s{i}" for i in range(1, 10)]
     for s in shards[1:]:
         shutil.copytree(shard0, s)
-    lat = {n: search_latency(shards[:n], queries) for n in (1, 2, 10)}
+    lat = search_latencies({n: shards[:n] for n in (1, 2, 10)}, queries)
     with Index.open(shard0, create=False) as index:
         size = index.status().chunks
     print(f"merged search latency, median of {queries} (k=10), shards of {size} chunks each: " +

@@ -1,16 +1,20 @@
 """Many repositories searched as one: each keeps its own index (shard); results are merged by score.
 
 A shard is an ordinary ``Index`` (SQLite + usearch in the repository's own ``.needle``), so every
-single-repository feature keeps working on each. A search encodes the query once per model, asks every
-shard in parallel (a persistent thread pool, so each thread keeps its SQLite read connections) and merges
-the shards' results by the ``score`` they carry, each result naming its repository.
+single-repository feature keeps working on each. A search encodes the query once per model, ranks each
+shard in turn, merges the shards' hits by the score they carry and builds results (snippets) for the
+winners only, each naming its repository.
+
+Shards are searched one after another, not on threads: a shard's search is mostly Python, and on threads
+each SQLite or usearch call gave up the GIL and waited to take it back. 10 shards of 265 chunks on 2 cores:
+34.6 ms on 8 threads, 23.7 ms in turn (one shard 10.3 ms); encoding the query on a thread of its own while
+the shards' BM25 ran lost 0.5 ms the same way.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +22,6 @@ from codeneedle.errors import NeedleError
 from codeneedle.indexer.index import Index
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.types import SearchResult
-
-# Shard searches are mostly SQLite and usearch calls that release the GIL; more threads than this only
-# queue on a small machine's cores.
-MAX_SEARCH_THREADS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +69,6 @@ class Collection:
 
     def __init__(self, indexes: Sequence[Index]):
         self.indexes = list(indexes)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, min(MAX_SEARCH_THREADS, len(self.indexes))),
-                                        thread_name_prefix="needle-shard")
 
     @classmethod
     def open(cls, roots: Iterable[str | os.PathLike[str]], settings: IndexSettings | None = None, *,
@@ -93,10 +91,9 @@ class Collection:
 
     def search(self, query: str, k: int = 10, lang=None, glob=None, exclude=None) -> list[RepoResult]:
         """The best ``k`` results over every shard, best first (ties keep the order the shards were given)."""
-        return search_indexes(self.indexes, query, k, lang, glob, exclude=exclude, pool=self._pool)
+        return search_indexes(self.indexes, query, k, lang, glob, exclude=exclude)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
         for index in self.indexes:
             index.close()
 
@@ -107,9 +104,9 @@ class Collection:
         self.close()
 
 
-def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None, glob=None, *, exclude=None,
-                   pool: ThreadPoolExecutor | None = None) -> list[RepoResult]:
-    """Search every index (in ``pool``, else a pool made for this call) and merge by score."""
+def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None, glob=None, *,
+                   exclude=None) -> list[RepoResult]:
+    """The best ``k`` results over every index, best first (ties keep the order the indexes were given)."""
     if not query.strip() or k <= 0 or not indexes:
         return []
     # One query vector per model: shards built with the same encoder (the usual case) share it.
@@ -117,17 +114,10 @@ def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None,
     for index in indexes:
         if index.model_id not in vectors:
             vectors[index.model_id] = index.encoder.encode_queries([query])[0]
-
-    def one(index: Index) -> list[SearchResult]:
-        return index.search(query, k=k, lang=lang, glob=glob, exclude=exclude, qvec=vectors[index.model_id])
-
-    if pool is None:
-        with ThreadPoolExecutor(max_workers=min(MAX_SEARCH_THREADS, len(indexes))) as own:
-            per_shard = list(own.map(one, indexes))
-    else:
-        per_shard = list(pool.map(one, indexes))
-    hits = [(r.score, n, rank, RepoResult(**r.to_dict(), repo=str(index.root)))
-            for n, (index, results) in enumerate(zip(indexes, per_shard, strict=True))
-            for rank, r in enumerate(results)]
-    hits.sort(key=lambda h: (-h[0], h[1], h[2]))
-    return [h[3] for h in hits[:k]]
+    ranked = []
+    for n, index in enumerate(indexes):
+        hits = index.hits(query, k, lang, glob, exclude, qvec=vectors[index.model_id])
+        # Rounded as results show it, so ties between shards fall to the order the shards were given.
+        ranked += [(-round(float(hit.score), 4), n, rank, hit) for rank, hit in enumerate(hits)]
+    ranked.sort(key=lambda t: t[:3])
+    return [RepoResult(**hit.result().to_dict(), repo=str(indexes[n].root)) for _s, n, _r, hit in ranked[:k]]

@@ -35,7 +35,9 @@ from codeneedle.indexer.progress import is_partial, stand_in_for_missing_vectors
 from codeneedle.indexer.scores import absolute_scores
 from codeneedle.indexer.search import (
     Filters,
+    Hit,
     SearchResult,
+    candidate_pool,
     dense_ranking,
     lexical_ranking,
     parse_languages,
@@ -100,6 +102,7 @@ class Index:
         self._checked = False
         self.store = self._open_store(create)
         self._identity = self._db_identity()
+        self._header_checked_size = -1  # the size at which lost() last found the header consistent
         # An existing index keeps the model it was built with unless a model is asked for explicitly.
         self.model_name, self.model_dir = resolve_model(settings.model or self._stored_model_name())
         self.model_id = bulk_identity(self.model_name, self.model_dir)
@@ -235,10 +238,13 @@ class Index:
         if now[:2] != known[:2]:
             self._lost_kind = "replaced"
             return f"the index {self.index_dir / DB_NAME} was replaced by another file while in use"
-        if now[2] < known[2] or _shorter_than_header(self.index_dir / DB_NAME, now[2]):
+        # The header is read again only when the size moved: a merged search asks every shard on each query.
+        if now[2] < known[2] or (now[2] != self._header_checked_size
+                                 and _shorter_than_header(self.index_dir / DB_NAME, now[2])):
             self._lost_kind = "truncated"
             return f"the index {self.index_dir / DB_NAME} was truncated while in use ({now[2]} bytes, was {known[2]})"
         self._identity = now
+        self._header_checked_size = now[2]
         return None
 
     def _reopen_lost(self, reason: str) -> None:
@@ -522,16 +528,33 @@ class Index:
 
         A blank query, k < 1, an unknown language or a bad glob raise NeedleError.
         """
+        return [hit.result() for hit in self.hits(query, k, lang, glob, exclude, qvec=qvec)]
+
+    def hits(self, query: str, k: int = 10, lang=None, glob: str | None = None,
+             exclude: str | list[str] | tuple[str, ...] | None = None, *,
+             qvec: np.ndarray | None = None) -> list[Hit]:
+        """:meth:`search` before its results are built: a merged search builds them only for its winners."""
+        filters = self._request(query, k, lang, glob, exclude)
+        with self._reading():
+            return self._hits(query, min(k, 1000), filters, qvec)
+
+    def _request(self, query: str, k: int, lang, glob: str | None, exclude) -> Filters:
+        """The filters of a valid search request; NeedleError says what is wrong with an invalid one."""
         check_query(query, k)
         if len(query) > MAX_QUERY_CHARS:
             # Every door gets the same cap (an unbounded 10 MB query once took 300 s and 2.4 GB).
             raise NeedleError(f"query is too long ({len(query)} characters, at most {MAX_QUERY_CHARS})")
+        return Filters(check_languages(parse_languages(lang)), *split_globs(glob, exclude))
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Reads of a database that was deleted or damaged under us say so instead of answering nothing."""
         reason = self.lost()
         if reason is not None:
             # Never answer [] from a deleted or damaged file as if nothing matched: say it.
             raise IndexLostError(f"{reason}; it is being rebuilt, search again in a moment")
         try:
-            return self._search(query, k, lang, glob, exclude, qvec)
+            yield
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
                 raise unavailable_error(self.index_dir / DB_NAME, exc) from None
@@ -539,14 +562,11 @@ class Index:
             raise IndexLostError(f"the index database {self.index_dir / DB_NAME} is damaged ({exc}); it is being "
                                  "rebuilt, search again in a moment") from None
 
-    def _search(self, query: str, k: int, lang, glob: str | None, exclude,
-                qvec: np.ndarray | None = None) -> list[SearchResult]:
-        k = min(k, 1000)
-        filters = Filters(check_languages(parse_languages(lang)), *split_globs(glob, exclude))
+    def _hits(self, query: str, k: int, filters: Filters, qvec: np.ndarray | None) -> list[Hit]:
         store = self.reader()
         if store.get_meta("model_id") is None:
             return []
-        pool = max(k * 5, 50)
+        pool = candidate_pool(k)
         if qvec is None:
             # BM25 needs no query vector: run it while the encoder works (both release the GIL).
             lexical_future = self._lexical_pool.submit(lambda: lexical_ranking(self.reader(), query, pool, filters))
@@ -554,15 +574,16 @@ class Index:
             lexical = lexical_future.result()
         else:  # nothing to overlap with: a hand-off to another thread would only wait for the GIL
             lexical = lexical_ranking(store, query, pool, filters)
-        dense = dense_ranking(store, self.vectors(), self.model_id, qvec, pool, filters)
+        vectors = self.vectors()
+        dense = dense_ranking(store, vectors, self.model_id, qvec, pool, filters)
         if is_partial(self):
             dense = stand_in_for_missing_vectors(store, self.model_id, dense, lexical)
         rows: dict = {}
         ranked = rank(store, dense, lexical, query, filters, rows_seen=rows)
-        hits = ranked_rows(store, ranked, k, known=rows)
+        found = ranked_rows(store, ranked, k, known=rows)
         # Displayed scores are absolute cosines (scores.py), not the ranking's relative ones.
-        cosines = absolute_scores(store, self.model_id, self.vectors().dim, qvec, [cid for cid, _, _ in hits])
-        return [result_from_row(row, score) for (_cid, _, row), score in zip(hits, cosines, strict=True)]
+        cosines = absolute_scores(store, self.model_id, vectors.dim, qvec, [cid for cid, _, _ in found])
+        return [Hit(score, row) for (_cid, _, row), score in zip(found, cosines, strict=True)]
 
     def similar(self, path: str, line: int, k: int = 10) -> list[SearchResult]:
         """Code most like the chunk that holds ``line`` (1-based) of ``path``; the chunk itself excluded."""

@@ -128,7 +128,7 @@ def name_tier(row: ChunkRow, names: tuple[str, str] | None, query: str) -> int:
     if names is None or row.kind not in _DEFINITIONS or not row.name:
         return 0
     full, last = names
-    q = query.strip().removesuffix("()").replace("::", ".").replace("#", ".")
+    q = _typed_name(query)
     if row.name == q or row.name.rsplit(".", 1)[-1] == q:
         return 2
     qual = normalise(row.name)
@@ -136,6 +136,12 @@ def name_tier(row: ChunkRow, names: tuple[str, str] | None, query: str) -> int:
     if qual == full or own == full or (full != last and qual.endswith(full)):
         return 1
     return 0
+
+
+@lru_cache(maxsize=256)
+def _typed_name(query: str) -> str:
+    """The name a query types, spelled as stored names are (``a::b`` and ``a#b`` -> ``a.b``)."""
+    return query.strip().removesuffix("()").replace("::", ".").replace("#", ".")
 
 
 def demotion(row: ChunkRow, query_is_about_tests: bool, weights: Weights = WEIGHTS) -> float:

@@ -135,6 +135,22 @@ def ranked_rows(store: Store, ranked: list[tuple[int, float]], k: int,
     return out
 
 
+def candidate_pool(k: int) -> int:
+    """How many candidates each retriever (dense, BM25) hands to fusion for a top-``k`` search."""
+    return max(k * 5, 50)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A ranked chunk and its displayed score, before it becomes a result (snippets cost more than ranking)."""
+
+    score: float
+    row: ChunkRow
+
+    def result(self) -> SearchResult:
+        return result_from_row(self.row, self.score)
+
+
 def result_from_row(row: ChunkRow, score: float) -> SearchResult:
     return SearchResult(
         path=row.path, start_line=row.start_line, end_line=row.end_line, name=row.name, kind=row.kind,

@@ -39,7 +39,9 @@ class FileRecord:
     language: str | None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, and building the ~40 rows a
+# search ranks cost more than ranking them (2.3 us a row against 0.3). Treat it as read-only all the same.
+@dataclass(slots=True, unsafe_hash=True)
 class ChunkRow:
     """A stored chunk with its id (the usearch key)."""
 
