@@ -3,6 +3,7 @@
     .venv/bin/python bench/quality.py                 # test split: the three tables (report these)
     .venv/bin/python bench/quality.py --split dev     # tune ranking weights here, never on test
     .venv/bin/python bench/quality.py --skip cosqa --skip base   # quicker: default-model rows only
+    .venv/bin/python bench/quality.py --model .cache/runs/v2/model-wise50   # a candidate encoder in the Needle rows
 
 Repositories: ``codeneedle.training.repos.BENCHMARK_REPOS`` (6 languages, >= 2 test repositories each, none in
 the training manifest), fetched with pip / npm / apt-get into ``.cache/bench/src`` and indexed whole (tests,
@@ -289,10 +290,15 @@ def evaluate(index: Index, queries: list[dict], rows_wanted: tuple[str, ...],
 
 
 def index_dir(parent: Path, name: str, model: str | None) -> Path:
-    """One cached index per repository and vectors' kind: the model and its bulk variant (``int8``, ``t128``)."""
+    """One cached index per repository and vectors: the model (its weights' hash for a folder) and its bulk
+    variant (``int8``, ``t128``)."""
     model_name, folder = resolve_model(model)
-    variant = bulk_identity(model_name, folder).partition("@")[2].partition("+")[2].replace("+", "-")
-    return parent / (f"{name}-{model or 'default'}" + (f"-{variant}" if variant else ""))
+    identity = bulk_identity(model_name, folder)
+    variant = identity.partition("@")[2].partition("+")[2].replace("+", "-")
+    label = model or "default"
+    if "/" in label:  # a candidate's folder: named by its weights, so retraining in place re-indexes
+        label = f"{model_name}-{identity.partition('@')[2].partition('+')[0]}"
+    return parent / (f"{name}-{label}" + (f"-{variant}" if variant else ""))
 
 
 def open_index(repo_root: Path, name: str, model: str | None) -> Index:
@@ -339,7 +345,7 @@ def cosqa(split_name: str, models: list[tuple[str, str | None]]) -> list[tuple[s
                 rows = store.chunks_by_ids(list({c for o in orders.values() for c in o[:20]}))
                 for r, ids in orders.items():
                     runs[r].append(rr(ids, rows, lambda row, t=target: row.path == t))
-        for r in (("needle", "dense", "bm25") if model is None else ("needle",)):
+        for r in (("needle",) if model == "minilm" else ("needle", "dense", "bm25")):
             table.append((f"{label} {r}", mean(runs[r])))
     return table
 
@@ -352,6 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--skip", action="append", default=[], choices=("base", "cosqa"))
     ap.add_argument("--json", help="also write every figure to this file")
     ap.add_argument("--sweep", action="store_true", help="also rank with each factor varied (tune on dev)")
+    ap.add_argument("--model", help="encoder of the Needle rows (default: the shipped one); judge a candidate")
     args = ap.parse_args(argv)
 
     repos = [r for r in split(args.split) if not args.repo or r.name in args.repo]
@@ -362,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     for repo in repos:
         root, queries = prepare(repo)
         result = {}
-        with open_index(root, repo.name, None) as index:
+        with open_index(root, repo.name, args.model) as index:
             chunks = index.reader().counts()[1]
             # Needle skips some shipped files (minified bundles, files over 1 MiB): no query may target them.
             indexed = set(index.reader().file_records())
@@ -389,6 +396,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{labels.get(r, 'rules ' + r):28}" + "".join(f"{mean(cells[lang]):11.3f}" for lang in langs) + f"{mean(micro):9.3f}")
         return figures
 
+    print(f"encoder of the Needle rows: {bulk_identity(*resolve_model(args.model))}")
     print("repositories: " + ", ".join(f"{n} ({v['language']}, {v['chunks']} chunks, {v['queries']} q)"
                                          for n, v in per_repo.items()))
     out = {"repos": {n: {k: v[k] for k in ("language", "chunks", "queries")} for n, v in per_repo.items()}}
@@ -396,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
     out["name"] = table("name", "Exact-name queries, definition at rank 1")
     if "cosqa" not in args.skip:
         cosqa_split = "dev" if args.split == "dev" else "test"
-        models = [("Needle", None)] + ([] if "base" in args.skip else [("untuned base", "minilm")])
+        models = [("Needle", args.model)] + ([] if "base" in args.skip else [("untuned base", "minilm")])
         print(f"\n## CoSQA {cosqa_split} through the index, MRR@10 (500 web queries, 6,267 functions)")
         out["cosqa"] = {}
         for label, value in cosqa(cosqa_split, models):
