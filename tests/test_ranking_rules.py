@@ -1,5 +1,5 @@
 """Ranking rules, through the CLI on a small real repository (tests/fixtures/rankrepo):
-definitions before references, implementations before stubs, code before its tests and before text windows,
+definitions before references, implementations before stubs, code before its tests, its benchmarks and text windows,
 and old-style JavaScript methods as named chunks with their doc comments."""
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ QUERIES = [
     "send a JSON response",
     "parse a cookie header into an object",
     "serialise a cookie into a set-cookie header",
+    "keep the first words of a text adding an ellipsis",
+    "benchmark the word truncation",
 ]
 
 
@@ -67,6 +69,12 @@ def test_code_ranks_above_its_test_unless_the_query_asks_for_tests(results):
     assert top(results, "test slugify turns a title into a url slug")[0] == "tests/test_slugify.py"
 
 
+def test_code_ranks_above_a_benchmark_copy_unless_the_query_asks_for_benchmarks(results):
+    # benchmarks/bench_truncate.py keeps the old truncate_words, whose doc matches the query more closely.
+    assert top(results, "keep the first words of a text adding an ellipsis") == ("strutils/slugify.py", "truncate_words")
+    assert top(results, "benchmark the word truncation")[0] == "benchmarks/bench_truncate.py"
+
+
 def test_commonjs_methods_are_named_chunks_with_their_doc(results):
     assert top(results, "send a JSON response") == ("lib/response.js", "res.json")
     assert top(results, "parse a cookie header into an object") == ("lib/response.js", "cookies.parse")
@@ -88,6 +96,8 @@ def test_what_counts_as_a_stub_or_a_test():
                                      "__tests__/a.js", "test/a.js"))
     assert not any(is_test(p) for p in ("src/testing_utils_doc.md.py", "src/attest.py", "lib/contest.js"))
     assert is_test("src/a.py", "TestParser.test_empty")
+    assert is_test("benchmarks/bench_match.py") and is_test("benches/map.rs")
+    assert not is_test("src/benchmark_utils.py")
 
 
 def test_which_queries_name_a_definition():

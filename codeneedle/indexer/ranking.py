@@ -7,7 +7,7 @@ re-order the fused candidates (they never change a result's displayed ``score``)
   even when neither ranking found it (it is looked up by name); references to it stay where fusion put them;
 - stubs and declarations (``.pyi``, ``.d.ts``, C/C++ headers, bodiless signatures) rank below implementations;
 - module-level ``block`` windows and ``text`` windows rank below named definitions;
-- tests rank below the code they test, unless the query mentions tests.
+- tests and benchmarks rank below the code they exercise, unless the query mentions tests or benchmarks.
 
 The demotions multiply the fused score, so a demoted chunk still wins when it is much the best match (or the
 only one). Factors are tuned on the benchmark's dev repositories and CoSQA dev (``bench/quality.py --split
@@ -30,10 +30,13 @@ _TEST_PATH = re.compile(
     r"(^|/)(tests?|__tests__|__mocks__|specs?|testing|testdata|test_?utils?)/"
     r"|(^|/)(test_[^/]*|[^/]*_tests?)\.py$|(^|/)conftest\.py$|_test\.go$"
     r"|\.(test|spec)\.[cm]?[jt]sx?$|(^|/)[^/]*Tests?\.java$|(^|/)src/test/"
+    # Benchmarks exercise the library like tests do, and often carry copies of its code (pathspec, dev split).
+    r"|(^|/)(benchmarks?|benches)/"
 )
 _TEST_NAME = re.compile(r"(test|Test)([A-Z0-9_]|$)")
 _TEST_HOOKS = frozenset({"it", "describe", "beforeEach", "afterEach", "setUp", "tearDown"})
-_MENTIONS_TEST = re.compile(r"\b(tests?|testing|unit ?tests?|specs?|fixtures?|mocks?)\b|test_|Test[A-Z]", re.I)
+_MENTIONS_TEST = re.compile(
+    r"\b(tests?|testing|unit ?tests?|specs?|fixtures?|mocks?|bench(mark(s|ing)?|es)?)\b|test_|Test[A-Z]", re.I)
 _IDENT_QUERY = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|::|#)[A-Za-z_$][\w$]*)*(?:\(\))?$")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
