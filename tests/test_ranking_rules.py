@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from codeneedle.indexer.ranking import is_stub, is_test, normalise, query_names
+from codeneedle.indexer.ranking import is_stub, is_test, mention_tier, mentioned_names, normalise, query_names
 from codeneedle.indexer.store import ChunkRow
 from tests.conftest import copy_fixture, run_needle
 
@@ -26,6 +26,8 @@ QUERIES = [
     "serialise a cookie into a set-cookie header",
     "keep the first words of a text adding an ellipsis",
     "benchmark the word truncation",
+    "why does chunkPairs drop the last element",
+    "chunkPairs returns pairs of neighbours",
 ]
 
 
@@ -52,6 +54,12 @@ def test_an_exact_name_puts_its_definition_first(results):
     assert top(results, "CaseInsensitiveDict") == ("httpkit/structures.py", "CaseInsensitiveDict")
     assert top(results, "Session.request") == ("httpkit/sessions.py", "Session.request")
     assert top(results, "chunk") == ("src/chunk.ts", "chunk")
+
+
+def test_a_function_a_sentence_mentions_comes_first(results):
+    # Go's doc comments start with the function's name; people mention the code they ask about.
+    assert top(results, "why does chunkPairs drop the last element") == ("src/index.ts", "chunkPairs")
+    assert top(results, "chunkPairs returns pairs of neighbours") == ("src/index.ts", "chunkPairs")
 
 
 def test_a_name_typed_as_words_finds_the_definition(results):
@@ -106,3 +114,17 @@ def test_which_queries_name_a_definition():
     assert query_names("case insensitive dict") == ("caseinsensitivedict", "caseinsensitivedict")
     assert query_names("how do I parse a config file with sections") is None
     assert normalise("HTTP_Response-v2") == "httpresponsev2"
+
+
+def test_which_words_of_a_sentence_are_code():
+    assert mentioned_names("NFlag returns the number of flags that have been set") == ("NFlag",)
+    assert mentioned_names("IPSliceVar defines an ipSlice flag") == ("IPSliceVar", "ipSlice")
+    assert mentioned_names("where does Session.getUser read the token") == ("Session.getUser",)
+    assert mentioned_names("why would load_config fail on an empty file") == ("load_config",)
+    # Capitalised words start sentences; a query that is itself a name is handled by query_names.
+    assert mentioned_names("Args returns the non-flag arguments") == ()
+    assert mentioned_names("CaseInsensitiveDict") == ()
+    method = row("cli/flags.go", kind="method", name="FlagSet.NFlag", language="go")
+    assert mention_tier(method, ("NFlag",)) == 1 and mention_tier(method, ("FlagSet.NFlag",)) == 1
+    assert mention_tier(row("cli/flags.go", kind="class", name="NFlag", language="go"), ("NFlag",)) == 0
+

@@ -5,6 +5,8 @@ re-order the fused candidates (they never change a result's displayed ``score``)
 
 - a chunk that *defines* the identifier the query names (exact, or case/separator-insensitive) comes first,
   even when neither ranking found it (it is looked up by name); references to it stay where fusion put them;
+  so does a function a longer query mentions in passing (``NFlag returns the number of flags``, ``where
+  does loadConfig read the file``): camelCase, inner capitals or snake_case mark a word as code;
 - stubs and declarations (``.pyi``, ``.d.ts``, C/C++ headers, bodiless signatures) rank below implementations;
 - module-level ``block`` windows and ``text`` windows rank below named definitions;
 - tests and benchmarks rank below the code they exercise, unless the query mentions tests or benchmarks.
@@ -39,6 +41,10 @@ _MENTIONS_TEST = re.compile(
     r"\b(tests?|testing|unit ?tests?|specs?|fixtures?|mocks?|bench(mark(s|ing)?|es)?)\b|test_|Test[A-Z]", re.I)
 _IDENT_QUERY = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|::|#)[A-Za-z_$][\w$]*)*(?:\(\))?$")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_CODE_TOKEN = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|#)[A-Za-z_$][\w$]*)*")
+# Marks of code inside prose: camelCase, an inner capital run (IPSlice), an inner underscore (parse_args).
+_LOOKS_LIKE_CODE = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]|[A-Za-z0-9]_[A-Za-z0-9]")
+MAX_MENTIONED_NAMES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,35 @@ def query_names(query: str) -> tuple[str, str] | None:
     return None
 
 
+def mentioned_names(query: str) -> tuple[str, ...]:
+    """Identifiers a query mentions in passing, when it is not itself a name (``query_names``).
+
+    Only tokens that could not be English qualify: ``NFlag``, ``IPSliceVar``, ``parse_args``, ``Session.getUser``;
+    a capitalised word (``Args returns ...``) might start any sentence.
+    """
+    if query_names(query) is not None:
+        return ()
+    found = [t for t in _CODE_TOKEN.findall(query) if _LOOKS_LIKE_CODE.search(t)]
+    return tuple(dict.fromkeys(found))[:MAX_MENTIONED_NAMES]
+
+
+def mention_tier(row: ChunkRow, mentioned: tuple[str, ...]) -> int:
+    """1: a function or method the query mentions (by its own or its qualified name); 0: otherwise.
+
+    Classes are left out: in prose a class is usually the context (``Initializes the RegexPattern instance``
+    asks for ``RegexPattern.__init__``), a function the subject.
+    """
+    if not mentioned or row.kind not in (FUNCTION, METHOD) or not row.name:
+        return 0
+    name = row.name
+    own = name.rsplit(".", 1)[-1]
+    for m in mentioned:
+        m = m.replace("::", ".").replace("#", ".")
+        if name == m or own == m or name.endswith("." + m):
+            return 1
+    return 0
+
+
 def name_tier(row: ChunkRow, names: tuple[str, str] | None, query: str) -> int:
     """2: defines exactly the name typed; 1: defines it up to case and separators; 0: otherwise."""
     if names is None or row.kind not in _DEFINITIONS or not row.name:
@@ -173,10 +208,16 @@ def apply_rules(
     ``rows_seen``, when given, receives the rows read, so the caller need not read the top results again.
     """
     names = query_names(query)
+    mentioned = mentioned_names(query)
+
+    def tier(row: ChunkRow) -> int:
+        return name_tier(row, names, query) if names is not None else mention_tier(row, mentioned)
+
+    known = {cid for cid, _ in fused[:RULES_POOL]}
     extra: list[int] = []
-    if names is not None:
-        known = {cid for cid, _ in fused[:RULES_POOL]}
-        extra = [cid for cid in store.name_candidates(query, NAME_LOOKUP_LIMIT) if cid not in known]
+    for lookup in ((query,) if names is not None else mentioned):
+        extra += [cid for cid in store.name_candidates(lookup, NAME_LOOKUP_LIMIT) if cid not in known]
+        known.update(extra)
     head, tail = fused[:RULES_POOL], fused[RULES_POOL:]
     rows = store.chunks_by_ids([cid for cid, _ in head] + extra)
     if rows_seen is not None:
@@ -185,7 +226,7 @@ def apply_rules(
     candidates = list(head)
     for cid in extra:
         row = rows.get(cid)
-        if row is not None and name_tier(row, names, query) and (allowed is None or allowed(row.path, row.language)):
+        if row is not None and tier(row) and (allowed is None or allowed(row.path, row.language)):
             candidates.append((cid, top))
     about_tests = bool(_MENTIONS_TEST.search(query))
     keyed = []
@@ -193,9 +234,8 @@ def apply_rules(
         row = rows.get(cid)
         if row is None:
             continue
-        tier = name_tier(row, names, query)
         # Within a name tier the best implementation first: fused score times the demotions.
-        keyed.append(((-tier, -score * demotion(row, about_tests, weights), position), cid, score))
+        keyed.append(((-tier(row), -score * demotion(row, about_tests, weights), position), cid, score))
     keyed.sort(key=lambda t: t[0])
     lifted = {cid for cid, _ in candidates[len(head):]}
     return [(cid, score) for _key, cid, score in keyed] + [t for t in tail if t[0] not in lifted]
