@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from codeneedle.indexer.index import Index
+from codeneedle.indexer.search import IDENTIFIER_LEXICAL_WEIGHT, LEXICAL_WEIGHT, lexical_weight
 
 # (query in words, expected path, expected qualified name, expected first line)
 DESCRIBED = [
@@ -91,3 +92,13 @@ def test_paths_outside_the_root_are_refused(index):
 
     with pytest.raises(PathOutsideRootError):
         index.similar("../../etc/passwd", 1)
+
+
+def test_keywords_count_fully_for_code_and_a_little_for_sentences():
+    for code in ("parse_args", "os.path.join", "Session::new", "getUserName", "read(file)", "CaseInsensitiveDict"):
+        assert lexical_weight(code) == IDENTIFIER_LEXICAL_WEIGHT, code
+    # A sentence stays a sentence with its full stop, a colon or an "e.g.".
+    for prose in ("Removes and returns the smallest key in the queue.", "how to read a file line by line",
+                  "Note: deletes the folder, e.g. after a test."):
+        assert lexical_weight(prose) == LEXICAL_WEIGHT, prose
+
