@@ -8,7 +8,15 @@ import json
 
 import pytest
 
-from codeneedle.indexer.ranking import is_stub, is_test, mention_tier, mentioned_names, normalise, query_names
+from codeneedle.indexer.ranking import (
+    has_test_attribute,
+    is_stub,
+    is_test,
+    mention_tier,
+    mentioned_names,
+    normalise,
+    query_names,
+)
 from codeneedle.indexer.store import ChunkRow
 from tests.conftest import copy_fixture, run_needle
 
@@ -106,6 +114,11 @@ def test_what_counts_as_a_stub_or_a_test():
     assert is_test("src/a.py", "TestParser.test_empty")
     assert is_test("benchmarks/bench_match.py") and is_test("benches/map.rs")
     assert not is_test("src/benchmark_utils.py")
+    # Tests beside the code, in lib.rs or a Java class: known by their attribute or annotation.
+    assert has_test_attribute("#[test]\nfn basic() {}") and has_test_attribute("#[tokio::test]\nasync fn f() {}")
+    assert has_test_attribute("@DisplayName(\"x\")\n@Test\nvoid reads() {}")
+    assert not has_test_attribute("#[inline]\npub fn left(self) -> Option<L> {}")
+    assert not has_test_attribute("@Override\npublic String toString() {}")
 
 
 def test_which_queries_name_a_definition():

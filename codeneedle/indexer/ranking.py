@@ -36,6 +36,9 @@ _TEST_PATH = re.compile(
     r"|(^|/)(benchmarks?|benches)/"
 )
 _TEST_NAME = re.compile(r"(test|Test)([A-Z0-9_]|$)")
+# Tests that live beside the code (Rust's #[test] in lib.rs, Java's @Test, pytest fixtures), known by the
+# attribute or annotation the chunk starts with.
+_TEST_ATTRIBUTE = re.compile(r"#\[(\w+::)*test\b|#\[bench\]|#\[cfg\(test\)\]|@(Test|ParameterizedTest|RepeatedTest)\b|@pytest\.")
 _TEST_HOOKS = frozenset({"it", "describe", "beforeEach", "afterEach", "setUp", "tearDown"})
 _MENTIONS_TEST = re.compile(
     r"\b(tests?|testing|unit ?tests?|specs?|fixtures?|mocks?|bench(mark(s|ing)?|es)?)\b|test_|Test[A-Z]", re.I)
@@ -89,6 +92,19 @@ def is_test(path: str, name: str = "") -> bool:
         return True
     last = name.rsplit(".", 1)[-1]
     return bool(last) and (last in _TEST_HOOKS or bool(_TEST_NAME.match(last)))
+
+
+def has_test_attribute(text: str) -> bool:
+    """Whether the attributes or annotations a chunk starts with mark it as a test."""
+    if not text.startswith(("#[", "@", " ", "\t")):
+        return False  # the common case, decided without splitting the text into lines
+    for line in text.lstrip().splitlines()[:8]:
+        line = line.strip()
+        if not line.startswith(("#[", "@")):
+            return False
+        if _TEST_ATTRIBUTE.match(line):
+            return True
+    return False
 
 
 def is_stub(row: ChunkRow) -> bool:
@@ -193,7 +209,7 @@ def demotion(row: ChunkRow, query_is_about_tests: bool, weights: Weights = WEIGH
         factor *= weights.text
     if is_stub(row):
         factor *= weights.stub
-    if not query_is_about_tests and is_test(row.path, row.name):
+    if not query_is_about_tests and (is_test(row.path, row.name) or has_test_attribute(row.text)):
         factor *= weights.test
     return factor
 
