@@ -22,7 +22,7 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from codeneedle.indexer.models import default_model_name
-from tests.conftest import FIXTURES, NEEDLE
+from tests.conftest import FIXTURES, NEEDLE, run_needle
 from tests.lsp.rawclient import RawClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -210,6 +210,19 @@ async def test_search_filters(client: LanguageClient):
     for exclusion in ({"glob": "!src/**"}, {"exclude": ["src/**"]}, {"exclude": "src/**"}):
         hits = await search(client, "cache", k=20, **exclusion)
         assert hits and not any("/src/" in h["uri"] for h in hits), exclusion
+
+
+async def test_results_keep_the_ranking_rules_order_of_the_cli(client: LanguageClient):
+    # The class LruCache has the higher cosine, but the rules put the method that evicts first (a class is a
+    # summary of methods with chunks of their own); sorting the editor's list by score used to undo that.
+    await wait_ready(client)
+    query = "least recently used cache eviction"
+    hits = await search(client, query, k=5)
+    proc = run_needle("search", "--json", "--no-refresh", "--path", str(client.repo), "-k", "5", query)
+    assert proc.returncode == 0, proc.stderr
+    cli = json.loads(proc.stdout)["results"]
+    assert [(h["name"], h["range"]["start"]["line"] + 1) for h in hits] == [(r["name"], r["start_line"]) for r in cli]
+    assert [h["score"] for h in hits] != sorted((h["score"] for h in hits), reverse=True)
 
 
 async def test_scores_are_cosines_and_weak_hits_are_flagged(client: LanguageClient):

@@ -30,6 +30,7 @@ from pygls.uris import to_fs_path
 
 from codeneedle import __version__
 from codeneedle.errors import NeedleError, PathOutsideRootError
+from codeneedle.indexer.merge import merge_ranked
 from codeneedle.server import commands as cmd
 from codeneedle.server.progress import WorkDone
 from codeneedle.server.protocol import FdReader, NeedleProtocol, serve
@@ -304,7 +305,7 @@ def _submit(ls: NeedleServer, uris: list[str]) -> None:
 # -- queries ---------------------------------------------------------------------------------------
 def run_search(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str | None = None,
                exclude: Any = None) -> list[dict]:
-    """Search every folder, merge by score: ``[{uri, range, name, kind, language, score, weak, snippet}]``."""
+    """Search every folder, merge the ranked lists: ``[{uri, range, name, kind, language, score, weak, snippet}]``."""
     encoding = ls.encoding()
     return [{**to_lsp(root, r, encoding), **({"partial": True} if partial else {})}
             for root, r, partial in search_folders(ls, query, k, lang, glob, exclude)]
@@ -312,8 +313,8 @@ def run_search(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str
 
 def search_folders(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str | None = None,
                    exclude: Any = None) -> list[tuple[Path, SearchResult, bool]]:
-    """Search every folder, merge by score: the best ``k`` as (folder root, result, folder still partial)."""
-    hits: list[tuple[float, tuple[Path, SearchResult, bool]]] = []
+    """Search every folder, merge the ranked lists: the best ``k`` as (folder root, result, folder still partial)."""
+    per_folder: list[list[tuple[Path, SearchResult, bool]]] = []
     errors: list[str] = []
     for folder in ls.workspaces.all():
         try:
@@ -323,11 +324,11 @@ def search_folders(ls: NeedleServer, query: str, k: int, lang: Any = None, glob:
             continue
         # Results from a folder still being indexed (or left partial) say so, hit by hit.
         partial = bool(results) and folder.partial()
-        hits += [(r.score, (folder.root, r, partial)) for r in results]
-    if errors and not hits:
+        per_folder.append([(folder.root, r, partial) for r in results])
+    if errors and not any(per_folder):
         raise JsonRpcException(message="; ".join(errors), code=REQUEST_FAILED)
-    hits.sort(key=lambda h: -h[0])
-    return [h[1] for h in hits[:k]]
+    # Each folder's list is in its ranking rules' order, which a sort by score would undo.
+    return merge_ranked(per_folder, k, score=lambda hit: hit[1].score)
 
 
 @server.command(cmd.SEARCH)
