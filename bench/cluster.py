@@ -103,8 +103,10 @@ def search_latencies(collections: dict[int, list[Path]], queries: int) -> dict[i
 
     The collections take turns query by query, so a machine that slows down mid-run slows them all alike.
     """
-    opened = {n: Collection.open(shards, create=False) for n, shards in collections.items()}
+    opened: dict[int, Collection] = {}
     try:
+        for n, shards in collections.items():
+            opened[n] = Collection.open(shards, create=False)
         times: dict[int, list[float]] = {n: [] for n in opened}
         for col in opened.values():
             col.search("warm up", k=10)

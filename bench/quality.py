@@ -296,7 +296,8 @@ def index_dir(parent: Path, name: str, model: str | None) -> Path:
     identity = bulk_identity(model_name, folder)
     variant = identity.partition("@")[2].partition("+")[2].replace("+", "-")
     label = model or "default"
-    if "/" in label:  # a candidate's folder: named by its weights, so retraining in place re-indexes
+    if model and folder.resolve() == Path(model).expanduser().resolve():
+        # A candidate's folder: named by its weights, so retraining in place re-indexes.
         label = f"{model_name}-{identity.partition('@')[2].partition('+')[0]}"
     return parent / (f"{name}-{label}" + (f"-{variant}" if variant else ""))
 

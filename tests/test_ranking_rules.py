@@ -131,7 +131,12 @@ def test_which_queries_name_a_definition():
 
 def test_which_words_of_a_sentence_are_code():
     assert mentioned_names("NFlag returns the number of flags that have been set") == ("NFlag",)
-    assert mentioned_names("IPSliceVar defines an ipSlice flag") == ("IPSliceVar", "ipSlice")
+    assert mentioned_names("why does chunkPairs fail") == ("chunkPairs",)  # short phrases too
+    assert mentioned_names("self.parse_args exits early") == ("parse_args",)
+    # camelCase and snake_case are surer code than PascalCase (product names), so they go first.
+    assert mentioned_names("IPSliceVar defines an ipSlice flag") == ("ipSlice", "IPSliceVar")
+    assert mentioned_names("the JavaScript GitHub plugin calls parseConfig")[0] == "parseConfig"
+    assert mentioned_names("URLs and APIs on iOS") == ()
     assert mentioned_names("where does Session.getUser read the token") == ("Session.getUser",)
     assert mentioned_names("why would load_config fail on an empty file") == ("load_config",)
     # Capitalised words start sentences; a query that is itself a name is handled by query_names.

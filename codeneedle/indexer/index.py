@@ -202,6 +202,7 @@ class Index:
         self.notify(f"{reason}; moved it to {broken.name}, starting a fresh index ({saved} embeddings salvaged)")
         self._drop_open_handles()
         self._identity = self._db_identity()
+        self._header_checked_size = -1
         return store
 
     # -- the database file going away under us ----------------------------------------------------
@@ -265,6 +266,7 @@ class Index:
             self._writer = WriterLock(self.index_dir)
             self.store = Store(self.index_dir / DB_NAME)
         self._identity = self._db_identity()
+        self._header_checked_size = -1
 
     def close(self) -> None:
         """Release the writer lock and close connections."""

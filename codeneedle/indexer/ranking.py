@@ -38,16 +38,22 @@ _TEST_PATH = re.compile(
 _TEST_NAME = re.compile(r"(test|Test)([A-Z0-9_]|$)")
 # Tests that live beside the code (Rust's #[test] in lib.rs, Java's @Test, pytest fixtures), known by the
 # attribute or annotation the chunk starts with.
-_TEST_ATTRIBUTE = re.compile(r"#\[(\w+::)*test\b|#\[bench\]|#\[cfg\(test\)\]|@(Test|ParameterizedTest|RepeatedTest)\b|@pytest\.")
+_TEST_ATTRIBUTE = re.compile(r"#\[(\w+::)*(test|rstest|test_case|wasm_bindgen_test)\b|#\[bench\]|#\[cfg\(test\)\]"
+                             r"|@([\w.]+\.)?(Test|ParameterizedTest|RepeatedTest)\b|@pytest\.")
 _TEST_HOOKS = frozenset({"it", "describe", "beforeEach", "afterEach", "setUp", "tearDown"})
 _MENTIONS_TEST = re.compile(
-    r"\b(tests?|testing|unit ?tests?|specs?|fixtures?|mocks?|bench(mark(s|ing)?|es)?)\b|test_|Test[A-Z]", re.I)
+    r"\b(tests?|testing|unit ?tests?|specs?|fixtures?|mocks?|bench(mark(s|ing)?|es)?)\b|test_|(?-i:Test[A-Z])", re.I)
 _IDENT_QUERY = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|::|#)[A-Za-z_$][\w$]*)*(?:\(\))?$")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _CODE_TOKEN = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|#)[A-Za-z_$][\w$]*)*")
 # Marks of code inside prose: camelCase, an inner capital run (IPSlice), an inner underscore (parse_args).
 _LOOKS_LIKE_CODE = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]|[A-Za-z0-9]_[A-Za-z0-9]")
+_ACRONYM = re.compile(r"[a-z]?[A-Z]+s?")  # URLs, APIs, iOS
+_SELF = re.compile(r"^(self|this|cls)\.")
 MAX_MENTIONED_NAMES = 3
+# Definitions looked up per mentioned name: a passing mention of a common name (get, toString) must not pull in
+# hundreds of rows with their text.
+MENTION_LOOKUP_LIMIT = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +104,7 @@ def has_test_attribute(text: str) -> bool:
     """Whether the attributes or annotations a chunk starts with mark it as a test."""
     if not text.startswith(("#[", "@", " ", "\t")):
         return False  # the common case, decided without splitting the text into lines
-    for line in text.lstrip().splitlines()[:8]:
+    for line in text.lstrip()[:1024].splitlines()[:8]:
         line = line.strip()
         if not line.startswith(("#[", "@")):
             return False
@@ -149,14 +155,17 @@ def query_names(query: str) -> tuple[str, str] | None:
 
 
 def mentioned_names(query: str) -> tuple[str, ...]:
-    """Identifiers a query mentions in passing, when it is not itself a name (``query_names``).
+    """Identifiers a query mentions in passing, unless the whole query is one (``query_names`` has that).
 
     Only tokens that could not be English qualify: ``NFlag``, ``IPSliceVar``, ``parse_args``, ``Session.getUser``;
-    a capitalised word (``Args returns ...``) might start any sentence.
+    a capitalised word (``Args returns ...``) might start any sentence, and ``URLs`` or ``iOS`` are prose.
+    snake_case and camelCase go before PascalCase (``JavaScript``, ``GitHub`` are names of things, not code).
     """
-    if query_names(query) is not None:
+    if _IDENT_QUERY.match(query.strip()):
         return ()
-    found = [t for t in _CODE_TOKEN.findall(query) if _LOOKS_LIKE_CODE.search(t)]
+    found = [_SELF.sub("", t) for t in _CODE_TOKEN.findall(query)
+             if _LOOKS_LIKE_CODE.search(t) and not _ACRONYM.fullmatch(t)]
+    found.sort(key=lambda t: 0 if "_" in t or t[:1].islower() else 1)  # stable: the query's order otherwise
     return tuple(dict.fromkeys(found))[:MAX_MENTIONED_NAMES]
 
 
@@ -227,23 +236,28 @@ def apply_rules(
     mentioned = mentioned_names(query)
 
     def tier(row: ChunkRow) -> int:
-        return name_tier(row, names, query) if names is not None else mention_tier(row, mentioned)
+        return max(name_tier(row, names, query), mention_tier(row, mentioned))
 
-    known = {cid for cid, _ in fused[:RULES_POOL]}
-    extra: list[int] = []
-    for lookup in ((query,) if names is not None else mentioned):
-        extra += [cid for cid in store.name_candidates(lookup, NAME_LOOKUP_LIMIT) if cid not in known]
-        known.update(extra)
     head, tail = fused[:RULES_POOL], fused[RULES_POOL:]
-    rows = store.chunks_by_ids([cid for cid, _ in head] + extra)
+    top = fused[0][1] if fused else 1.0
+    # A definition of the name the query is gets the best score (it is what was asked for); one of a name it
+    # mentions ranks after the definitions retrieval found, which matched the rest of the question too.
+    lookups = [(query, NAME_LOOKUP_LIMIT, top)] if names is not None else []
+    lookups += [(name, MENTION_LOOKUP_LIMIT, head[-1][1] if head else top) for name in mentioned]
+    known = {cid for cid, _ in head}
+    extra: dict[int, float] = {}
+    for lookup, limit, score in lookups:
+        for cid in store.name_candidates(lookup, limit):
+            if cid not in known and cid not in extra:
+                extra[cid] = score
+    rows = store.chunks_by_ids([cid for cid, _ in head] + list(extra))
     if rows_seen is not None:
         rows_seen.update(rows)
-    top = fused[0][1] if fused else 1.0
     candidates = list(head)
-    for cid in extra:
+    for cid, score in extra.items():
         row = rows.get(cid)
         if row is not None and tier(row) and (allowed is None or allowed(row.path, row.language)):
-            candidates.append((cid, top))
+            candidates.append((cid, score))
     about_tests = bool(_MENTIONS_TEST.search(query))
     keyed = []
     for position, (cid, score) in enumerate(candidates):
