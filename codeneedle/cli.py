@@ -224,7 +224,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
-    """One search over several repositories' indexes, merged by score; each result names its ``repo``."""
+    """One search over several repositories' indexes, merged (each keeps its ranking order); each result names its ``repo``."""
     from codeneedle.indexer.collection import Collection
 
     with Collection.open(roots, settings_from(args), notify=_notify, explicit=explicit_from(args)) as many:

@@ -1,4 +1,4 @@
-"""Many repositories searched as one: each keeps its own index (shard); results are merged by score.
+"""Many repositories searched as one: each keeps its own index (shard); the ranked lists are merged.
 
 A shard is an ordinary ``Index`` (SQLite + usearch in the repository's own ``.needle``), so every
 single-repository feature keeps working on each. A search encodes the query once per model, ranks each

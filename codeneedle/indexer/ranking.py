@@ -179,8 +179,7 @@ def mention_tier(row: ChunkRow, mentioned: tuple[str, ...]) -> int:
         return 0
     name = row.name
     own = name.rsplit(".", 1)[-1]
-    for m in mentioned:
-        m = m.replace("::", ".").replace("#", ".")
+    for m in map(_typed_name, mentioned):
         if name == m or own == m or name.endswith("." + m):
             return 1
     return 0

@@ -162,7 +162,7 @@ class NeedleMCP:
         return out
 
     def _search_all(self, query: str, k: int, lang: str | None, glob: str | None, exclude_glob) -> dict[str, Any]:
-        """The root and every extra root, merged by score; each result names its ``repo``."""
+        """The root and every extra root, merged (each keeps its ranking order); each result names its ``repo``."""
         from codeneedle.indexer.collection import search_indexes
 
         repos = [self.repo()] + [self.repo(str(r)) for r in self.extra_roots]
