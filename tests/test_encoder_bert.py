@@ -19,7 +19,7 @@ TEXTS = [
 
 
 @pytest.mark.slow  # loads transformers and each model twice
-@pytest.mark.parametrize("model", ["minilm", "needle-code-v1"])
+@pytest.mark.parametrize("model", ["minilm", "needle-code-v2"])
 def test_vectors_match_the_transformers_implementation(model):
     from codeneedle.indexer.bert import BertEncoder, BertTokenizer
 

@@ -44,7 +44,7 @@ def test_eval_prints_a_table_with_ratios_against_the_compared_model(documented_r
     assert "MRR@10" in lines[1] and "vs minilm dense" in lines[1]
     minilm_row = next(line for line in lines if line.startswith("minilm dense"))
     assert minilm_row.rstrip().endswith("x1.00")
-    assert any(line.startswith("needle-code-v1 dense") for line in lines)
+    assert any(line.startswith("needle-code-v2 dense") for line in lines)
 
 
 def test_adapting_to_a_repository_trains_and_reindexes_with_the_new_model(documented_repo):

@@ -8,7 +8,7 @@ from pathlib import Path
 from codeneedle.errors import ModelNotFoundError
 
 BASE_MODEL = "minilm"
-TUNED_MODEL = "needle-code-v1"
+TUNED_MODEL = "needle-code-v2"
 SHIPPED_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
@@ -27,7 +27,7 @@ def default_model_name() -> str:
 
 
 def resolve_model(name_or_path: str | None) -> tuple[str, Path]:
-    """Map a model name (``minilm``, ``needle-code-v1``) or a folder path to ``(name, folder)``."""
+    """Map a model name (``minilm``, ``needle-code-v2``) or a folder path to ``(name, folder)``."""
     name = name_or_path or default_model_name()
     if name in (BASE_MODEL, "base", "all-MiniLM-L6-v2"):
         folder, name = base_model_dir(), BASE_MODEL

@@ -1,10 +1,10 @@
 """Command-line runner for training and evaluation (until and beside `needle train` / `needle eval`).
 
-    python -m codeneedle.training.run train --data .cache/corpus/pairs/train.jsonl --out .cache/runs/v1 --steps 300
-    python -m codeneedle.training.run train --config .cache/runs/v1/config.json      # rerun or resume a run
-    python -m codeneedle.training.run eval --model .cache/runs/v1/model --benchmark cosqa-dev
-    python -m codeneedle.training.run interpolate --tuned .cache/runs/v1/model --alpha 0.5 --dest .cache/runs/v1-wise50
-    python -m codeneedle.training.run export --model .cache/runs/v1-wise50 --dest codeneedle/models/needle-code-v1
+    python -m codeneedle.training.run train --data .cache/corpus/pairs/train.jsonl --out .cache/runs/v2 --steps 300
+    python -m codeneedle.training.run train --config .cache/runs/v2/config.json      # rerun or resume a run
+    python -m codeneedle.training.run eval --model .cache/runs/v2/model --benchmark cosqa-dev
+    python -m codeneedle.training.run interpolate --tuned .cache/runs/v2/model --alpha 0.6 --dest .cache/runs/v2-wise60
+    python -m codeneedle.training.run export --model .cache/runs/v2-wise60 --dest codeneedle/models/needle-code-v2
 """
 
 from __future__ import annotations

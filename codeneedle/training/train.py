@@ -466,7 +466,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
     return final
 
 
-MODEL_NOTICE = """# needle-code-v1
+MODEL_NOTICE = """# {name}
 
 A code-search fine-tune of all-MiniLM-L6-v2 (sentence-transformers; 6 layers, 384 dims, mean pooling),
 trained by Needle on (doc comment -> code) pairs mined from open-source packages.
@@ -480,8 +480,8 @@ work distributed under the same licence. Changes: further training on code-searc
     python scripts/build_training_set.py fetch --pinned <this folder>/training_manifest.json
     python scripts/build_training_set.py mine
     python -m codeneedle.training.run train --config <the "config" object of train_state.json, saved as a file>
-    python -m codeneedle.training.run interpolate --tuned <run>/model --alpha 0.5 --dest <run>-wise50
-    python -m codeneedle.training.run export --model <run>-wise50 --dest codeneedle/models/needle-code-v1 \
+    python -m codeneedle.training.run interpolate --tuned <run>/model --alpha <alpha> --dest <run>-wise
+    python -m codeneedle.training.run export --model <run>-wise --dest codeneedle/models/{name} \\
         --replay .cache/corpus/pairs/train.jsonl --manifest .cache/corpus/manifest.json
 """
 
@@ -508,7 +508,7 @@ def export_model(model_dir: Path, dest: Path, fp16: bool = True, readme_extra: s
         shutil.copy2(state, tmp / "train_state.json")
     if manifest is not None and manifest.is_file():
         shutil.copy2(manifest, tmp / "training_manifest.json")
-    (tmp / "README.md").write_text(MODEL_NOTICE + ("\n" + readme_extra if readme_extra else ""))
+    (tmp / "README.md").write_text(MODEL_NOTICE.format(name=dest.name) + ("\n" + readme_extra if readme_extra else ""))
     if replay is not None:
         import gzip
 
