@@ -26,6 +26,7 @@ from codeneedle.errors import (
     PathOutsideRootError,
 )
 from codeneedle.indexer import sticky
+from codeneedle.indexer.dbheader import read_header
 from codeneedle.indexer.encoder import Encoder, bulk_identity
 from codeneedle.indexer.filters import check_languages, check_query, split_globs
 from codeneedle.indexer.indexdir import check_index_dir, write_gitignore
@@ -644,10 +645,9 @@ def _shorter_than_header(db: Path, size: int) -> bool:
     """
     if size == 0:
         return False  # a fresh file SQLite has not written yet
-    try:
-        with open(db, "rb") as fh:
-            head = fh.read(100)
-    except OSError:
+    # Never open() + close() the file here: that drops this process's SQLite locks on it (dbheader.py).
+    head = read_header(db)
+    if head is None:
         return False
     if len(head) < 100:
         return True
