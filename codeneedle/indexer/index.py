@@ -88,6 +88,8 @@ class Index:
         self.settings = settings
         self.index_dir = settings.index_dir_for(root)
         self.notify = notify or (lambda msg: log.warning("%s", msg))
+        # Told instead of ``notify`` when an update finds the index lost (a live index shows it to people).
+        self.on_lost: Callable[[str], None] | None = None
         self._writer = WriterLock(self.index_dir)
         self._writing_depth = 0  # nested writing() blocks in this process (any thread)
         self._writing_lock = threading.Lock()
@@ -104,6 +106,7 @@ class Index:
         self.store = self._open_store(create)
         self._identity = self._db_identity()
         self._header_checked_size = -1  # the size at which lost() last found the header consistent
+        self._shm = self._shm_identity()  # the shared-memory file our connections map
         # An existing index keeps the model it was built with unless a model is asked for explicitly.
         self.model_name, self.model_dir = resolve_model(settings.model or self._stored_model_name())
         self.model_id = bulk_identity(self.model_name, self.model_dir)
@@ -204,6 +207,7 @@ class Index:
         self._drop_open_handles()
         self._identity = self._db_identity()
         self._header_checked_size = -1
+        self._shm = self._shm_identity()
         return store
 
     # -- the database file going away under us ----------------------------------------------------
@@ -223,6 +227,13 @@ class Index:
         except OSError:
             return None
         return st.st_dev, st.st_ino, st.st_size
+
+    def _shm_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.index_dir / f"{DB_NAME}-shm")
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
 
     def lost(self) -> str | None:
         """Why the open database is no longer the file on disk (folder or file deleted, replaced, truncated).
@@ -245,13 +256,19 @@ class Index:
                                  and _shorter_than_header(self.index_dir / DB_NAME, now[2])):
             self._lost_kind = "truncated"
             return f"the index {self.index_dir / DB_NAME} was truncated while in use ({now[2]} bytes, was {known[2]})"
+        if self._shm is not None and self._shm_identity() != self._shm:
+            # While a connection of ours is open nobody may remove the WAL-index (-shm) and the log (-wal): the
+            # last connection to close does. When a process did all the same, our connections write into a
+            # deleted log ("disk I/O error" on every later request, the writes lost): open them again and rescan.
+            self._lost_kind = "log"
+            return f"the write-ahead log of the index {self.index_dir / DB_NAME} was deleted while in use"
         self._identity = now
         self._header_checked_size = now[2]
         return None
 
     def _reopen_lost(self, reason: str) -> None:
         """Start over on a fresh (or another writer's) database after :meth:`lost` said why."""
-        self.notify(f"{reason}; rebuilding it")
+        (self.on_lost or (lambda why: self.notify(f"{why}; rebuilding it")))(reason)
         truncated = getattr(self, "_lost_kind", None) == "truncated"
         self._drop_open_handles()
         self._checked = False
@@ -268,6 +285,7 @@ class Index:
             self.store = Store(self.index_dir / DB_NAME)
         self._identity = self._db_identity()
         self._header_checked_size = -1
+        self._shm = self._shm_identity()
 
     def close(self) -> None:
         """Release the writer lock and close connections."""
@@ -410,7 +428,9 @@ class Index:
         try:
             stats = run_update(self._pipeline_writer(), None if paths is None else list(paths), progress=progress,
                                cancel=cancel)
-            self._identity = self._db_identity()  # our own commits and checkpoints grew the file
+            # Our own commits and checkpoints grew the file. A file deleted during the update keeps the identity
+            # we knew: None would make lost() miss the deletion and serve the deleted file for good.
+            self._identity = self._db_identity() or self._identity
             return stats
         except sqlite3.OperationalError as exc:
             if "full" in str(exc):
