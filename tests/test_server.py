@@ -326,6 +326,11 @@ async def test_cli_runs_beside_the_server_leave_its_index_working(client: Langua
     assert proc.returncode == 0 and json.loads(proc.stdout)["files"] >= 5, proc.stderr
     index_dir = client.repo / ".needle"
     assert (index_dir / "index.db-wal").exists() and (index_dir / "index.db-shm").exists()
+    # Index settings on a reader's command line are not stored: the settings file is the server's.
+    stored = (index_dir / "settings.json").read_text() if (index_dir / "settings.json").exists() else None
+    proc = await asyncio.to_thread(run_needle, "search", "--exclude", "web/**", "--json", "--path", repo, "crc32")
+    assert proc.returncode == 0 and "index settings not stored" in proc.stderr, proc.stderr
+    assert ((index_dir / "settings.json").read_text() if (index_dir / "settings.json").exists() else None) == stored
 
     hits = await search(client, "retry a failing call with exponential backoff", k=3)
     assert hits[0]["name"] == "RetryWithBackoff"

@@ -93,6 +93,7 @@ class Index:
         self._writer = WriterLock(self.index_dir)
         self._writing_depth = 0  # nested writing() blocks in this process (any thread)
         self._writing_lock = threading.Lock()
+        self._unsaved_settings: Callable[[], object] | None = None  # stores them once we are the writer
         self._encoder: Encoder | None = None
         self._embedder = None
         self._encoder_lock = threading.Lock()
@@ -158,8 +159,14 @@ class Index:
                 with contextlib.suppress(OSError):
                     index_dir.rmdir()
             raise
-        settings = sticky.resolve(index_dir, settings, explicit, notify, save=create)
-        return cls(root_path, settings, notify=notify, create=create)
+        # Beside the live writer (the language server, a watcher) the settings file is the writer's: a one-shot
+        # reader stores nothing, and a process that becomes the writer later stores its settings then.
+        other_writer = create and WriterLock(index_dir).taken_elsewhere()
+        settings = sticky.resolve(index_dir, settings, explicit, notify, save=create, other_writer=other_writer)
+        index = cls(root_path, settings, notify=notify, create=create)
+        if other_writer:
+            index._unsaved_settings = lambda: sticky.resolve(index_dir, settings, explicit)
+        return index
 
     def _open_store(self, create: bool = True) -> Store:
         if not create:
@@ -321,6 +328,9 @@ class Index:
                     # Acquired on every entry, not only the outermost: after a lost index the lock is a new file.
                     self._writer.acquire()
                     self._writing_depth += 1
+                    if self._unsaved_settings is not None:
+                        self._unsaved_settings, store_settings = None, self._unsaved_settings
+                        store_settings()
                 break
             except IndexLockedError:
                 if time.monotonic() >= deadline:
