@@ -161,6 +161,7 @@ class Index:
             raise
         # Beside the live writer (the language server, a watcher) the settings file is the writer's: a one-shot
         # reader stores nothing, and a process that becomes the writer later stores its settings then.
+        explicit = None if explicit is None else tuple(explicit)  # read twice (below)
         other_writer = create and WriterLock(index_dir).taken_elsewhere()
         settings = sticky.resolve(index_dir, settings, explicit, notify, save=create, other_writer=other_writer)
         index = cls(root_path, settings, notify=notify, create=create)
@@ -276,7 +277,8 @@ class Index:
     def _reopen_lost(self, reason: str) -> None:
         """Start over on a fresh (or another writer's) database after :meth:`lost` said why."""
         (self.on_lost or (lambda why: self.notify(f"{why}; rebuilding it")))(reason)
-        truncated = getattr(self, "_lost_kind", None) == "truncated"
+        kind = getattr(self, "_lost_kind", None)
+        truncated = kind == "truncated"
         self._drop_open_handles()
         self._checked = False
         if truncated:
@@ -284,11 +286,12 @@ class Index:
             self.store = self._recover_store(reason)
         else:
             self.store.close()
-            # Our lock is on a deleted file now: whoever made a new folder may hold the new lock.
-            self._writer.release()
-            self.index_dir.mkdir(parents=True, exist_ok=True)
-            write_gitignore(self.index_dir)
-            self._writer = WriterLock(self.index_dir)
+            if kind != "log" or not (self.index_dir / DB_NAME).exists():  # else only the log went, not our lock
+                # Our lock is on a deleted file now: whoever made a new folder may hold the new lock.
+                self._writer.release()
+                self.index_dir.mkdir(parents=True, exist_ok=True)
+                write_gitignore(self.index_dir)
+                self._writer = WriterLock(self.index_dir)
             self.store = Store(self.index_dir / DB_NAME)
         self._identity = self._db_identity()
         self._header_checked_size = -1
