@@ -22,7 +22,7 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from codeneedle.indexer.models import default_model_name
-from tests.conftest import FIXTURES, NEEDLE
+from tests.conftest import FIXTURES, NEEDLE, run_needle
 from tests.lsp.rawclient import RawClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -306,6 +306,48 @@ def convert_celsius_to_fahrenheit(celsius):
         pytest.fail(f"the saved function never became searchable: {hits}")
     assert hits[0]["uri"] == path.as_uri()
     assert hits[0]["range"]["start"]["line"] == line_of(path, "def convert_celsius_to_fahrenheit")
+
+
+async def test_cli_runs_beside_the_server_leave_its_index_working(client: LanguageClient):
+    """A terminal's one-shot `needle search` / `needle status` read the index the editor's server writes (VS Code's
+    settings differ from the CLI's defaults), and afterwards the server still answers and still writes.
+
+    A reader's exit used to delete the server's -wal and -shm files: every later request of the server failed
+    with "disk I/O error" and what it wrote went to a deleted file.
+    """
+    await wait_ready(client)
+    assert (await search(client, "retry with backoff", k=3))[0]["name"] == "RetryWithBackoff"
+    repo = str(client.repo)
+    for args in (["search", "--no-refresh"], ["search"]):  # the second would update; the server is the writer
+        proc = await asyncio.to_thread(run_needle, *args, "--json", "--path", repo, "crc32 checksum of bytes")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["results"][0]["name"] == "crc32_checksum"
+    proc = await asyncio.to_thread(run_needle, "status", "--json", "--path", repo)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["files"] >= 5, proc.stderr
+    index_dir = client.repo / ".needle"
+    assert (index_dir / "index.db-wal").exists() and (index_dir / "index.db-shm").exists()
+    # Index settings on a reader's command line are not stored: the settings file is the server's.
+    stored = (index_dir / "settings.json").read_text() if (index_dir / "settings.json").exists() else None
+    proc = await asyncio.to_thread(run_needle, "search", "--exclude", "web/**", "--json", "--path", repo, "crc32")
+    assert proc.returncode == 0 and "index settings not stored" in proc.stderr, proc.stderr
+    assert ((index_dir / "settings.json").read_text() if (index_dir / "settings.json").exists() else None) == stored
+
+    hits = await search(client, "retry a failing call with exponential backoff", k=3)
+    assert hits[0]["name"] == "RetryWithBackoff"
+    path = client.repo / "src/config/units.py"
+    path.write_text('def miles_to_kilometres(miles):\n    """Convert a distance in miles to kilometres."""\n'
+                    "    return miles * 1.609344\n")
+    client.text_document_did_save(types.DidSaveTextDocumentParams(
+        text_document=types.TextDocumentIdentifier(uri=path.as_uri())))
+    query = "convert a distance from miles to kilometres"
+    deadline = time.monotonic() + 60
+    while not (hits := await search(client, query, k=3)) or hits[0]["name"] != "miles_to_kilometres":
+        assert time.monotonic() < deadline, f"the new function never became searchable: {hits}"
+        await asyncio.sleep(0.25)
+    # What the server wrote is in the shared database, not in a deleted log: the next CLI finds it too.
+    proc = await asyncio.to_thread(run_needle, "search", "--no-refresh", "--json", "--path", repo, query)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["name"] == "miles_to_kilometres"
 
 
 async def test_watched_file_deletion_leaves_the_index(client: LanguageClient):

@@ -4,6 +4,7 @@ index beside it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import time
@@ -81,5 +82,20 @@ def test_a_deleted_or_truncated_index_is_detected_reported_and_rebuilt(tmp_path:
         status = c.command("needle.status")["result"]
         (folder,) = status["folders"]
         assert folder["state"] == "ready" and folder["files"] >= 7, folder
+
+        # 3. Another process removes the write-ahead log and its shared-memory index under the server's open
+        #    connections (SQLite's last connection to close does that): they would write into a deleted log.
+        for name in ("index.db-wal", "index.db-shm"):
+            (index_dir / name).unlink()
+        (repo / "src/config/units.py").write_text(
+            'def miles_to_kilometres(miles):\n    """Convert a distance in miles to kilometres."""\n'
+            "    return miles * 1.609344\n")
+        answer = c.command("needle.search", {"query": "retry with backoff"})
+        assert _reported(c, answer, "write-ahead log"), (answer, _shown(c))
+        found = _search_until_found(c, "convert a distance from miles to kilometres")
+        assert found and found[0]["name"] == "miles_to_kilometres"
     finally:
         assert c.close() == 0
+    # What the server wrote after opening its connections again is in the database file.
+    proc = run_needle("search", "--path", str(repo), "--json", "--no-refresh", "miles to kilometres")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["results"][0]["name"] == "miles_to_kilometres"

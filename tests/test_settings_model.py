@@ -152,3 +152,23 @@ def test_per_folder_paths_are_anchored_at_the_folder(tmp_path):
     assert settings.index_dir == tmp_path / ".cache/needle" and settings.model == str(tmp_path / "models/mine")
     assert IndexSettings(model="minilm", index_dir=Path("/abs")).for_root(tmp_path) == IndexSettings(
         model="minilm", index_dir=Path("/abs"))
+
+
+# -- sticky settings beside another writer ---------------------------------------------------------------------
+def test_index_settings_given_beside_another_writer_wait_until_this_process_writes(tmp_path):
+    """The settings file is the writer's: a reader's flags are announced, not stored, while another holds the
+    writer lock (a language server), and stored once this process becomes the writer (it takes over)."""
+    from codeneedle.indexer.index import Index
+
+    (tmp_path / "a.py").write_text("def f():\n    return 1\n")
+    said: list[str] = []
+    writer = Index.open(tmp_path, notify=said.append)
+    with writer.writing():
+        reader = Index.open(tmp_path, IndexSettings(exclude=("web/**",)), explicit=["exclude"], notify=said.append)
+        assert not (tmp_path / ".needle/settings.json").exists()
+        assert said == ['index settings not stored (exclude "web/**"): another needle process writes this index, '
+                        "which is read as that process keeps it"]
+    writer.close()
+    with reader.writing():
+        assert json.loads((tmp_path / ".needle/settings.json").read_text())["exclude"] == ["web/**"]
+    reader.close()

@@ -26,6 +26,7 @@ from codeneedle.errors import (
     PathOutsideRootError,
 )
 from codeneedle.indexer import sticky
+from codeneedle.indexer.dbheader import read_header
 from codeneedle.indexer.encoder import Encoder, bulk_identity
 from codeneedle.indexer.filters import check_languages, check_query, split_globs
 from codeneedle.indexer.indexdir import check_index_dir, write_gitignore
@@ -87,9 +88,12 @@ class Index:
         self.settings = settings
         self.index_dir = settings.index_dir_for(root)
         self.notify = notify or (lambda msg: log.warning("%s", msg))
+        # Told instead of ``notify`` when an update finds the index lost (a live index shows it to people).
+        self.on_lost: Callable[[str], None] | None = None
         self._writer = WriterLock(self.index_dir)
         self._writing_depth = 0  # nested writing() blocks in this process (any thread)
         self._writing_lock = threading.Lock()
+        self._unsaved_settings: Callable[[], object] | None = None  # stores them once we are the writer
         self._encoder: Encoder | None = None
         self._embedder = None
         self._encoder_lock = threading.Lock()
@@ -103,6 +107,7 @@ class Index:
         self.store = self._open_store(create)
         self._identity = self._db_identity()
         self._header_checked_size = -1  # the size at which lost() last found the header consistent
+        self._shm = self._shm_identity()  # the shared-memory file our connections map
         # An existing index keeps the model it was built with unless a model is asked for explicitly.
         self.model_name, self.model_dir = resolve_model(settings.model or self._stored_model_name())
         self.model_id = bulk_identity(self.model_name, self.model_dir)
@@ -154,8 +159,15 @@ class Index:
                 with contextlib.suppress(OSError):
                     index_dir.rmdir()
             raise
-        settings = sticky.resolve(index_dir, settings, explicit, notify, save=create)
-        return cls(root_path, settings, notify=notify, create=create)
+        # Beside the live writer (the language server, a watcher) the settings file is the writer's: a one-shot
+        # reader stores nothing, and a process that becomes the writer later stores its settings then.
+        explicit = None if explicit is None else tuple(explicit)  # read twice (below)
+        other_writer = create and WriterLock(index_dir).taken_elsewhere()
+        settings = sticky.resolve(index_dir, settings, explicit, notify, save=create, other_writer=other_writer)
+        index = cls(root_path, settings, notify=notify, create=create)
+        if other_writer:
+            index._unsaved_settings = lambda: sticky.resolve(index_dir, settings, explicit)
+        return index
 
     def _open_store(self, create: bool = True) -> Store:
         if not create:
@@ -203,6 +215,7 @@ class Index:
         self._drop_open_handles()
         self._identity = self._db_identity()
         self._header_checked_size = -1
+        self._shm = self._shm_identity()
         return store
 
     # -- the database file going away under us ----------------------------------------------------
@@ -222,6 +235,13 @@ class Index:
         except OSError:
             return None
         return st.st_dev, st.st_ino, st.st_size
+
+    def _shm_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.index_dir / f"{DB_NAME}-shm")
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
 
     def lost(self) -> str | None:
         """Why the open database is no longer the file on disk (folder or file deleted, replaced, truncated).
@@ -244,14 +264,21 @@ class Index:
                                  and _shorter_than_header(self.index_dir / DB_NAME, now[2])):
             self._lost_kind = "truncated"
             return f"the index {self.index_dir / DB_NAME} was truncated while in use ({now[2]} bytes, was {known[2]})"
+        if self._shm is not None and self._shm_identity() != self._shm:
+            # While a connection of ours is open nobody may remove the WAL-index (-shm) and the log (-wal): the
+            # last connection to close does. When a process did all the same, our connections write into a
+            # deleted log ("disk I/O error" on every later request, the writes lost): open them again and rescan.
+            self._lost_kind = "log"
+            return f"the write-ahead log of the index {self.index_dir / DB_NAME} was deleted while in use"
         self._identity = now
         self._header_checked_size = now[2]
         return None
 
     def _reopen_lost(self, reason: str) -> None:
         """Start over on a fresh (or another writer's) database after :meth:`lost` said why."""
-        self.notify(f"{reason}; rebuilding it")
-        truncated = getattr(self, "_lost_kind", None) == "truncated"
+        (self.on_lost or (lambda why: self.notify(f"{why}; rebuilding it")))(reason)
+        kind = getattr(self, "_lost_kind", None)
+        truncated = kind == "truncated"
         self._drop_open_handles()
         self._checked = False
         if truncated:
@@ -259,14 +286,16 @@ class Index:
             self.store = self._recover_store(reason)
         else:
             self.store.close()
-            # Our lock is on a deleted file now: whoever made a new folder may hold the new lock.
-            self._writer.release()
-            self.index_dir.mkdir(parents=True, exist_ok=True)
-            write_gitignore(self.index_dir)
-            self._writer = WriterLock(self.index_dir)
+            if kind != "log" or not (self.index_dir / DB_NAME).exists():  # else only the log went, not our lock
+                # Our lock is on a deleted file now: whoever made a new folder may hold the new lock.
+                self._writer.release()
+                self.index_dir.mkdir(parents=True, exist_ok=True)
+                write_gitignore(self.index_dir)
+                self._writer = WriterLock(self.index_dir)
             self.store = Store(self.index_dir / DB_NAME)
         self._identity = self._db_identity()
         self._header_checked_size = -1
+        self._shm = self._shm_identity()
 
     def close(self) -> None:
         """Release the writer lock and close connections."""
@@ -302,6 +331,9 @@ class Index:
                     # Acquired on every entry, not only the outermost: after a lost index the lock is a new file.
                     self._writer.acquire()
                     self._writing_depth += 1
+                    if self._unsaved_settings is not None:
+                        self._unsaved_settings, store_settings = None, self._unsaved_settings
+                        store_settings()
                 break
             except IndexLockedError:
                 if time.monotonic() >= deadline:
@@ -409,7 +441,9 @@ class Index:
         try:
             stats = run_update(self._pipeline_writer(), None if paths is None else list(paths), progress=progress,
                                cancel=cancel)
-            self._identity = self._db_identity()  # our own commits and checkpoints grew the file
+            # Our own commits and checkpoints grew the file. A file deleted during the update keeps the identity
+            # we knew: None would make lost() miss the deletion and serve the deleted file for good.
+            self._identity = self._db_identity() or self._identity
             return stats
         except sqlite3.OperationalError as exc:
             if "full" in str(exc):
@@ -644,10 +678,9 @@ def _shorter_than_header(db: Path, size: int) -> bool:
     """
     if size == 0:
         return False  # a fresh file SQLite has not written yet
-    try:
-        with open(db, "rb") as fh:
-            head = fh.read(100)
-    except OSError:
+    # Never open() + close() the file here: that drops this process's SQLite locks on it (dbheader.py).
+    head = read_header(db)
+    if head is None:
         return False
     if len(head) < 100:
         return True

@@ -125,6 +125,8 @@ class LiveIndex:
         self.real_root = self.root.resolve()
         self.settings = settings or (index.settings if index is not None else IndexSettings())
         self.index = index
+        if index is not None:
+            index.on_lost = self._said_lost
         self.events = events or LiveEvents()
         self.watch, self.hold_writer, self.lock_retry_s = watch, hold_writer, lock_retry_s
         self.debounce, self.warm_up, self.model_fallback = debounce, warm_up, model_fallback
@@ -336,6 +338,7 @@ class LiveIndex:
         except NeedleError as exc:
             self._fail(f"cannot index {self.root}: {exc}")
             return False
+        self.index.on_lost = self._said_lost
         self._state = "ready"
         return True
 
@@ -445,6 +448,14 @@ class LiveIndex:
             watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.stop()
+
+    def _said_lost(self, reason: str) -> None:
+        """An update found the index lost and is rebuilding it: people hear it as from a search (once)."""
+        message = f"{reason}; it is being rebuilt"
+        log.warning("%s: %s", self.root, message)
+        if self._message != message:
+            self._message = message
+            self.events.message(logging.WARNING, message)
 
     def _lost(self, message: str) -> None:
         """The index was deleted, replaced or truncated under us: say so (once) and rebuild it."""

@@ -41,6 +41,20 @@ class WriterLock:
         except OSError:
             pass  # only used to name the holder in messages
 
+    def taken_elsewhere(self) -> bool:
+        """Whether another process is the writer now (a probe: takes nothing, writes nothing)."""
+        if self._lock.is_locked:
+            return False
+        probe = FileLock(str(self.index_dir / "writer.lock"), thread_local=False)
+        try:
+            probe.acquire(timeout=0)
+        except Timeout:
+            return True
+        except OSError:
+            return False  # no lock to be had at all: acquire() says why when it matters
+        probe.release(force=True)
+        return False
+
     def release(self) -> None:
         if self._lock.is_locked:
             self._lock.release(force=True)

@@ -25,13 +25,14 @@ STICKY_FIELDS = ("exclude", "max_file_bytes")
 
 def resolve(
     index_dir: Path, given: IndexSettings, explicit: Iterable[str] | None = None,
-    notify: Callable[[str], None] | None = None, *, save: bool = True,
+    notify: Callable[[str], None] | None = None, *, save: bool = True, other_writer: bool = False,
 ) -> IndexSettings:
     """``given`` with every sticky field that was not set explicitly taken from the stored settings.
 
     ``explicit`` names the fields the user set; None means "those that differ from the defaults" (the
     servers, whose settings come from editor configuration). Explicit values that differ from the stored
-    ones are announced through ``notify`` and stored (when ``save``).
+    ones are announced through ``notify`` and stored (when ``save``). While ``other_writer`` (another process
+    writes the index: the language server, a watcher) nothing is stored: the settings are that writer's to keep.
     """
     stored = load(index_dir)
     defaults = IndexSettings()
@@ -50,10 +51,15 @@ def resolve(
         else:
             values[name] = getattr(given, name)
     result = attrs.evolve(given, **values)
-    if changes and notify is not None:
+    wanted = (changes or not stored) and bool(chosen or stored)
+    if other_writer and notify is not None and (changes or (wanted and chosen)):
+        shown = changes or [f"{name} {_show(values[name])}" for name in STICKY_FIELDS if name in chosen]
+        notify(f"index settings not stored ({'; '.join(shown)}): another needle process writes this index, "
+               "which is read as that process keeps it")
+    elif changes and notify is not None:
         notify(f"index settings changed ({'; '.join(changes)}): the next update re-indexes the files this "
                "adds or leaves out")
-    if save and (changes or not stored) and (chosen or stored):
+    if save and not other_writer and wanted:
         store(index_dir, result)
     return result
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -176,7 +177,9 @@ class Store:
 
     # -- schema and metadata -------------------------------------------------------------------
     def _ensure_schema(self) -> None:
-        with self.transaction():
+        # A write transaction only to create the schema: every one-shot reader (`needle search`) opens an existing
+        # index this way, and a reader must not write (nor queue behind the live writer: the language server).
+        with self.transaction() if "meta" not in self._table_names() else contextlib.nullcontext():
             if not self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
                 db = self.db
                 db["meta"].create({"key": str, "value": str}, pk="key")
