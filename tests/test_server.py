@@ -507,7 +507,7 @@ async def test_indexing_can_be_cancelled(client: LanguageClient, tmp_path):
     big = tmp_path / "big"
     big.mkdir()
     for i in range(400):
-        (big / f"mod_{i}.py").write_text(f"def function_{i}(x):\n    return x + {i}\n")
+        (big / f"mod_{i}.py").write_text(f"def function_{i}(x):\n    return x + {i}  # zebrafish\n")
     before = set(client.progress_reports)
     folder = types.WorkspaceFolder(uri=big.as_uri(), name="big")
     client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
@@ -527,8 +527,9 @@ async def test_indexing_can_be_cancelled(client: LanguageClient, tmp_path):
     assert entry["state"] == "cancelled" and (entry["files"] < 400 or entry["chunksEmbedded"] < entry["chunks"])
     assert "cancelled" in entry["message"]
     if entry["chunks"]:  # the cancel may land before the first batch of files was committed
-        # Any committed file answers "function" (which files made it before the cancel is a matter of timing).
-        hits = await search(client, "function", k=5, glob="mod_*.py")
+        # Any committed file answers "zebrafish" by its keywords alone, embedded or not ("function" would not:
+        # it is a stopword). Which files made it before the cancel is a matter of timing.
+        hits = await search(client, "zebrafish", k=5, glob="mod_*.py")
         assert hits and all(h.get("partial") is True for h in hits), hits[:3]
     client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
         event=types.WorkspaceFoldersChangeEvent(added=[], removed=[folder])))
