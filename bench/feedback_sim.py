@@ -8,6 +8,12 @@ ranked above it are logged as seen-and-skipped), through the real feedback log; 
 those triplets only (plus the shipped replay sample: the mined doc pairs would contain half B's answers), and
 MRR@10 (dense) is reported on half B before and after, beside the same on half A.
 
+The simulated index is a copy of the repository with every doc comment blanked (bench/quality.py's
+`blank_docs`; lines are kept): the queries are doc sentences, so a doc left in the code would put each query
+word for word into its own answer, in the candidates and in the opened code the feedback log trains on. With
+the docs left in, adapting taught the model to find a doc sentence in the code, which half B's doc-less
+candidates never offer: needle-code-v2 lost 0.017 to 0.056 on half B of three repositories (2026-12-05).
+
     .venv/bin/python bench/feedback_sim.py --events 200 --steps 40
 """
 
@@ -19,6 +25,7 @@ import hashlib
 import importlib.util
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -28,19 +35,31 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from quality import blank_docs  # noqa: E402  (bench/ is the script's own folder)
+
+from codeneedle.indexer.chunker import chunk_source  # noqa: E402
 from codeneedle.indexer.encoder import Encoder, embed_text  # noqa: E402
 from codeneedle.indexer.feedback import Shown, record_open  # noqa: E402
 from codeneedle.indexer.models import resolve_model  # noqa: E402
 from codeneedle.training.adapt import mine_repository  # noqa: E402
 from codeneedle.training.feedback import feedback_records  # noqa: E402
 from codeneedle.training.mining import function_chunks, iter_source_files  # noqa: E402
-from codeneedle.training.train import TrainConfig, train_model  # noqa: E402
+from codeneedle.training.train import TrainConfig, interpolate_models, train_model  # noqa: E402
 
 
-def benchmark(repo: Path) -> tuple[list, list[tuple[str, int]]]:
-    """Candidates (doc-stripped function chunks) and (query, target index) pairs."""
+def blanked_copy(repo: Path, dest: Path) -> Path:
+    """A copy of ``repo`` with the doc comments of all its Python definitions blanked (line numbers kept)."""
+    shutil.copytree(repo, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    for sf in iter_source_files(dest):
+        if sf.path.endswith(".py"):
+            blank_docs(sf.abs_path, [c for c in chunk_source(sf.path, sf.abs_path.read_bytes(), "python") if c.doc])
+    return dest
+
+
+def benchmark(repo: Path, blanked: Path) -> tuple[list, list[tuple[str, int]]]:
+    """Candidates (the blanked copy's function chunks) and (query, target index) pairs (``repo``'s docs)."""
     chunks = []
-    for sf in iter_source_files(repo):
+    for sf in iter_source_files(blanked):
         if sf.path.endswith(".py"):
             chunks += function_chunks(sf.path, sf.abs_path.read_bytes(), "python")
     where = {(c.path, c.start_line): i for i, c in enumerate(chunks)}
@@ -72,11 +91,15 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--wise", type=float, default=1.0,
+                    help="WiSE-FT: keep this share of the adapted weights, the rest from the encoder adapted from")
     args = ap.parse_args()
 
     t0 = time.time()
     name, folder = resolve_model(args.model)
-    chunks, queries = benchmark(args.repo)
+    scratch = tempfile.TemporaryDirectory()
+    blanked = blanked_copy(args.repo, Path(scratch.name) / args.repo.name)
+    chunks, queries = benchmark(args.repo, blanked)
     half = [int(hashlib.md5(q.encode()).hexdigest(), 16) % 2 for q, _ in queries]
     a = [i for i, h in enumerate(half) if h == 0]
     b = [i for i, h in enumerate(half) if h == 1]
@@ -90,7 +113,7 @@ def main() -> None:
             pos = order.index(queries[i][1])
             shown = [Shown(chunks[j].path, chunks[j].start_line, chunks[j].name) for j in order[:max(pos, 10) + 1]]
             record_open(work / "index", queries[i][0], shown[pos], shown[:pos])
-        records = feedback_records(args.repo, work / "index", "local:sim")
+        records = feedback_records(blanked, work / "index", "local:sim")
         replay_file = folder / "replay.jsonl.gz"
         replay = []
         if replay_file.is_file():
@@ -104,14 +127,17 @@ def main() -> None:
                              threads=args.threads, checkpoint_every=10_000, device="cpu")
         t1 = time.time()
         adapted = train_model(config, resume=False)
+        if args.wise < 1.0:
+            adapted = interpolate_models(str(folder), adapted, args.wise, work / "wise")
         train_s = time.time() - t1
         after = rankings(str(adapted), chunks, queries)
     row = {"repo": str(args.repo), "model": name, "candidates": len(chunks), "queries_a": len(a), "queries_b": len(b),
-           "events": args.events, "distinct_triplets": len(records), "steps": args.steps,
+           "events": args.events, "distinct_triplets": len(records), "steps": args.steps, "wise": args.wise,
            "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t0, 1),
            "mrr10_b_before": round(mrr(before, queries, b), 4), "mrr10_b_after": round(mrr(after, queries, b), 4),
            "mrr10_a_before": round(mrr(before, queries, a), 4), "mrr10_a_after": round(mrr(after, queries, a), 4)}
     row["gain_b"] = round(row["mrr10_b_after"] - row["mrr10_b_before"], 4)
+    scratch.cleanup()
     sys.stdout.write(json.dumps(row) + "\n")
 
 
