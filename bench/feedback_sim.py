@@ -15,6 +15,7 @@ the docs left in, adapting taught the model to find a doc sentence in the code, 
 candidates never offer: needle-code-v2 lost 0.017 to 0.056 on half B of three repositories (2026-12-05).
 
     .venv/bin/python bench/feedback_sim.py --events 200 --steps 40
+    .venv/bin/python bench/feedback_sim.py --repo DIR [--lr 1e-5] [--freeze-layers 3] [--wise 0.5]   # variants
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=2e-5, help="the learning rate of `needle train --repo`")
+    ap.add_argument("--freeze-layers", type=int, default=0, help="keep the embeddings and the first N layers")
     ap.add_argument("--wise", type=float, default=1.0,
                     help="WiSE-FT: keep this share of the adapted weights, the rest from the encoder adapted from")
     args = ap.parse_args()
@@ -122,7 +125,8 @@ def main() -> None:
         (work / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
         (work / "replay.jsonl").write_text("".join(json.dumps(r) + "\n" for r in replay))
         config = TrainConfig(train_data=str(work / "data.jsonl"), out_dir=str(work / "run"), base_model=str(folder),
-                             steps=args.steps, batch_size=16, lr=2e-5, curriculum="none",
+                             steps=args.steps, batch_size=16, lr=args.lr, curriculum="none",
+                             freeze_layers=args.freeze_layers,
                              replay_data=str(work / "replay.jsonl") if replay else "", replay_fraction=0.5 if replay else 0,
                              threads=args.threads, checkpoint_every=10_000, device="cpu")
         t1 = time.time()
@@ -132,7 +136,9 @@ def main() -> None:
         train_s = time.time() - t1
         after = rankings(str(adapted), chunks, queries)
     row = {"repo": str(args.repo), "model": name, "candidates": len(chunks), "queries_a": len(a), "queries_b": len(b),
-           "events": args.events, "distinct_triplets": len(records), "steps": args.steps, "wise": args.wise,
+           "events": args.events, "distinct_triplets": len(records), "steps": args.steps, "lr": args.lr,
+           "freeze_layers": args.freeze_layers,
+           "wise": args.wise,
            "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t0, 1),
            "mrr10_b_before": round(mrr(before, queries, b), 4), "mrr10_b_after": round(mrr(after, queries, b), 4),
            "mrr10_a_before": round(mrr(before, queries, a), 4), "mrr10_a_after": round(mrr(after, queries, a), 4)}
