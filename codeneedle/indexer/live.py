@@ -381,14 +381,15 @@ class LiveIndex:
             self.events.build_ended(f"failed: {exc}")
             self._fail(f"indexing {self.root} failed: {exc}")
             return
-        self._read_only, self._message, self.last_stats = False, None, stats
+        # The message before the state: a status read in between must not show "cancelled" without saying why.
+        self._read_only, self.last_stats = False, stats
+        self._message = ("indexing was cancelled: results cover only what was indexed; reindex to finish"
+                         if stats.cancelled else None)
         self._state = "cancelled" if stats.cancelled else "ready"
         self._building = False
         if self._closed.is_set():
             self.events.build_ended("stopped")
             return
-        if stats.cancelled:
-            self._message = "indexing was cancelled: results cover only what was indexed; reindex to finish"
         summary = (f"{stats.files_changed} files indexed, {stats.chunks_embedded} chunks embedded "
                    f"in {time.monotonic() - started:.1f}s" + (" (cancelled)" if stats.cancelled else ""))
         self.events.build_ended(summary)
