@@ -259,6 +259,9 @@ class LiveIndex:
         """The live index's state; ``counts``: with the index's figures (files, chunks, size, languages)."""
         index = self.index
         figures = None
+        # State before message: a build sets its message before its state (_build), so a state read here
+        # comes with its message.
+        building, own_state = self._building, self._state
         message = self._message
         done = None
         if index is not None and not self._closed.is_set():
@@ -271,15 +274,15 @@ class LiveIndex:
                 figures = index.status() if counts else None
             except Exception as exc:  # noqa: BLE001 - status must always answer
                 message = f"cannot read index status: {exc}"
-        state = "indexing" if self._building else self._state
+        state = "indexing" if building else own_state
         if state == "ready" and done is not None:
             state = done.state  # ready | indexing (another process writes) | partial
-        partial = (index is None or self._building or self._state in ("starting", "cancelled")
+        partial = (index is None or building or own_state in ("starting", "cancelled")
                    or (done.partial if done is not None else True))
         return LiveStatus(
             root=str(self.root), index_dir=str(self.settings.index_dir_for(self.real_root)), state=state,
             partial=partial, read_only=self._read_only, watching=self._watcher is not None, message=message,
-            progress=self._progress if self._building else None, index=figures)
+            progress=self._progress if building else None, index=figures)
 
     # -- worker thread -------------------------------------------------------------------------------
     def _run(self) -> None:
