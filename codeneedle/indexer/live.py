@@ -454,19 +454,17 @@ class LiveIndex:
             watcher.stop()
 
     def _said_lost(self, reason: str) -> None:
-        """An update found the index lost and is rebuilding it: people hear it as from a search (once)."""
-        message = f"{reason}; it is being rebuilt"
-        log.warning("%s: %s", self.root, message)
-        if self._message != message:
-            self._message = message
-            self.events.message(logging.WARNING, message)
+        """An update found the index lost and is already rebuilding it: people hear it as from a search."""
+        log.warning("%s: %s; it is being rebuilt", self.root, reason)
+        self._lost(f"{reason}; it is being rebuilt", rebuild=False)
 
-    def _lost(self, message: str) -> None:
+    def _lost(self, message: str, *, rebuild: bool = True) -> None:
         """The index was deleted, replaced or truncated under us: say so (once) and rebuild it."""
         if self._message != message:
             self._message = message
             self.events.message(logging.WARNING, message)
-            self.refresh()
+            if rebuild:
+                self.refresh()
 
     def _set_read_only(self, message: str) -> None:
         first = not self._read_only
