@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from codeneedle.indexer.encoder import CODE_MAX_TOKENS, Encoder, _transformers_model
-from codeneedle.indexer.models import resolve_model
+from codeneedle.indexer.models import TUNED_MODEL, resolve_model
 
 TEXTS = [
     "src/config.py parse config\ndef parse_config(path):\n    return json.load(open(path))",
@@ -19,7 +19,7 @@ TEXTS = [
 
 
 @pytest.mark.slow  # loads transformers and each model twice
-@pytest.mark.parametrize("model", ["minilm", "needle-code-v2"])
+@pytest.mark.parametrize("model", ["minilm", TUNED_MODEL])
 def test_vectors_match_the_transformers_implementation(model):
     from codeneedle.indexer.bert import BertEncoder, BertTokenizer
 

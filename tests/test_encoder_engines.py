@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from codeneedle.indexer.encoder import CODE_MAX_TOKENS, QUERY_MAX_TOKENS, Encoder
-from codeneedle.indexer.models import resolve_model
+from codeneedle.indexer.models import TUNED_MODEL, resolve_model
 
 pytestmark = pytest.mark.slow  # every engine loads real models
 
@@ -30,7 +30,7 @@ def torch_reference(folder, texts: list[str], max_length: int) -> np.ndarray:
         texts, max_length=max_length)
 
 
-@pytest.fixture(scope="module", params=["needle-code-v2", "minilm"])
+@pytest.fixture(scope="module", params=[TUNED_MODEL, "minilm"])
 def model(request):
     return resolve_model(request.param)
 
@@ -53,7 +53,7 @@ def test_onnx_fp32_bulk_vectors_equal_the_torch_path(model):
 
 
 def test_int8_vectors_stay_close_and_are_another_models():
-    name, folder = resolve_model("needle-code-v2")
+    name, folder = resolve_model(TUNED_MODEL)
     int8 = Encoder.from_folder(name, folder, precision="int8")
     fp32 = Encoder.from_folder(name, folder, precision="fp32")
     # Never mixed with fp32 vectors in one index: the same weights, another id.
@@ -66,7 +66,7 @@ def test_int8_vectors_stay_close_and_are_another_models():
 
 
 def test_a_shorter_code_cut_embeds_the_first_tokens_only_and_is_another_models(monkeypatch):
-    name, folder = resolve_model("needle-code-v2")
+    name, folder = resolve_model(TUNED_MODEL)
     monkeypatch.setenv("NEEDLE_CODE_TOKENS", str(CODE_MAX_TOKENS))
     full = Encoder.from_folder(name, folder, precision="fp32")
     monkeypatch.setenv("NEEDLE_CODE_TOKENS", "128")
@@ -118,7 +118,7 @@ def test_cache_entries_of_a_model_folder_that_is_gone_are_dropped_when_the_next_
     from codeneedle.indexer.onnx_bert import model_file
 
     monkeypatch.setenv("NEEDLE_CACHE_DIR", str(tmp_path / "cache"))
-    _, shipped = resolve_model("needle-code-v2")
+    _, shipped = resolve_model(TUNED_MODEL)
     first = shutil.copytree(shipped, tmp_path / "first")
     NumpyBert(first)
     model_file(first, "fp32")
@@ -138,7 +138,7 @@ def test_cache_entries_of_a_model_folder_that_is_gone_are_dropped_when_the_next_
 
 def test_the_bulk_engine_keeps_to_the_cores_it_was_given():
     """A Ray actor granted one CPU runs one session on one thread, not one per core of its node."""
-    name, folder = resolve_model("needle-code-v2")
+    name, folder = resolve_model(TUNED_MODEL)
     encoder = Encoder.from_folder(name, folder, precision="int8")
     encoder.cores = 1
     bulk = encoder.bulk()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from codeneedle.indexer.models import TUNED_MODEL
 from tests.conftest import run_needle
 
 pytestmark = pytest.mark.slow  # `needle train` / `needle eval` subprocesses with the real encoder
@@ -44,7 +45,7 @@ def test_eval_prints_a_table_with_ratios_against_the_compared_model(documented_r
     assert "MRR@10" in lines[1] and "vs minilm dense" in lines[1]
     minilm_row = next(line for line in lines if line.startswith("minilm dense"))
     assert minilm_row.rstrip().endswith("x1.00")
-    assert any(line.startswith("needle-code-v2 dense") for line in lines)
+    assert any(line.startswith(f"{TUNED_MODEL} dense") for line in lines)
 
 
 def test_adapting_to_a_repository_trains_and_reindexes_with_the_new_model(documented_repo):
