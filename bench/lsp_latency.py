@@ -1,6 +1,8 @@
-"""Language server latency: initialize round trip, needle.search p50/p99 at 10k and 100k chunks, server RSS.
+"""Language server latency: initialize round trip, needle.search p50/p99 at 10k and 100k chunks, server RSS,
+and the same searches with the re-ranker at several depths beside the first stage alone.
 
     .venv/bin/python bench/lsp_latency.py [--sizes 10000 100000] [--queries 200] [--real-vectors 1000]
+    NEEDLE_RERANKER=DIR .venv/bin/python bench/lsp_latency.py --sizes 10000 --rerank-depths 10 20 50   # a re-ranker's cost
 
 Corpus: real Python source (the standard library of this interpreter), copied as many times as needed to reach
 each chunk count, chunked by the real chunker and stored by the real pipeline. Embedding 100k chunks on a CPU
@@ -9,7 +11,8 @@ only the first --real-vectors chunk texts are embedded by the real encoder; ever
 those real vectors, chosen by its content hash, plus small Gaussian noise (renormalised). The output says so.
 Queries are always embedded for real by the server. The server is the real `needle lsp`, driven over stdio.
 
-Goals (issue 5): initialize < 1 s, search p50 < 25 ms and p99 < 60 ms at 100k chunks, RSS < 600 MB.
+Goals (issue 5): initialize < 1 s, search p50 < 25 ms and p99 < 60 ms at 100k chunks (first stage), RSS < 600 MB;
+(issue 12) search p50 with the re-ranker <= 150 ms.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from codeneedle.indexer.chunker import chunk_source  # noqa: E402
 from codeneedle.indexer.encoder import QUERY_MAX_TOKENS, Encoder  # noqa: E402
 from codeneedle.indexer.languages import language_for_path  # noqa: E402
+from codeneedle.indexer.rerank import reranker_dir  # noqa: E402
 from tests.lsp.rawclient import RawClient  # noqa: E402
 
 TOPICS = [
@@ -155,7 +159,24 @@ def measure_initialize(runs: int = 5) -> tuple[float, float]:
     return statistics.median(cold), statistics.median(warm)
 
 
-def bench_size(work: Path, size: int, n_queries: int, real_vectors: int) -> dict:
+def timed_searches(client: RawClient, n_queries: int, extra: dict) -> list[float]:
+    """Milliseconds of each ``needle.search`` round trip, sorted (after a warm-up of 10)."""
+    for q in queries(10):  # warm-up: encoder and re-ranker loaded, connections opened in the worker threads
+        client.command("needle.search", {"query": q, **extra})
+    times = []
+    for q in queries(n_queries):
+        t = time.perf_counter()
+        reply = client.command("needle.search", {"query": q, "k": 10, **extra})
+        times.append((time.perf_counter() - t) * 1000)
+        assert "result" in reply and reply["result"], reply
+    return sorted(times)
+
+
+def p50_p99(times: list[float]) -> tuple[float, float]:
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def bench_size(work: Path, size: int, n_queries: int, real_vectors: int, depths: list[int]) -> dict:
     repo = work / f"corpus-{size}"
     if repo.exists():
         shutil.rmtree(repo)
@@ -172,21 +193,21 @@ def bench_size(work: Path, size: int, n_queries: int, real_vectors: int) -> dict
     status = client.wait_ready(600)
     ready_s = time.perf_counter() - t
     folder = status["folders"][0]
-    for q in queries(10):  # warm-up: encoder loaded, connections opened in the server's worker threads
-        client.command("needle.search", {"query": q})
-    times = []
-    for q in queries(n_queries):
-        t = time.perf_counter()
-        reply = client.command("needle.search", {"query": q, "k": 10})
-        times.append((time.perf_counter() - t) * 1000)
-        assert "result" in reply and reply["result"], reply
+    times = timed_searches(client, n_queries, {"rerank": False})
     rss, peak = rss_mb(client.proc.pid)
     client.close()
-    times.sort()
+    # The re-ranker's cost by depth: one server per depth ($NEEDLE_RERANK_DEPTH), the same queries.
+    reranked = {}
+    for depth in depths:
+        client = RawClient(env={"NEEDLE_RERANK_DEPTH": str(depth)})
+        client.initialize(repo)
+        client.wait_ready(600)
+        reranked[depth] = p50_p99(timed_searches(client, n_queries, {}))
+        client.close()
     return {
         "size": size, "chunks": folder["chunks"], "files": folder["files"], "ready_s": ready_s,
         "p50": statistics.median(times), "p99": times[min(len(times) - 1, int(len(times) * 0.99))],
-        "mean": statistics.fmean(times), "max": times[-1], "rss": rss, "peak": peak,
+        "mean": statistics.fmean(times), "max": times[-1], "rss": rss, "peak": peak, "reranked": reranked,
     }
 
 
@@ -197,6 +218,8 @@ def main() -> None:
     ap.add_argument("--real-vectors", type=int, default=1000,
                     help="chunk texts embedded by the real encoder; the rest get perturbed copies")
     ap.add_argument("--work", type=Path, help="work folder (default: a temporary one, removed afterwards)")
+    ap.add_argument("--rerank-depths", type=int, nargs="*", default=[10, 20, 30, 50],
+                    help="also time searches with the re-ranker at these depths (N candidates re-scored)")
     args = ap.parse_args()
 
     work = args.work or Path(tempfile.mkdtemp(prefix="needle-lsp-bench-"))
@@ -209,7 +232,11 @@ def main() -> None:
         cold, warm = measure_initialize()
         print(f"  initialize: {warm * 1000:.0f} ms round trip once Python is up, "
               f"{cold * 1000:.0f} ms from process spawn (median of 5)", flush=True)
-        rows = [bench_size(work, size, args.queries, args.real_vectors) for size in args.sizes]
+        depths = args.rerank_depths
+        if depths and reranker_dir() is None:
+            print("  no re-ranker installed (none ships; set NEEDLE_RERANKER=DIR): re-ranker rows skipped")
+            depths = []
+        rows = [bench_size(work, size, args.queries, args.real_vectors, depths) for size in args.sizes]
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -226,6 +253,9 @@ def main() -> None:
               f"{'< 25 ms' if goal else '(info)'}")
         print(f"{f'search p99 @ {tag}':<44} {r['p99']:>7.1f} ms   {'< 60 ms' if goal else '(info)'}")
         print(f"{f'search mean / max @ {tag}':<44} {r['mean']:>5.1f}/{r['max']:.0f} ms (info)")
+        for depth, (p50, p99) in r["reranked"].items():
+            print(f"{f'  + re-ranker, N={depth}: p50 / p99 @ {tag}':<44} {p50:>7.1f} ms   p99 {p99:.0f} ms; "
+                  f"x{p50 / r['p50']:.1f} the first stage; goal p50 <= 150 ms")
         print(f"{f'server RSS after queries @ {tag}':<44} {r['rss']:>7.0f} MB   < 600 MB (peak {r['peak']:.0f} MB)")
         ready = f"ready after start @ {tag} ({r['files']} files)"
         print(f"{ready:<44} {r['ready_s']:>7.1f} s    (info)")

@@ -46,6 +46,7 @@ from codeneedle.indexer.encoder import bulk_identity  # noqa: E402
 from codeneedle.indexer.index import Index  # noqa: E402
 from codeneedle.indexer.languages import language_for_path  # noqa: E402
 from codeneedle.indexer.models import resolve_model  # noqa: E402
+from codeneedle.indexer.rerank import Reranker, depth_setting, reorder, rerank_text, reranker_dir  # noqa: E402
 from codeneedle.indexer.settings import IndexSettings  # noqa: E402
 from codeneedle.training.repos import BenchRepo, split  # noqa: E402
 
@@ -257,11 +258,36 @@ def sweep_weights() -> dict[str, ranking.Weights]:
     return grid
 
 
+def reranked_orders(store, reranker: Reranker | None, text: str, ranked: list[tuple[int, float]],
+                    grid: list[tuple[int, float]]) -> dict[str, list[int]]:
+    """The second stage over the first stage's ``ranked``: "needle" as ``Index.search`` re-ranks (the shipped
+    depth and blend), "no rerank" the first stage alone, and one "rerank d=D b=B" row per ``grid`` entry."""
+    first = [c for c, _ in ranked]
+    if reranker is None:
+        return {"needle": first}
+    depth = depth_setting(reranker)
+    widest = max([depth, *(d for d, _ in grid)])
+    rows = store.chunks_by_ids(first[:widest])
+    found = [(c, s, rows[c]) for c, s in ranked[:widest] if c in rows]
+    logits = reranker.score(text, [rerank_text(row) for _, _, row in found])
+    rest = first[widest:]
+
+    def order(d: int, b: float) -> list[int]:
+        return [c for c, _, _ in reorder(text, found, logits[:d], b)] + rest
+
+    out = {"needle": order(depth, reranker.settings.blend), "no rerank": first}
+    out.update({f"rerank d={d} b={b:g}": order(d, b) for d, b in grid})
+    return out
+
+
 def evaluate(index: Index, queries: list[dict], rows_wanted: tuple[str, ...],
-             sweep: dict[str, ranking.Weights] | None = None) -> dict[str, dict[str, list[float]]]:
+             sweep: dict[str, ranking.Weights] | None = None, reranker: Reranker | None = None,
+             grid: list[tuple[int, float]] = ()) -> dict[str, dict[str, list[float]]]:
     """Per row: {"doc": reciprocal ranks, "name": definition-first 0/1} over ``queries``."""
     store, vectors = index.reader(), index.vectors()
     sweep = sweep or {}
+    grid_rows = [f"rerank d={d} b={b:g}" for d, b in grid] if reranker is not None else []
+    rows_wanted = (*rows_wanted, *grid_rows)
     out: dict[str, dict[str, list[float]]] = {r: {"doc": [], "name": []} for r in (*rows_wanted, *sweep)}
     for kind in ("doc", "name"):
         texts = [q["query"] if kind == "doc" else exact_query(q["name"]) for q in queries]
@@ -270,7 +296,7 @@ def evaluate(index: Index, queries: list[dict], rows_wanted: tuple[str, ...],
             dense = S.dense_ranking(store, vectors, index.model_id, qvec, POOL, S.Filters())
             lexical = S.lexical_ranking(store, text, POOL, S.Filters())
             orders = {
-                "needle": [c for c, _ in S.rank(store, dense, lexical, text)],
+                **reranked_orders(store, reranker, text, S.rank(store, dense, lexical, text), grid),
                 "no rules": [c for c, _ in S.fuse(dense, lexical, S.lexical_weight(text))],
                 "dense": [c for c, _ in dense],
                 "bm25": lexical,
@@ -322,7 +348,8 @@ def mean(xs: list[float]) -> float:
 
 
 # -- CoSQA -----------------------------------------------------------------------------------------------
-def cosqa(split_name: str, models: list[tuple[str, str | None]]) -> list[tuple[str, float]]:
+def cosqa(split_name: str, models: list[tuple[str, str | None]], reranker: Reranker | None = None,
+          grid: list[tuple[int, float]] = ()) -> list[tuple[str, float]]:
     """MRR@10 on CoSQA through the index: Index.search's ranking and its sides, per model."""
     sys.path.insert(0, str(ROOT / "bench"))
     import cosqa_search as C
@@ -341,12 +368,14 @@ def cosqa(split_name: str, models: list[tuple[str, str | None]]) -> list[tuple[s
                 target = f"f{q['retrieval_idx']:05d}.py"
                 dense = S.dense_ranking(store, vectors, index.model_id, qvec, POOL, S.Filters())
                 lexical = S.lexical_ranking(store, q["doc"], POOL, S.Filters())
-                orders = {"needle": [c for c, _ in S.rank(store, dense, lexical, q["doc"])],
+                ranked = S.rank(store, dense, lexical, q["doc"])
+                orders = {**reranked_orders(store, reranker if model != "minilm" else None, q["doc"], ranked, grid),
                           "dense": [c for c, _ in dense], "bm25": lexical}
                 rows = store.chunks_by_ids(list({c for o in orders.values() for c in o[:20]}))
                 for r, ids in orders.items():
                     runs[r].append(rr(ids, rows, lambda row, t=target: row.path == t))
-        for r in (("needle",) if model == "minilm" else ("needle", "dense", "bm25")):
+        for r in (("needle",) if model == "minilm" or reranker is None else
+                  ("needle", "no rerank", "dense", "bm25", *(f"rerank d={d} b={b:g}" for d, b in grid))):
             table.append((f"{label} {r}", mean(runs[r])))
     return table
 
@@ -360,10 +389,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", help="also write every figure to this file")
     ap.add_argument("--sweep", action="store_true", help="also rank with each factor varied (tune on dev)")
     ap.add_argument("--model", help="encoder of the Needle rows (default: the shipped one); judge a candidate")
+    ap.add_argument("--no-rerank", action="store_true", help="first stage only (as `needle search --no-rerank`)")
+    ap.add_argument("--rerank-grid", action="store_true",
+                    help="also re-rank at each depth and blend of a grid (tune on dev; $NEEDLE_RERANKER: a candidate)")
     args = ap.parse_args(argv)
+    folder = None if args.no_rerank else reranker_dir()
+    reranker = Reranker(folder) if folder is not None else None
+    grid = [(d, b) for d in (10, 20, 30, 50) for b in (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)] if args.rerank_grid else []
 
     repos = [r for r in split(args.split) if not args.repo or r.name in args.repo]
-    rows_default = ("needle", "no rules", "dense", "bm25")
+    rows_default = ("needle", *(("no rerank",) if reranker else ()), "no rules", "dense", "bm25")
     sweep = sweep_weights() if args.sweep else {}
     per_repo: dict[str, dict] = {}
     t0 = time.perf_counter()
@@ -376,13 +411,14 @@ def main(argv: list[str] | None = None) -> None:
             indexed = set(index.reader().file_records())
             queries = [q for q in queries if q["path"] in indexed]
             log(f"{repo.name} ({repo.language}): {len(queries)} queries")
-            result.update(evaluate(index, queries, rows_default, sweep))
+            result.update(evaluate(index, queries, rows_default, sweep, reranker, grid))
         if "base" not in args.skip:
             with open_index(root, repo.name, "minilm") as index:
                 result["base needle"] = evaluate(index, queries, ("needle",))["needle"]
         per_repo[repo.name] = {"language": repo.language, "chunks": chunks, "queries": len(queries), **result}
-    row_names = [*rows_default] + ([] if "base" in args.skip else ["base needle"]) + list(sweep)
-    labels = {"needle": "Needle (default)", "no rules": "fusion, no ranking rules", "dense": "dense only",
+    row_names = [*rows_default] + ([] if "base" in args.skip else ["base needle"]) + list(sweep) \
+        + [f"rerank d={d} b={b:g}" for d, b in grid]
+    labels = {"needle": "Needle (default)", "no rerank": "first stage (no re-ranker)", "no rules": "fusion, no ranking rules", "dense": "dense only",
               "bm25": "BM25 (FTS5) only", "base needle": "Needle, untuned base model"}
 
     def table(kind: str, title: str) -> dict:
@@ -394,10 +430,11 @@ def main(argv: list[str] | None = None) -> None:
             cells = {lang: [x for v in per_repo.values() if v["language"] == lang for x in v[r][kind]] for lang in langs}
             micro = [x for v in per_repo.values() for x in v[r][kind]]
             figures[r] = {**{lang: mean(c) for lang, c in cells.items()}, "micro": mean(micro)}
-            print(f"{labels.get(r, 'rules ' + r):28}" + "".join(f"{mean(cells[lang]):11.3f}" for lang in langs) + f"{mean(micro):9.3f}")
+            print(f"{labels.get(r, r if r.startswith('rerank') else 'rules ' + r):28}" + "".join(f"{mean(cells[lang]):11.3f}" for lang in langs) + f"{mean(micro):9.3f}")
         return figures
 
-    print(f"encoder of the Needle rows: {bulk_identity(*resolve_model(args.model))}")
+    print(f"encoder of the Needle rows: {bulk_identity(*resolve_model(args.model))}; re-ranker: "
+          + (f"{folder} (depth {depth_setting(reranker)}, blend {reranker.settings.blend:g})" if reranker else "none"))
     print("repositories: " + ", ".join(f"{n} ({v['language']}, {v['chunks']} chunks, {v['queries']} q)"
                                          for n, v in per_repo.items()))
     out = {"repos": {n: {k: v[k] for k in ("language", "chunks", "queries")} for n, v in per_repo.items()}}
@@ -408,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
         models = [("Needle", args.model)] + ([] if "base" in args.skip else [("untuned base", "minilm")])
         print(f"\n## CoSQA {cosqa_split} through the index, MRR@10 (500 web queries, 6,267 functions)")
         out["cosqa"] = {}
-        for label, value in cosqa(cosqa_split, models):
+        for label, value in cosqa(cosqa_split, models, reranker, grid):
             print(f"{label:28}{value:9.3f}")
             out["cosqa"][label] = value
     log(f"total {time.perf_counter() - t0:.0f}s")

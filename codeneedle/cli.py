@@ -10,7 +10,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from codeneedle import __version__
-from codeneedle.cli_options import add_index_options, explicit_from, settings_from
+from codeneedle.cli_options import (
+    add_index_options,
+    add_search_options,
+    check_rerank,
+    explicit_from,
+    settings_from,
+)
 from codeneedle.errors import IndexLockedError, NeedleError
 
 # Set before numpy loads OpenBLAS: a query's small matrix products run several times slower on two threads than on
@@ -64,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open result N (1-based) in $VISUAL/$EDITOR, or print its path:line; recorded for training")
     p.add_argument("--no-feedback", action="store_true", help="with --open: do not record which result you opened")
     add_index_options(p)
+    add_search_options(p)
 
     p = sub.add_parser("status", help="show what an index holds",
                        description="Show what an index holds: files, chunks, model, size, skipped files.")
@@ -87,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extra-root", action="append", metavar="PATH",
                    help="another repository searched with the root (repeatable; default: $NEEDLE_EXTRA_ROOTS)")
     add_index_options(p)
+    add_search_options(p)
 
     p = sub.add_parser("train", help="fine-tune the encoder: adapt it to one repository, or train on a pairs file")
     p.add_argument("--repo", type=Path, help="adapt to this repository (its doc comments), then re-index it")
@@ -98,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="optimizer steps (default: sized to the data)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--fresh", action="store_true", help="--data: ignore checkpoints of an earlier run in --out")
+    p.add_argument("--reranker", action="store_true",
+                   help="--data: train the cross-encoder re-ranker instead of the encoder (negatives mined by "
+                        "--base, default the shipped encoder)")
     from codeneedle.training.options import add_train_options
 
     add_train_options(p)
@@ -204,6 +215,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     check_query(args.query if args.queries is None else "-", args.k)
     check_languages(parse_languages(args.lang))
     split_globs(args.glob, args.exclude_glob)
+    check_rerank(args)
     roots = roots_from(args)
     if len(roots) > 1:
         return _search_many(roots, args, console)
@@ -425,6 +437,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 def cmd_mcp(args: argparse.Namespace) -> int:
     from codeneedle.server.mcp_server import serve_mcp
 
+    check_rerank(args)
     serve_mcp(root=args.path, settings=settings_from(args), extra_roots=args.extra_root)  # the server finds the root (find_root)
     return 0
 

@@ -13,7 +13,8 @@ import attrs
 from codeneedle.indexer.settings import IndexSettings
 
 # argparse destination -> IndexSettings field. A flag left out (None) keeps the base value.
-FLAG_FIELDS = {"model": "model", "index_dir": "index_dir", "max_file_bytes": "max_file_bytes", "exclude": "exclude"}
+FLAG_FIELDS = {"model": "model", "index_dir": "index_dir", "max_file_bytes": "max_file_bytes", "exclude": "exclude",
+               "rerank": "rerank"}
 # Fields that decide what an index holds; given on the command line they replace the stored ones (sticky.py).
 STICKY_FLAGS = ("exclude", "max_file_bytes")
 
@@ -27,6 +28,26 @@ def byte_count(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of bytes, got {value}")
     return value
+
+
+def add_search_options(p: argparse.ArgumentParser) -> None:
+    """--rerank/--no-rerank: whether the cross-encoder re-scores the first stage's top candidates."""
+    p.add_argument("--rerank", action=argparse.BooleanOptionalAction, default=None,
+                   help="re-score the top candidates with the cross-encoder re-ranker (default: on when one is "
+                        "installed: $NEEDLE_RERANKER)")
+
+
+def check_rerank(args: argparse.Namespace) -> None:
+    """``--rerank`` asks for the re-ranker explicitly: without one installed that is an error, not a silent no-op
+    (the default, "on when installed", quietly searches with the first stage alone)."""
+    if getattr(args, "rerank", None) is not True:
+        return
+    from codeneedle.errors import NeedleError
+    from codeneedle.indexer.rerank import reranker_dir
+
+    if reranker_dir() is None:
+        raise NeedleError("--rerank: no re-ranker is installed (none ships with this release); train one with "
+                          "`needle train --reranker --data PAIRS.jsonl --out DIR` and set NEEDLE_RERANKER=DIR")
 
 
 def add_index_options(p: argparse.ArgumentParser) -> None:

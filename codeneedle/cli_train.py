@@ -16,6 +16,8 @@ def run_train(args: argparse.Namespace) -> int:
     write a GPU bundle of it (``--data --pack DIR``) or bring a bundle's model home (``--unpack DIR``)."""
     if getattr(args, "unpack", None):
         return _unpack(args)
+    if getattr(args, "reranker", False):
+        return _train_reranker(args)
     if bool(args.repo) == bool(args.data):
         raise NeedleError("say what to train on: --repo PATH (adapt to a repository) or --data PAIRS.jsonl")
     if getattr(args, "pack", None):
@@ -138,6 +140,26 @@ def _train_general(args: argparse.Namespace) -> int:
         model = train_model(config, progress=update, resume=not args.fresh)
     _report(args, "trained encoder", {"model": str(model), "train_seconds": round(time.time() - t0, 1),
                                       **_train_state(model)})
+    return 0
+
+
+def _train_reranker(args: argparse.Namespace) -> int:
+    """``--reranker --data PAIRS``: the cross-encoder re-ranker, against the shipped encoder's mined negatives."""
+    from codeneedle.training.rerank import RerankConfig, train_reranker
+
+    if not args.data or not Path(args.data).is_file():
+        raise NeedleError(f"--reranker needs --data PAIRS.jsonl (no training pairs at {args.data}; build them with "
+                          "scripts/build_training_set.py)")
+    out = args.out or Path(".cache/runs") / time.strftime("rerank-%Y%m%d-%H%M%S")
+    config = RerankConfig(data=str(args.data), out=str(out), base=args.base, threads=args.threads,
+                          minutes=args.minutes or 60.0, steps=args.steps or 100_000)
+    t0 = time.time()
+    bar, update = _step_bar("re-ranker", config.steps)
+    with bar:
+        folder = train_reranker(config, progress=update)
+    run = json.loads((folder / "rerank_train.json").read_text())["run"]
+    _report(args, "trained re-ranker", {"model": str(folder), "train_seconds": round(time.time() - t0, 1), **run,
+                                         "measure": f"NEEDLE_RERANKER={folder} python bench/quality.py --split dev"})
     return 0
 
 

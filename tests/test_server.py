@@ -222,6 +222,21 @@ async def test_results_keep_the_ranking_rules_order(client: LanguageClient):
     assert summary["score"] > hits[0]["score"]
 
 
+async def test_the_editor_gets_the_clis_order_with_and_without_the_reranker_setting(client: LanguageClient):
+    """One library call behind every door: `rerank: false` in needle.search is `--no-rerank`, and both defaults
+    agree (the re-ranker when one is installed, else the first stage)."""
+    await wait_ready(client)
+    query = "read the settings from a configuration file"
+    for flags, extra in (((), {}), (("--no-rerank",), {"rerank": False})):
+        hits = await search(client, query, k=5, **extra)
+        proc = await asyncio.to_thread(run_needle, "search", query, "--path", str(client.repo), "--json",
+                                       "--no-refresh", "-k", "5", *flags)
+        assert proc.returncode == 0, proc.stderr
+        cli = json.loads(proc.stdout)["results"]
+        assert [(h["name"], h["range"]["start"]["line"]) for h in hits] == \
+            [(r["name"], r["start_line"] - 1) for r in cli], flags
+
+
 async def test_scores_are_cosines_and_weak_hits_are_flagged(client: LanguageClient):
     await wait_ready(client)
     good = await search(client, "crc32 checksum of bytes", k=3)

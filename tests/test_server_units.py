@@ -63,6 +63,8 @@ def test_search_arguments():
     args = cmd.parse_arguments(cmd.SEARCH, [{"query": "q", "k": 3, "lang": ["py", "go"], "glob": "src/**"}],
                                cmd.SearchArgs)
     assert args == cmd.SearchArgs("q", 3, ["py", "go"], "src/**")
+    assert args.rerank is None  # absent: the folder's settings decide
+    assert cmd.parse_arguments(cmd.SEARCH, [{"query": "q", "rerank": False}], cmd.SearchArgs).rerank is False
     assert cmd.parse_arguments(cmd.STATUS, None, cmd.StatusArgs) == cmd.StatusArgs()
     assert cmd.parse_arguments(cmd.REINDEX, [{}], cmd.ReindexArgs).uri is None
 
@@ -73,6 +75,7 @@ def test_search_arguments():
     ([{"query": "q", "k": 1.0}], "'k': expected integer, got number"),
     ([{"query": "q", "k": 5000}], "k must be between 1 and 1000"),
     ([{"query": "q", "extra": 1}], "unknown field(s) extra"),
+    ([{"query": "q", "rerank": "no"}], "'rerank': expected boolean, got string"),
     ([{"query": "q"}, {}], "expected one argument object, got 2"),
     ([[1]], "must be an object"),
 ])

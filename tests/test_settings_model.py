@@ -28,10 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 # -- camelCase JSON in ----------------------------------------------------------------------------------------
 def test_editor_json_uses_camel_case_keys_for_every_field():
     raw = {"model": "minilm", "indexDir": "/tmp/idx", "maxFileBytes": 4096, "exclude": ["dist/**"],
-           "feedback": False, "extraRoots": ["/srv/lib"]}
+           "feedback": False, "rerank": False, "extraRoots": ["/srv/lib"]}
     settings = from_json(raw)
     assert settings == IndexSettings(model="minilm", index_dir=Path("/tmp/idx"), max_file_bytes=4096,
-                                     exclude=("dist/**",), feedback=False, extra_roots=("/srv/lib",))
+                                     exclude=("dist/**",), feedback=False, rerank=False, extra_roots=("/srv/lib",))
     assert to_json(settings) == raw  # and back, as an editor would write it
 
 
@@ -56,7 +56,7 @@ def test_every_server_setting_of_the_vscode_extension_is_a_model_field():
     properties = manifest["contributes"]["configuration"]["properties"]
     own = ("needle.server.", "needle.search.", "needle.trace.")  # the extension's own, never sent as settings
     server_keys = {k.removeprefix("needle.") for k in properties if not k.startswith(own)}
-    assert server_keys == {"model", "indexDir", "maxFileBytes", "exclude", "feedback"}
+    assert server_keys == {"model", "indexDir", "maxFileBytes", "exclude", "feedback", "rerank"}
     assert server_keys <= {key for key, _, _ in JSON_FIELDS.values()}
 
 

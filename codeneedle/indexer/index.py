@@ -33,6 +33,7 @@ from codeneedle.indexer.indexdir import check_index_dir, write_gitignore
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
 from codeneedle.indexer.progress import is_partial, stand_in_for_missing_vectors
+from codeneedle.indexer.rerank import Reranker, depth_setting, rerank, reranker_dir, shared_reranker
 from codeneedle.indexer.scores import absolute_scores
 from codeneedle.indexer.search import (
     Filters,
@@ -557,22 +558,29 @@ class Index:
     # -- reading ---------------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, lang=None, glob: str | None = None,
                exclude: str | list[str] | tuple[str, ...] | None = None, *,
-               qvec: np.ndarray | None = None) -> list[SearchResult]:
-        """Hybrid search: dense top-k fused with BM25; ``lang`` like "python,go", ``glob`` like "src/**/*.py"
-        (``!dist/**`` or ``exclude`` leave paths out). Scores are query-chunk cosines (``scores.py``).
-        ``qvec``: the query's vector, when a multi-index search has already encoded it with this model.
+               qvec: np.ndarray | None = None, rerank: bool | None = None) -> list[SearchResult]:
+        """Hybrid search: dense top-k fused with BM25, the ranking rules, then the re-ranker; ``lang`` like
+        "python,go", ``glob`` like "src/**/*.py" (``!dist/**`` or ``exclude`` leave paths out). Scores are
+        query-chunk cosines (``scores.py``). ``qvec``: the query's vector, when a multi-index search has already
+        encoded it with this model. ``rerank``: None follows the settings (``IndexSettings.rerank``).
 
         A blank query, k < 1, an unknown language or a bad glob raise NeedleError.
         """
-        return [hit.result() for hit in self.hits(query, k, lang, glob, exclude, qvec=qvec)]
+        return [hit.result() for hit in self.hits(query, k, lang, glob, exclude, qvec=qvec, rerank=rerank)]
 
     def hits(self, query: str, k: int = 10, lang=None, glob: str | None = None,
              exclude: str | list[str] | tuple[str, ...] | None = None, *,
-             qvec: np.ndarray | None = None) -> list[Hit]:
+             qvec: np.ndarray | None = None, rerank: bool | None = None) -> list[Hit]:
         """:meth:`search` before its results are built: a merged search builds them only for its winners."""
         filters = self._request(query, k, lang, glob, exclude)
+        reranker = self.reranker() if (self.settings.rerank if rerank is None else rerank) else None
         with self._reading():
-            return self._hits(query, min(k, 1000), filters, qvec)
+            return self._hits(query, min(k, 1000), filters, qvec, reranker)
+
+    def reranker(self) -> Reranker | None:
+        """The second stage (``rerank.py``), shared by every index of the process; None where none is installed."""
+        folder = reranker_dir()
+        return shared_reranker(folder) if folder is not None else None
 
     def _request(self, query: str, k: int, lang, glob: str | None, exclude) -> Filters:
         """The filters of a valid search request; NeedleError says what is wrong with an invalid one."""
@@ -598,7 +606,8 @@ class Index:
             raise IndexLostError(f"the index database {self.index_dir / DB_NAME} is damaged ({exc}); it is being "
                                  "rebuilt, search again in a moment") from None
 
-    def _hits(self, query: str, k: int, filters: Filters, qvec: np.ndarray | None) -> list[Hit]:
+    def _hits(self, query: str, k: int, filters: Filters, qvec: np.ndarray | None,
+              reranker: Reranker | None = None) -> list[Hit]:
         store = self.reader()
         if store.get_meta("model_id") is None:
             return []
@@ -616,7 +625,10 @@ class Index:
             dense = stand_in_for_missing_vectors(store, self.model_id, dense, lexical)
         rows: dict = {}
         ranked = rank(store, dense, lexical, query, filters, rows_seen=rows)
-        found = ranked_rows(store, ranked, k, known=rows)
+        depth = depth_setting(reranker) if reranker is not None else 0
+        found = ranked_rows(store, ranked, max(k, depth), known=rows)
+        if reranker is not None:
+            found = rerank(reranker, query, found, depth)[:k]
         # Displayed scores are absolute cosines (scores.py), not the ranking's relative ones.
         cosines = absolute_scores(store, self.model_id, vectors.dim, qvec, [cid for cid, _, _ in found])
         return [Hit(score, row) for (_cid, _, row), score in zip(found, cosines, strict=True)]

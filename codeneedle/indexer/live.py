@@ -230,13 +230,13 @@ class LiveIndex:
 
     # -- reads (any thread) ------------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, lang: Any = None, glob: str | None = None,
-               exclude: str | list[str] | None = None) -> list[SearchResult]:
+               exclude: str | list[str] | None = None, *, rerank: bool | None = None) -> list[SearchResult]:
         """``Index.search`` over what is committed ([] before the index is open); a lost index is rebuilt."""
         index = self.index
         if index is None or self._closed.is_set():
             return []
         try:
-            return index.search(query, k=k, lang=lang, glob=glob, exclude=exclude)
+            return index.search(query, k=k, lang=lang, glob=glob, exclude=exclude, rerank=rerank)
         except IndexLostError as exc:
             self._lost(str(exc))
             raise

@@ -9,6 +9,7 @@ from codeneedle.errors import ModelNotFoundError
 
 BASE_MODEL = "minilm"
 TUNED_MODEL = "needle-code-v2"
+RERANK_MODEL = "needle-rerank-v1"
 SHIPPED_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
@@ -45,3 +46,4 @@ def _is_model_dir(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any(
         (folder / f).is_file() for f in ("model.safetensors", "pytorch_model.bin")
     )
+

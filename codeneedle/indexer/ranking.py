@@ -222,6 +222,27 @@ def demotion(row: ChunkRow, query_is_about_tests: bool, weights: Weights = WEIGH
     return factor
 
 
+@dataclass(frozen=True, slots=True)
+class QueryRules:
+    """The rules' reading of one query: the names it is or mentions, and whether it asks about tests."""
+
+    query: str
+    names: tuple[str, str] | None
+    mentioned: tuple[str, ...]
+    about_tests: bool
+
+    @classmethod
+    def of(cls, query: str) -> QueryRules:
+        return cls(query, query_names(query), mentioned_names(query), bool(_MENTIONS_TEST.search(query)))
+
+    def tier(self, row: ChunkRow) -> int:
+        """2 or 1: a definition of the name the query is or mentions (``name_tier``, ``mention_tier``); 0: other."""
+        return max(name_tier(row, self.names, self.query), mention_tier(row, self.mentioned))
+
+    def demotion(self, row: ChunkRow, weights: Weights = WEIGHTS) -> float:
+        return demotion(row, self.about_tests, weights)
+
+
 def apply_rules(
     store: Store, fused: list[tuple[int, float]], query: str, allowed=None, weights: Weights = WEIGHTS,
     rows_seen: dict[int, ChunkRow] | None = None,
@@ -231,18 +252,13 @@ def apply_rules(
     ``allowed(path, language)`` filters chunks found by the name lookup (the fused ones are already filtered).
     ``rows_seen``, when given, receives the rows read, so the caller need not read the top results again.
     """
-    names = query_names(query)
-    mentioned = mentioned_names(query)
-
-    def tier(row: ChunkRow) -> int:
-        return max(name_tier(row, names, query), mention_tier(row, mentioned))
-
+    rules = QueryRules.of(query)
     head, tail = fused[:RULES_POOL], fused[RULES_POOL:]
     top = fused[0][1] if fused else 1.0
     # A definition of the name the query is gets the best score (it is what was asked for); one of a name it
     # mentions ranks after the definitions retrieval found, which matched the rest of the question too.
-    lookups = [(query, NAME_LOOKUP_LIMIT, top)] if names is not None else []
-    lookups += [(name, MENTION_LOOKUP_LIMIT, head[-1][1] if head else top) for name in mentioned]
+    lookups = [(query, NAME_LOOKUP_LIMIT, top)] if rules.names is not None else []
+    lookups += [(name, MENTION_LOOKUP_LIMIT, head[-1][1] if head else top) for name in rules.mentioned]
     known = {cid for cid, _ in head}
     extra: dict[int, float] = {}
     for lookup, limit, score in lookups:
@@ -255,16 +271,15 @@ def apply_rules(
     candidates = list(head)
     for cid, score in extra.items():
         row = rows.get(cid)
-        if row is not None and tier(row) and (allowed is None or allowed(row.path, row.language)):
+        if row is not None and rules.tier(row) and (allowed is None or allowed(row.path, row.language)):
             candidates.append((cid, score))
-    about_tests = bool(_MENTIONS_TEST.search(query))
     keyed = []
     for position, (cid, score) in enumerate(candidates):
         row = rows.get(cid)
         if row is None:
             continue
         # Within a name tier the best implementation first: fused score times the demotions.
-        keyed.append(((-tier(row), -score * demotion(row, about_tests, weights), position), cid, score))
+        keyed.append(((-rules.tier(row), -score * rules.demotion(row, weights), position), cid, score))
     keyed.sort(key=lambda t: t[0])
     lifted = {cid for cid, _ in candidates[len(head):]}
     return [(cid, score) for _key, cid, score in keyed] + [t for t in tail if t[0] not in lifted]

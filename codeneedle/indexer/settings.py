@@ -64,6 +64,7 @@ class IndexSettings:
     max_file_bytes: int = attrs.field(default=DEFAULT_MAX_FILE_BYTES, validator=_positive)
     exclude: tuple[str, ...] = attrs.field(default=(), converter=_patterns)
     feedback: bool = True  # record which results the user opens (local log for `needle train --repo`)
+    rerank: bool = True  # re-score the first stage's top candidates with the cross-encoder (indexer/rerank.py)
     # Server-wide: more repositories to index and search beside the workspace folders (absolute paths).
     extra_roots: tuple[str, ...] = attrs.field(default=(), converter=_patterns)
 
@@ -97,6 +98,7 @@ JSON_FIELDS: dict[str, tuple[str, str, Any]] = {
     "max_file_bytes": ("maxFileBytes", "a positive integer", DEFAULT_MAX_FILE_BYTES),
     "exclude": ("exclude", "a list of glob strings", "none"),
     "feedback": ("feedback", "true or false", True),
+    "rerank": ("rerank", "true or false", True),
     "extra_roots": ("extraRoots", "a list of folder paths", "none"),
 }
 _FIELD_OF_KEY = {key: name for name, (key, _, _) in JSON_FIELDS.items()}
@@ -139,7 +141,7 @@ def _flag(value: Any, _type: Any = None) -> bool:
 
 
 _HOOKS = {"model": _text, "index_dir": lambda v, t: _path(_text(v)), "max_file_bytes": _byte_count,
-          "exclude": _globs, "feedback": _flag, "extra_roots": _folders}
+          "exclude": _globs, "feedback": _flag, "rerank": _flag, "extra_roots": _folders}
 
 @functools.cache
 def converter() -> cattrs.Converter:

@@ -304,21 +304,21 @@ def _submit(ls: NeedleServer, uris: list[str]) -> None:
 
 # -- queries ---------------------------------------------------------------------------------------
 def run_search(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str | None = None,
-               exclude: Any = None) -> list[dict]:
+               exclude: Any = None, rerank: bool | None = None) -> list[dict]:
     """Search every folder, merge the ranked lists: ``[{uri, range, name, kind, language, score, weak, snippet}]``."""
     encoding = ls.encoding()
     return [{**to_lsp(root, r, encoding), **({"partial": True} if partial else {})}
-            for root, r, partial in search_folders(ls, query, k, lang, glob, exclude)]
+            for root, r, partial in search_folders(ls, query, k, lang, glob, exclude, rerank)]
 
 
 def search_folders(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str | None = None,
-                   exclude: Any = None) -> list[tuple[Path, SearchResult, bool]]:
+                   exclude: Any = None, rerank: bool | None = None) -> list[tuple[Path, SearchResult, bool]]:
     """Search every folder, merge the ranked lists: the best ``k`` as (folder root, result, folder still partial)."""
     per_folder: list[list[tuple[Path, SearchResult, bool]]] = []
     errors: list[str] = []
     for folder in ls.workspaces.all():
         try:
-            results = folder.search(query, k, lang, glob, exclude)
+            results = folder.search(query, k, lang, glob, exclude, rerank)
         except (NeedleError, ValueError) as exc:  # ValueError: e.g. a glob pathspec cannot parse
             errors.append(f"{folder.root}: {exc}")
             continue
@@ -338,7 +338,7 @@ def search_command(ls: NeedleServer, *arguments: Any) -> list[dict]:
     args = cmd.parse_arguments(cmd.SEARCH, list(arguments), cmd.SearchArgs)
     cmd.check_search(args)
     _require_folders(ls)
-    return run_search(ls, args.query, args.k, args.lang, args.glob, args.exclude)
+    return run_search(ls, args.query, args.k, args.lang, args.glob, args.exclude, args.rerank)
 
 
 @server.command(cmd.SIMILAR)
@@ -403,7 +403,8 @@ def workspace_symbol(ls: NeedleServer, params: types.WorkspaceSymbolParams) -> l
     if not query:
         return []
     encoding = ls.encoding()
-    return [to_symbol(root, r, encoding) for root, r, _ in search_folders(ls, query, SYMBOL_RESULTS)]
+    # Symbol search runs on every keystroke: the first stage alone, within a keystroke's budget.
+    return [to_symbol(root, r, encoding) for root, r, _ in search_folders(ls, query, SYMBOL_RESULTS, rerank=False)]
 
 
 def _require_folders(ls: NeedleServer) -> None:

@@ -59,13 +59,15 @@ def _not_negative(_inst: Any, attr: attrs.Attribute, value: int) -> None:
 
 @attrs.frozen
 class SearchArgs:
-    """``needle.search {query, k?, lang?, glob?, exclude?}``; ``glob: "!dist/**"`` or ``exclude`` leave paths out."""
+    """``needle.search {query, k?, lang?, glob?, exclude?, rerank?}``; ``glob: "!dist/**"`` or ``exclude`` leave
+    paths out; ``rerank`` false skips the re-ranker (as-you-type searches), absent follows the settings."""
 
     query: str = attrs.field(validator=_query)
     k: int = attrs.field(default=10, validator=_positive_k)
     lang: str | list[str] | None = attrs.field(default=None, validator=_languages)
     glob: str | None = attrs.field(default=None, validator=_short)
     exclude: str | list[str] | None = attrs.field(default=None, validator=_globs)
+    rerank: bool | None = None
 
 
 @attrs.frozen

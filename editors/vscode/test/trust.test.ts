@@ -15,9 +15,10 @@ test('package.json restricts exactly the keys the code restricts', () => {
 
 test('every setting that starts a process, loads files or writes files is restricted', () => {
   const props: Record<string, { scope?: string }> = manifest.contributes.configuration.properties;
-  // needle.feedback only turns the local open-event log on or off, inside the index folder Needle writes anyway.
+  // needle.feedback only turns the local open-event log on or off, inside the index folder Needle writes anyway;
+  // needle.rerank only turns the re-ranker on or off (which model it loads comes from the server's environment).
   const harmless = new Set(['needle.search.maxResults', 'needle.search.debounceMs', 'needle.trace.server',
-    'needle.feedback']);
+    'needle.feedback', 'needle.rerank']);
   const listed = new Set<string>(manifest.capabilities.untrustedWorkspaces.restrictedConfigurations);
   for (const key of Object.keys(props)) {
     assert.ok(harmless.has(key) || listed.has(key), `${key} is neither restricted nor known harmless`);

@@ -1,0 +1,260 @@
+"""Train the cross-encoder re-ranker (``codeneedle.indexer.rerank``) on docstring/code pairs.
+
+Recipe: the encoder's first ``layers`` transformer layers (the shipped encoder's by default) read
+``[CLS] query [SEP] code [SEP]``; a linear head over the mean-pooled pair gives a logit. Each query is trained
+against the first stage's own top-ranked wrong answers from the same repository (the encoder's nearest
+functions to the query, the positive and its copies excluded): a listwise softmax over one positive and
+``group - 1`` of them, the loss cross-encoders for retrieval are trained with (sentence-transformers' CrossEncoder
+with a multiple-negatives objective).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from codeneedle.indexer.rerank import PairTokenizer, RerankSettings
+
+_log = logging.getLogger("codeneedle.training")
+
+
+@dataclass
+class RerankConfig:
+    """One re-ranker training run."""
+
+    data: str  # a training JSONL of pairs (scripts/build_training_set.py mine)
+    out: str
+    base: str | None = None  # the encoder whose layers start it (None: the shipped encoder)
+    layers: int = 3
+    queries: int = 16000  # training queries drawn (whole repositories at a time)
+    group: int = 8  # one positive and group - 1 mined negatives per query
+    mine_depth: int = 20  # negatives are drawn from the first stage's top this-many wrong answers
+    batch_queries: int = 4
+    lr: float = 5e-5
+    head_lr: float = 2e-3  # the head starts from nothing: it needs far larger steps than the pretrained layers
+    warmup: float = 0.05
+    minutes: float = 60.0
+    steps: int = 100_000
+    epochs: int = 1  # passes over the mined groups (each pass reshuffled)
+    query_tokens: int = 32
+    max_tokens: int = 128
+    threads: int = 2
+    seed: int = 0
+    reuse_groups: bool = False  # take the groups mined by an earlier run with the same out (OUT.groups.jsonl)
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A training query, its positive and the mined negatives (chunk texts as the index embeds them)."""
+
+    query: str
+    positive: str
+    negatives: tuple[str, ...]
+
+
+def _function_key(rec: dict) -> tuple[str, str, str]:
+    return rec["repo"], rec["path"], rec["name"]
+
+
+def pick_records(records: list[dict], count: int, seed: int) -> list[dict]:
+    """Records of whole repositories, drawn at random until ``count`` queries: negatives come from one repository."""
+    by_repo: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_repo[r["repo"]].append(r)
+    repos = sorted(by_repo)
+    random.Random(seed).shuffle(repos)
+    out: list[dict] = []
+    for repo in repos:
+        if len(out) >= count:
+            break
+        out.extend(by_repo[repo])
+    return out[:count] if len(out) > count else out
+
+
+def mine_groups(records: list[dict], encoder, cfg: RerankConfig, log: Callable[[str], None] = _log.info) -> list[Group]:
+    """Each record's query against its repository's other functions, ranked by ``encoder`` (the first stage)."""
+    rng = random.Random(cfg.seed)
+    pools: dict[str, dict[tuple, str]] = defaultdict(dict)
+    for r in records:
+        pools[r["repo"]].setdefault(_function_key(r), r["code"])
+    groups: list[Group] = []
+    t0 = time.time()
+    for n, (repo, pool) in enumerate(pools.items()):
+        keys = list(pool)
+        if len(keys) < cfg.group:
+            continue
+        texts = [pool[k] for k in keys]
+        vecs = encoder.encode(texts)
+        mine = [r for r in records if r["repo"] == repo]
+        qvecs = encoder.encode_queries([r["query"] for r in mine])
+        plain = {k: pool[k].split("\n", 1)[-1].strip() for k in keys}
+        for r, qv in zip(mine, qvecs, strict=True):
+            own = _function_key(r)
+            order = np.argsort(-(vecs @ qv))
+            wrong = [keys[i] for i in order[: cfg.mine_depth + 2]
+                     if keys[i] != own and plain[keys[i]] != plain[own]][: cfg.mine_depth]
+            if len(wrong) < cfg.group - 1:
+                continue
+            # The hardest few always, the rest drawn from deeper: only the top ones would teach a narrow boundary.
+            chosen = wrong[:3] + rng.sample(wrong[3:], cfg.group - 4)
+            groups.append(Group(r["query"], r["code"], tuple(pool[k] for k in chosen)))
+        if n % 20 == 0:
+            log(f"mined {len(groups)} groups from {n + 1}/{len(pools)} repositories ({time.time() - t0:.0f} s)")
+    return groups
+
+
+def build_model(base_folder: Path, layers: int):
+    """(transformers BertModel with the first ``layers`` layers of ``base_folder``, linear head)."""
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(base_folder), local_files_only=True, num_hidden_layers=layers,
+                                      dtype=torch.float32)
+    head = torch.nn.Linear(model.config.hidden_size, 1)
+    torch.nn.init.zeros_(head.bias)
+    torch.nn.init.normal_(head.weight, std=0.02)
+    return model, head
+
+
+def group_logits(model, head, tokenizer: PairTokenizer, groups: list[Group]):
+    """(len(groups), group) logits, the positive in column 0."""
+    import torch
+
+    from codeneedle.indexer.pooling import mean_pool_torch
+
+    rows: list[list[int]] = []
+    for g in groups:
+        rows.extend(tokenizer.ids(g.query, [g.positive, *g.negatives]))
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), tokenizer.pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    hidden = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
+    return head(mean_pool_torch(hidden, mask, normalize=False)).view(len(groups), -1)
+
+
+def train_reranker(cfg: RerankConfig, progress: Callable[[dict], None] | None = None) -> Path:
+    """Mine, train for ``cfg.minutes`` (or ``cfg.steps``), export to ``cfg.out``; returns the folder.
+
+    ``progress`` receives ``{"message"}`` lines and ``{"step", "steps", "loss", "stage"}`` updates (the shape
+    ``needle train``'s progress bar takes)."""
+    import torch
+
+    def log(message: str) -> None:
+        if progress is not None:
+            progress({"message": message})
+        else:
+            _log.info("%s", message)
+
+    from codeneedle.indexer.encoder import Encoder
+    from codeneedle.indexer.models import resolve_model
+    from codeneedle.training.mining import load_jsonl
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    name, base_folder = resolve_model(cfg.base)
+    cache = Path(cfg.out).with_name(Path(cfg.out).name + ".groups.jsonl")
+    if cfg.reuse_groups and cache.is_file():
+        mined = [Group(d["query"], d["positive"], tuple(d["negatives"])) for d in load_jsonl(cache)]
+        log(f"{len(mined)} mined groups reused from {cache}")
+    else:
+        records = pick_records(load_jsonl(Path(cfg.data)), cfg.queries, cfg.seed)
+        log(f"{len(records)} training queries from {len({r['repo'] for r in records})} repositories")
+        mined = mine_groups(records, Encoder.load(name), cfg, log)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text("".join(json.dumps(asdict(g)) + "\n" for g in mined))
+    log(f"{len(mined)} groups of {cfg.group}")
+    rng = random.Random(cfg.seed)
+    groups: list[Group] = []
+    for _ in range(cfg.epochs):
+        groups += rng.sample(mined, len(mined))
+    model, head = build_model(base_folder, cfg.layers)
+    tokenizer = PairTokenizer(base_folder, cfg.query_tokens, cfg.max_tokens)
+    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
+    optimizer = torch.optim.AdamW([{"params": [p for p in model.parameters() if p.requires_grad], "lr": cfg.lr},
+                                   {"params": list(head.parameters()), "lr": cfg.head_lr, "weight_decay": 0.0}],
+                                  weight_decay=0.01)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    total = min(cfg.steps, len(groups) // cfg.batch_queries)
+    warm = max(1, int(total * cfg.warmup))
+    model.train()
+    start, step, losses = time.time(), 0, []
+    deadline = start + cfg.minutes * 60
+    target = torch.zeros(cfg.batch_queries, dtype=torch.long)
+    while step < total and time.time() < deadline:
+        batch = groups[step * cfg.batch_queries : (step + 1) * cfg.batch_queries]
+        # Linear warm-up, then linear decay over the steps the time budget is expected to allow.
+        done = step / max(1, min(total, _expected_steps(step, start, deadline, total)))
+        factor = min(1.0, (step + 1) / warm) * max(0.05, 1.0 - done)
+        for g, lr in zip(optimizer.param_groups, base_lrs, strict=True):
+            g["lr"] = lr * factor
+        loss = torch.nn.functional.cross_entropy(group_logits(model, head, tokenizer, batch), target[: len(batch)])
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        step += 1
+        if progress is not None:
+            progress({"step": step, "steps": total, "loss": float(np.mean(losses[-50:])), "stage": "re-ranker"})
+        if step % 200 == 0:
+            log(f"step {step}/{total} loss {np.mean(losses[-50:]):.3f} ({time.time() - start:.0f} s)")
+    window = max(1, min(100, len(losses) // 10))  # mean loss of the first and the last tenth of the run
+    return export(model, head, base_folder, Path(cfg.out), cfg, {
+        "steps": step, "groups": len(mined), "seconds": round(time.time() - start),
+        "first_loss": float(np.mean(losses[:window])) if losses else None,
+        "final_loss": float(np.mean(losses[-window:])) if losses else None})
+
+
+def _expected_steps(step: int, start: float, deadline: float, total: int) -> int:
+    if step < 10:
+        return total
+    per_step = (time.time() - start) / step
+    return min(total, int((deadline - start) / per_step))
+
+
+RERANKER_NOTICE = """# {name}
+
+A cross-encoder re-ranker for code search: the first {layers} transformer layers of {base} (itself a fine-tune of
+all-MiniLM-L6-v2) with a linear scoring head, trained by Needle (`codeneedle/training/rerank.py`) to rank a
+query's function above the first stage's own top-ranked wrong answers.
+
+## Licence
+The base weights, all-MiniLM-L6-v2 by the sentence-transformers authors, are distributed under the
+Apache License 2.0 (http://www.apache.org/licenses/LICENSE-2.0); these weights are a derivative work distributed
+under the same licence. Changes: layers 4-6 removed, further training as a cross-encoder, saved as float16.
+
+## How to retrain
+    needle train --reranker --data .cache/corpus/pairs-styles/train.jsonl --out DIR --minutes 58
+    NEEDLE_RERANKER=DIR python bench/quality.py --split dev --rerank-grid   # choose depth and blend on dev
+`rerank_train.json` holds this run's whole configuration and figures.
+"""
+
+
+def export(model, head, base_folder: Path, dest: Path, cfg: RerankConfig, run: dict) -> Path:
+    """Write a re-ranker folder (fp16 weights, tokenizer, head, how it was trained)."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.half().save_pretrained(str(tmp), safe_serialization=True)
+    model.float()
+    shutil.copy2(base_folder / "tokenizer.json", tmp / "tokenizer.json")
+    weight = head.weight.detach().float().view(-1).tolist()
+    RerankSettings(tuple(weight), float(head.bias.detach()), cfg.query_tokens, cfg.max_tokens).write(tmp)
+    (tmp / "README.md").write_text(RERANKER_NOTICE.format(name=dest.name, layers=cfg.layers, base=base_folder.name))
+    (tmp / "rerank_train.json").write_text(json.dumps({"config": asdict(cfg), "run": run,
+                                                        "base": base_folder.name}, indent=1) + "\n")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
