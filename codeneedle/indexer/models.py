@@ -46,4 +46,3 @@ def _is_model_dir(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any(
         (folder / f).is_file() for f in ("model.safetensors", "pytorch_model.bin")
     )
-

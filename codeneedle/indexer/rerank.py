@@ -98,7 +98,8 @@ class PairTokenizer:
     def ids(self, query: str, codes: Sequence[str]) -> list[list[int]]:
         with self._lock:  # a Tokenizer's settings are shared state; encode_batch itself is parallel
             q = self._tok.encode(query, add_special_tokens=False).ids[: self.query_tokens]
-            # A chunk longer than the budget is cut before tokenizing: 4 characters a token is generous.
+            # A long chunk is cut before tokenizing, at 6 characters a token: more than code averages, so the
+            # token cut below still decides.
             room = self.max_tokens - len(q) - 3
             bodies = self._tok.encode_batch([c[: room * 6] for c in codes], add_special_tokens=False)
         return [[self.cls, *q, self.sep, *b.ids[:room], self.sep] for b in bodies]

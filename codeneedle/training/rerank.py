@@ -65,11 +65,16 @@ def _function_key(rec: dict) -> tuple[str, str, str]:
     return rec["repo"], rec["path"], rec["name"]
 
 
-def pick_records(records: list[dict], count: int, seed: int) -> list[dict]:
-    """Records of whole repositories, drawn at random until ``count`` queries: negatives come from one repository."""
+def _by_repo(records: list[dict]) -> dict[str, list[dict]]:
     by_repo: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_repo[r["repo"]].append(r)
+    return by_repo
+
+
+def pick_records(records: list[dict], count: int, seed: int) -> list[dict]:
+    """Records of whole repositories, drawn at random until ``count`` queries: negatives come from one repository."""
+    by_repo = _by_repo(records)
     repos = sorted(by_repo)
     random.Random(seed).shuffle(repos)
     out: list[dict] = []
@@ -83,18 +88,17 @@ def pick_records(records: list[dict], count: int, seed: int) -> list[dict]:
 def mine_groups(records: list[dict], encoder, cfg: RerankConfig, log: Callable[[str], None] = _log.info) -> list[Group]:
     """Each record's query against its repository's other functions, ranked by ``encoder`` (the first stage)."""
     rng = random.Random(cfg.seed)
-    pools: dict[str, dict[tuple, str]] = defaultdict(dict)
-    for r in records:
-        pools[r["repo"]].setdefault(_function_key(r), r["code"])
+    by_repo = _by_repo(records)
     groups: list[Group] = []
     t0 = time.time()
-    for n, (repo, pool) in enumerate(pools.items()):
+    for n, mine in enumerate(by_repo.values()):
+        pool: dict[tuple, str] = {}
+        for r in mine:
+            pool.setdefault(_function_key(r), r["code"])
         keys = list(pool)
         if len(keys) < cfg.group:
             continue
-        texts = [pool[k] for k in keys]
-        vecs = encoder.encode(texts)
-        mine = [r for r in records if r["repo"] == repo]
+        vecs = encoder.encode([pool[k] for k in keys])
         qvecs = encoder.encode_queries([r["query"] for r in mine])
         plain = {k: pool[k].split("\n", 1)[-1].strip() for k in keys}
         for r, qv in zip(mine, qvecs, strict=True):
@@ -108,7 +112,7 @@ def mine_groups(records: list[dict], encoder, cfg: RerankConfig, log: Callable[[
             chosen = wrong[:3] + rng.sample(wrong[3:], cfg.group - 4)
             groups.append(Group(r["query"], r["code"], tuple(pool[k] for k in chosen)))
         if n % 20 == 0:
-            log(f"mined {len(groups)} groups from {n + 1}/{len(pools)} repositories ({time.time() - t0:.0f} s)")
+            log(f"mined {len(groups)} groups from {n + 1}/{len(by_repo)} repositories ({time.time() - t0:.0f} s)")
     return groups
 
 
