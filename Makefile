@@ -33,7 +33,7 @@ lint: setup
 # The extension's pure logic (node's test runner) first, then the Python suite against the real stack.
 test: setup lint
 	$(MAKE) -C editors/vscode test
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25
 
 # The inner loop: every test not marked slow (real editors, LSP and MCP servers, subprocess CLI runs, training,
 # Ray, SIGKILL and random watcher runs are); under a minute on 2 cores. CI runs `make test`, all of them.

@@ -16,6 +16,7 @@ candidates never offer: needle-code-v2 lost 0.017 to 0.056 on half B of three re
 
     .venv/bin/python bench/feedback_sim.py --events 200 --steps 40
     .venv/bin/python bench/feedback_sim.py --repo DIR [--lr 1e-5] [--freeze-layers 3] [--wise 0.5]   # variants
+    .venv/bin/python bench/feedback_sim.py --repo DIR --adapter   # a query-side adapter: nothing re-embedded
 """
 
 from __future__ import annotations
@@ -76,12 +77,69 @@ def rankings(model: str, chunks, queries) -> np.ndarray:
     return np.argsort(-(q @ c.T), axis=1, kind="stable")
 
 
+def query_adapter(model: str, chunks, queries, events: list[int], rank: int = 16, l2: float = 1.0,
+                  anchor: float = 10.0, iters: int = 200) -> np.ndarray:
+    """The variant ``--adapter``: no re-embedding, only the query side moves. A low-rank residual map
+    ``q + q U V`` is fitted to the opened results (softmax over every candidate) with an L2 pull towards identity
+    and a KL anchor that keeps the rankings of pseudo-queries (every function's split name) as they were, so it
+    learns what the events demand and little else. Returns the rankings of all queries after it."""
+    import torch
+    import torch.nn.functional as nnf
+
+    from codeneedle.training.mining import name_query
+
+    enc = Encoder.load(model)
+    c = torch.tensor(enc.encode([embed_text(ch) for ch in chunks], batch_size=32))
+    q = torch.tensor(enc.encode([text for text, _ in queries], batch_size=64, max_length=64))
+    pseudo = [name_query(ch.name) for ch in chunks if len(name_query(ch.name).split()) >= 2]
+    p = torch.tensor(enc.encode(pseudo, batch_size=64, max_length=64))
+    p_before = torch.log_softmax(p @ c.T / 0.05, dim=-1)
+    torch.manual_seed(0)
+    u = torch.zeros(c.shape[1], rank, requires_grad=True)
+    v = (torch.randn(rank, c.shape[1]) * 0.01).requires_grad_()
+    opt = torch.optim.Adam([u, v], lr=1e-3)
+    idx, target = torch.tensor(events), torch.tensor([queries[i][1] for i in events])
+
+    def moved(x):
+        return nnf.normalize(x + x @ u @ v, dim=-1)
+
+    for _ in range(iters):
+        loss = nnf.cross_entropy(moved(q[idx]) @ c.T / 0.05, target) + l2 * (u @ v).pow(2).sum() / len(set(events))
+        kl = nnf.kl_div(torch.log_softmax(moved(p) @ c.T / 0.05, dim=-1), p_before, log_target=True,
+                        reduction="batchmean")
+        opt.zero_grad()
+        (loss + anchor * kl).backward()
+        opt.step()
+    with torch.no_grad():
+        return np.argsort(-(moved(q) @ c.T).numpy(), axis=1, kind="stable")
+
+
 def mrr(ranks: np.ndarray, queries, subset: list[int]) -> float:
     total = 0.0
     for i in subset:
         pos = int(np.where(ranks[i] == queries[i][1])[0][0]) + 1
         total += 1.0 / pos if pos <= 10 else 0.0
     return total / max(1, len(subset))
+
+
+def fine_tune(folder: Path, records: list[dict], work: Path, args: argparse.Namespace) -> Path:
+    """`needle train --repo`'s way: the whole encoder on the events' triplets plus the shipped replay sample."""
+    replay_file = folder / "replay.jsonl.gz"
+    replay = []
+    if replay_file.is_file():
+        with gzip.open(replay_file, "rt") as fh:
+            replay = [json.loads(line) for line in fh]
+    (work / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (work / "replay.jsonl").write_text("".join(json.dumps(r) + "\n" for r in replay))
+    config = TrainConfig(train_data=str(work / "data.jsonl"), out_dir=str(work / "run"), base_model=str(folder),
+                         steps=args.steps, batch_size=16, lr=args.lr, curriculum="none",
+                         freeze_layers=args.freeze_layers,
+                         replay_data=str(work / "replay.jsonl") if replay else "", replay_fraction=0.5 if replay else 0,
+                         threads=args.threads, checkpoint_every=10_000, device="cpu")
+    adapted = train_model(config, resume=False)
+    if args.wise < 1.0:
+        adapted = interpolate_models(str(folder), adapted, args.wise, work / "wise")
+    return adapted
 
 
 def main() -> None:
@@ -96,6 +154,8 @@ def main() -> None:
     ap.add_argument("--freeze-layers", type=int, default=0, help="keep the embeddings and the first N layers")
     ap.add_argument("--wise", type=float, default=1.0,
                     help="WiSE-FT: keep this share of the adapted weights, the rest from the encoder adapted from")
+    ap.add_argument("--adapter", action="store_true",
+                    help="fit a query-side adapter to the events instead of fine-tuning (nothing re-embedded)")
     args = ap.parse_args()
 
     t0 = time.time()
@@ -107,38 +167,28 @@ def main() -> None:
     a = [i for i, h in enumerate(half) if h == 0]
     b = [i for i, h in enumerate(half) if h == 1]
     before = rankings(str(folder), chunks, queries)
+    drawn: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         rng = random.Random(13)
         for _ in range(args.events):  # users repeat queries: draw with replacement from half A
             i = rng.choice(a)
+            drawn.append(i)
             order = list(before[i])
             pos = order.index(queries[i][1])
             shown = [Shown(chunks[j].path, chunks[j].start_line, chunks[j].name) for j in order[:max(pos, 10) + 1]]
             record_open(work / "index", queries[i][0], shown[pos], shown[:pos])
         records = feedback_records(blanked, work / "index", "local:sim")
-        replay_file = folder / "replay.jsonl.gz"
-        replay = []
-        if replay_file.is_file():
-            with gzip.open(replay_file, "rt") as fh:
-                replay = [json.loads(line) for line in fh]
-        (work / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-        (work / "replay.jsonl").write_text("".join(json.dumps(r) + "\n" for r in replay))
-        config = TrainConfig(train_data=str(work / "data.jsonl"), out_dir=str(work / "run"), base_model=str(folder),
-                             steps=args.steps, batch_size=16, lr=args.lr, curriculum="none",
-                             freeze_layers=args.freeze_layers,
-                             replay_data=str(work / "replay.jsonl") if replay else "", replay_fraction=0.5 if replay else 0,
-                             threads=args.threads, checkpoint_every=10_000, device="cpu")
         t1 = time.time()
-        adapted = train_model(config, resume=False)
-        if args.wise < 1.0:
-            adapted = interpolate_models(str(folder), adapted, args.wise, work / "wise")
+        if args.adapter:
+            after = query_adapter(str(folder), chunks, queries, drawn)
+        else:
+            after = rankings(str(fine_tune(folder, records, work, args)), chunks, queries)
         train_s = time.time() - t1
-        after = rankings(str(adapted), chunks, queries)
     row = {"repo": str(args.repo), "model": name, "candidates": len(chunks), "queries_a": len(a), "queries_b": len(b),
            "events": args.events, "distinct_triplets": len(records), "steps": args.steps, "lr": args.lr,
            "freeze_layers": args.freeze_layers,
-           "wise": args.wise,
+           "wise": args.wise, "adapter": args.adapter,
            "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t0, 1),
            "mrr10_b_before": round(mrr(before, queries, b), 4), "mrr10_b_after": round(mrr(after, queries, b), 4),
            "mrr10_a_before": round(mrr(before, queries, a), 4), "mrr10_a_after": round(mrr(after, queries, a), 4)}

@@ -40,8 +40,9 @@ def run_needle(*args: str, input: str | None = None, cwd: Path | None = None, ti
 
 @pytest.fixture(scope="session")
 def tiny_reranker(tmp_path_factory) -> Path:
-    """A small real re-ranker, trained once per run by our own training code (1 layer, 20 passes over the 11
-    functions of ``tests.test_training_rerank.FUNCTIONS``): no re-ranker ships, so tests install this one."""
+    """A small real re-ranker, trained once per run by our own training code (1 layer over frozen token
+    embeddings, 20 passes over the 11 functions of ``tests.test_training_rerank.FUNCTIONS``): no re-ranker
+    ships, so tests install this one."""
     import json
 
     from codeneedle.training.rerank import RerankConfig, train_reranker
@@ -51,5 +52,6 @@ def tiny_reranker(tmp_path_factory) -> Path:
     data = work / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in records()))
     cfg = RerankConfig(data=str(data), out=str(work / "tiny-reranker"), base="minilm", layers=1, group=4,
-                       mine_depth=5, batch_queries=2, lr=5e-4, head_lr=5e-3, epochs=20, max_tokens=64)
+                       mine_depth=5, batch_queries=2, lr=5e-4, head_lr=5e-3, epochs=20, max_tokens=64,
+                       freeze_embeddings=True)
     return train_reranker(cfg, progress=lambda _p: None)

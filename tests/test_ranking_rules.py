@@ -146,3 +146,13 @@ def test_which_words_of_a_sentence_are_code():
     assert mention_tier(method, ("NFlag",)) == 1 and mention_tier(method, ("FlagSet.NFlag",)) == 1
     assert mention_tier(row("cli/flags.go", kind="class", name="NFlag", language="go"), ("NFlag",)) == 0
 
+
+
+def test_a_javascript_constructor_mentioned_in_prose_is_context_like_a_class():
+    # "Look up the parent DirectoryEntry containing this Entry" asks for getParent, not the constructor.
+    constructor = row("www/DirectoryEntry.js", kind="function", name="DirectoryEntry", language="javascript")
+    assert mention_tier(constructor, ("DirectoryEntry",)) == 0
+    go_function = row("flags.go", kind="function", name="NewFlagSet", language="go")  # Go exports by capital
+    assert mention_tier(go_function, ("NewFlagSet",)) == 1
+    helper = row("www/utils.js", kind="function", name="parseConfig", language="javascript")
+    assert mention_tier(helper, ("parseConfig",)) == 1

@@ -26,6 +26,7 @@ from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, METHOD, TEXT
 from codeneedle.indexer.store import ChunkRow, Store
 
 _DEFINITIONS = frozenset({FUNCTION, METHOD, CLASS})
+_JS_FAMILY = frozenset({"javascript", "typescript", "tsx"})
 _STUB_SUFFIXES = (".pyi", ".d.ts", ".d.mts", ".d.cts")
 _HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx")
 _TEST_PATH = re.compile(
@@ -175,7 +176,7 @@ def mention_tier(row: ChunkRow, mentioned: tuple[str, ...]) -> int:
     Classes are left out: in prose a class is usually the context (``Initializes the RegexPattern instance``
     asks for ``RegexPattern.__init__``), a function the subject.
     """
-    if not mentioned or row.kind not in (FUNCTION, METHOD) or not row.name:
+    if not mentioned or row.kind not in (FUNCTION, METHOD) or not row.name or _is_constructor(row):
         return 0
     name = row.name
     own = name.rsplit(".", 1)[-1]
@@ -183,6 +184,11 @@ def mention_tier(row: ChunkRow, mentioned: tuple[str, ...]) -> int:
         if name == m or own == m or name.endswith("." + m):
             return 1
     return 0
+
+
+def _is_constructor(row: ChunkRow) -> bool:
+    """A JavaScript constructor function (``function DirectoryEntry(...)``): a class in all but syntax."""
+    return row.kind == FUNCTION and row.language in _JS_FAMILY and row.name[:1].isupper() and "." not in row.name
 
 
 def name_tier(row: ChunkRow, names: tuple[str, str] | None, query: str) -> int:

@@ -50,6 +50,9 @@ class RerankConfig:
     threads: int = 2
     seed: int = 0
     reuse_groups: bool = False  # take the groups mined by an earlier run with the same out (OUT.groups.jsonl)
+    # Keep the token embeddings fixed: AdamW over their 11.7M weights costs more than 3 layers' forward and backward
+    # on a CPU, and a short run barely moves them.
+    freeze_embeddings: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,8 @@ def train_reranker(cfg: RerankConfig, progress: Callable[[dict], None] | None = 
     for _ in range(cfg.epochs):
         groups += rng.sample(mined, len(mined))
     model, head = build_model(base_folder, cfg.layers)
+    if cfg.freeze_embeddings:
+        model.embeddings.requires_grad_(False)
     tokenizer = PairTokenizer(base_folder, cfg.query_tokens, cfg.max_tokens)
     params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
     optimizer = torch.optim.AdamW([{"params": [p for p in model.parameters() if p.requires_grad], "lr": cfg.lr},

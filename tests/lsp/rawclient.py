@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -134,10 +135,14 @@ class RawClient:
 
     def wait_ready(self, timeout: float = 300.0) -> dict:
         """Poll needle.status until no folder is starting or indexing."""
+        return self.wait_status(lambda status: status["state"] == "ready", timeout)
+
+    def wait_status(self, done: Callable[[dict], bool], timeout: float = 300.0) -> dict:
+        """Poll needle.status until ``done(status)`` holds or ``timeout`` passes; the last status either way."""
         deadline = time.monotonic() + timeout
         while True:
             status = self.command("needle.status")["result"]
-            if status["state"] == "ready" or time.monotonic() > deadline:
+            if done(status) or time.monotonic() > deadline:
                 return status
             time.sleep(0.2)
 
