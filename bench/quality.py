@@ -374,8 +374,8 @@ def cosqa(split_name: str, models: list[tuple[str, str | None]], reranker: Reran
                 rows = store.chunks_by_ids(list({c for o in orders.values() for c in o[:20]}))
                 for r, ids in orders.items():
                     runs[r].append(rr(ids, rows, lambda row, t=target: row.path == t))
-        for r in (("needle",) if model == "minilm" or reranker is None else
-                  ("needle", "no rerank", "dense", "bm25", *(f"rerank d={d} b={b:g}" for d, b in grid))):
+        second_stage = ("no rerank", *(f"rerank d={d} b={b:g}" for d, b in grid)) if reranker is not None else ()
+        for r in (("needle",) if model == "minilm" else ("needle", *second_stage, "dense", "bm25")):
             table.append((f"{label} {r}", mean(runs[r])))
     return table
 

@@ -53,7 +53,7 @@ def check_rerank(args: argparse.Namespace) -> None:
 def add_index_options(p: argparse.ArgumentParser) -> None:
     """--index-dir, --model, --max-file-bytes, --exclude: the settings flags, one per model field."""
     p.add_argument("--index-dir", type=Path, help="where the index lives (default: <repo>/.needle)")
-    p.add_argument("--model", help="encoder: needle-code-v2 (default when shipped), minilm, or a model folder")
+    p.add_argument("--model", help="encoder: needle-code-v3 (default when shipped), minilm, or a model folder")
     p.add_argument("--max-file-bytes", type=byte_count, default=None,
                    help="skip files larger than this (default 1 MiB; stored with the index)")
     p.add_argument("--exclude", action="append", default=None, metavar="GLOB",

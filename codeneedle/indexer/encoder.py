@@ -64,7 +64,7 @@ class Encoder:
 
     @classmethod
     def load(cls, name_or_path: str | None = None, precision: str | None = None) -> Encoder:
-        """Load an encoder by name (``minilm``, ``needle-code-v2``) or folder; never touches the network."""
+        """Load an encoder by name (``minilm``, ``needle-code-v3``) or folder; never touches the network."""
         return cls.from_folder(*resolve_model(name_or_path), precision=precision)
 
     @classmethod

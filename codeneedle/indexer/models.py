@@ -8,7 +8,7 @@ from pathlib import Path
 from codeneedle.errors import ModelNotFoundError
 
 BASE_MODEL = "minilm"
-TUNED_MODEL = "needle-code-v2"
+TUNED_MODEL = "needle-code-v3"
 RERANK_MODEL = "needle-rerank-v1"
 SHIPPED_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
@@ -28,7 +28,7 @@ def default_model_name() -> str:
 
 
 def resolve_model(name_or_path: str | None) -> tuple[str, Path]:
-    """Map a model name (``minilm``, ``needle-code-v2``) or a folder path to ``(name, folder)``."""
+    """Map a model name (``minilm``, ``needle-code-v3``) or a folder path to ``(name, folder)``."""
     name = name_or_path or default_model_name()
     if name in (BASE_MODEL, "base", "all-MiniLM-L6-v2"):
         folder, name = base_model_dir(), BASE_MODEL

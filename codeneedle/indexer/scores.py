@@ -15,12 +15,12 @@ import numpy as np
 from codeneedle.indexer.store import Store
 from codeneedle.indexer.types import SearchResult
 
-# The line between "a match" and "the nearest of nothing", for needle-code-v2's cosines. Measured with
+# The line between "a match" and "the nearest of nothing", for needle-code-v3's cosines. Measured with
 # scripts/score_threshold.py on this repository's codeneedle/ sources (2026-12-05): the top score of 60 real
-# queries (doc comments' first sentences) had p5 0.55 / median 0.74; of 24 nonsense and off-topic queries
-# ("zzqx blorf", "recipe for chocolate cake") p95 0.29 / median 0.22 (needle-code-v1, 2026-12-04: 0.46 / 0.65
-# and 0.27 / 0.20). 0.35 sits between, towards the nonsense side because a user's own words match less well
-# than a doc comment does.
+# queries (doc comments' first sentences) had p5 0.54 / median 0.73; of 24 nonsense and off-topic queries
+# ("zzqx blorf", "recipe for chocolate cake") p95 0.28 / median 0.22 (needle-code-v2: 0.55 / 0.74 and 0.29 / 0.22;
+# needle-code-v1, 2026-12-04: 0.46 / 0.65 and 0.27 / 0.20). 0.35 sits between, towards the nonsense side because
+# a user's own words match less well than a doc comment does.
 GOOD_MATCH = 0.35
 GOOD_MATCH_NOTE = "no good match: nothing scores above {threshold:.2f} (best {best:.2f}); these are the nearest"
 

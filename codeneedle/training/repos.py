@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-MANIFEST = Path(__file__).resolve().parent.parent / "models" / "needle-code-v2" / "training_manifest.json"
+MANIFEST = Path(__file__).resolve().parent.parent / "models" / "needle-code-v3" / "training_manifest.json"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@
     python -m codeneedle.training.run train --config .cache/runs/v2/config.json      # rerun or resume a run
     python -m codeneedle.training.run eval --model .cache/runs/v2/model --benchmark cosqa-dev
     python -m codeneedle.training.run interpolate --tuned .cache/runs/v2/model --alpha 0.6 --dest .cache/runs/v2-wise60
-    python -m codeneedle.training.run export --model .cache/runs/v2-wise60 --dest codeneedle/models/needle-code-v2
+    python -m codeneedle.training.run export --model .cache/runs/v4-cpu-wise60 --dest codeneedle/models/needle-code-v3
 """
 
 from __future__ import annotations
