@@ -37,7 +37,7 @@ from pathlib import PurePosixPath
 
 from tree_sitter import Node, QueryCursor
 
-from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, METHOD, TEXT, Chunk
+from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, JS_LANGUAGES, METHOD, TEXT, Chunk
 from codeneedle.indexer.languages import SUPPORTED_LANGUAGES, get_query, parse_bounded
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,6 @@ _SEMICOLON_LANGUAGES = frozenset({"c", "cpp"})
 # C/C++ declarators whose inner declarator has no field name: `&f()`, `(f)`.
 _BARE_DECLARATORS = frozenset({"reference_declarator", "parenthesized_declarator", "attributed_declarator"})
 _FUNCTION_KINDS = frozenset({"function", "method"})
-_THIS_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
 _TYPE_NAME_NODES = frozenset({"type_identifier", "constant"})
 _WORD = re.compile(rb"[A-Za-z0-9_\x80-\xff]")
 _SPACE_AROUND_PUNCTUATION = re.compile(r" ?([^\w ]) ?")
@@ -287,7 +286,7 @@ class _Source:
         """``this.x = function () {}`` directly in a top-level function or method: the object's method ``x``."""
         parent = d.parent
         return (
-            self.language in _THIS_LANGUAGES and parent is not None and parent.emitted and not parent.in_function
+            self.language in JS_LANGUAGES and parent is not None and parent.emitted and not parent.in_function
             and parent.chunk_kind in _FUNCTION_KINDS and d.name_node is not None
             and self.node_text(d.name_node).startswith("this.")
         )

@@ -17,6 +17,9 @@ CLASS = "class"
 BLOCK = "block"  # module-level code that belongs to no function or class, in line windows
 TEXT = "text"  # line windows of a file no grammar covers
 
+# The JavaScript family: `this`, constructor functions and prototypes work alike in all three.
+JS_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
+
 
 @dataclass(frozen=True, slots=True)
 class Chunk:

@@ -22,11 +22,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, METHOD, TEXT
+from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, JS_LANGUAGES, METHOD, TEXT
 from codeneedle.indexer.store import ChunkRow, Store
 
 _DEFINITIONS = frozenset({FUNCTION, METHOD, CLASS})
-_JS_FAMILY = frozenset({"javascript", "typescript", "tsx"})
 _STUB_SUFFIXES = (".pyi", ".d.ts", ".d.mts", ".d.cts")
 _HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx")
 _TEST_PATH = re.compile(
@@ -188,7 +187,7 @@ def mention_tier(row: ChunkRow, mentioned: tuple[str, ...]) -> int:
 
 def _is_constructor(row: ChunkRow) -> bool:
     """A JavaScript constructor function (``function DirectoryEntry(...)``): a class in all but syntax."""
-    return row.kind == FUNCTION and row.language in _JS_FAMILY and row.name[:1].isupper() and "." not in row.name
+    return row.kind == FUNCTION and row.language in JS_LANGUAGES and row.name[:1].isupper() and "." not in row.name
 
 
 def name_tier(row: ChunkRow, names: tuple[str, str] | None, query: str) -> int:
