@@ -70,15 +70,20 @@ def benchmark(repo: Path, blanked: Path) -> tuple[list, list[tuple[str, int]]]:
     return chunks, queries
 
 
-def rankings(model: str, chunks, queries) -> np.ndarray:
+def embeddings(model: str, chunks, queries) -> tuple[Encoder, np.ndarray, np.ndarray]:
+    """The encoder, the candidates' vectors and the queries' vectors."""
     enc = Encoder.load(model)
     c = enc.encode([embed_text(ch) for ch in chunks], batch_size=32)
     q = enc.encode([text for text, _ in queries], batch_size=64, max_length=64)
+    return enc, c, q
+
+
+def rankings(c: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.argsort(-(q @ c.T), axis=1, kind="stable")
 
 
-def query_adapter(model: str, chunks, queries, events: list[int], rank: int = 16, l2: float = 1.0,
-                  anchor: float = 10.0, iters: int = 200) -> np.ndarray:
+def query_adapter(enc: Encoder, chunks, c: np.ndarray, q: np.ndarray, queries, events: list[int], rank: int = 16,
+                  l2: float = 1.0, anchor: float = 10.0, iters: int = 200) -> np.ndarray:
     """The variant ``--adapter``: no re-embedding, only the query side moves. A low-rank residual map
     ``q + q U V`` is fitted to the opened results (softmax over every candidate) with an L2 pull towards identity
     and a KL anchor that keeps the rankings of pseudo-queries (every function's split name) as they were, so it
@@ -88,9 +93,7 @@ def query_adapter(model: str, chunks, queries, events: list[int], rank: int = 16
 
     from codeneedle.training.mining import name_query
 
-    enc = Encoder.load(model)
-    c = torch.tensor(enc.encode([embed_text(ch) for ch in chunks], batch_size=32))
-    q = torch.tensor(enc.encode([text for text, _ in queries], batch_size=64, max_length=64))
+    c, q = torch.tensor(c), torch.tensor(q)
     pseudo = [name_query(ch.name) for ch in chunks if len(name_query(ch.name).split()) >= 2]
     p = torch.tensor(enc.encode(pseudo, batch_size=64, max_length=64))
     p_before = torch.log_softmax(p @ c.T / 0.05, dim=-1)
@@ -111,7 +114,7 @@ def query_adapter(model: str, chunks, queries, events: list[int], rank: int = 16
         (loss + anchor * kl).backward()
         opt.step()
     with torch.no_grad():
-        return np.argsort(-(moved(q) @ c.T).numpy(), axis=1, kind="stable")
+        return rankings(c.numpy(), moved(q).numpy())
 
 
 def mrr(ranks: np.ndarray, queries, subset: list[int]) -> float:
@@ -166,7 +169,8 @@ def main() -> None:
     half = [int(hashlib.md5(q.encode()).hexdigest(), 16) % 2 for q, _ in queries]
     a = [i for i, h in enumerate(half) if h == 0]
     b = [i for i, h in enumerate(half) if h == 1]
-    before = rankings(str(folder), chunks, queries)
+    enc, c, q = embeddings(str(folder), chunks, queries)
+    before = rankings(c, q)
     drawn: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -181,9 +185,9 @@ def main() -> None:
         records = feedback_records(blanked, work / "index", "local:sim")
         t1 = time.time()
         if args.adapter:
-            after = query_adapter(str(folder), chunks, queries, drawn)
+            after = query_adapter(enc, chunks, c, q, queries, drawn)
         else:
-            after = rankings(str(fine_tune(folder, records, work, args)), chunks, queries)
+            after = rankings(*embeddings(str(fine_tune(folder, records, work, args)), chunks, queries)[1:])
         train_s = time.time() - t1
     row = {"repo": str(args.repo), "model": name, "candidates": len(chunks), "queries_a": len(a), "queries_b": len(b),
            "events": args.events, "distinct_triplets": len(records), "steps": args.steps, "lr": args.lr,

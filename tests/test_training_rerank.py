@@ -89,3 +89,22 @@ def test_needle_train_reranker_trains_one_from_a_pairs_file(tmp_path):
 def test_needle_train_reranker_needs_pairs(tmp_path):
     proc = run_needle("train", "--reranker", "--data", str(tmp_path / "none.jsonl"))
     assert proc.returncode == 1 and "--reranker needs --data PAIRS.jsonl" in proc.stderr
+
+
+def test_frozen_embeddings_keep_the_base_token_table_while_the_layer_learns(tiny_reranker):
+    """``freeze_embeddings`` (the test re-ranker's setting): the token table is the base's, the layer is not."""
+    from safetensors.numpy import load_file
+
+    from codeneedle.indexer.models import resolve_model
+
+    tuned = load_file(str(tiny_reranker / "model.safetensors"))
+    base = load_file(str(resolve_model("minilm")[1] / "model.safetensors"))
+
+    def weight(tensors: dict, suffix: str) -> np.ndarray:
+        (key,) = [k for k in tensors if k.endswith(suffix)]
+        return tensors[key].astype(np.float16)
+
+    table = "embeddings.word_embeddings.weight"
+    assert np.array_equal(weight(tuned, table), weight(base, table))
+    query = "layer.0.attention.self.query.weight"
+    assert not np.array_equal(weight(tuned, query), weight(base, query))
