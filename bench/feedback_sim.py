@@ -16,7 +16,12 @@ candidates never offer: needle-code-v2 lost 0.017 to 0.056 on half B of three re
 
     .venv/bin/python bench/feedback_sim.py --events 200 --steps 40
     .venv/bin/python bench/feedback_sim.py --repo DIR [--lr 1e-5] [--freeze-layers 3] [--wise 0.5]   # variants
-    .venv/bin/python bench/feedback_sim.py --repo DIR --adapter   # a query-side adapter: nothing re-embedded
+    .venv/bin/python bench/feedback_sim.py --repo DIR --adapter [--anchor 30] [--l2 10] [--iters 50]
+
+``--adapter`` measures the product instead: the blanked copy is indexed whole with ``Index``, the simulated
+users search through ``Index.search`` and open the right result when it is among the first 50, and the query
+adapter is fitted as `needle train --repo --adapter` fits it (``through_index``); MRR@10 is that of
+``Index.search`` (fusion, ranking rules and all).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from codeneedle.indexer.models import resolve_model  # noqa: E402
 from codeneedle.training.adapt import mine_repository  # noqa: E402
 from codeneedle.training.feedback import feedback_records  # noqa: E402
 from codeneedle.training.mining import function_chunks, iter_source_files  # noqa: E402
+from codeneedle.training.query_adapter import AdapterConfig  # noqa: E402
 from codeneedle.training.train import TrainConfig, interpolate_models, train_model  # noqa: E402
 
 
@@ -82,39 +88,61 @@ def rankings(c: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.argsort(-(q @ c.T), axis=1, kind="stable")
 
 
-def query_adapter(enc: Encoder, chunks, c: np.ndarray, q: np.ndarray, queries, events: list[int], rank: int = 16,
-                  l2: float = 1.0, anchor: float = 10.0, iters: int = 200) -> np.ndarray:
-    """The variant ``--adapter``: no re-embedding, only the query side moves. A low-rank residual map
-    ``q + q U V`` is fitted to the opened results (softmax over every candidate) with an L2 pull towards identity
-    and a KL anchor that keeps the rankings of pseudo-queries (every function's split name) as they were, so it
-    learns what the events demand and little else. Returns the rankings of all queries after it."""
-    import torch
-    import torch.nn.functional as nnf
+def through_index(blanked: Path, model: str, work: Path, chunks, queries, a: list[int], b: list[int],
+                  args: argparse.Namespace) -> dict:
+    """``--adapter``: the product's own path. The blanked copy is indexed whole (tests, docs and all) with
+    ``Index``; simulated users search half A through ``Index.search`` and open the right result when it is
+    among the first 50 (the results above it are logged as passed over); `needle train --repo --adapter`'s
+    fit (``fit_query_adapter``) reads that log and is saved beside the index; both halves are searched again."""
+    from codeneedle.indexer.index import Index
+    from codeneedle.indexer.settings import IndexSettings
+    from codeneedle.training.query_adapter import fit_query_adapter
 
-    from codeneedle.training.mining import name_query
+    index = Index.open(blanked, IndexSettings(model=model, index_dir=work / "index"))
+    index.update()
 
-    c, q = torch.tensor(c), torch.tensor(q)
-    pseudo = [name_query(ch.name) for ch in chunks if len(name_query(ch.name).split()) >= 2]
-    p = torch.tensor(enc.encode(pseudo, batch_size=64, max_length=64))
-    p_before = torch.log_softmax(p @ c.T / 0.05, dim=-1)
-    torch.manual_seed(0)
-    u = torch.zeros(c.shape[1], rank, requires_grad=True)
-    v = (torch.randn(rank, c.shape[1]) * 0.01).requires_grad_()
-    opt = torch.optim.Adam([u, v], lr=1e-3)
-    idx, target = torch.tensor(events), torch.tensor([queries[i][1] for i in events])
+    def position(i: int, k: int) -> tuple[int | None, list]:
+        target = chunks[queries[i][1]]
+        hits = index.search(queries[i][0], k=k)
+        pos = next((n for n, h in enumerate(hits) if (h.path, h.start_line) == (target.path, target.start_line)),
+                   None)
+        return pos, hits
 
-    def moved(x):
-        return nnf.normalize(x + x @ u @ v, dim=-1)
+    def mrr10(subset: list[int]) -> float:
+        total = 0.0
+        for i in subset:
+            pos, _ = position(i, 10)
+            total += 1.0 / (pos + 1) if pos is not None else 0.0
+        return total / max(1, len(subset))
 
-    for _ in range(iters):
-        loss = nnf.cross_entropy(moved(q[idx]) @ c.T / 0.05, target) + l2 * (u @ v).pow(2).sum() / len(set(events))
-        kl = nnf.kl_div(torch.log_softmax(moved(p) @ c.T / 0.05, dim=-1), p_before, log_target=True,
-                        reduction="batchmean")
-        opt.zero_grad()
-        (loss + anchor * kl).backward()
-        opt.step()
-    with torch.no_grad():
-        return rankings(c.numpy(), moved(q).numpy())
+    before_a, before_b = mrr10(a), mrr10(b)
+    rng = random.Random(13)
+    opened = 0
+    for _ in range(args.events):  # users repeat queries: draw with replacement from half A
+        i = rng.choice(a)
+        pos, hits = position(i, 50)
+        if pos is None:
+            continue  # not found in the results: nothing is opened
+        shown = [Shown(h.path, h.start_line, h.name) for h in hits]
+        opened += record_open(index.index_dir, queries[i][0], shown[pos], shown[:pos])
+    t1 = time.time()
+    fit = fit_query_adapter(index, AdapterConfig(rank=args.rank, l2=args.l2, anchor=args.anchor, iters=args.iters,
+                                                 threads=args.threads))
+    fit.adapter.save(index.index_dir)
+    fit_s = time.time() - t1
+    after_a, after_b = mrr10(a), mrr10(b)
+    index.close()
+    return {"chunks": index_chunks(work / "index"), "opened_events": opened, "train_seconds": round(fit_s, 1),
+            **{f"fit_{k}": v for k, v in fit.to_dict().items()},
+            "mrr10_b_before": round(before_b, 4), "mrr10_b_after": round(after_b, 4),
+            "mrr10_a_before": round(before_a, 4), "mrr10_a_after": round(after_a, 4)}
+
+
+def index_chunks(index_dir: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(index_dir / "index.db") as db:
+        return db.execute("SELECT count(*) FROM chunks").fetchone()[0]
 
 
 def mrr(ranks: np.ndarray, queries, subset: list[int]) -> float:
@@ -159,6 +187,11 @@ def main() -> None:
                     help="WiSE-FT: keep this share of the adapted weights, the rest from the encoder adapted from")
     ap.add_argument("--adapter", action="store_true",
                     help="fit a query-side adapter to the events instead of fine-tuning (nothing re-embedded)")
+    defaults = AdapterConfig()
+    ap.add_argument("--rank", type=int, default=defaults.rank, help="--adapter: rank of the map")
+    ap.add_argument("--l2", type=float, default=defaults.l2, help="--adapter: pull towards the identity")
+    ap.add_argument("--anchor", type=float, default=defaults.anchor, help="--adapter: weight of the KL anchor")
+    ap.add_argument("--iters", type=int, default=defaults.iters, help="--adapter: optimizer iterations")
     args = ap.parse_args()
 
     t0 = time.time()
@@ -169,30 +202,35 @@ def main() -> None:
     half = [int(hashlib.md5(q.encode()).hexdigest(), 16) % 2 for q, _ in queries]
     a = [i for i, h in enumerate(half) if h == 0]
     b = [i for i, h in enumerate(half) if h == 1]
-    enc, c, q = embeddings(str(folder), chunks, queries)
+    if args.adapter:
+        with tempfile.TemporaryDirectory() as tmp:
+            row = {"repo": str(args.repo), "model": name, "candidates": len(chunks), "queries_a": len(a),
+                   "queries_b": len(b), "events": args.events, "adapter": True, "ranking": "Index.search",
+                   "rank": args.rank, "l2": args.l2, "anchor": args.anchor, "iters": args.iters,
+                   **through_index(blanked, str(folder), Path(tmp), chunks, queries, a, b, args)}
+        row["gain_b"] = round(row["mrr10_b_after"] - row["mrr10_b_before"], 4)
+        row["total_seconds"] = round(time.time() - t0, 1)
+        scratch.cleanup()
+        sys.stdout.write(json.dumps(row) + "\n")
+        return
+    _enc, c, q = embeddings(str(folder), chunks, queries)
     before = rankings(c, q)
-    drawn: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         rng = random.Random(13)
         for _ in range(args.events):  # users repeat queries: draw with replacement from half A
             i = rng.choice(a)
-            drawn.append(i)
             order = list(before[i])
             pos = order.index(queries[i][1])
             shown = [Shown(chunks[j].path, chunks[j].start_line, chunks[j].name) for j in order[:max(pos, 10) + 1]]
             record_open(work / "index", queries[i][0], shown[pos], shown[:pos])
         records = feedback_records(blanked, work / "index", "local:sim")
         t1 = time.time()
-        if args.adapter:
-            after = query_adapter(enc, chunks, c, q, queries, drawn)
-        else:
-            after = rankings(*embeddings(str(fine_tune(folder, records, work, args)), chunks, queries)[1:])
+        after = rankings(*embeddings(str(fine_tune(folder, records, work, args)), chunks, queries)[1:])
         train_s = time.time() - t1
     row = {"repo": str(args.repo), "model": name, "candidates": len(chunks), "queries_a": len(a), "queries_b": len(b),
            "events": args.events, "distinct_triplets": len(records), "steps": args.steps, "lr": args.lr,
-           "freeze_layers": args.freeze_layers,
-           "wise": args.wise, "adapter": args.adapter,
+           "freeze_layers": args.freeze_layers, "wise": args.wise, "ranking": "dense",
            "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t0, 1),
            "mrr10_b_before": round(mrr(before, queries, b), 4), "mrr10_b_after": round(mrr(after, queries, b), 4),
            "mrr10_a_before": round(mrr(before, queries, a), 4), "mrr10_a_after": round(mrr(after, queries, a), 4)}

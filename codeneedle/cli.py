@@ -294,8 +294,14 @@ def _open_result(index, args: argparse.Namespace, results) -> int:
     if not 1 <= args.open <= len(results):
         raise NeedleError(f"--open {args.open}: the search returned {len(results)} results")
     shown = [Shown(r.path, r.start_line, r.name) for r in results]
-    record_open(index.index_dir, args.query, shown[args.open - 1], shown[:args.open - 1],
-                setting=not args.no_feedback)
+    recorded = record_open(index.index_dir, args.query, shown[args.open - 1], shown[:args.open - 1],
+                           setting=not args.no_feedback)
+    from codeneedle.indexer.query_adapter import refit_due
+
+    if recorded and refit_due(index.index_dir):
+        # The language server refits by itself; from the shell it is one command.
+        _notify(f"search can learn from the results you opened: `needle train --repo {shlex.quote(str(index.root))} "
+                "--adapter` (seconds; nothing is re-embedded)")
     hit = results[args.open - 1]
     target = index.root / hit.path
     sys.stdout.write(f"{target}:{hit.start_line}\n")
@@ -366,8 +372,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         ("last update", status.last_update or "never"),
         ("languages", ", ".join(f"{k} {v}" for k, v in status.languages.items()) or "-"),
         ("skipped", ", ".join(f"{k} {v}" for k, v in status.skipped.items()) or "none"),
+        ("query adapter", _adapter_line(status.query_adapter)),
     ])
     return 0
+
+
+def _adapter_line(adapter: dict | None) -> str:
+    if adapter is None:
+        return "none (`needle train --repo DIR --adapter` fits one to the results you opened)"
+    line = f"fitted {adapter.get('fitted', '?')} on {adapter.get('events', '?')} open events"
+    return line if adapter["in_use"] else f"{line}, for another model (unused: refit it)"
 
 
 def _state_line(status) -> str:

@@ -24,6 +24,8 @@ def run_train(args: argparse.Namespace) -> int:
         if not args.data:
             raise NeedleError("--pack needs --data PAIRS.jsonl")
         return _pack(args)
+    if args.repo and (getattr(args, "adapter", False) or getattr(args, "remove_adapter", False)):
+        return _query_adapter(args)
     return _adapt(args) if args.repo else _train_general(args)
 
 
@@ -97,6 +99,31 @@ def _adapt(args: argparse.Namespace) -> int:
                "feedback_events": len(read_events(settings.index_dir_for(repo))),
                "reindexed_chunks": stats.chunks_embedded if stats else 0, **_train_state(model)}
     _report(args, "adapted encoder", summary)
+    return 0
+
+
+def _query_adapter(args: argparse.Namespace) -> int:
+    """``--repo DIR --adapter``: fit the index's query adapter to its feedback log (seconds; nothing re-embedded),
+    or ``--remove-adapter``: search as the encoder alone ranks again."""
+    from codeneedle import console
+    from codeneedle.cli_options import settings_from
+    from codeneedle.indexer.index import Index
+    from codeneedle.indexer.query_adapter import remove_adapter
+
+    repo = Path(args.repo).expanduser()
+    with Index.open(repo, settings_from(args), create=False, explicit=(),
+                    notify=lambda m: console.err.print(f"[yellow]needle:[/] {m}", highlight=False)) as index:
+        if args.remove_adapter:
+            removed = remove_adapter(index.index_dir)
+            _report(args, "query adapter", {"index": str(index.index_dir), "removed": removed})
+            return 0
+        from codeneedle.training.query_adapter import AdapterConfig, fit_query_adapter
+
+        with console.err.status("fitting the query adapter to the results you opened"):
+            fit = fit_query_adapter(index, AdapterConfig(threads=args.threads),
+                                    progress=lambda m: console.err.print(m, highlight=False))
+        path = fit.adapter.save(index.index_dir)
+    _report(args, "query adapter", {"adapter": str(path), "model": fit.adapter.model_id, **fit.to_dict()})
     return 0
 
 

@@ -205,9 +205,10 @@ def test_status_to_dict_has_one_shape_in_snake_or_camel_case(repo):
         live.close()
         live.wait_closed(30)
     assert set(snake) == {"root", "index_dir", "state", "partial", "read_only", "watching", "model", "files", "chunks",
-                          "last_update", "skipped", "size_bytes", "languages", "chunks_embedded"}
+                          "last_update", "skipped", "size_bytes", "languages", "chunks_embedded", "query_adapter"}
     assert set(camel) == {"root", "indexDir", "state", "partial", "readOnly", "watching", "model", "files", "chunks",
-                          "lastUpdate", "skipped", "sizeBytes", "languages", "chunksEmbedded"}
+                          "lastUpdate", "skipped", "sizeBytes", "languages", "chunksEmbedded", "queryAdapter"}
+    assert snake["query_adapter"] is None  # nothing opened yet: no adapter
     assert snake["root"] == str(repo) and snake["files"] == camel["files"] == 7
     assert snake["languages"] == camel["languages"] and "python" in snake["languages"]  # data keys stay as they are
     building = LiveStatus(root="r", index_dir="d", state="indexing", partial=True,

@@ -268,9 +268,9 @@ async def test_an_opened_result_is_logged_for_training_unless_turned_off(client:
             "above": [{"uri": h["uri"], "line": h["range"]["start"]["line"]} for h in hits[:2]]}]))
     log = client.repo / ".needle" / "feedback.jsonl"
     if client.kind.startswith("visual-studio-code"):  # its configuration says "feedback": false
-        assert answer == {"recorded": False} and not log.exists()
+        assert answer == {"recorded": False, "adapting": False} and not log.exists()
         return
-    assert answer == {"recorded": True}
+    assert answer == {"recorded": True, "adapting": False}  # one open: too few to learn from yet
     (event,) = [json.loads(line) for line in log.read_text().splitlines()]
     rel = lambda h: h["uri"].removeprefix(client.repo.as_uri() + "/")  # noqa: E731
     assert event["query"] == query
@@ -285,6 +285,37 @@ async def test_an_opened_result_is_logged_for_training_unless_turned_off(client:
         await client.workspace_execute_command_async(types.ExecuteCommandParams(
             command="needle.opened", arguments=[{"query": query, "uri": opened["uri"], "line": -1}]))
     assert err.value.code == -32602 and "line must be >= 0" in err.value.message
+
+
+async def test_the_server_learns_from_opened_results_without_re_embedding(client: LanguageClient):
+    """Once enough results were opened (the test above opened one), the server refits the folder's query adapter
+    in the background; its next searches put what the user chose first."""
+    if client.kind.startswith("visual-studio-code"):
+        return  # its configuration turned the feedback log off, and with it the learning
+    await wait_ready(client)
+    query = "load and merge configuration files"
+    hits = await search(client, query, k=5)
+    wanted = hits[1]  # the user wanted loading (load_json_config), not merging (merge_settings, first)
+    assert (hits[0]["name"], wanted["name"]) == ("merge_settings", "load_json_config")
+    adapter = client.repo / ".needle" / "query_adapter.npz"
+    answers = []
+    try:
+        for _ in range(4):
+            answers.append(await client.workspace_execute_command_async(types.ExecuteCommandParams(
+                command="needle.opened", arguments=[{
+                    "query": query, "uri": wanted["uri"], "line": wanted["range"]["start"]["line"],
+                    "name": wanted["name"]}])))
+        assert [a["adapting"] for a in answers] == [False, False, False, True]  # the fifth open starts a fit
+        deadline = time.monotonic() + 120
+        while not adapter.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        assert adapter.exists()
+        first = (await search(client, query, k=5))[0]
+        assert (first["uri"], first["range"]) == (wanted["uri"], wanted["range"])
+        folder = (await status(client))["folders"][0]
+        assert folder["queryAdapter"]["inUse"] and folder["queryAdapter"]["events"] == 5
+    finally:
+        adapter.unlink(missing_ok=True)  # the later tests expect the encoder's own ranking
 
 
 async def test_workspace_symbol_is_semantic_search(client: LanguageClient):

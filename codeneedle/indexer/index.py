@@ -33,6 +33,7 @@ from codeneedle.indexer.indexdir import check_index_dir, write_gitignore
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
 from codeneedle.indexer.progress import is_partial, stand_in_for_missing_vectors
+from codeneedle.indexer.query_adapter import AdapterFile, QueryAdapter
 from codeneedle.indexer.rerank import Reranker, depth_setting, rerank, reranker_dir, shared_reranker
 from codeneedle.indexer.scores import absolute_scores
 from codeneedle.indexer.search import (
@@ -74,6 +75,9 @@ class IndexStatus:
     languages: dict[str, int] = field(default_factory=dict)
     state: str = "ready"  # ready | indexing (a writer is at work) | partial (an indexing run was interrupted)
     chunks_embedded: int = 0
+    # The saved query adapter (query_adapter.py): what it was fitted on, and whether searches use it (an adapter
+    # fitted for another model is not); None when there is none.
+    query_adapter: dict | None = None
 
 
 class Index:
@@ -104,6 +108,7 @@ class Index:
         self._readers: list[Store] = []
         self._readers_lock = threading.Lock()
         self._lexical_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="needle-lexical")
+        self._adapter_file = AdapterFile(self.index_dir)
         self._checked = False
         self.store = self._open_store(create)
         self._identity = self._db_identity()
@@ -577,6 +582,10 @@ class Index:
         with self._reading():
             return self._hits(query, min(k, 1000), filters, qvec, reranker)
 
+    def query_adapter(self) -> QueryAdapter | None:
+        """The query adapter searches use (``query_adapter.py``): saved beside the index for its model, or None."""
+        return self._adapter_file.for_model(self.model_id, self.vectors().dim)
+
     def reranker(self) -> Reranker | None:
         """The second stage (``rerank.py``), shared by every index of the process; None where none is installed."""
         folder = reranker_dir()
@@ -620,7 +629,11 @@ class Index:
         else:  # nothing to overlap with: a hand-off to another thread would only wait for the GIL
             lexical = lexical_ranking(store, query, pool, filters)
         vectors = self.vectors()
-        dense = dense_ranking(store, vectors, self.model_id, qvec, pool, filters)
+        adapter = self._adapter_file.for_model(self.model_id, vectors.dim)
+        # The adapter (what this repository's opened results taught) moves the query for the dense ranking
+        # only; displayed scores stay plain cosines, so the "no good match" line means the same with or without.
+        dense_q = adapter.apply(qvec) if adapter is not None else qvec
+        dense = dense_ranking(store, vectors, self.model_id, dense_q, pool, filters)
         if is_partial(self):
             dense = stand_in_for_missing_vectors(store, self.model_id, dense, lexical)
         rows: dict = {}
@@ -679,7 +692,15 @@ class Index:
             languages=store.language_counts(),
             state=state,
             chunks_embedded=done.chunks_embedded if done.partial else chunks,
+            query_adapter=self._adapter_status(),
         )
+
+    def _adapter_status(self) -> dict | None:
+        saved = self._adapter_file.current()
+        if saved is None:
+            return None
+        in_use = saved.model_id == self.model_id and saved.dim == self.vectors().dim
+        return {**saved.info, "model": saved.model_id, "in_use": in_use}
 
 
 def _shorter_than_header(db: Path, size: int) -> bool:

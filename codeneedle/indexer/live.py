@@ -92,7 +92,7 @@ class LiveStatus:
         if st is not None:
             out.update(index_dir=st.index_dir, model=st.model, files=st.files, chunks=st.chunks,
                        last_update=st.last_update, skipped=st.skipped, size_bytes=st.size_bytes,
-                       languages=st.languages, chunks_embedded=st.chunks_embedded)
+                       languages=st.languages, chunks_embedded=st.chunks_embedded, query_adapter=st.query_adapter)
         p = self.progress
         if self.state == "indexing" and p is not None:
             out["progress"] = {"phase": p.phase, "files_done": p.files_done, "files_total": p.files_total,

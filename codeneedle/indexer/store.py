@@ -376,6 +376,12 @@ class Store:
         """(id, path, language) of every chunk, for filtered searches."""
         return self.conn.execute("SELECT id, path, language FROM chunks").fetchall()
 
+    def definition_names(self) -> list[tuple[int, str]]:
+        """(id, name) of every named function, method and class chunk."""
+        return self.conn.execute(
+            "SELECT id, name FROM chunks WHERE kind IN ('function', 'method', 'class') AND coalesce(name, '') != ''"
+        ).fetchall()
+
     def counts(self) -> tuple[int, int]:
         files = self.conn.execute("SELECT count(*) FROM files").fetchone()[0]
         chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]

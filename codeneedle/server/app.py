@@ -32,6 +32,7 @@ from codeneedle import __version__
 from codeneedle.errors import NeedleError, PathOutsideRootError
 from codeneedle.indexer.merge import merge_ranked
 from codeneedle.server import commands as cmd
+from codeneedle.server.adapting import Refitter
 from codeneedle.server.progress import WorkDone
 from codeneedle.server.protocol import FdReader, NeedleProtocol, serve
 from codeneedle.server.results import to_lsp, to_symbol
@@ -61,6 +62,7 @@ class NeedleServer(LanguageServer):
         self.setup_done = threading.Event()  # set once the initial folders are known (after configuration)
         self.initial_folders: list[tuple[str, str]] = []
         self.pending_warnings: list[str] = []
+        self.refitter = Refitter()  # the folders' query adapters, refitted as results are opened
 
     # -- Host (used by folders) ------------------------------------------------------------------
     def show(self, kind: types.MessageType, message: str) -> None:

@@ -1,5 +1,6 @@
 """`needle.opened`: an editor reports which search result the user opened; it goes to that folder's local
-feedback log (``codeneedle.indexer.feedback``) unless the folder's ``feedback`` setting is off."""
+feedback log (``codeneedle.indexer.feedback``) unless the folder's ``feedback`` setting is off, and the folder's
+query adapter is refitted when enough new opens have come in (``adapting.py``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from codeneedle.indexer.feedback import Shown, record_open
 
 if TYPE_CHECKING:
+    from codeneedle.server.adapting import Refitter
     from codeneedle.server.commands import OpenedArgs
     from codeneedle.server.workspaces import Folder
 
 
 class Locates(Protocol):
     """What ``record`` needs of the server (``app.NeedleServer``, which imports this module)."""
+
+    refitter: Refitter
 
     def path_in_workspace(self, uri: str) -> tuple[Folder, Path]: ...
 
@@ -35,4 +39,5 @@ def record(ls: Locates, args: OpenedArgs) -> dict[str, Any]:
     index_dir = folder.index_settings.index_dir_for(folder.real_root)
     ok = bool(rel) and record_open(index_dir, args.query, Shown(rel or "", args.line + 1, args.name or ""), above,
                                    setting=folder.settings.feedback)
-    return {"recorded": ok}
+    adapting = ok and ls.refitter.opened(folder.real_root, index_dir)
+    return {"recorded": ok, "adapting": adapting}

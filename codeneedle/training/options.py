@@ -15,6 +15,9 @@ RECIPE_FLAGS = {"device": "device", "batch_size": "batch_size", "lr": "lr", "cod
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """Add the recipe, resume and pack/unpack flags to the ``train`` sub-parser."""
+    p.add_argument("--adapter", action="store_true",
+                   help="--repo: fit a query adapter to the results you opened (seconds; nothing is re-embedded)")
+    p.add_argument("--remove-adapter", action="store_true", help="--repo: delete the query adapter")
     p.add_argument("--device", help="--data: auto (default), cpu or cuda")
     p.add_argument("--batch-size", type=int, help="--data: pairs per step (in-batch negatives grow with it)")
     p.add_argument("--lr", type=float, help="--data: peak learning rate")

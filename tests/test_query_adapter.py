@@ -1,0 +1,159 @@
+"""The query adapter: `needle train --repo DIR --adapter` fits what a user opened into a small query-side map,
+saved beside the index; every search through that index uses it at once, nothing is re-embedded, an adapter
+fitted for another model is ignored, and `--remove-adapter` undoes it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import sysconfig
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codeneedle.indexer.feedback import Shown, record_open
+from codeneedle.indexer.index import Index
+from codeneedle.indexer.query_adapter import (
+    ADAPTER_NAME,
+    MIN_EVENTS,
+    REFIT_EVERY,
+    QueryAdapter,
+    load_adapter,
+    refit_due,
+)
+from tests.conftest import run_needle
+
+pytestmark = pytest.mark.slow  # CLI subprocesses
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+MODULES = ("textwrap.py", "shlex.py", "fnmatch.py", "base64.py")
+QUERY = "split a shell command line into tokens"  # the base ranking puts shlex.join first, shlex.split second
+UNLOGGED = ("match a filename against a pattern", "remove common leading whitespace")
+
+
+@pytest.fixture()
+def repo(tmp_path) -> Path:
+    root = tmp_path / "textutils"
+    root.mkdir()
+    for name in MODULES:
+        shutil.copy(STDLIB / name, root / name)
+    assert run_needle("index", str(root)).returncode == 0
+    return root
+
+
+def top(root: Path, query: str, n: int = 3) -> list[tuple[str, str]]:
+    proc = run_needle("search", query, "--path", str(root), "--json", "--no-feedback")
+    assert proc.returncode == 0, proc.stderr
+    return [(r["path"], r["name"]) for r in json.loads(proc.stdout)["results"][:n]]
+
+
+def embeddings(root: Path) -> list[tuple]:
+    with sqlite3.connect(root / ".needle" / "index.db") as db:
+        return db.execute("SELECT model, hash, vector FROM embeddings ORDER BY hash").fetchall()
+
+
+def open_second_result(root: Path, query: str) -> None:
+    proc = run_needle("search", query, "--path", str(root), "--open", "2", env={"EDITOR": "", "VISUAL": ""})
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_what_the_user_opened_comes_first_and_nothing_is_re_embedded(repo):
+    before = top(repo, QUERY)
+    assert before[:2] == [("shlex.py", "join"), ("shlex.py", "split")]
+    unlogged_before = [top(repo, q, 1) for q in UNLOGGED]
+    vectors_before = embeddings(repo)
+    for _ in range(3):
+        open_second_result(repo, QUERY)  # the user wants split, not join
+    hints = []
+    for query in ("encode bytes for a url", "wrap long paragraphs to a width"):
+        proc = run_needle("search", query, "--path", str(repo), "--open", "1", env={"EDITOR": "", "VISUAL": ""})
+        assert proc.returncode == 0
+        hints.append("--adapter" in proc.stderr)
+    assert hints == [False, True]  # the fifth open is enough to learn from, and the CLI says how
+
+    proc = run_needle("train", "--repo", str(repo), "--adapter", "--json")
+    assert proc.returncode == 0, proc.stderr
+    fit = json.loads(proc.stdout)
+    assert (fit["events"], fit["queries"], fit["unresolved"]) == (5, 3, 0)
+    assert fit["logged_mrr10_before"] < fit["logged_mrr10_after"] == 1.0
+    assert Path(fit["adapter"]) == repo / ".needle" / ADAPTER_NAME
+
+    assert top(repo, QUERY)[0] == ("shlex.py", "split")
+    assert [top(repo, q, 1) for q in UNLOGGED] == unlogged_before  # what was never searched keeps its answer
+    assert embeddings(repo) == vectors_before
+    status = json.loads(run_needle("status", "--path", str(repo), "--json").stdout)["query_adapter"]
+    assert status["in_use"] and status["events"] == 5
+
+    proc = run_needle("train", "--repo", str(repo), "--remove-adapter", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["removed"] is True
+    assert top(repo, QUERY) == before
+    assert json.loads(run_needle("status", "--path", str(repo), "--json").stdout)["query_adapter"] is None
+
+
+def test_a_running_index_picks_up_a_refit_and_ignores_an_adapter_for_another_model(repo):
+    index = Index.open(repo)  # a long-lived reader, as the language server holds one
+    try:
+        plain = [(r.path, r.name) for r in index.search(QUERY, k=3)]
+        assert plain[0] == ("shlex.py", "join")
+        for _ in range(5):
+            record_open(index.index_dir, QUERY, Shown("shlex.py", _line(index, "split"), "split"))
+        assert run_needle("train", "--repo", str(repo), "--adapter").returncode == 0
+        assert index.search(QUERY, k=1)[0].name == "split"  # no restart: the next search reads the new file
+
+        fitted = load_adapter(index.index_dir)
+        QueryAdapter(fitted.u, fitted.v, "some-other-model@0", fitted.info).save(index.index_dir)
+        assert [(r.path, r.name) for r in index.search(QUERY, k=3)] == plain
+        assert index.status().query_adapter["in_use"] is False
+        (index.index_dir / ADAPTER_NAME).write_bytes(b"not an npz file")  # damaged: searched without it
+        assert [(r.path, r.name) for r in index.search(QUERY, k=3)] == plain
+    finally:
+        index.close()
+
+
+def _line(index: Index, name: str) -> int:
+    return next(r.start_line for r in index.reader().chunks_in_file("shlex.py") if r.name == name)
+
+
+def test_too_few_opened_results_is_a_clear_error_and_writes_nothing(repo):
+    open_second_result(repo, QUERY)
+    proc = run_needle("train", "--repo", str(repo), "--adapter")
+    assert proc.returncode == 1
+    assert "1 usable open events" in proc.stderr and "--open N" in proc.stderr and proc.stderr.count("\n") == 1
+    assert not (repo / ".needle" / ADAPTER_NAME).exists()
+    missing = run_needle("train", "--repo", str(repo / "nowhere"), "--adapter")
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_the_map_keeps_unit_length_and_is_the_identity_when_empty():
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(4, 8)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    identity = QueryAdapter(np.zeros((8, 2), np.float32), rng.normal(size=(2, 8)).astype(np.float32), "m", {})
+    assert np.allclose(identity.apply(q), q, atol=1e-6)
+    moved = QueryAdapter(rng.normal(size=(8, 2)).astype(np.float32), rng.normal(size=(2, 8)).astype(np.float32),
+                         "m", {}).apply(q)
+    assert np.allclose(np.linalg.norm(moved, axis=1), 1.0, atol=1e-5) and not np.allclose(moved, q)
+
+
+def test_a_fit_is_due_after_the_first_opens_then_after_every_batch_of_new_ones(tmp_path):
+    def opens(n: int) -> None:
+        for i in range(n):
+            record_open(tmp_path, f"query {i}", Shown("a.py", i + 1))
+
+    opens(MIN_EVENTS - 1)
+    assert not refit_due(tmp_path)
+    opens(1)
+    assert refit_due(tmp_path)
+    later = time.time() + 5  # a fit tried after these events (it failed: no adapter was written)
+    assert not refit_due(tmp_path, attempted=later)
+    eye = np.zeros((4, 1), np.float32)
+    # Fitted on all of them (an event's time is rounded to the second, hence the margins).
+    QueryAdapter(eye, eye.T, "m", {"log_read_t": time.time() + 0.6}).save(tmp_path)
+    time.sleep(1.2)
+    opens(REFIT_EVERY - 1)
+    assert not refit_due(tmp_path)
+    opens(1)
+    assert refit_due(tmp_path)
