@@ -72,3 +72,22 @@ def test_setup_vim_lsp_start_path(workspace: Path) -> None:
     proc = run_nvim(workspace, "setup", "warm")
     assert proc.returncode == 0, _report(proc)
     assert "all checks passed" in proc.stdout, _report(proc)
+
+
+def test_status_lines_say_what_search_learned_from_opened_results(tmp_path: Path) -> None:
+    """`:NeedleStatus` and `:checkhealth needle` share ``format_status``: a query adapter in use gets its line,
+    one fitted for another model (``inUse`` false) none."""
+    folder = {"root": "/w/a", "state": "ready", "files": 3, "chunks": 12, "model": "m", "indexDir": "/w/a/.needle"}
+    script = tmp_path / "status.lua"
+    script.write_text(
+        "local status = vim.json.decode(_G.arg[1])\n"
+        "io.write(table.concat(require('needle').format_status(status), '\\n'))\n")
+    shown = []
+    for adapter in ({"events": 12, "inUse": True}, {"events": 12, "inUse": False}):
+        status = {"state": "ready", "folders": [{**folder, "queryAdapter": adapter}]}
+        proc = subprocess.run([str(NVIM), "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "-l", str(script),
+                               json.dumps(status)], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, _report(proc)
+        shown.append(proc.stdout + proc.stderr)
+    assert "    learned from 12 opened results" in shown[0].splitlines()
+    assert "learned" not in shown[1] and "/w/a" in shown[1]

@@ -67,7 +67,8 @@ def load_adapter(index_dir: Path) -> QueryAdapter | None:
             u, v = data["u"].astype(np.float32), data["v"].astype(np.float32)
     except (OSError, ValueError, KeyError, EOFError):
         return None
-    if u.ndim != 2 or v.ndim != 2 or u.shape[1] != v.shape[0] or u.shape[0] != v.shape[1]:
+    if u.ndim != 2 or v.ndim != 2 or u.shape[1] != v.shape[0] or u.shape[0] != v.shape[1] \
+            or not (np.isfinite(u).all() and np.isfinite(v).all()):
         return None
     return QueryAdapter(u, v, str(meta.pop("model_id", "")), meta)
 

@@ -63,7 +63,7 @@ class IndexSettings:
     index_dir: Path | None = attrs.field(default=None, converter=_path)
     max_file_bytes: int = attrs.field(default=DEFAULT_MAX_FILE_BYTES, validator=_positive)
     exclude: tuple[str, ...] = attrs.field(default=(), converter=_patterns)
-    feedback: bool = True  # record which results the user opens (local log for `needle train --repo`)
+    feedback: bool = True  # record which results the user opens, and learn from them (query_adapter.py)
     rerank: bool = True  # re-score the first stage's top candidates with the cross-encoder (indexer/rerank.py)
     # Server-wide: more repositories to index and search beside the workspace folders (absolute paths).
     extra_roots: tuple[str, ...] = attrs.field(default=(), converter=_patterns)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -46,9 +47,12 @@ class Refitter:
     def _fit(self, root: Path, index_dir: Path) -> None:
         cmd = [sys.executable, "-m", "codeneedle.cli", "train", "--repo", str(root), "--adapter",
                "--index-dir", str(index_dir), "--threads", "1", "--json"]
+        nice = shutil.which("nice")
+        if nice:  # the editor's own work (and the indexer) first; no preexec_fn: this process has threads
+            cmd = [nice, "-n", "10", *cmd]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FIT_TIMEOUT_S,
-                                  preexec_fn=_lower_priority, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                                  env={**os.environ, "HF_HUB_OFFLINE": "1"})
             if proc.returncode == 0:
                 log.info("query adapter of %s refitted: %s", root, proc.stdout.strip())
             else:
@@ -58,10 +62,3 @@ class Refitter:
         finally:
             with self._lock:
                 self._running.discard(index_dir)
-
-
-def _lower_priority() -> None:
-    try:
-        os.nice(10)  # the editor's own work (and the indexer) first
-    except OSError:
-        pass

@@ -83,3 +83,13 @@ test('folder summary and report', () => {
   assert.match(rep, /^Needle index: ready\n {2}\/w\/a \[ready\]: 3 files/);
   assert.match(statusReport({ state: 'ready', folders: [] }), /no workspace folder/);
 });
+
+test('a query adapter in use says what it learned from', () => {
+  const adapted = (queryAdapter: unknown) =>
+    folderSummary(parseStatus({ folders: [{ root: '/w/a', files: 1, chunks: 2, queryAdapter }] })!.folders[0]).detail;
+  assert.match(adapted({ events: 12, inUse: true, fitted: '2026-12-05T15:00:00+00:00' }), / · learned from 12 opened results$/);
+  assert.match(adapted({ events: 1, inUse: true }), /learned from 1 opened result$/);
+  assert.doesNotMatch(adapted({ events: 12, inUse: false }), /learned/); // fitted for another model: unused
+  assert.doesNotMatch(adapted(null), /learned/);
+  assert.doesNotMatch(adapted({ events: 'many', inUse: true }), /learned/);
+});

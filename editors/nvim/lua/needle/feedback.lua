@@ -1,6 +1,7 @@
 -- `needle.opened`: tell the server which search result was opened and which were listed above it. The server
 -- appends it to a local log in the index folder (opt-out: the `feedback = false` setting of the `needle`
--- section); `needle train --repo` learns from it. Nothing leaves the machine.
+-- section); the server learns from it (a query adapter, refitted after a few opens) and so does
+-- `needle train --repo`. Nothing leaves the machine.
 local M = {}
 
 local MAX_ABOVE = 20

@@ -471,6 +471,10 @@ function M.format_status(status)
       f.lastUpdate or 'never',
       format_skipped(f.skipped)
     )
+    local adapter = f.queryAdapter
+    if type(adapter) == 'table' and adapter.inUse == true and type(adapter.events) == 'number' then
+      lines[#lines + 1] = string.format('    learned from %d opened results', adapter.events)
+    end
   end
   return lines
 end

@@ -42,6 +42,7 @@ export function parseStatus(value: unknown): IndexStatus | undefined {
         lastUpdate:
           typeof x.lastUpdate === 'string' || typeof x.lastUpdate === 'number' ? x.lastUpdate : null,
         progress: parseProgress(x.progress),
+        learnedFrom: learnedFrom(x.queryAdapter),
       });
     }
   }
@@ -50,6 +51,15 @@ export function parseStatus(value: unknown): IndexStatus | undefined {
     state = folders.some((f) => f.state === 'indexing') ? 'indexing' : folders.length ? 'ready' : 'unknown';
   }
   return { state, folders };
+}
+
+/** Open events behind the query adapter searches use (`queryAdapter.events` when `inUse`), else undefined. */
+function learnedFrom(value: unknown): number | undefined {
+  const a = value as Record<string, unknown> | null;
+  if (typeof a !== 'object' || a === null || a.inUse !== true || typeof a.events !== 'number') {
+    return undefined;
+  }
+  return a.events;
 }
 
 export type Phase = 'starting' | 'running' | 'failed' | 'stopped';
@@ -187,6 +197,7 @@ export function folderSummary(f: FolderStatus): { title: string; state: string; 
     f.model ? `model ${f.model}` : '',
     `updated ${formatWhen(f.lastUpdate)}`,
     f.indexDir ? `index ${f.indexDir}` : '',
+    f.learnedFrom !== undefined ? `learned from ${plural(f.learnedFrom, 'opened result')}` : '',
   ].filter(Boolean);
   if (f.message) {
     parts.push(f.message);

@@ -34,6 +34,7 @@ export interface FolderStatus {
   state?: string;
   lastUpdate?: string | number | null;
   progress?: FolderProgress; // while indexing
+  learnedFrom?: number; // open events the folder's query adapter was fitted on (when searches use it)
 }
 
 /** How far a folder's indexing got (`needle.status` → folders[].progress). */
