@@ -255,6 +255,10 @@ def sweep_weights() -> dict[str, ranking.Weights]:
         for value in (1.0, 0.95, 0.9, 0.8, 0.7, 0.5):
             grid[f"{field}={value}"] = ranking.Weights(**{**{f: getattr(base, f) for f in base.__slots__},
                                                           field: value})
+    for field in ("member",):
+        for value in (1.0, 1.05, 1.1, 1.2, 1.3, 1.5):
+            grid[f"{field}={value}"] = ranking.Weights(**{**{f: getattr(base, f) for f in base.__slots__},
+                                                          field: value})
     return grid
 
 

@@ -9,6 +9,8 @@ import json
 import pytest
 
 from codeneedle.indexer.ranking import (
+    WEIGHTS,
+    QueryRules,
     has_test_attribute,
     is_stub,
     is_test,
@@ -147,7 +149,6 @@ def test_which_words_of_a_sentence_are_code():
     assert mention_tier(row("cli/flags.go", kind="class", name="NFlag", language="go"), ("NFlag",)) == 0
 
 
-
 def test_a_javascript_constructor_mentioned_in_prose_is_context_like_a_class():
     # "Look up the parent DirectoryEntry containing this Entry" asks for getParent, not the constructor.
     constructor = row("www/DirectoryEntry.js", kind="function", name="DirectoryEntry", language="javascript")
@@ -156,3 +157,16 @@ def test_a_javascript_constructor_mentioned_in_prose_is_context_like_a_class():
     assert mention_tier(go_function, ("NewFlagSet",)) == 1
     helper = row("www/utils.js", kind="function", name="parseConfig", language="javascript")
     assert mention_tier(helper, ("parseConfig",)) == 1
+
+
+def test_methods_of_a_class_the_query_mentions_rank_a_little_higher():
+    rules = QueryRules.of("Clears the `IndexSet` in the given index range, returning a drain iterator.")
+    ours = row("src/set.rs", kind="method", name="IndexSet.drain", language="rust")
+    other = row("src/map/core.rs", kind="method", name="IndexMapCore.drain", language="rust")
+    free = row("src/set.rs", kind="function", name="drain", language="rust")
+    assert rules.demotion(ours) == WEIGHTS.member > 1.0
+    assert rules.demotion(other) == rules.demotion(free) == 1.0
+    # A boost, not a tier: a much better match of another class still wins, and the class itself is no method.
+    assert rules.tier(ours) == rules.tier(other) == 0
+    assert rules.demotion(row("src/set.rs", kind="class", name="IndexSet", language="rust")) == WEIGHTS.container
+    assert QueryRules.of("clears the set in the given index range").demotion(ours) == 1.0
