@@ -94,11 +94,13 @@ def test_paths_outside_the_root_are_refused(index):
         index.similar("../../etc/passwd", 1)
 
 
-def test_keywords_count_fully_for_code_and_a_little_for_sentences():
+def test_keywords_count_fully_for_code_a_little_for_sentences_and_not_for_short_questions():
     for code in ("parse_args", "os.path.join", "Session::new", "getUserName", "read(file)", "CaseInsensitiveDict"):
         assert lexical_weight(code) == IDENTIFIER_LEXICAL_WEIGHT, code
     # A sentence stays a sentence with its full stop, a colon or an "e.g.".
-    for prose in ("Removes and returns the smallest key in the queue.", "how to read a file line by line",
-                  "Note: deletes the folder, e.g. after a test."):
+    for prose in ("Removes and returns the smallest key in the priority queue, or None when it is empty.",
+                  "Note: deletes the folder and everything in it, e.g. after a test run."):
         assert lexical_weight(prose) == LEXICAL_WEIGHT, prose
+    for question in ("how to read a file line by line", "Removes and returns the smallest key."):
+        assert lexical_weight(question) == 0.0, question
 
