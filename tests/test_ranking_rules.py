@@ -11,7 +11,6 @@ import pytest
 from codeneedle.indexer.ranking import (
     WEIGHTS,
     QueryRules,
-    clear_leader,
     has_test_attribute,
     is_stub,
     is_test,
@@ -171,11 +170,3 @@ def test_methods_of_a_class_the_query_mentions_rank_a_little_higher():
     assert rules.tier(ours) == rules.tier(other) == 0
     assert rules.demotion(row("src/set.rs", kind="class", name="IndexSet", language="rust")) == WEIGHTS.container
     assert QueryRules.of("clears the set in the given index range").demotion(ours) == 1.0
-
-
-def test_a_chunk_the_dense_ranking_finds_much_the_best_match_is_spared_the_demotions():
-    # Fusion works on ranks: without this a class at cosine 0.62 fell below functions at 0.11 (its 0.9 demotion
-    # outweighs the few per cent between fused ranks 1 and 4).
-    assert clear_leader([(7, 0.62), (8, 0.46), (9, 0.11)]) == 7
-    assert clear_leader([(7, 0.62), (8, 0.55)]) is None
-    assert clear_leader([(7, 0.3)]) == 7 and clear_leader([]) is None

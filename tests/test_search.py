@@ -15,7 +15,7 @@ DESCRIBED = [
     ("format money amount as currency", "web/format.ts", "formatCurrency", 2),
     ("make a url slug from a title", "lib/text/slug.rb", "Text.slugify", 3),
     ("crc32 checksum of bytes", "src/hash/checksum.c", "crc32_checksum", 5),
-    ("least recently used cache eviction", "src/main/java/cache/LruCache.java", "LruCache", 7),
+    ("least recently used cache eviction", "src/main/java/cache/LruCache.java", "LruCache.removeEldestEntry", 16),
 ]
 
 

@@ -13,7 +13,7 @@ re-order the fused candidates (they never change a result's displayed ``score``)
 - methods of a class the query mentions (``Clears the `IndexSet` ...``) rank a little higher.
 
 The demotions multiply the fused score, so a demoted chunk still wins when it is much the best match (or the
-only one); the dense ranking's first chunk is spared them when its cosine clearly leads (``CLEAR_LEAD``). Factors are tuned on the benchmark's dev repositories and CoSQA dev (``bench/quality.py --split
+only one). Factors are tuned on the benchmark's dev repositories and CoSQA dev (``bench/quality.py --split
 dev``), never on test.
 """
 
@@ -84,11 +84,6 @@ WEIGHTS = Weights()
 RULES_POOL = 40
 # Defining chunks looked up by name when the query is an identifier (fusion may miss a short name entirely).
 NAME_LOOKUP_LIMIT = 200
-# Fusion works on ranks, so a demotion of 0.9 moves a chunk down some six places however far its cosine stood
-# above the rest. The dense ranking's first chunk is exempt when it leads the second by this much. Dev split,
-# 2026-12-05: 0.05 -> doc-comment MRR@10 0.752, 0.10 -> 0.754, 0.12 -> 0.756, 0.15 and no exemption -> 0.755;
-# CoSQA dev 0.543 throughout.
-CLEAR_LEAD = 0.12
 
 
 @lru_cache(maxsize=1 << 16)
@@ -263,25 +258,14 @@ class QueryRules:
         return factor
 
 
-def clear_leader(dense: list[tuple[int, float]], lead: float | None = None) -> int | None:
-    """The dense ranking's first chunk when its cosine leads the second's by ``CLEAR_LEAD`` or more, else None."""
-    lead = CLEAR_LEAD if lead is None else lead
-    if not dense:
-        return None
-    if len(dense) == 1 or dense[0][1] - dense[1][1] >= lead:
-        return dense[0][0]
-    return None
-
-
 def apply_rules(
     store: Store, fused: list[tuple[int, float]], query: str, allowed=None, weights: Weights = WEIGHTS,
-    rows_seen: dict[int, ChunkRow] | None = None, leader: int | None = None,
+    rows_seen: dict[int, ChunkRow] | None = None,
 ) -> list[tuple[int, float]]:
     """Re-order fused ``(chunk id, score)`` by the rules above; scores are kept as fusion gave them.
 
     ``allowed(path, language)`` filters chunks found by the name lookup (the fused ones are already filtered).
     ``rows_seen``, when given, receives the rows read, so the caller need not read the top results again.
-    ``leader``: a chunk the dense ranking found much the best match (``clear_leader``); no demotion applies to it.
     """
     rules = QueryRules.of(query)
     head, tail = fused[:RULES_POOL], fused[RULES_POOL:]
@@ -310,8 +294,7 @@ def apply_rules(
         if row is None:
             continue
         # Within a name tier the best implementation first: fused score times the demotions.
-        factor = 1.0 if cid == leader else rules.demotion(row, weights)
-        keyed.append(((-rules.tier(row), -score * factor, position), cid, score))
+        keyed.append(((-rules.tier(row), -score * rules.demotion(row, weights), position), cid, score))
     keyed.sort(key=lambda t: t[0])
     lifted = {cid for cid, _ in candidates[len(head):]}
     return [(cid, score) for _key, cid, score in keyed] + [t for t in tail if t[0] not in lifted]

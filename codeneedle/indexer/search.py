@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codeneedle.indexer.filters import path_allowed
-from codeneedle.indexer.ranking import apply_rules, clear_leader
+from codeneedle.indexer.ranking import apply_rules
 from codeneedle.indexer.secrets import redact_secrets
 from codeneedle.indexer.store import ChunkRow, Store
 from codeneedle.indexer.types import SearchResult
@@ -120,8 +120,7 @@ def rank(
 ) -> list[tuple[int, float]]:
     """The search pipeline after retrieval: fusion, then the ranking rules (codeneedle.indexer.ranking)."""
     fused = fuse(dense, lexical, lexical_weight(query))
-    return apply_rules(store, fused, query, filters.allows if filters else None, rows_seen=rows_seen,
-                       leader=clear_leader(dense))
+    return apply_rules(store, fused, query, filters.allows if filters else None, rows_seen=rows_seen)
 
 
 def ranked_rows(store: Store, ranked: list[tuple[int, float]], k: int,
