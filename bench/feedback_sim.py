@@ -131,18 +131,12 @@ def through_index(blanked: Path, model: str, work: Path, chunks, queries, a: lis
     fit.adapter.save(index.index_dir)
     fit_s = time.time() - t1
     after_a, after_b = mrr10(a), mrr10(b)
+    chunks_indexed = index.status().chunks
     index.close()
-    return {"chunks": index_chunks(work / "index"), "opened_events": opened, "train_seconds": round(fit_s, 1),
+    return {"chunks": chunks_indexed, "opened_events": opened, "train_seconds": round(fit_s, 1),
             **{f"fit_{k}": v for k, v in fit.to_dict().items()},
             "mrr10_b_before": round(before_b, 4), "mrr10_b_after": round(after_b, 4),
             "mrr10_a_before": round(before_a, 4), "mrr10_a_after": round(after_a, 4)}
-
-
-def index_chunks(index_dir: Path) -> int:
-    import sqlite3
-
-    with sqlite3.connect(index_dir / "index.db") as db:
-        return db.execute("SELECT count(*) FROM chunks").fetchone()[0]
 
 
 def mrr(ranks: np.ndarray, queries, subset: list[int]) -> float:

@@ -33,7 +33,7 @@ from codeneedle.indexer.indexdir import check_index_dir, write_gitignore
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
 from codeneedle.indexer.progress import is_partial, stand_in_for_missing_vectors
-from codeneedle.indexer.query_adapter import AdapterFile, QueryAdapter
+from codeneedle.indexer.query_adapter import AdapterFile
 from codeneedle.indexer.rerank import Reranker, depth_setting, rerank, reranker_dir, shared_reranker
 from codeneedle.indexer.scores import absolute_scores
 from codeneedle.indexer.search import (
@@ -582,10 +582,6 @@ class Index:
         with self._reading():
             return self._hits(query, min(k, 1000), filters, qvec, reranker)
 
-    def query_adapter(self) -> QueryAdapter | None:
-        """The query adapter searches use (``query_adapter.py``): saved beside the index for its model, or None."""
-        return self._adapter_file.for_model(self.model_id, self.vectors().dim)
-
     def reranker(self) -> Reranker | None:
         """The second stage (``rerank.py``), shared by every index of the process; None where none is installed."""
         folder = reranker_dir()
@@ -699,7 +695,7 @@ class Index:
         saved = self._adapter_file.current()
         if saved is None:
             return None
-        in_use = saved.model_id == self.model_id and saved.dim == self.vectors().dim
+        in_use = self._adapter_file.for_model(self.model_id, self.vectors().dim) is not None
         return {**saved.info, "model": saved.model_id, "in_use": in_use}
 
 

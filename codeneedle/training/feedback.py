@@ -8,11 +8,15 @@ rendered with ``embed_text`` exactly as the index embeds them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.encoder import embed_text
 from codeneedle.indexer.feedback import read_events
+
+T = TypeVar("T")  # a Chunk, or a ChunkRow of the store: anything with start_line and name
 
 
 def _chunks(repo: Path, rel: str, cache: dict[str, list[Chunk]]) -> list[Chunk]:
@@ -31,13 +35,17 @@ def _chunks(repo: Path, rel: str, cache: dict[str, list[Chunk]]) -> list[Chunk]:
     return cache[rel]
 
 
+def match_shown(chunks: Sequence[T], line: int, name: str) -> T | None:
+    """The chunk of one file a logged result names: by its first line, or by name when the file moved lines."""
+    return (next((c for c in chunks if c.start_line == line), None)
+            or next((c for c in chunks if name and c.name == name), None))
+
+
 def _find(repo: Path, shown: dict, cache: dict[str, list[Chunk]]) -> Chunk | None:
     rel, line, name = str(shown.get("path", "")), shown.get("start_line"), shown.get("name") or ""
     if not rel or not isinstance(line, int):
         return None
-    chunks = _chunks(repo, rel, cache)
-    return (next((c for c in chunks if c.start_line == line), None)
-            or next((c for c in chunks if name and c.name == name), None))
+    return match_shown(_chunks(repo, rel, cache), line, name)
 
 
 def feedback_records(repo: Path, index_dir: Path, repo_id: str) -> list[dict]:

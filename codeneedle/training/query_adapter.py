@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -22,6 +22,7 @@ from codeneedle.errors import NeedleError
 from codeneedle.indexer.feedback import read_events
 from codeneedle.indexer.query_adapter import MIN_EVENTS, QueryAdapter
 from codeneedle.indexer.store import ChunkRow, Store
+from codeneedle.training.feedback import match_shown
 
 # Bounds on one fit's work (its softmax spans the candidates): a repository bigger than this is sampled, every
 # opened chunk kept. 8,000 x 1,200 queries x 200 iterations is some 30 s on 2 cores.
@@ -55,7 +56,6 @@ class AdapterFit:
     seconds: float
     logged_mrr_before: float  # MRR@10 of the logged queries' opened results, dense ranking, before and after
     logged_mrr_after: float
-    info: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"events": self.events, "queries": self.queries, "unresolved": self.unresolved,
@@ -74,9 +74,7 @@ def resolve_events(store: Store, events: list[dict]) -> tuple[list[tuple[str, in
         rel, line, name = str(opened.get("path", "")), opened.get("start_line"), opened.get("name") or ""
         if rel not in by_file:
             by_file[rel] = store.chunks_in_file(rel) if rel else []
-        rows = by_file[rel]
-        row = (next((r for r in rows if r.start_line == line), None)
-               or next((r for r in rows if name and r.name == name), None))
+        row = match_shown(by_file[rel], line, name)
         if row is not None:
             out.append((event["query"], row.id))
     return out, len(events) - len(out)
