@@ -42,7 +42,7 @@ from codeneedle.indexer import ranking  # noqa: E402
 from codeneedle.indexer import search as S  # noqa: E402
 from codeneedle.indexer.chunker import chunk_source  # noqa: E402
 from codeneedle.indexer.chunks import FUNCTION, METHOD  # noqa: E402
-from codeneedle.indexer.encoder import bulk_identity  # noqa: E402
+from codeneedle.indexer.encoder import Encoder, bulk_identity  # noqa: E402
 from codeneedle.indexer.index import Index  # noqa: E402
 from codeneedle.indexer.languages import language_for_path  # noqa: E402
 from codeneedle.indexer.models import resolve_model  # noqa: E402
@@ -296,10 +296,15 @@ def evaluate(index: Index, queries: list[dict], rows_wanted: tuple[str, ...],
     for kind in ("doc", "name"):
         texts = [q["query"] if kind == "doc" else exact_query(q["name"]) for q in queries]
         qvecs = index.encoder.encode_queries(texts)
-        for q, text, qvec in zip(queries, texts, qvecs, strict=True):
+        shared = index.encoder.encode_queries(texts, tower=False) if "no tower" in rows_wanted else qvecs
+        for q, text, qvec, svec in zip(queries, texts, qvecs, shared, strict=True):
             dense = S.dense_ranking(store, vectors, index.model_id, qvec, POOL, S.Filters())
             lexical = S.lexical_ranking(store, text, POOL, S.Filters())
+            if "no tower" in rows_wanted:
+                shared_dense = S.dense_ranking(store, vectors, index.model_id, svec, POOL, S.Filters())
             orders = {
+                **({"no tower": [c for c, _ in S.rank(store, shared_dense, lexical, text)]}
+                   if "no tower" in rows_wanted else {}),
                 **reranked_orders(store, reranker, text, S.rank(store, dense, lexical, text), grid),
                 "no rules": [c for c, _ in S.fuse(dense, lexical, S.lexical_weight(text))],
                 "dense": [c for c, _ in dense],
@@ -366,20 +371,27 @@ def cosqa(split_name: str, models: list[tuple[str, str | None]], reranker: Reran
         with Index.open(corpus, settings) as index:
             index.update()
             store, vectors = index.reader(), index.vectors()
-            qvecs = index.encoder.encode_queries([q["doc"] for q in queries])
+            texts = [q["doc"] for q in queries]
+            qvecs = index.encoder.encode_queries(texts)
+            tower = index.encoder.query_tower is not None and model != "minilm"
+            shared = index.encoder.encode_queries(texts, tower=False) if tower else qvecs
             runs: dict[str, list[float]] = defaultdict(list)
-            for q, qvec in zip(queries, qvecs, strict=True):
+            for q, qvec, svec in zip(queries, qvecs, shared, strict=True):
                 target = f"f{q['retrieval_idx']:05d}.py"
                 dense = S.dense_ranking(store, vectors, index.model_id, qvec, POOL, S.Filters())
                 lexical = S.lexical_ranking(store, q["doc"], POOL, S.Filters())
                 ranked = S.rank(store, dense, lexical, q["doc"])
                 orders = {**reranked_orders(store, reranker if model != "minilm" else None, q["doc"], ranked, grid),
                           "dense": [c for c, _ in dense], "bm25": lexical}
+                if tower:
+                    shared_dense = S.dense_ranking(store, vectors, index.model_id, svec, POOL, S.Filters())
+                    orders["no tower"] = [c for c, _ in S.rank(store, shared_dense, lexical, q["doc"])]
                 rows = store.chunks_by_ids(list({c for o in orders.values() for c in o[:20]}))
                 for r, ids in orders.items():
                     runs[r].append(rr(ids, rows, lambda row, t=target: row.path == t))
         second_stage = ("no rerank", *(f"rerank d={d} b={b:g}" for d, b in grid)) if reranker is not None else ()
-        for r in (("needle",) if model == "minilm" else ("needle", *second_stage, "dense", "bm25")):
+        no_tower = ("no tower",) if "no tower" in runs else ()
+        for r in (("needle",) if model == "minilm" else ("needle", *second_stage, *no_tower, "dense", "bm25")):
             table.append((f"{label} {r}", mean(runs[r])))
     return table
 
@@ -402,7 +414,9 @@ def main(argv: list[str] | None = None) -> None:
     grid = [(d, b) for d in (10, 20, 30, 50) for b in (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)] if args.rerank_grid else []
 
     repos = [r for r in split(args.split) if not args.repo or r.name in args.repo]
-    rows_default = ("needle", *(("no rerank",) if reranker else ()), "no rules", "dense", "bm25")
+    tower = Encoder.load(args.model).query_tower
+    rows_default = ("needle", *(("no rerank",) if reranker else ()), *(("no tower",) if tower else ()), "no rules",
+                    "dense", "bm25")
     sweep = sweep_weights() if args.sweep else {}
     per_repo: dict[str, dict] = {}
     t0 = time.perf_counter()
@@ -422,7 +436,8 @@ def main(argv: list[str] | None = None) -> None:
         per_repo[repo.name] = {"language": repo.language, "chunks": chunks, "queries": len(queries), **result}
     row_names = [*rows_default] + ([] if "base" in args.skip else ["base needle"]) + list(sweep) \
         + [f"rerank d={d} b={b:g}" for d, b in grid]
-    labels = {"needle": "Needle (default)", "no rerank": "first stage (no re-ranker)", "no rules": "fusion, no ranking rules", "dense": "dense only",
+    labels = {"needle": "Needle (default)", "no rerank": "first stage (no re-ranker)",
+              "no tower": "Needle, no query tower", "no rules": "fusion, no ranking rules", "dense": "dense only",
               "bm25": "BM25 (FTS5) only", "base needle": "Needle, untuned base model"}
 
     def table(kind: str, title: str) -> dict:
@@ -437,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{labels.get(r, r if r.startswith('rerank') else 'rules ' + r):28}" + "".join(f"{mean(cells[lang]):11.3f}" for lang in langs) + f"{mean(micro):9.3f}")
         return figures
 
-    print(f"encoder of the Needle rows: {bulk_identity(*resolve_model(args.model))}; re-ranker: "
+    print(f"encoder of the Needle rows: {bulk_identity(*resolve_model(args.model))}; query tower: {tower or 'none'}; re-ranker: "
           + (f"{folder} (depth {depth_setting(reranker)}, blend {reranker.settings.blend:g})" if reranker else "none"))
     print("repositories: " + ", ".join(f"{n} ({v['language']}, {v['chunks']} chunks, {v['queries']} q)"
                                          for n, v in per_repo.items()))

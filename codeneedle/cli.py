@@ -372,6 +372,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         ("last update", status.last_update or "never"),
         ("languages", ", ".join(f"{k} {v}" for k, v in status.languages.items()) or "-"),
         ("skipped", ", ".join(f"{k} {v}" for k, v in status.skipped.items()) or "none"),
+        ("query tower", status.query_tower or "none (queries use the encoder's shared weights)"),
         ("query adapter", _adapter_line(status.query_adapter)),
     ])
     return 0

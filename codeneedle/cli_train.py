@@ -18,6 +18,8 @@ def run_train(args: argparse.Namespace) -> int:
         return _unpack(args)
     if getattr(args, "reranker", False):
         return _train_reranker(args)
+    if getattr(args, "query_tower", False):
+        return _train_query_tower(args)
     if bool(args.repo) == bool(args.data):
         raise NeedleError("say what to train on: --repo PATH (adapt to a repository) or --data PAIRS.jsonl")
     if getattr(args, "pack", None):
@@ -190,6 +192,39 @@ def _train_reranker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_query_tower(args: argparse.Namespace) -> int:
+    """``--query-tower --data PAIRS``: retrain the query side against the code vectors indexes already hold."""
+    from codeneedle.indexer.models import resolve_model
+    from codeneedle.training.query_tower import TowerConfig, install_tower, train_query_tower
+
+    if not args.data or not Path(args.data).is_file():
+        raise NeedleError(f"--query-tower needs --data PAIRS.jsonl (no training pairs at {args.data}; build them "
+                          "with scripts/build_training_set.py)")
+    out = args.out or Path(".cache/runs") / time.strftime("query-tower-%Y%m%d-%H%M%S")
+    defaults = TowerConfig(data="", out="")
+    config = TowerConfig(
+        data=str(args.data), out=str(out), model=args.base, minutes=args.minutes or defaults.minutes,
+        steps=args.steps or 0, batch_size=args.batch_size or defaults.batch_size, lr=args.lr or defaults.lr,
+        freeze_layers=args.freeze_layers or 0, alpha=defaults.alpha if args.wise_alpha is None else args.wise_alpha,
+        max_pairs=args.max_pairs or 0, threads=args.threads)
+    t0 = time.time()
+    bar, update = _step_bar("query tower", config.steps)
+    try:
+        with bar:
+            folder = train_query_tower(config, progress=update)
+    except ValueError as exc:
+        raise NeedleError(str(exc)) from exc
+    record = json.loads((folder / "query_tower.json").read_text())
+    summary = {"tower": str(folder), "train_seconds": round(time.time() - t0, 1),
+               **{k: record[k] for k in ("code_model", "pairs", "steps", "loss_first", "loss_last")}}
+    if args.install:
+        summary["installed"] = str(install_tower(folder, resolve_model(args.base)[1]))
+    else:
+        summary["try"] = f"NEEDLE_QUERY_TOWER={folder} needle search ...  (or rerun with --install)"
+    _report(args, "query tower", summary)
+    return 0
+
+
 def _pack(args: argparse.Namespace) -> int:
     from codeneedle.training.pack import make_bundle
 
@@ -202,7 +237,7 @@ def _pack(args: argparse.Namespace) -> int:
     try:
         with err.status("packing") as status:
             summary = make_bundle(recipe, Path(args.pack), budget_s=args.budget_minutes * 60,
-                                  wise_alpha=args.wise_alpha, gpu_overrides=overrides, progress=status.update)
+                                  wise_alpha=0.5 if args.wise_alpha is None else args.wise_alpha, gpu_overrides=overrides, progress=status.update)
     except ValueError as exc:
         raise NeedleError(str(exc)) from exc
     summary["run"] = f"{Path(args.pack) / 'run.sh'} OUT    # on the GPU machine; then: needle train --unpack OUT"

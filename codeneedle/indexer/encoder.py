@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -24,6 +25,40 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _SHARED: dict[str, Encoder] = {}
 _SHARED_LOCK = threading.Lock()
 QUERY_MAX_TOKENS = 64
+# A model folder may hold a query tower: layers retrained on the query side only, against the code vectors the
+# index already holds (codeneedle.training.query_tower). Queries go through it; code never does, so indexes stay
+# valid. ``NEEDLE_QUERY_TOWER``: 0/off searches with the shared weights (benchmarks compare the two), a folder
+# tries a tower trained elsewhere.
+QUERY_TOWER = "query"
+_OFF = ("0", "off", "false", "no")
+
+
+def query_tower_of(folder: Path, model_id: str) -> Path | None:
+    """The query tower queries go through: ``$NEEDLE_QUERY_TOWER`` or the model folder's own, when it was trained
+    against this model's code vectors; None for the shared weights."""
+    choice = os.environ.get("NEEDLE_QUERY_TOWER", "").strip()
+    if choice.lower() in _OFF:
+        return None
+    tower = Path(choice).expanduser() if choice else folder / QUERY_TOWER
+    if not (tower / "model.safetensors").is_file():
+        return None
+    try:
+        trained_for = str(json.loads((tower / "query_tower.json").read_text()).get("code_model", ""))
+    except (OSError, ValueError, AttributeError):
+        return None
+    # Code vectors of another precision or code cut are the same model's to within a cosine of ~0.99.
+    return tower if trained_for.partition("+")[0] == model_id.partition("+")[0] else None
+
+
+def query_identity(model_id: str, tower: Path | None) -> str:
+    """What a query vector is the product of: the model's id, plus the query tower's (``+q<hash>``) when there is
+    one. A query adapter is fitted to one of these."""
+    if tower is None:
+        return model_id
+    weights = tower / "model.safetensors"
+    stat = weights.stat()
+    digest = hashlib.blake2b(f"{stat.st_size}:{stat.st_mtime_ns}".encode(), digest_size=4).hexdigest()
+    return f"{model_id}+q{digest}"
 
 
 def embed_text(chunk: Chunk) -> str:
@@ -58,7 +93,8 @@ class Encoder:
         self.code_tokens = code_tokens  # tokens of each chunk embedded (a shorter cut is another model id)
         self.workers: int | None = None  # bulk workers; None = sized to the machine
         self.cores: int | None = None  # cores the bulk engine may use; None = every core of this process
-        self._query_model = None
+        self.query_tower = query_tower_of(folder, model_id) if model is None else None
+        self._query_models: dict[Path | None, tuple] = {}
         self._bulk = None
         self._lazy_lock = threading.Lock()
 
@@ -135,27 +171,30 @@ class Encoder:
         self.bulk().encode_batches([[texts[i] for i in g] for g in groups], max_length, done)
         return out
 
-    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
-        """Embed short queries with the numpy forward pass: no torch import, a few ms per query."""
+    def encode_queries(self, queries: Sequence[str], tower: bool = True) -> np.ndarray:
+        """Embed short queries with the numpy forward pass: no torch import, a few ms per query.
+
+        ``tower=False``: with the shared weights even when the model has a query tower (benchmarks compare)."""
         if self.model is not None:
             return self.encode(queries, batch_size=64, max_length=QUERY_MAX_TOKENS, threads=1)
         from codeneedle.indexer.pooling import mean_pool
 
-        model, tokenizer = self.query_model()
+        model, tokenizer = self.query_model(tower)
         out = np.zeros((len(queries), self.dim), dtype=np.float32)
         for start in range(0, len(queries), 64):
             ids, mask = tokenizer(list(queries[start : start + 64]), QUERY_MAX_TOKENS)
             out[start : start + 64] = mean_pool(model(ids, mask), mask)
         return out
 
-    def query_model(self):
-        """(NumpyBert, NumpyTokenizer), loaded on first use."""
+    def query_model(self, tower: bool = True):
+        """(NumpyBert, NumpyTokenizer), loaded on first use; through the query tower when the model has one."""
+        tower_dir = self.query_tower if tower else None
         with self._lazy_lock:
-            if self._query_model is None:
+            if tower_dir not in self._query_models:
                 from codeneedle.indexer.numpy_bert import NumpyBert, NumpyTokenizer
 
-                self._query_model = (NumpyBert(self.folder), NumpyTokenizer(self.folder))
-            return self._query_model
+                self._query_models[tower_dir] = (NumpyBert(self.folder, tower_dir), NumpyTokenizer(self.folder))
+            return self._query_models[tower_dir]
 
     def bulk(self):
         """The bulk engine (``backends``), loaded on first use."""

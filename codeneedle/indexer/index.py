@@ -27,7 +27,7 @@ from codeneedle.errors import (
 )
 from codeneedle.indexer import sticky
 from codeneedle.indexer.dbheader import read_header
-from codeneedle.indexer.encoder import Encoder, bulk_identity
+from codeneedle.indexer.encoder import Encoder, bulk_identity, query_identity, query_tower_of
 from codeneedle.indexer.filters import check_languages, check_query, split_globs
 from codeneedle.indexer.indexdir import check_index_dir, write_gitignore
 from codeneedle.indexer.lock import WriterLock
@@ -78,6 +78,8 @@ class IndexStatus:
     # The saved query adapter (query_adapter.py): what it was fitted on, and whether searches use it (an adapter
     # fitted for another model is not); None when there is none.
     query_adapter: dict | None = None
+    # The query tower queries go through (encoder.query_tower_of); None: the encoder's shared weights.
+    query_tower: str | None = None
 
 
 class Index:
@@ -101,6 +103,7 @@ class Index:
         self._unsaved_settings: Callable[[], object] | None = None  # stores them once we are the writer
         self._encoder: Encoder | None = None
         self._embedder = None
+        self._query_id: str | None = None
         self._encoder_lock = threading.Lock()
         self._vectors: VectorIndex | None = None
         self._vectors_lock = threading.Lock()
@@ -368,6 +371,14 @@ class Index:
             return self._encoder
 
     @property
+    def query_id(self) -> str:
+        """What this index's query vectors are the product of (``encoder.query_identity``), without loading the
+        encoder's weights (status asks it)."""
+        if self._query_id is None:
+            self._query_id = query_identity(self.model_id, query_tower_of(self.model_dir, self.model_id))
+        return self._query_id
+
+    @property
     def embedder(self):
         """What turns chunk texts into vectors (``embedding.Embedder``): the local encoder unless one was set."""
         if self._embedder is None:
@@ -625,7 +636,7 @@ class Index:
         else:  # nothing to overlap with: a hand-off to another thread would only wait for the GIL
             lexical = lexical_ranking(store, query, pool, filters)
         vectors = self.vectors()
-        adapter = self._adapter_file.for_model(self.model_id, vectors.dim)
+        adapter = self._adapter_file.for_model(self.query_id, vectors.dim)
         # The adapter (what this repository's opened results taught) moves the query for the dense ranking
         # only; displayed scores stay plain cosines, so the "no good match" line means the same with or without.
         dense_q = adapter.apply(qvec) if adapter is not None else qvec
@@ -689,13 +700,14 @@ class Index:
             state=state,
             chunks_embedded=done.chunks_embedded if done.partial else chunks,
             query_adapter=self._adapter_status(),
+            query_tower=str(tower) if (tower := query_tower_of(self.model_dir, self.model_id)) else None,
         )
 
     def _adapter_status(self) -> dict | None:
         saved = self._adapter_file.current()
         if saved is None:
             return None
-        in_use = self._adapter_file.for_model(self.model_id, self.vectors().dim) is not None
+        in_use = self._adapter_file.for_model(self.query_id, self.vectors().dim) is not None
         return {**saved.info, "model": saved.model_id, "in_use": in_use}
 
 

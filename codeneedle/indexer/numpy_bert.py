@@ -50,11 +50,16 @@ def bert_config(folder: Path) -> dict:
     return config
 
 
-def load_weights(folder: Path) -> dict[str, np.ndarray]:
-    """The encoder's tensors as float32 numpy arrays (fp16 checkpoints widened), without the ``bert.`` prefix."""
+def load_weights(folder: Path, tower: Path | None = None) -> dict[str, np.ndarray]:
+    """The encoder's tensors as float32 numpy arrays (fp16 checkpoints widened), without the ``bert.`` prefix.
+
+    ``tower``: a folder whose ``model.safetensors`` replaces some of them (a query tower holds only the layers it
+    retrained; the rest stay shared with the code side)."""
     from safetensors.numpy import load_file
 
     weights = load_file(str(folder / "model.safetensors"))
+    if tower is not None:
+        weights.update(load_file(str(tower / "model.safetensors")))
     return {k.removeprefix("bert."): np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
 
 
@@ -66,13 +71,14 @@ class NumpyBert:
     the 47 MB word-embedding table is only paged in for the rows a query uses.
     """
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, tower: Path | None = None):
+        """``tower``: the folder of a query tower whose weights replace the shared ones (``load_weights``)."""
         config = bert_config(folder)
         self.hidden = int(config["hidden_size"])
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
         self.eps = float(config.get("layer_norm_eps", 1e-12))
-        w = _mapped_weights(folder, self.layers)
+        w = _mapped_weights(folder, self.layers, tower)
         self.word, self.pos, self.type0 = w["word"], w["pos"], w["type0"]
         self.emb_ln = (w["emb_ln.g"], w["emb_ln.b"])
         self.blocks = [tuple(w[f"{i}.{n}"] for n in _BLOCK) for i in range(self.layers)]
@@ -132,9 +138,9 @@ class NumpyTokenizer:
 _BLOCK = ("qkv_w", "qkv_b", "o_w", "o_b", "ln1_g", "ln1_b", "i_w", "i_b", "f_w", "f_b", "ln2_g", "ln2_b")
 
 
-def _layout(folder: Path, layers: int) -> dict[str, np.ndarray]:
+def _layout(folder: Path, layers: int, tower: Path | None = None) -> dict[str, np.ndarray]:
     """The weights as the forward pass uses them: float32, linear weights transposed, Q/K/V side by side."""
-    w = load_weights(folder)
+    w = load_weights(folder, tower)
     out = {
         "word": w["embeddings.word_embeddings.weight"], "pos": w["embeddings.position_embeddings.weight"],
         "type0": w["embeddings.token_type_embeddings.weight"][0],
@@ -189,15 +195,15 @@ def remember_source(entry: Path, folder: Path) -> None:
         pass  # a read-only or vanishing cache: pruning is housekeeping, never an error
 
 
-def _mapped_weights(folder: Path, layers: int) -> dict[str, np.ndarray]:
+def _mapped_weights(folder: Path, layers: int, tower: Path | None = None) -> dict[str, np.ndarray]:
     """The laid-out weights, memory-mapped from the user cache (written on first use; rebuilt if unreadable)."""
     import hashlib
     import os
     import tempfile
 
-    weights = folder / "model.safetensors"
-    st = weights.stat()
-    key = hashlib.blake2b(f"{weights.resolve()}:{st.st_size}:{st.st_mtime_ns}:np1".encode(), digest_size=8)
+    files = [folder / "model.safetensors"] + ([tower / "model.safetensors"] if tower is not None else [])
+    ident = ":".join(f"{w.resolve()}:{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in files)
+    key = hashlib.blake2b(f"{ident}:np1".encode(), digest_size=8)
     base = user_cache() / "numpy" / f"{folder.name}-{key.hexdigest()}"
     data, index = base.with_suffix(".f32"), base.with_suffix(".json")
     try:
@@ -206,7 +212,7 @@ def _mapped_weights(folder: Path, layers: int) -> dict[str, np.ndarray]:
         return {k: flat[o : o + int(np.prod(shape))].reshape(shape) for k, (o, shape) in layout.items()}
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    arrays = _layout(folder, layers)
+    arrays = _layout(folder, layers, tower)
     try:
         base.parent.mkdir(parents=True, exist_ok=True)
         layout, offset = {}, 0

@@ -37,5 +37,11 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="reassemble the model a bundle's run.sh wrote (its OUT folder) into --out")
     p.add_argument("--budget-minutes", type=float, default=9.0,
                    help="--pack: the GPU run stops itself after this long (default 9)")
-    p.add_argument("--wise-alpha", type=float, default=0.5,
-                   help="--pack: WiSE-FT weight of the tuned model in the export (default 0.5)")
+    p.add_argument("--wise-alpha", type=float, default=None,
+                   help="--pack: WiSE-FT weight of the tuned model in the export (default 0.5); --query-tower: of "
+                        "the trained tower against the shared layers (default 1.0)")
+    p.add_argument("--query-tower", action="store_true",
+                   help="--data: retrain the query side only, against the code vectors of --base (default the "
+                        "shipped encoder) as its indexes hold them; nothing is re-embedded")
+    p.add_argument("--install", action="store_true",
+                   help="--query-tower: put the trained tower into the model folder, where searches use it")

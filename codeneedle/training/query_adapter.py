@@ -120,7 +120,7 @@ def fit_query_adapter(index, config: AdapterConfig = AdapterConfig(),
     rows = torch.tensor([row_of[q] for q, _ in resolved])
     targets = torch.tensor([column[cid] for _, cid in resolved])
     u, v = _fit(q_all[rows], targets, p, c, config, distinct=len(set(resolved)))
-    adapter = QueryAdapter(u, v, index.model_id, {
+    adapter = QueryAdapter(u, v, index.query_id, {
         "events": len(resolved), "queries": len(set(resolved)), "candidates": len(keys),
         "fitted": datetime.now(UTC).isoformat(timespec="seconds"), "log_read_t": round(log_read_t, 3),
         "rank": config.rank})

@@ -1,0 +1,213 @@
+"""Train a query tower: the encoder's layers retrained on the query side only, against frozen code vectors.
+
+The index holds one vector per chunk, made by the shipped encoder. Retraining the whole encoder means
+re-embedding every chunk of every index, and on two CPU cores each step also pays for a 128-token code forward
+and backward pass. The query side is cheaper on both counts: the code vectors of the training pairs are embedded
+once, exactly as the index embeds them (bulk engine, the same precision and code cut), and stay fixed; only the
+query's forward and backward pass is left, and each query is scored against *every* code vector of the training
+set (a full softmax: the hardest negatives of 160k come for free). The tower ships beside the encoder
+(``<model>/query/``, :data:`codeneedle.indexer.encoder.QUERY_TOWER`), holding only the layers it changed.
+
+The word embeddings stay shared and frozen: they are a third of the model's weights, and keeping them is what
+keeps the tower small. WiSE-FT interpolation with the shared layers (``alpha``) holds back drift on query styles
+the pairs do not cover; chosen on the dev split and CoSQA dev (``bench/quality.py --split dev``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from codeneedle.indexer.encoder import QUERY_MAX_TOKENS, QUERY_TOWER
+from codeneedle.training.pack import file_sha256
+
+TOWER_RECORD = "query_tower.json"
+LOG_EVERY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TowerConfig:
+    """One query-tower run. ``model``: the encoder whose code vectors stay fixed (None: the shipped default)."""
+
+    data: str
+    out: str
+    model: str | None = None
+    minutes: float = 30.0
+    steps: int = 0  # 0: until the time budget is spent
+    batch_size: int = 64
+    lr: float = 2e-5
+    temperature: float = 0.05
+    freeze_layers: int = 0  # beyond the word embeddings, which are always shared
+    alpha: float = 1.0  # WiSE-FT: share of the trained tower in the exported weights
+    max_pairs: int = 0
+    seed: int = 0
+    threads: int = 2
+
+
+def read_pairs(path: Path, max_pairs: int = 0) -> list[dict]:
+    """Training pairs (``query``, ``code`` as the index embeds it, and the function's ``repo``/``path``/``name``)."""
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if rec.get("query") and rec.get("code"):
+                records.append(rec)
+    if max_pairs and len(records) > max_pairs:
+        records = random.Random(0).sample(records, max_pairs)
+    return records
+
+
+def code_vectors(records: list[dict], encoder, cache: Path, progress: Callable[[dict], None] | None = None,
+                 ) -> np.ndarray:
+    """The pairs' code vectors as ``encoder`` embeds them for the index; cached per data and model."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(encoder.model_id.encode())
+    for rec in records:
+        h.update(rec["code"].encode())
+    path = cache / f"codes-{h.hexdigest()}.npy"
+    if path.is_file():
+        return np.load(path).astype(np.float32)
+    done = [0]
+
+    def step(n: int) -> None:
+        done[0] += n
+        if progress:
+            progress({"message": f"embedded {done[0]:,} of {len(records):,} code chunks"})
+
+    vectors = encoder.encode([rec["code"] for rec in records], on_batch=step)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors.astype(np.float16))
+    return vectors
+
+
+def train_query_tower(config: TowerConfig, progress: Callable[[dict], None] | None = None) -> Path:
+    """Train, interpolate and save the tower into ``config.out``; returns that folder."""
+    import torch
+
+    from codeneedle.indexer.encoder import Encoder
+    from codeneedle.indexer.pooling import mean_pool_torch
+    from codeneedle.training.train import load_model
+
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    out = Path(config.out)
+    records = read_pairs(Path(config.data), config.max_pairs)
+    if len(records) < config.batch_size:
+        raise ValueError(f"{config.data}: {len(records)} usable pairs, fewer than one batch of {config.batch_size}")
+    encoder = Encoder.load(config.model)
+    if encoder.model is not None:
+        raise ValueError(f"{encoder.name}: a query tower needs a BERT model folder")
+    codes = torch.from_numpy(code_vectors(records, encoder, out / "cache", progress))
+    key_of = _function_keys(records)
+    twins = _twins(key_of)
+
+    tok, model, _folder = load_model(str(encoder.folder), "cpu")
+    shared = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    trained = _trainable(model, config.freeze_layers)
+    opt = torch.optim.AdamW([p for _, p in trained], lr=config.lr, weight_decay=0.01)
+    order = list(range(len(records)))
+    rng = random.Random(config.seed)
+    rng.shuffle(order)
+    budget = config.minutes * 60
+    t0 = time.time()
+    step, cursor, losses = 0, 0, []
+    model.train()
+    while (config.steps and step < config.steps) or (not config.steps and time.time() - t0 < budget):
+        if cursor + config.batch_size > len(order):
+            rng.shuffle(order)
+            cursor = 0
+        idx = order[cursor : cursor + config.batch_size]
+        cursor += config.batch_size
+        batch = tok([records[i]["query"] for i in idx], padding=True, truncation=True, max_length=QUERY_MAX_TOKENS,
+                    return_tensors="pt")
+        q = mean_pool_torch(model(**batch).last_hidden_state, batch["attention_mask"])
+        logits = q @ codes.T / config.temperature
+        with torch.no_grad():  # another pair of the same function is not a negative
+            for row, i in enumerate(idx):
+                others = [j for j in twins.get(key_of[i], ()) if j != i]
+                if others:
+                    logits[row, others] = -1e4
+        done = step / config.steps if config.steps else (time.time() - t0) / budget
+        for group in opt.param_groups:  # short warm-up, then linear decay over the budget
+            group["lr"] = config.lr * min(1.0, (step + 1) / 50) * max(0.05, 1.0 - done)
+        loss = torch.nn.functional.cross_entropy(logits, torch.tensor(idx))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        step += 1
+        if progress:
+            progress({"step": step, "steps": config.steps or max(step, 1), "loss": float(np.mean(losses[-20:])),
+                      "stage": "query tower"})
+            if step % LOG_EVERY == 0:  # a line a log file keeps (a progress bar is only drawn on a terminal)
+                progress({"message": f"step {step}: loss {np.mean(losses[-LOG_EVERY:]):.4f}, "
+                                     f"{time.time() - t0:.0f} s"})
+    tensors = _export(model, shared, [name for name, _ in trained], config.alpha)
+    _save(out, tensors, {
+        "config": asdict(config), "code_model": encoder.model_id, "pairs": len(records), "steps": step,
+        "seconds": round(time.time() - t0, 1), "loss_first": _mean(losses[:20]), "loss_last": _mean(losses[-20:]),
+        "data_sha256": file_sha256(Path(config.data)), "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    })
+    return out
+
+
+def install_tower(tower: Path, model_folder: Path) -> Path:
+    """Copy a trained tower into a model folder (``<model>/query``), where the encoder finds it."""
+    import shutil
+
+    dest = model_folder / QUERY_TOWER
+    dest.mkdir(parents=True, exist_ok=True)
+    # The record last: a folder without it is not a tower yet (query_tower_of), so a search never reads half one.
+    for name in ("model.safetensors", TOWER_RECORD):
+        shutil.copyfile(tower / name, dest / name)  # not the mode: safetensors writes 0600, a shared install reads it
+    return dest
+
+
+def _function_keys(records: list[dict]) -> list[int]:
+    keys: dict[tuple, int] = {}
+    return [keys.setdefault((r.get("repo"), r.get("path"), r.get("name")), len(keys)) for r in records]
+
+
+def _twins(key_of: list[int]) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = {}
+    for i, key in enumerate(key_of):
+        groups.setdefault(key, []).append(i)
+    return {k: v for k, v in groups.items() if len(v) > 1}
+
+
+def _trainable(model, freeze_layers: int) -> list[tuple[str, object]]:
+    """Freeze all but the transformer layers from ``freeze_layers`` up; the (name, parameter) pairs left to train.
+
+    The pooler is frozen too: mean pooling never reads it."""
+    bert = getattr(model, "base_model", model)
+    kept = {id(p) for layer in list(bert.encoder.layer)[freeze_layers:] for p in layer.parameters()}
+    for p in model.parameters():
+        p.requires_grad = id(p) in kept
+    return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+
+
+def _export(model, shared: dict, names: list[str], alpha: float) -> dict[str, np.ndarray]:
+    """The trained tensors, WiSE-FT interpolated with the shared ones, as float16 numpy arrays."""
+    state = model.state_dict()
+    return {name: (alpha * state[name] + (1 - alpha) * shared[name]).detach().to(dtype=state[name].dtype)
+            .numpy().astype(np.float16) for name in names}
+
+
+def _save(out: Path, tensors: dict[str, np.ndarray], record: dict) -> None:
+    from safetensors.numpy import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out / "model.safetensors"))
+    (out / TOWER_RECORD).write_text(json.dumps(record, indent=1) + "\n")
+
+
+def _mean(xs: list[float]) -> float | None:
+    return round(float(np.mean(xs)), 4) if xs else None

@@ -1,0 +1,143 @@
+"""The query tower: trained by `needle train --query-tower` against frozen code vectors, it changes how queries are
+embedded and nothing else (code vectors, model id and indexes stay as they were)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from codeneedle.indexer import encoder as encoder_module
+from codeneedle.indexer.encoder import Encoder
+from codeneedle.indexer.index import Index
+from codeneedle.indexer.models import resolve_model
+from codeneedle.indexer.settings import IndexSettings
+from tests.conftest import run_needle
+from tests.test_training_rerank import FUNCTIONS, records
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tower(tmp_path_factory):
+    """A tower trained for a few dozen steps on the toolbox pairs, against the untuned base model's code vectors."""
+    work = tmp_path_factory.mktemp("tower")
+    data = work / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records()))
+    proc = run_needle("train", "--query-tower", "--data", str(data), "--base", "minilm", "--out", str(work / "t"),
+                      "--steps", "30", "--batch-size", "8", "--lr", "1e-4", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return work / "t", json.loads(proc.stdout)
+
+
+def encoder(monkeypatch, tower_dir=None) -> Encoder:
+    if tower_dir is None:
+        monkeypatch.setenv("NEEDLE_QUERY_TOWER", "off")
+    else:
+        monkeypatch.setenv("NEEDLE_QUERY_TOWER", str(tower_dir))
+    return Encoder.load("minilm")
+
+
+def test_the_tower_holds_only_the_layers_it_retrained(tower):
+    folder, summary = tower
+    tensors = load_file(str(folder / "model.safetensors"))
+    assert tensors and all(k.startswith("encoder.layer.") for k in tensors)  # word embeddings stay shared
+    assert all(v.dtype == np.float16 for v in tensors.values())
+    record = json.loads((folder / "query_tower.json").read_text())
+    assert record["code_model"] == Encoder.load("minilm").model_id == summary["code_model"]
+    assert record["steps"] == 30 and record["pairs"] == len(FUNCTIONS)
+
+
+def test_queries_go_through_the_tower_and_code_does_not(tower, monkeypatch):
+    folder, _ = tower
+    shared, towered = encoder(monkeypatch), encoder(monkeypatch, folder)
+    assert towered.query_tower == folder and shared.query_tower is None
+    assert towered.model_id == shared.model_id  # the index's vectors stay valid: nothing is re-embedded
+    query = ["Flatten a list of lists"]
+    assert not np.allclose(towered.encode_queries(query), shared.encode_queries(query), atol=1e-4)
+    code = [records()[0]["code"]]
+    assert np.allclose(towered.encode(code), shared.encode(code), atol=1e-6)
+
+
+def test_the_tower_learned_its_pairs(tower, monkeypatch):
+    folder, summary = tower
+    assert summary["loss_last"] < summary["loss_first"]
+    recs = records()
+    queries = [r["query"] for r in recs]
+
+    def gold_margin(enc: Encoder) -> float:
+        """How far each query's own code is ahead of the best other one (cosine), on average."""
+        codes = enc.encode([r["code"] for r in recs])
+        sims = enc.encode_queries(queries) @ codes.T
+        return float(np.mean([sims[i, i] - np.delete(sims[i], i).max() for i in range(len(recs))]))
+
+    # Memorising 11 pairs is easy; what this checks is that search-time queries see what training changed.
+    assert gold_margin(encoder(monkeypatch, folder)) > gold_margin(encoder(monkeypatch)) + 0.02
+
+
+def test_a_tower_trained_for_another_model_is_not_used(tower, monkeypatch, tmp_path):
+    folder, _ = tower
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    record = json.loads((other / "query_tower.json").read_text())
+    record["code_model"] = "needle-code-v3@000000000000+int8+t128"
+    (other / "query_tower.json").write_text(json.dumps(record))
+    assert encoder(monkeypatch, other).query_tower is None
+    (folder / "missing").mkdir(exist_ok=True)
+    assert encoder(monkeypatch, folder / "missing").query_tower is None
+
+
+def test_an_installed_tower_serves_searches_over_an_index_built_without_it(tower, monkeypatch, tmp_path):
+    folder = tmp_path / "tower"
+    shutil.copytree(tower[0], folder)
+    model = tmp_path / "model"
+    shutil.copytree(resolve_model("minilm")[1], model)
+    repo = tmp_path / "repo"
+    (repo / "toolbox").mkdir(parents=True)
+    (repo / "toolbox" / "util.py").write_text("\n\n".join(code for _q, code in FUNCTIONS.values()) + "\n")
+    monkeypatch.setenv("NEEDLE_QUERY_TOWER", "")
+    settings = IndexSettings(model=str(model), index_dir=tmp_path / "index")
+    with Index.open(repo, settings) as index:
+        assert index.update().chunks_embedded == len(FUNCTIONS)
+        before = [h.name for h in index.search("Flatten a list of lists", k=3)]
+    record = json.loads((folder / "query_tower.json").read_text())
+    record["code_model"] = Encoder.load(str(model)).model_id  # the copy is the same weights under another name
+    (folder / "query_tower.json").write_text(json.dumps(record))
+    proc = run_needle("train", "--query-tower", "--data", str(tmp_path / "none.jsonl"), "--json")
+    assert proc.returncode != 0 and "no training pairs" in proc.stderr
+    from codeneedle.training.query_tower import install_tower
+
+    assert install_tower(folder, model) == model / "query"
+    monkeypatch.setattr(encoder_module, "_SHARED", {})  # as a new process finds it: the model is loaded once
+    with Index.open(repo, settings) as index:
+        assert index.encoder.query_tower == model / "query"
+        assert index.update().chunks_embedded == 0  # the code vectors are still the model's
+        hits = index.search("Flatten a list of lists", k=3)
+    assert hits[0].name == "flatten" and before[0] == "flatten"
+
+
+def test_a_query_adapter_fitted_before_the_tower_is_not_applied_through_it(tower, monkeypatch, tmp_path):
+    """An adapter maps query vectors; the tower makes different ones, so an adapter belongs to one of the two."""
+    from codeneedle.indexer.query_adapter import QueryAdapter
+
+    folder, _ = tower
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "util.py").write_text(records()[0]["code"].split("\n", 1)[1] + "\n")
+    settings = IndexSettings(model="minilm", index_dir=tmp_path / "index")
+    monkeypatch.setenv("NEEDLE_QUERY_TOWER", "off")
+    with Index.open(repo, settings) as index:
+        index.update()
+        dim = index.vectors().dim
+        rng = np.random.default_rng(0)
+        QueryAdapter(rng.normal(size=(dim, 4)).astype(np.float32), rng.normal(size=(4, dim)).astype(np.float32),
+                     index.query_id, {}).save(index.index_dir)
+        assert index.query_id == index.model_id
+        assert index.status().query_adapter["in_use"]
+    monkeypatch.setenv("NEEDLE_QUERY_TOWER", str(folder))
+    with Index.open(repo, settings) as index:
+        assert index.query_id.startswith(index.model_id + "+q")
+        assert not index.status().query_adapter["in_use"]
