@@ -193,13 +193,17 @@ def _train_reranker(args: argparse.Namespace) -> int:
 
 
 def _train_query_tower(args: argparse.Namespace) -> int:
-    """``--query-tower --data PAIRS``: retrain the query side against the code vectors indexes already hold."""
-    from codeneedle.indexer.models import resolve_model
-    from codeneedle.training.query_tower import TowerConfig, install_tower, train_query_tower
+    """``--query-tower --data PAIRS``: retrain the query side against the code vectors indexes already hold;
+    ``--query-tower --out DIR --install`` without ``--data``: install a tower trained before."""
+    from codeneedle.training.query_tower import TOWER_RECORD, TowerConfig, train_query_tower
 
+    if args.install and not args.data and args.out and (Path(args.out) / TOWER_RECORD).is_file():
+        folder = Path(args.out)
+        _report(args, "query tower", {"tower": str(folder), "installed": str(_install_tower(folder, args.base))})
+        return 0
     if not args.data or not Path(args.data).is_file():
         raise NeedleError(f"--query-tower needs --data PAIRS.jsonl (no training pairs at {args.data}; build them "
-                          "with scripts/build_training_set.py)")
+                          "with scripts/build_training_set.py), or --out TOWER --install to install one")
     out = args.out or Path(".cache/runs") / time.strftime("query-tower-%Y%m%d-%H%M%S")
     defaults = TowerConfig(data="", out="")
     config = TowerConfig(
@@ -214,15 +218,29 @@ def _train_query_tower(args: argparse.Namespace) -> int:
             folder = train_query_tower(config, progress=update)
     except ValueError as exc:
         raise NeedleError(str(exc)) from exc
-    record = json.loads((folder / "query_tower.json").read_text())
+    record = json.loads((folder / TOWER_RECORD).read_text())
     summary = {"tower": str(folder), "train_seconds": round(time.time() - t0, 1),
                **{k: record[k] for k in ("code_model", "pairs", "steps", "loss_first", "loss_last")}}
     if args.install:
-        summary["installed"] = str(install_tower(folder, resolve_model(args.base)[1]))
+        summary["installed"] = str(_install_tower(folder, args.base))
     else:
-        summary["try"] = f"NEEDLE_QUERY_TOWER={folder} needle search ...  (or rerun with --install)"
+        summary["try"] = (f"NEEDLE_QUERY_TOWER={folder} needle search ...  (then: needle train --query-tower "
+                          f"--out {folder} --install)")
     _report(args, "query tower", summary)
     return 0
+
+
+def _install_tower(folder: Path, model: str | None) -> Path:
+    """Copy the tower into ``model``'s folder, refusing one trained against another model's code vectors."""
+    from codeneedle.indexer.encoder import Encoder, tower_fits
+    from codeneedle.training.query_tower import TOWER_RECORD, install_tower
+
+    encoder = Encoder.load(model)
+    if not tower_fits(folder, encoder.model_id):
+        trained_for = json.loads((folder / TOWER_RECORD).read_text()).get("code_model")
+        raise NeedleError(f"{folder} was trained against {trained_for}'s code vectors, not {encoder.model_id}'s: "
+                          "its queries would not match the index (train one with --base for this model)")
+    return install_tower(folder, encoder.folder)
 
 
 def _pack(args: argparse.Namespace) -> int:

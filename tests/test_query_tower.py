@@ -103,14 +103,17 @@ def test_an_installed_tower_serves_searches_over_an_index_built_without_it(tower
     with Index.open(repo, settings) as index:
         assert index.update().chunks_embedded == len(FUNCTIONS)
         before = [h.name for h in index.search("Flatten a list of lists", k=3)]
+    install = ("train", "--query-tower", "--out", str(folder), "--base", str(model), "--install", "--json")
+    refused = run_needle(*install)  # trained against "minilm@...", and this folder's model is "model@..."
+    assert refused.returncode != 0 and "code vectors" in refused.stderr and not (model / "query").exists()
     record = json.loads((folder / "query_tower.json").read_text())
     record["code_model"] = Encoder.load(str(model)).model_id  # the copy is the same weights under another name
     (folder / "query_tower.json").write_text(json.dumps(record))
     proc = run_needle("train", "--query-tower", "--data", str(tmp_path / "none.jsonl"), "--json")
     assert proc.returncode != 0 and "no training pairs" in proc.stderr
-    from codeneedle.training.query_tower import install_tower
-
-    assert install_tower(folder, model) == model / "query"
+    installed = run_needle(*install)
+    assert installed.returncode == 0, installed.stderr
+    assert json.loads(installed.stdout)["installed"] == str(model / "query")
     monkeypatch.setattr(encoder_module, "_SHARED", {})  # as a new process finds it: the model is loaded once
     with Index.open(repo, settings) as index:
         assert index.encoder.query_tower == model / "query"
@@ -136,8 +139,8 @@ def test_a_query_adapter_fitted_before_the_tower_is_not_applied_through_it(tower
         QueryAdapter(rng.normal(size=(dim, 4)).astype(np.float32), rng.normal(size=(4, dim)).astype(np.float32),
                      index.query_id, {}).save(index.index_dir)
         assert index.query_id == index.model_id
-        assert index.status().query_adapter["in_use"]
+        assert index.status().query_adapter["in_use"] and index.status().query_tower is None
     monkeypatch.setenv("NEEDLE_QUERY_TOWER", str(folder))
     with Index.open(repo, settings) as index:
         assert index.query_id.startswith(index.model_id + "+q")
-        assert not index.status().query_adapter["in_use"]
+        assert not index.status().query_adapter["in_use"] and index.status().query_tower == str(folder)

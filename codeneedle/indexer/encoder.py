@@ -40,14 +40,19 @@ def query_tower_of(folder: Path, model_id: str) -> Path | None:
     if choice.lower() in _OFF:
         return None
     tower = Path(choice).expanduser() if choice else folder / QUERY_TOWER
+    return tower if tower_fits(tower, model_id) else None
+
+
+def tower_fits(tower: Path, model_id: str) -> bool:
+    """Whether ``tower`` holds a query tower trained against ``model_id``'s code vectors."""
     if not (tower / "model.safetensors").is_file():
-        return None
+        return False
     try:
         trained_for = str(json.loads((tower / "query_tower.json").read_text()).get("code_model", ""))
     except (OSError, ValueError, AttributeError):
-        return None
+        return False
     # Code vectors of another precision or code cut are the same model's to within a cosine of ~0.99.
-    return tower if trained_for.partition("+")[0] == model_id.partition("+")[0] else None
+    return trained_for.partition("+")[0] == model_id.partition("+")[0]
 
 
 def query_identity(model_id: str, tower: Path | None) -> str:
