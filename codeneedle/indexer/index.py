@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,6 @@ class Index:
         self._unsaved_settings: Callable[[], object] | None = None  # stores them once we are the writer
         self._encoder: Encoder | None = None
         self._embedder = None
-        self._query_id: str | None = None
         self._encoder_lock = threading.Lock()
         self._vectors: VectorIndex | None = None
         self._vectors_lock = threading.Lock()
@@ -370,13 +370,16 @@ class Index:
                 self._encoder = Encoder.shared(self.model_name, self.model_dir)
             return self._encoder
 
-    @property
+    @cached_property
+    def query_tower(self) -> Path | None:
+        """The query tower this index's queries go through (``encoder.query_tower_of``), found once, as the
+        encoder finds it, without loading the encoder's weights (status asks it)."""
+        return query_tower_of(self.model_dir, self.model_id)
+
+    @cached_property
     def query_id(self) -> str:
-        """What this index's query vectors are the product of (``encoder.query_identity``), without loading the
-        encoder's weights (status asks it)."""
-        if self._query_id is None:
-            self._query_id = query_identity(self.model_id, query_tower_of(self.model_dir, self.model_id))
-        return self._query_id
+        """What this index's query vectors are the product of (``encoder.query_identity``)."""
+        return query_identity(self.model_id, self.query_tower)
 
     @property
     def embedder(self):
@@ -700,7 +703,7 @@ class Index:
             state=state,
             chunks_embedded=done.chunks_embedded if done.partial else chunks,
             query_adapter=self._adapter_status(),
-            query_tower=str(tower) if (tower := query_tower_of(self.model_dir, self.model_id)) else None,
+            query_tower=str(self.query_tower) if self.query_tower else None,
         )
 
     def _adapter_status(self) -> dict | None:

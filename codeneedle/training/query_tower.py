@@ -8,7 +8,7 @@ query's forward and backward pass is left, and each query is scored against *eve
 set (a full softmax: the hardest negatives of 160k come for free). The tower ships beside the encoder
 (``<model>/query/``, :data:`codeneedle.indexer.encoder.QUERY_TOWER`), holding only the layers it changed.
 
-The word embeddings stay shared and frozen: they are a third of the model's weights, and keeping them is what
+The word embeddings stay shared and frozen: they are half of the model's weights, and keeping them is what
 keeps the tower small. WiSE-FT interpolation with the shared layers (``alpha``) holds back drift on query styles
 the pairs do not cover; chosen on the dev split and CoSQA dev (``bench/quality.py --split dev``).
 """
@@ -110,8 +110,8 @@ def train_query_tower(config: TowerConfig, progress: Callable[[dict], None] | No
     twins = _twins(key_of)
 
     tok, model, _folder = load_model(str(encoder.folder), "cpu")
-    shared = {k: v.detach().clone() for k, v in model.state_dict().items()}
     trained = _trainable(model, config.freeze_layers)
+    shared = {name: p.detach().clone() for name, p in trained}  # for WiSE-FT at export
     opt = torch.optim.AdamW([p for _, p in trained], lr=config.lr, weight_decay=0.01)
     order = list(range(len(records)))
     rng = random.Random(config.seed)
@@ -150,7 +150,7 @@ def train_query_tower(config: TowerConfig, progress: Callable[[dict], None] | No
             if step % LOG_EVERY == 0:  # a line a log file keeps (a progress bar is only drawn on a terminal)
                 progress({"message": f"step {step}: loss {np.mean(losses[-LOG_EVERY:]):.4f}, "
                                      f"{time.time() - t0:.0f} s"})
-    tensors = _export(model, shared, [name for name, _ in trained], config.alpha)
+    tensors = _export(dict(trained), shared, config.alpha)
     _save(out, tensors, {
         "config": asdict(config), "code_model": encoder.model_id, "pairs": len(records), "steps": step,
         "seconds": round(time.time() - t0, 1), "loss_first": _mean(losses[:20]), "loss_last": _mean(losses[-20:]),
@@ -194,11 +194,10 @@ def _trainable(model, freeze_layers: int) -> list[tuple[str, object]]:
     return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
 
 
-def _export(model, shared: dict, names: list[str], alpha: float) -> dict[str, np.ndarray]:
+def _export(trained: dict, shared: dict, alpha: float) -> dict[str, np.ndarray]:
     """The trained tensors, WiSE-FT interpolated with the shared ones, as float16 numpy arrays."""
-    state = model.state_dict()
-    return {name: (alpha * state[name] + (1 - alpha) * shared[name]).detach().to(dtype=state[name].dtype)
-            .numpy().astype(np.float16) for name in names}
+    return {name: (alpha * p.detach() + (1 - alpha) * shared[name]).numpy().astype(np.float16)
+            for name, p in trained.items()}
 
 
 def _save(out: Path, tensors: dict[str, np.ndarray], record: dict) -> None:
