@@ -144,6 +144,9 @@ def test_which_words_of_a_sentence_are_code():
     # Capitalised words start sentences; a query that is itself a name is handled by query_names.
     assert mentioned_names("Args returns the non-flag arguments") == ()
     assert mentioned_names("CaseInsensitiveDict") == ()
+    # A doc comment's cross-reference names another function: the one it calls, not the one it describes.
+    assert mentioned_names("Calls {@link Query#onOnline} on every cached query, in one batch.") == ()
+    assert mentioned_names("Like {@linkcode fetchQuery} but for infiniteQuery options") == ("infiniteQuery",)
     method = row("cli/flags.go", kind="method", name="FlagSet.NFlag", language="go")
     assert mention_tier(method, ("NFlag",)) == 1 and mention_tier(method, ("FlagSet.NFlag",)) == 1
     assert mention_tier(row("cli/flags.go", kind="class", name="NFlag", language="go"), ("NFlag",)) == 0

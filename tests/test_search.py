@@ -103,4 +103,10 @@ def test_keywords_count_fully_for_code_a_little_for_sentences_and_not_for_short_
         assert lexical_weight(prose) == LEXICAL_WEIGHT, prose
     for question in ("how to read a file line by line", "Removes and returns the smallest key."):
         assert lexical_weight(question) == 0.0, question
+    # A sentence that names code is still a sentence: the name keeps BM25's small share, not the identifier weight.
+    for named in ("Returns the most recently computed `QueryObserverResult` for the observed query.",
+                  "GetBool return the bool value of a flag with the given name", "where does loadConfig read it"):
+        assert lexical_weight(named) == LEXICAL_WEIGHT, named
+    for code in ("def load_config(path)", "Session.request timeout", "parse_args argv"):
+        assert lexical_weight(code) == IDENTIFIER_LEXICAL_WEIGHT, code
 
