@@ -37,10 +37,29 @@ def model(request):
 
 def test_torch_free_query_vectors_equal_the_torch_path(model):
     name, folder = model
-    ours = Encoder.from_folder(name, folder).encode_queries(QUERIES)
+    # The shared weights: a query tower (the shipped model's query/) has its own parity test below.
+    ours = Encoder.from_folder(name, folder).encode_queries(QUERIES, tower=False)
     ref = torch_reference(folder, QUERIES, QUERY_MAX_TOKENS)
     np.testing.assert_allclose(ours, ref, atol=2e-5)
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_query_vectors_through_the_shipped_query_tower_equal_the_torch_path(monkeypatch):
+    from safetensors.torch import load_file
+
+    from codeneedle.indexer.bert import BertEncoder, BertTokenizer
+
+    monkeypatch.delenv("NEEDLE_QUERY_TOWER", raising=False)
+    name, folder = resolve_model(TUNED_MODEL)
+    shipped = Encoder.from_folder(name, folder)
+    assert shipped.query_tower is not None
+    reference = BertEncoder(folder)  # the shared weights, with the tower's layers laid over them
+    reference.w.update({k.removeprefix("bert."): v.float().contiguous()
+                        for k, v in load_file(str(shipped.query_tower / "model.safetensors")).items()})
+    ref = Encoder("ref", folder, reference, BertTokenizer(folder), "ref", 384).encode(
+        QUERIES, max_length=QUERY_MAX_TOKENS)
+    np.testing.assert_allclose(shipped.encode_queries(QUERIES), ref, atol=2e-5)
+    assert not np.allclose(shipped.encode_queries(QUERIES, tower=False), ref, atol=1e-3)
 
 
 def test_onnx_fp32_bulk_vectors_equal_the_torch_path(model):

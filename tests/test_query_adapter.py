@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow  # CLI subprocesses
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 MODULES = ("textwrap.py", "shlex.py", "fnmatch.py", "base64.py")
-QUERY = "split a shell command line into tokens"  # the base ranking puts shlex.join first, shlex.split second
+QUERY = "decode base64 text"  # the shipped ranking puts base64.decodebytes first, base64.b64decode second
 UNLOGGED = ("match a filename against a pattern", "remove common leading whitespace")
 
 
@@ -62,11 +62,11 @@ def open_second_result(root: Path, query: str) -> None:
 
 def test_what_the_user_opened_comes_first_and_nothing_is_re_embedded(repo):
     before = top(repo, QUERY)
-    assert before[:2] == [("shlex.py", "join"), ("shlex.py", "split")]
+    assert before[:2] == [("base64.py", "decodebytes"), ("base64.py", "b64decode")]
     unlogged_before = [top(repo, q, 1) for q in UNLOGGED]
     vectors_before = embeddings(repo)
     for _ in range(3):
-        open_second_result(repo, QUERY)  # the user wants split, not join
+        open_second_result(repo, QUERY)  # the user wants b64decode, not decodebytes
     hints = []
     for query in ("encode bytes for a url", "wrap long paragraphs to a width"):
         proc = run_needle("search", query, "--path", str(repo), "--open", "1", env={"EDITOR": "", "VISUAL": ""})
@@ -81,7 +81,7 @@ def test_what_the_user_opened_comes_first_and_nothing_is_re_embedded(repo):
     assert fit["logged_mrr10_before"] < fit["logged_mrr10_after"] == 1.0
     assert Path(fit["adapter"]) == repo / ".needle" / ADAPTER_NAME
 
-    assert top(repo, QUERY)[0] == ("shlex.py", "split")
+    assert top(repo, QUERY)[0] == ("base64.py", "b64decode")
     assert [top(repo, q, 1) for q in UNLOGGED] == unlogged_before  # what was never searched keeps its answer
     assert embeddings(repo) == vectors_before
     status = json.loads(run_needle("status", "--path", str(repo), "--json").stdout)["query_adapter"]
@@ -97,11 +97,11 @@ def test_a_running_index_picks_up_a_refit_and_ignores_an_adapter_for_another_mod
     index = Index.open(repo)  # a long-lived reader, as the language server holds one
     try:
         plain = [(r.path, r.name) for r in index.search(QUERY, k=3)]
-        assert plain[0] == ("shlex.py", "join")
+        assert plain[0] == ("base64.py", "decodebytes")
         for _ in range(5):
-            record_open(index.index_dir, QUERY, Shown("shlex.py", _line(index, "split"), "split"))
+            record_open(index.index_dir, QUERY, Shown("base64.py", _line(index, "b64decode"), "b64decode"))
         assert run_needle("train", "--repo", str(repo), "--adapter").returncode == 0
-        assert index.search(QUERY, k=1)[0].name == "split"  # no restart: the next search reads the new file
+        assert index.search(QUERY, k=1)[0].name == "b64decode"  # no restart: the next search reads the new file
 
         fitted = load_adapter(index.index_dir)
         QueryAdapter(fitted.u, fitted.v, "some-other-model@0", fitted.info).save(index.index_dir)
@@ -114,7 +114,7 @@ def test_a_running_index_picks_up_a_refit_and_ignores_an_adapter_for_another_mod
 
 
 def _line(index: Index, name: str) -> int:
-    return next(r.start_line for r in index.reader().chunks_in_file("shlex.py") if r.name == name)
+    return next(r.start_line for r in index.reader().chunks_in_file("base64.py") if r.name == name)
 
 
 def test_too_few_opened_results_is_a_clear_error_and_writes_nothing(repo):

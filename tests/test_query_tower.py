@@ -144,3 +144,13 @@ def test_a_query_adapter_fitted_before_the_tower_is_not_applied_through_it(tower
     with Index.open(repo, settings) as index:
         assert index.query_id.startswith(index.model_id + "+q")
         assert not index.status().query_adapter["in_use"] and index.status().query_tower == str(folder)
+
+
+def test_the_shipped_model_serves_queries_through_the_tower_it_ships(monkeypatch):
+    # A retrained model must ship a tower trained against its own code vectors, or searches silently lose it.
+    monkeypatch.delenv("NEEDLE_QUERY_TOWER", raising=False)
+    shipped = Encoder.load()
+    assert shipped.query_tower == shipped.folder / "query"
+    record = json.loads((shipped.query_tower / "query_tower.json").read_text())
+    assert record["code_model"].partition("+")[0] == shipped.model_id.partition("+")[0]
+    assert record["steps"] > 0 and record["loss_last"] < record["loss_first"]

@@ -76,10 +76,12 @@ def code_vectors(records: list[dict], encoder, cache: Path, progress: Callable[[
     if path.is_file():
         return np.load(path).astype(np.float32)
     done = [0]
+    every = max(1, len(records) // 100)  # the bulk engine reports each text: a line per percent is plenty
 
     def step(n: int) -> None:
+        before = done[0]
         done[0] += n
-        if progress:
+        if progress and (done[0] // every > before // every or done[0] == len(records)):
             progress({"message": f"embedded {done[0]:,} of {len(records):,} code chunks"})
 
     vectors = encoder.encode([rec["code"] for rec in records], on_batch=step)
