@@ -83,9 +83,9 @@ class VectorIndex:
     def search(self, vector: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         """(keys, cosine similarities) of the nearest ``count`` vectors, best first."""
         with self._lock:
-            if len(self._index) == 0:
-                return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.float32)
             size = len(self._index)
+            if size == 0:
+                return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.float32)
             m = self._index.search(np.asarray(vector, dtype=np.float32), min(count, size),
                                    exact=size <= EXACT_SEARCH_LIMIT)
             return np.asarray(m.keys), 1.0 - np.asarray(m.distances, dtype=np.float32)
