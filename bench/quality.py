@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     folder = None if args.no_rerank else reranker_dir()
     reranker = Reranker(folder) if folder is not None else None
-    grid = [(d, b) for d in (10, 20, 30, 50) for b in (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)] if args.rerank_grid else []
+    grid = [(d, b) for d in (10, 20, 30) for b in (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 8.0)] if args.rerank_grid else []
 
     repos = [r for r in split(args.split) if not args.repo or r.name in args.repo]
     tower = Encoder.load(args.model).query_tower

@@ -95,8 +95,11 @@ def test_a_definition_the_query_names_stays_first_whatever_the_logits():
     # Without a name in the query the logits decide, and the first stage's evidence only weighs in.
     order = reorder("read the cookies a browser sent", found, np.array([-5.0, 5.0]), blend=1.0)
     assert [cid for cid, _, _ in order] == [2, 1]
+    # When the logits nearly tie, the first stage's order holds; a large blend keeps it whatever they say.
     order = reorder("read the cookies a browser sent", found, np.array([0.0, 0.1]), blend=1.0)
-    assert [cid for cid, _, _ in order] == [2, 1]
+    assert [cid for cid, _, _ in order] == [1, 2]
+    order = reorder("read the cookies a browser sent", found, np.array([-5.0, 5.0]), blend=100.0)
+    assert [cid for cid, _, _ in order] == [1, 2]
     tie = [(1, 1.0, named), (2, 0.5, other)]
     assert [c for c, _, _ in reorder("cookies", tie, np.array([0.0, 0.1]), blend=1.0)] == [1, 2]
 
@@ -115,12 +118,15 @@ def test_only_the_top_depth_candidates_move():
     assert [cid for cid, _, _ in order] == [1, 0, 2, 3, 4]
 
 
-def test_a_test_of_the_function_still_ranks_below_it_when_the_logits_tie():
+def test_a_test_the_re_ranker_slightly_prefers_still_ranks_below_its_subject():
     impl = row(1, "chunk", CHUNK)
     test = row(2, "test_chunk", "def test_chunk():\n    assert chunk([1, 2, 3], 2) == [[1, 2], [3]]",
                path="tests/test_util.py")
-    order = reorder("split a list into groups", [(2, 1.0, test), (1, 0.95, impl)], np.zeros(2), blend=1.0)
-    assert [cid for cid, _, _ in order] == [1, 2]
+    other = row(3, "chunks", "def chunks(items, n):\n    return [items[i:i + n] for i in range(0, len(items), n)]")
+    query, logits = "split a list into groups", np.array([0.0, 0.8])
+    # The same logit margin lifts plain code over the first stage's pick, but not a test: it pays its demotion.
+    assert [cid for cid, _, _ in reorder(query, [(1, 1.0, impl), (3, 0.9, other)], logits, blend=1.0)] == [3, 1]
+    assert [cid for cid, _, _ in reorder(query, [(1, 1.0, impl), (2, 0.9, test)], logits, blend=1.0)] == [1, 2]
 
 
 @pytest.fixture(scope="module")

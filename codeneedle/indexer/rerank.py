@@ -30,6 +30,7 @@ from codeneedle.indexer.store import ChunkRow
 from codeneedle.indexer.types import split_identifier
 
 HEAD_FILE = "reranker.json"
+BLEND = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,9 @@ class RerankSettings:
     bias: float
     query_tokens: int = 32
     max_tokens: int = 128
-    blend: float = 1.0  # weight of the log of the first stage's score (relative to its best) beside the logit
+    # Weight of the first stage's prior (log demotion - log(1 + rank)) beside the logit: 3-4 was best for the
+    # re-ranker of 2026-12-06 on the dev split (bench/quality.py --rerank-grid), 0 trusts the logits alone.
+    blend: float = BLEND
     # Candidates re-scored: 20 is the deepest that keeps the server's search p50 within 150 ms on 2 cores with a
     # 3-layer model (bench/lsp_latency.py: 127 ms at 20, 345 ms at 50, 72 ms at 10).
     depth: int = 20
@@ -49,7 +52,7 @@ class RerankSettings:
     def read(cls, folder: Path) -> RerankSettings:
         data = json.loads((folder / HEAD_FILE).read_text())
         return cls(tuple(float(x) for x in data["weight"]), float(data["bias"]), int(data.get("query_tokens", 32)),
-                   int(data.get("max_tokens", 128)), float(data.get("blend", 1.0)), int(data.get("depth", 20)))
+                   int(data.get("max_tokens", 128)), float(data.get("blend", BLEND)), int(data.get("depth", 20)))
 
     def write(self, folder: Path) -> None:
         (folder / HEAD_FILE).write_text(json.dumps({
@@ -192,13 +195,15 @@ def reorder(query: str, found: list[tuple[int, float, ChunkRow]], logits: np.nda
 
     Definitions of a name the query is or mentions (the rules' name tiers) stay first, in the rules' order: which
     of two ``slugify`` definitions is meant (the implementation, not its ``.pyi`` stub) is the rules' call. The
-    other candidates go by logit plus ``blend`` times the log of the first stage's demoted score relative to the
-    best: the first stage's evidence (BM25, the demotion of stubs, tests and windows) still counts.
+    other candidates go by logit plus ``blend`` times a prior from the first stage: minus the log of one plus
+    their first-stage rank (its order, not its cosines: a cosine leaves out BM25 and the rules), plus the log of
+    the rules' demotion (a test, stub or window the re-ranker likes still pays for being one). A large blend gives
+    back the first stage's order.
     """
     head, tail = found[: len(logits)], found[len(logits):]
     rules = QueryRules.of(query)
     tiers = [rules.tier(row) for _, _, row in head]
-    priors = np.array([max(score, 1e-9) * rules.demotion(row) for _, score, row in head], dtype=np.float64)
-    combined = logits + blend * np.log(priors / priors.max())
+    prior = np.log([rules.demotion(row) for _, _, row in head]) - np.log1p(np.arange(len(head), dtype=np.float64))
+    combined = logits + blend * prior
     order = sorted(range(len(head)), key=lambda i: (-tiers[i], float(i) if tiers[i] else -float(combined[i]), i))
     return [head[i] for i in order] + tail

@@ -35,11 +35,11 @@ class RerankConfig:
     out: str
     base: str | None = None  # the encoder whose layers start it (None: the shipped encoder)
     layers: int = 3
-    queries: int = 16000  # training queries drawn (whole repositories at a time)
+    queries: int = 20000  # training queries drawn (whole repositories at a time)
     group: int = 8  # one positive and group - 1 mined negatives per query
     mine_depth: int = 20  # negatives are drawn from the first stage's top this-many wrong answers
     batch_queries: int = 4
-    lr: float = 5e-5
+    lr: float = 1e-4
     head_lr: float = 2e-3  # the head starts from nothing: it needs far larger steps than the pretrained layers
     warmup: float = 0.05
     minutes: float = 60.0
@@ -52,7 +52,7 @@ class RerankConfig:
     reuse_groups: bool = False  # take the groups mined by an earlier run with the same out (OUT.groups.jsonl)
     # Keep the token embeddings fixed: AdamW over their 11.7M weights costs more than 3 layers' forward and backward
     # on a CPU, and a short run barely moves them.
-    freeze_embeddings: bool = False
+    freeze_embeddings: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +245,7 @@ Apache License 2.0 (http://www.apache.org/licenses/LICENSE-2.0); these weights a
 under the same licence. Changes: layers 4-6 removed, further training as a cross-encoder, saved as float16.
 
 ## How to retrain
-    needle train --reranker --data .cache/corpus/pairs-styles/train.jsonl --out DIR --minutes 58
+    needle train --reranker --data .cache/corpus/pairs-v3/train.jsonl --out DIR --minutes 72
     NEEDLE_RERANKER=DIR python bench/quality.py --split dev --rerank-grid   # choose depth and blend on dev
 `rerank_train.json` holds this run's whole configuration and figures.
 """
