@@ -182,7 +182,7 @@ def _train_reranker(args: argparse.Namespace) -> int:
     out = args.out or Path(".cache/runs") / time.strftime("rerank-%Y%m%d-%H%M%S")
     config = RerankConfig(data=str(args.data), out=str(out), base=args.base, threads=args.threads,
                           minutes=args.minutes or 60.0, steps=args.steps or 100_000,
-                          lr=getattr(args, "lr", None) or RerankConfig.lr)
+                          lr=args.lr or RerankConfig.lr)
     t0 = time.time()
     bar, update = _step_bar("re-ranker", config.steps)
     with bar:

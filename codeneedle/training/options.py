@@ -20,7 +20,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--remove-adapter", action="store_true", help="--repo: delete the query adapter")
     p.add_argument("--device", help="--data: auto (default), cpu or cuda")
     p.add_argument("--batch-size", type=int, help="--data: pairs per step (in-batch negatives grow with it)")
-    p.add_argument("--lr", type=float, help="--data: peak learning rate")
+    p.add_argument("--lr", type=float, help="--data (and --reranker): peak learning rate")
     p.add_argument("--code-max-tokens", type=int, help="--data: cut code at this many tokens")
     p.add_argument("--query-max-tokens", type=int, help="--data: cut queries at this many tokens")
     p.add_argument("--freeze-layers", type=int,
