@@ -33,6 +33,15 @@ def tower(tmp_path_factory):
     return work / "t", json.loads(proc.stdout)
 
 
+def tower_for_another_model(folder, dest):
+    """A copy of the tower that says it was trained against another model's code vectors."""
+    shutil.copytree(folder, dest)
+    record = json.loads((dest / "query_tower.json").read_text())
+    record["code_model"] = "needle-code-v3@000000000000+int8+t128"
+    (dest / "query_tower.json").write_text(json.dumps(record))
+    return dest
+
+
 def encoder(monkeypatch, tower_dir=None) -> Encoder:
     if tower_dir is None:
         monkeypatch.setenv("NEEDLE_QUERY_TOWER", "off")
@@ -78,13 +87,48 @@ def test_the_tower_learned_its_pairs(tower, monkeypatch):
     assert gold_margin(encoder(monkeypatch, folder)) > gold_margin(encoder(monkeypatch)) + 0.02
 
 
+def test_a_run_continues_from_a_tower_where_it_left_off(tower, tmp_path):
+    folder, first = tower
+    data = folder.parent / "train.jsonl"
+    def run(out: str, *more: str) -> dict:
+        proc = run_needle("train", "--query-tower", "--data", str(data), "--base", "minilm", "--out", str(tmp_path / out),
+                          "--steps", "5", "--batch-size", "8", "--lr", "1e-6", "--json", *more)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    fresh, continued = run("fresh"), run("t2", "--from-tower", str(folder))
+    # From the tower's weights, not the shared ones: the loss starts near where the first run ended.
+    assert continued["loss_first"] < fresh["loss_first"] / 2
+    assert continued["loss_first"] < first["loss_first"]
+    record = json.loads((tmp_path / "t2" / "query_tower.json").read_text())
+    assert record["init"] == {"tower": str(folder), "steps": 30, "total_steps": 30}
+    assert not (tmp_path / "t2" / "cache").exists()  # the first run's code vectors were reused, not re-embedded
+
+
+def test_a_continuation_draws_the_batches_a_single_longer_run_would_have():
+    from itertools import islice
+
+    from codeneedle.training.query_tower import batches
+
+    single = list(islice(batches(10, 3, seed=7), 8))  # 3 batches a pass: the order is reshuffled twice
+    first_pass = [i for b in single[:3] for i in b]
+    assert len(set(first_pass)) == 9  # a pass draws each record once
+    assert list(islice(batches(10, 3, seed=7, skip=4), 4)) == single[4:]
+    assert list(islice(batches(10, 3, seed=7, skip=6), 2)) == single[6:]
+
+
+def test_a_run_refuses_to_continue_from_a_tower_of_another_model(tower, tmp_path):
+    folder, _ = tower
+    other = tower_for_another_model(folder, tmp_path / "other")
+    proc = run_needle("train", "--query-tower", "--data", str(folder.parent / "train.jsonl"), "--base", "minilm",
+                      "--out", str(tmp_path / "t3"), "--from-tower", str(other), "--steps", "2", "--batch-size", "8",
+                      "--json")
+    assert proc.returncode != 0 and "not a query tower trained against" in proc.stderr
+
+
 def test_a_tower_trained_for_another_model_is_not_used(tower, monkeypatch, tmp_path):
     folder, _ = tower
-    other = tmp_path / "other"
-    shutil.copytree(folder, other)
-    record = json.loads((other / "query_tower.json").read_text())
-    record["code_model"] = "needle-code-v3@000000000000+int8+t128"
-    (other / "query_tower.json").write_text(json.dumps(record))
+    other = tower_for_another_model(folder, tmp_path / "other")
     assert encoder(monkeypatch, other).query_tower is None
     (folder / "missing").mkdir(exist_ok=True)
     assert encoder(monkeypatch, folder / "missing").query_tower is None

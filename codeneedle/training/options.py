@@ -43,5 +43,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--query-tower", action="store_true",
                    help="--data: retrain the query side only, against the code vectors of --base (default the "
                         "shipped encoder) as its indexes hold them; nothing is re-embedded")
+    p.add_argument("--from-tower", type=Path, metavar="DIR",
+                   help="--query-tower: continue from this tower's weights (e.g. the installed one, "
+                        "<model>/query) instead of the shared layers")
     p.add_argument("--install", action="store_true",
                    help="--query-tower: put the trained tower into the model folder, where searches use it")

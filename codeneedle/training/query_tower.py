@@ -19,7 +19,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +50,7 @@ class TowerConfig:
     max_pairs: int = 0
     seed: int = 0
     threads: int = 2
+    init: str | None = None  # a tower (trained against the same code vectors) to continue from
 
 
 def read_pairs(path: Path, max_pairs: int = 0) -> list[dict]:
@@ -94,7 +95,7 @@ def train_query_tower(config: TowerConfig, progress: Callable[[dict], None] | No
     """Train, interpolate and save the tower into ``config.out``; returns that folder."""
     import torch
 
-    from codeneedle.indexer.encoder import Encoder
+    from codeneedle.indexer.encoder import Encoder, tower_fits
     from codeneedle.indexer.pooling import mean_pool_torch
     from codeneedle.training.train import load_model
 
@@ -107,27 +108,28 @@ def train_query_tower(config: TowerConfig, progress: Callable[[dict], None] | No
     encoder = Encoder.load(config.model)
     if encoder.model is not None:
         raise ValueError(f"{encoder.name}: a query tower needs a BERT model folder")
-    codes = torch.from_numpy(code_vectors(records, encoder, out / "cache", progress))
+    if config.init and not tower_fits(Path(config.init), encoder.model_id):  # before minutes of embedding
+        raise ValueError(f"{config.init}: not a query tower trained against {encoder.model_id}'s code vectors")
+    # A continuation finds the code vectors its first stage embedded (the cache is keyed by model and code).
+    caches = [out / "cache", *([Path(config.init) / "cache"] if config.init else [])]
+    cache = next((c for c in caches if c.is_dir() and any(c.glob("codes-*.npy"))), caches[0])
+    codes = torch.from_numpy(code_vectors(records, encoder, cache, progress))
     key_of = _function_keys(records)
     twins = _twins(key_of)
 
     tok, model, _folder = load_model(str(encoder.folder), "cpu")
     trained = _trainable(model, config.freeze_layers)
     shared = {name: p.detach().clone() for name, p in trained}  # for WiSE-FT at export
+    started_from = _load_init(Path(config.init), trained) if config.init else None
     opt = torch.optim.AdamW([p for _, p in trained], lr=config.lr, weight_decay=0.01)
-    order = list(range(len(records)))
-    rng = random.Random(config.seed)
-    rng.shuffle(order)
+    # A continuation goes on through the data where the earlier stages stopped (same seed and batch: same order).
+    draw = batches(len(records), config.batch_size, config.seed, started_from["total_steps"] if started_from else 0)
     budget = config.minutes * 60
     t0 = time.time()
-    step, cursor, losses = 0, 0, []
+    step, losses = 0, []
     model.train()
     while (config.steps and step < config.steps) or (not config.steps and time.time() - t0 < budget):
-        if cursor + config.batch_size > len(order):
-            rng.shuffle(order)
-            cursor = 0
-        idx = order[cursor : cursor + config.batch_size]
-        cursor += config.batch_size
+        idx = next(draw)
         batch = tok([records[i]["query"] for i in idx], padding=True, truncation=True, max_length=QUERY_MAX_TOKENS,
                     return_tensors="pt")
         q = mean_pool_torch(model(**batch).last_hidden_state, batch["attention_mask"])
@@ -156,9 +158,45 @@ def train_query_tower(config: TowerConfig, progress: Callable[[dict], None] | No
     _save(out, tensors, {
         "config": asdict(config), "code_model": encoder.model_id, "pairs": len(records), "steps": step,
         "seconds": round(time.time() - t0, 1), "loss_first": _mean(losses[:20]), "loss_last": _mean(losses[-20:]),
-        "data_sha256": file_sha256(Path(config.data)), "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "init": started_from, "data_sha256": file_sha256(Path(config.data)),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     })
     return out
+
+
+def batches(n: int, batch_size: int, seed: int, skip: int = 0) -> Iterator[list[int]]:
+    """Endless batches of indexes into ``n`` records, reshuffled each pass; ``skip``: batches drawn before."""
+    order = list(range(n))
+    rng = random.Random(seed)
+    rng.shuffle(order)
+    per_pass = n // batch_size
+    for _ in range(skip // per_pass):
+        rng.shuffle(order)
+    cursor = skip % per_pass * batch_size
+    while True:
+        if cursor + batch_size > n:
+            rng.shuffle(order)
+            cursor = 0
+        yield order[cursor : cursor + batch_size]
+        cursor += batch_size
+
+
+def _load_init(tower: Path, trained: list[tuple[str, object]]) -> dict:
+    """Start from ``tower``'s weights (a longer run in stages); what it was, for the record."""
+    import torch
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(tower / "model.safetensors"))
+    missing = [name for name, _ in trained if name not in tensors]
+    if missing:
+        raise ValueError(f"{tower}: lacks {len(missing)} of the layers this run trains (e.g. {missing[0]})")
+    with torch.no_grad():
+        for name, p in trained:
+            p.copy_(torch.from_numpy(tensors[name].astype(np.float32)))
+    record = json.loads((tower / TOWER_RECORD).read_text())
+    prior = record.get("init") or {}
+    return {"tower": str(tower), "steps": record.get("steps"),
+            "total_steps": int(record.get("steps") or 0) + int(prior.get("total_steps") or 0)}
 
 
 def install_tower(tower: Path, model_folder: Path) -> Path:
