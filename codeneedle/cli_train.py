@@ -212,7 +212,7 @@ def _train_query_tower(args: argparse.Namespace) -> int:
         steps=args.steps or 0, batch_size=args.batch_size or defaults.batch_size, lr=args.lr or defaults.lr,
         freeze_layers=args.freeze_layers or 0, alpha=defaults.alpha if args.wise_alpha is None else args.wise_alpha,
         max_pairs=args.max_pairs or 0, threads=args.threads,
-        init=str(args.from_tower) if getattr(args, "from_tower", None) else None)
+        init=str(args.from_tower) if args.from_tower else None)
     t0 = time.time()
     bar, update = _step_bar("query tower", config.steps)
     try:

@@ -90,6 +90,7 @@ def test_the_tower_learned_its_pairs(tower, monkeypatch):
 def test_a_run_continues_from_a_tower_where_it_left_off(tower, tmp_path):
     folder, first = tower
     data = folder.parent / "train.jsonl"
+
     def run(out: str, *more: str) -> dict:
         proc = run_needle("train", "--query-tower", "--data", str(data), "--base", "minilm", "--out", str(tmp_path / out),
                           "--steps", "5", "--batch-size", "8", "--lr", "1e-6", "--json", *more)

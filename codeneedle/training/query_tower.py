@@ -67,15 +67,18 @@ def read_pairs(path: Path, max_pairs: int = 0) -> list[dict]:
 
 
 def code_vectors(records: list[dict], encoder, cache: Path, progress: Callable[[dict], None] | None = None,
-                 ) -> np.ndarray:
-    """The pairs' code vectors as ``encoder`` embeds them for the index; cached per data and model."""
+                 also: tuple[Path, ...] = ()) -> np.ndarray:
+    """The pairs' code vectors as ``encoder`` embeds them for the index; cached per data and model in ``cache``
+    (``also``: other caches to read it from, such as an earlier stage's)."""
     h = hashlib.blake2b(digest_size=8)
     h.update(encoder.model_id.encode())
     for rec in records:
         h.update(rec["code"].encode())
-    path = cache / f"codes-{h.hexdigest()}.npy"
-    if path.is_file():
-        return np.load(path).astype(np.float32)
+    name = f"codes-{h.hexdigest()}.npy"
+    for folder in (cache, *also):
+        if (folder / name).is_file():
+            return np.load(folder / name).astype(np.float32)
+    path = cache / name
     done = [0]
     every = max(1, len(records) // 100)  # the bulk engine reports each text: a line per percent is plenty
 
@@ -110,20 +113,18 @@ def train_query_tower(config: TowerConfig, progress: Callable[[dict], None] | No
         raise ValueError(f"{encoder.name}: a query tower needs a BERT model folder")
     if config.init and not tower_fits(Path(config.init), encoder.model_id):  # before minutes of embedding
         raise ValueError(f"{config.init}: not a query tower trained against {encoder.model_id}'s code vectors")
-    # A continuation finds the code vectors its first stage embedded (the cache is keyed by model and code).
-    caches = [out / "cache", *([Path(config.init) / "cache"] if config.init else [])]
-    cache = next((c for c in caches if c.is_dir() and any(c.glob("codes-*.npy"))), caches[0])
-    codes = torch.from_numpy(code_vectors(records, encoder, cache, progress))
+    # A continuation finds the code vectors its earlier stage embedded (the cache is keyed by model and code).
+    earlier = (Path(config.init) / "cache",) if config.init else ()
+    codes = torch.from_numpy(code_vectors(records, encoder, out / "cache", progress, also=earlier))
     key_of = _function_keys(records)
     twins = _twins(key_of)
 
     tok, model, _folder = load_model(str(encoder.folder), "cpu")
     trained = _trainable(model, config.freeze_layers)
     shared = {name: p.detach().clone() for name, p in trained}  # for WiSE-FT at export
-    started_from = _load_init(Path(config.init), trained) if config.init else None
+    started_from, skip = _load_init(Path(config.init), trained, config) if config.init else (None, 0)
     opt = torch.optim.AdamW([p for _, p in trained], lr=config.lr, weight_decay=0.01)
-    # A continuation goes on through the data where the earlier stages stopped (same seed and batch: same order).
-    draw = batches(len(records), config.batch_size, config.seed, started_from["total_steps"] if started_from else 0)
+    draw = batches(len(records), config.batch_size, config.seed, skip)
     budget = config.minutes * 60
     t0 = time.time()
     step, losses = 0, []
@@ -181,8 +182,11 @@ def batches(n: int, batch_size: int, seed: int, skip: int = 0) -> Iterator[list[
         cursor += batch_size
 
 
-def _load_init(tower: Path, trained: list[tuple[str, object]]) -> dict:
-    """Start from ``tower``'s weights (a longer run in stages); what it was, for the record."""
+def _load_init(tower: Path, trained: list[tuple[str, object]], config: TowerConfig) -> tuple[dict, int]:
+    """Start from ``tower``'s weights (a longer run in stages): what it was, for the record, and the batches to skip.
+
+    With the earlier stage's seed and batch size the data comes in the same order, so the run goes on where the
+    earlier stages stopped; with others it starts a new order."""
     import torch
     from safetensors.numpy import load_file
 
@@ -195,8 +199,10 @@ def _load_init(tower: Path, trained: list[tuple[str, object]]) -> dict:
             p.copy_(torch.from_numpy(tensors[name].astype(np.float32)))
     record = json.loads((tower / TOWER_RECORD).read_text())
     prior = record.get("init") or {}
-    return {"tower": str(tower), "steps": record.get("steps"),
-            "total_steps": int(record.get("steps") or 0) + int(prior.get("total_steps") or 0)}
+    total = int(record.get("steps") or 0) + int(prior.get("total_steps") or 0)
+    earlier = record.get("config") or {}
+    same_order = (earlier.get("seed"), earlier.get("batch_size")) == (config.seed, config.batch_size)
+    return {"tower": str(tower), "steps": record.get("steps"), "total_steps": total}, total if same_order else 0
 
 
 def install_tower(tower: Path, model_folder: Path) -> Path:
