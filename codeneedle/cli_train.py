@@ -196,8 +196,20 @@ def _train_reranker(args: argparse.Namespace) -> int:
 def _train_query_tower(args: argparse.Namespace) -> int:
     """``--query-tower --data PAIRS``: retrain the query side against the code vectors indexes already hold;
     ``--query-tower --out DIR --install`` without ``--data``: install a tower trained before."""
-    from codeneedle.training.query_tower import TOWER_RECORD, TowerConfig, train_query_tower
+    from codeneedle.training.query_tower import TOWER_RECORD, TowerConfig, reexport_tower, train_query_tower
 
+    if args.reexport:
+        if args.wise_alpha is None or not args.out:
+            raise NeedleError("--reexport TOWER needs --wise-alpha A and --out DIR")
+        try:
+            folder = reexport_tower(Path(args.reexport), args.wise_alpha, Path(args.out))
+        except (OSError, ValueError) as exc:
+            raise NeedleError(f"--reexport {args.reexport}: {exc}") from exc
+        summary = {"tower": str(folder), "alpha": args.wise_alpha, "reexported_from": str(args.reexport)}
+        if args.install:
+            summary["installed"] = str(_install_tower(folder, args.base))
+        _report(args, "query tower", summary)
+        return 0
     if args.install and not args.data and args.out and (Path(args.out) / TOWER_RECORD).is_file():
         folder = Path(args.out)
         _report(args, "query tower", {"tower": str(folder), "installed": str(_install_tower(folder, args.base))})

@@ -82,7 +82,11 @@ def fetch_debian(name: str, pin: str | None, downloads: Path, src: Path) -> dict
     dest.mkdir(parents=True, exist_ok=True)
     spec = f"{name}={pin}" if pin else name
     res = _run(["apt-get", "download", spec], cwd=dest, timeout=900)
-    debs = sorted(dest.glob(f"{name}_*.deb"))
+    if res.returncode != 0 and pin:
+        # Debian keeps only a release's current version: a pinned one that is gone falls back to it, and the
+        # manifest says which was asked for (openjdk-17-source 17.0.21.1 was gone a day after it was fetched).
+        res = _run(["apt-get", "download", name], cwd=dest, timeout=900)
+    debs = sorted(dest.glob(f"{name}_*.deb"), key=lambda f: f.stat().st_mtime)
     if res.returncode != 0 or not debs:
         return {"ecosystem": "debian", "name": name, "error": (res.stderr or "no deb").strip()[-300:]}
     deb = debs[-1]
@@ -96,7 +100,8 @@ def fetch_debian(name: str, pin: str | None, downloads: Path, src: Path) -> dict
             zf.extractall(z.parent / "src", members=members)
         z.unlink()
     version = deb.name.split("_")[1].replace("%3a", ":")
-    return {"ecosystem": "debian", "name": name, "version": version, "file": deb.name, "sha256": file_sha256(deb)}
+    entry = {"ecosystem": "debian", "name": name, "version": version, "file": deb.name, "sha256": file_sha256(deb)}
+    return entry if not pin or pin == version else {**entry, "pinned": pin}
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
@@ -122,7 +127,7 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
     def one(job: tuple[str, str]) -> dict:
         eco, name = job
-        if job in done and (job not in pins or pins[job] == done[job]["version"]):
+        if job in done and (job not in pins or pins[job] in (done[job]["version"], done[job].get("pinned"))):
             return done[job]
         t0 = time.time()
         try:

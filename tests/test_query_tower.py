@@ -102,8 +102,55 @@ def test_a_run_continues_from_a_tower_where_it_left_off(tower, tmp_path):
     assert continued["loss_first"] < fresh["loss_first"] / 2
     assert continued["loss_first"] < first["loss_first"]
     record = json.loads((tmp_path / "t2" / "query_tower.json").read_text())
-    assert record["init"] == {"tower": str(folder), "steps": 30, "total_steps": 30}
+    assert record["init"] == {"tower": str(folder), "steps": 30, "total_steps": 30, "same_order": True}
     assert not (tmp_path / "t2" / "cache").exists()  # the first run's code vectors were reused, not re-embedded
+
+
+def test_a_continuation_onto_more_data_embeds_only_the_new_code(tower, tmp_path):
+    folder, _ = tower
+    earlier = tmp_path / "earlier"
+    shutil.copytree(folder, earlier)
+    (cache,) = (earlier / "cache").glob("codes-*.npy")
+    np.save(cache, np.full(np.load(cache).shape, 0.5, dtype=np.float16))  # marks the earlier stage's vectors
+    old = records()
+    new = [dict(r, code=r["code"] + "\n    # revised", query="Revised: " + r["query"]) for r in old[:8]]
+    data = tmp_path / "more.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in old + new))
+    proc = run_needle("train", "--query-tower", "--data", str(data), "--base", "minilm", "--out", str(tmp_path / "t"),
+                      "--from-tower", str(earlier), "--steps", "2", "--batch-size", "8", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (vectors,) = [np.load(f) for f in (tmp_path / "t" / "cache").glob("codes-*.npy")]
+    assert vectors.shape[0] == len(old) + len(new)
+    assert (vectors[: len(old)] == 0.5).all()  # read from the earlier stage, not embedded again
+    assert not (vectors[len(old):] == 0.5).any() and np.allclose(np.linalg.norm(vectors[len(old):], axis=1), 1, atol=0.01)
+    record = json.loads((tmp_path / "t" / "query_tower.json").read_text())
+    assert record["init"]["same_order"] is False  # other data: its order starts afresh, it is not the earlier one's
+
+
+def test_a_stage_is_blended_with_the_stage_it_continued_without_training_again(tower, tmp_path):
+    folder, _ = tower
+    data = folder.parent / "train.jsonl"
+    stage = run_needle("train", "--query-tower", "--data", str(data), "--base", "minilm", "--out", str(tmp_path / "s2"),
+                       "--from-tower", str(folder), "--steps", "5", "--batch-size", "8", "--lr", "1e-4", "--json")
+    assert stage.returncode == 0, stage.stderr
+
+    def reexport(source, out):
+        return run_needle("train", "--query-tower", "--reexport", str(source), "--wise-alpha", "0.5",
+                          "--out", str(out), "--base", "minilm", "--json")
+
+    proc = reexport(tmp_path / "s2", tmp_path / "mix")
+    assert proc.returncode == 0, proc.stderr
+    earlier, later = load_file(str(folder / "model.safetensors")), load_file(str(tmp_path / "s2" / "model.safetensors"))
+    mix = load_file(str(tmp_path / "mix" / "model.safetensors"))
+    assert set(mix) == set(later)
+    for name in mix:  # halfway between the stage and the one it continued, not the shared layers
+        halfway = (earlier[name].astype(np.float32) + later[name].astype(np.float32)) / 2
+        assert np.allclose(mix[name].astype(np.float32), halfway, atol=1e-3), name
+    assert any(not np.array_equal(earlier[n], later[n]) for n in mix)
+    record = json.loads((tmp_path / "mix" / "query_tower.json").read_text())
+    assert record["config"]["alpha"] == 0.5 and record["reexported_from"] == str(tmp_path / "s2")
+    again = reexport(tmp_path / "mix", tmp_path / "mix2")  # a blend is not blended again
+    assert again.returncode != 0 and "already blended" in again.stderr and not (tmp_path / "mix2").exists()
 
 
 def test_a_continuation_draws_the_batches_a_single_longer_run_would_have():

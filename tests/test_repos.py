@@ -7,6 +7,14 @@ def test_no_benchmark_repository_is_in_the_training_manifest():
     assert repos.overlap() == []
 
 
+def test_the_corpus_lists_count_as_training_data():
+    # The query tower's later stages train on packages the encoder's manifest predates (Rust crates).
+    assert ("debian", "tinyvec") in repos.corpus_packages()
+    assert ("debian", "tinyvec") in repos.training_packages()  # the shipped manifest lists what the tower saw
+    assert repos.overlap(repos=(repos.BenchRepo("tinyvec", "rust", "1.6.0-2", "debian", "test",
+                                                package="librust-tinyvec-dev"),)) == ["tinyvec"]
+
+
 def test_overlap_is_detected_across_registry_spellings(tmp_path):
     manifest = tmp_path / "manifest.json"
     manifest.write_text('{"packages": [{"ecosystem": "pypi", "name": "TinyDB"},'

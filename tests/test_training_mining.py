@@ -321,3 +321,18 @@ def test_extra_query_styles_come_from_the_doc_and_the_name() -> None:
     # off by default: the shipped recipe's data is unchanged
     rng = random.Random(1)
     assert {r["query_style"] for r in (training_examples(pair, rng) for _ in range(100))} == {"doc", "web"}
+
+
+def test_a_debian_rust_crate_is_a_repository_of_its_own(tmp_path: Path) -> None:
+    crate = tmp_path / "debian" / "librust-tinyqueue-dev" / "usr" / "share" / "cargo" / "registry" / "tinyqueue-0.3.1"
+    (crate / "src").mkdir(parents=True)
+    (crate / "src" / "lib.rs").write_text(
+        "pub struct Queue { items: Vec<u32> }\n\nimpl Queue {\n"
+        "    /// Removes the oldest item and returns it, if there is one.\n"
+        "    pub fn pop_front(&mut self) -> Option<u32> {\n"
+        "        if self.items.is_empty() { None } else { Some(self.items.remove(0)) }\n    }\n}\n")
+    (repo,) = discover_repos(tmp_path)
+    assert repo.id == "crate:tinyqueue" and repo.root == crate
+    pairs, _ = mine_repo(repo)
+    assert [(p.name, p.query) for p in pairs] == [("Queue.pop_front", "Removes the oldest item and returns it, if there is one.")]
+    assert "oldest" not in pairs[0].code

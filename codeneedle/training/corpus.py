@@ -81,6 +81,18 @@ NPM_TRAIN: tuple[str, ...] = (
 
 # Debian packages whose files are source trees: `apt-get download`, then `dpkg-deb -x` (nothing is installed).
 DEBIAN_TRAIN: tuple[str, ...] = ("golang-1.19-src", "rust-src", "openjdk-17-source")
+# Rust crates as Debian ships them (`librust-<crate>-dev`: the crate's source tree), added for the query tower's
+# third stage: the standard library alone gave Rust 15k pairs of one style. None is a benchmark repository.
+RUST_CRATES: tuple[str, ...] = (
+    "hashbrown", "itertools", "regex", "regex-syntax", "serde", "serde-json", "rayon", "rayon-core",
+    "crossbeam-channel", "crossbeam-utils", "crossbeam-deque", "crossbeam-epoch", "chrono", "time", "num-traits",
+    "num-integer", "num-bigint", "rand", "rand-core", "log", "memchr", "bitflags", "once-cell", "parking-lot",
+    "lock-api", "futures-util", "futures-core", "tokio", "tokio-util", "url", "percent-encoding",
+    "unicode-segmentation", "aho-corasick", "bstr", "petgraph", "nom", "clap", "syn", "proc-macro2",
+    "anyhow", "slab", "tinyvec", "hex", "base64", "byteorder", "half", "uuid", "fixedbitset",
+    "ordered-float", "toml", "serde-yaml", "encoding-rs",
+)
+DEBIAN_TRAIN += tuple(f"librust-{crate}-dev" for crate in RUST_CRATES)
 
 # Held out: never mined for training, used only by the retrieval benchmark (>= 5 packages, 2 languages).
 PYPI_HELDOUT: tuple[str, ...] = (

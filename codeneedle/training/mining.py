@@ -332,6 +332,9 @@ def discover_repos(src: Path, stdlib: Path | None = None) -> list[Repo]:
     for rust in sorted(deb.glob("rust-src/usr/src/rustc-*")):
         for group in ("library", "compiler"):
             repos += [Repo(f"rust:{d.name}", d) for d in sorted((rust / group).glob("*")) if d.is_dir()]
+    for crate in sorted(deb.glob("librust-*-dev/usr/share/cargo/registry/*")):  # one crate's source tree
+        if crate.is_dir():
+            repos.append(Repo(f"crate:{crate.name.rsplit('-', 1)[0]}", crate))
     for jdk in sorted(deb.glob("openjdk-*-source/usr/lib/jvm/openjdk-*/lib/src")):
         repos += [Repo(f"java:{d.name}", d) for d in sorted(jdk.iterdir()) if d.is_dir()]
     if stdlib and stdlib.is_dir():

@@ -39,12 +39,15 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="--pack: the GPU run stops itself after this long (default 9)")
     p.add_argument("--wise-alpha", type=float, default=None,
                    help="--pack: WiSE-FT weight of the tuned model in the export (default 0.5); --query-tower: of "
-                        "the trained tower against the shared layers (default 1.0)")
+                        "the trained tower against where it started, the shared layers or --from-tower (default 1.0)")
     p.add_argument("--query-tower", action="store_true",
                    help="--data: retrain the query side only, against the code vectors of --base (default the "
                         "shipped encoder) as its indexes hold them; nothing is re-embedded")
     p.add_argument("--from-tower", type=Path, metavar="DIR",
                    help="--query-tower: continue from this tower's weights (e.g. the installed one, "
                         "<model>/query) instead of the shared layers")
+    p.add_argument("--reexport", type=Path, metavar="TOWER",
+                   help="--query-tower --wise-alpha A --out DIR: blend a trained tower (exported at alpha 1) with the "
+                        "weights its run started from, without training again")
     p.add_argument("--install", action="store_true",
                    help="--query-tower: put the trained tower into the model folder, where searches use it")

@@ -46,7 +46,7 @@ class TowerConfig:
     lr: float = 2e-5
     temperature: float = 0.05
     freeze_layers: int = 0  # beyond the word embeddings, which are always shared
-    alpha: float = 1.0  # WiSE-FT: share of the trained tower in the exported weights
+    alpha: float = 1.0  # WiSE-FT: share of the trained weights in the export; the rest is where the run started
     max_pairs: int = 0
     seed: int = 0
     threads: int = 2
@@ -66,32 +66,70 @@ def read_pairs(path: Path, max_pairs: int = 0) -> list[dict]:
     return records
 
 
-def code_vectors(records: list[dict], encoder, cache: Path, progress: Callable[[dict], None] | None = None,
-                 also: tuple[Path, ...] = ()) -> np.ndarray:
-    """The pairs' code vectors as ``encoder`` embeds them for the index; cached per data and model in ``cache``
-    (``also``: other caches to read it from, such as an earlier stage's)."""
+def _cache_name(records: list[dict], encoder) -> str:
     h = hashlib.blake2b(digest_size=8)
     h.update(encoder.model_id.encode())
     for rec in records:
         h.update(rec["code"].encode())
-    name = f"codes-{h.hexdigest()}.npy"
-    for folder in (cache, *also):
+    return f"codes-{h.hexdigest()}.npy"
+
+
+def code_vectors(records: list[dict], encoder, cache: Path, progress: Callable[[dict], None] | None = None,
+                 earlier: Path | None = None) -> np.ndarray:
+    """The pairs' code vectors as ``encoder`` embeds them for the index; cached per data and model in ``cache``.
+
+    ``earlier``: a tower this run continues. Its cache is read, never written: the same data is not embedded
+    again, and on new data (the earlier pairs and more) only the code it did not embed is."""
+    name = _cache_name(records, encoder)
+    for folder in (cache, *(_stage_caches(earlier) if earlier else ())):
         if (folder / name).is_file():
             return np.load(folder / name).astype(np.float32)
-    path = cache / name
+    known = _earlier_vectors(earlier, encoder) if earlier else {}
+    missing = list(dict.fromkeys(rec["code"] for rec in records if rec["code"] not in known))
     done = [0]
-    every = max(1, len(records) // 100)  # the bulk engine reports each text: a line per percent is plenty
+    every = max(1, len(missing) // 100)  # the bulk engine reports each text: a line per percent is plenty
 
     def step(n: int) -> None:
         before = done[0]
         done[0] += n
-        if progress and (done[0] // every > before // every or done[0] == len(records)):
-            progress({"message": f"embedded {done[0]:,} of {len(records):,} code chunks"})
+        if progress and (done[0] // every > before // every or done[0] == len(missing)):
+            progress({"message": f"embedded {done[0]:,} of {len(missing):,} code chunks"
+                                 + (f" ({len(records) - len(missing):,} from {earlier})" if known else "")})
 
-    vectors = encoder.encode([rec["code"] for rec in records], on_batch=step)
+    if missing:
+        known.update(zip(missing, encoder.encode(missing, on_batch=step), strict=True))
+    vectors = np.stack([known[rec["code"]] for rec in records]).astype(np.float16)
     cache.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors.astype(np.float16))
-    return vectors
+    np.save(cache / name, vectors)
+    return vectors.astype(np.float32)
+
+
+def _earlier_vectors(tower: Path, encoder) -> dict[str, np.ndarray]:
+    """An earlier stage's code vectors by code text, when its data file is still where it trained, unchanged."""
+    record = json.loads((tower / TOWER_RECORD).read_text())
+    config = record.get("config") or {}
+    data = Path(config.get("data") or "")
+    if not data.is_file() or file_sha256(data) != record.get("data_sha256"):
+        return {}
+    records = read_pairs(data, int(config.get("max_pairs") or 0))
+    name = _cache_name(records, encoder)
+    for folder in _stage_caches(tower):
+        if (folder / name).is_file():
+            vectors = np.load(folder / name)
+            return {rec["code"]: vectors[i] for i, rec in enumerate(records)}
+    return {}
+
+
+def _stage_caches(tower: Path) -> list[Path]:
+    """The code-vector caches of ``tower`` and the stages before it (a stage on the same data embeds nothing, so
+    its vectors lie in the cache of the stage that did)."""
+    folders: list[Path] = []
+    while tower is not None and tower / "cache" not in folders:
+        folders.append(tower / "cache")
+        record = tower / TOWER_RECORD
+        init = (json.loads(record.read_text()).get("init") or {}) if record.is_file() else {}
+        tower = Path(init["tower"]) if init.get("tower") else None
+    return folders
 
 
 def train_query_tower(config: TowerConfig, progress: Callable[[dict], None] | None = None) -> Path:
@@ -113,16 +151,16 @@ def train_query_tower(config: TowerConfig, progress: Callable[[dict], None] | No
         raise ValueError(f"{encoder.name}: a query tower needs a BERT model folder")
     if config.init and not tower_fits(Path(config.init), encoder.model_id):  # before minutes of embedding
         raise ValueError(f"{config.init}: not a query tower trained against {encoder.model_id}'s code vectors")
-    # A continuation finds the code vectors its earlier stage embedded (the cache is keyed by model and code).
-    earlier = (Path(config.init) / "cache",) if config.init else ()
-    codes = torch.from_numpy(code_vectors(records, encoder, out / "cache", progress, also=earlier))
+    earlier = Path(config.init) if config.init else None
+    codes = torch.from_numpy(code_vectors(records, encoder, out / "cache", progress, earlier=earlier))
     key_of = _function_keys(records)
     twins = _twins(key_of)
 
     tok, model, _folder = load_model(str(encoder.folder), "cpu")
     trained = _trainable(model, config.freeze_layers)
-    shared = {name: p.detach().clone() for name, p in trained}  # for WiSE-FT at export
-    started_from, skip = _load_init(Path(config.init), trained, config) if config.init else (None, 0)
+    data_sha256 = file_sha256(Path(config.data))
+    started_from, skip = _load_init(Path(config.init), trained, config, data_sha256) if config.init else (None, 0)
+    start = {name: p.detach().clone() for name, p in trained}  # WiSE-FT's other end: shared layers or earlier stage
     opt = torch.optim.AdamW([p for _, p in trained], lr=config.lr, weight_decay=0.01)
     draw = batches(len(records), config.batch_size, config.seed, skip)
     budget = config.minutes * 60
@@ -155,11 +193,11 @@ def train_query_tower(config: TowerConfig, progress: Callable[[dict], None] | No
             if step % LOG_EVERY == 0:  # a line a log file keeps (a progress bar is only drawn on a terminal)
                 progress({"message": f"step {step}: loss {np.mean(losses[-LOG_EVERY:]):.4f}, "
                                      f"{time.time() - t0:.0f} s"})
-    tensors = _export(dict(trained), shared, config.alpha)
+    tensors = _export(dict(trained), start, config.alpha)
     _save(out, tensors, {
         "config": asdict(config), "code_model": encoder.model_id, "pairs": len(records), "steps": step,
         "seconds": round(time.time() - t0, 1), "loss_first": _mean(losses[:20]), "loss_last": _mean(losses[-20:]),
-        "init": started_from, "data_sha256": file_sha256(Path(config.data)),
+        "init": started_from, "data_sha256": data_sha256,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     })
     return out
@@ -182,11 +220,12 @@ def batches(n: int, batch_size: int, seed: int, skip: int = 0) -> Iterator[list[
         cursor += batch_size
 
 
-def _load_init(tower: Path, trained: list[tuple[str, object]], config: TowerConfig) -> tuple[dict, int]:
+def _load_init(tower: Path, trained: list[tuple[str, object]], config: TowerConfig,
+               data_sha256: str) -> tuple[dict, int]:
     """Start from ``tower``'s weights (a longer run in stages): what it was, for the record, and the batches to skip.
 
-    With the earlier stage's seed and batch size the data comes in the same order, so the run goes on where the
-    earlier stages stopped; with others it starts a new order."""
+    On the earlier stage's data, with its seed and batch size, the data comes in the same order, so the run goes on
+    where the earlier stages stopped; otherwise (new data, other settings) it starts a new order."""
     import torch
     from safetensors.numpy import load_file
 
@@ -201,8 +240,10 @@ def _load_init(tower: Path, trained: list[tuple[str, object]], config: TowerConf
     prior = record.get("init") or {}
     total = int(record.get("steps") or 0) + int(prior.get("total_steps") or 0)
     earlier = record.get("config") or {}
-    same_order = (earlier.get("seed"), earlier.get("batch_size")) == (config.seed, config.batch_size)
-    return {"tower": str(tower), "steps": record.get("steps"), "total_steps": total}, total if same_order else 0
+    same_order = ((record.get("data_sha256"), earlier.get("seed"), earlier.get("batch_size"))
+                  == (data_sha256, config.seed, config.batch_size))
+    started = {"tower": str(tower), "steps": record.get("steps"), "total_steps": total, "same_order": same_order}
+    return started, total if same_order else 0
 
 
 def install_tower(tower: Path, model_folder: Path) -> Path:
@@ -240,10 +281,42 @@ def _trainable(model, freeze_layers: int) -> list[tuple[str, object]]:
     return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
 
 
-def _export(trained: dict, shared: dict, alpha: float) -> dict[str, np.ndarray]:
-    """The trained tensors, WiSE-FT interpolated with the shared ones, as float16 numpy arrays."""
-    return {name: (alpha * p.detach() + (1 - alpha) * shared[name]).numpy().astype(np.float16)
+def _export(trained: dict, start: dict, alpha: float) -> dict[str, np.ndarray]:
+    """The trained tensors, WiSE-FT interpolated with those the run started from, as float16 numpy arrays."""
+    return {name: (alpha * p.detach() + (1 - alpha) * start[name]).numpy().astype(np.float16)
             for name, p in trained.items()}
+
+
+def reexport_tower(trained: Path, alpha: float, out: Path) -> Path:
+    """WiSE-FT after the fact: ``trained`` (exported unblended, alpha 1) interpolated with the weights its run
+    started from (the earlier stage it continued, or the encoder's shared layers), saved as a tower in ``out``.
+
+    A time-budgeted CPU stage cannot be rerun to try another alpha; its end and start weights are all it takes."""
+    import torch
+    from safetensors.numpy import load_file
+
+    record = json.loads((trained / TOWER_RECORD).read_text())
+    if (record.get("config") or {}).get("alpha", 1.0) != 1.0:
+        raise ValueError(f"{trained}: already blended (alpha {record['config']['alpha']}); re-export the run's own "
+                         "unblended tower")
+    end = load_file(str(trained / "model.safetensors"))
+    init = (record.get("init") or {}).get("tower")
+    if init:
+        start = load_file(str(Path(init) / "model.safetensors"))
+    else:
+        from codeneedle.indexer.encoder import Encoder
+        from codeneedle.training.train import load_model
+
+        _tok, model, _folder = load_model(str(Encoder.load(record["config"].get("model")).folder), "cpu")
+        start = {name: p.detach().numpy() for name, p in model.named_parameters() if name in end}
+    if set(start) != set(end):
+        raise ValueError(f"{trained}: the weights its run started from ({init or 'shared layers'}) hold other layers")
+    ends = {name: torch.from_numpy(t.astype(np.float32)) for name, t in end.items()}
+    starts = {name: torch.from_numpy(np.asarray(t, dtype=np.float32)) for name, t in start.items()}
+    config = {**record["config"], "alpha": alpha}
+    _save(Path(out), _export(ends, starts, alpha), {**record, "config": config, "reexported_from": str(trained),
+                                                     "created": datetime.now(UTC).isoformat(timespec="seconds")})
+    return Path(out)
 
 
 def _save(out: Path, tensors: dict[str, np.ndarray], record: dict) -> None:

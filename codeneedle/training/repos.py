@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from codeneedle.training import corpus
+
 MANIFEST = Path(__file__).resolve().parent.parent / "models" / "needle-code-v3" / "training_manifest.json"
 
 
@@ -76,9 +78,10 @@ BENCHMARK_REPOS: tuple[BenchRepo, ...] = (
 
 
 def training_packages(manifest: Path = MANIFEST) -> frozenset[tuple[str, str]]:
-    """(ecosystem, normalised name) of every package fetched for the shipped encoder's training."""
+    """(ecosystem, normalised name) of every package fetched for the shipped encoder's training and its query tower's."""
     data = json.loads(manifest.read_text())
-    return frozenset((p["ecosystem"], normalise(p["name"])) for p in data["packages"])
+    packages = data["packages"] + data.get("query_tower_packages", [])  # the tower's later stages saw more
+    return frozenset((p["ecosystem"], normalise(p["name"])) for p in packages)
 
 
 def normalise(name: str) -> str:
@@ -91,9 +94,18 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name)
 
 
+def corpus_packages() -> frozenset[tuple[str, str]]:
+    """(ecosystem, normalised name) of every package the training corpus fetches (``codeneedle.training.corpus``):
+    what later training (a query tower's stage, a retrained model) may see beyond the shipped manifest."""
+    lists = (("pypi", corpus.PYPI_TRAIN + corpus.PYPI_HELDOUT), ("npm", corpus.NPM_TRAIN + corpus.NPM_HELDOUT),
+             ("debian", corpus.DEBIAN_TRAIN))
+    return frozenset((eco, normalise(name)) for eco, names in lists for name in names)
+
+
 def overlap(repos: tuple[BenchRepo, ...] = BENCHMARK_REPOS, manifest: Path = MANIFEST) -> list[str]:
-    """Benchmark repositories whose project (by either of its names) the training manifest contains."""
-    seen = {name for _eco, name in training_packages(manifest)}
+    """Benchmark repositories whose project (by either of its names) the training manifest or the corpus lists
+    contain."""
+    seen = {name for _eco, name in training_packages(manifest) | corpus_packages()}
     return [r.name for r in repos if {normalise(r.name), normalise(r.registry_name)} & seen]
 
 
