@@ -225,7 +225,7 @@ def install_adapter(repo: Path) -> None:
 
     rng = np.random.default_rng(0)
     with Index.open(repo, create=False) as index:
-        dim, model_id, index_dir = index.vectors().dim, index.model_id, index.index_dir
+        dim, model_id, index_dir = index.vectors().dim, index.query_id, index.index_dir  # the tower counts
     QueryAdapter((rng.normal(size=(dim, 16)) * 0.05).astype(np.float32),
                  (rng.normal(size=(16, dim)) * 0.05).astype(np.float32), model_id, {"events": 0}).save(index_dir)
 

@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, help="training pairs (JSONL) built by scripts/build_training_set.py")
     p.add_argument("--base", default=None, help="model to start from (default: the default encoder)")
     p.add_argument("--out", type=Path, help="folder for the trained model (default: under the index folder)")
-    p.add_argument("--config", type=Path, help="--data: a recipe (a run's config.json or a model's train_state.json)")
+    p.add_argument("--config", type=Path, help="--data: a recipe (a run's config.json or a model's train_state.json); "
+                                               "--reranker: a re-ranker's rerank_train.json")
     p.add_argument("--minutes", type=float, help="wall-clock budget in minutes (default: 10 for --repo, none for --data)")
     p.add_argument("--steps", type=int, help="optimizer steps (default: sized to the data)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
@@ -374,6 +375,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         ("skipped", ", ".join(f"{k} {v}" for k, v in status.skipped.items()) or "none"),
         ("query tower", status.query_tower or "none (queries use the encoder's shared weights)"),
         ("query adapter", _adapter_line(status.query_adapter)),
+        ("re-ranker", f"{status.reranker} (top {status.rerank_depth} re-scored)" if status.reranker
+         else "off (searches use the first stage alone)"),
     ])
     return 0
 

@@ -34,7 +34,7 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     """--rerank/--no-rerank: whether the cross-encoder re-scores the first stage's top candidates."""
     p.add_argument("--rerank", action=argparse.BooleanOptionalAction, default=None,
                    help="re-score the top candidates with the cross-encoder re-ranker (default: on when one is "
-                        "installed: $NEEDLE_RERANKER)")
+                        "installed: the shipped one, or $NEEDLE_RERANKER)")
 
 
 def check_rerank(args: argparse.Namespace) -> None:
@@ -46,8 +46,9 @@ def check_rerank(args: argparse.Namespace) -> None:
     from codeneedle.indexer.rerank import reranker_dir
 
     if reranker_dir() is None:
-        raise NeedleError("--rerank: no re-ranker is installed (none ships with this release); train one with "
-                          "`needle train --reranker --data PAIRS.jsonl --out DIR` and set NEEDLE_RERANKER=DIR")
+        raise NeedleError("--rerank: no re-ranker is installed (NEEDLE_RERANKER=off, or the shipped one is gone); "
+                          "train one with `needle train --reranker --data PAIRS.jsonl --out DIR` and set "
+                          "NEEDLE_RERANKER=DIR")
 
 
 def add_index_options(p: argparse.ArgumentParser) -> None:

@@ -173,16 +173,25 @@ def _train_general(args: argparse.Namespace) -> int:
 
 
 def _train_reranker(args: argparse.Namespace) -> int:
-    """``--reranker --data PAIRS``: the cross-encoder re-ranker, against the shipped encoder's mined negatives."""
+    """``--reranker --data PAIRS``: the cross-encoder re-ranker, against the shipped encoder's mined negatives.
+    ``--config`` takes a recipe (a re-ranker's ``rerank_train.json``); the flags given override it."""
+    from dataclasses import fields
+
     from codeneedle.training.rerank import RerankConfig, train_reranker
 
-    if not args.data or not Path(args.data).is_file():
-        raise NeedleError(f"--reranker needs --data PAIRS.jsonl (no training pairs at {args.data}; build them with "
-                          "scripts/build_training_set.py)")
+    recipe: dict = {}
+    if args.config:
+        raw = json.loads(Path(args.config).read_text())
+        known = {f.name for f in fields(RerankConfig)}
+        recipe = {k: v for k, v in (raw.get("config") or raw).items() if k in known and k != "out"}
+    given = {"data": args.data and str(args.data), "base": args.base, "minutes": args.minutes, "steps": args.steps,
+             "lr": args.lr, "residual": args.residual, "vectors": args.vectors and str(args.vectors)}
+    recipe.update({k: v for k, v in given.items() if v is not None})
+    if not recipe.get("data") or not Path(recipe["data"]).is_file():
+        raise NeedleError(f"--reranker needs --data PAIRS.jsonl (no training pairs at {recipe.get('data')}; build "
+                          "them with scripts/build_training_set.py)")
     out = args.out or Path(".cache/runs") / time.strftime("rerank-%Y%m%d-%H%M%S")
-    config = RerankConfig(data=str(args.data), out=str(out), base=args.base, threads=args.threads,
-                          minutes=args.minutes or 60.0, steps=args.steps or 100_000,
-                          lr=args.lr or RerankConfig.lr)
+    config = RerankConfig(**{"minutes": 60.0, **recipe, "out": str(out), "threads": args.threads})
     t0 = time.time()
     bar, update = _step_bar("re-ranker", config.steps)
     with bar:

@@ -41,8 +41,8 @@ def run_needle(*args: str, input: str | None = None, cwd: Path | None = None, ti
 @pytest.fixture(scope="session")
 def tiny_reranker(tmp_path_factory) -> Path:
     """A small real re-ranker, trained once per run by our own training code (1 layer over frozen token
-    embeddings, 20 passes over the 11 functions of ``tests.test_training_rerank.FUNCTIONS``): no re-ranker
-    ships, so tests install this one."""
+    embeddings, 20 passes over the 11 functions of ``tests.test_training_rerank.FUNCTIONS``): tests that check the
+    second stage's mechanics install this one, so the shipped weights' judgement does not decide them."""
     import json
 
     from codeneedle.training.rerank import RerankConfig, train_reranker

@@ -1,9 +1,9 @@
 """The re-ranker (second stage): its pair input, its arithmetic on ONNX Runtime against the training forward pass,
 and its place after the ranking rules, through the library and the CLI.
 
-No re-ranker ships (the one trained on this machine lost to the first stage on dev: README, Benchmarks), so the
-tests train a small real one with our own training code (one layer, a few dozen steps) and point
-``$NEEDLE_RERANKER`` at it, as a user trying a candidate would."""
+One ships (``needle-rerank-v1``), on by default; most tests train a small real one with our own training code (one
+layer, a few dozen steps) and point ``$NEEDLE_RERANKER`` at it, as a user trying a candidate would, so what they
+check does not hang on the shipped weights' judgement."""
 
 from __future__ import annotations
 
@@ -15,7 +15,16 @@ import pytest
 
 from codeneedle.indexer.chunks import FUNCTION, METHOD
 from codeneedle.indexer.index import Index
-from codeneedle.indexer.rerank import PairTokenizer, Reranker, reorder, rerank_text, reranker_dir
+from codeneedle.indexer.models import RERANK_MODEL
+from codeneedle.indexer.rerank import (
+    PairTokenizer,
+    Reranker,
+    RerankSettings,
+    is_reranker,
+    reorder,
+    rerank_text,
+    reranker_dir,
+)
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.store import ChunkRow
 from tests.conftest import copy_fixture, run_needle
@@ -47,9 +56,14 @@ def row(cid: int, name: str, text: str, path: str = "lib/util.py", kind: str = F
     return ChunkRow(cid, path, "python", kind, name, 1, 3, 0, len(text), text, "", "")
 
 
-def test_nothing_installed_means_the_first_stage_alone(monkeypatch):
+def test_the_shipped_reranker_is_used_unless_turned_off(monkeypatch):
     monkeypatch.delenv("NEEDLE_RERANKER", raising=False)
-    assert reranker_dir() is None
+    shipped = reranker_dir()
+    assert shipped is not None and shipped.name == RERANK_MODEL and is_reranker(shipped)
+    assert RerankSettings.read(shipped).blend == 3.0  # the weight its residual training used
+    for off in ("off", "0", "none"):
+        monkeypatch.setenv("NEEDLE_RERANKER", off)
+        assert reranker_dir() is None
 
 
 @pytest.mark.slow
@@ -172,11 +186,25 @@ def test_a_missing_reranker_folder_is_a_clear_error(rankrepo, tmp_path):
 
 
 @pytest.mark.slow
-def test_asking_for_the_reranker_when_none_is_installed_is_a_clear_error(rankrepo, monkeypatch):
-    monkeypatch.delenv("NEEDLE_RERANKER", raising=False)
-    proc = run_needle("search", "cookie", "--path", str(rankrepo), "--no-refresh", "--rerank")
+def test_asking_for_the_reranker_when_it_is_turned_off_is_a_clear_error(rankrepo):
+    off = {"NEEDLE_RERANKER": "off"}
+    proc = run_needle("search", "cookie", "--path", str(rankrepo), "--no-refresh", "--rerank", env=off)
     assert proc.returncode == 1 and "no re-ranker is installed" in proc.stderr and "needle train --reranker" in proc.stderr
-    assert cli_search(rankrepo, "cookie")  # without the flag: the first stage, no complaint
+    assert cli_search(rankrepo, "cookie", env=off)  # without the flag: the first stage, no complaint
+
+
+@pytest.mark.slow
+def test_the_shipped_reranker_reorders_the_cli_results_by_default(rankrepo, monkeypatch):
+    """Out of the box ``needle search`` runs both stages: the first stage's top results, re-ordered (exact names
+    still first)."""
+    monkeypatch.delenv("NEEDLE_RERANKER", raising=False)
+    query = "parse the cookie header of a request"
+    first = cli_search(rankrepo, query, "-k", "20", "--no-rerank")
+    both = cli_search(rankrepo, query, "-k", "20")
+    assert sorted(both) == sorted(first) and both != first  # the same 20 candidates (its depth), re-ordered
+    assert cli_search(rankrepo, query, "-k", "20", "--rerank") == both
+    path, name = cli_search(rankrepo, "slugify")[0]
+    assert name == "slugify" and not path.endswith(".pyi")
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from codeneedle.indexer.encoder import Encoder
-from codeneedle.indexer.rerank import Reranker, is_reranker
+from codeneedle.indexer.rerank import Reranker, RerankSettings, is_reranker
 from codeneedle.training.rerank import RerankConfig, mine_groups, pick_records
 from tests.conftest import run_needle
 
@@ -108,3 +108,57 @@ def test_frozen_embeddings_keep_the_base_token_table_while_the_layer_learns(tiny
     assert np.array_equal(weight(tuned, table), weight(base, table))
     query = "layer.0.attention.self.query.weight"
     assert not np.array_equal(weight(tuned, query), weight(base, query))
+
+
+def nodoc_records(repo: str) -> list[dict]:
+    """The pairs as mining writes them: each function's doc-less code (``nodoc``), and for one of them a second
+    pair whose code keeps its doc comment (``full``), as the style mix makes."""
+    recs = [{**r, "code_variant": "nodoc"} for r in records(repo)]
+    slug = next(r for r in recs if r["name"] == "slugify")
+    full = slug["code"].replace("def slugify(title):", 'def slugify(title):\n    """Make a slug."""')
+    return recs + [{**slug, "query": "Make a URL-safe slug of a title", "code_variant": "full", "code": full}]
+
+
+@pytest.mark.slow
+def test_residual_groups_carry_the_first_stages_ranks_over_doc_less_code():
+    from codeneedle.training.rerank import mine_ranked_groups
+
+    recs = nodoc_records("pypi:toolbox") + nodoc_records("pypi:small")[:3]
+    encoder = Encoder.load("minilm")
+    vectors = encoder.encode([r["code"] for r in recs])
+    cfg = RerankConfig(data="", out="", group=4, mine_depth=5, min_pool=5, per_repo=100, residual=3.0)
+    groups = mine_ranked_groups(recs, encoder, vectors, cfg, log=lambda _m: None)
+    assert len(groups) == len(FUNCTIONS) + 1  # every query of the big repository; "pypi:small" is under min_pool
+    texts = {r["code"] for r in recs if r["code_variant"] == "nodoc" and r["repo"] == "pypi:toolbox"}
+    for g in groups:
+        assert {g.positive, *g.negatives} <= texts  # doc-less candidates of its own repository only
+        qv = encoder.encode_queries([g.query])[0]
+        order = sorted(texts, key=lambda t: -float(vectors[[r["code"] for r in recs].index(t)] @ qv))
+        assert list(g.ranks) == [order.index(t) for t in (g.positive, *g.negatives)]
+    slug = [g for g in groups if g.query == "Make a URL-safe slug of a title"]
+    assert slug and '"""' not in slug[0].positive  # the query of a documented pair still meets doc-less code
+    capped = mine_ranked_groups(recs, encoder, vectors, RerankConfig(data="", out="", group=4, mine_depth=5,
+                                                                     min_pool=5, per_repo=4), log=lambda _m: None)
+    assert len(capped) == 4
+
+
+@pytest.mark.slow
+def test_a_residual_stage_continues_a_reranker_from_a_recipe_and_blends_as_it_trained(tmp_path, tiny_reranker):
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in nodoc_records("pypi:toolbox")))
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"config": {"layers": 1, "group": 4, "mine_depth": 5, "min_pool": 5,
+                                             "batch_queries": 2, "max_tokens": 64, "residual": 2.5}}))
+    proc = run_needle("train", "--reranker", "--config", str(recipe), "--data", str(data), "--base",
+                      str(tiny_reranker), "--out", str(tmp_path / "rr"), "--steps", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["steps"] == 2
+    out = tmp_path / "rr"
+    assert RerankSettings.read(out).blend == 2.5  # search weighs the first stage as training did
+    groups = [json.loads(line) for line in (tmp_path / "rr.groups.jsonl").read_text().splitlines()]
+    assert len(groups) == len(FUNCTIONS) + 1 and all(len(g["ranks"]) == 4 for g in groups)
+    recorded = json.loads((out / "rerank_train.json").read_text())["config"]
+    assert recorded["residual"] == 2.5 and recorded["base"] == str(tiny_reranker)
+    # Two small steps from the tiny re-ranker: its head was the starting point, not a fresh one.
+    before, after = RerankSettings.read(tiny_reranker), RerankSettings.read(out)
+    assert np.corrcoef(before.weight, after.weight)[0, 1] > 0.9

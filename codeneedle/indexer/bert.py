@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from codeneedle.indexer.numpy_bert import NumpyTokenizer
 
 
 class BertEncoder:
@@ -64,32 +65,9 @@ class BertEncoder:
         return x
 
 
-class BertTokenizer:
+class BertTokenizer(NumpyTokenizer):
     """The model folder's fast tokenizer (tokenizer.json): padded, truncated batches as torch tensors."""
 
-    def __init__(self, folder: Path):
-        self.path = folder / "tokenizer.json"
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{folder}: no tokenizer.json")
-        self._by_length: dict[int, object] = {}
-        self._lock = threading.Lock()
-
-    def _for(self, max_length: int):
-        # One tokenizer per truncation length: changing a shared one's settings would race between threads.
-        with self._lock:
-            tok = self._by_length.get(max_length)
-            if tok is None:
-                from tokenizers import Tokenizer
-
-                tok = Tokenizer.from_file(str(self.path))
-                tok.enable_truncation(max_length=max_length)
-                pad_id = tok.token_to_id("[PAD]") or 0
-                tok.enable_padding(pad_id=pad_id, pad_token="[PAD]")
-                self._by_length[max_length] = tok
-            return tok
-
     def __call__(self, texts: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        encodings = self._for(max_length).encode_batch(texts)
-        ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
-        mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.long)
-        return ids, mask
+        ids, mask = super().__call__(texts, max_length)
+        return torch.from_numpy(ids), torch.from_numpy(mask)

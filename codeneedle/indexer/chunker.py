@@ -32,6 +32,7 @@ import logging
 import re
 from bisect import bisect_right
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -427,6 +428,20 @@ class _Source:
         raw = self.data[range_start:range_end].decode("utf-8", "replace")
         return _strip_comment(raw, False), (range_start, range_end)
 
+    def _line_comments_above(self, index: int, is_comment: Callable[[bytes], bool]) -> tuple[list[bytes], int]:
+        """The run of line comments right above line ``index``, nearest first, and the index of its top line."""
+        lines: list[bytes] = []
+        first = index
+        k = index - 1
+        while k >= 0 and len(lines) < MAX_DOC_LINES:
+            line = self.line_bytes(k).strip()
+            if not is_comment(line):
+                break
+            lines.append(line)
+            first = k
+            k -= 1
+        return lines, first
+
     def comment_above(self, start: int) -> tuple[str, tuple[int, int]] | None:
         """The comment block right above ``start`` (no blank line between): its cleaned text and range."""
         index = self.line_index(start)
@@ -437,23 +452,9 @@ class _Source:
         first = index
         above = self.line_bytes(index - 1).strip()
         if hash_style:
-            k = index - 1
-            while k >= 0 and len(lines) < MAX_DOC_LINES:
-                line = self.line_bytes(k).strip()
-                if not line.startswith(b"#") or line.startswith(b"#!"):
-                    break
-                lines.append(line)
-                first = k
-                k -= 1
+            lines, first = self._line_comments_above(index, lambda ln: ln.startswith(b"#") and not ln.startswith(b"#!"))
         elif above.startswith(b"//"):
-            k = index - 1
-            while k >= 0 and len(lines) < MAX_DOC_LINES:
-                line = self.line_bytes(k).strip()
-                if not line.startswith(b"//"):
-                    break
-                lines.append(line)
-                first = k
-                k -= 1
+            lines, first = self._line_comments_above(index, lambda ln: ln.startswith(b"//"))
         elif above.endswith(b"*/"):
             k = index - 1
             while k >= 0 and index - k <= MAX_DOC_LINES:

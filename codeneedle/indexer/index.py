@@ -81,6 +81,9 @@ class IndexStatus:
     query_adapter: dict | None = None
     # The query tower queries go through (encoder.query_tower_of); None: the encoder's shared weights.
     query_tower: str | None = None
+    # The second stage searches use by default (rerank.reranker_dir), and how deep; None: the first stage alone.
+    reranker: str | None = None
+    rerank_depth: int = 0
 
 
 class Index:
@@ -704,7 +707,14 @@ class Index:
             chunks_embedded=done.chunks_embedded if done.partial else chunks,
             query_adapter=self._adapter_status(),
             query_tower=str(self.query_tower) if self.query_tower else None,
+            **self._reranker_status(),
         )
+
+    def _reranker_status(self) -> dict:
+        reranker = self.reranker() if self.settings.rerank else None
+        if reranker is None:
+            return {}
+        return {"reranker": str(reranker.folder), "rerank_depth": depth_setting(reranker)}
 
     def _adapter_status(self) -> dict | None:
         saved = self._adapter_file.current()

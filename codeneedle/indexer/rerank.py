@@ -66,9 +66,11 @@ def is_reranker(folder: Path) -> bool:
 
 
 def reranker_dir() -> Path | None:
-    """The re-ranker's folder: ``$NEEDLE_RERANKER`` (a folder, for measuring a candidate) or the shipped one;
-    None when neither exists (an install without it searches with the first stage alone)."""
+    """The re-ranker's folder: ``$NEEDLE_RERANKER`` (a folder, for measuring a candidate; ``off`` for none) or the
+    shipped one; None when there is none (the first stage alone)."""
     given = os.environ.get("NEEDLE_RERANKER", "").strip()
+    if given.lower() in ("0", "off", "none", "false"):
+        return None
     if given:
         folder = Path(given).expanduser()
         if not is_reranker(folder):

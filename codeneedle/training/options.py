@@ -49,5 +49,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reexport", type=Path, metavar="TOWER",
                    help="--query-tower --wise-alpha A --out DIR: blend a trained tower (exported at alpha 1) with the "
                         "weights its run started from, without training again")
+    p.add_argument("--residual", type=float, default=None,
+                   help="--reranker: learn on top of the first stage, whose rank prior gets this weight in training "
+                        "and in search (the shipped re-ranker: 3)")
+    p.add_argument("--vectors", type=Path, metavar="DIR",
+                   help="--reranker --residual: the pairs' code vectors cached by a query tower run (its cache/)")
     p.add_argument("--install", action="store_true",
                    help="--query-tower: put the trained tower into the model folder, where searches use it")
