@@ -1,4 +1,5 @@
-"""The evaluation's lexical and hybrid rankings are the product's: ``needle search`` over a benchmark group.
+"""The evaluation's lexical and hybrid rankings are the product's: ``needle search``'s first stage over a
+benchmark group.
 
 One group's candidate chunks go into a real index store (SQLite, FTS5, secrets redacted as the indexer does)
 and a real usearch vector index holding the encoder's vectors; a query then takes the path ``Index.search``
