@@ -113,7 +113,7 @@ def _source_root(tree: Path) -> Path:
 def first_sentence(doc: str) -> str:
     """The summary sentence of a doc comment, or "" when it is no use as a query."""
     text = doc.strip().split("\n\n", 1)[0]
-    text = re.split(r"(?<=[.!?])\s|\n\s*[@:]", text, maxsplit=1)[0]
+    text = re.split(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<=[.!?])\s|\n\s*[@:]", text, maxsplit=1)[0]
     text = " ".join(text.split()).strip()
     if text.startswith(("@", ":", "{", "(", "TODO", "Deprecated", "deprecated")) or "http" in text:
         return ""

@@ -178,6 +178,8 @@ def test_clean_doc_and_first_sentence() -> None:
     assert clean_doc("/**\n * Use {@link Foo#bar} to <b>read</b>.\n */") == "Use Foo#bar to read."
     assert clean_doc('"""Call :func:`os.path.join` on ``parts``."""') == "Call os.path.join on parts."
     assert first_sentence("Return the x, e.g. a number. More text.") == "Return the x, e.g. a number."
+    assert first_sentence("Run adapters (e.g. Flask) here. More.") == "Run adapters (e.g. Flask) here."
+    assert first_sentence("Pick one, i.e. The first. More.") == "Pick one, i.e. The first."
     assert first_sentence("Summary line\ncontinued here.\n\nDetails.") == "Summary line continued here."
     assert first_sentence("Args:\n  x: y") == ""
 

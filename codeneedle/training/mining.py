@@ -70,7 +70,7 @@ _RST_ROLE = re.compile(r":[a-zA-Z:]+:`~?!?([^`<]*?)(?:\s*<[^>]*>)?`")
 _INLINE_TAG = re.compile(r"\{@\w+\s+([^}]*)\}")
 _MD_LINK = re.compile(r"\[`?([^\]`]+)`?\](?:\([^)]*\)|\[[^\]]*\])?")
 _HTML = re.compile(r"</?[a-zA-Z][^>]*>")
-_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)(?<=[.!?])\s+(?=[A-Z0-9`(\"'])")
+_SENTENCE_END = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<!\bvs\.)(?<=[.!?])\s+(?=[A-Z0-9`(\"'])")
 
 
 def clean_doc(raw: str) -> str:
