@@ -127,7 +127,7 @@ def through_index(blanked: Path, model: str, work: Path, chunks, queries, a: lis
         opened += record_open(index.index_dir, queries[i][0], shown[pos], shown[:pos])
     t1 = time.time()
     fit = fit_query_adapter(index, AdapterConfig(rank=args.rank, l2=args.l2, anchor=args.anchor, iters=args.iters,
-                                                 threads=args.threads))
+                                                 threads=args.threads, folds=args.folds))
     fit.adapter.save(index.index_dir)
     fit_s = time.time() - t1
     after_a, after_b = mrr10(a), mrr10(b)
@@ -186,6 +186,8 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=defaults.l2, help="--adapter: pull towards the identity")
     ap.add_argument("--anchor", type=float, default=defaults.anchor, help="--adapter: weight of the KL anchor")
     ap.add_argument("--iters", type=int, default=defaults.iters, help="--adapter: optimizer iterations")
+    ap.add_argument("--folds", type=int, default=defaults.folds,
+                    help="--adapter: folds of the held-out check that picks the map's strength (0: full strength)")
     args = ap.parse_args()
 
     t0 = time.time()
@@ -200,7 +202,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             row = {"repo": str(args.repo), "model": name, "candidates": len(chunks), "queries_a": len(a),
                    "queries_b": len(b), "events": args.events, "adapter": True, "ranking": "Index.search",
-                   "rank": args.rank, "l2": args.l2, "anchor": args.anchor, "iters": args.iters,
+                   "rank": args.rank, "l2": args.l2, "anchor": args.anchor, "iters": args.iters, "folds": args.folds,
                    **through_index(blanked, str(folder), Path(tmp), chunks, queries, a, b, args)}
         row["gain_b"] = round(row["mrr10_b_after"] - row["mrr10_b_before"], 4)
         row["total_seconds"] = round(time.time() - t0, 1)

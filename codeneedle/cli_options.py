@@ -65,6 +65,8 @@ def add_index_options(p: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace, base: IndexSettings | None = None) -> IndexSettings:
     """``base`` (default: the defaults) with every settings flag given on the command line (``attrs.evolve``)."""
     given = {field: value for flag, field in FLAG_FIELDS.items() if (value := getattr(args, flag, None)) is not None}
+    if getattr(args, "no_feedback", False):
+        given["feedback"] = False
     return attrs.evolve(base or IndexSettings(), **given)
 
 

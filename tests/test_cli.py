@@ -46,7 +46,7 @@ def test_status_reports_the_index_as_json(minirepo):
     status = json.loads(proc.stdout)
     assert status["files"] == 7 and status["chunks"] > 0
     assert status["index_dir"].endswith(".needle")
-    assert status["reranker"].endswith("needle-rerank-v1") and status["rerank_depth"] == 20  # the shipped one
+    assert status["reranker"].endswith("needle-rerank-v1") and status["rerank_depth"] == 10  # the shipped one
     off = json.loads(run_needle("status", str(minirepo), "--json", env={"NEEDLE_RERANKER": "off"}).stdout)
     assert off["reranker"] is None
     assert "re-ranker" in run_needle("status", str(minirepo)).stdout

@@ -24,13 +24,15 @@ from codeneedle.indexer.query_adapter import (
     load_adapter,
     refit_due,
 )
+from codeneedle.indexer.settings import IndexSettings
 from tests.conftest import run_needle
 
 pytestmark = pytest.mark.slow  # CLI subprocesses
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 MODULES = ("textwrap.py", "shlex.py", "fnmatch.py", "base64.py")
-QUERY = "decode base64 text"  # the shipped ranking puts base64.decodebytes first, base64.b64decode second
+QUERY = "decode base64 text"  # the shipped ranking puts base64.decodebytes first, base64.b64decode a little lower
+WANTED = ("base64.py", "b64decode")
 UNLOGGED = ("match a filename against a pattern", "remove common leading whitespace")
 
 
@@ -55,18 +57,27 @@ def embeddings(root: Path) -> list[tuple]:
         return db.execute("SELECT model, hash, vector FROM embeddings ORDER BY hash").fetchall()
 
 
-def open_second_result(root: Path, query: str) -> None:
-    proc = run_needle("search", query, "--path", str(root), "--open", "2", env={"EDITOR": "", "VISUAL": ""})
+def remembered_top(root: Path, query: str, *flags: str, env: dict | None = None, n: int = 3) -> list[tuple[str, str]]:
+    """The results as a user sees them: what was opened for the same query before comes first (remembered.py)."""
+    proc = run_needle("search", query, "--path", str(root), "--json", *flags, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return [(r["path"], r["name"]) for r in json.loads(proc.stdout)["results"][:n]]
+
+
+def open_wanted(root: Path, query: str) -> None:
+    """The user opens b64decode, wherever it is among the first five results they see."""
+    n = remembered_top(root, query, n=5).index(WANTED) + 1
+    proc = run_needle("search", query, "--path", str(root), "--open", str(n), env={"EDITOR": "", "VISUAL": ""})
     assert proc.returncode == 0, proc.stderr
 
 
 def test_what_the_user_opened_comes_first_and_nothing_is_re_embedded(repo):
-    before = top(repo, QUERY)
-    assert before[:2] == [("base64.py", "decodebytes"), ("base64.py", "b64decode")]
+    before = top(repo, QUERY, 5)
+    assert before[0] == ("base64.py", "decodebytes") and WANTED in before[1:]
     unlogged_before = [top(repo, q, 1) for q in UNLOGGED]
     vectors_before = embeddings(repo)
     for _ in range(3):
-        open_second_result(repo, QUERY)  # the user wants b64decode, not decodebytes
+        open_wanted(repo, QUERY)  # the user wants b64decode, not decodebytes
     hints = []
     for query in ("encode bytes for a url", "wrap long paragraphs to a width"):
         proc = run_needle("search", query, "--path", str(repo), "--open", "1", env={"EDITOR": "", "VISUAL": ""})
@@ -89,12 +100,27 @@ def test_what_the_user_opened_comes_first_and_nothing_is_re_embedded(repo):
 
     proc = run_needle("train", "--repo", str(repo), "--remove-adapter", "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["removed"] is True
-    assert top(repo, QUERY) == before
+    assert top(repo, QUERY, 5) == before
     assert json.loads(run_needle("status", "--path", str(repo), "--json").stdout)["query_adapter"] is None
 
 
+def test_the_same_query_again_puts_what_was_opened_for_it_first_without_any_fit(repo):
+    before = top(repo, QUERY, 5)
+    unlogged = [remembered_top(repo, q) for q in UNLOGGED]
+    open_wanted(repo, QUERY)  # once: far too few events to fit anything
+    assert remembered_top(repo, "  Decode BASE64   text ")[0] == WANTED  # case and spacing aside
+    assert remembered_top(repo, QUERY)[1:] == [r for r in before if r != WANTED][:2]  # the rest keep their order
+    assert [remembered_top(repo, q) for q in UNLOGGED] == unlogged  # other queries: as they were
+    assert top(repo, QUERY, 5) == before  # --no-feedback: neither recorded nor used
+    assert remembered_top(repo, QUERY, env={"NEEDLE_FEEDBACK": "off"}) == before[:3]
+    assert WANTED not in remembered_top(repo, QUERY, "--glob", "textwrap.py")  # filters hold
+    assert not (repo / ".needle" / ADAPTER_NAME).exists()
+
+
 def test_a_running_index_picks_up_a_refit_and_ignores_an_adapter_for_another_model(repo):
-    index = Index.open(repo)  # a long-lived reader, as the language server holds one
+    # a long-lived reader, as the language server holds one; feedback off, so the log's opens are not put first
+    # by themselves (remembered.py) and what moves b64decode up is the adapter alone
+    index = Index.open(repo, IndexSettings(feedback=False))
     try:
         plain = [(r.path, r.name) for r in index.search(QUERY, k=3)]
         assert plain[0] == ("base64.py", "decodebytes")
@@ -118,7 +144,7 @@ def _line(index: Index, name: str) -> int:
 
 
 def test_too_few_opened_results_is_a_clear_error_and_writes_nothing(repo):
-    open_second_result(repo, QUERY)
+    open_wanted(repo, QUERY)
     proc = run_needle("train", "--repo", str(repo), "--adapter")
     assert proc.returncode == 1
     assert "1 usable open events" in proc.stderr and "--open N" in proc.stderr and proc.stderr.count("\n") == 1
@@ -157,3 +183,37 @@ def test_a_fit_is_due_after_the_first_opens_then_after_every_batch_of_new_ones(t
     assert not refit_due(tmp_path)
     opens(1)
     assert refit_due(tmp_path)
+
+
+def _held_out_scale(queries: np.ndarray, targets: np.ndarray, codes: np.ndarray) -> tuple[float, dict]:
+    import random
+
+    import torch
+
+    from codeneedle.training.query_adapter import AdapterConfig, _choose_scale
+
+    rows = torch.arange(len(queries)).repeat(2)  # each query logged twice, as users repeat searches
+    return _choose_scale(torch.tensor(queries), rows, torch.tensor(targets).repeat(2), torch.zeros(0, codes.shape[1]),
+                         torch.tensor(codes), AdapterConfig(iters=150, threads=1), random.Random(0))
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def test_the_held_out_check_keeps_a_map_that_carries_to_queries_it_never_saw():
+    rng = np.random.default_rng(0)
+    codes = _unit(rng.normal(size=(300, 32)))
+    targets = rng.choice(300, size=48, replace=False)
+    skew = np.eye(32) + 10.0 * rng.normal(size=(32, 3)) @ rng.normal(size=(3, 32)) / 32  # how this user's words drift
+    scale, heldout = _held_out_scale(_unit(codes[targets] @ skew), targets, codes)
+    assert scale >= 1.0 and heldout[scale] > heldout[0.0] + 0.3
+
+
+def test_the_held_out_check_leaves_queries_alone_when_the_first_stage_already_finds_what_was_opened():
+    rng = np.random.default_rng(1)
+    codes = _unit(rng.normal(size=(300, 32)))
+    targets = rng.choice(300, size=48, replace=False)
+    queries = _unit(codes[targets] + 0.1 * rng.normal(size=(48, 32)))  # each query already nearest its answer
+    scale, heldout = _held_out_scale(queries, targets, codes)
+    assert scale == 0.0 and set(heldout) == {0.0, 0.25, 0.5, 1.0, 1.5} and heldout[0.0] == max(heldout.values())

@@ -14,11 +14,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 LOG_NAME = "feedback.jsonl"
 MAX_BYTES = 512 * 1024  # some 2,000 events; training uses the newest
 MAX_ABOVE = 20
 MAX_QUERY_CHARS = 500
+
+T = TypeVar("T")  # a Chunk, or a ChunkRow of the store: anything with start_line and name
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +85,9 @@ def read_events(index_dir: Path) -> list[dict]:
         if isinstance(e, dict) and isinstance(e.get("query"), str) and isinstance(e.get("opened"), dict):
             events.append(e)
     return events
+
+
+def match_shown(chunks: Sequence[T], line: int, name: str) -> T | None:
+    """The chunk of one file a logged result names: by its first line, or by name when the file moved lines."""
+    return (next((c for c in chunks if c.start_line == line), None)
+            or next((c for c in chunks if name and c.name == name), None))

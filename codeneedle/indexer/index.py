@@ -29,12 +29,14 @@ from codeneedle.errors import (
 from codeneedle.indexer import sticky
 from codeneedle.indexer.dbheader import read_header
 from codeneedle.indexer.encoder import Encoder, bulk_identity, query_identity, query_tower_of
+from codeneedle.indexer.feedback import enabled as feedback_enabled
 from codeneedle.indexer.filters import check_languages, check_query, split_globs
 from codeneedle.indexer.indexdir import check_index_dir, write_gitignore
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
 from codeneedle.indexer.progress import is_partial, stand_in_for_missing_vectors
 from codeneedle.indexer.query_adapter import AdapterFile
+from codeneedle.indexer.remembered import RememberedOpens, put_first
 from codeneedle.indexer.rerank import Reranker, depth_setting, rerank, reranker_dir, shared_reranker
 from codeneedle.indexer.scores import absolute_scores
 from codeneedle.indexer.search import (
@@ -115,6 +117,7 @@ class Index:
         self._readers_lock = threading.Lock()
         self._lexical_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="needle-lexical")
         self._adapter_file = AdapterFile(self.index_dir)
+        self._remembered = RememberedOpens(self.index_dir)
         self._checked = False
         self.store = self._open_store(create)
         self._identity = self._db_identity()
@@ -655,6 +658,10 @@ class Index:
         found = ranked_rows(store, ranked, max(k, depth), known=rows)
         if reranker is not None:
             found = rerank(reranker, query, found, depth)[:k]
+        if self.settings.feedback and feedback_enabled():
+            remembered = self._remembered.for_query(query)
+            if remembered:  # the same words again: what the user opened for them comes first
+                found = put_first(store, found, remembered, filters)[:k]
         # Displayed scores are absolute cosines (scores.py), not the ranking's relative ones.
         cosines = absolute_scores(store, self.model_id, vectors.dim, qvec, [cid for cid, _, _ in found])
         return [Hit(score, row) for (_cid, _, row), score in zip(found, cosines, strict=True)]

@@ -8,15 +8,11 @@ rendered with ``embed_text`` exactly as the index embeds them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.encoder import embed_text
-from codeneedle.indexer.feedback import read_events
-
-T = TypeVar("T")  # a Chunk, or a ChunkRow of the store: anything with start_line and name
+from codeneedle.indexer.feedback import match_shown, read_events
 
 
 def _chunks(repo: Path, rel: str, cache: dict[str, list[Chunk]]) -> list[Chunk]:
@@ -33,12 +29,6 @@ def _chunks(repo: Path, rel: str, cache: dict[str, list[Chunk]]) -> list[Chunk]:
             except OSError:
                 pass
     return cache[rel]
-
-
-def match_shown(chunks: Sequence[T], line: int, name: str) -> T | None:
-    """The chunk of one file a logged result names: by its first line, or by name when the file moved lines."""
-    return (next((c for c in chunks if c.start_line == line), None)
-            or next((c for c in chunks if name and c.name == name), None))
 
 
 def _find(repo: Path, shown: dict, cache: dict[str, list[Chunk]]) -> Chunk | None:
