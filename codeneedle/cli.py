@@ -386,6 +386,10 @@ def _adapter_line(adapter: dict | None) -> str:
     if adapter is None:
         return "none (`needle train --repo DIR --adapter` fits one to the results you opened)"
     line = f"fitted {adapter.get('fitted', '?')} on {adapter.get('events', '?')} open events"
+    if adapter.get("scale") == 0:
+        line += " (a held-out check found nothing that carries to new queries: only repeated ones move)"
+    elif "scale" in adapter:
+        line += f", strength {adapter['scale']:g}"
     return line if adapter["in_use"] else f"{line}, for another model (unused: refit it)"
 
 
