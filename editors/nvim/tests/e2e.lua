@@ -131,6 +131,11 @@ local function run()
     check(needle.progress() == '', 'progress line cleared after end')
   end
 
+  -- The warm run reuses the folder of the fresh one: forget what that run opened, or its last choice for this
+  -- query would come first (the same query again puts what was opened first).
+  local log = repo .. '/.needle/feedback.jsonl'
+  vim.fn.delete(log)
+
   -- :Needle fills the quickfix list and opens it.
   local query = 'parse a config file'
   vim.cmd('Needle ' .. query)
@@ -173,8 +178,6 @@ local function run()
   end), 'glob:! leaves src/config out', outside)
   vim.cmd('wincmd p')
 
-  local log = repo .. '/.needle/feedback.jsonl'
-  vim.fn.delete(log) -- the warm run reuses the folder of the fresh one
   local function events()
     local ok, lines = pcall(vim.fn.readfile, log)
     return ok and vim.tbl_map(vim.json.decode, lines) or {}
