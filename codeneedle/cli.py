@@ -68,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-refresh", action="store_true", help="search the index as it is, without updating it")
     p.add_argument("--open", type=int, metavar="N",
                    help="open result N (1-based) in $VISUAL/$EDITOR, or print its path:line; recorded for training")
-    p.add_argument("--no-feedback", action="store_true", help="do not record which result you opened (--open), nor put first what you opened "
-                   "for the same query before")
+    p.add_argument("--no-feedback", action="store_true",
+                   help="do not record which result you opened (--open), nor put first what you opened for the same "
+                   "query before")
     add_index_options(p)
     add_search_options(p)
 

@@ -11,16 +11,15 @@ This module is numpy only (the search path never imports torch).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from codeneedle.indexer.feedback import read_events
+from codeneedle.indexer.reloaded import Reloaded
 
 ADAPTER_NAME = "query_adapter.npz"
 MIN_EVENTS = 5  # open events (with their results still indexed) a fit needs
@@ -88,21 +87,11 @@ class AdapterFile:
 
     def __init__(self, index_dir: Path):
         self.path = index_dir / ADAPTER_NAME
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
-        self._adapter: QueryAdapter | None = None
+        self._file = Reloaded(self.path, lambda path: load_adapter(path.parent), None)
 
     def current(self) -> QueryAdapter | None:
         """The adapter on disk now (whatever model it was fitted for), or None."""
-        stamp = None
-        with contextlib.suppress(OSError):
-            st = self.path.stat()
-            stamp = (st.st_mtime_ns, st.st_size)
-        with self._lock:
-            if stamp != self._stamp:
-                self._stamp = stamp
-                self._adapter = load_adapter(self.path.parent) if stamp is not None else None
-            return self._adapter
+        return self._file.get()
 
     def for_model(self, model_id: str, dim: int) -> QueryAdapter | None:
         """The adapter when it was fitted for ``model_id`` (vectors of ``dim``), else None."""

@@ -8,12 +8,11 @@ allow it. The query adapter generalises from the same log; this is the part that
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections import Counter
 from pathlib import Path
 
 from codeneedle.indexer.feedback import LOG_NAME, match_shown, read_events
+from codeneedle.indexer.reloaded import Reloaded
 from codeneedle.indexer.search import Filters
 from codeneedle.indexer.store import ChunkRow, Store
 
@@ -28,22 +27,11 @@ class RememberedOpens:
     """The log's opened results by query, re-read when the log changes (a stat per search is all it costs)."""
 
     def __init__(self, index_dir: Path):
-        self.path = index_dir / LOG_NAME
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
-        self._by_query: dict[str, list[tuple[str, int, str]]] = {}
+        self._log = Reloaded(index_dir / LOG_NAME, lambda path: _by_query(read_events(path.parent)), {})
 
     def for_query(self, query: str) -> list[tuple[str, int, str]]:
         """``(path, start_line, name)`` opened for ``query``, best remembered first."""
-        stamp = None
-        with contextlib.suppress(OSError):
-            st = self.path.stat()
-            stamp = (st.st_mtime_ns, st.st_size)
-        with self._lock:
-            if stamp != self._stamp:
-                self._stamp = stamp
-                self._by_query = _by_query(read_events(self.path.parent)) if stamp is not None else {}
-            return self._by_query.get(query_key(query), [])
+        return self._log.get().get(query_key(query), [])
 
 
 def _by_query(events: list[dict]) -> dict[str, list[tuple[str, int, str]]]:

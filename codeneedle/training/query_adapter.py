@@ -154,6 +154,7 @@ def _choose_scale(q_all, rows, targets, p, c, config: AdapterConfig,
         return 1.0, {}
     rng.shuffle(queries)
     fold_of = {qi: n % config.folds for n, qi in enumerate(queries)}
+    vecs = c.numpy()
     totals = dict.fromkeys(config.scales, 0.0)
     held_count = 0
     for fold in range(config.folds):
@@ -162,10 +163,8 @@ def _choose_scale(q_all, rows, targets, p, c, config: AdapterConfig,
         u, v = _fit(q_all[rows[train]], targets[train], p, c, config, distinct=len(set(rows[train].tolist())))
         q_held = q_all[[r for r, _ in held]].numpy()
         t_held = np.array([t for _, t in held])
-        vecs = c.numpy()
         for scale in config.scales:
-            moved = q_held + scale * (q_held @ u) @ v
-            moved /= np.linalg.norm(moved, axis=1, keepdims=True)
+            moved = QueryAdapter(u * scale, v, "", {}).apply(q_held)
             totals[scale] += _mrr10(moved, vecs, t_held) * len(held)
         held_count += len(held)
     heldout = {scale: total / held_count for scale, total in totals.items()}
