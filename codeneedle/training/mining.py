@@ -419,7 +419,7 @@ def web_query(query: str, language: str, rng: random.Random) -> str:
 
 # Extra query styles (beside ``doc`` and ``web``): how often one replaces the doc sentence when the pair has it.
 # Off by default, so the shipped recipe's data rebuilds exactly; turn on with ``mix=STYLE_MIX`` (measure first:
-# they are unmeasured at scale, see README "Training").
+# they are unmeasured at scale, see docs/TRAINING.md).
 STYLE_MIX = {"name": 0.05, "sentence": 0.10, "param": 0.05}
 _PARAM_LINE = re.compile(r"^(?:[:@](?:param|arg|argument)\s+(?:\{[^}]*\}\s*)?\[?\w+\]?:?|[:@]returns?:?"
                          r"|[:@]return\s*:?|(?:\w+)\s*(?:\([^)]*\))?\s*:)\s+(.+)$")

@@ -342,7 +342,7 @@ under the same licence. Changes: layers 4-6 removed, further training as a cross
 ## How to retrain
     needle train --reranker --config rerank_train.json --out DIR    # this run again, from its recipe
     NEEDLE_RERANKER=DIR python bench/quality.py --split dev --rerank-grid   # choose depth and blend on dev
-`rerank_train.json` holds this run's whole configuration and figures; the project README (Training, "The
+`rerank_train.json` holds this run's whole configuration and figures; the project's docs/TRAINING.md ("The
 re-ranker") has the runs before it.
 """
 
