@@ -23,14 +23,15 @@ def _shown(c: RawClient) -> list[str]:
     return [n["params"]["message"] for n in c.notifications if n["method"] == "window/showMessage"]
 
 
-def _search_until_found(c: RawClient, query: str, timeout: float = 240) -> list[dict]:
+def _search_until_found(c: RawClient, query: str, name: str, timeout: float = 240) -> list[dict]:
+    """The hits once ``name`` comes first, not marked partial (the rebuild and the rescan after a loss run in the
+    background, lexical first, vectors behind), or the last hits when ``timeout`` runs out."""
     deadline = time.monotonic() + timeout
     while True:
         answer = c.command("needle.search", {"query": query})
-        # The rebuild is lexical first: wait for hits no longer marked partial (vectors filled in behind).
         hits = answer.get("result") or []
-        if (hits and not hits[0].get("partial")) or time.monotonic() > deadline:
-            return answer.get("result") or []
+        if (hits and hits[0]["name"] == name and not hits[0].get("partial")) or time.monotonic() > deadline:
+            return hits
         time.sleep(0.5)
 
 
@@ -57,7 +58,7 @@ def test_a_deleted_or_truncated_index_is_detected_reported_and_rebuilt(tmp_path:
             time.sleep(0.05)
         answer = c.command("needle.search", {"query": "crc32 checksum"})
         assert _reported(c, answer, "was deleted"), (answer, _shown(c))
-        found = _search_until_found(c, "crc32 checksum")
+        found = _search_until_found(c, "crc32 checksum", "crc32_checksum")
         assert found and found[0]["name"] == "crc32_checksum"
         assert any("was deleted" in m for m in _shown(c)), _shown(c)
         assert (index_dir / "index.db").exists() and (index_dir / ".gitignore").read_text().endswith("*\n")
@@ -74,7 +75,7 @@ def test_a_deleted_or_truncated_index_is_detected_reported_and_rebuilt(tmp_path:
             fh.truncate(size // 3)
         answer = c.command("needle.search", {"query": "retry with backoff"})
         assert _reported(c, answer, "truncated"), (answer, _shown(c))
-        found = _search_until_found(c, "crc32 checksum")
+        found = _search_until_found(c, "crc32 checksum", "crc32_checksum")
         assert found and found[0]["name"] == "crc32_checksum"
         assert list(index_dir.glob("index.db.corrupt-*")), "the damaged file is kept aside"
         with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
@@ -92,7 +93,7 @@ def test_a_deleted_or_truncated_index_is_detected_reported_and_rebuilt(tmp_path:
             "    return miles * 1.609344\n")
         answer = c.command("needle.search", {"query": "retry with backoff"})
         assert _reported(c, answer, "write-ahead log"), (answer, _shown(c))
-        found = _search_until_found(c, "convert a distance from miles to kilometres")
+        found = _search_until_found(c, "convert a distance from miles to kilometres", "miles_to_kilometres")
         assert found and found[0]["name"] == "miles_to_kilometres"
     finally:
         assert c.close() == 0
