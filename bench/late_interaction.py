@@ -39,25 +39,15 @@ def maxsim(encoder: Encoder, query: str, rows: list[ChunkRow], tokens: int) -> n
     model, tokenizer = encoder.query_model(tower=False)
     ids, mask = tokenizer([query], QUERY_MAX_TOKENS)
     q = unit(model(ids, mask))[0][1 : int(mask[0].sum()) - 1]  # without [CLS] and [SEP]
-    bulk = encoder.bulk()
-    cids, cmask = bulk.tokenizer([f"{r.path} {split_identifier(r.name)}\n{r.text}" for r in rows], tokens)
-    session = bulk._sessions.get()
-    try:
-        states = unit(session(cids, cmask))
-    finally:
-        bulk._sessions.put(session)
+    hidden, cmask = encoder.bulk().hidden_states([f"{r.path} {split_identifier(r.name)}\n{r.text}" for r in rows], tokens)
+    states = unit(hidden)
     scores = np.array([(q @ states[i][1 : int(cmask[i].sum()) - 1].T).max(1).mean() for i in range(len(rows))])
     return scores - scores.mean()
 
 
-def reciprocal_rank(order: list[int], rows: dict[int, ChunkRow], target: str) -> float:
-    shown = [c for c in order if c in rows][:10]
-    return next((1.0 / (i + 1) for i, c in enumerate(shown) if rows[c].path == target), 0.0)
-
-
 def main(argv: list[str] | None = None) -> None:
     import cosqa_search as C
-    from quality import index_dir
+    from quality import index_dir, rr
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", default="dev", choices=("dev", "test"))
@@ -94,15 +84,15 @@ def main(argv: list[str] | None = None) -> None:
                     c for c, _, _ in reorder(text, found, logits + w * late, reranker.settings.blend)] + rest
             rows = store.chunks_by_ids(list({c for o in orders.values() for c in o[:20]}))
             for name, order in orders.items():
-                runs.setdefault(name, []).append(reciprocal_rank(order, rows, target))
+                runs.setdefault(name, []).append(rr(order, rows, lambda row, t=target: row.path == t))
     base = np.array(runs["first stage"])
     rng = np.random.default_rng(0)
     print(f"## CoSQA {args.split} through the index, MRR@10; MaxSim over {DEPTH} candidates at {args.tokens} code "
           f"tokens: p50 {1000 * np.median(seconds):.0f} ms a question")
-    for name, rr in runs.items():
-        diff = np.array(rr) - base
+    for name, ranks in runs.items():
+        diff = np.array(ranks) - base
         boots = np.array([diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(3000)])
-        print(f"{name:34}{np.mean(rr):8.4f}   vs first stage {diff.mean():+.4f} (better {int((diff > 0).sum())}, "
+        print(f"{name:34}{np.mean(ranks):8.4f}   vs first stage {diff.mean():+.4f} (better {int((diff > 0).sum())}, "
               f"worse {int((diff < 0).sum())}, P(gain <= 0) {np.mean(boots <= 0):.3f})")
 
 

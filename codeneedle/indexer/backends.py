@@ -158,14 +158,17 @@ class OnnxBulk:
             self._sessions.put(first if threads == 1 else OnnxBert(folder, precision, threads))
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="needle-embed") if self.workers > 1 else None
 
-    def _run(self, texts: list[str], max_length: int) -> np.ndarray:
+    def hidden_states(self, texts: list[str], max_length: int) -> tuple[np.ndarray, np.ndarray]:
+        """(last hidden states (batch, tokens, hidden), attention mask) of one batch, on the calling thread."""
         ids, mask = self.tokenizer(texts, max_length)
         session = self._sessions.get()
         try:
-            hidden = session(ids, mask)
+            return session(ids, mask), mask
         finally:
             self._sessions.put(session)
-        return mean_pool(hidden, mask)
+
+    def _run(self, texts: list[str], max_length: int) -> np.ndarray:
+        return mean_pool(*self.hidden_states(texts, max_length))
 
     def encode_batches(self, batches: Sequence[list[str]], max_length: int,
                        done: Callable[[int, np.ndarray], None]) -> None:
