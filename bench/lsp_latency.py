@@ -36,6 +36,8 @@ sys.path.insert(0, str(ROOT))
 from codeneedle.indexer.chunker import chunk_source  # noqa: E402
 from codeneedle.indexer.encoder import QUERY_MAX_TOKENS, Encoder  # noqa: E402
 from codeneedle.indexer.languages import language_for_path  # noqa: E402
+from codeneedle.indexer.late_interaction import DEPTH as LATE_DEPTH  # noqa: E402
+from codeneedle.indexer.late_interaction import is_typed_question  # noqa: E402
 from codeneedle.indexer.rerank import reranker_dir  # noqa: E402
 from tests.lsp.rawclient import RawClient  # noqa: E402
 
@@ -276,8 +278,12 @@ def main() -> None:
         print(f"{f'  with a query adapter: p50 / p99 @ {tag}':<44} {p50:>7.1f} ms   p99 {p99:.0f} ms; "
               f"x{p50 / r['p50']:.2f} without (info)")
         for depth, (p50, p99) in r["reranked"].items():
-            print(f"{f'  + re-ranker, N={depth}: p50 / p99 @ {tag}':<44} {p50:>7.1f} ms   p99 {p99:.0f} ms; "
+            print(f"{f'  + second stage, N={depth}: p50 / p99 @ {tag}':<44} {p50:>7.1f} ms   p99 {p99:.0f} ms; "
                   f"x{p50 / r['p50']:.1f} the first stage; goal p50 <= 150 ms")
+        if r["reranked"]:
+            typed = sum(map(is_typed_question, queries(args.queries)))
+            print(f"    (second stage: late interaction over the top {LATE_DEPTH} for the {typed} of {args.queries} "
+                  "queries that are typed questions, the cross-encoder over the top N for the others)")
         print(f"{f'server RSS after queries @ {tag}':<44} {r['rss']:>7.0f} MB   < 600 MB (peak {r['peak']:.0f} MB)")
         ready = f"ready after start @ {tag} ({r['files']} files)"
         print(f"{ready:<44} {r['ready_s']:>7.1f} s    (info)")

@@ -18,8 +18,10 @@ build ``dist/x.js``). Exact-name queries: the same functions' names (``Class.met
 "definition first": rank 1 defines that name and is neither a stub nor a test.
 
 Rows come from one index per model: "needle" is ``Index.search``'s ranking (dense + BM25 fused, then the
-ranking rules), "dense"/"BM25" are its two retrieval sides alone, "no rules" is fusion without the ranking
-rules, and "base" the same pipeline over an index built with the untuned all-MiniLM-L6-v2.
+ranking rules, then the second stage: late interaction for typed questions, the cross-encoder for the rest),
+"no late" the cross-encoder for every query, "no rerank" the first stage alone, "dense"/"BM25" its two retrieval
+sides alone, "no rules" fusion without the ranking rules, and "base" the same first stage over an index built
+with the untuned all-MiniLM-L6-v2.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from codeneedle.indexer import ranking  # noqa: E402
+from codeneedle.indexer import late_interaction, ranking  # noqa: E402
 from codeneedle.indexer import search as S  # noqa: E402
 from codeneedle.indexer.chunker import chunk_source  # noqa: E402
 from codeneedle.indexer.chunks import FUNCTION, METHOD  # noqa: E402
@@ -263,23 +265,27 @@ def sweep_weights() -> dict[str, ranking.Weights]:
 
 
 def reranked_orders(store, reranker: Reranker | None, text: str, ranked: list[tuple[int, float]],
-                    grid: list[tuple[int, float]]) -> dict[str, list[int]]:
-    """The second stage over the first stage's ``ranked``: "needle" as ``Index.search`` re-ranks (the shipped
-    depth and blend), "no rerank" the first stage alone, and one "rerank d=D b=B" row per ``grid`` entry."""
+                    grid: list[tuple[int, float]], encoder: Encoder | None = None) -> dict[str, list[int]]:
+    """The second stage over the first stage's ``ranked``: "needle" as ``Index.search`` re-ranks (late
+    interaction for a typed question, else the cross-encoder at the shipped depth and blend), "no rerank" the
+    first stage alone, and one "rerank d=D b=B" row per ``grid`` entry (the cross-encoder, whatever the query)."""
     first = [c for c, _ in ranked]
     if reranker is None:
         return {"needle": first}
     depth = depth_setting(reranker)
-    widest = max([depth, *(d for d, _ in grid)])
+    widest = max([depth, late_interaction.DEPTH, *(d for d, _ in grid)])
     rows = store.chunks_by_ids(first[:widest])
     found = [(c, s, rows[c]) for c, s in ranked[:widest] if c in rows]
+    late = encoder is not None and late_interaction.applies(encoder, text)
     logits = reranker.score(text, [rerank_text(row) for _, _, row in found])
     rest = first[widest:]
 
     def order(d: int, b: float) -> list[int]:
         return [c for c, _, _ in reorder(text, found, logits[:d], b)] + rest
 
-    out = {"needle": order(depth, reranker.settings.blend), "no rerank": first}
+    cross = order(depth, reranker.settings.blend)
+    needle = [c for c, _, _ in late_interaction.late_rerank(encoder, text, found)] + rest if late else cross
+    out = {"needle": needle, "no late": cross, "no rerank": first}
     out.update({f"rerank d={d} b={b:g}": order(d, b) for d, b in grid})
     return out
 
@@ -305,7 +311,7 @@ def evaluate(index: Index, queries: list[dict], rows_wanted: tuple[str, ...],
             orders = {
                 **({"no tower": [c for c, _ in S.rank(store, shared_dense, lexical, text)]}
                    if "no tower" in rows_wanted else {}),
-                **reranked_orders(store, reranker, text, S.rank(store, dense, lexical, text), grid),
+                **reranked_orders(store, reranker, text, S.rank(store, dense, lexical, text), grid, index.encoder),
                 "no rules": [c for c, _ in S.fuse(dense, lexical, S.lexical_weight(text))],
                 "dense": [c for c, _ in dense],
                 "bm25": lexical,
@@ -381,7 +387,8 @@ def cosqa(split_name: str, models: list[tuple[str, str | None]], reranker: Reran
                 dense = S.dense_ranking(store, vectors, index.model_id, qvec, POOL, S.Filters())
                 lexical = S.lexical_ranking(store, q["doc"], POOL, S.Filters())
                 ranked = S.rank(store, dense, lexical, q["doc"])
-                orders = {**reranked_orders(store, reranker if model != "minilm" else None, q["doc"], ranked, grid),
+                orders = {**reranked_orders(store, reranker if model != "minilm" else None, q["doc"], ranked, grid,
+                                             index.encoder),
                           "dense": [c for c, _ in dense], "bm25": lexical}
                 if tower:
                     shared_dense = S.dense_ranking(store, vectors, index.model_id, svec, POOL, S.Filters())
@@ -389,7 +396,7 @@ def cosqa(split_name: str, models: list[tuple[str, str | None]], reranker: Reran
                 rows = store.chunks_by_ids(list({c for o in orders.values() for c in o[:20]}))
                 for r, ids in orders.items():
                     runs[r].append(rr(ids, rows, lambda row, t=target: row.path == t))
-        second_stage = ("no rerank", *(f"rerank d={d} b={b:g}" for d, b in grid)) if reranker is not None else ()
+        second_stage = ("no late", "no rerank", *(f"rerank d={d} b={b:g}" for d, b in grid)) if reranker is not None else ()
         no_tower = ("no tower",) if "no tower" in runs else ()
         for r in (("needle",) if model == "minilm" else ("needle", *second_stage, *no_tower, "dense", "bm25")):
             table.append((f"{label} {r}", mean(runs[r])))
@@ -415,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
 
     repos = [r for r in split(args.split) if not args.repo or r.name in args.repo]
     tower = Encoder.load(args.model).query_tower
-    rows_default = ("needle", *(("no rerank",) if reranker else ()), *(("no tower",) if tower else ()), "no rules",
+    rows_default = ("needle", *(("no late", "no rerank") if reranker else ()), *(("no tower",) if tower else ()), "no rules",
                     "dense", "bm25")
     sweep = sweep_weights() if args.sweep else {}
     per_repo: dict[str, dict] = {}
@@ -436,7 +443,8 @@ def main(argv: list[str] | None = None) -> None:
         per_repo[repo.name] = {"language": repo.language, "chunks": chunks, "queries": len(queries), **result}
     row_names = [*rows_default] + ([] if "base" in args.skip else ["base needle"]) + list(sweep) \
         + [f"rerank d={d} b={b:g}" for d, b in grid]
-    labels = {"needle": "Needle (default)", "no rerank": "first stage (no re-ranker)",
+    labels = {"needle": "Needle (default)", "no late": "cross-encoder for every query",
+              "no rerank": "first stage (no re-ranker)",
               "no tower": "Needle, no query tower", "no rules": "fusion, no ranking rules", "dense": "dense only",
               "bm25": "BM25 (FTS5) only", "base needle": "Needle, untuned base model"}
 

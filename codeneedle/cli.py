@@ -358,6 +358,7 @@ def _open_queries(path: str):
 
 def cmd_status(args: argparse.Namespace) -> int:
     from codeneedle import console
+    from codeneedle.indexer.late_interaction import DEPTH as LATE_DEPTH
 
     with _open_index(args, create=False) as index:
         status = index.status()
@@ -377,7 +378,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         ("skipped", ", ".join(f"{k} {v}" for k, v in status.skipped.items()) or "none"),
         ("query tower", status.query_tower or "none (queries use the encoder's shared weights)"),
         ("query adapter", _adapter_line(status.query_adapter)),
-        ("re-ranker", f"{status.reranker} (top {status.rerank_depth} re-scored)" if status.reranker
+        ("re-ranker", f"{status.reranker} (top {status.rerank_depth} re-scored; typed questions: late "
+         f"interaction over the top {LATE_DEPTH} instead)" if status.reranker
          else "off (searches use the first stage alone)"),
     ])
     return 0

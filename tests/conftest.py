@@ -29,6 +29,16 @@ def minirepo(tmp_path_factory) -> Path:
     return copy_fixture("minirepo", tmp_path_factory.mktemp("repo") / "minirepo")
 
 
+@pytest.fixture(scope="module")
+def rankrepo(tmp_path_factory) -> Path:
+    """``tests/fixtures/rankrepo`` (a stub beside its implementation, a CommonJS module, tests beside their
+    subjects, ...), copied and indexed by the real CLI."""
+    repo = copy_fixture("rankrepo", tmp_path_factory.mktemp("rankrepo") / "rankrepo")
+    proc = run_needle("index", "--path", str(repo), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    return repo
+
+
 def run_needle(*args: str, input: str | None = None, cwd: Path | None = None, timeout: float = 300,
                env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the installed `needle` command the way a user would."""

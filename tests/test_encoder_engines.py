@@ -71,6 +71,19 @@ def test_onnx_fp32_bulk_vectors_equal_the_torch_path(model):
     np.testing.assert_allclose(ours, np.tile(ref, (5, 1)), atol=2e-5)
 
 
+def test_token_states_of_the_onnx_and_torch_engines_agree(model):
+    """Late interaction reads each text's token states from whichever bulk engine the machine has: ONNX Runtime on
+    a CPU, torch on a GPU (here on the CPU)."""
+    from codeneedle.indexer.backends import OnnxBulk, TorchBulk
+
+    _name, folder = model
+    ours = OnnxBulk(folder, "fp32", workers=2).token_states(CODE, 64)
+    ref = TorchBulk(folder, "cpu").token_states(CODE, 64)
+    assert [s.shape for s in ours] == [s.shape for s in ref] == [(n, 384) for n in (38, 3, 64, 19)]
+    for a, b in zip(ours, ref, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-4)
+
+
 def test_int8_vectors_stay_close_and_are_another_models():
     name, folder = resolve_model(TUNED_MODEL)
     int8 = Encoder.from_folder(name, folder, precision="int8")

@@ -27,7 +27,7 @@ from codeneedle.indexer.rerank import (
 )
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.store import ChunkRow
-from tests.conftest import copy_fixture, run_needle
+from tests.conftest import run_needle
 
 
 @pytest.fixture
@@ -143,14 +143,6 @@ def test_a_test_the_re_ranker_slightly_prefers_still_ranks_below_its_subject():
     assert [cid for cid, _, _ in reorder(query, [(1, 1.0, impl), (2, 0.9, test)], logits, blend=1.0)] == [1, 2]
 
 
-@pytest.fixture(scope="module")
-def rankrepo(tmp_path_factory):
-    repo = copy_fixture("rankrepo", tmp_path_factory.mktemp("rerank") / "rankrepo")
-    proc = run_needle("index", "--path", str(repo), "--quiet")
-    assert proc.returncode == 0, proc.stderr
-    return repo
-
-
 def cli_search(repo, query: str, *flags: str, env: dict | None = None) -> list[tuple[str, str]]:
     proc = run_needle("search", query, "--path", str(repo), "--json", "--no-refresh", *flags, env=env)
     assert proc.returncode == 0, proc.stderr
@@ -158,7 +150,8 @@ def cli_search(repo, query: str, *flags: str, env: dict | None = None) -> list[t
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("query", ["serialise a cookie into a set-cookie header", "split an array into groups"])
+# Sentences as doc comments are written: typed questions take late interaction instead (test_late_interaction.py).
+@pytest.mark.parametrize("query", ["Serialise a cookie into a Set-Cookie header.", "Split an array into groups."])
 def test_the_cli_flags_choose_the_stage_the_library_runs(rankrepo, candidate, query):
     with Index.open(rankrepo, IndexSettings(), create=False) as index:
         first = [(r.path, r.name) for r in index.search(query, rerank=False)]
@@ -198,7 +191,7 @@ def test_the_shipped_reranker_reorders_the_cli_results_by_default(rankrepo, monk
     """Out of the box ``needle search`` runs both stages: the first stage's top results, re-ordered (exact names
     still first)."""
     monkeypatch.delenv("NEEDLE_RERANKER", raising=False)
-    query = "parse the cookie header of a request"
+    query = "Parse the cookie header of a request."
     first = cli_search(rankrepo, query, "-k", "20", "--no-rerank")
     both = cli_search(rankrepo, query, "-k", "20")
     # its depth is 10: the first stage's top 10 come back re-ordered, and the rest as the first stage left them

@@ -170,6 +170,17 @@ class OnnxBulk:
     def _run(self, texts: list[str], max_length: int) -> np.ndarray:
         return mean_pool(*self.hidden_states(texts, max_length))
 
+    def token_states(self, texts: list[str], max_length: int) -> list[np.ndarray]:
+        """Each text's last hidden states (tokens, hidden), [CLS] and [SEP] included, spread over the workers.
+
+        Each text runs alone: int8 activations are quantized per run, so a text's states do not depend on which
+        texts came with it, and batches of one are the fastest on the CPU (10 texts of 64 tokens: 46 ms on 2
+        cores, one batch of 10: 90 ms)."""
+        def one(text: str) -> np.ndarray:
+            return self.hidden_states([text], max_length)[0][0]
+
+        return list(self._pool.map(one, texts)) if self._pool is not None else [one(t) for t in texts]
+
     def encode_batches(self, batches: Sequence[list[str]], max_length: int,
                        done: Callable[[int, np.ndarray], None]) -> None:
         """Encode each batch, calling ``done(batch_index, vectors)`` as each finishes (in any order)."""
@@ -219,6 +230,19 @@ class TorchBulk:
                     done(i, pooled.cpu().numpy())
             finally:
                 torch.set_num_threads(previous)
+
+
+    def token_states(self, texts: list[str], max_length: int) -> list[np.ndarray]:
+        """Each text's last hidden states (tokens, hidden), [CLS] and [SEP] included, as float32."""
+        import torch
+
+        out = []
+        with self._lock, torch.inference_mode():
+            for text in texts:
+                ids, mask = self.tokenizer([text], max_length)
+                hidden = self.model(torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device))
+                out.append(hidden[0].float().cpu().numpy())
+        return out
 
 
 def make_bulk(folder: Path, precision: str, device: str | None = None, workers: int | None = None,

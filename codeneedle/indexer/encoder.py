@@ -101,7 +101,9 @@ class Encoder:
         self.query_tower = query_tower_of(folder, model_id) if model is None else None
         self._query_models: dict[Path | None, tuple] = {}
         self._bulk = None
-        self._lazy_lock = threading.Lock()
+        # One lock each: a search may load the bulk engine in the background while it encodes the query.
+        self._query_lock = threading.Lock()
+        self._bulk_lock = threading.Lock()
 
     @classmethod
     def load(cls, name_or_path: str | None = None, precision: str | None = None) -> Encoder:
@@ -194,7 +196,7 @@ class Encoder:
     def query_model(self, tower: bool = True):
         """(NumpyBert, NumpyTokenizer), loaded on first use; through the query tower when the model has one."""
         tower_dir = self.query_tower if tower else None
-        with self._lazy_lock:
+        with self._query_lock:
             if tower_dir not in self._query_models:
                 from codeneedle.indexer.numpy_bert import NumpyBert, NumpyTokenizer
 
@@ -203,7 +205,7 @@ class Encoder:
 
     def bulk(self):
         """The bulk engine (``backends``), loaded on first use."""
-        with self._lazy_lock:
+        with self._bulk_lock:
             if self._bulk is None:
                 from codeneedle.indexer.backends import make_bulk
 

@@ -26,7 +26,7 @@ from codeneedle.errors import (
     NeedleError,
     PathOutsideRootError,
 )
-from codeneedle.indexer import sticky
+from codeneedle.indexer import late_interaction, sticky
 from codeneedle.indexer.dbheader import read_header
 from codeneedle.indexer.encoder import Encoder, bulk_identity, query_identity, query_tower_of
 from codeneedle.indexer.feedback import enabled as feedback_enabled
@@ -116,6 +116,7 @@ class Index:
         self._readers: list[Store] = []
         self._readers_lock = threading.Lock()
         self._lexical_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="needle-lexical")
+        self._warmed: set[str] = set()  # second stages whose models a search has loaded
         self._adapter_file = AdapterFile(self.index_dir)
         self._remembered = RememberedOpens(self.index_dir)
         self._checked = False
@@ -598,9 +599,13 @@ class Index:
              qvec: np.ndarray | None = None, rerank: bool | None = None) -> list[Hit]:
         """:meth:`search` before its results are built: a merged search builds them only for its winners."""
         filters = self._request(query, k, lang, glob, exclude)
-        reranker = self.reranker() if (self.settings.rerank if rerank is None else rerank) else None
+        second_stage = self.settings.rerank if rerank is None else rerank
+        # The second stage: late interaction for a typed question, the cross-encoder for any other query
+        # (late_interaction.py); NEEDLE_RERANKER=off or --no-rerank leave the first stage alone for both.
+        late = second_stage and reranker_dir() is not None and late_interaction.applies(self.encoder, query)
+        reranker = self.reranker() if second_stage and not late else None
         with self._reading():
-            return self._hits(query, min(k, 1000), filters, qvec, reranker)
+            return self._hits(query, min(k, 1000), filters, qvec, reranker, late)
 
     def reranker(self) -> Reranker | None:
         """The second stage (``rerank.py``), shared by every index of the process; None where none is installed."""
@@ -632,11 +637,16 @@ class Index:
                                  "rebuilt, search again in a moment") from None
 
     def _hits(self, query: str, k: int, filters: Filters, qvec: np.ndarray | None,
-              reranker: Reranker | None = None) -> list[Hit]:
+              reranker: Reranker | None = None, late: bool = False) -> list[Hit]:
         store = self.reader()
         if store.get_meta("model_id") is None:
             return []
         pool = candidate_pool(k)
+        stage = "late" if late else "cross" if reranker is not None else None
+        if stage is not None and stage not in self._warmed:
+            # The second stage's model loads (a one-shot search's first) while the first stage runs.
+            self._warmed.add(stage)
+            self._lexical_pool.submit(lambda: late_interaction.warm(self.encoder) if late else reranker.model())
         if qvec is None:
             # BM25 needs no query vector: run it while the encoder works (both release the GIL).
             lexical_future = self._lexical_pool.submit(lambda: lexical_ranking(self.reader(), query, pool, filters))
@@ -654,9 +664,11 @@ class Index:
             dense = stand_in_for_missing_vectors(store, self.model_id, dense, lexical)
         rows: dict = {}
         ranked = rank(store, dense, lexical, query, filters, rows_seen=rows)
-        depth = depth_setting(reranker) if reranker is not None else 0
+        depth = late_interaction.DEPTH if late else depth_setting(reranker) if reranker is not None else 0
         found = ranked_rows(store, ranked, max(k, depth), known=rows)
-        if reranker is not None:
+        if late:
+            found = late_interaction.late_rerank(self.encoder, query, found, depth)[:k]
+        elif reranker is not None:
             found = rerank(reranker, query, found, depth)[:k]
         if self.settings.feedback and feedback_enabled():
             remembered = self._remembered.for_query(query)

@@ -1,0 +1,91 @@
+"""The second stage for typed questions: late interaction (MaxSim) over the first stage's top candidates.
+
+A question typed as people type them ("python check if a variable is iterable") names no code; the first stage
+compares it with each chunk through one vector. Late interaction compares it token by token: each query token's
+best cosine among a candidate's code tokens, averaged over the query's tokens (ColBERT's score), from the shipped
+encoder's own token states, so it needs no model of its own. On CoSQA dev it beat the cross-encoder for such
+questions (0.559 against 0.547, first stage 0.545); on doc-comment sentences it lost (0.665 -> 0.654), so only
+typed questions take this path (``is_typed_question``) and every other query keeps the cross-encoder
+(``docs/BENCHMARKS.md``; ``bench/late_interaction.py`` sweeps it, ``bench/quality.py`` has it beside the
+cross-encoder for every query).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from codeneedle.indexer.encoder import Encoder
+from codeneedle.indexer.ranking import QueryRules
+from codeneedle.indexer.rerank import reorder
+from codeneedle.indexer.store import ChunkRow
+from codeneedle.indexer.types import split_identifier
+
+DEPTH = 10  # candidates compared: the top 10, what a user reads
+CODE_TOKENS = 64  # of each candidate: 128 gained 0.004 more on CoSQA dev (not significant) at twice the time
+WEIGHT = 20.0  # of the centred MaxSim beside the first stage's prior (rerank.reorder): 15-25 tie on CoSQA dev
+MAX_WORDS = 20  # a question, not a pasted paragraph
+
+# Code in a query: a call, an operator, quotes (not an apostrophe), snake_case, camelCase, a dotted name.
+_CODE = re.compile(r"[()\[\]{}=<>_:;/\\`\"#$@*]|\B'|'\B|\w\.\w|[a-z][A-Z]")
+
+
+def is_typed_question(query: str) -> bool:
+    """A question in plain words as people type them: lower-case start, no full stop, 2 to 20 words, no code.
+
+    Doc-comment sentences ("Return the sum of the values.") start with a capital or end with a full stop; a
+    query that mentions code (``parse_args``, ``len(x)``) goes to the cross-encoder. A short phrase that might
+    spell a name ("read csv file") is both: its definitions keep the rules' name tiers either way.
+    """
+    text = query.strip()
+    words = text.split()
+    if not 2 <= len(words) <= MAX_WORDS or text[0].isupper() or text.endswith(".") or _CODE.search(text):
+        return False
+    return not QueryRules.of(text).mentioned
+
+
+def applies(encoder: Encoder, query: str) -> bool:
+    """Whether ``query`` takes this second stage: a typed question, and an encoder whose token states are at hand
+    (a BERT model run by our own engines)."""
+    return encoder.model is None and is_typed_question(query)
+
+
+def warm(encoder: Encoder) -> None:
+    """Load what a first MaxSim needs (the bulk engine, its tokenizer at ``CODE_TOKENS``, the first run's
+    buffers), so a one-shot search can do it while its first stage runs."""
+    encoder.bulk().token_states(["warm"], CODE_TOKENS)
+
+
+def late_text(row: ChunkRow) -> str:
+    """What MaxSim reads of a chunk: where it lives, its name in words, its code (cut at ``CODE_TOKENS``)."""
+    return f"{row.path} {split_identifier(row.name)}\n{row.text}"
+
+
+def maxsim(encoder: Encoder, query: str, rows: list[ChunkRow], tokens: int = CODE_TOKENS) -> np.ndarray:
+    """Per row: the mean over the query's tokens of each one's best cosine among the row's tokens, centred over
+    the rows (only differences between candidates matter to the reorder)."""
+    if not rows:
+        return np.zeros(0)
+    # Both sides through the bulk engine's shared layers, not the query tower: the tower learned to move a whole
+    # query vector, and token states must come from the same layers to be compared. One call runs them all.
+    query_states, *states = encoder.bulk().token_states([query, *(late_text(r) for r in rows)], tokens)
+    if len(query_states) < 3:  # nothing between [CLS] and [SEP] (characters the tokenizer drops)
+        return np.zeros(len(rows))
+    q = _unit(query_states[1:-1])
+    scores = np.array([(q @ _unit(s[1:-1]).T).max(axis=1).mean() for s in states])
+    return scores - scores.mean()
+
+
+def late_rerank(encoder: Encoder, query: str, found: list[tuple[int, float, ChunkRow]],
+                depth: int = DEPTH, weight: float = WEIGHT) -> list[tuple[int, float, ChunkRow]]:
+    """``found`` (best first) with its top ``depth`` re-ordered by MaxSim beside the first stage's prior: the
+    rules' name tiers and demotions hold as they do for the cross-encoder (``rerank.reorder``, blend 1)."""
+    head = found[:depth]
+    if len(head) < 2:
+        return found
+    return reorder(query, found, weight * maxsim(encoder, query, [row for _, _, row in head]), 1.0)
+
+
+def _unit(h: np.ndarray) -> np.ndarray:
+    return h / np.maximum(np.linalg.norm(h, axis=-1, keepdims=True), 1e-9)

@@ -1,0 +1,98 @@
+"""The second stage for typed questions (late interaction): which queries take it, MaxSim on the real encoder,
+and its place in the search every door runs, through the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codeneedle.indexer.encoder import Encoder
+from codeneedle.indexer.index import Index
+from codeneedle.indexer.late_interaction import CODE_TOKENS, DEPTH, is_typed_question, late_rerank, maxsim
+from codeneedle.indexer.settings import IndexSettings
+from tests.test_rerank import CHUNK, PARSE_COOKIE, SLUGIFY, cli_search, row
+
+
+@pytest.mark.parametrize("query", [
+    "python check if a variable is iterable",
+    "how to read a file line by line",
+    "parse the cookie header of a request",
+    "get distinct in list python",
+    "python 3 remove directory recursively",
+    "how to check if file doesn't exist in python",  # an apostrophe is prose
+])
+def test_questions_typed_in_plain_words_take_late_interaction(query):
+    assert is_typed_question(query)
+
+
+@pytest.mark.parametrize("query", [
+    "Return the sum of the values.",  # a doc comment's first sentence: capital, full stop
+    "Parse a Cookie header into a dict",
+    "split a list into groups of equal size.",
+    "slugify",  # one word: a name, or too little to compare token by token
+    "Session.request",
+    "what does parse_cookie return",  # names an identifier: the rules' name tiers and the cross-encoder
+    "how to call len(items) on a generator",
+    "sort the values with compareFn in place",
+    "python 'worksheet' object is not callable",  # a quoted error message
+    "how do i get the list of all the files in a folder and its sub folders and the files in those "
+    "sub folders too please",  # more than 20 words: pasted text, not a question
+    "   ",
+])
+def test_doc_comment_sentences_names_code_and_long_text_keep_the_cross_encoder(query):
+    assert not is_typed_question(query)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    return Encoder.load(None)
+
+
+@pytest.mark.slow
+def test_maxsim_prefers_the_code_whose_tokens_answer_the_question(encoder):
+    rows = [row(1, "chunk", CHUNK), row(2, "slugify", SLUGIFY), row(3, "parse_cookie", PARSE_COOKIE)]
+    cookies = maxsim(encoder, "read the cookies a browser sent", rows)
+    assert int(np.argmax(cookies)) == 2
+    assert abs(float(cookies.sum())) < 1e-5  # centred: only the differences between candidates move them
+    assert int(np.argmax(maxsim(encoder, "turn a title into a url slug", rows))) == 1
+    assert int(np.argmax(maxsim(encoder, "split a list into groups of equal size", rows))) == 0
+    assert maxsim(encoder, "anything at all", []).shape == (0,)
+    assert not maxsim(encoder, "\u200b \u200b", rows).any()  # no tokens the tokenizer keeps: no opinion
+
+
+@pytest.mark.slow
+def test_a_candidates_token_states_do_not_depend_on_the_candidates_beside_it(encoder):
+    """int8 activations are quantized per run: each candidate runs alone, so its score is the same in any list."""
+    bulk = encoder.bulk()
+    alone = bulk.token_states([CHUNK], CODE_TOKENS)[0]
+    among = bulk.token_states([SLUGIFY, CHUNK, PARSE_COOKIE], CODE_TOKENS)[1]
+    np.testing.assert_array_equal(alone, among)
+    assert alone.shape == (min(CODE_TOKENS, alone.shape[0]), encoder.dim)
+    long = bulk.token_states([CHUNK * 20], CODE_TOKENS)[0]
+    assert long.shape[0] == CODE_TOKENS  # a long chunk is cut
+
+
+def library_order(repo, query: str, k: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(the first stage's top k, the same re-ordered by late interaction), computed by the library's parts."""
+    with Index.open(repo, IndexSettings(), create=False) as index:
+        first = index.hits(query, k, rerank=False)
+        found = [(h.row.id, h.score, h.row) for h in first]
+        late = late_rerank(index.encoder, query, found)
+    return [(h.row.path, h.row.name) for h in first], [(r.path, r.name) for _, _, r in late]
+
+
+@pytest.mark.slow
+def test_a_typed_question_is_reordered_by_late_interaction_whichever_cross_encoder_is_installed(
+        rankrepo, tiny_reranker, monkeypatch):
+    monkeypatch.delenv("NEEDLE_RERANKER", raising=False)
+    query = "parse the cookie header of a request"
+    first, expected = library_order(rankrepo, query, 20)
+    shipped = cli_search(rankrepo, query, "-k", "20")
+    assert shipped == expected
+    assert sorted(shipped[:DEPTH]) == sorted(first[:DEPTH]) and shipped[DEPTH:] == first[DEPTH:]
+    assert shipped[:DEPTH] != first[:DEPTH]  # it does move them here
+    # The cross-encoder is not asked: another one installed changes nothing for this query.
+    assert cli_search(rankrepo, query, "-k", "20", env={"NEEDLE_RERANKER": str(tiny_reranker)}) == shipped
+    # --no-rerank and NEEDLE_RERANKER=off leave the first stage alone, as they do for every query.
+    assert cli_search(rankrepo, query, "-k", "20", "--no-rerank") == first
+    assert cli_search(rankrepo, query, "-k", "20", env={"NEEDLE_RERANKER": "off"}) == first
