@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from codeneedle.indexer.chunks import FUNCTION, METHOD
 from codeneedle.indexer.encoder import Encoder
 from codeneedle.indexer.index import Index
 from codeneedle.indexer.late_interaction import CODE_TOKENS, DEPTH, is_typed_question, late_rerank, maxsim
 from codeneedle.indexer.settings import IndexSettings
+from codeneedle.indexer.store import ChunkRow
 from tests.test_rerank import CHUNK, PARSE_COOKIE, SLUGIFY, cli_search, row
 
 
@@ -58,6 +60,25 @@ def test_maxsim_prefers_the_code_whose_tokens_answer_the_question(encoder):
     assert int(np.argmax(maxsim(encoder, "split a list into groups of equal size", rows))) == 0
     assert maxsim(encoder, "anything at all", []).shape == (0,)
     assert not maxsim(encoder, "\u200b \u200b", rows).any()  # no tokens the tokenizer keeps: no opinion
+
+
+TRUNCATE = ('export function truncateText(text: string, max: number): string {\n'
+            '  return text.length <= max ? text : text.slice(0, max - 1) + "…";\n}')
+RUBY_SLUGIFY = 'def self.slugify(title)\n  title.downcase.strip.gsub(/[^a-z0-9]+/, "-").gsub(/^-|-$/, "")\nend'
+
+
+@pytest.mark.slow
+def test_a_doc_comment_above_the_code_is_read_with_it(encoder):
+    """A JSDoc block is kept beside the chunk's text, not in it: MaxSim reads it, as the re-ranker does."""
+    def truncate(doc: str) -> ChunkRow:
+        return ChunkRow(1, "web/format.ts", "typescript", FUNCTION, "truncateText", 8, 10, 0, len(TRUNCATE),
+                        TRUNCATE, doc, "")
+
+    slugify = ChunkRow(2, "lib/text/slug.rb", "ruby", METHOD, "Text.slugify", 3, 5, 0, len(RUBY_SLUGIFY),
+                       RUBY_SLUGIFY, "", "")
+    query = "abbreviate a sentence"
+    assert int(np.argmax(maxsim(encoder, query, [truncate(""), slugify]))) == 1  # the code alone says little
+    assert int(np.argmax(maxsim(encoder, query, [truncate("Abbreviate a sentence."), slugify]))) == 0
 
 
 @pytest.mark.slow

@@ -18,9 +18,8 @@ import numpy as np
 
 from codeneedle.indexer.encoder import Encoder
 from codeneedle.indexer.ranking import QueryRules
-from codeneedle.indexer.rerank import reorder
+from codeneedle.indexer.rerank import reorder, rerank_text
 from codeneedle.indexer.store import ChunkRow
-from codeneedle.indexer.types import split_identifier
 
 DEPTH = 10  # candidates compared: the top 10, what a user reads
 CODE_TOKENS = 64  # of each candidate: 128 gained 0.004 more on CoSQA dev (not significant) at twice the time
@@ -57,19 +56,15 @@ def warm(encoder: Encoder) -> None:
     encoder.bulk().token_states(["warm"], CODE_TOKENS)
 
 
-def late_text(row: ChunkRow) -> str:
-    """What MaxSim reads of a chunk: where it lives, its name in words, its code (cut at ``CODE_TOKENS``)."""
-    return f"{row.path} {split_identifier(row.name)}\n{row.text}"
-
-
 def maxsim(encoder: Encoder, query: str, rows: list[ChunkRow], tokens: int = CODE_TOKENS) -> np.ndarray:
     """Per row: the mean over the query's tokens of each one's best cosine among the row's tokens, centred over
     the rows (only differences between candidates matter to the reorder)."""
     if not rows:
         return np.zeros(0)
     # Both sides through the bulk engine's shared layers, not the query tower: the tower learned to move a whole
-    # query vector, and token states must come from the same layers to be compared. One call runs them all.
-    query_states, *states = encoder.bulk().token_states([query, *(late_text(r) for r in rows)], tokens)
+    # query vector, and token states must come from the same layers to be compared. One call runs them all. A
+    # chunk reads as the re-ranker reads it: path, name in words, a doc comment from above the code, the code.
+    query_states, *states = encoder.bulk().token_states([query, *map(rerank_text, rows)], tokens)
     if len(query_states) < 3:  # nothing between [CLS] and [SEP] (characters the tokenizer drops)
         return np.zeros(len(rows))
     q = _unit(query_states[1:-1])
