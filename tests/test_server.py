@@ -214,9 +214,10 @@ async def test_search_filters(client: LanguageClient):
 
 async def test_results_keep_the_ranking_rules_order(client: LanguageClient):
     # The class LruCache has the higher cosine, but the rules put the method that evicts first (a class is a
-    # summary of methods with chunks of their own); sorting the editor's list by score used to undo that.
+    # summary of methods with chunks of their own); sorting the editor's list by score used to undo that. The
+    # first stage alone: late interaction, this question's second stage, agrees with the cosine here.
     await wait_ready(client)
-    hits = await search(client, "least recently used cache eviction", k=5)
+    hits = await search(client, "least recently used cache eviction", k=5, rerank=False)
     assert hits[0]["name"] == "LruCache.removeEldestEntry"
     summary = next(h for h in hits if h["name"] == "LruCache" and h["kind"] == "class")
     assert summary["score"] > hits[0]["score"]
