@@ -231,7 +231,6 @@ class TorchBulk:
             finally:
                 torch.set_num_threads(previous)
 
-
     def token_states(self, texts: list[str], max_length: int) -> list[np.ndarray]:
         """Each text's last hidden states (tokens, hidden), [CLS] and [SEP] included, as float32."""
         import torch

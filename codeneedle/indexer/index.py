@@ -116,7 +116,6 @@ class Index:
         self._readers: list[Store] = []
         self._readers_lock = threading.Lock()
         self._lexical_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="needle-lexical")
-        self._warmed: set[str] = set()  # second stages whose models a search has loaded
         self._adapter_file = AdapterFile(self.index_dir)
         self._remembered = RememberedOpens(self.index_dir)
         self._checked = False
@@ -599,11 +598,11 @@ class Index:
              qvec: np.ndarray | None = None, rerank: bool | None = None) -> list[Hit]:
         """:meth:`search` before its results are built: a merged search builds them only for its winners."""
         filters = self._request(query, k, lang, glob, exclude)
-        second_stage = self.settings.rerank if rerank is None else rerank
         # The second stage: late interaction for a typed question, the cross-encoder for any other query
         # (late_interaction.py); NEEDLE_RERANKER=off or --no-rerank leave the first stage alone for both.
-        late = second_stage and reranker_dir() is not None and late_interaction.applies(self.encoder, query)
-        reranker = self.reranker() if second_stage and not late else None
+        folder = reranker_dir() if (self.settings.rerank if rerank is None else rerank) else None
+        late = folder is not None and late_interaction.applies(self.encoder, query)
+        reranker = shared_reranker(folder) if folder is not None and not late else None
         with self._reading():
             return self._hits(query, min(k, 1000), filters, qvec, reranker, late)
 
@@ -642,11 +641,10 @@ class Index:
         if store.get_meta("model_id") is None:
             return []
         pool = candidate_pool(k)
-        stage = "late" if late else "cross" if reranker is not None else None
-        if stage is not None and stage not in self._warmed:
-            # The second stage's model loads (a one-shot search's first) while the first stage runs.
-            self._warmed.add(stage)
-            self._lexical_pool.submit(lambda: late_interaction.warm(self.encoder) if late else reranker.model())
+        if late or reranker is not None:
+            # The second stage's model loads (on a one-shot search) while the first stage runs; once loaded,
+            # this returns at once.
+            self._lexical_pool.submit(self.encoder.bulk if late else reranker.model)
         if qvec is None:
             # BM25 needs no query vector: run it while the encoder works (both release the GIL).
             lexical_future = self._lexical_pool.submit(lambda: lexical_ranking(self.reader(), query, pool, filters))

@@ -50,12 +50,6 @@ def applies(encoder: Encoder, query: str) -> bool:
     return encoder.model is None and is_typed_question(query)
 
 
-def warm(encoder: Encoder) -> None:
-    """Load what a first MaxSim needs (the bulk engine, its tokenizer at ``CODE_TOKENS``, the first run's
-    buffers), so a one-shot search can do it while its first stage runs."""
-    encoder.bulk().token_states(["warm"], CODE_TOKENS)
-
-
 def maxsim(encoder: Encoder, query: str, rows: list[ChunkRow], tokens: int = CODE_TOKENS) -> np.ndarray:
     """Per row: the mean over the query's tokens of each one's best cosine among the row's tokens, centred over
     the rows (only differences between candidates matter to the reorder)."""
