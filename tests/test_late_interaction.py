@@ -3,6 +3,10 @@ and its place in the search every door runs, through the CLI."""
 
 from __future__ import annotations
 
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -91,6 +95,31 @@ def test_a_candidates_token_states_do_not_depend_on_the_candidates_beside_it(enc
     assert alone.shape == (min(CODE_TOKENS, alone.shape[0]), encoder.dim)
     long = bulk.token_states([CHUNK * 20], CODE_TOKENS)[0]
     assert long.shape[0] == CODE_TOKENS  # a long chunk is cut
+
+
+@pytest.mark.slow
+def test_a_typed_question_does_not_wait_for_the_chunks_being_embedded(encoder):
+    """An index update keeps every embedding worker and session busy; a search's token states run beside them.
+    Queued behind the update's batches, a typed question waited seconds while a repository was indexed."""
+    bulk = encoder.bulk()
+    release = threading.Event()
+    sessions = []
+    while True:  # every session in use, as when each worker is running a batch
+        try:
+            sessions.append(bulk._sessions.get_nowait())
+        except queue.Empty:
+            break
+    blocked = [bulk._pool.submit(release.wait) for _ in range(bulk.workers)] if bulk._pool is not None else []
+    search = ThreadPoolExecutor(1)
+    try:
+        states = search.submit(bulk.token_states, ["read the cookies", CHUNK], CODE_TOKENS).result(timeout=30)
+        assert not any(f.done() for f in blocked)  # it ran while all of them waited
+    finally:
+        release.set()
+        for session in sessions:
+            bulk._sessions.put(session)
+        search.shutdown()
+    np.testing.assert_array_equal(states[1], bulk.token_states([CHUNK], CODE_TOKENS)[0])
 
 
 def library_order(repo, query: str, k: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
