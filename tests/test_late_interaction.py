@@ -26,6 +26,9 @@ from tests.test_rerank import CHUNK, PARSE_COOKIE, SLUGIFY, cli_search, row
     "get distinct in list python",
     "python 3 remove directory recursively",
     "how to check if file doesn't exist in python",  # an apostrophe is prose
+    "How do I read a file line by line?",  # a capital, but asked: a question mark
+    "What is the fastest way to sort a list",  # or a question word first
+    "Is this string a valid email address?",
 ])
 def test_questions_typed_in_plain_words_take_late_interaction(query):
     assert is_typed_question(query)
@@ -34,6 +37,9 @@ def test_questions_typed_in_plain_words_take_late_interaction(query):
 @pytest.mark.parametrize("query", [
     "Return the sum of the values.",  # a doc comment's first sentence: capital, full stop
     "Parse a Cookie header into a dict",
+    "Returns the sum of the values",  # a doc comment without its full stop
+    "When adding a value to a list, the mean need not be computed again.",  # a question word, but a full stop
+    "How does parse_cookie split the header?",  # asked, but about code
     "split a list into groups of equal size.",
     "slugify",  # one word: a name, or too little to compare token by token
     "Session.request",
