@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 
 import pytest
@@ -154,3 +155,30 @@ def test_sigkill_during_a_watcher_batch_leaves_a_consistent_index(repo):
     assert cached + stats["chunks_embedded"] == total
     assert files == 7 + 30
     assert top_name(repo, "brand_new_function_12") == "brand_new_function_12"
+
+
+def test_a_database_shorter_than_its_header_is_truncated_only_if_it_stays_so(tmp_path):
+    """A checkpoint writes page 1 (with the new page count) before the pages that grow the file; a reader that
+    looks in between must not take a healthy index for a truncated one and rebuild it."""
+    from codeneedle.indexer.index import stays_shorter_than_header
+
+    db = tmp_path / "index.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x BLOB)")
+        conn.executemany("INSERT INTO t VALUES (?)", [(os.urandom(1000),) for _ in range(200)])
+    whole = db.read_bytes()
+    db.write_bytes(whole[: len(whole) // 2])
+    assert stays_shorter_than_header(db, db.stat().st_size)  # cut and left so: truncated
+
+    def grow_back():
+        time.sleep(0.02)
+        db.write_bytes(whole)
+
+    db.write_bytes(whole[: len(whole) // 2])
+    writer = threading.Thread(target=grow_back)
+    writer.start()
+    try:
+        assert not stays_shorter_than_header(db, len(whole) // 2)  # the pages arrived: a checkpoint, not a cut
+    finally:
+        writer.join()
+    assert not stays_shorter_than_header(db, len(whole))
