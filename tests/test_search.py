@@ -110,3 +110,45 @@ def test_keywords_count_fully_for_code_a_little_for_sentences_and_not_for_short_
     for code in ("def load_config(path)", "Session.request timeout", "parse_args argv"):
         assert lexical_weight(code) == IDENTIFIER_LEXICAL_WEIGHT, code
 
+
+
+def test_a_reader_takes_in_another_writers_commits_without_rebuilding_its_vectors(tmp_path):
+    """A process that only reads (the MCP server, a second editor) while another one indexes: after each commit
+    it adds the new chunks' vectors and drops the removed ones, instead of rebuilding the whole index."""
+    from tests.conftest import copy_fixture
+
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    with Index.open(repo) as writer:
+        writer.update()
+    with Index.open(repo, create=False) as reader:
+        assert reader.search("crc32 checksum of bytes", k=1, rerank=False)[0].name == "crc32_checksum"
+        vectors = reader.vectors()
+        (repo / "src/hash/checksum.c").unlink()
+        (repo / "src/geo.py").write_text("def haversine_distance(lat1, lon1, lat2, lon2):\n"
+                                         "    '''Great-circle distance between two points on the earth.'''\n"
+                                         "    return 6371 * 2\n")
+        with Index.open(repo) as writer:
+            writer.update()
+        top = reader.search("distance between two points on a sphere", k=1, rerank=False)[0]
+        assert reader.vectors() is vectors  # caught up in place
+        assert top.name == "haversine_distance"
+        held = set(vectors.keys().tolist())
+        assert held == reader.reader().embedded_chunk_ids(reader.model_id)
+        assert all(r.path != "src/hash/checksum.c" for r in reader.search("crc32 checksum of bytes", rerank=False))
+
+
+def test_vectors_by_id_are_read_by_key_not_by_walking_every_embedding(index):
+    """A filtered search reads the allowed chunks' vectors by id: the planner must not scan the model's whole
+    embedding table for each batch of ids (5 s for a filtered search at 20k chunks)."""
+    store = index.reader()
+    ids = sorted(store.embedded_chunk_ids(index.model_id))[:3]
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)  # what chunk_vectors runs, with its values inlined
+    try:
+        keys, vecs = store.chunk_vectors(index.model_id, 384, ids=ids)
+    finally:
+        store.conn.set_trace_callback(None)
+    assert sorted(keys.tolist()) == ids and vecs.shape == (3, 384)
+    (query,) = [s for s in statements if "embeddings" in s]
+    plan = " ".join(row[3] for row in store.conn.execute(f"EXPLAIN QUERY PLAN {query}"))
+    assert "USING INTEGER PRIMARY KEY" in plan and "(model=? AND hash=?)" in plan, plan

@@ -23,3 +23,36 @@ def test_a_repository_sized_index_returns_the_exact_nearest_neighbours_in_every_
         assert answers[0] == answers[1] == answers[2]
         assert set(answers[0]) == set(truth.tolist())
     assert len(vectors) <= EXACT_SEARCH_LIMIT
+
+
+def test_below_the_exact_search_limit_the_graph_is_small_and_past_it_it_is_built_in_full(monkeypatch):
+    """Exact search never walks the graph, so a small one is built cheaply; past the limit searches walk it, so
+    the index gets the full graph, and it still finds the true neighbours."""
+    import codeneedle.indexer.vectors as V
+
+    monkeypatch.setattr(V, "EXACT_SEARCH_LIMIT", 300)
+    vectors = unit_vectors(400)
+    keys = np.arange(len(vectors), dtype=np.uint64)
+    vi = VectorIndex.build(384, keys[:250], vectors[:250], generation=1)
+    assert vi._index.connectivity < V.FULL_CONNECTIVITY
+    vi.add(keys[250:], vectors[250:])
+    assert vi._index.connectivity >= V.FULL_CONNECTIVITY and len(vi) == 400
+    assert set(vi.keys().tolist()) == set(keys.tolist())
+    q = vectors[7]
+    assert int(vi.search(q, 1)[0][0]) == 7
+
+
+def test_a_full_graph_below_the_limit_takes_many_new_vectors_into_a_small_one():
+    """An index file written with the full graph (by an older Needle) is rebuilt small before a large batch of
+    additions, the cheaper way; nothing is lost and searches are exact."""
+    import codeneedle.indexer.vectors as V
+
+    vectors = unit_vectors(1_000)
+    keys = np.arange(len(vectors), dtype=np.uint64)
+    vi = VectorIndex(384, generation=1, full_graph=True)
+    vi.add(keys[:100], vectors[:100])
+    assert vi._index.connectivity >= V.FULL_CONNECTIVITY  # a handful: inserted as they are
+    vi.add(keys[100:], vectors[100:])
+    assert vi._index.connectivity < V.FULL_CONNECTIVITY and len(vi) == 1_000
+    for i in (3, 500, 999):
+        assert int(vi.search(vectors[i], 1)[0][0]) == i

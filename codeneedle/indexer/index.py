@@ -422,6 +422,11 @@ class Index:
                 return self._vectors
             path = self.index_dir / VECTORS_NAME
             dim = self._dim()
+            if self._vectors is not None and self._vectors.dim == dim:
+                # Another process committed (a watcher, the language server indexing): take in what changed. A
+                # rebuild from SQLite on each of its commits made every search here take seconds while it indexed.
+                self._catch_up(self._vectors, generation)
+                return self._vectors
             loaded = VectorIndex.load(path, dim=dim, model_id=self.model_id, generation=generation)
             if loaded is None:
                 keys, vecs = self.reader().chunk_vectors(self.model_id, dim)
@@ -432,6 +437,17 @@ class Index:
                     loaded.save(path, model_id=self.model_id)
             self._vectors = loaded
             return loaded
+
+    def _catch_up(self, vectors: VectorIndex, generation: int) -> None:
+        """Bring an index this process loaded up to the store: vectors of new chunks in, removed chunks out. Chunk
+        ids are never reused (AUTOINCREMENT), so the ids alone say what changed."""
+        store = self.reader()
+        held = {int(k) for k in vectors.keys()}
+        now = store.embedded_chunk_ids(self.model_id)
+        vectors.remove(sorted(held - now))
+        keys, vecs = store.chunk_vectors(self.model_id, vectors.dim, ids=sorted(now - held))
+        vectors.add(keys, vecs)
+        vectors.generation = generation
 
     def _dim(self) -> int:
         stored = self.reader().get_meta("dim")

@@ -491,6 +491,11 @@ class Store:
             out[i] = np.frombuffer(found[h], dtype=np.float32)
         return out
 
+    def embedded_chunk_ids(self, model: str) -> set[int]:
+        """Ids of the chunks that have a cached vector for ``model`` (what a full vector index holds)."""
+        sql = "SELECT c.id FROM chunks c JOIN embeddings e ON e.model = ? AND e.hash = c.hash"
+        return {row[0] for row in self.conn.execute(sql, (model,))}
+
     def chunk_vectors(self, model: str, dim: int, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(chunk ids, vectors) for all chunks, or for ``ids``; chunks without a cached vector are left out."""
         sql = (
@@ -499,10 +504,15 @@ class Store:
         if ids is None:
             rows = self.conn.execute(sql, (model,)).fetchall()
         else:
+            # CROSS JOIN keeps chunks the outer loop (ids by primary key, then each vector by its key): left to
+            # itself the planner walks every embedding of the model for each batch, 0.7 s per 500 ids at 20k
+            # chunks, which made a filtered search there take 5 s (3 ms a batch this way).
+            by_id = sql.replace(" JOIN ", " CROSS JOIN ")
             rows = []
             for i in range(0, len(ids), 500):
                 part = list(ids[i : i + 500])
-                rows += self.conn.execute(f"{sql} WHERE c.id IN ({','.join('?' * len(part))})", [model, *part]).fetchall()
+                rows += self.conn.execute(f"{by_id} WHERE c.id IN ({','.join('?' * len(part))})",
+                                          [model, *part]).fetchall()
         keys = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
         return keys, vecs
