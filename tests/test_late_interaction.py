@@ -3,6 +3,7 @@ and its place in the search every door runs, through the CLI."""
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from codeneedle.indexer.index import Index
 from codeneedle.indexer.late_interaction import CODE_TOKENS, DEPTH, is_typed_question, late_rerank, maxsim
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.store import ChunkRow
+from tests.conftest import run_needle
 from tests.test_rerank import CHUNK, PARSE_COOKIE, SLUGIFY, cli_search, row
 
 
@@ -152,3 +154,18 @@ def test_a_typed_question_is_reordered_by_late_interaction_whichever_cross_encod
     # --no-rerank and NEEDLE_RERANKER=off leave the first stage alone, as they do for every query.
     assert cli_search(rankrepo, query, "-k", "20", "--no-rerank") == first
     assert cli_search(rankrepo, query, "-k", "20", env={"NEEDLE_RERANKER": "off"}) == first
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("query", ["check if a value can be iterated", "Serialise a cookie into a Set-Cookie header."])
+def test_a_second_stage_that_cannot_load_leaves_the_first_stages_answer(rankrepo, tmp_path, query):
+    """The models' cache cannot be written (a file where its folder should be): the query still gets its
+    results, in the first stage's order, and is told why once, whichever second stage the query takes."""
+    blocked = tmp_path / "afile"
+    blocked.write_text("not a folder")
+    first = cli_search(rankrepo, query, "--no-rerank")
+    proc = run_needle("search", query, "--path", str(rankrepo), "--json", "--no-refresh",
+                      env={"NEEDLE_CACHE_DIR": str(blocked / "cache")})
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["path"], r["name"]) for r in json.loads(proc.stdout)["results"]] == first
+    assert "cannot run" in proc.stderr and "first stage's order" in proc.stderr and "Traceback" not in proc.stderr

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -61,6 +62,9 @@ log = logging.getLogger("codeneedle")
 DB_NAME = "index.db"
 MAX_QUERY_CHARS = 4096  # the language server's and the MCP server's cap, too
 VECTORS_NAME = "vectors.usearch"
+# A second stage that failed is tried again after this long; meanwhile searches keep the first stage's order.
+SECOND_STAGE_RETRY_S = 300.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,12 @@ class Index:
         self._readers: list[Store] = []
         self._readers_lock = threading.Lock()
         self._lexical_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="needle-lexical")
+        # The second stage's model loads here while the first stage runs: on its own thread, so a slow first load
+        # (an ONNX graph being built) never holds the BM25 threads every search needs.
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="needle-load")
+        self._loading = None
+        self._loading_lock = threading.Lock()
+        self._second_stage_down: dict[str, float] = {}  # "late" | "rerank" -> when it last failed
         self._adapter_file = AdapterFile(self.index_dir)
         self._remembered = RememberedOpens(self.index_dir)
         self._checked = False
@@ -316,6 +326,7 @@ class Index:
         """Release the writer lock and close connections."""
         self._writer.release()
         self._lexical_pool.shutdown(wait=True)
+        self._loader.shutdown(wait=False, cancel_futures=True)
         self.store.close()
         with self._readers_lock:
             for reader in self._readers:
@@ -618,7 +629,8 @@ class Index:
         # (late_interaction.py); NEEDLE_RERANKER=off or --no-rerank leave the first stage alone for both.
         folder = reranker_dir() if (self.settings.rerank if rerank is None else rerank) else None
         late = folder is not None and late_interaction.applies(self.encoder, query)
-        reranker = shared_reranker(folder) if folder is not None and not late else None
+        reranker = (self._second_stage("rerank", lambda: shared_reranker(folder), None)
+                    if folder is not None and not late else None)
         with self._reading():
             return self._hits(query, min(k, 1000), filters, qvec, reranker, late)
 
@@ -658,9 +670,7 @@ class Index:
             return []
         pool = candidate_pool(k)
         if late or reranker is not None:
-            # The second stage's model loads (on a one-shot search) while the first stage runs; once loaded,
-            # this returns at once.
-            self._lexical_pool.submit(self.encoder.bulk if late else reranker.model)
+            self._preload(self.encoder.bulk if late else reranker.model)
         if qvec is None:
             # BM25 needs no query vector: run it while the encoder works (both release the GIL).
             lexical_future = self._lexical_pool.submit(lambda: lexical_ranking(self.reader(), query, pool, filters))
@@ -681,9 +691,10 @@ class Index:
         depth = late_interaction.DEPTH if late else depth_setting(reranker) if reranker is not None else 0
         found = ranked_rows(store, ranked, max(k, depth), known=rows)
         if late:
-            found = late_interaction.late_rerank(self.encoder, query, found, depth)[:k]
+            found = self._second_stage("late", lambda: late_interaction.late_rerank(self.encoder, query, found, depth),
+                                       found)[:k]
         elif reranker is not None:
-            found = rerank(reranker, query, found, depth)[:k]
+            found = self._second_stage("rerank", lambda: rerank(reranker, query, found, depth), found)[:k]
         if self.settings.feedback and feedback_enabled():
             remembered = self._remembered.for_query(query)
             if remembered:  # the same words again: what the user opened for them comes first
@@ -691,6 +702,31 @@ class Index:
         # Displayed scores are absolute cosines (scores.py), not the ranking's relative ones.
         cosines = absolute_scores(store, self.model_id, vectors.dim, qvec, [cid for cid, _, _ in found])
         return [Hit(score, row) for (_cid, _, row), score in zip(found, cosines, strict=True)]
+
+    def _preload(self, load: Callable[[], object]) -> None:
+        """Start loading the second stage's model (a one-shot search loads it while the first stage runs); a
+        loader returns at once once its model is loaded."""
+        with self._loading_lock:
+            if self._loading is None or self._loading.done():
+                self._loading = self._loader.submit(load)
+
+    def _second_stage(self, kind: str, run: Callable[[], T], fallback: T) -> T:
+        """``run()``, or ``fallback`` (the first stage's order) when the optional second stage cannot run: its
+        model cannot be built or read (an unwritable cache, a damaged folder). A search never fails for it; the
+        reason is said once, and it is tried again after ``SECOND_STAGE_RETRY_S``."""
+        failed = self._second_stage_down.get(kind)
+        if failed is not None and time.monotonic() - failed < SECOND_STAGE_RETRY_S:
+            return fallback
+        try:
+            result = run()
+        except Exception as exc:  # noqa: BLE001 - whatever its model raises, the first stage's answer stands
+            if failed is None:
+                what = "late interaction" if kind == "late" else "the re-ranker"
+                self.notify(f"{what} cannot run ({type(exc).__name__}: {exc}); results keep the first stage's order")
+            self._second_stage_down[kind] = time.monotonic()
+            return fallback
+        self._second_stage_down.pop(kind, None)
+        return result
 
     def similar(self, path: str, line: int, k: int = 10) -> list[SearchResult]:
         """Code most like the chunk that holds ``line`` (1-based) of ``path``; the chunk itself excluded."""
