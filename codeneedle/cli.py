@@ -332,7 +332,7 @@ def _refresh(index, args: argparse.Namespace, console) -> None:
 
 
 def _batch_search(index, args: argparse.Namespace, console) -> int:
-    source = sys.stdin if args.queries == "-" else _open_queries(args.queries)
+    source = _open_queries(args.queries)
     with source:
         for line in source:
             query = line.rstrip("\n")
@@ -350,8 +350,12 @@ def _batch_search(index, args: argparse.Namespace, console) -> int:
 
 
 def _open_queries(path: str):
+    # Bytes that are not UTF-8 become lone surrogates: that line's search then says so (check_query), no traceback.
+    if path == "-":
+        sys.stdin.reconfigure(errors="surrogateescape")
+        return sys.stdin
     try:
-        return open(path, encoding="utf-8")
+        return open(path, encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
         raise NeedleError(f"cannot read queries file {path}: {exc.strerror}") from None
 

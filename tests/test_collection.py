@@ -113,6 +113,14 @@ def test_the_library_collection_shares_one_query_vector_and_closes_every_shard(r
         Collection.open([repos[0], repos[0].parent], create=False)
 
 
+def test_a_query_too_long_for_every_repository_is_refused_before_it_is_encoded(repos, monkeypatch):
+    with Collection.open(repos, create=False) as collection:
+        encoder = collection.indexes[0].encoder
+        monkeypatch.setattr(encoder, "encode_queries", lambda *a, **k: pytest.fail("encoded a refused query"))
+        with pytest.raises(NeedleError, match="query is too long"):
+            collection.search("x" * 5_000)
+
+
 def test_several_repositories_are_indexed_in_one_run(tmp_path):
     a, b = copy_fixture("minirepo", tmp_path / "a"), copy_fixture("polyglot", tmp_path / "b")
     proc = run_needle("index", "--json", str(a), str(b))

@@ -45,6 +45,13 @@ def test_recording_can_be_turned_off_and_bad_lines_are_skipped(tmp_path, monkeyp
     assert event["above"] == [{"path": "c.py", "start_line": 9, "name": ""}]  # the opened one is not "above"
 
 
+def test_an_event_that_is_not_valid_unicode_is_not_recorded_and_the_log_stays_readable(tmp_path):
+    assert record_open(tmp_path, "read a file", Shown("a.py", 1))
+    assert not record_open(tmp_path, "read \ud800 file", Shown("a.py", 1))  # a lone surrogate: unusable
+    assert not record_open(tmp_path, "read a file", Shown("b\udcff.py", 1))  # a path from bytes that are not UTF-8
+    assert [e["query"] for e in read_events(tmp_path)] == ["read a file"]
+
+
 @pytest.fixture(scope="module")
 def documented_repo(tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("feedback") / "textutils"

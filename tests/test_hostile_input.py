@@ -315,3 +315,15 @@ def test_lsp_refuses_requests_before_initialize_and_a_second_initialize(tmp_path
         assert not (other / ".needle").exists()
     finally:
         client.close()
+
+
+def test_a_query_of_bytes_that_are_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    """argv carries such bytes as lone surrogates; the tokenizer cannot take them, so the CLI says what is wrong."""
+    repo = write(tmp_path / "repo", {"a.py": "def read_file(path):\n    return open(path).read()\n"})
+    proc = run_needle("search", "read \udcff\udcfe file", "--path", str(repo))
+    assert proc.returncode != 0 and "not valid Unicode" in proc.stderr and "Traceback" not in proc.stderr
+    queries = tmp_path / "queries.txt"
+    queries.write_bytes(b"read a file\nread \xff\xfe file\n")
+    proc = run_needle("search", "--queries", str(queries), "--path", str(repo), "--json")
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[0])["results"][0]["name"] == "read_file"

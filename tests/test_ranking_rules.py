@@ -173,3 +173,14 @@ def test_methods_of_a_class_the_query_mentions_rank_a_little_higher():
     assert rules.tier(ours) == rules.tier(other) == 0
     assert rules.demotion(row("src/set.rs", kind="class", name="IndexSet", language="rust")) == WEIGHTS.container
     assert QueryRules.of("clears the set in the given index range").demotion(ours) == 1.0
+
+
+def test_names_are_cached_but_whole_long_queries_are_not():
+    from codeneedle.indexer.ranking import _normalised_name, normalise
+
+    before = _normalised_name.cache_info().currsize
+    for i in range(50):
+        assert normalise(f"Parse_{i}.Config" + "X" * 300) == f"parse{i}config" + "x" * 300
+    assert _normalised_name.cache_info().currsize == before
+    assert normalise("Session.request") == "sessionrequest"
+    assert _normalised_name.cache_info().currsize <= before + 1

@@ -193,3 +193,16 @@ def test_search_still_works_after_the_storm(server: RawClient):
     hits = server.command("needle.search", {"query": "retry a failing call with exponential backoff"})["result"]
     assert hits[0]["uri"] == (server.repo / "src/net/retry.go").as_uri()
     assert server.proc.poll() is None
+
+
+def test_a_query_that_is_not_valid_unicode_is_refused_by_name(server: RawClient):
+    """JSON may carry a lone surrogate ("\\ud800"); no tokenizer and no UTF-8 feedback log can take one."""
+    server.wait_ready(240)
+    for command, args in (("needle.search", {"query": "read \ud800 file"}),
+                          ("needle.opened", {"query": "read \ud800 file", "uri": (server.repo / "a.py").as_uri(),
+                                             "line": 1})):
+        answer = server.command(command, args)
+        assert answer["error"]["code"] == -32602 and "lone surrogate" in answer["error"]["message"], answer
+    symbols = server.request("workspace/symbol", {"query": "read \ud800 file"})
+    assert "lone surrogate" in json.dumps(symbols), symbols
+    assert server.command("needle.search", {"query": "read a file"})["result"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codeneedle.errors import NeedleError
-from codeneedle.indexer.index import Index
+from codeneedle.indexer.index import Index, check_query_length
 from codeneedle.indexer.merge import merge_ranked
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.types import SearchResult
@@ -110,6 +110,7 @@ def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None,
     """The best ``k`` results over every index (ties go to the index given first)."""
     if not query.strip() or k <= 0 or not indexes:
         return []
+    check_query_length(query)  # before the query is encoded once for all of them
     # One query vector per model: shards built with the same encoder (the usual case) share it.
     vectors = {}
     for index in indexes:

@@ -48,10 +48,15 @@ def record_open(index_dir: Path, query: str, opened: Shown, above: Sequence[Show
     event = {"t": round(time.time()), "query": query, "opened": asdict(opened),
              "above": [asdict(s) for s in above[:MAX_ABOVE] if (s.path, s.start_line) != (opened.path,
                                                                                            opened.start_line)]}
+    line = json.dumps(event, ensure_ascii=False) + "\n"
+    try:
+        data = line.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (not valid Unicode): no UTF-8 log can hold it
+        return False
     index_dir.mkdir(parents=True, exist_ok=True)
     log = index_dir / LOG_NAME
-    with open(log, "a", encoding="utf-8") as fh:  # one short append: concurrent writers do not interleave
-        fh.write(json.dumps(event, ensure_ascii=False) + "\n")
+    with open(log, "ab") as fh:  # one short append: concurrent writers do not interleave
+        fh.write(data)
     if log.stat().st_size > max_bytes:
         _trim(log, max_bytes * 3 // 4)
     return True

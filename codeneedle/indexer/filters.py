@@ -5,6 +5,7 @@ A bad argument is a one-line NeedleError naming what is accepted, never a silent
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -17,11 +18,27 @@ KNOWN_LANGUAGES: tuple[str, ...] = (*SUPPORTED_LANGUAGES, "text")
 
 
 def check_query(query: str, k: int) -> None:
-    """A blank query or k < 1 is an error, not an empty answer."""
+    """A blank query, one that is not valid Unicode, or k < 1 is an error, not an empty answer."""
     if not query or not query.strip():
         raise NeedleError("the query is empty: describe the code you are looking for")
+    problem = lone_surrogate(query)
+    if problem:
+        raise NeedleError(problem)
     if k < 1:
         raise NeedleError(f"k must be at least 1, got {k}")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(text: str, what: str = "the query") -> str | None:
+    """What is wrong with ``text`` if it holds a lone surrogate (JSON allows ``\\ud800``; bytes that are not
+    UTF-8 arrive in argv that way), else None: no tokenizer or UTF-8 file can take one."""
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    return (f"{what} contains a lone surrogate (\\u{ord(found.group()):04x} at character {found.start()}) or bytes "
+            "that are not UTF-8; it is not valid Unicode")
 
 
 def check_languages(languages: Sequence[str]) -> tuple[str, ...]:

@@ -642,9 +642,7 @@ class Index:
     def _request(self, query: str, k: int, lang, glob: str | None, exclude) -> Filters:
         """The filters of a valid search request; NeedleError says what is wrong with an invalid one."""
         check_query(query, k)
-        if len(query) > MAX_QUERY_CHARS:
-            # Every door gets the same cap (an unbounded 10 MB query once took 300 s and 2.4 GB).
-            raise NeedleError(f"query is too long ({len(query)} characters, at most {MAX_QUERY_CHARS})")
+        check_query_length(query)
         return Filters(check_languages(parse_languages(lang)), *split_globs(glob, exclude))
 
     @contextlib.contextmanager
@@ -812,6 +810,13 @@ def _shorter_than_header(db: Path, size: int) -> bool:
     page_size = int.from_bytes(head[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     return size < int.from_bytes(head[28:32], "big") * page_size
+
+
+def check_query_length(query: str) -> None:
+    """Every door gets the same cap (an unbounded 10 MB query once took 300 s and 2.4 GB); checked before the
+    query is encoded."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise NeedleError(f"query is too long ({len(query)} characters, at most {MAX_QUERY_CHARS})")
 
 
 def stays_shorter_than_header(db: Path, size: int, looks: int = 4, pause: float = 0.05) -> bool:

@@ -91,9 +91,18 @@ RULES_POOL = 40
 NAME_LOOKUP_LIMIT = 200
 
 
-@lru_cache(maxsize=1 << 16)
 def normalise(name: str) -> str:
     """Case- and separator-insensitive form of a name: ``Session.request`` -> ``sessionrequest``."""
+    # Names repeat across searches and are cached; a whole query (up to 4 KB) is not kept: 30,000 of them had
+    # grown a process by 240 MB.
+    return _normalised_name(name) if len(name) <= MAX_CACHED_NAME else _NON_ALNUM.sub("", name.lower())
+
+
+MAX_CACHED_NAME = 200
+
+
+@lru_cache(maxsize=1 << 16)
+def _normalised_name(name: str) -> str:
     return _NON_ALNUM.sub("", name.lower())
 
 

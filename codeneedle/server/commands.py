@@ -6,6 +6,7 @@ or an out-of-range value becomes a JSON-RPC InvalidParams error whose message sa
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 import attrs
@@ -23,6 +24,7 @@ COMMANDS = (SEARCH, SIMILAR, REINDEX, STATUS, OPENED)
 MAX_QUERY_CHARS = 4096
 MAX_K = 1000
 MAX_URI_CHARS = 8192
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _positive_k(_inst: Any, _attr: attrs.Attribute, value: int) -> None:
@@ -33,6 +35,10 @@ def _positive_k(_inst: Any, _attr: attrs.Attribute, value: int) -> None:
 def _query(_inst: Any, _attr: attrs.Attribute, value: str) -> None:
     if len(value) > MAX_QUERY_CHARS:
         raise ValueError(f"query is too long ({len(value)} characters, at most {MAX_QUERY_CHARS})")
+    found = _SURROGATE.search(value)
+    if found:  # JSON allows "\ud800"; no tokenizer and no UTF-8 feedback log can take one
+        raise ValueError(f"query contains a lone surrogate (\\u{ord(found.group()):04x} at character "
+                         f"{found.start()}), which is not valid Unicode")
 
 
 def _short(_inst: Any, attr: attrs.Attribute, value: str | None) -> None:
