@@ -84,6 +84,34 @@ def test_token_states_of_the_onnx_and_torch_engines_agree(model):
         np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-4)
 
 
+def test_the_torch_engines_token_states_run_between_the_batches_of_an_update(model):
+    """On a GPU the torch engine serves both an index update and late interaction: a search waits for one batch
+    at most, not for the whole update."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from codeneedle.indexer.backends import TorchBulk
+
+    _name, folder = model
+    bulk = TorchBulk(folder, "cpu")
+    first_done, release = threading.Event(), threading.Event()
+
+    def done(i: int, _vectors) -> None:
+        if i == 0:
+            first_done.set()
+            release.wait(30)  # the update is between its batches here
+
+    with ThreadPoolExecutor(2) as pool:
+        update = pool.submit(bulk.encode_batches, [CODE[:2], CODE[2:]], 64, done)
+        assert first_done.wait(60)
+        try:
+            states = pool.submit(bulk.token_states, CODE[:1], 64).result(timeout=30)
+        finally:
+            release.set()
+        update.result(timeout=60)
+    assert states[0].shape == (38, 384)
+
+
 def test_int8_vectors_stay_close_and_are_another_models():
     name, folder = resolve_model(TUNED_MODEL)
     int8 = Encoder.from_folder(name, folder, precision="int8")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from codeneedle.indexer.index import Index
@@ -152,3 +154,23 @@ def test_vectors_by_id_are_read_by_key_not_by_walking_every_embedding(index):
     (query,) = [s for s in statements if "embeddings" in s]
     plan = " ".join(row[3] for row in store.conn.execute(f"EXPLAIN QUERY PLAN {query}"))
     assert "USING INTEGER PRIMARY KEY" in plan and "(model=? AND hash=?)" in plan, plan
+
+
+def test_the_read_connections_of_threads_that_ended_are_closed(index):
+    """The MCP server answers each call on a pooled thread that ends when idle: one connection per thread that
+    ever searched would leak file handles for as long as the server runs."""
+    import threading
+
+    def one_search():
+        index.search("merge two nested dictionaries", k=1, rerank=False)
+
+    stores = []
+    for _ in range(30):
+        thread = threading.Thread(target=lambda: (one_search(), stores.append(index.reader())))
+        thread.start()
+        thread.join()
+    # Each new thread's reader closed those of the threads that had ended before it: all but the last.
+    assert len(index._readers) <= 4  # this thread's, the BM25 pool's two, the last thread's
+    for store in stores[:-1]:
+        with pytest.raises(sqlite3.ProgrammingError):
+            store.conn.execute("SELECT 1")

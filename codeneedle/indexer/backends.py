@@ -224,20 +224,21 @@ class TorchBulk:
                        done: Callable[[int, np.ndarray], None]) -> None:
         import torch
 
-        with self._lock:
-            previous = torch.get_num_threads()
-            torch.set_num_threads(self.threads)
-            try:
-                for i, b in enumerate(batches):
-                    ids, mask = self.tokenizer(b, max_length)
+        for i, b in enumerate(batches):
+            ids, mask = self.tokenizer(b, max_length)
+            # The lock is taken per batch: a search's token states run between two batches of an index update,
+            # not after all of them (seconds on a large update).
+            with self._lock:
+                previous = torch.get_num_threads()
+                torch.set_num_threads(self.threads)
+                try:
                     tids = torch.from_numpy(ids).to(self.device)
                     tmask = torch.from_numpy(mask).to(self.device)
                     with torch.inference_mode():
-                        hidden = self.model(tids, tmask)
-                        pooled = mean_pool_torch(hidden, tmask)
-                    done(i, pooled.cpu().numpy())
-            finally:
-                torch.set_num_threads(previous)
+                        pooled = mean_pool_torch(self.model(tids, tmask), tmask).cpu().numpy()
+                finally:
+                    torch.set_num_threads(previous)
+            done(i, pooled)
 
     def token_states(self, texts: list[str], max_length: int) -> list[np.ndarray]:
         """Each text's last hidden states (tokens, hidden), [CLS] and [SEP] included, as float32."""

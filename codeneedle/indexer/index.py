@@ -117,7 +117,7 @@ class Index:
         self._vectors: VectorIndex | None = None
         self._vectors_lock = threading.Lock()
         self._local = threading.local()
-        self._readers: list[Store] = []
+        self._readers: list[tuple[threading.Thread, Store]] = []  # each thread's read connection
         self._readers_lock = threading.Lock()
         self._lexical_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="needle-lexical")
         # The second stage's model loads here while the first stage runs: on its own thread, so a slow first load
@@ -248,10 +248,7 @@ class Index:
         """Forget the ANN index and close every reader: they belong to a database file that is gone."""
         with self._vectors_lock:
             self._vectors = None
-        with self._readers_lock:
-            for reader in self._readers:
-                reader.close()
-            self._readers.clear()
+        self._close_readers()
         self._local = threading.local()
 
     def _db_identity(self) -> tuple[int, int, int] | None:
@@ -328,8 +325,11 @@ class Index:
         self._lexical_pool.shutdown(wait=True)
         self._loader.shutdown(wait=False, cancel_futures=True)
         self.store.close()
+        self._close_readers()
+
+    def _close_readers(self) -> None:
         with self._readers_lock:
-            for reader in self._readers:
+            for _thread, reader in self._readers:
                 reader.close()
             self._readers.clear()
 
@@ -417,7 +417,12 @@ class Index:
         if store is None:
             store = self._local.store = Store(self.index_dir / DB_NAME, create=False)
             with self._readers_lock:
-                self._readers.append(store)
+                # Threads come and go (the MCP server runs each call on a pooled thread that ends when idle):
+                # the connections of ended threads are closed, or each would keep its file handles for good.
+                for _thread, reader in [r for r in self._readers if not r[0].is_alive()]:
+                    reader.close()
+                self._readers = [r for r in self._readers if r[0].is_alive()]
+                self._readers.append((threading.current_thread(), store))
         return store
 
     @property
