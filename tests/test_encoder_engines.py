@@ -3,6 +3,7 @@ transformers): numpy for queries (no torch import), ONNX Runtime fp32 for code i
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -207,3 +208,21 @@ def test_the_bulk_engine_keeps_to_the_cores_it_was_given():
     two = Encoder.from_folder(name, folder, precision="int8")
     two.cores, two.workers = 2, 1
     assert two.bulk()._sessions.get().session.get_session_options().intra_op_num_threads == 2
+
+
+def test_building_an_int8_graph_prints_nothing(tiny_reranker, tmp_path):
+    """onnxruntime's quantizer gives advice on the root logger that does not apply to our graphs; a user's first
+    index must not print it."""
+    probe = (
+        "from pathlib import Path\n"
+        "from codeneedle.indexer.onnx_bert import model_file\n"
+        f"print(model_file(Path({str(tiny_reranker)!r}), 'int8').name)\n"
+        "import logging\n"
+        "print(len(logging.getLogger().handlers))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "NEEDLE_CACHE_DIR": str(tmp_path / "cache")})
+    assert out.returncode == 0, out.stderr
+    name, handlers = out.stdout.split()
+    assert name.endswith("-int8.onnx") and handlers == "0"  # and the root logger was left as it was
+    assert out.stderr == ""

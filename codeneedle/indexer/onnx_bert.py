@@ -11,9 +11,12 @@ Graphs are built once per model and precision and kept in the user cache (``$XDG
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -147,9 +150,30 @@ def quantize(src: Path, dest: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # The fused ops are outside ONNX's shape inference: the quantizer is told their outputs are float.
-    quantize_dynamic(str(src), str(dest), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul", "Attention"],
-                     extra_options={"DefaultTensorType": TensorProto.FLOAT})
+    with _quiet_quantizer():
+        quantize_dynamic(str(src), str(dest), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul", "Attention"],
+                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
+
+
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """onnxruntime's quantizer advises, on the root logger, to pre-process the model first; that does not apply to
+    a graph written here with its shapes known, yet the first index on a machine printed it to the user (and the
+    root logger's implicit set-up went to stderr for the rest of the process)."""
+    root = logging.getLogger()
+    quiet = logging.NullHandler()  # a handler, so logging does not configure stderr by itself
+
+    def advice(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Please consider to run pre-processing")
+
+    root.addHandler(quiet)
+    root.addFilter(advice)
+    try:
+        yield
+    finally:
+        root.removeFilter(advice)
+        root.removeHandler(quiet)
 
 
 class OnnxBert:
