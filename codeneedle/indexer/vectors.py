@@ -89,22 +89,39 @@ class VectorIndex:
                 if full and len(keys) > SMALL_REGRAPH_ADDS and len(self._index) + len(keys) <= EXACT_SEARCH_LIMIT:
                     # A full graph (from a file an older Needle wrote) below the limit: cheaper to start a small
                     # one than to insert many vectors into it.
-                    self._regraph(full_graph=False)
+                    self._index = self._copy(self._index, full_graph=False)
                 self._index.add(np.asarray(keys, dtype=np.uint64), np.asarray(vectors, dtype=np.float32))
-                self._full_graph()
+            self._full_graph()
 
     def _full_graph(self) -> None:
-        """Past the exact-search limit searches walk the graph: rebuild a small one in full, once."""
+        """Past the exact-search limit a search walks the graph: a small one is rebuilt in full, once. The rebuild
+        (tens of seconds at 50k vectors) holds no lock: meanwhile searches stay exact, over the small graph's
+        vectors, and whatever is added or removed meanwhile is carried over before the swap."""
         with self._lock:
-            if len(self._index) > EXACT_SEARCH_LIMIT and self._index.connectivity < FULL_CONNECTIVITY:
-                self._regraph(full_graph=True)
+            if len(self._index) <= EXACT_SEARCH_LIMIT or self._index.connectivity >= FULL_CONNECTIVITY:
+                return
+            small = self._index
+        full = self._copy(small, full_graph=True)
+        with self._lock:
+            if self._index is not small:
+                return  # replaced meanwhile (another rebuild)
+            before = set(np.asarray(full.keys, dtype=np.uint64).tolist())
+            now = np.asarray(small.keys, dtype=np.uint64)
+            added = np.array([k for k in now.tolist() if k not in before], dtype=np.uint64)
+            gone = before - set(now.tolist())
+            if len(added):
+                full.add(added, np.asarray(small.get(added), dtype=np.float32))
+            if gone:
+                full.remove(np.array(sorted(gone), dtype=np.uint64))
+            self._index = full
 
-    def _regraph(self, full_graph: bool) -> None:
-        keys = np.asarray(self._index.keys, dtype=np.uint64)
-        index = self._new_index(full_graph)
+    def _copy(self, index, full_graph: bool):
+        """A new usearch index holding ``index``'s vectors, with the small or the full graph."""
+        keys = np.asarray(index.keys, dtype=np.uint64)
+        copy = self._new_index(full_graph)
         if len(keys):
-            index.add(keys, np.asarray(self._index.get(keys), dtype=np.float32))
-        self._index = index
+            copy.add(keys, np.asarray(index.get(keys), dtype=np.float32))
+        return copy
 
     def keys(self) -> np.ndarray:
         """The keys (chunk ids) the index holds."""
@@ -122,8 +139,9 @@ class VectorIndex:
             size = len(self._index)
             if size == 0:
                 return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.float32)
-            m = self._index.search(np.asarray(vector, dtype=np.float32), min(count, size),
-                                   exact=size <= EXACT_SEARCH_LIMIT)
+            # A small graph is never walked (it is being rebuilt in full when it holds more than the limit).
+            exact = size <= EXACT_SEARCH_LIMIT or self._index.connectivity < FULL_CONNECTIVITY
+            m = self._index.search(np.asarray(vector, dtype=np.float32), min(count, size), exact=exact)
             return np.asarray(m.keys), 1.0 - np.asarray(m.distances, dtype=np.float32)
 
     def save(self, path: Path, *, model_id: str) -> None:
