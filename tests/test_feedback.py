@@ -45,6 +45,30 @@ def test_recording_can_be_turned_off_and_bad_lines_are_skipped(tmp_path, monkeyp
     assert event["above"] == [{"path": "c.py", "start_line": 9, "name": ""}]  # the opened one is not "above"
 
 
+def test_two_writers_trimming_the_same_log_at_once_lose_nothing_but_old_events(tmp_path):
+    """The language server and a CLI run record into one log; each trims it past its bound."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def writer(who: str) -> None:
+        try:
+            for i in range(150):
+                record_open(tmp_path, f"{who} query {i}", Shown("a.py", i + 1), max_bytes=4096)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(who,)) for who in ("server", "cli")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    events = read_events(tmp_path)
+    assert events and all(e["query"].split()[0] in ("server", "cli") for e in events)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 def test_an_event_that_is_not_valid_unicode_is_not_recorded_and_the_log_stays_readable(tmp_path):
     assert record_open(tmp_path, "read a file", Shown("a.py", 1))
     assert not record_open(tmp_path, "read \ud800 file", Shown("a.py", 1))  # a lone surrogate: unusable

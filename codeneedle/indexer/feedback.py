@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -71,9 +72,14 @@ def _trim(log: Path, keep_bytes: int) -> None:
             break
         kept.append(line)
         size += len(line)
-    tmp = log.with_name(log.name + ".tmp")
-    tmp.write_bytes(b"".join(reversed(kept)))
-    os.replace(tmp, log)
+    # A temp file of its own: the language server and a CLI run may trim the same log at once.
+    fd, tmp = tempfile.mkstemp(dir=log.parent, prefix=log.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(b"".join(reversed(kept)))
+        os.replace(tmp, log)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def read_events(index_dir: Path) -> list[dict]:
