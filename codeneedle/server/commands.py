@@ -6,13 +6,14 @@ or an out-of-range value becomes a JSON-RPC InvalidParams error whose message sa
 
 from __future__ import annotations
 
-import re
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn
 from pygls.exceptions import JsonRpcInvalidParams
+
+from codeneedle.server.mcp_guard import check_argument
 
 SEARCH = "needle.search"
 SIMILAR = "needle.similar"
@@ -24,7 +25,6 @@ COMMANDS = (SEARCH, SIMILAR, REINDEX, STATUS, OPENED)
 MAX_QUERY_CHARS = 4096
 MAX_K = 1000
 MAX_URI_CHARS = 8192
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _positive_k(_inst: Any, _attr: attrs.Attribute, value: int) -> None:
@@ -33,12 +33,9 @@ def _positive_k(_inst: Any, _attr: attrs.Attribute, value: int) -> None:
 
 
 def _query(_inst: Any, _attr: attrs.Attribute, value: str) -> None:
-    if len(value) > MAX_QUERY_CHARS:
-        raise ValueError(f"query is too long ({len(value)} characters, at most {MAX_QUERY_CHARS})")
-    found = _SURROGATE.search(value)
-    if found:  # JSON allows "\ud800"; no tokenizer and no UTF-8 feedback log can take one
-        raise ValueError(f"query contains a lone surrogate (\\u{ord(found.group()):04x} at character "
-                         f"{found.start()}), which is not valid Unicode")
+    problem = check_argument("query", value)  # too long, a lone surrogate, a NUL: as the MCP server says it
+    if problem:
+        raise ValueError(problem)
 
 
 def _short(_inst: Any, attr: attrs.Attribute, value: str | None) -> None:
