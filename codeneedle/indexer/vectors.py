@@ -105,14 +105,12 @@ class VectorIndex:
         with self._lock:
             if self._index is not small:
                 return  # replaced meanwhile (another rebuild)
-            before = set(np.asarray(full.keys, dtype=np.uint64).tolist())
-            now = np.asarray(small.keys, dtype=np.uint64)
-            added = np.array([k for k in now.tolist() if k not in before], dtype=np.uint64)
-            gone = before - set(now.tolist())
+            before, now = np.asarray(full.keys, dtype=np.uint64), np.asarray(small.keys, dtype=np.uint64)
+            added, gone = np.setdiff1d(now, before), np.setdiff1d(before, now)
             if len(added):
                 full.add(added, np.asarray(small.get(added), dtype=np.float32))
-            if gone:
-                full.remove(np.array(sorted(gone), dtype=np.uint64))
+            if len(gone):
+                full.remove(gone)
             self._index = full
 
     def _copy(self, index, full_graph: bool):
