@@ -268,8 +268,8 @@ def sweep_weights() -> dict[str, ranking.Weights]:
         for value in (1.0, 0.95, 0.9, 0.8, 0.7, 0.5):
             grid[f"{field}={value}"] = ranking.Weights(**{**{f: getattr(base, f) for f in base.__slots__},
                                                           field: value})
-    for field in ("member",):
-        for value in (1.0, 1.05, 1.1, 1.2, 1.3, 1.5):
+    for field, values in (("member", (1.0, 1.05, 1.1, 1.2, 1.3, 1.5)), ("name_words", (0.0, 0.05, 0.075, 0.15, 0.2))):
+        for value in values:
             grid[f"{field}={value}"] = ranking.Weights(**{**{f: getattr(base, f) for f in base.__slots__},
                                                           field: value})
     return grid
@@ -329,7 +329,8 @@ def evaluate(index: Index, queries: list[dict], rows_wanted: tuple[str, ...],
             }
             fused = S.fuse(dense, lexical, S.lexical_weight(text))
             for label, weights in sweep.items():
-                orders[label] = [c for c, _ in ranking.apply_rules(store, fused, text, weights=weights)]
+                orders[label] = [c for c, _ in ranking.apply_rules(store, fused, text, weights=weights,
+                                                                     cosines=dict(dense))]
             ids = {c for ids in orders.values() for c in ids[:20]}
             rows = store.chunks_by_ids(list(ids))
             for r in (*rows_wanted, *sweep):

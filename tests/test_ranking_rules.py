@@ -1,6 +1,6 @@
 """Ranking rules, through the CLI on a small real repository (tests/fixtures/rankrepo):
 definitions before references, implementations before stubs, code before its tests, its benchmarks and text windows,
-and old-style JavaScript methods as named chunks with their doc comments."""
+old-style JavaScript methods as named chunks with their doc comments, and functions named in a sentence's words lifted."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ QUERIES = [
     "benchmark the word truncation",
     "why does chunkPairs drop the last element",
     "chunkPairs returns pairs of neighbours",
+    "Gets a signed 32 bit integer from `self` in little-endian byte order.",
 ]
 
 
@@ -91,6 +92,13 @@ def test_code_ranks_above_a_benchmark_copy_unless_the_query_asks_for_benchmarks(
     # benchmarks/bench_truncate.py keeps the old truncate_words, whose doc matches the query more closely.
     assert top(results, "keep the first words of a text adding an ellipsis") == ("strutils/slugify.py", "truncate_words")
     assert top(results, "benchmark the word truncation")[0] == "benchmarks/bench_truncate.py"
+
+
+def test_a_sentence_lifts_the_functions_named_in_its_words(results):
+    # bytes/buf.rs: the encoder puts get_u32 second; "signed 32 bit" and "little-endian" are get_i32 and _le.
+    names = [r["name"] for r in results["Gets a signed 32 bit integer from `self` in little-endian byte order."]]
+    assert set(names[:2]) == {"Buf.get_i32", "Buf.get_i32_le"}
+    assert names.index("Buf.get_u32") > names.index("Buf.get_i32_le")
 
 
 def test_commonjs_methods_are_named_chunks_with_their_doc(results):

@@ -12,45 +12,16 @@ cross-encoder for every query).
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from codeneedle.indexer.encoder import Encoder
-from codeneedle.indexer.ranking import QueryRules
+from codeneedle.indexer.ranking import is_typed_question
 from codeneedle.indexer.rerank import reorder, rerank_text
 from codeneedle.indexer.store import ChunkRow
 
 DEPTH = 10  # candidates compared: the top 10, what a user reads
 CODE_TOKENS = 64  # of each candidate: 128 gained 0.004 more on CoSQA dev (not significant) at twice the time
 WEIGHT = 20.0  # of the centred MaxSim beside the first stage's prior (rerank.reorder): 15-25 tie on CoSQA dev
-MAX_WORDS = 20  # a question, not a pasted paragraph
-
-# Code in a query: a call, an operator, quotes (not an apostrophe), snake_case, camelCase, a dotted name.
-_CODE = re.compile(r"[()\[\]{}=<>_:;/\\`\"#$@*]|\B'|'\B|\w\.\w|[a-z][A-Z]")
-# A question asked in words, whatever its case.
-_QUESTION_WORD = re.compile(r"(?i)(?:how|what|why|where|which|when|who)\b")
-
-
-def is_typed_question(query: str) -> bool:
-    """A question in plain words as people type them: 2 to 20 words, no code, no full stop, and a lower-case start
-    or the look of a question (a question mark at the end, or how/what/why/where/which/when/who first).
-
-    Doc-comment sentences ("Return the sum of the values.") start with a capital or end with a full stop; a
-    query that mentions code (``parse_args``, ``len(x)``) goes to the cross-encoder. A short phrase that might
-    spell a name ("read csv file") is both: its definitions keep the rules' name tiers either way. A capital
-    alone says little ("Parse a cookie header" is how doc comments without a full stop read), but a question
-    mark or a question word does: on CoSQA dev, its questions capitalised and ending in "?" took the
-    cross-encoder under the lower-case rule alone (0.546) and score 0.558 this way; none of the 1,003 dev
-    doc-comment sentences reads as such a question.
-    """
-    text = query.strip()
-    words = text.split()
-    if not 2 <= len(words) <= MAX_WORDS or text.endswith(".") or _CODE.search(text):
-        return False
-    if text[0].isupper() and not (text.endswith("?") or _QUESTION_WORD.match(text)):
-        return False
-    return not QueryRules.of(text).mentioned
 
 
 def applies(encoder: Encoder, query: str) -> bool:

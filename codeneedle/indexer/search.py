@@ -131,7 +131,8 @@ def rank(
 ) -> list[tuple[int, float]]:
     """The search pipeline after retrieval: fusion, then the ranking rules (codeneedle.indexer.ranking)."""
     fused = fuse(dense, lexical, lexical_weight(query))
-    return apply_rules(store, fused, query, filters.allows if filters else None, rows_seen=rows_seen)
+    return apply_rules(store, fused, query, filters.allows if filters else None, rows_seen=rows_seen,
+                       cosines=dict(dense))
 
 
 def ranked_rows(store: Store, ranked: list[tuple[int, float]], k: int,
