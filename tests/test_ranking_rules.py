@@ -118,6 +118,12 @@ def test_what_counts_as_a_stub_or_a_test():
     assert is_stub(row("src/a.ts", text="export function f(x: string): string;", language="typescript"))
     assert is_stub(row("include/a.h", text="int f(int x);", language="c"))
     assert not is_stub(row("src/a.ts", text="export function f() { return 1; }", language="typescript"))
+    # An arrow function with an expression body ends in ";" without a brace, but it is assigned, not declared.
+    assert not is_stub(row("src/p.ts", text="export const proxy = <T = unknown>(\n  cb: Callback,\n): T => inner(cb, []);",
+                           language="typescript"))
+    assert not is_stub(row("src/p.ts", text="handler = (e: Event) => this.emit(e);", language="typescript"))
+    assert is_stub(row("src/p.ts", text="export function f<T = unknown>(x: T, n = 2): T;", language="typescript"))
+    assert is_stub(row("src/p.ts", text="onChange: (value: string) => void;", language="typescript"))
     assert all(is_test(p) for p in ("tests/test_a.py", "pkg/a_test.go", "src/a.spec.ts", "src/test/java/ATest.java",
                                      "__tests__/a.js", "test/a.js"))
     assert not any(is_test(p) for p in ("src/testing_utils_doc.md.py", "src/attest.py", "lib/contest.js"))

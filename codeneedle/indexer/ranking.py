@@ -55,6 +55,9 @@ _CODE_TOKEN = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|#)[A-Za-z_$][\w$]*)*")
 _LOOKS_LIKE_CODE = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]|[A-Za-z0-9]_[A-Za-z0-9]")
 _ACRONYM = re.compile(r"[a-z]?[A-Z]+s?")  # URLs, APIs, iOS
 _SELF = re.compile(r"^(self|this|cls)\.")
+# `const f = (x) => x + 1;`, `handler = (e) => this.on(e);`: an arrow function with an expression body ends
+# in ";" without a brace, like a signature, but it is assigned (an "=" before its parameters or type parameters).
+_ASSIGNED = re.compile(r"[^(<]*?(?<![=!<>])=(?![=>])")
 # JSDoc/TSDoc/Javadoc cross-references: ``Calls {@link Query#onOnline} on every cached query`` describes
 # QueryCache.onOnline, which calls the linked one. Dev split, 2026-12-05: TypeScript 0.642 -> 0.657, micro 0.630
 # -> 0.633; Sphinx roles (``:class:`Pattern```) name the subject as often as not (Python 0.616 -> 0.611): kept.
@@ -156,7 +159,7 @@ def is_stub(row: ChunkRow) -> bool:
             return True
         stripped = row.text.rstrip()
         if row.language in ("typescript", "tsx", "java", "c", "cpp") and stripped.endswith(";") \
-                and "{" not in stripped:
+                and "{" not in stripped and not _ASSIGNED.match(stripped):
             return True  # overload signature, abstract/interface method, prototype
         if row.language == "python" and _python_body_is_ellipsis(row.text):
             return True  # typing.overload / Protocol stubs
