@@ -20,6 +20,7 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 _SIZED_NUMBER = re.compile(r"(u|i|uint|int)(8|16|32|64|128)")
 _SUFFIXES = ("ing", "es", "ed", "s")
 MIN_PREFIX = 3  # a name part this long may abbreviate a longer word by its start: buf, len, str, init, config
+MAX_NAME = 200  # longer "names" (generated code, minified keys) are not read, nor kept in the cache
 
 # Abbreviations that are not the start of the word they stand for (or too short to be read as one).
 ABBREVIATIONS: dict[str, tuple[str, ...]] = {
@@ -73,7 +74,7 @@ def name_parts(name: str) -> tuple[str, ...]:
 
 def name_overlap(name: str, words: frozenset[str]) -> float:
     """The share of the name's words the query uses, 0 to 1 (0 for an empty name)."""
-    parts = name_parts(name) if len(name) <= 200 else ()
+    parts = name_parts(name) if len(name) <= MAX_NAME else ()
     if not parts:
         return 0.0
     return sum(_uses(p, words) for p in parts) / len(parts)
