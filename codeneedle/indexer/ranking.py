@@ -361,7 +361,7 @@ def apply_rules(
         demoted = rules.demotion(row, weights)
         keyed.append(((-rules.tier(row), -score * demoted, position), cid, score, row, demoted))
     keyed.sort(key=lambda t: t[0])
-    if rules.words and cosines:
+    if rules.words and cosines and weights.name_words:
         keyed = _lift_named(keyed, rules, cosines, weights)
     lifted = {cid for cid, _ in candidates[len(head):]}
     return [(cid, score) for _key, cid, score, _row, _d in keyed] + [t for t in tail if t[0] not in lifted]
