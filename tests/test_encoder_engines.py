@@ -226,3 +226,20 @@ def test_building_an_int8_graph_prints_nothing(tiny_reranker, tmp_path):
     name, handlers = out.stdout.split()
     assert name.endswith("-int8.onnx") and handlers == "0"  # and the root logger was left as it was
     assert out.stderr == ""
+
+
+
+def test_a_model_loading_in_the_background_while_a_search_opens_the_vector_index_does_not_break_imports():
+    """The index loads its encoder on a worker thread while the first search opens the usearch file; both import
+    onnxruntime. With the imports unserialised, a thread that came to onnxruntime while the other was inside its
+    package import deadlocked on Python's module locks and got a half-initialised module ("cannot import name
+    'ExecutionMode'"): `needle search --collection` failed on CI that way."""
+    from pathlib import Path
+
+    _, folder = resolve_model(TUNED_MODEL)
+    from codeneedle.indexer.onnx_bert import model_file
+
+    model_file(folder, "int8")  # built here, so the probe only races the imports
+    probe = Path(__file__).parent / "probes" / "onnxruntime_import_race.py"
+    out = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", (out.stdout, out.stderr[-2000:])

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codeneedle.indexer import native
 from codeneedle.indexer.numpy_bert import bert_config, load_weights, remember_source, user_cache
 
 OPSET = 17  # LayerNormalization is a standard op from 17
@@ -147,6 +148,8 @@ def build_graph(folder: Path, dest: Path) -> None:
 def quantize(src: Path, dest: Path) -> None:
     """Dynamic int8 quantization of the weight MatMuls and the fused attention's QKV projection (per channel)."""
     from onnx import TensorProto
+
+    native.onnxruntime()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # The fused ops are outside ONNX's shape inference: the quantizer is told their outputs are float.
@@ -180,8 +183,7 @@ class OnnxBert:
     """An ONNX Runtime session over the built graph; ``__call__`` is thread-safe and releases the GIL."""
 
     def __init__(self, folder: Path, precision: str = "fp32", threads: int = 1):
-        import onnxruntime as ort
-
+        ort = native.onnxruntime()
         self.path = model_file(folder, precision)
         self.precision = precision
         self.hidden = int(bert_config(folder)["hidden_size"])

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from codeneedle.indexer import native
+
 SIDECAR_SUFFIX = ".json"
 # Half precision halves the index's memory (~75 MB per 100k chunks at 384 dims) at no measurable recall cost;
 # the exact vectors stay in SQLite.
@@ -35,7 +37,7 @@ class VectorIndex:
         # onnxruntime's native module must be loaded before usearch's: the other order segfaults on import
         # (usearch 2.26.6 + onnxruntime 1.32.0, reproduced with `import usearch.compiled; import onnxruntime`),
         # and any process that searches may later embed. Costs ~0.15 s once per process.
-        import onnxruntime.capi._pybind_state  # noqa: F401
+        native.onnxruntime()
 
         self.dim = dim
         self.generation = generation
