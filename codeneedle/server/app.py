@@ -33,6 +33,7 @@ from codeneedle.errors import NeedleError, PathOutsideRootError
 from codeneedle.indexer.merge import merge_ranked
 from codeneedle.server import commands as cmd
 from codeneedle.server.adapting import Refitter
+from codeneedle.server.mcp_guard import MAX_QUERY_CHARS
 from codeneedle.server.progress import WorkDone
 from codeneedle.server.protocol import FdReader, NeedleProtocol, serve
 from codeneedle.server.results import to_lsp, to_symbol
@@ -400,8 +401,8 @@ def workspace_symbol(ls: NeedleServer, params: types.WorkspaceSymbolParams) -> l
     """Every editor's symbol picker becomes semantic search: the query goes through the same hybrid search."""
     ls.require_ready()
     query = params.query.strip()
-    if len(query) > cmd.MAX_QUERY_CHARS:
-        raise JsonRpcInvalidParams(f"query is too long ({len(query)} characters, at most {cmd.MAX_QUERY_CHARS})")
+    if len(query) > MAX_QUERY_CHARS:
+        raise JsonRpcInvalidParams(f"query is too long ({len(query)} characters, at most {MAX_QUERY_CHARS})")
     if not query:
         return []
     encoding = ls.encoding()

@@ -17,7 +17,7 @@ from typing import Any
 
 log = logging.getLogger("codeneedle.mcp")
 
-MAX_QUERY_CHARS = 4096
+MAX_QUERY_CHARS = 4096  # indexer.index's cap, restated: the servers start without importing the index
 MAX_PATH_CHARS = 4096
 MAX_GLOB_CHARS = 1024
 MAX_LANG_CHARS = 256
