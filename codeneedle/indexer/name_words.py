@@ -20,7 +20,9 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 _SIZED_NUMBER = re.compile(r"(u|i|uint|int)(8|16|32|64|128)")
 _SUFFIXES = ("ing", "es", "ed", "s")
 MIN_PREFIX = 3  # a name part this long may abbreviate a longer word by its start: buf, len, str, init, config
-MAX_NAME = 200  # longer "names" (generated code, minified keys) are not read, nor kept in the cache
+# Longer "names" (generated code, minified keys, whole queries) stay out of the name caches, ranking.normalise's too;
+# here they are not read at all.
+MAX_NAME = 200
 
 # Abbreviations that are not the start of the word they stand for (or too short to be read as one).
 ABBREVIATIONS: dict[str, tuple[str, ...]] = {

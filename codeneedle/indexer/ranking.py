@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, JS_LANGUAGES, METHOD, TEXT
-from codeneedle.indexer.name_words import name_overlap, query_words
+from codeneedle.indexer.name_words import MAX_NAME, name_overlap, query_words
 from codeneedle.indexer.store import ChunkRow, Store
 
 _DEFINITIONS = frozenset({FUNCTION, METHOD, CLASS})
@@ -112,10 +112,7 @@ def normalise(name: str) -> str:
     """Case- and separator-insensitive form of a name: ``Session.request`` -> ``sessionrequest``."""
     # Names repeat across searches and are cached; a whole query (up to 4 KB) is not kept: 30,000 of them had
     # grown a process by 240 MB.
-    return _normalised_name(name) if len(name) <= MAX_CACHED_NAME else _NON_ALNUM.sub("", name.lower())
-
-
-MAX_CACHED_NAME = 200
+    return _normalised_name(name) if len(name) <= MAX_NAME else _NON_ALNUM.sub("", name.lower())
 
 
 @lru_cache(maxsize=1 << 16)
