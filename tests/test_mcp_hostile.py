@@ -107,3 +107,11 @@ def test_every_malformed_message_gets_an_error_that_names_the_problem(tmp_path: 
         proc.stdin.close()
         proc.wait(timeout=30)
     assert not (repo / ".needle").exists()  # every bad request was refused before any indexing
+
+
+def test_every_door_caps_queries_at_the_library_s_length():
+    """The servers restate the library's cap so that they start without importing the index; the two must agree."""
+    from codeneedle.indexer.index import MAX_QUERY_CHARS as library
+    from codeneedle.server.mcp_guard import MAX_QUERY_CHARS as doors
+
+    assert doors == library
