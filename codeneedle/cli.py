@@ -17,7 +17,7 @@ from codeneedle.cli_options import (
     explicit_from,
     settings_from,
 )
-from codeneedle.errors import IndexLockedError, NeedleError
+from codeneedle.errors import IndexLockedError, IndexMissingError, NeedleError
 
 # Set before numpy loads OpenBLAS: a query's small matrix products run several times slower on two threads than on
 # one (threads spin against each other on a busy 2-core machine: 0.5 s vs 0.06 s per query measured).
@@ -166,11 +166,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     from codeneedle.indexer.index import Index
 
     roots = roots_from(args)
-    several = len(roots) > 1
     if args.ray is None:
         for root in roots:
             with Index.open(root, settings_from(args), notify=_notify, explicit=explicit_from(args)) as index:
-                _index_one(index, args, several)
+                _index_one(index, args)
         return 0
     from codeneedle.indexer.ray_embed import RayEmbedder
 
@@ -183,20 +182,20 @@ def cmd_index(args: argparse.Namespace) -> int:
                         args.ray, index.model_name, index.model_dir, index.model_id,
                         workers=args.ray_workers, cpus_per_worker=args.ray_cpus)
                 index.embedder = pools[index.model_id]  # the pipeline's Embedder seam
-                _index_one(index, args, several)
+                _index_one(index, args)
     finally:
         for pool in reversed(pools.values()):
             pool.close()
     return 0
 
 
-def _index_one(index, args: argparse.Namespace, several: bool) -> None:
+def _index_one(index, args: argparse.Namespace) -> None:
     from codeneedle import console
 
     with console.index_progress(not (args.quiet or args.json)) as progress:
         stats = index.update(progress=progress)
     if args.json:
-        console.print_json({"repo": str(index.root), **stats.to_dict()} if several else stats.to_dict())
+        console.print_json({"repo": str(index.root), **stats.to_dict()})
     else:
         skipped = ", ".join(f"{n} {r}" for r, n in sorted(stats.skipped.items())) or "none"
         console.err.print(
@@ -212,8 +211,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from codeneedle.indexer.filters import check_languages, check_query, split_globs
     from codeneedle.indexer.search import parse_languages
 
-    if args.queries is None and args.query is None:
-        raise NeedleError("give a QUERY or --queries FILE")
+    check_search_args(args)
     # Bad arguments fail before any indexing work, with the reason.
     check_query(args.query if args.queries is None else "-", args.k)
     check_languages(parse_languages(args.lang))
@@ -233,9 +231,27 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.json:
             console.print_json({**_json_answer(args.query, results), **_partial_fields(done)})
         else:
-            console.print_results(results)
+            console.print_results(results, index.root)
             _say_partial(done)
+        if not results and (note := index.glob_note(args.glob)):
+            _notify(note)
     return 0
+
+
+def check_search_args(args: argparse.Namespace) -> None:
+    """Combinations that would silently drop one of the user's options are refused, with the reason."""
+    if args.queries is None and args.query is None:
+        raise NeedleError("give a QUERY or --queries FILE")
+    if args.queries is not None and args.query is not None:
+        raise NeedleError("give a QUERY or --queries FILE, not both")
+    if args.open is None:
+        return
+    if args.open < 1:
+        raise NeedleError(f"--open {args.open}: results are numbered from 1")
+    if args.queries is not None:
+        raise NeedleError("--open opens a result of one query: it does not go with --queries")
+    if len(args.path or []) + len(args.path_option or []) > 1 or args.collection:
+        raise NeedleError("--open opens a result of one repository's search: give one PATH")
 
 
 def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
@@ -288,14 +304,23 @@ def _open_result(index, args: argparse.Namespace, results) -> int:
     """``--open N``: record the choice (the local feedback log `needle train --repo` learns from), print
     ``path:line`` and hand it to $VISUAL/$EDITOR as ``+LINE PATH`` (vi, nano and emacs take that)
     when one is set."""
-    import os
     import shlex
-    import subprocess
 
     from codeneedle.indexer.feedback import Shown, record_open
 
-    if not 1 <= args.open <= len(results):
+    if args.open > len(results):
         raise NeedleError(f"--open {args.open}: the search returned {len(results)} results")
+    hit = results[args.open - 1]
+    target = index.root / hit.path
+    if args.json:
+        from codeneedle import console
+
+        console.print_json({**_json_answer(args.query, results), "opened": {**hit.to_dict(), "file": str(target)}})
+    else:
+        sys.stdout.write(f"{target}:{hit.start_line}\n")
+        sys.stdout.flush()
+    # The editor starts before the choice is recorded: an open that never happened teaches nothing.
+    editor = _start_editor(target, hit.start_line)
     shown = [Shown(r.path, r.start_line, r.name) for r in results]
     recorded = record_open(index.index_dir, args.query, shown[args.open - 1], shown[:args.open - 1],
                            setting=not args.no_feedback)
@@ -305,14 +330,29 @@ def _open_result(index, args: argparse.Namespace, results) -> int:
         # The language server refits by itself; from the shell it is one command.
         _notify(f"search can learn from the results you opened: `needle train --repo {shlex.quote(str(index.root))} "
                 "--adapter` (seconds; nothing is re-embedded)")
-    hit = results[args.open - 1]
-    target = index.root / hit.path
-    sys.stdout.write(f"{target}:{hit.start_line}\n")
-    sys.stdout.flush()
+    return editor.wait() if editor is not None else 0
+
+
+def _start_editor(target: Path, line: int):
+    """$VISUAL/$EDITOR started on ``+LINE PATH`` (vi, nano and emacs take that); None when neither is set."""
+    import os
+    import shlex
+    import subprocess
+
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-    if editor:
-        return subprocess.call([*shlex.split(editor), f"+{hit.start_line}", str(target)])
-    return 0
+    if not editor:
+        return None
+    name = "$VISUAL" if os.environ.get("VISUAL") else "$EDITOR"
+    try:
+        command = shlex.split(editor)
+    except ValueError as exc:
+        raise NeedleError(f"cannot read {name} ({editor!r}): {exc}") from None
+    if not command:
+        return None
+    try:
+        return subprocess.Popen([*command, f"+{line}", str(target)])
+    except OSError as exc:
+        raise NeedleError(f"cannot run {name} ({editor!r}): {exc.strerror or exc}") from None
 
 
 def _refresh(index, args: argparse.Namespace, console) -> None:
@@ -344,7 +384,7 @@ def _batch_search(index, args: argparse.Namespace, console) -> int:
                 console.print_json({**_json_answer(query, results), **_partial_fields(done)})
             else:
                 console.out.print(f"[bold]# {console.escape_text(query)}[/]")
-                console.print_results(results)
+                console.print_results(results, index.root)
                 _say_partial(done)
     return 0
 
@@ -364,8 +404,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     from codeneedle import console
     from codeneedle.indexer.late_interaction import DEPTH as LATE_DEPTH
 
-    with _open_index(args, create=False) as index:
-        status = index.status()
+    try:
+        with _open_index(args, create=False) as index:
+            status = index.status()
+    except IndexMissingError as exc:
+        if not args.json:
+            raise
+        # Scripts read stdout: "no index" is a state there too, not only a message on stderr.
+        root = root_from(args).resolve()
+        console.print_json({"root": str(root), "index_dir": str(settings_from(args).index_dir_for(root)),
+                            "state": "none", "error": str(exc)})
+        return 1
     if args.json:
         console.print_json(asdict(status))
         return 0

@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # type names only, from the leaf module (the pipeline's SQLit
     from codeneedle.indexer.types import Progress as IndexProgress
     from codeneedle.indexer.types import SearchResult
 
-err = Console(stderr=True)
+# Soft wrap: a message in a log or a pipe stays one line (rich would cut it at 80 columns off a terminal).
+err = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 
@@ -62,9 +63,13 @@ def index_progress(enabled: bool = True) -> Iterator:
         yield update
 
 
-def print_results(results: list[SearchResult]) -> None:
+def print_results(results: list[SearchResult], root: str | os.PathLike[str] = "") -> None:
     """grep-like lines for people: ``path:line: name  (kind, score)`` then the first snippet line; a note on
-    stderr when even the best score is below the "good match" line."""
+    stderr when even the best score is below the "good match" line.
+
+    Paths open from the current folder: relative to it for files below it, absolute for the others (``../..``
+    chains are harder to read than the path itself). ``root`` is the indexed root of results without a ``repo``.
+    """
     from codeneedle.indexer.scores import no_match_note  # numpy and the store: only once there are results
 
     if not results:
@@ -73,13 +78,17 @@ def print_results(results: list[SearchResult]) -> None:
         err.print(f"[yellow]{note}[/]", highlight=False)
     for r in results:
         first = r.snippet.splitlines()[0].strip() if r.snippet else ""
-        # A multi-repository result names its repository: show a path the user can open from here.
-        repo = getattr(r, "repo", "")
-        path = os.path.relpath(os.path.join(repo, r.path)) if repo else r.path
+        base = getattr(r, "repo", "") or root  # a multi-repository result names its repository
+        path = _openable(os.path.join(base, r.path)) if base else r.path
         out.print(f"[magenta]{escape_text(path)}[/]:[green]{r.start_line}[/]: [bold]{escape_text(r.name)}[/]  "
                   f"[dim]({escape_text(r.kind)}, {escape_text(r.language)}, {r.score:.3f})[/]")
         if first:
             out.print(f"    [dim]{escape_text(first)}[/]")
+
+
+def _openable(path: str) -> str:
+    relative = os.path.relpath(path)
+    return path if relative == ".." or relative.startswith("../") else relative
 
 
 def print_json(obj) -> None:

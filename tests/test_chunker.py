@@ -458,6 +458,32 @@ def test_syntax_errors_do_not_stop_a_file() -> None:
     assert {"ok", "Fine", "Fine.m"} <= names
 
 
+@pytest.mark.parametrize(("language", "source", "expected"), [
+    ("python", "def broken(a, b:\n    return a +\n\nclass Fine:\n    def kept(self):\n        \'\'\'Still found.\'\'\'\n"
+               "        return 42\n",
+     [("block", "bad", 1, 2), ("class", "Fine", 4, 7), ("method", "Fine.kept", 5, 7)]),
+    ("javascript", "function unclosed( {\n  return 1;\n}\n/** Found after junk. */\nfunction after() { return 2 }\n",
+     [("block", "bad", 1, 3), ("function", "after", 5, 5)]),
+])
+def test_an_unclosed_bracket_does_not_swallow_the_definitions_after_it(language, source, expected) -> None:
+    data = source.encode()
+    chunks = chunk_source("bad.x", data, language)
+    assert outline(chunks) == expected
+    for c in chunks:  # positions are the file's, not the piece's
+        assert data[c.start_byte:c.end_byte].decode() == c.text or c.kind == "class"
+        assert data.decode().splitlines()[c.start_line - 1].strip().startswith(c.text.splitlines()[0].strip())
+    documented = [c for c in chunks if c.doc]
+    assert [(c.doc, c.doc_start_line) for c in documented] == (
+        [("Still found.", 6)] if language == "python" else [("Found after junk.", 4)])
+
+
+def test_a_block_left_by_an_object_literal_s_methods_starts_at_code() -> None:
+    source = b"const strings = {\n  kebab(s) { return s; },\n};\n\nmodule.exports.strings = strings;\n"
+    blocks = [c for c in chunk_source("util.js", source, "javascript") if c.kind == "block"]
+    assert [(c.text, c.start_line) for c in blocks] == [("const strings = {", 1),
+                                                        ("module.exports.strings = strings;", 5)]
+
+
 def test_other_text_falls_back_to_line_windows() -> None:
     lines = [f"line {i}" for i in range(1, 101)]
     data = ("\n".join(lines) + "\n").encode()

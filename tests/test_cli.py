@@ -33,10 +33,15 @@ def test_batch_queries_from_stdin(minirepo):
     assert obj["results"][0]["name"] == "crc32_checksum"
 
 
-def test_people_get_grep_like_lines(minirepo):
-    proc = run_needle("search", "--path", str(minirepo), "-k", "2", "format money amount as currency")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[0].startswith("web/format.ts:")
+def test_people_get_grep_like_lines_with_paths_that_open_from_where_they_are(minirepo):
+    query = ("-k", "2", "format money amount as currency")
+    # Relative to the current folder below it, absolute elsewhere: either way the path opens from here.
+    for cwd, path, shown in ((minirepo, str(minirepo), "web/format.ts"), (minirepo / "web", None, "format.ts"),
+                             (minirepo.parent, "minirepo", "minirepo/web/format.ts"),
+                             (minirepo / "src", "../web", str(minirepo / "web" / "format.ts"))):
+        proc = run_needle("search", *query, *([path] if path else []), cwd=cwd)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.splitlines()[0].startswith(f"{shown}:2: formatCurrency"), (cwd, path)
 
 
 def test_status_reports_the_index_as_json(minirepo):

@@ -103,12 +103,45 @@ def test_globs_can_exclude_at_search_time(project):
     (("-k", "-1", "parse config"), "k must be at least 1, got -1"),
     (("   ",), "the query is empty"),
     (("--glob", "a/**", "--glob", "b/**", "parse config"), "give at most one include glob"),
+    (("--glob", "src\\net\\*.py", "parse config"), "use '/' between folders"),
+    (("--glob", "{a,b}" * 7, "parse config"), "expand to more than 64 patterns"),
+    (("--queries", "-", "parse config"), "give a QUERY or --queries FILE, not both"),
+    (("--open", "0", "parse config"), "--open 0: results are numbered from 1"),
+    (("--open", "1", "--queries", "-"), "does not go with --queries"),
+    (("--open", "1", "--path", "/tmp", "parse config"), "give one PATH"),
 ])
 def test_bad_arguments_are_one_line_errors_before_any_work(tmp_path, args, message):
     proc = run_needle("search", "--path", str(tmp_path), *args)
     assert proc.returncode == 1
     assert proc.stderr.startswith("needle: error: ") and message in proc.stderr, proc.stderr
     assert not (tmp_path / ".needle").exists()  # nothing was indexed
+
+
+def test_status_json_without_an_index_still_answers_on_stdout(tmp_path):
+    proc = run_needle("status", "--json", str(tmp_path))
+    assert proc.returncode == 1
+    answer = json.loads(proc.stdout)
+    assert answer["state"] == "none" and answer["root"] == str(tmp_path.resolve()) and "no index" in answer["error"]
+    assert not (tmp_path / ".needle").exists()
+
+
+def test_a_glob_written_from_the_current_folder_matches_as_from_the_root(project):
+    query = ("format money amount as currency", "--path", str(project))
+    assert search_json(*query, "--glob", "./web/**")["results"] == search_json(*query, "--glob", "web/**")["results"]
+
+
+def test_braces_in_a_glob_are_alternatives(project):
+    query = ("format money amount as currency", "--path", str(project), "-k", "200")
+    languages = {r["language"] for r in search_json(*query, "--glob", "**/*.{ts,c}")["results"]}
+    assert languages == {"typescript", "c"}
+    both = {r["path"] for r in search_json(*query, "--glob", "!{web,src}/**")["results"]}
+    assert both and not any(p.startswith(("web/", "src/")) for p in both)
+
+
+def test_a_glob_that_matches_no_indexed_file_says_so(project):
+    proc = run_needle("search", "format money", "--path", str(project), "--glob", "webb/**")
+    assert proc.returncode == 0 and "no results" in proc.stderr
+    assert "no indexed file matches the glob 'webb/**'" in proc.stderr
 
 
 def test_language_names_are_case_insensitive(project):

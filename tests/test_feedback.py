@@ -111,6 +111,26 @@ def test_search_open_records_the_choice_and_hands_it_to_the_editor(documented_re
     assert bad.returncode == 1 and "--open 99" in bad.stderr and bad.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize("editor", ["/nonexistent/editor", 'vim "unclosed'])
+def test_an_editor_that_cannot_start_is_one_clear_error_and_records_nothing(documented_repo, editor):
+    before = len(read_events(documented_repo / ".needle"))
+    proc = run_needle("search", "split a shell command line into tokens", "--path", str(documented_repo),
+                      "--open", "1", env={"EDITOR": editor, "VISUAL": ""})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("needle: error: cannot ") and "$EDITOR" in proc.stderr
+    assert len(read_events(documented_repo / ".needle")) == before
+
+
+def test_open_with_json_prints_the_answer_and_the_opened_result(documented_repo):
+    query = "split a shell command line into tokens"
+    proc = run_needle("search", query, "--path", str(documented_repo), "--open", "2", "--json", "--no-feedback",
+                      env={"EDITOR": "", "VISUAL": ""})
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["query"] == query and answer["opened"] == {
+        **answer["results"][1], "file": str(documented_repo / answer["results"][1]["path"])}
+
+
 def test_train_repo_learns_from_the_log_beside_the_mined_pairs(documented_repo, tmp_path):
     from codeneedle.training.feedback import feedback_records
 

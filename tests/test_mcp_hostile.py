@@ -67,15 +67,24 @@ def _call(msg_id: int, tool: str, arguments_json: str) -> str:
     return f'{head}, "params": {{"name": "{tool}", "arguments": {arguments_json}}}}}'
 
 
+def _initialize(proc: subprocess.Popen) -> None:
+    init = _exchange(proc, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}))
+    assert init["result"]["serverInfo"]["name"] == "needle"
+    proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+
+
+def _close(proc: subprocess.Popen) -> None:
+    proc.stdin.close()
+    proc.wait(timeout=30)
+
+
 def test_every_malformed_message_gets_an_error_that_names_the_problem(tmp_path: Path) -> None:
     """Raw JSON lines on stdin (an SDK client cannot send these): each gets an answer, the server keeps going."""
     repo = copy_fixture("minirepo", tmp_path / "repo")
     proc = _raw_server(repo)
     try:
-        init = _exchange(proc, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}))
-        assert init["result"]["serverInfo"]["name"] == "needle"
-        proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+        _initialize(proc)
 
         cases = [
             ("{not json", None, -32700, "Parse error"),
@@ -104,9 +113,118 @@ def test_every_malformed_message_gets_an_error_that_names_the_problem(tmp_path: 
         listed = _exchange(proc, '{"jsonrpc":"2.0","id":99,"method":"tools/list"}')
         assert {t["name"] for t in listed["result"]["tools"]} == {"search", "similar", "status"}
     finally:
-        proc.stdin.close()
-        proc.wait(timeout=30)
+        _close(proc)
     assert not (repo / ".needle").exists()  # every bad request was refused before any indexing
+
+
+def test_a_bad_envelope_is_answered_with_the_request_s_id_and_what_is_wrong(tmp_path: Path) -> None:
+    """A nested field at fault (the version, the params) is named, and the answer carries the request's id."""
+    proc = _raw_server(copy_fixture("minirepo", tmp_path / "repo"))
+    try:
+        _initialize(proc)
+        cases = [
+            ('{"jsonrpc":"1.0","id":3,"method":"tools/list"}', 3, '"jsonrpc" must be "2.0", got "1.0"'),
+            ('{"id":"s-4","method":"tools/list"}', "s-4", '"jsonrpc" must be "2.0", and it is missing'),
+            ('{"jsonrpc":"2.0","id":27,"method":"tools/call","params":"str"}', 27,
+             '"params" must be an object, got a string'),
+            ('{"jsonrpc":"2.0","id":28,"method":"tools/call","params":[1]}', 28, '"params" must be an object'),
+            ('{"jsonrpc":"2.0","id":29,"method":7}', 29, '"method" must be a string'),
+            ('{"jsonrpc":"2.0","id":30}', 30, 'a message needs a "method"'),
+        ]
+        for line, msg_id, words in cases:
+            answer = _exchange(proc, line)
+            assert answer["id"] == msg_id, (line, answer)
+            assert answer["error"]["code"] == -32600, answer
+            assert words in answer["error"]["message"], answer
+    finally:
+        _close(proc)
+
+
+def test_a_request_whose_id_is_not_a_string_or_integer_is_answered_with_id_null(tmp_path: Path) -> None:
+    """The SDK took these for notifications and never answered; a real notification still gets nothing."""
+    proc = _raw_server(copy_fixture("minirepo", tmp_path / "repo"))
+    try:
+        _initialize(proc)
+        for bad_id in ("null", "true", "1.5", '{"a":1}', "[2]"):
+            answer = _exchange(proc, f'{{"jsonrpc":"2.0","id":{bad_id},"method":"tools/list"}}')
+            assert "id" in answer and answer["id"] is None, answer
+            assert answer["error"]["code"] == -32600, answer
+            assert '"id" must be a string or an integer' in answer["error"]["message"], answer
+        # No answer to the notification: the next line out answers the ping sent after it.
+        proc.stdin.write(b'{"jsonrpc":"2.0","method":"tools/list"}\n')
+        assert _exchange(proc, '{"jsonrpc":"2.0","id":40,"method":"ping"}') == {"jsonrpc": "2.0", "id": 40,
+                                                                                 "result": {}}
+    finally:
+        _close(proc)
+
+
+def test_a_tool_call_before_initialize_says_to_initialize_first(tmp_path: Path) -> None:
+    proc = _raw_server(copy_fixture("minirepo", tmp_path / "repo"))
+    try:
+        early = _exchange(proc, _call(5, "status", "{}"))
+        assert early["id"] == 5 and early["error"]["code"] == -32602, early
+        assert early["error"]["message"] == ("the server is not initialized: send initialize first "
+                                             "(tools/call came before it)"), early
+        _initialize(proc)
+        assert _exchange(proc, '{"jsonrpc":"2.0","id":6,"method":"tools/list"}')["result"]["tools"]
+    finally:
+        _close(proc)
+
+
+def test_bad_arguments_and_params_are_one_sentence_per_problem(tmp_path: Path) -> None:
+    """Not pydantic's multi-line dump with its errors.pydantic.dev link: the argument and what it must be."""
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    proc = _raw_server(repo)
+    try:
+        _initialize(proc)
+        tool_errors = [
+            (_call(2, "search", '{"query":123}'), 'search: "query" must be a string'),
+            (_call(3, "search", "{}"), 'search: "query" is required'),
+            (_call(4, "search", '{"query":"x","lang":["python",5]}'),
+             'search: "lang" must be a string or a list of strings'),
+            (_call(5, "search", '{"query":"x","exclude_glob":7}'),
+             'search: "exclude_glob" must be a string or a list of strings'),
+            (_call(6, "search", '{"query":"x","k":1.5}'), 'search: "k" must be an integer'),
+            (_call(7, "similar", '{"path":5}'), 'similar: "path" must be a string; "line" is required'),
+            (_call(8, "search", '{"query":"x","k":0}'), "search: k must be between 1 and 100, got 0"),
+            (_call(9, "search", json.dumps({"query": "x", "exclude_glob": ["a"] * 65})),
+             "search: exclude_glob lists 65 items, at most 64"),
+            (_call(10, "search", '{"query":"x","lang":["py\\u0000"]}'),
+             "search: lang contains a NUL character (at character 2)"),
+        ]
+        for line, text in tool_errors:
+            answer = _exchange(proc, line)
+            assert answer["result"]["isError"] is True, answer
+            assert answer["result"]["content"][0]["text"] == text, answer
+
+        params = _exchange(proc, '{"jsonrpc":"2.0","id":20,"method":"tools/call","params":{"arguments":"s"}}')
+        error = params["error"]
+        assert error["code"] == -32602 and error["message"].startswith("Invalid params for tools/call: "), params
+        assert set(error["message"].split(": ", 1)[1].split("; ")) == {'"name" is required',
+                                                                        '"arguments" must be an object'}, params
+    finally:
+        _close(proc)
+    assert not (repo / ".needle").exists()  # refused before any indexing
+
+
+async def test_lang_and_exclude_glob_take_a_string_or_a_list_as_the_schema_says(tmp_path: Path) -> None:
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(_params(repo, cwd=tmp_path), errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                schema = {t.name: t for t in (await session.list_tools()).tools}["search"].input_schema
+                for name in ("lang", "exclude_glob"):
+                    kinds = [alt.get("type") for alt in schema["properties"][name]["anyOf"]]
+                    assert kinds == ["string", "array", "null"], (name, schema["properties"][name])
+                for lang in ("python,go", ["python", "go"]):
+                    result = await session.call_tool("search", {"query": "retry with backoff", "lang": lang})
+                    assert not result.is_error, _text(result)
+                    assert {r["language"] for r in json.loads(_text(result))["results"]} <= {"python", "go"}
+                for exclude in ("web/**", ["web/**"], "!web/**"):
+                    result = await session.call_tool("search", {"query": "format money", "exclude_glob": exclude})
+                    paths = [r["path"] for r in json.loads(_text(result))["results"]]
+                    assert paths and not any(p.startswith("web/") for p in paths), (exclude, paths)
 
 
 def test_every_door_caps_queries_at_the_library_s_length():

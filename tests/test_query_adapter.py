@@ -88,7 +88,7 @@ def test_what_the_user_opened_comes_first_and_nothing_is_re_embedded(repo):
     proc = run_needle("train", "--repo", str(repo), "--adapter", "--json")
     assert proc.returncode == 0, proc.stderr
     fit = json.loads(proc.stdout)
-    assert (fit["events"], fit["queries"], fit["unresolved"]) == (5, 3, 0)
+    assert (fit["events"], fit["queries"], fit["pairs"], fit["unresolved"]) == (5, 3, 3, 0)
     assert fit["logged_mrr10_before"] < fit["logged_mrr10_after"] == 1.0
     assert Path(fit["adapter"]) == repo / ".needle" / ADAPTER_NAME
 

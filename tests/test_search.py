@@ -174,3 +174,11 @@ def test_the_read_connections_of_threads_that_ended_are_closed(index):
     for store in stores[:-1]:
         with pytest.raises(sqlite3.ProgrammingError):
             store.conn.execute("SELECT 1")
+
+
+def test_the_no_good_match_note_never_rounds_the_best_score_up_to_the_line():
+    from codeneedle.indexer.scores import GOOD_MATCH, no_match_note
+
+    note = no_match_note([{"score": GOOD_MATCH - 0.0004}, {"score": 0.1}])
+    assert note is not None and f"above {GOOD_MATCH:.2f}" in note and "(best 0.34)" in note
+    assert no_match_note([{"score": GOOD_MATCH}]) is None

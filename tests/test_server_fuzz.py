@@ -147,6 +147,23 @@ def test_initialize_answers_in_under_a_second_once_python_is_up():
         client.close()
 
 
+def test_an_unreadable_frame_is_answered_with_an_id_null_error():
+    """JSON-RPC 2.0: when the id cannot be determined, the error response carries "id": null (not no id)."""
+    client = RawClient()
+    try:
+        frames = [(b"[]", None, -32600), (b"", b"Content-Length: abc\r\n\r\n", -32700), (b"{oops", None, -32700),
+                  (b'{"jsonrpc":"2.0","id":1.5,"method":"workspace/symbol"}', None, -32600)]
+        for body, header, code in frames:
+            client.send_raw(body, header=header)
+            answer = client.wait_orphan(timeout=30)
+            assert "id" in answer and answer["id"] is None, answer
+            assert answer["error"]["code"] == code, answer
+        known = client.request("workspace/symbol", {"query": "x"}, raw_id=7)  # a usable id is echoed
+        assert known["id"] == 7 and known["error"]["code"] == -32002, known
+    finally:
+        client.close()
+
+
 def test_storm_of_malformed_messages(server: RawClient):
     rng = random.Random(SEED)
     due_ids, boxes, due_nulls = [], {}, 0
@@ -179,7 +196,7 @@ def test_storm_of_malformed_messages(server: RawClient):
     deadline = time.monotonic() + 30
     while len(server.orphans) < due_nulls and time.monotonic() < deadline:
         time.sleep(0.05)
-    nulls = [o for o in server.orphans if o.get("id") is None and "error" in o]
+    nulls = [o for o in server.orphans if "id" in o and o["id"] is None and "error" in o]
     assert len(nulls) >= due_nulls, f"{len(nulls)} id-null errors for {due_nulls} unusable frames"
     assert {o["error"]["code"] for o in nulls} <= {-32700, -32600}
     assert sent == STORM

@@ -71,6 +71,7 @@ _BARE_DECLARATORS = frozenset({"reference_declarator", "parenthesized_declarator
 _FUNCTION_KINDS = frozenset({"function", "method"})
 _TYPE_NAME_NODES = frozenset({"type_identifier", "constant"})
 _WORD = re.compile(rb"[A-Za-z0-9_\x80-\xff]")
+_CLOSERS = frozenset(b" \t\r\n,;)]}")
 _SPACE_AROUND_PUNCTUATION = re.compile(r" ?([^\w ]) ?")
 _IDENT_PATH = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 _BOM = codecs.BOM_UTF8
@@ -89,11 +90,7 @@ def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
     data = bytes(data)
     if data.startswith(_BOM):
         # The byte-order mark is not code: chunk what follows it, then shift the byte ranges back onto the file.
-        shift = len(_BOM)
-        return [dataclasses.replace(c, start_byte=c.start_byte + shift, end_byte=c.end_byte + shift,
-                                    **({"doc_start_byte": c.doc_start_byte + shift, "doc_end_byte": c.doc_end_byte
-                                        + shift} if c.has_doc_span else {}))
-                for c in chunk_source(path, data[len(_BOM):], language)]
+        return [_shifted(c, len(_BOM), 0) for c in chunk_source(path, data[len(_BOM):], language)]
     if b"\r" in data:
         # A lone CR ends a line (classic Mac files; editors agree). Same length, so byte ranges stay true.
         data = _LONE_CR.sub(b"\n", data)
@@ -111,6 +108,16 @@ def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
         except Exception:
             logger.warning("line windows failed on %s; file left unchunked", path, exc_info=True)
             return []
+
+
+def _shifted(chunk: Chunk, shift: int, lines: int) -> Chunk:
+    """``chunk`` of a piece of a file moved onto the whole file: ``shift`` bytes and ``lines`` lines further on."""
+    moved = {"start_byte": chunk.start_byte + shift, "end_byte": chunk.end_byte + shift,
+             "start_line": chunk.start_line + lines, "end_line": chunk.end_line + lines}
+    if chunk.has_doc_span:
+        moved.update(doc_start_byte=chunk.doc_start_byte + shift, doc_end_byte=chunk.doc_end_byte + shift,
+                     doc_start_line=chunk.doc_start_line + lines, doc_end_line=chunk.doc_end_line + lines)
+    return dataclasses.replace(chunk, **moved)
 
 
 @dataclass(slots=True, eq=False)
@@ -177,11 +184,56 @@ class _Source:
 
     # -- code ------------------------------------------------------------------------------------
 
-    def chunk_code(self) -> list[Chunk]:
+    def chunk_code(self, recover: bool = True) -> list[Chunk]:
         tree = parse_bounded(self.language, self.data)
         if tree is None:
             logger.info("parsing %s took too long; indexing it in line windows", self.path)
             return self.windows(0, len(self.data), BLOCK)
+        chunks = self.chunks_of(tree)
+        if recover and tree.root_node.has_error:
+            chunks = self.recover(tree.root_node, chunks)
+        return chunks
+
+    def recover(self, root: Node, chunks: list[Chunk]) -> list[Chunk]:
+        """``chunks`` with each top-level syntax error's span chunked again piece by piece.
+
+        tree-sitter lets one unclosed bracket swallow the rest of a file into an ERROR node, and every definition
+        after it would become a block, re-embedded until the file is fixed (a file half-typed when the editor
+        saves it). Top-level definitions begin at column 0 after a blank line or a closing ``}``: each such
+        paragraph is parsed alone, so only the broken one stays a block.
+        """
+        regions = [(0, len(self.data))] if root.type == "ERROR" else [
+            (n.start_byte, n.end_byte) for n in root.children if n.type == "ERROR"]
+        for start, end in regions:
+            bounds = self.paragraph_starts(start, end)
+            if len(bounds) < 2:
+                continue
+            bounds.append(end)
+            pieces: list[Chunk] = []
+            for piece_start, piece_end in zip(bounds, bounds[1:], strict=False):
+                piece = _Source(self.path, self.data[piece_start:piece_end], self.language)
+                lines = self.line_index(piece_start)
+                pieces.extend(_shifted(c, piece_start, lines) for c in piece.chunk_code(recover=False))
+            chunks = [c for c in chunks if c.end_byte <= start or c.start_byte >= end] + pieces
+        chunks.sort(key=lambda c: (c.start_byte, -c.end_byte))
+        return chunks
+
+    def paragraph_starts(self, start: int, end: int) -> list[int]:
+        """Where top-level statements may begin in ``[start, end)``: ``start``'s line, then each line at column 0
+        (not a closing bracket) after a blank line or a line of closing brackets alone."""
+        first = self.line_index(start)
+        found = [self.starts[first]]
+        previous = self.line_bytes(first)
+        for index in range(first + 1, self.line_index(max(start, end - 1)) + 1):
+            line = self.line_bytes(index)
+            if line[:1].strip() and line[0] not in _CLOSERS and (
+                    not previous.strip() or not previous.strip().strip(b")]};,")):
+                found.append(self.starts[index])
+            previous = line
+        return found
+
+    def chunks_of(self, tree) -> list[Chunk]:
+        """The chunks of a parsed file: its definitions, then blocks over what they leave."""
         defs = self.find_definitions(tree.root_node)
         self.resolve(defs)
         emitted = [d for d in defs if d.emitted]
@@ -517,11 +569,18 @@ class _Source:
         position = 0
         for start, end in sorted(covered):
             if start > position:
-                chunks.extend(self.windows(position, start, BLOCK))
+                chunks.extend(self.windows(self.after_closers(position, start), start, BLOCK))
             position = max(position, end)
         if position < len(self.data):
-            chunks.extend(self.windows(position, len(self.data), BLOCK))
+            chunks.extend(self.windows(self.after_closers(position, len(self.data)), len(self.data), BLOCK))
         return chunks
+
+    def after_closers(self, start: int, end: int) -> int:
+        """Where a gap's code starts: past the ``,`` / ``};`` / ``)`` that close a construct whose members were
+        chunks of their own (an object literal's methods), which would otherwise open a block and be its snippet."""
+        while start < end and self.data[start] in _CLOSERS:
+            start += 1
+        return start
 
     def windows(self, start: int, end: int, kind: str) -> list[Chunk]:
         """Chunks of up to ``WINDOW_LINES`` lines / ``MAX_TEXT_BYTES`` bytes over ``[start, end)``."""

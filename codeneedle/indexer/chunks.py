@@ -8,7 +8,9 @@ from dataclasses import dataclass
 # Bump when the chunker would cut the same file differently: indexes made before re-chunk once (pipeline.py).
 # 2: object-literal and constructor (`this.x = function`) methods, TS declarations as named chunks.
 # 3: chunks record where their doc comment sits (doc_* spans); content hashes are unchanged, so nothing re-embeds.
-CHUNKER_VERSION = "3"
+# 4: blocks start past the `,` / `};` left by carved-out object-literal members; an unclosed bracket no longer turns
+#    the rest of its file into blocks (chunker.recover).
+CHUNKER_VERSION = "4"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"

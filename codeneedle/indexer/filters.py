@@ -63,10 +63,44 @@ def split_globs(
             include.append(g)
     if len(include) > 1:
         raise NeedleError(f"give at most one include glob (got {', '.join(include)}); exclude with '!GLOB'")
-    cleaned = tuple(dict.fromkeys(e.strip().removeprefix("!") for e in excludes if e.strip().removeprefix("!")))
+    include = [_from_root(g) for g in include]
+    cleaned = tuple(dict.fromkeys(_from_root(e.strip().removeprefix("!")) for e in excludes
+                                  if e.strip().removeprefix("!")))
     for g in (*include, *cleaned):
-        _spec(g)  # a pattern pathspec cannot parse is a bad argument, reported now
+        if "\\" in g:
+            raise NeedleError(f"bad glob {g!r}: use '/' between folders (globs match POSIX paths relative to the "
+                              "repository root)")
+        for alternative in expand_braces(g):
+            _spec(alternative)  # a pattern pathspec cannot parse is a bad argument, reported now
     return (include[0] if include else None), cleaned
+
+
+def _from_root(glob: str) -> str:
+    # "./src/**" is what shell completion writes; paths are matched relative to the root, without the "./".
+    while glob.startswith("./"):
+        glob = glob[2:]
+    return glob
+
+
+_BRACES = re.compile(r"\{([^{}]*,[^{}]*)\}")
+MAX_ALTERNATIVES = 64
+
+
+def expand_braces(glob: str) -> tuple[str, ...]:
+    """``**/*.{ts,tsx}`` -> ``("**/*.ts", "**/*.tsx")``, as ripgrep, fd and VS Code's search read globs (gitignore
+    lines have no braces); a glob without a comma inside braces is itself."""
+    out: list[str] = []
+    pending = [glob]
+    while pending:
+        g = pending.pop()
+        found = _BRACES.search(g)
+        if found is None:
+            out.append(g)
+        else:
+            pending.extend(g[: found.start()] + alt + g[found.end():] for alt in reversed(found.group(1).split(",")))
+        if len(out) + len(pending) > MAX_ALTERNATIVES:
+            raise NeedleError(f"bad glob {glob!r}: its braces expand to more than {MAX_ALTERNATIVES} patterns")
+    return tuple(dict.fromkeys(out))
 
 
 def path_allowed(path: str, include: str | None, exclude: Sequence[str]) -> bool:
@@ -78,7 +112,9 @@ def path_allowed(path: str, include: str | None, exclude: Sequence[str]) -> bool
 
 # Matching runs in linear time (pathspec's regexes backtrack exponentially on globs like "*?*?*?...Q": a
 # 25-character glob froze the language server); memoised because a filtered search asks once per chunk.
-_matches = lru_cache(maxsize=1 << 16)(glob_match)
+@lru_cache(maxsize=1 << 16)
+def _matches(glob: str, path: str) -> bool:
+    return any(glob_match(alternative, path) for alternative in expand_braces(glob))
 
 
 @lru_cache(maxsize=128)

@@ -10,7 +10,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +31,7 @@ from codeneedle.indexer import late_interaction, sticky
 from codeneedle.indexer.dbheader import read_header
 from codeneedle.indexer.encoder import Encoder, bulk_identity, query_identity, query_tower_of
 from codeneedle.indexer.feedback import enabled as feedback_enabled
-from codeneedle.indexer.filters import check_languages, check_query, split_globs
+from codeneedle.indexer.filters import check_languages, check_query, path_allowed, split_globs
 from codeneedle.indexer.indexdir import check_index_dir, write_gitignore
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
@@ -643,6 +643,18 @@ class Index:
         """The second stage (``rerank.py``), shared by every index of the process; None where none is installed."""
         folder = reranker_dir()
         return shared_reranker(folder) if folder is not None else None
+
+    def glob_note(self, glob: str | Sequence[str] | None) -> str | None:
+        """Why a search filtered by ``glob`` may have found nothing: no indexed file matches its include glob."""
+        include, _ = split_globs(glob)
+        if include is None:
+            return None
+        with self._reading():
+            paths = self.reader().file_records()
+        if any(path_allowed(path, include, ()) for path in paths):
+            return None
+        return (f"no indexed file matches the glob {include!r} (globs match paths relative to the repository root "
+                f"{self.root}, e.g. 'src/**/*.py')")
 
     def _request(self, query: str, k: int, lang, glob: str | None, exclude) -> Filters:
         """The filters of a valid search request; NeedleError says what is wrong with an invalid one."""

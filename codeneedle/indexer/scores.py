@@ -8,6 +8,7 @@ means the same thing for every query. Below :data:`GOOD_MATCH` nothing returned 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -48,4 +49,5 @@ def no_match_note(results: Sequence[SearchResult | dict]) -> str | None:
     """The one-line "no good match" message for ``results``, or None when the best is a match."""
     if good_match(results):
         return None
-    return GOOD_MATCH_NOTE.format(threshold=GOOD_MATCH, best=best_score(results))
+    # Rounded down: a best of 0.3496 shown as "0.35" would read as reaching the line it missed.
+    return GOOD_MATCH_NOTE.format(threshold=GOOD_MATCH, best=math.floor(best_score(results) * 100) / 100)

@@ -1,33 +1,46 @@
-"""Every bad MCP request gets an answer that names the problem.
+"""Every bad MCP request gets an answer that names the problem: the checks and their wording.
 
 The SDK's stdio transport drops a line it cannot parse (invalid JSON, a non-object, a lone surrogate such as
-``"\\ud800"``, which its JSON parser rejects) after logging it at debug level: the client waits forever. Here
-the transport's read stream is screened: such a line gets a JSON-RPC error (Parse error or Invalid Request,
-with the request's id when it can be read) and the server goes on. Tool arguments are checked before any
+``"\\ud800"``, which its JSON parser rejects) after logging it at debug level, and takes a request whose id is
+null, a boolean, a fraction or an object for a notification: either way the client waits forever.
+``problem_with_line`` judges each line before the SDK does (``mcp_wire`` answers what it finds): Parse error
+or Invalid Request, with the request's id when it is a usable one. Tool arguments are checked before any
 work: sizes are capped (the LSP caps queries at 4,096 characters; an unbounded 10 MB MCP query once took
-300 s and 2.4 GB), and NUL characters or lone surrogates are refused by name.
+300 s and 2.4 GB), and NUL characters or lone surrogates are refused by name. Argument and params errors
+found by pydantic are worded as one sentence per problem instead of pydantic's multi-line dump.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import re
-from typing import Any
-
-log = logging.getLogger("codeneedle.mcp")
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 MAX_QUERY_CHARS = 4096  # indexer.index's cap, restated: the servers start without importing the index
 MAX_PATH_CHARS = 4096
 MAX_GLOB_CHARS = 1024
 MAX_LANG_CHARS = 256
+MAX_LIST_ITEMS = 64  # languages or exclude globs in one call, as the LSP's commands allow
 MAX_LINE_BYTES = 1 << 20  # one MCP message; a tool call is a few hundred bytes
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
+NOT_A_MESSAGE = "Invalid Request: not a JSON-RPC 2.0 request, notification or response"
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_LIMITS = {"query": MAX_QUERY_CHARS, "path": MAX_PATH_CHARS, "glob": MAX_GLOB_CHARS, "lang": MAX_LANG_CHARS}
+_LIMITS = {"query": MAX_QUERY_CHARS, "path": MAX_PATH_CHARS, "glob": MAX_GLOB_CHARS,
+           "exclude_glob": MAX_GLOB_CHARS, "lang": MAX_LANG_CHARS}
 
+
+class Problem(NamedTuple):
+    """The JSON-RPC error a message gets: the id to answer (None: ``"id": null``), the code, the message."""
+
+    id: int | str | None
+    code: int
+    message: str
+
+
+# -- tool arguments -------------------------------------------------------------------------------------------
 
 def check_argument(name: str, value: str | None) -> str | None:
     """The problem with one string argument, or None: too long, a lone surrogate, a NUL character."""
@@ -42,28 +55,151 @@ def check_argument(name: str, value: str | None) -> str | None:
                 "which is not valid Unicode")
     if "\0" in value:
         return f"{name} contains a NUL character (at character {value.index(chr(0))})"
-    if name == "glob" and "\\" in value:
-        return "glob contains a backslash: use '/' between folders (globs match POSIX paths relative to the root)"
+    if name in ("glob", "exclude_glob") and "\\" in value:
+        return f"{name} contains a backslash: use '/' between folders (globs match POSIX paths relative to the root)"
     return None
 
 
-def problem_with_line(line: str) -> tuple[Any, int, str] | None:
-    """(id, code, message) for a transport line the SDK could not take, or None when it is fine JSON-RPC."""
+def check_value(name: str, value: Any) -> str | None:
+    """``check_argument`` for a string or each string of a list (``lang`` and ``exclude_glob`` take both)."""
+    if isinstance(value, str):
+        return check_argument(name, value)
+    if not isinstance(value, list):
+        return None
+    if len(value) > MAX_LIST_ITEMS:
+        return f"{name} lists {len(value)} items, at most {MAX_LIST_ITEMS}"
+    return next((p for p in (check_argument(name, v) for v in value if isinstance(v, str)) if p), None)
+
+
+_NOUNS = {"string": ("a string", "strings"), "integer": ("an integer", "integers"), "number": ("a number", "numbers"),
+          "boolean": ("true or false", "booleans"), "object": ("an object", "objects"), "array": ("a list", "lists")}
+
+
+def expected_value(schema: Mapping[str, Any]) -> str:
+    """What a JSON schema accepts, in words: ``{"anyOf": [string, array of string, null]}`` -> "a string or a list
+    of strings" (null is left out: an optional argument is better omitted than sent as null)."""
+    if "anyOf" in schema:
+        return " or ".join(expected_value(s) for s in schema["anyOf"] if s.get("type") != "null") or "null"
+    kind = schema.get("type")
+    if kind == "array" and isinstance(schema.get("items"), Mapping):
+        return f"a list of {_NOUNS.get(schema['items'].get('type'), ('', 'values'))[1]}"
+    return _NOUNS.get(kind, ("a valid value", ""))[0]
+
+
+def argument_problems(errors: Iterable[Mapping[str, Any]], schema: Mapping[str, Any]) -> str:
+    """One sentence per bad argument from pydantic's errors, its expectation read from the tool's input schema
+    (so what is said is what tools/list advertises): ``"query" must be a string; "line" is required``."""
+    properties = schema.get("properties") or {}
+    problems: dict[str, str] = {}
+    for error in errors:
+        loc = error.get("loc") or ()
+        name = str(loc[0]) if loc else "arguments"
+        if error.get("type") == "missing":
+            problems[name] = f'"{name}" is required'
+        elif name in properties:  # a union reports each alternative: one sentence for the argument
+            problems.setdefault(name, f'"{name}" must be {expected_value(properties[name])}')
+        else:
+            problems.setdefault(name, f'"{name}": {_lower(error.get("msg", "is not valid"))}')
+    return "; ".join(problems.values())
+
+
+_TYPE_WORDS = {"string_type": "a string", "dict_type": "an object", "model_type": "an object",
+               "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+               "list_type": "a list", "bool_type": "true or false", "bool_parsing": "true or false",
+               "float_type": "a number", "float_parsing": "a number"}
+
+
+def params_problems(errors: Iterable[Mapping[str, Any]]) -> str:
+    """One sentence per bad field of a request's params: ``"arguments" must be an object; "name" is required``."""
+    problems: dict[str, str] = {}
+    for error in errors:
+        loc = [str(p) for p in error.get("loc") or ()]
+        name = ".".join(loc[1:] if loc[:1] == ["params"] else loc) or "params"
+        kind = error.get("type", "")
+        if kind == "missing":
+            problems[name] = f'"{name}" is required'
+        else:
+            expected = _TYPE_WORDS.get(kind)
+            text = f"must be {expected}" if expected else _lower(error.get("msg", "is not valid"))
+            problems.setdefault(name, f'"{name}" {text}')
+    return "; ".join(problems.values())
+
+
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+# -- transport lines ------------------------------------------------------------------------------------------
+
+def problem_with_line(line: str) -> Problem | None:
+    """The error a transport line must be answered with, or None when the SDK can take it as it is."""
     if len(line) > MAX_LINE_BYTES:
-        return None, INVALID_REQUEST, f"Invalid Request: message of {len(line)} characters exceeds {MAX_LINE_BYTES}"
+        return Problem(None, INVALID_REQUEST,
+                       f"Invalid Request: message of {len(line)} characters exceeds {MAX_LINE_BYTES}")
     try:
         data = json.loads(line)  # Python's parser accepts lone surrogates: the id can still be found
     except (ValueError, RecursionError) as exc:
-        return None, PARSE_ERROR, f"Parse error: {str(exc)[:200]}"
+        return Problem(None, PARSE_ERROR, f"Parse error: {str(exc)[:200]}")
     if not isinstance(data, dict):
-        return None, INVALID_REQUEST, f"Invalid Request: a message must be a JSON object, got {type(data).__name__}"
-    msg_id = data.get("id")
-    if not isinstance(msg_id, int | str) or isinstance(msg_id, bool):
-        msg_id = None
+        return Problem(None, INVALID_REQUEST,
+                       f"Invalid Request: a message must be a JSON object, got {type(data).__name__}")
+    return problem_with_message(data)
+
+
+def problem_with_message(data: dict[str, Any]) -> Problem | None:
+    """The error a decoded JSON-RPC object must be answered with, or None when the SDK can take it."""
+    msg_id = usable_id(data)
     found = _find_surrogate(data)
     if found is not None:
-        return msg_id, PARSE_ERROR, f"Parse error: {found} contains a lone surrogate, which is not valid Unicode"
-    return msg_id, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 request, notification or response"
+        return Problem(msg_id, PARSE_ERROR,
+                       f"Parse error: {found} contains a lone surrogate, which is not valid Unicode")
+    if data.get("jsonrpc") != "2.0":
+        got = f", got {_json_text(data['jsonrpc'])}" if "jsonrpc" in data else ", and it is missing"
+        return _invalid(msg_id, f'"jsonrpc" must be "2.0"{got}')
+    if "method" in data:
+        return _problem_with_call(data, msg_id)
+    if "result" in data or "error" in data:
+        return None  # a response to a request of ours: the SDK judges it (mcp_wire answers what it refuses)
+    return _invalid(msg_id, 'a message needs a "method" (a request or notification), or a "result" or an '
+                            '"error" (a response)')
+
+
+def _problem_with_call(data: dict[str, Any], msg_id: int | str | None) -> Problem | None:
+    """A request's or notification's envelope: its method, its id (when it has one), its params."""
+    method, params = data["method"], data.get("params")
+    if not isinstance(method, str):
+        return _invalid(msg_id, f'"method" must be a string, got {_json_type(method)}')
+    if "id" in data and msg_id is None:
+        # The SDK would take the message for a notification and never answer it.
+        return _invalid(None, '"id" must be a string or an integer (MCP request ids are never null), '
+                              f"got {_json_type(data['id'])}")
+    if params is not None and not isinstance(params, dict):
+        return _invalid(msg_id, f'"params" must be an object, got {_json_type(params)}')
+    return None
+
+
+def _invalid(msg_id: int | str | None, what: str) -> Problem:
+    return Problem(msg_id, INVALID_REQUEST, f"Invalid Request: {what}")
+
+
+def usable_id(data: Mapping[str, Any]) -> int | str | None:
+    """The message's id when it can be echoed in an answer (a string or an integer), else None."""
+    msg_id = data.get("id")
+    return msg_id if isinstance(msg_id, int | str) and not isinstance(msg_id, bool) else None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {_json_text(value)}"
+    return {str: "a string", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)[:50]
 
 
 def _find_surrogate(value: Any, where: str = "message", depth: int = 0) -> str | None:
@@ -75,7 +211,8 @@ def _find_surrogate(value: Any, where: str = "message", depth: int = 0) -> str |
         for k, v in value.items():
             if _SURROGATE.search(k):
                 return f"a key of {where}"
-            found = _find_surrogate(v, k if where in ("message", "params", "arguments") else f"{where}.{k}", depth + 1)
+            inner = k if where in ("message", "params", "arguments") else f"{where}.{k}"
+            found = _find_surrogate(v, inner, depth + 1)
             if found:
                 return found
     if isinstance(value, list):
@@ -84,76 +221,3 @@ def _find_surrogate(value: Any, where: str = "message", depth: int = 0) -> str |
             if found:
                 return found
     return None
-
-
-class ScreenedStream:
-    """The SDK's read stream, with every line it failed to parse answered by a JSON-RPC error."""
-
-    def __init__(self, inner: Any, write: Any):
-        self._inner = inner
-        self._write = write
-
-    @property
-    def last_context(self) -> Any:
-        return getattr(self._inner, "last_context", None)
-
-    async def receive(self) -> Any:
-        while True:
-            item = await self._inner.receive()
-            if not isinstance(item, Exception):
-                return item
-            await self._answer(item)
-
-    async def _answer(self, exc: Exception) -> None:
-        from mcp.shared.message import SessionMessage
-
-        try:
-            from mcp_types import ErrorData, JSONRPCError
-        except ImportError:  # pragma: no cover - mcp 1.x keeps them in mcp.types
-            from mcp.types import ErrorData, JSONRPCError  # type: ignore[no-redef]
-        line = _raw_input(exc)
-        found = problem_with_line(line) if line is not None else None
-        msg_id, code, message = found or (None, PARSE_ERROR, f"Parse error: {str(exc).splitlines()[0][:200]}")
-        log.warning("answered a bad message: %s", message)
-        error = JSONRPCError(jsonrpc="2.0", id=msg_id, error=ErrorData(code=code, message=message))
-        await self._write.send(SessionMessage(error))
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def __aiter__(self) -> ScreenedStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            return await self.receive()
-        except Exception as exc:  # anyio's end-of-stream
-            if type(exc).__name__ in ("EndOfStream", "ClosedResourceError", "BrokenResourceError"):
-                raise StopAsyncIteration from None
-            raise
-
-    async def __aenter__(self) -> ScreenedStream:
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.aclose()
-
-
-def _raw_input(exc: Exception) -> str | None:
-    """The line a pydantic ValidationError was raised for (its first error's input), when it is a string."""
-    errors = getattr(exc, "errors", None)
-    if errors is None:
-        return None
-    try:
-        first = errors()[0]
-    except Exception:  # noqa: BLE001
-        return None
-    raw = first.get("input")
-    if isinstance(raw, bytes | bytearray):
-        raw = bytes(raw).decode("utf-8", "replace")
-    if first.get("type") == "json_invalid":
-        return raw if isinstance(raw, str) else None  # the line itself
-    try:
-        return json.dumps(raw)  # the parsed value that did not fit a JSON-RPC message
-    except (TypeError, ValueError):
-        return None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from codeneedle import __version__
 from codeneedle.errors import NeedleError
@@ -25,14 +25,19 @@ from codeneedle.indexer.root import find_root
 from codeneedle.indexer.scores import good_match, no_match_note
 from codeneedle.indexer.search import parse_languages
 from codeneedle.indexer.settings import IndexSettings
-from codeneedle.server.mcp_guard import ScreenedStream, check_argument
+from codeneedle.server.mcp_guard import argument_problems, check_value, params_problems
+from codeneedle.server.mcp_wire import ScreenedLines, ScreenedStream, claimed_stdin, text_lines
 
 try:  # mcp >= 2
     from mcp.server.mcpserver import MCPServer as _MCPServer
-    from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+    from mcp.shared.exceptions import MCPError
 except ImportError:  # pragma: no cover - mcp 1.x names the same API FastMCP
     from mcp.server.fastmcp import FastMCP as _MCPServer  # type: ignore[no-redef]
     from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
+    from mcp.shared.exceptions import McpError as MCPError  # type: ignore[no-redef]
+
+    UnexpectedToolError = ToolError  # type: ignore[misc,assignment] # 1.x: its texts are left as they are
 
 if TYPE_CHECKING:
     from codeneedle.indexer.index import Index
@@ -46,6 +51,7 @@ WAIT_ENV = "NEEDLE_MCP_WAIT"
 # How long a tool call waits for an index build before answering over what is indexed so far.
 DEFAULT_WAIT_S = 45.0
 MAX_K = 100
+INVALID_PARAMS = -32602
 
 INSTRUCTIONS = (
     "Needle is local semantic code search over the user's repository. Use `search` with a natural-language "
@@ -141,7 +147,7 @@ class NeedleMCP:
         """The folders this server serves (its configured root and extra roots); nothing else is opened or written."""
         return [self.root, *self.extra_roots]
 
-    def search(self, query: str, k: int = 10, lang: str | None = None, glob: str | None = None,
+    def search(self, query: str, k: int = 10, lang: str | list[str] | None = None, glob: str | None = None,
                path: str | None = None, exclude_glob: str | list[str] | None = None) -> dict[str, Any]:
         if not query.strip():
             raise ToolError("query is empty: describe the code you are looking for")
@@ -161,7 +167,8 @@ class NeedleMCP:
             out["note"] = f"{out['note']}; {note}" if out.get("note") else note
         return out
 
-    def _search_all(self, query: str, k: int, lang: str | None, glob: str | None, exclude_glob) -> dict[str, Any]:
+    def _search_all(self, query: str, k: int, lang: str | list[str] | None, glob: str | None,
+                    exclude_glob: str | list[str] | None) -> dict[str, Any]:
         """The root and every extra root, merged (each keeps its ranking order); each result names its ``repo``."""
         from codeneedle.indexer.collection import search_indexes
 
@@ -221,7 +228,7 @@ def _guard(fn, *args: Any, **kwargs: Any) -> dict[str, Any]:
     request is refused by name before any work; an unexpected failure still names its cause.
     """
     for name, value in kwargs.items():
-        problem = check_argument(name, value) if isinstance(value, str) else None
+        problem = check_value(name, value)
         if problem:
             raise ToolError(problem)
     try:
@@ -234,11 +241,68 @@ def _guard(fn, *args: Any, **kwargs: Any) -> dict[str, Any]:
         raise ToolError(f"{fn.__name__} failed: {exc}") from None
 
 
+class _NeedleServer(_MCPServer):
+    """The SDK's server with tool errors worded for the model: ``search: "query" must be a string``.
+
+    The SDK answers arguments that do not fit a tool with pydantic's multi-line dump (ending in a link to
+    errors.pydantic.dev) and prefixes every tool error with "Error executing tool NAME:".
+    """
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        extra = () if context is None else (context,)  # mcp 1.x's call_tool takes no context
+        try:
+            return await super().call_tool(name, arguments, *extra)
+        except UnexpectedToolError:
+            raise  # a crash: the SDK keeps its text off the wire
+        except ToolError as exc:
+            # The cause stays a ValidationError where it was one: the SDK then logs the fields, not the values.
+            raise ToolError(await self._tool_error_text(name, exc)) from exc.__cause__
+
+    async def _tool_error_text(self, name: str, exc: ToolError) -> str:
+        cause = exc.__cause__
+        if isinstance(cause, ValidationError):
+            return f"{name}: {argument_problems(cause.errors(), await self._input_schema(name))}"
+        text = str(exc)
+        prefix = f"Error executing tool {name}: "
+        return f"{name}: {text[len(prefix):]}" if text.startswith(prefix) else text
+
+    async def _input_schema(self, name: str) -> dict[str, Any]:
+        """The input schema tools/list advertises for ``name`` (what argument errors are worded from)."""
+        for tool in await self.list_tools():
+            if tool.name == name:
+                return dict(getattr(tool, "input_schema", None) or getattr(tool, "inputSchema", None) or {})
+        return {}
+
+
+async def _explain_refusals(ctx: Any, call_next: Any) -> Any:
+    """Middleware: the SDK's bare -32602 "Invalid request parameters" (data "") said as what is wrong.
+
+    The SDK gives that answer to a request before ``initialize`` and to params that do not fit the method. The
+    code stays -32602, the one the SDK pins for both: MCP defines no "not initialized" code, and LSP's -32002
+    (ServerNotInitialized) is a number MCP retired from its own use (resource not found), so it would mislead.
+    """
+    try:
+        return await call_next(ctx)
+    except MCPError as exc:
+        if ctx.request_id is None or exc.error.code != INVALID_PARAMS or ctx.method == "initialize" \
+                or getattr(ctx.session, "client_params", None) is not None:
+            raise
+        raise MCPError(INVALID_PARAMS, f"the server is not initialized: send initialize first ({ctx.method} "
+                                       "came before it)") from None
+    except ValidationError as exc:
+        # Only the SDK's check of a request's params ("CallToolRequest", "...RequestParams"); any other
+        # ValidationError is not the client's params and keeps the SDK's answer.
+        if ctx.request_id is None or not exc.title.endswith(("Request", "RequestParams")):
+            raise
+        raise MCPError(INVALID_PARAMS, f"Invalid params for {ctx.method}: {params_problems(exc.errors())}") from None
+
+
 def _new_server() -> _MCPServer:
     try:
-        return _MCPServer(name="needle", instructions=INSTRUCTIONS, version=__version__)
-    except (TypeError, ValueError):  # pragma: no cover - older SDKs take no version
-        return _MCPServer(name="needle", instructions=INSTRUCTIONS)
+        return _NeedleServer(name="needle", instructions=INSTRUCTIONS, version=__version__,
+                             middleware=[_explain_refusals])
+    except (TypeError, ValueError):  # pragma: no cover - older SDKs take no version and no middleware
+        return _NeedleServer(name="needle", instructions=INSTRUCTIONS)
 
 
 def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
@@ -254,13 +318,14 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
     def search(
         query: Annotated[str, Field(description="what you are looking for, in words or identifiers")],
         k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,
-        lang: Annotated[str | None, Field(description="only these languages, e.g. 'python,go'")] = None,
+        lang: Annotated[str | list[str] | None, Field(description=(
+            "only these languages: 'python,go' or ['python', 'go']"))] = None,
         glob: Annotated[str | None, Field(description="only paths matching this glob, e.g. 'src/**/*.py'; "
                                                       "'!dist/**' leaves paths out")] = None,
         path: Annotated[str | None, Field(description=(
             "repository folder to search (default: the server's root and its extra roots)"))] = None,
-        exclude_glob: Annotated[list[str] | None, Field(description="leave out paths matching these globs, "
-                                                                    "e.g. ['dist/**', '**/*.test.js']")] = None,
+        exclude_glob: Annotated[str | list[str] | None, Field(description=(
+            "leave out paths matching this glob or these, e.g. 'dist/**' or ['dist/**', '**/*.test.js']"))] = None,
     ) -> dict[str, Any]:
         return _guard(needle.search, query=query, k=k, lang=lang, glob=glob, path=path, exclude_glob=exclude_glob)
 
@@ -297,12 +362,15 @@ def serve_mcp(root: str | os.PathLike[str] | None = None, settings: IndexSetting
 
 
 async def _run_stdio(server: _MCPServer) -> None:
-    """The SDK's stdio loop, with unparseable lines answered (see mcp_guard) instead of silently dropped."""
+    """The SDK's stdio loop, with bad lines answered (see mcp_wire) instead of silently dropped or misread."""
     from mcp.server.stdio import stdio_server
 
     low = getattr(server, "_lowlevel_server", None) or getattr(server, "_mcp_server", None)
     if low is None:  # pragma: no cover - an SDK without the low-level server attribute: plain loop
         await server.run_stdio_async()
         return
-    async with stdio_server() as (read, write):
-        await low.run(ScreenedStream(read, write), write, low.create_initialization_options())
+    with claimed_stdin() as wire:
+        lines = ScreenedLines(text_lines(wire))
+        async with stdio_server(stdin=lines) as (read, write):  # type: ignore[arg-type]
+            lines.answer_to(write)
+            await low.run(ScreenedStream(read, write), write, low.create_initialization_options())

@@ -26,7 +26,7 @@ from pygls.exceptions import (
     JsonRpcParseError,
     JsonRpcServerNotInitialized,
 )
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import JsonRPCProtocol, LanguageServerProtocol
 
 log = logging.getLogger("codeneedle.server")
 
@@ -124,7 +124,12 @@ class NeedleProtocol(LanguageServerProtocol):
         return True
 
     def reply_error(self, msg_id: Any, error: JsonRpcException) -> None:
-        self._send_response(msg_id, error=error.to_response_error())
+        """Send an error response; ``msg_id`` None is written as ``"id": null``, as JSON-RPC requires.
+
+        pygls' converter drops None fields, so its own response would lose the ``id`` member altogether.
+        """
+        body = self._converter.unstructure(error.to_response_error())
+        self._send_data({"jsonrpc": JsonRPCProtocol.VERSION, "id": msg_id, "error": body})
 
 
 def _valid_id(value: Any) -> bool:

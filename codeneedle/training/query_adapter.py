@@ -54,7 +54,8 @@ class AdapterFit:
 
     adapter: QueryAdapter
     events: int  # usable open events (repeats count: a result opened often weighs more)
-    queries: int  # distinct (query, opened result) pairs
+    queries: int  # distinct queries
+    pairs: int  # distinct (query, opened result) pairs: one query may have led to several results
     unresolved: int  # events whose opened result is no longer in the index
     candidates: int
     seconds: float
@@ -64,7 +65,7 @@ class AdapterFit:
     heldout: dict[float, float] | None = None  # held-out MRR@10 at each strength tried
 
     def to_dict(self) -> dict:
-        return {"events": self.events, "queries": self.queries, "unresolved": self.unresolved,
+        return {"events": self.events, "queries": self.queries, "pairs": self.pairs, "unresolved": self.unresolved,
                 "candidates": self.candidates, "fit_seconds": round(self.seconds, 2),
                 "logged_mrr10_before": round(self.logged_mrr_before, 4),
                 "logged_mrr10_after": round(self.logged_mrr_after, 4), "scale": self.scale,
@@ -133,13 +134,13 @@ def fit_query_adapter(index, config: AdapterConfig = AdapterConfig(),
     u, v = _fit(q_all[rows], targets, p, c, config, distinct=len(set(resolved)))
     u = u * scale
     adapter = QueryAdapter(u, v, index.query_id, {
-        "events": len(resolved), "queries": len(set(resolved)), "candidates": len(keys),
+        "events": len(resolved), "queries": len(texts), "pairs": len(set(resolved)), "candidates": len(keys),
         "fitted": datetime.now(UTC).isoformat(timespec="seconds"), "log_read_t": round(log_read_t, 3),
         "rank": config.rank, "scale": scale})
     pairs = sorted(set(resolved))
     q_pairs = encoded[[row_of[q] for q, _ in pairs]]
     t_pairs = np.array([column[cid] for _, cid in pairs])
-    return AdapterFit(adapter, len(resolved), len(pairs), unresolved, len(keys), time.time() - t0,
+    return AdapterFit(adapter, len(resolved), len(texts), len(pairs), unresolved, len(keys), time.time() - t0,
                       _mrr10(q_pairs, vecs, t_pairs), _mrr10(adapter.apply(q_pairs), vecs, t_pairs), scale, heldout)
 
 
