@@ -99,8 +99,9 @@ def test_globs_can_exclude_at_search_time(project):
 
 @pytest.mark.parametrize(("args", "message"), [
     (("--lang", "pyhton", "parse config"), "unknown language 'pyhton'; known: python, javascript"),
-    (("-k", "0", "parse config"), "k must be at least 1, got 0"),
-    (("-k", "-1", "parse config"), "k must be at least 1, got -1"),
+    (("-k", "0", "parse config"), "k must be between 1 and 1000, got 0"),
+    (("-k", "-1", "parse config"), "k must be between 1 and 1000, got -1"),
+    (("-k", "100000", "parse config"), "k must be between 1 and 1000, got 100000"),
     (("   ",), "the query is empty"),
     (("--glob", "a/**", "--glob", "b/**", "parse config"), "give at most one include glob"),
     (("--glob", "src\\net\\*.py", "parse config"), "use '/' between folders"),

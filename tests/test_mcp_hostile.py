@@ -233,3 +233,13 @@ def test_every_door_caps_queries_at_the_library_s_length():
     from codeneedle.server.mcp_guard import MAX_QUERY_CHARS as doors
 
     assert doors == library
+
+
+def test_the_language_server_allows_as_many_results_as_the_library_and_mcp_fewer():
+    """The language server restates the library's k cap (it starts without the indexer); MCP keeps a model's
+    context small."""
+    from codeneedle.indexer.filters import MAX_K as library
+    from codeneedle.server.commands import MAX_K as language_server
+    from codeneedle.server.mcp_server import MAX_K as mcp
+
+    assert language_server == library and mcp <= library

@@ -17,15 +17,20 @@ from codeneedle.indexer.languages import SUPPORTED_LANGUAGES
 KNOWN_LANGUAGES: tuple[str, ...] = (*SUPPORTED_LANGUAGES, "text")
 
 
+# The most results one search returns, whichever door asks (the MCP server allows fewer: a model's context is small).
+MAX_K = 1000
+
+
 def check_query(query: str, k: int) -> None:
-    """A blank query, one that is not valid Unicode, or k < 1 is an error, not an empty answer."""
+    """A blank query, one that is not valid Unicode, or k outside 1..MAX_K is an error, not an empty or quietly
+    shortened answer."""
     if not query or not query.strip():
         raise NeedleError("the query is empty: describe the code you are looking for")
     problem = lone_surrogate(query)
     if problem:
         raise NeedleError(problem)
-    if k < 1:
-        raise NeedleError(f"k must be at least 1, got {k}")
+    if not 1 <= k <= MAX_K:
+        raise NeedleError(f"k must be between 1 and {MAX_K}, got {k}")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

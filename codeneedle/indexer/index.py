@@ -637,7 +637,7 @@ class Index:
         reranker = (self._second_stage("rerank", lambda: shared_reranker(folder), None)
                     if folder is not None and not late else None)
         with self._reading():
-            return self._hits(query, min(k, 1000), filters, qvec, reranker, late)
+            return self._hits(query, k, filters, qvec, reranker, late)
 
     def reranker(self) -> Reranker | None:
         """The second stage (``rerank.py``), shared by every index of the process; None where none is installed."""

@@ -22,7 +22,7 @@ STATUS = "needle.status"
 OPENED = "needle.opened"
 COMMANDS = (SEARCH, SIMILAR, REINDEX, STATUS, OPENED)
 
-MAX_K = 1000
+MAX_K = 1000  # the library's cap (filters.MAX_K), restated: this module starts without the indexer
 MAX_URI_CHARS = 8192
 
 
