@@ -455,7 +455,9 @@ class LiveIndex:
 
     def _said_lost(self, reason: str) -> None:
         """An update found the index lost and is already rebuilding it: people hear it as from a search."""
-        log.warning("%s: %s; it is being rebuilt", self.root, reason)
+        # INFO: people hear it through events.message; a warning record would print it twice in `needle watch`
+        # (Python's last-resort handler) and is in the server's log at INFO anyway.
+        log.info("%s: %s; it is being rebuilt", self.root, reason)
         self._lost(f"{reason}; it is being rebuilt", rebuild=False)
 
     def _lost(self, message: str, *, rebuild: bool = True) -> None:
