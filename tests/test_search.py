@@ -182,3 +182,21 @@ def test_the_no_good_match_note_never_rounds_the_best_score_up_to_the_line():
     note = no_match_note([{"score": GOOD_MATCH - 0.0004}, {"score": 0.1}])
     assert note is not None and f"above {GOOD_MATCH:.2f}" in note and "(best 0.34)" in note
     assert no_match_note([{"score": GOOD_MATCH}]) is None
+
+
+def test_a_result_not_embedded_yet_shows_its_real_score(minirepo, tmp_path):
+    """While an index is still embedding, keyword hits are results too: their score is their cosine (embedded on
+    the spot), not a 0 that reads as "no good match"."""
+    import shutil
+
+    repo = shutil.copytree(minirepo, tmp_path / "repo", ignore=shutil.ignore_patterns(".needle"))
+    with Index.open(repo) as index:
+        index.update()
+        query = "crc32 checksum of bytes"
+        before = {r.name: r.score for r in index.search(query, k=3)}
+        assert before["crc32_checksum"] > 0.35
+        with sqlite3.connect(repo / ".needle" / "index.db") as conn:  # as if the embedder had not reached it
+            conn.execute("DELETE FROM embeddings WHERE hash IN (SELECT hash FROM chunks WHERE name = ?)",
+                         ("crc32_checksum",))
+        after = {r.name: r.score for r in index.search(query, k=3)}
+    assert after["crc32_checksum"] == pytest.approx(before["crc32_checksum"], abs=0.03)

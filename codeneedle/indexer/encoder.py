@@ -178,6 +178,17 @@ class Encoder:
         self.bulk().encode_batches([[texts[i] for i in g] for g in groups], max_length, done)
         return out
 
+    def encode_few(self, texts: Sequence[str]) -> np.ndarray:
+        """A handful of code texts through the in-process forward pass (the code side's own weights, no bulk
+        engine to start): the displayed score of a result whose chunk the index has not embedded yet."""
+        if self.model is not None or not texts:
+            return self.encode(texts)
+        from codeneedle.indexer.pooling import mean_pool
+
+        model, tokenizer = self.query_model(tower=False)
+        ids, mask = tokenizer(list(texts), self.code_tokens)
+        return mean_pool(model(ids, mask), mask)
+
     def encode_queries(self, queries: Sequence[str], tower: bool = True) -> np.ndarray:
         """Embed short queries with the numpy forward pass: no torch import, a few ms per query.
 

@@ -29,7 +29,8 @@ from codeneedle.errors import (
 )
 from codeneedle.indexer import late_interaction, sticky
 from codeneedle.indexer.dbheader import read_header
-from codeneedle.indexer.encoder import Encoder, bulk_identity, query_identity, query_tower_of
+from codeneedle.indexer.embedding import chunk_of
+from codeneedle.indexer.encoder import Encoder, bulk_identity, embed_text, query_identity, query_tower_of
 from codeneedle.indexer.feedback import enabled as feedback_enabled
 from codeneedle.indexer.filters import check_languages, check_query, path_allowed, split_globs
 from codeneedle.indexer.indexdir import check_index_dir, write_gitignore
@@ -715,7 +716,13 @@ class Index:
             if remembered:  # the same words again: what the user opened for them comes first
                 found = put_first(store, found, remembered, filters)[:k]
         # Displayed scores are absolute cosines (scores.py), not the ranking's relative ones.
-        cosines = absolute_scores(store, self.model_id, vectors.dim, qvec, [cid for cid, _, _ in found])
+        rows = {cid: row for cid, _, row in found}
+
+        def embed_missing(ids: list[int]) -> np.ndarray:
+            return self.encoder.encode_few([embed_text(chunk_of(rows[cid])) for cid in ids])
+
+        cosines = absolute_scores(store, self.model_id, vectors.dim, qvec, [cid for cid, _, _ in found],
+                                  embed_missing)
         return [Hit(score, row) for (_cid, _, row), score in zip(found, cosines, strict=True)]
 
     def _preload(self, load: Callable[[], object]) -> None:

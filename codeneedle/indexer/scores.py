@@ -9,7 +9,7 @@ means the same thing for every query. Below :data:`GOOD_MATCH` nothing returned 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -26,12 +26,22 @@ GOOD_MATCH = 0.35
 GOOD_MATCH_NOTE = "no good match: nothing scores above {threshold:.2f} (best {best:.2f}); these are the nearest"
 
 
-def absolute_scores(store: Store, model_id: str, dim: int, qvec: np.ndarray, ids: Sequence[int]) -> list[float]:
-    """cosine(query, chunk) for each chunk id in ``ids`` (0 for one without a vector), rounded for display."""
+def absolute_scores(store: Store, model_id: str, dim: int, qvec: np.ndarray, ids: Sequence[int],
+                    embed_missing: Callable[[list[int]], np.ndarray] | None = None) -> list[float]:
+    """cosine(query, chunk) for each chunk id in ``ids``, rounded for display.
+
+    A chunk without a stored vector (a keyword hit while the index is still embedding) is embedded on the spot by
+    ``embed_missing(ids) -> vectors``: shown as 0.000 it read as "no good match" during a first index build.
+    Without ``embed_missing`` it scores 0.
+    """
     if not ids:
         return []
+    query = qvec.astype(np.float32)
     keys, vecs = store.chunk_vectors(model_id, dim, ids=list(ids))
-    cosine = {int(k): float(s) for k, s in zip(keys, vecs @ qvec.astype(np.float32), strict=True)}
+    cosine = {int(k): float(s) for k, s in zip(keys, vecs @ query, strict=True)}
+    absent = [cid for cid in dict.fromkeys(ids) if cid not in cosine]
+    if absent and embed_missing is not None:
+        cosine.update(zip(absent, map(float, embed_missing(absent) @ query), strict=True))
     return [round(max(cosine.get(cid, 0.0), 0.0), 4) for cid in ids]
 
 
