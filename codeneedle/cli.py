@@ -305,6 +305,7 @@ def _open_result(index, args: argparse.Namespace, results) -> int:
     ``path:line`` and hand it to $VISUAL/$EDITOR as ``+LINE PATH`` (vi, nano and emacs take that)
     when one is set."""
     import shlex
+    import subprocess
 
     from codeneedle.indexer.feedback import Shown, record_open
 
@@ -312,6 +313,8 @@ def _open_result(index, args: argparse.Namespace, results) -> int:
         raise NeedleError(f"--open {args.open}: the search returned {len(results)} results")
     hit = results[args.open - 1]
     target = index.root / hit.path
+    # The editor is checked before anything is printed or recorded: an open that cannot happen teaches nothing.
+    editor = _editor_command()
     if args.json:
         from codeneedle import console
 
@@ -319,40 +322,47 @@ def _open_result(index, args: argparse.Namespace, results) -> int:
     else:
         sys.stdout.write(f"{target}:{hit.start_line}\n")
         sys.stdout.flush()
-    # The editor starts before the choice is recorded: an open that never happened teaches nothing.
-    editor = _start_editor(target, hit.start_line)
     shown = [Shown(r.path, r.start_line, r.name) for r in results]
-    recorded = record_open(index.index_dir, args.query, shown[args.open - 1], shown[:args.open - 1],
-                           setting=not args.no_feedback)
+    try:
+        recorded = record_open(index.index_dir, args.query, shown[args.open - 1], shown[:args.open - 1],
+                               setting=not args.no_feedback)
+    except OSError as exc:  # the log is not writable: the open itself still happens
+        recorded = False
+        _notify(f"cannot record the open in {index.index_dir}: {exc.strerror or exc}")
     from codeneedle.indexer.query_adapter import refit_due
 
     if recorded and refit_due(index.index_dir):
         # The language server refits by itself; from the shell it is one command.
         _notify(f"search can learn from the results you opened: `needle train --repo {shlex.quote(str(index.root))} "
                 "--adapter` (seconds; nothing is re-embedded)")
-    return editor.wait() if editor is not None else 0
+    if editor is None:
+        return 0
+    name, command = editor
+    try:
+        return subprocess.call([*command, f"+{hit.start_line}", str(target)])
+    except OSError as exc:
+        raise NeedleError(f"cannot run {name} ({shlex.join(command)}): {exc.strerror or exc}") from None
 
 
-def _start_editor(target: Path, line: int):
-    """$VISUAL/$EDITOR started on ``+LINE PATH`` (vi, nano and emacs take that); None when neither is set."""
+def _editor_command() -> tuple[str, list[str]] | None:
+    """(``$VISUAL`` or ``$EDITOR``, its command split as a shell would), the first one set and not blank; None
+    when neither is. NeedleError when it cannot be read or is no program that can run."""
     import os
     import shlex
-    import subprocess
+    import shutil
 
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-    if not editor:
-        return None
-    name = "$VISUAL" if os.environ.get("VISUAL") else "$EDITOR"
-    try:
-        command = shlex.split(editor)
-    except ValueError as exc:
-        raise NeedleError(f"cannot read {name} ({editor!r}): {exc}") from None
-    if not command:
-        return None
-    try:
-        return subprocess.Popen([*command, f"+{line}", str(target)])
-    except OSError as exc:
-        raise NeedleError(f"cannot run {name} ({editor!r}): {exc.strerror or exc}") from None
+    for name in ("VISUAL", "EDITOR"):
+        editor = os.environ.get(name, "").strip()
+        if not editor:
+            continue
+        try:
+            command = shlex.split(editor)
+        except ValueError as exc:
+            raise NeedleError(f"cannot read ${name} ({editor!r}): {exc}") from None
+        if shutil.which(command[0]) is None:
+            raise NeedleError(f"cannot run ${name} ({editor!r}): {command[0]} is not a program that can run here")
+        return f"${name}", command
+    return None
 
 
 def _refresh(index, args: argparse.Namespace, console) -> None:

@@ -87,7 +87,10 @@ def print_results(results: list[SearchResult], root: str | os.PathLike[str] = ""
 
 
 def _openable(path: str) -> str:
-    relative = os.path.relpath(path)
+    try:
+        relative = os.path.relpath(path)
+    except OSError:  # the current folder was deleted: only the absolute path means anything
+        return path
     return path if relative == ".." or relative.startswith("../") else relative
 
 

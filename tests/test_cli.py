@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
-from tests.conftest import run_needle
+from tests.conftest import NEEDLE, run_needle
 
 pytestmark = pytest.mark.slow  # `needle` subprocesses
 
@@ -42,6 +43,12 @@ def test_people_get_grep_like_lines_with_paths_that_open_from_where_they_are(min
         proc = run_needle("search", *query, *([path] if path else []), cwd=cwd)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.splitlines()[0].startswith(f"{shown}:2: formatCurrency"), (cwd, path)
+    gone = minirepo.parent / "gone"  # a current folder deleted under the shell: absolute paths
+    gone.mkdir()
+    proc = subprocess.run(["sh", "-c", f'cd "{gone}" && rmdir "{gone}" && exec "$0" "$@"', str(NEEDLE), "search",
+                           *query, str(minirepo)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"{minirepo / 'web' / 'format.ts'}:2:")
 
 
 def test_status_reports_the_index_as_json(minirepo):

@@ -92,7 +92,7 @@ def test_search_open_records_the_choice_and_hands_it_to_the_editor(documented_re
     query = "split a shell command line into tokens"
     listed = json.loads(run_needle("search", query, "--path", str(documented_repo), "--json").stdout)["results"]
     proc = run_needle("search", query, "--path", str(documented_repo), "--open", "3",
-                      env={"EDITOR": str(editor), "VISUAL": ""})
+                      env={"EDITOR": str(editor), "VISUAL": " "})  # a blank $VISUAL does not hide $EDITOR
     assert proc.returncode == 0, proc.stderr
     third = listed[2]
     assert proc.stdout == f"{documented_repo / third['path']}:{third['start_line']}\n"
@@ -114,10 +114,12 @@ def test_search_open_records_the_choice_and_hands_it_to_the_editor(documented_re
 @pytest.mark.parametrize("editor", ["/nonexistent/editor", 'vim "unclosed'])
 def test_an_editor_that_cannot_start_is_one_clear_error_and_records_nothing(documented_repo, editor):
     before = len(read_events(documented_repo / ".needle"))
-    proc = run_needle("search", "split a shell command line into tokens", "--path", str(documented_repo),
-                      "--open", "1", env={"EDITOR": editor, "VISUAL": ""})
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("needle: error: cannot ") and "$EDITOR" in proc.stderr
+    for json_flag in ((), ("--json",)):
+        proc = run_needle("search", "split a shell command line into tokens", "--path", str(documented_repo),
+                          "--open", "1", *json_flag, env={"EDITOR": editor, "VISUAL": ""})
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert proc.stderr.startswith("needle: error: cannot ") and "$EDITOR" in proc.stderr
+        assert proc.stdout == ""  # nothing says it was opened
     assert len(read_events(documented_repo / ".needle")) == before
 
 

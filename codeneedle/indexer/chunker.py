@@ -110,6 +110,17 @@ def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
             return []
 
 
+def _extent(chunk: Chunk) -> tuple[int, int]:
+    """The bytes a chunk owns: its range and its doc comment's."""
+    if not chunk.has_doc_span:
+        return chunk.start_byte, chunk.end_byte
+    return min(chunk.start_byte, chunk.doc_start_byte), max(chunk.end_byte, chunk.doc_end_byte)
+
+
+def _overlaps(extent: tuple[int, int], start: int, end: int) -> bool:
+    return extent[0] < end and extent[1] > start
+
+
 def _shifted(chunk: Chunk, shift: int, lines: int) -> Chunk:
     """``chunk`` of a piece of a file moved onto the whole file: ``shift`` bytes and ``lines`` lines further on."""
     moved = {"start_byte": chunk.start_byte + shift, "end_byte": chunk.end_byte + shift,
@@ -202,9 +213,9 @@ class _Source:
         saves it). Top-level definitions begin at column 0 after a blank line or a closing ``}``: each such
         paragraph is parsed alone, so only the broken one stays a block.
         """
-        regions = [(0, len(self.data))] if root.type == "ERROR" else [
+        errors = [(0, len(self.data))] if root.type == "ERROR" else [
             (n.start_byte, n.end_byte) for n in root.children if n.type == "ERROR"]
-        for start, end in regions:
+        for start, end in self.widened(errors, chunks):
             bounds = self.paragraph_starts(start, end)
             if len(bounds) < 2:
                 continue
@@ -214,9 +225,30 @@ class _Source:
                 piece = _Source(self.path, self.data[piece_start:piece_end], self.language)
                 lines = self.line_index(piece_start)
                 pieces.extend(_shifted(c, piece_start, lines) for c in piece.chunk_code(recover=False))
-            chunks = [c for c in chunks if c.end_byte <= start or c.start_byte >= end] + pieces
+            chunks = [c for c in chunks if not _overlaps(_extent(c), start, end)] + pieces
         chunks.sort(key=lambda c: (c.start_byte, -c.end_byte))
         return chunks
+
+    def widened(self, spans: list[tuple[int, int]], chunks: list[Chunk]) -> list[tuple[int, int]]:
+        """``spans`` grown to whole lines and to every chunk (with its doc comment) they touch, merged: a piece
+        then re-chunks all of a chunk it replaces (the imports of a block that ran into the error), and nothing
+        kept outside it starts on its first line."""
+        regions = sorted((self.starts[self.line_index(s)], e) for s, e in spans)
+        extents = [_extent(c) for c in chunks]
+        grown = True
+        while grown:
+            grown = False
+            merged: list[tuple[int, int]] = []
+            for start, end in regions:
+                for lo, hi in extents:
+                    if _overlaps((lo, hi), start, end) and (lo < start or hi > end):
+                        start, end, grown = min(start, self.starts[self.line_index(lo)]), max(end, hi), True
+                if merged and start <= merged[-1][1]:
+                    start, end, grown = merged[-1][0], max(end, merged[-1][1]), True
+                    merged.pop()
+                merged.append((start, end))
+            regions = merged
+        return regions
 
     def paragraph_starts(self, start: int, end: int) -> list[int]:
         """Where top-level statements may begin in ``[start, end)``: ``start``'s line, then each line at column 0
@@ -577,10 +609,15 @@ class _Source:
 
     def after_closers(self, start: int, end: int) -> int:
         """Where a gap's code starts: past the ``,`` / ``};`` / ``)`` that close a construct whose members were
-        chunks of their own (an object literal's methods), which would otherwise open a block and be its snippet."""
-        while start < end and self.data[start] in _CLOSERS:
-            start += 1
-        return start
+        chunks of their own (an object literal's methods), which would otherwise open a block and be its snippet;
+        at the start of its line when only indentation precedes it there (``trim`` keeps that indentation)."""
+        position = start
+        while position < end and self.data[position] in _CLOSERS:
+            position += 1
+        line_start = self.starts[self.line_index(position)]
+        if start <= line_start < position and not self.data[line_start:position].strip():
+            return line_start
+        return position
 
     def windows(self, start: int, end: int, kind: str) -> list[Chunk]:
         """Chunks of up to ``WINDOW_LINES`` lines / ``MAX_TEXT_BYTES`` bytes over ``[start, end)``."""

@@ -81,10 +81,12 @@ def split_globs(
 
 
 def _from_root(glob: str) -> str:
-    # "./src/**" is what shell completion writes; paths are matched relative to the root, without the "./".
+    # "./src/**" is what shell completion writes: the root's own src, which gitignore spells "/src/**".
+    if not glob.startswith("./"):
+        return glob
     while glob.startswith("./"):
         glob = glob[2:]
-    return glob
+    return "/" + glob
 
 
 _BRACES = re.compile(r"\{([^{}]*,[^{}]*)\}")
@@ -100,7 +102,9 @@ def expand_braces(glob: str) -> tuple[str, ...]:
         g = pending.pop()
         found = _BRACES.search(g)
         if found is None:
-            out.append(g)
+            if g:  # an empty alternative ("{a,}") adds nothing
+                # A "!" a brace put first is a file name's, not the inverting prefix of a gitignore line.
+                out.append("\\" + g if g.startswith("!") and not glob.startswith("!") else g)
         else:
             pending.extend(g[: found.start()] + alt + g[found.end():] for alt in reversed(found.group(1).split(",")))
         if len(out) + len(pending) > MAX_ALTERNATIVES:

@@ -60,4 +60,4 @@ def no_match_note(results: Sequence[SearchResult | dict]) -> str | None:
     if good_match(results):
         return None
     # Rounded down: a best of 0.3496 shown as "0.35" would read as reaching the line it missed.
-    return GOOD_MATCH_NOTE.format(threshold=GOOD_MATCH, best=math.floor(best_score(results) * 100) / 100)
+    return GOOD_MATCH_NOTE.format(threshold=GOOD_MATCH, best=math.floor(best_score(results) * 100 + 1e-9) / 100)
