@@ -252,6 +252,7 @@ def check_search_args(args: argparse.Namespace) -> None:
         raise NeedleError("--open opens a result of one query: it does not go with --queries")
     if len(args.path or []) + len(args.path_option or []) > 1 or args.collection:
         raise NeedleError("--open opens a result of one repository's search: give one PATH")
+    _editor_command()  # an editor that cannot run is said before any search work
 
 
 def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
