@@ -168,7 +168,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     roots = roots_from(args)
     if args.ray is None:
         for root in roots:
-            with Index.open(root, settings_from(args), notify=_notify, explicit=explicit_from(args)) as index:
+            with Index.open(root, settings_from(args), notify=_notify, explicit=explicit_from(args),
+                            asked=True) as index:
                 _index_one(index, args)
         return 0
     from codeneedle.indexer.ray_embed import RayEmbedder
@@ -176,7 +177,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     pools: dict[str, RayEmbedder] = {}  # one actor pool per model (repositories may keep different ones)
     try:
         for root in roots:
-            with Index.open(root, settings_from(args), notify=_notify, explicit=explicit_from(args)) as index:
+            with Index.open(root, settings_from(args), notify=_notify, explicit=explicit_from(args),
+                            asked=True) as index:
                 if index.model_id not in pools:
                     pools[index.model_id] = RayEmbedder(
                         args.ray, index.model_name, index.model_dir, index.model_id,
@@ -494,7 +496,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     events = Events()
     # `needle watch` is the writer or a one-line refusal (IndexLockedError), before any progress bar.
-    with Index.open(root_from(args), settings_from(args), notify=_notify) as index, index.writing():
+    with Index.open(root_from(args), settings_from(args), notify=_notify, asked=True) as index, index.writing():
         live = LiveIndex(index.root, index=index, events=events, lock_retry_s=None, debounce=args.debounce).start()
         try:
             with console.index_progress() as events.bar:

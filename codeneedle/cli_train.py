@@ -91,7 +91,7 @@ def _adapt(args: argparse.Namespace) -> int:
     # keeps the model it was built with, so later `needle index` runs stay on the adapted model).
     stats = None
     if not args.no_reindex:
-        with Index.open(repo, attrs.evolve(settings, model=str(model)),
+        with Index.open(repo, attrs.evolve(settings, model=str(model)), asked=True,
                         notify=lambda m: console.err.print(f"[yellow]needle:[/] {m}", highlight=False)) as index:
             with console.index_progress(not args.json) as progress:
                 stats = index.update(progress=progress)

@@ -172,3 +172,14 @@ def test_scores_are_absolute_and_nonsense_says_no_good_match(project):
     assert max(r["score"] for r in nonsense["results"]) < 0.35
     proc = run_needle("search", "zzqx blorf", str(project))
     assert proc.returncode == 0 and "no good match" in proc.stderr
+
+
+def test_the_home_folder_is_indexed_only_when_asked(tmp_path):
+    home = copy_fixture("minirepo", tmp_path / "home")
+    env = {"HOME": str(home)}
+    typed = run_needle("search", "crc32 checksum of bytes", cwd=home, env=env)  # a search typed at ~
+    assert typed.returncode == 1 and "is your home folder" in typed.stderr and "`needle index " in typed.stderr
+    assert not (home / ".needle").exists()
+    assert run_needle("index", "--quiet", cwd=home, env=env).returncode == 0  # asked for by name
+    found = run_needle("search", "--json", "crc32 checksum of bytes", cwd=home, env=env)  # its index is used
+    assert found.returncode == 0 and json.loads(found.stdout)["results"][0]["name"] == "crc32_checksum"

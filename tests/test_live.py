@@ -273,3 +273,27 @@ def test_needle_watch_is_the_writer_or_a_one_line_refusal(repo):
     assert proc.returncode == 1
     assert proc.stderr.startswith("needle: error: ") and "being written by another needle process" in proc.stderr
     assert "Traceback" not in proc.stderr and "scanning" not in proc.stderr  # refused before any progress bar
+
+
+def test_an_editor_opened_on_the_home_folder_does_not_index_it_unasked(tmp_path, monkeypatch):
+    """A window opened on the home folder would index all of it: the live index says why it does not, and uses
+    an index `needle index` built there on purpose."""
+    home = copy_fixture("minirepo", tmp_path / "home")
+    monkeypatch.setenv("HOME", str(home))
+    events = Recorder()
+    live = LiveIndex(home, events=events).start()
+    try:
+        status = until(lambda: (s := live.status()).state == "error" and s)
+        assert "is your home folder" in status.message and f"`needle index {home}`" in status.message
+        assert not (home / ".needle").exists()
+    finally:
+        live.close()
+        assert live.wait_closed(30)
+    with Index.open(home, asked=True) as index:  # what `needle index ~` does
+        index.update()
+    live = LiveIndex(home, events=Recorder()).start()
+    try:
+        assert live.refresh(wait=120) and live.status().state == "ready"
+    finally:
+        live.close()
+        assert live.wait_closed(30)

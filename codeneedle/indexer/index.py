@@ -93,6 +93,17 @@ class IndexStatus:
     rerank_depth: int = 0
 
 
+def too_broad(root: Path) -> str | None:
+    """What ``root`` is when it is a folder no one means to index unasked ("your home folder"), else None."""
+    if root == Path(root.anchor):
+        return "the file system's root"
+    try:
+        home = Path.home().resolve()
+    except (RuntimeError, OSError):  # no home folder known
+        return None
+    return "your home folder" if root == home else None
+
+
 class Index:
     """A repository's index: SQLite store + usearch vectors + the encoder, behind one small API.
 
@@ -155,10 +166,13 @@ class Index:
     def open(
         cls, root: str | Path, settings: IndexSettings | None = None, *, create: bool = True,
         notify: Callable[[str], None] | None = None, explicit: Iterable[str] | None = None,
+        asked: bool = False,
     ) -> Index:
         """Open (or, with ``create``, start) the index of the repository at ``root``.
 
-        Index-defining settings not named in ``explicit`` come from the index's stored ones (``sticky.py``).
+        Index-defining settings not named in ``explicit`` come from the index's stored ones (``sticky.py``). A new
+        index of the home folder or of ``/`` is started only when ``asked`` (``needle index``, ``needle watch``):
+        an editor opened on the home folder, or a search typed there, would otherwise index all of it.
         """
         root_path = Path(root).expanduser()
         if not root_path.exists():
@@ -173,6 +187,9 @@ class Index:
         check_index_dir(root_path, index_dir)
         if not create and not (index_dir / DB_NAME).exists():
             raise IndexMissingError(f"no index at {index_dir}; run `needle index {root_path}` first")
+        if not asked and not (index_dir / DB_NAME).exists() and (what := too_broad(root_path)):
+            raise NeedleError(f"{root_path} is {what}, which is indexed only when asked: open or name a project "
+                              f"folder, or build its index once with `needle index {root_path}`")
         made = not index_dir.exists()
         try:
             index_dir.mkdir(parents=True, exist_ok=True)
