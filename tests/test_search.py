@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
 
 from codeneedle.indexer.index import Index
 from codeneedle.indexer.search import IDENTIFIER_LEXICAL_WEIGHT, LEXICAL_WEIGHT, lexical_weight
+from tests.conftest import run_needle
 
 # (query in words, expected path, expected qualified name, expected first line)
 DESCRIBED = [
@@ -198,5 +200,10 @@ def test_a_result_not_embedded_yet_shows_its_real_score(minirepo, tmp_path):
         with sqlite3.connect(repo / ".needle" / "index.db") as conn:  # as if the embedder had not reached it
             conn.execute("DELETE FROM embeddings WHERE hash IN (SELECT hash FROM chunks WHERE name = ?)",
                          ("crc32_checksum",))
-        after = {r.name: r.score for r in index.search(query, k=3)}
-    assert after["crc32_checksum"] == pytest.approx(before["crc32_checksum"], abs=0.03)
+        after = {r.name: r.score for r in index.search(query, k=3)}  # this process has the bulk engine
+    assert after["crc32_checksum"] == pytest.approx(before["crc32_checksum"], abs=0.03)  # stored vectors are int8
+    # A one-shot reader (no bulk engine) scores it through the numpy pass: the same weights, fp32 against int8.
+    proc = run_needle("search", "--json", "--no-refresh", "-k", "3", query, str(repo))
+    assert proc.returncode == 0, proc.stderr
+    shown = {r["name"]: r["score"] for r in json.loads(proc.stdout)["results"]}
+    assert shown["crc32_checksum"] == pytest.approx(before["crc32_checksum"], abs=0.03)

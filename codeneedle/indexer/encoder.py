@@ -179,9 +179,10 @@ class Encoder:
         return out
 
     def encode_few(self, texts: Sequence[str]) -> np.ndarray:
-        """A handful of code texts through the in-process forward pass (the code side's own weights, no bulk
-        engine to start): the displayed score of a result whose chunk the index has not embedded yet."""
-        if self.model is not None or not texts:
+        """A handful of code texts, for the displayed score of a result whose chunk the index has not embedded
+        yet: through the bulk engine when it is loaded (a process that is indexing: the vectors it stores), else
+        through the numpy pass with the code side's own weights (a one-shot reader starts no bulk engine)."""
+        if self.model is not None or not texts or self._bulk is not None:
             return self.encode(texts)
         from codeneedle.indexer.pooling import mean_pool
 

@@ -82,11 +82,10 @@ def split_globs(
 
 def _from_root(glob: str) -> str:
     # "./src/**" is what shell completion writes: the root's own src, which gitignore spells "/src/**".
-    if not glob.startswith("./"):
-        return glob
-    while glob.startswith("./"):
-        glob = glob[2:]
-    return "/" + glob
+    rest = glob
+    while rest.startswith("./"):
+        rest = rest[2:]
+    return glob if rest == glob else "/" + rest
 
 
 _BRACES = re.compile(r"\{([^{}]*,[^{}]*)\}")

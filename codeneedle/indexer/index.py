@@ -185,9 +185,10 @@ class Index:
         settings = settings or IndexSettings()
         index_dir = settings.index_dir_for(root_path)
         check_index_dir(root_path, index_dir)
-        if not create and not (index_dir / DB_NAME).exists():
+        exists = (index_dir / DB_NAME).exists()
+        if not create and not exists:
             raise IndexMissingError(f"no index at {index_dir}; run `needle index {root_path}` first")
-        if not asked and not (index_dir / DB_NAME).exists() and (what := too_broad(root_path)):
+        if not asked and not exists and (what := too_broad(root_path)):
             raise NeedleError(f"{root_path} is {what}, which is indexed only when asked: open or name a project "
                               f"folder, or build its index once with `needle index {root_path}`")
         made = not index_dir.exists()
