@@ -30,10 +30,12 @@ search: setup
 lint: setup
 	$(BIN)/ruff check --no-cache codeneedle tests bench scripts
 
-# The extension's pure logic (node's test runner) first, then the Python suite against the real stack.
+# The extension's pure logic (node's test runner) first, then the Python suite against the real stack, in two
+# processes: most tests wait on a subprocess, a server or an editor, so two share two cores well (one file per
+# process at a time: module fixtures are built once).
 test: setup lint
 	$(MAKE) -C editors/vscode test
-	$(BIN)/pytest -q -p no:cacheprovider --durations=25
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=25
 
 # The inner loop: every test not marked slow (real editors, LSP and MCP servers, subprocess CLI runs, training,
 # Ray, SIGKILL and random watcher runs are); under a minute on 2 cores. CI runs `make test`, all of them.

@@ -48,6 +48,18 @@ def run_needle(*args: str, input: str | None = None, cwd: Path | None = None, ti
     )
 
 
+def run_needle_together(*commands: tuple[str, ...], timeout: float = 300) -> list[subprocess.CompletedProcess]:
+    """Run independent `needle` commands side by side (each is mostly start-up on one core) and return each
+    one's result, in order."""
+    procs = [subprocess.Popen([str(NEEDLE), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for args in commands]
+    results = []
+    for args, proc in zip(commands, procs):
+        out, err = proc.communicate(timeout=timeout)
+        results.append(subprocess.CompletedProcess([str(NEEDLE), *args], proc.returncode, out, err))
+    return results
+
+
 @pytest.fixture(scope="session")
 def tiny_reranker(tmp_path_factory) -> Path:
     """A small real re-ranker, trained once per run by our own training code (1 layer over frozen token

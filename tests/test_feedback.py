@@ -150,7 +150,7 @@ def test_train_repo_learns_from_the_log_beside_the_mined_pairs(documented_repo, 
 
     out = tmp_path / "adapted"
     proc = run_needle("train", "--repo", str(documented_repo), "--steps", "2", "--minutes", "3", "--out", str(out),
-                      "--no-reindex", "--json", env={"NEEDLE_FEEDBACK": os.environ.get("NEEDLE_FEEDBACK", "")})
+                      "--batch-size", "4", "--code-max-tokens", "64", "--no-reindex", "--json", env={"NEEDLE_FEEDBACK": os.environ.get("NEEDLE_FEEDBACK", "")})
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["steps"] == 2 and summary["feedback_events"] == len(read_events(index)) >= 2

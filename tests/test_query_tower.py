@@ -15,7 +15,7 @@ from codeneedle.indexer.encoder import Encoder
 from codeneedle.indexer.index import Index
 from codeneedle.indexer.models import resolve_model
 from codeneedle.indexer.settings import IndexSettings
-from tests.conftest import run_needle
+from tests.conftest import run_needle, run_needle_together
 from tests.test_training_rerank import FUNCTIONS, records
 
 pytestmark = pytest.mark.slow
@@ -91,13 +91,13 @@ def test_a_run_continues_from_a_tower_where_it_left_off(tower, tmp_path):
     folder, first = tower
     data = folder.parent / "train.jsonl"
 
-    def run(out: str, *more: str) -> dict:
-        proc = run_needle("train", "--query-tower", "--data", str(data), "--base", "minilm", "--out", str(tmp_path / out),
-                          "--steps", "5", "--batch-size", "8", "--lr", "1e-6", "--json", *more)
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
+    def run(out: str, *more: str) -> tuple[str, ...]:
+        return ("train", "--query-tower", "--data", str(data), "--base", "minilm", "--out", str(tmp_path / out),
+                "--steps", "5", "--batch-size", "8", "--lr", "1e-6", "--threads", "1", "--json", *more)
 
-    fresh, continued = run("fresh"), run("t2", "--from-tower", str(folder))
+    procs = run_needle_together(run("fresh"), run("t2", "--from-tower", str(folder)))
+    assert all(p.returncode == 0 for p in procs), [p.stderr for p in procs]
+    fresh, continued = (json.loads(p.stdout) for p in procs)
     # From the tower's weights, not the shared ones: the loss starts near where the first run ended.
     assert continued["loss_first"] < fresh["loss_first"] / 2
     assert continued["loss_first"] < first["loss_first"]

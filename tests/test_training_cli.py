@@ -49,11 +49,14 @@ def test_eval_prints_a_table_with_ratios_against_the_compared_model(documented_r
 
 
 def test_adapting_to_a_repository_trains_and_reindexes_with_the_new_model(documented_repo):
-    proc = run_needle("train", "--repo", str(documented_repo), "--steps", "2", "--minutes", "3", "--json")
+    proc = run_needle("train", "--repo", str(documented_repo), "--steps", "2", "--minutes", "3", "--batch-size", "4",
+                      "--code-max-tokens", "64", "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     model = Path(summary["model"])
     assert summary["steps"] == 2 and summary["reindexed_chunks"] > 0
+    recipe = json.loads((model / "train_state.json").read_text())["config"]
+    assert (recipe["batch_size"], recipe["code_max_tokens"]) == (4, 64)  # smaller steps for a slow machine
     assert model.parent == documented_repo / ".needle" / "models" and (model / "config.json").is_file()
     assert not (documented_repo / ".needle" / "training").exists() or not any((documented_repo / ".needle" / "training").iterdir())
 

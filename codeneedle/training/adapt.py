@@ -64,11 +64,13 @@ def adapt_to_repo(
     progress: Callable[[dict], None] | None = None,
     steps: int | None = None,
     index_dir: Path | None = None,
+    batch_size: int = 16,
+    code_max_tokens: int | None = None,
 ) -> Path:
     """Fine-tune ``base_model`` (name or folder; None: the default encoder) on ``repo``'s own pairs plus a
     replay sample; returns the adapted model folder (HF layout) under ``out_dir``. ``steps`` None sizes the run
     to the pairs found. With ``index_dir``, the user's open events there become triplets beside the mined
-    pairs (:mod:`codeneedle.training.feedback`). Raises NeedleError when the repository has fewer than 16
+    pairs (:mod:`codeneedle.training.feedback`). ``code_max_tokens`` None: the training recipe's cut. Raises NeedleError when the repository has fewer than 16
     usable documented functions and open events together."""
     from codeneedle.indexer.models import resolve_model
     from codeneedle.training.train import TrainConfig, train_model
@@ -101,14 +103,15 @@ def adapt_to_repo(
         with open(replay_path, "w") as fh:
             for r in replay:
                 fh.write(json.dumps(r) + "\n")
-    batch = 16
     if steps is None:
-        steps = max(10, min(150, (2 * (len(pairs) + len(opened)) * (2 if replay else 1)) // batch))
+        steps = max(10, min(150, (2 * (len(pairs) + len(opened)) * (2 if replay else 1)) // batch_size))
+    cut = {"code_max_tokens": code_max_tokens} if code_max_tokens else {}
     spent = time.time() - t0
     config = TrainConfig(
-        train_data=str(data), out_dir=str(out_dir), base_model=str(folder), steps=steps, batch_size=batch,
+        train_data=str(data), out_dir=str(out_dir), base_model=str(folder), steps=steps, batch_size=batch_size,
         lr=2e-5, warmup=0.1, curriculum="bm25", negatives_per_batch=4, replay_data=str(replay_path) if replay else "",
         replay_fraction=replay_fraction if replay else 0.0, threads=threads, checkpoint_every=10_000,
         keep_checkpoints=1, max_time_s=max(30.0, time_budget_s - spent - 20), time_schedule=True, note=f"adapted to {repo} from {name}",
+        **cut,
     )
     return train_model(config, progress=progress, resume=False)

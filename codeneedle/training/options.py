@@ -19,9 +19,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="--repo: fit a query adapter to the results you opened (seconds; nothing is re-embedded)")
     p.add_argument("--remove-adapter", action="store_true", help="--repo: delete the query adapter")
     p.add_argument("--device", help="--data: auto (default), cpu or cuda")
-    p.add_argument("--batch-size", type=int, help="--data: pairs per step (in-batch negatives grow with it)")
+    p.add_argument("--batch-size", type=int, help="--data/--repo: pairs per step (in-batch negatives grow with it; --repo: 16)")
     p.add_argument("--lr", type=float, help="--data (and --reranker): peak learning rate")
-    p.add_argument("--code-max-tokens", type=int, help="--data: cut code at this many tokens")
+    p.add_argument("--code-max-tokens", type=int, help="--data/--repo: cut code at this many tokens (default 256)")
     p.add_argument("--query-max-tokens", type=int, help="--data: cut queries at this many tokens")
     p.add_argument("--freeze-layers", type=int,
                    help="--data: keep the embeddings and the first N layers fixed (a cheaper CPU step)")
