@@ -54,7 +54,7 @@ def run_needle_together(*commands: tuple[str, ...], timeout: float = 300) -> lis
     procs = [subprocess.Popen([str(NEEDLE), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for args in commands]
     results = []
-    for args, proc in zip(commands, procs):
+    for args, proc in zip(commands, procs, strict=True):
         out, err = proc.communicate(timeout=timeout)
         results.append(subprocess.CompletedProcess([str(NEEDLE), *args], proc.returncode, out, err))
     return results
