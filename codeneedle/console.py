@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -38,14 +37,14 @@ def index_progress(enabled: bool = True) -> Iterator:
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[unit]}{task.fields[detail]}"),
+        # "done/total " once a total is known: a scan, or a run with nothing to read, has none to show
+        TextColumn("[green]{task.fields[count]}[/]{task.fields[unit]}{task.fields[detail]}"),
         TimeElapsedColumn(),
         console=err,
         transient=False,
     )
     with bar:
-        task = bar.add_task("scanning", total=None, unit="files", detail="")
+        task = bar.add_task("scanning", total=None, count="", unit="files", detail="")
 
         def update(p: IndexProgress) -> None:
             if p.phase == "embed":
@@ -53,14 +52,22 @@ def index_progress(enabled: bool = True) -> Iterator:
 
                 eta = f" · ETA {format_eta(p.eta_s)}" if p.eta_s is not None else ""
                 bar.update(task, description="embedding", total=p.chunks_to_embed or None,
-                           completed=p.chunks_embedded, unit="chunks", detail=f" · {p.rate:.1f}/s{eta}")
+                           completed=p.chunks_embedded, count=_count(p.chunks_embedded, p.chunks_to_embed),
+                           unit="chunks", detail=f" · {p.rate:.1f}/s{eta}")
             elif p.phase in ("scan", "index"):
                 bar.update(task, description="reading" if p.phase == "index" else "scanning",
-                           total=p.files_total or None, completed=p.files_done, unit="files", detail="")
+                           total=p.files_total or None, completed=p.files_done,
+                           count=_count(p.files_done, p.files_total), unit="files", detail="")
+            elif p.phase == "done" and bar.tasks[0].total is None:  # nothing was read or embedded
+                bar.update(task, description="done", total=1, completed=1, count="", unit="up to date", detail="")
             else:
                 bar.update(task, description={"save": "saving", "done": "done"}[p.phase])
 
         yield update
+
+
+def _count(done: int, total: int) -> str:
+    return f"{done}/{total} " if total else ""
 
 
 def print_results(results: list[SearchResult], root: str | os.PathLike[str] = "") -> None:

@@ -317,6 +317,14 @@ def test_is_ignored_checks_every_ancestor_folder(tmp_path: Path) -> None:
 # -- .needleignore, hidden, noise -----------------------------------------------------------------------
 
 
+def test_the_index_and_version_control_folders_are_left_out_without_being_counted(tmp_path: Path) -> None:
+    make_tree(tmp_path, {".git/config": "", ".needle/index.db": "", "src/.git/HEAD": "", ".github/ci.yml": "",
+                         "src/a.py": ""})
+    result = walk(tmp_path)
+    assert [sf.path for sf in result.files] == ["src/a.py"]
+    assert result.skipped == {"hidden": 1} and dict(result.skipped_paths) == {".github": "hidden"}
+
+
 def test_needleignore_excludes_and_can_reinclude_what_git_ignores(tmp_path: Path) -> None:
     make_tree(
         tmp_path,

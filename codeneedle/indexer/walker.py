@@ -43,6 +43,10 @@ DIRECTORY = "directory"  # stat_one only: the path is a folder, walk it instead
 OUTSIDE = "outside"  # stat_one only: the path is absolute or climbs out with ".."
 MINIFIED = "minified"  # read by the pipeline: minified or packed code whatever its name (see looks_minified)
 
+# Folders that are nobody's source (the index's own, version control's): left out without a word, so a
+# status's "skipped: 1 hidden" is never the .git folder the user did not ask about.
+UNCOUNTED_FOLDERS = frozenset({".needle", ".git", ".hg", ".svn", ".jj"})
+
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
@@ -348,7 +352,8 @@ class _Walker:
             is_dir = entry.is_dir(follow_symlinks=False)
             reason = self.rules.check_entry(dir_rel, name, is_dir)
             if reason is not None:
-                self.result.skip(rel, reason)
+                if not (is_dir and name in UNCOUNTED_FOLDERS):
+                    self.result.skip(rel, reason)
                 return
             if is_dir:
                 stack.append((rel, entry.path, dir_path / name))
