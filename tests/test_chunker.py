@@ -511,6 +511,22 @@ def test_empty_and_undecodable_files() -> None:
     assert chunk.doc == "d\ufffdj\ufffd vu"
 
 
+@pytest.mark.parametrize("codec", ["latin-1", "cp1252", "shift_jis"])
+def test_a_python_file_in_its_declared_encoding_keeps_its_names_and_its_byte_ranges(codec) -> None:
+    name = "単価" if codec == "shift_jis" else "café_price"
+    source = f"# -*- coding: {codec} -*-\n\ndef {name}(x):\n    \"\"\"Price of one {name} order.\"\"\"\n    return x\n"
+    data = source.encode(codec)
+    (chunk,) = [c for c in chunk_source("menu.py", data, "python") if c.kind == "function"]
+    assert (chunk.name, chunk.start_line, chunk.end_line) == (name, 3, 5)
+    assert chunk.doc == f"Price of one {name} order." and "\ufffd" not in chunk.text
+    assert data[chunk.start_byte:chunk.end_byte].decode(codec) == source[source.index("def"):].rstrip()
+    assert data[chunk.doc_start_byte:chunk.doc_end_byte].decode(codec).strip('"') == chunk.doc
+    # a cookie that does not hold (an unknown codec) is read as before: UTF-8 with replacement characters
+    (old,) = [c for c in chunk_source("old.py", data.replace(codec.encode(), b"klingon"), "python")
+              if c.kind == "function"]
+    assert "\ufffd" in old.text
+
+
 def test_huge_function_keeps_its_range_but_caps_its_text() -> None:
     body = "".join(f"    x{i} = {i}\n" for i in range(3000))
     data = f"def big():\n{body}".encode()

@@ -40,6 +40,7 @@ from tree_sitter import Node, QueryCursor
 
 from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, JS_LANGUAGES, METHOD, TEXT, Chunk
 from codeneedle.indexer.languages import SUPPORTED_LANGUAGES, get_query, parse_bounded
+from codeneedle.indexer.source_encoding import declared_encoding, transcoded
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,9 @@ def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
     if data.startswith(_BOM):
         # The byte-order mark is not code: chunk what follows it, then shift the byte ranges back onto the file.
         return [_shifted(c, len(_BOM), 0) for c in chunk_source(path, data[len(_BOM):], language)]
+    if language == "python" and (codec := declared_encoding(data)) is not None:
+        utf8, to_raw = transcoded(data, codec)
+        return [_rebased(c, to_raw) for c in chunk_source(path, utf8, language)]
     if b"\r" in data:
         # A lone CR ends a line (classic Mac files; editors agree). Same length, so byte ranges stay true.
         data = _LONE_CR.sub(b"\n", data)
@@ -128,6 +132,14 @@ def _shifted(chunk: Chunk, shift: int, lines: int) -> Chunk:
     if chunk.has_doc_span:
         moved.update(doc_start_byte=chunk.doc_start_byte + shift, doc_end_byte=chunk.doc_end_byte + shift,
                      doc_start_line=chunk.doc_start_line + lines, doc_end_line=chunk.doc_end_line + lines)
+    return dataclasses.replace(chunk, **moved)
+
+
+def _rebased(chunk: Chunk, to_raw: Callable[[int], int]) -> Chunk:
+    """``chunk`` of a transcoded file with its byte ranges mapped back onto the file's own bytes."""
+    moved = {"start_byte": to_raw(chunk.start_byte), "end_byte": to_raw(chunk.end_byte)}
+    if chunk.has_doc_span:
+        moved.update(doc_start_byte=to_raw(chunk.doc_start_byte), doc_end_byte=to_raw(chunk.doc_end_byte))
     return dataclasses.replace(chunk, **moved)
 
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 # 3: chunks record where their doc comment sits (doc_* spans); content hashes are unchanged, so nothing re-embeds.
 # 4: blocks start past the `,` / `};` left by carved-out object-literal members; an unclosed bracket no longer turns
 #    the rest of its file into blocks (chunker.recover).
-CHUNKER_VERSION = "4"
+# 5: Python files in a declared legacy encoding (PEP 263) are read in it (source_encoding.py).
+CHUNKER_VERSION = "5"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"
