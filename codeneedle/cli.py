@@ -223,10 +223,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     if len(roots) > 1:
         return _search_many(roots, args, console)
     with _open_index(args) as index:
+        # The query's vector and the second stage's model do not depend on the index: ready them meanwhile.
+        prepared = index.prepare(args.query) if args.queries is None and index.stored_model is not None else None
         _refresh(index, args, console)
         if args.queries is not None:
             return _batch_search(index, args, console)
-        results = _search(index, args, args.query)
+        results = _search(index, args, args.query, prepared.result() if prepared is not None else None)
         if args.open is not None:
             return _open_result(index, args, results)
         done = index.completeness()
@@ -283,8 +285,8 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
     return 0
 
 
-def _search(index, args: argparse.Namespace, query: str):
-    return index.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob)
+def _search(index, args: argparse.Namespace, query: str, qvec=None):
+    return index.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob, qvec=qvec)
 
 
 def _json_answer(query: str, results) -> dict:

@@ -47,6 +47,14 @@ def test_results_carry_location_kind_language_score_and_snippet(index):
     assert top.snippet.startswith("def load_json_config(path):")
 
 
+@pytest.mark.parametrize("query", ["least recently used cache eviction", "Format a money amount as currency."])
+def test_a_search_prepared_ahead_answers_as_one_that_was_not(index, query):
+    # the CLI readies the query's vector and the second stage's model while it refreshes the index
+    qvec = index.prepare(query).result(timeout=60)
+    assert qvec.shape == (index.encoder.dim,) and abs(float(qvec @ qvec) - 1) < 1e-3
+    assert index.search(query, k=5, qvec=qvec) == index.search(query, k=5)
+
+
 def test_a_method_is_named_after_its_class(index):
     results = index.search("environment variables with a prefix", k=5)
     method = next(r for r in results if r.name == "EnvironmentReader.read_environment")

@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -649,14 +649,28 @@ class Index:
              qvec: np.ndarray | None = None, rerank: bool | None = None) -> list[Hit]:
         """:meth:`search` before its results are built: a merged search builds them only for its winners."""
         filters = self._request(query, k, lang, glob, exclude)
-        # The second stage: late interaction for a typed question, the cross-encoder for any other query
-        # (late_interaction.py); NEEDLE_RERANKER=off or --no-rerank leave the first stage alone for both.
+        reranker, late = self._second_stage_for(query, rerank)
+        with self._reading():
+            return self._hits(query, k, filters, qvec, reranker, late)
+
+    def prepare(self, query: str, rerank: bool | None = None) -> Future[np.ndarray]:
+        """Start what a search for ``query`` will need that does not depend on the index's contents: the query's
+        vector (the future; pass it as :meth:`search`'s ``qvec``) and the second stage's model. A one-shot search
+        does this while it refreshes the index."""
+        reranker, late = self._second_stage_for(query, rerank)
+        if late or reranker is not None:
+            self._preload(self.encoder.bulk if late else reranker.model)
+        return self._lexical_pool.submit(lambda: self.encoder.encode_queries([query])[0])
+
+    def _second_stage_for(self, query: str, rerank: bool | None) -> tuple[Reranker | None, bool]:
+        """(the cross-encoder or None, whether late interaction runs instead) for ``query``."""
+        # Late interaction for a typed question, the cross-encoder for any other query (late_interaction.py);
+        # NEEDLE_RERANKER=off or --no-rerank leave the first stage alone for both.
         folder = reranker_dir() if (self.settings.rerank if rerank is None else rerank) else None
         late = folder is not None and late_interaction.applies(self.encoder, query)
         reranker = (self._second_stage("rerank", lambda: shared_reranker(folder), None)
                     if folder is not None and not late else None)
-        with self._reading():
-            return self._hits(query, k, filters, qvec, reranker, late)
+        return reranker, late
 
     def reranker(self) -> Reranker | None:
         """The second stage (``rerank.py``), shared by every index of the process; None where none is installed."""
