@@ -532,24 +532,35 @@ async def test_a_folder_inside_a_repository_indexes_the_repository(client: Langu
     project = tmp_path / "project"
     (project / ".git").mkdir(parents=True)
     (project / "docs").mkdir()
+    (project / "web").mkdir()
     (project / "tools.py").write_text('def sharpen_pencil(pencil):\n    """Sharpen a pencil."""\n    return pencil\n')
-    folder = types.WorkspaceFolder(uri=(project / "docs").as_uri(), name="docs")
+    # two workspace folders of one repository (a monorepo opened as frontend/ and backend/): one index
+    docs, web = (types.WorkspaceFolder(uri=(project / n).as_uri(), name=n) for n in ("docs", "web"))
     client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
-        event=types.WorkspaceFoldersChangeEvent(added=[folder], removed=[])))
+        event=types.WorkspaceFoldersChangeEvent(added=[docs, web], removed=[])))
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             st = await status(client)
-            if len(st["folders"]) == 2 and st["state"] == "ready":
+            if len(st["folders"]) >= 2 and st["state"] == "ready":
                 break
             await asyncio.sleep(0.25)
-        assert str(project) in {f["root"] for f in st["folders"]}
+        assert [f["root"] for f in st["folders"]].count(str(project)) == 1
         hits = await search(client, "sharpen a pencil", k=3)
         assert hits[0]["uri"] == (project / "tools.py").as_uri()
+        assert [h["uri"] for h in hits].count(hits[0]["uri"]) == 1  # not once per workspace folder
         assert (project / ".needle").is_dir() and not (project / "docs" / ".needle").exists()
+        assert [p.name for p in (project / ".needle").iterdir() if p.is_dir()] == []  # no second index inside
+
+        # one of them closed: the other still searches the repository
+        client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(added=[], removed=[docs])))
+        await asyncio.sleep(0.5)
+        assert str(project) in {f["root"] for f in (await status(client))["folders"]}
+        assert (await search(client, "sharpen a pencil", k=3))[0]["uri"] == (project / "tools.py").as_uri()
     finally:
         client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
-            event=types.WorkspaceFoldersChangeEvent(added=[], removed=[folder])))
+            event=types.WorkspaceFoldersChangeEvent(added=[], removed=[docs, web])))
         await asyncio.sleep(0.5)
 
 

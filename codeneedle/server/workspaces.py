@@ -148,7 +148,8 @@ class Folder:
 
 
 class Workspaces:
-    """The workspace folders the client told us about, by URI."""
+    """The workspace folders the client told us about, by URI. Several URIs may share one folder: workspace
+    folders inside one repository (a monorepo's ``frontend/`` and ``backend/``) index and search it once."""
 
     def __init__(self, host: Host):
         self.host = host
@@ -157,39 +158,54 @@ class Workspaces:
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._folders)
+        return len(self.all())
 
     def all(self) -> list[Folder]:
+        """Each open folder once, however many URIs share it."""
         with self._lock:
-            return list(self._folders.values())
+            return self._distinct()
+
+    def _distinct(self) -> list[Folder]:
+        return list({id(f): f for f in self._folders.values()}.values())
 
     def add(self, uri: str, root: Path, name: str, settings: NeedleSettings) -> Folder:
-        """Open (in the background) the index of one folder; replaces a folder already known by that URI."""
+        """Open (in the background) the index of one folder; replaces a folder already known by that URI (and
+        serves the URIs that shared it), or shares the folder of the same repository and settings."""
         index_settings = settings.for_root(root)
+        real = root.resolve()
         with self._lock:
-            old = self._folders.pop(uri, None)
+            old = self._folders.get(uri)
+            uris = [u for u, f in self._folders.items() if f is old] if old is not None else [uri]
+            for u in uris:
+                self._folders.pop(u, None)
+            same = next((f for f in self._distinct() if f.real_root == real and f.settings == settings), None)
+            if same is not None:
+                if old is not None:
+                    old.close()
+                self._folders.update(dict.fromkeys(uris, same))
+                return same
             if old is not None:
                 old.close()
             else:
-                old = self._closing.get(index_settings.index_dir_for(root.resolve()))
-            taken = {f.index_settings.index_dir_for(f.real_root) for f in self._folders.values()}
-            wanted = index_settings.index_dir_for(root.resolve())
+                old = self._closing.get(index_settings.index_dir_for(real))
+            taken = {f.index_settings.index_dir_for(f.real_root) for f in self._distinct()}
+            wanted = index_settings.index_dir_for(real)
             if wanted in taken:  # one indexDir set for several folders: give each its own subfolder
-                tag = hashlib.blake2b(str(root.resolve()).encode(), digest_size=4).hexdigest()
+                tag = hashlib.blake2b(str(real).encode(), digest_size=4).hexdigest()
                 index_settings = replace(index_settings, index_dir=wanted / f"{root.name}-{tag}")
             folder = Folder(uri, root, name, settings, index_settings, self.host, predecessor=old)
-            self._folders[uri] = folder
+            self._folders.update(dict.fromkeys(uris, folder))
         folder.start()
         return folder
 
     def remove(self, uri: str) -> None:
         with self._lock:
             folder = self._folders.pop(uri, None)
-            if folder is not None:
-                self._closing = {d: f for d, f in self._closing.items() if not f.wait_closed(0)}
-                self._closing[folder.index_settings.index_dir_for(folder.real_root)] = folder
-        if folder is not None:
-            folder.close()
+            if folder is None or any(f is folder for f in self._folders.values()):
+                return  # unknown, or still serving another workspace folder of the same repository
+            self._closing = {d: f for d, f in self._closing.items() if not f.wait_closed(0)}
+            self._closing[folder.index_settings.index_dir_for(folder.real_root)] = folder
+        folder.close()
 
     def folder_for(self, path: Path) -> Folder | None:
         """The innermost folder holding ``path`` (nested workspace folders are allowed)."""
@@ -197,7 +213,7 @@ class Workspaces:
 
     def close_all(self, timeout: float = STOP_TIMEOUT_S) -> None:
         with self._lock:
-            folders, self._folders = list(self._folders.values()), {}
+            folders, self._folders = self._distinct(), {}
         for folder in folders:
             folder.close()
         deadline = time.monotonic() + timeout
