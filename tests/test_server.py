@@ -594,6 +594,32 @@ async def test_indexing_can_be_cancelled(client: LanguageClient, tmp_path):
         # it is a stopword). Which files made it before the cancel is a matter of timing.
         hits = await search(client, "zebrafish", k=5, glob="mod_*.py")
         assert hits and all(h.get("partial") is True for h in hits), hits[:3]
+
+    def big_entry(st: dict) -> dict:
+        return next(f for f in st["folders"] if f["root"] == str(big))
+
+    # The cancel stops the work, not only its progress: the backlog is not embedded behind the user's back, while
+    # a file saved from now on is indexed and embedded as ever.
+    (big / "kingfisher.py").write_text('def dive_for_fish(river):\n    """Dive into the river for a fish."""\n')
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        hits = await search(client, "dive into the river for a fish", k=3, glob="kingfisher.py")
+        if hits:
+            break
+        await asyncio.sleep(0.25)
+    assert hits and hits[0]["name"] == "dive_for_fish"
+    await asyncio.sleep(2)
+    later = big_entry(await status(client))
+    assert later["state"] == "cancelled" and later["chunksEmbedded"] <= entry["chunksEmbedded"] + 1
+    assert later["files"] < 401 or later["chunksEmbedded"] < later["chunks"]
+
+    await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="needle.reindex", arguments=[{"uri": big.as_uri()}]))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and big_entry(st := await status(client))["state"] != "ready":
+        await asyncio.sleep(0.25)
+    done = big_entry(st)
+    assert done["state"] == "ready" and done["files"] == 401 and done["chunksEmbedded"] == done["chunks"]
     client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
         event=types.WorkspaceFoldersChangeEvent(added=[], removed=[folder])))
 

@@ -55,6 +55,7 @@ from codeneedle.indexer.search import (
 )
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.store import CorruptStoreError, Store, is_corruption, unavailable_error
+from codeneedle.indexer.types import UpdateStats
 from codeneedle.indexer.vectors import SIDECAR_SUFFIX, VectorIndex
 from codeneedle.indexer.writer import IndexWriter
 
@@ -119,6 +120,9 @@ class Index:
         self.notify = notify or (lambda msg: log.warning("%s", msg))
         # Told instead of ``notify`` when an update finds the index lost (a live index shows it to people).
         self.on_lost: Callable[[str], None] | None = None
+        # Set by a live index after the user cancelled its full update, until they ask for one again: updates of
+        # changed paths embed only their own new chunks, not the backlog, and the watcher's full rescans wait.
+        self.hold_backlog = False
         self._writer = WriterLock(self.index_dir)
         self._writing_depth = 0  # nested writing() blocks in this process (any thread)
         self._writing_lock = threading.Lock()
@@ -498,7 +502,7 @@ class Index:
         reason = self.lost()
         if reason is not None:
             self._reopen_lost(reason)
-            paths = None  # everything is to be indexed again
+            paths, self.hold_backlog = None, False  # everything is to be indexed again
         with self.writing():
             return self._update(paths, progress, cancel)
 
@@ -516,8 +520,10 @@ class Index:
             # would look stale and be rebuilt whole.
             self.vectors()
         try:
+            if paths is None and self.hold_backlog:
+                return UpdateStats()  # what the cancelled update left waits for a reindex
             stats = run_update(self._pipeline_writer(), None if paths is None else list(paths), progress=progress,
-                               cancel=cancel)
+                               cancel=cancel, backlog=not self.hold_backlog)
             # Our own commits and checkpoints grew the file. A file deleted during the update keeps the identity
             # we knew: None would make lost() miss the deletion and serve the deleted file for good.
             self._identity = self._db_identity() or self._identity

@@ -370,6 +370,7 @@ class LiveIndex:
         started = time.monotonic()
         try:
             self._take_writer()
+            index.hold_backlog = False  # a full update asked for: it takes up whatever a cancel left
             stats = index.update(progress=self._on_progress, cancel=cancel)
         except IndexLockedError as exc:
             self._building = False
@@ -384,6 +385,9 @@ class LiveIndex:
             self.events.build_ended(f"failed: {exc}")
             self._fail(f"indexing {self.root} failed: {exc}")
             return
+        # A cancel stops the work, not just its progress: from now on the watcher embeds what changes, not the
+        # backlog (until a reindex).
+        index.hold_backlog = stats.cancelled
         # The message before the state: a status read in between must not show "cancelled" without saying why.
         self._read_only, self.last_stats = False, stats
         self._message = ("indexing was cancelled: results cover only what was indexed; reindex to finish"

@@ -35,7 +35,7 @@ CHUNKS_PER_BATCH = int(os.environ.get("NEEDLE_BATCH_CHUNKS", "1024"))
 
 def run_update(
     index: IndexWriter, paths: list[str] | None, progress: ProgressFn | None = None,
-    cancel: threading.Event | None = None,
+    cancel: threading.Event | None = None, backlog: bool = True,
 ) -> UpdateStats:
     """Update an index, through its writer, from the whole tree (``paths`` None) or from root-relative paths."""
     started = time.perf_counter()
@@ -72,7 +72,9 @@ def run_update(
     with store.transaction():
         store.replace_skipped(skipped, only=skip_scope)
         # Nothing was pending before: only this run's new chunks can lack vectors (no scan of the whole index).
-        added: list[str] | None = [] if store.get_meta(STATE_KEY) == "ready" else None
+        # ``backlog`` False: chunks left without vectors by a cancelled update stay so (only this run's are embedded).
+        was_ready = store.get_meta(STATE_KEY) == "ready"
+        added: list[str] | None = [] if was_ready or not backlog else None
         if todo or removed:
             mark_state(store, "indexing")
 
@@ -132,7 +134,7 @@ def run_update(
         store.set_meta("skipped_counts", json.dumps(dict(sorted(stats.skipped.items()))))
         store.set_meta("chunker_version", CHUNKER_VERSION)
     if not stats.cancelled:
-        _embed_missing(index, stats, report, cancel, done, total, added)
+        _embed_missing(index, stats, report, cancel, done, total, added, mark_ready=was_ready or backlog)
     report(Progress("save", done, total, stats.chunks_embedded, stats.chunks_embedded))
     index.save_vectors()
     stats.seconds = round(time.perf_counter() - started, 3)
@@ -193,8 +195,9 @@ def _commit_batch(index: IndexWriter, stats: UpdateStats, removed: list[str], fi
 
 
 def _embed_missing(index: IndexWriter, stats: UpdateStats, report: ProgressFn, cancel: threading.Event | None,
-                   done: int, total: int, added: list[str] | None) -> None:
-    """The semantic half, behind the lexical one: embed chunks without vectors, then record "ready"."""
+                   done: int, total: int, added: list[str] | None, mark_ready: bool = True) -> None:
+    """The semantic half, behind the lexical one: embed chunks without vectors (those of ``added`` only, when
+    given), then record "ready" (``mark_ready``: when no other chunk can be left without one)."""
     from codeneedle.indexer.embedding import embed_pending
 
     meter = RateMeter()
@@ -207,7 +210,7 @@ def _embed_missing(index: IndexWriter, stats: UpdateStats, report: ProgressFn, c
         return  # nothing was added and nothing was left pending: no need to look
     embedded, finished = embed_pending(index, cancel=cancel, on_progress=on_progress, among=added)
     stats.chunks_embedded += embedded
-    if finished:
+    if finished and mark_ready:
         with index.store.transaction():
             mark_state(index.store, "ready")
     else:
