@@ -95,6 +95,22 @@ def test_it_builds_in_the_background_then_reports_ready_and_watches(repo):
         pass  # closing released the lock
 
 
+def test_a_search_sent_as_it_starts_waits_for_the_index_to_open(repo):
+    with Index.open(repo) as index:
+        index.update()
+    # an editor's first search comes a moment after it started the server: it gets answers, not "still indexing"
+    live = LiveIndex(repo).start()
+    try:
+        assert [r.name for r in live.search("crc32 checksum of bytes", k=1)] == ["crc32_checksum"]
+    finally:
+        live.close()
+        assert live.wait_closed(30)
+    closed = LiveIndex(repo)
+    closed.close()
+    started = time.monotonic()
+    assert closed.search("crc32 checksum of bytes") == [] and time.monotonic() - started < 1  # closed: no wait
+
+
 def test_a_file_edit_is_picked_up_by_the_watcher(repo):
     events = Recorder()
     live = LiveIndex(repo, events=events, debounce=0.05).start()

@@ -38,6 +38,7 @@ log = logging.getLogger("codeneedle.live")
 # while `needle index` ran takes over within half a minute of it finishing.
 LOCK_RETRY_S = 30.0
 STOP_TIMEOUT_S = 10.0
+OPEN_WAIT_S = 5.0  # a search sent while the index opens waits this long (opening takes well under a second)
 
 
 class LiveEvents:
@@ -149,6 +150,9 @@ class LiveIndex:
         self._cancel = threading.Event()
         self._closed = threading.Event()
         self._done = threading.Event()
+        self._opened = threading.Event()  # the index is open, or will never be (failed, closed)
+        if index is not None:
+            self._opened.set()
         self._thread = threading.Thread(target=self._run, name=f"needle-live-{self.root.name}", daemon=True)
 
     # -- control (any thread) ------------------------------------------------------------------------
@@ -184,6 +188,7 @@ class LiveIndex:
         """Stop building and watching and release the index (returns at once; the worker finishes it)."""
         self._closed.set()
         self._cancel.set()
+        self._opened.set()
         self._jobs.put(None)
 
     def wait_closed(self, timeout: float | None = STOP_TIMEOUT_S) -> bool:
@@ -231,8 +236,9 @@ class LiveIndex:
     # -- reads (any thread) ------------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, lang: Any = None, glob: str | None = None,
                exclude: str | list[str] | None = None, *, rerank: bool | None = None) -> list[SearchResult]:
-        """``Index.search`` over what is committed ([] before the index is open); a lost index is rebuilt."""
-        index = self.index
+        """``Index.search`` over what is committed ([] when the index cannot open); a lost index is rebuilt. A search
+        sent while the index is opening (an editor's first, right after it started us) waits for it, a little."""
+        index = self._open_index()
         if index is None or self._closed.is_set():
             return []
         try:
@@ -242,10 +248,15 @@ class LiveIndex:
             raise
 
     def similar(self, path: str, line: int, k: int = 10) -> list[SearchResult]:
-        index = self.index
+        index = self._open_index()
         if index is None or self._closed.is_set():
             raise NeedleError(f"the index of {self.root} is not open yet; try again in a moment")
         return index.similar(path, line, k=k)
+
+    def _open_index(self) -> Index | None:
+        if self.index is None and not self._closed.is_set():
+            self._opened.wait(OPEN_WAIT_S)
+        return self.index
 
     def partial(self) -> bool:
         """Whether results cover only part of the tree (cheap: one meta read once the index is complete)."""
@@ -296,6 +307,7 @@ class LiveIndex:
             log.exception("live index of %s failed", self.root)
             self._fail(f"indexing {self.root} failed: {exc}")
         finally:
+            self._opened.set()
             self._shutdown()
             with self._cond:
                 self._finished = sys.maxsize  # nobody waits on a stopped index
@@ -343,6 +355,7 @@ class LiveIndex:
             return False
         self.index.on_lost = self._said_lost
         self._state = "ready"
+        self._opened.set()
         return True
 
     def _take_writer(self) -> None:
