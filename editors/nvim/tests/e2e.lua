@@ -226,6 +226,14 @@ local function run()
   check(vim.bo.buftype == '', 'quickfix <CR> still jumps to the code')
   vim.cmd.edit(vim.fn.fnameescape(repo .. '/src/config/loader.py'))
 
+  -- :NeedleSimilar on unsaved edits: the saved file's line would be another function's.
+  vim.api.nvim_buf_set_lines(0, 0, 0, false, { '# an unsaved line' })
+  vim.fn.setqflist({}, 'r', { title = 'before' })
+  vim.cmd('NeedleSimilar')
+  check(messages():find('save the file first', 1, true) ~= nil and vim.fn.getqflist({ title = 1 }).title == 'before',
+    ':NeedleSimilar on a modified buffer asks to save first and searches nothing', messages())
+  vim.cmd('silent edit!')  -- back to the saved file
+
   -- :NeedleSimilar from inside load_json_config.
   vim.api.nvim_win_set_cursor(0, { 11, 4 })
   vim.cmd('NeedleSimilar')

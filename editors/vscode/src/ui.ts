@@ -272,6 +272,11 @@ export async function findSimilar(service: NeedleService): Promise<void> {
     void vscode.window.showInformationMessage('Needle: open a file and put the cursor in a function first.');
     return;
   }
+  if (editor.document.isDirty) {
+    // The server finds the function under the cursor in the saved file: unsaved lines would point at another.
+    void vscode.window.showInformationMessage('Needle: save the file first: similar code is found from its saved version.');
+    return;
+  }
   const uri = editor.document.uri;
   const pos = editor.selection.active;
   const where = `${displayPath(uri.toString(), workspaceFolders())}:${pos.line + 1}`;

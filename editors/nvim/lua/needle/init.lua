@@ -402,6 +402,11 @@ function M.similar()
     notify('put the cursor in a file', levels.WARN)
     return
   end
+  if vim.bo[bufnr].modified then
+    -- The server finds the function under the cursor in the saved file: unsaved lines would point at another.
+    notify('save the file first: similar code is found from its saved version', levels.WARN)
+    return
+  end
   local label = string.format('%s:%d', vim.fn.expand('%:~:.'), api.nvim_win_get_cursor(0)[1])
   M.with_client(function(client)
     local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
