@@ -210,10 +210,10 @@ local function run()
   -- The picker search left a list with this very title: clear it, so the wait below sees the new answer (which
   -- otherwise lands later, reopens the quickfix window and takes the focus from the steps after it).
   vim.fn.setqflist({}, ' ', { title = 'cleared by the test', items = {} })
-  vim.cmd('Needle ' .. query)
+  vim.cmd('Needle lang:python ' .. query)  -- the log keeps the words, not the inline filter
   local list = wait_for('quickfix again', 30000, function()
     local l = vim.fn.getqflist({ title = 1, items = 1, winid = 1 })
-    return l.title == 'Needle: ' .. query and #l.items > 1 and l.winid ~= 0 and l
+    return l.title == 'Needle: lang:python ' .. query and #l.items > 1 and l.winid ~= 0 and l
   end)
   vim.fn.win_gotoid(list.winid)
   vim.api.nvim_win_set_cursor(0, { 2, 0 })
@@ -221,8 +221,8 @@ local function run()
   local second = wait_for('quickfix <CR>: the open is logged', 15000, function()
     return #events() >= 2 and events()[2]
   end)
-  check(second.opened.start_line == list.items[2].lnum and #second.above == 1 and second.above[1].start_line == 9,
-    'feedback: quickfix <CR> logs the entry and the one above it', second)
+  check(second.opened.start_line == list.items[2].lnum and #second.above == 1 and second.above[1].start_line == 9
+    and second.query == query, 'feedback: quickfix <CR> logs the query, the entry and the one above it', second)
   check(vim.bo.buftype == '', 'quickfix <CR> still jumps to the code')
   vim.cmd.edit(vim.fn.fnameescape(repo .. '/src/config/loader.py'))
 

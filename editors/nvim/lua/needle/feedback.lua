@@ -6,14 +6,15 @@ local M = {}
 
 local MAX_ABOVE = 20
 
---- The query of a search list title (`Needle: {query}`), or nil for other lists (similar code).
+--- The query of a search list title (`Needle: {query}`) without its inline filters (`lang:`, `glob:`: the log
+--- keeps the words, as VS Code's does), or nil for other lists (similar code).
 ---@param title string?
 ---@return string?
 function M.query_of(title)
   if type(title) ~= 'string' or not vim.startswith(title, 'Needle: ') then
     return nil
   end
-  local q = vim.trim(title:sub(#'Needle: ' + 1))
+  local q = require('needle').parse_query(title:sub(#'Needle: ' + 1)).query
   return q ~= '' and q or nil
 end
 
