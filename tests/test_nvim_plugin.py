@@ -91,3 +91,8 @@ def test_status_lines_say_what_search_learned_from_opened_results(tmp_path: Path
         shown.append(proc.stdout + proc.stderr)
     assert "    learned from 12 opened results" in shown[0].splitlines()
     assert "learned" not in shown[1] and "/w/a" in shown[1]
+    # nothing indexed, and why: the server refused the home folder the client sent
+    home = {"state": "none", "folders": [], "message": "nothing is indexed: not indexing /root: it is the home folder"}
+    proc = subprocess.run([str(NVIM), "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "-l", str(script),
+                           json.dumps(home)], capture_output=True, text=True, timeout=60)
+    assert (proc.stdout + proc.stderr).splitlines()[0] == f"Needle: none - {home['message']}", _report(proc)

@@ -84,11 +84,11 @@ async def status(client: LanguageClient) -> dict:
         types.ExecuteCommandParams(command="needle.status", arguments=[]))
 
 
-async def wait_ready(client: LanguageClient, timeout: float = READY_TIMEOUT) -> dict:
+async def wait_ready(client: LanguageClient, timeout: float = READY_TIMEOUT, states=("ready",)) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         st = await status(client)
-        if st["state"] == "ready" or time.monotonic() > deadline:
+        if st["state"] in states or time.monotonic() > deadline:
             return st
         await asyncio.sleep(0.25)
 
@@ -584,7 +584,7 @@ async def test_indexing_can_be_cancelled(client: LanguageClient, tmp_path):
         await asyncio.sleep(0.01)
     (token,) = big_tokens()
     client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
-    st = await wait_ready(client, 120)
+    st = await wait_ready(client, 120, states=("ready", "partial"))
     (entry,) = [f for f in st["folders"] if f["root"] == str(big)]
     # Lexical first: the cancel may land after every file was read, but never after every chunk was embedded.
     assert entry["state"] == "cancelled" and (entry["files"] < 400 or entry["chunksEmbedded"] < entry["chunks"])
@@ -609,8 +609,10 @@ async def test_indexing_can_be_cancelled(client: LanguageClient, tmp_path):
         await asyncio.sleep(0.25)
     assert hits and hits[0]["name"] == "dive_for_fish"
     await asyncio.sleep(2)
-    later = big_entry(await status(client))
+    st = await status(client)
+    later = big_entry(st)
     assert later["state"] == "cancelled" and later["chunksEmbedded"] <= entry["chunksEmbedded"] + 1
+    assert st["state"] == "partial" and "big: indexing was cancelled" in st["message"], st
     assert later["files"] < 401 or later["chunksEmbedded"] < later["chunks"]
 
     await client.workspace_execute_command_async(types.ExecuteCommandParams(
@@ -645,7 +647,11 @@ async def test_home_folder_is_not_indexed():
     c = RawClient()
     try:
         c.initialize(Path.home())
-        assert c.command("needle.status")["result"]["folders"] == []
+        st = c.command("needle.status")["result"]
+        # not "ready": nothing is, and status says why (the client did send a root; the server refused it)
+        assert st["folders"] == [] and st["state"] == "none" and "home folder" in st["message"], st
+        err = c.command("needle.search", {"query": "anything"})["error"]
+        assert "home folder" in err["message"] and "sent no root" not in err["message"], err
         shown = [n["params"]["message"] for n in c.notifications if n["method"] == "window/showMessage"]
         assert any("not indexing" in m for m in shown), shown
     finally:

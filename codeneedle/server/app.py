@@ -63,6 +63,7 @@ class NeedleServer(LanguageServer):
         self.setup_done = threading.Event()  # set once the initial folders are known (after configuration)
         self.initial_folders: list[tuple[str, str]] = []
         self.pending_warnings: list[str] = []
+        self.refused: dict[str, str] = {}  # workspace folder URI -> why it is not indexed (status and errors say it)
         self.refitter = Refitter()  # the folders' query adapters, refitted as results are opened
 
     # -- Host (used by folders) ------------------------------------------------------------------
@@ -134,20 +135,25 @@ class NeedleServer(LanguageServer):
             self.show(types.MessageType.Warning, f"Needle: {w}")
         return settings
 
+    def refuse(self, uri: str, why: str) -> None:
+        """A workspace folder that is not indexed: said now, and by status and searches later."""
+        self.refused[uri] = why
+        self.show(types.MessageType.Warning, f"Needle: {why}")
+
     async def add_folders(self, folders: list[tuple[str, str]]) -> None:
         usable = []
         for uri, name in folders:
             path = uri_to_path(uri)
             if path is None or not path.is_absolute():
-                self.show(types.MessageType.Warning, f"Needle: cannot index {uri}: only local folders are supported")
+                self.refuse(uri, f"cannot index {_clip(uri)}: only local folders are supported")
                 continue
             path = _repository_root(path)
             if path.resolve() in (Path(path.anchor), Path.home().resolve()):
                 # An editor without a project root often falls back to ~ or /: indexing that is never wanted.
-                self.show(types.MessageType.Warning,
-                          f"Needle: not indexing {path}: it is the home folder or the filesystem root; "
-                          "open a project folder instead")
+                self.refuse(uri, f"not indexing {path}: it is the home folder or the filesystem root; "
+                                 "open a project folder instead")
                 continue
+            self.refused.pop(uri, None)
             usable.append((uri, name, path))
         settings = await self.fetch_settings([(u, n) for u, n, _ in usable])
         for (uri, name, path), s in zip(usable, settings, strict=True):
@@ -264,6 +270,7 @@ def _watch_parent(ls: NeedleServer, pid: int) -> None:
 async def folders_changed(ls: NeedleServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
     for f in params.event.removed:
         log.info("closing %s", f.uri)
+        ls.refused.pop(f.uri, None)
         ls.workspaces.remove(f.uri)
     await ls.add_folders([(f.uri, f.name) for f in params.event.added])
 
@@ -378,11 +385,30 @@ def status_command(ls: NeedleServer, *arguments: Any) -> dict:
     ls.require_ready()
     cmd.parse_arguments(cmd.STATUS, list(arguments), cmd.StatusArgs)
     folders = [f.status() for f in ls.workspaces.all()]
-    busy = any(f["state"] in ("starting", "indexing") for f in folders)
-    out: dict[str, Any] = {"state": "indexing" if busy else "ready", "folders": folders, "version": __version__}
+    out: dict[str, Any] = {"state": _overall_state(folders), "folders": folders, "version": __version__}
     if not folders:
-        out["message"] = "no workspace folder: nothing is indexed"
+        out["message"] = _no_folder_reason(ls)
+    elif out["state"] == "partial":
+        out["message"] = "; ".join(f"{f['name']}: {f.get('message') or 'indexing was cancelled'}"
+                                   for f in folders if f["state"] == "cancelled")
     return out
+
+
+def _overall_state(folders: list[dict]) -> str:
+    """indexing (a folder is opening or indexing) | partial (one was cancelled: results cover what it indexed) |
+    ready | none (no folder is indexed)."""
+    states = {f["state"] for f in folders}
+    if states & {"starting", "indexing"}:
+        return "indexing"
+    if "cancelled" in states:
+        return "partial"
+    return "ready" if folders else "none"
+
+
+def _no_folder_reason(ls: NeedleServer) -> str:
+    if ls.refused:
+        return "nothing is indexed: " + "; ".join(ls.refused.values())
+    return "no workspace folder: nothing is indexed"
 
 
 @server.command(cmd.OPENED)
@@ -412,9 +438,9 @@ def workspace_symbol(ls: NeedleServer, params: types.WorkspaceSymbolParams) -> l
 
 def _require_folders(ls: NeedleServer) -> None:
     if not len(ls.workspaces):
-        raise JsonRpcException(
-            message="Needle has no workspace folder to search: open a project folder (the client sent no root)",
-            code=REQUEST_FAILED)
+        why = ("; ".join(ls.refused.values()) if ls.refused
+               else "open a project folder (the client sent no root)")
+        raise JsonRpcException(message=f"Needle has no workspace folder to search: {why}", code=REQUEST_FAILED)
 
 
 # -- plumbing ---------------------------------------------------------------------------------------

@@ -316,7 +316,8 @@ export class NeedleService implements vscode.Disposable {
       this.setView({ status });
       this.statusEmitter.fire(status);
     }
-    if (!this.disposed && this.isRunning && (!status || status.state !== 'ready')) {
+    // Polled while it can change by itself; "partial" and "none" wait for a reindex or a folder (progress says so).
+    if (!this.disposed && this.isRunning && (!status || status.state === 'indexing' || status.state === 'starting')) {
       this.pollTimer = setTimeout(() => void this.refreshStatus(), status ? 2000 : 5000);
     }
     return status;

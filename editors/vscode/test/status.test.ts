@@ -36,6 +36,12 @@ test('status bar while starting, indexing, ready, failed', () => {
   assert.match(statusBarView({ phase: 'running', status: { state: 'indexing', folders: [] } }).tooltip, /indexing \(0 files, 0 chunks so far\)/);
   assert.match(statusBarView({ phase: 'running', status: { state: 'odd', folders: [] } }).tooltip, /odd/);
   assert.match(statusBarView({ phase: 'stopped' }).text, /circle-slash/);
+  const home = parseStatus({ state: 'none', folders: [], message: 'nothing is indexed: not indexing /root: it is the home folder' });
+  assert.equal(home?.message, 'nothing is indexed: not indexing /root: it is the home folder');
+  assert.match(statusBarView({ phase: 'running', status: home }).tooltip, /home folder/);
+  const cut = parseStatus({ state: 'partial', folders: [], message: 'big: indexing was cancelled' });
+  assert.match(statusBarView({ phase: 'running', status: cut }).tooltip, /big: indexing was cancelled/);
+  assert.match(statusBarView({ phase: 'running', status: cut }).text, /warning/);
 });
 
 test('while indexing, one status bar item counts chunks from needle.status', () => {

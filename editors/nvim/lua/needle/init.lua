@@ -457,7 +457,7 @@ end
 ---@return string[]
 function M.format_status(status)
   local lines = { 'Needle: ' .. tostring(status.state or 'unknown') }
-  local note = M.indexing_note(status)
+  local note = M.indexing_note(status) or status.message  -- why it is partial or "none", from the server
   if note then
     lines[1] = lines[1] .. ' - ' .. note
   end

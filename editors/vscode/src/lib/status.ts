@@ -50,7 +50,7 @@ export function parseStatus(value: unknown): IndexStatus | undefined {
   if (!state) {
     state = folders.some((f) => f.state === 'indexing') ? 'indexing' : folders.length ? 'ready' : 'unknown';
   }
-  return { state, folders };
+  return typeof o.message === 'string' ? { state, folders, message: o.message } : { state, folders };
 }
 
 /** Open events behind the query adapter searches use (`queryAdapter.events` when `inUse`), else undefined. */
@@ -167,6 +167,13 @@ export function statusBarView(v: ClientView): StatusBarView {
   }
   if (s.state === 'ready') {
     return { text: '$(search) Needle', tooltip: `Needle: index ready — ${counts}. Click for status.`, error: false };
+  }
+  if (s.state === 'none') {
+    return { text: '$(circle-slash) Needle', tooltip: `Needle: ${s.message ?? 'nothing is indexed'}`, error: false };
+  }
+  if (s.state === 'partial') {
+    const why = s.message ?? 'indexing was cancelled';
+    return { text: '$(warning) Needle', tooltip: `Needle: ${why} (${counts}). Click for status.`, error: false };
   }
   return { text: '$(search) Needle', tooltip: `Needle: ${s.state} — ${counts}`, error: false };
 }

@@ -47,8 +47,9 @@ export interface FolderProgress {
 
 /** Answer of `needle.status`. */
 export interface IndexStatus {
-  state: string; // "indexing" | "ready" (anything else is shown as is)
+  state: string; // "indexing" | "ready" | "partial" (a folder's indexing was cancelled) | "none" (nothing indexed)
   folders: FolderStatus[];
+  message?: string; // why, for "partial" and "none"
 }
 
 /** A workspace folder as the pure modules see it. */
