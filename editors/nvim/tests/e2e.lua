@@ -268,6 +268,22 @@ local function run()
     return st and st.state == 'ready'
   end)
 
+  -- The server goes away; a search typed in the quickfix window starts it again, for the project of the file
+  -- open beside it (the quickfix buffer has no project of its own).
+  client:stop(true)
+  wait_for('the server stopped', 15000, function()
+    return #vim.lsp.get_clients({ name = 'needle' }) == 0
+  end)
+  vim.cmd('copen')
+  vim.fn.setqflist({}, 'r', { title = 'before the restart', items = {} })
+  vim.cmd('Needle ' .. query)
+  wait_for(':Needle from the quickfix window restarts the server and answers', 60000, function()
+    local l = vim.fn.getqflist({ title = 1, items = 1 })
+    return l.title == 'Needle: ' .. query and #l.items > 0
+  end)
+  client = needle.client()
+  vim.cmd('cclose')
+
   -- :checkhealth needle.
   vim.cmd('checkhealth needle')
   local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')

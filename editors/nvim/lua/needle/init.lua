@@ -148,12 +148,34 @@ function M.client(bufnr)
   return clients[1]
 end
 
+--- The buffer whose project a server started now would index: the current one if it is a project's file, else
+--- the alternate file, then the files shown in this tab's windows, then any listed file (a search typed in the
+--- quickfix window after the server stopped is for the project open beside it).
+---@return integer
+local function project_buffer()
+  local current = api.nvim_get_current_buf()
+  local candidates = { current, vim.fn.bufnr('#') }
+  for _, win in ipairs(api.nvim_tabpage_list_wins(0)) do
+    candidates[#candidates + 1] = api.nvim_win_get_buf(win)
+  end
+  for _, info in ipairs(vim.fn.getbufinfo({ buflisted = 1 })) do
+    candidates[#candidates + 1] = info.bufnr
+  end
+  for _, bufnr in ipairs(candidates) do
+    if bufnr > 0 and api.nvim_buf_is_valid(bufnr) and is_file_buffer(bufnr) and M.client_config(bufnr).root_dir then
+      return bufnr
+    end
+  end
+  M.client_config(current) -- sets why nothing can be indexed from here
+  return current
+end
+
 --- Call `fn(client)` once a Needle client is running and initialized, starting one if needed.
 ---@param fn fun(client: vim.lsp.Client)
 function M.with_client(fn)
   local client = M.client()
   if not client then
-    local id = M.start()
+    local id = M.start(project_buffer())
     client = id and vim.lsp.get_client_by_id(id) or nil
   end
   if not client then
