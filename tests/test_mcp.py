@@ -109,6 +109,10 @@ async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
                 assert shared["results"][0]["name"] == "load_json_config"
                 assert "another needle process" in shared["note"]
 
+                # A glob that matches no indexed file says so, rather than leave an empty list to explain itself.
+                none = _payload(await session.call_tool("search", {"query": "parse a config file", "glob": "srcs/**"}))
+                assert none["results"] == [] and "no indexed file matches the glob 'srcs/**'" in none["note"], none
+
                 # Bad arguments are tool errors the model can read, and the server keeps serving.
                 for name, args, expect in [
                     ("search", {}, "query"),

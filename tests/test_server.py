@@ -210,6 +210,12 @@ async def test_search_filters(client: LanguageClient):
     for exclusion in ({"glob": "!src/**"}, {"exclude": ["src/**"]}, {"exclude": "src/**"}):
         hits = await search(client, "cache", k=20, **exclusion)
         assert hits and not any("/src/" in h["uri"] for h in hits), exclusion
+    # A glob that matches no indexed file: no results, and the editor is told why.
+    assert await search(client, "cache", glob="main/**") == []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any("matches the glob 'main/**'" in m.message for m in client.messages):
+        await asyncio.sleep(0.05)
+    assert any("no indexed file matches the glob 'main/**'" in m.message for m in client.messages)
 
 
 async def test_results_keep_the_ranking_rules_order(client: LanguageClient):

@@ -348,7 +348,18 @@ def search_command(ls: NeedleServer, *arguments: Any) -> list[dict]:
     args = cmd.parse_arguments(cmd.SEARCH, list(arguments), cmd.SearchArgs)
     cmd.check_search(args)
     _require_folders(ls)
-    return run_search(ls, args.query, args.k, args.lang, args.glob, args.exclude, args.rerank)
+    hits = run_search(ls, args.query, args.k, args.lang, args.glob, args.exclude, args.rerank)
+    if not hits and args.glob:
+        _say_glob_matches_nothing(ls, args.glob)
+    return hits
+
+
+def _say_glob_matches_nothing(ls: NeedleServer, glob: str) -> None:
+    """No results because no indexed file matches the glob (a path written from the wrong folder): say so, as the
+    CLI does, rather than leave an empty list to explain itself."""
+    notes = [(f.index.glob_note(glob) if f.index is not None else None) for f in ls.workspaces.all()]
+    if notes and all(notes):
+        ls.show(types.MessageType.Info, f"Needle: {notes[0]}")
 
 
 @server.command(cmd.SIMILAR)

@@ -162,7 +162,7 @@ class NeedleMCP:
         results = repo.live.search(query, k=k, lang=lang, glob=glob, exclude=exclude_glob)
         out = {**repo.state(), "query": query, "results": [r.to_dict() for r in results],
                "good_match": good_match(results)}
-        note = no_match_note(results) if results else None
+        note = no_match_note(results) if results else repo.index.glob_note(glob)
         if note:
             out["note"] = f"{out['note']}; {note}" if out.get("note") else note
         return out
