@@ -27,6 +27,8 @@ test('resultItem shows name, path:line, score and a preview', () => {
   assert.equal(item.label, '$(symbol-function) parse_config_file');
   assert.equal(item.description, 'pkg/config.py:12 · 0.83');
   assert.equal(item.detail, 'def parse_config_file(path): """Parse an INI file.""" return {}');
+  const weak = resultItem(parseResults([{ ...raw, score: 0.12, weak: true }])[0], folders);
+  assert.equal(weak.description, 'pkg/config.py:12 · 0.12 · weak match');
 });
 
 test('untitled chunks get a title', () => {

@@ -243,7 +243,9 @@ function M.to_items(results)
       lnum = start.line + 1,
       col = start.character + 1,
       end_lnum = stop.line + 1,
-      text = string.format('%s %s  (%s, %.3f)', r.kind or '', r.name or '', r.language or '', r.score or 0),
+      -- "weak" below the server's good-match line: one real hit padded with near-misses must not look like ten
+      text = string.format('%s %s  (%s, %.3f%s)', r.kind or '', r.name or '', r.language or '', r.score or 0,
+        r.weak == true and ', weak' or ''),
       user_data = r,
     }
   end

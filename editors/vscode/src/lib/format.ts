@@ -85,13 +85,15 @@ export interface ItemView {
   detail: string;
 }
 
-/** QuickPick item text of a result: `$(icon) name`, `path:line · score`, snippet preview. */
+/** QuickPick item text of a result: `$(icon) name`, `path:line · score` (and "weak match" below the server's
+ * good-match line: one real hit padded with near-misses must not look like ten), snippet preview. */
 export function resultItem(r: SearchResult, folders: readonly Folder[]): ItemView {
   const loc = formatLocation(displayPath(r.uri, folders), r.range);
   const score = formatScore(r.score);
+  const shown = score ? `${loc} · ${score}` : loc;
   return {
     label: `$(${kindIcon(r.kind)}) ${resultTitle(r, folders)}`,
-    description: score ? `${loc} · ${score}` : loc,
+    description: r.weak ? `${shown} · weak match` : shown,
     detail: snippetPreview(r.snippet),
   };
 }
