@@ -288,6 +288,8 @@ async def test_an_opened_result_is_logged_for_training_unless_turned_off(client:
         await client.workspace_execute_command_async(types.ExecuteCommandParams(
             command="needle.opened", arguments=[{"query": query, "uri": "file:///etc/passwd", "line": 0}]))
     assert err.value.code == -32602 and "outside the workspace" in err.value.message
+    # a path people read, and the folders it is not in
+    assert err.value.message.startswith("/etc/passwd is outside") and str(client.repo) in err.value.message
     with pytest.raises(JsonRpcException) as err:
         await client.workspace_execute_command_async(types.ExecuteCommandParams(
             command="needle.opened", arguments=[{"query": query, "uri": opened["uri"], "line": -1}]))

@@ -113,7 +113,8 @@ class NeedleServer(LanguageServer):
             raise JsonRpcInvalidParams(f"not a local file URI: {_clip(uri)}")
         folder = self.workspaces.folder_for(path)
         if folder is None or not folder.contains(path):
-            raise JsonRpcInvalidParams(f"{_clip(uri)} is outside the workspace folders")
+            roots = ", ".join(str(f.root) for f in self.workspaces.all()) or "none"
+            raise JsonRpcInvalidParams(f"{_clip(str(path))} is outside the workspace folders ({_clip(roots)})")
         return folder, path
 
     async def fetch_settings(self, folders: list[tuple[str, str]]) -> list[NeedleSettings]:
