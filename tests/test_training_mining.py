@@ -22,6 +22,7 @@ from codeneedle.training.mining import (
     keep_function,
     keep_query,
     mine_chunks,
+    mine_file,
     mine_repo,
     split_repos,
     training_examples,
@@ -103,6 +104,17 @@ def test_python_docstring_removed_and_first_sentence() -> None:
     assert '"""' not in pair.code and "Args" not in pair.code
     assert pair.code.startswith("def load_items(self, path, limit=10):\n        with open(path)")
     assert '"""Load the stored items' in pair.code_with_doc
+
+
+def test_a_file_in_its_declared_legacy_encoding_gives_its_own_words() -> None:
+    source = ('# -*- coding: latin-1 -*-\n\ndef prix_du_café(commande):\n'
+              '    """Calcule le prix d\'une commande au café, taxes comprises."""\n'
+              '    total = sum(ligne.prix * ligne.quantité for ligne in commande.lignes)\n'
+              '    remise = commande.remise or 0\n    return round((total - remise) * 1.2, 2)\n')
+    (pair,) = mine_file("menu.py", source.encode("latin-1"), "pypi:menu")
+    assert pair.name == "prix_du_café"
+    assert pair.query == "Calcule le prix d'une commande au café, taxes comprises."
+    assert "\ufffd" not in pair.code and pair.code.startswith("def prix_du_café(commande):")
 
 
 def test_dunders_and_tests_are_filtered() -> None:

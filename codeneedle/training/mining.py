@@ -146,12 +146,13 @@ def _docstring_value(literal: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def doc_span(chunk: Chunk, data: bytes) -> DocSpan | None:
+def doc_span(chunk: Chunk, data: bytes, encoding: str = "utf-8") -> DocSpan | None:
     """The chunk's doc comment, from where the chunker found it (None when it has none the miner uses).
 
     Python: only a docstring on its own line (a ``#`` comment above is not documentation, and a one-liner
     ``def f(): "doc"`` has no code left without it). Other languages: a doc comment (``/**``, ``///``, Go's
-    ``//``) above the definition or at the top of its text after decorators and attributes.
+    ``//``) above the definition or at the top of its text after decorators and attributes. ``encoding``: the
+    file's own (:func:`file_encoding`), which the chunk's byte ranges index.
     """
     if not chunk.has_doc_span:
         return None
@@ -164,9 +165,9 @@ def doc_span(chunk: Chunk, data: bytes) -> DocSpan | None:
             return None
         if len(chunk.text.encode("utf-8", "surrogatepass")) < chunk.end_byte - chunk.start_byte:
             return None  # text capped at MAX_TEXT_BYTES: the docstring's lines may not all be in it
-        value = _docstring_value(raw_bytes.decode("utf-8", "replace"))
+        value = _docstring_value(raw_bytes.decode(encoding, "replace"))
         return None if value is None else DocSpan(value, first, last)
-    raw = "\n".join(raw_bytes.decode("utf-8", "replace").splitlines())
+    raw = "\n".join(raw_bytes.decode(encoding, "replace").splitlines())
     return DocSpan(raw, first, last) if _is_doc_comment(raw, chunk.language) else None
 
 
@@ -238,12 +239,19 @@ def _strip_leading_name(query: str, name: str) -> str:
     return query
 
 
-def mine_chunks(chunks: Iterable[Chunk], data: bytes, repo: str) -> Iterator[Pair]:
+def file_encoding(data: bytes, language: str | None) -> str:
+    """The encoding a file's chunks were read in: a Python file's declared one (PEP 263), else UTF-8."""
+    from codeneedle.indexer.source_encoding import declared_encoding
+
+    return (declared_encoding(data) if language == "python" else None) or "utf-8"
+
+
+def mine_chunks(chunks: Iterable[Chunk], data: bytes, repo: str, encoding: str = "utf-8") -> Iterator[Pair]:
     """Pairs from one file's chunks (only functions/methods with a usable doc comment)."""
     for ch in chunks:
         if ch.kind not in FUNCTION_KINDS:
             continue
-        span = doc_span(ch, data)
+        span = doc_span(ch, data, encoding)
         if span is None:
             continue
         code = strip_lines(ch.text, span.first_line, span.last_line) if span.inside else ch.text
@@ -265,7 +273,7 @@ def mine_file(path: str, data: bytes, repo: str, language: str | None = None) ->
     language = language or language_for_path(path)
     if language is None:
         return []
-    return list(mine_chunks(chunk_source(path, data, language), data, repo))
+    return list(mine_chunks(chunk_source(path, data, language), data, repo, file_encoding(data, language)))
 
 
 def function_chunks(path: str, data: bytes, language: str | None = None) -> list[Chunk]:
@@ -277,10 +285,11 @@ def function_chunks(path: str, data: bytes, language: str | None = None) -> list
     if language is None:
         return []
     out = []
+    encoding = file_encoding(data, language)
     for ch in chunk_source(path, data, language):
         if ch.kind not in FUNCTION_KINDS:
             continue
-        span = doc_span(ch, data)
+        span = doc_span(ch, data, encoding)
         text = strip_lines(ch.text, span.first_line, span.last_line) if span and span.inside else ch.text
         # doc="" too: embed_text puts Chunk.doc back in front of the code, which handed 2,460 of 5,007 held-out
         # candidates their own query (892 of 1,571 word for word) before this was cleared.
