@@ -527,6 +527,23 @@ def test_a_python_file_in_its_declared_encoding_keeps_its_names_and_its_byte_ran
     assert "\ufffd" in old.text
 
 
+@pytest.mark.parametrize("codec", ["hex", "base64", "rot13", "undefined", "utf-16"])
+def test_a_cookie_naming_a_codec_python_could_not_read_source_in_is_ignored(codec) -> None:
+    data = f"# -*- coding: {codec} -*-\ndef café(x):\n    return x\n".encode("latin-1")
+    (chunk,) = [c for c in chunk_source("odd.py", data, "python") if c.kind == "function"]  # never raises
+    assert chunk.start_line == 2 and "\ufffd" in chunk.text
+
+
+def test_a_codec_with_one_code_for_two_characters_maps_every_range_back() -> None:
+    # shift_jis_2004 writes か + a combining mark as one code: each character cannot be encoded on its own
+    name = "か\u309aの関数"
+    source = f"# coding: shift_jis_2004\n\ndef f():\n    \"\"\"{name} を返す。\"\"\"\n    return '{name}'\n"
+    data = source.encode("shift_jis_2004")
+    (chunk,) = [c for c in chunk_source("jp.py", data, "python") if c.kind == "function"]
+    assert data[chunk.start_byte:chunk.end_byte].decode("shift_jis_2004") == source[source.index("def"):].rstrip()
+    assert chunk.doc == f"{name} を返す。"
+
+
 def test_huge_function_keeps_its_range_but_caps_its_text() -> None:
     body = "".join(f"    x{i} = {i}\n" for i in range(3000))
     data = f"def big():\n{body}".encode()

@@ -40,7 +40,7 @@ from tree_sitter import Node, QueryCursor
 
 from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, JS_LANGUAGES, METHOD, TEXT, Chunk
 from codeneedle.indexer.languages import SUPPORTED_LANGUAGES, get_query, parse_bounded
-from codeneedle.indexer.source_encoding import declared_encoding, transcoded
+from codeneedle.indexer.source_encoding import transcoded_source
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +92,8 @@ def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
     if data.startswith(_BOM):
         # The byte-order mark is not code: chunk what follows it, then shift the byte ranges back onto the file.
         return [_shifted(c, len(_BOM), 0) for c in chunk_source(path, data[len(_BOM):], language)]
-    if language == "python" and (codec := declared_encoding(data)) is not None:
-        utf8, to_raw = transcoded(data, codec)
-        return [_rebased(c, to_raw) for c in chunk_source(path, utf8, language)]
+    if language == "python" and (legacy := transcoded_source(data)) is not None:
+        return [_rebased(c, legacy.to_raw) for c in chunk_source(path, legacy.utf8, language)]
     if b"\r" in data:
         # A lone CR ends a line (classic Mac files; editors agree). Same length, so byte ranges stay true.
         data = _LONE_CR.sub(b"\n", data)

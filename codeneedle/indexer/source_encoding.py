@@ -10,15 +10,43 @@ from __future__ import annotations
 
 import codecs
 import io
+import logging
 import tokenize
 from bisect import bisect_right
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import accumulate
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Transcoded:
+    """A legacy-encoded file as the chunker reads it."""
+
+    codec: str
+    utf8: bytes
+    to_raw: Callable[[int], int]  # offset in ``utf8`` -> offset in the file's own bytes
+
+
+def transcoded_source(data: bytes) -> Transcoded | None:
+    """A Python file's bytes in its declared legacy encoding, as UTF-8 with the offset map back; None: read the
+    file as UTF-8 (it is UTF-8, declares nothing usable, or its codec does not line up). Never raises."""
+    codec = declared_encoding(data)
+    if codec is None:
+        return None
+    try:
+        mapped = transcoded(data, codec)
+    except Exception:  # noqa: BLE001 - an odd codec must not cost the file: it is read as UTF-8, as before
+        logger.warning("reading a file declared as %s failed; reading it as UTF-8", codec, exc_info=True)
+        return None
+    return None if mapped is None else Transcoded(codec, *mapped)
 
 
 def declared_encoding(data: bytes) -> str | None:
-    """The legacy codec a Python file declares and decodes with, or None (UTF-8, no cookie, or a cookie that
-    does not hold: an unknown codec, one that is not ASCII-compatible, or bytes it cannot decode)."""
+    """The legacy codec a Python file that is not valid UTF-8 declares and decodes with, or None (UTF-8, no
+    cookie, or a cookie that does not hold: an unknown codec, a non-text one such as ``hex``, one that is not
+    ASCII-compatible, or bytes it cannot decode). Never raises."""
     try:
         data.decode("utf-8")
         return None
@@ -27,29 +55,55 @@ def declared_encoding(data: bytes) -> str | None:
     try:
         name, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         codec = codecs.lookup(name).name
-    except (SyntaxError, LookupError):
-        return None
-    if codec.startswith("utf-8") or "\n#:=".encode(codec, "replace") != b"\n#:=":
-        return None  # Python itself accepts only ASCII-compatible source encodings
-    try:
+        # Python itself accepts only ASCII-compatible text encodings for source (``hex`` is a bytes codec)
+        if codec.startswith("utf-8") or "\n#:=".encode(codec) != b"\n#:=":
+            return None
         data.decode(codec)
-    except UnicodeDecodeError:
+    except (SyntaxError, LookupError, ValueError, TypeError):  # UnicodeError is a ValueError
         return None
     return codec
 
 
-def transcoded(data: bytes, codec: str) -> tuple[bytes, Callable[[int], int]]:
+def transcoded(data: bytes, codec: str) -> tuple[bytes, Callable[[int], int]] | None:
     """``data`` decoded with ``codec`` and encoded as UTF-8, and a map from offsets in the UTF-8 bytes back to
-    offsets in ``data``. Lines stay where they were: ``codec`` is ASCII-compatible, so newlines are the same."""
+    offsets in ``data``; None when the two do not line up line for line (then the file is read as UTF-8)."""
     text = data.decode(codec)
     utf8 = text.encode("utf-8")
-    if len(utf8) == len(data):  # nothing outside ASCII after all
+    if data.isascii():
         return utf8, lambda offset: offset
-    utf8_ends = [0, *accumulate(len(ch.encode("utf-8")) for ch in text)]
-    raw_ends = [0, *accumulate(len(ch.encode(codec)) for ch in text)]
+    raw_lines, utf8_lines = data.split(b"\n"), utf8.split(b"\n")
+    if len(raw_lines) != len(utf8_lines):
+        return None
+    raw_starts = [0, *accumulate(len(line) + 1 for line in raw_lines)]
+    utf8_starts = [0, *accumulate(len(line) + 1 for line in utf8_lines)]
+    char_starts: dict[int, list[int]] = {}  # line -> raw offset of each of its characters, built when asked
 
     def to_raw(offset: int) -> int:
-        # the character that starts at or before ``offset`` (tree-sitter's ranges fall on character edges)
-        return raw_ends[max(0, bisect_right(utf8_ends, offset) - 1)]
+        line = max(0, min(bisect_right(utf8_starts, offset) - 1, len(utf8_lines) - 1))
+        within = offset - utf8_starts[line]
+        if within <= 0:
+            return raw_starts[line]
+        if within >= len(utf8_lines[line]):
+            return raw_starts[line] + len(raw_lines[line]) + (within - len(utf8_lines[line]))
+        if line not in char_starts:
+            char_starts[line] = _char_starts(raw_lines[line], codec)
+        chars = len(utf8_lines[line][:within].decode("utf-8", "ignore"))  # tree-sitter cuts on characters
+        starts = char_starts[line]
+        return raw_starts[line] + (starts[chars] if chars < len(starts) else len(raw_lines[line]))
 
     return utf8, to_raw
+
+
+def _char_starts(raw: bytes, codec: str) -> list[int]:
+    """The offset in ``raw`` (one line) where each decoded character starts: decoded byte by byte, so a codec
+    whose one code stands for two characters (shift_jis_2004) needs no encoding back."""
+    decoder = codecs.getincrementaldecoder(codec)("replace")
+    starts: list[int] = []
+    pending = 0  # where the bytes of the character being decoded began
+    for i in range(len(raw)):
+        got = decoder.decode(raw[i:i + 1])
+        starts.extend([pending] * len(got))
+        if got:
+            pending = i + 1
+    starts.extend([pending] * len(decoder.decode(b"", final=True)))
+    return starts

@@ -241,9 +241,10 @@ def _strip_leading_name(query: str, name: str) -> str:
 
 def file_encoding(data: bytes, language: str | None) -> str:
     """The encoding a file's chunks were read in: a Python file's declared one (PEP 263), else UTF-8."""
-    from codeneedle.indexer.source_encoding import declared_encoding
+    from codeneedle.indexer.source_encoding import transcoded_source
 
-    return (declared_encoding(data) if language == "python" else None) or "utf-8"
+    legacy = transcoded_source(data) if language == "python" else None
+    return legacy.codec if legacy is not None else "utf-8"
 
 
 def mine_chunks(chunks: Iterable[Chunk], data: bytes, repo: str, encoding: str = "utf-8") -> Iterator[Pair]:
