@@ -4,6 +4,7 @@ writer lock. Also the writer rule it relies on: ``Index.writing()`` is the one w
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ import pytest
 from codeneedle.errors import IndexLockedError
 from codeneedle.indexer.index import Index
 from codeneedle.indexer.live import LiveEvents, LiveIndex, LiveStatus, innermost
+from codeneedle.indexer.walker import walk
 from tests.conftest import copy_fixture
 
 NEW_FUNCTION = '''
@@ -203,7 +205,18 @@ def test_a_cancelled_build_says_so_and_results_are_partial(repo, monkeypatch):
         assert status.state == "cancelled" and status.partial and "cancelled" in status.message
         assert 0 < status.index.chunks_embedded < status.index.chunks
         assert live.partial()
-        assert live.refresh(wait=120)  # the next full update finishes the job
+        # The watcher's full rescan (a folder deleted, a checkout) applies removals and re-reads files it knows,
+        # but takes up nothing of what the cancel left: the files it never read, the chunks without vectors.
+        index = live.index
+        before = status.index
+        unread = {f.path for f in walk(repo).files} - set(index.reader().file_records())
+        shutil.rmtree(repo / "src" / "hash")
+        stats = index.update()
+        after = live.status().index
+        assert index.reader().file_record("src/hash/checksum.c") is None and stats.files_removed == 1
+        assert after.chunks_embedded <= before.chunks_embedded and live.status().state == "cancelled"
+        assert unread == {f.path for f in walk(repo).files} - set(index.reader().file_records())
+        assert live.refresh(wait=120)  # the next full update asked for finishes the job
         status = live.status()
         assert status.state == "ready" and not status.partial and status.message is None
     finally:

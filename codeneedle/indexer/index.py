@@ -55,7 +55,6 @@ from codeneedle.indexer.search import (
 )
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.store import CorruptStoreError, Store, is_corruption, unavailable_error
-from codeneedle.indexer.types import UpdateStats
 from codeneedle.indexer.vectors import SIDECAR_SUFFIX, VectorIndex
 from codeneedle.indexer.writer import IndexWriter
 
@@ -120,8 +119,9 @@ class Index:
         self.notify = notify or (lambda msg: log.warning("%s", msg))
         # Told instead of ``notify`` when an update finds the index lost (a live index shows it to people).
         self.on_lost: Callable[[str], None] | None = None
-        # Set by a live index after the user cancelled its full update, until they ask for one again: updates of
-        # changed paths embed only their own new chunks, not the backlog, and the watcher's full rescans wait.
+        # Set by a live index after the user cancelled its full update, until they ask for one again: updates embed
+        # only their own new chunks, not the backlog, and a full rescan (the watcher's) reads only files already
+        # indexed, so the files the cancel left unread stay so.
         self.hold_backlog = False
         self._writer = WriterLock(self.index_dir)
         self._writing_depth = 0  # nested writing() blocks in this process (any thread)
@@ -520,8 +520,6 @@ class Index:
             # would look stale and be rebuilt whole.
             self.vectors()
         try:
-            if paths is None and self.hold_backlog:
-                return UpdateStats()  # what the cancelled update left waits for a reindex
             stats = run_update(self._pipeline_writer(), None if paths is None else list(paths), progress=progress,
                                cancel=cancel, backlog=not self.hold_backlog)
             # Our own commits and checkpoints grew the file. A file deleted during the update keeps the identity

@@ -64,15 +64,18 @@ def run_update(
 
     stats.files_scanned = len(candidates)
     # Chunks made by an older chunker: re-chunk every file once (unchanged chunks keep their cached vectors).
-    rechunk = paths is None and store.get_meta("chunker_version") != CHUNKER_VERSION
+    rechunk = paths is None and backlog and store.get_meta("chunker_version") != CHUNKER_VERSION
     todo = [f for f in candidates if rechunk or _stat_changed(records.get(f.path), f)]
+    if paths is None and not backlog:  # what a cancel left unread is not taken up by a rescan (removals are)
+        todo = [f for f in todo if f.path in records]
     stats.files_unchanged = len(candidates) - len(todo)
     stats.files_removed = len(removed)
 
     with store.transaction():
         store.replace_skipped(skipped, only=skip_scope)
         # Nothing was pending before: only this run's new chunks can lack vectors (no scan of the whole index).
-        # ``backlog`` False: chunks left without vectors by a cancelled update stay so (only this run's are embedded).
+        # ``backlog`` False: chunks left without vectors by a cancelled update stay so (only this run's are embedded),
+        # and a full scan reads only files it already knows.
         was_ready = store.get_meta(STATE_KEY) == "ready"
         added: list[str] | None = [] if was_ready or not backlog else None
         if todo or removed:
@@ -129,7 +132,7 @@ def run_update(
             flush()
     flush()
 
-    if paths is None and not stats.cancelled:
+    if paths is None and backlog and not stats.cancelled:
         # Counts of the last full scan: the per-path table keeps only the first paths of each walk.
         store.set_meta("skipped_counts", json.dumps(dict(sorted(stats.skipped.items()))))
         store.set_meta("chunker_version", CHUNKER_VERSION)
