@@ -154,6 +154,7 @@ class Workspaces:
     def __init__(self, host: Host):
         self.host = host
         self._folders: dict[str, Folder] = {}
+        self._names: dict[str, str] = {}  # each URI's name, as the client gave it
         self._closing: dict[Path, Folder] = {}  # by index dir: a re-added folder waits for its old self
         self._lock = threading.Lock()
 
@@ -174,6 +175,7 @@ class Workspaces:
         index_settings = settings.for_root(root)
         real = root.resolve()
         with self._lock:
+            self._names[uri] = name
             old = self._folders.get(uri)
             uris = [u for u, f in self._folders.items() if f is old] if old is not None else [uri]
             for u in uris:
@@ -201,8 +203,14 @@ class Workspaces:
     def remove(self, uri: str) -> None:
         with self._lock:
             folder = self._folders.pop(uri, None)
-            if folder is None or any(f is folder for f in self._folders.values()):
-                return  # unknown, or still serving another workspace folder of the same repository
+            self._names.pop(uri, None)
+            if folder is None:
+                return
+            rest = [u for u, f in self._folders.items() if f is folder]
+            if rest:  # still serving another workspace folder of the same repository: named after it from now on
+                if folder.uri == uri:
+                    folder.uri, folder.name = rest[0], self._names.get(rest[0], folder.name)
+                return
             self._closing = {d: f for d, f in self._closing.items() if not f.wait_closed(0)}
             self._closing[folder.index_settings.index_dir_for(folder.real_root)] = folder
         folder.close()
@@ -213,7 +221,7 @@ class Workspaces:
 
     def close_all(self, timeout: float = STOP_TIMEOUT_S) -> None:
         with self._lock:
-            folders, self._folders = self._distinct(), {}
+            folders, self._folders, self._names = self._distinct(), {}, {}
         for folder in folders:
             folder.close()
         deadline = time.monotonic() + timeout
