@@ -54,15 +54,21 @@ def run_needle_together(*commands: tuple[str, ...], timeout: float = 300) -> lis
     procs = [subprocess.Popen([str(NEEDLE), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for args in commands]
     results = []
-    for args, proc in zip(commands, procs, strict=True):
-        out, err = proc.communicate(timeout=timeout)
-        results.append(subprocess.CompletedProcess([str(NEEDLE), *args], proc.returncode, out, err))
+    try:
+        for args, proc in zip(commands, procs, strict=True):
+            out, err = proc.communicate(timeout=timeout)
+            results.append(subprocess.CompletedProcess([str(NEEDLE), *args], proc.returncode, out, err))
+    finally:
+        for proc in procs:  # a timeout must not leave the others running
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     return results
 
 
 @pytest.fixture(scope="session")
 def tiny_reranker(tmp_path_factory) -> Path:
-    """A small real re-ranker, trained once per run by our own training code (1 layer over frozen token
+    """A small real re-ranker, trained once per test process by our own training code (1 layer over frozen token
     embeddings, 20 passes over the 11 functions of ``tests.test_training_rerank.FUNCTIONS``): tests that check the
     second stage's mechanics install this one, so the shipped weights' judgement does not decide them."""
     import json

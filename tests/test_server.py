@@ -210,12 +210,15 @@ async def test_search_filters(client: LanguageClient):
     for exclusion in ({"glob": "!src/**"}, {"exclude": ["src/**"]}, {"exclude": "src/**"}):
         hits = await search(client, "cache", k=20, **exclusion)
         assert hits and not any("/src/" in h["uri"] for h in hits), exclusion
-    # A glob that matches no indexed file: no results, and the editor is told why.
+    # A glob that matches no indexed file: no results, and the editor is told why, once typing stops (search as
+    # you type sends each partial glob: only the last one is said).
+    assert await search(client, "cache", glob="m") == []
     assert await search(client, "cache", glob="main/**") == []
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and not any("matches the glob 'main/**'" in m.message for m in client.messages):
         await asyncio.sleep(0.05)
     assert any("no indexed file matches the glob 'main/**'" in m.message for m in client.messages)
+    assert not any("matches the glob 'm'" in m.message for m in client.messages)
 
 
 async def test_results_keep_the_ranking_rules_order(client: LanguageClient):
@@ -663,6 +666,20 @@ async def test_home_folder_is_not_indexed():
         assert "home folder" in err["message"] and "sent no root" not in err["message"], err
         shown = [n["params"]["message"] for n in c.notifications if n["method"] == "window/showMessage"]
         assert any("not indexing" in m for m in shown), shown
+    finally:
+        assert c.close() == 0
+
+
+async def test_a_folder_that_cannot_be_indexed_makes_the_status_error_not_ready(tmp_path):
+    repo = shutil.copytree(FIXTURES / "minirepo", tmp_path / "repo")
+    (repo / ".needle").write_text("a file where the index folder would go")
+    c = RawClient()
+    try:
+        c.initialize(repo)
+        deadline = time.monotonic() + 30
+        while (st := c.command("needle.status")["result"])["state"] == "indexing" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert st["state"] == "error" and st["message"].startswith("repo: "), st
     finally:
         assert c.close() == 0
 

@@ -156,25 +156,30 @@ def test_a_stopped_run_resumes_to_the_same_result(pairs, tmp_path):
     with open(tmp_path / "whole.err", "w") as err:  # the child keeps its own copy of the descriptor
         whole = subprocess.Popen([str(NEEDLE), "train", "--data", str(pairs), "--out", str(tmp_path / "whole"),
                                   *recipe], stdout=subprocess.DEVNULL, stderr=err)
-    run = tmp_path / "stopped"
-    args = [str(NEEDLE), "train", "--data", str(pairs), "--out", str(run), *recipe]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(run / "checkpoints", "step-2", proc)
-    proc.send_signal(signal.SIGTERM)  # a polite stop: finishes the step, checkpoints, exits 0
-    assert proc.wait(timeout=120) == 0
-    stopped_at = json.loads(proc.stdout.read())["steps"]
-    assert 2 <= stopped_at < 7
+    try:
+        run = tmp_path / "stopped"
+        args = [str(NEEDLE), "train", "--data", str(pairs), "--out", str(run), *recipe]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for(run / "checkpoints", "step-2", proc)
+        proc.send_signal(signal.SIGTERM)  # a polite stop: finishes the step, checkpoints, exits 0
+        assert proc.wait(timeout=120) == 0
+        stopped_at = json.loads(proc.stdout.read())["steps"]
+        assert 2 <= stopped_at < 7
 
-    proc = subprocess.Popen([*args, "--resume"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(run / "checkpoints", f"step-{stopped_at + 1}", proc)
-    proc.kill()  # kill -9 at any moment: the newest complete checkpoint survives
-    proc.wait(timeout=60)
+        proc = subprocess.Popen([*args, "--resume"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for(run / "checkpoints", f"step-{stopped_at + 1}", proc)
+        proc.kill()  # kill -9 at any moment: the newest complete checkpoint survives
+        proc.wait(timeout=60)
 
-    resumed = run_needle("train", "--data", str(pairs), "--out", str(run), "--resume", "--json")
-    assert resumed.returncode == 0, resumed.stderr
-    assert json.loads(resumed.stdout)["steps"] == 7
-    assert whole.wait(timeout=240) == 0, (tmp_path / "whole.err").read_text()
-    assert _losses(run) == pytest.approx(_losses(tmp_path / "whole"), abs=2e-4)
+        resumed = run_needle("train", "--data", str(pairs), "--out", str(run), "--resume", "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        assert json.loads(resumed.stdout)["steps"] == 7
+        assert whole.wait(timeout=240) == 0, (tmp_path / "whole.err").read_text()
+        assert _losses(run) == pytest.approx(_losses(tmp_path / "whole"), abs=2e-4)
+    finally:
+        if whole.poll() is None:  # a failure above must not leave it training beside the next tests
+            whole.kill()
+            whole.wait()
 
 
 def test_resume_without_a_checkpoint_says_so(pairs, tmp_path):

@@ -254,7 +254,8 @@ class LiveIndex:
         return index.similar(path, line, k=k)
 
     def _open_index(self) -> Index | None:
-        if self.index is None and not self._closed.is_set():
+        # Not while the index waits for its predecessor to close (a settings change): that can take seconds.
+        if self.index is None and not self._closed.is_set() and self._after is None:
             self._opened.wait(OPEN_WAIT_S)
         return self.index
 

@@ -47,6 +47,7 @@ log = logging.getLogger("codeneedle.server")
 
 CONFIG_TIMEOUT_S = 5.0
 SYMBOL_RESULTS = 20
+GLOB_NOTE_DELAY_S = 1.5  # "no file matches the glob" waits this long for the next keystroke's search
 REQUEST_FAILED = -32803  # LSP ErrorCodes.RequestFailed
 
 
@@ -64,6 +65,7 @@ class NeedleServer(LanguageServer):
         self.initial_folders: list[tuple[str, str]] = []
         self.pending_warnings: list[str] = []
         self.refused: dict[str, str] = {}  # workspace folder URI -> why it is not indexed (status and errors say it)
+        self.pending_note: threading.Timer | None = None  # a "glob matches no file" note, said unless typing goes on
         self.refitter = Refitter()  # the folders' query adapters, refitted as results are opened
 
     # -- Host (used by folders) ------------------------------------------------------------------
@@ -349,6 +351,9 @@ def search_command(ls: NeedleServer, *arguments: Any) -> list[dict]:
     args = cmd.parse_arguments(cmd.SEARCH, list(arguments), cmd.SearchArgs)
     cmd.check_search(args)
     _require_folders(ls)
+    pending, ls.pending_note = ls.pending_note, None
+    if pending is not None:
+        pending.cancel()  # another search came: the user is still typing
     hits = run_search(ls, args.query, args.k, args.lang, args.glob, args.exclude, args.rerank)
     if not hits and args.glob:
         _say_glob_matches_nothing(ls, args.glob)
@@ -357,10 +362,14 @@ def search_command(ls: NeedleServer, *arguments: Any) -> list[dict]:
 
 def _say_glob_matches_nothing(ls: NeedleServer, glob: str) -> None:
     """No results because no indexed file matches the glob (a path written from the wrong folder): say so, as the
-    CLI does, rather than leave an empty list to explain itself."""
+    CLI does, rather than leave an empty list to explain itself. Said after GLOB_NOTE_DELAY_S unless another
+    search comes first: search-as-you-type sends every partial glob (``glob:s``, ``glob:sr``, ...)."""
     notes = [(f.index.glob_note(glob) if f.index is not None else None) for f in ls.workspaces.all()]
     if notes and all(notes):
-        ls.show(types.MessageType.Info, f"Needle: {notes[0]}")
+        timer = threading.Timer(GLOB_NOTE_DELAY_S, ls.show, (types.MessageType.Info, f"Needle: {notes[0]}"))
+        timer.daemon = True
+        ls.pending_note = timer
+        timer.start()
 
 
 @server.command(cmd.SIMILAR)
@@ -400,20 +409,23 @@ def status_command(ls: NeedleServer, *arguments: Any) -> dict:
     out: dict[str, Any] = {"state": _overall_state(folders), "folders": folders, "version": __version__}
     if not folders:
         out["message"] = _no_folder_reason(ls)
-    elif out["state"] == "partial":
+    elif out["state"] in ("partial", "error"):
+        wanted = "cancelled" if out["state"] == "partial" else "error"
         out["message"] = "; ".join(f"{f['name']}: {f.get('message') or 'indexing was cancelled'}"
-                                   for f in folders if f["state"] == "cancelled")
+                                   for f in folders if f["state"] == wanted)
     return out
 
 
 def _overall_state(folders: list[dict]) -> str:
     """indexing (a folder is opening or indexing) | partial (one was cancelled: results cover what it indexed) |
-    ready | none (no folder is indexed)."""
+    error (every folder failed) | ready | none (no folder is indexed)."""
     states = {f["state"] for f in folders}
     if states & {"starting", "indexing"}:
         return "indexing"
     if "cancelled" in states:
         return "partial"
+    if states == {"error"}:
+        return "error"
     return "ready" if folders else "none"
 
 
