@@ -229,6 +229,24 @@ def test_building_an_int8_graph_prints_nothing(tiny_reranker, tmp_path):
 
 
 
+def test_two_processes_building_the_same_int8_graph_at_once_both_get_it(tiny_reranker, tmp_path):
+    """The quantizer writes a scratch file beside its input and deletes it: two processes quantizing one graph (a
+    language server and a CLI on a fresh machine, two test workers on a fresh clone) deleted each other's."""
+    cache = tmp_path / "cache"
+    subprocess.run([sys.executable, "-c", "from pathlib import Path\nfrom codeneedle.indexer.onnx_bert import model_file\n"
+                    f"model_file(Path({str(tiny_reranker)!r}), 'fp32')"], check=True, timeout=300,
+                   env={**os.environ, "NEEDLE_CACHE_DIR": str(cache)})
+    probe = ("from pathlib import Path\nfrom codeneedle.indexer.onnx_bert import model_file\n"
+             f"print(model_file(Path({str(tiny_reranker)!r}), 'int8').name)\n")
+    env = {**os.environ, "NEEDLE_CACHE_DIR": str(cache)}
+    procs = [subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    assert len({out.strip() for out, _ in outs}) == 1
+    assert not [f.name for f in (cache / "onnx").iterdir() if "inferred" in f.name or f.name.startswith(".quantize")]
+
+
 def test_a_model_loading_in_the_background_while_a_search_opens_the_vector_index_does_not_break_imports():
     """The index loads its encoder on a worker thread while the first search opens the usearch file; both import
     onnxruntime. With the imports unserialised, a thread that came to onnxruntime while the other was inside its

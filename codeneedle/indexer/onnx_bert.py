@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,11 +153,20 @@ def quantize(src: Path, dest: Path) -> None:
     native.onnxruntime()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # The fused ops are outside ONNX's shape inference: the quantizer is told their outputs are float.
-    with _quiet_quantizer():
-        quantize_dynamic(str(src), str(dest), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul", "Attention"],
-                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
+    # The quantizer writes "<source>-inferred.onnx" beside its input and deletes it after: two processes building
+    # the same graph at once (a language server and a CLI, two test workers) deleted each other's. Each reads its
+    # own link to the source, in a folder of its own.
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".quantize-") as work:
+        own = Path(work) / "model.onnx"
+        try:
+            os.link(src, own)
+        except OSError:  # another filesystem, or links not allowed
+            shutil.copyfile(src, own)
+        # The fused ops are outside ONNX's shape inference: the quantizer is told their outputs are float.
+        with _quiet_quantizer():
+            quantize_dynamic(str(own), str(dest), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul", "Attention"],
+                             extra_options={"DefaultTensorType": TensorProto.FLOAT})
 
 
 @contextlib.contextmanager
