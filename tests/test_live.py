@@ -4,6 +4,7 @@ writer lock. Also the writer rule it relies on: ``Index.writing()`` is the one w
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -205,6 +206,11 @@ def test_a_cancelled_build_says_so_and_results_are_partial(repo, monkeypatch):
         assert status.state == "cancelled" and status.partial and "cancelled" in status.message
         assert 0 < status.index.chunks_embedded < status.index.chunks
         assert live.partial()
+        # Another process (`needle status` in a shell) reads it as partial, not as being indexed: the writer is
+        # alive but nothing runs.
+        other = subprocess.run([sys.executable, "-m", "codeneedle.cli", "status", "--json", str(repo)],
+                               capture_output=True, text=True, timeout=60)
+        assert json.loads(other.stdout)["state"] == "partial", other.stdout + other.stderr
         # The watcher's full rescan (a folder deleted, a checkout) applies removals and re-reads files it knows,
         # but takes up nothing of what the cancel left: the files it never read, the chunks without vectors.
         index = live.index

@@ -618,6 +618,15 @@ class Index:
                 vi.generation = generation
         return len(pairs)
 
+    def mark_held(self) -> None:
+        """Record that the rest of a cancelled update waits (``hold_backlog``): other processes then read the index
+        as partial, not as being indexed, though this one stays its writer."""
+        from codeneedle.indexer.progress import STATE_KEY, mark_state
+
+        with self.writing(), self.store.transaction():
+            if self.store.get_meta(STATE_KEY) != "ready":
+                mark_state(self.store, "held")
+
     def completeness(self):
         """How far the index is: ``progress.Completeness`` (partial while indexing or after an interrupted run)."""
         from codeneedle.indexer.progress import completeness

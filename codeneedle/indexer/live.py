@@ -402,6 +402,8 @@ class LiveIndex:
         # A cancel stops the work, not just its progress: from now on the watcher embeds what changes, not the
         # backlog (until a reindex).
         index.hold_backlog = stats.cancelled
+        if stats.cancelled:
+            index.mark_held()
         # The message before the state: a status read in between must not show "cancelled" without saying why.
         self._read_only, self.last_stats = False, stats
         self._message = ("indexing was cancelled: results cover only what was indexed; reindex to finish"

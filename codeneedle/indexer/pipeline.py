@@ -76,10 +76,13 @@ def run_update(
         # Nothing was pending before: only this run's new chunks can lack vectors (no scan of the whole index).
         # ``backlog`` False: chunks left without vectors by a cancelled update stay so (only this run's are embedded),
         # and a full scan reads only files it already knows.
-        was_ready = store.get_meta(STATE_KEY) == "ready"
+        state = store.get_meta(STATE_KEY)
+        was_ready = state == "ready"
         added: list[str] | None = [] if was_ready or not backlog else None
-        if todo or removed:
+        if backlog and (todo or removed or state == "held"):  # "held": a cancelled update's rest, taken up now
             mark_state(store, "indexing")
+        elif todo or removed:
+            mark_state(store, "indexing" if was_ready else "held")
 
     done = 0
     pending_removed = list(removed)

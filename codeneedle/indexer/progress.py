@@ -27,7 +27,8 @@ class Index(Protocol):
 
 
 def mark_state(store: Store, state: str) -> None:
-    """Record "indexing" when an update starts changing chunks, "ready" once every chunk has its vector."""
+    """Record "indexing" when an update starts changing chunks, "ready" once every chunk has its vector, "held"
+    while the rest of a cancelled update waits for the next full one (partial, though a writer is alive)."""
     store.set_meta(STATE_KEY, state)
 
 
@@ -65,7 +66,7 @@ def completeness(index: Index) -> Completeness:
     done, total = store.embedded_counts(index.model_id)
     if state is None and done == total:
         return Completeness("ready")  # an index written before this record existed, complete
-    return Completeness("indexing" if writer_alive(index) else "partial", done, total)
+    return Completeness("indexing" if state != "held" and writer_alive(index) else "partial", done, total)
 
 
 def is_partial(index: Index) -> bool:
