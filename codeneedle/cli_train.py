@@ -80,7 +80,7 @@ def _adapt(args: argparse.Namespace) -> int:
     with bar:
         model = adapt_to_repo(repo, args.base, work, time_budget_s=(args.minutes or 10) * 60, progress=update,
                               threads=args.threads, steps=args.steps, index_dir=settings.index_dir_for(repo),
-                              batch_size=args.batch_size or 16, code_max_tokens=args.code_max_tokens)
+                              batch_size=args.batch_size, code_max_tokens=args.code_max_tokens)
     if not args.out:
         # The folder's name becomes the model's name in `needle status`; the scratch files are not needed again.
         final = settings.index_dir_for(repo) / "models" / stamp

@@ -670,9 +670,7 @@ class Index:
         """Start what a search for ``query`` will need that does not depend on the index's contents: the query's
         vector (the future; pass it as :meth:`search`'s ``qvec``) and the second stage's model. A one-shot search
         does this while it refreshes the index."""
-        reranker, late = self._second_stage_for(query, rerank)
-        if late or reranker is not None:
-            self._preload(self.encoder.bulk if late else reranker.model)
+        self._preload_second_stage(*self._second_stage_for(query, rerank))
         return self._lexical_pool.submit(lambda: self.encoder.encode_queries([query])[0])
 
     def _second_stage_for(self, query: str, rerank: bool | None) -> tuple[Reranker | None, bool]:
@@ -730,8 +728,7 @@ class Index:
         if store.get_meta("model_id") is None:
             return []
         pool = candidate_pool(k)
-        if late or reranker is not None:
-            self._preload(self.encoder.bulk if late else reranker.model)
+        self._preload_second_stage(reranker, late)
         if qvec is None:
             # BM25 needs no query vector: run it while the encoder works (both release the GIL).
             lexical_future = self._lexical_pool.submit(lambda: lexical_ranking(self.reader(), query, pool, filters))
@@ -769,6 +766,10 @@ class Index:
         cosines = absolute_scores(store, self.model_id, vectors.dim, qvec, [cid for cid, _, _ in found],
                                   embed_missing)
         return [Hit(score, row) for (_cid, _, row), score in zip(found, cosines, strict=True)]
+
+    def _preload_second_stage(self, reranker: Reranker | None, late: bool) -> None:
+        if late or reranker is not None:
+            self._preload(self.encoder.bulk if late else reranker.model)
 
     def _preload(self, load: Callable[[], object]) -> None:
         """Start loading the second stage's model (a one-shot search loads it while the first stage runs); a

@@ -67,10 +67,7 @@ def declared_encoding(data: bytes) -> str | None:
 def transcoded(data: bytes, codec: str) -> tuple[bytes, Callable[[int], int]] | None:
     """``data`` decoded with ``codec`` and encoded as UTF-8, and a map from offsets in the UTF-8 bytes back to
     offsets in ``data``; None when the two do not line up line for line (then the file is read as UTF-8)."""
-    text = data.decode(codec)
-    utf8 = text.encode("utf-8")
-    if data.isascii():
-        return utf8, lambda offset: offset
+    utf8 = data.decode(codec).encode("utf-8")
     raw_lines, utf8_lines = data.split(b"\n"), utf8.split(b"\n")
     if len(raw_lines) != len(utf8_lines):
         return None

@@ -53,6 +53,9 @@ def _replay_records(base_model_dir: Path, replay_data: Path | None) -> list[dict
         return [json.loads(line) for line in fh if line.strip()]
 
 
+REPO_BATCH_SIZE = 16  # pairs per step when adapting to one repository
+
+
 def adapt_to_repo(
     repo: Path,
     base_model: str | None,
@@ -64,14 +67,15 @@ def adapt_to_repo(
     progress: Callable[[dict], None] | None = None,
     steps: int | None = None,
     index_dir: Path | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     code_max_tokens: int | None = None,
 ) -> Path:
     """Fine-tune ``base_model`` (name or folder; None: the default encoder) on ``repo``'s own pairs plus a
     replay sample; returns the adapted model folder (HF layout) under ``out_dir``. ``steps`` None sizes the run
     to the pairs found. With ``index_dir``, the user's open events there become triplets beside the mined
-    pairs (:mod:`codeneedle.training.feedback`). ``code_max_tokens`` None: the training recipe's cut. Raises NeedleError when the repository has fewer than 16
-    usable documented functions and open events together."""
+    pairs (:mod:`codeneedle.training.feedback`). ``batch_size`` None: :data:`REPO_BATCH_SIZE`;
+    ``code_max_tokens`` None: the training recipe's cut. Raises NeedleError when the repository has fewer than
+    16 usable documented functions and open events together."""
     from codeneedle.indexer.models import resolve_model
     from codeneedle.training.train import TrainConfig, train_model
 
@@ -103,6 +107,7 @@ def adapt_to_repo(
         with open(replay_path, "w") as fh:
             for r in replay:
                 fh.write(json.dumps(r) + "\n")
+    batch_size = batch_size or REPO_BATCH_SIZE
     if steps is None:
         steps = max(10, min(150, (2 * (len(pairs) + len(opened)) * (2 if replay else 1)) // batch_size))
     cut = {"code_max_tokens": code_max_tokens} if code_max_tokens else {}
