@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import threading
 
 import pytest
 
+from codeneedle.errors import NeedleError
+from codeneedle.indexer import embedding
 from codeneedle.indexer.index import Index
 from codeneedle.indexer.search import IDENTIFIER_LEXICAL_WEIGHT, LEXICAL_WEIGHT, lexical_weight
-from tests.conftest import run_needle
+from tests.conftest import FIXTURES, run_needle
 
 # (query in words, expected path, expected qualified name, expected first line)
 DESCRIBED = [
@@ -83,6 +87,59 @@ def test_similar_code_excludes_the_function_itself(index):
     results = index.similar("src/config/loader.py", 16, k=3)
     assert results
     assert all(not (r.path == "src/config/loader.py" and r.name == "merge_settings") for r in results)
+
+
+NEW_LOADER = """
+
+def load_toml_settings(path):
+    \"\"\"Read a TOML settings file from disk.\"\"\"
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+"""
+
+
+def test_similar_reads_the_unsaved_text_an_editor_sends(index, minirepo):
+    # a function being written, not saved yet: what one most wants code like
+    saved = (minirepo / "src/config/loader.py").read_text()
+    text = saved + NEW_LOADER
+    line = len(text.splitlines()) - 1  # inside load_toml_settings
+    results = index.similar("src/config/loader.py", line, k=3, text=text)
+    assert results[0].name == "load_json_config", [r.name for r in results]
+    with pytest.raises(NeedleError, match="no indexed code"):  # the saved file has no such line
+        index.similar("src/config/loader.py", line, k=3)
+
+
+def test_similar_on_unsaved_edits_leaves_out_the_saved_version_of_the_same_function(index, minirepo):
+    saved = (minirepo / "src/config/loader.py").read_text()
+    text = saved.replace('import os\n', 'import os\nimport sys\nimport copy\n').replace("result = dict(base)",
+                                                                                      "result = copy.deepcopy(base)")
+    line = text.splitlines().index("def merge_settings(base, override):") + 3  # shifted by the two new lines
+    results = index.similar("src/config/loader.py", line, k=5, text=text)
+    assert results and all(r.name != "merge_settings" for r in results), [r.name for r in results]
+
+
+def test_similar_in_a_new_file_that_was_never_saved(index):
+    results = index.similar("src/config/toml_loader.py", 3, k=3, text=NEW_LOADER.strip() + "\n")
+    assert results[0].name == "load_json_config"
+    with pytest.raises(NeedleError, match="no code at"):
+        index.similar("src/config/toml_loader.py", 40, k=3, text=NEW_LOADER)
+
+
+def test_similar_embeds_a_chunk_the_index_has_not_embedded_yet(tmp_path, monkeypatch):
+    # an update cancelled after its first vectors: the rest of the chunks wait for theirs
+    repo = shutil.copytree(FIXTURES / "minirepo", tmp_path / "repo")
+    monkeypatch.setattr(embedding, "FIRST_GROUP", 4)
+    cancel = threading.Event()
+    with Index.open(repo) as idx:
+        assert idx.update(progress=lambda p: p.chunks_embedded and cancel.set(), cancel=cancel).cancelled
+        store = idx.reader()
+        keys, _ = store.chunk_vectors(idx.model_id, idx.vectors().dim)
+        waiting = [r for path in ("src/config/loader.py", "src/net/retry.go") for r in store.chunks_in_file(path)
+                   if r.id not in set(keys.tolist()) and r.kind == "function"]
+        assert waiting, "every chunk got its vector before the cancel"
+        target = waiting[0]
+        results = idx.similar(target.path, target.start_line, k=3)
+        assert results and all((r.path, r.start_line) != (target.path, target.start_line) for r in results)
 
 
 def test_status_counts_what_was_indexed(index):

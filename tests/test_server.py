@@ -267,6 +267,21 @@ async def test_similar_excludes_the_function_itself(client: LanguageClient):
     assert all(set(h) == {"uri", "range", "name", "kind", "language", "score", "weak", "snippet"} for h in hits)
 
 
+async def test_similar_reads_unsaved_text_the_client_sends(client: LanguageClient):
+    await wait_ready(client)
+    path = client.repo / "src/config/loader.py"
+    edited = "# an unsaved line\n" + path.read_text().replace("result = dict(base)", "result = {**base}")
+    line = edited.splitlines().index("def merge_settings(base, override):") + 2
+    hits = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="needle.similar",
+        arguments=[{"uri": path.as_uri(), "position": {"line": line, "character": 4}, "k": 5, "text": edited}]))
+    assert hits
+    assert all(h["name"] != "merge_settings" for h in hits), [h["name"] for h in hits]  # its saved version
+    with pytest.raises(JsonRpcException, match="no code at"):
+        await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="needle.similar", arguments=[{"uri": path.as_uri(), "position": {"line": 400}, "text": edited}]))
+
+
 async def test_an_opened_result_is_logged_for_training_unless_turned_off(client: LanguageClient):
     await wait_ready(client)
     query = "retry a failing call with exponential backoff"

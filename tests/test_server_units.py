@@ -92,6 +92,13 @@ def test_bad_similar_arguments_name_the_field():
     with pytest.raises(JsonRpcInvalidParams) as err:
         cmd.parse_arguments(cmd.SIMILAR, [{"uri": "file:///x", "position": {"line": 1, "col": 2}}], cmd.SimilarArgs)
     assert "unknown field(s) col in 'position'" in err.value.message
+    with pytest.raises(JsonRpcInvalidParams) as err:
+        cmd.parse_arguments(cmd.SIMILAR, [{"uri": "file:///x", "position": {"line": 1}, "text": 7}], cmd.SimilarArgs)
+    assert "'text': expected string" in err.value.message
+    too_long = "x" * (cmd.MAX_TEXT_CHARS + 1)
+    with pytest.raises(JsonRpcInvalidParams, match="text is too long"):
+        cmd.parse_arguments(cmd.SIMILAR, [{"uri": "file:///x", "position": {"line": 1}, "text": too_long}],
+                            cmd.SimilarArgs)
 
 
 # -- URIs -----------------------------------------------------------------------------------------------------

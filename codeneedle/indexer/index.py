@@ -28,6 +28,7 @@ from codeneedle.errors import (
     PathOutsideRootError,
 )
 from codeneedle.indexer import late_interaction, sticky
+from codeneedle.indexer.chunks import BLOCK, CLASS, TEXT
 from codeneedle.indexer.dbheader import read_header
 from codeneedle.indexer.embedding import chunk_of
 from codeneedle.indexer.encoder import Encoder, bulk_identity, embed_text, query_identity, query_tower_of
@@ -54,7 +55,7 @@ from codeneedle.indexer.search import (
     result_from_row,
 )
 from codeneedle.indexer.settings import IndexSettings
-from codeneedle.indexer.store import CorruptStoreError, Store, is_corruption, unavailable_error
+from codeneedle.indexer.store import ChunkRow, CorruptStoreError, Store, is_corruption, unavailable_error
 from codeneedle.indexer.vectors import SIDECAR_SUFFIX, VectorIndex
 from codeneedle.indexer.writer import IndexWriter
 
@@ -796,22 +797,50 @@ class Index:
         self._second_stage_down.pop(kind, None)
         return result
 
-    def similar(self, path: str, line: int, k: int = 10) -> list[SearchResult]:
-        """Code most like the chunk that holds ``line`` (1-based) of ``path``; the chunk itself excluded."""
+    def similar(self, path: str, line: int, k: int = 10, text: str | None = None) -> list[SearchResult]:
+        """Code most like the chunk that holds ``line`` (1-based) of ``path``; the chunk itself excluded.
+
+        ``text``: the file as an editor holds it, unsaved edits and all (a function being written is what one
+        most wants code like): its chunk is cut from ``text`` and embedded now, and its saved version is left out
+        as the chunk itself is."""
         rel = self.relative(path)
         store = self.reader()
-        rows = [r for r in store.chunks_in_file(rel) if r.start_line <= line <= r.end_line]
-        if not rows:
-            raise NeedleError(f"no indexed code at {rel}:{line}")
-        # The innermost chunk: a method rather than its class.
-        target = min(rows, key=lambda r: (r.end_line - r.start_line, r.kind == "class"))
-        vi = self.vectors()
-        keys, vecs = store.chunk_vectors(self.model_id, vi.dim, ids=[target.id])
-        if not len(keys):
-            raise NeedleError(f"{rel}:{line} is not embedded yet")
-        ranked = dense_ranking(store, vi, self.model_id, vecs[0], k, Filters(), exclude=frozenset({target.id}))
+        saved = store.chunks_in_file(rel)
+        if text is not None:
+            vec, exclude = self._unsaved_target(rel, line, text, saved)
+        else:
+            rows = [r for r in saved if r.start_line <= line <= r.end_line]
+            if not rows:
+                raise NeedleError(f"no indexed code at {rel}:{line}")
+            target = _innermost(rows)
+            vi = self.vectors()
+            keys, vecs = store.chunk_vectors(self.model_id, vi.dim, ids=[target.id])
+            # A chunk the index has not embedded yet (a file saved a moment ago) is embedded here, as it would be.
+            vec = vecs[0] if len(keys) else self.encoder.encode_few([embed_text(chunk_of(target))])[0]
+            exclude = frozenset({target.id})
+        ranked = dense_ranking(store, self.vectors(), self.model_id, vec, k, Filters(), exclude=exclude)
         rows_by_id = store.chunks_by_ids([cid for cid, _ in ranked])
         return [result_from_row(rows_by_id[cid], s) for cid, s in ranked if cid in rows_by_id]
+
+    def _unsaved_target(self, rel: str, line: int, text: str,
+                        saved: list[ChunkRow]) -> tuple[np.ndarray, frozenset[int]]:
+        """The vector of the chunk of ``text`` that holds ``line``, and the ids of its saved versions."""
+        from codeneedle.indexer.chunker import chunk_source  # tree-sitter: only for an unsaved buffer
+        from codeneedle.indexer.languages import language_for_path
+
+        data = text.encode("utf-8", "surrogatepass")
+        if len(data) > self.settings.max_file_bytes:
+            raise NeedleError(f"{rel} is larger than maxFileBytes ({self.settings.max_file_bytes} bytes)")
+        chunks = [c for c in chunk_source(rel, data, language_for_path(rel)) if c.start_line <= line <= c.end_line]
+        if not chunks:
+            raise NeedleError(f"no code at {rel}:{line}")
+        target = _innermost(chunks)
+        vec = self.encoder.encode_few([embed_text(target)])[0]
+        # Windows of a file share its name, so only those over the same lines are the target's saved version.
+        windows = target.kind in (BLOCK, TEXT)
+        exclude = frozenset(r.id for r in saved if r.kind == target.kind and r.name == target.name
+                            and (not windows or (r.start_line <= target.end_line and target.start_line <= r.end_line)))
+        return vec, exclude
 
     def relative(self, path: str | Path) -> str:
         """A path (absolute, or relative to root) as root-relative POSIX; refuses anything outside the root."""
@@ -915,3 +944,8 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def _innermost(chunks: Sequence[T]) -> T:
+    """The innermost of the chunks around a line: a method rather than its class."""
+    return min(chunks, key=lambda c: (c.end_line - c.start_line, c.kind == CLASS))

@@ -379,7 +379,7 @@ def similar_command(ls: NeedleServer, *arguments: Any) -> list[dict]:
     args = cmd.parse_arguments(cmd.SIMILAR, list(arguments), cmd.SimilarArgs)
     folder, path = ls.path_in_workspace(args.uri)
     try:
-        results = folder.similar(path, args.position.line + 1, args.k)
+        results = folder.similar(path, args.position.line + 1, args.k, args.text)
     except PathOutsideRootError as exc:
         raise JsonRpcInvalidParams(str(exc)) from None
     except NeedleError as exc:

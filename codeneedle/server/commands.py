@@ -24,6 +24,7 @@ COMMANDS = (SEARCH, SIMILAR, REINDEX, STATUS, OPENED)
 
 MAX_K = 1000  # the library's cap (filters.MAX_K), restated: this module starts without the indexer
 MAX_URI_CHARS = 8192
+MAX_TEXT_CHARS = 16 * 1024 * 1024  # an unsaved buffer's text; the index's maxFileBytes is the real cap
 
 
 def _positive_k(_inst: Any, _attr: attrs.Attribute, value: int) -> None:
@@ -54,6 +55,11 @@ def _globs(_inst: Any, _attr: attrs.Attribute, value: str | list[str] | None) ->
     _short(_inst, _attr, value if isinstance(value, str) else None)
 
 
+def _buffer_text(_inst: Any, _attr: attrs.Attribute, value: str | None) -> None:
+    if value is not None and len(value) > MAX_TEXT_CHARS:
+        raise ValueError(f"text is too long ({len(value)} characters, at most {MAX_TEXT_CHARS})")
+
+
 def _not_negative(_inst: Any, attr: attrs.Attribute, value: int) -> None:
     if value < 0:
         raise ValueError(f"position.{attr.name} must be >= 0, got {value}")
@@ -82,11 +88,13 @@ class Position:
 
 @attrs.frozen
 class SimilarArgs:
-    """``needle.similar {uri, position, k?}``."""
+    """``needle.similar {uri, position, k?, text?}``; ``text``: the document as the editor holds it, when it has
+    unsaved edits (the code under the cursor is then read from it, not from the saved file)."""
 
     uri: str = attrs.field(validator=_short)
     position: Position
     k: int = attrs.field(default=10, validator=_positive_k)
+    text: str | None = attrs.field(default=None, validator=_buffer_text)
 
 
 @attrs.frozen

@@ -226,13 +226,26 @@ local function run()
   check(vim.bo.buftype == '', 'quickfix <CR> still jumps to the code')
   vim.cmd.edit(vim.fn.fnameescape(repo .. '/src/config/loader.py'))
 
-  -- :NeedleSimilar on unsaved edits: the saved file's line would be another function's.
+  -- :NeedleSimilar on unsaved edits: the server reads the buffer's text (the saved file's line would be another
+  -- function's), so a function still being written finds the code like it.
+  local edited = vim.api.nvim_get_current_buf()
   vim.api.nvim_buf_set_lines(0, 0, 0, false, { '# an unsaved line' })
+  vim.api.nvim_buf_set_lines(0, -1, -1, false, { '', '', 'def load_toml_settings(path):',
+    '    """Read a TOML settings file from disk."""', '    with open(path, "rb") as fh:', '        return tomllib.load(fh)' })
+  vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(0) - 1, 4 })
   vim.fn.setqflist({}, 'r', { title = 'before' })
   vim.cmd('NeedleSimilar')
-  check(messages():find('save the file first', 1, true) ~= nil and vim.fn.getqflist({ title = 1 }).title == 'before',
-    ':NeedleSimilar on a modified buffer asks to save first and searches nothing', messages())
+  local unsaved = wait_for(':NeedleSimilar on a modified buffer fills the quickfix list', 30000, function()
+    local list = vim.fn.getqflist({ title = 1, items = 1 })
+    return vim.startswith(list.title, 'Needle similar: ') and #list.items > 0 and list
+  end)
+  local top = unsaved.items[1]
+  check(vim.uv.fs_realpath(vim.api.nvim_buf_get_name(top.bufnr)) == repo .. '/src/config/loader.py' and top.lnum == 9,
+    ':NeedleSimilar in an unsaved function finds load_json_config first', unsaved.items)
+  check(vim.bo[edited].modified, ':NeedleSimilar leaves the unsaved edits alone')
+  vim.fn.win_gotoid(vim.fn.bufwinid(edited))  -- the quickfix window took the focus
   vim.cmd('silent edit!')  -- back to the saved file
+  vim.fn.setqflist({}, 'r', { title = 'before' })
 
   -- :NeedleSimilar from inside load_json_config.
   vim.api.nvim_win_set_cursor(0, { 11, 4 })

@@ -307,7 +307,8 @@ async function main(tmp) {
     check(events().some((e) => e.event === 'status' && e.state === 'indexing'), 'needle.status reported indexing before ready');
     const most = Math.max(...seen.map((s) => s.length));
     check(most === 1, `one Needle status bar item while indexing (most seen at once: ${most}; texts: ${JSON.stringify([...new Set(seen.flat())].slice(0, 6))})`);
-    check(seen.flat().some((s) => /Needle [\d,]+ chunks?/.test(s)), 'the status bar counted chunks while indexing');
+    // The count shows in the item's text (from needle.status) or its tooltip (from $/progress), whichever came first.
+    check(seen.flat().some((s) => /Needle [\d,]+ chunks?|embedding [\d,]+\/[\d,]+ chunks/.test(s)), 'the status bar counted chunks while indexing');
     const statusText = (await needleItems())[0];
     check(statusText !== undefined, `status bar item shown (${JSON.stringify(statusText)})`);
 
@@ -409,6 +410,36 @@ async function main(tmp) {
     check(symbols.some((x) => x.includes(EXPECT_NAME)), `workspace/symbol lists ${EXPECT_NAME} (${symbols.length} symbols)`);
     await page.keyboard.press('Escape');
     timings.workspaceSymbol = (Date.now() - t) / 1000;
+
+    // --- Find Similar Code on unsaved edits: the editor's text is sent, its function is left out ----
+    t = Date.now();
+    await page.click('.monaco-workbench .part.editor .monaco-editor .view-lines');
+    await page.keyboard.down('Control');
+    await page.keyboard.press('Home');
+    await page.keyboard.up('Control');
+    for (let i = 1; i < expectLine; i += 1) await page.keyboard.press('ArrowDown');
+    await page.keyboard.type('# an unsaved line\n', { delay: 10 }); // the function now starts a line lower
+    await waitFor('the edit to show', () => page.evaluate(() => /an\sunsaved\sline/.test(document.querySelector('.monaco-editor .view-lines')?.textContent || '')), 5_000);
+    await page.keyboard.press('F1');
+    await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) .quick-input-box input', { visible: true, timeout: 15_000 });
+    await page.keyboard.type('Needle: Find Similar Code', { delay: 20 });
+    await waitFor('Find Similar Code in the palette', () =>
+      page.evaluate(() => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => /Needle: Find Similar Code/.test(r.textContent))),
+    15_000);
+    await page.keyboard.press('Enter');
+    const similar = await waitFor('similar code in the QuickPick', async () => {
+      const v = await page.evaluate(() => ({
+        title: document.querySelector('.quick-input-widget .quick-input-title')?.textContent || '',
+        rows: [...document.querySelectorAll('.quick-input-widget .quick-input-list .monaco-list-row')].map((x) => x.textContent),
+      }));
+      return /Code Similar to/.test(v.title) && v.rows.some((x) => /\.(py|js):\d+|No similar|failed/.test(x)) ? v : null;
+    }, 30_000);
+    log(`similar to the unsaved function (${similar.title}):\n  ${similar.rows.join('\n  ')}`);
+    check(similar.title.includes(`${EXPECT_PATH}:${expectLine + 1}`), `Find Similar Code on a dirty document answers for ${EXPECT_PATH}:${expectLine + 1}`);
+    check(similar.rows.some((x) => /\.(py|js):\d+/.test(x)) && !similar.rows.some((x) => x.includes(EXPECT_NAME)),
+      `it lists similar code, ${EXPECT_NAME} itself (its saved version) left out`);
+    await page.keyboard.press('Escape');
+    timings.similarUnsaved = (Date.now() - t) / 1000;
 
     // --- a bad server path: the extension restarts on the settings change and explains ----------
     t = Date.now();

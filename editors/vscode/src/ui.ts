@@ -272,16 +272,13 @@ export async function findSimilar(service: NeedleService): Promise<void> {
     void vscode.window.showInformationMessage('Needle: open a file and put the cursor in a function first.');
     return;
   }
-  if (editor.document.isDirty) {
-    // The server finds the function under the cursor in the saved file: unsaved lines would point at another.
-    void vscode.window.showInformationMessage('Needle: save the file first: similar code is found from its saved version.');
-    return;
-  }
   const uri = editor.document.uri;
   const pos = editor.selection.active;
+  // The saved file's lines would point at another function: with unsaved edits the server reads the editor's text.
+  const text = editor.document.isDirty ? editor.document.getText() : undefined;
   const where = `${displayPath(uri.toString(), workspaceFolders())}:${pos.line + 1}`;
   await showResultList(`Needle: Code Similar to ${where}`, async (token) => {
-    const args = similarArguments(uri.toString(), { line: pos.line, character: pos.character });
+    const args = similarArguments(uri.toString(), { line: pos.line, character: pos.character }, text);
     return parseResults(await service.execute(COMMANDS.similar, args, token));
   });
 }

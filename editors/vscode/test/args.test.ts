@@ -28,6 +28,9 @@ test('searchArguments is one object in a list', () => {
 
 test('similar and reindex arguments', () => {
   assert.deepEqual(similarArguments('file:///a.py', { line: 3, character: 4 }), [{ uri: 'file:///a.py', position: { line: 3, character: 4 } }]);
+  // a document with unsaved edits sends its text, so the server reads the function from what the user sees
+  assert.deepEqual(similarArguments('file:///a.py', { line: 3, character: 0 }, 'def f():\n    pass\n'),
+    [{ uri: 'file:///a.py', position: { line: 3, character: 0 }, text: 'def f():\n    pass\n' }]);
   assert.deepEqual(reindexArguments(), [{}]);
   assert.deepEqual(reindexArguments('file:///w'), [{ uri: 'file:///w' }]);
 });

@@ -426,15 +426,14 @@ function M.similar()
     notify('put the cursor in a file', levels.WARN)
     return
   end
-  if vim.bo[bufnr].modified then
-    -- The server finds the function under the cursor in the saved file: unsaved lines would point at another.
-    notify('save the file first: similar code is found from its saved version', levels.WARN)
-    return
-  end
   local label = string.format('%s:%d', vim.fn.expand('%:~:.'), api.nvim_win_get_cursor(0)[1])
   M.with_client(function(client)
     local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
     local args = { uri = params.textDocument.uri, position = params.position, k = config.options.k }
+    if vim.bo[bufnr].modified then
+      -- The saved file's lines would point at another function: the server reads the buffer's own text instead.
+      args.text = table.concat(api.nvim_buf_get_lines(bufnr, 0, -1, false), '\n') .. '\n'
+    end
     request(client, 'workspace/executeCommand', command_params('needle.similar', args),
       results_handler('Needle similar: ' .. label), bufnr)
   end)

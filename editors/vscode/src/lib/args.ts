@@ -73,8 +73,19 @@ export function searchArguments(q: SearchQuery, k: number): [SearchArgument] | u
   return [arg];
 }
 
-export function similarArguments(uri: string, position: LspPosition): [{ uri: string; position: LspPosition }] {
-  return [{ uri, position: { line: position.line, character: position.character } }];
+export interface SimilarArgument {
+  uri: string;
+  position: LspPosition;
+  /** The document's text when it has unsaved edits. */
+  text?: string;
+}
+
+export function similarArguments(uri: string, position: LspPosition, text?: string): [SimilarArgument] {
+  const arg: SimilarArgument = { uri, position: { line: position.line, character: position.character } };
+  if (text !== undefined) {
+    arg.text = text;
+  }
+  return [arg];
 }
 
 export function reindexArguments(uri?: string): [{ uri?: string }] {
