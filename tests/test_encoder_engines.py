@@ -197,6 +197,41 @@ def test_cache_entries_of_a_model_folder_that_is_gone_are_dropped_when_the_next_
     assert any(n.startswith("second-") and n.endswith("-fp32.onnx") for n in left)
 
 
+def test_cache_entries_of_weights_that_changed_since_are_dropped_when_the_next_is_written(tmp_path, monkeypatch):
+    """A new checkout or a reinstall gives the same model folder new weights' mtimes, hence new cache entries: the
+    old ones, and those an older Needle wrote without recording the weights, go when the next entry is written."""
+    import os
+    import shutil
+
+    from codeneedle.indexer.numpy_bert import NumpyBert
+    from codeneedle.indexer.onnx_bert import model_file
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("NEEDLE_CACHE_DIR", str(cache))
+    _, shipped = resolve_model(TUNED_MODEL)
+    model = shutil.copytree(shipped, tmp_path / "model")
+    NumpyBert(model)
+    before = model_file(model, "fp32")
+    old = {p.name for p in cache.rglob("*") if p.is_file()}
+    # an entry an older Needle left: its sidecar names the folder only, and it predates the weights below
+    legacy = cache / "onnx" / "model-0123456789abcdef-int8.onnx"
+    legacy.write_bytes(b"graph")
+    legacy.with_name(legacy.name + ".source").write_text(str(model))
+
+    weights = model / "model.safetensors"
+    st = weights.stat()
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 10**12))  # the same folder, reinstalled later
+    os.utime(legacy.with_name(legacy.name + ".source"), ns=(st.st_atime_ns, st.st_mtime_ns + 10**11))
+    NumpyBert(model)
+    after = model_file(model, "fp32")
+    left = {p.name for p in cache.rglob("*") if p.is_file()}
+    assert after != before and after.is_file()
+    assert not old & left, old & left
+    assert legacy.name not in left
+    NumpyBert(model)  # entries for the current weights stay
+    assert {p.name for p in cache.rglob("*") if p.is_file()} == left
+
+
 def test_the_bulk_engine_keeps_to_the_cores_it_was_given():
     """A Ray actor granted one CPU runs one session on one thread, not one per core of its node."""
     name, folder = resolve_model(TUNED_MODEL)

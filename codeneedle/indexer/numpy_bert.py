@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -174,25 +175,50 @@ def user_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "needle"
 
 
-def remember_source(entry: Path, folder: Path) -> None:
-    """Record which model folder the cache entry ``entry`` (a path prefix) was built from, and drop every entry of
-    the same cache folder whose model folder is gone.
+def remember_source(entry: Path, folder: Path, files: Sequence[Path] = ()) -> None:
+    """Record which model folder (and which of its weight ``files``, by size and mtime) the cache entry ``entry``
+    (a path prefix) was built from, and drop every entry of the same cache folder that is stale.
 
-    Entries are keyed by folder path and mtime, so each trained or temporary model leaves its own ~90 MB behind:
-    one day of this project's test runs left 11 GB in ~/.cache/needle. Pruning runs only when an entry is written.
+    Entries are keyed by folder path and mtime, so each trained or temporary model, and each checkout or reinstall
+    of the same one (new mtimes), leaves its own ~90 MB behind: this project's test runs left 20 GB in
+    ~/.cache/needle. Pruning runs only when an entry is written.
     """
     try:
-        entry.with_name(entry.name + ".source").write_text(str(folder.resolve()))
+        stamps = [f"{st.st_size} {st.st_mtime_ns} {f.resolve()}" for f in files for st in (f.stat(),)]
+        entry.with_name(entry.name + ".source").write_text("\n".join([str(folder.resolve()), *stamps]))
         for sidecar in entry.parent.glob("*.source"):
-            source = Path(sidecar.read_text().strip())
-            if source.is_dir():
+            if not _stale(sidecar):
                 continue
             stem = sidecar.name[: -len(".source")]
-            for stale in entry.parent.glob(stem + "*"):
-                if stale.name == stem or stale.name.startswith(stem + "."):
-                    stale.unlink(missing_ok=True)
+            for old in entry.parent.glob(stem + "*"):
+                if old.name == stem or old.name.startswith(stem + "."):
+                    old.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only or vanishing cache: pruning is housekeeping, never an error
+
+
+def _stale(sidecar: Path) -> bool:
+    """Whether the entry a ``.source`` sidecar describes was built from a model folder that is gone, or from
+    weights that have changed since (a new checkout or install of the same folder)."""
+    try:
+        source, *stamps = sidecar.read_text().splitlines()
+        recorded = [(int(size), int(mtime), Path(path)) for size, mtime, path in (s.split(" ", 2) for s in stamps)]
+    except ValueError:
+        return True  # unreadable: the entry is rebuilt when next wanted
+    folder = Path(source.strip())
+    if not folder.is_dir():
+        return True
+    if not stamps:  # written before the weights were recorded: stale if the weights are newer than the entry
+        weights = folder / "model.safetensors"
+        return weights.is_file() and weights.stat().st_mtime_ns > sidecar.stat().st_mtime_ns
+    for size, mtime, path in recorded:
+        try:
+            st = path.stat()
+        except OSError:
+            return True
+        if (st.st_size, st.st_mtime_ns) != (size, mtime):
+            return True
+    return False
 
 
 def _mapped_weights(folder: Path, layers: int, tower: Path | None = None) -> dict[str, np.ndarray]:
@@ -227,7 +253,7 @@ def _mapped_weights(folder: Path, layers: int, tower: Path | None = None) -> dic
         with os.fdopen(fd, "w") as fh:
             json.dump(layout, fh)
         os.replace(tmp, index)
-        remember_source(base, folder)
+        remember_source(base, folder, files)
     except OSError:
         pass  # a read-only cache: keep working from memory
     return arrays

@@ -49,7 +49,7 @@ def model_file(folder: Path, precision: str) -> Path:
         _atomic(dest, lambda tmp: quantize(fp32, tmp))
     else:
         raise ValueError(f"unknown precision {precision!r} (fp32 or int8)")
-    remember_source(dest, folder)
+    remember_source(dest, folder, [weights])
     return dest
 
 
