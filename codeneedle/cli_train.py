@@ -282,7 +282,7 @@ def _pack(args: argparse.Namespace) -> int:
                                   wise_alpha=0.5 if args.wise_alpha is None else args.wise_alpha, gpu_overrides=overrides, progress=status.update)
     except ValueError as exc:
         raise NeedleError(str(exc)) from exc
-    summary["run"] = f"{Path(args.pack) / 'run.sh'} OUT    # on the GPU machine; then: needle train --unpack OUT"
+    summary["run"] = f"{Path(args.pack) / 'run.sh'} OUT    # on the GPU machine; then: needle train --unpack OUT --out MODEL_DIR"
     _report(args, "GPU bundle", summary)
     return 0
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_fixture, run_needle
+from tests.conftest import NEEDLE, copy_fixture, run_needle
 
 
 def _mount(mount: Path, size: str) -> None:
@@ -171,3 +171,24 @@ def test_a_reader_reports_damage_and_leaves_the_repair_to_a_writer(tmp_path):
     proc = run_needle("index", "-q", str(repo))  # the writer repairs it
     assert proc.returncode == 0 and "damaged" in proc.stderr
     assert len(list(db.parent.glob("index.db.corrupt-*"))) == 1
+
+
+@pytest.mark.slow
+def test_a_folder_nobody_may_read_is_a_one_line_error_for_every_command(tmp_path):
+    # run without the capabilities that let root read anything, as an ordinary user is
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    (closed / "x.py").write_text("def x():\n    pass\n")
+    closed.chmod(0)
+    unprivileged = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                    "--inh-caps=-dac_override,-dac_read_search", "--reuid=0", "--"]
+    try:
+        for args in (["search", "x", str(closed)], ["index", str(closed)], ["status", str(closed)]):
+            proc = subprocess.run([*unprivileged, str(NEEDLE), *args], capture_output=True, text=True,
+                                  timeout=120)
+            assert proc.returncode != 0 and "Traceback" not in proc.stderr, (args, proc.stderr[-1500:])
+            assert proc.stderr.strip() == f"needle: error: folder is not readable: {closed}", args
+    finally:
+        closed.chmod(0o755)

@@ -44,7 +44,8 @@ def test_the_bundle_is_self_contained_and_under_60_mib(bundle):
     assert sum(files.values()) < 60 * 2**20
     assert {"run.sh", "config.json", "pairs.tokens.xz", "base/model.safetensors", "base/tokenizer.json",
             "code/codeneedle/training/train.py"} <= set(files)
-    assert not any(f.startswith("code/codeneedle/indexer/") and not f.endswith(("models.py", "__init__.py"))
+    assert not any(f.startswith("code/codeneedle/indexer/")
+                   and not f.endswith(("models.py", "pooling.py", "__init__.py"))
                    for f in files)  # no chunker, store, tree-sitter grammars
     assert 40e6 < files["base/model.safetensors"] < 50e6  # fp16: half the 90.9 MB base
     spec = json.loads((bundle / "config.json").read_text())["train"]
@@ -54,11 +55,23 @@ def test_the_bundle_is_self_contained_and_under_60_mib(bundle):
 
 def test_run_sh_trains_exports_and_splits_then_unpack_reassembles(bundle, tmp_path):
     out = tmp_path / "out"
-    # the venv's python3 first on PATH stands in for the GPU machine's; PYTHONPATH=code makes the bundle's
-    # own copy of codeneedle win, so a module the bundle lacks would fail here
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "NEEDLE_DEVICE": "cpu"}
+    # The venv's python stands in for the GPU machine's python3, blind to the checkout's editable install (whose
+    # finder would otherwise fill in any module the bundle lacks) and run outside the checkout: only the bundle's
+    # own copy of codeneedle can be imported.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(
+        f"#!{sys.executable}\n"
+        "import runpy, sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, '__module__', '').startswith('__editable__')]\n"
+        "assert sys.argv[1] == '-m', sys.argv\n"
+        "sys.argv = sys.argv[2:]\n"
+        "sys.path.insert(0, '')\n"
+        "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n")
+    (bin_dir / "python3").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "NEEDLE_DEVICE": "cpu"}
     proc = subprocess.run(["sh", str(bundle / "run.sh"), str(out)], capture_output=True, text=True, env=env,
-                          timeout=600)
+                          timeout=600, cwd=tmp_path)  # not the checkout, whose codeneedle `-m` would find first
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert '"steps": 2' in proc.stdout
     pieces = sorted((out / "model").glob("model.safetensors.part-*"))

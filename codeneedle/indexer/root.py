@@ -31,10 +31,17 @@ def find_root(start: str | os.PathLike[str] = ".", *, index_markers: bool = True
     chain = [path, *path.parents]
     if index_markers:
         for folder in chain:
-            if (folder / INDEX_DIR_NAME / DB_NAME).is_file():
+            if _is_file(folder / INDEX_DIR_NAME / DB_NAME):
                 return folder
     for folder in chain:
         if os.path.lexists(folder / ".git"):
             return folder
     return path
 
+
+def _is_file(path: Path) -> bool:
+    # An unreadable folder on the way (mode 000) is no index: opening it then says "not readable" in one line.
+    try:
+        return path.is_file()
+    except OSError:
+        return False

@@ -22,7 +22,8 @@ from pathlib import Path
 BUNDLE_LIMIT = 60 * 1024 * 1024
 PIECE_BYTES = 15 * 1024 * 1024  # under the 16 MiB a file may have on the way back
 CODE_FILES = ("codeneedle/__init__.py", "codeneedle/errors.py", "codeneedle/indexer/__init__.py",
-              "codeneedle/indexer/models.py", "codeneedle/training/__init__.py", "codeneedle/training/train.py",
+              "codeneedle/indexer/models.py", "codeneedle/indexer/pooling.py", "codeneedle/training/__init__.py",
+              "codeneedle/training/train.py",
               "codeneedle/training/curriculum.py", "codeneedle/training/losses.py",
               "codeneedle/training/negatives.py", "codeneedle/training/records.py", "codeneedle/training/pack.py")
 BASE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
