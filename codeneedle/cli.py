@@ -98,22 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_options(p)
     add_search_options(p)
 
+    from codeneedle.training.options import add_train_options, positive_float, positive_int
+
     p = sub.add_parser("train", help="fine-tune the encoder: adapt it to one repository, or train on a pairs file")
     p.add_argument("--repo", type=Path, help="adapt to this repository (its doc comments), then re-index it")
     p.add_argument("--data", type=Path, help="training pairs (JSONL) built by scripts/build_training_set.py")
-    p.add_argument("--base", default=None, help="model to start from (default: the default encoder)")
+    p.add_argument("--base", default=None, help="model to start from (default: --repo: the index's encoder; --data: "
+                                             "minilm, the untuned base)")
     p.add_argument("--out", type=Path, help="folder for the trained model (default: under the index folder)")
     p.add_argument("--config", type=Path, help="--data: a recipe (a run's config.json or a model's train_state.json); "
                                                "--reranker: a re-ranker's rerank_train.json")
-    p.add_argument("--minutes", type=float, help="wall-clock budget in minutes (default: 10 for --repo, none for --data)")
-    p.add_argument("--steps", type=int, help="optimizer steps (default: sized to the data)")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    p.add_argument("--minutes", type=positive_float,
+                   help="wall-clock budget in minutes (default: 10 for --repo, none for --data)")
+    p.add_argument("--steps", type=positive_int,
+                   help="optimizer steps (default: --data 300; --repo: as many as --minutes allows)")
+    p.add_argument("--threads", type=positive_int, default=2, help="CPU threads (default 2)")
     p.add_argument("--fresh", action="store_true", help="--data: ignore checkpoints of an earlier run in --out")
     p.add_argument("--reranker", action="store_true",
                    help="--data: train the cross-encoder re-ranker instead of the encoder (negatives mined by "
                         "--base, default the shipped encoder)")
-    from codeneedle.training.options import add_train_options
-
     add_train_options(p)
     p.add_argument("--no-reindex", action="store_true", help="--repo: do not re-embed the repository afterwards")
     p.add_argument("--index-dir", type=Path, help="index folder (default: <repo>/.needle)")

@@ -132,25 +132,68 @@ def _query_adapter(args: argparse.Namespace) -> int:
 
 def _recipe(args: argparse.Namespace, out: Path) -> dict:
     """The run's TrainConfig as a dict: --config (or defaults), then the flags given."""
-    from codeneedle.training.options import RECIPE_FLAGS
     from codeneedle.training.train import TrainConfig
 
     recipe: dict = {}
     if args.config:
         # A run's config.json, or a shipped model's train_state.json (its "config" object): the exact recipe.
-        loaded = json.loads(Path(args.config).read_text())
-        recipe = loaded.get("config", loaded)
-    recipe.update(train_data=str(args.data), out_dir=str(out), threads=args.threads)
+        recipe = _read_config(args.config)
+        unknown = sorted(set(recipe) - set(TrainConfig.__dataclass_fields__))
+        if unknown:
+            raise NeedleError(f"--config {args.config}: not a training recipe key: {', '.join(unknown)}")
+    # Absolute: a run resumed from another folder must find its data.
+    recipe.update(train_data=str(Path(args.data).resolve()), out_dir=str(out), threads=args.threads)
     if args.base or "base_model" not in recipe:
         recipe["base_model"] = args.base or TrainConfig.base_model
-    if args.steps:
-        recipe["steps"] = args.steps
+    recipe.update(_given_flags(args))
     if args.minutes:
         recipe.update(max_time_s=args.minutes * 60, time_schedule=True)
-    for flag, name in RECIPE_FLAGS.items():
-        if getattr(args, flag, None) is not None:
-            recipe[name] = getattr(args, flag)
     return recipe
+
+
+def _given_flags(args: argparse.Namespace) -> dict:
+    """The recipe fields set by flags on this command line."""
+    from codeneedle.training.options import RECIPE_FLAGS
+
+    given = {name: getattr(args, flag) for flag, name in RECIPE_FLAGS.items() if getattr(args, flag, None) is not None}
+    if args.steps:
+        given["steps"] = args.steps
+    if args.base:
+        given["base_model"] = args.base
+    return given
+
+
+def _read_config(path: Path) -> dict:
+    """A recipe file: a run's config.json or a model's train_state.json (whose "config" it is)."""
+    try:
+        loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise NeedleError(f"cannot read --config {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NeedleError(f"--config {path} is not a JSON recipe ({exc})") from None
+    recipe = loaded.get("config", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(recipe, dict):
+        raise NeedleError(f"--config {path} is not a JSON object")
+    return recipe
+
+
+def _resumed_recipe(args: argparse.Namespace, checkpoint: Path) -> tuple[str, ...]:
+    """The fields this command may change in the run it resumes (beyond the time budget): its data's path when
+    the run's own path no longer leads to it. A flag that would change the recipe is refused: a run resumes as
+    it was configured, so results do not depend on where it was stopped."""
+    saved = json.loads((checkpoint / "train_state.json").read_text())["config"]
+    changed = [f"--{k.replace('_', '-')} {v} (the run's: {saved.get(k)})"
+               for k, v in _given_flags(args).items() if saved.get(k) != v]
+    if args.config:
+        changed += [f"--config's {k} {v} (the run's: {saved.get(k)})" for k, v in _read_config(args.config).items()
+                    if k in saved and k not in ("out_dir", "train_data") and saved[k] != v]
+    if changed:
+        raise NeedleError(f"--resume continues the run as it was configured, and these differ: {'; '.join(changed)}. "
+                          "Leave them out to resume, or start a new run with --fresh or another --out")
+    data, own = Path(args.data).resolve(), Path(saved["train_data"])
+    if own.is_file() and not data.samefile(own):
+        raise NeedleError(f"--resume continues the run on its own data, {own}; --data {args.data} is another file")
+    return ("max_time_s",) if own.is_file() else ("max_time_s", "train_data")
 
 
 def _train_general(args: argparse.Namespace) -> int:
@@ -160,16 +203,28 @@ def _train_general(args: argparse.Namespace) -> int:
         raise NeedleError(f"no training pairs at {args.data} (build them with scripts/build_training_set.py)")
     if args.resume and args.fresh:
         raise NeedleError("--resume and --fresh contradict each other")
-    if args.resume and not (args.out and latest_checkpoint(Path(args.out))):
+    checkpoint = latest_checkpoint(Path(args.out)) if args.out else None
+    if args.resume and not checkpoint:
         raise NeedleError(f"nothing to resume: no checkpoint under {args.out}/checkpoints (give the run's --out)")
+    if checkpoint and not (args.resume or args.fresh):
+        raise NeedleError(f"{args.out} holds a run stopped at {checkpoint.name}: --resume continues it as it was "
+                          "configured, --fresh starts it over (or give another --out)")
     out = args.out or Path(".cache/runs") / time.strftime("run-%Y%m%d-%H%M%S")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NeedleError(f"cannot make the run folder {out}: {exc.strerror or exc}") from None
     config = TrainConfig.from_dict(_recipe(args, out))
+    keep = _resumed_recipe(args, checkpoint) if args.resume else ()
     t0 = time.time()
     bar, update = _step_bar("training", config.steps)
     with bar:
-        model = train_model(config, progress=update, resume=not args.fresh)
-    _report(args, "trained encoder", {"model": str(model), "train_seconds": round(time.time() - t0, 1),
-                                      **_train_state(model)})
+        model = train_model(config, progress=update, resume=args.resume, keep=keep)
+    summary = {"model": str(model), "train_seconds": round(time.time() - t0, 1), **_train_state(model)}
+    if summary.get("ended") == "signal":
+        _err_console().print(f"[yellow]needle:[/] stopped at step {summary['steps']}; continue with the same "
+                             f"command and --resume (--out {out})", highlight=False)
+    _report(args, "trained encoder", summary)
     return 0
 
 
@@ -310,7 +365,8 @@ def _train_state(model: Path) -> dict:
         return {}
     state = json.loads(state_file.read_text()).get("state", {})
     losses = state.get("losses") or [float("nan")]
-    return {"steps": state.get("step", 0), "first_loss": losses[0], "last_loss": losses[-1]}
+    return {"steps": state.get("step", 0), "first_loss": losses[0], "last_loss": losses[-1],
+            **({"ended": state["ended"]} if state.get("ended") else {})}
 
 
 def _report(args: argparse.Namespace, title: str, summary: dict) -> None:

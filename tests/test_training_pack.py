@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NEEDLE, run_needle
+from tests.conftest import NEEDLE, run_needle, run_needle_together
 from tests.test_training_train import PAIRS, write_pairs
 
 pytestmark = pytest.mark.slow  # training runs, resumed and packed
@@ -176,8 +176,10 @@ def test_a_stopped_run_resumes_to_the_same_result(pairs, tmp_path):
         _wait_for(run / "checkpoints", "step-2", proc)
         proc.send_signal(signal.SIGTERM)  # a polite stop: finishes the step, checkpoints, exits 0
         assert proc.wait(timeout=120) == 0
-        stopped_at = json.loads(proc.stdout.read())["steps"]
-        assert 2 <= stopped_at < 7
+        stopped = json.loads(proc.stdout.read())
+        stopped_at = stopped["steps"]
+        assert 2 <= stopped_at < 7 and stopped["ended"] == "signal"
+        assert "continue with the same command and --resume" in proc.stderr.read()
 
         proc = subprocess.Popen([*args, "--resume"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _wait_for(run / "checkpoints", f"step-{stopped_at + 1}", proc)
@@ -186,7 +188,7 @@ def test_a_stopped_run_resumes_to_the_same_result(pairs, tmp_path):
 
         resumed = run_needle("train", "--data", str(pairs), "--out", str(run), "--resume", "--json")
         assert resumed.returncode == 0, resumed.stderr
-        assert json.loads(resumed.stdout)["steps"] == 7
+        assert json.loads(resumed.stdout)["steps"] == 7 and json.loads(resumed.stdout)["ended"] == "steps"
         assert whole.wait(timeout=240) == 0, (tmp_path / "whole.err").read_text()
         assert _losses(run) == pytest.approx(_losses(tmp_path / "whole"), abs=2e-4)
     finally:
@@ -217,3 +219,48 @@ def test_a_bundle_over_the_limit_ships_a_sample_that_fits(bundle, tmp_path, monk
     assert sum(p.stat().st_size for p in (tmp_path / "b").rglob("*") if p.is_file()) <= limit
     spec = json.loads((tmp_path / "b" / "config.json").read_text())
     assert spec["pairs"] == summary["pairs"] and spec["pairs_mined"] == 300
+
+
+def test_bad_training_input_is_a_one_line_error_naming_the_line(pairs, tmp_path):
+    good = pairs.read_text().splitlines()
+    data = {"empty.jsonl": ("\n", "no training pairs in"),
+            "broken.jsonl": ("\n".join([*good[:3], "{not json", *good[3:5]]) + "\n", "broken.jsonl:4: not valid JSON"),
+            "nocode.jsonl": (json.dumps({"query": "read a file"}) + "\n", "nocode.jsonl:1: a training pair is"),
+            "list.jsonl": ("[1, 2]\n", "list.jsonl:1: a training pair is")}
+    for name, (text, _) in data.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "broken.json").write_text("{")
+    (tmp_path / "odd.json").write_text(json.dumps({"lr": 1e-4, "bogus_key": 1}))
+    configs = {"missing.json": "cannot read --config", "broken.json": "is not a JSON recipe",
+               "odd.json": "not a training recipe key: bogus_key"}
+    runs = [("train", "--data", str(tmp_path / name), "--out", str(tmp_path / f"run-{name}"), *TINY) for name in data]
+    runs += [("train", "--data", str(pairs), "--config", str(tmp_path / name), "--out", str(tmp_path / "c"), *TINY)
+             for name in configs]
+    expected = [message for _, message in data.values()] + list(configs.values())
+    for proc, message in zip(run_needle_together(*runs), expected, strict=True):
+        assert proc.returncode == 1 and message in proc.stderr, (message, proc.stderr[-1500:])
+        assert "Traceback" not in proc.stderr and proc.stderr.count("\n") <= 2, proc.stderr[-1500:]
+
+
+def test_nonsense_budgets_and_sizes_are_refused():
+    for flag, value in (("--steps", "0"), ("--minutes", "-1"), ("--batch-size", "0"), ("--lr", "nan")):
+        proc = run_needle("train", "--data", "pairs.jsonl", flag, value)
+        assert proc.returncode == 2 and f"argument {flag}:" in proc.stderr, proc.stderr
+
+
+def test_a_run_folder_that_holds_a_run_is_resumed_as_configured_or_started_over(pairs, tmp_path):
+    run = tmp_path / "run"
+    first = run_needle("train", "--data", str(pairs), "--out", str(run), *TINY, "--checkpoint-every", "1", "--json")
+    assert first.returncode == 0, first.stderr
+    again = run_needle("train", "--data", str(pairs), "--out", str(run), "--lr", "1e-3")
+    assert again.returncode == 1 and "--resume continues it" in again.stderr and "--fresh" in again.stderr
+    changed = run_needle("train", "--data", str(pairs), "--out", str(run), "--resume", "--lr", "1e-3")
+    assert changed.returncode == 1 and "--lr 0.001 (the run's: 3e-05)" in changed.stderr, changed.stderr
+    # a run an older Needle started with a relative --data, resumed from another folder: --data says where it is
+    state = run / "checkpoints" / "step-2" / "train_state.json"
+    saved = json.loads(state.read_text())
+    saved["config"]["train_data"] = pairs.name
+    state.write_text(json.dumps(saved))
+    resumed = run_needle("train", "--data", str(pairs), "--out", str(run), *TINY, "--resume", "--json", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run / "model" / "train_state.json").read_text())["config"]["train_data"] == str(pairs)

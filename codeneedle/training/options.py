@@ -13,29 +13,62 @@ RECIPE_FLAGS = {"device": "device", "batch_size": "batch_size", "lr": "lr", "cod
                 "freeze_layers": "freeze_layers"}
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above 0 (0 or less would train nothing, or forever)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def not_negative_int(text: str) -> int:
+    """An argparse type: a whole number of 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """Add the recipe, resume and pack/unpack flags to the ``train`` sub-parser."""
     p.add_argument("--adapter", action="store_true",
                    help="--repo: fit a query adapter to the results you opened (seconds; nothing is re-embedded)")
     p.add_argument("--remove-adapter", action="store_true", help="--repo: delete the query adapter")
     p.add_argument("--device", help="--data: auto (default), cpu or cuda")
-    p.add_argument("--batch-size", type=int, help="--data/--repo: pairs per step (in-batch negatives grow with it; --repo: 16)")
-    p.add_argument("--lr", type=float, help="--data (and --reranker): peak learning rate")
-    p.add_argument("--code-max-tokens", type=int, help="--data/--repo: cut code at this many tokens (default 256)")
-    p.add_argument("--query-max-tokens", type=int, help="--data: cut queries at this many tokens")
-    p.add_argument("--freeze-layers", type=int,
+    p.add_argument("--batch-size", type=positive_int, help="--data/--repo: pairs per step (in-batch negatives grow with it; --repo: 16)")
+    p.add_argument("--lr", type=positive_float, help="--data (and --reranker): peak learning rate")
+    p.add_argument("--code-max-tokens", type=positive_int, help="--data/--repo: cut code at this many tokens (default 256)")
+    p.add_argument("--query-max-tokens", type=positive_int, help="--data: cut queries at this many tokens")
+    p.add_argument("--freeze-layers", type=not_negative_int,
                    help="--data: keep the embeddings and the first N layers fixed (a cheaper CPU step)")
     p.add_argument("--precision", choices=("fp32", "bf16"), help="--data: bf16 autocast (GPU) or fp32")
-    p.add_argument("--checkpoint-every", type=int, help="--data: steps between checkpoints")
+    p.add_argument("--checkpoint-every", type=positive_int, help="--data: steps between checkpoints")
     p.add_argument("--curriculum", help="--data: staged (default), none, random, bm25 or model")
-    p.add_argument("--max-pairs", type=int, help="--data/--pack: use only the first N pairs")
+    p.add_argument("--max-pairs", type=positive_int, help="--data/--pack: use only the first N pairs")
     p.add_argument("--resume", action="store_true",
                    help="--data: continue the run in --out from its newest checkpoint (its recipe wins)")
     p.add_argument("--pack", type=Path, metavar="DIR",
                    help="write a self-contained GPU bundle of --data (run it with DIR/run.sh OUT on the GPU machine)")
     p.add_argument("--unpack", type=Path, metavar="DIR",
                    help="reassemble the model a bundle's run.sh wrote (its OUT folder) into --out")
-    p.add_argument("--budget-minutes", type=float, default=9.0,
+    p.add_argument("--budget-minutes", type=positive_float, default=9.0,
                    help="--pack: the GPU run stops itself after this long (default 9)")
     p.add_argument("--wise-alpha", type=float, default=None,
                    help="--pack: WiSE-FT weight of the tuned model in the export (default 0.5); --query-tower: of "

@@ -28,6 +28,7 @@ import numpy as np
 
 from codeneedle.indexer.encoder import QUERY_MAX_TOKENS, QUERY_TOWER
 from codeneedle.training.pack import file_sha256
+from codeneedle.training.records import read_records
 
 TOWER_RECORD = "query_tower.json"
 LOG_EVERY = 100
@@ -55,12 +56,7 @@ class TowerConfig:
 
 def read_pairs(path: Path, max_pairs: int = 0) -> list[dict]:
     """Training pairs (``query``, ``code`` as the index embeds it, and the function's ``repo``/``path``/``name``)."""
-    records = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            rec = json.loads(line)
-            if rec.get("query") and rec.get("code"):
-                records.append(rec)
+    records = [rec for rec in read_records(path) if rec["query"] and rec["code"]]
     if max_pairs and len(records) > max_pairs:
         records = random.Random(0).sample(records, max_pairs)
     return records

@@ -25,6 +25,33 @@ FIRST_WORD_ID = 1996  # BERT uncased vocab: ids below are special tokens, single
 TOKENS_SUFFIX = ".tokens.xz"
 
 
+def read_records(path: Path) -> list[dict]:
+    """A pairs file's records: JSONL, one object per line with string ``query`` and ``code``. A line that is not
+    one is a NeedleError naming the file and the line (one bad line of 150,000 must be findable)."""
+    from codeneedle.errors import NeedleError
+
+    records = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise NeedleError(f"{path}:{n}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+                if not (isinstance(rec, dict) and isinstance(rec.get("query"), str)
+                        and isinstance(rec.get("code"), str)):
+                    raise NeedleError(f'{path}:{n}: a training pair is a JSON object with string "query" and '
+                                      '"code"')
+                records.append(rec)
+    except UnicodeDecodeError:
+        raise NeedleError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise NeedleError(f"cannot read training pairs {path}: {exc.strerror or exc}") from None
+    return records
+
+
 def text_key(text: str) -> int:
     """A 64-bit key of whitespace-normalised text (equal keys: the same code or the same query)."""
     h = hashlib.blake2b(" ".join(text.split()).encode("utf-8", "surrogatepass"), digest_size=8).digest()

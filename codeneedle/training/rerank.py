@@ -236,6 +236,7 @@ def train_reranker(cfg: RerankConfig, progress: Callable[[dict], None] | None = 
     from codeneedle.indexer.encoder import Encoder
     from codeneedle.indexer.models import resolve_model
     from codeneedle.training.mining import load_jsonl
+    from codeneedle.training.records import read_records
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -252,7 +253,7 @@ def train_reranker(cfg: RerankConfig, progress: Callable[[dict], None] | None = 
         if cfg.residual:
             mined = _mine_residual(cfg, Encoder.load(first_stage), log)
         else:
-            records = pick_records(load_jsonl(Path(cfg.data)), cfg.queries, cfg.seed)
+            records = pick_records(read_records(Path(cfg.data)), cfg.queries, cfg.seed)
             log(f"{len(records)} training queries from {len({r['repo'] for r in records})} repositories")
             mined = mine_groups(records, Encoder.load(first_stage), cfg, log)
         cache.parent.mkdir(parents=True, exist_ok=True)

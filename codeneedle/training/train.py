@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codeneedle.errors import NeedleError
 from codeneedle.indexer.pooling import mean_pool_torch
 from codeneedle.training.curriculum import CURRICULA, PairStream, Stage, make_batches, stage_steps
 from codeneedle.training.losses import combined_loss
@@ -30,6 +31,7 @@ from codeneedle.training.records import (
     duplicate_mask,
     load_tokens,
     pad,
+    read_records,
     tokenize_records,
 )
 
@@ -90,6 +92,7 @@ class TrainState:
     stage_index: int = 0  # which curriculum stage, and how many of its micro-batches are done
     stage_pos: int = 0
     mined: int = 0  # mined negatives so far
+    ended: str = ""  # how the last run ended: "steps" (all of them), "time" (its budget) or "signal" (stopped)
 
 
 MINE_EVERY = 20  # optimizer steps between two rounds of negative mining
@@ -241,18 +244,16 @@ class _StopSignal:
 
 def load_records(config: TrainConfig) -> list[dict]:
     """Training records, optionally capped and mixed with a replay sample (seeded)."""
-    from codeneedle.training.mining import load_jsonl
-
-    recs = load_jsonl(Path(config.train_data))
+    recs = read_records(Path(config.train_data))
     if config.max_pairs:
         recs = recs[: config.max_pairs]
     if config.replay_data and config.replay_fraction > 0:
-        replay = load_jsonl(Path(config.replay_data))
+        replay = read_records(Path(config.replay_data))
         rng = random.Random(config.seed)
         n = min(len(replay), int(len(recs) * config.replay_fraction / max(1e-9, 1 - config.replay_fraction)))
         recs = recs + rng.sample(replay, n)
     if not recs:
-        raise ValueError(f"no training records in {config.train_data}")
+        raise NeedleError(f"no training pairs in {config.train_data}")
     return recs
 
 
@@ -315,11 +316,12 @@ def _prune(out_dir: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def train_model(config: TrainConfig, progress: Progress | None = None, resume: bool = True) -> Path:
+def train_model(config: TrainConfig, progress: Progress | None = None, resume: bool = True,
+                keep: tuple[str, ...] = ("max_time_s",)) -> Path:
     """Fine-tune the encoder; returns the folder of the final model (HF layout, fp32, ``<out_dir>/model``).
 
-    With ``resume`` a run continues from the newest checkpoint in ``out_dir`` (its stored config wins over
-    ``config`` except for ``max_time_s``). ``progress`` receives dicts: ``{"step", "steps", "loss", "stage"}``.
+    With ``resume`` a run continues from the newest checkpoint in ``out_dir``: its stored config wins over
+    ``config`` except for the fields in ``keep``. ``progress`` receives dicts: ``{"step", "steps", "loss", "stage"}``.
     """
     import torch
 
@@ -328,8 +330,8 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
     state = TrainState()
     if ckpt is not None:
         saved = json.loads((ckpt / "train_state.json").read_text())
-        config = TrainConfig.from_dict({**saved["config"], "max_time_s": config.max_time_s})
-        state = TrainState(**saved["state"])
+        config = TrainConfig.from_dict({**saved["config"], **{k: getattr(config, k) for k in keep}})
+        state = TrainState(**{**saved["state"], "ended": ""})
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(json.dumps(asdict(config), indent=1))
     device = pick_device(config.device)
@@ -455,6 +457,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
                                     scheduler, config, state, negs)
                     _prune(out_dir, config.keep_checkpoints)
                 if done:
+                    state.ended = "signal" if stopper.stop else "time" if out_of_time else "steps"
                     finished = True
                     break
     flush(stages[min(state.stage_index, len(stages) - 1)].name)
