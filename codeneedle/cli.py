@@ -6,6 +6,7 @@ import argparse
 import os
 import sqlite3
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -269,23 +270,22 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
     with Collection.open(roots, settings_from(args), notify=_notify, explicit=explicit_from(args)) as many:
         for index in many.indexes:
             _refresh(index, args, console)
-        queries = [args.query] if args.queries is None else None
-        source = None if queries else (sys.stdin if args.queries == "-" else _open_queries(args.queries))
-        for line in queries or source:
-            query = line.rstrip("\n")
-            if not query.strip():
-                continue
+
+        def answer(query: str) -> None:
             results = many.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob)
             partial = any(index.completeness().partial for index in many.indexes)
             if args.json:
                 console.print_json({**_json_answer(query, results), "partial": partial})
             else:
                 if args.queries is not None:
-                    console.out.print(f"[bold]# {query}[/]")
+                    console.out.print(f"[bold]# {console.escape_text(query)}[/]")
                 console.print_results(results)
-        if source is not None and source is not sys.stdin:
-            source.close()
-    return 0
+
+        if args.queries is None:
+            answer(args.query)
+            return 0
+        with _open_queries(args.queries) as source:
+            return _each_query(source, args, console, answer)
 
 
 def _search(index, args: argparse.Namespace, query: str, qvec=None):
@@ -390,21 +390,38 @@ def _refresh(index, args: argparse.Namespace, console) -> None:
 
 
 def _batch_search(index, args: argparse.Namespace, console) -> int:
-    source = _open_queries(args.queries)
-    with source:
-        for line in source:
-            query = line.rstrip("\n")
-            if not query.strip():
-                continue
-            results = _search(index, args, query)
-            done = index.completeness()
+    def answer(query: str) -> None:
+        results = _search(index, args, query)
+        done = index.completeness()
+        if args.json:
+            console.print_json({**_json_answer(query, results), **_partial_fields(done)})
+        else:
+            console.out.print(f"[bold]# {console.escape_text(query)}[/]")
+            console.print_results(results, index.root)
+            _say_partial(done)
+
+    with _open_queries(args.queries) as source:
+        return _each_query(source, args, console, answer)
+
+
+def _each_query(source, args: argparse.Namespace, console, answer: Callable[[str], None]) -> int:
+    """``answer`` each query line of a batch. A line the search refuses (too long, not UTF-8, ...) is reported
+    with its number, as an ``error`` object under ``--json``, and the batch goes on; the exit status is then 1."""
+    failed = 0
+    for number, line in enumerate(source, 1):
+        query = line.rstrip("\n")
+        if not query.strip():
+            continue
+        try:
+            answer(query)
+        except NeedleError as exc:
+            failed += 1
             if args.json:
-                console.print_json({**_json_answer(query, results), **_partial_fields(done)})
+                shown = query[:200].encode("utf-8", "replace").decode("utf-8")
+                console.print_json({"query": shown, "line": number, "error": str(exc), "results": []})
             else:
-                console.out.print(f"[bold]# {console.escape_text(query)}[/]")
-                console.print_results(results, index.root)
-                _say_partial(done)
-    return 0
+                sys.stderr.write(f"needle: error: line {number}: {exc}\n")
+    return 1 if failed else 0
 
 
 def _open_queries(path: str):
