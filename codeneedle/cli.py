@@ -160,10 +160,16 @@ def roots_from(args: argparse.Namespace) -> list[Path]:
     return roots
 
 
-def _open_index(args: argparse.Namespace, **kwargs):
+def _open_index(args: argparse.Namespace, root: Path | None = None, **kwargs):
     from codeneedle.indexer.index import Index
 
-    return Index.open(root_from(args), settings_from(args), notify=_notify, explicit=explicit_from(args), **kwargs)
+    return Index.open(root or root_from(args), settings_from(args), notify=_notify, explicit=explicit_from(args),
+                      **kwargs)
+
+
+def _names_several(args: argparse.Namespace) -> bool:
+    """Whether the command line names several repositories (``--collection``, or more than one path)."""
+    return bool(args.collection) or len([*(args.path or []), *(args.path_option or [])]) > 1
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -224,9 +230,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     split_globs(args.glob, args.exclude_glob)
     check_rerank(args)
     roots = roots_from(args)
-    if len(roots) > 1:
+    if len(roots) > 1 or _names_several(args):
+        # Several named (paths or a collection) answer as several, with each result's repo, even when they turn
+        # out to be one repository: a script's output must not change shape with its input.
         return _search_many(roots, args, console)
-    with _open_index(args) as index:
+    with _open_index(args, root=roots[0]) as index:
         # The query's vector and the second stage's model do not depend on the index: ready them meanwhile.
         prepared = index.prepare(args.query) if args.queries is None and index.stored_model is not None else None
         _refresh(index, args, console)
@@ -273,13 +281,19 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
 
         def answer(query: str) -> None:
             results = many.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob)
-            partial = any(index.completeness().partial for index in many.indexes)
+            partial = [(index.root, done) for index in many.indexes if (done := index.completeness()).partial]
             if args.json:
-                console.print_json({**_json_answer(query, results), "partial": partial})
-            else:
-                if args.queries is not None:
-                    console.out.print(f"[bold]# {console.escape_text(query)}[/]")
-                console.print_results(results)
+                console.print_json({**_json_answer(query, results), "partial": bool(partial),
+                                    **({"partial_repos": [str(root) for root, _ in partial]} if partial else {})})
+                return
+            if args.queries is not None:
+                console.out.print(f"[bold]# {console.escape_text(query)}[/]")
+            console.print_results(results)
+            for root, done in partial:
+                sys.stderr.write(f"needle: results from {root} are partial: the index is {done.message()}\n")
+            notes = [index.glob_note(args.glob) for index in many.indexes] if not results else []
+            if notes and all(notes):
+                _notify(notes[0])
 
         if args.queries is None:
             answer(args.query)
@@ -326,7 +340,8 @@ def _open_result(index, args: argparse.Namespace, results) -> int:
     if args.json:
         from codeneedle import console
 
-        console.print_json({**_json_answer(args.query, results), "opened": {**hit.to_dict(), "file": str(target)}})
+        console.print_json({**_json_answer(args.query, results), **_partial_fields(index.completeness()),
+                            "opened": {**hit.to_dict(), "file": str(target)}})
     else:
         sys.stdout.write(f"{target}:{hit.start_line}\n")
         sys.stdout.flush()

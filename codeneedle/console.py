@@ -102,7 +102,14 @@ def _openable(path: str) -> str:
 
 
 def print_json(obj) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A path with bytes that are not UTF-8 holds lone surrogates: written raw they would make the output invalid
+        # UTF-8, so such an object is written with \u escapes (\udcff), which every JSON reader takes.
+        text = json.dumps(obj)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

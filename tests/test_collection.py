@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from codeneedle.errors import NeedleError
 from codeneedle.indexer.collection import Collection, read_collection
 from codeneedle.indexer.merge import merge_ranked
-from tests.conftest import copy_fixture, run_needle
+from tests.conftest import NEEDLE, copy_fixture, run_needle
 
 pytestmark = pytest.mark.slow  # several indexes, CLI subprocesses, LSP and MCP servers
 
@@ -78,6 +80,51 @@ def test_a_collection_file_lists_repositories_relative_to_itself(repos, tmp_path
     by_file = _search("--collection", str(listing), "-k", "5", "retry with backoff")
     by_paths = _search("--path", str(a), "--path", str(b), "-k", "5", "retry with backoff")
     assert by_file == by_paths
+
+
+def test_a_collection_of_one_searches_that_repository_wherever_it_is_run_from(repos, tmp_path):
+    a, _ = repos
+    listing = tmp_path / "one.txt"
+    listing.write_text(f"{a}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = run_needle("search", "--json", "--no-refresh", "--collection", str(listing), "-k", "1",
+                      "crc32 checksum of bytes", cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    (top,) = json.loads(proc.stdout)["results"]
+    assert (top["repo"], top["name"]) == (str(a), "crc32_checksum")  # named as several are, with its repo
+    assert not (elsewhere / ".needle").exists()  # the folder it was run from is not indexed
+    link = tmp_path / "link"
+    link.symlink_to(a)
+    assert _search("--path", str(a), "--path", str(link), "-k", "1", "crc32 checksum of bytes")[0]["repo"] == str(a)
+
+
+def test_a_repository_inside_another_gives_each_result_once(tmp_path):
+    outer = copy_fixture("minirepo", tmp_path / "outer")
+    inner = copy_fixture("polyglot", outer / "vendor" / "polyglot")
+    for repo in (outer, inner):
+        (repo / ".git").mkdir()
+    found = _refreshed_search("--path", str(outer), "--path", str(inner), "-k", "10", "bank account withdraw money")
+    where = [(r["repo"], r["path"], r["start_line"]) for r in found]
+    files = [str(Path(repo) / path) + f":{line}" for repo, path, line in where]
+    assert len(files) == len(set(files)), where
+    assert (str(inner), "BankAccount.java") in [(r, p) for r, p, _ in where]
+
+
+def _refreshed_search(*args: str) -> list[dict]:
+    proc = run_needle("search", "--json", *args)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["results"]
+
+
+def test_a_repository_whose_name_is_not_utf8_still_gives_valid_json(repos, tmp_path):
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/bad\xffname"))
+    copy_fixture("polyglot", odd)
+    proc = subprocess.run([str(NEEDLE), "search", "--json", "--path", str(repos[0]), "--path", odd, "-k", "3",
+                           "bank account withdraw money"], capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    answer = json.loads(proc.stdout.decode("utf-8"))  # strict UTF-8: no raw 0xFF byte in it
+    assert str(odd) in {r["repo"] for r in answer["results"]}
 
 
 def test_people_see_paths_they_can_open(repos):

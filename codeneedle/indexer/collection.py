@@ -39,7 +39,8 @@ def read_collection(file: str | os.PathLike[str]) -> list[Path]:
     """
     path = Path(file).expanduser()
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # File names are bytes: one that is not UTF-8 is kept as it is (surrogate escapes, as os.listdir does).
+        lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise NeedleError(f"cannot read collection file {path}: {getattr(exc, 'strerror', None) or exc}") from None
     roots = []
@@ -116,7 +117,22 @@ def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None,
     for index in indexes:
         if index.model_id not in vectors:
             vectors[index.model_id] = index.encoder.encode_queries([query])[0]
-    per_shard = [[(n, hit) for hit in index.hits(query, k, lang, glob, exclude, qvec=vectors[index.model_id])]
-                 for n, index in enumerate(indexes)]
+    per_shard = [[(n, hit) for hit in index.hits(query, k, lang, glob, exclude, qvec=vectors[index.model_id])
+                  if not _held_by_inner(hit.row.path, inner)]
+                 for n, (index, inner) in enumerate(zip(indexes, _inner_roots(indexes), strict=True))]
     return [RepoResult(**hit.result().to_dict(), repo=str(indexes[n].root))
             for n, hit in merge_ranked(per_shard, k, score=lambda t: t[1].score)]
+
+
+def _inner_roots(indexes: Sequence[Index]) -> list[tuple[str, ...]]:
+    """For each index, the other repositories inside its folder, as root-relative POSIX prefixes (a repository
+    vendored or cloned inside another: the outer one's walk indexes its files too)."""
+    roots = [index.root.resolve() for index in indexes]
+    return [tuple(other.relative_to(root).as_posix() + "/" for other in roots
+                  if other != root and other.is_relative_to(root))
+            for root in roots]
+
+
+def _held_by_inner(path: str, inner: tuple[str, ...]) -> bool:
+    # The inner repository's own index answers for those files: the outer one's copy would repeat each result.
+    return path.startswith(inner)
