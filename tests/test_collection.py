@@ -219,7 +219,8 @@ async def test_the_mcp_server_searches_its_extra_roots(repos, tmp_path):
 
     a, b = repos
     params = _params(a, cwd=tmp_path)
-    params.args = ["mcp", "--extra-root", str(b)]
+    # a folder of the root's own repository, and one that is gone, beside b: neither may spoil the answer
+    params.args = ["mcp", "--extra-root", str(b), "--extra-root", str(a / "src"), "--extra-root", str(tmp_path / "gone")]
     with open(tmp_path / "server.log", "w") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write):
             async with ClientSession(read, write) as session:
@@ -228,5 +229,8 @@ async def test_the_mcp_server_searches_its_extra_roots(repos, tmp_path):
                 assert found["results"][0]["repo"] == str(b)
                 assert found["results"][0]["path"] == "BankAccount.java"
                 assert [r["root"] for r in found["repos"]] == [str(a), str(b)]
+                assert f"not searched: {tmp_path / 'gone'}" in found["note"]
                 found = _payload(await session.call_tool("search", {"query": "crc32 checksum of bytes", "k": 4}))
                 assert (found["results"][0]["repo"], found["results"][0]["name"]) == (str(a), "crc32_checksum")
+                where = [(r["repo"], r["path"], r["start_line"]) for r in found["results"]]
+                assert len(where) == len(set(where)), where  # the root's folder adds no second copy

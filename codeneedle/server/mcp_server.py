@@ -172,12 +172,24 @@ class NeedleMCP:
         """The root and every extra root, merged (each keeps its ranking order); each result names its ``repo``."""
         from codeneedle.indexer.collection import search_indexes
 
-        repos = [self.repo()] + [self.repo(str(r)) for r in self.extra_roots]
+        repos, left_out = [self.repo()], []
+        for root in self.extra_roots:
+            try:
+                repo = self.repo(str(root))
+            except NeedleError as exc:  # a missing or unreadable extra root: the others still answer
+                left_out.append(f"{root} ({exc})")
+                continue
+            if all(repo is not other for other in repos):  # an extra root inside another's repository
+                repos.append(repo)
         for repo in repos:
             repo.refresh(self.wait)
         results = search_indexes([r.index for r in repos], query, k=k, lang=lang, glob=glob, exclude=exclude_glob)
-        return {**repos[0].state(), "repos": [r.state() for r in repos], "query": query,
-                "results": [r.to_dict() for r in results], "good_match": good_match(results)}
+        out = {**repos[0].state(), "repos": [r.state() for r in repos], "query": query,
+               "results": [r.to_dict() for r in results], "good_match": good_match(results)}
+        if left_out:
+            note = f"not searched: {'; '.join(left_out)}"
+            out["note"] = f"{out['note']}; {note}" if out.get("note") else note
+        return out
 
     def similar(self, path: str, line: int, k: int = 10) -> dict[str, Any]:
         _check_k(k)
