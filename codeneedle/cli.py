@@ -32,13 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
                "current folder) holding a .needle/ index, else a .git, else PATH itself.")
     parser.add_argument("--version", action="version", version=f"needle {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from codeneedle.training.options import add_train_options, positive_float, positive_int
 
     def path_options(p: argparse.ArgumentParser, many: bool = False) -> None:
         p.add_argument("path", nargs="*" if many else "?", default=None, metavar="PATH",
                        help="a folder of the repository (default: the current folder)" + (
                            "; several: each its own index" if many else ""))
         p.add_argument("--path", dest="path_option", metavar="PATH", action="append" if many else "store",
-                       help="the same, as an option" + (" (repeatable: search several repositories)" if many else ""))
+                       help="the same, as an option" + (" (repeatable: several repositories)" if many else ""))
         if many:
             p.add_argument("--collection", metavar="FILE", help="also the repositories listed in FILE, one per line")
 
@@ -47,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     path_options(p, many=True)
     add_index_options(p)
     p.add_argument("--ray", metavar="ADDRESS", help="embed on the Ray cluster at ADDRESS (e.g. 127.0.0.1:6379)")
-    p.add_argument("--ray-workers", type=int, metavar="N",
+    p.add_argument("--ray-workers", type=positive_int, metavar="N",
                    help="--ray: encoder actors (default: one per GPU, else one per --ray-cpus CPUs)")
-    p.add_argument("--ray-cpus", type=int, default=1, metavar="N", help="--ray: CPUs per CPU actor (default 1)")
+    p.add_argument("--ray-cpus", type=positive_int, default=1, metavar="N",
+                   help="--ray: CPUs per CPU actor (default 1)")
     p.add_argument("--json", action="store_true", help="print the update's figures as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -98,8 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="another repository searched with the root (repeatable; default: $NEEDLE_EXTRA_ROOTS)")
     add_index_options(p)
     add_search_options(p)
-
-    from codeneedle.training.options import add_train_options, positive_float, positive_int
 
     p = sub.add_parser("train", help="fine-tune the encoder: adapt it to one repository, or train on a pairs file")
     p.add_argument("--repo", type=Path, help="adapt to this repository (its doc comments), then re-index it")
@@ -173,32 +173,50 @@ def _names_several(args: argparse.Namespace) -> bool:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from codeneedle import console
     from codeneedle.indexer.index import Index
 
     roots = roots_from(args)
-    if args.ray is None:
-        for root in roots:
-            with Index.open(root, settings_from(args), notify=_notify, explicit=explicit_from(args),
-                            asked=True) as index:
-                _index_one(index, args)
-        return 0
-    from codeneedle.indexer.ray_embed import RayEmbedder
-
-    pools: dict[str, RayEmbedder] = {}  # one actor pool per model (repositories may keep different ones)
+    if args.ray is None and (args.ray_workers is not None or args.ray_cpus != 1):
+        raise NeedleError("--ray-workers and --ray-cpus size the workers of a Ray cluster: they go with --ray")
+    pool = None  # one actor pool, for the model of the repository at hand (repositories may keep different ones)
+    failed: list[tuple[Path, str]] = []
     try:
         for root in roots:
-            with Index.open(root, settings_from(args), notify=_notify, explicit=explicit_from(args),
-                            asked=True) as index:
-                if index.model_id not in pools:
-                    pools[index.model_id] = RayEmbedder(
-                        args.ray, index.model_name, index.model_dir, index.model_id,
-                        workers=args.ray_workers, cpus_per_worker=args.ray_cpus)
-                index.embedder = pools[index.model_id]  # the pipeline's Embedder seam
-                _index_one(index, args)
+            try:
+                with Index.open(root, settings_from(args), notify=_notify, explicit=explicit_from(args),
+                                asked=True) as index:
+                    if args.ray is not None:
+                        if pool is not None and pool.model_id != index.model_id:
+                            pool.close()  # its actors hold the cluster's CPUs: the next model's need them
+                            pool = None
+                        pool = pool or _ray_pool(index, args)
+                        index.embedder = pool  # the pipeline's Embedder seam
+                    _index_one(index, args)
+            except NeedleError as exc:
+                if len(roots) == 1 or (pool is not None and pool.head_lost):
+                    raise
+                # One repository that cannot be indexed now (another process writes it, a disk error) does not
+                # keep the others from being indexed; it is named again at the end.
+                failed.append((root, str(exc)))
+                console.err.print(f"[red]needle: error:[/] {console.escape_text(f'{root}: {exc}')}", highlight=False)
+                if args.json:
+                    console.print_json({"repo": str(root), "error": str(exc)})
     finally:
-        for pool in reversed(pools.values()):
+        if pool is not None:
             pool.close()
+    if failed:
+        names = ", ".join(str(root) for root, _ in failed)
+        sys.stderr.write(f"needle: error: {len(failed)} of {len(roots)} repositories not indexed: {names}\n")
+        return 1
     return 0
+
+
+def _ray_pool(index, args: argparse.Namespace):
+    from codeneedle.indexer.ray_embed import RayEmbedder
+
+    return RayEmbedder(args.ray, index.model_name, index.model_dir, index.model_id, workers=args.ray_workers,
+                       cpus_per_worker=args.ray_cpus)
 
 
 def _index_one(index, args: argparse.Namespace) -> None:

@@ -177,6 +177,22 @@ def test_several_repositories_are_indexed_in_one_run(tmp_path):
     assert all(line["chunks_added"] > 0 for line in lines)
 
 
+def test_one_repository_that_cannot_be_indexed_does_not_stop_the_others(tmp_path):
+    from codeneedle.indexer.index import Index
+
+    a, b, c = (copy_fixture("minirepo", tmp_path / name) for name in "abc")
+    with Index.open(b) as held, held.writing():  # as a `needle watch` there would
+        proc = run_needle("index", "--json", str(a), str(b), str(c))
+    assert proc.returncode == 1
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["repo"] for line in lines] == [str(a), str(b), str(c)]
+    assert "being written by another needle process" in lines[1]["error"]
+    assert lines[0]["chunks_added"] > 0 and lines[2]["chunks_added"] > 0
+    assert proc.stderr.strip().endswith(f"1 of 3 repositories not indexed: {b}")
+    proc = run_needle("index", "--ray-workers", "2", str(a))
+    assert proc.returncode == 1 and "go with --ray" in proc.stderr
+
+
 def test_without_ray_nothing_imports_ray(repos, tmp_path):
     """`ray` is an optional extra: indexing and searching several repositories never load it."""
     code = (

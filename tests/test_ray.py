@@ -115,10 +115,13 @@ def search(repo: Path, query: str) -> list[dict]:
         return [r.to_dict() for r in index.search(query, k=5)]
 
 
-def index_with_ray(cluster: LocalRayCluster, *args: str, env: dict | None = None) -> list[dict]:
+def index_with_ray(cluster: LocalRayCluster, *args: str, env: dict | None = None,
+                   stderr: list[str] | None = None) -> list[dict]:
     proc = run_needle("index", "--ray", cluster.address, "--json", *args, env={**RAY_ENV, **(env or {})},
                       timeout=500)
     assert proc.returncode == 0, proc.stderr
+    if stderr is not None:
+        stderr.append(proc.stderr)
     return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
@@ -129,7 +132,11 @@ def test_two_repositories_indexed_through_the_cluster_equal_the_single_process_i
     listing = base / "repos.txt"
     listing.write_text("\n".join(REPOS) + "\n")
 
-    stats = index_with_ray(cluster, "--collection", str(listing), "--ray-workers", "2")
+    # A shell without the README's loopback export (Ray's default), and more workers than the cluster has CPUs.
+    said: list[str] = []
+    stats = index_with_ray(cluster, "--collection", str(listing), "--ray-workers", "3",
+                           env={"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"}, stderr=said)
+    assert "has room for 2 workers, not 3: starting 2" in said[0]
 
     assert [s["repo"] for s in stats] == [str(repos[n]) for n in REPOS]
     for name in REPOS:

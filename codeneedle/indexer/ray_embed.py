@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,8 @@ MAX_ATTEMPTS = 3
 # How often a waiting driver checks that the head still answers. Ray itself ends a driver whose head is gone
 # after gcs_rpc_server_reconnect_timeout_s (60 s) with no word to the user; checking first lets us say why.
 HEAD_CHECK_S = 1.0
+CONNECT_TIMEOUT_S = 5.0
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 class EncoderActor:
@@ -71,15 +74,28 @@ class RayEmbedder:
 
     def __init__(self, address: str, model_name: str, model_dir: Path, model_id: str, *,
                  workers: int | None = None, cpus_per_worker: int = 1):
+        loopback = address.rpartition(":")[0].strip("[]") in ("127.0.0.1", "localhost", "::1")
+        if loopback:
+            # Ray rewrites a loopback address to the machine's outward one, where a cluster started with
+            # --node-ip-address 127.0.0.1 does not listen: the driver would dial it for ever. This variable (read
+            # when ray is imported) keeps the driver on the loopback interface, as the cluster is.
+            os.environ[LOOPBACK_ENV] = "0"
         try:
             import ray
         except ImportError:
             raise NeedleError("--ray needs the ray extra: pip install 'codeneedle[ray]'") from None
+        if loopback:
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = False  # ray imported earlier in this process read it already
         self._ray = ray
         self.address = address
         self.model_name, self.model_dir, self.model_id = model_name, str(model_dir), model_id
         self.cpus = max(1, cpus_per_worker)
         self._owns = not ray.is_initialized()  # a second pool (another model) shares the connection
+        self.head_lost = False
+        if self._owns:
+            _check_reachable(address)
         try:
             # log_to_driver off: worker chatter would land in the user's terminal (or an editor's log).
             if self._owns:
@@ -89,13 +105,17 @@ class RayEmbedder:
             raise NeedleError(f"cannot connect to the Ray cluster at {address}: {_first_line(exc)}") from None
         resources = ray.cluster_resources()
         self.gpus = int(resources.get("GPU", 0))
-        if workers is None:
-            workers = self.gpus or max(1, int(resources.get("CPU", 1)) // self.cpus)
-        self.workers = max(1, workers)
+        room = self.gpus or int(resources.get("CPU", 0)) // self.cpus
+        if room < 1:
+            raise NeedleError(f"the Ray cluster at {address} has {int(resources.get('CPU', 0))} CPUs and no GPU: no "
+                              f"room for a worker of {self.cpus} CPUs (lower --ray-cpus)")
+        if workers is not None and workers > room:
+            sys.stderr.write(f"needle: the Ray cluster at {address} has room for {room} workers, not {workers}: "
+                             f"starting {room}\n")
+        self.workers = min(workers or room, room)
         self._actors: list = []
         self._starting: dict = {}  # model_id ObjectRef -> replacement actor not yet placed
         self.retries = 0  # batches sent again after their actor died (tests and the benchmark read it)
-        self.head_lost = False
         try:
             for _ in range(self.workers):
                 self._actors.append(self._new_actor())
@@ -278,6 +298,19 @@ class RayEmbedder:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _check_reachable(address: str) -> None:
+    """A clear error when nothing answers at a ``host:port`` address: Ray's own driver retries such an address
+    forever (a log line every 35 s) and does not yield to Ctrl-C."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or not host or "://" in host:  # ray:// client addresses and "auto": Ray's own errors
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise NeedleError(f"cannot connect to the Ray cluster at {address}: nothing answers there "
+                          f"({exc.strerror or exc}); is `ray start --head` running?") from None
 
 
 def _first_line(exc: BaseException) -> str:
