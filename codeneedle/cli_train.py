@@ -81,6 +81,13 @@ def _adapt(args: argparse.Namespace) -> int:
         model = adapt_to_repo(repo, args.base, work, time_budget_s=(args.minutes or 10) * 60, progress=update,
                               threads=args.threads, steps=args.steps, index_dir=settings.index_dir_for(repo),
                               batch_size=args.batch_size, code_max_tokens=args.code_max_tokens)
+    if _train_state(model).get("ended") == "signal":
+        # Ctrl-C means "cancel": a half-adapted model must not replace the index's vectors.
+        if not args.out:
+            shutil.rmtree(work, ignore_errors=True)
+        _err_console().print("[yellow]needle:[/] stopped: nothing changed (the index keeps its model)",
+                             highlight=False)
+        return 130
     if not args.out:
         # The folder's name becomes the model's name in `needle status`; the scratch files are not needed again.
         final = settings.index_dir_for(repo) / "models" / stamp
@@ -96,6 +103,8 @@ def _adapt(args: argparse.Namespace) -> int:
                         notify=lambda m: console.err.print(f"[yellow]needle:[/] {m}", highlight=False)) as index:
             with console.index_progress(not args.json) as progress:
                 stats = index.update(progress=progress)
+        if not args.out:
+            _drop_older_adaptations(model)
     from codeneedle.indexer.feedback import read_events
 
     summary = {"model": str(model), "train_seconds": round(trained_s, 1),
@@ -103,6 +112,14 @@ def _adapt(args: argparse.Namespace) -> int:
                "reindexed_chunks": stats.chunks_embedded if stats else 0, **_train_state(model)}
     _report(args, "adapted encoder", summary)
     return 0
+
+
+def _drop_older_adaptations(current: Path) -> None:
+    """Delete the repository's earlier adapted models (88 MB each) once the index is on ``current``: nothing
+    uses them, and each run would otherwise leave one more behind."""
+    for older in current.parent.glob("adapted-*"):
+        if older != current and older.is_dir():
+            shutil.rmtree(older, ignore_errors=True)
 
 
 def _query_adapter(args: argparse.Namespace) -> int:

@@ -49,6 +49,9 @@ def test_eval_prints_a_table_with_ratios_against_the_compared_model(documented_r
 
 
 def test_adapting_to_a_repository_trains_and_reindexes_with_the_new_model(documented_repo):
+    older = documented_repo / ".needle" / "models" / "adapted-20260101-000000"  # an earlier run's model
+    older.mkdir(parents=True)
+    (older / "model.safetensors").write_bytes(b"x" * 1024)
     proc = run_needle("train", "--repo", str(documented_repo), "--steps", "2", "--minutes", "3", "--batch-size", "4",
                       "--code-max-tokens", "64", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -58,6 +61,7 @@ def test_adapting_to_a_repository_trains_and_reindexes_with_the_new_model(docume
     recipe = json.loads((model / "train_state.json").read_text())["config"]
     assert (recipe["batch_size"], recipe["code_max_tokens"]) == (4, 64)  # smaller steps for a slow machine
     assert model.parent == documented_repo / ".needle" / "models" and (model / "config.json").is_file()
+    assert not older.exists()  # the index is on the new model: the earlier one would only take disk
     assert not (documented_repo / ".needle" / "training").exists() or not any((documented_repo / ".needle" / "training").iterdir())
 
     status = json.loads(run_needle("status", str(documented_repo), "--json").stdout)
@@ -98,3 +102,27 @@ def test_training_on_a_pairs_file_follows_the_shipped_recipe(tmp_path):
     shipped = json.loads(recipe.read_text())["config"]
     assert saved["lr"] == shipped["lr"] and saved["code_max_tokens"] == shipped["code_max_tokens"]
     assert saved["train_data"] == str(data) and saved["steps"] == 2
+
+
+def test_ctrl_c_while_adapting_changes_nothing(documented_repo, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import NEEDLE
+
+    repo = shutil.copytree(documented_repo, tmp_path / "repo", ignore=shutil.ignore_patterns(".needle"))
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    before = json.loads(run_needle("status", str(repo), "--json").stdout)["model"]
+    proc = subprocess.Popen([str(NEEDLE), "train", "--repo", str(repo), "--steps", "500", "--batch-size", "4",
+                             "--code-max-tokens", "64"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not list((repo / ".needle" / "training").glob("adapted-*/config.json")):  # the run has begun training
+        assert proc.poll() is None and time.time() - t0 < 240, proc.stderr.read() if proc.poll() else "slow"
+        time.sleep(0.2)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 130, err[-2000:]
+    assert json.loads(run_needle("status", str(repo), "--json").stdout)["model"] == before
+    assert not list((repo / ".needle").glob("models/adapted-*"))
