@@ -20,7 +20,10 @@ def run_train(args: argparse.Namespace) -> int:
         return _train_reranker(args)
     if getattr(args, "query_tower", False):
         return _train_query_tower(args)
-    if bool(args.repo) == bool(args.data):
+    if args.repo and args.data:
+        raise NeedleError("--repo and --data are two kinds of training (adapt to a repository, or train on a pairs "
+                          "file): give one")
+    if not (args.repo or args.data):
         raise NeedleError("say what to train on: --repo PATH (adapt to a repository) or --data PAIRS.jsonl")
     if getattr(args, "pack", None):
         if not args.data:

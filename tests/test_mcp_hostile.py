@@ -191,6 +191,8 @@ def test_bad_arguments_and_params_are_one_sentence_per_problem(tmp_path: Path) -
              "search: exclude_glob lists 65 items, at most 64"),
             (_call(10, "search", '{"query":"x","lang":["py\\u0000"]}'),
              "search: lang contains a NUL character (at character 2)"),
+            (_call(11, "search", '{"query":"x","k":true}'), 'search: "k" must be an integer, not true'),
+            (_call(12, "similar", '{"path":"a.py","line":false}'), 'similar: "line" must be an integer, not false'),
         ]
         for line, text in tool_errors:
             answer = _exchange(proc, line)

@@ -246,3 +246,11 @@ def test_the_shipped_model_serves_queries_through_the_tower_it_ships(monkeypatch
     record = json.loads((shipped.query_tower / "query_tower.json").read_text())
     assert record["code_model"].partition("+")[0] == shipped.model_id.partition("+")[0]
     assert record["steps"] > 0 and record["loss_last"] < record["loss_first"]
+
+
+def test_a_query_tower_path_that_holds_none_is_an_error_not_a_silent_fallback(monkeypatch, tmp_path):
+    from codeneedle.errors import ModelNotFoundError
+
+    monkeypatch.setenv("NEEDLE_QUERY_TOWER", str(tmp_path / "no-such-tower"))
+    with pytest.raises(ModelNotFoundError, match="no query tower there"):
+        Encoder.load()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codeneedle.errors import ModelNotFoundError
 from codeneedle.indexer.backends import CODE_MAX_TOKENS, default_code_tokens
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.models import resolve_model
@@ -40,6 +41,10 @@ def query_tower_of(folder: Path, model_id: str) -> Path | None:
     if choice.lower() in _OFF:
         return None
     tower = Path(choice).expanduser() if choice else folder / QUERY_TOWER
+    if choice and not (tower / "model.safetensors").is_file():
+        # A mistyped path would otherwise turn the shipped tower off without a word (as NEEDLE_RERANKER says).
+        raise ModelNotFoundError(f"NEEDLE_QUERY_TOWER={choice}: no query tower there (model.safetensors); "
+                                 "'off' searches without one")
     return tower if tower_fits(tower, model_id) else None
 
 

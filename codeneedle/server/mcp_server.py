@@ -262,6 +262,10 @@ class _NeedleServer(_MCPServer):
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         extra = () if context is None else (context,)  # mcp 1.x's call_tool takes no context
+        for field in ("k", "line"):
+            # pydantic's lax mode reads true as 1: a client sending a boolean there has a bug worth naming.
+            if isinstance((arguments or {}).get(field), bool):
+                raise ToolError(f'{name}: "{field}" must be an integer, not {str(arguments[field]).lower()}')
         try:
             return await super().call_tool(name, arguments, *extra)
         except UnexpectedToolError:

@@ -218,8 +218,12 @@ def load_benchmark(name: str, pairs_dir: Path | None = None) -> Benchmark:
         return repo_benchmark(Path(name))
     if name.startswith("cosqa"):
         return cosqa_benchmark(name.split("-", 1)[1] if "-" in name else "dev")
-    if pairs_dir is None:
-        raise ValueError(f"benchmark {name!r} needs the mined pairs folder")
+    if name not in ("heldout", "valid"):
+        raise ValueError(f"unknown benchmark {name!r}: cosqa-dev, cosqa-test, heldout or valid (with --pairs), "
+                         "or a repository folder")
+    if pairs_dir is None or not (pairs_dir / f"{name}.jsonl").is_file():
+        raise ValueError(f"benchmark {name!r} needs the mined pairs folder (--pairs; no {name}.jsonl in "
+                         f"{pairs_dir}): build it with scripts/build_training_set.py mine")
     return heldout_benchmark(pairs_dir, name)
 
 
