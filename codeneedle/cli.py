@@ -245,6 +245,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     # Bad arguments fail before any indexing work, with the reason.
     check_query(args.query if args.queries is None else "-", args.k)
     check_languages(parse_languages(args.lang))
+    if args.lang is not None and not parse_languages(args.lang):
+        raise NeedleError(f"--lang {args.lang!r} names no language (e.g. --lang python,go)")
     split_globs(args.glob, args.exclude_glob)
     check_rerank(args)
     roots = roots_from(args)
