@@ -365,17 +365,19 @@ def _open_result(index, args: argparse.Namespace, results) -> int:
     else:
         sys.stdout.write(f"{target}:{hit.start_line}\n")
         sys.stdout.flush()
+    from codeneedle.indexer.query_adapter import refit_due
+
     shown = [Shown(r.path, r.start_line, r.name) for r in results]
+    was_due = refit_due(index.index_dir)
     try:
         recorded = record_open(index.index_dir, args.query, shown[args.open - 1], shown[:args.open - 1],
                                setting=not args.no_feedback)
     except OSError as exc:  # the log is not writable: the open itself still happens
         recorded = False
         _notify(f"cannot record the open in {index.index_dir}: {exc.strerror or exc}")
-    from codeneedle.indexer.query_adapter import refit_due
-
-    if recorded and refit_due(index.index_dir):
-        # The language server refits by itself; from the shell it is one command.
+    if recorded and not was_due and refit_due(index.index_dir):
+        # The language server refits by itself; from the shell it is one command, said once, on the open that
+        # makes a fit due (not on every open after it).
         _notify(f"search can learn from the results you opened: `needle train --repo {shlex.quote(str(index.root))} "
                 "--adapter` (seconds; nothing is re-embedded)")
     if editor is None:

@@ -159,3 +159,18 @@ def test_train_repo_learns_from_the_log_beside_the_mined_pairs(documented_repo, 
     assert {r["query"]: len(r["negatives"]) for r in learned} == {q: len(r["negatives"]) for q, r in by_query.items()}
     assert by_query["encode bytes for a url"]["negatives"]
     assert len(trained_on) > len(learned)  # beside the mined doc-comment pairs
+
+
+def test_the_hint_to_learn_from_opens_is_said_once_when_a_fit_becomes_due(documented_repo, tmp_path):
+    from codeneedle.indexer.query_adapter import MIN_EVENTS
+
+    repo = shutil.copytree(documented_repo, tmp_path / "repo")
+    shutil.rmtree(repo / ".needle", ignore_errors=True)
+    hints = []
+    for n in range(MIN_EVENTS + 2):
+        proc = run_needle("search", "split a shell command line into tokens", "--path", str(repo), "--open", "1",
+                          env={"EDITOR": "", "VISUAL": ""})
+        assert proc.returncode == 0, proc.stderr
+        hints.append("can learn from the results you opened" in proc.stderr)
+    assert len(read_events(repo / ".needle")) == MIN_EVENTS + 2
+    assert hints == [n == MIN_EVENTS - 1 for n in range(MIN_EVENTS + 2)]  # on the open that makes it due
