@@ -78,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_search_options(p)
 
     p = sub.add_parser("status", help="show what an index holds",
-                       description="Show what an index holds: files, chunks, model, size, skipped files.")
-    path_options(p)
+                       description="Show what an index holds: files, chunks, model, size, skipped files (of several "
+                                   "repositories: one table, or one JSON line, each).")
+    path_options(p, many=True)
     p.add_argument("--index-dir", type=Path, help="where the index lives (default: <repo>/.needle)")
     p.add_argument("--json", action="store_true", help="print the status as one JSON object")
 
@@ -474,16 +475,32 @@ def _open_queries(path: str):
 
 def cmd_status(args: argparse.Namespace) -> int:
     from codeneedle import console
+
+    try:
+        roots = roots_from(args)
+    except NeedleError as exc:
+        if not args.json:
+            raise
+        # Scripts read stdout: a path that is not there is a state too, not only a message on stderr.
+        given = [*(args.path or []), *(args.path_option or [])]
+        console.print_json({**({"root": given[0]} if len(given) == 1 else {}), "state": "none", "error": str(exc)})
+        return 1
+    return max(_status_one(args, root, console) for root in roots)
+
+
+def _status_one(args: argparse.Namespace, root: Path, console) -> int:
     from codeneedle.indexer.late_interaction import DEPTH as LATE_DEPTH
 
     try:
-        with _open_index(args, create=False) as index:
+        with _open_index(args, root=root, create=False) as index:
             status = index.status()
     except IndexMissingError as exc:
         if not args.json:
+            if len(args.path or []) + len(args.path_option or []) > 1 or args.collection:
+                sys.stderr.write(f"needle: error: {exc}\n")  # the others are still reported
+                return 1
             raise
         # Scripts read stdout: "no index" is a state there too, not only a message on stderr.
-        root = root_from(args).resolve()
         console.print_json({"root": str(root), "index_dir": str(settings_from(args).index_dir_for(root)),
                             "state": "none", "error": str(exc)})
         return 1

@@ -125,6 +125,20 @@ def test_status_json_without_an_index_still_answers_on_stdout(tmp_path):
     answer = json.loads(proc.stdout)
     assert answer["state"] == "none" and answer["root"] == str(tmp_path.resolve()) and "no index" in answer["error"]
     assert not (tmp_path / ".needle").exists()
+    missing = run_needle("status", "--json", str(tmp_path / "gone"))
+    assert missing.returncode == 1 and json.loads(missing.stdout)["error"].startswith("path does not exist")
+
+
+def test_status_of_several_repositories_reports_each(project, tmp_path):
+    (tmp_path / "bare").mkdir()
+    assert run_needle("index", "-q", str(project)).returncode == 0
+    proc = run_needle("status", "--json", str(project), str(tmp_path / "bare"))
+    assert proc.returncode == 1  # one of them has no index
+    first, second = (json.loads(line) for line in proc.stdout.splitlines())
+    assert first["root"] == str(project) and first["chunks"] > 0
+    assert second["root"] == str(tmp_path / "bare") and second["state"] == "none"
+    text = run_needle("status", str(project), str(tmp_path / "bare"))
+    assert text.stdout.count("Needle index") == 1 and "no index at" in text.stderr
 
 
 def test_a_glob_written_from_the_current_folder_matches_as_from_the_root(project):
