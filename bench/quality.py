@@ -268,7 +268,8 @@ def sweep_weights() -> dict[str, ranking.Weights]:
         for value in (1.0, 0.95, 0.9, 0.8, 0.7, 0.5):
             grid[f"{field}={value}"] = ranking.Weights(**{**{f: getattr(base, f) for f in base.__slots__},
                                                           field: value})
-    for field, values in (("member", (1.0, 1.05, 1.1, 1.2, 1.3, 1.5)), ("name_words", (0.0, 0.05, 0.075, 0.15, 0.2))):
+    for field, values in (("member", (1.0, 1.05, 1.1, 1.2, 1.3, 1.5)), ("name_words", (0.0, 0.05, 0.075, 0.15, 0.2)),
+                          ("floor", (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9))):
         for value in values:
             grid[f"{field}={value}"] = ranking.Weights(**{**{f: getattr(base, f) for f in base.__slots__},
                                                           field: value})

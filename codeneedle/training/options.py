@@ -13,15 +13,24 @@ RECIPE_FLAGS = {"device": "device", "batch_size": "batch_size", "lr": "lr", "cod
                 "freeze_layers": "freeze_layers"}
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number above 0 (0 or less would train nothing, or forever)."""
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be {'above 0' if least == 1 else f'{least} or more'}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above 0 (0 or less would train nothing, or forever)."""
+    return _whole_number(text, 1)
+
+
+def not_negative_int(text: str) -> int:
+    """An argparse type: a whole number of 0 or more."""
+    return _whole_number(text, 0)
 
 
 def positive_float(text: str) -> float:
@@ -32,17 +41,6 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
-
-
-def not_negative_int(text: str) -> int:
-    """An argparse type: a whole number of 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
