@@ -198,3 +198,12 @@ def test_names_are_cached_but_whole_long_queries_are_not():
     assert _normalised_name.cache_info().currsize == before
     assert normalise("Session.request") == "sessionrequest"
     assert _normalised_name.cache_info().currsize <= before + 1
+
+
+def test_a_demoted_class_does_not_fall_below_code_that_is_nothing_like_the_query(tmp_path):
+    # Ten chunks: a demotion of fused scores alone put the class seventh, behind fib and fetchUser.
+    repo = copy_fixture("smallrepo", tmp_path / "smallrepo")
+    proc = run_needle("search", "--path", str(repo), "--json", "--no-rerank", "-k", "10", "retry backoff")
+    assert proc.returncode == 0, proc.stderr
+    names = [r["name"] for r in json.loads(proc.stdout)["results"]]
+    assert names.index("RetryPolicy") < names.index("fib") and names.index("RetryPolicy") <= 2, names
