@@ -452,6 +452,78 @@ def test_snippets(language: str, source: str, expected: list[tuple[str, str, int
     assert outline(chunk_source("snippet.x", source.encode(), language)) == expected
 
 
+def _outline_docs(path: str, source: str, language: str) -> list[tuple[str, str, int, str]]:
+    return [(c.kind, c.name, c.start_line, c.doc) for c in chunk_source(path, source.encode(), language)]
+
+
+def test_a_cpp_header_named_dot_h_is_read_as_cpp_and_a_c_one_as_c() -> None:
+    from codeneedle.indexer.languages import language_for_source
+
+    cpp = "namespace util {\n/// Clamp a value.\ntemplate <typename T> T clamp(T v) { return v; }\n}\n"
+    assert language_for_source("util.h", cpp.encode()) == "cpp"
+    assert [c for c in _outline_docs("util.h", cpp, "cpp") if c[0] != "block"] == [
+        ("function", "util.clamp", 3, "Clamp a value.")]
+    c = '#ifdef __cplusplus\nextern "C" {\n#endif\n/** Add two numbers. */\nint add(int a, int b);\n'
+    assert language_for_source("math.h", c.encode()) == "c"
+    assert language_for_source("notes.txt", cpp.encode()) is None
+
+
+def test_a_slash_star_inside_a_block_comment_does_not_cut_the_doc_off() -> None:
+    source = ("/**\n * Registers a handler; a path like /api/* matches one segment.\n */\n"
+              "export function register(path: string): void {}\nlet x = 1; /* a trailing note */\nfunction g() {}\n")
+    assert _outline_docs("a.ts", source, "typescript") == [
+        ("function", "register", 4, "Registers a handler; a path like /api/* matches one segment."),
+        ("block", "a", 5, ""), ("function", "g", 6, "")]
+
+
+def test_typescript_overloads_share_their_doc_with_the_implementation() -> None:
+    source = ("/** Parse a value. */\nexport function parse(a: string): number;\n"
+              "export function parse(a: number): number;\nexport function parse(a: any): number { return +a; }\n")
+    implementation = chunk_source("p.ts", source.encode(), "typescript")[-1]
+    assert (implementation.start_line, implementation.leading_doc) == (4, "Parse a value.")
+
+
+def test_a_docstring_in_a_crlf_file_has_no_carriage_returns() -> None:
+    source = 'def f():\r\n    """Doc\r\n\r\n    more\r\n    """\r\n    return 1\r\n'
+    assert _outline_docs("a.py", source, "python") == [("function", "f", 1, "Doc\n\nmore")]
+
+
+@pytest.mark.parametrize(("path", "source", "expected"), [
+    ("lib/checked.js", "/** Check a result. */\nmodule.exports = function checked(result) {\n  return result;\n};\n",
+     [("function", "checked", 2, "Check a result.")]),
+    ("lib/util/index.js", "/** Default helper. */\nexport default function () {\n  return 1;\n}\n",
+     [("function", "util", 2, "Default helper.")]),
+    ("src/shelf.ts", "export default class {\n  add(b: string) { return b; }\n}\nconst Foo = class {\n  bar() {}\n};\n",
+     [("class", "shelf", 1, ""), ("method", "shelf.add", 2, ""), ("class", "Foo", 4, ""),
+      ("method", "Foo.bar", 5, "")]),
+])
+def test_javascript_written_without_a_name_is_named_after_its_function_or_file(path, source, expected) -> None:
+    language = "typescript" if path.endswith(".ts") else "javascript"
+    assert _outline_docs(path, source, language) == expected
+
+
+def test_a_typedef_struct_is_one_chunk_with_its_fields_and_doc() -> None:
+    source = "/** A list node. */\ntypedef struct node_s {\n    int v;\n    struct node_s *next;\n} node_t;\n"
+    for language in ("c", "cpp"):
+        (chunk,) = chunk_source("list.h", source.encode(), language)
+        assert (chunk.kind, chunk.name, chunk.doc) == ("class", "node_t", "A list node.")
+        assert "int v;" in chunk.text
+
+
+def test_rust_impls_for_slices_and_type_parameters_are_named_apart_from_real_types() -> None:
+    source = ("impl<T: Buf + ?Sized> Buf for &mut T {\n    fn remaining(&self) -> usize { 0 }\n}\n"
+              "impl Buf for &[u8] {\n    fn remaining(&self) -> usize { 0 }\n}\n")
+    names = [c.name for c in chunk_source("buf.rs", source.encode(), "rust") if c.kind == "method"]
+    assert names == ["Buf.remaining", "[u8].remaining"]
+
+
+def test_recovery_does_not_cut_a_cpp_class_at_its_access_labels() -> None:
+    source = ("#ifdef DENSE\nnamespace svm {\n#endif\n\nclass Kernel {\npublic:\n  double dot(int i) const { return i; }"
+              "\n\nprivate:\n  int n;\n  double linear(int i) const { return 2 * i; }\n};\n")
+    assert [(c.kind, c.name) for c in chunk_source("svm.cpp", source.encode(), "cpp") if c.kind != "block"] == [
+        ("class", "Kernel"), ("method", "Kernel.dot"), ("method", "Kernel.linear")]
+
+
 def test_syntax_errors_do_not_stop_a_file() -> None:
     source = b"def ok(a):\n    return a\n\ndef broken(:\n    return ]\n\nclass Fine:\n    def m(self):\n        pass\n"
     names = {c.name for c in chunk_source("bad.py", source, "python")}

@@ -44,6 +44,9 @@ from codeneedle.indexer.source_encoding import transcoded_source
 
 logger = logging.getLogger(__name__)
 
+# `private:` at column 0 inside a C++ class is no top-level statement: recovery must not cut the class there.
+_ACCESS_LABEL = re.compile(rb"(?:public|private|protected)\b[\w ]*:(?!:)")
+
 MAX_TEXT_BYTES = 16 * 1024
 # Bigger files are not parsed (tree-sitter's time and memory grow with them): they get block windows.
 MAX_PARSE_BYTES = 8 * 1024 * 1024
@@ -263,13 +266,13 @@ class _Source:
 
     def paragraph_starts(self, start: int, end: int) -> list[int]:
         """Where top-level statements may begin in ``[start, end)``: ``start``'s line, then each line at column 0
-        (not a closing bracket) after a blank line or a line of closing brackets alone."""
+        (not a closing bracket nor a C++ access label) after a blank line or a line of closing brackets alone."""
         first = self.line_index(start)
         found = [self.starts[first]]
         previous = self.line_bytes(first)
         for index in range(first + 1, self.line_index(max(start, end - 1)) + 1):
             line = self.line_bytes(index)
-            if line[:1].strip() and line[0] not in _CLOSERS and (
+            if line[:1].strip() and line[0] not in _CLOSERS and not _ACCESS_LABEL.match(line) and (
                     not previous.strip() or not previous.strip().strip(b")]};,")):
                 found.append(self.starts[index])
             previous = line
@@ -286,6 +289,8 @@ class _Source:
                 omission = self.omission(d)
                 if omission is not None:
                     d.owner_class.omissions.append(omission)
+        if self.language in JS_LANGUAGES:
+            _share_overload_docs(emitted)
 
         chunks: list[Chunk] = []
         covered: list[tuple[int, int]] = []
@@ -360,14 +365,16 @@ class _Source:
             if d.kind == "namespace":
                 d.qualname = _join(prefix, name)
                 continue
+            if _typedef_body(d):
+                continue  # `typedef struct node_s { ... } node_t;` is one chunk, the typedef's, fields and all
             d.emitted = True
             d.start, d.end = self.extent(d.node)
             if d.kind == "class":
                 d.chunk_kind = CLASS
-                d.qualname = _join(prefix, name or "<anonymous>")
+                d.qualname = _join(prefix, name or self.unnamed(d))
                 continue
             receiver = self.receiver_name(d)
-            name = name or "<anonymous>"
+            name = name or self.unnamed(d)
             if receiver:
                 d.chunk_kind = METHOD
                 d.qualname = _join(prefix, receiver, name)
@@ -377,6 +384,28 @@ class _Source:
             else:
                 d.chunk_kind = FUNCTION
                 d.qualname = _join(prefix, name)
+
+    def unnamed(self, d: _Def) -> str:
+        """A name for a JavaScript definition written without one: a function expression's own name
+        (``module.exports = function checked() {}``), else its file's (``export default function () {}`` in
+        checked.js; an index.js is named after its folder). Elsewhere "<anonymous>"."""
+        if self.language not in JS_LANGUAGES:
+            return "<anonymous>"
+        node: Node | None = d.node
+        for _ in range(4):
+            if node is None:
+                break
+            if node.type in ("function_expression", "generator_function", "class"):
+                named = node.child_by_field_name("name")
+                if named is not None:
+                    return self.node_text(named)
+            node = (node.child_by_field_name("value") or node.child_by_field_name("right")
+                    or (node.named_children[0] if node.type == "expression_statement" else None))
+        path = PurePosixPath(self.path)
+        stem = path.name.split(".")[0]
+        if stem == "index" and path.parent.name:
+            stem = path.parent.name
+        return _clean_name(stem) or "<anonymous>"
 
     def constructor_member(self, d: _Def) -> bool:
         """``this.x = function () {}`` directly in a top-level function or method: the object's method ``x``."""
@@ -389,6 +418,8 @@ class _Source:
 
     def definition_name(self, d: _Def) -> str:
         if d.type_node is not None:
+            if self.language == "rust" and d.node.type == "impl_item":
+                return self.impl_name(d.node, d.type_node)
             return self.type_name(d.type_node)
         if d.name_node is None:
             return ""
@@ -422,6 +453,25 @@ class _Source:
         if node is None or node.type == "self":
             return ""
         return self.type_name(node)
+
+    def impl_name(self, impl: Node, self_type: Node) -> str:
+        """What an ``impl`` block's methods are named after: its type, as ``type_name`` finds it, except that a
+        slice or array is named as written (``impl Buf for &[u8]``: ``[u8].remaining``, not ``u8.remaining``
+        beside u8's own methods) and a type parameter by the trait (``impl<T: Buf> Buf for &mut T``: ``Buf``)."""
+        node = self_type
+        while node.type == "reference_type" and node.child_by_field_name("type") is not None:
+            node = node.child_by_field_name("type")
+        if node.type == "array_type":
+            element = node.child_by_field_name("element")
+            return f"[{self.type_name(element) if element is not None else ''}]"
+        name = self.type_name(self_type)
+        params = impl.child_by_field_name("type_parameters")
+        trait = impl.child_by_field_name("trait")
+        if params is not None and trait is not None and any(
+                (p.child_by_field_name("name") is not None and self.node_text(p.child_by_field_name("name")) == name)
+                for p in params.named_children):
+            return self.type_name(trait)
+        return name
 
     def type_name(self, node: Node) -> str:
         """The principal type named by a type expression: ``&'a mut Foo<T>`` -> ``Foo``."""
@@ -555,13 +605,17 @@ class _Source:
             while k >= 0 and index - k <= MAX_DOC_LINES:
                 line = self.line_bytes(k).strip()
                 lines.append(line)
-                if b"/*" in line:
+                if line.startswith(b"/*"):
                     break
+                # "/*" inside the comment's text ("a path like /api/* matches") does not open it; code before
+                # the opening on the last line, or the end of an earlier comment, means this is no doc comment.
+                if k == index - 1 and not line.startswith(b"*") and b"/*" in line:
+                    return None
+                if k < index - 1 and b"*/" in line:
+                    return None
                 k -= 1
             else:
                 return None
-            if not line.startswith(b"/*"):
-                return None  # the comment starts after code on its line: not a doc comment
             first = k
         if not lines:
             return None
@@ -726,6 +780,21 @@ def _clean_name(text: str) -> str:
     return text[:MAX_NAME_CHARS]
 
 
+def _typedef_body(d: _Def) -> bool:
+    """Whether ``d`` is the struct, union or enum a C/C++ ``typedef`` defines in place."""
+    parent, outer = d.parent, d.node.parent
+    return (d.kind == "class" and parent is not None and outer is not None and outer.type == "type_definition"
+            and (outer.start_byte, outer.end_byte) == (parent.node.start_byte, parent.node.end_byte))
+
+
+def _share_overload_docs(emitted: list[_Def]) -> None:
+    """TypeScript overloads: the doc comment sits above the first signature, the implementation that follows the
+    signatures holds the code. Each of them gets the doc (the implementation is what a search should find)."""
+    for previous, d in zip(emitted, emitted[1:], strict=False):
+        if not d.doc and previous.doc and previous.qualname == d.qualname and previous.chunk_kind == d.chunk_kind:
+            d.doc, d.doc_range = previous.doc, previous.doc_range
+
+
 def _strip_docstring(literal: str) -> str:
     match = _DOCSTRING_QUOTES.match(literal)
     if match is None:
@@ -734,7 +803,8 @@ def _strip_docstring(literal: str) -> str:
     body = literal[match.end() :]
     if body.endswith(quote):
         body = body[: -len(quote)]
-    return inspect.cleandoc(body)
+    # cleandoc splits on "\n" only: a file saved with CRLF would keep a "\r" on every line.
+    return inspect.cleandoc(body.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def _strip_comment(raw: str, hash_style: bool) -> str:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 # 4: blocks start past the `,` / `};` left by carved-out object-literal members; an unclosed bracket no longer turns
 #    the rest of its file into blocks (chunker.recover).
 # 5: Python files in a declared legacy encoding (PEP 263) are read in it (source_encoding.py).
-CHUNKER_VERSION = "5"
+# 6: C++ headers named .h are read as C++; doc comments with "/*" inside; TS overload docs reach the implementation;
+#    CRLF docstrings; `module.exports = function name()` named; typedef structs one chunk.
+CHUNKER_VERSION = "6"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"

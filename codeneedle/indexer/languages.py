@@ -7,6 +7,7 @@ importing this module costs nothing, and a language whose wheel is missing simpl
 from __future__ import annotations
 
 import importlib
+import re
 import threading
 from functools import cache
 from pathlib import Path, PurePath
@@ -65,6 +66,21 @@ def language_for_path(path: str | PurePath) -> str | None:
     """Language name for a file path by its extension (case-insensitive), or None for other text."""
     suffix = PurePath(path).suffix.lower()
     return EXTENSIONS.get(suffix)
+
+
+# What a C++ header says that a C one cannot: the C grammar reads ``namespace util { ... }`` as one function named
+# ``util`` (290 of torch's .h headers: 569 definitions and 30 doc comments through C, 1,001 and 292 through C++).
+_CPP_HEADER = re.compile(rb"^[ \t]*(?:namespace[ \t]+[\w:]*[ \t]*\{|template[ \t]*<|class[ \t]+\w+[^;()]*\{"
+                         rb"|(?:public|private|protected)[ \t]*:)|\w::~?\w", re.MULTILINE)
+SNIFF_BYTES = 65536
+
+
+def language_for_source(path: str | PurePath, data: bytes) -> str | None:
+    """``language_for_path``, except that a ``.h`` header written in C++ is C++."""
+    language = language_for_path(path)
+    if language == "c" and PurePath(path).suffix.lower() == ".h" and _CPP_HEADER.search(data[:SNIFF_BYTES]):
+        return "cpp"
+    return language
 
 
 @cache

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from codeneedle.indexer import generated
 from codeneedle.indexer.chunks import CHUNKER_VERSION, Chunk
 from codeneedle.indexer.ignore import IgnoreRules
-from codeneedle.indexer.languages import language_for_path
+from codeneedle.indexer.languages import language_for_source
 from codeneedle.indexer.progress import STATE_KEY, RateMeter, mark_state
 from codeneedle.indexer.store import FileRecord
 from codeneedle.indexer.types import Progress, ProgressFn, UpdateStats
@@ -115,7 +115,7 @@ def run_update(
                 store.replace_skipped([] if data == "missing" else [(sf.path, data)], only=[sf.path])
             continue
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-        language = language_for_path(sf.path)
+        language = language_for_source(sf.path, data)
         record = FileRecord(sf.path, sf.size, sf.mtime_ns, digest, language)
         old = records.get(sf.path)
         if old is not None and old.hash == digest and not rechunk:

@@ -61,3 +61,12 @@
 (variable_declarator
   name: (identifier) @name
   value: (assignment_expression right: (object))) @definition.namespace
+
+; Written without a name, named after the file (a function expression's own name first): `export default function
+; () {}`, `export default class {}`, `module.exports = function checked() {}` (chunker.unnamed)
+(export_statement value: [(arrow_function) (function_expression) (generator_function)]) @definition.function
+
+(export_statement value: (class)) @definition.class
+
+; const Foo = class { bar() {} } -> Foo, Foo.bar
+(lexical_declaration (variable_declarator name: (identifier) @name value: (class))) @definition.class

@@ -75,3 +75,12 @@
 ; Declarations without a body (`declare function f(): T;` in .d.ts files, overload signatures) are named chunks
 ; too, so search can rank them below their implementation instead of inside an anonymous window.
 (function_signature name: (identifier) @name) @definition.function
+
+; Written without a name, named after the file (a function expression's own name first): `export default function
+; () {}`, `export default class {}`, `module.exports = function checked() {}` (chunker.unnamed)
+(export_statement value: [(arrow_function) (function_expression) (generator_function)]) @definition.function
+
+(export_statement value: (class)) @definition.class
+
+; const Foo = class { bar() {} } -> Foo, Foo.bar
+(lexical_declaration (variable_declarator name: (identifier) @name value: (class))) @definition.class
