@@ -524,6 +524,20 @@ def test_recovery_does_not_cut_a_cpp_class_at_its_access_labels() -> None:
         ("class", "Kernel"), ("method", "Kernel.dot"), ("method", "Kernel.linear")]
 
 
+def test_functions_declared_in_a_long_javascript_factory_are_chunked_on_their_own() -> None:
+    from codeneedle.indexer.chunker import LONG_FUNCTION_LINES
+
+    filler = "".join(f"  const v{i} = {i};\n" for i in range(LONG_FUNCTION_LINES))
+    source = ("function createConnection() {\n" + filler +
+              "  /** Handle a message from the peer. */\n  function handleMessage(m) {\n    return m;\n  }\n"
+              "  const send = (m) => m;\n  return { handleMessage, send };\n}\n"
+              "function short() {\n  function helper() {}\n  return helper;\n}\n")
+    chunks = [(c.kind, c.name, c.doc) for c in chunk_source("conn.js", source.encode(), "javascript")]
+    assert chunks == [("function", "createConnection", ""),
+                      ("function", "createConnection.handleMessage", "Handle a message from the peer."),
+                      ("function", "createConnection.send", ""), ("function", "short", "")]
+
+
 def test_syntax_errors_do_not_stop_a_file() -> None:
     source = b"def ok(a):\n    return a\n\ndef broken(:\n    return ]\n\nclass Fine:\n    def m(self):\n        pass\n"
     names = {c.name for c in chunk_source("bad.py", source, "python")}
