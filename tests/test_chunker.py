@@ -476,6 +476,14 @@ def test_a_slash_star_inside_a_block_comment_does_not_cut_the_doc_off() -> None:
         ("block", "a", 5, ""), ("function", "g", 6, "")]
 
 
+def test_a_tool_annotation_between_a_doc_comment_and_its_function_is_passed_over() -> None:
+    source = ("/** Get the object a draft stands for. */\n/*#__PURE__*/\nexport function original(v: any): any {\n"
+              "  return v;\n}\n")
+    (chunk,) = chunk_source("a.ts", source.encode(), "typescript")
+    assert (chunk.name, chunk.doc, chunk.doc_start_line, chunk.doc_end_line) == (
+        "original", "Get the object a draft stands for.", 1, 2)
+
+
 def test_typescript_overloads_share_their_doc_with_the_implementation() -> None:
     source = ("/** Parse a value. */\nexport function parse(a: string): number;\n"
               "export function parse(a: number): number;\nexport function parse(a: any): number { return +a; }\n")
@@ -522,20 +530,6 @@ def test_recovery_does_not_cut_a_cpp_class_at_its_access_labels() -> None:
               "\n\nprivate:\n  int n;\n  double linear(int i) const { return 2 * i; }\n};\n")
     assert [(c.kind, c.name) for c in chunk_source("svm.cpp", source.encode(), "cpp") if c.kind != "block"] == [
         ("class", "Kernel"), ("method", "Kernel.dot"), ("method", "Kernel.linear")]
-
-
-def test_functions_declared_in_a_long_javascript_factory_are_chunked_on_their_own() -> None:
-    from codeneedle.indexer.chunker import LONG_FUNCTION_LINES
-
-    filler = "".join(f"  const v{i} = {i};\n" for i in range(LONG_FUNCTION_LINES))
-    source = ("function createConnection() {\n" + filler +
-              "  /** Handle a message from the peer. */\n  function handleMessage(m) {\n    return m;\n  }\n"
-              "  const send = (m) => m;\n  return { handleMessage, send };\n}\n"
-              "function short() {\n  function helper() {}\n  return helper;\n}\n")
-    chunks = [(c.kind, c.name, c.doc) for c in chunk_source("conn.js", source.encode(), "javascript")]
-    assert chunks == [("function", "createConnection", ""),
-                      ("function", "createConnection.handleMessage", "Handle a message from the peer."),
-                      ("function", "createConnection.send", ""), ("function", "short", "")]
 
 
 def test_syntax_errors_do_not_stop_a_file() -> None:

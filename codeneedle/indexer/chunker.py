@@ -44,6 +44,10 @@ from codeneedle.indexer.source_encoding import transcoded_source
 
 logger = logging.getLogger(__name__)
 
+# Comments addressed to tools, not readers: a bundler's purity mark, a linter's or coverage tool's switch.
+_ANNOTATION = re.compile(r"\s*(?:[#@]__[A-Z_]+__|(?:istanbul|c8|v8) ignore\b.*|eslint-(?:disable|enable)\b.*|"
+                         r"prettier-ignore|@ts-(?:ignore|expect-error|nocheck)\b.*|jshint\b.*|webpack[A-Z]\w*:.*)\s*",
+                         re.DOTALL)
 # `private:` at column 0 inside a C++ class is no top-level statement: recovery must not cut the class there.
 _ACCESS_LABEL = re.compile(rb"(?:public|private|protected)\b[\w ]*:(?!:)")
 
@@ -73,10 +77,6 @@ _SEMICOLON_LANGUAGES = frozenset({"c", "cpp"})
 # C/C++ declarators whose inner declarator has no field name: `&f()`, `(f)`.
 _BARE_DECLARATORS = frozenset({"reference_declarator", "parenthesized_declarator", "attributed_declarator"})
 _FUNCTION_KINDS = frozenset({"function", "method"})
-# Functions this long have the functions declared in their body chunked too (inner_of_long_function).
-LONG_FUNCTION_LINES = 300
-_JS_FUNCTION_NODES = frozenset({"function_declaration", "function_expression", "generator_function_declaration",
-                                "generator_function", "arrow_function", "method_definition"})
 _TYPE_NAME_NODES = frozenset({"type_identifier", "constant"})
 _WORD = re.compile(rb"[A-Za-z0-9_\x80-\xff]")
 _CLOSERS = frozenset(b" \t\r\n,;)]}")
@@ -364,10 +364,6 @@ class _Source:
                     d.emitted, d.chunk_kind = True, METHOD
                     d.start, d.end = self.extent(d.node)
                     d.qualname = _join(owner, self.definition_name(d))
-                elif self.inner_of_long_function(d):
-                    d.emitted, d.chunk_kind = True, FUNCTION
-                    d.start, d.end = self.extent(d.node)
-                    d.qualname = _join(d.parent.qualname, self.definition_name(d))
                 continue  # otherwise it stays inside the enclosing function's chunk
             name = self.definition_name(d)
             if d.kind == "namespace":
@@ -423,20 +419,6 @@ class _Source:
             and parent.chunk_kind in _FUNCTION_KINDS and d.name_node is not None
             and self.node_text(d.name_node).startswith("this.")
         )
-
-    def inner_of_long_function(self, d: _Def) -> bool:
-        """A named function declared in the body of a long top-level JavaScript function (a factory such as
-        ``createMessageConnection``, 967 lines holding 37 functions): searchable on its own as ``outer.inner``.
-        Short functions keep their helpers inside; a long one's vector reads only its first lines and its text
-        stops at MAX_TEXT_BYTES, so what it declares further down could not be found."""
-        parent = d.parent
-        if not (self.language in JS_LANGUAGES and d.kind == "function" and d.name_node is not None
-                and parent is not None and parent.emitted and not parent.in_function
-                and parent.chunk_kind in _FUNCTION_KINDS):
-            return False
-        first, last = self.line_range(parent.start, parent.end)
-        return last - first + 1 >= LONG_FUNCTION_LINES and d.node.parent is not None and (
-            d.node.parent.parent is not None and d.node.parent.parent.type in _JS_FUNCTION_NODES)
 
     def definition_name(self, d: _Def) -> str:
         if d.type_node is not None:
@@ -610,7 +592,18 @@ class _Source:
         return lines, first
 
     def comment_above(self, start: int) -> tuple[str, tuple[int, int]] | None:
-        """The comment block right above ``start`` (no blank line between): its cleaned text and range."""
+        """The comment block right above ``start`` (no blank line between): its cleaned text and range. A tool's
+        annotation there (``/*#__PURE__*/``, ``// eslint-disable-next-line``) is passed over to the doc above it."""
+        found = self._comment_above(start)
+        end = found[1][1] if found is not None else start
+        for _ in range(3):
+            if found is None or not _ANNOTATION.fullmatch(found[0]):
+                # The range runs over the annotations too: they belong with the doc, not in a block of their own.
+                return None if found is None else (found[0], (found[1][0], max(found[1][1], end)))
+            found = self._comment_above(found[1][0])
+        return None
+
+    def _comment_above(self, start: int) -> tuple[str, tuple[int, int]] | None:
         index = self.line_index(start)
         if self.data[self.starts[index] : start].strip() or index == 0:
             return None  # code before the definition on its line, or nothing above it

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 #    the rest of its file into blocks (chunker.recover).
 # 5: Python files in a declared legacy encoding (PEP 263) are read in it (source_encoding.py).
 # 6: C++ headers named .h are read as C++; doc comments with "/*" inside; TS overload docs reach the implementation;
-#    CRLF docstrings; `module.exports = function name()` named; typedef structs one chunk; functions declared in a
-#    JavaScript function of 300 lines or more are chunks of their own (`outer.inner`).
-CHUNKER_VERSION = "6"
+#    CRLF docstrings; `module.exports = function name()` named; typedef structs one chunk.
+# 7: a tool's annotation (`/*#__PURE__*/`) between a doc comment and its definition is passed over.
+CHUNKER_VERSION = "7"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"
