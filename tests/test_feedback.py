@@ -167,7 +167,7 @@ def test_the_hint_to_learn_from_opens_is_said_once_when_a_fit_becomes_due(docume
     repo = shutil.copytree(documented_repo, tmp_path / "repo")
     shutil.rmtree(repo / ".needle", ignore_errors=True)
     hints = []
-    for n in range(MIN_EVENTS + 2):
+    for _ in range(MIN_EVENTS + 2):
         proc = run_needle("search", "split a shell command line into tokens", "--path", str(repo), "--open", "1",
                           env={"EDITOR": "", "VISUAL": ""})
         assert proc.returncode == 0, proc.stderr
