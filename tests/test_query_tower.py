@@ -178,8 +178,7 @@ def test_a_tower_trained_for_another_model_is_not_used(tower, monkeypatch, tmp_p
     folder, _ = tower
     other = tower_for_another_model(folder, tmp_path / "other")
     assert encoder(monkeypatch, other).query_tower is None
-    (folder / "missing").mkdir(exist_ok=True)
-    assert encoder(monkeypatch, folder / "missing").query_tower is None
+    # a folder with no tower at all is an error (test_a_query_tower_path_that_holds_none_is_an_error_...)
 
 
 def test_an_installed_tower_serves_searches_over_an_index_built_without_it(tower, monkeypatch, tmp_path):

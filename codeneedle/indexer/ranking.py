@@ -97,7 +97,8 @@ class Weights:
     # 0.670, 0.670 at 0.05, 0.075, 0.15, 0.2); Rust 0.511 -> 0.547, JS unchanged. Typed questions are left alone:
     # on CoSQA dev the same boost cost 0.546 -> 0.525 (many functions there are named in the question's words).
     name_words: float = 0.1
-    # A demoted chunk falls no lower than a candidate whose cosine is under this share of its own (0: no floor).
+    # A demoted chunk (not a window) falls no lower than a candidate whose cosine is under this share of its own
+    # (0: no floor).
     floor: float = 0.5
 
 
@@ -369,8 +370,8 @@ def apply_rules(
 
 
 def _floor_demotions(keyed: list, cosines: dict[int, float], floor: float) -> list:
-    """The rules' order, where a demoted chunk (a class, a window, a stub, a test) no longer falls below a candidate
-    of its tier that fusion put under it and whose cosine is less than ``floor`` times its own.
+    """The rules' order, where a demoted chunk (a class, a stub, a test; not a window) no longer falls below a
+    candidate of its tier that fusion put under it and whose cosine is less than ``floor`` times its own.
 
     A demotion multiplies a fused score, a reciprocal rank, so 0.9 moves a chunk about seven places whatever the
     similarities: in a small repository the class ``RetryPolicy`` ("Retry a callable with exponential backoff",
@@ -380,7 +381,9 @@ def _floor_demotions(keyed: list, cosines: dict[int, float], floor: float) -> li
     for (tier, neg_effective, position), cid, score, row, demoted in keyed:
         cosine = cosines.get(cid)
         effective = -neg_effective
-        if demoted < 1 and cosine is not None:
+        # Not for windows: module-level code and text rank below named definitions unless nothing else matches
+        # (a module docstring window would otherwise pass weak functions and be lifted by the second stage).
+        if demoted < 1 and cosine is not None and row.kind not in (BLOCK, TEXT):
             bar = max(cosine, 0.0) * floor
             passed = [-k[1] for k, other, other_score, _r, _d in keyed
                       if k[0] == tier and other_score < score and cosines.get(other, bar) < bar]
