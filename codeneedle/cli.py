@@ -193,7 +193,7 @@ def cmd_index(args: argparse.Namespace) -> int:
                             pool = None
                         pool = pool or _ray_pool(index, args)
                         index.embedder = pool  # the pipeline's Embedder seam
-                    _index_one(index, args)
+                    _index_one(index, args, (lambda p=pool: {"ray_workers": p.workers}) if pool is not None else None)
             except NeedleError as exc:
                 if len(roots) == 1 or (pool is not None and pool.head_lost):
                     raise
@@ -214,19 +214,19 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _ray_pool(index, args: argparse.Namespace):
-    from codeneedle.indexer.ray_embed import RayEmbedder
+    from codeneedle.indexer.ray_embed import LazyRayEmbedder
 
-    return RayEmbedder(args.ray, index.model_name, index.model_dir, index.model_id, workers=args.ray_workers,
-                       cpus_per_worker=args.ray_cpus)
+    return LazyRayEmbedder(args.ray, index.model_name, index.model_dir, index.model_id, workers=args.ray_workers,
+                           cpus_per_worker=args.ray_cpus)
 
 
-def _index_one(index, args: argparse.Namespace) -> None:
+def _index_one(index, args: argparse.Namespace, extra: Callable[[], dict] | None = None) -> None:
     from codeneedle import console
 
     with console.index_progress(not (args.quiet or args.json)) as progress:
         stats = index.update(progress=progress)
     if args.json:
-        console.print_json({"repo": str(index.root), **stats.to_dict()})
+        console.print_json({"repo": str(index.root), **stats.to_dict(), **(extra() if extra else {})})
     else:
         skipped = ", ".join(f"{n} {r}" for r, n in sorted(stats.skipped.items())) or "none"
         console.err.print(

@@ -149,6 +149,7 @@ def test_two_repositories_indexed_through_the_cluster_equal_the_single_process_i
     assert (again["files_changed"], again["chunks_embedded"]) == (1, 1)
     (idle,) = index_with_ray(cluster, str(repos["minirepo"]))
     assert (idle["files_changed"], idle["chunks_embedded"]) == (0, 0)
+    assert (again["ray_workers"], idle["ray_workers"]) == (2, 0)  # nothing to embed: no actor started
     assert search(repos["minirepo"], "merge_settings_deep")[0]["name"] == "merge_settings_deep"
 
 

@@ -300,6 +300,36 @@ class RayEmbedder:
         self.close()
 
 
+class LazyRayEmbedder:
+    """A RayEmbedder started on the first texts there are to embed: a run with nothing new to embed starts no
+    actors (each loads the model: 3-4 s on a 2-CPU cluster). The address is checked for an answer at once, so a
+    wrong one still fails before any work."""
+
+    def __init__(self, address: str, model_name: str, model_dir: Path, model_id: str, **options) -> None:
+        _check_reachable(address)
+        self.address, self.model_id = address, model_id
+        self._args, self._options = (address, model_name, model_dir, model_id), options
+        self.pool: RayEmbedder | None = None
+
+    @property
+    def head_lost(self) -> bool:
+        return self.pool is not None and self.pool.head_lost
+
+    @property
+    def workers(self) -> int:
+        """Encoder actors started so far (0 until something needed embedding)."""
+        return self.pool.workers if self.pool is not None else 0
+
+    def embed(self, texts: list[str], on_done: Callable[[int], None] | None = None) -> np.ndarray:
+        if self.pool is None:
+            self.pool = RayEmbedder(*self._args, **self._options)
+        return self.pool.embed(texts, on_done)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
 def _check_reachable(address: str) -> None:
     """A clear error when nothing answers at a ``host:port`` address: Ray's own driver retries such an address
     forever (a log line every 35 s) and does not yield to Ctrl-C."""
