@@ -287,7 +287,7 @@ def check_search_args(args: argparse.Namespace) -> None:
         raise NeedleError(f"--open {args.open}: results are numbered from 1")
     if args.queries is not None:
         raise NeedleError("--open opens a result of one query: it does not go with --queries")
-    if len(args.path or []) + len(args.path_option or []) > 1 or args.collection:
+    if _names_several(args):
         raise NeedleError("--open opens a result of one repository's search: give one PATH")
     _editor_command()  # an editor that cannot run is said before any search work
 
@@ -496,7 +496,7 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
             status = index.status()
     except IndexMissingError as exc:
         if not args.json:
-            if len(args.path or []) + len(args.path_option or []) > 1 or args.collection:
+            if _names_several(args):
                 sys.stderr.write(f"needle: error: {exc}\n")  # the others are still reported
                 return 1
             raise

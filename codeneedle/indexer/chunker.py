@@ -471,11 +471,9 @@ class _Source:
         name = self.type_name(self_type)
         params = impl.child_by_field_name("type_parameters")
         trait = impl.child_by_field_name("trait")
-        if params is not None and trait is not None and any(
-                (p.child_by_field_name("name") is not None and self.node_text(p.child_by_field_name("name")) == name)
-                for p in params.named_children):
-            return self.type_name(trait)
-        return name
+        declared = {self.node_text(n) for p in (params.named_children if params is not None else ())
+                    if (n := p.child_by_field_name("name")) is not None}
+        return self.type_name(trait) if trait is not None and name in declared else name
 
     def type_name(self, node: Node) -> str:
         """The principal type named by a type expression: ``&'a mut Foo<T>`` -> ``Foo``."""

@@ -804,7 +804,7 @@ class Index:
         most wants code like): its chunk is cut from ``text`` and embedded now, and its saved version is left out
         as the chunk itself is."""
         rel = self.relative(path)
-        store = self.reader()
+        store, vi = self.reader(), self.vectors()
         saved = store.chunks_in_file(rel)
         if text is not None:
             vec, exclude = self._unsaved_target(rel, line, text, saved)
@@ -813,12 +813,11 @@ class Index:
             if not rows:
                 raise NeedleError(f"no indexed code at {rel}:{line}")
             target = _innermost(rows)
-            vi = self.vectors()
             keys, vecs = store.chunk_vectors(self.model_id, vi.dim, ids=[target.id])
             # A chunk the index has not embedded yet (a file saved a moment ago) is embedded here, as it would be.
             vec = vecs[0] if len(keys) else self.encoder.encode_few([embed_text(chunk_of(target))])[0]
             exclude = frozenset({target.id})
-        ranked = dense_ranking(store, self.vectors(), self.model_id, vec, k, Filters(), exclude=exclude)
+        ranked = dense_ranking(store, vi, self.model_id, vec, k, Filters(), exclude=exclude)
         rows_by_id = store.chunks_by_ids([cid for cid, _ in ranked])
         return [result_from_row(rows_by_id[cid], s) for cid, s in ranked if cid in rows_by_id]
 

@@ -227,11 +227,8 @@ class RayEmbedder:
 
     def _check_head(self) -> None:
         """Raise the clear error when the head's GCS port no longer takes connections."""
-        host, _, port = self.address.rpartition(":")
-        if not port.isdigit() or "://" in host:  # ray:// client addresses and "auto": Ray's own errors
-            return
         try:
-            socket.create_connection((host.strip("[]"), int(port)), timeout=HEAD_CHECK_S).close()
+            _dial(self.address, HEAD_CHECK_S)
         except OSError as exc:
             self.head_lost = True
             raise self._lost(exc) from None
@@ -333,14 +330,19 @@ class LazyRayEmbedder:
 def _check_reachable(address: str) -> None:
     """A clear error when nothing answers at a ``host:port`` address: Ray's own driver retries such an address
     forever (a log line every 35 s) and does not yield to Ctrl-C."""
-    host, _, port = address.rpartition(":")
-    if not port.isdigit() or not host or "://" in host:  # ray:// client addresses and "auto": Ray's own errors
-        return
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        _dial(address, CONNECT_TIMEOUT_S)
     except OSError as exc:
         raise NeedleError(f"cannot connect to the Ray cluster at {address}: nothing answers there "
                           f"({exc.strerror or exc}); is `ray start --head` running?") from None
+
+
+def _dial(address: str, timeout: float) -> None:
+    """Open and close a TCP connection to a ``host:port`` address (OSError when nothing answers). Other forms,
+    ``ray://`` client addresses and "auto", are left to Ray's own errors."""
+    host, _, port = address.rpartition(":")
+    if port.isdigit() and host and "://" not in host:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
 
 
 def _first_line(exc: BaseException) -> str:
