@@ -45,6 +45,7 @@ from codeneedle.indexer import generated, late_interaction, ranking  # noqa: E40
 from codeneedle.indexer import search as S  # noqa: E402
 from codeneedle.indexer.chunker import chunk_source  # noqa: E402
 from codeneedle.indexer.chunks import FUNCTION, METHOD  # noqa: E402
+from codeneedle.indexer.declarations import implementations_first  # noqa: E402
 from codeneedle.indexer.encoder import Encoder, bulk_identity  # noqa: E402
 from codeneedle.indexer.ignore import IgnoreRules  # noqa: E402
 from codeneedle.indexer.index import Index  # noqa: E402
@@ -59,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "bench"
 MAX_QUERIES = 150  # per repository and query set: keeps a full run within minutes on 2 cores
 POOL = 50  # candidates per retrieval side, as Index.search uses for k=10
+DEPTH_SHOWN = 10  # results a search returns (k), over which its last step runs
 _BUILD_DIR = re.compile(r"(^|/)(dist|build|umd|bundles?|cjs|esm|legacy|out)/")
 LANGS = ("python", "javascript", "typescript", "go", "rust", "java")
 
@@ -283,9 +285,9 @@ def reranked_orders(store, reranker: Reranker | None, text: str, ranked: list[tu
     first stage alone, and one "rerank d=D b=B" row per ``grid`` entry (the cross-encoder, whatever the query)."""
     first = [c for c, _ in ranked]
     if reranker is None:
-        return {"needle": first}
+        return {"needle": _declarations_last(store, first, store.chunks_by_ids(first[:DEPTH_SHOWN]))}
     depth = depth_setting(reranker)
-    widest = max([depth, late_interaction.DEPTH, *(d for d, _ in grid)])
+    widest = max([depth, late_interaction.DEPTH, DEPTH_SHOWN, *(d for d, _ in grid)])
     rows = store.chunks_by_ids(first[:widest])
     found = [(c, s, rows[c]) for c, s in ranked[:widest] if c in rows]
     late = encoder is not None and late_interaction.applies(encoder, text)
@@ -298,8 +300,17 @@ def reranked_orders(store, reranker: Reranker | None, text: str, ranked: list[tu
     cross = order(depth, reranker.settings.blend)
     needle = [c for c, _, _ in late_interaction.late_rerank(encoder, text, found)] + rest if late else cross
     out = {"needle": needle, "no late": cross, "no rerank": first}
+    out = {label: _declarations_last(store, ids, rows) for label, ids in out.items()}
     out.update({f"rerank d={d} b={b:g}": order(d, b) for d, b in grid})
     return out
+
+
+def _declarations_last(store, ids: list[int], rows: dict) -> list[int]:
+    """``ids`` after ``Index.search``'s last step: each stub near the top right after its implementation."""
+    head = [(c, 0.0, rows[c]) for c in ids[:DEPTH_SHOWN] if c in rows]
+    placed = [c for c, _, _ in implementations_first(store, head)]
+    taken = set(placed)
+    return placed + [c for c in ids[DEPTH_SHOWN:] if c not in taken]
 
 
 def evaluate(index: Index, queries: list[dict], rows_wanted: tuple[str, ...],

@@ -111,7 +111,8 @@ OUTLINES = {
         ("block", "event_bus", 64, 64),
     ],
     "http_client.ts": [
-        ("block", "http_client", 1, 3),
+        ("block", "http_client", 1, 1),
+        ("class", "Method", 3, 3),
         ("class", "RequestOptions", 6, 9),
         ("class", "Status", 11, 14),
         ("class", "HttpClient", 19, 44),
@@ -125,7 +126,7 @@ OUTLINES = {
     "todo_list.tsx": [
         ("block", "todo_list", 1, 1),
         ("class", "Todo", 3, 7),
-        ("block", "todo_list", 9, 10),
+        ("class", "TodoListProps", 10, 10),
         ("function", "TodoList", 15, 28),
         ("class", "TodoStats", 31, 36),
         ("method", "TodoStats.render", 32, 35),
@@ -508,6 +509,51 @@ def test_a_docstring_in_a_crlf_file_has_no_carriage_returns() -> None:
 def test_javascript_written_without_a_name_is_named_after_its_function_or_file(path, source, expected) -> None:
     language = "typescript" if path.endswith(".ts") else "javascript"
     assert _outline_docs(path, source, language) == expected
+
+
+@pytest.mark.parametrize(("path", "language", "source", "expected"), [
+    ("lib.rs", "rust",
+     "/// Build a map from pairs.\nmacro_rules! indexmap {\n    () => {};\n}\n\n/// What parsing gives.\n"
+     "pub type ParseResult<T> = Result<T, Error>;\n",
+     [("function", "indexmap", 2, "Build a map from pairs."), ("class", "ParseResult", 7, "What parsing gives.")]),
+    ("opts.ts", "typescript",
+     "/** Options of a virtualizer. */\nexport type VirtualOptions = {\n  count: number;\n};\n",
+     [("class", "VirtualOptions", 2, "Options of a virtualizer.")]),
+    ("mux.go", "go",
+     "package mux\n\n// MiddlewareFunc wraps a handler.\ntype MiddlewareFunc func(h Handler) Handler\n\n"
+     "type (\n\t// Level is a logging level.\n\tLevel int\n\t// Lvl is Level.\n\tLvl = Level\n)\n",
+     [("block", "mux", 1, ""), ("class", "MiddlewareFunc", 4, "MiddlewareFunc wraps a handler."),
+      ("block", "mux", 6, ""), ("class", "Level", 8, "Level is a logging level."), ("class", "Lvl", 10, "Lvl is Level.")]),
+    ("tree.h", "c",
+     "/* Parse a buffer into a tree. */\nstruct node *parse_buffer(const char *buf);\n\n/* Free a tree. */\n"
+     "void free_tree(struct node *n);\n\n/* Clamp a value. */\n#define CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x))\n",
+     [("function", "parse_buffer", 2, "Parse a buffer into a tree."), ("function", "free_tree", 5, "Free a tree."),
+      ("function", "CLAMP", 8, "Clamp a value.")]),
+    ("geo.cpp", "cpp",
+     "namespace geo {\n/// Area of a shape.\ndouble area(const Shape &s);\n#define SQ(x) ((x) * (x))\n"
+     "int helper(int x) {\n  int inner(int);\n  return inner(x);\n}\n}\n",
+     [("block", "geo", 1, ""), ("function", "geo.area", 3, "Area of a shape."), ("function", "SQ", 4, ""),
+      ("function", "geo.helper", 5, "")]),
+])
+def test_macros_type_aliases_named_types_and_prototypes_are_named_chunks(path, source, language, expected) -> None:
+    """A user searches these by name: none of them is left inside an anonymous window."""
+    assert _outline_docs(path, source, language) == expected
+
+
+@pytest.mark.parametrize("language", ["javascript", "typescript"])
+def test_properties_defined_by_a_call_are_named_after_their_object_with_their_doc(language) -> None:
+    # express's request.js: the doc comment sits above the call, the getter inside it is nameless or named "get".
+    source = ("/** Return the protocol string. */\nObject.defineProperty(req, 'protocol', {\n  configurable: true,\n"
+              "  get: function () { return 'http'; }\n});\n\n/** Whether the request is fresh. */\n"
+              "defineGetter(req, 'fresh', function () {\n  return !this.stale;\n});\n\n"
+              "Object.defineProperty(Foo.prototype, \"size\", { get() { return this._n; } });\n"
+              "app.get('/users', auth, function (req, res) {});\n")
+    assert _outline_docs("lib/request.js", source, language) == [
+        ("method", "req.protocol", 2, "Return the protocol string."),
+        ("method", "req.fresh", 8, "Whether the request is fresh."),
+        ("method", "Foo.size", 12, ""),
+        ("block", "request", 13, ""),
+    ]
 
 
 def test_a_typedef_struct_is_one_chunk_with_its_fields_and_doc() -> None:

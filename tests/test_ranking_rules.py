@@ -1,5 +1,5 @@
 """Ranking rules, through the CLI on a small real repository (tests/fixtures/rankrepo):
-definitions before references, implementations before stubs, code before its tests, its benchmarks and text windows,
+definitions before references, implementations before stubs (a documented prototype leads to its definition), code before its tests, its benchmarks and text windows,
 old-style JavaScript methods as named chunks with their doc comments, and functions named in a sentence's words lifted."""
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ QUERIES = [
     "why does chunkPairs drop the last element",
     "chunkPairs returns pairs of neighbours",
     "Gets a signed 32 bit integer from `self` in little-endian byte order.",
+    "tree_free",
+    "release a parse tree and every node it owns",
 ]
 
 
@@ -81,6 +83,13 @@ def test_an_implementation_ranks_above_its_stub(results):
     assert top(results, "slugify") == ("strutils/slugify.py", "slugify")
     assert rank_of(results, "split an array into groups of elements", "src/chunk.ts") == 0
     assert rank_of(results, "chunk", "types/chunk.d.ts") > 0
+
+
+def test_a_header_prototype_leads_to_its_implementation_right_above_it(results):
+    # cparse/tree.h holds the only doc comment ("Release a parse tree and every node it owns"); tree.c the code.
+    for query in ("tree_free", "release a parse tree and every node it owns"):
+        assert [(r["path"], r["name"]) for r in results[query][:2]] == [
+            ("cparse/tree.c", "tree_free"), ("cparse/tree.h", "tree_free")]
 
 
 def test_code_ranks_above_its_test_unless_the_query_asks_for_tests(results):

@@ -61,6 +61,9 @@ MAX_DOC_LINES = 400
 
 _HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby"})
 # Nodes that wrap a single definition and belong to it (decorators, export, template<...>, Go `type`).
+# Node types that share a wrapper as equals: Go's `type ( ... )` holds specs and aliases alike.
+_SIBLING_FAMILIES: dict[str, tuple[str, ...]] = {"type_spec": ("type_spec", "type_alias"),
+                                                 "type_alias": ("type_spec", "type_alias")}
 _WRAPPERS = frozenset(
     {
         "decorated_definition",
@@ -158,6 +161,7 @@ class _Def:
     name_node: Node | None = None
     type_node: Node | None = None
     receiver_node: Node | None = None
+    object_node: Node | None = None  # JS `defineGetter(req, 'ip', fn)`: the object the property is defined on
     parent: _Def | None = None
     start: int = 0
     end: int = 0
@@ -336,6 +340,8 @@ class _Source:
                 d.type_node = captures["name.type"][0]
             if d.receiver_node is None and captures.get("receiver"):
                 d.receiver_node = captures["receiver"][0]
+            if d.object_node is None and captures.get("object"):
+                d.object_node = captures["object"][0]
         defs = sorted(by_node.values(), key=lambda d: (d.node.start_byte, -d.node.end_byte))
         # Ranges of syntax nodes nest, so a stack of open definitions gives each one its parent.
         stack: list[_Def] = []
@@ -356,6 +362,8 @@ class _Source:
                 d.in_function = parent.in_function or parent.kind in _FUNCTION_KINDS
                 d.owner_class = parent if parent.kind == "class" else parent.owner_class
                 prefix = parent.qualname if parent.kind in ("class", "namespace") else ""
+                if d.node.type == "preproc_function_def":
+                    prefix = ""  # the preprocessor knows no namespaces: CLAMP, not geo.CLAMP
             else:
                 prefix = ""
             if d.in_function:
@@ -371,6 +379,8 @@ class _Source:
                 continue
             if _typedef_body(d):
                 continue  # `typedef struct node_s { ... } node_t;` is one chunk, the typedef's, fields and all
+            if d.node.type == "declaration" and d.owner_class is not None:
+                continue  # a C++ member declared in its class body (`Matrix(int n);`) is read in the class's chunk
             d.emitted = True
             d.start, d.end = self.extent(d.node)
             if d.kind == "class":
@@ -427,6 +437,8 @@ class _Source:
             return self.type_name(d.type_node)
         if d.name_node is None:
             return ""
+        if d.object_node is not None:
+            return _clean_name(f"{self.node_text(d.object_node)}.{_clean_name(self.node_text(d.name_node))}")
         return self.declarator_name(d.name_node)
 
     def declarator_name(self, node: Node) -> str:
@@ -498,8 +510,9 @@ class _Source:
             parent = node.parent
             if parent is None or parent.type not in _WRAPPERS:
                 break
-            if sum(1 for c in parent.named_children if c.type == node.type) != 1:
-                break  # e.g. Go `type ( A struct{}; B struct{} )`: each spec is its own chunk
+            family = _SIBLING_FAMILIES.get(node.type, (node.type,))
+            if sum(1 for c in parent.named_children if c.type in family) != 1:
+                break  # e.g. Go `type ( A struct{}; B = A )`: each spec is its own chunk
             node = parent
         start, end = node.start_byte, node.end_byte
         # Sibling lookups scan the parent's children, so only languages that need them pay for them.

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 # 6: C++ headers named .h are read as C++; doc comments with "/*" inside; TS overload docs reach the implementation;
 #    CRLF docstrings; `module.exports = function name()` named; typedef structs one chunk.
 # 7: a tool's annotation (`/*#__PURE__*/`) between a doc comment and its definition is passed over.
-CHUNKER_VERSION = "7"
+# 8: named chunks for Rust macro_rules! and type aliases, TypeScript type aliases, every Go named type (grouped
+#    specs apart), C/C++ prototypes and function-like macros; JS properties defined by a call (`defineGetter(req,
+#    'ip', fn)`, `Object.defineProperty(o, 'x', {get})`) as o.x with their doc.
+CHUNKER_VERSION = "8"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"

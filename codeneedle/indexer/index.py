@@ -30,6 +30,7 @@ from codeneedle.errors import (
 from codeneedle.indexer import late_interaction, sticky
 from codeneedle.indexer.chunks import BLOCK, CLASS, TEXT
 from codeneedle.indexer.dbheader import read_header
+from codeneedle.indexer.declarations import implementations_first
 from codeneedle.indexer.embedding import chunk_of
 from codeneedle.indexer.encoder import Encoder, bulk_identity, embed_text, query_identity, query_tower_of
 from codeneedle.indexer.feedback import enabled as feedback_enabled
@@ -754,6 +755,7 @@ class Index:
                                        found)[:k]
         elif reranker is not None:
             found = self._second_stage("rerank", lambda: rerank(reranker, query, found, depth), found)[:k]
+        found = implementations_first(store, found, filters.allows)[:k]
         if self.settings.feedback and feedback_enabled():
             remembered = self._remembered.for_query(query)
             if remembered:  # the same words again: what the user opened for them comes first

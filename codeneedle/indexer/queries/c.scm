@@ -21,3 +21,11 @@
          (union_specifier body: (field_declaration_list))
          (enum_specifier body: (enumerator_list))]
   declarator: (type_identifier) @name) @definition.class
+
+; prototypes (`int parse(const char *s);`, `struct node *make(void);`): named stubs, ranked below the definition
+(declaration declarator: (function_declarator) @name) @definition.function
+
+(declaration declarator: (pointer_declarator declarator: (function_declarator)) @name) @definition.function
+
+; function-like macros: #define MAX(a, b) ...
+(preproc_function_def name: (identifier) @name) @definition.function

@@ -40,3 +40,11 @@
 (namespace_definition name: (_) @name) @definition.namespace
 
 (namespace_definition) @definition.namespace
+
+; prototypes (`int parse(const char *s);`, `struct node *make(void);`): named stubs, ranked below the definition
+(declaration declarator: (function_declarator) @name) @definition.function
+
+(declaration declarator: (pointer_declarator declarator: (function_declarator)) @name) @definition.function
+
+; function-like macros: #define MAX(a, b) ...
+(preproc_function_def name: (identifier) @name) @definition.function

@@ -12,6 +12,8 @@
   receiver: (parameter_list) @receiver
   name: (field_identifier) @name) @definition.method
 
-(type_spec
-  name: (type_identifier) @name
-  type: [(struct_type) (interface_type)]) @definition.class
+; every named type: structs and interfaces, and `type HandlerFunc func(...)`, `type Level int`
+(type_spec name: (type_identifier) @name) @definition.class
+
+; type Alias = Other
+(type_alias name: (type_identifier) @name) @definition.class

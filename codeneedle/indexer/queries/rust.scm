@@ -20,3 +20,9 @@
 (impl_item type: (_) @name.type) @definition.class
 
 (mod_item name: (identifier) @name body: (declaration_list)) @definition.namespace
+
+; macro_rules! name { ... }: called like a function, documented like one
+(macro_definition name: (identifier) @name) @definition.function
+
+; type Name<T> = ...;
+(type_item name: (type_identifier) @name) @definition.class

@@ -4,6 +4,7 @@
 ;;   @definition.class     class-like: one chunk with method bodies left out
 ;;   @definition.namespace qualifies names inside it, no chunk of its own
 ;;   @name                 the name; @name.type a type expression naming it; @receiver the owner type
+;;   @object               the object a property defined by a call belongs to: @object.@name
 ;;   captures starting with _ are only used by predicates
 
 (function_declaration name: (identifier) @name) @definition.function
@@ -51,6 +52,9 @@
 
 (enum_declaration name: (identifier) @name) @definition.class
 
+; type Options = { ... } / type Key = string | number
+(type_alias_declaration name: (type_identifier) @name) @definition.class
+
 (internal_module name: (_) @name) @definition.namespace
 
 (module name: (_) @name) @definition.namespace
@@ -83,3 +87,14 @@
 
 ; const Foo = class { bar() {} } -> Foo, Foo.bar
 (lexical_declaration (variable_declarator name: (identifier) @name value: (class))) @definition.class
+
+; Properties defined by a call: `Object.defineProperty(req, 'protocol', { get: function () {} })`,
+; `defineGetter(req, 'ip', function () {})` -> req.protocol, req.ip, with the doc comment above the call
+(expression_statement
+  (call_expression
+    function: (member_expression property: (property_identifier) @_define (#eq? @_define "defineProperty"))
+    arguments: (arguments . (_) @object . (string) @name . (object)))) @definition.method
+
+(expression_statement
+  (call_expression
+    arguments: (arguments . (_) @object . (string) @name . [(function_expression) (arrow_function)] .))) @definition.method
