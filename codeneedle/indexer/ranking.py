@@ -8,7 +8,8 @@ re-order the fused candidates (they never change a result's displayed ``score``)
   so does a function a longer query mentions in passing (``NFlag returns the number of flags``, ``where
   does loadConfig read the file``): camelCase, inner capitals or snake_case mark a word as code, and a
   ``{@link other}`` cross-reference names another function, not the one described;
-- stubs and declarations (``.pyi``, ``.d.ts``, C/C++ headers, bodiless signatures) rank below implementations;
+- stubs and declarations (``.pyi``, ``.d.ts``, C/C++ headers, bodiless signatures) rank below implementations
+  (and, after the second stage, ``declarations.py`` puts an implementation right above its stub);
 - module-level ``block`` windows and ``text`` windows rank below named definitions;
 - tests and benchmarks rank below the code they exercise, unless the query mentions tests or benchmarks;
 - methods of a class the query mentions (``Clears the `IndexSet` ...``) rank a little higher;
