@@ -60,8 +60,10 @@ def index_progress(enabled: bool = True) -> Iterator:
                            count=_count(p.files_done, p.files_total), unit="files", detail="")
             elif p.phase == "done" and bar.tasks[0].total is None:  # nothing was read or embedded
                 bar.update(task, description="done", total=1, completed=1, count="", unit="up to date", detail="")
+            elif p.phase == "done":  # an ETA of 0:13 beside "done" reads as work left undone
+                bar.update(task, description="done", detail="")
             else:
-                bar.update(task, description={"save": "saving", "done": "done"}[p.phase])
+                bar.update(task, description="saving")
 
         yield update
 

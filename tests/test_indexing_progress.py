@@ -99,3 +99,38 @@ def test_an_update_reports_chunks_with_a_rate_and_eta(tmp_path, monkeypatch):
     done = [p.chunks_embedded for p in embeds]
     assert done == sorted(done) and done[-1] == total
     assert any(p.eta_s is not None and p.rate > 0 for p in embeds)
+
+
+def test_progress_counts_texts_to_embed_so_it_ends_full_when_files_repeat_code(tmp_path):
+    # Two copies of one file: their chunks share content hashes, and each text is embedded once. Counting chunk
+    # rows made the bar end at "done 3859/4629" on this repository, as if a sixth of it had been left out.
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    source = next(p for p in sorted(repo.rglob("*.py")) if p.stat().st_size > 200)
+    (repo / "copy").mkdir()
+    (repo / "copy" / source.name).write_bytes(source.read_bytes())
+    seen = []
+    with Index.open(repo) as index:
+        stats = index.update(progress=seen.append)
+        chunks = index.status().chunks
+    last = [p for p in seen if p.phase == "embed"][-1]
+    assert stats.chunks_embedded < chunks  # the copies' chunks were not embedded twice
+    assert last.chunks_embedded == last.chunks_to_embed == stats.chunks_embedded
+
+
+def test_the_bar_ends_on_done_without_an_eta(monkeypatch):
+    from rich.console import Console
+
+    from codeneedle import console
+    from codeneedle.indexer.types import Progress
+
+    screen = Console(record=True, width=120, force_terminal=True)
+    monkeypatch.setattr(console, "err", screen)
+    with console.index_progress() as update:
+        update(Progress("index", 8, 8))
+        update(Progress("embed", 8, 8, 10, 21, 50.0, 0.2))
+        update(Progress("embed", 8, 8, 21, 21, 50.0, 0.0))
+        update(Progress("save", 8, 8))
+        update(Progress("done", 8, 8))
+    text = screen.export_text()
+    last = text[text.rindex("done"):]  # the live display's redraws are recorded one after another
+    assert "21/21 chunks" in last and "ETA" not in last

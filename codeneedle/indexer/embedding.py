@@ -76,9 +76,8 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
     if among is not None:
         among = store.missing_embeddings(index.model_id, among)
         pending_total = len(among)
-    else:
-        done_before, total = store.embedded_counts(index.model_id)
-        pending_total = total - done_before
+    else:  # texts, not chunk rows: chunks that repeat one text (copies, vendored files) share one vector
+        pending_total = store.pending_texts(index.model_id)
     embedded = 0
     group = FIRST_GROUP
     report = on_progress or (lambda a, b: None)

@@ -438,6 +438,12 @@ class Store:
                 break
         return list(out.values())[:limit]
 
+    def pending_texts(self, model: str) -> int:
+        """How many texts (distinct content hashes) lack a vector for ``model``: what embedding them costs."""
+        return int(self.conn.execute(
+            "SELECT count(DISTINCT c.hash) FROM chunks c LEFT JOIN embeddings e ON e.model = ? AND e.hash = c.hash "
+            "WHERE e.hash IS NULL", (model,)).fetchone()[0])
+
     def embedded_counts(self, model: str) -> tuple[int, int]:
         """(chunks with a cached vector for ``model``, all chunks)."""
         total = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
