@@ -20,7 +20,7 @@ from pathlib import Path
 
 from codeneedle.errors import NeedleError
 from codeneedle.indexer.index import Index, check_query_length
-from codeneedle.indexer.merge import merge_ranked
+from codeneedle.indexer.merge import held_by_inner, inner_roots, merge_ranked
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.types import SearchResult
 
@@ -117,22 +117,9 @@ def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None,
     for index in indexes:
         if index.model_id not in vectors:
             vectors[index.model_id] = index.encoder.encode_queries([query])[0]
+    inner_of = inner_roots([index.root for index in indexes])
     per_shard = [[(n, hit) for hit in index.hits(query, k, lang, glob, exclude, qvec=vectors[index.model_id])
-                  if not _held_by_inner(hit.row.path, inner)]
-                 for n, (index, inner) in enumerate(zip(indexes, _inner_roots(indexes), strict=True))]
+                  if not held_by_inner(hit.row.path, inner)]
+                 for n, (index, inner) in enumerate(zip(indexes, inner_of, strict=True))]
     return [RepoResult(**hit.result().to_dict(), repo=str(indexes[n].root))
             for n, hit in merge_ranked(per_shard, k, score=lambda t: t[1].score)]
-
-
-def _inner_roots(indexes: Sequence[Index]) -> list[tuple[str, ...]]:
-    """For each index, the other repositories inside its folder, as root-relative POSIX prefixes (a repository
-    vendored or cloned inside another: the outer one's walk indexes its files too)."""
-    roots = [index.root.resolve() for index in indexes]
-    return [tuple(other.relative_to(root).as_posix() + "/" for other in roots
-                  if other != root and other.is_relative_to(root))
-            for root in roots]
-
-
-def _held_by_inner(path: str, inner: tuple[str, ...]) -> bool:
-    # The inner repository's own index answers for those files: the outer one's copy would repeat each result.
-    return path.startswith(inner)

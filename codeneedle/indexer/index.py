@@ -35,7 +35,7 @@ from codeneedle.indexer.embedding import chunk_of
 from codeneedle.indexer.encoder import Encoder, bulk_identity, embed_text, query_identity, query_tower_of
 from codeneedle.indexer.feedback import enabled as feedback_enabled
 from codeneedle.indexer.filters import check_languages, check_query, path_allowed, split_globs
-from codeneedle.indexer.indexdir import check_index_dir, write_gitignore
+from codeneedle.indexer.indexdir import check_index_dir, too_broad, write_gitignore
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
 from codeneedle.indexer.progress import is_partial, stand_in_for_missing_vectors
@@ -93,17 +93,6 @@ class IndexStatus:
     # The second stage searches use by default (rerank.reranker_dir), and how deep; None: the first stage alone.
     reranker: str | None = None
     rerank_depth: int = 0
-
-
-def too_broad(root: Path) -> str | None:
-    """What ``root`` is when it is a folder no one means to index unasked ("your home folder"), else None."""
-    if root == Path(root.anchor):
-        return "the file system's root"
-    try:
-        home = Path.home().resolve()
-    except (RuntimeError, OSError):  # no home folder known
-        return None
-    return "your home folder" if root == home else None
 
 
 class Index:

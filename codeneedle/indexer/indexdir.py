@@ -24,6 +24,17 @@ _OURS_PREFIXES = ("index.db", "vectors.usearch", ".vectors.usearch", "writer.", 
                   "settings.json", ".settings.json")
 
 
+def too_broad(root: Path) -> str | None:
+    """What ``root`` is when it is a folder no one means to index unasked ("your home folder"), else None."""
+    if root == Path(root.anchor):
+        return "the file system's root"
+    try:
+        home = Path.home().resolve()
+    except (RuntimeError, OSError):  # no home folder known
+        return None
+    return "your home folder" if root == home else None
+
+
 def check_index_dir(root: Path, index_dir: Path) -> None:
     """Refuse an index folder that is the root, a parent of it, or a folder holding someone else's files."""
     if index_dir == root:

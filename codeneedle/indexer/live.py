@@ -239,6 +239,9 @@ class LiveIndex:
         """``Index.search`` over what is committed ([] when the index cannot open); a lost index is rebuilt. A search
         sent while the index is opening (an editor's first, right after it started us) waits for it, a little."""
         index = self._open_index()
+        if index is None and self._state == "error" and not self._closed.is_set():
+            # Not [] as for an index still opening: an empty answer would read as "nothing matches".
+            raise NeedleError(self._message or f"the index of {self.root} cannot open")
         if index is None or self._closed.is_set():
             return []
         try:

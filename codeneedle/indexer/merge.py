@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -20,3 +21,18 @@ def merge_ranked(lists: Sequence[Sequence[T]], k: int, score: Callable[[T], floa
     keyed = [[(-round(float(score(item)), 4), n, rank, item) for rank, item in enumerate(items)]
              for n, items in enumerate(lists)]
     return [item for _s, _n, _r, item in itertools.islice(heapq.merge(*keyed), max(k, 0))]
+
+
+def inner_roots(roots: Sequence[Path]) -> list[tuple[str, ...]]:
+    """For each root, the other repositories inside its folder, as root-relative POSIX prefixes (a repository
+    vendored or cloned inside another: the outer one's walk indexes its files too). Every door that merges
+    several repositories' results leaves those files to the inner repository (``held_by_inner``)."""
+    roots = [Path(root).resolve() for root in roots]
+    return [tuple(other.relative_to(root).as_posix() + "/" for other in roots
+                  if other != root and other.is_relative_to(root))
+            for root in roots]
+
+
+def held_by_inner(path: str, inner: tuple[str, ...]) -> bool:
+    # The inner repository's own index answers for those files: the outer one's copy would repeat each result.
+    return path.startswith(inner)

@@ -30,7 +30,9 @@ from pygls.uris import to_fs_path
 
 from codeneedle import __version__
 from codeneedle.errors import NeedleError, PathOutsideRootError
-from codeneedle.indexer.merge import merge_ranked
+from codeneedle.indexer.indexdir import too_broad
+from codeneedle.indexer.merge import held_by_inner, inner_roots, merge_ranked
+from codeneedle.indexer.root import DB_NAME
 from codeneedle.server import commands as cmd
 from codeneedle.server.adapting import Refitter
 from codeneedle.server.mcp_guard import MAX_QUERY_CHARS
@@ -150,16 +152,17 @@ class NeedleServer(LanguageServer):
             if path is None or not path.is_absolute():
                 self.refuse(uri, f"cannot index {_clip(uri)}: only local folders are supported")
                 continue
-            path = _repository_root(path)
-            if path.resolve() in (Path(path.anchor), Path.home().resolve()):
-                # An editor without a project root often falls back to ~ or /: indexing that is never wanted.
-                self.refuse(uri, f"not indexing {path}: it is the home folder or the filesystem root; "
-                                 "open a project folder instead")
-                continue
-            self.refused.pop(uri, None)
-            usable.append((uri, name, path))
+            usable.append((uri, name, _repository_root(path)))
         settings = await self.fetch_settings([(u, n) for u, n, _ in usable])
         for (uri, name, path), s in zip(usable, settings, strict=True):
+            # An editor without a project root often falls back to ~ or /: indexing that is never wanted, unless
+            # its index was built on purpose (`needle index ~`), which every door then uses.
+            real = path.resolve()
+            if (what := too_broad(real)) and not (s.for_root(real).index_dir_for(real) / DB_NAME).exists():
+                self.refuse(uri, f"not indexing {path}: it is {what}, which is indexed only when asked; open a "
+                                 f"project folder, or build its index once with `needle index {path}`")
+                continue
+            self.refused.pop(uri, None)
             log.info("opening %s", path)
             self.workspaces.add(uri, path, name or path.name, s)
 
@@ -329,12 +332,15 @@ def search_folders(ls: NeedleServer, query: str, k: int, lang: Any = None, glob:
     """Search every folder, merge the ranked lists: the best ``k`` as (folder root, result, folder still partial)."""
     per_folder: list[list[tuple[Path, SearchResult, bool]]] = []
     errors: list[str] = []
-    for folder in ls.workspaces.all():
+    folders = ls.workspaces.all()
+    for folder, inner in zip(folders, inner_roots([f.root for f in folders]), strict=True):
         try:
             results = folder.search(query, k, lang, glob, exclude, rerank)
         except (NeedleError, ValueError) as exc:  # ValueError: e.g. a glob pathspec cannot parse
             errors.append(f"{folder.root}: {exc}")
             continue
+        # A folder inside another answers for its own files: the outer one's copies would repeat them.
+        results = [r for r in results if not held_by_inner(r.path, inner)]
         # Results from a folder still being indexed (or left partial) say so, hit by hit.
         partial = bool(results) and folder.partial()
         per_folder.append([(folder.root, r, partial) for r in results])

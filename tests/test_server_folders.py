@@ -1,0 +1,81 @@
+"""Which workspace folders the language server searches, and what it says about those it cannot: as the CLI and the
+MCP server do (one library behind every door)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, run_needle
+from tests.lsp.rawclient import RawClient
+
+pytestmark = pytest.mark.slow
+
+
+def _initialize(c: RawClient, *roots: Path) -> None:
+    c.request("initialize", {
+        "processId": None, "rootUri": roots[0].as_uri(),
+        "workspaceFolders": [{"uri": r.as_uri(), "name": r.name} for r in roots],
+        "capabilities": {"window": {"workDoneProgress": True}},
+    }, timeout=30)
+    c.notify("initialized", {})
+
+
+def _git_repo(path: Path) -> Path:
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    return path
+
+
+def test_a_repository_inside_another_answers_once_for_its_files(tmp_path):
+    outer = _git_repo(tmp_path / "outer")
+    (outer / "main.py").write_text("def start_server(port):\n    \"\"\"Start the HTTP server on a port.\"\"\"\n"
+                                   "    return port\n")
+    inner = _git_repo(outer / "inner")
+    (inner / "ring.py").write_text("def rotate_list(items, n):\n    \"\"\"Rotate a list left by n places.\"\"\"\n"
+                                   "    return items[n:] + items[:n]\n")
+    c = RawClient()
+    try:
+        _initialize(c, outer, inner)
+        status = c.wait_ready()
+        assert len(status["folders"]) == 2, status
+        hits = c.command("needle.search", {"query": "rotate a list left", "k": 5})["result"]
+        ring = [h for h in hits if h["uri"].endswith("/ring.py")]
+        assert len(ring) == 1 and ring[0]["uri"] == (inner / "ring.py").as_uri(), hits
+    finally:
+        assert c.close() == 0
+
+
+def test_the_home_folder_is_searched_once_its_index_was_built_on_purpose(tmp_path):
+    home = shutil.copytree(FIXTURES / "minirepo", tmp_path / "home")
+    env = {"HOME": str(home), "NEEDLE_CACHE_DIR": str(_user_cache())}
+    built = run_needle("index", str(home), "-q", env=env)
+    assert built.returncode == 0, built.stderr
+    c = RawClient(env=env)
+    try:
+        c.initialize(home)
+        assert c.wait_ready()["state"] == "ready"
+        hits = c.command("needle.search", {"query": "read settings from a file", "k": 3})["result"]
+        assert hits and all(h["uri"].startswith(home.as_uri()) for h in hits), hits
+    finally:
+        assert c.close() == 0
+
+
+def test_a_folder_that_cannot_open_is_an_error_not_an_empty_answer(tmp_path):
+    missing = tmp_path / "gone"
+    c = RawClient()
+    try:
+        c.initialize(missing)
+        c.wait_status(lambda s: s["state"] not in ("starting", "indexing"), timeout=30)
+        err = c.command("needle.search", {"query": "parse a config file"})
+        assert "error" in err and "does not exist" in err["error"]["message"], err
+    finally:
+        assert c.close() == 0
+
+
+def _user_cache() -> Path:
+    from codeneedle.indexer.numpy_bert import user_cache
+
+    return user_cache()
