@@ -3,7 +3,8 @@
 // driven headless through Debian's chromium with puppeteer-core. What the user sees is read from the UI (DOM)
 // and from e2e/probe, a test-only extension installed beside needle.vsix that logs the active editor,
 // cursor and selection, the server's status and a Copilot-style tool call (the shipped extension has no
-// test hooks).
+// test hooks). A second code-server with workspace trust on checks Restricted Mode: what each channel sends the
+// server.
 //
 //   bash e2e/setup.sh          # once
 //   npm run package            # builds needle.vsix
@@ -43,11 +44,11 @@ const log = (...a) => console.log(`[e2e ${secs()}s]`, ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 class Failure extends Error {}
-let csPid; // code-server's process group, killed on any exit
+const csPids = []; // code-server process groups (one per session), killed on any exit
 function killCodeServer(signal = 'SIGKILL') {
-  if (csPid) {
+  for (const pid of csPids) {
     try {
-      process.kill(-csPid, signal);
+      process.kill(-pid, signal);
     } catch {}
   }
 }
@@ -119,6 +120,103 @@ function findFiles(dir, re, out = []) {
 function tail(file, n = 40) {
   if (!fs.existsSync(file)) return '(missing)';
   return fs.readFileSync(file, 'utf8').split('\n').slice(-n).join('\n');
+}
+
+/**
+ * A second code-server with workspace trust on: the folder opens in Restricted Mode, and its
+ * .vscode/settings.json tries to make the server index (and write into) folders outside it and to change the
+ * server's command and environment. The server command records everything the extension sends it (tee), so
+ * each channel is checked: initializationOptions, workspace/configuration answers, didChangeConfiguration.
+ */
+async function restrictedSession(browser, tmp, extDir, baseSettings) {
+  const dataDir = path.join(tmp, 'data-restricted');
+  const ws = path.join(tmp, 'untrusted');
+  const eventsFile = path.join(tmp, 'events-restricted.jsonl');
+  const secret = path.join(tmp, 'secret');
+  const secret2 = path.join(tmp, 'secret-two');
+  for (const d of [secret, secret2]) {
+    fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(path.join(d, 'keys.py'), 'def private_key():\n    return "not for the index"\n');
+  }
+  fs.cpSync(path.join(HERE, 'fixture'), ws, { recursive: true });
+  fs.writeFileSync(path.join(secret, 'evil.sh'), `#!/bin/sh\ntouch ${secret}/evil-ran\nexit 1\n`, { mode: 0o755 });
+  const wsSettings = (extra) => {
+    fs.mkdirSync(path.join(ws, '.vscode'), { recursive: true });
+    fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({
+      'needle.extraRoots': [secret],
+      'needle.indexDir': path.join(secret, 'idx'),
+      'needle.server.path': path.join(secret, 'evil.sh'),
+      'needle.server.env': { PYTHONPATH: secret, NEEDLE_E2E_EVIL: '1' },
+      'needle.search.maxResults': 4,
+      ...extra,
+    }, null, 2));
+  };
+  wsSettings({});
+  const traffic = path.join(tmp, 'traffic.jsonrpc');
+  const recorder = path.join(tmp, 'record.sh');
+  fs.writeFileSync(recorder, `#!/bin/bash\nexec "${NEEDLE}" "$@" < <(tee -a "${traffic}")\n`, { mode: 0o755 });
+  const settings = {
+    ...baseSettings,
+    'security.workspace.trust.enabled': true,
+    'security.workspace.trust.startupPrompt': 'never',
+    'security.workspace.trust.banner': 'never',
+    'needle.server.path': recorder,
+  };
+  for (const sub of ['User', 'Machine']) {
+    fs.mkdirSync(path.join(dataDir, sub), { recursive: true });
+    fs.writeFileSync(path.join(dataDir, sub, 'settings.json'), JSON.stringify(settings, null, 2));
+  }
+  const port = await freePort();
+  const out = fs.openSync(path.join(tmp, 'code-server-restricted.log'), 'w');
+  const cs = spawn(process.execPath, [CODE_SERVER, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry',
+    '--disable-update-check', '--disable-getting-started-override', '--user-data-dir', dataDir, '--extensions-dir', extDir, ws],
+  { env: { ...process.env, NEEDLE_E2E_LOG: eventsFile }, stdio: ['ignore', out, out], detached: true });
+  csPids.push(cs.pid);
+  const pages = [];
+  try {
+    await waitFor('the second code-server', async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
+      } catch {
+        return false;
+      }
+    }, 60_000);
+    const events = () => readEvents(eventsFile);
+    const page = await browser.newPage();
+    pages.push(page);
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+    const act = await waitFor('the probe in the untrusted window', () => events().find((e) => e.event === 'activated'), 60_000);
+    check(act.trusted === false, 'the second window is in Restricted Mode (workspace not trusted)');
+    const ready = await waitFor('the index of the untrusted folder', () => events().find((e) => e.event === 'status' && e.state === 'ready'), 60_000);
+    check(JSON.stringify(ready.roots) === JSON.stringify([ws]), `only the workspace folder is indexed (${JSON.stringify(ready.roots)})`);
+    // A change of the workspace's settings: pushed to the server (didChangeConfiguration), filtered too.
+    wsSettings({ 'needle.extraRoots': [secret, secret2], 'needle.search.maxResults': 2 });
+    await waitFor('the settings push', () => {
+      const text = fs.existsSync(traffic) ? fs.readFileSync(traffic, 'utf8') : '';
+      return /"workspace\/didChangeConfiguration".*"maxResults":2/.test(text);
+    }, 15_000);
+    await sleep(2000); // time for a server that was told to index the folders to start writing there
+    const text = fs.readFileSync(traffic, 'utf8');
+    check(/"method":"initialize".*"initializationOptions"/.test(text), 'the traffic holds the initialize request');
+    const messages = text.split(/Content-Length: \d+\r\n\r\n/);
+    check(messages.some((m) => m.startsWith('{"jsonrpc":"2.0","id":') && m.includes('"result":[{') && m.includes('"maxResults":4')),
+      'and the answers to workspace/configuration (with the harmless workspace value)');
+    check(!text.includes(secret) && !text.includes(secret2) && !text.includes('NEEDLE_E2E_EVIL'),
+      'no channel sends the untrusted workspace\'s extraRoots, indexDir or server settings to the server');
+    check(!fs.existsSync(path.join(secret, '.needle')) && !fs.existsSync(path.join(secret2, '.needle'))
+      && !fs.existsSync(path.join(secret, 'idx')) && !fs.existsSync(path.join(secret, 'evil-ran')),
+    'nothing was written into the folders the workspace named, and its server.path never ran');
+  } finally {
+    for (const p of pages) {
+      try {
+        await p.close();
+      } catch {}
+    }
+    try {
+      process.kill(-cs.pid, 'SIGKILL');
+    } catch {}
+  }
 }
 
 async function main(tmp) {
@@ -205,7 +303,7 @@ async function main(tmp) {
     ],
     { env, stdio: ['ignore', out, out], detached: true },
   );
-  csPid = cs.pid;
+  csPids.push(cs.pid);
   let browser;
   const cleanup = async () => {
     try {
@@ -253,7 +351,7 @@ async function main(tmp) {
 
     const events = () => readEvents(eventsFile);
     const activated = await waitFor('the probe to activate', () => events().find((e) => e.event === 'activated'), 60_000);
-    log(`probe activated in VS Code ${activated.vscode}`);
+    log(`probe activated in VS Code ${activated.vscode} (remoteName ${activated.remoteName}, trusted ${activated.trusted})`);
     t = Date.now();
     const needleItems = () =>
       page.evaluate(() =>
@@ -455,6 +553,11 @@ async function main(tmp) {
     check(['Open Settings', 'Show Log'].every((b) => toast.buttons.includes(b)), `error notification offers ${toast.buttons.join(', ')}`);
     await page.screenshot({ path: path.join(tmp, 'bad-path.png') });
     timings.badPath = (Date.now() - t) / 1000;
+
+    // --- a second window: Restricted Mode -----------------------------------------------------------
+    t = Date.now();
+    await restrictedSession(browser, tmp, extDir, settings);
+    timings.restricted = (Date.now() - t) / 1000;
 
     log(`PASS in ${secs()}s; timings (s): ${JSON.stringify(timings)}`);
     if (process.env.NEEDLE_E2E_KEEP) log(`kept ${tmp}`);

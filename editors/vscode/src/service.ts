@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as vscode from 'vscode';
 import {
   CloseAction,
+  DidChangeConfigurationNotification,
   ErrorAction,
   ExecuteCommandRequest,
   LanguageClient,
@@ -13,12 +14,28 @@ import {
 } from 'vscode-languageclient/node';
 import { COMMANDS, findOnPath, initializationOptions, isBareCommand, serverCommand } from './lib/args';
 import { parseStatus, statusBarView, statusReport, type ClientView } from './lib/status';
-import { effectiveValue, restrictSection } from './lib/trust';
+import { effectiveValue, serverSection } from './lib/trust';
 import type { Folder, IndexStatus, ProgressInfo } from './lib/types';
 
 /** A setting's value, honouring Restricted Mode (workspace values of restricted keys ignored when untrusted). */
 function setting<T>(cfg: vscode.WorkspaceConfiguration, key: string): T | undefined {
   return effectiveValue<T>(key, cfg.inspect<T>(key), vscode.workspace.isTrusted);
+}
+
+/**
+ * The `needle` section for `scope` as the server may see it: in Restricted Mode only the harmless keys keep the
+ * workspace's values (lib/trust). initializationOptions, workspace/didChangeConfiguration and the answers to
+ * workspace/configuration all come from here.
+ */
+export function trustedSection(scope?: vscode.Uri): Record<string, unknown> {
+  const cfg = vscode.workspace.getConfiguration('needle', scope);
+  return serverSection(
+    {
+      section: () => vscode.workspace.getConfiguration(undefined, scope).get('needle'),
+      inspect: (key) => cfg.inspect(key),
+    },
+    vscode.workspace.isTrusted,
+  );
 }
 
 /** LanguageClient whose start failure is reported by us (with useful buttons), not by a bare notification. */
@@ -64,6 +81,8 @@ export class NeedleService implements vscode.Disposable {
         if (e.affectsConfiguration('needle.server')) {
           this.output.appendLine('needle.server settings changed: restarting the server.');
           void this.restart();
+        } else if (e.affectsConfiguration('needle')) {
+          this.pushSettings();
         }
       }),
     );
@@ -162,18 +181,13 @@ export class NeedleService implements vscode.Disposable {
       args,
       options: { env: fullEnv, cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath },
     };
-    const folderCfg = vscode.workspace.getConfiguration('needle', vscode.workspace.workspaceFolders?.[0]?.uri);
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file' }],
       outputChannel: this.output,
       revealOutputChannelOn: 4 /* RevealOutputChannelOn.Never */,
-      initializationOptions: initializationOptions({
-        model: setting(folderCfg, 'model'),
-        indexDir: setting(folderCfg, 'indexDir'),
-        maxFileBytes: setting(folderCfg, 'maxFileBytes'),
-        exclude: setting(folderCfg, 'exclude'),
-      }),
-      synchronize: { configurationSection: 'needle' },
+      // Trust-filtered (lib/trust), as are the settings pushed on changes and the workspace/configuration answers.
+      // No `synchronize.configurationSection`: the client library would push the unfiltered section.
+      initializationOptions: initializationOptions(trustedSection(vscode.workspace.workspaceFolders?.[0]?.uri)),
       errorHandler: {
         error: (_error, _message, count) => ({
           action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
@@ -193,22 +207,17 @@ export class NeedleService implements vscode.Disposable {
       },
       middleware: {
         workspace: {
-          // The server pulls per-folder settings: in Restricted Mode the workspace's values of settings that
-          // can run code or write files never reach it (see lib/trust).
+          // The server pulls per-folder settings: answered from trustedSection, so in Restricted Mode the
+          // workspace's values of settings that can run code or write files never reach it.
           configuration: async (params, token, next) => {
-            const answer = await next(params, token);
-            if (vscode.workspace.isTrusted || !Array.isArray(answer)) {
+            const needle = params.items.map((item) => item.section === 'needle');
+            const answer = needle.every(Boolean) ? [] : await next(params, token);
+            if (!Array.isArray(answer)) {
               return answer;
             }
-            return answer.map((section, i) => {
-              const item = params.items[i];
-              if (item?.section !== 'needle') {
-                return section;
-              }
-              const scope = item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined;
-              const cfg = vscode.workspace.getConfiguration('needle', scope);
-              return restrictSection(section, (key) => effectiveValue(key, cfg.inspect(key), false), false);
-            });
+            return params.items.map((item, i) =>
+              needle[i] ? trustedSection(item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined) : answer[i],
+            );
           },
         },
         // Not passed on (`next`): the client library would show the same progress a second time, as its
@@ -276,6 +285,17 @@ export class NeedleService implements vscode.Disposable {
     } else if (pick === 'Retry') {
       await this.restart();
     }
+  }
+
+  /** workspace/didChangeConfiguration with the trust-filtered section (the server reads `extraRoots` from it). */
+  private pushSettings(): void {
+    const client = this.client;
+    if (!client || client.state !== State.Running) {
+      return;
+    }
+    client
+      .sendNotification(DidChangeConfigurationNotification.type, { settings: { needle: trustedSection() } })
+      .catch((err) => this.output.appendLine(`Sending the settings failed: ${err instanceof Error ? err.message : String(err)}`));
   }
 
   private onProgress(token: string, p: { kind: string; title?: string; message?: string; percentage?: number }): void {

@@ -52,6 +52,12 @@ test('initializationOptions keeps only set values', () => {
     exclude: ['*.min.js'],
   });
   assert.deepEqual(initializationOptions({ maxFileBytes: -1 }), {});
+  // the other server settings pass too; the extension's own keys never do
+  assert.deepEqual(
+    initializationOptions({ feedback: false, rerank: true, extraRoots: ['/srv/lib', ''], server: { path: 'x' }, search: { maxResults: 3 } } as never),
+    { feedback: false, rerank: true, extraRoots: ['/srv/lib'] },
+  );
+  assert.deepEqual(initializationOptions({ feedback: 'yes', extraRoots: '/one' }), {});
 });
 
 test('serverCommand defaults and expansion', () => {

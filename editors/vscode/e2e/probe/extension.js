@@ -40,7 +40,12 @@ async function invokeTool(query) {
 }
 
 exports.activate = (context) => {
-  log('activated', { vscode: vscode.version });
+  log('activated', {
+    vscode: vscode.version,
+    trusted: vscode.workspace.isTrusted,
+    remoteName: vscode.env.remoteName ?? null,
+    folders: (vscode.workspace.workspaceFolders ?? []).length,
+  });
   context.subscriptions.push(
     vscode.window.onDidChangeActiveTextEditor((e) => log('editor', editorState(e))),
     vscode.window.onDidChangeTextEditorSelection((e) => {
@@ -59,7 +64,7 @@ exports.activate = (context) => {
     const state = status ? status.state : 'unavailable';
     if (state !== last) {
       last = state;
-      log('status', { state });
+      log('status', { state, roots: status ? (status.folders || []).map((f) => f.root) : [] });
     }
     if (state === 'ready') {
       if (process.env.NEEDLE_E2E_TOOL_QUERY) await invokeTool(process.env.NEEDLE_E2E_TOOL_QUERY);

@@ -100,15 +100,21 @@ export function clampInt(value: unknown, min: number, max: number, fallback: num
   return Math.min(max, Math.max(min, Math.round(n)));
 }
 
-/** The pass-through settings of the `needle` section. */
+/** The settings of the `needle` section the server reads (the rest are the extension's own). */
 export interface PassThroughSettings {
-  model?: string | null;
-  indexDir?: string | null;
-  maxFileBytes?: number | null;
-  exclude?: string[] | null;
+  model?: unknown;
+  indexDir?: unknown;
+  maxFileBytes?: unknown;
+  exclude?: unknown;
+  feedback?: unknown;
+  rerank?: unknown;
+  extraRoots?: unknown;
 }
 
-/** `initializationOptions`: the set pass-through settings, unset ones left to the server's defaults. */
+/**
+ * `initializationOptions` from a (trust-filtered) `needle` section: the set server settings, unset ones left to
+ * the server's defaults; the extension's own keys (`server`, `search`, `trace`) are not sent.
+ */
 export function initializationOptions(s: PassThroughSettings): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (typeof s.model === 'string' && s.model.trim()) {
@@ -122,6 +128,15 @@ export function initializationOptions(s: PassThroughSettings): Record<string, un
   }
   if (Array.isArray(s.exclude) && s.exclude.length) {
     out.exclude = s.exclude.filter((g) => typeof g === 'string' && g.trim() !== '');
+  }
+  if (typeof s.feedback === 'boolean') {
+    out.feedback = s.feedback;
+  }
+  if (typeof s.rerank === 'boolean') {
+    out.rerank = s.rerank;
+  }
+  if (Array.isArray(s.extraRoots) && s.extraRoots.length) {
+    out.extraRoots = s.extraRoots.filter((p) => typeof p === 'string' && p.trim() !== '');
   }
   return out;
 }
