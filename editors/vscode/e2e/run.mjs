@@ -3,8 +3,10 @@
 // driven headless through Debian's chromium with puppeteer-core. What the user sees is read from the UI (DOM)
 // and from e2e/probe, a test-only extension installed beside needle.vsix that logs the active editor,
 // cursor and selection, the server's status and a Copilot-style tool call (the shipped extension has no
-// test hooks). A second code-server with workspace trust on checks Restricted Mode: what each channel sends the
-// server.
+// test hooks). Besides search, preview, open, the Copilot tool, Go to Symbol and Find Similar Code it drives the
+// server's life cycle (equal settings, crash, crash loop, a start that hangs, a command that exits, a bad path,
+// Open Settings) and, in a second code-server with workspace trust on, Restricted Mode (what each channel sends
+// the server) and a window without a folder. About 75 s.
 //
 //   bash e2e/setup.sh          # once
 //   npm run package            # builds needle.vsix
@@ -117,6 +119,24 @@ function findFiles(dir, re, out = []) {
   return out;
 }
 
+/**
+ * Processes of this run's language servers: every server command gets NEEDLE_E2E_MARK=<this run's temp folder> in
+ * its environment (needle.server.env), so they are told apart from any other process on the machine.
+ */
+function markedProcesses(mark) {
+  const out = [];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      if (!env.includes(`NEEDLE_E2E_MARK=${mark}`)) continue;
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+      const state = /^State:\s+(\S)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      if (state !== 'Z') out.push({ pid: Number(pid), cmd });
+    } catch {}
+  }
+  return out;
+}
+
 function tail(file, n = 40) {
   if (!fs.existsSync(file)) return '(missing)';
   return fs.readFileSync(file, 'utf8').split('\n').slice(-n).join('\n');
@@ -127,6 +147,7 @@ function tail(file, n = 40) {
  * .vscode/settings.json tries to make the server index (and write into) folders outside it and to change the
  * server's command and environment. The server command records everything the extension sends it (tee), so
  * each channel is checked: initializationOptions, workspace/configuration answers, didChangeConfiguration.
+ * Then a window without a folder: the server must not start there.
  */
 async function restrictedSession(browser, tmp, extDir, baseSettings) {
   const dataDir = path.join(tmp, 'data-restricted');
@@ -207,6 +228,24 @@ async function restrictedSession(browser, tmp, extDir, baseSettings) {
     check(!fs.existsSync(path.join(secret, '.needle')) && !fs.existsSync(path.join(secret2, '.needle'))
       && !fs.existsSync(path.join(secret, 'idx')) && !fs.existsSync(path.join(secret, 'evil-ran')),
     'nothing was written into the folders the workspace named, and its server.path never ran');
+    const initializes = (text.match(/"method":"initialize"/g) || []).length;
+
+    // A window without a folder: no server, no warning meant for Neovim; the status bar says to open a folder.
+    const empty = await browser.newPage();
+    pages.push(empty);
+    await empty.goto(`http://127.0.0.1:${port}/?ew=true`, { waitUntil: 'domcontentloaded' });
+    await empty.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+    await waitFor('the probe in the empty window', () => events().find((e) => e.event === 'activated' && e.folders === 0), 60_000);
+    await sleep(3000);
+    const view = await empty.evaluate(() => ({
+      toasts: [...document.querySelectorAll('.notification-toast')].map((x) => x.textContent),
+      needle: [...document.querySelectorAll('.statusbar-item')].filter((x) => /Needle/.test(x.getAttribute('aria-label') || x.textContent))
+        .map((x) => x.innerHTML),
+    }));
+    const after = (fs.readFileSync(traffic, 'utf8').match(/"method":"initialize"/g) || []).length;
+    check(after === initializes, `a window without a folder starts no server (initialize requests: ${initializes} before, ${after} after)`);
+    check(!view.toasts.some((x) => /workspace folder|Neovim|root_markers/.test(x)), `and shows no warning (${JSON.stringify(view.toasts)})`);
+    check(view.needle.length === 1 && /circle-slash/.test(view.needle[0]), 'its status bar item says no folder is open');
   } finally {
     for (const p of pages) {
       try {
@@ -242,6 +281,7 @@ async function main(tmp) {
   const settings = {
     'security.workspace.trust.enabled': false,
     'needle.server.path': NEEDLE,
+    'needle.server.env': { NEEDLE_E2E_MARK: tmp },
     'workbench.startupEditor': 'none',
     'workbench.tips.enabled': false,
     'workbench.welcomePage.walkthroughs.openOnInstall': false,
@@ -361,7 +401,7 @@ async function main(tmp) {
       );
     // Sampled in the background from the start: Needle must show one item, never a second progress item.
     const seen = [];
-    const sampler = setInterval(() => void needleItems().then((items) => seen.push(items), () => undefined), 250);
+    const sampler = setInterval(() => void needleItems().then((items) => seen.push(items), () => undefined), 100);
     const openSearch = async () => {
       await page.click('.monaco-workbench .part.editor');
       await page.keyboard.press('F1');
@@ -539,22 +579,136 @@ async function main(tmp) {
     await page.keyboard.press('Escape');
     timings.similarUnsaved = (Date.now() - t) / 1000;
 
-    // --- a bad server path: the extension restarts on the settings change and explains ----------
-    t = Date.now();
-    const bad = { ...settings, 'needle.server.path': path.join(tmp, 'no-such-needle') };
-    fs.writeFileSync(path.join(dataDir, 'Machine', 'settings.json'), JSON.stringify(bad, null, 2));
-    const toast = await waitFor('the error notification', () =>
-      page.evaluate(() => {
-        const t = [...document.querySelectorAll('.notification-toast')].find((x) => /could not start/.test(x.textContent));
+    // The server's life cycle, driven through `needle.server.*` in Machine/settings.json (where a remote window
+    // reads them) and SIGKILL: every server process of this run carries NEEDLE_E2E_MARK=<tmp> (markedProcesses).
+    const machine = (patch = {}) =>
+      fs.writeFileSync(path.join(dataDir, 'Machine', 'settings.json'), JSON.stringify({ ...settings, ...patch }, null, 2));
+    const needleLog = () => findFiles(path.join(dataDir, 'logs'), /Needle\.log$/).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+    const servers = () => markedProcesses(tmp).filter((p) => /needle/.test(p.cmd) && /\blsp\b/.test(p.cmd));
+    const toastMatching = (re) =>
+      page.evaluate((src) => {
+        const t = [...document.querySelectorAll('.notification-toast')].find((x) => new RegExp(src).test(x.textContent));
         return t ? { text: t.textContent, buttons: [...t.querySelectorAll('.monaco-button')].map((b) => b.textContent) } : null;
-      }),
-    15_000);
-    check(/does not exist/.test(toast.text), `bad needle.server.path reported: ${toast.text.slice(0, 160)}`);
+      }, re.source);
+    const clearToasts = () =>
+      page.evaluate(() => {
+        for (const b of document.querySelectorAll('.notification-toast .codicon-notifications-clear')) b.click();
+      });
+    const script = (name, body) => {
+      const file = path.join(tmp, name);
+      fs.writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+      return file;
+    };
+
+    // --- a needle.server.* change that leaves the command line as it was does not restart ---------
+    t = Date.now();
+    const running = await waitFor('one running server', () => (servers().length === 1 ? servers()[0] : null), 10_000);
+    machine({ 'needle.server.args': ['lsp'] }); // the default, spelled out
+    await waitFor('the extension to see the change', () => /not the command line/.test(needleLog()), 10_000);
+    await sleep(1000);
+    check(servers().length === 1 && servers()[0].pid === running.pid, `an equal needle.server.* value keeps the server (pid ${running.pid})`);
+    timings.sameValue = (Date.now() - t) / 1000;
+
+    // --- a search right after a crash waits for the automatic restart -----------------------------
+    t = Date.now();
+    await openSearch();
+    await page.keyboard.type(QUERY, { delay: 5 });
+    await waitFor('results before the crash', async () => (await resultRows()).some((x) => x.includes(EXPECT_NAME)), 30_000);
+    process.kill(running.pid, 'SIGKILL');
+    await page.keyboard.down('Control');
+    await page.keyboard.press('a');
+    await page.keyboard.up('Control');
+    await page.keyboard.type('escape html special characters', { delay: 5 });
+    const afterCrash = await waitFor('an answer after the crash', async () => {
+      const r = await resultRows();
+      return r.some((x) => x.includes('escapeHtml') || /Search failed/.test(x)) ? r : null;
+    }, 30_000);
+    check(afterCrash.some((x) => x.includes('escapeHtml')) && !afterCrash.some((x) => /Search failed/.test(x)),
+      `a search typed right after the server was killed waits for its restart and answers (${JSON.stringify(afterCrash[0]?.slice(0, 60))})`);
+    check(/stopped unexpectedly \(the server was stopped by signal SIGKILL/.test(needleLog()), 'the log says the server crashed (signal) and is restarted');
+    timings.crash = (Date.now() - t) / 1000;
+
+    const noSuch = path.join(tmp, 'no-such-needle');
+    await page.keyboard.press('Escape');
+
+    // --- a server that keeps crashing: 5 times in 3 minutes, then a message of its own --------------
+    t = Date.now();
+    await clearToasts();
+    const killed = new Set();
+    // Crashes since the last (re)start count: kill each new server until the extension gives up (5 in 3 minutes).
+    for (let i = 0; i < 5 && !(await toastMatching(/keeps crashing/)); i += 1) {
+      const victim = await waitFor(`server #${i + 1} to be up`, async () =>
+        servers().find((p) => !killed.has(p.pid)) || (await toastMatching(/keeps crashing/) ? 'gave up' : null), 20_000);
+      if (victim === 'gave up') break;
+      killed.add(victim.pid);
+      await sleep(300);
+      process.kill(victim.pid, 'SIGKILL');
+    }
+    const loop = await waitFor('the crash-loop notification', () => toastMatching(/keeps crashing/), 15_000);
+    check(/keeps crashing \(5 times in 3 minutes/.test(loop.text), `after 5 crashes in 3 minutes (${killed.size} killed here)`);
+    check(!/could not start|Install Needle/.test(loop.text) && loop.buttons.includes('Show Log'),
+      `a crash loop says so: ${loop.text.replace(/^.*?Needle: the/, 'Needle: the').slice(0, 150)}`);
+    await sleep(1500);
+    check(servers().length === 0, 'and is not restarted a sixth time');
+    timings.crashLoop = (Date.now() - t) / 1000;
+
+    // --- a command that starts but never answers: stopped after needle.server.startTimeout -------
+    t = Date.now();
+    await clearToasts();
+    const hang = script('hang.sh', 'echo "hang.sh: answering nothing" >&2\nexec sleep 300');
+    machine({ 'needle.server.path': hang, 'needle.server.startTimeout': 2 });
+    const timeout = await waitFor('the start timeout notification', () => toastMatching(/did not answer/), 15_000);
+    check(/within 2 s/.test(timeout.text), `a server that never answers is reported: ${timeout.text.replace(/^.*?Needle: the/, 'Needle: the').slice(0, 130)}`);
+    await waitFor('the hanging process to be stopped', () => markedProcesses(tmp).length === 0, 5_000);
+    check(true, 'and its process is stopped');
+    timings.startTimeout = (Date.now() - t) / 1000;
+
+    // --- a settings change wins over a start that hangs; a server that exits says why -----------
+    t = Date.now();
+    await clearToasts();
+    const logMark = needleLog().length;
+    machine({ 'needle.server.path': hang, 'needle.server.startTimeout': 120 });
+    const hung = await waitFor('the hanging server to start', () => markedProcesses(tmp).find((p) => /sleep 300/.test(p.cmd)), 10_000);
+    await sleep(1000);
+    const fails = script('fails.sh', 'echo "Traceback (most recent call last):" >&2\necho "/usr/bin/python3: No module named codeneedle" >&2\nexit 3');
+    machine({ 'needle.server.path': fails });
+    const exited = await waitFor('the exit notification', () => toastMatching(/exited with code/), 15_000);
+    check(/exited with code 3; its last output: .*No module named codeneedle/.test(exited.text) && !/Pending response|disposed/.test(exited.text),
+      `a server that exits at start shows its exit code and stderr: ${exited.text.replace(/^.*?Needle: the/, 'Needle: the').slice(0, 170)}`);
+    await waitFor('the hanging server to be stopped', () => !markedProcesses(tmp).some((p) => p.pid === hung.pid), 5_000);
+    check(true, `the settings change stopped the hanging start (pid ${hung.pid} gone, no orphan)`);
+    const logSince = needleLog().slice(logMark);
+    check(!/got disposed and can't be restarted|stopped unexpectedly/.test(logSince), 'no restart of the old command, no "Client got disposed" in the log');
+    timings.restartWins = (Date.now() - t) / 1000;
+
+    // --- "Open Settings" opens the settings where needle.server.path applies (Remote in code-server) -
+    t = Date.now();
+    await clearToasts();
+    machine({ 'needle.server.path': noSuch });
+    const toast = await waitFor('the error notification', () => toastMatching(/does not exist/), 15_000);
+    check(/could not start/.test(toast.text), `bad needle.server.path reported: ${toast.text.slice(0, 160)}`);
     check(['Open Settings', 'Show Log'].every((b) => toast.buttons.includes(b)), `error notification offers ${toast.buttons.join(', ')}`);
     await page.screenshot({ path: path.join(tmp, 'bad-path.png') });
-    timings.badPath = (Date.now() - t) / 1000;
+    await page.evaluate(() => {
+      const t = [...document.querySelectorAll('.notification-toast')].find((x) => /does not exist/.test(x.textContent));
+      [...t.querySelectorAll('.monaco-button')].find((b) => b.textContent === 'Open Settings').click();
+    });
+    const tab = await waitFor('the settings editor', () =>
+      page.evaluate(() => {
+        const ed = document.querySelector('.settings-editor');
+        if (!ed) return null;
+        const checked = ed.querySelector('.settings-tabs-widget .action-label.checked')?.textContent || '';
+        const rows = [...ed.querySelectorAll('.setting-item-label')].map((x) => x.textContent);
+        const query = ed.querySelector('.settings-header .suggest-input-container textarea, .settings-header input')?.value || '';
+        return rows.some((r) => /Path/.test(r)) ? { checked, rows, query } : null;
+      }), 15_000);
+    check(/Remote/.test(tab.checked),
+      `Open Settings shows the ${JSON.stringify(tab.checked)} tab, where the server settings apply (${tab.rows.slice(0, 3).join(', ')})`);
+    await page.screenshot({ path: path.join(tmp, 'open-settings.png') });
+    machine();
+    timings.openSettings = (Date.now() - t) / 1000;
 
-    // --- a second window: Restricted Mode -----------------------------------------------------------
+    // --- a second window: Restricted Mode, and a window without a folder -------------------------
     t = Date.now();
     await restrictedSession(browser, tmp, extDir, settings);
     timings.restricted = (Date.now() - t) / 1000;

@@ -319,6 +319,8 @@ export async function showStatus(service: NeedleService): Promise<void> {
   const items: ActionItem[] = [];
   if (service.failure !== undefined) {
     items.push({ label: '$(error) The language server is not running', detail: service.failure });
+  } else if (!vscode.workspace.workspaceFolders?.length) {
+    items.push({ label: '$(info) No folder is open', detail: 'Open or add a folder: the language server starts then.' });
   } else if (status) {
     for (const f of status.folders) {
       const s = folderSummary(f);
@@ -346,7 +348,7 @@ export async function showStatus(service: NeedleService): Promise<void> {
     placeHolder: 'Index status — pick an action',
   });
   if (picked?.command === 'needle.openSettings') {
-    await vscode.commands.executeCommand('workbench.action.openSettings', 'needle.server');
+    await service.openServerSettings();
   } else if (picked?.command) {
     await vscode.commands.executeCommand(picked.command);
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { folderSummary, formatWhen, indexingNote, parseStatus, statusBarView, statusReport, totals } from '../src/lib/status';
+import { folderSummary, formatWhen, indexingNote, parseStatus, stateKey, statusBarView, statusReport, totals } from '../src/lib/status';
 
 const ready = {
   state: 'ready',
@@ -98,4 +98,19 @@ test('a query adapter in use says what it learned from', () => {
   assert.doesNotMatch(adapted({ events: 12, inUse: false }), /learned/); // fitted for another model: unused
   assert.doesNotMatch(adapted(null), /learned/);
   assert.doesNotMatch(adapted({ events: 'many', inUse: true }), /learned/);
+});
+
+test('a window without a folder says to open one, without an error', () => {
+  const v = statusBarView({ phase: 'no-folder' });
+  assert.equal(v.error, false);
+  assert.match(v.tooltip, /open a folder/);
+});
+
+test('stateKey changes with the phase and the index state, not with the counts', () => {
+  const indexing = (n: number) => parseStatus({ state: 'indexing', folders: [{ root: '/w', state: 'indexing', progress: { chunksEmbedded: n } }] });
+  assert.equal(stateKey('running', indexing(10)), stateKey('running', indexing(500)));
+  assert.notEqual(stateKey('running', indexing(10)), stateKey('running', parseStatus(ready)));
+  assert.notEqual(stateKey('starting', undefined), stateKey('running', undefined));
+  const rebuilt = (msg?: string) => parseStatus({ state: 'ready', folders: [{ root: '/w', state: 'ready', message: msg }] });
+  assert.notEqual(stateKey('running', rebuilt('deleted while in use; it is being rebuilt')), stateKey('running', rebuilt()));
 });

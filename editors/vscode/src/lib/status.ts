@@ -62,7 +62,7 @@ function learnedFrom(value: unknown): number | undefined {
   return a.events;
 }
 
-export type Phase = 'starting' | 'running' | 'failed' | 'stopped';
+export type Phase = 'starting' | 'running' | 'failed' | 'stopped' | 'no-folder';
 
 export interface ClientView {
   phase: Phase;
@@ -138,6 +138,12 @@ export function statusBarView(v: ClientView): StatusBarView {
       };
     case 'stopped':
       return { text: '$(circle-slash) Needle', tooltip: 'Needle: the language server is stopped.', error: false };
+    case 'no-folder':
+      return {
+        text: '$(circle-slash) Needle',
+        tooltip: 'Needle: open a folder to index and search it (the language server starts when a folder is added).',
+        error: false,
+      };
     default:
       break;
   }
@@ -176,6 +182,16 @@ export function statusBarView(v: ClientView): StatusBarView {
     return { text: '$(warning) Needle', tooltip: `Needle: ${why} (${counts}). Click for status.`, error: false };
   }
   return { text: '$(search) Needle', tooltip: `Needle: ${s.state} — ${counts}`, error: false };
+}
+
+/**
+ * What decides whether a search answer may have changed: the client's phase, the index state and each folder's
+ * state and message (not the counts, which move on every poll while indexing). Open pickers re-run their query
+ * when it changes.
+ */
+export function stateKey(phase: Phase, s: IndexStatus | undefined): string {
+  const folders = (s?.folders ?? []).map((f) => `${f.root}=${f.state ?? ''}:${f.message ?? ''}`);
+  return JSON.stringify([phase, s?.state ?? '', s?.message ?? '', folders]);
 }
 
 /** "2024-05-01 12:00" for ISO strings or epoch seconds/milliseconds; "never" when absent. */
