@@ -39,6 +39,7 @@ const TIMEOUT_S = Number(process.env.NEEDLE_E2E_TIMEOUT || 300);
 const QUERY = 'parse a config file';
 const EXPECT_NAME = 'parse_config_file';
 const EXPECT_PATH = 'pkg/config.py';
+const MAX_RESULTS = 3; // the fixture has 19 chunks: the server's own default (10) would show more
 
 const t0 = Date.now();
 const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
@@ -274,6 +275,9 @@ async function main(tmp) {
   const eventsFile = path.join(tmp, 'events.jsonl');
   const serverLog = path.join(tmp, 'code-server.log');
   fs.cpSync(path.join(HERE, 'fixture'), workspace, { recursive: true });
+  // A workspace setting: Search Code and Find Similar Code show this many results.
+  fs.mkdirSync(path.join(workspace, '.vscode'));
+  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'needle.search.maxResults': MAX_RESULTS }));
   const expectLine = lineOf(path.join(workspace, EXPECT_PATH), `def ${EXPECT_NAME}`);
 
   // Settings: `needle.server.*` are machine-scoped, which a remote window (code-server) reads from
@@ -576,8 +580,34 @@ async function main(tmp) {
     check(similar.title.includes(`${EXPECT_PATH}:${expectLine + 1}`), `Find Similar Code on a dirty document answers for ${EXPECT_PATH}:${expectLine + 1}`);
     check(similar.rows.some((x) => /\.(py|js):\d+/.test(x)) && !similar.rows.some((x) => x.includes(EXPECT_NAME)),
       `it lists similar code, ${EXPECT_NAME} itself (its saved version) left out`);
+    check(similar.rows.length <= MAX_RESULTS, `Find Similar Code shows needle.search.maxResults (${MAX_RESULTS}) results at most (${similar.rows.length})`);
     await page.keyboard.press('Escape');
     timings.similarUnsaved = (Date.now() - t) / 1000;
+
+    // --- Find Similar Code is not offered for an untitled document ---------------------------------
+    t = Date.now();
+    const palette = async (title) => {
+      await waitFor('the quick input to close', async () => !(await quickOpen()), 5_000);
+      await sleep(300);
+      await page.keyboard.press('F1');
+      await waitFor('the command palette', () => page.evaluate(() => {
+        const w = document.querySelector('.quick-input-widget');
+        const input = w?.querySelector('.quick-input-box input');
+        return !!w && w.style.display !== 'none' && input === document.activeElement && input.value.startsWith('>');
+      }), 15_000);
+      await page.keyboard.type(title, { delay: 10 });
+      await sleep(400);
+      return resultRows();
+    };
+    await palette('File: New Untitled Text File');
+    await page.keyboard.press('Enter');
+    await waitFor('an untitled editor', () => events().filter((e) => e.event === 'editor').pop()?.uri?.startsWith('untitled:'), 10_000);
+    const offered = await palette('Needle: Find Similar');
+    check(!offered.some((x) => /Find Similar Code/.test(x)), `Find Similar Code is not in the palette for an untitled document (${JSON.stringify(offered.slice(0, 2))})`);
+    await page.keyboard.press('Escape');
+    await palette('View: Revert and Close Editor');
+    await page.keyboard.press('Enter');
+    timings.untitled = (Date.now() - t) / 1000;
 
     // The server's life cycle, driven through `needle.server.*` in Machine/settings.json (where a remote window
     // reads them) and SIGKILL: every server process of this run carries NEEDLE_E2E_MARK=<tmp> (markedProcesses).
@@ -628,8 +658,23 @@ async function main(tmp) {
     check(/stopped unexpectedly \(the server was stopped by signal SIGKILL/.test(needleLog()), 'the log says the server crashed (signal) and is restarted');
     timings.crash = (Date.now() - t) / 1000;
 
+    // --- the open picker follows the server's state: an error row appears and clears by itself ----
+    t = Date.now();
     const noSuch = path.join(tmp, 'no-such-needle');
+    machine({ 'needle.server.path': noSuch });
+    const down = await waitFor('the open picker to show that the server is down', async () =>
+      (await resultRows()).find((x) => /Search failed/.test(x) && /not running/.test(x)), 15_000);
+    check(true, `the open picker re-ran its query when the server went down: ${JSON.stringify(down.slice(0, 90))}`);
+    const toast = await waitFor('the error notification', () => toastMatching(/could not start/), 15_000);
+    check(/does not exist/.test(toast.text), `bad needle.server.path reported: ${toast.text.slice(0, 160)}`);
+    check(['Open Settings', 'Show Log'].every((b) => toast.buttons.includes(b)), `error notification offers ${toast.buttons.join(', ')}`);
+    await page.screenshot({ path: path.join(tmp, 'bad-path.png') });
+    machine();
+    await waitFor('the open picker to answer again once the server is back', async () =>
+      (await resultRows()).some((x) => x.includes('escapeHtml')), 30_000);
+    check(true, 'the error row cleared by itself when the server came back (no typing)');
     await page.keyboard.press('Escape');
+    timings.pickerFollows = (Date.now() - t) / 1000;
 
     // --- a server that keeps crashing: 5 times in 3 minutes, then a message of its own --------------
     t = Date.now();
@@ -685,10 +730,7 @@ async function main(tmp) {
     t = Date.now();
     await clearToasts();
     machine({ 'needle.server.path': noSuch });
-    const toast = await waitFor('the error notification', () => toastMatching(/does not exist/), 15_000);
-    check(/could not start/.test(toast.text), `bad needle.server.path reported: ${toast.text.slice(0, 160)}`);
-    check(['Open Settings', 'Show Log'].every((b) => toast.buttons.includes(b)), `error notification offers ${toast.buttons.join(', ')}`);
-    await page.screenshot({ path: path.join(tmp, 'bad-path.png') });
+    await waitFor('the error notification', () => toastMatching(/does not exist/), 15_000);
     await page.evaluate(() => {
       const t = [...document.querySelectorAll('.notification-toast')].find((x) => /does not exist/.test(x.textContent));
       [...t.querySelectorAll('.monaco-button')].find((b) => b.textContent === 'Open Settings').click();

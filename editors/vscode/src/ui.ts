@@ -1,6 +1,6 @@
 // Commands with a user interface: Search Code, Find Similar Code, Reindex, Show Status.
 import * as vscode from 'vscode';
-import { COMMANDS, parseQuery, reindexArguments, searchArguments, similarArguments } from './lib/args';
+import { COMMANDS, parseQuery, reindexArguments, searchArguments, similarArguments, similarUnavailable } from './lib/args';
 import { debounce, Sequencer } from './lib/debounce';
 import { parseResults, resultItem } from './lib/format';
 import { namePosition } from './lib/position';
@@ -207,6 +207,14 @@ export async function searchCode(service: NeedleService, initial?: string): Prom
     }
   };
   const debounced = debounce((text: string) => void run(text), debounceMs);
+  // The index finished, a folder was rebuilt, the server came back after a crash: what is shown (the title's
+  // "still indexing", an error row, stale results) may be out of date, so the query runs again.
+  const rerun = debounce(() => {
+    if (!debounced.pending && qp.value.trim()) {
+      void run(qp.value);
+    }
+  }, 300);
+  const stateSub = service.onDidChangeState(() => rerun.call());
 
   qp.onDidChangeValue((value) => {
     qp.busy = value.trim() !== '';
@@ -222,6 +230,8 @@ export async function searchCode(service: NeedleService, initial?: string): Prom
   }, (r) => reportOpened(service, shown.query, shown.results, r));
   qp.onDidHide(() => {
     debounced.cancel();
+    rerun.cancel();
+    stateSub.dispose();
     seq.invalidate();
     cts?.cancel();
     cts?.dispose();
@@ -238,31 +248,52 @@ export async function searchCode(service: NeedleService, initial?: string): Prom
   }
 }
 
-/** A fixed list of results in a QuickPick (filtering allowed). */
-async function showResultList(title: string, load: (token: vscode.CancellationToken) => Promise<SearchResult[]>): Promise<void> {
+/** A fixed list of results in a QuickPick (filtering allowed); a failed load is tried again when the server's state changes. */
+async function showResultList(
+  service: NeedleService,
+  title: string,
+  load: (token: vscode.CancellationToken) => Promise<SearchResult[]>,
+): Promise<void> {
   const qp = vscode.window.createQuickPick<ResultItem>();
   qp.title = title;
   qp.placeholder = 'Filter results';
   qp.matchOnDescription = true;
-  qp.busy = true;
   const cts = new vscode.CancellationTokenSource();
+  let failed = false;
+  let loading = false;
+  const fill = async () => {
+    loading = true;
+    qp.busy = true;
+    try {
+      const results = await load(cts.token);
+      failed = false;
+      qp.items = results.length ? toItems(results) : [messageItem('$(info) No similar code found')];
+    } catch (err) {
+      if (!isCancellation(err)) {
+        failed = true;
+        qp.items = [messageItem('$(error) Request failed', errorText(err))];
+      }
+    } finally {
+      loading = false;
+      qp.busy = false;
+    }
+  };
+  const retry = debounce(() => {
+    if (failed && !loading) {
+      void fill();
+    }
+  }, 300);
+  const stateSub = service.onDidChangeState(() => retry.call());
   wireResultPick(qp);
   qp.onDidHide(() => {
+    retry.cancel();
+    stateSub.dispose();
     cts.cancel();
     cts.dispose();
     qp.dispose();
   });
   qp.show();
-  try {
-    const results = await load(cts.token);
-    qp.items = results.length ? toItems(results) : [messageItem('$(info) No similar code found')];
-  } catch (err) {
-    if (!isCancellation(err)) {
-      qp.items = [messageItem('$(error) Request failed', errorText(err))];
-    }
-  } finally {
-    qp.busy = false;
-  }
+  await fill();
 }
 
 /** "Needle: Find Similar Code": code most like the function under the cursor. */
@@ -273,12 +304,19 @@ export async function findSimilar(service: NeedleService): Promise<void> {
     return;
   }
   const uri = editor.document.uri;
+  // The menus offer it for `file` documents only (package.json); run from elsewhere it says why instead of failing.
+  const unavailable = similarUnavailable(uri.toString());
+  if (unavailable) {
+    void vscode.window.showInformationMessage(`Needle: ${unavailable}`);
+    return;
+  }
   const pos = editor.selection.active;
   // The saved file's lines would point at another function: with unsaved edits the server reads the editor's text.
   const text = editor.document.isDirty ? editor.document.getText() : undefined;
   const where = `${displayPath(uri.toString(), workspaceFolders())}:${pos.line + 1}`;
-  await showResultList(`Needle: Code Similar to ${where}`, async (token) => {
-    const args = similarArguments(uri.toString(), { line: pos.line, character: pos.character }, text);
+  const { k } = settings();
+  await showResultList(service, `Needle: Code Similar to ${where}`, async (token) => {
+    const args = similarArguments(uri.toString(), { line: pos.line, character: pos.character }, k, text);
     return parseResults(await service.execute(COMMANDS.similar, args, token));
   });
 }

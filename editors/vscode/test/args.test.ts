@@ -10,6 +10,7 @@ import {
   searchArguments,
   serverCommand,
   similarArguments,
+  similarUnavailable,
 } from '../src/lib/args';
 
 test('parseQuery splits inline filters', () => {
@@ -27,10 +28,13 @@ test('searchArguments is one object in a list', () => {
 });
 
 test('similar and reindex arguments', () => {
-  assert.deepEqual(similarArguments('file:///a.py', { line: 3, character: 4 }), [{ uri: 'file:///a.py', position: { line: 3, character: 4 } }]);
+  // k is needle.search.maxResults, which package.json says applies to Find Similar Code too
+  assert.deepEqual(similarArguments('file:///a.py', { line: 3, character: 4 }, 7), [{ uri: 'file:///a.py', position: { line: 3, character: 4 }, k: 7 }]);
+  assert.equal(similarArguments('file:///a.py', { line: 0, character: 0 }, 500)[0].k, 200);
+  assert.equal(similarArguments('file:///a.py', { line: 0, character: 0 }, NaN)[0].k, 20);
   // a document with unsaved edits sends its text, so the server reads the function from what the user sees
-  assert.deepEqual(similarArguments('file:///a.py', { line: 3, character: 0 }, 'def f():\n    pass\n'),
-    [{ uri: 'file:///a.py', position: { line: 3, character: 0 }, text: 'def f():\n    pass\n' }]);
+  assert.deepEqual(similarArguments('file:///a.py', { line: 3, character: 0 }, 20, 'def f():\n    pass\n'),
+    [{ uri: 'file:///a.py', position: { line: 3, character: 0 }, k: 20, text: 'def f():\n    pass\n' }]);
   assert.deepEqual(reindexArguments(), [{}]);
   assert.deepEqual(reindexArguments('file:///w'), [{ uri: 'file:///w' }]);
 });
@@ -58,6 +62,12 @@ test('initializationOptions keeps only set values', () => {
     { feedback: false, rerank: true, extraRoots: ['/srv/lib'] },
   );
   assert.deepEqual(initializationOptions({ feedback: 'yes', extraRoots: '/one' }), {});
+});
+
+test('Find Similar Code runs on local files only, and says why otherwise', () => {
+  assert.equal(similarUnavailable('file:///w/a.py'), undefined);
+  assert.match(similarUnavailable('untitled:Untitled-1')!, /not saved yet.*Save it/);
+  assert.match(similarUnavailable('git:/w/a.py?ref')!, /not a local file \(git:\)/);
 });
 
 test('serverCommand defaults and expansion', () => {

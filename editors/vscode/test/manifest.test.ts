@@ -6,6 +6,16 @@ import { test } from 'node:test';
 // out/test/manifest.test.js -> the extension folder
 const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8'));
 
+test('Find Similar Code is offered for file documents only (never for untitled ones)', () => {
+  const menus: Record<string, { command: string; when?: string }[]> = manifest.contributes.menus;
+  for (const menu of ['commandPalette', 'editor/context']) {
+    const entry = menus[menu].find((m) => m.command === 'needle.findSimilar');
+    assert.ok(entry, `needle.findSimilar in ${menu}`);
+    assert.match(entry.when ?? '', /(^|&&\s*)resourceScheme == file(\s*&&|$)/, `${menu}: ${entry.when}`);
+    assert.doesNotMatch(entry.when ?? '', /\|\|/, 'no alternative that would let an untitled document in');
+  }
+});
+
 test('the start timeout is a setting with a default', () => {
   const p = manifest.contributes.configuration.properties['needle.server.startTimeout'];
   assert.equal(p.type, 'number');

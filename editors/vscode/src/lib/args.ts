@@ -76,16 +76,32 @@ export function searchArguments(q: SearchQuery, k: number): [SearchArgument] | u
 export interface SimilarArgument {
   uri: string;
   position: LspPosition;
+  /** How many results (`needle.search.maxResults`). */
+  k: number;
   /** The document's text when it has unsaved edits. */
   text?: string;
 }
 
-export function similarArguments(uri: string, position: LspPosition, text?: string): [SimilarArgument] {
-  const arg: SimilarArgument = { uri, position: { line: position.line, character: position.character } };
+export function similarArguments(uri: string, position: LspPosition, k: number, text?: string): [SimilarArgument] {
+  const arg: SimilarArgument = {
+    uri,
+    position: { line: position.line, character: position.character },
+    k: clampInt(k, 1, 200, 20),
+  };
   if (text !== undefined) {
     arg.text = text;
   }
   return [arg];
+}
+
+/** Why Find Similar Code cannot run on a document (undefined when it can): the server reads saved local files. */
+export function similarUnavailable(documentUri: string): string | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(documentUri)?.[1]?.toLowerCase();
+  if (scheme === 'file') {
+    return undefined;
+  }
+  const what = scheme === 'untitled' ? 'this document is not saved yet' : `this document is not a local file (${scheme ?? 'no scheme'}:)`;
+  return `Find Similar Code works on files in the workspace folders, and ${what}. Save it in a workspace folder first.`;
 }
 
 export function reindexArguments(uri?: string): [{ uri?: string }] {
