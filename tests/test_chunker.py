@@ -63,6 +63,16 @@ def by_name(chunks: list[Chunk], name: str, kind: str | None = None) -> Chunk:
         ("x.hh", "cpp"),
         ("x.hxx", "cpp"),
         ("x.rb", "ruby"),
+        ("Program.cs", "csharp"),
+        ("index.php", "php"),
+        ("Main.kt", "kotlin"),
+        ("build.gradle.kts", "kotlin"),
+        ("App.swift", "swift"),
+        ("Main.scala", "scala"),
+        ("build.sc", "scala"),
+        ("init.lua", "lua"),
+        ("run.sh", "bash"),
+        ("lib.bash", "bash"),
         ("UPPER.PY", "python"),
         ("README.md", None),
         ("Makefile", None),
@@ -195,6 +205,78 @@ OUTLINES = {
         ("function", "format_due", 36, 38),
         ("block", "library", 40, 40),
     ],
+    "OrderService.cs": [
+        ("block", "OrderService", 1, 5),
+        ("class", "Shop.Orders.OrderService", 9, 42),
+        ("method", "Shop.Orders.OrderService.OrderService", 14, 14),
+        ("method", "Shop.Orders.OrderService.Count", 17, 20),
+        ("method", "Shop.Orders.OrderService.Place", 29, 35),
+        ("method", "Shop.Orders.OrderService.Total", 38, 38),
+        ("class", "Shop.Orders.OrderService.Line", 41, 41),
+        ("class", "Shop.Orders.IOrderService", 44, 47),
+        ("block", "OrderService", 50, 51),
+        ("class", "Shop.Extensions.Money", 52, 56),
+        ("method", "Shop.Extensions.Money.ToPrice", 55, 55),
+    ],
+    "Cart.php": [
+        ("block", "Cart", 1, 7),
+        ("class", "Shop.Cart.Cart", 12, 42),
+        ("method", "Shop.Cart.Cart.__construct", 18, 20),
+        ("method", "Shop.Cart.Cart.add", 28, 33),
+        ("method", "Shop.Cart.Cart.count", 36, 39),
+        ("class", "Shop.Cart.Discount", 44, 47),
+        ("function", "Shop.Cart.format_price", 52, 55),
+    ],
+    "TaskQueue.kt": [
+        ("block", "TaskQueue", 1, 3),
+        ("class", "TaskQueue", 8, 37),
+        ("method", "TaskQueue.isEmpty", 13, 14),
+        ("method", "TaskQueue.offer", 21, 25),
+        ("method", "TaskQueue.poll", 28, 28),
+        ("class", "TaskQueue.Task", 31, 31),
+        ("class", "TaskQueue.Companion", 33, 36),
+        ("method", "TaskQueue.withCapacity", 35, 35),
+        ("class", "Scheduler", 39, 41),
+        ("method", "TaskQueue.drain", 44, 48),
+    ],
+    "Thermostat.swift": [
+        ("block", "Thermostat", 1, 1),
+        ("class", "Thermostat", 4, 32),
+        ("method", "Thermostat.init", 10, 12),
+        ("method", "Thermostat.isHeating", 15, 17),
+        ("method", "Thermostat.adjust", 22, 26),
+        ("class", "Thermostat.Mode", 29, 31),
+        ("class", "Sensor", 34, 36),
+        ("class", "Thermostat", 38, 41),
+        ("method", "Thermostat.description", 40, 40),
+        ("function", "celsius", 44, 46),
+    ],
+    "WordCount.scala": [
+        ("block", "WordCount", 1, 3),
+        ("class", "WordCount", 9, 24),
+        ("method", "WordCount.add", 13, 16),
+        ("method", "WordCount.top", 19, 21),
+        ("class", "WordCount", 26, 33),
+        ("method", "WordCount.of", 28, 32),
+        ("class", "Tokenizer", 35, 37),
+        ("function", "normalize", 40, 41),
+    ],
+    "stack.lua": [
+        ("block", "stack", 1, 2),
+        ("method", "Stack.new", 6, 8),
+        ("method", "Stack.push", 12, 15),
+        ("method", "Stack.pop", 18, 26),
+        ("function", "clamp", 29, 31),
+        ("method", "Stack.peek", 33, 35),
+        ("block", "stack", 37, 37),
+    ],
+    "deploy.sh": [
+        ("block", "deploy", 1, 4),
+        ("function", "usage", 7, 10),
+        ("function", "deploy_release", 14, 17),
+        ("function", "main", 19, 22),
+        ("block", "deploy", 24, 24),
+    ],
 }
 
 
@@ -279,6 +361,54 @@ def test_each_byte_of_code_belongs_to_one_non_class_chunk_at_most(name: str) -> 
         ("matrix.cpp", "linalg.trace", "Sum of the diagonal elements."),
         ("library.rb", "Lending.Book", "A book that members can borrow."),
         ("library.rb", "Lending.Book.lend", "Lend the book out for the standard loan period."),
+        # C# XML doc comments read as text, the tags as Javadoc's; the [Serializable] / [Obsolete] attribute
+        # between a doc comment and its definition leaves them together (so in every language below)
+        ("OrderService.cs", "Shop.Orders.OrderService", "Keeps the open orders of a shop and totals them."),
+        (
+            "OrderService.cs",
+            "Shop.Orders.OrderService.Place",
+            "Place an order and return its Order.Id.\n\n@param order The order to place.\n@returns The new order's id.",
+        ),
+        ("OrderService.cs", "Shop.Orders.OrderService.Count", "Number of open orders."),
+        ("OrderService.cs", "Shop.Orders.OrderService.Total", "Sum of all order totals, in cents."),
+        ("OrderService.cs", "Shop.Orders.OrderService.Line", "One line of an order."),
+        ("OrderService.cs", "Shop.Extensions.Money.ToPrice", "Format cents as a price."),
+        ("OrderService.cs", "Shop.Orders.OrderService.OrderService", ""),
+        ("Cart.php", "Shop.Cart.Cart", "A shopping cart holding products and their quantities."),
+        (
+            "Cart.php",
+            "Shop.Cart.Cart.add",
+            "Add a product to the cart.\n\n@param Product $product the product to add\n@param int $quantity how many",
+        ),
+        ("Cart.php", "Shop.Cart.Cart.count", "Number of distinct products."),
+        ("Cart.php", "Shop.Cart.format_price", "Format an amount in cents as a price string."),
+        ("TaskQueue.kt", "TaskQueue", "A first-in first-out queue of tasks with priorities."),
+        ("TaskQueue.kt", "TaskQueue.isEmpty", "Whether no task is waiting."),
+        ("TaskQueue.kt", "TaskQueue.offer", "Add a task to the end of the queue.\n\n@return false when the queue is full"),
+        ("TaskQueue.kt", "TaskQueue.withCapacity", "A queue with room for [n] tasks."),
+        ("TaskQueue.kt", "TaskQueue.drain", "Run every task in the queue, in order."),
+        ("Thermostat.swift", "Thermostat", "A thermostat that keeps a room at a target temperature."),
+        ("Thermostat.swift", "Thermostat.init", "Create a thermostat aiming at `target` degrees."),
+        ("Thermostat.swift", "Thermostat.isHeating", "Whether the heating should run now."),
+        ("Thermostat.swift", "Thermostat.adjust", "Move the target by `delta` degrees, within safe limits."),
+        ("Thermostat.swift", "Thermostat.description", "A short summary for logs."),
+        ("Thermostat.swift", "celsius", "Convert Fahrenheit to Celsius."),
+        (
+            "WordCount.scala",
+            "WordCount",
+            "Counts words in streams of text.\n\n@param minLength words shorter than this are skipped",
+        ),
+        ("WordCount.scala", "WordCount.top", "The `n` most frequent words, most frequent first."),
+        ("WordCount.scala", "WordCount.of", "Count the words of a whole text at once."),
+        ("WordCount.scala", "normalize", "Lower-case a word and strip punctuation."),
+        ("stack.lua", "Stack.new", "Create an empty stack.\n@return a new stack"),
+        ("stack.lua", "Stack.push", "Push a value on top of the stack.\n@param value any the value to push"),
+        ("stack.lua", "Stack.pop", "Remove and return the top value, or nil when empty."),
+        ("stack.lua", "clamp", "Clamp a number into a range."),
+        ("stack.lua", "Stack.peek", ""),
+        ("deploy.sh", "usage", "Print how to call this script and exit."),
+        ("deploy.sh", "deploy_release", "Copy a release into the target directory.\nTakes the version to deploy."),
+        ("deploy.sh", "main", ""),
     ],
 )
 def test_doc_comment_is_recorded_without_comment_markers(name: str, chunk: str, doc: str) -> None:
@@ -385,12 +515,47 @@ def test_class_chunk_keeps_header_fields_and_signatures_but_not_method_bodies() 
             ["raise"],
         ),
         ("library.rb", "Lending", ["module Lending", "class Book ... end"], ["attr_reader"]),
+        (
+            "OrderService.cs",
+            "Shop.Orders.OrderService",
+            ["public string Name { get; set; }", "public int Count { ... }", "public int Place(Order order) { ... }",
+             "public long Total() => ...;", "public record Line(string Sku, int Quantity);"],
+            ["_orders.Add", "_orders.Sum"],
+        ),
+        (
+            "Cart.php",
+            "Shop.Cart.Cart",
+            ["private array $items = [];", "public function add(Product $product, int $quantity = 1): void { ... }",
+             "abstract protected function persist(): void;"],
+            ["$sku ="],
+        ),
+        (
+            "TaskQueue.kt",
+            "TaskQueue",
+            ["private val tasks = ArrayDeque<Task>()", "fun offer(task: Task): Boolean { ... }", "val isEmpty: Boolean ...",
+             "fun poll(): Task? = ...", "companion object { ... }"],
+            ["tasks.add", "pollFirst", "isEmpty()"],
+        ),
+        (
+            "Thermostat.swift",
+            "Thermostat",
+            ["private(set) var target: Double", "var isHeating: Bool { ... }", "init(target: Double) { ... }",
+             "enum Mode: String { ... }"],
+            ["min(max", "case off"],
+        ),
+        (
+            "WordCount.scala",
+            "WordCount",
+            ["def add(line: String): Unit = ...", "def top(n: Int): Seq[(String, Int)] = ...", "def reset(): Unit"],
+            ["getOrElse", "sortBy"],
+        ),
     ],
 )
 def test_class_chunks_in_every_language_omit_member_bodies(
     name: str, chunk: str, kept: list[str], dropped: list[str]
 ) -> None:
-    text = by_name(chunks_of(name), chunk, "class").text
+    # the first of its name: a Swift extension or Scala companion object after it is a class chunk of that name too
+    text = next(c for c in chunks_of(name) if c.name == chunk and c.kind == "class").text
     for piece in kept:
         assert piece in text
     for piece in dropped:
@@ -709,3 +874,76 @@ def test_unexpected_failure_falls_back_to_windows(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(chunker._Source, "chunk_code", explode)
     chunks = chunk_source("a.py", b"def f():\n    return 1\n", "python")
     assert [(c.kind, c.start_line, c.end_line) for c in chunks] == [("text", 1, 2)]
+
+
+@pytest.mark.parametrize(("path", "language", "source", "expected"), [
+    # a file-scoped namespace qualifies what follows it; an auto-property and an interface method are no chunks; a
+    # doc comment under an attribute is found; XML references read as their names
+    ("Runner.cs", "csharp",
+     "namespace Acme.Tools;\n\npublic interface IRunner { void Run(int n); }\n\npublic class Runner : IRunner\n{\n"
+     "    public int Retries { get; set; } = 3;\n\n    [Obsolete]\n"
+     '    /// <summary>Run <paramref name="n"/> times; see <see cref="T:Acme.Tools.IRunner"/>.</summary>\n'
+     "    public void Run(int n) { }\n\n    /// <summary>Whether it ran.</summary>\n    public bool Done => true;\n}\n",
+     [("block", "t", 1, ""), ("class", "Acme.Tools.IRunner", 3, ""), ("class", "Acme.Tools.Runner", 5, ""),
+      ("method", "Acme.Tools.Runner.Run", 9, "Run n times; see Acme.Tools.IRunner."),
+      ("method", "Acme.Tools.Runner.Done", 14, "Whether it ran.")]),
+    # `namespace A;` holds up to the next namespace statement; a braced one up to its brace
+    ("multi.php", "php",
+     "<?php\nnamespace A;\nfunction f() {}\nnamespace B;\nfunction f() {}\nnamespace C {\n"
+     "  class K { function m() {} }\n}\n",
+     [("block", "t", 1, ""), ("function", "A.f", 3, ""), ("block", "t", 4, ""), ("function", "B.f", 5, ""),
+      ("block", "t", 6, ""), ("class", "C.K", 7, ""), ("method", "C.K.m", 7, "")]),
+    # a named companion object; a secondary constructor; an extension property with a getter
+    ("Temp.kt", "kotlin",
+     "class Temp(val c: Double) {\n    constructor(f: Int) : this((f - 32) / 1.8)\n\n    companion object Factory {\n"
+     "        /** Zero degrees. */\n        fun zero() = Temp(0.0)\n    }\n}\n\n/** Degrees Fahrenheit. */\n"
+     "val Temp.fahrenheit: Double\n    get() = c * 1.8 + 32\n",
+     [("class", "Temp", 1, ""), ("method", "Temp.constructor", 2, ""), ("class", "Temp.Factory", 4, ""),
+      ("method", "Temp.zero", 6, "Zero degrees."), ("method", "Temp.fahrenheit", 11, "Degrees Fahrenheit.")]),
+    # an operator; a protocol requirement stays in the protocol; an extension of a nested type
+    ("Vec.swift", "swift",
+     "struct Vec {\n    var x: Double\n\n    /// Add two vectors.\n"
+     "    static func + (a: Vec, b: Vec) -> Vec { Vec(x: a.x + b.x) }\n}\n\n"
+     "protocol Scalable { func scaled(by k: Double) -> Self }\n\nextension Vec.Unit: Scalable {\n"
+     "    func scaled(by k: Double) -> Vec.Unit { self }\n}\n",
+     [("class", "Vec", 1, ""), ("method", "Vec.+", 5, "Add two vectors."), ("class", "Scalable", 8, ""),
+      ("class", "Vec.Unit", 10, ""), ("method", "Vec.Unit.scaled", 11, "")]),
+    # Scala 3: an extension names its methods after the extended type; a type alias
+    ("Syntax.scala", "scala",
+     "object Syntax:\n  /** Shout a string. */\n  extension (s: String)\n    def shout: String = s.toUpperCase\n\n"
+     "  type Row = Map[String, Any]\n",
+     [("class", "Syntax", 1, ""), ("class", "Syntax.String", 3, "Shout a string."),
+      ("method", "Syntax.String.shout", 4, ""), ("class", "Syntax.Row", 6, "")]),
+    # a function assigned to a local; a method of a nested table
+    ("fmt.lua", "lua",
+     "--- Format a value.\nlocal fmt = function(v) return tostring(v) end\n\nfunction a.b.c:d() end\n",
+     [("function", "fmt", 2, "Format a value."), ("method", "a.b.c.d", 4, "")]),
+])
+def test_namespaces_extensions_companions_and_properties(path, language, source, expected) -> None:
+    assert _outline_docs("t.x", source, language) == expected
+
+
+def test_csharp_xml_doc_tags_become_text_and_tag_lines() -> None:
+    doc = chunker.clean_xml_doc(
+        '<summary>\nParse <c>text</c> into a <see cref="T:Acme.Config"/>;\n<see langword="null"/> when empty.\n'
+        '</summary>\n<param name="text">The text\nto parse.</param>\n<returns>The config.</returns>\n'
+        '<exception cref="FormatException">When &lt;text&gt; is malformed.</exception>\n'
+        '<remarks>Reads <paramref name="text"/> once.</remarks>')
+    assert doc == ("Parse text into a Acme.Config;\nnull when empty.\n\n@param text The text\nto parse.\n"
+                   "@returns The config.\n@throws FormatException When <text> is malformed.\n\nReads text once.")
+    assert chunker.clean_xml_doc("Plain // comment with a < b.") == "Plain // comment with a < b."
+
+
+@pytest.mark.parametrize(("path", "head", "language"), [
+    ("bin/deploy", b"#!/bin/sh\nset -e\n", "bash"),
+    ("scripts/build", b"#!/usr/bin/env bash\n", "bash"),
+    ("gradlew", b"#!/usr/bin/env -S bash -e\n", "bash"),
+    ("bin/tool", b"#!/usr/bin/env python3\n", None),
+    ("bin/zshrc", b"#!/bin/zsh\n", None),
+    ("notes.txt", b"#!/bin/sh\n", None),
+    ("run.sh", b"echo hi\n", "bash"),
+])
+def test_a_script_without_an_extension_is_bash_by_its_shebang(path, head, language) -> None:
+    from codeneedle.indexer.languages import language_for_source
+
+    assert language_for_source(path, head) == language

@@ -4,10 +4,12 @@ Rules:
 - one ``function`` chunk per top-level function and one ``method`` chunk per method; functions nested in a
   function stay inside their parent's chunk. Qualified names join the enclosing classes and namespaces
   with dots (``Outer.Inner.method``, Go ``Type.Method``, Rust ``impl Trait for Type`` -> ``Type.method``,
-  C++ ``Foo::bar`` -> ``Foo.bar``).
-- one ``class`` chunk per class-like definition (class, struct, interface, enum, trait, impl, Ruby module)
-  whose text keeps the header, fields and each method's signature but replaces method bodies with ``...``;
-  its byte range still spans the whole definition.
+  C++ ``Foo::bar`` -> ``Foo.bar``, C# ``Namespace.Class.Method``, PHP ``App\\Models`` -> ``App.Models``, Kotlin
+  ``fun String.shout()`` -> ``String.shout``, Swift ``extension Foo`` -> ``Foo.bar``, Lua ``Stack:push`` ->
+  ``Stack.push``); properties with code (C# accessors, Kotlin getters, Swift computed properties) are methods.
+- one ``class`` chunk per class-like definition (class, struct, interface, enum, trait, impl, Ruby module,
+  record, protocol, Swift extension, Kotlin/Scala object) whose text keeps the header, fields and each method's
+  signature but replaces method bodies with ``...``; its byte range still spans the whole definition.
 - code outside every chunk (imports, constants, top-level statements) becomes ``block`` chunks in line
   windows named after the file's stem; a file with no supported language becomes ``text`` windows named
   after the file.
@@ -59,7 +61,20 @@ MAX_NAME_CHARS = 200
 # How far above a definition a /* ... */ doc comment may start.
 MAX_DOC_LINES = 400
 
-_HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby"})
+_HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby", "bash"})
+# Languages whose line comments start with "--" (Lua's "--" and LDoc's "---"; a "--[[" block is no doc).
+_DASH_COMMENT_LANGUAGES = frozenset({"lua"})
+# Namespaces written as a statement, not a block (C# `namespace A.B;`, PHP `namespace App\Models;`): they qualify
+# what follows them, up to the next one or the end of the file.
+_OPEN_SCOPES = frozenset({"file_scoped_namespace_declaration", "namespace_definition"})
+# Classes whose members are named after the class around them: a Kotlin companion object's `of` is `Outer.of`, as
+# it is called (the object itself is the chunk `Outer.Companion`).
+_TRANSPARENT_CLASSES = frozenset({"companion_object"})
+# Where a member's code is when it is not a `body` field: C# accessors, Swift computed properties, Kotlin's
+# function_body, class_body and enum_class_body children. Kotlin properties keep their getter and setter apart.
+_BODY_FIELDS = ("body", "accessors", "computed_value")
+_BODY_TYPES = frozenset({"function_body", "class_body", "enum_class_body"})
+_ACCESSOR_TYPES = frozenset({"getter", "setter"})
 # Nodes that wrap a single definition and belong to it (decorators, export, template<...>, Go `type`).
 # Node types that share a wrapper as equals: Go's `type ( ... )` holds specs and aliases alike.
 _SIBLING_FAMILIES: dict[str, tuple[str, ...]] = {"type_spec": ("type_spec", "type_alias"),
@@ -77,6 +92,10 @@ _WRAPPERS = frozenset(
 _ATTRIBUTES = frozenset({"attribute_item", "decorator"})
 _ATTRIBUTE_LANGUAGES = frozenset({"rust", "typescript", "tsx"})
 _SEMICOLON_LANGUAGES = frozenset({"c", "cpp"})
+# Grammars whose indented blocks run on over the comments and blank lines after their last statement (Scala 3's
+# `def f =` + indented lines): the doc comment of the next definition would be the end of this one.
+_TRAILING_COMMENT_LANGUAGES = frozenset({"scala"})
+_COMMENT_NODES = frozenset({"comment", "block_comment", "line_comment", "multiline_comment"})
 # C/C++ declarators whose inner declarator has no field name: `&f()`, `(f)`.
 _BARE_DECLARATORS = frozenset({"reference_declarator", "parenthesized_declarator", "attributed_declarator"})
 _FUNCTION_KINDS = frozenset({"function", "method"})
@@ -89,6 +108,8 @@ _BOM = codecs.BOM_UTF8
 _LONE_CR = re.compile(rb"\r(?!\n)")
 # A decorator or attribute line (Rust #[..], #![..], Java/TS @name) that may stand before a definition's doc comment.
 _ATTRIBUTE_LINE = re.compile(rb"[ \t]*(#\[|#!\[|@[A-Za-z])")
+# C# attributes stand on their own lines in brackets: [Obsolete("use Add")].
+_CSHARP_ATTRIBUTE_LINE = re.compile(rb"[ \t]*(\[[A-Za-z]|@[A-Za-z])")
 _DOCSTRING_QUOTES = re.compile(r'^[rRbBuUfF]{0,2}("""|\'\'\'|"|\')')
 
 
@@ -169,6 +190,8 @@ class _Def:
     emitted: bool = False
     chunk_kind: str = ""
     qualname: str = ""  # for namespaces without a name: the enclosing prefix (they are transparent)
+    scope: str = ""  # what its members' names start with: its qualname, or its prefix for a transparent class
+    scope_end: int = 0  # where what it qualifies ends: its node's end, or further for an open scope
     owner_class: _Def | None = None  # nearest enclosing class, through namespaces
     doc: str = ""
     doc_range: tuple[int, int] | None = None  # where ``doc`` sits: a comment above, or a Python docstring inside
@@ -343,12 +366,12 @@ class _Source:
             if d.object_node is None and captures.get("object"):
                 d.object_node = captures["object"][0]
         defs = sorted(by_node.values(), key=lambda d: (d.node.start_byte, -d.node.end_byte))
+        for d in defs:
+            d.scope_end = _open_scope_end(d.node) if d.node.type in _OPEN_SCOPES else d.node.end_byte
         # Ranges of syntax nodes nest, so a stack of open definitions gives each one its parent.
         stack: list[_Def] = []
         for d in defs:
-            while stack and not (
-                d.node.end_byte <= stack[-1].node.end_byte and d.node.start_byte < stack[-1].node.end_byte
-            ):
+            while stack and not (d.node.end_byte <= stack[-1].scope_end and d.node.start_byte < stack[-1].scope_end):
                 stack.pop()
             d.parent = stack[-1] if stack else None
             stack.append(d)
@@ -361,7 +384,7 @@ class _Source:
             if parent is not None:
                 d.in_function = parent.in_function or parent.kind in _FUNCTION_KINDS
                 d.owner_class = parent if parent.kind == "class" else parent.owner_class
-                prefix = parent.qualname if parent.kind in ("class", "namespace") else ""
+                prefix = parent.scope if parent.kind in ("class", "namespace") else ""
                 if d.node.type == "preproc_function_def":
                     prefix = ""  # the preprocessor knows no namespaces: CLAMP, not geo.CLAMP
             else:
@@ -375,7 +398,7 @@ class _Source:
                 continue  # otherwise it stays inside the enclosing function's chunk
             name = self.definition_name(d)
             if d.kind == "namespace":
-                d.qualname = _join(prefix, name)
+                d.qualname = d.scope = _join(prefix, name)
                 continue
             if _typedef_body(d):
                 continue  # `typedef struct node_s { ... } node_t;` is one chunk, the typedef's, fields and all
@@ -386,6 +409,7 @@ class _Source:
             if d.kind == "class":
                 d.chunk_kind = CLASS
                 d.qualname = _join(prefix, name or self.unnamed(d))
+                d.scope = prefix if d.node.type in _TRANSPARENT_CLASSES else d.qualname
                 continue
             receiver = self.receiver_name(d)
             name = name or self.unnamed(d)
@@ -402,7 +426,10 @@ class _Source:
     def unnamed(self, d: _Def) -> str:
         """A name for a JavaScript definition written without one: a function expression's own name
         (``module.exports = function checked() {}``), else its file's (``export default function () {}`` in
-        checked.js; an index.js is named after its folder). Elsewhere "<anonymous>"."""
+        checked.js; an index.js is named after its folder). A Kotlin companion object is ``Companion``, as Kotlin
+        names it. Elsewhere "<anonymous>"."""
+        if d.node.type == "companion_object":
+            return "Companion"
         if self.language not in JS_LANGUAGES:
             return "<anonymous>"
         node: Node | None = d.node
@@ -439,6 +466,10 @@ class _Source:
             return ""
         if d.object_node is not None:
             return _clean_name(f"{self.node_text(d.object_node)}.{_clean_name(self.node_text(d.name_node))}")
+        if d.name_node.type == "method_index_expression":  # Lua `function Stack:push(v)`: Stack.push
+            return _clean_name(self.node_text(d.name_node).replace(":", "."))
+        if d.name_node.type == "namespace_name":  # PHP `namespace App\Billing`: App.Billing
+            return _clean_name(self.node_text(d.name_node).replace("\\", "."))
         return self.declarator_name(d.name_node)
 
     def declarator_name(self, node: Node) -> str:
@@ -520,6 +551,8 @@ class _Source:
             after = node.next_sibling
             if after is not None and after.type == ";" and not after.is_named:
                 end = after.end_byte  # `struct s { ... };`
+        if self.language in _TRAILING_COMMENT_LANGUAGES:
+            end = self.code_end(node, end)
         sibling = node.prev_named_sibling if self.language in _ATTRIBUTE_LANGUAGES else None
         for _ in range(64):
             if sibling is None or sibling.type not in _ATTRIBUTES:
@@ -527,6 +560,16 @@ class _Source:
             start = sibling.start_byte
             sibling = sibling.prev_named_sibling
         return start, end
+
+    def code_end(self, node: Node, end: int) -> int:
+        """``end`` moved back over the whitespace and comments that close ``node``'s range."""
+        for _ in range(64):
+            trimmed = node.start_byte + len(self.data[node.start_byte : end].rstrip())
+            last = node.descendant_for_byte_range(max(node.start_byte, trimmed - 1), trimmed)
+            if last is None or last.type not in _COMMENT_NODES or last.start_byte <= node.start_byte:
+                return trimmed
+            end = last.start_byte
+        return end
 
     # -- docs ------------------------------------------------------------------------------------
 
@@ -536,10 +579,13 @@ class _Source:
             if docstring and string is not None:
                 d.doc, d.doc_range = docstring, (string.start_byte, string.end_byte)
                 return
-        found = None if self.language in _HASH_COMMENT_LANGUAGES else self.comment_inside(d)
+        line_style = self.language in _HASH_COMMENT_LANGUAGES or self.language in _DASH_COMMENT_LANGUAGES
+        found = None if line_style else self.comment_inside(d)
         found = found or self.comment_above(d.start)
         if found is not None:
             d.doc, d.doc_range = found
+            if self.language == "csharp":
+                d.doc = clean_xml_doc(d.doc)
 
     def python_docstring(self, node: Node) -> tuple[str, Node | None]:
         """The docstring's cleaned text and its string node (("", None) when there is none)."""
@@ -565,7 +611,8 @@ class _Source:
         (``@logged /** doc */ clear()`` in TypeScript): its cleaned text and range."""
         first, last = self.line_range(d.start, d.end)
         k = first - 1  # 0-based line index
-        while k < last and _ATTRIBUTE_LINE.match(self.data, max(self.starts[k], d.start)):
+        attribute_line = _CSHARP_ATTRIBUTE_LINE if self.language == "csharp" else _ATTRIBUTE_LINE
+        while k < last and attribute_line.match(self.data, max(self.starts[k], d.start)):
             k += 1
         if k >= last:
             return None
@@ -619,11 +666,15 @@ class _Source:
         if self.data[self.starts[index] : start].strip() or index == 0:
             return None  # code before the definition on its line, or nothing above it
         hash_style = self.language in _HASH_COMMENT_LANGUAGES
+        dash_style = self.language in _DASH_COMMENT_LANGUAGES
         lines: list[bytes] = []
         first = index
         above = self.line_bytes(index - 1).strip()
         if hash_style:
             lines, first = self._line_comments_above(index, lambda ln: ln.startswith(b"#") and not ln.startswith(b"#!"))
+        elif dash_style:
+            lines, first = self._line_comments_above(
+                index, lambda ln: ln.startswith(b"--") and not ln.startswith((b"--[[", b"--[=")) and b"]]" not in ln)
         elif above.startswith(b"//"):
             lines, first = self._line_comments_above(index, lambda ln: ln.startswith(b"//"))
         elif above.endswith(b"*/"):
@@ -647,7 +698,7 @@ class _Source:
             return None
         lines.reverse()
         raw = b"\n".join(lines).decode("utf-8", "replace")
-        doc = _strip_comment(raw, hash_style)
+        doc = _strip_comment(raw, hash_style, dash_style)
         range_start = self.starts[first] + (
             len(self.line_bytes(first)) - len(self.line_bytes(first).lstrip())
         )
@@ -658,16 +709,27 @@ class _Source:
 
     def omission(self, d: _Def) -> tuple[int, int, bytes] | None:
         """What to cut from the enclosing class's text for member ``d``: its body, keeping the signature."""
-        body = _find_body(d.node)
-        if body is None or body.start_byte < d.start or body.end_byte > d.end:
+        accessors = [c for c in d.node.named_children if c.type in _ACCESSOR_TYPES]
+        if accessors:  # a Kotlin property: its getter and setter go, its declaration stays
+            body_start, body_end = accessors[0].start_byte, accessors[-1].end_byte
+        else:
+            body = _find_body(d.node)
+            if body is None:
+                return None
+            body_start, body_end = body.start_byte, body.end_byte
+        body_end = min(body_end, d.end)  # a Scala block that ran over the comments after it (code_end)
+        if body_start < d.start or body_end <= body_start:
             return None
-        signature = self.data[d.start : body.start_byte].rstrip()
+        signature = self.data[d.start : body_start].rstrip()
         cut_start = d.start + len(signature)
-        if self.data[body.start_byte : body.start_byte + 1] == b"{":
-            return cut_start, body.end_byte, b" { ... }"
-        if self.data[body.end_byte : d.end].strip() == b"end":
+        if self.data[body_start : body_start + 1] == b"{":
+            return cut_start, body_end, b" { ... }"
+        if self.data[body_end : d.end].strip() == b"end":
             return cut_start, d.end, b" ... end"
-        return cut_start, body.end_byte, b" ..."
+        for arrow in (b"=>", b"="):  # an expression body: C# `int Twice(int x) => ...;`, Kotlin `fun f() = ...`
+            if self.data.startswith(arrow, body_start):
+                return cut_start, body_end, b" " + arrow + b" ..."
+        return cut_start, body_end, b" ..."
 
     def class_text(self, d: _Def) -> str:
         pieces: list[bytes] = []
@@ -752,6 +814,13 @@ class _Source:
 
 def _find_body(node: Node) -> Node | None:
     """The ``body`` of a definition, looking a few levels down (``const f = () => {...}``)."""
+    for name in _BODY_FIELDS:
+        body = node.child_by_field_name(name)
+        if body is not None:
+            return body
+    for child in node.named_children:
+        if child.type in _BODY_TYPES:
+            return child
     queue = deque([(node, 0)])
     while queue:
         current, depth = queue.popleft()
@@ -806,6 +875,19 @@ def _clean_name(text: str) -> str:
     return text[:MAX_NAME_CHARS]
 
 
+def _open_scope_end(node: Node) -> int:
+    """Where a namespace written as a statement stops qualifying: at the next such statement beside it, else at the
+    end of what holds it (the file). One written as a block (PHP ``namespace A { ... }``) ends with its block."""
+    if node.child_by_field_name("body") is not None:
+        return node.end_byte
+    sibling = node.next_named_sibling
+    while sibling is not None and sibling.type != node.type:
+        sibling = sibling.next_named_sibling
+    if sibling is not None:
+        return sibling.start_byte
+    return node.parent.end_byte if node.parent is not None else node.end_byte
+
+
 def _typedef_body(d: _Def) -> bool:
     """Whether ``d`` is the struct, union or enum a C/C++ ``typedef`` defines in place."""
     parent, outer = d.parent, d.node.parent
@@ -821,6 +903,54 @@ def _share_overload_docs(emitted: list[_Def]) -> None:
             d.doc, d.doc_range = previous.doc, previous.doc_range
 
 
+# C# XML doc comments (`/// <summary>...`): references become their names, sections become tag lines as in Javadoc.
+_XML_REFERENCE = re.compile(r'<(?:see|seealso|paramref|typeparamref)\s+(?:cref|name|langword|href)\s*=\s*"(?:[A-Z]:)?'
+                            r'([^"]*)"\s*/>')
+_XML_LINK = re.compile(r'<(see|seealso|a)\b[^>]*>(.*?)</\1\s*>', re.DOTALL)
+_XML_SECTION = re.compile(r'<(param|typeparam|exception|returns|value|inheritdoc)\b([^>]*?)(/?)>', re.IGNORECASE)
+_XML_ATTRIBUTE = re.compile(r'(?:name|cref)\s*=\s*"(?:[A-Z]:)?([^"]*)"')
+_XML_SECTION_TAGS = {"param": "@param", "typeparam": "@typeparam", "exception": "@throws", "returns": "@returns",
+                     "value": "@value", "inheritdoc": "@inheritdoc"}
+_XML_BREAK = re.compile(r"</?(?:remarks|para|example)\s*/?>|<br\s*/?>", re.IGNORECASE)
+_XML_TAG = re.compile(r"</?[A-Za-z][\w.:-]*(?:\s[^<>]*)?/?>")
+_XML_ENTITIES = {"&lt;": "<", "&gt;": ">", "&quot;": '"', "&apos;": "'", "&amp;": "&"}
+
+
+def clean_xml_doc(doc: str) -> str:
+    """A C# XML doc comment (markers already stripped) as text: ``<summary>`` and other tags go,
+    ``<see cref="T:Foo.Bar"/>`` reads ``Foo.Bar``, ``<param name="x">the x</param>`` becomes the line
+    ``@param x the x`` (``<returns>`` ``@returns``, ``<exception cref="E">`` ``@throws E``), ``<remarks>`` and
+    ``<para>`` open paragraphs. Text without tags is returned as it is."""
+    if "<" not in doc and "&" not in doc:
+        return doc
+    text = _XML_REFERENCE.sub(r"\1", doc)
+    text = _XML_LINK.sub(r"\2", text)
+
+    def section(match: re.Match[str]) -> str:
+        named = _XML_ATTRIBUTE.search(match.group(2))
+        return f"\n{_XML_SECTION_TAGS[match.group(1).lower()]}{' ' + named.group(1) if named else ''} "
+
+    text = _XML_SECTION.sub(section, text)
+    text = _XML_BREAK.sub("\n\n", text)
+    text = _XML_TAG.sub("", text)
+    for entity, char in _XML_ENTITIES.items():
+        text = text.replace(entity, char)
+    lines: list[str] = []
+    in_tags = False  # the last words were a tag's (its @ line and the lines right under it)
+    for line in inspect.cleandoc(text).splitlines():
+        tag = line.startswith("@")
+        if not line.strip():
+            if lines and lines[-1]:
+                lines.append("")
+            continue
+        if tag and in_tags:
+            while lines and not lines[-1]:
+                lines.pop()  # the tags stand one under the other, as in Javadoc
+        in_tags = tag or (in_tags and bool(lines) and bool(lines[-1]))
+        lines.append(" ".join(line.split()) if tag else line.rstrip())
+    return "\n".join(lines).strip()
+
+
 def _strip_docstring(literal: str) -> str:
     match = _DOCSTRING_QUOTES.match(literal)
     if match is None:
@@ -833,13 +963,16 @@ def _strip_docstring(literal: str) -> str:
     return inspect.cleandoc(body.replace("\r\n", "\n").replace("\r", "\n"))
 
 
-def _strip_comment(raw: str, hash_style: bool) -> str:
-    """Comment text without its markers: ``//``, ``///``, ``//!``, ``#``, ``/** ... */`` and `` * ``."""
+def _strip_comment(raw: str, hash_style: bool, dash_style: bool = False) -> str:
+    """Comment text without its markers: ``//``, ``///``, ``//!``, ``#``, ``--``, ``/** ... */`` and `` * ``."""
     lines = raw.splitlines()
     out: list[str] = []
     if hash_style:
         for line in lines:
             out.append(line.strip()[1:])
+    elif dash_style:
+        for line in lines:
+            out.append(re.sub(r"^\s*--+", "", line))
     elif lines and lines[0].lstrip().startswith("/*"):
         lines[0] = re.sub(r"^\s*/\*+!?", "", lines[0])
         lines[-1] = re.sub(r"\*+/\s*$", "", lines[-1])

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 # 8: named chunks for Rust macro_rules! and type aliases, TypeScript type aliases, every Go named type (grouped
 #    specs apart), C/C++ prototypes and function-like macros; JS properties defined by a call (`defineGetter(req,
 #    'ip', fn)`, `Object.defineProperty(o, 'x', {get})`) as o.x with their doc.
-CHUNKER_VERSION = "8"
+# 9: C#, PHP, Kotlin, Swift, Scala, Lua and Bash parsed with tree-sitter (named chunks instead of text windows);
+#    Kotlin/C#/Swift members' expression bodies and property accessors left out of their class's chunk.
+CHUNKER_VERSION = "9"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"

@@ -38,6 +38,16 @@ EXTENSIONS: dict[str, str] = {
     ".hh": "cpp",
     ".hxx": "cpp",
     ".rb": "ruby",
+    ".cs": "csharp",
+    ".php": "php",
+    ".kt": "kotlin",
+    ".kts": "kotlin",
+    ".swift": "swift",
+    ".scala": "scala",
+    ".sc": "scala",
+    ".lua": "lua",
+    ".sh": "bash",
+    ".bash": "bash",
 }
 
 # Language name -> (grammar module, function returning the language pointer).
@@ -52,6 +62,14 @@ _GRAMMARS: dict[str, tuple[str, str]] = {
     "c": ("tree_sitter_c", "language"),
     "cpp": ("tree_sitter_cpp", "language"),
     "ruby": ("tree_sitter_ruby", "language"),
+    "csharp": ("tree_sitter_c_sharp", "language"),
+    # language_php reads PHP inside HTML (text before <?php, between ?> and <?php), as .php files are written
+    "php": ("tree_sitter_php", "language_php"),
+    "kotlin": ("tree_sitter_kotlin", "language"),
+    "swift": ("tree_sitter_swift", "language"),
+    "scala": ("tree_sitter_scala", "language"),
+    "lua": ("tree_sitter_lua", "language"),
+    "bash": ("tree_sitter_bash", "language"),
 }
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(_GRAMMARS)
@@ -75,11 +93,19 @@ _CPP_HEADER = re.compile(rb"^[ \t]*(?:namespace[ \t]+[\w:]*[ \t]*\{|template[ \t
 SNIFF_BYTES = 65536
 
 
+# A script without an extension (bin/deploy, gradlew, configure) says what runs it on its first line. zsh and ksh are
+# left out: their syntax goes past what the bash grammar reads.
+_SH_SHEBANG = re.compile(rb"#![ \t]*/\S*/(?:env[ \t]+(?:-\S+[ \t]+)*)?(?:ba|da)?sh\b")
+
+
 def language_for_source(path: str | PurePath, data: bytes) -> str | None:
-    """``language_for_path``, except that a ``.h`` header written in C++ is C++."""
+    """``language_for_path``, except that a ``.h`` header written in C++ is C++ and a file without an extension
+    whose first line runs sh or bash (``#!/bin/sh``, ``#!/usr/bin/env bash``) is bash."""
     language = language_for_path(path)
     if language == "c" and PurePath(path).suffix.lower() == ".h" and _CPP_HEADER.search(data[:SNIFF_BYTES]):
         return "cpp"
+    if language is None and not PurePath(path).suffix and _SH_SHEBANG.match(data):
+        return "bash"
     return language
 
 

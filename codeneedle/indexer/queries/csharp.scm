@@ -1,0 +1,36 @@
+;; Definitions for the Needle chunker. Captures:
+;;   @definition.function  function (a method when it sits in a class)
+;;   @definition.method    method (also outside a class when it names its owner: receiver or Owner::name)
+;;   @definition.class     class-like: one chunk with method bodies left out
+;;   @definition.namespace qualifies names inside it, no chunk of its own
+;;   @name                 the name; @name.type a type expression naming it; @receiver the owner type
+;;   captures starting with _ are only used by predicates
+
+; methods without a body (abstract, interface, extern, partial) stay in their type's chunk; `=> expr` is a body
+(method_declaration name: (identifier) @name body: (_)) @definition.method
+
+(constructor_declaration name: (identifier) @name body: (_)) @definition.method
+
+; properties with code: accessors with a body (`get { ... }`, `set => ...`) or an expression body (`int Count => n;`);
+; auto-properties (`{ get; set; }`) are fields and stay in their type's chunk
+(property_declaration name: (identifier) @name accessors: (accessor_list (accessor_declaration body: (_)))) @definition.method
+
+(property_declaration name: (identifier) @name value: (arrow_expression_clause)) @definition.method
+
+(class_declaration name: (identifier) @name) @definition.class
+
+(struct_declaration name: (identifier) @name) @definition.class
+
+(interface_declaration name: (identifier) @name) @definition.class
+
+(enum_declaration name: (identifier) @name) @definition.class
+
+(record_declaration name: (identifier) @name) @definition.class
+
+; public delegate void Handler(object sender);
+(delegate_declaration name: (identifier) @name) @definition.class
+
+(namespace_declaration name: (_) @name) @definition.namespace
+
+; `namespace Acme.Billing;` qualifies everything after it in the file (chunker: open scopes)
+(file_scoped_namespace_declaration name: (_) @name) @definition.namespace

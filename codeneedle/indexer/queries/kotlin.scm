@@ -1,0 +1,35 @@
+;; Definitions for the Needle chunker. Captures:
+;;   @definition.function  function (a method when it sits in a class)
+;;   @definition.method    method (also outside a class when it names its owner: receiver or Owner::name)
+;;   @definition.class     class-like: one chunk with method bodies left out
+;;   @definition.namespace qualifies names inside it, no chunk of its own
+;;   @name                 the name; @name.type a type expression naming it; @receiver the owner type
+;;   captures starting with _ are only used by predicates
+
+; functions without a body (abstract, interface) stay in their class's chunk
+(function_declaration name: (identifier) @name (function_body)) @definition.function
+
+; extension functions: fun String.shout() -> String.shout
+(function_declaration (user_type) @receiver . name: (identifier) @name (function_body)) @definition.method
+
+(secondary_constructor "constructor" @name) @definition.method
+
+; properties with a getter or setter that has code: val total get() = ..., val String.size get() { ... }
+(property_declaration (variable_declaration (identifier) @name) [(getter (function_body)) (setter (function_body))])
+  @definition.method
+
+(property_declaration
+  (user_type) @receiver . (variable_declaration (identifier) @name)
+  [(getter (function_body)) (setter (function_body))]) @definition.method
+
+; class, interface, enum class, data/sealed/value class
+(class_declaration name: (identifier) @name) @definition.class
+
+(object_declaration name: (identifier) @name) @definition.class
+
+; a companion object is a chunk (Outer.Companion); its members are named after the outer class, as they are called
+(companion_object name: (identifier) @name) @definition.class
+
+(companion_object) @definition.class
+
+(type_alias type: (identifier) @name) @definition.class

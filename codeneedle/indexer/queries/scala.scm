@@ -1,0 +1,27 @@
+;; Definitions for the Needle chunker. Captures:
+;;   @definition.function  function (a method when it sits in a class)
+;;   @definition.method    method (also outside a class when it names its owner: receiver or Owner::name)
+;;   @definition.class     class-like: one chunk with method bodies left out
+;;   @definition.namespace qualifies names inside it, no chunk of its own
+;;   @name                 the name; @name.type a type expression naming it; @receiver the owner type
+;;   captures starting with _ are only used by predicates
+
+; `def f(x: Int): Int` without a body (abstract, in a trait) is a function_declaration: it stays in its type's chunk
+(function_definition name: (_) @name) @definition.function
+
+(class_definition name: (identifier) @name) @definition.class
+
+(object_definition name: (identifier) @name) @definition.class
+
+(trait_definition name: (identifier) @name) @definition.class
+
+(enum_definition name: (identifier) @name) @definition.class
+
+; extension (s: String) { def shout = ... } -> String.shout
+(extension_definition parameters: (parameters . (parameter type: (_) @name.type))) @definition.class
+
+; type Row = Map[String, Any]
+(type_definition name: (type_identifier) @name) @definition.class
+
+; package a.b { ... } (a package clause without braces names the file's package, like Java's: no qualifier)
+(package_clause name: (package_identifier) @name body: (template_body)) @definition.namespace

@@ -1,0 +1,29 @@
+;; Definitions for the Needle chunker. Captures:
+;;   @definition.function  function (a method when it sits in a class)
+;;   @definition.method    method (also outside a class when it names its owner: receiver or Owner::name)
+;;   @definition.class     class-like: one chunk with method bodies left out
+;;   @definition.namespace qualifies names inside it, no chunk of its own
+;;   @name                 the name; @name.type a type expression naming it; @receiver the owner type
+;;   captures starting with _ are only used by predicates
+
+; protocol requirements (no body) stay in the protocol's chunk
+(function_declaration name: (simple_identifier) @name body: (function_body)) @definition.function
+
+; operators: static func == (lhs: P, rhs: P) -> P.==
+(function_declaration "func" . _ @name body: (function_body)) @definition.function
+
+(init_declaration "init" @name body: (function_body)) @definition.method
+
+; computed properties: var area: Double { width * height }
+(property_declaration name: (pattern bound_identifier: (simple_identifier) @name) computed_value: (computed_property))
+  @definition.method
+
+; class, struct, enum, actor
+(class_declaration name: (type_identifier) @name) @definition.class
+
+; extension Invoice: Codable { ... } -> Invoice.method
+(class_declaration name: (user_type) @name) @definition.class
+
+(protocol_declaration name: (type_identifier) @name) @definition.class
+
+(typealias_declaration name: (type_identifier) @name) @definition.class
