@@ -144,6 +144,13 @@ def test_what_counts_as_a_stub_or_a_test():
     assert has_test_attribute("@DisplayName(\"x\")\n@Test\nvoid reads() {}")
     assert not has_test_attribute("#[inline]\npub fn left(self) -> Option<L> {}")
     assert not has_test_attribute("@Override\npublic String toString() {}")
+    assert has_test_attribute("[Fact]\npublic void Adds() {}") and has_test_attribute("[TestCase(1)]\nvoid T(int x) {}")
+    assert has_test_attribute("#[Test]\npublic function adds(): void {}")
+    assert not has_test_attribute("[Obsolete]\npublic void Add() {}")
+    assert all(is_test(p) for p in ("tests/Unit/CartTest.php", "src/Shop.Tests/Helpers.cs", "OrderServiceTests.cs",
+                                     "src/test/kotlin/QueueTest.kt", "Tests/AppTests/ThermostatTests.swift",
+                                     "core/src/WordCountSpec.scala", "spec/stack_spec.lua", "lua/stack_spec.lua"))
+    assert not any(is_test(p) for p in ("src/Latest.cs", "Sources/App/Contest.swift", "lib/deploy.sh"))
 
 
 def test_which_queries_name_a_definition():

@@ -272,3 +272,13 @@ def test_a_result_not_embedded_yet_shows_its_real_score(minirepo, tmp_path):
     assert proc.returncode == 0, proc.stderr
     shown = {r["name"]: r["score"] for r in json.loads(proc.stdout)["results"]}
     assert shown["crc32_checksum"] == pytest.approx(before["crc32_checksum"], abs=0.03)
+
+
+def test_language_aliases_name_the_languages_the_chunker_knows():
+    from codeneedle.indexer.filters import KNOWN_LANGUAGES, check_languages
+    from codeneedle.indexer.search import parse_languages
+
+    assert parse_languages("cs,C#,kt,sh,shell,php,swift,scala,lua") == (
+        "csharp", "kotlin", "bash", "php", "swift", "scala", "lua")
+    assert check_languages(parse_languages("csharp,kotlin,bash")) == ("csharp", "kotlin", "bash")
+    assert {"csharp", "php", "kotlin", "swift", "scala", "lua", "bash"} < set(KNOWN_LANGUAGES)

@@ -123,6 +123,9 @@ def test_dunders_and_tests_are_filtered() -> None:
     assert list(mine_chunks(chunks, PY, "pypi:pkg")) == []
     assert is_test_path("pkg/tests/test_x.py") and is_test_path("net/http/server_test.go")
     assert is_test_path("src/foo.spec.ts") and not is_test_path("pkg/testament.py")
+    assert all(is_test_path(p) for p in ("src/CartTest.php", "Shop.Tests/Helpers.cs", "OrderServiceTests.cs",
+                                         "core/src/FooSpec.scala", "lua/x_spec.lua", "Tests/AppTests/AppTests.swift"))
+    assert not any(is_test_path(p) for p in ("src/Latest.cs", "src/Manifest.kt", "src/contest.php"))
 
 
 def test_jsdoc_above_function() -> None:
@@ -183,7 +186,8 @@ def test_mining_gives_the_pairs_recorded_before_it_read_doc_spans() -> None:
         assert [f.path for f in files] == old["files"], name
         pairs = [asdict(p) for p in mine_repo(Repo("r", FIXTURES / name))[0]]
         assert pairs == old["pairs"], name
-    assert sum(len(old["pairs"]) for old in recorded.values()) == 55
+    # 55 recorded by the previous miner; 19 more from the C#, PHP, Kotlin, Swift, Scala, Lua and Bash fixtures
+    assert sum(len(old["pairs"]) for old in recorded.values()) == 74
 
 
 def test_clean_doc_and_first_sentence() -> None:
@@ -194,6 +198,10 @@ def test_clean_doc_and_first_sentence() -> None:
     assert first_sentence("Pick one, i.e. The first. More.") == "Pick one, i.e. The first."
     assert first_sentence("Summary line\ncontinued here.\n\nDetails.") == "Summary line continued here."
     assert first_sentence("Args:\n  x: y") == ""
+    assert clean_doc('/// <summary>Place an <see cref="T:Shop.Order"/>.</summary>\n/// <param name="o">x</param>',
+                     "csharp") == "Place an Shop.Order.\n\n@param o x"
+    assert clean_doc("--- Create a stack.\n-- @return a stack", "lua") == "Create a stack.\n@return a stack"
+    assert clean_doc("# Print usage.\n## and exit", "bash") == "Print usage.\nand exit"
 
 
 def test_query_and_function_filters() -> None:

@@ -37,7 +37,9 @@ _HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx")
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|__tests__|__mocks__|specs?|testing|testdata|test_?utils?)/"
     r"|(^|/)(test_[^/]*|[^/]*_tests?)\.py$|(^|/)conftest\.py$|_test\.go$"
-    r"|\.(test|spec)\.[cm]?[jt]sx?$|(^|/)[^/]*Tests?\.java$|(^|/)src/test/"
+    r"|\.(test|spec)\.[cm]?[jt]sx?$|(^|/)[^/]*Tests?\.(java|kt|cs|php|swift|scala)$|(^|/)src/test/"
+    # Swift packages' Tests/, .NET test projects (Shop.Tests/), Scala and Kotest specs, busted's *_spec.lua
+    r"|(^|/)Tests/|(^|/)[\w.]+\.Tests?/|(^|/)[^/]*(Spec|Suite)\.(scala|kt)$|_spec\.lua$|(^|/)test_[^/]*\.sh$"
     # Benchmarks exercise the library like tests do, and often carry copies of its code (pathspec, dev split).
     r"|(^|/)(benchmarks?|benches)/"
 )
@@ -45,7 +47,10 @@ _TEST_NAME = re.compile(r"(test|Test)([A-Z0-9_]|$)")
 # Tests that live beside the code (Rust's #[test] in lib.rs, Java's @Test, pytest fixtures), known by the
 # attribute or annotation the chunk starts with.
 _TEST_ATTRIBUTE = re.compile(r"#\[(\w+::)*(test|rstest|test_case|wasm_bindgen_test)\b|#\[bench\]|#\[cfg\(test\)\]"
-                             r"|@([\w.]+\.)?(Test|ParameterizedTest|RepeatedTest)\b|@pytest\.")
+                             r"|@([\w.]+\.)?(Test|ParameterizedTest|RepeatedTest)\b|@pytest\."
+                             # C# xUnit / NUnit / MSTest, PHPUnit 10
+                             r"|\[(Fact|Theory|Test|TestCase|TestCaseSource|TestMethod|DataTestMethod|TestFixture"
+                             r"|TestClass)\b|#\[\\?(\w+\\)*Test\b")
 _TEST_HOOKS = frozenset({"it", "describe", "beforeEach", "afterEach", "setUp", "tearDown"})
 _MENTIONS_TEST = re.compile(
     r"\b(tests?|testing|unit ?tests?|specs?|fixtures?|mocks?|bench(mark(s|ing)?|es)?)\b|test_|(?-i:Test[A-Z])", re.I)
@@ -138,12 +143,13 @@ def is_test(path: str, name: str = "") -> bool:
 
 
 def has_test_attribute(text: str) -> bool:
-    """Whether the attributes or annotations a chunk starts with mark it as a test."""
-    if not text.startswith(("#[", "@", " ", "\t")):
+    """Whether the attributes or annotations a chunk starts with mark it as a test (Rust ``#[test]``, Java and
+    Kotlin ``@Test``, C# ``[Fact]``, PHP ``#[Test]``)."""
+    if not text.startswith(("#[", "@", "[", " ", "\t")):
         return False  # the common case, decided without splitting the text into lines
     for line in text.lstrip()[:1024].splitlines()[:8]:
         line = line.strip()
-        if not line.startswith(("#[", "@")):
+        if not line.startswith(("#[", "@", "[")):
             return False
         if _TEST_ATTRIBUTE.match(line):
             return True

@@ -1,7 +1,7 @@
 """Mine (query, code) pairs from source trees through Needle's own chunker.
 
-The query is the first sentence of a function's doc comment (Python docstrings, JSDoc/Javadoc, Go ``//`` doc
-comments, Rust ``///``); the positive is the same chunk with the doc comment removed, rendered with
+The query is the first sentence of a function's doc comment (Python docstrings, JSDoc/Javadoc/KDoc/PHPDoc, Go ``//``
+doc comments, Rust and Swift ``///``, C# XML ``///``, Lua ``--``, Bash ``#``); the positive is the same chunk with the doc comment removed, rendered with
 :func:`codeneedle.indexer.encoder.embed_text` exactly as the index embeds it. CodeSearchNet-style filters
 apply (3+ word queries, no tests, no dunder or trivial functions, dedupe by code and by query), splits are
 by repository, and a mix of query styles and code variants (doc kept / partly kept) keeps the model fit for
@@ -28,7 +28,9 @@ from codeneedle.training import corpus
 
 FUNCTION_KINDS = frozenset({"function", "method"})
 LANGUAGE_NAMES = {"python": "python", "javascript": "javascript", "typescript": "typescript", "go": "golang",
-                  "rust": "rust", "java": "java", "c": "c", "cpp": "c++", "ruby": "ruby", "tsx": "typescript"}
+                  "rust": "rust", "java": "java", "c": "c", "cpp": "c++", "ruby": "ruby", "tsx": "typescript",
+                  "csharp": "c#", "php": "php", "kotlin": "kotlin", "swift": "swift", "scala": "scala", "lua": "lua",
+                  "bash": "bash"}
 _TEST_PARTS = frozenset({"test", "tests", "testing", "__tests__", "testdata", "spec", "specs", "fixtures",
                          "test_data", "idle_test", "benchmarks", "benches", "bench", "examples", "example", "docs",
                          "doc", "ui", "run-make", "run-pass", "compile-fail"})
@@ -70,22 +72,31 @@ _RST_ROLE = re.compile(r":[a-zA-Z:]+:`~?!?([^`<]*?)(?:\s*<[^>]*>)?`")
 _INLINE_TAG = re.compile(r"\{@\w+\s+([^}]*)\}")
 _MD_LINK = re.compile(r"\[`?([^\]`]+)`?\](?:\([^)]*\)|\[[^\]]*\])?")
 _HTML = re.compile(r"</?[a-zA-Z][^>]*>")
+_LINE_MARKERS = {"lua": re.compile(r"^-{2,}\s?"), "bash": re.compile(r"^#+\s?")}
 _SENTENCE_END = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<!\bvs\.)(?<=[.!?])\s+(?=[A-Z0-9`(\"'])")
 
 
-def clean_doc(raw: str) -> str:
-    """Strip comment markers and markup from a raw doc comment; returns plain text, blank lines kept."""
+def clean_doc(raw: str, language: str = "") -> str:
+    """Strip comment markers and markup from a raw doc comment; returns plain text, blank lines kept. ``language``
+    says which line comments it may be made of beyond ``//`` (Lua ``--``, Bash ``#``) and that a C# one is XML."""
     text = raw.strip()
     for marker in ('"""', "'''"):
         if text.startswith(marker) and text.endswith(marker) and len(text) >= 6:
             text = text[3:-3]
     lines = []
+    line_marker = _LINE_MARKERS.get(language)
     for line in text.splitlines():
         s = line.strip()
+        if line_marker is not None:
+            s = line_marker.sub("", s)
         s = re.sub(r"^(/\*\*+|/\*!|/\*|\*+/|//[/!]?|\*)\s?", "", s)
         s = re.sub(r"\*+/$", "", s).strip()
         lines.append(s)
     text = textwrap.dedent("\n".join(lines)).strip()
+    if language == "csharp":
+        from codeneedle.indexer.chunker import clean_xml_doc
+
+        text = clean_xml_doc(text)
     text = _RST_ROLE.sub(r"\1", text)
     text = _INLINE_TAG.sub(r"\1", text)
     text = _MD_LINK.sub(r"\1", text)
@@ -132,6 +143,10 @@ def _is_doc_comment(raw: str, language: str) -> bool:
         return s.startswith("///") and not s.startswith("////") or s.startswith("/**")
     if language == "go":
         return s.startswith("//") and "go:generate" not in s and not s.startswith("//go:")
+    if language == "lua":
+        return s.startswith("--") and not s.startswith("--[[")
+    if language == "bash":
+        return s.startswith("#") and not s.startswith("#!")
     return s.startswith(("/**", "///"))
 
 
@@ -185,7 +200,10 @@ def is_test_path(path: str) -> bool:
     parts = path.lower().split("/")
     name = parts[-1]
     return (any(p in _TEST_PARTS for p in parts[:-1]) or name.startswith(("test_", "conftest"))
-            or re.search(r"(_test\.go|_test\.py|\.test\.[jt]sx?|\.spec\.[jt]sx?|tests?\.rs)$", name) is not None)
+            or re.search(r"(_test\.go|_test\.py|\.test\.[jt]sx?|\.spec\.[jt]sx?|tests?\.rs|_spec\.lua)$", name) is not None
+            # FooTest.php, FooTests.cs, FooSpec.scala: the file's own capitals tell a test from "latest.cs"
+            or re.search(r"[a-z0-9](Tests?|Spec|Suite)\.(cs|kt|kts|php|swift|scala)$", path) is not None
+            or re.search(r"(^|/)[\w.]+\.Tests?/", path) is not None)
 
 
 def keep_function(chunk: Chunk, code_without_doc: str) -> bool:
@@ -258,8 +276,10 @@ def mine_chunks(chunks: Iterable[Chunk], data: bytes, repo: str, encoding: str =
         code = strip_lines(ch.text, span.first_line, span.last_line) if span.inside else ch.text
         if not keep_function(ch, code):
             continue
-        doc = clean_doc(span.raw)
-        query = _strip_leading_name(first_sentence(doc), ch.name)
+        doc = clean_doc(span.raw, ch.language)
+        query = first_sentence(doc)
+        if ch.language != "csharp":  # C# names methods with verbs: "Place an order" documents Place
+            query = _strip_leading_name(query, ch.name)
         if not keep_query(query):
             continue
         with_doc = ch.text if span.inside else f"{span.raw.strip()}\n{ch.text}"
