@@ -947,3 +947,20 @@ def test_a_script_without_an_extension_is_bash_by_its_shebang(path, head, langua
     from codeneedle.indexer.languages import language_for_source
 
     assert language_for_source(path, head) == language
+
+
+def test_a_kotlin_annotation_the_grammar_leaves_beside_its_function_still_belongs_to_it() -> None:
+    # after an expression-bodied function, tree-sitter-kotlin reads `@Suppress(...)` as an expression of its own
+    source = ("fun a() = 1\n\n/** Begin a section. */\n@Suppress(\"NOTHING_TO_INLINE\")\ninline fun begin(tag: String) {\n"
+              "  Trace.beginSection(tag)\n}\n")
+    begin = by_name(chunk_source("t.kt", source.encode(), "kotlin"), "begin")
+    assert (begin.start_line, begin.doc) == (4, "Begin a section.")
+    assert begin.text.startswith('@Suppress("NOTHING_TO_INLINE")\ninline fun begin')
+
+
+def test_lua_doc_comments_may_quote_long_strings_but_a_block_comment_is_no_doc() -> None:
+    source = ("--- Escape a string for XML.\n-- @usage local esc = xml.xml_escape([[\"'<>&]])\nfunction M.xml_escape(str)\n"
+              "  return str\nend\n\n--[[\n  Not a doc.\n--]]\nfunction M.other() end\n")
+    assert _outline_docs("xml.lua", source, "lua") == [
+        ("method", "M.xml_escape", 3, "Escape a string for XML.\n@usage local esc = xml.xml_escape([[\"'<>&]])"),
+        ("block", "xml", 7, ""), ("method", "M.other", 10, "")]

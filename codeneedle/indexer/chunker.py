@@ -62,7 +62,7 @@ MAX_NAME_CHARS = 200
 MAX_DOC_LINES = 400
 
 _HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby", "bash"})
-# Languages whose line comments start with "--" (Lua's "--" and LDoc's "---"; a "--[[" block is no doc).
+# Languages whose line comments start with "--" (Lua's "--" and LDoc's "---"; a "--[[ ... --]]" block is no doc).
 _DASH_COMMENT_LANGUAGES = frozenset({"lua"})
 # Namespaces written as a statement, not a block (C# `namespace A.B;`, PHP `namespace App\Models;`): they qualify
 # what follows them, up to the next one or the end of the file.
@@ -553,6 +553,8 @@ class _Source:
                 end = after.end_byte  # `struct s { ... };`
         if self.language in _TRAILING_COMMENT_LANGUAGES:
             end = self.code_end(node, end)
+        if self.language == "kotlin":
+            start = self.detached_annotations_start(node, start)
         sibling = node.prev_named_sibling if self.language in _ATTRIBUTE_LANGUAGES else None
         for _ in range(64):
             if sibling is None or sibling.type not in _ATTRIBUTES:
@@ -560,6 +562,23 @@ class _Source:
             start = sibling.start_byte
             sibling = sibling.prev_named_sibling
         return start, end
+
+    def detached_annotations_start(self, node: Node, start: int) -> int:
+        """Where the annotations right above a Kotlin definition start when the grammar left them out of it: after
+        an expression-bodied function, ``@Suppress("X")`` on its own line parses as an expression of its own."""
+        sibling = node.prev_named_sibling
+        for _ in range(16):
+            if sibling is None or sibling.type not in ("annotated_expression", "annotation"):
+                break
+            parts = sibling.named_children if sibling.type == "annotated_expression" else [sibling]
+            if not parts or parts[0].type != "annotation" or any(
+                    p.type not in ("annotation", "parenthesized_expression") for p in parts[1:]):
+                break
+            if self.data[sibling.end_byte : start].count(b"\n") > 1 or self.data[sibling.end_byte : start].strip():
+                break  # a blank line (or code) between: not this definition's
+            start = sibling.start_byte
+            sibling = sibling.prev_named_sibling
+        return start
 
     def code_end(self, node: Node, end: int) -> int:
         """``end`` moved back over the whitespace and comments that close ``node``'s range."""
@@ -674,7 +693,8 @@ class _Source:
             lines, first = self._line_comments_above(index, lambda ln: ln.startswith(b"#") and not ln.startswith(b"#!"))
         elif dash_style:
             lines, first = self._line_comments_above(
-                index, lambda ln: ln.startswith(b"--") and not ln.startswith((b"--[[", b"--[=")) and b"]]" not in ln)
+                index, lambda ln: ln.startswith(b"--") and not ln.startswith((b"--[[", b"--[="))
+                and ln.lstrip(b"-").strip() not in (b"]]", b"]=]"))
         elif above.startswith(b"//"):
             lines, first = self._line_comments_above(index, lambda ln: ln.startswith(b"//"))
         elif above.endswith(b"*/"):
