@@ -964,3 +964,17 @@ def test_lua_doc_comments_may_quote_long_strings_but_a_block_comment_is_no_doc()
     assert _outline_docs("xml.lua", source, "lua") == [
         ("method", "M.xml_escape", 3, "Escape a string for XML.\n@usage local esc = xml.xml_escape([[\"'<>&]])"),
         ("block", "xml", 7, ""), ("method", "M.other", 10, "")]
+
+
+def test_kotlin_cut_off_after_an_annotation_is_chunked_not_hung() -> None:
+    """tree-sitter-kotlin 1.1.0 loops forever on a property, a line break and an annotation at the very end of a
+    file (a file being typed), where no parse deadline reaches it: the parser is given a final line break. Run in a
+    child process, so that a regression fails here instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    code = ("from codeneedle.indexer.chunker import chunk_source\n"
+            "for s in (b'val x = 1\\n@A(1)', b'var x: Int\\n@Sync;', b'class C {\\n  val x = f()\\n  @A()'):\n"
+            "    chunks = chunk_source('Cut.kt', s, 'kotlin')\n"
+            "    assert chunks and all(c.end_byte <= len(s) for c in chunks), chunks\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -259,7 +259,7 @@ class _Source:
         paragraph is parsed alone, so only the broken one stays a block.
         """
         errors = [(0, len(self.data))] if root.type == "ERROR" else [
-            (n.start_byte, n.end_byte) for n in root.children if n.type == "ERROR"]
+            (n.start_byte, min(n.end_byte, len(self.data))) for n in root.children if n.type == "ERROR"]
         for start, end in self.widened(errors, chunks):
             bounds = self.paragraph_starts(start, end)
             if len(bounds) < 2:
@@ -545,7 +545,7 @@ class _Source:
             if sum(1 for c in parent.named_children if c.type in family) != 1:
                 break  # e.g. Go `type ( A struct{}; B = A )`: each spec is its own chunk
             node = parent
-        start, end = node.start_byte, node.end_byte
+        start, end = node.start_byte, min(node.end_byte, len(self.data))  # a line break the parser was given (Kotlin)
         # Sibling lookups scan the parent's children, so only languages that need them pay for them.
         if self.language in _SEMICOLON_LANGUAGES:
             after = node.next_sibling
