@@ -172,3 +172,24 @@ def test_index_settings_given_beside_another_writer_wait_until_this_process_writ
     with reader.writing():
         assert json.loads((tmp_path / ".needle/settings.json").read_text())["exclude"] == ["web/**"]
     reader.close()
+
+
+# -- sticky settings set by an editor ----------------------------------------------------------------------------
+def test_a_setting_removed_in_the_editor_brings_back_what_it_left_out_but_a_command_line_choice_stays(tmp_path):
+    """An editor's configuration names every setting, defaults included, so a value equal to the default says
+    nothing: the field goes back to it only when an editor stored the value (the user removed the setting); a
+    value stored by `needle index --exclude` stays until changed."""
+    from codeneedle.indexer import sticky
+
+    index_dir = tmp_path / ".needle"
+    said: list[str] = []
+    editor = sticky.resolve(index_dir, IndexSettings(exclude=("web/**",), max_file_bytes=300), None, said.append)
+    assert editor.exclude == ("web/**",) and editor.max_file_bytes == 300
+    removed = sticky.resolve(index_dir, IndexSettings(), None, said.append)
+    assert removed.exclude == () and removed.max_file_bytes == IndexSettings().max_file_bytes
+    assert said[-1].startswith('index settings changed (exclude "web/**" -> none; max_file_bytes 300 -> ')
+    assert sticky.load(index_dir)["exclude"] == []
+
+    sticky.resolve(index_dir, IndexSettings(exclude=("dist/**",)), ["exclude"])  # needle index --exclude dist/**
+    assert sticky.resolve(index_dir, IndexSettings(), None).exclude == ("dist/**",)
+    assert sticky.load_sources(index_dir)["exclude"] == sticky.COMMAND_LINE

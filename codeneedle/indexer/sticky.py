@@ -21,6 +21,9 @@ from codeneedle.indexer.settings import IndexSettings
 
 FILE_NAME = "settings.json"
 STICKY_FIELDS = ("exclude", "max_file_bytes")
+# Who stored a value: an editor's configuration (the servers) or a command line (``needle index --exclude``).
+EDITOR = "editor"
+COMMAND_LINE = "command line"
 
 
 def resolve(
@@ -29,15 +32,19 @@ def resolve(
 ) -> IndexSettings:
     """``given`` with every sticky field that was not set explicitly taken from the stored settings.
 
-    ``explicit`` names the fields the user set; None means "those that differ from the defaults" (the
-    servers, whose settings come from editor configuration). Explicit values that differ from the stored
-    ones are announced through ``notify`` and stored (when ``save``). While ``other_writer`` (another process
-    writes the index: the language server, a watcher) nothing is stored: the settings are that writer's to keep.
+    ``explicit`` names the fields the user set; None means an editor's configuration (the servers): the fields
+    that differ from the defaults, and those an editor stored before, so that removing a setting in the editor
+    brings back what it left out (a value a command line stored stays until changed). Explicit values that
+    differ from the stored ones are announced through ``notify`` and stored (when ``save``). While
+    ``other_writer`` (another process writes the index: the language server, a watcher) nothing is stored: the
+    settings are that writer's to keep.
     """
     stored = load(index_dir)
+    sources = load_sources(index_dir)
     defaults = IndexSettings()
+    source = EDITOR if explicit is None else COMMAND_LINE
     chosen = set(explicit) if explicit is not None else {
-        f for f in STICKY_FIELDS if getattr(given, f) != getattr(defaults, f)}
+        f for f in STICKY_FIELDS if getattr(given, f) != getattr(defaults, f) or sources.get(f) == EDITOR}
     values: dict[str, Any] = {}
     changes: list[str] = []
     for name in STICKY_FIELDS:
@@ -60,7 +67,8 @@ def resolve(
         notify(f"index settings changed ({'; '.join(changes)}): the next update re-indexes the files this "
                "adds or leaves out")
     if save and not other_writer and wanted:
-        store(index_dir, result)
+        store(index_dir, result, {name: source if name in chosen else sources.get(name, COMMAND_LINE)
+                                  for name in STICKY_FIELDS})
     return result
 
 
@@ -80,9 +88,23 @@ def load(index_dir: Path) -> dict[str, Any]:
     return out
 
 
-def store(index_dir: Path, settings: IndexSettings) -> None:
+def load_sources(index_dir: Path) -> dict[str, str]:
+    """Who stored each sticky field: ``EDITOR`` or ``COMMAND_LINE`` (files written before this was recorded: the
+    command line, whose values stay until changed)."""
+    try:
+        data = json.loads((index_dir / FILE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    by = data.get("set_by") if isinstance(data, dict) else None
+    if not isinstance(by, dict):
+        return {}
+    return {k: v for k, v in by.items() if k in STICKY_FIELDS and v in (EDITOR, COMMAND_LINE)}
+
+
+def store(index_dir: Path, settings: IndexSettings, sources: dict[str, str] | None = None) -> None:
     """Write the sticky settings atomically (a failure to write only costs stickiness)."""
-    body = json.dumps({"exclude": list(settings.exclude), "max_file_bytes": settings.max_file_bytes}, indent=1)
+    body = json.dumps({"exclude": list(settings.exclude), "max_file_bytes": settings.max_file_bytes,
+                       "set_by": sources or {name: COMMAND_LINE for name in STICKY_FIELDS}}, indent=1)
     tmp = index_dir / f".{FILE_NAME}.tmp"
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
