@@ -239,15 +239,13 @@ def _index_one(index, args: argparse.Namespace, extra: Callable[[], dict] | None
 
 def cmd_search(args: argparse.Namespace) -> int:
     from codeneedle import console
-    from codeneedle.indexer.filters import check_languages, check_query, split_globs
-    from codeneedle.indexer.search import parse_languages
+    from codeneedle.indexer.filters import check_query, split_globs
+    from codeneedle.indexer.search import language_filter
 
     check_search_args(args)
     # Bad arguments fail before any indexing work, with the reason.
     check_query(args.query if args.queries is None else "-", args.k)
-    check_languages(parse_languages(args.lang))
-    if args.lang is not None and not parse_languages(args.lang):
-        raise NeedleError(f"--lang {args.lang!r} names no language (e.g. --lang python,go)")
+    language_filter(args.lang)
     split_globs(args.glob, args.exclude_glob)
     check_rerank(args)
     roots = roots_from(args)

@@ -99,7 +99,7 @@ def test_globs_can_exclude_at_search_time(project):
 
 @pytest.mark.parametrize(("args", "message"), [
     (("--lang", "pyhton", "parse config"), "unknown language 'pyhton'; known: python, javascript"),
-    (("--lang", ",", "parse config"), "--lang ',' names no language"),
+    (("--lang", ",", "parse config"), "lang ',' names no language"),
     (("-k", "0", "parse config"), "k must be between 1 and 1000, got 0"),
     (("-k", "-1", "parse config"), "k must be between 1 and 1000, got -1"),
     (("-k", "100000", "parse config"), "k must be between 1 and 1000, got 100000"),

@@ -453,6 +453,7 @@ async def test_watched_file_deletion_leaves_the_index(client: LanguageClient):
     (["just a string"], "must be an object"),
     ([{"query": "x" * 10_000}], "query is too long"),
     ([{"query": "x", "lang": "pyhton"}], "unknown language 'pyhton'; known: python, javascript"),
+    ([{"query": "x", "lang": ","}], "lang ',' names no language"),
     ([{"query": "   "}], "the query is empty"),
     ([{"query": "x", "exclude": 7}], "'exclude': expected a string or a list of strings"),
 ])

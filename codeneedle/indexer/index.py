@@ -34,7 +34,7 @@ from codeneedle.indexer.declarations import implementations_first
 from codeneedle.indexer.embedding import chunk_of
 from codeneedle.indexer.encoder import Encoder, bulk_identity, embed_text, query_identity, query_tower_of
 from codeneedle.indexer.feedback import enabled as feedback_enabled
-from codeneedle.indexer.filters import check_languages, check_query, path_allowed, split_globs
+from codeneedle.indexer.filters import check_query, path_allowed, split_globs
 from codeneedle.indexer.indexdir import check_index_dir, too_broad, write_gitignore
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
@@ -49,8 +49,8 @@ from codeneedle.indexer.search import (
     SearchResult,
     candidate_pool,
     dense_ranking,
+    language_filter,
     lexical_ranking,
-    parse_languages,
     rank,
     ranked_rows,
     result_from_row,
@@ -695,7 +695,7 @@ class Index:
         """The filters of a valid search request; NeedleError says what is wrong with an invalid one."""
         check_query(query, k)
         check_query_length(query)
-        return Filters(check_languages(parse_languages(lang)), *split_globs(glob, exclude))
+        return Filters(language_filter(lang), *split_globs(glob, exclude))
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:

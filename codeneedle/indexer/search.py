@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codeneedle.indexer.filters import path_allowed
+from codeneedle.errors import NeedleError
+from codeneedle.indexer.filters import check_languages, path_allowed
 from codeneedle.indexer.ranking import apply_rules
 from codeneedle.indexer.secrets import redact_secrets
 from codeneedle.indexer.store import ChunkRow, Store
@@ -70,6 +71,15 @@ def parse_languages(lang: str | Sequence[str] | None) -> tuple[str, ...]:
                "c++": "cpp", "cxx": "cpp", "golang": "go", "cs": "csharp", "c#": "csharp", "kt": "kotlin",
                "sh": "bash", "shell": "bash"}
     return tuple(dict.fromkeys(aliases.get(x.strip().lower(), x.strip().lower()) for x in items if x.strip()))
+
+
+def language_filter(lang: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The canonical languages a ``lang`` filter names (every door's reading of it): NeedleError for an unknown
+    one, and for a filter given but naming none (``""``, ``","``), which would otherwise search every language."""
+    languages = parse_languages(lang)
+    if lang is not None and not languages:
+        raise NeedleError(f"lang {lang!r} names no language (e.g. python,go)")
+    return check_languages(languages)
 
 
 def dense_ranking(

@@ -112,12 +112,12 @@ class StatusArgs:
 def check_search(args: SearchArgs) -> None:
     """The library's own checks (blank query, unknown language, bad glob) as InvalidParams, before any search."""
     from codeneedle.errors import NeedleError
-    from codeneedle.indexer.filters import check_languages, check_query, split_globs
-    from codeneedle.indexer.search import parse_languages
+    from codeneedle.indexer.filters import check_query, split_globs
+    from codeneedle.indexer.search import language_filter
 
     try:
         check_query(args.query, args.k)
-        check_languages(parse_languages(args.lang))
+        language_filter(args.lang)
         split_globs(args.glob, args.exclude)
     except NeedleError as exc:
         raise invalid(f"{SEARCH}: {exc}") from None

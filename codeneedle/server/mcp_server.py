@@ -19,11 +19,11 @@ from pydantic import Field, ValidationError
 
 from codeneedle import __version__
 from codeneedle.errors import NeedleError
-from codeneedle.indexer.filters import check_languages, split_globs
+from codeneedle.indexer.filters import split_globs
 from codeneedle.indexer.live import LiveIndex, innermost
 from codeneedle.indexer.root import find_root
 from codeneedle.indexer.scores import good_match, no_match_note
-from codeneedle.indexer.search import parse_languages
+from codeneedle.indexer.search import language_filter
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.server.mcp_guard import argument_problems, check_value, params_problems
 from codeneedle.server.mcp_wire import ScreenedLines, ScreenedStream, claimed_stdin, text_lines
@@ -153,7 +153,7 @@ class NeedleMCP:
             raise ToolError("query is empty: describe the code you are looking for")
         _check_k(k)
         # Bad arguments are answered before any indexing work.
-        check_languages(parse_languages(lang))
+        language_filter(lang)
         split_globs(glob, exclude_glob)
         if path is None and self.extra_roots:
             return self._search_all(query, k, lang, glob, exclude_glob)
@@ -266,6 +266,12 @@ class _NeedleServer(_MCPServer):
             # pydantic's lax mode reads true as 1: a client sending a boolean there has a bug worth naming.
             if isinstance((arguments or {}).get(field), bool):
                 raise ToolError(f'{name}: "{field}" must be an integer, not {str(arguments[field]).lower()}')
+        properties = (await self._input_schema(name)).get("properties")
+        if properties is not None and (unknown := [key for key in arguments or {} if key not in properties]):
+            # pydantic drops them: `exclude` (the language server's name) would search with no exclusion at all.
+            takes = f"it takes {', '.join(properties)}" if properties else "it takes no arguments"
+            raise ToolError(f"{name}: unknown argument{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(map(repr, unknown))}; {takes}")
         try:
             return await super().call_tool(name, arguments, *extra)
         except UnexpectedToolError:
