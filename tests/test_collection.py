@@ -241,6 +241,9 @@ async def test_the_mcp_server_searches_its_extra_roots(repos, tmp_path):
         async with stdio_client(params, errlog=errlog) as (read, write):
             async with ClientSession(read, write) as session:
                 await session.initialize()
+                # a file of an extra root, before any search has opened it
+                like = _payload(await session.call_tool("similar", {"path": str(b / "BankAccount.java"), "line": 30}))
+                assert like["root"] == str(b) and like["results"], like
                 found = _payload(await session.call_tool("search", {"query": "bank account withdraw money", "k": 4}))
                 assert found["results"][0]["repo"] == str(b)
                 assert found["results"][0]["path"] == "BankAccount.java"

@@ -207,13 +207,17 @@ class NeedleMCP:
         return {**repo.live.status().to_dict(), **repo.state()}
 
     def _repo_holding(self, path: str) -> _Repo:
-        """The open repository whose root holds ``path`` (absolute), else the server's own root."""
+        """The repository whose root holds ``path`` (absolute): an open one, else the served root (an extra root
+        too, opened now: no search need have opened it first); a relative path is the server's own root's."""
         p = Path(path).expanduser()
         if p.is_absolute():
             with self._lock:
                 found = innermost([r.live for r in self._repos.values()], p)
             if found is not None:
                 return self._repos[found.real_root]
+            holders = [r for r in self.roots() if p.is_relative_to(r)]
+            if holders:
+                return self.repo(str(max(holders, key=lambda r: len(r.parts))))
         return self.repo()
 
     def close(self) -> None:
