@@ -18,7 +18,7 @@ from codeneedle.cli_options import (
     explicit_from,
     settings_from,
 )
-from codeneedle.errors import IndexLockedError, IndexMissingError, NeedleError
+from codeneedle.errors import IndexLockedError, IndexMissingError, IndexStartingError, NeedleError
 
 # Set before numpy loads OpenBLAS: a query's small matrix products run several times slower on two threads than on
 # one (threads spin against each other on a busy 2-core machine: 0.5 s vs 0.06 s per query measured).
@@ -421,7 +421,8 @@ def _refresh(index, args: argparse.Namespace, console) -> None:
             index.update(progress=progress)  # the writer lock is released on return
     except IndexLockedError:
         if not exists:
-            raise
+            raise NeedleError(f"the index of {index.root} is being created by another needle process; search again "
+                              f"in a moment (`needle status {index.root}` shows how far it is)") from None
         # Another process (a watcher, the language server) is the writer and keeps the index fresh.
 
 
@@ -492,6 +493,15 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
     try:
         with _open_index(args, root=root, create=False) as index:
             status = index.status()
+    except IndexStartingError as exc:
+        # Another process has just begun this index: a state, not a failure (scripts poll while it builds).
+        if args.json:
+            console.print_json({"root": str(root), "index_dir": str(settings_from(args).index_dir_for(root)),
+                                "state": "indexing", "files": 0, "chunks": 0, "chunks_embedded": 0,
+                                "message": str(exc)})
+        else:
+            sys.stdout.write(f"{root}: indexing ({exc})\n")
+        return 0
     except IndexMissingError as exc:
         if not args.json:
             if _names_several(args):

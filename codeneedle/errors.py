@@ -13,6 +13,10 @@ class IndexMissingError(NeedleError):
     """No index exists where one was expected."""
 
 
+class IndexStartingError(IndexMissingError):
+    """The index is being created by another process and holds nothing readable yet."""
+
+
 class PathOutsideRootError(NeedleError):
     """A path names something outside the indexed root."""
 

@@ -192,3 +192,31 @@ def test_a_folder_nobody_may_read_is_a_one_line_error_for_every_command(tmp_path
             assert proc.stderr.strip() == f"needle: error: folder is not readable: {closed}", args
     finally:
         closed.chmod(0o755)
+
+
+def test_an_index_another_process_has_just_created_reads_as_indexing(tmp_path):
+    """Between a new writer creating index.db and writing its tables, a `needle status --json` beside it says
+    "indexing" on stdout (not "not a Needle index" on stderr); with no writer, the same empty file is refused."""
+    import sys
+    import time
+
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    index_dir = repo / ".needle"
+    index_dir.mkdir()
+    (index_dir / "index.db").write_bytes(b"")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from codeneedle.indexer.lock import WriterLock; "
+        f"lock = WriterLock(Path({str(index_dir)!r})); lock.acquire(); print('held', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        proc = run_needle("status", "--json", "--path", str(repo))
+        assert proc.returncode == 0, proc.stderr
+        status = json.loads(proc.stdout)
+        assert status["state"] == "indexing" and status["files"] == 0, status
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    proc = run_needle("status", "--json", "--path", str(repo))
+    assert proc.returncode == 1 and "not a Needle index" in proc.stderr, (proc.stdout, proc.stderr)

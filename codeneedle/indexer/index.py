@@ -24,6 +24,7 @@ from codeneedle.errors import (
     IndexLockedError,
     IndexLostError,
     IndexMissingError,
+    IndexStartingError,
     NeedleError,
     PathOutsideRootError,
 )
@@ -56,13 +57,22 @@ from codeneedle.indexer.search import (
     result_from_row,
 )
 from codeneedle.indexer.settings import IndexSettings
-from codeneedle.indexer.store import ChunkRow, CorruptStoreError, Store, is_corruption, unavailable_error
+from codeneedle.indexer.store import (
+    ChunkRow,
+    CorruptStoreError,
+    ForeignDatabaseError,
+    Store,
+    is_corruption,
+    unavailable_error,
+)
 from codeneedle.indexer.vectors import SIDECAR_SUFFIX, VectorIndex
 from codeneedle.indexer.writer import IndexWriter
 
 log = logging.getLogger("codeneedle")
 
 DB_NAME = "index.db"
+# A reader finding index.db without its tables looks again this often before calling it foreign.
+CREATION_RETRIES, CREATION_RETRY_S = 10, 0.1
 MAX_QUERY_CHARS = 4096  # the language server's and the MCP server's cap, too
 VECTORS_NAME = "vectors.usearch"
 # A second stage that failed is tried again after this long; meanwhile searches keep the first stage's order.
@@ -215,10 +225,29 @@ class Index:
                 return Store(self.index_dir / DB_NAME, create=False)
             except CorruptStoreError as exc:
                 raise CorruptStoreError(f"{exc}; run `needle index {self.root}` to repair it") from None
+            except ForeignDatabaseError:
+                return self._store_being_created()
         try:
             return Store(self.index_dir / DB_NAME)
         except CorruptStoreError as exc:
             return self._recover_store(str(exc))
+
+    def _store_being_created(self) -> Store:
+        """A reader that found index.db without its tables: another process may be between creating the file and
+        writing them (milliseconds), so look again a few times before calling it foreign."""
+        path = self.index_dir / DB_NAME
+        for _ in range(CREATION_RETRIES):
+            time.sleep(CREATION_RETRY_S)
+            try:
+                return Store(path, create=False)
+            except ForeignDatabaseError:
+                continue
+        # A probe of the lock (rare: only for such a file), not writer_alive's pid and /proc/locks reading, which
+        # some kernels (gVisor) leave without flock entries.
+        if WriterLock(self.index_dir).taken_elsewhere():
+            raise IndexStartingError(f"the index of {self.root} is being created by another needle process; "
+                                     "try again in a moment") from None
+        return Store(path, create=False)  # still not ours: say so
 
     def _recover_store(self, reason: str) -> Store:
         """Move a damaged database aside, start a fresh one and carry over every embedding still readable.

@@ -64,9 +64,10 @@ def completeness(index: Index) -> Completeness:
     if state == "ready":
         return Completeness("ready")
     done, total = store.embedded_counts(index.model_id)
-    if state is None and done == total:
-        return Completeness("ready")  # an index written before this record existed, complete
-    return Completeness("indexing" if state != "held" and writer_alive(index) else "partial", done, total)
+    alive = state != "held" and writer_alive(index)
+    if state is None and done == total and not (total == 0 and alive):
+        return Completeness("ready")  # an index written before this record existed, complete (not one just begun)
+    return Completeness("indexing" if alive else "partial", done, total)
 
 
 def is_partial(index: Index) -> bool:
@@ -139,6 +140,8 @@ def _holds_lock(index: Index) -> bool:
         table = open("/proc/locks").read().splitlines()  # noqa: SIM115 - a one-off read
     except OSError:
         return True
+    if not any("FLOCK" in line for line in table):
+        return True  # a kernel that lists no flock at all (gVisor): the pid's liveness has to do
     for line in table:
         fields = line.split()
         dev_inode = next((f for f in fields if f.count(":") == 2), "")
