@@ -55,9 +55,9 @@ def _raw_server(root: Path) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL, env=env, cwd=root)
 
 
-def _exchange(proc: subprocess.Popen, line: str) -> dict:
+def _exchange(proc: subprocess.Popen, line: str | bytes) -> dict:
     assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(line.encode("utf-8", "surrogatepass") + b"\n")
+    proc.stdin.write((line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass")) + b"\n")
     proc.stdin.flush()
     return json.loads(proc.stdout.readline())
 
@@ -92,6 +92,9 @@ def test_every_malformed_message_gets_an_error_that_names_the_problem(tmp_path: 
             ('"hello"', None, -32600, "must be a JSON object, got str"),
             (_call(7, "search", '{"query":"\\ud800 parse"}'), 7, -32700, "query contains a lone surrogate"),
             (_call(8, "search", '{"query":"x","glob":"\\udfff"}'), 8, -32700, "glob contains a lone surrogate"),
+            # a byte that is not UTF-8 is refused like the other doors refuse it, not searched as U+FFFD
+            (_call(13, "search", '{"query":"conf@ig"}').encode().replace(b"@", b"\xff"), 13, -32700,
+             "query contains a lone surrogate or bytes that are not UTF-8"),
         ]
         for line, msg_id, code, words in cases:
             answer = _exchange(proc, line)

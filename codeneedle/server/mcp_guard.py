@@ -152,7 +152,7 @@ def problem_with_message(data: dict[str, Any]) -> Problem | None:
     found = _find_surrogate(data)
     if found is not None:
         return Problem(msg_id, PARSE_ERROR,
-                       f"Parse error: {found} contains a lone surrogate, which is not valid Unicode")
+                       f"Parse error: {found} contains a lone surrogate or bytes that are not UTF-8")
     if data.get("jsonrpc") != "2.0":
         got = f", got {_json_text(data['jsonrpc'])}" if "jsonrpc" in data else ", and it is missing"
         return _invalid(msg_id, f'"jsonrpc" must be "2.0"{got}')

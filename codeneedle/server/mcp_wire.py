@@ -58,8 +58,10 @@ def claimed_stdin() -> Iterator[BinaryIO]:
 
 
 def text_lines(binary: BinaryIO) -> AsyncIterable[str]:
-    """Lines decoded as the SDK decodes them (UTF-8, bad bytes replaced), read on a worker thread."""
-    return anyio.wrap_file(io.TextIOWrapper(binary, encoding="utf-8", errors="replace"))
+    """Lines decoded as UTF-8, read on a worker thread. A byte that is not UTF-8 becomes a lone surrogate
+    (surrogateescape), which the screening refuses by name: replaced by U+FFFD, as the SDK decodes, a query would
+    be searched with a character the client never sent."""
+    return anyio.wrap_file(io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape"))
 
 
 async def send_error(write: Any, problem: Problem) -> None:
