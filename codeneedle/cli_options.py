@@ -40,15 +40,10 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
 def check_rerank(args: argparse.Namespace) -> None:
     """``--rerank`` asks for the re-ranker explicitly: without one installed that is an error, not a silent no-op
     (the default, "on when installed", quietly searches with the first stage alone)."""
-    if getattr(args, "rerank", None) is not True:
-        return
-    from codeneedle.errors import NeedleError
-    from codeneedle.indexer.rerank import reranker_dir
+    if getattr(args, "rerank", None) is True:
+        from codeneedle.indexer.rerank import require_reranker
 
-    if reranker_dir() is None:
-        raise NeedleError("--rerank: no re-ranker is installed (NEEDLE_RERANKER=off, or the shipped one is gone); "
-                          "train one with `needle train --reranker --data PAIRS.jsonl --out DIR` and set "
-                          "NEEDLE_RERANKER=DIR")
+        require_reranker()
 
 
 def add_index_options(p: argparse.ArgumentParser) -> None:

@@ -184,6 +184,17 @@ def test_asking_for_the_reranker_when_it_is_turned_off_is_a_clear_error(rankrepo
     proc = run_needle("search", "cookie", "--path", str(rankrepo), "--no-refresh", "--rerank", env=off)
     assert proc.returncode == 1 and "no re-ranker is installed" in proc.stderr and "needle train --reranker" in proc.stderr
     assert cli_search(rankrepo, "cookie", env=off)  # without the flag: the first stage, no complaint
+    # the language server says the same for `rerank: true`, as the CLI and `needle mcp --rerank` do
+    from tests.lsp.rawclient import RawClient
+
+    client = RawClient(env=off)
+    try:
+        client.initialize(rankrepo)
+        refused = client.command("needle.search", {"query": "cookie", "rerank": True})["error"]
+        assert refused["code"] == -32602 and "no re-ranker is installed" in refused["message"], refused
+        assert "result" in client.command("needle.search", {"query": "cookie", "rerank": False})
+    finally:
+        assert client.close() == 0
 
 
 @pytest.mark.slow

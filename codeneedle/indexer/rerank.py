@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codeneedle.errors import ModelNotFoundError
+from codeneedle.errors import ModelNotFoundError, NeedleError
 from codeneedle.indexer.models import RERANK_MODEL, SHIPPED_MODELS_DIR
 from codeneedle.indexer.pooling import mean_pool
 from codeneedle.indexer.ranking import QueryRules
@@ -79,6 +79,17 @@ def reranker_dir() -> Path | None:
         return folder.resolve()
     folder = SHIPPED_MODELS_DIR / RERANK_MODEL
     return folder if is_reranker(folder) else None
+
+
+def require_reranker() -> Path:
+    """The re-ranker a request asked for by name (``--rerank``, ``rerank: true``): with none installed that is an
+    error, not a silent no-op (the default, "on when installed", quietly searches with the first stage alone)."""
+    folder = reranker_dir()
+    if folder is None:
+        raise NeedleError("rerank: no re-ranker is installed (NEEDLE_RERANKER=off, or the shipped one is gone); "
+                          "train one with `needle train --reranker --data PAIRS.jsonl --out DIR` and set "
+                          "NEEDLE_RERANKER=DIR")
+    return folder
 
 
 class PairTokenizer:

@@ -119,6 +119,10 @@ def check_search(args: SearchArgs) -> None:
         check_query(args.query, args.k)
         language_filter(args.lang)
         split_globs(args.glob, args.exclude)
+        if args.rerank is True:
+            from codeneedle.indexer.rerank import require_reranker
+
+            require_reranker()
     except NeedleError as exc:
         raise invalid(f"{SEARCH}: {exc}") from None
 
