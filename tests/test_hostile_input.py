@@ -332,12 +332,13 @@ def test_a_query_of_bytes_that_are_not_utf8_is_a_clear_error(tmp_path: Path) -> 
 def test_a_bad_line_in_a_batch_is_reported_by_number_and_the_batch_goes_on(tmp_path: Path) -> None:
     repo = write(tmp_path / "repo", {"a.py": "def read_file(path):\n    return open(path).read()\n"})
     batch = tmp_path / "batch.txt"
-    batch.write_bytes(b"read a file\n" + b"y" * 5000 + b"\nread \xff file\nopen a file\n")
+    batch.write_bytes(b"read a file\n" + b"y" * 5000 + b"\nread \xff file\nopen a file\nread\x00 file\n")
     proc = run_needle("search", "--queries", str(batch), "--path", str(repo), "--json", "-k", "1")
     answers = [json.loads(line) for line in proc.stdout.splitlines()]
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert [a.get("line") for a in answers] == [None, 2, 3, None]
+    assert [a.get("line") for a in answers] == [None, 2, 3, None, 5]
     assert "too long" in answers[1]["error"] and "not valid Unicode" in answers[2]["error"]
+    assert "contains a NUL character (at character 4)" in answers[4]["error"]
     assert answers[3]["results"][0]["name"] == "read_file"  # the line after them is still answered
     proc = run_needle("search", "--queries", "-", "--path", str(repo), "-k", "1",
                       input=batch.read_bytes().decode("latin-1").replace("\xff", ""))

@@ -222,4 +222,6 @@ def test_a_query_that_is_not_valid_unicode_is_refused_by_name(server: RawClient)
         assert answer["error"]["code"] == -32602 and "lone surrogate" in answer["error"]["message"], answer
     symbols = server.request("workspace/symbol", {"query": "read \ud800 file"})
     assert "lone surrogate" in json.dumps(symbols), symbols
+    nul = server.request("workspace/symbol", {"query": "read\u0000 file"})  # as needle.search and MCP refuse it
+    assert "NUL character" in json.dumps(nul), nul
     assert server.command("needle.search", {"query": "read a file"})["result"]

@@ -29,6 +29,8 @@ def check_query(query: str, k: int) -> None:
     problem = lone_surrogate(query)
     if problem:
         raise NeedleError(problem)
+    if "\0" in query:  # no one types one: a client's bug, refused by every door alike
+        raise NeedleError(f"the query contains a NUL character (at character {query.index(chr(0))})")
     if not 1 <= k <= MAX_K:
         raise NeedleError(f"k must be between 1 and {MAX_K}, got {k}")
 
