@@ -296,3 +296,19 @@ def test_a_model_loading_in_the_background_while_a_search_opens_the_vector_index
     probe = Path(__file__).parent / "probes" / "onnxruntime_import_race.py"
     out = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "[]", (out.stdout, out.stderr[-2000:])
+
+
+def test_the_quantizer_s_info_lines_and_advice_stay_out_of_the_log_but_its_warnings_do_not(caplog):
+    """The language server logs at INFO, which editors show: the quantizer's ~60 "Quantization parameters for
+    tensor" lines and its pre-processing advice (both on the root logger) are dropped while it runs."""
+    import logging
+
+    from codeneedle.indexer.onnx_bert import _quiet_quantizer
+
+    with caplog.at_level(logging.INFO):
+        with _quiet_quantizer():
+            logging.info("Quantization parameters for tensor:'x' not specified")
+            logging.warning("Please consider to run pre-processing before quantization.")
+            logging.warning("the model has an unsupported op")
+        logging.info("after the quantizer")
+    assert [r.getMessage() for r in caplog.records] == ["the model has an unsupported op", "after the quantizer"]

@@ -173,12 +173,15 @@ def quantize(src: Path, dest: Path) -> None:
 def _quiet_quantizer() -> Iterator[None]:
     """onnxruntime's quantizer advises, on the root logger, to pre-process the model first; that does not apply to
     a graph written here with its shapes known, yet the first index on a machine printed it to the user (and the
-    root logger's implicit set-up went to stderr for the rest of the process)."""
+    root logger's implicit set-up went to stderr for the rest of the process). Its INFO lines ("Quantization
+    parameters for tensor ... not specified", about 60) filled the language server's log, which editors show: only
+    its warnings and errors pass."""
     root = logging.getLogger()
     quiet = logging.NullHandler()  # a handler, so logging does not configure stderr by itself
 
     def advice(record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Please consider to run pre-processing")
+        return record.levelno >= logging.WARNING and not record.getMessage().startswith(
+            "Please consider to run pre-processing")
 
     root.addHandler(quiet)
     root.addFilter(advice)
