@@ -253,3 +253,8 @@ async def test_the_mcp_server_searches_its_extra_roots(repos, tmp_path):
                 assert (found["results"][0]["repo"], found["results"][0]["name"]) == (str(a), "crc32_checksum")
                 where = [(r["repo"], r["path"], r["start_line"]) for r in found["results"]]
                 assert len(where) == len(set(where)), where  # the root's folder adds no second copy
+                # the notes a one-repository answer carries
+                none = _payload(await session.call_tool("search", {"query": "crc32 checksum", "glob": "nope/**"}))
+                assert none["results"] == [] and "no indexed file matches the glob 'nope/**'" in none["note"], none
+                weak = _payload(await session.call_tool("search", {"query": "zebra giraffe savanna migration"}))
+                assert not weak["good_match"] and "no good match" in weak["note"], weak

@@ -186,8 +186,12 @@ class NeedleMCP:
         results = search_indexes([r.index for r in repos], query, k=k, lang=lang, glob=glob, exclude=exclude_glob)
         out = {**repos[0].state(), "repos": [r.state() for r in repos], "query": query,
                "results": [r.to_dict() for r in results], "good_match": good_match(results)}
+        # As a search of one repository says: weak matches, or a glob no repository's files match.
+        glob_notes = [] if results else [r.index.glob_note(glob) for r in repos]
+        notes = [no_match_note(results)] if results else [glob_notes[0]] if all(glob_notes) else []
         if left_out:
-            note = f"not searched: {'; '.join(left_out)}"
+            notes.append(f"not searched: {'; '.join(left_out)}")
+        for note in filter(None, notes):
             out["note"] = f"{out['note']}; {note}" if out.get("note") else note
         return out
 
