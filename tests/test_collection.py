@@ -214,9 +214,12 @@ def test_the_language_server_searches_its_extra_roots(repos):
     a, b = repos
     c = RawClient()
     try:
-        c.initialize(a, options={"extraRoots": [str(b)]})
+        c.initialize(a, options={"extraRoots": [str(b), str(b / "gone"), "relative/lib"]})
         st = c.wait_ready()
         assert sorted(f["root"] for f in st["folders"]) == sorted([str(a), str(b)])
+        shown = [n["params"]["message"] for n in c.notifications if n["method"] == "window/showMessage"]
+        assert f"Needle: extraRoots: {b / 'gone'} does not exist" in shown, shown
+        assert any("relative/lib is not an absolute path" in m for m in shown), shown
         hits = c.command("needle.search", {"query": "bank account withdraw money", "k": 3})["result"]
         assert hits[0]["uri"] == (b / "BankAccount.java").as_uri()
         hits = c.command("needle.search", {"query": "crc32 checksum of bytes", "k": 3})["result"]

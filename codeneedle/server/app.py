@@ -223,8 +223,10 @@ def extra_folders(ls: NeedleServer) -> list[tuple[str, str]]:
     out = []
     for entry in ls.base_settings.extra_roots:
         path = Path(entry).expanduser()
-        if not path.is_absolute() or not path.is_dir():
-            ls.show(types.MessageType.Warning, f"Needle: extraRoots: {entry} is not an absolute path to a folder")
+        problem = ("is not an absolute path (write the folder's full path)" if not path.is_absolute()
+                   else "does not exist" if not path.exists() else "is not a folder" if not path.is_dir() else None)
+        if problem:
+            ls.show(types.MessageType.Warning, f"Needle: extraRoots: {entry} {problem}")
         elif path.resolve() not in open_roots:
             open_roots.add(path.resolve())
             out.append((path.as_uri(), path.name))
