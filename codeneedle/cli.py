@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     path_options(p, many=True)
     p.add_argument("-k", "--top-k", type=int, default=10, dest="k", help="number of results (default 10)")
     p.add_argument("--lang", help="only these languages, e.g. python,go")
+    p.add_argument("--kind", help="only these kinds of code: function, method, class, block, text, or def (every "
+                                  "named definition), e.g. function,method")
     p.add_argument("--glob", action="append", metavar="GLOB",
                    help="only paths matching this gitignore-style glob, e.g. 'src/**/*.py'; '!GLOB' leaves "
                         "paths out (repeatable)")
@@ -239,13 +241,14 @@ def _index_one(index, args: argparse.Namespace, extra: Callable[[], dict] | None
 
 def cmd_search(args: argparse.Namespace) -> int:
     from codeneedle import console
-    from codeneedle.indexer.filters import check_query, split_globs
+    from codeneedle.indexer.filters import check_query, kind_filter, split_globs
     from codeneedle.indexer.search import language_filter
 
     check_search_args(args)
     # Bad arguments fail before any indexing work, with the reason.
     check_query(args.query if args.queries is None else "-", args.k)
     language_filter(args.lang)
+    kind_filter(args.kind)
     split_globs(args.glob, args.exclude_glob)
     check_rerank(args)
     roots = roots_from(args)
@@ -299,7 +302,8 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
             _refresh(index, args, console)
 
         def answer(query: str) -> None:
-            results = many.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob)
+            results = many.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob,
+                                  kind=args.kind)
             partial = [(index.root, done) for index in many.indexes if (done := index.completeness()).partial]
             if args.json:
                 console.print_json({**_json_answer(query, results), "partial": bool(partial),
@@ -322,7 +326,8 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
 
 
 def _search(index, args: argparse.Namespace, query: str, qvec=None):
-    return index.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob, qvec=qvec)
+    return index.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob, qvec=qvec,
+                        kind=args.kind)
 
 
 def _json_answer(query: str, results) -> dict:

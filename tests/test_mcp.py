@@ -56,7 +56,8 @@ async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
                 tools = {t.name: t for t in (await session.list_tools()).tools}
                 assert set(tools) == {"search", "similar", "status"}
                 assert tools["search"].input_schema["required"] == ["query"]
-                assert set(tools["search"].input_schema["properties"]) == {"query", "k", "lang", "glob", "path", "exclude_glob"}
+                assert set(tools["search"].input_schema["properties"]) == {
+                    "query", "k", "lang", "glob", "path", "exclude_glob", "kind"}
                 assert set(tools["similar"].input_schema["required"]) == {"path", "line"}
 
                 # First use builds the index, then answers; the root is the work tree, not the subfolder.
@@ -72,6 +73,8 @@ async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
                 # Filters pass through.
                 go = _payload(await session.call_tool("search", {"query": "retry with backoff", "lang": "go"}))
                 assert go["results"] and {r["language"] for r in go["results"]} == {"go"}
+                classes = _payload(await session.call_tool("search", {"query": "config", "kind": "class"}))
+                assert classes["results"] and {r["kind"] for r in classes["results"]} == {"class"}
                 globbed = _payload(await session.call_tool("search", {"query": "config", "glob": "web/**"}))
                 assert all(r["path"].startswith("web/") for r in globbed["results"])
                 for exclusion in ({"glob": "!web/**"}, {"exclude_glob": ["web/**"]}):
@@ -120,8 +123,9 @@ async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
                     ("search", {"query": "x", "k": 0}, "k must be between 1 and 100, got 0"),
                     ("search", {"query": "x", "lang": "pyhton"}, "unknown language 'pyhton'; known: python"),
                     ("search", {"query": "x", "lang": ""}, "lang '' names no language"),
+                    ("search", {"query": "x", "kind": "funtion"}, "unknown kind 'funtion'"),
                     ("search", {"query": "x", "exclude": "tests/**"},
-                     "unknown argument 'exclude'; it takes query, k, lang, glob, path, exclude_glob"),
+                     "unknown argument 'exclude'; it takes query, k, lang, glob, path, exclude_glob, kind"),
                     ("status", {"path": "/etc"}, "unknown argument 'path'; it takes no arguments"),
                     ("search", {"query": "   "}, "empty"),
                     ("search", {"query": "x", "path": str(tmp_path / "nope")}, "not a folder this server serves"),

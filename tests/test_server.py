@@ -204,6 +204,8 @@ async def test_search_filters(client: LanguageClient):
     await wait_ready(client)
     hits = await search(client, "configuration", lang="python", k=20)
     assert hits and all(h["language"] == "python" for h in hits)
+    hits = await search(client, "cache", kind="class", k=20)
+    assert hits and all(h["kind"] == "class" for h in hits)
     hits = await search(client, "cache", glob="src/main/**", k=20)
     assert hits and all("/src/main/" in h["uri"] for h in hits)
     # Exclusion at search time: a negated glob, or the exclude argument.
@@ -454,6 +456,7 @@ async def test_watched_file_deletion_leaves_the_index(client: LanguageClient):
     ([{"query": "x" * 10_000}], "query is too long"),
     ([{"query": "x", "lang": "pyhton"}], "unknown language 'pyhton'; known: python, javascript"),
     ([{"query": "x", "lang": ","}], "lang ',' names no language"),
+    ([{"query": "x", "kind": "funtion"}], "unknown kind 'funtion'"),
     ([{"query": "   "}], "the query is empty"),
     ([{"query": "x", "exclude": 7}], "'exclude': expected a string or a list of strings"),
 ])

@@ -91,9 +91,9 @@ class Collection:
             raise
         return cls(opened)
 
-    def search(self, query: str, k: int = 10, lang=None, glob=None, exclude=None) -> list[RepoResult]:
+    def search(self, query: str, k: int = 10, lang=None, glob=None, exclude=None, kind=None) -> list[RepoResult]:
         """The best ``k`` results over every shard, best first (ties keep the order the shards were given)."""
-        return search_indexes(self.indexes, query, k, lang, glob, exclude=exclude)
+        return search_indexes(self.indexes, query, k, lang, glob, exclude=exclude, kind=kind)
 
     def close(self) -> None:
         for index in self.indexes:
@@ -107,7 +107,7 @@ class Collection:
 
 
 def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None, glob=None, *,
-                   exclude=None) -> list[RepoResult]:
+                   exclude=None, kind=None) -> list[RepoResult]:
     """The best ``k`` results over every index (ties go to the index given first)."""
     if not query.strip() or k <= 0 or not indexes:
         return []
@@ -118,7 +118,7 @@ def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None,
         if index.model_id not in vectors:
             vectors[index.model_id] = index.encoder.encode_queries([query])[0]
     inner_of = inner_roots([index.root for index in indexes])
-    per_shard = [[(n, hit) for hit in index.hits(query, k, lang, glob, exclude, qvec=vectors[index.model_id])
+    per_shard = [[(n, hit) for hit in index.hits(query, k, lang, glob, exclude, qvec=vectors[index.model_id], kind=kind)
                   if not held_by_inner(hit.row.path, inner)]
                  for n, (index, inner) in enumerate(zip(indexes, inner_of, strict=True))]
     return [RepoResult(**hit.result().to_dict(), repo=str(indexes[n].root))

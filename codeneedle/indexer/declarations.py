@@ -28,7 +28,7 @@ Found = list[tuple[int, float, ChunkRow]]
 
 
 def implementations_first(store: Store, found: Found,
-                          allowed: Callable[[str, str], bool] | None = None) -> Found:
+                          allowed: Callable[[str, str, str], bool] | None = None) -> Found:
     """``found`` where every stub among the first ``DEPTH`` comes right after its implementation."""
     out = list(found)
     placed: set[int] = set()
@@ -61,7 +61,7 @@ def implements(row: ChunkRow, stub: ChunkRow) -> bool:
 
 
 def _implementation(store: Store, stub: ChunkRow, below: Found,
-                    allowed: Callable[[str, str], bool] | None) -> tuple[int, float, ChunkRow] | None:
+                    allowed: Callable[[str, str, str], bool] | None) -> tuple[int, float, ChunkRow] | None:
     for entry in below:
         if implements(entry[2], stub):
             return entry
@@ -70,7 +70,7 @@ def _implementation(store: Store, stub: ChunkRow, below: Found,
     rows = store.chunks_by_ids(ids)
     for cid in ids:
         row = rows.get(cid)
-        if row is not None and implements(row, stub) and (allowed is None or allowed(row.path, row.language)):
+        if row is not None and implements(row, stub) and (allowed is None or allowed(row.path, row.language, row.kind)):
             return cid, 0.0, row
     return None
 

@@ -1,4 +1,4 @@
-"""Checking search arguments once, for every front door: query, k, languages, include/exclude globs.
+"""Checking search arguments once, for every front door: query, k, languages, kinds, include/exclude globs.
 
 A bad argument is a one-line NeedleError naming what is accepted, never a silent "no results".
 """
@@ -15,6 +15,34 @@ from codeneedle.indexer.languages import SUPPORTED_LANGUAGES
 
 # "text" is what every file without a tree-sitter grammar is indexed as.
 KNOWN_LANGUAGES: tuple[str, ...] = (*SUPPORTED_LANGUAGES, "text")
+
+
+# What a search's kind filter names: the kinds results carry, and words people use for them.
+KNOWN_KINDS: tuple[str, ...] = ("function", "method", "class", "block", "text")
+_KIND_ALIASES: dict[str, tuple[str, ...]] = {
+    "functions": ("function",), "fn": ("function",), "func": ("function",), "methods": ("method",),
+    "classes": ("class",), "type": ("class",), "types": ("class",), "struct": ("class",), "interface": ("class",),
+    "trait": ("class",), "enum": ("class",), "blocks": ("block",),
+    # everything with a name, what "go to definition" would land on
+    "definition": ("function", "method", "class"), "definitions": ("function", "method", "class"),
+    "def": ("function", "method", "class"), "code": ("function", "method", "class"),
+}
+
+
+def kind_filter(kind: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The chunk kinds a ``kind`` filter names (``"function,method"``, ``["class"]``, ``"def"``); () for none.
+    NeedleError for an unknown kind, and for a filter given but naming none (``""``)."""
+    if kind is None:
+        return ()
+    items = kind.split(",") if isinstance(kind, str) else list(kind)
+    words = [w.strip().lower() for w in items if isinstance(w, str) and w.strip()]
+    if not words:
+        raise NeedleError(f"kind {kind!r} names no kind (e.g. function,method)")
+    unknown = [w for w in words if w not in KNOWN_KINDS and w not in _KIND_ALIASES]
+    if unknown:
+        raise NeedleError(f"unknown kind {', '.join(map(repr, unknown))}; known: {', '.join(KNOWN_KINDS)} "
+                          "(and def: every named definition)")
+    return tuple(dict.fromkeys(k for w in words for k in _KIND_ALIASES.get(w, (w,))))
 
 
 # The most results one search returns, whichever door asks (the MCP server allows fewer: a model's context is small).

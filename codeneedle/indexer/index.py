@@ -35,7 +35,7 @@ from codeneedle.indexer.declarations import implementations_first
 from codeneedle.indexer.embedding import chunk_of
 from codeneedle.indexer.encoder import Encoder, bulk_identity, embed_text, query_identity, query_tower_of
 from codeneedle.indexer.feedback import enabled as feedback_enabled
-from codeneedle.indexer.filters import check_query, path_allowed, split_globs
+from codeneedle.indexer.filters import check_query, kind_filter, path_allowed, split_globs
 from codeneedle.indexer.indexdir import check_index_dir, too_broad, write_gitignore
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
@@ -667,21 +667,22 @@ class Index:
     # -- reading ---------------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, lang=None, glob: str | None = None,
                exclude: str | list[str] | tuple[str, ...] | None = None, *,
-               qvec: np.ndarray | None = None, rerank: bool | None = None) -> list[SearchResult]:
+               qvec: np.ndarray | None = None, rerank: bool | None = None, kind=None) -> list[SearchResult]:
         """Hybrid search: dense top-k fused with BM25, the ranking rules, then the re-ranker; ``lang`` like
-        "python,go", ``glob`` like "src/**/*.py" (``!dist/**`` or ``exclude`` leave paths out). Scores are
-        query-chunk cosines (``scores.py``). ``qvec``: the query's vector, when a multi-index search has already
-        encoded it with this model. ``rerank``: None follows the settings (``IndexSettings.rerank``).
+        "python,go", ``glob`` like "src/**/*.py" (``!dist/**`` or ``exclude`` leave paths out), ``kind`` like
+        "function,method" (``filters.kind_filter``). Scores are query-chunk cosines (``scores.py``). ``qvec``: the
+        query's vector, when a multi-index search has already encoded it with this model. ``rerank``: None follows
+        the settings (``IndexSettings.rerank``).
 
-        A blank query, k < 1, an unknown language or a bad glob raise NeedleError.
+        A blank query, k < 1, an unknown language or kind, or a bad glob raise NeedleError.
         """
-        return [hit.result() for hit in self.hits(query, k, lang, glob, exclude, qvec=qvec, rerank=rerank)]
+        return [hit.result() for hit in self.hits(query, k, lang, glob, exclude, qvec=qvec, rerank=rerank, kind=kind)]
 
     def hits(self, query: str, k: int = 10, lang=None, glob: str | None = None,
              exclude: str | list[str] | tuple[str, ...] | None = None, *,
-             qvec: np.ndarray | None = None, rerank: bool | None = None) -> list[Hit]:
+             qvec: np.ndarray | None = None, rerank: bool | None = None, kind=None) -> list[Hit]:
         """:meth:`search` before its results are built: a merged search builds them only for its winners."""
-        filters = self._request(query, k, lang, glob, exclude)
+        filters = self._request(query, k, lang, glob, exclude, kind)
         reranker, late = self._second_stage_for(query, rerank)
         with self._reading():
             return self._hits(query, k, filters, qvec, reranker, late)
@@ -720,11 +721,11 @@ class Index:
         return (f"no indexed file matches the glob {include!r} (globs match paths relative to the repository root "
                 f"{self.root}, e.g. 'src/**/*.py')")
 
-    def _request(self, query: str, k: int, lang, glob: str | None, exclude) -> Filters:
+    def _request(self, query: str, k: int, lang, glob: str | None, exclude, kind=None) -> Filters:
         """The filters of a valid search request; NeedleError says what is wrong with an invalid one."""
         check_query(query, k)
         check_query_length(query)
-        return Filters(language_filter(lang), *split_globs(glob, exclude))
+        return Filters(language_filter(lang), *split_globs(glob, exclude), kinds=kind_filter(kind))
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:

@@ -334,7 +334,7 @@ def apply_rules(
 ) -> list[tuple[int, float]]:
     """Re-order fused ``(chunk id, score)`` by the rules above; scores are kept as fusion gave them.
 
-    ``allowed(path, language)`` filters chunks found by the name lookup (the fused ones are already filtered).
+    ``allowed(path, language, kind)`` filters chunks found by the name lookup (the fused ones are already filtered).
     ``rows_seen``, when given, receives the rows read, so the caller need not read the top results again.
     ``cosines`` (the dense ranking's similarities) lets a sentence lift the functions named in its words.
     """
@@ -357,7 +357,7 @@ def apply_rules(
     candidates = list(head)
     for cid, score in extra.items():
         row = rows.get(cid)
-        if row is not None and rules.tier(row) and (allowed is None or allowed(row.path, row.language)):
+        if row is not None and rules.tier(row) and (allowed is None or allowed(row.path, row.language, row.kind)):
             candidates.append((cid, score))
     keyed = []
     for position, (cid, score) in enumerate(candidates):

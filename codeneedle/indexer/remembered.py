@@ -56,7 +56,7 @@ def put_first(store: Store, found: list[tuple[int, float, ChunkRow]], remembered
     first: list[tuple[int, float, ChunkRow]] = []
     for path, line, name in remembered:
         row = match_shown(store.chunks_in_file(path), line, name)
-        if row is None or (filters and not filters.allows(row.path, row.language)):
+        if row is None or (filters and not filters.allows(row.path, row.language, row.kind)):
             continue
         if all(cid != row.id for cid, _, _ in first):
             first.append(next(((cid, s, r) for cid, s, r in found if cid == row.id), (row.id, 0.0, row)))

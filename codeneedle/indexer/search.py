@@ -47,17 +47,21 @@ EXACT_FILTER_LIMIT = 50_000
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """Restrict results by language (any of), a path glob and exclude globs (gitignore-style wildcards)."""
+    """Restrict results by language (any of), a path glob and exclude globs (gitignore-style wildcards), and
+    chunk kind (any of)."""
 
     languages: tuple[str, ...] = ()
     glob: str | None = None
     exclude: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.languages or self.glob or self.exclude)
+        return bool(self.languages or self.glob or self.exclude or self.kinds)
 
-    def allows(self, path: str, language: str | None) -> bool:
+    def allows(self, path: str, language: str | None, kind: str) -> bool:
         if self.languages and (language or "text") not in self.languages:
+            return False
+        if self.kinds and kind not in self.kinds:
             return False
         return path_allowed(path, self.glob, self.exclude)
 
@@ -88,7 +92,7 @@ def dense_ranking(
 ) -> list[tuple[int, float]]:
     """(chunk id, cosine) best first, honouring filters."""
     if filters:
-        allowed = [cid for cid, path, lang in store.chunk_filter_rows() if filters.allows(path, lang)]
+        allowed = [cid for cid, path, lang, kind in store.chunk_filter_rows() if filters.allows(path, lang, kind)]
         if len(allowed) <= EXACT_FILTER_LIMIT:
             keys, vecs = store.chunk_vectors(model_id, vectors.dim, ids=allowed)
             if not len(keys):
@@ -109,7 +113,7 @@ def lexical_ranking(store: Store, query: str, count: int, filters: Filters) -> l
     ids = store.fts_search(query, count * (10 if filters else 1))
     if filters and ids:
         rows = store.chunks_by_ids(ids)
-        ids = [i for i in ids if i in rows and filters.allows(rows[i].path, rows[i].language)]
+        ids = [i for i in ids if i in rows and filters.allows(rows[i].path, rows[i].language, rows[i].kind)]
     return ids[:count]
 
 

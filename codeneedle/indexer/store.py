@@ -372,9 +372,9 @@ class Store:
         )
         return [ChunkRow(*r) for r in rows]
 
-    def chunk_filter_rows(self) -> list[tuple[int, str, str]]:
-        """(id, path, language) of every chunk, for filtered searches."""
-        return self.conn.execute("SELECT id, path, language FROM chunks").fetchall()
+    def chunk_filter_rows(self) -> list[tuple[int, str, str, str]]:
+        """(id, path, language, kind) of every chunk, for filtered searches."""
+        return self.conn.execute("SELECT id, path, language, kind FROM chunks").fetchall()
 
     def definition_names(self) -> list[tuple[int, str]]:
         """(id, name) of every named function, method and class chunk."""

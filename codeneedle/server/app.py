@@ -322,22 +322,23 @@ def _submit(ls: NeedleServer, uris: list[str]) -> None:
 
 # -- queries ---------------------------------------------------------------------------------------
 def run_search(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str | None = None,
-               exclude: Any = None, rerank: bool | None = None) -> list[dict]:
+               exclude: Any = None, rerank: bool | None = None, kind: Any = None) -> list[dict]:
     """Search every folder, merge the ranked lists: ``[{uri, range, name, kind, language, score, weak, snippet}]``."""
     encoding = ls.encoding()
     return [{**to_lsp(root, r, encoding), **({"partial": True} if partial else {})}
-            for root, r, partial in search_folders(ls, query, k, lang, glob, exclude, rerank)]
+            for root, r, partial in search_folders(ls, query, k, lang, glob, exclude, rerank, kind)]
 
 
 def search_folders(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str | None = None,
-                   exclude: Any = None, rerank: bool | None = None) -> list[tuple[Path, SearchResult, bool]]:
+                   exclude: Any = None, rerank: bool | None = None,
+                   kind: Any = None) -> list[tuple[Path, SearchResult, bool]]:
     """Search every folder, merge the ranked lists: the best ``k`` as (folder root, result, folder still partial)."""
     per_folder: list[list[tuple[Path, SearchResult, bool]]] = []
     errors: list[str] = []
     folders = ls.workspaces.all()
     for folder, inner in zip(folders, inner_roots([f.root for f in folders]), strict=True):
         try:
-            results = folder.search(query, k, lang, glob, exclude, rerank)
+            results = folder.search(query, k, lang, glob, exclude, rerank, kind)
         except (NeedleError, ValueError) as exc:  # ValueError: e.g. a glob pathspec cannot parse
             errors.append(f"{folder.root}: {exc}")
             continue
@@ -362,7 +363,7 @@ def search_command(ls: NeedleServer, *arguments: Any) -> list[dict]:
     pending, ls.pending_note = ls.pending_note, None
     if pending is not None:
         pending.cancel()  # another search came: the user is still typing
-    hits = run_search(ls, args.query, args.k, args.lang, args.glob, args.exclude, args.rerank)
+    hits = run_search(ls, args.query, args.k, args.lang, args.glob, args.exclude, args.rerank, args.kind)
     if not hits and args.glob:
         _say_glob_matches_nothing(ls, args.glob)
     return hits

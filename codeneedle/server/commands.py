@@ -43,10 +43,10 @@ def _short(_inst: Any, attr: attrs.Attribute, value: str | None) -> None:
         raise ValueError(f"{attr.name} is too long ({len(value)} characters, at most {MAX_URI_CHARS})")
 
 
-def _languages(_inst: Any, _attr: attrs.Attribute, value: str | list[str] | None) -> None:
+def _languages(_inst: Any, attr: attrs.Attribute, value: str | list[str] | None) -> None:
     if isinstance(value, list) and len(value) > 64:
-        raise ValueError("lang lists at most 64 languages")
-    _short(_inst, _attr, value if isinstance(value, str) else None)
+        raise ValueError(f"{attr.name} lists at most 64 names")
+    _short(_inst, attr, value if isinstance(value, str) else None)
 
 
 def _globs(_inst: Any, _attr: attrs.Attribute, value: str | list[str] | None) -> None:
@@ -67,8 +67,9 @@ def _not_negative(_inst: Any, attr: attrs.Attribute, value: int) -> None:
 
 @attrs.frozen
 class SearchArgs:
-    """``needle.search {query, k?, lang?, glob?, exclude?, rerank?}``; ``glob: "!dist/**"`` or ``exclude`` leave
-    paths out; ``rerank`` false skips the re-ranker (as-you-type searches), absent follows the settings."""
+    """``needle.search {query, k?, lang?, glob?, exclude?, kind?, rerank?}``; ``glob: "!dist/**"`` or ``exclude``
+    leave paths out; ``kind`` ("function,method", ["class"], "def") keeps those chunk kinds only; ``rerank`` false
+    skips the re-ranker (as-you-type searches), absent follows the settings."""
 
     query: str = attrs.field(validator=_query)
     k: int = attrs.field(default=10, validator=_positive_k)
@@ -76,6 +77,7 @@ class SearchArgs:
     glob: str | None = attrs.field(default=None, validator=_short)
     exclude: str | list[str] | None = attrs.field(default=None, validator=_globs)
     rerank: bool | None = None
+    kind: str | list[str] | None = attrs.field(default=None, validator=_languages)
 
 
 @attrs.frozen
@@ -112,12 +114,13 @@ class StatusArgs:
 def check_search(args: SearchArgs) -> None:
     """The library's own checks (blank query, unknown language, bad glob) as InvalidParams, before any search."""
     from codeneedle.errors import NeedleError
-    from codeneedle.indexer.filters import check_query, split_globs
+    from codeneedle.indexer.filters import check_query, kind_filter, split_globs
     from codeneedle.indexer.search import language_filter
 
     try:
         check_query(args.query, args.k)
         language_filter(args.lang)
+        kind_filter(args.kind)
         split_globs(args.glob, args.exclude)
         if args.rerank is True:
             from codeneedle.indexer.rerank import require_reranker

@@ -19,7 +19,7 @@ from pydantic import Field, ValidationError
 
 from codeneedle import __version__
 from codeneedle.errors import NeedleError
-from codeneedle.indexer.filters import split_globs
+from codeneedle.indexer.filters import kind_filter, split_globs
 from codeneedle.indexer.live import LiveIndex, innermost
 from codeneedle.indexer.root import find_root
 from codeneedle.indexer.scores import good_match, no_match_note
@@ -148,18 +148,20 @@ class NeedleMCP:
         return [self.root, *self.extra_roots]
 
     def search(self, query: str, k: int = 10, lang: str | list[str] | None = None, glob: str | None = None,
-               path: str | None = None, exclude_glob: str | list[str] | None = None) -> dict[str, Any]:
+               path: str | None = None, exclude_glob: str | list[str] | None = None,
+               kind: str | list[str] | None = None) -> dict[str, Any]:
         if not query.strip():
             raise ToolError("query is empty: describe the code you are looking for")
         _check_k(k)
         # Bad arguments are answered before any indexing work.
         language_filter(lang)
+        kind_filter(kind)
         split_globs(glob, exclude_glob)
         if path is None and self.extra_roots:
-            return self._search_all(query, k, lang, glob, exclude_glob)
+            return self._search_all(query, k, lang, glob, exclude_glob, kind)
         repo = self.repo(path)
         repo.refresh(self.wait)
-        results = repo.live.search(query, k=k, lang=lang, glob=glob, exclude=exclude_glob)
+        results = repo.live.search(query, k=k, lang=lang, glob=glob, exclude=exclude_glob, kind=kind)
         out = {**repo.state(), "query": query, "results": [r.to_dict() for r in results],
                "good_match": good_match(results)}
         note = no_match_note(results) if results else repo.index.glob_note(glob)
@@ -168,7 +170,7 @@ class NeedleMCP:
         return out
 
     def _search_all(self, query: str, k: int, lang: str | list[str] | None, glob: str | None,
-                    exclude_glob: str | list[str] | None) -> dict[str, Any]:
+                    exclude_glob: str | list[str] | None, kind: str | list[str] | None = None) -> dict[str, Any]:
         """The root and every extra root, merged (each keeps its ranking order); each result names its ``repo``."""
         from codeneedle.indexer.collection import search_indexes
 
@@ -183,7 +185,8 @@ class NeedleMCP:
                 repos.append(repo)
         for repo in repos:
             repo.refresh(self.wait)
-        results = search_indexes([r.index for r in repos], query, k=k, lang=lang, glob=glob, exclude=exclude_glob)
+        results = search_indexes([r.index for r in repos], query, k=k, lang=lang, glob=glob, exclude=exclude_glob,
+                                 kind=kind)
         out = {**repos[0].state(), "repos": [r.state() for r in repos], "query": query,
                "results": [r.to_dict() for r in results], "good_match": good_match(results)}
         # As a search of one repository says: weak matches, or a glob no repository's files match.
@@ -356,8 +359,12 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
             "repository folder to search (default: the server's root and its extra roots)"))] = None,
         exclude_glob: Annotated[str | list[str] | None, Field(description=(
             "leave out paths matching this glob or these, e.g. 'dist/**' or ['dist/**', '**/*.test.js']"))] = None,
+        kind: Annotated[str | list[str] | None, Field(description=(
+            "only these kinds of code: 'function', 'method', 'class', 'block', 'text', or 'def' for every named "
+            "definition; 'function,method' or a list"))] = None,
     ) -> dict[str, Any]:
-        return _guard(needle.search, query=query, k=k, lang=lang, glob=glob, path=path, exclude_glob=exclude_glob)
+        return _guard(needle.search, query=query, k=k, lang=lang, glob=glob, path=path, exclude_glob=exclude_glob,
+                      kind=kind)
 
     @server.tool(description=(
         "Code most similar to the function or block at path:line (the chunk itself excluded), "

@@ -154,9 +154,9 @@ local function run()
   check(vim.api.nvim_buf_get_name(0):match('loader%.py$') ~= nil, 'back in loader.py')
 
   -- Inline filters are parsed, not searched for: lang: and glob: (glob:! leaves paths out).
-  local parsed = needle.parse_query('lang:python glob:src/** glob:!dist/** parse  a config file')
-  check(parsed.query == 'parse a config file' and parsed.lang == 'python' and parsed.glob == 'src/**'
-    and parsed.exclude[1] == 'dist/**', 'inline filters parsed like VS Code', parsed)
+  local parsed = needle.parse_query('lang:python kind:function glob:src/** glob:!dist/** parse  a config file')
+  check(parsed.query == 'parse a config file' and parsed.lang == 'python' and parsed.kind == 'function'
+    and parsed.glob == 'src/**' and parsed.exclude[1] == 'dist/**', 'inline filters parsed like VS Code', parsed)
   local function qf_files(title)
     local list = wait_for(':Needle ' .. title, 30000, function()
       local l = vim.fn.getqflist({ title = 1, items = 1 })
@@ -171,6 +171,14 @@ local function run()
   check(vim.iter(ruby):all(function(p)
     return p:match('%.rb$') ~= nil
   end), 'lang:ruby returns only Ruby files', ruby)
+  vim.cmd('Needle kind:class ' .. query)
+  local classes = wait_for(':Needle kind:class', 30000, function()
+    local l = vim.fn.getqflist({ title = 1, items = 1 })
+    return l.title == 'Needle: kind:class ' .. query and #l.items > 0 and l
+  end)
+  check(vim.iter(classes.items):all(function(item)
+    return vim.startswith(item.text, 'class ')
+  end), 'kind:class returns only classes', vim.tbl_map(function(item) return item.text end, classes.items))
   vim.cmd('Needle glob:!src/config/** ' .. query)
   local outside = qf_files('glob:!src/config/** ' .. query)
   check(vim.iter(outside):all(function(p)

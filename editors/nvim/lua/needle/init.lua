@@ -370,16 +370,18 @@ local function results_handler(what, client_for_status)
 end
 
 --- Split inline filters off a typed query, as the VS Code extension does:
---- `lang:python glob:src/** glob:!dist/** parse a config file` ->
---- `{query = 'parse a config file', lang = 'python', glob = 'src/**', exclude = {'dist/**'}}`.
+--- `lang:python kind:function glob:src/** glob:!dist/** parse a config file` ->
+--- `{query = 'parse a config file', lang = 'python', kind = 'function', glob = 'src/**', exclude = {'dist/**'}}`.
 ---@param text string
----@return {query: string, lang: string?, glob: string?, exclude: string[]?}
+---@return {query: string, lang: string?, kind: string?, glob: string?, exclude: string[]?}
 function M.parse_query(text)
   local out, words, exclude = { query = '' }, {}, {}
   for tok in vim.gsplit(vim.trim(text), '%s+', { trimempty = true }) do
     local key, value = tok:match('^(%a+):(.+)$')
     if key == 'lang' then
       out.lang = value
+    elseif key == 'kind' then
+      out.kind = value
     elseif key == 'glob' and value:sub(1, 1) == '!' then
       exclude[#exclude + 1] = value:sub(2)
     elseif key == 'glob' then
@@ -394,9 +396,10 @@ function M.parse_query(text)
 end
 
 --- `:Needle {query}`: semantic search into the quickfix list. Inline filters in the query (`lang:python`,
---- `glob:src/**`, `glob:!dist/**`) or `opts`: `k`, `lang` ("python,go"), `glob`, `exclude` (list of globs).
+--- `kind:function`, `glob:src/**`, `glob:!dist/**`) or `opts`: `k`, `lang` ("python,go"), `kind` ("function,method",
+--- "class", "def"), `glob`, `exclude` (list of globs).
 ---@param query string?
----@param opts {k: integer?, lang: string?, glob: string?, exclude: string[]?}?
+---@param opts {k: integer?, lang: string?, kind: string?, glob: string?, exclude: string[]?}?
 function M.search(query, opts)
   if not query or vim.trim(query) == '' then
     vim.ui.input({ prompt = 'Needle: ' }, function(input)
@@ -413,8 +416,8 @@ function M.search(query, opts)
     return
   end
   local args = {
-    query = q.query, k = opts.k or config.options.k, lang = opts.lang or q.lang, glob = opts.glob or q.glob,
-    exclude = opts.exclude or q.exclude,
+    query = q.query, k = opts.k or config.options.k, lang = opts.lang or q.lang, kind = opts.kind or q.kind,
+    glob = opts.glob or q.glob, exclude = opts.exclude or q.exclude,
   }
   M.execute('needle.search', args, results_handler('Needle: ' .. query, true))
 end
