@@ -141,7 +141,7 @@ export async function searchCode(service: NeedleService, initial?: string): Prom
   const { k, debounceMs } = settings();
   const qp = vscode.window.createQuickPick<ResultItem>();
   qp.title = 'Needle: Search Code';
-  qp.placeholder = 'Describe the code you are looking for (filters: lang:python glob:src/** glob:!dist/**)';
+  qp.placeholder = 'Describe the code you are looking for (filters: lang:python kind:function glob:src/** glob:!dist/**)';
   qp.matchOnDescription = false;
   qp.matchOnDetail = false;
   qp.ignoreFocusOut = false;

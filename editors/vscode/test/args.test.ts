@@ -16,6 +16,7 @@ import {
 test('parseQuery splits inline filters', () => {
   assert.deepEqual(parseQuery('  parse a   config file '), { query: 'parse a config file' });
   assert.deepEqual(parseQuery('lang:python glob:src/** read settings'), { query: 'read settings', lang: 'python', glob: 'src/**' });
+  assert.deepEqual(parseQuery('kind:function,method read settings'), { query: 'read settings', kind: 'function,method' });
   assert.deepEqual(parseQuery('lang:'), { query: 'lang:' });
   assert.deepEqual(parseQuery('glob:!dist/** glob:!**/*.min.js retry'), { query: 'retry', exclude: ['dist/**', '**/*.min.js'] });
 });
@@ -25,6 +26,7 @@ test('searchArguments is one object in a list', () => {
   assert.deepEqual(searchArguments({ query: 'x', lang: 'js', glob: '*.js' }, 500), [{ query: 'x', k: 200, lang: 'js', glob: '*.js' }]);
   assert.equal(searchArguments({ query: '   ' }, 10), undefined);
   assert.deepEqual(searchArguments({ query: 'x', exclude: ['dist/**'] }, 10), [{ query: 'x', k: 10, exclude: ['dist/**'] }]);
+  assert.deepEqual(searchArguments({ query: 'x', kind: 'class' }, 10), [{ query: 'x', k: 10, kind: 'class' }]);
 });
 
 test('similar and reindex arguments', () => {

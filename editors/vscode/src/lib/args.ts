@@ -12,23 +12,26 @@ export const COMMANDS = {
 export interface SearchQuery {
   query: string;
   lang?: string;
+  kind?: string;
   glob?: string;
   exclude?: string[];
 }
 
 /**
  * Split inline filters off a typed query (the Neovim plugin parses the same syntax):
- * `lang:python glob:src/** glob:!dist/** parse a config file`
- * -> {query: "parse a config file", lang: "python", glob: "src/**", exclude: ["dist/**"]}.
+ * `lang:python kind:function glob:src/** glob:!dist/** parse a config file`
+ * -> {query: "parse a config file", lang: "python", kind: "function", glob: "src/**", exclude: ["dist/**"]}.
  */
 export function parseQuery(text: string): SearchQuery {
   const out: SearchQuery = { query: '' };
   const words: string[] = [];
   const exclude: string[] = [];
   for (const tok of text.trim().split(/\s+/)) {
-    const m = /^(lang|glob):(.+)$/.exec(tok);
+    const m = /^(lang|kind|glob):(.+)$/.exec(tok);
     if (m && m[1] === 'lang') {
       out.lang = m[2];
+    } else if (m && m[1] === 'kind') {
+      out.kind = m[2];
     } else if (m && m[1] === 'glob' && m[2].startsWith('!')) {
       if (m[2].length > 1) {
         exclude.push(m[2].slice(1));
@@ -50,6 +53,7 @@ export interface SearchArgument {
   query: string;
   k: number;
   lang?: string;
+  kind?: string;
   glob?: string;
   exclude?: string[];
 }
@@ -63,6 +67,9 @@ export function searchArguments(q: SearchQuery, k: number): [SearchArgument] | u
   const arg: SearchArgument = { query, k: clampInt(k, 1, 200, 20) };
   if (q.lang) {
     arg.lang = q.lang;
+  }
+  if (q.kind) {
+    arg.kind = q.kind;
   }
   if (q.glob) {
     arg.glob = q.glob;
