@@ -585,7 +585,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     events = Events()
     # `needle watch` is the writer or a one-line refusal (IndexLockedError), before any progress bar.
-    with Index.open(root_from(args), settings_from(args), notify=_notify, asked=True) as index, index.writing():
+    with Index.open(root_from(args), settings_from(args), notify=_notify, explicit=explicit_from(args),
+                    asked=True) as index, index.writing():
         live = LiveIndex(index.root, index=index, events=events, lock_retry_s=None, debounce=args.debounce).start()
         try:
             with console.index_progress() as events.bar:
@@ -619,7 +620,8 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     from codeneedle.server.mcp_server import serve_mcp
 
     check_rerank(args)
-    serve_mcp(root=args.path, settings=settings_from(args), extra_roots=args.extra_root)  # the server finds the root (find_root)
+    # The server finds the root (find_root).
+    serve_mcp(root=args.path, settings=settings_from(args), extra_roots=args.extra_root, explicit=explicit_from(args))
     return 0
 
 

@@ -68,7 +68,7 @@ def _adapt(args: argparse.Namespace) -> int:
     import attrs
 
     from codeneedle import console
-    from codeneedle.cli_options import settings_from
+    from codeneedle.cli_options import explicit_from, settings_from
     from codeneedle.indexer.index import Index
     from codeneedle.training.adapt import adapt_to_repo
 
@@ -102,7 +102,7 @@ def _adapt(args: argparse.Namespace) -> int:
     # keeps the model it was built with, so later `needle index` runs stay on the adapted model).
     stats = None
     if not args.no_reindex:
-        with Index.open(repo, attrs.evolve(settings, model=str(model)), asked=True,
+        with Index.open(repo, attrs.evolve(settings, model=str(model)), asked=True, explicit=explicit_from(args),
                         notify=lambda m: console.err.print(f"[yellow]needle:[/] {m}", highlight=False)) as index:
             with console.index_progress(not args.json) as progress:
                 stats = index.update(progress=progress)

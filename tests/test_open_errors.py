@@ -214,6 +214,13 @@ def test_an_index_another_process_has_just_created_reads_as_indexing(tmp_path):
         assert proc.returncode == 0, proc.stderr
         status = json.loads(proc.stdout)
         assert status["state"] == "indexing" and status["files"] == 0, status
+        # an index of another schema is not one being created, whoever holds the lock
+        with closing(sqlite3.connect(index_dir / "index.db")) as conn:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+            conn.execute("INSERT INTO meta VALUES ('schema_version', '99')")
+            conn.commit()
+        assert "schema 99" in _one_line_error(run_needle("status", "--json", "--path", str(repo)))
+        (index_dir / "index.db").write_bytes(b"")
     finally:
         holder.kill()
         holder.wait()

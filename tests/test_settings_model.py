@@ -193,3 +193,25 @@ def test_a_setting_removed_in_the_editor_brings_back_what_it_left_out_but_a_comm
     sticky.resolve(index_dir, IndexSettings(exclude=("dist/**",)), ["exclude"])  # needle index --exclude dist/**
     assert sticky.resolve(index_dir, IndexSettings(), None).exclude == ("dist/**",)
     assert sticky.load_sources(index_dir)["exclude"] == sticky.COMMAND_LINE
+
+    # a command line giving the very value an editor stored takes it over
+    sticky.resolve(index_dir, IndexSettings(exclude=("vendor/**",)), None)
+    sticky.resolve(index_dir, IndexSettings(exclude=("vendor/**",)), ["exclude"])
+    assert sticky.resolve(index_dir, IndexSettings(), None).exclude == ("vendor/**",)
+
+
+def test_servers_without_settings_of_their_own_keep_what_an_editor_stored(tmp_path):
+    """`needle mcp` (and `needle watch`, `needle train --repo`) name no index settings: an exclude the editor
+    stored stands, rather than being read as an editor's setting removed."""
+    from codeneedle.indexer import sticky
+    from codeneedle.server.mcp_server import NeedleMCP
+
+    (tmp_path / "a.py").write_text("def f():\n    return 1\n")
+    index_dir = tmp_path / ".needle"
+    sticky.resolve(index_dir, IndexSettings(exclude=("vendor/**",)), None)  # as the language server stores it
+    mcp = NeedleMCP(tmp_path)
+    try:
+        assert mcp.repo().index.settings.exclude == ("vendor/**",)
+    finally:
+        mcp.close()
+    assert sticky.load(index_dir)["exclude"] == ["vendor/**"]

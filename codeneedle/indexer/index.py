@@ -60,8 +60,8 @@ from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.store import (
     ChunkRow,
     CorruptStoreError,
-    ForeignDatabaseError,
     Store,
+    UnfinishedDatabaseError,
     is_corruption,
     unavailable_error,
 )
@@ -175,7 +175,9 @@ class Index:
     ) -> Index:
         """Open (or, with ``create``, start) the index of the repository at ``root``.
 
-        Index-defining settings not named in ``explicit`` come from the index's stored ones (``sticky.py``). A new
+        Index-defining settings not named in ``explicit`` come from the index's stored ones (``sticky.py``; None
+        means an editor's configuration, as the language server's live index opens it: a command line names what
+        it gave, () for nothing). A new
         index of the home folder or of ``/`` is started only when ``asked`` (``needle index``, ``needle watch``):
         an editor opened on the home folder, or a search typed there, would otherwise index all of it.
         """
@@ -225,7 +227,7 @@ class Index:
                 return Store(self.index_dir / DB_NAME, create=False)
             except CorruptStoreError as exc:
                 raise CorruptStoreError(f"{exc}; run `needle index {self.root}` to repair it") from None
-            except ForeignDatabaseError:
+            except UnfinishedDatabaseError:
                 return self._store_being_created()
         try:
             return Store(self.index_dir / DB_NAME)
@@ -240,7 +242,7 @@ class Index:
             time.sleep(CREATION_RETRY_S)
             try:
                 return Store(path, create=False)
-            except ForeignDatabaseError:
+            except UnfinishedDatabaseError:
                 continue
         # A probe of the lock (rare: only for such a file), not writer_alive's pid and /proc/locks reading, which
         # some kernels (gVisor) leave without flock entries.

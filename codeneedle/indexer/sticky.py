@@ -58,7 +58,10 @@ def resolve(
         else:
             values[name] = getattr(given, name)
     result = attrs.evolve(given, **values)
-    wanted = (changes or not stored) and bool(chosen or stored)
+    owners = {name: source if name in chosen else sources.get(name, COMMAND_LINE) for name in STICKY_FIELDS}
+    # A command line giving the value an editor stored takes it over (removing the editor's setting keeps it).
+    retaken = bool(stored) and any(owners[name] != sources.get(name, COMMAND_LINE) for name in chosen)
+    wanted = (changes or not stored or retaken) and bool(chosen or stored)
     if other_writer and notify is not None and (changes or (wanted and chosen)):
         shown = changes or [f"{name} {_show(values[name])}" for name in STICKY_FIELDS if name in chosen]
         notify(f"index settings not stored ({'; '.join(shown)}): another needle process writes this index, "
@@ -67,8 +70,7 @@ def resolve(
         notify(f"index settings changed ({'; '.join(changes)}): the next update re-indexes the files this "
                "adds or leaves out")
     if save and not other_writer and wanted:
-        store(index_dir, result, {name: source if name in chosen else sources.get(name, COMMAND_LINE)
-                                  for name in STICKY_FIELDS})
+        store(index_dir, result, owners)
     return result
 
 

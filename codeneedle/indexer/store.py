@@ -77,6 +77,10 @@ class ForeignDatabaseError(NeedleError):
     """The file is a database, but not one of Needle's (or one of another schema): never touched."""
 
 
+class UnfinishedDatabaseError(ForeignDatabaseError):
+    """The file holds no Needle tables yet: empty, or a writer is between creating it and writing them."""
+
+
 # Only these mean the file itself is damaged. "disk I/O error", "database or disk is full", "attempt to write a
 # readonly database", "unable to open database file" say nothing about the file: moving it aside for them threw
 # away intact indexes (a full disk re-embedded everything and left one more .corrupt-* copy per run).
@@ -133,7 +137,7 @@ class Store:
             if create:
                 self._ensure_schema()
             elif "meta" not in self._table_names() or self.get_meta("schema_version") is None:
-                raise ForeignDatabaseError(f"{path} is not a Needle index (empty or made by another program)")
+                raise UnfinishedDatabaseError(f"{path} is not a Needle index (empty or made by another program)")
             elif self.get_meta("schema_version") != SCHEMA_VERSION:
                 raise self._schema_error()
         except sqlite3.DatabaseError as exc:

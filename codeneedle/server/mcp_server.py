@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -101,7 +102,7 @@ class NeedleMCP:
     """The tools' logic, independent of the transport (tests may call it directly)."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None, settings: IndexSettings | None = None,
-                 wait: float | None = None, extra_roots: list[str] | None = None):
+                 wait: float | None = None, extra_roots: list[str] | None = None, explicit: Iterable[str] = ()):
         # The root is found the way git finds its work tree (nearest .needle/, else .git, else the folder);
         # a missing folder is reported by the first tool call, not by a server that fails to start.
         given = Path(root or os.environ.get(ROOT_ENV) or os.getcwd()).expanduser()
@@ -114,6 +115,9 @@ class NeedleMCP:
         self.extra_roots = [r for r in dict.fromkeys(Path(p).expanduser().resolve() for p in extra_roots)
                             if r != self.root]
         self.settings = settings or IndexSettings()
+        # Settings a command line gave; none by default: an MCP client has no settings of its own, so the stored
+        # ones stand (sticky.py reads None as an editor's configuration, which would reset what an editor stored).
+        self.explicit = tuple(explicit)
         self.wait = wait if wait is not None else float(os.environ.get(WAIT_ENV, DEFAULT_WAIT_S))
         self._repos: dict[Path, _Repo] = {}
         self._lock = threading.Lock()
@@ -140,7 +144,8 @@ class NeedleMCP:
         with self._lock:
             repo = self._repos.get(root)
             if repo is None:
-                repo = self._repos[root] = _Repo(Index.open(root, self.settings, notify=_notify))
+                repo = self._repos[root] = _Repo(Index.open(root, self.settings, notify=_notify,
+                                                            explicit=self.explicit))
         return repo
 
     def roots(self) -> list[Path]:
@@ -386,12 +391,13 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
 
 
 def serve_mcp(root: str | os.PathLike[str] | None = None, settings: IndexSettings | None = None,
-              extra_roots: list[str] | None = None) -> None:
+              extra_roots: list[str] | None = None, explicit: Iterable[str] = ()) -> None:
     """Serve MCP on stdio until the client closes the connection (the CLI's `needle mcp`).
 
-    ``root`` defaults to ``$NEEDLE_ROOT``, then the working directory; ``extra_roots`` to ``$NEEDLE_EXTRA_ROOTS``.
+    ``root`` defaults to ``$NEEDLE_ROOT``, then the working directory; ``extra_roots`` to ``$NEEDLE_EXTRA_ROOTS``;
+    ``explicit``: the index settings its command line gave (the others are each index's stored ones).
     """
-    needle = NeedleMCP(root, settings, extra_roots=extra_roots)
+    needle = NeedleMCP(root, settings, extra_roots=extra_roots, explicit=explicit)
     try:
         anyio.run(_run_stdio, build_server(needle))
     finally:
