@@ -223,3 +223,22 @@ def test_a_demoted_class_does_not_fall_below_code_that_is_nothing_like_the_query
     assert proc.returncode == 0, proc.stderr
     names = [r["name"] for r in json.loads(proc.stdout)["results"]]
     assert names.index("RetryPolicy") < names.index("fib") and names.index("RetryPolicy") <= 2, names
+
+
+def test_which_definition_implements_a_stub():
+    from codeneedle.indexer.declarations import implements
+
+    def stub(path: str, name: str = "parse", language: str = "typescript") -> ChunkRow:
+        return row(path, text=f"export function {name}(s: string): Doc;", language=language, name=name)
+
+    def code(path: str, name: str = "parse", language: str = "typescript") -> ChunkRow:
+        return row(path, text=f"export function {name}(s: string) {{ return s; }}", language=language, name=name)
+
+    assert implements(code("src/markdown.ts"), stub("types/markdown.d.ts"))  # a distinctive stem, anywhere
+    assert implements(code("src/tree.c", "tree_free", "c"), stub("src/tree.h", "tree_free", "c"))
+    assert implements(code("lib/api.js", language="javascript"), stub("lib/index.d.ts"))  # the same folder
+    # every package has an index or __init__: alike in name only, an unrelated parse is no implementation
+    assert not implements(code("plugins/csv/index.js", language="javascript"), stub("types/index.d.ts"))
+    assert not implements(code("pkg_b/__init__.py", "load", "python"), stub("pkg_a/__init__.pyi", "load", "python"))
+    assert not implements(code("src/markdown.py", language="python"), stub("types/markdown.d.ts"))  # language
+    assert not implements(code("src/markdown.ts", "render"), stub("types/markdown.d.ts"))  # name

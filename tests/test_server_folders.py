@@ -4,7 +4,9 @@ MCP server do (one library behind every door)."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,26 @@ def test_a_repository_inside_another_answers_once_for_its_files(tmp_path):
         hits = c.command("needle.search", {"query": "rotate a list left", "k": 5})["result"]
         ring = [h for h in hits if h["uri"].endswith("/ring.py")]
         assert len(ring) == 1 and ring[0]["uri"] == (inner / "ring.py").as_uri(), hits
+    finally:
+        assert c.close() == 0
+
+
+def test_when_the_inner_repository_cannot_answer_the_outer_one_s_copies_still_do(tmp_path):
+    outer = _git_repo(tmp_path / "outer")
+    (outer / "main.py").write_text("def start_server(port):\n    return port\n")
+    inner = _git_repo(outer / "inner")
+    (inner / "ring.py").write_text("def rotate_list(items, n):\n    \"\"\"Rotate a list left by n places.\"\"\"\n"
+                                   "    return items[n:] + items[:n]\n")
+    assert run_needle("index", str(inner), "-q").returncode == 0
+    with closing(sqlite3.connect(inner / ".needle" / "index.db")) as conn:  # an index of another schema
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+        conn.commit()
+    c = RawClient()
+    try:
+        _initialize(c, outer, inner)
+        c.wait_status(lambda s: all(f["state"] not in ("starting", "indexing") for f in s["folders"]))
+        hits = c.command("needle.search", {"query": "rotate a list left", "k": 5})["result"]
+        assert hits and hits[0]["uri"] == (outer / "inner" / "ring.py").as_uri(), hits
     finally:
         assert c.close() == 0
 

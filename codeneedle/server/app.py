@@ -333,16 +333,17 @@ def search_folders(ls: NeedleServer, query: str, k: int, lang: Any = None, glob:
                    exclude: Any = None, rerank: bool | None = None,
                    kind: Any = None) -> list[tuple[Path, SearchResult, bool]]:
     """Search every folder, merge the ranked lists: the best ``k`` as (folder root, result, folder still partial)."""
-    per_folder: list[list[tuple[Path, SearchResult, bool]]] = []
+    answered: list[tuple[Folder, list[SearchResult]]] = []
     errors: list[str] = []
-    folders = ls.workspaces.all()
-    for folder, inner in zip(folders, inner_roots([f.root for f in folders]), strict=True):
+    for folder in ls.workspaces.all():
         try:
-            results = folder.search(query, k, lang, glob, exclude, rerank, kind)
+            answered.append((folder, folder.search(query, k, lang, glob, exclude, rerank, kind)))
         except (NeedleError, ValueError) as exc:  # ValueError: e.g. a glob pathspec cannot parse
             errors.append(f"{folder.root}: {exc}")
-            continue
-        # A folder inside another answers for its own files: the outer one's copies would repeat them.
+    per_folder: list[list[tuple[Path, SearchResult, bool]]] = []
+    # A folder inside another answers for its own files: the outer one's copies would repeat them (unless the inner
+    # one could not answer: then the outer copies are all there is).
+    for (folder, results), inner in zip(answered, inner_roots([f.root for f, _ in answered]), strict=True):
         results = [r for r in results if not held_by_inner(r.path, inner)]
         # Results from a folder still being indexed (or left partial) say so, hit by hit.
         partial = bool(results) and folder.partial()
