@@ -689,6 +689,11 @@ def test_javascript_written_without_a_name_is_named_after_its_function_or_file(p
      "type (\n\t// Level is a logging level.\n\tLevel int\n\t// Lvl is Level.\n\tLvl = Level\n)\n",
      [("block", "mux", 1, ""), ("class", "MiddlewareFunc", 4, "MiddlewareFunc wraps a handler."),
       ("block", "mux", 6, ""), ("class", "Level", 8, "Level is a logging level."), ("class", "Lvl", 10, "Lvl is Level.")]),
+    ("iter.rs", "rust",
+     "impl Iterator for Counter {\n    type Item = u32;\n    fn next(&mut self) -> Option<u32> { None }\n}\n",
+     [("class", "Counter", 1, ""), ("method", "Counter.next", 3, "")]),
+    ("sig.c", "c", "void (*on_signal)(int sig);\nint first(void);\n",
+     [("block", "sig", 1, ""), ("function", "first", 2, "")]),
     ("tree.h", "c",
      "/* Parse a buffer into a tree. */\nstruct node *parse_buffer(const char *buf);\n\n/* Free a tree. */\n"
      "void free_tree(struct node *n);\n\n/* Clamp a value. */\n#define CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x))\n",
@@ -712,12 +717,14 @@ def test_properties_defined_by_a_call_are_named_after_their_object_with_their_do
               "  get: function () { return 'http'; }\n});\n\n/** Whether the request is fresh. */\n"
               "defineGetter(req, 'fresh', function () {\n  return !this.stale;\n});\n\n"
               "Object.defineProperty(Foo.prototype, \"size\", { get() { return this._n; } });\n"
-              "app.get('/users', auth, function (req, res) {});\n")
+              "app.get('/users', auth, function (req, res) {});\n"
+              "fs.readFile(configPath, 'utf8', function (err, data) {});\n"
+              "Object.defineProperty(exports, '__esModule', { value: true });\n")
     assert _outline_docs("lib/request.js", source, language) == [
         ("method", "req.protocol", 2, "Return the protocol string."),
         ("method", "req.fresh", 8, "Whether the request is fresh."),
         ("method", "Foo.size", 12, ""),
-        ("block", "request", 13, ""),
+        ("block", "request", 13, ""),  # a route, a callback and a compiler's marker define no property
     ]
 
 

@@ -41,7 +41,7 @@ def test_needleignore_leaves_paths_out(indexed):
     store = index.reader()
     # lib/text/slug.rb would be indexed (a Ruby file) but for .needleignore's `lib/`: no file, no chunk of it.
     assert "lib/text/slug.rb" not in store.file_records()
-    assert not [path for _, path, _ in store.chunk_filter_rows() if path.startswith("lib/")]
+    assert not [path for _, path, _, _ in store.chunk_filter_rows() if path.startswith("lib/")]
     assert ("lib", "needleignore") in store.conn.execute("SELECT path, reason FROM skipped").fetchall()
     assert "src/config/loader.py" in store.file_records()  # the rest of the tree is there
 

@@ -126,6 +126,7 @@ def test_what_counts_as_a_stub_or_a_test():
     assert is_stub(row("types/index.d.ts", language="typescript"))
     assert is_stub(row("src/a.ts", text="export function f(x: string): string;", language="typescript"))
     assert is_stub(row("include/a.h", text="int f(int x);", language="c"))
+    assert not is_stub(row("include/a.h", text="#define CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x))", language="c"))
     assert not is_stub(row("src/a.ts", text="export function f() { return 1; }", language="typescript"))
     # An arrow function with an expression body ends in ";" without a brace, but it is assigned, not declared.
     assert not is_stub(row("src/p.ts", text="export const proxy = <T = unknown>(\n  cb: Callback,\n): T => inner(cb, []);",

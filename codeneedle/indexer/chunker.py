@@ -402,8 +402,10 @@ class _Source:
                 continue
             if _typedef_body(d):
                 continue  # `typedef struct node_s { ... } node_t;` is one chunk, the typedef's, fields and all
-            if d.node.type == "declaration" and d.owner_class is not None:
-                continue  # a C++ member declared in its class body (`Matrix(int n);`) is read in the class's chunk
+            if d.node.type in ("declaration", "type_item") and d.owner_class is not None:
+                # A C++ member declared in its class body (`Matrix(int n);`), a Rust associated type (`type Item =
+                # u32;` in an impl or trait): read in the class's chunk, not one of its own.
+                continue
             d.emitted = True
             d.start, d.end = self.extent(d.node)
             if d.kind == "class":

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 #    'ip', fn)`, `Object.defineProperty(o, 'x', {get})`) as o.x with their doc.
 # 9: C#, PHP, Kotlin, Swift, Scala, Lua and Bash parsed with tree-sitter (named chunks instead of text windows);
 #    Kotlin/C#/Swift members' expression bodies and property accessors left out of their class's chunk.
-CHUNKER_VERSION = "9"
+# 10: define-style calls only for JS properties (not callbacks or `exports.__esModule`), no C function-pointer
+#     variables as prototypes, Rust associated types left in their impl.
+CHUNKER_VERSION = "10"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"

@@ -162,8 +162,8 @@ def is_stub(row: ChunkRow) -> bool:
     if path.endswith(_STUB_SUFFIXES):
         return True
     if row.kind in (FUNCTION, METHOD):
-        if path.endswith(_HEADER_SUFFIXES) and "{" not in row.text:
-            return True
+        if path.endswith(_HEADER_SUFFIXES) and "{" not in row.text and not row.text.lstrip().startswith("#"):
+            return True  # a prototype; a function-like macro (`#define CLAMP(...)`) is its own definition
         stripped = row.text.rstrip()
         if row.language in ("typescript", "tsx", "java", "c", "cpp") and stripped.endswith(";") \
                 and "{" not in stripped and not _ASSIGNED.match(stripped):

@@ -23,9 +23,11 @@
   declarator: (type_identifier) @name) @definition.class
 
 ; prototypes (`int parse(const char *s);`, `struct node *make(void);`): named stubs, ranked below the definition
-(declaration declarator: (function_declarator) @name) @definition.function
+; (not `void (*on_signal)(int);`, a variable holding a function pointer: its declarator is in parentheses)
+(declaration declarator: (function_declarator declarator: (identifier)) @name) @definition.function
 
-(declaration declarator: (pointer_declarator declarator: (function_declarator)) @name) @definition.function
+(declaration declarator: (pointer_declarator declarator: (function_declarator declarator: (identifier))) @name)
+  @definition.function
 
 ; function-like macros: #define MAX(a, b) ...
 (preproc_function_def name: (identifier) @name) @definition.function

@@ -77,8 +77,13 @@
 (expression_statement
   (call_expression
     function: (member_expression property: (property_identifier) @_define (#eq? @_define "defineProperty"))
-    arguments: (arguments . (_) @object . (string) @name . (object)))) @definition.method
+    arguments: (arguments . (_) @object . (string) @name
+      . (object [(pair key: (property_identifier) @_accessor value: [(function_expression) (arrow_function)])
+                 (method_definition name: (property_identifier) @_accessor)])
+      (#match? @_accessor "^(get|set|value)$")))) @definition.method
 
+; only define-style helpers: `$(el).on('click', '.row', fn)` or `fs.readFile(path, 'utf8', fn)` define nothing
 (expression_statement
   (call_expression
+    function: [(identifier) (member_expression)] @_define (#match? @_define "[dD]efine")
     arguments: (arguments . (_) @object . (string) @name . [(function_expression) (arrow_function)] .))) @definition.method
