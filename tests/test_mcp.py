@@ -73,6 +73,8 @@ async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
                 # Filters pass through.
                 go = _payload(await session.call_tool("search", {"query": "retry with backoff", "lang": "go"}))
                 assert go["results"] and {r["language"] for r in go["results"]} == {"go"}
+                meta = await session.call_tool("search", {"query": "config", "k": 1, "_meta": {"progressToken": 1}})
+                assert not meta.is_error, _text(meta)  # a client's own "_" keys pass
                 classes = _payload(await session.call_tool("search", {"query": "config", "kind": "class"}))
                 assert classes["results"] and {r["kind"] for r in classes["results"]} == {"class"}
                 globbed = _payload(await session.call_tool("search", {"query": "config", "glob": "web/**"}))

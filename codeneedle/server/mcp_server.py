@@ -283,8 +283,10 @@ class _NeedleServer(_MCPServer):
             if isinstance((arguments or {}).get(field), bool):
                 raise ToolError(f'{name}: "{field}" must be an integer, not {str(arguments[field]).lower()}')
         properties = (await self._input_schema(name)).get("properties")
-        if properties is not None and (unknown := [key for key in arguments or {} if key not in properties]):
+        unknown = [key for key in arguments or {} if key not in (properties or {}) and not key.startswith("_")]
+        if properties is not None and unknown:
             # pydantic drops them: `exclude` (the language server's name) would search with no exclusion at all.
+            # Keys starting with "_" (`_meta`) are a client's own and pass.
             takes = f"it takes {', '.join(properties)}" if properties else "it takes no arguments"
             raise ToolError(f"{name}: unknown argument{'s' if len(unknown) > 1 else ''} "
                             f"{', '.join(map(repr, unknown))}; {takes}")
