@@ -54,4 +54,12 @@ test('tool text says "no good match" when every result is weak', () => {
   const text = toolResultText('zzqx blorf', weak, { folders });
   assert.match(text, /^Needle found no good match for "zzqx blorf"; the 1 nearest code location \(weak matches\):/);
   assert.match(toolResultText('config', results, { folders }), /^Needle found 2 code locations for "config"/);
+  // among good matches, each weak one is marked
+  const mixed = parseResults([
+    { ...results[0], uri: results[0].uri, range: results[0].range },
+    { ...results[1], uri: results[1].uri, range: results[1].range, weak: true },
+  ]);
+  const text2 = toolResultText('config', mixed, { folders });
+  assert.match(text2, /1\. pkg\/config\.py lines 2-3 — function parse_config_file \(python\)\n/);
+  assert.match(text2, /2\. web\/app\.js lines 1-1 — block \(javascript\) — weak match\n/);
 });

@@ -57,7 +57,8 @@ export function toolResultText(query: string, results: readonly SearchResult[], 
   if (!results.length) {
     return `Needle found no code matching "${query}" in the workspace index.`;
   }
-  const head = results.every((r) => r.weak)
+  const allWeak = results.every((r) => r.weak);
+  const head = allWeak
     ? `Needle found no good match for "${query}"; the ${results.length} nearest code location${results.length === 1 ? '' : 's'} (weak matches):`
     : `Needle found ${results.length} code location${results.length === 1 ? '' : 's'} for "${query}" (best first):`;
   const blocks: string[] = [];
@@ -69,9 +70,11 @@ export function toolResultText(query: string, results: readonly SearchResult[], 
     const what = [r.kind, r.name].filter(Boolean).join(' ');
     const code = resultCode(r, opts.files, maxLines);
     const f = fence(code);
+    // Among good matches, a weak one says so (the model would otherwise read every location as an answer).
+    const weak = r.weak && !allWeak ? ' — weak match' : '';
     const block =
       `${i + 1}. ${path} lines ${first}-${last}${what ? ` — ${what}` : ''}` +
-      `${r.language ? ` (${r.language})` : ''}\n${f}${r.language}\n${code}\n${f}`;
+      `${r.language ? ` (${r.language})` : ''}${weak}\n${f}${r.language}\n${code}\n${f}`;
     if (used + block.length > maxChars && blocks.length) {
       omitted += 1;
       return;
