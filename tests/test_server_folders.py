@@ -1,5 +1,5 @@
-"""Which workspace folders the language server searches, and what it says about those it cannot: as the CLI and the
-MCP server do (one library behind every door)."""
+"""Which workspace folders the language server searches, and what it says about those it cannot or about bad
+settings: as the CLI and the MCP server do (one library behind every door)."""
 
 from __future__ import annotations
 
@@ -101,3 +101,17 @@ def _user_cache() -> Path:
     from codeneedle.indexer.numpy_bert import user_cache
 
     return user_cache()
+
+
+def test_a_bad_setting_is_said_once_though_the_editor_sends_it_twice(tmp_path):
+    """VS Code sends its settings as initializationOptions and again in answer to workspace/configuration: the
+    same bad value is one warning, not two."""
+    repo = shutil.copytree(FIXTURES / "minirepo", tmp_path / "repo")
+    c = RawClient(configuration={"maxFileBytes": 0})
+    try:
+        c.initialize(repo, options={"maxFileBytes": 0})
+        c.wait_ready()
+        shown = [n["params"]["message"] for n in c.notifications if n["method"] == "window/showMessage"]
+        assert sum("needle.maxFileBytes" in m for m in shown) == 1, shown
+    finally:
+        assert c.close() == 0

@@ -66,11 +66,20 @@ class NeedleServer(LanguageServer):
         self.setup_done = threading.Event()  # set once the initial folders are known (after configuration)
         self.initial_folders: list[tuple[str, str]] = []
         self.pending_warnings: list[str] = []
+        self._settings_warned: set[str] = set()
         self.refused: dict[str, str] = {}  # workspace folder URI -> why it is not indexed (status and errors say it)
         self.pending_note: threading.Timer | None = None  # a "glob matches no file" note, said unless typing goes on
         self.refitter = Refitter()  # the folders' query adapters, refitted as results are opened
 
     # -- Host (used by folders) ------------------------------------------------------------------
+    def warn_settings(self, warnings: list[str]) -> None:
+        """Say each settings problem once: the same bad value read again (initializationOptions, then the
+        workspace/configuration answer) is not said twice; fixed and broken again, it is."""
+        for w in warnings:
+            if w not in self._settings_warned:
+                self.show(types.MessageType.Warning, f"Needle: {w}")
+        self._settings_warned = set(warnings)
+
     def show(self, kind: types.MessageType, message: str) -> None:
         level = {types.MessageType.Error: logging.ERROR, types.MessageType.Warning: logging.WARNING}
         log.log(level.get(kind, logging.INFO), "%s", message)
@@ -136,8 +145,7 @@ class NeedleServer(LanguageServer):
             log.info("workspace/configuration failed (%s); using initializationOptions", exc)
             return [base] * len(folders)
         settings, warnings = parse_configuration(answer, len(folders), base)
-        for w in warnings:
-            self.show(types.MessageType.Warning, f"Needle: {w}")
+        self.warn_settings(warnings)
         return settings
 
     def refuse(self, uri: str, why: str) -> None:
@@ -203,8 +211,7 @@ def initialized(ls: NeedleServer, params: types.InitializedParams) -> None:
 
 async def _set_up(ls: NeedleServer) -> None:
     """Warnings, settings (workspace/configuration), folders, then file-watch registration."""
-    for w in ls.pending_warnings:
-        ls.show(types.MessageType.Warning, f"Needle: {w}")
+    ls.warn_settings(ls.pending_warnings)
     if not ls.initial_folders:
         ls.show(types.MessageType.Warning,
                 "Needle: no workspace folder was given (rootUri is null), so there is nothing to index. "
@@ -288,8 +295,7 @@ async def configuration_changed(ls: NeedleServer, params: types.DidChangeConfigu
     pushed = params.settings if isinstance(params.settings, dict) and SECTION in params.settings else None
     if pushed is not None:  # push model (Neovim's `settings`): same values for every folder
         ls.base_settings, warnings = parse_settings(pushed, ls.base_settings)
-        for w in warnings:
-            ls.show(types.MessageType.Warning, f"Needle: {w}")
+        ls.warn_settings(warnings)
         await ls.add_folders(extra_folders(ls))
     folders = ls.workspaces.all()
     new = await ls.fetch_settings([(f.uri, f.name) for f in folders])
