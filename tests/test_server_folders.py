@@ -115,3 +115,21 @@ def test_a_bad_setting_is_said_once_though_the_editor_sends_it_twice(tmp_path):
         assert sum("needle.maxFileBytes" in m for m in shown) == 1, shown
     finally:
         assert c.close() == 0
+
+
+def test_each_log_line_reaches_the_editor_s_log_once(tmp_path):
+    """A line sent as window/logMessage is left off stderr, which editors keep in the same log (VS Code's output
+    channel showed every line twice); before the client is there, stderr still has it."""
+    repo = shutil.copytree(FIXTURES / "minirepo", tmp_path / "repo")
+    with open(tmp_path / "stderr.log", "w+b") as err:
+        c = RawClient(stderr=err)
+        try:
+            c.initialize(repo)
+            c.wait_ready()
+        finally:
+            assert c.close() == 0
+        err.seek(0)
+        stderr = err.read().decode()
+    logged = [n["params"]["message"] for n in c.notifications if n["method"] == "window/logMessage"]
+    assert any(f"opening {repo}" in m for m in logged), logged
+    assert f"opening {repo}" not in stderr, stderr

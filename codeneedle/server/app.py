@@ -88,23 +88,26 @@ class NeedleServer(LanguageServer):
     def work_done(self, title: str, on_cancel: Callable[[], None]) -> WorkDone:
         return WorkDone(self, title, on_cancel=on_cancel)
 
-    def log_to_client(self, level: int, message: str) -> None:
+    def log_to_client(self, level: int, message: str) -> bool:
+        """Send a log line to the client's log (window/logMessage); whether it went."""
         if not self.ready or self.protocol._shutdown or self.stopping:
-            return
+            return False
         kind = (types.MessageType.Error if level >= logging.ERROR else types.MessageType.Warning
                 if level >= logging.WARNING else types.MessageType.Info if level >= logging.INFO
                 else types.MessageType.Log)
-        self._safely(lambda: self.window_log_message(types.LogMessageParams(type=kind, message=message)))
+        return self._safely(lambda: self.window_log_message(types.LogMessageParams(type=kind, message=message)))
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # Malformed input is answered by NeedleProtocol; here only log (no error pop-ups for a client's bugs).
         log.info("%s: %s", getattr(source, "__name__", source), error)
 
-    def _safely(self, send: Callable[[], None]) -> None:
+    def _safely(self, send: Callable[[], None]) -> bool:
         try:
             send()
         except Exception as exc:  # noqa: BLE001 - the client may be gone
             log.debug("could not send to the client: %s", exc)
+            return False
+        return True
 
     # -- helpers for handlers ------------------------------------------------------------------
     def require_ready(self) -> None:
@@ -505,7 +508,8 @@ def _clip(text: str, n: int = 200) -> str:
 
 
 class _ClientLogHandler(logging.Handler):
-    """Mirror the server's own log lines into the client's log (window/logMessage)."""
+    """Send the server's own log lines to the client's log (window/logMessage). A line that went is marked, and
+    stderr leaves it out: editors keep the server's stderr in the same log, where each line showed twice."""
 
     def __init__(self, ls: NeedleServer):
         super().__init__(logging.INFO)
@@ -517,7 +521,7 @@ class _ClientLogHandler(logging.Handler):
             return
         self._busy.on = True
         try:
-            self.ls.log_to_client(record.levelno, self.format(record))
+            record.needle_sent_to_client = self.ls.log_to_client(record.levelno, self.format(record))
         except Exception:  # noqa: BLE001
             pass
         finally:
@@ -538,6 +542,7 @@ def serve_stdio() -> None:
     logging.getLogger("pygls").setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_quiet_client_errors)
+        handler.addFilter(lambda record: not getattr(record, "needle_sent_to_client", False))
     logging.getLogger("codeneedle").addHandler(_ClientLogHandler(server))
     run(server, FdReader(sys.stdin.fileno()), lsp_out)
 
