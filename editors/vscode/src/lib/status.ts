@@ -43,6 +43,7 @@ export function parseStatus(value: unknown): IndexStatus | undefined {
           typeof x.lastUpdate === 'string' || typeof x.lastUpdate === 'number' ? x.lastUpdate : null,
         progress: parseProgress(x.progress),
         learnedFrom: learnedFrom(x.queryAdapter),
+        skipped: skippedCounts(x.skipped),
       });
     }
   }
@@ -51,6 +52,20 @@ export function parseStatus(value: unknown): IndexStatus | undefined {
     state = folders.some((f) => f.state === 'indexing') ? 'indexing' : folders.length ? 'ready' : 'unknown';
   }
   return typeof o.message === 'string' ? { state, folders, message: o.message } : { state, folders };
+}
+
+/** Files left out by reason (`skipped: {"excluded": 2}`), the reasons with none dropped; undefined for none. */
+function skippedCounts(value: unknown): Record<string, number> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return undefined;
+  }
+  const out: Record<string, number> = {};
+  for (const [reason, n] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof n === 'number' && n > 0) {
+      out[reason] = n;
+    }
+  }
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** Open events behind the query adapter searches use (`queryAdapter.events` when `inUse`), else undefined. */
@@ -217,6 +232,12 @@ export function folderSummary(f: FolderStatus): { title: string; state: string; 
   const parts = [
     plural(f.files, 'file'),
     plural(f.chunks, 'chunk'),
+    // Why files are missing (an exclude setting, a size cap) is the first thing to look for when one is.
+    f.skipped
+      ? `${plural(Object.values(f.skipped).reduce((a, b) => a + b, 0), 'file')} left out (${Object.entries(f.skipped)
+          .map(([reason, n]) => `${reason} ${n}`)
+          .join(', ')})`
+      : '',
     f.model ? `model ${f.model}` : '',
     `updated ${formatWhen(f.lastUpdate)}`,
     f.indexDir ? `index ${f.indexDir}` : '',

@@ -35,6 +35,7 @@ export interface FolderStatus {
   lastUpdate?: string | number | null;
   progress?: FolderProgress; // while indexing
   learnedFrom?: number; // open events the folder's query adapter was fitted on (when searches use it)
+  skipped?: Record<string, number>; // files left out, by reason ("excluded", "too large", ...)
 }
 
 /** How far a folder's indexing got (`needle.status` → folders[].progress). */
