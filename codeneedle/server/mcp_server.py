@@ -307,11 +307,14 @@ class _NeedleServer(_MCPServer):
         return f"{name}: {text[len(prefix):]}" if text.startswith(prefix) else text
 
     async def _input_schema(self, name: str) -> dict[str, Any]:
-        """The input schema tools/list advertises for ``name`` (what argument errors are worded from)."""
-        for tool in await self.list_tools():
-            if tool.name == name:
-                return dict(getattr(tool, "input_schema", None) or getattr(tool, "inputSchema", None) or {})
-        return {}
+        """The input schema tools/list advertises for ``name`` (what argument errors are worded from). Read once:
+        every call checks its argument names against it, and the tools are all registered before serving."""
+        schemas: dict[str, dict[str, Any]] | None = getattr(self, "_schemas", None)
+        if schemas is None:
+            schemas = self._schemas = {
+                tool.name: dict(getattr(tool, "input_schema", None) or getattr(tool, "inputSchema", None) or {})
+                for tool in await self.list_tools()}
+        return schemas.get(name, {})
 
 
 async def _explain_refusals(ctx: Any, call_next: Any) -> Any:
