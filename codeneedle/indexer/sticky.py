@@ -39,8 +39,8 @@ def resolve(
     ``other_writer`` (another process writes the index: the language server, a watcher) nothing is stored: the
     settings are that writer's to keep.
     """
-    stored = load(index_dir)
-    sources = load_sources(index_dir)
+    data = _read(index_dir)
+    stored, sources = _values(data), _sources(data)
     defaults = IndexSettings()
     source = EDITOR if explicit is None else COMMAND_LINE
     chosen = set(explicit) if explicit is not None else {
@@ -76,12 +76,24 @@ def resolve(
 
 def load(index_dir: Path) -> dict[str, Any]:
     """The stored sticky settings ({} when none or unreadable: defaults then apply)."""
+    return _values(_read(index_dir))
+
+
+def load_sources(index_dir: Path) -> dict[str, str]:
+    """Who stored each sticky field: ``EDITOR`` or ``COMMAND_LINE`` (files written before this was recorded: the
+    command line, whose values stay until changed)."""
+    return _sources(_read(index_dir))
+
+
+def _read(index_dir: Path) -> dict[str, Any]:
     try:
         data = json.loads((index_dir / FILE_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    if not isinstance(data, dict):
-        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _values(data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if isinstance(data.get("exclude"), list) and all(isinstance(x, str) for x in data["exclude"]):
         out["exclude"] = data["exclude"]
@@ -90,14 +102,8 @@ def load(index_dir: Path) -> dict[str, Any]:
     return out
 
 
-def load_sources(index_dir: Path) -> dict[str, str]:
-    """Who stored each sticky field: ``EDITOR`` or ``COMMAND_LINE`` (files written before this was recorded: the
-    command line, whose values stay until changed)."""
-    try:
-        data = json.loads((index_dir / FILE_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    by = data.get("set_by") if isinstance(data, dict) else None
+def _sources(data: dict[str, Any]) -> dict[str, str]:
+    by = data.get("set_by")
     if not isinstance(by, dict):
         return {}
     return {k: v for k, v in by.items() if k in STICKY_FIELDS and v in (EDITOR, COMMAND_LINE)}
