@@ -36,7 +36,7 @@ from codeneedle.indexer.embedding import chunk_of
 from codeneedle.indexer.encoder import Encoder, bulk_identity, embed_text, query_identity, query_tower_of
 from codeneedle.indexer.feedback import enabled as feedback_enabled
 from codeneedle.indexer.filters import check_query, kind_filter, path_allowed, split_globs
-from codeneedle.indexer.indexdir import check_index_dir, too_broad, write_gitignore
+from codeneedle.indexer.indexdir import check_index_dir, indexed_only_when_asked, write_gitignore
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
 from codeneedle.indexer.progress import is_partial, stand_in_for_missing_vectors
@@ -195,7 +195,7 @@ class Index:
         exists = (index_dir / DB_NAME).exists()
         if not create and not exists:
             raise IndexMissingError(f"no index at {index_dir}; run `needle index {root_path}` first")
-        if not asked and not exists and (what := too_broad(root_path)):
+        if not asked and (what := indexed_only_when_asked(root_path, index_dir)):
             raise NeedleError(f"{root_path} is {what}, which is indexed only when asked: open or name a project "
                               f"folder, or build its index once with `needle index {root_path}`")
         made = not index_dir.exists()

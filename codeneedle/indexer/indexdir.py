@@ -16,6 +16,7 @@ import sqlite3
 from pathlib import Path
 
 from codeneedle.errors import NeedleError
+from codeneedle.indexer.root import DB_NAME
 
 GITIGNORE_TEXT = "# Needle's index: never commit it\n*\n"
 
@@ -33,6 +34,12 @@ def too_broad(root: Path) -> str | None:
     except (RuntimeError, OSError):  # no home folder known
         return None
     return "your home folder" if root == home else None
+
+
+def indexed_only_when_asked(root: Path, index_dir: Path) -> str | None:
+    """What ``root`` is (``too_broad``) when no index of it exists at ``index_dir`` yet, else None: such a folder is
+    indexed only when asked by name (``needle index``), and once its index exists every door uses it."""
+    return None if (index_dir / DB_NAME).exists() else too_broad(root)
 
 
 def check_index_dir(root: Path, index_dir: Path) -> None:

@@ -30,9 +30,8 @@ from pygls.uris import to_fs_path
 
 from codeneedle import __version__
 from codeneedle.errors import NeedleError, PathOutsideRootError
-from codeneedle.indexer.indexdir import too_broad
+from codeneedle.indexer.indexdir import indexed_only_when_asked
 from codeneedle.indexer.merge import held_by_inner, inner_roots, merge_ranked
-from codeneedle.indexer.root import DB_NAME
 from codeneedle.server import commands as cmd
 from codeneedle.server.adapting import Refitter
 from codeneedle.server.mcp_guard import MAX_QUERY_CHARS
@@ -169,7 +168,7 @@ class NeedleServer(LanguageServer):
             # An editor without a project root often falls back to ~ or /: indexing that is never wanted, unless
             # its index was built on purpose (`needle index ~`), which every door then uses.
             real = path.resolve()
-            if (what := too_broad(real)) and not (s.for_root(real).index_dir_for(real) / DB_NAME).exists():
+            if what := indexed_only_when_asked(real, s.for_root(real).index_dir_for(real)):
                 self.refuse(uri, f"not indexing {path}: it is {what}, which is indexed only when asked; open a "
                                  f"project folder, or build its index once with `needle index {path}`")
                 continue
