@@ -295,7 +295,7 @@ def check_search_args(args: argparse.Namespace) -> None:
 
 def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
     """One search over several repositories' indexes, merged (each keeps its ranking order); each result names its ``repo``."""
-    from codeneedle.indexer.collection import Collection
+    from codeneedle.indexer.collection import Collection, glob_note
 
     with Collection.open(roots, settings_from(args), notify=_notify, explicit=explicit_from(args)) as many:
         for index in many.indexes:
@@ -314,9 +314,8 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
             console.print_results(results)
             for root, done in partial:
                 sys.stderr.write(f"needle: results from {root} are partial: the index is {done.message()}\n")
-            notes = [index.glob_note(args.glob) for index in many.indexes] if not results else []
-            if notes and all(notes):
-                _notify(notes[0])
+            if not results and (note := glob_note(many.indexes, args.glob)):
+                _notify(note)
 
         if args.queries is None:
             answer(args.query)

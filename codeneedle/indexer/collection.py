@@ -106,6 +106,13 @@ class Collection:
         self.close()
 
 
+def glob_note(indexes: Sequence[Index | None], glob) -> str | None:
+    """``Index.glob_note`` over several repositories: said when no repository has a file the glob matches (one is
+    enough for the glob to be right), else None. A None entry is a repository not open yet."""
+    notes = [index.glob_note(glob) if index is not None else None for index in indexes]
+    return notes[0] if notes and all(notes) else None
+
+
 def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None, glob=None, *,
                    exclude=None, kind=None) -> list[RepoResult]:
     """The best ``k`` results over every index (ties go to the index given first)."""

@@ -382,9 +382,11 @@ def _say_glob_matches_nothing(ls: NeedleServer, glob: str) -> None:
     """No results because no indexed file matches the glob (a path written from the wrong folder): say so, as the
     CLI does, rather than leave an empty list to explain itself. Said after GLOB_NOTE_DELAY_S unless another
     search comes first: search-as-you-type sends every partial glob (``glob:s``, ``glob:sr``, ...)."""
-    notes = [(f.index.glob_note(glob) if f.index is not None else None) for f in ls.workspaces.all()]
-    if notes and all(notes):
-        timer = threading.Timer(GLOB_NOTE_DELAY_S, ls.show, (types.MessageType.Info, f"Needle: {notes[0]}"))
+    from codeneedle.indexer.collection import glob_note
+
+    note = glob_note([f.index for f in ls.workspaces.all()], glob)
+    if note:
+        timer = threading.Timer(GLOB_NOTE_DELAY_S, ls.show, (types.MessageType.Info, f"Needle: {note}"))
         timer.daemon = True
         ls.pending_note = timer
         timer.start()

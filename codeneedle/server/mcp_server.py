@@ -177,7 +177,7 @@ class NeedleMCP:
     def _search_all(self, query: str, k: int, lang: str | list[str] | None, glob: str | None,
                     exclude_glob: str | list[str] | None, kind: str | list[str] | None = None) -> dict[str, Any]:
         """The root and every extra root, merged (each keeps its ranking order); each result names its ``repo``."""
-        from codeneedle.indexer.collection import search_indexes
+        from codeneedle.indexer.collection import glob_note, search_indexes
 
         repos, left_out = [self.repo()], []
         for root in self.extra_roots:
@@ -195,8 +195,7 @@ class NeedleMCP:
         out = {**repos[0].state(), "repos": [r.state() for r in repos], "query": query,
                "results": [r.to_dict() for r in results], "good_match": good_match(results)}
         # As a search of one repository says: weak matches, or a glob no repository's files match.
-        glob_notes = [] if results else [r.index.glob_note(glob) for r in repos]
-        notes = [no_match_note(results)] if results else [glob_notes[0]] if all(glob_notes) else []
+        notes = [no_match_note(results) if results else glob_note([r.index for r in repos], glob)]
         if left_out:
             notes.append(f"not searched: {'; '.join(left_out)}")
         for note in filter(None, notes):
