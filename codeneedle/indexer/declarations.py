@@ -68,6 +68,9 @@ def implements(row: ChunkRow, stub: ChunkRow) -> bool:
 def _implementation(store: Store, stub: ChunkRow, below: Found,
                     allowed: Callable[[str, str, str], bool] | None) -> tuple[int, float, ChunkRow] | None:
     found = [entry for entry in below if implements(entry[2], stub)]
+    beside = next((entry for entry in found if _folder(entry[2].path) == _folder(stub.path)), None)
+    if beside is not None:
+        return beside  # none can be nearer: no name lookup needed
     seen = {cid for cid, _, _ in below}
     ids = [cid for cid in store.name_candidates(stub.name, LOOKUP_LIMIT) if cid not in seen and cid != stub.id]
     rows = store.chunks_by_ids(ids)
