@@ -128,10 +128,14 @@ def get_parser(name: str) -> Parser:
     return parser
 
 
+# Grammars that read another's query file: TSX has TypeScript's node types (plus JSX), so one file serves both.
+_QUERY_FILES = {"tsx": "typescript"}
+
+
 @cache
 def get_query(name: str) -> Query:
     """The definitions query from ``queries/<name>.scm``, compiled for ``name``'s grammar."""
-    source = (QUERY_DIR / f"{name}.scm").read_text(encoding="utf-8")
+    source = (QUERY_DIR / f"{_QUERY_FILES.get(name, name)}.scm").read_text(encoding="utf-8")
     return Query(get_language(name), source)
 
 

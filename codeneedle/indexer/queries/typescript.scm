@@ -6,6 +6,7 @@
 ;;   @name                 the name; @name.type a type expression naming it; @receiver the owner type
 ;;   @object               the object a property defined by a call belongs to: @object.@name
 ;;   captures starting with _ are only used by predicates
+;; TSX reads this file too (languages._QUERY_FILES): it has TypeScript's node types, plus JSX.
 
 (function_declaration name: (identifier) @name) @definition.function
 
