@@ -930,6 +930,81 @@ def test_namespaces_extensions_companions_and_properties(path, language, source,
     assert _outline_docs("t.x", source, language) == expected
 
 
+def test_csharp_indexers_operators_conversions_finalizers_and_events_are_methods_named_as_written() -> None:
+    # pythonnet's PyObject and edge-js's SemVersion: members without an identifier, each with its `///` doc
+    source = ("namespace Semver\n{\n    public sealed class SemVersion\n    {\n"
+              "        /// <summary>Item at <paramref name=\"index\"/>.</summary>\n"
+              "        public virtual PyObject this[int index]\n        {\n            get { return GetItem(index); }\n"
+              "            set { SetItem(index, value); }\n        }\n\n"
+              "        public T this[string key] => Get(key);\n\n"
+              "        public abstract T this[long index] { get; }\n\n"
+              "        /// <summary>Compares two versions for equality.</summary>\n"
+              "        public static bool operator ==(SemVersion left, SemVersion right) => Equals(left, right);\n\n"
+              "        /// <summary>Parses a version string.</summary>\n"
+              "        public static implicit operator SemVersion(string version) => Parse(version);\n\n"
+              "        public static explicit operator int(SemVersion v) { return v.Major; }\n\n"
+              "        /// <summary>Releases the Python object.</summary>\n"
+              "        ~SemVersion() { Dispose(false); }\n\n"
+              "        /// <summary>Raised on a change.</summary>\n"
+              "        public event EventHandler Changed { add { handlers += value; } remove { handlers -= value; } }\n"
+              "\n        public event EventHandler Plain;\n    }\n}\n")
+    chunks = chunk_source("SemVersion.cs", source.encode(), "csharp")
+    assert [(c.kind, c.name, c.start_line, c.doc) for c in chunks if c.kind != "block"] == [
+        ("class", "Semver.SemVersion", 3, ""),
+        ("method", "Semver.SemVersion.this[]", 6, "Item at index."),
+        ("method", "Semver.SemVersion.this[]", 12, ""),  # an overload; the abstract one (no code) stays in its class
+        ("method", "Semver.SemVersion.operator==", 17, "Compares two versions for equality."),
+        ("method", "Semver.SemVersion.implicit operator SemVersion", 20, "Parses a version string."),
+        ("method", "Semver.SemVersion.explicit operator int", 22, ""),
+        ("method", "Semver.SemVersion.~SemVersion", 25, "Releases the Python object."),
+        ("method", "Semver.SemVersion.Changed", 28, "Raised on a change."),  # a field-like event is no chunk
+    ]
+    assert "public static bool operator ==(SemVersion left, SemVersion right) => ...;" in chunks[1].text
+    assert "~SemVersion() { ... }" in chunks[1].text
+
+
+def test_swift_subscripts_and_deinit_are_methods_and_symbol_operators_keep_their_names() -> None:
+    # expo-modules-core's GenericTypedArray, Mutex and ValueOrUndefined
+    source = ("struct Buffer<T> {\n    /// The element at an index.\n    subscript(index: Int) -> T {\n"
+              "        get { pointer[index] }\n        set { pointer[index] = newValue }\n    }\n\n"
+              "    public subscript<K>(key: K) -> T { pointer[0] }\n\n    /// Frees the lock.\n"
+              "    deinit { lock.deallocate() }\n\n    static func < (lhs: Buffer, rhs: Buffer) -> Bool { true }\n\n"
+              "    static func `default`() -> Buffer { Buffer() }\n}\n\n"
+              "protocol Indexed {\n    subscript(index: Int) -> Int { get set }\n}\n")
+    chunks = chunk_source("Buffer.swift", source.encode(), "swift")
+    assert [(c.kind, c.name, c.start_line, c.doc) for c in chunks] == [
+        ("class", "Buffer", 1, ""),
+        ("method", "Buffer.subscript", 3, "The element at an index."),
+        ("method", "Buffer.subscript", 8, ""),
+        ("method", "Buffer.deinit", 11, "Frees the lock."),
+        ("method", "Buffer.<", 13, ""),  # not "<anonymous>": a name of symbols is no generic type's opening
+        ("method", "Buffer.default", 15, ""),  # without its backticks
+        ("class", "Indexed", 18, ""),  # a protocol's requirement stays in the protocol
+    ]
+    assert "subscript(index: Int) -> T { ... }" in chunks[0].text
+
+
+def test_lua_functions_in_named_or_returned_tables_are_named_after_the_table() -> None:
+    # penlight's seq.lua and types.lua, busted's utils.lua: tables of functions, a metatable given to a call
+    source = ("local M = {\n  --- Add two numbers.\n  add = function(a, b) return a + b end,\n"
+              "  util = {\n    -- Trim a string.\n    trim = function(s) return s end,\n  },\n  version = '1.0',\n}\n\n"
+              "M.sub = function(a, b) return a - b end\n\nM.more = { mul = function(a, b) return a * b end }\n\n"
+              "local colors = setmetatable({}, { __index = function() return tostring end })\n\n"
+              "return {\n  --- Shuffle a list in place.\n  shuffle = function(t, seed) return t end,\n}\n")
+    assert _outline_docs("util.lua", source, "lua") == [
+        ("block", "util", 1, ""),
+        ("method", "M.add", 3, "Add two numbers."),
+        ("block", "util", 4, ""),
+        ("method", "M.util.trim", 6, "Trim a string."),
+        ("block", "util", 8, ""),
+        ("method", "M.sub", 11, ""),
+        ("block", "util", 13, ""),
+        ("method", "M.more.mul", 13, ""),
+        ("block", "util", 15, ""),  # the metatable's __index is the call's detail
+        ("function", "shuffle", 19, "Shuffle a list in place."),
+    ]
+
+
 def test_csharp_xml_doc_tags_become_text_and_tag_lines() -> None:
     doc = chunker.clean_xml_doc(
         '<summary>\nParse <c>text</c> into a <see cref="T:Acme.Config"/>;\n<see langword="null"/> when empty.\n'

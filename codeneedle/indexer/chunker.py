@@ -6,7 +6,9 @@ Rules:
   with dots (``Outer.Inner.method``, Go ``Type.Method``, Rust ``impl Trait for Type`` -> ``Type.method``,
   C++ ``Foo::bar`` -> ``Foo.bar``, C# ``Namespace.Class.Method``, PHP ``App\\Models`` -> ``App.Models``, Kotlin
   ``fun String.shout()`` -> ``String.shout``, Swift ``extension Foo`` -> ``Foo.bar``, Lua ``Stack:push`` ->
-  ``Stack.push``); properties with code (C# accessors, Kotlin getters, Swift computed properties) are methods.
+  ``Stack.push``, ``local M = { add = function ... }`` -> ``M.add``); properties with code (C# accessors, Kotlin
+  getters, Swift computed properties) are methods, and so are members named by syntax: C# ``Vec.this[]``,
+  ``Vec.operator+``, ``Vec.implicit operator int``, ``Vec.~Vec``, Swift ``Vec.subscript`` and ``Vec.deinit``.
 - one ``class`` chunk per class-like definition (class, struct, interface, enum, trait, impl, Ruby module,
   record, protocol, Swift extension, Kotlin/Scala object) whose text keeps the header, fields and each method's
   signature but replaces method bodies with ``...``; its byte range still spans the whole definition.
@@ -71,9 +73,9 @@ _OPEN_SCOPES = frozenset({"file_scoped_namespace_declaration", "namespace_defini
 # it is called (the object itself is the chunk `Outer.Companion`).
 _TRANSPARENT_CLASSES = frozenset({"companion_object"})
 # Where a member's code is when it is not a `body` field: C# accessors, Swift computed properties, Kotlin's
-# function_body, class_body and enum_class_body children. Kotlin properties keep their getter and setter apart.
+# function_body, class_body and enum_class_body children, a Swift subscript's computed_property. Kotlin properties keep their getter and setter apart.
 _BODY_FIELDS = ("body", "accessors", "computed_value")
-_BODY_TYPES = frozenset({"function_body", "class_body", "enum_class_body"})
+_BODY_TYPES = frozenset({"function_body", "class_body", "enum_class_body", "computed_property"})
 _ACCESSOR_TYPES = frozenset({"getter", "setter"})
 # Nodes that wrap a single definition and belong to it (decorators, export, template<...>, Go `type`).
 # Node types that share a wrapper as equals: Go's `type ( ... )` holds specs and aliases alike.
@@ -103,6 +105,8 @@ _TYPE_NAME_NODES = frozenset({"type_identifier", "constant"})
 _WORD = re.compile(rb"[A-Za-z0-9_\x80-\xff]")
 _CLOSERS = frozenset(b" \t\r\n,;)]}")
 _SPACE_AROUND_PUNCTUATION = re.compile(r" ?([^\w ]) ?")
+# Type arguments follow a name (`Foo<T>`); a Swift operator's name is all symbols (`<`, `<=`, `<*>`) and is kept.
+_GENERIC_OPEN = re.compile(r"[\w$]<")
 _IDENT_PATH = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 _BOM = codecs.BOM_UTF8
 _LONE_CR = re.compile(rb"\r(?!\n)")
@@ -111,6 +115,9 @@ _ATTRIBUTE_LINE = re.compile(rb"[ \t]*(#\[|#!\[|@[A-Za-z])")
 # C# attributes stand on their own lines in brackets: [Obsolete("use Add")].
 _CSHARP_ATTRIBUTE_LINE = re.compile(rb"[ \t]*(\[[A-Za-z]|@[A-Za-z])")
 _DOCSTRING_QUOTES = re.compile(r'^[rRbBuUfF]{0,2}("""|\'\'\'|"|\')')
+# C# members without an identifier of their own, named as they are written (chunker.csharp_member_name).
+_CSHARP_UNNAMED_MEMBERS = frozenset({"indexer_declaration", "operator_declaration", "conversion_operator_declaration",
+                                     "destructor_declaration"})
 
 
 def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
@@ -464,6 +471,8 @@ class _Source:
             if self.language == "rust" and d.node.type == "impl_item":
                 return self.impl_name(d.node, d.type_node)
             return self.type_name(d.type_node)
+        if d.node.type in _CSHARP_UNNAMED_MEMBERS:
+            return self.csharp_member_name(d.node)
         if d.name_node is None:
             return ""
         if d.object_node is not None:
@@ -473,6 +482,21 @@ class _Source:
         if d.name_node.type == "namespace_name":  # PHP `namespace App\Billing`: App.Billing
             return _clean_name(self.node_text(d.name_node).replace("\\", "."))
         return self.declarator_name(d.name_node)
+
+    def csharp_member_name(self, node: Node) -> str:
+        """A C# indexer, operator or finalizer named as written, from its keyword to its symbol or type: ``this[]``,
+        ``operator+``, ``operator checked-``, ``implicit operator Vec``, ``~Vec``. An indexer is not named ``Item``,
+        the property the compiler makes of it: no source says ``Item``, and a search for it should not land here."""
+        if node.type == "indexer_declaration":
+            return "this[]"
+        if node.type == "destructor_declaration":
+            name = node.child_by_field_name("name")
+            return "~" + (self.node_text(name) if name is not None else "")
+        last = node.child_by_field_name("operator" if node.type == "operator_declaration" else "type")
+        first = next((c for c in node.children if c.type in ("operator", "implicit", "explicit")), None)
+        if first is None or last is None:
+            return "operator"
+        return _clean_name(self.data[first.start_byte : last.end_byte].decode("utf-8", "replace"))
 
     def declarator_name(self, node: Node) -> str:
         """Name text of a name node; C/C++ declarators are followed down to it: ``int *(*f)(void)`` -> f."""
@@ -886,7 +910,7 @@ def _clean_name(text: str) -> str:
     """Normalise a name as written to a dotted qualified name."""
     # Spaces only survive between words (`operator bool`); `Foo :: bar` and `& at` close up.
     text = _SPACE_AROUND_PUNCTUATION.sub(r"\1", " ".join(text.split())).replace("::", ".")
-    if "<" in text and "operator" not in text:
+    if "<" in text and "operator" not in text and _GENERIC_OPEN.search(text):
         text = _strip_generics(text)
     if text in ("module.exports", "exports"):
         return ""  # `module.exports = {...}`: the module itself, no qualifier

@@ -17,6 +17,23 @@
 
 (property_declaration name: (identifier) @name value: (arrow_expression_clause)) @definition.method
 
+; indexers with code (`public T this[int i] { get { ... } }`, `this[string k] => ...`), operators (`operator +`),
+; conversions (`implicit operator Vec(int x)`) and finalizers (`~Vec()`): the chunker names them as written
+; (`Vec.this[]`, `Vec.operator+`, `Vec.implicit operator Vec`, `Vec.~Vec`), for they have no identifier of their own
+(indexer_declaration accessors: (accessor_list (accessor_declaration body: (_)))) @definition.method
+
+(indexer_declaration value: (arrow_expression_clause)) @definition.method
+
+(operator_declaration body: (_)) @definition.method
+
+(conversion_operator_declaration body: (_)) @definition.method
+
+(destructor_declaration body: (_)) @definition.method
+
+; events with code in their accessors: public event EventHandler Changed { add { ... } remove { ... } }
+(event_declaration name: (identifier) @name accessors: (accessor_list (accessor_declaration body: (_))))
+  @definition.method
+
 (class_declaration name: (identifier) @name) @definition.class
 
 (struct_declaration name: (identifier) @name) @definition.class

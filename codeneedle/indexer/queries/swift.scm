@@ -14,6 +14,13 @@
 
 (init_declaration "init" @name body: (function_body)) @definition.method
 
+(deinit_declaration "deinit" @name body: (function_body)) @definition.method
+
+; subscript(index: Int) -> T { ... } -> Vec.subscript; a protocol's `{ get set }` has no statements and stays there
+(subscript_declaration "subscript" @name
+  (computed_property [(statements) (computed_getter (statements)) (computed_setter (statements))
+                      (computed_modify (statements))])) @definition.method
+
 ; computed properties: var area: Double { width * height }
 (property_declaration name: (pattern bound_identifier: (simple_identifier) @name) computed_value: (computed_property))
   @definition.method
