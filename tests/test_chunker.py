@@ -235,7 +235,7 @@ OUTLINES = {
         ("method", "TaskQueue.poll", 28, 28),
         ("class", "TaskQueue.Task", 31, 31),
         ("class", "TaskQueue.Companion", 33, 36),
-        ("method", "TaskQueue.withCapacity", 35, 35),
+        ("method", "TaskQueue.Companion.withCapacity", 35, 35),
         ("class", "Scheduler", 39, 41),
         ("method", "TaskQueue.drain", 44, 48),
     ],
@@ -385,7 +385,7 @@ def test_each_byte_of_code_belongs_to_one_non_class_chunk_at_most(name: str) -> 
         ("TaskQueue.kt", "TaskQueue", "A first-in first-out queue of tasks with priorities."),
         ("TaskQueue.kt", "TaskQueue.isEmpty", "Whether no task is waiting."),
         ("TaskQueue.kt", "TaskQueue.offer", "Add a task to the end of the queue.\n\n@return false when the queue is full"),
-        ("TaskQueue.kt", "TaskQueue.withCapacity", "A queue with room for [n] tasks."),
+        ("TaskQueue.kt", "TaskQueue.Companion.withCapacity", "A queue with room for [n] tasks."),
         ("TaskQueue.kt", "TaskQueue.drain", "Run every task in the queue, in order."),
         ("Thermostat.swift", "Thermostat", "A thermostat that keeps a room at a target temperature."),
         ("Thermostat.swift", "Thermostat.init", "Create a thermostat aiming at `target` degrees."),
@@ -906,7 +906,7 @@ def test_unexpected_failure_falls_back_to_windows(monkeypatch: pytest.MonkeyPatc
      "        /** Zero degrees. */\n        fun zero() = Temp(0.0)\n    }\n}\n\n/** Degrees Fahrenheit. */\n"
      "val Temp.fahrenheit: Double\n    get() = c * 1.8 + 32\n",
      [("class", "Temp", 1, ""), ("method", "Temp.constructor", 2, ""), ("class", "Temp.Factory", 4, ""),
-      ("method", "Temp.zero", 6, "Zero degrees."), ("method", "Temp.fahrenheit", 11, "Degrees Fahrenheit.")]),
+      ("method", "Temp.Factory.zero", 6, "Zero degrees."), ("method", "Temp.fahrenheit", 11, "Degrees Fahrenheit.")]),
     # an operator; a protocol requirement stays in the protocol; an extension of a nested type
     ("Vec.swift", "swift",
      "struct Vec {\n    var x: Double\n\n    /// Add two vectors.\n"
@@ -1002,6 +1002,33 @@ def test_lua_functions_in_named_or_returned_tables_are_named_after_the_table() -
         ("method", "M.more.mul", 13, ""),
         ("block", "util", 15, ""),  # the metatable's __index is the call's detail
         ("function", "shuffle", 19, "Shuffle a list in place."),
+    ]
+
+
+def test_kotlin_members_of_a_companion_an_object_expression_or_an_enum_entry_are_named_apart_from_the_class_s() -> None:
+    # react-native-screens: an event's getEventName beside its companion's, a listener object's callbacks, the
+    # overrides of each enum entry; each was `Outer.name`, one name for two or more different functions
+    source = ("class DidAppearEvent(surfaceId: Int) : Event<DidAppearEvent>(surfaceId), NamingAwareEventType {\n"
+              "    override fun getEventName(): String = EVENT_NAME\n\n"
+              "    private val animationListener: Animation.AnimationListener =\n"
+              "        object : Animation.AnimationListener {\n"
+              "            override fun onAnimationEnd(animation: Animation) {\n                finish()\n"
+              "            }\n        }\n\n    fun onAnimationEnd() {}\n\n"
+              "    companion object : NamingAwareEventType {\n        const val EVENT_NAME = \"topDidAppear\"\n\n"
+              "        /** The name the event registers under. */\n        override fun getEventName() = EVENT_NAME\n"
+              "    }\n}\n\nenum class InputTypes {\n    TEXT {\n        override fun toAndroidInputType() = 1\n"
+              "    },\n    PHONE {\n        override fun toAndroidInputType() = 3\n    };\n\n"
+              "    abstract fun toAndroidInputType(): Int\n}\n")
+    assert [c[:3] for c in _outline_docs("DidAppearEvent.kt", source, "kotlin") if c[0] != "block"] == [
+        ("class", "DidAppearEvent", 1),
+        ("method", "DidAppearEvent.getEventName", 2),
+        ("method", "DidAppearEvent.animationListener.onAnimationEnd", 6),
+        ("method", "DidAppearEvent.onAnimationEnd", 11),
+        ("class", "DidAppearEvent.Companion", 13),
+        ("method", "DidAppearEvent.Companion.getEventName", 17),  # as Java calls it; Kotlin's DidAppearEvent.getEventName
+        ("class", "InputTypes", 21),
+        ("method", "InputTypes.TEXT.toAndroidInputType", 23),
+        ("method", "InputTypes.PHONE.toAndroidInputType", 26),
     ]
 
 

@@ -16,6 +16,7 @@ from codeneedle.indexer.ranking import (
     is_test,
     mention_tier,
     mentioned_names,
+    name_tier,
     normalise,
     query_names,
 )
@@ -181,6 +182,15 @@ def test_which_words_of_a_sentence_are_code():
     method = row("cli/flags.go", kind="method", name="FlagSet.NFlag", language="go")
     assert mention_tier(method, ("NFlag",)) == 1 and mention_tier(method, ("FlagSet.NFlag",)) == 1
     assert mention_tier(row("cli/flags.go", kind="class", name="NFlag", language="go"), ("NFlag",)) == 0
+
+
+def test_a_kotlin_companion_member_is_found_by_the_name_kotlin_calls_it():
+    # stored as Temp.Companion.zero (Temp.zero is the instance member's name); Kotlin code calls it Temp.zero()
+    member = row("src/Temp.kt", kind="method", name="Temp.Companion.zero", language="kotlin")
+    assert name_tier(member, query_names("Temp.zero"), "Temp.zero") == 2
+    assert name_tier(member, query_names("Temp.Companion.zero"), "Temp.Companion.zero") == 2
+    assert mention_tier(member, ("Temp.zero",)) == 1
+    assert name_tier(member, query_names("Other.zero"), "Other.zero") == 0
 
 
 def test_a_javascript_constructor_mentioned_in_prose_is_context_like_a_class():

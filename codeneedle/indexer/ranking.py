@@ -243,10 +243,19 @@ def mention_tier(row: ChunkRow, mentioned: tuple[str, ...]) -> int:
         return 0
     name = row.name
     own = name.rsplit(".", 1)[-1]
+    called = _called_name(row)
     for m in map(_typed_name, mentioned):
-        if name == m or own == m or name.endswith("." + m):
+        if name == m or own == m or name.endswith("." + m) or called == m or called.endswith("." + m):
             return 1
     return 0
+
+
+def _called_name(row: ChunkRow) -> str:
+    """A definition's name as code calls it, where that differs from its chunk's: a Kotlin companion's member is
+    stored as ``Outer.Companion.of`` (apart from the class's own ``Outer.of``) and called ``Outer.of``."""
+    if row.language == "kotlin" and ".Companion." in row.name:
+        return row.name.replace(".Companion.", ".")
+    return row.name
 
 
 def _is_constructor(row: ChunkRow) -> bool:
@@ -260,7 +269,7 @@ def name_tier(row: ChunkRow, names: tuple[str, str] | None, query: str) -> int:
         return 0
     full, last = names
     q = _typed_name(query)
-    if row.name == q or row.name.rsplit(".", 1)[-1] == q:
+    if row.name == q or row.name.rsplit(".", 1)[-1] == q or _called_name(row) == q:
         return 2
     qual = normalise(row.name)
     own = normalise(row.name.rsplit(".", 1)[-1])

@@ -27,9 +27,19 @@
 
 (object_declaration name: (identifier) @name) @definition.class
 
-; a companion object is a chunk (Outer.Companion); its members are named after the outer class, as they are called
+; a companion object is a chunk (Outer.Companion) and names its members (Outer.Companion.of): as Outer.of they would
+; share a name with the class's own `of`
 (companion_object name: (identifier) @name) @definition.class
 
 (companion_object) @definition.class
 
 (type_alias type: (identifier) @name) @definition.class
+
+; an object expression's members are named through the property holding it (`val listener = object : Listener {
+; override fun onEnd() }` -> Outer.listener.onEnd), an enum entry's through the entry (Types.PHONE.inputType): named
+; after the class alone they were one name with its own members and with each other
+(property_declaration (variable_declaration (identifier) @name) (object_literal)) @definition.namespace
+
+(object_literal (class_body (function_declaration name: (identifier) @name (function_body)) @definition.method))
+
+(enum_entry (identifier) @name (class_body)) @definition.namespace
