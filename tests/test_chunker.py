@@ -728,6 +728,18 @@ def test_properties_defined_by_a_call_are_named_after_their_object_with_their_do
     ]
 
 
+def test_each_prototype_of_a_declaration_with_several_is_a_chunk_of_its_own() -> None:
+    # tirpc's rpc/auth.h and X11's Xos_r.h: one declaration, several functions; each is found by its name (a stub
+    # leads to its implementation by name), the declaration's range and doc comment shared
+    source = ("/* Placeholder wrappers for AUTH_NONE. */\nint authany_wrap(void), authany_unwrap(void);\n"
+              "extern struct passwd *getpwuid(), *getpwnam();\nint count, total(int);\n")
+    for language in ("c", "cpp"):
+        assert _outline_docs("auth.h", source, language) == [
+            ("function", "authany_wrap", 2, "Placeholder wrappers for AUTH_NONE."),
+            ("function", "authany_unwrap", 2, "Placeholder wrappers for AUTH_NONE."),
+            ("function", "getpwuid", 3, ""), ("function", "getpwnam", 3, ""), ("function", "total", 4, "")]
+
+
 def test_a_typedef_struct_is_one_chunk_with_its_fields_and_doc() -> None:
     source = "/** A list node. */\ntypedef struct node_s {\n    int v;\n    struct node_s *next;\n} node_t;\n"
     for language in ("c", "cpp"):

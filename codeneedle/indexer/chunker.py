@@ -346,7 +346,7 @@ class _Source:
 
     def find_definitions(self, root: Node) -> list[_Def]:
         """Definitions from the query, one per node, parents before children."""
-        by_node: dict[tuple[int, int, int], _Def] = {}
+        by_node: dict[tuple[int, ...], _Def] = {}
         for _pattern, captures in QueryCursor(get_query(self.language)).matches(root):
             node = kind = None
             for capture, nodes in captures.items():
@@ -354,7 +354,11 @@ class _Source:
                     node, kind = nodes[0], capture[len("definition.") :]
             if node is None or kind is None or node.end_byte <= node.start_byte:
                 continue
-            key = (node.start_byte, node.end_byte, node.kind_id)
+            key: tuple[int, ...] = (node.start_byte, node.end_byte, node.kind_id)
+            if node.type == "declaration" and captures.get("name") and not node.has_error:
+                # each prototype of a C/C++ declaration (`int a(void), b(int);`) is one of its own, named apart; not
+                # in a declaration the parser mended, where a macro (`__THROWNL __attribute__ ((x))`) reads as another
+                key += (captures["name"][0].start_byte,)
             d = by_node.get(key)
             if d is None:
                 d = by_node[key] = _Def(node, kind)
@@ -377,7 +381,10 @@ class _Source:
         for d in defs:
             while stack and not (d.node.end_byte <= stack[-1].scope_end and d.node.start_byte < stack[-1].scope_end):
                 stack.pop()
-            d.parent = stack[-1] if stack else None
+            parent = stack[-1] if stack else None
+            while parent is not None and parent.node == d.node:
+                parent = parent.parent  # prototypes of one declaration are siblings, not one inside the other
+            d.parent = parent
             stack.append(d)
         return defs
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 # 11: C# indexers, operators, conversions, finalizers and events with code, Swift subscripts and deinit, Lua functions
 #     in table literals as methods; Swift symbol operators starting with `<` named; Kotlin companion members named
 #     through the companion (Outer.Companion.of), object-expression and enum-entry members through their property or
-#     entry.
+#     entry; each prototype of a C/C++ declaration with several (`int a(void), b(int);`) a chunk of its own.
 CHUNKER_VERSION = "11"
 
 # Chunk kinds, from most to least structured.
