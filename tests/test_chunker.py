@@ -975,14 +975,34 @@ def test_csharp_indexers_operators_conversions_finalizers_and_events_are_methods
     assert "~SemVersion() { ... }" in chunks[1].text
 
 
-def test_swift_subscripts_and_deinit_are_methods_and_symbol_operators_keep_their_names() -> None:
-    # expo-modules-core's GenericTypedArray, Mutex and ValueOrUndefined
+def test_csharp_explicit_interface_implementations_are_named_through_their_interface() -> None:
+    # pythonnet's PyIterable and LibDL: the untyped GetEnumerator beside the typed one, an interface's dlopen beside
+    # the extern dlopen it calls
+    source = ("class PyIterable : IEnumerable<PyObject>\n{\n    /// <summary>Iterates the Python object.</summary>\n"
+              "    public IEnumerator<PyObject> GetEnumerator() { return new PyIter(this); }\n\n"
+              "    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();\n\n"
+              "    object IEnumerator.Current => Current;\n\n"
+              "    IntPtr ILibDL.dlopen(string? fileName, int flags) => dlopen(fileName, flags);\n\n"
+              "    private static extern IntPtr dlopen(string? fileName, int flags);\n}\n")
+    assert [c[:3] for c in _outline_docs("PyIterable.cs", source, "csharp")] == [
+        ("class", "PyIterable", 1),
+        ("method", "PyIterable.GetEnumerator", 4),
+        ("method", "PyIterable.IEnumerable.GetEnumerator", 6),
+        ("method", "PyIterable.IEnumerator.Current", 8),
+        ("method", "PyIterable.ILibDL.dlopen", 10),
+    ]
+
+
+def test_swift_subscripts_deinit_and_macros_are_named_and_symbol_operators_keep_their_names() -> None:
+    # expo-modules-core's GenericTypedArray, Mutex, ValueOrUndefined and ExpoModulesMacros
     source = ("struct Buffer<T> {\n    /// The element at an index.\n    subscript(index: Int) -> T {\n"
               "        get { pointer[index] }\n        set { pointer[index] = newValue }\n    }\n\n"
               "    public subscript<K>(key: K) -> T { pointer[0] }\n\n    /// Frees the lock.\n"
               "    deinit { lock.deallocate() }\n\n    static func < (lhs: Buffer, rhs: Buffer) -> Bool { true }\n\n"
               "    static func `default`() -> Buffer { Buffer() }\n}\n\n"
-              "protocol Indexed {\n    subscript(index: Int) -> Int { get set }\n}\n")
+              "protocol Indexed {\n    subscript(index: Int) -> Int { get set }\n}\n\n"
+              "/// Makes a type decodable from JavaScript.\n@attached(extension, conformances: JavaScriptDecodable)\n"
+              "public macro Record() = #externalMacro(module: \"ExpoModulesMacros\", type: \"RecordMacro\")\n")
     chunks = chunk_source("Buffer.swift", source.encode(), "swift")
     assert [(c.kind, c.name, c.start_line, c.doc) for c in chunks] == [
         ("class", "Buffer", 1, ""),
@@ -992,6 +1012,7 @@ def test_swift_subscripts_and_deinit_are_methods_and_symbol_operators_keep_their
         ("method", "Buffer.<", 13, ""),  # not "<anonymous>": a name of symbols is no generic type's opening
         ("method", "Buffer.default", 15, ""),  # without its backticks
         ("class", "Indexed", 18, ""),  # a protocol's requirement stays in the protocol
+        ("function", "Record", 23, "Makes a type decodable from JavaScript."),  # used as @Record, like a call
     ]
     assert "subscript(index: Int) -> T { ... }" in chunks[0].text
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 # 10: define-style calls only for JS properties (not callbacks or `exports.__esModule`), no C function-pointer
 #     variables as prototypes, Rust associated types left in their impl.
 # 11: C# indexers, operators, conversions, finalizers and events with code, Swift subscripts and deinit, Lua functions
-#     in table literals as methods; Swift symbol operators starting with `<` named; Kotlin companion members named
+#     in table literals as methods, Swift macros as functions; C# explicit interface implementations named through
+#     the interface; Swift symbol operators starting with `<` named; Kotlin companion members named
 #     through the companion (Outer.Companion.of), object-expression and enum-entry members through their property or
 #     entry; each prototype of a C/C++ declaration with several (`int a(void), b(int);`) a chunk of its own.
 CHUNKER_VERSION = "11"

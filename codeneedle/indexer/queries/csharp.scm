@@ -9,6 +9,13 @@
 ; methods without a body (abstract, interface, extern, partial) stay in their type's chunk; `=> expr` is a body
 (method_declaration name: (identifier) @name body: (_)) @definition.method
 
+; explicit interface implementations are named through the interface (`IEnumerator IEnumerable.GetEnumerator()` ->
+; List.IEnumerable.GetEnumerator, as C# docs write it): beside the class's own GetEnumerator, a name of their own
+(method_declaration (explicit_interface_specifier) @receiver name: (identifier) @name body: (_)) @definition.method
+
+(property_declaration (explicit_interface_specifier) @receiver name: (identifier) @name
+  [(accessor_list (accessor_declaration body: (_))) (arrow_expression_clause)]) @definition.method
+
 (constructor_declaration name: (identifier) @name body: (_)) @definition.method
 
 ; properties with code: accessors with a body (`get { ... }`, `set => ...`) or an expression body (`int Count => n;`);

@@ -21,6 +21,9 @@
   (computed_property [(statements) (computed_getter (statements)) (computed_setter (statements))
                       (computed_modify (statements))])) @definition.method
 
+; macros: public macro Union() = #externalMacro(...), used as @Union (as Rust's macro_rules!, a function)
+(macro_declaration (simple_identifier) @name) @definition.function
+
 ; computed properties: var area: Double { width * height }
 (property_declaration name: (pattern bound_identifier: (simple_identifier) @name) computed_value: (computed_property))
   @definition.method
