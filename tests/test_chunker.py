@@ -699,6 +699,13 @@ def test_javascript_written_without_a_name_is_named_after_its_function_or_file(p
      "void free_tree(struct node *n);\n\n/* Clamp a value. */\n#define CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x))\n",
      [("function", "parse_buffer", 2, "Parse a buffer into a tree."), ("function", "free_tree", 5, "Free a tree."),
       ("function", "CLAMP", 8, "Clamp a value.")]),
+    # sqlite3.h and z3_api.h: a callback's type is a named chunk with its doc; a plain typedef stays in its block
+    ("sqlite3.h", "c",
+     "/*\n** The type for a callback function.\n*/\ntypedef int (*sqlite3_callback)(void*,int,char**, char**);\n"
+     "/** Z3 custom error handler. */\ntypedef void Z3_error_handler(Z3_context c, Z3_error_code e);\n"
+     "typedef unsigned long long sqlite3_uint64;\n",
+     [("class", "sqlite3_callback", 4, "The type for a callback function."),
+      ("class", "Z3_error_handler", 6, "Z3 custom error handler."), ("block", "sqlite3", 7, "")]),
     ("geo.cpp", "cpp",
      "namespace geo {\n/// Area of a shape.\ndouble area(const Shape &s);\n#define SQ(x) ((x) * (x))\n"
      "int helper(int x) {\n  int inner(int);\n  return inner(x);\n}\n}\n",

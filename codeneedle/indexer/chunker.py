@@ -111,6 +111,7 @@ _LONE_CR = re.compile(rb"\r(?!\n)")
 _ATTRIBUTE_LINE = re.compile(rb"[ \t]*(#\[|#!\[|@[A-Za-z])")
 # C# attributes stand on their own lines in brackets: [Obsolete("use Add")].
 _CSHARP_ATTRIBUTE_LINE = re.compile(rb"[ \t]*(\[[A-Za-z]|@[A-Za-z])")
+_DOUBLE_STAR_LINE = re.compile(r"\s*\*\*(?:[ \t]|$)")
 _DOCSTRING_QUOTES = re.compile(r'^[rRbBuUfF]{0,2}("""|\'\'\'|"|\')')
 # C# members without an identifier of their own, named as they are written (chunker.csharp_member_name).
 _CSHARP_UNNAMED_MEMBERS = frozenset({"indexer_declaration", "operator_declaration", "conversion_operator_declaration",
@@ -1030,8 +1031,10 @@ def _strip_comment(raw: str, hash_style: bool, dash_style: bool = False) -> str:
         lines[0] = re.sub(r"^\s*/\*+!?", "", lines[0])
         lines[-1] = re.sub(r"\*+/\s*$", "", lines[-1])
         for line in lines:
-            # Keep indentation after a leading " * " so code examples in docs survive cleandoc.
-            out.append(line.lstrip()[1:] if line.lstrip().startswith("*") else line)
+            # Keep indentation after a leading " * " so code examples in docs survive cleandoc. SQLite's style
+            # (and its many copies) starts each line with "** ".
+            stars = 2 if _DOUBLE_STAR_LINE.match(line) else 1
+            out.append(line.lstrip()[stars:] if line.lstrip().startswith("*") else line)
     else:
         for line in lines:
             out.append(re.sub(r"^\s*//[/!]?", "", line))

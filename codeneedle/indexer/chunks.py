@@ -25,7 +25,8 @@ from dataclasses import dataclass
 #     in table literals as methods, Swift macros as functions; C# explicit interface implementations named through
 #     the interface; Swift symbol operators starting with `<` named; Kotlin companion members named
 #     through the companion (Outer.Companion.of), object-expression and enum-entry members through their property or
-#     entry; each prototype of a C/C++ declaration with several (`int a(void), b(int);`) a chunk of its own.
+#     entry; each prototype of a C/C++ declaration with several (`int a(void), b(int);`) a chunk of its own; C/C++
+#     typedefs of function types (`typedef int (*cmp_fn)(...)`) named; SQLite-style `** ` comment lines cleaned.
 CHUNKER_VERSION = "11"
 
 # Chunk kinds, from most to least structured.

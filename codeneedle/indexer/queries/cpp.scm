@@ -41,6 +41,11 @@
 
 (namespace_definition) @definition.namespace
 
+; function types, a callback's signature: typedef int (*compare_fn)(const void *, const void *); -> compare_fn (as a Go
+; `type HandlerFunc func(...)`; a plain `typedef unsigned long size_t;` stays in its block)
+(type_definition declarator: [(function_declarator) (pointer_declarator declarator: (function_declarator))] @name)
+  @definition.class
+
 ; prototypes (`int parse(const char *s);`, `struct node *make(void);`): named stubs, ranked below the definition
 ; (not `void (*on_signal)(int);`, a variable holding a function pointer: its declarator is in parentheses)
 (declaration
