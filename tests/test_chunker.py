@@ -1065,7 +1065,8 @@ def test_kotlin_members_of_a_companion_an_object_expression_or_an_enum_entry_are
         ("method", "DidAppearEvent.animationListener.onAnimationEnd", 6),
         ("method", "DidAppearEvent.onAnimationEnd", 11),
         ("class", "DidAppearEvent.Companion", 13),
-        ("method", "DidAppearEvent.Companion.getEventName", 17),  # as Java calls it; Kotlin's DidAppearEvent.getEventName
+        # as Java calls it; Kotlin code calls it DidAppearEvent.getEventName(), a search for that finds it
+        ("method", "DidAppearEvent.Companion.getEventName", 17),
         ("class", "InputTypes", 21),
         ("method", "InputTypes.TEXT.toAndroidInputType", 23),
         ("method", "InputTypes.PHONE.toAndroidInputType", 26),
