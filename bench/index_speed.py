@@ -16,11 +16,15 @@ Sections (``--sections``, default all):
   first       time to the first keyword hit for a function in the last file of a 10,000-file tree, and to the
               first committed vectors, from the start of `needle index` (goal: keywords within 10 s)
   warm        warm re-index of an unchanged 10,000-file tree (goal < 2 s)
+  reuse       `needle index` of a second clone of a tree this machine has indexed (its vectors come from the
+              shared cache, indexer/shared_cache.py), beside the same command on a third clone with it turned off
+
+Every other section runs with the shared cache off, so that "cold" means cold.
 
 The 10k-chunk search index gets real vectors for its first 500 chunks and noisy copies of them for the rest
 (bench/lsp_latency.py's PartlyRealEncoder): search time does not depend on the vectors' values.
 
-    .venv/bin/python bench/index_speed.py [--sections throughput,quality,search,busy,first,warm] [--record]
+    .venv/bin/python bench/index_speed.py [--sections throughput,quality,search,busy,first,warm,reuse] [--record]
 """
 
 from __future__ import annotations
@@ -296,15 +300,36 @@ def warm(work: Path, n_files: int = 10_000) -> None:
     row("seconds", seconds, 2.0, "goal < 2 s", fmt="12.3f")
 
 
+def reuse(work: Path) -> None:
+    first = stdlib_sample(work / "reuse-first")
+    clone, cold = work / "reuse-clone", work / "reuse-cold"
+    shutil.copytree(first, clone)
+    shutil.copytree(first, cold)
+    on = {**os.environ, "NEEDLE_EMBEDDING_CACHE": str(work / "shared-embeddings.db")}
+    off = {**os.environ, "NEEDLE_EMBEDDING_CACHE": "off"}
+
+    def index(repo: Path, env: dict) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([str(NEEDLE), "index", str(repo), "--quiet"], env=env, check=True)
+        return time.perf_counter() - t0
+
+    index(first, on)  # the first clone, indexed as usual, fills the shared cache
+    header("`needle index` of a second clone, seconds (baseline: the same command with the shared cache off)")
+    base = index(cold, off)
+    ours = index(clone, on)
+    row(f"second clone of stdlib {', '.join(STDLIB_PACKAGES)}", ours, base, fmt="12.2f")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sections", default="throughput,quality,search,busy,first,warm")
+    ap.add_argument("--sections", default="throughput,quality,search,busy,first,warm,reuse")
     ap.add_argument("--record", action="store_true", help="write the int8/fp32 quality to quantization.json")
     args = ap.parse_args()
     sections = args.sections.split(",")
     print(f"machine: {cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (shared: figures are noisy)")
     work = Path(tempfile.mkdtemp(prefix="needle-bench-"))
     os.environ.setdefault("NEEDLE_CACHE_DIR", str(Path.home() / ".cache/needle"))
+    os.environ["NEEDLE_EMBEDDING_CACHE"] = "off"  # cold figures must not take this machine's earlier vectors
     try:
         if "throughput" in sections:
             throughput(work)
@@ -318,6 +343,8 @@ def main() -> None:
             first_results(work)
         if "warm" in sections:
             warm(work)
+        if "reuse" in sections:
+            reuse(work)
         print(f"\npeak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; "
               f"load average at the end {os.getloadavg()[0]:.1f}")
     finally:

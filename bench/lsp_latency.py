@@ -39,6 +39,7 @@ from codeneedle.indexer.languages import language_for_path  # noqa: E402
 from codeneedle.indexer.late_interaction import DEPTH as LATE_DEPTH  # noqa: E402
 from codeneedle.indexer.late_interaction import is_typed_question  # noqa: E402
 from codeneedle.indexer.rerank import reranker_dir  # noqa: E402
+from codeneedle.indexer.shared_cache import ENV_PATH  # noqa: E402
 from tests.lsp.rawclient import RawClient  # noqa: E402
 
 TOPICS = [
@@ -122,10 +123,17 @@ class PartlyRealEncoder:
             return out
 
         Encoder.encode = encode
+        # Noisy copies must never reach the machine's shared cache, where real indexes would take them as vectors.
+        self.shared_setting = os.environ.get(ENV_PATH)
+        os.environ[ENV_PATH] = "off"
         return self
 
     def __exit__(self, *exc) -> None:
         Encoder.encode = self.original
+        if self.shared_setting is None:
+            os.environ.pop(ENV_PATH, None)
+        else:
+            os.environ[ENV_PATH] = self.shared_setting
 
 
 def index_corpus(repo: Path, real_vectors: int) -> tuple[int, int, float]:

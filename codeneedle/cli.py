@@ -233,7 +233,7 @@ def _index_one(index, args: argparse.Namespace, extra: Callable[[], dict] | None
         skipped = ", ".join(f"{n} {r}" for r, n in sorted(stats.skipped.items())) or "none"
         console.err.print(
             f"indexed {console.escape_text(str(index.root))}: {stats.files_changed} files changed, {stats.files_unchanged} unchanged, "
-            f"{stats.files_removed} removed; {stats.chunks_embedded} chunks embedded, "
+            f"{stats.files_removed} removed; {stats.embedded_text()}, "
             f"{stats.chunks_added} added, {stats.chunks_removed} removed in {stats.seconds:.2f}s "
             f"(skipped: {skipped})"
         )

@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+# The machine's shared vectors (indexer/shared_cache.py) would carry one test's embeddings into another's counts,
+# and from one CI run into the next: off for every test and every `needle` it starts; its own tests turn it on.
+os.environ["NEEDLE_EMBEDDING_CACHE"] = "off"
+
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
 NEEDLE = Path(sys.executable).with_name("needle")

@@ -12,12 +12,14 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.encoder import embed_text
+from codeneedle.indexer.shared_cache import SharedCache, text_key
 
 if TYPE_CHECKING:
     from codeneedle.indexer.encoder import Encoder
@@ -63,13 +65,24 @@ def chunk_of(row: ChunkRow) -> Chunk:
                  row.doc_end_byte)
 
 
+@dataclass
+class EmbedOutcome:
+    """What ``embed_pending`` did: texts the encoder read, texts whose vectors came from the machine's shared cache
+    (``shared_cache``), and whether every pending chunk has its vector (False: cancelled)."""
+
+    embedded: int = 0
+    reused: int = 0
+    finished: bool = True
+
+
 def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
                   on_progress: Callable[[int, int], None] | None = None,
-                  among: list[str] | None = None) -> tuple[int, bool]:
-    """Embed (``index.embed``) every chunk lacking a vector for the index's model. Returns (texts embedded, finished).
+                  among: list[str] | None = None) -> EmbedOutcome:
+    """Give every chunk lacking a vector for the index's model one: from the machine's shared cache when this
+    exact text was embedded before (another clone, a rebuilt index), else from the encoder (``index.embed``).
 
     ``among``: content hashes known to hold every chunk that may lack one (a watcher's few files), so the
-    whole index need not be scanned. ``on_progress(embedded, to_embed)`` is called as batches finish.
+    whole index need not be scanned. ``on_progress(done, to_do)`` is called as batches finish.
     Stops early (finished False) on ``cancel``.
     """
     store = index.store
@@ -78,31 +91,69 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
         pending_total = len(among)
     else:  # texts, not chunk rows: chunks that repeat one text (copies, vendored files) share one vector
         pending_total = store.pending_texts(index.model_id)
-    embedded = 0
+    outcome = EmbedOutcome()
     group = FIRST_GROUP
     report = on_progress or (lambda a, b: None)
     report(0, pending_total)
-    while True:
-        rows = store.pending_chunks(index.model_id, WINDOW, among)
-        if not rows:
-            return embedded, True
-        rows.sort(key=lambda r: len(r.text))
-        start = 0
-        while start < len(rows):
-            if cancel is not None and cancel.is_set():
-                return embedded, False
-            part = rows[start : start + group]
-            start += len(part)
-            texts = [embed_text(chunk_of(r)) for r in part]
-            base = embedded
-            began = time.perf_counter()
-            vectors = index.embed(texts, lambda n, b=base, t=pending_total: report(b + n, t))
-            elapsed = time.perf_counter() - began
-            index.add_embeddings([r.hash for r in part], vectors)
-            embedded += len(part)
-            # Rows in one window may share a hash with chunks added later; the count can overshoot slightly.
-            pending_total = max(pending_total, embedded)
-            report(embedded, pending_total)
-            # Size the next group so it takes about COMMIT_SECONDS at the rate just seen.
-            rate = len(part) / max(elapsed, 1e-3)
-            group = int(min(MAX_GROUP, max(MIN_GROUP, rate * COMMIT_SECONDS)))
+    shared = SharedCache.open(index.model_id, _dim(store)) if pending_total else None
+    try:
+        while True:
+            rows = store.pending_chunks(index.model_id, WINDOW, among)
+            if not rows:
+                return outcome
+            rows.sort(key=lambda r: len(r.text))
+            start = 0
+            while start < len(rows):
+                if cancel is not None and cancel.is_set():
+                    outcome.finished = False
+                    return outcome
+                part = rows[start : start + group]
+                start += len(part)
+                texts = [embed_text(chunk_of(r)) for r in part]
+                base = outcome.embedded + outcome.reused
+                began = time.perf_counter()
+                vectors, fresh = _vectors(index, shared, texts, lambda n, b=base, t=pending_total: report(b + n, t))
+                elapsed = time.perf_counter() - began
+                index.add_embeddings([r.hash for r in part], vectors)
+                outcome.embedded += fresh
+                outcome.reused += len(part) - fresh
+                done = outcome.embedded + outcome.reused
+                # Rows in one window may share a hash with chunks added later; the count can overshoot slightly.
+                pending_total = max(pending_total, done)
+                report(done, pending_total)
+                # Size the next group so it takes about COMMIT_SECONDS at the rate just seen.
+                rate = len(part) / max(elapsed, 1e-3)
+                group = int(min(MAX_GROUP, max(MIN_GROUP, rate * COMMIT_SECONDS)))
+    finally:
+        if shared is not None:
+            shared.close()
+
+
+def _vectors(index: IndexWriter, shared: SharedCache | None, texts: list[str],
+             on_done: Callable[[int], None]) -> tuple[np.ndarray, int]:
+    """``texts``' vectors, in order, and how many the encoder computed (the rest came from ``shared``)."""
+    if shared is None:
+        return index.embed(texts, on_done), len(texts)
+    keys = [text_key(t) for t in texts]
+    found = shared.get(keys)
+    todo = [i for i, k in enumerate(keys) if k not in found]
+    if not found:
+        vectors = index.embed(texts, on_done)
+        shared.put(keys, vectors)
+        return vectors, len(texts)
+    vectors = np.empty((len(texts), shared.dim), dtype=np.float32)
+    for i, k in enumerate(keys):
+        if k in found:
+            vectors[i] = found[k]
+    if todo:
+        fresh = index.embed([texts[i] for i in todo], on_done)
+        vectors[todo] = fresh
+        shared.put([keys[i] for i in todo], fresh)
+    return vectors, len(todo)
+
+
+def _dim(store) -> int:
+    try:
+        return int(store.get_meta("dim") or 0)
+    except ValueError:
+        return 0

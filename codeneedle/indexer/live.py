@@ -418,7 +418,7 @@ class LiveIndex:
         if self._closed.is_set():
             self.events.build_ended("stopped")
             return
-        summary = (f"{stats.files_changed} files indexed, {stats.chunks_embedded} chunks embedded "
+        summary = (f"{stats.files_changed} files indexed, {stats.embedded_text()} "
                    f"in {time.monotonic() - started:.1f}s" + (" (cancelled)" if stats.cancelled else ""))
         self.events.build_ended(summary)
         log.info("%s: %s", self.root, summary)

@@ -141,10 +141,11 @@ def run_update(
         store.set_meta("chunker_version", CHUNKER_VERSION)
     if not stats.cancelled:
         _embed_missing(index, stats, report, cancel, done, total, added, mark_ready=was_ready or backlog)
-    report(Progress("save", done, total, stats.chunks_embedded, stats.chunks_embedded))
+    vectors = stats.chunks_embedded + stats.chunks_reused
+    report(Progress("save", done, total, vectors, vectors))
     index.save_vectors()
     stats.seconds = round(time.perf_counter() - started, 3)
-    report(Progress("done", done, total, stats.chunks_embedded, stats.chunks_embedded))
+    report(Progress("done", done, total, vectors, vectors))
     return stats
 
 
@@ -214,9 +215,10 @@ def _embed_missing(index: IndexWriter, stats: UpdateStats, report: ProgressFn, c
 
     if index.store.get_meta(STATE_KEY) == "ready":
         return  # nothing was added and nothing was left pending: no need to look
-    embedded, finished = embed_pending(index, cancel=cancel, on_progress=on_progress, among=added)
-    stats.chunks_embedded += embedded
-    if finished and mark_ready:
+    outcome = embed_pending(index, cancel=cancel, on_progress=on_progress, among=added)
+    stats.chunks_embedded += outcome.embedded
+    stats.chunks_reused += outcome.reused
+    if outcome.finished and mark_ready:
         with index.store.transaction():
             mark_state(index.store, "ready")
     else:

@@ -48,13 +48,20 @@ class UpdateStats:
     files_removed: int = 0
     chunks_added: int = 0
     chunks_removed: int = 0
-    chunks_embedded: int = 0
+    chunks_embedded: int = 0  # texts the encoder read
+    chunks_reused: int = 0  # texts whose vectors came from the machine's shared cache (another index)
     skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     cancelled: bool = False
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def embedded_text(self, verb: str = "embedded") -> str:
+        """``12 chunks embedded`` for people, with ``(340 reused from other indexes)`` when the shared cache gave
+        some."""
+        reused = f" ({self.chunks_reused} reused from other indexes)" if self.chunks_reused else ""
+        return f"{self.chunks_embedded} chunks {verb}{reused}"
 
 
 @dataclass(frozen=True, slots=True)

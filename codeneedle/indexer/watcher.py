@@ -44,7 +44,7 @@ class BatchReport:
         s = self.stats
         what = "full rescan" if self.full_scan else f"{self.paths} paths"
         return (f"{what}: {s.files_changed} files changed, {s.files_removed} removed, "
-                f"{s.chunks_embedded} chunks re-embedded in {s.seconds * 1000:.0f} ms")
+                f"{s.embedded_text('re-embedded')} in {s.seconds * 1000:.0f} ms")
 
 
 class Watcher:

@@ -1,0 +1,196 @@
+"""Vectors shared by every index on this machine, keyed by model and by the exact text the encoder read.
+
+A second clone, a git worktree, a branch checked out in another folder, or an index deleted and built again holds
+code this machine has already embedded; its vectors come from here instead of the encoder (on 2 cores the encoder
+is almost all of an index's cost). The key is a hash of ``embed_text`` itself (path and name included), not the
+per-index content hash, so a vector is only ever reused for the very input that produced it.
+
+Best effort by design: the file is a cache, never a source of truth. Whatever goes wrong with it (locked by another
+process, read-only, damaged, full disk) costs only the reuse, never an update; a damaged file is removed and starts
+over on the next run. It holds hashes and vectors only, no code, in the user cache (``numpy_bert.user_cache``),
+readable by its owner alone, and is kept under a size bound by dropping the vectors least recently used.
+
+``$NEEDLE_EMBEDDING_CACHE``: ``off`` (or ``0``) turns it off, a path moves it; ``$NEEDLE_EMBEDDING_CACHE_MB`` bounds
+its size (default 2048).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from codeneedle.indexer.numpy_bert import user_cache
+from codeneedle.indexer.store import is_corruption
+
+log = logging.getLogger(__name__)
+
+ENV_PATH = "NEEDLE_EMBEDDING_CACHE"
+ENV_MB = "NEEDLE_EMBEDDING_CACHE_MB"
+DEFAULT_MB = 2048
+FILE_NAME = "embeddings.db"
+# Another process writing its batch holds the file for milliseconds; waiting longer would stall an update for a cache.
+BUSY_MS = 2000
+# Counting the rows is cheap but not free: the bound is checked after this many new vectors (and on the first put).
+PRUNE_EVERY = 5000
+_ROW_OVERHEAD = 80  # bytes per row besides the vector (model, key, time, b-tree): measured, roughly
+
+
+def text_key(text: str) -> str:
+    """The cache key of one text as the encoder reads it."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def cache_path() -> Path | None:
+    """Where the machine's shared vectors live, or None when ``$NEEDLE_EMBEDDING_CACHE`` turns them off."""
+    value = os.environ.get(ENV_PATH)
+    if value is None:
+        return user_cache() / FILE_NAME
+    if value.strip().lower() in ("", "0", "off", "false", "no"):
+        return None
+    return Path(value).expanduser()
+
+
+def _max_bytes() -> int:
+    try:
+        return max(0, int(float(os.environ.get(ENV_MB, DEFAULT_MB)) * 1_000_000))
+    except ValueError:
+        return DEFAULT_MB * 1_000_000
+
+
+class SharedCache:
+    """One model's vectors in the machine-wide cache. Every method fails quietly (the cache turns itself off)."""
+
+    def __init__(self, path: Path, model: str, dim: int, max_bytes: int):
+        self.path = path
+        self.model = model
+        self.dim = dim
+        self.max_rows = max_bytes // (dim * 4 + _ROW_OVERHEAD)
+        self._since_prune = PRUNE_EVERY  # check the bound on the first put
+        self.conn: sqlite3.Connection | None = None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Only its owner may read it: vectors say something about the code they came from.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        conn = sqlite3.connect(str(path), timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key TEXT NOT NULL, "
+                         "vector BLOB NOT NULL, used INTEGER NOT NULL, PRIMARY KEY (model, key))")
+            conn.execute("CREATE INDEX IF NOT EXISTS vectors_used ON vectors(used)")
+        except sqlite3.Error:
+            conn.close()
+            raise
+        self.conn = conn
+
+    @classmethod
+    def open(cls, model: str, dim: int) -> SharedCache | None:
+        """The machine's cache for ``model`` (vectors of ``dim``), or None when it is off or cannot be used."""
+        path = cache_path()
+        max_bytes = _max_bytes()
+        if path is None or max_bytes <= 0 or dim <= 0:
+            return None
+        try:
+            return cls(path, model, dim, max_bytes)
+        except (OSError, sqlite3.Error) as exc:
+            _forget_if_damaged(path, exc)
+            log.debug("shared embedding cache %s unusable: %s", path, exc)
+            return None
+
+    def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """The cached vectors among ``keys`` (a vector that is not a finite unit vector of this size is ignored)."""
+        if self.conn is None or not keys:
+            return {}
+        found: dict[str, np.ndarray] = {}
+        try:
+            wanted = list(dict.fromkeys(keys))
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                rows = self.conn.execute(
+                    f"SELECT key, vector FROM vectors WHERE model = ? AND key IN ({','.join('?' * len(part))})",
+                    [self.model, *part])
+                for key, blob in rows:
+                    vec = np.frombuffer(blob, dtype=np.float32)
+                    if vec.size == self.dim and np.isfinite(vec).all() and abs(float(vec @ vec) - 1.0) < 0.02:
+                        found[key] = vec
+            if found:  # least recently used goes first when the bound is reached
+                now = int(time.time())
+                hit = list(found)
+                with self._transaction():
+                    for i in range(0, len(hit), 500):
+                        part = hit[i : i + 500]
+                        self.conn.execute(f"UPDATE vectors SET used = ? WHERE model = ? AND key IN "
+                                          f"({','.join('?' * len(part))})", [now, self.model, *part])
+        except sqlite3.Error as exc:
+            self._fail(exc)
+        return found
+
+    def put(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        """Remember ``vectors`` (rows in the order of ``keys``) for every index on this machine."""
+        if self.conn is None or not len(keys):
+            return
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        now = int(time.time())
+        try:
+            with self._transaction():
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO vectors(model, key, vector, used) VALUES (?, ?, ?, ?)",
+                    [(self.model, k, vecs[i].tobytes(), now) for i, k in enumerate(keys)])
+            self._since_prune += len(keys)
+            if self._since_prune >= PRUNE_EVERY:
+                self._since_prune = 0
+                self._prune()
+        except sqlite3.Error as exc:
+            self._fail(exc)
+
+    def _prune(self) -> None:
+        """Keep the file under its bound: drop the least recently used tenth beyond it, all models together."""
+        assert self.conn is not None
+        rows = self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+        if rows <= self.max_rows:
+            return
+        drop = rows - int(self.max_rows * 0.9)
+        with self._transaction():
+            self.conn.execute("DELETE FROM vectors WHERE rowid IN "
+                              "(SELECT rowid FROM vectors ORDER BY used LIMIT ?)", (drop,))
+        # No VACUUM: on a file of this size it would hold every other index's update for seconds, and the freed
+        # pages are reused by the next vectors, so the file stays near its bound.
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        assert self.conn is not None
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _fail(self, exc: sqlite3.Error) -> None:
+        log.debug("shared embedding cache %s turned off for this run: %s", self.path, exc)
+        self.close()
+        _forget_if_damaged(self.path, exc)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.close()
+            self.conn = None
+
+
+def _forget_if_damaged(path: Path, exc: BaseException) -> None:
+    """A damaged cache is worth nothing: remove it, and the next run starts a fresh one."""
+    if isinstance(exc, sqlite3.DatabaseError) and is_corruption(exc):
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                path.with_name(path.name + suffix).unlink()

@@ -1,0 +1,154 @@
+"""The machine's shared vectors: a second copy of a repository takes its vectors from the first one's work.
+
+A clone, a git worktree, or an index deleted and built again holds code already embedded on this machine; only
+what differs goes through the encoder, and what it gets is exactly what the encoder would give.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+
+import numpy as np
+import pytest
+
+from codeneedle.indexer.index import Index
+from codeneedle.indexer.shared_cache import SharedCache, text_key
+from tests.conftest import copy_fixture, run_needle
+
+
+@pytest.fixture
+def shared(tmp_path, monkeypatch):
+    path = tmp_path / "cache" / "embeddings.db"
+    monkeypatch.setenv("NEEDLE_EMBEDDING_CACHE", str(path))
+    return path
+
+
+def _vectors(repo):
+    with Index.open(repo, create=False) as index:
+        ids, vecs = index.store.chunk_vectors(index.model_id, index.encoder.dim)
+        rows = index.store.chunks_by_ids([int(i) for i in ids])
+        return {(rows[int(i)].path, rows[int(i)].start_line): v for i, v in zip(ids, vecs, strict=True)}
+
+
+def test_a_second_copy_reuses_every_vector_and_gets_the_very_same_ones(tmp_path, shared):
+    first = copy_fixture("minirepo", tmp_path / "first")
+    with Index.open(first) as index:
+        built = index.update()
+    assert built.chunks_embedded > 10 and built.chunks_reused == 0
+
+    second = copy_fixture("minirepo", tmp_path / "second")  # a fresh clone: no index of its own
+    with Index.open(second) as index:
+        again = index.update()
+    assert again.chunks_embedded == 0
+    assert again.chunks_reused == built.chunks_embedded
+    assert again.chunks_added == built.chunks_added
+
+    a, b = _vectors(first), _vectors(second)
+    assert a.keys() == b.keys()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o600  # vectors say something about the code: owner only
+
+
+def test_only_what_differs_goes_through_the_encoder(tmp_path, shared):
+    first = copy_fixture("minirepo", tmp_path / "first")
+    with Index.open(first) as index:
+        index.update()
+    second = copy_fixture("minirepo", tmp_path / "second")
+    py = next(second.rglob("*.py"))
+    py.write_text(py.read_text() + "\n\ndef brand_new_helper(x):\n    return x * 3\n")
+    moved = next(second.rglob("*.go"))
+    shutil.move(moved, second / moved.name)  # the same code at another path reads differently to the encoder
+
+    with Index.open(second) as index:
+        stats = index.update()
+        names = {r.name for r in index.store.chunks_in_file(py.relative_to(second).as_posix())}
+    assert "brand_new_helper" in names
+    with Index.open(first, create=False) as index:
+        moved_texts = len({r.hash for r in index.store.chunks_in_file(moved.relative_to(second).as_posix())})
+    # the new function, the Python file's module-level windows, and every chunk of the moved file: no more
+    assert 1 + moved_texts <= stats.chunks_embedded <= 1 + moved_texts + 3
+    assert stats.chunks_reused > 0
+
+
+def test_off_means_every_copy_embeds_its_own(tmp_path, shared, monkeypatch):
+    first = copy_fixture("minirepo", tmp_path / "first")
+    with Index.open(first) as index:
+        built = index.update()
+    monkeypatch.setenv("NEEDLE_EMBEDDING_CACHE", "off")
+    second = copy_fixture("minirepo", tmp_path / "second")
+    with Index.open(second) as index:
+        again = index.update()
+    assert (again.chunks_embedded, again.chunks_reused) == (built.chunks_embedded, 0)
+
+
+def test_a_damaged_cache_costs_the_reuse_never_the_index(tmp_path, shared):
+    shared.parent.mkdir(parents=True)
+    shared.write_bytes(b"SQLite format 3\x00" + os.urandom(8192))  # a header, then garbage
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    with Index.open(repo) as index:
+        stats = index.update()
+        assert index.search("parse a config file", k=3)
+    assert stats.chunks_embedded > 10 and stats.chunks_reused == 0
+
+    # The damaged file is gone; the next index starts a sound one and a copy after it reuses.
+    copy = copy_fixture("minirepo", tmp_path / "copy")
+    with Index.open(copy) as index:
+        index.update()
+    third = copy_fixture("minirepo", tmp_path / "third")
+    with Index.open(third) as index:
+        assert index.update().chunks_reused == stats.chunks_embedded
+
+
+def _unit(rng, n, dim=8):
+    v = rng.normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_the_cache_keeps_to_its_bound_by_dropping_what_was_used_least_recently(tmp_path, monkeypatch):
+    import codeneedle.indexer.shared_cache as sc
+
+    monkeypatch.setattr(sc, "PRUNE_EVERY", 1)
+    rng = np.random.default_rng(0)
+    row_bytes = 8 * 4 + sc._ROW_OVERHEAD
+    cache = SharedCache(tmp_path / "c.db", "model@1", 8, max_bytes=100 * row_bytes)
+    old = [text_key(f"old {i}") for i in range(60)]
+    cache.put(old, _unit(rng, 60))
+    monkeypatch.setattr(sc.time, "time", lambda: 4_000_000_000)  # later: reading refreshes what is read
+    kept = old[:10]
+    assert set(cache.get(kept)) == set(kept)
+    new = [text_key(f"new {i}") for i in range(60)]
+    cache.put(new, _unit(rng, 60))  # 120 rows > 100: the least recently used go
+    left = cache.get(old + new)
+    assert len(left) <= 100
+    assert set(kept) <= set(left) and set(new) <= set(left)
+    assert len(set(old[10:]) & set(left)) < 50
+
+
+def test_a_vector_of_another_size_or_not_of_unit_length_is_never_returned(tmp_path):
+    cache = SharedCache(tmp_path / "c.db", "model@1", 8, max_bytes=10**6)
+    rng = np.random.default_rng(1)
+    good = _unit(rng, 1)
+    cache.put(["good", "long"], np.vstack([good, good * 3]))
+    other = SharedCache(tmp_path / "c.db", "model@1", 16, max_bytes=10**6)
+    assert set(cache.get(["good", "long"])) == {"good"}
+    assert other.get(["good"]) == {}  # same key, another size: another model's vector
+    assert SharedCache(tmp_path / "c.db", "model@2", 8, max_bytes=10**6).get(["good"]) == {}
+
+
+@pytest.mark.slow
+def test_needle_index_says_how_many_vectors_came_from_other_indexes(tmp_path):
+    env = {"NEEDLE_EMBEDDING_CACHE": str(tmp_path / "shared.db")}
+    first = copy_fixture("smallrepo", tmp_path / "first")
+    proc = run_needle("index", str(first), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    built = json.loads(proc.stdout)
+    second = copy_fixture("smallrepo", tmp_path / "second")
+    proc = run_needle("index", str(second), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"0 chunks embedded ({built['chunks_embedded']} reused from other indexes)" in proc.stderr
+    a = run_needle("search", "read a file", str(first), "--json", env=env)
+    b = run_needle("search", "read a file", str(second), "--json", env=env)
+    assert json.loads(a.stdout)["results"] == json.loads(b.stdout)["results"]
