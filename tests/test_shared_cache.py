@@ -152,3 +152,19 @@ def test_needle_index_says_how_many_vectors_came_from_other_indexes(tmp_path):
     a = run_needle("search", "read a file", str(first), "--json", env=env)
     b = run_needle("search", "read a file", str(second), "--json", env=env)
     assert json.loads(a.stdout)["results"] == json.loads(b.stdout)["results"]
+
+
+def test_an_index_built_elsewhere_serves_another_checkout_of_the_same_code(tmp_path):
+    """Built in CI, copied beside a developer's checkout (new paths, new mtimes): nothing is embedded again."""
+    built = copy_fixture("minirepo", tmp_path / "ci" / "repo")
+    with Index.open(built) as index:
+        index.update()
+        expected = [(r.path, r.name) for r in index.search("parse a config file", k=5)]
+    checkout = copy_fixture("minirepo", tmp_path / "home" / "checkout")
+    for f in checkout.rglob("*"):
+        os.utime(f, (1_000_000_000, 1_000_000_000))  # another clone: other mtimes
+    shutil.copytree(built / ".needle", checkout / ".needle")
+    with Index.open(checkout) as index:
+        stats = index.update()
+        assert [(r.path, r.name) for r in index.search("parse a config file", k=5)] == expected
+    assert (stats.files_changed, stats.chunks_embedded, stats.chunks_reused) == (0, 0, 0)
