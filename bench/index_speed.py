@@ -16,6 +16,9 @@ Sections (``--sections``, default all):
   first       time to the first keyword hit for a function in the last file of a 10,000-file tree, and to the
               first committed vectors, from the start of `needle index` (goal: keywords within 10 s)
   warm        warm re-index of an unchanged 10,000-file tree (goal < 2 s)
+  definitions seconds from the start of a cold `needle index` of this repository's tracked files until every
+              function, method and class has its vector, beside the time until every chunk has (windows:
+              module-level code, text files come last)
   reuse       `needle index` of a second clone of a tree this machine has indexed (its vectors come from the
               shared cache, indexer/shared_cache.py), beside the same command on a third clone with it turned off
 
@@ -24,7 +27,7 @@ Every other section runs with the shared cache off, so that "cold" means cold.
 The 10k-chunk search index gets real vectors for its first 500 chunks and noisy copies of them for the rest
 (bench/lsp_latency.py's PartlyRealEncoder): search time does not depend on the vectors' values.
 
-    .venv/bin/python bench/index_speed.py [--sections throughput,quality,search,busy,first,warm,reuse] [--record]
+    .venv/bin/python bench/index_speed.py [--sections throughput,quality,search,busy,first,warm,definitions,reuse] [--record]
 """
 
 from __future__ import annotations
@@ -300,6 +303,38 @@ def warm(work: Path, n_files: int = 10_000) -> None:
     row("seconds", seconds, 2.0, "goal < 2 s", fmt="12.3f")
 
 
+def definitions_first(work: Path) -> None:
+    # This repository as git holds it: code with its docs, tests, editor clients and data, as projects are.
+    here = Path(__file__).resolve().parent.parent
+    repo = work / "definitions"
+    for rel in subprocess.run(["git", "ls-files"], cwd=here, capture_output=True, text=True, check=True).stdout.split():
+        if (here / rel).is_file():
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(here / rel, repo / rel)
+    db = repo / ".needle/index.db"
+    pending = ("SELECT c.kind IN ('block', 'text'), count(*) FROM chunks c LEFT JOIN embeddings e "
+               "ON e.hash = c.hash WHERE e.hash IS NULL GROUP BY 1")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(NEEDLE), "index", "--quiet", str(repo)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    defs_done = chunks = None
+    while proc.poll() is None:
+        time.sleep(0.1)
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+                left = dict(conn.execute(pending).fetchall())
+                chunks = conn.execute("SELECT kind IN ('block', 'text'), count(*) FROM chunks GROUP BY 1").fetchall()
+        except sqlite3.Error:
+            continue
+        if defs_done is None and chunks and not left.get(0):
+            defs_done = time.perf_counter() - t0
+    every = time.perf_counter() - t0
+    counts = dict(chunks or [])
+    header(f"a cold `needle index` of Needle's own tree ({counts.get(0, 0)} definitions, "
+           f"{counts.get(1, 0)} windows), seconds (baseline: until every chunk has its vector)")
+    row("every function, method and class has its vector", defs_done or every, every, fmt="12.2f")
+
+
 def reuse(work: Path) -> None:
     first = stdlib_sample(work / "reuse-first")
     clone, cold = work / "reuse-clone", work / "reuse-cold"
@@ -322,7 +357,7 @@ def reuse(work: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sections", default="throughput,quality,search,busy,first,warm,reuse")
+    ap.add_argument("--sections", default="throughput,quality,search,busy,first,warm,definitions,reuse")
     ap.add_argument("--record", action="store_true", help="write the int8/fp32 quality to quantization.json")
     args = ap.parse_args()
     sections = args.sections.split(",")
@@ -343,6 +378,8 @@ def main() -> None:
             first_results(work)
         if "warm" in sections:
             warm(work)
+        if "definitions" in sections:
+            definitions_first(work)
         if "reuse" in sections:
             reuse(work)
         print(f"\npeak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; "

@@ -35,6 +35,7 @@ METHOD = "method"
 CLASS = "class"
 BLOCK = "block"  # module-level code that belongs to no function or class, in line windows
 TEXT = "text"  # line windows of a file no grammar covers
+WINDOW_KINDS = frozenset((BLOCK, TEXT))
 
 # The JavaScript family: `this`, constructor functions and prototypes work alike in all three.
 JS_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})

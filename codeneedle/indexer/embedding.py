@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from codeneedle.indexer.chunks import Chunk
+from codeneedle.indexer.chunks import WINDOW_KINDS, Chunk
 from codeneedle.indexer.encoder import embed_text
 from codeneedle.indexer.shared_cache import SharedCache, text_key
 
@@ -101,7 +101,8 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
             rows = store.pending_chunks(index.model_id, WINDOW, among)
             if not rows:
                 return outcome
-            rows.sort(key=lambda r: len(r.text))
+            # By length (little padding per batch), definitions first as the store gave them (searches are for them).
+            rows.sort(key=lambda r: (r.kind in WINDOW_KINDS, len(r.text)))
             start = 0
             while start < len(rows):
                 if cancel is not None and cancel.is_set():

@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from codeneedle.errors import NeedleError
-from codeneedle.indexer.chunks import Chunk
+from codeneedle.indexer.chunks import WINDOW_KINDS, Chunk
 from codeneedle.indexer.secrets import redact_secrets
 from codeneedle.indexer.types import split_identifier
 
 SCHEMA_VERSION = "1"
 # Added to schema 1 in place (see _ensure_schema): where each chunk's doc comment sits.
+_WINDOW_KINDS = "(" + ", ".join(f"'{k}'" for k in sorted(WINDOW_KINDS)) + ")"  # SQL: embedded after definitions
 _DOC_SPAN_COLUMNS = ("doc_start_line", "doc_end_line", "doc_start_byte", "doc_end_byte")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _COMPOUND = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]")
@@ -423,14 +424,16 @@ class Store:
 
     def pending_chunks(self, model: str, limit: int, among: Sequence[str] | None = None) -> list[ChunkRow]:
         """Up to ``limit`` chunks (one per content hash) whose vector for ``model`` is not cached yet, looking
-        only at chunks with the content hashes ``among`` when given."""
+        only at chunks with the content hashes ``among`` when given. Definitions come before line windows (module
+        code, text files): they are what searches are for, so a big first index answers by meaning sooner."""
         sql = ("SELECT c.id, c.path, c.language, c.kind, c.name, c.start_line, c.end_line, c.start_byte, "
                "c.end_byte, c.text, c.doc, c.hash, coalesce(c.doc_start_line, 0), coalesce(c.doc_end_line, 0), "
                "coalesce(c.doc_start_byte, 0), coalesce(c.doc_end_byte, 0) "
                "FROM chunks c LEFT JOIN embeddings e ON e.model = ? AND "
                "e.hash = c.hash WHERE e.hash IS NULL")
         if among is None:
-            rows = self.conn.execute(f"{sql} GROUP BY c.hash ORDER BY min(c.id) LIMIT ?", (model, limit))
+            rows = self.conn.execute(f"{sql} GROUP BY c.hash ORDER BY c.kind IN {_WINDOW_KINDS}, min(c.id) LIMIT ?",
+                                     (model, limit))
             return [ChunkRow(*r) for r in rows]
         out: dict[str, ChunkRow] = {}
         unique = list(dict.fromkeys(among))
