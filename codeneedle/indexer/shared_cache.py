@@ -11,7 +11,7 @@ over on the next run. It holds hashes and vectors only, no code, in the user cac
 readable by its owner alone, and is kept under a size bound by dropping the vectors least recently used.
 
 ``$NEEDLE_EMBEDDING_CACHE``: ``off`` (or ``0``) turns it off, a path moves it; ``$NEEDLE_EMBEDDING_CACHE_MB`` bounds
-its size (default 2048).
+its size (default 1024).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 ENV_PATH = "NEEDLE_EMBEDDING_CACHE"
 ENV_MB = "NEEDLE_EMBEDDING_CACHE_MB"
-DEFAULT_MB = 2048
+DEFAULT_MB = 1024
 FILE_NAME = "embeddings.db"
 # Another process writing its batch holds the file for milliseconds; waiting longer would stall an update for a cache.
 BUSY_MS = 2000
