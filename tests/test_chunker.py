@@ -73,6 +73,7 @@ def by_name(chunks: list[Chunk], name: str, kind: str | None = None) -> Chunk:
         ("init.lua", "lua"),
         ("run.sh", "bash"),
         ("lib.bash", "bash"),
+        ("main.dart", "dart"),
         ("UPPER.PY", "python"),
         ("README.md", None),
         ("Makefile", None),
@@ -277,6 +278,19 @@ OUTLINES = {
         ("function", "main", 19, 22),
         ("block", "deploy", 24, 24),
     ],
+    "playlist.dart": [
+        ("block", "playlist", 1, 1),
+        ("class", "Track", 4, 17),
+        ("method", "Track.fromJson", 11, 13),
+        ("method", "Track.toString", 15, 16),
+        ("class", "Playlist", 20, 35),
+        ("method", "Playlist.total", 24, 24),
+        ("method", "Playlist.add", 27, 29),
+        ("method", "Playlist.shuffle", 32, 34),
+        ("class", "Clock", 38, 41),
+        ("method", "Clock.clock", 40, 40),
+        ("function", "playlistOf", 44, 48),
+    ],
 }
 
 
@@ -409,6 +423,12 @@ def test_each_byte_of_code_belongs_to_one_non_class_chunk_at_most(name: str) -> 
         ("deploy.sh", "usage", "Print how to call this script and exit."),
         ("deploy.sh", "deploy_release", "Copy a release into the target directory.\nTakes the version to deploy."),
         ("deploy.sh", "main", ""),
+        ("playlist.dart", "Track", "One song in a playlist."),
+        ("playlist.dart", "Track.fromJson", "A track read from its JSON form."),
+        ("playlist.dart", "Track.toString", ""),
+        ("playlist.dart", "Playlist.total", "The total playing time."),
+        ("playlist.dart", "Clock.clock", "`m:ss`, as a player shows it."),
+        ("playlist.dart", "playlistOf", "A playlist holding [tracks], in order."),
     ],
 )
 def test_doc_comment_is_recorded_without_comment_markers(name: str, chunk: str, doc: str) -> None:
@@ -985,3 +1005,18 @@ def test_kotlin_cut_off_after_an_annotation_is_chunked_not_hung() -> None:
             "    chunks = chunk_source('Cut.kt', s, 'kotlin')\n"
             "    assert chunks and all(c.end_byte <= len(s) for c in chunks), chunks\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_dart_function_runs_on_over_the_body_the_grammar_leaves_beside_its_signature() -> None:
+    """tree-sitter-dart parses `int f() {...}` as a signature and then a function_body beside it: the chunk holds
+    both, a function inside stays in it, an annotation belongs to its method, and a bodiless signature (abstract,
+    `const Point(this.x)`) stays in its class."""
+    source = ("abstract class Shape {\n  const Shape();\n  double area();\n\n  /// Scale by [k].\n  @override\n"
+              "  Shape operator *(num k) => this;\n}\n\nextension on String {\n  bool get blank => isEmpty;\n}\n\n"
+              "void main() {\n  int twice(int x) => x * 2;\n  print(twice(2));\n}\n")
+    chunks = chunk_source("shape.dart", source.encode(), "dart")
+    assert [(c.kind, c.name, c.start_line, c.end_line, c.doc) for c in chunks] == [
+        ("class", "Shape", 1, 8, ""), ("method", "Shape.*", 6, 7, "Scale by [k]."),
+        ("class", "String", 10, 12, ""), ("method", "String.blank", 11, 11, ""),
+        ("function", "main", 14, 17, "")]
+    assert "double area();\n" in chunks[0].text and "Shape operator *(num k) => ...\n}" in chunks[0].text

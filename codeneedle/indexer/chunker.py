@@ -89,8 +89,13 @@ _WRAPPERS = frozenset(
     }
 )
 # Prefix siblings that belong to the definition after them (Rust #[...], TypeScript method decorators).
-_ATTRIBUTES = frozenset({"attribute_item", "decorator"})
-_ATTRIBUTE_LANGUAGES = frozenset({"rust", "typescript", "tsx"})
+_ATTRIBUTES = frozenset({"attribute_item", "decorator", "annotation"})
+_ATTRIBUTE_LANGUAGES = frozenset({"rust", "typescript", "tsx", "dart"})
+# Grammars that leave a function's body beside its signature instead of inside it (tree-sitter-dart's
+# function_signature / method_signature, then function_body; a constructor's initializer list or redirection):
+# the definition runs on over that body.
+_SIBLING_BODY_LANGUAGES = frozenset({"dart"})
+_SIBLING_BODY_TYPES = frozenset({"function_body", "initializers", "redirection"})
 _SEMICOLON_LANGUAGES = frozenset({"c", "cpp"})
 # Grammars whose indented blocks run on over the comments and blank lines after their last statement (Scala 3's
 # `def f =` + indented lines): the doc comment of the next definition would be the end of this one.
@@ -368,6 +373,8 @@ class _Source:
         defs = sorted(by_node.values(), key=lambda d: (d.node.start_byte, -d.node.end_byte))
         for d in defs:
             d.scope_end = _open_scope_end(d.node) if d.node.type in _OPEN_SCOPES else d.node.end_byte
+            if (body := self.sibling_body(d.node)) is not None:
+                d.scope_end = body.end_byte  # what is defined in a Dart function's body is inside it
         # Ranges of syntax nodes nest, so a stack of open definitions gives each one its parent.
         stack: list[_Def] = []
         for d in defs:
@@ -555,6 +562,8 @@ class _Source:
                 end = after.end_byte  # `struct s { ... };`
         if self.language in _TRAILING_COMMENT_LANGUAGES:
             end = self.code_end(node, end)
+        if (body := self.sibling_body(node)) is not None:
+            end = min(body.end_byte, len(self.data))
         if self.language == "kotlin":
             start = self.detached_annotations_start(node, start)
         sibling = node.prev_named_sibling if self.language in _ATTRIBUTE_LANGUAGES else None
@@ -564,6 +573,13 @@ class _Source:
             start = sibling.start_byte
             sibling = sibling.prev_named_sibling
         return start, end
+
+    def sibling_body(self, node: Node) -> Node | None:
+        """The body a grammar left beside ``node``, its signature (Dart), or None."""
+        if self.language not in _SIBLING_BODY_LANGUAGES:
+            return None
+        after = node.next_named_sibling
+        return after if after is not None and after.type in _SIBLING_BODY_TYPES else None
 
     def detached_annotations_start(self, node: Node, start: int) -> int:
         """Where the annotations right above a Kotlin definition start when the grammar left them out of it: after
@@ -735,7 +751,7 @@ class _Source:
         if accessors:  # a Kotlin property: its getter and setter go, its declaration stays
             body_start, body_end = accessors[0].start_byte, accessors[-1].end_byte
         else:
-            body = _find_body(d.node)
+            body = self.sibling_body(d.node) or _find_body(d.node)
             if body is None:
                 return None
             body_start, body_end = body.start_byte, body.end_byte
@@ -748,7 +764,7 @@ class _Source:
             return cut_start, body_end, b" { ... }"
         if self.data[body_end : d.end].strip() == b"end":
             return cut_start, d.end, b" ... end"
-        for arrow in (b"=>", b"="):  # an expression body: C# `int Twice(int x) => ...;`, Kotlin `fun f() = ...`
+        for arrow in (b"=>", b"=", b":"):  # an expression body: C# `int Twice(int x) => ...;`, Kotlin `fun f() = ...`
             if self.data.startswith(arrow, body_start):
                 return cut_start, body_end, b" " + arrow + b" ..."
         return cut_start, body_end, b" ..."

@@ -48,6 +48,7 @@ EXTENSIONS: dict[str, str] = {
     ".lua": "lua",
     ".sh": "bash",
     ".bash": "bash",
+    ".dart": "dart",
 }
 
 # Language name -> (grammar module, function returning the language pointer).
@@ -70,6 +71,7 @@ _GRAMMARS: dict[str, tuple[str, str]] = {
     "scala": ("tree_sitter_scala", "language"),
     "lua": ("tree_sitter_lua", "language"),
     "bash": ("tree_sitter_bash", "language"),
+    "dart": ("tree_sitter_dart", "language"),
 }
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(_GRAMMARS)
