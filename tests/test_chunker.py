@@ -74,6 +74,8 @@ def by_name(chunks: list[Chunk], name: str, kind: str | None = None) -> Chunk:
         ("run.sh", "bash"),
         ("lib.bash", "bash"),
         ("main.dart", "dart"),
+        ("lib/repo.ex", "elixir"),
+        ("test/repo_test.exs", "elixir"),
         ("UPPER.PY", "python"),
         ("README.md", None),
         ("Makefile", None),
@@ -291,6 +293,16 @@ OUTLINES = {
         ("method", "Clock.clock", 40, 40),
         ("function", "playlistOf", 44, 48),
     ],
+    "rate_limiter.ex": [
+        ("class", "Shop.RateLimiter", 1, 35),
+        ("method", "Shop.RateLimiter.start_link", 13, 16),
+        ("method", "Shop.RateLimiter.allow?", 19, 21),
+        ("method", "Shop.RateLimiter.init", 23, 24),
+        ("method", "Shop.RateLimiter.reset", 27, 29),
+        ("class", "Shop.RateLimiter.Bucket", 31, 34),
+        ("class", "String.Chars.Shop.RateLimiter.Bucket", 37, 39),
+        ("method", "String.Chars.Shop.RateLimiter.Bucket.to_string", 38, 38),
+    ],
 }
 
 
@@ -429,6 +441,12 @@ def test_each_byte_of_code_belongs_to_one_non_class_chunk_at_most(name: str) -> 
         ("playlist.dart", "Playlist.total", "The total playing time."),
         ("playlist.dart", "Clock.clock", "`m:ss`, as a player shows it."),
         ("playlist.dart", "playlistOf", "A playlist holding [tracks], in order."),
+        ("rate_limiter.ex", "Shop.RateLimiter", "Counts requests per client in fixed windows."),
+        ("rate_limiter.ex", "Shop.RateLimiter.start_link", "Start the limiter under a supervisor."),
+        ("rate_limiter.ex", "Shop.RateLimiter.allow?", "Whether `client` may make another request."),
+        ("rate_limiter.ex", "Shop.RateLimiter.init", ""),
+        ("rate_limiter.ex", "Shop.RateLimiter.reset", "Drop the counts of a finished window."),
+        ("rate_limiter.ex", "Shop.RateLimiter.Bucket", "One client's count in the current window."),
     ],
 )
 def test_doc_comment_is_recorded_without_comment_markers(name: str, chunk: str, doc: str) -> None:
@@ -1020,3 +1038,20 @@ def test_a_dart_function_runs_on_over_the_body_the_grammar_leaves_beside_its_sig
         ("class", "String", 10, 12, ""), ("method", "String.blank", 11, 11, ""),
         ("function", "main", 14, 17, "")]
     assert "double area();\n" in chunks[0].text and "Shape operator *(num k) => ...\n}" in chunks[0].text
+
+
+def test_elixir_docs_are_the_doc_attributes_and_a_def_starts_at_its_spec() -> None:
+    """@moduledoc inside a module and @doc above a def (past its @spec and @impl) are their docs, sigils and
+    heredocs alike; @doc false is none, and the next clause of the same function has none of its own. A defimpl
+    without `for:` is named after the module around it, as Elixir names it."""
+    source = ('defmodule Date.Range do\n  @moduledoc ~S"""\n  Dates from `first` to `last`.\n  """\n\n'
+              '  @doc "The first date."\n  @spec first(t) :: Date.t()\n  def first(%{first: f}), do: f\n'
+              '  def first(_), do: nil\n\n  @doc false\n  def __struct__, do: %{}\n\n'
+              '  defimpl Enumerable do\n    def count(range) do\n      {:ok, 1}\n    end\n  end\nend\n')
+    chunks = chunk_source("date_range.ex", source.encode(), "elixir")
+    assert [(c.kind, c.name, c.start_line, c.end_line, c.doc) for c in chunks] == [
+        ("class", "Date.Range", 1, 19, "Dates from `first` to `last`."),
+        ("method", "Date.Range.first", 7, 8, "The first date."), ("method", "Date.Range.first", 9, 9, ""),
+        ("method", "Date.Range.__struct__", 12, 12, ""), ("class", "Date.Range.Enumerable", 14, 18, ""),
+        ("method", "Date.Range.Enumerable.count", 15, 17, "")]
+    assert "  def count(range) do ... end\n" in chunks[-2].text

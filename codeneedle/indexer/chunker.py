@@ -61,7 +61,7 @@ MAX_NAME_CHARS = 200
 # How far above a definition a /* ... */ doc comment may start.
 MAX_DOC_LINES = 400
 
-_HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby", "bash"})
+_HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby", "bash", "elixir"})
 # Languages whose line comments start with "--" (Lua's "--" and LDoc's "---"; a "--[[ ... --]]" block is no doc).
 _DASH_COMMENT_LANGUAGES = frozenset({"lua"})
 # Namespaces written as a statement, not a block (C# `namespace A.B;`, PHP `namespace App\Models;`): they qualify
@@ -73,7 +73,7 @@ _TRANSPARENT_CLASSES = frozenset({"companion_object"})
 # Where a member's code is when it is not a `body` field: C# accessors, Swift computed properties, Kotlin's
 # function_body, class_body and enum_class_body children. Kotlin properties keep their getter and setter apart.
 _BODY_FIELDS = ("body", "accessors", "computed_value")
-_BODY_TYPES = frozenset({"function_body", "class_body", "enum_class_body"})
+_BODY_TYPES = frozenset({"function_body", "class_body", "enum_class_body", "do_block"})
 _ACCESSOR_TYPES = frozenset({"getter", "setter"})
 # Nodes that wrap a single definition and belong to it (decorators, export, template<...>, Go `type`).
 # Node types that share a wrapper as equals: Go's `type ( ... )` holds specs and aliases alike.
@@ -96,6 +96,9 @@ _ATTRIBUTE_LANGUAGES = frozenset({"rust", "typescript", "tsx", "dart"})
 # the definition runs on over that body.
 _SIBLING_BODY_LANGUAGES = frozenset({"dart"})
 _SIBLING_BODY_TYPES = frozenset({"function_body", "initializers", "redirection"})
+# Elixir module attributes that belong to the def under them (its chunk starts at them); @doc above them is its doc.
+_ELIXIR_DEF_ATTRIBUTES = frozenset({"spec", "impl", "deprecated", "decorate"})
+_ELIXIR_DOC_QUOTES = re.compile(r'^(?:~[A-Za-z])?("""|\'\'\'|"|\')(.*)\1[A-Za-z]*$', re.DOTALL)
 _SEMICOLON_LANGUAGES = frozenset({"c", "cpp"})
 # Grammars whose indented blocks run on over the comments and blank lines after their last statement (Scala 3's
 # `def f =` + indented lines): the doc comment of the next definition would be the end of this one.
@@ -566,6 +569,10 @@ class _Source:
             end = min(body.end_byte, len(self.data))
         if self.language == "kotlin":
             start = self.detached_annotations_start(node, start)
+        if self.language == "elixir":
+            sibling = node.prev_named_sibling
+            while sibling is not None and _elixir_attribute(sibling) in _ELIXIR_DEF_ATTRIBUTES:
+                start, sibling = sibling.start_byte, sibling.prev_named_sibling
         sibling = node.prev_named_sibling if self.language in _ATTRIBUTE_LANGUAGES else None
         for _ in range(64):
             if sibling is None or sibling.type not in _ATTRIBUTES:
@@ -611,6 +618,9 @@ class _Source:
     # -- docs ------------------------------------------------------------------------------------
 
     def attach_doc(self, d: _Def) -> None:
+        if self.language == "elixir" and (found := self.elixir_doc(d)) is not None:
+            d.doc, d.doc_range = found
+            return
         if self.language == "python":
             docstring, string = self.python_docstring(d.node)
             if docstring and string is not None:
@@ -623,6 +633,31 @@ class _Source:
             d.doc, d.doc_range = found
             if self.language == "csharp":
                 d.doc = clean_xml_doc(d.doc)
+
+    def elixir_doc(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
+        """A module's ``@moduledoc`` (at the top of its body) or the ``@doc`` above a def, past its ``@spec`` and
+        ``@impl``: the string's text and the attribute's range. ``@doc false`` is none."""
+        if d.chunk_kind == CLASS:
+            body = next((c for c in d.node.named_children if c.type == "do_block"), None)
+            attribute = next((c for c in (body.named_children[:8] if body is not None else ())
+                              if _elixir_attribute(c) == "moduledoc"), None)
+        else:
+            attribute = d.node.prev_named_sibling
+            while attribute is not None and _elixir_attribute(attribute) in _ELIXIR_DEF_ATTRIBUTES:
+                attribute = attribute.prev_named_sibling
+            if attribute is not None and _elixir_attribute(attribute) != "doc":
+                attribute = None
+        if attribute is None:
+            return None
+        arguments = next((c for c in attribute.named_children[0].named_children if c.type == "arguments"), None)
+        value = arguments.named_children[0] if arguments is not None and arguments.named_children else None
+        if value is None or value.type not in ("string", "sigil"):
+            return None
+        match = _ELIXIR_DOC_QUOTES.match(self.node_text_full(value))
+        if match is None:
+            return None
+        doc = inspect.cleandoc(match.group(2).replace("\r\n", "\n"))
+        return (doc, (attribute.start_byte, attribute.end_byte)) if doc else None
 
     def python_docstring(self, node: Node) -> tuple[str, Node | None]:
         """The docstring's cleaned text and its string node (("", None) when there is none)."""
@@ -762,6 +797,8 @@ class _Source:
         cut_start = d.start + len(signature)
         if self.data[body_start : body_start + 1] == b"{":
             return cut_start, body_end, b" { ... }"
+        if self.data.startswith(b"do", body_start) and self.data[body_start:body_end].endswith(b"end"):
+            return cut_start, body_end, b" do ... end"  # Elixir
         if self.data[body_end : d.end].strip() == b"end":
             return cut_start, d.end, b" ... end"
         for arrow in (b"=>", b"=", b":"):  # an expression body: C# `int Twice(int x) => ...;`, Kotlin `fun f() = ...`
@@ -987,6 +1024,15 @@ def clean_xml_doc(doc: str) -> str:
         in_tags = tag or (in_tags and bool(lines) and bool(lines[-1]))
         lines.append(" ".join(line.split()) if tag else line.rstrip())
     return "\n".join(lines).strip()
+
+
+def _elixir_attribute(node: Node) -> str:
+    """The name of an Elixir module attribute (``@spec ...`` -> ``spec``), or "" for any other node."""
+    if node.type != "unary_operator" or not node.named_children or node.children[0].type != "@":
+        return ""
+    operand = node.named_children[0]
+    target = operand.child_by_field_name("target") if operand.type == "call" else operand
+    return target.text.decode("utf-8", "replace") if target is not None and target.type == "identifier" else ""
 
 
 def _strip_docstring(literal: str) -> str:

@@ -49,6 +49,8 @@ EXTENSIONS: dict[str, str] = {
     ".sh": "bash",
     ".bash": "bash",
     ".dart": "dart",
+    ".ex": "elixir",
+    ".exs": "elixir",
 }
 
 # Language name -> (grammar module, function returning the language pointer).
@@ -72,6 +74,7 @@ _GRAMMARS: dict[str, tuple[str, str]] = {
     "lua": ("tree_sitter_lua", "language"),
     "bash": ("tree_sitter_bash", "language"),
     "dart": ("tree_sitter_dart", "language"),
+    "elixir": ("tree_sitter_elixir", "language"),
 }
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(_GRAMMARS)
