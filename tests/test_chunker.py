@@ -76,6 +76,8 @@ def by_name(chunks: list[Chunk], name: str, kind: str | None = None) -> Chunk:
         ("main.dart", "dart"),
         ("lib/repo.ex", "elixir"),
         ("test/repo_test.exs", "elixir"),
+        ("Player.m", "objc"),
+        ("Player.mm", "objc"),
         ("UPPER.PY", "python"),
         ("README.md", None),
         ("Makefile", None),
@@ -303,6 +305,19 @@ OUTLINES = {
         ("class", "String.Chars.Shop.RateLimiter.Bucket", 37, 39),
         ("method", "String.Chars.Shop.RateLimiter.Bucket.to_string", 38, 38),
     ],
+    "Playback.m": [
+        ("block", "Playback", 1, 3),
+        ("class", "Playable", 6, 8),
+        ("class", "PlaybackQueue", 13, 16),
+        ("block", "Playback", 18, 18),
+        ("class", "PlaybackQueue", 20, 41),
+        ("method", "PlaybackQueue.initWithItems:repeat:", 25, 31),
+        ("method", "PlaybackQueue.play", 33, 36),
+        ("method", "PlaybackQueue.count", 39, 39),
+        ("class", "PlaybackQueue", 43, 47),
+        ("method", "PlaybackQueue.shuffle", 45, 45),
+        ("function", "FormatDuration", 50, 53),
+    ],
 }
 
 
@@ -447,6 +462,12 @@ def test_each_byte_of_code_belongs_to_one_non_class_chunk_at_most(name: str) -> 
         ("rate_limiter.ex", "Shop.RateLimiter.init", ""),
         ("rate_limiter.ex", "Shop.RateLimiter.reset", "Drop the counts of a finished window."),
         ("rate_limiter.ex", "Shop.RateLimiter.Bucket", "One client's count in the current window."),
+        ("Playback.m", "Playable", "Something that can be played."),
+        ("Playback.m", "PlaybackQueue.initWithItems:repeat:",
+         "A queue of `items`, played again from the start when `repeat` is set."),
+        ("Playback.m", "PlaybackQueue.play", ""),
+        ("Playback.m", "PlaybackQueue.count", "The number of items left."),
+        ("Playback.m", "FormatDuration", "Seconds as m:ss."),
     ],
 )
 def test_doc_comment_is_recorded_without_comment_markers(name: str, chunk: str, doc: str) -> None:
@@ -1055,3 +1076,29 @@ def test_elixir_docs_are_the_doc_attributes_and_a_def_starts_at_its_spec() -> No
         ("method", "Date.Range.__struct__", 12, 12, ""), ("class", "Date.Range.Enumerable", 14, 18, ""),
         ("method", "Date.Range.Enumerable.count", 15, 17, "")]
     assert "  def count(range) do ... end\n" in chunks[-2].text
+
+
+@pytest.mark.parametrize(("path", "head", "language"), [
+    ("RCTBridge.h", b"#import <Foundation/Foundation.h>\n", "objc"),
+    ("RCTBridge.h", b"// Bridge\n@interface RCTBridge : NSObject\n@end\n", "objc"),
+    ("util.h", b"/**\n * @interface is a doc tag here\n */\nint clamp(int v);\n", "c"),
+    ("util.h", b"namespace util {\n}\n", "cpp"),
+    ("Player.m", b"@implementation Player\n@end\n", "objc"),
+    ("fft.m", b"function y = fft2(x)\n% MATLAB, not Objective-C\ny = x;\nend\n", None),
+])
+def test_objective_c_is_told_from_c_cpp_and_matlab_by_what_it_writes_at_the_start_of_a_line(path, head, language):
+    from codeneedle.indexer.languages import language_for_source
+
+    assert language_for_source(path, head) == language
+
+
+def test_an_objective_c_header_between_nonnull_macros_keeps_its_interfaces_and_docs() -> None:
+    """NS_ASSUME_NONNULL_BEGIN / _END are read as blank lines (tree-sitter-objc took them for broken statements and
+    lost the @interface after them); a method is named by its whole selector, an unnamed part included."""
+    source = ("#import <UIKit/UIKit.h>\n\nNS_ASSUME_NONNULL_BEGIN\n\n/// A bridge to JavaScript.\n"
+              "@interface RCTBridge : NSObject\n- (void)reload;\n@end\n\n/** Reloads the bridge. */\n"
+              "@interface RCTReloader : NSObject\n@end\n\nNS_ASSUME_NONNULL_END\n\n"
+              "@implementation RCTReloader\n- (void)set:(id)a :(id)b {}\n@end\n")
+    assert [c for c in _outline_docs("RCTBridge.h", source, "objc") if c[0] != "block"] == [
+        ("class", "RCTBridge", 6, "A bridge to JavaScript."), ("class", "RCTReloader", 11, "Reloads the bridge."),
+        ("class", "RCTReloader", 16, ""), ("method", "RCTReloader.set::", 17, "")]

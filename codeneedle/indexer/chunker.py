@@ -72,8 +72,9 @@ _OPEN_SCOPES = frozenset({"file_scoped_namespace_declaration", "namespace_defini
 _TRANSPARENT_CLASSES = frozenset({"companion_object"})
 # Where a member's code is when it is not a `body` field: C# accessors, Swift computed properties, Kotlin's
 # function_body, class_body and enum_class_body children. Kotlin properties keep their getter and setter apart.
+# Elixir's do_block and an Objective-C method's compound_statement are children too.
 _BODY_FIELDS = ("body", "accessors", "computed_value")
-_BODY_TYPES = frozenset({"function_body", "class_body", "enum_class_body", "do_block"})
+_BODY_TYPES = frozenset({"function_body", "class_body", "enum_class_body", "do_block", "compound_statement"})
 _ACCESSOR_TYPES = frozenset({"getter", "setter"})
 # Nodes that wrap a single definition and belong to it (decorators, export, template<...>, Go `type`).
 # Node types that share a wrapper as equals: Go's `type ( ... )` holds specs and aliases alike.
@@ -99,7 +100,7 @@ _SIBLING_BODY_TYPES = frozenset({"function_body", "initializers", "redirection"}
 # Elixir module attributes that belong to the def under them (its chunk starts at them); @doc above them is its doc.
 _ELIXIR_DEF_ATTRIBUTES = frozenset({"spec", "impl", "deprecated", "decorate"})
 _ELIXIR_DOC_QUOTES = re.compile(r'^(?:~[A-Za-z])?("""|\'\'\'|"|\')(.*)\1[A-Za-z]*$', re.DOTALL)
-_SEMICOLON_LANGUAGES = frozenset({"c", "cpp"})
+_SEMICOLON_LANGUAGES = frozenset({"c", "cpp", "objc"})
 # Grammars whose indented blocks run on over the comments and blank lines after their last statement (Scala 3's
 # `def f =` + indented lines): the doc comment of the next definition would be the end of this one.
 _TRAILING_COMMENT_LANGUAGES = frozenset({"scala"})
@@ -480,6 +481,8 @@ class _Source:
             return _clean_name(f"{self.node_text(d.object_node)}.{_clean_name(self.node_text(d.name_node))}")
         if d.name_node.type == "method_index_expression":  # Lua `function Stack:push(v)`: Stack.push
             return _clean_name(self.node_text(d.name_node).replace(":", "."))
+        if d.node.type == "method_definition" and self.language == "objc":  # initWithFrame:style:
+            return _objc_selector(d.node)
         if d.name_node.type == "namespace_name":  # PHP `namespace App\Billing`: App.Billing
             return _clean_name(self.node_text(d.name_node).replace("\\", "."))
         return self.declarator_name(d.name_node)
@@ -627,7 +630,8 @@ class _Source:
                 d.doc, d.doc_range = docstring, (string.start_byte, string.end_byte)
                 return
         line_style = self.language in _HASH_COMMENT_LANGUAGES or self.language in _DASH_COMMENT_LANGUAGES
-        found = None if line_style else self.comment_inside(d)
+        # `@interface Foo` reads like an annotation line, and the comment under it is its first member's
+        found = None if line_style or self.language == "objc" else self.comment_inside(d)
         found = found or self.comment_above(d.start)
         if found is not None:
             d.doc, d.doc_range = found
@@ -1024,6 +1028,20 @@ def clean_xml_doc(doc: str) -> str:
         in_tags = tag or (in_tags and bool(lines) and bool(lines[-1]))
         lines.append(" ".join(line.split()) if tag else line.rstrip())
     return "\n".join(lines).strip()
+
+
+def _objc_selector(method: Node) -> str:
+    """An Objective-C method's selector: ``- (id)initWithFrame:(CGRect)f style:(int)s`` -> ``initWithFrame:style:``,
+    ``- (void)dealloc`` -> ``dealloc``."""
+    parts: list[str] = []
+    for child in method.named_children:
+        if child.type == "identifier":
+            parts.append(child.text.decode("utf-8", "replace"))
+        elif child.type == "method_parameter":
+            if not parts or parts[-1].endswith(":"):
+                parts.append("")  # an unnamed part: `- (void)set:(id)a :(id)b` is set::
+            parts[-1] += ":"
+    return "".join(parts)[:MAX_NAME_CHARS]
 
 
 def _elixir_attribute(node: Node) -> str:

@@ -51,6 +51,8 @@ EXTENSIONS: dict[str, str] = {
     ".dart": "dart",
     ".ex": "elixir",
     ".exs": "elixir",
+    ".m": "objc",
+    ".mm": "objc",
 }
 
 # Language name -> (grammar module, function returning the language pointer).
@@ -75,6 +77,7 @@ _GRAMMARS: dict[str, tuple[str, str]] = {
     "bash": ("tree_sitter_bash", "language"),
     "dart": ("tree_sitter_dart", "language"),
     "elixir": ("tree_sitter_elixir", "language"),
+    "objc": ("tree_sitter_objc", "language"),
 }
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(_GRAMMARS)
@@ -103,10 +106,23 @@ SNIFF_BYTES = 65536
 _SH_SHEBANG = re.compile(rb"#![ \t]*/\S*/(?:env[ \t]+(?:-\S+[ \t]+)*)?(?:ba|da)?sh\b")
 
 
+# What only Objective-C writes at the start of a line: @interface / @implementation / @protocol Name, #import. A `.h`
+# header saying it is Objective-C (a C or C++ one never does: in their comments these words stand after " * " or
+# "// "); a `.m` file is Objective-C only when it says so, as MATLAB and Octave use `.m` too.
+_OBJC_SOURCE = re.compile(rb"^(?:@(?:interface|implementation|protocol)[ \t]+[A-Za-z_]|#import[ \t]*[<\"])",
+                          re.MULTILINE)
+
+
 def language_for_source(path: str | PurePath, data: bytes) -> str | None:
-    """``language_for_path``, except that a ``.h`` header written in C++ is C++ and a file without an extension
-    whose first line runs sh or bash (``#!/bin/sh``, ``#!/usr/bin/env bash``) is bash."""
+    """``language_for_path``, except that a ``.h`` header written in C++ is C++, one written in Objective-C (and a
+    ``.m`` file only when written in it) is Objective-C, and a file without an extension whose first line runs sh or
+    bash (``#!/bin/sh``, ``#!/usr/bin/env bash``) is bash."""
     language = language_for_path(path)
+    suffix = PurePath(path).suffix.lower()
+    if suffix in (".h", ".m") and language in ("c", "objc"):
+        objc = _OBJC_SOURCE.search(data[:SNIFF_BYTES]) is not None
+        if suffix == ".m" or objc:
+            return "objc" if objc else None
     if language == "c" and PurePath(path).suffix.lower() == ".h" and _CPP_HEADER.search(data[:SNIFF_BYTES]):
         return "cpp"
     if language is None and not PurePath(path).suffix and _SH_SHEBANG.match(data):
@@ -161,6 +177,13 @@ PARSE_SECONDS_PER_MIB = 4.0  # normal code parses at several MiB/s; this leaves 
 _NEWLINE_AT_END = frozenset({"kotlin"})
 
 
+# Objective-C headers open and close with bare macros (NS_ASSUME_NONNULL_BEGIN ... _END) that tree-sitter-objc reads
+# as broken statements, losing the @interface after them (72 of 843 in React Native's headers). The parser reads
+# them as blanks of the same length, so byte ranges stay the file's.
+_BLANK_LINES = {"objc": re.compile(rb"^[ \t]*(?:NS_ASSUME_NONNULL_(?:BEGIN|END)|RCT_EXTERN_C_(?:BEGIN|END)"
+                                   rb"|NS_HEADER_AUDIT_(?:BEGIN|END)\([^)\n]*\))[ \t]*$", re.MULTILINE)}
+
+
 def parse_deadline_seconds(size: int) -> float:
     """How long a parse of ``size`` bytes may take before the chunker falls back to line windows."""
     return PARSE_BASE_SECONDS + PARSE_SECONDS_PER_MIB * size / (1 << 20)
@@ -174,6 +197,8 @@ def parse_bounded(name: str, data: bytes, seconds: float | None = None):
     parser = get_parser(name)
     if name in _NEWLINE_AT_END and not data.endswith(b"\n"):
         data += b"\n"  # the tree may then end one byte past the file's end: the chunker keeps to the file
+    if name in _BLANK_LINES:
+        data = _BLANK_LINES[name].sub(lambda m: b" " * len(m.group()), data)
     deadline = time.monotonic() + (parse_deadline_seconds(len(data)) if seconds is None else seconds)
     expired = False
     calls = 0
