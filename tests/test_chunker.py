@@ -78,6 +78,7 @@ def by_name(chunks: list[Chunk], name: str, kind: str | None = None) -> Chunk:
         ("test/repo_test.exs", "elixir"),
         ("Player.m", "objc"),
         ("Player.mm", "objc"),
+        ("src/main.zig", "zig"),
         ("UPPER.PY", "python"),
         ("README.md", None),
         ("Makefile", None),
@@ -318,6 +319,16 @@ OUTLINES = {
         ("method", "PlaybackQueue.shuffle", 45, 45),
         ("function", "FormatDuration", 50, 53),
     ],
+    "ring.zig": [
+        ("block", "ring", 1, 1),
+        ("class", "Ring", 4, 21),
+        ("method", "Ring.init", 10, 12),
+        ("method", "Ring.push", 15, 18),
+        ("class", "Source", 24, 31),
+        ("method", "Source.label", 28, 30),
+        ("function", "sum", 34, 38),
+        ("function", "push wraps around", 40, 47),
+    ],
 }
 
 
@@ -468,6 +479,10 @@ def test_each_byte_of_code_belongs_to_one_non_class_chunk_at_most(name: str) -> 
         ("Playback.m", "PlaybackQueue.play", ""),
         ("Playback.m", "PlaybackQueue.count", "The number of items left."),
         ("Playback.m", "FormatDuration", "Seconds as m:ss."),
+        ("ring.zig", "Ring", "A fixed-size ring of bytes; writing past the end overwrites the oldest."),
+        ("ring.zig", "Ring.init", "A ring over `buf`, empty."),
+        ("ring.zig", "Source.label", ""),
+        ("ring.zig", "sum", "Sum of the bytes, for a checksum."),
     ],
 )
 def test_doc_comment_is_recorded_without_comment_markers(name: str, chunk: str, doc: str) -> None:
@@ -1102,3 +1117,15 @@ def test_an_objective_c_header_between_nonnull_macros_keeps_its_interfaces_and_d
     assert [c for c in _outline_docs("RCTBridge.h", source, "objc") if c[0] != "block"] == [
         ("class", "RCTBridge", 6, "A bridge to JavaScript."), ("class", "RCTReloader", 11, "Reloads the bridge."),
         ("class", "RCTReloader", 16, ""), ("method", "RCTReloader.set::", 17, "")]
+
+
+def test_zig_containers_are_classes_and_a_function_returning_a_type_keeps_its_struct() -> None:
+    """`const Name = struct/enum/union {...}` is a class and its fns its methods (nested containers qualify them); an
+    extern fn has no body and no chunk; the struct a generic function returns stays in that function."""
+    source = ("const Shape = union(enum) {\n    circle: f32,\n    const Unit = struct {\n"
+              "        fn one() Unit { return .{}; }\n    };\n};\n\nextern fn puts(s: [*:0]const u8) c_int;\n\n"
+              "/// A list of `T`.\nfn List(comptime T: type) type {\n    return struct {\n"
+              "        items: []T,\n        fn first(self: @This()) T { return self.items[0]; }\n    };\n}\n")
+    assert [c for c in _outline_docs("shape.zig", source, "zig") if c[0] != "block"] == [
+        ("class", "Shape", 1, ""), ("class", "Shape.Unit", 3, ""), ("method", "Shape.Unit.one", 4, ""),
+        ("function", "List", 11, "A list of `T`.")]

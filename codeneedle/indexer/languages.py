@@ -53,6 +53,7 @@ EXTENSIONS: dict[str, str] = {
     ".exs": "elixir",
     ".m": "objc",
     ".mm": "objc",
+    ".zig": "zig",
 }
 
 # Language name -> (grammar module, function returning the language pointer).
@@ -78,6 +79,7 @@ _GRAMMARS: dict[str, tuple[str, str]] = {
     "dart": ("tree_sitter_dart", "language"),
     "elixir": ("tree_sitter_elixir", "language"),
     "objc": ("tree_sitter_objc", "language"),
+    "zig": ("tree_sitter_zig", "language"),
 }
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(_GRAMMARS)
