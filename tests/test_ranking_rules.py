@@ -152,6 +152,11 @@ def test_what_counts_as_a_stub_or_a_test():
                                      "src/test/kotlin/QueueTest.kt", "Tests/AppTests/ThermostatTests.swift",
                                      "core/src/WordCountSpec.scala", "spec/stack_spec.lua", "lua/stack_spec.lua"))
     assert not any(is_test(p) for p in ("src/Latest.cs", "Sources/App/Contest.swift", "lib/deploy.sh"))
+    assert all(is_test(p) for p in ("test/cart_test.dart", "lib/src/cart_test.dart", "test/shop/repo_test.exs",
+                                     "RCTBridgeTests.m", "ios/PlayerTest.mm"))
+    assert not any(is_test(p) for p in ("lib/contest.dart", "lib/shop/repo.ex", "ios/RCTTestModule.m", "src/ring.zig"))
+    assert has_test_attribute('test "push wraps around" {\n}') and has_test_attribute("test {\n}")
+    assert not has_test_attribute("fn testing() void {}")
 
 
 def test_which_queries_name_a_definition():

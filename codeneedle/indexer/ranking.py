@@ -40,6 +40,8 @@ _TEST_PATH = re.compile(
     r"|\.(test|spec)\.[cm]?[jt]sx?$|(^|/)[^/]*Tests?\.(java|kt|cs|php|swift|scala)$|(^|/)src/test/"
     # Swift packages' Tests/, .NET test projects (Shop.Tests/), Scala and Kotest specs, busted's *_spec.lua
     r"|(^|/)Tests/|(^|/)[\w.]+\.Tests?/|(^|/)[^/]*(Spec|Suite)\.(scala|kt)$|_spec\.lua$|(^|/)test_[^/]*\.sh$"
+    # Dart's and ExUnit's *_test files, XCTest's FooTests.m
+    r"|_test\.(dart|exs)$|(^|/)[^/]*Tests?\.mm?$"
     # Benchmarks exercise the library like tests do, and often carry copies of its code (pathspec, dev split).
     r"|(^|/)(benchmarks?|benches)/"
 )
@@ -144,7 +146,9 @@ def is_test(path: str, name: str = "") -> bool:
 
 def has_test_attribute(text: str) -> bool:
     """Whether the attributes or annotations a chunk starts with mark it as a test (Rust ``#[test]``, Java and
-    Kotlin ``@Test``, C# ``[Fact]``, PHP ``#[Test]``)."""
+    Kotlin ``@Test``, C# ``[Fact]``, PHP ``#[Test]``), or it is one (Zig ``test "name" { ... }``)."""
+    if text.startswith(("test \"", "test {")):
+        return True  # a Zig test block
     if not text.startswith(("#[", "@", "[", " ", "\t")):
         return False  # the common case, decided without splitting the text into lines
     for line in text.lstrip()[:1024].splitlines()[:8]:
