@@ -79,6 +79,7 @@ def by_name(chunks: list[Chunk], name: str, kind: str | None = None) -> Chunk:
         ("Player.m", "objc"),
         ("Player.mm", "objc"),
         ("src/main.zig", "zig"),
+        ("src/Data/Queue.hs", "haskell"),
         ("UPPER.PY", "python"),
         ("README.md", None),
         ("Makefile", None),
@@ -329,6 +330,18 @@ OUTLINES = {
         ("function", "sum", 34, 38),
         ("function", "push wraps around", 40, 47),
     ],
+    "Queue.hs": [
+        ("block", "Queue", 1, 6),
+        ("class", "Queue", 9, 10),
+        ("function", "empty", 13, 14),
+        ("function", "push", 17, 18),
+        ("function", "pop", 23, 26),
+        ("class", "Sized", 29, 30),
+        ("method", "Sized.size", 30, 30),
+        ("class", "Sized.Queue", 32, 33),
+        ("method", "Sized.Queue.size", 33, 33),
+        ("function", "main", 35, 38),
+    ],
 }
 
 
@@ -483,6 +496,10 @@ def test_each_byte_of_code_belongs_to_one_non_class_chunk_at_most(name: str) -> 
         ("ring.zig", "Ring.init", "A ring over `buf`, empty."),
         ("ring.zig", "Source.label", ""),
         ("ring.zig", "sum", "Sum of the bytes, for a checksum."),
+        ("Queue.hs", "Queue", "A first-in first-out queue kept as two lists."),
+        ("Queue.hs", "pop",
+         "Take the value at the front, if there is one.\n\nThe back list is reversed only when the front one runs out."),
+        ("Queue.hs", "Sized.Queue.size", ""),
     ],
 )
 def test_doc_comment_is_recorded_without_comment_markers(name: str, chunk: str, doc: str) -> None:
@@ -1129,3 +1146,15 @@ def test_zig_containers_are_classes_and_a_function_returning_a_type_keeps_its_st
     assert [c for c in _outline_docs("shape.zig", source, "zig") if c[0] != "block"] == [
         ("class", "Shape", 1, ""), ("class", "Shape.Unit", 3, ""), ("method", "Shape.Unit.one", 4, ""),
         ("function", "List", 11, "A list of `T`.")]
+
+
+def test_a_haskell_function_is_its_signature_and_every_equation_after_it() -> None:
+    """The chunk starts at the type signature (or the first equation when there is none) and runs over the equations
+    of the same name; a where-bound helper stays inside; Haddock's `-- |` mark leaves the doc."""
+    source = ("-- | Length of a list.\nlen :: [a] -> Int\nlen [] = 0\nlen (_ : xs) = 1 + len xs\n\n"
+              "-- not Haddock, still the comment above\ntwice x = go x\n  where go y = y * 2\n\n"
+              "x |> f = f x\n")
+    chunks = chunk_source("list.hs", source.encode(), "haskell")
+    assert [(c.kind, c.name, c.start_line, c.end_line, c.doc) for c in chunks] == [
+        ("function", "len", 2, 4, "Length of a list."),
+        ("function", "twice", 7, 8, "not Haddock, still the comment above"), ("function", "|>", 10, 10, "")]

@@ -63,7 +63,7 @@ MAX_DOC_LINES = 400
 
 _HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby", "bash", "elixir"})
 # Languages whose line comments start with "--" (Lua's "--" and LDoc's "---"; a "--[[ ... --]]" block is no doc).
-_DASH_COMMENT_LANGUAGES = frozenset({"lua"})
+_DASH_COMMENT_LANGUAGES = frozenset({"lua", "haskell"})
 # Namespaces written as a statement, not a block (C# `namespace A.B;`, PHP `namespace App\Models;`): they qualify
 # what follows them, up to the next one or the end of the file.
 _OPEN_SCOPES = frozenset({"file_scoped_namespace_declaration", "namespace_definition"})
@@ -97,6 +97,9 @@ _ATTRIBUTE_LANGUAGES = frozenset({"rust", "typescript", "tsx", "dart"})
 # the definition runs on over that body.
 _SIBLING_BODY_LANGUAGES = frozenset({"dart"})
 _SIBLING_BODY_TYPES = frozenset({"function_body", "initializers", "redirection"})
+# A Haskell function is its signature and its equations, side by side in the tree: the first of them is the chunk.
+_HASKELL_EQUATIONS = frozenset({"signature", "function", "bind"})
+_HADDOCK_MARK = re.compile(r"^\s*\|\s?")
 # Elixir module attributes that belong to the def under them (its chunk starts at them); @doc above them is its doc.
 _ELIXIR_DEF_ATTRIBUTES = frozenset({"spec", "impl", "deprecated", "decorate"})
 _ELIXIR_DOC_QUOTES = re.compile(r'^(?:~[A-Za-z])?("""|\'\'\'|"|\')(.*)\1[A-Za-z]*$', re.DOTALL)
@@ -413,6 +416,8 @@ class _Source:
                 continue
             if _typedef_body(d):
                 continue  # `typedef struct node_s { ... } node_t;` is one chunk, the typedef's, fields and all
+            if self.language == "haskell" and _haskell_name(d.node.prev_named_sibling) == _haskell_name(d.node) != "":
+                continue  # an equation of the function whose signature (or first equation) is just above it
             if d.node.type in ("declaration", "type_item") and d.owner_class is not None:
                 # A C++ member declared in its class body (`Matrix(int n);`), a Rust associated type (`type Item =
                 # u32;` in an impl or trait): read in the class's chunk, not one of its own.
@@ -570,6 +575,10 @@ class _Source:
             end = self.code_end(node, end)
         if (body := self.sibling_body(node)) is not None:
             end = min(body.end_byte, len(self.data))
+        if self.language == "haskell" and (name := _haskell_name(node)):
+            after = node.next_named_sibling
+            while after is not None and _haskell_name(after) == name:
+                end, after = after.end_byte, after.next_named_sibling
         if self.language == "kotlin":
             start = self.detached_annotations_start(node, start)
         if self.language == "elixir":
@@ -637,6 +646,8 @@ class _Source:
             d.doc, d.doc_range = found
             if self.language == "csharp":
                 d.doc = clean_xml_doc(d.doc)
+            if self.language == "haskell":
+                d.doc = _HADDOCK_MARK.sub("", d.doc, count=1)  # -- | Haddock's mark
 
     def elixir_doc(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
         """A module's ``@moduledoc`` (at the top of its body) or the ``@doc`` above a def, past its ``@spec`` and
@@ -1042,6 +1053,16 @@ def _objc_selector(method: Node) -> str:
                 parts.append("")  # an unnamed part: `- (void)set:(id)a :(id)b` is set::
             parts[-1] += ":"
     return "".join(parts)[:MAX_NAME_CHARS]
+
+
+def _haskell_name(node: Node | None) -> str:
+    """The name a Haskell signature or equation defines (``push``, ``|>``), or "" for any other node."""
+    if node is None or node.type not in _HASKELL_EQUATIONS:
+        return ""
+    name = node.child_by_field_name("name")
+    if name is None and node.named_children and node.named_children[0].type == "infix":
+        name = node.named_children[0].child_by_field_name("operator")
+    return name.text.decode("utf-8", "replace") if name is not None else ""
 
 
 def _elixir_attribute(node: Node) -> str:

@@ -54,6 +54,7 @@ EXTENSIONS: dict[str, str] = {
     ".m": "objc",
     ".mm": "objc",
     ".zig": "zig",
+    ".hs": "haskell",
 }
 
 # Language name -> (grammar module, function returning the language pointer).
@@ -80,6 +81,7 @@ _GRAMMARS: dict[str, tuple[str, str]] = {
     "elixir": ("tree_sitter_elixir", "language"),
     "objc": ("tree_sitter_objc", "language"),
     "zig": ("tree_sitter_zig", "language"),
+    "haskell": ("tree_sitter_haskell", "language"),
 }
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(_GRAMMARS)
