@@ -80,6 +80,7 @@ def by_name(chunks: list[Chunk], name: str, kind: str | None = None) -> Chunk:
         ("Player.mm", "objc"),
         ("src/main.zig", "zig"),
         ("src/Data/Queue.hs", "haskell"),
+        ("src/Geometry.jl", "julia"),
         ("UPPER.PY", "python"),
         ("README.md", None),
         ("Makefile", None),
@@ -342,6 +343,17 @@ OUTLINES = {
         ("method", "Sized.Queue.size", 33, 33),
         ("function", "main", 35, 38),
     ],
+    "geometry.jl": [
+        ("block", "geometry", 1, 3),
+        ("class", "Geometry.Shape", 6, 6),
+        ("class", "Geometry.Circle", 13, 15),
+        ("class", "Geometry.Rect", 17, 20),
+        ("function", "Geometry.area", 27, 29),
+        ("function", "Geometry.area", 31, 31),
+        ("function", "Geometry.scale", 34, 36),
+        ("function", "Base.show", 38, 40),
+        ("block", "geometry", 42, 42),
+    ],
 }
 
 
@@ -500,6 +512,10 @@ def test_each_byte_of_code_belongs_to_one_non_class_chunk_at_most(name: str) -> 
         ("Queue.hs", "pop",
          "Take the value at the front, if there is one.\n\nThe back list is reversed only when the front one runs out."),
         ("Queue.hs", "Sized.Queue.size", ""),
+        ("geometry.jl", "Geometry.Shape", "A shape in the plane."),
+        ("geometry.jl", "Geometry.Circle", "Circle(r)\n\nA circle of radius `r`."),
+        ("geometry.jl", "Geometry.scale", "Scale a shape by `k`."),
+        ("geometry.jl", "Base.show", ""),
     ],
 )
 def test_doc_comment_is_recorded_without_comment_markers(name: str, chunk: str, doc: str) -> None:
@@ -1158,3 +1174,14 @@ def test_a_haskell_function_is_its_signature_and_every_equation_after_it() -> No
     assert [(c.kind, c.name, c.start_line, c.end_line, c.doc) for c in chunks] == [
         ("function", "len", 2, 4, "Length of a list."),
         ("function", "twice", 7, 8, "not Haddock, still the comment above"), ("function", "|>", 10, 10, "")]
+
+
+def test_julia_doc_strings_stand_right_above_or_in_a_doc_macro_and_macros_start_their_function() -> None:
+    """A string right above a definition is its doc (not one a blank line away); `@doc "..." f(x) = ...` too; a
+    definition under `@inline` starts at the macro; typed and where-clause signatures are named like plain ones."""
+    source = ('"Twice `x`."\ntwice(x::T)::T where {T} = 2x\n\n"Not a doc: a blank line follows."\n\n'
+              'function half(x)::Float64\n    x / 2\nend\n\n@doc "Thrice." thrice(x) = 3x\n\n'
+              '@inline function quad(x::T) where T\n    4x\nend\n')
+    assert [c for c in _outline_docs("ops.jl", source, "julia") if c[0] != "block"] == [
+        ("function", "twice", 2, "Twice `x`."), ("function", "half", 6, ""), ("function", "thrice", 10, "Thrice."),
+        ("function", "quad", 12, "")]

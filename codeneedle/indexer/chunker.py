@@ -61,7 +61,7 @@ MAX_NAME_CHARS = 200
 # How far above a definition a /* ... */ doc comment may start.
 MAX_DOC_LINES = 400
 
-_HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby", "bash", "elixir"})
+_HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby", "bash", "elixir", "julia"})
 # Languages whose line comments start with "--" (Lua's "--" and LDoc's "---"; a "--[[ ... --]]" block is no doc).
 _DASH_COMMENT_LANGUAGES = frozenset({"lua", "haskell"})
 # Namespaces written as a statement, not a block (C# `namespace A.B;`, PHP `namespace App\Models;`): they qualify
@@ -102,7 +102,8 @@ _HASKELL_EQUATIONS = frozenset({"signature", "function", "bind"})
 _HADDOCK_MARK = re.compile(r"^\s*\|\s?")
 # Elixir module attributes that belong to the def under them (its chunk starts at them); @doc above them is its doc.
 _ELIXIR_DEF_ATTRIBUTES = frozenset({"spec", "impl", "deprecated", "decorate"})
-_ELIXIR_DOC_QUOTES = re.compile(r'^(?:~[A-Za-z])?("""|\'\'\'|"|\')(.*)\1[A-Za-z]*$', re.DOTALL)
+# A doc string's quotes: Elixir's "...", """...""" and ~S"""...""", Julia's too.
+_QUOTED_DOC = re.compile(r'^(?:~[A-Za-z])?("""|\'\'\'|"|\')(.*)\1[A-Za-z]*$', re.DOTALL)
 _SEMICOLON_LANGUAGES = frozenset({"c", "cpp", "objc"})
 # Grammars whose indented blocks run on over the comments and blank lines after their last statement (Scala 3's
 # `def f =` + indented lines): the doc comment of the next definition would be the end of this one.
@@ -411,6 +412,8 @@ class _Source:
                     d.qualname = _join(owner, self.definition_name(d))
                 continue  # otherwise it stays inside the enclosing function's chunk
             name = self.definition_name(d)
+            if self.language == "julia" and d.name_node is not None and d.name_node.type == "field_expression":
+                prefix = ""  # function Base.show(...) adds to Base's show, whichever module it is written in
             if d.kind == "namespace":
                 d.qualname = d.scope = _join(prefix, name)
                 continue
@@ -575,6 +578,8 @@ class _Source:
             end = self.code_end(node, end)
         if (body := self.sibling_body(node)) is not None:
             end = min(body.end_byte, len(self.data))
+        if self.language == "julia" and (call := _julia_macro_call(node)) is not None:
+            start = call.start_byte  # @inline function f(x) ... end
         if self.language == "haskell" and (name := _haskell_name(node)):
             after = node.next_named_sibling
             while after is not None and _haskell_name(after) == name:
@@ -633,6 +638,9 @@ class _Source:
         if self.language == "elixir" and (found := self.elixir_doc(d)) is not None:
             d.doc, d.doc_range = found
             return
+        if self.language == "julia" and (found := self.julia_doc(d)) is not None:
+            d.doc, d.doc_range = found
+            return
         if self.language == "python":
             docstring, string = self.python_docstring(d.node)
             if docstring and string is not None:
@@ -668,11 +676,23 @@ class _Source:
         value = arguments.named_children[0] if arguments is not None and arguments.named_children else None
         if value is None or value.type not in ("string", "sigil"):
             return None
-        match = _ELIXIR_DOC_QUOTES.match(self.node_text_full(value))
+        match = _QUOTED_DOC.match(self.node_text_full(value))
         if match is None:
             return None
         doc = inspect.cleandoc(match.group(2).replace("\r\n", "\n"))
         return (doc, (attribute.start_byte, attribute.end_byte)) if doc else None
+
+    def julia_doc(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
+        """The doc string right above a Julia definition (no blank line between): its text and range."""
+        string = d.node.prev_named_sibling if _julia_macro_call(d.node) is not None else None  # @doc "..." f(x) = 1
+        if string is None or string.type != "string_literal":
+            string = (_julia_macro_call(d.node) or d.node).prev_named_sibling  # above `@inline function f`
+        if string is None or string.type != "string_literal" or self.line_index(d.start) - string.end_point[0] > 1:
+            return None
+        match = _QUOTED_DOC.match(self.node_text_full(string))
+        # the signature that conventionally opens it is indented as code: the doc starts at its first word
+        doc = inspect.cleandoc(match.group(2).replace("\r\n", "\n")).strip() if match is not None else ""
+        return (doc, (string.start_byte, string.end_byte)) if doc else None
 
     def python_docstring(self, node: Node) -> tuple[str, Node | None]:
         """The docstring's cleaned text and its string node (("", None) when there is none)."""
@@ -1053,6 +1073,15 @@ def _objc_selector(method: Node) -> str:
                 parts.append("")  # an unnamed part: `- (void)set:(id)a :(id)b` is set::
             parts[-1] += ":"
     return "".join(parts)[:MAX_NAME_CHARS]
+
+
+def _julia_macro_call(node: Node) -> Node | None:
+    """The macro call a Julia definition is the last argument of (``@inline function f(x) ... end``), or None."""
+    arguments = node.parent
+    if arguments is None or arguments.type != "macro_argument_list" or arguments.named_children[-1] != node:
+        return None
+    call = arguments.parent
+    return call if call is not None and call.type == "macrocall_expression" else None
 
 
 def _haskell_name(node: Node | None) -> str:

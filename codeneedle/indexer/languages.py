@@ -55,6 +55,7 @@ EXTENSIONS: dict[str, str] = {
     ".mm": "objc",
     ".zig": "zig",
     ".hs": "haskell",
+    ".jl": "julia",
 }
 
 # Language name -> (grammar module, function returning the language pointer).
@@ -82,6 +83,7 @@ _GRAMMARS: dict[str, tuple[str, str]] = {
     "objc": ("tree_sitter_objc", "language"),
     "zig": ("tree_sitter_zig", "language"),
     "haskell": ("tree_sitter_haskell", "language"),
+    "julia": ("tree_sitter_julia", "language"),
 }
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(_GRAMMARS)
