@@ -81,6 +81,8 @@ def by_name(chunks: list[Chunk], name: str, kind: str | None = None) -> Chunk:
         ("src/main.zig", "zig"),
         ("src/Data/Queue.hs", "haskell"),
         ("src/Geometry.jl", "julia"),
+        ("lib/lru.ml", "ocaml"),
+        ("lib/lru.mli", "ocaml_interface"),
         ("UPPER.PY", "python"),
         ("README.md", None),
         ("Makefile", None),
@@ -354,6 +356,26 @@ OUTLINES = {
         ("function", "Base.show", 38, 40),
         ("block", "geometry", 42, 42),
     ],
+    "lru.ml": [
+        ("block", "lru", 1, 1),
+        ("class", "t", 3, 6),
+        ("function", "create", 9, 9),
+        ("function", "find", 12, 17),
+        ("function", "take", 19, 21),
+        ("block", "lru", 23, 23),
+        ("function", "add", 24, 25),
+        ("class", "Stats", 27, 30),
+        ("method", "Stats.load", 29, 29),
+    ],
+    "lru.mli": [
+        ("block", "lru", 1, 1),
+        ("class", "t", 3, 3),
+        ("function", "create", 6, 6),
+        ("function", "find", 10, 10),
+        ("function", "add", 12, 12),
+        ("class", "Stats", 14, 17),
+        ("method", "Stats.load", 15, 15),
+    ],
 }
 
 
@@ -516,6 +538,14 @@ def test_each_byte_of_code_belongs_to_one_non_class_chunk_at_most(name: str) -> 
         ("geometry.jl", "Geometry.Circle", "Circle(r)\n\nA circle of radius `r`."),
         ("geometry.jl", "Geometry.scale", "Scale a shape by `k`."),
         ("geometry.jl", "Base.show", ""),
+        ("lru.ml", "create", "An empty cache holding at most [capacity] entries."),
+        ("lru.ml", "add", ""),
+        ("lru.ml", "Stats.load", "How full [c] is, from 0 to 1."),
+        ("lru.mli", "t", "A cache from ['k] to ['v]."),
+        ("lru.mli", "create", "An empty cache holding at most the given number of entries."),
+        ("lru.mli", "find", "[find c k] is the value under [k], now the most recent."),
+        ("lru.mli", "add", ""),
+        ("lru.mli", "Stats.load", "How full a cache is, from 0 to 1."),
     ],
 )
 def test_doc_comment_is_recorded_without_comment_markers(name: str, chunk: str, doc: str) -> None:
@@ -1185,3 +1215,27 @@ def test_julia_doc_strings_stand_right_above_or_in_a_doc_macro_and_macros_start_
     assert [c for c in _outline_docs("ops.jl", source, "julia") if c[0] != "block"] == [
         ("function", "twice", 2, "Twice `x`."), ("function", "half", 6, ""), ("function", "thrice", 10, "Thrice."),
         ("function", "quad", 12, "")]
+
+
+def test_ocaml_let_and_bindings_start_at_their_keyword_and_only_odoc_comments_are_docs() -> None:
+    """`let rec f ... and g ...` gives each function its own chunk from its keyword on; a value is no function; a
+    `(** ... *)` above is a doc, a plain `(* ... *)` or a `(*****)` banner is not."""
+    source = ("(**************)\nlet rec even n = n = 0 || odd (n - 1)\n(** Whether [n] is odd. *)\n"
+              "and odd n = n <> 0 && even (n - 1)\n\n(* not a doc *)\nlet square = fun x -> x * x\n\n"
+              "let limit = 10\n")
+    assert [c for c in _outline_docs("parity.ml", source, "ocaml") if c[0] != "block"] == [
+        ("function", "even", 2, ""), ("function", "odd", 4, "Whether [n] is odd."), ("function", "square", 7, "")]
+
+
+def test_an_ocaml_interface_is_a_stub_that_leads_to_its_implementation() -> None:
+    from codeneedle.indexer.declarations import implements
+    from codeneedle.indexer.ranking import is_stub
+    from codeneedle.indexer.store import ChunkRow
+
+    def row(path: str, text: str) -> ChunkRow:
+        c = by_name(chunk_source(path, text.encode(), language_for_path(path)), "find")
+        return ChunkRow(1, c.path, c.language, c.kind, c.name, c.start_line, c.end_line, c.start_byte, c.end_byte,
+                        c.text, c.doc, "h")
+
+    stub, impl = row("lib/lru.mli", "val find : 'k -> 'v\n"), row("lib/lru.ml", "let find k = k\n")
+    assert is_stub(stub) and not is_stub(impl) and implements(impl, stub)

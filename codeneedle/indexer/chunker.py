@@ -97,6 +97,9 @@ _ATTRIBUTE_LANGUAGES = frozenset({"rust", "typescript", "tsx", "dart"})
 # the definition runs on over that body.
 _SIBLING_BODY_LANGUAGES = frozenset({"dart"})
 _SIBLING_BODY_TYPES = frozenset({"function_body", "initializers", "redirection"})
+# OCaml definitions whose first binding starts after their keyword (`let rec`, `module`, `type`, `class`).
+_OCAML_LANGUAGES = frozenset({"ocaml", "ocaml_interface"})
+_OCAML_BINDERS = frozenset({"value_definition", "module_definition", "type_definition", "class_definition"})
 # A Haskell function is its signature and its equations, side by side in the tree: the first of them is the chunk.
 _HASKELL_EQUATIONS = frozenset({"signature", "function", "bind"})
 _HADDOCK_MARK = re.compile(r"^\s*\|\s?")
@@ -578,6 +581,11 @@ class _Source:
             end = self.code_end(node, end)
         if (body := self.sibling_body(node)) is not None:
             end = min(body.end_byte, len(self.data))
+        if self.language in _OCAML_LANGUAGES and node.prev_named_sibling is None and node.parent is not None and \
+                node.parent.type in _OCAML_BINDERS:
+            start = node.parent.start_byte  # `let rec f x = ...`, `module M = ...`: from the keyword on
+        elif self.language in _OCAML_LANGUAGES and node.prev_sibling is not None and node.prev_sibling.type == "and":
+            start = node.prev_sibling.start_byte  # `and g x = ...`
         if self.language == "julia" and (call := _julia_macro_call(node)) is not None:
             start = call.start_byte  # @inline function f(x) ... end
         if self.language == "haskell" and (name := _haskell_name(node)):
@@ -638,6 +646,9 @@ class _Source:
         if self.language == "elixir" and (found := self.elixir_doc(d)) is not None:
             d.doc, d.doc_range = found
             return
+        if self.language in _OCAML_LANGUAGES:
+            d.doc, d.doc_range = self.ocaml_doc(d.start) or self.ocaml_doc_after(d) or ("", None)
+            return
         if self.language == "julia" and (found := self.julia_doc(d)) is not None:
             d.doc, d.doc_range = found
             return
@@ -681,6 +692,38 @@ class _Source:
             return None
         doc = inspect.cleandoc(match.group(2).replace("\r\n", "\n"))
         return (doc, (attribute.start_byte, attribute.end_byte)) if doc else None
+
+    def ocaml_doc(self, start: int) -> tuple[str, tuple[int, int]] | None:
+        """The ``(** ... *)`` doc comment ending on the line above ``start``: its text and range. A plain
+        ``(* ... *)`` comment is no doc, as for odoc."""
+        index = self.line_index(start)
+        if index == 0 or self.data[self.starts[index] : start].strip() or \
+                not self.line_bytes(index - 1).rstrip().endswith(b"*)"):
+            return None
+        end = self.starts[index - 1] + len(self.line_bytes(index - 1).rstrip())
+        opening = self.data.rfind(b"(*", max(0, self.starts[max(0, index - MAX_DOC_LINES)]), end)
+        while opening > 0 and self.data[opening - 1 : opening + 1] == b"((":
+            opening = self.data.rfind(b"(*", 0, opening)
+        if opening < 0 or not self.data.startswith(b"(**", opening) or self.data.startswith((b"(**)", b"(***"), opening) or \
+                self.data[self.starts[self.line_index(opening)] : opening].strip():
+            return None
+        text = self.data[opening + 3 : end - 2].decode("utf-8", "replace")
+        doc = inspect.cleandoc(text.replace("\r\n", "\n")).strip()
+        return (doc, (opening, end)) if doc else None
+
+    def ocaml_doc_after(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
+        """The ``(** ... *)`` right after a declaration, on its last line or the next (``val pop : 'a t -> 'a``
+        then ``(** [pop s] removes the top. *)``, the standard library's way), unless it stands right above the
+        next definition, whose doc it is then."""
+        comment = d.node.next_named_sibling if d.node.type not in ("let_binding", "module_binding", "type_binding",
+                                                                 "class_binding") else d.node.parent.next_named_sibling
+        if comment is None or comment.type != "comment" or comment.start_point[0] - self.line_index(d.end - 1) > 1:
+            return None
+        after = comment.next_named_sibling
+        if after is not None and after.type != "comment" and after.start_point[0] - comment.end_point[0] <= 1 and \
+                comment.start_point[0] > self.line_index(d.end - 1):
+            return None
+        return self.ocaml_doc(comment.end_byte + 1 if comment.end_byte < len(self.data) else comment.end_byte)
 
     def julia_doc(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
         """The doc string right above a Julia definition (no blank line between): its text and range."""

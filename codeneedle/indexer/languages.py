@@ -56,6 +56,8 @@ EXTENSIONS: dict[str, str] = {
     ".zig": "zig",
     ".hs": "haskell",
     ".jl": "julia",
+    ".ml": "ocaml",
+    ".mli": "ocaml_interface",
 }
 
 # Language name -> (grammar module, function returning the language pointer).
@@ -84,6 +86,8 @@ _GRAMMARS: dict[str, tuple[str, str]] = {
     "zig": ("tree_sitter_zig", "language"),
     "haskell": ("tree_sitter_haskell", "language"),
     "julia": ("tree_sitter_julia", "language"),
+    "ocaml": ("tree_sitter_ocaml", "language_ocaml"),
+    "ocaml_interface": ("tree_sitter_ocaml", "language_ocaml_interface"),
 }
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(_GRAMMARS)

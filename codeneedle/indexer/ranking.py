@@ -32,7 +32,7 @@ from codeneedle.indexer.name_words import MAX_NAME, name_overlap, query_words
 from codeneedle.indexer.store import ChunkRow, Store
 
 _DEFINITIONS = frozenset({FUNCTION, METHOD, CLASS})
-_STUB_SUFFIXES = (".pyi", ".d.ts", ".d.mts", ".d.cts")
+_STUB_SUFFIXES = (".pyi", ".d.ts", ".d.mts", ".d.cts", ".mli")
 _HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx")
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|__tests__|__mocks__|specs?|testing|testdata|test_?utils?)/"
