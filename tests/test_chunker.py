@@ -83,6 +83,9 @@ def by_name(chunks: list[Chunk], name: str, kind: str | None = None) -> Chunk:
         ("src/Geometry.jl", "julia"),
         ("lib/lru.ml", "ocaml"),
         ("lib/lru.mli", "ocaml_interface"),
+        ("lib/Shop/Inventory.pm", "perl"),
+        ("script/report.pl", "perl"),
+        ("t/inventory.t", "perl"),
         ("UPPER.PY", "python"),
         ("README.md", None),
         ("Makefile", None),
@@ -376,6 +379,15 @@ OUTLINES = {
         ("class", "Stats", 14, 17),
         ("method", "Stats.load", 15, 15),
     ],
+    "Inventory.pm": [
+        ("block", "Inventory", 1, 7),
+        ("function", "Shop.Inventory.new", 15, 18),
+        ("function", "Shop.Inventory.add", 21, 25),
+        ("function", "Shop.Inventory.count", 27, 27),
+        ("block", "Inventory", 29, 29),
+        ("function", "Shop.Inventory.Report.lines", 31, 34),
+        ("block", "Inventory", 37, 37),
+    ],
 }
 
 
@@ -546,6 +558,10 @@ def test_each_byte_of_code_belongs_to_one_non_class_chunk_at_most(name: str) -> 
         ("lru.mli", "find", "[find c k] is the value under [k], now the most recent."),
         ("lru.mli", "add", ""),
         ("lru.mli", "Stats.load", "How full a cache is, from 0 to 1."),
+        ("Inventory.pm", "Shop.Inventory.new", "Create an inventory, optionally with starting stock."),
+        ("Inventory.pm", "Shop.Inventory.add", "Add C<$count> items of C<$code>."),
+        ("Inventory.pm", "Shop.Inventory.count", ""),
+        ("Inventory.pm", "Shop.Inventory.Report.lines", "One line per product, sorted by code."),
     ],
 )
 def test_doc_comment_is_recorded_without_comment_markers(name: str, chunk: str, doc: str) -> None:
@@ -1239,3 +1255,16 @@ def test_an_ocaml_interface_is_a_stub_that_leads_to_its_implementation() -> None
 
     stub, impl = row("lib/lru.mli", "val find : 'k -> 'v\n"), row("lib/lru.ml", "let find k = k\n")
     assert is_stub(stub) and not is_stub(impl) and implements(impl, stub)
+
+
+def test_perl_packages_qualify_subs_up_to_the_next_and_pod_above_a_sub_is_its_doc() -> None:
+    """`package A;` qualifies the subs after it up to the next package statement; a sub named with its package keeps
+    it; the POD right above a sub is its doc without the commands (an =item's words stay), the module's NAME section
+    further up is not; a script without an extension that runs perl is Perl."""
+    from codeneedle.indexer.languages import language_for_source
+
+    source = ("package A;\n\n=head1 NAME\n\nA - letters\n\n=cut\n\nsub a1 { 1 }\n\n=item b1($x)\n\nDoubles.\n\n"
+              "=cut\n\nsub B::b1 { 2 * $_[0] }\n\npackage C;\nsub c1 { 3 }\n")
+    assert [c for c in _outline_docs("a.pm", source, "perl") if c[0] != "block"] == [
+        ("function", "A.a1", 9, ""), ("function", "B.b1", 17, "b1($x)\n\nDoubles."), ("function", "C.c1", 20, "")]
+    assert language_for_source("bin/report", b"#!/usr/bin/env perl\nuse strict;\n") == "perl"

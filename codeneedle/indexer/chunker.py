@@ -61,12 +61,12 @@ MAX_NAME_CHARS = 200
 # How far above a definition a /* ... */ doc comment may start.
 MAX_DOC_LINES = 400
 
-_HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby", "bash", "elixir", "julia"})
+_HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby", "bash", "elixir", "julia", "perl"})
 # Languages whose line comments start with "--" (Lua's "--" and LDoc's "---"; a "--[[ ... --]]" block is no doc).
 _DASH_COMMENT_LANGUAGES = frozenset({"lua", "haskell"})
 # Namespaces written as a statement, not a block (C# `namespace A.B;`, PHP `namespace App\Models;`): they qualify
 # what follows them, up to the next one or the end of the file.
-_OPEN_SCOPES = frozenset({"file_scoped_namespace_declaration", "namespace_definition"})
+_OPEN_SCOPES = frozenset({"file_scoped_namespace_declaration", "namespace_definition", "package_statement"})
 # Classes whose members are named after the class around them: a Kotlin companion object's `of` is `Outer.of`, as
 # it is called (the object itself is the chunk `Outer.Companion`).
 _TRANSPARENT_CLASSES = frozenset({"companion_object"})
@@ -417,6 +417,9 @@ class _Source:
             name = self.definition_name(d)
             if self.language == "julia" and d.name_node is not None and d.name_node.type == "field_expression":
                 prefix = ""  # function Base.show(...) adds to Base's show, whichever module it is written in
+            if self.language == "perl" and d.name_node is not None and b"::" in self.data[d.name_node.start_byte:
+                                                                                      d.name_node.end_byte]:
+                prefix = ""  # sub My::Other::thing is in My::Other, whichever package it is written in
             if d.kind == "namespace":
                 d.qualname = d.scope = _join(prefix, name)
                 continue
@@ -649,6 +652,9 @@ class _Source:
         if self.language in _OCAML_LANGUAGES:
             d.doc, d.doc_range = self.ocaml_doc(d.start) or self.ocaml_doc_after(d) or ("", None)
             return
+        if self.language == "perl" and (found := self.perl_pod(d)) is not None:
+            d.doc, d.doc_range = found
+            return
         if self.language == "julia" and (found := self.julia_doc(d)) is not None:
             d.doc, d.doc_range = found
             return
@@ -724,6 +730,24 @@ class _Source:
                 comment.start_point[0] > self.line_index(d.end - 1):
             return None
         return self.ocaml_doc(comment.end_byte + 1 if comment.end_byte < len(self.data) else comment.end_byte)
+
+    def perl_pod(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
+        """The POD right above a sub (a blank line at most between), unless it opens with =head1: its paragraphs
+        without the commands (``=head2 push`` naming the sub, ``=cut``), an ``=item``'s words kept."""
+        pod = d.node.prev_named_sibling
+        if pod is None or pod.type != "pod" or self.line_index(d.start) - pod.end_point[0] > 2:
+            return None
+        if self.data.startswith(b"=head1", pod.start_byte):
+            return None  # the module's own sections (NAME, SYNOPSIS, DESCRIPTION): a sub's are =head2 or =item
+        lines = []
+        for line in self.node_text_full(pod).splitlines():
+            if line.startswith("=item"):
+                line = line[len("=item"):]
+            elif line.startswith("="):
+                continue
+            lines.append(line)
+        doc = inspect.cleandoc("\n".join(lines)).strip()
+        return (doc, (pod.start_byte, pod.end_byte)) if doc else None
 
     def julia_doc(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
         """The doc string right above a Julia definition (no blank line between): its text and range."""
@@ -1031,8 +1055,8 @@ def _clean_name(text: str) -> str:
 def _open_scope_end(node: Node) -> int:
     """Where a namespace written as a statement stops qualifying: at the next such statement beside it, else at the
     end of what holds it (the file). One written as a block (PHP ``namespace A { ... }``) ends with its block."""
-    if node.child_by_field_name("body") is not None:
-        return node.end_byte
+    if node.child_by_field_name("body") is not None or any(c.type == "block" for c in node.named_children):
+        return node.end_byte  # Perl's `package Inner { ... }` too
     sibling = node.next_named_sibling
     while sibling is not None and sibling.type != node.type:
         sibling = sibling.next_named_sibling

@@ -58,6 +58,9 @@ EXTENSIONS: dict[str, str] = {
     ".jl": "julia",
     ".ml": "ocaml",
     ".mli": "ocaml_interface",
+    ".pl": "perl",
+    ".pm": "perl",
+    ".t": "perl",
 }
 
 # Language name -> (grammar module, function returning the language pointer).
@@ -88,6 +91,7 @@ _GRAMMARS: dict[str, tuple[str, str]] = {
     "julia": ("tree_sitter_julia", "language"),
     "ocaml": ("tree_sitter_ocaml", "language_ocaml"),
     "ocaml_interface": ("tree_sitter_ocaml", "language_ocaml_interface"),
+    "perl": ("tree_sitter_perl", "language"),
 }
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(_GRAMMARS)
@@ -123,10 +127,13 @@ _OBJC_SOURCE = re.compile(rb"^(?:@(?:interface|implementation|protocol)[ \t]+[A-
                           re.MULTILINE)
 
 
+_PERL_SHEBANG = re.compile(rb"#![ \t]*/\S*/(?:env[ \t]+(?:-\S+[ \t]+)*)?perl\b")
+
+
 def language_for_source(path: str | PurePath, data: bytes) -> str | None:
     """``language_for_path``, except that a ``.h`` header written in C++ is C++, one written in Objective-C (and a
     ``.m`` file only when written in it) is Objective-C, and a file without an extension whose first line runs sh or
-    bash (``#!/bin/sh``, ``#!/usr/bin/env bash``) is bash."""
+    bash (``#!/bin/sh``, ``#!/usr/bin/env bash``) is bash, one that runs perl Perl."""
     language = language_for_path(path)
     suffix = PurePath(path).suffix.lower()
     if suffix in (".h", ".m") and language in ("c", "objc"):
@@ -137,6 +144,8 @@ def language_for_source(path: str | PurePath, data: bytes) -> str | None:
         return "cpp"
     if language is None and not PurePath(path).suffix and _SH_SHEBANG.match(data):
         return "bash"
+    if language is None and not PurePath(path).suffix and _PERL_SHEBANG.match(data):
+        return "perl"
     return language
 
 
