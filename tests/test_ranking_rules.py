@@ -155,6 +155,9 @@ def test_what_counts_as_a_stub_or_a_test():
     assert all(is_test(p) for p in ("test/cart_test.dart", "lib/src/cart_test.dart", "test/shop/repo_test.exs",
                                      "RCTBridgeTests.m", "ios/PlayerTest.mm"))
     assert not any(is_test(p) for p in ("lib/contest.dart", "lib/shop/repo.ex", "ios/RCTTestModule.m", "src/ring.zig"))
+    assert all(is_test(p) for p in ("test/QueueSpec.hs", "t/inventory.t", "lib/t/basic.t", "test/test_lru.ml",
+                                     "test/runtests.jl"))
+    assert not any(is_test(p) for p in ("src/Data/Queue.hs", "lib/Shop/Inventory.pm", "lib/lru.ml", "src/Geometry.jl"))
     assert has_test_attribute('test "push wraps around" {\n}') and has_test_attribute("test {\n}")
     assert not has_test_attribute("fn testing() void {}")
 

@@ -288,3 +288,4 @@ def test_language_aliases_name_elixir_and_objective_c_as_their_files_do():
     from codeneedle.indexer.search import parse_languages
 
     assert parse_languages("ex,exs,objective-c,ObjC,m,dart,zig") == ("elixir", "objc", "dart", "zig")
+    assert parse_languages("hs,jl,ml,mli,pl,pm") == ("haskell", "julia", "ocaml", "ocaml_interface", "perl")

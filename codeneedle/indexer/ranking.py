@@ -42,6 +42,8 @@ _TEST_PATH = re.compile(
     r"|(^|/)Tests/|(^|/)[\w.]+\.Tests?/|(^|/)[^/]*(Spec|Suite)\.(scala|kt)$|_spec\.lua$|(^|/)test_[^/]*\.sh$"
     # Dart's and ExUnit's *_test files, XCTest's FooTests.m
     r"|_test\.(dart|exs)$|(^|/)[^/]*Tests?\.mm?$"
+    # hspec's FooSpec.hs, Perl's t/*.t, OCaml's test_*.ml (Julia's are under test/)
+    r"|(^|/)[^/]*Spec\.hs$|\.t$|(^|/)test_[^/]*\.ml$"
     # Benchmarks exercise the library like tests do, and often carry copies of its code (pathspec, dev split).
     r"|(^|/)(benchmarks?|benches)/"
 )
