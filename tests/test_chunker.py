@@ -1268,3 +1268,12 @@ def test_perl_packages_qualify_subs_up_to_the_next_and_pod_above_a_sub_is_its_do
     assert [c for c in _outline_docs("a.pm", source, "perl") if c[0] != "block"] == [
         ("function", "A.a1", 9, ""), ("function", "B.b1", 17, "b1($x)\n\nDoubles."), ("function", "C.c1", 20, "")]
     assert language_for_source("bin/report", b"#!/usr/bin/env perl\nuse strict;\n") == "perl"
+
+
+def test_elixir_operators_are_defined_and_named_like_functions() -> None:
+    """Bitwise's `defmacro left &&& right` and `defmacro ~~~expr`, a guarded `def left <~> right when ...`."""
+    source = ('defmodule Bitwise do\n  @doc "Bitwise AND."\n  defmacro left &&& right do\n    quote do: 1\n  end\n\n'
+              "  defmacro ~~~expr, do: expr\n  def left <<< right when is_integer(left), do: 1\nend\n")
+    assert _outline_docs("bitwise.ex", source, "elixir") == [
+        ("class", "Bitwise", 1, ""), ("method", "Bitwise.&&&", 3, "Bitwise AND."), ("method", "Bitwise.~~~", 7, ""),
+        ("method", "Bitwise.<<<", 8, "")]

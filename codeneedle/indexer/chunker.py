@@ -495,6 +495,8 @@ class _Source:
             return _clean_name(f"{self.node_text(d.object_node)}.{_clean_name(self.node_text(d.name_node))}")
         if d.name_node.type == "method_index_expression":  # Lua `function Stack:push(v)`: Stack.push
             return _clean_name(self.node_text(d.name_node).replace(":", "."))
+        if self.language == "elixir" and not d.name_node.is_named:
+            return self.node_text(d.name_node)  # an operator (<<<, <~>): no generics to strip
         if d.node.type == "method_definition" and self.language == "objc":  # initWithFrame:style:
             return _objc_selector(d.node)
         if d.name_node.type == "namespace_name":  # PHP `namespace App\Billing`: App.Billing

@@ -37,3 +37,13 @@
   target: (identifier) @_keyword
   (arguments . (alias) @name .)
   (#eq? @_keyword "defimpl")) @definition.class
+
+; operators: defmacro left &&& right / def a + b when ... / defmacro ~~~expr: Bitwise.&&&, Bitwise.~~~
+(call
+  target: (identifier) @_keyword
+  (arguments . [(binary_operator left: (identifier) operator: _ @name right: (identifier))
+                (binary_operator left: (binary_operator left: (identifier) operator: _ @name right: (identifier))
+                                 operator: "when")
+                (unary_operator operator: _ @name operand: (identifier))])
+  (#any-of? @_keyword "def" "defp" "defmacro" "defmacrop"))
+  @definition.function
