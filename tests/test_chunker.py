@@ -1277,3 +1277,15 @@ def test_elixir_operators_are_defined_and_named_like_functions() -> None:
     assert _outline_docs("bitwise.ex", source, "elixir") == [
         ("class", "Bitwise", 1, ""), ("method", "Bitwise.&&&", 3, "Bitwise AND."), ("method", "Bitwise.~~~", 7, ""),
         ("method", "Bitwise.<<<", 8, "")]
+
+
+@pytest.mark.parametrize(("path", "language", "source", "names"), [
+    ("p.dart", "dart", "class P {\n  bool operator <(P o) => true;\n  P operator <<(int n) => this;\n}\n",
+     ["P", "P.<", "P.<<"]),
+    ("alt.hs", "haskell", "(<|>) :: a -> a -> a\na <|> b = a\n\n(<+>) x y = x\n", ["<|>", "<+>"]),
+    ("ops.ml", "ocaml", "let ( <*> ) f x = f x\nlet ( >>= ) m f = f m\n", ["(<*>)", "(>>=)"]),
+    ("ops.jl", "julia", "Base.:<(a::P, b::P) = true\n", ["Base.:<"]),
+])
+def test_operators_keep_their_names(path, language, source, names) -> None:
+    """An operator's name is no generic parameter list: `<`, `<|>`, `( <*> )` and `Base.:<` are kept (closed up)."""
+    assert [c.name for c in chunk_source(path, source.encode(), language) if c.kind != "block"] == names

@@ -97,6 +97,8 @@ _ATTRIBUTE_LANGUAGES = frozenset({"rust", "typescript", "tsx", "dart"})
 # the definition runs on over that body.
 _SIBLING_BODY_LANGUAGES = frozenset({"dart"})
 _SIBLING_BODY_TYPES = frozenset({"function_body", "initializers", "redirection"})
+# Languages whose names hold no generics: an operator's name (<<<, <$>, ( <*> ), Base.:<) is kept as written.
+_PLAIN_NAME_LANGUAGES = frozenset({"dart", "elixir", "zig", "haskell", "julia", "ocaml", "ocaml_interface", "perl"})
 # OCaml definitions whose first binding starts after their keyword (`let rec`, `module`, `type`, `class`).
 _OCAML_LANGUAGES = frozenset({"ocaml", "ocaml_interface"})
 _OCAML_BINDERS = frozenset({"value_definition", "module_definition", "type_definition", "class_definition"})
@@ -495,8 +497,8 @@ class _Source:
             return _clean_name(f"{self.node_text(d.object_node)}.{_clean_name(self.node_text(d.name_node))}")
         if d.name_node.type == "method_index_expression":  # Lua `function Stack:push(v)`: Stack.push
             return _clean_name(self.node_text(d.name_node).replace(":", "."))
-        if self.language == "elixir" and not d.name_node.is_named:
-            return self.node_text(d.name_node)  # an operator (<<<, <~>): no generics to strip
+        if self.language in _PLAIN_NAME_LANGUAGES:
+            return _plain_name(self.node_text(d.name_node))
         if d.node.type == "method_definition" and self.language == "objc":  # initWithFrame:style:
             return _objc_selector(d.node)
         if d.name_node.type == "namespace_name":  # PHP `namespace App\Billing`: App.Billing
@@ -1130,6 +1132,11 @@ def clean_xml_doc(doc: str) -> str:
     return "\n".join(lines).strip()
 
 
+def _plain_name(text: str) -> str:
+    """A name as written, closed up (``( <*> )`` -> ``(<*>)``) and with ``::`` as a dot (Perl's ``My::Stack``)."""
+    return _SPACE_AROUND_PUNCTUATION.sub(r"\1", " ".join(text.split())).replace("::", ".").strip("\"'`")[:MAX_NAME_CHARS]
+
+
 def _objc_selector(method: Node) -> str:
     """An Objective-C method's selector: ``- (id)initWithFrame:(CGRect)f style:(int)s`` -> ``initWithFrame:style:``,
     ``- (void)dealloc`` -> ``dealloc``."""
@@ -1160,6 +1167,8 @@ def _haskell_name(node: Node | None) -> str:
     name = node.child_by_field_name("name")
     if name is None and node.named_children and node.named_children[0].type == "infix":
         name = node.named_children[0].child_by_field_name("operator")
+    if name is not None and name.type == "prefix_id" and name.named_children:
+        name = name.named_children[0]  # (<|>)
     return name.text.decode("utf-8", "replace") if name is not None else ""
 
 

@@ -16,8 +16,12 @@
 
 (bind name: (variable) @name) @definition.function
 
-; x |> f = f x
+; (<|>) :: a -> a -> a / x <|> y = ... / (<|>) x y = ...
+(signature name: (prefix_id (operator) @name)) @definition.function
+
 (function (infix operator: (operator) @name)) @definition.function
+
+(function name: (prefix_id (operator) @name)) @definition.function
 
 (data_type name: (name) @name) @definition.class
 
