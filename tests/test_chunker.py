@@ -1177,6 +1177,9 @@ def test_elixir_docs_are_the_doc_attributes_and_a_def_starts_at_its_spec() -> No
     ("RCTBridge.h", b"// Bridge\n@interface RCTBridge : NSObject\n@end\n", "objc"),
     ("util.h", b"/**\n * @interface is a doc tag here\n */\nint clamp(int v);\n", "c"),
     ("util.h", b"namespace util {\n}\n", "cpp"),
+    ("RCTConversions.h", b"#import <UIKit/UIKit.h>\n\ninline std::string toString(NSString *s) { return {}; }\n"
+     b"namespace facebook {\n}\n", "cpp"),
+    ("RCTView.h", b"#import <UIKit/UIKit.h>\nnamespace f {\n}\n@interface RCTView : UIView\n@end\n", "objc"),
     ("Player.m", b"@implementation Player\n@end\n", "objc"),
     ("fft.m", b"function y = fft2(x)\n% MATLAB, not Objective-C\ny = x;\nend\n", None),
 ])

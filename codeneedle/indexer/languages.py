@@ -122,9 +122,11 @@ _SH_SHEBANG = re.compile(rb"#![ \t]*/\S*/(?:env[ \t]+(?:-\S+[ \t]+)*)?(?:ba|da)?
 
 # What only Objective-C writes at the start of a line: @interface / @implementation / @protocol Name, #import. A `.h`
 # header saying it is Objective-C (a C or C++ one never does: in their comments these words stand after " * " or
-# "// "); a `.m` file is Objective-C only when it says so, as MATLAB and Octave use `.m` too.
+# "// "); a `.m` file is Objective-C only when it says so, as MATLAB and Octave use `.m` too. A header that only
+# #imports and is otherwise C++ (Objective-C++'s inline helpers, MSVC's #import of a type library) stays C++.
 _OBJC_SOURCE = re.compile(rb"^(?:@(?:interface|implementation|protocol)[ \t]+[A-Za-z_]|#import[ \t]*[<\"])",
                           re.MULTILINE)
+_OBJC_DECLARATION = re.compile(rb"^@(?:interface|implementation|protocol)[ \t]+[A-Za-z_]", re.MULTILINE)
 
 
 _PERL_SHEBANG = re.compile(rb"#![ \t]*/\S*/(?:env[ \t]+(?:-\S+[ \t]+)*)?perl\b")
@@ -137,7 +139,9 @@ def language_for_source(path: str | PurePath, data: bytes) -> str | None:
     language = language_for_path(path)
     suffix = PurePath(path).suffix.lower()
     if suffix in (".h", ".m") and language in ("c", "objc"):
-        objc = _OBJC_SOURCE.search(data[:SNIFF_BYTES]) is not None
+        head = data[:SNIFF_BYTES]
+        objc = _OBJC_SOURCE.search(head) is not None and (
+            suffix == ".m" or _OBJC_DECLARATION.search(head) is not None or not _CPP_HEADER.search(head))
         if suffix == ".m" or objc:
             return "objc" if objc else None
     if language == "c" and PurePath(path).suffix.lower() == ".h" and _CPP_HEADER.search(data[:SNIFF_BYTES]):
