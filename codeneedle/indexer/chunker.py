@@ -92,6 +92,7 @@ _WRAPPERS = frozenset(
 # Prefix siblings that belong to the definition after them (Rust #[...], TypeScript method decorators).
 _ATTRIBUTES = frozenset({"attribute_item", "decorator", "annotation"})
 _ATTRIBUTE_LANGUAGES = frozenset({"rust", "typescript", "tsx", "dart"})
+_SEMICOLON_LANGUAGES = frozenset({"c", "cpp", "objc"})
 # Grammars that leave a function's body beside its signature instead of inside it (tree-sitter-dart's
 # function_signature / method_signature, then function_body; a constructor's initializer list or redirection):
 # the definition runs on over that body.
@@ -99,8 +100,8 @@ _SIBLING_BODY_LANGUAGES = frozenset({"dart"})
 _SIBLING_BODY_TYPES = frozenset({"function_body", "initializers", "redirection"})
 # Languages whose names hold no generics: an operator's name (<<<, <$>, ( <*> ), Base.:<) is kept as written.
 _PLAIN_NAME_LANGUAGES = frozenset({"dart", "elixir", "zig", "haskell", "julia", "ocaml", "ocaml_interface", "perl"})
-# OCaml definitions whose first binding starts after their keyword (`let rec`, `module`, `type`, `class`).
 _OCAML_LANGUAGES = frozenset({"ocaml", "ocaml_interface"})
+# OCaml definitions whose first binding starts after their keyword (`let rec`, `module`, `type`, `class`).
 _OCAML_BINDERS = frozenset({"value_definition", "module_definition", "type_definition", "class_definition"})
 # A Haskell function is its signature and its equations, side by side in the tree: the first of them is the chunk.
 _HASKELL_EQUATIONS = frozenset({"signature", "function", "bind"})
@@ -109,7 +110,6 @@ _HADDOCK_MARK = re.compile(r"^\s*\|\s?")
 _ELIXIR_DEF_ATTRIBUTES = frozenset({"spec", "impl", "deprecated", "decorate"})
 # A doc string's quotes: Elixir's "...", """...""" and ~S"""...""", Julia's too.
 _QUOTED_DOC = re.compile(r'^(?:~[A-Za-z])?("""|\'\'\'|"|\')(.*)\1[A-Za-z]*$', re.DOTALL)
-_SEMICOLON_LANGUAGES = frozenset({"c", "cpp", "objc"})
 # Grammars whose indented blocks run on over the comments and blank lines after their last statement (Scala 3's
 # `def f =` + indented lines): the doc comment of the next definition would be the end of this one.
 _TRAILING_COMMENT_LANGUAGES = frozenset({"scala"})
