@@ -167,6 +167,10 @@ def test_which_queries_name_a_definition():
     assert query_names("parse_args()") == ("parseargs", "parseargs")
     assert query_names("case insensitive dict") == ("caseinsensitivedict", "caseinsensitivedict")
     assert query_names("how do I parse a config file with sections") is None
+    # an Objective-C selector names its methods (PlaybackQueue.initWithItems:repeat:)
+    assert query_names("initWithItems:repeat:") == ("initwithitemsrepeat", "initwithitemsrepeat")
+    assert query_names("PlaybackQueue.dealloc:") == ("playbackqueuedealloc", "dealloc")
+    assert query_names("see: the docs") is None
     assert normalise("HTTP_Response-v2") == "httpresponsev2"
 
 

@@ -59,6 +59,8 @@ _TEST_HOOKS = frozenset({"it", "describe", "beforeEach", "afterEach", "setUp", "
 _MENTIONS_TEST = re.compile(
     r"\b(tests?|testing|unit ?tests?|specs?|fixtures?|mocks?|bench(mark(s|ing)?|es)?)\b|test_|(?-i:Test[A-Z])", re.I)
 _IDENT_QUERY = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|::|#)[A-Za-z_$][\w$]*)*(?:\(\))?$")
+# An Objective-C selector, as its methods are named: initWithItems:repeat:, PlaybackQueue.initWithItems:repeat:
+_SELECTOR_QUERY = re.compile(r"^(?:[A-Za-z_]\w*\.)*(?:[A-Za-z_]\w*:)+$")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _CODE_TOKEN = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|#)[A-Za-z_$][\w$]*)*")
 # Marks of code inside prose: camelCase, an inner capital run (IPSlice), an inner underscore (parse_args).
@@ -193,7 +195,7 @@ def query_names(query: str) -> tuple[str, str] | None:
     words spell an identifier (``case insensitive dict``) qualifies; longer sentences do not.
     """
     q = query.strip()
-    if _IDENT_QUERY.match(q):
+    if _IDENT_QUERY.match(q) or _SELECTOR_QUERY.match(q):
         parts = re.split(r"\.|::|#", q.removesuffix("()"))
         return normalise("".join(parts)), normalise(parts[-1])
     words = q.split()
@@ -210,7 +212,7 @@ def mentioned_names(query: str) -> tuple[str, ...]:
     a capitalised word (``Args returns ...``) might start any sentence, and ``URLs`` or ``iOS`` are prose.
     snake_case and camelCase go before PascalCase (``JavaScript``, ``GitHub`` are names of things, not code).
     """
-    if _IDENT_QUERY.match(query.strip()):
+    if _IDENT_QUERY.match(query.strip()) or _SELECTOR_QUERY.match(query.strip()):
         return ()
     found = [_SELF.sub("", t) for t in _CODE_TOKEN.findall(_DOC_LINK.sub(" ", query))
              if _LOOKS_LIKE_CODE.search(t) and not _ACRONYM.fullmatch(t)]
