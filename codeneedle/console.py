@@ -22,9 +22,10 @@ if TYPE_CHECKING:  # type names only, from the leaf module (the pipeline's SQLit
     from codeneedle.indexer.types import Progress as IndexProgress
     from codeneedle.indexer.types import SearchResult
 
-# Soft wrap: a message in a log or a pipe stays one line (rich would cut it at 80 columns off a terminal).
-err = Console(stderr=True, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+# Soft wrap: a message in a log or a pipe stays one line (rich would cut it at 80 columns off a terminal). No emoji
+# codes: an Objective-C selector (initWithItems:repeat:) or a Ruby symbol pair would print as a picture.
+err = Console(stderr=True, soft_wrap=True, emoji=False)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
 
 
 @contextmanager

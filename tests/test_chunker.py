@@ -73,6 +73,19 @@ def by_name(chunks: list[Chunk], name: str, kind: str | None = None) -> Chunk:
         ("init.lua", "lua"),
         ("run.sh", "bash"),
         ("lib.bash", "bash"),
+        ("main.dart", "dart"),
+        ("lib/repo.ex", "elixir"),
+        ("test/repo_test.exs", "elixir"),
+        ("Player.m", "objc"),
+        ("Player.mm", "objc"),
+        ("src/main.zig", "zig"),
+        ("src/Data/Queue.hs", "haskell"),
+        ("src/Geometry.jl", "julia"),
+        ("lib/lru.ml", "ocaml"),
+        ("lib/lru.mli", "ocaml_interface"),
+        ("lib/Shop/Inventory.pm", "perl"),
+        ("script/report.pl", "perl"),
+        ("t/inventory.t", "perl"),
         ("UPPER.PY", "python"),
         ("README.md", None),
         ("Makefile", None),
@@ -277,6 +290,104 @@ OUTLINES = {
         ("function", "main", 19, 22),
         ("block", "deploy", 24, 24),
     ],
+    "playlist.dart": [
+        ("block", "playlist", 1, 1),
+        ("class", "Track", 4, 17),
+        ("method", "Track.fromJson", 11, 13),
+        ("method", "Track.toString", 15, 16),
+        ("class", "Playlist", 20, 35),
+        ("method", "Playlist.total", 24, 24),
+        ("method", "Playlist.add", 27, 29),
+        ("method", "Playlist.shuffle", 32, 34),
+        ("class", "Clock", 38, 41),
+        ("method", "Clock.clock", 40, 40),
+        ("function", "playlistOf", 44, 48),
+    ],
+    "rate_limiter.ex": [
+        ("class", "Shop.RateLimiter", 1, 35),
+        ("method", "Shop.RateLimiter.start_link", 13, 16),
+        ("method", "Shop.RateLimiter.allow?", 19, 21),
+        ("method", "Shop.RateLimiter.init", 23, 24),
+        ("method", "Shop.RateLimiter.reset", 27, 29),
+        ("class", "Shop.RateLimiter.Bucket", 31, 34),
+        ("class", "String.Chars.Shop.RateLimiter.Bucket", 37, 39),
+        ("method", "String.Chars.Shop.RateLimiter.Bucket.to_string", 38, 38),
+    ],
+    "Playback.m": [
+        ("block", "Playback", 1, 3),
+        ("class", "Playable", 6, 8),
+        ("class", "PlaybackQueue", 13, 16),
+        ("block", "Playback", 18, 18),
+        ("class", "PlaybackQueue", 20, 41),
+        ("method", "PlaybackQueue.initWithItems:repeat:", 25, 31),
+        ("method", "PlaybackQueue.play", 33, 36),
+        ("method", "PlaybackQueue.count", 39, 39),
+        ("class", "PlaybackQueue", 43, 47),
+        ("method", "PlaybackQueue.shuffle", 45, 45),
+        ("function", "FormatDuration", 50, 53),
+    ],
+    "ring.zig": [
+        ("block", "ring", 1, 1),
+        ("class", "Ring", 4, 21),
+        ("method", "Ring.init", 10, 12),
+        ("method", "Ring.push", 15, 18),
+        ("class", "Source", 24, 31),
+        ("method", "Source.label", 28, 30),
+        ("function", "sum", 34, 38),
+        ("function", "push wraps around", 40, 47),
+    ],
+    "Queue.hs": [
+        ("block", "Queue", 1, 6),
+        ("class", "Queue", 9, 10),
+        ("function", "empty", 13, 14),
+        ("function", "push", 17, 18),
+        ("function", "pop", 23, 26),
+        ("class", "Sized", 29, 30),
+        ("method", "Sized.size", 30, 30),
+        ("class", "Sized.Queue", 32, 33),
+        ("method", "Sized.Queue.size", 33, 33),
+        ("function", "main", 35, 38),
+    ],
+    "geometry.jl": [
+        ("block", "geometry", 1, 3),
+        ("class", "Geometry.Shape", 6, 6),
+        ("class", "Geometry.Circle", 13, 15),
+        ("class", "Geometry.Rect", 17, 20),
+        ("function", "Geometry.area", 27, 29),
+        ("function", "Geometry.area", 31, 31),
+        ("function", "Geometry.scale", 34, 36),
+        ("function", "Base.show", 38, 40),
+        ("block", "geometry", 42, 42),
+    ],
+    "lru.ml": [
+        ("block", "lru", 1, 1),
+        ("class", "t", 3, 6),
+        ("function", "create", 9, 9),
+        ("function", "find", 12, 17),
+        ("function", "take", 19, 21),
+        ("block", "lru", 23, 23),
+        ("function", "add", 24, 25),
+        ("class", "Stats", 27, 30),
+        ("method", "Stats.load", 29, 29),
+    ],
+    "lru.mli": [
+        ("block", "lru", 1, 1),
+        ("class", "t", 3, 3),
+        ("function", "create", 6, 6),
+        ("function", "find", 10, 10),
+        ("function", "add", 12, 12),
+        ("class", "Stats", 14, 17),
+        ("method", "Stats.load", 15, 15),
+    ],
+    "Inventory.pm": [
+        ("block", "Inventory", 1, 7),
+        ("function", "Shop.Inventory.new", 15, 18),
+        ("function", "Shop.Inventory.add", 21, 25),
+        ("function", "Shop.Inventory.count", 27, 27),
+        ("block", "Inventory", 29, 29),
+        ("function", "Shop.Inventory.Report.lines", 31, 34),
+        ("block", "Inventory", 37, 37),
+    ],
 }
 
 
@@ -409,6 +520,48 @@ def test_each_byte_of_code_belongs_to_one_non_class_chunk_at_most(name: str) -> 
         ("deploy.sh", "usage", "Print how to call this script and exit."),
         ("deploy.sh", "deploy_release", "Copy a release into the target directory.\nTakes the version to deploy."),
         ("deploy.sh", "main", ""),
+        ("playlist.dart", "Track", "One song in a playlist."),
+        ("playlist.dart", "Track.fromJson", "A track read from its JSON form."),
+        ("playlist.dart", "Track.toString", ""),
+        ("playlist.dart", "Playlist.total", "The total playing time."),
+        ("playlist.dart", "Clock.clock", "`m:ss`, as a player shows it."),
+        ("playlist.dart", "playlistOf", "A playlist holding [tracks], in order."),
+        ("rate_limiter.ex", "Shop.RateLimiter", "Counts requests per client in fixed windows."),
+        ("rate_limiter.ex", "Shop.RateLimiter.start_link", "Start the limiter under a supervisor."),
+        ("rate_limiter.ex", "Shop.RateLimiter.allow?", "Whether `client` may make another request."),
+        ("rate_limiter.ex", "Shop.RateLimiter.init", ""),
+        ("rate_limiter.ex", "Shop.RateLimiter.reset", "Drop the counts of a finished window."),
+        ("rate_limiter.ex", "Shop.RateLimiter.Bucket", "One client's count in the current window."),
+        ("Playback.m", "Playable", "Something that can be played."),
+        ("Playback.m", "PlaybackQueue.initWithItems:repeat:",
+         "A queue of `items`, played again from the start when `repeat` is set."),
+        ("Playback.m", "PlaybackQueue.play", ""),
+        ("Playback.m", "PlaybackQueue.count", "The number of items left."),
+        ("Playback.m", "FormatDuration", "Seconds as m:ss."),
+        ("ring.zig", "Ring", "A fixed-size ring of bytes; writing past the end overwrites the oldest."),
+        ("ring.zig", "Ring.init", "A ring over `buf`, empty."),
+        ("ring.zig", "Source.label", ""),
+        ("ring.zig", "sum", "Sum of the bytes, for a checksum."),
+        ("Queue.hs", "Queue", "A first-in first-out queue kept as two lists."),
+        ("Queue.hs", "pop",
+         "Take the value at the front, if there is one.\n\nThe back list is reversed only when the front one runs out."),
+        ("Queue.hs", "Sized.Queue.size", ""),
+        ("geometry.jl", "Geometry.Shape", "A shape in the plane."),
+        ("geometry.jl", "Geometry.Circle", "Circle(r)\n\nA circle of radius `r`."),
+        ("geometry.jl", "Geometry.scale", "Scale a shape by `k`."),
+        ("geometry.jl", "Base.show", ""),
+        ("lru.ml", "create", "An empty cache holding at most [capacity] entries."),
+        ("lru.ml", "add", ""),
+        ("lru.ml", "Stats.load", "How full [c] is, from 0 to 1."),
+        ("lru.mli", "t", "A cache from ['k] to ['v]."),
+        ("lru.mli", "create", "An empty cache holding at most the given number of entries."),
+        ("lru.mli", "find", "[find c k] is the value under [k], now the most recent."),
+        ("lru.mli", "add", ""),
+        ("lru.mli", "Stats.load", "How full a cache is, from 0 to 1."),
+        ("Inventory.pm", "Shop.Inventory.new", "Create an inventory, optionally with starting stock."),
+        ("Inventory.pm", "Shop.Inventory.add", "Add C<$count> items of C<$code>."),
+        ("Inventory.pm", "Shop.Inventory.count", ""),
+        ("Inventory.pm", "Shop.Inventory.Report.lines", "One line per product, sorted by code."),
     ],
 )
 def test_doc_comment_is_recorded_without_comment_markers(name: str, chunk: str, doc: str) -> None:
@@ -1128,3 +1281,157 @@ def test_kotlin_cut_off_after_an_annotation_is_chunked_not_hung() -> None:
             "    chunks = chunk_source('Cut.kt', s, 'kotlin')\n"
             "    assert chunks and all(c.end_byte <= len(s) for c in chunks), chunks\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_dart_function_runs_on_over_the_body_the_grammar_leaves_beside_its_signature() -> None:
+    """tree-sitter-dart parses `int f() {...}` as a signature and then a function_body beside it: the chunk holds
+    both, a function inside stays in it, an annotation belongs to its method, and a bodiless signature (abstract,
+    `const Point(this.x)`) stays in its class."""
+    source = ("abstract class Shape {\n  const Shape();\n  double area();\n\n  /// Scale by [k].\n  @override\n"
+              "  Shape operator *(num k) => this;\n}\n\nextension on String {\n  bool get blank => isEmpty;\n}\n\n"
+              "void main() {\n  int twice(int x) => x * 2;\n  print(twice(2));\n}\n")
+    chunks = chunk_source("shape.dart", source.encode(), "dart")
+    assert [(c.kind, c.name, c.start_line, c.end_line, c.doc) for c in chunks] == [
+        ("class", "Shape", 1, 8, ""), ("method", "Shape.*", 6, 7, "Scale by [k]."),
+        ("class", "String", 10, 12, ""), ("method", "String.blank", 11, 11, ""),
+        ("function", "main", 14, 17, "")]
+    assert "double area();\n" in chunks[0].text and "Shape operator *(num k) => ...\n}" in chunks[0].text
+
+
+def test_elixir_docs_are_the_doc_attributes_and_a_def_starts_at_its_spec() -> None:
+    """@moduledoc inside a module and @doc above a def (past its @spec and @impl) are their docs, sigils and
+    heredocs alike; @doc false is none, and the next clause of the same function has none of its own. A defimpl
+    without `for:` is named after the module around it, as Elixir names it."""
+    source = ('defmodule Date.Range do\n  @moduledoc ~S"""\n  Dates from `first` to `last`.\n  """\n\n'
+              '  @doc "The first date."\n  @spec first(t) :: Date.t()\n  def first(%{first: f}), do: f\n'
+              '  def first(_), do: nil\n\n  @doc false\n  def __struct__, do: %{}\n\n'
+              '  defimpl Enumerable do\n    def count(range) do\n      {:ok, 1}\n    end\n  end\nend\n')
+    chunks = chunk_source("date_range.ex", source.encode(), "elixir")
+    assert [(c.kind, c.name, c.start_line, c.end_line, c.doc) for c in chunks] == [
+        ("class", "Date.Range", 1, 19, "Dates from `first` to `last`."),
+        ("method", "Date.Range.first", 7, 8, "The first date."), ("method", "Date.Range.first", 9, 9, ""),
+        ("method", "Date.Range.__struct__", 12, 12, ""), ("class", "Date.Range.Enumerable", 14, 18, ""),
+        ("method", "Date.Range.Enumerable.count", 15, 17, "")]
+    assert "  def count(range) do ... end\n" in chunks[-2].text
+
+
+@pytest.mark.parametrize(("path", "head", "language"), [
+    ("RCTBridge.h", b"#import <Foundation/Foundation.h>\n", "objc"),
+    ("RCTBridge.h", b"// Bridge\n@interface RCTBridge : NSObject\n@end\n", "objc"),
+    ("util.h", b"/**\n * @interface is a doc tag here\n */\nint clamp(int v);\n", "c"),
+    ("util.h", b"namespace util {\n}\n", "cpp"),
+    ("RCTConversions.h", b"#import <UIKit/UIKit.h>\n\ninline std::string toString(NSString *s) { return {}; }\n"
+     b"namespace facebook {\n}\n", "cpp"),
+    ("RCTView.h", b"#import <UIKit/UIKit.h>\nnamespace f {\n}\n@interface RCTView : UIView\n@end\n", "objc"),
+    ("Player.m", b"@implementation Player\n@end\n", "objc"),
+    ("fft.m", b"function y = fft2(x)\n% MATLAB, not Objective-C\ny = x;\nend\n", None),
+])
+def test_objective_c_is_told_from_c_cpp_and_matlab_by_what_it_writes_at_the_start_of_a_line(path, head, language):
+    from codeneedle.indexer.languages import language_for_source
+
+    assert language_for_source(path, head) == language
+
+
+def test_an_objective_c_header_between_nonnull_macros_keeps_its_interfaces_and_docs() -> None:
+    """NS_ASSUME_NONNULL_BEGIN / _END are read as blank lines (tree-sitter-objc took them for broken statements and
+    lost the @interface after them); a method is named by its whole selector, an unnamed part included."""
+    source = ("#import <UIKit/UIKit.h>\n\nNS_ASSUME_NONNULL_BEGIN\n\n/// A bridge to JavaScript.\n"
+              "@interface RCTBridge : NSObject\n- (void)reload;\n@end\n\n/** Reloads the bridge. */\n"
+              "@interface RCTReloader : NSObject\n@end\n\nNS_ASSUME_NONNULL_END\n\n"
+              "@implementation RCTReloader\n- (void)set:(id)a :(id)b {}\n@end\n")
+    assert [c for c in _outline_docs("RCTBridge.h", source, "objc") if c[0] != "block"] == [
+        ("class", "RCTBridge", 6, "A bridge to JavaScript."), ("class", "RCTReloader", 11, "Reloads the bridge."),
+        ("class", "RCTReloader", 16, ""), ("method", "RCTReloader.set::", 17, "")]
+
+
+def test_zig_containers_are_classes_and_a_function_returning_a_type_keeps_its_struct() -> None:
+    """`const Name = struct/enum/union {...}` is a class and its fns its methods (nested containers qualify them); an
+    extern fn has no body and no chunk; the struct a generic function returns stays in that function."""
+    source = ("const Shape = union(enum) {\n    circle: f32,\n    const Unit = struct {\n"
+              "        fn one() Unit { return .{}; }\n    };\n};\n\nextern fn puts(s: [*:0]const u8) c_int;\n\n"
+              "/// A list of `T`.\nfn List(comptime T: type) type {\n    return struct {\n"
+              "        items: []T,\n        fn first(self: @This()) T { return self.items[0]; }\n    };\n}\n")
+    assert [c for c in _outline_docs("shape.zig", source, "zig") if c[0] != "block"] == [
+        ("class", "Shape", 1, ""), ("class", "Shape.Unit", 3, ""), ("method", "Shape.Unit.one", 4, ""),
+        ("function", "List", 11, "A list of `T`.")]
+
+
+def test_a_haskell_function_is_its_signature_and_every_equation_after_it() -> None:
+    """The chunk starts at the type signature (or the first equation when there is none) and runs over the equations
+    of the same name; a where-bound helper stays inside; Haddock's `-- |` mark leaves the doc."""
+    source = ("-- | Length of a list.\nlen :: [a] -> Int\nlen [] = 0\nlen (_ : xs) = 1 + len xs\n\n"
+              "-- not Haddock, still the comment above\ntwice x = go x\n  where go y = y * 2\n\n"
+              "x |> f = f x\n")
+    chunks = chunk_source("list.hs", source.encode(), "haskell")
+    assert [(c.kind, c.name, c.start_line, c.end_line, c.doc) for c in chunks] == [
+        ("function", "len", 2, 4, "Length of a list."),
+        ("function", "twice", 7, 8, "not Haddock, still the comment above"), ("function", "|>", 10, 10, "")]
+
+
+def test_julia_doc_strings_stand_right_above_or_in_a_doc_macro_and_macros_start_their_function() -> None:
+    """A string right above a definition is its doc (not one a blank line away); `@doc "..." f(x) = ...` too; a
+    definition under `@inline` starts at the macro; typed and where-clause signatures are named like plain ones."""
+    source = ('"Twice `x`."\ntwice(x::T)::T where {T} = 2x\n\n"Not a doc: a blank line follows."\n\n'
+              'function half(x)::Float64\n    x / 2\nend\n\n@doc "Thrice." thrice(x) = 3x\n\n'
+              '@inline function quad(x::T) where T\n    4x\nend\n')
+    assert [c for c in _outline_docs("ops.jl", source, "julia") if c[0] != "block"] == [
+        ("function", "twice", 2, "Twice `x`."), ("function", "half", 6, ""), ("function", "thrice", 10, "Thrice."),
+        ("function", "quad", 12, "")]
+
+
+def test_ocaml_let_and_bindings_start_at_their_keyword_and_only_odoc_comments_are_docs() -> None:
+    """`let rec f ... and g ...` gives each function its own chunk from its keyword on; a value is no function; a
+    `(** ... *)` above is a doc, a plain `(* ... *)` or a `(*****)` banner is not."""
+    source = ("(**************)\nlet rec even n = n = 0 || odd (n - 1)\n(** Whether [n] is odd. *)\n"
+              "and odd n = n <> 0 && even (n - 1)\n\n(* not a doc *)\nlet square = fun x -> x * x\n\n"
+              "let limit = 10\n")
+    assert [c for c in _outline_docs("parity.ml", source, "ocaml") if c[0] != "block"] == [
+        ("function", "even", 2, ""), ("function", "odd", 4, "Whether [n] is odd."), ("function", "square", 7, "")]
+
+
+def test_an_ocaml_interface_is_a_stub_that_leads_to_its_implementation() -> None:
+    from codeneedle.indexer.declarations import implements
+    from codeneedle.indexer.ranking import is_stub
+    from codeneedle.indexer.store import ChunkRow
+
+    def row(path: str, text: str) -> ChunkRow:
+        c = by_name(chunk_source(path, text.encode(), language_for_path(path)), "find")
+        return ChunkRow(1, c.path, c.language, c.kind, c.name, c.start_line, c.end_line, c.start_byte, c.end_byte,
+                        c.text, c.doc, "h")
+
+    stub, impl = row("lib/lru.mli", "val find : 'k -> 'v\n"), row("lib/lru.ml", "let find k = k\n")
+    assert is_stub(stub) and not is_stub(impl) and implements(impl, stub)
+
+
+def test_perl_packages_qualify_subs_up_to_the_next_and_pod_above_a_sub_is_its_doc() -> None:
+    """`package A;` qualifies the subs after it up to the next package statement; a sub named with its package keeps
+    it; the POD right above a sub is its doc without the commands (an =item's words stay), the module's NAME section
+    further up is not; a script without an extension that runs perl is Perl."""
+    from codeneedle.indexer.languages import language_for_source
+
+    source = ("package A;\n\n=head1 NAME\n\nA - letters\n\n=cut\n\nsub a1 { 1 }\n\n=item b1($x)\n\nDoubles.\n\n"
+              "=cut\n\nsub B::b1 { 2 * $_[0] }\n\npackage C;\nsub c1 { 3 }\n")
+    assert [c for c in _outline_docs("a.pm", source, "perl") if c[0] != "block"] == [
+        ("function", "A.a1", 9, ""), ("function", "B.b1", 17, "b1($x)\n\nDoubles."), ("function", "C.c1", 20, "")]
+    assert language_for_source("bin/report", b"#!/usr/bin/env perl\nuse strict;\n") == "perl"
+
+
+def test_elixir_operators_are_defined_and_named_like_functions() -> None:
+    """Bitwise's `defmacro left &&& right` and `defmacro ~~~expr`, a guarded `def left <~> right when ...`."""
+    source = ('defmodule Bitwise do\n  @doc "Bitwise AND."\n  defmacro left &&& right do\n    quote do: 1\n  end\n\n'
+              "  defmacro ~~~expr, do: expr\n  def left <<< right when is_integer(left), do: 1\nend\n")
+    assert _outline_docs("bitwise.ex", source, "elixir") == [
+        ("class", "Bitwise", 1, ""), ("method", "Bitwise.&&&", 3, "Bitwise AND."), ("method", "Bitwise.~~~", 7, ""),
+        ("method", "Bitwise.<<<", 8, "")]
+
+
+@pytest.mark.parametrize(("path", "language", "source", "names"), [
+    ("p.dart", "dart", "class P {\n  bool operator <(P o) => true;\n  P operator <<(int n) => this;\n}\n",
+     ["P", "P.<", "P.<<"]),
+    ("alt.hs", "haskell", "(<|>) :: a -> a -> a\na <|> b = a\n\n(<+>) x y = x\n", ["<|>", "<+>"]),
+    ("ops.ml", "ocaml", "let ( <*> ) f x = f x\nlet ( >>= ) m f = f m\n", ["(<*>)", "(>>=)"]),
+    ("ops.jl", "julia", "Base.:<(a::P, b::P) = true\n", ["Base.:<"]),
+])
+def test_operators_keep_their_names(path, language, source, names) -> None:
+    """An operator's name is no generic parameter list: `<`, `<|>`, `( <*> )` and `Base.:<` are kept (closed up)."""
+    assert [c.name for c in chunk_source(path, source.encode(), language) if c.kind != "block"] == names

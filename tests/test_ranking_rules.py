@@ -153,6 +153,14 @@ def test_what_counts_as_a_stub_or_a_test():
                                      "src/test/kotlin/QueueTest.kt", "Tests/AppTests/ThermostatTests.swift",
                                      "core/src/WordCountSpec.scala", "spec/stack_spec.lua", "lua/stack_spec.lua"))
     assert not any(is_test(p) for p in ("src/Latest.cs", "Sources/App/Contest.swift", "lib/deploy.sh"))
+    assert all(is_test(p) for p in ("test/cart_test.dart", "lib/src/cart_test.dart", "test/shop/repo_test.exs",
+                                     "RCTBridgeTests.m", "ios/PlayerTest.mm"))
+    assert not any(is_test(p) for p in ("lib/contest.dart", "lib/shop/repo.ex", "ios/RCTTestModule.m", "src/ring.zig"))
+    assert all(is_test(p) for p in ("test/QueueSpec.hs", "t/inventory.t", "lib/t/basic.t", "test/test_lru.ml",
+                                     "test/runtests.jl"))
+    assert not any(is_test(p) for p in ("src/Data/Queue.hs", "lib/Shop/Inventory.pm", "lib/lru.ml", "src/Geometry.jl"))
+    assert has_test_attribute('test "push wraps around" {\n}') and has_test_attribute("test {\n}")
+    assert not has_test_attribute("fn testing() void {}")
 
 
 def test_which_queries_name_a_definition():
@@ -160,6 +168,10 @@ def test_which_queries_name_a_definition():
     assert query_names("parse_args()") == ("parseargs", "parseargs")
     assert query_names("case insensitive dict") == ("caseinsensitivedict", "caseinsensitivedict")
     assert query_names("how do I parse a config file with sections") is None
+    # an Objective-C selector names its methods (PlaybackQueue.initWithItems:repeat:)
+    assert query_names("initWithItems:repeat:") == ("initwithitemsrepeat", "initwithitemsrepeat")
+    assert query_names("PlaybackQueue.dealloc:") == ("playbackqueuedealloc", "dealloc")
+    assert query_names("see: the docs") is None
     assert normalise("HTTP_Response-v2") == "httpresponsev2"
 
 

@@ -282,3 +282,10 @@ def test_language_aliases_name_the_languages_the_chunker_knows():
         "csharp", "kotlin", "bash", "php", "swift", "scala", "lua")
     assert check_languages(parse_languages("csharp,kotlin,bash")) == ("csharp", "kotlin", "bash")
     assert {"csharp", "php", "kotlin", "swift", "scala", "lua", "bash"} < set(KNOWN_LANGUAGES)
+
+
+def test_language_aliases_name_elixir_and_objective_c_as_their_files_do():
+    from codeneedle.indexer.search import parse_languages
+
+    assert parse_languages("ex,exs,objective-c,ObjC,m,dart,zig") == ("elixir", "objc", "dart", "zig")
+    assert parse_languages("hs,jl,ml,mli,pl,pm") == ("haskell", "julia", "ocaml", "ocaml_interface", "perl")

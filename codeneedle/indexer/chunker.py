@@ -63,17 +63,19 @@ MAX_NAME_CHARS = 200
 # How far above a definition a /* ... */ doc comment may start.
 MAX_DOC_LINES = 400
 
-_HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby", "bash"})
+_HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby", "bash", "elixir", "julia", "perl"})
 # Languages whose line comments start with "--" (Lua's "--" and LDoc's "---"; a "--[[ ... --]]" block is no doc).
-_DASH_COMMENT_LANGUAGES = frozenset({"lua"})
+_DASH_COMMENT_LANGUAGES = frozenset({"lua", "haskell"})
 # Namespaces written as a statement, not a block (C# `namespace A.B;`, PHP `namespace App\Models;`): they qualify
 # what follows them, up to the next one or the end of the file.
-_OPEN_SCOPES = frozenset({"file_scoped_namespace_declaration", "namespace_definition"})
+_OPEN_SCOPES = frozenset({"file_scoped_namespace_declaration", "namespace_definition", "package_statement"})
 # Where a member's code is when it is not a `body` field: C# accessors, Swift computed properties, Kotlin's
 # function_body, class_body and enum_class_body children, a Swift subscript's computed_property. Kotlin properties
-# keep their getter and setter apart.
+# keep their getter and setter apart. Elixir's do_block and an Objective-C method's compound_statement are children
+# too.
 _BODY_FIELDS = ("body", "accessors", "computed_value")
-_BODY_TYPES = frozenset({"function_body", "class_body", "enum_class_body", "computed_property"})
+_BODY_TYPES = frozenset({"function_body", "class_body", "enum_class_body", "computed_property", "do_block",
+                         "compound_statement"})
 _ACCESSOR_TYPES = frozenset({"getter", "setter"})
 # Nodes that wrap a single definition and belong to it (decorators, export, template<...>, Go `type`).
 # Node types that share a wrapper as equals: Go's `type ( ... )` holds specs and aliases alike.
@@ -89,9 +91,26 @@ _WRAPPERS = frozenset(
     }
 )
 # Prefix siblings that belong to the definition after them (Rust #[...], TypeScript method decorators).
-_ATTRIBUTES = frozenset({"attribute_item", "decorator"})
-_ATTRIBUTE_LANGUAGES = frozenset({"rust", "typescript", "tsx"})
-_SEMICOLON_LANGUAGES = frozenset({"c", "cpp"})
+_ATTRIBUTES = frozenset({"attribute_item", "decorator", "annotation"})
+_ATTRIBUTE_LANGUAGES = frozenset({"rust", "typescript", "tsx", "dart"})
+_SEMICOLON_LANGUAGES = frozenset({"c", "cpp", "objc"})
+# Grammars that leave a function's body beside its signature instead of inside it (tree-sitter-dart's
+# function_signature / method_signature, then function_body; a constructor's initializer list or redirection):
+# the definition runs on over that body.
+_SIBLING_BODY_LANGUAGES = frozenset({"dart"})
+_SIBLING_BODY_TYPES = frozenset({"function_body", "initializers", "redirection"})
+# Languages whose names hold no generics: an operator's name (<<<, <$>, ( <*> ), Base.:<) is kept as written.
+_PLAIN_NAME_LANGUAGES = frozenset({"dart", "elixir", "zig", "haskell", "julia", "ocaml", "ocaml_interface", "perl"})
+_OCAML_LANGUAGES = frozenset({"ocaml", "ocaml_interface"})
+# OCaml definitions whose first binding starts after their keyword (`let rec`, `module`, `type`, `class`).
+_OCAML_BINDERS = frozenset({"value_definition", "module_definition", "type_definition", "class_definition"})
+# A Haskell function is its signature and its equations, side by side in the tree: the first of them is the chunk.
+_HASKELL_EQUATIONS = frozenset({"signature", "function", "bind"})
+_HADDOCK_MARK = re.compile(r"^\s*\|\s?")
+# Elixir module attributes that belong to the def under them (its chunk starts at them); @doc above them is its doc.
+_ELIXIR_DEF_ATTRIBUTES = frozenset({"spec", "impl", "deprecated", "decorate"})
+# A doc string's quotes: Elixir's "...", """...""" and ~S"""...""", Julia's too.
+_QUOTED_DOC = re.compile(r'^(?:~[A-Za-z])?("""|\'\'\'|"|\')(.*)\1[A-Za-z]*$', re.DOTALL)
 # Grammars whose indented blocks run on over the comments and blank lines after their last statement (Scala 3's
 # `def f =` + indented lines): the doc comment of the next definition would be the end of this one.
 _TRAILING_COMMENT_LANGUAGES = frozenset({"scala"})
@@ -378,6 +397,8 @@ class _Source:
         defs = sorted(by_node.values(), key=lambda d: (d.node.start_byte, -d.node.end_byte))
         for d in defs:
             d.scope_end = _open_scope_end(d.node) if d.node.type in _OPEN_SCOPES else d.node.end_byte
+            if (body := self.sibling_body(d.node)) is not None:
+                d.scope_end = body.end_byte  # what is defined in a Dart function's body is inside it
         # Ranges of syntax nodes nest, so a stack of open definitions gives each one its parent.
         stack: list[_Def] = []
         for d in defs:
@@ -410,11 +431,18 @@ class _Source:
                     d.qualname = _join(owner, self.definition_name(d))
                 continue  # otherwise it stays inside the enclosing function's chunk
             name = self.definition_name(d)
+            if self.language == "julia" and d.name_node is not None and d.name_node.type == "field_expression":
+                prefix = ""  # function Base.show(...) adds to Base's show, whichever module it is written in
+            if self.language == "perl" and d.name_node is not None and b"::" in self.data[d.name_node.start_byte:
+                                                                                      d.name_node.end_byte]:
+                prefix = ""  # sub My::Other::thing is in My::Other, whichever package it is written in
             if d.kind == "namespace":
                 d.qualname = d.scope = _join(prefix, name)
                 continue
             if _typedef_body(d):
                 continue  # `typedef struct node_s { ... } node_t;` is one chunk, the typedef's, fields and all
+            if self.language == "haskell" and _haskell_name(d.node.prev_named_sibling) == _haskell_name(d.node) != "":
+                continue  # an equation of the function whose signature (or first equation) is just above it
             if d.node.type in ("declaration", "type_item") and d.owner_class is not None:
                 # A C++ member declared in its class body (`Matrix(int n);`), a Rust associated type (`type Item =
                 # u32;` in an impl or trait): read in the class's chunk, not one of its own.
@@ -488,6 +516,10 @@ class _Source:
             return _clean_name(f"{self.node_text(d.object_node)}.{_clean_name(self.node_text(d.name_node))}")
         if d.name_node.type == "method_index_expression":  # Lua `function Stack:push(v)`: Stack.push
             return _clean_name(self.node_text(d.name_node).replace(":", "."))
+        if self.language in _PLAIN_NAME_LANGUAGES:
+            return _plain_name(self.node_text(d.name_node))
+        if d.node.type == "method_definition" and self.language == "objc":  # initWithFrame:style:
+            return _objc_selector(d.node)
         if d.name_node.type == "namespace_name":  # PHP `namespace App\Billing`: App.Billing
             return _clean_name(self.node_text(d.name_node).replace("\\", "."))
         return self.declarator_name(d.name_node)
@@ -588,8 +620,25 @@ class _Source:
                 end = after.end_byte  # `struct s { ... };`
         if self.language in _TRAILING_COMMENT_LANGUAGES:
             end = self.code_end(node, end)
+        if (body := self.sibling_body(node)) is not None:
+            end = min(body.end_byte, len(self.data))
+        if self.language in _OCAML_LANGUAGES and node.prev_named_sibling is None and node.parent is not None and \
+                node.parent.type in _OCAML_BINDERS:
+            start = node.parent.start_byte  # `let rec f x = ...`, `module M = ...`: from the keyword on
+        elif self.language in _OCAML_LANGUAGES and node.prev_sibling is not None and node.prev_sibling.type == "and":
+            start = node.prev_sibling.start_byte  # `and g x = ...`
+        if self.language == "julia" and (call := _julia_macro_call(node)) is not None:
+            start = call.start_byte  # @inline function f(x) ... end
+        if self.language == "haskell" and (name := _haskell_name(node)):
+            after = node.next_named_sibling
+            while after is not None and _haskell_name(after) == name:
+                end, after = after.end_byte, after.next_named_sibling
         if self.language == "kotlin":
             start = self.detached_annotations_start(node, start)
+        if self.language == "elixir":
+            sibling = node.prev_named_sibling
+            while sibling is not None and _elixir_attribute(sibling) in _ELIXIR_DEF_ATTRIBUTES:
+                start, sibling = sibling.start_byte, sibling.prev_named_sibling
         sibling = node.prev_named_sibling if self.language in _ATTRIBUTE_LANGUAGES else None
         for _ in range(64):
             if sibling is None or sibling.type not in _ATTRIBUTES:
@@ -597,6 +646,13 @@ class _Source:
             start = sibling.start_byte
             sibling = sibling.prev_named_sibling
         return start, end
+
+    def sibling_body(self, node: Node) -> Node | None:
+        """The body a grammar left beside ``node``, its signature (Dart), or None."""
+        if self.language not in _SIBLING_BODY_LANGUAGES:
+            return None
+        after = node.next_named_sibling
+        return after if after is not None and after.type in _SIBLING_BODY_TYPES else None
 
     def detached_annotations_start(self, node: Node, start: int) -> int:
         """Where the annotations right above a Kotlin definition start when the grammar left them out of it: after
@@ -628,18 +684,120 @@ class _Source:
     # -- docs ------------------------------------------------------------------------------------
 
     def attach_doc(self, d: _Def) -> None:
+        if self.language == "elixir" and (found := self.elixir_doc(d)) is not None:
+            d.doc, d.doc_range = found
+            return
+        if self.language in _OCAML_LANGUAGES:
+            d.doc, d.doc_range = self.ocaml_doc(d.start) or self.ocaml_doc_after(d) or ("", None)
+            return
+        if self.language == "perl" and (found := self.perl_pod(d)) is not None:
+            d.doc, d.doc_range = found
+            return
+        if self.language == "julia" and (found := self.julia_doc(d)) is not None:
+            d.doc, d.doc_range = found
+            return
         if self.language == "python":
             docstring, string = self.python_docstring(d.node)
             if docstring and string is not None:
                 d.doc, d.doc_range = docstring, (string.start_byte, string.end_byte)
                 return
         line_style = self.language in _HASH_COMMENT_LANGUAGES or self.language in _DASH_COMMENT_LANGUAGES
-        found = None if line_style else self.comment_inside(d)
+        # `@interface Foo` reads like an annotation line, and the comment under it is its first member's
+        found = None if line_style or self.language == "objc" else self.comment_inside(d)
         found = found or self.comment_above(d.start)
         if found is not None:
             d.doc, d.doc_range = found
             if self.language == "csharp":
                 d.doc = clean_xml_doc(d.doc)
+            if self.language == "haskell":
+                d.doc = _HADDOCK_MARK.sub("", d.doc, count=1)  # -- | Haddock's mark
+
+    def elixir_doc(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
+        """A module's ``@moduledoc`` (at the top of its body) or the ``@doc`` above a def, past its ``@spec`` and
+        ``@impl``: the string's text and the attribute's range. ``@doc false`` is none."""
+        if d.chunk_kind == CLASS:
+            body = next((c for c in d.node.named_children if c.type == "do_block"), None)
+            attribute = next((c for c in (body.named_children[:8] if body is not None else ())
+                              if _elixir_attribute(c) == "moduledoc"), None)
+        else:
+            attribute = d.node.prev_named_sibling
+            while attribute is not None and _elixir_attribute(attribute) in _ELIXIR_DEF_ATTRIBUTES:
+                attribute = attribute.prev_named_sibling
+            if attribute is not None and _elixir_attribute(attribute) != "doc":
+                attribute = None
+        if attribute is None:
+            return None
+        arguments = next((c for c in attribute.named_children[0].named_children if c.type == "arguments"), None)
+        value = arguments.named_children[0] if arguments is not None and arguments.named_children else None
+        if value is None or value.type not in ("string", "sigil"):
+            return None
+        match = _QUOTED_DOC.match(self.node_text_full(value))
+        if match is None:
+            return None
+        doc = inspect.cleandoc(match.group(2).replace("\r\n", "\n"))
+        return (doc, (attribute.start_byte, attribute.end_byte)) if doc else None
+
+    def ocaml_doc(self, start: int) -> tuple[str, tuple[int, int]] | None:
+        """The ``(** ... *)`` doc comment ending on the line above ``start``: its text and range. A plain
+        ``(* ... *)`` comment is no doc, as for odoc."""
+        index = self.line_index(start)
+        if index == 0 or self.data[self.starts[index] : start].strip() or \
+                not self.line_bytes(index - 1).rstrip().endswith(b"*)"):
+            return None
+        end = self.starts[index - 1] + len(self.line_bytes(index - 1).rstrip())
+        opening = self.data.rfind(b"(*", max(0, self.starts[max(0, index - MAX_DOC_LINES)]), end)
+        while opening > 0 and self.data[opening - 1 : opening + 1] == b"((":
+            opening = self.data.rfind(b"(*", 0, opening)
+        if opening < 0 or not self.data.startswith(b"(**", opening) or self.data.startswith((b"(**)", b"(***"), opening) or \
+                self.data[self.starts[self.line_index(opening)] : opening].strip():
+            return None
+        text = self.data[opening + 3 : end - 2].decode("utf-8", "replace")
+        doc = inspect.cleandoc(text.replace("\r\n", "\n")).strip()
+        return (doc, (opening, end)) if doc else None
+
+    def ocaml_doc_after(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
+        """The ``(** ... *)`` right after a declaration, on its last line or the next (``val pop : 'a t -> 'a``
+        then ``(** [pop s] removes the top. *)``, the standard library's way), unless it stands right above the
+        next definition, whose doc it is then."""
+        comment = d.node.next_named_sibling if d.node.type not in ("let_binding", "module_binding", "type_binding",
+                                                                 "class_binding") else d.node.parent.next_named_sibling
+        if comment is None or comment.type != "comment" or comment.start_point[0] - self.line_index(d.end - 1) > 1:
+            return None
+        after = comment.next_named_sibling
+        if after is not None and after.type != "comment" and after.start_point[0] - comment.end_point[0] <= 1 and \
+                comment.start_point[0] > self.line_index(d.end - 1):
+            return None
+        return self.ocaml_doc(comment.end_byte + 1 if comment.end_byte < len(self.data) else comment.end_byte)
+
+    def perl_pod(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
+        """The POD right above a sub (a blank line at most between), unless it opens with =head1: its paragraphs
+        without the commands (``=head2 push`` naming the sub, ``=cut``), an ``=item``'s words kept."""
+        pod = d.node.prev_named_sibling
+        if pod is None or pod.type != "pod" or self.line_index(d.start) - pod.end_point[0] > 2:
+            return None
+        if self.data.startswith(b"=head1", pod.start_byte):
+            return None  # the module's own sections (NAME, SYNOPSIS, DESCRIPTION): a sub's are =head2 or =item
+        lines = []
+        for line in self.node_text_full(pod).splitlines():
+            if line.startswith("=item"):
+                line = line[len("=item"):]
+            elif line.startswith("="):
+                continue
+            lines.append(line)
+        doc = inspect.cleandoc("\n".join(lines)).strip()
+        return (doc, (pod.start_byte, pod.end_byte)) if doc else None
+
+    def julia_doc(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
+        """The doc string right above a Julia definition (no blank line between): its text and range."""
+        string = d.node.prev_named_sibling if _julia_macro_call(d.node) is not None else None  # @doc "..." f(x) = 1
+        if string is None or string.type != "string_literal":
+            string = (_julia_macro_call(d.node) or d.node).prev_named_sibling  # above `@inline function f`
+        if string is None or string.type != "string_literal" or self.line_index(d.start) - string.end_point[0] > 1:
+            return None
+        match = _QUOTED_DOC.match(self.node_text_full(string))
+        # the signature that conventionally opens it is indented as code: the doc starts at its first word
+        doc = inspect.cleandoc(match.group(2).replace("\r\n", "\n")).strip() if match is not None else ""
+        return (doc, (string.start_byte, string.end_byte)) if doc else None
 
     def python_docstring(self, node: Node) -> tuple[str, Node | None]:
         """The docstring's cleaned text and its string node (("", None) when there is none)."""
@@ -768,7 +926,7 @@ class _Source:
         if accessors:  # a Kotlin property: its getter and setter go, its declaration stays
             body_start, body_end = accessors[0].start_byte, accessors[-1].end_byte
         else:
-            body = _find_body(d.node)
+            body = self.sibling_body(d.node) or _find_body(d.node)
             if body is None:
                 return None
             body_start, body_end = body.start_byte, body.end_byte
@@ -779,9 +937,11 @@ class _Source:
         cut_start = d.start + len(signature)
         if self.data[body_start : body_start + 1] == b"{":
             return cut_start, body_end, b" { ... }"
+        if self.data.startswith(b"do", body_start) and self.data[body_start:body_end].endswith(b"end"):
+            return cut_start, body_end, b" do ... end"  # Elixir
         if self.data[body_end : d.end].strip() == b"end":
             return cut_start, d.end, b" ... end"
-        for arrow in (b"=>", b"="):  # an expression body: C# `int Twice(int x) => ...;`, Kotlin `fun f() = ...`
+        for arrow in (b"=>", b"=", b":"):  # an expression body: C# `int Twice(int x) => ...;`, Kotlin `fun f() = ...`
             if self.data.startswith(arrow, body_start):
                 return cut_start, body_end, b" " + arrow + b" ..."
         return cut_start, body_end, b" ..."
@@ -933,8 +1093,8 @@ def _clean_name(text: str) -> str:
 def _open_scope_end(node: Node) -> int:
     """Where a namespace written as a statement stops qualifying: at the next such statement beside it, else at the
     end of what holds it (the file). One written as a block (PHP ``namespace A { ... }``) ends with its block."""
-    if node.child_by_field_name("body") is not None:
-        return node.end_byte
+    if node.child_by_field_name("body") is not None or any(c.type == "block" for c in node.named_children):
+        return node.end_byte  # Perl's `package Inner { ... }` too
     sibling = node.next_named_sibling
     while sibling is not None and sibling.type != node.type:
         sibling = sibling.next_named_sibling
@@ -1004,6 +1164,55 @@ def clean_xml_doc(doc: str) -> str:
         in_tags = tag or (in_tags and bool(lines) and bool(lines[-1]))
         lines.append(" ".join(line.split()) if tag else line.rstrip())
     return "\n".join(lines).strip()
+
+
+def _plain_name(text: str) -> str:
+    """A name as written, closed up (``( <*> )`` -> ``(<*>)``) and with ``::`` as a dot (Perl's ``My::Stack``)."""
+    return _SPACE_AROUND_PUNCTUATION.sub(r"\1", " ".join(text.split())).replace("::", ".").strip("\"'`")[:MAX_NAME_CHARS]
+
+
+def _objc_selector(method: Node) -> str:
+    """An Objective-C method's selector: ``- (id)initWithFrame:(CGRect)f style:(int)s`` -> ``initWithFrame:style:``,
+    ``- (void)dealloc`` -> ``dealloc``."""
+    parts: list[str] = []
+    for child in method.named_children:
+        if child.type == "identifier":
+            parts.append(child.text.decode("utf-8", "replace"))
+        elif child.type == "method_parameter":
+            if not parts or parts[-1].endswith(":"):
+                parts.append("")  # an unnamed part: `- (void)set:(id)a :(id)b` is set::
+            parts[-1] += ":"
+    return "".join(parts)[:MAX_NAME_CHARS]
+
+
+def _julia_macro_call(node: Node) -> Node | None:
+    """The macro call a Julia definition is the last argument of (``@inline function f(x) ... end``), or None."""
+    arguments = node.parent
+    if arguments is None or arguments.type != "macro_argument_list" or arguments.named_children[-1] != node:
+        return None
+    call = arguments.parent
+    return call if call is not None and call.type == "macrocall_expression" else None
+
+
+def _haskell_name(node: Node | None) -> str:
+    """The name a Haskell signature or equation defines (``push``, ``|>``), or "" for any other node."""
+    if node is None or node.type not in _HASKELL_EQUATIONS:
+        return ""
+    name = node.child_by_field_name("name")
+    if name is None and node.named_children and node.named_children[0].type == "infix":
+        name = node.named_children[0].child_by_field_name("operator")
+    if name is not None and name.type == "prefix_id" and name.named_children:
+        name = name.named_children[0]  # (<|>)
+    return name.text.decode("utf-8", "replace") if name is not None else ""
+
+
+def _elixir_attribute(node: Node) -> str:
+    """The name of an Elixir module attribute (``@spec ...`` -> ``spec``), or "" for any other node."""
+    if node.type != "unary_operator" or not node.named_children or node.children[0].type != "@":
+        return ""
+    operand = node.named_children[0]
+    target = operand.child_by_field_name("target") if operand.type == "call" else operand
+    return target.text.decode("utf-8", "replace") if target is not None and target.type == "identifier" else ""
 
 
 def _strip_docstring(literal: str) -> str:

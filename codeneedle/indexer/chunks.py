@@ -27,7 +27,9 @@ from dataclasses import dataclass
 #     through the companion (Outer.Companion.of), object-expression and enum-entry members through their property or
 #     entry; each prototype of a C/C++ declaration with several (`int a(void), b(int);`) a chunk of its own; C/C++
 #     typedefs of function types (`typedef int (*cmp_fn)(...)`) named; SQLite-style `** ` comment lines cleaned.
-CHUNKER_VERSION = "11"
+# 12: Dart, Elixir, Objective-C (.m, .mm, Objective-C .h headers), Zig, Haskell, Julia, OCaml (.ml, .mli) and Perl
+#     parsed with tree-sitter.
+CHUNKER_VERSION = "12"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"

@@ -32,7 +32,7 @@ from codeneedle.indexer.name_words import MAX_NAME, name_overlap, query_words
 from codeneedle.indexer.store import ChunkRow, Store
 
 _DEFINITIONS = frozenset({FUNCTION, METHOD, CLASS})
-_STUB_SUFFIXES = (".pyi", ".d.ts", ".d.mts", ".d.cts")
+_STUB_SUFFIXES = (".pyi", ".d.ts", ".d.mts", ".d.cts", ".mli")
 _HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx")
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|__tests__|__mocks__|specs?|testing|testdata|test_?utils?)/"
@@ -40,6 +40,10 @@ _TEST_PATH = re.compile(
     r"|\.(test|spec)\.[cm]?[jt]sx?$|(^|/)[^/]*Tests?\.(java|kt|cs|php|swift|scala)$|(^|/)src/test/"
     # Swift packages' Tests/, .NET test projects (Shop.Tests/), Scala and Kotest specs, busted's *_spec.lua
     r"|(^|/)Tests/|(^|/)[\w.]+\.Tests?/|(^|/)[^/]*(Spec|Suite)\.(scala|kt)$|_spec\.lua$|(^|/)test_[^/]*\.sh$"
+    # Dart's and ExUnit's *_test files, XCTest's FooTests.m
+    r"|_test\.(dart|exs)$|(^|/)[^/]*Tests?\.mm?$"
+    # hspec's FooSpec.hs, Perl's t/*.t, OCaml's test_*.ml (Julia's are under test/)
+    r"|(^|/)[^/]*Spec\.hs$|\.t$|(^|/)test_[^/]*\.ml$"
     # Benchmarks exercise the library like tests do, and often carry copies of its code (pathspec, dev split).
     r"|(^|/)(benchmarks?|benches)/"
 )
@@ -55,6 +59,8 @@ _TEST_HOOKS = frozenset({"it", "describe", "beforeEach", "afterEach", "setUp", "
 _MENTIONS_TEST = re.compile(
     r"\b(tests?|testing|unit ?tests?|specs?|fixtures?|mocks?|bench(mark(s|ing)?|es)?)\b|test_|(?-i:Test[A-Z])", re.I)
 _IDENT_QUERY = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|::|#)[A-Za-z_$][\w$]*)*(?:\(\))?$")
+# An Objective-C selector, as its methods are named: initWithItems:repeat:, PlaybackQueue.initWithItems:repeat:
+_SELECTOR_QUERY = re.compile(r"^(?:[A-Za-z_]\w*\.)*(?:[A-Za-z_]\w*:)+$")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _CODE_TOKEN = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|#)[A-Za-z_$][\w$]*)*")
 # Marks of code inside prose: camelCase, an inner capital run (IPSlice), an inner underscore (parse_args).
@@ -144,7 +150,9 @@ def is_test(path: str, name: str = "") -> bool:
 
 def has_test_attribute(text: str) -> bool:
     """Whether the attributes or annotations a chunk starts with mark it as a test (Rust ``#[test]``, Java and
-    Kotlin ``@Test``, C# ``[Fact]``, PHP ``#[Test]``)."""
+    Kotlin ``@Test``, C# ``[Fact]``, PHP ``#[Test]``), or it is one (Zig ``test "name" { ... }``)."""
+    if text.startswith(("test \"", "test {")):
+        return True  # a Zig test block
     if not text.startswith(("#[", "@", "[", " ", "\t")):
         return False  # the common case, decided without splitting the text into lines
     for line in text.lstrip()[:1024].splitlines()[:8]:
@@ -187,7 +195,7 @@ def query_names(query: str) -> tuple[str, str] | None:
     words spell an identifier (``case insensitive dict``) qualifies; longer sentences do not.
     """
     q = query.strip()
-    if _IDENT_QUERY.match(q):
+    if _IDENT_QUERY.match(q) or _SELECTOR_QUERY.match(q):
         parts = re.split(r"\.|::|#", q.removesuffix("()"))
         return normalise("".join(parts)), normalise(parts[-1])
     words = q.split()
@@ -204,7 +212,7 @@ def mentioned_names(query: str) -> tuple[str, ...]:
     a capitalised word (``Args returns ...``) might start any sentence, and ``URLs`` or ``iOS`` are prose.
     snake_case and camelCase go before PascalCase (``JavaScript``, ``GitHub`` are names of things, not code).
     """
-    if _IDENT_QUERY.match(query.strip()):
+    if _IDENT_QUERY.match(query.strip()) or _SELECTOR_QUERY.match(query.strip()):
         return ()
     found = [_SELF.sub("", t) for t in _CODE_TOKEN.findall(_DOC_LINK.sub(" ", query))
              if _LOOKS_LIKE_CODE.search(t) and not _ACRONYM.fullmatch(t)]

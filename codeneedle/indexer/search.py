@@ -73,7 +73,9 @@ def parse_languages(lang: str | Sequence[str] | None) -> tuple[str, ...]:
     items = lang.split(",") if isinstance(lang, str) else list(lang)
     aliases = {"py": "python", "js": "javascript", "ts": "typescript", "rs": "rust", "rb": "ruby",
                "c++": "cpp", "cxx": "cpp", "golang": "go", "cs": "csharp", "c#": "csharp", "kt": "kotlin",
-               "sh": "bash", "shell": "bash"}
+               "sh": "bash", "shell": "bash", "ex": "elixir", "exs": "elixir", "objective-c": "objc",
+               "objectivec": "objc", "obj-c": "objc", "m": "objc", "hs": "haskell", "jl": "julia", "ml": "ocaml",
+               "mli": "ocaml_interface", "pl": "perl", "pm": "perl"}
     return tuple(dict.fromkeys(aliases.get(x.strip().lower(), x.strip().lower()) for x in items if x.strip()))
 
 

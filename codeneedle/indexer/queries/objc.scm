@@ -1,0 +1,41 @@
+;; Definitions for the Needle chunker. Captures:
+;;   @definition.function  function (a method when it sits in a class)
+;;   @definition.method    method (also outside a class when it names its owner: receiver or Owner::name)
+;;   @definition.class     class-like: one chunk with method bodies left out
+;;   @definition.namespace qualifies names inside it, no chunk of its own
+;;   @name                 the name; @name.type a type expression naming it; @receiver the owner type
+;;   captures starting with _ are only used by predicates
+
+
+; Objective-C methods are named by their selector after their class: RCTBridge.initWithDelegate:launchOptions:,
+; RCTBridge.dealloc (the chunker spells the selector from the method's keywords); a category's methods are its
+; class's. Declarations in an @interface or @protocol have no body and stay in its chunk.
+(method_definition . (method_type)? . (identifier) @name) @definition.method
+
+(class_implementation . (identifier) @name) @definition.class
+
+(class_interface . (identifier) @name) @definition.class
+
+(protocol_declaration . (identifier) @name) @definition.class
+
+; C, as in c.scm: functions, structs, unions, enums, typedefs, prototypes and function-like macros
+(function_definition declarator: (_) @name) @definition.function
+
+(struct_specifier name: (_) @name body: (field_declaration_list)) @definition.class
+
+(union_specifier name: (_) @name body: (field_declaration_list)) @definition.class
+
+(enum_specifier name: (_) @name body: (enumerator_list)) @definition.class
+
+(type_definition
+  type: [(struct_specifier body: (field_declaration_list))
+         (union_specifier body: (field_declaration_list))
+         (enum_specifier body: (enumerator_list))]
+  declarator: (type_identifier) @name) @definition.class
+
+(declaration declarator: (function_declarator declarator: (identifier)) @name) @definition.function
+
+(declaration declarator: (pointer_declarator declarator: (function_declarator declarator: (identifier))) @name)
+  @definition.function
+
+(preproc_function_def name: (identifier) @name) @definition.function
