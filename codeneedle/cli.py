@@ -535,8 +535,16 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
         ("re-ranker", f"{status.reranker} (top {status.rerank_depth} re-scored; typed questions: late "
          f"interaction over the top {LATE_DEPTH} instead)" if status.reranker
          else "off (searches use the first stage alone)"),
+        ("shared vectors", _shared_line(status.shared_cache, console)),
     ])
     return 0
+
+
+def _shared_line(usage: dict | None, console) -> str:
+    if usage is None:
+        return "off (NEEDLE_EMBEDDING_CACHE=off: every index embeds its own)"
+    return (f"{usage['path']}, {console.human_bytes(usage['bytes'])} of {console.human_bytes(usage['max_bytes'])} "
+            "(vectors every index on this machine reuses)")
 
 
 def _adapter_line(adapter: dict | None) -> str:

@@ -168,3 +168,16 @@ def test_an_index_built_elsewhere_serves_another_checkout_of_the_same_code(tmp_p
         stats = index.update()
         assert [(r.path, r.name) for r in index.search("parse a config file", k=5)] == expected
     assert (stats.files_changed, stats.chunks_embedded, stats.chunks_reused) == (0, 0, 0)
+
+
+def test_status_says_where_the_shared_vectors_are_and_how_big_they_may_grow(tmp_path, shared, monkeypatch):
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    monkeypatch.setenv("NEEDLE_EMBEDDING_CACHE_MB", "64")
+    with Index.open(repo) as index:
+        index.update()
+        usage = index.status().shared_cache
+    assert usage["path"] == str(shared) and usage["max_bytes"] == 64 << 20
+    assert usage["bytes"] >= os.path.getsize(shared) > 0
+    monkeypatch.setenv("NEEDLE_EMBEDDING_CACHE", "off")
+    with Index.open(repo, create=False) as index:
+        assert index.status().shared_cache is None

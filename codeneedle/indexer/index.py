@@ -28,7 +28,7 @@ from codeneedle.errors import (
     NeedleError,
     PathOutsideRootError,
 )
-from codeneedle.indexer import late_interaction, sticky
+from codeneedle.indexer import late_interaction, shared_cache, sticky
 from codeneedle.indexer.chunks import BLOCK, CLASS, TEXT
 from codeneedle.indexer.dbheader import read_header
 from codeneedle.indexer.declarations import implementations_first
@@ -103,6 +103,8 @@ class IndexStatus:
     # The second stage searches use by default (rerank.reranker_dir), and how deep; None: the first stage alone.
     reranker: str | None = None
     rerank_depth: int = 0
+    # The machine's shared vectors (shared_cache.usage): path, bytes, bound; None when turned off.
+    shared_cache: dict | None = None
 
 
 class Index:
@@ -896,6 +898,7 @@ class Index:
             query_adapter=self._adapter_status(),
             query_tower=str(self.query_tower) if self.query_tower else None,
             **self._reranker_status(),
+            shared_cache=shared_cache.usage(),
         )
 
     def _reranker_status(self) -> dict:

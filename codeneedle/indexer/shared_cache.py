@@ -11,7 +11,7 @@ over on the next run. It holds hashes and vectors only, no code, in the user cac
 readable by its owner alone, and is kept under a size bound by dropping the vectors least recently used.
 
 ``$NEEDLE_EMBEDDING_CACHE``: ``off`` (or ``0``) turns it off, a path moves it; ``$NEEDLE_EMBEDDING_CACHE_MB`` bounds
-its size (default 1024).
+its size in MiB (default 1024).
 """
 
 from __future__ import annotations
@@ -60,9 +60,23 @@ def cache_path() -> Path | None:
 
 def _max_bytes() -> int:
     try:
-        return max(0, int(float(os.environ.get(ENV_MB, DEFAULT_MB)) * 1_000_000))
+        return max(0, int(float(os.environ.get(ENV_MB, DEFAULT_MB)) * (1 << 20)))
     except ValueError:
-        return DEFAULT_MB * 1_000_000
+        return DEFAULT_MB << 20
+
+
+def usage() -> dict | None:
+    """Where the shared vectors are, how many bytes they take and may take (a stat, no database read); None when
+    they are turned off."""
+    path = cache_path()
+    limit = _max_bytes()
+    if path is None or limit <= 0:
+        return None
+    size = 0
+    for suffix in ("", "-wal"):
+        with contextlib.suppress(OSError):
+            size += path.with_name(path.name + suffix).stat().st_size
+    return {"path": str(path), "bytes": size, "max_bytes": limit}
 
 
 class SharedCache:
