@@ -21,7 +21,9 @@ from dataclasses import dataclass
 #    Kotlin/C#/Swift members' expression bodies and property accessors left out of their class's chunk.
 # 10: define-style calls only for JS properties (not callbacks or `exports.__esModule`), no C function-pointer
 #     variables as prototypes, Rust associated types left in their impl.
-CHUNKER_VERSION = "10"
+# 11: code inside other formats (formats.py): Vue/Svelte/Astro/HTML <script> blocks as JavaScript/TypeScript,
+#     notebook cells, Markdown/reST sections named after their headings.
+CHUNKER_VERSION = "11"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"
