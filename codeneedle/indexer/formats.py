@@ -37,9 +37,24 @@ FORMAT_ALIASES: dict[str, str] = {"ipynb": "jupyter", "notebook": "jupyter", "no
                                   "md": "markdown", "rst": "restructuredtext", "htm": "html"}
 
 
+# A notebook's outputs (plots as base64, tables) are most of its bytes and none of what is indexed: it may be this
+# many times the size cap, and its long output lines do not make it "minified".
+NOTEBOOK_SIZE_FACTOR = 8
+
+
 def format_of(path: str | PurePath) -> str | None:
     """The format a file is in by its extension (case-insensitive), or None."""
     return FORMAT_EXTENSIONS.get(PurePath(path).suffix.lower())
+
+
+def size_cap(path: str | PurePath, max_file_bytes: int) -> int:
+    """The most bytes ``path`` may have to be indexed under the cap ``max_file_bytes``."""
+    return max_file_bytes * NOTEBOOK_SIZE_FACTOR if format_of(path) == "jupyter" else max_file_bytes
+
+
+def screened_for_minified(path: str | PurePath) -> bool:
+    """Whether ``path`` is screened for minified code: not a notebook, whose outputs are long lines of base64."""
+    return format_of(path) != "jupyter"
 
 
 class Cutter(Protocol):

@@ -123,7 +123,8 @@ def sections(data: bytes, headings: list[Heading]) -> list[tuple[int, int, str]]
     levels = [h.level for h in headings]
     title = headings[0] if headings and levels[0] == min(levels) and levels.count(levels[0]) == 1 else None
     carried: int | None = None  # where a heading passed on to its sub-section starts
-    for heading, following in zip(headings, [*headings[1:], None], strict=True):
+    for index, heading in enumerate(headings):
+        following = headings[index + 1] if index + 1 < len(headings) else None
         while trail and trail[-1].level >= heading.level:
             trail.pop()
         trail.append(heading)
