@@ -144,17 +144,18 @@ def test_a_notebooks_cells_are_chunked_at_the_lines_of_the_ipynb_where_their_sou
     assert outline(chunks) == [
         ("markdown", "text", "Sales analysis", 8, 10),
         ("python", "block", "sales", 31, 32),  # `%matplotlib inline` and the import
-        ("python", "function", "load_sales", 34, 36),
-        ("python", "block", "sales", 38, 38),
-        ("python", "class", "Trend", 47, 47),  # source written as one string: the line it is on
-        ("python", "method", "Trend.fit", 47, 47),
-        ("jupyter", "text", "sales.ipynb", 64, 65),  # a %%bash cell is no Python
-        ("markdown", "text", "Results", 73, 75),
+        ("python", "function", "load_sales", 35, 37),
+        ("python", "block", "sales", 39, 39),
+        ("python", "class", "Trend", 48, 48),  # source written as one string: the line it is on
+        ("python", "method", "Trend.fit", 48, 48),
+        ("jupyter", "text", "sales.ipynb", 65, 66),  # a %%bash cell is no Python
+        ("markdown", "text", "Results", 74, 76),
     ]
     load = chunks[2]
     assert line("sales.ipynb", load.start_line).strip() == '"def load_sales(path):\\n",'
-    assert load.text.startswith("def load_sales(path):\n    ") and load.doc == "Read the monthly sales CSV into a data frame."
-    assert (load.doc_start_line, load.doc_end_line) == (35, 35)
+    assert load.text.startswith("def load_sales(path):\n    ")
+    assert load.doc == "Read the monthly sales CSV into a data frame."
+    assert (load.doc_start_line, load.doc_end_line) == (36, 36)
     assert chunks[1].text == "%matplotlib inline\nimport pandas as pd"  # the magic as written, parsed as a comment
 
 
@@ -285,4 +286,4 @@ def test_needle_search_finds_a_vue_method_by_name_at_its_line_and_notebook_code_
                       "read the monthly sales csv file")
     assert proc.returncode == 0, proc.stderr
     top = json.loads(proc.stdout)["results"][0]
-    assert (top["path"], top["name"], top["start_line"]) == ("sales.ipynb", "load_sales", 34)
+    assert (top["path"], top["name"], top["start_line"]) == ("sales.ipynb", "load_sales", 35)
