@@ -55,14 +55,12 @@ def test_a_vue_components_options_api_methods_are_javascript_functions_at_their_
 def test_svelte_scripts_in_typescript_are_typescript_chunks_with_their_docs() -> None:
     chunks = chunks_of("Counter.svelte")
     assert outline(chunks) == [
-        ("svelte", "text", "Counter.svelte", 1, 1),
         ("typescript", "block", "Counter", 2, 2),  # <script context="module">
-        ("svelte", "text", "Counter.svelte", 3, 5),
-        ("typescript", "block", "Counter", 6, 7),
+        ("typescript", "block", "Counter", 6, 7),  # (no chunk for the script tags between them)
         ("typescript", "function", "increment", 10, 12),
         ("svelte", "text", "Counter.svelte", 13, 21),
     ]
-    increment = chunks[4]
+    increment = chunks[2]
     assert increment.doc == "Add `by` to the count shown on the button."
     assert (increment.doc_start_line, increment.doc_end_line) == (9, 9)
 
@@ -94,7 +92,6 @@ def test_script_setup_in_typescript_with_a_generic_attribute_is_typescript() -> 
               b"</script>\n"
               b"<template><li v-for=\"i in props.items\" @click=\"pick(i)\" /></template>\n")
     assert outline(chunk_source("src/List.vue", source, "vue")) == [
-        ("vue", "text", "List.vue", 1, 1),
         ("typescript", "block", "List", 2, 2),
         ("typescript", "function", "pick", 3, 5),
         ("vue", "text", "List.vue", 6, 7),
@@ -129,7 +126,6 @@ def test_an_astro_components_frontmatter_is_typescript() -> None:
               b"<Layout><h1>{title(Astro.props.post)}</h1></Layout>\n")
     chunks = chunk_source("src/pages/post.astro", source, language_for_path("post.astro"))
     assert [(c.language, c.kind, c.name, c.start_line, c.end_line) for c in chunks] == [
-        ("astro", "text", "post.astro", 1, 1),
         ("typescript", "block", "post", 2, 2),
         ("typescript", "function", "title", 3, 5),
         ("astro", "text", "post.astro", 6, 7),

@@ -3,7 +3,7 @@
 Each script's body is chunked alone in its language (``<script lang="ts">``, ``<script setup>``, Svelte's
 ``<script module>``, an Astro component's ``---`` frontmatter) and moved back onto the file, so byte ranges and
 line numbers are the file's own. Everything around the scripts (template, markup, styles, the script tags
-themselves) becomes ``text`` windows carrying the host's name (``vue``).
+themselves) becomes ``text`` windows carrying the host's name (``vue``); a window of script tags alone is left out.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ _CLOSE = re.compile(rb"</script\s*>", re.I)
 _ATTRIBUTE = re.compile(rb"""([^\s=/>"']+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
 # Astro's component script: a `---` fence on the first line, up to the next `---` line.
 _FRONTMATTER = re.compile(rb"\A\s*---[ \t]*\r?\n(.*?)^---[ \t]*\r?$", re.S | re.M)
+
+# A markup window holding nothing but script tags (or Astro's fence) between two scripts: nothing to find there.
+_TAGS_ONLY = re.compile(r"\s*(?:(?:</?script\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>|---)\s*)*")
 
 # `type` values that mean script code; any other (`text/x-template`, `application/json`, `importmap`) is data.
 _JS_TYPES = frozenset({"", "module", "text/javascript", "application/javascript", "text/ecmascript",
@@ -93,6 +96,6 @@ def chunk_host(path: str, data: bytes, host: str, cutter: Cutter) -> list[Chunk]
         lines += body.count(b"\n")
         position = script.end
     gaps.append((position, len(data)))
-    chunks.extend(cutter.windows(path, data, host, gaps, TEXT))
+    chunks.extend(w for w in cutter.windows(path, data, host, gaps, TEXT) if not _TAGS_ONLY.fullmatch(w.text))
     chunks.sort(key=lambda c: (c.start_byte, -c.end_byte))
     return chunks
