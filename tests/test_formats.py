@@ -7,10 +7,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from codeneedle.indexer.chunker import WINDOW_LINES, chunk_source
 from codeneedle.indexer.chunks import Chunk
@@ -283,3 +287,70 @@ def test_needle_search_finds_a_vue_method_by_name_at_its_line_and_notebook_code_
     assert proc.returncode == 0, proc.stderr
     top = json.loads(proc.stdout)["results"][0]
     assert (top["path"], top["name"], top["start_line"]) == ("sales.ipynb", "load_sales", 35)
+
+
+# -- any input ---------------------------------------------------------------------------------------
+
+FORMAT_TOKENS = [
+    "<script>", "<script setup lang=\"ts\">", "<script type=\"application/json\">", "</script>", "<script src=x />",
+    "<!--", "-->", "<template>", "</template>", "---\n", "# ", "## ", "```", "~~~", "===\n", "-----\n", "\n", "\n\n",
+    " ", "function f() {", "}", "def g():\n    return 1\n", "export default { methods: { save() {} } }", "é",
+    '{"cells": [', '{"cell_type": "code", "source": ["', '{"cell_type": "markdown", "source": "', '\\n", "', '"]}',
+    "]}", '"', "\\", ",", ":", "%%bash\\n", "%time ", "\r\n", "\x00",
+]  # fmt: skip
+FORMAT_FILES = ["App.vue", "App.svelte", "page.astro", "index.html", "book.ipynb", "notes.md", "index.rst"]
+
+
+class _Fallbacks(logging.Handler):
+    """Warnings the chunker logs when it falls back after an internal error."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tokens=st.lists(st.sampled_from(FORMAT_TOKENS), max_size=200), name=st.sampled_from(FORMAT_FILES))
+def test_any_token_soup_in_any_format_is_chunked_without_a_fallback_at_true_positions(tokens, name) -> None:
+    data = "".join(tokens).encode()
+    fallbacks = _Fallbacks()
+    logging.getLogger("codeneedle.indexer.chunker").addHandler(fallbacks)
+    try:
+        chunks = chunk_source(name, data, language_for_path(name))
+    finally:
+        logging.getLogger("codeneedle.indexer.chunker").removeHandler(fallbacks)
+    assert not fallbacks.messages
+    lines = re.sub(rb"\r(?!\n)", b"\n", data)  # a lone CR ends a line too
+    for c in chunks:
+        assert c.name and 0 <= c.start_byte < c.end_byte <= len(data) and c.start_line <= c.end_line
+        assert lines[: c.start_byte].count(b"\n") + 1 == c.start_line
+        assert lines[: c.end_byte - 1].count(b"\n") + 1 == c.end_line
+    spans = sorted((c.start_byte, c.end_byte) for c in chunks if c.kind != "class")
+    if not name.endswith(".ipynb"):  # a notebook's one-line cells share their line's string
+        assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:], strict=False))
+
+
+SOURCE_LINES = st.lists(st.sampled_from(["def f(x):", "    return x", "", "class C:", "    def m(self):",
+                                         "        pass", "x = 1", "%matplotlib inline", "# Title", "text é",
+                                         "## Part", '"quoted"', "\\back"]), max_size=8)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cells=st.lists(st.tuples(st.sampled_from(["code", "markdown", "raw"]), SOURCE_LINES, st.booleans()),
+                      max_size=5),
+       indent=st.sampled_from([None, 1, 2]))
+def test_any_notebook_puts_each_chunk_on_the_line_where_its_first_source_line_is_written(cells, indent) -> None:
+    notebook = {"cells": [{"cell_type": kind, "metadata": {}, "outputs": [],
+                           "source": [ln + "\n" for ln in lines] if as_list else "\n".join(lines)}
+                          for kind, lines, as_list in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    data = json.dumps(notebook, indent=indent, ensure_ascii=False).encode()
+    file_lines = data.decode().split("\n")
+    for c in chunk_source("book.ipynb", data, "jupyter"):
+        assert 1 <= c.start_line <= c.end_line <= len(file_lines) and 0 <= c.start_byte < c.end_byte <= len(data)
+        written = file_lines[c.start_line - 1].strip().rstrip(",").removeprefix('"source": ')
+        first = c.text.split("\n", 1)[0].strip()
+        if indent is not None:
+            assert first in json.loads(written)
