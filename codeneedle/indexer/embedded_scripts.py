@@ -16,9 +16,10 @@ from codeneedle.indexer.formats import Cutter, shifted
 
 HOSTS = frozenset({"vue", "svelte", "astro", "html"})
 
-# A comment is skipped whole: a commented-out <script> is not code. Attribute values may hold ">" (Vue's
-# `generic="T extends Map<K, V>"`).
-_TAG = re.compile(rb"<!--.*?(?:-->|\Z)|<script\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>", re.S | re.I)
+# A comment is skipped whole: a commented-out <script> is not code.
+_OPENING = re.compile(rb"<!--|<script\b", re.I)
+# The rest of a script tag: its attributes, whose values may hold ">" (Vue's `generic="T extends Map<K, V>"`).
+_TAG_REST = re.compile(rb"((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
 _CLOSE = re.compile(rb"</script\s*>", re.I)
 _ATTRIBUTE = re.compile(rb"""([^\s=/>"']+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
 # Astro's component script: a `---` fence on the first line, up to the next `---` line.
@@ -69,11 +70,19 @@ def scripts(data: bytes, host: str) -> list[Script]:
     if host == "astro" and (front := _FRONTMATTER.match(data)) is not None:
         found.append(Script(front.start(1), front.end(1), "typescript"))
         position = front.end()
-    while (tag := _TAG.search(data, position)) is not None:
+    while (opening := _OPENING.search(data, position)) is not None:
+        if opening.group() == b"<!--":
+            position = data.find(b"-->", opening.end()) + 3
+            if position < 3:
+                break  # an unclosed comment runs to the end
+            continue
+        tag = _TAG_REST.match(data, opening.end())
+        if tag is None:
+            break  # an unclosed tag (or quote) runs to the end: nothing after it is a script, and no rescan
         position = tag.end()
         attributes = tag.group(1)
-        if attributes is None or attributes.rstrip().endswith(b"/"):
-            continue  # a comment, or <script src="..." /> with no body
+        if attributes.rstrip().endswith(b"/"):
+            continue  # <script src="..." />: no body
         close = _CLOSE.search(data, position)
         end = close.start() if close is not None else len(data)
         language = script_language(attributes, host)

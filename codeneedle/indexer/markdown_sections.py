@@ -18,6 +18,8 @@ from codeneedle.indexer.chunks import TEXT, Chunk
 from codeneedle.indexer.formats import Cutter
 
 MAX_NAME_CHARS = 200
+# Longer lines are no headings (and the heading pattern need not scan a minified line).
+MAX_HEADING_BYTES = 1000
 NAME_SEPARATOR = " > "
 
 _ATX = re.compile(rb" {0,3}(#{1,6})(?:[ \t]+(.*?))??(?:[ \t]+#+)?[ \t]*\r?")
@@ -80,6 +82,9 @@ def markdown_headings(data: bytes) -> list[Heading]:
             fence = opening.group(1)
             previous_blank = False
             continue
+        if len(line) > MAX_HEADING_BYTES:
+            previous_blank = False
+            continue
         if (atx := _ATX.fullmatch(line)) is not None:
             headings.append(Heading(start, len(atx.group(1)), heading_title(atx.group(2) or b"")))
             previous_blank = True
@@ -100,6 +105,8 @@ def rst_headings(data: bytes) -> list[Heading]:
     for index in range(len(lines) - 1):
         start, line = lines[index]
         title = line.rstrip()
+        if len(title) > MAX_HEADING_BYTES:
+            continue
         under = _RST_UNDERLINE.fullmatch(lines[index + 1][1])
         if under is None or not title or line[:1].isspace() or _RST_UNDERLINE.fullmatch(line) \
                 or len(under.group().rstrip()) < len(title.strip()):
