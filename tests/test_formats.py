@@ -189,6 +189,21 @@ def test_a_notebook_written_on_one_line_puts_its_chunks_on_that_line() -> None:
     assert all(0 <= c.start_byte < c.end_byte <= len(packed) for c in chunks)
 
 
+def test_a_notebooks_markdown_cells_are_named_under_the_headings_of_the_cells_above_them() -> None:
+    cells = [("# Sales\n", "Intro."), ("## Results\n",), ("The trend is up.\n", "### Plot\n", "A line."),
+             ("## Next\n", "More.")]
+    notebook = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": list(c)} for c in cells],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    chunks = chunk_source("report.ipynb", json.dumps(notebook, indent=1).encode(), "jupyter")
+    assert [(c.name, c.text.split("\n")[0]) for c in chunks] == [
+        ("Sales", "# Sales"),
+        ("Results", "## Results"),
+        ("Results", "The trend is up."),  # a cell without a heading of its own is in the section above it
+        ("Results > Plot", "### Plot"),
+        ("Next", "## Next"),
+    ]
+
+
 def test_a_notebook_in_a_language_without_a_grammar_keeps_its_code_as_text() -> None:
     notebook = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "source": ["fit <- lm(y ~ x)\n"]}],
                 "metadata": {"kernelspec": {"language": "R", "name": "ir"}}, "nbformat": 4, "nbformat_minor": 5}

@@ -120,15 +120,20 @@ def rst_headings(data: bytes) -> list[Heading]:
     return headings
 
 
-def sections(data: bytes, headings: list[Heading]) -> list[tuple[int, int, str]]:
-    """``(start, end, name)`` of each section, the text before the first heading named ""."""
+def document_title(headings: list[Heading]) -> Heading | None:
+    """A document's one top heading, when it opens the document: its title, left out of the names below it."""
+    levels = [h.level for h in headings]
+    return headings[0] if headings and levels[0] == min(levels) and levels.count(levels[0]) == 1 else None
+
+
+def sections(data: bytes, headings: list[Heading], title: Heading | None = None,
+             trail: list[Heading] | None = None) -> list[tuple[int, int, str]]:
+    """``(start, end, name)`` of each section; what precedes the first heading is named after ``trail`` (the
+    headings open where ``data`` starts, as in a notebook's earlier cells; updated in place), "" without one."""
+    trail = [] if trail is None else trail
     out: list[tuple[int, int, str]] = []
     if not headings or headings[0].start > 0:
-        out.append((0, headings[0].start if headings else len(data), ""))
-    trail: list[Heading] = []
-    # A document's one top heading is its title: the sections under it are named without it.
-    levels = [h.level for h in headings]
-    title = headings[0] if headings and levels[0] == min(levels) and levels.count(levels[0]) == 1 else None
+        out.append((0, headings[0].start if headings else len(data), _name(trail, title)))
     carried: int | None = None  # where a heading passed on to its sub-section starts
     for index, heading in enumerate(headings):
         following = headings[index + 1] if index + 1 < len(headings) else None
@@ -142,16 +147,25 @@ def sections(data: bytes, headings: list[Heading]) -> list[tuple[int, int, str]]
             continue
         start = heading.start if carried is None else carried
         carried = None
-        named = [h.title for h in trail if h.title and (h is not title or h is heading)]
-        out.append((start, end, NAME_SEPARATOR.join(named)[:MAX_NAME_CHARS]))
+        out.append((start, end, _name(trail, title)))
     return out
+
+
+def _name(trail: list[Heading], title: Heading | None) -> str:
+    named = [h.title for h in trail if h.title and (h is not title or h is trail[-1])]
+    return NAME_SEPARATOR.join(named)[:MAX_NAME_CHARS]
 
 
 def chunk_sections(path: str, data: bytes, language: str, cutter: Cutter) -> list[Chunk]:
     """``text`` chunks of a Markdown (or, with ``language`` ``restructuredtext``, an reST) file, one section each
     (long ones in windows), named after their headings."""
     headings = rst_headings(data) if language == "restructuredtext" else markdown_headings(data)
-    found = sections(data, headings)
+    return chunk_found(path, data, language, cutter, sections(data, headings, document_title(headings)))
+
+
+def chunk_found(path: str, data: bytes, language: str, cutter: Cutter,
+                found: list[tuple[int, int, str]]) -> list[Chunk]:
+    """``text`` windows over the sections ``found`` (:func:`sections`), each named after its section."""
     starts = [start for start, _, _ in found]
     chunks: list[Chunk] = []
     for window in cutter.windows(path, data, language, [(start, end) for start, end, _ in found], TEXT):

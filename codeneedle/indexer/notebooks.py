@@ -1,5 +1,5 @@
 """Jupyter notebooks: each code cell chunked as Python (functions, classes, its other code as blocks), markdown
-cells as sections; outputs (images, base64, printed tables) are never read.
+cells as sections (named under the headings of the cells above them); outputs (images, base64, printed tables) are never read.
 
 Positions are the ``.ipynb`` file's: a chunk's lines are the JSON lines where its first and last source lines
 are written (nbformat writes each source line as its own string on its own line), its bytes span those
@@ -18,7 +18,13 @@ from collections.abc import Callable
 
 from codeneedle.indexer.chunks import CLASS, TEXT, Chunk
 from codeneedle.indexer.formats import Cutter
-from codeneedle.indexer.markdown_sections import chunk_sections
+from codeneedle.indexer.markdown_sections import (
+    Heading,
+    chunk_found,
+    document_title,
+    markdown_headings,
+    sections,
+)
 
 # JSON's tokens that matter for positions: strings (whole, so nothing inside one is read as structure) and
 # punctuation. Numbers, true/false/null and whitespace are passed over.
@@ -151,13 +157,19 @@ def chunk_notebook(path: str, data: bytes, fmt: str, cutter: Cutter) -> list[Chu
         return None
     cells, language = read
     line_starts = [0, *(m.end() for m in re.finditer(b"\n", data))]
+    # The markdown cells read as one document: a cell's sections are named under the headings of those above it.
+    markdown = {id(cell): markdown_headings(cell.source.encode("utf-8", "surrogatepass")) for cell in cells
+                if cell.kind == "markdown"}
+    title = document_title([h for headings in markdown.values() for h in headings])
+    trail: list[Heading] = []
     chunks: list[Chunk] = []
     for cell in cells:
         if not cell.source.strip():
             continue
         source = cell.source.encode("utf-8", "surrogatepass")
         if cell.kind == "markdown":
-            pieces = chunk_sections(path, source, "markdown", cutter)
+            found = sections(source, markdown[id(cell)], title, trail)
+            pieces = chunk_found(path, source, "markdown", cutter, found)
         elif cell.kind == "code" and (code_language := _cell_language(cell.source, language)):
             pieces = _code_chunks(path, source, code_language, cutter)
         else:
