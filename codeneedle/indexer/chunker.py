@@ -34,7 +34,7 @@ import logging
 import re
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -118,8 +118,8 @@ _DOCSTRING_QUOTES = re.compile(r'^[rRbBuUfF]{0,2}("""|\'\'\'|"|\')')
 def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
     """Chunks of one file's raw bytes, sorted by position.
 
-    ``language`` is a name from ``SUPPORTED_LANGUAGES``; anything else (None included) gives ``text``
-    line windows. Never raises.
+    ``language`` is a name from ``SUPPORTED_LANGUAGES``, or a format's (``formats.FORMATS``: the code and sections
+    inside a ``.vue``, ``.ipynb``, ``.md``); anything else (None included) gives ``text`` line windows. Never raises.
     """
     data = bytes(data)
     if data.startswith(_BOM):
@@ -154,7 +154,8 @@ class _Cutter:
     def code(self, path: str, data: bytes, language: str) -> list[Chunk]:
         return chunk_source(path, data, language)
 
-    def windows(self, path: str, data: bytes, language: str, spans, kind: str) -> list[Chunk]:
+    def windows(self, path: str, data: bytes, language: str, spans: Sequence[tuple[int, int]],
+                kind: str) -> list[Chunk]:
         source = _Source(path, data, language)
         return [chunk for start, end in spans for chunk in source.windows(start, end, kind)]
 
