@@ -75,6 +75,7 @@ def by_name(chunks: list[Chunk], name: str, kind: str | None = None) -> Chunk:
         ("lib.bash", "bash"),
         ("UPPER.PY", "python"),
         ("README.md", "markdown"),
+        ("docs/intro.mdx", "markdown"),
         ("App.vue", "vue"),
         ("analysis.ipynb", "jupyter"),
         ("notes.txt", None),

@@ -29,6 +29,7 @@ FORMAT_EXTENSIONS: dict[str, str] = {
     ".ipynb": "jupyter",
     ".md": "markdown",
     ".markdown": "markdown",
+    ".mdx": "markdown",
     ".rst": "restructuredtext",
 }
 FORMATS: tuple[str, ...] = tuple(dict.fromkeys(FORMAT_EXTENSIONS.values()))
