@@ -49,7 +49,7 @@ from codeneedle.indexer.declarations import implementations_first  # noqa: E402
 from codeneedle.indexer.encoder import Encoder, bulk_identity  # noqa: E402
 from codeneedle.indexer.ignore import IgnoreRules  # noqa: E402
 from codeneedle.indexer.index import Index  # noqa: E402
-from codeneedle.indexer.languages import language_for_path  # noqa: E402
+from codeneedle.indexer.languages import SUPPORTED_LANGUAGES, language_for_path  # noqa: E402
 from codeneedle.indexer.models import resolve_model  # noqa: E402
 from codeneedle.indexer.rerank import Reranker, depth_setting, reorder, rerank_text, reranker_dir  # noqa: E402
 from codeneedle.indexer.settings import IndexSettings  # noqa: E402
@@ -140,7 +140,9 @@ def prepare(repo: BenchRepo) -> tuple[Path, list[dict]]:
     files: dict[str, list] = {}
     for rel, data in indexed_files(dest):
         lang = language_for_path(rel)
-        if lang is not None:
+        # Queries come from files in a grammar's language: a notebook's doc spans are JSON lines, not comments to
+        # blank, and Vue or Markdown files gave none before formats were chunked (figures stay comparable).
+        if lang in SUPPORTED_LANGUAGES:
             files[rel] = chunk_source(rel, data, lang)
     targets: dict[str, dict] = {}
     for rel, chunks in files.items():

@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", nargs="?", help="what you are looking for, in words or identifiers")
     path_options(p, many=True)
     p.add_argument("-k", "--top-k", type=int, default=10, dest="k", help="number of results (default 10)")
-    p.add_argument("--lang", help="only these languages, e.g. python,go")
+    p.add_argument("--lang", help="only these languages, e.g. python,go; a format (vue, svelte, jupyter, markdown) "
+                   "selects its files, code and text alike")
     p.add_argument("--kind", help="only these kinds of code: function, method, class, block, text, or def (every "
                                   "named definition), e.g. function,method")
     p.add_argument("--glob", action="append", metavar="GLOB",

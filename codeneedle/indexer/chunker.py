@@ -36,13 +36,15 @@ import logging
 import re
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from tree_sitter import Node, QueryCursor
 
 from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, JS_LANGUAGES, METHOD, TEXT, Chunk
+from codeneedle.indexer.documents import chunk_document
+from codeneedle.indexer.formats import FORMATS
 from codeneedle.indexer.languages import SUPPORTED_LANGUAGES, get_query, parse_bounded
 from codeneedle.indexer.source_encoding import transcoded_source
 
@@ -141,8 +143,8 @@ _CSHARP_UNNAMED_MEMBERS = frozenset({"indexer_declaration", "operator_declaratio
 def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
     """Chunks of one file's raw bytes, sorted by position.
 
-    ``language`` is a name from ``SUPPORTED_LANGUAGES``; anything else (None included) gives ``text``
-    line windows. Never raises.
+    ``language`` is a name from ``SUPPORTED_LANGUAGES``, or a format's (``formats.FORMATS``: the code and sections
+    inside a ``.vue``, ``.ipynb``, ``.md``); anything else (None included) gives ``text`` line windows. Never raises.
     """
     data = bytes(data)
     if data.startswith(_BOM):
@@ -154,6 +156,8 @@ def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
         # A lone CR ends a line (classic Mac files; editors agree). Same length, so byte ranges stay true.
         data = _LONE_CR.sub(b"\n", data)
     try:
+        if language in FORMATS:  # code or sections inside another format: a .vue's scripts, a notebook's cells
+            return chunk_document(path, data, language, _Cutter())
         source = _Source(path, data, language)
         if language in SUPPORTED_LANGUAGES:
             if len(data) > MAX_PARSE_BYTES:
@@ -167,6 +171,18 @@ def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
         except Exception:
             logger.warning("line windows failed on %s; file left unchunked", path, exc_info=True)
             return []
+
+
+class _Cutter:
+    """The chunker as the format modules use it (``formats.Cutter``)."""
+
+    def code(self, path: str, data: bytes, language: str) -> list[Chunk]:
+        return chunk_source(path, data, language)
+
+    def windows(self, path: str, data: bytes, language: str, spans: Sequence[tuple[int, int]],
+                kind: str) -> list[Chunk]:
+        source = _Source(path, data, language)
+        return [chunk for start, end in spans for chunk in source.windows(start, end, kind)]
 
 
 def _extent(chunk: Chunk) -> tuple[int, int]:

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 #     typedefs of function types (`typedef int (*cmp_fn)(...)`) named; SQLite-style `** ` comment lines cleaned.
 # 12: Dart, Elixir, Objective-C (.m, .mm, Objective-C .h headers), Zig, Haskell, Julia, OCaml (.ml, .mli) and Perl
 #     parsed with tree-sitter.
-CHUNKER_VERSION = "12"
+# 13: code inside other formats (formats.py): Vue/Svelte/Astro/HTML <script> blocks as JavaScript/TypeScript,
+#     notebook cells, Markdown/reST sections named after their headings.
+CHUNKER_VERSION = "13"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"

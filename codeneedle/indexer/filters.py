@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from codeneedle.errors import NeedleError
+from codeneedle.indexer.formats import FORMATS
 from codeneedle.indexer.ignore import glob_match
 from codeneedle.indexer.languages import SUPPORTED_LANGUAGES
 
-# "text" is what every file without a tree-sitter grammar is indexed as.
-KNOWN_LANGUAGES: tuple[str, ...] = (*SUPPORTED_LANGUAGES, "text")
+# "text" is what every other file without a tree-sitter grammar is indexed as; a format (vue, jupyter, markdown)
+# selects its files by extension, whatever the language of the code inside (formats.py).
+KNOWN_LANGUAGES: tuple[str, ...] = (*SUPPORTED_LANGUAGES, *FORMATS, "text")
 
 
 # What a search's kind filter names: the kinds results carry, and words people use for them.

@@ -850,10 +850,11 @@ class Index:
                         saved: list[ChunkRow]) -> tuple[np.ndarray, frozenset[int]]:
         """The vector of the chunk of ``text`` that holds ``line``, and the ids of its saved versions."""
         from codeneedle.indexer.chunker import chunk_source  # tree-sitter: only for an unsaved buffer
+        from codeneedle.indexer.formats import size_cap
         from codeneedle.indexer.languages import language_for_source
 
         data = text.encode("utf-8", "surrogatepass")
-        if len(data) > self.settings.max_file_bytes:
+        if len(data) > size_cap(rel, self.settings.max_file_bytes):
             raise NeedleError(f"{rel} is larger than maxFileBytes ({self.settings.max_file_bytes} bytes)")
         chunks = [c for c in chunk_source(rel, data, language_for_source(rel, data)) if c.start_line <= line <= c.end_line]
         if not chunks:

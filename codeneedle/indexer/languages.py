@@ -14,6 +14,8 @@ from pathlib import Path, PurePath
 
 from tree_sitter import Language, Parser, Query
 
+from codeneedle.indexer.formats import FORMAT_EXTENSIONS
+
 # Extension (lower case, with the dot) -> language name.
 EXTENSIONS: dict[str, str] = {
     ".py": "python",
@@ -103,9 +105,10 @@ _local = threading.local()
 
 
 def language_for_path(path: str | PurePath) -> str | None:
-    """Language name for a file path by its extension (case-insensitive), or None for other text."""
+    """Language name for a file path by its extension (case-insensitive): a grammar's, a format's (``vue``,
+    ``jupyter``, ``markdown``: ``formats.py``), or None for other text."""
     suffix = PurePath(path).suffix.lower()
-    return EXTENSIONS.get(suffix)
+    return EXTENSIONS.get(suffix) or FORMAT_EXTENSIONS.get(suffix)
 
 
 # What a C++ header says that a C one cannot: the C grammar reads ``namespace util { ... }`` as one function named

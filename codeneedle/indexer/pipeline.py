@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from codeneedle.indexer import generated
 from codeneedle.indexer.chunks import CHUNKER_VERSION, Chunk
+from codeneedle.indexer.formats import screened_for_minified
 from codeneedle.indexer.ignore import IgnoreRules
 from codeneedle.indexer.languages import language_for_source
 from codeneedle.indexer.progress import STATE_KEY, RateMeter, mark_state
@@ -103,7 +104,7 @@ def run_update(
             stats.cancelled = True
             break
         data = generated.screen(sf.path, read_source(sf, max_bytes), rules)
-        if not isinstance(data, str) and looks_minified(data):
+        if not isinstance(data, str) and screened_for_minified(sf.path) and looks_minified(data):
             data = MINIFIED
         done += 1
         if isinstance(data, str):  # vanished, grew past the cap, turned binary, unreadable

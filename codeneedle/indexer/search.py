@@ -10,6 +10,7 @@ import numpy as np
 
 from codeneedle.errors import NeedleError
 from codeneedle.indexer.filters import check_languages, path_allowed
+from codeneedle.indexer.formats import FORMAT_ALIASES, format_of
 from codeneedle.indexer.ranking import apply_rules
 from codeneedle.indexer.secrets import redact_secrets
 from codeneedle.indexer.store import ChunkRow, Store
@@ -59,7 +60,7 @@ class Filters:
         return bool(self.languages or self.glob or self.exclude or self.kinds)
 
     def allows(self, path: str, language: str | None, kind: str) -> bool:
-        if self.languages and (language or "text") not in self.languages:
+        if self.languages and (language or "text") not in self.languages and format_of(path) not in self.languages:
             return False
         if self.kinds and kind not in self.kinds:
             return False
@@ -75,7 +76,7 @@ def parse_languages(lang: str | Sequence[str] | None) -> tuple[str, ...]:
                "c++": "cpp", "cxx": "cpp", "golang": "go", "cs": "csharp", "c#": "csharp", "kt": "kotlin",
                "sh": "bash", "shell": "bash", "ex": "elixir", "exs": "elixir", "objective-c": "objc",
                "objectivec": "objc", "obj-c": "objc", "m": "objc", "hs": "haskell", "jl": "julia", "ml": "ocaml",
-               "mli": "ocaml_interface", "pl": "perl", "pm": "perl"}
+               "mli": "ocaml_interface", "pl": "perl", "pm": "perl", **FORMAT_ALIASES}
     return tuple(dict.fromkeys(aliases.get(x.strip().lower(), x.strip().lower()) for x in items if x.strip()))
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import NeedleError
+from .formats import size_cap
 from .ignore import SECRET, IgnoreRules, normalize_rel_path
 from .secrets import holds_private_key
 from .types import DEFAULT_MAX_FILE_BYTES
@@ -229,7 +230,8 @@ def read_source(sf: SourceFile, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) ->
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return SPECIAL
-        if st.st_size > max_file_bytes:
+        cap = size_cap(sf.path, max_file_bytes)
+        if st.st_size > cap:
             return TOO_LARGE
         parts: list[bytes] = []
         total = 0
@@ -238,7 +240,7 @@ def read_source(sf: SourceFile, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) ->
             if not block:
                 break
             total += len(block)
-            if total > max_file_bytes:
+            if total > cap:
                 return TOO_LARGE
             parts.append(block)
     except OSError:
@@ -425,7 +427,7 @@ class _Walker:
 def _source_file(
     rel: str, abs_path: str, st: os.stat_result, max_file_bytes: int, path: Path | None = None, root: str = ""
 ) -> SourceFile | str:
-    if st.st_size > max_file_bytes:
+    if st.st_size > size_cap(rel, max_file_bytes):
         return TOO_LARGE
     # os.access costs a syscall, so ask only when the mode bits do not already grant read to all.
     if st.st_mode & 0o444 != 0o444 and not os.access(abs_path, os.R_OK):

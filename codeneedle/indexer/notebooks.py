@@ -1,0 +1,214 @@
+"""Jupyter notebooks: each code cell chunked as Python (functions, classes, its other code as blocks), markdown
+cells as sections (named under the headings of the cells above them); outputs (images, base64, printed tables) are never read.
+
+Positions are the ``.ipynb`` file's: a chunk's lines are the JSON lines where its first and last source lines
+are written (nbformat writes each source line as its own string on its own line), its bytes span those
+strings. A source written as one string, or keys spelled unusually, put every line of a cell on the line where
+its source starts. Anything that is not an nbformat 4 notebook (invalid JSON, another shape) gives ``None``, and
+the file is read as plain text instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from bisect import bisect_right
+from collections.abc import Callable
+
+from codeneedle.indexer.chunks import CLASS, TEXT, Chunk
+from codeneedle.indexer.formats import Cutter
+from codeneedle.indexer.markdown_sections import (
+    Heading,
+    chunk_found,
+    document_title,
+    markdown_headings,
+    sections,
+)
+
+# JSON's tokens that matter for positions: strings (whole, so nothing inside one is read as structure) and
+# punctuation. Numbers, true/false/null and whitespace are passed over.
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\],:]')
+# IPython's line magics and shell escapes (`%matplotlib inline`, `!pip install x`) become comments of the same
+# length before parsing, so byte offsets hold and the rest of the cell still parses.
+_MAGIC = re.compile(rb"^([ \t]*)[%!]", re.M)
+# Cell magics whose body is still Python; any other (`%%bash`, `%%html`, `%%sql`) makes the cell text.
+_PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "python", "python3", "writefile"})
+_CELL_MAGIC = re.compile(r"%%(\w+)")
+_KERNEL_LANGUAGES = {"python": "python", "python3": "python", "ipython": "python", "javascript": "javascript",
+                     "typescript": "typescript", "go": "go", "rust": "rust", "scala": "scala", "kotlin": "kotlin",
+                     "c++": "cpp", "cpp": "cpp", "c": "c", "java": "java", "c#": "csharp", "ruby": "ruby",
+                     "lua": "lua", "bash": "bash", "php": "php"}
+
+Span = tuple[int, int]
+
+
+@dataclasses.dataclass(slots=True)
+class Cell:
+    """One cell: its type, its source as text, and where each of its source lines is written in the file."""
+
+    kind: str
+    source: str
+    lines: list[Span]  # per source line: the byte span of the JSON string it starts in
+
+
+def source_spans(data: bytes) -> tuple[dict[int, list[Span]], dict[int, int]]:
+    """Byte spans of the strings each cell's ``source`` is written as (by cell index), and where each cell starts.
+
+    A JSON scan that follows only the path ``cells[i].source[j]``; keys are compared as written.
+    """
+    spans: dict[int, list[Span]] = {}
+    cell_starts: dict[int, int] = {}
+    stack: list[list] = []  # per open container: [is_object, key or index, expecting a key]
+    for token in _TOKEN.finditer(data):
+        first = data[token.start()]
+        if first == 0x22:  # "
+            top = stack[-1] if stack else None
+            if top is not None and top[0] and top[2]:
+                top[1] = token.group()
+            elif len(stack) in (3, 4) and _in_source(stack):
+                spans.setdefault(stack[1][1], []).append(token.span())
+        elif first in b"{[":
+            if first == 0x7B and len(stack) == 2 and stack[0][1] == b'"cells"' and not stack[1][0]:
+                cell_starts[stack[1][1]] = token.start()
+            stack.append([first == 0x7B, None if first == 0x7B else 0, first == 0x7B])
+        elif first in b"}]":
+            if stack:
+                stack.pop()
+        elif stack and first == 0x2C:  # ,
+            if stack[-1][0]:
+                stack[-1][2] = True
+            else:
+                stack[-1][1] += 1
+        elif stack and first == 0x3A:  # :
+            stack[-1][2] = False
+    return spans, cell_starts
+
+
+def _in_source(stack: list[list]) -> bool:
+    root, cells, cell = stack[0], stack[1], stack[2]
+    return (root[0] and root[1] == b'"cells"' and not cells[0] and cell[0] and cell[1] == b'"source"'
+            and (len(stack) == 3 or not stack[3][0]))
+
+
+def _line_owners(pieces: list[tuple[str, Span]]) -> list[Span]:
+    """For each line of the joined pieces, the span of the piece it starts in."""
+    owners: list[Span] = []
+    line_starts_here = True
+    for text, span in pieces:
+        if not text:
+            continue
+        if line_starts_here:
+            owners.append(span)
+        breaks = text.count("\n")
+        line_starts_here = text.endswith("\n")
+        owners.extend([span] * (breaks - 1 if line_starts_here else breaks))
+    return owners
+
+
+def read_cells(data: bytes) -> tuple[list[Cell], str] | None:
+    """The cells of an nbformat 4 notebook and the language of its code, or None when ``data`` is none."""
+    try:
+        notebook = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        return None
+    spans, cell_starts = source_spans(data)
+    cells: list[Cell] = []
+    for index, cell in enumerate(notebook["cells"]):
+        if not isinstance(cell, dict):
+            continue
+        source = cell.get("source", "")
+        parts = source if isinstance(source, list) else [source]
+        if not all(isinstance(p, str) for p in parts):
+            continue
+        text = "".join(parts)
+        written = spans.get(index, [])
+        if len(written) == len(parts):
+            owners = _line_owners(list(zip(parts, written, strict=True)))
+        else:
+            owners = []
+        lines = text.count("\n") + 1
+        if len(owners) < lines:  # written some other way: the cell's own start stands for each line
+            fallback = written[0] if written else (cell_starts.get(index, 0), cell_starts.get(index, 0) + 1)
+            owners.extend([owners[-1] if owners else fallback] * (lines - len(owners)))
+        cells.append(Cell(str(cell.get("cell_type", "")), text, owners))
+    return cells, _code_language(notebook.get("metadata"))
+
+
+def _code_language(metadata: object) -> str:
+    names: list[object] = []
+    if isinstance(metadata, dict):
+        for key, field in (("kernelspec", "language"), ("language_info", "name")):
+            if isinstance(metadata.get(key), dict):
+                names.append(metadata[key].get(field))
+    for name in names:
+        if isinstance(name, str) and name.strip():
+            return _KERNEL_LANGUAGES.get(name.strip().lower(), "")  # "" for a kernel without a grammar (R, Julia)
+    return "python"
+
+
+def chunk_notebook(path: str, data: bytes, fmt: str, cutter: Cutter) -> list[Chunk] | None:
+    """A notebook's chunks (code cells in their language, markdown cells as ``markdown`` sections, raw cells and
+    cells in a language without a grammar as text windows named ``fmt``), or None when ``data`` is no notebook."""
+    read = read_cells(data)
+    if read is None:
+        return None
+    cells, language = read
+    line_starts = [0, *(m.end() for m in re.finditer(b"\n", data))]
+    # The markdown cells read as one document: a cell's sections are named under the headings of those above it.
+    markdown = {id(cell): markdown_headings(cell.source.encode("utf-8", "surrogatepass")) for cell in cells
+                if cell.kind == "markdown"}
+    title = document_title([h for headings in markdown.values() for h in headings])
+    trail: list[Heading] = []
+    chunks: list[Chunk] = []
+    for cell in cells:
+        if not cell.source.strip():
+            continue
+        source = cell.source.encode("utf-8", "surrogatepass")
+        if cell.kind == "markdown":
+            found = sections(source, markdown[id(cell)], title, trail)
+            pieces = chunk_found(path, source, "markdown", cutter, found)
+        elif cell.kind == "code" and (code_language := _cell_language(cell.source, language)):
+            pieces = _code_chunks(path, source, code_language, cutter)
+        else:
+            pieces = cutter.windows(path, source, fmt, [(0, len(source))], TEXT)
+        chunks.extend(_placed(c, cell.lines, lambda offset: bisect_right(line_starts, offset)) for c in pieces)
+    chunks.sort(key=lambda c: (c.start_byte, -c.end_byte))
+    return chunks
+
+
+def _cell_language(source: str, language: str) -> str:
+    if language == "python" and source.lstrip().startswith("%%"):
+        magic = _CELL_MAGIC.match(source.lstrip())
+        return language if magic is not None and magic.group(1) in _PYTHON_CELL_MAGICS else ""
+    return language
+
+
+def _code_chunks(path: str, source: bytes, language: str, cutter: Cutter) -> list[Chunk]:
+    if language != "python" or _MAGIC.search(source) is None:
+        return cutter.code(path, source, language)
+    chunks = cutter.code(path, _MAGIC.sub(rb"\1#", source), language)
+    # The magics were the same length as their comments: the cell's own bytes give each chunk its text back.
+    return [c if c.kind == CLASS else dataclasses.replace(c, text=_same_length_text(source, c)) for c in chunks]
+
+
+def _same_length_text(source: bytes, chunk: Chunk) -> str:
+    size = len(chunk.text.encode("utf-8", "surrogatepass"))
+    return source[chunk.start_byte:chunk.start_byte + size].decode("utf-8", "replace")
+
+
+def _placed(chunk: Chunk, lines: list[Span], line_of: Callable[[int], int]) -> Chunk:
+    """``chunk`` of a cell's source placed in the notebook file: lines and bytes of the JSON strings it is in."""
+    def owner(line: int) -> Span:
+        return lines[min(max(line, 1), len(lines)) - 1]
+
+    first, last = owner(chunk.start_line), owner(chunk.end_line)
+    moved = {"start_byte": first[0], "end_byte": max(last[1], first[0] + 1),
+             "start_line": line_of(first[0]), "end_line": line_of(max(last[1], first[0] + 1) - 1)}
+    if chunk.has_doc_span:
+        doc_first, doc_last = owner(chunk.doc_start_line), owner(chunk.doc_end_line)
+        moved.update(doc_start_byte=doc_first[0], doc_end_byte=max(doc_last[1], doc_first[0] + 1),
+                     doc_start_line=line_of(doc_first[0]), doc_end_line=line_of(max(doc_last[1], doc_first[0] + 1) - 1))
+    return dataclasses.replace(chunk, **moved)
