@@ -168,3 +168,39 @@ def test_an_index_built_elsewhere_serves_another_checkout_of_the_same_code(tmp_p
         stats = index.update()
         assert [(r.path, r.name) for r in index.search("parse a config file", k=5)] == expected
     assert (stats.files_changed, stats.chunks_embedded, stats.chunks_reused) == (0, 0, 0)
+
+
+class _CallSizes:
+    """The index's own embedder, with a note of how many texts each call hands the encoder."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.sizes: list[int] = []
+
+    def embed(self, texts, on_done=None):
+        self.sizes.append(len(texts))
+        return self.inner.embed(texts, on_done=on_done)
+
+
+def test_reused_vectors_do_not_make_the_encoders_next_group_huge(tmp_path, shared):
+    """Groups are sized to take COMMIT_SECONDS of encoder work (a kill loses at most that, a cancel waits at most
+    that): reused vectors take no encoder time, so they must not count towards the rate that sizes the groups."""
+    from codeneedle.indexer.embedding import FIRST_GROUP
+
+    first = tmp_path / "first"
+    first.mkdir()
+    for i in range(24):
+        (first / f"mod{i}.py").write_text(f"def helper_{i}(value):\n    \"\"\"Helper {i}.\"\"\"\n"
+                                          f"    return value * {i} + {i * 7}\n")
+    with Index.open(first) as index:
+        index.update()
+    second = tmp_path / "second"
+    shutil.copytree(first, second, ignore=shutil.ignore_patterns(".needle"))
+    for i in range(40):  # new line windows, embedded after the (reused) definitions
+        (second / f"notes{i}.md").write_text(f"# Notes {i}\n\nThe {i}th note about tuning queue depth.\n")
+    with Index.open(second) as index:
+        recorder = index.embedder = _CallSizes(index.embedder)
+        stats = index.update()
+    assert stats.chunks_reused >= 24 and stats.chunks_embedded >= 40
+    assert sum(recorder.sizes) == stats.chunks_embedded  # reused texts never reach the encoder
+    assert recorder.sizes[0] <= FIRST_GROUP, recorder.sizes
