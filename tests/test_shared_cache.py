@@ -204,3 +204,25 @@ def test_reused_vectors_do_not_make_the_encoders_next_group_huge(tmp_path, share
     assert stats.chunks_reused >= 24 and stats.chunks_embedded >= 40
     assert sum(recorder.sizes) == stats.chunks_embedded  # reused texts never reach the encoder
     assert recorder.sizes[0] <= FIRST_GROUP, recorder.sizes
+
+
+def test_a_path_that_names_someone_elses_file_is_never_removed_or_written(tmp_path, monkeypatch):
+    """``$NEEDLE_EMBEDDING_CACHE`` set to a file that is not the cache (a typo, an index's own database): the cache
+    is off for the run, and the file is left exactly as it was."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes, not a database\n" * 50)
+    monkeypatch.setenv("NEEDLE_EMBEDDING_CACHE", str(notes))
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    with Index.open(repo) as index:
+        stats = index.update()
+    assert stats.chunks_embedded > 10 and stats.chunks_reused == 0
+    assert notes.read_text() == "my notes, not a database\n" * 50
+
+    other = repo / ".needle" / "index.db"  # another SQLite database
+    assert other.is_file()
+    before = other.read_bytes()
+    monkeypatch.setenv("NEEDLE_EMBEDDING_CACHE", str(other))
+    copy = copy_fixture("minirepo", tmp_path / "copy")
+    with Index.open(copy) as index:
+        assert index.update().chunks_reused == 0
+    assert other.read_bytes() == before

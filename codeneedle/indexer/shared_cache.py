@@ -81,6 +81,11 @@ class SharedCache:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = sqlite3.connect(str(path), timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=False)
         try:
+            # $NEEDLE_EMBEDDING_CACHE may name a database that is not ours (a typo, an index's own file): never
+            # write into one that holds anything but this cache.
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+            if not tables <= {"vectors", "vectors_used"}:
+                raise sqlite3.DatabaseError(f"{path} holds another database (tables {', '.join(sorted(tables))})")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key TEXT NOT NULL, "
@@ -189,8 +194,17 @@ class SharedCache:
 
 
 def _forget_if_damaged(path: Path, exc: BaseException) -> None:
-    """A damaged cache is worth nothing: remove it, and the next run starts a fresh one."""
-    if isinstance(exc, sqlite3.DatabaseError) and is_corruption(exc):
+    """A damaged cache is worth nothing: remove it, and the next run starts a fresh one. Only a SQLite file is
+    removed: "file is not a database" for any other file means ``$NEEDLE_EMBEDDING_CACHE`` names someone's file."""
+    if isinstance(exc, sqlite3.DatabaseError) and is_corruption(exc) and _is_sqlite_file(path):
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(OSError):
                 path.with_name(path.name + suffix).unlink()
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
