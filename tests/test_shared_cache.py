@@ -112,19 +112,34 @@ def test_the_cache_keeps_to_its_bound_by_dropping_what_was_used_least_recently(t
 
     monkeypatch.setattr(sc, "PRUNE_EVERY", 1)
     rng = np.random.default_rng(0)
-    row_bytes = 8 * 4 + sc._ROW_OVERHEAD
-    cache = SharedCache(tmp_path / "c.db", "model@1", 8, max_bytes=100 * row_bytes)
-    old = [text_key(f"old {i}") for i in range(60)]
-    cache.put(old, _unit(rng, 60))
+    cache = SharedCache(tmp_path / "c.db", "model@1", 384, max_bytes=2_000_000)  # about 900 rows of 384-d
+    old = [text_key(f"old {i}") for i in range(600)]
+    cache.put(old, _unit(rng, 600, 384))
     monkeypatch.setattr(sc.time, "time", lambda: 4_000_000_000)  # later: reading refreshes what is read
-    kept = old[:10]
+    kept = old[:100]
     assert set(cache.get(kept)) == set(kept)
-    new = [text_key(f"new {i}") for i in range(60)]
-    cache.put(new, _unit(rng, 60))  # 120 rows > 100: the least recently used go
+    new = [text_key(f"new {i}") for i in range(600)]
+    cache.put(new, _unit(rng, 600, 384))  # 1,200 rows fill 2.5 MB: the least recently used go
     left = cache.get(old + new)
-    assert len(left) <= 100
+    assert len(left) < 1000
     assert set(kept) <= set(left) and set(new) <= set(left)
-    assert len(set(old[10:]) & set(left)) < 50
+    assert len(set(old[100:]) & set(left)) < 400
+
+
+def test_the_file_stays_within_the_megabytes_it_is_given(tmp_path, monkeypatch):
+    """The bound is on the file, as $NEEDLE_EMBEDDING_CACHE_MB says, whatever a row costs in pages beside its
+    vector (a 384-d row fills about 2.1 kB, not 1.5 kB)."""
+    import codeneedle.indexer.shared_cache as sc
+
+    monkeypatch.setattr(sc, "PRUNE_EVERY", 100)
+    rng = np.random.default_rng(2)
+    path = tmp_path / "c.db"
+    cache = SharedCache(path, "model@1", 384, max_bytes=2_000_000)
+    for i in range(0, 3000, 100):
+        cache.put([text_key(f"t {j}") for j in range(i, i + 100)], _unit(rng, 100, 384))
+    cache.close()
+    # one prune period (100 rows, ~0.2 MB) of slack: the bound is checked every PRUNE_EVERY vectors
+    assert path.stat().st_size <= 2_000_000 + 250_000
 
 
 def test_a_vector_of_another_size_or_not_of_unit_length_is_never_returned(tmp_path):

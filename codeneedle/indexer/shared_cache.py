@@ -40,7 +40,6 @@ FILE_NAME = "embeddings.db"
 BUSY_MS = 2000
 # Counting the rows is cheap but not free: the bound is checked after this many new vectors (and on the first put).
 PRUNE_EVERY = 5000
-_ROW_OVERHEAD = 80  # bytes per row besides the vector (model, key, time, b-tree): measured, roughly
 
 
 def text_key(text: str) -> str:
@@ -72,7 +71,7 @@ class SharedCache:
         self.path = path
         self.model = model
         self.dim = dim
-        self.max_rows = max_bytes // (dim * 4 + _ROW_OVERHEAD)
+        self.max_bytes = max_bytes
         self._since_prune = PRUNE_EVERY  # check the bound on the first put
         self.conn: sqlite3.Connection | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,12 +156,18 @@ class SharedCache:
             self._fail(exc)
 
     def _prune(self) -> None:
-        """Keep the file under its bound: drop the least recently used tenth beyond it, all models together."""
+        """Keep the file under its bound: drop the least recently used rows beyond nine tenths of it, all models
+        together. The bound is on the pages the rows fill (what the file holds), not on a guess at a row's size: a
+        384-d row fills about 2.1 kB of pages, not the 1.5 kB of its vector."""
         assert self.conn is not None
-        rows = self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
-        if rows <= self.max_rows:
+        page_size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        free = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
+        used = (pages - free) * page_size
+        if used <= self.max_bytes:
             return
-        drop = rows - int(self.max_rows * 0.9)
+        rows = self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+        drop = rows - int(rows * 0.9 * self.max_bytes / used)
         with self._transaction():
             self.conn.execute("DELETE FROM vectors WHERE rowid IN "
                               "(SELECT rowid FROM vectors ORDER BY used LIMIT ?)", (drop,))
