@@ -29,7 +29,9 @@ from dataclasses import dataclass
 #     typedefs of function types (`typedef int (*cmp_fn)(...)`) named; SQLite-style `** ` comment lines cleaned.
 # 12: Dart, Elixir, Objective-C (.m, .mm, Objective-C .h headers), Zig, Haskell, Julia, OCaml (.ml, .mli) and Perl
 #     parsed with tree-sitter.
-CHUNKER_VERSION = "12"
+# 13: React Native's method macros (RCT_EXPORT_METHOD, RCT_REMAP_METHOD, RCT_CUSTOM_VIEW_PROPERTY) read as the methods
+#     they declare: the methods after the first were lost.
+CHUNKER_VERSION = "13"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"
