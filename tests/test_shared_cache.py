@@ -241,3 +241,17 @@ def test_a_path_that_names_someone_elses_file_is_never_removed_or_written(tmp_pa
     with Index.open(copy) as index:
         assert index.update().chunks_reused == 0
     assert other.read_bytes() == before
+
+
+def test_a_cache_that_others_may_write_is_not_used(tmp_path, shared):
+    """Whoever can write the file can make every index here take their vectors for its code: a cache that is not
+    the user's alone (a shared cache folder, a loose umask) is left alone."""
+    first = copy_fixture("minirepo", tmp_path / "first")
+    with Index.open(first) as index:
+        built = index.update()
+    os.chmod(shared, 0o666)
+    second = copy_fixture("minirepo", tmp_path / "second")
+    with Index.open(second) as index:
+        again = index.update()
+    assert (again.chunks_embedded, again.chunks_reused) == (built.chunks_embedded, 0)
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o666  # not ours to mend or remove

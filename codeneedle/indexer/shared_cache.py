@@ -78,6 +78,7 @@ class SharedCache:
         if not path.exists():
             # Only its owner may read it: vectors say something about the code they came from.
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        _check_private(path)
         conn = sqlite3.connect(str(path), timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=False)
         try:
             # $NEEDLE_EMBEDDING_CACHE may name a database that is not ours (a typo, an index's own file): never
@@ -196,6 +197,19 @@ class SharedCache:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.close()
             self.conn = None
+
+
+def _check_private(path: Path) -> None:
+    """OSError unless the cache (and its WAL files) is ours and only we may write it: whoever else can write it can
+    make every index on this machine take their vectors for its code (a shared $NEEDLE_CACHE_DIR, a loose umask)."""
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            st = os.stat(path.with_name(path.name + suffix))
+        except FileNotFoundError:
+            continue
+        if (uid is not None and st.st_uid != uid) or st.st_mode & 0o022:
+            raise PermissionError(f"{path}{suffix} may be written by others: not used")
 
 
 def _forget_if_damaged(path: Path, exc: BaseException) -> None:
