@@ -31,6 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.ray_local import RAY_ENV, LocalRayCluster  # noqa: E402
 
 os.environ.update(RAY_ENV)  # before ray is imported: keep every connection on the loopback interface
+# Five cold indexes of copies of the same trees: with the machine's shared vectors (indexer/shared_cache.py) every one
+# after the first would take the first one's vectors and the throughput figures would time SQLite, not the encoder.
+os.environ["NEEDLE_EMBEDDING_CACHE"] = "off"
 
 from codeneedle.indexer.collection import Collection  # noqa: E402
 from codeneedle.indexer.embedding import EncoderEmbedder  # noqa: E402

@@ -58,6 +58,9 @@ from codeneedle.indexer.watcher import Watcher  # noqa: E402
 from tests.badinput.make_corpus import OpenRecorder, make_corpus, restore_permissions  # noqa: E402
 
 NEEDLE = Path(sys.executable).with_name("needle")
+# Kill points are counted in embeddings stored: with the machine's shared vectors (indexer/shared_cache.py) a round
+# whose code an earlier round embedded would store them all in one commit, and no kill would land mid-embedding.
+os.environ["NEEDLE_EMBEDDING_CACHE"] = "off"
 DISK_KIB = 400  # room for the schema and some embeddings, not for the whole index
 SECTIONS = ("badinput", "sigkill", "usearch", "sqlite", "diskfull", "load", "doors-a", "hostile")
 

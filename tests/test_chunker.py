@@ -1348,6 +1348,29 @@ def test_an_objective_c_header_between_nonnull_macros_keeps_its_interfaces_and_d
         ("class", "RCTReloader", 16, ""), ("method", "RCTReloader.set::", 17, "")]
 
 
+def test_react_native_method_macros_are_the_methods_they_declare() -> None:
+    """RCT_EXPORT_METHOD(sel : (T)x) { ... } is the method `sel:` (tree-sitter-objc took the macro for a broken
+    statement: every method of the @implementation after it was lost, and its `if` blocks became unnamed methods);
+    RCT_REMAP_METHOD is named by its selector, RCT_CUSTOM_VIEW_PROPERTY by its property. Ranges stay the file's."""
+    source = ("#import \"RCTEventEmitter.h\"\n\n@implementation RCTCalendar\n\n"
+              "/// Adds an event.\n"
+              "RCT_EXPORT_METHOD(addEvent : (NSString *)name\n                  location : (NSString *)where\n"
+              "                  callback : (void (^)(NSArray *))done)\n"
+              "{\n  if (name.length == 0) {\n    return;\n  }\n  done(@[]);\n}\n\n"
+              "RCT_REMAP_METHOD(fetch, fetchWithId : (nonnull NSNumber *)eventId)\n{\n}\n\n"
+              "RCT_CUSTOM_VIEW_PROPERTY(color, UIColor, UIView)\n{\n  if (json) {\n  }\n}\n\n"
+              "- (void)stopObserving\n{\n}\n\n@end\n")
+    data = source.encode()
+    chunks = chunk_source("RCTCalendar.m", data, "objc")
+    named = [(c.kind, c.name, c.start_line, c.end_line) for c in chunks if c.kind != "block"]
+    assert named == [("class", "RCTCalendar", 3, 30), ("method", "RCTCalendar.addEvent:location:callback:", 6, 14),
+                     ("method", "RCTCalendar.fetchWithId:", 16, 18), ("method", "RCTCalendar.color", 20, 24),
+                     ("method", "RCTCalendar.stopObserving", 26, 28)]
+    add = next(c for c in chunks if c.name.endswith("addEvent:location:callback:"))
+    assert add.text.startswith("RCT_EXPORT_METHOD(addEvent") and add.leading_doc == "Adds an event."
+    assert all(data[c.start_byte:c.end_byte].decode() == c.text for c in chunks if c.kind == "method")
+
+
 def test_zig_containers_are_classes_and_a_function_returning_a_type_keeps_its_struct() -> None:
     """`const Name = struct/enum/union {...}` is a class and its fns its methods (nested containers qualify them); an
     extern fn has no body and no chunk; the struct a generic function returns stays in that function."""

@@ -174,3 +174,24 @@ def test_the_hint_to_learn_from_opens_is_said_once_when_a_fit_becomes_due(docume
         hints.append("can learn from the results you opened" in proc.stderr)
     assert len(read_events(repo / ".needle")) == MIN_EVENTS + 2
     assert hints == [n == MIN_EVENTS - 1 for n in range(MIN_EVENTS + 2)]  # on the open that makes it due
+
+
+def test_an_open_in_an_objective_c_header_is_found_again_as_the_index_read_it(tmp_path):
+    """The chunks an open is matched against are the index's: an Objective-C `.h` header is Objective-C (its
+    @interface a class), not C, as the file's extension alone would say."""
+    from codeneedle.indexer.index import Index
+    from codeneedle.training.feedback import feedback_records
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    source = (Path(__file__).parent / "fixtures" / "polyglot" / "Playback.m").read_text()
+    (repo / "Playback.h").write_text(source.split("@implementation")[0])
+    with Index.open(repo) as index:
+        index.update()
+        rows = index.store.chunks_in_file("Playback.h")
+    assert {r.language for r in rows} == {"objc"}
+    queue = next(r for r in rows if r.name == "PlaybackQueue")
+    assert record_open(repo / ".needle", "a queue of items played in turn", Shown("Playback.h", queue.start_line,
+                                                                                  "PlaybackQueue"), [])
+    records = feedback_records(repo, repo / ".needle", "local:playback")
+    assert [(r["name"], r["language"]) for r in records] == [("PlaybackQueue", "objc")]

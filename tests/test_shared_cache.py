@@ -112,19 +112,34 @@ def test_the_cache_keeps_to_its_bound_by_dropping_what_was_used_least_recently(t
 
     monkeypatch.setattr(sc, "PRUNE_EVERY", 1)
     rng = np.random.default_rng(0)
-    row_bytes = 8 * 4 + sc._ROW_OVERHEAD
-    cache = SharedCache(tmp_path / "c.db", "model@1", 8, max_bytes=100 * row_bytes)
-    old = [text_key(f"old {i}") for i in range(60)]
-    cache.put(old, _unit(rng, 60))
+    cache = SharedCache(tmp_path / "c.db", "model@1", 384, max_bytes=2_000_000)  # about 900 rows of 384-d
+    old = [text_key(f"old {i}") for i in range(600)]
+    cache.put(old, _unit(rng, 600, 384))
     monkeypatch.setattr(sc.time, "time", lambda: 4_000_000_000)  # later: reading refreshes what is read
-    kept = old[:10]
+    kept = old[:100]
     assert set(cache.get(kept)) == set(kept)
-    new = [text_key(f"new {i}") for i in range(60)]
-    cache.put(new, _unit(rng, 60))  # 120 rows > 100: the least recently used go
+    new = [text_key(f"new {i}") for i in range(600)]
+    cache.put(new, _unit(rng, 600, 384))  # 1,200 rows fill 2.5 MB: the least recently used go
     left = cache.get(old + new)
-    assert len(left) <= 100
+    assert len(left) < 1000
     assert set(kept) <= set(left) and set(new) <= set(left)
-    assert len(set(old[10:]) & set(left)) < 50
+    assert len(set(old[100:]) & set(left)) < 400
+
+
+def test_the_file_stays_within_the_megabytes_it_is_given(tmp_path, monkeypatch):
+    """The bound is on the file, as $NEEDLE_EMBEDDING_CACHE_MB says, whatever a row costs in pages beside its
+    vector (a 384-d row fills about 2.1 kB, not 1.5 kB)."""
+    import codeneedle.indexer.shared_cache as sc
+
+    monkeypatch.setattr(sc, "PRUNE_EVERY", 100)
+    rng = np.random.default_rng(2)
+    path = tmp_path / "c.db"
+    cache = SharedCache(path, "model@1", 384, max_bytes=2_000_000)
+    for i in range(0, 3000, 100):
+        cache.put([text_key(f"t {j}") for j in range(i, i + 100)], _unit(rng, 100, 384))
+    cache.close()
+    # one prune period (100 rows, ~0.2 MB) of slack: the bound is checked every PRUNE_EVERY vectors
+    assert path.stat().st_size <= 2_000_000 + 250_000
 
 
 def test_a_vector_of_another_size_or_not_of_unit_length_is_never_returned(tmp_path):
@@ -181,3 +196,75 @@ def test_status_says_where_the_shared_vectors_are_and_how_big_they_may_grow(tmp_
     monkeypatch.setenv("NEEDLE_EMBEDDING_CACHE", "off")
     with Index.open(repo, create=False) as index:
         assert index.status().shared_cache is None
+
+
+class _CallSizes:
+    """The index's own embedder, with a note of how many texts each call hands the encoder."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.sizes: list[int] = []
+
+    def embed(self, texts, on_done=None):
+        self.sizes.append(len(texts))
+        return self.inner.embed(texts, on_done=on_done)
+
+
+def test_reused_vectors_do_not_make_the_encoders_next_group_huge(tmp_path, shared):
+    """Groups are sized to take COMMIT_SECONDS of encoder work (a kill loses at most that, a cancel waits at most
+    that): reused vectors take no encoder time, so they must not count towards the rate that sizes the groups."""
+    from codeneedle.indexer.embedding import FIRST_GROUP
+
+    first = tmp_path / "first"
+    first.mkdir()
+    for i in range(24):
+        (first / f"mod{i}.py").write_text(f"def helper_{i}(value):\n    \"\"\"Helper {i}.\"\"\"\n"
+                                          f"    return value * {i} + {i * 7}\n")
+    with Index.open(first) as index:
+        index.update()
+    second = tmp_path / "second"
+    shutil.copytree(first, second, ignore=shutil.ignore_patterns(".needle"))
+    for i in range(40):  # new line windows, embedded after the (reused) definitions
+        (second / f"notes{i}.md").write_text(f"# Notes {i}\n\nThe {i}th note about tuning queue depth.\n")
+    with Index.open(second) as index:
+        recorder = index.embedder = _CallSizes(index.embedder)
+        stats = index.update()
+    assert stats.chunks_reused >= 24 and stats.chunks_embedded >= 40
+    assert sum(recorder.sizes) == stats.chunks_embedded  # reused texts never reach the encoder
+    assert recorder.sizes[0] <= FIRST_GROUP, recorder.sizes
+
+
+def test_a_path_that_names_someone_elses_file_is_never_removed_or_written(tmp_path, monkeypatch):
+    """``$NEEDLE_EMBEDDING_CACHE`` set to a file that is not the cache (a typo, an index's own database): the cache
+    is off for the run, and the file is left exactly as it was."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes, not a database\n" * 50)
+    monkeypatch.setenv("NEEDLE_EMBEDDING_CACHE", str(notes))
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    with Index.open(repo) as index:
+        stats = index.update()
+    assert stats.chunks_embedded > 10 and stats.chunks_reused == 0
+    assert notes.read_text() == "my notes, not a database\n" * 50
+
+    other = repo / ".needle" / "index.db"  # another SQLite database
+    assert other.is_file()
+    before = other.read_bytes()
+    monkeypatch.setenv("NEEDLE_EMBEDDING_CACHE", str(other))
+    copy = copy_fixture("minirepo", tmp_path / "copy")
+    with Index.open(copy) as index:
+        assert index.update().chunks_reused == 0
+    assert other.read_bytes() == before
+
+
+def test_a_cache_that_others_may_write_is_not_used(tmp_path, shared):
+    """Whoever can write the file can make every index here take their vectors for its code: a cache that is not
+    the user's alone (a shared cache folder, a loose umask) is left alone."""
+    first = copy_fixture("minirepo", tmp_path / "first")
+    with Index.open(first) as index:
+        built = index.update()
+    os.chmod(shared, 0o666)
+    second = copy_fixture("minirepo", tmp_path / "second")
+    with Index.open(second) as index:
+        again = index.update()
+    assert (again.chunks_embedded, again.chunks_reused) == (built.chunks_embedded, 0)
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o666  # not ours to mend or remove

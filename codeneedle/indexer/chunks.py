@@ -31,7 +31,9 @@ from dataclasses import dataclass
 #     parsed with tree-sitter.
 # 13: code inside other formats (formats.py): Vue/Svelte/Astro/HTML <script> blocks as JavaScript/TypeScript,
 #     notebook cells, Markdown/reST sections named after their headings.
-CHUNKER_VERSION = "13"
+# 14: React Native's method macros (RCT_EXPORT_METHOD, RCT_REMAP_METHOD, RCT_CUSTOM_VIEW_PROPERTY) read as the methods
+#     they declare: the methods after the first were lost.
+CHUNKER_VERSION = "14"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"

@@ -96,6 +96,13 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
     report = on_progress or (lambda a, b: None)
     report(0, pending_total)
     shared = SharedCache.open(index.model_id, _dim(store)) if pending_total else None
+
+    def step(done: int) -> None:
+        nonlocal pending_total
+        # Rows in one window may share a hash with chunks added later; the count can overshoot slightly.
+        pending_total = max(pending_total, done)
+        report(done, pending_total)
+
     try:
         while True:
             rows = store.pending_chunks(index.model_id, WINDOW, among)
@@ -103,25 +110,29 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
                 return outcome
             # By length (little padding per batch), definitions first as the store gave them (searches are for them).
             rows.sort(key=lambda r: (r.kind in WINDOW_KINDS, len(r.text)))
+            texts = [embed_text(chunk_of(r)) for r in rows]
+            if shared is not None:
+                # What another index already embedded is committed first, in one go: it must not pass through the
+                # groups below, whose size follows the encoder's rate (a group of reused vectors takes no time, and
+                # a group sized by it would hold the encoder for minutes between commits and cancel checks).
+                rows, texts = _take_shared(index, shared, rows, texts, outcome)
+                step(outcome.embedded + outcome.reused)
             start = 0
             while start < len(rows):
                 if cancel is not None and cancel.is_set():
                     outcome.finished = False
                     return outcome
-                part = rows[start : start + group]
+                part, part_texts = rows[start : start + group], texts[start : start + group]
                 start += len(part)
-                texts = [embed_text(chunk_of(r)) for r in part]
                 base = outcome.embedded + outcome.reused
                 began = time.perf_counter()
-                vectors, fresh = _vectors(index, shared, texts, lambda n, b=base, t=pending_total: report(b + n, t))
+                vectors = index.embed(part_texts, lambda n, b=base: report(b + n, max(pending_total, b + n)))
                 elapsed = time.perf_counter() - began
+                if shared is not None:
+                    shared.put([text_key(t) for t in part_texts], vectors)
                 index.add_embeddings([r.hash for r in part], vectors)
-                outcome.embedded += fresh
-                outcome.reused += len(part) - fresh
-                done = outcome.embedded + outcome.reused
-                # Rows in one window may share a hash with chunks added later; the count can overshoot slightly.
-                pending_total = max(pending_total, done)
-                report(done, pending_total)
+                outcome.embedded += len(part)
+                step(outcome.embedded + outcome.reused)
                 # Size the next group so it takes about COMMIT_SECONDS at the rate just seen.
                 rate = len(part) / max(elapsed, 1e-3)
                 group = int(min(MAX_GROUP, max(MIN_GROUP, rate * COMMIT_SECONDS)))
@@ -130,27 +141,18 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
             shared.close()
 
 
-def _vectors(index: IndexWriter, shared: SharedCache | None, texts: list[str],
-             on_done: Callable[[int], None]) -> tuple[np.ndarray, int]:
-    """``texts``' vectors, in order, and how many the encoder computed (the rest came from ``shared``)."""
-    if shared is None:
-        return index.embed(texts, on_done), len(texts)
+def _take_shared(index: IndexWriter, shared: SharedCache, rows: list[ChunkRow], texts: list[str],
+                 outcome: EmbedOutcome) -> tuple[list[ChunkRow], list[str]]:
+    """Commit the vectors ``shared`` holds for ``texts``; returns the rows (and texts) still without one."""
     keys = [text_key(t) for t in texts]
     found = shared.get(keys)
-    todo = [i for i, k in enumerate(keys) if k not in found]
     if not found:
-        vectors = index.embed(texts, on_done)
-        shared.put(keys, vectors)
-        return vectors, len(texts)
-    vectors = np.empty((len(texts), shared.dim), dtype=np.float32)
-    for i, k in enumerate(keys):
-        if k in found:
-            vectors[i] = found[k]
-    if todo:
-        fresh = index.embed([texts[i] for i in todo], on_done)
-        vectors[todo] = fresh
-        shared.put([keys[i] for i in todo], fresh)
-    return vectors, len(todo)
+        return rows, texts
+    hit = [i for i, k in enumerate(keys) if k in found]
+    index.add_embeddings([rows[i].hash for i in hit], np.stack([found[keys[i]] for i in hit]))
+    outcome.reused += len(hit)
+    rest = [i for i, k in enumerate(keys) if k not in found]
+    return [rows[i] for i in rest], [texts[i] for i in rest]
 
 
 def _dim(store) -> int:

@@ -210,6 +210,32 @@ _BLANK_LINES = {"objc": re.compile(rb"^[ \t]*(?:NS_ASSUME_NONNULL_(?:BEGIN|END)|
                                    rb"|NS_HEADER_AUDIT_(?:BEGIN|END)\([^)\n]*\))[ \t]*$", re.MULTILINE)}
 
 
+# React Native's native modules declare their methods through macros (RCT_EXPORT_METHOD(add : (double)a to : (double)b)
+# { ... }) that tree-sitter-objc cannot expand: it took the first one for a broken statement and lost every method of
+# the @implementation after it, and made methods without a name of the `if` blocks inside (in 45 of React Native's
+# 1,100 Objective-C files, 256 uses). The parser reads each as the method it declares (`- (void)add : ... to : ...`,
+# a view property's setter by the property's name), in the same bytes, so byte ranges stay the file's.
+_NESTED_ARGS = rb"(?:[^()]|\((?:[^()]|\([^()]*\))*\))*"
+_RCT_METHOD = re.compile(rb"^([ \t]*)(RCT_EXPORT_METHOD|RCT_REMAP_METHOD|RCT_EXPORT_BLOCKING_SYNCHRONOUS_METHOD"
+                         rb"|RCT_CUSTOM_VIEW_PROPERTY)\((" + _NESTED_ARGS + rb")\)", re.MULTILINE)
+
+
+def _blank(text: bytes) -> bytes:
+    return re.sub(rb"[^\n]", b" ", text)
+
+
+def _rct_method(m: re.Match) -> bytes:
+    indent, macro, args = m.group(1), m.group(2), m.group(3)
+    head = b"- (id)" if macro == b"RCT_EXPORT_BLOCKING_SYNCHRONOUS_METHOD" else b"- (void)"
+    if macro == b"RCT_REMAP_METHOD":  # RCT_REMAP_METHOD(jsName, selector): the selector
+        js, comma, rest = args.partition(b",")
+        args = _blank(js + comma) + rest
+    elif macro == b"RCT_CUSTOM_VIEW_PROPERTY":  # RCT_CUSTOM_VIEW_PROPERTY(name, type, ViewClass): the name
+        name, comma, rest = args.partition(b",")
+        args = name + _blank(comma + rest)
+    return indent + head + b" " * (len(macro) + 1 - len(head)) + args + b" "
+
+
 def parse_deadline_seconds(size: int) -> float:
     """How long a parse of ``size`` bytes may take before the chunker falls back to line windows."""
     return PARSE_BASE_SECONDS + PARSE_SECONDS_PER_MIB * size / (1 << 20)
@@ -225,6 +251,8 @@ def parse_bounded(name: str, data: bytes, seconds: float | None = None):
         data += b"\n"  # the tree may then end one byte past the file's end: the chunker keeps to the file
     if name in _BLANK_LINES:
         data = _BLANK_LINES[name].sub(lambda m: b" " * len(m.group()), data)
+    if name == "objc" and b"RCT_" in data:
+        data = _RCT_METHOD.sub(_rct_method, data)
     deadline = time.monotonic() + (parse_deadline_seconds(len(data)) if seconds is None else seconds)
     expired = False
     calls = 0

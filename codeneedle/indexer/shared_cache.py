@@ -40,7 +40,6 @@ FILE_NAME = "embeddings.db"
 BUSY_MS = 2000
 # Counting the rows is cheap but not free: the bound is checked after this many new vectors (and on the first put).
 PRUNE_EVERY = 5000
-_ROW_OVERHEAD = 80  # bytes per row besides the vector (model, key, time, b-tree): measured, roughly
 
 
 def text_key(text: str) -> str:
@@ -86,15 +85,21 @@ class SharedCache:
         self.path = path
         self.model = model
         self.dim = dim
-        self.max_rows = max_bytes // (dim * 4 + _ROW_OVERHEAD)
+        self.max_bytes = max_bytes
         self._since_prune = PRUNE_EVERY  # check the bound on the first put
         self.conn: sqlite3.Connection | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             # Only its owner may read it: vectors say something about the code they came from.
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        _check_private(path)
         conn = sqlite3.connect(str(path), timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=False)
         try:
+            # $NEEDLE_EMBEDDING_CACHE may name a database that is not ours (a typo, an index's own file): never
+            # write into one that holds anything but this cache.
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+            if not tables <= {"vectors", "vectors_used"}:
+                raise sqlite3.DatabaseError(f"{path} holds another database (tables {', '.join(sorted(tables))})")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key TEXT NOT NULL, "
@@ -166,12 +171,18 @@ class SharedCache:
             self._fail(exc)
 
     def _prune(self) -> None:
-        """Keep the file under its bound: drop the least recently used tenth beyond it, all models together."""
+        """Keep the file under its bound: drop the least recently used rows beyond nine tenths of it, all models
+        together. The bound is on the pages the rows fill (what the file holds), not on a guess at a row's size: a
+        384-d row fills about 2.1 kB of pages, not the 1.5 kB of its vector."""
         assert self.conn is not None
-        rows = self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
-        if rows <= self.max_rows:
+        page_size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        free = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
+        used = (pages - free) * page_size
+        if used <= self.max_bytes:
             return
-        drop = rows - int(self.max_rows * 0.9)
+        rows = self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+        drop = rows - int(rows * 0.9 * self.max_bytes / used)
         with self._transaction():
             self.conn.execute("DELETE FROM vectors WHERE rowid IN "
                               "(SELECT rowid FROM vectors ORDER BY used LIMIT ?)", (drop,))
@@ -202,9 +213,31 @@ class SharedCache:
             self.conn = None
 
 
+def _check_private(path: Path) -> None:
+    """OSError unless the cache (and its WAL files) is ours and only we may write it: whoever else can write it can
+    make every index on this machine take their vectors for its code (a shared $NEEDLE_CACHE_DIR, a loose umask)."""
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            st = os.stat(path.with_name(path.name + suffix))
+        except FileNotFoundError:
+            continue
+        if (uid is not None and st.st_uid != uid) or st.st_mode & 0o022:
+            raise PermissionError(f"{path}{suffix} may be written by others: not used")
+
+
 def _forget_if_damaged(path: Path, exc: BaseException) -> None:
-    """A damaged cache is worth nothing: remove it, and the next run starts a fresh one."""
-    if isinstance(exc, sqlite3.DatabaseError) and is_corruption(exc):
+    """A damaged cache is worth nothing: remove it, and the next run starts a fresh one. Only a SQLite file is
+    removed: "file is not a database" for any other file means ``$NEEDLE_EMBEDDING_CACHE`` names someone's file."""
+    if isinstance(exc, sqlite3.DatabaseError) and is_corruption(exc) and _is_sqlite_file(path):
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(OSError):
                 path.with_name(path.name + suffix).unlink()
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False

@@ -18,16 +18,19 @@ from codeneedle.indexer.feedback import match_shown, read_events
 def _chunks(repo: Path, rel: str, cache: dict[str, list[Chunk]]) -> list[Chunk]:
     if rel not in cache:
         from codeneedle.indexer.chunker import chunk_source
-        from codeneedle.indexer.languages import language_for_path
+        from codeneedle.indexer.languages import language_for_path, language_for_source
 
         cache[rel] = []
         path = (repo / rel).resolve()
-        language = language_for_path(rel)
-        if language and path.is_relative_to(repo) and path.is_file():  # never read outside the repository
+        if language_for_path(rel) and path.is_relative_to(repo) and path.is_file():  # never read outside the repository
             try:
-                cache[rel] = chunk_source(rel, path.read_bytes(), language)
+                data = path.read_bytes()
             except OSError:
-                pass
+                return cache[rel]
+            # As the index read it: an Objective-C or C++ `.h` header is not C, a MATLAB `.m` file not Objective-C.
+            language = language_for_source(rel, data)
+            if language:
+                cache[rel] = chunk_source(rel, data, language)
     return cache[rel]
 
 

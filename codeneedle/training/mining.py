@@ -386,17 +386,19 @@ def mine_repo(repo: Repo, on_file: Callable[[str], None] | None = None) -> tuple
     """All pairs of one repository and, for evaluation repositories, every function chunk (candidates)."""
     pairs: list[Pair] = []
     pool: list[Chunk] = []
-    from codeneedle.indexer.languages import language_for_path
+    from codeneedle.indexer.languages import language_for_path, language_for_source
     from codeneedle.indexer.walker import read_source
 
     for sf in iter_source_files(repo.root):
         rel = sf.path
-        language = language_for_path(rel)
-        if language is None or language not in LANGUAGE_NAMES:
+        if language_for_path(rel) is None:
             continue
         data = read_source(sf, MAX_FILE_BYTES)
         if isinstance(data, str):
             continue  # vanished, grew past the cap, binary or unreadable since the listing
+        language = language_for_source(rel, data)  # as the index reads it: an Objective-C `.h` header is not C
+        if language is None or language not in LANGUAGE_NAMES:
+            continue
         pairs += mine_file(rel, data, repo.id, language)
         if repo.split != "train":
             pool += function_chunks(rel, data, language)
