@@ -380,3 +380,21 @@ def test_a_run_of_unclosed_tags_is_read_in_linear_time(piece: bytes) -> None:
     chunks = chunk_source("page.html", data, "html")
     assert time.monotonic() - started < 5
     assert sum(c.end_byte - c.start_byte for c in chunks) <= len(data)
+
+
+@pytest.mark.parametrize("line", [b"# a" + b" " * 990 + b"b\n", b"# " + b"[" * 995 + b"\n", b"# " + b"![" * 497 + b"\n",
+                                  b"[" * 995 + b"\n===\n"])
+def test_a_megabyte_of_adversarial_heading_lines_is_read_in_linear_time(line: bytes) -> None:
+    """Headings of spaces or brackets up to the 1,000-byte limit: 1 MB of them took 14 s (ATX) and 4 s (links)."""
+    data = line * ((1 << 20) // len(line))
+    started = time.monotonic()
+    chunks = chunk_source("README.md", data, "markdown")
+    assert time.monotonic() - started < 2
+    assert chunks and chunks[-1].end_line == data.count(b"\n")
+
+
+def test_a_heading_keeps_the_words_of_its_links_and_badges_and_drops_its_closing_hashes() -> None:
+    source = (b"# [![npm](https://img.shields.io/npm/v/x.svg)](https://npm.im/x) x-client\n\nIntro.\n\n"
+              b"## See [Foo](https://en.wikipedia.org/wiki/Foo_(bar)) ##\n\nText.\n\n## C# \\# ##\n\nMore.\n")
+    assert [c.name for c in chunk_source("README.md", source, "markdown")] == [
+        "npm x-client", "See Foo", "C# \\#"]
