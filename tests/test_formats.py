@@ -398,3 +398,11 @@ def test_a_heading_keeps_the_words_of_its_links_and_badges_and_drops_its_closing
               b"## See [Foo](https://en.wikipedia.org/wiki/Foo_(bar)) ##\n\nText.\n\n## C# \\# ##\n\nMore.\n")
     assert [c.name for c in chunk_source("README.md", source, "markdown")] == [
         "npm x-client", "See Foo", "C# \\#"]
+
+
+def test_a_heading_inside_an_html_comment_or_any_fence_is_none() -> None:
+    source = (b"# Title\n\nIntro.\n\n<!--\n# Old title\n## Old part\n-->\n<!-- # one line --> text\n\n## Real\n\n"
+              b"~~~\n# in tildes\n~~~\n\n````md\n```\n# in a longer fence\n```\n````\n\n## After\n\nEnd.\n")
+    chunks = chunk_source("README.md", source, "markdown")
+    assert [(c.name, c.start_line, c.end_line) for c in chunks] == [
+        ("Title", 1, 9), ("Real", 11, 21), ("After", 23, 25)]

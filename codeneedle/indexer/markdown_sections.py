@@ -26,6 +26,8 @@ NAME_SEPARATOR = " > "
 # closing sequence rescanned each run of spaces: 1 MB of `# a<990 spaces>b` lines took 14 s).
 _ATX_OPEN = re.compile(rb" {0,3}(#{1,6})(?=[ \t\r]|$)")
 _FENCE = re.compile(rb" {0,3}(`{3,}|~{3,})")
+# An HTML comment opening a line runs (CommonMark's HTML block) to the line that closes it: `# words` in it is none.
+_COMMENT = re.compile(rb" {0,3}<!--")
 _SETEXT = re.compile(rb" {0,3}(=+|-+)[ \t]*\r?")
 # Lines that cannot be a setext heading's text: list items, quotes, tables, indented code, HTML.
 _NOT_TITLE = re.compile(rb"\s*(?:[-*+>|<]|\d+[.)]\s)|    |\t")
@@ -82,13 +84,15 @@ def _lines(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def markdown_headings(data: bytes) -> list[Heading]:
-    """ATX (``## Install``) and setext (a line underlined with ``===`` / ``---``) headings outside fenced code."""
+    """ATX (``## Install``) and setext (a line underlined with ``===`` / ``---``) headings outside fenced code and
+    HTML comments."""
     headings: list[Heading] = []
     lines = _lines(data)
     first = 0
     if (front := _FRONT_MATTER.match(data)) is not None:  # YAML front matter's "---" lines are no headings
         first = data.count(b"\n", 0, front.end()) + (0 if front.group().endswith(b"\n") else 1)
     fence: bytes | None = None
+    in_comment = False
     previous_blank = True
     for index in range(first, len(lines)):
         start, line = lines[index]
@@ -97,6 +101,10 @@ def markdown_headings(data: bytes) -> list[Heading]:
             if closing is not None and closing.group(1)[0] == fence[0] and len(closing.group(1)) >= len(fence) \
                     and not line[closing.end():].strip():
                 fence = None
+            previous_blank = False
+            continue
+        if in_comment or _COMMENT.match(line) is not None:
+            in_comment = b"-->" not in (line if in_comment else line.split(b"<!--", 1)[1])
             previous_blank = False
             continue
         if (opening := _FENCE.match(line)) is not None:
