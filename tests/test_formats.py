@@ -406,3 +406,17 @@ def test_a_heading_inside_an_html_comment_or_any_fence_is_none() -> None:
     chunks = chunk_source("README.md", source, "markdown")
     assert [(c.name, c.start_line, c.end_line) for c in chunks] == [
         ("Title", 1, 9), ("Real", 11, 21), ("After", 23, 25)]
+
+
+def test_labels_anchors_and_badges_above_the_first_heading_belong_to_its_section() -> None:
+    """Alone, `.. _arguments:` was a chunk named `arguments.rst` that came first for the query "Arguments"."""
+    rst = b".. _arguments:\n\n.. currentmodule:: click\n   :noindex:\n\nArguments\n=========\n\nTake values.\n"
+    assert [(c.name, c.start_line) for c in chunk_source("docs/arguments.rst", rst, "restructuredtext")] == [
+        ("Arguments", 1)]
+    readme = (b'<p align="center"><img src="logo.png"></p>\n\n[![CI](https://ci/badge.svg)](https://ci)\n\n'
+              b"# mylib\n\nDoes things.\n\n## Install\n\npip install mylib\n")
+    assert [(c.name, c.start_line) for c in chunk_source("README.md", readme, "markdown")] == [
+        ("mylib", 1), ("Install", 9)]
+    prose = b"Some words before any heading.\n\n# Title\n\nText.\n"
+    assert [(c.name, c.start_line) for c in chunk_source("notes.md", prose, "markdown")] == [
+        ("notes.md", 1), ("Title", 3)]

@@ -1,7 +1,8 @@
 """Markdown and reStructuredText cut at their headings: one ``text`` chunk per section, named after its heading and
 the headings above it (``Install > From source``), a long section still in line windows.
 
-What comes before the first heading keeps the file's name; a document's single top heading is its title, left
+What comes before the first heading keeps the file's name (markup alone there, a reST label or a README's
+badges, joins the first section); a document's single top heading is its title, left
 out of the names of the sections under it. A heading with nothing under it but a sub-heading joins
 that sub-section, so a title line is no chunk of its own. Fenced code blocks stay in their section's text, and a
 ``# comment`` inside one is no heading.
@@ -161,9 +162,11 @@ def sections(data: bytes, headings: list[Heading], title: Heading | None = None,
     headings open where ``data`` starts, as in a notebook's earlier cells; updated in place), "" without one."""
     trail = [] if trail is None else trail
     out: list[tuple[int, int, str]] = []
-    if not headings or headings[0].start > 0:
-        out.append((0, headings[0].start if headings else len(data), _name(trail, title)))
     carried: int | None = None  # where a heading passed on to its sub-section starts
+    if headings and headings[0].start > 0 and _markup_only(data[:headings[0].start]):
+        carried = 0  # an anchor, a label or badges above the first heading belong to its section
+    elif not headings or headings[0].start > 0:
+        out.append((0, headings[0].start if headings else len(data), _name(trail, title)))
     for index, heading in enumerate(headings):
         following = headings[index + 1] if index + 1 < len(headings) else None
         while trail and trail[-1].level >= heading.level:
@@ -178,6 +181,16 @@ def sections(data: bytes, headings: list[Heading], title: Heading | None = None,
         carried = None
         out.append((start, end, _name(trail, title)))
     return out
+
+
+def _markup_only(preamble: bytes) -> bool:
+    """Whether what precedes a document's (or a notebook cell's) first heading is markup without prose: reST labels,
+    comments, directives and their options (``.. _options:``, ``.. currentmodule:: click``, ``:orphan:``), HTML
+    (an ``<a id>`` anchor, a centred logo, a comment) and badge or link lines. Alone, such a chunk is noise whose
+    file name matched queries (``.. _arguments:`` named ``arguments.rst`` came first for "Arguments")."""
+    lines = preamble.split(b"\n")
+    return all(not line.strip() or line[:1] in b" \t" or line.lstrip().startswith((b"..", b":", b"<", b"[", b"!["))
+               for line in lines) and bool(preamble.strip())
 
 
 def _name(trail: list[Heading], title: Heading | None) -> str:
