@@ -420,3 +420,23 @@ def test_labels_anchors_and_badges_above_the_first_heading_belong_to_its_section
     prose = b"Some words before any heading.\n\n# Title\n\nText.\n"
     assert [(c.name, c.start_line) for c in chunk_source("notes.md", prose, "markdown")] == [
         ("notes.md", 1), ("Title", 3)]
+
+
+def test_an_nbformat_3_notebook_is_read_by_its_worksheets_cells_and_not_as_text_with_its_outputs() -> None:
+    notebook = {"metadata": {"name": "old"}, "nbformat": 3, "nbformat_minor": 0, "worksheets": [{"cells": [
+        {"cell_type": "heading", "level": 1, "metadata": {}, "source": ["Sales"]},
+        {"cell_type": "markdown", "metadata": {}, "source": ["Loads the data.\n", "\n", "## Loading\n", "From csv."]},
+        {"cell_type": "code", "input": ["import csv\n", "\n", "def load(path):\n", "    return list(csv.reader(path))"],
+         "language": "python", "metadata": {}, "outputs": [{"output_type": "pyout", "png": "iVBORw0KGgo" * 500}]},
+        {"cell_type": "code", "input": "def plot(rows):\n    pass", "language": "python", "metadata": {},
+         "outputs": []}]}]}
+    data = json.dumps(notebook, indent=1).encode()
+    lines = data.decode().split("\n")
+    chunks = chunk_source("old.ipynb", data, "jupyter")
+    assert [(c.language, c.kind, c.name) for c in chunks] == [
+        ("markdown", "text", "Sales"), ("markdown", "text", "Sales"), ("markdown", "text", "Loading"),
+        ("python", "block", "old"), ("python", "function", "load"), ("python", "function", "plot")]
+    load, plot = chunks[4], chunks[5]
+    assert lines[load.start_line - 1].strip() == '"def load(path):\\n",' and load.end_line == load.start_line + 1
+    assert lines[plot.start_line - 1].strip().startswith('"input": "def plot(rows)')
+    assert not any("iVBOR" in c.text for c in chunks)
