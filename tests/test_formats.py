@@ -259,6 +259,8 @@ def test_a_formats_name_selects_its_files_and_a_languages_name_the_code_inside_t
     assert typescript.allows("src/Counter.svelte", "typescript", "function")
     assert not typescript.allows("src/Counter.svelte", "svelte", "text")
     assert language_filter("ipynb,md") == ("jupyter", "markdown")
+    assert language_filter("mdx") == ("markdown",)  # MDX is read as Markdown: its extension names it too
+    assert Filters(language_filter("mdx")).allows("docs/intro.mdx", "markdown", "text")
     assert Filters(language_filter("notebook")).allows("sales.ipynb", "python", "function")
 
 
