@@ -442,3 +442,8 @@ def test_an_nbformat_3_notebook_is_read_by_its_worksheets_cells_and_not_as_text_
     assert lines[load.start_line - 1].strip() == '"def load(path):\\n",' and load.end_line == load.start_line + 1
     assert lines[plot.start_line - 1].strip().startswith('"input": "def plot(rows)')
     assert not any("iVBOR" in c.text for c in chunks)
+
+
+def test_an_empty_html_comment_closes_on_its_own_line() -> None:
+    source = b"# Title\n\nIntro.\n\n<!-->\n\n## Visible\n\nText.\n"
+    assert [c.name for c in chunk_source("README.md", source, "markdown")] == ["Title", "Visible"]

@@ -105,7 +105,7 @@ def markdown_headings(data: bytes) -> list[Heading]:
             previous_blank = False
             continue
         if in_comment or _COMMENT.match(line) is not None:
-            in_comment = b"-->" not in (line if in_comment else line.split(b"<!--", 1)[1])
+            in_comment = b"-->" not in line  # as CommonMark ends the block: `<!-->` is closed on its line
             previous_blank = False
             continue
         if (opening := _FENCE.match(line)) is not None:
