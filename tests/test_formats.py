@@ -447,3 +447,13 @@ def test_an_nbformat_3_notebook_is_read_by_its_worksheets_cells_and_not_as_text_
 def test_an_empty_html_comment_closes_on_its_own_line() -> None:
     source = b"# Title\n\nIntro.\n\n<!-->\n\n## Visible\n\nText.\n"
     assert [c.name for c in chunk_source("README.md", source, "markdown")] == ["Title", "Visible"]
+
+
+def test_a_label_or_anchor_right_above_a_heading_starts_its_section_not_the_one_before() -> None:
+    rst = (b"Title\n=====\n\n.. _sub:\n\nSub\n---\n\nText.\n\n.. _docs: https://example.com\n\n"
+           b".. _tuple-type:\n\nTuples\n------\n\nMore.\n")
+    assert [(c.name, c.start_line, c.end_line) for c in chunk_source("t.rst", rst, "restructuredtext")] == [
+        ("Sub", 1, 11), ("Tuples", 13, 18)]  # the title joins Sub (only its label between); a URL target stays
+    md = b'# Lib\n\nIntro.\n\n<a id="install"></a>\n\n## Install\n\npip\n\n<a name="use"></a>\n## Use\n\nx\n'
+    assert [(c.name, c.start_line, c.end_line) for c in chunk_source("README.md", md, "markdown")] == [
+        ("Lib", 1, 3), ("Install", 5, 9), ("Use", 11, 14)]

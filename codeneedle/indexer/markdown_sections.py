@@ -2,7 +2,7 @@
 the headings above it (``Install > From source``), a long section still in line windows.
 
 What comes before the first heading keeps the file's name (markup alone there, a reST label or a README's
-badges, joins the first section); a document's single top heading is its title, left
+badges, joins the first section, and a label right above any heading starts its section); a document's single top heading is its title, left
 out of the names of the sections under it. A heading with nothing under it but a sub-heading joins
 that sub-section, so a title line is no chunk of its own. Fenced code blocks stay in their section's text, and a
 ``# comment`` inside one is no heading.
@@ -29,6 +29,10 @@ _ATX_OPEN = re.compile(rb" {0,3}(#{1,6})(?=[ \t\r]|$)")
 _FENCE = re.compile(rb" {0,3}(`{3,}|~{3,})")
 # An HTML comment opening a line runs (CommonMark's HTML block) to the line that closes it: `# words` in it is none.
 _COMMENT = re.compile(rb" {0,3}<!--")
+# Label lines (and the blank lines after them) that end what comes before a heading: the heading's own targets.
+_TRAILING_LABELS = re.compile(rb"(?:^[ \t]*(?:\.\. _[^\n]*:|<a\s+(?:name|id)\s*=\s*[\"'][^\"'\n]*[\"']\s*/?>(?:\s*</a>)?)"
+                              rb"[ \t]*\r?\n(?:[ \t]*\r?\n)*)+\Z", re.M)
+_LABELS_WINDOW = 2048
 _SETEXT = re.compile(rb" {0,3}(=+|-+)[ \t]*\r?")
 # Lines that cannot be a setext heading's text: list items, quotes, tables, indented code, HTML.
 _NOT_TITLE = re.compile(rb"\s*(?:[-*+>|<]|\d+[.)]\s)|    |\t")
@@ -163,24 +167,39 @@ def sections(data: bytes, headings: list[Heading], title: Heading | None = None,
     trail = [] if trail is None else trail
     out: list[tuple[int, int, str]] = []
     carried: int | None = None  # where a heading passed on to its sub-section starts
+    leads = _leads(data, headings)
     if headings and headings[0].start > 0 and _markup_only(data[:headings[0].start]):
         carried = 0  # an anchor, a label or badges above the first heading belong to its section
-    elif not headings or headings[0].start > 0:
-        out.append((0, headings[0].start if headings else len(data), _name(trail, title)))
+    elif not headings or leads[0] > 0:
+        out.append((0, leads[0] if headings else len(data), _name(trail, title)))
     for index, heading in enumerate(headings):
         following = headings[index + 1] if index + 1 < len(headings) else None
         while trail and trail[-1].level >= heading.level:
             trail.pop()
         trail.append(heading)
-        end = following.start if following is not None else len(data)
+        end = leads[index + 1] if following is not None else len(data)
         under = data[heading.start:end].partition(b"\n")[2]
         if following is not None and following.level > heading.level and not under.strip(b" \t\r\n=-"):
-            carried = heading.start if carried is None else carried
+            carried = leads[index] if carried is None else carried
             continue
-        start = heading.start if carried is None else carried
+        start = leads[index] if carried is None else carried
         carried = None
         out.append((start, end, _name(trail, title)))
     return out
+
+
+def _leads(data: bytes, headings: list[Heading]) -> list[int]:
+    """Where each heading's section starts: at the heading, or at the labels right above it that point to it (a
+    reST ``.. _install:`` line, an ``<a id="install"></a>`` anchor), which would otherwise end the section before."""
+    leads: list[int] = []
+    floor = 0
+    for heading in headings:
+        window = data[max(floor, heading.start - _LABELS_WINDOW):heading.start]
+        # A label ends in ":" and an anchor in ">": most headings are passed without a search.
+        labels = _TRAILING_LABELS.search(window) if window.rstrip().endswith((b":", b">")) else None
+        leads.append(heading.start - (len(window) - labels.start()) if labels is not None else heading.start)
+        floor = heading.start + 1
+    return leads
 
 
 def _markup_only(preamble: bytes) -> bool:
