@@ -31,8 +31,8 @@ from dataclasses import dataclass
 #     parsed with tree-sitter.
 # 13: code inside other formats (formats.py): Vue/Svelte/Astro/HTML <script> blocks as JavaScript/TypeScript,
 #     notebook cells, Markdown/reST sections named after their headings.
-# 14: Markdown: no heading inside an HTML comment, markup alone above the first heading (a reST label, badges) in its
-#     section, a badge's words in a heading's name; nbformat 3 notebooks read by their cells, not as text.
+# 14: Markdown/reST: no heading inside an HTML comment; labels, anchors and badges above a heading in its section;
+#     a badge's words in a heading's name; nbformat 3 notebooks read by their cells, not as text.
 CHUNKER_VERSION = "14"
 
 # Chunk kinds, from most to least structured.
