@@ -259,6 +259,8 @@ def test_a_formats_name_selects_its_files_and_a_languages_name_the_code_inside_t
     assert typescript.allows("src/Counter.svelte", "typescript", "function")
     assert not typescript.allows("src/Counter.svelte", "svelte", "text")
     assert language_filter("ipynb,md") == ("jupyter", "markdown")
+    assert language_filter("mdx") == ("markdown",)  # MDX is read as Markdown: its extension names it too
+    assert Filters(language_filter("mdx")).allows("docs/intro.mdx", "markdown", "text")
     assert Filters(language_filter("notebook")).allows("sales.ipynb", "python", "function")
 
 
@@ -380,3 +382,78 @@ def test_a_run_of_unclosed_tags_is_read_in_linear_time(piece: bytes) -> None:
     chunks = chunk_source("page.html", data, "html")
     assert time.monotonic() - started < 5
     assert sum(c.end_byte - c.start_byte for c in chunks) <= len(data)
+
+
+@pytest.mark.parametrize("line", [b"# a" + b" " * 990 + b"b\n", b"# " + b"[" * 995 + b"\n", b"# " + b"![" * 497 + b"\n",
+                                  b"[" * 995 + b"\n===\n"])
+def test_a_megabyte_of_adversarial_heading_lines_is_read_in_linear_time(line: bytes) -> None:
+    """Headings of spaces or brackets up to the 1,000-byte limit: 1 MB of them took 14 s (ATX) and 4 s (links)."""
+    data = line * ((1 << 20) // len(line))
+    started = time.monotonic()
+    chunks = chunk_source("README.md", data, "markdown")
+    assert time.monotonic() - started < 2
+    assert chunks and chunks[-1].end_line == data.count(b"\n")
+
+
+def test_a_heading_keeps_the_words_of_its_links_and_badges_and_drops_its_closing_hashes() -> None:
+    source = (b"# [![npm](https://img.shields.io/npm/v/x.svg)](https://npm.im/x) x-client\n\nIntro.\n\n"
+              b"## See [Foo](https://en.wikipedia.org/wiki/Foo_(bar)) ##\n\nText.\n\n## C# \\# ##\n\nMore.\n")
+    assert [c.name for c in chunk_source("README.md", source, "markdown")] == [
+        "npm x-client", "See Foo", "C# \\#"]
+
+
+def test_a_heading_inside_an_html_comment_or_any_fence_is_none() -> None:
+    source = (b"# Title\n\nIntro.\n\n<!--\n# Old title\n## Old part\n-->\n<!-- # one line --> text\n\n## Real\n\n"
+              b"~~~\n# in tildes\n~~~\n\n````md\n```\n# in a longer fence\n```\n````\n\n## After\n\nEnd.\n")
+    chunks = chunk_source("README.md", source, "markdown")
+    assert [(c.name, c.start_line, c.end_line) for c in chunks] == [
+        ("Title", 1, 9), ("Real", 11, 21), ("After", 23, 25)]
+
+
+def test_labels_anchors_and_badges_above_the_first_heading_belong_to_its_section() -> None:
+    """Alone, `.. _arguments:` was a chunk named `arguments.rst` that came first for the query "Arguments"."""
+    rst = b".. _arguments:\n\n.. currentmodule:: click\n   :noindex:\n\nArguments\n=========\n\nTake values.\n"
+    assert [(c.name, c.start_line) for c in chunk_source("docs/arguments.rst", rst, "restructuredtext")] == [
+        ("Arguments", 1)]
+    readme = (b'<p align="center"><img src="logo.png"></p>\n\n[![CI](https://ci/badge.svg)](https://ci)\n\n'
+              b"# mylib\n\nDoes things.\n\n## Install\n\npip install mylib\n")
+    assert [(c.name, c.start_line) for c in chunk_source("README.md", readme, "markdown")] == [
+        ("mylib", 1), ("Install", 9)]
+    prose = b"Some words before any heading.\n\n# Title\n\nText.\n"
+    assert [(c.name, c.start_line) for c in chunk_source("notes.md", prose, "markdown")] == [
+        ("notes.md", 1), ("Title", 3)]
+
+
+def test_an_nbformat_3_notebook_is_read_by_its_worksheets_cells_and_not_as_text_with_its_outputs() -> None:
+    notebook = {"metadata": {"name": "old"}, "nbformat": 3, "nbformat_minor": 0, "worksheets": [{"cells": [
+        {"cell_type": "heading", "level": 1, "metadata": {}, "source": ["Sales"]},
+        {"cell_type": "markdown", "metadata": {}, "source": ["Loads the data.\n", "\n", "## Loading\n", "From csv."]},
+        {"cell_type": "code", "input": ["import csv\n", "\n", "def load(path):\n", "    return list(csv.reader(path))"],
+         "language": "python", "metadata": {}, "outputs": [{"output_type": "pyout", "png": "iVBORw0KGgo" * 500}]},
+        {"cell_type": "code", "input": "def plot(rows):\n    pass", "language": "python", "metadata": {},
+         "outputs": []}]}]}
+    data = json.dumps(notebook, indent=1).encode()
+    lines = data.decode().split("\n")
+    chunks = chunk_source("old.ipynb", data, "jupyter")
+    assert [(c.language, c.kind, c.name) for c in chunks] == [
+        ("markdown", "text", "Sales"), ("markdown", "text", "Sales"), ("markdown", "text", "Loading"),
+        ("python", "block", "old"), ("python", "function", "load"), ("python", "function", "plot")]
+    load, plot = chunks[4], chunks[5]
+    assert lines[load.start_line - 1].strip() == '"def load(path):\\n",' and load.end_line == load.start_line + 1
+    assert lines[plot.start_line - 1].strip().startswith('"input": "def plot(rows)')
+    assert not any("iVBOR" in c.text for c in chunks)
+
+
+def test_an_empty_html_comment_closes_on_its_own_line() -> None:
+    source = b"# Title\n\nIntro.\n\n<!-->\n\n## Visible\n\nText.\n"
+    assert [c.name for c in chunk_source("README.md", source, "markdown")] == ["Title", "Visible"]
+
+
+def test_a_label_or_anchor_right_above_a_heading_starts_its_section_not_the_one_before() -> None:
+    rst = (b"Title\n=====\n\n.. _sub:\n\nSub\n---\n\nText.\n\n.. _docs: https://example.com\n\n"
+           b".. _tuple-type:\n\nTuples\n------\n\nMore.\n")
+    assert [(c.name, c.start_line, c.end_line) for c in chunk_source("t.rst", rst, "restructuredtext")] == [
+        ("Sub", 1, 11), ("Tuples", 13, 18)]  # the title joins Sub (only its label between); a URL target stays
+    md = b'# Lib\n\nIntro.\n\n<a id="install"></a>\n\n## Install\n\npip\n\n<a name="use"></a>\n## Use\n\nx\n'
+    assert [(c.name, c.start_line, c.end_line) for c in chunk_source("README.md", md, "markdown")] == [
+        ("Lib", 1, 3), ("Install", 5, 9), ("Use", 11, 14)]

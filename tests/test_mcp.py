@@ -59,6 +59,8 @@ async def test_mcp_tools_end_to_end(tmp_path: Path) -> None:
                 assert set(tools["search"].input_schema["properties"]) == {
                     "query", "k", "lang", "glob", "path", "exclude_glob", "kind"}
                 assert set(tools["similar"].input_schema["required"]) == {"path", "line"}
+                # The formats `lang` takes are named to an agent as to `needle search --help`.
+                assert "'markdown'" in tools["search"].input_schema["properties"]["lang"]["description"]
 
                 # First use builds the index, then answers; the root is the work tree, not the subfolder.
                 found = _payload(await session.call_tool("search", {"query": "parse a config file", "k": 5}))

@@ -33,7 +33,9 @@ from dataclasses import dataclass
 #     notebook cells, Markdown/reST sections named after their headings.
 # 14: React Native's method macros (RCT_EXPORT_METHOD, RCT_REMAP_METHOD, RCT_CUSTOM_VIEW_PROPERTY) read as the methods
 #     they declare: the methods after the first were lost.
-CHUNKER_VERSION = "14"
+# 15: Markdown/reST: no heading inside an HTML comment; labels, anchors and badges above a heading in its section;
+#     a badge's words in a heading's name; nbformat 3 notebooks read by their cells, not as text.
+CHUNKER_VERSION = "15"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"

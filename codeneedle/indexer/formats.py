@@ -35,7 +35,7 @@ FORMAT_EXTENSIONS: dict[str, str] = {
 FORMATS: tuple[str, ...] = tuple(dict.fromkeys(FORMAT_EXTENSIONS.values()))
 # What people type for them after --lang.
 FORMAT_ALIASES: dict[str, str] = {"ipynb": "jupyter", "notebook": "jupyter", "notebooks": "jupyter",
-                                  "md": "markdown", "rst": "restructuredtext", "htm": "html"}
+                                  "md": "markdown", "mdx": "markdown", "rst": "restructuredtext", "htm": "html"}
 
 
 # A notebook's outputs (plots as base64, tables) are most of its bytes and none of what is indexed: it may be this

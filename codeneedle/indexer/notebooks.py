@@ -1,11 +1,13 @@
 """Jupyter notebooks: each code cell chunked as Python (functions, classes, its other code as blocks), markdown
-cells as sections (named under the headings of the cells above them); outputs (images, base64, printed tables) are never read.
+cells as sections (named under the headings of the cells above them); outputs (images, base64, printed tables)
+are never read.
 
 Positions are the ``.ipynb`` file's: a chunk's lines are the JSON lines where its first and last source lines
 are written (nbformat writes each source line as its own string on its own line), its bytes span those
 strings. A source written as one string, or keys spelled unusually, put every line of a cell on the line where
-its source starts. Anything that is not an nbformat 4 notebook (invalid JSON, another shape) gives ``None``, and
-the file is read as plain text instead.
+its source starts. An nbformat 3 notebook's worksheets are read the same way (a code cell's ``input``, a heading
+cell as a Markdown heading of its level). Anything that is no notebook (invalid JSON, another shape) gives
+``None``, and the file is read as plain text instead.
 """
 
 from __future__ import annotations
@@ -52,13 +54,21 @@ class Cell:
     lines: list[Span]  # per source line: the byte span of the JSON string it starts in
 
 
-def source_spans(data: bytes) -> tuple[dict[int, list[Span]], dict[int, int]]:
-    """Byte spans of the strings each cell's ``source`` is written as (by cell index), and where each cell starts.
+# Where a cell's source is written: nbformat 4's cells[i].source, nbformat 3's worksheets[w].cells[i].input (code)
+# or .source (markdown, raw, heading). A cell is known by its indices along the path: (i,) or (w, i).
+CellKey = tuple[int, ...]
+_CELLS_PATH = ((b'"cells"',), (b'"worksheets"', None, b'"cells"'))
+_SOURCE_KEYS = frozenset({b'"source"', b'"input"'})
 
-    A JSON scan that follows only the path ``cells[i].source[j]``; keys are compared as written.
+
+def source_spans(data: bytes) -> tuple[dict[tuple[CellKey, bytes], list[Span]], dict[CellKey, int]]:
+    """Byte spans of the strings each cell's source is written as (by cell and key: ``"source"`` or nbformat 3's
+    ``"input"``), and where each cell starts.
+
+    A JSON scan that follows only the paths to cells' sources; keys are compared as written.
     """
-    spans: dict[int, list[Span]] = {}
-    cell_starts: dict[int, int] = {}
+    spans: dict[tuple[CellKey, bytes], list[Span]] = {}
+    cell_starts: dict[CellKey, int] = {}
     stack: list[list] = []  # per open container: [is_object, key or index, expecting a key]
     for token in _TOKEN.finditer(data):
         first = data[token.start()]
@@ -66,11 +76,11 @@ def source_spans(data: bytes) -> tuple[dict[int, list[Span]], dict[int, int]]:
             top = stack[-1] if stack else None
             if top is not None and top[0] and top[2]:
                 top[1] = token.group()
-            elif len(stack) in (3, 4) and _in_source(stack):
-                spans.setdefault(stack[1][1], []).append(token.span())
+            elif 3 <= len(stack) <= (4 if stack[0][1] == b'"cells"' else 6) and (source := _source_of(stack)):
+                spans.setdefault(source, []).append(token.span())
         elif first in b"{[":
-            if first == 0x7B and len(stack) == 2 and stack[0][1] == b'"cells"' and not stack[1][0]:
-                cell_starts[stack[1][1]] = token.start()
+            if first == 0x7B and (cell := _cell_of(stack)) is not None:
+                cell_starts[cell] = token.start()
             stack.append([first == 0x7B, None if first == 0x7B else 0, first == 0x7B])
         elif first in b"}]":
             if stack:
@@ -85,10 +95,24 @@ def source_spans(data: bytes) -> tuple[dict[int, list[Span]], dict[int, int]]:
     return spans, cell_starts
 
 
-def _in_source(stack: list[list]) -> bool:
-    root, cells, cell = stack[0], stack[1], stack[2]
-    return (root[0] and root[1] == b'"cells"' and not cells[0] and cell[0] and cell[1] == b'"source"'
-            and (len(stack) == 3 or not stack[3][0]))
+def _cell_of(stack: list[list]) -> CellKey | None:
+    """The cell an object opened at the top of ``stack`` is, or None when it is none."""
+    for path in _CELLS_PATH:
+        if len(stack) == len(path) + 1 and not stack[-1][0] and all(
+                (step is None and not entry[0]) or (step is not None and entry[0] and entry[1] == step)
+                for step, entry in zip(path, stack, strict=False)):
+            return tuple(entry[1] for entry in stack if not entry[0])
+    return None
+
+
+def _source_of(stack: list[list]) -> tuple[CellKey, bytes] | None:
+    """The cell and source key a string value at the top of ``stack`` is written in, or None."""
+    field_at = len(stack) - 1 if stack[-1][0] else len(stack) - 2  # one string, or a list of lines
+    field = stack[field_at]
+    if field_at < 1 or not field[0] or field[1] not in _SOURCE_KEYS:
+        return None
+    cell = _cell_of(stack[:field_at])
+    return (cell, field[1]) if cell is not None else None
 
 
 def _line_owners(pieces: list[tuple[str, Span]]) -> list[Span]:
@@ -107,33 +131,48 @@ def _line_owners(pieces: list[tuple[str, Span]]) -> list[Span]:
 
 
 def read_cells(data: bytes) -> tuple[list[Cell], str] | None:
-    """The cells of an nbformat 4 notebook and the language of its code, or None when ``data`` is none."""
+    """The cells of a notebook (nbformat 4, or 3's worksheets) and the language of its code, or None when ``data``
+    is none."""
     try:
         notebook = json.loads(data)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+    if not isinstance(notebook, dict):
+        return None
+    found: list[tuple[CellKey, object]] = []
+    if isinstance(notebook.get("cells"), list):
+        found = [((index,), cell) for index, cell in enumerate(notebook["cells"])]
+    elif isinstance(notebook.get("worksheets"), list):  # nbformat 3
+        for sheet, worksheet in enumerate(notebook["worksheets"]):
+            if isinstance(worksheet, dict) and isinstance(worksheet.get("cells"), list):
+                found += [((sheet, index), cell) for index, cell in enumerate(worksheet["cells"])]
+    else:
         return None
     spans, cell_starts = source_spans(data)
     cells: list[Cell] = []
-    for index, cell in enumerate(notebook["cells"]):
+    for key, cell in found:
         if not isinstance(cell, dict):
             continue
-        source = cell.get("source", "")
+        kind = str(cell.get("cell_type", ""))
+        field = "input" if kind == "code" and "source" not in cell and "input" in cell else "source"
+        source = cell.get(field, "")
         parts = source if isinstance(source, list) else [source]
         if not all(isinstance(p, str) for p in parts):
             continue
         text = "".join(parts)
-        written = spans.get(index, [])
+        if kind == "heading":  # nbformat 3: {"cell_type": "heading", "level": 2, "source": "Install"}
+            level = cell.get("level")
+            kind, text = "markdown", "#" * (level if isinstance(level, int) and 1 <= level <= 6 else 1) + " " + text
+        written = spans.get((key, b'"%s"' % field.encode()), [])
         if len(written) == len(parts):
             owners = _line_owners(list(zip(parts, written, strict=True)))
         else:
             owners = []
         lines = text.count("\n") + 1
         if len(owners) < lines:  # written some other way: the cell's own start stands for each line
-            fallback = written[0] if written else (cell_starts.get(index, 0), cell_starts.get(index, 0) + 1)
+            fallback = written[0] if written else (cell_starts.get(key, 0), cell_starts.get(key, 0) + 1)
             owners.extend([owners[-1] if owners else fallback] * (lines - len(owners)))
-        cells.append(Cell(str(cell.get("cell_type", "")), text, owners))
+        cells.append(Cell(kind, text, owners))
     return cells, _code_language(notebook.get("metadata"))
 
 

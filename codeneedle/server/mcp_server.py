@@ -361,7 +361,8 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         query: Annotated[str, Field(description="what you are looking for, in words or identifiers")],
         k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,
         lang: Annotated[str | list[str] | None, Field(description=(
-            "only these languages: 'python,go' or ['python', 'go']"))] = None,
+            "only these languages: 'python,go' or ['python', 'go']; a format ('vue', 'svelte', 'jupyter', "
+            "'markdown') selects its files, code and text alike"))] = None,
         glob: Annotated[str | None, Field(description="only paths matching this glob, e.g. 'src/**/*.py'; "
                                                       "'!dist/**' leaves paths out")] = None,
         path: Annotated[str | None, Field(description=(
