@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,9 @@ def test_every_language_has_a_grammar_parser_and_definitions_query(language: str
     names = {query.capture_name(i) for i in range(query.capture_count)}
     assert "name" in names or "name.type" in names
     assert any(n.startswith("definition.") for n in names)
+    with warnings.catch_warnings():  # a grammar handing tree-sitter a bare int (deprecated) would warn on each load
+        warnings.simplefilter("error")
+        assert get_language.__wrapped__(language) == get_language(language)
 
 
 # -- one outline per language -------------------------------------------------------------------------

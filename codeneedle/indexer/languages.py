@@ -161,7 +161,21 @@ def get_language(name: str) -> Language:
     """The tree-sitter ``Language`` for a supported language name (KeyError if unsupported)."""
     module_name, func_name = _GRAMMARS[name]
     module = importlib.import_module(module_name)
-    return Language(getattr(module, func_name)())
+    pointer = getattr(module, func_name)()
+    if isinstance(pointer, int):
+        pointer = _capsule(pointer)
+    return Language(pointer)
+
+
+def _capsule(address: int):
+    """A grammar that hands a bare address (tree-sitter-perl 2.0) wrapped as the capsule tree-sitter takes: a bare
+    int is deprecated since tree-sitter 0.25 and warns on every load."""
+    import ctypes
+
+    new = ctypes.pythonapi.PyCapsule_New
+    new.restype = ctypes.py_object
+    new.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
+    return new(address, b"tree_sitter.Language", None)
 
 
 def get_parser(name: str) -> Parser:
