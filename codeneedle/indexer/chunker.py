@@ -42,7 +42,7 @@ from pathlib import PurePosixPath
 
 from tree_sitter import Node, QueryCursor
 
-from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, JS_LANGUAGES, METHOD, TEXT, Chunk
+from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, JS_LANGUAGES, METHOD, TEXT, Chunk, shifted
 from codeneedle.indexer.documents import chunk_document
 from codeneedle.indexer.formats import FORMATS
 from codeneedle.indexer.languages import SUPPORTED_LANGUAGES, get_query, parse_bounded
@@ -149,7 +149,7 @@ def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
     data = bytes(data)
     if data.startswith(_BOM):
         # The byte-order mark is not code: chunk what follows it, then shift the byte ranges back onto the file.
-        return [_shifted(c, len(_BOM), 0) for c in chunk_source(path, data[len(_BOM):], language)]
+        return [shifted(c, len(_BOM), 0) for c in chunk_source(path, data[len(_BOM):], language)]
     if language == "python" and (legacy := transcoded_source(data)) is not None:
         return [_rebased(c, legacy.to_raw) for c in chunk_source(path, legacy.utf8, language)]
     if b"\r" in data:
@@ -194,16 +194,6 @@ def _extent(chunk: Chunk) -> tuple[int, int]:
 
 def _overlaps(extent: tuple[int, int], start: int, end: int) -> bool:
     return extent[0] < end and extent[1] > start
-
-
-def _shifted(chunk: Chunk, shift: int, lines: int) -> Chunk:
-    """``chunk`` of a piece of a file moved onto the whole file: ``shift`` bytes and ``lines`` lines further on."""
-    moved = {"start_byte": chunk.start_byte + shift, "end_byte": chunk.end_byte + shift,
-             "start_line": chunk.start_line + lines, "end_line": chunk.end_line + lines}
-    if chunk.has_doc_span:
-        moved.update(doc_start_byte=chunk.doc_start_byte + shift, doc_end_byte=chunk.doc_end_byte + shift,
-                     doc_start_line=chunk.doc_start_line + lines, doc_end_line=chunk.doc_end_line + lines)
-    return dataclasses.replace(chunk, **moved)
 
 
 def _rebased(chunk: Chunk, to_raw: Callable[[int], int]) -> Chunk:
@@ -310,7 +300,7 @@ class _Source:
             for piece_start, piece_end in zip(bounds, bounds[1:], strict=False):
                 piece = _Source(self.path, self.data[piece_start:piece_end], self.language)
                 lines = self.line_index(piece_start)
-                pieces.extend(_shifted(c, piece_start, lines) for c in piece.chunk_code(recover=False))
+                pieces.extend(shifted(c, piece_start, lines) for c in piece.chunk_code(recover=False))
             chunks = [c for c in chunks if not _overlaps(_extent(c), start, end)] + pieces
         chunks.sort(key=lambda c: (c.start_byte, -c.end_byte))
         return chunks

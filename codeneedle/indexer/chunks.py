@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
@@ -104,3 +105,13 @@ def content_hash(kind: str, name: str, text: str, doc: str = "") -> str:
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\x00")
     return h.hexdigest()
+
+
+def shifted(chunk: Chunk, shift: int, lines: int) -> Chunk:
+    """``chunk`` of a piece of a file moved onto the whole file: ``shift`` bytes and ``lines`` lines further on."""
+    moved = {"start_byte": chunk.start_byte + shift, "end_byte": chunk.end_byte + shift,
+             "start_line": chunk.start_line + lines, "end_line": chunk.end_line + lines}
+    if chunk.has_doc_span:
+        moved.update(doc_start_byte=chunk.doc_start_byte + shift, doc_end_byte=chunk.doc_end_byte + shift,
+                     doc_start_line=chunk.doc_start_line + lines, doc_end_line=chunk.doc_end_line + lines)
+    return dataclasses.replace(chunk, **moved)

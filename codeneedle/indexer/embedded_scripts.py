@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from codeneedle.indexer.chunks import TEXT, Chunk
-from codeneedle.indexer.formats import Cutter, shifted
+from codeneedle.indexer.chunks import TEXT, Chunk, shifted
+from codeneedle.indexer.formats import Cutter
 
 HOSTS = frozenset({"vue", "svelte", "astro", "html"})
 

@@ -12,7 +12,6 @@ This module is the leaf the format modules share; ``documents.py`` picks the mod
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Protocol
@@ -70,12 +69,3 @@ class Cutter(Protocol):
         """Line windows of ``kind`` over each ``[start, end)`` byte span of ``data``."""
         ...
 
-
-def shifted(chunk: Chunk, shift: int, lines: int) -> Chunk:
-    """``chunk`` of a piece of a file moved onto the whole file: ``shift`` bytes and ``lines`` lines further on."""
-    moved = {"start_byte": chunk.start_byte + shift, "end_byte": chunk.end_byte + shift,
-             "start_line": chunk.start_line + lines, "end_line": chunk.end_line + lines}
-    if chunk.has_doc_span:
-        moved.update(doc_start_byte=chunk.doc_start_byte + shift, doc_end_byte=chunk.doc_end_byte + shift,
-                     doc_start_line=chunk.doc_start_line + lines, doc_end_line=chunk.doc_end_line + lines)
-    return dataclasses.replace(chunk, **moved)
