@@ -1,10 +1,4 @@
-;; Definitions for the Needle chunker. Captures:
-;;   @definition.function  function (a method when it sits in a class)
-;;   @definition.method    method (also outside a class when it names its owner: receiver or Owner::name)
-;;   @definition.class     class-like: one chunk with method bodies left out
-;;   @definition.namespace qualifies names inside it, no chunk of its own
-;;   @name                 the name; @name.type a type expression naming it; @receiver the owner type
-;;   captures starting with _ are only used by predicates
+;; Definitions for the Needle chunker; README.md beside this file says what each capture means.
 
 ; methods without a body (abstract, interface, extern, partial) stay in their type's chunk; `=> expr` is a body
 (method_declaration name: (identifier) @name body: (_)) @definition.method

@@ -1,11 +1,4 @@
-;; Definitions for the Needle chunker. Captures:
-;;   @definition.function  function (a method when it sits in a class)
-;;   @definition.method    method (also outside a class when it names its owner: receiver or Owner::name)
-;;   @definition.class     class-like: one chunk with method bodies left out
-;;   @definition.namespace qualifies names inside it, no chunk of its own
-;;   @name                 the name; @name.type a type expression naming it; @receiver the owner type
-;;   @object               the object a property defined by a call belongs to: @object.@name
-;;   captures starting with _ are only used by predicates
+;; Definitions for the Needle chunker; README.md beside this file says what each capture means.
 ;; TSX reads this file too (languages._QUERY_FILES): it has TypeScript's node types, plus JSX.
 
 (function_declaration name: (identifier) @name) @definition.function
