@@ -289,3 +289,25 @@ def test_language_aliases_name_elixir_and_objective_c_as_their_files_do():
 
     assert parse_languages("ex,exs,objective-c,ObjC,m,dart,zig") == ("elixir", "objc", "dart", "zig")
     assert parse_languages("hs,jl,ml,mli,pl,pm") == ("haskell", "julia", "ocaml", "ocaml_interface", "perl")
+
+
+def test_a_language_filter_takes_in_the_dialects_its_users_write_it_in(tmp_path):
+    """`--lang typescript` in a React project means its .tsx files too, and `--lang ocaml` the .mli interfaces;
+    naming the dialect itself still selects it alone."""
+    repo = tmp_path / "app"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src/price.ts").write_text(
+        "/** Format a price in cents as dollars. */\nexport function formatPrice(cents: number): string {\n"
+        "  return `$${(cents / 100).toFixed(2)}`;\n}\n")
+    (repo / "src/PriceTag.tsx").write_text(
+        "/** Show a price tag for a product. */\nexport function PriceTag({ cents }: { cents: number }) {\n"
+        "  return <span className=\"price\">{cents / 100}</span>;\n}\n")
+    (repo / "src/lru.ml").write_text("(** Evict the least recently used entry. *)\nlet evict cache = cache\n")
+    (repo / "src/lru.mli").write_text("(** Evict the least recently used entry. *)\nval evict : 'a t -> 'a t\n")
+    with Index.open(repo) as index:
+        index.update()
+        assert {r.language for r in index.search("price", k=10, lang="typescript")} == {"typescript", "tsx"}
+        assert {r.language for r in index.search("price", k=10, lang="ts")} == {"typescript", "tsx"}
+        assert {r.language for r in index.search("price", k=10, lang="tsx")} == {"tsx"}
+        assert {r.language for r in index.search("evict", k=10, lang="ocaml")} == {"ocaml", "ocaml_interface"}
+        assert {r.language for r in index.search("evict", k=10, lang="mli")} == {"ocaml_interface"}

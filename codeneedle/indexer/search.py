@@ -80,13 +80,19 @@ def parse_languages(lang: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(aliases.get(x.strip().lower(), x.strip().lower()) for x in items if x.strip()))
 
 
+# Dialects read by a grammar of their own, which a filter naming the language takes in: a user typing `--lang ts` in
+# a React project means its .tsx files too, and `--lang ocaml` the .mli interfaces beside the .ml files.
+DIALECTS: dict[str, tuple[str, ...]] = {"typescript": ("tsx",), "ocaml": ("ocaml_interface",)}
+
+
 def language_filter(lang: str | Sequence[str] | None) -> tuple[str, ...]:
-    """The canonical languages a ``lang`` filter names (every door's reading of it): NeedleError for an unknown
-    one, and for a filter given but naming none (``""``, ``","``), which would otherwise search every language."""
+    """The canonical languages a ``lang`` filter names (every door's reading of it), with their dialects
+    (``DIALECTS``): NeedleError for an unknown one, and for a filter given but naming none (``""``, ``","``), which
+    would otherwise search every language."""
     languages = parse_languages(lang)
     if lang is not None and not languages:
         raise NeedleError(f"lang {lang!r} names no language (e.g. python,go)")
-    return check_languages(languages)
+    return tuple(dict.fromkeys(d for name in check_languages(languages) for d in (name, *DIALECTS.get(name, ()))))
 
 
 def dense_ranking(
