@@ -33,6 +33,7 @@ The 10k-chunk search index gets real vectors for its first 500 chunks and noisy 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -307,7 +308,8 @@ def definitions_first(work: Path) -> None:
     # This repository as git holds it: code with its docs, tests, editor clients and data, as projects are.
     here = Path(__file__).resolve().parent.parent
     repo = work / "definitions"
-    for rel in subprocess.run(["git", "ls-files"], cwd=here, capture_output=True, text=True, check=True).stdout.split():
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=here, capture_output=True, text=True, check=True).stdout
+    for rel in filter(None, tracked.split("\0")):
         if (here / rel).is_file():
             (repo / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(here / rel, repo / rel)
@@ -317,19 +319,21 @@ def definitions_first(work: Path) -> None:
     t0 = time.perf_counter()
     proc = subprocess.Popen([str(NEEDLE), "index", "--quiet", str(repo)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    defs_done = chunks = None
+    defs_done = None
+    counts: dict[int, int] = {}
     while proc.poll() is None:
         time.sleep(0.1)
         try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
                 left = dict(conn.execute(pending).fetchall())
-                chunks = conn.execute("SELECT kind IN ('block', 'text'), count(*) FROM chunks GROUP BY 1").fetchall()
+                counts = dict(conn.execute("SELECT kind IN ('block', 'text'), count(*) FROM chunks GROUP BY 1"))
         except sqlite3.Error:
             continue
-        if defs_done is None and chunks and not left.get(0):
+        # Nothing is embedded before every file's chunks are committed (lexical first): definitions stored and
+        # none pending means the encoder has done them all.
+        if defs_done is None and counts.get(0) and not left.get(0):
             defs_done = time.perf_counter() - t0
     every = time.perf_counter() - t0
-    counts = dict(chunks or [])
     header(f"a cold `needle index` of Needle's own tree ({counts.get(0, 0)} definitions, "
            f"{counts.get(1, 0)} windows), seconds (baseline: until every chunk has its vector)")
     row("every function, method and class has its vector", defs_done or every, every, fmt="12.2f")
