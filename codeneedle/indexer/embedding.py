@@ -111,25 +111,27 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
             # By length (little padding per batch), definitions first as the store gave them (searches are for them).
             rows.sort(key=lambda r: (r.kind in WINDOW_KINDS, len(r.text)))
             texts = [embed_text(chunk_of(r)) for r in rows]
+            keys = [text_key(t) for t in texts] if shared is not None else []
             if shared is not None:
                 # What another index already embedded is committed first, in one go: it must not pass through the
                 # groups below, whose size follows the encoder's rate (a group of reused vectors takes no time, and
                 # a group sized by it would hold the encoder for minutes between commits and cancel checks).
-                rows, texts = _take_shared(index, shared, rows, texts, outcome)
+                rows, texts, keys = _take_shared(index, shared, rows, texts, keys, outcome)
                 step(outcome.embedded + outcome.reused)
             start = 0
             while start < len(rows):
                 if cancel is not None and cancel.is_set():
                     outcome.finished = False
                     return outcome
-                part, part_texts = rows[start : start + group], texts[start : start + group]
+                part, part_texts, part_keys = (rows[start : start + group], texts[start : start + group],
+                                               keys[start : start + group])
                 start += len(part)
                 base = outcome.embedded + outcome.reused
                 began = time.perf_counter()
                 vectors = index.embed(part_texts, lambda n, b=base: report(b + n, max(pending_total, b + n)))
                 elapsed = time.perf_counter() - began
                 if shared is not None:
-                    shared.put([text_key(t) for t in part_texts], vectors)
+                    shared.put(part_keys, vectors)
                 index.add_embeddings([r.hash for r in part], vectors)
                 outcome.embedded += len(part)
                 step(outcome.embedded + outcome.reused)
@@ -141,18 +143,18 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
             shared.close()
 
 
-def _take_shared(index: IndexWriter, shared: SharedCache, rows: list[ChunkRow], texts: list[str],
-                 outcome: EmbedOutcome) -> tuple[list[ChunkRow], list[str]]:
-    """Commit the vectors ``shared`` holds for ``texts``; returns the rows (and texts) still without one."""
-    keys = [text_key(t) for t in texts]
+def _take_shared(index: IndexWriter, shared: SharedCache, rows: list[ChunkRow], texts: list[str], keys: list[str],
+                 outcome: EmbedOutcome) -> tuple[list[ChunkRow], list[str], list[str]]:
+    """Commit the vectors ``shared`` holds for ``texts`` (cache ``keys``); returns the rows, texts and keys still
+    without one."""
     found = shared.get(keys)
     if not found:
-        return rows, texts
+        return rows, texts, keys
     hit = [i for i, k in enumerate(keys) if k in found]
     index.add_embeddings([rows[i].hash for i in hit], np.stack([found[keys[i]] for i in hit]))
     outcome.reused += len(hit)
     rest = [i for i, k in enumerate(keys) if k not in found]
-    return [rows[i] for i in rest], [texts[i] for i in rest]
+    return [rows[i] for i in rest], [texts[i] for i in rest], [keys[i] for i in rest]
 
 
 def _dim(store) -> int:
