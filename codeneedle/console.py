@@ -54,7 +54,7 @@ def index_progress(enabled: bool = True) -> Iterator:
                 eta = f" · ETA {format_eta(p.eta_s)}" if p.eta_s is not None else ""
                 bar.update(task, description="embedding", total=p.chunks_to_embed or None,
                            completed=p.chunks_embedded, count=_count(p.chunks_embedded, p.chunks_to_embed),
-                           unit="chunks", detail=f" · {p.rate:.1f}/s{eta}")
+                           unit="chunks", detail=f" · {p.rate:.1f}/s{eta}" if p.rate > 0 else "")
             elif p.phase in ("scan", "index"):
                 bar.update(task, description="reading" if p.phase == "index" else "scanning",
                            total=p.files_total or None, completed=p.files_done,

@@ -81,6 +81,8 @@ def test_progress_text_counts_files_while_reading_then_chunks():
     assert text == "reading 30/100 files" and pct == 1
     text, pct = progress_text("embed", 100, 100, 250, 1000, 31.25, 24.0)
     assert text == "embedding 250/1000 chunks, 31.2/s, ETA 0:24" and 5 < pct < 99
+    text, _ = progress_text("embed", 100, 100, 250, 1000, 0.0, None)  # so far all from the shared cache
+    assert text == "embedding 250/1000 chunks"
 
 
 def test_an_update_reports_chunks_with_a_rate_and_eta(tmp_path, monkeypatch):

@@ -52,6 +52,21 @@ def test_a_second_copy_reuses_every_vector_and_gets_the_very_same_ones(tmp_path,
     assert stat.S_IMODE(os.stat(shared).st_mode) == 0o600  # vectors say something about the code: owner only
 
 
+def test_reused_vectors_do_not_make_the_progress_bar_promise_a_rate_the_encoder_never_had(tmp_path, shared):
+    # A thousand vectors taken from the cache in a blink read as thousands of chunks a second, and the ETA of the
+    # chunks the encoder still had to embed came out as a second or two.
+    first = copy_fixture("minirepo", tmp_path / "first")
+    with Index.open(first) as index:
+        index.update()
+    second = copy_fixture("minirepo", tmp_path / "second")
+    seen = []
+    with Index.open(second) as index:
+        stats = index.update(progress=seen.append)
+    embeds = [p for p in seen if p.phase == "embed"]
+    assert stats.chunks_embedded == 0 and embeds[-1].chunks_embedded == embeds[-1].chunks_to_embed > 10
+    assert all(p.rate == 0 and p.eta_s is None for p in embeds)  # the encoder did nothing: no pace to speak of
+
+
 def test_only_what_differs_goes_through_the_encoder(tmp_path, shared):
     first = copy_fixture("minirepo", tmp_path / "first")
     with Index.open(first) as index:

@@ -76,13 +76,14 @@ class EmbedOutcome:
 
 
 def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
-                  on_progress: Callable[[int, int], None] | None = None,
+                  on_progress: Callable[[int, int, int], None] | None = None,
                   among: list[str] | None = None) -> EmbedOutcome:
     """Give every chunk lacking a vector for the index's model one: from the machine's shared cache when this
     exact text was embedded before (another clone, a rebuilt index), else from the encoder (``index.embed``).
 
     ``among``: content hashes known to hold every chunk that may lack one (a watcher's few files), so the
-    whole index need not be scanned. ``on_progress(done, to_do)`` is called as batches finish.
+    whole index need not be scanned. ``on_progress(done, to_do, reused)`` is called as batches finish; ``done``
+    counts the ``reused`` vectors too, which took no encoder time (a rate over ``done`` alone would leap).
     Stops early (finished False) on ``cancel``.
     """
     store = index.store
@@ -93,15 +94,15 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
         pending_total = store.pending_texts(index.model_id)
     outcome = EmbedOutcome()
     group = FIRST_GROUP
-    report = on_progress or (lambda a, b: None)
-    report(0, pending_total)
+    report = on_progress or (lambda a, b, c: None)
+    report(0, pending_total, 0)
     shared = SharedCache.open(index.model_id, _dim(store)) if pending_total else None
 
     def step(done: int) -> None:
         nonlocal pending_total
         # Rows in one window may share a hash with chunks added later; the count can overshoot slightly.
         pending_total = max(pending_total, done)
-        report(done, pending_total)
+        report(done, pending_total, outcome.reused)
 
     try:
         while True:
@@ -128,7 +129,8 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
                 start += len(part)
                 base = outcome.embedded + outcome.reused
                 began = time.perf_counter()
-                vectors = index.embed(part_texts, lambda n, b=base: report(b + n, max(pending_total, b + n)))
+                vectors = index.embed(part_texts,
+                                      lambda n, b=base: report(b + n, max(pending_total, b + n), outcome.reused))
                 elapsed = time.perf_counter() - began
                 if shared is not None:
                     shared.put(part_keys, vectors)

@@ -210,8 +210,8 @@ def _embed_missing(index: IndexWriter, stats: UpdateStats, report: ProgressFn, c
 
     meter = RateMeter()
 
-    def on_progress(embedded: int, to_embed: int) -> None:
-        meter.update(embedded)
+    def on_progress(embedded: int, to_embed: int, reused: int) -> None:
+        meter.update(embedded - reused)  # the encoder's pace: thousands of reused vectors in a blink are not
         report(Progress("embed", done, total, embedded, to_embed, meter.rate, meter.eta(to_embed - embedded)))
 
     if index.store.get_meta(STATE_KEY) == "ready":

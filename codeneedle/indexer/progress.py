@@ -97,7 +97,8 @@ def progress_text(phase: str, files_done: int, files_total: int, embedded: int, 
     if phase == "embed":
         pct = 5 + int(94 * embedded / to_embed) if to_embed else 99
         eta = f", ETA {format_eta(eta_s)}" if eta_s is not None else ""
-        return f"embedding {embedded}/{to_embed} chunks, {rate:.1f}/s{eta}", min(pct, 99)
+        pace = f", {rate:.1f}/s{eta}" if rate > 0 else ""  # none yet, or every vector so far came from the cache
+        return f"embedding {embedded}/{to_embed} chunks{pace}", min(pct, 99)
     if phase == "index":
         pct = int(5 * files_done / files_total) if files_total else 5
         return f"reading {files_done}/{files_total} files", pct
