@@ -42,3 +42,23 @@ def test_definitions_reach_the_encoder_before_windows(tmp_path):
     assert len(windows) >= 2 and len(definitions) >= 2, order
     assert max(definitions) < min(windows), order
     assert set(kinds.values()) >= {"function", "class"} and set(kinds.values()) & WINDOW_KINDS
+
+
+def test_a_watchers_batch_of_changed_files_gives_definitions_their_vectors_first(tmp_path):
+    # The watcher names the texts it added (``among``); a checkout of thousands of files spans many windows of
+    # them, and each window must take every definition still pending before any line window.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for i in range(6):
+        (repo / f"a{i}_notes.md").write_text(f"# Notes {i}\n\nShort notes number {i}.\n")
+        (repo / f"z{i}_code.py").write_text(f"def helper_{i}(x):\n    return x + {i}\n")
+    with Index.open(repo) as index:
+        index.update()
+        store = index.store
+        rows = [r for p in sorted(store.file_records()) for r in store.chunks_in_file(p)]
+        with store.transaction():
+            store.conn.execute("DELETE FROM embeddings")
+        windows_first = sorted({r.hash: r.kind in WINDOW_KINDS for r in rows}.items(), key=lambda kv: not kv[1])
+        batch = store.pending_chunks(index.model_id, 6, among=[h for h, _ in windows_first])
+    assert sum(1 for _, is_window in windows_first if is_window) >= 6
+    assert [r.kind for r in batch] == ["function"] * 6

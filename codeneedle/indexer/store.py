@@ -437,12 +437,15 @@ class Store:
             return [ChunkRow(*r) for r in rows]
         out: dict[str, ChunkRow] = {}
         unique = list(dict.fromkeys(among))
-        for i in range(0, len(unique), 500):
-            part = unique[i : i + 500]
-            for r in self.conn.execute(f"{sql} AND c.hash IN ({','.join('?' * len(part))})", [model, *part]):
-                out.setdefault(r[11], ChunkRow(*r))
-            if len(out) >= limit:
-                break
+        # Two passes, definitions then windows: a checkout's thousands of changed files span many windows.
+        for kinds in (f"AND c.kind NOT IN {_WINDOW_KINDS}", f"AND c.kind IN {_WINDOW_KINDS}"):
+            for i in range(0, len(unique), 500):
+                if len(out) >= limit:
+                    return list(out.values())[:limit]
+                part = unique[i : i + 500]
+                query = f"{sql} {kinds} AND c.hash IN ({','.join('?' * len(part))})"
+                for r in self.conn.execute(query, [model, *part]):
+                    out.setdefault(r[11], ChunkRow(*r))
         return list(out.values())[:limit]
 
     def pending_texts(self, model: str) -> int:
