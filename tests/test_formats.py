@@ -251,6 +251,44 @@ def test_restructured_text_sections_are_named_by_their_underlined_titles() -> No
 # -- filters, size cap, minified screening ------------------------------------------------------------
 
 
+# -- Quarto and R Markdown ------------------------------------------------------------------------------
+
+
+def test_a_quarto_reports_python_chunks_are_python_at_their_lines_and_its_prose_sections() -> None:
+    assert outline(chunks_of("report.qmd")) == [
+        ("quarto", "text", "report.qmd", 1, 4),  # the front matter
+        ("quarto", "text", "Loading", 6, 8),
+        ("python", "block", "report", 11, 12),
+        ("python", "function", "load_sales", 14, 16),
+        ("quarto", "text", "Loading > Cleaning", 19, 30),  # R has no grammar here, and a bare fence only shows code
+        ("quarto", "text", "Summary", 32, 32),
+        ("python", "function", "monthly_total", 35, 36),
+    ]
+    load = next(c for c in chunks_of("report.qmd") if c.name == "load_sales")
+    assert load.doc == "Read the monthly sales table." and line("report.qmd", 14) == "def load_sales(path):"
+    cleaning = next(c for c in chunks_of("report.qmd") if c.name == "Loading > Cleaning")
+    assert "clean <- function(df)" in cleaning.text and "def shown_only" in cleaning.text
+
+
+def test_r_markdown_chunks_name_their_engine_before_options_and_an_unclosed_one_runs_to_the_end() -> None:
+    assert outline(chunks_of("churn.Rmd")) == [
+        ("rmarkdown", "text", "churn.Rmd", 1, 8),  # front matter and the R setup chunk
+        ("rmarkdown", "text", "Model", 10, 10),
+        ("python", "function", "churn_rate", 13, 14),  # {python, echo=FALSE}
+        ("bash", "block", "churn", 18, 18),
+        ("python", "function", "unfinished", 22, 23),
+    ]
+
+
+def test_a_quarto_or_r_markdown_filter_selects_its_files_and_python_the_python_in_them() -> None:
+    assert language_filter("qmd,rmd") == ("quarto", "rmarkdown")
+    quarto = Filters(language_filter("quarto"))
+    assert quarto.allows("report.qmd", "python", "function") and quarto.allows("report.qmd", "quarto", "text")
+    assert not quarto.allows("churn.Rmd", "python", "function")
+    assert Filters(language_filter("python")).allows("report.qmd", "python", "function")
+    assert not Filters(language_filter("markdown")).allows("report.qmd", "quarto", "text")
+
+
 def test_a_formats_name_selects_its_files_and_a_languages_name_the_code_inside_them() -> None:
     vue = Filters(language_filter("vue"))
     assert vue.allows("src/UserCard.vue", "javascript", "function") and vue.allows("src/UserCard.vue", "vue", "text")
@@ -285,11 +323,12 @@ def test_a_notebook_may_pass_the_size_cap_as_its_outputs_are_not_indexed(tmp_pat
 
 
 @pytest.mark.slow
-def test_needle_search_finds_a_vue_method_by_name_at_its_line_and_notebook_code_by_meaning(tmp_path) -> None:
+def test_needle_search_finds_a_vue_method_by_name_at_its_line_and_notebook_and_quarto_code_by_meaning(tmp_path):
     repo = tmp_path / "shop"
     (repo / "src").mkdir(parents=True)
     shutil.copy(FORMATS / "UserCard.vue", repo / "src" / "UserCard.vue")
     shutil.copy(FORMATS / "guide.md", repo / "guide.md")
+    shutil.copy(FORMATS / "report.qmd", repo / "report.qmd")
     (repo / "sales.ipynb").write_bytes(plotted_notebook())
     assert looks_minified(plotted_notebook())  # its plot's base64 lines; indexed all the same
     assert run_needle("index", "-q", str(repo)).returncode == 0
@@ -306,6 +345,11 @@ def test_needle_search_finds_a_vue_method_by_name_at_its_line_and_notebook_code_
     top = json.loads(proc.stdout)["results"][0]
     assert (top["path"], top["name"], top["start_line"]) == ("sales.ipynb", "load_sales", 35)
 
+    proc = run_needle("search", "--json", "-k", "3", "--lang", "qmd", "--path", str(repo), "read the sales table")
+    assert proc.returncode == 0, proc.stderr
+    top = json.loads(proc.stdout)["results"][0]
+    assert (top["path"], top["name"], top["language"], top["start_line"]) == ("report.qmd", "load_sales", "python", 14)
+
 
 # -- any input ---------------------------------------------------------------------------------------
 
@@ -314,9 +358,10 @@ FORMAT_TOKENS = [
     "<!--", "-->", "<template>", "</template>", "---\n", "# ", "## ", "```", "~~~", "===\n", "-----\n", "\n", "\n\n",
     " ", "function f() {", "}", "def g():\n    return 1\n", "export default { methods: { save() {} } }", "é",
     '{"cells": [', '{"cell_type": "code", "source": ["', '{"cell_type": "markdown", "source": "', '\\n", "', '"]}',
-    "]}", '"', "\\", ",", ":", "%%bash\\n", "%time ", "\r\n", "\x00",
+    "]}", "```{python}\n", "```{r, echo=FALSE}\n", "~~~{bash}\n", '"', "\\", ",", ":", "%%bash\\n", "%time ", "\r\n", "\x00",
 ]  # fmt: skip
-FORMAT_FILES = ["App.vue", "App.svelte", "page.astro", "index.html", "book.ipynb", "notes.md", "index.rst"]
+FORMAT_FILES = ["App.vue", "App.svelte", "page.astro", "index.html", "book.ipynb", "notes.md", "index.rst",
+                "report.qmd", "churn.Rmd"]
 
 
 class _Fallbacks(logging.Handler):

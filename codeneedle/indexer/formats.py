@@ -1,5 +1,6 @@
 """File formats that hold code or sections inside them: Vue, Svelte, Astro and HTML (``<script>`` blocks), Jupyter
-notebooks (code cells), Markdown and reStructuredText (sections under headings).
+notebooks (code cells), Markdown and reStructuredText (sections under headings), Quarto and R Markdown (code chunks
+and sections).
 
 A format is a ``language`` name with no grammar of its own: the file's record and its non-code chunks carry it
 (``vue``, ``jupyter``, ``markdown``), the code inside carries the code's language (``typescript``, ``python``). A
@@ -30,11 +31,14 @@ FORMAT_EXTENSIONS: dict[str, str] = {
     ".markdown": "markdown",
     ".mdx": "markdown",
     ".rst": "restructuredtext",
+    ".qmd": "quarto",
+    ".rmd": "rmarkdown",
 }
 FORMATS: tuple[str, ...] = tuple(dict.fromkeys(FORMAT_EXTENSIONS.values()))
 # What people type for them after --lang.
 FORMAT_ALIASES: dict[str, str] = {"ipynb": "jupyter", "notebook": "jupyter", "notebooks": "jupyter",
-                                  "md": "markdown", "mdx": "markdown", "rst": "restructuredtext", "htm": "html"}
+                                  "md": "markdown", "mdx": "markdown", "rst": "restructuredtext", "htm": "html",
+                                  "qmd": "quarto", "rmd": "rmarkdown"}
 
 
 # A notebook's outputs (plots as base64, tables) are most of its bytes and none of what is indexed: it may be this
