@@ -1399,6 +1399,16 @@ def test_a_haskell_function_is_its_signature_and_every_equation_after_it() -> No
         ("function", "twice", 7, 8, "not Haddock, still the comment above"), ("function", "|>", 10, 10, "")]
 
 
+def test_a_haskell_block_comment_above_a_function_is_its_doc_but_a_pragma_is_not() -> None:
+    """`{- | ... -}` and `{-| ... -}` (Haddock's block form) are docs, as `-- |` is, and no window of their own."""
+    source = ("{-# LANGUAGE LambdaCase #-}\npush :: a -> [a] -> [a]\npush x xs = x : xs\n\n"
+              "{- | Pop the top item.\n   Nothing when empty. -}\npop :: [a] -> Maybe a\npop [] = Nothing\n\n"
+              "{-| Peek at the top. -}\npeek = pop\n")
+    assert _outline_docs("stack.hs", source, "haskell") == [
+        ("block", "stack", 1, ""), ("function", "push", 2, ""), ("function", "pop", 7, "Pop the top item.\nNothing when empty."),
+        ("function", "peek", 11, "Peek at the top.")]
+
+
 def test_julia_doc_strings_stand_right_above_or_in_a_doc_macro_and_macros_start_their_function() -> None:
     """A string right above a definition is its doc (not one a blank line away); `@doc "..." f(x) = ...` too; a
     definition under `@inline` starts at the macro; typed and where-clause signatures are named like plain ones."""
@@ -1418,6 +1428,13 @@ def test_ocaml_let_and_bindings_start_at_their_keyword_and_only_odoc_comments_ar
               "let limit = 10\n")
     assert [c for c in _outline_docs("parity.ml", source, "ocaml") if c[0] != "block"] == [
         ("function", "even", 2, ""), ("function", "odd", 4, "Whether [n] is odd."), ("function", "square", 7, "")]
+
+
+def test_an_odoc_comment_after_a_definition_on_its_own_line_is_its_doc() -> None:
+    """`let push x s = x :: s (** Push [x]. *)`: the doc closes the line it documents, and is no window of its own."""
+    source = "let push x s = x :: s (** Push [x] on [s]. *)\n\nlet pop = function [] -> None | x :: _ -> Some x\n"
+    assert _outline_docs("stack.ml", source, "ocaml") == [
+        ("function", "push", 1, "Push [x] on [s]."), ("function", "pop", 3, "")]
 
 
 def test_an_ocaml_interface_is_a_stub_that_leads_to_its_implementation() -> None:

@@ -743,9 +743,10 @@ class _Source:
         doc = inspect.cleandoc(match.group(2).replace("\r\n", "\n"))
         return (doc, (attribute.start_byte, attribute.end_byte)) if doc else None
 
-    def ocaml_doc(self, start: int) -> tuple[str, tuple[int, int]] | None:
+    def ocaml_doc(self, start: int, trailing: bool = False) -> tuple[str, tuple[int, int]] | None:
         """The ``(** ... *)`` doc comment ending on the line above ``start``: its text and range. A plain
-        ``(* ... *)`` comment is no doc, as for odoc."""
+        ``(* ... *)`` comment is no doc, as for odoc. ``trailing``: it may follow code on its line (``let limit =
+        100 (** The most allowed. *)``)."""
         index = self.line_index(start)
         if index == 0 or self.data[self.starts[index] : start].strip() or \
                 not self.line_bytes(index - 1).rstrip().endswith(b"*)"):
@@ -755,7 +756,7 @@ class _Source:
         while opening > 0 and self.data[opening - 1 : opening + 1] == b"((":
             opening = self.data.rfind(b"(*", 0, opening)
         if opening < 0 or not self.data.startswith(b"(**", opening) or self.data.startswith((b"(**)", b"(***"), opening) or \
-                self.data[self.starts[self.line_index(opening)] : opening].strip():
+                (not trailing and self.data[self.starts[self.line_index(opening)] : opening].strip()):
             return None
         text = self.data[opening + 3 : end - 2].decode("utf-8", "replace")
         doc = inspect.cleandoc(text.replace("\r\n", "\n")).strip()
@@ -773,7 +774,8 @@ class _Source:
         if after is not None and after.type != "comment" and after.start_point[0] - comment.end_point[0] <= 1 and \
                 comment.start_point[0] > self.line_index(d.end - 1):
             return None
-        return self.ocaml_doc(comment.end_byte + 1 if comment.end_byte < len(self.data) else comment.end_byte)
+        return self.ocaml_doc(comment.end_byte + 1 if comment.end_byte < len(self.data) else comment.end_byte,
+                              trailing=comment.start_point[0] == self.line_index(d.end - 1))
 
     def perl_pod(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
         """The POD right above a sub (a blank line at most between), unless it opens with =head1: its paragraphs
@@ -888,6 +890,8 @@ class _Source:
         lines: list[bytes] = []
         first = index
         above = self.line_bytes(index - 1).strip()
+        if self.language == "haskell" and above.endswith(b"-}") and not above.endswith(b"#-}"):
+            return self._haskell_block_above(index)  # {- | Haddock -}; {-# PRAGMA #-} is none
         if hash_style:
             lines, first = self._line_comments_above(index, lambda ln: ln.startswith(b"#") and not ln.startswith(b"#!"))
         elif dash_style:
@@ -923,6 +927,20 @@ class _Source:
         )
         range_end = self.starts[index - 1] + len(self.line_bytes(index - 1).rstrip())
         return doc, (range_start, max(range_start, range_end))
+
+    def _haskell_block_above(self, index: int) -> tuple[str, tuple[int, int]] | None:
+        """The ``{- ... -}`` comment ending on the line above line ``index``: its text (``|`` mark left for
+        ``attach_doc``) and range."""
+        k = index - 1
+        while k >= 0 and index - k <= MAX_DOC_LINES and not self.line_bytes(k).lstrip().startswith(b"{-"):
+            k -= 1
+        if k < 0 or not self.line_bytes(k).lstrip().startswith(b"{-") or self.line_bytes(k).lstrip().startswith(b"{-#"):
+            return None
+        range_start = self.starts[k] + len(self.line_bytes(k)) - len(self.line_bytes(k).lstrip())
+        range_end = self.starts[index - 1] + len(self.line_bytes(index - 1).rstrip())
+        text = self.data[range_start + 2 : range_end - 2].decode("utf-8", "replace").replace("\r\n", "\n")
+        doc = inspect.cleandoc(text).strip()
+        return (doc, (range_start, range_end)) if doc.lstrip("| \n") else None
 
     # -- classes ---------------------------------------------------------------------------------
 

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 # 15: Markdown/reST: no heading inside an HTML comment; labels, anchors and badges above a heading in its section;
 #     a badge's words in a heading's name; nbformat 3 notebooks read by their cells, not as text.
 # 16: Quarto (.qmd) and R Markdown (.Rmd): executable chunks in a parsed language (```{python}) chunked as that
-#     language, the prose in sections named after their headings (literate.py).
+#     language, the prose in sections named after their headings (literate.py); Haskell `{- | -}` block comments
+#     and OCaml `(** *)` docs closing their definition's own line attached as docs.
 CHUNKER_VERSION = "16"
 
 # Chunk kinds, from most to least structured.
