@@ -1260,6 +1260,35 @@ def test_a_script_without_an_extension_is_bash_by_its_shebang(path, head, langua
     assert language_for_source(path, head) == language
 
 
+PROLOG = b"""% Family relations.
+:- module(family, [grandparent/2]).
+
+parent(tom, bob).
+grandparent(X, Z) :-
+    parent(X, Y),
+    parent(Y, Z).
+"""
+PERL_WITH_A_COLON_DASH = b"""use strict;
+my %opts = (verbose => 0);
+sub parse {
+    my ($line) = @_;
+    return $line =~ /^:-/ ? 1 : 0;
+}
+"""
+
+
+@pytest.mark.parametrize(("path", "data", "language"), [
+    ("family.pl", PROLOG, None),
+    ("parse.pl", PERL_WITH_A_COLON_DASH, "perl"),
+    ("Family.pm", PROLOG, "perl"),  # .pm is only ever Perl
+    ("legacy.pl", b"$count = 0;\nprint \"hi\\n\";\n", "perl"),
+])
+def test_a_dot_pl_file_written_in_prolog_is_text_and_perl_stays_perl(path, data, language) -> None:
+    from codeneedle.indexer.languages import language_for_source
+
+    assert language_for_source(path, data) == language
+
+
 def test_a_kotlin_annotation_the_grammar_leaves_beside_its_function_still_belongs_to_it() -> None:
     # after an expression-bodied function, tree-sitter-kotlin reads `@Suppress(...)` as an expression of its own
     source = ("fun a() = 1\n\n/** Begin a section. */\n@Suppress(\"NOTHING_TO_INLINE\")\ninline fun begin(tag: String) {\n"

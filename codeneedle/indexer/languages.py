@@ -133,12 +133,18 @@ _OBJC_DECLARATION = re.compile(rb"^@(?:interface|implementation|protocol)[ \t]+[
 
 
 _PERL_SHEBANG = re.compile(rb"#![ \t]*/\S*/(?:env[ \t]+(?:-\S+[ \t]+)*)?perl\b")
+# Prolog shares `.pl` with Perl: its directives (`:- module(...)`) and clauses (`parent(X, Y) :- ...`) open lines,
+# and it says none of what Perl scripts say at the start of a line.
+_PROLOG = re.compile(rb"^(?::-[ \t]*[a-z]|[a-z]\w*(?:\([^\n]*\))?[ \t]*:-)", re.MULTILINE)
+_PERL_SOURCE = re.compile(rb"^[ \t]*(?:use[ \t]+[\w:]+|my[ \t]*[$@%(]|sub[ \t]+\w|package[ \t]+[\w:]+[ \t]*[;{]|#!.*perl)"
+                          rb"|[$@%]\w+[ \t]*=[^=~]", re.MULTILINE)
 
 
 def language_for_source(path: str | PurePath, data: bytes) -> str | None:
     """``language_for_path``, except that a ``.h`` header written in C++ is C++, one written in Objective-C (and a
-    ``.m`` file only when written in it) is Objective-C, and a file without an extension whose first line runs sh or
-    bash (``#!/bin/sh``, ``#!/usr/bin/env bash``) is bash, one that runs perl Perl."""
+    ``.m`` file only when written in it) is Objective-C, a file without an extension whose first line runs sh or
+    bash (``#!/bin/sh``, ``#!/usr/bin/env bash``) is bash, one that runs perl Perl, and a ``.pl`` file written in
+    Prolog is text."""
     language = language_for_path(path)
     suffix = PurePath(path).suffix.lower()
     if suffix in (".h", ".m") and language in ("c", "objc"):
@@ -153,6 +159,8 @@ def language_for_source(path: str | PurePath, data: bytes) -> str | None:
         return "bash"
     if language is None and not PurePath(path).suffix and _PERL_SHEBANG.match(data):
         return "perl"
+    if suffix == ".pl" and _PROLOG.search(data[:SNIFF_BYTES]) and not _PERL_SOURCE.search(data[:SNIFF_BYTES]):
+        return None  # Prolog: text, as the Perl grammar would make noise of it
     return language
 
 
