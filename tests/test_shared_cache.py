@@ -283,3 +283,40 @@ def test_a_cache_that_others_may_write_is_not_used(tmp_path, shared):
         again = index.update()
     assert (again.chunks_embedded, again.chunks_reused) == (built.chunks_embedded, 0)
     assert stat.S_IMODE(os.stat(shared).st_mode) == 0o666  # not ours to mend or remove
+
+
+class _AnotherCloneIndexedMeanwhile:
+    """The index's own embedder; after its first group, a second clone of the same code is indexed to the end (as
+    an editor opening a worktree while ``needle index`` runs would), filling the shared cache."""
+
+    def __init__(self, inner, clone):
+        self.inner, self.clone, self.sizes = inner, clone, []
+
+    def embed(self, texts, on_done=None):
+        vectors = self.inner.embed(texts, on_done=on_done)
+        if not self.sizes:
+            with Index.open(self.clone) as other:
+                other.update()
+        self.sizes.append(len(texts))
+        return vectors
+
+
+def test_vectors_another_index_stores_meanwhile_are_taken_instead_of_embedded_again(tmp_path, shared, monkeypatch):
+    from codeneedle.indexer import embedding
+
+    monkeypatch.setattr(embedding, "FIRST_GROUP", 4)
+    monkeypatch.setattr(embedding, "MIN_GROUP", 4)
+    monkeypatch.setattr(embedding, "MAX_GROUP", 4)
+    first = tmp_path / "first"
+    first.mkdir()
+    for i in range(20):
+        (first / f"mod{i}.py").write_text(f"def helper_{i}(value):\n    return value * {i} + {i * 7}\n")
+    clone = tmp_path / "clone"
+    shutil.copytree(first, clone)
+    with Index.open(first) as index:
+        recorder = index.embedder = _AnotherCloneIndexedMeanwhile(index.embedder, clone)
+        stats = index.update()
+    assert recorder.sizes == [4]  # one group, then every later one was found in the cache
+    assert (stats.chunks_embedded, stats.chunks_reused) == (4, 16)
+    a, b = _vectors(first), _vectors(clone)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

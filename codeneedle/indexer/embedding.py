@@ -126,7 +126,14 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
                     return outcome
                 part, part_texts, part_keys = (rows[start : start + group], texts[start : start + group],
                                                keys[start : start + group])
-                start += len(part)
+                if shared is not None and start > 0:
+                    # Another index of the same code (a second clone opened meanwhile) may have embedded these
+                    # since the window was looked up: one lookup a group, against seconds of encoder work.
+                    part, part_texts, part_keys = _take_shared(index, shared, part, part_texts, part_keys, outcome)
+                start += group
+                if not part:
+                    step(outcome.embedded + outcome.reused)
+                    continue
                 base = outcome.embedded + outcome.reused
                 began = time.perf_counter()
                 vectors = index.embed(part_texts,
