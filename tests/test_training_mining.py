@@ -26,6 +26,7 @@ from codeneedle.training.mining import (
     iter_source_files,
     keep_function,
     keep_query,
+    minable,
     mine_chunks,
     mine_file,
     mine_repo,
@@ -344,6 +345,17 @@ sub inventory_of {
 }
 
 
+# A notebook as Jupyter writes it (one JSON string per source line), a magic in the cell with the functions.
+NOTEBOOK = json.dumps({"cells": [
+    {"cell_type": "markdown", "metadata": {}, "source": ["# Sales\n"]},
+    {"cell_type": "code", "metadata": {}, "outputs": [], "source": [
+        '%matplotlib inline\n', 'import pandas as pd\n', '\n', 'def load_sales(path):\n',
+        '    """Read the monthly sales CSV into a data frame, months parsed."""\n',
+        '    frame = pd.read_csv(path)\n', '    frame["month"] = pd.to_datetime(frame["month"])\n',
+        '    return frame\n', '\n', 'def totals(frame):\n', '    by = frame.groupby("month")\n', '    return by.sum()\n']}],
+    "metadata": {"kernelspec": {"language": "python"}}, "nbformat": 4}, indent=1).encode()
+
+
 def chunk_named(path: str, language: str, data: bytes, name: str) -> Chunk:
     """The chunker's own chunk of that name (the miner reads where its doc comment sits from it)."""
     return next(c for c in chunk_source(path, data, language) if c.name == name)
@@ -558,6 +570,10 @@ def test_no_heldout_candidate_carries_its_query(tmp_path: Path) -> None:
     (src / "npm" / corpus.NPM_HELDOUT[0] / "package").mkdir(parents=True)
     (src / "npm" / corpus.NPM_HELDOUT[0] / "package" / "crc.js").write_bytes(JS)
     (src / "npm" / corpus.NPM_HELDOUT[0] / "package" / "dur.go").write_bytes(GO)
+    (src / "npm" / corpus.NPM_HELDOUT[0] / "package" / "Form.vue").write_bytes(
+        b"<script>\n/** Send the edited user to the server. */\nasync function save(user) {\n"
+        b"  await api.put(user.id, user)\n  close()\n}\n</script>\n")
+    (src / "npm" / corpus.NPM_HELDOUT[0] / "package" / "sales.ipynb").write_bytes(NOTEBOOK)
     for files, _, _ in NEW_LANGUAGES.values():  # with their tests, which must stay out
         for rel, data in files.items():
             (src / "npm" / corpus.NPM_HELDOUT[0] / "package" / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -566,7 +582,7 @@ def test_no_heldout_candidate_carries_its_query(tmp_path: Path) -> None:
     pool = {(r["repo"], r["id"]): r for r in map(json.loads, (tmp_path / "pairs" / "heldout_corpus.jsonl")
                                                  .read_text().splitlines())}
     queries = [json.loads(x) for x in (tmp_path / "pairs" / "heldout.jsonl").read_text().splitlines()]
-    assert {q["name"] for q in queries} == {"Store.load_items", "crc32", "ParseDuration",
+    assert {q["name"] for q in queries} == {"Store.load_items", "crc32", "ParseDuration", "save", "load_sales",
                                             *(name for _, name, _ in NEW_LANGUAGES.values())}
     for q in queries:
         target = pool[(q["repo"], q["target"])]
@@ -660,7 +676,44 @@ def test_a_julia_doc_macro_on_the_definitions_line_leaves_the_definition() -> No
     assert candidate.text == pair.code
 
 
-def test_an_ocaml_interface_has_no_code_to_pair() -> None:
+def test_scripts_of_components_and_notebook_cells_are_mined_where_the_file_has_them() -> None:
+    vue = b"""<template>
+  <button @click="save">Save</button>
+</template>
+
+<script setup lang="ts">
+/** Send the edited user to the server and close the form. */
+async function save(): Promise<void> {
+  await api.put(`/users/${user.id}`, user)
+  emit('close')
+}
+
+function reset(): void {
+  Object.assign(user, saved)
+  emit('reset')
+}
+</script>
+"""
+    (pair,) = mine_file("src/UserForm.vue", vue, "r")
+    assert (pair.language, pair.name, pair.start_line) == ("typescript", "save", 7)  # the .vue file's own line
+    assert pair.query == "Send the edited user to the server and close the form." and "/**" not in pair.code
+    notebook = NOTEBOOK
+    (pair,) = mine_file("sales.ipynb", notebook, "r")
+    assert (pair.language, pair.name, pair.query) == ("python", "load_sales",
+                                                     "Read the monthly sales CSV into a data frame, months parsed.")
+    assert pair.code.startswith("def load_sales(path):\n    frame = pd.read_csv(path)") and '"""' not in pair.code
+    def_line = notebook.decode().splitlines().index('    "def load_sales(path):\\n",') + 1
+    assert pair.start_line == def_line  # where the index shows it, in the notebook's own lines
+    pool = function_chunks("sales.ipynb", notebook)
+    assert [(c.name, c.start_line) for c in pool] == [("load_sales", def_line), ("totals", def_line + 6)]
+    assert all("monthly sales" not in embed_text(c) for c in pool)
+
+
+def test_formats_and_interfaces_without_code_to_pair_give_nothing() -> None:
+    markdown = b'# Usage\n\n```python\ndef load(path):\n    """Load the stored items from a JSON file."""\n' \
+               b'    with open(path) as fh:\n        return json.load(fh)\n```\n'
     interface = b"(** [find c k] is the value under [k], now the most recent. *)\n" \
                 b"val find :\n  ('k, 'v) t ->\n  'k -> 'v option\n"
-    assert mine_file("src/lru.mli", interface, "r") == [] and function_chunks("src/lru.mli", interface) == []
+    assert mine_file("README.md", markdown, "r") == [] and function_chunks("README.md", markdown) == []
+    assert mine_file("src/lru.mli", interface, "r") == []
+    assert not minable("markdown") and not minable("ocaml_interface") and minable("vue") and minable("jupyter")

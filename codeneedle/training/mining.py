@@ -2,9 +2,10 @@
 
 The query is the first sentence of a function's doc comment (Python docstrings, JSDoc/Javadoc/KDoc/PHPDoc, Go ``//``
 doc comments, Rust and Swift ``///``, C# XML ``///``, Lua ``--``, Bash ``#``, Dart, Zig and Objective-C ``///`` and
-``/** */``, Elixir ``@doc``, Haskell ``-- |``, Julia docstrings, OCaml ``(** *)``, Perl POD and ``#``); the positive is
-the same chunk with the doc comment removed, rendered with :func:`codeneedle.indexer.encoder.embed_text` exactly as the
-index embeds it. OCaml interfaces (``.mli``: signatures, no code) give none. CodeSearchNet-style filters
+``/** */``, Elixir ``@doc``, Haskell ``-- |``, Julia docstrings, OCaml ``(** *)``, Perl POD and ``#``), in source files
+and in the scripts of Vue, Svelte, Astro and HTML files and the code cells of notebooks; the positive is the same chunk
+with the doc comment removed, rendered with :func:`codeneedle.indexer.encoder.embed_text` exactly as the index embeds
+it. OCaml interfaces (``.mli``: signatures, no code) and Markdown (sections, no functions) give none. CodeSearchNet-style filters
 apply (3+ word queries, no tests, no dunder or trivial functions, dedupe by code and by query), splits are
 by repository, and a mix of query styles and code variants (doc kept / partly kept) keeps the model fit for
 web-style queries over code that carries its own comments (CoSQA).
@@ -19,7 +20,7 @@ import random
 import re
 import textwrap
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -34,6 +35,9 @@ LANGUAGE_NAMES = {"python": "python", "javascript": "javascript", "typescript": 
                   "csharp": "c#", "php": "php", "kotlin": "kotlin", "swift": "swift", "scala": "scala", "lua": "lua",
                   "bash": "bash", "dart": "dart", "elixir": "elixir", "objc": "objective-c", "zig": "zig",
                   "haskell": "haskell", "julia": "julia", "ocaml": "ocaml", "perl": "perl"}
+# Formats whose code the chunker cuts into functions: component and page scripts, notebook code cells. (Markdown and
+# reStructuredText are sections of text; an OCaml interface's `val`s are signatures without code.)
+MINED_FORMATS = frozenset({"vue", "svelte", "astro", "html", "jupyter"})
 _TEST_PARTS = frozenset({"test", "tests", "testing", "__tests__", "testdata", "spec", "specs", "fixtures",
                          "test_data", "idle_test", "benchmarks", "benches", "bench", "examples", "example", "docs",
                          "doc", "ui", "run-make", "run-pass", "compile-fail", "t", "xt", "integration_test"})
@@ -421,37 +425,77 @@ def mine_chunks(chunks: Iterable[Chunk], data: bytes, repo: str, encoding: str =
         yield Pair(repo, ch.language, ch.path, ch.name, ch.kind, ch.start_line, query, doc, code, with_doc)
 
 
-def mine_file(path: str, data: bytes, repo: str, language: str | None = None) -> list[Pair]:
-    """Chunk one file with Needle's chunker and mine its pairs (``language`` None: the one the index reads it in; an
-    OCaml interface's signatures have no code to pair)."""
+def minable(language: str | None) -> bool:
+    """Whether files in ``language`` (a grammar's name or a format's, as :func:`language_for_source` gives) can give
+    pairs."""
+    return language in LANGUAGE_NAMES or language in MINED_FORMATS
+
+
+class _ChunkerCutter:
+    """The chunker as :func:`codeneedle.indexer.notebooks.code_cells` asks for it (it cuts only code)."""
+
+    def code(self, path: str, data: bytes, language: str) -> list[Chunk]:
+        from codeneedle.indexer.chunker import chunk_source
+
+        return chunk_source(path, data, language)
+
+    def windows(self, path: str, data: bytes, language: str, spans: Sequence[tuple[int, int]],
+                kind: str) -> list[Chunk]:
+        return []
+
+
+Placer = Callable[[Chunk], Chunk]
+
+
+def _code_units(path: str, data: bytes, language: str) -> list[tuple[bytes, list[Chunk], str, Placer | None]]:
+    """A file's chunks with the bytes their ranges index and those bytes' encoding: the file's own, or each notebook
+    code cell's (a notebook's own bytes are JSON, where a docstring is escaped) with what places a chunk in the file.
+    A script in a Vue, Svelte, Astro or HTML file is chunked in place: its ranges are the file's."""
     from codeneedle.indexer.chunker import chunk_source
+
+    if language == "jupyter":
+        from codeneedle.indexer.notebooks import code_cells
+
+        return [(source, chunks, "utf-8", place) for source, chunks, place in code_cells(path, data, _ChunkerCutter())
+                or ()]
+    return [(data, chunk_source(path, data, language), file_encoding(data, language), None)]
+
+
+def mine_file(path: str, data: bytes, repo: str, language: str | None = None) -> list[Pair]:
+    """Chunk one file with Needle's chunker and mine its pairs (``language`` None: the one the index reads it in)."""
     from codeneedle.indexer.languages import language_for_source
 
     language = language or language_for_source(path, data)
-    if language not in LANGUAGE_NAMES:
+    if not minable(language):
         return []
-    return list(mine_chunks(chunk_source(path, data, language), data, repo, file_encoding(data, language)))
+    pairs: list[Pair] = []
+    for source, chunks, encoding, place in _code_units(path, data, language):
+        found = list(mine_chunks(chunks, source, repo, encoding))
+        if place is not None:  # a notebook cell's line -> the file's
+            lines = {c.start_line: place(c).start_line for c in chunks}
+            found = [replace(p, start_line=lines[p.start_line]) for p in found]
+        pairs += found
+    return pairs
 
 
 def function_chunks(path: str, data: bytes, language: str | None = None) -> list[Chunk]:
     """Every function/method chunk of a file with its doc comment stripped (a retrieval candidate pool)."""
-    from codeneedle.indexer.chunker import chunk_source
     from codeneedle.indexer.languages import language_for_source
 
     language = language or language_for_source(path, data)
-    if language not in LANGUAGE_NAMES:
+    if not minable(language):
         return []
     out = []
-    encoding = file_encoding(data, language)
-    for ch in chunk_source(path, data, language):
-        if ch.kind not in FUNCTION_KINDS:
-            continue
-        span = doc_span(ch, data, encoding)
-        text = (strip_doc(ch, span) if span else None) or ch.text
-        # doc="" too: embed_text puts Chunk.doc back in front of the code, which handed 2,460 of 5,007 held-out
-        # candidates their own query (892 of 1,571 word for word) before this was cleared.
-        out.append(replace(ch, text=text, doc="", doc_start_line=0, doc_end_line=0, doc_start_byte=0,
-                           doc_end_byte=0))
+    for source, chunks, encoding, place in _code_units(path, data, language):
+        for ch in chunks:
+            if ch.kind not in FUNCTION_KINDS:
+                continue
+            span = doc_span(ch, source, encoding)
+            text = (strip_doc(ch, span) if span else None) or ch.text
+            # doc="" too: embed_text puts Chunk.doc back in front of the code, which handed 2,460 of 5,007 held-out
+            # candidates their own query (892 of 1,571 word for word) before this was cleared.
+            bare = replace(ch, text=text, doc="", doc_start_line=0, doc_end_line=0, doc_start_byte=0, doc_end_byte=0)
+            out.append(place(bare) if place is not None else bare)
     return out
 
 
@@ -533,7 +577,7 @@ def mine_repo(repo: Repo, on_file: Callable[[str], None] | None = None) -> tuple
         if isinstance(data, str):
             continue  # vanished, grew past the cap, binary or unreadable since the listing
         language = language_for_source(rel, data)  # as the index reads it: an Objective-C `.h` header is not C
-        if language is None or language not in LANGUAGE_NAMES:
+        if not minable(language):
             continue
         pairs += mine_file(rel, data, repo.id, language)
         if repo.split != "train":
