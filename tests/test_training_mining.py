@@ -676,6 +676,48 @@ def test_a_julia_doc_macro_on_the_definitions_line_leaves_the_definition() -> No
     assert candidate.text == pair.code
 
 
+def test_an_ocaml_implementation_takes_the_docs_of_its_interface(tmp_path: Path) -> None:
+    """OCaml documents a module in its .mli: the .ml's definitions pair with those docs (their own one first)."""
+    from codeneedle.training.adapt import mine_repository
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "stack.mli").write_bytes(b"""type 'a t
+
+val push : 'a -> 'a t -> unit
+(** [push x s] adds [x] at the top of stack [s]. *)
+
+(** Remove and return the top element, or [None] when the stack is empty. *)
+val pop : 'a t -> 'a option
+
+val clear : 'a t -> unit
+(** Discard every element. *)
+""")
+    (tmp_path / "src" / "stack.ml").write_bytes(b"""type 'a t = { mutable items : 'a list }
+
+let push x s =
+  let items = x :: s.items in
+  s.items <- items
+
+let pop s =
+  match s.items with
+  | [] -> None
+  | x :: rest -> s.items <- rest; Some x
+
+(** Empty the stack in one step, whatever it holds. *)
+let clear s =
+  let () = s.items <- [] in
+  ()
+""")
+    pairs, pool = mine_repo(Repo("r", tmp_path, "heldout"))
+    assert [(p.path, p.name, p.query) for p in pairs] == [
+        ("src/stack.ml", "push", "push x s adds x at the top of stack s."),
+        ("src/stack.ml", "pop", "Remove and return the top element, or None when the stack is empty."),
+        ("src/stack.ml", "clear", "Empty the stack in one step, whatever it holds.")]
+    assert pairs[1].code.startswith("let pop s =") and pairs[1].code_with_doc.startswith("(** Remove and return")
+    assert [c.path for c in pool] == ["src/stack.ml"] * 3 and all("Remove and return" not in c.text for c in pool)
+    assert [p.name for p in mine_repository(tmp_path)] == ["push", "pop", "clear"]  # `needle train --repo` too
+
+
 def test_scripts_of_components_and_notebook_cells_are_mined_where_the_file_has_them() -> None:
     vue = b"""<template>
   <button @click="save">Save</button>

@@ -20,7 +20,7 @@ import random
 import re
 import textwrap
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -402,12 +402,16 @@ def file_encoding(data: bytes, language: str | None) -> str:
     return legacy.codec if legacy is not None else "utf-8"
 
 
-def mine_chunks(chunks: Iterable[Chunk], data: bytes, repo: str, encoding: str = "utf-8") -> Iterator[Pair]:
-    """Pairs from one file's chunks (only functions/methods with a usable doc comment)."""
+def mine_chunks(chunks: Iterable[Chunk], data: bytes, repo: str, encoding: str = "utf-8",
+                interface: Mapping[str, str] | None = None) -> Iterator[Pair]:
+    """Pairs from one file's chunks (only functions/methods with a usable doc comment). ``interface``: raw doc
+    comments by definition name (:func:`interface_docs`) for the definitions that have none of their own."""
     for ch in chunks:
         if ch.kind not in FUNCTION_KINDS:
             continue
         span = doc_span(ch, data, encoding)
+        if span is None and interface and ch.name in interface:
+            span = DocSpan(interface[ch.name])  # documented where its signature is, not beside its code
         if span is None:
             continue
         code = strip_doc(ch, span)
@@ -461,16 +465,44 @@ def _code_units(path: str, data: bytes, language: str) -> list[tuple[bytes, list
     return [(data, chunk_source(path, data, language), file_encoding(data, language), None)]
 
 
-def mine_file(path: str, data: bytes, repo: str, language: str | None = None) -> list[Pair]:
-    """Chunk one file with Needle's chunker and mine its pairs (``language`` None: the one the index reads it in)."""
+def interface_docs(data: bytes) -> dict[str, str]:
+    """An OCaml interface's doc comments (raw) by the name of the value each documents (``val find`` -> ``find``,
+    ``Stats.load``). OCaml documents a module in its ``.mli``; the ``.ml`` beside it mostly has none of its own."""
+    from codeneedle.indexer.chunker import chunk_source
+
+    docs: dict[str, str] = {}
+    for ch in chunk_source("interface.mli", data, "ocaml_interface"):
+        raw = "\n".join(data[ch.doc_start_byte:ch.doc_end_byte].decode("utf-8", "replace").splitlines())
+        if ch.kind in FUNCTION_KINDS and ch.has_doc_span and _is_doc_comment(raw, "ocaml"):
+            docs.setdefault(ch.name, raw)
+    return docs
+
+
+def interface_of(root: Path, path: str) -> bytes | None:
+    """The OCaml interface (``foo.mli``) beside implementation ``path`` (``foo.ml``, relative to ``root``), if any."""
+    if not path.endswith(".ml"):
+        return None
+    interface = root / f"{path}i"
+    try:
+        return interface.read_bytes() if interface.is_file() and interface.stat().st_size <= MAX_FILE_BYTES else None
+    except OSError:
+        return None
+
+
+def mine_file(path: str, data: bytes, repo: str, language: str | None = None,
+              interface: bytes | None = None) -> list[Pair]:
+    """Chunk one file with Needle's chunker and mine its pairs (``language`` None: the one the index reads it in).
+    ``interface``: an OCaml implementation's ``.mli`` (:func:`interface_of`), whose doc comments document the
+    definitions the file leaves undocumented."""
     from codeneedle.indexer.languages import language_for_source
 
     language = language or language_for_source(path, data)
     if not minable(language):
         return []
+    documented = interface_docs(interface) if interface is not None and language == "ocaml" else None
     pairs: list[Pair] = []
     for source, chunks, encoding, place in _code_units(path, data, language):
-        found = list(mine_chunks(chunks, source, repo, encoding))
+        found = list(mine_chunks(chunks, source, repo, encoding, documented))
         if place is not None:  # a notebook cell's line -> the file's
             lines = {c.start_line: place(c).start_line for c in chunks}
             found = [replace(p, start_line=lines[p.start_line]) for p in found]
@@ -579,7 +611,7 @@ def mine_repo(repo: Repo, on_file: Callable[[str], None] | None = None) -> tuple
         language = language_for_source(rel, data)  # as the index reads it: an Objective-C `.h` header is not C
         if not minable(language):
             continue
-        pairs += mine_file(rel, data, repo.id, language)
+        pairs += mine_file(rel, data, repo.id, language, interface_of(repo.root, rel))
         if repo.split != "train":
             pool += function_chunks(rel, data, language)
         if on_file:
