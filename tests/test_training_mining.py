@@ -163,6 +163,26 @@ end
   end
 end
 '''}, "Shop.Cart.add", "Add quantity of a product to the cart, merging with a line already there."),
+    "ruby": ({
+        "lib/text/slug.rb": b"""module Text
+  # Turn an article title into a lowercase URL slug with +sep+ between its words.
+  def self.slugify(title, sep = "-")
+    words = title.downcase.scan(/[a-z0-9]+/)
+    words.join(sep)
+  end
+
+  def self.truncate(slug, max)
+    return slug if slug.length <= max
+    slug[0, max].sub(/-[^-]*\\z/, "")
+  end
+end
+""",
+        "test/text/slug_test.rb": b"""# Assert that a title gives the slug expected of it.
+def assert_slug(title, expected)
+  actual = Text.slugify(title)
+  raise "#{actual} != #{expected}" unless actual == expected
+end
+"""}, "Text.slugify", "Turn an article title into a lowercase URL slug with sep between its words."),
     "objc": ({
         "Sources/PlaybackQueue.m": b"""#import "PlaybackQueue.h"
 
@@ -451,8 +471,8 @@ def test_mining_gives_the_pairs_recorded_before_it_read_doc_spans() -> None:
         pairs = [asdict(p) for p in mine_repo(Repo("r", FIXTURES / name))[0]]
         assert pairs == old["pairs"], name
     # 55 recorded by the previous miner; 19 more from the C#, PHP, Kotlin, Swift, Scala, Lua and Bash fixtures, 15 from
-    # the Perl, Objective-C, Haskell, Julia, OCaml, Dart, Elixir and Zig ones
-    assert sum(len(old["pairs"]) for old in recorded.values()) == 89
+    # the Perl, Objective-C, Haskell, Julia, OCaml, Dart, Elixir and Zig ones, 3 from the Ruby ones
+    assert sum(len(old["pairs"]) for old in recorded.values()) == 92
 
 
 def test_clean_doc_and_first_sentence() -> None:
@@ -467,6 +487,8 @@ def test_clean_doc_and_first_sentence() -> None:
                      "csharp") == "Place an Shop.Order.\n\n@param o x"
     assert clean_doc("--- Create a stack.\n-- @return a stack", "lua") == "Create a stack.\n@return a stack"
     assert clean_doc("# Print usage.\n## and exit", "bash") == "Print usage.\nand exit"
+    assert clean_doc("# :call-seq:\n#   str.squish -> new_str\n#\n# Collapse runs of +whitespace+ in +str+.", "ruby") \
+        == "Collapse runs of whitespace in str."
     assert clean_doc('@doc ~S"""\n  Parse the `line`.\n\n  ## Examples\n  """', "elixir") == "Parse the line.\n\n## Examples"
     assert clean_doc('"""\n    area(s::Shape)\n\nThe area of `s`.\n"""', "julia") == "The area of s."  # signature out
     assert clean_doc("-- | Pop the 'Queue' front (see \"Data.List\", @pop q@).\n--\n-- More.", "haskell") == \
