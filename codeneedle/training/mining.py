@@ -1,11 +1,12 @@
 """Mine (query, code) pairs from source trees through Needle's own chunker.
 
 The query is the first sentence of a function's doc comment (Python docstrings, JSDoc/Javadoc/KDoc/PHPDoc, Go ``//``
-doc comments, Rust and Swift ``///``, C# XML ``///``, Lua ``--``, Bash ``#``, Dart, Zig and Objective-C ``///`` and
-``/** */``, Elixir ``@doc``, Haskell ``-- |``, Julia docstrings, OCaml ``(** *)``, Perl POD and ``#``), in source files
-and in the scripts of Vue, Svelte, Astro and HTML files and the code cells of notebooks; the positive is the same chunk
-with the doc comment removed, rendered with :func:`codeneedle.indexer.encoder.embed_text` exactly as the index embeds
-it. OCaml interfaces (``.mli``: signatures, no code) and Markdown (sections, no functions) give none. CodeSearchNet-style filters
+doc comments, Rust and Swift ``///``, C# XML ``///``, Lua ``--``, Bash and Ruby ``#``, Dart, Zig and Objective-C ``///``
+and ``/** */``, Elixir ``@doc``, Haskell ``-- |``, Julia docstrings, OCaml ``(** *)``, Perl POD and ``#``), in source
+files and in the scripts of Vue, Svelte, Astro and HTML files and the code cells of notebooks; the positive is the same
+chunk with the doc comment removed, rendered with :func:`codeneedle.indexer.encoder.embed_text` exactly as the index
+embeds it. An OCaml interface (``.mli``: signatures, no code) gives no pairs of its own, its doc comments document the
+``.ml`` beside it; Markdown (sections, no functions) gives none. CodeSearchNet-style filters
 apply (3+ word queries, no tests, no dunder or trivial functions, dedupe by code and by query), splits are
 by repository, and a mix of query styles and code variants (doc kept / partly kept) keeps the model fit for
 web-style queries over code that carries its own comments (CoSQA).
