@@ -38,6 +38,35 @@ def test_eval_on_a_repository_ranks_its_own_functions(documented_repo):
     assert results["dense"]["r@1"] <= results["dense"]["r@5"] <= results["dense"]["r@10"]
 
 
+def test_eval_on_a_repository_in_a_language_documented_its_own_way(tmp_path):
+    """Elixir documents with an `@doc` attribute, not a comment: each of the three makes a query."""
+    repo = tmp_path / "shop"
+    (repo / "lib").mkdir(parents=True)
+    (repo / "lib" / "cart.ex").write_text('''defmodule Shop.Cart do
+  @doc "Add a quantity of a product to the cart, merging with a line already there."
+  def add(cart, sku, quantity) do
+    Map.update(cart, sku, quantity, &(&1 + quantity))
+  end
+
+  @doc "Remove a product from the cart, whatever its quantity."
+  def remove(cart, sku) do
+    cart
+    |> Map.delete(sku)
+  end
+
+  @doc """
+  The total price of the cart in cents, from a price list by product code.
+  """
+  def total(cart, prices) do
+    Enum.reduce(cart, 0, fn {sku, n}, acc -> acc + n * Map.fetch!(prices, sku) end)
+  end
+end
+''')
+    proc = run_needle("eval", "--benchmark", str(repo), "--model", "minilm", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["results"]["minilm"]["dense"]["queries"] == 3
+
+
 def test_eval_prints_a_table_with_ratios_against_the_compared_model(documented_repo):
     proc = run_needle("eval", "--benchmark", str(documented_repo), "--compare", "minilm")
     assert proc.returncode == 0, proc.stderr

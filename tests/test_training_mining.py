@@ -7,20 +7,26 @@ import random
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import pytest
+
 from codeneedle.indexer.chunker import chunk_source
 from codeneedle.indexer.chunks import Chunk
+from codeneedle.indexer.encoder import embed_text
 from codeneedle.training import corpus
 from codeneedle.training.mining import (
+    LANGUAGE_NAMES,
     Pair,
     Repo,
     build_dataset,
     clean_doc,
     discover_repos,
     first_sentence,
+    function_chunks,
     is_test_path,
     iter_source_files,
     keep_function,
     keep_query,
+    minable,
     mine_chunks,
     mine_file,
     mine_repo,
@@ -90,6 +96,284 @@ pub fn popcount(mut x: u64) -> u32 {
     n
 }
 '''
+
+
+# The languages the indexer learned after the miner, one small source tree each: a documented function, one without a
+# doc (a plain comment where the chunker attaches one, which is not documentation), and a documented test (in a test
+# file where the language keeps its tests apart, Zig's `test "name" {}` block in the same file).
+NEW_LANGUAGES: dict[str, tuple[dict[str, bytes], str, str]] = {
+    "dart": ({
+        "lib/playlist.dart": b"""import 'dart:math';
+
+/// Shuffle the [tracks] with [random], keeping the first one in place.
+void shuffleKeepingFirst(List<Track> tracks, Random random) {
+  final first = tracks.removeAt(0);
+  tracks.shuffle(random);
+  tracks.insert(0, first);
+}
+
+// The playing time of all tracks, in seconds.
+int totalSeconds(List<Track> tracks) {
+  var total = 0;
+  for (final t in tracks) total += t.seconds;
+  return total;
+}
+""",
+        "test/playlist_test.dart": b"""/// Check that shuffling keeps the first track where it was.
+void checkShuffle() {
+  final tracks = [a, b, c];
+  shuffleKeepingFirst(tracks, Random(1));
+  expect(tracks.first, a);
+}
+"""}, "shuffleKeepingFirst", "Shuffle the tracks with random, keeping the first one in place."),
+    "elixir": ({
+        "lib/shop/cart.ex": b'''defmodule Shop.Cart do
+  @doc """
+  Add `quantity` of a product to the cart, merging with a line already there.
+
+  ## Examples
+
+      iex> Shop.Cart.add(%{}, "apple", 2)
+  """
+  @spec add(map, String.t(), pos_integer) :: map
+  def add(cart, sku, quantity) do
+    Map.update(cart, sku, quantity, &(&1 + quantity))
+  end
+
+  # The number of items in the cart, for the badge.
+  def count(cart) do
+    cart
+    |> Map.values()
+    |> Enum.sum()
+  end
+end
+''',
+        "test/shop/cart_test.exs": b'''defmodule Shop.CartTest do
+  use ExUnit.Case
+
+  @doc "Build a cart holding one of every product listed."
+  def cart_of(skus) do
+    skus
+    |> Enum.map(&{&1, 1})
+    |> Map.new()
+  end
+
+  test "adding twice merges the lines" do
+    assert Shop.Cart.add(%{"a" => 1}, "a", 2) == %{"a" => 3}
+  end
+end
+'''}, "Shop.Cart.add", "Add quantity of a product to the cart, merging with a line already there."),
+    "ruby": ({
+        "lib/text/slug.rb": b"""module Text
+  # Turn an article title into a lowercase URL slug with +sep+ between its words.
+  def self.slugify(title, sep = "-")
+    words = title.downcase.scan(/[a-z0-9]+/)
+    words.join(sep)
+  end
+
+  def self.truncate(slug, max)
+    return slug if slug.length <= max
+    slug[0, max].sub(/-[^-]*\\z/, "")
+  end
+end
+""",
+        "test/text/slug_test.rb": b"""# Assert that a title gives the slug expected of it.
+def assert_slug(title, expected)
+  actual = Text.slugify(title)
+  raise "#{actual} != #{expected}" unless actual == expected
+end
+"""}, "Text.slugify", "Turn an article title into a lowercase URL slug with sep between its words."),
+    "objc": ({
+        "Sources/PlaybackQueue.m": b"""#import "PlaybackQueue.h"
+
+@implementation PlaybackQueue
+
+/**
+ * Move the item at `index` to the front, so that it plays next.
+ */
+- (void)playNext:(NSUInteger)index
+{
+  id item = _items[index];
+  [_items removeObjectAtIndex:index];
+  [_items insertObject:item atIndex:0];
+}
+
+// Forget every item and start again.
+- (void)clear
+{
+  [_items removeAllObjects];
+  _position = 0;
+}
+
+@end
+""",
+        "AppTests/PlaybackQueueTests.m": b"""#import <XCTest/XCTest.h>
+
+@implementation PlaybackQueueTests
+
+/// Check that the moved item is the one that plays next.
+- (void)checkPlayNext
+{
+  PlaybackQueue *q = [PlaybackQueue queueWithCount:3];
+  [q playNext:2];
+  XCTAssertEqual(q.count, 3);
+}
+
+@end
+"""}, "PlaybackQueue.playNext:", "Move the item at index to the front, so that it plays next."),
+    "zig": ({
+        "src/count.zig": b"""const std = @import("std");
+
+/// Count the bytes of `buf` equal to `byte`, as a histogram bucket would.
+pub fn countByte(buf: []const u8, byte: u8) usize {
+    var n: usize = 0;
+    for (buf) |b| {
+        if (b == byte) n += 1;
+    }
+    return n;
+}
+
+// Sum of the bytes, for a checksum.
+fn sum(bytes: []const u8) u32 {
+    var total: u32 = 0;
+    for (bytes) |b| total += b;
+    return total;
+}
+
+/// Counting finds every byte equal to the one asked for.
+test "count finds every byte" {
+    try std.testing.expectEqual(@as(usize, 2), countByte("abca", 'a'));
+    try std.testing.expectEqual(@as(usize, 0), countByte("", 'a'));
+}
+"""}, "countByte", "Count the bytes of buf equal to byte, as a histogram bucket would."),
+    "haskell": ({
+        "src/Data/Queue.hs": b"""module Data.Queue (Queue, pop, size) where
+
+data Queue a = Queue [a] [a]
+
+-- | Take the value at the front of the 'Queue', if there is one.
+--
+-- The back list is reversed only when the front one runs out.
+pop :: Queue a -> Maybe (a, Queue a)
+pop (Queue [] []) = Nothing
+pop (Queue [] back) = pop (Queue (reverse back) [])
+pop (Queue (x : front) back) = Just (x, Queue front back)
+
+-- Count the values of both lists together.
+size :: Queue a -> Int
+size (Queue front back) =
+  length front
+    + length back
+""",
+        "test/QueueSpec.hs": b"""module QueueSpec (spec) where
+
+-- | Pop every value of a queue, the front one first.
+drain :: Queue a -> [a]
+drain q = case pop q of
+  Nothing -> []
+  Just (x, rest) -> x : drain rest
+"""}, "pop", "Take the value at the front of the Queue, if there is one."),
+    "julia": ({
+        "src/Geometry.jl": b'''module Geometry
+
+"""
+    area(c::Circle)
+
+Compute the area of a circle from its radius.
+"""
+function area(c::Circle)
+    r = c.r
+    return pi * r^2
+end
+
+# Scale a circle by `k`.
+function scale(c::Circle, k)
+    r = c.r * k
+    Circle(r)
+end
+
+end
+''',
+        "test/runtests.jl": b'''using Test, Geometry
+
+"Check every area against a table of known values."
+function check_areas(table)
+    for (c, a) in table
+        @test area(c) == a
+    end
+end
+'''}, "Geometry.area", "Compute the area of a circle from its radius."),
+    "ocaml": ({
+        "src/lru.ml": b"""(** [find c k] is the value under [k], now the most recent. *)
+let find c k =
+  match List.assoc_opt k c.entries with
+  | None -> None
+  | Some v ->
+    c.entries <- (k, v) :: List.remove_assoc k c.entries;
+    Some v
+
+(* Insert, dropping the least recent entry when full. *)
+let add c k v =
+  let entries = (k, v) :: List.remove_assoc k c.entries in
+  c.entries <- take c.capacity entries
+""",
+        # the interface's vals are signatures without code: its doc makes no pair of its own
+        "src/lru.mli": b"""(** [find c k] is the value under [k], now the most recent. *)
+val find :
+  ('k, 'v) t ->
+  'k -> 'v option
+""",
+        "test/test_lru.ml": b"""(** Fill a cache with the numbers up to [n], each under its own key. *)
+let filled n =
+  let c = Lru.create n in
+  List.iter (fun k -> Lru.add c k k) (List.init n Fun.id);
+  c
+"""}, "find", "find c k is the value under k, now the most recent."),
+    "perl": ({
+        "lib/Shop/Inventory.pm": b"""package Shop::Inventory;
+
+=head2 restock
+
+Add C<$count> items of C<$code> to the stock, creating the product if needed.
+
+=cut
+
+sub restock {
+    my ($self, $code, $count) = @_;
+    $self->{stock}{$code} += $count;
+    return $self;
+}
+
+sub count_of {
+    my ($self, $code) = @_;
+    my $n = $self->{stock}{$code};
+    return $n // 0;
+}
+
+1;
+""",
+        "t/inventory.t": b"""use Test::More;
+
+# Build an inventory holding one of each product code given.
+sub inventory_of {
+    my (@codes) = @_;
+    my $inv = Shop::Inventory->new;
+    $inv->restock($_, 1) for @codes;
+    return $inv;
+}
+"""}, "Shop.Inventory.restock", "Add $count items of $code to the stock, creating the product if needed."),
+}
+
+
+# A notebook as Jupyter writes it (one JSON string per source line), a magic in the cell with the functions.
+NOTEBOOK = json.dumps({"cells": [
+    {"cell_type": "markdown", "metadata": {}, "source": ["# Sales\n"]},
+    {"cell_type": "code", "metadata": {}, "outputs": [], "source": [
+        '%matplotlib inline\n', 'import pandas as pd\n', '\n', 'def load_sales(path):\n',
+        '    """Read the monthly sales CSV into a data frame, months parsed."""\n',
+        '    frame = pd.read_csv(path)\n', '    frame["month"] = pd.to_datetime(frame["month"])\n',
+        '    return frame\n', '\n', 'def totals(frame):\n', '    by = frame.groupby("month")\n', '    return by.sum()\n']}],
+    "metadata": {"kernelspec": {"language": "python"}}, "nbformat": 4}, indent=1).encode()
 
 
 def chunk_named(path: str, language: str, data: bytes, name: str) -> Chunk:
@@ -186,8 +470,9 @@ def test_mining_gives_the_pairs_recorded_before_it_read_doc_spans() -> None:
         assert [f.path for f in files] == old["files"], name
         pairs = [asdict(p) for p in mine_repo(Repo("r", FIXTURES / name))[0]]
         assert pairs == old["pairs"], name
-    # 55 recorded by the previous miner; 19 more from the C#, PHP, Kotlin, Swift, Scala, Lua and Bash fixtures
-    assert sum(len(old["pairs"]) for old in recorded.values()) == 74
+    # 55 recorded by the previous miner; 19 more from the C#, PHP, Kotlin, Swift, Scala, Lua and Bash fixtures, 15 from
+    # the Perl, Objective-C, Haskell, Julia, OCaml, Dart, Elixir and Zig ones, 3 from the Ruby ones
+    assert sum(len(old["pairs"]) for old in recorded.values()) == 92
 
 
 def test_clean_doc_and_first_sentence() -> None:
@@ -202,6 +487,22 @@ def test_clean_doc_and_first_sentence() -> None:
                      "csharp") == "Place an Shop.Order.\n\n@param o x"
     assert clean_doc("--- Create a stack.\n-- @return a stack", "lua") == "Create a stack.\n@return a stack"
     assert clean_doc("# Print usage.\n## and exit", "bash") == "Print usage.\nand exit"
+    assert clean_doc("# :call-seq:\n#   str.squish -> new_str\n#\n# Collapse runs of +whitespace+ in +str+.", "ruby") \
+        == "Collapse runs of whitespace in str."
+    assert clean_doc('@doc ~S"""\n  Parse the `line`.\n\n  ## Examples\n  """', "elixir") == "Parse the line.\n\n## Examples"
+    assert clean_doc('"""\n    area(s::Shape)\n\nThe area of `s`.\n"""', "julia") == "The area of s."  # signature out
+    assert clean_doc("-- | Pop the 'Queue' front (see \"Data.List\", @pop q@).\n--\n-- More.", "haskell") == \
+        "Pop the Queue front (see Data.List, pop q).\n\nMore."
+    assert clean_doc("(** [find c k] is the value under {!key}, {b now} the most recent. *)", "ocaml") == \
+        "find c k is the value under key, now the most recent."
+    assert clean_doc("=item $inv->restock($code)\n\nAdd C<$count> of L<the item|Shop::Item>, B<C<n E<gt> 0>>.\n\n=cut",
+                     "perl") == "Add $count of the item, n > 0."
+    assert clean_doc("# Add C<$count> items.\n# Returns the inventory.", "perl") == "Add $count items.\nReturns the inventory."
+    # a POD block from the module's NAME down to the sub's =item: the item's own words, its verbatim example left out
+    assert clean_doc("=encoding utf8\n\n=head1 NAME\n\nShop::Inventory - stock levels\n\n=over 4\n\n=item restock($code)"
+                     "\n\n  $inv->restock('apple');\n\nAdd one item to the stock.\n\n=cut", "perl") == "Add one item to the stock."
+    assert clean_doc("=head1 NAME\n\nShop::Inventory - stock levels\n\n=cut", "perl") == ""  # the module's, not a sub's
+    assert clean_doc("/*! @method play\n    @abstract Start playing the queue. */", "objc") == "Start playing the queue."
 
 
 def test_query_and_function_filters() -> None:
@@ -291,11 +592,20 @@ def test_no_heldout_candidate_carries_its_query(tmp_path: Path) -> None:
     (src / "npm" / corpus.NPM_HELDOUT[0] / "package").mkdir(parents=True)
     (src / "npm" / corpus.NPM_HELDOUT[0] / "package" / "crc.js").write_bytes(JS)
     (src / "npm" / corpus.NPM_HELDOUT[0] / "package" / "dur.go").write_bytes(GO)
+    (src / "npm" / corpus.NPM_HELDOUT[0] / "package" / "Form.vue").write_bytes(
+        b"<script>\n/** Send the edited user to the server. */\nasync function save(user) {\n"
+        b"  await api.put(user.id, user)\n  close()\n}\n</script>\n")
+    (src / "npm" / corpus.NPM_HELDOUT[0] / "package" / "sales.ipynb").write_bytes(NOTEBOOK)
+    for files, _, _ in NEW_LANGUAGES.values():  # with their tests, which must stay out
+        for rel, data in files.items():
+            (src / "npm" / corpus.NPM_HELDOUT[0] / "package" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (src / "npm" / corpus.NPM_HELDOUT[0] / "package" / rel).write_bytes(data)
     build_dataset(src, tmp_path / "pairs", stdlib=None)
     pool = {(r["repo"], r["id"]): r for r in map(json.loads, (tmp_path / "pairs" / "heldout_corpus.jsonl")
                                                  .read_text().splitlines())}
     queries = [json.loads(x) for x in (tmp_path / "pairs" / "heldout.jsonl").read_text().splitlines()]
-    assert {q["name"] for q in queries} == {"Store.load_items", "crc32", "ParseDuration"}
+    assert {q["name"] for q in queries} == {"Store.load_items", "crc32", "ParseDuration", "save", "load_sales",
+                                            *(name for _, name, _ in NEW_LANGUAGES.values())}
     for q in queries:
         target = pool[(q["repo"], q["target"])]
         words = " ".join(q["query"].lower().rstrip(".").split())
@@ -358,3 +668,116 @@ def test_a_debian_rust_crate_is_a_repository_of_its_own(tmp_path: Path) -> None:
     pairs, _ = mine_repo(repo)
     assert [(p.name, p.query) for p in pairs] == [("Queue.pop_front", "Removes the oldest item and returns it, if there is one.")]
     assert "oldest" not in pairs[0].code
+
+
+@pytest.mark.parametrize("language", sorted(NEW_LANGUAGES))
+def test_each_language_the_indexer_chunks_gives_its_documented_function(tmp_path: Path, language: str) -> None:
+    files, name, query = NEW_LANGUAGES[language]
+    for rel, data in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    pairs, pool = mine_repo(Repo("r", tmp_path, "heldout"))
+    assert [(p.language, p.name, p.query) for p in pairs] == [(language, name, query)]
+    (pair,) = pairs
+    ending = " ".join(query.rstrip(".").split()[-3:])  # words the doc comment holds as written, markup aside
+    assert pair.code_with_doc.endswith("\n" + pair.code) and ending in pair.code_with_doc and ending not in pair.code
+    # the candidate pool: every function outside the tests, doc-free as the encoder reads it
+    assert name in [c.name for c in pool] and not any(is_test_path(c.path) for c in pool)
+    words = " ".join(query.lower().rstrip(".").split())
+    assert all(ending not in embed_text(c) and words not in " ".join(embed_text(c).lower().split()) for c in pool)
+    assert LANGUAGE_NAMES[language]  # the word a web-style query names it by
+
+
+def test_a_julia_doc_macro_on_the_definitions_line_leaves_the_definition() -> None:
+    source = b'@doc "Double every value of a vector in place." function twice!(v)\n' \
+             b"    for i in eachindex(v)\n        v[i] *= 2\n    end\n    v\nend\n"
+    (pair,) = mine_file("src/vectors.jl", source, "r")
+    assert pair.query == "Double every value of a vector in place."
+    assert pair.code.startswith("function twice!(v)\n") and "Double" not in pair.code and "@doc" not in pair.code
+    (candidate,) = function_chunks("src/vectors.jl", source)
+    assert candidate.text == pair.code
+
+
+def test_an_ocaml_implementation_takes_the_docs_of_its_interface(tmp_path: Path) -> None:
+    """OCaml documents a module in its .mli: the .ml's definitions pair with those docs (their own one first)."""
+    from codeneedle.training.adapt import mine_repository
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "stack.mli").write_bytes(b"""type 'a t
+
+val push : 'a -> 'a t -> unit
+(** [push x s] adds [x] at the top of stack [s]. *)
+
+(** Remove and return the top element, or [None] when the stack is empty. *)
+val pop : 'a t -> 'a option
+
+val clear : 'a t -> unit
+(** Discard every element. *)
+""")
+    (tmp_path / "src" / "stack.ml").write_bytes(b"""type 'a t = { mutable items : 'a list }
+
+let push x s =
+  let items = x :: s.items in
+  s.items <- items
+
+let pop s =
+  match s.items with
+  | [] -> None
+  | x :: rest -> s.items <- rest; Some x
+
+(** Empty the stack in one step, whatever it holds. *)
+let clear s =
+  let () = s.items <- [] in
+  ()
+""")
+    pairs, pool = mine_repo(Repo("r", tmp_path, "heldout"))
+    assert [(p.path, p.name, p.query) for p in pairs] == [
+        ("src/stack.ml", "push", "push x s adds x at the top of stack s."),
+        ("src/stack.ml", "pop", "Remove and return the top element, or None when the stack is empty."),
+        ("src/stack.ml", "clear", "Empty the stack in one step, whatever it holds.")]
+    assert pairs[1].code.startswith("let pop s =") and pairs[1].code_with_doc.startswith("(** Remove and return")
+    assert [c.path for c in pool] == ["src/stack.ml"] * 3 and all("Remove and return" not in c.text for c in pool)
+    assert [p.name for p in mine_repository(tmp_path)] == ["push", "pop", "clear"]  # `needle train --repo` too
+
+
+def test_scripts_of_components_and_notebook_cells_are_mined_where_the_file_has_them() -> None:
+    vue = b"""<template>
+  <button @click="save">Save</button>
+</template>
+
+<script setup lang="ts">
+/** Send the edited user to the server and close the form. */
+async function save(): Promise<void> {
+  await api.put(`/users/${user.id}`, user)
+  emit('close')
+}
+
+function reset(): void {
+  Object.assign(user, saved)
+  emit('reset')
+}
+</script>
+"""
+    (pair,) = mine_file("src/UserForm.vue", vue, "r")
+    assert (pair.language, pair.name, pair.start_line) == ("typescript", "save", 7)  # the .vue file's own line
+    assert pair.query == "Send the edited user to the server and close the form." and "/**" not in pair.code
+    notebook = NOTEBOOK
+    (pair,) = mine_file("sales.ipynb", notebook, "r")
+    assert (pair.language, pair.name, pair.query) == ("python", "load_sales",
+                                                     "Read the monthly sales CSV into a data frame, months parsed.")
+    assert pair.code.startswith("def load_sales(path):\n    frame = pd.read_csv(path)") and '"""' not in pair.code
+    def_line = notebook.decode().splitlines().index('    "def load_sales(path):\\n",') + 1
+    assert pair.start_line == def_line  # where the index shows it, in the notebook's own lines
+    pool = function_chunks("sales.ipynb", notebook)
+    assert [(c.name, c.start_line) for c in pool] == [("load_sales", def_line), ("totals", def_line + 6)]
+    assert all("monthly sales" not in embed_text(c) for c in pool)
+
+
+def test_formats_and_interfaces_without_code_to_pair_give_nothing() -> None:
+    markdown = b'# Usage\n\n```python\ndef load(path):\n    """Load the stored items from a JSON file."""\n' \
+               b'    with open(path) as fh:\n        return json.load(fh)\n```\n'
+    interface = b"(** [find c k] is the value under [k], now the most recent. *)\n" \
+                b"val find :\n  ('k, 'v) t ->\n  'k -> 'v option\n"
+    assert mine_file("README.md", markdown, "r") == [] and function_chunks("README.md", markdown) == []
+    assert mine_file("src/lru.mli", interface, "r") == []
+    assert not minable("markdown") and not minable("ocaml_interface") and minable("vue") and minable("jupyter")

@@ -17,6 +17,7 @@ import json
 import re
 from bisect import bisect_right
 from collections.abc import Callable
+from functools import partial
 
 from codeneedle.indexer.chunks import CLASS, TEXT, Chunk
 from codeneedle.indexer.formats import Cutter
@@ -216,6 +217,27 @@ def chunk_notebook(path: str, data: bytes, fmt: str, cutter: Cutter) -> list[Chu
         chunks.extend(_placed(c, cell.lines, lambda offset: bisect_right(line_starts, offset)) for c in pieces)
     chunks.sort(key=lambda c: (c.start_byte, -c.end_byte))
     return chunks
+
+
+def code_cells(path: str, data: bytes, cutter: Cutter) -> list[tuple[bytes, list[Chunk], Callable[[Chunk], Chunk]]] | None:
+    """Each code cell in a language with a grammar, as :func:`chunk_notebook` reads it: the cell's source, its chunks
+    with positions in that source, and what places one of them in the file; None when ``data`` is no notebook. For
+    readers of a chunk's own bytes (the training miner reads a docstring through its range, which in the file would
+    be JSON)."""
+    read = read_cells(data)
+    if read is None:
+        return None
+    cells, language = read
+    line_starts = [0, *(m.end() for m in re.finditer(b"\n", data))]
+    found = []
+    for cell in cells:
+        code_language = _cell_language(cell.source, language) if cell.kind == "code" else ""
+        if not code_language or not cell.source.strip():
+            continue
+        source = cell.source.encode("utf-8", "surrogatepass")
+        found.append((source, _code_chunks(path, source, code_language, cutter),
+                      partial(_placed, lines=cell.lines, line_of=lambda offset: bisect_right(line_starts, offset))))
+    return found
 
 
 def _cell_language(source: str, language: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from codeneedle.errors import NeedleError
-from codeneedle.training.mining import Pair, is_test_path, mine_file, training_examples
+from codeneedle.training.mining import Pair, interface_of, is_test_path, mine_file, training_examples
 
 REPLAY_FILE = "replay.jsonl.gz"  # shipped beside the tuned weights: a sample of the general training set
 MIN_PAIRS = 16
@@ -34,7 +34,7 @@ def mine_repository(repo: Path, seed: int = 13, progress: Callable[[str], None] 
         data = read_source(sf)
         if isinstance(data, str):
             continue
-        for p in mine_file(sf.path, data, f"local:{repo.name}"):
+        for p in mine_file(sf.path, data, f"local:{repo.name}", interface=interface_of(repo, sf.path)):
             key = " ".join(p.code.split())
             if key not in seen:
                 seen.add(key)
