@@ -493,6 +493,7 @@ def test_clean_doc_and_first_sentence() -> None:
     assert clean_doc('"""\n    area(s::Shape)\n\nThe area of `s`.\n"""', "julia") == "The area of s."  # signature out
     assert clean_doc("-- | Pop the 'Queue' front (see \"Data.List\", @pop q@).\n--\n-- More.", "haskell") == \
         "Pop the Queue front (see Data.List, pop q).\n\nMore."
+    assert clean_doc("{- | Push 'x' on top.\n   Returns the stack. -}", "haskell") == "Push x on top.\nReturns the stack."
     assert clean_doc("(** [find c k] is the value under {!key}, {b now} the most recent. *)", "ocaml") == \
         "find c k is the value under key, now the most recent."
     assert clean_doc("=item $inv->restock($code)\n\nAdd C<$count> of L<the item|Shop::Item>, B<C<n E<gt> 0>>.\n\n=cut",
@@ -696,6 +697,14 @@ def test_a_julia_doc_macro_on_the_definitions_line_leaves_the_definition() -> No
     assert pair.code.startswith("function twice!(v)\n") and "Double" not in pair.code and "@doc" not in pair.code
     (candidate,) = function_chunks("src/vectors.jl", source)
     assert candidate.text == pair.code
+
+
+def test_a_haddock_block_comment_is_a_doc_and_leaves_the_code() -> None:
+    source = (b"{- | Push a value on top of the stack, unless it is full.\n   Full means 100 values. -}\n"
+              b"push :: a -> [a] -> [a]\npush x xs\n  | length xs >= 100 = xs\n  | otherwise = x : xs\n")
+    (pair,) = mine_file("src/Stack.hs", source, "r")
+    assert pair.query == "Push a value on top of the stack, unless it is full."
+    assert pair.code.startswith("push :: a") and "{-" not in pair.code and "Push" not in pair.code
 
 
 def test_an_ocaml_implementation_takes_the_docs_of_its_interface(tmp_path: Path) -> None:

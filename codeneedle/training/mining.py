@@ -162,6 +162,8 @@ def clean_doc(raw: str, language: str = "") -> str:
         text = _unquoted(text, language)
     elif language == "ocaml" and text.startswith("(**"):
         text = re.sub(r"\*+\)$", "", text[3:])
+    elif language == "haskell" and text.startswith("{-"):
+        text = text[2:].removesuffix("-}").strip()  # {- | Haddock's block form -}: its mark goes below
     for marker in ('"""', "'''"):
         if text.startswith(marker) and text.endswith(marker) and len(text) >= 6:
             text = text[3:-3]
@@ -254,7 +256,7 @@ def _is_doc_comment(raw: str, language: str) -> bool:
     if language == "elixir":
         return s.startswith("@doc")  # a `#` comment above a def is no documentation
     if language == "haskell":
-        return re.match(r"--+ *\|", s) is not None  # Haddock's `-- |`; a plain `--` comment is not one
+        return re.match(r"--+ *\||\{- *\|", s) is not None  # Haddock's `-- |` or `{- |`; a plain comment is not one
     if language == "julia":
         return s.startswith('"')  # a docstring; a `#` comment is not one
     if language == "ocaml":
