@@ -1493,6 +1493,16 @@ def test_perl_packages_qualify_subs_up_to_the_next_and_pod_above_a_sub_is_its_do
     assert language_for_source("bin/report", b"#!/usr/bin/env perl\nuse strict;\n") == "perl"
 
 
+def test_a_pod_block_from_the_modules_name_down_to_a_subs_item_gives_the_sub_only_its_item() -> None:
+    """Dpkg's modules open one POD block with =encoding and run it from =head1 NAME to the first sub's =item: the
+    sub's doc is its own section, not the module's description."""
+    source = ("package Dpkg::Version;\n\n=encoding utf8\n\n=head1 NAME\n\nDpkg::Version - handle versions\n\n"
+              "=head1 METHODS\n\n=over 4\n\n=item $v = Dpkg::Version->new($version)\n\nCreate a version object.\n\n"
+              "=cut\n\nsub new { bless {}, shift }\n")
+    (new,) = [c for c in _outline_docs("Version.pm", source, "perl") if c[0] != "block"]
+    assert new == ("function", "Dpkg.Version.new", 19, "$v = Dpkg::Version->new($version)\n\nCreate a version object.")
+
+
 def test_elixir_operators_are_defined_and_named_like_functions() -> None:
     """Bitwise's `defmacro left &&& right` and `defmacro ~~~expr`, a guarded `def left <~> right when ...`."""
     source = ('defmodule Bitwise do\n  @doc "Bitwise AND."\n  defmacro left &&& right do\n    quote do: 1\n  end\n\n'

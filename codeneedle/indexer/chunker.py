@@ -778,22 +778,28 @@ class _Source:
                               trailing=comment.start_point[0] == self.line_index(d.end - 1))
 
     def perl_pod(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
-        """The POD right above a sub (a blank line at most between), unless it opens with =head1: its paragraphs
-        without the commands (``=head2 push`` naming the sub, ``=cut``), an ``=item``'s words kept."""
+        """The POD right above a sub (a blank line at most between), from its last =item or =head2 on (none when
+        it holds only =head1 sections): its paragraphs without the commands (``=head2 push`` naming the sub,
+        ``=cut``), an ``=item``'s words kept."""
         pod = d.node.prev_named_sibling
         if pod is None or pod.type != "pod" or self.line_index(d.start) - pod.end_point[0] > 2:
             return None
-        if self.data.startswith(b"=head1", pod.start_byte):
-            return None  # the module's own sections (NAME, SYNOPSIS, DESCRIPTION): a sub's are =head2 or =item
+        text = self.node_text_full(pod)
+        # A block may run from the module's =head1 NAME (after an =encoding line) down to this sub's =item or
+        # =head2: the sub's doc is its last such section; a block of =head1 sections alone is the module's own.
+        heads = [m.start() for m in re.finditer(r"^=(?:item|head[2-6])\b", text, re.M)]
+        if not heads and re.search(r"^=head1\b", text, re.M):
+            return None
+        start = heads[-1] if heads else 0
         lines = []
-        for line in self.node_text_full(pod).splitlines():
+        for line in text[start:].splitlines():
             if line.startswith("=item"):
                 line = line[len("=item"):]
             elif line.startswith("="):
                 continue
             lines.append(line)
         doc = inspect.cleandoc("\n".join(lines)).strip()
-        return (doc, (pod.start_byte, pod.end_byte)) if doc else None
+        return (doc, (pod.start_byte + len(text[:start].encode()), pod.end_byte)) if doc else None
 
     def julia_doc(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
         """The doc string right above a Julia definition (no blank line between): its text and range."""

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 #     a badge's words in a heading's name; nbformat 3 notebooks read by their cells, not as text.
 # 16: Quarto (.qmd) and R Markdown (.Rmd): executable chunks in a parsed language (```{python}) chunked as that
 #     language, the prose in sections named after their headings (literate.py); Haskell `{- | -}` block comments
-#     and OCaml `(** *)` docs closing their definition's own line attached as docs; Prolog `.pl` files as text.
+#     and OCaml `(** *)` docs closing their definition's own line attached as docs; Prolog `.pl` files as text; a Perl sub's POD doc
+#     from the block's last =item/=head2 on (not the module's NAME and DESCRIPTION above it).
 CHUNKER_VERSION = "16"
 
 # Chunk kinds, from most to least structured.
