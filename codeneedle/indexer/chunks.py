@@ -36,7 +36,8 @@ from dataclasses import dataclass
 #     they declare: the methods after the first were lost.
 # 15: Markdown/reST: no heading inside an HTML comment; labels, anchors and badges above a heading in its section;
 #     a badge's words in a heading's name; nbformat 3 notebooks read by their cells, not as text.
-CHUNKER_VERSION = "15"
+# 16: a notebook's chunks record their cell (its number, and their lines inside it), so an editor opens the cell.
+CHUNKER_VERSION = "16"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"
@@ -58,7 +59,9 @@ class Chunk:
     ``start_byte``/``end_byte`` index the file's raw bytes (half-open).
     ``doc`` is the cleaned doc comment; ``doc_start_line``..``doc_end_line`` and ``doc_start_byte``/``doc_end_byte``
     say where it sits in the same file (lines 0 and an empty byte range when there is none): inside the chunk's
-    range for a Python docstring, above it for a comment. They are left out of :attr:`content_hash`.
+    range for a Python docstring, above it for a comment. ``cell`` is the 1-based number of the notebook cell the
+    chunk is in (0 outside notebooks), ``cell_start_line``..``cell_end_line`` its lines in that cell's source (1-based,
+    inclusive). Where a chunk sits is left out of :attr:`content_hash`.
     """
 
     path: str
@@ -75,6 +78,9 @@ class Chunk:
     doc_end_line: int = 0
     doc_start_byte: int = 0
     doc_end_byte: int = 0
+    cell: int = 0
+    cell_start_line: int = 0
+    cell_end_line: int = 0
 
     @property
     def content_hash(self) -> str:
