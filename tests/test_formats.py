@@ -345,6 +345,7 @@ def test_needle_search_finds_a_vue_method_by_name_at_its_line_and_notebook_code_
     assert proc.returncode == 0, proc.stderr
     top = json.loads(proc.stdout)["results"][0]
     assert (top["path"], top["name"], top["start_line"]) == ("sales.ipynb", "load_sales", 35)
+    assert (top["cell"], top["cell_start_line"], top["cell_end_line"]) == (2, 5, 7)  # the cell, for people and tools
 
 
 # -- any input ---------------------------------------------------------------------------------------
