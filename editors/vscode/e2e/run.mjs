@@ -285,7 +285,9 @@ async function main(tmp) {
   const settings = {
     'security.workspace.trust.enabled': false,
     'needle.server.path': NEEDLE,
-    'needle.server.env': { NEEDLE_E2E_MARK: tmp },
+    // The machine's shared vectors would let a second run reuse the first one's: its index would be ready before
+    // the status bar could be seen counting chunks.
+    'needle.server.env': { NEEDLE_E2E_MARK: tmp, NEEDLE_EMBEDDING_CACHE: 'off' },
     'workbench.startupEditor': 'none',
     'workbench.tips.enabled': false,
     'workbench.welcomePage.walkthroughs.openOnInstall': false,
