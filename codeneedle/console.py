@@ -75,7 +75,8 @@ def _count(done: int, total: int) -> str:
 
 def print_results(results: list[SearchResult], root: str | os.PathLike[str] = "") -> None:
     """grep-like lines for people: ``path:line: name  (kind, score)`` then the first snippet line; a note on
-    stderr when even the best score is below the "good match" line.
+    stderr when even the best score is below the "good match" line. A notebook's result names its cell too
+    (``cell 2, line 5``): the line is the ``.ipynb`` file's, which a notebook editor does not show.
 
     Paths open from the current folder: relative to it for files below it, absolute for the others (``../..``
     chains are harder to read than the path itself). ``root`` is the indexed root of results without a ``repo``.
@@ -90,8 +91,9 @@ def print_results(results: list[SearchResult], root: str | os.PathLike[str] = ""
         first = r.snippet.splitlines()[0].strip() if r.snippet else ""
         base = getattr(r, "repo", "") or root  # a multi-repository result names its repository
         path = _openable(os.path.join(base, r.path)) if base else r.path
+        cell = f"; cell {r.cell}, line {r.cell_start_line}" if r.cell else ""
         out.print(f"[magenta]{escape_text(path)}[/]:[green]{r.start_line}[/]: [bold]{escape_text(r.name)}[/]  "
-                  f"[dim]({escape_text(r.kind)}, {escape_text(r.language)}, {r.score:.3f})[/]")
+                  f"[dim]({escape_text(r.kind)}, {escape_text(r.language)}, {r.score:.3f}{cell})[/]")
         if first:
             out.print(f"    [dim]{escape_text(first)}[/]")
 

@@ -57,7 +57,8 @@ def test_an_index_from_before_doc_spans_gains_the_columns_in_place(tmp_path: Pat
     store, _ = store_with(tmp_path, "conf.go", SOURCE, "go")
     store.close()
     conn = sqlite3.connect(tmp_path / "index.db")
-    for column in ("doc_start_line", "doc_end_line", "doc_start_byte", "doc_end_byte"):
+    for column in ("doc_start_line", "doc_end_line", "doc_start_byte", "doc_end_byte", "cell", "cell_start_line",
+                   "cell_end_line"):
         conn.execute(f"ALTER TABLE chunks DROP COLUMN {column}")
     conn.commit()
     conn.close()
@@ -66,7 +67,8 @@ def test_an_index_from_before_doc_spans_gains_the_columns_in_place(tmp_path: Pat
     reader.close()
     writer = Store(tmp_path / "index.db")
     columns = {r[1] for r in writer.conn.execute("PRAGMA table_info(chunks)")}
-    assert {"doc_start_line", "doc_end_line", "doc_start_byte", "doc_end_byte"} <= columns
+    assert {"doc_start_line", "doc_end_line", "doc_start_byte", "doc_end_byte", "cell"} <= columns
     rows = writer.pending_chunks("m", 10)
     assert len(rows) == 2 and all(r.doc_end_byte == 0 for r in rows)  # old rows: no span until re-chunked
+    assert all(r.cell == 0 for r in [*rows, *writer.chunks_in_file("conf.go")])  # NULL: in no notebook cell
     writer.close()

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codeneedle.indexer.chunker import WINDOW_LINES, chunk_source
+from codeneedle.indexer.chunker import WINDOW_LINES, chunk_notebook_cell, chunk_source
 from codeneedle.indexer.chunks import Chunk
 from codeneedle.indexer.languages import language_for_path
 from codeneedle.indexer.search import Filters, language_filter
@@ -158,6 +158,46 @@ def test_a_notebooks_cells_are_chunked_at_the_lines_of_the_ipynb_where_their_sou
     assert load.doc == "Read the monthly sales CSV into a data frame."
     assert (load.doc_start_line, load.doc_end_line) == (36, 36)
     assert chunks[1].text == "%matplotlib inline\nimport pandas as pd"  # the magic as written, parsed as a comment
+
+
+def test_a_notebooks_chunks_know_their_cell_and_their_lines_in_it() -> None:
+    """What a notebook editor shows: cells counted from 1 (code and markdown alike) and lines inside each cell,
+    also where a cell's source is one string, all on one line of the .ipynb."""
+    assert [(c.name, c.cell, c.cell_start_line, c.cell_end_line) for c in chunks_of("sales.ipynb")] == [
+        ("Sales analysis", 1, 1, 3),
+        ("sales", 2, 1, 2),
+        ("load_sales", 2, 5, 7),
+        ("sales", 2, 9, 9),
+        ("Trend", 3, 1, 3),
+        ("Trend.fit", 3, 2, 3),  # on line 48 of the file, with its class
+        ("sales.ipynb", 4, 1, 2),
+        ("Results", 5, 1, 3),
+    ]
+    assert all(c.cell == 0 for c in chunks_of("UserCard.vue"))
+
+
+def test_every_cell_counts_in_the_numbering_even_one_that_is_not_read() -> None:
+    notebook = {"cells": [{"cell_type": "code", "metadata": {}, "source": ["x = 1\n"]}, "not a cell",
+                          {"cell_type": "code", "metadata": {}, "source": []},
+                          {"cell_type": "code", "metadata": {}, "outputs": [], "source": ["def f():\n", "    pass"]}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    chunks = chunk_source("n.ipynb", json.dumps(notebook, indent=1).encode(), "jupyter")
+    assert [(c.name, c.cell, c.cell_start_line) for c in chunks] == [("n", 1, 1), ("f", 4, 1)]
+
+
+def test_an_unsaved_cell_is_chunked_as_indexing_will_read_it_once_saved() -> None:
+    saved = (FORMATS / "sales.ipynb").read_bytes()
+    edited = "%matplotlib inline\n\ndef load_sales(path, sep=','):\n    return pd.read_csv(path, sep=sep)\n"
+    chunks = chunk_notebook_cell("sales.ipynb", saved, 2, edited)
+    assert [(c.language, c.kind, c.name, c.cell, c.cell_start_line, c.cell_end_line) for c in chunks] == [
+        ("python", "block", "sales", 2, 1, 1), ("python", "function", "load_sales", 2, 3, 4)]
+    assert chunks[0].text == "%matplotlib inline"  # a magic, as in a saved cell
+    # A markdown cell is read as one (named under the headings above it); a new cell past the last as code.
+    (section,) = chunk_notebook_cell("sales.ipynb", saved, 5, "The trend is down.\n")
+    assert (section.language, section.name, section.cell_start_line) == ("markdown", "Sales analysis", 1)
+    (new,) = chunk_notebook_cell("sales.ipynb", saved, 9, "def total(rows):\n    return sum(rows)\n")
+    assert (new.language, new.name, new.cell) == ("python", "total", 9)
+    assert [c.name for c in chunk_notebook_cell("gone.ipynb", b"", 1, "def f():\r\n    pass\r\n")] == ["f"]
 
 
 def test_a_notebooks_outputs_are_not_indexed() -> None:
@@ -344,6 +384,7 @@ def test_needle_search_finds_a_vue_method_by_name_at_its_line_and_notebook_and_q
     assert proc.returncode == 0, proc.stderr
     top = json.loads(proc.stdout)["results"][0]
     assert (top["path"], top["name"], top["start_line"]) == ("sales.ipynb", "load_sales", 35)
+    assert (top["cell"], top["cell_start_line"], top["cell_end_line"]) == (2, 5, 7)  # the cell, for people and tools
 
     proc = run_needle("search", "--json", "-k", "3", "--lang", "qmd", "--path", str(repo), "read the sales table")
     assert proc.returncode == 0, proc.stderr
@@ -411,8 +452,12 @@ def test_any_notebook_puts_each_chunk_on_the_line_where_its_first_source_line_is
                           for kind, lines, as_list in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     data = json.dumps(notebook, indent=indent, ensure_ascii=False).encode()
     file_lines = data.decode().split("\n")
+    sources = ["".join(cell["source"]).split("\n") for cell in notebook["cells"]]
     for c in chunk_source("book.ipynb", data, "jupyter"):
         assert 1 <= c.start_line <= c.end_line <= len(file_lines) and 0 <= c.start_byte < c.end_byte <= len(data)
+        # Its lines in its cell hold its text, however the cell's source is written.
+        assert 1 <= c.cell_start_line <= c.cell_end_line <= len(sources[c.cell - 1])
+        assert c.text.split("\n")[0].strip() == sources[c.cell - 1][c.cell_start_line - 1].strip()
         written = file_lines[c.start_line - 1].strip().rstrip(",").removeprefix('"source": ')
         first = c.text.split("\n", 1)[0].strip()
         if indent is not None:
@@ -486,6 +531,7 @@ def test_an_nbformat_3_notebook_is_read_by_its_worksheets_cells_and_not_as_text_
     load, plot = chunks[4], chunks[5]
     assert lines[load.start_line - 1].strip() == '"def load(path):\\n",' and load.end_line == load.start_line + 1
     assert lines[plot.start_line - 1].strip().startswith('"input": "def plot(rows)')
+    assert [(c.cell, c.cell_start_line) for c in chunks[3:]] == [(3, 1), (3, 3), (4, 1)]  # one worksheet: 1, 2, ...
     assert not any("iVBOR" in c.text for c in chunks)
 
 

@@ -46,6 +46,7 @@ from codeneedle.indexer.chunks import BLOCK, CLASS, FUNCTION, JS_LANGUAGES, METH
 from codeneedle.indexer.documents import chunk_document
 from codeneedle.indexer.formats import FORMATS
 from codeneedle.indexer.languages import SUPPORTED_LANGUAGES, get_query, parse_bounded
+from codeneedle.indexer.notebooks import chunk_cell
 from codeneedle.indexer.source_encoding import transcoded_source
 
 logger = logging.getLogger(__name__)
@@ -171,6 +172,19 @@ def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
         except Exception:
             logger.warning("line windows failed on %s; file left unchunked", path, exc_info=True)
             return []
+
+
+def chunk_notebook_cell(path: str, data: bytes, number: int, source: str) -> list[Chunk]:
+    """Chunks of cell ``number`` (1-based) of the notebook ``path`` (saved bytes ``data``) with the unsaved source
+    ``source``, positioned in that source (``notebooks.chunk_cell``). Never raises."""
+    source = source.replace("\r\n", "\n").replace("\r", "\n")  # an editor's line ends, as nbformat writes them
+    try:
+        return chunk_cell(path, bytes(data), number, source, "jupyter", _Cutter())
+    except Exception:
+        logger.warning("chunker failed on cell %d of %s; reading it as text", number, path, exc_info=True)
+        encoded = source.encode("utf-8", "surrogatepass")
+        return [dataclasses.replace(c, cell=number, cell_start_line=c.start_line, cell_end_line=c.end_line)
+                for c in _Source(path, encoded, "jupyter").windows(0, len(encoded), TEXT)]
 
 
 class _Cutter:

@@ -38,9 +38,10 @@ from dataclasses import dataclass
 #     a badge's words in a heading's name; nbformat 3 notebooks read by their cells, not as text.
 # 16: Quarto (.qmd) and R Markdown (.Rmd): executable chunks in a parsed language (```{python}) chunked as that
 #     language, the prose in sections named after their headings (literate.py); Haskell `{- | -}` block comments
-#     and OCaml `(** *)` docs closing their definition's own line attached as docs; Prolog `.pl` files as text; a Perl sub's POD doc
-#     from the block's last =item/=head2 on (not the module's NAME and DESCRIPTION above it).
-CHUNKER_VERSION = "16"
+#     and OCaml `(** *)` docs closing their definition's own line attached as docs; Prolog `.pl` files as text;
+#     a Perl sub's POD doc from the block's last =item/=head2 on (not the module's NAME and DESCRIPTION above it).
+# 17: a notebook's chunks record their cell (its number, and their lines inside it), so an editor opens the cell.
+CHUNKER_VERSION = "17"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"
@@ -62,7 +63,9 @@ class Chunk:
     ``start_byte``/``end_byte`` index the file's raw bytes (half-open).
     ``doc`` is the cleaned doc comment; ``doc_start_line``..``doc_end_line`` and ``doc_start_byte``/``doc_end_byte``
     say where it sits in the same file (lines 0 and an empty byte range when there is none): inside the chunk's
-    range for a Python docstring, above it for a comment. They are left out of :attr:`content_hash`.
+    range for a Python docstring, above it for a comment. ``cell`` is the 1-based number of the notebook cell the
+    chunk is in (0 outside notebooks), ``cell_start_line``..``cell_end_line`` its lines in that cell's source (1-based,
+    inclusive). Where a chunk sits is left out of :attr:`content_hash`.
     """
 
     path: str
@@ -79,6 +82,9 @@ class Chunk:
     doc_end_line: int = 0
     doc_start_byte: int = 0
     doc_end_byte: int = 0
+    cell: int = 0
+    cell_start_line: int = 0
+    cell_end_line: int = 0
 
     @property
     def content_hash(self) -> str:

@@ -62,7 +62,7 @@ class EncoderEmbedder:
 def chunk_of(row: ChunkRow) -> Chunk:
     return Chunk(row.path, row.language, row.kind, row.name, row.start_line, row.end_line, row.start_byte,
                  row.end_byte, row.text, row.doc, row.doc_start_line, row.doc_end_line, row.doc_start_byte,
-                 row.doc_end_byte)
+                 row.doc_end_byte, row.cell, row.cell_start_line, row.cell_end_line)
 
 
 @dataclass

@@ -29,7 +29,7 @@ from codeneedle.errors import (
     PathOutsideRootError,
 )
 from codeneedle.indexer import late_interaction, shared_cache, sticky
-from codeneedle.indexer.chunks import BLOCK, CLASS, TEXT
+from codeneedle.indexer.chunks import BLOCK, CLASS, TEXT, Chunk
 from codeneedle.indexer.dbheader import read_header
 from codeneedle.indexer.declarations import implementations_first
 from codeneedle.indexer.embedding import chunk_of
@@ -822,22 +822,24 @@ class Index:
         self._second_stage_down.pop(kind, None)
         return result
 
-    def similar(self, path: str, line: int, k: int = 10, text: str | None = None) -> list[SearchResult]:
+    def similar(self, path: str, line: int, k: int = 10, text: str | None = None, cell: int = 0) -> list[SearchResult]:
         """Code most like the chunk that holds ``line`` (1-based) of ``path``; the chunk itself excluded.
 
         ``text``: the file as an editor holds it, unsaved edits and all (a function being written is what one
         most wants code like): its chunk is cut from ``text`` and embedded now, and its saved version is left out
-        as the chunk itself is."""
+        as the chunk itself is. ``cell``: in a notebook, the number of the cell (1-based, as ``SearchResult.cell``)
+        ``line`` is a line of, and ``text`` that cell's source."""
         rel = self.relative(path)
         store, vi = self.reader(), self.vectors()
         saved = store.chunks_in_file(rel)
+        where = f"{rel} cell {cell} line {line}" if cell else f"{rel}:{line}"
         if text is not None:
-            vec, exclude = self._unsaved_target(rel, line, text, saved)
+            vec, exclude = self._unsaved_target(rel, line, text, saved, cell)
         else:
-            rows = [r for r in saved if r.start_line <= line <= r.end_line]
+            rows = [r for r in saved if _holds(r, line, cell)]
             if not rows:
-                raise NeedleError(f"no indexed code at {rel}:{line}")
-            target = _innermost(rows)
+                raise NeedleError(f"no indexed code at {where}")
+            target = _innermost(rows, cell)
             keys, vecs = store.chunk_vectors(self.model_id, vi.dim, ids=[target.id])
             # A chunk the index has not embedded yet (a file saved a moment ago) is embedded here, as it would be.
             vec = vecs[0] if len(keys) else self.encoder.encode_few([embed_text(chunk_of(target))])[0]
@@ -846,25 +848,34 @@ class Index:
         rows_by_id = store.chunks_by_ids([cid for cid, _ in ranked])
         return [result_from_row(rows_by_id[cid], s) for cid, s in ranked if cid in rows_by_id]
 
-    def _unsaved_target(self, rel: str, line: int, text: str,
-                        saved: list[ChunkRow]) -> tuple[np.ndarray, frozenset[int]]:
-        """The vector of the chunk of ``text`` that holds ``line``, and the ids of its saved versions."""
-        from codeneedle.indexer.chunker import chunk_source  # tree-sitter: only for an unsaved buffer
+    def _unsaved_target(self, rel: str, line: int, text: str, saved: list[ChunkRow],
+                        cell: int = 0) -> tuple[np.ndarray, frozenset[int]]:
+        """The vector of the chunk of ``text`` (the file, or notebook cell ``cell``'s source) that holds ``line``,
+        and the ids of its saved versions."""
+        # tree-sitter and the walker's reader: only for unsaved text
+        from codeneedle.indexer.chunker import chunk_notebook_cell, chunk_source
         from codeneedle.indexer.formats import size_cap
         from codeneedle.indexer.languages import language_for_source
+        from codeneedle.indexer.walker import SourceFile, read_source
 
         data = text.encode("utf-8", "surrogatepass")
         if len(data) > size_cap(rel, self.settings.max_file_bytes):
             raise NeedleError(f"{rel} is larger than maxFileBytes ({self.settings.max_file_bytes} bytes)")
-        chunks = [c for c in chunk_source(rel, data, language_for_source(rel, data)) if c.start_line <= line <= c.end_line]
+        if cell:
+            # The saved notebook says how the cell reads (its language, its type, the headings above it).
+            notebook = read_source(SourceFile(rel, self.root / rel, 0, 0, str(self.root)), self.settings.max_file_bytes)
+            found = chunk_notebook_cell(rel, notebook if isinstance(notebook, bytes) else b"", cell, text)
+        else:
+            found = chunk_source(rel, data, language_for_source(rel, data))
+        chunks = [c for c in found if _holds(c, line, cell)]
         if not chunks:
-            raise NeedleError(f"no code at {rel}:{line}")
-        target = _innermost(chunks)
+            raise NeedleError(f"no code at {f'{rel} cell {cell} line {line}' if cell else f'{rel}:{line}'}")
+        target = _innermost(chunks, cell)
         vec = self.encoder.encode_few([embed_text(target)])[0]
         # Windows of a file share its name, so only those over the same lines are the target's saved version.
         windows = target.kind in (BLOCK, TEXT)
         exclude = frozenset(r.id for r in saved if r.kind == target.kind and r.name == target.name
-                            and (not windows or (r.start_line <= target.end_line and target.start_line <= r.end_line)))
+                            and (not windows or _overlap(r, target, cell)))
         return vec, exclude
 
     def relative(self, path: str | Path) -> str:
@@ -972,6 +983,22 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _innermost(chunks: Sequence[T]) -> T:
-    """The innermost of the chunks around a line: a method rather than its class."""
+def _innermost(chunks: Sequence[T], cell: int = 0) -> T:
+    """The innermost of the chunks around a line (of a notebook cell when ``cell``): a method rather than its class."""
+    if cell:  # the cell's own lines: a source written as one string puts every line on one line of the file
+        return min(chunks, key=lambda c: (c.cell_end_line - c.cell_start_line, c.kind == CLASS))
     return min(chunks, key=lambda c: (c.end_line - c.start_line, c.kind == CLASS))
+
+
+def _holds(chunk: Chunk | ChunkRow, line: int, cell: int = 0) -> bool:
+    """Whether ``chunk`` holds ``line`` of its file, or (``cell``) line ``line`` of that notebook cell."""
+    if cell:
+        return chunk.cell == cell and chunk.cell_start_line <= line <= chunk.cell_end_line
+    return chunk.start_line <= line <= chunk.end_line
+
+
+def _overlap(a: Chunk | ChunkRow, b: Chunk | ChunkRow, cell: int = 0) -> bool:
+    """Whether two chunks share a line of the file, or (``cell``) of that notebook cell."""
+    if cell:
+        return a.cell == b.cell and a.cell_start_line <= b.cell_end_line and b.cell_start_line <= a.cell_end_line
+    return a.start_line <= b.end_line and b.start_line <= a.end_line

@@ -251,12 +251,12 @@ class LiveIndex:
             self._lost(str(exc))
             raise
 
-    def similar(self, path: str, line: int, k: int = 10, text: str | None = None) -> list[SearchResult]:
-        """``Index.similar``; ``text``: the file's unsaved contents."""
+    def similar(self, path: str, line: int, k: int = 10, text: str | None = None, cell: int = 0) -> list[SearchResult]:
+        """``Index.similar``; ``text``: the file's (or notebook cell ``cell``'s) unsaved contents."""
         index = self._open_index()
         if index is None or self._closed.is_set():
             raise NeedleError(f"the index of {self.root} is not open yet; try again in a moment")
-        return index.similar(path, line, k=k, text=text)
+        return index.similar(path, line, k=k, text=text, cell=cell)
 
     def _open_index(self) -> Index | None:
         # Not while the index waits for its predecessor to close (a settings change): that can take seconds.

@@ -16,7 +16,7 @@ import dataclasses
 import json
 import re
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 
 from codeneedle.indexer.chunks import CLASS, TEXT, Chunk
@@ -48,11 +48,13 @@ Span = tuple[int, int]
 
 @dataclasses.dataclass(slots=True)
 class Cell:
-    """One cell: its type, its source as text, and where each of its source lines is written in the file."""
+    """One cell: its type, its source as text, where each of its source lines is written in the file, and its
+    number (1-based, among all the notebook's cells in order: what an editor's notebook view shows)."""
 
     kind: str
     source: str
     lines: list[Span]  # per source line: the byte span of the JSON string it starts in
+    number: int = 0
 
 
 # Where a cell's source is written: nbformat 4's cells[i].source, nbformat 3's worksheets[w].cells[i].input (code)
@@ -151,7 +153,8 @@ def read_cells(data: bytes) -> tuple[list[Cell], str] | None:
         return None
     spans, cell_starts = source_spans(data)
     cells: list[Cell] = []
-    for key, cell in found:
+    # Every cell counts, even one skipped here (not an object, a source of numbers): an editor shows it all the same.
+    for number, (key, cell) in enumerate(found, start=1):
         if not isinstance(cell, dict):
             continue
         kind = str(cell.get("cell_type", ""))
@@ -173,7 +176,7 @@ def read_cells(data: bytes) -> tuple[list[Cell], str] | None:
         if len(owners) < lines:  # written some other way: the cell's own start stands for each line
             fallback = written[0] if written else (cell_starts.get(key, 0), cell_starts.get(key, 0) + 1)
             owners.extend([owners[-1] if owners else fallback] * (lines - len(owners)))
-        cells.append(Cell(kind, text, owners))
+        cells.append(Cell(kind, text, owners, number))
     return cells, _code_language(notebook.get("metadata"))
 
 
@@ -197,26 +200,54 @@ def chunk_notebook(path: str, data: bytes, fmt: str, cutter: Cutter) -> list[Chu
         return None
     cells, language = read
     line_starts = [0, *(m.end() for m in re.finditer(b"\n", data))]
+    chunks: list[Chunk] = []
+    for cell, pieces in _cells_chunked(path, cells, language, fmt, cutter):
+        chunks.extend(_placed(c, cell, lambda offset: bisect_right(line_starts, offset)) for c in pieces)
+    chunks.sort(key=lambda c: (c.start_byte, -c.end_byte))
+    return chunks
+
+
+def chunk_cell(path: str, data: bytes, number: int, source: str, fmt: str, cutter: Cutter) -> list[Chunk]:
+    """The chunks of cell ``number`` (1-based) of the notebook ``data`` had its source been ``source`` (a cell with
+    unsaved edits), positioned in that source: their lines are the cell's own, and ``cell_*`` say so too.
+
+    The saved notebook gives the rest as indexing would read it: the notebook's language, the cell's type (code
+    past its last cell) and the headings of the cells above (a section's name). ``data`` that is no notebook reads
+    as one of Python code cells.
+    """
+    read = read_cells(data)
+    cells, language = read if read is not None else ([], "python")
+    saved = next((c for c in cells if c.number == number), None)
+    edited = Cell(saved.kind if saved is not None else "code", source, [], number)
+    # The edited source stands in the saved one's place: the notebook's headings name its sections as they will
+    # once it is saved.
+    cells = [edited if c is saved else c for c in cells] if saved is not None else [*cells, edited]
+    pieces = next((p for _cell, p in _cells_chunked(path, cells, language, fmt, cutter, only=number)), [])
+    return [dataclasses.replace(c, cell=number, cell_start_line=c.start_line, cell_end_line=c.end_line)
+            for c in pieces]
+
+
+def _cells_chunked(path: str, cells: list[Cell], language: str, fmt: str, cutter: Cutter,
+                   only: int | None = None) -> Iterator[tuple[Cell, list[Chunk]]]:
+    """Each non-blank cell (or only cell number ``only``) with its chunks, positioned in the cell's own source."""
     # The markdown cells read as one document: a cell's sections are named under the headings of those above it.
     markdown = {id(cell): markdown_headings(cell.source.encode("utf-8", "surrogatepass")) for cell in cells
                 if cell.kind == "markdown"}
     title = document_title([h for headings in markdown.values() for h in headings])
     trail: list[Heading] = []
-    chunks: list[Chunk] = []
     for cell in cells:
         if not cell.source.strip():
             continue
         source = cell.source.encode("utf-8", "surrogatepass")
+        found = sections(source, markdown[id(cell)], title, trail) if cell.kind == "markdown" else []
+        if only is not None and cell.number != only:
+            continue  # read for its headings alone
         if cell.kind == "markdown":
-            found = sections(source, markdown[id(cell)], title, trail)
-            pieces = chunk_found(path, source, "markdown", cutter, found)
+            yield cell, chunk_found(path, source, "markdown", cutter, found)
         elif cell.kind == "code" and (code_language := _cell_language(cell.source, language)):
-            pieces = _code_chunks(path, source, code_language, cutter)
+            yield cell, _code_chunks(path, source, code_language, cutter)
         else:
-            pieces = cutter.windows(path, source, fmt, [(0, len(source))], TEXT)
-        chunks.extend(_placed(c, cell.lines, lambda offset: bisect_right(line_starts, offset)) for c in pieces)
-    chunks.sort(key=lambda c: (c.start_byte, -c.end_byte))
-    return chunks
+            yield cell, cutter.windows(path, source, fmt, [(0, len(source))], TEXT)
 
 
 def code_cells(path: str, data: bytes, cutter: Cutter) -> list[tuple[bytes, list[Chunk], Callable[[Chunk], Chunk]]] | None:
@@ -236,7 +267,7 @@ def code_cells(path: str, data: bytes, cutter: Cutter) -> list[tuple[bytes, list
             continue
         source = cell.source.encode("utf-8", "surrogatepass")
         found.append((source, _code_chunks(path, source, code_language, cutter),
-                      partial(_placed, lines=cell.lines, line_of=lambda offset: bisect_right(line_starts, offset))))
+                      partial(_placed, cell=cell, line_of=lambda offset: bisect_right(line_starts, offset))))
     return found
 
 
@@ -260,14 +291,22 @@ def _same_length_text(source: bytes, chunk: Chunk) -> str:
     return source[chunk.start_byte:chunk.start_byte + size].decode("utf-8", "replace")
 
 
-def _placed(chunk: Chunk, lines: list[Span], line_of: Callable[[int], int]) -> Chunk:
-    """``chunk`` of a cell's source placed in the notebook file: lines and bytes of the JSON strings it is in."""
+def _placed(chunk: Chunk, cell: Cell, line_of: Callable[[int], int]) -> Chunk:
+    """``chunk`` of a cell's source placed in the notebook file: lines and bytes of the JSON strings it is in; its
+    lines in the cell are kept as ``cell_*`` (a source written as one string puts every line on one file line)."""
+    lines = cell.lines
+
+    def in_cell(line: int) -> int:
+        return min(max(line, 1), len(lines))
+
     def owner(line: int) -> Span:
-        return lines[min(max(line, 1), len(lines)) - 1]
+        return lines[in_cell(line) - 1]
 
     first, last = owner(chunk.start_line), owner(chunk.end_line)
     moved = {"start_byte": first[0], "end_byte": max(last[1], first[0] + 1),
-             "start_line": line_of(first[0]), "end_line": line_of(max(last[1], first[0] + 1) - 1)}
+             "start_line": line_of(first[0]), "end_line": line_of(max(last[1], first[0] + 1) - 1),
+             "cell": cell.number, "cell_start_line": in_cell(chunk.start_line),
+             "cell_end_line": max(in_cell(chunk.end_line), in_cell(chunk.start_line))}
     if chunk.has_doc_span:
         doc_first, doc_last = owner(chunk.doc_start_line), owner(chunk.doc_end_line)
         moved.update(doc_start_byte=doc_first[0], doc_end_byte=max(doc_last[1], doc_first[0] + 1),

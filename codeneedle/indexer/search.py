@@ -203,6 +203,7 @@ def result_from_row(row: ChunkRow, score: float) -> SearchResult:
     return SearchResult(
         path=row.path, start_line=row.start_line, end_line=row.end_line, name=row.name, kind=row.kind,
         language=row.language or "text", score=round(float(score), 4), snippet=make_snippet(redact_secrets(row.text)),
+        cell=row.cell, cell_start_line=row.cell_start_line, cell_end_line=row.cell_end_line,
     )
 
 

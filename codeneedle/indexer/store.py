@@ -22,6 +22,12 @@ SCHEMA_VERSION = "1"
 # Added to schema 1 in place (see _ensure_schema): where each chunk's doc comment sits.
 _WINDOW_KINDS = "(" + ", ".join(f"'{k}'" for k in sorted(WINDOW_KINDS)) + ")"  # SQL: embedded after definitions
 _DOC_SPAN_COLUMNS = ("doc_start_line", "doc_end_line", "doc_start_byte", "doc_end_byte")
+# Added the same way: the notebook cell a chunk is in, and its lines there (Chunk.cell*); NULL reads as 0 (none).
+_CELL_COLUMNS = ("cell", "cell_start_line", "cell_end_line")
+# A row as ChunkRow takes it, up to its cell (the doc span is read only where a Chunk is rebuilt for embedding).
+_ROW_COLUMNS = ("id, path, language, kind, name, start_line, end_line, start_byte, end_byte, text, doc, hash, "
+                "coalesce(cell, 0), coalesce(cell_start_line, 0), coalesce(cell_end_line, 0)")
+_ROW_COLUMNS_BEFORE_CELLS = _ROW_COLUMNS.split(", coalesce(")[0]
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _COMPOUND = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]")
 _STOPWORDS = frozenset(
@@ -59,6 +65,10 @@ class ChunkRow:
     text: str
     doc: str
     hash: str
+    # The notebook cell it is in and its lines there (Chunk.cell*); 0 outside notebooks.
+    cell: int = 0
+    cell_start_line: int = 0
+    cell_end_line: int = 0
     # Where the doc comment sits (Chunk.doc_*); read only where a Chunk is rebuilt for embedding (pending_chunks).
     doc_start_line: int = 0
     doc_end_line: int = 0
@@ -141,6 +151,9 @@ class Store:
                 raise UnfinishedDatabaseError(f"{path} is not a Needle index (empty or made by another program)")
             elif self.get_meta("schema_version") != SCHEMA_VERSION:
                 raise self._schema_error()
+            # A reader takes an index made before chunks knew their cell as it is (a writer adds the columns).
+            have = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
+            self._row_columns = _ROW_COLUMNS if set(_CELL_COLUMNS) <= have else _ROW_COLUMNS_BEFORE_CELLS
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
@@ -197,7 +210,7 @@ class Store:
                     "CREATE TABLE chunks (id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL, "
                     "language TEXT, kind TEXT, name TEXT, start_line INTEGER, end_line INTEGER, "
                     "start_byte INTEGER, end_byte INTEGER, text TEXT, doc TEXT, hash TEXT NOT NULL"
-                    + "".join(f", {c} INTEGER" for c in _DOC_SPAN_COLUMNS) + ")"
+                    + "".join(f", {c} INTEGER" for c in (*_DOC_SPAN_COLUMNS, *_CELL_COLUMNS)) + ")"
                 )
                 db["chunks"].create_index(["path"])
                 db["chunks"].create_index(["hash"])
@@ -211,10 +224,11 @@ class Store:
             # Another Needle version's index is intact, just not ours to read: say so, move nothing.
             raise self._schema_error()
         have = {row[1] for row in self.conn.execute("PRAGMA table_info(chunks)")}
-        missing = [c for c in _DOC_SPAN_COLUMNS if c not in have]
+        missing = [c for c in (*_DOC_SPAN_COLUMNS, *_CELL_COLUMNS) if c not in have]
         if missing:
-            # Indexes made before chunks knew their doc span: adding nullable columns is cheap and older Needles
-            # (which name their columns) still read and write the file; CHUNKER_VERSION 3 re-chunks to fill them.
+            # Indexes made before chunks knew their doc span (or cell): adding nullable columns is cheap and older
+            # Needles (which name their columns) still read and write the file; CHUNKER_VERSION 3 (16) re-chunks
+            # to fill them.
             with self.transaction():
                 for column in missing:
                     self.conn.execute(f"ALTER TABLE chunks ADD COLUMN {column} INTEGER")
@@ -340,11 +354,11 @@ class Store:
                 text = redact_secrets(c.text)  # tokens never reach the stored text, FTS or snippets
                 cur = self.conn.execute(
                     "INSERT INTO chunks(path, language, kind, name, start_line, end_line, start_byte, end_byte, "
-                    "text, doc, hash, doc_start_line, doc_end_line, doc_start_byte, doc_end_byte) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "text, doc, hash, doc_start_line, doc_end_line, doc_start_byte, doc_end_byte, cell, "
+                    "cell_start_line, cell_end_line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (c.path, c.language, c.kind, c.name, c.start_line, c.end_line, c.start_byte, c.end_byte,
                      text, redact_secrets(c.doc), h, c.doc_start_line, c.doc_end_line, c.doc_start_byte,
-                     c.doc_end_byte),
+                     c.doc_end_byte, c.cell, c.cell_start_line, c.cell_end_line),
                 )
                 cid = int(cur.lastrowid)
                 self.conn.execute(
@@ -362,19 +376,12 @@ class Store:
         for i in range(0, len(ids), 500):
             part = list(ids[i : i + 500])
             rows = self.conn.execute(
-                f"SELECT id, path, language, kind, name, start_line, end_line, start_byte, end_byte, text, doc, hash "
-                f"FROM chunks WHERE id IN ({','.join('?' * len(part))})",
-                part,
-            )
+                f"SELECT {self._row_columns} FROM chunks WHERE id IN ({','.join('?' * len(part))})", part)
             out.update({r[0]: ChunkRow(*r) for r in rows})
         return out
 
     def chunks_in_file(self, path: str) -> list[ChunkRow]:
-        rows = self.conn.execute(
-            "SELECT id, path, language, kind, name, start_line, end_line, start_byte, end_byte, text, doc, hash "
-            "FROM chunks WHERE path = ? ORDER BY start_line",
-            (path,),
-        )
+        rows = self.conn.execute(f"SELECT {self._row_columns} FROM chunks WHERE path = ? ORDER BY start_line", (path,))
         return [ChunkRow(*r) for r in rows]
 
     def chunk_filter_rows(self) -> list[tuple[int, str, str, str]]:
@@ -427,7 +434,8 @@ class Store:
         only at chunks with the content hashes ``among`` when given. Definitions come before line windows (module
         code, text files): they are what searches are for, so a big first index answers by meaning sooner."""
         sql = ("SELECT c.id, c.path, c.language, c.kind, c.name, c.start_line, c.end_line, c.start_byte, "
-               "c.end_byte, c.text, c.doc, c.hash, coalesce(c.doc_start_line, 0), coalesce(c.doc_end_line, 0), "
+               "c.end_byte, c.text, c.doc, c.hash, coalesce(c.cell, 0), coalesce(c.cell_start_line, 0), "
+               "coalesce(c.cell_end_line, 0), coalesce(c.doc_start_line, 0), coalesce(c.doc_end_line, 0), "
                "coalesce(c.doc_start_byte, 0), coalesce(c.doc_end_byte, 0) "
                "FROM chunks c LEFT JOIN embeddings e ON e.model = ? AND "
                "e.hash = c.hash WHERE e.hash IS NULL")

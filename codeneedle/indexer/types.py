@@ -66,7 +66,12 @@ class UpdateStats:
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    """One hit; ``path`` is relative to the indexed root, lines are 1-based inclusive."""
+    """One hit; ``path`` is relative to the indexed root, lines are 1-based inclusive.
+
+    In a Jupyter notebook, ``start_line``/``end_line`` are the ``.ipynb`` file's lines and ``cell`` is the number
+    of the cell (1-based, every cell counted, as a notebook editor shows them), ``cell_start_line``/
+    ``cell_end_line`` the lines in that cell's source; ``cell`` is 0 elsewhere.
+    """
 
     path: str
     start_line: int
@@ -76,6 +81,14 @@ class SearchResult:
     language: str
     score: float
     snippet: str
+    cell: int = 0
+    cell_start_line: int = 0
+    cell_end_line: int = 0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Its fields; the cell's only for a result in a notebook."""
+        out = asdict(self)
+        if not self.cell:
+            for key in ("cell", "cell_start_line", "cell_end_line"):
+                del out[key]
+        return out

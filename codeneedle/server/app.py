@@ -399,7 +399,8 @@ def similar_command(ls: NeedleServer, *arguments: Any) -> list[dict]:
     args = cmd.parse_arguments(cmd.SIMILAR, list(arguments), cmd.SimilarArgs)
     folder, path = ls.path_in_workspace(args.uri)
     try:
-        results = folder.similar(path, args.position.line + 1, args.k, args.text)
+        cell = args.cell + 1 if args.cell is not None else 0  # the library counts cells from 1, as lines
+        results = folder.similar(path, args.position.line + 1, args.k, args.text, cell)
     except PathOutsideRootError as exc:
         raise JsonRpcInvalidParams(str(exc)) from None
     except NeedleError as exc:

@@ -65,6 +65,11 @@ def _not_negative(_inst: Any, attr: attrs.Attribute, value: int) -> None:
         raise ValueError(f"position.{attr.name} must be >= 0, got {value}")
 
 
+def _cell_index(_inst: Any, _attr: attrs.Attribute, value: int | None) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"cell must be >= 0, got {value}")
+
+
 @attrs.frozen
 class SearchArgs:
     """``needle.search {query, k?, lang?, glob?, exclude?, kind?, rerank?}``; ``glob: "!dist/**"`` or ``exclude``
@@ -90,13 +95,16 @@ class Position:
 
 @attrs.frozen
 class SimilarArgs:
-    """``needle.similar {uri, position, k?, text?}``; ``text``: the document as the editor holds it, when it has
-    unsaved edits (the code under the cursor is then read from it, not from the saved file)."""
+    """``needle.similar {uri, position, k?, text?, cell?}``; ``text``: the document as the editor holds it, when it
+    has unsaved edits (the code under the cursor is then read from it, not from the saved file). ``cell``: in the
+    notebook ``uri``, the index (0-based, as results' ``cell.index``) of the cell ``position`` is in, relative to
+    that cell; ``text`` is then that cell's source."""
 
     uri: str = attrs.field(validator=_short)
     position: Position
     k: int = attrs.field(default=10, validator=_positive_k)
     text: str | None = attrs.field(default=None, validator=_buffer_text)
+    cell: int | None = attrs.field(default=None, validator=_cell_index)
 
 
 @attrs.frozen

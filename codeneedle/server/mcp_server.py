@@ -356,7 +356,8 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         "Semantic + keyword search over the repository's code. Describe what the code does "
         "(e.g. 'parse a config file') or name identifiers. Returns the best matching functions, classes "
         "and blocks: path (relative to root), start_line/end_line (1-based), name, kind, language, score "
-        "(cosine similarity; good_match is false when even the best is below the match threshold), snippet."))
+        "(cosine similarity; good_match is false when even the best is below the match threshold), snippet; "
+        "in a Jupyter notebook also cell (1-based) and cell_start_line/cell_end_line (lines in that cell)."))
     def search(
         query: Annotated[str, Field(description="what you are looking for, in words or identifiers")],
         k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,

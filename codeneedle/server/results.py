@@ -41,10 +41,13 @@ def result_range(root: Path, result: SearchResult, encoding: str) -> dict[str, d
 
 
 def to_lsp(root: Path, result: SearchResult, encoding: str) -> dict[str, Any]:
-    """One hit as ``{uri, range, name, kind, language, score, weak, snippet}``; ``weak``: the score (a cosine)
-    is below the "good match" line, so a client can say "no good match" when every hit is weak."""
+    """One hit as ``{uri, range, name, kind, language, score, weak, snippet, cell?}``; ``weak``: the score (a
+    cosine) is below the "good match" line, so a client can say "no good match" when every hit is weak. ``cell``,
+    for a hit in a notebook: ``{index, range}``, the cell (0-based, as a notebook editor numbers them) and the lines
+    in its source (whole lines: from the start of the first to the start of the line after the last), where
+    ``range`` is in the ``.ipynb`` file's text."""
     from codeneedle.indexer.scores import GOOD_MATCH  # numpy stays out of the server's start-up
-    return {
+    out = {
         "uri": file_uri(root / result.path),
         "range": result_range(root, result, encoding),
         "name": result.name,
@@ -54,6 +57,14 @@ def to_lsp(root: Path, result: SearchResult, encoding: str) -> dict[str, Any]:
         "weak": result.score < GOOD_MATCH,
         "snippet": result.snippet,
     }
+    if result.cell:
+        start = max(result.cell_start_line - 1, 0)
+        # Whole lines: the end of the last one in the client's encoding would need the cell's source, which only
+        # the notebook's JSON holds; an editor measures it in the cell's own document.
+        end = max(result.cell_end_line, start + 1)
+        out["cell"] = {"index": result.cell - 1, "range": {"start": {"line": start, "character": 0},
+                                                            "end": {"line": end, "character": 0}}}
+    return out
 
 
 def to_symbol(root: Path, result: SearchResult, encoding: str) -> types.SymbolInformation:

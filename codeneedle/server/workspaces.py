@@ -134,11 +134,11 @@ class Folder:
         """Whether results from this folder cover only part of it (still indexing, or interrupted)."""
         return self.live.partial()
 
-    def similar(self, path: Path, line: int, k: int, text: str | None = None) -> list[SearchResult]:
+    def similar(self, path: Path, line: int, k: int, text: str | None = None, cell: int = 0) -> list[SearchResult]:
         rel = self.relative(path)
         if rel is None:
             raise NeedleError(f"{path} is outside {self.root}")
-        return self.live.similar(rel, line, k, text)
+        return self.live.similar(rel, line, k, text, cell)
 
     def status(self) -> dict[str, Any]:
         """One entry of `needle.status`'s ``folders``."""

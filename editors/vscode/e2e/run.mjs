@@ -3,7 +3,8 @@
 // driven headless through Debian's chromium with puppeteer-core. What the user sees is read from the UI (DOM)
 // and from e2e/probe, a test-only extension installed beside needle.vsix that logs the active editor,
 // cursor and selection, the server's status and a Copilot-style tool call (the shipped extension has no
-// test hooks). Besides search, preview, open, the Copilot tool, Go to Symbol and Find Similar Code it drives the
+// test hooks). Besides search, preview, open, the Copilot tool, Go to Symbol, Find Similar Code, and a result in a
+// Jupyter notebook (opened in the notebook editor at its cell) with Find Similar Code from that cell, it drives the
 // server's life cycle (equal settings, crash, crash loop, a start that hangs, a command that exits, a bad path,
 // Open Settings) and, in a second code-server with workspace trust on, Restricted Mode (what each channel sends
 // the server) and a window without a folder. About 75 s.
@@ -39,7 +40,11 @@ const TIMEOUT_S = Number(process.env.NEEDLE_E2E_TIMEOUT || 300);
 const QUERY = 'parse a config file';
 const EXPECT_NAME = 'parse_config_file';
 const EXPECT_PATH = 'pkg/config.py';
-const MAX_RESULTS = 3; // the fixture has 19 chunks: the server's own default (10) would show more
+const MAX_RESULTS = 3; // the fixture has 27 chunks: the server's own default (10) would show more
+// A function in the second cell of a Jupyter notebook, at lines 5-7 of that cell.
+const NB_QUERY = 'read the monthly sales csv into a data frame';
+const NB_NAME = 'load_sales';
+const NB_PATH = 'nb/sales.ipynb';
 
 const t0 = Date.now();
 const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
@@ -285,7 +290,9 @@ async function main(tmp) {
   const settings = {
     'security.workspace.trust.enabled': false,
     'needle.server.path': NEEDLE,
-    'needle.server.env': { NEEDLE_E2E_MARK: tmp },
+    // The machine's shared vectors would let a second run reuse the first one's: its index would be ready before
+    // the status bar could be seen counting chunks.
+    'needle.server.env': { NEEDLE_E2E_MARK: tmp, NEEDLE_EMBEDDING_CACHE: 'off' },
     'workbench.startupEditor': 'none',
     'workbench.tips.enabled': false,
     'workbench.welcomePage.walkthroughs.openOnInstall': false,
@@ -583,6 +590,61 @@ async function main(tmp) {
     check(similar.rows.length <= MAX_RESULTS, `Find Similar Code shows needle.search.maxResults (${MAX_RESULTS}) results at most (${similar.rows.length})`);
     await page.keyboard.press('Escape');
     timings.similarUnsaved = (Date.now() - t) / 1000;
+
+    // --- a result in a Jupyter notebook opens the notebook at its cell, not the .ipynb's JSON ----------
+    t = Date.now();
+    await waitFor('the quick input to close', async () => !(await quickOpen()), 5_000);
+    await openSearch();
+    await page.keyboard.type(NB_QUERY, { delay: 10 });
+    const nbRows = await waitFor('the notebook result', async () => {
+      const r = await resultRows();
+      return r.some((x) => x.includes(NB_NAME)) ? r : null;
+    }, 30_000);
+    log(`notebook results:\n  ${nbRows.join('\n  ')}`);
+    const nbIdx = nbRows.findIndex((x) => x.includes(NB_NAME));
+    check(nbRows[nbIdx].includes(`${NB_PATH} · cell 2, line 5`), `its row names the cell: ${NB_PATH} · cell 2, line 5`);
+    for (let i = 0; i < nbIdx; i += 1) await page.keyboard.press('ArrowDown');
+    await sleep(300);
+    const nbAccepted = Date.now();
+    await page.keyboard.press('Enter');
+    await waitFor('the picker to close', async () => !(await quickOpen()), 15_000);
+    await sleep(700);
+    const nbShown = await waitFor('the notebook editor', () => events().filter((e) => e.t >= nbAccepted - 2000
+      && e.event === 'notebook' && (e.notebook || '').endsWith(NB_PATH)).pop(), 15_000);
+    check(JSON.stringify(nbShown.selections) === '[[1,2]]', `the notebook editor opened with its second cell selected (${JSON.stringify(nbShown.selections)})`);
+    const inCell = await waitFor('the cursor in the cell', () => events().filter((e) => e.t >= nbAccepted
+      && e.event === 'selection' && (e.notebook || '').endsWith(NB_PATH)).pop(), 15_000);
+    check(inCell.cell === 1 && inCell.line === 5 && inCell.character === 4 && inCell.empty,
+      `the cursor is on the name inside the cell (cell ${inCell.cell + 1}, line ${inCell.line}, column ${inCell.character + 1}), nothing selected`);
+    const nbView = await page.evaluate(() => ({
+      tab: document.querySelector('.tabs-container .tab.active')?.getAttribute('aria-label') || '',
+      notebook: !!document.querySelector('.part.editor .notebookOverlay, .part.editor .notebook-editor'),
+    }));
+    check(nbView.tab.includes('sales.ipynb') && nbView.notebook, `the tab "${nbView.tab.split(',')[0]}" is the notebook editor, not the JSON text`);
+    await page.screenshot({ path: path.join(tmp, 'notebook.png') });
+
+    // --- Find Similar Code from that cell: the server is asked about the notebook, the cell, the line ---
+    await page.keyboard.press('F1');
+    await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) .quick-input-box input', { visible: true, timeout: 15_000 });
+    await page.keyboard.type('Needle: Find Similar Code', { delay: 20 });
+    await waitFor('Find Similar Code in the palette of a notebook', () =>
+      page.evaluate(() => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => /Needle: Find Similar Code/.test(r.textContent))),
+    15_000);
+    await page.keyboard.press('Enter');
+    const nbSimilar = await waitFor('code similar to the cell', async () => {
+      const v = await page.evaluate(() => ({
+        title: document.querySelector('.quick-input-widget .quick-input-title')?.textContent || '',
+        rows: [...document.querySelectorAll('.quick-input-widget .quick-input-list .monaco-list-row')].map((x) => x.textContent),
+      }));
+      return /Code Similar to/.test(v.title) && v.rows.some((x) => /\.(py|js):\d+|cell \d+|No similar|failed/.test(x)) ? v : null;
+    }, 30_000);
+    log(`similar to the cell (${nbSimilar.title}):\n  ${nbSimilar.rows.join('\n  ')}`);
+    check(nbSimilar.title.includes(`${NB_PATH} · cell 2, line 5`), `Find Similar Code from a notebook cell answers for ${NB_PATH} · cell 2, line 5`);
+    // A row starts with its title (the snippet of another chunk may call the function).
+    check(nbSimilar.rows.some((x) => /\.(py|js):\d+|cell \d+/.test(x)) && !nbSimilar.rows.some((x) => x.trim().startsWith(NB_NAME)),
+      `it lists similar code, ${NB_NAME} itself left out`);
+    await page.keyboard.press('Escape');
+    timings.notebook = (Date.now() - t) / 1000;
 
     // --- Find Similar Code is not offered for an untitled document ---------------------------------
     t = Date.now();

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { COMMANDS, parseQuery, reindexArguments, searchArguments, similarArguments, similarUnavailable } from './lib/args';
 import { debounce, Sequencer } from './lib/debounce';
 import { parseResults, resultItem } from './lib/format';
+import { CELL_SCHEME, cellLabel, cellLines, cellOf, opensAsCell } from './lib/notebook';
 import { namePosition } from './lib/position';
 import { folderSummary, indexingNote } from './lib/status';
 import type { LspRange, SearchResult } from './lib/types';
@@ -55,26 +56,82 @@ const previewHighlight = vscode.window.createTextEditorDecorationType({
   isWholeLine: true,
 });
 
-/** Shows a result's file: the whole range revealed and highlighted, the cursor on the definition's name. */
-async function showResult(r: SearchResult, opts: { beside?: boolean; preview: boolean }): Promise<vscode.TextEditor> {
+interface ShowOptions {
+  beside?: boolean;
+  preview: boolean;
+}
+
+/** Shows a result: a notebook's in the notebook editor, at its cell; any other (or a notebook that cannot be
+ * opened as one) in a text editor. */
+async function showResult(r: SearchResult, opts: ShowOptions): Promise<void> {
+  if (opensAsCell(r) && (await showCell(r, opts))) {
+    return;
+  }
   const editor = await vscode.window.showTextDocument(vscode.Uri.parse(r.uri), {
     viewColumn: opts.beside ? vscode.ViewColumn.Beside : undefined,
     preview: opts.preview,
     preserveFocus: opts.preview,
   });
+  placeCursor(editor, editor.document.validateRange(toRange(r.range)), r.name, opts.preview);
+}
+
+/**
+ * Opens a result's notebook in the notebook editor with its cell selected and in view and, in a code cell, the
+ * cursor on the name as in a file. False when the notebook cannot be opened as one (no notebook support for it,
+ * JSON it cannot read) or no longer has that cell: the caller shows the file's text instead.
+ */
+async function showCell(r: SearchResult & { cell: { index: number } }, opts: ShowOptions): Promise<boolean> {
+  let notebook: vscode.NotebookDocument;
+  try {
+    notebook = await vscode.workspace.openNotebookDocument(vscode.Uri.parse(r.uri));
+  } catch {
+    return false;
+  }
+  const index = r.cell.index;
+  if (index >= notebook.cellCount) {
+    return false; // edited since it was indexed: the text editor at least shows the saved lines
+  }
+  const cells = new vscode.NotebookRange(index, index + 1);
+  const notebookEditor = await vscode.window.showNotebookDocument(notebook, {
+    viewColumn: opts.beside ? vscode.ViewColumn.Beside : undefined,
+    preview: opts.preview,
+    preserveFocus: opts.preview,
+    selections: [cells],
+  });
+  notebookEditor.revealRange(cells, vscode.NotebookEditorRevealType.InCenterIfOutsideViewport);
+  const cell = notebook.cellAt(index);
+  if (cell.kind !== vscode.NotebookCellKind.Code) {
+    return true; // a Markdown cell stays rendered: editing it to show a cursor would turn it into source
+  }
+  try {
+    // Showing the cell's document focuses its editor inside the notebook editor shown above.
+    const editor = await vscode.window.showTextDocument(cell.document, {
+      viewColumn: notebookEditor.viewColumn,
+      preview: opts.preview,
+      preserveFocus: opts.preview,
+    });
+    const doc = editor.document;
+    const { first, last } = cellLines(r.cell, doc.lineCount);
+    placeCursor(editor, new vscode.Range(first, 0, last, doc.lineAt(last).text.length), r.name, opts.preview);
+  } catch {
+    // The notebook shows the cell selected; a cell editor it has not made yet only costs the cursor.
+  }
+  return true;
+}
+
+/** The cursor on the definition's name in `range` (nothing selected), the range in view, highlighted in preview. */
+function placeCursor(editor: vscode.TextEditor, range: vscode.Range, name: string, preview: boolean): void {
   const doc = editor.document;
-  const range = doc.validateRange(toRange(r.range));
   const lines: string[] = [];
   for (let i = range.start.line; i <= Math.min(range.end.line, range.start.line + 40); i++) {
     lines[i] = doc.lineAt(i).text;
   }
-  const at = namePosition(lines, { line: range.start.line, character: range.start.character }, r.name);
+  const at = namePosition(lines, { line: range.start.line, character: range.start.character }, name);
   const cursor = doc.validatePosition(new vscode.Position(at.line, at.character));
   // An empty selection: typing must never replace the whole function.
   editor.selection = new vscode.Selection(cursor, cursor);
   editor.revealRange(range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
-  editor.setDecorations(previewHighlight, opts.preview ? [range] : []);
-  return editor;
+  editor.setDecorations(previewHighlight, preview ? [range] : []);
 }
 
 /** Opens a result's file with the cursor on the definition's name and its range in view (nothing selected). */
@@ -296,27 +353,49 @@ async function showResultList(
   await fill();
 }
 
-/** "Needle: Find Similar Code": code most like the function under the cursor. */
+/** The notebook holding a cell's document, and the cell's index in it. */
+function notebookCell(document: vscode.TextDocument): { notebook: vscode.NotebookDocument; index: number } | undefined {
+  const notebooks = vscode.workspace.notebookDocuments;
+  const found = cellOf(
+    document.uri.toString(),
+    notebooks.map((nb) => ({ uri: nb.uri.toString(), cells: nb.getCells().map((c) => c.document.uri.toString()) })),
+  );
+  const notebook = found && notebooks.find((nb) => nb.uri.toString() === found.notebook);
+  return notebook && found ? { notebook, index: found.index } : undefined;
+}
+
+/** "Needle: Find Similar Code": code most like the function under the cursor (in a file or a notebook's cell). */
 export async function findSimilar(service: NeedleService): Promise<void> {
   const editor = vscode.window.activeTextEditor;
   if (!editor) {
     void vscode.window.showInformationMessage('Needle: open a file and put the cursor in a function first.');
     return;
   }
-  const uri = editor.document.uri;
-  // The menus offer it for `file` documents only (package.json); run from elsewhere it says why instead of failing.
-  const unavailable = similarUnavailable(uri.toString());
+  const doc = editor.document;
+  // A notebook cell's editor holds the cell alone: the server is asked about its notebook, that cell, its line.
+  const inCell = doc.uri.scheme === CELL_SCHEME ? notebookCell(doc) : undefined;
+  if (doc.uri.scheme === CELL_SCHEME && !inCell) {
+    void vscode.window.showInformationMessage('Needle: cannot tell which notebook this cell belongs to.');
+    return;
+  }
+  const uri = inCell ? inCell.notebook.uri : doc.uri;
+  // The menus offer it for `file` documents and their notebooks' cells (package.json); run from elsewhere (an
+  // untitled notebook) it says why instead of failing.
+  const unavailable = similarUnavailable(uri.toString(), inCell ? 'notebook' : 'document');
   if (unavailable) {
     void vscode.window.showInformationMessage(`Needle: ${unavailable}`);
     return;
   }
   const pos = editor.selection.active;
-  // The saved file's lines would point at another function: with unsaved edits the server reads the editor's text.
-  const text = editor.document.isDirty ? editor.document.getText() : undefined;
-  const where = `${displayPath(uri.toString(), workspaceFolders())}:${pos.line + 1}`;
+  // The saved file's lines would point at another function: with unsaved edits the server reads the editor's
+  // text (in a notebook, the cell's: its saved cells may have moved).
+  const dirty = inCell ? inCell.notebook.isDirty : doc.isDirty;
+  const text = dirty ? doc.getText() : undefined;
+  const path = displayPath(uri.toString(), workspaceFolders());
+  const where = inCell ? `${path} · ${cellLabel({ index: inCell.index, range: { start: pos, end: pos } })}` : `${path}:${pos.line + 1}`;
   const { k } = settings();
   await showResultList(service, `Needle: Code Similar to ${where}`, async (token) => {
-    const args = similarArguments(uri.toString(), { line: pos.line, character: pos.character }, k, text);
+    const args = similarArguments(uri.toString(), { line: pos.line, character: pos.character }, k, text, inCell?.index);
     return parseResults(await service.execute(COMMANDS.similar, args, token));
   });
 }

@@ -41,6 +41,25 @@ test('tool text lists path, lines and code', () => {
   assert.match(text, /2\. web\/app\.js lines 1-1 — block \(javascript\)\n````javascript\nconst x = "```";\n````/);
 });
 
+test('a notebook result is cut from its cell, not from the JSON of the .ipynb', () => {
+  const [cellHit] = parseResults([{
+    uri: 'file:///w/sales.ipynb',
+    range: { start: { line: 34, character: 0 }, end: { line: 36, character: 50 } },
+    name: 'load_sales',
+    kind: 'function',
+    language: 'python',
+    score: 0.7,
+    snippet: 'def load_sales(path):',
+    cell: { index: 1, range: { start: { line: 2, character: 0 }, end: { line: 4, character: 0 } } },
+  }]);
+  const cells = new Map([['file:///w/sales.ipynb', ['# Sales', 'import pandas as pd\n\ndef load_sales(path):\n    return pd.read_csv(path)\n']]]);
+  const files = new Map([['file:///w/sales.ipynb', '{\n "cells": [\n']]);
+  const text = toolResultText('sales', [cellHit], { folders, files, cells });
+  assert.match(text, /1\. sales\.ipynb cell 2 lines 3-4 — function load_sales \(python\)\n```python\ndef load_sales\(path\):\n {4}return pd\.read_csv\(path\)\n```/);
+  // A notebook the editor could not read: the snippet, never the JSON's lines.
+  assert.match(toolResultText('sales', [cellHit], { folders, files }), /```python\ndef load_sales\(path\):\n```/);
+});
+
 test('tool text with no results, and length caps', () => {
   assert.match(toolResultText('q', [], { folders }), /no code matching "q"/);
   const capped = toolResultText('q', results, { folders, maxChars: 150 });

@@ -1,5 +1,6 @@
 // Test-only companion of the Needle extension, installed by e2e/run.mjs beside needle.vsix: it watches what
-// the user sees (active editor, cursor, selection) and the server's status through public VS Code APIs, calls
+// the user sees (active editor, cursor, selection, the notebook editor and its selected cells) and the server's
+// status through public VS Code APIs, calls
 // the needle_search tool like Copilot would, and appends one JSON line per event to $NEEDLE_E2E_LOG.
 // Keeping this here keeps test scaffolding out of the shipped extension.
 const fs = require('fs');
@@ -16,6 +17,15 @@ function log(event, data = {}) {
   }
 }
 
+/** For a notebook cell's document: its notebook's URI and the cell's index there. */
+function cellOf(document) {
+  for (const nb of vscode.workspace.notebookDocuments) {
+    const index = nb.getCells().findIndex((c) => c.document === document);
+    if (index >= 0) return { notebook: nb.uri.toString(), cell: index };
+  }
+  return {};
+}
+
 function editorState(editor) {
   if (!editor) return { uri: null };
   const sel = editor.selection;
@@ -25,7 +35,13 @@ function editorState(editor) {
     character: sel.active.character,
     empty: sel.isEmpty,
     visible: editor.visibleRanges.map((r) => [r.start.line + 1, r.end.line + 1]),
+    ...(editor.document.uri.scheme === 'vscode-notebook-cell' ? cellOf(editor.document) : {}),
   };
+}
+
+function notebookState(editor) {
+  if (!editor) return { notebook: null };
+  return { notebook: editor.notebook.uri.toString(), selections: editor.selections.map((r) => [r.start, r.end]) };
 }
 
 async function invokeTool(query) {
@@ -50,6 +66,10 @@ exports.activate = (context) => {
     vscode.window.onDidChangeActiveTextEditor((e) => log('editor', editorState(e))),
     vscode.window.onDidChangeTextEditorSelection((e) => {
       if (e.textEditor === vscode.window.activeTextEditor) log('selection', editorState(e.textEditor));
+    }),
+    vscode.window.onDidChangeActiveNotebookEditor((e) => log('notebook', notebookState(e))),
+    vscode.window.onDidChangeNotebookEditorSelection((e) => {
+      if (e.notebookEditor === vscode.window.activeNotebookEditor) log('notebook', notebookState(e.notebookEditor));
     }),
   );
   // The language client registers the server's commands as VS Code commands: poll needle.status.

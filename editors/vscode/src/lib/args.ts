@@ -85,11 +85,13 @@ export interface SimilarArgument {
   position: LspPosition;
   /** How many results (`needle.search.maxResults`). */
   k: number;
-  /** The document's text when it has unsaved edits. */
+  /** The document's text when it has unsaved edits (in a notebook: the cell's). */
   text?: string;
+  /** In the notebook `uri`: the cell (0-based) `position` is in, relative to that cell. */
+  cell?: number;
 }
 
-export function similarArguments(uri: string, position: LspPosition, k: number, text?: string): [SimilarArgument] {
+export function similarArguments(uri: string, position: LspPosition, k: number, text?: string, cell?: number): [SimilarArgument] {
   const arg: SimilarArgument = {
     uri,
     position: { line: position.line, character: position.character },
@@ -98,17 +100,23 @@ export function similarArguments(uri: string, position: LspPosition, k: number, 
   if (text !== undefined) {
     arg.text = text;
   }
+  if (cell !== undefined) {
+    arg.cell = cell;
+  }
   return [arg];
 }
 
-/** Why Find Similar Code cannot run on a document (undefined when it can): the server reads saved local files. */
-export function similarUnavailable(documentUri: string): string | undefined {
+/**
+ * Why Find Similar Code cannot run on a document (undefined when it can): the server reads saved local files.
+ * For a notebook cell, `documentUri` is its notebook's.
+ */
+export function similarUnavailable(documentUri: string, what: 'document' | 'notebook' = 'document'): string | undefined {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(documentUri)?.[1]?.toLowerCase();
   if (scheme === 'file') {
     return undefined;
   }
-  const what = scheme === 'untitled' ? 'this document is not saved yet' : `this document is not a local file (${scheme ?? 'no scheme'}:)`;
-  return `Find Similar Code works on files in the workspace folders, and ${what}. Save it in a workspace folder first.`;
+  const why = scheme === 'untitled' ? `this ${what} is not saved yet` : `this ${what} is not a local file (${scheme ?? 'no scheme'}:)`;
+  return `Find Similar Code works on files in the workspace folders, and ${why}. Save it in a workspace folder first.`;
 }
 
 export function reindexArguments(uri?: string): [{ uri?: string }] {

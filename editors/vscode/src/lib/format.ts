@@ -1,4 +1,5 @@
 // Turning server answers into what the QuickPick shows.
+import { cellLabel, opensAsCell, parseCell } from './notebook';
 import type { Folder, SearchResult } from './types';
 import { displayPath, formatLocation, normalizeRange } from './uri';
 
@@ -17,7 +18,7 @@ export function parseResults(value: unknown): SearchResult[] {
     if (!range) {
       continue;
     }
-    out.push({
+    const result: SearchResult = {
       uri: o.uri,
       range,
       name: typeof o.name === 'string' ? o.name : '',
@@ -26,7 +27,12 @@ export function parseResults(value: unknown): SearchResult[] {
       score: typeof o.score === 'number' && Number.isFinite(o.score) ? o.score : 0,
       weak: o.weak === true,
       snippet: typeof o.snippet === 'string' ? o.snippet : '',
-    });
+    };
+    const cell = parseCell(o.cell);
+    if (cell) {
+      result.cell = cell;
+    }
+    out.push(result);
   }
   return out;
 }
@@ -85,10 +91,17 @@ export interface ItemView {
   detail: string;
 }
 
+/** Where a result is, for people: `path:line`, or in a notebook `path · cell 3, line 5` (the .ipynb's own line
+ * is nothing its notebook editor shows). */
+export function resultLocation(r: SearchResult, folders: readonly Folder[]): string {
+  const path = displayPath(r.uri, folders);
+  return opensAsCell(r) ? `${path} · ${cellLabel(r.cell)}` : formatLocation(path, r.range);
+}
+
 /** QuickPick item text of a result: `$(icon) name`, `path:line · score` (and "weak match" below the server's
  * good-match line: one real hit padded with near-misses must not look like ten), snippet preview. */
 export function resultItem(r: SearchResult, folders: readonly Folder[]): ItemView {
-  const loc = formatLocation(displayPath(r.uri, folders), r.range);
+  const loc = resultLocation(r, folders);
   const score = formatScore(r.score);
   const shown = score ? `${loc} · ${score}` : loc;
   return {

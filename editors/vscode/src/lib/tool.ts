@@ -1,5 +1,6 @@
 // The Copilot language model tool `needle_search`: input validation and the text handed to the model.
 import { clampInt } from './args';
+import { cellLines, opensAsCell } from './notebook';
 import type { Folder, SearchResult } from './types';
 import { displayPath, lineSpan, sliceLines } from './uri';
 
@@ -24,6 +25,9 @@ export interface ToolTextOptions {
   folders: readonly Folder[];
   /** Full text of result files by URI; when present the code is cut from it instead of the snippet. */
   files?: ReadonlyMap<string, string>;
+  /** The text of each cell of the notebooks holding results, by notebook URI: a notebook's code is cut from its
+   * cell (its file is JSON). */
+  cells?: ReadonlyMap<string, readonly string[]>;
   maxLinesPerResult?: number;
   maxChars?: number;
 }
@@ -36,11 +40,26 @@ function fence(code: string): string {
   return ticks;
 }
 
-/** The code of one result: its lines cut from the file when known, else the server's snippet. */
-export function resultCode(r: SearchResult, files: ReadonlyMap<string, string> | undefined, maxLines: number): string {
-  const { first, last } = lineSpan(r.range);
-  const text = files?.get(r.uri);
-  let code = text !== undefined ? sliceLines(text, first, last) : r.snippet;
+/** The code of one result: its lines cut from the file (a notebook's from its cell) when known, else the server's
+ * snippet. */
+export function resultCode(
+  r: SearchResult,
+  files: ReadonlyMap<string, string> | undefined,
+  maxLines: number,
+  cells?: ReadonlyMap<string, readonly string[]>,
+): string {
+  let code: string;
+  if (opensAsCell(r)) {
+    // The .ipynb's lines are JSON strings: only the cell's own text reads as code.
+    const cell = cells?.get(r.uri)?.[r.cell.index];
+    const lines = cell?.split(/\r?\n/);
+    const { first, last } = cellLines(r.cell, lines?.length ?? 0);
+    code = lines !== undefined ? lines.slice(first, last + 1).join('\n') : r.snippet;
+  } else {
+    const { first, last } = lineSpan(r.range);
+    const text = files?.get(r.uri);
+    code = text !== undefined ? sliceLines(text, first, last) : r.snippet;
+  }
   const lines = code.replace(/\s+$/, '').split('\n');
   if (lines.length > maxLines) {
     code = `${lines.slice(0, maxLines).join('\n')}\n… (${lines.length - maxLines} more lines)`;
@@ -65,15 +84,16 @@ export function toolResultText(query: string, results: readonly SearchResult[], 
   let used = head.length;
   let omitted = 0;
   results.forEach((r, i) => {
-    const { first, last } = lineSpan(r.range);
+    const { first, last } = lineSpan(opensAsCell(r) ? r.cell.range : r.range);
     const path = displayPath(r.uri, opts.folders);
+    const where = opensAsCell(r) ? `${path} cell ${r.cell.index + 1}` : path;
     const what = [r.kind, r.name].filter(Boolean).join(' ');
-    const code = resultCode(r, opts.files, maxLines);
+    const code = resultCode(r, opts.files, maxLines, opts.cells);
     const f = fence(code);
     // Among good matches, a weak one says so (the model would otherwise read every location as an answer).
     const weak = r.weak && !allWeak ? ' — weak match' : '';
     const block =
-      `${i + 1}. ${path} lines ${first}-${last}${what ? ` — ${what}` : ''}` +
+      `${i + 1}. ${where} lines ${first}-${last}${what ? ` — ${what}` : ''}` +
       `${r.language ? ` (${r.language})` : ''}${weak}\n${f}${r.language}\n${code}\n${f}`;
     if (used + block.length > maxChars && blocks.length) {
       omitted += 1;

@@ -11,16 +11,24 @@ export interface LspRange {
   end: LspPosition;
 }
 
+/** Where a hit in a Jupyter notebook sits in it: the cell (0-based, as the notebook editor counts cells) and
+ * the lines in that cell's source (whole lines: the end is the start of the line after the last). */
+export interface CellLocation {
+  index: number;
+  range: LspRange;
+}
+
 /** One hit of `needle.search` / `needle.similar`. Lines are 0-based (LSP). */
 export interface SearchResult {
   uri: string;
-  range: LspRange;
+  range: LspRange; // in the file's text (a notebook's: its .ipynb JSON)
   name: string;
   kind: string;
   language: string;
   score: number; // cosine of query and code (the server's absolute score)
   weak: boolean; // below the server's "good match" line
   snippet: string;
+  cell?: CellLocation; // a hit in a notebook
 }
 
 export interface FolderStatus {
