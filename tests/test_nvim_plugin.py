@@ -98,15 +98,19 @@ def test_status_lines_say_what_search_learned_from_opened_results(tmp_path: Path
     assert (proc.stdout + proc.stderr).splitlines()[0] == f"Needle: none - {home['message']}", _report(proc)
 
 
-def test_quickfix_lines_mark_the_hits_below_the_good_match_line(tmp_path: Path) -> None:
-    """One real hit padded with near-misses must not look like ten: weak hits say so on their line."""
+def test_quickfix_lines_mark_the_hits_below_the_good_match_line_and_a_notebook_hits_cell(tmp_path: Path) -> None:
+    """One real hit padded with near-misses must not look like ten: weak hits say so on their line. A notebook hit
+    opens at its JSON line and says which cell (and line in it) the notebook shows it in."""
     hit = {"uri": "file:///w/a/x.py", "range": {"start": {"line": 2, "character": 0}, "end": {"line": 5, "character": 0}},
            "kind": "function", "name": "parse", "language": "python"}
-    results = [{**hit, "score": 0.728, "weak": False}, {**hit, "name": "other", "score": 0.0, "weak": True}]
+    cell = {"index": 1, "range": {"start": {"line": 4, "character": 0}, "end": {"line": 6, "character": 0}}}
+    results = [{**hit, "score": 0.728, "weak": False}, {**hit, "name": "other", "score": 0.0, "weak": True},
+               {**hit, "uri": "file:///w/a/sales.ipynb", "name": "load", "score": 0.61, "weak": False, "cell": cell}]
     script = tmp_path / "items.lua"
     script.write_text("local items = require('needle').to_items(vim.json.decode(_G.arg[1]))\n"
                       "for _, it in ipairs(items) do io.write(it.text, '\\n') end\n")
     proc = subprocess.run([str(NVIM), "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "-l", str(script),
                            json.dumps(results)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, _report(proc)
-    assert proc.stdout.splitlines() == ["function parse  (python, 0.728)", "function other  (python, 0.000, weak)"]
+    assert proc.stdout.splitlines() == ["function parse  (python, 0.728)", "function other  (python, 0.000, weak)",
+                                        "function load  (python, 0.610; cell 2, line 5)"]  # as the notebook counts

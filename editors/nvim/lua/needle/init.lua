@@ -231,7 +231,7 @@ function M.execute_sync(client, command, args, timeout_ms)
   return response.result, nil
 end
 
---- Search results (`[{uri, range, name, kind, language, score, snippet}]`) as quickfix items.
+--- Search results (`[{uri, range, name, kind, language, score, snippet, cell?}]`) as quickfix items.
 ---@param results table[]?
 ---@return vim.quickfix.entry[]
 function M.to_items(results)
@@ -244,8 +244,11 @@ function M.to_items(results)
       col = start.character + 1,
       end_lnum = stop.line + 1,
       -- "weak" below the server's good-match line: one real hit padded with near-misses must not look like ten
-      text = string.format('%s %s  (%s, %.3f%s)', r.kind or '', r.name or '', r.language or '', r.score or 0,
-        r.weak == true and ', weak' or ''),
+      -- a notebook hit opens at its JSON line; the cell and its line there are what the notebook shows
+      text = string.format('%s %s  (%s, %.3f%s%s)', r.kind or '', r.name or '', r.language or '', r.score or 0,
+        r.weak == true and ', weak' or '',
+        type(r.cell) == 'table' and string.format('; cell %d, line %d', r.cell.index + 1, r.cell.range.start.line + 1)
+          or ''),
       user_data = r,
     }
   end
