@@ -285,23 +285,23 @@ def test_a_cache_that_others_may_write_is_not_used(tmp_path, shared):
     assert stat.S_IMODE(os.stat(shared).st_mode) == 0o666  # not ours to mend or remove
 
 
-class _AnotherCloneIndexedMeanwhile:
-    """The index's own embedder; after its first group, a second clone of the same code is indexed to the end (as
-    an editor opening a worktree while ``needle index`` runs would), filling the shared cache."""
+class _OneEncoder:
+    """The index's own embedder, behind a lock two indexes share (as two folders of one language server share the
+    machine's cores), counting the texts it embeds."""
 
-    def __init__(self, inner, clone):
-        self.inner, self.clone, self.sizes = inner, clone, []
+    def __init__(self, inner, lock, counts):
+        self.inner, self.lock, self.counts = inner, lock, counts
 
     def embed(self, texts, on_done=None):
-        vectors = self.inner.embed(texts, on_done=on_done)
-        if not self.sizes:
-            with Index.open(self.clone) as other:
-                other.update()
-        self.sizes.append(len(texts))
-        return vectors
+        with self.lock:
+            self.counts.append(len(texts))
+            return self.inner.embed(texts, on_done=on_done)
 
 
-def test_vectors_another_index_stores_meanwhile_are_taken_instead_of_embedded_again(tmp_path, shared, monkeypatch):
+def test_two_indexes_of_the_same_code_at_work_at_once_embed_each_text_once(tmp_path, shared, monkeypatch):
+    """Worktrees opened together: each index claims the group it embeds and takes the other's from the cache."""
+    import threading
+
     from codeneedle.indexer import embedding
 
     monkeypatch.setattr(embedding, "FIRST_GROUP", 4)
@@ -309,14 +309,42 @@ def test_vectors_another_index_stores_meanwhile_are_taken_instead_of_embedded_ag
     monkeypatch.setattr(embedding, "MAX_GROUP", 4)
     first = tmp_path / "first"
     first.mkdir()
-    for i in range(20):
+    for i in range(24):
         (first / f"mod{i}.py").write_text(f"def helper_{i}(value):\n    return value * {i} + {i * 7}\n")
     clone = tmp_path / "clone"
     shutil.copytree(first, clone)
-    with Index.open(first) as index:
-        recorder = index.embedder = _AnotherCloneIndexedMeanwhile(index.embedder, clone)
-        stats = index.update()
-    assert recorder.sizes == [4]  # one group, then every later one was found in the cache
-    assert (stats.chunks_embedded, stats.chunks_reused) == (4, 16)
-    a, b = _vectors(first), _vectors(clone)
-    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    lock, counts, stats, errors = threading.Lock(), [], {}, []
+
+    def build(repo):
+        try:
+            with Index.open(repo) as index:
+                index.embedder = _OneEncoder(index.embedder, lock, counts)
+                stats[repo.name] = index.update()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build, args=(repo,)) for repo in (first, clone)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors and set(stats) == {"first", "clone"}
+    a, b = stats["first"], stats["clone"]
+    assert sum(counts) == a.chunks_embedded + b.chunks_embedded == 24  # each text once, by one of them
+    assert a.chunks_reused + b.chunks_reused == 24 and a.chunks_embedded > 0 and b.chunks_embedded > 0
+    va, vb = _vectors(first), _vectors(clone)
+    assert va.keys() == vb.keys() and all(np.array_equal(va[k], vb[k]) for k in va)
+
+
+def test_a_claim_of_a_run_that_is_gone_is_not_waited_for(tmp_path, shared):
+    from codeneedle.indexer.shared_cache import SharedCache
+
+    gone = SharedCache.open("m", 8)
+    assert gone.claim(["k1", "k2"]) == set()
+    gone.conn.execute("UPDATE claims SET pid = 999999999")  # as if its process had been killed
+    other = SharedCache.open("m", 8)
+    assert other.claim(["k2", "k3"]) == set()  # nobody alive is at work on k2: this run takes it
+    live = SharedCache.open("m", 8)
+    assert live.claim(["k2", "k3", "k4"]) == {"k2", "k3"}
+    other.close()  # a run that ends drops its claims
+    assert live.claimed_by_others(["k2", "k3"]) == set()

@@ -33,6 +33,8 @@ WINDOW = 4096
 # The first group is small because the rate is unknown: 8 chunks are ~4 s even at the 2 chunks/s measured on
 # an overloaded 2-core machine; later groups follow the measured rate.
 FIRST_GROUP, MIN_GROUP, MAX_GROUP = 8, 4, 2048
+# How often a run waiting for texts another run claimed looks for their vectors.
+CLAIM_POLL_SECONDS = 0.2
 
 
 class Embedder(Protocol):
@@ -79,7 +81,8 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
                   on_progress: Callable[[int, int, int], None] | None = None,
                   among: list[str] | None = None) -> EmbedOutcome:
     """Give every chunk lacking a vector for the index's model one: from the machine's shared cache when this
-    exact text was embedded before (another clone, a rebuilt index), else from the encoder (``index.embed``).
+    exact text was embedded before (another clone, a rebuilt index), else from the encoder (``index.embed``). Texts
+    another run at work on the same code has claimed are left to it, and its vectors taken once it stores them.
 
     ``among``: content hashes known to hold every chunk that may lack one (a watcher's few files), so the
     whole index need not be scanned. ``on_progress(done, to_do, reused)`` is called as batches finish; ``done``
@@ -112,36 +115,43 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
             # By length (little padding per batch), definitions first as the store gave them (searches are for them).
             rows.sort(key=lambda r: (r.kind in WINDOW_KINDS, len(r.text)))
             texts = [embed_text(chunk_of(r)) for r in rows]
-            keys = [text_key(t) for t in texts] if shared is not None else []
+            todo = [_Text(r, t, text_key(t) if shared is not None else "") for r, t in zip(rows, texts, strict=True)]
             if shared is not None:
                 # What another index already embedded is committed first, in one go: it must not pass through the
                 # groups below, whose size follows the encoder's rate (a group of reused vectors takes no time, and
                 # a group sized by it would hold the encoder for minutes between commits and cancel checks).
-                rows, texts, keys = _take_shared(index, shared, rows, texts, keys, outcome)
+                todo = _take_shared(index, shared, todo, outcome)
                 step(outcome.embedded + outcome.reused)
-            start = 0
-            while start < len(rows):
+            waiting: list[_Text] = []  # claimed by another run at work on the same code
+            first = True
+            while todo or waiting:
                 if cancel is not None and cancel.is_set():
                     outcome.finished = False
                     return outcome
-                part, part_texts, part_keys = (rows[start : start + group], texts[start : start + group],
-                                               keys[start : start + group])
-                if shared is not None and start > 0:
-                    # Another index of the same code (a second clone opened meanwhile) may have embedded these
-                    # since the window was looked up: one lookup a group, against seconds of encoder work.
-                    part, part_texts, part_keys = _take_shared(index, shared, part, part_texts, part_keys, outcome)
-                start += group
+                if not todo:
+                    todo, waiting = _after_others(index, shared, waiting, outcome, cancel), []
+                    step(outcome.embedded + outcome.reused)
+                    continue
+                part, todo = todo[:group], todo[group:]
+                if shared is not None:
+                    if not first:
+                        # Another index of the same code may have stored these since the window was looked up.
+                        part = _take_shared(index, shared, part, outcome)
+                    taken = shared.claim([t.key for t in part])
+                    waiting += [t for t in part if t.key in taken]
+                    part = [t for t in part if t.key not in taken]
+                first = False
                 if not part:
                     step(outcome.embedded + outcome.reused)
                     continue
                 base = outcome.embedded + outcome.reused
                 began = time.perf_counter()
-                vectors = index.embed(part_texts,
+                vectors = index.embed([t.text for t in part],
                                       lambda n, b=base: report(b + n, max(pending_total, b + n), outcome.reused))
                 elapsed = time.perf_counter() - began
                 if shared is not None:
-                    shared.put(part_keys, vectors)
-                index.add_embeddings([r.hash for r in part], vectors)
+                    shared.put([t.key for t in part], vectors)
+                index.add_embeddings([t.row.hash for t in part], vectors)
                 outcome.embedded += len(part)
                 step(outcome.embedded + outcome.reused)
                 # Size the next group so it takes about COMMIT_SECONDS at the rate just seen.
@@ -152,18 +162,38 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
             shared.close()
 
 
-def _take_shared(index: IndexWriter, shared: SharedCache, rows: list[ChunkRow], texts: list[str], keys: list[str],
-                 outcome: EmbedOutcome) -> tuple[list[ChunkRow], list[str], list[str]]:
-    """Commit the vectors ``shared`` holds for ``texts`` (cache ``keys``); returns the rows, texts and keys still
-    without one."""
-    found = shared.get(keys)
+@dataclass(frozen=True, slots=True)
+class _Text:
+    """A pending chunk, the text the encoder reads of it, and that text's key in the shared cache."""
+
+    row: ChunkRow
+    text: str
+    key: str
+
+
+def _take_shared(index: IndexWriter, shared: SharedCache, texts: list[_Text], outcome: EmbedOutcome) -> list[_Text]:
+    """Commit the vectors ``shared`` holds for ``texts``; returns those still without one."""
+    found = shared.get([t.key for t in texts])
     if not found:
-        return rows, texts, keys
-    hit = [i for i, k in enumerate(keys) if k in found]
-    index.add_embeddings([rows[i].hash for i in hit], np.stack([found[keys[i]] for i in hit]))
+        return texts
+    hit = [t for t in texts if t.key in found]
+    index.add_embeddings([t.row.hash for t in hit], np.stack([found[t.key] for t in hit]))
     outcome.reused += len(hit)
-    rest = [i for i, k in enumerate(keys) if k not in found]
-    return [rows[i] for i in rest], [texts[i] for i in rest], [keys[i] for i in rest]
+    return [t for t in texts if t.key not in found]
+
+
+def _after_others(index: IndexWriter, shared: SharedCache | None, waiting: list[_Text], outcome: EmbedOutcome,
+                  cancel: threading.Event | None) -> list[_Text]:
+    """Wait while other runs embed ``waiting``, taking their vectors as they are stored; returns what none of them
+    is at work on any longer (stopped, killed, stalled past CLAIM_SECONDS), for this run to embed."""
+    while waiting and shared is not None:
+        waiting = _take_shared(index, shared, waiting, outcome)
+        if not waiting or (cancel is not None and cancel.is_set()):
+            return waiting
+        if not shared.claimed_by_others([t.key for t in waiting]):
+            return waiting
+        time.sleep(CLAIM_POLL_SECONDS)
+    return waiting
 
 
 def _dim(store) -> int:

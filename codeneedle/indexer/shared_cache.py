@@ -10,6 +10,10 @@ process, read-only, damaged, full disk) costs only the reuse, never an update; a
 over on the next run. It holds hashes and vectors only, no code, in the user cache (``numpy_bert.user_cache``),
 readable by its owner alone, and is kept under a size bound by dropping the vectors least recently used.
 
+Two indexes of the same code at work at once (worktrees opened together, a clone indexed while an editor indexes
+another) share the work: each claims a group of texts before embedding it, a run passes over what another live run
+claimed, and takes those vectors from here once that run has stored them.
+
 ``$NEEDLE_EMBEDDING_CACHE``: ``off`` (or ``0``) turns it off, a path moves it; ``$NEEDLE_EMBEDDING_CACHE_MB`` bounds
 its size in MiB (default 1024).
 """
@@ -22,6 +26,7 @@ import logging
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,6 +45,8 @@ FILE_NAME = "embeddings.db"
 BUSY_MS = 2000
 # Counting the rows is cheap but not free: the bound is checked after this many new vectors (and on the first put).
 PRUNE_EVERY = 5000
+# A group is sized to take about two seconds to embed: a claim this old belongs to a run that stalled or stopped.
+CLAIM_SECONDS = 30.0
 
 
 def text_key(text: str) -> str:
@@ -87,6 +94,7 @@ class SharedCache:
         self.dim = dim
         self.max_bytes = max_bytes
         self._since_prune = PRUNE_EVERY  # check the bound on the first put
+        self.owner = uuid.uuid4().hex  # this run's claims (two indexes of one process are two runs)
         self.conn: sqlite3.Connection | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
@@ -98,13 +106,15 @@ class SharedCache:
             # $NEEDLE_EMBEDDING_CACHE may name a database that is not ours (a typo, an index's own file): never
             # write into one that holds anything but this cache.
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
-            if not tables <= {"vectors", "vectors_used"}:
+            if not tables <= {"vectors", "vectors_used", "claims"}:
                 raise sqlite3.DatabaseError(f"{path} holds another database (tables {', '.join(sorted(tables))})")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key TEXT NOT NULL, "
                          "vector BLOB NOT NULL, used INTEGER NOT NULL, PRIMARY KEY (model, key))")
             conn.execute("CREATE INDEX IF NOT EXISTS vectors_used ON vectors(used)")
+            conn.execute("CREATE TABLE IF NOT EXISTS claims (model TEXT NOT NULL, key TEXT NOT NULL, "
+                         "owner TEXT NOT NULL, pid INTEGER NOT NULL, at REAL NOT NULL, PRIMARY KEY (model, key))")
         except sqlite3.Error:
             conn.close()
             raise
@@ -170,6 +180,46 @@ class SharedCache:
         except sqlite3.Error as exc:
             self._fail(exc)
 
+    def claim(self, keys: Sequence[str]) -> set[str]:
+        """Mark ``keys`` as being embedded by this run; returns those another live run claimed first (it is
+        embedding them now), which this run should take from the cache once they are stored instead."""
+        if self.conn is None or not keys:
+            return set()
+        try:
+            with self._transaction():
+                taken = self._claimed_by_others(keys)
+                now = time.time()
+                self.conn.execute("DELETE FROM claims WHERE at < ?", (now - CLAIM_SECONDS,))
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO claims(model, key, owner, pid, at) VALUES (?, ?, ?, ?, ?)",
+                    [(self.model, k, self.owner, os.getpid(), now) for k in dict.fromkeys(keys) if k not in taken])
+            return taken
+        except sqlite3.Error as exc:
+            self._fail(exc)
+            return set()
+
+    def claimed_by_others(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` another live run is embedding now (claimed within CLAIM_SECONDS)."""
+        if self.conn is None or not keys:
+            return set()
+        try:
+            return self._claimed_by_others(keys)
+        except sqlite3.Error as exc:
+            self._fail(exc)
+            return set()
+
+    def _claimed_by_others(self, keys: Sequence[str]) -> set[str]:
+        assert self.conn is not None
+        taken: set[str] = set()
+        wanted = list(dict.fromkeys(keys))
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            rows = self.conn.execute(
+                f"SELECT key, pid FROM claims WHERE model = ? AND owner != ? AND at >= ? AND key IN "
+                f"({','.join('?' * len(part))})", [self.model, self.owner, time.time() - CLAIM_SECONDS, *part])
+            taken.update(key for key, pid in rows if _alive(pid))
+        return taken
+
     def _prune(self) -> None:
         """Keep the file under its bound: drop the least recently used rows beyond nine tenths of it, all models
         together. The bound is on the pages the rows fill (what the file holds), not on a guess at a row's size: a
@@ -207,10 +257,26 @@ class SharedCache:
         _forget_if_damaged(self.path, exc)
 
     def close(self) -> None:
+        """Drop this run's claims (what it stored is in the cache; what it did not, others may embed) and the file."""
         if self.conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
             with contextlib.suppress(sqlite3.Error):
                 self.conn.close()
             self.conn = None
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (a claim of a killed run is not waited for)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
 
 
 def _check_private(path: Path) -> None:
