@@ -661,6 +661,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `needle` command."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if extra and isinstance(getattr(args, "path", None), list) and not any(e.startswith("-") for e in extra):
+        # argparse fills the positionals from the first run of them only: in `needle search "q" -k 5 REPO` (or
+        # `needle index a --quiet b`) the PATHs after an option came back as "unrecognized arguments". They are
+        # the command's further PATHs, in the order given.
+        args.path = [*args.path, *extra]
+        extra = []
     if extra:
         # A typo'd option of a subcommand gets that subcommand's usage, not the top-level one.
         args.subparsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")

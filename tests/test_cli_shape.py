@@ -119,6 +119,17 @@ def test_bad_arguments_are_one_line_errors_before_any_work(tmp_path, args, messa
     assert not (tmp_path / ".needle").exists()  # nothing was indexed
 
 
+def test_options_may_come_between_the_query_and_the_paths(project, tmp_path):
+    # As with grep or rg: `needle search "q" -k 3 REPO` searches REPO (it was "unrecognized arguments: REPO").
+    out = search_json("crc32 checksum of bytes", "-k", "3", str(project))
+    assert out["results"][0]["name"] == "crc32_checksum" and len(out["results"]) <= 3
+    other = tmp_path / "other"
+    other.mkdir()
+    proc = run_needle("status", str(project), "--json", str(other))  # the second PATH after an option too
+    assert proc.returncode == 1, proc.stderr
+    assert [json.loads(line)["root"] for line in proc.stdout.splitlines()] == [str(project.resolve()), str(other)]
+
+
 def test_status_json_without_an_index_still_answers_on_stdout(tmp_path):
     proc = run_needle("status", "--json", str(tmp_path))
     assert proc.returncode == 1
