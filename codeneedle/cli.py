@@ -517,6 +517,16 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
         console.print_json({"root": str(root), "index_dir": str(settings_from(args).index_dir_for(root)),
                             "state": "none", "error": str(exc)})
         return 1
+    except NeedleError as exc:
+        # An index that cannot be read now (damaged, read-only folder, another schema): the error line as ever, and
+        # under --json a state on stdout too, as for a missing one; the other repositories are still reported.
+        if args.json:
+            console.print_json({"root": str(root), "index_dir": str(settings_from(args).index_dir_for(root)),
+                                "state": "error", "error": str(exc)})
+        if args.json or _names_several(args):
+            sys.stderr.write(f"needle: error: {root}: {exc}\n" if _names_several(args) else f"needle: error: {exc}\n")
+            return 1
+        raise
     if args.json:
         console.print_json(asdict(status))
         return 0

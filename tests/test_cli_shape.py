@@ -140,6 +140,21 @@ def test_status_json_without_an_index_still_answers_on_stdout(tmp_path):
     assert missing.returncode == 1 and json.loads(missing.stdout)["error"].startswith("path does not exist")
 
 
+def test_status_json_of_an_index_that_cannot_be_read_still_answers_on_stdout(project, tmp_path):
+    damaged = copy_fixture("minirepo", tmp_path / "damaged")
+    assert run_needle("index", "-q", str(damaged)).returncode == 0
+    assert run_needle("index", "-q", str(project)).returncode == 0
+    with open(damaged / ".needle" / "index.db", "r+b") as db:
+        db.write(b"not a database at all, garbage")  # over SQLite's header
+    proc = run_needle("status", "--json", str(damaged), str(project))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    first, second = (json.loads(line) for line in proc.stdout.splitlines())
+    assert first["state"] == "error" and "damaged" in first["error"] and first["root"] == str(damaged.resolve())
+    assert second["root"] == str(project.resolve()) and second["state"] == "ready"  # the next is still reported
+    table = run_needle("status", str(damaged), str(project))
+    assert table.returncode == 1 and "damaged" in table.stderr and "Needle index" in table.stdout
+
+
 def test_status_of_several_repositories_reports_each(project, tmp_path):
     (tmp_path / "bare").mkdir()
     assert run_needle("index", "-q", str(project)).returncode == 0
