@@ -172,6 +172,16 @@ def test_a_glob_written_from_the_current_folder_matches_as_from_the_root(project
     assert search_json(*query, "--glob", "./web/**")["results"] == search_json(*query, "--glob", "web/**")["results"]
 
 
+def test_a_glob_written_from_a_subfolder_starts_there(project):
+    # In src/, shell completion writes ./config/**: that is src/config/** (it was read from the root: no match).
+    query = ("parse a config file", "-k", "50")
+    found = search_json(*query, "--glob", "./config/**", cwd=project / "src")["results"]
+    assert found and all(r["path"].startswith("src/config/") for r in found)
+    left = search_json(*query, "--glob", "!./config/**", cwd=project / "src")["results"]
+    assert left and not any(r["path"].startswith("src/config/") for r in left)
+    assert any(not r["path"].startswith("src/") for r in left)  # only src/config/ is left out
+
+
 def test_braces_in_a_glob_are_alternatives(project):
     query = ("format money amount as currency", "--path", str(project), "-k", "200")
     languages = {r["language"] for r in search_json(*query, "--glob", "**/*.{ts,c}")["results"]}
