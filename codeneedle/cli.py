@@ -257,6 +257,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         # Several named (paths or a collection) answer as several, with each result's repo, even when they turn
         # out to be one repository: a script's output must not change shape with its input.
         return _search_many(roots, args, console)
+    _globs_from_here(args, roots[0])
     with _open_index(args, root=roots[0]) as index:
         # The query's vector and the second stage's model do not depend on the index: ready them meanwhile.
         prepared = index.prepare(args.query) if args.queries is None and index.stored_model is not None else None
@@ -275,6 +276,30 @@ def cmd_search(args: argparse.Namespace) -> int:
         if not results and (note := index.glob_note(args.glob)):
             _notify(note)
     return 0
+
+
+def _globs_from_here(args: argparse.Namespace, root: Path) -> None:
+    """A glob starting with ``./`` (what shell completion writes) names paths from the current folder: from
+    ``root/pkg``, ``./models/**`` is ``pkg/models/**`` (it was read from the root and matched nothing). The others
+    stay relative to the repository root."""
+    try:
+        here = Path.cwd().resolve().relative_to(root)
+    except (OSError, ValueError):  # the current folder is gone, or outside this repository
+        return
+    if here == Path("."):
+        return
+
+    def anchored(glob: str) -> str:
+        bang = "!" if glob.startswith("!") else ""
+        rest = glob[len(bang):]
+        if not rest.startswith("./"):
+            return glob
+        while rest.startswith("./"):
+            rest = rest[2:]
+        return f"{bang}./{here.as_posix()}/{rest}"
+
+    args.glob = [anchored(g) for g in args.glob] if args.glob else args.glob
+    args.exclude_glob = [anchored(g) for g in args.exclude_glob] if args.exclude_glob else args.exclude_glob
 
 
 def check_search_args(args: argparse.Namespace) -> None:
@@ -517,6 +542,16 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
         console.print_json({"root": str(root), "index_dir": str(settings_from(args).index_dir_for(root)),
                             "state": "none", "error": str(exc)})
         return 1
+    except NeedleError as exc:
+        # An index that cannot be read now (damaged, read-only folder, another schema): the error line as ever, and
+        # under --json a state on stdout too, as for a missing one; the other repositories are still reported.
+        if args.json:
+            console.print_json({"root": str(root), "index_dir": str(settings_from(args).index_dir_for(root)),
+                                "state": "error", "error": str(exc)})
+        if args.json or _names_several(args):
+            sys.stderr.write(f"needle: error: {root}: {exc}\n" if _names_several(args) else f"needle: error: {exc}\n")
+            return 1
+        raise
     if args.json:
         console.print_json(asdict(status))
         return 0
@@ -661,6 +696,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `needle` command."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if extra and isinstance(getattr(args, "path", None), list) and not any(e.startswith("-") for e in extra):
+        # argparse fills the positionals from the first run of them only: in `needle search "q" -k 5 REPO` (or
+        # `needle index a --quiet b`) the PATHs after an option came back as "unrecognized arguments". They are
+        # the command's further PATHs, in the order given.
+        args.path = [*args.path, *extra]
+        extra = []
     if extra:
         # A typo'd option of a subcommand gets that subcommand's usage, not the top-level one.
         args.subparsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")

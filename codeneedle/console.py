@@ -22,10 +22,23 @@ if TYPE_CHECKING:  # type names only, from the leaf module (the pipeline's SQLit
     from codeneedle.indexer.types import Progress as IndexProgress
     from codeneedle.indexer.types import SearchResult
 
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader went away (``needle search ... | head -1``): rich exits with status 1 here, which failed
+        every ``set -o pipefail`` script. Output goes to /dev/null from now on (nothing fails at exit) and the
+        BrokenPipeError is raised on, for ``main`` to end with 0 as a closed pipe should."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, (sys.stderr if self.stderr else sys.stdout).fileno())
+        os.close(devnull)
+        raise BrokenPipeError
+
+
 # Soft wrap: a message in a log or a pipe stays one line (rich would cut it at 80 columns off a terminal). No emoji
 # codes: an Objective-C selector (initWithItems:repeat:) or a Ruby symbol pair would print as a picture.
-err = Console(stderr=True, soft_wrap=True, emoji=False)
-out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = _Console(stderr=True, soft_wrap=True, emoji=False)
+out = _Console(highlight=False, soft_wrap=True, emoji=False)
 
 
 @contextmanager

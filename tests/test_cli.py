@@ -88,3 +88,16 @@ def test_a_second_writer_is_refused_clearly(minirepo):
         proc = run_needle("search", "--path", str(minirepo), "--json", "crc32 checksum of bytes")
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["results"][0]["name"] == "crc32_checksum"
+
+
+def test_a_reader_that_stops_early_is_no_failure(minirepo):
+    # `needle search ... | head -1` under `set -o pipefail`: the closed pipe ended the command with status 1.
+    run_needle("index", "--quiet", str(minirepo))
+    for args in (("search", "-k", "20", "format money amount as currency", str(minirepo)),
+                 ("search", "--json", "format money amount as currency", str(minirepo)),
+                 ("status", str(minirepo))):
+        proc = subprocess.Popen([str(NEEDLE), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.close()  # the reader is gone before anything is written
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=300) == 0, (args, err)
+        assert "Traceback" not in err and "Exception ignored" not in err, err

@@ -119,6 +119,17 @@ def test_bad_arguments_are_one_line_errors_before_any_work(tmp_path, args, messa
     assert not (tmp_path / ".needle").exists()  # nothing was indexed
 
 
+def test_options_may_come_between_the_query_and_the_paths(project, tmp_path):
+    # As with grep or rg: `needle search "q" -k 3 REPO` searches REPO (it was "unrecognized arguments: REPO").
+    out = search_json("crc32 checksum of bytes", "-k", "3", str(project))
+    assert out["results"][0]["name"] == "crc32_checksum" and len(out["results"]) <= 3
+    other = tmp_path / "other"
+    other.mkdir()
+    proc = run_needle("status", str(project), "--json", str(other))  # the second PATH after an option too
+    assert proc.returncode == 1, proc.stderr
+    assert [json.loads(line)["root"] for line in proc.stdout.splitlines()] == [str(project.resolve()), str(other)]
+
+
 def test_status_json_without_an_index_still_answers_on_stdout(tmp_path):
     proc = run_needle("status", "--json", str(tmp_path))
     assert proc.returncode == 1
@@ -127,6 +138,21 @@ def test_status_json_without_an_index_still_answers_on_stdout(tmp_path):
     assert not (tmp_path / ".needle").exists()
     missing = run_needle("status", "--json", str(tmp_path / "gone"))
     assert missing.returncode == 1 and json.loads(missing.stdout)["error"].startswith("path does not exist")
+
+
+def test_status_json_of_an_index_that_cannot_be_read_still_answers_on_stdout(project, tmp_path):
+    damaged = copy_fixture("minirepo", tmp_path / "damaged")
+    assert run_needle("index", "-q", str(damaged)).returncode == 0
+    assert run_needle("index", "-q", str(project)).returncode == 0
+    with open(damaged / ".needle" / "index.db", "r+b") as db:
+        db.write(b"not a database at all, garbage")  # over SQLite's header
+    proc = run_needle("status", "--json", str(damaged), str(project))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    first, second = (json.loads(line) for line in proc.stdout.splitlines())
+    assert first["state"] == "error" and "damaged" in first["error"] and first["root"] == str(damaged.resolve())
+    assert second["root"] == str(project.resolve()) and second["state"] == "ready"  # the next is still reported
+    table = run_needle("status", str(damaged), str(project))
+    assert table.returncode == 1 and "damaged" in table.stderr and "Needle index" in table.stdout
 
 
 def test_status_of_several_repositories_reports_each(project, tmp_path):
@@ -144,6 +170,16 @@ def test_status_of_several_repositories_reports_each(project, tmp_path):
 def test_a_glob_written_from_the_current_folder_matches_as_from_the_root(project):
     query = ("format money amount as currency", "--path", str(project))
     assert search_json(*query, "--glob", "./web/**")["results"] == search_json(*query, "--glob", "web/**")["results"]
+
+
+def test_a_glob_written_from_a_subfolder_starts_there(project):
+    # In src/, shell completion writes ./config/**: that is src/config/** (it was read from the root: no match).
+    query = ("parse a config file", "-k", "50")
+    found = search_json(*query, "--glob", "./config/**", cwd=project / "src")["results"]
+    assert found and all(r["path"].startswith("src/config/") for r in found)
+    left = search_json(*query, "--glob", "!./config/**", cwd=project / "src")["results"]
+    assert left and not any(r["path"].startswith("src/config/") for r in left)
+    assert any(not r["path"].startswith("src/") for r in left)  # only src/config/ is left out
 
 
 def test_braces_in_a_glob_are_alternatives(project):

@@ -55,6 +55,23 @@ def test_a_folder_holding_someone_elses_files_is_refused_and_left_untouched(repo
     assert sorted(p.name for p in ssh.iterdir()) == ["id_ed25519", "known_hosts"]
 
 
+def test_another_repository_named_as_the_index_folder_keeps_its_gitignore(repo: Path, tmp_path: Path) -> None:
+    """A repository root holding only folders and its own .gitignore (--index-dir ../other by mistake): writing
+    Needle's ``*`` over that .gitignore hid the whole repository from git. It is refused and left as it was."""
+    other = tmp_path / "other"
+    (other / "src").mkdir(parents=True)
+    (other / "src" / "app.py").write_text("def main():\n    pass\n")
+    (other / ".gitignore").write_text("build/\n")
+    line = _error(run_needle("index", "--index-dir", str(other), str(repo)))
+    assert "holds files that are not Needle's" in line and ".gitignore" in line
+    assert (other / ".gitignore").read_text() == "build/\n"
+    assert sorted(p.name for p in other.iterdir()) == [".gitignore", "src"]
+    (other / ".gitignore").unlink()
+    (other / ".git").mkdir()  # a work tree with no file at its top: still no index folder
+    assert ".git" in _error(run_needle("index", "--index-dir", str(other), str(repo)))
+    assert sorted(p.name for p in other.iterdir()) == [".git", "src"]
+
+
 def test_another_programs_index_db_is_never_adopted_or_renamed(repo: Path, tmp_path: Path) -> None:
     other = tmp_path / "other-tool"
     other.mkdir()

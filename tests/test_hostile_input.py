@@ -296,6 +296,22 @@ def test_a_negative_max_file_bytes_is_a_clear_error_and_touches_nothing(tmp_path
     assert not (root / ".needle").exists()
 
 
+def test_a_malformed_time_setting_in_the_environment_is_set_aside(tmp_path: Path, monkeypatch) -> None:
+    """NEEDLE_COMMIT_SECONDS=2s stopped every indexing command with a traceback, and NEEDLE_MCP_WAIT=abc the MCP
+    server before its first answer; like the other knobs, a value that is no number of seconds is ignored."""
+    from codeneedle.server.mcp_server import DEFAULT_WAIT_S, NeedleMCP
+
+    root = write(tmp_path / "repo", {"a.py": FUNCTION.format(name="a")})
+    proc = run_needle("search", "--json", "a", str(root), env={"NEEDLE_COMMIT_SECONDS": "2s"})
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["name"] == "a"
+    for value in ("abc", "-1", "nan"):
+        monkeypatch.setenv("NEEDLE_MCP_WAIT", value)
+        assert NeedleMCP(root).wait == DEFAULT_WAIT_S
+    monkeypatch.setenv("NEEDLE_MCP_WAIT", "0")  # answer at once over what is indexed: a real choice, kept
+    assert NeedleMCP(root).wait == 0
+
+
 # -- LSP lifecycle -----------------------------------------------------------------------------------------------
 
 

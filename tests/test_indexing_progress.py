@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from codeneedle.errors import NeedleError
 from codeneedle.indexer import embedding
 from codeneedle.indexer.backends import (
     MAX_INT8_MRR_LOSS,
@@ -28,6 +29,13 @@ def test_cuda_is_used_exactly_when_torch_sees_a_gpu():
 
 def test_this_machine_without_a_gpu_indexes_on_the_cpu():
     assert select_device({}) == "cpu"
+
+
+def test_cuda_forced_where_torch_sees_none_is_a_one_line_error(tmp_path):
+    # It was torch's AssertionError ("Torch not compiled with CUDA enabled"), a traceback from every command.
+    with pytest.raises(NeedleError, match="NEEDLE_DEVICE=cuda, but torch sees no CUDA GPU here"):
+        select_device({"NEEDLE_DEVICE": "cuda"}, cuda_available=lambda: False)
+    assert select_device({"NEEDLE_DEVICE": "CUDA"}, cuda_available=lambda: True) == "cuda"
 
 
 def test_int8_becomes_the_default_only_when_the_measured_mrr_loss_is_small_enough():

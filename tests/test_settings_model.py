@@ -174,6 +174,21 @@ def test_index_settings_given_beside_another_writer_wait_until_this_process_writ
     reader.close()
 
 
+def test_a_first_exclude_on_an_index_built_without_one_is_announced(tmp_path):
+    """An index built with no setting given has no settings file; `needle search --exclude tests/` on it re-indexes
+    as much as any later change, and says so (it went unannounced). A new index's first settings say nothing."""
+    from codeneedle.indexer.index import Index
+
+    (tmp_path / "a.py").write_text("def f():\n    return 1\n")
+    said: list[str] = []
+    Index.open(tmp_path, IndexSettings(max_file_bytes=5000), explicit=["max_file_bytes"], notify=said.append).close()
+    assert said == []  # building a new index with a setting changes nothing
+    (tmp_path / ".needle/settings.json").unlink()  # as `needle index` with no setting given leaves it
+    Index.open(tmp_path, IndexSettings(exclude=("tests/",)), explicit=["exclude"], notify=said.append).close()
+    assert said == ['index settings changed (exclude none -> "tests/"): the next update re-indexes the files this '
+                    "adds or leaves out"]
+
+
 # -- sticky settings set by an editor ----------------------------------------------------------------------------
 def test_a_setting_removed_in_the_editor_brings_back_what_it_left_out_but_a_command_line_choice_stays(tmp_path):
     """An editor's configuration names every setting, defaults included, so a value equal to the default says

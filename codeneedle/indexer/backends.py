@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codeneedle.errors import NeedleError
 from codeneedle.indexer.numpy_bert import NumpyTokenizer
 from codeneedle.indexer.pooling import mean_pool, mean_pool_torch
 
@@ -48,6 +49,10 @@ def select_device(env: Mapping[str, str] | None = None, gpu_present: Callable[[]
     """"cuda" when torch sees a GPU (or NEEDLE_DEVICE=cuda), else "cpu"; NEEDLE_DEVICE=cpu forces the CPU."""
     env = os.environ if env is None else env
     forced = env.get("NEEDLE_DEVICE", "").strip().lower()
+    if forced == "cuda" and not (cuda_available or _torch_cuda_available)():
+        # Forced onto a machine without one, torch's AssertionError came out as a traceback from every command.
+        raise NeedleError("NEEDLE_DEVICE=cuda, but torch sees no CUDA GPU here (a CPU build of torch, or no "
+                          "driver); unset NEEDLE_DEVICE or set it to cpu")
     if forced in ("cpu", "cuda"):
         return forced
     if not gpu_present():

@@ -8,7 +8,6 @@ whatever computes the vectors, this module is the single writer that commits the
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import numpy as np
 
 from codeneedle.indexer.chunks import WINDOW_KINDS, Chunk
 from codeneedle.indexer.encoder import embed_text
+from codeneedle.indexer.settings import seconds_from_env
 from codeneedle.indexer.shared_cache import SharedCache, text_key
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from codeneedle.indexer.writer import IndexWriter
 
 # Target encoder work per commit: a kill loses at most about this much (the issue allows 5 s).
-COMMIT_SECONDS = float(os.environ.get("NEEDLE_COMMIT_SECONDS", "2.0"))
+COMMIT_SECONDS = seconds_from_env("NEEDLE_COMMIT_SECONDS", 2.0)
 # Pending chunks fetched at once and sorted by length: long runs of similar lengths waste little padding.
 WINDOW = 4096
 # The first group is small because the rate is unknown: 8 chunks are ~4 s even at the 2 chunks/s measured on

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import sqlite3
+import stat
 from pathlib import Path
 
 from codeneedle.errors import NeedleError
@@ -56,14 +57,28 @@ def check_index_dir(root: Path, index_dir: Path) -> None:
         return
     try:
         # Folders do not count: an indexDir shared by several workspace folders holds one subfolder per root.
-        names = [e.name for e in os.scandir(index_dir) if not e.is_dir(follow_symlinks=False)]
+        # A .git does: the folder is a repository's work tree, never an index folder.
+        names = [e.name for e in os.scandir(index_dir) if not e.is_dir(follow_symlinks=False) or e.name == ".git"]
     except OSError as exc:
         raise NeedleError(f"cannot read index folder {index_dir}: {exc.strerror}") from None
-    foreign = sorted(n for n in names if not n.startswith(_OURS_PREFIXES))
+    foreign = sorted(n for n in names if not n.startswith(_OURS_PREFIXES)
+                     or (n == ".gitignore" and not _our_gitignore(index_dir / n)))
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise NeedleError(f"index folder {index_dir} already holds files that are not Needle's ({shown}); "
                           "choose an empty or new folder")
+
+
+def _our_gitignore(path: Path) -> bool:
+    """Whether ``path`` is the ignore file Needle writes (or the empty one a full disk left): any other is a
+    project's own (a repository root holding only folders and a .gitignore), which writing ours would replace."""
+    try:
+        st = os.stat(path)
+        # A regular file of at most our size is read (a FIFO would block the read); anything else is not ours.
+        return (stat.S_ISREG(st.st_mode) and st.st_size <= len(GITIGNORE_TEXT)
+                and path.read_text(encoding="utf-8", errors="replace") in ("", GITIGNORE_TEXT))
+    except OSError:
+        return False
 
 
 def write_gitignore(index_dir: Path) -> None:

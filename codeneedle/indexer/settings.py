@@ -29,6 +29,19 @@ __all__ = ["DEFAULT_MAX_FILE_BYTES", "INDEX_DIR_NAME", "IndexSettings", "Setting
 INDEX_DIR_NAME = ".needle"
 
 
+def seconds_from_env(name: str, default: float) -> float:
+    """``$name`` as a number of seconds (0 or more), else ``default``: a value that is no such number (``2s``,
+    ``abc``, ``-1``) is set aside as the other knobs' are, where it stopped every command with a traceback."""
+    import math
+    import os
+
+    try:
+        value = float(os.environ.get(name, "").strip() or default)
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value >= 0 else default
+
+
 def _patterns(value: str | Iterable[str] | None) -> tuple[str, ...]:
     """Globs or folders as a tuple, blank entries dropped (``--exclude ''`` clears the list)."""
     if value is None:

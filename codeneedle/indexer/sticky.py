@@ -47,11 +47,17 @@ def resolve(
         f for f in STICKY_FIELDS if getattr(given, f) != getattr(defaults, f) or sources.get(f) == EDITOR}
     values: dict[str, Any] = {}
     changes: list[str] = []
+    first: list[str] = []
+    built = (index_dir / "index.db").exists()
     for name in STICKY_FIELDS:
         if name in chosen:
             value = getattr(given, name)
             if name in stored and _plain(stored[name]) != _plain(value):
                 changes.append(f"{name} {_show(stored[name])} -> {_show(value)}")
+            elif name not in stored and built and _plain(getattr(defaults, name)) != _plain(value):
+                # An index built with no setting given has no file: it holds what the defaults let in, and a
+                # first `--exclude` re-indexes as much as a later change (it went unannounced).
+                first.append(f"{name} {_show(getattr(defaults, name))} -> {_show(value)}")
             values[name] = value
         elif name in stored:
             values[name] = tuple(stored[name]) if name == "exclude" else int(stored[name])
@@ -66,8 +72,8 @@ def resolve(
         shown = changes or [f"{name} {_show(values[name])}" for name in STICKY_FIELDS if name in chosen]
         notify(f"index settings not stored ({'; '.join(shown)}): another needle process writes this index, "
                "which is read as that process keeps it")
-    elif changes and notify is not None:
-        notify(f"index settings changed ({'; '.join(changes)}): the next update re-indexes the files this "
+    elif (changes or first) and notify is not None:
+        notify(f"index settings changed ({'; '.join(changes + first)}): the next update re-indexes the files this "
                "adds or leaves out")
     if save and not other_writer and wanted:
         store(index_dir, result, owners)

@@ -25,7 +25,7 @@ from codeneedle.indexer.live import LiveIndex, innermost
 from codeneedle.indexer.root import find_root
 from codeneedle.indexer.scores import good_match, no_match_note
 from codeneedle.indexer.search import language_filter
-from codeneedle.indexer.settings import IndexSettings
+from codeneedle.indexer.settings import IndexSettings, seconds_from_env
 from codeneedle.server.mcp_guard import argument_problems, check_value, params_problems
 from codeneedle.server.mcp_wire import ScreenedLines, ScreenedStream, claimed_stdin, text_lines
 
@@ -118,7 +118,7 @@ class NeedleMCP:
         # Settings a command line gave; none by default: an MCP client has no settings of its own, so the stored
         # ones stand (sticky.py reads None as an editor's configuration, which would reset what an editor stored).
         self.explicit = tuple(explicit)
-        self.wait = wait if wait is not None else float(os.environ.get(WAIT_ENV, DEFAULT_WAIT_S))
+        self.wait = wait if wait is not None else seconds_from_env(WAIT_ENV, DEFAULT_WAIT_S)
         self._repos: dict[Path, _Repo] = {}
         self._lock = threading.Lock()
 
