@@ -18,7 +18,13 @@ from codeneedle.cli_options import (
     explicit_from,
     settings_from,
 )
-from codeneedle.errors import IndexLockedError, IndexMissingError, IndexStartingError, NeedleError
+from codeneedle.errors import (
+    IndexLockedError,
+    IndexMissingError,
+    IndexReadOnlyError,
+    IndexStartingError,
+    NeedleError,
+)
 
 # Set before numpy loads OpenBLAS: a query's small matrix products run several times slower on two threads than on
 # one (threads spin against each other on a busy 2-core machine: 0.5 s vs 0.06 s per query measured).
@@ -449,11 +455,13 @@ def _refresh(index, args: argparse.Namespace, console) -> None:
         show = not exists or index.completeness().state == "partial"
         with console.index_progress(enabled=show) as progress:
             index.update(progress=progress)  # the writer lock is released on return
-    except IndexLockedError:
+    except IndexLockedError as exc:
         if not exists:
             raise NeedleError(f"the index of {index.root} is being created by another needle process; search again "
                               f"in a moment (`needle status {index.root}` shows how far it is)") from None
-        # Another process (a watcher, the language server) is the writer and keeps the index fresh.
+        if isinstance(exc, IndexReadOnlyError):
+            _notify(str(exc))
+        # Else another process (a watcher, the language server) is the writer and keeps the index fresh.
 
 
 def _batch_search(index, args: argparse.Namespace, console) -> int:

@@ -9,6 +9,11 @@ class IndexLockedError(NeedleError):
     """Another process holds the index's writer lock."""
 
 
+class IndexReadOnlyError(IndexLockedError):
+    """The index lies where nothing may be written (a read-only mount, another user's copy): readable, never
+    updated. A kind of IndexLockedError: whoever reads a locked index as it is reads this one so too."""
+
+
 class IndexMissingError(NeedleError):
     """No index exists where one was expected."""
 

@@ -87,7 +87,9 @@ def test_a_full_disk_moves_nothing_and_reembeds_nothing(built):
     assert json.loads(proc.stdout)["chunks_embedded"] == 0  # nothing was lost, so nothing is embedded again
 
 
-def test_a_read_only_index_folder_is_a_one_line_error_and_nothing_moves(built):
+def test_an_index_on_a_read_only_mount_is_searched_as_it_is_and_nothing_moves(built):
+    """An index shared on a read-only mount (a CI artifact, another user's copy) answers searches and status as it
+    is; updating it is a one-line error."""
     repo, disk, index_dir = built
     before = _state(index_dir)
     assert before[1] > 0
@@ -95,15 +97,64 @@ def test_a_read_only_index_folder_is_a_one_line_error_and_nothing_moves(built):
     try:
         line = _one_line_error(run_needle("index", "--index-dir", str(index_dir), str(repo)))
         assert "read-only" in line.lower() and "damaged" not in line, line
-        status = run_needle("status", "--index-dir", str(index_dir), str(repo))
-        if status.returncode != 0:
-            assert "damaged" not in _one_line_error(status)
-        search = run_needle("search", "--no-refresh", "--index-dir", str(index_dir), "--path", str(repo), "crc32")
-        if search.returncode != 0:
-            assert "damaged" not in _one_line_error(search)
+        status = run_needle("status", "--json", "--index-dir", str(index_dir), str(repo))
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["chunks"] == before[2]
+        for refresh in ([], ["--no-refresh"]):
+            search = run_needle("search", "--json", *refresh, "--index-dir", str(index_dir), "--path", str(repo),
+                                "compute a crc32 checksum")
+            assert search.returncode == 0, search.stderr
+            assert json.loads(search.stdout)["results"], search.stdout
+            assert ("read-only" in search.stderr) == (not refresh), search.stderr  # said when it would update
+        changed = run_needle("search", "--exclude", "docs/**", "--index-dir", str(index_dir), "--path", str(repo),
+                             "crc32")  # a setting it cannot store: searched as it is all the same
+        assert changed.returncode == 0 and "Traceback" not in changed.stderr, changed.stderr
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
     assert _state(index_dir) == before
+
+
+def test_an_editor_or_agent_serves_an_index_on_a_read_only_mount(built):
+    """The live index behind the language server and the MCP server: read-only, it serves searches and says why
+    it does not update."""
+    from codeneedle.indexer.live import LiveIndex
+    from codeneedle.indexer.settings import IndexSettings
+    from tests.test_live import Recorder, until
+
+    repo, disk, index_dir = built
+    before = _state(index_dir)
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    events = Recorder()
+    live = LiveIndex(repo, IndexSettings(index_dir=index_dir), events=events, lock_retry_s=None).start()
+    try:
+        live.refresh(wait=60)  # as a door asks at start-up
+        status = until(lambda: live.status() if live.status().read_only else None)
+        assert status.state == "ready" and "read-only" in (status.message or ""), status
+        assert [r.name for r in live.search("crc32 checksum of bytes", k=1)] == ["crc32_checksum"]
+        assert ("ended", "the index folder is read-only; serving reads") in events.seen
+    finally:
+        live.close()
+        assert live.wait_closed(30)
+        subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
+    assert _state(index_dir) == before
+
+
+def test_a_read_only_copy_made_while_its_log_held_changes_is_a_clear_error(tmp_path):
+    """Read as immutable, a copy whose write-ahead log still holds changes would miss them: say so instead."""
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    disk = tmp_path / "disk"
+    _mount(disk, "8m")
+    try:
+        index_dir = disk / "index"
+        shutil.copytree(repo / ".needle", index_dir)
+        (index_dir / "index.db-wal").write_bytes(b"\0" * 4096)  # a log that was not checkpointed into the file
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        line = _one_line_error(run_needle("search", "--no-refresh", "--index-dir", str(index_dir), "--path",
+                                          str(repo), "crc32"))
+        assert "write-ahead log" in line and "copied while being written" in line, line
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_first_open_on_a_full_disk_leaves_no_half_written_ignore_file(tmp_path):

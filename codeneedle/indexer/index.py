@@ -62,6 +62,7 @@ from codeneedle.indexer.store import (
     CorruptStoreError,
     Store,
     UnfinishedDatabaseError,
+    folder_read_only,
     is_corruption,
     unavailable_error,
 )
@@ -216,7 +217,8 @@ class Index:
         # reader stores nothing, and a process that becomes the writer later stores its settings then.
         explicit = None if explicit is None else tuple(explicit)  # read twice (below)
         other_writer = create and WriterLock(index_dir).taken_elsewhere()
-        settings = sticky.resolve(index_dir, settings, explicit, notify, save=create, other_writer=other_writer)
+        save = create and not (exists and folder_read_only(index_dir))  # a read-only index is searched as it is
+        settings = sticky.resolve(index_dir, settings, explicit, notify, save=save, other_writer=other_writer)
         index = cls(root_path, settings, notify=notify, create=create)
         if other_writer:
             index._unsaved_settings = lambda: sticky.resolve(index_dir, settings, explicit)

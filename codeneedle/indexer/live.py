@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
-from codeneedle.errors import IndexLockedError, IndexLostError, ModelNotFoundError, NeedleError
+from codeneedle.errors import (
+    IndexLockedError,
+    IndexLostError,
+    IndexReadOnlyError,
+    ModelNotFoundError,
+    NeedleError,
+)
 from codeneedle.indexer.settings import IndexSettings
 
 if TYPE_CHECKING:  # imported where used: the language server's start-up never loads numpy or SQLite
@@ -393,7 +399,8 @@ class LiveIndex:
             stats = index.update(progress=self._on_progress, cancel=cancel)
         except IndexLockedError as exc:
             self._building = False
-            self.events.build_ended("the index is in use by another process; serving reads")
+            self.events.build_ended("the index folder is read-only; serving reads" if isinstance(exc, IndexReadOnlyError)
+                                    else "the index is in use by another process; serving reads")
             self._set_read_only(str(exc))
             self._warm()
             return

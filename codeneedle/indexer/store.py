@@ -7,6 +7,7 @@ import os
 import re
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,11 @@ def unavailable_error(path: Path, exc: BaseException) -> StoreUnavailableError:
     return StoreUnavailableError(f"cannot use the index database {path}: {cause} ({text}); nothing was changed")
 
 
+def folder_read_only(folder: Path) -> bool:
+    """Whether nothing may be written in ``folder`` (a read-only mount, or a folder this user may not write)."""
+    return _disk_state(folder)[1]
+
+
 def _disk_state(folder: Path) -> tuple[int | None, bool]:
     """(bytes free to us, whether the file system or folder is read-only); (None, False) when unknown."""
     try:
@@ -130,6 +136,19 @@ def _disk_state(folder: Path) -> tuple[int | None, bool]:
     return st.f_bavail * st.f_frsize, read_only
 
 
+def _immutable_connection(path: Path) -> sqlite3.Connection:
+    """A connection to an index in a folder nobody may write: SQLite cannot make the WAL's shared-memory file
+    there, so the file is read as immutable, which is right only when no log holds changes it lacks."""
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreUnavailableError(
+            f"cannot read the index database {path}: the index folder is read-only and its write-ahead log "
+            f"({wal.name}) holds changes not yet in the database (it was copied while being written); copy it "
+            "again once `needle index` has finished, or make the folder writable")
+    uri = "file:" + urllib.parse.quote(str(path)) + "?mode=ro&immutable=1"
+    return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+
+
 class Store:
     """One SQLite database per index. Writers use one transaction per batch; readers never wait (WAL)."""
 
@@ -137,13 +156,20 @@ class Store:
         self.path = path
         if not create and not path.exists():
             raise NeedleError(f"no index database at {path}")
+        # An index on a read-only mount (or a copy the user may not write) is read as it is, never written.
+        self.read_only = path.exists() and folder_read_only(path.parent)
+        create = create and not self.read_only
         conn = None
         try:
-            conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+            if self.read_only:
+                conn = _immutable_connection(path)
+            else:
+                conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
             self.conn = conn
             self._check_ours()  # before the WAL switch, which already writes to the file
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            if not self.read_only:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=OFF")
             if create:
                 self._ensure_schema()
