@@ -21,13 +21,16 @@ Sections (``--sections``, default all):
               module-level code, text files come last)
   reuse       `needle index` of a second clone of a tree this machine has indexed (its vectors come from the
               shared cache, indexer/shared_cache.py), beside the same command on a third clone with it turned off
+  together    two clones indexed at once by two `needle index` processes: seconds until both are done and the
+              chunks both embedded, beside the same with the shared cache off (each embeds everything)
 
 Every other section runs with the shared cache off, so that "cold" means cold.
 
 The 10k-chunk search index gets real vectors for its first 500 chunks and noisy copies of them for the rest
 (bench/lsp_latency.py's PartlyRealEncoder): search time does not depend on the vectors' values.
 
-    .venv/bin/python bench/index_speed.py [--sections throughput,quality,search,busy,first,warm,definitions,reuse] [--record]
+    .venv/bin/python bench/index_speed.py [--sections throughput,quality,search,busy,first,warm,definitions,reuse,together]
+        [--record]
 """
 
 from __future__ import annotations
@@ -359,9 +362,36 @@ def reuse(work: Path) -> None:
     row(f"second clone of stdlib {', '.join(STDLIB_PACKAGES)}", ours, base, fmt="12.2f")
 
 
+def together(work: Path) -> None:
+    """Two clones of one tree indexed at once (worktrees opened together), each a `needle index` process: with the
+    shared cache each claims what it embeds and takes the other's vectors; without it both embed everything."""
+    first = stdlib_sample(work / "together-a")
+    pairs: dict[str, tuple[float, int]] = {}
+    for name in ("b", "c", "d"):
+        shutil.copytree(first, work / f"together-{name}")
+    cache = {**os.environ, "NEEDLE_EMBEDDING_CACHE": str(work / "together-embeddings.db")}
+    off = {**os.environ, "NEEDLE_EMBEDDING_CACHE": "off"}
+
+    def both(repos: list[Path], env: dict) -> tuple[float, int]:
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen([str(NEEDLE), "index", "--json", str(r)], env=env, stdout=subprocess.PIPE,
+                                  text=True) for r in repos]
+        embedded = 0
+        for proc in procs:
+            out, _ = proc.communicate()
+            embedded += json.loads(out)["chunks_embedded"]
+        return time.perf_counter() - t0, embedded
+
+    pairs["off"] = both([work / "together-c", work / "together-d"], off)
+    pairs["on"] = both([first, work / "together-b"], cache)
+    header("two clones indexed at once by two `needle index` processes (baseline: the shared cache off)")
+    row("seconds until both are done", pairs["on"][0], pairs["off"][0], fmt="12.2f")
+    row("chunks embedded, both together", pairs["on"][1], pairs["off"][1], fmt="12d")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sections", default="throughput,quality,search,busy,first,warm,definitions,reuse")
+    ap.add_argument("--sections", default="throughput,quality,search,busy,first,warm,definitions,reuse,together")
     ap.add_argument("--record", action="store_true", help="write the int8/fp32 quality to quantization.json")
     args = ap.parse_args()
     sections = args.sections.split(",")
@@ -384,6 +414,8 @@ def main() -> None:
             warm(work)
         if "definitions" in sections:
             definitions_first(work)
+        if "together" in sections:
+            together(work)
         if "reuse" in sections:
             reuse(work)
         print(f"\npeak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; "
