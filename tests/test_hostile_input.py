@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -302,7 +304,8 @@ def test_a_malformed_time_setting_in_the_environment_is_set_aside(tmp_path: Path
     from codeneedle.server.mcp_server import DEFAULT_WAIT_S, NeedleMCP
 
     root = write(tmp_path / "repo", {"a.py": FUNCTION.format(name="a")})
-    proc = run_needle("search", "--json", "a", str(root), env={"NEEDLE_COMMIT_SECONDS": "2s"})
+    proc = run_needle("search", "--json", "a", str(root), env={"NEEDLE_COMMIT_SECONDS": "2s",
+                                                                "NEEDLE_BATCH_FILES": "many", "NEEDLE_BATCH_CHUNKS": "0"})
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert json.loads(proc.stdout)["results"][0]["name"] == "a"
     for value in ("abc", "-1", "nan"):
@@ -310,6 +313,10 @@ def test_a_malformed_time_setting_in_the_environment_is_set_aside(tmp_path: Path
         assert NeedleMCP(root).wait == DEFAULT_WAIT_S
     monkeypatch.setenv("NEEDLE_MCP_WAIT", "0")  # answer at once over what is indexed: a real choice, kept
     assert NeedleMCP(root).wait == 0
+    ray = subprocess.run([sys.executable, "-c", "import codeneedle.indexer.ray_embed as r; "
+                          "print(r.TEXTS_PER_CALL, r.ACTOR_START_TIMEOUT_S)"], capture_output=True, text=True,
+                         env={**os.environ, "NEEDLE_RAY_BATCH": "lots", "NEEDLE_RAY_ACTOR_TIMEOUT": "2m"}, timeout=60)
+    assert ray.returncode == 0 and ray.stdout.split() == ["64", "120.0"], ray.stderr
 
 
 # -- LSP lifecycle -----------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from codeneedle.indexer.formats import screened_for_minified
 from codeneedle.indexer.ignore import IgnoreRules
 from codeneedle.indexer.languages import language_for_source
 from codeneedle.indexer.progress import STATE_KEY, RateMeter, mark_state
+from codeneedle.indexer.settings import count_from_env
 from codeneedle.indexer.store import FileRecord
 from codeneedle.indexer.types import Progress, ProgressFn, UpdateStats
 from codeneedle.indexer.walker import MINIFIED, SourceFile, looks_minified, read_source, stat_one, walk
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from codeneedle.indexer.writer import IndexWriter
 
 # Smaller batches commit (and show up in searches) sooner; larger ones waste less on per-batch overhead.
-FILES_PER_BATCH = int(os.environ.get("NEEDLE_BATCH_FILES", "256"))
-CHUNKS_PER_BATCH = int(os.environ.get("NEEDLE_BATCH_CHUNKS", "1024"))
+FILES_PER_BATCH = count_from_env("NEEDLE_BATCH_FILES", 256)
+CHUNKS_PER_BATCH = count_from_env("NEEDLE_BATCH_CHUNKS", 1024)
 
 
 

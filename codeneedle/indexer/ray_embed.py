@@ -24,14 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from codeneedle.errors import NeedleError
+from codeneedle.indexer.settings import count_from_env, seconds_from_env
 
 # Texts per remote call: ~1-2 s of CPU encoding each, so call overhead (~ms) is noise and a killed worker
 # loses little work; small enough that 2 workers share a 1,024-chunk pipeline batch evenly.
-TEXTS_PER_CALL = int(os.environ.get("NEEDLE_RAY_BATCH", "64"))
+TEXTS_PER_CALL = count_from_env("NEEDLE_RAY_BATCH", 64)
 # Calls queued per actor: one running, one waiting, so an actor never idles on the driver's round trip.
 IN_FLIGHT_PER_ACTOR = 2
 # How long to wait for a replacement actor before giving up on a cluster that has no room left.
-ACTOR_START_TIMEOUT_S = float(os.environ.get("NEEDLE_RAY_ACTOR_TIMEOUT", "120"))
+ACTOR_START_TIMEOUT_S = seconds_from_env("NEEDLE_RAY_ACTOR_TIMEOUT", 120.0)
 # Workers one call may take down before the run gives up (a text that kills every encoder it meets).
 MAX_ATTEMPTS = 3
 # How often a waiting driver checks that the head still answers. Ray itself ends a driver whose head is gone

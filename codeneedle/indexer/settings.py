@@ -42,6 +42,17 @@ def seconds_from_env(name: str, default: float) -> float:
     return value if math.isfinite(value) and value >= 0 else default
 
 
+def count_from_env(name: str, default: int) -> int:
+    """``$name`` as a whole number of 1 or more, else ``default`` (a malformed tuning knob is set aside)."""
+    import os
+
+    try:
+        value = int(os.environ.get(name, "").strip() or default)
+    except ValueError:
+        return default
+    return value if value >= 1 else default
+
+
 def _patterns(value: str | Iterable[str] | None) -> tuple[str, ...]:
     """Globs or folders as a tuple, blank entries dropped (``--exclude ''`` clears the list)."""
     if value is None:
