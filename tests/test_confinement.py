@@ -55,6 +55,13 @@ def test_a_folder_holding_someone_elses_files_is_refused_and_left_untouched(repo
     assert sorted(p.name for p in ssh.iterdir()) == ["id_ed25519", "known_hosts"]
 
 
+def test_an_index_folder_that_cannot_be_made_says_why_and_where_to_choose_another(repo: Path) -> None:
+    (repo / ".needle").write_text("not a folder\n")
+    line = _error(run_needle("index", str(repo)))
+    assert "a file of that name is in the way" in line and "--index-dir" in line, line
+    assert (repo / ".needle").read_text() == "not a folder\n"
+
+
 def test_another_repository_named_as_the_index_folder_keeps_its_gitignore(repo: Path, tmp_path: Path) -> None:
     """A repository root holding only folders and its own .gitignore (--index-dir ../other by mistake): writing
     Needle's ``*`` over that .gitignore hid the whole repository from git. It is refused and left as it was."""

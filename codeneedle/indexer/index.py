@@ -205,7 +205,9 @@ class Index:
         try:
             index_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise NeedleError(f"cannot create index folder {index_dir}: {exc.strerror}") from None
+            why = "a file of that name is in the way" if index_dir.is_file() else exc.strerror
+            raise NeedleError(f"cannot create index folder {index_dir}: {why}; choose another one (--index-dir, or "
+                              "the indexDir setting in an editor)") from None
         try:
             write_gitignore(index_dir)
         except NeedleError:
