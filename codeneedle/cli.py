@@ -310,6 +310,9 @@ def _globs_from_here(args: argparse.Namespace, root: Path) -> None:
 
 def check_search_args(args: argparse.Namespace) -> None:
     """Combinations that would silently drop one of the user's options are refused, with the reason."""
+    if args.queries is not None and args.query is not None and Path(args.query).is_dir():
+        # `needle search --queries FILE REPO`: with the queries in a file, a folder named first is a PATH
+        args.path, args.query = [args.query, *(args.path or [])], None
     if args.queries is None and args.query is None:
         raise NeedleError("give a QUERY or --queries FILE")
     if args.queries is not None and args.query is not None:

@@ -27,11 +27,11 @@ def test_batch_json_search_prints_one_object_per_query_in_order(minirepo, tmp_pa
 
 
 def test_batch_queries_from_stdin(minirepo):
-    proc = run_needle("search", "--path", str(minirepo), "--json", "--queries", "-",
-                      input="crc32 checksum of bytes\n")
-    assert proc.returncode == 0, proc.stderr
-    (obj,) = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert obj["results"][0]["name"] == "crc32_checksum"
+    for where in (("--path", str(minirepo)), (str(minirepo),)):  # the folder as an option, or named as usual
+        proc = run_needle("search", *where, "--json", "--queries", "-", input="crc32 checksum of bytes\n")
+        assert proc.returncode == 0, proc.stderr
+        (obj,) = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert obj["results"][0]["name"] == "crc32_checksum"
 
 
 def test_people_get_grep_like_lines_with_paths_that_open_from_where_they_are(minirepo):
