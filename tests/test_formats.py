@@ -298,7 +298,7 @@ def test_a_quarto_reports_python_chunks_are_python_at_their_lines_and_its_prose_
     assert outline(chunks_of("report.qmd")) == [
         ("quarto", "text", "report.qmd", 1, 4),  # the front matter
         ("quarto", "text", "Loading", 6, 8),
-        ("python", "block", "report", 11, 12),
+        ("python", "block", "report", 12, 12),  # `#| label: load` is a chunk option, not code
         ("python", "function", "load_sales", 14, 16),
         ("quarto", "text", "Loading > Cleaning", 19, 30),  # R has no grammar here, and a bare fence only shows code
         ("quarto", "text", "Summary", 32, 32),
@@ -318,6 +318,28 @@ def test_r_markdown_chunks_name_their_engine_before_options_and_an_unclosed_one_
         ("bash", "block", "churn", 18, 18),
         ("python", "function", "unfinished", 22, 23),
     ]
+
+
+def test_quarto_chunk_options_are_no_doc_and_fences_are_read_as_knitr_and_commonmark_read_them() -> None:
+    source = (b"# Churn\n\nInline ```js``` code is no fence.\n\n```{python}\n#| echo: false\ndef churn(rows):\n"
+              b"    return len(rows)\n```\n\n1. A step:\n\n    ```{python}\n    def step(x):\n        return x\n    ```\n")
+    chunks = chunks_of("churn.qmd", source)
+    assert [(c.kind, c.name, c.start_line, c.doc) for c in chunks if c.language == "python"] == [
+        ("function", "churn", 7, ""), ("function", "step", 14, "")]
+
+
+@pytest.mark.parametrize("line", [b"```{" + b"a" * 200_000, b"```{python " + b"x" * 200_000, b"```" + b"`" * 200_000])
+def test_a_hostile_fence_line_is_read_in_linear_time(line: bytes) -> None:
+    began = time.perf_counter()
+    chunks_of("hostile.qmd", b"# T\n\n" + line + b"\n")
+    assert time.perf_counter() - began < 2.0  # the first took 2.1 s at 40 KB, minutes at the size cap
+
+
+def test_many_sections_and_chunks_are_cut_apart_in_linear_time() -> None:
+    piece = b"## Part\n\nSome words.\n\n```{python}\ndef f():\n    return 1\n```\n\n"
+    began = time.perf_counter()
+    chunks = chunks_of("long.qmd", piece * 4000)
+    assert time.perf_counter() - began < 20 and sum(c.language == "python" for c in chunks) == 4000
 
 
 def test_a_quarto_or_r_markdown_filter_selects_its_files_and_python_the_python_in_them() -> None:

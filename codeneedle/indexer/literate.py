@@ -19,9 +19,15 @@ from codeneedle.indexer.markdown_sections import chunk_found, document_title, ma
 LITERATE = frozenset({"quarto", "rmarkdown"})
 
 # An executable chunk's opening fence: its engine is the first word in the braces (`{python}`, `{r, echo=FALSE}`,
-# `{python .cell}`); `{.python}` is a display block.
-_OPEN = re.compile(rb" {0,3}(`{3,}|~{3,})[ \t]*\{[ \t]*([A-Za-z][\w+]*)[^}\n]*\}[ \t]*\r?$")
-_FENCE = re.compile(rb" {0,3}(`{3,}|~{3,})[ \t]*\r?$")
+# `{python .cell}`); `{.python}` is a display block. knitr runs chunks indented in list items too. The engine's name
+# is taken whole before the options (`(?![\w+])`): two runs that could share its letters made "```{aaaa..." quadratic.
+_OPEN = re.compile(rb"[ \t]*(`{3,}|~{3,})[ \t]*\{[ \t]*([A-Za-z][\w+]*)(?![\w+])[^}\n]*\}[ \t]*\r?$")
+_FENCE = re.compile(rb"[ \t]*(`{3,}|~{3,})[ \t]*\r?$")
+# A display fence (```python): as CommonMark has it, a backtick fence's info string holds no backtick, so a line
+# of inline code (```js``` in prose) opens nothing.
+_DISPLAY = re.compile(rb" {0,3}(?:(`{3,})[^`\n]*|(~{3,}).*)$")
+# Quarto's chunk options (`#| label: fig-sales`, `#| echo: false`) open a chunk: options, not a doc comment.
+_OPTIONS = re.compile(rb"\A(?:[ \t]*#\|[^\n]*\n)+")
 # Engines (knitr's and Quarto's names, lower case) -> the language Needle chunks them as.
 ENGINES: dict[str, str] = {"python": "python", "py": "python", "bash": "bash", "sh": "bash", "zsh": "bash",
                            "julia": "julia", "js": "javascript", "javascript": "javascript", "ts": "typescript",
@@ -43,10 +49,10 @@ def code_blocks(data: bytes) -> list[tuple[int, int, Script]]:
         index += 1
         if opening is None:
             # A display fence's body may hold a line like an opening fence: skip it whole.
-            plain = re.match(rb" {0,3}(`{3,}|~{3,})", line)
+            plain = _DISPLAY.match(line)
             if plain is None:
                 continue
-            opening_fence = plain.group(1)
+            opening_fence = plain.group(1) or plain.group(2)
         else:
             opening_fence = opening.group(1)
         body_start = min(position, len(data))
@@ -77,6 +83,9 @@ def chunk_literate(path: str, data: bytes, fmt: str, cutter: Cutter) -> list[Chu
     for _, _, body in blocks:
         lines += data.count(b"\n", position, body.start)
         code = data[body.start : body.end]
+        options = _OPTIONS.match(code)
+        if options is not None:  # blanked in place: offsets and lines stay the file's
+            code = re.sub(rb"[^\n]", b" ", options.group()) + code[options.end():]
         chunks.extend(shifted(c, body.start, lines) for c in cutter.code(path, code, body.language))
         lines += code.count(b"\n")
         position = body.end
@@ -90,13 +99,16 @@ def _without(found: list[tuple[int, int, str]], holes: list[tuple[int, int]],
              data: bytes) -> list[tuple[int, int, str]]:
     """The sections ``found`` with the byte ranges ``holes`` (sorted, apart) cut out; blank pieces left out."""
     out: list[tuple[int, int, str]] = []
+    first = 0  # both are in file order: each section looks only at the holes from where the last one's began
     for start, end, name in found:
         position = start
-        for hole_start, hole_end in holes:
-            if hole_end <= position or hole_start >= end:
-                continue
+        while first < len(holes) and holes[first][1] <= start:
+            first += 1
+        for hole_start, hole_end in holes[first:]:
+            if hole_start >= end:
+                break
             out.append((position, hole_start, name))
-            position = hole_end
+            position = max(position, hole_end)
         out.append((position, end, name))
     return [(s, e, name) for s, e, name in out if e > s and data[s:e].strip()]
 
