@@ -109,6 +109,9 @@ def test_an_index_on_a_read_only_mount_is_searched_as_it_is_and_nothing_moves(bu
         changed = run_needle("search", "--exclude", "docs/**", "--index-dir", str(index_dir), "--path", str(repo),
                              "crc32")  # a setting it cannot store: searched as it is all the same
         assert changed.returncode == 0 and "Traceback" not in changed.stderr, changed.stderr
+        other = _one_line_error(run_needle("search", "--model", "minilm", "--index-dir", str(index_dir), "--path",
+                                           str(repo), "crc32"))  # its vectors are another model's: no silent keywords
+        assert "read-only" in other and "built with" in other, other
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
     assert _state(index_dir) == before
@@ -116,27 +119,103 @@ def test_an_index_on_a_read_only_mount_is_searched_as_it_is_and_nothing_moves(bu
 
 def test_an_editor_or_agent_serves_an_index_on_a_read_only_mount(built):
     """The live index behind the language server and the MCP server: read-only, it serves searches and says why
-    it does not update."""
+    it does not update (an agent's answers too)."""
     from codeneedle.indexer.live import LiveIndex
     from codeneedle.indexer.settings import IndexSettings
+    from codeneedle.server.mcp_server import NeedleMCP
     from tests.test_live import Recorder, until
 
     repo, disk, index_dir = built
     before = _state(index_dir)
     subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
-    events = Recorder()
-    live = LiveIndex(repo, IndexSettings(index_dir=index_dir), events=events, lock_retry_s=None).start()
     try:
-        live.refresh(wait=60)  # as a door asks at start-up
-        status = until(lambda: live.status() if live.status().read_only else None)
-        assert status.state == "ready" and "read-only" in (status.message or ""), status
-        assert [r.name for r in live.search("crc32 checksum of bytes", k=1)] == ["crc32_checksum"]
-        assert ("ended", "the index folder is read-only; serving reads") in events.seen
+        events = Recorder()
+        live = LiveIndex(repo, IndexSettings(index_dir=index_dir), events=events, lock_retry_s=None).start()
+        try:
+            live.refresh(wait=60)  # as a door asks at start-up
+            status = until(lambda: live.status() if live.status().read_only else None)
+            assert status.state == "ready" and "read-only" in (status.message or ""), status
+            assert [r.name for r in live.search("crc32 checksum of bytes", k=1)] == ["crc32_checksum"]
+            assert ("ended", "the index folder is read-only; serving reads") in events.seen
+        finally:
+            live.close()
+            assert live.wait_closed(30)
+        agent = NeedleMCP(repo, IndexSettings(index_dir=index_dir))
+        try:
+            answer = agent.search("crc32 checksum of bytes", k=1)
+            assert answer["results"][0]["name"] == "crc32_checksum"
+            assert "read-only" in answer["note"] and "another needle process" not in answer["note"], answer["note"]
+        finally:
+            agent.close()
     finally:
-        live.close()
-        assert live.wait_closed(30)
         subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
     assert _state(index_dir) == before
+
+
+def test_a_read_only_copy_without_its_ignore_file_is_still_searched(tmp_path):
+    """An artifact upload that leaves out dot files (actions/upload-artifact) drops .needle/.gitignore."""
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    disk = tmp_path / "disk"
+    _mount(disk, "8m")
+    try:
+        index_dir = disk / "index"
+        shutil.copytree(repo / ".needle", index_dir)
+        (index_dir / ".gitignore").unlink()
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        proc = run_needle("search", "--json", "--index-dir", str(index_dir), "--path", str(repo), "crc32 checksum")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["results"][0]["name"] == "crc32_checksum"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_read_only_copy_taken_with_its_log_and_its_index_reads_the_logs_changes(tmp_path):
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    disk = tmp_path / "disk"
+    _mount(disk, "8m")
+    writer = sqlite3.connect(repo / ".needle" / "index.db", isolation_level=None)
+    try:
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute("UPDATE meta SET value = '1767323045' WHERE key = 'last_update'")  # 2026-01-02T03:04:05Z
+        index_dir = disk / "index"
+        shutil.copytree(repo / ".needle", index_dir)  # while the writer is open: the change is in the log only
+        assert (index_dir / "index.db-wal").stat().st_size > 0 and (index_dir / "index.db-shm").exists()
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        proc = run_needle("status", "--json", "--index-dir", str(index_dir), str(repo))
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["last_update"] == "2026-01-02T03:04:05+00:00"
+    finally:
+        writer.close()
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.mark.slow
+def test_an_index_database_you_may_not_write_in_a_folder_you_may_is_searched_as_it_is(tmp_path):
+    """Another user's index.db in a shared folder: the lock file can be taken, the database not written."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    db = repo / ".needle" / "index.db"
+    before = db.read_bytes()
+    (repo / "added.py").write_text("def brand_new_function():\n    return 1\n")  # what an update would take in
+    db.chmod(0o444)
+    unprivileged = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                    "--inh-caps=-dac_override,-dac_read_search", "--reuid=0", "--"]
+    try:
+        search = subprocess.run([*unprivileged, str(NEEDLE), "search", "--json", "crc32 checksum", str(repo)],
+                                capture_output=True, text=True, timeout=300)
+        assert search.returncode == 0, search.stderr
+        assert json.loads(search.stdout)["results"][0]["name"] == "crc32_checksum"
+        assert "read-only" in search.stderr, search.stderr
+        index = subprocess.run([*unprivileged, str(NEEDLE), "index", str(repo)], capture_output=True, text=True,
+                               timeout=300)
+        assert "read-only" in _one_line_error(index)
+    finally:
+        db.chmod(0o644)
+    assert db.read_bytes() == before
 
 
 def test_a_read_only_copy_made_while_its_log_held_changes_is_a_clear_error(tmp_path):
@@ -148,7 +227,8 @@ def test_a_read_only_copy_made_while_its_log_held_changes_is_a_clear_error(tmp_p
     try:
         index_dir = disk / "index"
         shutil.copytree(repo / ".needle", index_dir)
-        (index_dir / "index.db-wal").write_bytes(b"\0" * 4096)  # a log that was not checkpointed into the file
+        (index_dir / "index.db-wal").write_bytes(b"\0" * 4096)  # a log not checkpointed into the file, without
+        (index_dir / "index.db-shm").unlink(missing_ok=True)  # the index SQLite needs to read it in a read-only folder
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         line = _one_line_error(run_needle("search", "--no-refresh", "--index-dir", str(index_dir), "--path",
                                           str(repo), "crc32"))

@@ -24,6 +24,7 @@ from codeneedle.errors import (
     IndexLockedError,
     IndexLostError,
     IndexMissingError,
+    IndexReadOnlyError,
     IndexStartingError,
     NeedleError,
     PathOutsideRootError,
@@ -156,6 +157,12 @@ class Index:
         # An existing index keeps the model it was built with unless a model is asked for explicitly.
         self.model_name, self.model_dir = resolve_model(settings.model or self._stored_model_name())
         self.model_id = bulk_identity(self.model_name, self.model_dir)
+        stored = self.store.get_meta("model_id")
+        if self.store.read_only and stored is not None and stored != self.model_id:
+            # Its vectors are another model's and it cannot be embedded again: a search would be keywords only.
+            self.store.close()
+            raise NeedleError(f"the index {self.index_dir} is read-only and was built with {stored}: it cannot be "
+                              f"embedded again with {self.model_name}; search it with the model it was built with")
 
     def _stored_model_name(self) -> str | None:
         name = self.store.get_meta("model_name")
@@ -209,7 +216,8 @@ class Index:
             raise NeedleError(f"cannot create index folder {index_dir}: {why}; choose another one (--index-dir, or "
                               "the indexDir setting in an editor)") from None
         try:
-            write_gitignore(index_dir)
+            if not (exists and folder_read_only(index_dir)):  # an index shared read-only is read as it is
+                write_gitignore(index_dir)
         except NeedleError:
             if made:  # leave nothing behind: a folder without its ignore file would be committed
                 with contextlib.suppress(OSError):
@@ -401,6 +409,11 @@ class Index:
         outermost block exits. A long-lived writer (``needle watch``, the language server: ``live.LiveIndex``)
         keeps one block open for its whole session (an ``ExitStack``).
         """
+        if self.store.read_only:
+            # Even where the lock file can be taken (another user's index.db in a shared folder), the database is
+            # read as immutable: never written.
+            raise IndexReadOnlyError(f"the index {self.index_dir / DB_NAME} is read-only for you: it can be "
+                                     "searched as it is, not updated")
         deadline = time.monotonic() + wait
         while True:
             try:

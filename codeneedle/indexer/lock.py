@@ -38,8 +38,8 @@ class WriterLock:
         except OSError as exc:  # read-only or full disk, folder gone: a one-line error, not a traceback
             if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and (self.index_dir / "index.db").exists():
                 raise IndexReadOnlyError(
-                    f"the index folder {self.index_dir} is read-only ({exc.strerror}): the index can be searched "
-                    "as it is, not updated") from None
+                    f"the index in {self.index_dir} is read-only for you ({exc.strerror}): it can be searched as "
+                    "it is, not updated") from None
             raise NeedleError(f"cannot take the writer lock in {self.index_dir}: {exc.strerror or exc}") from None
         try:
             self._pid_file.write_text(str(os.getpid()))

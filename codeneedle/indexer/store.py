@@ -139,7 +139,11 @@ def _disk_state(folder: Path) -> tuple[int | None, bool]:
 def _immutable_connection(path: Path) -> sqlite3.Connection:
     """A connection to an index in a folder nobody may write: SQLite cannot make the WAL's shared-memory file
     there, so the file is read as immutable, which is right only when no log holds changes it lacks."""
-    wal = path.with_name(path.name + "-wal")
+    wal, shm = path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+    if wal.exists() and wal.stat().st_size > 0 and shm.exists():
+        # A copy taken with its log and the log's index: SQLite reads both without writing either.
+        uri = "file:" + urllib.parse.quote(str(path)) + "?mode=ro"
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
     if wal.exists() and wal.stat().st_size > 0:
         raise StoreUnavailableError(
             f"cannot read the index database {path}: the index folder is read-only and its write-ahead log "
@@ -157,7 +161,7 @@ class Store:
         if not create and not path.exists():
             raise NeedleError(f"no index database at {path}")
         # An index on a read-only mount (or a copy the user may not write) is read as it is, never written.
-        self.read_only = path.exists() and folder_read_only(path.parent)
+        self.read_only = path.exists() and (folder_read_only(path.parent) or not os.access(path, os.W_OK))
         create = create and not self.read_only
         conn = None
         try:

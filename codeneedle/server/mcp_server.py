@@ -92,7 +92,8 @@ class _Repo:
         elif st.partial:
             out["note"] = f"results are partial: the index is {self.index.completeness().message()}"
         elif st.read_only:
-            out["note"] = "the index is being written by another needle process; results come from it as it is"
+            out["note"] = (f"{st.message}; results come from the index as it is" if st.message else
+                           "the index is being written by another needle process; results come from it as it is")
         if st.state == "error":
             out["error"] = st.message
         return out
