@@ -348,3 +348,21 @@ def test_a_claim_of_a_run_that_is_gone_is_not_waited_for(tmp_path, shared):
     assert live.claim(["k2", "k3", "k4"]) == {"k2", "k3"}
     other.close()  # a run that ends drops its claims
     assert live.claimed_by_others(["k2", "k3"]) == set()
+
+
+def test_a_claim_this_process_left_behind_is_not_waited_for(tmp_path, shared):
+    """A run whose cache was locked as it ended could not drop its claims: the next run of the same process (a
+    language server indexing again) must not wait CLAIM_SECONDS on them."""
+    import sqlite3
+
+    from codeneedle.indexer.shared_cache import SharedCache
+
+    left = SharedCache.open("m", 8)
+    assert left.claim(["k1"]) == set()
+    blocker = sqlite3.connect(shared, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process writing: the DELETE of its claims times out
+    left.close()
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert sqlite3.connect(shared).execute("SELECT count(*) FROM claims").fetchone()[0] == 1  # left behind
+    assert SharedCache.open("m", 8).claim(["k1"]) == set()

@@ -47,6 +47,9 @@ BUSY_MS = 2000
 PRUNE_EVERY = 5000
 # A group is sized to take about two seconds to embed: a claim this old belongs to a run that stalled or stopped.
 CLAIM_SECONDS = 30.0
+# This process's runs now at work: a claim of this process's that none of them owns was left by one that ended
+# without dropping it (its cache turned off mid-run) and is not waited for.
+_LIVE_OWNERS: set[str] = set()
 
 
 def text_key(text: str) -> str:
@@ -119,6 +122,7 @@ class SharedCache:
             conn.close()
             raise
         self.conn = conn
+        _LIVE_OWNERS.add(self.owner)
 
     @classmethod
     def open(cls, model: str, dim: int) -> SharedCache | None:
@@ -215,9 +219,10 @@ class SharedCache:
         for i in range(0, len(wanted), 500):
             part = wanted[i : i + 500]
             rows = self.conn.execute(
-                f"SELECT key, pid FROM claims WHERE model = ? AND owner != ? AND at >= ? AND key IN "
+                f"SELECT key, owner, pid FROM claims WHERE model = ? AND owner != ? AND at >= ? AND key IN "
                 f"({','.join('?' * len(part))})", [self.model, self.owner, time.time() - CLAIM_SECONDS, *part])
-            taken.update(key for key, pid in rows if _alive(pid))
+            taken.update(key for key, owner, pid in rows
+                         if (owner in _LIVE_OWNERS if pid == os.getpid() else _alive(pid)))
         return taken
 
     def _prune(self) -> None:
@@ -258,6 +263,7 @@ class SharedCache:
 
     def close(self) -> None:
         """Drop this run's claims (what it stored is in the cache; what it did not, others may embed) and the file."""
+        _LIVE_OWNERS.discard(self.owner)
         if self.conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
@@ -268,8 +274,6 @@ class SharedCache:
 
 def _alive(pid: int) -> bool:
     """Whether process ``pid`` runs on this machine (a claim of a killed run is not waited for)."""
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
