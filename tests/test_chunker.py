@@ -1727,13 +1727,15 @@ def test_fsharp_types_start_at_their_keyword_and_attributes_and_docs_do_not_trai
 
 def test_powershell_help_in_hash_lines_and_plain_comments() -> None:
     """Help written as `#` lines at the top of a body counts when it has help keywords; a plain comment there does
-    not; `#region` above a function is no doc; a filter is a function."""
+    not; `#region` above a function is no doc; a filter is a function; `global:prompt` defines prompt."""
     source = ("function Get-Size {\n    # .SYNOPSIS\n    # Size of a file in bytes.\n    param($Path)\n"
               "    (Get-Item $Path).Length\n}\n\nfunction Clear-Cache {\n    # remove everything\n"
-              "    Remove-Item cache -Recurse\n}\n\n#region helpers\nfilter Only-Even { if ($_ % 2 -eq 0) { $_ } }\n")
+              "    Remove-Item cache -Recurse\n}\n\n#region helpers\nfilter Only-Even { if ($_ % 2 -eq 0) { $_ } }\n"
+              "\n# The prompt, with the environment's name.\nfunction global:prompt { \"(env) > \" }\n")
     assert _outline_docs("tools.psm1", source, "powershell") == [
         ("function", "Get-Size", 1, "Size of a file in bytes."), ("function", "Clear-Cache", 8, ""),
-        ("block", "tools", 13, ""), ("function", "Only-Even", 14, "")]
+        ("block", "tools", 13, ""), ("function", "Only-Even", 14, ""),
+        ("function", "prompt", 17, "The prompt, with the environment's name.")]
 
 
 def test_matlab_classdef_methods_and_a_script_s_local_functions() -> None:

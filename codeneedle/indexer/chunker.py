@@ -575,6 +575,8 @@ class _Source:
             return _clean_name(self.node_text(d.name_node).replace(":", "."))
         if self.language == "sql":  # quoted as each dialect quotes: "app"."users", `users`, [dbo].[Orders]
             return _plain_name(re.sub(r'["`\[\]]', "", self.node_text(d.name_node)))
+        if self.language == "powershell":  # `function global:prompt` defines prompt, in the global scope
+            return _plain_name(re.sub(r"(?i)^(?:global|script|local|private):", "", self.node_text(d.name_node)))
         if self.language in _PLAIN_NAME_LANGUAGES:
             return _plain_name(self.node_text(d.name_node))
         if d.node.type == "method_definition" and self.language == "objc":  # initWithFrame:style:
