@@ -16,6 +16,7 @@ from codeneedle.indexer.languages import (
     get_parser,
     get_query,
     language_for_path,
+    language_for_source,
 )
 
 POLYGLOT = Path(__file__).parent / "fixtures" / "polyglot"
@@ -23,7 +24,12 @@ POLYGLOT = Path(__file__).parent / "fixtures" / "polyglot"
 
 def chunks_of(name: str) -> list[Chunk]:
     data = (POLYGLOT / name).read_bytes()
-    return chunk_source(f"src/{name}", data, language_for_path(name))
+    return chunk_source(f"src/{name}", data, language_of(name))
+
+
+def language_of(name: str) -> str | None:
+    """The language the index reads a fixture in (a `.m` file is Objective-C or MATLAB by what it says)."""
+    return language_for_source(name, (POLYGLOT / name).read_bytes())
 
 
 def outline(chunks: list[Chunk]) -> list[tuple[str, str, int, int]]:
@@ -87,6 +93,24 @@ def by_name(chunks: list[Chunk], name: str, kind: str | None = None) -> Chunk:
         ("lib/Shop/Inventory.pm", "perl"),
         ("script/report.pl", "perl"),
         ("t/inventory.t", "perl"),
+        ("db/schema.sql", "sql"),
+        ("infra/main.tf", "hcl"),
+        ("prod.tfvars", "hcl"),
+        ("terragrunt.hcl", "hcl"),
+        ("contracts/Vault.sol", "solidity"),
+        ("src/Inventory.fs", "fsharp"),
+        ("build.fsx", "fsharp"),
+        ("src/Inventory.fsi", "fsharp_signature"),
+        ("Deploy.ps1", "powershell"),
+        ("Tools.psm1", "powershell"),
+        ("kernels/saxpy.cu", "cuda"),
+        ("kernels/reduce.cuh", "cuda"),
+        ("src/vectors.f90", "fortran"),
+        ("legacy.f", "fortran"),
+        ("LEGACY.FOR", "fortran"),
+        ("solver.f95", "fortran"),
+        ("solver.f03", "fortran"),
+        ("solver.f08", "fortran"),
         ("UPPER.PY", "python"),
         ("README.md", "markdown"),
         ("docs/intro.mdx", "markdown"),
@@ -396,11 +420,80 @@ OUTLINES = {
         ("function", "Shop.Inventory.Report.lines", 31, 34),
         ("block", "Inventory", 37, 37),
     ],
+    "orders.sql": [
+        ("block", "orders", 1, 2),
+        ("class", "orders", 5, 10),
+        ("block", "orders", 12, 13),
+        ("function", "customer_total", 16, 20),
+        ("class", "big_orders", 23, 24),
+        ("block", "orders", 26, 26),
+    ],
+    "storage.tf": [
+        ("block", "storage", 1, 3),
+        ("class", "aws_s3_bucket.logs", 6, 12),
+        ("class", "module.vpc", 14, 17),
+        ("class", "var.prefix", 20, 23),
+        ("class", "data.aws_caller_identity.current", 25, 25),
+        ("class", "output.logs_bucket_arn", 27, 29),
+    ],
+    "Vault.sol": [
+        ("block", "Vault", 1, 2),
+        ("class", "Vault", 5, 27),
+        ("method", "Vault.Deposited", 9, 9),
+        ("method", "Vault.positive", 11, 14),
+        ("method", "Vault.deposit", 20, 24),
+        ("method", "Vault.receive", 26, 26),
+        ("class", "Math", 29, 33),
+        ("method", "Math.max", 30, 32),
+    ],
+    "Inventory.fs": [
+        ("block", "Inventory", 1, 3),
+        ("class", "Shop.Inventory.Item", 6, 6),
+        ("class", "Shop.Inventory.Stock", 9, 18),
+        ("method", "Shop.Inventory.Stock.Count", 13, 16),
+        ("method", "Shop.Inventory.Stock.Items", 18, 18),
+        ("function", "Shop.Inventory.add", 21, 23),
+        ("block", "Inventory", 25, 25),
+        ("class", "Shop.Inventory.Report", 27, 31),
+        ("method", "Shop.Inventory.Report.lines", 29, 31),
+    ],
+    "Inventory.fsi": [
+        ("block", "Inventory", 1, 1),
+        ("class", "Shop.Inventory.Item", 4, 4),
+        ("function", "Shop.Inventory.add", 7, 7),
+        ("class", "Shop.Inventory.Report", 9, 11),
+        ("method", "Shop.Inventory.Report.lines", 11, 11),
+    ],
+    "Deploy.ps1": [
+        ("block", "Deploy", 1, 2),
+        ("function", "Copy-Build", 10, 14),
+        ("function", "Get-DeployTarget", 16, 24),
+        ("class", "DeployLog", 26, 34),
+        ("method", "DeployLog.Add", 30, 33),
+        ("block", "Deploy", 36, 36),
+    ],
+    "moving_average.m": [
+        ("function", "moving_average", 1, 6),
+        ("function", "clamp", 8, 11),
+    ],
+    "saxpy.cu": [
+        ("block", "saxpy", 1, 3),
+        ("function", "blas.saxpy", 6, 11),
+        ("function", "blas.square", 14, 14),
+        ("block", "saxpy", 16, 16),
+        ("function", "run_saxpy", 19, 23),
+    ],
+    "vectors.f90": [
+        ("class", "vectors", 2, 23),
+        ("method", "vectors.norm", 10, 14),
+        ("method", "vectors.scale", 17, 21),
+        ("class", "demo", 25, 28),
+    ],
 }
 
 
 def test_every_supported_language_has_a_fixture() -> None:
-    assert {language_for_path(name) for name in OUTLINES} == set(SUPPORTED_LANGUAGES)
+    assert {language_of(name) for name in OUTLINES} == set(SUPPORTED_LANGUAGES)
 
 
 @pytest.mark.parametrize("name", sorted(OUTLINES))
@@ -414,7 +507,7 @@ def test_chunks_carry_path_language_and_exact_byte_ranges(name: str) -> None:
     data = (POLYGLOT / name).read_bytes()
     for c in chunks_of(name):
         assert c.path == f"src/{name}"
-        assert c.language == language_for_path(name)
+        assert c.language == language_of(name)
         assert data[: c.start_byte].count(b"\n") + 1 == c.start_line
         assert data[: c.end_byte - 1].count(b"\n") + 1 == c.end_line
         if c.kind != "class":
@@ -570,6 +663,36 @@ def test_each_byte_of_code_belongs_to_one_non_class_chunk_at_most(name: str) -> 
         ("Inventory.pm", "Shop.Inventory.add", "Add C<$count> items of C<$code>."),
         ("Inventory.pm", "Shop.Inventory.count", ""),
         ("Inventory.pm", "Shop.Inventory.Report.lines", "One line per product, sorted by code."),
+        ("orders.sql", "orders", "Orders placed by customers, one row per order."),
+        ("orders.sql", "customer_total", "Total amount spent by one customer over all their orders."),
+        ("storage.tf", "aws_s3_bucket.logs", "Bucket that receives the load balancer's access logs."),
+        ("storage.tf", "var.prefix", "Prefix of every bucket name."),
+        ("storage.tf", "module.vpc", ""),
+        ("Vault.sol", "Vault", "@title A vault holding ether per account"),
+        ("Vault.sol", "Vault.Deposited", "@notice Emitted when an account deposits ether."),
+        ("Vault.sol", "Vault.deposit",
+         "@notice Deposit ether into the sender's balance.\n@param amount how much the sender sends"),
+        ("Vault.sol", "Vault.positive", ""),
+        ("Inventory.fs", "Shop.Inventory.Item", "An item in stock: its code and how many there are."),
+        ("Inventory.fs", "Shop.Inventory.Stock.Count", "How many items with this code are in stock."),
+        ("Inventory.fs", "Shop.Inventory.add", "Add an item in front of the stock, keeping the others."),
+        ("Inventory.fs", "Shop.Inventory.Report.lines", "Lines of a report, one per item."),
+        ("Inventory.fsi", "Shop.Inventory.add", "Add an item in front of the stock, keeping the others."),
+        # comment-based help above a function or at the top of its body; .PARAMETER and the like as tag lines
+        ("Deploy.ps1", "Copy-Build", "Copies the build output to the deployment share.\n\n@parameter Target\n"
+                                     "    The share to copy to."),
+        ("Deploy.ps1", "Get-DeployTarget", "Gets the share of an environment from the settings file."),
+        ("Deploy.ps1", "DeployLog.Add", "Add one line to the log, stamped with the time."),
+        # MATLAB's help: the % block right under the function line
+        ("moving_average.m", "moving_average", "MOVING_AVERAGE Average of each window of WIDTH values.\n"
+                                               "AVG = MOVING_AVERAGE(V, W) slides a window of W values over V."),
+        ("moving_average.m", "clamp", "Keep x between lo and hi."),
+        ("saxpy.cu", "blas.saxpy", "Compute y = a * x + y over n elements, one thread per element."),
+        ("saxpy.cu", "run_saxpy", "Launch saxpy on the device and wait for it."),
+        ("vectors.f90", "vectors", "Vector utilities."),
+        ("vectors.f90", "vectors.norm", "Euclidean norm of a vector of reals."),
+        ("vectors.f90", "vectors.scale", "Scale a vector in place by a factor."),
+        ("vectors.f90", "demo", ""),
     ],
 )
 def test_doc_comment_is_recorded_without_comment_markers(name: str, chunk: str, doc: str) -> None:
@@ -1361,7 +1484,12 @@ def test_elixir_docs_are_the_doc_attributes_and_a_def_starts_at_its_spec() -> No
      b"namespace facebook {\n}\n", "cpp"),
     ("RCTView.h", b"#import <UIKit/UIKit.h>\nnamespace f {\n}\n@interface RCTView : UIView\n@end\n", "objc"),
     ("Player.m", b"@implementation Player\n@end\n", "objc"),
-    ("fft.m", b"function y = fft2(x)\n% MATLAB, not Objective-C\ny = x;\nend\n", None),
+    ("fft.m", b"function y = fft2(x)\n% MATLAB, not Objective-C\ny = x;\nend\n", "matlab"),
+    ("plot_sine.m", b"x = linspace(0, 2*pi);\nplot(x, sin(x));\n", "matlab"),
+    # Mathematica's and Mercury's .m files, and plain C in a .m, are text
+    ("Geo.m", b"(* ::Package:: *)\nBeginPackage[\"Geo`\"]\n", None),
+    ("queue.m", b"%  A queue.\n:- module queue.\n:- interface.\n", None),
+    ("main.m", b"#include <stdio.h>\nint main(void) { return 0; }\n", None),
 ])
 def test_objective_c_is_told_from_c_cpp_and_matlab_by_what_it_writes_at_the_start_of_a_line(path, head, language):
     from codeneedle.indexer.languages import language_for_source
@@ -1522,3 +1650,122 @@ def test_elixir_operators_are_defined_and_named_like_functions() -> None:
 def test_operators_keep_their_names(path, language, source, names) -> None:
     """An operator's name is no generic parameter list: `<`, `<|>`, `( <*> )` and `Base.:<` are kept (closed up)."""
     assert [c.name for c in chunk_source(path, source.encode(), language) if c.kind != "block"] == names
+
+
+def test_sql_definitions_are_chunks_and_every_other_statement_stays_in_windows() -> None:
+    """CREATE FUNCTION / PROCEDURE / TRIGGER are functions, tables and views classes, named as written without their
+    quotes; a migration's INSERTs and ALTERs are line windows, not a chunk each; a banner's title is no doc."""
+    inserts = "".join(f"INSERT INTO items VALUES ({i}, 'item {i}');\n" for i in range(200))
+    source = ('CREATE TABLE "app"."items" (id INT, name TEXT);\n' + inserts
+              + "ALTER TABLE app.items ADD COLUMN price NUMERIC;\n\n"
+              "------------------------------\n-- Triggers\n------------------------------\n"
+              "CREATE TRIGGER items_audit AFTER INSERT ON app.items FOR EACH ROW EXECUTE FUNCTION audit();\n\n"
+              "-- Archive old rows.\n"
+              "CREATE OR REPLACE PROCEDURE archive() LANGUAGE SQL AS $$ DELETE FROM app.items $$;\n"
+              "CREATE MATERIALIZED VIEW `totals` AS SELECT count(*) FROM app.items;\n")
+    chunks = chunk_source("db/001_items.sql", source.encode(), "sql")
+    assert [(c.kind, c.name, c.start_line, c.doc) for c in chunks if c.kind != "block"] == [
+        ("class", "app.items", 1, ""), ("function", "items_audit", 207, ""),
+        ("function", "archive", 210, "Archive old rows."), ("class", "totals", 211, "")]
+    assert len([c for c in chunks if c.kind == "block"]) == 6  # 201 statements in 40-line windows
+
+
+def test_a_sql_statement_the_grammar_cannot_read_does_not_name_or_start_the_function_after_it() -> None:
+    """PostgreSQL's CREATE OPERATOR is no statement tree-sitter-sql knows: the function after it starts at its own
+    CREATE, and an operator class listing `FUNCTION 1 f(...)` is no function of its own."""
+    source = ("CREATE OPERATOR <-> (\n  LEFTARG = money,\n  PROCEDURE = cash_dist\n);\n\n"
+              "CREATE FUNCTION date_dist(date, date)\nRETURNS int4\nAS 'MODULE_PATHNAME'\nLANGUAGE C STRICT;\n\n"
+              "CREATE OPERATOR CLASS gist_oid_ops\nDEFAULT FOR TYPE oid USING gist\nAS\n"
+              "  OPERATOR 1 < ,\n  FUNCTION 1 gbt_oid_consistent (internal, oid),\n  STORAGE gbtreekey8;\n")
+    chunks = chunk_source("btree.sql", source.encode(), "sql")
+    assert [(c.kind, c.name, c.start_line, c.end_line) for c in chunks] == [
+        ("block", "btree", 1, 4), ("function", "date_dist", 6, 9), ("block", "btree", 11, 16)]
+
+
+def test_hcl_blocks_are_named_as_terraform_and_packer_address_them() -> None:
+    """Top-level blocks with labels, bare or quoted; `locals`, `terraform` and nested blocks stay where they are;
+    `#` and `//` comments above are docs."""
+    source = ('locals {\n  name = "web"\n}\n\n// The image every server boots.\nsource "amazon-ebs" "ubuntu" {\n'
+              '  ami_name = "web"\n}\n\n# Web servers.\nresource aws_instance web {\n  lifecycle {\n'
+              '    create_before_destroy = true\n  }\n}\n\nephemeral "random_password" "db" {\n  length = 16\n}\n')
+    assert _outline_docs("main.tf", source, "hcl") == [
+        ("block", "main", 1, ""), ("class", "source.amazon-ebs.ubuntu", 6, "The image every server boots."),
+        ("class", "aws_instance.web", 11, "Web servers."), ("class", "ephemeral.random_password.db", 17, "")]
+
+
+def test_solidity_contracts_hold_their_functions_modifiers_events_and_special_functions() -> None:
+    """An interface's declarations stay in its chunk; constructor, receive and fallback are named by their keyword;
+    a free function at file level is a function; NatSpec `///` is the doc."""
+    source = ("interface IVault {\n    function deposit(uint256 amount) external;\n}\n\n"
+              "contract Vault is IVault {\n    error Insufficient(uint256 available);\n\n"
+              "    constructor() {}\n\n    /// Take deposits.\n    function deposit(uint256 amount) external {}\n\n"
+              "    fallback() external {}\n}\n\n/// Twice x.\nfunction twice(uint x) pure returns (uint) { return 2 * x; }\n")
+    assert _outline_docs("Vault.sol", source, "solidity") == [
+        ("class", "IVault", 1, ""), ("class", "Vault", 5, ""), ("method", "Vault.Insufficient", 6, ""),
+        ("method", "Vault.constructor", 8, ""), ("method", "Vault.deposit", 11, "Take deposits."),
+        ("method", "Vault.fallback", 13, ""), ("function", "twice", 17, "Twice x.")]
+
+
+def test_fsharp_types_start_at_their_keyword_and_attributes_and_docs_do_not_trail_the_definition_above() -> None:
+    """The grammar hangs a `///` doc on the end of the definition before it: that one ends at its code. `type ...
+    and ...` gives each type; `[<EntryPoint>]` starts its let; `let rec ... and ...` is one function; a value is
+    no function unless bound to a lambda."""
+    source = ("namespace Shop\n\n/// A point.\ntype Point = { X: float; Y: float }\n\n/// A line.\n"
+              "type Line(a: Point) =\n    member _.Start = a\n    static member (+) (l: Line, p: Point) = l\n\n"
+              "and Shape = Circle of float\n\nlet limit = 100\nlet handler = fun x -> x + 1\n\n"
+              "let rec even n = n = 0 || odd (n - 1)\nand odd n = n <> 0 && even (n - 1)\n\n"
+              "/// Entry point.\n[<EntryPoint>]\nlet main argv =\n    0\n")
+    chunks = chunk_source("Shapes.fs", source.encode(), "fsharp")
+    assert [(c.kind, c.name, c.start_line, c.end_line, c.doc) for c in chunks if c.kind != "block"] == [
+        ("class", "Shop.Point", 4, 4, "A point."), ("class", "Shop.Line", 7, 9, "A line."),
+        ("method", "Shop.Line.Start", 8, 8, ""), ("method", "Shop.Line.(+)", 9, 9, ""),
+        ("class", "Shop.Shape", 11, 11, ""), ("function", "Shop.handler", 14, 14, ""),
+        ("function", "Shop.even", 16, 17, ""), ("function", "Shop.main", 20, 22, "Entry point.")]
+    assert by_name(chunks, "Shop.Line").text == (
+        "type Line(a: Point) =\n    member _.Start = ...\n    static member (+) (l: Line, p: Point) = ...")
+
+
+def test_powershell_help_in_hash_lines_and_plain_comments() -> None:
+    """Help written as `#` lines at the top of a body counts when it has help keywords; a plain comment there does
+    not; `#region` above a function is no doc; a filter is a function; `global:prompt` defines prompt."""
+    source = ("function Get-Size {\n    # .SYNOPSIS\n    # Size of a file in bytes.\n    param($Path)\n"
+              "    (Get-Item $Path).Length\n}\n\nfunction Clear-Cache {\n    # remove everything\n"
+              "    Remove-Item cache -Recurse\n}\n\n#region helpers\nfilter Only-Even { if ($_ % 2 -eq 0) { $_ } }\n"
+              "\n# The prompt, with the environment's name.\nfunction global:prompt { \"(env) > \" }\n")
+    assert _outline_docs("tools.psm1", source, "powershell") == [
+        ("function", "Get-Size", 1, "Size of a file in bytes."), ("function", "Clear-Cache", 8, ""),
+        ("block", "tools", 13, ""), ("function", "Only-Even", 14, ""),
+        ("function", "prompt", 17, "The prompt, with the environment's name.")]
+
+
+def test_matlab_classdef_methods_and_a_script_s_local_functions() -> None:
+    """A classdef is a class with its methods (Account.deposit), each with the help under its function line; a
+    script's code is a block and its local functions functions."""
+    classdef = ("classdef Account < handle\n    %ACCOUNT A bank account.\n    methods\n"
+                "        function deposit(obj, amount)\n            % Add money.\n"
+                "            obj.Balance = obj.Balance + amount;\n        end\n    end\nend\n")
+    assert _outline_docs("Account.m", classdef, "matlab") == [
+        ("class", "Account", 1, "ACCOUNT A bank account."), ("method", "Account.deposit", 4, "Add money.")]
+    script = "% Plot a sine.\nx = linspace(0, 2*pi);\nplot(x, helper(x));\n\nfunction y = helper(x)\n%{\nSine of x.\n%}\ny = sin(x);\nend\n"
+    assert _outline_docs("plot_sine.m", script, "matlab") == [
+        ("block", "plot_sine", 1, ""), ("function", "helper", 5, "Sine of x.")]
+
+
+def test_cuda_kernels_templates_and_device_methods_are_cpp_definitions() -> None:
+    source = ("template <typename T>\n__global__ void fill(T* out, T value, int n) {\n    int i = threadIdx.x;\n"
+              "    if (i < n) out[i] = value;\n}\n\nstruct Grid {\n"
+              "    __host__ __device__ int blocks(int n) const { return (n + 255) / 256; }\n};\n")
+    assert _outline_docs("fill.cuh", source, "cuda") == [
+        ("function", "fill", 1, ""), ("class", "Grid", 7, ""), ("method", "Grid.blocks", 8, "")]
+
+
+def test_fortran_modules_and_programs_qualify_their_procedures_and_interfaces_only_declare() -> None:
+    """An interface block's procedures are declarations, not chunks; an OpenMP directive above a procedure is no
+    doc; a procedure outside every module is a function."""
+    source = ("program main\n  interface\n    subroutine ext(a)\n      real a\n    end subroutine\n  end interface\n"
+              "  call report()\ncontains\n  !> Print the report.\n  subroutine report()\n"
+              "    print *, 'done'\n  end subroutine report\nend program main\n\n!$omp declare simd\n"
+              "real function twice(x)\n  real x\n  twice = 2 * x\nend function\n")
+    assert _outline_docs("main.f90", source, "fortran") == [
+        ("class", "main", 1, ""), ("method", "main.report", 10, "Print the report."), ("block", "main", 15, ""),
+        ("function", "twice", 16, "")]

@@ -25,6 +25,9 @@ TOKENS = [
     "interface ", "enum ", "trait ", "end", "self", "Foo", "bar", "T", "::", ".", ",", ";", ":",
     "(", ")", "{", "}", "[", "]", "<", ">", "=", "=>", "->", "@", "#[", "#", "//", "///", "/*", "*/",
     '"""', "'", '"', "\n", "\n    ", "\t", " ", "\r\n", "é", "\x00", "\\",
+    # SQL, HCL, Solidity, F#, PowerShell, MATLAB, Fortran
+    "CREATE FUNCTION ", "CREATE TABLE ", "--", "resource ", '"x" ', "contract ", "let ", "member ", "type ",
+    "<#", "#>", "%", "!", "subroutine ", "end subroutine", "classdef ",
 ]  # fmt: skip
 
 

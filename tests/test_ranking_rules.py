@@ -159,6 +159,12 @@ def test_what_counts_as_a_stub_or_a_test():
     assert all(is_test(p) for p in ("test/QueueSpec.hs", "t/inventory.t", "lib/t/basic.t", "test/test_lru.ml",
                                      "test/runtests.jl"))
     assert not any(is_test(p) for p in ("src/Data/Queue.hs", "lib/Shop/Inventory.pm", "lib/lru.ml", "src/Geometry.jl"))
+    assert all(is_test(p) for p in ("tests/main.tftest.hcl", "test/Vault.t.sol", "Deploy.Tests.ps1",
+                                     "src/InventoryTests.fs", "test_moving_average.m", "src/test_vectors.f90",
+                                     "kernels/saxpy_test.cu", "db/test/orders.sql"))
+    assert not any(is_test(p) for p in ("main.tf", "src/Vault.sol", "Deploy.ps1", "src/Inventory.fs",
+                                         "moving_average.m", "src/vectors.f90", "kernels/saxpy.cu", "db/orders.sql",
+                                         "src/Latest.fs"))
     assert has_test_attribute('test "push wraps around" {\n}') and has_test_attribute("test {\n}")
     assert not has_test_attribute("fn testing() void {}")
 

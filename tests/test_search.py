@@ -289,11 +289,13 @@ def test_language_aliases_name_elixir_and_objective_c_as_their_files_do():
 
     assert parse_languages("ex,exs,objective-c,ObjC,m,dart,zig") == ("elixir", "objc", "dart", "zig")
     assert parse_languages("hs,jl,ml,mli,pl,pm") == ("haskell", "julia", "ocaml", "ocaml_interface", "perl")
+    assert parse_languages("sql,terraform,TF,hcl,sol,F#,fs,fsx,fsi,ps1,pwsh,powershell,matlab,cu,cuda,f90,fortran") == (
+        "sql", "hcl", "solidity", "fsharp", "fsharp_signature", "powershell", "matlab", "cuda", "fortran")
 
 
 def test_a_language_filter_takes_in_the_dialects_its_users_write_it_in(tmp_path):
-    """`--lang typescript` in a React project means its .tsx files too, and `--lang ocaml` the .mli interfaces;
-    naming the dialect itself still selects it alone."""
+    """`--lang typescript` in a React project means its .tsx files too, `--lang ocaml` the .mli interfaces and
+    `--lang fsharp` the .fsi signatures; naming the dialect itself still selects it alone."""
     repo = tmp_path / "app"
     (repo / "src").mkdir(parents=True)
     (repo / "src/price.ts").write_text(
@@ -304,6 +306,8 @@ def test_a_language_filter_takes_in_the_dialects_its_users_write_it_in(tmp_path)
         "  return <span className=\"price\">{cents / 100}</span>;\n}\n")
     (repo / "src/lru.ml").write_text("(** Evict the least recently used entry. *)\nlet evict cache = cache\n")
     (repo / "src/lru.mli").write_text("(** Evict the least recently used entry. *)\nval evict : 'a t -> 'a t\n")
+    (repo / "src/Lru.fs").write_text("module Lru\n\n/// Evict the least recently used entry.\nlet evict cache = cache\n")
+    (repo / "src/Lru.fsi").write_text("module Lru\n\n/// Evict the least recently used entry.\nval evict : 'a -> 'a\n")
     with Index.open(repo) as index:
         index.update()
         assert {r.language for r in index.search("price", k=10, lang="typescript")} == {"typescript", "tsx"}
@@ -311,3 +315,5 @@ def test_a_language_filter_takes_in_the_dialects_its_users_write_it_in(tmp_path)
         assert {r.language for r in index.search("price", k=10, lang="tsx")} == {"tsx"}
         assert {r.language for r in index.search("evict", k=10, lang="ocaml")} == {"ocaml", "ocaml_interface"}
         assert {r.language for r in index.search("evict", k=10, lang="mli")} == {"ocaml_interface"}
+        assert {r.language for r in index.search("evict", k=10, lang="fsharp")} == {"fsharp", "fsharp_signature"}
+        assert {r.language for r in index.search("evict", k=10, lang="fsi")} == {"fsharp_signature"}

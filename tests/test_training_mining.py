@@ -362,6 +362,142 @@ sub inventory_of {
     return $inv;
 }
 """}, "Shop.Inventory.restock", "Add $count items of $code to the stock, creating the product if needed."),
+    "sql": ({
+        "db/functions.sql": b"""-- Total amount spent by one customer over all their orders.
+CREATE OR REPLACE FUNCTION customer_total(cid INT) RETURNS NUMERIC AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(amount), 0) FROM orders WHERE customer_id = cid);
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE FUNCTION order_count(cid INT) RETURNS BIGINT AS $$
+    SELECT count(*) FROM orders WHERE customer_id = cid;
+$$ LANGUAGE sql;
+""",
+        "db/test/functions.sql": b"""-- Insert a customer with three orders for the checks below.
+CREATE FUNCTION seed_orders() RETURNS void AS $$
+BEGIN
+    INSERT INTO orders (customer_id, amount) VALUES (1, 1), (1, 2), (1, 3);
+END;
+$$ LANGUAGE plpgsql;
+"""}, "customer_total", "Total amount spent by one customer over all their orders."),
+    "solidity": ({
+        "contracts/Vault.sol": b"""pragma solidity ^0.8.20;
+
+contract Vault {
+    mapping(address => uint256) public balances;
+
+    /// @notice Deposit ether into the sender's balance.
+    /// @param amount how much the sender sends
+    function deposit(uint256 amount) external payable {
+        require(msg.value == amount, "value mismatch");
+        balances[msg.sender] += amount;
+    }
+
+    function withdraw(uint256 amount) external {
+        balances[msg.sender] -= amount;
+        payable(msg.sender).transfer(amount);
+    }
+}
+""",
+        "test/Vault.t.sol": b"""pragma solidity ^0.8.20;
+
+contract VaultCheck {
+    /// @notice Deposit once from a fresh account and read the balance back.
+    function depositOnce(Vault v) public returns (uint256) {
+        v.deposit{value: 1}(1);
+        return v.balances(address(this));
+    }
+}
+"""}, "Vault.deposit", "Deposit ether into the sender's balance."),
+    "fsharp": ({
+        "src/Inventory.fs": b"""module Shop.Inventory
+
+/// <summary>Add an item in front of the stock, keeping the others.</summary>
+let add item stock =
+    let others = stock |> List.filter (fun i -> i <> item)
+    item :: others
+
+let total stock =
+    stock
+    |> List.length
+""",
+        "tests/InventoryTests.fs": b"""module InventoryTests
+
+/// Build a stock holding each of the given items once.
+let stockOf items =
+    items
+    |> List.fold (fun s i -> Shop.Inventory.add i s) []
+"""}, "Shop.Inventory.add", "Add an item in front of the stock, keeping the others."),
+    "powershell": ({
+        "tools/Deploy.psm1": b"""<#
+.SYNOPSIS
+    Copies the build output to the deployment share.
+.PARAMETER Target
+    The share to copy to.
+#>
+function Copy-Build {
+    param([string]$Target)
+    $source = Join-Path $PSScriptRoot "dist"
+    Copy-Item -Recurse $source $Target
+}
+
+function Remove-Build {
+    param([string]$Target)
+    Remove-Item -Recurse $Target
+}
+""",
+        "tests/Deploy.Tests.ps1": b"""# Make a fake build folder with one file in it.
+function New-FakeBuild {
+    param([string]$Path)
+    New-Item -ItemType Directory $Path
+    Set-Content (Join-Path $Path "app.js") "x"
+}
+"""}, "Copy-Build", "Copies the build output to the deployment share."),
+    "cuda": ({
+        "src/saxpy.cu": b"""/// Compute y = a * x + y over n elements, one thread per element.
+__global__ void saxpy(int n, float a, const float* x, float* y) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = a * x[i] + y[i];
+}
+
+__global__ void scale(int n, float a, float* y) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = a * y[i];
+}
+""",
+        "src/saxpy_test.cu": b"""/// Fill a device buffer with ones for the kernels under test.
+__global__ void fill_ones(int n, float* y) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = 1.0f;
+}
+"""}, "saxpy", "Compute y = a * x + y over n elements, one thread per element."),
+    "fortran": ({
+        "src/vectors.f90": b"""module vectors
+contains
+  !> Euclidean norm of a vector of reals.
+  pure function norm(v) result(r)
+    real, intent(in) :: v(:)
+    real :: r
+    r = sqrt(sum(v**2))
+  end function norm
+
+  subroutine scale(v, k)
+    real, intent(inout) :: v(:)
+    real, intent(in) :: k
+    v = v * k
+  end subroutine scale
+end module vectors
+""",
+        "tests/test_vectors.f90": b"""module checks
+contains
+  ! Check the norm of the unit vector along x.
+  subroutine unit_norm()
+    use vectors
+    if (norm([1.0, 0.0]) /= 1.0) stop 1
+  end subroutine unit_norm
+end module checks
+"""}, "vectors.norm", "Euclidean norm of a vector of reals."),
 }
 
 
@@ -471,8 +607,9 @@ def test_mining_gives_the_pairs_recorded_before_it_read_doc_spans() -> None:
         pairs = [asdict(p) for p in mine_repo(Repo("r", FIXTURES / name))[0]]
         assert pairs == old["pairs"], name
     # 55 recorded by the previous miner; 19 more from the C#, PHP, Kotlin, Swift, Scala, Lua and Bash fixtures, 15 from
-    # the Perl, Objective-C, Haskell, Julia, OCaml, Dart, Elixir and Zig ones, 3 from the Ruby ones
-    assert sum(len(old["pairs"]) for old in recorded.values()) == 92
+    # the Perl, Objective-C, Haskell, Julia, OCaml, Dart, Elixir and Zig ones, 3 from the Ruby ones, 14 from the SQL,
+    # Solidity, F#, PowerShell, MATLAB, CUDA and Fortran ones
+    assert sum(len(old["pairs"]) for old in recorded.values()) == 106
 
 
 def test_clean_doc_and_first_sentence() -> None:
@@ -498,6 +635,14 @@ def test_clean_doc_and_first_sentence() -> None:
         "find c k is the value under key, now the most recent."
     assert clean_doc("=item $inv->restock($code)\n\nAdd C<$count> of L<the item|Shop::Item>, B<C<n E<gt> 0>>.\n\n=cut",
                      "perl") == "Add $count of the item, n > 0."
+    assert clean_doc("/// @title Vault\n/// @notice Deposit ether.\n/// @param amount how much", "solidity") == \
+        "Deposit ether.\n@param amount how much"
+    assert clean_doc("<#\n.SYNOPSIS\n    Copies the build.\n.PARAMETER Target\n    The share.\n#>", "powershell") == \
+        "Copies the build.\n\n@parameter Target\nThe share."
+    assert clean_doc("/// <summary>Add an <c>item</c>.</summary>", "fsharp") == "Add an item."
+    assert clean_doc("%{\nSine of x.\n%}", "matlab") == "Sine of x."
+    assert clean_doc("!> Euclidean norm.\n!! More.", "fortran") == "Euclidean norm.\nMore."
+    assert clean_doc("-- Total spent.\n-- Per customer.", "sql") == "Total spent.\nPer customer."
     assert clean_doc("# Add C<$count> items.\n# Returns the inventory.", "perl") == "Add $count items.\nReturns the inventory."
     # a POD block from the module's NAME down to the sub's =item: the item's own words, its verbatim example left out
     assert clean_doc("=encoding utf8\n\n=head1 NAME\n\nShop::Inventory - stock levels\n\n=over 4\n\n=item restock($code)"
@@ -780,6 +925,33 @@ function reset(): void {
     pool = function_chunks("sales.ipynb", notebook)
     assert [(c.name, c.start_line) for c in pool] == [("load_sales", def_line), ("totals", def_line + 6)]
     assert all("monthly sales" not in embed_text(c) for c in pool)
+
+
+def test_help_under_a_matlab_function_line_or_atop_a_powershell_body_is_a_doc_and_leaves_the_code() -> None:
+    """MATLAB's help sits under the function line and names the function in capitals; PowerShell's may open the
+    body: the pair's code is the function without those lines, the query their first sentence."""
+    matlab = (b"function avg = moving_average(values, width)\n%MOVING_AVERAGE Average of each window of WIDTH values.\n"
+              b"%   AVG = MOVING_AVERAGE(V, W) slides a window of W values over V.\nkernel = ones(1, width) / width;\n"
+              b"avg = conv(values, kernel, 'valid');\nend\n")
+    (pair,) = mine_file("signal/moving_average.m", matlab, "r")
+    assert (pair.language, pair.name, pair.query) == ("matlab", "moving_average", "Average of each window of WIDTH values.")
+    assert "%" not in pair.code and pair.code.startswith("function avg") and "%MOVING" in pair.code_with_doc
+    powershell = (b"function Get-DeployTarget {\n    <#\n    .SYNOPSIS\n    Gets the share of an environment.\n    #>\n"
+                  b"    param([string]$Name)\n    $settings = Get-Content deploy.json | ConvertFrom-Json\n"
+                  b"    $settings.$Name\n}\n")
+    (pair,) = mine_file("tools/Deploy.ps1", powershell, "r")
+    assert (pair.name, pair.query) == ("Get-DeployTarget", "Gets the share of an environment.")
+    assert "SYNOPSIS" not in pair.code and "param" in pair.code
+
+
+def test_terraform_blocks_and_fsharp_signatures_give_no_pairs() -> None:
+    """A Terraform block is a class (no function to pair), an .fsi signature a `val` without code."""
+    terraform = b'# Bucket that receives the load balancer access logs.\nresource "aws_s3_bucket" "logs" {\n' \
+                b'  bucket = "logs"\n  acl    = "private"\n  tags   = {}\n}\n'
+    signature = b"module Shop.Inventory\n\n/// Add an item in front of the stock, keeping the others.\n" \
+                b"val add : Item -> Item list -> Item list\n"
+    assert mine_file("infra/main.tf", terraform, "r") == [] and not minable("hcl")
+    assert mine_file("src/Inventory.fsi", signature, "r") == [] and not minable("fsharp_signature")
 
 
 def test_formats_and_interfaces_without_code_to_pair_give_nothing() -> None:

@@ -69,6 +69,17 @@ MAX_DOC_LINES = 400
 _HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby", "bash", "elixir", "julia", "perl"})
 # Languages whose line comments start with "--" (Lua's "--" and LDoc's "---"; a "--[[ ... --]]" block is no doc).
 _DASH_COMMENT_LANGUAGES = frozenset({"lua", "haskell"})
+# Languages whose doc comments above a definition are lines of their own comment marker: what opens such a line (the
+# stripped line matched at its start), and what comes off each line of the doc. SQL's `--`; HCL's `#` and `//`;
+# Fortran's `!`, Doxygen's `!>` and `!!` (not an OpenMP or compiler directive: `!$omp`, `!DIR$`); PowerShell's `#`
+# (not `#region`, `#requires`); MATLAB's `%` (not a `%{` block's bracket, nor a `%%` cell title).
+_LINE_COMMENTS: dict[str, tuple[re.Pattern[bytes], re.Pattern[str]]] = {
+    "sql": (re.compile(rb"--"), re.compile(r"^\s*--+ ?")),
+    "hcl": (re.compile(rb"#|//"), re.compile(r"^\s*(?:#+|//+) ?")),
+    "fortran": (re.compile(rb"!(?!\$|[A-Za-z]+\$)"), re.compile(r"^\s*![>!<]? ?")),
+    "powershell": (re.compile(rb"#(?!region\b|endregion\b|requires\b)(?!>)", re.IGNORECASE), re.compile(r"^\s*#+ ?")),
+    "matlab": (re.compile(rb"%(?![{}%])"), re.compile(r"^\s*%+ ?")),
+}
 # Namespaces written as a statement, not a block (C# `namespace A.B;`, PHP `namespace App\Models;`): they qualify
 # what follows them, up to the next one or the end of the file.
 _OPEN_SCOPES = frozenset({"file_scoped_namespace_declaration", "namespace_definition", "package_statement"})
@@ -78,7 +89,7 @@ _OPEN_SCOPES = frozenset({"file_scoped_namespace_declaration", "namespace_defini
 # too.
 _BODY_FIELDS = ("body", "accessors", "computed_value")
 _BODY_TYPES = frozenset({"function_body", "class_body", "enum_class_body", "computed_property", "do_block",
-                         "compound_statement"})
+                         "compound_statement", "script_block"})
 _ACCESSOR_TYPES = frozenset({"getter", "setter"})
 # Nodes that wrap a single definition and belong to it (decorators, export, template<...>, Go `type`).
 # Node types that share a wrapper as equals: Go's `type ( ... )` holds specs and aliases alike.
@@ -96,14 +107,17 @@ _WRAPPERS = frozenset(
 # Prefix siblings that belong to the definition after them (Rust #[...], TypeScript method decorators).
 _ATTRIBUTES = frozenset({"attribute_item", "decorator", "annotation"})
 _ATTRIBUTE_LANGUAGES = frozenset({"rust", "typescript", "tsx", "dart"})
-_SEMICOLON_LANGUAGES = frozenset({"c", "cpp", "objc"})
+_SEMICOLON_LANGUAGES = frozenset({"c", "cpp", "objc", "cuda", "sql"})
 # Grammars that leave a function's body beside its signature instead of inside it (tree-sitter-dart's
 # function_signature / method_signature, then function_body; a constructor's initializer list or redirection):
 # the definition runs on over that body.
 _SIBLING_BODY_LANGUAGES = frozenset({"dart"})
 _SIBLING_BODY_TYPES = frozenset({"function_body", "initializers", "redirection"})
 # Languages whose names hold no generics: an operator's name (<<<, <$>, ( <*> ), Base.:<) is kept as written.
-_PLAIN_NAME_LANGUAGES = frozenset({"dart", "elixir", "zig", "haskell", "julia", "ocaml", "ocaml_interface", "perl"})
+_PLAIN_NAME_LANGUAGES = frozenset({"dart", "elixir", "zig", "haskell", "julia", "ocaml", "ocaml_interface", "perl",
+                                   "sql", "hcl", "solidity", "fsharp", "fsharp_signature", "powershell", "matlab",
+                                   "fortran"})
+_FSHARP_LANGUAGES = frozenset({"fsharp", "fsharp_signature"})
 _OCAML_LANGUAGES = frozenset({"ocaml", "ocaml_interface"})
 # OCaml definitions whose first binding starts after their keyword (`let rec`, `module`, `type`, `class`).
 _OCAML_BINDERS = frozenset({"value_definition", "module_definition", "type_definition", "class_definition"})
@@ -116,8 +130,9 @@ _ELIXIR_DEF_ATTRIBUTES = frozenset({"spec", "impl", "deprecated", "decorate"})
 _QUOTED_DOC = re.compile(r'^(?:~[A-Za-z])?("""|\'\'\'|"|\')(.*)\1[A-Za-z]*$', re.DOTALL)
 # Grammars whose indented blocks run on over the comments and blank lines after their last statement (Scala 3's
 # `def f =` + indented lines): the doc comment of the next definition would be the end of this one.
-_TRAILING_COMMENT_LANGUAGES = frozenset({"scala"})
-_COMMENT_NODES = frozenset({"comment", "block_comment", "line_comment", "multiline_comment"})
+# F#'s grammar hangs the `///` doc of a definition on the end of the one before it.
+_TRAILING_COMMENT_LANGUAGES = frozenset({"scala", "fsharp", "fsharp_signature"})
+_COMMENT_NODES = frozenset({"comment", "block_comment", "line_comment", "multiline_comment", "xml_doc"})
 # C/C++ declarators whose inner declarator has no field name: `&f()`, `(f)`.
 _BARE_DECLARATORS = frozenset({"reference_declarator", "parenthesized_declarator", "attributed_declarator"})
 _FUNCTION_KINDS = frozenset({"function", "method"})
@@ -463,12 +478,19 @@ class _Source:
                 continue  # `typedef struct node_s { ... } node_t;` is one chunk, the typedef's, fields and all
             if self.language == "haskell" and _haskell_name(d.node.prev_named_sibling) == _haskell_name(d.node) != "":
                 continue  # an equation of the function whose signature (or first equation) is just above it
+            sql_start = self.sql_start(d) if self.language == "sql" else None
+            if self.language == "sql" and sql_start is None:
+                continue  # a statement the grammar misread (CREATE OPERATOR CLASS ... FUNCTION 1 f(...))
+            if self.language == "fortran" and d.node.parent is not None and d.node.parent.type == "interface":
+                continue  # an interface block's procedure is a declaration, read in its interface's text
             if d.node.type in ("declaration", "type_item") and d.owner_class is not None:
                 # A C++ member declared in its class body (`Matrix(int n);`), a Rust associated type (`type Item =
                 # u32;` in an impl or trait): read in the class's chunk, not one of its own.
                 continue
             d.emitted = True
             d.start, d.end = self.extent(d.node)
+            if sql_start is not None:
+                d.start = sql_start
             if d.kind == "class":
                 d.chunk_kind = CLASS
                 d.qualname = _join(prefix, name or self.unnamed(d))
@@ -488,6 +510,19 @@ class _Source:
             else:
                 d.chunk_kind = FUNCTION
                 d.qualname = _join(prefix, name)
+
+    def sql_start(self, d: _Def) -> int | None:
+        """Where a SQL definition starts: at the CREATE that its name follows (``CREATE OR REPLACE FUNCTION
+        app.total``), past what the grammar read into the statement before it when it could not parse that (``CREATE
+        OPERATOR <-> (...);`` is no statement it knows). None when no CREATE of this kind stands right before the
+        name: the grammar took a statement it cannot read for one (``CREATE OPERATOR CLASS ... FUNCTION 1 f(...)``)."""
+        if d.name_node is None:
+            return None
+        head = self.data[d.node.start_byte : d.name_node.start_byte]
+        opening = head.upper().rfind(b"CREATE")
+        if opening < 0 or not _SQL_CREATE.fullmatch(head, opening):
+            return None
+        return d.node.start_byte + opening
 
     def unnamed(self, d: _Def) -> str:
         """A name for a JavaScript definition written without one: a function expression's own name
@@ -532,10 +567,16 @@ class _Source:
             return self.csharp_member_name(d.node)
         if d.name_node is None:
             return ""
+        if self.language == "hcl":
+            return self.hcl_name(d.node)
         if d.object_node is not None:
             return _clean_name(f"{self.node_text(d.object_node)}.{_clean_name(self.node_text(d.name_node))}")
         if d.name_node.type == "method_index_expression":  # Lua `function Stack:push(v)`: Stack.push
             return _clean_name(self.node_text(d.name_node).replace(":", "."))
+        if self.language == "sql":  # quoted as each dialect quotes: "app"."users", `users`, [dbo].[Orders]
+            return _plain_name(re.sub(r'["`\[\]]', "", self.node_text(d.name_node)))
+        if self.language == "powershell":  # `function global:prompt` defines prompt, in the global scope
+            return _plain_name(re.sub(r"(?i)^(?:global|script|local|private):", "", self.node_text(d.name_node)))
         if self.language in _PLAIN_NAME_LANGUAGES:
             return _plain_name(self.node_text(d.name_node))
         if d.node.type == "method_definition" and self.language == "objc":  # initWithFrame:style:
@@ -543,6 +584,24 @@ class _Source:
         if d.name_node.type == "namespace_name":  # PHP `namespace App\Billing`: App.Billing
             return _clean_name(self.node_text(d.name_node).replace("\\", "."))
         return self.declarator_name(d.name_node)
+
+    def hcl_name(self, block: Node) -> str:
+        """A top-level HCL block named as Terraform addresses it: ``resource "aws_s3_bucket" "logs"`` ->
+        ``aws_s3_bucket.logs``, ``variable "cidr"`` -> ``var.cidr``, any other its type and labels (``module.vpc``,
+        ``data.aws_ami.ubuntu``, ``output.arn``, Packer's ``source.amazon-ebs.ubuntu``)."""
+        parts: list[str] = []
+        for child in block.named_children:
+            if child.type == "block_start":
+                break
+            text = self.node_text(child)
+            if child.type == "string_lit":
+                text = text.strip('"')
+            parts.append(text)
+        if parts and parts[0] == "resource":
+            parts = parts[1:]
+        elif parts and parts[0] == "variable":
+            parts[0] = "var"
+        return ".".join(p for p in parts if p)[:MAX_NAME_CHARS]
 
     def csharp_member_name(self, node: Node) -> str:
         """A C# indexer, operator or finalizer named as written, from its keyword to its symbol or type: ``this[]``,
@@ -640,6 +699,8 @@ class _Source:
                 end = after.end_byte  # `struct s { ... };`
         if self.language in _TRAILING_COMMENT_LANGUAGES:
             end = self.code_end(node, end)
+        if self.language == "fortran":
+            end = start + len(self.data[start:end].rstrip())  # a statement ends with its line break
         if (body := self.sibling_body(node)) is not None:
             end = min(body.end_byte, len(self.data))
         if self.language in _OCAML_LANGUAGES and node.prev_named_sibling is None and node.parent is not None and \
@@ -647,6 +708,8 @@ class _Source:
             start = node.parent.start_byte  # `let rec f x = ...`, `module M = ...`: from the keyword on
         elif self.language in _OCAML_LANGUAGES and node.prev_sibling is not None and node.prev_sibling.type == "and":
             start = node.prev_sibling.start_byte  # `and g x = ...`
+        if self.language in _FSHARP_LANGUAGES:
+            start = _fsharp_start(node, start)
         if self.language == "julia" and (call := _julia_macro_call(node)) is not None:
             start = call.start_byte  # @inline function f(x) ... end
         if self.language == "haskell" and (name := _haskell_name(node)):
@@ -716,12 +779,16 @@ class _Source:
         if self.language == "julia" and (found := self.julia_doc(d)) is not None:
             d.doc, d.doc_range = found
             return
+        if self.language in ("matlab", "powershell") and (found := self.help_inside(d)) is not None:
+            d.doc, d.doc_range = found
+            return
         if self.language == "python":
             docstring, string = self.python_docstring(d.node)
             if docstring and string is not None:
                 d.doc, d.doc_range = docstring, (string.start_byte, string.end_byte)
                 return
-        line_style = self.language in _HASH_COMMENT_LANGUAGES or self.language in _DASH_COMMENT_LANGUAGES
+        line_style = self.language in _HASH_COMMENT_LANGUAGES or self.language in _DASH_COMMENT_LANGUAGES or \
+            self.language in _LINE_COMMENTS
         # `@interface Foo` reads like an annotation line, and the comment under it is its first member's
         found = None if line_style or self.language == "objc" else self.comment_inside(d)
         found = found or self.comment_above(d.start)
@@ -731,6 +798,36 @@ class _Source:
                 d.doc = clean_xml_doc(d.doc)
             if self.language == "haskell":
                 d.doc = _HADDOCK_MARK.sub("", d.doc, count=1)  # -- | Haddock's mark
+            if self.language == "powershell":
+                d.doc = clean_powershell_help(d.doc)
+
+    def help_inside(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
+        """The help a MATLAB function or classdef carries right under its first line (the ``%`` block ``help``
+        prints), or a PowerShell function's comment-based help at the top of its body (``<# .SYNOPSIS ... #>``):
+        its text and range."""
+        node = d.node
+        if self.language == "powershell":
+            body = next((c for c in node.named_children if c.type == "script_block"), None)
+            first = next((c for c in node.named_children if c.type not in ("function_name", "simple_name")), None)
+            if first is not None and first.type != "comment" and body is not None and body.named_children:
+                first = body.named_children[0]  # function F { <# help #> param(...) }
+        else:
+            first = next((c for c in node.named_children if c.type not in _MATLAB_SIGNATURE), None)
+        if first is None or first.type != "comment":
+            return None
+        end = first
+        while (after := end.next_named_sibling) is not None and after.type == "comment" and \
+                after.start_point[0] - end.end_point[0] <= 1:
+            end = after  # a run of line comments
+        raw = self.data[first.start_byte : end.end_byte].decode("utf-8", "replace")
+        if self.language == "powershell":
+            text = _strip_marked(raw, _LINE_COMMENTS["powershell"][1])
+            if not raw.startswith("<#") and not _HELP_KEYWORD.search(text):
+                return None  # a plain comment at the top of the body, no help
+            doc = clean_powershell_help(text)
+        else:
+            doc = _strip_marked(raw, _LINE_COMMENTS["matlab"][1])
+        return (doc, (first.start_byte, end.end_byte)) if doc else None
 
     def elixir_doc(self, d: _Def) -> tuple[str, tuple[int, int]] | None:
         """A module's ``@moduledoc`` (at the top of its body) or the ``@doc`` above a def, past its ``@spec`` and
@@ -912,6 +1009,21 @@ class _Source:
         above = self.line_bytes(index - 1).strip()
         if self.language == "haskell" and above.endswith(b"-}") and not above.endswith(b"#-}"):
             return self._haskell_block_above(index)  # {- | Haddock -}; {-# PRAGMA #-} is none
+        if self.language == "powershell" and above.endswith(b"#>"):
+            return self._powershell_block_above(index)
+        line_comment = _LINE_COMMENTS.get(self.language)
+        if line_comment is not None and line_comment[0].match(above):
+            lines, first = self._line_comments_above(index, line_comment[0].match)
+            rule = next((i for i, line in enumerate(lines) if _RULE_LINE.fullmatch(line)), None)
+            if rule is not None:  # a banner's rule (`-----`) ends the doc above it: a section's title is none
+                lines, first = lines[:rule], index - rule
+            if not lines:
+                return None
+            lines.reverse()
+            doc = _strip_marked(b"\n".join(lines).decode("utf-8", "replace"), line_comment[1])
+            range_start = self.starts[first] + len(self.line_bytes(first)) - len(self.line_bytes(first).lstrip())
+            range_end = self.starts[index - 1] + len(self.line_bytes(index - 1).rstrip())
+            return (doc, (range_start, max(range_start, range_end))) if doc else None
         if hash_style:
             lines, first = self._line_comments_above(index, lambda ln: ln.startswith(b"#") and not ln.startswith(b"#!"))
         elif dash_style:
@@ -948,6 +1060,19 @@ class _Source:
         range_end = self.starts[index - 1] + len(self.line_bytes(index - 1).rstrip())
         return doc, (range_start, max(range_start, range_end))
 
+    def _powershell_block_above(self, index: int) -> tuple[str, tuple[int, int]] | None:
+        """The ``<# ... #>`` comment ending on the line above line ``index``: its text and range."""
+        k = index - 1
+        while k >= 0 and index - k <= MAX_DOC_LINES and not self.line_bytes(k).lstrip().startswith(b"<#"):
+            k -= 1
+        if k < 0 or not self.line_bytes(k).lstrip().startswith(b"<#"):
+            return None
+        range_start = self.starts[k] + len(self.line_bytes(k)) - len(self.line_bytes(k).lstrip())
+        range_end = self.starts[index - 1] + len(self.line_bytes(index - 1).rstrip())
+        raw = self.data[range_start:range_end].decode("utf-8", "replace")
+        doc = _strip_marked(raw, _LINE_COMMENTS["powershell"][1])
+        return (doc, (range_start, range_end)) if doc else None
+
     def _haskell_block_above(self, index: int) -> tuple[str, tuple[int, int]] | None:
         """The ``{- ... -}`` comment ending on the line above line ``index``: its text (``|`` mark left for
         ``attach_doc``) and range."""
@@ -966,6 +1091,8 @@ class _Source:
 
     def omission(self, d: _Def) -> tuple[int, int, bytes] | None:
         """What to cut from the enclosing class's text for member ``d``: its body, keeping the signature."""
+        if self.language in _FSHARP_LANGUAGES or self.language in ("fortran", "matlab"):
+            return self.statement_body_omission(d)
         accessors = [c for c in d.node.named_children if c.type in _ACCESSOR_TYPES]
         if accessors:  # a Kotlin property: its getter and setter go, its declaration stays
             body_start, body_end = accessors[0].start_byte, accessors[-1].end_byte
@@ -978,6 +1105,9 @@ class _Source:
         if body_start < d.start or body_end <= body_start:
             return None
         signature = self.data[d.start : body_start].rstrip()
+        if signature.endswith(b"{") and self.data[body_end : d.end].strip() == b"}":
+            # braces left outside the body node (a PowerShell script block): they go with it
+            signature, body_start, body_end = signature[:-1].rstrip(), d.start + len(signature) - 1, d.end
         cut_start = d.start + len(signature)
         if self.data[body_start : body_start + 1] == b"{":
             return cut_start, body_end, b" { ... }"
@@ -989,6 +1119,23 @@ class _Source:
             if self.data.startswith(arrow, body_start):
                 return cut_start, body_end, b" " + arrow + b" ..."
         return cut_start, body_end, b" ..."
+
+    def statement_body_omission(self, d: _Def) -> tuple[int, int, bytes] | None:
+        """A body that no node holds: an F# member's or let's expression after its ``=`` (``member this.Count(code) =
+        ...``), a Fortran procedure's statements after its first (``pure function norm(v) result(r) ... end``), a
+        MATLAB method's after its help."""
+        if self.language in ("fortran", "matlab"):
+            children = d.node.named_children
+            first = children[0] if self.language == "fortran" and children else next(
+                (c.prev_sibling for c in children if c.type == "block" and c.prev_sibling is not None), None)
+            if first is None or first.end_byte >= d.end:
+                return None
+            return d.start + len(self.data[d.start : first.end_byte].rstrip()), d.end, b" ... end"
+        inner = next((c for c in d.node.named_children if c.type == "method_or_prop_defn"), d.node)
+        equals = next((c for c in inner.children if c.type == "=" and not c.is_named), None)
+        if equals is None or not d.start <= equals.end_byte < d.end:
+            return None
+        return equals.end_byte, d.end, b" ..."
 
     def class_text(self, d: _Def) -> str:
         pieces: list[bytes] = []
@@ -1257,6 +1404,73 @@ def _elixir_attribute(node: Node) -> str:
     operand = node.named_children[0]
     target = operand.child_by_field_name("target") if operand.type == "call" else operand
     return target.text.decode("utf-8", "replace") if target is not None and target.type == "identifier" else ""
+
+
+# From CREATE to the name of what it creates: `CREATE OR REPLACE FUNCTION `, `CREATE TEMPORARY TABLE IF NOT EXISTS `,
+# MySQL's `CREATE DEFINER=`admin`@`%` PROCEDURE `, `CREATE MATERIALIZED VIEW `, `CREATE CONSTRAINT TRIGGER `.
+_SQL_CREATE = re.compile(rb"(?is)CREATE\s+(?:OR\s+(?:REPLACE|ALTER)\s+)?(?:[^\s;(]+\s+){0,3}?"
+                         rb"(?:FUNCTION|PROCEDURE|PROC|TABLE|VIEW|TRIGGER)\s+(?:IF\s+NOT\s+EXISTS\s+)?")
+# A line of a comment banner: marks only, no words (`-------`, `!=====`, `#####`).
+_RULE_LINE = re.compile(rb"[-=#*!%/~_+ \t]{4,}")
+# What stands in a MATLAB function's or classdef's first line, before the help under it.
+_MATLAB_SIGNATURE = frozenset({"function_output", "identifier", "function_arguments", "superclasses", "attributes",
+                               "property_name"})
+# Comment-based help's keywords (about_Comment_Based_Help): `.SYNOPSIS`, `.PARAMETER Path`, ...
+_HELP_KEYWORD = re.compile(r"^[ \t]*\.(SYNOPSIS|DESCRIPTION|PARAMETER|EXAMPLE|INPUTS|OUTPUTS|NOTES|LINK|COMPONENT|ROLE"
+                           r"|FUNCTIONALITY|FORWARDHELPTARGETNAME|FORWARDHELPCATEGORY|REMOTEHELPRUNSPACE|EXTERNALHELP)\b"
+                           r"[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def _strip_marked(raw: str, marker: re.Pattern[str]) -> str:
+    """A comment's text without its markers: each line's (``--``, ``#``, ``!>``, ``%``) or a block's (``<# #>``,
+    ``%{ %}``)."""
+    lines = raw.replace("\r\n", "\n").split("\n")
+    out: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped in ("%{", "%}", "<#", "#>"):
+            continue
+        if stripped.startswith("<#"):
+            line = line.replace("<#", "", 1)
+        if stripped.endswith("#>"):
+            line = line[: line.rfind("#>")]
+        out.append(marker.sub("", line) if marker.match(line) else line)
+    text = inspect.cleandoc("\n".join(line.rstrip() for line in out)).strip()
+    return re.sub(r"\n{3,}", "\n\n", text)  # a banner's empty comment lines
+
+
+def clean_powershell_help(text: str) -> str:
+    """PowerShell comment-based help as text: ``.SYNOPSIS`` and ``.DESCRIPTION`` are its paragraphs, every other
+    keyword a tag line, as in Javadoc (``.PARAMETER Path`` -> ``@parameter Path``, ``.EXAMPLE`` -> ``@example``)."""
+    if not _HELP_KEYWORD.search(text):
+        return text
+
+    def keyword(match: re.Match[str]) -> str:
+        name = match.group(1).lower()
+        if name in ("synopsis", "description"):
+            return "\n"
+        return f"\n@{name}{' ' + match.group(2).strip() if match.group(2).strip() else ''}"
+
+    text = _HELP_KEYWORD.sub(keyword, text)
+    return re.sub(r"\n{3,}", "\n\n", inspect.cleandoc(text)).strip()
+
+
+def _fsharp_start(node: Node, start: int) -> int:
+    """Where an F# definition starts: at its `type` keyword (or `and`) and the attributes above it
+    (``[<EntryPoint>]``), which the grammar leaves to the node around it."""
+    parent = node.parent
+    if parent is None:
+        return start
+    if parent.type == "type_definition":
+        previous = node.prev_sibling
+        if previous is not None and previous.type == "and":
+            return previous.start_byte
+        if node.prev_named_sibling is None or node.prev_named_sibling.type == "attributes":
+            return parent.start_byte
+    if parent.type == "declaration_expression" and node.prev_named_sibling is not None and \
+            node.prev_named_sibling.type == "attributes":
+        return parent.start_byte
+    return start
 
 
 def _strip_docstring(literal: str) -> str:

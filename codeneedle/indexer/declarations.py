@@ -26,7 +26,8 @@ LOOKUP_LIMIT = 200
 # File stems every package repeats: alike in name only, so only the same folder pairs them.
 GENERIC_STEMS = frozenset({"index", "__init__", "mod", "lib", "main", "types", "typings", "global", "globals",
                            "util", "utils", "common", "api", "src"})
-_FAMILIES = {**{lang: "js" for lang in JS_LANGUAGES}, "c": "c", "cpp": "c", "ocaml_interface": "ocaml"}
+_FAMILIES = {**{lang: "js" for lang in JS_LANGUAGES}, "c": "c", "cpp": "c", "cuda": "c", "ocaml_interface": "ocaml",
+             "fsharp_signature": "fsharp"}
 
 Found = list[tuple[int, float, ChunkRow]]
 

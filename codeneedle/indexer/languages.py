@@ -63,6 +63,24 @@ EXTENSIONS: dict[str, str] = {
     ".pl": "perl",
     ".pm": "perl",
     ".t": "perl",
+    ".sql": "sql",
+    ".tf": "hcl",
+    ".tfvars": "hcl",
+    ".hcl": "hcl",
+    ".sol": "solidity",
+    ".fs": "fsharp",
+    ".fsx": "fsharp",
+    ".fsi": "fsharp_signature",
+    ".ps1": "powershell",
+    ".psm1": "powershell",
+    ".cu": "cuda",
+    ".cuh": "cuda",
+    ".f90": "fortran",
+    ".f95": "fortran",
+    ".f03": "fortran",
+    ".f08": "fortran",
+    ".f": "fortran",
+    ".for": "fortran",
 }
 
 # Language name -> (grammar module, function returning the language pointer).
@@ -94,6 +112,16 @@ _GRAMMARS: dict[str, tuple[str, str]] = {
     "ocaml": ("tree_sitter_ocaml", "language_ocaml"),
     "ocaml_interface": ("tree_sitter_ocaml", "language_ocaml_interface"),
     "perl": ("tree_sitter_perl", "language"),
+    "sql": ("tree_sitter_sql", "language"),
+    "hcl": ("tree_sitter_hcl", "language"),
+    "solidity": ("tree_sitter_solidity", "language"),
+    "fsharp": ("tree_sitter_fsharp", "language"),
+    # .fsi signature files (`val add : int -> int`) are a grammar of their own, as OCaml's .mli
+    "fsharp_signature": ("tree_sitter_fsharp", "language_signature"),
+    "powershell": ("tree_sitter_powershell", "language"),
+    "matlab": ("tree_sitter_matlab", "language"),
+    "cuda": ("tree_sitter_cuda", "language"),
+    "fortran": ("tree_sitter_fortran", "language"),
 }
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(_GRAMMARS)
@@ -130,6 +158,11 @@ _SH_SHEBANG = re.compile(rb"#![ \t]*/\S*/(?:env[ \t]+(?:-\S+[ \t]+)*)?(?:ba|da)?
 _OBJC_SOURCE = re.compile(rb"^(?:@(?:interface|implementation|protocol)[ \t]+[A-Za-z_]|#import[ \t]*[<\"])",
                           re.MULTILINE)
 _OBJC_DECLARATION = re.compile(rb"^@(?:interface|implementation|protocol)[ \t]+[A-Za-z_]", re.MULTILINE)
+# What a `.m` file that is not Objective-C says when it is no MATLAB either: Mathematica's packages and comments
+# (`BeginPackage["Geo`"]`, `(* ::Package:: *)`), Mercury's declarations (`:- module queue.`), C's preprocessor (a `.m`
+# of plain C). Such a file stays text.
+_NOT_MATLAB = re.compile(rb"^[ \t]*(?:\(\*|BeginPackage\[|:-[ \t]*[a-z]|#[ \t]*(?:include|define|if|pragma)\b)",
+                         re.MULTILINE)
 
 
 _PERL_SHEBANG = re.compile(rb"#![ \t]*/\S*/(?:env[ \t]+(?:-\S+[ \t]+)*)?perl\b")
@@ -142,17 +175,19 @@ _PERL_SOURCE = re.compile(rb"^[ \t]*(?:use[ \t]+[\w:]+|my[ \t]*[$@%(]|sub[ \t]+\
 
 def language_for_source(path: str | PurePath, data: bytes) -> str | None:
     """``language_for_path``, except that a ``.h`` header written in C++ is C++, one written in Objective-C (and a
-    ``.m`` file only when written in it) is Objective-C, a file without an extension whose first line runs sh or
-    bash (``#!/bin/sh``, ``#!/usr/bin/env bash``) is bash, one that runs perl Perl, and a ``.pl`` file written in
-    Prolog is text."""
+    ``.m`` file only when written in it) is Objective-C, any other ``.m`` file MATLAB (unless it is Mathematica's,
+    Mercury's or C: text), a file without an extension whose first line runs sh or bash (``#!/bin/sh``,
+    ``#!/usr/bin/env bash``) is bash, one that runs perl Perl, and a ``.pl`` file written in Prolog is text."""
     language = language_for_path(path)
     suffix = PurePath(path).suffix.lower()
     if suffix in (".h", ".m") and language in ("c", "objc"):
         head = data[:SNIFF_BYTES]
         objc = _OBJC_SOURCE.search(head) is not None and (
             suffix == ".m" or _OBJC_DECLARATION.search(head) is not None or not _CPP_HEADER.search(head))
-        if suffix == ".m" or objc:
-            return "objc" if objc else None
+        if objc:
+            return "objc"
+        if suffix == ".m":
+            return None if _NOT_MATLAB.search(head) else "matlab"
     if language == "c" and PurePath(path).suffix.lower() == ".h" and _CPP_HEADER.search(data[:SNIFF_BYTES]):
         return "cpp"
     if language is None and not PurePath(path).suffix and _SH_SHEBANG.match(data):
@@ -197,8 +232,9 @@ def get_parser(name: str) -> Parser:
     return parser
 
 
-# Grammars that read another's query file: TSX has TypeScript's node types (plus JSX), so one file serves both.
-_QUERY_FILES = {"tsx": "typescript"}
+# Grammars that read another's query file: TSX has TypeScript's node types (plus JSX), so one file serves both, and
+# CUDA's grammar is C++'s with kernels' qualifiers (`__global__`, `__device__`) and launches (`<<<grid, block>>>`).
+_QUERY_FILES = {"tsx": "typescript", "cuda": "cpp"}
 
 
 @cache

@@ -32,8 +32,8 @@ from codeneedle.indexer.name_words import MAX_NAME, name_overlap, query_words
 from codeneedle.indexer.store import ChunkRow, Store
 
 _DEFINITIONS = frozenset({FUNCTION, METHOD, CLASS})
-_STUB_SUFFIXES = (".pyi", ".d.ts", ".d.mts", ".d.cts", ".mli")
-_HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx")
+_STUB_SUFFIXES = (".pyi", ".d.ts", ".d.mts", ".d.cts", ".mli", ".fsi")
+_HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".cuh")
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|__tests__|__mocks__|specs?|testing|testdata|test_?utils?)/"
     r"|(^|/)(test_[^/]*|[^/]*_tests?)\.py$|(^|/)conftest\.py$|_test\.go$"
@@ -44,6 +44,9 @@ _TEST_PATH = re.compile(
     r"|_test\.(dart|exs)$|(^|/)[^/]*Tests?\.mm?$"
     # hspec's FooSpec.hs, Perl's t/*.t, OCaml's test_*.ml (Julia's are under test/)
     r"|(^|/)[^/]*Spec\.hs$|\.t$|(^|/)test_[^/]*\.ml$"
+    # Terraform's *.tftest.hcl, Foundry's *.t.sol, Pester's *.Tests.ps1, F# FooTests.fs, MATLAB's test_*.m,
+    # pFUnit-style test_*.f90, gtest's *_test.cu
+    r"|\.tftest\.hcl$|\.t\.sol$|\.Tests\.ps1$|(^|/)[^/]*Tests?\.fsx?$|(^|/)test_[^/]*\.(m|f90|cu)$|_test\.cu$"
     # Benchmarks exercise the library like tests do, and often carry copies of its code (pathspec, dev split).
     r"|(^|/)(benchmarks?|benches)/"
 )
@@ -173,7 +176,7 @@ def is_stub(row: ChunkRow) -> bool:
         if path.endswith(_HEADER_SUFFIXES) and "{" not in row.text and not row.text.lstrip().startswith("#"):
             return True  # a prototype; a function-like macro (`#define CLAMP(...)`) is its own definition
         stripped = row.text.rstrip()
-        if row.language in ("typescript", "tsx", "java", "c", "cpp") and stripped.endswith(";") \
+        if row.language in ("typescript", "tsx", "java", "c", "cpp", "cuda") and stripped.endswith(";") \
                 and "{" not in stripped and not _ASSIGNED.match(stripped):
             return True  # overload signature, abstract/interface method, prototype
         if row.language == "python" and _python_body_is_ellipsis(row.text):

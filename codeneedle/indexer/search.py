@@ -76,13 +76,16 @@ def parse_languages(lang: str | Sequence[str] | None) -> tuple[str, ...]:
                "c++": "cpp", "cxx": "cpp", "golang": "go", "cs": "csharp", "c#": "csharp", "kt": "kotlin",
                "sh": "bash", "shell": "bash", "ex": "elixir", "exs": "elixir", "objective-c": "objc",
                "objectivec": "objc", "obj-c": "objc", "m": "objc", "hs": "haskell", "jl": "julia", "ml": "ocaml",
-               "mli": "ocaml_interface", "pl": "perl", "pm": "perl", **FORMAT_ALIASES}
+               "mli": "ocaml_interface", "pl": "perl", "pm": "perl", "terraform": "hcl", "tf": "hcl",
+               "sol": "solidity", "f#": "fsharp", "fs": "fsharp", "fsx": "fsharp", "fsi": "fsharp_signature",
+               "ps1": "powershell", "pwsh": "powershell", "cu": "cuda", "f90": "fortran", **FORMAT_ALIASES}
     return tuple(dict.fromkeys(aliases.get(x.strip().lower(), x.strip().lower()) for x in items if x.strip()))
 
 
 # Dialects read by a grammar of their own, which a filter naming the language takes in: a user typing `--lang ts` in
 # a React project means its .tsx files too, and `--lang ocaml` the .mli interfaces beside the .ml files.
-DIALECTS: dict[str, tuple[str, ...]] = {"typescript": ("tsx",), "ocaml": ("ocaml_interface",)}
+DIALECTS: dict[str, tuple[str, ...]] = {"typescript": ("tsx",), "ocaml": ("ocaml_interface",),
+                                        "fsharp": ("fsharp_signature",)}
 
 
 def language_filter(lang: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -2,7 +2,9 @@
 
 The query is the first sentence of a function's doc comment (Python docstrings, JSDoc/Javadoc/KDoc/PHPDoc, Go ``//``
 doc comments, Rust and Swift ``///``, C# XML ``///``, Lua ``--``, Bash and Ruby ``#``, Dart, Zig and Objective-C ``///``
-and ``/** */``, Elixir ``@doc``, Haskell ``-- |``, Julia docstrings, OCaml ``(** *)``, Perl POD and ``#``), in source
+and ``/** */``, Elixir ``@doc``, Haskell ``-- |``, Julia docstrings, OCaml ``(** *)``, Perl POD and ``#``, SQL ``--``,
+Solidity NatSpec, F# ``///``, PowerShell comment-based help, MATLAB's ``%`` help, CUDA ``/** */`` and ``///``, Fortran
+``!``), in source
 files and in the scripts of Vue, Svelte, Astro and HTML files and the code cells of notebooks; the positive is the same
 chunk with the doc comment removed, rendered with :func:`codeneedle.indexer.encoder.embed_text` exactly as the index
 embeds it. An OCaml interface (``.mli``: signatures, no code) gives no pairs of its own, its doc comments document the
@@ -35,7 +37,10 @@ LANGUAGE_NAMES = {"python": "python", "javascript": "javascript", "typescript": 
                   "rust": "rust", "java": "java", "c": "c", "cpp": "c++", "ruby": "ruby", "tsx": "typescript",
                   "csharp": "c#", "php": "php", "kotlin": "kotlin", "swift": "swift", "scala": "scala", "lua": "lua",
                   "bash": "bash", "dart": "dart", "elixir": "elixir", "objc": "objective-c", "zig": "zig",
-                  "haskell": "haskell", "julia": "julia", "ocaml": "ocaml", "perl": "perl"}
+                  "haskell": "haskell", "julia": "julia", "ocaml": "ocaml", "perl": "perl", "sql": "sql",
+                  "solidity": "solidity", "fsharp": "f#", "powershell": "powershell", "matlab": "matlab",
+                  "cuda": "cuda", "fortran": "fortran"}
+# Not mined: HCL (Terraform's blocks are classes, no functions), F# signatures (.fsi: `val`s without code).
 # Formats whose code the chunker cuts into functions: component and page scripts, notebook code cells. (Markdown and
 # reStructuredText are sections of text; an OCaml interface's `val`s are signatures without code.)
 MINED_FORMATS = frozenset({"vue", "svelte", "astro", "html", "jupyter"})
@@ -86,7 +91,12 @@ _MD_LINK = re.compile(r"\[`?([^\]`]+)`?\](?:\([^)]*\)|\[[^\]]*\])?")
 _HTML = re.compile(r"</?[a-zA-Z][^>]*>")
 _LINE_MARKERS = {"lua": re.compile(r"^-{2,}\s?"), "bash": re.compile(r"^#+\s?"), "perl": re.compile(r"^#+\s?"),
                  "ruby": re.compile(r"^#+\s?"),
-                 "haskell": re.compile(r"^-{2,}\s?")}
+                 "haskell": re.compile(r"^-{2,}\s?"), "sql": re.compile(r"^-{2,}\s?"),
+                 "powershell": re.compile(r"^#+\s?"), "matlab": re.compile(r"^%+\s?"),
+                 "fortran": re.compile(r"^![>!<]?\s?")}
+# NatSpec's tags that open a description (kept as its words); @title and @author lines name no behaviour.
+_NATSPEC_TEXT = re.compile(r"^@(?:notice|dev)\s+", re.MULTILINE)
+_NATSPEC_HEADER = re.compile(r"^@(?:title|author|custom:\S*)\b.*\n?", re.MULTILINE)
 _SENTENCE_END = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<!\bvs\.)(?<=[.!?])\s+(?=[A-Z0-9`(\"'])")
 # Elixir's @doc and a Julia docstring: "...", """...""", Elixir's sigils (~S"""...""").
 _QUOTED_DOC = re.compile(r'^(?:@doc\s*)?(?:~[A-Za-z])?("""|\'\'\'|"|\')(.*)\1[A-Za-z]*$', re.DOTALL)
@@ -164,6 +174,10 @@ def clean_doc(raw: str, language: str = "") -> str:
         text = re.sub(r"\*+\)$", "", text[3:])
     elif language == "haskell" and text.startswith("{-"):
         text = text[2:].removesuffix("-}").strip()  # {- | Haddock's block form -}: its mark goes below
+    elif language == "powershell" and text.startswith("<#"):
+        text = text[2:].removesuffix("#>").strip()
+    elif language == "matlab" and text.startswith("%{"):
+        text = text[2:].removesuffix("%}").strip()
     for marker in ('"""', "'''"):
         if text.startswith(marker) and text.endswith(marker) and len(text) >= 6:
             text = text[3:-3]
@@ -182,10 +196,16 @@ def clean_doc(raw: str, language: str = "") -> str:
         s = re.sub(r"\*+/$", "", s).strip()
         lines.append(s)
     text = textwrap.dedent("\n".join(lines)).strip()
-    if language == "csharp":
+    if language in ("csharp", "fsharp"):  # F#'s `///` may hold the same XML (<summary>, <param name="x">)
         from codeneedle.indexer.chunker import clean_xml_doc
 
         text = clean_xml_doc(text)
+    elif language == "powershell":  # .SYNOPSIS is the summary, .PARAMETER and the rest tag lines
+        from codeneedle.indexer.chunker import clean_powershell_help
+
+        text = clean_powershell_help(text)
+    elif language == "solidity":
+        text = _NATSPEC_TEXT.sub("", _NATSPEC_HEADER.sub("", text)).strip()
     elif language == "haskell":
         text = re.sub(r"^\|\s?", "", text)  # Haddock's mark: -- | Summary.
         text = _HADDOCK_CODE.sub(r"\1", _HADDOCK_BOLD.sub(r"\1", text))
@@ -263,6 +283,14 @@ def _is_doc_comment(raw: str, language: str) -> bool:
         return s.startswith("(**")
     if language == "perl":
         return s.startswith("=") or s.startswith("#") and not s.startswith("#!")
+    if language == "cuda":  # Doxygen's forms, as CUDA's libraries write them (`///`, `//!`, `/**`)
+        return s.startswith(("/**", "///", "//!")) and not s.startswith(("/***", "////"))
+    if language == "fsharp":
+        return s.startswith("///") and not s.startswith("////")
+    if language in ("sql", "matlab", "fortran"):  # no convention beyond the comment above (MATLAB's: under the line)
+        return s.startswith({"sql": "--", "matlab": "%", "fortran": "!"}[language])
+    if language == "powershell":
+        return s.startswith(("<#", "#")) and not s.startswith("#!")
     return s.startswith(("/**", "///"))
 
 
@@ -392,11 +420,13 @@ def _normalize_query(query: str) -> str:
 # ---------------------------------------------------------------------------------------------------- mining
 
 
-def _strip_leading_name(query: str, name: str) -> str:
-    """Go/Java style ``Foo returns the bar`` -> ``Returns the bar`` (the name is already in the code side)."""
+def _strip_leading_name(query: str, name: str, any_case: bool = False) -> str:
+    """Go/Java style ``Foo returns the bar`` -> ``Returns the bar`` (the name is already in the code side); with
+    ``any_case`` MATLAB's help line too, which names its function in capitals (``MOVING_AVERAGE Average of ...``)."""
     short = name.rsplit(".", 1)[-1]
     words = query.split(" ", 1)
-    if len(words) == 2 and words[0].strip("`'\"()") in (short, name):
+    first = words[0].strip("`'\"()")
+    if len(words) == 2 and (first in (short, name) or any_case and first.lower() in (short.lower(), name.lower())):
         rest = words[1]
         return rest[:1].upper() + rest[1:]
     return query
@@ -427,10 +457,10 @@ def mine_chunks(chunks: Iterable[Chunk], data: bytes, repo: str, encoding: str =
             continue
         doc = clean_doc(span.raw, ch.language)
         query = first_sentence(doc)
-        # C# names methods with verbs ("Place an order" documents Place); OCaml's docs open with the call they
-        # describe, "[find c k] is the value under [k]", whose words the name starts
-        if ch.language not in ("csharp", "ocaml"):
-            query = _strip_leading_name(query, ch.name)
+        # C#, F# and PowerShell classes name methods with verbs ("Place an order" documents Place); OCaml's docs open
+        # with the call they describe, "[find c k] is the value under [k]", whose words the name starts
+        if ch.language not in ("csharp", "ocaml", "fsharp", "powershell"):
+            query = _strip_leading_name(query, ch.name, ch.language == "matlab")
         if not keep_query(query):
             continue
         with_doc = ch.text if span.inside else f"{span.raw.strip()}\n{ch.text}"
