@@ -326,6 +326,10 @@ def test_quarto_chunk_options_are_no_doc_and_fences_are_read_as_knitr_and_common
     chunks = chunks_of("churn.qmd", source)
     assert [(c.kind, c.name, c.start_line, c.doc) for c in chunks if c.language == "python"] == [
         ("function", "churn", 7, ""), ("function", "step", 14, "")]
+    sql = chunks_of("q.Rmd", b"```{sql, connection=con}\n-- Orders per customer.\nCREATE VIEW per_customer AS "
+                              b"SELECT customer, count(*) FROM orders GROUP BY customer;\n```\n")
+    assert [(c.language, c.kind, c.name, c.start_line, c.doc) for c in sql] == [
+        ("sql", "class", "per_customer", 3, "Orders per customer.")]
 
 
 @pytest.mark.parametrize("line", [b"```{" + b"a" * 200_000, b"```{python " + b"x" * 200_000, b"```" + b"`" * 200_000])

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 #     a Perl sub's POD doc from the block's last =item/=head2 on (not the module's NAME and DESCRIPTION above it).
 # 17: a notebook's chunks record their cell (its number, and their lines inside it), so an editor opens the cell.
 # 18: SQL, Terraform/HCL, Solidity, F# (.fs, .fsi), PowerShell, MATLAB (.m that is not Objective-C), CUDA and Fortran
-#     parsed with tree-sitter (text windows before); a comment banner's rule line ends the doc above a definition.
+#     parsed with tree-sitter (text windows before); a comment banner's rule line ends the doc above a definition;
+#     Quarto chunk options (#|) blanked, indented knitr chunks read, sql and fortran chunks of Quarto/R Markdown parsed.
 CHUNKER_VERSION = "18"
 
 # Chunk kinds, from most to least structured.

@@ -32,7 +32,8 @@ _OPTIONS = re.compile(rb"\A(?:[ \t]*#\|[^\n]*\n)+")
 ENGINES: dict[str, str] = {"python": "python", "py": "python", "bash": "bash", "sh": "bash", "zsh": "bash",
                            "julia": "julia", "js": "javascript", "javascript": "javascript", "ts": "typescript",
                            "typescript": "typescript", "c": "c", "cpp": "cpp", "rcpp": "cpp", "c++": "cpp",
-                           "rust": "rust", "go": "go", "java": "java", "ruby": "ruby", "perl": "perl"}
+                           "rust": "rust", "go": "go", "java": "java", "ruby": "ruby", "perl": "perl", "sql": "sql",
+                           "fortran": "fortran", "fortran95": "fortran"}
 
 
 def code_blocks(data: bytes) -> list[tuple[int, int, Script]]:
