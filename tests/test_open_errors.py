@@ -8,7 +8,8 @@ import json
 import shutil
 import sqlite3
 import subprocess
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -152,8 +153,10 @@ def test_an_editor_or_agent_serves_an_index_on_a_read_only_mount(built):
     assert _state(index_dir) == before
 
 
-def test_a_read_only_copy_without_its_ignore_file_is_still_searched(tmp_path):
-    """An artifact upload that leaves out dot files (actions/upload-artifact) drops .needle/.gitignore."""
+@contextmanager
+def read_only_copy(tmp_path: Path, change: Callable[[Path], None]) -> Iterator[tuple[Path, Path]]:
+    """(repo, index folder): the repository indexed, its index copied onto a tmpfs, ``change``d there, and the
+    tmpfs made read-only, as a CI artifact or a colleague's copy is met."""
     repo = copy_fixture("minirepo", tmp_path / "repo")
     assert run_needle("index", "-q", str(repo)).returncode == 0
     disk = tmp_path / "disk"
@@ -161,13 +164,19 @@ def test_a_read_only_copy_without_its_ignore_file_is_still_searched(tmp_path):
     try:
         index_dir = disk / "index"
         shutil.copytree(repo / ".needle", index_dir)
-        (index_dir / ".gitignore").unlink()
+        change(index_dir)
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        yield repo, index_dir
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_read_only_copy_without_its_ignore_file_is_still_searched(tmp_path):
+    """An artifact upload that leaves out dot files (actions/upload-artifact) drops .needle/.gitignore."""
+    with read_only_copy(tmp_path, lambda index_dir: (index_dir / ".gitignore").unlink()) as (repo, index_dir):
         proc = run_needle("search", "--json", "--index-dir", str(index_dir), "--path", str(repo), "crc32 checksum")
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["results"][0]["name"] == "crc32_checksum"
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_a_read_only_copy_taken_with_its_log_and_its_index_reads_the_logs_changes(tmp_path):
@@ -220,21 +229,15 @@ def test_an_index_database_you_may_not_write_in_a_folder_you_may_is_searched_as_
 
 def test_a_read_only_copy_made_while_its_log_held_changes_is_a_clear_error(tmp_path):
     """Read as immutable, a copy whose write-ahead log still holds changes would miss them: say so instead."""
-    repo = copy_fixture("minirepo", tmp_path / "repo")
-    assert run_needle("index", "-q", str(repo)).returncode == 0
-    disk = tmp_path / "disk"
-    _mount(disk, "8m")
-    try:
-        index_dir = disk / "index"
-        shutil.copytree(repo / ".needle", index_dir)
+
+    def unfinished_log(index_dir: Path) -> None:
         (index_dir / "index.db-wal").write_bytes(b"\0" * 4096)  # a log not checkpointed into the file, without
-        (index_dir / "index.db-shm").unlink(missing_ok=True)  # the index SQLite needs to read it in a read-only folder
-        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        (index_dir / "index.db-shm").unlink(missing_ok=True)  # the index SQLite needs to read it read-only
+
+    with read_only_copy(tmp_path, unfinished_log) as (repo, index_dir):
         line = _one_line_error(run_needle("search", "--no-refresh", "--index-dir", str(index_dir), "--path",
                                           str(repo), "crc32"))
         assert "write-ahead log" in line and "copied while being written" in line, line
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_first_open_on_a_full_disk_leaves_no_half_written_ignore_file(tmp_path):
