@@ -157,9 +157,9 @@ class Index:
         # An existing index keeps the model it was built with unless a model is asked for explicitly.
         self.model_name, self.model_dir = resolve_model(settings.model or self._stored_model_name())
         self.model_id = bulk_identity(self.model_name, self.model_dir)
-        stored = self.store.get_meta("model_id")
-        if self.store.read_only and stored is not None and stored != self.model_id:
+        if self.store.read_only and self.stored_model not in (None, self.model_id):
             # Its vectors are another model's and it cannot be embedded again: a search would be keywords only.
+            stored = self.stored_model
             self.store.close()
             raise NeedleError(f"the index {self.index_dir} is read-only and was built with {stored}: it cannot be "
                               f"embedded again with {self.model_name}; search it with the model it was built with")
@@ -215,8 +215,9 @@ class Index:
             why = "a file of that name is in the way" if index_dir.is_file() else exc.strerror
             raise NeedleError(f"cannot create index folder {index_dir}: {why}; choose another one (--index-dir, or "
                               "the indexDir setting in an editor)") from None
+        read_only = exists and folder_read_only(index_dir)  # an index shared read-only is read as it is
         try:
-            if not (exists and folder_read_only(index_dir)):  # an index shared read-only is read as it is
+            if not read_only:
                 write_gitignore(index_dir)
         except NeedleError:
             if made:  # leave nothing behind: a folder without its ignore file would be committed
@@ -227,8 +228,8 @@ class Index:
         # reader stores nothing, and a process that becomes the writer later stores its settings then.
         explicit = None if explicit is None else tuple(explicit)  # read twice (below)
         other_writer = create and WriterLock(index_dir).taken_elsewhere()
-        save = create and not (exists and folder_read_only(index_dir))  # a read-only index is searched as it is
-        settings = sticky.resolve(index_dir, settings, explicit, notify, save=save, other_writer=other_writer)
+        settings = sticky.resolve(index_dir, settings, explicit, notify, save=create and not read_only,
+                                  other_writer=other_writer)
         index = cls(root_path, settings, notify=notify, create=create)
         if other_writer:
             index._unsaved_settings = lambda: sticky.resolve(index_dir, settings, explicit)

@@ -138,19 +138,18 @@ def _disk_state(folder: Path) -> tuple[int | None, bool]:
 
 def _immutable_connection(path: Path) -> sqlite3.Connection:
     """A connection to an index in a folder nobody may write: SQLite cannot make the WAL's shared-memory file
-    there, so the file is read as immutable, which is right only when no log holds changes it lacks."""
-    wal, shm = path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
-    if wal.exists() and wal.stat().st_size > 0 and shm.exists():
-        # A copy taken with its log and the log's index: SQLite reads both without writing either.
-        uri = "file:" + urllib.parse.quote(str(path)) + "?mode=ro"
-        return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
-    if wal.exists() and wal.stat().st_size > 0:
+    there, so the file is read as immutable, which is right only when no log holds changes it lacks. A copy taken
+    with its log and the log's index (``-shm``) is read with both, neither written."""
+    wal = path.with_name(path.name + "-wal")
+    pending = wal.exists() and wal.stat().st_size > 0
+    if pending and not path.with_name(path.name + "-shm").exists():
         raise StoreUnavailableError(
             f"cannot read the index database {path}: the index folder is read-only and its write-ahead log "
             f"({wal.name}) holds changes not yet in the database (it was copied while being written); copy it "
             "again once `needle index` has finished, or make the folder writable")
-    uri = "file:" + urllib.parse.quote(str(path)) + "?mode=ro&immutable=1"
-    return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+    mode = "ro" if pending else "ro&immutable=1"
+    return sqlite3.connect(f"file:{urllib.parse.quote(str(path))}?mode={mode}", uri=True, check_same_thread=False,
+                           isolation_level=None)
 
 
 class Store:
