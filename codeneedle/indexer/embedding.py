@@ -123,7 +123,6 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
                 todo = _take_shared(index, shared, todo, outcome)
                 step(outcome.embedded + outcome.reused)
             waiting: list[_Text] = []  # claimed by another run at work on the same code
-            first = True
             while todo or waiting:
                 if cancel is not None and cancel.is_set():
                     outcome.finished = False
@@ -134,13 +133,11 @@ def embed_pending(index: IndexWriter, *, cancel: threading.Event | None = None,
                     continue
                 part, todo = todo[:group], todo[group:]
                 if shared is not None:
-                    if not first:
-                        # Another index of the same code may have stored these since the window was looked up.
-                        part = _take_shared(index, shared, part, outcome)
+                    # Another index of the same code may have stored these since the window was looked up.
+                    part = _take_shared(index, shared, part, outcome)
                     taken = shared.claim([t.key for t in part])
                     waiting += [t for t in part if t.key in taken]
                     part = [t for t in part if t.key not in taken]
-                first = False
                 if not part:
                     step(outcome.embedded + outcome.reused)
                     continue
