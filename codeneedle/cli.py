@@ -40,10 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from codeneedle.training.options import add_train_options, positive_float, positive_int
 
-    def path_options(p: argparse.ArgumentParser, many: bool = False) -> None:
+    def path_options(p: argparse.ArgumentParser, many: bool = False, narrows: bool = False) -> None:
+        what = ("a folder or file of the repository: results only from there (default: the whole repository of "
+                "the current folder)" if narrows else "a folder of the repository (default: the current folder)")
         p.add_argument("path", nargs="*" if many else "?", default=None, metavar="PATH",
-                       help="a folder of the repository (default: the current folder)" + (
-                           "; several: each its own index" if many else ""))
+                       help=what + ("; several: each its own index" if many else ""))
         p.add_argument("--path", dest="path_option", metavar="PATH", action="append" if many else "store",
                        help="the same, as an option" + (" (repeatable: several repositories)" if many else ""))
         if many:
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="search a repository (indexing it first if needed)",
                        description="Search a repository, indexing it first if needed.")
     p.add_argument("query", nargs="?", help="what you are looking for, in words or identifiers")
-    path_options(p, many=True)
+    path_options(p, many=True, narrows=True)
     p.add_argument("-k", "--top-k", type=int, default=10, dest="k", help="number of results (default 10)")
     p.add_argument("--lang", help="only these languages, e.g. python,go; a format (vue, svelte, jupyter, markdown) "
                    "selects its files, code and text alike")
@@ -155,8 +156,9 @@ def root_from(args: argparse.Namespace) -> Path:
     return find_root(given, index_markers=getattr(args, "index_dir", None) is None)
 
 
-def roots_from(args: argparse.Namespace) -> list[Path]:
-    """Every repository an index/search names: PATHs, --path options, then --collection's lines; default ``.``."""
+def roots_from(args: argparse.Namespace, files: bool = False) -> list[Path]:
+    """Every repository an index/search names: PATHs, --path options, then --collection's lines; default ``.``.
+    ``files``: a PATH may be a file (a search narrowed to it), whose repository is that of its folder."""
     from codeneedle.indexer.collection import read_collection, unique_roots
     from codeneedle.indexer.root import find_root
 
@@ -164,7 +166,7 @@ def roots_from(args: argparse.Namespace) -> list[Path]:
     if args.collection:
         given += [str(p) for p in read_collection(args.collection)]
     markers = args.index_dir is None
-    roots = unique_roots(find_root(g, index_markers=markers) for g in (given or ["."]))
+    roots = unique_roots(find_root(g, index_markers=markers, files=files) for g in (given or ["."]))
     if args.index_dir is not None and len(roots) > 1:
         raise NeedleError("--index-dir names one repository's index; leave it out to use several")
     return roots
@@ -258,7 +260,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     kind_filter(args.kind)
     split_globs(args.glob, args.exclude_glob)
     check_rerank(args)
-    roots = roots_from(args)
+    roots = roots_from(args, files=True)
+    args.within = _named_paths(args)
     if len(roots) > 1 or _names_several(args):
         # Several named (paths or a collection) answer as several, with each result's repo, even when they turn
         # out to be one repository: a script's output must not change shape with its input.
@@ -279,9 +282,35 @@ def cmd_search(args: argparse.Namespace) -> int:
         else:
             console.print_results(results, index.root)
             _say_partial(done)
-        if not results and (note := index.glob_note(args.glob)):
+        if not results and (note := index.within_note(_within(args, index.root)) or index.glob_note(args.glob)):
             _notify(note)
     return 0
+
+
+def _named_paths(args: argparse.Namespace) -> list[Path] | None:
+    """The folders and files a search names (PATHs, --path), resolved: its results come from there only. None
+    when it names none (the whole repository of the current folder; --collection names whole repositories)."""
+    given = [*(args.path or []), *(args.path_option or [])]
+    if not given:
+        return None
+    named = [_resolved(Path(g).expanduser()) for g in given]
+    if args.collection:
+        from codeneedle.indexer.collection import read_collection
+
+        named += [Path(p).expanduser().resolve() for p in read_collection(args.collection)]
+    return named
+
+
+def _resolved(path: Path) -> Path:
+    # A file keeps its own name (a symlink is indexed under it); its folder is resolved as its root was.
+    return path.absolute().parent.resolve() / path.name if path.is_file() else path.resolve()
+
+
+def _within(args: argparse.Namespace, root: Path) -> list[str] | None:
+    """The named paths of one repository's search, relative to its root (None: all of it)."""
+    if args.within is None:
+        return None
+    return [path.relative_to(root).as_posix() for path in args.within if path.is_relative_to(root)]
 
 
 def _globs_from_here(args: argparse.Namespace, root: Path) -> None:
@@ -338,7 +367,7 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
 
         def answer(query: str) -> None:
             results = many.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob,
-                                  kind=args.kind)
+                                  kind=args.kind, within=args.within)
             partial = [(index.root, done) for index in many.indexes if (done := index.completeness()).partial]
             if args.json:
                 console.print_json({**_json_answer(query, results), "partial": bool(partial),
@@ -361,7 +390,7 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
 
 def _search(index, args: argparse.Namespace, query: str, qvec=None):
     return index.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob, qvec=qvec,
-                        kind=args.kind)
+                        kind=args.kind, within=_within(args, index.root))
 
 
 def _json_answer(query: str, results) -> dict:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codeneedle.errors import NeedleError
+from codeneedle.indexer.filters import within_paths
 from codeneedle.indexer.index import Index, check_query_length
 from codeneedle.indexer.merge import held_by_inner, inner_roots, merge_ranked
 from codeneedle.indexer.settings import IndexSettings
@@ -91,9 +92,11 @@ class Collection:
             raise
         return cls(opened)
 
-    def search(self, query: str, k: int = 10, lang=None, glob=None, exclude=None, kind=None) -> list[RepoResult]:
-        """The best ``k`` results over every shard, best first (ties keep the order the shards were given)."""
-        return search_indexes(self.indexes, query, k, lang, glob, exclude=exclude, kind=kind)
+    def search(self, query: str, k: int = 10, lang=None, glob=None, exclude=None, kind=None,
+               within: Sequence[Path] | None = None) -> list[RepoResult]:
+        """The best ``k`` results over every shard, best first (ties keep the order the shards were given).
+        ``within``: folders or files (absolute paths) the results must be in; None for everything."""
+        return search_indexes(self.indexes, query, k, lang, glob, exclude=exclude, kind=kind, within=within)
 
     def close(self) -> None:
         for index in self.indexes:
@@ -113,9 +116,27 @@ def glob_note(indexes: Sequence[Index | None], glob) -> str | None:
     return notes[0] if notes and all(notes) else None
 
 
+def within_each(indexes: Sequence[Index], within: Sequence[Path]) -> list[tuple[str, ...] | None]:
+    """For each index, the paths of ``within`` (absolute) under its root, relative to it: ``()`` where one of them
+    is the root (all of it), None where none is under it (none of it)."""
+    narrowed: list[tuple[str, ...] | None] = []
+    for index in indexes:
+        inside = [path.relative_to(index.root).as_posix() for path in within if path.is_relative_to(index.root)]
+        narrowed.append(within_paths(inside) if inside else None)
+    return narrowed
+
+
 def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None, glob=None, *,
-                   exclude=None, kind=None) -> list[RepoResult]:
-    """The best ``k`` results over every index (ties go to the index given first)."""
+                   exclude=None, kind=None, within: Sequence[Path] | None = None) -> list[RepoResult]:
+    """The best ``k`` results over every index (ties go to the index given first); ``within``: as
+    :meth:`Collection.search`."""
+    if within is not None:
+        narrowed = within_each(indexes, within)
+        kept = [(index, paths) for index, paths in zip(indexes, narrowed, strict=True) if paths is not None]
+        indexes = [index for index, _ in kept]
+        inner_within = [paths for _, paths in kept]
+    else:
+        inner_within = [() for _ in indexes]
     if not query.strip() or k <= 0 or not indexes:
         return []
     check_query_length(query)  # before the query is encoded once for all of them
@@ -125,8 +146,9 @@ def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None,
         if index.model_id not in vectors:
             vectors[index.model_id] = index.encoder.encode_queries([query])[0]
     inner_of = inner_roots([index.root for index in indexes])
-    per_shard = [[(n, hit) for hit in index.hits(query, k, lang, glob, exclude, qvec=vectors[index.model_id], kind=kind)
+    per_shard = [[(n, hit) for hit in index.hits(query, k, lang, glob, exclude, qvec=vectors[index.model_id], kind=kind,
+                                                 within=paths)
                   if not held_by_inner(hit.row.path, inner)]
-                 for n, (index, inner) in enumerate(zip(indexes, inner_of, strict=True))]
+                 for n, (index, inner, paths) in enumerate(zip(indexes, inner_of, inner_within, strict=True))]
     return [RepoResult(**hit.result().to_dict(), repo=str(indexes[n].root))
             for n, hit in merge_ranked(per_shard, k, score=lambda t: t[1].score)]

@@ -143,6 +143,27 @@ def expand_braces(glob: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def within_paths(within: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The folders or files a search is narrowed to, as POSIX paths relative to the repository root (``src/``,
+    ``./src/x.py`` -> ``src``, ``src/x.py``); () for the whole repository, also when one of them is its root.
+    NeedleError for a path that leaves the repository (absolute, or through ``..``)."""
+    given = [within] if isinstance(within, str) else list(within or ())
+    cleaned: list[str] = []
+    for raw in given:
+        parts = [part for part in raw.split("/") if part not in ("", ".")]
+        if raw.startswith("/") or ".." in parts:
+            raise NeedleError(f"path {raw!r} is not inside the repository: give it relative to the repository root")
+        if not parts:
+            return ()  # the root itself: nothing is narrowed
+        cleaned.append("/".join(parts))
+    return tuple(dict.fromkeys(cleaned))
+
+
+def path_within(path: str, within: Sequence[str]) -> bool:
+    """Whether ``path`` is one of ``within``'s files or inside one of its folders (any, when ``within`` is empty)."""
+    return not within or any(path == w or path.startswith(w + "/") for w in within)
+
+
 def path_allowed(path: str, include: str | None, exclude: Sequence[str]) -> bool:
     """Whether ``path`` matches the include glob (if any) and none of the exclude globs."""
     if include and not _matches(include, path):

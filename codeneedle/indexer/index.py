@@ -36,7 +36,14 @@ from codeneedle.indexer.declarations import implementations_first
 from codeneedle.indexer.embedding import chunk_of
 from codeneedle.indexer.encoder import Encoder, bulk_identity, embed_text, query_identity, query_tower_of
 from codeneedle.indexer.feedback import enabled as feedback_enabled
-from codeneedle.indexer.filters import check_query, kind_filter, path_allowed, split_globs
+from codeneedle.indexer.filters import (
+    check_query,
+    kind_filter,
+    path_allowed,
+    path_within,
+    split_globs,
+    within_paths,
+)
 from codeneedle.indexer.indexdir import check_index_dir, indexed_only_when_asked, write_gitignore
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
@@ -689,22 +696,26 @@ class Index:
     # -- reading ---------------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, lang=None, glob: str | None = None,
                exclude: str | list[str] | tuple[str, ...] | None = None, *,
-               qvec: np.ndarray | None = None, rerank: bool | None = None, kind=None) -> list[SearchResult]:
+               qvec: np.ndarray | None = None, rerank: bool | None = None, kind=None,
+               within: str | Sequence[str] | None = None) -> list[SearchResult]:
         """Hybrid search: dense top-k fused with BM25, the ranking rules, then the re-ranker; ``lang`` like
         "python,go", ``glob`` like "src/**/*.py" (``!dist/**`` or ``exclude`` leave paths out), ``kind`` like
-        "function,method" (``filters.kind_filter``). Scores are query-chunk cosines (``scores.py``). ``qvec``: the
+        "function,method" (``filters.kind_filter``), ``within`` like "src/server" or ["a.py", "lib"] (folders or files
+        relative to the root). Scores are query-chunk cosines (``scores.py``). ``qvec``: the
         query's vector, when a multi-index search has already encoded it with this model. ``rerank``: None follows
         the settings (``IndexSettings.rerank``).
 
         A blank query, k < 1, an unknown language or kind, or a bad glob raise NeedleError.
         """
-        return [hit.result() for hit in self.hits(query, k, lang, glob, exclude, qvec=qvec, rerank=rerank, kind=kind)]
+        return [hit.result() for hit in self.hits(query, k, lang, glob, exclude, qvec=qvec, rerank=rerank, kind=kind,
+                                                  within=within)]
 
     def hits(self, query: str, k: int = 10, lang=None, glob: str | None = None,
              exclude: str | list[str] | tuple[str, ...] | None = None, *,
-             qvec: np.ndarray | None = None, rerank: bool | None = None, kind=None) -> list[Hit]:
+             qvec: np.ndarray | None = None, rerank: bool | None = None, kind=None,
+             within: str | Sequence[str] | None = None) -> list[Hit]:
         """:meth:`search` before its results are built: a merged search builds them only for its winners."""
-        filters = self._request(query, k, lang, glob, exclude, kind)
+        filters = self._request(query, k, lang, glob, exclude, kind, within)
         reranker, late = self._second_stage_for(query, rerank)
         with self._reading():
             return self._hits(query, k, filters, qvec, reranker, late)
@@ -743,11 +754,23 @@ class Index:
         return (f"no indexed file matches the glob {include!r} (globs match paths relative to the repository root "
                 f"{self.root}, e.g. 'src/**/*.py')")
 
-    def _request(self, query: str, k: int, lang, glob: str | None, exclude, kind=None) -> Filters:
+    def within_note(self, within: str | Sequence[str] | None) -> str | None:
+        """Why a search narrowed to ``within`` may have found nothing: no indexed file is there."""
+        narrowed = within_paths(within)
+        if not narrowed:
+            return None
+        with self._reading():
+            paths = self.reader().file_records()
+        if any(path_within(path, narrowed) for path in paths):
+            return None
+        return f"no indexed file under {', '.join(narrowed)} in {self.root} (ignored, or not a file Needle indexes)"
+
+    def _request(self, query: str, k: int, lang, glob: str | None, exclude, kind=None, within=None) -> Filters:
         """The filters of a valid search request; NeedleError says what is wrong with an invalid one."""
         check_query(query, k)
         check_query_length(query)
-        return Filters(language_filter(lang), *split_globs(glob, exclude), kinds=kind_filter(kind))
+        return Filters(language_filter(lang), *split_globs(glob, exclude), kinds=kind_filter(kind),
+                       within=within_paths(within))
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:

@@ -242,7 +242,7 @@ class LiveIndex:
     # -- reads (any thread) ------------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, lang: Any = None, glob: str | None = None,
                exclude: str | list[str] | None = None, *, rerank: bool | None = None,
-               kind: str | list[str] | None = None) -> list[SearchResult]:
+               kind: str | list[str] | None = None, within: str | list[str] | None = None) -> list[SearchResult]:
         """``Index.search`` over what is committed ([] when the index cannot open); a lost index is rebuilt. A search
         sent while the index is opening (an editor's first, right after it started us) waits for it, a little."""
         index = self._open_index()
@@ -252,7 +252,8 @@ class LiveIndex:
         if index is None or self._closed.is_set():
             return []
         try:
-            return index.search(query, k=k, lang=lang, glob=glob, exclude=exclude, rerank=rerank, kind=kind)
+            return index.search(query, k=k, lang=lang, glob=glob, exclude=exclude, rerank=rerank, kind=kind,
+                                within=within)
         except IndexLostError as exc:
             self._lost(str(exc))
             raise

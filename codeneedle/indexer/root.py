@@ -16,16 +16,19 @@ from codeneedle.indexer.settings import INDEX_DIR_NAME
 DB_NAME = "index.db"
 
 
-def find_root(start: str | os.PathLike[str] = ".", *, index_markers: bool = True) -> Path:
+def find_root(start: str | os.PathLike[str] = ".", *, index_markers: bool = True, files: bool = False) -> Path:
     """The repository root for ``start`` (a folder): nearest ``.needle/`` index, else ``.git``, else ``start``.
 
     ``index_markers=False`` skips the ``.needle/`` step (an index kept elsewhere with ``--index-dir``).
-    Raises NeedleError (one line) when ``start`` is missing or not a folder.
+    ``files``: ``start`` may be a file, which belongs to its folder's repository.
+    Raises NeedleError (one line) when ``start`` is missing or not a folder (nor a file, with ``files``).
     """
     path = Path(start).expanduser()
     if not path.exists():
         raise NeedleError(f"path does not exist: {start}")
-    if not path.is_dir():
+    if files and path.is_file():
+        path = path.absolute().parent  # a symlinked file belongs where the link is
+    elif not path.is_dir():
         raise NeedleError(f"not a folder: {start}")
     path = path.resolve()
     chain = [path, *path.parents]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codeneedle.errors import NeedleError
-from codeneedle.indexer.filters import check_languages, path_allowed
+from codeneedle.indexer.filters import check_languages, path_allowed, path_within
 from codeneedle.indexer.formats import FORMAT_ALIASES, format_of
 from codeneedle.indexer.ranking import apply_rules
 from codeneedle.indexer.secrets import redact_secrets
@@ -48,23 +48,24 @@ EXACT_FILTER_LIMIT = 50_000
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """Restrict results by language (any of), a path glob and exclude globs (gitignore-style wildcards), and
-    chunk kind (any of)."""
+    """Restrict results by language (any of), a path glob and exclude globs (gitignore-style wildcards), chunk
+    kind (any of), and folders or files of the repository (any of: ``filters.within_paths``)."""
 
     languages: tuple[str, ...] = ()
     glob: str | None = None
     exclude: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
+    within: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.languages or self.glob or self.exclude or self.kinds)
+        return bool(self.languages or self.glob or self.exclude or self.kinds or self.within)
 
     def allows(self, path: str, language: str | None, kind: str) -> bool:
         if self.languages and (language or "text") not in self.languages and format_of(path) not in self.languages:
             return False
         if self.kinds and kind not in self.kinds:
             return False
-        return path_allowed(path, self.glob, self.exclude)
+        return path_within(path, self.within) and path_allowed(path, self.glob, self.exclude)
 
 
 def parse_languages(lang: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -138,7 +138,7 @@ class NeedleMCP:
             raise ToolError(f"path {path!r} is not a folder this server serves ({served}); omit path to search "
                             "it, or start the server with NEEDLE_ROOT set to that folder")
         if path:
-            found = find_root(root)
+            found = find_root(root, files=True)
             # Root discovery walks up: it must not climb out of the served root either.
             served_by = [r for r in self.roots() if root == r or root.is_relative_to(r)]
             root = found if any(found == r or found.is_relative_to(r) for r in served_by) else served_by[0]
@@ -166,14 +166,27 @@ class NeedleMCP:
         if path is None and self.extra_roots:
             return self._search_all(query, k, lang, glob, exclude_glob, kind)
         repo = self.repo(path)
+        within = self._within(repo, path)
         repo.refresh(self.wait)
-        results = repo.live.search(query, k=k, lang=lang, glob=glob, exclude=exclude_glob, kind=kind)
+        results = repo.live.search(query, k=k, lang=lang, glob=glob, exclude=exclude_glob, kind=kind, within=within)
         out = {**repo.state(), "query": query, "results": [r.to_dict() for r in results],
                "good_match": good_match(results)}
-        note = no_match_note(results) if results else repo.index.glob_note(glob)
+        note = no_match_note(results) if results else (repo.index.within_note(within) or repo.index.glob_note(glob))
         if note:
             out["note"] = f"{out['note']}; {note}" if out.get("note") else note
         return out
+
+    def _within(self, repo: _Repo, path: str | None) -> str | None:
+        """The folder or file ``path`` names inside ``repo``, relative to its root: the search answers from there
+        (None: ``path`` is the repository itself, or not given)."""
+        if not path:
+            return None
+        named = Path(path).expanduser()
+        named = (named if named.is_absolute() else self.root / named).absolute()
+        # As the root was found: a file from its folder, resolved (a symlinked file is indexed under its own name).
+        named = named.parent.resolve() / named.name if named.is_file() else named.resolve()
+        inside = named.relative_to(repo.index.root) if named.is_relative_to(repo.index.root) else None
+        return None if inside is None or inside == Path(".") else inside.as_posix()
 
     def _search_all(self, query: str, k: int, lang: str | list[str] | None, glob: str | None,
                     exclude_glob: str | list[str] | None, kind: str | list[str] | None = None) -> dict[str, Any]:
@@ -368,7 +381,8 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         glob: Annotated[str | None, Field(description="only paths matching this glob, e.g. 'src/**/*.py'; "
                                                       "'!dist/**' leaves paths out")] = None,
         path: Annotated[str | None, Field(description=(
-            "repository folder to search (default: the server's root and its extra roots)"))] = None,
+            "a repository folder to search, or a folder or file inside one to search there only (relative to the "
+            "root or absolute; default: the server's root and its extra roots)"))] = None,
         exclude_glob: Annotated[str | list[str] | None, Field(description=(
             "leave out paths matching this glob or these, e.g. 'dist/**' or ['dist/**', '**/*.test.js']"))] = None,
         kind: Annotated[str | list[str] | None, Field(description=(
