@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -133,3 +134,41 @@ def test_each_log_line_reaches_the_editor_s_log_once(tmp_path):
     logged = [n["params"]["message"] for n in c.notifications if n["method"] == "window/logMessage"]
     assert any(f"opening {repo}" in m for m in logged), logged
     assert f"opening {repo}" not in stderr, stderr
+
+
+def test_search_in_folder_answers_from_the_folders_and_files_it_names_only(tmp_path):
+    one = _git_repo(tmp_path / "one")
+    (one / "net").mkdir()
+    (one / "net" / "retry.py").write_text("def retry_call(fn, tries):\n    \"\"\"Retry a failing call.\"\"\"\n"
+                                          "    return fn()\n")
+    (one / "app.py").write_text("def retry_request(url):\n    \"\"\"Retry an HTTP request.\"\"\"\n    return url\n")
+    (one / "empty").mkdir()
+    two = _git_repo(one / "two")  # a workspace folder inside another
+    (two / "again.py").write_text("def retry_job(job):\n    \"\"\"Retry a failed job.\"\"\"\n    return job\n")
+    c = RawClient()
+    try:
+        _initialize(c, one, two)
+        c.wait_ready()
+
+        def uris(*within: Path) -> set[str]:
+            answer = c.command("needle.search", {"query": "retry", "k": 20, "within": [p.as_uri() for p in within]})
+            return {hit["uri"] for hit in answer["result"]}
+
+        everywhere = {h["uri"] for h in c.command("needle.search", {"query": "retry", "k": 20})["result"]}
+        assert everywhere >= {(one / "app.py").as_uri(), (two / "again.py").as_uri()}
+        assert uris(one / "net") == {(one / "net" / "retry.py").as_uri()}
+        assert uris(one / "app.py", two) == {(one / "app.py").as_uri(), (two / "again.py").as_uri()}
+        assert uris(one) == everywhere  # the outer folder holds the inner one: all of both
+        assert uris(two) == {(two / "again.py").as_uri()}
+        outside = c.command("needle.search", {"query": "retry", "within": [(tmp_path / "elsewhere").as_uri()]})
+        assert "outside the workspace folders" in outside["error"]["message"], outside
+        assert uris(one / "empty") == set()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+                "no indexed file under empty" in n["params"]["message"] for n in c.notifications
+                if n["method"] == "window/showMessage"):
+            time.sleep(0.05)
+        assert any("no indexed file under empty" in n["params"]["message"] for n in c.notifications
+                   if n["method"] == "window/showMessage")
+    finally:
+        assert c.close() == 0

@@ -118,10 +118,12 @@ def glob_note(indexes: Sequence[Index | None], glob) -> str | None:
 
 def within_each(indexes: Sequence[Index], within: Sequence[Path]) -> list[tuple[str, ...] | None]:
     """For each index, the paths of ``within`` (absolute) under its root, relative to it: ``()`` where one of them
-    is the root (all of it), None where none is under it (none of it)."""
+    is the root or holds it (all of it: a repository nested in a named folder), None where none is under it (none
+    of it)."""
     narrowed: list[tuple[str, ...] | None] = []
     for index in indexes:
-        inside = [path.relative_to(index.root).as_posix() for path in within if path.is_relative_to(index.root)]
+        inside = [path.relative_to(index.root).as_posix() if path.is_relative_to(index.root) else "."
+                  for path in within if path.is_relative_to(index.root) or index.root.is_relative_to(path)]
         narrowed.append(within_paths(inside) if inside else None)
     return narrowed
 

@@ -330,22 +330,46 @@ def _submit(ls: NeedleServer, uris: list[str]) -> None:
 
 # -- queries ---------------------------------------------------------------------------------------
 def run_search(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str | None = None,
-               exclude: Any = None, rerank: bool | None = None, kind: Any = None) -> list[dict]:
+               exclude: Any = None, rerank: bool | None = None, kind: Any = None,
+               within: dict[Path, list[str]] | None = None) -> list[dict]:
     """Search every folder, merge the ranked lists: ``[{uri, range, name, kind, language, score, weak, snippet}]``."""
     encoding = ls.encoding()
     return [{**to_lsp(root, r, encoding), **({"partial": True} if partial else {})}
-            for root, r, partial in search_folders(ls, query, k, lang, glob, exclude, rerank, kind)]
+            for root, r, partial in search_folders(ls, query, k, lang, glob, exclude, rerank, kind, within)]
+
+
+def within_folders(ls: NeedleServer, uris: list[str]) -> dict[Path, list[str]]:
+    """``needle.search``'s ``within`` URIs per workspace folder (its root -> paths relative to it, "" for all of
+    it); a folder none of them is in is not searched. InvalidParams for a URI outside the workspace."""
+    named = [ls.path_in_workspace(uri)[1] for uri in uris]
+    within: dict[Path, list[str]] = {}
+    for folder in ls.workspaces.all():
+        for path in named:
+            rel = folder.relative(path)
+            if rel is None and _holds(path, folder.root):
+                rel = ""  # a workspace folder inside the one named: all of it
+            if rel is not None:
+                within.setdefault(folder.root, []).append(rel)
+    return within
+
+
+def _holds(path: Path, root: Path) -> bool:
+    return root == path or root.is_relative_to(path) or root.resolve().is_relative_to(path.resolve())
 
 
 def search_folders(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str | None = None,
-                   exclude: Any = None, rerank: bool | None = None,
-                   kind: Any = None) -> list[tuple[Path, SearchResult, bool]]:
-    """Search every folder, merge the ranked lists: the best ``k`` as (folder root, result, folder still partial)."""
+                   exclude: Any = None, rerank: bool | None = None, kind: Any = None,
+                   within: dict[Path, list[str]] | None = None) -> list[tuple[Path, SearchResult, bool]]:
+    """Search every folder (those ``within`` names, when given), merge the ranked lists: the best ``k`` as (folder
+    root, result, folder still partial)."""
     answered: list[tuple[Folder, list[SearchResult]]] = []
     errors: list[str] = []
     for folder in ls.workspaces.all():
+        if within is not None and folder.root not in within:
+            continue
         try:
-            answered.append((folder, folder.search(query, k, lang, glob, exclude, rerank, kind)))
+            answered.append((folder, folder.search(query, k, lang, glob, exclude, rerank, kind,
+                                                   within[folder.root] if within is not None else None)))
         except (NeedleError, ValueError) as exc:  # ValueError: e.g. a glob pathspec cannot parse
             errors.append(f"{folder.root}: {exc}")
     per_folder: list[list[tuple[Path, SearchResult, bool]]] = []
@@ -372,7 +396,13 @@ def search_command(ls: NeedleServer, *arguments: Any) -> list[dict]:
     pending, ls.pending_note = ls.pending_note, None
     if pending is not None:
         pending.cancel()  # another search came: the user is still typing
-    hits = run_search(ls, args.query, args.k, args.lang, args.glob, args.exclude, args.rerank, args.kind)
+    within = within_folders(ls, args.within) if args.within is not None else None
+    hits = run_search(ls, args.query, args.k, args.lang, args.glob, args.exclude, args.rerank, args.kind, within)
+    if not hits and within:
+        notes = [note for folder in ls.workspaces.all() if folder.root in within
+                 and (note := folder.index.within_note(within[folder.root]) if folder.index else None)]
+        if notes:
+            ls.show(types.MessageType.Info, f"Needle: {'; '.join(notes)}")
     if not hits and args.glob:
         _say_glob_matches_nothing(ls, args.glob)
     return hits

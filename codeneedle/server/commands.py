@@ -70,11 +70,21 @@ def _cell_index(_inst: Any, _attr: attrs.Attribute, value: int | None) -> None:
         raise ValueError(f"cell must be >= 0, got {value}")
 
 
+def _uris(_inst: Any, attr: attrs.Attribute, value: list[str] | None) -> None:
+    if value is None:
+        return
+    if len(value) > 64:
+        raise ValueError(f"{attr.name} lists at most 64 URIs")
+    for uri in value:
+        _short(_inst, attr, uri)
+
+
 @attrs.frozen
 class SearchArgs:
-    """``needle.search {query, k?, lang?, glob?, exclude?, kind?, rerank?}``; ``glob: "!dist/**"`` or ``exclude``
-    leave paths out; ``kind`` ("function,method", ["class"], "def") keeps those chunk kinds only; ``rerank`` false
-    skips the re-ranker (as-you-type searches), absent follows the settings."""
+    """``needle.search {query, k?, lang?, glob?, exclude?, kind?, rerank?, within?}``; ``glob: "!dist/**"`` or
+    ``exclude`` leave paths out; ``kind`` ("function,method", ["class"], "def") keeps those chunk kinds only;
+    ``rerank`` false skips the re-ranker (as-you-type searches), absent follows the settings; ``within``: URIs of
+    folders or files in the workspace (Search in Folder): results from there only."""
 
     query: str = attrs.field(validator=_query)
     k: int = attrs.field(default=10, validator=_positive_k)
@@ -83,6 +93,7 @@ class SearchArgs:
     exclude: str | list[str] | None = attrs.field(default=None, validator=_globs)
     rerank: bool | None = None
     kind: str | list[str] | None = attrs.field(default=None, validator=_languages)
+    within: list[str] | None = attrs.field(default=None, validator=_uris)
 
 
 @attrs.frozen

@@ -127,8 +127,9 @@ class Folder:
         return self.live.contains(path)
 
     def search(self, query: str, k: int, lang: Any, glob: str | None, exclude: str | list[str] | None = None,
-               rerank: bool | None = None, kind: str | list[str] | None = None) -> list[SearchResult]:
-        return self.live.search(query, k, lang, glob, exclude, rerank=rerank, kind=kind)
+               rerank: bool | None = None, kind: str | list[str] | None = None,
+               within: list[str] | None = None) -> list[SearchResult]:
+        return self.live.search(query, k, lang, glob, exclude, rerank=rerank, kind=kind, within=within)
 
     def partial(self) -> bool:
         """Whether results from this folder cover only part of it (still indexing, or interrupted)."""
