@@ -65,3 +65,17 @@ def test_similar_from_a_cell_with_unsaved_edits(index):
     assert "read_rows" in names and "load_sales" not in names  # its saved version left out
     with pytest.raises(NeedleError, match="no code at sales.ipynb cell 2 line 40"):
         index.similar("sales.ipynb", 40, k=3, text=edited, cell=2)
+
+
+def test_an_agent_asks_for_code_like_a_cell_s_function_by_its_cell_and_line_there(index):
+    from codeneedle.server.mcp_server import NeedleMCP, ToolError
+
+    agent = NeedleMCP(index.root)
+    try:
+        by_cell = agent.similar("sales.ipynb", 6, k=5, cell=2)
+        assert by_cell["cell"] == 2
+        assert by_cell["results"] == agent.similar("sales.ipynb", 36, k=5)["results"]  # its line in the .ipynb
+        with pytest.raises(ToolError, match="cell must be at least 1"):
+            agent.similar("sales.ipynb", 6, cell=0)
+    finally:
+        agent.close()

@@ -216,14 +216,16 @@ class NeedleMCP:
             out["note"] = f"{out['note']}; {note}" if out.get("note") else note
         return out
 
-    def similar(self, path: str, line: int, k: int = 10) -> dict[str, Any]:
+    def similar(self, path: str, line: int, k: int = 10, cell: int | None = None) -> dict[str, Any]:
         _check_k(k)
         if line < 1:
             raise ToolError(f"line must be at least 1 (lines are 1-based), got {line}")
+        if cell is not None and cell < 1:
+            raise ToolError(f"cell must be at least 1 (cells are counted from 1, as results say), got {cell}")
         repo = self._repo_holding(path)
         repo.refresh(self.wait)
-        results = repo.index.similar(path, line, k=k)
-        return {**repo.state(), "path": repo.index.relative(path), "line": line,
+        results = repo.index.similar(path, line, k=k, cell=cell or 0)
+        return {**repo.state(), "path": repo.index.relative(path), "line": line, **({"cell": cell} if cell else {}),
                 "results": [r.to_dict() for r in results]}
 
     def status(self, path: str | None = None) -> dict[str, Any]:
@@ -399,8 +401,10 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         path: Annotated[str, Field(description="file path, relative to the root or absolute")],
         line: Annotated[int, Field(description="1-based line inside the function")],
         k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,
+        cell: Annotated[int | None, Field(description=(
+            "in a Jupyter notebook: the cell (1-based, as results give it); line is then a line of that cell"))] = None,
     ) -> dict[str, Any]:
-        return _guard(needle.similar, path=path, line=line, k=k)
+        return _guard(needle.similar, path=path, line=line, k=k, cell=cell)
 
     @server.tool(description=(
         "What the index holds: root, index folder, model, file and chunk counts, languages, last update, "
