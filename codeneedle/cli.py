@@ -87,6 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_options(p)
     add_search_options(p)
 
+    p = sub.add_parser("similar", help="find code like the function at FILE:LINE",
+                       description="Find code like the function, method or block at FILE:LINE (the code itself left "
+                                   "out): duplicates, or other implementations of the same idea.")
+    p.add_argument("location", metavar="FILE:LINE", help="a file and a 1-based line inside the code, e.g. "
+                                                          "src/net/retry.go:12 (a column after it is ignored)")
+    p.add_argument("-k", "--top-k", type=int, default=10, dest="k", help="number of results (default 10)")
+    p.add_argument("--cell", type=positive_int, metavar="N",
+                   help="in a Jupyter notebook: the cell (counted from 1); LINE is then a line of that cell")
+    p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    p.add_argument("--no-refresh", action="store_true", help="use the index as it is, without updating it")
+    add_index_options(p)
+
     p = sub.add_parser("status", help="show what an index holds",
                        description="Show what an index holds: files, chunks, model, size, skipped files (of several "
                                    "repositories: one table, or one JSON line, each).")
@@ -477,6 +489,43 @@ def _editor_command() -> tuple[str, list[str]] | None:
     return None
 
 
+def cmd_similar(args: argparse.Namespace) -> int:
+    from codeneedle import console
+    from codeneedle.indexer.filters import check_query
+    from codeneedle.indexer.root import find_root
+
+    path, line = _file_and_line(args.location)
+    check_query("-", args.k)
+    root = find_root(path, index_markers=args.index_dir is None, files=True)
+    if not path.is_file():
+        raise NeedleError(f"not a file: {path}")
+    with _open_index(args, root=root) as index:
+        _refresh(index, args, console)
+        rel = index.relative(_resolved(path))
+        results = index.similar(rel, line, k=args.k, cell=args.cell or 0)
+        done = index.completeness()
+        if args.json:
+            console.print_json({"path": rel, "line": line, **({"cell": args.cell} if args.cell else {}),
+                                "results": [r.to_dict() for r in results], **_partial_fields(done)})
+        else:
+            console.print_results(results, index.root)
+            _say_partial(done)
+    return 0
+
+
+def _file_and_line(location: str) -> tuple[Path, int]:
+    """``src/x.py:12`` (or ``src/x.py:12:5``, as grep -n, compilers and ``rg --vimgrep`` write it) -> (path, 12)."""
+    parts = location.split(":")
+    while len(parts) > 2 and parts[-1].isdigit() and parts[-2].isdigit():
+        parts.pop()  # a column
+    if len(parts) < 2 or not parts[-1].isdigit() or not ":".join(parts[:-1]):
+        raise NeedleError(f"give FILE:LINE, e.g. src/net/retry.go:12 (got {location!r})")
+    line = int(parts[-1])
+    if line < 1:
+        raise NeedleError(f"{location}: lines are counted from 1")
+    return Path(":".join(parts[:-1])).expanduser(), line
+
+
 def _refresh(index, args: argparse.Namespace, console) -> None:
     """Bring the index up to date before searching; a missing index is built, a locked one read as is."""
     exists = index.stored_model is not None
@@ -721,7 +770,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "index": cmd_index, "search": cmd_search, "status": cmd_status, "watch": cmd_watch,
+    "index": cmd_index, "search": cmd_search, "similar": cmd_similar, "status": cmd_status, "watch": cmd_watch,
     "lsp": cmd_lsp, "mcp": cmd_mcp, "train": cmd_train, "eval": cmd_eval,
 }
 
