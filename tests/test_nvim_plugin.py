@@ -222,3 +222,33 @@ io.write(table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n'), '\\n'
     assert "no index for" not in proc.stdout, _report(proc)
     assert f"ERROR `{NEEDLE} status --json {repo}` failed: index database {repo}/.needle/index.db is damaged" \
         in proc.stdout, _report(proc)
+
+
+def test_a_search_from_the_quickfix_window_asks_the_server_of_the_project_beside_it(tmp_path: Path) -> None:
+    """Two projects open, each with its server: a search typed in the quickfix window (or help) went to whichever
+    server started first, not to the project of the file open beside it."""
+    first, second = (copy_fixture("minirepo", tmp_path / name) for name in ("first", "second"))
+    assert run_needle("index", "-q", str(first), str(second)).returncode == 0  # both servers start ready
+    proc = _run_lua(tmp_path, """
+local needle_bin, first, second = _G.arg[1], _G.arg[2], _G.arg[3]
+vim.lsp.config('needle', { cmd = { needle_bin, 'lsp' } })
+vim.lsp.enable('needle')
+local needle = require('needle')
+for _, repo in ipairs({ first, second }) do
+  vim.cmd.edit(repo .. '/src/config/loader.py')
+  assert(vim.wait(30000, function()
+    local client = vim.lsp.get_clients({ bufnr = 0, name = 'needle' })[1]
+    local status = client and client.initialized and needle.execute_sync(client, 'needle.status', nil, 2000)
+    return status and status.state == 'ready'
+  end, 50), 'the index of ' .. repo .. ' never became ready')
+end
+vim.cmd('copen')
+vim.cmd('Needle parse a config file')
+assert(vim.wait(30000, function() return #vim.fn.getqflist() > 0 end, 20), 'no results')
+io.write('first hit: ', vim.api.nvim_buf_get_name(vim.fn.getqflist()[1].bufnr), '\\n')
+for _, client in ipairs(vim.lsp.get_clients({ name = 'needle' })) do
+  client:stop(true)
+end
+""", str(NEEDLE), str(first), str(second))
+    assert proc.returncode == 0, _report(proc)
+    assert f"first hit: {second}/src/config/loader.py" in proc.stdout.splitlines(), _report(proc)

@@ -136,18 +136,6 @@ function M.start(bufnr)
   return vim.lsp.start(cfg, { bufnr = bufnr, attach = is_file_buffer(bufnr) })
 end
 
---- The Needle client for a buffer: the one attached to it, else any running one.
----@param bufnr integer?
----@return vim.lsp.Client?
-function M.client(bufnr)
-  bufnr = bufnr or api.nvim_get_current_buf()
-  local clients = vim.lsp.get_clients({ bufnr = bufnr, name = 'needle' })
-  if #clients == 0 then
-    clients = vim.lsp.get_clients({ name = 'needle' })
-  end
-  return clients[1]
-end
-
 --- The buffer whose project a server started now would index: the current one if it is a project's file, else
 --- the alternate file, then the files shown in this tab's windows, then any listed file (a search typed in the
 --- quickfix window after the server stopped is for the project open beside it).
@@ -168,6 +156,23 @@ local function project_buffer()
   end
   M.client_config(current) -- sets why nothing can be indexed from here
   return current
+end
+
+--- The Needle client for a buffer: the one attached to it, else the one of the project beside it (a search typed
+--- in the quickfix list or a help window is for the file open next to it, not for whichever server started first),
+--- else any running one.
+---@param bufnr integer?
+---@return vim.lsp.Client?
+function M.client(bufnr)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  local clients = vim.lsp.get_clients({ bufnr = bufnr, name = 'needle' })
+  if #clients == 0 and bufnr == api.nvim_get_current_buf() then
+    clients = vim.lsp.get_clients({ bufnr = project_buffer(), name = 'needle' })
+  end
+  if #clients == 0 then
+    clients = vim.lsp.get_clients({ name = 'needle' })
+  end
+  return clients[1]
 end
 
 --- Call `fn(client)` once a Needle client is running and initialized, starting one if needed.
