@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -252,3 +253,26 @@ end
 """, str(NEEDLE), str(first), str(second))
     assert proc.returncode == 0, _report(proc)
     assert f"first hit: {second}/src/config/loader.py" in proc.stdout.splitlines(), _report(proc)
+
+
+def test_help_needle_documents_every_command(tmp_path: Path) -> None:
+    """`:help needle` (E149 before there was a doc/): every `:Needle*` command has its tag, and the committed tags
+    file is the one `:helptags` writes, so a plain 'runtimepath' install needs no `:helptags` of its own."""
+    doc = tmp_path / "doc"
+    shutil.copytree(PLUGIN / "doc", doc)
+    (doc / "tags").unlink()
+    proc = _run_lua(tmp_path, """
+vim.cmd('helptags ' .. vim.fn.fnameescape(_G.arg[1]))
+vim.cmd('help needle')
+io.write('help file: ', vim.fn.expand('%:t'), '\\n')
+for _, name in ipairs(vim.fn.getcompletion('Needle', 'command')) do
+  io.write(name, ': ', pcall(vim.cmd.help, ':' .. name) and 'documented' or 'no help', '\\n')
+end
+""", str(doc))
+    assert proc.returncode == 0, _report(proc)
+    lines = proc.stdout.splitlines()
+    assert "help file: needle.txt" in lines, _report(proc)
+    for name in ("Needle", "NeedleSimilar", "NeedleReindex", "NeedleStatus"):
+        assert f"{name}: documented" in lines, _report(proc)
+    assert not [ln for ln in lines if ln.endswith(": no help")], _report(proc)
+    assert (doc / "tags").read_text() == (PLUGIN / "doc" / "tags").read_text(), "run :helptags editors/nvim/doc"
