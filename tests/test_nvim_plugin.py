@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import NEEDLE, copy_fixture
+from tests.conftest import NEEDLE, copy_fixture, run_needle
+from tests.test_open_errors import read_only_copy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = REPO_ROOT / "editors" / "nvim"
@@ -114,3 +116,163 @@ def test_quickfix_lines_mark_the_hits_below_the_good_match_line_and_a_notebook_h
     assert proc.returncode == 0, _report(proc)
     assert proc.stdout.splitlines() == ["function parse  (python, 0.728)", "function other  (python, 0.000, weak)",
                                         "function load  (python, 0.610; cell 2, line 5)"]  # as the notebook counts
+
+
+def _run_lua(tmp_path: Path, script: str, *args: str) -> subprocess.CompletedProcess:
+    """``script`` in a headless Neovim with the plugin on its runtime path and a home of its own; its messages
+    (`:messages`) are appended to stdout."""
+    path = tmp_path / "check.lua"
+    path.write_text(script + "\nio.write(vim.api.nvim_exec2('messages', { output = true }).output, '\\n')\n"
+                    "vim.cmd('qall!')\n")
+    home = tmp_path / "home"
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
+           "XDG_DATA_HOME": str(home / "data"), "XDG_STATE_HOME": str(home / "state"),
+           "XDG_CACHE_HOME": str(home / "cache")}
+    return subprocess.run([str(NVIM), "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "-l", str(path), *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_picker_that_is_not_installed_or_misspelt_says_so_and_the_quickfix_list_opens(tmp_path: Path) -> None:
+    """`picker = 'telescope'` without Telescope (or a picker Needle does not know) once showed the quickfix list
+    with no word why."""
+    hit = {"uri": "file:///w/a/x.py", "range": {"start": {"line": 2, "character": 0}, "end": {"line": 5, "character": 0}},
+           "kind": "function", "name": "parse", "language": "python", "score": 0.7, "weak": False}
+    proc = _run_lua(tmp_path, """
+local needle = require('needle')
+local items = needle.to_items(vim.json.decode(_G.arg[1]))
+for _, picker in ipairs({ 'telescope', 'fzf-lua', 'snacks', 'quickfix' }) do
+  require('needle.config').set({ picker = picker })
+  needle.show('Needle: parse', items)
+  io.write(picker, ': ', vim.fn.getqflist({ winid = 1 }).winid ~= 0 and 'quickfix open' or 'closed', '\\n')
+  vim.cmd('cclose')
+end
+""", json.dumps([hit]))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, _report(proc)
+    for picker in ("telescope", "fzf-lua", "snacks", "quickfix"):
+        assert f"{picker}: quickfix open" in out, _report(proc)
+    assert "Needle: picker 'telescope' is not installed (require('telescope.builtin') failed)" in out, _report(proc)
+    assert "Needle: picker 'fzf-lua' is not installed" in out, _report(proc)
+    assert "Needle: unknown picker 'snacks'" in out, _report(proc)
+    assert "picker 'quickfix'" not in out, _report(proc)  # the default says nothing
+
+
+def test_status_lines_of_a_starting_folder_and_of_the_embedding_phase(tmp_path: Path) -> None:
+    """A folder still starting has no model or last update yet (JSON null, i.e. the truthy `vim.NIL`): the lines
+    said "model vim.NIL". While chunks are embedded every file is read, so "101 of 101 files" said nearly done."""
+    starting = {"state": "indexing", "folders": [{"root": "/w/a", "state": "starting", "files": 0, "chunks": 0,
+                                                  "model": None, "lastUpdate": None, "skipped": {}}]}
+    embedding = {"state": "indexing", "folders": [{"root": "/w/a", "state": "indexing", "progress": {
+        "phase": "embed", "filesDone": 101, "filesTotal": 101, "chunksEmbedded": 136, "chunksToEmbed": 1649,
+        "etaSeconds": None}}]}
+    proc = _run_lua(tmp_path, """
+local needle = require('needle')
+io.write(table.concat(needle.format_status(vim.json.decode(_G.arg[1])), '\\n'), '\\n')
+io.write(needle.indexing_note(vim.json.decode(_G.arg[2])), '\\n')
+""", json.dumps(starting), json.dumps(embedding))
+    assert proc.returncode == 0, _report(proc)
+    assert "vim.NIL" not in proc.stdout, _report(proc)
+    assert "  /w/a: starting, 0 files, 0 chunks, model ?" in proc.stdout.splitlines(), _report(proc)
+    assert "last update never" in proc.stdout, _report(proc)
+    assert "still indexing (a: 136 of 1649 chunks embedded)" in proc.stdout, _report(proc)
+
+
+def test_a_read_only_index_says_so_in_status_and_health(tmp_path: Path) -> None:
+    """A read-only copy of an index (a CI artifact) is searched as it is and never updated: :NeedleStatus and
+    :checkhealth said only "ready"."""
+    with read_only_copy(tmp_path, lambda index_dir: None) as (repo, index_dir):
+        proc = _run_lua(tmp_path, """
+local repo, index_dir, needle_bin = _G.arg[1], _G.arg[2], _G.arg[3]
+vim.lsp.config('needle', { cmd = { needle_bin, 'lsp' }, settings = { needle = { indexDir = index_dir } } })
+vim.lsp.enable('needle')
+vim.cmd.edit(repo .. '/src/config/loader.py')
+local needle = require('needle')
+local client
+assert(vim.wait(30000, function()
+  client = needle.client()
+  local status = client and client.initialized and needle.execute_sync(client, 'needle.status', nil, 2000)
+  return status and status.state == 'ready'
+end, 50), 'the index never became ready')
+local lines
+needle.status(function(_, shown) lines = shown end)
+assert(vim.wait(10000, function() return lines end, 20), 'no status')
+io.write(table.concat(lines, '\\n'), '\\n')
+vim.cmd('checkhealth needle')
+io.write(table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n'), '\\n')
+client:stop(true)
+""", str(repo), str(index_dir), str(NEEDLE))
+    assert proc.returncode == 0, _report(proc)
+    read_only = f"the index {index_dir}/index.db is read-only for you: it can be searched as it is, not updated"
+    assert f"    {read_only}" in proc.stdout.splitlines(), _report(proc)  # :NeedleStatus
+    assert f"WARNING index for {repo}: " in proc.stdout and f"chunks; {read_only}" in proc.stdout, _report(proc)
+
+
+def test_health_tells_a_damaged_index_from_a_missing_one(tmp_path: Path) -> None:
+    """With no server running, :checkhealth asks `needle status`: a damaged index was reported as "no index yet"
+    (open a file and wait), not as the error that names the repair."""
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    (repo / ".needle" / "index.db").write_bytes(b"not a database")
+    proc = _run_lua(tmp_path, """
+vim.cmd.edit(_G.arg[1] .. '/src/config/loader.py')
+require('needle.config').set({ cmd = { _G.arg[2], 'lsp' } })
+vim.cmd('checkhealth needle')
+io.write(table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n'), '\\n')
+""", str(repo), str(NEEDLE))
+    assert proc.returncode == 0, _report(proc)
+    assert "no index for" not in proc.stdout, _report(proc)
+    assert f"ERROR `{NEEDLE} status --json {repo}` failed: index database {repo}/.needle/index.db is damaged" \
+        in proc.stdout, _report(proc)
+
+
+def test_a_search_from_the_quickfix_window_asks_the_server_of_the_project_beside_it(tmp_path: Path) -> None:
+    """Two projects open, each with its server: a search typed in the quickfix window (or help) went to whichever
+    server started first, not to the project of the file open beside it."""
+    first, second = (copy_fixture("minirepo", tmp_path / name) for name in ("first", "second"))
+    assert run_needle("index", "-q", str(first), str(second)).returncode == 0  # both servers start ready
+    proc = _run_lua(tmp_path, """
+local needle_bin, first, second = _G.arg[1], _G.arg[2], _G.arg[3]
+vim.lsp.config('needle', { cmd = { needle_bin, 'lsp' } })
+vim.lsp.enable('needle')
+local needle = require('needle')
+for _, repo in ipairs({ first, second }) do
+  vim.cmd.edit(repo .. '/src/config/loader.py')
+  assert(vim.wait(30000, function()
+    local client = vim.lsp.get_clients({ bufnr = 0, name = 'needle' })[1]
+    local status = client and client.initialized and needle.execute_sync(client, 'needle.status', nil, 2000)
+    return status and status.state == 'ready'
+  end, 50), 'the index of ' .. repo .. ' never became ready')
+end
+vim.cmd('copen')
+vim.cmd('Needle parse a config file')
+assert(vim.wait(30000, function() return #vim.fn.getqflist() > 0 end, 20), 'no results')
+io.write('first hit: ', vim.api.nvim_buf_get_name(vim.fn.getqflist()[1].bufnr), '\\n')
+for _, client in ipairs(vim.lsp.get_clients({ name = 'needle' })) do
+  client:stop(true)
+end
+""", str(NEEDLE), str(first), str(second))
+    assert proc.returncode == 0, _report(proc)
+    assert f"first hit: {second}/src/config/loader.py" in proc.stdout.splitlines(), _report(proc)
+
+
+def test_help_needle_documents_every_command(tmp_path: Path) -> None:
+    """`:help needle` (E149 before there was a doc/): every `:Needle*` command has its tag, and the committed tags
+    file is the one `:helptags` writes, so a plain 'runtimepath' install needs no `:helptags` of its own."""
+    doc = tmp_path / "doc"
+    shutil.copytree(PLUGIN / "doc", doc)
+    (doc / "tags").unlink()
+    proc = _run_lua(tmp_path, """
+vim.cmd('helptags ' .. vim.fn.fnameescape(_G.arg[1]))
+vim.cmd('help needle')
+io.write('help file: ', vim.fn.expand('%:t'), '\\n')
+for _, name in ipairs(vim.fn.getcompletion('Needle', 'command')) do
+  io.write(name, ': ', pcall(vim.cmd.help, ':' .. name) and 'documented' or 'no help', '\\n')
+end
+""", str(doc))
+    assert proc.returncode == 0, _report(proc)
+    lines = proc.stdout.splitlines()
+    assert "help file: needle.txt" in lines, _report(proc)
+    for name in ("Needle", "NeedleSimilar", "NeedleReindex", "NeedleStatus"):
+        assert f"{name}: documented" in lines, _report(proc)
+    assert not [ln for ln in lines if ln.endswith(": no help")], _report(proc)
+    assert (doc / "tags").read_text() == (PLUGIN / "doc" / "tags").read_text(), "run :helptags editors/nvim/doc"

@@ -36,7 +36,10 @@ local function check_client(client)
   report(string.format('language server running (client %d): index %s', client.id, status.state), { table.concat(lines, '\n') })
   for _, f in ipairs(status.folders or {}) do
     local root = require('needle').folder_root(f.root)
-    if f.state == 'ready' then
+    if f.state == 'ready' and f.readOnly == true then
+      health.warn(string.format('index for %s: %s files, %s chunks; %s', root, f.files or 0, f.chunks or 0,
+        type(f.message) == 'string' and f.message or 'read-only: searched as it is, not updated'))
+    elseif f.state == 'ready' then
       health.ok(string.format('index ready for %s: %s files, %s chunks', root, f.files or 0, f.chunks or 0))
     else
       health.warn(string.format('index for %s is %s (%s files so far)', root, f.state or '?', f.files or 0))
@@ -73,14 +76,19 @@ local function check_cli_status(argv)
   end
   local cmd = vim.list_extend(vim.deepcopy(argv), { 'status', '--json', root })
   local done = run(cmd)
-  if done and done.code == 0 then
-    local ok, status = pcall(vim.json.decode, done.stdout)
-    if ok and type(status) == 'table' then
-      health.ok(string.format('index ready for %s: %s files, %s chunks (model %s, last update %s)', status.root,
-        status.files, status.chunks, status.model, status.last_update or 'never'))
-      health.info('no Needle language server is running; open a file in the project to start it')
-      return
-    end
+  local ok, status = pcall(vim.json.decode, done and done.stdout or '', { luanil = { object = true } })
+  status = ok and type(status) == 'table' and status or {}
+  if done and done.code == 0 and status.root then
+    health.ok(string.format('index ready for %s: %s files, %s chunks (model %s, last update %s)', status.root,
+      status.files, status.chunks, status.model, status.last_update or 'never'))
+    health.info('no Needle language server is running; open a file in the project to start it')
+    return
+  end
+  if status.state ~= 'none' then
+    -- a damaged index or a broken install, not a missing one: "no index yet" would send the user the wrong way
+    local why = status.error or vim.trim(done and done.stderr or '')
+    health.error(string.format('`%s` failed: %s', table.concat(cmd, ' '), why ~= '' and why or 'no answer'))
+    return
   end
   health.warn(string.format('no index for %s yet', root), {
     'Open a file in the project: the language server builds the index in the background',
@@ -112,11 +120,12 @@ function M.check()
       local done = run(vim.list_extend(vim.deepcopy(argv), { '--version' }))
       if done and done.code == 0 then
         health.ok('version: ' .. vim.trim(done.stdout ~= '' and done.stdout or done.stderr))
+        if #vim.lsp.get_clients({ name = 'needle' }) == 0 then
+          check_cli_status(argv)
+        end
       else
+        -- nothing else can be asked of a command that cannot even print its version
         health.error(string.format('`%s --version` failed: %s', table.concat(argv, ' '), done and done.stderr or '?'))
-      end
-      if #vim.lsp.get_clients({ name = 'needle' }) == 0 then
-        check_cli_status(argv)
       end
     else
       health.error(string.format('`%s` is not executable', exe), {

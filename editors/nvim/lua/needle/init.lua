@@ -136,18 +136,6 @@ function M.start(bufnr)
   return vim.lsp.start(cfg, { bufnr = bufnr, attach = is_file_buffer(bufnr) })
 end
 
---- The Needle client for a buffer: the one attached to it, else any running one.
----@param bufnr integer?
----@return vim.lsp.Client?
-function M.client(bufnr)
-  bufnr = bufnr or api.nvim_get_current_buf()
-  local clients = vim.lsp.get_clients({ bufnr = bufnr, name = 'needle' })
-  if #clients == 0 then
-    clients = vim.lsp.get_clients({ name = 'needle' })
-  end
-  return clients[1]
-end
-
 --- The buffer whose project a server started now would index: the current one if it is a project's file, else
 --- the alternate file, then the files shown in this tab's windows, then any listed file (a search typed in the
 --- quickfix window after the server stopped is for the project open beside it).
@@ -168,6 +156,23 @@ local function project_buffer()
   end
   M.client_config(current) -- sets why nothing can be indexed from here
   return current
+end
+
+--- The Needle client for a buffer: the one attached to it, else the one of the project beside it (a search typed
+--- in the quickfix list or a help window is for the file open next to it, not for whichever server started first),
+--- else any running one.
+---@param bufnr integer?
+---@return vim.lsp.Client?
+function M.client(bufnr)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  local clients = vim.lsp.get_clients({ bufnr = bufnr, name = 'needle' })
+  if #clients == 0 and bufnr == api.nvim_get_current_buf() then
+    clients = vim.lsp.get_clients({ bufnr = project_buffer(), name = 'needle' })
+  end
+  if #clients == 0 then
+    clients = vim.lsp.get_clients({ name = 'needle' })
+  end
+  return clients[1]
 end
 
 --- Call `fn(client)` once a Needle client is running and initialized, starting one if needed.
@@ -280,16 +285,23 @@ function M.show(title, items)
       or (pcall(require, 'fzf-lua') and 'fzf-lua')
       or 'quickfix'
   end
-  if picker == 'telescope' then
-    local ok, builtin = pcall(require, 'telescope.builtin')
-    if ok then
-      return builtin.quickfix({ prompt_title = title })
-    end
-  elseif picker == 'fzf-lua' then
-    local ok, fzf = pcall(require, 'fzf-lua')
-    if ok then
-      return fzf.quickfix({ prompt = title .. '> ' })
-    end
+  -- A picker that is not installed (or a misspelt one) says so once, rather than quietly showing the quickfix list.
+  local module = ({ telescope = 'telescope.builtin', ['fzf-lua'] = 'fzf-lua' })[picker]
+  local ok, loaded = false, nil
+  if module then
+    ok, loaded = pcall(require, module)
+  end
+  if module and not ok then
+    vim.notify_once(string.format("Needle: picker '%s' is not installed (require('%s') failed); showing the quickfix "
+      .. 'list', picker, module), levels.WARN, { title = 'Needle' })
+  elseif not module and picker ~= 'quickfix' and picker ~= 'select' then
+    vim.notify_once(string.format("Needle: unknown picker '%s' (use 'quickfix', 'telescope', 'fzf-lua', 'select' or "
+      .. "'auto'); showing the quickfix list", tostring(picker)), levels.WARN, { title = 'Needle' })
+  end
+  if picker == 'telescope' and ok then
+    return loaded.quickfix({ prompt_title = title })
+  elseif picker == 'fzf-lua' and ok then
+    return loaded.quickfix({ prompt = title .. '> ' })
   elseif picker == 'select' then
     return vim.ui.select(items, {
       prompt = title,
@@ -307,6 +319,20 @@ function M.show(title, items)
   require('needle.feedback').map_quickfix(title)
 end
 
+--- A server object without its JSON nulls: they decode to `vim.NIL`, which is truthy, so `f.model or '?'` would
+--- show "vim.NIL" (a folder that is still starting has no model or last update yet).
+---@param t any
+---@return table
+local function plain(t)
+  local out = {}
+  for key, value in pairs(type(t) == 'table' and t or {}) do
+    if value ~= vim.NIL then
+      out[key] = value
+    end
+  end
+  return out
+end
+
 --- "Still indexing" with how far it got, from a `needle.status` answer; nil when no folder is indexing.
 ---@param status table?
 ---@return string?
@@ -317,8 +343,12 @@ function M.indexing_note(status)
   local parts = {}
   for _, f in ipairs(status.folders or {}) do
     if f.state == 'indexing' or f.state == 'starting' then
-      local p = f.progress or {}
-      if (p.filesTotal or 0) > 0 then
+      local p = plain(f.progress)
+      if p.phase == 'embed' and (p.chunksToEmbed or 0) > 0 then
+        -- every file is read by then ("101 of 101 files"), yet embedding is most of the wait
+        parts[#parts + 1] = string.format('%s: %d of %d chunks embedded', vim.fn.fnamemodify(M.folder_root(f.root),
+          ':t'), p.chunksEmbedded or 0, p.chunksToEmbed)
+      elseif (p.filesTotal or 0) > 0 then
         parts[#parts + 1] = string.format('%s: %d of %d files', vim.fn.fnamemodify(M.folder_root(f.root), ':t'),
           p.filesDone or 0, p.filesTotal)
       else
@@ -490,7 +520,8 @@ function M.format_status(status)
   if note then
     lines[1] = lines[1] .. ' - ' .. note
   end
-  for _, f in ipairs(status.folders or {}) do
+  for _, folder in ipairs(status.folders or {}) do
+    local f = plain(folder)
     lines[#lines + 1] = string.format(
       '  %s: %s, %s files, %s chunks, model %s',
       M.folder_root(f.root),
@@ -505,6 +536,11 @@ function M.format_status(status)
       f.lastUpdate or 'never',
       format_skipped(f.skipped)
     )
+    -- why the folder is not what "ready" suggests (a read-only index is searched as it is, never updated), unless
+    -- the first line says it already
+    if type(f.message) == 'string' and not tostring(status.message or ''):find(f.message, 1, true) then
+      lines[#lines + 1] = '    ' .. f.message
+    end
     local adapter = f.queryAdapter
     if type(adapter) == 'table' and adapter.inUse == true and type(adapter.events) == 'number' then
       lines[#lines + 1] = string.format('    learned from %d opened results', adapter.events)
