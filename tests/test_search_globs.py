@@ -39,7 +39,14 @@ def test_braces_filter_includes_and_exclusions():
 @pytest.mark.parametrize(("glob", "message"), [
     ("src\\net\\*.py", "use '/' between folders"),
     ("{a,b}" * 7, "more than 64 patterns"),
+    ("[", "the '\\[' at character 1 is never closed"),  # git's wildmatch matches nothing then: no silent []
+    ("src/[!]x", "the '\\[' at character 5 is never closed"),
 ])
 def test_bad_globs_are_one_line_errors(glob, message):
     with pytest.raises(NeedleError, match=message):
         split_globs(glob)
+
+
+def test_closed_classes_and_a_literal_bracket_are_globs():
+    assert allowed("src/a1.py", "src/a[0-9].py") and allowed("x]y", "x[]]y") and allowed("a[b", "a[[]b")
+    assert allowed("c.py", "[!]ab].py") and not allowed("a.py", "[!]ab].py")

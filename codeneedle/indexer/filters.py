@@ -109,7 +109,28 @@ def split_globs(
                               "repository root)")
         for alternative in expand_braces(g):
             _spec(alternative)  # a pattern pathspec cannot parse is a bad argument, reported now
+            if (at := _unclosed_class(alternative)) is not None:
+                # Git's wildmatch gives up on such a pattern: it matches nothing, which reads as "no results".
+                raise NeedleError(f"bad glob {g!r}: the '[' at character {at + 1} is never closed (a class is "
+                                  "written '[abc]'; a literal '[' is '[[]')")
     return (include[0] if include else None), cleaned
+
+
+def _unclosed_class(glob: str) -> int | None:
+    """Where a ``[`` character class opens that no ``]`` closes (wildmatch's rules: ``[!]...]`` and ``[]...]``
+    take that first ``]`` as a member), else None."""
+    i = glob.find("[")
+    while i != -1:
+        j = i + 1
+        if j < len(glob) and glob[j] in "!^":
+            j += 1
+        if j < len(glob) and glob[j] == "]":
+            j += 1
+        close = glob.find("]", j)
+        if close == -1:
+            return i
+        i = glob.find("[", close + 1)
+    return None
 
 
 def _from_root(glob: str) -> str:
@@ -180,9 +201,13 @@ def _matches(glob: str, path: str) -> bool:
 
 @lru_cache(maxsize=128)
 def _spec(glob: str):
+    import warnings
+
     import pathspec
 
     try:
-        return pathspec.GitIgnoreSpec.from_lines([glob])
+        with warnings.catch_warnings():  # re's "possible nested set" for '[[]': a glob's literal bracket is fine
+            warnings.simplefilter("ignore", FutureWarning)
+            return pathspec.GitIgnoreSpec.from_lines([glob])
     except (ValueError, TypeError) as exc:
         raise NeedleError(f"bad glob {glob!r}: {exc}") from None
