@@ -276,3 +276,42 @@ end
         assert f"{name}: documented" in lines, _report(proc)
     assert not [ln for ln in lines if ln.endswith(": no help")], _report(proc)
     assert (doc / "tags").read_text() == (PLUGIN / "doc" / "tags").read_text(), "run :helptags editors/nvim/doc"
+
+
+def test_in_a_folder_or_the_current_file_s_folder_searches_there_only(tmp_path: Path) -> None:
+    """`:Needle in:src/net ...` and `in:%:h` send the folder as `within`: results come from there only."""
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    proc = _run_lua(tmp_path, """
+local needle_bin, repo = _G.arg[1], _G.arg[2]
+vim.lsp.config('needle', { cmd = { needle_bin, 'lsp' } })
+vim.lsp.enable('needle')
+local needle = require('needle')
+vim.cmd.cd(repo)
+vim.cmd.edit(repo .. '/src/config/loader.py')
+assert(vim.wait(30000, function()
+  local client = vim.lsp.get_clients({ bufnr = 0, name = 'needle' })[1]
+  local status = client and client.initialized and needle.execute_sync(client, 'needle.status', nil, 2000)
+  return status and status.state == 'ready'
+end, 50), 'the index never became ready')
+for _, typed in ipairs({ 'in:src/net retry with backoff', 'in:%:h retry with backoff', 'retry with backoff' }) do
+  vim.fn.setqflist({}, 'r')
+  vim.cmd('Needle ' .. typed)
+  assert(vim.wait(30000, function() return #vim.fn.getqflist() > 0 end, 20), 'no results for ' .. typed)
+  local folders = {}
+  for _, item in ipairs(vim.fn.getqflist()) do
+    folders[vim.fn.fnamemodify(vim.api.nvim_buf_get_name(item.bufnr), ':h:t')] = true
+  end
+  io.write(typed, ' -> ', table.concat(vim.tbl_keys(folders), ','), '\\n')
+  vim.cmd('cclose')
+end
+for _, client in ipairs(vim.lsp.get_clients({ name = 'needle' })) do
+  client:stop(true)
+end
+""", str(NEEDLE), str(repo))
+    assert proc.returncode == 0, _report(proc)
+    lines = proc.stdout.splitlines()
+    assert "in:src/net retry with backoff -> net" in lines, _report(proc)
+    assert "in:%:h retry with backoff -> config" in lines, _report(proc)
+    everywhere = next(line for line in lines if line.startswith("retry with backoff -> "))
+    assert len(everywhere.split("-> ")[1].split(",")) > 1, _report(proc)

@@ -403,15 +403,18 @@ local function results_handler(what, client_for_status)
 end
 
 --- Split inline filters off a typed query, as the VS Code extension does:
---- `lang:python kind:function glob:src/** glob:!dist/** parse a config file` ->
---- `{query = 'parse a config file', lang = 'python', kind = 'function', glob = 'src/**', exclude = {'dist/**'}}`.
+--- `lang:python kind:function glob:src/** glob:!dist/** in:src/net parse a config file` ->
+--- `{query = 'parse a config file', lang = 'python', kind = 'function', glob = 'src/**', exclude = {'dist/**'},
+--- within = {'src/net'}}`. `in:` names a folder or file (from the current folder; `in:%:h` is the current file's).
 ---@param text string
----@return {query: string, lang: string?, kind: string?, glob: string?, exclude: string[]?}
+---@return {query: string, lang: string?, kind: string?, glob: string?, exclude: string[]?, within: string[]?}
 function M.parse_query(text)
-  local out, words, exclude = { query = '' }, {}, {}
+  local out, words, exclude, within = { query = '' }, {}, {}, {}
   for tok in vim.gsplit(vim.trim(text), '%s+', { trimempty = true }) do
     local key, value = tok:match('^(%a+):(.+)$')
-    if key == 'lang' then
+    if key == 'in' then
+      within[#within + 1] = value
+    elseif key == 'lang' then
       out.lang = value
     elseif key == 'kind' then
       out.kind = value
@@ -425,14 +428,24 @@ function M.parse_query(text)
   end
   out.query = table.concat(words, ' ')
   out.exclude = #exclude > 0 and exclude or nil
+  out.within = #within > 0 and within or nil
   return out
 end
 
+--- A folder or file as `in:` writes it (`src/net`, `~/x`, `%:h`, `%`) -> its file URI.
+---@param path string
+---@return string
+local function path_uri(path)
+  local expanded = path:match('^[%%#~]') and vim.fn.expand(path) or path
+  local full = vim.fs.normalize(vim.fn.fnamemodify(expanded, ':p'))
+  return vim.uri_from_fname((full:gsub('(.)/$', '%1')))
+end
+
 --- `:Needle {query}`: semantic search into the quickfix list. Inline filters in the query (`lang:python`,
---- `kind:function`, `glob:src/**`, `glob:!dist/**`) or `opts`: `k`, `lang` ("python,go"), `kind` ("function,method",
---- "class", "def"), `glob`, `exclude` (list of globs).
+--- `kind:function`, `glob:src/**`, `glob:!dist/**`, `in:src/net`) or `opts`: `k`, `lang` ("python,go"), `kind`
+--- ("function,method", "class", "def"), `glob`, `exclude` (list of globs), `within` (folders or files to search in).
 ---@param query string?
----@param opts {k: integer?, lang: string?, kind: string?, glob: string?, exclude: string[]?}?
+---@param opts {k: integer?, lang: string?, kind: string?, glob: string?, exclude: string[]?, within: string[]?}?
 function M.search(query, opts)
   if not query or vim.trim(query) == '' then
     vim.ui.input({ prompt = 'Needle: ' }, function(input)
@@ -452,6 +465,10 @@ function M.search(query, opts)
     query = q.query, k = opts.k or config.options.k, lang = opts.lang or q.lang, kind = opts.kind or q.kind,
     glob = opts.glob or q.glob, exclude = opts.exclude or q.exclude,
   }
+  local within = opts.within or q.within
+  if within then
+    args.within = vim.tbl_map(path_uri, within)
+  end
   M.execute('needle.search', args, results_handler('Needle: ' .. query, true))
 end
 
