@@ -4,7 +4,7 @@ import { COMMANDS, parseQuery, reindexArguments, searchArguments, similarArgumen
 import { debounce, Sequencer } from './lib/debounce';
 import { parseResults, resultItem } from './lib/format';
 import { CELL_SCHEME, cellLabel, cellLines, cellOf, opensAsCell } from './lib/notebook';
-import { namePosition } from './lib/position';
+import { namePosition, similarPosition } from './lib/position';
 import { folderSummary, indexingNote } from './lib/status';
 import type { LspRange, SearchResult } from './lib/types';
 import { displayPath } from './lib/uri';
@@ -386,7 +386,7 @@ export async function findSimilar(service: NeedleService): Promise<void> {
     void vscode.window.showInformationMessage(`Needle: ${unavailable}`);
     return;
   }
-  const pos = editor.selection.active;
+  const pos = similarPosition(editor.selection, (line) => doc.lineAt(line).text);
   // The saved file's lines would point at another function: with unsaved edits the server reads the editor's
   // text (in a notebook, the cell's: its saved cells may have moved).
   const dirty = inCell ? inCell.notebook.isDirty : doc.isDirty;
