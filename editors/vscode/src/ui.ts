@@ -5,7 +5,7 @@ import { debounce, Sequencer } from './lib/debounce';
 import { parseResults, resultItem } from './lib/format';
 import { CELL_SCHEME, cellLabel, cellLines, cellOf, opensAsCell } from './lib/notebook';
 import { namePosition, similarPosition } from './lib/position';
-import { transientTabs } from './lib/preview';
+import { tabKey, transientTabs } from './lib/preview';
 import { folderSummary, indexingNote } from './lib/status';
 import type { LspRange, SearchResult } from './lib/types';
 import { displayPath } from './lib/uri';
@@ -141,12 +141,12 @@ export async function openResult(r: SearchResult, beside = false): Promise<void>
 }
 
 /** The tabs of every editor group, each with the file or notebook it shows. */
-function openTabs(): { tab: vscode.Tab; uri: string | undefined; isPreview: boolean }[] {
+function openTabs(): { tab: vscode.Tab; uri: string | undefined; group: number; isPreview: boolean }[] {
   return vscode.window.tabGroups.all.flatMap((g) =>
     g.tabs.map((tab) => {
       const input = tab.input;
       const uri = input instanceof vscode.TabInputText || input instanceof vscode.TabInputNotebook ? input.uri.toString() : undefined;
-      return { tab, uri, isPreview: tab.isPreview };
+      return { tab, uri, group: g.viewColumn, isPreview: tab.isPreview };
     }),
   );
 }
@@ -156,7 +156,7 @@ function wireResultPick(qp: vscode.QuickPick<ResultItem>, onAccepted?: () => boo
   // closing what was opened only to preview.
   const origin = vscode.window.activeTextEditor;
   const originSelection = origin?.selection;
-  const openBefore = new Set(openTabs().map((t) => t.uri).filter((u): u is string => u !== undefined));
+  const openBefore = new Set(openTabs().map(tabKey));
   const previewedUris = new Set<string>();
   let previewed = false;
   let accepted = false;

@@ -1,17 +1,25 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { transientTabs } from '../src/lib/preview';
+import { tabKey, transientTabs } from '../src/lib/preview';
 
 test('Escape closes the preview tabs of previewed files that were not open before the picker', () => {
-  const tabs = [
-    { uri: 'file:///a.py', isPreview: false }, // the editor the search started from
-    { uri: 'file:///b.py', isPreview: true }, // shown only as a preview: closed
-    { uri: 'file:///c.py', isPreview: true }, // a preview tab the user had open before: kept
-    { uri: 'file:///d.py', isPreview: false }, // opened to the side (pinned): kept
-    { uri: undefined, isPreview: true }, // the settings editor, say: kept
+  const before = [
+    { uri: 'file:///a.py', group: 1, isPreview: false }, // the editor the search started from
+    { uri: 'file:///c.py', group: 1, isPreview: true }, // a preview tab the user had open
+    { uri: 'file:///e.py', group: 2, isPreview: false }, // open in the other group
   ];
-  const before = new Set(['file:///a.py', 'file:///c.py']);
-  const previewed = new Set(['file:///a.py', 'file:///b.py', 'file:///c.py', 'file:///d.py']);
-  assert.deepEqual(transientTabs(tabs, before, previewed).map((t) => t.uri), ['file:///b.py']);
-  assert.deepEqual(transientTabs(tabs, before, new Set()), []);
+  const tabs = [
+    ...before,
+    { uri: 'file:///b.py', group: 1, isPreview: true }, // shown only as a preview: closed
+    { uri: 'file:///d.py', group: 1, isPreview: false }, // opened to the side (pinned): kept
+    { uri: 'file:///e.py', group: 1, isPreview: true }, // previewed here, though open in group 2: closed
+    { uri: undefined, group: 1, isPreview: true }, // the settings editor, say: kept
+  ];
+  const openBefore = new Set(before.map(tabKey));
+  const previewed = new Set(['file:///a.py', 'file:///b.py', 'file:///c.py', 'file:///d.py', 'file:///e.py']);
+  assert.deepEqual(
+    transientTabs(tabs, openBefore, previewed).map((t) => `${t.group} ${t.uri}`),
+    ['1 file:///b.py', '1 file:///e.py'],
+  );
+  assert.deepEqual(transientTabs(tabs, openBefore, new Set()), []);
 });
