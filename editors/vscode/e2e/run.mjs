@@ -4,7 +4,8 @@
 // and from e2e/probe, a test-only extension installed beside needle.vsix that logs the active editor,
 // cursor and selection, the server's status and a Copilot-style tool call (the shipped extension has no
 // test hooks). Besides search, preview, open, the Copilot tool, Go to Symbol, Find Similar Code, and a result in a
-// Jupyter notebook (opened in the notebook editor at its cell) with Find Similar Code from that cell, it drives the
+// Jupyter notebook (opened in the notebook editor at its cell) with Find Similar Code from that cell, Escape after a
+// preview (the previewed tab closes), it drives the
 // server's life cycle (equal settings, crash, crash loop, a start that hangs, a command that exits, a bad path,
 // Open Settings) and, in a second code-server with workspace trust on, Restricted Mode (what each channel sends
 // the server) and a window without a folder. About 75 s.
@@ -670,6 +671,25 @@ async function main(tmp) {
     await palette('View: Revert and Close Editor');
     await page.keyboard.press('Enter');
     timings.untitled = (Date.now() - t) / 1000;
+
+    // --- Escape after a preview closes the tab opened only to preview it (as Quick Open does) -------
+    t = Date.now();
+    await waitFor('the quick input to close', async () => !(await quickOpen()), 5_000);
+    const tabLabels = () => page.evaluate(() => [...document.querySelectorAll('.tabs-container .tab')].map((x) => x.getAttribute('aria-label') || ''));
+    check(!(await tabLabels()).some((x) => x.startsWith('strings.js')), 'web/strings.js has no tab before the search');
+    const escaped = Date.now();
+    await openSearch();
+    await page.keyboard.type('escape html special characters', { delay: 5 });
+    await waitFor('a preview of web/strings.js', () =>
+      events().find((e) => e.t > escaped && e.event === 'selection' && (e.uri || '').endsWith('web/strings.js')), 30_000);
+    check((await tabLabels()).some((x) => x.startsWith('strings.js')), 'the first result is previewed in a tab');
+    await page.keyboard.press('Escape');
+    const leftTabs = await waitFor('the preview tab to close after Escape', async () => {
+      const labels = await tabLabels();
+      return labels.some((x) => x.startsWith('strings.js')) ? null : labels;
+    }, 10_000);
+    check(true, `Escape closed the preview, the other tabs stay (${JSON.stringify(leftTabs.map((x) => x.split(',')[0]))})`);
+    timings.escapePreview = (Date.now() - t) / 1000;
 
     // The server's life cycle, driven through `needle.server.*` in Machine/settings.json (where a remote window
     // reads them) and SIGKILL: every server process of this run carries NEEDLE_E2E_MARK=<tmp> (markedProcesses).

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
+import * as path from 'path';
 import * as vscode from 'vscode';
 import {
   CloseAction,
@@ -13,7 +14,7 @@ import {
   ServerOptions,
   State,
 } from 'vscode-languageclient/node';
-import { COMMANDS, findOnPath, initializationOptions, isBareCommand, serverCommand } from './lib/args';
+import { COMMANDS, findOnPath, initializationOptions, isBareCommand, relativeCommandProblem, serverCommand } from './lib/args';
 import {
   CrashCounter,
   OutputTail,
@@ -203,6 +204,10 @@ export class NeedleService implements vscode.Disposable {
   private preflight(command: string, env: NodeJS.ProcessEnv): string | undefined {
     if (command.includes('${')) {
       return undefined; // an unknown variable: let the spawn report it
+    }
+    const relative = relativeCommandProblem(command, path.isAbsolute);
+    if (relative) {
+      return relative;
     }
     const isWin = process.platform === 'win32';
     const exists = (file: string) => {

@@ -4,7 +4,8 @@ import { COMMANDS, parseQuery, reindexArguments, searchArguments, similarArgumen
 import { debounce, Sequencer } from './lib/debounce';
 import { parseResults, resultItem } from './lib/format';
 import { CELL_SCHEME, cellLabel, cellLines, cellOf, opensAsCell } from './lib/notebook';
-import { namePosition } from './lib/position';
+import { namePosition, similarPosition } from './lib/position';
+import { tabKey, transientTabs } from './lib/preview';
 import { folderSummary, indexingNote } from './lib/status';
 import type { LspRange, SearchResult } from './lib/types';
 import { displayPath } from './lib/uri';
@@ -139,10 +140,24 @@ export async function openResult(r: SearchResult, beside = false): Promise<void>
   await showResult(r, { beside, preview: false });
 }
 
+/** The tabs of every editor group, each with the file or notebook it shows. */
+function openTabs(): { tab: vscode.Tab; uri: string | undefined; group: number; isPreview: boolean }[] {
+  return vscode.window.tabGroups.all.flatMap((g) =>
+    g.tabs.map((tab) => {
+      const input = tab.input;
+      const uri = input instanceof vscode.TabInputText || input instanceof vscode.TabInputNotebook ? input.uri.toString() : undefined;
+      return { tab, uri, group: g.viewColumn, isPreview: tab.isPreview };
+    }),
+  );
+}
+
 function wireResultPick(qp: vscode.QuickPick<ResultItem>, onAccepted?: () => boolean, onOpened?: (r: SearchResult) => void): void {
-  // Preview as the selection moves (like Quick Open and Go to Symbol); Escape goes back where the user was.
+  // Preview as the selection moves (like Quick Open and Go to Symbol); Escape goes back where the user was,
+  // closing what was opened only to preview.
   const origin = vscode.window.activeTextEditor;
   const originSelection = origin?.selection;
+  const openBefore = new Set(openTabs().map(tabKey));
+  const previewedUris = new Set<string>();
   let previewed = false;
   let accepted = false;
   let previewSeq = 0;
@@ -157,6 +172,7 @@ function wireResultPick(qp: vscode.QuickPick<ResultItem>, onAccepted?: () => boo
         return; // arrowing fast: preview only where the selection settles
       }
       previewed = true;
+      previewedUris.add(vscode.Uri.parse(r.uri).toString()); // as tabs spell it (the server encodes URIs its own way)
       showResult(r, { preview: true }).catch(() => undefined);
     }, 60);
   });
@@ -165,9 +181,14 @@ function wireResultPick(qp: vscode.QuickPick<ResultItem>, onAccepted?: () => boo
     for (const e of vscode.window.visibleTextEditors) {
       e.setDecorations(previewHighlight, []);
     }
-    if (previewed && !accepted && origin) {
-      void vscode.window
-        .showTextDocument(origin.document, { viewColumn: origin.viewColumn, selection: originSelection, preview: false })
+    if (previewed && !accepted) {
+      const closing = transientTabs(openTabs(), openBefore, previewedUris).map((t) => t.tab);
+      void Promise.resolve(closing.length ? vscode.window.tabGroups.close(closing, true) : true)
+        .then(() =>
+          origin
+            ? vscode.window.showTextDocument(origin.document, { viewColumn: origin.viewColumn, selection: originSelection, preview: false })
+            : undefined,
+        )
         .then(undefined, () => undefined);
     }
   });
@@ -386,7 +407,7 @@ export async function findSimilar(service: NeedleService): Promise<void> {
     void vscode.window.showInformationMessage(`Needle: ${unavailable}`);
     return;
   }
-  const pos = editor.selection.active;
+  const pos = similarPosition(editor.selection, (line) => doc.lineAt(line).text);
   // The saved file's lines would point at another function: with unsaved edits the server reads the editor's
   // text (in a notebook, the cell's: its saved cells may have moved).
   const dirty = inCell ? inCell.notebook.isDirty : doc.isDirty;

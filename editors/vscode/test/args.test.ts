@@ -6,6 +6,7 @@ import {
   initializationOptions,
   isBareCommand,
   parseQuery,
+  relativeCommandProblem,
   reindexArguments,
   searchArguments,
   serverCommand,
@@ -94,4 +95,16 @@ test('findOnPath', () => {
   assert.equal(findOnPath('needle', '/opt/x', exists, ';', ['', '.exe']), '/opt/x/needle.exe');
   assert.equal(findOnPath('/usr/bin/needle', '', exists), '/usr/bin/needle');
   assert.equal(findOnPath('/nope/needle', '', exists), undefined);
+});
+
+test('a relative server path is refused with a way out, not checked from the wrong folder', () => {
+  const isAbsolute = (p: string) => p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p);
+  assert.equal(relativeCommandProblem('needle', isAbsolute), undefined); // looked up on PATH
+  assert.equal(relativeCommandProblem('/opt/venv/bin/needle', isAbsolute), undefined);
+  assert.equal(relativeCommandProblem('C:\\venv\\Scripts\\needle.exe', isAbsolute), undefined);
+  assert.equal(
+    relativeCommandProblem('.venv/bin/needle', isAbsolute),
+    '".venv/bin/needle" is a relative path: give an absolute one, such as ${workspaceFolder}/.venv/bin/needle',
+  );
+  assert.match(relativeCommandProblem('./needle', isAbsolute) ?? '', /such as \$\{workspaceFolder\}\/needle$/);
 });

@@ -88,8 +88,8 @@ test('folder summary and report', () => {
   const rep = statusReport(s);
   assert.match(rep, /^Needle index: ready\n {2}\/w\/a \[ready\]: 3 files/);
   assert.match(statusReport({ state: 'ready', folders: [] }), /no workspace folder/);
-  // files left out say why (an exclude setting, a size cap)
-  const left = parseStatus({ folders: [{ root: '/w/c', files: 4, chunks: 9, skipped: { excluded: 2, 'too large': 1, binary: 0 } }] })!;
+  // files left out say why (an exclude setting, a size cap), in words: the server's keys are `too_large`...
+  const left = parseStatus({ folders: [{ root: '/w/c', files: 4, chunks: 9, skipped: { excluded: 2, too_large: 1, binary: 0 } }] })!;
   assert.match(folderSummary(left.folders[0]).detail, /^4 files · 9 chunks · 3 files left out \(excluded 2, too large 1\) · updated/);
   assert.equal(parseStatus({ folders: [{ root: '/w/d', skipped: {} }] })!.folders[0].skipped, undefined);
 });

@@ -204,6 +204,20 @@ export function isBareCommand(command: string): boolean {
   return !command.includes('/') && !command.includes('\\');
 }
 
+/**
+ * Why a command path cannot be used as given, or undefined. A relative path with a folder part (`.venv/bin/needle`)
+ * would be checked from the extension host's folder but run from the workspace folder's (the process's cwd): the
+ * check said "does not exist" for a file that is there, and in Restricted Mode a user setting would have run a
+ * file of the untrusted folder. It has to be absolute, or start with `${workspaceFolder}` or `~`.
+ */
+export function relativeCommandProblem(command: string, isAbsolute: (p: string) => boolean): string | undefined {
+  if (isBareCommand(command) || isAbsolute(command)) {
+    return undefined;
+  }
+  const rest = command.replace(/^\.[\\/]/, '');
+  return `"${command}" is a relative path: give an absolute one, such as \${workspaceFolder}/${rest}`;
+}
+
 /** Where a bare command would be found on PATH (`exists` tells whether a file is executable). */
 export function findOnPath(
   command: string,

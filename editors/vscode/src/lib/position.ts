@@ -32,3 +32,29 @@ export function namePosition(lines: readonly string[], start: LspPosition, name:
   }
   return start;
 }
+
+/**
+ * Where Find Similar Code asks about: the cursor, or with a selection its first non-blank character. A selection
+ * is read from its start, not from the cursor: selecting a function by whole lines (Shift+Down, a drag down the
+ * gutter) leaves the cursor at column 0 of the line after it, which is often the next function's `def`.
+ */
+export function similarPosition(
+  selection: { start: LspPosition; end: LspPosition; active: LspPosition },
+  lineText: (line: number) => string,
+): LspPosition {
+  const { start, end } = selection;
+  if (start.line === end.line && start.character === end.character) {
+    return selection.active;
+  }
+  // A selection that ends at column 0 holds nothing of its last line.
+  const last = end.character === 0 && end.line > start.line ? end.line - 1 : end.line;
+  for (let line = start.line; line <= last; line++) {
+    const from = line === start.line ? start.character : 0;
+    const text = lineText(line);
+    const at = text.slice(from).search(/\S/);
+    if (at >= 0 && (line !== end.line || from + at < end.character)) {
+      return { line, character: from + at };
+    }
+  }
+  return start;
+}

@@ -235,7 +235,7 @@ export function folderSummary(f: FolderStatus): { title: string; state: string; 
     // Why files are missing (an exclude setting, a size cap) is the first thing to look for when one is.
     f.skipped
       ? `${plural(Object.values(f.skipped).reduce((a, b) => a + b, 0), 'file')} left out (${Object.entries(f.skipped)
-          .map(([reason, n]) => `${reason} ${n}`)
+          .map(([reason, n]) => `${reason.replace(/_/g, ' ')} ${n}`) // the server's keys: `too_large` reads "too large"
           .join(', ')})`
       : '',
     f.model ? `model ${f.model}` : '',
