@@ -592,6 +592,46 @@ async function main(tmp) {
     await page.keyboard.press('Escape');
     timings.similarUnsaved = (Date.now() - t) / 1000;
 
+    // --- Search in Folder from the palette: the active file's folder (pkg/) only -----------------------
+    t = Date.now();
+    await waitFor('the quick input to close', async () => !(await quickOpen()), 5_000);
+    // The picker just closed (and its preview with it): F1 can land while focus still moves, so wait until the
+    // palette's own input has the focus before typing, and press again if it never came.
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      await sleep(500);
+      await page.click('.monaco-workbench .part.editor');
+      await page.keyboard.press('F1');
+      const focused = await waitFor('the command palette to take the keyboard', () => page.evaluate(() => {
+        const w = document.querySelector('.quick-input-widget');
+        const input = w && w.style.display !== 'none' ? w.querySelector('.quick-input-box input') : null;
+        return !!input && input.value.startsWith('>') && document.activeElement === input;
+      }), 5_000).catch(() => false);
+      if (focused) break;
+      await page.keyboard.press('Escape');
+    }
+    await page.keyboard.type('Needle: Search in Folder', { delay: 20 });
+    await waitFor('Search in Folder in the palette', () =>
+      page.evaluate(() => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => /Needle: Search in Folder/.test(r.textContent))),
+    15_000);
+    await page.keyboard.press('Enter');
+    await waitFor('the search box titled with the folder', () =>
+      page.evaluate(() => /Needle: Search in pkg/.test(document.querySelector('.quick-input-widget .quick-input-title')?.textContent || '')),
+    15_000);
+    await page.keyboard.type('sum the cart total with discount and tax', { delay: 10 }); // web/cart.js, outside pkg/
+    const inFolder = await waitFor('results from the folder', async () => {
+      const r = await resultRows();
+      return r.some((x) => /\.(py|js):\d+|No matching|failed/.test(x)) ? r : null;
+    }, 30_000);
+    log(`in pkg/:\n  ${inFolder.join('\n  ')}`);
+    const paths = inFolder.map((r) => /((?:pkg|web|nb)\/[\w./-]+):\d+/.exec(r)?.[1]).filter(Boolean);
+    check(paths.length > 0 && paths.every((p) => p.startsWith('pkg/')), `Search in Folder answers from pkg/ only (${[...new Set(paths)].join(', ')})`);
+    await page.keyboard.press('Escape');
+    // Escape closes the preview the first row opened: let that settle before the next step opens the palette.
+    await waitFor('the preview tab to close', async () => !(await quickOpen()) && !(await page.evaluate(() =>
+      [...document.querySelectorAll('.tabs-container .tab')].some((x) => /inventory\.py/.test(x.getAttribute('aria-label') || '')))), 10_000);
+    await sleep(500);
+    timings.searchInFolder = (Date.now() - t) / 1000;
+
     // --- a result in a Jupyter notebook opens the notebook at its cell, not the .ipynb's JSON ----------
     t = Date.now();
     await waitFor('the quick input to close', async () => !(await quickOpen()), 5_000);

@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import { registerLmTool } from './lmTool';
 import { NeedleService } from './service';
-import { findSimilar, reindex, searchCode, showStatus } from './ui';
+import { findSimilar, reindex, searchCode, searchInFolder, showStatus } from './ui';
 
 let service: NeedleService | undefined;
 
@@ -14,6 +14,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('needle.searchCode', (query?: unknown) =>
       searchCode(svc, typeof query === 'string' ? query : undefined),
     ),
+    // From the Explorer: the clicked resource, then every selected one; from the palette: nothing.
+    vscode.commands.registerCommand('needle.searchInFolder', (clicked?: unknown, selected?: unknown) => {
+      const uris = (Array.isArray(selected) ? selected : [clicked]).filter((u): u is vscode.Uri => u instanceof vscode.Uri);
+      return searchInFolder(svc, uris);
+    }),
     vscode.commands.registerCommand('needle.findSimilar', () => findSimilar(svc)),
     vscode.commands.registerCommand('needle.reindexWorkspace', () => reindex(svc)),
     vscode.commands.registerCommand('needle.showStatus', () => showStatus(svc)),

@@ -214,11 +214,36 @@ function wireResultPick(qp: vscode.QuickPick<ResultItem>, onAccepted?: () => boo
   });
 }
 
-/** "Needle: Search Code": a QuickPick that searches as you type. */
-export async function searchCode(service: NeedleService, initial?: string): Promise<void> {
+/** A folder or file as the title names it: relative to its workspace folder (its own name for a folder's root). */
+function scopeLabel(uri: vscode.Uri): string {
+  const relative = vscode.workspace.asRelativePath(uri, false);
+  return relative && relative !== uri.fsPath ? relative : uri.path.split('/').filter(Boolean).pop() ?? uri.fsPath;
+}
+
+/**
+ * "Needle: Search in Folder": Search Code over the folders or files chosen in the Explorer (all of a multiple
+ * selection), or from the command palette over the active file's folder.
+ */
+export async function searchInFolder(service: NeedleService, chosen?: vscode.Uri[]): Promise<void> {
+  let within = chosen?.filter((u) => u.scheme === 'file');
+  if (!within?.length) {
+    const doc = vscode.window.activeTextEditor?.document;
+    if (!doc || doc.uri.scheme !== 'file') {
+      void vscode.window.showInformationMessage('Needle: right-click a folder in the Explorer (Needle: Search in Folder), or open a file to search its folder.');
+      return;
+    }
+    within = [vscode.Uri.joinPath(doc.uri, '..')];
+  }
+  await searchCode(service, undefined, within);
+}
+
+/** "Needle: Search Code": a QuickPick that searches as you type; `within`: only in these folders or files. */
+export async function searchCode(service: NeedleService, initial?: string, within?: vscode.Uri[]): Promise<void> {
   const { k, debounceMs } = settings();
+  const scope = within?.length ? within.map((u) => u.toString()) : undefined;
+  const baseTitle = within?.length ? `Needle: Search in ${within.map(scopeLabel).join(', ')}` : 'Needle: Search Code';
   const qp = vscode.window.createQuickPick<ResultItem>();
-  qp.title = 'Needle: Search Code';
+  qp.title = baseTitle;
   qp.placeholder = 'Describe the code you are looking for (filters: lang:python kind:function glob:src/** glob:!dist/**)';
   qp.matchOnDescription = false;
   qp.matchOnDetail = false;
@@ -228,9 +253,11 @@ export async function searchCode(service: NeedleService, initial?: string): Prom
   let cts: vscode.CancellationTokenSource | undefined;
   const shown: { query: string; results: SearchResult[] } = { query: '', results: [] }; // for needle.opened
 
+  let lastText: string | undefined; // the text searched last: setting the box's value echoes back as a change
   const run = async (text: string) => {
+    lastText = text;
     const q = parseQuery(text);
-    const args = searchArguments(q, k);
+    const args = searchArguments(q, k, scope);
     cts?.cancel();
     cts?.dispose();
     cts = undefined;
@@ -256,7 +283,7 @@ export async function searchCode(service: NeedleService, initial?: string): Prom
         return;
       }
       const note = indexingNote(status);
-      qp.title = note ? 'Needle: Search Code (still indexing: results may be incomplete)' : 'Needle: Search Code';
+      qp.title = note ? `${baseTitle} (still indexing: results may be incomplete)` : baseTitle;
       const head: ResultItem[] = [];
       if (!results.length) {
         head.push(
@@ -295,6 +322,9 @@ export async function searchCode(service: NeedleService, initial?: string): Prom
   const stateSub = service.onDidChangeState(() => rerun.call());
 
   qp.onDidChangeValue((value) => {
+    if (value === lastText && !debounced.pending) {
+      return; // the initial query set below, echoed back: it is already being searched
+    }
     qp.busy = value.trim() !== '';
     debounced.call(value);
   });

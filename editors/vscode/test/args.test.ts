@@ -28,6 +28,9 @@ test('searchArguments is one object in a list', () => {
   assert.equal(searchArguments({ query: '   ' }, 10), undefined);
   assert.deepEqual(searchArguments({ query: 'x', exclude: ['dist/**'] }, 10), [{ query: 'x', k: 10, exclude: ['dist/**'] }]);
   assert.deepEqual(searchArguments({ query: 'x', kind: 'class' }, 10), [{ query: 'x', k: 10, kind: 'class' }]);
+  // Search in Folder: the folders' URIs; none given (or an empty list) searches everywhere
+  assert.deepEqual(searchArguments({ query: 'x' }, 10, ['file:///w/src']), [{ query: 'x', k: 10, within: ['file:///w/src'] }]);
+  assert.deepEqual(searchArguments({ query: 'x' }, 10, []), [{ query: 'x', k: 10 }]);
 });
 
 test('similar and reindex arguments', () => {

@@ -23,3 +23,14 @@ test('the start timeout is a setting with a default', () => {
   assert.equal(p.type, 'number');
   assert.equal(p.default, 30);
 });
+
+test('Search in Folder is on the Explorer\'s context menu for files and folders, and in the palette for a file\'s folder', () => {
+  const menus: Record<string, { command: string; when?: string; group?: string }[]> = manifest.contributes.menus;
+  const explorer = menus['explorer/context'].find((m) => m.command === 'needle.searchInFolder');
+  assert.equal(explorer?.when, 'resourceScheme == file');
+  assert.match(explorer?.group ?? '', /^4_search/, 'beside VS Code\'s own Find in Folder...');
+  const palette = menus.commandPalette.find((m) => m.command === 'needle.searchInFolder');
+  assert.equal(palette?.when, 'editorIsOpen && resourceScheme == file');
+  assert.ok(manifest.contributes.commands.some((c: { command: string; title: string }) =>
+    c.command === 'needle.searchInFolder' && c.title === 'Search in Folder'));
+});

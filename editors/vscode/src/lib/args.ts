@@ -56,10 +56,12 @@ export interface SearchArgument {
   kind?: string;
   glob?: string;
   exclude?: string[];
+  /** URIs of the folders or files to search in only (Search in Folder). */
+  within?: string[];
 }
 
-/** `arguments` of `needle.search`, or undefined when there is nothing to search for. */
-export function searchArguments(q: SearchQuery, k: number): [SearchArgument] | undefined {
+/** `arguments` of `needle.search`, or undefined when there is nothing to search for; `within`: folder or file URIs. */
+export function searchArguments(q: SearchQuery, k: number, within?: string[]): [SearchArgument] | undefined {
   const query = q.query.trim();
   if (!query) {
     return undefined;
@@ -76,6 +78,9 @@ export function searchArguments(q: SearchQuery, k: number): [SearchArgument] | u
   }
   if (q.exclude?.length) {
     arg.exclude = q.exclude;
+  }
+  if (within?.length) {
+    arg.within = within;
   }
   return [arg];
 }
