@@ -315,3 +315,43 @@ end
     assert "in:%:h retry with backoff -> config" in lines, _report(proc)
     everywhere = next(line for line in lines if line.startswith("retry with backoff -> "))
     assert len(everywhere.split("-> ")[1].split(",")) > 1, _report(proc)
+
+
+def test_needle_cancel_stops_the_indexing_in_progress_and_what_was_indexed_stays(tmp_path: Path) -> None:
+    """A big folder opened by mistake: `:NeedleCancel` sends `window/workDoneProgress/cancel` for the indexing's
+    progress; the folder is then "cancelled" (partial), not indexed to the end."""
+    big = tmp_path / "big"
+    big.mkdir()
+    subprocess.run(["git", "init", "-q", str(big)], check=True)
+    for i in range(600):
+        (big / f"mod_{i}.py").write_text(f"def function_{i}(x):\n    return x + {i}  # zebrafish\n")
+    proc = _run_lua(tmp_path, """
+local needle_bin, big = _G.arg[1], _G.arg[2]
+vim.lsp.config('needle', { cmd = { needle_bin, 'lsp' } })
+vim.lsp.enable('needle')
+local needle = require('needle')
+needle.cancel()  -- nothing yet: says so
+local began = false
+vim.api.nvim_create_autocmd('LspProgress', { callback = function(ev)
+  local value = ev.data.params.value
+  began = began or (value.kind == 'begin' and value.cancellable == true)
+end })
+vim.cmd.edit(big .. '/mod_0.py')
+assert(vim.wait(60000, function() return began end, 10), 'no cancellable progress began')
+vim.cmd('NeedleCancel')
+local status
+assert(vim.wait(60000, function()
+  local client = vim.lsp.get_clients({ name = 'needle' })[1]
+  status = client and needle.execute_sync(client, 'needle.status', nil, 2000)
+  return status and status.state ~= 'indexing'
+end, 100), 'indexing never stopped')
+local folder = status.folders[1]
+io.write('state: ', status.state, ' / ', folder.state, '; embedded ', folder.chunksEmbedded, ' of ', folder.chunks, '\\n')
+for _, client in ipairs(vim.lsp.get_clients({ name = 'needle' })) do
+  client:stop(true)
+end
+""", str(NEEDLE), str(big))
+    assert proc.returncode == 0, _report(proc)
+    assert "Needle: nothing is being indexed" in proc.stdout, _report(proc)
+    assert "state: partial / cancelled" in proc.stdout, _report(proc)
+    assert "Needle: indexing cancelled" in proc.stdout, _report(proc)

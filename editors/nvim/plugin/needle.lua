@@ -1,4 +1,5 @@
--- Needle commands: :Needle {query}, :NeedleSimilar, :NeedleReindex, :NeedleStatus; indexing progress display.
+-- Needle commands: :Needle {query}, :NeedleSimilar, :NeedleReindex, :NeedleCancel, :NeedleStatus; indexing progress
+-- display.
 if vim.g.loaded_needle then
   return
 end
@@ -22,6 +23,10 @@ end, { nargs = 0, desc = 'Needle: code similar to the function under the cursor'
 command('NeedleReindex', function()
   require('needle').reindex()
 end, { nargs = 0, desc = 'Needle: rebuild the index' })
+
+command('NeedleCancel', function()
+  require('needle').cancel()
+end, { nargs = 0, desc = 'Needle: stop the indexing in progress (what was indexed stays searchable)' })
 
 command('NeedleStatus', function()
   require('needle').status()

@@ -265,6 +265,61 @@ async function restrictedSession(browser, tmp, extDir, baseSettings) {
   }
 }
 
+/** A window on a big folder: Needle: Cancel Indexing stops its first index, which is then partial. */
+async function cancelSession(browser, tmp, extDir, baseSettings) {
+  const dataDir = path.join(tmp, 'data-cancel');
+  const ws = path.join(tmp, 'big');
+  const eventsFile = path.join(tmp, 'events-cancel.jsonl');
+  fs.mkdirSync(path.join(ws, '.git'), { recursive: true }); // a repository root, as a clone has
+  for (let i = 0; i < 800; i += 1) {
+    fs.writeFileSync(path.join(ws, `mod_${i}.py`), `def function_${i}(x):\n    return x + ${i}  # zebrafish\n`);
+  }
+  for (const sub of ['User', 'Machine']) {
+    fs.mkdirSync(path.join(dataDir, sub), { recursive: true });
+    fs.writeFileSync(path.join(dataDir, sub, 'settings.json'), JSON.stringify(baseSettings, null, 2));
+  }
+  const port = await freePort();
+  const out = fs.openSync(path.join(tmp, 'code-server-cancel.log'), 'w');
+  const cs = spawn(process.execPath, [CODE_SERVER, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry',
+    '--disable-update-check', '--disable-getting-started-override', '--user-data-dir', dataDir, '--extensions-dir', extDir, ws],
+  // Without the machine's shared embedding cache: vectors of an earlier run would finish the index before the cancel.
+  { env: { ...process.env, NEEDLE_E2E_LOG: eventsFile, NEEDLE_EMBEDDING_CACHE: 'off' }, stdio: ['ignore', out, out], detached: true });
+  csPids.push(cs.pid);
+  let page;
+  try {
+    await waitFor('the third code-server', async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
+      } catch {
+        return false;
+      }
+    }, 60_000);
+    const events = () => readEvents(eventsFile);
+    page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+    await waitFor('the big folder to be indexing', () => events().find((e) => e.event === 'status' && e.state === 'indexing'), 60_000);
+    await page.click('.monaco-workbench .part.editor');
+    await page.keyboard.press('F1');
+    await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) .quick-input-box input', { visible: true, timeout: 15_000 });
+    await page.keyboard.type('Needle: Cancel Indexing', { delay: 10 });
+    await waitFor('Cancel Indexing in the palette', () =>
+      page.evaluate(() => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => /Needle: Cancel Indexing/.test(r.textContent))),
+    15_000);
+    await page.keyboard.press('Enter');
+    const after = await waitFor('the indexing to stop', () =>
+      events().find((e) => e.event === 'status' && (e.state === 'partial' || e.state === 'ready')), 60_000);
+    check(after.state === 'partial', `Needle: Cancel Indexing stopped the first index of 800 files: the folder is ${after.state}`);
+  } finally {
+    try {
+      await page?.close();
+    } catch {}
+    try {
+      process.kill(-cs.pid, 'SIGKILL');
+    } catch {}
+  }
+}
+
 async function main(tmp) {
   for (const [what, p] of [
     ['code-server (run e2e/setup.sh)', CODE_SERVER],
@@ -876,6 +931,11 @@ async function main(tmp) {
     t = Date.now();
     await restrictedSession(browser, tmp, extDir, settings);
     timings.restricted = (Date.now() - t) / 1000;
+
+    // --- a third window on a big folder: Needle: Cancel Indexing stops the first index ------------
+    t = Date.now();
+    await cancelSession(browser, tmp, extDir, settings);
+    timings.cancel = (Date.now() - t) / 1000;
 
     log(`PASS in ${secs()}s; timings (s): ${JSON.stringify(timings)}`);
     if (process.env.NEEDLE_E2E_KEEP) log(`kept ${tmp}`);

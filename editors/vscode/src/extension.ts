@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import { registerLmTool } from './lmTool';
 import { NeedleService } from './service';
-import { findSimilar, reindex, searchCode, searchInFolder, showStatus } from './ui';
+import { cancelIndexing, findSimilar, reindex, searchCode, searchInFolder, showStatus } from './ui';
 
 let service: NeedleService | undefined;
 
@@ -21,6 +21,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
     vscode.commands.registerCommand('needle.findSimilar', () => findSimilar(svc)),
     vscode.commands.registerCommand('needle.reindexWorkspace', () => reindex(svc)),
+    vscode.commands.registerCommand('needle.cancelIndexing', () => cancelIndexing(svc)),
     vscode.commands.registerCommand('needle.showStatus', () => showStatus(svc)),
     vscode.commands.registerCommand('needle.showLog', () => svc.output.show(true)),
     vscode.commands.registerCommand('needle.restartServer', () => svc.restart()),

@@ -13,6 +13,8 @@ import {
   LanguageClientOptions,
   ServerOptions,
   State,
+  WorkDoneProgressCancelNotification,
+  type ProgressToken,
 } from 'vscode-languageclient/node';
 import { COMMANDS, findOnPath, initializationOptions, isBareCommand, relativeCommandProblem, serverCommand } from './lib/args';
 import {
@@ -342,7 +344,7 @@ export class NeedleService implements vscode.Disposable {
         // Not passed on (`next`): the client library would show the same progress a second time, as its
         // own window-progress item. The one status bar item shows it instead (counted in chunks).
         handleWorkDoneProgress: (token, params) => {
-          this.onProgress(String(token), params);
+          this.onProgress(token, params);
         },
       },
     };
@@ -504,7 +506,31 @@ export class NeedleService implements vscode.Disposable {
       .catch((err) => this.output.appendLine(`Sending the settings failed: ${err instanceof Error ? err.message : String(err)}`));
   }
 
-  private onProgress(token: string, p: { kind: string; title?: string; message?: string; percentage?: number }): void {
+  /** Whether an indexing in progress can be cancelled (Needle: Cancel Indexing). */
+  get cancellable(): boolean {
+    return [...this.progress.values()].some((p) => p.cancellable);
+  }
+
+  /**
+   * "Needle: Cancel Indexing": `window/workDoneProgress/cancel` for every cancellable indexing in progress; what
+   * was indexed so far stays searchable (the folder is partial) and Reindex goes on. False when there was none.
+   */
+  cancelIndexing(): boolean {
+    const client = this.session?.client;
+    const active = [...this.progress.values()].filter((p) => p.cancellable && p.token !== undefined);
+    if (!client || !this.isRunning || !active.length) {
+      return false;
+    }
+    for (const p of active) {
+      client
+        .sendNotification(WorkDoneProgressCancelNotification.type, { token: p.token as ProgressToken })
+        .catch((err) => this.output.appendLine(`Cancelling failed: ${err instanceof Error ? err.message : String(err)}`));
+    }
+    return true;
+  }
+
+  private onProgress(raw: ProgressToken, p: { kind: string; title?: string; message?: string; percentage?: number; cancellable?: boolean }): void {
+    const token = String(raw);
     if (p.kind === 'end') {
       this.progress.delete(token);
       this.render();
@@ -516,6 +542,8 @@ export class NeedleService implements vscode.Disposable {
       title: p.title ?? prev.title,
       message: p.message ?? prev.message,
       percentage: p.percentage ?? prev.percentage,
+      cancellable: p.kind === 'begin' ? p.cancellable === true : prev.cancellable,
+      token: raw,
     });
     if (p.kind === 'begin') {
       void this.refreshStatus(); // counts come from needle.status, polled while indexing

@@ -476,6 +476,15 @@ export async function reindex(service: NeedleService): Promise<void> {
   }
 }
 
+/** "Needle: Cancel Indexing": stop the indexing in progress (a big folder opened by mistake). */
+export function cancelIndexing(service: NeedleService): void {
+  if (service.cancelIndexing()) {
+    vscode.window.setStatusBarMessage('$(debug-stop) Needle: indexing cancelled; what was indexed is searchable', 5000);
+  } else {
+    void vscode.window.showInformationMessage('Needle: nothing is being indexed.');
+  }
+}
+
 interface ActionItem extends vscode.QuickPickItem {
   command?: string;
 }
@@ -502,6 +511,9 @@ export async function showStatus(service: NeedleService): Promise<void> {
     items.push({ label: '$(loading~spin) The language server is starting' });
   }
   items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
+  if (service.cancellable) {
+    items.push({ label: '$(debug-stop) Cancel Indexing', detail: 'What was indexed so far stays searchable; Reindex goes on.', command: 'needle.cancelIndexing' });
+  }
   items.push(
     { label: '$(search) Search Code', command: 'needle.searchCode' },
     { label: '$(sync) Reindex', command: 'needle.reindexWorkspace' },

@@ -34,3 +34,8 @@ test('Search in Folder is on the Explorer\'s context menu for files and folders,
   assert.ok(manifest.contributes.commands.some((c: { command: string; title: string }) =>
     c.command === 'needle.searchInFolder' && c.title === 'Search in Folder'));
 });
+
+test('Cancel Indexing is a command of its own (the status bar item is Needle\'s, so the client\'s own cancel button is not shown)', () => {
+  assert.ok(manifest.contributes.commands.some((c: { command: string; title: string }) =>
+    c.command === 'needle.cancelIndexing' && c.title === 'Cancel Indexing'));
+});

@@ -14,6 +14,7 @@ local has_011 = vim.fn.has('nvim-0.11') == 1
 --- The latest progress line, for statuslines: `require('needle').progress()`.
 local progress_line = ''
 local progress_titles = {} ---@type table<string, string>
+local cancellable = {} ---@type table<string, {client_id: integer, token: integer|string}> the indexing :NeedleCancel can stop
 
 ---@param msg string
 ---@param level integer?
@@ -602,6 +603,25 @@ end
 
 --- `LspProgress` handler: show the Needle server's `$/progress` (echo or vim.notify, per `progress`).
 ---@param ev {data: {client_id: integer, params: {token: any, value: any}}}
+--- `:NeedleCancel`: stop the indexing in progress (every cancellable one of every Needle server). What was indexed
+--- so far stays searchable (the index is "partial"); `:NeedleReindex` goes on from there.
+function M.cancel()
+  local sent = 0
+  for key, active in pairs(cancellable) do
+    local client = vim.lsp.get_client_by_id(active.client_id)
+    if client and not client:is_stopped() then
+      client:notify('window/workDoneProgress/cancel', { token = active.token })
+      sent = sent + 1
+    end
+    cancellable[key] = nil
+  end
+  if sent == 0 then
+    notify('nothing is being indexed', levels.INFO)
+  else
+    notify('indexing cancelled: what was indexed so far is searchable; :NeedleReindex goes on', levels.INFO)
+  end
+end
+
 function M.on_progress(ev)
   local data = ev.data or {}
   local client = data.client_id and vim.lsp.get_client_by_id(data.client_id)
@@ -615,6 +635,11 @@ function M.on_progress(ev)
   local token = tostring(data.params.token)
   if value.title then
     progress_titles[token] = value.title
+  end
+  if value.kind == 'begin' and value.cancellable then
+    cancellable[token] = { client_id = client.id, token = data.params.token }
+  elseif value.kind == 'end' then
+    cancellable[token] = nil
   end
   local title = progress_titles[token] or 'indexing'
   local msg = title:match('^[Nn]eedle') and title or ('Needle: ' .. title)

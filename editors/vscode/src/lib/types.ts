@@ -72,4 +72,8 @@ export interface ProgressInfo {
   title?: string;
   message?: string;
   percentage?: number;
+  /** The server lets this one be cancelled (`window/workDoneProgress/cancel`). */
+  cancellable?: boolean;
+  /** The progress token, as the server sent it (a string or a number). */
+  token?: string | number;
 }
