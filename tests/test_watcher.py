@@ -130,3 +130,62 @@ def test_a_second_writer_is_refused_while_watching(live):
             other.update()
     finally:
         other.close()
+
+
+def test_the_index_folder_deleted_while_idle_is_rebuilt_at_once(live):
+    from codeneedle.errors import IndexLockedError
+
+    repo, index, watcher, batches = live
+    shutil.rmtree(repo / ".needle")  # `rm -rf .needle`, or `git clean -fdx`: no source file changes after it
+    settle(watcher, batches)
+    assert index.status().files == 7
+    assert ("src/hash/checksum.c", "crc32_checksum") in names(index, "crc32 checksum of bytes")
+    other = Index.open(repo)
+    try:
+        with pytest.raises(IndexLockedError):  # the watcher holds the new folder's lock: no second writer
+            other.update()
+    finally:
+        other.close()
+
+
+WATCH_CHILD = """import sys
+from codeneedle.indexer.index import Index
+from codeneedle.indexer.watcher import Watcher
+index = Index.open(sys.argv[1])
+index.update()
+Watcher(index, reconcile_every=None).start()  # no periodic rescan: only what the events say
+print('watching', flush=True)
+sys.stdin.read()
+"""
+
+
+def test_events_lost_while_the_watcher_was_stopped_lead_to_a_rescan(tmp_path):
+    """A machine asleep (the process stopped) while files churn: the kernel drops events past its queue."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    if limit > 200_000:
+        pytest.skip(f"inotify queue of {limit} events: too large to overflow here")
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    child = subprocess.Popen([sys.executable, "-c", WATCH_CHILD, str(repo)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "watching"
+        child.send_signal(signal.SIGSTOP)
+        touched = [repo / "src/config/loader.py", repo / "web/format.ts"]
+        for _ in range(limit // 2 + 1000):  # alternating: the kernel merges only repeats of the same event
+            for path in touched:
+                os.utime(path)
+        (repo / "src/late.py").write_text(NEW_FUNCTION)  # its events come after the overflow: dropped
+        child.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 120
+        with Index.open(repo) as reader:
+            while reader.reader().file_record("src/late.py") is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert reader.reader().file_record("src/late.py") is not None
+    finally:
+        child.kill()
+        child.wait()

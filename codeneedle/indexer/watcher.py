@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codeneedle.indexer.pipeline import UpdateStats
+from codeneedle.indexer.root import DB_NAME
 
 if TYPE_CHECKING:
     from codeneedle.indexer.index import Index
@@ -141,6 +142,10 @@ class Watcher:
             return None
         return rel.as_posix()
 
+    def names_the_index(self, path: str) -> bool:
+        """Whether ``path`` is the index folder or its database (events inside the folder are our own writes)."""
+        return Path(path) in (self.index.index_dir, self.index.index_dir / DB_NAME)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             with self._cond:
@@ -214,6 +219,18 @@ class _Handler:
 
     def dispatch(self, event) -> None:
         if event.event_type in ("opened", "closed_no_write"):
+            return
+        if event.event_type == "events_lost":
+            # The kernel's queue overflowed (a tool churned files while we were stopped or asleep): the events
+            # left no longer say what changed. Without a rescan now, files stay missing or stale until the next
+            # periodic one, up to a minute later.
+            self.watcher.rescan()
+            return
+        if event.event_type in ("deleted", "moved") and self.watcher.names_the_index(os.fsdecode(event.src_path)):
+            # The index folder or its database deleted (`rm -rf .needle`, `git clean -fdx`): the update rebuilds it
+            # now. Left to the next edit, `needle status` meanwhile says there is no index, and a `needle search`
+            # builds one of its own beside this writer.
+            self.watcher.rescan()
             return
         if event.is_directory and event.event_type == "modified":
             return  # a folder's listing changed: the files concerned raise their own events
