@@ -189,3 +189,19 @@ def test_events_lost_while_the_watcher_was_stopped_lead_to_a_rescan(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_changes_inside_hidden_folders_make_no_batches(live):
+    """A nested repository's `.git`, an IDE's `.idea`: nothing under a hidden folder is indexed."""
+    repo, index, watcher, batches = live
+    for folder in ("vendored/.git/objects/ab", ".idea", "src/.pytest_cache/v"):
+        (repo / folder).mkdir(parents=True)
+        for i in range(5):
+            (repo / folder / f"f{i}.py").write_text(NEW_FUNCTION)
+    (repo / "vendored/readme.py").write_text(NEW_FUNCTION)
+    settle(watcher, batches)
+    until = time.monotonic() + 30
+    while not any(p == "vendored/readme.py" for p, _ in names(index, "celsius to fahrenheit")):
+        assert time.monotonic() < until, "the real file never became searchable"
+        watcher.wait_idle(5)
+    assert sum(b.paths for b in batches) == 2  # vendored/ and vendored/readme.py, none of the hidden ones

@@ -138,7 +138,12 @@ class Watcher:
         index_dir = self.index.index_dir
         if (root / rel) == index_dir or index_dir in (root / rel).parents:
             return None
-        if parts[0] == ".git" and rel.as_posix() != ".git/info/exclude":
+        hidden = any(part.startswith(".") for part in parts[:-1]) or (
+            parts[-1].startswith(".") and parts[-1] not in IGNORE_FILES)
+        if hidden and rel.as_posix() != ".git/info/exclude":
+            # Nothing with a hidden name on its way is indexed, whatever the ignore files say: a nested repository's
+            # `.git`, `.venv`, `.idea` (saved every few seconds), `.pytest_cache` would each make a batch that
+            # changes nothing (and a skipped row per path). A hidden folder renamed visible is its new name's event.
             return None
         return rel.as_posix()
 
