@@ -205,3 +205,23 @@ def test_changes_inside_hidden_folders_make_no_batches(live):
         assert time.monotonic() < until, "the real file never became searchable"
         watcher.wait_idle(5)
     assert sum(b.paths for b in batches) == 2  # vendored/ and vendored/readme.py, none of the hidden ones
+
+
+def test_a_deleted_project_is_not_brought_back_as_an_empty_index(tmp_path):
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    index = Index.open(repo)
+    index.update()
+    errors: list[Exception] = []
+    watcher = Watcher(index, debounce=0.1, on_error=errors.append)
+    watcher.start()
+    try:
+        shutil.rmtree(repo)  # the project deleted while its watcher runs
+        deadline = time.monotonic() + 30
+        while not errors and time.monotonic() < deadline:
+            watcher.wait_idle(5)
+            time.sleep(0.05)
+        assert errors and "was deleted or moved away" in str(errors[0])
+        assert not repo.exists()
+    finally:
+        watcher.stop()
+        index.close()
