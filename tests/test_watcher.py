@@ -225,3 +225,18 @@ def test_a_deleted_project_is_not_brought_back_as_an_empty_index(tmp_path):
     finally:
         watcher.stop()
         index.close()
+
+
+def test_a_file_grown_past_the_size_cap_leaves_its_batch_says_why_and_it_comes_back_unembedded(live):
+    repo, index, watcher, batches = live
+    path = repo / "src/config/loader.py"
+    original = path.read_bytes()
+    with open(path, "a") as fh:
+        fh.write("# padding\n" * 120_000)  # 1.2 MB: past the 1 MiB cap
+    settle(watcher, batches)
+    assert index.reader().file_record("src/config/loader.py") is None
+    assert any("(skipped: 1 too_large)" in b.line() for b in batches), [b.line() for b in batches]
+    path.write_bytes(original)
+    settle(watcher, batches, count=len(batches) + 1)
+    assert index.reader().file_record("src/config/loader.py") is not None
+    assert sum(b.stats.chunks_embedded for b in batches) == 0  # its chunks came back with their cached vectors

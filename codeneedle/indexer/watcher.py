@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from codeneedle.indexer.pipeline import UpdateStats
 from codeneedle.indexer.root import DB_NAME
+from codeneedle.indexer.walker import MISSING
 
 if TYPE_CHECKING:
     from codeneedle.indexer.index import Index
@@ -44,8 +45,11 @@ class BatchReport:
     def line(self) -> str:
         s = self.stats
         what = "full rescan" if self.full_scan else f"{self.paths} paths"
+        # Why a file that is still there left (grown past the size cap, turned binary or unreadable, ignored):
+        # `needle status` counts it only after the next full rescan. A full rescan's count is every skipped file.
+        why = "" if self.full_scan else ", ".join(f"{n} {r}" for r, n in sorted(s.skipped.items()) if r != MISSING)
         return (f"{what}: {s.files_changed} files changed, {s.files_removed} removed, "
-                f"{s.embedded_text('re-embedded')} in {s.seconds * 1000:.0f} ms")
+                f"{s.embedded_text('re-embedded')} in {s.seconds * 1000:.0f} ms" + (f" (skipped: {why})" if why else ""))
 
 
 class Watcher:
