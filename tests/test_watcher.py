@@ -9,6 +9,7 @@ import time
 import pytest
 
 from codeneedle.indexer.index import Index
+from codeneedle.indexer.walker import walk
 from codeneedle.indexer.watcher import Watcher
 from tests.conftest import copy_fixture
 
@@ -150,6 +151,7 @@ def test_the_index_folder_deleted_while_idle_is_rebuilt_at_once(live):
 
 WATCH_CHILD = """import sys
 from codeneedle.indexer.index import Index
+from codeneedle.indexer.walker import walk
 from codeneedle.indexer.watcher import Watcher
 index = Index.open(sys.argv[1])
 index.update()
@@ -240,3 +242,18 @@ def test_a_file_grown_past_the_size_cap_leaves_its_batch_says_why_and_it_comes_b
     settle(watcher, batches, count=len(batches) + 1)
     assert index.reader().file_record("src/config/loader.py") is not None
     assert sum(b.stats.chunks_embedded for b in batches) == 0  # its chunks came back with their cached vectors
+
+
+def test_a_name_that_is_not_utf8_is_skipped_without_failing_its_batch(live):
+    """An archive unpacked with Latin-1 names: the batch that holds one still indexes its neighbours."""
+    repo, index, watcher, batches = live
+    errors: list[Exception] = []
+    watcher.on_error = errors.append
+    (repo / "tools").mkdir()
+    (repo / "tools/temperature.py").write_text(NEW_FUNCTION)
+    with open(os.path.join(os.fsencode(repo), b"tools/caf\xe9.py"), "w") as fh:
+        fh.write("def latin_one_named(x):\n    return x\n")
+    settle(watcher, batches)
+    assert not errors
+    assert ("tools/temperature.py", "convert_celsius_to_fahrenheit") in names(index, "celsius to fahrenheit")
+    assert sorted(index.reader().file_records()) == sorted(f.path for f in walk(repo).files)
