@@ -138,7 +138,7 @@ def test_the_index_folder_deleted_while_idle_is_rebuilt_at_once(live):
 
     repo, index, watcher, batches = live
     shutil.rmtree(repo / ".needle")  # `rm -rf .needle`, or `git clean -fdx`: no source file changes after it
-    settle(watcher, batches)
+    settle(watcher, batches, timeout=120)  # every chunk is embedded again: the vectors went with the folder
     assert index.status().files == 7
     assert ("src/hash/checksum.c", "crc32_checksum") in names(index, "crc32 checksum of bytes")
     other = Index.open(repo)
@@ -218,7 +218,7 @@ def test_a_deleted_project_is_not_brought_back_as_an_empty_index(tmp_path):
     watcher.start()
     try:
         shutil.rmtree(repo)  # the project deleted while its watcher runs
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not errors and time.monotonic() < deadline:
             watcher.wait_idle(5)
             time.sleep(0.05)
