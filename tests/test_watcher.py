@@ -9,6 +9,7 @@ import time
 import pytest
 
 from codeneedle.indexer.index import Index
+from codeneedle.indexer.walker import walk
 from codeneedle.indexer.watcher import Watcher
 from tests.conftest import copy_fixture
 
@@ -130,3 +131,128 @@ def test_a_second_writer_is_refused_while_watching(live):
             other.update()
     finally:
         other.close()
+
+
+def test_the_index_folder_deleted_while_idle_is_rebuilt_at_once(live):
+    from codeneedle.errors import IndexLockedError
+
+    repo, index, watcher, batches = live
+    shutil.rmtree(repo / ".needle")  # `rm -rf .needle`, or `git clean -fdx`: no source file changes after it
+    settle(watcher, batches, timeout=120)  # every chunk is embedded again: the vectors went with the folder
+    assert index.status().files == 7
+    assert ("src/hash/checksum.c", "crc32_checksum") in names(index, "crc32 checksum of bytes")
+    other = Index.open(repo)
+    try:
+        with pytest.raises(IndexLockedError):  # the watcher holds the new folder's lock: no second writer
+            other.update()
+    finally:
+        other.close()
+
+
+WATCH_CHILD = """import sys
+from codeneedle.indexer.index import Index
+from codeneedle.indexer.watcher import Watcher
+index = Index.open(sys.argv[1])
+index.update()
+Watcher(index, reconcile_every=None).start()  # no periodic rescan: only what the events say
+print('watching', flush=True)
+sys.stdin.read()
+"""
+
+
+def test_events_lost_while_the_watcher_was_stopped_lead_to_a_rescan(tmp_path):
+    """A machine asleep (the process stopped) while files churn: the kernel drops events past its queue."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    if limit > 200_000:
+        pytest.skip(f"inotify queue of {limit} events: too large to overflow here")
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    child = subprocess.Popen([sys.executable, "-c", WATCH_CHILD, str(repo)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "watching"
+        child.send_signal(signal.SIGSTOP)
+        touched = [repo / "src/config/loader.py", repo / "web/format.ts"]
+        for _ in range(limit // 2 + 1000):  # alternating: the kernel merges only repeats of the same event
+            for path in touched:
+                os.utime(path)
+        (repo / "src/late.py").write_text(NEW_FUNCTION)  # its events come after the overflow: dropped
+        child.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 120
+        with Index.open(repo) as reader:
+            while reader.reader().file_record("src/late.py") is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert reader.reader().file_record("src/late.py") is not None
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_changes_inside_hidden_folders_make_no_batches(live):
+    """A nested repository's `.git`, an IDE's `.idea`: nothing under a hidden folder is indexed."""
+    repo, index, watcher, batches = live
+    for folder in ("vendored/.git/objects/ab", ".idea", "src/.pytest_cache/v"):
+        (repo / folder).mkdir(parents=True)
+        for i in range(5):
+            (repo / folder / f"f{i}.py").write_text(NEW_FUNCTION)
+    (repo / "vendored/readme.py").write_text(NEW_FUNCTION)
+    settle(watcher, batches)
+    deadline = time.monotonic() + 60
+    while not any(p == "vendored/readme.py" for p, _ in names(index, "celsius to fahrenheit")):
+        assert time.monotonic() < deadline, "the real file never became searchable"
+        watcher.wait_idle(5)
+    assert sum(b.paths for b in batches) == 2  # vendored/ and vendored/readme.py, none of the hidden ones
+
+
+def test_a_deleted_project_is_not_brought_back_as_an_empty_index(tmp_path):
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    index = Index.open(repo)
+    index.update()
+    errors: list[Exception] = []
+    watcher = Watcher(index, debounce=0.1, on_error=errors.append)
+    watcher.start()
+    try:
+        shutil.rmtree(repo)  # the project deleted while its watcher runs
+        deadline = time.monotonic() + 60
+        while not errors and time.monotonic() < deadline:
+            watcher.wait_idle(5)
+            time.sleep(0.05)
+        assert errors and "was deleted or moved away" in str(errors[0])
+        assert not repo.exists()
+    finally:
+        watcher.stop()
+        index.close()
+
+
+def test_a_file_grown_past_the_size_cap_leaves_its_batch_says_why_and_it_comes_back_unembedded(live):
+    repo, index, watcher, batches = live
+    path = repo / "src/config/loader.py"
+    original = path.read_bytes()
+    with open(path, "a") as fh:
+        fh.write("# padding\n" * 120_000)  # 1.2 MB: past the 1 MiB cap
+    settle(watcher, batches)
+    assert index.reader().file_record("src/config/loader.py") is None
+    assert any("(skipped: 1 too_large)" in b.line() for b in batches), [b.line() for b in batches]
+    path.write_bytes(original)
+    settle(watcher, batches, count=len(batches) + 1)
+    assert index.reader().file_record("src/config/loader.py") is not None
+    assert sum(b.stats.chunks_embedded for b in batches) == 0  # its chunks came back with their cached vectors
+
+
+def test_a_name_that_is_not_utf8_is_skipped_without_failing_its_batch(live):
+    """An archive unpacked with Latin-1 names: the batch that holds one still indexes its neighbours."""
+    repo, index, watcher, batches = live
+    errors: list[Exception] = []
+    watcher.on_error = errors.append
+    (repo / "tools").mkdir()
+    (repo / "tools/temperature.py").write_text(NEW_FUNCTION)
+    with open(os.path.join(os.fsencode(repo), b"tools/caf\xe9.py"), "w") as fh:
+        fh.write("def latin_one_named(x):\n    return x\n")
+    settle(watcher, batches)
+    assert not errors
+    assert ("tools/temperature.py", "convert_celsius_to_fahrenheit") in names(index, "celsius to fahrenheit")
+    assert sorted(index.reader().file_records()) == sorted(f.path for f in walk(repo).files)

@@ -365,6 +365,10 @@ class Index:
 
     def _reopen_lost(self, reason: str) -> None:
         """Start over on a fresh (or another writer's) database after :meth:`lost` said why."""
+        if not self.root.is_dir():
+            # The project itself went (`rm -rf` of it, or moved away while watched): rebuilding would bring its
+            # folder back, holding only an empty index.
+            raise NeedleError(f"{self.root} was deleted or moved away; there is nothing to index there")
         (self.on_lost or (lambda why: self.notify(f"{why}; rebuilding it")))(reason)
         kind = getattr(self, "_lost_kind", None)
         truncated = kind == "truncated"

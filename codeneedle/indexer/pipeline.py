@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -22,7 +23,17 @@ from codeneedle.indexer.progress import STATE_KEY, RateMeter, mark_state
 from codeneedle.indexer.settings import count_from_env
 from codeneedle.indexer.store import FileRecord
 from codeneedle.indexer.types import Progress, ProgressFn, UpdateStats
-from codeneedle.indexer.walker import MINIFIED, SourceFile, looks_minified, read_source, stat_one, walk
+from codeneedle.indexer.walker import (
+    BAD_NAME,
+    MINIFIED,
+    SourceFile,
+    looks_minified,
+    printable_path,
+    read_source,
+    stat_one,
+    storable,
+    walk,
+)
 
 if TYPE_CHECKING:
     from codeneedle.indexer.writer import IndexWriter
@@ -45,6 +56,13 @@ def run_update(
     store = index.store
     rules = IgnoreRules(index.root, extra_patterns=index.settings.exclude)
     max_bytes = index.settings.max_file_bytes
+    bad_names: list[tuple[str, str]] = []
+    if paths is not None:
+        # A name that is not UTF-8 (os.fsdecode hands it over as lone surrogates) can be neither stored nor looked
+        # up: SQLite rejects it, and with it the whole batch of the watcher. Skipped as the walk skips it (if there).
+        bad_names = [(printable_path(p), BAD_NAME) for p in paths
+                     if not storable(p) and os.path.lexists(index.root / p)]
+        paths = [p for p in paths if storable(p)]
     # A watcher batch of a few paths must not pay for reading every file's record.
     records = store.file_records(None if paths is None else paths)
     report(Progress("scan"))
@@ -59,7 +77,8 @@ def run_update(
         skip_scope: list[str] | None = None
     else:
         candidates, removed, skipped = _stat_paths(index, rules, paths, records, max_bytes)
-        skip_scope = list(dict.fromkeys(paths))
+        skipped += bad_names
+        skip_scope = list(dict.fromkeys([*paths, *(p for p, _ in bad_names)]))
         for _, reason in skipped:
             stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
 

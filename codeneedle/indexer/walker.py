@@ -77,7 +77,7 @@ class WalkResult:
         """Count ``path`` as skipped for ``reason``."""
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
         if len(self.skipped_paths) < MAX_SKIPPED_PATHS:
-            self.skipped_paths.append((_printable(path), reason))
+            self.skipped_paths.append((printable_path(path), reason))
 
     @property
     def skipped_total(self) -> int:
@@ -458,7 +458,13 @@ def _valid_name(name: str) -> bool:
     return True
 
 
-def _printable(path: str) -> str:
+def storable(path: str) -> bool:
+    """Whether ``path`` can be stored and looked up as it is (a name that is not UTF-8 cannot: see _valid_name)."""
+    return _valid_name(path)
+
+
+def printable_path(path: str) -> str:
+    """``path`` with the bytes of a name that is not UTF-8 written as ``\\xff`` escapes: storable."""
     if path.isascii():
         return path
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

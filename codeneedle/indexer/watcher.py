@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codeneedle.indexer.pipeline import UpdateStats
+from codeneedle.indexer.root import DB_NAME
+from codeneedle.indexer.walker import MISSING
 
 if TYPE_CHECKING:
     from codeneedle.indexer.index import Index
@@ -43,8 +45,11 @@ class BatchReport:
     def line(self) -> str:
         s = self.stats
         what = "full rescan" if self.full_scan else f"{self.paths} paths"
+        # Why a file that is still there left (grown past the size cap, turned binary or unreadable, ignored):
+        # `needle status` counts it only after the next full rescan. A full rescan's count is every skipped file.
+        why = "" if self.full_scan else ", ".join(f"{n} {r}" for r, n in sorted(s.skipped.items()) if r != MISSING)
         return (f"{what}: {s.files_changed} files changed, {s.files_removed} removed, "
-                f"{s.embedded_text('re-embedded')} in {s.seconds * 1000:.0f} ms")
+                f"{s.embedded_text('re-embedded')} in {s.seconds * 1000:.0f} ms" + (f" (skipped: {why})" if why else ""))
 
 
 class Watcher:
@@ -137,9 +142,18 @@ class Watcher:
         index_dir = self.index.index_dir
         if (root / rel) == index_dir or index_dir in (root / rel).parents:
             return None
-        if parts[0] == ".git" and rel.as_posix() != ".git/info/exclude":
+        hidden = any(part.startswith(".") for part in parts[:-1]) or (
+            parts[-1].startswith(".") and parts[-1] not in IGNORE_FILES)
+        if hidden and rel.as_posix() != ".git/info/exclude":
+            # Nothing with a hidden name on its way is indexed, whatever the ignore files say: a nested repository's
+            # `.git`, `.venv`, `.idea` (saved every few seconds), `.pytest_cache` would each make a batch that
+            # changes nothing (and a skipped row per path). A hidden folder renamed visible is its new name's event.
             return None
         return rel.as_posix()
+
+    def names_the_index(self, path: str) -> bool:
+        """Whether ``path`` is the index folder or its database (events inside the folder are our own writes)."""
+        return Path(path) in (self.index.index_dir, self.index.index_dir / DB_NAME)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -214,6 +228,18 @@ class _Handler:
 
     def dispatch(self, event) -> None:
         if event.event_type in ("opened", "closed_no_write"):
+            return
+        if event.event_type == "events_lost":
+            # The kernel's queue overflowed (a tool churned files while we were stopped or asleep): the events
+            # left no longer say what changed. Without a rescan now, files stay missing or stale until the next
+            # periodic one, up to a minute later.
+            self.watcher.rescan()
+            return
+        if event.event_type in ("deleted", "moved") and self.watcher.names_the_index(os.fsdecode(event.src_path)):
+            # The index folder or its database deleted (`rm -rf .needle`, `git clean -fdx`): the update rebuilds it
+            # now. Left to the next edit, `needle status` meanwhile says there is no index, and a `needle search`
+            # builds one of its own beside this writer.
+            self.watcher.rescan()
             return
         if event.is_directory and event.event_type == "modified":
             return  # a folder's listing changed: the files concerned raise their own events
