@@ -731,10 +731,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
             files = live.last_stats.files_scanned if live.last_stats else 0
             console.err.print(f"watching {console.escape_text(str(index.root))} ({files} files); Ctrl-C to stop")
             try:
-                while True:
-                    time.sleep(3600)
+                while index.root.is_dir():
+                    time.sleep(1.0)
             except KeyboardInterrupt:
                 pass
+            else:
+                # The project went (rm -rf, moved away): nothing is left to watch, and writing on would bring an
+                # empty index back into its place.
+                raise NeedleError(f"{index.root} was deleted or moved away; stopped watching")
         finally:
             live.close()
             live.wait_closed()

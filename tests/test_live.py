@@ -310,6 +310,28 @@ def test_needle_watch_is_the_writer_or_a_one_line_refusal(repo):
     assert "Traceback" not in proc.stderr and "scanning" not in proc.stderr  # refused before any progress bar
 
 
+@pytest.mark.slow
+def test_needle_watch_stops_with_one_line_when_its_project_is_deleted(tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.conftest import NEEDLE, run_needle
+
+    project = copy_fixture("minirepo", tmp_path / "project")
+    assert run_needle("index", "-q", str(project)).returncode == 0
+    watcher = subprocess.Popen([str(NEEDLE), "watch", str(project)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        assert "watching" in watcher.stderr.readline() + watcher.stderr.readline()  # after "up to date"
+        shutil.rmtree(project)
+        out, err = watcher.communicate(timeout=60)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 1, (out, err)
+    assert err.strip().endswith(f"needle: error: {project} was deleted or moved away; stopped watching"), err
+    assert not project.exists()  # no empty index brought back in its place
+
+
 def test_an_editor_opened_on_the_home_folder_does_not_index_it_unasked(tmp_path, monkeypatch):
     """A window opened on the home folder would index all of it: the live index says why it does not, and uses
     an index `needle index` built there on purpose."""

@@ -49,6 +49,24 @@ def names(index, query, k=5):
     return [(r.path, r.name) for r in index.search(query, k=k)]
 
 
+def test_a_rescan_that_finds_nothing_changed_is_not_reported_and_one_that_does_is(live):
+    # `needle watch` prints a line per reported batch: its catch-up rescan at start used to print "full rescan:
+    # 0 files changed" every time.
+    repo, index, watcher, batches = live
+    for change in (None, "def added():\n    return 1\n"):
+        if change:
+            (repo / "added.py").write_text(change)
+        before = watcher.batches
+        watcher.rescan()
+        deadline = time.monotonic() + 30
+        while watcher.batches == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert watcher.wait_idle(30) and watcher.batches > before
+        # The new file is reported once, by the rescan or by its own event's batch.
+        assert sum(b.stats.files_changed for b in batches) == (1 if change else 0), batches
+        assert change or batches == [], batches
+
+
 def test_an_edit_is_searchable_and_only_the_edited_chunk_is_embedded(live):
     repo, index, watcher, batches = live
     with open(repo / "src/config/loader.py", "a") as fh:

@@ -187,7 +187,8 @@ class Watcher:
             try:
                 stats = self.index.update(paths=None if full else paths)
                 self.batches += 1
-                quiet = periodic and not (stats.files_changed or stats.files_removed)
+                # A rescan that found nothing to do (the periodic one, or the catch-up at start) is not news.
+                quiet = (periodic or full) and not (stats.files_changed or stats.files_removed)
                 if self.on_batch and not quiet:
                     self.on_batch(BatchReport(len(paths), full, stats))
             except Exception as exc:  # noqa: BLE001 - a failed batch must not kill the watcher
