@@ -323,8 +323,12 @@ def test_needle_cancel_stops_the_indexing_in_progress_and_what_was_indexed_stays
     big = tmp_path / "big"
     big.mkdir()
     subprocess.run(["git", "init", "-q", str(big)], check=True)
-    for i in range(600):
-        (big / f"mod_{i}.py").write_text(f"def function_{i}(x):\n    return x + {i}  # zebrafish\n")
+    for i in range(2000):  # tens of seconds of embedding: the cancel lands long before the end
+        (big / f"mod_{i}.py").write_text(
+            f"def function_{i}(items, limit={i}):\n    \"\"\"Keep the items of batch {i} under the limit.\"\"\"\n"
+            "    kept, dropped = [], 0\n    for item in items:\n        if item.size <= limit:\n"
+            "            kept.append(item)\n        else:\n            dropped += 1\n"
+            f"    return kept, dropped  # zebrafish {i}\n")
     proc = _run_lua(tmp_path, """
 local needle_bin, big = _G.arg[1], _G.arg[2]
 vim.lsp.config('needle', { cmd = { needle_bin, 'lsp' } })

@@ -265,14 +265,17 @@ async function restrictedSession(browser, tmp, extDir, baseSettings) {
   }
 }
 
-/** A window on a big folder: Needle: Cancel Indexing stops its first index, which is then partial. */
+/** A window on a big folder (3,000 files): Needle: Cancel Indexing stops its first index, which is then partial. */
 async function cancelSession(browser, tmp, extDir, baseSettings) {
   const dataDir = path.join(tmp, 'data-cancel');
   const ws = path.join(tmp, 'big');
   const eventsFile = path.join(tmp, 'events-cancel.jsonl');
   fs.mkdirSync(path.join(ws, '.git'), { recursive: true }); // a repository root, as a clone has
-  for (let i = 0; i < 800; i += 1) {
-    fs.writeFileSync(path.join(ws, `mod_${i}.py`), `def function_${i}(x):\n    return x + ${i}  # zebrafish\n`);
+  // Tens of seconds of embedding on 2 cores (3.4 s for 800 one-line functions was too quick to cancel).
+  for (let i = 0; i < 3000; i += 1) {
+    fs.writeFileSync(path.join(ws, `mod_${i}.py`), `def function_${i}(items, limit=${i}):\n    """Keep the items of batch ${i} under the limit, counting what was dropped."""\n`
+      + `    kept, dropped = [], 0\n    for item in items:\n        if item.size <= limit:\n            kept.append(item)\n        else:\n            dropped += 1\n`
+      + `    return kept, dropped  # zebrafish ${i}\n`);
   }
   for (const sub of ['User', 'Machine']) {
     fs.mkdirSync(path.join(dataDir, sub), { recursive: true });
@@ -309,7 +312,7 @@ async function cancelSession(browser, tmp, extDir, baseSettings) {
     await page.keyboard.press('Enter');
     const after = await waitFor('the indexing to stop', () =>
       events().find((e) => e.event === 'status' && (e.state === 'partial' || e.state === 'ready')), 60_000);
-    check(after.state === 'partial', `Needle: Cancel Indexing stopped the first index of 800 files: the folder is ${after.state}`);
+    check(after.state === 'partial', `Needle: Cancel Indexing stopped the first index of 3,000 files: the folder is ${after.state}`);
   } finally {
     try {
       await page?.close();

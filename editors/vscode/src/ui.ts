@@ -1,7 +1,7 @@
 // Commands with a user interface: Search Code, Find Similar Code, Reindex, Show Status.
 import * as vscode from 'vscode';
 import { COMMANDS, parseQuery, reindexArguments, searchArguments, similarArguments, similarUnavailable } from './lib/args';
-import { debounce, Sequencer } from './lib/debounce';
+import { acceptAction, debounce, Sequencer } from './lib/debounce';
 import { parseResults, resultItem } from './lib/format';
 import { CELL_SCHEME, cellLabel, cellLines, cellOf, opensAsCell } from './lib/notebook';
 import { namePosition, similarPosition } from './lib/position';
@@ -254,6 +254,8 @@ export async function searchCode(service: NeedleService, initial?: string, withi
   const shown: { query: string; results: SearchResult[] } = { query: '', results: [] }; // for needle.opened
 
   let lastText: string | undefined; // the text searched last: setting the box's value echoes back as a change
+  let shownFor: string | undefined; // the text whose results the list shows
+  let searching = false;
   const run = async (text: string) => {
     lastText = text;
     const q = parseQuery(text);
@@ -271,6 +273,7 @@ export async function searchCode(service: NeedleService, initial?: string, withi
     const source = new vscode.CancellationTokenSource();
     cts = source;
     qp.busy = true;
+    searching = true;
     try {
       const results = parseResults(await service.execute(COMMANDS.search, args, source.token));
       if (!seq.isLatest(id)) {
@@ -300,6 +303,7 @@ export async function searchCode(service: NeedleService, initial?: string, withi
       }
       shown.query = args[0].query;
       shown.results = results;
+      shownFor = text;
     } catch (err) {
       if (!seq.isLatest(id) || isCancellation(err)) {
         return;
@@ -308,6 +312,7 @@ export async function searchCode(service: NeedleService, initial?: string, withi
     } finally {
       if (seq.isLatest(id)) {
         qp.busy = false;
+        searching = false;
       }
     }
   };
@@ -328,13 +333,13 @@ export async function searchCode(service: NeedleService, initial?: string, withi
     qp.busy = value.trim() !== '';
     debounced.call(value);
   });
-  // Enter before the debounce fired: search now instead of opening a stale result.
+  // Enter while the typed text's search is running: the list shows an older query's results; wait for its own.
   wireResultPick(qp, () => {
-    if (debounced.pending) {
+    const action = acceptAction(debounced.pending, searching, qp.value, shownFor);
+    if (action === 'search') {
       debounced.flush();
-      return true;
     }
-    return false;
+    return action !== 'open';
   }, (r) => reportOpened(service, shown.query, shown.results, r));
   qp.onDidHide(() => {
     debounced.cancel();

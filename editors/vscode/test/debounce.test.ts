@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { debounce, Sequencer } from '../src/lib/debounce';
+import { acceptAction, debounce, Sequencer } from '../src/lib/debounce';
 
 test('debounce calls once with the last arguments', async () => {
   const calls: string[] = [];
@@ -46,4 +46,13 @@ test('Sequencer drops stale answers', () => {
   assert.ok(s.isLatest(b));
   s.invalidate();
   assert.ok(!s.isLatest(b));
+});
+
+test('Enter searches text still waiting for the debounce, waits while its search runs, else opens', () => {
+  assert.equal(acceptAction(true, false, 'parse conf', 'parse'), 'search');
+  // the list shows "parse"'s results while "parse config" is being searched: opening one would open a stale result
+  assert.equal(acceptAction(false, true, 'parse config', 'parse'), 'wait');
+  assert.equal(acceptAction(false, true, 'parse config', 'parse config'), 'open'); // a re-run of what is shown
+  assert.equal(acceptAction(false, false, 'parse config', 'parse config'), 'open');
+  assert.equal(acceptAction(false, false, 'parse config', undefined), 'open'); // nothing shown: a message row, no result
 });

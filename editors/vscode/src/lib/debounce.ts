@@ -67,3 +67,15 @@ export class Sequencer {
     this.current += 1;
   }
 }
+
+/**
+ * What Enter does in a search-as-you-type picker: `search` the typed text now (it was still waiting for the
+ * debounce), `wait` (a search for it is running: the list still shows an older query's results, which must not
+ * open), or `open` the active result. `shownFor`: the text whose results the list shows.
+ */
+export function acceptAction(pending: boolean, searching: boolean, typed: string, shownFor: string | undefined): 'search' | 'wait' | 'open' {
+  if (pending) {
+    return 'search';
+  }
+  return searching && typed !== shownFor ? 'wait' : 'open';
+}
