@@ -361,3 +361,20 @@ def test_an_index_another_process_has_just_created_reads_as_indexing(tmp_path):
     time.sleep(0.1)
     proc = run_needle("status", "--json", "--path", str(repo))
     assert proc.returncode == 1 and "not a Needle index" in proc.stderr, (proc.stdout, proc.stderr)
+
+
+@pytest.mark.slow  # a language server
+def test_reindex_from_an_editor_says_a_read_only_index_cannot_be_updated(tmp_path):
+    """`needle.reindex` on a read-only copy answered "started" and did nothing."""
+    from tests.lsp.rawclient import RawClient
+
+    with read_only_copy(tmp_path, lambda index_dir: None) as (repo, index_dir):
+        c = RawClient(configuration={"indexDir": str(index_dir)})
+        try:
+            c.initialize(repo)
+            assert c.wait_ready()["folders"][0]["readOnly"]
+            answer = c.command("needle.reindex", {})
+            assert answer["error"]["code"] == -32803, answer
+            assert f"{repo}: the index {index_dir}/index.db is read-only" in answer["error"]["message"], answer
+        finally:
+            assert c.close() == 0

@@ -446,9 +446,20 @@ def reindex_command(ls: NeedleServer, *arguments: Any) -> dict:
     args = cmd.parse_arguments(cmd.REINDEX, list(arguments), cmd.ReindexArgs)
     folders = [ls.path_in_workspace(args.uri)[0]] if args.uri is not None else ls.workspaces.all()
     _require_folders(ls)
+    # A read-only index (its folder cannot be written, or another needle process is its writer) is not updated
+    # from here: say so, rather than "reindexing started" and nothing.
+    blocked = {}
     for folder in folders:
-        folder.reindex()
-    return {"started": True, "folders": [str(f.root) for f in folders]}
+        st = folder.live.status(counts=False)
+        if st.read_only:
+            blocked[str(folder.root)] = st.message or "the index is read-only"
+        else:
+            folder.reindex()
+    if blocked and len(blocked) == len(folders):
+        raise JsonRpcException(message="; ".join(f"{root}: {why}" for root, why in blocked.items()),
+                               code=REQUEST_FAILED)
+    return {"started": True, "folders": [str(f.root) for f in folders if str(f.root) not in blocked],
+            **({"not_reindexed": blocked} if blocked else {})}
 
 
 @server.command(cmd.STATUS)
