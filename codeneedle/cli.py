@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude-glob", action="append", metavar="GLOB",
                    help="leave out paths matching this glob at search time, e.g. 'dist/**' (repeatable)")
     p.add_argument("--json", action="store_true", help="one JSON object per query on stdout")
+    p.add_argument("-n", "--lines", type=int, default=1, metavar="N",
+                   help="show the first N lines of each result's code, numbered (default 1; 0: none)")
     p.add_argument("--queries", metavar="FILE", help="batch mode: one query per line ('-' for stdin)")
     p.add_argument("--no-refresh", action="store_true", help="search the index as it is, without updating it")
     p.add_argument("--open", type=int, metavar="N",
@@ -93,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("location", metavar="FILE:LINE", help="a file and a 1-based line inside the code, e.g. "
                                                           "src/net/retry.go:12 (a column after it is ignored)")
     p.add_argument("-k", "--top-k", type=int, default=10, dest="k", help="number of results (default 10)")
+    p.add_argument("-n", "--lines", type=int, default=1, metavar="N",
+                   help="show the first N lines of each result's code, numbered (default 1; 0: none)")
     p.add_argument("--cell", type=positive_int, metavar="N",
                    help="in a Jupyter notebook: the cell (counted from 1); LINE is then a line of that cell")
     p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
@@ -292,7 +296,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.json:
             console.print_json({**_json_answer(args.query, results), **_partial_fields(done)})
         else:
-            console.print_results(results, index.root)
+            console.print_results(results, index.root, args.lines)
             _say_partial(done)
         if not results and (note := index.within_note(_within(args, index.root)) or index.glob_note(args.glob)):
             _notify(note)
@@ -349,8 +353,14 @@ def _globs_from_here(args: argparse.Namespace, root: Path) -> None:
     args.exclude_glob = [anchored(g) for g in args.exclude_glob] if args.exclude_glob else args.exclude_glob
 
 
+def check_lines(args: argparse.Namespace) -> None:
+    if args.lines < 0:
+        raise NeedleError(f"--lines {args.lines}: give 0 (no code) or more lines")
+
+
 def check_search_args(args: argparse.Namespace) -> None:
     """Combinations that would silently drop one of the user's options are refused, with the reason."""
+    check_lines(args)
     if args.queries is not None and args.query is not None and Path(args.query).is_dir():
         # `needle search --queries FILE REPO`: with the queries in a file, a folder named first is a PATH
         args.path, args.query = [args.query, *(args.path or [])], None
@@ -387,7 +397,7 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
                 return
             if args.queries is not None:
                 console.out.print(f"[bold]# {console.escape_text(query)}[/]")
-            console.print_results(results)
+            console.print_results(results, lines=args.lines)
             for root, done in partial:
                 sys.stderr.write(f"needle: results from {root} are partial: the index is {done.message()}\n")
             if not results and (note := glob_note(many.indexes, args.glob)):
@@ -496,6 +506,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
     path, line = _file_and_line(args.location)
     check_query("-", args.k)
+    check_lines(args)
     root = find_root(path, index_markers=args.index_dir is None, files=True)
     if not path.is_file():
         raise NeedleError(f"not a file: {path}")
@@ -508,7 +519,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
             console.print_json({"path": rel, "line": line, **({"cell": args.cell} if args.cell else {}),
                                 "results": [r.to_dict() for r in results], **_partial_fields(done)})
         else:
-            console.print_results(results, index.root)
+            console.print_results(results, index.root, args.lines)
             _say_partial(done)
     return 0
 
@@ -553,7 +564,7 @@ def _batch_search(index, args: argparse.Namespace, console) -> int:
             console.print_json({**_json_answer(query, results), **_partial_fields(done)})
         else:
             console.out.print(f"[bold]# {console.escape_text(query)}[/]")
-            console.print_results(results, index.root)
+            console.print_results(results, index.root, args.lines)
             _say_partial(done)
 
     with _open_queries(args.queries) as source:

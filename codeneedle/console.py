@@ -86,10 +86,11 @@ def _count(done: int, total: int) -> str:
     return f"{done}/{total} " if total else ""
 
 
-def print_results(results: list[SearchResult], root: str | os.PathLike[str] = "") -> None:
-    """grep-like lines for people: ``path:line: name  (kind, score)`` then the first snippet line; a note on
-    stderr when even the best score is below the "good match" line. A notebook's result names its cell too
-    (``cell 2, line 5``): the line is the ``.ipynb`` file's, which a notebook editor does not show.
+def print_results(results: list[SearchResult], root: str | os.PathLike[str] = "", lines: int = 1) -> None:
+    """grep-like lines for people: ``path:line: name  (kind, score)`` then the first ``lines`` lines of its code
+    (numbered when more than one; 0: none); a note on stderr when even the best score is below the "good match"
+    line. A notebook's result names its cell too (``cell 2, line 5``): the line is the ``.ipynb`` file's, which a
+    notebook editor does not show.
 
     Paths open from the current folder: relative to it for files below it, absolute for the others (``../..``
     chains are harder to read than the path itself). ``root`` is the indexed root of results without a ``repo``.
@@ -101,14 +102,34 @@ def print_results(results: list[SearchResult], root: str | os.PathLike[str] = ""
     elif (note := no_match_note(results)) is not None:
         err.print(f"[yellow]{note}[/]", highlight=False)
     for r in results:
-        first = r.snippet.splitlines()[0].strip() if r.snippet else ""
         base = getattr(r, "repo", "") or root  # a multi-repository result names its repository
         path = _openable(os.path.join(base, r.path)) if base else r.path
         cell = f"; cell {r.cell}, line {r.cell_start_line}" if r.cell else ""
         out.print(f"[magenta]{escape_text(path)}[/]:[green]{r.start_line}[/]: [bold]{escape_text(r.name)}[/]  "
                   f"[dim]({escape_text(r.kind)}, {escape_text(r.language)}, {r.score:.3f}{cell})[/]")
-        if first:
-            out.print(f"    [dim]{escape_text(first)}[/]")
+        if lines == 1:
+            first = r.snippet.splitlines()[0].strip() if r.snippet else ""
+            if first:
+                out.print(f"    [dim]{escape_text(first)}[/]")
+        elif lines > 1:
+            for number, text in _code_lines(r, os.path.join(base, r.path) if base else r.path, lines):
+                out.print(f"  [green]{number:>5}[/] {escape_text(text)}", highlight=False)
+
+
+def _code_lines(r: SearchResult, path: str, limit: int) -> list[tuple[int, str]]:
+    """The first ``limit`` lines of a result's code, numbered, as the file now reads (its snippet where the file
+    cannot be read, or is a notebook's JSON)."""
+    count = min(limit, r.end_line - r.start_line + 1)
+    if not r.cell:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                text = [line.rstrip("\r\n") for _, line in zip(range(r.start_line - 1 + count), fh, strict=False)]
+            if len(text) >= r.start_line:
+                return list(enumerate(text[r.start_line - 1:], r.start_line))
+        except OSError:
+            pass
+    start = r.cell_start_line if r.cell else r.start_line
+    return list(enumerate(r.snippet.splitlines()[:count], start))
 
 
 def _openable(path: str) -> str:

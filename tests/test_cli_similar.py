@@ -63,3 +63,15 @@ def test_a_location_that_names_no_code_is_a_one_line_error(repo, location, messa
     proc = run_needle("similar", location, cwd=repo)
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.startswith("needle: error:") and message in proc.stderr, proc.stderr
+
+
+def test_lines_shows_each_result_s_code_for_search_and_similar_alike(repo):
+    for command in (("similar", "src/config/loader.py:10"), ("search", "load a json config file")):
+        proc = run_needle(*command, "-k", "1", "--lines", "3", cwd=repo)
+        assert proc.returncode == 0, proc.stderr
+        header, *code = proc.stdout.splitlines()
+        path, line = header.split(":")[:2]
+        assert [c.split(None, 1)[0] for c in code] == [str(int(line) + i) for i in range(len(code))], code
+        assert 1 <= len(code) <= 3 and (repo / path).read_text().splitlines()[int(line) - 1].strip() in code[0]
+    refused = run_needle("search", "x", "--lines", "-1", cwd=repo)
+    assert refused.returncode == 1 and "--lines -1: give 0 (no code) or more lines" in refused.stderr

@@ -21,3 +21,20 @@ def test_a_notebooks_result_names_its_cell_and_the_line_in_it(capsys) -> None:
                        cell=2, cell_start_line=5, cell_end_line=7)
     console.print_results([hit])
     assert "sales.ipynb:35: load_sales  (function, python, 0.500; cell 2, line 5)" in capsys.readouterr().out
+
+
+def test_lines_shows_that_many_lines_of_the_code_numbered_as_the_file_reads_now(capsys, tmp_path) -> None:
+    (tmp_path / "retry.py").write_text("import time\n\n\ndef retry(fn, tries):\n    for _ in range(tries):\n"
+                                       "        if fn():\n            return True\n    return False\n")
+    hit = SearchResult("retry.py", 4, 8, "retry", "function", "python", 0.7, "def retry(fn, tries):")
+    console.print_results([hit], tmp_path, lines=3)
+    shown = capsys.readouterr().out.splitlines()[1:]
+    assert [line.split(None, 1) for line in shown] == [
+        ["4", "def retry(fn, tries):"], ["5", "for _ in range(tries):"], ["6", "if fn():"]]
+    console.print_results([hit], tmp_path, lines=50)  # never past the end of the code
+    assert capsys.readouterr().out.splitlines()[-1].split(None, 1) == ["8", "return False"]
+    console.print_results([hit], tmp_path, lines=0)
+    assert capsys.readouterr().out.splitlines() == [f"{tmp_path}/retry.py:4: retry  (function, python, 0.700)"]
+    (tmp_path / "retry.py").unlink()  # gone since it was indexed: its snippet
+    console.print_results([hit], tmp_path, lines=3)
+    assert capsys.readouterr().out.splitlines()[1:] == ["      4 def retry(fn, tries):"]
