@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="needle", description="Local semantic code search.",
         epilog="PATH is found the way git finds its work tree: the nearest folder at or above it (default: the "
-               "current folder) holding a .needle/ index, else a .git, else PATH itself.")
+               "current folder) holding a .needle/ index, else a .git, else PATH itself. A search's PATH inside "
+               "the repository (a folder or file) narrows the search to it.")
     parser.add_argument("--version", action="version", version=f"needle {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from codeneedle.training.options import add_train_options, positive_float, positive_int
