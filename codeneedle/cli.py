@@ -326,27 +326,22 @@ def _within(args: argparse.Namespace, root: Path) -> list[str] | None:
 
 
 def _globs_from_here(args: argparse.Namespace, root: Path) -> None:
-    """A glob starting with ``./`` (what shell completion writes) names paths from the current folder: from
-    ``root/pkg``, ``./models/**`` is ``pkg/models/**`` (it was read from the root and matched nothing). The others
-    stay relative to the repository root."""
+    """A glob starting with ``./`` names paths from the current folder (``filters.globs_from_folder``)."""
+    from codeneedle.indexer.filters import globs_from_folder
+
+    here = _here()
+    if here is None or not here.is_relative_to(root):
+        return
+    folder = here.relative_to(root).as_posix()
+    args.glob = globs_from_folder(args.glob, folder)
+    args.exclude_glob = globs_from_folder(args.exclude_glob, folder)
+
+
+def _here() -> Path | None:
     try:
-        here = Path.cwd().resolve().relative_to(root)
-    except (OSError, ValueError):  # the current folder is gone, or outside this repository
-        return
-    if here == Path("."):
-        return
-
-    def anchored(glob: str) -> str:
-        bang = "!" if glob.startswith("!") else ""
-        rest = glob[len(bang):]
-        if not rest.startswith("./"):
-            return glob
-        while rest.startswith("./"):
-            rest = rest[2:]
-        return f"{bang}./{here.as_posix()}/{rest}"
-
-    args.glob = [anchored(g) for g in args.glob] if args.glob else args.glob
-    args.exclude_glob = [anchored(g) for g in args.exclude_glob] if args.exclude_glob else args.exclude_glob
+        return Path.cwd().resolve()
+    except OSError:  # the current folder is gone
+        return None
 
 
 def check_search_args(args: argparse.Namespace) -> None:
@@ -379,7 +374,7 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
 
         def answer(query: str) -> None:
             results = many.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob,
-                                  kind=args.kind, within=args.within)
+                                  kind=args.kind, within=args.within, here=_here())
             partial = [(index.root, done) for index in many.indexes if (done := index.completeness()).partial]
             if args.json:
                 console.print_json({**_json_answer(query, results), "partial": bool(partial),
