@@ -168,9 +168,11 @@ def root_from(args: argparse.Namespace) -> Path:
     return find_root(given, index_markers=getattr(args, "index_dir", None) is None)
 
 
-def roots_from(args: argparse.Namespace, files: bool = False) -> list[Path]:
+def roots_from(args: argparse.Namespace, files: bool = False,
+               missing: list[tuple[str, NeedleError]] | None = None) -> list[Path]:
     """Every repository an index/search names: PATHs, --path options, then --collection's lines; default ``.``.
-    ``files``: a PATH may be a file (a search narrowed to it), whose repository is that of its folder."""
+    ``files``: a PATH may be a file (a search narrowed to it), whose repository is that of its folder. ``missing``:
+    where a PATH that is not there goes, as (PATH, error), the others still returned (else it is the error)."""
     from codeneedle.indexer.collection import read_collection, unique_roots
     from codeneedle.indexer.root import find_root
 
@@ -178,7 +180,15 @@ def roots_from(args: argparse.Namespace, files: bool = False) -> list[Path]:
     if args.collection:
         given += [str(p) for p in read_collection(args.collection)]
     markers = args.index_dir is None
-    roots = unique_roots(find_root(g, index_markers=markers, files=files) for g in (given or ["."]))
+    found = []
+    for g in given or ["."]:
+        try:
+            found.append(find_root(g, index_markers=markers, files=files))
+        except NeedleError as exc:
+            if missing is None:
+                raise
+            missing.append((g, exc))
+    roots = unique_roots(found)
     if args.index_dir is not None and len(roots) > 1:
         raise NeedleError("--index-dir names one repository's index; leave it out to use several")
     return roots
@@ -589,8 +599,10 @@ def _open_queries(path: str):
 def cmd_status(args: argparse.Namespace) -> int:
     from codeneedle import console
 
+    # Of several, a PATH that is not there is reported in its place, as one without an index is: the others still are.
+    missing: list[tuple[str, NeedleError]] | None = [] if _names_several(args) else None
     try:
-        roots = roots_from(args)
+        roots = roots_from(args, missing=missing)
     except NeedleError as exc:
         if not args.json:
             raise
@@ -598,7 +610,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         given = [*(args.path or []), *(args.path_option or [])]
         console.print_json({**({"root": given[0]} if len(given) == 1 else {}), "state": "none", "error": str(exc)})
         return 1
-    return max(_status_one(args, root, console) for root in roots)
+    for given, exc in missing or ():
+        if args.json:
+            console.print_json({"root": given, "state": "none", "error": str(exc)})
+        sys.stderr.write(f"needle: error: {exc}\n")
+    codes = [_status_one(args, root, console) for root in roots]
+    return max([*codes, 1 if missing else 0])
 
 
 def _status_one(args: argparse.Namespace, root: Path, console) -> int:
