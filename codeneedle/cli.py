@@ -228,7 +228,9 @@ def cmd_index(args: argparse.Namespace) -> int:
                         index.embedder = pool  # the pipeline's Embedder seam
                     _index_one(index, args, (lambda p=pool: {"ray_workers": p.workers}) if pool is not None else None)
             except NeedleError as exc:
-                if len(roots) == 1 or (pool is not None and pool.head_lost):
+                if len(roots) == 1 or (pool is not None and pool.failed):
+                    # The cluster can take none of the others either (its head is gone; no room for a worker of
+                    # --ray-cpus): each would commit its files unembedded, then fail the same way.
                     raise
                 # One repository that cannot be indexed now (another process writes it, a disk error) does not
                 # keep the others from being indexed; it is named again at the end.
