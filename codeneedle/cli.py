@@ -173,9 +173,11 @@ def root_from(args: argparse.Namespace) -> Path:
     return find_root(given, index_markers=getattr(args, "index_dir", None) is None)
 
 
-def roots_from(args: argparse.Namespace, files: bool = False) -> list[Path]:
+def roots_from(args: argparse.Namespace, files: bool = False,
+               missing: list[tuple[str, NeedleError]] | None = None) -> list[Path]:
     """Every repository an index/search names: PATHs, --path options, then --collection's lines; default ``.``.
-    ``files``: a PATH may be a file (a search narrowed to it), whose repository is that of its folder."""
+    ``files``: a PATH may be a file (a search narrowed to it), whose repository is that of its folder. ``missing``:
+    where a PATH that is not there goes, as (PATH, error), the others still returned (else it is the error)."""
     from codeneedle.indexer.collection import read_collection, unique_roots
     from codeneedle.indexer.root import find_root
 
@@ -183,7 +185,15 @@ def roots_from(args: argparse.Namespace, files: bool = False) -> list[Path]:
     if args.collection:
         given += [str(p) for p in read_collection(args.collection)]
     markers = args.index_dir is None
-    roots = unique_roots(find_root(g, index_markers=markers, files=files) for g in (given or ["."]))
+    found = []
+    for g in given or ["."]:
+        try:
+            found.append(find_root(g, index_markers=markers, files=files))
+        except NeedleError as exc:
+            if missing is None:
+                raise
+            missing.append((g, exc))
+    roots = unique_roots(found)
     if args.index_dir is not None and len(roots) > 1:
         raise NeedleError("--index-dir names one repository's index; leave it out to use several")
     return roots
@@ -223,7 +233,9 @@ def cmd_index(args: argparse.Namespace) -> int:
                         index.embedder = pool  # the pipeline's Embedder seam
                     _index_one(index, args, (lambda p=pool: {"ray_workers": p.workers}) if pool is not None else None)
             except NeedleError as exc:
-                if len(roots) == 1 or (pool is not None and pool.head_lost):
+                if len(roots) == 1 or (pool is not None and pool.failed):
+                    # The cluster can take none of the others either (its head is gone; no room for a worker of
+                    # --ray-cpus): each would commit its files unembedded, then fail the same way.
                     raise
                 # One repository that cannot be indexed now (another process writes it, a disk error) does not
                 # keep the others from being indexed; it is named again at the end.
@@ -331,27 +343,22 @@ def _within(args: argparse.Namespace, root: Path) -> list[str] | None:
 
 
 def _globs_from_here(args: argparse.Namespace, root: Path) -> None:
-    """A glob starting with ``./`` (what shell completion writes) names paths from the current folder: from
-    ``root/pkg``, ``./models/**`` is ``pkg/models/**`` (it was read from the root and matched nothing). The others
-    stay relative to the repository root."""
+    """A glob starting with ``./`` names paths from the current folder (``filters.globs_from_folder``)."""
+    from codeneedle.indexer.filters import globs_from_folder
+
+    here = _here()
+    if here is None or not here.is_relative_to(root):
+        return
+    folder = here.relative_to(root).as_posix()
+    args.glob = globs_from_folder(args.glob, folder)
+    args.exclude_glob = globs_from_folder(args.exclude_glob, folder)
+
+
+def _here() -> Path | None:
     try:
-        here = Path.cwd().resolve().relative_to(root)
-    except (OSError, ValueError):  # the current folder is gone, or outside this repository
-        return
-    if here == Path("."):
-        return
-
-    def anchored(glob: str) -> str:
-        bang = "!" if glob.startswith("!") else ""
-        rest = glob[len(bang):]
-        if not rest.startswith("./"):
-            return glob
-        while rest.startswith("./"):
-            rest = rest[2:]
-        return f"{bang}./{here.as_posix()}/{rest}"
-
-    args.glob = [anchored(g) for g in args.glob] if args.glob else args.glob
-    args.exclude_glob = [anchored(g) for g in args.exclude_glob] if args.exclude_glob else args.exclude_glob
+        return Path.cwd().resolve()
+    except OSError:  # the current folder is gone
+        return None
 
 
 def check_lines(args: argparse.Namespace) -> None:
@@ -390,7 +397,7 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
 
         def answer(query: str) -> None:
             results = many.search(query, k=args.k, lang=args.lang, glob=args.glob, exclude=args.exclude_glob,
-                                  kind=args.kind, within=args.within)
+                                  kind=args.kind, within=args.within, here=_here())
             partial = [(index.root, done) for index in many.indexes if (done := index.completeness()).partial]
             if args.json:
                 console.print_json({**_json_answer(query, results), "partial": bool(partial),
@@ -606,8 +613,10 @@ def _open_queries(path: str):
 def cmd_status(args: argparse.Namespace) -> int:
     from codeneedle import console
 
+    # Of several, a PATH that is not there is reported in its place, as one without an index is: the others still are.
+    missing: list[tuple[str, NeedleError]] | None = [] if _names_several(args) else None
     try:
-        roots = roots_from(args)
+        roots = roots_from(args, missing=missing)
     except NeedleError as exc:
         if not args.json:
             raise
@@ -615,7 +624,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         given = [*(args.path or []), *(args.path_option or [])]
         console.print_json({**({"root": given[0]} if len(given) == 1 else {}), "state": "none", "error": str(exc)})
         return 1
-    return max(_status_one(args, root, console) for root in roots)
+    for given, exc in missing or ():
+        if args.json:
+            console.print_json({"root": given, "state": "none", "error": str(exc)})
+        sys.stderr.write(f"needle: error: {exc}\n")
+    codes = [_status_one(args, root, console) for root in roots]
+    return max([*codes, 1 if missing else 0])
 
 
 def _status_one(args: argparse.Namespace, root: Path, console) -> int:

@@ -167,6 +167,20 @@ def test_status_of_several_repositories_reports_each(project, tmp_path):
     assert text.stdout.count("Needle index") == 1 and "no index at" in text.stderr
 
 
+def test_status_of_several_reports_each_when_one_path_is_not_there(project, tmp_path):
+    """`needle status A GONE B` ended at GONE: neither A nor B reported, and under --json one line without a root."""
+    assert run_needle("index", "-q", str(project)).returncode == 0
+    gone = str(tmp_path / "gone")
+    proc = run_needle("status", "--json", str(project), gone, str(project / "src"))
+    assert proc.returncode == 1, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(line["root"], line["state"]) for line in lines] == [(gone, "none"), (str(project), "ready")]
+    assert lines[0]["error"] == f"path does not exist: {gone}"
+    table = run_needle("status", str(project), gone)
+    assert table.returncode == 1 and table.stdout.count("Needle index") == 1
+    assert table.stderr.strip() == f"needle: error: path does not exist: {gone}"
+
+
 def test_a_glob_written_from_the_current_folder_matches_as_from_the_root(project):
     query = ("format money amount as currency", "--path", str(project))
     assert search_json(*query, "--glob", "./web/**")["results"] == search_json(*query, "--glob", "web/**")["results"]

@@ -135,6 +135,22 @@ def test_people_see_paths_they_can_open(repos):
     assert proc.stdout.startswith("minirepo/src/hash/checksum.c:5:")
 
 
+def test_a_glob_written_from_a_subfolder_starts_there_across_several_repositories(repos):
+    """From minirepo/src, ``--glob ./config/**`` is src/config/** as in minirepo's own search; across several it was
+    read from each root: no results, and a note about the glob '/config/**'."""
+    a, b = repos
+    query = ("parse a config file", "--path", str(a), "--path", str(b), "-k", "50")
+    proc = run_needle("search", "--json", "--no-refresh", *query, "--glob", "./config/**", cwd=a / "src")
+    assert proc.returncode == 0, proc.stderr
+    found = [(r["repo"], r["path"]) for r in json.loads(proc.stdout)["results"]]
+    assert found and all(repo == str(a) and path.startswith("src/config/") for repo, path in found), found
+    proc = run_needle("search", "--json", "--no-refresh", *query, "-k", "1000", "--glob", "!./config/**",
+                      cwd=a / "src")
+    left = [(r["repo"], r["path"]) for r in json.loads(proc.stdout)["results"]]
+    assert not any(path.startswith("src/config/") for _, path in left), left
+    assert {str(a), str(b)} <= {repo for repo, _ in left}  # the other repository reads it from its own root
+
+
 def test_a_bad_collection_line_is_one_clear_error(repos, tmp_path):
     listing = tmp_path / "repos.txt"
     listing.write_text(f"{repos[0]}\nno/such/repo\n")

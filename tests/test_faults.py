@@ -182,3 +182,29 @@ def test_a_database_shorter_than_its_header_is_truncated_only_if_it_stays_so(tmp
     finally:
         writer.join()
     assert not stays_shorter_than_header(db, len(whole))
+
+
+def test_an_update_its_embedder_stops_leaves_no_stale_vector_file_behind(repo):
+    """An update that stops after committing files (the Ray cluster lost, --ray-cpus too big for it, Ctrl-C) and the
+    run that resumes it: that run said "vector file vectors.usearch was stale or damaged" of a file nothing damaged."""
+    import uuid
+
+    from codeneedle.errors import NeedleError
+    from codeneedle.indexer.index import Index
+
+    class LostCluster:
+        def embed(self, texts, on_done=None):
+            raise NeedleError("lost the Ray cluster")
+
+    index_json(repo)
+    (repo / "added.py").write_text(f"def added_{uuid.uuid4().hex}(x):\n    return x * 7\n")  # no cached vector
+    notes: list[str] = []
+    with Index.open(repo, notify=notes.append) as index:
+        index.embedder = LostCluster()
+        with pytest.raises(NeedleError, match="lost the Ray cluster"):
+            index.update()
+    with Index.open(repo, notify=notes.append) as index:
+        stats = index.update()
+        assert stats.chunks_embedded == 1
+        assert index.completeness().state == "ready"
+    assert not [n for n in notes if "stale or damaged" in n], notes

@@ -240,3 +240,19 @@ def test_the_head_going_away_is_one_clear_error_and_every_index_stays_consistent
     total = len({k[3] for k in chunks_of(repo)})
     assert json.loads(done.stdout)["chunks_embedded"] == total - cached
     assert embeddings_count(repo) == total
+
+
+def test_a_cluster_with_no_room_for_a_worker_stops_the_run_at_the_first_repository(cluster, tmp_path):
+    """`--ray-cpus` more than the cluster has: one line, and the next repositories are left as they were (each was
+    walked, its files committed without vectors, then failed the same way: a ready index left partial)."""
+    import uuid
+
+    a, b = (copy_fixture("minirepo", tmp_path / name) for name in "ab")
+    for repo in (a, b):  # something no cache holds a vector for: the pool starts
+        (repo / "added.py").write_text(f"def added_{uuid.uuid4().hex}(x):\n    return x * 7\n")
+    proc = run_needle("index", "--ray", cluster.address, "--ray-cpus", "3", "--json", str(a), str(b),
+                      env=RAY_ENV, timeout=300)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"needle: error: the Ray cluster at {cluster.address} has 2 CPUs and no GPU: no "
+                                   "room for a worker of 3 CPUs (lower --ray-cpus)")
+    assert not (b / ".needle").exists()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codeneedle.errors import NeedleError
-from codeneedle.indexer.filters import within_paths
+from codeneedle.indexer.filters import globs_from_folder, within_paths
 from codeneedle.indexer.index import Index, check_query_length
 from codeneedle.indexer.merge import held_by_inner, inner_roots, merge_ranked
 from codeneedle.indexer.settings import IndexSettings
@@ -93,10 +93,12 @@ class Collection:
         return cls(opened)
 
     def search(self, query: str, k: int = 10, lang=None, glob=None, exclude=None, kind=None,
-               within: Sequence[Path] | None = None) -> list[RepoResult]:
+               within: Sequence[Path] | None = None, here: Path | None = None) -> list[RepoResult]:
         """The best ``k`` results over every shard, best first (ties keep the order the shards were given).
-        ``within``: folders or files (absolute paths) the results must be in; None for everything."""
-        return search_indexes(self.indexes, query, k, lang, glob, exclude=exclude, kind=kind, within=within)
+        ``within``: folders or files (absolute paths) the results must be in; None for everything. ``here``: the
+        folder (absolute) that ``./`` globs start from in the repository holding it (a shell's current folder)."""
+        return search_indexes(self.indexes, query, k, lang, glob, exclude=exclude, kind=kind, within=within,
+                              here=here)
 
     def close(self) -> None:
         for index in self.indexes:
@@ -116,6 +118,15 @@ def glob_note(indexes: Sequence[Index | None], glob) -> str | None:
     return notes[0] if notes and all(notes) else None
 
 
+def _globs_here(root: Path, here: Path | None, glob, exclude) -> tuple:
+    """(glob, exclude) of one repository's search: ``./`` globs read from ``here`` where that is inside ``root`` (a
+    search run from a folder of one repository: as that repository's own search reads them), else from the root."""
+    if here is None or not here.is_relative_to(root):
+        return glob, exclude
+    folder = here.relative_to(root).as_posix()
+    return globs_from_folder(glob, folder), globs_from_folder(exclude, folder)
+
+
 def within_each(indexes: Sequence[Index], within: Sequence[Path]) -> list[tuple[str, ...] | None]:
     """For each index, the paths of ``within`` (absolute) under its root, relative to it: ``()`` where one of them
     is the root or holds it (all of it: a repository nested in a named folder), None where none is under it (none
@@ -129,8 +140,9 @@ def within_each(indexes: Sequence[Index], within: Sequence[Path]) -> list[tuple[
 
 
 def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None, glob=None, *,
-                   exclude=None, kind=None, within: Sequence[Path] | None = None) -> list[RepoResult]:
-    """The best ``k`` results over every index (ties go to the index given first); ``within``: as
+                   exclude=None, kind=None, within: Sequence[Path] | None = None,
+                   here: Path | None = None) -> list[RepoResult]:
+    """The best ``k`` results over every index (ties go to the index given first); ``within``, ``here``: as
     :meth:`Collection.search`."""
     if within is not None:
         narrowed = within_each(indexes, within)
@@ -148,8 +160,8 @@ def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None,
         if index.model_id not in vectors:
             vectors[index.model_id] = index.encoder.encode_queries([query])[0]
     inner_of = inner_roots([index.root for index in indexes])
-    per_shard = [[(n, hit) for hit in index.hits(query, k, lang, glob, exclude, qvec=vectors[index.model_id], kind=kind,
-                                                 within=paths)
+    per_shard = [[(n, hit) for hit in index.hits(query, k, lang, *_globs_here(index.root, here, glob, exclude),
+                                                 qvec=vectors[index.model_id], kind=kind, within=paths)
                   if not held_by_inner(hit.row.path, inner)]
                  for n, (index, inner, paths) in enumerate(zip(indexes, inner_of, inner_within, strict=True))]
     return [RepoResult(**hit.result().to_dict(), repo=str(indexes[n].root))

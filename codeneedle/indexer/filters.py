@@ -133,6 +133,25 @@ def _unclosed_class(glob: str) -> int | None:
     return None
 
 
+def globs_from_folder(globs: str | Sequence[str] | None, folder: str) -> str | list[str] | None:
+    """``globs`` with those written ``./GLOB`` (what shell completion writes; ``!./GLOB`` too) read from ``folder``, a
+    folder of the repository relative to its root (the shell's current folder): from ``pkg``, ``./models/**`` is
+    ``pkg/models/**`` (read from the root it matched nothing). The others stay relative to the root."""
+    if globs is None or folder in ("", "."):
+        return globs
+
+    def anchored(glob: str) -> str:
+        bang = "!" if glob.startswith("!") else ""
+        rest = glob[len(bang):]
+        if not rest.startswith("./"):
+            return glob
+        while rest.startswith("./"):
+            rest = rest[2:]
+        return f"{bang}./{folder}/{rest}"
+
+    return anchored(globs) if isinstance(globs, str) else [anchored(g) for g in globs]
+
+
 def _from_root(glob: str) -> str:
     # "./src/**" is what shell completion writes: the root's own src, which gitignore spells "/src/**".
     rest = glob

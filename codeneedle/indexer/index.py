@@ -557,7 +557,24 @@ class Index:
             self._reopen_lost(reason)
             paths, self.hold_backlog = None, False  # everything is to be indexed again
         with self.writing():
-            return self._update(paths, progress, cancel)
+            try:
+                return self._update(paths, progress, cancel)
+            except BaseException:
+                self._save_mirrored_vectors()
+                raise
+
+    def _save_mirrored_vectors(self) -> None:
+        """After an update stopped (its embedder failed: a Ray cluster lost; Ctrl-C): save the ANN index that mirrors
+        what was committed. Left unsaved, the file on disk lags SQLite's generation, and the run that resumes said
+        "vector file ... was stale or damaged" and rebuilt it whole. Best effort: the update's own error is what is
+        raised."""
+        try:
+            with self._vectors_lock:
+                vi = self._vectors
+                if vi is not None and vi.generation == self.store.generation != vi.saved_generation:
+                    vi.save(self.index_dir / VECTORS_NAME, model_id=self.model_id)
+        except Exception:  # noqa: BLE001 - a store or disk that failed the update may fail this too
+            pass
 
     def _update(self, paths: Iterable[str] | None, progress, cancel: threading.Event | None):
         from codeneedle.indexer.pipeline import run_update

@@ -308,10 +308,16 @@ class LazyRayEmbedder:
         self.address, self.model_id = address, model_id
         self._args, self._options = (address, model_name, model_dir, model_id), options
         self.pool: RayEmbedder | None = None
+        self.start_error: NeedleError | None = None  # why the pool could not start (no room for --ray-cpus, ...)
 
     @property
     def head_lost(self) -> bool:
         return self.pool is not None and self.pool.head_lost
+
+    @property
+    def failed(self) -> bool:
+        """Whether the cluster can take no more of this run: its head is gone, or the pool could not start there."""
+        return self.head_lost or self.start_error is not None
 
     @property
     def workers(self) -> int:
@@ -319,8 +325,14 @@ class LazyRayEmbedder:
         return self.pool.workers if self.pool is not None else 0
 
     def embed(self, texts: list[str], on_done: Callable[[int], None] | None = None) -> np.ndarray:
+        if self.start_error is not None:
+            raise self.start_error
         if self.pool is None:
-            self.pool = RayEmbedder(*self._args, **self._options)
+            try:
+                self.pool = RayEmbedder(*self._args, **self._options)
+            except NeedleError as exc:
+                self.start_error = exc
+                raise
         return self.pool.embed(texts, on_done)
 
     def close(self) -> None:
