@@ -359,3 +359,28 @@ end
     assert "Needle: nothing is being indexed" in proc.stdout, _report(proc)
     assert "state: partial / cancelled" in proc.stdout, _report(proc)
     assert "Needle: indexing cancelled" in proc.stdout, _report(proc)
+
+
+def test_needle_cancel_reaches_every_server_even_when_their_progress_tokens_are_the_same(tmp_path: Path) -> None:
+    """Each project has a server of its own, and each numbers its progress tokens from `needle-1`: keyed by the
+    token alone, the second server's indexing replaced the first's, and `:NeedleCancel` stopped only one."""
+    proc = _run_lua(tmp_path, """
+local needle = require('needle')
+local sent, clients = {}, {}
+for id = 1, 2 do
+  clients[id] = { id = id, name = 'needle', is_stopped = function() return false end,
+    notify = function(self, method, params) sent[#sent + 1] = self.id .. ' ' .. method .. ' ' .. params.token end }
+end
+vim.lsp.get_client_by_id = function(id) return clients[id] end
+for id = 1, 2 do
+  needle.on_progress({ data = { client_id = id, params = { token = 'needle-1',
+    value = { kind = 'begin', title = 'Indexing', cancellable = true } } } })
+end
+needle.on_progress({ data = { client_id = 2, params = { token = 'needle-1', value = { kind = 'report', message = 'x' } } } })
+needle.cancel()
+table.sort(sent)
+io.write('sent: ', table.concat(sent, '; '), '\\n')
+""")
+    assert proc.returncode == 0, _report(proc)
+    assert ("sent: 1 window/workDoneProgress/cancel needle-1; 2 window/workDoneProgress/cancel needle-1"
+            in proc.stdout), _report(proc)

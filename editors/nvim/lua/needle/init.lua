@@ -601,8 +601,6 @@ function M.progress()
   return progress_line
 end
 
---- `LspProgress` handler: show the Needle server's `$/progress` (echo or vim.notify, per `progress`).
----@param ev {data: {client_id: integer, params: {token: any, value: any}}}
 --- `:NeedleCancel`: stop the indexing in progress (every cancellable one of every Needle server). What was indexed
 --- so far stays searchable (the index is "partial"); `:NeedleReindex` goes on from there.
 function M.cancel()
@@ -622,6 +620,8 @@ function M.cancel()
   end
 end
 
+--- `LspProgress` handler: show the Needle server's `$/progress` (echo or vim.notify, per `progress`).
+---@param ev {data: {client_id: integer, params: {token: any, value: any}}}
 function M.on_progress(ev)
   local data = ev.data or {}
   local client = data.client_id and vim.lsp.get_client_by_id(data.client_id)
@@ -632,7 +632,8 @@ function M.on_progress(ev)
   if type(value) ~= 'table' or not value.kind then
     return
   end
-  local token = tostring(data.params.token)
+  -- Each project's server numbers its tokens from `needle-1`: the client tells two servers' progress apart.
+  local token = client.id .. ':' .. tostring(data.params.token)
   if value.title then
     progress_titles[token] = value.title
   end
