@@ -76,6 +76,8 @@ def test_search_arguments():
     ([{"query": "q", "k": 5000}], "k must be between 1 and 1000"),
     ([{"query": "q", "extra": 1}], "unknown field(s) extra"),
     ([{"query": "q", "rerank": "no"}], "'rerank': expected boolean, got string"),
+    # An empty list searched no folder and answered nothing, with no word why (Lua's {} is sent as []).
+    ([{"query": "q", "within": []}], "within lists no folder or file"),
     ([{"query": "q"}, {}], "expected one argument object, got 2"),
     ([[1]], "must be an object"),
 ])

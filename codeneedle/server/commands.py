@@ -73,6 +73,8 @@ def _cell_index(_inst: Any, _attr: attrs.Attribute, value: int | None) -> None:
 def _uris(_inst: Any, attr: attrs.Attribute, value: list[str] | None) -> None:
     if value is None:
         return
+    if not value:  # else no folder is searched and the answer is empty, which reads as "nothing matches"
+        raise ValueError(f"{attr.name} lists no folder or file: leave it out to search everything")
     if len(value) > 64:
         raise ValueError(f"{attr.name} lists at most 64 URIs")
     for uri in value:
