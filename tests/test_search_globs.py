@@ -41,6 +41,8 @@ def test_braces_filter_includes_and_exclusions():
     ("{a,b}" * 7, "more than 64 patterns"),
     ("[", "the '\\[' at character 1 is never closed"),  # git's wildmatch matches nothing then: no silent []
     ("src/[!]x", "the '\\[' at character 5 is never closed"),
+    # Counted in the alternative of the braces that holds it, which is named (in the glob it is character 9).
+    ("src/{a,b[}.py", "the '\\[' at character 6 of 'src/b\\[.py' is never closed"),
 ])
 def test_bad_globs_are_one_line_errors(glob, message):
     with pytest.raises(NeedleError, match=message):

@@ -111,7 +111,8 @@ def split_globs(
             _spec(alternative)  # a pattern pathspec cannot parse is a bad argument, reported now
             if (at := _unclosed_class(alternative)) is not None:
                 # Git's wildmatch gives up on such a pattern: it matches nothing, which reads as "no results".
-                raise NeedleError(f"bad glob {g!r}: the '[' at character {at + 1} is never closed (a class is "
+                of = f" of {alternative!r}" if alternative != g else ""  # where braces put it: counted there
+                raise NeedleError(f"bad glob {g!r}: the '[' at character {at + 1}{of} is never closed (a class is "
                                   "written '[abc]'; a literal '[' is '[[]')")
     return (include[0] if include else None), cleaned
 
