@@ -384,3 +384,20 @@ io.write('sent: ', table.concat(sent, '; '), '\\n')
     assert proc.returncode == 0, _report(proc)
     assert ("sent: 1 window/workDoneProgress/cancel needle-1; 2 window/workDoneProgress/cancel needle-1"
             in proc.stdout), _report(proc)
+
+
+def test_in_a_name_the_buffer_lacks_warns_and_an_empty_within_searches_everywhere(tmp_path: Path) -> None:
+    """`in:%:h` typed in a buffer with no file (the quickfix list, a scratch buffer) expanded to '' and searched
+    the current folder, silently not where the user meant; `within = {}` was sent as [], which names no folder."""
+    proc = _run_lua(tmp_path, """
+local needle = require('needle')
+local sent = {}
+needle.execute = function(_, args) sent[#sent + 1] = args.within and table.concat(args.within, ',') or 'everywhere' end
+vim.cmd.enew()  -- a buffer with no name
+needle.search('in:%:h retry with backoff')
+needle.search('retry with backoff', { within = {} })
+io.write('sent: ', table.concat(sent, '; '), '\\n')
+""")
+    assert proc.returncode == 0, _report(proc)
+    assert "sent: everywhere\n" in proc.stdout, _report(proc)
+    assert "in:%:h names no file" in proc.stdout, _report(proc)

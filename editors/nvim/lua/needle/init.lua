@@ -433,11 +433,15 @@ function M.parse_query(text)
   return out
 end
 
---- A folder or file as `in:` writes it (`src/net`, `~/x`, `%:h`, `%`) -> its file URI.
+--- A folder or file as `in:` writes it (`src/net`, `~/x`, `%:h`, `%`) -> its file URI; nil for `%` or `#` of a
+--- buffer with no file, which would otherwise expand to '' and so to the current folder.
 ---@param path string
----@return string
+---@return string?
 local function path_uri(path)
   local expanded = path:match('^[%%#~]') and vim.fn.expand(path) or path
+  if expanded == '' then
+    return nil
+  end
   local full = vim.fs.normalize(vim.fn.fnamemodify(expanded, ':p'))
   return vim.uri_from_fname((full:gsub('(.)/$', '%1')))
 end
@@ -467,8 +471,16 @@ function M.search(query, opts)
     glob = opts.glob or q.glob, exclude = opts.exclude or q.exclude,
   }
   local within = opts.within or q.within
-  if within then
-    args.within = vim.tbl_map(path_uri, within)
+  if within and #within > 0 then -- an empty list would be sent as `[]`: no folder at all
+    args.within = {}
+    for _, path in ipairs(within) do
+      local uri = path_uri(path)
+      if not uri then
+        notify(string.format('in:%s names no file (this buffer has none); give a folder, e.g. in:src', path), levels.WARN)
+        return
+      end
+      args.within[#args.within + 1] = uri
+    end
   end
   M.execute('needle.search', args, results_handler('Needle: ' .. query, true))
 end
