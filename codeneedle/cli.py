@@ -533,8 +533,9 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 
 def _file_and_line(location: str) -> tuple[Path, int]:
-    """``src/x.py:12`` (or ``src/x.py:12:5``, as grep -n, compilers and ``rg --vimgrep`` write it) -> (path, 12)."""
-    parts = location.split(":")
+    """``src/x.py:12`` (or ``src/x.py:12:5``, as grep -n, compilers and ``rg --vimgrep`` write it, and with the
+    colon that follows when copied from their output) -> (path, 12)."""
+    parts = location.removesuffix(":").split(":")
     while len(parts) > 2 and parts[-1].isdigit() and parts[-2].isdigit():
         parts.pop()  # a column
     if len(parts) < 2 or not parts[-1].isdigit() or not ":".join(parts[:-1]):

@@ -34,8 +34,8 @@ def test_code_like_the_function_at_a_line_leaves_that_function_out(repo):
     assert (answer["path"], answer["line"], answer["partial"]) == ("src/config/loader.py", 10, False)
     names = [r["name"] for r in answer["results"]]
     assert len(names) == 5 and "load_json_config" not in names
-    # grep -n / rg --vimgrep style, from another folder: the same answer
-    again = _answer(run_needle("similar", f"{repo}/src/config/loader.py:10:5", "--json", "-k", "5", cwd=repo.parent))
+    # grep -n / rg --vimgrep style (with the colon that follows, as copied), from another folder: the same answer
+    again = _answer(run_needle("similar", f"{repo}/src/config/loader.py:10:5:", "--json", "-k", "5", cwd=repo.parent))
     assert again["results"] == answer["results"]
 
 

@@ -354,7 +354,7 @@ def within_folders(ls: NeedleServer, uris: list[str]) -> dict[Path, list[str]]:
 
 
 def _holds(path: Path, root: Path) -> bool:
-    return root == path or root.is_relative_to(path) or root.resolve().is_relative_to(path.resolve())
+    return root.is_relative_to(path) or root.resolve().is_relative_to(path.resolve())
 
 
 def search_folders(ls: NeedleServer, query: str, k: int, lang: Any = None, glob: str | None = None,

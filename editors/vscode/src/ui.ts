@@ -267,6 +267,7 @@ export async function searchCode(service: NeedleService, initial?: string, withi
       seq.invalidate();
       qp.items = [];
       qp.busy = false;
+      searching = false;
       return;
     }
     const id = seq.next();
