@@ -322,7 +322,9 @@ def _named_paths(args: argparse.Namespace) -> list[Path] | None:
     given = [*(args.path or []), *(args.path_option or [])]
     if not given:
         return None
-    named = [_resolved(Path(g).expanduser()) for g in given]
+    from codeneedle.indexer.root import named_path
+
+    named = [named_path(Path(g).expanduser()) for g in given]
     if args.collection:
         from codeneedle.indexer.collection import read_collection
 
@@ -330,16 +332,11 @@ def _named_paths(args: argparse.Namespace) -> list[Path] | None:
     return named
 
 
-def _resolved(path: Path) -> Path:
-    # A file keeps its own name (a symlink is indexed under it); its folder is resolved as its root was.
-    return path.absolute().parent.resolve() / path.name if path.is_file() else path.resolve()
+def _within(args: argparse.Namespace, root: Path) -> tuple[str, ...] | None:
+    """The named paths of one repository's search, relative to its root (None or (): all of it)."""
+    from codeneedle.indexer.root import within_of
 
-
-def _within(args: argparse.Namespace, root: Path) -> list[str] | None:
-    """The named paths of one repository's search, relative to its root (None: all of it)."""
-    if args.within is None:
-        return None
-    return [path.relative_to(root).as_posix() for path in args.within if path.is_relative_to(root)]
+    return within_of(root, args.within) if args.within is not None else None
 
 
 def _globs_from_here(args: argparse.Namespace, root: Path) -> None:
@@ -510,7 +507,7 @@ def _editor_command() -> tuple[str, list[str]] | None:
 def cmd_similar(args: argparse.Namespace) -> int:
     from codeneedle import console
     from codeneedle.indexer.filters import check_query
-    from codeneedle.indexer.root import find_root
+    from codeneedle.indexer.root import find_root, named_path
 
     path, line = _file_and_line(args.location)
     check_query("-", args.k)
@@ -520,7 +517,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
         raise NeedleError(f"not a file: {path}")
     with _open_index(args, root=root) as index:
         _refresh(index, args, console)
-        rel = index.relative(_resolved(path))
+        rel = index.relative(named_path(path))
         results = index.similar(rel, line, k=args.k, cell=args.cell or 0)
         done = index.completeness()
         if args.json:

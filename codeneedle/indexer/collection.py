@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codeneedle.errors import NeedleError
-from codeneedle.indexer.filters import globs_from_folder, within_paths
+from codeneedle.indexer.filters import globs_from_folder
 from codeneedle.indexer.index import Index, check_query_length
 from codeneedle.indexer.merge import held_by_inner, inner_roots, merge_ranked
+from codeneedle.indexer.root import within_of
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.types import SearchResult
 
@@ -128,15 +129,8 @@ def _globs_here(root: Path, here: Path | None, glob, exclude) -> tuple:
 
 
 def within_each(indexes: Sequence[Index], within: Sequence[Path]) -> list[tuple[str, ...] | None]:
-    """For each index, the paths of ``within`` (absolute) under its root, relative to it: ``()`` where one of them
-    is the root or holds it (all of it: a repository nested in a named folder), None where none is under it (none
-    of it)."""
-    narrowed: list[tuple[str, ...] | None] = []
-    for index in indexes:
-        inside = [path.relative_to(index.root).as_posix() if path.is_relative_to(index.root) else "."
-                  for path in within if path.is_relative_to(index.root) or index.root.is_relative_to(path)]
-        narrowed.append(within_paths(inside) if inside else None)
-    return narrowed
+    """For each index, what of it a search narrowed to ``within`` covers (``root.within_of``)."""
+    return [within_of(index.root, within) for index in indexes]
 
 
 def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None, glob=None, *,

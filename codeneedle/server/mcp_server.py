@@ -176,17 +176,15 @@ class NeedleMCP:
             out["note"] = f"{out['note']}; {note}" if out.get("note") else note
         return out
 
-    def _within(self, repo: _Repo, path: str | None) -> str | None:
+    def _within(self, repo: _Repo, path: str | None) -> tuple[str, ...] | None:
         """The folder or file ``path`` names inside ``repo``, relative to its root: the search answers from there
-        (None: ``path`` is the repository itself, or not given)."""
+        (None or (): ``path`` is the repository itself, or not given)."""
+        from codeneedle.indexer.root import named_path, within_of
+
         if not path:
             return None
         named = Path(path).expanduser()
-        named = (named if named.is_absolute() else self.root / named).absolute()
-        # As the root was found: a file from its folder, resolved (a symlinked file is indexed under its own name).
-        named = named.parent.resolve() / named.name if named.is_file() else named.resolve()
-        inside = named.relative_to(repo.index.root) if named.is_relative_to(repo.index.root) else None
-        return None if inside is None or inside == Path(".") else inside.as_posix()
+        return within_of(repo.index.root, [named_path(named if named.is_absolute() else self.root / named)])
 
     def _search_all(self, query: str, k: int, lang: str | list[str] | None, glob: str | None,
                     exclude_glob: str | list[str] | None, kind: str | list[str] | None = None) -> dict[str, Any]:
