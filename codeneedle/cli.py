@@ -127,8 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="fine-tune the encoder: adapt it to one repository, or train on a pairs file")
     p.add_argument("--repo", type=Path, help="adapt to this repository (its doc comments), then re-index it")
     p.add_argument("--data", type=Path, help="training pairs (JSONL) built by scripts/build_training_set.py")
-    p.add_argument("--base", default=None, help="model to start from (default: --repo: the index's encoder; --data: "
-                                             "minilm, the untuned base)")
+    # --repo starts from the shipped encoder (whose replay sample it mixes in), not from whatever the index is on:
+    # adapting an adapted model would drift further from the general one each run.
+    p.add_argument("--base", default=None, help="model to start from (default: --repo: the shipped encoder, "
+                                             "needle-code-v3, whatever model the index is on; --data: minilm, the "
+                                             "untuned base)")
     p.add_argument("--out", type=Path, help="folder for the trained model (default: under the index folder)")
     p.add_argument("--config", type=Path, help="--data: a recipe (a run's config.json or a model's train_state.json); "
                                                "--reranker: a re-ranker's rerank_train.json")

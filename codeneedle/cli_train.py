@@ -46,18 +46,23 @@ def _step_bar(title: str, total: int):
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # its per-shard bars would interleave with ours
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     err = _err_console()
-    bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("steps · {task.fields[stage]} · loss {task.fields[loss]}"), TimeElapsedColumn(),
-                   console=err)
-    task = bar.add_task(title, total=total, stage="", loss="-")
+    bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(),
+                   TextColumn("{task.fields[done]} · {task.fields[stage]} · loss {task.fields[loss]}"),
+                   TimeElapsedColumn(), console=err)
+    task = bar.add_task(title, total=1.0, done=f"0/{total} steps", stage="", loss="-")
 
     def update(p: dict) -> None:
         if "step" in p:
-            bar.update(task, completed=p["step"], total=p["steps"], stage=p.get("stage", ""),
-                       loss=f"{p['loss']:.4f}")
+            # A run with a clock (--minutes, a recipe's max_time_s) ends at whichever comes first, steps or time:
+            # the bar follows that, not the step count alone (7/100000 for a 95-minute recipe, ended at 2 %).
+            done = f"{p['step']}/{p['steps']} steps"
+            if p.get("max_time_s"):
+                done += f" or {p['max_time_s'] / 60:.3g} min"
+            bar.update(task, completed=p.get("fraction", p["step"] / max(1, p["steps"])), done=done,
+                       stage=p.get("stage", ""), loss=f"{p['loss']:.4f}")
         elif "message" in p:
             err.print(p["message"], highlight=False)
 

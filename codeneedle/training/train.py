@@ -321,7 +321,8 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
     """Fine-tune the encoder; returns the folder of the final model (HF layout, fp32, ``<out_dir>/model``).
 
     With ``resume`` a run continues from the newest checkpoint in ``out_dir``: its stored config wins over
-    ``config`` except for the fields in ``keep``. ``progress`` receives dicts: ``{"step", "steps", "loss", "stage"}``.
+    ``config`` except for the fields in ``keep``. ``progress`` receives dicts: ``{"step", "steps", "loss", "stage",
+    "elapsed_s", "lr", "fraction", "max_time_s"}``.
     """
     import torch
 
@@ -385,8 +386,10 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
         pending.clear()
         state.losses.extend(values)
         if progress:
+            # "fraction": how far the run is, by steps or by its clock, whichever ends it first
             progress({"step": state.step, "steps": config.steps, "loss": values[-1], "stage": stage_name,
-                      "elapsed_s": state.elapsed_s, "lr": scheduler.get_last_lr()[0]})
+                      "elapsed_s": state.elapsed_s, "lr": scheduler.get_last_lr()[0],
+                      "fraction": _fraction(config, state), "max_time_s": config.max_time_s})
 
     # The whole batch plan is a pure function of (records, config): a resumed run replays it and skips ahead.
     stages = CURRICULA[config.curriculum]
