@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default=None, help="model to start from (default: --repo: the shipped encoder, "
                                              "needle-code-v3, whatever model the index is on; --data: minilm, the "
                                              "untuned base)")
-    p.add_argument("--out", type=Path, help="folder for the trained model (default: under the index folder)")
+    p.add_argument("--out", type=Path, help="folder for the trained model (default: --repo: under the index folder; "
+                                            "--data: a new .cache/runs/run-DATE-TIME in the current folder)")
     p.add_argument("--config", type=Path, help="--data: a recipe (a run's config.json or a model's train_state.json); "
                                                "--reranker: a re-ranker's rerank_train.json")
     p.add_argument("--minutes", type=positive_float,

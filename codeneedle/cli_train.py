@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -111,6 +112,13 @@ def _adapt(args: argparse.Namespace) -> int:
                         notify=lambda m: console.err.print(f"[yellow]needle:[/] {m}", highlight=False)) as index:
             with console.index_progress(not args.json) as progress:
                 stats = index.update(progress=progress)
+            adapter = index.status().query_adapter
+            if adapter and not adapter["in_use"]:
+                # It was fitted to the old model's query vectors, so searches now leave it out; only `needle
+                # status` would say so otherwise.
+                console.err.print(f"[yellow]needle:[/] the query adapter was fitted for the model before: searches "
+                                  f"leave it out until `needle train --repo {shlex.quote(str(repo))} --adapter` "
+                                  "refits it", highlight=False)
         if not args.out:
             _drop_older_adaptations(model)
     from codeneedle.indexer.feedback import read_events
@@ -228,6 +236,8 @@ def _train_general(args: argparse.Namespace) -> int:
         raise NeedleError(f"no training pairs at {args.data} (build them with scripts/build_training_set.py)")
     if args.resume and args.fresh:
         raise NeedleError("--resume and --fresh contradict each other")
+    if args.resume and not args.out:
+        raise NeedleError("--resume continues the run in --out: give the run's --out")
     checkpoint = latest_checkpoint(Path(args.out)) if args.out else None
     if args.resume and not checkpoint:
         raise NeedleError(f"nothing to resume: no checkpoint under {args.out}/checkpoints (give the run's --out)")

@@ -246,6 +246,8 @@ def test_a_stopped_run_resumes_to_the_same_result(pairs, tmp_path):
 def test_resume_without_a_checkpoint_says_so(pairs, tmp_path):
     proc = run_needle("train", "--data", str(pairs), "--out", str(tmp_path / "none"), "--resume")
     assert proc.returncode == 1 and "nothing to resume" in proc.stderr
+    proc = run_needle("train", "--data", str(pairs), "--resume")
+    assert proc.returncode == 1 and "give the run's --out" in proc.stderr and "None" not in proc.stderr, proc.stderr
 
 
 def test_a_bundle_over_the_limit_ships_a_sample_that_fits(bundle, tmp_path, monkeypatch):
