@@ -109,6 +109,17 @@ def test_adapting_to_a_repository_trains_and_reindexes_with_the_new_model(docume
                                  "split a shell command line into tokens").stdout)["results"]
     assert hits[0]["path"] == "shlex.py"
 
+    # The repository moved (the index stores the model's absolute path): its index keeps its own adapted model.
+    moved = shutil.copytree(documented_repo, documented_repo.parent / "moved")
+    model.rename(model.with_name("elsewhere"))
+    try:
+        proc = run_needle("index", "--json", str(moved))
+        assert proc.returncode == 0 and "rebuilding" not in proc.stderr, proc.stderr
+        proc = run_needle("status", str(moved), "--json")
+        assert proc.returncode == 0 and json.loads(proc.stdout)["model"].startswith(model.name), proc.stdout
+    finally:
+        model.with_name("elsewhere").rename(model)
+
 
 def test_train_needs_something_to_train_on(tmp_path):
     proc = run_needle("train")
