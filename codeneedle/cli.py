@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="--data: a recipe (a run's config.json or a model's train_state.json); "
                                                "--reranker: a re-ranker's rerank_train.json")
     p.add_argument("--minutes", type=positive_float,
-                   help="wall-clock budget in minutes (default: 10 for --repo, none for --data)")
+                   help="wall-clock budget in minutes (default: 10 for --repo, none for --data; a resumed run's "
+                        "budget counts the time it has already run)")
     p.add_argument("--steps", type=positive_int,
                    help="optimizer steps (default: --data 300; --repo: as many as --minutes allows)")
     p.add_argument("--threads", type=positive_int, default=2, help="CPU threads (default 2)")

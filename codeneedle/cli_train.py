@@ -272,9 +272,8 @@ def _train_reranker(args: argparse.Namespace) -> int:
 
     recipe: dict = {}
     if args.config:
-        raw = json.loads(Path(args.config).read_text())
         known = {f.name for f in fields(RerankConfig)}
-        recipe = {k: v for k, v in (raw.get("config") or raw).items() if k in known and k != "out"}
+        recipe = {k: v for k, v in _read_config(args.config).items() if k in known and k != "out"}
     given = {"data": args.data and str(args.data), "base": args.base, "minutes": args.minutes, "steps": args.steps,
              "lr": args.lr, "residual": args.residual, "vectors": args.vectors and str(args.vectors)}
     recipe.update({k: v for k, v in given.items() if v is not None})

@@ -284,7 +284,19 @@ def test_bad_training_input_is_a_one_line_error_naming_the_line(pairs, tmp_path)
     runs = [("train", "--data", str(tmp_path / name), "--out", str(tmp_path / f"run-{name}"), *TINY) for name in data]
     runs += [("train", "--data", str(pairs), "--config", str(tmp_path / name), "--out", str(tmp_path / "c"), *TINY)
              for name in configs]
+    runs += [("train", "--reranker", "--data", str(pairs), "--config", str(tmp_path / name), "--out",
+              str(tmp_path / "r")) for name in ("missing.json", "broken.json")]
     expected = [message for _, message in data.values()] + list(configs.values())
+    expected += ["cannot read --config", "is not a JSON recipe"]
+    (tmp_path / "lossy.json").write_text(json.dumps({"loss": "nce"}))
+    recipes = {("--curriculum", "hard"): "curriculum 'hard': one of", ("--device", "gpu"): "device 'gpu': auto, cpu",
+               ("--config", str(tmp_path / "lossy.json")): "loss 'nce': one of infonce, triplet, both"}
+    import torch
+
+    if not torch.cuda.is_available():
+        recipes[("--device", "cuda")] = "--device cuda: this torch"
+    runs += [("train", "--data", str(pairs), "--out", str(tmp_path / "d"), "--steps", "1", *flag) for flag in recipes]
+    expected += list(recipes.values())
     for proc, message in zip(run_needle_together(*runs), expected, strict=True):
         assert proc.returncode == 1 and message in proc.stderr, (message, proc.stderr[-1500:])
         assert "Traceback" not in proc.stderr and proc.stderr.count("\n") <= 2, proc.stderr[-1500:]

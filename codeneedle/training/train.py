@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import time
@@ -75,6 +76,15 @@ class TrainConfig:
     log_every: int = 0  # read the loss back every N steps (0: 1 on CPU, 25 on CUDA, where each read is a sync)
     note: str = ""
 
+    def __post_init__(self) -> None:
+        # A recipe (flags or a --config file) naming what does not exist fails here, in one line, rather than as
+        # a traceback once the model is loaded and the run has started.
+        for name, allowed in (("curriculum", tuple(CURRICULA)), ("loss", ("infonce", "triplet", "both"))):
+            if getattr(self, name) not in allowed:
+                raise NeedleError(f"{name} {getattr(self, name)!r}: one of {', '.join(allowed)}")
+        if self.device not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", str(self.device)):
+            raise NeedleError(f"device {self.device!r}: auto, cpu or cuda (cuda:N for one of several GPUs)")
+
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in fields(cls)}
@@ -121,6 +131,8 @@ def pick_device(name: str) -> str:
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise NeedleError(f"--device {name}: this torch ({torch.__version__}) sees no CUDA device; use cpu or auto")
     return name
 
 
