@@ -132,13 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="fine-tune the encoder: adapt it to one repository, or train on a pairs file")
     p.add_argument("--repo", type=Path, help="adapt to this repository (its doc comments), then re-index it")
     p.add_argument("--data", type=Path, help="training pairs (JSONL) built by scripts/build_training_set.py")
-    p.add_argument("--base", default=None, help="model to start from (default: --repo: the index's encoder; --data: "
-                                             "minilm, the untuned base)")
-    p.add_argument("--out", type=Path, help="folder for the trained model (default: under the index folder)")
+    # --repo starts from the shipped encoder (whose replay sample it mixes in), not from whatever the index is on:
+    # adapting an adapted model would drift further from the general one each run.
+    p.add_argument("--base", default=None, help="model to start from (default: --repo: the shipped encoder, "
+                                             "needle-code-v3, whatever model the index is on; --data: minilm, the "
+                                             "untuned base)")
+    p.add_argument("--out", type=Path, help="folder for the trained model (default: --repo: under the index folder; "
+                                            "--data: a new .cache/runs/run-DATE-TIME in the current folder)")
     p.add_argument("--config", type=Path, help="--data: a recipe (a run's config.json or a model's train_state.json); "
                                                "--reranker: a re-ranker's rerank_train.json")
     p.add_argument("--minutes", type=positive_float,
-                   help="wall-clock budget in minutes (default: 10 for --repo, none for --data)")
+                   help="wall-clock budget in minutes (default: 10 for --repo, none for --data; a resumed run's "
+                        "budget counts the time it has already run)")
     p.add_argument("--steps", type=positive_int,
                    help="optimizer steps (default: --data 300; --repo: as many as --minutes allows)")
     p.add_argument("--threads", type=positive_int, default=2, help="CPU threads (default 2)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -46,18 +47,23 @@ def _step_bar(title: str, total: int):
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # its per-shard bars would interleave with ours
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     err = _err_console()
-    bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("steps · {task.fields[stage]} · loss {task.fields[loss]}"), TimeElapsedColumn(),
-                   console=err)
-    task = bar.add_task(title, total=total, stage="", loss="-")
+    bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(),
+                   TextColumn("{task.fields[done]} · {task.fields[stage]} · loss {task.fields[loss]}"),
+                   TimeElapsedColumn(), console=err)
+    task = bar.add_task(title, total=1.0, done=f"0/{total} steps", stage="", loss="-")
 
     def update(p: dict) -> None:
         if "step" in p:
-            bar.update(task, completed=p["step"], total=p["steps"], stage=p.get("stage", ""),
-                       loss=f"{p['loss']:.4f}")
+            # A run with a clock (--minutes, a recipe's max_time_s) ends at whichever comes first, steps or time:
+            # the bar follows that, not the step count alone (7/100000 for a 95-minute recipe, ended at 2 %).
+            done = f"{p['step']}/{p['steps']} steps"
+            if p.get("max_time_s"):
+                done += f" or {p['max_time_s'] / 60:.3g} min"
+            bar.update(task, completed=p.get("fraction", p["step"] / max(1, p["steps"])), done=done,
+                       stage=p.get("stage", ""), loss=f"{p['loss']:.4f}")
         elif "message" in p:
             err.print(p["message"], highlight=False)
 
@@ -106,6 +112,13 @@ def _adapt(args: argparse.Namespace) -> int:
                         notify=lambda m: console.err.print(f"[yellow]needle:[/] {m}", highlight=False)) as index:
             with console.index_progress(not args.json) as progress:
                 stats = index.update(progress=progress)
+            adapter = index.status().query_adapter
+            if adapter and not adapter["in_use"]:
+                # It was fitted to the old model's query vectors, so searches now leave it out; only `needle
+                # status` would say so otherwise.
+                console.err.print(f"[yellow]needle:[/] the query adapter was fitted for the model before: searches "
+                                  f"leave it out until `needle train --repo {shlex.quote(str(repo))} --adapter` "
+                                  "refits it", highlight=False)
         if not args.out:
             _drop_older_adaptations(model)
     from codeneedle.indexer.feedback import read_events
@@ -223,6 +236,8 @@ def _train_general(args: argparse.Namespace) -> int:
         raise NeedleError(f"no training pairs at {args.data} (build them with scripts/build_training_set.py)")
     if args.resume and args.fresh:
         raise NeedleError("--resume and --fresh contradict each other")
+    if args.resume and not args.out:
+        raise NeedleError("--resume continues the run in --out: give the run's --out")
     checkpoint = latest_checkpoint(Path(args.out)) if args.out else None
     if args.resume and not checkpoint:
         raise NeedleError(f"nothing to resume: no checkpoint under {args.out}/checkpoints (give the run's --out)")
@@ -257,9 +272,8 @@ def _train_reranker(args: argparse.Namespace) -> int:
 
     recipe: dict = {}
     if args.config:
-        raw = json.loads(Path(args.config).read_text())
         known = {f.name for f in fields(RerankConfig)}
-        recipe = {k: v for k, v in (raw.get("config") or raw).items() if k in known and k != "out"}
+        recipe = {k: v for k, v in _read_config(args.config).items() if k in known and k != "out"}
     given = {"data": args.data and str(args.data), "base": args.base, "minutes": args.minutes, "steps": args.steps,
              "lr": args.lr, "residual": args.residual, "vectors": args.vectors and str(args.vectors)}
     recipe.update({k: v for k, v in given.items() if v is not None})

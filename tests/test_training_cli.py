@@ -7,9 +7,11 @@ import shutil
 import sysconfig
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from codeneedle.indexer.models import TUNED_MODEL
+from codeneedle.indexer.query_adapter import QueryAdapter
 from tests.conftest import run_needle
 
 pytestmark = pytest.mark.slow  # `needle train` / `needle eval` subprocesses with the real encoder
@@ -81,9 +83,14 @@ def test_adapting_to_a_repository_trains_and_reindexes_with_the_new_model(docume
     older = documented_repo / ".needle" / "models" / "adapted-20260101-000000"  # an earlier run's model
     older.mkdir(parents=True)
     (older / "model.safetensors").write_bytes(b"x" * 1024)
+    assert run_needle("index", str(documented_repo)).returncode == 0
+    rng = np.random.default_rng(0)  # a query adapter fitted for the index's model before this run
+    QueryAdapter(rng.normal(size=(384, 2)).astype(np.float32), rng.normal(size=(2, 384)).astype(np.float32),
+                 "needle-code-v3@0", {}).save(documented_repo / ".needle")
     proc = run_needle("train", "--repo", str(documented_repo), "--steps", "2", "--minutes", "3", "--batch-size", "4",
                       "--code-max-tokens", "64", "--json")
     assert proc.returncode == 0, proc.stderr
+    assert "the query adapter was fitted for the model before" in proc.stderr  # searches no longer use it
     summary = json.loads(proc.stdout)
     model = Path(summary["model"])
     assert summary["steps"] == 2 and summary["reindexed_chunks"] > 0
@@ -101,6 +108,17 @@ def test_adapting_to_a_repository_trains_and_reindexes_with_the_new_model(docume
     hits = json.loads(run_needle("search", "--path", str(documented_repo), "--json", "--no-refresh",
                                  "split a shell command line into tokens").stdout)["results"]
     assert hits[0]["path"] == "shlex.py"
+
+    # The repository moved (the index stores the model's absolute path): its index keeps its own adapted model.
+    moved = shutil.copytree(documented_repo, documented_repo.parent / "moved")
+    model.rename(model.with_name("elsewhere"))
+    try:
+        proc = run_needle("index", "--json", str(moved))
+        assert proc.returncode == 0 and "rebuilding" not in proc.stderr, proc.stderr
+        proc = run_needle("status", str(moved), "--json")
+        assert proc.returncode == 0 and json.loads(proc.stdout)["model"].startswith(model.name), proc.stdout
+    finally:
+        model.with_name("elsewhere").rename(model)
 
 
 def test_train_needs_something_to_train_on(tmp_path):

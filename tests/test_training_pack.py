@@ -108,6 +108,52 @@ def test_unpack_refuses_a_damaged_piece(bundle, tmp_path):
     assert not (tmp_path / "home").exists()
 
 
+def test_unpack_replaces_only_an_earlier_unpack(tmp_path):
+    from codeneedle.training.pack import split_file
+
+    out = tmp_path / "out" / "model"
+    out.mkdir(parents=True)
+    for name in ("config.json", "tokenizer.json", "training_run.json"):
+        (out / name).write_text("{}")
+    (out / "model.safetensors").write_bytes(os.urandom(3 * 1024 + 5))
+    split_file(out / "model.safetensors", piece_bytes=1024)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    for dest in (mine, mine / "notes.txt"):
+        proc = run_needle("train", "--unpack", str(tmp_path / "out"), "--out", str(dest))
+        assert proc.returncode == 1 and "holds no unpacked model" in proc.stderr, proc.stderr
+    assert (mine / "notes.txt").read_text() == "precious"
+    proc = run_needle("train", "--unpack", str(tmp_path / "out"), "--out", ".", cwd=mine)
+    assert proc.returncode == 1 and "holds no unpacked model" in proc.stderr, proc.stderr
+    home = tmp_path / "home"
+    for _ in range(2):  # unpacking again replaces the model unpacked before
+        proc = run_needle("train", "--unpack", str(tmp_path / "out"), "--out", str(home), "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert (home / "model.safetensors").stat().st_size == 3 * 1024 + 5
+
+
+def test_unpack_refuses_a_model_folder_that_came_back_in_part(tmp_path):
+    folder = tmp_path / "out" / "model"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"weights")
+    (folder / "training_run.json").write_text("{}")
+    proc = run_needle("train", "--unpack", str(tmp_path / "out"), "--out", str(tmp_path / "home"))
+    assert proc.returncode == 1 and "incomplete: no config.json, tokenizer.json" in proc.stderr, proc.stderr
+    assert not (tmp_path / "home").exists() and not (tmp_path / "home.tmp").exists()
+
+
+def test_a_pack_that_fails_leaves_nothing_behind(pairs, tmp_path):
+    taken = tmp_path / "taken.txt"
+    taken.write_text("x")
+    proc = run_needle("train", "--data", str(pairs), "--pack", str(taken))
+    assert proc.returncode == 1 and "not an empty folder" in proc.stderr and "Traceback" not in proc.stderr
+    (tmp_path / "bad.jsonl").write_text("[1, 2]\n")
+    proc = run_needle("train", "--data", str(tmp_path / "bad.jsonl"), "--pack", str(tmp_path / "b"))
+    assert proc.returncode == 1 and "bad.jsonl:1:" in proc.stderr, proc.stderr
+    assert not (tmp_path / "b").exists()  # a retry with good pairs is not refused as "not empty"
+
+
 def test_train_data_runs_without_the_indexer_stack(pairs, tmp_path):
     blocked = ["tree_sitter", "sqlite_utils", "usearch", "watchdog", "codeneedle.console",
                "codeneedle.indexer.index", "codeneedle.indexer.chunker"]
@@ -200,6 +246,8 @@ def test_a_stopped_run_resumes_to_the_same_result(pairs, tmp_path):
 def test_resume_without_a_checkpoint_says_so(pairs, tmp_path):
     proc = run_needle("train", "--data", str(pairs), "--out", str(tmp_path / "none"), "--resume")
     assert proc.returncode == 1 and "nothing to resume" in proc.stderr
+    proc = run_needle("train", "--data", str(pairs), "--resume")
+    assert proc.returncode == 1 and "give the run's --out" in proc.stderr and "None" not in proc.stderr, proc.stderr
 
 
 def test_a_bundle_over_the_limit_ships_a_sample_that_fits(bundle, tmp_path, monkeypatch):
@@ -236,7 +284,19 @@ def test_bad_training_input_is_a_one_line_error_naming_the_line(pairs, tmp_path)
     runs = [("train", "--data", str(tmp_path / name), "--out", str(tmp_path / f"run-{name}"), *TINY) for name in data]
     runs += [("train", "--data", str(pairs), "--config", str(tmp_path / name), "--out", str(tmp_path / "c"), *TINY)
              for name in configs]
+    runs += [("train", "--reranker", "--data", str(pairs), "--config", str(tmp_path / name), "--out",
+              str(tmp_path / "r")) for name in ("missing.json", "broken.json")]
     expected = [message for _, message in data.values()] + list(configs.values())
+    expected += ["cannot read --config", "is not a JSON recipe"]
+    (tmp_path / "lossy.json").write_text(json.dumps({"loss": "nce"}))
+    recipes = {("--curriculum", "hard"): "curriculum 'hard': one of", ("--device", "gpu"): "device 'gpu': auto, cpu",
+               ("--config", str(tmp_path / "lossy.json")): "loss 'nce': one of infonce, triplet, both"}
+    import torch
+
+    if not torch.cuda.is_available():
+        recipes[("--device", "cuda")] = "--device cuda: this torch"
+    runs += [("train", "--data", str(pairs), "--out", str(tmp_path / "d"), "--steps", "1", *flag) for flag in recipes]
+    expected += list(recipes.values())
     for proc, message in zip(run_needle_together(*runs), expected, strict=True):
         assert proc.returncode == 1 and message in proc.stderr, (message, proc.stderr[-1500:])
         assert "Traceback" not in proc.stderr and proc.stderr.count("\n") <= 2, proc.stderr[-1500:]

@@ -71,6 +71,25 @@ def test_train_lowers_loss_and_resume_is_exact(tmp_path: Path) -> None:
     assert state["state"]["losses"] == pytest.approx(full_losses, abs=1e-4)
 
 
+def test_progress_follows_the_clock_of_a_run_that_ends_by_time(tmp_path: Path) -> None:
+    # A recipe with a clock (the shipped stage 1: 100,000 steps or 95 minutes) ends by time long before its steps:
+    # the progress it reports must say how far the run is, not step / steps.
+    write_pairs(tmp_path / "pairs.jsonl")
+    seen: list[dict] = []
+    train_model(config(tmp_path, "clock", steps=1000, max_time_s=1e-6, time_schedule=True), progress=seen.append)
+    assert seen[-1]["step"] == 1 and seen[-1]["fraction"] == 1.0 and seen[-1]["max_time_s"] == 1e-6
+    seen.clear()
+    train_model(config(tmp_path, "steps"), progress=seen.append)
+    assert [p["fraction"] for p in seen] == [0.25, 0.5, 0.75, 1.0] and seen[0]["max_time_s"] == 0
+
+    from codeneedle.cli_train import _step_bar
+
+    bar, update = _step_bar("training", 100_000)
+    update({"step": 7, "steps": 100_000, "loss": 1.26, "stage": "easy", "fraction": 0.4, "max_time_s": 5700.0})
+    task = bar.tasks[0]
+    assert task.percentage == 40 and task.fields["done"] == "7/100000 steps or 95 min"
+
+
 def test_triplet_and_mined_negatives_run(tmp_path: Path) -> None:
     torch.set_num_threads(1)
     write_pairs(tmp_path / "pairs.jsonl")

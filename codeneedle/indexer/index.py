@@ -174,7 +174,11 @@ class Index:
     def _stored_model_name(self) -> str | None:
         name = self.store.get_meta("model_name")
         path = self.store.get_meta("model_path")
-        for candidate in (name, path):
+        # A model `needle train --repo` adapted lives in the index's own models/ folder, but the path stored is
+        # absolute: an index moved or copied with its repository finds it there, rather than being rebuilt with
+        # the default model (or reading another copy's folder).
+        own = str(self.index_dir / "models" / name) if name and "/" not in name else None
+        for candidate in (own, name, path):
             try:
                 if candidate:
                     resolve_model(candidate)

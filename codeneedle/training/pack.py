@@ -17,7 +17,12 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from codeneedle.training.train import TrainConfig
 
 BUNDLE_LIMIT = 60 * 1024 * 1024
 PIECE_BYTES = 15 * 1024 * 1024  # under the 16 MiB a file may have on the way back
@@ -81,24 +86,40 @@ def make_bundle(recipe: dict, dest: Path, budget_s: float = 540, wise_alpha: flo
     """Write the bundle for ``recipe`` (a TrainConfig dict whose ``train_data`` is a pairs JSONL) into
     ``dest``; ``gpu_overrides`` win over the GPU recipe. Returns its summary. Raises ValueError when it would
     exceed 60 MiB."""
-    from transformers import AutoTokenizer
-
     from codeneedle.indexer.models import resolve_model
-    from codeneedle.training.records import save_tokens, subset, tokenize_records
-    from codeneedle.training.train import TrainConfig, load_records, write_pooling_files
+    from codeneedle.training.train import TrainConfig, load_records
 
     say = progress or (lambda m: None)
     config = TrainConfig.from_dict(recipe)
     _, base = resolve_model(config.base_model)
     dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()):
-        raise ValueError(f"{dest} is not empty")
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise ValueError(f"{dest} exists and is not an empty folder: give a new --pack DIR")
+    # Read first: bad pairs fail before 44 MB are written.
+    recs = load_records(config)
+    existed = dest.exists()
+    try:
+        return _write_bundle(recipe, config, base, recs, dest, budget_s, wise_alpha, gpu_overrides, say)
+    except BaseException:
+        # A half-written bundle would not run, and its folder would refuse the retry as "not empty".
+        shutil.rmtree(dest, ignore_errors=True)
+        if existed:
+            dest.mkdir()
+        raise
+
+
+def _write_bundle(recipe: dict, config: TrainConfig, base: Path, recs: list[dict], dest: Path, budget_s: float,
+                  wise_alpha: float, gpu_overrides: dict | None, say: Callable[[str], None]) -> dict:
+    from transformers import AutoTokenizer
+
+    from codeneedle.training.records import save_tokens, subset, tokenize_records
+    from codeneedle.training.train import write_pooling_files
+
     (dest / "base").mkdir(parents=True, exist_ok=True)
     say(f"base weights (fp16) from {base}")
     _fp16_base(base, dest / "base")
     write_pooling_files(dest / "base", [base], 384)
     tok = AutoTokenizer.from_pretrained(str(dest / "base"), local_files_only=True)
-    recs = load_records(config)
     say(f"tokenizing {len(recs)} pairs")
     ts = tokenize_records(recs, tok, config.query_max_tokens, config.code_max_tokens)
     root = Path(__file__).resolve().parents[2]
@@ -226,17 +247,30 @@ def run_bundle(bundle: Path, out: Path, device: str | None = None, budget_s: flo
     return model
 
 
+# What run.sh's model folder must hold once joined: the encoder cannot load without the first three, and the
+# run record is written last, so a folder without it was cut short on the way back.
+UNPACKED_FILES = ("config.json", "tokenizer.json", "model.safetensors", "training_run.json")
+
+
 def unpack(src: Path, dest: Path) -> Path:
     """Bring a bundle's model home: ``src`` is run.sh's OUT (or its ``model`` folder); the joined, checked
-    model folder is written to ``dest``."""
+    model folder is written to ``dest``. Raises ValueError on a missing or damaged file, or a ``dest`` that
+    holds anything but a model unpacked before (which is replaced)."""
     folder = src / "model" if (src / "model").is_dir() else src
     if not any(folder.glob("*.pieces.json")) and not (folder / "model.safetensors").is_file():
         raise ValueError(f"no model pieces in {folder} (give the OUT folder run.sh wrote)")
+    dest = dest.resolve()  # `--out .` has no name of its own to put ".tmp" after
+    if dest.exists() and not (dest / "training_run.json").is_file() and (not dest.is_dir() or any(dest.iterdir())):
+        # Only an earlier unpack is replaced: any other folder may hold the user's files.
+        raise ValueError(f"{dest} exists and holds no unpacked model: give an --out that does not exist yet")
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(folder, tmp)
     try:
         join_pieces(tmp)
+        missing = [name for name in UNPACKED_FILES if not (tmp / name).is_file()]
+        if missing:
+            raise ValueError(f"{folder} is incomplete: no {', '.join(missing)} (copy all of run.sh's OUT back)")
     except ValueError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

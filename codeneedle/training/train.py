@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import time
@@ -75,6 +76,15 @@ class TrainConfig:
     log_every: int = 0  # read the loss back every N steps (0: 1 on CPU, 25 on CUDA, where each read is a sync)
     note: str = ""
 
+    def __post_init__(self) -> None:
+        # A recipe (flags or a --config file) naming what does not exist fails here, in one line, rather than as
+        # a traceback once the model is loaded and the run has started.
+        for name, allowed in (("curriculum", tuple(CURRICULA)), ("loss", ("infonce", "triplet", "both"))):
+            if getattr(self, name) not in allowed:
+                raise NeedleError(f"{name} {getattr(self, name)!r}: one of {', '.join(allowed)}")
+        if self.device not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", str(self.device)):
+            raise NeedleError(f"device {self.device!r}: auto, cpu or cuda (cuda:N for one of several GPUs)")
+
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in fields(cls)}
@@ -121,6 +131,8 @@ def pick_device(name: str) -> str:
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise NeedleError(f"--device {name}: this torch ({torch.__version__}) sees no CUDA device; use cpu or auto")
     return name
 
 
@@ -321,7 +333,8 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
     """Fine-tune the encoder; returns the folder of the final model (HF layout, fp32, ``<out_dir>/model``).
 
     With ``resume`` a run continues from the newest checkpoint in ``out_dir``: its stored config wins over
-    ``config`` except for the fields in ``keep``. ``progress`` receives dicts: ``{"step", "steps", "loss", "stage"}``.
+    ``config`` except for the fields in ``keep``. ``progress`` receives dicts: ``{"step", "steps", "loss", "stage",
+    "elapsed_s", "lr", "fraction", "max_time_s"}``.
     """
     import torch
 
@@ -385,8 +398,10 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
         pending.clear()
         state.losses.extend(values)
         if progress:
+            # "fraction": how far the run is, by steps or by its clock, whichever ends it first
             progress({"step": state.step, "steps": config.steps, "loss": values[-1], "stage": stage_name,
-                      "elapsed_s": state.elapsed_s, "lr": scheduler.get_last_lr()[0]})
+                      "elapsed_s": state.elapsed_s, "lr": scheduler.get_last_lr()[0],
+                      "fraction": _fraction(config, state), "max_time_s": config.max_time_s})
 
     # The whole batch plan is a pure function of (records, config): a resumed run replays it and skips ahead.
     stages = CURRICULA[config.curriculum]
