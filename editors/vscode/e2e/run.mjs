@@ -156,6 +156,40 @@ function tail(file, n = 40) {
  * each channel is checked: initializationOptions, workspace/configuration answers, didChangeConfiguration.
  * Then a window without a folder: the server must not start there.
  */
+/** Wait until the code-server on `port` answers /healthz. */
+function untilHealthy(what, port) {
+  return waitFor(what, async () => {
+    try {
+      return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
+    } catch {
+      return false;
+    }
+  }, 60_000);
+}
+
+/** Run a command from the palette by its title: F1 over the editor, the title typed, Enter once it is listed. */
+async function runFromPalette(page, title) {
+  await page.click('.monaco-workbench .part.editor');
+  await page.keyboard.press('F1');
+  await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) .quick-input-box input', { visible: true, timeout: 15_000 });
+  await page.keyboard.type(title, { delay: 20 });
+  await waitFor(`${title} in the palette`, () =>
+    page.evaluate((t) => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => r.textContent.includes(t)), title),
+  15_000);
+  await page.keyboard.press('Enter');
+}
+
+/** Another code-server window on `ws` (its own user data, the same extensions), healthy; its process group is killed on exit. */
+async function launchCodeServer(tmp, name, dataDir, extDir, ws, env) {
+  const port = await freePort();
+  const out = fs.openSync(path.join(tmp, `code-server-${name}.log`), 'w');
+  const cs = spawn(process.execPath, [CODE_SERVER, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry',
+    '--disable-update-check', '--disable-getting-started-override', '--user-data-dir', dataDir, '--extensions-dir', extDir, ws],
+  { env: { ...process.env, ...env }, stdio: ['ignore', out, out], detached: true });
+  csPids.push(cs.pid);
+  return { cs, port };
+}
+
 async function restrictedSession(browser, tmp, extDir, baseSettings) {
   const dataDir = path.join(tmp, 'data-restricted');
   const ws = path.join(tmp, 'untrusted');
@@ -194,21 +228,10 @@ async function restrictedSession(browser, tmp, extDir, baseSettings) {
     fs.mkdirSync(path.join(dataDir, sub), { recursive: true });
     fs.writeFileSync(path.join(dataDir, sub, 'settings.json'), JSON.stringify(settings, null, 2));
   }
-  const port = await freePort();
-  const out = fs.openSync(path.join(tmp, 'code-server-restricted.log'), 'w');
-  const cs = spawn(process.execPath, [CODE_SERVER, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry',
-    '--disable-update-check', '--disable-getting-started-override', '--user-data-dir', dataDir, '--extensions-dir', extDir, ws],
-  { env: { ...process.env, NEEDLE_E2E_LOG: eventsFile }, stdio: ['ignore', out, out], detached: true });
-  csPids.push(cs.pid);
+  const { cs, port } = await launchCodeServer(tmp, 'restricted', dataDir, extDir, ws, { NEEDLE_E2E_LOG: eventsFile });
   const pages = [];
   try {
-    await waitFor('the second code-server', async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
-      } catch {
-        return false;
-      }
-    }, 60_000);
+    await untilHealthy('the second code-server', port);
     const events = () => readEvents(eventsFile);
     const page = await browser.newPage();
     pages.push(page);
@@ -281,35 +304,18 @@ async function cancelSession(browser, tmp, extDir, baseSettings) {
     fs.mkdirSync(path.join(dataDir, sub), { recursive: true });
     fs.writeFileSync(path.join(dataDir, sub, 'settings.json'), JSON.stringify(baseSettings, null, 2));
   }
-  const port = await freePort();
-  const out = fs.openSync(path.join(tmp, 'code-server-cancel.log'), 'w');
-  const cs = spawn(process.execPath, [CODE_SERVER, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry',
-    '--disable-update-check', '--disable-getting-started-override', '--user-data-dir', dataDir, '--extensions-dir', extDir, ws],
   // Without the machine's shared embedding cache: vectors of an earlier run would finish the index before the cancel.
-  { env: { ...process.env, NEEDLE_E2E_LOG: eventsFile, NEEDLE_EMBEDDING_CACHE: 'off' }, stdio: ['ignore', out, out], detached: true });
-  csPids.push(cs.pid);
+  const { cs, port } = await launchCodeServer(tmp, 'cancel', dataDir, extDir, ws,
+    { NEEDLE_E2E_LOG: eventsFile, NEEDLE_EMBEDDING_CACHE: 'off' });
   let page;
   try {
-    await waitFor('the third code-server', async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
-      } catch {
-        return false;
-      }
-    }, 60_000);
+    await untilHealthy('the third code-server', port);
     const events = () => readEvents(eventsFile);
     page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`, { waitUntil: 'domcontentloaded' });
     await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
     await waitFor('the big folder to be indexing', () => events().find((e) => e.event === 'status' && e.state === 'indexing'), 60_000);
-    await page.click('.monaco-workbench .part.editor');
-    await page.keyboard.press('F1');
-    await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) .quick-input-box input', { visible: true, timeout: 15_000 });
-    await page.keyboard.type('Needle: Cancel Indexing', { delay: 10 });
-    await waitFor('Cancel Indexing in the palette', () =>
-      page.evaluate(() => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => /Needle: Cancel Indexing/.test(r.textContent))),
-    15_000);
-    await page.keyboard.press('Enter');
+    await runFromPalette(page, 'Needle: Cancel Indexing');
     const after = await waitFor('the indexing to stop', () =>
       events().find((e) => e.event === 'status' && (e.state === 'partial' || e.state === 'ready')), 60_000);
     check(after.state === 'partial', `Needle: Cancel Indexing stopped the first index of 3,000 files: the folder is ${after.state}`);
@@ -425,13 +431,7 @@ async function main(tmp) {
   };
   let page;
   try {
-    await waitFor('code-server /healthz', async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
-      } catch {
-        return false;
-      }
-    }, 60_000);
+    await untilHealthy('code-server /healthz', port);
     timings.codeServerUp = (Date.now() - t) / 1000;
     log(`code-server up on port ${port}`);
 
@@ -473,14 +473,7 @@ async function main(tmp) {
     const seen = [];
     const sampler = setInterval(() => void needleItems().then((items) => seen.push(items), () => undefined), 100);
     const openSearch = async () => {
-      await page.click('.monaco-workbench .part.editor');
-      await page.keyboard.press('F1');
-      await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) .quick-input-box input', { visible: true, timeout: 15_000 });
-      await page.keyboard.type('Needle: Search Code', { delay: 20 });
-      await waitFor('the command in the palette', () =>
-        page.evaluate(() => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => /Needle: Search Code/.test(r.textContent))),
-      15_000);
-      await page.keyboard.press('Enter');
+      await runFromPalette(page, 'Needle: Search Code');
       await waitFor('the Needle search box', () =>
         page.evaluate(() => {
           const w = document.querySelector('.quick-input-widget');
