@@ -339,7 +339,7 @@ def _named_paths(args: argparse.Namespace) -> list[Path] | None:
 
 def _within(args: argparse.Namespace, root: Path) -> tuple[str, ...] | None:
     """The named paths of one repository's search, relative to its root (None or (): all of it)."""
-    from codeneedle.indexer.root import within_of
+    from codeneedle.indexer.filters import within_of
 
     return within_of(root, args.within) if args.within is not None else None
 

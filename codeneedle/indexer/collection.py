@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codeneedle.errors import NeedleError
-from codeneedle.indexer.filters import globs_from_folder
+from codeneedle.indexer.filters import globs_from_folder, within_of
 from codeneedle.indexer.index import Index, check_query_length
 from codeneedle.indexer.merge import held_by_inner, inner_roots, merge_ranked
-from codeneedle.indexer.root import within_of
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.types import SearchResult
 
@@ -129,7 +128,7 @@ def _globs_here(root: Path, here: Path | None, glob, exclude) -> tuple:
 
 
 def within_each(indexes: Sequence[Index], within: Sequence[Path]) -> list[tuple[str, ...] | None]:
-    """For each index, what of it a search narrowed to ``within`` covers (``root.within_of``)."""
+    """For each index, what of it a search narrowed to ``within`` covers (``filters.within_of``)."""
     return [within_of(index.root, within) for index in indexes]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 from codeneedle.errors import NeedleError
 from codeneedle.indexer.formats import FORMATS
@@ -198,6 +199,15 @@ def within_paths(within: str | Sequence[str] | None) -> tuple[str, ...]:
             return ()  # the root itself: nothing is narrowed
         cleaned.append("/".join(parts))
     return tuple(dict.fromkeys(cleaned))
+
+
+def within_of(root: Path, paths: Sequence[Path]) -> tuple[str, ...] | None:
+    """What of the repository at ``root`` a search narrowed to ``paths`` (absolute) covers: those under it, relative
+    to it (:func:`within_paths`); ``()`` where one of them is the root or holds it (all of it: a repository
+    nested in a named folder); None where none is under it (none of it)."""
+    inside = [path.relative_to(root).as_posix() if path.is_relative_to(root) else "."
+              for path in paths if path.is_relative_to(root) or root.is_relative_to(path)]
+    return within_paths(inside) if inside else None
 
 
 def path_within(path: str, within: Sequence[str]) -> bool:

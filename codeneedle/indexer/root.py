@@ -8,11 +8,9 @@ else the nearest that holds ``.git`` (a folder, or a file for worktrees and subm
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 from codeneedle.errors import NeedleError
-from codeneedle.indexer.filters import within_paths
 from codeneedle.indexer.settings import INDEX_DIR_NAME
 
 DB_NAME = "index.db"
@@ -57,11 +55,3 @@ def named_path(path: Path) -> Path:
     resolved and the file keeping its own name (a symlinked file is indexed under the link's name)."""
     return path.absolute().parent.resolve() / path.name if path.is_file() else path.resolve()
 
-
-def within_of(root: Path, paths: Sequence[Path]) -> tuple[str, ...] | None:
-    """What of the repository at ``root`` a search narrowed to ``paths`` (absolute) covers: those under it, relative
-    to it (``filters.within_paths``); ``()`` where one of them is the root or holds it (all of it: a repository
-    nested in a named folder); None where none is under it (none of it)."""
-    inside = [path.relative_to(root).as_posix() if path.is_relative_to(root) else "."
-              for path in paths if path.is_relative_to(root) or root.is_relative_to(path)]
-    return within_paths(inside) if inside else None

@@ -179,7 +179,8 @@ class NeedleMCP:
     def _within(self, repo: _Repo, path: str | None) -> tuple[str, ...] | None:
         """The folder or file ``path`` names inside ``repo``, relative to its root: the search answers from there
         (None or (): ``path`` is the repository itself, or not given)."""
-        from codeneedle.indexer.root import named_path, within_of
+        from codeneedle.indexer.filters import within_of
+        from codeneedle.indexer.root import named_path
 
         if not path:
             return None
