@@ -277,3 +277,7 @@ async def test_the_mcp_server_searches_its_extra_roots(repos, tmp_path):
                 assert none["results"] == [] and "no indexed file matches the glob 'nope/**'" in none["note"], none
                 weak = _payload(await session.call_tool("search", {"query": "zebra giraffe savanna migration"}))
                 assert not weak["good_match"] and "no good match" in weak["note"], weak
+                # status, as search, covers every root: each repository's counts, and the extra root that is gone
+                status = _payload(await session.call_tool("status", {}))
+                assert [(r["root"], r["chunks"] > 0) for r in status["repos"]] == [(str(a), True), (str(b), True)]
+                assert status["root"] == str(a) and str(tmp_path / "gone") in status["not_open"][0], status

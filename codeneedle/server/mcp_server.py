@@ -192,17 +192,7 @@ class NeedleMCP:
         """The root and every extra root, merged (each keeps its ranking order); each result names its ``repo``."""
         from codeneedle.indexer.collection import glob_note, search_indexes
 
-        repos, left_out = [self.repo()], []
-        for root in self.extra_roots:
-            try:
-                repo = self.repo(str(root))
-            except NeedleError as exc:  # a missing or unreadable extra root: the others still answer
-                left_out.append(f"{root} ({exc})")
-                continue
-            if all(repo is not other for other in repos):  # an extra root inside another's repository
-                repos.append(repo)
-        for repo in repos:
-            repo.refresh(self.wait)
+        repos, left_out = self._all_repos()
         results = search_indexes([r.index for r in repos], query, k=k, lang=lang, glob=glob, exclude=exclude_glob,
                                  kind=kind)
         out = {**repos[0].state(), "repos": [r.state() for r in repos], "query": query,
@@ -227,7 +217,28 @@ class NeedleMCP:
         return {**repo.state(), "path": repo.index.relative(path), "line": line, **({"cell": cell} if cell else {}),
                 "results": [r.to_dict() for r in results]}
 
+    def _all_repos(self) -> tuple[list[_Repo], list[str]]:
+        """The root's repository and every extra root's, refreshed, and the extra roots that cannot open (why)."""
+        repos, left_out = [self.repo()], []
+        for root in self.extra_roots:
+            try:
+                repo = self.repo(str(root))
+            except NeedleError as exc:  # a missing or unreadable extra root: the others still answer
+                left_out.append(f"{root} ({exc})")
+                continue
+            if all(repo is not other for other in repos):  # an extra root inside another's repository
+                repos.append(repo)
+        for repo in repos:
+            repo.refresh(self.wait)
+        return repos, left_out
+
     def status(self, path: str | None = None) -> dict[str, Any]:
+        """The repository at ``path`` (default: the root); with extra roots and no ``path``, each one under
+        ``repos`` too, as a search over all of them answers."""
+        if path is None and self.extra_roots:
+            repos, left_out = self._all_repos()
+            each = [{**r.live.status().to_dict(), **r.state()} for r in repos]
+            return {**each[0], "repos": each, **({"not_open": left_out} if left_out else {})}
         repo = self.repo(path)
         repo.refresh(self.wait)
         return {**repo.live.status().to_dict(), **repo.state()}
@@ -407,7 +418,7 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
 
     @server.tool(description=(
         "What the index holds: root, index folder, model, file and chunk counts, languages, last update, "
-        "skipped files, and state (indexing or ready)."))
+        "skipped files, and state (indexing or ready); with extra roots, each repository's under repos."))
     def status() -> dict[str, Any]:
         return _guard(needle.status)
 
