@@ -713,12 +713,19 @@ async def test_locked_index_is_served_read_only(tmp_path):
     c = RawClient()
     try:
         c.initialize(repo)
-        st = c.wait_ready(60)
+        # Not "ready": with no index yet and another writer, the folder waits for it, serving reads meanwhile.
+        st = c.wait_status(lambda st: any(f.get("readOnly") for f in st["folders"]), 60)
         (folder,) = st["folders"]
         assert folder["readOnly"] and "another needle process" in folder["message"], folder
         assert c.command("needle.search", {"query": "retry"})["result"] == []
-        shown = [n["params"]["message"] for n in c.notifications if n["method"] == "window/showMessage"]
-        assert any("another needle process" in m for m in shown), shown
+
+        def shown() -> list[str]:
+            return [n["params"]["message"] for n in c.notifications if n["method"] == "window/showMessage"]
+
+        deadline = time.monotonic() + 30  # the notice is sent once the status says read-only
+        while not any("another needle process" in m for m in shown()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any("another needle process" in m for m in shown()), shown()
     finally:
         c.close()
         lock.release()
