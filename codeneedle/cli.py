@@ -321,6 +321,18 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _within_notes(indexes, args: argparse.Namespace) -> str | None:
+    """Why a search over several repositories narrowed to named folders found nothing: none of them holds an
+    indexed file (each repository's note)."""
+    from codeneedle.indexer.filters import within_of
+
+    if args.within is None:
+        return None
+    notes = [index.within_note(narrowed) for index in indexes
+             if (narrowed := within_of(index.root, args.within))]
+    return "; ".join(notes) if notes and all(notes) else None
+
+
 def _named_paths(args: argparse.Namespace) -> list[Path] | None:
     """The folders and files a search names (PATHs, --path), resolved: its results come from there only. None
     when it names none (the whole repository of the current folder; --collection names whole repositories)."""
@@ -410,7 +422,7 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
             console.print_results(results, lines=args.lines)
             for root, done in partial:
                 sys.stderr.write(f"needle: results from {root} are partial: the index is {done.message()}\n")
-            if not results and (note := glob_note(many.indexes, args.glob)):
+            if not results and (note := _within_notes(many.indexes, args) or glob_note(many.indexes, args.glob)):
                 _notify(note)
 
         if args.queries is None:

@@ -75,6 +75,10 @@ def test_a_folder_without_indexed_files_says_so_rather_than_answering_nothing_si
     proc = run_needle("search", QUERY, str(repo / "empty"))
     assert proc.returncode == 0 and proc.stdout == "", proc.stdout
     assert "no indexed file under empty" in proc.stderr, proc.stderr
+    (repo / "empty2").mkdir(exist_ok=True)  # two of them: a search that names several says it too
+    proc = run_needle("search", QUERY, "empty", "empty2", cwd=repo)
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout
+    assert "no indexed file under empty, empty2" in proc.stderr, proc.stderr
 
 
 @pytest.mark.slow
