@@ -167,9 +167,12 @@ function untilHealthy(what, port) {
   }, 60_000);
 }
 
-/** Run a command from the palette by its title: F1 over the editor, the title typed, Enter once it is listed. */
-async function runFromPalette(page, title) {
-  await page.click('.monaco-workbench .part.editor');
+/**
+ * Run a command from the palette by its title: F1 over the editor, the title typed, Enter once it is listed.
+ * `focus: false` leaves the focus (and the cursor) where it is: a command about the code under the cursor.
+ */
+async function runFromPalette(page, title, { focus = true } = {}) {
+  if (focus) await page.click('.monaco-workbench .part.editor');
   await page.keyboard.press('F1');
   await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) .quick-input-box input', { visible: true, timeout: 15_000 });
   await page.keyboard.type(title, { delay: 20 });
@@ -621,13 +624,7 @@ async function main(tmp) {
     for (let i = 1; i < expectLine; i += 1) await page.keyboard.press('ArrowDown');
     await page.keyboard.type('# an unsaved line\n', { delay: 10 }); // the function now starts a line lower
     await waitFor('the edit to show', () => page.evaluate(() => /an\sunsaved\sline/.test(document.querySelector('.monaco-editor .view-lines')?.textContent || '')), 5_000);
-    await page.keyboard.press('F1');
-    await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) .quick-input-box input', { visible: true, timeout: 15_000 });
-    await page.keyboard.type('Needle: Find Similar Code', { delay: 20 });
-    await waitFor('Find Similar Code in the palette', () =>
-      page.evaluate(() => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => /Needle: Find Similar Code/.test(r.textContent))),
-    15_000);
-    await page.keyboard.press('Enter');
+    await runFromPalette(page, 'Needle: Find Similar Code', { focus: false });
     const similar = await waitFor('similar code in the QuickPick', async () => {
       const v = await page.evaluate(() => ({
         title: document.querySelector('.quick-input-widget .quick-input-title')?.textContent || '',
@@ -716,13 +713,7 @@ async function main(tmp) {
     await page.screenshot({ path: path.join(tmp, 'notebook.png') });
 
     // --- Find Similar Code from that cell: the server is asked about the notebook, the cell, the line ---
-    await page.keyboard.press('F1');
-    await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) .quick-input-box input', { visible: true, timeout: 15_000 });
-    await page.keyboard.type('Needle: Find Similar Code', { delay: 20 });
-    await waitFor('Find Similar Code in the palette of a notebook', () =>
-      page.evaluate(() => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => /Needle: Find Similar Code/.test(r.textContent))),
-    15_000);
-    await page.keyboard.press('Enter');
+    await runFromPalette(page, 'Needle: Find Similar Code', { focus: false });
     const nbSimilar = await waitFor('code similar to the cell', async () => {
       const v = await page.evaluate(() => ({
         title: document.querySelector('.quick-input-widget .quick-input-title')?.textContent || '',
