@@ -552,7 +552,8 @@ async function main(tmp) {
     let at = 0;
     const firstResult = located.findIndex(Boolean);
     check(firstResult >= 0, 'rows carry path:line');
-    const steps = [...new Set([firstResult, Math.min(firstResult + 1, located.length - 1)])].filter((i) => located[i]);
+    // the first two rows with a file and line (a notebook's row between them is skipped over)
+    const steps = located.map((l, i) => (l ? i : -1)).filter((i) => i >= 0).slice(0, 2);
     for (const i of steps) {
       while (at < i) {
         since = Date.now();
@@ -564,6 +565,8 @@ async function main(tmp) {
     }
 
     // --- accept: the file opens with the cursor on the function's name, nothing selected ------------
+    const back = Date.now();
+    const moved = at !== idx;
     while (at < idx) {
       await page.keyboard.press('ArrowDown');
       at += 1;
@@ -572,14 +575,18 @@ async function main(tmp) {
       await page.keyboard.press('ArrowUp');
       at -= 1;
     }
-    const accepted = Date.now();
+    if (moved) {
+      await previewOf(located[idx], back); // Enter on the row whose preview shows, as a user presses it
+    }
     await page.keyboard.press('Enter');
     const defLine = fs.readFileSync(path.join(workspace, EXPECT_PATH), 'utf8').split('\n')[expectLine - 1];
     const nameColumn = defLine.indexOf(EXPECT_NAME);
     await waitFor('the picker to close', async () => !(await quickOpen()), 15_000);
     await sleep(700); // let the editor settle: the last selection event is what the user is left with
+    // Where the user is left: the last selection in the file. Accepting a row whose preview already put the cursor
+    // on the name changes no selection, so that preview's event may be the last one.
     const opened = await waitFor('the result to open', () =>
-      events().filter((e) => e.t >= accepted && e.event === 'selection' && (e.uri || '').endsWith(EXPECT_PATH)).pop(), 15_000);
+      events().filter((e) => e.t >= typed && e.event === 'selection' && (e.uri || '').endsWith(EXPECT_PATH)).pop(), 15_000);
     check(opened.line === expectLine && opened.character === nameColumn, `cursor on the name: ${EXPECT_PATH}:${opened.line}:${opened.character + 1}`);
     check(opened.empty, 'nothing is selected (typing cannot replace the function)');
     const ui = await waitFor('the editor tab and cursor position', async () => {
@@ -679,6 +686,34 @@ async function main(tmp) {
       [...document.querySelectorAll('.tabs-container .tab')].some((x) => /inventory\.py/.test(x.getAttribute('aria-label') || '')))), 10_000);
     await sleep(500);
     timings.searchInFolder = (Date.now() - t) / 1000;
+
+    // --- in:PATH typed in Search Code narrows the same way; a path that names nothing says so -----------
+    t = Date.now();
+    await waitFor('the quick input to close', async () => !(await quickOpen()), 5_000);
+    await openSearch();
+    await page.keyboard.type('in:pkg sum the cart total with discount and tax', { delay: 10 });
+    const typedIn = await waitFor('results from in:pkg', async () => {
+      const r = await resultRows();
+      return r.some((x) => /\.(py|js):\d+|No matching|failed/.test(x)) ? r : null;
+    }, 30_000);
+    log(`in:pkg:\n  ${typedIn.join('\n  ')}`);
+    const typedPaths = typedIn.map((r) => /((?:pkg|web|nb)\/[\w./-]+):\d+/.exec(r)?.[1]).filter(Boolean);
+    check(typedPaths.length > 0 && typedPaths.every((p) => p.startsWith('pkg/')), `in:pkg answers from pkg/ only (${[...new Set(typedPaths)].join(', ')})`);
+    await page.keyboard.press('Escape');
+    await waitFor('the quick input to close', async () => !(await quickOpen()), 10_000);
+    await sleep(500);
+    await openSearch();
+    await page.keyboard.type('in:nowhere sum the cart', { delay: 10 });
+    const noWhere = await waitFor('the no-such-folder row', async () => {
+      const r = await resultRows();
+      return r.some((x) => /No such folder or file/.test(x)) ? r : null;
+    }, 15_000);
+    check(noWhere.some((x) => /in:nowhere names nothing in the workspace/.test(x)), `in:nowhere says it names nothing: ${noWhere[0]}`);
+    await page.keyboard.press('Escape');
+    await waitFor('the preview tab to close', async () => !(await quickOpen()) && !(await page.evaluate(() =>
+      [...document.querySelectorAll('.tabs-container .tab')].some((x) => /inventory\.py/.test(x.getAttribute('aria-label') || '')))), 10_000);
+    await sleep(500);
+    timings.typedIn = (Date.now() - t) / 1000;
 
     // --- a result in a Jupyter notebook opens the notebook at its cell, not the .ipynb's JSON ----------
     t = Date.now();

@@ -1,6 +1,9 @@
 // Commands with a user interface: Search Code, Find Similar Code, Reindex, Show Status.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { COMMANDS, parseQuery, reindexArguments, searchArguments, similarArguments, similarUnavailable } from './lib/args';
+import { COMMANDS, parseQuery, reindexArguments, resolveWithin, searchArguments, similarArguments, similarUnavailable } from './lib/args';
 import { acceptAction, debounce, Sequencer } from './lib/debounce';
 import { parseResults, resultItem } from './lib/format';
 import { CELL_SCHEME, cellLabel, cellLines, cellOf, opensAsCell } from './lib/notebook';
@@ -237,6 +240,15 @@ export async function searchInFolder(service: NeedleService, chosen?: vscode.Uri
   await searchCode(service, undefined, within);
 }
 
+/** The folders or files typed after `in:` as URIs, from the workspace folders (see `resolveWithin`). */
+function typedScope(typed: string[]): { uris: string[]; missing: string[] } {
+  const folders = (vscode.workspace.workspaceFolders ?? [])
+    .filter((f) => f.uri.scheme === 'file')
+    .map((f) => ({ name: f.name, path: f.uri.fsPath }));
+  const found = resolveWithin(typed, folders, (p) => fs.existsSync(p), (a, b) => path.join(a, b), os.homedir());
+  return { uris: found.paths.map((p) => vscode.Uri.file(p).toString()), missing: found.missing };
+}
+
 /** "Needle: Search Code": a QuickPick that searches as you type; `within`: only in these folders or files. */
 export async function searchCode(service: NeedleService, initial?: string, within?: vscode.Uri[]): Promise<void> {
   const { k, debounceMs } = settings();
@@ -244,7 +256,7 @@ export async function searchCode(service: NeedleService, initial?: string, withi
   const baseTitle = within?.length ? `Needle: Search in ${within.map(scopeLabel).join(', ')}` : 'Needle: Search Code';
   const qp = vscode.window.createQuickPick<ResultItem>();
   qp.title = baseTitle;
-  qp.placeholder = 'Describe the code you are looking for (filters: lang:python kind:function glob:src/** glob:!dist/**)';
+  qp.placeholder = 'Describe the code you are looking for (filters: lang:python kind:function glob:src/** glob:!dist/** in:src/net)';
   qp.matchOnDescription = false;
   qp.matchOnDetail = false;
   qp.ignoreFocusOut = false;
@@ -259,10 +271,20 @@ export async function searchCode(service: NeedleService, initial?: string, withi
   const run = async (text: string) => {
     lastText = text;
     const q = parseQuery(text);
-    const args = searchArguments(q, k, scope);
+    // `in:PATH` typed in the box narrows to those folders or files instead of the command's own scope
+    const typed = q.within?.length ? typedScope(q.within) : undefined;
+    const args = typed?.missing.length ? undefined : searchArguments(q, k, typed ? typed.uris : scope);
     cts?.cancel();
     cts?.dispose();
     cts = undefined;
+    if (typed?.missing.length && q.query.trim()) {
+      seq.invalidate();
+      const names = typed.missing.map((m) => `in:${m}`).join(', ');
+      qp.items = [messageItem('$(warning) No such folder or file', `${names} names nothing in the workspace folders; give a path from a workspace folder, e.g. in:src`)];
+      qp.busy = false;
+      searching = false;
+      return;
+    }
     if (!args) {
       seq.invalidate();
       qp.items = [];

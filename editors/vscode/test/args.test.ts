@@ -8,6 +8,7 @@ import {
   parseQuery,
   relativeCommandProblem,
   reindexArguments,
+  resolveWithin,
   searchArguments,
   serverCommand,
   similarArguments,
@@ -20,6 +21,30 @@ test('parseQuery splits inline filters', () => {
   assert.deepEqual(parseQuery('kind:function,method read settings'), { query: 'read settings', kind: 'function,method' });
   assert.deepEqual(parseQuery('lang:'), { query: 'lang:' });
   assert.deepEqual(parseQuery('glob:!dist/** glob:!**/*.min.js retry'), { query: 'retry', exclude: ['dist/**', '**/*.min.js'] });
+});
+
+test('parseQuery takes in:PATH, as often as given, as the folders or files to search in', () => {
+  assert.deepEqual(parseQuery('in:src/net retry with backoff'), { query: 'retry with backoff', within: ['src/net'] });
+  assert.deepEqual(parseQuery('in:a in:b/c.py x'), { query: 'x', within: ['a', 'b/c.py'] });
+  assert.deepEqual(parseQuery('in: x'), { query: 'in: x' });
+});
+
+test('resolveWithin finds a typed path from the workspace folders', () => {
+  const there = new Set(['/w/api', '/w/api/src', '/w/api/src/net', '/w/web', '/w/web/src', '/home/u/lib', '/abs/x.py']);
+  const exists = (p: string) => there.has(p);
+  const join = (a: string, b: string) => `${a}/${b}`;
+  const one = [{ name: 'api', path: '/w/api' }];
+  const two = [...one, { name: 'web', path: '/w/web' }];
+  assert.deepEqual(resolveWithin(['src/net'], one, exists, join), { paths: ['/w/api/src/net'], missing: [] });
+  assert.deepEqual(resolveWithin(['./src/net'], one, exists, join), { paths: ['/w/api/src/net'], missing: [] });
+  assert.deepEqual(resolveWithin(['.'], one, exists, join), { paths: ['/w/api'], missing: [] });
+  // a path every root has answers from each; a root's name first picks that root in a multi-root workspace
+  assert.deepEqual(resolveWithin(['src'], two, exists, join), { paths: ['/w/api/src', '/w/web/src'], missing: [] });
+  assert.deepEqual(resolveWithin(['web/src'], two, exists, join), { paths: ['/w/web/src'], missing: [] });
+  assert.deepEqual(resolveWithin(['web'], two, exists, join), { paths: ['/w/web'], missing: [] });
+  assert.deepEqual(resolveWithin(['/abs/x.py', '~/lib'], one, exists, join, '/home/u'), { paths: ['/abs/x.py', '/home/u/lib'], missing: [] });
+  assert.deepEqual(resolveWithin(['nope', 'src/net'], one, exists, join), { paths: ['/w/api/src/net'], missing: ['nope'] });
+  assert.deepEqual(resolveWithin(['src/net'], [], exists, join), { paths: [], missing: ['src/net'] });
 });
 
 test('searchArguments is one object in a list', () => {

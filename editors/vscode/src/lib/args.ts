@@ -15,20 +15,26 @@ export interface SearchQuery {
   kind?: string;
   glob?: string;
   exclude?: string[];
+  /** Folders or files as typed after `in:` (resolved by `resolveWithin`). */
+  within?: string[];
 }
 
 /**
  * Split inline filters off a typed query (the Neovim plugin parses the same syntax):
- * `lang:python kind:function glob:src/** glob:!dist/** parse a config file`
- * -> {query: "parse a config file", lang: "python", kind: "function", glob: "src/**", exclude: ["dist/**"]}.
+ * `lang:python kind:function glob:src/** glob:!dist/** in:src/net parse a config file`
+ * -> {query: "parse a config file", lang: "python", kind: "function", glob: "src/**", exclude: ["dist/**"],
+ * within: ["src/net"]}.
  */
 export function parseQuery(text: string): SearchQuery {
   const out: SearchQuery = { query: '' };
   const words: string[] = [];
   const exclude: string[] = [];
+  const within: string[] = [];
   for (const tok of text.trim().split(/\s+/)) {
-    const m = /^(lang|kind|glob):(.+)$/.exec(tok);
-    if (m && m[1] === 'lang') {
+    const m = /^(lang|kind|glob|in):(.+)$/.exec(tok);
+    if (m && m[1] === 'in') {
+      within.push(m[2]);
+    } else if (m && m[1] === 'lang') {
       out.lang = m[2];
     } else if (m && m[1] === 'kind') {
       out.kind = m[2];
@@ -45,6 +51,57 @@ export function parseQuery(text: string): SearchQuery {
   out.query = words.join(' ');
   if (exclude.length) {
     out.exclude = exclude;
+  }
+  if (within.length) {
+    out.within = within;
+  }
+  return out;
+}
+
+export interface ResolvedWithin {
+  /** Absolute paths of the folders or files that exist. */
+  paths: string[];
+  /** What was typed for those that name nothing. */
+  missing: string[];
+}
+
+/**
+ * The folders or files typed after `in:`, as absolute paths: an absolute path or `~/...` as it is, a relative one
+ * from each workspace folder where it exists (`./` first is the same), or from the one a multi-root workspace
+ * names first (`in:backend/src` in a workspace whose folder is named `backend`). `exists` tells whether a path is
+ * there; `join` joins a folder and a relative path.
+ */
+export function resolveWithin(
+  typed: readonly string[],
+  folders: readonly { name: string; path: string }[],
+  exists: (path: string) => boolean,
+  join: (folder: string, rel: string) => string,
+  home?: string,
+): ResolvedWithin {
+  const out: ResolvedWithin = { paths: [], missing: [] };
+  for (const raw of typed) {
+    let found: string[] = [];
+    if (raw.startsWith('/') || /^[A-Za-z]:[\\/]/.test(raw)) {
+      found = exists(raw) ? [raw] : [];
+    } else if (home && (raw === '~' || raw.startsWith('~/'))) {
+      const p = home + raw.slice(1);
+      found = exists(p) ? [p] : [];
+    } else {
+      const rel = raw.replace(/^\.[\\/]/, '');
+      const [head, ...rest] = rel.split(/[\\/]/);
+      const named = folders.filter((f) => folders.length > 1 && f.name === head);
+      if (named.length) {
+        found = named.map((f) => (rest.length ? join(f.path, rest.join('/')) : f.path)).filter(exists);
+      }
+      if (!found.length) {
+        found = folders.map((f) => (rel === '.' || rel === '' ? f.path : join(f.path, rel))).filter(exists);
+      }
+    }
+    if (found.length) {
+      out.paths.push(...found.filter((p) => !out.paths.includes(p)));
+    } else {
+      out.missing.push(raw);
+    }
   }
   return out;
 }
