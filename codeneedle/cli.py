@@ -182,13 +182,23 @@ def roots_from(args: argparse.Namespace, files: bool = False,
                missing: list[tuple[str, NeedleError]] | None = None) -> list[Path]:
     """Every repository an index/search names: PATHs, --path options, then --collection's lines; default ``.``.
     ``files``: a PATH may be a file (a search narrowed to it), whose repository is that of its folder. ``missing``:
-    where a PATH that is not there goes, as (PATH, error), the others still returned (else it is the error)."""
+    where a PATH that is not there goes, as (PATH, error), the others still returned (else it is the error); a
+    --collection line that names no folder always goes there (a repository removed from disk leaves the rest of its
+    list usable), unless it names none."""
     from codeneedle.indexer.collection import read_collection, unique_roots
     from codeneedle.indexer.root import find_root
 
     given = [*(args.path or []), *(args.path_option or [])]
     if args.collection:
-        given += [str(p) for p in read_collection(args.collection)]
+        gone: list[tuple[str, NeedleError]] = []
+        given += [str(p) for p in read_collection(args.collection, missing=gone)]
+        if gone:
+            if missing is None:
+                for _, exc in gone:
+                    sys.stderr.write(f"needle: error: {exc}\n")
+                args.collection_missing = gone
+            else:
+                missing.extend(gone)
     markers = args.index_dir is None
     found = []
     for g in given or ["."]:
@@ -223,6 +233,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     roots = roots_from(args)
     if args.ray is None and (args.ray_workers is not None or args.ray_cpus != 1):
         raise NeedleError("--ray-workers and --ray-cpus size the workers of a Ray cluster: they go with --ray")
+    gone = getattr(args, "collection_missing", [])  # --collection lines naming no folder (said on stderr)
+    if args.json:
+        for where, exc in gone:
+            console.print_json({"collection": where, "error": str(exc)})
     pool = None  # one actor pool, for the model of the repository at hand (repositories may keep different ones)
     failed: list[tuple[Path, str]] = []
     try:
@@ -251,9 +265,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     finally:
         if pool is not None:
             pool.close()
-    if failed:
-        names = ", ".join(str(root) for root, _ in failed)
-        sys.stderr.write(f"needle: error: {len(failed)} of {len(roots)} repositories not indexed: {names}\n")
+    if failed or gone:
+        names = ", ".join([*(str(root) for root, _ in failed), *(where for where, _ in gone)])
+        sys.stderr.write(f"needle: error: {len(failed) + len(gone)} of {len(roots) + len(gone)} repositories not "
+                         f"indexed: {names}\n")
         return 1
     return 0
 
@@ -299,7 +314,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     if len(roots) > 1 or _names_several(args):
         # Several named (paths or a collection) answer as several, with each result's repo, even when they turn
         # out to be one repository: a script's output must not change shape with its input.
-        return _search_many(roots, args, console)
+        code = _search_many(roots, args, console)
+        # A --collection line naming no folder was said on stderr; the others answered, but the search is not whole.
+        return max(code, 1 if getattr(args, "collection_missing", None) else 0)
     _globs_from_here(args, roots[0])
     with _open_index(args, root=roots[0]) as index:
         # The query's vector and the second stage's model do not depend on the index: ready them meanwhile.
@@ -312,7 +329,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             return _open_result(index, args, results)
         done = index.completeness()
         if args.json:
-            console.print_json({**_json_answer(args.query, results), **_partial_fields(done)})
+            console.print_json({**_json_answer(args.query, results, index.root), **_partial_fields(done)})
         else:
             console.print_results(results, index.root, args.lines)
             _say_partial(done)
@@ -345,7 +362,7 @@ def _named_paths(args: argparse.Namespace) -> list[Path] | None:
     if args.collection:
         from codeneedle.indexer.collection import read_collection
 
-        named += [Path(p).expanduser().resolve() for p in read_collection(args.collection)]
+        named += [Path(p).expanduser().resolve() for p in read_collection(args.collection, missing=[])]
     return named
 
 
@@ -437,10 +454,13 @@ def _search(index, args: argparse.Namespace, query: str, qvec=None):
                         kind=args.kind, within=_within(args, index.root))
 
 
-def _json_answer(query: str, results) -> dict:
+def _json_answer(query: str, results, root: Path | None = None) -> dict:
+    """``--json``'s answer to one query; ``root``, the one repository's, which its results' paths are relative to
+    (results from several repositories name theirs, ``repo``, each)."""
     from codeneedle.indexer.scores import good_match
 
-    return {"query": query, "results": [r.to_dict() for r in results], "good_match": good_match(results)}
+    return {"query": query, **({"root": str(root)} if root is not None else {}),
+            "results": [r.to_dict() for r in results], "good_match": good_match(results)}
 
 
 def _partial_fields(done) -> dict:
@@ -471,7 +491,7 @@ def _open_result(index, args: argparse.Namespace, results) -> int:
     if args.json:
         from codeneedle import console
 
-        console.print_json({**_json_answer(args.query, results), **_partial_fields(index.completeness()),
+        console.print_json({**_json_answer(args.query, results, index.root), **_partial_fields(index.completeness()),
                             "opened": {**hit.to_dict(), "file": str(target)}})
     else:
         sys.stdout.write(f"{target}:{hit.start_line}\n")
@@ -538,8 +558,8 @@ def cmd_similar(args: argparse.Namespace) -> int:
         results = index.similar(rel, line, k=args.k, cell=args.cell or 0)
         done = index.completeness()
         if args.json:
-            console.print_json({"path": rel, "line": line, **({"cell": args.cell} if args.cell else {}),
-                                "results": [r.to_dict() for r in results], **_partial_fields(done)})
+            console.print_json({"root": str(index.root), "path": rel, "line": line,
+                                **({"cell": args.cell} if args.cell else {}), "results": [r.to_dict() for r in results], **_partial_fields(done)})
         else:
             console.print_results(results, index.root, args.lines)
             _say_partial(done)
@@ -584,7 +604,7 @@ def _batch_search(index, args: argparse.Namespace, console) -> int:
         results = _search(index, args, query)
         done = index.completeness()
         if args.json:
-            console.print_json({**_json_answer(query, results), **_partial_fields(done)})
+            console.print_json({**_json_answer(query, results, index.root), **_partial_fields(done)})
         else:
             console.out.print(f"[bold]# {console.escape_text(query)}[/]")
             console.print_results(results, index.root, args.lines)

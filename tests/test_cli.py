@@ -19,6 +19,8 @@ def test_batch_json_search_prints_one_object_per_query_in_order(minirepo, tmp_pa
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [o["query"] for o in lines] == ["retry a call with exponential backoff", "make a url slug from a title"]
+    # each answer names the root its paths are relative to, so a script can open them from anywhere
+    assert {o["root"] for o in lines} == {str(minirepo.resolve())}
     first = lines[0]["results"]
     assert len(first) <= 10
     assert first[0]["path"] == "src/net/retry.go"

@@ -32,6 +32,7 @@ def test_code_like_the_function_at_a_line_leaves_that_function_out(repo):
     # No index yet: it is built first, as `needle search` does.
     answer = _answer(run_needle("similar", "src/config/loader.py:10", "--json", "-k", "5", cwd=repo))
     assert (answer["path"], answer["line"], answer["partial"]) == ("src/config/loader.py", 10, False)
+    assert answer["root"] == str(repo.resolve())  # what `path` and the results' paths are relative to
     names = [r["name"] for r in answer["results"]]
     assert len(names) == 5 and "load_json_config" not in names
     # grep -n / rg --vimgrep style (with the colon that follows, as copied), from another folder: the same answer

@@ -151,9 +151,29 @@ def test_a_glob_written_from_a_subfolder_starts_there_across_several_repositorie
     assert {str(a), str(b)} <= {repo for repo, _ in left}  # the other repository reads it from its own root
 
 
-def test_a_bad_collection_line_is_one_clear_error(repos, tmp_path):
+def test_a_collection_line_naming_no_folder_is_named_and_the_others_still_answer(repos, tmp_path):
     listing = tmp_path / "repos.txt"
-    listing.write_text(f"{repos[0]}\nno/such/repo\n")
+    listing.write_text(f"{repos[0]}\nno/such/repo\n{repos[1]}\n")
+    error = f"needle: error: {listing}:2: not a folder: no/such/repo"
+    proc = run_needle("search", "--json", "--collection", str(listing), "parse a config file", "-k", "50")
+    assert proc.returncode == 1  # the answer is not whole: scripts can tell
+    assert error in proc.stderr.splitlines()
+    assert {r["repo"] for r in json.loads(proc.stdout)["results"]} == {str(repos[0]), str(repos[1])}
+    proc = run_needle("index", "--json", "--collection", str(listing))
+    assert proc.returncode == 1 and error in proc.stderr.splitlines()
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert lines[0] == {"collection": f"{listing}:2", "error": f"{listing}:2: not a folder: no/such/repo"}
+    assert [line["repo"] for line in lines[1:]] == [str(repos[0]), str(repos[1])]
+    assert "1 of 3 repositories not indexed" in proc.stderr
+    proc = run_needle("status", "--json", "--collection", str(listing))
+    states = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 1 and {"root": f"{listing}:2", "state": "none"}.items() <= states[0].items()
+    assert [s["state"] for s in states[1:]] == ["ready", "ready"]
+
+
+def test_a_collection_naming_no_folder_at_all_is_one_clear_error(repos, tmp_path):
+    listing = tmp_path / "repos.txt"
+    listing.write_text("# gone\nno/such/repo\n")
     proc = run_needle("search", "--collection", str(listing), "anything")
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"needle: error: {listing}:2: not a folder: no/such/repo"

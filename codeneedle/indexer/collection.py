@@ -33,10 +33,13 @@ class RepoResult(SearchResult):
     repo: str = ""
 
 
-def read_collection(file: str | os.PathLike[str]) -> list[Path]:
+def read_collection(file: str | os.PathLike[str],
+                    missing: list[tuple[str, NeedleError]] | None = None) -> list[Path]:
     """Repository folders listed in ``file``, one per line; blank lines and ``#`` comments are skipped.
 
     Relative paths are taken relative to the file's own folder, so a collection file travels with its tree.
+    ``missing``: where a line that names no folder goes, as (``file:line``, error), the others still returned
+    (else it is the error); a file none of whose lines names a folder is an error all the same.
     """
     path = Path(file).expanduser()
     try:
@@ -45,6 +48,7 @@ def read_collection(file: str | os.PathLike[str]) -> list[Path]:
     except (OSError, UnicodeDecodeError) as exc:
         raise NeedleError(f"cannot read collection file {path}: {getattr(exc, 'strerror', None) or exc}") from None
     roots = []
+    gone: list[tuple[str, NeedleError]] = []
     for number, line in enumerate(lines, 1):
         entry = line.strip()
         if not entry or entry.startswith("#"):
@@ -52,10 +56,16 @@ def read_collection(file: str | os.PathLike[str]) -> list[Path]:
         root = Path(entry).expanduser()
         root = root if root.is_absolute() else path.parent / root
         if not root.is_dir():
-            raise NeedleError(f"{path}:{number}: not a folder: {entry}")
+            error = NeedleError(f"{path}:{number}: not a folder: {entry}")
+            if missing is None:
+                raise error
+            gone.append((f"{path}:{number}", error))
+            continue
         roots.append(root)
     if not roots:
-        raise NeedleError(f"collection file {path} lists no repository")
+        raise gone[0][1] if gone else NeedleError(f"collection file {path} lists no repository")
+    if missing is not None:
+        missing.extend(gone)
     return roots
 
 
