@@ -190,3 +190,22 @@ async def test_helix_gets_ranges_in_utf8_bytes(tmp_path):
         assert symbol["location"]["range"]["end"] == {"line": end, "character": len(text.encode("utf-8"))}
     finally:
         assert c.close() == 0
+
+
+async def test_settings_pushed_without_the_needle_wrapper_are_used(tmp_path):
+    """Kate, Sublime LSP, Zed and Helix send their `settings` block through workspace/didChangeConfiguration as the
+    user wrote it, right after `initialized`, and answer workspace/configuration's section `needle` with null: the
+    pushed block is read as initializationOptions are, wrapped in `needle` or not."""
+    repo = make_repo(tmp_path / "repo")
+    c = RawClient(configuration=None)  # the answer to workspace/configuration: null for the section
+    try:
+        c.initialize(repo, capabilities={"workspace": {"configuration": True,
+                                                       "didChangeConfiguration": {"dynamicRegistration": True}}})
+        c.notify("workspace/didChangeConfiguration", {"settings": {"exclude": ["cmd/**"]}})
+        st = c.wait_status(lambda st: st["state"] == "ready" and bool(st["folders"])
+                           and "go" not in st["folders"][0].get("languages", ["go"]), 120)
+        (folder,) = st["folders"]
+        assert folder["state"] == "ready" and "python" in folder["languages"] and "go" not in folder["languages"], folder
+        assert not c.command("needle.search", {"query": "print a friendly greeting", "glob": "cmd/**"})["result"]
+    finally:
+        assert c.close() == 0
