@@ -209,3 +209,51 @@ async def test_settings_pushed_without_the_needle_wrapper_are_used(tmp_path):
         assert not c.command("needle.search", {"query": "print a friendly greeting", "glob": "cmd/**"})["result"]
     finally:
         assert c.close() == 0
+
+
+async def test_a_query_adapter_fit_does_not_outlive_the_server(tmp_path):
+    """Opening results starts a fit in a child process; an editor that closes the pipe then (quitting, or killing
+    the session) leaves no process behind: the fit goes with the server."""
+    repo = make_repo(tmp_path / "repo")
+    c = RawClient()
+    fits: list[int] = []
+    try:
+        c.initialize(repo)
+        c.wait_ready(READY_TIMEOUT)
+        query = "retry a failing call with backoff"
+        hit = c.command("needle.search", {"query": query})["result"][0]
+        opened = {"query": query, "uri": hit["uri"], "line": hit["range"]["start"]["line"], "name": hit["name"]}
+        answers = [c.command("needle.opened", opened)["result"] for _ in range(5)]
+        assert answers[-1] == {"recorded": True, "adapting": True}, answers  # the fifth open starts a fit
+        deadline = time.monotonic() + 30
+        while not fits and time.monotonic() < deadline:
+            fits = [pid for pid, args in _children(c.proc.pid) if "--adapter" in args]
+            time.sleep(0.02)
+        assert fits, "the fit never started"
+    finally:
+        c.proc.stdin.close()  # the editor goes, without shutdown or exit
+        assert c.proc.wait(60) == 0
+        c.close()
+    left = [pid for pid in fits if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+    assert not left, f"the fit {left} outlived the server"
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of each child process of ``pid``, from /proc."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(") ", 1)[1].split()[1])
+            if ppid == pid:
+                found.append((int(proc.name), (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return found
+
+
+def _zombie(pid: int) -> bool:
+    """Dead, not yet reaped by whoever adopted it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True

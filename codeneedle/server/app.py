@@ -244,6 +244,7 @@ def extra_folders(ls: NeedleServer) -> list[tuple[str, str]]:
 
 @server.feature(types.SHUTDOWN)
 def shutdown(ls: NeedleServer, params: None) -> None:
+    ls.refitter.stop()
     ls.workspaces.close_all()
 
 
@@ -274,6 +275,7 @@ def _watch_parent(ls: NeedleServer, pid: int) -> None:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 log.warning("client process %s is gone; exiting", pid)
+                ls.refitter.stop()
                 ls.workspaces.close_all(timeout=5.0)
                 os._exit(0)
             except OSError:
@@ -613,5 +615,6 @@ def run(ls: NeedleServer, stdin: FdReader | BinaryIO, stdout: BinaryIO) -> None:
         pass
     finally:
         ls.stopping = True
+        ls.refitter.stop()
         ls.workspaces.close_all()
         ls.shutdown()
