@@ -257,3 +257,28 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z")
     except OSError:
         return True
+
+
+async def test_range_ends_count_the_characters_the_editor_shows(tmp_path):
+    """A Python file in a declared legacy encoding (PEP 263; Emacs honours the same cookie) is text in that
+    encoding to an editor, and a byte-order mark is no character of the first line: a utf-8 client (Helix, Neovim)
+    counts the UTF-8 bytes of the characters it shows."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "prix.py").write_bytes(
+        "# -*- coding: latin-1 -*-\n\ndef prix_du_café(tasses):\n"
+        '    """Le prix total du café pour un nombre de tasses."""\n'
+        "    return tasses * 2.5  # coût en écus à la crème\n".encode("latin-1"))
+    (repo / "bom.py").write_bytes("\ufeffdef saluer_le_matin(): return 'bonjour, ça va'\n".encode("utf-8"))
+    c = RawClient()
+    try:
+        c.initialize(repo, capabilities={"general": {"positionEncodings": ["utf-8"]}})
+        c.wait_ready(READY_TIMEOUT)
+        for query, name, line, text in (
+            ("total price of the coffee", "prix_du_café", 4, "    return tasses * 2.5  # coût en écus à la crème"),
+            ("say good morning", "saluer_le_matin", 0, "def saluer_le_matin(): return 'bonjour, ça va'"),
+        ):
+            hit = next(h for h in c.command("needle.search", {"query": query})["result"] if h["name"] == name)
+            assert hit["range"]["end"] == {"line": line, "character": len(text.encode("utf-8"))}, name
+    finally:
+        assert c.close() == 0
