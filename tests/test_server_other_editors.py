@@ -192,6 +192,23 @@ async def test_helix_gets_ranges_in_utf8_bytes(tmp_path):
         assert c.close() == 0
 
 
+async def test_a_client_that_declares_nothing_is_sent_nothing_it_did_not_ask_for(tmp_path):
+    """No window.workDoneProgress, no workspace.configuration, no dynamic registration (a minimal client): the
+    server indexes and answers all the same, and never sends $/progress, workspace/configuration or
+    client/registerCapability, which such a client would take for protocol errors."""
+    repo = make_repo(tmp_path / "repo")
+    c = RawClient()
+    try:
+        c.initialize(repo, capabilities={})
+        c.wait_ready(READY_TIMEOUT)
+        assert c.request("workspace/symbol", {"query": "retry a failing call"})["result"][0]["name"] == \
+            "retry_with_backoff"
+        assert c.server_requests == []
+        assert not [n for n in c.notifications if n["method"] == "$/progress"]
+    finally:
+        assert c.close() == 0
+
+
 async def test_settings_pushed_without_the_needle_wrapper_are_used(tmp_path):
     """Kate, Sublime LSP, Zed and Helix send their `settings` block through workspace/didChangeConfiguration as the
     user wrote it, right after `initialized`, and answer workspace/configuration's section `needle` with null: the
