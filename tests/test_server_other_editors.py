@@ -134,6 +134,9 @@ async def test_commands_take_the_arguments_generic_clients_can_build(emacs: Lang
     assert as_object[0]["name"] == "retry_with_backoff"
     assert await execute(emacs, "needle.search", query, 2) == as_object
     assert await execute(emacs, "needle.search", query) == await execute(emacs, "needle.search", query, None)
+    # Emacs Lisp's "not given" is nil, sent as null: a field left at its default, as in the settings
+    assert await execute(emacs, "needle.search", {"query": query, "k": None, "lang": None}) == \
+        await execute(emacs, "needle.search", {"query": query})
 
     uri = (repo / "src/accents.py").as_uri()
     position = {"line": 7, "character": 12}  # on the first emoji of emoji_party's last line

@@ -244,6 +244,10 @@ def parse_arguments(command: str, arguments: list[Any] | None, cls: type[T]) -> 
         raise invalid(f"{command}: the argument must be an object like {_example(command)}, got {_name(type(obj))}")
     if command == SIMILAR and "textDocument" in obj and "uri" not in obj:
         obj = _from_text_document_position(obj)
+    # null leaves a field that has a default at it, as in the settings: Emacs Lisp writes "not given" as nil
+    # (`:k nil`), which its JSON encoders send as null.
+    optional = {a.name for a in attrs.fields(cls) if a.default is not attrs.NOTHING}
+    obj = {key: value for key, value in obj.items() if value is not None or key not in optional}
     try:
         return converter.structure(obj, cls)
     except cattrs.BaseValidationError as exc:
