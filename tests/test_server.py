@@ -452,7 +452,9 @@ async def test_watched_file_deletion_leaves_the_index(client: LanguageClient):
     ([{"query": "x", "k": "ten"}], "'k': expected integer"),
     ([{"query": "x", "k": 0}], "k must be between 1"),
     ([{"qurey": "x"}], "missing required field 'query'"),
-    (["just a string"], "must be an object"),
+    ([7], "must be an object"),
+    # a list of plain values is read as the fields in order (Helix, Sublime LSP): one too many is named
+    (["just a string", 3, "python"], "expected at most 2 arguments (query, k) or one object, got 3"),
     ([{"query": "x" * 10_000}], "query is too long"),
     ([{"query": "x", "lang": "pyhton"}], "unknown language 'pyhton'; known: python, javascript"),
     ([{"query": "x", "lang": ","}], "lang ',' names no language"),

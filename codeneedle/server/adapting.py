@@ -4,7 +4,8 @@
 The fit runs as `needle train --repo ROOT --adapter` in a niced child process (it needs torch, which the
 server never imports, and its memory is given back when it ends); at most one per folder runs at a time, and
 the folder's searches pick the new adapter up at their next query. The ``feedback`` setting turns recording
-off, and with it this.
+off, and with it this. A fit still running when the server goes (exit, the editor closing its pipe) is stopped
+with it: a fit outliving its editor would be an orphan process, and it would write beside an index no one serves.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Refitter:
         self._lock = threading.Lock()
         self._running: set[Path] = set()
         self._attempted: dict[Path, float] = {}
+        self._children: set[subprocess.Popen] = set()
+        self._stopped = False
 
     def opened(self, root: Path, index_dir: Path) -> bool:
         """Called after an open event was recorded; starts a fit when one is due. True when one started."""
@@ -37,7 +40,8 @@ class Refitter:
             # Imported here: numpy stays out of the server's start-up.
             from codeneedle.indexer.query_adapter import refit_due
 
-            if index_dir in self._running or not refit_due(index_dir, self._attempted.get(index_dir)):
+            if (self._stopped or index_dir in self._running
+                    or not refit_due(index_dir, self._attempted.get(index_dir))):
                 return False
             self._running.add(index_dir)
             self._attempted[index_dir] = time.time()
@@ -50,15 +54,40 @@ class Refitter:
         nice = shutil.which("nice")
         if nice:  # the editor's own work (and the indexer) first; no preexec_fn: this process has threads
             cmd = [nice, "-n", "10", *cmd]
+        proc = None
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FIT_TIMEOUT_S,
-                                  env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            with self._lock:
+                if self._stopped:
+                    return
+                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                self._children.add(proc)
+            out, err = proc.communicate(timeout=FIT_TIMEOUT_S)
             if proc.returncode == 0:
-                log.info("query adapter of %s refitted: %s", root, proc.stdout.strip())
-            else:
-                log.warning("query adapter fit for %s failed: %s", root, proc.stderr.strip()[-500:])
+                log.info("query adapter of %s refitted: %s", root, out.strip())
+            elif not self._stopped:
+                log.warning("query adapter fit for %s failed: %s", root, err.strip()[-500:])
         except (OSError, subprocess.SubprocessError) as exc:
             log.warning("query adapter fit for %s failed: %s", root, exc)
+            if proc is not None:
+                proc.kill()
+                proc.wait()
         finally:
             with self._lock:
                 self._running.discard(index_dir)
+                self._children.discard(proc)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the fits still running (the server is going) and start no more; waits up to ``timeout`` seconds
+        for them to go, then kills what is left."""
+        with self._lock:
+            self._stopped = True
+            children = list(self._children)
+        for proc in children:
+            proc.terminate()
+        for proc in children:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

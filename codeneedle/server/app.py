@@ -133,11 +133,11 @@ class NeedleServer(LanguageServer):
         return folder, path
 
     async def fetch_settings(self, folders: list[tuple[str, str]]) -> list[NeedleSettings]:
-        """Per-folder settings: workspace/configuration (section `needle`) over initializationOptions."""
-        base = self.base_settings
+        """Per-folder settings: workspace/configuration (section `needle`) over initializationOptions and pushed
+        settings (``base_settings``, read once the answer is in: a push that came meanwhile counts)."""
         caps = self.client_capabilities.workspace
         if not folders or not (caps and caps.configuration):
-            return [base] * len(folders)
+            return [self.base_settings] * len(folders)
         params = types.ConfigurationParams(items=[types.ConfigurationItem(scope_uri=uri, section=SECTION)
                                                   for uri, _ in folders])
         try:
@@ -145,8 +145,8 @@ class NeedleServer(LanguageServer):
                 self.protocol.send_request_async(types.WORKSPACE_CONFIGURATION, params), CONFIG_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - no answer: the initialization options stand
             log.info("workspace/configuration failed (%s); using initializationOptions", exc)
-            return [base] * len(folders)
-        settings, warnings = parse_configuration(answer, len(folders), base)
+            return [self.base_settings] * len(folders)
+        settings, warnings = parse_configuration(answer, len(folders), self.base_settings)
         self.warn_settings(warnings)
         return settings
 
@@ -244,6 +244,7 @@ def extra_folders(ls: NeedleServer) -> list[tuple[str, str]]:
 
 @server.feature(types.SHUTDOWN)
 def shutdown(ls: NeedleServer, params: None) -> None:
+    ls.refitter.stop()
     ls.workspaces.close_all()
 
 
@@ -274,6 +275,7 @@ def _watch_parent(ls: NeedleServer, pid: int) -> None:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 log.warning("client process %s is gone; exiting", pid)
+                ls.refitter.stop()
                 ls.workspaces.close_all(timeout=5.0)
                 os._exit(0)
             except OSError:
@@ -294,8 +296,11 @@ async def folders_changed(ls: NeedleServer, params: types.DidChangeWorkspaceFold
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
 async def configuration_changed(ls: NeedleServer, params: types.DidChangeConfigurationParams) -> None:
-    pushed = params.settings if isinstance(params.settings, dict) and SECTION in params.settings else None
-    if pushed is not None:  # push model (Neovim's `settings`): same values for every folder
+    # Push model: the same values for every folder, read as initializationOptions are: `{"needle": {...}}` (Neovim's
+    # `settings`, eglot, lsp-mode) or the section itself (the `settings` block of Helix, Kate, Sublime LSP, Zed,
+    # which those editors send here, and answer workspace/configuration's section `needle` with null).
+    pushed = params.settings if isinstance(params.settings, dict) and params.settings else None
+    if pushed is not None:
         ls.base_settings, warnings = parse_settings(pushed, ls.base_settings)
         ls.warn_settings(warnings)
         await ls.add_folders(extra_folders(ls))
@@ -610,5 +615,6 @@ def run(ls: NeedleServer, stdin: FdReader | BinaryIO, stdout: BinaryIO) -> None:
         pass
     finally:
         ls.stopping = True
+        ls.refitter.stop()
         ls.workspaces.close_all()
         ls.shutdown()

@@ -1,7 +1,9 @@
 """workspace/executeCommand arguments: attrs classes, structured strictly by cattrs at the edge.
 
-A client sends ``arguments: [{...}]`` (one object). Anything else, a wrong type, a missing or unknown field
-or an out-of-range value becomes a JSON-RPC InvalidParams error whose message says exactly what was wrong.
+A client sends ``arguments: [{...}]`` (one object), or the forms a generic client can build where it cannot build
+that object (``POSITIONAL``: the fields in order, ``["parse a config file", 5]``; for needle.similar, LSP's
+TextDocumentPositionParams). Anything else, a wrong type, a missing or unknown field or an out-of-range value
+becomes a JSON-RPC InvalidParams error whose message says exactly what was wrong.
 """
 
 from __future__ import annotations
@@ -216,9 +218,23 @@ converter.register_structure_hook(Position, _structure_position)
 T = TypeVar("T")
 
 
+# Editors without a Needle plugin build a command's arguments from what they have: Helix's `:lsp-workspace-command
+# needle.search "retry with backoff"` sends ["retry with backoff"], Sublime LSP's `lsp_execute` expands "$file_uri",
+# "$position" or "$text_document_position" only as whole arguments (never inside an object), Emacs Lisp has its
+# TextDocumentPositionParams helpers. Those forms are read as the object they stand for.
+POSITIONAL = {SEARCH: ("query", "k"), SIMILAR: ("uri", "position", "k"), REINDEX: ("uri",)}
+
+
 def parse_arguments(command: str, arguments: list[Any] | None, cls: type[T]) -> T:
-    """Structure the single object in ``arguments`` as ``cls`` or raise InvalidParams naming the problem."""
+    """Structure the single object in ``arguments`` (or its positional form, see ``POSITIONAL``) as ``cls`` or
+    raise InvalidParams naming the problem."""
     args = list(arguments or [])
+    fields = POSITIONAL.get(command)
+    if fields and args and isinstance(args[0], str):  # the fields in order; null leaves one at its default
+        if len(args) > len(fields):
+            raise invalid(f"{command}: expected at most {len(fields)} arguments ({', '.join(fields)}) or one "
+                          f"object, got {len(args)}")
+        args = [{f: v for f, v in zip(fields, args, strict=False) if v is not None}]
     if len(args) > 1:
         raise invalid(f"{command}: expected one argument object, got {len(args)} arguments")
     obj = args[0] if args else {}
@@ -226,6 +242,12 @@ def parse_arguments(command: str, arguments: list[Any] | None, cls: type[T]) -> 
         obj = {}
     if not isinstance(obj, dict):
         raise invalid(f"{command}: the argument must be an object like {_example(command)}, got {_name(type(obj))}")
+    if command == SIMILAR and "textDocument" in obj and "uri" not in obj:
+        obj = _from_text_document_position(obj)
+    # null leaves a field that has a default at it, as in the settings: Emacs Lisp writes "not given" as nil
+    # (`:k nil`), which its JSON encoders send as null.
+    optional = {a.name for a in attrs.fields(cls) if a.default is not attrs.NOTHING}
+    obj = {key: value for key, value in obj.items() if value is not None or key not in optional}
     try:
         return converter.structure(obj, cls)
     except cattrs.BaseValidationError as exc:
@@ -233,6 +255,21 @@ def parse_arguments(command: str, arguments: list[Any] | None, cls: type[T]) -> 
         raise invalid(f"{command}: invalid arguments: {problems}") from None
     except (TypeError, ValueError) as exc:
         raise invalid(f"{command}: invalid arguments: {exc}") from None
+
+
+def _from_text_document_position(obj: dict[str, Any]) -> dict[str, Any]:
+    """LSP's TextDocumentPositionParams (``{textDocument: {uri}, position}``, what clients' helpers build for the
+    cursor) as needle.similar's own ``{uri, position}``; the other fields (``k``, ``text``) stay as they are."""
+    rest = dict(obj)
+    document = rest.pop("textDocument")
+    if not isinstance(document, dict) or "uri" not in document:
+        raise invalid(f'{SIMILAR}: textDocument must be an object with a "uri", got {_show_value(document)}')
+    return {**rest, "uri": document["uri"]}
+
+
+def _show_value(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def invalid(message: str) -> JsonRpcInvalidParams:

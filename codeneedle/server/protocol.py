@@ -79,6 +79,12 @@ class NeedleProtocol(LanguageServerProtocol):
             if has_id:
                 self.reply_error(msg_id, JsonRpcInvalidParams(f"Invalid params for {method}: params must be an object or an array"))
             return
+        if method == types.WORKSPACE_EXECUTE_COMMAND and (problem := _command_arguments_problem(data.get("params"))):
+            # cattrs would read an object's keys, or a string's characters, as the list of arguments: a search for
+            # "query" answered `"arguments": {"query": "..."}` (an Emacs plist written without its vector).
+            if has_id:
+                self.reply_error(msg_id, JsonRpcInvalidParams(f"Invalid params for {method}: {problem}"))
+            return
         try:
             message = self.structure_message(data)
         except JsonRpcException as exc:
@@ -130,6 +136,16 @@ class NeedleProtocol(LanguageServerProtocol):
         """
         body = self._converter.unstructure(error.to_response_error())
         self._send_data({"jsonrpc": JsonRPCProtocol.VERSION, "id": msg_id, "error": body})
+
+
+def _command_arguments_problem(params: Any) -> str | None:
+    """What is wrong with workspace/executeCommand's ``arguments`` (an array, or absent), or None."""
+    arguments = params.get("arguments") if isinstance(params, dict) else None
+    if arguments is None or isinstance(arguments, list):
+        return None
+    kind = ("an object" if isinstance(arguments, dict) else "a string" if isinstance(arguments, str)
+            else "a boolean" if isinstance(arguments, bool) else "a number")
+    return f'arguments must be an array, as in "arguments": [{{"query": "..."}}], got {kind}'
 
 
 def _valid_id(value: Any) -> bool:

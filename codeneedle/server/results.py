@@ -91,6 +91,9 @@ def file_uri(path: Path | str) -> str:
 
 
 def _line_length(path: str, line: int, encoding: str) -> int | None:
+    """The length of line ``line`` as the editor counts it: in its text (a byte-order mark is not part of it, a
+    file in a declared legacy encoding is read in that encoding, as the chunker and editors read it), in the
+    client's position encoding."""
     try:
         st = os.stat(path)
     except OSError:
@@ -98,12 +101,32 @@ def _line_length(path: str, line: int, encoding: str) -> int | None:
     raw = LINES.line(path, st.st_mtime_ns, st.st_size, line, _lines)
     if raw is None:
         return None
+    if line == 0 and raw.startswith(_BOM):
+        raw = raw[len(_BOM):]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        codec = _declared_codec(path, st, raw)
+        if codec is None and encoding == types.PositionEncodingKind.Utf8:
+            return len(raw)  # not UTF-8 and nothing declared: the bytes are all there is to count
+        text = raw.decode(codec or "utf-8", errors="replace")
     if encoding == types.PositionEncodingKind.Utf8:
-        return len(raw)
-    text = raw.decode("utf-8", errors="replace")
+        return len(text.encode("utf-8", errors="surrogatepass"))
     if encoding == types.PositionEncodingKind.Utf32:
         return len(text)
     return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _declared_codec(path: str, st: os.stat_result, raw: bytes) -> str | None:
+    """The legacy encoding a file that is not UTF-8 declares in its first two lines (PEP 263, as Emacs reads it
+    too: ``# -*- coding: latin-1 -*-``), checked as the chunker checks it (``source_encoding``)."""
+    from codeneedle.indexer.source_encoding import declared_encoding
+
+    head = [LINES.line(path, st.st_mtime_ns, st.st_size, n, _lines) for n in (0, 1)]
+    return declared_encoding(b"\n".join([*(h for h in head if h is not None), raw]))
 
 
 def _lines(path: str, _mtime_ns: int, _size: int) -> bytes | None:
