@@ -175,9 +175,15 @@ def escape_text(text: str) -> str:
     name would forge a result line, an escape sequence would drive the terminal) shown as ``\n``, ``\x1b``."""
     from rich.markup import escape
 
+    return escape(visible(text))
+
+
+def visible(text: str) -> str:
+    r"""``text`` for a plain write to the terminal (no rich markup there): control and format characters shown as
+    ``\x1b``, ``\u202e``, ... (what escape_text does, leaving ``[`` alone)."""
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() or ch in " \t" else _visible(ch) for ch in text)
-    return escape(text)
+    return text
 
 
 def _visible(ch: str) -> str:

@@ -264,6 +264,32 @@ def test_file_names_cannot_forge_lines_drive_the_terminal_or_break_markup(hostil
     assert not any(ln.startswith("forged.py") for ln in result_lines)
 
 
+@pytest.mark.timeout(300)
+def test_open_prints_such_a_file_name_shown_and_hands_the_editor_the_file_itself(hostile: dict, tmp_path: Path) -> None:
+    """`--open N` with no editor prints path:line: it wrote the name raw (a title change, or with OSC 52 a
+    clipboard write, by a file in a cloned repository). The editor still gets the exact path, as one argument."""
+    root = hostile["root"]
+    printed = run_needle("search", "escape_value", "--path", str(root), "--no-refresh", "--open", "1",
+                         "--no-feedback", env={"EDITOR": "", "VISUAL": ""})
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == f"{root}/esc\\x1b[2J\\x1b]0;owned\\x07.py:1\n"
+    editor = tmp_path / "editor.py"
+    editor.write_text(f"#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open({str(tmp_path / 'argv')!r}, 'w'))\n")
+    editor.chmod(0o755)
+    for name, query in ((ESCAPES, "escape_value"), (FORGED, "newline_value")):
+        opened = run_needle("search", query, "--path", str(root), "--no-refresh", "--open", "1", "--no-feedback",
+                            env={"EDITOR": str(editor), "VISUAL": ""})
+        assert opened.returncode == 0, opened.stderr
+        assert json.loads((tmp_path / "argv").read_text()) == ["+1", str(root / name)]
+
+
+@pytest.mark.timeout(120)
+def test_an_error_naming_such_a_path_shows_it_and_does_not_obey_it(hostile: dict) -> None:
+    out = run_needle("similar", f"{hostile['root']}/gone\x1b]52;c;ZWNobyBvd25lZA==\x07.py:1")
+    assert out.returncode == 1 and "\x1b" not in out.stderr and "\x07" not in out.stderr
+    assert out.stderr.endswith("gone\\x1b]52;c;ZWNobyBvd25lZA==\\x07.py\n"), out.stderr
+
+
 def test_minified_code_under_any_name_is_skipped_and_counted(hostile: dict) -> None:
     assert hostile["stats"]["skipped"]["minified"] == 2  # not deep.json: long lines of one repeated character
     assert not {"static/app.bundle.js", "data.json"} & hostile["paths"]
