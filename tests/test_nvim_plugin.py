@@ -435,3 +435,34 @@ end
     lines = proc.stdout.splitlines()
     assert f"status root: {tmp_path}/caf\ufffd/repo" in lines, _report(proc)  # shown, in valid UTF-8
     assert "first hit opens the file: true" in lines, _report(proc)
+
+
+def test_picker_lines_show_a_name_s_line_breaks_and_escapes_and_open_the_exact_file(tmp_path: Path) -> None:
+    """A cloned repository's file names and headings may hold a line break or an escape sequence: `picker =
+    'select'` printed such a choice as two numbered-looking lines (the second forged by the name), and the
+    quickfix text handed Telescope and fzf-lua a line break inside one hit. Each hit is one line, with those
+    characters shown as Neovim shows them; the file it opens is the exact one."""
+    span = {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}}
+    hits = [{"uri": "file:///w/new%0A2%3A%20etc.py", "range": span, "kind": "text", "language": "text",
+             "name": "new\n2: /etc/passwd:1  function forged", "score": 0.5, "weak": False},
+            {"uri": "file:///w/t%1B%5D0%3Bowned%07.py", "range": span, "kind": "text", "language": "markdown",
+             "name": "Heading \x1b]52;c;aGk=\x07 \u202eevil", "score": 0.4, "weak": False}]
+    proc = _run_lua(tmp_path, """
+local needle = require('needle')
+require('needle.config').set({ picker = 'select' })
+vim.ui.select = function(items, opts)
+  for _, item in ipairs(items) do
+    io.write('choice: ', opts.format_item(item), '\\n')
+    io.write('opens: ', vim.json.encode(item.filename), '\\n')
+  end
+end
+needle.show('Needle: x', needle.to_items(vim.json.decode(_G.arg[1])))
+for _, item in ipairs(vim.fn.getqflist()) do io.write('quickfix: ', item.text, '\\n') end
+""", json.dumps(hits))
+    assert proc.returncode == 0, _report(proc)
+    lines = proc.stdout.splitlines()
+    assert "choice: /w/new^@2: etc.py:1  text new^@2: /etc/passwd:1  function forged  (text, 0.500)" in lines
+    assert "choice: /w/t^[]0;owned^G.py:1  text Heading ^[]52;c;aGk=^G <202e>evil  (markdown, 0.400)" in lines
+    assert 'opens: "/w/new\\n2: etc.py"' in lines and 'opens: "/w/t\\u001b]0;owned\\u0007.py"' in lines
+    assert "quickfix: text new^@2: /etc/passwd:1  function forged  (text, 0.500)" in lines
+    assert not any(line.startswith("2: ") for line in lines)
