@@ -113,7 +113,14 @@ def print_results(results: list[SearchResult], root: str | os.PathLike[str] = ""
                 out.print(f"    [dim]{escape_text(first)}[/]")
         elif lines > 1:
             for number, text in _code_lines(r, os.path.join(base, r.path) if base else r.path, lines):
-                out.print(f"  [green]{number:>5}[/] {escape_text(text)}", highlight=False)
+                more = f" [dim]… +{len(text) - MAX_COLUMNS} characters[/]" if len(text) > MAX_COLUMNS else ""
+                out.print(f"  [green]{number:>5}[/] {escape_text(text[:MAX_COLUMNS])}{more}", highlight=False)
+
+
+# A code line of -n is shown up to this many characters (ripgrep's --max-columns, as people set it): a line of a
+# data table or an inlined asset (690 KB in one line, whose file is not "minified" for having spaces) printed
+# whole buried every other result; the snippet of the default view is already short.
+MAX_COLUMNS = 500
 
 
 def _code_lines(r: SearchResult, path: str, limit: int) -> list[tuple[int, str]]:

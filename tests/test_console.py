@@ -38,3 +38,16 @@ def test_lines_shows_that_many_lines_of_the_code_numbered_as_the_file_reads_now(
     (tmp_path / "retry.py").unlink()  # gone since it was indexed: its snippet
     console.print_results([hit], tmp_path, lines=3)
     assert capsys.readouterr().out.splitlines()[1:] == ["      4 def retry(fn, tries):"]
+
+
+def test_a_very_long_code_line_is_shown_clipped_with_what_is_left_out(capsys, tmp_path) -> None:
+    """A data table in one line (690 KB with spaces, so no "minified" file) printed whole under -n, burying every
+    other result; it is cut at 500 characters, saying how many more there are. Short lines are untouched."""
+    table = "    return [" + ", ".join(str(i) for i in range(100_000)) + "]"
+    (tmp_path / "table.py").write_text(f"def numbers():\n{table}\n")
+    hit = SearchResult("table.py", 1, 2, "numbers", "function", "python", 0.7, "def numbers():")
+    console.print_results([hit], tmp_path, lines=3)
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[1] == "      1 def numbers():"
+    assert shown[2] == f"      2 {table[:500]} … +{len(table) - 500} characters"
+    assert len(shown) == 3
