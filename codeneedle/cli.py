@@ -550,6 +550,9 @@ def _file_and_line(location: str) -> tuple[Path, int]:
     """``src/x.py:12`` (or ``src/x.py:12:5``, as grep -n, compilers and ``rg --vimgrep`` write it, and with the
     colon that follows when copied from their output) -> (path, 12)."""
     parts = location.removesuffix(":").split(":")
+    named = Path(":".join(parts[:-1])).expanduser()
+    if len(parts) > 2 and parts[-1].isdigit() and int(parts[-1]) >= 1 and named.is_file():
+        return named, int(parts[-1])  # a file named `notes.py:3` at line 1, not notes.py at line 3 column 1
     while len(parts) > 2 and parts[-1].isdigit() and parts[-2].isdigit():
         parts.pop()  # a column
     if len(parts) < 2 or not parts[-1].isdigit() or not ":".join(parts[:-1]):
