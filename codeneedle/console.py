@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -155,8 +156,21 @@ def print_json(obj) -> None:
         # A path with bytes that are not UTF-8 holds lone surrogates: written raw they would make the output invalid
         # UTF-8, so such an object is written with \u escapes (\udcff), which every JSON reader takes.
         text = json.dumps(obj)
+    if not text.isascii():
+        text = _UNPRINTABLE.sub(_json_escape, text)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+# JSON escapes only ASCII controls: DEL, C1 controls (U+009B is an 8-bit CSI), bidi overrides (U+202E: Trojan
+# Source, which a terminal with bidi support reorders), zero-width and other format characters came out raw. They
+# are written as \u escapes: the text a JSON reader gets is the same, a terminal showing the JSON gets no control.
+_UNPRINTABLE = re.compile("[^\x00-\x7e]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    ch = match[0]
+    return ch if ch.isprintable() else json.dumps(ch)[1:-1]  # "\u202e", or a surrogate pair past the BMP
 
 
 def print_table(title: str, rows: list[tuple[str, str]]) -> None:

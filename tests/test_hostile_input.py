@@ -23,7 +23,7 @@ from codeneedle.indexer.languages import parse_bounded
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.search import ranked_rows
 from codeneedle.indexer.watcher import Watcher
-from tests.conftest import FIXTURES, run_needle
+from tests.conftest import FIXTURES, NEEDLE, run_needle
 from tests.lsp.rawclient import RawClient
 
 pytestmark = pytest.mark.slow  # LSP and MCP servers, pathological inputs
@@ -59,6 +59,9 @@ def indexed_paths(root: Path, *extra: str) -> set[str]:
 
 FORGED = "x\nforged.py:1: fake  (function, python, 1.000).py"
 ESCAPES = "esc\x1b[2J\x1b]0;owned\x07.py"
+# Trojan Source: bidi overrides and isolates, a zero-width space, an 8-bit CSI (C1) and DEL, in a name and in code.
+TROJAN = "invoice\u202efdp.py"
+TROJAN_CODE = 'def trojan_value(value):\n    s = "admin\u202e \u2066// check\u2069 \u200b\x9b31m\x7f"\n    return value + 1\n'
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +81,7 @@ def hostile(tmp_path_factory) -> dict:
         "[bold red]loud[/].py": FUNCTION.format(name="loud_value"),
         FORGED: FUNCTION.format(name="newline_value"),
         ESCAPES: FUNCTION.format(name="escape_value"),
+        TROJAN: TROJAN_CODE,
         # minified code under ordinary names
         "static/app.bundle.js": b"".join(b"function f%d(a,b){return a*b+%d};" % (i, i) for i in range(20_000)),
         "data.json": json.dumps([{"id": i, "name": f"item{i}"} for i in range(9000)], separators=(",", ":")).encode(),
@@ -288,6 +292,20 @@ def test_an_error_naming_such_a_path_shows_it_and_does_not_obey_it(hostile: dict
     out = run_needle("similar", f"{hostile['root']}/gone\x1b]52;c;ZWNobyBvd25lZA==\x07.py:1")
     assert out.returncode == 1 and "\x1b" not in out.stderr and "\x07" not in out.stderr
     assert out.stderr.endswith("gone\\x1b]52;c;ZWNobyBvd25lZA==\\x07.py\n"), out.stderr
+
+
+@pytest.mark.timeout(120)
+def test_json_carries_bidi_and_control_characters_exactly_as_escapes_never_raw(hostile: dict) -> None:
+    """JSON escapes only ASCII controls: U+202E, U+2066, U+200B, U+009B and DEL came out raw, to be reordered or
+    obeyed by the terminal showing it. They are \\u escapes now; what a JSON reader gets is unchanged."""
+    out = subprocess.run([str(NEEDLE), "search", "trojan_value", "--path", str(hostile["root"]), "--no-refresh",
+                          "--json", "-k", "1"], capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for raw in ("\u202e", "\u2066", "\u2069", "\u200b", "\x9b", "\x7f", "\x1b"):
+        assert raw.encode() not in out.stdout, raw
+    assert b"invoice\\u202efdp.py" in out.stdout and b"\\u009b31m\\u007f" in out.stdout
+    (hit,) = json.loads(out.stdout)["results"]
+    assert hit["path"] == TROJAN and hit["snippet"] == TROJAN_CODE.rstrip("\n")
 
 
 def test_minified_code_under_any_name_is_skipped_and_counted(hostile: dict) -> None:
