@@ -196,7 +196,15 @@ def escape_text(text: str) -> str:
     name would forge a result line, an escape sequence would drive the terminal) shown as ``\n``, ``\x1b``."""
     from rich.markup import escape
 
-    return escape(visible(text))
+    text = visible(text)
+    body = text.rstrip("\\")
+    if len(body) == len(text):
+        return escape(text)
+    # Backslashes before a tag escape it (two print one), anywhere else they print as they are, and rich's escape()
+    # adds one to an odd run at the end: `x\` printed `x\\` at the end of a line, `x\\` before [/] printed `x\`,
+    # and `x\\\` before [/] printed the tag itself. Doubled and closed by an empty span of their own, a name's
+    # trailing backslashes print as written whatever follows them.
+    return escape(body) + "\\" * (2 * (len(text) - len(body))) + "[none][/none]"
 
 
 def visible(text: str) -> str:

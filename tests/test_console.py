@@ -51,3 +51,21 @@ def test_a_very_long_code_line_is_shown_clipped_with_what_is_left_out(capsys, tm
     assert shown[1] == "      1 def numbers():"
     assert shown[2] == f"      2 {table[:500]} … +{len(table) - 500} characters"
     assert len(shown) == 3
+
+
+def test_backslashes_at_the_end_of_a_name_path_or_line_print_as_written(capsys, tmp_path) -> None:
+    """Before a markup tag backslashes escape it, and rich's escape() adds one to an odd run at the end: a LaTeX
+    line break (`\\\\`) ending a heading printed as one backslash, three of them printed the closing tag itself
+    (and left the line bold), and a path ending in one backslash printed two."""
+    for run in ("\\", "\\\\", "\\\\\\"):
+        hit = SearchResult(f"notes{run}", 1, 2, f"Results {run}", "text", "markdown", 0.5, f"# Results {run}\nok")
+        console.print_results([hit])
+        assert capsys.readouterr().out.splitlines() == [
+            f"notes{run}:1: Results {run}  (text, markdown, 0.500)", f"    # Results {run}"]
+    (tmp_path / "table.tex").write_text("a & b \\\\\nc & d \\\\\\\n")
+    hit = SearchResult("table.tex", 1, 2, "table", "text", "latex", 0.5, "a & b \\\\")
+    console.print_results([hit], tmp_path, lines=2)
+    assert capsys.readouterr().out.splitlines()[1:] == ["      1 a & b \\\\", "      2 c & d \\\\\\"]
+    console.print_table("t", [("root", "C:\\"), ("name", "x\\\\")])
+    table = capsys.readouterr().out
+    assert "│ C:\\ │" in table and "│ x\\\\ │" in table
