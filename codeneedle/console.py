@@ -111,11 +111,11 @@ def print_results(results: list[SearchResult], root: str | os.PathLike[str] = ""
         if lines == 1:
             first = r.snippet.splitlines()[0].strip() if r.snippet else ""
             if first:
-                out.print(f"    [dim]{escape_text(first)}[/]")
+                out.print(f"    [dim]{escape_text(first, code=True)}[/]")
         elif lines > 1:
             for number, text in _code_lines(r, os.path.join(base, r.path) if base else r.path, lines):
                 more = f" [dim]… +{len(text) - MAX_COLUMNS} characters[/]" if len(text) > MAX_COLUMNS else ""
-                out.print(f"  [green]{number:>5}[/] {escape_text(text[:MAX_COLUMNS])}{more}", highlight=False)
+                out.print(f"  [green]{number:>5}[/] {escape_text(text[:MAX_COLUMNS], code=True)}{more}", highlight=False)
 
 
 # A code line of -n is shown up to this many characters (ripgrep's --max-columns, as people set it): a line of a
@@ -191,12 +191,13 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def escape_text(text: str) -> str:
+def escape_text(text: str, code: bool = False) -> str:
     r"""``text`` safe to print: rich markup (``a[/]b.py``) escaped, and control characters (a newline in a file
-    name would forge a result line, an escape sequence would drive the terminal) shown as ``\n``, ``\x1b``."""
+    name would forge a result line, an escape sequence would drive the terminal) shown as ``\n``, ``\x1b``; a tab
+    too, but in ``code`` (indentation), where it is expanded to its tab stop."""
     from rich.markup import escape
 
-    text = visible(text)
+    text = visible(text, code)
     body = text.rstrip("\\")
     if len(body) == len(text):
         return escape(text)
@@ -207,15 +208,18 @@ def escape_text(text: str) -> str:
     return escape(body) + "\\" * (2 * (len(text) - len(body))) + "[none][/none]"
 
 
-def visible(text: str) -> str:
+def visible(text: str, code: bool = False) -> str:
     r"""``text`` for a plain write to the terminal (no rich markup there): control and format characters shown as
-    ``\x1b``, ``\u202e``, ... (what escape_text does, leaving ``[`` alone)."""
+    ``\x1b``, ``\u202e``, ... (what escape_text does, leaving ``[`` alone). A tab in a file name or a heading is
+    ``\t`` (expanded, it read as spaces: `a<TAB>b.py` as `a       b.py`, and pushed the rest of the line along);
+    ``code`` keeps its tabs."""
     if not text.isprintable():
-        text = "".join(ch if ch.isprintable() or ch in " \t" else _visible(ch) for ch in text)
+        kept = " \t" if code else " "
+        text = "".join(ch if ch.isprintable() or ch in kept else _visible(ch) for ch in text)
     return text
 
 
 def _visible(ch: str) -> str:
     code = ord(ch)
-    return {"\n": "\\n", "\r": "\\r"}.get(ch) or (
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (
         f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")

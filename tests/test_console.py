@@ -69,3 +69,14 @@ def test_backslashes_at_the_end_of_a_name_path_or_line_print_as_written(capsys, 
     console.print_table("t", [("root", "C:\\"), ("name", "x\\\\")])
     table = capsys.readouterr().out
     assert "│ C:\\ │" in table and "│ x\\\\ │" in table
+
+
+def test_a_tab_in_a_file_name_or_heading_is_shown_and_code_keeps_its_indentation(capsys, tmp_path) -> None:
+    """A tab in a name was expanded like indentation: `a<TAB>b.py` read as `a       b.py` (no such file) and
+    pushed the rest of the line along. Names show `\\t`; code lines keep their tabs, expanded to tab stops."""
+    (tmp_path / "a\tb.py").write_text("def f():\n\treturn 1\n")
+    hit = SearchResult("a\tb.py", 1, 2, "Totals\tby month", "text", "markdown", 0.5, "def f():\n\treturn 1")
+    console.print_results([hit], tmp_path, lines=2)
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0] == f"{tmp_path}/a\\tb.py:1: Totals\\tby month  (text, markdown, 0.500)"
+    assert shown[2] == "      2         return 1"  # the tab, to the next stop after the 8-column gutter
