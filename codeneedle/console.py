@@ -109,7 +109,7 @@ def print_results(results: list[SearchResult], root: str | os.PathLike[str] = ""
         out.print(f"[magenta]{escape_text(path)}[/]:[green]{r.start_line}[/]: [bold]{escape_text(r.name)}[/]  "
                   f"[dim]({escape_text(r.kind)}, {escape_text(r.language)}, {r.score:.3f}{cell})[/]")
         if lines == 1:
-            first = r.snippet.splitlines()[0].strip() if r.snippet else ""
+            first = r.snippet.split("\n")[0].strip() if r.snippet else ""  # the snippet's own breaks
             if first:
                 out.print(f"    [dim]{escape_text(first, code=True)}[/]")
         elif lines > 1:
@@ -137,7 +137,7 @@ def _code_lines(r: SearchResult, path: str, limit: int) -> list[tuple[int, str]]
         except OSError:
             pass
     start = r.cell_start_line if r.cell else r.start_line
-    return list(enumerate(r.snippet.splitlines()[:count], start))
+    return list(enumerate(r.snippet.split("\n")[:count], start))
 
 
 def _openable(path: str) -> str:

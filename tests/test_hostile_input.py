@@ -61,6 +61,8 @@ FORGED = "x\nforged.py:1: fake  (function, python, 1.000).py"
 ESCAPES = "esc\x1b[2J\x1b]0;owned\x07.py"
 # Trojan Source: bidi overrides and isolates, a zero-width space, an 8-bit CSI (C1) and DEL, in a name and in code.
 TROJAN = "invoice\u202efdp.py"
+# Characters str.splitlines() breaks at, inside a string literal: one line for Python, editors and line numbers.
+SEPARATORS_CODE = 'def separator_value(value="\u2028\x0c\x1e\x85"):\n    return value + 1\n'
 TROJAN_CODE = 'def trojan_value(value):\n    s = "admin\u202e \u2066// check\u2069 \u200b\x9b31m\x7f"\n    return value + 1\n'
 
 
@@ -82,6 +84,7 @@ def hostile(tmp_path_factory) -> dict:
         FORGED: FUNCTION.format(name="newline_value"),
         ESCAPES: FUNCTION.format(name="escape_value"),
         TROJAN: TROJAN_CODE,
+        "separators.py": SEPARATORS_CODE,
         # minified code under ordinary names
         "static/app.bundle.js": b"".join(b"function f%d(a,b){return a*b+%d};" % (i, i) for i in range(20_000)),
         "data.json": json.dumps([{"id": i, "name": f"item{i}"} for i in range(9000)], separators=(",", ":")).encode(),
@@ -306,6 +309,16 @@ def test_json_carries_bidi_and_control_characters_exactly_as_escapes_never_raw(h
     assert b"invoice\\u202efdp.py" in out.stdout and b"\\u009b31m\\u007f" in out.stdout
     (hit,) = json.loads(out.stdout)["results"]
     assert hit["path"] == TROJAN and hit["snippet"] == TROJAN_CODE.rstrip("\n")
+
+
+@pytest.mark.timeout(120)
+def test_a_line_holding_a_line_separator_or_form_feed_stays_one_line(hostile: dict) -> None:
+    """Snippets were cut with str.splitlines(), which also breaks at U+2028, NEL, form feed and \\x1c-\\x1e: the
+    def line above showed as `def separator_value(value="` in every door, the rest as another line."""
+    (hit,) = [h for h in hostile["hits"] if h["name"] == "separator_value"]
+    assert hit["snippet"] == SEPARATORS_CODE.rstrip("\n")
+    out = run_needle("search", "separator_value", "--path", str(hostile["root"]), "--no-refresh", "-k", "1")
+    assert out.stdout.splitlines()[1] == '    def separator_value(value="\\u2028\\x0c\\x1e\\x85"):', out.stdout
 
 
 def test_minified_code_under_any_name_is_skipped_and_counted(hostile: dict) -> None:

@@ -71,7 +71,7 @@ def to_symbol(root: Path, result: SearchResult, encoding: str) -> types.SymbolIn
     """One hit as a workspace symbol, straight from the library's result; the container shows the file (relative
     to its folder), so every picker can show where."""
     rng = result_range(root, result, encoding)
-    name = result.name or (result.snippet.splitlines() or [result.path])[0].strip()[:80] or result.path
+    name = result.name or result.snippet.split("\n")[0].strip()[:80] or result.path
     return types.SymbolInformation(
         name=name,
         kind=SYMBOL_KINDS.get(result.kind, types.SymbolKind.Variable),
