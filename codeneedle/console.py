@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -130,7 +131,7 @@ def _code_lines(r: SearchResult, path: str, limit: int) -> list[tuple[int, str]]
     count = min(limit, r.end_line - r.start_line + 1)
     if not r.cell:
         try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
+            with _open_regular(path) as fh:
                 text = [line.rstrip("\r\n") for _, line in zip(range(r.start_line - 1 + count), fh, strict=False)]
             if len(text) >= r.start_line:
                 return list(enumerate(text[r.start_line - 1:], r.start_line))
@@ -138,6 +139,24 @@ def _code_lines(r: SearchResult, path: str, limit: int) -> list[tuple[int, str]]
             pass
     start = r.cell_start_line if r.cell else r.start_line
     return list(enumerate(r.snippet.split("\n")[:count], start))
+
+
+# While the index is stale (--no-refresh, or another process is its writer) a result's file may have become
+# anything. A FIFO there hung `needle search -n 3` for good and a link to /dev/zero read until memory ran out: only
+# a regular file of at most this size is read (the language server's rule, server/results.py); else the snippet.
+MAX_READ_BYTES = 16 << 20
+
+
+def _open_regular(path: str):
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO opens at once, unread
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_READ_BYTES:
+            raise OSError(f"not a regular file of at most {MAX_READ_BYTES} bytes: {path}")
+        return open(fd, encoding="utf-8", errors="replace")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _openable(path: str) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from codeneedle import console
 from codeneedle.indexer.types import SearchResult
 
@@ -80,3 +84,15 @@ def test_a_tab_in_a_file_name_or_heading_is_shown_and_code_keeps_its_indentation
     shown = capsys.readouterr().out.splitlines()
     assert shown[0] == f"{tmp_path}/a\\tb.py:1: Totals\\tby month  (text, markdown, 0.500)"
     assert shown[2] == "      2         return 1"  # the tab, to the next stop after the 8-column gutter
+
+
+@pytest.mark.timeout(60)  # a hang guard: the FIFO blocked the open for good
+def test_lines_of_a_file_that_became_a_fifo_or_dev_zero_come_from_the_snippet(capsys, tmp_path) -> None:
+    """While the index is stale (--no-refresh, or an editor's server is its writer) a result's file may have been
+    replaced: `-n 3` hung on a FIFO and read /dev/zero until memory ran out. The snippet stands in."""
+    os.mkfifo(tmp_path / "pipe.py")
+    (tmp_path / "zero.py").symlink_to("/dev/zero")
+    for name in ("pipe.py", "zero.py"):
+        hit = SearchResult(name, 1, 2, "value", "function", "python", 0.7, "def value(v):\n    return v + 1")
+        console.print_results([hit], tmp_path, lines=3)
+        assert capsys.readouterr().out.splitlines()[1:] == ["      1 def value(v):", "      2     return v + 1"]
