@@ -832,6 +832,12 @@ def _notify(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `needle` command."""
+    for stream in (sys.stdout, sys.stderr):
+        # A terminal or pipe in a legacy encoding (ISO-8859-1, cp1252, ascii) cannot take every character of the
+        # indexed code: one CJK name or emoji in a result ended the search with a UnicodeEncodeError traceback.
+        # Such characters are written as \u escapes instead (print_json writes ASCII-only JSON there).
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and isinstance(getattr(args, "path", None), list) and not any(e.startswith("-") for e in extra):

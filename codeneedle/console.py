@@ -171,9 +171,11 @@ def print_json(obj) -> None:
     text = json.dumps(obj, ensure_ascii=False)
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError:
+        text.encode(sys.stdout.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
         # A path with bytes that are not UTF-8 holds lone surrogates: written raw they would make the output invalid
-        # UTF-8, so such an object is written with \u escapes (\udcff), which every JSON reader takes.
+        # UTF-8, so such an object is written with \u escapes (\udcff), which every JSON reader takes; so is one
+        # that stdout's encoding cannot hold (a CJK name in a Latin-1 locale raised UnicodeEncodeError).
         text = json.dumps(obj)
     if not text.isascii():
         text = _UNPRINTABLE.sub(_json_escape, text)

@@ -321,6 +321,20 @@ def test_a_line_holding_a_line_separator_or_form_feed_stays_one_line(hostile: di
     assert out.stdout.splitlines()[1] == '    def separator_value(value="\\u2028\\x0c\\x1e\\x85"):', out.stdout
 
 
+@pytest.mark.timeout(300)
+def test_a_terminal_in_a_legacy_encoding_gets_escapes_not_a_traceback(tmp_path: Path) -> None:
+    """A Latin-1 or ASCII terminal cannot show a CJK name or an emoji: the search ended in a UnicodeEncodeError
+    traceback (people output and --json alike). Such characters are written as \\u escapes; the JSON stays exact."""
+    repo = write(tmp_path / "repo", {"sums.py": 'def 合計(値):\n    """Summe … 😀"""\n    return 値\n'})
+    people = run_needle("search", "合計", "--path", str(repo), "-n", "2", env={"PYTHONIOENCODING": "latin-1"})
+    assert people.returncode == 0 and "Traceback" not in people.stderr, people.stderr
+    assert people.stdout.splitlines()[0].startswith(f"{repo}/sums.py:1: \\u5408\\u8a08  (function, python,")
+    assert people.stdout.splitlines()[2] == '      2     """Summe \\u2026 \\U0001f600"""'
+    scripts = run_needle("search", "合計", "--path", str(repo), "--json", env={"PYTHONIOENCODING": "ascii"})
+    assert scripts.returncode == 0 and scripts.stdout.isascii(), scripts.stderr
+    assert json.loads(scripts.stdout)["results"][0]["snippet"].endswith('"""Summe … 😀"""\n    return 値')
+
+
 def test_minified_code_under_any_name_is_skipped_and_counted(hostile: dict) -> None:
     assert hostile["stats"]["skipped"]["minified"] == 2  # not deep.json: long lines of one repeated character
     assert not {"static/app.bundle.js", "data.json"} & hostile["paths"]
