@@ -267,8 +267,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             pool.close()
     if failed or gone:
         names = ", ".join([*(str(root) for root, _ in failed), *(where for where, _ in gone)])
-        sys.stderr.write(f"needle: error: {len(failed) + len(gone)} of {len(roots) + len(gone)} repositories not "
-                         f"indexed: {names}\n")
+        sys.stderr.write(console.visible(f"needle: error: {len(failed) + len(gone)} of {len(roots) + len(gone)} "
+                                         f"repositories not indexed: {names}") + "\n")
         return 1
     return 0
 
@@ -438,7 +438,7 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
                 console.out.print(f"[bold]# {console.escape_text(query)}[/]")
             console.print_results(results, lines=args.lines)
             for root, done in partial:
-                sys.stderr.write(f"needle: results from {root} are partial: the index is {done.message()}\n")
+                sys.stderr.write(console.visible(f"needle: results from {root} are partial: the index is {done.message()}") + "\n")
             if not results and (note := _within_notes(many.indexes, args) or glob_note(many.indexes, args.glob)):
                 _notify(note)
 
@@ -480,6 +480,7 @@ def _open_result(index, args: argparse.Namespace, results) -> int:
     import shlex
     import subprocess
 
+    from codeneedle import console
     from codeneedle.indexer.feedback import Shown, record_open
 
     if args.open > len(results):
@@ -489,12 +490,11 @@ def _open_result(index, args: argparse.Namespace, results) -> int:
     # The editor is checked before anything is printed or recorded: an open that cannot happen teaches nothing.
     editor = _editor_command()
     if args.json:
-        from codeneedle import console
-
         console.print_json({**_json_answer(args.query, results, index.root), **_partial_fields(index.completeness()),
                             "opened": {**hit.to_dict(), "file": str(target)}})
     else:
-        sys.stdout.write(f"{target}:{hit.start_line}\n")
+        # Shown as the result lines show it: a file name is no way to drive the terminal (OSC 52, a title, ...).
+        sys.stdout.write(console.visible(f"{target}:{hit.start_line}") + "\n")
         sys.stdout.flush()
     from codeneedle.indexer.query_adapter import refit_due
 
@@ -570,6 +570,9 @@ def _file_and_line(location: str) -> tuple[Path, int]:
     """``src/x.py:12`` (or ``src/x.py:12:5``, as grep -n, compilers and ``rg --vimgrep`` write it, and with the
     colon that follows when copied from their output) -> (path, 12)."""
     parts = location.removesuffix(":").split(":")
+    named = Path(":".join(parts[:-1])).expanduser()
+    if len(parts) > 2 and parts[-1].isdigit() and int(parts[-1]) >= 1 and named.is_file():
+        return named, int(parts[-1])  # a file named `notes.py:3` at line 1, not notes.py at line 3 column 1
     while len(parts) > 2 and parts[-1].isdigit() and parts[-2].isdigit():
         parts.pop()  # a column
     if len(parts) < 2 or not parts[-1].isdigit() or not ":".join(parts[:-1]):
@@ -630,7 +633,7 @@ def _each_query(source, args: argparse.Namespace, console, answer: Callable[[str
                 shown = query[:200].encode("utf-8", "replace").decode("utf-8")
                 console.print_json({"query": shown, "line": number, "error": str(exc), "results": []})
             else:
-                sys.stderr.write(f"needle: error: line {number}: {exc}\n")
+                sys.stderr.write(console.visible(f"needle: error: line {number}: {exc}") + "\n")
     return 1 if failed else 0
 
 
@@ -662,7 +665,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for given, exc in missing or ():
         if args.json:
             console.print_json({"root": given, "state": "none", "error": str(exc)})
-        sys.stderr.write(f"needle: error: {exc}\n")
+        sys.stderr.write(console.visible(f"needle: error: {exc}") + "\n")
     codes = [_status_one(args, root, console) for root in roots]
     return max([*codes, 1 if missing else 0])
 
@@ -680,12 +683,12 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
                                 "state": "indexing", "files": 0, "chunks": 0, "chunks_embedded": 0,
                                 "message": str(exc)})
         else:
-            sys.stdout.write(f"{root}: indexing ({exc})\n")
+            sys.stdout.write(console.visible(f"{root}: indexing ({exc})") + "\n")
         return 0
     except IndexMissingError as exc:
         if not args.json:
             if _names_several(args):
-                sys.stderr.write(f"needle: error: {exc}\n")  # the others are still reported
+                sys.stderr.write(console.visible(f"needle: error: {exc}") + "\n")  # the others are still reported
                 return 1
             raise
         # Scripts read stdout: "no index" is a state there too, not only a message on stderr.
@@ -699,7 +702,8 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
             console.print_json({"root": str(root), "index_dir": str(settings_from(args).index_dir_for(root)),
                                 "state": "error", "error": str(exc)})
         if args.json or _names_several(args):
-            sys.stderr.write(f"needle: error: {root}: {exc}\n" if _names_several(args) else f"needle: error: {exc}\n")
+            sys.stderr.write(console.visible(f"needle: error: {root}: {exc}" if _names_several(args)
+                                             else f"needle: error: {exc}") + "\n")
             return 1
         raise
     if args.json:
@@ -848,6 +852,12 @@ def _notify(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `needle` command."""
+    for stream in (sys.stdout, sys.stderr):
+        # A terminal or pipe in a legacy encoding (ISO-8859-1, cp1252, ascii) cannot take every character of the
+        # indexed code: one CJK name or emoji in a result ended the search with a UnicodeEncodeError traceback.
+        # Such characters are written as \u escapes instead (print_json writes ASCII-only JSON there).
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and isinstance(getattr(args, "path", None), list) and not any(e.startswith("-") for e in extra):
@@ -859,13 +869,17 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         # A typo'd option of a subcommand gets that subcommand's usage, not the top-level one.
         args.subparsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    from codeneedle.console import visible
+
     try:
         return COMMANDS[args.command](args)
     except NeedleError as exc:
-        sys.stderr.write(f"needle: error: {exc}\n")
+        # A message may name a path or a query: shown, not obeyed (`\x1b]52;...` would write the clipboard).
+        sys.stderr.write(visible(f"needle: error: {exc}") + "\n")
         return 1
     except sqlite3.DatabaseError as exc:
-        sys.stderr.write(f"needle: error: the index database is damaged ({exc}); run `needle index` to repair it\n")
+        sys.stderr.write(visible(f"needle: error: the index database is damaged ({exc}); run `needle index` to "
+                                 "repair it") + "\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("needle: interrupted\n")

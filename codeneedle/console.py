@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,12 +110,19 @@ def print_results(results: list[SearchResult], root: str | os.PathLike[str] = ""
         out.print(f"[magenta]{escape_text(path)}[/]:[green]{r.start_line}[/]: [bold]{escape_text(r.name)}[/]  "
                   f"[dim]({escape_text(r.kind)}, {escape_text(r.language)}, {r.score:.3f}{cell})[/]")
         if lines == 1:
-            first = r.snippet.splitlines()[0].strip() if r.snippet else ""
+            first = r.snippet.split("\n")[0].strip() if r.snippet else ""  # the snippet's own breaks
             if first:
-                out.print(f"    [dim]{escape_text(first)}[/]")
+                out.print(f"    [dim]{escape_text(first, code=True)}[/]")
         elif lines > 1:
             for number, text in _code_lines(r, os.path.join(base, r.path) if base else r.path, lines):
-                out.print(f"  [green]{number:>5}[/] {escape_text(text)}", highlight=False)
+                more = f" [dim]… +{len(text) - MAX_COLUMNS} characters[/]" if len(text) > MAX_COLUMNS else ""
+                out.print(f"  [green]{number:>5}[/] {escape_text(text[:MAX_COLUMNS], code=True)}{more}", highlight=False)
+
+
+# A code line of -n is shown up to this many characters (ripgrep's --max-columns, as people set it): a line of a
+# data table or an inlined asset (690 KB in one line, whose file is not "minified" for having spaces) printed
+# whole buried every other result; the snippet of the default view is already short.
+MAX_COLUMNS = 500
 
 
 def _code_lines(r: SearchResult, path: str, limit: int) -> list[tuple[int, str]]:
@@ -122,14 +131,32 @@ def _code_lines(r: SearchResult, path: str, limit: int) -> list[tuple[int, str]]
     count = min(limit, r.end_line - r.start_line + 1)
     if not r.cell:
         try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
+            with _open_regular(path) as fh:
                 text = [line.rstrip("\r\n") for _, line in zip(range(r.start_line - 1 + count), fh, strict=False)]
             if len(text) >= r.start_line:
                 return list(enumerate(text[r.start_line - 1:], r.start_line))
         except OSError:
             pass
     start = r.cell_start_line if r.cell else r.start_line
-    return list(enumerate(r.snippet.splitlines()[:count], start))
+    return list(enumerate(r.snippet.split("\n")[:count], start))
+
+
+# While the index is stale (--no-refresh, or another process is its writer) a result's file may have become
+# anything. A FIFO there hung `needle search -n 3` for good and a link to /dev/zero read until memory ran out: only
+# a regular file of at most this size is read (the language server's rule, server/results.py); else the snippet.
+MAX_READ_BYTES = 16 << 20
+
+
+def _open_regular(path: str):
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO opens at once, unread
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_READ_BYTES:
+            raise OSError(f"not a regular file of at most {MAX_READ_BYTES} bytes: {path}")
+        return open(fd, encoding="utf-8", errors="replace")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _openable(path: str) -> str:
@@ -144,12 +171,27 @@ def print_json(obj) -> None:
     text = json.dumps(obj, ensure_ascii=False)
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError:
+        text.encode(sys.stdout.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
         # A path with bytes that are not UTF-8 holds lone surrogates: written raw they would make the output invalid
-        # UTF-8, so such an object is written with \u escapes (\udcff), which every JSON reader takes.
+        # UTF-8, so such an object is written with \u escapes (\udcff), which every JSON reader takes; so is one
+        # that stdout's encoding cannot hold (a CJK name in a Latin-1 locale raised UnicodeEncodeError).
         text = json.dumps(obj)
+    if not text.isascii():
+        text = _UNPRINTABLE.sub(_json_escape, text)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+# JSON escapes only ASCII controls: DEL, C1 controls (U+009B is an 8-bit CSI), bidi overrides (U+202E: Trojan
+# Source, which a terminal with bidi support reorders), zero-width and other format characters came out raw. They
+# are written as \u escapes: the text a JSON reader gets is the same, a terminal showing the JSON gets no control.
+_UNPRINTABLE = re.compile("[^\x00-\x7e]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    ch = match[0]
+    return ch if ch.isprintable() else json.dumps(ch)[1:-1]  # "\u202e", or a surrogate pair past the BMP
 
 
 def print_table(title: str, rows: list[tuple[str, str]]) -> None:
@@ -170,17 +212,35 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def escape_text(text: str) -> str:
+def escape_text(text: str, code: bool = False) -> str:
     r"""``text`` safe to print: rich markup (``a[/]b.py``) escaped, and control characters (a newline in a file
-    name would forge a result line, an escape sequence would drive the terminal) shown as ``\n``, ``\x1b``."""
+    name would forge a result line, an escape sequence would drive the terminal) shown as ``\n``, ``\x1b``; a tab
+    too, but in ``code`` (indentation), where it is expanded to its tab stop."""
     from rich.markup import escape
 
+    text = visible(text, code)
+    body = text.rstrip("\\")
+    if len(body) == len(text):
+        return escape(text)
+    # Backslashes before a tag escape it (two print one), anywhere else they print as they are, and rich's escape()
+    # adds one to an odd run at the end: `x\` printed `x\\` at the end of a line, `x\\` before [/] printed `x\`,
+    # and `x\\\` before [/] printed the tag itself. Doubled and closed by an empty span of their own, a name's
+    # trailing backslashes print as written whatever follows them.
+    return escape(body) + "\\" * (2 * (len(text) - len(body))) + "[none][/none]"
+
+
+def visible(text: str, code: bool = False) -> str:
+    r"""``text`` for a plain write to the terminal (no rich markup there): control and format characters shown as
+    ``\x1b``, ``\u202e``, ... (what escape_text does, leaving ``[`` alone). A tab in a file name or a heading is
+    ``\t`` (expanded, it read as spaces: `a<TAB>b.py` as `a       b.py`, and pushed the rest of the line along);
+    ``code`` keeps its tabs."""
     if not text.isprintable():
-        text = "".join(ch if ch.isprintable() or ch in " \t" else _visible(ch) for ch in text)
-    return escape(text)
+        kept = " \t" if code else " "
+        text = "".join(ch if ch.isprintable() or ch in kept else _visible(ch) for ch in text)
+    return text
 
 
 def _visible(ch: str) -> str:
     code = ord(ch)
-    return {"\n": "\\n", "\r": "\\r"}.get(ch) or (
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (
         f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")

@@ -76,3 +76,18 @@ def test_lines_shows_each_result_s_code_for_search_and_similar_alike(repo):
         assert 1 <= len(code) <= 3 and (repo / path).read_text().splitlines()[int(line) - 1].strip() in code[0]
     refused = run_needle("search", "x", "--lines", "-1", cwd=repo)
     assert refused.returncode == 1 and "--lines -1: give 0 (no code) or more lines" in refused.stderr
+
+
+def test_a_file_whose_name_ends_like_a_line_number_is_that_file(tmp_path):
+    """`notes.py:3` is a file name a repository may hold: `needle similar notes.py:3:1` read it as notes.py at line
+    3, column 1 (the grep -n form), and answered for another file's code."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "notes.py").write_text("import os\n\n\ndef read_notes(path):\n    return open(path).read()\n")
+    (repo / "notes.py:3").write_text("def add_one(value):\n    return value + 1\n")
+    (repo / "sums.py").write_text("def add_two(value):\n    return value + 2\n")
+    answer = _answer(run_needle("similar", "notes.py:3:1", "--json", "-k", "1", cwd=repo))
+    assert (answer["path"], answer["line"]) == ("notes.py:3", 1)
+    assert [r["name"] for r in answer["results"]] == ["add_two"]
+    column = _answer(run_needle("similar", "notes.py:4:5", "--json", "-k", "1", cwd=repo))  # no file `notes.py:4`
+    assert (column["path"], column["line"]) == ("notes.py", 4)

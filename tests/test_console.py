@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from codeneedle import console
 from codeneedle.indexer.types import SearchResult
 
@@ -38,3 +42,57 @@ def test_lines_shows_that_many_lines_of_the_code_numbered_as_the_file_reads_now(
     (tmp_path / "retry.py").unlink()  # gone since it was indexed: its snippet
     console.print_results([hit], tmp_path, lines=3)
     assert capsys.readouterr().out.splitlines()[1:] == ["      4 def retry(fn, tries):"]
+
+
+def test_a_very_long_code_line_is_shown_clipped_with_what_is_left_out(capsys, tmp_path) -> None:
+    """A data table in one line (690 KB with spaces, so no "minified" file) printed whole under -n, burying every
+    other result; it is cut at 500 characters, saying how many more there are. Short lines are untouched."""
+    table = "    return [" + ", ".join(str(i) for i in range(100_000)) + "]"
+    (tmp_path / "table.py").write_text(f"def numbers():\n{table}\n")
+    hit = SearchResult("table.py", 1, 2, "numbers", "function", "python", 0.7, "def numbers():")
+    console.print_results([hit], tmp_path, lines=3)
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[1] == "      1 def numbers():"
+    assert shown[2] == f"      2 {table[:500]} … +{len(table) - 500} characters"
+    assert len(shown) == 3
+
+
+def test_backslashes_at_the_end_of_a_name_path_or_line_print_as_written(capsys, tmp_path) -> None:
+    """Before a markup tag backslashes escape it, and rich's escape() adds one to an odd run at the end: a LaTeX
+    line break (`\\\\`) ending a heading printed as one backslash, three of them printed the closing tag itself
+    (and left the line bold), and a path ending in one backslash printed two."""
+    for run in ("\\", "\\\\", "\\\\\\"):
+        hit = SearchResult(f"notes{run}", 1, 2, f"Results {run}", "text", "markdown", 0.5, f"# Results {run}\nok")
+        console.print_results([hit])
+        assert capsys.readouterr().out.splitlines() == [
+            f"notes{run}:1: Results {run}  (text, markdown, 0.500)", f"    # Results {run}"]
+    (tmp_path / "table.tex").write_text("a & b \\\\\nc & d \\\\\\\n")
+    hit = SearchResult("table.tex", 1, 2, "table", "text", "latex", 0.5, "a & b \\\\")
+    console.print_results([hit], tmp_path, lines=2)
+    assert capsys.readouterr().out.splitlines()[1:] == ["      1 a & b \\\\", "      2 c & d \\\\\\"]
+    console.print_table("t", [("root", "C:\\"), ("name", "x\\\\")])
+    table = capsys.readouterr().out
+    assert "│ C:\\ │" in table and "│ x\\\\ │" in table
+
+
+def test_a_tab_in_a_file_name_or_heading_is_shown_and_code_keeps_its_indentation(capsys, tmp_path) -> None:
+    """A tab in a name was expanded like indentation: `a<TAB>b.py` read as `a       b.py` (no such file) and
+    pushed the rest of the line along. Names show `\\t`; code lines keep their tabs, expanded to tab stops."""
+    (tmp_path / "a\tb.py").write_text("def f():\n\treturn 1\n")
+    hit = SearchResult("a\tb.py", 1, 2, "Totals\tby month", "text", "markdown", 0.5, "def f():\n\treturn 1")
+    console.print_results([hit], tmp_path, lines=2)
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0] == f"{tmp_path}/a\\tb.py:1: Totals\\tby month  (text, markdown, 0.500)"
+    assert shown[2] == "      2         return 1"  # the tab, to the next stop after the 8-column gutter
+
+
+@pytest.mark.timeout(60)  # a hang guard: the FIFO blocked the open for good
+def test_lines_of_a_file_that_became_a_fifo_or_dev_zero_come_from_the_snippet(capsys, tmp_path) -> None:
+    """While the index is stale (--no-refresh, or an editor's server is its writer) a result's file may have been
+    replaced: `-n 3` hung on a FIFO and read /dev/zero until memory ran out. The snippet stands in."""
+    os.mkfifo(tmp_path / "pipe.py")
+    (tmp_path / "zero.py").symlink_to("/dev/zero")
+    for name in ("pipe.py", "zero.py"):
+        hit = SearchResult(name, 1, 2, "value", "function", "python", 0.7, "def value(v):\n    return v + 1")
+        console.print_results([hit], tmp_path, lines=3)
+        assert capsys.readouterr().out.splitlines()[1:] == ["      1 def value(v):", "      2     return v + 1"]

@@ -23,7 +23,7 @@ from codeneedle.indexer.languages import parse_bounded
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.search import ranked_rows
 from codeneedle.indexer.watcher import Watcher
-from tests.conftest import FIXTURES, run_needle
+from tests.conftest import FIXTURES, NEEDLE, run_needle
 from tests.lsp.rawclient import RawClient
 
 pytestmark = pytest.mark.slow  # LSP and MCP servers, pathological inputs
@@ -59,6 +59,11 @@ def indexed_paths(root: Path, *extra: str) -> set[str]:
 
 FORGED = "x\nforged.py:1: fake  (function, python, 1.000).py"
 ESCAPES = "esc\x1b[2J\x1b]0;owned\x07.py"
+# Trojan Source: bidi overrides and isolates, a zero-width space, an 8-bit CSI (C1) and DEL, in a name and in code.
+TROJAN = "invoice\u202efdp.py"
+# Characters str.splitlines() breaks at, inside a string literal: one line for Python, editors and line numbers.
+SEPARATORS_CODE = 'def separator_value(value="\u2028\x0c\x1e\x85"):\n    return value + 1\n'
+TROJAN_CODE = 'def trojan_value(value):\n    s = "admin\u202e \u2066// check\u2069 \u200b\x9b31m\x7f"\n    return value + 1\n'
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +83,8 @@ def hostile(tmp_path_factory) -> dict:
         "[bold red]loud[/].py": FUNCTION.format(name="loud_value"),
         FORGED: FUNCTION.format(name="newline_value"),
         ESCAPES: FUNCTION.format(name="escape_value"),
+        TROJAN: TROJAN_CODE,
+        "separators.py": SEPARATORS_CODE,
         # minified code under ordinary names
         "static/app.bundle.js": b"".join(b"function f%d(a,b){return a*b+%d};" % (i, i) for i in range(20_000)),
         "data.json": json.dumps([{"id": i, "name": f"item{i}"} for i in range(9000)], separators=(",", ":")).encode(),
@@ -262,6 +269,70 @@ def test_file_names_cannot_forge_lines_drive_the_terminal_or_break_markup(hostil
     assert "x\\nforged.py:1: fake  (function, python, 1.000).py:1: newline_value" in out.stdout
     assert "esc\\x1b[2J\\x1b]0;owned\\x07.py:1: escape_value" in out.stdout
     assert not any(ln.startswith("forged.py") for ln in result_lines)
+
+
+@pytest.mark.timeout(300)
+def test_open_prints_such_a_file_name_shown_and_hands_the_editor_the_file_itself(hostile: dict, tmp_path: Path) -> None:
+    """`--open N` with no editor prints path:line: it wrote the name raw (a title change, or with OSC 52 a
+    clipboard write, by a file in a cloned repository). The editor still gets the exact path, as one argument."""
+    root = hostile["root"]
+    printed = run_needle("search", "escape_value", "--path", str(root), "--no-refresh", "--open", "1",
+                         "--no-feedback", env={"EDITOR": "", "VISUAL": ""})
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == f"{root}/esc\\x1b[2J\\x1b]0;owned\\x07.py:1\n"
+    editor = tmp_path / "editor.py"
+    editor.write_text(f"#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open({str(tmp_path / 'argv')!r}, 'w'))\n")
+    editor.chmod(0o755)
+    for name, query in ((ESCAPES, "escape_value"), (FORGED, "newline_value")):
+        opened = run_needle("search", query, "--path", str(root), "--no-refresh", "--open", "1", "--no-feedback",
+                            env={"EDITOR": str(editor), "VISUAL": ""})
+        assert opened.returncode == 0, opened.stderr
+        assert json.loads((tmp_path / "argv").read_text()) == ["+1", str(root / name)]
+
+
+@pytest.mark.timeout(120)
+def test_an_error_naming_such_a_path_shows_it_and_does_not_obey_it(hostile: dict) -> None:
+    out = run_needle("similar", f"{hostile['root']}/gone\x1b]52;c;ZWNobyBvd25lZA==\x07.py:1")
+    assert out.returncode == 1 and "\x1b" not in out.stderr and "\x07" not in out.stderr
+    assert out.stderr.endswith("gone\\x1b]52;c;ZWNobyBvd25lZA==\\x07.py\n"), out.stderr
+
+
+@pytest.mark.timeout(120)
+def test_json_carries_bidi_and_control_characters_exactly_as_escapes_never_raw(hostile: dict) -> None:
+    """JSON escapes only ASCII controls: U+202E, U+2066, U+200B, U+009B and DEL came out raw, to be reordered or
+    obeyed by the terminal showing it. They are \\u escapes now; what a JSON reader gets is unchanged."""
+    out = subprocess.run([str(NEEDLE), "search", "trojan_value", "--path", str(hostile["root"]), "--no-refresh",
+                          "--json", "-k", "1"], capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for raw in ("\u202e", "\u2066", "\u2069", "\u200b", "\x9b", "\x7f", "\x1b"):
+        assert raw.encode() not in out.stdout, raw
+    assert b"invoice\\u202efdp.py" in out.stdout and b"\\u009b31m\\u007f" in out.stdout
+    (hit,) = json.loads(out.stdout)["results"]
+    assert hit["path"] == TROJAN and hit["snippet"] == TROJAN_CODE.rstrip("\n")
+
+
+@pytest.mark.timeout(120)
+def test_a_line_holding_a_line_separator_or_form_feed_stays_one_line(hostile: dict) -> None:
+    """Snippets were cut with str.splitlines(), which also breaks at U+2028, NEL, form feed and \\x1c-\\x1e: the
+    def line above showed as `def separator_value(value="` in every door, the rest as another line."""
+    (hit,) = [h for h in hostile["hits"] if h["name"] == "separator_value"]
+    assert hit["snippet"] == SEPARATORS_CODE.rstrip("\n")
+    out = run_needle("search", "separator_value", "--path", str(hostile["root"]), "--no-refresh", "-k", "1")
+    assert out.stdout.splitlines()[1] == '    def separator_value(value="\\u2028\\x0c\\x1e\\x85"):', out.stdout
+
+
+@pytest.mark.timeout(300)
+def test_a_terminal_in_a_legacy_encoding_gets_escapes_not_a_traceback(tmp_path: Path) -> None:
+    """A Latin-1 or ASCII terminal cannot show a CJK name or an emoji: the search ended in a UnicodeEncodeError
+    traceback (people output and --json alike). Such characters are written as \\u escapes; the JSON stays exact."""
+    repo = write(tmp_path / "repo", {"sums.py": 'def 合計(値):\n    """Summe … 😀"""\n    return 値\n'})
+    people = run_needle("search", "合計", "--path", str(repo), "-n", "2", env={"PYTHONIOENCODING": "latin-1"})
+    assert people.returncode == 0 and "Traceback" not in people.stderr, people.stderr
+    assert people.stdout.splitlines()[0].startswith(f"{repo}/sums.py:1: \\u5408\\u8a08  (function, python,")
+    assert people.stdout.splitlines()[2] == '      2     """Summe \\u2026 \\U0001f600"""'
+    scripts = run_needle("search", "合計", "--path", str(repo), "--json", env={"PYTHONIOENCODING": "ascii"})
+    assert scripts.returncode == 0 and scripts.stdout.isascii(), scripts.stderr
+    assert json.loads(scripts.stdout)["results"][0]["snippet"].endswith('"""Summe … 😀"""\n    return 値')
 
 
 def test_minified_code_under_any_name_is_skipped_and_counted(hostile: dict) -> None:

@@ -232,6 +232,30 @@ async def test_lang_and_exclude_glob_take_a_string_or_a_list_as_the_schema_says(
                     assert paths and not any(p.startswith("web/") for p in paths), (exclude, paths)
 
 
+async def test_a_repository_in_a_folder_named_in_latin1_is_served(tmp_path: Path) -> None:
+    """A folder name that is not UTF-8 (`café` in Latin-1) is lone surrogates in Python, which no UTF-8 JSON can
+    carry: every tool failed with "Error executing tool search". The root is shown with U+FFFD in their place;
+    the results (paths relative to it) are exact."""
+    repo = tmp_path / os.fsdecode(b"caf\xe9") / "repo"
+    repo.mkdir(parents=True)
+    (repo / "add.py").write_text("def add_one(value):\n    return value + 1\n")
+    shown_root = f"{tmp_path}/caf\ufffd/repo"
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(_params(repo, cwd=tmp_path), errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                found = await session.call_tool("search", {"query": "add one to a value"})
+                assert not found.is_error, _text(found)
+                answer = json.loads(_text(found))
+                assert answer["root"] == shown_root and answer["results"][0]["path"] == "add.py"
+                similar = await session.call_tool("similar", {"path": "add.py", "line": 1})
+                assert not similar.is_error, _text(similar)
+                status = await session.call_tool("status", {})
+                assert not status.is_error and json.loads(_text(status))["root"] == shown_root, _text(status)
+                refused = await session.call_tool("search", {"query": "add one", "path": "/etc"})
+                assert refused.is_error and "is not a folder this server serves" in _text(refused), _text(refused)
+
+
 def test_every_door_caps_queries_at_the_library_s_length():
     """The servers restate the library's cap so that they start without importing the index; the two must agree."""
     from codeneedle.indexer.index import MAX_QUERY_CHARS as library

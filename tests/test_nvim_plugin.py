@@ -401,3 +401,68 @@ io.write('sent: ', table.concat(sent, '; '), '\\n')
     assert proc.returncode == 0, _report(proc)
     assert "sent: everywhere\n" in proc.stdout, _report(proc)
     assert "in:%:h names no file" in proc.stdout, _report(proc)
+
+
+def test_a_project_in_a_folder_named_in_latin1_is_served_and_its_results_open(tmp_path: Path) -> None:
+    """A folder name that is not UTF-8 (`café` written in Latin-1): Neovim sends its raw bytes in the initialize
+    request and `%e9` in its URIs. The server refused that request as a parse error (no server at all), and
+    its answers carrying the name (`:NeedleStatus`) were JSON that Neovim's decoder refuses."""
+    repo = tmp_path / os.fsdecode(b"caf\xe9") / "repo"
+    repo.mkdir(parents=True)
+    (repo / "add.py").write_text("def add_one(value):\n    return value + 1\n")
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    proc = _run_lua(tmp_path, """
+local needle_bin, file = _G.arg[1], _G.arg[2]
+vim.lsp.config('needle', { cmd = { needle_bin, 'lsp' } })
+vim.lsp.enable('needle')
+local needle = require('needle')
+vim.cmd.edit(vim.fn.fnameescape(file))
+local status
+assert(vim.wait(60000, function()
+  local client = vim.lsp.get_clients({ bufnr = 0, name = 'needle' })[1]
+  status = client and client.initialized and needle.execute_sync(client, 'needle.status', nil, 2000)
+  return status and status.state == 'ready'
+end, 50), 'needle.status never answered ready')
+io.write('status root: ', status.folders[1].root, '\\n')
+vim.cmd('Needle add one to a value')
+assert(vim.wait(30000, function() return #vim.fn.getqflist() > 0 end, 20), 'no results')
+io.write('first hit opens the file: ', tostring(vim.api.nvim_buf_get_name(vim.fn.getqflist()[1].bufnr) == file), '\\n')
+for _, client in ipairs(vim.lsp.get_clients({ name = 'needle' })) do
+  client:stop(true)
+end
+""", str(NEEDLE), str(repo / "add.py"))
+    assert proc.returncode == 0, _report(proc)
+    lines = proc.stdout.splitlines()
+    assert f"status root: {tmp_path}/caf\ufffd/repo" in lines, _report(proc)  # shown, in valid UTF-8
+    assert "first hit opens the file: true" in lines, _report(proc)
+
+
+def test_picker_lines_show_a_name_s_line_breaks_and_escapes_and_open_the_exact_file(tmp_path: Path) -> None:
+    """A cloned repository's file names and headings may hold a line break or an escape sequence: `picker =
+    'select'` printed such a choice as two numbered-looking lines (the second forged by the name), and the
+    quickfix text handed Telescope and fzf-lua a line break inside one hit. Each hit is one line, with those
+    characters shown as Neovim shows them; the file it opens is the exact one."""
+    span = {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}}
+    hits = [{"uri": "file:///w/new%0A2%3A%20etc.py", "range": span, "kind": "text", "language": "text",
+             "name": "new\n2: /etc/passwd:1  function forged", "score": 0.5, "weak": False},
+            {"uri": "file:///w/t%1B%5D0%3Bowned%07.py", "range": span, "kind": "text", "language": "markdown",
+             "name": "Heading \x1b]52;c;aGk=\x07 \u202eevil", "score": 0.4, "weak": False}]
+    proc = _run_lua(tmp_path, """
+local needle = require('needle')
+require('needle.config').set({ picker = 'select' })
+vim.ui.select = function(items, opts)
+  for _, item in ipairs(items) do
+    io.write('choice: ', opts.format_item(item), '\\n')
+    io.write('opens: ', vim.json.encode(item.filename), '\\n')
+  end
+end
+needle.show('Needle: x', needle.to_items(vim.json.decode(_G.arg[1])))
+for _, item in ipairs(vim.fn.getqflist()) do io.write('quickfix: ', item.text, '\\n') end
+""", json.dumps(hits))
+    assert proc.returncode == 0, _report(proc)
+    lines = proc.stdout.splitlines()
+    assert "choice: /w/new^@2: etc.py:1  text new^@2: /etc/passwd:1  function forged  (text, 0.500)" in lines
+    assert "choice: /w/t^[]0;owned^G.py:1  text Heading ^[]52;c;aGk=^G <202e>evil  (markdown, 0.400)" in lines
+    assert 'opens: "/w/new\\n2: etc.py"' in lines and 'opens: "/w/t\\u001b]0;owned\\u0007.py"' in lines
+    assert "quickfix: text new^@2: /etc/passwd:1  function forged  (text, 0.500)" in lines
+    assert not any(line.startswith("2: ") for line in lines)

@@ -13,8 +13,8 @@ from codeneedle.indexer.search import SearchResult
 from codeneedle.indexer.settings import DEFAULT_MAX_FILE_BYTES
 from codeneedle.server import commands as cmd
 from codeneedle.server.app import uri_to_path
-from codeneedle.server.protocol import FdReader, read_frames
-from codeneedle.server.results import result_range
+from codeneedle.server.protocol import FdReader, _json_body, read_frames
+from codeneedle.server.results import file_uri, result_range
 from codeneedle.server.settings import NeedleSettings, parse_configuration, parse_settings
 
 
@@ -118,6 +118,35 @@ def test_bad_similar_arguments_name_the_field():
 def test_uri_to_path(uri, path):
     got = uri_to_path(uri)
     assert (str(got) if got else None) == path
+
+
+# File names a cloned repository may hold, and a folder named in Latin-1 (bytes that are not UTF-8: lone
+# surrogates in Python, `%E9` in a URI as Neovim's vim.uri_from_fname writes it).
+ODD_NAMES = ["a b.py", "hash#frag?q=1.py", "100%.py", "a%20b.py", "-rf.py", "evil.py:12: fake", "new\nline.py",
+             "esc\x1b]0;title\x07.py", "rtl\u202eyp.exe.py", "caf\udce9/x.py", "\udcff\udcfe.py"]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_a_result_uri_opens_the_very_file_it_names(name):
+    """uri -> path gives back every byte of the path a URI was made from: `#`, `?` and `%` are not a fragment, a
+    query or an escape, and a byte that is not UTF-8 is that byte, not U+FFFD (a path nowhere)."""
+    path = Path("/w/repo") / name
+    uri = file_uri(path)
+    assert uri.startswith("file:///w/repo/") and "#" not in uri and "?" not in uri and "\n" not in uri
+    assert uri_to_path(uri) == path
+    if "\udce9" in name:
+        assert uri == "file:///w/repo/caf%E9/x.py"
+        assert uri_to_path("file:///w/repo/caf%e9/x.py") == path  # Neovim writes the escape in lower case
+
+
+def test_a_frame_with_bytes_that_are_not_utf8_keeps_them_as_python_reads_such_a_path():
+    """Neovim sends a folder named in Latin-1 as its raw bytes inside the JSON: read as the path it is, rather
+    than refused as a parse error (the server then never started there); what is no JSON stays an error."""
+    body = b'{"rootPath": "/w/caf\xe9", "rootUri": "file:///w/caf%e9"}'
+    assert _json_body(body) == {"rootPath": "/w/caf\udce9", "rootUri": "file:///w/caf%e9"}
+    assert Path(_json_body(body)["rootPath"]) == uri_to_path("file:///w/caf%e9")
+    with pytest.raises(ValueError):
+        _json_body(b"\xff\xfe\x00garbage")
 
 
 # -- ranges in each position encoding -------------------------------------------------------------------------

@@ -211,12 +211,18 @@ def result_from_row(row: ChunkRow, score: float) -> SearchResult:
     )
 
 
+# The line breaks of a source file, as editors and the line numbers count them. str.splitlines() also breaks at
+# U+2028/U+2029, NEL, form feed and \x1c-\x1e, which a string literal or a comment may hold: such a line was
+# shown as two (`const sep = "` and `";`).
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def make_snippet(text: str, max_lines: int = 3, max_chars: int = 240) -> str:
     """The first few non-blank lines, shortened: enough to recognise the code."""
     # Only the head of a long chunk can hold the first lines: splitting all of it cost more than the search.
     head = text if len(text) <= 4 * max_chars else text[: 4 * max_chars]
-    lines = [ln.rstrip() for ln in head.splitlines() if ln.strip()][:max_lines]
+    lines = [ln.rstrip() for ln in _LINE_BREAK.split(head) if ln.strip()][:max_lines]
     if len(lines) < max_lines and head is not text:
-        lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()][:max_lines]
+        lines = [ln.rstrip() for ln in _LINE_BREAK.split(text) if ln.strip()][:max_lines]
     snippet = "\n".join(lines)
     return snippet if len(snippet) <= max_chars else snippet[: max_chars - 1] + "…"

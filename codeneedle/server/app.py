@@ -545,7 +545,9 @@ def uri_to_path(uri: str) -> Path | None:
         return None
     if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
         return None
-    path = to_fs_path(uri) if os.name == "nt" else unquote(parsed.path)
+    # Percent-escapes are bytes of the file name: one that is not UTF-8 (%FF, as clients and file_uri write a
+    # folder named in Latin-1) comes back as the same byte (surrogateescape), not as U+FFFD, a path nowhere.
+    path = to_fs_path(uri) if os.name == "nt" else unquote(parsed.path, errors="surrogateescape")
     if not path or "\0" in path or not os.path.isabs(path):
         return None
     return Path(os.path.normpath(path))

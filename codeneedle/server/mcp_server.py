@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from codeneedle.indexer.index import Index
 
 log = logging.getLogger("codeneedle.mcp")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 ROOT_ENV = "NEEDLE_ROOT"
 # More repositories searched with the root when `search` names no path (os.pathsep-separated folders).
@@ -285,13 +287,29 @@ def _guard(fn, *args: Any, **kwargs: Any) -> dict[str, Any]:
         if problem:
             raise ToolError(problem)
     try:
-        return fn(*args, **kwargs)
+        return _wire_safe(fn(*args, **kwargs))
     except NeedleError as exc:
-        raise ToolError(str(exc)) from None
-    except ToolError:
-        raise
+        raise ToolError(_wire_safe(str(exc))) from None
+    except ToolError as exc:
+        if (text := _wire_safe(str(exc))) == str(exc):
+            raise
+        raise ToolError(text) from exc.__cause__
     except (ValueError, OSError) as exc:
-        raise ToolError(f"{fn.__name__} failed: {exc}") from None
+        raise ToolError(_wire_safe(f"{fn.__name__} failed: {exc}")) from None
+
+
+def _wire_safe(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings replaced by U+FFFD. A repository in a folder whose name
+    is not UTF-8 (``caf\\xe9/``) has its root and messages in lone surrogates (surrogateescape), which no UTF-8
+    JSON can carry: the SDK failed every tool with "Error executing tool search". Text without any (every
+    result's path, name and snippet, all of them UTF-8) is returned as it is."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_wire_safe(k): _wire_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wire_safe(v) for v in value]
+    return value
 
 
 class _NeedleServer(_MCPServer):

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import threading
 from typing import Any, BinaryIO
 
@@ -37,6 +38,7 @@ MAX_BODY_BYTES = 8 << 20
 MAX_HEADER_BYTES = 8192
 _EOF = object()
 _NO_ID = object()  # a notification (no id), as opposed to a request whose id is null
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class NeedleProtocol(LanguageServerProtocol):
@@ -136,6 +138,20 @@ class NeedleProtocol(LanguageServerProtocol):
         """
         body = self._converter.unstructure(error.to_response_error())
         self._send_data({"jsonrpc": JsonRPCProtocol.VERSION, "id": msg_id, "error": body})
+
+    def _send_data(self, data: Any) -> None:
+        """pygls' send, with no lone surrogate left in the JSON text (U+FFFD in its place).
+
+        A folder whose name is not UTF-8 reaches Python as lone surrogates (surrogateescape), and json.dumps
+        writes them as ``"\\udcff"``: valid JSON to Python and JavaScript, but Neovim's decoder refuses the whole
+        message ("invalid unicode escape code"), so `:NeedleStatus` never answered and log lines were lost there.
+        URIs keep every byte (percent-encoded, ``results.file_uri``); only text shown to people changes.
+        """
+        if data and "\\ud" in json.dumps(data, default=self._serialize_message):
+            text = json.dumps(data, default=self._serialize_message, ensure_ascii=False)
+            if _LONE_SURROGATE.search(text):  # else the escapes were pairs: a character outside the BMP
+                data = json.loads(_LONE_SURROGATE.sub("\ufffd", text))
+        super()._send_data(data)
 
 
 def _command_arguments_problem(params: Any) -> str | None:
@@ -270,8 +286,19 @@ async def serve(protocol: NeedleProtocol, stdin: FdReader | BinaryIO, stop: thre
             protocol.reply_error(None, item)
             continue
         try:
-            data = json.loads(item)
+            data = _json_body(item)
         except (ValueError, RecursionError) as exc:
             protocol.reply_error(None, JsonRpcParseError(f"Parse error: {str(exc)[:200]}"))
             continue
         protocol.receive(data)
+
+
+def _json_body(body: bytes) -> Any:
+    """A frame's JSON. Bytes that are not UTF-8 inside it are kept as lone surrogates (surrogateescape), as Python
+    reads such a file name: Neovim sends a folder named in Latin-1 as those raw bytes (``"rootPath":
+    "/src/caf\\xe9"``), and refusing the message as a parse error stopped the server before it began. What is no
+    JSON either way is still a parse error."""
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        return json.loads(body.decode("utf-8", "surrogateescape"))

@@ -71,7 +71,7 @@ def to_symbol(root: Path, result: SearchResult, encoding: str) -> types.SymbolIn
     """One hit as a workspace symbol, straight from the library's result; the container shows the file (relative
     to its folder), so every picker can show where."""
     rng = result_range(root, result, encoding)
-    name = result.name or (result.snippet.splitlines() or [result.path])[0].strip()[:80] or result.path
+    name = result.name or result.snippet.split("\n")[0].strip()[:80] or result.path
     return types.SymbolInformation(
         name=name,
         kind=SYMBOL_KINDS.get(result.kind, types.SymbolKind.Variable),
@@ -87,7 +87,13 @@ def to_symbol(root: Path, result: SearchResult, encoding: str) -> types.SymbolIn
 
 
 def file_uri(path: Path | str) -> str:
-    return from_fs_path(str(path)) or Path(path).as_uri()
+    """``path``'s ``file:`` URI, every byte of it: a folder whose name is not UTF-8 (a lone surrogate here, from
+    surrogateescape) is percent-encoded byte for byte (``%FF``), as Neovim's ``vim.uri_from_fname`` writes it and
+    ``app.uri_to_path`` reads it back (pygls' ``from_fs_path`` raises on it: every search there failed)."""
+    try:
+        return from_fs_path(str(path)) or Path(path).as_uri()
+    except UnicodeEncodeError:
+        return Path(path).as_uri()
 
 
 def _line_length(path: str, line: int, encoding: str) -> int | None:

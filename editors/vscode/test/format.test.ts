@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatScore, kindIcon, parseResults, resultItem, resultTitle, snippetPreview } from '../src/lib/format';
+import { formatScore, kindIcon, parseResults, resultItem, resultTitle, shownLiterally, snippetPreview } from '../src/lib/format';
 
 const folders = [{ name: 'proj', uri: 'file:///w/proj' }];
 const raw = {
@@ -55,4 +55,17 @@ test('kindIcon', () => {
   assert.equal(kindIcon('class'), 'symbol-class');
   assert.equal(kindIcon('method'), 'symbol-method');
   assert.equal(kindIcon('weird'), 'symbol-misc');
+});
+
+test('indexed text shows literally: $(...) is no icon, invisible characters are spelt out', () => {
+  // A Makefile or shell snippet: `$(CC)` and `$(date)` were rendered as (unknown) icons, i.e. not at all.
+  const make = resultItem(parseResults([{ ...raw, name: 'build $(TARGET)', snippet: 'all:\n\t$(CC) -o $(OUT) main.c\nx=$(date)' }])[0], folders);
+  assert.equal(make.label, '$(symbol-function) build \\$(TARGET)'); // the kind's own icon stays an icon
+  assert.equal(make.detail, 'all: \\$(CC) -o \\$(OUT) main.c x=\\$(date)');
+  assert.equal(shownLiterally('echo \\$(pwd) $(sync~spin)'), 'echo \\\\$(pwd) \\$(sync~spin)'); // the backslash stays
+  // A file name with a bidi override read as another file ("invoiceyp.pdf"); a line break or ESC in a name.
+  const rtl = resultItem(parseResults([{ ...raw, uri: 'file:///w/proj/invoice%E2%80%AEfdp.py', name: 'a\nb\u001b[2Jc\u200bd' }])[0], folders);
+  assert.equal(rtl.description, 'invoice\\u202efdp.py:12 · 0.83');
+  assert.equal(rtl.label, '$(symbol-function) a\\nb\\x1b[2Jc\\u200bd');
+  assert.equal(shownLiterally('tab\there \u{e0001}'), 'tab\there \\U000e0001');
 });

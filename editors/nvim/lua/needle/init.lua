@@ -251,8 +251,11 @@ function M.to_items(results)
       end_lnum = stop.line + 1,
       -- "weak" below the server's good-match line: one real hit padded with near-misses must not look like ten
       -- a notebook hit opens at its JSON line; the cell and its line there are what the notebook shows
-      text = string.format('%s %s  (%s, %.3f%s%s)', r.kind or '', r.name or '', r.language or '', r.score or 0,
-        r.weak == true and ', weak' or '',
+      -- The name is the indexed code's (a heading, a file name): a line break in it would make two lines of one
+      -- hit in Telescope and fzf-lua, and an escape sequence reach the terminal through fzf; shown as Neovim
+      -- shows them in a buffer (^@, ^[, <202e>). user_data keeps the exact result.
+      text = string.format('%s %s  (%s, %.3f%s%s)', r.kind or '', vim.fn.strtrans(r.name or ''), r.language or '',
+        r.score or 0, r.weak == true and ', weak' or '',
         type(r.cell) == 'table' and string.format('; cell %d, line %d', r.cell.index + 1, r.cell.range.start.line + 1)
           or ''),
       user_data = r,
@@ -306,8 +309,11 @@ function M.show(title, items)
   elseif picker == 'select' then
     return vim.ui.select(items, {
       prompt = title,
+      -- One line per choice: a file name with a line break printed two lines in the numbered list, the second
+      -- one forged by the name (and an escape sequence went to the screen as it is).
       format_item = function(item)
-        return string.format('%s:%d  %s', vim.fn.fnamemodify(item.filename, ':~:.'), item.lnum, item.text)
+        return string.format('%s:%d  %s', vim.fn.strtrans(vim.fn.fnamemodify(item.filename, ':~:.')), item.lnum,
+          vim.fn.strtrans(item.text))
       end,
     }, function(choice)
       if choice then

@@ -98,15 +98,38 @@ export function resultLocation(r: SearchResult, folders: readonly Folder[]): str
   return opensAsCell(r) ? `${path} · ${cellLabel(r.cell)}` : formatLocation(path, r.range);
 }
 
+// `$(name)` and `$(name~spin)`: what a QuickPick label, description and detail render as an icon.
+const ICON_SYNTAX = /\$\([A-Za-z0-9-]+(?:~[A-Za-z]+)?\)/g;
+// Control and format characters (a line break, ESC, bidi overrides such as U+202E, zero-width characters) but
+// the tab: in a label a bidi override reorders what follows it ("invoice\u202efdp.py" reads "invoiceyp.pdf").
+const INVISIBLE = /(?!\t)[\p{Cc}\p{Cf}]/gu;
+
+/** Indexed text (a name, a path, code) as a QuickPick shows it literally: `$(date)` in a shell snippet or
+ * `$(CC)` in a Makefile was rendered as an icon (an unknown one: nothing), so the code read `x=` with its
+ * command gone; invisible characters are spelt out as `\u202e`, `\n`, `\x1b` (as `needle search` prints them). */
+export function shownLiterally(text: string): string {
+  return text
+    .replace(INVISIBLE, (ch) => {
+      const code = ch.codePointAt(0) ?? 0;
+      const hex = code.toString(16);
+      if (ch === '\n' || ch === '\r') {
+        return ch === '\n' ? '\\n' : '\\r';
+      }
+      return code < 0x100 ? `\\x${hex.padStart(2, '0')}` : code < 0x10000 ? `\\u${hex.padStart(4, '0')}` : `\\U${hex.padStart(8, '0')}`;
+    })
+    // VS Code prints `\$(name)` as the text `$(name)`, and a backslash before it stays a backslash.
+    .replace(ICON_SYNTAX, (icon) => `\\${icon}`);
+}
+
 /** QuickPick item text of a result: `$(icon) name`, `path:line · score` (and "weak match" below the server's
  * good-match line: one real hit padded with near-misses must not look like ten), snippet preview. */
 export function resultItem(r: SearchResult, folders: readonly Folder[]): ItemView {
-  const loc = resultLocation(r, folders);
+  const loc = shownLiterally(resultLocation(r, folders));
   const score = formatScore(r.score);
   const shown = score ? `${loc} · ${score}` : loc;
   return {
-    label: `$(${kindIcon(r.kind)}) ${resultTitle(r, folders)}`,
+    label: `$(${kindIcon(r.kind)}) ${shownLiterally(resultTitle(r, folders))}`,
     description: r.weak ? `${shown} · weak match` : shown,
-    detail: snippetPreview(r.snippet),
+    detail: shownLiterally(snippetPreview(r.snippet)),
   };
 }
