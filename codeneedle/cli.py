@@ -194,8 +194,10 @@ def roots_from(args: argparse.Namespace, files: bool = False,
         given += [str(p) for p in read_collection(args.collection, missing=gone)]
         if gone:
             if missing is None:
+                from codeneedle.console import visible
+
                 for _, exc in gone:
-                    sys.stderr.write(f"needle: error: {exc}\n")
+                    sys.stderr.write(visible(f"needle: error: {exc}") + "\n")
                 args.collection_missing = gone
             else:
                 missing.extend(gone)
