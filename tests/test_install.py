@@ -4,10 +4,16 @@ the first run on a fresh or read-only home (no telemetry written, a cache that c
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_needle
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "codeneedle"
@@ -38,3 +44,21 @@ def test_onnxruntime_writes_no_telemetry_into_a_fresh_home(tmp_path):
                          cwd=ROOT)
     assert out.returncode == 0 and out.stdout.strip() == "1.0", out.stderr
     assert not list(home.rglob("*")), [str(p.relative_to(home)) for p in home.rglob("*")]
+
+
+@pytest.mark.slow  # a real index and search: the encoder's graph is built in the temporary folder
+def test_a_model_cache_that_cannot_be_written_is_no_error(tmp_path, minirepo):
+    """A read-only home (a container, a sandbox): every command failed with "cannot write the index in
+    <repo>/.needle: Permission denied", naming the wrong folder. Now the graphs are built in a temporary folder
+    for the run, and the user is told once how to keep them."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")  # a cache under a file cannot be made, whoever runs the test (root ignores modes)
+    repo = tmp_path / "repo"
+    shutil.copytree(minirepo, repo, ignore=shutil.ignore_patterns(".needle"))
+    proc = run_needle("search", "parse a config file", "--path", str(repo), "--json",
+                      env={"NEEDLE_CACHE_DIR": str(blocker / "needle")})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["results"]
+    notes = [line for line in proc.stderr.splitlines() if "cannot be written" in line]
+    assert len(notes) == 1 and "NEEDLE_CACHE_DIR" in notes[0], proc.stderr
+    assert "cannot write the index" not in proc.stderr

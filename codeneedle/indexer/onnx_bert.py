@@ -6,17 +6,22 @@ rather than ``torch.onnx.export``: the exporter needs torch, onnxscript and tran
 transformers 5's keyword-only arguments); the BERT encoder is seven fused nodes per layer, written below, the same
 arithmetic as ``bert.py`` and ``numpy_bert.py`` (a test compares them).
 
-Graphs are built once per model and precision and kept in the user cache (``$XDG_CACHE_HOME/needle/onnx``).
+Graphs are built once per model and precision and kept in the user cache (``$XDG_CACHE_HOME/needle/onnx``); where
+that cannot be written (a read-only home), in a temporary folder for the life of the process.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import errno
 import hashlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,7 +46,17 @@ def model_file(folder: Path, precision: str) -> Path:
     dest = cache_dir() / f"{folder.name}-{key}-{precision}.onnx"
     if dest.is_file():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(dest.parent, os.W_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dest.parent))
+    except OSError as exc:
+        # A home or $XDG_CACHE_HOME that cannot be written (a container, a read-only mount): every command failed
+        # with "cannot write the index in <repo>/.needle: Permission denied", naming the wrong folder. The graph
+        # is built where it can be, for this process only, and the user is told how to keep it.
+        dest = _scratch_dir(dest.parent, exc) / dest.name
+        if dest.is_file():
+            return dest
     if precision == "fp32":
         _atomic(dest, lambda tmp: build_graph(folder, tmp))
     elif precision == "int8":
@@ -51,6 +66,23 @@ def model_file(folder: Path, precision: str) -> Path:
         raise ValueError(f"unknown precision {precision!r} (fp32 or int8)")
     remember_source(dest, folder, [weights])
     return dest
+
+
+_SCRATCH: list[Path] = []
+_SCRATCH_LOCK = threading.Lock()
+
+
+def _scratch_dir(wanted: Path, exc: OSError) -> Path:
+    """This process's temporary folder for graphs, made (and the user told why) on first use, removed at exit."""
+    with _SCRATCH_LOCK:
+        if not _SCRATCH:
+            _SCRATCH.append(Path(tempfile.mkdtemp(prefix="needle-onnx-")))
+            atexit.register(shutil.rmtree, _SCRATCH[0], ignore_errors=True)
+            sys.stderr.write(
+                f"needle: the model cache {wanted} cannot be written ({exc.strerror or exc}); the encoder is "
+                "prepared in a temporary folder for this run only (seconds, every run): set XDG_CACHE_HOME or "
+                "NEEDLE_CACHE_DIR to a writable folder to keep it\n")
+        return _SCRATCH[0]
 
 
 def _atomic(dest: Path, write) -> None:
