@@ -62,3 +62,29 @@ def test_a_model_cache_that_cannot_be_written_is_no_error(tmp_path, minirepo):
     notes = [line for line in proc.stderr.splitlines() if "cannot be written" in line]
     assert len(notes) == 1 and "NEEDLE_CACHE_DIR" in notes[0], proc.stderr
     assert "cannot write the index" not in proc.stderr
+
+
+def _last_frame(monkeypatch, *snapshots) -> str:
+    """The bar's last drawing after these progress snapshots."""
+    from rich.console import Console
+
+    from codeneedle import console
+
+    screen = Console(record=True, width=160, force_terminal=True)
+    monkeypatch.setattr(console, "err", screen)
+    with console.index_progress() as update:
+        for snapshot in snapshots:
+            update(snapshot)
+    text = screen.export_text()
+    return text[text.rindex("embedding"):]
+
+
+def test_the_first_runs_wait_for_the_encoder_is_named(monkeypatch):
+    """On a machine's first run the encoder's graph is built before the first batch: seconds at "0/680 chunks"
+    with nothing said looked hung."""
+    from codeneedle.indexer.types import Progress
+
+    waiting = _last_frame(monkeypatch, Progress("index", 8, 8), Progress("embed", 8, 8, 0, 21))
+    assert "0/21 chunks · loading the encoder" in waiting
+    going = _last_frame(monkeypatch, Progress("embed", 8, 8, 0, 21), Progress("embed", 8, 8, 10, 21, 50.0, 0.2))
+    assert "10/21 chunks · 50.0/s" in going and "loading" not in going
