@@ -129,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_options(p)
     add_search_options(p)
 
-    p = sub.add_parser("train", help="fine-tune the encoder: adapt it to one repository, or train on a pairs file")
+    p = sub.add_parser("train", help="fine-tune the encoder: adapt it to one repository, or train on a pairs file",
+                       description="Fine-tune the encoder: adapt it to one repository (--repo, then re-index it), "
+                                   "train on a pairs file (--data), or fit a query adapter to the results you "
+                                   "opened (--repo --adapter). See docs/TRAINING.md.")
     p.add_argument("--repo", type=Path, help="adapt to this repository (its doc comments), then re-index it")
     p.add_argument("--data", type=Path, help="training pairs (JSONL) built by scripts/build_training_set.py")
     # --repo starts from the shipped encoder (whose replay sample it mixes in), not from whatever the index is on:
@@ -154,16 +157,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_options(p)
     p.add_argument("--no-reindex", action="store_true", help="--repo: do not re-embed the repository afterwards")
     p.add_argument("--index-dir", type=Path, help="index folder (default: <repo>/.needle)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the run's summary as JSON")
 
-    p = sub.add_parser("eval", help="measure retrieval quality (MRR@10, Recall@1/5/10)")
+    p = sub.add_parser("eval", help="measure retrieval quality (MRR@10, Recall@1/5/10)",
+                       description="Measure an encoder's retrieval quality (MRR@10, Recall@1/5/10) on a benchmark: "
+                                   "CoSQA (its data folder: $NEEDLE_COSQA_DIR), mined held-out pairs, or a "
+                                   "repository's own doc comments.")
     p.add_argument("--model", default=None, help="model name or folder (default: the default encoder)")
     p.add_argument("--compare", help="a second model to print beside it, with ratios (e.g. minilm)")
     p.add_argument("--benchmark", default="cosqa-dev",
                    help="cosqa-dev, cosqa-test, heldout (needs --pairs), or a repository folder")
     p.add_argument("--pairs", default=".cache/corpus/pairs", help="mined pairs folder for heldout/valid")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--threads", type=positive_int, default=2, help="CPU threads (default 2)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(subparsers=sub.choices)
     return parser
 
@@ -794,7 +800,15 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from codeneedle.server.mcp_server import serve_mcp
+    try:
+        from codeneedle.server.mcp_server import serve_mcp
+    except ModuleNotFoundError as exc:
+        if exc.name != "mcp" and not (exc.name or "").startswith("mcp."):
+            raise
+        # An optional extra: installed from the wheel alone, `needle mcp` was a two-screen traceback.
+        raise NeedleError("`needle mcp` needs the MCP SDK, an optional part of Needle: pip install 'mcp>=2.3,<3' "
+                          "into Needle's environment (or install Needle with its extra: pip install "
+                          f"'codeneedle-{__version__}-py3-none-any.whl[mcp]')") from None
 
     check_rerank(args)
     # The server finds the root (find_root).
@@ -829,6 +843,10 @@ def _notify(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `needle` command."""
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        # `needle` alone: what it can do, not only "the following arguments are required: COMMAND".
+        parser.print_help(sys.stderr)
+        return 2
     args, extra = parser.parse_known_args(argv)
     if extra and isinstance(getattr(args, "path", None), list) and not any(e.startswith("-") for e in extra):
         # argparse fills the positionals from the first run of them only: in `needle search "q" -k 5 REPO` (or

@@ -13,12 +13,48 @@ from pathlib import Path
 
 import pytest
 
+from codeneedle import __version__
+from codeneedle.cli import build_parser, main
 from tests.conftest import run_needle
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "codeneedle"
 # In the source tree for people, not loaded by any code.
 NOT_SHIPPED = {"codeneedle/indexer/queries/README.md"}
+
+
+def test_python_dash_m_codeneedle_is_the_needle_command(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "codeneedle", "--version"], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"needle {__version__}"
+
+
+def test_needle_alone_lists_the_commands(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: needle")
+    for command in ("index", "search", "similar", "status", "watch", "lsp", "mcp", "train", "eval"):
+        assert f"\n    {command} " in err, command
+
+
+def test_every_command_says_what_it_does_and_every_option_has_help():
+    parser = build_parser()
+    for name, sub in parser._subparsers._group_actions[0].choices.items():
+        assert sub.description, f"`needle {name} --help` has no description"
+        bare = [a.option_strings or [a.dest] for a in sub._actions if not a.help]
+        assert not bare, f"`needle {name} --help`: no help for {bare}"
+
+
+def test_needle_mcp_without_the_mcp_sdk_says_how_to_install_it(monkeypatch, capsys):
+    """`mcp` is an optional extra: installed from the wheel alone, `needle mcp` was a two-screen traceback."""
+    monkeypatch.setitem(sys.modules, "mcp", None)  # what Python does for a package that is not installed
+    for name in [m for m in sys.modules if m.startswith("codeneedle.server.mcp")]:
+        monkeypatch.delitem(sys.modules, name)
+    assert main(["mcp"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("needle: error: `needle mcp` needs the MCP SDK")
+    assert f"codeneedle-{__version__}-py3-none-any.whl[mcp]" in err and "Traceback" not in err
 
 
 def test_onnxruntime_writes_no_telemetry_into_a_fresh_home(tmp_path):
