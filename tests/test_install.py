@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,72 @@ def test_onnxruntime_writes_no_telemetry_into_a_fresh_home(tmp_path):
                          cwd=ROOT)
     assert out.returncode == 0 and out.stdout.strip() == "1.0", out.stderr
     assert not list(home.rglob("*")), [str(p.relative_to(home)) for p in home.rglob("*")]
+
+
+def _shipped_paths() -> list[str]:
+    """Every file the code loads from its own package, as the code names it (package-relative)."""
+    from codeneedle.indexer.backends import QUANTIZATION_RECORD
+    from codeneedle.indexer.encoder import QUERY_TOWER
+    from codeneedle.indexer.languages import _QUERY_FILES, QUERY_DIR, SUPPORTED_LANGUAGES
+    from codeneedle.indexer.models import RERANK_MODEL, SHIPPED_MODELS_DIR, TUNED_MODEL
+    from codeneedle.indexer.rerank import HEAD_FILE
+    from codeneedle.training.query_tower import TOWER_RECORD
+    from codeneedle.training.repos import MANIFEST
+
+    encoder, reranker = SHIPPED_MODELS_DIR / TUNED_MODEL, SHIPPED_MODELS_DIR / RERANK_MODEL
+    paths = [QUERY_DIR / f"{_QUERY_FILES.get(name, name)}.scm" for name in SUPPORTED_LANGUAGES]
+    paths += [encoder / f for f in ("config.json", "model.safetensors", "tokenizer.json", "replay.jsonl.gz")]
+    paths += [encoder / QUERY_TOWER / TOWER_RECORD, encoder / QUERY_TOWER / "model.safetensors"]
+    paths += [reranker / f for f in ("config.json", "model.safetensors", "tokenizer.json", HEAD_FILE)]
+    paths += [QUANTIZATION_RECORD, MANIFEST]
+    return sorted({p.resolve().relative_to(ROOT).as_posix() for p in paths})
+
+
+@pytest.mark.slow  # builds the wheel (5 s), then indexes and searches from it alone (the graphs built anew)
+def test_the_wheel_holds_every_file_the_code_loads_and_searches_from_it_alone(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(PACKAGE, src / "codeneedle", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                            "--wheel-dir", str(tmp_path / "dist"), str(src)],
+                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert build.returncode == 0, build.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("codeneedle-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+
+    loaded = _shipped_paths()
+    assert [p for p in loaded if p not in names] == []
+    tree = sorted(p.relative_to(src).as_posix() for p in (src / "codeneedle").rglob("*") if p.is_file())
+    assert [p for p in tree if p not in names and p not in NOT_SHIPPED] == []
+
+    # From the unpacked wheel alone (the dependencies from this environment): index, then a sentence (the
+    # re-ranker) and a typed question (late interaction through the encoder), and the status naming what it uses.
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "settings.py").write_text(
+        'import json\n\n\ndef load_settings(path):\n    """Returns the parsed settings of a JSON file."""\n'
+        "    with open(path) as fh:\n        return json.load(fh)\n\n\n"
+        "def greet(name):\n    return f'hello {name}'\n")
+    probe = (
+        "import codeneedle, json, sys\n"
+        "from codeneedle.cli import main\n"
+        f"assert codeneedle.__file__.startswith({str(site)!r}), codeneedle.__file__\n"
+        f"for query in ('Returns the parsed settings of a JSON file.', 'how to read a json config'):\n"
+        f"    assert main(['search', query, '--path', {str(repo)!r}, '--json', '-k', '2']) == 0\n"
+        f"assert main(['status', {str(repo)!r}, '--json']) == 0\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site), "NEEDLE_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, env=env,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    *answers, status = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [a["results"][0]["name"] for a in answers] == ["load_settings", "load_settings"]
+    assert status["state"] == "ready"
+    assert status["reranker"].startswith(str(site)) and status["query_tower"].startswith(str(site))
 
 
 @pytest.mark.slow  # a real index and search: the encoder's graph is built in the temporary folder
