@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 import sys
@@ -840,8 +841,47 @@ def _notify(message: str) -> None:
     console.err.print(f"[yellow]needle:[/] {console.escape_text(message)}", highlight=False)
 
 
+REEXEC_ENV = "NEEDLE_UTF8_REEXEC"
+
+
+def _utf8_process() -> None:
+    """Run the command under Python's UTF-8 mode, whatever the locale says.
+
+    Python turns UTF-8 mode on by itself for the C locale, but not with ``PYTHONUTF8=0`` or a legacy locale
+    (``de_DE.ISO-8859-1``): file names were then decoded by the locale, so under ``LC_ALL=C PYTHONUTF8=0`` every
+    non-ASCII name came back as surrogates, was skipped as a bad name and dropped from the index that UTF-8 runs
+    had built (re-added by the next one), a non-ASCII query was refused as "not valid Unicode", and the first
+    result with a non-ASCII path or snippet ended the command in a UnicodeEncodeError traceback. The process is
+    started again the same way under ``-X utf8`` (the first ``-X utf8`` given wins) and ``PYTHONUTF8=1`` (which the
+    processes it starts inherit); once: the environment marks the second start."""
+    if sys.flags.utf8_mode or sys.getfilesystemencoding().lower().replace("-", "") == "utf8":
+        return
+    if os.environ.get(REEXEC_ENV) or not sys.executable or len(sys.orig_argv) < 2:
+        return
+    os.environ[REEXEC_ENV] = "1"
+    os.environ["PYTHONUTF8"] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-X", "utf8", *sys.orig_argv[1:]])
+
+
+def _printable_streams() -> None:
+    """An output that cannot encode what Needle prints (``PYTHONIOENCODING=ascii``) shows it escaped
+    (``caf\\xe9.py``) instead of ending the command in a UnicodeEncodeError traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:
+            "\u00e9\u2026\u2501".encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `needle` command."""
+    if argv is None:
+        _utf8_process()
+        _printable_streams()
     parser = build_parser()
     if not (sys.argv[1:] if argv is None else argv):
         # `needle` alone: what it can do, not only "the following arguments are required: COMMAND".

@@ -148,9 +148,11 @@ def print_json(obj) -> None:
     text = json.dumps(obj, ensure_ascii=False)
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError:
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
         # A path with bytes that are not UTF-8 holds lone surrogates: written raw they would make the output invalid
-        # UTF-8, so such an object is written with \u escapes (\udcff), which every JSON reader takes.
+        # UTF-8, so such an object is written with \u escapes (\udcff), which every JSON reader takes. So is one
+        # an output that is not UTF-8 (PYTHONIOENCODING=ascii) cannot encode.
         text = json.dumps(obj)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()

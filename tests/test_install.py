@@ -191,3 +191,34 @@ def test_the_first_runs_wait_for_the_encoder_is_named(monkeypatch):
     assert "0/21 chunks · loading the encoder" in waiting
     going = _last_frame(monkeypatch, Progress("embed", 8, 8, 0, 21), Progress("embed", 8, 8, 10, 21, 50.0, 0.2))
     assert "10/21 chunks · 50.0/s" in going and "loading" not in going
+
+
+@pytest.mark.slow  # a real index, then three searches in fresh processes
+def test_an_ascii_locale_or_output_keeps_non_ascii_names_in_the_index_and_prints_them(tmp_path):
+    """Under ``LC_ALL=C PYTHONUTF8=0`` Python decoded file names as ASCII: a non-ASCII name was skipped as a bad
+    name and dropped from the index (re-added by the next UTF-8 run), a non-ASCII query was refused, and a result
+    with a non-ASCII path ended in a UnicodeEncodeError; so did any result under ``PYTHONIOENCODING=ascii``."""
+    repo = tmp_path / "café repo"
+    (repo / "sub dir").mkdir(parents=True)
+    (repo / "sub dir" / "naïve_módulo.py").write_text(
+        'def calcular_año(fecha):\n    """Devuelve el año de una fecha — «ñ»."""\n    return fecha.year\n',
+        encoding="utf-8")
+    (repo / "plain.py").write_text("def greet(name):\n    return 'hello ' + name\n")
+    assert run_needle("index", str(repo), "-q").returncode == 0
+
+    c_locale = {"LC_ALL": "C", "PYTHONUTF8": "0"}
+    found = run_needle("search", "calcular_año", str(repo), "-k", "1", "-n", "1", env=c_locale)
+    assert found.returncode == 0, found.stderr
+    first, code = found.stdout.splitlines()[:2]
+    assert first.startswith(f"{repo}/sub dir/naïve_módulo.py:1: calcular_año  (") and code.endswith("calcular_año(fecha):")
+    status = json.loads(run_needle("status", str(repo), "--json", env=c_locale).stdout)
+    assert status["files"] == 2 and status["skipped"] == {}
+
+    ascii_out = {"PYTHONIOENCODING": "ascii"}
+    shown = run_needle("search", "calcular_año", str(repo), "-k", "1", env=ascii_out)
+    assert shown.returncode == 0, shown.stderr
+    escaped = f"{repo}/sub dir/naïve_módulo.py:1: calcular_año".encode("ascii", "backslashreplace").decode()
+    assert shown.stdout.startswith(escaped), shown.stdout
+    answer = run_needle("search", "calcular_año", str(repo), "-k", "1", "--json", env=ascii_out)
+    assert answer.returncode == 0 and answer.stdout.isascii(), answer.stderr
+    assert json.loads(answer.stdout)["results"][0]["path"] == "sub dir/naïve_módulo.py"
