@@ -16,7 +16,7 @@ import pytest
 
 from codeneedle import __version__
 from codeneedle.cli import build_parser, main
-from tests.conftest import run_needle
+from tests.conftest import NEEDLE, run_needle
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "codeneedle"
@@ -222,3 +222,44 @@ def test_an_ascii_locale_or_output_keeps_non_ascii_names_in_the_index_and_prints
     answer = run_needle("search", "calcular_año", str(repo), "-k", "1", "--json", env=ascii_out)
     assert answer.returncode == 0 and answer.stdout.isascii(), answer.stderr
     assert json.loads(answer.stdout)["results"][0]["path"] == "sub dir/naïve_módulo.py"
+
+
+def test_a_relative_xdg_cache_home_is_ignored_as_the_xdg_spec_asks(monkeypatch, tmp_path):
+    """A relative $XDG_CACHE_HOME put ~350 MB of model cache inside whatever folder a command ran in: the
+    repository being indexed."""
+    from codeneedle.indexer.numpy_bert import user_cache
+
+    monkeypatch.delenv("NEEDLE_CACHE_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", "cache")
+    assert user_cache() == tmp_path / ".cache" / "needle"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert user_cache() == tmp_path / "xdg" / "needle"
+
+
+@pytest.mark.slow  # a real index and search as another user
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0 or not shutil.which("setpriv"),
+                    reason="runs the command as a uid without a passwd entry: needs root and setpriv")
+def test_a_user_without_a_home_folder_gets_results(minirepo):
+    """No $HOME and no passwd entry (a container's arbitrary uid): Path.home() raises, and every command that
+    embeds ended in "RuntimeError: Could not determine home directory"."""
+    import tempfile
+
+    uid = 54321
+    as_user = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NEEDLE_EMBEDDING_CACHE": "off"}
+    if subprocess.run([*as_user, str(NEEDLE), "--version"], capture_output=True, env=env).returncode != 0:
+        pytest.skip("this environment's needle cannot be run by another user (a private folder above it)")
+    work = Path(tempfile.mkdtemp())  # pytest's own temporary folders are root's alone
+    try:
+        repo = work / "repo"
+        shutil.copytree(minirepo, repo, ignore=shutil.ignore_patterns(".needle"))
+        for path in [work, *repo.rglob("*"), repo]:
+            os.chown(path, uid, uid)
+        out = subprocess.run([*as_user, str(NEEDLE), "search", "parse a config file", "--path", str(repo), "--json"],
+                             capture_output=True, text=True, timeout=300, env=env, cwd=repo)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout)["results"]
+    assert out.stderr.count("no home folder") == 1 and "Traceback" not in out.stderr
