@@ -225,7 +225,7 @@ def test_an_ascii_locale_or_output_keeps_non_ascii_names_in_the_index_and_prints
 
 
 def test_a_relative_xdg_cache_home_is_ignored_as_the_xdg_spec_asks(monkeypatch, tmp_path):
-    """A relative $XDG_CACHE_HOME put ~350 MB of model cache inside whatever folder a command ran in: the
+    """A relative $XDG_CACHE_HOME put ~200 MB of model cache inside whatever folder a command ran in: the
     repository being indexed."""
     from codeneedle.indexer.numpy_bert import user_cache
 

@@ -60,8 +60,16 @@ def model_file(folder: Path, precision: str) -> Path:
     if precision == "fp32":
         _atomic(dest, lambda tmp: build_graph(folder, tmp))
     elif precision == "int8":
-        fp32 = model_file(folder, "fp32")
-        _atomic(dest, lambda tmp: quantize(fp32, tmp))
+        fp32 = dest.with_name(dest.name[: -len("-int8.onnx")] + "-fp32.onnx")
+        if fp32.is_file():
+            _atomic(dest, lambda tmp: quantize(fp32, tmp))
+        else:
+            # The fp32 graph is only the quantizer's input here: kept in the cache it took 159 of the 350 MB a
+            # first run left there (encoder and re-ranker), for a precision the defaults never load.
+            with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fp32-") as work:
+                source = Path(work) / "model.onnx"
+                build_graph(folder, source)
+                _atomic(dest, lambda tmp: quantize(source, tmp))
     else:
         raise ValueError(f"unknown precision {precision!r} (fp32 or int8)")
     remember_source(dest, folder, [weights])
