@@ -860,8 +860,9 @@ def _utf8_process() -> None:
         return
     os.environ[REEXEC_ENV] = "1"
     os.environ["PYTHONUTF8"] = "1"
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
     os.execv(sys.executable, [sys.executable, "-X", "utf8", *sys.orig_argv[1:]])
 
 

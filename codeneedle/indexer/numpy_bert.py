@@ -188,6 +188,7 @@ _HOMELESS_LOCK = threading.Lock()
 
 
 def _homeless_cache() -> Path:
+    """This process's temporary cache folder, made (and the user told why) on first use, removed at exit."""
     import atexit
     import shutil
     import sys
