@@ -49,7 +49,10 @@ def test_every_command_says_what_it_does_and_every_option_has_help():
 
 def test_needle_mcp_without_the_mcp_sdk_says_how_to_install_it(monkeypatch, capsys):
     """`mcp` is an optional extra: installed from the wheel alone, `needle mcp` was a two-screen traceback."""
-    monkeypatch.setitem(sys.modules, "mcp", None)  # what Python does for a package that is not installed
+    # What Python does for a package that is not installed; its submodules too, should another test of this
+    # process have imported them (an imported submodule is found without its parent).
+    for name in ["mcp", *(m for m in sys.modules if m.startswith("mcp."))]:
+        monkeypatch.setitem(sys.modules, name, None)
     for name in [m for m in sys.modules if m.startswith("codeneedle.server.mcp")]:
         monkeypatch.delitem(sys.modules, name)
     assert main(["mcp"]) == 1
