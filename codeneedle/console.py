@@ -50,7 +50,9 @@ def index_progress(enabled: bool = True) -> Iterator:
         return
     bar = Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        # Off a terminal (a pipe, a log, TERM=dumb) only the last state is written: a line of bar glyphs there was
+        # noise in every CI log ("done ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 680/680 chunks").
+        *([BarColumn()] if err.is_interactive else []),
         # "done/total " once a total is known: a scan, or a run with nothing to read, has none to show
         TextColumn("[green]{task.fields[count]}[/]{task.fields[unit]}{task.fields[detail]}"),
         TimeElapsedColumn(),

@@ -266,3 +266,20 @@ def test_a_user_without_a_home_folder_gets_results(minirepo):
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout)["results"]
     assert out.stderr.count("no home folder") == 1 and "Traceback" not in out.stderr
+
+
+def test_off_a_terminal_the_progress_is_one_plain_line(monkeypatch):
+    """`needle index 2>log`, a pipe or TERM=dumb: the last state only, without a row of bar glyphs."""
+    from rich.console import Console
+
+    from codeneedle import console
+    from codeneedle.indexer.types import Progress
+
+    log = Console(record=True, width=120, force_terminal=False)
+    monkeypatch.setattr(console, "err", log)
+    with console.index_progress() as update:
+        update(Progress("embed", 8, 8, 10, 21, 50.0, 0.2))
+        update(Progress("embed", 8, 8, 21, 21, 50.0, 0.0))
+        update(Progress("done", 8, 8, 21, 21))
+    text = log.export_text()
+    assert text.startswith("done 21/21 chunks") and text.count("\n") == 1 and "━" not in text, text
