@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 import sys
@@ -129,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_options(p)
     add_search_options(p)
 
-    p = sub.add_parser("train", help="fine-tune the encoder: adapt it to one repository, or train on a pairs file")
+    p = sub.add_parser("train", help="fine-tune the encoder: adapt it to one repository, or train on a pairs file",
+                       description="Fine-tune the encoder: adapt it to one repository (--repo, then re-index it), "
+                                   "train on a pairs file (--data), or fit a query adapter to the results you "
+                                   "opened (--repo --adapter). See docs/TRAINING.md.")
     p.add_argument("--repo", type=Path, help="adapt to this repository (its doc comments), then re-index it")
     p.add_argument("--data", type=Path, help="training pairs (JSONL) built by scripts/build_training_set.py")
     # --repo starts from the shipped encoder (whose replay sample it mixes in), not from whatever the index is on:
@@ -154,16 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_options(p)
     p.add_argument("--no-reindex", action="store_true", help="--repo: do not re-embed the repository afterwards")
     p.add_argument("--index-dir", type=Path, help="index folder (default: <repo>/.needle)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the run's summary as JSON")
 
-    p = sub.add_parser("eval", help="measure retrieval quality (MRR@10, Recall@1/5/10)")
+    p = sub.add_parser("eval", help="measure retrieval quality (MRR@10, Recall@1/5/10)",
+                       description="Measure an encoder's retrieval quality (MRR@10, Recall@1/5/10) on a benchmark: "
+                                   "CoSQA (its data folder: $NEEDLE_COSQA_DIR), mined held-out pairs, or a "
+                                   "repository's own doc comments.")
     p.add_argument("--model", default=None, help="model name or folder (default: the default encoder)")
     p.add_argument("--compare", help="a second model to print beside it, with ratios (e.g. minilm)")
     p.add_argument("--benchmark", default="cosqa-dev",
                    help="cosqa-dev, cosqa-test, heldout (needs --pairs), or a repository folder")
     p.add_argument("--pairs", default=".cache/corpus/pairs", help="mined pairs folder for heldout/valid")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--threads", type=positive_int, default=2, help="CPU threads (default 2)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(subparsers=sub.choices)
     return parser
 
@@ -820,7 +827,15 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from codeneedle.server.mcp_server import serve_mcp
+    try:
+        from codeneedle.server.mcp_server import serve_mcp
+    except ModuleNotFoundError as exc:
+        if exc.name != "mcp" and not (exc.name or "").startswith("mcp."):
+            raise
+        # An optional extra: installed from the wheel alone, `needle mcp` was a two-screen traceback.
+        raise NeedleError("`needle mcp` needs the MCP SDK, an optional part of Needle: pip install 'mcp>=2.3,<3' "
+                          "into Needle's environment (or install Needle with its extra: pip install "
+                          f"'codeneedle-{__version__}-py3-none-any.whl[mcp]')") from None
 
     check_rerank(args)
     # The server finds the root (find_root).
@@ -852,15 +867,53 @@ def _notify(message: str) -> None:
     console.err.print(f"[yellow]needle:[/] {console.escape_text(message)}", highlight=False)
 
 
+REEXEC_ENV = "NEEDLE_UTF8_REEXEC"
+
+
+def _utf8_process() -> None:
+    """Run the command under Python's UTF-8 mode, whatever the locale says.
+
+    Python turns UTF-8 mode on by itself for the C locale, but not with ``PYTHONUTF8=0`` or a legacy locale
+    (``de_DE.ISO-8859-1``): file names were then decoded by the locale, so under ``LC_ALL=C PYTHONUTF8=0`` every
+    non-ASCII name came back as surrogates, was skipped as a bad name and dropped from the index that UTF-8 runs
+    had built (re-added by the next one), a non-ASCII query was refused as "not valid Unicode", and the first
+    result with a non-ASCII path or snippet ended the command in a UnicodeEncodeError traceback. The process is
+    started again the same way under ``-X utf8`` (the first ``-X utf8`` given wins) and ``PYTHONUTF8=1`` (which the
+    processes it starts inherit); once: the environment marks the second start."""
+    if sys.flags.utf8_mode or sys.getfilesystemencoding().lower().replace("-", "") == "utf8":
+        return
+    if os.environ.get(REEXEC_ENV) or not sys.executable or len(sys.orig_argv) < 2:
+        return
+    os.environ[REEXEC_ENV] = "1"
+    os.environ["PYTHONUTF8"] = "1"
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    os.execv(sys.executable, [sys.executable, "-X", "utf8", *sys.orig_argv[1:]])
+
+
+def _printable_streams() -> None:
+    """An output that cannot encode what Needle prints (``PYTHONIOENCODING=ascii``) shows it escaped
+    (``caf\\xe9.py``) instead of ending the command in a UnicodeEncodeError traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:
+            "\u00e9\u2026\u2501".encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `needle` command."""
-    for stream in (sys.stdout, sys.stderr):
-        # A terminal or pipe in a legacy encoding (ISO-8859-1, cp1252, ascii) cannot take every character of the
-        # indexed code: one CJK name or emoji in a result ended the search with a UnicodeEncodeError traceback.
-        # Such characters are written as \u escapes instead (print_json writes ASCII-only JSON there).
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
+    if argv is None:
+        _utf8_process()
+        _printable_streams()
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        # `needle` alone: what it can do, not only "the following arguments are required: COMMAND".
+        parser.print_help(sys.stderr)
+        return 2
     args, extra = parser.parse_known_args(argv)
     if extra and isinstance(getattr(args, "path", None), list) and not any(e.startswith("-") for e in extra):
         # argparse fills the positionals from the first run of them only: in `needle search "q" -k 5 REPO` (or

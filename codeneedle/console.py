@@ -52,7 +52,9 @@ def index_progress(enabled: bool = True) -> Iterator:
         return
     bar = Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        # Off a terminal (a pipe, a log, TERM=dumb) only the last state is written: a line of bar glyphs there was
+        # noise in every CI log ("done ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 680/680 chunks").
+        *([BarColumn()] if err.is_interactive else []),
         # "done/total " once a total is known: a scan, or a run with nothing to read, has none to show
         TextColumn("[green]{task.fields[count]}[/]{task.fields[unit]}{task.fields[detail]}"),
         TimeElapsedColumn(),
@@ -67,9 +69,14 @@ def index_progress(enabled: bool = True) -> Iterator:
                 from codeneedle.indexer.progress import format_eta
 
                 eta = f" · ETA {format_eta(p.eta_s)}" if p.eta_s is not None else ""
+                # Before the first batch the encoder is loading: on a machine's first run that means building its
+                # ONNX graph (seconds at 0/N chunks with nothing said; the user was left to guess it had hung).
+                # Short: a longer note cut the elapsed time off an 80-column terminal.
+                detail = (f" · {p.rate:.1f}/s{eta}" if p.rate > 0 else
+                          " · loading the encoder" if p.chunks_embedded == 0 else "")
                 bar.update(task, description="embedding", total=p.chunks_to_embed or None,
                            completed=p.chunks_embedded, count=_count(p.chunks_embedded, p.chunks_to_embed),
-                           unit="chunks", detail=f" · {p.rate:.1f}/s{eta}" if p.rate > 0 else "")
+                           unit="chunks", detail=detail)
             elif p.phase in ("scan", "index"):
                 bar.update(task, description="reading" if p.phase == "index" else "scanning",
                            total=p.files_total or None, completed=p.files_done,
@@ -171,11 +178,11 @@ def print_json(obj) -> None:
     text = json.dumps(obj, ensure_ascii=False)
     try:
         text.encode("utf-8")
-        text.encode(sys.stdout.encoding or "utf-8")
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
     except (UnicodeEncodeError, LookupError):
         # A path with bytes that are not UTF-8 holds lone surrogates: written raw they would make the output invalid
-        # UTF-8, so such an object is written with \u escapes (\udcff), which every JSON reader takes; so is one
-        # that stdout's encoding cannot hold (a CJK name in a Latin-1 locale raised UnicodeEncodeError).
+        # UTF-8, so such an object is written with \u escapes (\udcff), which every JSON reader takes. So is one
+        # an output that is not UTF-8 (PYTHONIOENCODING=ascii) cannot encode.
         text = json.dumps(obj)
     if not text.isascii():
         text = _UNPRINTABLE.sub(_json_escape, text)

@@ -91,6 +91,8 @@ def test_progress_text_counts_files_while_reading_then_chunks():
     assert text == "embedding 250/1000 chunks, 31.2/s, ETA 0:24" and 5 < pct < 99
     text, _ = progress_text("embed", 100, 100, 250, 1000, 0.0, None)  # so far all from the shared cache
     assert text == "embedding 250/1000 chunks"
+    text, pct = progress_text("embed", 100, 100, 0, 1000, 0.0, None)  # the editors' first run, graph building
+    assert text == "embedding 0/1000 chunks, loading the encoder" and pct == 5
 
 
 def test_an_update_reports_chunks_with_a_rate_and_eta(tmp_path, monkeypatch):

@@ -158,14 +158,20 @@ def test_a_typed_question_is_reordered_by_late_interaction_whichever_cross_encod
 
 @pytest.mark.slow
 @pytest.mark.parametrize("query", ["check if a value can be iterated", "Serialise a cookie into a Set-Cookie header."])
-def test_a_second_stage_that_cannot_load_leaves_the_first_stages_answer(rankrepo, tmp_path, query):
-    """The models' cache cannot be written (a file where its folder should be): the query still gets its
-    results, in the first stage's order, and is told why once, whichever second stage the query takes."""
-    blocked = tmp_path / "afile"
-    blocked.write_text("not a folder")
+def test_a_second_stage_that_cannot_load_leaves_the_first_stages_answer(rankrepo, tmp_path, monkeypatch, query):
+    """The second stage's model cannot be read (its graph in the cache is damaged): the query still gets its
+    results, in the first stage's order, and is told why once, whichever second stage the query takes. (A cache
+    that cannot be written no longer stops it: the graphs are then built in a temporary folder, test_install.py.)"""
+    from codeneedle.indexer.models import RERANK_MODEL, SHIPPED_MODELS_DIR, resolve_model
+    from codeneedle.indexer.onnx_bert import model_file
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("NEEDLE_CACHE_DIR", str(cache))
+    for folder in (resolve_model(None)[1], SHIPPED_MODELS_DIR / RERANK_MODEL):  # late interaction, re-ranker
+        model_file(folder, "int8").write_bytes(b"not an ONNX graph")
     first = cli_search(rankrepo, query, "--no-rerank")
     proc = run_needle("search", query, "--path", str(rankrepo), "--json", "--no-refresh",
-                      env={"NEEDLE_CACHE_DIR": str(blocked / "cache")})
+                      env={"NEEDLE_CACHE_DIR": str(cache)})
     assert proc.returncode == 0, proc.stderr
     assert [(r["path"], r["name"]) for r in json.loads(proc.stdout)["results"]] == first
     assert "cannot run" in proc.stderr and "first stage's order" in proc.stderr and "Traceback" not in proc.stderr

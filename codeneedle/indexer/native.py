@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from types import ModuleType
 
@@ -16,7 +17,13 @@ def onnxruntime() -> ModuleType:
     partly initialised module, and onnxruntime then fails with "cannot import name 'ExecutionMode'". That happened
     in about a third of fresh processes where the model loaded in the background while a search opened the vector
     index. Import onnxruntime only through this function.
+
+    Its telemetry is turned off first (``ORT_DISABLE_TELEMETRY=1``, unless the user set it): onnxruntime 1.32 on
+    Linux otherwise writes a device id and a queue of events to upload (process and OS information) into
+    ``~/.cache/Microsoft/DeveloperTools/.onnxruntime`` on the first session of every fresh home, and prints a
+    warning where that folder cannot be written. Nothing of Needle's leaves the machine.
     """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     with _IMPORT_LOCK:
         import onnxruntime as ort
         import onnxruntime.capi._pybind_state  # noqa: F401  (the native module itself, fully loaded)

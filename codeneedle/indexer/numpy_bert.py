@@ -166,13 +166,42 @@ def _layout(folder: Path, layers: int, tower: Path | None = None) -> dict[str, n
 
 def user_cache() -> Path:
     """Needle's user cache (laid-out weights, ONNX graphs): ``$NEEDLE_CACHE_DIR`` or ``$XDG_CACHE_HOME/needle``
-    (default ~/.cache/needle)."""
+    (default ~/.cache/needle). A relative ``$XDG_CACHE_HOME`` is ignored, as the XDG spec asks (it put the cache
+    inside whatever folder a command ran in, the repository being indexed); without a home folder at all (no
+    ``$HOME`` and no passwd entry: a container's arbitrary uid), a temporary folder for this process."""
     import os
 
     base = os.environ.get("NEEDLE_CACHE_DIR")
     if base:
         return Path(base)
-    return Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "needle"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg) / "needle"
+    try:
+        return Path.home() / ".cache" / "needle"
+    except RuntimeError:  # "Could not determine home directory.": was a traceback from every command that embeds
+        return _homeless_cache()
+
+
+_HOMELESS: list[Path] = []
+_HOMELESS_LOCK = threading.Lock()
+
+
+def _homeless_cache() -> Path:
+    """This process's temporary cache folder, made (and the user told why) on first use, removed at exit."""
+    import atexit
+    import shutil
+    import sys
+    import tempfile
+
+    with _HOMELESS_LOCK:
+        if not _HOMELESS:
+            _HOMELESS.append(Path(tempfile.mkdtemp(prefix="needle-cache-")))
+            atexit.register(shutil.rmtree, _HOMELESS[0], ignore_errors=True)
+            sys.stderr.write("needle: no home folder ($HOME is not set, and this user has none): the model cache is "
+                             "kept in a temporary folder for this run only (seconds, every run): set "
+                             "NEEDLE_CACHE_DIR or XDG_CACHE_HOME to a writable folder to keep it\n")
+        return _HOMELESS[0]
 
 
 def remember_source(entry: Path, folder: Path, files: Sequence[Path] = ()) -> None:

@@ -6,17 +6,22 @@ rather than ``torch.onnx.export``: the exporter needs torch, onnxscript and tran
 transformers 5's keyword-only arguments); the BERT encoder is seven fused nodes per layer, written below, the same
 arithmetic as ``bert.py`` and ``numpy_bert.py`` (a test compares them).
 
-Graphs are built once per model and precision and kept in the user cache (``$XDG_CACHE_HOME/needle/onnx``).
+Graphs are built once per model and precision and kept in the user cache (``$XDG_CACHE_HOME/needle/onnx``); where
+that cannot be written (a read-only home), in a temporary folder for the life of the process.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import errno
 import hashlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,16 +46,51 @@ def model_file(folder: Path, precision: str) -> Path:
     dest = cache_dir() / f"{folder.name}-{key}-{precision}.onnx"
     if dest.is_file():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(dest.parent, os.W_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dest.parent))
+    except OSError as exc:
+        # A home or $XDG_CACHE_HOME that cannot be written (a container, a read-only mount): every command failed
+        # with "cannot write the index in <repo>/.needle: Permission denied", naming the wrong folder. The graph
+        # is built where it can be, for this process only, and the user is told how to keep it.
+        dest = _scratch_dir(dest.parent, exc) / dest.name
+        if dest.is_file():
+            return dest
     if precision == "fp32":
         _atomic(dest, lambda tmp: build_graph(folder, tmp))
     elif precision == "int8":
-        fp32 = model_file(folder, "fp32")
-        _atomic(dest, lambda tmp: quantize(fp32, tmp))
+        fp32 = dest.with_name(dest.name[: -len("-int8.onnx")] + "-fp32.onnx")
+        if fp32.is_file():
+            _atomic(dest, lambda tmp: quantize(fp32, tmp))
+        else:
+            # The fp32 graph is only the quantizer's input here: kept in the cache it took 159 of the 350 MB a
+            # first run left there (encoder and re-ranker), for a precision the defaults never load.
+            with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fp32-") as work:
+                source = Path(work) / "model.onnx"
+                build_graph(folder, source)
+                _atomic(dest, lambda tmp: quantize(source, tmp))
     else:
         raise ValueError(f"unknown precision {precision!r} (fp32 or int8)")
     remember_source(dest, folder, [weights])
     return dest
+
+
+_SCRATCH: list[Path] = []
+_SCRATCH_LOCK = threading.Lock()
+
+
+def _scratch_dir(wanted: Path, exc: OSError) -> Path:
+    """This process's temporary folder for graphs, made (and the user told why) on first use, removed at exit."""
+    with _SCRATCH_LOCK:
+        if not _SCRATCH:
+            _SCRATCH.append(Path(tempfile.mkdtemp(prefix="needle-onnx-")))
+            atexit.register(shutil.rmtree, _SCRATCH[0], ignore_errors=True)
+            sys.stderr.write(
+                f"needle: the model cache {wanted} cannot be written ({exc.strerror or exc}); the encoder is "
+                "prepared in a temporary folder for this run only (seconds, every run): set XDG_CACHE_HOME or "
+                "NEEDLE_CACHE_DIR to a writable folder to keep it\n")
+        return _SCRATCH[0]
 
 
 def _atomic(dest: Path, write) -> None:

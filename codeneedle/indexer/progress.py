@@ -97,7 +97,9 @@ def progress_text(phase: str, files_done: int, files_total: int, embedded: int, 
     if phase == "embed":
         pct = 5 + int(94 * embedded / to_embed) if to_embed else 99
         eta = f", ETA {format_eta(eta_s)}" if eta_s is not None else ""
-        pace = f", {rate:.1f}/s{eta}" if rate > 0 else ""  # none yet, or every vector so far came from the cache
+        # None yet, or every vector so far came from the cache. Before the first one the encoder is loading: on a
+        # machine's first run that is seconds of building its ONNX graph, which looked hung at "0/N" unsaid.
+        pace = f", {rate:.1f}/s{eta}" if rate > 0 else ", loading the encoder" if embedded == 0 else ""
         return f"embedding {embedded}/{to_embed} chunks{pace}", min(pct, 99)
     if phase == "index":
         pct = int(5 * files_done / files_total) if files_total else 5
