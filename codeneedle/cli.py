@@ -201,7 +201,7 @@ def roots_from(args: argparse.Namespace, files: bool = False,
         given += [str(p) for p in read_collection(args.collection, missing=gone)]
         if gone:
             if missing is None:
-                from codeneedle.console import visible
+                from codeneedle.visible import visible
 
                 for _, exc in gone:
                     sys.stderr.write(visible(f"needle: error: {exc}") + "\n")
@@ -924,7 +924,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         # A typo'd option of a subcommand gets that subcommand's usage, not the top-level one.
         args.subparsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
-    from codeneedle.console import visible
+    from codeneedle.visible import visible
 
     try:
         return COMMANDS[args.command](args)

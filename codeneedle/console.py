@@ -20,6 +20,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from codeneedle.visible import visible
+
 if TYPE_CHECKING:  # type names only, from the leaf module (the pipeline's SQLite layer and chunker stay unloaded)
     from codeneedle.indexer.types import Progress as IndexProgress
     from codeneedle.indexer.types import SearchResult
@@ -234,20 +236,3 @@ def escape_text(text: str, code: bool = False) -> str:
     # and `x\\\` before [/] printed the tag itself. Doubled and closed by an empty span of their own, a name's
     # trailing backslashes print as written whatever follows them.
     return escape(body) + "\\" * (2 * (len(text) - len(body))) + "[none][/none]"
-
-
-def visible(text: str, code: bool = False) -> str:
-    r"""``text`` for a plain write to the terminal (no rich markup there): control and format characters shown as
-    ``\x1b``, ``\u202e``, ... (what escape_text does, leaving ``[`` alone). A tab in a file name or a heading is
-    ``\t`` (expanded, it read as spaces: `a<TAB>b.py` as `a       b.py`, and pushed the rest of the line along);
-    ``code`` keeps its tabs."""
-    if not text.isprintable():
-        kept = " \t" if code else " "
-        text = "".join(ch if ch.isprintable() or ch in kept else _visible(ch) for ch in text)
-    return text
-
-
-def _visible(ch: str) -> str:
-    code = ord(ch)
-    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (
-        f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
