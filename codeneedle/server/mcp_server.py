@@ -8,12 +8,13 @@ date on first use and refreshed (stat-only, cheap) before later calls. Failures 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import anyio
 from pydantic import Field, ValidationError
@@ -21,7 +22,8 @@ from pydantic import Field, ValidationError
 from codeneedle import __version__
 from codeneedle.errors import NeedleError
 from codeneedle.indexer.filters import kind_filter, split_globs
-from codeneedle.indexer.live import LiveIndex, innermost
+from codeneedle.indexer.live import LiveEvents, LiveIndex, innermost
+from codeneedle.indexer.progress import progress_text
 from codeneedle.indexer.root import find_root
 from codeneedle.indexer.scores import good_match, no_match_note
 from codeneedle.indexer.search import language_filter
@@ -30,10 +32,12 @@ from codeneedle.server.mcp_guard import argument_problems, check_value, params_p
 from codeneedle.server.mcp_wire import ScreenedLines, ScreenedStream, claimed_stdin, text_lines
 
 try:  # mcp >= 2
+    from mcp.server.mcpserver import Context
     from mcp.server.mcpserver import MCPServer as _MCPServer
     from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
     from mcp.shared.exceptions import MCPError
 except ImportError:  # pragma: no cover - mcp 1.x names the same API FastMCP
+    from mcp.server.fastmcp import Context  # type: ignore[no-redef]
     from mcp.server.fastmcp import FastMCP as _MCPServer  # type: ignore[no-redef]
     from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
     from mcp.shared.exceptions import McpError as MCPError  # type: ignore[no-redef]
@@ -42,6 +46,7 @@ except ImportError:  # pragma: no cover - mcp 1.x names the same API FastMCP
 
 if TYPE_CHECKING:
     from codeneedle.indexer.index import Index
+    from codeneedle.indexer.types import Progress
 
 log = logging.getLogger("codeneedle.mcp")
 
@@ -53,6 +58,8 @@ WAIT_ENV = "NEEDLE_MCP_WAIT"
 DEFAULT_WAIT_S = 45.0
 MAX_K = 100
 INVALID_PARAMS = -32602
+# How often a call waiting on an index build looks at its progress (notifications/progress to a progressToken).
+PROGRESS_INTERVAL_S = 0.5
 
 INSTRUCTIONS = (
     "Needle is local semantic code search over the user's repository. Use `search` with a natural-language "
@@ -61,12 +68,34 @@ INSTRUCTIONS = (
 )
 
 
+class _Progress(NamedTuple):
+    """A repository's build progress as a waiting call reports it."""
+
+    count: int  # progress events so far (a call reports only builds that moved while it waited)
+    percentage: int
+    message: str
+    embeds: bool  # the build embeds chunks (every update walks the tree and saves; only this is worth saying late)
+
+
+class _Events(LiveEvents):
+    """The latest progress of a repository's index builds (set from its worker thread, read by waiting calls)."""
+
+    def __init__(self) -> None:
+        self.latest: Progress | None = None
+        self.count = 0
+
+    def progress(self, progress: Progress) -> None:
+        if progress.phase != "done":
+            self.latest, self.count = progress, self.count + 1
+
+
 class _Repo:
     """One repository's live index, refreshed before each call: no watching, and the writer lock only while an
     update runs (an editor's language server may want it between calls)."""
 
     def __init__(self, index: Index):
-        self.live = LiveIndex(index.root, index=index, watch=False, hold_writer=False).start()
+        self.events = _Events()
+        self.live = LiveIndex(index.root, index=index, events=self.events, watch=False, hold_writer=False).start()
         self.index = index
 
     def refresh(self, wait: float) -> None:
@@ -80,6 +109,16 @@ class _Repo:
         """Cancel a running update, then close the index."""
         self.live.close()
         self.live.wait_closed(10)
+
+    def progress(self) -> _Progress | None:
+        """How far this repository's latest index build is: what a call waiting on it reports (None: no build
+        has said)."""
+        p = self.events.latest
+        if p is None:
+            return None
+        text, pct = progress_text(p.phase, p.files_done, p.files_total, p.chunks_embedded, p.chunks_to_embed,
+                                  p.rate, p.eta_s)
+        return _Progress(self.events.count, pct, f"indexing {self.live.root}: {text}", p.chunks_to_embed > 0)
 
     def state(self) -> dict[str, Any]:
         """``indexing``/``ready`` plus progress and notes, merged into every answer."""
@@ -257,6 +296,12 @@ class NeedleMCP:
                 return self.repo(str(max(holders, key=lambda r: len(r.parts))))
         return self.repo()
 
+    def progress(self) -> dict[Path, _Progress]:
+        """Each open repository's latest index build progress (``_Repo.progress``), by root."""
+        with self._lock:
+            repos = dict(self._repos)
+        return {root: p for root, p in ((root, repo.progress()) for root, repo in repos.items()) if p is not None}
+
     def close(self) -> None:
         with self._lock:
             for repo in self._repos.values():
@@ -272,6 +317,60 @@ def _check_k(k: int) -> None:
 
 def _notify(message: str) -> None:
     log.warning("%s", message)
+
+
+async def _answer(ctx: Context | None, needle: NeedleMCP, fn: Callable[..., dict[str, Any]],
+                  **kwargs: Any) -> dict[str, Any]:
+    """A tool body (``_guard(fn, **kwargs)``) on a worker thread, while the event loop stays free for pings and
+    cancellations. A call that waits on an index build (the first on a cold repository waits up to
+    NEEDLE_MCP_WAIT) sends notifications/progress when the client gave a progressToken, so it is not a silent
+    block. A cancelled call (notifications/cancelled, or the client gone) returns at once: the thread it leaves
+    only waits on the build, which belongs to the server, not to the call."""
+    body = functools.partial(_guard, fn, **kwargs)
+    if ctx is None or _progress_token(ctx) is None:
+        return await anyio.to_thread.run_sync(body, abandon_on_cancel=True)
+    done, outcome = anyio.Event(), []
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_report_progress, ctx, needle, done)
+        try:  # the tool's own error is raised below, not inside the group (which would wrap it in a group)
+            outcome.append(await anyio.to_thread.run_sync(body, abandon_on_cancel=True))
+        except ToolError as exc:
+            outcome.append(exc)
+        finally:
+            done.set()
+    if isinstance(outcome[0], ToolError):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _progress_token(ctx: Context) -> str | int | None:
+    try:
+        meta = ctx.request_context.meta
+    except (AttributeError, ValueError):  # no request behind this context
+        return None
+    if not isinstance(meta, dict):  # mcp 1.x: a model
+        meta = {"progress_token": getattr(meta, "progressToken", None)}
+    token = meta.get("progress_token")
+    return token if token is not None else meta.get("progressToken")
+
+
+async def _report_progress(ctx: Context, needle: NeedleMCP, done: anyio.Event) -> None:
+    """notifications/progress while the call waits on index builds: a percentage out of 100, which only grows as
+    MCP requires, and what is being done (``indexing /repo: embedding 300/1200 chunks``). Only builds that made
+    progress during this call count, and a build that embedded chunks is reported once more before the answer
+    (one quicker than a look is still said; a stat-only refresh that found nothing to embed is not)."""
+    before = {root: p.count for root, p in needle.progress().items()}
+    sent = -1
+    while True:
+        with anyio.move_on_after(PROGRESS_INTERVAL_S):
+            await done.wait()
+        moved = [p for root, p in needle.progress().items() if p.count > before.get(root, 0)
+                 and (p.embeds or not done.is_set())]  # the final look: builds that embedded something
+        if moved and (pct := min(p.percentage for p in moved)) > sent:
+            sent = pct
+            await ctx.report_progress(pct, 100, "; ".join(p.message for p in moved))
+        if done.is_set():
+            return
 
 
 def _guard(fn, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -384,7 +483,7 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         "and blocks: path (relative to root), start_line/end_line (1-based), name, kind, language, score "
         "(cosine similarity; good_match is false when even the best is below the match threshold), snippet; "
         "in a Jupyter notebook also cell (1-based) and cell_start_line/cell_end_line (lines in that cell)."))
-    def search(
+    async def search(
         query: Annotated[str, Field(description="what you are looking for, in words or identifiers")],
         k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,
         lang: Annotated[str | list[str] | None, Field(description=(
@@ -400,27 +499,29 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         kind: Annotated[str | list[str] | None, Field(description=(
             "only these kinds of code: 'function', 'method', 'class', 'block', 'text', or 'def' for every named "
             "definition; 'function,method' or a list"))] = None,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
-        return _guard(needle.search, query=query, k=k, lang=lang, glob=glob, path=path, exclude_glob=exclude_glob,
-                      kind=kind)
+        return await _answer(ctx, needle, needle.search, query=query, k=k, lang=lang, glob=glob, path=path,
+                             exclude_glob=exclude_glob, kind=kind)
 
     @server.tool(description=(
         "Code most similar to the function or block at path:line (the chunk itself excluded), "
         "e.g. to find duplicates or other implementations of the same idea."))
-    def similar(
+    async def similar(
         path: Annotated[str, Field(description="file path, relative to the root or absolute")],
         line: Annotated[int, Field(description="1-based line inside the function")],
         k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,
         cell: Annotated[int | None, Field(description=(
             "in a Jupyter notebook: the cell (1-based, as results give it); line is then a line of that cell"))] = None,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
-        return _guard(needle.similar, path=path, line=line, k=k, cell=cell)
+        return await _answer(ctx, needle, needle.similar, path=path, line=line, k=k, cell=cell)
 
     @server.tool(description=(
         "What the index holds: root, index folder, model, file and chunk counts, languages, last update, "
         "skipped files, and state (indexing or ready); with extra roots, each repository's under repos."))
-    def status() -> dict[str, Any]:
-        return _guard(needle.status)
+    async def status(ctx: Context | None = None) -> dict[str, Any]:
+        return await _answer(ctx, needle, needle.status)
 
     return server
 

@@ -1,0 +1,95 @@
+"""`needle mcp` as a coding agent meets it: progress while the first index is built, and going away mid-call."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from codeneedle.indexer.index import Index
+from tests.conftest import copy_fixture
+
+mcp = pytest.importorskip("mcp")
+from mcp import ClientSession  # noqa: E402
+from mcp.client.stdio import stdio_client  # noqa: E402
+
+from tests.test_mcp import _params, _payload  # noqa: E402
+from tests.test_mcp_hostile import _initialize, _raw_server  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+async def test_a_call_that_waits_on_an_index_build_reports_progress_to_its_progress_token(tmp_path: Path) -> None:
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    heard: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        heard.append((progress, total, message))
+
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(_params(repo, cwd=tmp_path), errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                # The first call builds the index: the client hears how far it is, not a silent wait.
+                first = await session.call_tool("search", {"query": "parse a config file", "k": 3},
+                                                progress_callback=on_progress)
+                assert _payload(first)["results"]
+                assert heard, "no notifications/progress for a call that built the index"
+                assert all(total == 100 for _, total, _ in heard), heard
+                values = [value for value, _, _ in heard]
+                assert values == sorted(set(values)), heard  # MCP: progress increases with each notification
+                assert all(message and message.startswith(f"indexing {repo}: ") for _, _, message in heard), heard
+
+                # Nothing changed since: the stat-only refresh before the next call is not reported as indexing.
+                heard.clear()
+                again = await session.call_tool("search", {"query": "retry with backoff", "k": 3},
+                                                progress_callback=on_progress)
+                assert _payload(again)["results"] and heard == [], heard
+
+                # An edit is embedded before the answer, and said so.
+                (repo / "src" / "extra.py").write_text("def decode_yaml_manifest(text):\n    return {}\n")
+                fresh = await session.call_tool("search", {"query": "decode_yaml_manifest", "k": 1},
+                                                progress_callback=on_progress)
+                assert _payload(fresh)["results"][0]["name"] == "decode_yaml_manifest"
+                assert heard and all(total == 100 for _, total, _ in heard), heard
+
+
+def _generated_repo(root: Path, files: int = 40, functions: int = 60) -> Path:
+    """A repository big enough that building its index takes a while: ``files * functions`` small functions."""
+    (root / ".git").mkdir(parents=True)
+    for f in range(files):
+        body = "".join(f"def step_{f}_{n}(value):\n    \"\"\"Stage {n} of pipeline {f}.\"\"\"\n"
+                       f"    return value * {n} + {f}\n\n\n" for n in range(functions))
+        (root / f"stage_{f}.py").write_text(body)
+    return root
+
+
+def test_closing_stdin_while_a_call_waits_on_the_first_build_stops_the_server_and_the_build(tmp_path: Path) -> None:
+    """The client has gone: the server cancels the build it started and exits, rather than finish indexing for
+    no one (and hold the encoder's CPU) until the call's wait runs out."""
+    repo = _generated_repo(tmp_path / "repo")
+    proc = _raw_server(repo, NEEDLE_MCP_WAIT="600")
+    try:
+        _initialize(proc)
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "search", "arguments": {"query": "pipeline stage"}, "_meta": {"progressToken": "build"}}}
+        proc.stdin.write(json.dumps(call).encode() + b"\n")
+        proc.stdin.flush()
+        while True:  # embedding has begun
+            line = json.loads(proc.stdout.readline())
+            assert line.get("method") == "notifications/progress", line
+            if "embedding" in line["params"]["message"]:
+                break
+        proc.stdin.close()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    index = Index.open(repo, create=False)
+    try:
+        done = index.completeness()
+    finally:
+        index.close()
+    assert done.partial and done.chunks_embedded < done.chunks_total, done  # stopped, not finished for no one
