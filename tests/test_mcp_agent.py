@@ -93,3 +93,21 @@ def test_closing_stdin_while_a_call_waits_on_the_first_build_stops_the_server_an
     finally:
         index.close()
     assert done.partial and done.chunks_embedded < done.chunks_total, done  # stopped, not finished for no one
+
+
+async def test_a_search_that_finds_nothing_says_which_filters_left_nothing(tmp_path: Path) -> None:
+    """An empty list alone reads as "no such code exists"; the note names what narrowed the search to nothing."""
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(_params(repo, cwd=tmp_path), errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                for arguments, named in [
+                    ({"lang": "rust"}, "lang='rust'"),  # a known language the repository has none of
+                    ({"lang": "go", "kind": "text"}, "lang='go', kind='text'"),
+                    ({"path": "README.md", "kind": ["function"]}, "kind=['function'], path='README.md'"),
+                ]:
+                    answer = _payload(await session.call_tool("search", {"query": "parse a config file",
+                                                                         **arguments}))
+                    assert answer["results"] == [] and answer["good_match"] is False, answer
+                    assert answer["note"].startswith(f"no results: no indexed code fits {named}; "), answer

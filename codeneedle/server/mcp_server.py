@@ -210,7 +210,8 @@ class NeedleMCP:
         results = repo.live.search(query, k=k, lang=lang, glob=glob, exclude=exclude_glob, kind=kind, within=within)
         out = {**repo.state(), "query": query, "results": [r.to_dict() for r in results],
                "good_match": good_match(results)}
-        note = no_match_note(results) if results else (repo.index.within_note(within) or repo.index.glob_note(glob))
+        note = no_match_note(results) if results else (repo.index.within_note(within) or repo.index.glob_note(glob)
+                                                        or _nothing_found(lang, kind, glob, exclude_glob, path))
         if note:
             out["note"] = f"{out['note']}; {note}" if out.get("note") else note
         return out
@@ -237,7 +238,8 @@ class NeedleMCP:
         out = {**repos[0].state(), "repos": [r.state() for r in repos], "query": query,
                "results": [r.to_dict() for r in results], "good_match": good_match(results)}
         # As a search of one repository says: weak matches, or a glob no repository's files match.
-        notes = [no_match_note(results) if results else glob_note([r.index for r in repos], glob)]
+        notes = [no_match_note(results) if results else (glob_note([r.index for r in repos], glob)
+                                                         or _nothing_found(lang, kind, glob, exclude_glob))]
         if left_out:
             notes.append(f"not searched: {'; '.join(left_out)}")
         for note in filter(None, notes):
@@ -307,6 +309,17 @@ class NeedleMCP:
             for repo in self._repos.values():
                 repo.close()
             self._repos.clear()
+
+
+def _nothing_found(lang: Any, kind: Any, glob: str | None, exclude_glob: Any, path: str | None = None) -> str:
+    """Why a search answered no results at all, when no other note says: the filters it named (an empty list
+    alone reads as "no such code exists"), or an index with nothing in it yet."""
+    named = [f"{name}={value!r}" for name, value in (("lang", lang), ("kind", kind), ("glob", glob),
+                                                      ("exclude_glob", exclude_glob), ("path", path)) if value]
+    if named:
+        return (f"no results: no indexed code fits {', '.join(named)}; widen or drop a filter (`status` lists the "
+                "indexed languages)")
+    return "no results: the index holds no code yet (`status` says what is indexed and skipped)"
 
 
 def _check_k(k: int) -> None:
