@@ -14,7 +14,7 @@ mcp = pytest.importorskip("mcp")
 from mcp import ClientSession  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
 
-from tests.test_mcp import _params, _payload  # noqa: E402
+from tests.test_mcp import _params, _payload, _text  # noqa: E402
 from tests.test_mcp_hostile import _initialize, _raw_server  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -111,3 +111,27 @@ async def test_a_search_that_finds_nothing_says_which_filters_left_nothing(tmp_p
                                                                          **arguments}))
                     assert answer["results"] == [] and answer["good_match"] is False, answer
                     assert answer["note"].startswith(f"no results: no indexed code fits {named}; "), answer
+
+
+async def test_similar_at_a_line_that_holds_no_code_says_what_to_ask_instead(tmp_path: Path) -> None:
+    """A blank line above a definition, a file the index skipped, a folder: each error says what to do next."""
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    (repo / "web" / "vendor.js").write_text("var a=1;" + "function f(b){return b+1};" * 2000 + "\n")
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(_params(repo, cwd=tmp_path), errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                for arguments, text in [
+                    ({"path": "src/config/loader.py", "line": 8}, "similar: no indexed code at src/config/loader.py:8; "
+                     "the nearest indexed code is load_json_config at lines 9-12"),
+                    ({"path": "web/vendor.js", "line": 1}, "similar: no indexed code at web/vendor.js:1: "
+                     "web/vendor.js is not indexed (skipped: minified)"),
+                    ({"path": "src/config", "line": 1}, "similar: no indexed code at src/config:1: that is a folder, "
+                     "not a file"),
+                    ({"path": "src/nothere.py", "line": 1}, "similar: no indexed code at src/nothere.py:1: no such "
+                     f"file in {repo}"),
+                ]:
+                    answer = await session.call_tool("similar", arguments)
+                    assert answer.is_error and _text(answer) == text, (arguments, _text(answer))
+                # The line it names answers.
+                assert _payload(await session.call_tool("similar", {"path": "src/config/loader.py", "line": 9}))
