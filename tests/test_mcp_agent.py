@@ -135,3 +135,22 @@ async def test_similar_at_a_line_that_holds_no_code_says_what_to_ask_instead(tmp
                     assert answer.is_error and _text(answer) == text, (arguments, _text(answer))
                 # The line it names answers.
                 assert _payload(await session.call_tool("similar", {"path": "src/config/loader.py", "line": 9}))
+
+
+async def test_every_tool_is_listed_as_reading_only_and_staying_on_the_machine(tmp_path: Path) -> None:
+    """MCP's defaults for a tool without annotations are "may modify and destroy, reaches the open world": clients
+    then ask before each call and run none side by side. Needle's tools only read (their one write is Needle's own
+    index, a cache) and nothing leaves the machine."""
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(_params(repo, cwd=tmp_path), errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = (await session.list_tools()).tools
+    assert {t.name: t.title for t in tools} == {"search": "Search code", "similar": "Find similar code",
+                                                 "status": "Index status"}
+    for tool in tools:
+        hints = tool.annotations.model_dump(by_alias=True, exclude_none=True)
+        assert hints == {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True,
+                         "openWorldHint": False}, (tool.name, hints)
+    assert not (repo / ".needle").exists()  # listing tools indexes nothing

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import anyio
+from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 
 from codeneedle import __version__
@@ -485,12 +486,19 @@ def _new_server() -> _MCPServer:
         return _NeedleServer(name="needle", instructions=INSTRUCTIONS)
 
 
+# What a client may assume of every tool (MCP's defaults say the opposite: may change and destroy things, reaches
+# out to the world): they read the repository and write nothing of the user's, only Needle's own index (.needle/,
+# a cache git ignores), and nothing leaves the machine. Clients use this to run such calls side by side and to
+# ask fewer confirmations.
+_LOOKS_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+
+
 def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
     """The MCP server with Needle's three tools registered over ``needle`` (default: root from env or cwd)."""
     needle = needle or NeedleMCP()
     server = _new_server()
 
-    @server.tool(description=(
+    @server.tool(title="Search code", annotations=_LOOKS_ONLY, description=(
         "Semantic + keyword search over the repository's code. Describe what the code does "
         "(e.g. 'parse a config file') or name identifiers. Returns the best matching functions, classes "
         "and blocks: path (relative to root), start_line/end_line (1-based), name, kind, language, score "
@@ -517,7 +525,7 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         return await _answer(ctx, needle, needle.search, query=query, k=k, lang=lang, glob=glob, path=path,
                              exclude_glob=exclude_glob, kind=kind)
 
-    @server.tool(description=(
+    @server.tool(title="Find similar code", annotations=_LOOKS_ONLY, description=(
         "Code most similar to the function or block at path:line (the chunk itself excluded), "
         "e.g. to find duplicates or other implementations of the same idea."))
     async def similar(
@@ -530,7 +538,7 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
     ) -> dict[str, Any]:
         return await _answer(ctx, needle, needle.similar, path=path, line=line, k=k, cell=cell)
 
-    @server.tool(description=(
+    @server.tool(title="Index status", annotations=_LOOKS_ONLY, description=(
         "What the index holds: root, index folder, model, file and chunk counts, languages, last update, "
         "skipped files, and state (indexing or ready); with extra roots, each repository's under repos."))
     async def status(ctx: Context | None = None) -> dict[str, Any]:
