@@ -154,3 +154,43 @@ async def test_every_tool_is_listed_as_reading_only_and_staying_on_the_machine(t
         assert hints == {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True,
                          "openWorldHint": False}, (tool.name, hints)
     assert not (repo / ".needle").exists()  # listing tools indexes nothing
+
+
+async def test_a_server_given_no_root_serves_the_folders_the_client_has_open(tmp_path: Path) -> None:
+    """Started in some other folder (clients start servers in the home folder or at /), with no NEEDLE_ROOT: the
+    client's roots (roots/list) say which repositories the user has open: the first is searched, the others
+    too as extra roots, and the working folder is left alone."""
+    from mcp import types
+
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    (repo / ".git").mkdir()
+    other = tmp_path / "other"
+    (other / ".git").mkdir(parents=True)
+    (other / "billing.py").write_text("def charge_credit_card(amount):\n    return amount\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "stray.py").write_text("def stray_function():\n    return 'not a root'\n")
+    asked = []
+
+    async def list_roots(context) -> types.ListRootsResult:
+        asked.append(True)
+        return types.ListRootsResult(roots=[types.Root(uri=repo.as_uri(), name="repo"),
+                                            types.Root(uri=other.as_uri(), name="other")])
+
+    params = _params(repo, cwd=elsewhere)
+    params.env.pop("NEEDLE_ROOT")
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write, list_roots_callback=list_roots) as session:
+                await session.initialize()
+                found = _payload(await session.call_tool("search", {"query": "parse a config file", "k": 3}))
+                assert found["root"] == str(repo.resolve()), found
+                assert found["results"][0]["name"] == "load_json_config"
+                billing = _payload(await session.call_tool("search", {"query": "charge a credit card", "k": 1}))
+                assert billing["results"][0]["name"] == "charge_credit_card", billing
+                status = _payload(await session.call_tool("status", {}))
+                assert [r["root"] for r in status["repos"]] == [str(repo.resolve()), str(other.resolve())]
+                outside = await session.call_tool("search", {"query": "stray", "path": str(elsewhere)})
+                assert outside.is_error and "is not a folder this server serves" in _text(outside)
+    assert asked == [True]  # asked once, before the first call
+    assert not (elsewhere / ".needle").exists()

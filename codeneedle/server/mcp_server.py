@@ -146,15 +146,13 @@ class NeedleMCP:
                  wait: float | None = None, extra_roots: list[str] | None = None, explicit: Iterable[str] = ()):
         # The root is found the way git finds its work tree (nearest .needle/, else .git, else the folder);
         # a missing folder is reported by the first tool call, not by a server that fails to start.
-        given = Path(root or os.environ.get(ROOT_ENV) or os.getcwd()).expanduser()
-        try:
-            self.root = find_root(given)
-        except NeedleError:
-            self.root = given.resolve()
+        # Nothing named: the working folder, unless the client says which folders it has open (client_roots).
+        self.root_from_cwd = not (root or os.environ.get(ROOT_ENV))
+        self._set_root(root or os.environ.get(ROOT_ENV) or os.getcwd())
         if extra_roots is None:
             extra_roots = [p for p in os.environ.get(EXTRA_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
-        self.extra_roots = [r for r in dict.fromkeys(Path(p).expanduser().resolve() for p in extra_roots)
-                            if r != self.root]
+        self.extra_named = bool(extra_roots)
+        self._set_extra_roots(extra_roots)
         self.settings = settings or IndexSettings()
         # Settings a command line gave; none by default: an MCP client has no settings of its own, so the stored
         # ones stand (sticky.py reads None as an editor's configuration, which would reset what an editor stored).
@@ -162,6 +160,29 @@ class NeedleMCP:
         self.wait = wait if wait is not None else seconds_from_env(WAIT_ENV, DEFAULT_WAIT_S)
         self._repos: dict[Path, _Repo] = {}
         self._lock = threading.Lock()
+
+    def _set_root(self, given: str | os.PathLike[str]) -> None:
+        path = Path(given).expanduser()
+        try:
+            self.root = find_root(path)
+        except NeedleError:
+            self.root = path.resolve()
+
+    def _set_extra_roots(self, extra_roots: Iterable[str | os.PathLike[str]]) -> None:
+        self.extra_roots = [r for r in dict.fromkeys(Path(p).expanduser().resolve() for p in extra_roots)
+                            if r != self.root]
+
+    def client_roots(self, folders: list[Path]) -> None:
+        """Serve the folders the client has open (its roots/list) instead of the working folder: the first is the
+        root, the others extra roots (unless extra roots were named). Only where no root was named and no
+        repository is open yet (answers already given stay about the repository they named)."""
+        with self._lock:
+            if not folders or not self.root_from_cwd or self._repos:
+                return
+            self._set_root(folders[0])
+            if not self.extra_named:
+                self._set_extra_roots(folders[1:])
+        log.info("serving the client's roots: %s", ", ".join(map(str, self.roots())))
 
     def repo(self, path: str | None = None) -> _Repo:
         """The repository at ``path`` (default: the server's root), opened once and kept."""
@@ -333,6 +354,57 @@ def _notify(message: str) -> None:
     log.warning("%s", message)
 
 
+class _ClientRoots:
+    """The folders the client has open, asked once (roots/list) before the first tool call where the server was
+    given no root (no NEEDLE_ROOT, no --path): a client may start it in any folder (the home folder, ``/``), and
+    its roots say which project the user means. A client without the roots capability keeps the working folder."""
+
+    ASK_TIMEOUT_S = 10.0
+
+    def __init__(self, needle: NeedleMCP):
+        self.needle = needle
+        self.asked = not needle.root_from_cwd
+        self._lock = anyio.Lock()
+
+    async def adopt(self, ctx: Context | None) -> None:
+        if self.asked or ctx is None:
+            return
+        async with self._lock:
+            if self.asked:
+                return
+            self.asked = True
+            folders = await _client_folders(ctx, self.ASK_TIMEOUT_S)
+            if folders:
+                self.needle.client_roots(folders)
+
+
+async def _client_folders(ctx: Context, timeout: float) -> list[Path]:
+    """The client's roots that are local folders (file:// URIs), in its order; [] when it offers none."""
+    import warnings
+    from urllib.parse import unquote, urlparse
+
+    try:
+        capabilities = ctx.client_capabilities if hasattr(ctx, "client_capabilities") else \
+            ctx.session.client_params.capabilities
+    except (AttributeError, ValueError):
+        return []
+    if capabilities is None or getattr(capabilities, "roots", None) is None:
+        return []
+    try:
+        with anyio.fail_after(timeout), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # mcp marks roots deprecated from protocol 2026-07-28 on
+            listed = await ctx.session.list_roots()
+    except Exception as exc:  # noqa: BLE001 - a client that cannot answer keeps the working folder
+        log.warning("the client offers roots but roots/list failed (%s); serving the working folder", exc)
+        return []
+    folders = []
+    for root in listed.roots:
+        uri = urlparse(str(root.uri))
+        if uri.scheme == "file" and uri.netloc in ("", "localhost"):
+            folders.append(Path(unquote(uri.path)))
+    return folders
+
+
 async def _answer(ctx: Context | None, needle: NeedleMCP, fn: Callable[..., dict[str, Any]],
                   **kwargs: Any) -> dict[str, Any]:
     """A tool body (``_guard(fn, **kwargs)``) on a worker thread, while the event loop stays free for pings and
@@ -497,6 +569,7 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
     """The MCP server with Needle's three tools registered over ``needle`` (default: root from env or cwd)."""
     needle = needle or NeedleMCP()
     server = _new_server()
+    roots = _ClientRoots(needle)
 
     @server.tool(title="Search code", annotations=_LOOKS_ONLY, description=(
         "Semantic + keyword search over the repository's code. Describe what the code does "
@@ -522,6 +595,7 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
             "definition; 'function,method' or a list"))] = None,
         ctx: Context | None = None,
     ) -> dict[str, Any]:
+        await roots.adopt(ctx)
         return await _answer(ctx, needle, needle.search, query=query, k=k, lang=lang, glob=glob, path=path,
                              exclude_glob=exclude_glob, kind=kind)
 
@@ -536,12 +610,14 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
             "in a Jupyter notebook: the cell (1-based, as results give it); line is then a line of that cell"))] = None,
         ctx: Context | None = None,
     ) -> dict[str, Any]:
+        await roots.adopt(ctx)
         return await _answer(ctx, needle, needle.similar, path=path, line=line, k=k, cell=cell)
 
     @server.tool(title="Index status", annotations=_LOOKS_ONLY, description=(
         "What the index holds: root, index folder, model, file and chunk counts, languages, last update, "
         "skipped files, and state (indexing or ready); with extra roots, each repository's under repos."))
     async def status(ctx: Context | None = None) -> dict[str, Any]:
+        await roots.adopt(ctx)
         return await _answer(ctx, needle, needle.status)
 
     return server
