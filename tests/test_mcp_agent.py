@@ -194,3 +194,27 @@ async def test_a_server_given_no_root_serves_the_folders_the_client_has_open(tmp
                 assert outside.is_error and "is not a folder this server serves" in _text(outside)
     assert asked == [True]  # asked once, before the first call
     assert not (elsewhere / ".needle").exists()
+
+
+async def test_a_server_started_in_the_home_folder_tells_the_agent_to_name_its_project(tmp_path: Path) -> None:
+    """No root named, no roots offered, the working folder is the home folder (indexed only when asked): the
+    error says what an agent can do, and giving that path works."""
+    home = tmp_path / "home"
+    project = copy_fixture("minirepo", home / "project")
+    (project / ".git").mkdir()
+    params = _params(project, cwd=home, HOME=str(home))
+    params.env.pop("NEEDLE_ROOT")
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                refused = await session.call_tool("search", {"query": "parse a config file"})
+                assert refused.is_error, _text(refused)
+                assert _text(refused).startswith(f"search: {home} is your home folder, which is indexed only when "
+                                                 "asked"), _text(refused)
+                assert _text(refused).endswith("Here: give `path` the project's folder (absolute), or set "
+                                               "NEEDLE_ROOT to it in this server's configuration"), _text(refused)
+                found = _payload(await session.call_tool("search", {"query": "parse a config file",
+                                                                    "path": str(project)}))
+                assert found["root"] == str(project.resolve()) and found["results"][0]["name"] == "load_json_config"
+    assert not (home / ".needle").exists()

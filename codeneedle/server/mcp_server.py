@@ -23,6 +23,7 @@ from pydantic import Field, ValidationError
 from codeneedle import __version__
 from codeneedle.errors import NeedleError
 from codeneedle.indexer.filters import kind_filter, split_globs
+from codeneedle.indexer.indexdir import too_broad
 from codeneedle.indexer.live import LiveEvents, LiveIndex, innermost
 from codeneedle.indexer.progress import progress_text
 from codeneedle.indexer.root import find_root
@@ -206,8 +207,15 @@ class NeedleMCP:
         with self._lock:
             repo = self._repos.get(root)
             if repo is None:
-                repo = self._repos[root] = _Repo(Index.open(root, self.settings, notify=_notify,
-                                                            explicit=self.explicit))
+                try:
+                    index = Index.open(root, self.settings, notify=_notify, explicit=self.explicit)
+                except NeedleError as exc:
+                    if too_broad(root) is None:
+                        raise
+                    # The library's advice is a person's (open or name a folder); an agent's is a path.
+                    raise NeedleError(f"{exc}. Here: give `path` the project's folder (absolute), or set "
+                                      f"{ROOT_ENV} to it in this server's configuration") from None
+                repo = self._repos[root] = _Repo(index)
         return repo
 
     def roots(self) -> list[Path]:
