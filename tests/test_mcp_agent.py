@@ -218,3 +218,30 @@ async def test_a_server_started_in_the_home_folder_tells_the_agent_to_name_its_p
                                                                     "path": str(project)}))
                 assert found["root"] == str(project.resolve()) and found["results"][0]["name"] == "load_json_config"
     assert not (home / ".needle").exists()
+
+
+async def test_similar_takes_an_extra_root_s_result_as_search_gave_it(tmp_path: Path) -> None:
+    """A search over the root and an extra root gives each result's path relative to its `repo`: that path and
+    line, passed on to `similar` as they are, name that file (not a missing one in the root)."""
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    other = tmp_path / "other"
+    (other / ".git").mkdir(parents=True)
+    (other / "billing.py").write_text(
+        "def charge_credit_card(amount):\n    \"\"\"Charge the customer's card.\"\"\"\n    return amount\n\n\n"
+        "def refund_payment(amount):\n    \"\"\"Give the customer's money back.\"\"\"\n    return -amount\n")
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(_params(repo, cwd=tmp_path, NEEDLE_EXTRA_ROOTS=str(other)), errlog=errlog) as (
+                read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                top = _payload(await session.call_tool("search", {"query": "charge a credit card", "k": 1}))
+                top = top["results"][0]
+                assert (top["repo"], top["path"], top["name"]) == (str(other.resolve()), "billing.py",
+                                                                   "charge_credit_card"), top
+                like = _payload(await session.call_tool("similar", {"path": top["path"],
+                                                                    "line": top["start_line"]}))
+                assert like["root"] == str(other.resolve()) and like["path"] == "billing.py", like
+                assert [r["name"] for r in like["results"]] == ["refund_payment"], like
+                # A path the root has is still the root's.
+                mine = _payload(await session.call_tool("similar", {"path": "src/config/loader.py", "line": 9}))
+                assert mine["root"] == str(repo.resolve()), mine

@@ -282,11 +282,20 @@ class NeedleMCP:
             raise ToolError(f"line must be at least 1 (lines are 1-based), got {line}")
         if cell is not None and cell < 1:
             raise ToolError(f"cell must be at least 1 (cells are counted from 1, as results say), got {cell}")
+        path = self._served_file(path)
         repo = self._repo_holding(path)
         repo.refresh(self.wait)
         results = repo.index.similar(path, line, k=k, cell=cell or 0)
         return {**repo.state(), "path": repo.index.relative(path), "line": line, **({"cell": cell} if cell else {}),
                 "results": [r.to_dict() for r in results]}
+
+    def _served_file(self, path: str) -> str:
+        """``path`` as ``similar`` reads it: a relative path is the root's file, else (none there) the first extra
+        root's that has it, as a search over every root gives it (``path`` relative to its ``repo``)."""
+        p = Path(path).expanduser()
+        if p.is_absolute() or (self.root / p).exists():
+            return path
+        return next((str(r / p) for r in self.extra_roots if (r / p).is_file()), path)
 
     def _all_repos(self) -> tuple[list[_Repo], list[str]]:
         """The root's repository and every extra root's, refreshed, and the extra roots that cannot open (why)."""
@@ -611,7 +620,8 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         "Code most similar to the function or block at path:line (the chunk itself excluded), "
         "e.g. to find duplicates or other implementations of the same idea."))
     async def similar(
-        path: Annotated[str, Field(description="file path, relative to the root or absolute")],
+        path: Annotated[str, Field(description=(
+            "file path as a search result gives it (relative to its repo, or to the root) or absolute"))],
         line: Annotated[int, Field(description="1-based line inside the function")],
         k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,
         cell: Annotated[int | None, Field(description=(
