@@ -245,3 +245,37 @@ async def test_similar_takes_an_extra_root_s_result_as_search_gave_it(tmp_path: 
                 # A path the root has is still the root's.
                 mine = _payload(await session.call_tool("similar", {"path": "src/config/loader.py", "line": 9}))
                 assert mine["root"] == str(repo.resolve()), mine
+
+
+async def test_the_input_schemas_accept_exactly_what_the_tools_accept(tmp_path: Path) -> None:
+    """Each tool's input schema is valid JSON Schema and states the bounds the tool checks: a call the schema
+    accepts is served, one it refuses is refused by the tool too (a model that reads the schema gets it right
+    the first time)."""
+    import jsonschema
+
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    calls = [  # (tool, arguments, the schema and the tool accept it)
+        ("search", {"query": "config", "k": 100}, True),
+        ("search", {"query": "config", "k": 101}, False),
+        ("search", {"query": "config", "k": 0}, False),
+        ("search", {"query": "x" * 4096, "k": 1}, True),
+        ("search", {"query": "x" * 4097}, False),
+        ("search", {"query": ""}, False),
+        ("similar", {"path": "src/config/loader.py", "line": 1, "k": 1}, True),
+        ("similar", {"path": "src/config/loader.py", "line": 0}, False),
+        ("similar", {"path": "src/config/loader.py", "line": 9, "cell": 0}, False),
+        ("similar", {"path": "src/config/loader.py", "line": 9, "cell": None}, True),
+        ("status", {}, True),
+    ]
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(_params(repo, cwd=tmp_path), errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                schemas = {t.name: t.input_schema for t in (await session.list_tools()).tools}
+                for schema in schemas.values():
+                    jsonschema.Draft202012Validator.check_schema(schema)
+                    assert schema["type"] == "object"
+                for tool, arguments, valid in calls:
+                    fits = jsonschema.Draft202012Validator(schemas[tool]).is_valid(arguments)
+                    served = not (await session.call_tool(tool, arguments)).is_error
+                    assert (fits, served) == (valid, valid), (tool, {k: str(v)[:20] for k, v in arguments.items()})

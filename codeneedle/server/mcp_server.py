@@ -30,7 +30,7 @@ from codeneedle.indexer.root import find_root
 from codeneedle.indexer.scores import good_match, no_match_note
 from codeneedle.indexer.search import language_filter
 from codeneedle.indexer.settings import IndexSettings, seconds_from_env
-from codeneedle.server.mcp_guard import argument_problems, check_value, params_problems
+from codeneedle.server.mcp_guard import MAX_QUERY_CHARS, argument_problems, check_value, params_problems
 from codeneedle.server.mcp_wire import ScreenedLines, ScreenedStream, claimed_stdin, text_lines
 
 try:  # mcp >= 2
@@ -579,6 +579,9 @@ def _new_server() -> _MCPServer:
 # out to the world): they read the repository and write nothing of the user's, only Needle's own index (.needle/,
 # a cache git ignores), and nothing leaves the machine. Clients use this to run such calls side by side and to
 # ask fewer confirmations.
+# The bounds the tools check, advertised in their input schemas too (a client or model that reads the schema
+# sends a valid call the first time); checked by the tools themselves, whose errors say more than pydantic's.
+_K_RANGE = {"minimum": 1, "maximum": MAX_K}
 _LOOKS_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 
 
@@ -595,8 +598,9 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         "(cosine similarity; good_match is false when even the best is below the match threshold), snippet; "
         "in a Jupyter notebook also cell (1-based) and cell_start_line/cell_end_line (lines in that cell)."))
     async def search(
-        query: Annotated[str, Field(description="what you are looking for, in words or identifiers")],
-        k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,
+        query: Annotated[str, Field(description="what you are looking for, in words or identifiers",
+                                    json_schema_extra={"minLength": 1, "maxLength": MAX_QUERY_CHARS})],
+        k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}", json_schema_extra=_K_RANGE)] = 10,
         lang: Annotated[str | list[str] | None, Field(description=(
             "only these languages: 'python,go' or ['python', 'go']; a format ('vue', 'svelte', 'jupyter', "
             "'markdown') selects its files, code and text alike"))] = None,
@@ -622,10 +626,11 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
     async def similar(
         path: Annotated[str, Field(description=(
             "file path as a search result gives it (relative to its repo, or to the root) or absolute"))],
-        line: Annotated[int, Field(description="1-based line inside the function")],
-        k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,
+        line: Annotated[int, Field(description="1-based line inside the function", json_schema_extra={"minimum": 1})],
+        k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}", json_schema_extra=_K_RANGE)] = 10,
         cell: Annotated[int | None, Field(description=(
-            "in a Jupyter notebook: the cell (1-based, as results give it); line is then a line of that cell"))] = None,
+            "in a Jupyter notebook: the cell (1-based, as results give it); line is then a line of that cell"),
+            json_schema_extra={"minimum": 1})] = None,
         ctx: Context | None = None,
     ) -> dict[str, Any]:
         await roots.adopt(ctx)
