@@ -433,8 +433,9 @@ async def _answer(ctx: Context | None, needle: NeedleMCP, fn: Callable[..., dict
     if ctx is None or _progress_token(ctx) is None:
         return await anyio.to_thread.run_sync(body, abandon_on_cancel=True)
     done, outcome = anyio.Event(), []
+    before = {root: p.count for root, p in needle.progress().items()}  # taken before the body can start a build
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_report_progress, ctx, needle, done)
+        tasks.start_soon(_report_progress, ctx, needle, before, done)
         try:  # the tool's own error is raised below, not inside the group (which would wrap it in a group)
             outcome.append(await anyio.to_thread.run_sync(body, abandon_on_cancel=True))
         except ToolError as exc:
@@ -457,12 +458,11 @@ def _progress_token(ctx: Context) -> str | int | None:
     return token if token is not None else meta.get("progressToken")
 
 
-async def _report_progress(ctx: Context, needle: NeedleMCP, done: anyio.Event) -> None:
+async def _report_progress(ctx: Context, needle: NeedleMCP, before: dict[Path, int], done: anyio.Event) -> None:
     """notifications/progress while the call waits on index builds: a percentage out of 100, which only grows as
     MCP requires, and what is being done (``indexing /repo: embedding 300/1200 chunks``). Only builds that made
     progress during this call count, and a build that embedded chunks is reported once more before the answer
     (one quicker than a look is still said; a stat-only refresh that found nothing to embed is not)."""
-    before = {root: p.count for root, p in needle.progress().items()}
     sent = -1
     while True:
         with anyio.move_on_after(PROGRESS_INTERVAL_S):
