@@ -279,3 +279,24 @@ async def test_the_input_schemas_accept_exactly_what_the_tools_accept(tmp_path: 
                     fits = jsonschema.Draft202012Validator(schemas[tool]).is_valid(arguments)
                     served = not (await session.call_tool(tool, arguments)).is_error
                     assert (fits, served) == (valid, valid), (tool, {k: str(v)[:20] for k, v in arguments.items()})
+
+
+async def test_the_search_description_says_how_globs_match_and_they_match_so(tmp_path: Path) -> None:
+    """Globs are read as in .gitignore, which a model would not guess: the description says so with examples,
+    and each example does what it says. It also says results come best first though scores need not decrease."""
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    (repo / "src" / "settings.py").write_text("def read_settings_file(path):\n    return open(path).read()\n")
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(_params(repo, cwd=tmp_path), errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                search = {t.name: t for t in (await session.list_tools()).tools}["search"]
+                assert "best first" in search.description and "scores need not decrease" in search.description
+                said = search.input_schema["properties"]["glob"]["description"]
+                for glob, paths in [("*.py", {"src/settings.py", "src/config/loader.py"}),
+                                    ("src/*.py", {"src/settings.py"}),
+                                    ("src/**/*.py", {"src/settings.py", "src/config/loader.py"})]:
+                    assert f"'{glob}'" in said, (glob, said)
+                    answer = _payload(await session.call_tool("search", {"query": "read a settings file", "k": 50,
+                                                                         "glob": glob}))
+                    assert {r["path"] for r in answer["results"]} == paths, (glob, answer["results"])

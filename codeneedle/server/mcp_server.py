@@ -594,9 +594,12 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
     @server.tool(title="Search code", annotations=_LOOKS_ONLY, description=(
         "Semantic + keyword search over the repository's code. Describe what the code does "
         "(e.g. 'parse a config file') or name identifiers. Returns the best matching functions, classes "
-        "and blocks: path (relative to root), start_line/end_line (1-based), name, kind, language, score "
-        "(cosine similarity; good_match is false when even the best is below the match threshold), snippet; "
-        "in a Jupyter notebook also cell (1-based) and cell_start_line/cell_end_line (lines in that cell)."))
+        "and blocks, best first: path (relative to the root, or to repo where a result names one), "
+        "start_line/end_line (1-based), name, kind, language, score (the cosine similarity of query and code; "
+        "the order also weighs keywords and a re-ranker, so scores need not decrease; good_match is false when "
+        "even the best is below the match threshold), snippet (the first lines only: read start_line-end_line "
+        "of the file for the rest); in a Jupyter notebook also cell (1-based) and cell_start_line/cell_end_line "
+        "(lines in that cell)."))
     async def search(
         query: Annotated[str, Field(description="what you are looking for, in words or identifiers",
                                     json_schema_extra={"minLength": 1, "maxLength": MAX_QUERY_CHARS})],
@@ -604,8 +607,10 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         lang: Annotated[str | list[str] | None, Field(description=(
             "only these languages: 'python,go' or ['python', 'go']; a format ('vue', 'svelte', 'jupyter', "
             "'markdown') selects its files, code and text alike"))] = None,
-        glob: Annotated[str | None, Field(description="only paths matching this glob, e.g. 'src/**/*.py'; "
-                                                      "'!dist/**' leaves paths out")] = None,
+        glob: Annotated[str | None, Field(description=(
+            "only paths matching this glob, read as in .gitignore: without a '/' it matches names at any depth "
+            "('*.py', 'loader.py'), with one it is relative to the root ('src/*.py': files directly in src; "
+            "'src/**/*.py' or 'src/': anywhere under src); '!dist/**' leaves paths out"))] = None,
         path: Annotated[str | None, Field(description=(
             "a repository folder to search, or a folder or file inside one to search there only (relative to the "
             "root or absolute; default: the server's root and its extra roots)"))] = None,
