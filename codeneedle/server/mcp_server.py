@@ -427,8 +427,9 @@ async def _answer(ctx: Context | None, needle: NeedleMCP, fn: Callable[..., dict
     """A tool body (``_guard(fn, **kwargs)``) on a worker thread, while the event loop stays free for pings and
     cancellations. A call that waits on an index build (the first on a cold repository waits up to
     NEEDLE_MCP_WAIT) sends notifications/progress when the client gave a progressToken, so it is not a silent
-    block. A cancelled call (notifications/cancelled, or the client gone) returns at once: the thread it leaves
-    only waits on the build, which belongs to the server, not to the call."""
+    block. A cancelled call (notifications/cancelled, or the client gone) returns at once, its thread left to
+    finish on its own: what it waits on is the build, which belongs to the server (closed with it), not to the
+    call."""
     body = functools.partial(_guard, fn, **kwargs)
     if ctx is None or _progress_token(ctx) is None:
         return await anyio.to_thread.run_sync(body, abandon_on_cancel=True)
@@ -436,13 +437,13 @@ async def _answer(ctx: Context | None, needle: NeedleMCP, fn: Callable[..., dict
     before = {root: p.count for root, p in needle.progress().items()}  # taken before the body can start a build
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(_report_progress, ctx, needle, before, done)
-        try:  # the tool's own error is raised below, not inside the group (which would wrap it in a group)
+        try:  # the body's error is raised below, as it is: inside the group it would come out wrapped in a group
             outcome.append(await anyio.to_thread.run_sync(body, abandon_on_cancel=True))
-        except ToolError as exc:
+        except Exception as exc:  # noqa: BLE001 - re-raised below
             outcome.append(exc)
         finally:
             done.set()
-    if isinstance(outcome[0], ToolError):
+    if isinstance(outcome[0], Exception):
         raise outcome[0]
     return outcome[0]
 
@@ -575,13 +576,13 @@ def _new_server() -> _MCPServer:
         return _NeedleServer(name="needle", instructions=INSTRUCTIONS)
 
 
+# The bounds the tools check, advertised in their input schemas too (a client or model that reads the schema
+# sends a valid call the first time); checked by the tools themselves, whose errors say more than pydantic's.
+_K_RANGE = {"minimum": 1, "maximum": MAX_K}
 # What a client may assume of every tool (MCP's defaults say the opposite: may change and destroy things, reaches
 # out to the world): they read the repository and write nothing of the user's, only Needle's own index (.needle/,
 # a cache git ignores), and nothing leaves the machine. Clients use this to run such calls side by side and to
 # ask fewer confirmations.
-# The bounds the tools check, advertised in their input schemas too (a client or model that reads the schema
-# sends a valid call the first time); checked by the tools themselves, whose errors say more than pydantic's.
-_K_RANGE = {"minimum": 1, "maximum": MAX_K}
 _LOOKS_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 
 
