@@ -338,9 +338,9 @@ class NeedleMCP:
         return self.repo()
 
     def progress(self) -> dict[Path, _Progress]:
-        """Each open repository's latest index build progress (``_Repo.progress``), by root."""
-        with self._lock:
-            repos = dict(self._repos)
+        """Each open repository's latest index build progress (``_Repo.progress``), by root. Read on the event loop,
+        so without the lock, which ``repo`` holds while an index opens: a dict's copy is atomic in CPython."""
+        repos = self._repos.copy()
         return {root: p for root, p in ((root, repo.progress()) for root, repo in repos.items()) if p is not None}
 
     def close(self) -> None:
