@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import pytest
 
 from codeneedle.indexer.index import Index
@@ -170,10 +171,11 @@ async def test_a_server_given_no_root_serves_the_folders_the_client_has_open(tmp
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "stray.py").write_text("def stray_function():\n    return 'not a root'\n")
-    asked = []
+    asked, second_call_sent = [], anyio.Event()
 
     async def list_roots(context) -> types.ListRootsResult:
         asked.append(True)
+        await second_call_sent.wait()  # a call that comes meanwhile waits for the roots too
         return types.ListRootsResult(roots=[types.Root(uri=repo.as_uri(), name="repo"),
                                             types.Root(uri=other.as_uri(), name="other")])
 
@@ -183,8 +185,20 @@ async def test_a_server_given_no_root_serves_the_folders_the_client_has_open(tmp
         async with stdio_client(params, errlog=errlog) as (read, write):
             async with ClientSession(read, write, list_roots_callback=list_roots) as session:
                 await session.initialize()
-                found = _payload(await session.call_tool("search", {"query": "parse a config file", "k": 3}))
+                answers = {}
+
+                async def call(name: str, arguments: dict) -> None:
+                    answers[name] = _payload(await session.call_tool(name, arguments))
+
+                async with anyio.create_task_group() as calls:
+                    calls.start_soon(call, "search", {"query": "parse a config file", "k": 3})
+                    await anyio.sleep(0.2)
+                    calls.start_soon(call, "status", {})
+                    await anyio.sleep(0.2)
+                    second_call_sent.set()
+                found = answers["search"]
                 assert found["root"] == str(repo.resolve()), found
+                assert answers["status"]["root"] == str(repo.resolve()), answers["status"]
                 assert found["results"][0]["name"] == "load_json_config"
                 billing = _payload(await session.call_tool("search", {"query": "charge a credit card", "k": 1}))
                 assert billing["results"][0]["name"] == "charge_credit_card", billing

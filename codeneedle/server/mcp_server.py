@@ -386,13 +386,13 @@ class _ClientRoots:
     async def adopt(self, ctx: Context | None) -> None:
         if self.asked or ctx is None:
             return
-        async with self._lock:
+        async with self._lock:  # calls that come meanwhile wait for the answer, not serve the working folder
             if self.asked:
                 return
-            self.asked = True
             folders = await _client_folders(ctx, self.ASK_TIMEOUT_S)
             if folders:
                 self.needle.client_roots(folders)
+            self.asked = True
 
 
 async def _client_folders(ctx: Context, timeout: float) -> list[Path]:
