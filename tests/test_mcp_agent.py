@@ -314,3 +314,19 @@ async def test_the_search_description_says_how_globs_match_and_they_match_so(tmp
                     answer = _payload(await session.call_tool("search", {"query": "read a settings file", "k": 50,
                                                                          "glob": glob}))
                     assert {r["path"] for r in answer["results"]} == paths, (glob, answer["results"])
+
+
+async def test_similar_while_the_first_build_runs_says_the_file_may_not_be_reached_yet(tmp_path: Path) -> None:
+    """With NEEDLE_MCP_WAIT=0 calls answer at once over what is indexed: a file the build has not read yet is not
+    "ignored", it is not indexed *yet*, and the error says so with how far the index is."""
+    repo = _generated_repo(tmp_path / "repo")
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(_params(repo, cwd=tmp_path, NEEDLE_MCP_WAIT="0"), errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                first = _payload(await session.call_tool("search", {"query": "pipeline stage", "k": 1}))
+                assert first["state"] == "indexing" and first["partial"] is True, first
+                early = await session.call_tool("similar", {"path": "stage_39.py", "line": 1})
+                if early.is_error:  # else the build had already read it: nothing to say
+                    assert _text(early) == ("similar: no indexed code at stage_39.py:1: stage_39.py is not indexed "
+                                            "yet: indexing is still running; ask again shortly"), _text(early)

@@ -923,7 +923,14 @@ class Index:
             if not (self.root / rel).is_file():
                 return f": no such file in {self.root}"
             reason = self.reader().skipped_reason(rel)
-            return f": {rel} is not indexed ({f'skipped: {reason}' if reason else 'ignored, or not a file Needle indexes'})"
+            if reason:
+                return f": {rel} is not indexed (skipped: {reason})"
+            done = self.completeness()
+            if done.state == "indexing":  # the walk may not have reached it yet
+                return f": {rel} is not indexed yet: indexing is still running; ask again shortly"
+            if done.partial:
+                return f": {rel} is not indexed yet: the index is {done.message()}"
+            return f": {rel} is not indexed (ignored, or not a file Needle indexes)"
         if cell:
             saved = [r for r in saved if r.cell == cell]
             if not saved:
