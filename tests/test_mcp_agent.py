@@ -326,6 +326,10 @@ async def test_similar_while_the_first_build_runs_says_the_file_may_not_be_reach
                 await session.initialize()
                 first = _payload(await session.call_tool("search", {"query": "pipeline stage", "k": 1}))
                 assert first["state"] == "indexing" and first["partial"] is True, first
+                # The answer says it is partial and when to ask again (an agent would otherwise take it as all).
+                assert first["note"].startswith("indexing is still running; results cover what is indexed so far: "
+                                                "ask again "), first["note"]
+                assert " for all of it" in first["note"], first["note"]
                 early = await session.call_tool("similar", {"path": "stage_39.py", "line": 1})
                 if early.is_error:  # else the build had already read it: nothing to say
                     assert _text(early) == ("similar: no indexed code at stage_39.py:1: stage_39.py is not indexed "

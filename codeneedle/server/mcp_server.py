@@ -127,9 +127,11 @@ class _Repo:
         st = self.live.status(counts=False)
         out: dict[str, Any] = {"root": st.root, "state": st.state, "partial": st.partial}
         progress = st.to_dict().get("progress")
-        if progress is not None:
-            out["progress"] = progress
-            out["note"] = "indexing is still running; results cover what is indexed so far"
+        if progress is not None or (st.state == "indexing" and not st.read_only):  # (a build not begun yet: none)
+            eta = (progress or {}).get("eta_seconds")
+            out.update({"progress": progress} if progress is not None else {})
+            out["note"] = ("indexing is still running; results cover what is indexed so far: ask again "
+                           + (f"in about {eta} s" if eta else "shortly") + " for all of it")
         elif st.partial:
             out["note"] = f"results are partial: the index is {self.index.completeness().message()}"
         elif st.read_only:
