@@ -76,7 +76,10 @@ class _Progress(NamedTuple):
     count: int  # progress events so far (a call reports only builds that moved while it waited)
     percentage: int
     message: str
-    embeds: bool  # the build embeds chunks (every update walks the tree and saves; only this is worth saying late)
+    # Every update walks the tree and saves: only one with files to read or chunks to embed is worth a word, and
+    # only one that embeds is worth saying after the fact.
+    works: bool
+    embeds: bool
 
 
 class _Events(LiveEvents):
@@ -120,7 +123,8 @@ class _Repo:
             return None
         text, pct = progress_text(p.phase, p.files_done, p.files_total, p.chunks_embedded, p.chunks_to_embed,
                                   p.rate, p.eta_s)
-        return _Progress(self.events.count, pct, f"indexing {self.live.root}: {text}", p.chunks_to_embed > 0)
+        return _Progress(self.events.count, pct, f"indexing {self.live.root}: {text}",
+                         bool(p.files_total or p.chunks_to_embed), p.chunks_to_embed > 0)
 
     def state(self) -> dict[str, Any]:
         """``indexing``/``ready`` plus progress and notes, merged into every answer."""
@@ -464,14 +468,15 @@ def _progress_token(ctx: Context) -> str | int | None:
 async def _report_progress(ctx: Context, needle: NeedleMCP, before: dict[Path, int], done: anyio.Event) -> None:
     """notifications/progress while the call waits on index builds: a percentage out of 100, which only grows as
     MCP requires, and what is being done (``indexing /repo: embedding 300/1200 chunks``). Only builds that made
-    progress during this call count, and a build that embedded chunks is reported once more before the answer
-    (one quicker than a look is still said; a stat-only refresh that found nothing to embed is not)."""
+    progress during this call and have files to read or chunks to embed count (a stat-only refresh that found
+    nothing changed says nothing), and a build that embedded chunks is reported once more before the answer (one
+    quicker than a look is still said)."""
     sent = -1
     while True:
         with anyio.move_on_after(PROGRESS_INTERVAL_S):
             await done.wait()
         moved = [p for root, p in needle.progress().items() if p.count > before.get(root, 0)
-                 and (p.embeds or not done.is_set())]  # the final look: builds that embedded something
+                 and (p.embeds if done.is_set() else p.works)]  # the final look: builds that embedded something
         if moved and (pct := min(p.percentage for p in moved)) > sent:
             sent = pct
             await ctx.report_progress(pct, 100, "; ".join(p.message for p in moved))
