@@ -334,3 +334,17 @@ async def test_similar_while_the_first_build_runs_says_the_file_may_not_be_reach
                 if early.is_error:  # else the build had already read it: nothing to say
                     assert _text(early) == ("similar: no indexed code at stage_39.py:1: stage_39.py is not indexed "
                                             "yet: indexing is still running; ask again shortly"), _text(early)
+
+
+async def test_status_on_a_repository_being_indexed_says_how_far_it_is_without_waiting_for_the_end(
+        tmp_path: Path) -> None:
+    """`status` is how an agent asks whether the index is ready: on a cold repository it answers while the first
+    build runs (state indexing, with progress), instead of answering "ready" once the build is over."""
+    repo = _generated_repo(tmp_path / "repo", files=60, functions=80)
+    with open(tmp_path / "server.log", "w") as errlog:
+        async with stdio_client(_params(repo, cwd=tmp_path, NEEDLE_MCP_WAIT="600"), errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                status = _payload(await session.call_tool("status", {}))
+                assert status["state"] == "indexing" and status["partial"] is True, status
+                assert "ask again" in status["note"], status

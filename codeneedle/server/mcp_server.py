@@ -58,6 +58,8 @@ EXTRA_ROOTS_ENV = "NEEDLE_EXTRA_ROOTS"
 WAIT_ENV = "NEEDLE_MCP_WAIT"
 # How long a tool call waits for an index build before answering over what is indexed so far.
 DEFAULT_WAIT_S = 45.0
+# How long `status` waits: enough for a stat-only refresh of a large repository, not for a build.
+STATUS_WAIT_S = 2.0
 MAX_K = 100
 INVALID_PARAMS = -32602
 # How often a call waiting on an index build looks at its progress (notifications/progress to a progressToken).
@@ -303,8 +305,9 @@ class NeedleMCP:
             return path
         return next((str(r / p) for r in self.extra_roots if (r / p).is_file()), path)
 
-    def _all_repos(self) -> tuple[list[_Repo], list[str]]:
-        """The root's repository and every extra root's, refreshed, and the extra roots that cannot open (why)."""
+    def _all_repos(self, wait: float | None = None) -> tuple[list[_Repo], list[str]]:
+        """The root's repository and every extra root's, refreshed (waiting up to ``wait``, default the server's),
+        and the extra roots that cannot open (why)."""
         repos, left_out = [self.repo()], []
         for root in self.extra_roots:
             try:
@@ -315,18 +318,20 @@ class NeedleMCP:
             if all(repo is not other for other in repos):  # an extra root inside another's repository
                 repos.append(repo)
         for repo in repos:
-            repo.refresh(self.wait)
+            repo.refresh(self.wait if wait is None else wait)
         return repos, left_out
 
     def status(self, path: str | None = None) -> dict[str, Any]:
         """The repository at ``path`` (default: the root); with extra roots and no ``path``, each one under
         ``repos`` too, as a search over all of them answers."""
+        # Status says how far indexing is: it waits for a stat-only refresh, not for a build to end.
+        wait = min(self.wait, STATUS_WAIT_S)
         if path is None and self.extra_roots:
-            repos, left_out = self._all_repos()
+            repos, left_out = self._all_repos(wait)
             each = [{**r.live.status().to_dict(), **r.state()} for r in repos]
             return {**each[0], "repos": each, **({"not_open": left_out} if left_out else {})}
         repo = self.repo(path)
-        repo.refresh(self.wait)
+        repo.refresh(wait)
         return {**repo.live.status().to_dict(), **repo.state()}
 
     def _repo_holding(self, path: str) -> _Repo:
