@@ -1,4 +1,5 @@
-"""`needle mcp` as a coding agent meets it: progress while the first index is built, and going away mid-call."""
+"""`needle mcp` as a coding agent meets it: what tools/list promises, progress while an index is built, notes and
+errors it can act on, the client's roots, and the client going away mid-call."""
 
 from __future__ import annotations
 
