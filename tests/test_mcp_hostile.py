@@ -49,8 +49,8 @@ async def test_search_outside_the_served_root_is_refused_and_writes_nothing(tmp_
     assert (Path.home() / ".needle").exists() == home_index
 
 
-def _raw_server(root: Path) -> subprocess.Popen:
-    env = {**os.environ, "NEEDLE_ROOT": str(root)}
+def _raw_server(root: Path, **env: str) -> subprocess.Popen:
+    env = {**os.environ, "NEEDLE_ROOT": str(root), **env}
     return subprocess.Popen([str(NEEDLE), "mcp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=env, cwd=root)
 

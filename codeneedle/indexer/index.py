@@ -904,7 +904,7 @@ class Index:
         else:
             rows = [r for r in saved if _holds(r, line, cell)]
             if not rows:
-                raise NeedleError(f"no indexed code at {where}")
+                raise NeedleError(f"no indexed code at {where}{self._why_nothing_at(rel, line, saved, cell)}")
             target = _innermost(rows, cell)
             keys, vecs = store.chunk_vectors(self.model_id, vi.dim, ids=[target.id])
             # A chunk the index has not embedded yet (a file saved a moment ago) is embedded here, as it would be.
@@ -913,6 +913,32 @@ class Index:
         ranked = dense_ranking(store, vi, self.model_id, vec, k, Filters(), exclude=exclude)
         rows_by_id = store.chunks_by_ids([cid for cid, _ in ranked])
         return [result_from_row(rows_by_id[cid], s) for cid, s in ranked if cid in rows_by_id]
+
+    def _why_nothing_at(self, rel: str, line: int, saved: list[ChunkRow], cell: int) -> str:
+        """What ``similar`` can be asked instead when no chunk holds ``line`` of ``rel``: the file is not indexed
+        (and why), or the indexed code nearest that line (a blank line or a comment between definitions)."""
+        if not saved:
+            if (self.root / rel).is_dir():
+                return ": that is a folder, not a file"
+            if not (self.root / rel).is_file():
+                return f": no such file in {self.root}"
+            reason = self.reader().skipped_reason(rel)
+            if reason:
+                return f": {rel} is not indexed (skipped: {reason})"
+            done = self.completeness()
+            if done.state == "indexing":  # the walk may not have reached it yet
+                return f": {rel} is not indexed yet: indexing is still running; ask again shortly"
+            if done.partial:
+                return f": {rel} is not indexed yet: the index is {done.message()}"
+            return f": {rel} is not indexed (ignored, or not a file Needle indexes)"
+        if cell:
+            saved = [r for r in saved if r.cell == cell]
+            if not saved:
+                return f": the notebook has no indexed cell {cell}"
+        first = lambda r: r.cell_start_line if cell else r.start_line  # noqa: E731
+        last = lambda r: r.cell_end_line if cell else r.end_line  # noqa: E731
+        near = min(saved, key=lambda r: (max(first(r) - line, line - last(r)), last(r) - first(r)))
+        return f"; the nearest indexed code is {near.name or near.kind} at lines {first(near)}-{last(near)}"
 
     def _unsaved_target(self, rel: str, line: int, text: str, saved: list[ChunkRow],
                         cell: int = 0) -> tuple[np.ndarray, frozenset[int]]:

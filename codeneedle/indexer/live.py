@@ -286,6 +286,10 @@ class LiveIndex:
         # State before message: a build sets its message before its state (_build), so a state read here
         # comes with its message.
         building, own_state = self._building, self._state
+        # A full update asked for (refresh) that the worker has not taken up yet is indexing too: a new index
+        # would otherwise read as ready, and empty, until the worker starts it.
+        with self._cond:
+            pending = self._requested > self._finished
         message = self._message
         done = None
         if index is not None and not self._closed.is_set():
@@ -298,10 +302,10 @@ class LiveIndex:
                 figures = index.status() if counts else None
             except Exception as exc:  # noqa: BLE001 - status must always answer
                 message = f"cannot read index status: {exc}"
-        state = "indexing" if building else own_state
+        state = "indexing" if building or pending else own_state
         if state == "ready" and done is not None:
             state = done.state  # ready | indexing (another process writes) | partial
-        partial = (index is None or building or own_state in ("starting", "cancelled")
+        partial = (index is None or building or pending or own_state in ("starting", "cancelled")
                    or (done.partial if done is not None else True))
         return LiveStatus(
             root=str(self.root), index_dir=str(self.settings.index_dir_for(self.real_root)), state=state,

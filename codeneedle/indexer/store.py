@@ -409,6 +409,11 @@ class Store:
             out.update({r[0]: ChunkRow(*r) for r in rows})
         return out
 
+    def skipped_reason(self, path: str) -> str | None:
+        """Why the last walk skipped ``path`` (``minified``, ``too large``, ...), or None."""
+        row = self.conn.execute("SELECT reason FROM skipped WHERE path = ?", (path,)).fetchone()
+        return row[0] if row else None
+
     def chunks_in_file(self, path: str) -> list[ChunkRow]:
         rows = self.conn.execute(f"SELECT {self._row_columns} FROM chunks WHERE path = ? ORDER BY start_line", (path,))
         return [ChunkRow(*r) for r in rows]

@@ -8,33 +8,39 @@ date on first use and refreshed (stat-only, cheap) before later calls. Failures 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import anyio
+from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 
 from codeneedle import __version__
 from codeneedle.errors import NeedleError
 from codeneedle.indexer.filters import kind_filter, split_globs
-from codeneedle.indexer.live import LiveIndex, innermost
+from codeneedle.indexer.indexdir import too_broad
+from codeneedle.indexer.live import LiveEvents, LiveIndex, innermost
+from codeneedle.indexer.progress import progress_text
 from codeneedle.indexer.root import find_root
 from codeneedle.indexer.scores import good_match, no_match_note
 from codeneedle.indexer.search import language_filter
 from codeneedle.indexer.settings import IndexSettings, seconds_from_env
-from codeneedle.server.mcp_guard import argument_problems, check_value, params_problems
+from codeneedle.server.mcp_guard import MAX_QUERY_CHARS, argument_problems, check_value, params_problems
 from codeneedle.server.mcp_wire import ScreenedLines, ScreenedStream, claimed_stdin, text_lines
 
 try:  # mcp >= 2
+    from mcp.server.mcpserver import Context
     from mcp.server.mcpserver import MCPServer as _MCPServer
     from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
     from mcp.shared.exceptions import MCPError
 except ImportError:  # pragma: no cover - mcp 1.x names the same API FastMCP
+    from mcp.server.fastmcp import Context  # type: ignore[no-redef]
     from mcp.server.fastmcp import FastMCP as _MCPServer  # type: ignore[no-redef]
     from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
     from mcp.shared.exceptions import McpError as MCPError  # type: ignore[no-redef]
@@ -43,6 +49,7 @@ except ImportError:  # pragma: no cover - mcp 1.x names the same API FastMCP
 
 if TYPE_CHECKING:
     from codeneedle.indexer.index import Index
+    from codeneedle.indexer.types import Progress
 
 log = logging.getLogger("codeneedle.mcp")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -53,8 +60,12 @@ EXTRA_ROOTS_ENV = "NEEDLE_EXTRA_ROOTS"
 WAIT_ENV = "NEEDLE_MCP_WAIT"
 # How long a tool call waits for an index build before answering over what is indexed so far.
 DEFAULT_WAIT_S = 45.0
+# How long `status` waits: enough for a stat-only refresh of a large repository, not for a build.
+STATUS_WAIT_S = 2.0
 MAX_K = 100
 INVALID_PARAMS = -32602
+# How often a call waiting on an index build looks at its progress (notifications/progress to a progressToken).
+PROGRESS_INTERVAL_S = 0.5
 
 INSTRUCTIONS = (
     "Needle is local semantic code search over the user's repository. Use `search` with a natural-language "
@@ -63,12 +74,37 @@ INSTRUCTIONS = (
 )
 
 
+class _Progress(NamedTuple):
+    """A repository's build progress as a waiting call reports it."""
+
+    count: int  # progress events so far (a call reports only builds that moved while it waited)
+    percentage: int
+    message: str
+    # Every update walks the tree and saves: only one with files to read or chunks to embed is worth a word, and
+    # only one that embeds is worth saying after the fact.
+    works: bool
+    embeds: bool
+
+
+class _Events(LiveEvents):
+    """The latest progress of a repository's index builds (set from its worker thread, read by waiting calls)."""
+
+    def __init__(self) -> None:
+        self.latest: Progress | None = None
+        self.count = 0
+
+    def progress(self, progress: Progress) -> None:
+        if progress.phase != "done":
+            self.latest, self.count = progress, self.count + 1
+
+
 class _Repo:
     """One repository's live index, refreshed before each call: no watching, and the writer lock only while an
     update runs (an editor's language server may want it between calls)."""
 
     def __init__(self, index: Index):
-        self.live = LiveIndex(index.root, index=index, watch=False, hold_writer=False).start()
+        self.events = _Events()
+        self.live = LiveIndex(index.root, index=index, events=self.events, watch=False, hold_writer=False).start()
         self.index = index
 
     def refresh(self, wait: float) -> None:
@@ -83,14 +119,27 @@ class _Repo:
         self.live.close()
         self.live.wait_closed(10)
 
+    def progress(self) -> _Progress | None:
+        """How far this repository's latest index build is: what a call waiting on it reports (None: no build
+        has said)."""
+        p = self.events.latest
+        if p is None:
+            return None
+        text, pct = progress_text(p.phase, p.files_done, p.files_total, p.chunks_embedded, p.chunks_to_embed,
+                                  p.rate, p.eta_s)
+        return _Progress(self.events.count, pct, f"indexing {self.live.root}: {text}",
+                         bool(p.files_total or p.chunks_to_embed), p.chunks_to_embed > 0)
+
     def state(self) -> dict[str, Any]:
         """``indexing``/``ready`` plus progress and notes, merged into every answer."""
         st = self.live.status(counts=False)
         out: dict[str, Any] = {"root": st.root, "state": st.state, "partial": st.partial}
         progress = st.to_dict().get("progress")
-        if progress is not None:
-            out["progress"] = progress
-            out["note"] = "indexing is still running; results cover what is indexed so far"
+        if progress is not None or (st.state == "indexing" and not st.read_only):  # (a build not begun yet: none)
+            eta = (progress or {}).get("eta_seconds")
+            out.update({"progress": progress} if progress is not None else {})
+            out["note"] = ("indexing is still running; results cover what is indexed so far: ask again "
+                           + (f"in about {eta} s" if eta else "shortly") + " for all of it")
         elif st.partial:
             out["note"] = f"results are partial: the index is {self.index.completeness().message()}"
         elif st.read_only:
@@ -108,15 +157,13 @@ class NeedleMCP:
                  wait: float | None = None, extra_roots: list[str] | None = None, explicit: Iterable[str] = ()):
         # The root is found the way git finds its work tree (nearest .needle/, else .git, else the folder);
         # a missing folder is reported by the first tool call, not by a server that fails to start.
-        given = Path(root or os.environ.get(ROOT_ENV) or os.getcwd()).expanduser()
-        try:
-            self.root = find_root(given)
-        except NeedleError:
-            self.root = given.resolve()
+        # Nothing named: the working folder, unless the client says which folders it has open (client_roots).
+        self.root_from_cwd = not (root or os.environ.get(ROOT_ENV))
+        self._set_root(root or os.environ.get(ROOT_ENV) or os.getcwd())
         if extra_roots is None:
             extra_roots = [p for p in os.environ.get(EXTRA_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
-        self.extra_roots = [r for r in dict.fromkeys(Path(p).expanduser().resolve() for p in extra_roots)
-                            if r != self.root]
+        self.extra_named = bool(extra_roots)
+        self._set_extra_roots(extra_roots)
         self.settings = settings or IndexSettings()
         # Settings a command line gave; none by default: an MCP client has no settings of its own, so the stored
         # ones stand (sticky.py reads None as an editor's configuration, which would reset what an editor stored).
@@ -124,6 +171,29 @@ class NeedleMCP:
         self.wait = wait if wait is not None else seconds_from_env(WAIT_ENV, DEFAULT_WAIT_S)
         self._repos: dict[Path, _Repo] = {}
         self._lock = threading.Lock()
+
+    def _set_root(self, given: str | os.PathLike[str]) -> None:
+        path = Path(given).expanduser()
+        try:
+            self.root = find_root(path)
+        except NeedleError:
+            self.root = path.resolve()
+
+    def _set_extra_roots(self, extra_roots: Iterable[str | os.PathLike[str]]) -> None:
+        self.extra_roots = [r for r in dict.fromkeys(Path(p).expanduser().resolve() for p in extra_roots)
+                            if r != self.root]
+
+    def client_roots(self, folders: list[Path]) -> None:
+        """Serve the folders the client has open (its roots/list) instead of the working folder: the first is the
+        root, the others extra roots (unless extra roots were named). Only where no root was named and no
+        repository is open yet (answers already given stay about the repository they named)."""
+        with self._lock:
+            if not folders or not self.root_from_cwd or self._repos:
+                return
+            self._set_root(folders[0])
+            if not self.extra_named:
+                self._set_extra_roots(folders[1:])
+        log.info("serving the client's roots: %s", ", ".join(map(str, self.roots())))
 
     def repo(self, path: str | None = None) -> _Repo:
         """The repository at ``path`` (default: the server's root), opened once and kept."""
@@ -147,8 +217,15 @@ class NeedleMCP:
         with self._lock:
             repo = self._repos.get(root)
             if repo is None:
-                repo = self._repos[root] = _Repo(Index.open(root, self.settings, notify=_notify,
-                                                            explicit=self.explicit))
+                try:
+                    index = Index.open(root, self.settings, notify=_notify, explicit=self.explicit)
+                except NeedleError as exc:
+                    if too_broad(root) is None:
+                        raise
+                    # The library's advice is a person's (open or name a folder); an agent's is a path.
+                    raise NeedleError(f"{exc}. Here: give `path` the project's folder (absolute), or set "
+                                      f"{ROOT_ENV} to it in this server's configuration") from None
+                repo = self._repos[root] = _Repo(index)
         return repo
 
     def roots(self) -> list[Path]:
@@ -173,7 +250,8 @@ class NeedleMCP:
         results = repo.live.search(query, k=k, lang=lang, glob=glob, exclude=exclude_glob, kind=kind, within=within)
         out = {**repo.state(), "query": query, "results": [r.to_dict() for r in results],
                "good_match": good_match(results)}
-        note = no_match_note(results) if results else (repo.index.within_note(within) or repo.index.glob_note(glob))
+        note = no_match_note(results) if results else (repo.index.within_note(within) or repo.index.glob_note(glob)
+                                                        or _nothing_found(lang, kind, glob, exclude_glob, path))
         if note:
             out["note"] = f"{out['note']}; {note}" if out.get("note") else note
         return out
@@ -200,7 +278,8 @@ class NeedleMCP:
         out = {**repos[0].state(), "repos": [r.state() for r in repos], "query": query,
                "results": [r.to_dict() for r in results], "good_match": good_match(results)}
         # As a search of one repository says: weak matches, or a glob no repository's files match.
-        notes = [no_match_note(results) if results else glob_note([r.index for r in repos], glob)]
+        notes = [no_match_note(results) if results else (glob_note([r.index for r in repos], glob)
+                                                         or _nothing_found(lang, kind, glob, exclude_glob))]
         if left_out:
             notes.append(f"not searched: {'; '.join(left_out)}")
         for note in filter(None, notes):
@@ -213,14 +292,24 @@ class NeedleMCP:
             raise ToolError(f"line must be at least 1 (lines are 1-based), got {line}")
         if cell is not None and cell < 1:
             raise ToolError(f"cell must be at least 1 (cells are counted from 1, as results say), got {cell}")
+        path = self._served_file(path)
         repo = self._repo_holding(path)
         repo.refresh(self.wait)
         results = repo.index.similar(path, line, k=k, cell=cell or 0)
         return {**repo.state(), "path": repo.index.relative(path), "line": line, **({"cell": cell} if cell else {}),
                 "results": [r.to_dict() for r in results]}
 
-    def _all_repos(self) -> tuple[list[_Repo], list[str]]:
-        """The root's repository and every extra root's, refreshed, and the extra roots that cannot open (why)."""
+    def _served_file(self, path: str) -> str:
+        """``path`` as ``similar`` reads it: a relative path is the root's file, else (none there) the first extra
+        root's that has it, as a search over every root gives it (``path`` relative to its ``repo``)."""
+        p = Path(path).expanduser()
+        if p.is_absolute() or (self.root / p).exists():
+            return path
+        return next((str(r / p) for r in self.extra_roots if (r / p).is_file()), path)
+
+    def _all_repos(self, wait: float | None = None) -> tuple[list[_Repo], list[str]]:
+        """The root's repository and every extra root's, refreshed (waiting up to ``wait``, default the server's),
+        and the extra roots that cannot open (why)."""
         repos, left_out = [self.repo()], []
         for root in self.extra_roots:
             try:
@@ -231,18 +320,20 @@ class NeedleMCP:
             if all(repo is not other for other in repos):  # an extra root inside another's repository
                 repos.append(repo)
         for repo in repos:
-            repo.refresh(self.wait)
+            repo.refresh(self.wait if wait is None else wait)
         return repos, left_out
 
     def status(self, path: str | None = None) -> dict[str, Any]:
         """The repository at ``path`` (default: the root); with extra roots and no ``path``, each one under
         ``repos`` too, as a search over all of them answers."""
+        # Status says how far indexing is: it waits for a stat-only refresh, not for a build to end.
+        wait = min(self.wait, STATUS_WAIT_S)
         if path is None and self.extra_roots:
-            repos, left_out = self._all_repos()
+            repos, left_out = self._all_repos(wait)
             each = [{**r.live.status().to_dict(), **r.state()} for r in repos]
             return {**each[0], "repos": each, **({"not_open": left_out} if left_out else {})}
         repo = self.repo(path)
-        repo.refresh(self.wait)
+        repo.refresh(wait)
         return {**repo.live.status().to_dict(), **repo.state()}
 
     def _repo_holding(self, path: str) -> _Repo:
@@ -259,11 +350,28 @@ class NeedleMCP:
                 return self.repo(str(max(holders, key=lambda r: len(r.parts))))
         return self.repo()
 
+    def progress(self) -> dict[Path, _Progress]:
+        """Each open repository's latest index build progress (``_Repo.progress``), by root. Read on the event loop,
+        so without the lock, which ``repo`` holds while an index opens: a dict's copy is atomic in CPython."""
+        repos = self._repos.copy()
+        return {root: p for root, p in ((root, repo.progress()) for root, repo in repos.items()) if p is not None}
+
     def close(self) -> None:
         with self._lock:
             for repo in self._repos.values():
                 repo.close()
             self._repos.clear()
+
+
+def _nothing_found(lang: Any, kind: Any, glob: str | None, exclude_glob: Any, path: str | None = None) -> str:
+    """Why a search answered no results at all, when no other note says: the filters it named (an empty list
+    alone reads as "no such code exists"), or an index with nothing in it yet."""
+    named = [f"{name}={value!r}" for name, value in (("lang", lang), ("kind", kind), ("glob", glob),
+                                                      ("exclude_glob", exclude_glob), ("path", path)) if value]
+    if named:
+        return (f"no results: no indexed code fits {', '.join(named)}; widen or drop a filter (`status` lists the "
+                "indexed languages)")
+    return "no results: the index holds no code yet (`status` says what is indexed and skipped)"
 
 
 def _check_k(k: int) -> None:
@@ -274,6 +382,113 @@ def _check_k(k: int) -> None:
 
 def _notify(message: str) -> None:
     log.warning("%s", message)
+
+
+class _ClientRoots:
+    """The folders the client has open, asked once (roots/list) before the first tool call where the server was
+    given no root (no NEEDLE_ROOT, no --path): a client may start it in any folder (the home folder, ``/``), and
+    its roots say which project the user means. A client without the roots capability keeps the working folder."""
+
+    ASK_TIMEOUT_S = 10.0
+
+    def __init__(self, needle: NeedleMCP):
+        self.needle = needle
+        self.asked = not needle.root_from_cwd
+        self._lock = anyio.Lock()
+
+    async def adopt(self, ctx: Context | None) -> None:
+        if self.asked or ctx is None:
+            return
+        async with self._lock:  # calls that come meanwhile wait for the answer, not serve the working folder
+            if self.asked:
+                return
+            folders = await _client_folders(ctx, self.ASK_TIMEOUT_S)
+            if folders:
+                self.needle.client_roots(folders)
+            self.asked = True
+
+
+async def _client_folders(ctx: Context, timeout: float) -> list[Path]:
+    """The client's roots that are local folders (file:// URIs), in its order; [] when it offers none."""
+    import warnings
+    from urllib.parse import unquote, urlparse
+
+    try:
+        capabilities = ctx.client_capabilities if hasattr(ctx, "client_capabilities") else \
+            ctx.session.client_params.capabilities
+    except (AttributeError, ValueError):
+        return []
+    if capabilities is None or getattr(capabilities, "roots", None) is None:
+        return []
+    try:
+        with anyio.fail_after(timeout), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # mcp marks roots deprecated from protocol 2026-07-28 on
+            listed = await ctx.session.list_roots()
+    except Exception as exc:  # noqa: BLE001 - a client that cannot answer keeps the working folder
+        log.warning("the client offers roots but roots/list failed (%s); serving the working folder", exc)
+        return []
+    folders = []
+    for root in listed.roots:
+        uri = urlparse(str(root.uri))
+        if uri.scheme == "file" and uri.netloc in ("", "localhost"):
+            folders.append(Path(unquote(uri.path)))
+    return folders
+
+
+async def _answer(ctx: Context | None, needle: NeedleMCP, fn: Callable[..., dict[str, Any]],
+                  **kwargs: Any) -> dict[str, Any]:
+    """A tool body (``_guard(fn, **kwargs)``) on a worker thread, while the event loop stays free for pings and
+    cancellations. A call that waits on an index build (the first on a cold repository waits up to
+    NEEDLE_MCP_WAIT) sends notifications/progress when the client gave a progressToken, so it is not a silent
+    block. A cancelled call (notifications/cancelled, or the client gone) returns at once, its thread left to
+    finish on its own: what it waits on is the build, which belongs to the server (closed with it), not to the
+    call."""
+    body = functools.partial(_guard, fn, **kwargs)
+    if ctx is None or _progress_token(ctx) is None:
+        return await anyio.to_thread.run_sync(body, abandon_on_cancel=True)
+    done, outcome = anyio.Event(), []
+    before = {root: p.count for root, p in needle.progress().items()}  # taken before the body can start a build
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_report_progress, ctx, needle, before, done)
+        try:  # the body's error is raised below, as it is: inside the group it would come out wrapped in a group
+            outcome.append(await anyio.to_thread.run_sync(body, abandon_on_cancel=True))
+        except Exception as exc:  # noqa: BLE001 - re-raised below
+            outcome.append(exc)
+        finally:
+            done.set()
+    if isinstance(outcome[0], Exception):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _progress_token(ctx: Context) -> str | int | None:
+    try:
+        meta = ctx.request_context.meta
+    except (AttributeError, ValueError):  # no request behind this context
+        return None
+    if not isinstance(meta, dict):  # mcp 1.x: a model
+        meta = {"progress_token": getattr(meta, "progressToken", None)}
+    token = meta.get("progress_token")
+    return token if token is not None else meta.get("progressToken")
+
+
+async def _report_progress(ctx: Context, needle: NeedleMCP, before: dict[Path, int], done: anyio.Event) -> None:
+    """notifications/progress while the call waits on index builds: a percentage out of 100, which only grows as
+    MCP requires, and what is being done (``indexing /repo: embedding 300/1200 chunks``). Only builds that made
+    progress during this call and have files to read or chunks to embed count (a stat-only refresh that found
+    nothing changed says nothing), and a build that embedded chunks is reported once more before the answer (one
+    quicker than a look is still said)."""
+    sent = -1
+    while True:
+        with anyio.move_on_after(PROGRESS_INTERVAL_S):
+            await done.wait()
+        moved = [p for root, p in needle.progress().items() if p.count > before.get(root, 0)
+                 and (p.embeds if done.is_set() else p.works)]  # the final look: builds that embedded something
+        if moved and (pct := min(p.percentage for p in moved)) > sent:
+            sent = pct
+            await ctx.report_progress(pct, 100, "; ".join(p.message for p in moved))
+        if done.is_set():
+            return
 
 
 def _guard(fn, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -391,25 +606,42 @@ def _new_server() -> _MCPServer:
         return _NeedleServer(name="needle", instructions=INSTRUCTIONS)
 
 
+# The bounds the tools check, advertised in their input schemas too (a client or model that reads the schema
+# sends a valid call the first time); checked by the tools themselves, whose errors say more than pydantic's.
+_K_RANGE = {"minimum": 1, "maximum": MAX_K}
+# What a client may assume of every tool (MCP's defaults say the opposite: may change and destroy things, reaches
+# out to the world): they read the repository and write nothing of the user's, only Needle's own index (.needle/,
+# a cache git ignores), and nothing leaves the machine. Clients use this to run such calls side by side and to
+# ask fewer confirmations.
+_LOOKS_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+
+
 def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
     """The MCP server with Needle's three tools registered over ``needle`` (default: root from env or cwd)."""
     needle = needle or NeedleMCP()
     server = _new_server()
+    roots = _ClientRoots(needle)
 
-    @server.tool(description=(
+    @server.tool(title="Search code", annotations=_LOOKS_ONLY, description=(
         "Semantic + keyword search over the repository's code. Describe what the code does "
         "(e.g. 'parse a config file') or name identifiers. Returns the best matching functions, classes "
-        "and blocks: path (relative to root), start_line/end_line (1-based), name, kind, language, score "
-        "(cosine similarity; good_match is false when even the best is below the match threshold), snippet; "
-        "in a Jupyter notebook also cell (1-based) and cell_start_line/cell_end_line (lines in that cell)."))
-    def search(
-        query: Annotated[str, Field(description="what you are looking for, in words or identifiers")],
-        k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,
+        "and blocks, best first: path (relative to the root, or to repo where a result names one), "
+        "start_line/end_line (1-based), name, kind, language, score (the cosine similarity of query and code; "
+        "the order also weighs keywords and a re-ranker, so scores need not decrease; good_match is false when "
+        "even the best is below the match threshold), snippet (the first lines only: read start_line-end_line "
+        "of the file for the rest); in a Jupyter notebook also cell (1-based) and cell_start_line/cell_end_line "
+        "(lines in that cell)."))
+    async def search(
+        query: Annotated[str, Field(description="what you are looking for, in words or identifiers",
+                                    json_schema_extra={"minLength": 1, "maxLength": MAX_QUERY_CHARS})],
+        k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}", json_schema_extra=_K_RANGE)] = 10,
         lang: Annotated[str | list[str] | None, Field(description=(
             "only these languages: 'python,go' or ['python', 'go']; a format ('vue', 'svelte', 'jupyter', "
             "'markdown') selects its files, code and text alike"))] = None,
-        glob: Annotated[str | None, Field(description="only paths matching this glob, e.g. 'src/**/*.py'; "
-                                                      "'!dist/**' leaves paths out")] = None,
+        glob: Annotated[str | None, Field(description=(
+            "only paths matching this glob, read as in .gitignore: without a '/' it matches names at any depth "
+            "('*.py', 'loader.py'), with one it is relative to the root ('src/*.py': files directly in src; "
+            "'src/**/*.py' or 'src/': anywhere under src); '!dist/**' leaves paths out"))] = None,
         path: Annotated[str | None, Field(description=(
             "a repository folder to search, or a folder or file inside one to search there only (relative to the "
             "root or absolute; default: the server's root and its extra roots)"))] = None,
@@ -418,27 +650,34 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         kind: Annotated[str | list[str] | None, Field(description=(
             "only these kinds of code: 'function', 'method', 'class', 'block', 'text', or 'def' for every named "
             "definition; 'function,method' or a list"))] = None,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
-        return _guard(needle.search, query=query, k=k, lang=lang, glob=glob, path=path, exclude_glob=exclude_glob,
-                      kind=kind)
+        await roots.adopt(ctx)
+        return await _answer(ctx, needle, needle.search, query=query, k=k, lang=lang, glob=glob, path=path,
+                             exclude_glob=exclude_glob, kind=kind)
 
-    @server.tool(description=(
+    @server.tool(title="Find similar code", annotations=_LOOKS_ONLY, description=(
         "Code most similar to the function or block at path:line (the chunk itself excluded), "
         "e.g. to find duplicates or other implementations of the same idea."))
-    def similar(
-        path: Annotated[str, Field(description="file path, relative to the root or absolute")],
-        line: Annotated[int, Field(description="1-based line inside the function")],
-        k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}")] = 10,
+    async def similar(
+        path: Annotated[str, Field(description=(
+            "file path as a search result gives it (relative to its repo, or to the root) or absolute"))],
+        line: Annotated[int, Field(description="1-based line inside the function", json_schema_extra={"minimum": 1})],
+        k: Annotated[int, Field(description=f"number of results, 1 to {MAX_K}", json_schema_extra=_K_RANGE)] = 10,
         cell: Annotated[int | None, Field(description=(
-            "in a Jupyter notebook: the cell (1-based, as results give it); line is then a line of that cell"))] = None,
+            "in a Jupyter notebook: the cell (1-based, as results give it); line is then a line of that cell"),
+            json_schema_extra={"minimum": 1})] = None,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
-        return _guard(needle.similar, path=path, line=line, k=k, cell=cell)
+        await roots.adopt(ctx)
+        return await _answer(ctx, needle, needle.similar, path=path, line=line, k=k, cell=cell)
 
-    @server.tool(description=(
+    @server.tool(title="Index status", annotations=_LOOKS_ONLY, description=(
         "What the index holds: root, index folder, model, file and chunk counts, languages, last update, "
         "skipped files, and state (indexing or ready); with extra roots, each repository's under repos."))
-    def status() -> dict[str, Any]:
-        return _guard(needle.status)
+    async def status(ctx: Context | None = None) -> dict[str, Any]:
+        await roots.adopt(ctx)
+        return await _answer(ctx, needle, needle.status)
 
     return server
 
