@@ -183,6 +183,9 @@ class Store:
             # A reader takes an index made before chunks knew their cell as it is (a writer adds the columns).
             have = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
             self._row_columns = _ROW_COLUMNS if set(_CELL_COLUMNS) <= have else _ROW_COLUMNS_BEFORE_CELLS
+            if not create:  # a writer's _ensure_schema decided it (adding the columns where it could)
+                skipped = {row[1] for row in conn.execute("PRAGMA table_info(skipped)")}
+                self._skip_stats = {"size", "mtime_ns"} <= skipped
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
@@ -244,7 +247,7 @@ class Store:
                 db["chunks"].create_index(["path"])
                 db["chunks"].create_index(["hash"])
                 db["embeddings"].create({"model": str, "hash": str, "vector": bytes}, pk=("model", "hash"))
-                db["skipped"].create({"path": str, "reason": str}, pk="path")
+                db["skipped"].create({"path": str, "reason": str, "size": int, "mtime_ns": int}, pk="path")
                 self.conn.execute(
                     "CREATE VIRTUAL TABLE chunks_fts USING fts5(name, path, body, tokenize='unicode61')"
                 )
@@ -261,6 +264,16 @@ class Store:
             with self.transaction():
                 for column in missing:
                     self.conn.execute(f"ALTER TABLE chunks ADD COLUMN {column} INTEGER")
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(skipped)")}
+        self._skip_stats = {"size", "mtime_ns"} <= have
+        if not self._skip_stats:
+            # Indexes made before skipped files kept their size and mtime: nullable columns, added by the first
+            # writer (a reader of a read-only index reads on without them; the files are then read again).
+            with contextlib.suppress(sqlite3.OperationalError, StoreUnavailableError), self.transaction():
+                for column in ("size", "mtime_ns"):
+                    if column not in have:
+                        self.conn.execute(f"ALTER TABLE skipped ADD COLUMN {column} INTEGER")
+                self._skip_stats = True
 
     def _schema_error(self) -> ForeignDatabaseError:
         return ForeignDatabaseError(
@@ -344,13 +357,29 @@ class Store:
             [(r.size, r.mtime_ns, r.path) for r in records],
         )
 
-    def replace_skipped(self, skipped: Sequence[tuple[str, str]], only: Iterable[str] | None = None) -> None:
-        """Remember skipped files by reason; ``only`` limits the replacement to those paths (watcher updates)."""
+    def replace_skipped(self, skipped: Sequence[tuple[str, str] | tuple[str, str, int, int]],
+                        only: Iterable[str] | None = None) -> None:
+        """Remember skipped files by reason, with the size and mtime of those skipped for what they hold (see
+        ``content_skips``); ``only`` limits the replacement to those paths (watcher updates)."""
         if only is None:
             self.conn.execute("DELETE FROM skipped")
         else:
             self.conn.executemany("DELETE FROM skipped WHERE path = ?", [(p,) for p in only])
-        self.conn.executemany("INSERT OR REPLACE INTO skipped(path, reason) VALUES (?, ?)", list(skipped))
+        rows = [(*row, None, None)[:4] for row in skipped]
+        if self._skip_stats:
+            self.conn.executemany("INSERT OR REPLACE INTO skipped(path, reason, size, mtime_ns) VALUES (?, ?, ?, ?)",
+                                  rows)
+        else:
+            self.conn.executemany("INSERT OR REPLACE INTO skipped(path, reason) VALUES (?, ?)",
+                                  [row[:2] for row in rows])
+
+    def content_skips(self) -> dict[str, tuple[str, int, int]]:
+        """Files skipped for what they hold (minified, generated, binary, a secret): path -> (reason, size,
+        mtime_ns) as they were when read."""
+        if not self._skip_stats:
+            return {}
+        rows = self.conn.execute("SELECT path, reason, size, mtime_ns FROM skipped WHERE size IS NOT NULL")
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     # -- chunks ---------------------------------------------------------------------------------
     def replace_files(
