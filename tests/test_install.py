@@ -231,7 +231,8 @@ def test_an_ascii_locale_or_output_keeps_non_ascii_names_in_the_index_and_prints
 def test_the_utf8_restart_leaves_an_editors_environment_and_a_legacy_terminals_encoding_as_they_were(tmp_path):
     """The restart under UTF-8 mode is Needle's own: the editor `--open` starts got ``PYTHONUTF8=1`` (every Python
     tool run from it in UTF-8 mode) and the restart's mark; a Latin-1 terminal got UTF-8 (``cafÃ©``), and a query
-    typed there (``caf\\xe9``) was refused as "not valid Unicode", though both worked without the restart."""
+    typed there (``caf\\xe9``) was refused as "not valid Unicode", though both worked without the restart; its
+    --json stays ASCII (JSON in Latin-1 is no JSON to a reader)."""
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "menu.py").write_text('def café_price():\n    """Price of a café au lait."""\n    return 3\n',
@@ -262,6 +263,10 @@ def test_the_utf8_restart_leaves_an_editors_environment_and_a_legacy_terminals_e
     assert found.returncode == 0, found.stderr.decode("latin-1")
     first, code = found.stdout.decode("latin-1").splitlines()[:2]
     assert first.startswith(f"{repo}/menu.py:1: café_price  (") and code.endswith("def café_price():"), first
+    answer = subprocess.run([str(NEEDLE), "search", "café price".encode("latin-1"), str(repo), "-k", "1", "--json"],
+                            capture_output=True, timeout=300, env=latin1)
+    assert answer.returncode == 0 and answer.stdout.isascii(), answer.stdout  # JSON is UTF-8, or ASCII: never Latin-1
+    assert json.loads(answer.stdout)["query"] == "café price"
 
 
 def test_a_relative_xdg_cache_home_is_ignored_as_the_xdg_spec_asks(monkeypatch, tmp_path):
