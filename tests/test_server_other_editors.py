@@ -320,6 +320,13 @@ class HeldConfigurationClient(RawClient):
             return
         super()._dispatch(msg)
 
+    def wait_held(self, timeout: float = 30.0) -> bool:
+        """Whether a workspace/configuration request came (and is held) within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.held and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return bool(self.held)
+
     def answer_held(self) -> None:
         for msg in self.held:
             self.send({"jsonrpc": "2.0", "id": msg["id"], "result": self._answer(msg)})
@@ -336,10 +343,7 @@ async def test_a_folder_removed_while_its_settings_are_asked_for_stays_removed(t
         assert c.wait_status(lambda st: bool(st["folders"]), READY_TIMEOUT)["folders"]
         c.hold = True
         c.notify("workspace/didChangeConfiguration", {"settings": {"exclude": ["cmd/**"]}})
-        deadline = time.monotonic() + 30
-        while not c.held and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert c.held, "the server asked for no settings after the change"
+        assert c.wait_held(), "the server asked for no settings after the change"
         c.notify("workspace/didChangeWorkspaceFolders",
                  {"event": {"added": [], "removed": [{"uri": repo.as_uri(), "name": repo.name}]}})
         assert not c.wait_status(lambda st: not st["folders"], 30)["folders"]
@@ -348,10 +352,7 @@ async def test_a_folder_removed_while_its_settings_are_asked_for_stays_removed(t
         # The same for a folder added, then removed before its settings came.
         c.notify("workspace/didChangeWorkspaceFolders",
                  {"event": {"added": [{"uri": repo.as_uri(), "name": repo.name}], "removed": []}})
-        deadline = time.monotonic() + 30
-        while not c.held and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert c.held, "the server asked for no settings for the added folder"
+        assert c.wait_held(), "the server asked for no settings for the added folder"
         c.notify("workspace/didChangeWorkspaceFolders",
                  {"event": {"added": [], "removed": [{"uri": repo.as_uri(), "name": repo.name}]}})
         c.hold = False
