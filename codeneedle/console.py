@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -180,11 +181,13 @@ def print_json(obj) -> None:
     text = json.dumps(obj, ensure_ascii=False)
     try:
         text.encode("utf-8")
-        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+        if codecs.lookup(getattr(sys.stdout, "encoding", None) or "utf-8").name != "utf-8":
+            raise UnicodeEncodeError("utf-8", "", 0, 0, "an output in another encoding")
     except (UnicodeEncodeError, LookupError):
         # A path with bytes that are not UTF-8 holds lone surrogates: written raw they would make the output invalid
-        # UTF-8, so such an object is written with \u escapes (\udcff), which every JSON reader takes. So is one
-        # an output that is not UTF-8 (PYTHONIOENCODING=ascii) cannot encode.
+        # UTF-8, so such an object is written with \u escapes (\udcff), which Python's and most JSON readers take.
+        # So is any object on an output that is not UTF-8 (a Latin-1 terminal, PYTHONIOENCODING=ascii): JSON in
+        # Latin-1 (`caf\xe9`) is no JSON to jq or any other reader, and ASCII is the same text in every encoding.
         text = json.dumps(obj)
     if not text.isascii():
         text = _UNPRINTABLE.sub(_json_escape, text)

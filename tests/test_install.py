@@ -227,6 +227,48 @@ def test_an_ascii_locale_or_output_keeps_non_ascii_names_in_the_index_and_prints
     assert json.loads(answer.stdout)["results"][0]["path"] == "sub dir/naïve_módulo.py"
 
 
+@pytest.mark.slow  # a real index, then a search and an --open in fresh processes
+def test_the_utf8_restart_leaves_an_editors_environment_and_a_legacy_terminals_encoding_as_they_were(tmp_path):
+    """The restart under UTF-8 mode is Needle's own: the editor `--open` starts got ``PYTHONUTF8=1`` (every Python
+    tool run from it in UTF-8 mode) and the restart's mark; a Latin-1 terminal got UTF-8 (``cafÃ©``), and a query
+    typed there (``caf\\xe9``) was refused as "not valid Unicode", though both worked without the restart; its
+    --json stays ASCII (JSON in Latin-1 is no JSON to a reader)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "menu.py").write_text('def café_price():\n    """Price of a café au lait."""\n    return 3\n',
+                                  encoding="utf-8")
+    assert run_needle("index", str(repo), "-q").returncode == 0
+    editor = tmp_path / "editor"
+    editor.write_text(f'#!/bin/sh\nenv > "{tmp_path}/editor_env"\n')
+    editor.chmod(0o755)
+    opened = run_needle("search", "coffee price", str(repo), "--open", "1",
+                        env={"LC_ALL": "C", "PYTHONUTF8": "0", "VISUAL": str(editor)})
+    assert opened.returncode == 0, opened.stderr
+    seen = (tmp_path / "editor_env").read_text().splitlines()
+    assert "PYTHONUTF8=0" in seen and not any(line.startswith("NEEDLE_UTF8") for line in seen), seen
+
+    locales = tmp_path / "locales"
+    locales.mkdir()
+    try:
+        made = subprocess.run(["localedef", "-i", "de_DE", "-f", "ISO-8859-1", str(locales / "de_DE.ISO-8859-1")],
+                              capture_output=True, timeout=120)
+    except OSError:
+        made = None
+    if made is None or not (locales / "de_DE.ISO-8859-1").is_dir():
+        pytest.skip("no localedef or no de_DE locale source: cannot make a Latin-1 locale here")
+    latin1 = {k: v for k, v in os.environ.items() if k not in ("PYTHONUTF8", "PYTHONIOENCODING", "LANG")}
+    latin1 |= {"LOCPATH": str(locales), "LC_ALL": "de_DE.ISO-8859-1"}
+    found = subprocess.run([str(NEEDLE), "search", "café price".encode("latin-1"), str(repo), "-k", "1", "-n", "1"],
+                           capture_output=True, timeout=300, env=latin1)
+    assert found.returncode == 0, found.stderr.decode("latin-1")
+    first, code = found.stdout.decode("latin-1").splitlines()[:2]
+    assert first.startswith(f"{repo}/menu.py:1: café_price  (") and code.endswith("def café_price():"), first
+    answer = subprocess.run([str(NEEDLE), "search", "café price".encode("latin-1"), str(repo), "-k", "1", "--json"],
+                            capture_output=True, timeout=300, env=latin1)
+    assert answer.returncode == 0 and answer.stdout.isascii(), answer.stdout  # JSON is UTF-8, or ASCII: never Latin-1
+    assert json.loads(answer.stdout)["query"] == "café price"
+
+
 def test_a_relative_xdg_cache_home_is_ignored_as_the_xdg_spec_asks(monkeypatch, tmp_path):
     """A relative $XDG_CACHE_HOME put ~200 MB of model cache inside whatever folder a command ran in: the
     repository being indexed."""

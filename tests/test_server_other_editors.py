@@ -302,3 +302,61 @@ async def test_range_ends_count_the_characters_the_editor_shows(tmp_path):
             assert hit["range"]["end"] == {"line": line, "character": len(text.encode("utf-8"))}, name
     finally:
         assert c.close() == 0
+
+
+class HeldConfigurationClient(RawClient):
+    """A client whose answers to workspace/configuration wait while ``hold`` is set, until ``answer_held()``: an
+    editor slow to answer while the user goes on changing its workspace."""
+
+    hold = False
+
+    def __init__(self, *args, **kwargs):
+        self.held: list[dict] = []
+        super().__init__(*args, **kwargs)
+
+    def _dispatch(self, msg: dict) -> None:
+        if self.hold and msg.get("method") == "workspace/configuration" and "id" in msg:
+            self.held.append(msg)
+            return
+        super()._dispatch(msg)
+
+    def wait_held(self, timeout: float = 30.0) -> bool:
+        """Whether a workspace/configuration request came (and is held) within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.held and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return bool(self.held)
+
+    def answer_held(self) -> None:
+        for msg in self.held:
+            self.send({"jsonrpc": "2.0", "id": msg["id"], "result": self._answer(msg)})
+        self.held.clear()
+
+
+async def test_a_folder_removed_while_its_settings_are_asked_for_stays_removed(tmp_path):
+    """A settings change asks the client for each open folder's settings; a folder the client removes before it
+    answers was opened again (indexed and watched, though no longer in the editor) when the answer came."""
+    repo = make_repo(tmp_path / "repo")
+    c = HeldConfigurationClient(configuration=None)
+    try:
+        c.initialize(repo, capabilities={"workspace": {"configuration": True, "workspaceFolders": True}})
+        assert c.wait_status(lambda st: bool(st["folders"]), READY_TIMEOUT)["folders"]
+        c.hold = True
+        c.notify("workspace/didChangeConfiguration", {"settings": {"exclude": ["cmd/**"]}})
+        assert c.wait_held(), "the server asked for no settings after the change"
+        c.notify("workspace/didChangeWorkspaceFolders",
+                 {"event": {"added": [], "removed": [{"uri": repo.as_uri(), "name": repo.name}]}})
+        assert not c.wait_status(lambda st: not st["folders"], 30)["folders"]
+        c.answer_held()
+        assert not c.command("needle.status")["result"]["folders"]
+        # The same for a folder added, then removed before its settings came.
+        c.notify("workspace/didChangeWorkspaceFolders",
+                 {"event": {"added": [{"uri": repo.as_uri(), "name": repo.name}], "removed": []}})
+        assert c.wait_held(), "the server asked for no settings for the added folder"
+        c.notify("workspace/didChangeWorkspaceFolders",
+                 {"event": {"added": [], "removed": [{"uri": repo.as_uri(), "name": repo.name}]}})
+        c.hold = False
+        c.answer_held()
+        assert not c.command("needle.status")["result"]["folders"]
+    finally:
+        assert c.close() == 0

@@ -163,8 +163,11 @@ class NeedleServer(LanguageServer):
                 self.refuse(uri, f"cannot index {_clip(uri)}: only local folders are supported")
                 continue
             usable.append((uri, name, _repository_root(path)))
+        removals = {uri: self.workspaces.removals(uri) for uri, _, _ in usable}
         settings = await self.fetch_settings([(u, n) for u, n, _ in usable])
         for (uri, name, path), s in zip(usable, settings, strict=True):
+            if self.workspaces.removals(uri) != removals[uri]:
+                continue  # the client removed it while it answered: opened now, it would be indexed for no one
             # An editor without a project root often falls back to ~ or /: indexing that is never wanted, unless
             # its index was built on purpose (`needle index ~`), which every door then uses.
             real = path.resolve()
@@ -307,9 +310,12 @@ async def configuration_changed(ls: NeedleServer, params: types.DidChangeConfigu
     folders = ls.workspaces.all()
     new = await ls.fetch_settings([(f.uri, f.name) for f in folders])
     for folder, settings in zip(folders, new, strict=True):
-        if settings != folder.settings:
-            log.info("settings of %s changed; reopening its index", folder.root)
-            ls.workspaces.add(folder.uri, folder.root, folder.name, settings)
+        # What is open for its URI now: the client may have removed the folder while it answered (reopened, it
+        # would be indexed and watched for no one), or another change reopened it meanwhile.
+        current = ls.workspaces.get(folder.uri)
+        if current is not None and settings != current.settings:
+            log.info("settings of %s changed; reopening its index", current.root)
+            ls.workspaces.add(current.uri, current.root, current.name, settings)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)

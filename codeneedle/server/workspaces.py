@@ -157,6 +157,7 @@ class Workspaces:
         self._folders: dict[str, Folder] = {}
         self._names: dict[str, str] = {}  # each URI's name, as the client gave it
         self._closing: dict[Path, Folder] = {}  # by index dir: a re-added folder waits for its old self
+        self._removed: dict[str, int] = {}  # by URI: removals so far (see ``removals``)
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -201,8 +202,19 @@ class Workspaces:
         folder.start()
         return folder
 
+    def get(self, uri: str) -> Folder | None:
+        """The folder open for ``uri``, if any."""
+        with self._lock:
+            return self._folders.get(uri)
+
+    def removals(self, uri: str) -> int:
+        """How often ``uri`` was removed: an add that awaited the client meanwhile is stale if this changed."""
+        with self._lock:
+            return self._removed.get(uri, 0)
+
     def remove(self, uri: str) -> None:
         with self._lock:
+            self._removed[uri] = self._removed.get(uri, 0) + 1
             folder = self._folders.pop(uri, None)
             self._names.pop(uri, None)
             if folder is None:
