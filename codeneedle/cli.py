@@ -200,12 +200,12 @@ def roots_from(args: argparse.Namespace, files: bool = False,
         gone: list[tuple[str, NeedleError]] = []
         given += [str(p) for p in read_collection(args.collection, missing=gone)]
         if gone:
+            args.collection_missing = gone
             if missing is None:
                 from codeneedle.visible import visible
 
                 for _, exc in gone:
                     sys.stderr.write(visible(f"needle: error: {exc}") + "\n")
-                args.collection_missing = gone
             else:
                 missing.extend(gone)
     markers = args.index_dir is None
@@ -672,9 +672,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         given = [*(args.path or []), *(args.path_option or [])]
         console.print_json({**({"root": given[0]} if len(given) == 1 else {}), "state": "none", "error": str(exc)})
         return 1
+    lines = {where for where, _ in getattr(args, "collection_missing", ())}
     for given, exc in missing or ():
         if args.json:
-            console.print_json({"root": given, "state": "none", "error": str(exc)})
+            # A --collection line is named as `needle index --json` names it (it has no root to give).
+            console.print_json({"collection" if given in lines else "root": given, "state": "none", "error": str(exc)})
         sys.stderr.write(console.visible(f"needle: error: {exc}") + "\n")
     codes = [_status_one(args, root, console) for root in roots]
     return max([*codes, 1 if missing else 0])

@@ -167,7 +167,7 @@ def test_a_collection_line_naming_no_folder_is_named_and_the_others_still_answer
     assert "1 of 3 repositories not indexed" in proc.stderr
     proc = run_needle("status", "--json", "--collection", str(listing))
     states = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert proc.returncode == 1 and {"root": f"{listing}:2", "state": "none"}.items() <= states[0].items()
+    assert proc.returncode == 1 and {"collection": f"{listing}:2", "state": "none"}.items() <= states[0].items()
     assert [s["state"] for s in states[1:]] == ["ready", "ready"]
 
 
