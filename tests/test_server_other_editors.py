@@ -227,6 +227,12 @@ async def test_settings_pushed_without_the_needle_wrapper_are_used(tmp_path):
         (folder,) = st["folders"]
         assert folder["state"] == "ready" and "python" in folder["languages"] and "go" not in folder["languages"], folder
         assert not c.command("needle.search", {"query": "print a friendly greeting", "glob": "cmd/**"})["result"]
+        # These editors send their whole block each time: a setting the user deleted is gone (it stayed in force
+        # until the server restarted); the block replaces the one pushed before, over initializationOptions.
+        c.notify("workspace/didChangeConfiguration", {"settings": {"rerank": False}})
+        st = c.wait_status(lambda st: st["state"] == "ready" and bool(st["folders"])
+                           and "go" in st["folders"][0].get("languages", []), 120)
+        assert c.command("needle.search", {"query": "print a friendly greeting", "glob": "cmd/**"})["result"]
     finally:
         assert c.close() == 0
 

@@ -59,6 +59,7 @@ class NeedleServer(LanguageServer):
         super().__init__("needle", __version__, text_document_sync_kind=types.TextDocumentSyncKind.None_,
                          protocol_cls=NeedleProtocol, max_workers=8)
         self.base_settings = NeedleSettings()
+        self.initial_settings = self.base_settings  # initializationOptions: what every push is read over
         self.workspaces = Workspaces(self)
         self.ready = False
         self.stopping = False  # no more messages to the client (its pipe may be closed)
@@ -199,6 +200,7 @@ def initialize(ls: NeedleServer, params: types.InitializeParams) -> None:
     """Record settings and folders only: the answer must be quick, the work starts on `initialized`."""
     ls.ready = True  # requests may come before `initialized`: they wait for the folders (require_ready)
     ls.base_settings, ls.pending_warnings = parse_settings(params.initialization_options)
+    ls.initial_settings = ls.base_settings
     if params.workspace_folders:
         ls.initial_folders = [(f.uri, f.name) for f in params.workspace_folders]
     elif params.root_uri:
@@ -302,9 +304,11 @@ async def configuration_changed(ls: NeedleServer, params: types.DidChangeConfigu
     # Push model: the same values for every folder, read as initializationOptions are: `{"needle": {...}}` (Neovim's
     # `settings`, eglot, lsp-mode) or the section itself (the `settings` block of Helix, Kate, Sublime LSP, Zed,
     # which those editors send here, and answer workspace/configuration's section `needle` with null).
+    # Each push is the client's whole block (every client known sends it so): it replaces the one before, over the
+    # initializationOptions, so a setting the user deleted goes. An empty or null one only says "ask me".
     pushed = params.settings if isinstance(params.settings, dict) and params.settings else None
     if pushed is not None:
-        ls.base_settings, warnings = parse_settings(pushed, ls.base_settings)
+        ls.base_settings, warnings = parse_settings(pushed, ls.initial_settings)
         ls.warn_settings(warnings)
         await ls.add_folders(extra_folders(ls))
     folders = ls.workspaces.all()
