@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -280,6 +281,31 @@ def test_a_relative_xdg_cache_home_is_ignored_as_the_xdg_spec_asks(monkeypatch, 
     assert user_cache() == tmp_path / ".cache" / "needle"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert user_cache() == tmp_path / "xdg" / "needle"
+    # a relative $HOME the same: this process's own temporary cache, not one inside the current folder
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", "me")
+    assert user_cache().is_absolute() and user_cache().name.startswith("needle-cache-")
+
+
+def test_what_a_killed_build_left_in_the_cache_goes_once_an_hour_old(tmp_path):
+    """A first run killed while it built a graph (SIGKILL, a closed terminal) left a 90 MB `.fp32-*` folder and
+    `.tmp` files that nothing removed; the next entry written sweeps them once they are an hour old."""
+    from codeneedle.indexer.numpy_bert import remember_source
+
+    cache = tmp_path / "onnx"
+    (cache / ".fp32-abc").mkdir(parents=True)
+    (cache / ".fp32-abc" / "model.onnx").write_bytes(b"x")
+    (cache / "model-int8.onnx123.tmp").write_bytes(b"x")
+    fresh = cache / ".fp32-now"  # a build under way in another process
+    fresh.mkdir()
+    for old in (cache / ".fp32-abc", cache / "model-int8.onnx123.tmp"):
+        os.utime(old, (time.time() - 7200, time.time() - 7200))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"w")
+    (cache / "entry").write_bytes(b"graph")
+    remember_source(cache / "entry", model, [model / "model.safetensors"])
+    assert sorted(p.name for p in cache.iterdir()) == [".fp32-now", "entry", "entry.source"]
 
 
 @pytest.mark.slow  # a real index and search as another user

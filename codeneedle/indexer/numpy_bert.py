@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -178,9 +179,11 @@ def user_cache() -> Path:
     if os.path.isabs(xdg):
         return Path(xdg) / "needle"
     try:
-        return Path.home() / ".cache" / "needle"
+        home = Path.home()
     except RuntimeError:  # "Could not determine home directory.": was a traceback from every command that embeds
         return _homeless_cache()
+    # A relative $HOME would put the cache inside whatever folder the command ran in, as a relative XDG one did.
+    return home / ".cache" / "needle" if home.is_absolute() else _homeless_cache()
 
 
 _HOMELESS: list[Path] = []
@@ -198,7 +201,8 @@ def _homeless_cache() -> Path:
         if not _HOMELESS:
             _HOMELESS.append(Path(tempfile.mkdtemp(prefix="needle-cache-")))
             atexit.register(shutil.rmtree, _HOMELESS[0], ignore_errors=True)
-            sys.stderr.write("needle: no home folder ($HOME is not set, and this user has none): the model cache is "
+            sys.stderr.write("needle: no home folder ($HOME is not set or not absolute, and this user has none): the "
+                             "model cache is "
                              "kept in a temporary folder for this run only (seconds, every run): set "
                              "NEEDLE_CACHE_DIR or XDG_CACHE_HOME to a writable folder to keep it\n")
         return _HOMELESS[0]
@@ -222,8 +226,30 @@ def remember_source(entry: Path, folder: Path, files: Sequence[Path] = ()) -> No
             for old in entry.parent.glob(stem + "*"):
                 if old.name == stem or old.name.startswith(stem + "."):
                     old.unlink(missing_ok=True)
+        _drop_leftovers(entry.parent)
     except OSError:
         pass  # a read-only or vanishing cache: pruning is housekeeping, never an error
+
+
+LEFTOVER_AGE_S = 3600.0
+
+
+def _drop_leftovers(folder: Path) -> None:
+    """Scratch a build killed outright (SIGKILL, a closed terminal) left behind: ``*.tmp`` files and ``.fp32-*``
+    folders (90 MB each) untouched for an hour; a build under way touches its own within seconds."""
+    import shutil
+
+    cutoff = time.time() - LEFTOVER_AGE_S
+    for left in [*folder.glob("*.tmp"), *folder.glob(".fp32-*")]:
+        try:
+            if left.lstat().st_mtime >= cutoff:
+                continue
+            if left.is_dir() and not left.is_symlink():
+                shutil.rmtree(left, ignore_errors=True)
+            else:
+                left.unlink(missing_ok=True)
+        except OSError:
+            continue
 
 
 def _stale(sidecar: Path) -> bool:
