@@ -441,8 +441,11 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
                                   kind=args.kind, within=args.within, here=_here())
             partial = [(index.root, done) for index in many.indexes if (done := index.completeness()).partial]
             if args.json:
+                gone = getattr(args, "collection_missing", ())  # as index/status --json name them
                 console.print_json({**_json_answer(query, results), "partial": bool(partial),
-                                    **({"partial_repos": [str(root) for root, _ in partial]} if partial else {})})
+                                    **({"partial_repos": [str(root) for root, _ in partial]} if partial else {}),
+                                    **({"errors": [{"collection": where, "error": str(exc)} for where, exc in gone]}
+                                       if gone else {})})
                 return
             if args.queries is not None:
                 console.out.print(f"[bold]# {console.escape_text(query)}[/]")

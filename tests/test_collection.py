@@ -158,7 +158,9 @@ def test_a_collection_line_naming_no_folder_is_named_and_the_others_still_answer
     proc = run_needle("search", "--json", "--collection", str(listing), "parse a config file", "-k", "50")
     assert proc.returncode == 1  # the answer is not whole: scripts can tell
     assert error in proc.stderr.splitlines()
-    assert {r["repo"] for r in json.loads(proc.stdout)["results"]} == {str(repos[0]), str(repos[1])}
+    answer = json.loads(proc.stdout)
+    assert {r["repo"] for r in answer["results"]} == {str(repos[0]), str(repos[1])}
+    assert answer["errors"] == [{"collection": f"{listing}:2", "error": f"{listing}:2: not a folder: no/such/repo"}]
     proc = run_needle("index", "--json", "--collection", str(listing))
     assert proc.returncode == 1 and error in proc.stderr.splitlines()
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
