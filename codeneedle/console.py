@@ -92,8 +92,8 @@ def index_progress(enabled: bool = True) -> Iterator:
                 bar.update(task, description="done", total=1, completed=1, count="", unit="up to date", detail="")
             elif p.phase == "done":  # an ETA of 0:13 beside "done" reads as work left undone
                 bar.update(task, description="done", detail="")
-            else:
-                bar.update(task, description="saving")
+            else:  # the rate and ETA of the embedding done: beside "saving" (seconds on a big index) they read as hung
+                bar.update(task, description="saving", detail="")
 
         yield update
 

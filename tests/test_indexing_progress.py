@@ -194,3 +194,26 @@ def test_the_progress_log_repeats_a_phase_every_30_seconds_and_skips_phases_with
     assert stream.getvalue().splitlines() == ["embedding 100/9000 chunks, 100.0/s, ETA 1:29",
                                               "embedding 3000/9000 chunks, 100.0/s, ETA 1:00",
                                               "embedding 6000/9000 chunks, 100.0/s, ETA 0:30"]
+
+
+def test_the_eta_holds_steady_over_the_sawtooth_pace_of_length_sorted_windows():
+    # embed_pending embeds 4,096 pending chunks at a time, short ones first: the pace falls within each window
+    # and leaps at the next (measured on 52,745 chunks of site-packages: ~160/s down to ~85/s, ~40 s a window).
+    # The default meter's ETA must not follow that sawtooth: it swung from -36 % to +22 % of the time left.
+    from codeneedle.indexer.embedding import WINDOW
+
+    total, fast, slow = 8 * WINDOW, 160.0, 80.0
+    times, t = [], 0.0
+    for i in range(total):  # the time each chunk ends: its cost grows across its window
+        t += 1 / (fast + (slow - fast) * (i % WINDOW) / WINDOW)
+        times.append(t)
+    meter, errors, sample = RateMeter(), [], 0.0
+    for done, end in enumerate(times, 1):
+        if end < sample:
+            continue
+        sample = end + 0.5
+        meter.update(done, now=end)
+        left = times[-1] - end
+        if end > 60 and left > 30:
+            errors.append(abs(meter.eta(total - done) - left) / left)
+    assert max(errors) < 0.15, max(errors)
