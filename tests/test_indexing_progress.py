@@ -217,3 +217,15 @@ def test_the_eta_holds_steady_over_the_sawtooth_pace_of_length_sorted_windows():
         if end > 60 and left > 30:
             errors.append(abs(meter.eta(total - done) - left) / left)
     assert max(errors) < 0.15, max(errors)
+
+
+def test_a_partial_index_whose_chunks_all_have_vectors_says_files_are_left_to_read():
+    # Killed while reading a big folder back (its vectors still cached): "partial (46447 of 46447 chunks
+    # embedded; indexing was interrupted)" read as a contradiction; the files not read yet are what is left.
+    from codeneedle.indexer.progress import Completeness
+
+    assert Completeness("partial", 46447, 46447).message() == (
+        "partial (46447 of 46447 chunks embedded; files still to read; indexing was interrupted: "
+        "run `needle index` to finish)")
+    assert Completeness("indexing", 10, 10).message() == "indexing (10 of 10 chunks embedded; files still to read)"
+    assert Completeness("partial", 5, 9).message().startswith("partial (5 of 9 chunks embedded; indexing was")

@@ -49,6 +49,10 @@ class Completeness:
         if not self.partial:
             return "ready"
         counts = f"{self.chunks_embedded} of {self.chunks_total} chunks embedded"
+        if self.chunks_total and self.chunks_embedded >= self.chunks_total:
+            # Stopped (or still) reading files: "46447 of 46447 chunks embedded" beside "partial" read as a
+            # contradiction after a kill while a big folder was being read.
+            counts = f"{counts}; files still to read"
         if self.state == "indexing":
             return f"indexing ({counts})"
         return f"partial ({counts}; indexing was interrupted: run `needle index` to finish)"
