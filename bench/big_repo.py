@@ -8,7 +8,7 @@ default four) under `git init`; WORKDIR/cache is the user cache (a fresh one: no
 indexes). Never point WORKDIR at a folder holding other work: it is filled and `big/scipy` deleted and restored.
 
 Figures printed (wall seconds, peak RSS of the `needle` process):
-  build           cold `needle index` (walk, chunk, embed, save), with the ETA's error against the real end
+  build           cold `needle index` (walk, chunk, embed, save) and its progress lines (rate, ETA)
   warm            `needle index` with nothing changed, x3
   status          `needle status`, x3
   search          one-shot `needle search`, 5 queries
