@@ -8,7 +8,8 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -66,8 +67,11 @@ def index_progress(enabled: bool = True) -> Iterator:
     )
     with bar:
         task = bar.add_task("scanning", total=None, count="", unit="files", detail="")
+        log = _ProgressLog(bar.console) if not err.is_interactive else None
 
         def update(p: IndexProgress) -> None:
+            if log is not None:
+                log.update(p)
             if p.phase == "embed":
                 from codeneedle.indexer.progress import format_eta
 
@@ -88,10 +92,36 @@ def index_progress(enabled: bool = True) -> Iterator:
                 bar.update(task, description="done", total=1, completed=1, count="", unit="up to date", detail="")
             elif p.phase == "done":  # an ETA of 0:13 beside "done" reads as work left undone
                 bar.update(task, description="done", detail="")
-            else:
-                bar.update(task, description="saving")
+            else:  # the rate and ETA of the embedding done: beside "saving" (seconds on a big index) they read as hung
+                bar.update(task, description="saving", detail="")
 
         yield update
+
+
+class _ProgressLog:
+    """Off a terminal the live bar is drawn once, at the end: a 15-minute build of a big repository wrote nothing
+    to a CI log or a redirected stderr until it finished (no count, no rate, no ETA: it looked hung). There, a plain
+    line is written when the phase changes and then every ``every_s`` seconds: ``embedding 12000/52745 chunks,
+    98.1/s, ETA 5:55``."""
+
+    def __init__(self, console: Console, every_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
+        self.console, self.every_s, self.clock = console, every_s, clock
+        self.phase, self.last = "", 0.0
+
+    def update(self, p: IndexProgress) -> None:
+        if p.phase in ("scan", "done", "save"):
+            return  # the final line is the bar's own; a scan says nothing worth a line
+        now = self.clock()
+        if p.phase == self.phase and now - self.last < self.every_s:
+            return
+        if not (p.chunks_to_embed if p.phase == "embed" else p.files_total):
+            return  # nothing to do in this phase (an index already up to date)
+        from codeneedle.indexer.progress import progress_text
+
+        text, _ = progress_text(p.phase, p.files_done, p.files_total, p.chunks_embedded, p.chunks_to_embed,
+                                p.rate, p.eta_s)
+        self.phase, self.last = p.phase, now
+        self.console.print(text, markup=False, highlight=False)
 
 
 def _count(done: int, total: int) -> str:

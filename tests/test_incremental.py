@@ -183,3 +183,30 @@ def test_an_index_from_before_skips_kept_their_stat_is_brought_up_to_date(tmp_pa
 def _stat(path) -> tuple[int, int]:
     st = path.stat()
     return st.st_size, st.st_mtime_ns
+
+
+def test_a_first_build_stopped_while_reading_files_reads_only_the_rest_next_time(tmp_path, monkeypatch):
+    # Ctrl-C (or kill -9) while a big repository's files were being read: the next run read every file again,
+    # the ones already stored included, as if the chunker had changed.
+    import threading
+
+    from codeneedle.indexer import pipeline
+
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    for i in range(6):
+        (repo / f"extra_{i}.py").write_text(f"def extra_{i}(x):\n    return x + {i}\n")
+    monkeypatch.setattr(pipeline, "FILES_PER_BATCH", 1)
+    stop = threading.Event()
+
+    def cancel_after_three(p) -> None:
+        if p.phase == "index" and p.files_done >= 3:
+            stop.set()
+
+    with Index.open(repo) as index:
+        first = index.update(progress=cancel_after_three, cancel=stop)
+        assert first.cancelled
+        stored = len(index.reader().file_records(None))
+        assert 3 <= stored < first.files_scanned
+        second = index.update()
+        assert second.files_changed == first.files_scanned - stored  # the rest only, not every file again
+        assert index.completeness().state == "ready"

@@ -25,9 +25,9 @@ def test_a_repository_sized_index_returns_the_exact_nearest_neighbours_in_every_
     assert len(vectors) <= EXACT_SEARCH_LIMIT
 
 
-def test_below_the_exact_search_limit_the_graph_is_small_and_past_it_it_is_built_in_full(monkeypatch):
-    """Exact search never walks the graph, so a small one is built cheaply; past the limit searches walk it, so
-    the index gets the full graph, and it still finds the true neighbours."""
+def test_below_the_exact_search_limit_the_graph_is_small_and_past_it_it_is_built_in_full(monkeypatch, tmp_path):
+    """Exact search never walks the graph, so a small one is built cheaply; past the limit a saved file's graph is
+    walked, so the file gets the full graph, and it still finds the true neighbours."""
     import codeneedle.indexer.vectors as V
 
     monkeypatch.setattr(V, "EXACT_SEARCH_LIMIT", 300)
@@ -36,10 +36,32 @@ def test_below_the_exact_search_limit_the_graph_is_small_and_past_it_it_is_built
     vi = VectorIndex.build(384, keys[:250], vectors[:250], generation=1)
     assert vi._index.connectivity < V.FULL_CONNECTIVITY
     vi.add(keys[250:], vectors[250:])
+    assert int(vi.search(vectors[7], 1)[0][0]) == 7  # past the limit, before a save: exact over the small graph
+    vi.save(tmp_path / "v.usearch", model_id="m")
     assert vi._index.connectivity >= V.FULL_CONNECTIVITY and len(vi) == 400
-    assert set(vi.keys().tolist()) == set(keys.tolist())
-    q = vectors[7]
-    assert int(vi.search(q, 1)[0][0]) == 7
+    loaded = VectorIndex.load(tmp_path / "v.usearch", dim=384, model_id="m", generation=1)
+    assert loaded._index.connectivity >= V.FULL_CONNECTIVITY and len(loaded) == 400
+    for index in (vi, loaded):
+        assert set(index.keys().tolist()) == set(keys.tolist())
+        assert int(index.search(vectors[7], 1)[0][0]) == 7
+
+
+def test_an_index_past_the_limit_is_rebuilt_and_grown_without_the_full_graph_until_it_is_saved(monkeypatch):
+    """A reader rebuilding a stale file from SQLite (every one-shot `needle search` while a first build of a big
+    repository runs: the file is saved at its end) and a writer committing cached vectors must not pay for the full
+    graph: 14.6 s per search at 52,745 vectors on 2 cores. Their searches are exact until the writer saves."""
+    import codeneedle.indexer.vectors as V
+
+    monkeypatch.setattr(V, "EXACT_SEARCH_LIMIT", 300)
+    vectors, queries = unit_vectors(700), unit_vectors(20, seed=1)
+    keys = np.arange(len(vectors), dtype=np.uint64)
+    vi = VectorIndex.build(384, keys[:500], vectors[:500], generation=1)
+    vi.add(keys[500:], vectors[500:])
+    assert vi._index.connectivity < V.FULL_CONNECTIVITY and len(vi) == 700
+    rounded = vectors.astype(np.float16).astype(np.float32)
+    for q in queries:
+        truth = keys[np.argsort(-(rounded @ q), kind="stable")[:20]]
+        assert set(vi.search(q, 20)[0].tolist()) == set(truth.tolist())
 
 
 def test_a_full_graph_below_the_limit_takes_many_new_vectors_into_a_small_one():

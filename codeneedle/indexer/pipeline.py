@@ -89,6 +89,11 @@ def run_update(
 
     stats.files_scanned = len(candidates)
     # Chunks made by an older chunker: re-chunk every file once (unchanged chunks keep their cached vectors).
+    if paths is None and not records and store.get_meta("chunker_version") is None:
+        # A new index: whatever this run stores is this chunker's. Recorded now, not once every file is read: a
+        # first build stopped while reading (Ctrl-C, kill -9) read every file again on the next run, those it had
+        # stored included (1,782 of 3,081 files of site-packages, ~10 s, redone).
+        store.set_meta("chunker_version", CHUNKER_VERSION)
     rechunk = paths is None and backlog and store.get_meta("chunker_version") != CHUNKER_VERSION
     todo = [f for f in candidates if rechunk or _stat_changed(records.get(f.path), f)]
     if paths is None and not backlog:  # what a cancel left unread is not taken up by a rescan (removals are)

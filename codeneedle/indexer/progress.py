@@ -49,6 +49,10 @@ class Completeness:
         if not self.partial:
             return "ready"
         counts = f"{self.chunks_embedded} of {self.chunks_total} chunks embedded"
+        if self.chunks_total and self.chunks_embedded >= self.chunks_total:
+            # Stopped (or still) reading files: "46447 of 46447 chunks embedded" beside "partial" read as a
+            # contradiction after a kill while a big folder was being read.
+            counts = f"{counts}; files still to read"
         if self.state == "indexing":
             return f"indexing ({counts})"
         return f"partial ({counts}; indexing was interrupted: run `needle index` to finish)"
@@ -154,9 +158,14 @@ def _holds_lock(index: Index) -> bool:
 
 
 class RateMeter:
-    """Chunks per second over the recent past (a 20 s window), and the ETA it implies."""
+    """Chunks per second over the recent past (a 60 s window), and the ETA it implies.
 
-    def __init__(self, window_s: float = 20.0):
+    Not shorter: ``embedding.embed_pending`` takes pending chunks 4,096 at a time and embeds each window short ones
+    first, so the pace falls and rises in a sawtooth (~40 s a window at ~100 chunks/s on 2 cores). Over 20 s the
+    ETA followed it: indexing 52,745 chunks of site-packages, the predicted end swung between -36 % and +22 % of the
+    time really left (median error 14 %); over 60 s, within 26 % (median 8 %)."""
+
+    def __init__(self, window_s: float = 60.0):
         self.window_s = window_s
         self.samples: list[tuple[float, int]] = []
 

@@ -24,7 +24,11 @@ EXACT_SEARCH_LIMIT = 50_000
 # Up to that limit the graph is never searched, so it is built as cheaply as usearch allows: 20k vectors in 0.3 s
 # instead of 6.2 s, and 2k more in 0.05 s instead of 1.7 s (2 cores, 384 dims). A process that reads while another
 # one indexes takes in each of its commits this way (Index._catch_up); before, every search there rebuilt the
-# index (5 s at 20k). An index that grows past the limit gets the full graph once (``_full_graph``).
+# index (5 s at 20k). An index that grows past the limit gets the full graph once (``_full_graph``), when it is
+# saved: searches over a small graph are exact whatever its size (brute force: ~3 ms at 50k), so only a walk of the
+# saved file needs it. Built on every add or rebuild past the limit, it made a reader's one-shot search take 14.6 s
+# at 52,745 vectors (the file is stale all through a first build, so each `needle search` rebuilt it), and a
+# resumed run's commits of cached vectors stall 17 s mid-read.
 SMALL_GRAPH = {"connectivity": 4, "expansion_add": 8}
 FULL_CONNECTIVITY = 16  # usearch's default
 SMALL_REGRAPH_ADDS = 256  # more vectors than this for a full graph below the limit: rebuild it small first
@@ -55,8 +59,8 @@ class VectorIndex:
 
     @classmethod
     def build(cls, dim: int, keys: np.ndarray, vectors: np.ndarray, generation: int) -> VectorIndex:
-        """A fresh index holding ``vectors`` under ``keys``."""
-        vi = cls(dim, generation, full_graph=len(keys) > EXACT_SEARCH_LIMIT)
+        """A fresh index holding ``vectors`` under ``keys``: the small graph (searched exactly) until it is saved."""
+        vi = cls(dim, generation)
         vi.add(keys, vectors)
         return vi
 
@@ -78,8 +82,7 @@ class VectorIndex:
             vi._index.load(bytearray(data))
             if len(vi._index) != side.get("count"):
                 return None
-            vi._full_graph()
-            vi.saved_generation = generation
+            vi.saved_generation = generation  # a small graph past the limit (an older file) is searched exactly
             return vi
         except (OSError, ValueError, RuntimeError, KeyError, TypeError):
             return None
@@ -93,10 +96,9 @@ class VectorIndex:
                     # one than to insert many vectors into it.
                     self._index = self._copy(self._index, full_graph=False)
                 self._index.add(np.asarray(keys, dtype=np.uint64), np.asarray(vectors, dtype=np.float32))
-            self._full_graph()
 
     def _full_graph(self) -> None:
-        """Past the exact-search limit a search walks the graph: a small one is rebuilt in full, once. The rebuild
+        """Past the exact-search limit a saved file's graph is walked: a small one is rebuilt in full, once. The rebuild
         (tens of seconds at 50k vectors) holds no lock: meanwhile searches stay exact, over the small graph's
         vectors, and whatever is added or removed meanwhile is carried over before the swap."""
         with self._lock:
@@ -145,7 +147,9 @@ class VectorIndex:
             return np.asarray(m.keys), 1.0 - np.asarray(m.distances, dtype=np.float32)
 
     def save(self, path: Path, *, model_id: str) -> None:
-        """Write to a temp file, fsync, rename over; the sidecar (checksum, generation) goes last, the same way."""
+        """Write to a temp file, fsync, rename over; the sidecar (checksum, generation) goes last, the same way.
+        Past the exact-search limit the file holds the full graph, which a loader walks."""
+        self._full_graph()
         with self._lock:
             data = bytes(self._index.save())
             count = len(self._index)
