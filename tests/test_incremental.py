@@ -210,3 +210,37 @@ def test_a_first_build_stopped_while_reading_files_reads_only_the_rest_next_time
         second = index.update()
         assert second.files_changed == first.files_scanned - stored  # the rest only, not every file again
         assert index.completeness().state == "ready"
+
+
+def test_vectors_of_code_no_longer_held_are_kept_up_to_a_bound_the_newest_first(tmp_path, monkeypatch):
+    """Every edit left its old vector behind for ever (a long-lived index only grew). They are kept for when the
+    code comes back (a revert, a branch switched back), as many as the index has chunks and at least
+    NEEDLE_OLD_VECTORS; beyond that the oldest go."""
+    import sqlite3
+
+    from codeneedle.indexer import pipeline
+
+    monkeypatch.setattr(pipeline, "OLD_VECTORS_KEPT", 3)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    source = repo / "calc.py"
+
+    def version(n: int) -> str:
+        return f"def scale(x):\n    return x * {n}\n\n\ndef shift(x):\n    return x + 1\n"
+
+    def vectors() -> int:
+        with sqlite3.connect(repo / ".needle/index.db") as db:
+            return db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+
+    with Index.open(repo) as index:
+        for n in range(1, 9):  # eight versions of scale(): seven left behind
+            source.write_text(version(n))
+            os.utime(source, ns=(n * 10**9, n * 10**9))
+            index.update()
+        assert vectors() <= 2 + 3 + 1  # the two live chunks, the bound, and what came since the last count
+        source.write_text(version(7))  # the version before: its vector is among the kept
+        os.utime(source, ns=(20 * 10**9, 20 * 10**9))
+        assert index.update().chunks_embedded == 0
+        source.write_text(version(1))  # the first version: long gone
+        os.utime(source, ns=(21 * 10**9, 21 * 10**9))
+        assert index.update().chunks_embedded == 1

@@ -43,6 +43,11 @@ if TYPE_CHECKING:
 # Skip reasons that depend only on a file's bytes: kept, with its size and mtime, until the file changes.
 CONTENT_REASONS = frozenset({BINARY, SECRET, MINIFIED, generated.GENERATED})
 
+# Vectors of code the index no longer holds are kept for when it comes back (a revert, a branch switched back), up
+# to as many as the index has chunks, and at least this many; beyond that the oldest go.
+OLD_VECTORS_KEPT = count_from_env("NEEDLE_OLD_VECTORS", 10_000)
+OLD_VECTORS_KEY = "old_vectors_estimate"
+
 # Smaller batches commit (and show up in searches) sooner; larger ones waste less on per-batch overhead.
 FILES_PER_BATCH = count_from_env("NEEDLE_BATCH_FILES", 256)
 CHUNKS_PER_BATCH = count_from_env("NEEDLE_BATCH_CHUNKS", 1024)
@@ -177,12 +182,25 @@ def run_update(
         store.set_meta("chunker_version", CHUNKER_VERSION)
     if not stats.cancelled:
         _embed_missing(index, stats, report, cancel, done, total, added, mark_ready=was_ready or backlog)
+    if stats.chunks_removed:
+        _bound_old_vectors(store, stats.chunks_removed)
     vectors = stats.chunks_embedded + stats.chunks_reused
     report(Progress("save", done, total, vectors, vectors))
     index.save_vectors()
     stats.seconds = round(time.perf_counter() - started, 3)
     report(Progress("done", done, total, vectors, vectors))
     return stats
+
+
+def _bound_old_vectors(store, removed: int) -> None:
+    """Count what updates removed (an upper bound on the vectors no chunk uses any more) and, once that passes
+    the bound, drop the oldest of them beyond it: the exact count is a join over every vector, too dear for
+    each save the watcher takes in."""
+    estimate = int(store.get_meta(OLD_VECTORS_KEY) or 0) + removed
+    if estimate > OLD_VECTORS_KEPT:
+        live = store.conn.execute("SELECT count(DISTINCT hash) FROM chunks").fetchone()[0]
+        estimate = store.drop_old_vectors(max(OLD_VECTORS_KEPT, live))
+    store.set_meta(OLD_VECTORS_KEY, str(estimate))
 
 
 def _still_skipped(todo: list[SourceFile], records: dict[str, FileRecord],

@@ -492,6 +492,19 @@ class Store:
         with self.transaction():
             self.conn.executemany(sql, rows)
 
+    def drop_old_vectors(self, keep: int) -> int:
+        """Keep at most ``keep`` vectors of code the index no longer holds (what a reverted edit, a restored folder
+        or a branch switched back finds again without the encoder), dropping the oldest written first; the number
+        left. Without a bound every edit left its old vector behind for ever."""
+        unused = "SELECT e.rowid FROM embeddings e WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.hash = e.hash)"
+        count = self.conn.execute(f"SELECT count(*) FROM ({unused})").fetchone()[0]
+        if count <= keep:
+            return count
+        with self.transaction():
+            self.conn.execute(f"DELETE FROM embeddings WHERE rowid IN ({unused} ORDER BY e.rowid LIMIT ?)",
+                              (count - keep,))
+        return keep
+
     def pending_chunks(self, model: str, limit: int, among: Sequence[str] | None = None) -> list[ChunkRow]:
         """Up to ``limit`` chunks (one per content hash) whose vector for ``model`` is not cached yet, looking
         only at chunks with the content hashes ``among`` when given. Definitions come before line windows (module
