@@ -6,7 +6,6 @@ import codecs
 import json
 import os
 import re
-import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from codeneedle.indexer.regular_file import read_regular_file
 from codeneedle.visible import visible
 
 if TYPE_CHECKING:  # type names only, from the leaf module (the pipeline's SQLite layer and chunker stay unloaded)
@@ -165,38 +165,23 @@ def print_results(results: list[SearchResult], root: str | os.PathLike[str] = ""
 MAX_COLUMNS = 500
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # where a file's lines end (the snippets' own breaks)
+
+
 def _code_lines(r: SearchResult, path: str, limit: int) -> list[tuple[int, str]]:
     """The first ``limit`` lines of a result's code, numbered, as the file now reads (its snippet where the file
     cannot be read, or is a notebook's JSON)."""
     count = min(limit, r.end_line - r.start_line + 1)
     if not r.cell:
-        try:
-            with _open_regular(path) as fh:
-                text = [line.rstrip("\r\n") for _, line in zip(range(r.start_line - 1 + count), fh, strict=False)]
+        # A regular file only, of a bounded size: a FIFO or /dev/zero where a stale index had a file hung the
+        # command or ran out of memory (else the snippet)
+        data = read_regular_file(path)
+        if data is not None:
+            text = _LINE_BREAK.split(data.decode("utf-8", errors="replace"), r.start_line - 1 + count)
             if len(text) >= r.start_line:
-                return list(enumerate(text[r.start_line - 1:], r.start_line))
-        except OSError:
-            pass
+                return list(enumerate(text[r.start_line - 1 : r.start_line - 1 + count], r.start_line))
     start = r.cell_start_line if r.cell else r.start_line
     return list(enumerate(r.snippet.split("\n")[:count], start))
-
-
-# While the index is stale (--no-refresh, or another process is its writer) a result's file may have become
-# anything. A FIFO there hung `needle search -n 3` for good and a link to /dev/zero read until memory ran out: only
-# a regular file of at most this size is read (the language server's rule, server/results.py); else the snippet.
-MAX_READ_BYTES = 16 << 20
-
-
-def _open_regular(path: str):
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO opens at once, unread
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_READ_BYTES:
-            raise OSError(f"not a regular file of at most {MAX_READ_BYTES} bytes: {path}")
-        return open(fd, encoding="utf-8", errors="replace")
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def _openable(path: str) -> str:

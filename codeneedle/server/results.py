@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
+from codeneedle.indexer.regular_file import read_regular_file
 from codeneedle.server.linecache import LineCache
 
 if TYPE_CHECKING:  # numpy and SQLite stay out of the server's start-up
@@ -137,39 +137,4 @@ def _declared_codec(path: str, st: os.stat_result, raw: bytes) -> str | None:
 
 def _lines(path: str, _mtime_ns: int, _size: int) -> bytes | None:
     """The file's bytes for the line cache (which splits and bounds them)."""
-    return read_regular_file(path, MAX_READ_BYTES)
-
-
-# -- reading a file at search time ----------------------------------------------------------------------------
-# While the index is stale a result's file may have become anything: a FIFO (a blocking open or read would cost
-# a worker thread per search, forever), /dev/zero (endless), or a file far larger than anything indexed.
-MAX_READ_BYTES = 16 << 20
-
-
-def read_regular_file(path: str, limit: int) -> bytes | None:
-    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes, else None; never blocks.
-
-    The open is non-blocking (a FIFO opens at once), the type is checked on the open descriptor (no race with
-    a swap after a stat), and the read stops past ``limit`` whatever the file claims its size is.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            return None
-        parts: list[bytes] = []
-        total = 0
-        while total <= limit:
-            block = os.read(fd, min(limit + 1 - total, 1 << 20))
-            if not block:
-                break
-            parts.append(block)
-            total += len(block)
-        return None if total > limit else b"".join(parts)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    return read_regular_file(path)
