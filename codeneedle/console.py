@@ -73,14 +73,9 @@ def index_progress(enabled: bool = True) -> Iterator:
             if log is not None:
                 log.update(p)
             if p.phase == "embed":
-                from codeneedle.indexer.progress import format_eta
+                from codeneedle.indexer.progress import embed_pace
 
-                eta = f" · ETA {format_eta(p.eta_s)}" if p.eta_s is not None else ""
-                # Before the first batch the encoder is loading: on a machine's first run that means building its
-                # ONNX graph (seconds at 0/N chunks with nothing said; the user was left to guess it had hung).
-                # Short: a longer note cut the elapsed time off an 80-column terminal.
-                detail = (f" · {p.rate:.1f}/s{eta}" if p.rate > 0 else
-                          " · loading the encoder" if p.chunks_embedded == 0 else "")
+                detail = embed_pace(p.rate, p.eta_s, p.chunks_embedded, sep=" · ")
                 bar.update(task, description="embedding", total=p.chunks_to_embed or None,
                            completed=p.chunks_embedded, count=_count(p.chunks_embedded, p.chunks_to_embed),
                            unit="chunks", detail=detail)

@@ -100,15 +100,20 @@ def progress_text(phase: str, files_done: int, files_total: int, embedded: int, 
     """(message, percentage) for a progress bar: files while reading them (0-5 %), then chunks (5-99 %)."""
     if phase == "embed":
         pct = 5 + int(94 * embedded / to_embed) if to_embed else 99
-        eta = f", ETA {format_eta(eta_s)}" if eta_s is not None else ""
-        # None yet, or every vector so far came from the cache. Before the first one the encoder is loading: on a
-        # machine's first run that is seconds of building its ONNX graph, which looked hung at "0/N" unsaid.
-        pace = f", {rate:.1f}/s{eta}" if rate > 0 else ", loading the encoder" if embedded == 0 else ""
-        return f"embedding {embedded}/{to_embed} chunks{pace}", min(pct, 99)
+        return f"embedding {embedded}/{to_embed} chunks{embed_pace(rate, eta_s, embedded)}", min(pct, 99)
     if phase == "index":
         pct = int(5 * files_done / files_total) if files_total else 5
         return f"reading {files_done}/{files_total} files", pct
     return ("scanning files", 0) if phase == "scan" else ("saving", 99)
+
+
+def embed_pace(rate: float, eta_s: float | None, embedded: int, sep: str = ", ") -> str:
+    """``, 98.1/s, ETA 5:55`` beside an embedding count (``sep`` before each part). No rate yet, or every vector
+    so far came from the cache: nothing, or before the first one ``loading the encoder``: on a machine's first run
+    that is seconds of building its ONNX graph, which looked hung at "0/N" unsaid."""
+    if rate > 0:
+        return f"{sep}{rate:.1f}/s" + (f"{sep}ETA {format_eta(eta_s)}" if eta_s is not None else "")
+    return f"{sep}loading the encoder" if embedded == 0 else ""
 
 
 def format_eta(seconds: float) -> str:
