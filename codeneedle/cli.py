@@ -202,10 +202,8 @@ def roots_from(args: argparse.Namespace, files: bool = False,
         if gone:
             args.collection_missing = gone
             if missing is None:
-                from codeneedle.visible import visible
-
                 for _, exc in gone:
-                    sys.stderr.write(visible(f"needle: error: {exc}") + "\n")
+                    _error(exc)
             else:
                 missing.extend(gone)
     markers = args.index_dir is None
@@ -276,8 +274,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             pool.close()
     if failed or gone:
         names = ", ".join([*(str(root) for root, _ in failed), *(where for where, _ in gone)])
-        sys.stderr.write(console.visible(f"needle: error: {len(failed) + len(gone)} of {len(roots) + len(gone)} "
-                                         f"repositories not indexed: {names}") + "\n")
+        _error(f"{len(failed) + len(gone)} of {len(roots) + len(gone)} repositories not indexed: {names}")
         return 1
     return 0
 
@@ -451,7 +448,8 @@ def _search_many(roots: list[Path], args: argparse.Namespace, console) -> int:
                 console.out.print(f"[bold]# {console.escape_text(query)}[/]")
             console.print_results(results, lines=args.lines)
             for root, done in partial:
-                sys.stderr.write(console.visible(f"needle: results from {root} are partial: the index is {done.message()}") + "\n")
+                sys.stderr.write(console.visible(f"needle: results from {root} are partial: the index is "
+                                                 f"{done.message()}") + "\n")
             if not results and (note := _within_notes(many.indexes, args) or glob_note(many.indexes, args.glob)):
                 _notify(note)
 
@@ -572,7 +570,8 @@ def cmd_similar(args: argparse.Namespace) -> int:
         done = index.completeness()
         if args.json:
             console.print_json({"root": str(index.root), "path": rel, "line": line,
-                                **({"cell": args.cell} if args.cell else {}), "results": [r.to_dict() for r in results], **_partial_fields(done)})
+                                **({"cell": args.cell} if args.cell else {}),
+                                "results": [r.to_dict() for r in results], **_partial_fields(done)})
         else:
             console.print_results(results, index.root, args.lines)
             _say_partial(done)
@@ -646,7 +645,7 @@ def _each_query(source, args: argparse.Namespace, console, answer: Callable[[str
                 shown = query[:200].encode("utf-8", "replace").decode("utf-8")
                 console.print_json({"query": shown, "line": number, "error": str(exc), "results": []})
             else:
-                sys.stderr.write(console.visible(f"needle: error: line {number}: {exc}") + "\n")
+                _error(f"line {number}: {exc}")
     return 1 if failed else 0
 
 
@@ -680,7 +679,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.json:
             # A --collection line is named as `needle index --json` names it (it has no root to give).
             console.print_json({"collection" if given in lines else "root": given, "state": "none", "error": str(exc)})
-        sys.stderr.write(console.visible(f"needle: error: {exc}") + "\n")
+        _error(exc)
     codes = [_status_one(args, root, console) for root in roots]
     return max([*codes, 1 if missing else 0])
 
@@ -703,7 +702,7 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
     except IndexMissingError as exc:
         if not args.json:
             if _names_several(args):
-                sys.stderr.write(console.visible(f"needle: error: {exc}") + "\n")  # the others are still reported
+                _error(exc)  # the others are still reported
                 return 1
             raise
         # Scripts read stdout: "no index" is a state there too, not only a message on stderr.
@@ -717,8 +716,7 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
             console.print_json({"root": str(root), "index_dir": str(settings_from(args).index_dir_for(root)),
                                 "state": "error", "error": str(exc)})
         if args.json or _names_several(args):
-            sys.stderr.write(console.visible(f"needle: error: {root}: {exc}" if _names_several(args)
-                                             else f"needle: error: {exc}") + "\n")
+            _error(f"{root}: {exc}" if _names_several(args) else exc)
             return 1
         raise
     if args.json:
@@ -867,6 +865,15 @@ COMMANDS = {
 }
 
 
+def _error(message: object) -> None:
+    """``needle: error: ...`` on stderr. A message may name a path or a query: shown, not obeyed (``\x1b]52;...``
+    in a file name would write the clipboard). ``visible`` is a leaf module: ``needle train --data`` runs without
+    the console's rich."""
+    from codeneedle.visible import visible
+
+    sys.stderr.write(visible(f"needle: error: {message}") + "\n")
+
+
 def _notify(message: str) -> None:
     from codeneedle import console
 
@@ -988,17 +995,13 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         # A typo'd option of a subcommand gets that subcommand's usage, not the top-level one.
         args.subparsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
-    from codeneedle.visible import visible
-
     try:
         return COMMANDS[args.command](args)
     except NeedleError as exc:
-        # A message may name a path or a query: shown, not obeyed (`\x1b]52;...` would write the clipboard).
-        sys.stderr.write(visible(f"needle: error: {exc}") + "\n")
+        _error(exc)
         return 1
     except sqlite3.DatabaseError as exc:
-        sys.stderr.write(visible(f"needle: error: the index database is damaged ({exc}); run `needle index` to "
-                                 "repair it") + "\n")
+        _error(f"the index database is damaged ({exc}); run `needle index` to repair it")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("needle: interrupted\n")
