@@ -12,10 +12,10 @@ from pygls.exceptions import JsonRpcInvalidParams
 from codeneedle.indexer.search import SearchResult
 from codeneedle.indexer.settings import DEFAULT_MAX_FILE_BYTES
 from codeneedle.server import commands as cmd
-from codeneedle.server.app import uri_to_path
 from codeneedle.server.protocol import FdReader, _json_body, read_frames
 from codeneedle.server.results import file_uri, result_range
 from codeneedle.server.settings import NeedleSettings, parse_configuration, parse_settings
+from codeneedle.server.uris import uri_to_path
 
 
 # -- settings -------------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 from pygls.exceptions import (
@@ -26,7 +25,6 @@ from pygls.exceptions import (
     JsonRpcServerNotInitialized,
 )
 from pygls.lsp.server import LanguageServer
-from pygls.uris import to_fs_path
 
 from codeneedle import __version__
 from codeneedle.errors import NeedleError, PathOutsideRootError
@@ -39,6 +37,7 @@ from codeneedle.server.progress import WorkDone
 from codeneedle.server.protocol import FdReader, NeedleProtocol, serve
 from codeneedle.server.results import to_lsp, to_symbol
 from codeneedle.server.settings import SECTION, NeedleSettings, parse_configuration, parse_settings
+from codeneedle.server.uris import uri_to_path
 from codeneedle.server.workspaces import Folder, Workspaces
 
 if TYPE_CHECKING:  # numpy stays out of the server's start-up
@@ -545,24 +544,6 @@ def _require_folders(ls: NeedleServer) -> None:
 
 
 # -- plumbing ---------------------------------------------------------------------------------------
-def uri_to_path(uri: str) -> Path | None:
-    """A local ``file:`` URI as an absolute path; None for anything else (other schemes, hosts, NUL bytes)."""
-    if not isinstance(uri, str) or len(uri) > cmd.MAX_URI_CHARS:
-        return None
-    try:
-        parsed = urlparse(uri)
-    except ValueError:
-        return None
-    if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
-        return None
-    # Percent-escapes are bytes of the file name: one that is not UTF-8 (%FF, as clients and file_uri write a
-    # folder named in Latin-1) comes back as the same byte (surrogateescape), not as U+FFFD, a path nowhere.
-    path = to_fs_path(uri) if os.name == "nt" else unquote(parsed.path, errors="surrogateescape")
-    if not path or "\0" in path or not os.path.isabs(path):
-        return None
-    return Path(os.path.normpath(path))
-
-
 def _clip(text: str, n: int = 200) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 

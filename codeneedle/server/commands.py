@@ -16,6 +16,7 @@ from cattrs.gen import make_dict_structure_fn
 from pygls.exceptions import JsonRpcInvalidParams
 
 from codeneedle.server.mcp_guard import check_argument
+from codeneedle.server.uris import MAX_URI_CHARS
 
 SEARCH = "needle.search"
 SIMILAR = "needle.similar"
@@ -25,7 +26,6 @@ OPENED = "needle.opened"
 COMMANDS = (SEARCH, SIMILAR, REINDEX, STATUS, OPENED)
 
 MAX_K = 1000  # the library's cap (filters.MAX_K), restated: this module starts without the indexer
-MAX_URI_CHARS = 8192
 MAX_TEXT_CHARS = 16 * 1024 * 1024  # an unsaved buffer's text; the index's maxFileBytes is the real cap
 
 

@@ -411,7 +411,8 @@ class _ClientRoots:
 async def _client_folders(ctx: Context, timeout: float) -> list[Path]:
     """The client's roots that are local folders (file:// URIs), in its order; [] when it offers none."""
     import warnings
-    from urllib.parse import unquote, urlparse
+
+    from codeneedle.server.uris import uri_to_path
 
     try:
         capabilities = ctx.client_capabilities if hasattr(ctx, "client_capabilities") else \
@@ -427,12 +428,7 @@ async def _client_folders(ctx: Context, timeout: float) -> list[Path]:
     except Exception as exc:  # noqa: BLE001 - a client that cannot answer keeps the working folder
         log.warning("the client offers roots but roots/list failed (%s); serving the working folder", exc)
         return []
-    folders = []
-    for root in listed.roots:
-        uri = urlparse(str(root.uri))
-        if uri.scheme == "file" and uri.netloc in ("", "localhost"):
-            folders.append(Path(unquote(uri.path)))
-    return folders
+    return [path for root in listed.roots if (path := uri_to_path(str(root.uri))) is not None]
 
 
 async def _answer(ctx: Context | None, needle: NeedleMCP, fn: Callable[..., dict[str, Any]],

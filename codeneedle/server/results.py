@@ -89,7 +89,7 @@ def to_symbol(root: Path, result: SearchResult, encoding: str) -> types.SymbolIn
 def file_uri(path: Path | str) -> str:
     """``path``'s ``file:`` URI, every byte of it: a folder whose name is not UTF-8 (a lone surrogate here, from
     surrogateescape) is percent-encoded byte for byte (``%FF``), as Neovim's ``vim.uri_from_fname`` writes it and
-    ``app.uri_to_path`` reads it back (pygls' ``from_fs_path`` raises on it: every search there failed)."""
+    ``uris.uri_to_path`` reads it back (pygls' ``from_fs_path`` raises on it: every search there failed)."""
     try:
         return from_fs_path(str(path)) or Path(path).as_uri()
     except UnicodeEncodeError:
