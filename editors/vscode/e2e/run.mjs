@@ -486,6 +486,20 @@ async function main(tmp) {
     };
     const resultRows = () =>
       page.evaluate(() => [...document.querySelectorAll('.quick-input-widget .quick-input-list .monaco-list-row')].map((x) => x.textContent));
+    // The rows once one of them matches `pattern`.
+    const rowsWith = (what, pattern, ms) => waitFor(what, async () => {
+      const r = await resultRows();
+      return r.some((x) => pattern.test(x)) ? r : null;
+    }, ms);
+    const ANSWERED = /\.(py|js):\d+|No matching|failed/;
+    const rowPaths = (rows) => rows.map((r) => /((?:pkg|web|nb)\/[\w./-]+):\d+/.exec(r)?.[1]).filter(Boolean);
+    // Escape, and wait for the preview tab the first row opened (inventory.py) to close with the picker.
+    const escapePreview = async () => {
+      await page.keyboard.press('Escape');
+      await waitFor('the preview tab to close', async () => !(await quickOpen()) && !(await page.evaluate(() =>
+        [...document.querySelectorAll('.tabs-container .tab')].some((x) => /inventory\.py/.test(x.getAttribute('aria-label') || '')))), 10_000);
+      await sleep(500);
+    };
 
     // --- a search during the first index says so (not "no matching code") -----------------------
     await waitFor('needle.status to report indexing', () => events().find((e) => e.event === 'status' && e.state === 'indexing'), 60_000);
@@ -673,18 +687,11 @@ async function main(tmp) {
       page.evaluate(() => /Needle: Search in pkg/.test(document.querySelector('.quick-input-widget .quick-input-title')?.textContent || '')),
     15_000);
     await page.keyboard.type('sum the cart total with discount and tax', { delay: 10 }); // web/cart.js, outside pkg/
-    const inFolder = await waitFor('results from the folder', async () => {
-      const r = await resultRows();
-      return r.some((x) => /\.(py|js):\d+|No matching|failed/.test(x)) ? r : null;
-    }, 30_000);
+    const inFolder = await rowsWith('results from the folder', ANSWERED, 30_000);
     log(`in pkg/:\n  ${inFolder.join('\n  ')}`);
-    const paths = inFolder.map((r) => /((?:pkg|web|nb)\/[\w./-]+):\d+/.exec(r)?.[1]).filter(Boolean);
+    const paths = rowPaths(inFolder);
     check(paths.length > 0 && paths.every((p) => p.startsWith('pkg/')), `Search in Folder answers from pkg/ only (${[...new Set(paths)].join(', ')})`);
-    await page.keyboard.press('Escape');
-    // Escape closes the preview the first row opened: let that settle before the next step opens the palette.
-    await waitFor('the preview tab to close', async () => !(await quickOpen()) && !(await page.evaluate(() =>
-      [...document.querySelectorAll('.tabs-container .tab')].some((x) => /inventory\.py/.test(x.getAttribute('aria-label') || '')))), 10_000);
-    await sleep(500);
+    await escapePreview(); // settled before the next step opens the palette
     timings.searchInFolder = (Date.now() - t) / 1000;
 
     // --- in:PATH typed in Search Code narrows the same way; a path that names nothing says so -----------
@@ -692,27 +699,16 @@ async function main(tmp) {
     await waitFor('the quick input to close', async () => !(await quickOpen()), 5_000);
     await openSearch();
     await page.keyboard.type('in:pkg sum the cart total with discount and tax', { delay: 10 });
-    const typedIn = await waitFor('results from in:pkg', async () => {
-      const r = await resultRows();
-      return r.some((x) => /\.(py|js):\d+|No matching|failed/.test(x)) ? r : null;
-    }, 30_000);
+    const typedIn = await rowsWith('results from in:pkg', ANSWERED, 30_000);
     log(`in:pkg:\n  ${typedIn.join('\n  ')}`);
-    const typedPaths = typedIn.map((r) => /((?:pkg|web|nb)\/[\w./-]+):\d+/.exec(r)?.[1]).filter(Boolean);
+    const typedPaths = rowPaths(typedIn);
     check(typedPaths.length > 0 && typedPaths.every((p) => p.startsWith('pkg/')), `in:pkg answers from pkg/ only (${[...new Set(typedPaths)].join(', ')})`);
-    await page.keyboard.press('Escape');
-    await waitFor('the quick input to close', async () => !(await quickOpen()), 10_000);
-    await sleep(500);
+    await escapePreview();
     await openSearch();
     await page.keyboard.type('in:nowhere sum the cart', { delay: 10 });
-    const noWhere = await waitFor('the no-such-folder row', async () => {
-      const r = await resultRows();
-      return r.some((x) => /No such folder or file/.test(x)) ? r : null;
-    }, 15_000);
+    const noWhere = await rowsWith('the no-such-folder row', /No such folder or file/, 15_000);
     check(noWhere.some((x) => /in:nowhere names nothing in the workspace/.test(x)), `in:nowhere says it names nothing: ${noWhere[0]}`);
-    await page.keyboard.press('Escape');
-    await waitFor('the preview tab to close', async () => !(await quickOpen()) && !(await page.evaluate(() =>
-      [...document.querySelectorAll('.tabs-container .tab')].some((x) => /inventory\.py/.test(x.getAttribute('aria-label') || '')))), 10_000);
-    await sleep(500);
+    await escapePreview();
     timings.typedIn = (Date.now() - t) / 1000;
 
     // --- a result in a Jupyter notebook opens the notebook at its cell, not the .ipynb's JSON ----------
