@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -24,6 +25,16 @@ def _params(root: Path, cwd: Path | None = None, **env: str) -> StdioServerParam
     keep = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_", "TORCH", "OMP_", "NEEDLE_"))}
     return StdioServerParameters(command=str(NEEDLE), args=["mcp"], cwd=str(cwd or root),
                                  env={**keep, "NEEDLE_ROOT": str(root), **env})
+
+
+@contextlib.asynccontextmanager
+async def mcp_session(params: StdioServerParameters, log: Path, **session: Any):
+    """A real `needle mcp` on stdio through the SDK's client, initialized; the server's stderr goes to ``log``."""
+    with open(log, "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write, **session) as client:
+                await client.initialize()
+                yield client
 
 
 def _payload(result) -> dict[str, Any]:

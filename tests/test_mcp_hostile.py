@@ -12,10 +12,8 @@ import pytest
 from tests.conftest import NEEDLE, copy_fixture
 
 mcp = pytest.importorskip("mcp")
-from mcp import ClientSession  # noqa: E402
-from mcp.client.stdio import stdio_client  # noqa: E402
 
-from tests.test_mcp import _params, _text  # noqa: E402
+from tests.test_mcp import _params, _text, mcp_session  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -33,17 +31,14 @@ def outside(tmp_path: Path) -> Path:
 async def test_search_outside_the_served_root_is_refused_and_writes_nothing(tmp_path: Path, outside: Path) -> None:
     repo = copy_fixture("minirepo", tmp_path / "repo")
     home_index = (Path.home() / ".needle").exists()
-    with open(tmp_path / "server.log", "w") as errlog:
-        async with stdio_client(_params(repo, cwd=tmp_path), errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                for path in [str(outside), str(outside / ".ssh"), "../home", "~", "/etc", str(repo / ".." / "home")]:
-                    result = await session.call_tool("search", {"query": "private key", "path": path})
-                    assert result.is_error, path
-                    assert "is not a folder this server serves" in _text(result)
-                    assert "BEGIN OPENSSH" not in _text(result)
-                refused = await session.call_tool("status", {})
-                assert not refused.is_error  # the served root still works
+    async with mcp_session(_params(repo, cwd=tmp_path), tmp_path / "server.log") as session:
+        for path in [str(outside), str(outside / ".ssh"), "../home", "~", "/etc", str(repo / ".." / "home")]:
+            result = await session.call_tool("search", {"query": "private key", "path": path})
+            assert result.is_error, path
+            assert "is not a folder this server serves" in _text(result)
+            assert "BEGIN OPENSSH" not in _text(result)
+        refused = await session.call_tool("status", {})
+        assert not refused.is_error  # the served root still works
     assert not (outside / ".needle").exists() and not (outside / ".ssh" / ".needle").exists()
     assert not Path("/etc/.needle").exists()
     assert (Path.home() / ".needle").exists() == home_index
@@ -214,22 +209,19 @@ def test_bad_arguments_and_params_are_one_sentence_per_problem(tmp_path: Path) -
 
 async def test_lang_and_exclude_glob_take_a_string_or_a_list_as_the_schema_says(tmp_path: Path) -> None:
     repo = copy_fixture("minirepo", tmp_path / "repo")
-    with open(tmp_path / "server.log", "w") as errlog:
-        async with stdio_client(_params(repo, cwd=tmp_path), errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                schema = {t.name: t for t in (await session.list_tools()).tools}["search"].input_schema
-                for name in ("lang", "exclude_glob"):
-                    kinds = [alt.get("type") for alt in schema["properties"][name]["anyOf"]]
-                    assert kinds == ["string", "array", "null"], (name, schema["properties"][name])
-                for lang in ("python,go", ["python", "go"]):
-                    result = await session.call_tool("search", {"query": "retry with backoff", "lang": lang})
-                    assert not result.is_error, _text(result)
-                    assert {r["language"] for r in json.loads(_text(result))["results"]} <= {"python", "go"}
-                for exclude in ("web/**", ["web/**"], "!web/**"):
-                    result = await session.call_tool("search", {"query": "format money", "exclude_glob": exclude})
-                    paths = [r["path"] for r in json.loads(_text(result))["results"]]
-                    assert paths and not any(p.startswith("web/") for p in paths), (exclude, paths)
+    async with mcp_session(_params(repo, cwd=tmp_path), tmp_path / "server.log") as session:
+        schema = {t.name: t for t in (await session.list_tools()).tools}["search"].input_schema
+        for name in ("lang", "exclude_glob"):
+            kinds = [alt.get("type") for alt in schema["properties"][name]["anyOf"]]
+            assert kinds == ["string", "array", "null"], (name, schema["properties"][name])
+        for lang in ("python,go", ["python", "go"]):
+            result = await session.call_tool("search", {"query": "retry with backoff", "lang": lang})
+            assert not result.is_error, _text(result)
+            assert {r["language"] for r in json.loads(_text(result))["results"]} <= {"python", "go"}
+        for exclude in ("web/**", ["web/**"], "!web/**"):
+            result = await session.call_tool("search", {"query": "format money", "exclude_glob": exclude})
+            paths = [r["path"] for r in json.loads(_text(result))["results"]]
+            assert paths and not any(p.startswith("web/") for p in paths), (exclude, paths)
 
 
 async def test_a_repository_in_a_folder_named_in_latin1_is_served(tmp_path: Path) -> None:
@@ -240,20 +232,17 @@ async def test_a_repository_in_a_folder_named_in_latin1_is_served(tmp_path: Path
     repo.mkdir(parents=True)
     (repo / "add.py").write_text("def add_one(value):\n    return value + 1\n")
     shown_root = f"{tmp_path}/caf\ufffd/repo"
-    with open(tmp_path / "server.log", "w") as errlog:
-        async with stdio_client(_params(repo, cwd=tmp_path), errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                found = await session.call_tool("search", {"query": "add one to a value"})
-                assert not found.is_error, _text(found)
-                answer = json.loads(_text(found))
-                assert answer["root"] == shown_root and answer["results"][0]["path"] == "add.py"
-                similar = await session.call_tool("similar", {"path": "add.py", "line": 1})
-                assert not similar.is_error, _text(similar)
-                status = await session.call_tool("status", {})
-                assert not status.is_error and json.loads(_text(status))["root"] == shown_root, _text(status)
-                refused = await session.call_tool("search", {"query": "add one", "path": "/etc"})
-                assert refused.is_error and "is not a folder this server serves" in _text(refused), _text(refused)
+    async with mcp_session(_params(repo, cwd=tmp_path), tmp_path / "server.log") as session:
+        found = await session.call_tool("search", {"query": "add one to a value"})
+        assert not found.is_error, _text(found)
+        answer = json.loads(_text(found))
+        assert answer["root"] == shown_root and answer["results"][0]["path"] == "add.py"
+        similar = await session.call_tool("similar", {"path": "add.py", "line": 1})
+        assert not similar.is_error, _text(similar)
+        status = await session.call_tool("status", {})
+        assert not status.is_error and json.loads(_text(status))["root"] == shown_root, _text(status)
+        refused = await session.call_tool("search", {"query": "add one", "path": "/etc"})
+        assert refused.is_error and "is not a folder this server serves" in _text(refused), _text(refused)
 
 
 def test_every_door_caps_queries_at_the_library_s_length():
