@@ -194,3 +194,52 @@ def test_an_oversized_query_is_a_one_line_error(repo: Path) -> None:
     assert run_needle("index", "-q", str(repo)).returncode == 0
     line = _error(run_needle("search", "--no-refresh", "--path", str(repo), "x" * 5000))
     assert "query is too long (5000 characters, at most 4096)" in line
+
+
+# -- an index folder that came with the repository -----------------------------------------------------------
+def test_links_planted_in_a_repositorys_index_folder_are_never_written_through(repo: Path, tmp_path: Path) -> None:
+    """git stores symbolic links, so a cloned repository may carry a `.needle/` whose files point elsewhere: a
+    writer.pid linked to a file was truncated to a pid, the feedback log appended queries to another file, a
+    dangling index.db had the whole index written where it pointed. Such a folder is refused, nothing written."""
+    victims = tmp_path / "home"
+    victims.mkdir()
+    for name in ("bashrc", "notes"):
+        (victims / name).write_text(f"the user's own {name}\n")
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    index = repo / ".needle"
+    (index / "writer.pid").unlink()
+    (index / "writer.pid").symlink_to(victims / "bashrc")
+    (index / "feedback.jsonl").symlink_to(victims / "notes")
+    (index / ".settings.json.tmp").symlink_to(victims / "notes")
+
+    other = copy_fixture("minirepo", tmp_path / "other")
+    (other / ".needle").mkdir()
+    (other / ".needle" / "index.db").symlink_to(victims / "loot.db")  # dangling: SQLite would create it
+
+    env = {**os.environ, "EDITOR": "true"}
+    for args in (("search", "--path", str(repo), "parse"), ("search", "--path", str(repo), "--open", "1", "parse"),
+                 ("index", "--exclude", "docs/**", str(repo)), ("search", "--path", str(other), "parse")):
+        proc = run_needle(*args, env=env)
+        assert proc.returncode == 1 and "holds symbolic links where Needle keeps its own files" in _error(proc)
+    assert (victims / "bashrc").read_text() == "the user's own bashrc\n"
+    assert (victims / "notes").read_text() == "the user's own notes\n"
+    assert not (victims / "loot.db").exists()
+
+
+def test_the_writer_pid_and_the_feedback_log_are_never_opened_through_a_link(tmp_path: Path) -> None:
+    """The folder check runs when an index opens; the two files written in place refuse links by themselves."""
+    from codeneedle.indexer.feedback import Shown, record_open
+    from codeneedle.indexer.lock import WriterLock
+
+    target = tmp_path / "target"
+    target.write_text("kept\n")
+    index = tmp_path / "index"
+    index.mkdir()
+    (index / "writer.pid").symlink_to(target)
+    (index / "feedback.jsonl").symlink_to(target)
+    lock = WriterLock(index)
+    lock.acquire()
+    lock.release()
+    with pytest.raises(OSError):
+        record_open(index, "parse a config file", Shown("a.py", 1, "parse"))
+    assert target.read_text() == "kept\n"

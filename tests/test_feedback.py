@@ -195,3 +195,15 @@ def test_an_open_in_an_objective_c_header_is_found_again_as_the_index_read_it(tm
                                                                                   "PlaybackQueue"), [])
     records = feedback_records(repo, repo / ".needle", "local:playback")
     assert [(r["name"], r["language"]) for r in records] == [("PlaybackQueue", "objc")]
+
+
+def test_the_log_of_what_was_typed_is_readable_by_its_owner_only(tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert record_open(tmp_path, "how do we rotate the staging password", Shown("a.py", 1))
+        assert stat.S_IMODE((tmp_path / LOG_NAME).stat().st_mode) == 0o600
+        (tmp_path / LOG_NAME).chmod(0o644)  # a log an earlier version wrote
+        assert record_open(tmp_path, "another query", Shown("a.py", 1))
+        assert stat.S_IMODE((tmp_path / LOG_NAME).stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

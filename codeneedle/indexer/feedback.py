@@ -56,7 +56,12 @@ def record_open(index_dir: Path, query: str, opened: Shown, above: Sequence[Show
         return False
     index_dir.mkdir(parents=True, exist_ok=True)
     log = index_dir / LOG_NAME
-    with open(log, "ab") as fh:  # one short append: concurrent writers do not interleave
+    # The queries a user typed are theirs alone (as a shell's history is), and never appended through a link
+    # (a planted feedback.jsonl -> elsewhere had them written there): O_NOFOLLOW fails on one.
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "ab") as fh:  # one short append: concurrent writers do not interleave
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)  # a log written before it was kept private
         fh.write(data)
     if log.stat().st_size > max_bytes:
         _trim(log, max_bytes * 3 // 4)

@@ -24,6 +24,8 @@ GITIGNORE_TEXT = "# Needle's index: never commit it\n*\n"
 # Names Needle writes in an index folder (prefixes: WAL/SHM files, .corrupt-* copies, temp files of atomic saves).
 _OURS_PREFIXES = ("index.db", "vectors.usearch", ".vectors.usearch", "writer.", ".gitignore", "models", ".needle-",
                   "settings.json", ".settings.json")
+# Every name Needle opens in an index folder, for writing or reading (its log, adapter, trained models too).
+_OWN_NAMES = (*_OURS_PREFIXES, "feedback.jsonl", "query_adapter.npz", "training")
 
 
 def too_broad(root: Path) -> str | None:
@@ -50,6 +52,7 @@ def check_index_dir(root: Path, index_dir: Path) -> None:
                           "outside it (the default is <root>/.needle)")
     if root.is_relative_to(index_dir):
         raise NeedleError(f"index folder {index_dir} is a parent of the repository {root}; choose another folder")
+    _refuse_planted_links(index_dir)
     if (index_dir / "index.db").exists():
         _check_database_is_ours(index_dir / "index.db")
         return  # the store checks the rest (schema version, damage)
@@ -67,6 +70,28 @@ def check_index_dir(root: Path, index_dir: Path) -> None:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise NeedleError(f"index folder {index_dir} already holds files that are not Needle's ({shown}); "
                           "choose an empty or new folder")
+
+
+def _refuse_planted_links(index_dir: Path) -> None:
+    """Refuse an index folder where a name Needle writes is a symbolic link.
+
+    A ``.needle/`` folder can come with a repository (git stores links): its ``writer.pid`` linked to a file
+    outside truncated that file to a pid on the next search, ``feedback.jsonl`` had the queries appended to another
+    file, and a dangling ``index.db`` link had the whole index (copies of the code) written where it pointed.
+    Needle's own files are never links, so one that is was put there: nothing is opened through it.
+    """
+    try:
+        links = sorted(e.name for e in os.scandir(index_dir)
+                       if e.name.startswith(_OWN_NAMES) and e.is_symlink())
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as exc:
+        raise NeedleError(f"cannot read index folder {index_dir}: {exc.strerror}") from None
+    if links:
+        shown = ", ".join(links[:3]) + (", ..." if len(links) > 3 else "")
+        raise NeedleError(f"index folder {index_dir} holds symbolic links where Needle keeps its own files ({shown}); "
+                          "nothing was opened through them: remove them (or the whole folder, which the next run "
+                          "builds again)")
 
 
 def _our_gitignore(path: Path) -> bool:

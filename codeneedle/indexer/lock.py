@@ -42,7 +42,12 @@ class WriterLock:
                     "it is, not updated") from None
             raise NeedleError(f"cannot take the writer lock in {self.index_dir}: {exc.strerror or exc}") from None
         try:
-            self._pid_file.write_text(str(os.getpid()))
+            # Never through a link: a planted writer.pid -> ~/.bashrc was truncated to a pid.
+            fd = os.open(self._pid_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, str(os.getpid()).encode())
+            finally:
+                os.close(fd)
         except OSError:
             pass  # only used to name the holder in messages
 
