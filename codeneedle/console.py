@@ -149,7 +149,7 @@ def print_results(results: list[SearchResult], root: str | os.PathLike[str] = ""
             if first:
                 out.print(f"    [dim]{escape_text(first, code=True)}[/]")
         elif lines > 1:
-            for number, text in _code_lines(r, os.path.join(base, r.path) if base else r.path, lines):
+            for number, text in _code_lines(r, os.path.join(base, r.path) if base else r.path, lines, base):
                 more = f" [dim]… +{len(text) - MAX_COLUMNS} characters[/]" if len(text) > MAX_COLUMNS else ""
                 out.print(f"  [green]{number:>5}[/] {escape_text(text[:MAX_COLUMNS], code=True)}{more}", highlight=False)
 
@@ -163,20 +163,34 @@ MAX_COLUMNS = 500
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # where a file's lines end (the snippets' own breaks)
 
 
-def _code_lines(r: SearchResult, path: str, limit: int) -> list[tuple[int, str]]:
+def _code_lines(r: SearchResult, path: str, limit: int, root: str | os.PathLike[str] = "") -> list[tuple[int, str]]:
     """The first ``limit`` lines of a result's code, numbered, as the file now reads (its snippet where the file
-    cannot be read, or is a notebook's JSON)."""
+    cannot be read, lies outside ``root``, or is a notebook's JSON), tokens redacted as in every snippet."""
+    from codeneedle.indexer.secrets import redact_secrets
+
     count = min(limit, r.end_line - r.start_line + 1)
-    if not r.cell:
+    if not r.cell and _inside(root, path):
         # A regular file only, of a bounded size: a FIFO or /dev/zero where a stale index had a file hung the
         # command or ran out of memory (else the snippet)
         data = read_regular_file(path)
         if data is not None:
-            text = _LINE_BREAK.split(data.decode("utf-8", errors="replace"), r.start_line - 1 + count)
+            # Redacted as a whole, as the index stored it: the lines printed the raw AWS and GitHub tokens that
+            # the snippets of --json, the editors and MCP hide (a key block keeps its line count).
+            text = _LINE_BREAK.split(redact_secrets(data.decode("utf-8", errors="replace")), r.start_line - 1 + count)
             if len(text) >= r.start_line:
                 return list(enumerate(text[r.start_line - 1 : r.start_line - 1 + count], r.start_line))
     start = r.cell_start_line if r.cell else r.start_line
     return list(enumerate(r.snippet.split("\n")[:count], start))
+
+
+def _inside(root: str | os.PathLike[str], path: str) -> bool:
+    """Whether ``path`` resolves inside ``root`` (no root: nothing to hold it to). A file swapped for a link to
+    ~/.ssh since it was indexed, or a path like ``../../x`` in an index that came with a repository, is not read:
+    the walker never reads such a file, and neither does the display."""
+    if not root:
+        return True
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([real_root, os.path.realpath(path)]) == real_root
 
 
 def _openable(path: str) -> str:

@@ -96,3 +96,31 @@ def test_lines_of_a_file_that_became_a_fifo_or_dev_zero_come_from_the_snippet(ca
         hit = SearchResult(name, 1, 2, "value", "function", "python", 0.7, "def value(v):\n    return v + 1")
         console.print_results([hit], tmp_path, lines=3)
         assert capsys.readouterr().out.splitlines()[1:] == ["      1 def value(v):", "      2     return v + 1"]
+
+
+def test_lines_read_from_the_file_hide_tokens_as_every_snippet_does(capsys, tmp_path) -> None:
+    github, aws = "ghp_" + "0123456789abcdefghijklmnopqrstuvwxyz", "AKIA" + "IOSFODNN7EXAMPLE"
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"
+    (tmp_path / "deploy.py").write_text(f'def deploy():\n    token = "{github}"\n    KEY = """{key}"""\n'
+                                        f'    key_id = "{aws}"\n    return token\n')
+    hit = SearchResult("deploy.py", 1, 7, "deploy", "function", "python", 0.7, "def deploy():")
+    console.print_results([hit], tmp_path, lines=7)
+    shown = capsys.readouterr().out
+    assert github not in shown and aws not in shown and "b3BlbnNzaC1rZXktdjEAAAAA" not in shown
+    assert '      2     token = "[REDACTED github-token]"' in shown.splitlines()
+    assert '      6     key_id = "[REDACTED aws-access-key-id]"' in shown.splitlines()  # lines still line up
+
+
+def test_lines_are_never_read_from_a_file_outside_the_root(capsys, tmp_path) -> None:
+    """A file swapped for a link to a private file since it was indexed, or a ``../`` path in an index that came
+    with a repository: the lines come from the stored snippet, never from the file outside."""
+    outside, root = tmp_path / "private", tmp_path / "repo"
+    outside.mkdir()
+    root.mkdir()
+    (outside / "notes.py").write_text("def mine():\n    return 'PRIVATE LINE'\n")
+    (root / "app.py").symlink_to(outside / "notes.py")
+    for path in ("app.py", "../private/notes.py"):
+        hit = SearchResult(path, 1, 2, "parse", "function", "python", 0.7, "def parse(text):\n    return text")
+        console.print_results([hit], root, lines=2)
+        shown = capsys.readouterr().out
+        assert "PRIVATE LINE" not in shown and "      2     return text" in shown.splitlines()
