@@ -243,3 +243,34 @@ def test_the_writer_pid_and_the_feedback_log_are_never_opened_through_a_link(tmp
     with pytest.raises(OSError):
         record_open(index, "parse a config file", Shown("a.py", 1, "parse"))
     assert target.read_text() == "kept\n"
+
+
+class _Payload:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_model_the_index_record_places_inside_the_repository_is_loaded_only_as_plain_data(
+        repo: Path, tmp_path: Path) -> None:
+    """An index that came with a clone may name a model in its own models/ folder: one that is no BERT in
+    safetensors went to transformers, which read its pytorch_model.bin (a pickle). It is not loaded; the search
+    says so and runs on the default model."""
+    import pickle
+
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    evil = repo / ".needle" / "models" / "evil"
+    evil.mkdir(parents=True)
+    shipped = Path(__file__).resolve().parents[1] / "codeneedle" / "models" / "needle-code-v3"
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(shipped / name, evil / name)
+    marker = tmp_path / "unpickled"
+    (evil / "pytorch_model.bin").write_bytes(pickle.dumps(_Payload(marker)))
+    with closing(sqlite3.connect(repo / ".needle" / "index.db")) as conn, conn:
+        conn.execute("UPDATE meta SET value = 'evil' WHERE key = 'model_name'")
+    proc = run_needle("search", "--no-refresh", "--path", str(repo), "parse")
+    assert proc.returncode == 0, proc.stderr
+    assert f"names the model in {evil}" in proc.stderr and "not loaded" in proc.stderr
+    assert not marker.exists()

@@ -181,11 +181,30 @@ class Index:
         for candidate in (own, name, path):
             try:
                 if candidate:
-                    resolve_model(candidate)
-                    return candidate
+                    _, folder = resolve_model(candidate)
             except NeedleError:
                 continue
+            if candidate and self._untrusted_model(folder):
+                continue
+            if candidate:
+                return candidate
         return None
+
+    def _untrusted_model(self, folder: Path) -> bool:
+        """Whether the model an index's record names is one Needle will not load unasked: a folder inside the
+        repository (a ``.needle/`` or a model that came with a clone) that does not load as plain data. A crafted
+        index named one whose ``pytorch_model.bin`` transformers unpickled; a model asked for by name
+        (``--model``, the ``model`` setting) is loaded as before, and so is one ``needle train --repo`` made."""
+        from codeneedle.indexer.models import reads_as_data
+
+        real_root = self.root.resolve()
+        inside = folder == real_root or folder.is_relative_to(real_root) or folder.is_relative_to(
+            self.index_dir.resolve())
+        if not inside or reads_as_data(folder):
+            return False
+        self.notify(f"the index names the model in {folder}, which lies inside the repository and is no plain BERT "
+                    "model in safetensors: not loaded (name it with --model or the model setting to use it)")
+        return True
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod

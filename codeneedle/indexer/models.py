@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 from codeneedle.errors import ModelNotFoundError
@@ -40,6 +41,18 @@ def resolve_model(name_or_path: str | None) -> tuple[str, Path]:
     if not _is_model_dir(folder):
         raise ModelNotFoundError(f"no encoder weights found for model {name_or_path!r} (looked in {folder})")
     return name, folder.resolve()
+
+
+def reads_as_data(folder: Path) -> bool:
+    """Whether the model in ``folder`` loads as plain data: a BERT whose weights are safetensors, with a
+    ``tokenizer.json`` (the numpy and ONNX engines read tensors and JSON only). Any other folder goes through
+    transformers, whose loaders may unpickle a ``pytorch_model.bin`` or import the folder's own code."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(config, dict) and config.get("model_type") == "bert"
+            and (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file())
 
 
 def _is_model_dir(folder: Path) -> bool:
