@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -274,3 +275,20 @@ def test_a_model_the_index_record_places_inside_the_repository_is_loaded_only_as
     assert proc.returncode == 0, proc.stderr
     assert f"names the model in {evil}" in proc.stderr and "not loaded" in proc.stderr
     assert not marker.exists()
+
+
+def test_the_index_folder_is_readable_by_its_owner_only(repo: Path, tmp_path: Path) -> None:
+    """The index copies every indexed file's text: a file the user made private (0600) was readable by everyone
+    in .needle/index.db under the usual umask. A folder the user made for --index-dir keeps its mode."""
+    (repo / "src" / "local_settings.py").write_text("def staging_login():\n    return 'PRIVATE_NOTE'\n")
+    (repo / "src" / "local_settings.py").chmod(0o600)
+    own = tmp_path / "shared-indexes"
+    own.mkdir(mode=0o755)
+    old = os.umask(0o022)
+    try:
+        assert run_needle("index", "-q", str(repo)).returncode == 0
+        assert run_needle("index", "-q", "--index-dir", str(own), str(repo)).returncode == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((repo / ".needle").stat().st_mode) == 0o700
+    assert stat.S_IMODE(own.stat().st_mode) == 0o755

@@ -44,7 +44,12 @@ from codeneedle.indexer.filters import (
     split_globs,
     within_paths,
 )
-from codeneedle.indexer.indexdir import check_index_dir, indexed_only_when_asked, write_gitignore
+from codeneedle.indexer.indexdir import (
+    check_index_dir,
+    indexed_only_when_asked,
+    make_index_dir,
+    write_gitignore,
+)
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
 from codeneedle.indexer.progress import is_partial, stand_in_for_missing_vectors
@@ -240,7 +245,7 @@ class Index:
                               f"folder, or build its index once with `needle index {root_path}`")
         made = not index_dir.exists()
         try:
-            index_dir.mkdir(parents=True, exist_ok=True)
+            make_index_dir(index_dir)
         except OSError as exc:
             why = "a file of that name is in the way" if index_dir.is_file() else exc.strerror
             raise NeedleError(f"cannot create index folder {index_dir}: {why}; choose another one (--index-dir, or "
@@ -405,7 +410,7 @@ class Index:
             if kind != "log" or not (self.index_dir / DB_NAME).exists():  # else only the log went, not our lock
                 # Our lock is on a deleted file now: whoever made a new folder may hold the new lock.
                 self._writer.release()
-                self.index_dir.mkdir(parents=True, exist_ok=True)
+                make_index_dir(self.index_dir)
                 write_gitignore(self.index_dir)
                 self._writer = WriterLock(self.index_dir)
             self.store = Store(self.index_dir / DB_NAME)

@@ -72,6 +72,17 @@ def check_index_dir(root: Path, index_dir: Path) -> None:
                           "choose an empty or new folder")
 
 
+def make_index_dir(index_dir: Path) -> None:
+    """Create ``index_dir`` (and its parents) if missing; the folder itself readable by its owner only.
+
+    The index holds a copy of every indexed file's text and the queries typed: with the umask's 0755 a file the
+    user had made private (``chmod 600``) was readable by everyone in ``index.db``. A folder that exists (one the
+    user made for ``--index-dir``, an index built before) keeps its mode.
+    """
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    index_dir.mkdir(mode=0o700, exist_ok=True)
+
+
 def _refuse_planted_links(index_dir: Path) -> None:
     """Refuse an index folder where a name Needle writes is a symbolic link.
 
