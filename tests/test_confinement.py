@@ -292,3 +292,20 @@ def test_the_index_folder_is_readable_by_its_owner_only(repo: Path, tmp_path: Pa
         os.umask(old)
     assert stat.S_IMODE((repo / ".needle").stat().st_mode) == 0o700
     assert stat.S_IMODE(own.stat().st_mode) == 0o755
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_an_index_folder_git_tracks_is_refused_before_it_takes_a_copy_of_untracked_files(repo: Path) -> None:
+    """Our .gitignore keeps a new index out of git, not one the repository already tracks: `git commit -a` then
+    carried index.db, with the text of a file never added to git, into the history."""
+    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    subprocess.run([*git, "add", "-f", ".needle/index.db"], check=True)
+    subprocess.run([*git, "commit", "-qm", "an index came with the clone"], check=True)
+    (repo / "notes_local.py").write_text("def staging_login():\n    return 'LOCAL_ONLY_NOTE'\n")
+    proc = run_needle("search", "--path", str(repo), "staging login")
+    assert "is tracked by git" in _error(proc) and "rm -r --cached .needle" in _error(proc)
+    subprocess.run([*git, "commit", "-qam", "work"], check=False)
+    shown = subprocess.run([*git, "show", "HEAD:.needle/index.db"], capture_output=True, check=True).stdout
+    assert b"LOCAL_ONLY_NOTE" not in shown

@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import sqlite3
 import stat
+import subprocess
 from pathlib import Path
 
 from codeneedle.errors import NeedleError
@@ -53,6 +55,7 @@ def check_index_dir(root: Path, index_dir: Path) -> None:
     if root.is_relative_to(index_dir):
         raise NeedleError(f"index folder {index_dir} is a parent of the repository {root}; choose another folder")
     _refuse_planted_links(index_dir)
+    _refuse_tracked(root, index_dir)
     if (index_dir / "index.db").exists():
         _check_database_is_ours(index_dir / "index.db")
         return  # the store checks the rest (schema version, damage)
@@ -81,6 +84,30 @@ def make_index_dir(index_dir: Path) -> None:
     """
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     index_dir.mkdir(mode=0o700, exist_ok=True)
+
+
+def _refuse_tracked(root: Path, index_dir: Path) -> None:
+    """Refuse an index folder inside a git work tree whose files git tracks.
+
+    Our ``.gitignore`` keeps an index out of git, but not one a repository already tracks (it came with the
+    clone, or was once added with ``-f``): the next ``git commit -a`` carried the updated ``index.db`` into the
+    history, with a copy of every indexed file, untracked and private ones included, ready to be pushed.
+    """
+    if not index_dir.is_relative_to(root) or not (root / ".git").exists() or not index_dir.is_dir():
+        return
+    git = shutil.which("git")
+    if git is None:
+        return
+    try:
+        tracked = subprocess.run([git, "-C", str(root), "ls-files", "-z", "--", str(index_dir.relative_to(root))],
+                                 capture_output=True, timeout=10, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError):
+        return  # git could not tell: the ignore file still keeps a new index out
+    if tracked:
+        rel = index_dir.relative_to(root).as_posix()
+        raise NeedleError(f"the index folder {index_dir} is tracked by git: a commit would carry copies of your "
+                          f"code (untracked and private files too) into the history; untrack it first: "
+                          f"git -C {root} rm -r --cached {rel}")
 
 
 def _refuse_planted_links(index_dir: Path) -> None:
