@@ -48,6 +48,10 @@ CONTENT_REASONS = frozenset({BINARY, SECRET, MINIFIED, generated.GENERATED})
 OLD_VECTORS_KEPT = count_from_env("NEEDLE_OLD_VECTORS", 10_000)
 OLD_VECTORS_KEY = "old_vectors_estimate"
 
+# Files indexed only because a .needleignore `!` line re-includes their generated content. An unchanged file is not
+# read again, so without this list a `!` line taken out left such a file in the index until it changed.
+REINCLUDED_KEY = "reincluded_generated"
+
 # Smaller batches commit (and show up in searches) sooner; larger ones waste less on per-batch overhead.
 FILES_PER_BATCH = count_from_env("NEEDLE_BATCH_FILES", 256)
 CHUNKS_PER_BATCH = count_from_env("NEEDLE_BATCH_CHUNKS", 1024)
@@ -100,7 +104,10 @@ def run_update(
         # stored included (1,782 of 3,081 files of site-packages, ~10 s, redone).
         store.set_meta("chunker_version", CHUNKER_VERSION)
     rechunk = paths is None and backlog and store.get_meta("chunker_version") != CHUNKER_VERSION
-    todo = [f for f in candidates if rechunk or _stat_changed(records.get(f.path), f)]
+    reincluded_before = set(json.loads(store.get_meta(REINCLUDED_KEY) or "[]"))
+    reincluded = reincluded_before - set(removed)
+    todo = [f for f in candidates if rechunk or _stat_changed(records.get(f.path), f)
+            or (f.path in reincluded and not rules.needleignore_includes(f.path))]
     if paths is None and not backlog:  # what a cancel left unread is not taken up by a rescan (removals are)
         todo = [f for f in todo if f.path in records]
     if not rechunk:
@@ -146,6 +153,10 @@ def run_update(
         if not isinstance(data, str) and screened_for_minified(sf.path) and looks_minified(data):
             data = MINIFIED
         done += 1
+        if not isinstance(data, str) and generated.content_reason(data) is not None:
+            reincluded.add(sf.path)  # screened as generated, yet here: a .needleignore `!` line wants it
+        else:
+            reincluded.discard(sf.path)
         if isinstance(data, str):  # vanished, grew past the cap, turned binary, unreadable
             if sf.path in records:
                 pending_removed.append(sf.path)
@@ -176,6 +187,8 @@ def run_update(
             flush()
     flush()
 
+    if reincluded != reincluded_before:
+        store.set_meta(REINCLUDED_KEY, json.dumps(sorted(reincluded)))
     if paths is None and backlog and not stats.cancelled:
         # Counts of the last full scan: the per-path table keeps only the first paths of each walk.
         store.set_meta("skipped_counts", json.dumps(dict(sorted(stats.skipped.items()))))

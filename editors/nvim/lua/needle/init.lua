@@ -2,7 +2,7 @@
 ---
 --- Neovim 0.11+: `vim.lsp.enable('needle')` (config in `lsp/needle.lua`). Any version >= 0.10:
 --- `require('needle').setup({ ... })`. Commands: `:Needle {query}`, `:NeedleSimilar`, `:NeedleReindex`,
---- `:NeedleStatus` (defined in `plugin/needle.lua`).
+--- `:NeedleCancel`, `:NeedleStatus` (defined in `plugin/needle.lua`).
 local config = require('needle.config')
 
 local M = {}
@@ -41,6 +41,27 @@ local function request_sync(client, method, params, timeout_ms, bufnr)
   end
   ---@diagnostic disable-next-line: param-type-mismatch
   return client.request_sync(method, params, timeout_ms, bufnr)
+end
+
+--- `client:notify` on 0.11+, the dot form 0.10 expects (there the colon form sends the client as the method).
+---@param client vim.lsp.Client
+local function notify_server(client, method, params)
+  if has_011 then
+    return client:notify(method, params)
+  end
+  ---@diagnostic disable-next-line: param-type-mismatch
+  return client.notify(method, params)
+end
+
+--- `client:is_stopped()` on 0.11+, the dot form 0.10 expects.
+---@param client vim.lsp.Client
+---@return boolean
+local function is_stopped(client)
+  if has_011 then
+    return client:is_stopped()
+  end
+  ---@diagnostic disable-next-line: missing-parameter
+  return client.is_stopped()
 end
 
 --- `workspace/executeCommand` params: `arguments` is a list holding one object (`{}` must stay an object).
@@ -196,7 +217,7 @@ function M.with_client(fn)
   local function go()
     if client.initialized then
       fn(client)
-    elseif (has_011 and client:is_stopped()) or (not has_011 and client.is_stopped()) then
+    elseif is_stopped(client) then
       notify('the language server stopped; see :checkhealth needle and :LspLog', levels.ERROR)
     elseif vim.uv.now() > deadline then
       notify('the language server did not start in time', levels.ERROR)
@@ -625,8 +646,8 @@ function M.cancel()
   local sent = 0
   for key, active in pairs(cancellable) do
     local client = vim.lsp.get_client_by_id(active.client_id)
-    if client and not client:is_stopped() then
-      client:notify('window/workDoneProgress/cancel', { token = active.token })
+    if client and not is_stopped(client) then
+      notify_server(client, 'window/workDoneProgress/cancel', { token = active.token })
       sent = sent + 1
     end
     cancellable[key] = nil
