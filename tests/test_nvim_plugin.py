@@ -71,6 +71,9 @@ def test_vim_lsp_enable_search_similar_status_health(workspace: Path) -> None:
 
 def test_setup_vim_lsp_start_path(workspace: Path) -> None:
     """Older-config path: `require('needle').setup{}` starting the server with vim.lsp.start; warm index."""
+    if not (workspace / ".needle" / "index.db").is_file():  # run alone: the fresh run above built none
+        built = run_needle("index", str(workspace))
+        assert built.returncode == 0, _report(built)
     proc = run_nvim(workspace, "setup", "warm")
     assert proc.returncode == 0, _report(proc)
     assert "all checks passed" in proc.stdout, _report(proc)
