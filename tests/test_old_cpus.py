@@ -24,6 +24,8 @@ QEMU = shutil.which("qemu-x86_64")
 needs_qemu = pytest.mark.skipif(QEMU is None, reason="qemu-x86_64 not installed (Debian: apt-get install qemu-user)")
 
 HASWELL = {"SSE42": True, "AVX": True, "FMA3": True, "AVX2": True}
+NUMPY_REFUSAL = ("NumPy was built with baseline optimizations: \n(X86_V2) but your machine doesn't support:\n"
+                 "(X86_V2).")
 
 
 def emulated(cpu: str, code: str, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
@@ -44,6 +46,13 @@ def test_int8_saturates_only_on_avx2_without_vnni():
     assert not native.int8_saturates({"SSE42": True})  # Nehalem
     assert not native.int8_saturates({"NEON": True, "ASIMD": True})
     assert isinstance(native.int8_saturates(), bool)  # this machine's, from numpy's CPUID probe
+
+
+def test_an_older_cpu_than_numpy_needs_gets_one_line_that_says_what_to_do():
+    message = native.old_cpu_message(NUMPY_REFUSAL, "/venv/bin/python")
+    assert "\n" not in message
+    assert message.startswith("this CPU lacks X86_V2 (SSE4.2 and POPCNT")
+    assert message.endswith("/venv/bin/python -m pip install 'numpy<2' 'ml-dtypes<0.6'")
 
 
 @pytest.mark.slow
@@ -100,3 +109,13 @@ def test_on_an_avx2_cpu_without_vnni_int8_vectors_are_what_the_graph_computes_el
     here = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
     assert np.abs(np.load(tmp_path / "haswell.npy") - here).max() < 1e-3
 
+
+@pytest.mark.slow
+@needs_qemu
+def test_a_cpu_older_than_x86_64_v2_gets_one_line_not_a_traceback(tmp_path):
+    """qemu's Penryn model (Core 2: SSE4.1, no SSE4.2 or POPCNT): `needle status` says what is missing."""
+    out = emulated("Penryn", "import sys; from codeneedle.cli import main; sys.exit(main(['status', '.']))",
+                   {"NEEDLE_CACHE_DIR": str(tmp_path / "cache")}, timeout=300)
+    lines = [line for line in out.stderr.splitlines() if "TCG doesn't support" not in line]
+    assert out.returncode == 1
+    assert len(lines) == 1 and "this CPU lacks X86_V2" in lines[0], out.stderr[-2000:]

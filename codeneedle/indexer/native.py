@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from types import ModuleType
@@ -57,3 +58,33 @@ def int8_saturates(features: Mapping[str, bool] | None = None) -> bool:
     features = cpu_features() if features is None else features
     return bool(features.get("AVX2") and not features.get("AVX512VNNI") and not features.get("AVX_VNNI"))
 
+
+def require_numpy() -> None:
+    """Import numpy, turning its refusal of an older CPU into one line that says what is missing and what to do.
+
+    numpy 2 is built for x86-64-v2 (SSE4.2, POPCNT) and, on a CPU without it (Core 2, AMD K10), raises a
+    RuntimeError on import: every command ended in a 15-line traceback. numpy 1.26 (which Needle accepts) with
+    ml-dtypes 0.5 (onnx's, built for numpy 2 from 0.6) runs there: a first `needle search` under qemu's Penryn
+    model built the graphs, indexed and gave the scores of a native run."""
+    try:
+        import numpy  # noqa: F401
+    except RuntimeError as exc:
+        if "baseline optimizations" not in str(exc):
+            raise
+        from codeneedle.errors import NeedleError
+
+        raise NeedleError(old_cpu_message(str(exc), sys.executable)) from None
+
+
+def old_cpu_message(numpy_error: str, python: str) -> str:
+    """The line for numpy's "built with baseline optimizations: (...) but your machine doesn't support: (...)"."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    missing = numpy_error.rpartition("(")[2].partition(")")[0].strip() or "x86-64-v2"
+    try:
+        built = f"numpy {version('numpy')}"
+    except PackageNotFoundError:
+        built = "this numpy"
+    return (f"this CPU lacks {missing} (SSE4.2 and POPCNT: x86-64 CPUs since Intel Nehalem, 2008, and AMD "
+            f"Bulldozer, 2011), which {built} requires; numpy 1.26 runs on it: "
+            f"{python} -m pip install 'numpy<2' 'ml-dtypes<0.6'")
