@@ -25,6 +25,7 @@ from codeneedle.errors import (
     IndexStartingError,
     NeedleError,
 )
+from codeneedle.indexer import native
 
 # Set before numpy loads OpenBLAS: a query's small matrix products run several times slower on two threads than on
 # one (threads spin against each other on a busy 2-core machine: 0.5 s vs 0.06 s per query measured).
@@ -904,6 +905,7 @@ def main(argv: list[str] | None = None) -> int:
         # A typo'd option of a subcommand gets that subcommand's usage, not the top-level one.
         args.subparsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        native.require_numpy()  # every command needs it: an old CPU gets one line, not a traceback
         return COMMANDS[args.command](args)
     except NeedleError as exc:
         _error(exc)

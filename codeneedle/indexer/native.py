@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from collections.abc import Mapping
 from types import ModuleType
 
 _IMPORT_LOCK = threading.Lock()
@@ -28,3 +30,61 @@ def onnxruntime() -> ModuleType:
         import onnxruntime as ort
         import onnxruntime.capi._pybind_state  # noqa: F401  (the native module itself, fully loaded)
     return ort
+
+
+def cpu_features() -> dict[str, bool]:
+    """This CPU's SIMD features as numpy's dispatcher found them through CPUID (``AVX2``, ``AVX512VNNI``, ...).
+
+    CPUID rather than /proc/cpuinfo: it is what the native libraries themselves look at, on every OS (and under
+    an emulator, which passes the host's /proc/cpuinfo through)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # numpy 1.x
+        from numpy.core._multiarray_umath import __cpu_features__
+    return dict(__cpu_features__)
+
+
+def int8_saturates(features: Mapping[str, bool] | None = None) -> bool:
+    """Whether ONNX Runtime's int8 MatMul on this CPU clips sums: an x86 CPU with AVX2 (or AVX-512) but no VNNI.
+
+    There its u8 x s8 kernel (``vpmaddubsw``) adds each pair of products in saturating 16 bits before widening;
+    with 8-bit weights such pairs reach 255 * 127 * 2 = 64,770 and are clipped to 32,767. Without AVX2 (SSE4,
+    AVX) the kernel widens first, with VNNI it adds in 32 bits: exact. Measured with qemu's Haswell model
+    (AVX2, FMA, no VNNI) on the shipped encoder: chunk vectors at a cosine of 0.9936 (mean over 200 CoSQA
+    functions, min 0.984) to the exact int8 ones, scores of a 3-file repository off by up to 0.03; Nehalem
+    and SandyBridge models matched a VNNI machine to 0.0014 in the hidden states. numpy reports no AVX-VNNI
+    (the VEX form on Alder Lake and later without AVX-512): such a CPU counts as saturating, which costs only
+    the seventh bit (``onnx_bert.quantize``)."""
+    features = cpu_features() if features is None else features
+    return bool(features.get("AVX2") and not features.get("AVX512VNNI") and not features.get("AVX_VNNI"))
+
+
+def require_numpy() -> None:
+    """Import numpy, turning its refusal of an older CPU into one line that says what is missing and what to do.
+
+    numpy 2 is built for x86-64-v2 (SSE4.2, POPCNT) and, on a CPU without it (Core 2, AMD K10), raises a
+    RuntimeError on import: every command ended in a 15-line traceback. numpy 1.26 (which Needle accepts) with
+    ml-dtypes 0.5 (onnx's, built for numpy 2 from 0.6) runs there: a first `needle search` under qemu's Penryn
+    model built the graphs, indexed and gave the scores of a native run."""
+    try:
+        import numpy  # noqa: F401
+    except RuntimeError as exc:
+        if "baseline optimizations" not in str(exc):
+            raise
+        from codeneedle.errors import NeedleError
+
+        raise NeedleError(old_cpu_message(str(exc), sys.executable)) from None
+
+
+def old_cpu_message(numpy_error: str, python: str) -> str:
+    """The line for numpy's "built with baseline optimizations: (...) but your machine doesn't support: (...)"."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    missing = numpy_error.rpartition("(")[2].partition(")")[0].strip() or "x86-64-v2"
+    try:
+        built = f"numpy {version('numpy')}"
+    except PackageNotFoundError:
+        built = "this numpy"
+    return (f"this CPU lacks {missing} (SSE4.2 and POPCNT: x86-64 CPUs since Intel Nehalem, 2008, and AMD "
+            f"Bulldozer, 2011), which {built} requires; numpy 1.26 runs on it: "
+            f"{python} -m pip install 'numpy<2' 'ml-dtypes<0.6'")
