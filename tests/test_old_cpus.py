@@ -45,7 +45,7 @@ def test_int8_saturates_only_on_avx2_without_vnni():
     assert not native.int8_saturates({"SSE42": True, "AVX": True})  # SandyBridge: widened first, exact
     assert not native.int8_saturates({"SSE42": True})  # Nehalem
     assert not native.int8_saturates({"NEON": True, "ASIMD": True})
-    assert isinstance(native.int8_saturates(), bool)  # this machine's, from numpy's CPUID probe
+    assert isinstance(native.int8_saturates(), bool)  # this machine's: CPUID, then ONNX Runtime where it is open
 
 
 def test_an_older_cpu_than_numpy_needs_gets_one_line_that_says_what_to_do():
@@ -53,6 +53,30 @@ def test_an_older_cpu_than_numpy_needs_gets_one_line_that_says_what_to_do():
     assert "\n" not in message
     assert message.startswith("this CPU lacks X86_V2 (SSE4.2 and POPCNT")
     assert message.endswith("/venv/bin/python -m pip install 'numpy<2' 'ml-dtypes<0.6'")
+
+
+def test_the_int8_probe_graph_is_one_matmulinteger_as_onnx_builds_it():
+    """The probe's bytes (kept so that asking imports no onnx) are onnx.helper's serialization of its graph."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])], "int8_probe",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [4, 256]),
+         helper.make_tensor_value_info("b", TensorProto.INT8, [256, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [4, 64])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="needle")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    assert model.SerializeToString() == native.INT8_PROBE_GRAPH
+
+
+@pytest.mark.skipif(not native.cpu_features().get("AVX512VNNI"), reason="needs a CPU with AVX-512 VNNI")
+def test_where_the_cpu_adds_in_32_bits_the_probe_finds_no_clipping():
+    """The probe itself, on a CPU whose int8 kernel is exact (this project's machines: AVX-512 VNNI); its clipping
+    side runs under qemu's Haswell model below."""
+    native._int8_kernel_clips.cache_clear()
+    assert native._int8_kernel_clips() is False
 
 
 @pytest.mark.slow

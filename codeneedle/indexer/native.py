@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import functools
 import os
 import sys
 import threading
@@ -52,11 +54,41 @@ def int8_saturates(features: Mapping[str, bool] | None = None) -> bool:
     AVX) the kernel widens first, with VNNI it adds in 32 bits: exact. Measured with qemu's Haswell model
     (AVX2, FMA, no VNNI) on the shipped encoder: chunk vectors at a cosine of 0.9936 (mean over 200 CoSQA
     functions, min 0.984) to the exact int8 ones, scores of a 3-file repository off by up to 0.03; Nehalem
-    and SandyBridge models matched a VNNI machine to 0.0014 in the hidden states. numpy reports no AVX-VNNI
-    (the VEX form on Alder Lake and later without AVX-512): such a CPU counts as saturating, which costs only
-    the seventh bit (``onnx_bert.quantize``)."""
-    features = cpu_features() if features is None else features
+    and SandyBridge models matched a VNNI machine to 0.0014 in the hidden states.
+
+    ``features`` given (numpy's names): the rule alone. Else this CPU's: where CPUID leaves it open (AVX2 and no
+    AVX-512 VNNI, which is also every Alder Lake and later CPU with AVX-VNNI, which numpy does not report), one
+    small int8 MatMul through ONNX Runtime says what its kernel does here (``_int8_kernel_clips``)."""
+    if features is not None:
+        return _may_clip(features)
+    return _may_clip(cpu_features()) and _int8_kernel_clips()
+
+
+def _may_clip(features: Mapping[str, bool]) -> bool:
     return bool(features.get("AVX2") and not features.get("AVX512VNNI") and not features.get("AVX_VNNI"))
+
+
+# MatMulInteger(a: uint8[4, 256], b: int8[256, 64]) -> int32[4, 64], opset 13: onnx.helper's serialization, kept
+# as bytes so that asking costs no `import onnx` (a second) in each process (tests/test_old_cpus.py rebuilds it).
+INT8_PROBE_GRAPH = base64.b64decode(
+    "CAgSBm5lZWRsZTpnChgKAWEKAWISAXkiDU1hdE11bEludGVnZXISCmludDhfcHJvYmVaFAoBYRIPCg0IAhIJCgIIBAoDCIACWhQKAWISDwoN"
+    "CAMSCQoDCIACCgIIQGITCgF5Eg4KDAgGEggKAggECgIIQEIECgAQDQ==")
+
+
+@functools.cache
+def _int8_kernel_clips() -> bool:
+    """Whether ONNX Runtime's u8 x s8 MatMul here gives 255 * 127 summed 256 times, or the clipped 32,767 * 128.
+
+    A few milliseconds, once per process; where it cannot run, CPUID's answer (it clips) stands."""
+    import numpy as np
+
+    try:
+        ort = onnxruntime()
+        session = ort.InferenceSession(INT8_PROBE_GRAPH, providers=["CPUExecutionProvider"])
+        out = session.run(None, {"a": np.full((4, 256), 255, np.uint8), "b": np.full((256, 64), 127, np.int8)})[0]
+    except Exception:  # noqa: BLE001 - a runtime that cannot say: the safe graph
+        return True
+    return bool((out != 255 * 127 * 256).any())
 
 
 def require_numpy() -> None:
