@@ -691,6 +691,7 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
     try:
         with _open_index(args, root=root, create=False) as index:
             status = index.status()
+            other_model = index.completeness().other_model  # its vectors are not this Needle's model's
     except IndexStartingError as exc:
         # Another process has just begun this index: a state, not a failure (scripts poll while it builds).
         if args.json:
@@ -727,7 +728,7 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
         ("root", status.root),
         ("index", status.index_dir),
         ("model", status.model),
-        ("state", _state_line(status)),
+        ("state", _state_line(status, other_model)),
         ("files", str(status.files)),
         ("chunks", str(status.chunks)),
         ("size", console.human_bytes(status.size_bytes)),
@@ -762,10 +763,10 @@ def _adapter_line(adapter: dict | None) -> str:
     return line if adapter["in_use"] else f"{line}, for another model (unused: refit it)"
 
 
-def _state_line(status) -> str:
+def _state_line(status, other_model: str | None = None) -> str:
     from codeneedle.indexer.progress import Completeness
 
-    return Completeness(status.state, status.chunks_embedded, status.chunks).message()
+    return Completeness(status.state, status.chunks_embedded, status.chunks, other_model=other_model).message()
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

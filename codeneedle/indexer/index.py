@@ -527,7 +527,9 @@ class Index:
             if loaded is None:
                 keys, vecs = self.reader().chunk_vectors(self.model_id, dim)
                 loaded = VectorIndex.build(dim, keys, vecs, generation)
-                if path.exists() and self._vectors is None:
+                # A file of another model's vectors (the index awaits its rebuild with ours, or an older Needle
+                # writes it) is neither stale nor damaged: saying so sent people looking for damage after an upgrade.
+                if path.exists() and self._vectors is None and self.reader().get_meta("model_id") == self.model_id:
                     self.notify(f"vector file {path.name} was stale or damaged; rebuilt it from SQLite ({len(keys)} vectors)")
                 if self._writer.held:
                     loaded.save(path, model_id=self.model_id)

@@ -1,0 +1,59 @@
+"""An index an older Needle made keeps working after an upgrade: re-chunked or re-embedded once, saying so, with
+nothing of the old one left behind, and searched honestly while an older Needle still writes it.
+
+The older index is this Needle's own with what an older one recorded written back over it (its chunker version, its
+model's id and folder), as `needle index` at an earlier commit leaves it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from codeneedle.indexer.index import Index
+from tests.conftest import copy_fixture
+
+# What needle-code-v2 (retired when v3 shipped) recorded; its folder went with the Needle that shipped it.
+RETIRED_MODEL = "needle-code-v2@1c7fb55b7997+int8+t128"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    with Index.open(repo) as index:
+        index.update()
+    return repo
+
+
+def _built_by_older_needle(repo: Path, *, chunker: str | None = None, model: str | None = None) -> None:
+    """Rewrite what the index records as an older Needle would have: its chunker version, or its model (whose
+    vectors, ANN file included, are then that model's)."""
+    db = sqlite3.connect(repo / ".needle" / "index.db")
+    with db:
+        if chunker is not None:
+            db.execute("UPDATE meta SET value = ? WHERE key = 'chunker_version'", (chunker,))
+        if model is not None:
+            name = model.partition("@")[0]
+            for key, value in (("model_id", model), ("model_name", name), ("model_path", f"/gone/{name}")):
+                db.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+            db.execute("UPDATE embeddings SET model = ?", (model,))
+    db.close()
+    if model is not None:
+        sidecar = repo / ".needle" / "vectors.usearch.json"
+        sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "model_id": model}))
+
+
+def test_an_index_of_another_models_vectors_is_searched_by_keywords_and_said_to_be_partial(repo):
+    """What a new Needle sees while an older one's editor server still writes the index with its model (or with
+    --no-refresh): not "ready" with keyword-only results, nor "damaged"."""
+    _built_by_older_needle(repo, model=RETIRED_MODEL)
+    messages: list[str] = []
+    with Index.open(repo, notify=messages.append) as index:
+        assert index.search("crc32 checksum of bytes", k=1)[0].name == "crc32_checksum"
+        done = index.completeness()
+    assert done.partial
+    assert RETIRED_MODEL in done.message() and "keyword matches only" in done.message()
+    assert not any("damaged" in m for m in messages), messages
