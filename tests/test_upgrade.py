@@ -46,6 +46,14 @@ def _built_by_older_needle(repo: Path, *, chunker: str | None = None, model: str
         sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "model_id": model}))
 
 
+def _models(repo: Path) -> dict[str, int]:
+    db = sqlite3.connect(repo / ".needle" / "index.db")
+    try:
+        return dict(db.execute("SELECT model, count(*) FROM embeddings GROUP BY model"))
+    finally:
+        db.close()
+
+
 def test_an_index_of_another_models_vectors_is_searched_by_keywords_and_said_to_be_partial(repo):
     """What a new Needle sees while an older one's editor server still writes the index with its model (or with
     --no-refresh): not "ready" with keyword-only results, nor "damaged"."""
@@ -57,3 +65,12 @@ def test_an_index_of_another_models_vectors_is_searched_by_keywords_and_said_to_
     assert done.partial
     assert RETIRED_MODEL in done.message() and "keyword matches only" in done.message()
     assert not any("damaged" in m for m in messages), messages
+
+
+def test_the_vectors_of_a_model_this_needle_can_no_longer_load_go_with_the_rebuild(repo):
+    _built_by_older_needle(repo, model=RETIRED_MODEL)
+    with Index.open(repo) as index:
+        index.update()
+        model = index.model_id
+        assert index.completeness().state == "ready"
+    assert list(_models(repo)) == [model]

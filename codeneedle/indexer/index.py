@@ -628,7 +628,12 @@ class Index:
             return
         if stored is not None:
             self.notify(f"index was built with model {stored}; rebuilding it with {self.model_id}")
+        # The vectors of a model this Needle can no longer load (retired by an upgrade, or an adapted model since
+        # deleted) are never read again, and no bound removed them: after an upgrade from needle-code-v2 a 6,005-chunk
+        # index kept all 5,999 of its vectors beside v3's. Those of one it can load stay, for switching back.
+        keep = [self.model_id, *([stored] if stored is not None and self._can_embed_with(stored) else [])]
         with self.store.transaction():
+            self.store.drop_vectors_except(keep)
             self.store.replace_files(list(self.store.file_records()), [], {})
             self.store.set_meta("model_id", self.model_id)
             self.store.set_meta("model_name", self.model_name)
@@ -640,6 +645,14 @@ class Index:
             vectors = self.index_dir / VECTORS_NAME
             for stale in (vectors, vectors.with_suffix(vectors.suffix + SIDECAR_SUFFIX)):
                 stale.unlink(missing_ok=True)
+
+    def _can_embed_with(self, model_id: str) -> bool:
+        """Whether the model the index records (``model_id``) is one this Needle can still load and embed with."""
+        name = self._stored_model_name()
+        try:
+            return name is not None and bulk_identity(*resolve_model(name)) == model_id
+        except (NeedleError, OSError):
+            return False
 
     def _pipeline_writer(self) -> IndexWriter:
         """The narrow view of this index an update works through (the pipeline never sees ``Index``)."""

@@ -492,6 +492,11 @@ class Store:
         with self.transaction():
             self.conn.executemany(sql, rows)
 
+    def drop_vectors_except(self, models: Sequence[str]) -> int:
+        """Delete the cached vectors of every model but ``models`` (inside the caller's transaction); how many."""
+        marks = ",".join("?" * len(models))
+        return self.conn.execute(f"DELETE FROM embeddings WHERE model NOT IN ({marks})", list(models)).rowcount
+
     def drop_old_vectors(self, keep: int) -> int:
         """Keep at most ``keep`` vectors of code the index no longer holds (what a reverted edit, a restored folder
         or a branch switched back finds again without the encoder), dropping the oldest written first; the number
