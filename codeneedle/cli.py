@@ -602,8 +602,10 @@ def _refresh(index, args: argparse.Namespace, console) -> None:
     if args.no_refresh and exists:
         return
     try:
-        # A bar when there is real work ahead: a new index, or one an interrupted run left partial.
-        show = not exists or index.completeness().state == "partial"
+        # A bar when there is real work ahead: a new index, one an interrupted run left partial, or one an older
+        # Needle made (every file re-read, or all re-embedded for another model: the first search after an upgrade
+        # worked for a minute on a big repository without a word).
+        show = not exists or index.completeness().state == "partial" or index.rebuild_due() is not None
         with console.index_progress(enabled=show) as progress:
             index.update(progress=progress)  # the writer lock is released on return
     except IndexLockedError as exc:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from codeneedle.indexer.index import Index
-from tests.conftest import copy_fixture
+from codeneedle.indexer.lock import WriterLock
+from tests.conftest import copy_fixture, run_needle
 
 # What needle-code-v2 (retired when v3 shipped) recorded; its folder went with the Needle that shipped it.
 RETIRED_MODEL = "needle-code-v2@1c7fb55b7997+int8+t128"
@@ -54,6 +55,27 @@ def _models(repo: Path) -> dict[str, int]:
         db.close()
 
 
+def test_an_older_chunkers_index_is_read_again_once_embedding_only_text_it_never_embedded(repo):
+    with Index.open(repo) as index:
+        files = index.status().files
+        gone = index.store.conn.execute("SELECT hash FROM chunks WHERE name = 'crc32_checksum'").fetchone()[0]
+    _built_by_older_needle(repo, chunker="6")
+    db = sqlite3.connect(repo / ".needle" / "index.db")
+    with db:  # the older chunker cut this function otherwise: its text now was never embedded here
+        db.execute("DELETE FROM embeddings WHERE hash = ?", (gone,))
+    db.close()
+    messages: list[str] = []
+    with Index.open(repo, notify=messages.append) as index:
+        assert index.rebuild_due() is not None
+        stats = index.update()
+        assert index.rebuild_due() is None
+        again = index.update()
+        assert index.search("crc32 checksum of bytes", k=1)[0].name == "crc32_checksum"
+    assert (stats.files_changed, stats.chunks_embedded) == (files, 1)
+    assert (again.files_changed, again.chunks_embedded) == (0, 0)
+    assert any("another version of Needle (chunker 6" in m for m in messages), messages
+
+
 def test_an_index_of_another_models_vectors_is_searched_by_keywords_and_said_to_be_partial(repo):
     """What a new Needle sees while an older one's editor server still writes the index with its model (or with
     --no-refresh): not "ready" with keyword-only results, nor "damaged"."""
@@ -74,3 +96,24 @@ def test_the_vectors_of_a_model_this_needle_can_no_longer_load_go_with_the_rebui
         model = index.model_id
         assert index.completeness().state == "ready"
     assert list(_models(repo)) == [model]
+
+
+@pytest.mark.slow  # the real command, twice
+def test_needle_search_says_why_it_reads_an_upgraded_index_again_and_shows_it(repo):
+    _built_by_older_needle(repo, chunker="6")
+    first = run_needle("search", "crc32 checksum of bytes", str(repo), "-k", "1")
+    assert first.returncode == 0, first.stderr
+    assert "another version of Needle (chunker 6" in first.stderr
+    assert "done" in first.stderr  # the progress bar's last state (off a terminal only that is written)
+    assert "crc32_checksum" in first.stdout
+
+    _built_by_older_needle(repo, model=RETIRED_MODEL)
+    lock = WriterLock(repo / ".needle")  # an older Needle's editor server writes it
+    lock.acquire()
+    try:
+        held = run_needle("search", "crc32 checksum of bytes", str(repo), "-k", "1", "--json")
+    finally:
+        lock.release()
+    assert held.returncode == 0, held.stderr
+    assert json.loads(held.stdout)["partial"] is True
+    assert "damaged" not in held.stderr

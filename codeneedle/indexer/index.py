@@ -30,7 +30,7 @@ from codeneedle.errors import (
     PathOutsideRootError,
 )
 from codeneedle.indexer import late_interaction, shared_cache, sticky
-from codeneedle.indexer.chunks import BLOCK, CLASS, TEXT, Chunk
+from codeneedle.indexer.chunks import BLOCK, CHUNKER_VERSION, CLASS, TEXT, Chunk
 from codeneedle.indexer.dbheader import read_header
 from codeneedle.indexer.declarations import implementations_first
 from codeneedle.indexer.embedding import chunk_of
@@ -591,6 +591,9 @@ class Index:
                 self.store = self._recover_store(f"index database {self.index_dir / DB_NAME} is damaged")
             self._checked = True
         self._check_model()
+        if paths is None and not self.hold_backlog and (why := self.rebuild_due()) is not None:
+            # The pipeline re-reads every file for it (seconds to minutes on a big repository): say why.
+            self.notify(f"{why}: reading every file again (code that did not change keeps its vectors)")
         if self._vectors is None and (self.index_dir / VECTORS_NAME).exists():
             # Load the ANN index before the first commit so commits mirror into it; loaded afterwards it
             # would look stale and be rebuilt whole.
@@ -645,6 +648,20 @@ class Index:
             vectors = self.index_dir / VECTORS_NAME
             for stale in (vectors, vectors.with_suffix(vectors.suffix + SIDECAR_SUFFIX)):
                 stale.unlink(missing_ok=True)
+
+    def rebuild_due(self) -> str | None:
+        """Why the next full update re-reads or re-embeds the whole index (another Needle's chunker made its chunks,
+        or its vectors are another model's: what an upgrade leaves), else None."""
+        store = self.reader()
+        stored = store.get_meta("model_id")
+        if stored is None:
+            return None  # a new index: its first build is no rebuild
+        if stored != self.model_id:
+            return f"index was built with model {stored}"
+        chunker = store.get_meta("chunker_version")
+        if chunker != CHUNKER_VERSION and store.counts()[0]:
+            return f"index was made by another version of Needle (chunker {chunker or 'unrecorded'}, now {CHUNKER_VERSION})"
+        return None
 
     def _can_embed_with(self, model_id: str) -> bool:
         """Whether the model the index records (``model_id``) is one this Needle can still load and embed with."""
