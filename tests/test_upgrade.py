@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,17 @@ def test_the_vectors_of_a_model_this_needle_can_no_longer_load_go_with_the_rebui
         model = index.model_id
         assert index.completeness().state == "ready"
     assert list(_models(repo)) == [model]
+
+
+def test_while_an_index_is_embedded_again_for_a_new_model_its_keyword_matches_still_answer(repo):
+    _built_by_older_needle(repo, model=RETIRED_MODEL)
+    stop = threading.Event()
+    with Index.open(repo) as index:
+        index.update(progress=lambda p: stop.set(), cancel=stop)  # stopped at once (Ctrl-C, a kill, a search meanwhile)
+        found = index.search("crc32 checksum of bytes", k=1)
+        done = index.completeness()
+    assert [r.name for r in found] == ["crc32_checksum"]
+    assert done.partial and done.chunks_total > 0
 
 
 @pytest.mark.slow  # the real command, twice

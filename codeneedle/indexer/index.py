@@ -47,7 +47,7 @@ from codeneedle.indexer.filters import (
 from codeneedle.indexer.indexdir import check_index_dir, indexed_only_when_asked, write_gitignore
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
-from codeneedle.indexer.progress import is_partial, stand_in_for_missing_vectors
+from codeneedle.indexer.progress import is_partial, mark_state, stand_in_for_missing_vectors
 from codeneedle.indexer.query_adapter import AdapterFile
 from codeneedle.indexer.remembered import RememberedOpens, put_first
 from codeneedle.indexer.rerank import Reranker, depth_setting, rerank, reranker_dir, shared_reranker
@@ -590,8 +590,8 @@ class Index:
             if not self.store.integrity_ok():
                 self.store = self._recover_store(f"index database {self.index_dir / DB_NAME} is damaged")
             self._checked = True
-        self._check_model()
-        if paths is None and not self.hold_backlog and (why := self.rebuild_due()) is not None:
+        switched = self._check_model()  # said so itself
+        if paths is None and not self.hold_backlog and not switched and (why := self.rebuild_due()) is not None:
             # The pipeline re-reads every file for it (seconds to minutes on a big repository): say why.
             self.notify(f"{why}: reading every file again (code that did not change keeps its vectors)")
         if self._vectors is None and (self.index_dir / VECTORS_NAME).exists():
@@ -625,29 +625,38 @@ class Index:
                 raise NeedleError(f"cannot write the index in {self.index_dir}: {exc.strerror or exc}") from None
             raise
 
-    def _check_model(self) -> None:
+    def _check_model(self) -> bool:
+        """Switch the index to this process's model if it holds another's vectors; whether it did."""
         stored = self.stored_model
         if stored == self.model_id:
-            return
+            return False
         if stored is not None:
             self.notify(f"index was built with model {stored}; rebuilding it with {self.model_id}")
         # The vectors of a model this Needle can no longer load (retired by an upgrade, or an adapted model since
         # deleted) are never read again, and no bound removed them: after an upgrade from needle-code-v2 a 6,005-chunk
         # index kept all 5,999 of its vectors beside v3's. Those of one it can load stay, for switching back.
         keep = [self.model_id, *([stored] if stored is not None and self._can_embed_with(stored) else [])]
-        with self.store.transaction():
-            self.store.drop_vectors_except(keep)
-            self.store.replace_files(list(self.store.file_records()), [], {})
-            self.store.set_meta("model_id", self.model_id)
-            self.store.set_meta("model_name", self.model_name)
-            self.store.set_meta("model_path", str(self.model_dir))
-            self.store.set_meta("dim", str(self.encoder.dim))
+        dim = self.encoder.dim  # loads the encoder, before searches have to wait for the lock
+        # One hold of the vectors lock over the switch and the old file's removal: a search between the two read the
+        # new model's id beside the old model's file and called it "stale or damaged".
         with self._vectors_lock:
+            with self.store.transaction():
+                self.store.drop_vectors_except(keep)
+                # The chunks stay (they do not depend on the model) and answer keyword searches while each is embedded
+                # again: thrown away, an editor's searches after an upgrade found nothing until every file was read
+                # again. "indexing": the update embeds every chunk without this model's vector.
+                if self.store.counts()[1]:
+                    mark_state(self.store, "indexing")
+                self.store.set_meta("model_id", self.model_id)
+                self.store.set_meta("model_name", self.model_name)
+                self.store.set_meta("model_path", str(self.model_dir))
+                self.store.set_meta("dim", str(dim))
             self._vectors = None
             # The old model's vectors mean nothing now; without the file nothing mistakes them for damage.
             vectors = self.index_dir / VECTORS_NAME
             for stale in (vectors, vectors.with_suffix(vectors.suffix + SIDECAR_SUFFIX)):
                 stale.unlink(missing_ok=True)
+        return True
 
     def rebuild_due(self) -> str | None:
         """Why the next full update re-reads or re-embeds the whole index (another Needle's chunker made its chunks,
@@ -727,7 +736,7 @@ class Index:
     def mark_held(self) -> None:
         """Record that the rest of a cancelled update waits (``hold_backlog``): other processes then read the index
         as partial, not as being indexed, though this one stays its writer."""
-        from codeneedle.indexer.progress import STATE_KEY, mark_state
+        from codeneedle.indexer.progress import STATE_KEY
 
         with self.writing(), self.store.transaction():
             if self.store.get_meta(STATE_KEY) != "ready":
