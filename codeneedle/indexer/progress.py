@@ -73,9 +73,10 @@ def completeness(index: Index) -> Completeness:
     state = store.get_meta(STATE_KEY)
     stored = store.get_meta("model_id")
     if stored not in (None, index.model_id):
-        # Not one of its vectors is this model's: "ready" presented keyword-only results as complete (a new Needle
+        # Its vectors are another model's: "ready" presented keyword-only results as complete (a new Needle
         # searching while an older one's editor server writes the index, or `--no-refresh` after an upgrade).
-        return Completeness("partial", 0, store.counts()[1], other_model=stored)
+        done, total = store.embedded_counts(index.model_id)
+        return Completeness("partial", done, total, other_model=stored)
     if state == "ready":
         return Completeness("ready")
     done, total = store.embedded_counts(index.model_id)
