@@ -110,6 +110,24 @@ def test_while_an_index_is_embedded_again_for_a_new_model_its_keyword_matches_st
     assert done.partial and done.chunks_total > 0
 
 
+def test_chunks_a_needle_from_before_chunker_versions_wrote_after_a_downgrade_are_cut_again(repo):
+    """Such a Needle leaves the chunker version ours recorded, writes its own cut without doc spans and embeds with
+    its own model id; upgraded again, every file is read again, not only its chunks embedded again."""
+    with Index.open(repo) as index:
+        files = index.status().files
+    _built_by_older_needle(repo, model=RETIRED_MODEL)
+    db = sqlite3.connect(repo / ".needle" / "index.db")
+    with db:
+        db.execute("UPDATE chunks SET name = 'crc32', doc_start_line = NULL, doc_end_line = NULL, "
+                   "doc_start_byte = NULL, doc_end_byte = NULL WHERE name = 'crc32_checksum'")
+    db.close()
+    with Index.open(repo) as index:
+        stats = index.update()
+        names = {c.name for c in index.store.chunks_in_file("src/hash/checksum.c")}
+    assert stats.files_changed == files
+    assert "crc32_checksum" in names and "crc32" not in names
+
+
 @pytest.mark.slow  # the real command, twice
 def test_needle_search_says_why_it_reads_an_upgraded_index_again_and_shows_it(repo):
     _built_by_older_needle(repo, chunker="6")

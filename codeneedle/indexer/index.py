@@ -647,6 +647,10 @@ class Index:
                 # again. "indexing": the update embeds every chunk without this model's vector.
                 if self.store.counts()[1]:
                     mark_state(self.store, "indexing")
+                if self.store.has_chunks_without_doc_spans():
+                    # A Needle from before chunker_version wrote them (a downgrade to one, then this upgrade: its
+                    # model id is never ours, so the switch is where that shows) and left ours standing: read again.
+                    self.store.conn.execute("DELETE FROM meta WHERE key = 'chunker_version'")
                 self.store.set_meta("model_id", self.model_id)
                 self.store.set_meta("model_name", self.model_name)
                 self.store.set_meta("model_path", str(self.model_dir))
