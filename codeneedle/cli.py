@@ -603,8 +603,10 @@ def _refresh(index, args: argparse.Namespace, console) -> None:
     if args.no_refresh and exists:
         return
     try:
-        # A bar when there is real work ahead: a new index, or one an interrupted run left partial.
-        show = not exists or index.completeness().state == "partial"
+        # A bar when there is real work ahead: a new index, one an interrupted run left partial, or one an older
+        # Needle made (every file re-read, or all re-embedded for another model: the first search after an upgrade
+        # worked for a minute on a big repository without a word).
+        show = not exists or index.completeness().state == "partial" or index.rebuild_due() is not None
         with console.index_progress(enabled=show) as progress:
             index.update(progress=progress)  # the writer lock is released on return
     except IndexLockedError as exc:
@@ -692,6 +694,7 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
     try:
         with _open_index(args, root=root, create=False) as index:
             status = index.status()
+            other_model = index.completeness().other_model  # its vectors are not this Needle's model's
     except IndexStartingError as exc:
         # Another process has just begun this index: a state, not a failure (scripts poll while it builds).
         if args.json:
@@ -728,7 +731,7 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
         ("root", status.root),
         ("index", status.index_dir),
         ("model", status.model),
-        ("state", _state_line(status)),
+        ("state", _state_line(status, other_model)),
         ("files", str(status.files)),
         ("chunks", str(status.chunks)),
         ("size", console.human_bytes(status.size_bytes)),
@@ -763,10 +766,10 @@ def _adapter_line(adapter: dict | None) -> str:
     return line if adapter["in_use"] else f"{line}, for another model (unused: refit it)"
 
 
-def _state_line(status) -> str:
+def _state_line(status, other_model: str | None = None) -> str:
     from codeneedle.indexer.progress import Completeness
 
-    return Completeness(status.state, status.chunks_embedded, status.chunks).message()
+    return Completeness(status.state, status.chunks_embedded, status.chunks, other_model=other_model).message()
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ from codeneedle.errors import (
     PathOutsideRootError,
 )
 from codeneedle.indexer import late_interaction, shared_cache, sticky
-from codeneedle.indexer.chunks import BLOCK, CLASS, TEXT, Chunk
+from codeneedle.indexer.chunks import BLOCK, CHUNKER_VERSION, CLASS, TEXT, Chunk
 from codeneedle.indexer.dbheader import read_header
 from codeneedle.indexer.declarations import implementations_first
 from codeneedle.indexer.embedding import chunk_of
@@ -52,7 +52,7 @@ from codeneedle.indexer.indexdir import (
 )
 from codeneedle.indexer.lock import WriterLock
 from codeneedle.indexer.models import resolve_model
-from codeneedle.indexer.progress import is_partial, stand_in_for_missing_vectors
+from codeneedle.indexer.progress import is_partial, mark_state, stand_in_for_missing_vectors
 from codeneedle.indexer.query_adapter import AdapterFile
 from codeneedle.indexer.remembered import RememberedOpens, put_first
 from codeneedle.indexer.rerank import Reranker, depth_setting, rerank, reranker_dir, shared_reranker
@@ -551,7 +551,9 @@ class Index:
             if loaded is None:
                 keys, vecs = self.reader().chunk_vectors(self.model_id, dim)
                 loaded = VectorIndex.build(dim, keys, vecs, generation)
-                if path.exists() and self._vectors is None:
+                # A file of another model's vectors (the index awaits its rebuild with ours, or an older Needle
+                # writes it) is neither stale nor damaged: saying so sent people looking for damage after an upgrade.
+                if path.exists() and self._vectors is None and self.reader().get_meta("model_id") == self.model_id:
                     self.notify(f"vector file {path.name} was stale or damaged; rebuilt it from SQLite ({len(keys)} vectors)")
                 if self._writer.held:
                     loaded.save(path, model_id=self.model_id)
@@ -612,7 +614,10 @@ class Index:
             if not self.store.integrity_ok():
                 self.store = self._recover_store(f"index database {self.index_dir / DB_NAME} is damaged")
             self._checked = True
-        self._check_model()
+        switched = self._check_model()  # said so itself
+        if paths is None and not self.hold_backlog and not switched and (why := self.rebuild_due()) is not None:
+            # The pipeline re-reads every file for it (seconds to minutes on a big repository): say why.
+            self.notify(f"{why}: reading every file again (code that did not change keeps its vectors)")
         if self._vectors is None and (self.index_dir / VECTORS_NAME).exists():
             # Load the ANN index before the first commit so commits mirror into it; loaded afterwards it
             # would look stale and be rebuilt whole.
@@ -644,24 +649,64 @@ class Index:
                 raise NeedleError(f"cannot write the index in {self.index_dir}: {exc.strerror or exc}") from None
             raise
 
-    def _check_model(self) -> None:
+    def _check_model(self) -> bool:
+        """Switch the index to this process's model if it holds another's vectors; whether it did."""
         stored = self.stored_model
         if stored == self.model_id:
-            return
+            return False
         if stored is not None:
             self.notify(f"index was built with model {stored}; rebuilding it with {self.model_id}")
-        with self.store.transaction():
-            self.store.replace_files(list(self.store.file_records()), [], {})
-            self.store.set_meta("model_id", self.model_id)
-            self.store.set_meta("model_name", self.model_name)
-            self.store.set_meta("model_path", str(self.model_dir))
-            self.store.set_meta("dim", str(self.encoder.dim))
+        # The vectors of a model this Needle can no longer load (retired by an upgrade, or an adapted model since
+        # deleted) are never read again, and no bound removed them: after an upgrade from needle-code-v2 a 6,005-chunk
+        # index kept all 5,999 of its vectors beside v3's. Those of one it can load stay, for switching back.
+        keep = [self.model_id, *([stored] if stored is not None and self._can_embed_with(stored) else [])]
+        dim = self.encoder.dim  # loads the encoder, before searches have to wait for the lock
+        # One hold of the vectors lock over the switch and the old file's removal: a search between the two read the
+        # new model's id beside the old model's file and called it "stale or damaged".
         with self._vectors_lock:
+            with self.store.transaction():
+                self.store.drop_vectors_except(keep)
+                # The chunks stay (they do not depend on the model) and answer keyword searches while each is embedded
+                # again: thrown away, an editor's searches after an upgrade found nothing until every file was read
+                # again. "indexing": the update embeds every chunk without this model's vector.
+                if self.store.counts()[1]:
+                    mark_state(self.store, "indexing")
+                if self.store.has_chunks_without_doc_spans():
+                    # A Needle from before chunker_version wrote them (a downgrade to one, then this upgrade: its
+                    # model id is never ours, so the switch is where that shows) and left ours standing: read again.
+                    self.store.conn.execute("DELETE FROM meta WHERE key = 'chunker_version'")
+                self.store.set_meta("model_id", self.model_id)
+                self.store.set_meta("model_name", self.model_name)
+                self.store.set_meta("model_path", str(self.model_dir))
+                self.store.set_meta("dim", str(dim))
             self._vectors = None
             # The old model's vectors mean nothing now; without the file nothing mistakes them for damage.
             vectors = self.index_dir / VECTORS_NAME
             for stale in (vectors, vectors.with_suffix(vectors.suffix + SIDECAR_SUFFIX)):
                 stale.unlink(missing_ok=True)
+        return True
+
+    def rebuild_due(self) -> str | None:
+        """Why the next full update re-reads or re-embeds the whole index (another Needle's chunker made its chunks,
+        or its vectors are another model's: what an upgrade leaves), else None."""
+        store = self.reader()
+        stored = store.get_meta("model_id")
+        if stored is None:
+            return None  # a new index: its first build is no rebuild
+        if stored != self.model_id:
+            return f"index was built with model {stored}"
+        chunker = store.get_meta("chunker_version")
+        if chunker != CHUNKER_VERSION and store.counts()[0]:
+            return f"index was made by another version of Needle (chunker {chunker or 'unrecorded'}, now {CHUNKER_VERSION})"
+        return None
+
+    def _can_embed_with(self, model_id: str) -> bool:
+        """Whether the model the index records (``model_id``) is one this Needle can still load and embed with."""
+        name = self._stored_model_name()
+        try:
+            return name is not None and bulk_identity(*resolve_model(name)) == model_id
+        except (NeedleError, OSError):
+            return False
 
     def _pipeline_writer(self) -> IndexWriter:
         """The narrow view of this index an update works through (the pipeline never sees ``Index``)."""
@@ -719,7 +764,7 @@ class Index:
     def mark_held(self) -> None:
         """Record that the rest of a cancelled update waits (``hold_backlog``): other processes then read the index
         as partial, not as being indexed, though this one stays its writer."""
-        from codeneedle.indexer.progress import STATE_KEY, mark_state
+        from codeneedle.indexer.progress import STATE_KEY
 
         with self.writing(), self.store.transaction():
             if self.store.get_meta(STATE_KEY) != "ready":

@@ -39,6 +39,9 @@ class Completeness:
     state: str
     chunks_embedded: int = 0
     chunks_total: int = 0
+    # The model the stored vectors are of, when it is not this process's (an older Needle built the index, or one
+    # still writes it): searches here match keywords only until the index is embedded again with ours.
+    other_model: str | None = None
 
     @property
     def partial(self) -> bool:
@@ -48,6 +51,9 @@ class Completeness:
         """One line for people: ``indexing (1200 of 5000 chunks embedded)``."""
         if not self.partial:
             return "ready"
+        if self.other_model is not None:
+            return (f"partial (its vectors are {self.other_model}'s, not this Needle's model: keyword matches only "
+                    "until `needle index` embeds it again, once no other needle process writes it)")
         counts = f"{self.chunks_embedded} of {self.chunks_total} chunks embedded"
         if self.chunks_total and self.chunks_embedded >= self.chunks_total:
             # Stopped (or still) reading files: "46447 of 46447 chunks embedded" beside "partial" read as a
@@ -65,6 +71,12 @@ def completeness(index: Index) -> Completeness:
     """Read the index's own record; counts are only computed while it is partial (searches stay cheap)."""
     store = index.reader()
     state = store.get_meta(STATE_KEY)
+    stored = store.get_meta("model_id")
+    if stored not in (None, index.model_id):
+        # Its vectors are another model's: "ready" presented keyword-only results as complete (a new Needle
+        # searching while an older one's editor server writes the index, or `--no-refresh` after an upgrade).
+        done, total = store.embedded_counts(index.model_id)
+        return Completeness("partial", done, total, other_model=stored)
     if state == "ready":
         return Completeness("ready")
     done, total = store.embedded_counts(index.model_id)

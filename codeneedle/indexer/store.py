@@ -492,6 +492,16 @@ class Store:
         with self.transaction():
             self.conn.executemany(sql, rows)
 
+    def has_chunks_without_doc_spans(self) -> bool:
+        """Whether chunks here were written by a Needle from before chunks recorded their doc span (NULL; ours are 0
+        without a doc), which recorded no chunker version either. A scan of the table: for rare checks only."""
+        return self.conn.execute("SELECT 1 FROM chunks WHERE doc_start_line IS NULL LIMIT 1").fetchone() is not None
+
+    def drop_vectors_except(self, models: Sequence[str]) -> int:
+        """Delete the cached vectors of every model but ``models`` (inside the caller's transaction); how many."""
+        marks = ",".join("?" * len(models))
+        return self.conn.execute(f"DELETE FROM embeddings WHERE model NOT IN ({marks})", list(models)).rowcount
+
     def drop_old_vectors(self, keep: int) -> int:
         """Keep at most ``keep`` vectors of code the index no longer holds (what a reverted edit, a restored folder
         or a branch switched back finds again without the encoder), dropping the oldest written first; the number
