@@ -138,8 +138,9 @@ class NeedleProtocol(LanguageServerProtocol):
         pygls 2.1.1 files the future of each handler it runs in ``_request_futures`` (where $/cancelRequest finds
         it) but takes it out only when it answers a request: a notification's handler (filed under a fresh uuid)
         and the command a built-in handler hands on to (workspace/executeCommand runs ours under another uuid)
-        stayed there for good, each with its result: every search's hits, every didOpen/didClose. A day of use
-        grew the server by ~17 KB per search. Remove this when pygls forgets them itself.
+        stayed there for good, each with its result: every search's hits, every didOpen/didClose. 2,000 searches
+        grew the server by 19 KB each, 9 KB with this (the bounded line cache filling up). Remove this when pygls
+        forgets them itself.
         """
         super()._execute_handler(msg_id, handler, callback, args, kwargs)
         future = self._request_futures.get(msg_id)
