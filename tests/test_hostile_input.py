@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -154,6 +155,29 @@ def test_parsing_stops_at_its_deadline_and_normal_files_parse() -> None:
     assert parse_bounded("python", COMMENTS, seconds=0.2) is None
     tree = parse_bounded("python", FUNCTION.format(name="ok").encode())
     assert tree is not None and not tree.root_node.has_error
+
+
+def test_a_parse_keeps_nothing_of_the_text_it_was_fed() -> None:
+    """A parse reads its text through a callback, piece by piece; py-tree-sitter 0.25.2 and 0.26.1 kept every
+    piece for good, so a language server or `needle watch` grew by the size of each file it chunked again on a
+    save (and a first index by the repository's whole source). A text shorter than a piece is read as itself."""
+    small = bytes(bytearray(FUNCTION.format(name="small").encode()))  # a new object, referenced here only
+    before = sys.getrefcount(small)
+    for _ in range(50):
+        assert parse_bounded("python", small) is not None
+    assert sys.getrefcount(small) == before
+    big = "".join(FUNCTION.format(name=f"f{i}") for i in range(300)).encode()  # many pieces, each a new object
+    parse_bounded("python", big)
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            assert parse_bounded("python", big) is not None
+        assert parse_bounded("python", COMMENTS, seconds=0.05) is None  # cut short at its deadline
+        grown = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert grown < len(big) // 4, f"{grown} bytes kept by 21 parses of {len(big)}-byte texts"
 
 
 @pytest.mark.timeout(200)

@@ -5,6 +5,7 @@ writer lock. Also the writer rule it relies on: ``Index.writing()`` is the one w
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from codeneedle.errors import IndexLockedError
 from codeneedle.indexer.index import Index
 from codeneedle.indexer.live import LiveEvents, LiveIndex, LiveStatus, innermost
+from codeneedle.indexer.store import WAL_SIZE_LIMIT, Store
 from codeneedle.indexer.walker import walk
 from tests.conftest import copy_fixture
 
@@ -354,3 +356,25 @@ def test_an_editor_opened_on_the_home_folder_does_not_index_it_unasked(tmp_path,
     finally:
         live.close()
         assert live.wait_closed(30)
+
+
+def test_a_long_lived_writer_cuts_its_write_ahead_log_back_after_a_burst(tmp_path) -> None:
+    """SQLite never shrinks its write-ahead log: a language server or `needle watch` kept it as large as its biggest
+    burst of writes (a first build) for as long as it ran. Once a checkpoint got through, the next write cuts it
+    back to WAL_SIZE_LIMIT, with a search thread's connection open beside the writer, as in a live index."""
+    writer = Store(tmp_path / "index.db")
+    reader = Store(tmp_path / "index.db", create=False)
+    try:
+        with writer.transaction():
+            for i in range(300):
+                writer.set_meta(f"burst{i}", os.urandom(20_000).hex())  # ~12 MB in one transaction
+        wal = tmp_path / "index.db-wal"
+        assert wal.stat().st_size > 2 * WAL_SIZE_LIMIT
+        assert reader.get_meta("burst1")
+        for n in range(3):
+            with writer.transaction():
+                writer.set_meta("after", str(n))
+            assert wal.stat().st_size <= WAL_SIZE_LIMIT
+    finally:
+        reader.close()
+        writer.close()

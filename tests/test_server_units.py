@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import threading
 from pathlib import Path
 
 import pytest
+from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
+from pygls.io_ import StdoutWriter
+from pygls.lsp.server import LanguageServer
 
 from codeneedle.indexer.search import SearchResult
 from codeneedle.indexer.settings import DEFAULT_MAX_FILE_BYTES
 from codeneedle.server import commands as cmd
-from codeneedle.server.protocol import FdReader, _json_body, read_frames
+from codeneedle.server.protocol import FdReader, NeedleProtocol, _json_body, read_frames
 from codeneedle.server.results import file_uri, result_range
 from codeneedle.server.settings import NeedleSettings, parse_configuration, parse_settings
 from codeneedle.server.uris import uri_to_path
@@ -212,3 +217,52 @@ def test_paths_helper_refuses_escapes(tmp_path):
     assert folder.relative(tmp_path / "ws/../outside/x") is None
     assert folder.contains(root / "src/a.py") and not folder.contains(root / "link/x.py")
     assert not folder.contains(Path("/etc/passwd"))
+
+
+# -- a long-lived server --------------------------------------------------------------------------------------
+async def test_the_server_keeps_no_record_of_messages_it_has_handled():
+    """An editor's session sends thousands of notifications (didOpen, didClose, settings pushed) and commands
+    (every search is workspace/executeCommand, which pygls hands on to the command under a second id). Once
+    handled, none of them may stay behind: pygls 2.1.1 kept each one's future, a search's hits included."""
+    ls = LanguageServer("leak-check", "1", protocol_cls=NeedleProtocol)
+    answered = threading.Semaphore(0)
+    pushed: list[object] = []
+
+    @ls.command("check.echo")
+    @ls.thread()
+    def echo(ls: LanguageServer, *arguments) -> list:
+        return ["hit" * 100] * 10
+
+    @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def configuration(ls: LanguageServer, params: types.DidChangeConfigurationParams) -> None:
+        pushed.append(params.settings)
+
+    class Sink(io.BytesIO):
+        def write(self, data: bytes) -> int:
+            if b'"result"' in data:
+                answered.release()
+            return len(data)
+
+    ls.protocol.set_writer(StdoutWriter(Sink()))
+    ls.protocol.receive({"jsonrpc": "2.0", "id": "init", "method": "initialize",
+                         "params": {"processId": None, "rootUri": None, "capabilities": {}}})
+    ls.protocol.receive({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+    rounds = 200
+    for i in range(rounds):
+        uri = f"file:///src/mod{i}.py"
+        ls.protocol.receive({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {
+            "uri": uri, "languageId": "python", "version": 1, "text": "x = 1\n" * 100}}})
+        ls.protocol.receive({"jsonrpc": "2.0", "method": "textDocument/didClose",
+                             "params": {"textDocument": {"uri": uri}}})
+        ls.protocol.receive({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration",
+                             "params": {"settings": {"round": i}}})
+        ls.protocol.receive({"jsonrpc": "2.0", "id": i, "method": "workspace/executeCommand",
+                             "params": {"command": "check.echo", "arguments": [i]}})
+    for _ in range(rounds + 1):  # initialize's answer and each command's
+        assert await asyncio.to_thread(answered.acquire, timeout=30)
+    for _ in range(100):  # the async handlers' last steps and the done-callbacks run on this loop
+        if not ls.protocol._request_futures and len(pushed) == rounds:
+            break
+        await asyncio.sleep(0.01)
+    assert len(pushed) == rounds and not ls.workspace.text_documents
+    assert ls.protocol._request_futures == {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 import threading
 from functools import cache
 from pathlib import Path, PurePath
@@ -299,6 +300,44 @@ def parse_deadline_seconds(size: int) -> float:
     return PARSE_BASE_SECONDS + PARSE_SECONDS_PER_MIB * size / (1 << 20)
 
 
+@cache
+def _callback_keeps_pieces(name: str) -> bool:
+    """Whether this py-tree-sitter keeps, for good, one reference to each bytes object a read callback returns.
+
+    0.25.2 and 0.26.1 do (their read wrapper never releases the callback's value): every parse through
+    ``parse_bounded`` kept its file's whole text, so a language server or `needle watch` grew by the size of each
+    file saved (a day of saves: hundreds of MB), and a first index kept all of the repository's source. Probed once
+    per grammar: a new object returned on every read must come back with as many extra references as reads, no
+    more, no fewer, before ``_release`` gives them back (a fixed binding keeps none, and is left alone)."""
+    piece = bytes(bytearray(b"x\n"))  # a new object, referenced only here
+    reads = 0
+
+    def read(offset: int, _point) -> bytes:
+        nonlocal reads
+        if offset:
+            return b""
+        reads += 1
+        return piece
+
+    before = sys.getrefcount(piece)
+    Parser(get_language(name)).parse(read)
+    return reads > 0 and sys.getrefcount(piece) - before == reads
+
+
+def _release(pieces: list[bytes]) -> None:
+    """Give back the reference the binding kept to each piece (we hold our own until ``pieces`` goes)."""
+    decref = _decref()
+    for piece in pieces:
+        decref(piece)
+
+
+@cache
+def _decref():
+    import ctypes
+
+    return ctypes.PYFUNCTYPE(None, ctypes.py_object)(("Py_DecRef", ctypes.pythonapi))
+
+
 def parse_bounded(name: str, data: bytes, seconds: float | None = None):
     """A tree-sitter ``Tree`` of ``data``, or None when parsing would take longer than ``seconds``
     (default :func:`parse_deadline_seconds`). Other threads keep running while it parses."""
@@ -315,6 +354,8 @@ def parse_bounded(name: str, data: bytes, seconds: float | None = None):
     expired = False
     calls = 0
 
+    returned: list[bytes] = []
+
     def read(offset: int, _point) -> bytes:
         nonlocal expired, calls
         calls += 1
@@ -322,9 +363,16 @@ def parse_bounded(name: str, data: bytes, seconds: float | None = None):
             time.sleep(0)  # let the server's request threads run
             if time.monotonic() > deadline:
                 expired = True
-        return b"" if expired else data[offset : offset + PARSE_PIECE_BYTES]
+        piece = b"" if expired else data[offset : offset + PARSE_PIECE_BYTES]
+        if piece:
+            returned.append(piece)
+        return piece
 
-    tree = parser.parse(read)
+    try:
+        tree = parser.parse(read)
+    finally:
+        if returned and _callback_keeps_pieces(name):
+            _release(returned)
     if expired:
         parser.reset()
         return None
