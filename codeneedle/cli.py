@@ -769,7 +769,10 @@ def _adapter_line(adapter: dict | None) -> str:
 def _state_line(status, other_model: str | None = None) -> str:
     from codeneedle.indexer.progress import Completeness
 
-    return Completeness(status.state, status.chunks_embedded, status.chunks, other_model=other_model).message()
+    line = Completeness(status.state, status.chunks_embedded, status.chunks, other_model=other_model).message()
+    if status.rebuild_due and not other_model:
+        line += f"; {status.rebuild_due}: the next `needle index` or search reads every file again"
+    return line
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

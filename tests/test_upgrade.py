@@ -128,6 +128,18 @@ def test_chunks_a_needle_from_before_chunker_versions_wrote_after_a_downgrade_ar
     assert "crc32_checksum" in names and "crc32" not in names
 
 
+@pytest.mark.slow  # the real command
+def test_needle_status_says_an_upgraded_index_is_due_a_reread_until_it_is_read(repo):
+    _built_by_older_needle(repo, chunker="6")
+    due = run_needle("status", str(repo), env={"COLUMNS": "400"})  # the table's width: the line whole
+    assert due.returncode == 0, due.stderr
+    assert "chunker 6" in due.stdout and "reads every file again" in due.stdout
+    shown = run_needle("status", str(repo), "--json")
+    assert "another version of Needle (chunker 6" in json.loads(shown.stdout)["rebuild_due"]
+    assert run_needle("index", str(repo), "-q").returncode == 0
+    assert json.loads(run_needle("status", str(repo), "--json").stdout)["rebuild_due"] is None
+
+
 @pytest.mark.slow  # the real command, twice
 def test_needle_search_says_why_it_reads_an_upgraded_index_again_and_shows_it(repo):
     _built_by_older_needle(repo, chunker="6")

@@ -119,6 +119,8 @@ class IndexStatus:
     rerank_depth: int = 0
     # The machine's shared vectors (shared_cache.usage): path, bytes, bound; None when turned off.
     shared_cache: dict | None = None
+    # Why the next full update reads every file again (Index.rebuild_due: what an upgrade leaves); None: it need not.
+    rebuild_due: str | None = None
 
 
 class Index:
@@ -1072,6 +1074,7 @@ class Index:
             query_tower=str(self.query_tower) if self.query_tower else None,
             **self._reranker_status(),
             shared_cache=shared_cache.usage(),
+            rebuild_due=self.rebuild_due(),
         )
 
     def _reranker_status(self) -> dict:
