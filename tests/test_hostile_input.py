@@ -180,6 +180,45 @@ def test_a_parse_keeps_nothing_of_the_text_it_was_fed() -> None:
     assert grown < len(big) // 4, f"{grown} bytes kept by 21 parses of {len(big)}-byte texts"
 
 
+# A read callback interrupted after it chose its piece and before the binding took it: Ctrl-C lands at the check
+# after `returned.append(piece)`; a trace function raises at the line after it here. Each piece the callback chose
+# is then counted against a piece no one else holds: 1 where the binding still holds it, never below 0.
+_INTERRUPTED_READ = """
+import linecache, sys
+from codeneedle.indexer import languages
+seen = []
+def local(frame, event, arg):
+    if event == "line" and "return piece" in linecache.getline(frame.f_code.co_filename, frame.f_lineno):
+        seen.append(frame.f_locals["piece"])
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+    return local
+def tracer(frame, event, arg):
+    return local if frame.f_code.co_name == "read" and frame.f_globals is vars(languages) else None
+languages.parse_bounded("python", b"x = 1\\n")  # the binding probed once, untraced
+text = "".join(f"def f{i}(value):\\n    return value + {i}\\n" for i in range(2000)).encode()
+sys.settrace(tracer)
+try:
+    languages.parse_bounded("python", text)
+except KeyboardInterrupt:
+    pass
+sys.settrace(None)
+seen.append(bytes(bytearray(b"x")))  # the control
+counts = [sys.getrefcount(piece) for piece in seen]
+print([n - counts[-1] for n in counts[:-1]])
+"""
+
+
+def test_a_parse_interrupted_in_its_read_callback_frees_no_piece_still_in_use() -> None:
+    """The pieces a leaking py-tree-sitter kept are given back after a parse; after an interrupted one the piece it
+    never took (Ctrl-C between the callback choosing it and returning it) was given back too, and freed while the
+    parse still held it: a crash, or memory reused under it."""
+    out = subprocess.run([sys.executable, "-c", _INTERRUPTED_READ], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    counts = json.loads(out.stdout)
+    assert len(counts) == 3 and all(n in (0, 1) for n in counts), out.stdout
+
+
 @pytest.mark.timeout(200)
 def test_a_file_that_parses_in_quadratic_time_is_indexed_in_line_windows(tmp_path: Path) -> None:
     root = write(tmp_path / "repo", {"slow.py": COMMENTS, "ok.py": FUNCTION.format(name="fine")})

@@ -159,3 +159,33 @@ def test_needle_search_says_why_it_reads_an_upgraded_index_again_and_shows_it(re
     assert held.returncode == 0, held.stderr
     assert json.loads(held.stdout)["partial"] is True
     assert "damaged" not in held.stderr
+
+
+@pytest.mark.slow
+def test_a_model_in_the_repository_left_unloaded_unasked_keeps_its_vectors_for_when_it_is_named_again(tmp_path):
+    """An index built with ``--model`` naming a folder in the repository, searched without it: the model is not
+    loaded unasked unless it reads as plain data, and the index goes to the default model. The model can still be
+    loaded when named, so its vectors stay (they were deleted: naming it again embedded everything anew)."""
+    import shutil
+
+    from codeneedle.indexer.settings import IndexSettings
+
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    mine = repo / ".models" / "mine"  # hidden: not indexed itself
+    shipped = Path(__file__).resolve().parents[1] / "codeneedle" / "models" / "needle-code-v3"
+    shutil.copytree(shipped, mine, ignore=shutil.ignore_patterns("*.jsonl.gz", "train_state*", "training_*"))
+    with Index.open(repo, IndexSettings(model=str(mine)), explicit=()) as index:
+        index.update()
+        own = index.model_id
+    embedded = _models(repo)[own]
+    config = json.loads((mine / "config.json").read_text())
+    (mine / "config.json").write_text(json.dumps({**config, "model_type": "roberta"}))  # transformers' to load
+    messages: list[str] = []
+    with Index.open(repo, notify=messages.append) as index:
+        index.update()
+        assert index.model_id != own
+    assert any("not loaded" in m for m in messages), messages
+    assert _models(repo)[own] == embedded
+    (mine / "config.json").write_text(json.dumps(config))
+    with Index.open(repo, IndexSettings(model=str(mine)), explicit=()) as index:
+        assert index.update().chunks_embedded == 0

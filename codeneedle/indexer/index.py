@@ -178,7 +178,9 @@ class Index:
             raise NeedleError(f"the index {self.index_dir} is read-only and was built with {stored}: it cannot be "
                               f"embedded again with {self.model_name}; search it with the model it was built with")
 
-    def _stored_model_name(self) -> str | None:
+    def _stored_model_name(self, *, trusted: bool = True) -> str | None:
+        """The model the index's record names, as a name or folder that resolves; ``trusted`` False: also one
+        :meth:`_untrusted_model` keeps from loading unasked (it still loads when named)."""
         name = self.store.get_meta("model_name")
         path = self.store.get_meta("model_path")
         # A model `needle train --repo` adapted lives in the index's own models/ folder, but the path stored is
@@ -191,7 +193,7 @@ class Index:
                     _, folder = resolve_model(candidate)
             except NeedleError:
                 continue
-            if candidate and self._untrusted_model(folder):
+            if candidate and trusted and self._untrusted_model(folder):
                 continue
             if candidate:
                 return candidate
@@ -704,7 +706,8 @@ class Index:
 
     def _can_embed_with(self, model_id: str) -> bool:
         """Whether the model the index records (``model_id``) is one this Needle can still load and embed with."""
-        name = self._stored_model_name()
+        # Untrusted too: one kept from loading unasked loads when named (`--model`), and its vectors were dropped.
+        name = self._stored_model_name(trusted=False)
         try:
             return name is not None and bulk_identity(*resolve_model(name)) == model_id
         except (NeedleError, OSError):

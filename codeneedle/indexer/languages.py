@@ -368,11 +368,12 @@ def parse_bounded(name: str, data: bytes, seconds: float | None = None):
             returned.append(piece)
         return piece
 
-    try:
-        tree = parser.parse(read)
-    finally:
-        if returned and _callback_keeps_pieces(name):
-            _release(returned)
+    # Given back only after a parse that returned: one that raised (Ctrl-C in the callback once it had chosen its
+    # piece; the binding reads on after an error) had pieces the binding never took, and giving those back freed
+    # them while still in use. There they stay kept: a leak, on an interrupt only.
+    tree = parser.parse(read)
+    if returned and _callback_keeps_pieces(name):
+        _release(returned)
     if expired:
         parser.reset()
         return None
