@@ -309,3 +309,21 @@ def test_an_index_folder_git_tracks_is_refused_before_it_takes_a_copy_of_untrack
     subprocess.run([*git, "commit", "-qam", "work"], check=False)
     shown = subprocess.run([*git, "show", "HEAD:.needle/index.db"], capture_output=True, check=True).stdout
     assert b"LOCAL_ONLY_NOTE" not in shown
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_an_index_folder_whose_tracked_files_hold_no_code_is_used(repo: Path) -> None:
+    """A team may track the folder's settings.json (shared excludes): that carries no code, so it is no reason to
+    refuse the folder; the store beside it is another matter."""
+    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    assert run_needle("index", "-q", "--exclude", "docs/**", str(repo)).returncode == 0
+    assert (repo / ".needle" / "settings.json").is_file()
+    subprocess.run([*git, "add", "-f", ".needle/settings.json"], check=True)
+    subprocess.run([*git, "commit", "-qm", "shared excludes"], check=True)
+    assert run_needle("search", "--path", str(repo), "parse a config file").returncode == 0
+    (repo / ".needle" / "models").mkdir(exist_ok=True)
+    (repo / ".needle" / "models" / "note.txt").write_text("trained here\n")
+    subprocess.run([*git, "add", "-f", ".needle/models/note.txt"], check=True)
+    proc = run_needle("search", "--path", str(repo), "parse a config file")
+    assert "is tracked by git" in _error(proc)

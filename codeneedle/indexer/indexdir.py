@@ -86,6 +86,10 @@ def make_index_dir(index_dir: Path) -> None:
     index_dir.mkdir(mode=0o700, exist_ok=True)
 
 
+# What an index folder holds that copies code (the store, its vectors, the models trained on it) or what was typed.
+CARRIES_CODE_OR_QUERIES = ("index.db*", "vectors.usearch*", "feedback.jsonl*", "query_adapter*", "models/**")
+
+
 def _refuse_tracked(root: Path, index_dir: Path) -> None:
     """Refuse an index folder inside a git work tree whose files git tracks.
 
@@ -98,13 +102,16 @@ def _refuse_tracked(root: Path, index_dir: Path) -> None:
     git = shutil.which("git")
     if git is None:
         return
+    rel = index_dir.relative_to(root).as_posix()
+    # Only the files that hold copies of code or what the user typed: a tracked settings.json (a team's shared
+    # excludes) or .gitignore carries nothing of the kind.
+    carried = [f":(glob){rel}/{name}" for name in CARRIES_CODE_OR_QUERIES]
     try:
-        tracked = subprocess.run([git, "-C", str(root), "ls-files", "-z", "--", str(index_dir.relative_to(root))],
+        tracked = subprocess.run([git, "-C", str(root), "ls-files", "-z", "--", *carried],
                                  capture_output=True, timeout=10, stdin=subprocess.DEVNULL).stdout
     except (OSError, subprocess.SubprocessError):
         return  # git could not tell: the ignore file still keeps a new index out
     if tracked:
-        rel = index_dir.relative_to(root).as_posix()
         raise NeedleError(f"the index folder {index_dir} is tracked by git: a commit would carry copies of your "
                           f"code (untracked and private files too) into the history; untrack it first: "
                           f"git -C {root} rm -r --cached {rel}")
