@@ -233,7 +233,7 @@ def _json_escape(match: re.Match[str]) -> str:
 def print_table(title: str, rows: list[tuple[str, str]]) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")  # a path wider than the terminal wraps: cut with an ellipsis, it named nothing
     for key, value in rows:
         table.add_row(escape_text(key), escape_text(value))
     out.print(table)

@@ -124,3 +124,14 @@ def test_lines_are_never_read_from_a_file_outside_the_root(capsys, tmp_path) -> 
         console.print_results([hit], root, lines=2)
         shown = capsys.readouterr().out
         assert "PRIVATE LINE" not in shown and "      2     return text" in shown.splitlines()
+
+
+def test_a_table_value_wider_than_the_terminal_wraps_whole_instead_of_being_cut(capsys) -> None:
+    """`needle status` of a repository at a deep path, piped (80 columns): the root and index paths were cut with
+    an ellipsis, so the table named no folder at all. They wrap, and read back whole."""
+    root = "/home/someone/projects/" + "a-very-long-folder-name-for-a-project/" * 3 + "repo"
+    console.print_table("Needle index", [("root", root), ("state", "ready")])
+    table = capsys.readouterr().out
+    assert "…" not in table
+    values = [line.split("│")[2].strip() for line in table.splitlines() if line.count("│") == 3]
+    assert "".join(values[:-1]) == root and values[-1] == "ready"
