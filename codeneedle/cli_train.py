@@ -38,9 +38,13 @@ def run_train(args: argparse.Namespace) -> int:
 def _err_console():
     # rich's own Console, not codeneedle.console: that module pulls in the indexer (tree-sitter, sqlite-utils),
     # which a training-only machine does not have.
+    import sys
+
     from rich.console import Console
 
-    return Console(stderr=True)
+    from codeneedle.terminal_encoding import redraws
+
+    return Console(stderr=True, force_interactive=redraws(sys.stderr))
 
 
 def _step_bar(title: str, total: int):

@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from codeneedle.indexer.regular_file import read_regular_file
+from codeneedle.terminal_encoding import redraws
 from codeneedle.visible import visible
 
 if TYPE_CHECKING:  # type names only, from the leaf module (the pipeline's SQLite layer and chunker stay unloaded)
@@ -43,7 +44,7 @@ class _Console(Console):
 
 # Soft wrap: a message in a log or a pipe stays one line (rich would cut it at 80 columns off a terminal). No emoji
 # codes: an Objective-C selector (initWithItems:repeat:) or a Ruby symbol pair would print as a picture.
-err = _Console(stderr=True, soft_wrap=True, emoji=False)
+err = _Console(stderr=True, soft_wrap=True, emoji=False, force_interactive=redraws(sys.stderr))
 out = _Console(highlight=False, soft_wrap=True, emoji=False)
 
 

@@ -101,3 +101,17 @@ def printable_streams() -> None:
         except (UnicodeEncodeError, LookupError):
             with contextlib.suppress(AttributeError, ValueError):
                 stream.reconfigure(errors="backslashreplace")
+
+
+def redraws(stream) -> bool | None:
+    """rich's ``force_interactive`` for a console on ``stream``: False where ``FORCE_COLOR`` makes rich take a pipe
+    or a log for a terminal, None (rich decides) elsewhere. ``FORCE_COLOR=1`` (set in many CI setups for coloured
+    logs) asks for colours, not for a live display: a progress bar redrew itself ten times a second into the log,
+    one cursor-movement line after another, and the plain progress lines written off a terminal were gone.
+    ``TTY_INTERACTIVE`` (rich's own switch) still decides where it is set."""
+    if "FORCE_COLOR" not in os.environ or "TTY_INTERACTIVE" in os.environ:
+        return None
+    try:
+        return None if stream.isatty() else False
+    except (AttributeError, ValueError, OSError):  # a closed or replaced stream is no terminal
+        return False

@@ -176,6 +176,58 @@ def test_off_a_terminal_progress_is_written_as_lines_while_it_runs_not_only_at_t
     assert lines[-1].startswith("done") and "21/21 chunks" in lines[-1]
 
 
+def test_force_color_off_a_terminal_colours_the_progress_lines_but_draws_no_live_bar(monkeypatch):
+    """FORCE_COLOR=1 (set in many CI setups for coloured logs) made rich take the log for a terminal: the bar
+    redrew itself ten times a second into it (carriage returns and erase-line codes, thousands of times in a long
+    build) and the plain progress lines were gone. The colours stay; the log gets the lines."""
+    import io
+
+    from rich.console import Console
+
+    from codeneedle import console
+    from codeneedle.indexer.types import Progress
+    from codeneedle.terminal_encoding import redraws
+
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.delenv("TTY_INTERACTIVE", raising=False)
+    stream = io.StringIO()
+    monkeypatch.setattr(console, "err", Console(file=stream, width=120, force_interactive=redraws(stream)))
+    with console.index_progress() as update:
+        update(Progress("index", 3, 8))
+        update(Progress("embed", 8, 8, 10, 21, 50.0, 0.2))
+        update(Progress("embed", 8, 8, 21, 21, 50.0, 0.0))
+        update(Progress("done", 8, 8))
+    written = stream.getvalue()
+    assert "\r" not in written and "\x1b[2K" not in written  # nothing redrawn
+    assert "\x1b[" in written  # still in colour, as asked
+    # rich still hides the cursor meanwhile and shows it again (harmless in a log)
+    lines = [line for line in written.replace("\x1b[?25l", "").replace("\x1b[?25h", "").splitlines() if line]
+    assert lines[:2] == ["reading 3/8 files", "embedding 10/21 chunks, 50.0/s, ETA 0:00"]
+    assert "done" in lines[-1] and "21/21" in lines[-1]
+
+
+def test_force_color_leaves_a_real_terminal_and_rich_s_own_switch_as_they_are(monkeypatch):
+    import io
+    import os
+    import pty
+
+    from codeneedle.terminal_encoding import redraws
+
+    log = io.StringIO()
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    assert redraws(log) is None  # no FORCE_COLOR: rich decides
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    leader, follower = pty.openpty()
+    try:
+        with os.fdopen(follower, "w", closefd=False) as tty:
+            assert redraws(tty) is None  # a terminal keeps its live bar
+    finally:
+        os.close(leader)
+        os.close(follower)
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    assert redraws(log) is None
+
+
 def test_the_progress_log_repeats_a_phase_every_30_seconds_and_skips_phases_with_nothing_to_do():
     import io
 
