@@ -69,7 +69,7 @@ def _step_bar(title: str, total: int):
             bar.update(task, completed=p.get("fraction", p["step"] / max(1, p["steps"])), done=done,
                        stage=p.get("stage", ""), loss=f"{p['loss']:.4f}")
         elif "message" in p:
-            err.print(p["message"], highlight=False)
+            err.print(p["message"], markup=False, highlight=False)
 
     return bar, update
 
@@ -113,7 +113,7 @@ def _adapt(args: argparse.Namespace) -> int:
     stats = None
     if not args.no_reindex:
         with Index.open(repo, attrs.evolve(settings, model=str(model)), asked=True, explicit=explicit_from(args),
-                        notify=lambda m: console.err.print(f"[yellow]needle:[/] {m}", highlight=False)) as index:
+                        notify=lambda m: console.err.print(f"[yellow]needle:[/] {console.escape_text(m)}", highlight=False)) as index:
             with console.index_progress(not args.json) as progress:
                 stats = index.update(progress=progress)
             adapter = index.status().query_adapter
@@ -121,7 +121,7 @@ def _adapt(args: argparse.Namespace) -> int:
                 # It was fitted to the old model's query vectors, so searches now leave it out; only `needle
                 # status` would say so otherwise.
                 console.err.print(f"[yellow]needle:[/] the query adapter was fitted for the model before: searches "
-                                  f"leave it out until `needle train --repo {shlex.quote(str(repo))} --adapter` "
+                                  f"leave it out until `needle train --repo {console.escape_text(shlex.quote(str(repo)))} --adapter` "
                                   "refits it", highlight=False)
         if not args.out:
             _drop_older_adaptations(model)
@@ -152,7 +152,7 @@ def _query_adapter(args: argparse.Namespace) -> int:
 
     repo = Path(args.repo).expanduser()
     with Index.open(repo, settings_from(args), create=False, explicit=(),
-                    notify=lambda m: console.err.print(f"[yellow]needle:[/] {m}", highlight=False)) as index:
+                    notify=lambda m: console.err.print(f"[yellow]needle:[/] {console.escape_text(m)}", highlight=False)) as index:
         if args.remove_adapter:
             removed = remove_adapter(index.index_dir)
             _report(args, "query adapter", {"index": str(index.index_dir), "removed": removed})
@@ -161,7 +161,7 @@ def _query_adapter(args: argparse.Namespace) -> int:
 
         with console.err.status("fitting the query adapter to the results you opened"):
             fit = fit_query_adapter(index, AdapterConfig(threads=args.threads),
-                                    progress=lambda m: console.err.print(m, highlight=False))
+                                    progress=lambda m: console.err.print(m, markup=False, highlight=False))
         path = fit.adapter.save(index.index_dir)
     _report(args, "query adapter", {"adapter": str(path), "model": fit.adapter.model_id, **fit.to_dict()})
     return 0
@@ -261,8 +261,10 @@ def _train_general(args: argparse.Namespace) -> int:
         model = train_model(config, progress=update, resume=args.resume, keep=keep)
     summary = {"model": str(model), "train_seconds": round(time.time() - t0, 1), **_train_state(model)}
     if summary.get("ended") == "signal":
+        from rich.markup import escape
+
         _err_console().print(f"[yellow]needle:[/] stopped at step {summary['steps']}; continue with the same "
-                             f"command and --resume (--out {out})", highlight=False)
+                             f"command and --resume (--out {escape(str(out))})", highlight=False)
     _report(args, "trained encoder", summary)
     return 0
 
@@ -412,6 +414,9 @@ def _report(args: argparse.Namespace, title: str, summary: dict) -> None:
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from codeneedle.visible import visible
 
     if args.json:
         sys.stdout.write(json.dumps(summary) + "\n")
@@ -421,7 +426,10 @@ def _report(args: argparse.Namespace, title: str, summary: dict) -> None:
     table.add_column("")
     table.add_column("value", overflow="fold")
     for key, value in summary.items():
-        table.add_row(key.replace("_", " "), f"{value:.4g}" if isinstance(value, float) else str(value))
+        # As Text, not markup: a repository at `proj[red]/` printed the adapter's path as `proj/`, a path that is not
+        # there (and `[/]` in a name ended the command in a MarkupError)
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        table.add_row(key.replace("_", " "), Text(visible(shown)))
     Console(highlight=False, soft_wrap=True).print(table)
 
 

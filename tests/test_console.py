@@ -135,3 +135,16 @@ def test_a_table_value_wider_than_the_terminal_wraps_whole_instead_of_being_cut(
     assert "…" not in table
     values = [line.split("│")[2].strip() for line in table.splitlines() if line.count("│") == 3]
     assert "".join(values[:-1]) == root and values[-1] == "ready"
+
+
+def test_the_training_summary_table_shows_a_path_with_brackets_as_it_is(capsys) -> None:
+    """`needle train --repo proj[red]/ --adapter` printed the adapter's path as `proj/...` (rich read `[red]` as
+    markup): the table named a file that is not there. Values are shown as written, control characters visible."""
+    import argparse
+
+    from codeneedle.cli_train import _report
+
+    path = "/home/me/proj[red]/x[/]y/.needle/query_adapter.npz"
+    _report(argparse.Namespace(json=False), "query adapter", {"adapter": path, "note": "a\x1b[2Jb"})
+    table = capsys.readouterr().out
+    assert path in table and "a\\x1b[2Jb" in table and "\x1b" not in table
