@@ -274,3 +274,13 @@ def test_a_name_that_is_not_utf8_is_skipped_without_failing_its_batch(live):
     assert not errors
     assert ("tools/temperature.py", "convert_celsius_to_fahrenheit") in names(index, "celsius to fahrenheit")
     assert sorted(index.reader().file_records()) == sorted(f.path for f in walk(repo).files)
+
+
+def test_a_batch_line_counts_one_path_and_one_file_in_the_singular() -> None:
+    """`needle watch` printed "1 paths: 1 files changed" for a saved file."""
+    from codeneedle.indexer.types import UpdateStats
+    from codeneedle.indexer.watcher import BatchReport
+
+    one = BatchReport(1, False, UpdateStats(files_changed=1)).line()
+    assert one.startswith("1 path: 1 file changed, 0 removed")
+    assert BatchReport(3, False, UpdateStats(files_changed=2)).line().startswith("3 paths: 2 files changed")

@@ -44,12 +44,16 @@ class BatchReport:
 
     def line(self) -> str:
         s = self.stats
-        what = "full rescan" if self.full_scan else f"{self.paths} paths"
+        what = "full rescan" if self.full_scan else _count(self.paths, "path")
         # Why a file that is still there left (grown past the size cap, turned binary or unreadable, ignored):
         # `needle status` counts it only after the next full rescan. A full rescan's count is every skipped file.
         why = "" if self.full_scan else ", ".join(f"{n} {r}" for r, n in sorted(s.skipped.items()) if r != MISSING)
-        return (f"{what}: {s.files_changed} files changed, {s.files_removed} removed, "
+        return (f"{what}: {_count(s.files_changed, 'file')} changed, {s.files_removed} removed, "
                 f"{s.embedded_text('re-embedded')} in {s.seconds * 1000:.0f} ms" + (f" (skipped: {why})" if why else ""))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 class Watcher:
