@@ -890,6 +890,7 @@ def _notify(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `needle` command."""
+    native.calm_thread_pools()
     if argv is None:
         from codeneedle.terminal_encoding import printable_streams, restart_in_utf8_mode
 

@@ -34,6 +34,19 @@ def onnxruntime() -> ModuleType:
     return ort
 
 
+SPIN_COUNT = "10000"
+
+
+def calm_thread_pools() -> None:
+    """Have OpenMP's waiting threads (torch's, through libgomp) spin briefly, then sleep: set before torch loads.
+
+    libgomp spins 300,000 rounds by default: on a 2-core machine busy with other work (an editor, a build) the
+    query adapter's fit took 110 s with 2 threads instead of 11 s idle, its threads burning the time the others
+    needed. With 10,000 rounds: 54 s loaded, 10.5 s idle (OMP_WAIT_POLICY=PASSIVE: 40 s loaded but 13.7 s idle).
+    A value the user set stands."""
+    os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
+
+
 def cpu_features() -> dict[str, bool]:
     """This CPU's SIMD features as numpy's dispatcher found them through CPUID (``AVX2``, ``AVX512VNNI``, ...).
 
