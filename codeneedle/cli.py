@@ -500,6 +500,10 @@ def _open_result(index, args: argparse.Namespace, results) -> int:
         raise NeedleError(f"--open {args.open}: the search returned {len(results)} results")
     hit = results[args.open - 1]
     target = index.root / hit.path
+    if not console.inside(index.root, str(target)):
+        # A `../` path in an index that came with a repository, or a file since swapped for a link out of it: the
+        # editor would open (and the log record) a file Needle never indexed.
+        raise NeedleError(f"--open {args.open}: {console.visible(hit.path)} lies outside {index.root}; not opened")
     # The editor is checked before anything is printed or recorded: an open that cannot happen teaches nothing.
     editor = _editor_command()
     if args.json:

@@ -170,7 +170,7 @@ def _code_lines(r: SearchResult, path: str, limit: int, root: str | os.PathLike[
     from codeneedle.indexer.secrets import redact_secrets
 
     count = min(limit, r.end_line - r.start_line + 1)
-    if not r.cell and _inside(root, path):
+    if not r.cell and inside(root, path):
         # A regular file only, of a bounded size: a FIFO or /dev/zero where a stale index had a file hung the
         # command or ran out of memory (else the snippet)
         data = read_regular_file(path)
@@ -184,7 +184,7 @@ def _code_lines(r: SearchResult, path: str, limit: int, root: str | os.PathLike[
     return list(enumerate(r.snippet.split("\n")[:count], start))
 
 
-def _inside(root: str | os.PathLike[str], path: str) -> bool:
+def inside(root: str | os.PathLike[str], path: str) -> bool:
     """Whether ``path`` resolves inside ``root`` (no root: nothing to hold it to). A file swapped for a link to
     ~/.ssh since it was indexed, or a path like ``../../x`` in an index that came with a repository, is not read:
     the walker never reads such a file, and neither does the display."""

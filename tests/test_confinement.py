@@ -327,3 +327,23 @@ def test_an_index_folder_whose_tracked_files_hold_no_code_is_used(repo: Path) ->
     subprocess.run([*git, "add", "-f", ".needle/models/note.txt"], check=True)
     proc = run_needle("search", "--path", str(repo), "parse a config file")
     assert "is tracked by git" in _error(proc)
+
+
+@pytest.mark.slow  # the real command, twice
+def test_open_never_hands_the_editor_a_file_outside_the_repository(repo: Path, tmp_path: Path) -> None:
+    """A result whose file was swapped for a link out of the repository since it was indexed (searched with
+    --no-refresh, or an index that came with a clone): --open refused nothing and handed $EDITOR the outside file,
+    and the feedback log recorded it."""
+    assert run_needle("index", "-q", str(repo)).returncode == 0
+    private = tmp_path / "private.py"
+    private.write_text("def mine():\n    return 'PRIVATE'\n")
+    loader = repo / "src" / "config" / "loader.py"
+    loader.unlink()
+    loader.symlink_to(private)
+    opened = tmp_path / "opened"
+    editor = f"{sys.executable} -c \"import sys; open({str(opened)!r}, 'w').write(sys.argv[-1])\""
+    proc = run_needle("search", "--path", str(repo), "--no-refresh", "load a json config file", "--open", "1",
+                      env={"EDITOR": editor, "VISUAL": editor})
+    assert "lies outside" in _error(proc) and "src/config/loader.py" in _error(proc)
+    assert not opened.exists()
+    assert not (repo / ".needle" / "feedback.jsonl").exists()
