@@ -818,7 +818,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             if status.state == "error" or not status.watching:
                 raise NeedleError(status.message or f"cannot watch {index.root}: file watching is unavailable")
             # Announced only once watching has really started (the live index rescans what changed meanwhile).
-            files = live.last_stats.files_scanned if live.last_stats else 0
+            files = index.reader().counts()[0]  # as `needle status` counts: a generated file read and left is none
             console.err.print(f"watching {console.escape_text(str(index.root))} ({files} files); Ctrl-C to stop")
             try:
                 while index.root.is_dir():
