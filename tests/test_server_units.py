@@ -266,3 +266,43 @@ async def test_the_server_keeps_no_record_of_messages_it_has_handled():
         await asyncio.sleep(0.01)
     assert len(pushed) == rounds and not ls.workspace.text_documents
     assert ls.protocol._request_futures == {}
+
+
+async def test_shutdown_with_a_command_still_queued_answers_and_lets_the_server_exit_cleanly():
+    """Shutdown cancels the handlers still pending; a cancelled thread handler's done-callback runs at once, and
+    forgetting its record then changed pygls' table of handlers while shutdown walked it: shutdown failed, and the
+    editor's `exit` ended the server with status 1."""
+    ls = LanguageServer("shutdown-check", "1", protocol_cls=NeedleProtocol, max_workers=1)
+    release = threading.Event()
+    written: list[bytes] = []
+
+    @ls.command("check.block")
+    @ls.thread()
+    def block(ls: LanguageServer, *arguments) -> str:
+        release.wait(30)
+        return "done"
+
+    class Sink(io.BytesIO):
+        def write(self, data: bytes) -> int:
+            written.append(data)
+            return len(data)
+
+    ls.protocol.set_writer(StdoutWriter(Sink()))
+    ls.protocol.receive({"jsonrpc": "2.0", "id": "init", "method": "initialize",
+                         "params": {"processId": None, "rootUri": None, "capabilities": {}}})
+    ls.protocol.receive({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+    for i in range(2):  # the first holds the only worker; the second waits in the pool's queue
+        ls.protocol.receive({"jsonrpc": "2.0", "id": f"block{i}", "method": "workspace/executeCommand",
+                             "params": {"command": "check.block", "arguments": []}})
+    await asyncio.sleep(0.2)
+    try:
+        ls.protocol.receive({"jsonrpc": "2.0", "id": "bye", "method": "shutdown", "params": None})
+        for _ in range(100):
+            if any(b'"bye"' in w for w in written):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        release.set()
+    answer = next(json.loads(w.split(b"\r\n\r\n", 1)[1]) for w in written if b'"bye"' in w)
+    assert "error" not in answer and answer["result"] is None
+    assert ls.protocol._shutdown

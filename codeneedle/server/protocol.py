@@ -10,11 +10,13 @@ field) for params that do not fit the method. Notifications get no answer, by de
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import re
 import threading
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import cattrs
@@ -41,8 +43,24 @@ _NO_ID = object()  # a notification (no id), as opposed to a request whose id is
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+class _HandlerTable(dict):
+    """pygls' table of running handlers, whose ``items()`` is a snapshot.
+
+    Shutdown walks the table cancelling what is pending, and a pending thread handler's cancel() runs its
+    done-callbacks at once, pygls' own answer among them, which takes it out of the table: "dictionary changed
+    size during iteration", so shutdown failed whenever a command waited for a worker, and `exit` ended the server
+    with status 1."""
+
+    def items(self):  # type: ignore[override]
+        return list(super().items())
+
+
 class NeedleProtocol(LanguageServerProtocol):
     """pygls' LSP protocol with strict, always-answering handling of malformed input."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._request_futures = _HandlerTable(self._request_futures)
 
     def get_result_type(self, method: str) -> Any:
         # workspace/configuration answers are read leniently (clients disagree on their shape).
@@ -144,8 +162,17 @@ class NeedleProtocol(LanguageServerProtocol):
         """
         super()._execute_handler(msg_id, handler, callback, args, kwargs)
         future = self._request_futures.get(msg_id)
-        if future is not None:
+        if future is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs this protocol: nothing else walks the table meanwhile
             future.add_done_callback(lambda done: self._forget(msg_id, done))
+            return
+        # Forgotten on the loop, never where the callback runs: a thread handler's runs on its worker thread, and a
+        # pending one's at once inside cancel(), which shutdown calls while it walks this very table ("dictionary
+        # changed size during iteration": shutdown failed, and `exit` ended the server with status 1).
+        future.add_done_callback(lambda done: _call_soon(loop, self._forget, msg_id, done))
 
     def _forget(self, msg_id: Any, future: Any) -> None:
         # Only that very future: a client may use an id again once its request was answered.
@@ -323,3 +350,8 @@ def _json_body(body: bytes) -> Any:
         return json.loads(body)
     except UnicodeDecodeError:
         return json.loads(body.decode("utf-8", "surrogateescape"))
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop has closed: the process is ending, nothing to forget
+        loop.call_soon_threadsafe(fn, *args)
