@@ -183,7 +183,7 @@ def indexed_files(root: Path) -> Iterator[tuple[str, bytes]]:
     of its 150)."""
     rules = IgnoreRules(str(root.resolve()))
     for sf in walk(root, rules).files:
-        data = generated.screen(sf.path, read_source(sf), rules)
+        data, _ = generated.screen(sf.path, read_source(sf), rules)
         if isinstance(data, bytes) and not looks_minified(data):
             yield sf.path, data
 

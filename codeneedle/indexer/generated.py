@@ -86,9 +86,10 @@ class ReIncludes(Protocol):
     def needleignore_includes(self, rel_path: str) -> bool: ...
 
 
-def screen(rel_path: str, data: bytes | str, rules: ReIncludes) -> bytes | str:
+def screen(rel_path: str, data: bytes | str, rules: ReIncludes) -> tuple[bytes | str, bool]:
     """What the pipeline indexes: ``data`` unchanged, or ``"generated"`` (unless ``.needleignore`` re-includes
-    the path). A skip reason (a str) passes through."""
+    the path); and whether it is generated content such a re-include brought back. A skip reason (a str) passes
+    through."""
     if isinstance(data, str) or content_reason(data) is None:
-        return data
-    return data if rules.needleignore_includes(rel_path) else GENERATED
+        return data, False
+    return (data, True) if rules.needleignore_includes(rel_path) else (GENERATED, False)

@@ -149,12 +149,12 @@ def run_update(
         if cancel is not None and cancel.is_set():
             stats.cancelled = True
             break
-        data = generated.screen(sf.path, read_source(sf, max_bytes), rules)
+        data, brought_back = generated.screen(sf.path, read_source(sf, max_bytes), rules)
         if not isinstance(data, str) and screened_for_minified(sf.path) and looks_minified(data):
             data = MINIFIED
         done += 1
-        if not isinstance(data, str) and generated.content_reason(data) is not None:
-            reincluded.add(sf.path)  # screened as generated, yet here: a .needleignore `!` line wants it
+        if brought_back and not isinstance(data, str):
+            reincluded.add(sf.path)  # generated, yet here: a .needleignore `!` line wants it
         else:
             reincluded.discard(sf.path)
         if isinstance(data, str):  # vanished, grew past the cap, turned binary, unreadable
