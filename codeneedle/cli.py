@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -27,9 +26,7 @@ from codeneedle.errors import (
 )
 from codeneedle.indexer import native
 
-# Set before numpy loads OpenBLAS: a query's small matrix products run several times slower on two threads than on
-# one (threads spin against each other on a busy 2-core machine: 0.5 s vs 0.06 s per query measured).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+native.calm_thread_pools()  # before numpy and torch load their thread pools
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -698,7 +695,6 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
     try:
         with _open_index(args, root=root, create=False) as index:
             status = index.status()
-            other_model = index.completeness().other_model  # its vectors are not this Needle's model's
     except IndexStartingError as exc:
         # Another process has just begun this index: a state, not a failure (scripts poll while it builds).
         if args.json:
@@ -735,7 +731,7 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
         ("root", status.root),
         ("index", status.index_dir),
         ("model", status.model),
-        ("state", _state_line(status, other_model)),
+        ("state", _state_line(status)),
         ("files", str(status.files)),
         ("chunks", str(status.chunks)),
         ("size", console.human_bytes(status.size_bytes)),
@@ -770,11 +766,11 @@ def _adapter_line(adapter: dict | None) -> str:
     return line if adapter["in_use"] else f"{line}, for another model (unused: refit it)"
 
 
-def _state_line(status, other_model: str | None = None) -> str:
+def _state_line(status) -> str:
     from codeneedle.indexer.progress import Completeness
 
-    line = Completeness(status.state, status.chunks_embedded, status.chunks, other_model=other_model).message()
-    if status.rebuild_due and not other_model:
+    line = Completeness(status.state, status.chunks_embedded, status.chunks, other_model=status.other_model).message()
+    if status.rebuild_due and not status.other_model:
         line += f"; {status.rebuild_due}: the next `needle index` or search reads every file again"
     return line
 
@@ -894,7 +890,6 @@ def _notify(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `needle` command."""
-    native.calm_thread_pools()
     if argv is None:
         from codeneedle.terminal_encoding import printable_streams, restart_in_utf8_mode
 

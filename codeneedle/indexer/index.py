@@ -121,6 +121,8 @@ class IndexStatus:
     shared_cache: dict | None = None
     # Why the next full update reads every file again (Index.rebuild_due: what an upgrade leaves); None: it need not.
     rebuild_due: str | None = None
+    # The model the stored vectors are of when it is not this process's (Completeness.other_model); else None.
+    other_model: str | None = None
 
 
 class Index:
@@ -1078,6 +1080,7 @@ class Index:
             **self._reranker_status(),
             shared_cache=shared_cache.usage(),
             rebuild_due=self.rebuild_due(),
+            other_model=done.other_model,
         )
 
     def _reranker_status(self) -> dict:

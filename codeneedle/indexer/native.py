@@ -38,12 +38,16 @@ SPIN_COUNT = "10000"
 
 
 def calm_thread_pools() -> None:
-    """Have OpenMP's waiting threads (torch's, through libgomp) spin briefly, then sleep: set before torch loads.
+    """Thread pools that do not spin against the rest of a busy machine; set before numpy and torch load. A value
+    the user set stands.
 
-    libgomp spins 300,000 rounds by default: on a 2-core machine busy with other work (an editor, a build) the
-    query adapter's fit took 110 s with 2 threads instead of 11 s idle, its threads burning the time the others
-    needed. With 10,000 rounds: 54 s loaded, 10.5 s idle (OMP_WAIT_POLICY=PASSIVE: 40 s loaded but 13.7 s idle).
-    A value the user set stands."""
+    numpy's OpenBLAS gets one thread: a query's small matrix products ran several times slower on two (threads
+    spinning against each other on a busy 2-core machine: 0.5 s vs 0.06 s per query measured). OpenMP's waiting
+    threads (torch's, through libgomp) spin briefly, then sleep: libgomp spins 300,000 rounds by default, and on a
+    2-core machine busy with other work (an editor, a build) the query adapter's fit took 110 s with 2 threads
+    instead of 11 s idle. With 10,000 rounds: 54 s loaded, 10.5 s idle (OMP_WAIT_POLICY=PASSIVE: 40 s loaded but
+    13.7 s idle)."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
 
 
