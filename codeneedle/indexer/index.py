@@ -31,7 +31,7 @@ from codeneedle.errors import (
 )
 from codeneedle.indexer import late_interaction, shared_cache, sticky
 from codeneedle.indexer.chunks import BLOCK, CHUNKER_VERSION, CLASS, TEXT, Chunk
-from codeneedle.indexer.dbheader import read_header
+from codeneedle.indexer.dbheader import checkpoint_unfinished, read_header
 from codeneedle.indexer.declarations import implementations_first
 from codeneedle.indexer.embedding import chunk_of
 from codeneedle.indexer.encoder import Encoder, bulk_identity, embed_text, query_identity, query_tower_of
@@ -1115,7 +1115,11 @@ def _shorter_than_header(db: Path, size: int) -> bool:
         return False
     page_size = int.from_bytes(head[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
-    return size < int.from_bytes(head[28:32], "big") * page_size
+    if size >= int.from_bytes(head[28:32], "big") * page_size:
+        return False
+    # A checkpoint the disk filled under (ENOSPC once page 1 was written) leaves the file short for good, while the
+    # log holds every page: taken for a truncation, the whole index was moved aside and rebuilt from nothing.
+    return not checkpoint_unfinished(db)
 
 
 def check_query_length(query: str) -> None:
