@@ -667,7 +667,19 @@ class _Transaction:
         self.conn.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                if self.conn.in_transaction:  # a COMMIT the disk refused leaves it open: the next BEGIN would fail
+                    self.conn.execute("ROLLBACK")
+                raise
+        # SQLite rolls the transaction back itself after some errors (SQLITE_FULL: a full disk); a ROLLBACK then
+        # failed with "cannot rollback - no transaction is active", and that was the error the user read.
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
 
 
 def fts_body(text: str, doc: str = "") -> str:
