@@ -255,3 +255,29 @@ def test_a_checkpoint_the_disk_cut_short_is_not_taken_for_a_truncated_index(repo
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT length(value) FROM meta WHERE key = 'qa-padding'").fetchone()[0] == 400_000
 
+
+def _file_size_limit(limit: int):
+    """A child's `ulimit -f`: past ``limit`` bytes a write fails with EFBIG (Python ignores SIGXFSZ), the way a
+    full disk fails it with ENOSPC, and no root is needed."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+
+def test_a_search_the_disk_cannot_bring_up_to_date_answers_from_the_index_as_it_is(repo):
+    """`needle search` first updates the index; when the disk refuses that (full, or the file size limit), it says
+    so, naming the cause, and searches what the index holds: it failed with no answer."""
+    index_json(repo)
+    assert top_name(repo, "crc32 checksum of bytes") == "crc32_checksum"  # the model caches are laid out now
+    (repo / "src/added.py").write_text("".join(f"def added_function_{i}(x):\n    return x + {i}\n\n"
+                                               for i in range(200)))
+    proc = subprocess.run([str(NEEDLE), "search", "--path", str(repo), "--json", "crc32 checksum of bytes"],
+                          capture_output=True, text=True, preexec_fn=_file_size_limit(40_000))
+    assert proc.returncode == 0, proc.stderr
+    assert "searching the index as it is" in proc.stderr and "ulimit -f: 40000 bytes" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "cannot rollback" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["name"] == "crc32_checksum"
+
+    stats = index_json(repo)  # the limit gone: the update goes on from what was kept
+    assert stats["files_changed"] == 1
+    assert top_name(repo, "added_function_123") == "added_function_123"

@@ -26,6 +26,7 @@ from codeneedle.errors import (
     IndexMissingError,
     IndexReadOnlyError,
     IndexStartingError,
+    IndexWriteError,
     NeedleError,
     PathOutsideRootError,
 )
@@ -75,6 +76,7 @@ from codeneedle.indexer.store import (
     CorruptStoreError,
     Store,
     UnfinishedDatabaseError,
+    file_size_limit,
     folder_read_only,
     is_corruption,
     unavailable_error,
@@ -637,8 +639,7 @@ class Index:
             return stats
         except sqlite3.OperationalError as exc:
             if "full" in str(exc):
-                raise NeedleError(f"disk full while writing the index in {self.index_dir}; free some space and "
-                                  "run again (work already stored is kept)") from None
+                raise self._disk_full() from None
             raise unavailable_error(self.index_dir / DB_NAME, exc) from None
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
@@ -646,14 +647,21 @@ class Index:
             self.store = self._recover_store(f"index database is damaged ({exc})")
             raise NeedleError("the index database was damaged and has been reset; run the update again") from None
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise NeedleError(f"disk full while writing the index in {self.index_dir}; free some space and "
-                                  "run again (work already stored is kept)") from None
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise self._disk_full() from None
+            if exc.errno == errno.EFBIG:
+                raise IndexWriteError(f"cannot write the index in {self.index_dir}: a file reached the size limit "
+                                      f"for files (ulimit -f: {file_size_limit()} bytes); raise it and run again "
+                                      "(work already stored is kept)") from None
             if exc.filename is not None and str(self.index_dir) in str(exc.filename) or exc.errno in (
                     errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
                 # The index folder went read-only or away (deleted under us: the next call rebuilds it).
                 raise NeedleError(f"cannot write the index in {self.index_dir}: {exc.strerror or exc}") from None
             raise
+
+    def _disk_full(self) -> IndexWriteError:
+        return IndexWriteError(f"disk full while writing the index in {self.index_dir}; free some space and run "
+                               "again (work already stored is kept)")
 
     def _check_model(self) -> bool:
         """Switch the index to this process's model if it holds another's vectors; whether it did."""

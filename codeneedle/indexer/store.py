@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codeneedle.errors import NeedleError
+from codeneedle.errors import IndexWriteError, NeedleError
 from codeneedle.indexer.chunks import WINDOW_KINDS, Chunk
 from codeneedle.indexer.secrets import redact_secrets
 from codeneedle.indexer.types import split_identifier
@@ -86,7 +86,7 @@ class CorruptStoreError(NeedleError):
     """The SQLite file is damaged beyond what SQLite itself can recover."""
 
 
-class StoreUnavailableError(NeedleError):
+class StoreUnavailableError(IndexWriteError):
     """The database cannot be opened or written now (disk full, read-only, I/O error); the file itself is fine."""
 
 
@@ -121,9 +121,20 @@ def unavailable_error(path: Path, exc: BaseException) -> StoreUnavailableError:
         cause = "the disk is full; free some space and run again"
     elif "readonly" in low or "read-only" in low or errno_ in (1, 13, 30) or read_only:
         cause = "the index folder is read-only"
+    elif (limit := file_size_limit()) is not None:
+        # SQLite says only "disk I/O error" for EFBIG too.
+        cause = f"a file reached the size limit for files (ulimit -f: {limit} bytes); raise it and run again"
     else:
         cause = "the disk or folder refused it"
     return StoreUnavailableError(f"cannot use the index database {path}: {cause} ({text}); nothing was changed")
+
+
+def file_size_limit() -> int | None:
+    """This process's limit on the size of a file it writes (`ulimit -f`), in bytes; None when there is none."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def folder_read_only(folder: Path) -> bool:
@@ -679,7 +690,6 @@ class _Transaction:
         # failed with "cannot rollback - no transaction is active", and that was the error the user read.
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
-
 
 
 def fts_body(text: str, doc: str = "") -> str:
