@@ -281,3 +281,30 @@ def test_a_search_the_disk_cannot_bring_up_to_date_answers_from_the_index_as_it_
     stats = index_json(repo)  # the limit gone: the update goes on from what was kept
     assert stats["files_changed"] == 1
     assert top_name(repo, "added_function_123") == "added_function_123"
+
+
+_SEARCH_ON_A_FULL_DISK = """
+import resource, sys
+from codeneedle.indexer import store
+from codeneedle.cli import main
+# The disk is full: statvfs says no byte is free, and making the log's shared-memory file fails (here through
+# `ulimit -f` under its 32 KiB, which no root is needed for).
+store._disk_state = lambda folder: (0, False)
+resource.setrlimit(resource.RLIMIT_FSIZE, (16384, resource.RLIM_INFINITY))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_index_the_disk_filled_up_under_is_still_searched(repo):
+    """Opening an index makes its log's shared-memory file, which a full disk refuses: every search, status and
+    train of an index that was whole when the disk filled up failed. With nothing in the log it is read as it is."""
+    index_json(repo)
+    assert not (repo / ".needle/index.db-shm").exists()  # no process holds it open
+    proc = subprocess.run([sys.executable, "-c", _SEARCH_ON_A_FULL_DISK, "search", "--path", str(repo), "--json",
+                           "crc32 checksum of bytes"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "searching the index as it is: disk full" in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["name"] == "crc32_checksum"
+    proc = subprocess.run([sys.executable, "-c", _SEARCH_ON_A_FULL_DISK, "index", str(repo)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 1 and "disk full" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

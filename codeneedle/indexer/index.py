@@ -457,6 +457,9 @@ class Index:
         outermost block exits. A long-lived writer (``needle watch``, the language server: ``live.LiveIndex``)
         keeps one block open for its whole session (an ``ExitStack``).
         """
+        if self.store.full_disk:
+            raise IndexWriteError(f"disk full: the index in {self.index_dir} cannot be updated now; "
+                                  "free some space and run again")
         if self.store.read_only:
             # Even where the lock file can be taken (another user's index.db in a shared folder), the database is
             # read as immutable: never written.

@@ -137,6 +137,18 @@ def file_size_limit() -> int | None:
     return None if soft == resource.RLIM_INFINITY else soft
 
 
+def _full_with_nothing_in_the_log(path: Path) -> bool:
+    """Whether the disk under ``path`` has no room left and its write-ahead log holds nothing the file lacks."""
+    if not path.exists() or _disk_state(path.parent)[0] != 0:
+        return False
+    try:
+        return path.with_name(path.name + "-wal").stat().st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
 def folder_read_only(folder: Path) -> bool:
     """Whether nothing may be written in ``folder`` (a read-only mount, or a folder this user may not write)."""
     return _disk_state(folder)[1]
@@ -177,7 +189,22 @@ class Store:
             raise NeedleError(f"no index database at {path}")
         # An index on a read-only mount (or a copy the user may not write) is read as it is, never written.
         self.read_only = path.exists() and (folder_read_only(path.parent) or not os.access(path, os.W_OK))
-        create = create and not self.read_only
+        # Read as it is because the disk is full: it cannot be updated now, and says so as a full disk.
+        self.full_disk = False
+        try:
+            self._open(create and not self.read_only)
+        except StoreUnavailableError:
+            if self.read_only or not _full_with_nothing_in_the_log(path):
+                raise
+            # Opening a WAL database makes its shared-memory file (32 KiB), which a full disk refuses: every search,
+            # status and train of an index the disk filled up under failed. With nothing in the log the file alone
+            # is the whole index, read as immutable as on a read-only mount (another process writing would hold
+            # that shared-memory file already, and this open would not have needed to make it).
+            self.read_only = self.full_disk = True
+            self._open(False)
+
+    def _open(self, create: bool) -> None:
+        path = self.path
         conn = None
         try:
             if self.read_only:
