@@ -22,6 +22,7 @@ from codeneedle.errors import (
     IndexMissingError,
     IndexReadOnlyError,
     IndexStartingError,
+    IndexWriteError,
     NeedleError,
 )
 from codeneedle.indexer import native
@@ -617,6 +618,11 @@ def _refresh(index, args: argparse.Namespace, console) -> None:
         if isinstance(exc, IndexReadOnlyError):
             _notify(str(exc))
         # Else another process (a watcher, the language server) is the writer and keeps the index fresh.
+    except IndexWriteError as exc:
+        if not exists:
+            raise
+        # A full disk stops the update, not the search: what the index holds is intact (failed with no answer).
+        _notify(f"searching the index as it is: {exc}")
 
 
 def _batch_search(index, args: argparse.Namespace, console) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import shlex
 import shutil
@@ -162,7 +163,12 @@ def _query_adapter(args: argparse.Namespace) -> int:
         with console.err.status("fitting the query adapter to the results you opened"):
             fit = fit_query_adapter(index, AdapterConfig(threads=args.threads),
                                     progress=lambda m: console.err.print(m, markup=False, highlight=False))
-        path = fit.adapter.save(index.index_dir)
+        try:
+            path = fit.adapter.save(index.index_dir)
+        except OSError as exc:  # a full disk, `ulimit -f`: the fit is lost, the index and an older adapter are not
+            hint = "; free some space and run again" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else ""
+            raise NeedleError(f"cannot write the query adapter in {index.index_dir}: {exc.strerror or exc}{hint}; "
+                              "searches go on as before") from None
     _report(args, "query adapter", {"adapter": str(path), "model": fit.adapter.model_id, **fit.to_dict()})
     return 0
 

@@ -32,3 +32,8 @@ class ModelNotFoundError(NeedleError):
 
 class IndexLostError(NeedleError):
     """The index's folder or database was deleted, replaced or truncated while it was open."""
+
+
+class IndexWriteError(NeedleError):
+    """The index could not be written (or opened) just now: a full disk, the file size limit, an I/O error. The
+    file itself is intact: what it holds can still be read, and the next update goes on from there."""

@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 
@@ -208,3 +209,102 @@ def test_an_update_its_embedder_stops_leaves_no_stale_vector_file_behind(repo):
         assert stats.chunks_embedded == 1
         assert index.completeness().state == "ready"
     assert not [n for n in notes if "stale or damaged" in n], notes
+
+
+# A child process that fills the index's log, then checkpoints it under a file size limit (`ulimit -f`) just
+# above the database's size: the checkpoint writes page 1 (and the new page count) and fails with EFBIG on the
+# pages that grow the file, as it does with ENOSPC on a full disk. The log keeps every page.
+_CHECKPOINT_CUT_SHORT = """
+import os, resource, signal, sqlite3, sys
+db = sys.argv[1]
+conn = sqlite3.connect(db, isolation_level=None)
+conn.execute("PRAGMA wal_autocheckpoint=0")
+conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('qa-padding', ?)", ("x" * 400_000,))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # as Python itself does: EFBIG, not death
+resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(db) + 8192, resource.RLIM_INFINITY))
+try:
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+except sqlite3.OperationalError as exc:
+    print("checkpoint failed:", exc)
+"""
+
+
+def test_a_checkpoint_the_disk_cut_short_is_not_taken_for_a_truncated_index(repo):
+    """A full disk (or `ulimit -f`) during a checkpoint leaves index.db shorter than its header says while the log
+    holds every page. Taken for a truncation, the whole index was moved aside (index.db.corrupt-*) and every file
+    read and embedded again, though nothing was lost; now it is read through the log and the next run goes on."""
+    from codeneedle.indexer.index import _shorter_than_header
+
+    index_json(repo)
+    db = repo / ".needle/index.db"
+    child = subprocess.run([sys.executable, "-c", _CHECKPOINT_CUT_SHORT, str(db)], capture_output=True, text=True)
+    assert "checkpoint failed" in child.stdout, child.stdout + child.stderr
+    assert (repo / ".needle/index.db-wal").stat().st_size > 0
+    head = db.read_bytes()[:100]  # this test process has no connection whose locks a close could drop
+    pages = int.from_bytes(head[28:32], "big") * int.from_bytes(head[16:18], "big")
+    assert db.stat().st_size < pages  # the state a full disk leaves: shorter than its header
+
+    assert top_name(repo, "crc32 checksum of bytes", "--no-refresh") == "crc32_checksum"
+    proc = run_needle("index", "--json", str(repo))
+    assert proc.returncode == 0, proc.stderr
+    assert "truncated" not in proc.stderr and "damaged" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["files_changed"] == 0  # nothing read again
+    assert not list(repo.glob(".needle/index.db.corrupt-*"))
+    assert not _shorter_than_header(db, db.stat().st_size)  # the checkpoint finished: the file is whole
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT length(value) FROM meta WHERE key = 'qa-padding'").fetchone()[0] == 400_000
+
+
+def _file_size_limit(limit: int):
+    """A child's `ulimit -f`: past ``limit`` bytes a write fails with EFBIG (Python ignores SIGXFSZ), the way a
+    full disk fails it with ENOSPC, and no root is needed."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+
+def test_a_search_the_disk_cannot_bring_up_to_date_answers_from_the_index_as_it_is(repo):
+    """`needle search` first updates the index; when the disk refuses that (full, or the file size limit), it says
+    so, naming the cause, and searches what the index holds: it failed with no answer."""
+    index_json(repo)
+    assert top_name(repo, "crc32 checksum of bytes") == "crc32_checksum"  # the model caches are laid out now
+    (repo / "src/added.py").write_text("".join(f"def added_function_{i}(x):\n    return x + {i}\n\n"
+                                               for i in range(200)))
+    proc = subprocess.run([str(NEEDLE), "search", "--path", str(repo), "--json", "crc32 checksum of bytes"],
+                          capture_output=True, text=True, preexec_fn=_file_size_limit(40_000))
+    assert proc.returncode == 0, proc.stderr
+    assert "searching the index as it is" in proc.stderr and "ulimit -f: 40000 bytes" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "cannot rollback" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["name"] == "crc32_checksum"
+
+    stats = index_json(repo)  # the limit gone: the update goes on from what was kept
+    assert stats["files_changed"] == 1
+    assert top_name(repo, "added_function_123") == "added_function_123"
+
+
+_SEARCH_ON_A_FULL_DISK = """
+import resource, sys
+from codeneedle.indexer import store
+from codeneedle.cli import main
+# The disk is full: statvfs says no byte is free, and making the log's shared-memory file fails (here through
+# `ulimit -f` under its 32 KiB, which no root is needed for).
+store._disk_state = lambda folder: (0, False)
+resource.setrlimit(resource.RLIMIT_FSIZE, (16384, resource.RLIM_INFINITY))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_index_the_disk_filled_up_under_is_still_searched(repo):
+    """Opening an index makes its log's shared-memory file, which a full disk refuses: every search, status and
+    train of an index that was whole when the disk filled up failed. With nothing in the log it is read as it is."""
+    index_json(repo)
+    assert not (repo / ".needle/index.db-shm").exists()  # no process holds it open
+    proc = subprocess.run([sys.executable, "-c", _SEARCH_ON_A_FULL_DISK, "search", "--path", str(repo), "--json",
+                           "crc32 checksum of bytes"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "searching the index as it is: disk full" in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["name"] == "crc32_checksum"
+    proc = subprocess.run([sys.executable, "-c", _SEARCH_ON_A_FULL_DISK, "index", str(repo)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 1 and "disk full" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -378,3 +378,27 @@ def test_reindex_from_an_editor_says_a_read_only_index_cannot_be_updated(tmp_pat
             assert f"{repo}: the index {index_dir}/index.db is read-only" in answer["error"]["message"], answer
         finally:
             assert c.close() == 0
+
+
+def test_a_transaction_the_disk_fills_is_rolled_back_and_says_the_disk_is_full(tmp_path):
+    """SQLite rolls a transaction back itself on SQLITE_FULL; our ROLLBACK then failed with "cannot rollback - no
+    transaction is active", and that, not the full disk, was the error the user read. (max_page_count gives the
+    real SQLITE_FULL without filling a disk.)"""
+    from codeneedle.indexer.store import Store
+
+    store = Store(tmp_path / "index.db")
+    try:
+        pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+        store.conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+        for _ in range(2):  # and the connection takes the next transaction
+            with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+                with store.transaction():
+                    store.conn.execute("INSERT INTO meta(key, value) VALUES ('small', 'kept?')")
+                    store.conn.execute("INSERT INTO meta(key, value) VALUES ('big', ?)", ("x" * 100_000,))
+        assert not store.conn.in_transaction
+        assert store.get_meta("small") is None  # nothing of it stayed
+        with store.transaction():
+            store.set_meta("small", "stored")
+        assert store.get_meta("small") == "stored"
+    finally:
+        store.close()

@@ -5,6 +5,7 @@ fitted for another model is ignored, and `--remove-adapter` undoes it."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import sysconfig
@@ -217,3 +218,41 @@ def test_the_held_out_check_leaves_queries_alone_when_the_first_stage_already_fi
     queries = _unit(codes[targets] + 0.1 * rng.normal(size=(48, 32)))  # each query already nearest its answer
     scale, heldout = _held_out_scale(queries, targets, codes)
     assert scale == 0.0 and set(heldout) == {0.0, 0.25, 0.5, 1.0, 1.5} and heldout[0.0] == max(heldout.values())
+
+
+_UNDER_A_SIZE_LIMIT = """
+import resource, sys
+from codeneedle.cli import main
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))  # `ulimit -f`: EFBIG past it
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_fit_or_an_open_the_disk_refuses_is_one_line_and_leaves_nothing_half_written(repo):
+    """A full disk (here `ulimit -f`, which fails writes the same way) while saving the adapter was a traceback;
+    an open logged on it left half a line, and the next open's event joined it and was lost with it."""
+    import subprocess
+    import sys
+
+    from codeneedle.indexer.feedback import LOG_NAME, read_events
+
+    for _ in range(5):
+        open_wanted(repo, QUERY)
+    index_dir = repo / ".needle"
+    proc = subprocess.run([sys.executable, "-c", _UNDER_A_SIZE_LIMIT, "40000", "train", "--repo", str(repo),
+                           "--adapter"], capture_output=True, text=True)  # the adapter: ~50 KB
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "cannot write the query adapter" in proc.stderr and "File too large" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in index_dir.iterdir() if "adapter" in p.name) == []
+
+    log = index_dir / LOG_NAME
+    size = log.stat().st_size
+    with sqlite3.connect(index_dir / "index.db") as held:  # its shared-memory file made: the search need not grow it
+        held.execute("SELECT count(*) FROM chunks").fetchone()
+        proc = subprocess.run([sys.executable, "-c", _UNDER_A_SIZE_LIMIT, str(size + 20), "search", QUERY, "--path",
+                               str(repo), "--open", "1"], capture_output=True, text=True,
+                              env={**os.environ, "EDITOR": ""})
+    assert proc.returncode == 0 and "cannot record the open" in proc.stderr, proc.stderr
+    assert log.stat().st_size == size + 20  # half an event
+    open_wanted(repo, QUERY)
+    assert len(read_events(index_dir)) == 6  # the five before and the one after

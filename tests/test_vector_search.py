@@ -78,3 +78,38 @@ def test_a_full_graph_below_the_limit_takes_many_new_vectors_into_a_small_one():
     assert vi._index.connectivity < V.FULL_CONNECTIVITY and len(vi) == 1_000
     for i in (3, 500, 999):
         assert int(vi.search(vectors[i], 1)[0][0]) == i
+
+
+_SAVE_UNDER_A_SIZE_LIMIT = """
+import resource, sys
+from pathlib import Path
+import numpy as np
+from codeneedle.indexer.vectors import VectorIndex
+
+vectors = np.random.default_rng(0).normal(size=(2000, 384)).astype(np.float32)
+index = VectorIndex.build(384, np.arange(2000, dtype=np.uint64), vectors, generation=1)
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))  # `ulimit -f`: EFBIG past it
+try:
+    index.save(Path(sys.argv[1]) / "vectors.usearch", model_id="m")
+except OSError as exc:
+    print("save failed:", exc.strerror)
+"""
+
+
+def test_a_save_the_disk_refuses_leaves_no_temp_file_and_one_a_killed_writer_left_goes(tmp_path):
+    """Each failed save on a full disk left its part-written temp file (0.5-1 MB on a 9 MB index), taking the
+    space the next run needed; one a killed writer left (SIGKILL) stayed for good."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _SAVE_UNDER_A_SIZE_LIMIT, str(tmp_path)], capture_output=True,
+                          text=True)
+    assert "save failed: File too large" in proc.stdout, proc.stdout + proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    (tmp_path / f".vectors.usearch.{dead}.tmp").write_bytes(b"\0" * 4096)
+    VectorIndex.build(384, np.arange(5, dtype=np.uint64), unit_vectors(5), generation=1).save(
+        tmp_path / "vectors.usearch", model_id="m")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vectors.usearch", "vectors.usearch.json"]

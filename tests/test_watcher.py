@@ -309,3 +309,36 @@ def test_needle_watch_counts_the_files_it_indexed_as_status_does(tmp_path) -> No
         watcher.wait(timeout=30)
     files = json.loads(run_needle("status", "--json", str(repo)).stdout)["files"]
     assert files == 7 and line.rstrip().endswith(f"({files} files); Ctrl-C to stop"), line
+
+
+def test_batches_a_full_disk_refused_are_said_once_and_indexed_when_there_is_room(tmp_path):
+    """Each batch on a full disk said "update failed" again, and the files it held stayed out of the index after
+    the disk had room (until some later rescan happened to find them). (max_page_count gives SQLite's real
+    "database or disk is full" without filling a disk.)"""
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    index = Index.open(repo)
+    index.update()
+    errors: list[Exception] = []
+    batches: list = []
+    watcher = Watcher(index, debounce=0.1, on_batch=batches.append, on_error=errors.append, reconcile_every=None)
+    watcher.start()
+    try:
+        pages = index.store.conn.execute("PRAGMA page_count").fetchone()[0]
+        index.store.conn.execute(f"PRAGMA max_page_count = {pages}")
+        for i in range(3):
+            (repo / f"refused_{i}.py").write_text("".join(f"def refused_on_a_full_disk_{i}_{j}(x):\n    return x * {j}\n\n"
+                                                          for j in range(100)))  # more than the free pages hold
+            time.sleep(0.5)
+            assert watcher.wait_idle(30)
+        assert [str(e) for e in errors] == [str(errors[0])] and "disk full" in str(errors[0])
+        assert not batches
+
+        index.store.conn.execute("PRAGMA max_page_count = 1073741823")  # room again
+        (repo / "after.py").write_text("def written_once_there_was_room(x):\n    return x\n")
+        settle(watcher, batches)
+        indexed = set(index.reader().file_records())
+        assert {"refused_0.py", "refused_1.py", "refused_2.py", "after.py"} <= indexed
+        assert len(errors) == 1
+    finally:
+        watcher.stop()
+        index.close()

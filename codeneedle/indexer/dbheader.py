@@ -17,6 +17,7 @@ use it any more).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -69,3 +70,20 @@ def _forget_unlinked(keep: tuple[int, int]) -> None:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def checkpoint_unfinished(db: Path) -> bool:
+    """Whether the write-ahead log of ``db`` holds frames a checkpoint began copying into the file but did not finish.
+
+    A checkpoint writes page 1 (the header, with the new page count) first; when the disk fills before the pages
+    that grow the file, the file stays shorter than its header says, and rightly so: the log still holds those
+    pages and readers take them from there. Read from the WAL-index (``-shm``, native byte order): WalCkptInfo's
+    nBackfillAttempted (offset 128) above nBackfill (offset 96). A process that finds the log left behind sets
+    them so on recovery (nBackfill 0, attempted the log's last frame), so this holds across runs too.
+    """
+    shm = read_header(db.with_name(db.name + "-shm"), 136)
+    if shm is None or len(shm) < 136:
+        return False
+    backfilled = int.from_bytes(shm[96:100], sys.byteorder)
+    attempted = int.from_bytes(shm[128:132], sys.byteorder)
+    return attempted > backfilled

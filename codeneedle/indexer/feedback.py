@@ -58,10 +58,15 @@ def record_open(index_dir: Path, query: str, opened: Shown, above: Sequence[Show
     log = index_dir / LOG_NAME
     # The queries a user typed are theirs alone (as a shell's history is), and never appended through a link
     # (a planted feedback.jsonl -> elsewhere had them written there): O_NOFOLLOW fails on one.
-    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd = os.open(log, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "ab") as fh:  # one short append: concurrent writers do not interleave
-        if os.fstat(fd).st_mode & 0o077:
+        st = os.fstat(fd)
+        if st.st_mode & 0o077:
             os.fchmod(fd, 0o600)  # a log written before it was kept private
+        if st.st_size and os.pread(fd, 1, st.st_size - 1) != b"\n":
+            # An append a full disk cut short left half a line: without a line break of its own, this event joined
+            # it and was lost with it (each damaged line is skipped when read).
+            data = b"\n" + data
         fh.write(data)
     if log.stat().st_size > max_bytes:
         _trim(log, max_bytes * 3 // 4)

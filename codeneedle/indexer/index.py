@@ -26,12 +26,13 @@ from codeneedle.errors import (
     IndexMissingError,
     IndexReadOnlyError,
     IndexStartingError,
+    IndexWriteError,
     NeedleError,
     PathOutsideRootError,
 )
 from codeneedle.indexer import late_interaction, shared_cache, sticky
 from codeneedle.indexer.chunks import BLOCK, CHUNKER_VERSION, CLASS, TEXT, Chunk
-from codeneedle.indexer.dbheader import read_header
+from codeneedle.indexer.dbheader import checkpoint_unfinished, read_header
 from codeneedle.indexer.declarations import implementations_first
 from codeneedle.indexer.embedding import chunk_of
 from codeneedle.indexer.encoder import Encoder, bulk_identity, embed_text, query_identity, query_tower_of
@@ -75,6 +76,7 @@ from codeneedle.indexer.store import (
     CorruptStoreError,
     Store,
     UnfinishedDatabaseError,
+    file_size_limit,
     folder_read_only,
     is_corruption,
     unavailable_error,
@@ -455,6 +457,9 @@ class Index:
         outermost block exits. A long-lived writer (``needle watch``, the language server: ``live.LiveIndex``)
         keeps one block open for its whole session (an ``ExitStack``).
         """
+        if self.store.full_disk:
+            raise IndexWriteError(f"disk full: the index in {self.index_dir} cannot be updated now; "
+                                  "free some space and run again")
         if self.store.read_only:
             # Even where the lock file can be taken (another user's index.db in a shared folder), the database is
             # read as immutable: never written.
@@ -637,8 +642,7 @@ class Index:
             return stats
         except sqlite3.OperationalError as exc:
             if "full" in str(exc):
-                raise NeedleError(f"disk full while writing the index in {self.index_dir}; free some space and "
-                                  "run again (work already stored is kept)") from None
+                raise self._disk_full() from None
             raise unavailable_error(self.index_dir / DB_NAME, exc) from None
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
@@ -646,14 +650,21 @@ class Index:
             self.store = self._recover_store(f"index database is damaged ({exc})")
             raise NeedleError("the index database was damaged and has been reset; run the update again") from None
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise NeedleError(f"disk full while writing the index in {self.index_dir}; free some space and "
-                                  "run again (work already stored is kept)") from None
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise self._disk_full() from None
+            if exc.errno == errno.EFBIG:
+                raise IndexWriteError(f"cannot write the index in {self.index_dir}: a file reached the size limit "
+                                      f"for files (ulimit -f: {file_size_limit()} bytes); raise it and run again "
+                                      "(work already stored is kept)") from None
             if exc.filename is not None and str(self.index_dir) in str(exc.filename) or exc.errno in (
                     errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
                 # The index folder went read-only or away (deleted under us: the next call rebuilds it).
                 raise NeedleError(f"cannot write the index in {self.index_dir}: {exc.strerror or exc}") from None
             raise
+
+    def _disk_full(self) -> IndexWriteError:
+        return IndexWriteError(f"disk full while writing the index in {self.index_dir}; free some space and run "
+                               "again (work already stored is kept)")
 
     def _check_model(self) -> bool:
         """Switch the index to this process's model if it holds another's vectors; whether it did."""
@@ -1115,7 +1126,11 @@ def _shorter_than_header(db: Path, size: int) -> bool:
         return False
     page_size = int.from_bytes(head[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
-    return size < int.from_bytes(head[28:32], "big") * page_size
+    if size >= int.from_bytes(head[28:32], "big") * page_size:
+        return False
+    # A checkpoint the disk filled under (ENOSPC once page 1 was written) leaves the file short for good, while the
+    # log holds every page: taken for a truncation, the whole index was moved aside and rebuilt from nothing.
+    return not checkpoint_unfinished(db)
 
 
 def check_query_length(query: str) -> None:

@@ -51,10 +51,14 @@ class QueryAdapter:
         index_dir.mkdir(parents=True, exist_ok=True)
         path = index_dir / ADAPTER_NAME
         tmp = index_dir / (ADAPTER_NAME + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, u=self.u.astype(np.float32), v=self.v.astype(np.float32),
-                     meta=np.array(json.dumps({"model_id": self.model_id, **self.info})))
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, u=self.u.astype(np.float32), v=self.v.astype(np.float32),
+                         meta=np.array(json.dumps({"model_id": self.model_id, **self.info})))
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk left half a file behind
+            raise
         return path
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codeneedle.errors import NeedleError
+from codeneedle.errors import IndexWriteError, NeedleError
 from codeneedle.indexer.chunks import WINDOW_KINDS, Chunk
 from codeneedle.indexer.secrets import redact_secrets
 from codeneedle.indexer.types import split_identifier
@@ -86,7 +86,7 @@ class CorruptStoreError(NeedleError):
     """The SQLite file is damaged beyond what SQLite itself can recover."""
 
 
-class StoreUnavailableError(NeedleError):
+class StoreUnavailableError(IndexWriteError):
     """The database cannot be opened or written now (disk full, read-only, I/O error); the file itself is fine."""
 
 
@@ -121,9 +121,32 @@ def unavailable_error(path: Path, exc: BaseException) -> StoreUnavailableError:
         cause = "the disk is full; free some space and run again"
     elif "readonly" in low or "read-only" in low or errno_ in (1, 13, 30) or read_only:
         cause = "the index folder is read-only"
+    elif (limit := file_size_limit()) is not None:
+        # SQLite says only "disk I/O error" for EFBIG too.
+        cause = f"a file reached the size limit for files (ulimit -f: {limit} bytes); raise it and run again"
     else:
         cause = "the disk or folder refused it"
     return StoreUnavailableError(f"cannot use the index database {path}: {cause} ({text}); nothing was changed")
+
+
+def file_size_limit() -> int | None:
+    """This process's limit on the size of a file it writes (`ulimit -f`), in bytes; None when there is none."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _full_with_nothing_in_the_log(path: Path) -> bool:
+    """Whether the disk under ``path`` has no room left and its write-ahead log holds nothing the file lacks."""
+    if not path.exists() or _disk_state(path.parent)[0] != 0:
+        return False
+    try:
+        return path.with_name(path.name + "-wal").stat().st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 def folder_read_only(folder: Path) -> bool:
@@ -166,7 +189,22 @@ class Store:
             raise NeedleError(f"no index database at {path}")
         # An index on a read-only mount (or a copy the user may not write) is read as it is, never written.
         self.read_only = path.exists() and (folder_read_only(path.parent) or not os.access(path, os.W_OK))
-        create = create and not self.read_only
+        # Read as it is because the disk is full: it cannot be updated now, and says so as a full disk.
+        self.full_disk = False
+        try:
+            self._open(create and not self.read_only)
+        except StoreUnavailableError:
+            if self.read_only or not _full_with_nothing_in_the_log(path):
+                raise
+            # Opening a WAL database makes its shared-memory file (32 KiB), which a full disk refuses: every search,
+            # status and train of an index the disk filled up under failed. With nothing in the log the file alone
+            # is the whole index, read as immutable as on a read-only mount (another process writing would hold
+            # that shared-memory file already, and this open would not have needed to make it).
+            self.read_only = self.full_disk = True
+            self._open(False)
+
+    def _open(self, create: bool) -> None:
+        path = self.path
         conn = None
         try:
             if self.read_only:
@@ -667,7 +705,18 @@ class _Transaction:
         self.conn.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                if self.conn.in_transaction:  # a COMMIT the disk refused leaves it open: the next BEGIN would fail
+                    self.conn.execute("ROLLBACK")
+                raise
+        # SQLite rolls the transaction back itself after some errors (SQLITE_FULL: a full disk); a ROLLBACK then
+        # failed with "cannot rollback - no transaction is active", and that was the error the user read.
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
 
 def fts_body(text: str, doc: str = "") -> str:

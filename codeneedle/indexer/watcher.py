@@ -80,6 +80,8 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self._writing = contextlib.ExitStack()
         self.batches = 0
+        self._failing: str | None = None  # the error of the batches failing since the last one that went through
+        self._rescan_next = False
 
     def start(self) -> None:
         """Take the writer lock, start watching, and start absorbing batches in a worker thread."""
@@ -184,6 +186,7 @@ class Watcher:
                         break
                     self._cond.wait(left)
                 paths, full = list(self._pending), self._full or len(self._pending) > FULL_SCAN_THRESHOLD
+                full, self._rescan_next = full or self._rescan_next, False
                 full = full or self._paths_look_stale(paths)
                 self._pending, self._full, self._busy = {}, False, True
                 if full and self.reconcile_every is not None:
@@ -195,8 +198,15 @@ class Watcher:
                 quiet = (periodic or full) and not (stats.files_changed or stats.files_removed)
                 if self.on_batch and not quiet:
                     self.on_batch(BatchReport(len(paths), full, stats))
+                self._failing = None
             except Exception as exc:  # noqa: BLE001 - a failed batch must not kill the watcher
-                self.on_error(exc)
+                # Its paths are gone from the queue: the next batch (an edit, or the periodic rescan once the disk
+                # has room again) walks the tree, or the files of a batch a full disk refused stayed out for good.
+                self._rescan_next = True  # not now: on a full disk that would retry in a loop
+                # Said once while the same error lasts: a full disk repeated it on every save and every rescan.
+                if str(exc) != self._failing:
+                    self._failing = str(exc)
+                    self.on_error(exc)
             finally:
                 with self._cond:
                     self._busy = False
