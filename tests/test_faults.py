@@ -308,3 +308,45 @@ def test_an_index_the_disk_filled_up_under_is_still_searched(repo):
     proc = subprocess.run([sys.executable, "-c", _SEARCH_ON_A_FULL_DISK, "index", str(repo)], capture_output=True,
                           text=True)
     assert proc.returncode == 1 and "disk full" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+_LSP_UNDER_A_FILE_SIZE_LIMIT = """
+import resource, sys
+from codeneedle.cli import main
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
+sys.exit(main(["lsp"]))
+"""
+
+
+def test_the_language_server_tells_the_user_once_when_edits_cannot_be_indexed(repo):
+    """A live update the disk refuses (full, or `ulimit -f` as here) was only a line in the server's log: the editor
+    went on searching a stale index with nobody told. It is a warning, said once while the cause lasts."""
+    from tests.lsp.rawclient import RawClient
+
+    index_json(repo)
+    largest = max(p.stat().st_size for p in (repo / ".needle").iterdir() if p.is_file())
+    client = RawClient([sys.executable, "-c", _LSP_UNDER_A_FILE_SIZE_LIMIT, str(largest + 65536)], cwd=repo)
+    try:
+        client.initialize(repo)
+        client.wait_ready()
+        for i in range(2):  # more than the limit lets the log hold, twice
+            (repo / f"src/grown_{i}.py").write_text("".join(
+                f"def grown_function_{i}_{j}(x):\n    return x * {j}  # {'padding ' * 20}\n\n" for j in range(400)))
+            client.notify("workspace/didChangeWatchedFiles", {"changes": [
+                {"uri": (repo / f"src/grown_{i}.py").as_uri(), "type": 1}]})
+            time.sleep(3)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _warnings(client):
+            time.sleep(0.2)
+        warnings = _warnings(client)
+        assert len(warnings) == 1, warnings
+        assert "edits are not indexed now" in warnings[0] and "ulimit -f" in warnings[0], warnings
+        answer = client.command("needle.search", {"query": "crc32 checksum of bytes"})
+        assert answer["result"][0]["name"] == "crc32_checksum", answer  # the index as it is still answers
+    finally:
+        client.close()
+
+
+def _warnings(client) -> list[str]:
+    return [n["params"]["message"] for n in client.notifications
+            if n["method"] == "window/showMessage" and n["params"]["type"] == 2]

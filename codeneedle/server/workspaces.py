@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from attrs import evolve as replace  # settings are the attrs model (codeneedle.indexer.settings)
 from lsprotocol import types
 
-from codeneedle.errors import NeedleError
+from codeneedle.errors import IndexWriteError, NeedleError
 from codeneedle.indexer.live import STOP_TIMEOUT_S, LiveEvents, LiveIndex, innermost
 from codeneedle.server.settings import NeedleSettings
 
@@ -77,6 +77,12 @@ class _FolderEvents(LiveEvents):
 
     def batch_failed(self, exc: Exception) -> None:
         log.warning("%s: update failed: %s", self.name, exc)
+        if isinstance(exc, IndexWriteError):
+            # A full disk or the file size limit: edits stop reaching the index until there is room, which a log
+            # line alone hid from the user. The watcher says each such error once while it lasts.
+            self.host.show(types.MessageType.Warning,
+                           f"Needle: {self.name}: edits are not indexed now ({exc}); searches answer from the index "
+                           "as it is, and it catches up by itself once they can be written")
 
 
 class Folder:
