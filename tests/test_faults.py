@@ -350,3 +350,52 @@ def test_the_language_server_tells_the_user_once_when_edits_cannot_be_indexed(re
 def _warnings(client) -> list[str]:
     return [n["params"]["message"] for n in client.notifications
             if n["method"] == "window/showMessage" and n["params"]["type"] == 2]
+
+
+# The limit is lifted from inside once the test makes the flag file: the room a user frees on a full disk.
+_LSP_UNTIL_A_FLAG = """
+import os, resource, sys, threading, time
+from codeneedle.cli import main
+limit, flag = int(sys.argv[1]), sys.argv[2]
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+def lift():
+    while not os.path.exists(flag):
+        time.sleep(0.1)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+threading.Thread(target=lift, daemon=True).start()
+sys.exit(main(["lsp"]))
+"""
+
+
+def test_a_first_index_the_disk_refused_finishes_by_itself_once_it_can_be_written(repo, tmp_path):
+    """The editor's first index failed on a full disk (here `ulimit -f`) and stayed failed until the user asked
+    for a reindex or restarted the server; it now keeps watching, and the next edit once there is room finishes
+    it: every file indexed, the state ready again, and the user told."""
+    from tests.lsp.rawclient import RawClient
+
+    for i in range(3):
+        (repo / f"src/many_{i}.py").write_text("".join(
+            f"def many_function_{i}_{j}(x):\n    return x * {j}  # {'padding ' * 20}\n\n" for j in range(300)))
+    flag = tmp_path / "room"
+    client = RawClient([sys.executable, "-c", _LSP_UNTIL_A_FLAG, "150000", str(flag)], cwd=repo)
+    try:
+        client.initialize(repo)
+        failed = client.wait_status(lambda s: s["state"] == "error", timeout=120)
+        assert failed["state"] == "error" and "ulimit -f" in str(failed), failed
+
+        flag.touch()
+        (repo / "src/edited.py").write_text("def written_once_there_was_room(x):\n    return x\n")
+        client.notify("workspace/didChangeWatchedFiles", {"changes": [
+            {"uri": (repo / "src/edited.py").as_uri(), "type": 1}]})
+        status = client.wait_status(lambda s: s["state"] == "ready", timeout=180)
+        assert status["state"] == "ready", status
+        answer = client.command("needle.search", {"query": "many_function_2_299"})
+        assert answer["result"][0]["name"] == "many_function_2_299", answer
+        answer = client.command("needle.search", {"query": "written_once_there_was_room"})
+        assert answer["result"][0]["name"] == "written_once_there_was_room", answer
+        messages = [n["params"]["message"] for n in client.notifications if n["method"] == "window/showMessage"]
+        assert any("can be written again" in m for m in messages), messages
+    finally:
+        client.close()
+    with sqlite3.connect(repo / ".needle/index.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -28,6 +28,7 @@ from codeneedle.errors import (
     IndexLockedError,
     IndexLostError,
     IndexReadOnlyError,
+    IndexWriteError,
     ModelNotFoundError,
     NeedleError,
 )
@@ -144,6 +145,7 @@ class LiveIndex:
         self._building = False
         self._read_only = False
         self._message: str | None = None
+        self._write_failed = False  # the last full update failed to write: the watcher's next batch retries it
         self._progress: Progress | None = None
         self._watcher: Watcher | None = None
         self._pending: dict[str, None] = {}
@@ -415,6 +417,11 @@ class LiveIndex:
             self._building = False
             self.events.build_ended(f"failed: {exc}")
             self._fail(f"indexing {self.root} failed: {exc}")
+            if isinstance(exc, IndexWriteError):
+                # A full disk (or `ulimit -f`): what was committed answers, and watching goes on, so the next edit
+                # or the periodic rescan finishes the update once it can be written, without a restart.
+                self._write_failed = True
+                self._start_watcher(failed=exc)
             return
         # A cancel stops the work, not just its progress: from now on the watcher embeds what changes, not the
         # backlog (until a reindex).
@@ -422,7 +429,7 @@ class LiveIndex:
         if stats.cancelled:
             index.mark_held()
         # The message before the state: a status read in between must not show "cancelled" without saying why.
-        self._read_only, self.last_stats = False, stats
+        self._read_only, self.last_stats, self._write_failed = False, stats, False
         self._message = ("indexing was cancelled: results cover only what was indexed; reindex to finish"
                          if stats.cancelled else None)
         self._state = "cancelled" if stats.cancelled else "ready"
@@ -461,14 +468,17 @@ class LiveIndex:
             except NeedleError as exc:
                 log.warning("%s: update failed: %s", self.root, exc)
 
-    def _start_watcher(self) -> None:
+    def _start_watcher(self, failed: Exception | None = None) -> None:
+        """Watch the tree; ``failed``: the error the full update just ended with (said already), to retry."""
         from codeneedle.indexer.watcher import DEFAULT_DEBOUNCE, Watcher
 
         index = self.index
         if not self.watch or index is None or self._closed.is_set():
             return
         watcher = Watcher(index, debounce=DEFAULT_DEBOUNCE if self.debounce is None else self.debounce,
-                          on_batch=self.events.batch, on_error=self.events.batch_failed)
+                          on_batch=self._absorbed, on_error=self.events.batch_failed)
+        if failed is not None:
+            watcher.note_failure(failed)
         try:
             watcher.start()
         except Exception as exc:  # noqa: BLE001 - e.g. the inotify watch limit: reported changes still work
@@ -479,10 +489,20 @@ class LiveIndex:
             self._watcher = watcher
             pending, self._pending = list(self._pending), {}
         # Files changed between the update's walk and the observer's start raised no event: a stat-only rescan
-        # finds them (and re-embeds nothing else).
-        watcher.rescan()
+        # finds them (and re-embeds nothing else). After a failed update it waits for the next event or the
+        # periodic rescan: at once, it would fail again on the disk that was just full.
+        if failed is None:
+            watcher.rescan()
         if pending:
             watcher.submit(pending)
+
+    def _absorbed(self, report: BatchReport) -> None:
+        """The watcher took a batch in; after a full update the disk refused, that is the index working again."""
+        if self._write_failed:
+            self._write_failed = False
+            self._message, self._state = None, "ready"
+            self.events.message(logging.INFO, f"indexing {self.root} goes on: the index can be written again")
+        self.events.batch(report)
 
     def _stop_watcher(self) -> None:
         with self._lock:

@@ -125,6 +125,12 @@ class Watcher:
                     self._pending[rel] = None
             self._cond.notify_all()
 
+    def note_failure(self, exc: Exception) -> None:
+        """An update outside the watcher failed with ``exc`` (already said): the next batch rescans the tree, and
+        the same error from it is not said again."""
+        with self._cond:
+            self._failing, self._rescan_next = str(exc), True
+
     def rescan(self) -> None:
         """Queue a full (stat-only) rescan."""
         with self._cond:
@@ -195,7 +201,9 @@ class Watcher:
                 stats = self.index.update(paths=None if full else paths)
                 self.batches += 1
                 # A rescan that found nothing to do (the periodic one, or the catch-up at start) is not news.
-                quiet = (periodic or full) and not (stats.files_changed or stats.files_removed)
+                # Vectors embedded by a rescan (what a failed update left) are news too: a door waits for them.
+                quiet = (periodic or full) and not (stats.files_changed or stats.files_removed
+                                                    or stats.chunks_embedded)
                 if self.on_batch and not quiet:
                     self.on_batch(BatchReport(len(paths), full, stats))
                 self._failing = None
