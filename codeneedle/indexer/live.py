@@ -146,6 +146,7 @@ class LiveIndex:
         self._message: str | None = None
         self._progress: Progress | None = None
         self._watcher: Watcher | None = None
+        self._warned: set[str] = set()
         self._pending: dict[str, None] = {}
         self._session = contextlib.ExitStack()  # the writer lock, while held for the whole session
         self._holding = False
@@ -468,7 +469,7 @@ class LiveIndex:
         if not self.watch or index is None or self._closed.is_set():
             return
         watcher = Watcher(index, debounce=DEFAULT_DEBOUNCE if self.debounce is None else self.debounce,
-                          on_batch=self.events.batch, on_error=self.events.batch_failed)
+                          on_batch=self.events.batch, on_error=self.events.batch_failed, on_warning=self._warn_once)
         try:
             watcher.start()
         except Exception as exc:  # noqa: BLE001 - e.g. the inotify watch limit: reported changes still work
@@ -483,6 +484,12 @@ class LiveIndex:
         watcher.rescan()
         if pending:
             watcher.submit(pending)
+
+    def _warn_once(self, text: str) -> None:
+        """A warning people should see once, not at every restart of the watcher (each full update restarts it)."""
+        if text not in self._warned:
+            self._warned.add(text)
+            self.events.message(logging.WARNING, text)
 
     def _stop_watcher(self) -> None:
         with self._lock:
