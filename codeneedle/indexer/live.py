@@ -148,6 +148,7 @@ class LiveIndex:
         self._write_failed = False  # the last full update failed to write: the watcher's next batch retries it
         self._progress: Progress | None = None
         self._watcher: Watcher | None = None
+        self._warned: set[str] = set()
         self._pending: dict[str, None] = {}
         self._session = contextlib.ExitStack()  # the writer lock, while held for the whole session
         self._holding = False
@@ -476,7 +477,7 @@ class LiveIndex:
         if not self.watch or index is None or self._closed.is_set():
             return
         watcher = Watcher(index, debounce=DEFAULT_DEBOUNCE if self.debounce is None else self.debounce,
-                          on_batch=self._absorbed, on_error=self.events.batch_failed)
+                          on_batch=self._absorbed, on_error=self.events.batch_failed, on_warning=self._warn_once)
         if failed is not None:
             watcher.note_failure(failed)
         try:
@@ -503,6 +504,12 @@ class LiveIndex:
             self._message, self._state = None, "ready"
             self.events.message(logging.INFO, f"indexing {self.root} goes on: the index can be written again")
         self.events.batch(report)
+
+    def _warn_once(self, text: str) -> None:
+        """A warning people should see once, not at every restart of the watcher (each full update restarts it)."""
+        if text not in self._warned:
+            self._warned.add(text)
+            self.events.message(logging.WARNING, text)
 
     def _stop_watcher(self) -> None:
         with self._lock:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from codeneedle.indexer import observe
+from codeneedle.indexer.ignore import GIT_EXCLUDE_PATH, IgnoreRules
 from codeneedle.indexer.pipeline import UpdateStats
 from codeneedle.indexer.root import DB_NAME
 from codeneedle.indexer.walker import MISSING
@@ -32,6 +34,11 @@ DEFAULT_DEBOUNCE = 0.1
 # walk plus one stat per file: 0.62 s on 10,000 files on the shared 2-core machine at load average 21
 # (`bench/reliability.py --only hostile`), so once a minute is ~1 % of one core.
 DEFAULT_RECONCILE_S = 60.0
+# Past the kernel's inotify limits no folder (or not every one) is watched: a stat-only rescan this often finds the
+# changes instead, or LIMITED_RESCAN_FACTOR times the last rescan's duration where that is longer, so a tree whose
+# rescan takes seconds costs at most 5 % of a core.
+LIMITED_RESCAN_S = 10.0
+LIMITED_RESCAN_FACTOR = 20
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,15 @@ class Watcher:
     def __init__(self, index: Index, *, debounce: float = DEFAULT_DEBOUNCE, max_delay: float = 2.0,
                  on_batch: Callable[[BatchReport], None] | None = None,
                  on_error: Callable[[Exception], None] | None = None,
-                 reconcile_every: float | None = DEFAULT_RECONCILE_S):
+                 reconcile_every: float | None = DEFAULT_RECONCILE_S,
+                 on_warning: Callable[[str], None] | None = None):
         self.index = index
         self.reconcile_every = reconcile_every
+        self.on_warning = on_warning or (lambda text: log.warning("%s", text))
+        # Set when a kernel limit left folders unwatched: rescans every LIMITED_RESCAN_S find their changes.
+        self.limited: OSError | None = None
+        self._last_full_s = 0.0
+        self._rules = self._load_rules()
         self._next_reconcile = time.monotonic() + (reconcile_every or 0.0)
         self.debounce = debounce
         self.max_delay = max_delay
@@ -84,29 +97,90 @@ class Watcher:
         self._rescan_next = False
 
     def start(self) -> None:
-        """Take the writer lock, start watching, and start absorbing batches in a worker thread."""
-        from watchdog.observers import Observer
+        """Take the writer lock, start watching, and start absorbing batches in a worker thread.
 
+        Where the kernel's inotify limits leave nothing to watch with, the changes are found by stat-only rescans
+        every LIMITED_RESCAN_S, and ``on_warning`` hears one line naming the limit and how to raise it.
+        """
         self._writing.enter_context(self.index.writing())  # held until stop(); IndexLockedError if taken
         try:
-            observer = Observer()
-            observer.schedule(_Handler(self), str(self.index.root), recursive=True)
-            observer.daemon = True
-            observer.start()
-        except BaseException:  # e.g. the inotify watch limit: nothing started, nothing held
+            self._observer = self._watch()
+        except BaseException:
             self._writing.close()
             raise
-        self._observer = observer
         self._thread = threading.Thread(target=self._run, name="needle-watcher", daemon=True)
         self._thread.start()
+
+    def _watch(self):
+        """A started observer on the root, or None where an inotify limit refused it (then nothing is left of it:
+        a failed start used to keep its inotify instance and reader threads until the process ended)."""
+        from watchdog.observers import Observer
+
+        observer = observe.pruned_observer(self.keeps_folder, self._limit_reached) or Observer()
+        try:
+            observer.schedule(_Handler(self), str(self.index.root), recursive=True)
+            observer.start()
+        except BaseException as exc:
+            limit = isinstance(exc, OSError) and exc.errno in observe.LIMIT_ERRNOS
+            # Worded first: whether the open-file table is what is full is seen before the observer's are freed.
+            text = observe.limit_message(exc, self.index.root, LIMITED_RESCAN_S) if limit else ""
+            observe.discard(observer)
+            if not limit:
+                raise
+            self._limit_reached(exc, text)
+            return None
+        return observer
+
+    def _limit_reached(self, exc: OSError, text: str | None = None) -> None:
+        """An inotify limit left folders unwatched (all of them at start): rescan often, and say so once."""
+        with self._cond:
+            first, self.limited = self.limited is None, exc
+            self._next_reconcile = min(self._next_reconcile, time.monotonic() + LIMITED_RESCAN_S)
+            self._cond.notify_all()
+        if first:
+            self.on_warning(text or observe.limit_message(exc, self.index.root, LIMITED_RESCAN_S))
+
+    def keeps_folder(self, path: bytes | str) -> bool:
+        """Whether the folder at ``path`` needs a watch: the walk enters it (its files may be indexed), or it holds
+        what the watcher must hear of (``.git/info/exclude``, the index folder)."""
+        root, target = self.index.root, Path(os.fsdecode(path))
+        if target == self.index.index_dir:
+            return True
+        try:
+            rel = target.relative_to(root).as_posix()
+        except ValueError:
+            return False
+        if rel in (".", ".git", ".git/info"):
+            return True
+        try:
+            return self._rules.is_ignored(rel, True) is None
+        except Exception:  # noqa: BLE001 - an odd name: watching costs one watch, missing it costs changes
+            return True
+
+    def ignores(self, path: str, is_dir: bool) -> bool:
+        """Whether an event's path can change nothing in the index: it lies in an ignored folder, or it is an
+        ignored folder itself (``npm install`` making ``node_modules/``, ``cargo build`` making ``target/``)."""
+        rel = self._relative(path)
+        if rel is None or rel == GIT_EXCLUDE_PATH:
+            return False
+        parent = rel.rpartition("/")[0]
+        rules = self._rules
+        try:
+            return ((parent != "" and rules.is_ignored(parent, True) is not None)
+                    or (is_dir and rules.is_ignored(rel, True) is not None))
+        except Exception:  # noqa: BLE001 - the update judges it
+            return False
+
+    def _load_rules(self) -> IgnoreRules:
+        # The update's own rules (pipeline.run_update), read again at every full rescan: an ignore file changed.
+        return IgnoreRules(self.index.root, extra_patterns=self.index.settings.exclude)
 
     def stop(self) -> None:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
         if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
+            observe.discard(self._observer)
         if self._thread is not None:
             self._thread.join(timeout=30)
         self._writing.close()
@@ -119,7 +193,7 @@ class Watcher:
         with self._cond:
             self._last_event = time.monotonic()
             for rel in rels:
-                if rel.rsplit("/", 1)[-1] in IGNORE_FILES or rel == ".git/info/exclude":
+                if rel.rsplit("/", 1)[-1] in IGNORE_FILES or rel == GIT_EXCLUDE_PATH:
                     self._full = True  # ignore rules changed: files may enter or leave anywhere below
                 else:
                     self._pending[rel] = None
@@ -156,7 +230,7 @@ class Watcher:
             return None
         hidden = any(part.startswith(".") for part in parts[:-1]) or (
             parts[-1].startswith(".") and parts[-1] not in IGNORE_FILES)
-        if hidden and rel.as_posix() != ".git/info/exclude":
+        if hidden and rel.as_posix() != GIT_EXCLUDE_PATH:
             # Nothing with a hidden name on its way is indexed, whatever the ignore files say: a nested repository's
             # `.git`, `.venv`, `.idea` (saved every few seconds), `.pytest_cache` would each make a batch that
             # changes nothing (and a skipped row per path). A hidden folder renamed visible is its new name's event.
@@ -172,7 +246,7 @@ class Watcher:
             with self._cond:
                 periodic = False
                 while not (self._pending or self._full) and not self._stop.is_set():
-                    if self.reconcile_every is None:
+                    if self._rescan_every() is None:
                         self._cond.wait()
                         continue
                     left = self._next_reconcile - time.monotonic()
@@ -195,11 +269,16 @@ class Watcher:
                 full, self._rescan_next = full or self._rescan_next, False
                 full = full or self._paths_look_stale(paths)
                 self._pending, self._full, self._busy = {}, False, True
-                if full and self.reconcile_every is not None:
-                    self._next_reconcile = time.monotonic() + self.reconcile_every
             try:
+                if full:
+                    # Ignore files may have changed: the events' filter and the watched folders follow them.
+                    self._rules = self._load_rules()
+                    if self._observer is not None:
+                        observe.resync(self._observer)
                 stats = self.index.update(paths=None if full else paths)
                 self.batches += 1
+                if full:
+                    self._last_full_s = stats.seconds
                 # A rescan that found nothing to do (the periodic one, or the catch-up at start) is not news.
                 # Vectors embedded by a rescan (what a failed update left) are news too: a door waits for them.
                 quiet = (periodic or full) and not (stats.files_changed or stats.files_removed
@@ -217,8 +296,16 @@ class Watcher:
                     self.on_error(exc)
             finally:
                 with self._cond:
+                    every = self._rescan_every()
+                    if full and every is not None:
+                        self._next_reconcile = time.monotonic() + every
                     self._busy = False
                     self._cond.notify_all()
+
+    def _rescan_every(self) -> float | None:
+        if self.limited is None:
+            return self.reconcile_every
+        return max(LIMITED_RESCAN_S, LIMITED_RESCAN_FACTOR * self._last_full_s)
 
     def _paths_look_stale(self, paths: list[str]) -> bool:
         """Whether an event names a path under a folder that is not there (any more).
@@ -270,5 +357,5 @@ class _Handler:
         dest = getattr(event, "dest_path", "")
         if dest:
             paths.append(dest)
-        self.watcher.submit(os.fsdecode(p) for p in paths)
+        self.watcher.submit(p for p in map(os.fsdecode, paths) if not self.watcher.ignores(p, event.is_directory))
 
