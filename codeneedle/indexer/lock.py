@@ -68,3 +68,14 @@ class WriterLock:
     def release(self) -> None:
         if self._lock.is_locked:
             self._lock.release(force=True)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (another user's counts: it may not be signalled, but it runs)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True

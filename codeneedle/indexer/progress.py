@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from codeneedle.indexer.lock import process_alive
+
 if TYPE_CHECKING:
     from codeneedle.indexer.store import Store
 
@@ -146,13 +148,7 @@ def writer_alive(index: Index) -> bool:
         return False
     if pid == os.getpid():
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _holds_lock(index)
+    return process_alive(pid) and _holds_lock(index)
 
 
 def _holds_lock(index: Index) -> bool:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codeneedle.indexer.lock import process_alive
 from codeneedle.indexer.numpy_bert import user_cache
 from codeneedle.indexer.store import is_corruption
 
@@ -222,7 +223,7 @@ class SharedCache:
                 f"SELECT key, owner, pid FROM claims WHERE model = ? AND owner != ? AND at >= ? AND key IN "
                 f"({','.join('?' * len(part))})", [self.model, self.owner, time.time() - CLAIM_SECONDS, *part])
             taken.update(key for key, owner, pid in rows
-                         if (owner in _LIVE_OWNERS if pid == os.getpid() else _alive(pid)))
+                         if (owner in _LIVE_OWNERS if pid == os.getpid() else process_alive(pid)))
         return taken
 
     def _prune(self) -> None:
@@ -270,17 +271,6 @@ class SharedCache:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.close()
             self.conn = None
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this machine (a claim of a killed run is not waited for)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
 
 
 def _check_private(path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from codeneedle.indexer import native
+from codeneedle.indexer.lock import process_alive
 
 SIDECAR_SUFFIX = ".json"
 # Half precision halves the index's memory (~75 MB per 100k chunks at 384 dims) at no measurable recall cost;
@@ -198,15 +199,6 @@ def _remove_orphans(path: Path) -> None:
     the index's writer saves, so one whose process is gone is never finished."""
     for tmp in path.parent.glob(f".{path.name}.*.tmp"):
         pid = tmp.name[len(path.name) + 2:-len(".tmp")]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # another user's process: alive
-    return True
