@@ -8,6 +8,7 @@ on top of the machine's; the open-file limit is the child's own `RLIMIT_NOFILE`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -75,6 +76,20 @@ def rescanned(watcher: Watcher, timeout: float = 60) -> None:
     assert watcher.wait_idle(timeout)
 
 
+@contextlib.contextmanager
+def watching(index: Index):
+    """A started watcher (no periodic rescan), the batches it reports, and this process's inotify instances before
+    it started; stopped on the way out."""
+    batches: list = []
+    watcher = Watcher(index, debounce=0.1, on_batch=batches.append, reconcile_every=None)
+    before = inotify_fds()
+    watcher.start()
+    try:
+        yield watcher, batches, before
+    finally:
+        watcher.stop()
+
+
 @pytest.fixture
 def project(tmp_path):
     """minirepo beside what build tools make: node_modules/ (noise), a gitignored target/ and venv/."""
@@ -93,11 +108,7 @@ def project(tmp_path):
 
 def test_ignored_folders_take_no_inotify_watch_and_a_build_in_them_makes_no_batch(project):
     repo, index = project
-    batches: list = []
-    watcher = Watcher(index, debounce=0.1, on_batch=batches.append, reconcile_every=None)
-    before = inotify_fds()
-    watcher.start()
-    try:
+    with watching(index) as (watcher, batches, before):
         # One watch per folder the walk enters, and one for the index folder: none of the 280 ignored ones.
         expected = len(folders_walked(repo)) + 1
         assert watches_of(before) == expected
@@ -125,18 +136,12 @@ def test_ignored_folders_take_no_inotify_watch_and_a_build_in_them_makes_no_batc
         settle(watcher, batches, 2)
         assert watches_of(before) == expected + 1
         assert index.reader().file_record("web/widgets/card.py") is not None
-    finally:
-        watcher.stop()
     assert inotify_fds() == before
 
 
 def test_a_folder_let_in_by_an_ignore_file_edit_is_watched_and_one_shut_out_loses_its_watch(project):
     repo, index = project
-    batches: list = []
-    watcher = Watcher(index, debounce=0.1, on_batch=batches.append, reconcile_every=None)
-    before = inotify_fds()
-    watcher.start()
-    try:
+    with watching(index) as (watcher, batches, before):
         walked = len(folders_walked(repo)) + 1
         (repo / ".gitignore").write_text("venv/\n")  # target/ comes in: target/debug/build and 40 crate*/out
         rescanned(watcher)
@@ -150,8 +155,6 @@ def test_a_folder_let_in_by_an_ignore_file_edit_is_watched_and_one_shut_out_lose
         (repo / ".gitignore").write_text("venv/\ntarget/\nlib/\n")  # lib/ and lib/text go out, with target/
         rescanned(watcher)
         assert watches_of(before) == walked - 2
-    finally:
-        watcher.stop()
 
 
 LIMIT_CHILD = r"""
