@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from codeneedle.indexer import pipeline
 from codeneedle.indexer.index import Index
 from tests.conftest import copy_fixture
 
@@ -129,6 +130,38 @@ def _same_stat_rewrite(path, text: str) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+def _settle(*paths) -> None:
+    """Date files an hour back: written more than a clock tick ago, so an unchanged stat stands for their bytes."""
+    for path in paths:
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 3600 * 10**9))
+
+
+def test_a_file_rewritten_in_the_clock_tick_it_was_read_in_is_read_again(tmp_path):
+    """Two writes in one tick of the file system's clock (1 s on HFS+, 2 s on FAT, a few ms on ext4 before Linux
+    6.13) leave the same mtime; with the same size, the second version stayed out of the index until the file
+    changed again. Read within a tick of its mtime, a file is read once more by the next update."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    source = repo / "calc.py"
+    source.write_text("def scale_values(x):\n    return x * 2\n")
+    with Index.open(repo) as index:
+        index.update()
+        _same_stat_rewrite(source, "def shift_values(x):\n    return x + 2\n")
+        again = index.update()
+        assert (again.files_changed, again.chunks_added) == (1, 1)
+        assert [r.name for r in index.search("shift_values", k=1)] == ["shift_values"]
+        assert "scale_values" not in {r.name for r in index.search("scale_values", k=5)}
+        _settle(source)  # read more than a tick after its mtime: recorded, and stat alone decides from now on
+        assert index.update().files_unchanged == 1
+        reads = []
+        original = pipeline.read_source
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(pipeline, "read_source", lambda sf, *a: reads.append(sf.path) or original(sf, *a))
+            assert index.update().files_unchanged == 1
+        assert reads == []
+
+
 def test_a_file_skipped_for_what_it_holds_is_read_again_only_once_it_changes(tmp_path):
     """A minified bundle or a generated module has no record, so every scan read it again (200 bundles: 0.27 s of
     each one-shot search). Its size and mtime are kept with the skip: unchanged, it stays skipped unread."""
@@ -144,6 +177,7 @@ def test_a_file_skipped_for_what_it_holds_is_read_again_only_once_it_changes(tmp
     def names(index) -> set[str]:
         return {r.name for r in index.search("readable function", k=20)}
 
+    _settle(bundle, generated, repo / "main.py")
     with Index.open(repo) as index:
         first = index.update()
         assert (first.skipped["minified"], first.skipped["generated"]) == (1, 1)
@@ -192,6 +226,7 @@ def test_an_index_from_before_skips_kept_their_stat_is_brought_up_to_date(tmp_pa
     repo.mkdir()
     (repo / "bundle.js").write_text(";".join(f"var a{i}=function(b){{return b*{i}}}" for i in range(400)))
     (repo / "main.py").write_text("def greet():\n    return 'hi'\n")
+    _settle(repo / "bundle.js", repo / "main.py")
     with Index.open(repo) as index:
         index.update()
     db = sqlite3.connect(repo / ".needle/index.db")

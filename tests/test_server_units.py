@@ -166,6 +166,22 @@ def test_range_end_is_the_last_line_length_in_the_client_encoding(tmp_path):
                                                        "end": {"line": 4, "character": 0}}
 
 
+def test_a_line_rewritten_in_the_clock_tick_it_was_read_in_is_measured_anew(tmp_path):
+    """Line lengths are cached by (path, mtime, size): a rewrite of the same size in the same tick of the file
+    system's clock kept the old line's length, and the editor's range ended mid-line or past it."""
+    import os
+
+    path = tmp_path / "m.py"
+    path.write_text("def f():\n    return 'aaaaaa'\n")
+    hit = SearchResult("m.py", 1, 2, "f", "function", "python", 1.0, "def f():")
+    assert result_range(tmp_path, hit, "utf-16")["end"] == {"line": 1, "character": 19}
+    st = path.stat()
+    path.write_text("def f():\n    return 'é😀'\n")  # the same 29 bytes, 15 UTF-16 units on the last line
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size
+    assert result_range(tmp_path, hit, "utf-16")["end"] == {"line": 1, "character": 16}
+
+
 # -- framing --------------------------------------------------------------------------------------------------
 def frames(data: bytes) -> tuple[list[bytes], list[str]]:
     got, errors = [], []

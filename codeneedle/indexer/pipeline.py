@@ -20,6 +20,7 @@ from codeneedle.indexer.formats import screened_for_minified
 from codeneedle.indexer.ignore import IgnoreRules
 from codeneedle.indexer.languages import language_for_source
 from codeneedle.indexer.progress import STATE_KEY, RateMeter, mark_state
+from codeneedle.indexer.racy import recorded_mtime
 from codeneedle.indexer.settings import count_from_env
 from codeneedle.indexer.store import FileRecord
 from codeneedle.indexer.types import Progress, ProgressFn, UpdateStats
@@ -149,7 +150,9 @@ def run_update(
         if cancel is not None and cancel.is_set():
             stats.cancelled = True
             break
+        read_at = time.time_ns()
         data, brought_back = generated.screen(sf.path, read_source(sf, max_bytes), rules)
+        mtime = recorded_mtime(sf.mtime_ns, read_at)
         if not isinstance(data, str) and screened_for_minified(sf.path) and looks_minified(data):
             data = MINIFIED
         done += 1
@@ -162,13 +165,13 @@ def run_update(
                 pending_removed.append(sf.path)
                 stats.files_removed += 1
             stats.skipped[data] = stats.skipped.get(data, 0) + 1
-            row = (sf.path, data, sf.size, sf.mtime_ns) if data in CONTENT_REASONS else (sf.path, data)
+            row = (sf.path, data, sf.size, mtime) if data in CONTENT_REASONS else (sf.path, data)
             with store.transaction():
                 store.replace_skipped([] if data == "missing" else [row], only=[sf.path])
             continue
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         language = language_for_source(sf.path, data)
-        record = FileRecord(sf.path, sf.size, sf.mtime_ns, digest, language)
+        record = FileRecord(sf.path, sf.size, mtime, digest, language)
         old = records.get(sf.path)
         if old is not None and old.hash == digest and not rechunk:
             batch_touch.append(record)

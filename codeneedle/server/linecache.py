@@ -10,9 +10,12 @@ quarter of the budget is read, used and dropped without being cached.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from codeneedle.indexer.racy import settled
 
 if TYPE_CHECKING:  # numpy is imported on first use: it stays out of the server's start-up
     import numpy as np
@@ -40,11 +43,13 @@ class LineCache:
             if entry is not None:
                 self._entries.move_to_end(key)
         if entry is None:
+            read_at = time.time_ns()
             data = read(path, mtime_ns, size)
             if data is None:
                 return None
             entry = (data, _line_starts(data))
-            self._put(key, entry)
+            if settled(mtime_ns, read_at):  # else a rewrite in the same clock tick would keep the key
+                self._put(key, entry)
         data, starts = entry
         if line >= len(starts):
             return None
