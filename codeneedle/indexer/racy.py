@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 TICK_NS = 2 * 10**9  # FAT's, the coarsest in use
-UNSETTLED_MTIME = 0  # matches no file's mtime: the next stat reads as a change
+UNSETTLED_MTIME = -1  # no file carries it (0 does: cramfs, archives dated by SOURCE_DATE_EPOCH=0)
 
 
 def settled(mtime_ns: int, read_at_ns: int | None = None) -> bool:
