@@ -182,6 +182,16 @@ def test_a_line_rewritten_in_the_clock_tick_it_was_read_in_is_measured_anew(tmp_
     assert result_range(tmp_path, hit, "utf-16")["end"] == {"line": 1, "character": 16}
 
 
+def test_a_hit_holding_the_query_s_chinese_words_is_not_weak_whatever_its_cosine(tmp_path):
+    from codeneedle.server.results import to_lsp
+
+    (tmp_path / "m.py").write_text('def f():\n    """读取配置文件。"""\n')
+    low = SearchResult("m.py", 1, 2, "f", "function", "python", 0.2, "def f():")
+    assert to_lsp(tmp_path, low, "utf-16")["weak"] is True
+    held = SearchResult("m.py", 1, 2, "f", "function", "python", 0.2, "def f():", verbatim=True)
+    assert to_lsp(tmp_path, held, "utf-16")["weak"] is False
+
+
 # -- framing --------------------------------------------------------------------------------------------------
 def frames(data: bytes) -> tuple[list[bytes], list[str]]:
     got, errors = [], []

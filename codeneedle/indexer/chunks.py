@@ -44,7 +44,9 @@ from dataclasses import dataclass
 # 18: SQL, Terraform/HCL, Solidity, F# (.fs, .fsi), PowerShell, MATLAB (.m that is not Objective-C), CUDA and Fortran
 #     parsed with tree-sitter (text windows before); a comment banner's rule line ends the doc above a definition;
 #     Quarto chunk options (#|) blanked, indented knitr chunks read, sql and fortran chunks of Quarto/R Markdown parsed.
-CHUNKER_VERSION = "18"
+# 19: keyword search reads Chinese, Japanese and Korean text by pairs of characters (cjk.py): every chunk's FTS row
+#     is written again (the vectors stay).
+CHUNKER_VERSION = "19"
 
 # Chunk kinds, from most to least structured.
 FUNCTION = "function"

@@ -30,7 +30,7 @@ from codeneedle.errors import (
     NeedleError,
     PathOutsideRootError,
 )
-from codeneedle.indexer import late_interaction, shared_cache, sticky
+from codeneedle.indexer import cjk, late_interaction, shared_cache, sticky
 from codeneedle.indexer.chunks import BLOCK, CHUNKER_VERSION, CLASS, TEXT, Chunk
 from codeneedle.indexer.dbheader import checkpoint_unfinished, read_header
 from codeneedle.indexer.declarations import implementations_first
@@ -944,7 +944,8 @@ class Index:
 
         cosines = absolute_scores(store, self.model_id, vectors.dim, qvec, [cid for cid, _, _ in found],
                                   embed_missing)
-        return [Hit(score, row) for (_cid, _, row), score in zip(found, cosines, strict=True)]
+        return [Hit(score, row, cjk.holds(query, row.name, row.doc, row.text))
+                for (_cid, _, row), score in zip(found, cosines, strict=True)]
 
     def _preload_second_stage(self, reranker: Reranker | None, late: bool) -> None:
         if late or reranker is not None:

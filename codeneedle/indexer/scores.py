@@ -46,8 +46,11 @@ def absolute_scores(store: Store, model_id: str, dim: int, qvec: np.ndarray, ids
 
 
 def good_match(results: Sequence[SearchResult | dict]) -> bool:
-    """Whether the best of ``results`` (absolute scores) is a real match."""
-    return best_score(results) >= GOOD_MATCH
+    """Whether the best of ``results`` (absolute scores) is a real match, or one holds the query's Chinese,
+    Japanese or Korean words as typed (the encoder reads those scripts poorly: a Chinese doc comment that says
+    what was asked word for word scored 0.34)."""
+    return best_score(results) >= GOOD_MATCH or any(
+        r.get("verbatim", False) if isinstance(r, dict) else r.verbatim for r in results)
 
 
 def best_score(results: Sequence[SearchResult | dict]) -> float:

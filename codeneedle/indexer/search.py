@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codeneedle.errors import NeedleError
+from codeneedle.indexer import cjk
 from codeneedle.indexer.filters import check_languages, path_allowed, path_within
 from codeneedle.indexer.formats import FORMAT_ALIASES, format_of
 from codeneedle.indexer.ranking import apply_rules
@@ -25,6 +26,11 @@ DENSE_WEIGHT = 1.0
 # -0.008 MRR. For identifiers BM25 is the ranker that knows exact names. So the weight follows the query.
 LEXICAL_WEIGHT = 0.05
 IDENTIFIER_LEXICAL_WEIGHT = 1.0
+# A query in Chinese, Japanese or Korean is ranked by its words: the encoder, trained on English, reads those
+# scripts barely better than chance. bench/cjk_search.py --split dev --sweep (2026-12-07, 251 queries recalled from
+# Chinese doc comments): keyword weight 1 -> 0.515, 4 -> 0.729, 16 -> 0.887, 32 -> 0.923, 64 -> 0.955 and no higher
+# at 128 or 1000 (BM25 alone 0.961, dense alone 0.143); queries in words the code does not hold score ~0.05 at any.
+CJK_LEXICAL_WEIGHT = 64.0
 # A short question in words ("python get file size", "retry with backoff") is ranked by meaning alone; a longer
 # sentence keeps the small BM25 share (its words meet the code's names and comments). Dev split and CoSQA dev,
 # needle-code-v3, 2026-12-05: BM25 off up to 10 words -> doc-comment queries 0.758 -> 0.755, CoSQA dev 0.522 ->
@@ -132,8 +138,10 @@ def lexical_ranking(store: Store, query: str, count: int, filters: Filters) -> l
 
 def lexical_weight(query: str) -> float:
     """How much the BM25 ranking counts: fully for identifiers and code, a little for sentences (also those that
-    name code), not at all for short questions in words."""
+    name code), not at all for short questions in words, and far above meaning for Chinese, Japanese and Korean."""
     query = query.strip()
+    if cjk.has_cjk(query):
+        return CJK_LEXICAL_WEIGHT
     words = query.split()
     if _CODE_LIKE.search(query):
         if sum(1 for w in words if _PLAIN_WORD.match(w)) < PROSE_WORDS:
@@ -198,16 +206,17 @@ class Hit:
 
     score: float
     row: ChunkRow
+    verbatim: bool = False
 
     def result(self) -> SearchResult:
-        return result_from_row(self.row, self.score)
+        return result_from_row(self.row, self.score, self.verbatim)
 
 
-def result_from_row(row: ChunkRow, score: float) -> SearchResult:
+def result_from_row(row: ChunkRow, score: float, verbatim: bool = False) -> SearchResult:
     return SearchResult(
         path=row.path, start_line=row.start_line, end_line=row.end_line, name=row.name, kind=row.kind,
         language=row.language or "text", score=round(float(score), 4), snippet=make_snippet(redact_secrets(row.text)),
-        cell=row.cell, cell_start_line=row.cell_start_line, cell_end_line=row.cell_end_line,
+        cell=row.cell, cell_start_line=row.cell_start_line, cell_end_line=row.cell_end_line, verbatim=verbatim,
     )
 
 

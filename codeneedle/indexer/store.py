@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from codeneedle.errors import IndexWriteError, NeedleError
+from codeneedle.indexer import cjk
 from codeneedle.indexer.chunks import WINDOW_KINDS, Chunk
 from codeneedle.indexer.secrets import redact_secrets
 from codeneedle.indexer.types import split_identifier
@@ -35,6 +36,9 @@ _ROW_COLUMNS = ("id, path, language, kind, name, start_line, end_line, start_byt
                 "coalesce(cell, 0), coalesce(cell_start_line, 0), coalesce(cell_end_line, 0)")
 _ROW_COLUMNS_BEFORE_CELLS = _ROW_COLUMNS.split(", coalesce(")[0]
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A query's words: letters of any script (an ASCII-only pattern cut "größe" into "gr" and "e", and dropped Cyrillic,
+# Greek and Chinese words altogether), digits after the first.
+_QUERY_WORD = re.compile(r"[^\W\d]\w*")
 _COMPOUND = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]")
 _STOPWORDS = frozenset(
     "a an and are as at be by do does for from how i in is it of on or the this that to what when where which "
@@ -674,10 +678,9 @@ class Store:
     # -- lexical search --------------------------------------------------------------------------
     def fts_search(self, query: str, limit: int) -> list[int]:
         """Chunk ids ranked by BM25 over name, path and identifier-split text."""
-        terms = query_terms(query)
-        if not terms:
+        match = fts_match(query)
+        if not match:
             return []
-        match = " OR ".join(f'"{t}"' for t in terms)
         rows = self.conn.execute(
             "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, 4.0, 2.0, 1.0) LIMIT ?",
             (match, limit),
@@ -723,10 +726,22 @@ def fts_body(text: str, doc: str = "") -> str:
     """Text, doc comment and the parts of camelCase identifiers (unicode61 already splits snake_case)."""
     text = f"{doc}\n{text}" if doc else text
     extra = {split_identifier(w) for w in _WORD.findall(text) if _COMPOUND.search(w)}
-    return text + ("\n" + " ".join(sorted(extra)) if extra else "")
+    pairs = cjk.index_terms(text)
+    return text + ("\n" + " ".join(sorted(extra)) if extra else "") + ("\n" + pairs if pairs else "")
 
 
 def query_terms(query: str) -> list[str]:
-    """Lower-cased search terms of a query, identifiers split, stopwords dropped."""
-    words = split_identifier(" ".join(_WORD.findall(query))).lower().split()
-    return list(dict.fromkeys(w for w in words if (len(w) > 1 or w.isdigit()) and w not in _STOPWORDS))
+    """Lower-cased search terms of a query, identifiers split, stopwords dropped. Words in any script: an accented,
+    Cyrillic or Greek word is a term as it is (``unicode61`` folds its case and accents on both sides)."""
+    words = split_identifier(" ".join(_QUERY_WORD.findall(query))).lower().split()
+    return list(dict.fromkeys(w for w in words if (len(w) > 1 or w.isdigit() or cjk.has_cjk(w))
+                              and w not in _STOPWORDS))
+
+
+def fts_match(query: str) -> str:
+    """The FTS5 query for ``query``: any of its terms (Chinese, Japanese and Korean ones by their pairs of
+    characters, as ``fts_body`` indexes them); empty when it has none."""
+    clauses: list[str] = []
+    for term in query_terms(query):
+        clauses.extend(cjk.query_clauses(term) if cjk.has_cjk(term) else [f'"{term}"'])
+    return " OR ".join(dict.fromkeys(clauses))

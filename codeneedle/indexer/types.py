@@ -84,11 +84,15 @@ class SearchResult:
     cell: int = 0
     cell_start_line: int = 0
     cell_end_line: int = 0
+    # Holds the query's Chinese, Japanese or Korean words as typed: a match whatever its cosine (scores.good_match).
+    verbatim: bool = False
 
     def to_dict(self) -> dict:
-        """Its fields; the cell's only for a result in a notebook."""
+        """Its fields; the cell's only for a result in a notebook, ``verbatim`` only when it holds."""
         out = asdict(self)
         if not self.cell:
             for key in ("cell", "cell_start_line", "cell_end_line"):
                 del out[key]
+        if not self.verbatim:
+            del out["verbatim"]
         return out

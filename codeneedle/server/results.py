@@ -54,7 +54,7 @@ def to_lsp(root: Path, result: SearchResult, encoding: str) -> dict[str, Any]:
         "kind": result.kind,
         "language": result.language,
         "score": result.score,
-        "weak": result.score < GOOD_MATCH,
+        "weak": result.score < GOOD_MATCH and not result.verbatim,
         "snippet": result.snippet,
     }
     if result.cell:

@@ -76,6 +76,13 @@ BENCHMARK_REPOS: tuple[BenchRepo, ...] = (
     BenchRepo("cordova-plugin-camera", "java", "8.0.0", "npm", "dev"),
 )
 
+# Repositories documented in Chinese, for keyword search in scripts written without spaces (bench/cjk_search.py;
+# the encoder reads Chinese poorly). Neither is in the training manifest either.
+CJK_REPOS: tuple[BenchRepo, ...] = (
+    BenchRepo("wechatpy", "python", "1.8.18", "pypi", "test"),
+    BenchRepo("pypinyin", "python", "0.55.0", "pypi", "test"),
+)
+
 
 def training_packages(manifest: Path = MANIFEST) -> frozenset[tuple[str, str]]:
     """(ecosystem, normalised name) of every package fetched for the shipped encoder's training and its query tower's."""
