@@ -162,6 +162,43 @@ def test_a_file_rewritten_in_the_clock_tick_it_was_read_in_is_read_again(tmp_pat
         assert reads == []
 
 
+def test_a_file_renamed_over_another_of_the_same_size_and_mtime_is_read(tmp_path):
+    """Files a checkout (or a formatter) wrote in one tick of the clock share an mtime: 1 s on ext3 or a 128-byte
+    inode ext4, a jiffy on ext4 before Linux 6.13. One renamed over another of the same size left size and mtime
+    as recorded: on a 1-s ext4, `mv gamma.py delta.py` under `needle watch` kept delta's old function and lost
+    gamma's from the index, for good. The rename sets the file's ctime anew, and the ctime is compared too."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    gamma, delta = repo / "gamma.py", repo / "delta.py"
+    gamma.write_text("def gamma_compress_zlib(data):\n    return zlib.compress(data)\n")
+    delta.write_text("def delta_decode_base64(text):\n    return b64.b64decode(text)\n")
+    assert gamma.stat().st_size == delta.stat().st_size
+    _settle(gamma)
+    os.utime(delta, ns=(gamma.stat().st_atime_ns, gamma.stat().st_mtime_ns))  # one tick wrote both
+    with Index.open(repo) as index:
+        index.update()
+        os.rename(gamma, delta)
+        stats = index.update(paths=["gamma.py", "delta.py"])  # what the watcher hands over
+        assert (stats.files_changed, stats.files_removed) == (1, 1)
+        names = {r.name for r in index.search("compress or decode", k=5)}
+        assert names == {"gamma_compress_zlib"}
+
+
+def test_a_file_rewritten_and_dated_back_is_read(tmp_path):
+    """``touch -d``, ``cp -p``, ``rsync -a`` and ``git restore-mtime`` give a file an old date after a rewrite:
+    with the same size, the stat was the one recorded and the old bytes stayed indexed. Its ctime moved."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    source = repo / "calc.py"
+    source.write_text("def scale_values(x):\n    return x * 2\n")
+    _settle(source)
+    with Index.open(repo) as index:
+        index.update()
+        _same_stat_rewrite(source, "def shift_values(x):\n    return x + 2\n")
+        assert index.update().files_changed == 1
+        assert {r.name for r in index.search("values", k=5)} == {"shift_values"}
+
+
 def test_a_file_skipped_for_what_it_holds_is_read_again_only_once_it_changes(tmp_path):
     """A minified bundle or a generated module has no record, so every scan read it again (200 bundles: 0.27 s of
     each one-shot search). Its size and mtime are kept with the skip: unchanged, it stays skipped unread."""
@@ -237,6 +274,38 @@ def test_an_index_from_before_skips_kept_their_stat_is_brought_up_to_date(tmp_pa
     with Index.open(repo) as index:
         assert index.update().skipped == {"minified": 1}
         assert index.store.content_skips() == {"bundle.js": ("minified", *_stat(repo / "bundle.js"))}
+
+
+def test_an_index_from_before_files_kept_their_ctime_is_read_on_without_reading_them_again(tmp_path):
+    """An index made before files kept their ctime: a reader reads it as it is, a writer adds the column, and an
+    unchanged file recorded without one is judged by size and mtime (no file read again after an upgrade)."""
+    import sqlite3
+
+    from codeneedle.indexer import pipeline
+    from codeneedle.indexer.store import Store
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "main.py").write_text("def greet():\n    return 'hi'\n")
+    _settle(repo / "main.py")
+    with Index.open(repo) as index:
+        index.update()
+    db = sqlite3.connect(repo / ".needle/index.db")
+    db.execute("ALTER TABLE files DROP COLUMN ctime_ns")
+    db.commit()
+    db.close()
+    reader = Store(repo / ".needle/index.db", create=False)
+    assert reader.file_records()["main.py"].ctime_ns is None
+    reader.close()
+    reads = []
+    original = pipeline.read_source
+    with Index.open(repo) as index, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "read_source", lambda sf, *a: reads.append(sf.path) or original(sf, *a))
+        assert index.update().files_unchanged == 1
+        assert reads == []
+        (repo / "main.py").write_text("def greet():\n    return 'hello'\n")
+        index.update()
+        assert index.store.file_records()["main.py"].ctime_ns == (repo / "main.py").stat().st_ctime_ns
 
 
 def _stat(path) -> tuple[int, int]:

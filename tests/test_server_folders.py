@@ -51,6 +51,29 @@ def test_a_repository_inside_another_answers_once_for_its_files(tmp_path):
         assert c.close() == 0
 
 
+def test_a_folder_opened_through_a_symlink_gets_results_under_the_path_it_was_opened_by(tmp_path):
+    """VS Code keeps a workspace folder's symlinked path (``~/code -> /data/code``) and names its files by it;
+    results came back under the resolved path, which it opened as a second document beside the one being edited.
+    A folder inside the repository, opened through the link, gets the link's spelling of the repository too."""
+    repo = _git_repo(tmp_path / "repo")
+    (repo / "ring.py").write_text("def rotate_list(items, n):\n    \"\"\"Rotate a list left by n places.\"\"\"\n"
+                                  "    return items[n:] + items[:n]\n")
+    (repo / "sub").mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(repo)
+    for opened in (link, link / "sub"):
+        c = RawClient()
+        try:
+            _initialize(c, opened)
+            c.wait_ready()
+            hits = c.command("needle.search", {"query": "rotate a list left", "k": 5})["result"]
+            assert [h["uri"] for h in hits] == [(link / "ring.py").as_uri()], hits
+            symbols = c.request("workspace/symbol", {"query": "rotate_list"}, timeout=30)["result"]
+            assert [s["location"]["uri"] for s in symbols] == [(link / "ring.py").as_uri()], symbols
+        finally:
+            assert c.close() == 0
+
+
 def test_when_the_inner_repository_cannot_answer_the_outer_one_s_copies_still_do(tmp_path):
     outer = _git_repo(tmp_path / "outer")
     (outer / "main.py").write_text("def start_server(port):\n    return port\n")

@@ -192,6 +192,29 @@ def test_a_hit_holding_the_query_s_chinese_words_is_not_weak_whatever_its_cosine
     assert to_lsp(tmp_path, held, "utf-16")["weak"] is False
 
 
+def test_a_line_renamed_over_with_the_same_size_and_mtime_is_measured_anew(tmp_path):
+    """A file renamed over another of the same size and mtime (two files one checkout wrote in a tick) kept the
+    replaced file's line lengths in the cache: its key is the ctime, which the rename sets anew."""
+    import os
+    import time
+
+    path, other = tmp_path / "m.py", tmp_path / "n.py"
+    path.write_text("def f():\n    return 'aaaaaa'\n")
+    other.write_text("def f():\n    return 'é😀'\n")  # the same 29 bytes, 15 UTF-16 units on the last line
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 3600 * 10**9))  # long settled
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns - 3600 * 10**9))
+    hit = SearchResult("m.py", 1, 2, "f", "function", "python", 1.0, "def f():")
+    later = time.time_ns() + 3600 * 10**9  # read an hour after the utime: settled, so cached
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(time, "time_ns", lambda: later)
+        assert result_range(tmp_path, hit, "utf-16")["end"] == {"line": 1, "character": 19}
+    time.sleep(0.05)  # past a tick of ext4's coarse clock (a jiffy), as between a checkout and a `mv`
+    os.rename(other, path)
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns - 3600 * 10**9)
+    assert result_range(tmp_path, hit, "utf-16")["end"] == {"line": 1, "character": 16}
+
+
 # -- framing --------------------------------------------------------------------------------------------------
 def frames(data: bytes) -> tuple[list[bytes], list[str]]:
     got, errors = [], []

@@ -350,6 +350,26 @@ def test_a_claim_of_a_run_that_is_gone_is_not_waited_for(tmp_path, shared):
     assert live.claimed_by_others(["k2", "k3"]) == set()
 
 
+def test_a_claim_made_before_the_clock_was_set_back_is_not_waited_for(tmp_path, shared, monkeypatch):
+    """A claim CLAIM_SECONDS old belongs to a run that stalled (a `needle index` stopped with Ctrl-Z); its age is the
+    wall clock's, so after the clock was set back an hour (NTP stepping a VM's clock once its host woke) the claim
+    looked fresh for that hour, and a second run waited on it as long. Dated ahead of the clock, it is stale."""
+    import time
+    import types
+
+    from codeneedle.indexer import shared_cache
+
+    stalled = SharedCache.open("m", 8)
+    assert stalled.claim(["k1"]) == set()
+    waiting = SharedCache.open("m", 8)
+    assert waiting.claimed_by_others(["k1"]) == {"k1"}  # its owner runs: waited for, up to CLAIM_SECONDS
+    set_back = time.time() - 3600
+    monkeypatch.setattr(shared_cache, "time", types.SimpleNamespace(time=lambda: set_back))
+    assert waiting.claimed_by_others(["k1"]) == set()
+    assert waiting.claim(["k1", "k2"]) == set()  # this run embeds it, and claims it at the clock's time
+    assert stalled.claimed_by_others(["k1", "k2"]) == {"k1", "k2"}
+
+
 def test_a_claim_this_process_left_behind_is_not_waited_for(tmp_path, shared):
     """A run whose cache was locked as it ended could not drop its claims: the next run of the same process (a
     language server indexing again) must not wait CLAIM_SECONDS on them."""

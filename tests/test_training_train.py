@@ -90,6 +90,25 @@ def test_progress_follows_the_clock_of_a_run_that_ends_by_time(tmp_path: Path) -
     assert task.percentage == 40 and task.fields["done"] == "7/100000 steps or 95 min"
 
 
+def test_a_run_with_a_clock_is_not_ended_by_the_wall_clock_moving_on(tmp_path: Path, monkeypatch) -> None:
+    """`needle train --repo` has a time budget; a laptop closed for an hour mid-run woke with the wall clock an hour
+    on, and the run ended by "time" at its next step (an NTP step back made its elapsed time negative). Its clock
+    is the monotonic one, which a sleep does not move."""
+    import time
+
+    from codeneedle.training import train
+
+    write_pairs(tmp_path / "pairs.jsonl")
+    real = time.time
+    seen: list[dict] = []
+    # The lid closes after the first step and opens an hour later.
+    monkeypatch.setattr(train.time, "time", lambda: real() + (3600.0 if seen else 0.0))
+    final = train_model(config(tmp_path, "slept", max_time_s=600.0, time_schedule=True), progress=seen.append)
+    state = json.loads((final / "train_state.json").read_text())["state"]
+    assert (state["step"], state["ended"]) == (4, "steps")
+    assert all(0 <= p["elapsed_s"] < 600 for p in seen)
+
+
 def test_triplet_and_mined_negatives_run(tmp_path: Path) -> None:
     torch.set_num_threads(1)
     write_pairs(tmp_path / "pairs.jsonl")

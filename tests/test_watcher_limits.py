@@ -266,3 +266,57 @@ def test_needle_watch_past_the_watch_limit_says_so_in_one_line_and_keeps_the_ind
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+MOUNTINFO = b"""22 1 0:21 / / rw,relatime - ext4 /dev/vda rw
+30 22 0:50 / /home rw,relatime shared:5 - nfs4 srv:/home rw,vers=4.2
+31 30 8:1 / /home/me/local\\040disk rw - ext4 /dev/sdb1 rw
+40 22 0:60 / /mnt/c rw,noatime - 9p drvfs rw,dirsync,aname=drvfs;path=C:\\;uid=1000
+41 22 0:61 / /mnt/c rw,noatime - tmpfs tmpfs rw
+42 22 0:62 / /mnt/e rw,noatime - 9p drvfs rw,dirsync,aname=drvfs;path=E:\\;uid=1000
+"""
+
+
+@pytest.mark.parametrize(("path", "fstype"), [
+    ("/home/me/src/repo", "nfs4"),  # a home folder on a file server
+    ("/home/me/local disk/repo", None),  # a local disk mounted inside it (the kernel writes its space as \040)
+    ("/mnt/e/Users/me/repo", "9p"),  # a Windows drive under WSL 2
+    ("/mnt/c/Users/me/repo", None),  # the last mount on a point is the one seen there
+    ("/mnt/cc/repo", None),
+    ("/srv/repo", None),
+])
+def test_the_file_system_a_root_lies_on_is_read_from_mountinfo(path, fstype):
+    from codeneedle.indexer.observe import remote_fs
+
+    assert remote_fs(path, MOUNTINFO) == fstype
+
+
+def test_a_root_on_a_shared_file_system_is_rescanned_for_edits_no_event_told_of(tmp_path, monkeypatch):
+    """On NFS, SMB, WSL 2's /mnt/c (9p) or a VM's shared folder, an edit made from the other side (another machine,
+    Windows, the host) raises no inotify event here: `needle watch` took it in at the next minute's reconcile, and
+    never with reconciling off, unsaid. On such a file system the watcher says so once and rescans every
+    LIMITED_RESCAN_S, as past the inotify limits. (The mount is read from a mountinfo naming the repository an NFS
+    mount: none can be made here without root.)"""
+    from codeneedle.indexer import observe
+    from codeneedle.indexer import watcher as W
+
+    repo = copy_fixture("minirepo", tmp_path / "repo")
+    mountinfo = MOUNTINFO + b"50 22 0:70 / " + os.fsencode(repo.resolve()) + b" rw - nfs4 srv:/export rw\n"
+    real = observe.remote_fs
+    monkeypatch.setattr(observe, "remote_fs", lambda path: real(path, mountinfo))
+    monkeypatch.setattr(W, "LIMITED_RESCAN_S", 0.5)  # the real interval is 10 s
+    warnings: list[str] = []
+    with Index.open(repo) as index:
+        index.update()
+        watcher = W.Watcher(index, debounce=0.05, on_warning=warnings.append, reconcile_every=None)
+        watcher.start()
+        try:
+            observe.discard(watcher._observer)  # the other side's edit: no event reaches this machine
+            (repo / "web/zebra.py").write_text(FUNCTION)
+            deadline = time.monotonic() + 60
+            while index.reader().file_record("web/zebra.py") is None:
+                assert time.monotonic() < deadline, "never rescanned"
+                time.sleep(0.1)
+        finally:
+            watcher.stop()
+    assert len(warnings) == 1 and "is on nfs4" in warnings[0] and "every 0.5 s" in warnings[0], warnings

@@ -15,6 +15,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +59,46 @@ def discard(observer: Any) -> None:
         reader._is_reading = False
         with contextlib.suppress(OSError):
             reader._close_resources()
+
+
+# File systems other machines write to (a file server, a VM's host, Windows under WSL 2): inotify hears only what
+# this machine does through the mount, never an edit made on the other side.
+REMOTE_FS = frozenset({
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "ceph", "glusterfs", "lustre", "gpfs", "beegfs", "ocfs2",
+    "gfs2", "9p", "virtiofs", "vboxsf", "vmhgfs", "prl_fs", "drvfs", "davfs", "fuse.sshfs", "fuse.rclone",
+    "fuse.s3fs", "fuse.gcsfuse", "fuse.glusterfs", "fuse.vmhgfs-fuse", "fuse.davfs2", "fuse.cephfs",
+})
+
+
+def remote_fs(path: str | os.PathLike[str], mountinfo: bytes | None = None) -> str | None:
+    """The type of the shared file system ``path`` lies on (one of REMOTE_FS), else None; ``mountinfo`` is
+    ``/proc/self/mountinfo`` (read when None; nothing is known where it cannot be)."""
+    if mountinfo is None:
+        try:
+            with open("/proc/self/mountinfo", "rb") as fh:
+                mountinfo = fh.read()
+        except OSError:
+            return None
+    target = os.fsencode(os.path.realpath(path))
+    best, fstype = b"", b""
+    for line in mountinfo.splitlines():
+        fields = line.split(b" ")
+        if b" - " not in line or len(fields) < 5:
+            continue
+        # The kernel writes a space in a mount point as \040 (and a backslash as \134); the last mount on a point
+        # is the one seen there.
+        point = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8) & 0xFF]), fields[4])
+        inside = target == point or target.startswith(point.rstrip(b"/") + b"/")
+        if inside and len(point) >= len(best):
+            best, fstype = point, line.split(b" - ", 1)[1].split(b" ", 1)[0]
+    name = fstype.decode("utf-8", "replace")
+    return name if name in REMOTE_FS else None
+
+
+def remote_message(fstype: str, root: object, rescan_s: float) -> str:
+    """One line: why changes to ``root`` can go unheard, and what happens instead."""
+    return (f"{root} is on {fstype}: changes made from another machine (or the host) raise no event here; "
+            f"rescanning for them every {rescan_s:g} s")
 
 
 def _sysctl(name: str) -> int | None:

@@ -171,7 +171,7 @@ def run_update(
             continue
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         language = language_for_source(sf.path, data)
-        record = FileRecord(sf.path, sf.size, mtime, digest, language)
+        record = FileRecord(sf.path, sf.size, mtime, digest, language, sf.ctime_ns)
         old = records.get(sf.path)
         if old is not None and old.hash == digest and not rechunk:
             batch_touch.append(record)
@@ -239,7 +239,10 @@ def _still_skipped(todo: list[SourceFile], records: dict[str, FileRecord],
 
 
 def _stat_changed(old: FileRecord | None, sf: SourceFile) -> bool:
-    return old is None or old.size != sf.size or old.mtime_ns != sf.mtime_ns
+    # The ctime too, as git compares it: a file renamed over another of the same size and mtime (two files a
+    # checkout wrote in one tick), or rewritten and dated back, keeps both; its ctime is the kernel's, set anew.
+    return (old is None or old.size != sf.size or old.mtime_ns != sf.mtime_ns
+            or (old.ctime_ns is not None and old.ctime_ns != sf.ctime_ns))
 
 
 def _stat_paths(index: IndexWriter, rules: IgnoreRules, paths: list[str], records: dict[str, FileRecord], max_bytes: int):

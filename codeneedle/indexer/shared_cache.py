@@ -47,6 +47,8 @@ BUSY_MS = 2000
 # Counting the rows is cheap but not free: the bound is checked after this many new vectors (and on the first put).
 PRUNE_EVERY = 5000
 # A group is sized to take about two seconds to embed: a claim this old belongs to a run that stalled or stopped.
+# Ages are the wall clock's (claims are shared between processes), so one dated this far ahead of it is as stale:
+# the clock was set back (NTP stepping a VM's clock after its host slept), and its age would count from then on.
 CLAIM_SECONDS = 30.0
 # This process's runs now at work: a claim of this process's that none of them owns was left by one that ended
 # without dropping it (its cache turned off mid-run) and is not waited for.
@@ -194,7 +196,7 @@ class SharedCache:
             with self._transaction():
                 taken = self._claimed_by_others(keys)
                 now = time.time()
-                self.conn.execute("DELETE FROM claims WHERE at < ?", (now - CLAIM_SECONDS,))
+                self.conn.execute("DELETE FROM claims WHERE at < ? OR at > ?", (now - CLAIM_SECONDS, now + CLAIM_SECONDS))
                 self.conn.executemany(
                     "INSERT OR REPLACE INTO claims(model, key, owner, pid, at) VALUES (?, ?, ?, ?, ?)",
                     [(self.model, k, self.owner, os.getpid(), now) for k in dict.fromkeys(keys) if k not in taken])
@@ -217,11 +219,13 @@ class SharedCache:
         assert self.conn is not None
         taken: set[str] = set()
         wanted = list(dict.fromkeys(keys))
+        now = time.time()
         for i in range(0, len(wanted), 500):
             part = wanted[i : i + 500]
             rows = self.conn.execute(
-                f"SELECT key, owner, pid FROM claims WHERE model = ? AND owner != ? AND at >= ? AND key IN "
-                f"({','.join('?' * len(part))})", [self.model, self.owner, time.time() - CLAIM_SECONDS, *part])
+                f"SELECT key, owner, pid FROM claims WHERE model = ? AND owner != ? AND at BETWEEN ? AND ? AND key IN "
+                f"({','.join('?' * len(part))})",
+                [self.model, self.owner, now - CLAIM_SECONDS, now + CLAIM_SECONDS, *part])
             taken.update(key for key, owner, pid in rows
                          if (owner in _LIVE_OWNERS if pid == os.getpid() else process_alive(pid)))
         return taken

@@ -55,6 +55,7 @@ class FileRecord:
     mtime_ns: int
     hash: str
     language: str | None
+    ctime_ns: int | None = None  # None: recorded before the index kept it (or by a reader that could not add it)
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, and building the ~40 rows a
@@ -234,6 +235,7 @@ class Store:
             if not create:  # a writer's _ensure_schema decided it (adding the columns where it could)
                 skipped = {row[1] for row in conn.execute("PRAGMA table_info(skipped)")}
                 self._skip_stats = {"size", "mtime_ns"} <= skipped
+                self._file_ctimes = "ctime_ns" in {row[1] for row in conn.execute("PRAGMA table_info(files)")}
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
@@ -282,7 +284,8 @@ class Store:
                 db = self.db
                 db["meta"].create({"key": str, "value": str}, pk="key")
                 db["files"].create(
-                    {"path": str, "size": int, "mtime_ns": int, "hash": str, "language": str, "indexed_at": float},
+                    {"path": str, "size": int, "mtime_ns": int, "hash": str, "language": str, "indexed_at": float,
+                     "ctime_ns": int},
                     pk="path",
                 )
                 # AUTOINCREMENT: a chunk id is never reused, so a stale vector can't point at a newer chunk.
@@ -312,6 +315,13 @@ class Store:
             with self.transaction():
                 for column in missing:
                     self.conn.execute(f"ALTER TABLE chunks ADD COLUMN {column} INTEGER")
+        self._file_ctimes = "ctime_ns" in {row[1] for row in self.conn.execute("PRAGMA table_info(files)")}
+        if not self._file_ctimes:
+            # Indexes made before files kept their ctime: a nullable column, added by the first writer; a file
+            # recorded without one is judged by size and mtime until it is read again.
+            with contextlib.suppress(sqlite3.OperationalError, StoreUnavailableError), self.transaction():
+                self.conn.execute("ALTER TABLE files ADD COLUMN ctime_ns INTEGER")
+                self._file_ctimes = True
         have = {row[1] for row in self.conn.execute("PRAGMA table_info(skipped)")}
         self._skip_stats = {"size", "mtime_ns"} <= have
         if not self._skip_stats:
@@ -381,7 +391,7 @@ class Store:
     # -- files -----------------------------------------------------------------------------------
     def file_records(self, under: Iterable[str] | None = None) -> dict[str, FileRecord]:
         """Every file's record, or only those of ``under``'s paths and of the files inside them (folders)."""
-        sql = "SELECT path, size, mtime_ns, hash, language FROM files"
+        sql = f"SELECT path, size, mtime_ns, hash, language, {self._ctime_column} FROM files"
         if under is None:
             return {r[0]: FileRecord(*r) for r in self.conn.execute(sql)}
         found: dict[str, FileRecord] = {}
@@ -394,16 +404,22 @@ class Store:
 
     def file_record(self, path: str) -> FileRecord | None:
         row = self.conn.execute(
-            "SELECT path, size, mtime_ns, hash, language FROM files WHERE path = ?", (path,)
+            f"SELECT path, size, mtime_ns, hash, language, {self._ctime_column} FROM files WHERE path = ?", (path,)
         ).fetchone()
         return FileRecord(*row) if row else None
 
+    @property
+    def _ctime_column(self) -> str:
+        return "ctime_ns" if self._file_ctimes else "NULL"
+
     def touch_files(self, records: Iterable[FileRecord]) -> None:
-        """Record a new size/mtime for files whose content hash did not change."""
-        self.conn.executemany(
-            "UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
-            [(r.size, r.mtime_ns, r.path) for r in records],
-        )
+        """Record a new size/mtime/ctime for files whose content hash did not change."""
+        if self._file_ctimes:
+            self.conn.executemany("UPDATE files SET size = ?, mtime_ns = ?, ctime_ns = ? WHERE path = ?",
+                                  [(r.size, r.mtime_ns, r.ctime_ns, r.path) for r in records])
+        else:
+            self.conn.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
+                                  [(r.size, r.mtime_ns, r.path) for r in records])
 
     def replace_skipped(self, skipped: Sequence[tuple[str, str] | tuple[str, str, int, int]],
                         only: Iterable[str] | None = None) -> None:
@@ -449,10 +465,17 @@ class Store:
             part = removed_ids[i : i + 500]
             self.conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({','.join('?' * len(part))})", part)
         now = time.time()
-        self.conn.executemany(
-            "INSERT INTO files(path, size, mtime_ns, hash, language, indexed_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [(f.path, f.size, f.mtime_ns, f.hash, f.language, now) for f in files],
-        )
+        if self._file_ctimes:
+            self.conn.executemany(
+                "INSERT INTO files(path, size, mtime_ns, hash, language, indexed_at, ctime_ns) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(f.path, f.size, f.mtime_ns, f.hash, f.language, now, f.ctime_ns) for f in files],
+            )
+        else:
+            self.conn.executemany(
+                "INSERT INTO files(path, size, mtime_ns, hash, language, indexed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(f.path, f.size, f.mtime_ns, f.hash, f.language, now) for f in files],
+            )
         added: list[tuple[int, str]] = []
         for f in files:
             for c in chunks.get(f.path, ()):

@@ -59,6 +59,9 @@ class SourceFile:
     mtime_ns: int
     # The real root the walk started from: reads go through it (see read_source), "" when unknown.
     root: str = ""
+    # The inode's change time: a file renamed over another or dated back (`touch -d`, `cp -p`, `rsync -a`) keeps
+    # an mtime, never a ctime. 0 when unknown.
+    ctime_ns: int = 0
 
 
 @dataclass(slots=True)
@@ -432,7 +435,7 @@ def _source_file(
     # os.access costs a syscall, so ask only when the mode bits do not already grant read to all.
     if st.st_mode & 0o444 != 0o444 and not os.access(abs_path, os.R_OK):
         return UNREADABLE
-    return SourceFile(rel, Path(abs_path) if path is None else path, st.st_size, st.st_mtime_ns, root)
+    return SourceFile(rel, Path(abs_path) if path is None else path, st.st_size, st.st_mtime_ns, root, st.st_ctime_ns)
 
 
 def _resolve_root(root: str | os.PathLike[str]) -> Path:

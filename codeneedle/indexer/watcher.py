@@ -76,6 +76,9 @@ class Watcher:
         self.on_warning = on_warning or (lambda text: log.warning("%s", text))
         # Set when a kernel limit left folders unwatched: rescans every LIMITED_RESCAN_S find their changes.
         self.limited: OSError | None = None
+        # The root's file system when other machines write to it (NFS, SMB, WSL 2's 9p, a VM's shared folder):
+        # their edits raise no inotify event, and the same rescans find them.
+        self.remote: str | None = None
         self._last_full_s = 0.0
         self._rules = self._load_rules()
         self._next_reconcile = time.monotonic() + (reconcile_every or 0.0)
@@ -100,7 +103,8 @@ class Watcher:
         """Take the writer lock, start watching, and start absorbing batches in a worker thread.
 
         Where the kernel's inotify limits leave nothing to watch with, the changes are found by stat-only rescans
-        every LIMITED_RESCAN_S, and ``on_warning`` hears one line naming the limit and how to raise it.
+        every LIMITED_RESCAN_S, and ``on_warning`` hears one line naming the limit and how to raise it. So are
+        those made from elsewhere to a root on a shared file system (``observe.REMOTE_FS``), said in one line too.
         """
         self._writing.enter_context(self.index.writing())  # held until stop(); IndexLockedError if taken
         try:
@@ -108,6 +112,11 @@ class Watcher:
         except BaseException:
             self._writing.close()
             raise
+        if fstype := observe.remote_fs(self.index.root):
+            with self._cond:
+                self.remote = fstype
+                self._next_reconcile = min(self._next_reconcile, time.monotonic() + LIMITED_RESCAN_S)
+            self.on_warning(observe.remote_message(fstype, self.index.root, LIMITED_RESCAN_S))
         self._thread = threading.Thread(target=self._run, name="needle-watcher", daemon=True)
         self._thread.start()
 
@@ -303,7 +312,7 @@ class Watcher:
                     self._cond.notify_all()
 
     def _rescan_every(self) -> float | None:
-        if self.limited is None:
+        if self.limited is None and self.remote is None:
             return self.reconcile_every
         return max(LIMITED_RESCAN_S, LIMITED_RESCAN_FACTOR * self._last_full_s)
 

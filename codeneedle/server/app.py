@@ -181,13 +181,22 @@ class NeedleServer(LanguageServer):
 
 
 def _repository_root(path: Path) -> Path:
-    """A workspace folder inside a repository indexes the repository, as the CLI does (``find_root``)."""
+    """A workspace folder inside a repository indexes the repository, as the CLI does (``find_root``), named the
+    way the client named the folder: ``find_root`` resolves symlinks, and results under the resolved path
+    (``~/code -> /data/code``) opened in VS Code, which keeps the link's path, as a second copy of the file."""
     from codeneedle.indexer.root import find_root
 
     try:
-        return find_root(path)
+        root = find_root(path)
     except NeedleError:
         return path
+    for named in (path, *path.parents):
+        try:
+            if named.resolve() == root:
+                return named
+        except (OSError, RuntimeError):  # a loop or an unreadable folder on the way: the resolved name does
+            break
+    return root
 
 
 server = NeedleServer()

@@ -27,7 +27,10 @@ _Key = tuple[str, int, int]
 
 
 class LineCache:
-    """LRU of (path, mtime_ns, size) -> (raw bytes, line start offsets), bounded by their bytes."""
+    """LRU of (path, ctime_ns, size) -> (raw bytes, line start offsets), bounded by their bytes.
+
+    The ctime, not the mtime: a file renamed over another of the same size and mtime, or rewritten and dated
+    back, keeps both, while every change sets its ctime anew."""
 
     def __init__(self, max_bytes: int = MAX_CACHE_BYTES):
         self.max_bytes = max_bytes
@@ -35,20 +38,20 @@ class LineCache:
         self._entries: OrderedDict[_Key, tuple[bytes, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def line(self, path: str, mtime_ns: int, size: int, line: int, read: Reader) -> bytes | None:
+    def line(self, path: str, ctime_ns: int, size: int, line: int, read: Reader) -> bytes | None:
         """Line ``line`` (0-based) of the file without its end-of-line bytes, or None past the end/unreadable."""
-        key = (path, mtime_ns, size)
+        key = (path, ctime_ns, size)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
         if entry is None:
             read_at = time.time_ns()
-            data = read(path, mtime_ns, size)
+            data = read(path, ctime_ns, size)
             if data is None:
                 return None
             entry = (data, _line_starts(data))
-            if settled(mtime_ns, read_at):  # else a rewrite in the same clock tick would keep the key
+            if settled(ctime_ns, read_at):  # else a rewrite in the same clock tick would keep the key
                 self._put(key, entry)
         data, starts = entry
         if line >= len(starts):

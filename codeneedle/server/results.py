@@ -104,7 +104,7 @@ def _line_length(path: str, line: int, encoding: str) -> int | None:
         st = os.stat(path)
     except OSError:
         return None
-    raw = LINES.line(path, st.st_mtime_ns, st.st_size, line, _lines)
+    raw = LINES.line(path, st.st_ctime_ns, st.st_size, line, _lines)
     if raw is None:
         return None
     if line == 0 and raw.startswith(_BOM):
@@ -131,10 +131,10 @@ def _declared_codec(path: str, st: os.stat_result, raw: bytes) -> str | None:
     too: ``# -*- coding: latin-1 -*-``), checked as the chunker checks it (``source_encoding``)."""
     from codeneedle.indexer.source_encoding import declared_encoding
 
-    head = [LINES.line(path, st.st_mtime_ns, st.st_size, n, _lines) for n in (0, 1)]
+    head = [LINES.line(path, st.st_ctime_ns, st.st_size, n, _lines) for n in (0, 1)]
     return declared_encoding(b"\n".join([*(h for h in head if h is not None), raw]))
 
 
-def _lines(path: str, _mtime_ns: int, _size: int) -> bytes | None:
+def _lines(path: str, _ctime_ns: int, _size: int) -> bytes | None:
     """The file's bytes for the line cache (which splits and bounds them)."""
     return read_regular_file(path)

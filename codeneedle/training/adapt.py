@@ -79,7 +79,7 @@ def adapt_to_repo(
     from codeneedle.indexer.models import resolve_model
     from codeneedle.training.train import TrainConfig, train_model
 
-    t0 = time.time()
+    t0 = time.monotonic()  # a budget of time awake, as train_model's (a wall clock moves on while a laptop sleeps)
     repo = Path(repo).resolve()
     name, folder = resolve_model(base_model)
     pairs = mine_repository(repo, progress=(lambda m: progress({"message": m})) if progress else None)
@@ -111,7 +111,7 @@ def adapt_to_repo(
     if steps is None:
         steps = max(10, min(150, (2 * (len(pairs) + len(opened)) * (2 if replay else 1)) // batch_size))
     cut = {"code_max_tokens": code_max_tokens} if code_max_tokens else {}
-    spent = time.time() - t0
+    spent = time.monotonic() - t0
     config = TrainConfig(
         train_data=str(data), out_dir=str(out_dir), base_model=str(folder), steps=steps, batch_size=batch_size,
         lr=2e-5, warmup=0.1, curriculum="bm25", negatives_per_batch=4, replay_data=str(replay_path) if replay else "",

@@ -69,7 +69,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     checkpoint_every: int = 50
     keep_checkpoints: int = 2
-    max_time_s: float = 0.0  # stop early (and save) after this wall time; 0: no limit
+    max_time_s: float = 0.0  # stop early (and save) after this long awake (sleep does not count); 0: no limit
     time_schedule: bool = False  # LR decay and stage switches follow max(step, time) progress (busy CPUs)
     precision: str = "fp32"  # fp32 | bf16 (autocast: the GPU recipe; the loss itself stays fp32)
     tf32: bool = True  # let CUDA matmuls use TF32 (no effect on CPU)
@@ -409,7 +409,9 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
     ends = [sum(per_stage[: i + 1]) / max(1, config.steps) for i in range(len(stages))]
     stream = PairStream(len(ts), config.seed)
     lengths = [len(c) for c in ts.c]
-    t_start = time.time() - state.elapsed_s
+    # The monotonic clock: a laptop asleep for an hour moved the wall clock on by an hour, and the run ended by
+    # "time" as it woke (its LR schedule and stages follow the clock too); an NTP step back made elapsed negative.
+    t_start = time.monotonic() - state.elapsed_s
     finished = False
     round_len = MINE_EVERY * config.grad_accum
     with _StopSignal() as stopper:
@@ -459,7 +461,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None, resume: b
                 state.step += 1
                 state.stage_pos = mi + config.grad_accum
                 pending.append(total)
-                state.elapsed_s = time.time() - t_start
+                state.elapsed_s = time.monotonic() - t_start
                 progress_box[0] = _fraction(config, state)
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
