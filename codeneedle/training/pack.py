@@ -221,13 +221,13 @@ def run_bundle(bundle: Path, out: Path, device: str | None = None, budget_s: flo
     if recipe["device"] == "cuda" and not torch.cuda.is_available():
         raise SystemExit("run.sh: no CUDA device here (set NEEDLE_DEVICE=cpu to try it on a CPU)")
     config = TrainConfig.from_dict(recipe)
-    t0 = time.time()
+    t0 = time.monotonic()
 
     def progress(p: dict) -> None:
         _say(f"step {p['step']}/{p['steps']} [{p['stage']}] loss {p['loss']:.4f} {p['elapsed_s']:.0f}s")
 
     tuned = train_model(config, progress=progress)
-    train_s = time.time() - t0
+    train_s = time.monotonic() - t0
     wise = interpolate_models(str(bundle / "base"), tuned, spec["wise_alpha"], work / "wise")
     model = export_model(wise, out / "model")
     state = json.loads((tuned / "train_state.json").read_text())["state"]
@@ -238,7 +238,7 @@ def run_bundle(bundle: Path, out: Path, device: str | None = None, budget_s: flo
               "pairs_seen": state["step"] * config.batch_size, "stage_log": state["stage_log"],
               "first_loss": state["losses"][0] if state["losses"] else None,
               "last_loss": state["losses"][-1] if state["losses"] else None,
-              "total_seconds": round(time.time() - t0, 1)}
+              "total_seconds": round(time.monotonic() - t0, 1)}
     (model / "training_run.json").write_text(json.dumps(record, indent=1))
     for f in list(model.rglob("*")):
         if f.is_file() and f.stat().st_size >= PIECE_BYTES:

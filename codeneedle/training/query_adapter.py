@@ -98,7 +98,7 @@ def fit_query_adapter(index, config: AdapterConfig = AdapterConfig(),
 
     from codeneedle.training.mining import name_query
 
-    t0 = time.time()
+    t0 = time.monotonic()
     say = progress or (lambda _m: None)
     store = index.reader()
     log_read_t = time.time()
@@ -140,7 +140,7 @@ def fit_query_adapter(index, config: AdapterConfig = AdapterConfig(),
     pairs = sorted(set(resolved))
     q_pairs = encoded[[row_of[q] for q, _ in pairs]]
     t_pairs = np.array([column[cid] for _, cid in pairs])
-    return AdapterFit(adapter, len(resolved), len(texts), len(pairs), unresolved, len(keys), time.time() - t0,
+    return AdapterFit(adapter, len(resolved), len(texts), len(pairs), unresolved, len(keys), time.monotonic() - t0,
                       _mrr10(q_pairs, vecs, t_pairs), _mrr10(adapter.apply(q_pairs), vecs, t_pairs), scale, heldout)
 
 

@@ -160,10 +160,10 @@ def train_query_tower(config: TowerConfig, progress: Callable[[dict], None] | No
     opt = torch.optim.AdamW([p for _, p in trained], lr=config.lr, weight_decay=0.01)
     draw = batches(len(records), config.batch_size, config.seed, skip)
     budget = config.minutes * 60
-    t0 = time.time()
+    t0 = time.monotonic()
     step, losses = 0, []
     model.train()
-    while (config.steps and step < config.steps) or (not config.steps and time.time() - t0 < budget):
+    while (config.steps and step < config.steps) or (not config.steps and time.monotonic() - t0 < budget):
         idx = next(draw)
         batch = tok([records[i]["query"] for i in idx], padding=True, truncation=True, max_length=QUERY_MAX_TOKENS,
                     return_tensors="pt")
@@ -174,7 +174,7 @@ def train_query_tower(config: TowerConfig, progress: Callable[[dict], None] | No
                 others = [j for j in twins.get(key_of[i], ()) if j != i]
                 if others:
                     logits[row, others] = -1e4
-        done = step / config.steps if config.steps else (time.time() - t0) / budget
+        done = step / config.steps if config.steps else (time.monotonic() - t0) / budget
         for group in opt.param_groups:  # short warm-up, then linear decay over the budget
             group["lr"] = config.lr * min(1.0, (step + 1) / 50) * max(0.05, 1.0 - done)
         loss = torch.nn.functional.cross_entropy(logits, torch.tensor(idx))
@@ -188,11 +188,11 @@ def train_query_tower(config: TowerConfig, progress: Callable[[dict], None] | No
                       "stage": "query tower"})
             if step % LOG_EVERY == 0:  # a line a log file keeps (a progress bar is only drawn on a terminal)
                 progress({"message": f"step {step}: loss {np.mean(losses[-LOG_EVERY:]):.4f}, "
-                                     f"{time.time() - t0:.0f} s"})
+                                     f"{time.monotonic() - t0:.0f} s"})
     tensors = _export(dict(trained), start, config.alpha)
     _save(out, tensors, {
         "config": asdict(config), "code_model": encoder.model_id, "pairs": len(records), "steps": step,
-        "seconds": round(time.time() - t0, 1), "loss_first": _mean(losses[:20]), "loss_last": _mean(losses[-20:]),
+        "seconds": round(time.monotonic() - t0, 1), "loss_first": _mean(losses[:20]), "loss_last": _mean(losses[-20:]),
         "init": started_from, "data_sha256": data_sha256,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     })

@@ -106,7 +106,7 @@ def mine_groups(records: list[dict], encoder, cfg: RerankConfig, log: Callable[[
     rng = random.Random(cfg.seed)
     by_repo = _by_repo(records)
     groups: list[Group] = []
-    t0 = time.time()
+    t0 = time.monotonic()
     for n, mine in enumerate(by_repo.values()):
         pool: dict[tuple, str] = {}
         for r in mine:
@@ -128,7 +128,7 @@ def mine_groups(records: list[dict], encoder, cfg: RerankConfig, log: Callable[[
             chosen = wrong[:3] + rng.sample(wrong[3:], cfg.group - 4)
             groups.append(Group(r["query"], r["code"], tuple(pool[k] for k in chosen)))
         if n % 20 == 0:
-            log(f"mined {len(groups)} groups from {n + 1}/{len(by_repo)} repositories ({time.time() - t0:.0f} s)")
+            log(f"mined {len(groups)} groups from {n + 1}/{len(by_repo)} repositories ({time.monotonic() - t0:.0f} s)")
     return groups
 
 
@@ -275,11 +275,11 @@ def train_reranker(cfg: RerankConfig, progress: Callable[[dict], None] | None = 
     total = min(cfg.steps, len(groups) // cfg.batch_queries)
     warm = max(1, int(total * cfg.warmup))
     model.train()
-    start, step, losses = time.time(), 0, []
+    start, step, losses = time.monotonic(), 0, []
     prior_losses: list[float] = []  # residual: the loss of the first stage's prior alone, on the same batches
     deadline = start + cfg.minutes * 60
     target = torch.zeros(cfg.batch_queries, dtype=torch.long)
-    while step < total and time.time() < deadline:
+    while step < total and time.monotonic() < deadline:
         batch = groups[step * cfg.batch_queries : (step + 1) * cfg.batch_queries]
         # Linear warm-up, then linear decay over the steps the time budget is expected to allow.
         done = step / max(1, min(total, _expected_steps(step, start, deadline, total)))
@@ -301,10 +301,10 @@ def train_reranker(cfg: RerankConfig, progress: Callable[[dict], None] | None = 
         if progress is not None:
             progress({"step": step, "steps": total, "loss": float(np.mean(losses[-50:])), "stage": "re-ranker"})
         if step % 200 == 0:
-            log(f"step {step}/{total} loss {np.mean(losses[-50:]):.3f} ({time.time() - start:.0f} s)")
+            log(f"step {step}/{total} loss {np.mean(losses[-50:]):.3f} ({time.monotonic() - start:.0f} s)")
     window = max(1, min(100, len(losses) // 10))  # mean loss of the first and the last tenth of the run
     return export(model, head, base_folder, Path(cfg.out), cfg, {
-        "steps": step, "groups": len(mined), "seconds": round(time.time() - start),
+        "steps": step, "groups": len(mined), "seconds": round(time.monotonic() - start),
         "first_loss": float(np.mean(losses[:window])) if losses else None,
         "final_loss": float(np.mean(losses[-window:])) if losses else None,
         **({"prior_first_loss": float(np.mean(prior_losses[:window])),
@@ -325,7 +325,7 @@ def _mine_residual(cfg: RerankConfig, encoder, log: Callable[[str], None]) -> li
 def _expected_steps(step: int, start: float, deadline: float, total: int) -> int:
     if step < 10:
         return total
-    per_step = (time.time() - start) / step
+    per_step = (time.monotonic() - start) / step
     return min(total, int((deadline - start) / per_step))
 
 

@@ -71,14 +71,14 @@ def main(argv: list[str] | None = None) -> None:
         base = json.loads(Path(args.config).read_text()) if args.config else {}
         base.update({k: v for k, v in vars(args).items() if k in {f.name for f in fields(TrainConfig)} and v is not None})
         config = TrainConfig.from_dict(base)
-        t0 = time.time()
+        t0 = time.monotonic()
 
         def progress(p: dict) -> None:
             if p["step"] % 5 == 0 or p["step"] == 1:
                 say(f"step {p['step']}/{p['steps']} [{p['stage']}] loss {p['loss']:.4f} {p['elapsed_s']:.0f}s")
 
         out = train_model(config, progress=progress, resume=not args.fresh)
-        say(f"model: {out} ({time.time() - t0:.0f}s)")
+        say(f"model: {out} ({time.monotonic() - t0:.0f}s)")
     elif args.cmd == "eval":
         from codeneedle.training.evaluate import evaluate_model, format_table
 
