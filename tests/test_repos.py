@@ -5,7 +5,7 @@ from codeneedle.training import repos
 
 def test_no_benchmark_repository_is_in_the_training_manifest():
     assert repos.overlap() == []
-    assert repos.overlap(repos=repos.CJK_REPOS) == []
+    assert repos.overlap(repos=repos.NON_ENGLISH_REPOS) == []
 
 
 def test_the_corpus_lists_count_as_training_data():

@@ -27,10 +27,16 @@ DENSE_WEIGHT = 1.0
 LEXICAL_WEIGHT = 0.05
 IDENTIFIER_LEXICAL_WEIGHT = 1.0
 # A query in Chinese, Japanese or Korean is ranked by its words: the encoder, trained on English, reads those
-# scripts barely better than chance. bench/cjk_search.py --split dev --sweep (2026-12-07, 251 queries recalled from
-# Chinese doc comments): keyword weight 1 -> 0.515, 4 -> 0.729, 16 -> 0.887, 32 -> 0.923, 64 -> 0.955 and no higher
+# scripts barely better than chance. bench/non_english.py --split dev --sweep (2026-12-07, 251 queries recalled
+# from Chinese doc comments): keyword weight 1 -> 0.515, 4 -> 0.729, 16 -> 0.887, 32 -> 0.923, 64 -> 0.955 and no higher
 # at 128 or 1000 (BM25 alone 0.961, dense alone 0.143); queries in words the code does not hold score ~0.05 at any.
 CJK_LEXICAL_WEIGHT = 64.0
+# The same for a query in another alphabet than the Latin one (Cyrillic, Greek, Hebrew, Arabic, the Indic scripts):
+# on the dev half of bench/non_english.py's Russian queries (2026-12-08, 703 recalled and 703 described), the
+# keyword weight 1 / 4 / 16 / 32 gave 0.928 / 0.955 / 0.968 / 0.971 recalled and 0.777 / 0.799 / 0.793 / 0.790
+# described (sum best at 16); the weights of English queries (0 for a short question) gave 0.901 and 0.773.
+OTHER_SCRIPT_LEXICAL_WEIGHT = 16.0
+_NON_LATIN_LETTER = re.compile("[\u0370-\u052f\u0530-\u058f\u0590-\u06ff\u0900-\u0dff\u10a0-\u10ff]")
 # A short question in words ("python get file size", "retry with backoff") is ranked by meaning alone; a longer
 # sentence keeps the small BM25 share (its words meet the code's names and comments). Dev split and CoSQA dev,
 # needle-code-v3, 2026-12-05: BM25 off up to 10 words -> doc-comment queries 0.758 -> 0.755, CoSQA dev 0.522 ->
@@ -136,12 +142,27 @@ def lexical_ranking(store: Store, query: str, count: int, filters: Filters) -> l
     return ids[:count]
 
 
+def other_script(text: str) -> bool:
+    """Whether ``text`` holds a letter of an alphabet other than the Latin one (Chinese, Japanese and Korean aside:
+    ``cjk.has_cjk``)."""
+    return _NON_LATIN_LETTER.search(text) is not None
+
+
 def lexical_weight(query: str) -> float:
     """How much the BM25 ranking counts: fully for identifiers and code, a little for sentences (also those that
-    name code), not at all for short questions in words, and far above meaning for Chinese, Japanese and Korean."""
-    query = query.strip()
+    name code), not at all for short questions in words, and far above meaning for Chinese, Japanese and Korean and
+    for other alphabets than the Latin one (the encoder reads them poorly)."""
     if cjk.has_cjk(query):
         return CJK_LEXICAL_WEIGHT
+    if other_script(query):
+        return OTHER_SCRIPT_LEXICAL_WEIGHT
+    return weight_for_words(query)
+
+
+def weight_for_words(query: str) -> float:
+    """The BM25 weight by the query's form alone, as for English: every query had it before scripts were told
+    apart (bench/non_english.py's "before" row)."""
+    query = query.strip()
     words = query.split()
     if _CODE_LIKE.search(query):
         if sum(1 for w in words if _PLAIN_WORD.match(w)) < PROSE_WORDS:

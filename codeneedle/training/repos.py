@@ -36,6 +36,7 @@ class BenchRepo:
     fetch: str
     split: str  # "dev" | "test"
     package: str = ""  # the registry's name when it differs from ``name``
+    doc_language: str = "en"  # the human language its doc comments are written in
 
     @property
     def registry_name(self) -> str:
@@ -76,11 +77,13 @@ BENCHMARK_REPOS: tuple[BenchRepo, ...] = (
     BenchRepo("cordova-plugin-camera", "java", "8.0.0", "npm", "dev"),
 )
 
-# Repositories documented in Chinese, for keyword search in scripts written without spaces (bench/cjk_search.py;
-# the encoder reads Chinese poorly). Neither is in the training manifest either.
-CJK_REPOS: tuple[BenchRepo, ...] = (
-    BenchRepo("wechatpy", "python", "1.8.18", "pypi", "test"),
-    BenchRepo("pypinyin", "python", "0.55.0", "pypi", "test"),
+# Repositories documented in other human languages than English, for keyword search in other scripts
+# (bench/non_english.py; the encoder, trained on English, reads them poorly). None is in the training manifest.
+NON_ENGLISH_REPOS: tuple[BenchRepo, ...] = (
+    BenchRepo("wechatpy", "python", "1.8.18", "pypi", "test", doc_language="zh"),
+    BenchRepo("pypinyin", "python", "0.55.0", "pypi", "test", doc_language="zh"),
+    BenchRepo("vk_api", "python", "11.10.1", "pypi", "test", doc_language="ru"),
+    BenchRepo("yookassa", "python", "3.13.0", "pypi", "test", doc_language="ru"),
 )
 
 

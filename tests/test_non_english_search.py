@@ -1,5 +1,5 @@
-"""Code documented in Chinese, Japanese or Korean is found by the words of its doc comments, and so are words with
-accents or in other alphabets: keyword search had read only ASCII words, and a run of Chinese text was one token."""
+"""Code documented in Chinese, Japanese, Korean, Russian or another language written in its own alphabet is found by
+the words of its doc comments: keyword search had read only ASCII words, and a run of Chinese text was one token."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ import pytest
 
 from codeneedle.indexer import cjk
 from codeneedle.indexer.index import Index
+from codeneedle.indexer.search import (
+    CJK_LEXICAL_WEIGHT,
+    IDENTIFIER_LEXICAL_WEIGHT,
+    OTHER_SCRIPT_LEXICAL_WEIGHT,
+    lexical_weight,
+)
 from codeneedle.indexer.store import fts_match
 from tests.conftest import run_needle
 
@@ -114,3 +120,13 @@ def test_runs_of_cjk_text_are_indexed_by_their_pairs_of_characters():
     assert cjk.index_terms("plain ascii, ä ö") == ""
     assert cjk.holds("配置 文件", "读取配置文件") and not cjk.holds("配置 天气", "读取配置文件")
     assert not cjk.holds("和", "和")  # a single character says too little to call a result a match
+
+
+def test_a_query_the_encoder_reads_poorly_is_ranked_by_its_words():
+    # English keeps its weights: none for a short question in words, full for an identifier.
+    assert lexical_weight("read a config file") == 0.0 and lexical_weight("parse_config") == IDENTIFIER_LEXICAL_WEIGHT
+    assert lexical_weight("读取配置文件") == lexical_weight("発送 する") == CJK_LEXICAL_WEIGHT
+    assert lexical_weight("Получить список аудиозаписей") == OTHER_SCRIPT_LEXICAL_WEIGHT
+    assert lexical_weight("Λίστα χρηστών") == OTHER_SCRIPT_LEXICAL_WEIGHT > IDENTIFIER_LEXICAL_WEIGHT
+    assert lexical_weight("größe der Datei") == 0.0  # a Latin alphabet: the encoder's own
+
