@@ -168,6 +168,7 @@ def _code_lines(r: SearchResult, path: str, limit: int, root: str | os.PathLike[
     """The first ``limit`` lines of a result's code, numbered, as the file now reads (its snippet where the file
     cannot be read, lies outside ``root``, or is a notebook's JSON), tokens redacted as in every snippet."""
     from codeneedle.indexer.secrets import redact_secrets
+    from codeneedle.indexer.source_encoding import display_text
 
     count = min(limit, r.end_line - r.start_line + 1)
     if not r.cell and inside(root, path):
@@ -177,7 +178,7 @@ def _code_lines(r: SearchResult, path: str, limit: int, root: str | os.PathLike[
         if data is not None:
             # Redacted as a whole, as the index stored it: the lines printed the raw AWS and GitHub tokens that
             # the snippets of --json, the editors and MCP hide (a key block keeps its line count).
-            text = _LINE_BREAK.split(redact_secrets(data.decode("utf-8", errors="replace")), r.start_line - 1 + count)
+            text = _LINE_BREAK.split(redact_secrets(display_text(data)), r.start_line - 1 + count)
             if len(text) >= r.start_line:
                 return list(enumerate(text[r.start_line - 1 : r.start_line - 1 + count], r.start_line))
     start = r.cell_start_line if r.cell else r.start_line

@@ -460,7 +460,8 @@ def test_binary_sniff_looks_for_a_nul_byte_in_the_first_8_kib() -> None:
     assert sniff_binary(b"abc\x00def")
     assert not sniff_binary("plain text, ünïcode".encode())
     assert not sniff_binary(b"x" * 8192 + b"\x00")  # past the sniff window
-    assert sniff_binary("utf-16".encode("utf-16"))
+    assert not sniff_binary("utf-16".encode("utf-16"))  # with its byte-order mark: text (tests/test_wide_encodings.py)
+    assert sniff_binary("utf-16".encode("utf-16-le"))  # without one: binary, as git reads it
     assert not sniff_binary(b"")
 
 

@@ -47,7 +47,7 @@ from codeneedle.indexer.documents import chunk_document
 from codeneedle.indexer.formats import FORMATS
 from codeneedle.indexer.languages import SUPPORTED_LANGUAGES, get_query, parse_bounded
 from codeneedle.indexer.notebooks import chunk_cell
-from codeneedle.indexer.source_encoding import transcoded_source
+from codeneedle.indexer.source_encoding import transcoded_source, transcoded_wide
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +163,8 @@ def chunk_source(path: str, data: bytes, language: str | None) -> list[Chunk]:
     inside a ``.vue``, ``.ipynb``, ``.md``); anything else (None included) gives ``text`` line windows. Never raises.
     """
     data = bytes(data)
+    if (wide := transcoded_wide(data)) is not None:
+        return [_rebased(c, wide.to_raw) for c in chunk_source(path, wide.utf8, language)]
     if data.startswith(_BOM):
         # The byte-order mark is not code: chunk what follows it, then shift the byte ranges back onto the file.
         return [shifted(c, len(_BOM), 0) for c in chunk_source(path, data[len(_BOM):], language)]

@@ -45,7 +45,8 @@ from dataclasses import dataclass
 #     parsed with tree-sitter (text windows before); a comment banner's rule line ends the doc above a definition;
 #     Quarto chunk options (#|) blanked, indented knitr chunks read, sql and fortran chunks of Quarto/R Markdown parsed.
 # 19: keyword search reads Chinese, Japanese and Korean text by pairs of characters (cjk.py): every chunk's FTS row
-#     is written again (the vectors stay).
+#     is written again (the vectors stay); UTF-16 and UTF-32 files with a byte-order mark are text (skipped as binary
+#     before: every file is read again, so those a scan had left skipped are taken in).
 CHUNKER_VERSION = "19"
 
 # Chunk kinds, from most to least structured.

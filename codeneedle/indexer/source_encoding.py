@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import io
 import logging
+import re
 import tokenize
 from bisect import bisect_right
 from collections.abc import Callable
@@ -104,3 +105,60 @@ def _char_starts(raw: bytes, codec: str) -> list[int]:
             pending = i + 1
     starts.extend([pending] * len(decoder.decode(b"", final=True)))
     return starts
+
+
+# UTF-16 and UTF-32 files that start with their byte-order mark: Windows PowerShell 5 writes scripts so (`Out-File`,
+# `>`), and older SQL Server Management Studio saves queries so. UTF-32's little-endian mark begins with UTF-16's:
+# it is tried first.
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+# Control characters no text holds (tab, line and page breaks, and ESC for terminal colours aside): bytes that
+# happen to follow a byte-order mark and decode (a binary file starting FF FE) are not text.
+_NOT_TEXT = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+
+
+def wide_text(data: bytes) -> str | None:
+    """The text of a UTF-16 or UTF-32 file that opens with its byte-order mark (the mark left out); None for any
+    other file, or one that does not decode to text."""
+    for bom, codec in _WIDE_BOMS:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom):].decode(codec)
+            except UnicodeDecodeError:
+                return None
+            return None if _NOT_TEXT.search(text) else text
+    return None
+
+
+def display_text(data: bytes) -> str:
+    """A file's bytes as text to show: UTF-16 or UTF-32 by its byte-order mark, else UTF-8 (bad bytes replaced)."""
+    text = wide_text(data)
+    return data.decode("utf-8", errors="replace") if text is None else text
+
+
+def transcoded_wide(data: bytes) -> Transcoded | None:
+    """A UTF-16 or UTF-32 file (by its byte-order mark) as the chunker reads it: UTF-8, with each offset mapped
+    back onto the file's own bytes; None for any other file."""
+    text = wide_text(data)
+    if text is None:
+        return None
+    bom, codec = next((b, c) for b, c in _WIDE_BOMS if data.startswith(b))
+    lines = text.split("\n")
+    utf8_lines = [line.encode("utf-8", errors="surrogatepass") for line in lines]
+    newline = len("\n".encode(codec))
+    raw_starts = [len(bom), *accumulate((len(line.encode(codec, errors="surrogatepass")) + newline for line in lines),
+                                        initial=len(bom))][1:]
+    utf8_starts = [0, *accumulate(len(line) + 1 for line in utf8_lines)]
+
+    def to_raw(offset: int) -> int:
+        line = max(0, min(bisect_right(utf8_starts, offset) - 1, len(lines) - 1))
+        chars = len(utf8_lines[line][: max(0, offset - utf8_starts[line])].decode("utf-8", "ignore"))
+        return raw_starts[line] + len(lines[line][:chars].encode(codec, errors="surrogatepass"))
+
+    return Transcoded(codec, b"\n".join(utf8_lines), to_raw)

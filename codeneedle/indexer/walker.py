@@ -24,6 +24,7 @@ from ..errors import NeedleError
 from .formats import size_cap
 from .ignore import SECRET, IgnoreRules, normalize_rel_path
 from .secrets import holds_private_key
+from .source_encoding import wide_text
 from .types import DEFAULT_MAX_FILE_BYTES
 
 MAX_SKIPPED_PATHS = 1000
@@ -179,9 +180,10 @@ def stat_one(
 def sniff_binary(data: bytes) -> bool:
     """Whether ``data`` looks binary: a NUL byte in its first 8 KiB (git's own test).
 
-    UTF-16/32 text counts as binary too, as it does for git.
+    UTF-16 and UTF-32 text that opens with its byte-order mark and decodes is text (git calls it binary): Windows
+    PowerShell 5 writes its scripts so, and older SQL Server Management Studio its queries.
     """
-    return data.find(b"\0", 0, SNIFF_BYTES) != -1
+    return data.find(b"\0", 0, SNIFF_BYTES) != -1 and wide_text(data) is None
 
 
 # Minified code: the 1 MiB single-line bundle that became 27,454 chunks (15 minutes of encoder time), all on
@@ -253,7 +255,7 @@ def read_source(sf: SourceFile, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) ->
     data = parts[0] if len(parts) == 1 else b"".join(parts)
     if sniff_binary(data):
         return BINARY
-    if holds_private_key(data):
+    if holds_private_key(data) or ((text := wide_text(data)) is not None and holds_private_key(text.encode())):
         return SECRET
     return data
 

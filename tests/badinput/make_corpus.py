@@ -91,7 +91,9 @@ def make_corpus(dest: Path) -> dict[str, Any]:
     write("latin1.py", "# café au lait\nname = 'naïve façade'\n".encode("latin-1"))
     expect("latin1.py", None, "latin-1 text (invalid UTF-8)")
     write("utf16_bom.py", codecs.BOM_UTF16_LE + "def f():\n    return 'x'\n".encode("utf-16-le"))
-    expect("utf16_bom.py", None, "UTF-16 with BOM: NUL bytes, so binary as for git", read="binary")
+    expect("utf16_bom.py", None, "UTF-16 with BOM: text (git calls it binary), read through its mark")
+    write("utf16_no_bom.py", "def f():\n    return 'x'\n".encode("utf-16-le"))
+    expect("utf16_no_bom.py", None, "UTF-16 without a mark: NUL bytes, so binary as for git", read="binary")
     write("invalid_utf8.rs", b'fn main() { let s = "\xff\xfe\xc3\x28\xa0\xa1"; }\n')
     expect("invalid_utf8.rs", None, "invalid UTF-8 sequences")
     write(
