@@ -624,7 +624,8 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
         "and blocks, best first: path (relative to the root, or to repo where a result names one), "
         "start_line/end_line (1-based), name, kind, language, score (the cosine similarity of query and code; "
         "the order also weighs keywords and a re-ranker, so scores need not decrease; good_match is false when "
-        "even the best is below the match threshold), snippet (the first lines only: read start_line-end_line "
+        "even the best is below the match threshold and none is verbatim: true, holding the query's Chinese, "
+        "Japanese or Korean words as typed), snippet (the first lines only: read start_line-end_line "
         "of the file for the rest); in a Jupyter notebook also cell (1-based) and cell_start_line/cell_end_line "
         "(lines in that cell)."))
     async def search(
