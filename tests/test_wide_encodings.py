@@ -11,6 +11,7 @@ import pytest
 
 from codeneedle.indexer.chunker import chunk_source
 from codeneedle.indexer.generated import GENERATED, content_reason
+from codeneedle.indexer.languages import language_for_source
 from codeneedle.indexer.search import SearchResult
 from codeneedle.indexer.walker import BINARY, SECRET, SourceFile, read_source, sniff_binary
 from codeneedle.server.results import result_range
@@ -77,3 +78,10 @@ def test_a_generated_file_in_utf16_is_left_out_as_its_utf8_twin_is(codec, bom):
     assert content_reason(generated_cs.encode()) == GENERATED
     assert content_reason(bom + generated_cs.encode(codec)) == GENERATED
     assert content_reason(bom + SCRIPT.encode(codec)) is None
+
+
+@pytest.mark.parametrize(("codec", "bom"), WIDE)
+def test_a_wide_file_s_language_is_told_by_its_text(codec, bom):
+    header = "#pragma once\nnamespace ui {\nclass Widget {\npublic:\n    int size() const;\n};\n}\n"
+    assert language_for_source("widget.h", bom + header.encode(codec)) == "cpp"  # was "c": C++ unseen
+    assert language_for_source("deploy", bom + "#!/bin/sh\necho done\n".encode(codec)) == "bash"
