@@ -130,3 +130,22 @@ def test_a_query_the_encoder_reads_poorly_is_ranked_by_its_words():
     assert lexical_weight("Λίστα χρηστών") == OTHER_SCRIPT_LEXICAL_WEIGHT > IDENTIFIER_LEXICAL_WEIGHT
     assert lexical_weight("größe der Datei") == 0.0  # a Latin alphabet: the encoder's own
 
+
+
+@pytest.mark.slow
+def test_a_hit_holding_the_chinese_words_leads_a_search_of_several_repositories(tmp_path):
+    """Each repository ranks such a hit first by its words; merged by cosine alone, another repository's unrelated
+    code (0.21 against 0.16) came first, and with -k 1 the hit was gone."""
+    orders, other = tmp_path / "orders", tmp_path / "other"
+    orders.mkdir(), other.mkdir()
+    (orders / "totals.sql").write_text("-- 计算每个客户的订单总额\n"
+                                       "SELECT customer_id, SUM(amount) FROM orders GROUP BY customer_id;\n")
+    (other / "rocket.ps1").write_text("# Send a 🚀 rocket notification\nfunction Send-Rocket { Write-Host '🚀' }\n")
+    (other / "temp.ps1").write_text("# Remove the temporary folder\nfunction Remove-Temp {\n"
+                                    "    Remove-Item $env:TEMP -Recurse\n}\n")
+    for root in (orders, other):
+        assert run_needle("index", "--quiet", str(root)).returncode == 0
+    proc = run_needle("search", "订单总额", "--path", str(other), "--path", str(orders), "--json", "-k", "1")
+    assert proc.returncode == 0, proc.stderr
+    (top,) = json.loads(proc.stdout)["results"]
+    assert (top["path"], top["verbatim"]) == ("totals.sql", True)

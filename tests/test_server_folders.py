@@ -195,3 +195,20 @@ def test_search_in_folder_answers_from_the_folders_and_files_it_names_only(tmp_p
                    if n["method"] == "window/showMessage")
     finally:
         assert c.close() == 0
+
+
+def test_a_hit_holding_the_chinese_words_leads_the_merge_of_two_folders(tmp_path):
+    """As ``needle search --path A --path B`` merges: the folder whose code holds the query's Chinese words as typed
+    answers first, though another folder's unrelated code has the higher cosine (0.21 against 0.16)."""
+    orders, other = _git_repo(tmp_path / "orders"), _git_repo(tmp_path / "other")
+    (orders / "totals.sql").write_text("-- 计算每个客户的订单总额\n"
+                                       "SELECT customer_id, SUM(amount) FROM orders GROUP BY customer_id;\n")
+    (other / "rocket.ps1").write_text("# Send a 🚀 rocket notification\nfunction Send-Rocket { Write-Host '🚀' }\n")
+    c = RawClient()
+    try:
+        _initialize(c, other, orders)
+        c.wait_ready()
+        hits = c.command("needle.search", {"query": "订单总额", "k": 1})["result"]
+        assert [(h["uri"], h["weak"]) for h in hits] == [((orders / "totals.sql").as_uri(), False)], hits
+    finally:
+        assert c.close() == 0

@@ -21,7 +21,7 @@ from pathlib import Path
 from codeneedle.errors import NeedleError
 from codeneedle.indexer.filters import globs_from_folder, within_of
 from codeneedle.indexer.index import Index, check_query_length
-from codeneedle.indexer.merge import held_by_inner, inner_roots, merge_ranked
+from codeneedle.indexer.merge import head_score, held_by_inner, inner_roots, merge_ranked
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.types import SearchResult
 
@@ -168,4 +168,4 @@ def search_indexes(indexes: Sequence[Index], query: str, k: int = 10, lang=None,
                   if not held_by_inner(hit.row.path, inner)]
                  for n, (index, inner, paths) in enumerate(zip(indexes, inner_of, inner_within, strict=True))]
     return [RepoResult(**hit.result().to_dict(), repo=str(indexes[n].root))
-            for n, hit in merge_ranked(per_shard, k, score=lambda t: t[1].score)]
+            for n, hit in merge_ranked(per_shard, k, score=lambda t: head_score(t[1]))]

@@ -6,9 +6,21 @@ import heapq
 import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
+
+
+class Scored(Protocol):
+    score: float
+    verbatim: bool
+
+
+def head_score(result: Scored) -> float:
+    """What a merge compares lists' heads by: the score, with a result that holds the query's Chinese, Japanese or
+    Korean words as typed ahead of any that does not (each index ranked it first by those words whatever its cosine;
+    merged by cosine alone, an unrelated 0.21 from another repository came before it, or pushed it out of k)."""
+    return result.score + (1.0 if result.verbatim else 0.0)  # a cosine is at most 1
 
 
 def merge_ranked(lists: Sequence[Sequence[T]], k: int, score: Callable[[T], float]) -> list[T]:

@@ -29,7 +29,7 @@ from pygls.lsp.server import LanguageServer
 from codeneedle import __version__
 from codeneedle.errors import NeedleError, PathOutsideRootError
 from codeneedle.indexer.indexdir import indexed_only_when_asked
-from codeneedle.indexer.merge import held_by_inner, inner_roots, merge_ranked
+from codeneedle.indexer.merge import head_score, held_by_inner, inner_roots, merge_ranked
 from codeneedle.server import commands as cmd
 from codeneedle.server.adapting import Refitter
 from codeneedle.server.mcp_guard import MAX_QUERY_CHARS
@@ -406,7 +406,7 @@ def search_folders(ls: NeedleServer, query: str, k: int, lang: Any = None, glob:
     if errors and not any(per_folder):
         raise JsonRpcException(message="; ".join(errors), code=REQUEST_FAILED)
     # Each folder's list is in its ranking rules' order, which a sort by score would undo.
-    return merge_ranked(per_folder, k, score=lambda hit: hit[1].score)
+    return merge_ranked(per_folder, k, score=lambda hit: head_score(hit[1]))
 
 
 @server.command(cmd.SEARCH)
