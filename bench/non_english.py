@@ -129,8 +129,10 @@ def evaluate(index, queries: list[dict], reranker, sweep: bool = False) -> dict[
         text = q["query"]
         dense = S.dense_ranking(store, vectors, index.model_id, qvec, Q.POOL, S.Filters())
         lexical = S.lexical_ranking(store, text, Q.POOL, S.Filters())
+        # As Index.search: no second stage for a query the encoder reads poorly.
+        second = reranker if S.foreign_script(text) is None else None
         orders = {
-            "needle": Q.reranked_orders(store, reranker, text, S.rank(store, dense, lexical, text), [],
+            "needle": Q.reranked_orders(store, second, text, S.rank(store, dense, lexical, text), [],
                                         index.encoder)["needle"],
             "before": Q.reranked_orders(store, reranker, text, before(store, dense, text), [], index.encoder)["needle"],
             "dense": [c for c, _ in dense],

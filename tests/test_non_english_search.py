@@ -129,6 +129,20 @@ def test_a_query_the_encoder_reads_poorly_is_ranked_by_its_words():
     assert lexical_weight("Получить список аудиозаписей") == OTHER_SCRIPT_LEXICAL_WEIGHT
     assert lexical_weight("Λίστα χρηστών") == OTHER_SCRIPT_LEXICAL_WEIGHT > IDENTIFIER_LEXICAL_WEIGHT
     assert lexical_weight("größe der Datei") == 0.0  # a Latin alphabet: the encoder's own
+    # A word or two of another script in an English query leave it English; half the query makes it foreign.
+    assert lexical_weight("mean μ of samples") == 0.0
+    assert lexical_weight("Устанавливает pos_link_data модели CreatePosLinkRequest.") == OTHER_SCRIPT_LEXICAL_WEIGHT
+
+
+@pytest.mark.slow
+def test_no_second_stage_reorders_what_the_words_of_a_foreign_query_found(repo):
+    """Late interaction and the cross-encoder read a query with the encoder's English: "订单 总额" (two words, so a
+    typed question) went to late interaction, which moved the words' own match from first to third."""
+    with Index.open(repo) as index:
+        assert index._second_stage_for("发送 电子邮件", None) == (None, False)
+        assert index._second_stage_for("Получить список пользователей", None) == (None, False)
+        reranker, late = index._second_stage_for("send an email to a user", None)
+        assert late or reranker is not None
 
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 
 # Han (with its extensions and compatibility forms), kana (half-width too) and Hangul syllables.
-RUN = re.compile(
-    "[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
-    "\U00020000-\U0002fa1f]+"
-)
+CHARS = ("\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
+         "\U00020000-\U0002fa1f")
+RUN = re.compile(f"[{CHARS}]+")
 
 
 def has_cjk(text: str) -> bool:

@@ -64,6 +64,7 @@ from codeneedle.indexer.search import (
     SearchResult,
     candidate_pool,
     dense_ranking,
+    foreign_script,
     language_filter,
     lexical_ranking,
     rank,
@@ -844,6 +845,11 @@ class Index:
         # Late interaction for a typed question, the cross-encoder for any other query (late_interaction.py);
         # NEEDLE_RERANKER=off or --no-rerank leave the first stage alone for both.
         folder = reranker_dir() if (self.settings.rerank if rerank is None else rerank) else None
+        if folder is not None and foreign_script(query) is not None:
+            # Both second stages read the query with the encoder's English: over a ranking the keywords made, they
+            # moved the words' own match down ("订单 总额" went to late interaction as a typed question: first to
+            # third), and gained nothing on bench/non_english.py's dev half (0.955 / 0.968 recalled either way).
+            folder = None
         late = folder is not None and late_interaction.applies(self.encoder, query)
         reranker = (self._second_stage("rerank", lambda: shared_reranker(folder), None)
                     if folder is not None and not late else None)

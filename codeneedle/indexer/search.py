@@ -142,6 +142,22 @@ def lexical_ranking(store: Store, query: str, count: int, filters: Filters) -> l
     return ids[:count]
 
 
+# What a query says, counted for its script: each Chinese, Japanese or Korean character (about a word), and each
+# other word or identifier (`pos_link_data` is one).
+_QUERY_UNIT = re.compile(f"[{cjk.CHARS}]|[^\\W\\d{cjk.CHARS}][^\\W{cjk.CHARS}]*")
+
+
+def foreign_script(query: str) -> str | None:
+    """``"cjk"`` or ``"other"`` when half the query or more is written in Chinese, Japanese or Korean, or in another
+    alphabet than the Latin one: the encoder, trained on English, reads it poorly. None for an English query, also
+    one with a Greek letter or a Chinese name in it ("mean μ of samples")."""
+    units = _QUERY_UNIT.findall(query)
+    foreign = [u for u in units if cjk.has_cjk(u) or other_script(u)]
+    if not units or len(foreign) * 2 < len(units):
+        return None
+    return "cjk" if any(cjk.has_cjk(u) for u in foreign) else "other"
+
+
 def other_script(text: str) -> bool:
     """Whether ``text`` holds a letter of an alphabet other than the Latin one (Chinese, Japanese and Korean aside:
     ``cjk.has_cjk``)."""
@@ -152,10 +168,9 @@ def lexical_weight(query: str) -> float:
     """How much the BM25 ranking counts: fully for identifiers and code, a little for sentences (also those that
     name code), not at all for short questions in words, and far above meaning for Chinese, Japanese and Korean and
     for other alphabets than the Latin one (the encoder reads them poorly)."""
-    if cjk.has_cjk(query):
-        return CJK_LEXICAL_WEIGHT
-    if other_script(query):
-        return OTHER_SCRIPT_LEXICAL_WEIGHT
+    script = foreign_script(query)
+    if script is not None:
+        return CJK_LEXICAL_WEIGHT if script == "cjk" else OTHER_SCRIPT_LEXICAL_WEIGHT
     return weight_for_words(query)
 
 
