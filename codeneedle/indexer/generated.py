@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from typing import Protocol
 
-from codeneedle.indexer.source_encoding import wide_text
+from codeneedle.indexer.source_encoding import utf8_view
 
 GENERATED = "generated"
 
@@ -79,10 +79,8 @@ CONTENT_CHECKS: tuple[Callable[[bytes], bool], ...] = (generated_header, source_
 
 def content_reason(data: bytes) -> str | None:
     """``"generated"`` when the bytes look generated or bundled, else None."""
-    if (text := wide_text(data)) is not None:
-        # A UTF-16 or UTF-32 file is looked at as its text: its markers' bytes are not the ASCII ones the checks
-        # know, and a generated C# file saved in UTF-16 was indexed where its UTF-8 twin was skipped.
-        data = text.encode("utf-8", "surrogatepass")
+    # A generated C# file saved in UTF-16 was indexed where its UTF-8 twin was skipped: read as its text.
+    data = utf8_view(data)
     return GENERATED if any(check(data) for check in CONTENT_CHECKS) else None
 
 

@@ -16,7 +16,7 @@ from pathlib import Path, PurePath
 from tree_sitter import Language, Parser, Query
 
 from codeneedle.indexer.formats import FORMAT_EXTENSIONS
-from codeneedle.indexer.source_encoding import wide_text
+from codeneedle.indexer.source_encoding import utf8_view
 
 # Extension (lower case, with the dot) -> language name.
 EXTENSIONS: dict[str, str] = {
@@ -180,10 +180,8 @@ def language_for_source(path: str | PurePath, data: bytes) -> str | None:
     ``.m`` file only when written in it) is Objective-C, any other ``.m`` file MATLAB (unless it is Mathematica's,
     Mercury's or C: text), a file without an extension whose first line runs sh or bash (``#!/bin/sh``,
     ``#!/usr/bin/env bash``) is bash, one that runs perl Perl, and a ``.pl`` file written in Prolog is text."""
-    if (text := wide_text(data)) is not None:
-        # A UTF-16 or UTF-32 file is read as its text (as the chunker reads it): a C++ header Visual Studio saved
-        # in UTF-16 was C, its `class` unseen between the raw bytes' zeros.
-        data = text.encode("utf-8", "surrogatepass")
+    # Read as the chunker reads it: a C++ header Visual Studio saved in UTF-16 was C, its `class` unseen.
+    data = utf8_view(data)
     language = language_for_path(path)
     suffix = PurePath(path).suffix.lower()
     if suffix in (".h", ".m") and language in ("c", "objc"):

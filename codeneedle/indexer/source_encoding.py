@@ -136,6 +136,13 @@ def wide_text(data: bytes) -> str | None:
     return None
 
 
+def utf8_view(data: bytes) -> bytes:
+    """The bytes that checks of a file's content read: a UTF-16 or UTF-32 file's text as UTF-8 (the raw bytes hide
+    every ASCII marker between zeros), any other file's bytes as they are."""
+    text = wide_text(data)
+    return data if text is None else text.encode("utf-8", errors="surrogatepass")
+
+
 def display_text(data: bytes) -> str:
     """A file's bytes as text to show: UTF-16 or UTF-32 by its byte-order mark, else UTF-8 (bad bytes replaced)."""
     text = wide_text(data)
@@ -152,8 +159,8 @@ def transcoded_wide(data: bytes) -> Transcoded | None:
     lines = text.split("\n")
     utf8_lines = [line.encode("utf-8", errors="surrogatepass") for line in lines]
     newline = len("\n".encode(codec))
-    raw_starts = [len(bom), *accumulate((len(line.encode(codec, errors="surrogatepass")) + newline for line in lines),
-                                        initial=len(bom))][1:]
+    raw_starts = list(accumulate((len(line.encode(codec, errors="surrogatepass")) + newline for line in lines),
+                                 initial=len(bom)))
     utf8_starts = [0, *accumulate(len(line) + 1 for line in utf8_lines)]
 
     def to_raw(offset: int) -> int:

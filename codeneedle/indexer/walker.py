@@ -24,7 +24,7 @@ from ..errors import NeedleError
 from .formats import size_cap
 from .ignore import SECRET, IgnoreRules, normalize_rel_path
 from .secrets import holds_private_key
-from .source_encoding import wide_text
+from .source_encoding import utf8_view, wide_text
 from .types import DEFAULT_MAX_FILE_BYTES
 
 MAX_SKIPPED_PATHS = 1000
@@ -255,7 +255,7 @@ def read_source(sf: SourceFile, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) ->
     data = parts[0] if len(parts) == 1 else b"".join(parts)
     if sniff_binary(data):
         return BINARY
-    if holds_private_key(data) or ((text := wide_text(data)) is not None and holds_private_key(text.encode())):
+    if holds_private_key(utf8_view(data)):
         return SECRET
     return data
 

@@ -138,8 +138,7 @@ def _declared_codec(path: str, st: os.stat_result, raw: bytes) -> str | None:
 def _lines(path: str, _ctime_ns: int, _size: int) -> bytes | None:
     """The file's bytes for the line cache (which splits and bounds them); a UTF-16 or UTF-32 file's as UTF-8,
     so its lines split where its text's do."""
-    from codeneedle.indexer.source_encoding import wide_text
+    from codeneedle.indexer.source_encoding import utf8_view
 
     data = read_regular_file(path)
-    text = None if data is None else wide_text(data)
-    return data if text is None else text.encode("utf-8", errors="surrogatepass")
+    return None if data is None else utf8_view(data)
