@@ -8,12 +8,13 @@ date on first use and refreshed (stat-only, cheap) before later calls. Failures 
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import itertools
 import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
@@ -163,6 +164,7 @@ class NeedleMCP:
         if extra_roots is None:
             extra_roots = [p for p in os.environ.get(EXTRA_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
         self.extra_named = bool(extra_roots)
+        self._named_extras = list(extra_roots)
         self._set_extra_roots(extra_roots)
         self.settings = settings or IndexSettings()
         # Settings a command line gave; none by default: an MCP client has no settings of its own, so the stored
@@ -171,6 +173,13 @@ class NeedleMCP:
         self.wait = wait if wait is not None else seconds_from_env(WAIT_ENV, DEFAULT_WAIT_S)
         self._repos: dict[Path, _Repo] = {}
         self._lock = threading.Lock()
+        # Repositories the client's roots no longer hold, each with the calls that were running when it left:
+        # closed once those have ended (one of them may be searching it). Guarded by _calls_lock, taken after
+        # _lock where both are (a call's start and end take only _calls_lock: _lock is held while an index opens).
+        self._retired: list[tuple[Path, _Repo, frozenset[int]]] = []
+        self._calls: set[int] = set()
+        self._call_ids = itertools.count()
+        self._calls_lock = threading.Lock()
 
     def _set_root(self, given: str | os.PathLike[str]) -> None:
         path = Path(given).expanduser()
@@ -185,15 +194,54 @@ class NeedleMCP:
 
     def client_roots(self, folders: list[Path]) -> None:
         """Serve the folders the client has open (its roots/list) instead of the working folder: the first is the
-        root, the others extra roots (unless extra roots were named). Only where no root was named and no
-        repository is open yet (answers already given stay about the repository they named)."""
+        root, the others extra roots (unless extra roots were named). Where no root was named only. Called again
+        when the client says its roots changed: repositories still served stay open as they are, the others are
+        closed, at once or, where a call running now may be searching one, when the calls running now have ended."""
+        if not folders or not self.root_from_cwd:
+            return
         with self._lock:
-            if not folders or not self.root_from_cwd or self._repos:
-                return
+            before = self.roots()
             self._set_root(folders[0])
-            if not self.extra_named:
-                self._set_extra_roots(folders[1:])
+            self._set_extra_roots(self._named_extras if self.extra_named else folders[1:])
+            if self.roots() == before:
+                return
+            with self._calls_lock:
+                # A folder dropped and offered again before its index was closed: that index serves it again.
+                for root, repo, _ in self._retired:
+                    if self._serves(root):
+                        self._repos.setdefault(root, repo)
+                self._retired = [entry for entry in self._retired if self._repos.get(entry[0]) is not entry[1]]
+                gone = [root for root in self._repos if not self._serves(root)]
+                self._retired += [(root, self._repos.pop(root), frozenset(self._calls)) for root in gone]
+                idle = self._take_idle()
         log.info("serving the client's roots: %s", ", ".join(map(str, self.roots())))
+        for repo in idle:
+            repo.close()
+
+    def _serves(self, path: Path) -> bool:
+        return any(path == r or path.is_relative_to(r) for r in self.roots())
+
+    def _take_idle(self) -> list[_Repo]:
+        """The retired repositories no running call may still be using, taken off the list (under _calls_lock)."""
+        idle = [repo for _, repo, waits in self._retired if not waits & self._calls]
+        self._retired = [entry for entry in self._retired if entry[2] & self._calls]
+        return idle
+
+    @contextlib.contextmanager
+    def calling(self) -> Iterator[None]:
+        """A tool call's body (on its worker thread, to the end even when the client cancelled the call): the
+        repositories the client's roots drop meanwhile are closed after it."""
+        call = next(self._call_ids)
+        with self._calls_lock:
+            self._calls.add(call)
+        try:
+            yield
+        finally:
+            with self._calls_lock:
+                self._calls.discard(call)
+                idle = self._take_idle()
+            for repo in idle:
+                repo.close()
 
     def repo(self, path: str | None = None) -> _Repo:
         """The repository at ``path`` (default: the server's root), opened once and kept."""
@@ -203,7 +251,7 @@ class NeedleMCP:
         if not root.is_absolute():
             root = self.root / root
         root = root.resolve()
-        if not any(root == r or root.is_relative_to(r) for r in self.roots()):
+        if not self._serves(root):
             # Any folder an assistant names would otherwise be indexed, get a .needle/ written into it and have
             # its contents returned (a key under ~/.ssh came back): serve the configured root(s) only.
             served = ", ".join(str(r) for r in self.roots())
@@ -216,6 +264,10 @@ class NeedleMCP:
             root = found if any(found == r or found.is_relative_to(r) for r in served_by) else served_by[0]
         with self._lock:
             repo = self._repos.get(root)
+            if repo is None and not self._serves(root):
+                # The client's roots changed while this call ran (a call that began before the change).
+                raise ToolError(f"{root} is no longer a folder this server serves: the client's roots changed "
+                                "during this call; ask again")
             if repo is None:
                 try:
                     index = Index.open(root, self.settings, notify=_notify, explicit=self.explicit)
@@ -357,10 +409,11 @@ class NeedleMCP:
         return {root: p for root, p in ((root, repo.progress()) for root, repo in repos.items()) if p is not None}
 
     def close(self) -> None:
-        with self._lock:
-            for repo in self._repos.values():
+        with self._lock, self._calls_lock:
+            for repo in [*self._repos.values(), *(repo for _, repo, _ in self._retired)]:
                 repo.close()
             self._repos.clear()
+            self._retired.clear()
 
 
 def _nothing_found(lang: Any, kind: Any, glob: str | None, exclude_glob: Any, path: str | None = None) -> str:
@@ -385,31 +438,68 @@ def _notify(message: str) -> None:
 
 
 class _ClientRoots:
-    """The folders the client has open, asked once (roots/list) before the first tool call where the server was
-    given no root (no NEEDLE_ROOT, no --path): a client may start it in any folder (the home folder, ``/``), and
-    its roots say which project the user means. A client without the roots capability keeps the working folder."""
+    """The folders the client has open, asked (roots/list) before the first tool call where the server was given no
+    root (no NEEDLE_ROOT, no --path): a client may start it in any folder (the home folder, ``/``), and its roots
+    say which project the user means. Asked again before the first call after the client says they changed
+    (notifications/roots/list_changed: a folder added to or removed from the workspace, another project opened in
+    the window). A client without the roots capability keeps the working folder; one whose roots/list fails keeps
+    the folders it had."""
 
     ASK_TIMEOUT_S = 10.0
 
     def __init__(self, needle: NeedleMCP):
         self.needle = needle
-        self.asked = not needle.root_from_cwd
+        self.due = needle.root_from_cwd
+        self.asked = False
         self._lock = anyio.Lock()
 
+    async def changed(self, *_: Any) -> None:
+        """notifications/roots/list_changed: roots/list is asked by the next call, not here. The SDK runs this
+        handler beside the calls (mcp 1.x and 2.x alike), so a call sent right after the notification could be
+        served the old folders while an answer asked for here is on its way; asked by the call, the call waits
+        for it. A burst of changes (a workspace opened folder by folder) is asked about once. The SDK starts
+        handlers in the order it reads the messages, and this one sets the flag before any await: a call sent
+        after the notification finds it set."""
+        if self.needle.root_from_cwd:
+            self.due = True
+
     async def adopt(self, ctx: Context | None) -> None:
-        if self.asked or ctx is None:
+        if not self.needle.root_from_cwd or ctx is None:
             return
-        async with self._lock:  # calls that come meanwhile wait for the answer, not serve the working folder
-            if self.asked:
+        async with self._lock:  # calls that come meanwhile wait for the answer, not serve the old folders
+            if not self.due:
                 return
-            folders = await _client_folders(ctx, self.ASK_TIMEOUT_S)
+            self.due = False  # a change said while asking is asked about on the call after
+            try:
+                folders = await _client_folders(ctx, self.ASK_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - a client that cannot answer keeps the folders served now
+                log.warning("the client offers roots but roots/list failed (%s); serving %s", exc,
+                            ", ".join(map(str, self.needle.roots())) if self.asked else "the working folder")
+                folders = []
+            except BaseException:  # the call was cancelled while asking: the next call asks
+                self.due = True
+                raise
             if folders:
-                self.needle.client_roots(folders)
+                # On a worker thread: the repositories no longer served are closed here (their update cancelled).
+                await anyio.to_thread.run_sync(self.needle.client_roots, folders)
             self.asked = True
 
 
+def _on_roots_changed(server: _MCPServer, handler: Callable[..., Any]) -> None:
+    """Call ``handler`` on notifications/roots/list_changed (a roots capability is the client's: the server
+    advertises nothing for it)."""
+    from mcp import types
+
+    low = getattr(server, "_lowlevel_server", None) or getattr(server, "_mcp_server", None)
+    if hasattr(low, "add_notification_handler"):  # mcp >= 2: by method, handler(ctx, params)
+        low.add_notification_handler("notifications/roots/list_changed", types.NotificationParams, handler)
+    elif hasattr(low, "notification_handlers"):  # pragma: no cover - mcp 1.x: by type, handler(notification)
+        low.notification_handlers[types.RootsListChangedNotification] = handler
+
+
 async def _client_folders(ctx: Context, timeout: float) -> list[Path]:
-    """The client's roots that are local folders (file:// URIs), in its order; [] when it offers none."""
+    """The client's roots that are local folders (file:// URIs), in its order; [] when it offers none (raises when
+    it offers roots but roots/list fails or takes longer than ``timeout``)."""
     import warnings
 
     from codeneedle.server.uris import uri_to_path
@@ -421,13 +511,9 @@ async def _client_folders(ctx: Context, timeout: float) -> list[Path]:
         return []
     if capabilities is None or getattr(capabilities, "roots", None) is None:
         return []
-    try:
-        with anyio.fail_after(timeout), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # mcp marks roots deprecated from protocol 2026-07-28 on
-            listed = await ctx.session.list_roots()
-    except Exception as exc:  # noqa: BLE001 - a client that cannot answer keeps the working folder
-        log.warning("the client offers roots but roots/list failed (%s); serving the working folder", exc)
-        return []
+    with anyio.fail_after(timeout), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mcp marks roots deprecated from protocol 2026-07-28 on
+        listed = await ctx.session.list_roots()
     return [path for root in listed.roots if (path := uri_to_path(str(root.uri))) is not None]
 
 
@@ -439,7 +525,10 @@ async def _answer(ctx: Context | None, needle: NeedleMCP, fn: Callable[..., dict
     block. A cancelled call (notifications/cancelled, or the client gone) returns at once, its thread left to
     finish on its own: what it waits on is the build, which belongs to the server (closed with it), not to the
     call."""
-    body = functools.partial(_guard, fn, **kwargs)
+    def body() -> dict[str, Any]:
+        with needle.calling():
+            return _guard(fn, **kwargs)
+
     if ctx is None or _progress_token(ctx) is None:
         return await anyio.to_thread.run_sync(body, abandon_on_cancel=True)
     done, outcome = anyio.Event(), []
@@ -617,6 +706,7 @@ def build_server(needle: NeedleMCP | None = None) -> _MCPServer:
     needle = needle or NeedleMCP()
     server = _new_server()
     roots = _ClientRoots(needle)
+    _on_roots_changed(server, roots.changed)
 
     @server.tool(title="Search code", annotations=_LOOKS_ONLY, description=(
         "Semantic + keyword search over the repository's code. Describe what the code does "
