@@ -715,6 +715,29 @@ def test_build_dataset_keeps_heldout_code_out_of_training(tmp_path: Path) -> Non
     assert {r["name"] for r in train} | {json.loads(v)["name"] for v in valid} == {"only_train"}
 
 
+def test_a_function_shipped_as_typescript_and_compiled_javascript_is_mined_from_the_typescript(
+        tmp_path: Path) -> None:
+    package = tmp_path / "src" / "npm" / corpus.NPM_TRAIN_TS[0]
+    (package / "src").mkdir(parents=True)
+    (package / "_esm").mkdir()
+    things = ("balance", "nonce", "block", "receipt", "chain", "gas")
+    for thing in things:
+        doc = f"/**\n * Returns the {thing} of an account from the node it asks.\n */\n"
+        (package / "src" / f"{thing}.ts").write_text(
+            f"{doc}export async function get_{thing}(client: Client, address: string): Promise<bigint> {{\n"
+            f"  const raw = await client.request({{ method: 'eth_{thing}', params: [address] }});\n"
+            "  return BigInt(raw);\n}\n")
+        (package / "_esm" / f"{thing}.js").write_text(
+            f"{doc}export async function get_{thing}(client, address) {{\n"
+            f"    const raw = await client.request({{ method: 'eth_{thing}', params: [address] }});\n"
+            "    return BigInt(raw);\n}\n")
+    (tmp_path / "src" / "npm" / "reselect").mkdir()  # the one training repository the split moves to valid
+    build_dataset(tmp_path / "src", tmp_path / "pairs", stdlib=None)
+    records = [json.loads(line) for line in (tmp_path / "pairs" / "train.jsonl").read_text().splitlines()]
+    assert sorted(r["name"] for r in records) == sorted(f"get_{t}" for t in things)
+    assert {r["language"] for r in records} == {"typescript"}
+
+
 def test_mine_repository_uses_walker_and_skips_tests(tmp_path: Path) -> None:
     from codeneedle.training.adapt import mine_repository
 

@@ -841,6 +841,10 @@ def build_dataset(
             kept = 0
             by_lang: dict[str, int] = {}
             rng.shuffle(pairs)
+            # An npm package often ships its TypeScript sources beside the JavaScript compiled from them, the same
+            # doc on both: the first one seen claims the query, so the source goes first (TypeScript is the
+            # language with the fewest pairs, and its users search the source, not the build).
+            pairs.sort(key=lambda p: p.language not in ("typescript", "tsx"))
             cap = max_per_repo if repo.split == "train" else max_eval_queries
             eval_pool: dict[str, int] = {}
             if repo.split != "train":
