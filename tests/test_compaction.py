@@ -323,3 +323,19 @@ def test_a_compaction_killed_midway_leaves_an_index_that_opens_and_searches(repo
     with Index.open(repo) as index:
         assert index.compact(force=True).skipped is None
     assert db.stat().st_size < size
+
+
+def test_the_vector_file_gives_back_the_slots_of_removed_chunks_too(repo):
+    """usearch keeps a removed vector's slot for reuse: the file stayed as large as the most chunks it ever held."""
+    vectors = repo / ".needle" / "vectors.usearch"
+    before = vectors.stat().st_size
+    delete_generated(repo)
+    with Index.open(repo) as index:
+        index.update()
+        kept = len(index.vectors())
+    assert vectors.stat().st_size < before / 2
+    said: list[str] = []
+    with Index.open(repo, create=False, notify=said.append) as reader:
+        assert len(reader.vectors()) == kept
+        assert reader.search(QUERY, k=1)[0].name == EXPECTED
+    assert not said  # loaded as saved, not rebuilt
