@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--ray: CPUs per CPU actor (default 1)")
     p.add_argument("--json", action="store_true", help="print the update's figures as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--compact", action="store_true",
+                   help="after the update, give the space the database holds free back to the disk (an update "
+                        "does it by itself once a fifth of the file is free)")
 
     p = sub.add_parser("search", help="search a repository (indexing it first if needed)",
                        description="Search a repository, indexing it first if needed.")
@@ -289,6 +292,11 @@ def _index_one(index, args: argparse.Namespace, extra: Callable[[], dict] | None
 
     with console.index_progress(not (args.quiet or args.json)) as progress:
         stats = index.update(progress=progress)
+    # Asked for (--compact) and not done already by the update itself (compaction.due).
+    compacted = (index.compact(force=True) if args.compact and not stats.cancelled and not stats.compacted_bytes
+                 else None)
+    if compacted is not None and compacted.skipped is None:
+        stats.compacted_bytes += compacted.freed
     if args.json:
         console.print_json({"repo": str(index.root), **stats.to_dict(), **(extra() if extra else {})})
     else:
@@ -298,7 +306,11 @@ def _index_one(index, args: argparse.Namespace, extra: Callable[[], dict] | None
             f"{stats.files_removed} removed; {stats.embedded_text()}, "
             f"{stats.chunks_added} added, {stats.chunks_removed} removed in {stats.seconds:.2f}s "
             f"(skipped: {skipped})"
+            + (f"; {console.human_bytes(stats.compacted_bytes)} of free space given back to the disk"
+               if stats.compacted_bytes and compacted is None else "")
         )
+    if compacted is not None:  # asked for: said whatever came of it
+        console.err.print(console.escape_text(compacted.message()), highlight=False)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -740,7 +752,9 @@ def _status_one(args: argparse.Namespace, root: Path, console) -> int:
         ("state", _state_line(status)),
         ("files", str(status.files)),
         ("chunks", str(status.chunks)),
-        ("size", console.human_bytes(status.size_bytes)),
+        ("size", console.human_bytes(status.size_bytes) + (
+            f" ({console.human_bytes(status.reclaimable_bytes)} reclaimable: `needle index --compact`)"
+            if status.reclaimable_bytes else "")),
         ("last update", status.last_update or "never"),
         ("languages", ", ".join(f"{k} {v}" for k, v in status.languages.items()) or "-"),
         ("skipped", ", ".join(f"{k} {v}" for k, v in status.skipped.items()) or "none"),

@@ -30,7 +30,7 @@ from codeneedle.errors import (
     NeedleError,
     PathOutsideRootError,
 )
-from codeneedle.indexer import cjk, late_interaction, shared_cache, sticky
+from codeneedle.indexer import cjk, compaction, late_interaction, shared_cache, sticky
 from codeneedle.indexer.chunks import BLOCK, CHUNKER_VERSION, CLASS, TEXT, Chunk
 from codeneedle.indexer.dbheader import checkpoint_unfinished, read_header
 from codeneedle.indexer.declarations import implementations_first
@@ -126,6 +126,9 @@ class IndexStatus:
     rebuild_due: str | None = None
     # The model the stored vectors are of when it is not this process's (Completeness.other_model); else None.
     other_model: str | None = None
+    # Of size_bytes, the database's free pages (deleted rows left them): what `needle index --compact` gives back at
+    # least (store.Space.free_bytes).
+    reclaimable_bytes: int = 0
 
 
 class Index:
@@ -169,6 +172,7 @@ class Index:
         self._adapter_file = AdapterFile(self.index_dir)
         self._remembered = RememberedOpens(self.index_dir)
         self._checked = False
+        self._room_said = False  # a compaction skipped for lack of disk space is said once, not after every update
         self.store = self._open_store(create)
         self._identity = self._db_identity()
         self._header_checked_size = -1  # the size at which lost() last found the header consistent
@@ -372,8 +376,9 @@ class Index:
     def lost(self) -> str | None:
         """Why the open database is no longer the file on disk (folder or file deleted, replaced, truncated).
 
-        A stat, cheap enough for every search. SQLite never shrinks the file here (no VACUUM, no
-        auto_vacuum), so a file smaller than it was has been truncated by someone else.
+        A stat, cheap enough for every search. A file smaller than it was is not enough to say so: the writer's
+        compaction (``compaction.py``) shrinks it, and then the file is as long as its header says. Taken for a
+        truncation, a reader beside it moved a healthy index aside and rebuilt it.
         """
         known = self._identity
         now = self._db_identity()
@@ -386,8 +391,8 @@ class Index:
             self._lost_kind = "replaced"
             return f"the index {self.index_dir / DB_NAME} was replaced by another file while in use"
         # The header is read again only when the size moved: a merged search asks every shard on each query.
-        if now[2] < known[2] or (now[2] != self._header_checked_size
-                                 and stays_shorter_than_header(self.index_dir / DB_NAME, now[2])):
+        if (now[2] == 0 < known[2]) or (now[2] != self._header_checked_size
+                                        and stays_shorter_than_header(self.index_dir / DB_NAME, now[2])):
             self._lost_kind = "truncated"
             return f"the index {self.index_dir / DB_NAME} was truncated while in use ({now[2]} bytes, was {known[2]})"
         if self._shm is not None and self._shm_identity() != self._shm:
@@ -600,10 +605,43 @@ class Index:
             paths, self.hold_backlog = None, False  # everything is to be indexed again
         with self.writing():
             try:
-                return self._update(paths, progress, cancel)
+                stats = self._update(paths, progress, cancel)
             except BaseException:
                 self._save_mirrored_vectors()
                 raise
+            if not stats.cancelled:
+                self._compact_if_due(stats)
+            return stats
+
+    def compact(self, *, force: bool = False) -> compaction.Compaction | None:
+        """Give the space deleted rows left in the database back to the disk (VACUUM), when an update left enough
+        of it free (``compaction.due``) or ``force``; None when not due. Chunk ids stay, so the vector file stays
+        valid. Runs inside ``writing()`` (IndexLockedError if another process is the writer)."""
+        with self.writing():
+            if not force and not compaction.due(self.store.space()):
+                return None
+            done = compaction.compact(self.store)
+            # Our own file shrank: remember it as it is now (lost() reads a shrink against the file's header).
+            self._identity = self._db_identity() or self._identity
+            self._header_checked_size = -1
+            return done
+
+    def _compact_if_due(self, stats) -> None:
+        """After an update: compact when due. A skip for lack of disk space is said once per process; one for a
+        busy lock only logged (the next update tries again). Never fails the update it follows."""
+        try:
+            done = self.compact()
+        except (NeedleError, OSError, sqlite3.Error) as exc:
+            log.info("%s: compaction skipped: %s", self.index_dir, exc)
+            return
+        if done is None:
+            return
+        if done.skipped is None:
+            stats.compacted_bytes = done.freed
+            log.info("%s: %s", self.index_dir, done.message())
+        elif done.no_room and not self._room_said:
+            self._room_said = True
+            self.notify(done.skipped)
 
     def _save_mirrored_vectors(self) -> None:
         """After an update stopped (its embedder failed: a Ray cluster lost; Ctrl-C): save the ANN index that mirrors
@@ -1088,6 +1126,7 @@ class Index:
             files=files,
             chunks=chunks,
             size_bytes=store.disk_size() + _size(self.index_dir / VECTORS_NAME),
+            reclaimable_bytes=store.space().free_bytes,
             last_update=datetime.fromtimestamp(float(last), UTC).isoformat(timespec="seconds") if last else None,
             skipped=json.loads(store.get_meta("skipped_counts") or "{}"),
             languages=store.language_counts(),

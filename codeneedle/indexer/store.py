@@ -26,6 +26,7 @@ SCHEMA_VERSION = "1"
 # 7.3 MB beside an 8 MB jinja2+click index, 32 MB after one 16 MB transaction). Past a checkpoint it is cut back
 # to this, the size SQLite's own auto-checkpoint (1000 pages) lets it reach anyway.
 WAL_SIZE_LIMIT = 4 << 20
+BUSY_TIMEOUT_S = 30  # how long a connection waits for SQLite's write lock
 # Added to schema 1 in place (see _ensure_schema): where each chunk's doc comment sits.
 _WINDOW_KINDS = "(" + ", ".join(f"'{k}'" for k in sorted(WINDOW_KINDS)) + ")"  # SQL: embedded after definitions
 _DOC_SPAN_COLUMNS = ("doc_start_line", "doc_end_line", "doc_start_byte", "doc_end_byte")
@@ -85,6 +86,31 @@ class ChunkRow:
     doc_end_line: int = 0
     doc_start_byte: int = 0
     doc_end_byte: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Space:
+    """How the database file's pages are used. Deleting rows (files removed, a model's vectors dropped) frees pages
+    that later writes reuse, but the file keeps them: only a VACUUM gives them back to the disk (``compaction.py``)."""
+
+    page_size: int
+    pages: int
+    free_pages: int
+
+    @property
+    def file_bytes(self) -> int:
+        return self.pages * self.page_size
+
+    @property
+    def free_bytes(self) -> int:
+        """What a VACUUM gives back at least: SQLite's freelist. Pages that deletes left part-filled are repacked
+        too (interleaved rows of two models, half of them deleted: 5.6 MiB free pages, 124 MiB given back)."""
+        return self.free_pages * self.page_size
+
+    @property
+    def live_bytes(self) -> int:
+        """What the file holds in use: the most a VACUUM leaves (it writes that much twice: copy and log)."""
+        return (self.pages - self.free_pages) * self.page_size
 
 
 class CorruptStoreError(NeedleError):
@@ -215,7 +241,8 @@ class Store:
             if self.read_only:
                 conn = _immutable_connection(path)
             else:
-                conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+                conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False,
+                                       isolation_level=None)
             self.conn = conn
             self._check_ours()  # before the WAL switch, which already writes to the file
             if not self.read_only:
@@ -721,6 +748,29 @@ class Store:
 
     def disk_size(self) -> int:
         return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+
+    def space(self) -> Space:
+        """The file's pages, in use and free (three reads of the header: cheap enough after every update)."""
+        page_size, pages, free = (self.conn.execute(f"PRAGMA {name}").fetchone()[0]
+                                  for name in ("page_size", "page_count", "freelist_count"))
+        return Space(int(page_size), int(pages), int(free))
+
+    def vacuum(self, busy_ms: int) -> None:
+        """Rewrite the file without its free pages (VACUUM: one transaction, so a process killed in it leaves the
+        index as it was), then copy the log back into the file so that it shrinks now. The writer's only.
+
+        In WAL mode readers keep reading their snapshot meanwhile. ``busy_ms`` bounds the wait for SQLite's write
+        lock, should another connection hold it (raises sqlite3.OperationalError "database is locked"), and the
+        checkpoint's wait for readers on an older snapshot (then the file shrinks at a later checkpoint).
+        """
+        self.conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        try:
+            self.conn.execute("VACUUM")
+            # The log now holds a copy of every page (journal_size_limit cuts it back only at the next write):
+            # without this the folder was no smaller until then.
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
 
 
 class _Transaction:

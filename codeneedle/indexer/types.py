@@ -53,6 +53,7 @@ class UpdateStats:
     skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     cancelled: bool = False
+    compacted_bytes: int = 0  # given back to the disk by a compaction after the update (compaction.py)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
