@@ -717,7 +717,7 @@ def test_build_dataset_keeps_heldout_code_out_of_training(tmp_path: Path) -> Non
 
 def test_a_function_shipped_as_typescript_and_compiled_javascript_is_mined_from_the_typescript(
         tmp_path: Path) -> None:
-    package = tmp_path / "src" / "npm" / corpus.NPM_TRAIN_TS[0]
+    package = tmp_path / "src" / "npm" / "ethers"
     (package / "src").mkdir(parents=True)
     (package / "_esm").mkdir()
     things = ("balance", "nonce", "block", "receipt", "chain", "gas")
