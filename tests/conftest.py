@@ -43,6 +43,14 @@ def rankrepo(tmp_path_factory) -> Path:
     return repo
 
 
+def mount_tmpfs(mount: Path, size: str) -> None:
+    """Make ``mount`` a tmpfs of ``size`` (a small disk that fills up); skips the test where mounting needs root."""
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a size-limited tmpfs here (needs root)")
+
+
 def run_needle(*args: str, input: str | None = None, cwd: Path | None = None, timeout: float = 300,
                env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the installed `needle` command the way a user would."""

@@ -20,7 +20,7 @@ from codeneedle.indexer import compaction
 from codeneedle.indexer.index import Index
 from codeneedle.indexer.settings import IndexSettings
 from codeneedle.indexer.store import Space
-from tests.conftest import copy_fixture, run_needle
+from tests.conftest import copy_fixture, mount_tmpfs, run_needle
 
 GENERATED = '''
 def summarise_{topic}_{i}(records):
@@ -206,10 +206,7 @@ def test_status_says_how_much_of_the_index_is_reclaimable(repo):
 @pytest.fixture
 def small_disk(tmp_path):
     mount = tmp_path / "disk"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a size-limited tmpfs here (needs root)")
+    mount_tmpfs(mount, "3m")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import NEEDLE, copy_fixture, run_needle
+from tests.conftest import NEEDLE, copy_fixture, mount_tmpfs, run_needle
 
 pytestmark = pytest.mark.slow  # fault injection in subprocesses
 
@@ -76,10 +76,7 @@ def test_garbage_in_place_of_the_database_is_a_clean_rebuild(repo):
 @pytest.fixture
 def tiny_disk(tmp_path):
     mount = tmp_path / "disk"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a size-limited tmpfs here (needs root)")
+    mount_tmpfs(mount, "160k")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
 

@@ -14,14 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NEEDLE, copy_fixture, run_needle
-
-
-def _mount(mount: Path, size: str) -> None:
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a size-limited tmpfs here (needs root)")
+from tests.conftest import NEEDLE, copy_fixture, mount_tmpfs, run_needle
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +23,7 @@ def built(tmp_path_factory):
     base = tmp_path_factory.mktemp("openerr")
     repo = copy_fixture("minirepo", base / "repo")
     disk = base / "disk"
-    _mount(disk, "8m")
+    mount_tmpfs(disk, "8m")
     index_dir = disk / "index"
     proc = run_needle("index", "--json", "--index-dir", str(index_dir), str(repo))
     assert proc.returncode == 0, proc.stderr
@@ -160,7 +153,7 @@ def read_only_copy(tmp_path: Path, change: Callable[[Path], None]) -> Iterator[t
     repo = copy_fixture("minirepo", tmp_path / "repo")
     assert run_needle("index", "-q", str(repo)).returncode == 0
     disk = tmp_path / "disk"
-    _mount(disk, "8m")
+    mount_tmpfs(disk, "8m")
     try:
         index_dir = disk / "index"
         shutil.copytree(repo / ".needle", index_dir)
@@ -183,7 +176,7 @@ def test_a_read_only_copy_taken_with_its_log_and_its_index_reads_the_logs_change
     repo = copy_fixture("minirepo", tmp_path / "repo")
     assert run_needle("index", "-q", str(repo)).returncode == 0
     disk = tmp_path / "disk"
-    _mount(disk, "8m")
+    mount_tmpfs(disk, "8m")
     writer = sqlite3.connect(repo / ".needle" / "index.db", isolation_level=None)
     try:
         writer.execute("PRAGMA wal_autocheckpoint=0")
@@ -243,7 +236,7 @@ def test_a_read_only_copy_made_while_its_log_held_changes_is_a_clear_error(tmp_p
 def test_first_open_on_a_full_disk_leaves_no_half_written_ignore_file(tmp_path):
     repo = copy_fixture("minirepo", tmp_path / "repo")
     disk = tmp_path / "disk"
-    _mount(disk, "1m")
+    mount_tmpfs(disk, "1m")
     try:
         with open(disk / "filler", "wb", buffering=0) as fh:
             try:
